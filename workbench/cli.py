@@ -1,0 +1,132 @@
+"""The headless face: ``workbench run``, ``workbench fake-server``. Thin: parsing and printing only."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+
+from workbench import __version__
+from workbench.core.errors import WorkbenchError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="A terminal workbench for LLM engineers.")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="stream one prompt to several models at once and compare them",
+                         description="Stream one prompt to every -m target at once (a race).")
+    run.add_argument("prompt", nargs="?", help="the prompt text; '-' or omitted with piped input reads stdin")
+    run.add_argument("-f", "--file", help="read the prompt from this file")
+    run.add_argument("-m", "--model", dest="models", action="append", required=True, metavar="PROVIDER/MODEL",
+                     help="a target such as openai/gpt-4.1-mini (repeat for a race)")
+    run.add_argument("-s", "--system", help="system prompt")
+    run.add_argument("--max-tokens", type=int, help="output token limit (default: a per-model default)")
+    run.add_argument("--temperature", type=float)
+    run.add_argument("--top-p", type=float)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
+    run.add_argument("--json", action="store_true", help="print one JSON object per target, one per line")
+
+    fake = sub.add_parser("fake-server", help="serve the fake provider (all five wire formats) for tests and demos")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=8765)
+    return parser
+
+
+def _read_prompt(args: argparse.Namespace) -> str:
+    if args.file:
+        try:
+            with open(args.file, encoding="utf-8") as fh:
+                return fh.read()
+        except OSError as exc:
+            raise WorkbenchError(f"cannot read {args.file}: {exc.strerror}", "check the path") from None
+    if args.prompt not in (None, "-"):
+        return str(args.prompt)
+    if args.prompt == "-" or not sys.stdin.isatty():
+        return sys.stdin.read()
+    raise WorkbenchError("no prompt given", "pass it as an argument, with --file PATH, or on stdin")
+
+
+@contextlib.contextmanager
+def _fake_server_if_needed(models: Sequence[str]) -> Iterator[dict[str, str]]:
+    """The environment for resolving targets; starts the built-in fake server when a fake target needs one."""
+    env = dict(os.environ)
+    if env.get("WORKBENCH_FAKE_URL") or not any(m.strip().lower().startswith("fake") for m in models):
+        yield env
+        return
+    from workbench.fakeserver import FakeServer
+
+    with FakeServer.in_thread(host="127.0.0.1", port=0) as server:
+        env["WORKBENCH_FAKE_URL"] = server.base_url
+        yield env
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from workbench.console import race_columns
+    from workbench.core.call import summary
+    from workbench.core.netloop import NetworkLoop
+    from workbench.core.race import Race
+    from workbench.core.request import ChatRequest, Params
+
+    try:
+        params = Params(max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
+                        seed=args.seed, stop=tuple(args.stop))
+    except ValueError as exc:
+        raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench run --help`") from None
+    request = ChatRequest.from_prompt(_read_prompt(args), system=args.system, params=params)
+    console = Console()
+    with _fake_server_if_needed(args.models) as env, NetworkLoop() as net:
+        race = Race(request, args.models, env)
+        future = net.submit(race.run(net.client))
+        try:
+            if args.json or not console.is_terminal:
+                future.result()
+            else:
+                height = max(console.size.height - 6, 4)
+                with Live(get_renderable=lambda: race_columns(race.records, height), console=console,
+                          refresh_per_second=15, transient=True):
+                    future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    if args.json:
+        for record in race.records:
+            print(json.dumps(summary(record), ensure_ascii=False))
+    else:
+        console.print(race_columns(race.records))
+    return EXIT_FAILED if any(r.error is not None for r in race.records) else EXIT_OK
+
+
+def _cmd_fake_server(args: argparse.Namespace) -> int:
+    from workbench.fakeserver import serve
+
+    serve(args.host, args.port)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    commands = {"run": _cmd_run, "fake-server": _cmd_fake_server}
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return commands[args.command](args)
+    except WorkbenchError as exc:
+        hint = f"\n  hint: {exc.hint}" if exc.hint else ""
+        print(f"workbench: {exc}{hint}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

@@ -1,0 +1,68 @@
+"""Rich renderings for the headless faces: the live race columns of ``workbench run``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from workbench.core.call import CallRecord
+from workbench.core.events import FinishReason
+
+
+def _fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
+
+
+def metrics_line(record: CallRecord) -> Text:
+    timing = record.timing
+    tps = record.tokens_per_s
+    usage = record.usage
+    approx = "≈" if record.usage_estimated else ""
+    parts = [
+        ("TTFT ", "dim"), (_fmt_ms(timing.ttft_ms), "bold"),
+        ("  tok/s ", "dim"), ("–" if tps is None else f"{tps:.0f}", "bold"),
+    ]
+    if usage is not None:
+        parts += [("  in/out ", "dim"), (f"{approx}{usage.input_tokens}/{approx}{usage.output_tokens}", "bold")]
+    else:
+        parts += [("  chunks ", "dim"), (str(len(timing.chunk_ns)), "bold")]
+    if record.done:
+        parts += [("  total ", "dim"), (_fmt_ms(timing.latency_ms), "bold")]
+    if record.finish is not None:
+        style = "bold red" if record.finish in (FinishReason.LENGTH, FinishReason.ERROR) else "green"
+        label = record.finish.value
+        if record.finish is FinishReason.LENGTH:
+            label += " ⚠ hit max_tokens"
+        parts += [("  ", ""), (label, style)]
+    return Text.assemble(*parts)
+
+
+def record_panel(record: CallRecord, max_lines: int | None = None) -> Panel:
+    body: list[RenderableType] = []
+    if record.reasoning_parts:
+        body.append(Text(record.reasoning, style="dim italic"))
+    text = Text(record.text)
+    if max_lines is not None:
+        lines = record.text.splitlines()[-max_lines:]
+        text = Text("\n".join(lines))
+    body.append(text)
+    if record.error is not None:
+        hint = f" ({record.error.hint})" if record.error.hint else ""
+        body.append(Text(f"✗ {record.error}{hint}", style="bold red"))
+    border = "red" if record.error is not None else ("green" if record.done else "blue")
+    return Panel(Group(*body), title=Text(record.target, style="bold"), subtitle=metrics_line(record),
+                 border_style=border, subtitle_align="left")
+
+
+def race_columns(records: Sequence[CallRecord], max_lines: int | None = None) -> Table:
+    grid = Table.grid(expand=True, padding=(0, 1))
+    for _ in records:
+        grid.add_column(ratio=1)
+    grid.add_row(*(record_panel(r, max_lines) for r in records))
+    return grid

@@ -1,0 +1,1 @@
+"""The domain and engine of workbench. Never imports textual or workbench.ui."""

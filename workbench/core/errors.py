@@ -1,0 +1,118 @@
+"""Errors the core raises. Each says what happened and what to do next, and never holds a secret."""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base of every error meant for the user: ``str(err)`` is the one-line reason, ``hint`` the next step."""
+
+    error_class = "error"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(WorkbenchError):
+    """Bad or missing configuration: an unknown provider, a missing key, a malformed model reference."""
+
+    error_class = "config"
+
+
+class ProviderError(WorkbenchError):
+    """A call to a provider failed. ``target`` is the ``provider/model`` reference."""
+
+    error_class = "provider"
+
+    def __init__(self, target: str, message: str, hint: str | None = None) -> None:
+        super().__init__(f"{target}: {message}", hint)
+        self.target = target
+
+
+class ProviderHTTPError(ProviderError):
+    """The provider answered with an HTTP error status before streaming began."""
+
+    def __init__(
+        self,
+        target: str,
+        status: int,
+        kind: str | None,
+        detail: str,
+        *,
+        retry_after_s: float | None = None,
+        request_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        label = f"HTTP {status}" + (f" {kind}" if kind else "")
+        super().__init__(target, f"{label}: {detail}", hint or _status_hint(status))
+        self.status = status
+        self.kind = kind
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+        self.request_id = request_id
+
+    @property
+    def error_class(self) -> str:  # type: ignore[override]
+        return f"http_{self.status}"
+
+
+class ProviderConnectionError(ProviderError):
+    """The provider could not be reached (refused, DNS, TLS, reset before the response)."""
+
+    error_class = "connection"
+
+
+class ProviderTimeoutError(ProviderError):
+    """A timeout fired; ``which`` names it (connect, read, write, pool)."""
+
+    error_class = "timeout"
+
+    def __init__(self, target: str, which: str, hint: str | None = None) -> None:
+        super().__init__(target, f"{which} timeout", hint)
+        self.which = which
+
+
+class StreamProtocolError(ProviderError):
+    """The stream broke its wire format: a malformed event or a truncated stream."""
+
+    error_class = "protocol"
+
+
+class MalformedStreamError(StreamProtocolError):
+    error_class = "malformed"
+
+
+class TruncatedStreamError(StreamProtocolError):
+    error_class = "truncated"
+
+
+def _status_hint(status: int) -> str | None:
+    if status == 401:
+        return "the API key was rejected: check it, or set the provider's API key environment variable"
+    if status == 403:
+        return "the key is not allowed to use this model or region"
+    if status == 404:
+        return "unknown model or wrong base URL: check the model name and the provider's base URL"
+    if status in (413,):
+        return "the request is too large for this model: shorten the prompt"
+    if status in (429, 529):
+        return "rate limited or overloaded: wait and retry, or lower concurrency"
+    if status >= 500:
+        return "the provider failed: retry later"
+    return None
+
+
+class StreamDecodeError(ValueError):
+    """Raised by the byte-level decoders; the provider layer turns it into a :class:`StreamProtocolError`."""
+
+
+class TruncatedInputError(StreamDecodeError):
+    """The byte stream ended inside an event or line."""
+
+
+class InvalidLineError(StreamDecodeError):
+    """A line that cannot be decoded (NDJSON: not JSON)."""

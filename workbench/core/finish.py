@@ -1,0 +1,26 @@
+"""Finish reasons of every provider, normalised; the raw value always travels beside the result."""
+
+from __future__ import annotations
+
+from workbench.core.events import FinishReason
+
+_STOP, _LENGTH, _FILTER, _TOOLS = (
+    FinishReason.STOP, FinishReason.LENGTH, FinishReason.CONTENT_FILTER, FinishReason.TOOL_CALLS,
+)
+
+_TABLES: dict[str, dict[str, FinishReason]] = {
+    "openai": {"stop": _STOP, "length": _LENGTH, "content_filter": _FILTER, "tool_calls": _TOOLS,
+               "function_call": _TOOLS},
+    "responses": {"completed": _STOP, "max_output_tokens": _LENGTH, "content_filter": _FILTER},
+    "anthropic": {"end_turn": _STOP, "stop_sequence": _STOP, "pause_turn": _STOP, "max_tokens": _LENGTH,
+                  "model_context_window_exceeded": _LENGTH, "tool_use": _TOOLS, "refusal": _FILTER},
+    "gemini": {"STOP": _STOP, "MAX_TOKENS": _LENGTH, "SAFETY": _FILTER, "RECITATION": _FILTER,
+               "BLOCKLIST": _FILTER, "PROHIBITED_CONTENT": _FILTER, "SPII": _FILTER, "IMAGE_SAFETY": _FILTER,
+               "MALFORMED_FUNCTION_CALL": _TOOLS, "UNEXPECTED_TOOL_CALL": _TOOLS, "TOO_MANY_TOOL_CALLS": _TOOLS},
+    "ollama": {"stop": _STOP, "length": _LENGTH, "load": _STOP, "unload": _STOP},
+}
+
+
+def finish_reason(wire: str, raw: str) -> FinishReason:
+    """Map a provider's raw finish reason; anything unknown counts as ``stop`` (the raw value is kept)."""
+    return _TABLES[wire].get(raw, _STOP)

@@ -1,0 +1,116 @@
+"""Anthropic Messages streaming (``/v1/messages``).
+
+Events are routed by name: ``message_start`` (input usage), ``content_block_delta`` (``text_delta``,
+``thinking_delta``), ``message_delta`` (stop reason and cumulative usage, preferred when present),
+``message_stop``; ``ping`` is skipped and ``error`` ends the stream. Anthropic's input tokens exclude
+the cache parts, so they are added back to follow the OpenTelemetry rule (input includes cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
+from workbench.core.finish import finish_reason
+from workbench.core.providers.base import HttpProvider, WireParser, loads_object, stream_error
+from workbench.core.request import ChatRequest
+from workbench.core.sse import SSEMessage
+
+API_VERSION = "2023-06-01"
+_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+class AnthropicParser(WireParser):
+    __slots__ = ("_usage", "done")
+
+    def __init__(self) -> None:
+        self.done = False
+        self._usage: dict[str, int] = {}
+
+    def _merge_usage(self, raw: dict[str, Any] | None, at_ns: int) -> tuple[StreamEvent, ...]:
+        if not raw:
+            return ()
+        for name in _USAGE_FIELDS:
+            if raw.get(name) is not None:
+                self._usage[name] = raw[name]
+        thinking = (raw.get("output_tokens_details") or {}).get("thinking_tokens")
+        if thinking is not None:
+            self._usage["thinking_tokens"] = thinking
+        u = self._usage
+        cache_write = u.get("cache_creation_input_tokens", 0)
+        cache_read = u.get("cache_read_input_tokens", 0)
+        return (UsageEvent(Usage(
+            input_tokens=u.get("input_tokens", 0) + cache_write + cache_read,
+            output_tokens=u.get("output_tokens", 0),
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            reasoning_tokens=u.get("thinking_tokens", 0),
+        ), at_ns),)
+
+    def sse(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
+        name = message.event
+        if name == "ping" or self.done:
+            return ()
+        data = loads_object(message.data)
+        name = name or data.get("type", "")
+        if name == "content_block_delta":
+            delta = data.get("delta") or {}
+            kind = delta.get("type")
+            if kind == "text_delta":
+                text = delta.get("text")
+                return (TextDelta(text, at_ns),) if text else ()
+            if kind == "thinking_delta":
+                thinking = delta.get("thinking")
+                return (ReasoningDelta(thinking, at_ns),) if thinking else ()
+            return ()
+        if name == "message_start":
+            return self._merge_usage((data.get("message") or {}).get("usage"), at_ns)
+        if name == "message_delta":
+            out = list(self._merge_usage(data.get("usage"), at_ns))
+            raw = (data.get("delta") or {}).get("stop_reason")
+            if raw:
+                out.append(FinishEvent(finish_reason("anthropic", raw), raw, at_ns))
+            return out
+        if name == "message_stop":
+            self.done = True
+            return ()
+        if name == "error":
+            self.done = True
+            error = data.get("error") or {}
+            return (stream_error(error.get("type"), str(error.get("message")), at_ns),)
+        return ()
+
+
+class AnthropicProvider(HttpProvider):
+    def url(self, request: ChatRequest) -> str:
+        return f"{self.endpoint.base_url}/v1/messages"
+
+    def headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION}
+        if self.endpoint.api_key:
+            headers["x-api-key"] = self.endpoint.api_key
+        return headers
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        p = request.params
+        body: dict[str, Any] = {
+            "model": self.endpoint.model,
+            "max_tokens": p.max_tokens,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+        }
+        if request.system:
+            body["system"] = request.system
+        if p.temperature is not None:
+            body["temperature"] = min(p.temperature, 1.0)  # Anthropic's range is 0-1
+        if p.top_p is not None:
+            body["top_p"] = p.top_p
+        if p.stop:
+            body["stop_sequences"] = list(p.stop)
+        if p.json_schema is not None:
+            body["output_config"] = {"format": {"type": "json_schema", "schema": p.json_schema}}
+        return body
+
+    def parser(self) -> WireParser:
+        return AnthropicParser()

@@ -1,0 +1,261 @@
+"""The provider protocol and the HTTP machinery every wire format shares.
+
+An adapter only says how to build its request, how to read its error bodies, and how to turn one
+decoded wire message into stream events (:class:`WireParser`). Sending, timing, byte decoding and the
+mapping of transport failures to typed errors live here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Literal, Protocol
+
+import httpx
+
+from workbench.core.errors import (
+    MalformedStreamError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderTimeoutError,
+    StreamDecodeError,
+    TruncatedInputError,
+    TruncatedStreamError,
+)
+from workbench.core.events import ErrorEvent, ResponseStart, StreamEvent
+from workbench.core.ndjson import NDJSONDecoder
+from workbench.core.request import ChatRequest
+from workbench.core.sse import SSEDecoder, SSEMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and how to call one model. The key is excluded from ``repr`` so it never reaches a log."""
+
+    provider: str
+    model: str
+    base_url: str
+    wire: str
+    api_key: str | None = field(default=None, repr=False)
+    default_max_tokens: int = 1024
+
+    @property
+    def target(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class Provider(Protocol):
+    @property
+    def target(self) -> str: ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
+
+
+class WireParser:
+    """Per-stream state machine turning decoded wire messages into events.
+
+    ``done`` becomes true once the provider's terminal message arrived; a stream that ends before it
+    is truncated. Adapters override :meth:`sse` or :meth:`ndjson` (whichever their wire uses).
+    """
+
+    done = False
+
+    def sse(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
+        raise NotImplementedError
+
+    def ndjson(self, value: Any, at_ns: int) -> Iterable[StreamEvent]:
+        raise NotImplementedError
+
+
+def loads_object(data: str | bytes) -> dict[str, Any]:
+    """Parse one event payload that must be a JSON object."""
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise StreamDecodeError(f"malformed event: {str(data)[:80]!r}") from exc
+    if not isinstance(value, dict):
+        raise StreamDecodeError(f"event is not a JSON object: {str(data)[:80]!r}")
+    return value
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """``retry-after-ms`` (ms) first, else ``retry-after`` as seconds or an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def error_fields(body: bytes) -> tuple[str | None, str]:
+    """(kind, message) from the error bodies of every supported provider; falls back to the raw text."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        text = body.decode("utf-8", "replace").strip()
+        return None, text[:300] or "(empty body)"
+    if isinstance(payload, list) and payload:  # Gemini sometimes wraps the error in a list
+        payload = payload[0]
+    if isinstance(payload, dict):
+        err = payload.get("error", payload)
+        if isinstance(err, str):  # Ollama: {"error": "model 'x' not found"}
+            return None, err
+        if isinstance(err, dict):
+            kind = err.get("type") or err.get("status") or err.get("code")
+            message = err.get("message") or json.dumps(err)[:300]
+            return (str(kind) if kind is not None else None), str(message)
+    return None, body.decode("utf-8", "replace")[:300]
+
+
+class HttpProvider:
+    """Base of every adapter: POST a JSON body, decode the streamed reply, time every byte."""
+
+    decoding: ClassVar[Literal["sse", "ndjson"]] = "sse"
+
+    def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
+        self.endpoint = endpoint
+        self.client = client
+
+    @property
+    def target(self) -> str:
+        return self.endpoint.target
+
+    # -- what each wire format supplies ---------------------------------------------------------
+    def url(self, request: ChatRequest) -> str:
+        raise NotImplementedError
+
+    def headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parser(self) -> WireParser:
+        raise NotImplementedError
+
+    def request_id(self, headers: httpx.Headers) -> str | None:
+        value = headers.get("x-request-id") or headers.get("request-id")
+        return str(value) if value else None
+
+    # -- shared machinery -----------------------------------------------------------------------
+    def resolve(self, request: ChatRequest) -> ChatRequest:
+        """The request with ``max_tokens`` always explicit."""
+        return request.with_max_tokens(self.endpoint.default_max_tokens)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        request = self.resolve(request)
+        http_request = self.client.build_request(
+            "POST",
+            self.url(request),
+            headers={"accept-encoding": "identity", "content-type": "application/json", **self.headers()},
+            content=json.dumps(self.body(request)).encode(),
+        )
+        sent_ns = time.perf_counter_ns()
+        try:
+            response = await self.client.send(http_request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise self._timeout(exc) from None
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from None
+        try:
+            headers_ns = time.perf_counter_ns()
+            if response.status_code >= 400:
+                raise await self._http_error(response)
+            yield ResponseStart(sent_ns, headers_ns, self.request_id(response.headers))
+            async for event in self._events(response):
+                yield event
+        finally:
+            await response.aclose()
+
+    async def _events(self, response: httpx.Response) -> AsyncIterator[StreamEvent]:
+        parser = self.parser()
+        chunks = response.aiter_raw() if _is_identity(response) else response.aiter_bytes()
+        try:
+            if self.decoding == "sse":
+                sse = SSEDecoder()
+                async for chunk in chunks:
+                    at_ns = time.perf_counter_ns()
+                    for message in sse.feed(chunk):
+                        for event in parser.sse(message, at_ns):
+                            yield event
+                if not parser.done:
+                    sse.close()
+            else:
+                nd = NDJSONDecoder()
+                async for chunk in chunks:
+                    at_ns = time.perf_counter_ns()
+                    for value in nd.feed(chunk):
+                        for event in parser.ndjson(value, at_ns):
+                            yield event
+                for value in nd.close():
+                    for event in parser.ndjson(value, time.perf_counter_ns()):
+                        yield event
+        except TruncatedInputError as exc:
+            raise TruncatedStreamError(self.target, str(exc), "the stream was cut off: retry") from None
+        except StreamDecodeError as exc:
+            raise MalformedStreamError(self.target, str(exc), "the provider sent a broken event: retry") from None
+        except httpx.TimeoutException as exc:
+            raise self._timeout(exc) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            if parser.done:
+                return
+            raise TruncatedStreamError(
+                self.target, f"connection closed mid-stream ({type(exc).__name__})",
+                "the provider or a proxy dropped the stream: retry",
+            ) from None
+        if not parser.done:
+            raise TruncatedStreamError(
+                self.target, "stream ended before the provider's final event", "retry the call"
+            )
+
+    async def _http_error(self, response: httpx.Response) -> ProviderHTTPError:
+        body = await response.aread()
+        kind, message = error_fields(body)
+        return ProviderHTTPError(
+            self.target,
+            response.status_code,
+            kind,
+            message,
+            retry_after_s=retry_after_seconds(response.headers),
+            request_id=self.request_id(response.headers),
+        )
+
+    def _timeout(self, exc: httpx.TimeoutException) -> ProviderError:
+        which = {
+            httpx.ConnectTimeout: "connect",
+            httpx.ReadTimeout: "read",
+            httpx.WriteTimeout: "write",
+            httpx.PoolTimeout: "pool",
+        }.get(type(exc), "network")
+        return ProviderTimeoutError(self.target, which, "the provider is slow or unreachable: retry later")
+
+    def _unreachable(self, exc: httpx.TransportError) -> ProviderError:
+        return ProviderConnectionError(
+            self.target,
+            f"cannot reach {self.endpoint.base_url} ({type(exc).__name__})",
+            "check the network, that the server is running, and the provider's base URL",
+        )
+
+
+def _is_identity(response: httpx.Response) -> bool:
+    return response.headers.get("content-encoding", "identity") in ("identity", "")
+
+
+def stream_error(kind: str | None, message: str, at_ns: int, details: dict[str, Any] | None = None) -> ErrorEvent:
+    return ErrorEvent(kind or "error", message, at_ns, details or {})

@@ -1,0 +1,101 @@
+"""Gemini ``streamGenerateContent?alt=sse``: CRLF-framed SSE, no ``[DONE]``, cumulative usage.
+
+The stream ends with the chunk carrying ``finishReason`` followed by EOF, so the parser is done once
+a finish reason arrived. Thought parts (``"thought": true``) are reasoning; parts carrying only a
+``thoughtSignature`` are not content. Output tokens are candidates + thoughts (both billed as output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
+from workbench.core.finish import finish_reason
+from workbench.core.providers.base import HttpProvider, WireParser, loads_object, stream_error
+from workbench.core.request import ChatRequest
+from workbench.core.sse import SSEMessage
+
+
+def gemini_usage(raw: dict[str, Any]) -> Usage:
+    thoughts = raw.get("thoughtsTokenCount") or 0
+    return Usage(
+        input_tokens=(raw.get("promptTokenCount") or 0) + (raw.get("toolUsePromptTokenCount") or 0),
+        output_tokens=(raw.get("candidatesTokenCount") or 0) + thoughts,
+        cache_read_tokens=raw.get("cachedContentTokenCount") or 0,
+        reasoning_tokens=thoughts,
+    )
+
+
+class GeminiParser(WireParser):
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def sse(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
+        chunk = loads_object(message.data)
+        error = chunk.get("error")
+        if error:
+            self.done = True
+            return (stream_error(error.get("status"), str(error.get("message")), at_ns),)
+        out: list[StreamEvent] = []
+        candidates = chunk.get("candidates") or ()
+        for candidate in candidates[:1]:
+            for part in (candidate.get("content") or {}).get("parts") or ():
+                text = part.get("text")
+                if text:
+                    out.append(ReasoningDelta(text, at_ns) if part.get("thought") else TextDelta(text, at_ns))
+            raw = candidate.get("finishReason")
+            if raw:
+                self.done = True
+                out.append(FinishEvent(finish_reason("gemini", raw), raw, at_ns))
+        if chunk.get("usageMetadata"):
+            out.append(UsageEvent(gemini_usage(chunk["usageMetadata"]), at_ns))
+        if not candidates and (chunk.get("promptFeedback") or {}).get("blockReason"):
+            self.done = True
+            raw = chunk["promptFeedback"]["blockReason"]
+            out.append(FinishEvent(finish_reason("gemini", "SAFETY"), raw, at_ns))
+        return out
+
+
+class GeminiProvider(HttpProvider):
+    def url(self, request: ChatRequest) -> str:
+        return f"{self.endpoint.base_url}/v1beta/models/{quote(self.endpoint.model, safe='@=,.-_')}" \
+               ":streamGenerateContent?alt=sse"
+
+    def headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self.endpoint.api_key} if self.endpoint.api_key else {}
+
+    def request_id(self, headers: Any) -> str | None:
+        value = headers.get("x-request-id") or headers.get("x-goog-request-id")
+        return str(value) if value else None
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        p = request.params
+        config: dict[str, Any] = {"maxOutputTokens": p.max_tokens}
+        if p.temperature is not None:
+            config["temperature"] = p.temperature
+        if p.top_p is not None:
+            config["topP"] = p.top_p
+        if p.stop:
+            config["stopSequences"] = list(p.stop)
+        if p.seed is not None:
+            config["seed"] = p.seed
+        if p.json_schema is not None:
+            config["responseMimeType"] = "application/json"
+            config["responseJsonSchema"] = p.json_schema
+        body: dict[str, Any] = {
+            "contents": [
+                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+                for m in request.messages
+            ],
+            "generationConfig": config,
+        }
+        if request.system:
+            body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        return body
+
+    def parser(self) -> WireParser:
+        return GeminiParser()

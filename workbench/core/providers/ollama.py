@@ -1,0 +1,81 @@
+"""Ollama's native ``/api/chat``: newline-delimited JSON, counts and durations on the last line.
+
+Metric fields are omitted when zero, so a missing count reads as 0; a final line without any count
+means the call's usage must be estimated. ``message.thinking`` is reasoning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
+from workbench.core.finish import finish_reason
+from workbench.core.providers.base import HttpProvider, WireParser, stream_error
+from workbench.core.providers.openai_chat import chat_messages
+from workbench.core.request import ChatRequest
+
+
+class OllamaParser(WireParser):
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def ndjson(self, value: Any, at_ns: int) -> Iterable[StreamEvent]:
+        if self.done or not isinstance(value, dict):
+            return ()
+        if value.get("error"):
+            self.done = True
+            return (stream_error(None, str(value["error"]), at_ns),)
+        out: list[StreamEvent] = []
+        message = value.get("message") or {}
+        if message.get("thinking"):
+            out.append(ReasoningDelta(message["thinking"], at_ns))
+        if message.get("content"):
+            out.append(TextDelta(message["content"], at_ns))
+        if value.get("done"):
+            self.done = True
+            if "prompt_eval_count" in value or "eval_count" in value:
+                out.append(UsageEvent(Usage(
+                    input_tokens=value.get("prompt_eval_count") or 0,
+                    output_tokens=value.get("eval_count") or 0,
+                ), at_ns))
+            raw = value.get("done_reason") or "stop"
+            out.append(FinishEvent(finish_reason("ollama", raw), raw, at_ns))
+        return out
+
+
+class OllamaProvider(HttpProvider):
+    decoding = "ndjson"
+
+    def url(self, request: ChatRequest) -> str:
+        return f"{self.endpoint.base_url}/api/chat"
+
+    def headers(self) -> dict[str, str]:
+        key = self.endpoint.api_key
+        return {"authorization": f"Bearer {key}"} if key else {}
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        p = request.params
+        options: dict[str, Any] = {"num_predict": p.max_tokens}
+        if p.temperature is not None:
+            options["temperature"] = p.temperature
+        if p.top_p is not None:
+            options["top_p"] = p.top_p
+        if p.stop:
+            options["stop"] = list(p.stop)
+        if p.seed is not None:
+            options["seed"] = p.seed
+        body: dict[str, Any] = {
+            "model": self.endpoint.model,
+            "messages": chat_messages(request),
+            "stream": True,
+            "options": options,
+        }
+        if p.json_schema is not None:
+            body["format"] = p.json_schema
+        return body
+
+    def parser(self) -> WireParser:
+        return OllamaParser()

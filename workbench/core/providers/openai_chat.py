@@ -1,0 +1,111 @@
+"""OpenAI Chat Completions streaming (``/v1/chat/completions``), also every OpenAI-compatible server.
+
+Usage arrives in a last chunk with ``choices: []`` because ``stream_options.include_usage`` is set;
+servers that ignore it send none and the call's usage is estimated. Reasoning arrives as
+``delta.reasoning_content`` (DeepSeek, llama.cpp) or ``delta.reasoning`` (vLLM, Ollama, OpenRouter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
+from workbench.core.finish import finish_reason
+from workbench.core.providers.base import HttpProvider, WireParser, loads_object, stream_error
+from workbench.core.request import ChatRequest
+from workbench.core.sse import SSEMessage
+
+
+def chat_messages(request: ChatRequest) -> list[dict[str, str]]:
+    system = [{"role": "system", "content": request.system}] if request.system else []
+    return system + [{"role": m.role, "content": m.content} for m in request.messages]
+
+
+def openai_usage(raw: dict[str, Any]) -> Usage:
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=raw.get("prompt_tokens") or 0,
+        output_tokens=raw.get("completion_tokens") or 0,
+        cache_read_tokens=prompt_details.get("cached_tokens") or 0,
+        cache_write_tokens=prompt_details.get("cache_write_tokens") or 0,
+        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
+    )
+
+
+class ChatParser(WireParser):
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def sse(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
+        data = message.data
+        if data.startswith("[DONE]"):
+            self.done = True
+            return ()
+        chunk = loads_object(data)
+        error = chunk.get("error")
+        if error:
+            self.done = True
+            if isinstance(error, dict):
+                return (stream_error(error.get("type") or error.get("code"), str(error.get("message")), at_ns),)
+            return (stream_error(None, str(error), at_ns),)
+        out: list[StreamEvent] = []
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0):
+                continue
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                out.append(ReasoningDelta(reasoning, at_ns))
+            text = delta.get("content") or delta.get("refusal")
+            if text:
+                out.append(TextDelta(text, at_ns))
+            raw_finish = choice.get("finish_reason")
+            if raw_finish:
+                out.append(FinishEvent(finish_reason("openai", raw_finish), raw_finish, at_ns))
+        usage = chunk.get("usage")
+        if usage:
+            out.append(UsageEvent(openai_usage(usage), at_ns))
+        return out
+
+
+class OpenAIChatProvider(HttpProvider):
+    def url(self, request: ChatRequest) -> str:
+        return f"{self.endpoint.base_url}/chat/completions"
+
+    def headers(self) -> dict[str, str]:
+        key = self.endpoint.api_key
+        return {"authorization": f"Bearer {key}"} if key else {}
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        p = request.params
+        # OpenAI itself wants max_completion_tokens (reasoning models reject max_tokens);
+        # compatible servers (vLLM, llama.cpp, LM Studio, Ollama) all read max_tokens.
+        limit_field = "max_completion_tokens" if self.endpoint.provider == "openai" else "max_tokens"
+        body: dict[str, Any] = {
+            "model": self.endpoint.model,
+            "messages": chat_messages(request),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            limit_field: p.max_tokens,
+        }
+        if p.temperature is not None:
+            body["temperature"] = p.temperature
+        if p.top_p is not None:
+            body["top_p"] = p.top_p
+        if p.stop:
+            body["stop"] = list(p.stop)
+        if p.seed is not None:
+            body["seed"] = p.seed
+        if p.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": p.json_schema, "strict": True},
+            }
+        return body
+
+    def parser(self) -> WireParser:
+        return ChatParser()

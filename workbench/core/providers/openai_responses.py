@@ -1,0 +1,104 @@
+"""OpenAI Responses API streaming (``/v1/responses``): typed events, usage on the terminal event.
+
+Chosen per provider (the ``openai-responses`` provider, or a provider configured with this wire) for
+models best used through it. No ``[DONE]``: the stream ends after ``response.completed``,
+``response.incomplete`` or ``response.failed``. Errors inside the stream come nested
+(``{"type":"error","error":{...}}``) in real streams and flat in the documented schema: both are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from workbench.core.events import (
+    FinishEvent,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    Usage,
+    UsageEvent,
+)
+from workbench.core.finish import finish_reason
+from workbench.core.providers.base import WireParser, loads_object, stream_error
+from workbench.core.providers.openai_chat import OpenAIChatProvider
+from workbench.core.request import ChatRequest
+from workbench.core.sse import SSEMessage
+
+_TEXT_EVENTS = frozenset({"response.output_text.delta", "response.refusal.delta"})
+_REASONING_EVENTS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
+_TERMINAL = frozenset({"response.completed", "response.incomplete"})
+
+
+def responses_usage(raw: dict[str, Any]) -> Usage:
+    in_details = raw.get("input_tokens_details") or {}
+    out_details = raw.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=raw.get("input_tokens") or 0,
+        output_tokens=raw.get("output_tokens") or 0,
+        cache_read_tokens=in_details.get("cached_tokens") or 0,
+        cache_write_tokens=in_details.get("cache_write_tokens") or 0,
+        reasoning_tokens=out_details.get("reasoning_tokens") or 0,
+    )
+
+
+class ResponsesParser(WireParser):
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def sse(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
+        if self.done:
+            return ()
+        data = loads_object(message.data)
+        kind = data.get("type") or message.event
+        if kind in _TEXT_EVENTS:
+            delta = data.get("delta")
+            return (TextDelta(delta, at_ns),) if delta else ()
+        if kind in _REASONING_EVENTS:
+            delta = data.get("delta")
+            return (ReasoningDelta(delta, at_ns),) if delta else ()
+        if kind in _TERMINAL:
+            self.done = True
+            response = data.get("response") or {}
+            out: list[StreamEvent] = []
+            if response.get("usage"):
+                out.append(UsageEvent(responses_usage(response["usage"]), at_ns))
+            raw = (response.get("incomplete_details") or {}).get("reason") or response.get("status") or "completed"
+            out.append(FinishEvent(finish_reason("responses", raw), raw, at_ns))
+            return out
+        if kind == "error" or kind == "response.failed":
+            self.done = True
+            error = data.get("error") or (data.get("response") or {}).get("error") or data
+            return (stream_error(error.get("type") or error.get("code"), str(error.get("message")), at_ns),)
+        return ()
+
+
+class OpenAIResponsesProvider(OpenAIChatProvider):
+    def url(self, request: ChatRequest) -> str:
+        return f"{self.endpoint.base_url}/responses"
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        p = request.params
+        body: dict[str, Any] = {
+            "model": self.endpoint.model,
+            "input": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+            "store": False,
+            "max_output_tokens": p.max_tokens,
+        }
+        if request.system:
+            body["instructions"] = request.system
+        if p.temperature is not None:
+            body["temperature"] = p.temperature
+        if p.top_p is not None:
+            body["top_p"] = p.top_p
+        if p.json_schema is not None:
+            body["text"] = {"format": {"type": "json_schema", "name": "output", "schema": p.json_schema,
+                                       "strict": True}}
+        return body
+
+    def parser(self) -> WireParser:
+        return ResponsesParser()
+

@@ -1,0 +1,137 @@
+"""Known providers: their wire format, default base URL and the environment variables they honour.
+
+A model reference ``provider/model`` resolves to an :class:`Endpoint` here. Keys come from the
+environment (``OPENAI_API_KEY`` …); with a base URL override set, a key is optional (local servers and
+gateways often need none).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from workbench.core.errors import ConfigError
+from workbench.core.providers.anthropic import AnthropicProvider
+from workbench.core.providers.base import Endpoint, HttpProvider
+from workbench.core.providers.gemini import GeminiProvider
+from workbench.core.providers.ollama import OllamaProvider
+from workbench.core.providers.openai_chat import OpenAIChatProvider
+from workbench.core.providers.openai_responses import OpenAIResponsesProvider
+from workbench.core.request import ModelRef
+
+WIRES: dict[str, type[HttpProvider]] = {
+    "openai_chat": OpenAIChatProvider,
+    "openai_responses": OpenAIResponsesProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
+    "ollama": OllamaProvider,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    name: str
+    wire: str
+    base_url: str | None
+    """Default base URL; ``None`` when it must be supplied (the built-in fake server)."""
+    key_env: tuple[str, ...] = ()
+    base_url_env: tuple[str, ...] = ()
+    local: bool = False
+    """A local server: no key needed even at its default URL."""
+
+
+def _compat(name: str, url: str, key: str, *, local: bool = False) -> ProviderSpec:
+    upper = name.upper()
+    return ProviderSpec(name, "openai_chat", url, (key,), (f"{upper}_BASE_URL",), local)
+
+
+PROVIDERS: dict[str, ProviderSpec] = {
+    spec.name: spec
+    for spec in (
+        ProviderSpec("openai", "openai_chat", "https://api.openai.com/v1", ("OPENAI_API_KEY",), ("OPENAI_BASE_URL",)),
+        ProviderSpec("openai-responses", "openai_responses", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
+                     ("OPENAI_BASE_URL",)),
+        ProviderSpec("anthropic", "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",),
+                     ("ANTHROPIC_BASE_URL",)),
+        ProviderSpec("gemini", "gemini", "https://generativelanguage.googleapis.com",
+                     ("GEMINI_API_KEY", "GOOGLE_API_KEY"), ("GOOGLE_GEMINI_BASE_URL", "GEMINI_BASE_URL")),
+        ProviderSpec("ollama", "ollama", "http://127.0.0.1:11434", ("OLLAMA_API_KEY",), ("OLLAMA_HOST",), True),
+        _compat("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+        _compat("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+        _compat("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+        _compat("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+        _compat("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
+        _compat("vllm", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", local=True),
+        _compat("lmstudio", "http://127.0.0.1:1234/v1", "LMSTUDIO_API_KEY", local=True),
+        _compat("llamacpp", "http://127.0.0.1:8080/v1", "LLAMACPP_API_KEY", local=True),
+        # The built-in fake provider server, one name per wire format (see `workbench fake-server`).
+        ProviderSpec("fake", "openai_chat", None, (), ("WORKBENCH_FAKE_URL",), True),
+        ProviderSpec("fake-responses", "openai_responses", None, (), ("WORKBENCH_FAKE_URL",), True),
+        ProviderSpec("fake-anthropic", "anthropic", None, (), ("WORKBENCH_FAKE_URL",), True),
+        ProviderSpec("fake-gemini", "gemini", None, (), ("WORKBENCH_FAKE_URL",), True),
+        ProviderSpec("fake-ollama", "ollama", None, (), ("WORKBENCH_FAKE_URL",), True),
+    )
+}
+
+FAKE_PATH_PREFIX = {"openai_chat": "/v1", "openai_responses": "/v1"}
+"""The fake server serves OpenAI's paths under ``/v1``; base URLs of the others are the host root."""
+
+# A per-model max_tokens when the request leaves it unset (first matching prefix wins).
+_DEFAULT_MAX_TOKENS: tuple[tuple[str, int], ...] = (
+    ("o1", 16384), ("o3", 16384), ("o4", 16384), ("gpt-5", 16384),
+    ("gpt-4.1", 8192), ("gpt-4o", 4096), ("claude", 4096), ("gemini-2.5", 8192), ("gemini", 4096),
+)
+FALLBACK_MAX_TOKENS = 1024
+
+
+def default_max_tokens(model: str) -> int:
+    name = model.rsplit("/", 1)[-1].lower()
+    return next((n for prefix, n in _DEFAULT_MAX_TOKENS if name.startswith(prefix)), FALLBACK_MAX_TOKENS)
+
+
+def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    return next((env[n] for n in names if env.get(n)), None)
+
+
+def _normalise_base_url(spec: ProviderSpec, url: str) -> str:
+    url = url.rstrip("/")
+    if spec.name == "ollama" and "://" not in url:  # OLLAMA_HOST may be "host:port"
+        url = f"http://{url}"
+    return url
+
+
+def resolve(ref: ModelRef, env: Mapping[str, str] | None = None) -> Endpoint:
+    """The endpoint for ``ref``; raises :class:`ConfigError` with the next step when it cannot be called."""
+    env = os.environ if env is None else env
+    spec = PROVIDERS.get(ref.provider)
+    if spec is None:
+        known = ", ".join(sorted(PROVIDERS))
+        raise ConfigError(f"unknown provider '{ref.provider}' in '{ref}'", f"use one of: {known}")
+    override = _first(env, spec.base_url_env)
+    base_url = override or spec.base_url
+    if base_url is None:
+        raise ConfigError(
+            f"{ref}: the fake provider needs a server",
+            "start one with `workbench fake-server` and set WORKBENCH_FAKE_URL to its URL",
+        )
+    base_url = _normalise_base_url(spec, base_url)
+    if spec.base_url is None:
+        base_url += FAKE_PATH_PREFIX.get(spec.wire, "")
+    key = _first(env, spec.key_env)
+    if key is None and override is None and not spec.local:
+        raise ConfigError(
+            f"{ref}: no API key for {spec.name}",
+            f"set {spec.key_env[0]} in the environment (or point {spec.base_url_env[0]} at a server "
+            "that needs none)",
+        )
+    return Endpoint(
+        provider=spec.name, model=ref.model, base_url=base_url, wire=spec.wire, api_key=key,
+        default_max_tokens=default_max_tokens(ref.model),
+    )
+
+
+def make_provider(endpoint: Endpoint, client: httpx.AsyncClient) -> HttpProvider:
+    return WIRES[endpoint.wire](endpoint, client)

@@ -1,0 +1,88 @@
+"""An incremental Server-Sent Events decoder over raw bytes, following the WHATWG rules.
+
+Lines end at CR, LF or CRLF only (a CRLF may be split across two network chunks); lines are decoded
+as UTF-8 only once complete, so multibyte characters split across chunks are safe, and U+2028 and
+friends inside JSON strings are not line breaks (unlike ``httpx``'s ``aiter_lines``). Multi-line
+``data:`` fields are joined with ``\\n``; comment lines are ignored; an ``event:`` with no ``data:``
+yields an empty ``data``. A last event without its terminating blank line is never dispatched:
+:meth:`SSEDecoder.close` raises :class:`TruncatedInputError` if one is pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workbench.core.errors import TruncatedInputError
+
+
+@dataclass(slots=True)
+class SSEMessage:
+    event: str
+    """The ``event:`` field, or ``""`` when the event had none (the spec's default type "message")."""
+    data: str
+    id: str | None = None
+
+
+class SSEDecoder:
+    __slots__ = ("_data", "_event", "_has_fields", "_last_id", "_skip_lf", "_tail")
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._skip_lf = False
+        self._event = ""
+        self._data: list[str] = []
+        self._has_fields = False
+        self._last_id: str | None = None
+
+    def feed(self, chunk: bytes) -> list[SSEMessage]:
+        """Decode one network chunk; return the events it completed."""
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        buf = self._tail + chunk if self._tail else chunk
+        if b"\r" in buf:
+            # A trailing CR ends a line, and a LF at the start of the next chunk belongs to it.
+            self._skip_lf = buf[-1:] == b"\r"
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buf.split(b"\n")
+        self._tail = lines.pop()
+        out: list[SSEMessage] = []
+        for raw in lines:
+            if not raw:
+                if self._has_fields:
+                    out.append(SSEMessage(self._event, "\n".join(self._data), self._last_id))
+                    self._event = ""
+                    self._data = []
+                    self._has_fields = False
+                continue
+            if raw[0] == 0x3A:  # ":" comment / keep-alive
+                continue
+            self._field(raw.decode("utf-8", "replace"))
+        return out
+
+    def _field(self, line: str) -> None:
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" in value:
+                return
+            self._last_id = value
+        elif name == "retry":
+            if not value.isdigit():
+                return
+        else:
+            return
+        self._has_fields = True
+
+    def close(self) -> None:
+        """Declare the end of the byte stream; raise if it stopped inside an event."""
+        if self._tail or self._has_fields:
+            pending = self._tail.decode("utf-8", "replace")[:80]
+            raise TruncatedInputError(f"stream ended inside an event ({pending!r})" if pending else
+                                      "stream ended before the last event's blank line")

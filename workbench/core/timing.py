@@ -1,0 +1,68 @@
+"""Raw timestamps of one call, and every metric derived from them.
+
+One definition for the whole product: **TTFT is request sent → first content or reasoning delta**.
+"Request sent" is the instant the request is handed to the HTTP client (so connection set-up is part
+of it, as a user waits through it). All stamps are ``time.perf_counter_ns()`` values taken on the
+network thread when the bytes arrived, never when a UI drew them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+_NS_PER_MS = 1_000_000
+
+
+@dataclass(slots=True)
+class CallTiming:
+    sent_ns: int | None = None
+    headers_ns: int | None = None
+    first_event_ns: int | None = None
+    first_content_ns: int | None = None
+    first_text_ns: int | None = None
+    end_ns: int | None = None
+    chunk_ns: list[int] = field(default_factory=list)
+    """Arrival time of every content-bearing (text or reasoning) chunk."""
+
+    def _since_sent(self, stamp: int | None) -> float | None:
+        if stamp is None or self.sent_ns is None:
+            return None
+        return (stamp - self.sent_ns) / _NS_PER_MS
+
+    @property
+    def ttft_ms(self) -> float | None:
+        """Request sent → first content (text or reasoning)."""
+        return self._since_sent(self.first_content_ns)
+
+    @property
+    def time_to_first_text_ms(self) -> float | None:
+        """Request sent → first visible text (excludes reasoning)."""
+        return self._since_sent(self.first_text_ns)
+
+    @property
+    def time_to_headers_ms(self) -> float | None:
+        return self._since_sent(self.headers_ns)
+
+    @property
+    def latency_ms(self) -> float | None:
+        """Request sent → end of the stream (or of the failure)."""
+        return self._since_sent(self.end_ns)
+
+    def gaps_ms(self) -> list[float]:
+        """Inter-chunk gaps between consecutive content chunks."""
+        stamps = self.chunk_ns
+        return [(b - a) / _NS_PER_MS for a, b in itertools.pairwise(stamps)]
+
+    def tokens_per_s(self, output_tokens: int) -> float | None:
+        """Generation rate after the first token: (output_tokens − 1) / (last chunk − first chunk).
+
+        The first token is excluded because its wait is what TTFT measures. ``None`` when fewer than
+        two chunks arrived or they arrived in the same instant.
+        """
+        if output_tokens < 2 or len(self.chunk_ns) < 2:
+            return None
+        span_ns = self.chunk_ns[-1] - self.chunk_ns[0]
+        if span_ns <= 0:
+            return None
+        return (output_tokens - 1) * 1e9 / span_ns

@@ -1,0 +1,1 @@
+"""The Textual face of workbench. Thin: every decision is made in workbench.core."""
