@@ -91,7 +91,8 @@ def _apply(record: CallRecord, event: object) -> None:
     elif isinstance(event, FinishEvent):
         record.finish, record.finish_raw = event.reason, event.raw
     elif isinstance(event, ResponseStart):
-        timing.sent_ns, timing.headers_ns, record.request_id = event.sent_ns, event.at_ns, event.request_id
+        timing.started_ns, timing.sent_ns = event.started_ns, event.sent_ns
+        timing.headers_ns, record.request_id = event.at_ns, event.request_id
         return
     elif isinstance(event, ErrorEvent):
         record.error = ProviderError(record.target, f"{event.kind}: {event.message}",
@@ -110,7 +111,7 @@ async def collect(
     provider sent no usage gets a tokenizer estimate (in a worker thread, off the network loop).
     """
     record = record or CallRecord(provider.target, request)
-    record.timing.sent_ns = time.perf_counter_ns()  # replaced by the provider's own stamp once sent
+    record.timing.started_ns = time.perf_counter_ns()  # refined by the provider's own stamps once sent
     try:
         async for event in provider.stream(request):
             _apply(record, event)

@@ -42,8 +42,13 @@ class Usage:
 
 @dataclass(slots=True)
 class ResponseStart:
-    """The HTTP response headers arrived (status 2xx). ``sent_ns`` is when the request was handed over."""
+    """The HTTP response headers arrived (status 2xx).
 
+    ``started_ns``: the request was handed to the HTTP client (before any pool wait or connect);
+    ``sent_ns``: its first byte was written to an open connection; ``at_ns``: the headers arrived.
+    """
+
+    started_ns: int
     sent_ns: int
     at_ns: int
     request_id: str | None = None

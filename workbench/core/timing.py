@@ -1,8 +1,9 @@
 """Raw timestamps of one call, and every metric derived from them.
 
 One definition for the whole product: **TTFT is request sent → first content or reasoning delta**.
-"Request sent" is the instant the request is handed to the HTTP client (so connection set-up is part
-of it, as a user waits through it). All stamps are ``time.perf_counter_ns()`` values taken on the
+"Request sent" is the instant the first byte of the request is written to an open connection, so a
+pool wait or a TCP/TLS handshake is not charged to the model; it is kept apart as ``connect_ms``
+(handed to the HTTP client → sent). All stamps are ``time.perf_counter_ns()`` values taken on the
 network thread when the bytes arrived, never when a UI drew them.
 """
 
@@ -16,7 +17,10 @@ _NS_PER_MS = 1_000_000
 
 @dataclass(slots=True)
 class CallTiming:
+    started_ns: int | None = None
+    """The call was handed to the HTTP client."""
     sent_ns: int | None = None
+    """The request's first byte was written to the connection."""
     headers_ns: int | None = None
     first_event_ns: int | None = None
     first_content_ns: int | None = None
@@ -26,9 +30,17 @@ class CallTiming:
     """Arrival time of every content-bearing (text or reasoning) chunk."""
 
     def _since_sent(self, stamp: int | None) -> float | None:
-        if stamp is None or self.sent_ns is None:
+        origin = self.sent_ns if self.sent_ns is not None else self.started_ns
+        if stamp is None or origin is None:
             return None
-        return (stamp - self.sent_ns) / _NS_PER_MS
+        return (stamp - origin) / _NS_PER_MS
+
+    @property
+    def connect_ms(self) -> float | None:
+        """Handed to the HTTP client → request sent (pool wait, DNS, TCP and TLS handshakes)."""
+        if self.started_ns is None or self.sent_ns is None:
+            return None
+        return (self.sent_ns - self.started_ns) / _NS_PER_MS
 
     @property
     def ttft_ms(self) -> float | None:
@@ -46,7 +58,7 @@ class CallTiming:
 
     @property
     def latency_ms(self) -> float | None:
-        """Request sent → end of the stream (or of the failure)."""
+        """Request sent → end of the stream (or of the failure; from the hand-over if never sent)."""
         return self._since_sent(self.end_ns)
 
     def gaps_ms(self) -> list[float]:

@@ -160,13 +160,20 @@ class HttpProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         request = self.resolve(request)
+        sent: list[int] = []
+
+        async def trace(name: str, info: dict[str, Any]) -> None:
+            if name.endswith("send_request_headers.started"):
+                sent.append(time.perf_counter_ns())
+
         http_request = self.client.build_request(
             "POST",
             self.url(request),
             headers={"accept-encoding": "identity", "content-type": "application/json", **self.headers()},
             content=json.dumps(self.body(request)).encode(),
+            extensions={"trace": trace},
         )
-        sent_ns = time.perf_counter_ns()
+        started_ns = time.perf_counter_ns()
         try:
             response = await self.client.send(http_request, stream=True)
         except httpx.TimeoutException as exc:
@@ -177,7 +184,8 @@ class HttpProvider:
             headers_ns = time.perf_counter_ns()
             if response.status_code >= 400:
                 raise await self._http_error(response)
-            yield ResponseStart(sent_ns, headers_ns, self.request_id(response.headers))
+            sent_ns = sent[0] if sent else started_ns
+            yield ResponseStart(started_ns, sent_ns, headers_ns, self.request_id(response.headers))
             async for event in self._events(response):
                 yield event
         finally:

@@ -1,0 +1,98 @@
+"""Client CPU per streamed event: our provider layer vs a raw httpx loop vs the official openai SDK.
+
+All three read the same unpaced OpenAI Chat Completions stream from the fake server, which runs in
+another process so only client CPU (``time.process_time``) is counted. Prints the median of RUNS
+runs per client and the ratios. Target: ours ≤ 25 µs/event and ≥ 2× faster than the SDK.
+
+    python bench/stream_overhead.py [--tokens 20000] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+import openai
+
+from bench._server import fake_server_process
+from workbench.core.call import collect
+from workbench.core.netloop import new_client
+from workbench.core.providers.base import Endpoint
+from workbench.core.registry import make_provider
+from workbench.core.request import ChatRequest, Params
+
+MESSAGES = [{"role": "user", "content": "Stream as fast as you can."}]
+
+
+async def ours(base: str, model: str, client: httpx.AsyncClient) -> int:
+    endpoint = Endpoint("fake", model, f"{base}/v1", "openai_chat")
+    request = ChatRequest.from_prompt(MESSAGES[0]["content"], params=Params(max_tokens=1_000_000))
+    record = await collect(make_provider(endpoint, client), request, estimate_usage=False)
+    assert record.status == "ok", record.error
+    return len(record.timing.chunk_ns)
+
+
+async def raw_httpx(base: str, model: str, client: httpx.AsyncClient) -> int:
+    body = {"model": model, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True},
+            "max_tokens": 1_000_000}
+    events = 0
+    async with client.stream("POST", f"{base}/v1/chat/completions", json=body) as response:
+        async for chunk in response.aiter_raw():
+            events += chunk.count(b"\n\n")
+    return events - 4  # role, finish, usage and [DONE] events carry no text
+
+
+async def openai_sdk(base: str, model: str, client: httpx.AsyncClient) -> int:
+    sdk = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="bench", max_retries=0, http_client=client)
+    stream = await sdk.chat.completions.create(model=model, messages=MESSAGES, stream=True,  # type: ignore[arg-type]
+                                               stream_options={"include_usage": True}, max_tokens=1_000_000)
+    events = 0
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            events += 1
+    return events
+
+
+Client = Callable[[str, str, httpx.AsyncClient], Awaitable[int]]
+
+
+async def measure(base: str, tokens: int, runs: int) -> dict[str, list[float]]:
+    clients: dict[str, Client] = {"ours": ours, "raw httpx": raw_httpx, "openai SDK": openai_sdk}
+    results: dict[str, list[float]] = {name: [] for name in clients}
+    model = f"bench@tokens={tokens}"
+    async with new_client() as client:
+        for fn in clients.values():  # warm-up: connections, imports, caches
+            await fn(base, model, client)
+        for _ in range(runs):
+            for name, fn in clients.items():
+                cpu = time.process_time()
+                events = await fn(base, model, client)
+                results[name].append((time.process_time() - cpu) / events * 1e6)
+                assert events == tokens, (name, events)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tokens", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    with fake_server_process() as base:
+        results = asyncio.run(measure(base, args.tokens, args.runs))
+    medians = {name: statistics.median(v) for name, v in results.items()}
+    print(f"client CPU per streamed event, {args.tokens} events per stream, median of {args.runs} runs")
+    for name, value in medians.items():
+        spread = f"(min {min(results[name]):.1f}, max {max(results[name]):.1f})"
+        print(f"  {name:<11} {value:6.1f} µs/event {spread}")
+    print(f"  SDK / ours  {medians['openai SDK'] / medians['ours']:.2f}x")
+    print(f"  ours / raw  {medians['ours'] / medians['raw httpx']:.2f}x")
+    verdict = medians["ours"] <= 25 and medians["openai SDK"] / medians["ours"] >= 2
+    print(f"  target ≤ 25 µs/event and ≥ 2x faster than the SDK: {'met' if verdict else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
