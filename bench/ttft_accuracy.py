@@ -22,7 +22,7 @@ from rich.console import Console
 
 from bench._server import fake_server_process
 from workbench.console import race_columns
-from workbench.core.netloop import NetworkLoop
+from workbench.core.netloop import SWITCH_INTERVAL_S, NetworkLoop
 from workbench.core.race import Race
 from workbench.core.request import ChatRequest
 
@@ -38,12 +38,13 @@ def render_until_done(race: Race) -> int:
     return frames
 
 
-def run(base: str, rounds: int, streams: int, busy: bool, seed: int) -> tuple[list[float], int]:
+def run(base: str, rounds: int, streams: int, busy: bool, seed: int,
+        switch_interval_s: float | None = SWITCH_INTERVAL_S) -> tuple[list[float], int]:
     rng = random.Random(seed)
     env = {"WORKBENCH_FAKE_URL": base}
     errors: list[float] = []
     frames = 0
-    with NetworkLoop() as net:
+    with NetworkLoop(switch_interval_s) as net:
         for r in range(rounds):
             tag = f"{'busy' if busy else 'idle'}{seed}-{r}"
             targets = [f"fake/acc@ttft={rng.randint(50, 400)},tps=50,tokens=20,id={tag}-{i}" for i in range(streams)]
@@ -76,11 +77,14 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=16)
     args = parser.parse_args()
     with fake_server_process() as base:
+        # Ablation first: the interpreter's default switch interval (5 ms), which a later loop lowers for good.
+        untuned, _ = run(base, args.rounds, args.streams, busy=True, seed=3, switch_interval_s=None)
         idle, _ = run(base, args.rounds, args.streams, busy=False, seed=1)
         busy, frames = run(base, args.rounds, args.streams, busy=True, seed=2)
     print(f"measured − true TTFT, {args.streams} concurrent streams × {args.rounds} rounds")
     print(f"  idle caller thread:     {describe(idle)}")
     print(f"  busy UI thread (rich):  {describe(busy)}  ({frames} frames rendered meanwhile)")
+    print(f"  busy UI, 5 ms GIL switch interval (not what the product uses): {describe(untuned)}")
     worst = sorted(busy + idle)[int(len(busy + idle) * 0.99)]
     print(f"  target p99 ≤ 1 ms: {'met' if worst <= 1 else 'NOT met'}")
 

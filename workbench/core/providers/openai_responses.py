@@ -70,8 +70,13 @@ class ResponsesParser(WireParser):
             return out
         if kind == "error" or kind == "response.failed":
             self.done = True
-            error = data.get("error") or (data.get("response") or {}).get("error") or data
-            return (stream_error(error.get("type") or error.get("code"), str(error.get("message")), at_ns),)
+            nested = data.get("error") or (data.get("response") or {}).get("error")
+            if nested:
+                kind = nested.get("type") or nested.get("code")
+                message = nested.get("message")
+            else:  # the documented flat shape: {"type": "error", "code": ..., "message": ...}
+                kind, message = data.get("code"), data.get("message")
+            return (stream_error(kind, str(message), at_ns),)
         return ()
 
 

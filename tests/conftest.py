@@ -1,0 +1,30 @@
+"""Shared fixtures: a real fake-provider server on 127.0.0.1 and real HTTP clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from workbench.core.netloop import new_client
+from workbench.fakeserver import FakeServer
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeServer]:
+    """One fake server for the whole run, on its own thread and loop (as a remote provider would be)."""
+    with FakeServer.in_thread(host="127.0.0.1", port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_env(fake_server: FakeServer) -> dict[str, str]:
+    """An environment that points every ``fake*`` provider at the test server and holds no real keys."""
+    return {"WORKBENCH_FAKE_URL": fake_server.base_url}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with new_client() as c:
+        yield c

@@ -1,0 +1,93 @@
+"""``workbench run`` end to end in a subprocess: JSON lines, prompt sources, failures, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.fakeserver import FakeServer
+
+JSON_FIELDS = {"target", "text", "ttft_ms", "latency_ms", "tokens_per_s", "input_tokens", "output_tokens",
+               "usage_estimated", "finish_reason", "status", "error"}
+CANARY = "sk-canary-7f3a9c1e5b2d4068a1b3c5d7e9f00000"
+
+
+def workbench(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL")) and k != "OLLAMA_HOST"}
+    return subprocess.run([sys.executable, "-m", "workbench", *args], input=stdin, capture_output=True, text=True,
+                          env={**base, **(env or {})}, timeout=60, cwd=cwd)
+
+
+def json_lines(out: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_run_json_races_every_target_with_the_builtin_fake_server() -> None:
+    result = workbench("run", "Hello there", "-m", "fake/a@tokens=8,tps=100", "-m", "fake-anthropic/b@tokens=5",
+                       "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json_lines(result.stdout)
+    assert [r["target"] for r in rows] == ["fake/a@tokens=8,tps=100", "fake-anthropic/b@tokens=5"]
+    for row in rows:
+        assert JSON_FIELDS <= set(row)
+        assert row["status"] == "ok" and row["error"] is None and row["finish_reason"] == "stop"
+        assert isinstance(row["ttft_ms"], float) and isinstance(row["latency_ms"], float)
+        assert row["usage_estimated"] is False
+    assert rows[0]["output_tokens"] == 8 and len(str(rows[0]["text"]).split()) == 8
+    assert isinstance(rows[0]["tokens_per_s"], float)
+
+
+def test_a_failing_target_reports_one_line_and_the_others_finish() -> None:
+    result = workbench("run", "hi", "-m", "fake/ok@tokens=3", "-m", "fake/down@status=503,fail=5,id=cli503",
+                       "-m", "openai/gpt-4.1-mini", "--json")
+    assert result.returncode == 1
+    ok, down, nokey = json_lines(result.stdout)
+    assert ok["status"] == "ok"
+    assert down["status"] == "error" and "503" in str(down["error"]) and "\n" not in str(down["error"])
+    assert nokey["status"] == "error" and "no API key" in str(nokey["error"])
+    assert "Traceback" not in result.stderr
+
+
+def test_prompt_from_stdin_and_from_a_file(tmp_path: Path) -> None:
+    via_stdin = workbench("run", "-m", "fake/echo@tokens=4", "--json", stdin="Prompt from a pipe")
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Prompt from a pipe", encoding="utf-8")
+    via_file = workbench("run", "-f", str(prompt), "-m", "fake/echo@tokens=4", "--json")
+    assert via_stdin.returncode == via_file.returncode == 0
+    assert json_lines(via_stdin.stdout)[0]["text"] == json_lines(via_file.stdout)[0]["text"]
+
+
+def test_bad_input_gets_a_clear_message_and_no_traceback(tmp_path: Path) -> None:
+    missing = workbench("run", "-f", str(tmp_path / "nope.txt"), "-m", "fake/x")
+    assert missing.returncode == 2 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
+    bad_ref = workbench("run", "hi", "-m", "no-slash", "--json")
+    assert bad_ref.returncode == 1 and "not a model reference" in str(json_lines(bad_ref.stdout)[0]["error"])
+    bad_param = workbench("run", "hi", "-m", "fake/x", "--temperature", "9")
+    assert bad_param.returncode == 2 and "temperature" in bad_param.stderr and "Traceback" not in bad_param.stderr
+
+
+def test_human_output_shows_columns_with_metrics() -> None:
+    result = workbench("run", "hi", "-m", "fake/a@tokens=5", "-m", "fake-ollama/b@tokens=5,usage=0")
+    assert result.returncode == 0, result.stderr
+    assert "fake/a@tokens=5" in result.stdout and "fake-ollama/b@tokens=5,usage=0" in result.stdout
+    assert "TTFT" in result.stdout and "≈" in result.stdout  # estimated usage is marked
+
+
+@pytest.mark.parametrize("target", ["openai/gpt-4.1-mini", "anthropic/claude-sonnet-4-5", "gemini/gemini-2.5-flash"])
+def test_canary_key_never_appears_in_anything_written(target: str, fake_server: FakeServer, tmp_path: Path) -> None:
+    provider = target.split("/")[0].upper()
+    base = fake_server.base_url + ("/v1" if provider == "OPENAI" else "")
+    env = {f"{provider}_API_KEY": CANARY, f"{provider}_BASE_URL": base, "GOOGLE_GEMINI_BASE_URL": base}
+    ok = workbench("run", "hi", "-m", f"{target}@tokens=3", "--json", env=env, cwd=tmp_path)
+    failed = workbench("run", "hi", "-m", f"{target}@status=401,fail=9,id=canary-{provider}", env=env, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert failed.returncode == 1
+    written = ok.stdout + ok.stderr + failed.stdout + failed.stderr
+    written += "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
+    assert CANARY not in written and CANARY[-12:] not in written
