@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 import openai
 
-from bench._server import fake_server_process
 from workbench.core.call import collect
+from workbench.fakeserver.process import fake_server_process
 from workbench.core.netloop import new_client
 from workbench.core.providers.base import Endpoint
 from workbench.core.registry import make_provider
@@ -39,10 +39,11 @@ async def ours(base: str, model: str, client: httpx.AsyncClient) -> int:
 async def raw_httpx(base: str, model: str, client: httpx.AsyncClient) -> int:
     body = {"model": model, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True},
             "max_tokens": 1_000_000}
-    events = 0
+    events, last = 0, b""
     async with client.stream("POST", f"{base}/v1/chat/completions", json=body) as response:
         async for chunk in response.aiter_raw():
-            events += chunk.count(b"\n\n")
+            events += (last + chunk).count(b"\n\n")  # an event's blank line may straddle two reads
+            last = chunk[-1:]
     return events - 4  # role, finish, usage and [DONE] events carry no text
 
 
@@ -81,7 +82,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    with fake_server_process() as base:
+    with fake_server_process() as server:
+        base = server.base_url
         results = asyncio.run(measure(base, args.tokens, args.runs))
     medians = {name: statistics.median(v) for name, v in results.items()}
     print(f"client CPU per streamed event, {args.tokens} events per stream, median of {args.runs} runs")

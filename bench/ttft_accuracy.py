@@ -20,8 +20,8 @@ import urllib.request
 
 from rich.console import Console
 
-from bench._server import fake_server_process
 from workbench.console import race_columns
+from workbench.fakeserver.process import fake_server_process
 from workbench.core.netloop import SWITCH_INTERVAL_S, NetworkLoop
 from workbench.core.race import Race
 from workbench.core.request import ChatRequest
@@ -76,7 +76,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--streams", type=int, default=16)
     args = parser.parse_args()
-    with fake_server_process() as base:
+    with fake_server_process() as server:
+        base = server.base_url
         # Ablation first: the interpreter's default switch interval (5 ms), which a later loop lowers for good.
         untuned, _ = run(base, args.rounds, args.streams, busy=True, seed=3, switch_interval_s=None)
         idle, _ = run(base, args.rounds, args.streams, busy=False, seed=1)

@@ -8,18 +8,18 @@ import httpx
 import pytest
 
 from workbench.core.netloop import new_client
-from workbench.fakeserver import FakeServer
+from workbench.fakeserver.process import FakeServerProcess, fake_server_process
 
 
 @pytest.fixture(scope="session")
-def fake_server() -> Iterator[FakeServer]:
-    """One fake server for the whole run, on its own thread and loop (as a remote provider would be)."""
-    with FakeServer.in_thread(host="127.0.0.1", port=0) as server:
+def fake_server() -> Iterator[FakeServerProcess]:
+    """One fake server for the whole run, in its own process (as a remote provider would be)."""
+    with fake_server_process() as server:
         yield server
 
 
 @pytest.fixture
-def fake_env(fake_server: FakeServer) -> dict[str, str]:
+def fake_env(fake_server: FakeServerProcess) -> dict[str, str]:
     """An environment that points every ``fake*`` provider at the test server and holds no real keys."""
     return {"WORKBENCH_FAKE_URL": fake_server.base_url}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.fakeserver import FakeServer
+from workbench.fakeserver.process import FakeServerProcess
 
 JSON_FIELDS = {"target", "text", "ttft_ms", "latency_ms", "tokens_per_s", "input_tokens", "output_tokens",
                "usage_estimated", "finish_reason", "status", "error"}
@@ -80,7 +80,7 @@ def test_human_output_shows_columns_with_metrics() -> None:
 
 
 @pytest.mark.parametrize("target", ["openai/gpt-4.1-mini", "anthropic/claude-sonnet-4-5", "gemini/gemini-2.5-flash"])
-def test_canary_key_never_appears_in_anything_written(target: str, fake_server: FakeServer, tmp_path: Path) -> None:
+def test_canary_key_never_appears_in_anything_written(target: str, fake_server: FakeServerProcess, tmp_path: Path) -> None:
     provider = target.split("/")[0].upper()
     base = fake_server.base_url + ("/v1" if provider == "OPENAI" else "")
     env = {f"{provider}_API_KEY": CANARY, f"{provider}_BASE_URL": base, "GOOGLE_GEMINI_BASE_URL": base}

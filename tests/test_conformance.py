@@ -12,7 +12,7 @@ import openai
 
 from tests.test_providers import PROMPT, call
 from workbench.core.events import FinishReason
-from workbench.fakeserver import FakeServer
+from workbench.fakeserver.process import FakeServerProcess
 
 MODEL = "conformance@tokens=15"
 MESSAGES = [{"role": "system", "content": PROMPT.system or ""}] + [
@@ -20,7 +20,7 @@ MESSAGES = [{"role": "system", "content": PROMPT.system or ""}] + [
 ]
 
 
-async def test_openai_chat_completions(fake_server: FakeServer, fake_env: dict[str, str],
+async def test_openai_chat_completions(fake_server: FakeServerProcess, fake_env: dict[str, str],
                                        client: httpx.AsyncClient) -> None:
     sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
     stream = await sdk.chat.completions.create(
@@ -40,7 +40,7 @@ async def test_openai_chat_completions(fake_server: FakeServer, fake_env: dict[s
     assert finish == ours.finish_raw == "stop"
 
 
-async def test_openai_responses(fake_server: FakeServer, fake_env: dict[str, str], client: httpx.AsyncClient) -> None:
+async def test_openai_responses(fake_server: FakeServerProcess, fake_env: dict[str, str], client: httpx.AsyncClient) -> None:
     sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
     stream = await sdk.responses.create(
         model=MODEL, instructions=PROMPT.system, input=PROMPT.messages[0].content, stream=True,
@@ -60,7 +60,7 @@ async def test_openai_responses(fake_server: FakeServer, fake_env: dict[str, str
     assert final.status == "completed" and ours.finish is FinishReason.STOP
 
 
-async def test_anthropic_messages(fake_server: FakeServer, fake_env: dict[str, str],
+async def test_anthropic_messages(fake_server: FakeServerProcess, fake_env: dict[str, str],
                                   client: httpx.AsyncClient) -> None:
     sdk = anthropic.AsyncAnthropic(base_url=fake_server.base_url, api_key="test-key", max_retries=0)
     async with sdk.messages.stream(
@@ -78,7 +78,7 @@ async def test_anthropic_messages(fake_server: FakeServer, fake_env: dict[str, s
     assert final.stop_reason == ours.finish_raw == "end_turn"
 
 
-async def test_sdk_and_adapter_agree_on_a_length_finish(fake_server: FakeServer, fake_env: dict[str, str],
+async def test_sdk_and_adapter_agree_on_a_length_finish(fake_server: FakeServerProcess, fake_env: dict[str, str],
                                                         client: httpx.AsyncClient) -> None:
     sdk = anthropic.AsyncAnthropic(base_url=fake_server.base_url, api_key="test-key", max_retries=0)
     final = await sdk.messages.create(model="cut@tokens=40", max_tokens=7,
@@ -86,7 +86,7 @@ async def test_sdk_and_adapter_agree_on_a_length_finish(fake_server: FakeServer,
     assert final.stop_reason == "max_tokens" and final.usage.output_tokens == 7
 
 
-async def test_sdk_error_types_match_our_http_errors(fake_server: FakeServer, fake_env: dict[str, str],
+async def test_sdk_error_types_match_our_http_errors(fake_server: FakeServerProcess, fake_env: dict[str, str],
                                                      client: httpx.AsyncClient) -> None:
     sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
     try:

@@ -22,7 +22,7 @@ from workbench.core.events import FinishReason
 from workbench.core.race import Race
 from workbench.core.registry import make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef, Params
-from workbench.fakeserver import FakeServer
+from workbench.fakeserver.process import FakeServerProcess
 
 WIRES = ["fake", "fake-responses", "fake-anthropic", "fake-gemini", "fake-ollama"]
 PROMPT = ChatRequest.from_prompt("Say something about streaming.", system="Be brief.")
@@ -34,7 +34,7 @@ async def call(target: str, env: dict[str, str], client: httpx.AsyncClient,
     return await collect(provider, request)
 
 
-def server_log(server: FakeServer) -> list[dict[str, object]]:
+def server_log(server: FakeServerProcess) -> list[dict[str, object]]:
     with urllib.request.urlopen(f"{server.base_url}/_fake/log") as response:
         entries: list[dict[str, object]] = json.load(response)
         return entries
@@ -147,7 +147,7 @@ async def test_unreachable_server_is_a_connection_error_with_a_hint(client: http
 
 
 async def test_ttft_matches_the_servers_record_at_four_concurrent_streams(
-    fake_server: FakeServer, fake_env: dict[str, str], client: httpx.AsyncClient
+    fake_server: FakeServerProcess, fake_env: dict[str, str], client: httpx.AsyncClient
 ) -> None:
     targets = [f"{wire}/ttft-check@ttft={ttft},tps=50,tokens=10,id=ttft-{wire}"
                for wire, ttft in zip(["fake", "fake-anthropic", "fake-gemini", "fake-ollama"],

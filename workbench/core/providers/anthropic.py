@@ -1,7 +1,8 @@
 """Anthropic Messages streaming (``/v1/messages``).
 
 Events are routed by name: ``message_start`` (input usage), ``content_block_delta`` (``text_delta``,
-``thinking_delta``), ``message_delta`` (stop reason and cumulative usage, preferred when present),
+``thinking_delta``), ``message_delta`` (stop reason and cumulative usage, merged over the input usage
+of ``message_start``; a stream without it has its usage estimated),
 ``message_stop``; ``ping`` is skipped and ``error`` ends the stream. Anthropic's input tokens exclude
 the cache parts, so they are added back to follow the OpenTelemetry rule (input includes cache).
 """
@@ -65,7 +66,9 @@ class AnthropicParser(WireParser):
                 return (ReasoningDelta(thinking, at_ns),) if thinking else ()
             return ()
         if name == "message_start":
-            return self._merge_usage((data.get("message") or {}).get("usage"), at_ns)
+            # Its output_tokens is a placeholder: usage is reported once message_delta brings the real count.
+            self._merge_usage((data.get("message") or {}).get("usage"), at_ns)
+            return ()
         if name == "message_delta":
             out = list(self._merge_usage(data.get("usage"), at_ns))
             raw = (data.get("delta") or {}).get("stop_reason")

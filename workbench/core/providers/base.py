@@ -117,7 +117,8 @@ def error_fields(body: bytes) -> tuple[str | None, str]:
         if isinstance(err, str):  # Ollama: {"error": "model 'x' not found"}
             return None, err
         if isinstance(err, dict):
-            kind = err.get("type") or err.get("status") or err.get("code")
+            code = err.get("code")  # OpenAI's string code is the precise one ("rate_limit_exceeded")
+            kind = code if isinstance(code, str) and code else err.get("type") or err.get("status")
             message = err.get("message") or json.dumps(err)[:300]
             return (str(kind) if kind is not None else None), str(message)
     return None, body.decode("utf-8", "replace")[:300]
