@@ -19,11 +19,11 @@ import httpx
 import openai
 
 from workbench.core.call import collect
-from workbench.fakeserver.process import fake_server_process
-from workbench.core.netloop import new_client
+from workbench.core.httpclient import new_client
 from workbench.core.providers.base import Endpoint
 from workbench.core.registry import make_provider
 from workbench.core.request import ChatRequest, Params
+from workbench.fakeserver.process import fake_server_process
 
 MESSAGES = [{"role": "user", "content": "Stream as fast as you can."}]
 

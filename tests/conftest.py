@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from workbench.core.netloop import new_client
+from workbench.core.httpclient import new_client
 from workbench.fakeserver.process import FakeServerProcess, fake_server_process
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.core.call import CallRecord, _apply, summary
+from workbench.core.call import CallRecord, apply_event, summary
 from workbench.core.events import FinishEvent, FinishReason, ReasoningDelta, ResponseStart, TextDelta, Usage, UsageEvent
 from workbench.core.request import ChatRequest
 from workbench.core.timing import CallTiming
@@ -40,7 +40,7 @@ def test_record_applies_events_reasoning_first_counts_as_ttft() -> None:
                   TextDelta("Hello", 70 * MS), TextDelta(" world", 90 * MS),
                   UsageEvent(Usage(5, 3, reasoning_tokens=1), 95 * MS),
                   FinishEvent(FinishReason.STOP, "end_turn", 95 * MS)):
-        _apply(record, event)
+        apply_event(record, event)
     record.timing.end_ns, record.done = 100 * MS, True
     assert record.request_id == "req_1" and record.timing.first_event_ns == 40 * MS
     assert record.timing.ttft_ms == 39 and record.timing.time_to_first_text_ms == 69

@@ -56,14 +56,14 @@ def _read_prompt(args: argparse.Namespace) -> str:
 
 @contextlib.contextmanager
 def _fake_server_if_needed(models: Sequence[str]) -> Iterator[dict[str, str]]:
-    """The environment for resolving targets; starts the built-in fake server when a fake target needs one."""
+    """The environment for resolving targets; starts the fake server (a child process) when a fake target needs one."""
     env = dict(os.environ)
     if env.get("WORKBENCH_FAKE_URL") or not any(m.strip().lower().startswith("fake") for m in models):
         yield env
         return
-    from workbench.fakeserver import FakeServer
+    from workbench.fakeserver.process import fake_server_process
 
-    with FakeServer.in_thread(host="127.0.0.1", port=0) as server:
+    with fake_server_process() as server:
         env["WORKBENCH_FAKE_URL"] = server.base_url
         yield env
 
@@ -74,8 +74,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from workbench.console import race_columns
     from workbench.core.call import summary
-    from workbench.core.netloop import NetworkLoop
-    from workbench.core.race import Race
+    from workbench.core.netproc import NetworkProcess
     from workbench.core.request import ChatRequest, Params
 
     try:
@@ -85,19 +84,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench run --help`") from None
     request = ChatRequest.from_prompt(_read_prompt(args), system=args.system, params=params)
     console = Console()
-    with _fake_server_if_needed(args.models) as env, NetworkLoop() as net:
-        race = Race(request, args.models, env)
-        future = net.submit(race.run(net.client))
+    with NetworkProcess() as net, _fake_server_if_needed(args.models) as env:
+        race = net.race(request, args.models, env)
         try:
             if args.json or not console.is_terminal:
-                future.result()
+                race.wait()
             else:
                 height = max(console.size.height - 6, 4)
                 with Live(get_renderable=lambda: race_columns(race.records, height), console=console,
                           refresh_per_second=15, transient=True):
-                    future.result()
+                    race.wait()
         except KeyboardInterrupt:
-            future.cancel()
+            race.cancel()
+            race.wait(timeout=5)
+            console.print(race_columns(race.records))
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
     if args.json:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 from workbench.core.errors import ProviderError, WorkbenchError
 from workbench.core.events import (
@@ -18,6 +19,7 @@ from workbench.core.events import (
     FinishReason,
     ReasoningDelta,
     ResponseStart,
+    StreamEvent,
     TextDelta,
     Usage,
     UsageEvent,
@@ -65,6 +67,11 @@ class CallRecord:
     def tokens_per_s(self) -> float | None:
         return self.timing.tokens_per_s(self.usage.output_tokens) if self.usage else None
 
+    def update_from(self, other: CallRecord) -> None:
+        """Take every field of ``other`` (a copy of this call finished elsewhere), keeping this object."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(other, f.name))
+
     def fail(self, error: WorkbenchError) -> None:
         self.error = error
         self.finish = FinishReason.ERROR
@@ -72,7 +79,8 @@ class CallRecord:
         self.done = True
 
 
-def _apply(record: CallRecord, event: object) -> None:
+def apply_event(record: CallRecord, event: StreamEvent) -> None:
+    """Fold one stream event into the record (raw stamps, text, usage, finish)."""
     timing = record.timing
     if isinstance(event, TextDelta):
         if timing.first_content_ns is None:
@@ -103,18 +111,26 @@ def _apply(record: CallRecord, event: object) -> None:
 
 
 async def collect(
-    provider: Provider, request: ChatRequest, record: CallRecord | None = None, *, estimate_usage: bool = True
+    provider: Provider,
+    request: ChatRequest,
+    record: CallRecord | None = None,
+    *,
+    estimate_usage: bool = True,
+    on_event: Callable[[StreamEvent], None] | None = None,
 ) -> CallRecord:
     """Stream ``request`` through ``provider`` into ``record``; never raises for a failed call.
 
     Errors end up in ``record.error`` with the partial output kept. With ``estimate_usage`` a call whose
     provider sent no usage gets a tokenizer estimate (in a worker thread, off the network loop).
+    ``on_event`` sees every event after it was applied (to mirror the record elsewhere).
     """
     record = record or CallRecord(provider.target, request)
     record.timing.started_ns = time.perf_counter_ns()  # refined by the provider's own stamps once sent
     try:
         async for event in provider.stream(request):
-            _apply(record, event)
+            apply_event(record, event)
+            if on_event is not None:
+                on_event(event)
     except WorkbenchError as exc:
         record.fail(exc)
     except asyncio.CancelledError:

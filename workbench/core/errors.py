@@ -16,6 +16,18 @@ class WorkbenchError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Subclasses take other constructor arguments; rebuild from the state so every error pickles
+        # (records cross from the network process to the UI's).
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[WorkbenchError], args: tuple[object, ...], state: dict[str, object]) -> WorkbenchError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(WorkbenchError):
     """Bad or missing configuration: an unknown provider, a missing key, a malformed model reference."""

@@ -26,14 +26,16 @@ def fake_server_process(host: str = "127.0.0.1", port: int = 0) -> Iterator[Fake
     """Start ``workbench fake-server`` on a free port, wait until it listens, stop it on exit."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench", "fake-server", "--host", host, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.startswith(_READY_PREFIX):
             raise RuntimeError(f"the fake server did not start (it printed {line!r})")
-        yield FakeServerProcess(line[len(_READY_PREFIX):].strip(), proc.pid)
+        yield FakeServerProcess(line[len(_READY_PREFIX) :].strip(), proc.pid)
     finally:
         proc.terminate()
         try:

@@ -72,11 +72,10 @@ class ResponsesParser(WireParser):
             self.done = True
             nested = data.get("error") or (data.get("response") or {}).get("error")
             if nested:
-                kind = nested.get("type") or nested.get("code")
-                message = nested.get("message")
+                error_kind, error_message = nested.get("type") or nested.get("code"), nested.get("message")
             else:  # the documented flat shape: {"type": "error", "code": ..., "message": ...}
-                kind, message = data.get("code"), data.get("message")
-            return (stream_error(kind, str(message), at_ns),)
+                error_kind, error_message = data.get("code"), data.get("message")
+            return (stream_error(error_kind, str(error_message), at_ns),)
         return ()
 
 

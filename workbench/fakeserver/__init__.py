@@ -1,0 +1,45 @@
+"""A fake LLM provider server that speaks the real streaming wire formats byte-exactly.
+
+Stdlib asyncio only. Endpoints: OpenAI Chat Completions (``/v1/chat/completions``), OpenAI
+Responses (``/v1/responses``), Anthropic Messages (``/v1/messages``), Gemini
+(``/v1beta/models/{model}:streamGenerateContent?alt=sse`` and ``:generateContent``), Ollama
+(``/api/chat``), model lists (``/v1/models``, ``/api/tags``) and ``/_fake/log``, ``/_fake/reset``.
+
+Behaviour is chosen through the model name, ``NAME@key=value,...`` (see
+:mod:`workbench.fakeserver.scenario`). The reply is deterministic (see
+:mod:`workbench.fakeserver.text`): ``expected_text(model, last_user_message, tokens)`` is exactly
+the visible text a plain request gets, and ``count_input_tokens(texts)`` the input tokens every
+wire reports.
+
+Usage::
+
+    server = FakeServer(host="127.0.0.1", port=0)
+    port = await server.start()            # on the running loop
+    server.base_url, server.log
+    await server.stop()
+
+    with FakeServer.in_thread() as server: # own loop in a daemon thread
+        ...
+
+    serve("127.0.0.1", 8765)                # blocking; python -m workbench.fakeserver
+"""
+
+from __future__ import annotations
+
+from workbench.fakeserver.app import FakeServer, serve
+from workbench.fakeserver.scenario import Scenario, ScenarioError, parse_model, split_model
+from workbench.fakeserver.text import VOCAB, count_input_tokens, expected_reasoning, expected_text, iter_tokens
+
+__all__ = [
+    "VOCAB",
+    "FakeServer",
+    "Scenario",
+    "ScenarioError",
+    "count_input_tokens",
+    "expected_reasoning",
+    "expected_text",
+    "iter_tokens",
+    "parse_model",
+    "serve",
+    "split_model",
+]

@@ -1,0 +1,279 @@
+"""Routing, fail counters, the request log, and the :class:`FakeServer` entry points.
+
+Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``POST /v1/messages``,
+``POST /v1beta/models/{model}:streamGenerateContent`` (``?alt=sse``) and ``:generateContent``
+(also under ``/v1/models/``), ``POST /api/chat``; ``GET /v1/models``, ``GET /api/tags``,
+``GET /api/version``, ``GET /``; ``GET /_fake/log``, ``POST /_fake/reset``.
+
+Only provider requests (the five wires) are logged. A log entry is appended when the request has
+been read and updated in place while it is answered; ``outcome`` is ``ok``, ``error`` (an HTTP
+error was answered: bad request, bad scenario or injected ``status``), ``hang``, ``disconnect``
+(injected, or the client went away mid-answer) or ``malformed``. Extra keys beyond the documented
+ones: ``request_id`` and ``stream``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from workbench.fakeserver.http_server import HttpServer, Request, Responder
+from workbench.fakeserver.playback import play_body, play_stream
+from workbench.fakeserver.scenario import ScenarioError, parse_model, split_model
+from workbench.fakeserver.wire import (
+    AnthropicWire,
+    GeminiWire,
+    OllamaWire,
+    OpenAIChatWire,
+    OpenAIResponsesWire,
+    WireFormat,
+)
+from workbench.fakeserver.wire.base import ErrorInfo, WireError, compact, plan
+from workbench.fakeserver.wire.gemini import ACTION
+
+__all__ = ["FakeServer", "serve"]
+
+_ROUTES: dict[str, WireFormat] = {
+    "/v1/chat/completions": OpenAIChatWire(),
+    "/v1/responses": OpenAIResponsesWire(),
+    "/v1/messages": AnthropicWire(),
+    "/api/chat": OllamaWire(),
+}
+_GEMINI = GeminiWire()
+_GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/", "/v1alpha/models/")
+_GEMINI_ACTIONS = ("streamGenerateContent", "generateContent")
+
+MODELS = ("gpt-4o-mini", "gpt-4.1", "o4-mini", "claude-sonnet-4-5", "gemini-2.5-flash", "llama3.2", "fake-model")
+_CREATED = 1_700_000_000
+
+
+def _json(obj: Any) -> bytes:
+    return compact(obj).encode()
+
+
+class FakeServer:
+    """The fake LLM provider server. ``await start()`` on a running loop, or ``with FakeServer.in_thread()``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.log: list[dict[str, Any]] = []
+        self._fails: dict[tuple[str, str, str], int] = {}
+        self._seq = 0
+        self._http = HttpServer(self._handle, host, port)
+
+    # ------------------------------------------------------------------------------ lifecycle
+    async def start(self) -> int:
+        """Listen on the current running loop; returns the bound port."""
+        self.port = await self._http.start()
+        return self.port
+
+    async def stop(self) -> None:
+        await self._http.stop()
+
+    @property
+    def base_url(self) -> str:
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def reset(self) -> None:
+        """Clear the log and the fail counters (same as ``POST /_fake/reset``)."""
+        self.log.clear()
+        self._fails.clear()
+
+    @classmethod
+    @contextlib.contextmanager
+    def in_thread(cls, host: str = "127.0.0.1", port: int = 0) -> Iterator[FakeServer]:
+        """Run a server on its own event loop in a daemon thread for the duration of the block."""
+        server = cls(host, port)
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(server.start())
+            except BaseException as exc:
+                failure.append(exc)
+                started.set()
+                loop.close()
+                return
+            started.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        thread = threading.Thread(target=run, name="workbench-fakeserver", daemon=True)
+        thread.start()
+        started.wait()
+        if failure:
+            raise failure[0]
+        try:
+            yield server
+        finally:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+
+    # -------------------------------------------------------------------------------- routing
+    async def _handle(self, req: Request, resp: Responder) -> None:
+        path = req.path
+        if req.method == "POST":
+            wire = _ROUTES.get(path)
+            if wire is not None:
+                await self._answer(wire, req, resp, None, dict(parse_qsl(req.query)))
+                return
+            if path.startswith(_GEMINI_PREFIXES):
+                rest = unquote(path.split("/models/", 1)[1])
+                model, _, action = rest.rpartition(":")
+                if action in _GEMINI_ACTIONS:
+                    params = dict(parse_qsl(req.query))
+                    params[ACTION] = action
+                    await self._answer(_GEMINI, req, resp, model.removeprefix("models/"), params)
+                    return
+            if path == "/_fake/reset":
+                self.reset()
+                await resp.send(200, b'{"ok":true}', [("content-type", "application/json")])
+                return
+        elif req.method == "GET":
+            body = self._get(path)
+            if body is not None:
+                await resp.send(200, body, [("content-type", "application/json")])
+                return
+            if path == "/":
+                await resp.send(200, b"workbench fake server is running", [("content-type", "text/plain")])
+                return
+        message = f"Invalid URL ({req.method} {path})"
+        body = _json({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}})
+        await resp.send(404, body, [("content-type", "application/json")])
+
+    def _get(self, path: str) -> bytes | None:
+        if path == "/_fake/log":
+            return _json(list(self.log))
+        if path == "/v1/models":
+            data = [{"id": m, "object": "model", "created": _CREATED, "owned_by": "workbench-fake"} for m in MODELS]
+            return _json({"object": "list", "data": data})
+        if path == "/api/tags":
+            models = [
+                {
+                    "name": f"{m}:latest",
+                    "model": f"{m}:latest",
+                    "modified_at": "2025-01-01T00:00:00Z",
+                    "size": 2_019_393_189,
+                    "digest": f"{i:064x}",
+                    "details": {
+                        "parent_model": "",
+                        "format": "gguf",
+                        "family": "llama",
+                        "families": ["llama"],
+                        "parameter_size": "3.2B",
+                        "quantization_level": "Q4_K_M",
+                    },
+                }
+                for i, m in enumerate(MODELS)
+            ]
+            return _json({"models": models})
+        if path == "/api/version":
+            return b'{"version":"0.12.0"}'
+        return None
+
+    # ---------------------------------------------------------------------------- provider wires
+    async def _answer(
+        self, wire: WireFormat, req: Request, resp: Responder, path_model: str | None, params: Mapping[str, str]
+    ) -> None:
+        request_id = wire.new_request_id()
+        self._seq += 1
+        entry: dict[str, Any] = {
+            "seq": self._seq,
+            "path": req.path,
+            "wire": wire.name,
+            "model": path_model,
+            "scenario_id": None,
+            "status": None,
+            "received_ns": req.received_ns,
+            "first_token_ns": None,
+            "last_token_ns": None,
+            "tokens_sent": 0,
+            "outcome": "ok",
+            "request_id": request_id,
+            "stream": None,
+        }
+        self.log.append(entry)
+
+        async def reject(err: ErrorInfo) -> None:
+            entry["status"] = err.status
+            entry["outcome"] = "error"
+            await resp.send(err.status, wire.error_body(err), wire.error_headers(err))
+
+        try:
+            body = json.loads(req.body)
+        except (ValueError, UnicodeDecodeError):
+            await reject(ErrorInfo(400, wire.bad_json_message, request_id=request_id))
+            return
+        if not isinstance(body, dict):
+            await reject(ErrorInfo(400, "The request body must be a JSON object.", request_id=request_id))
+            return
+        try:
+            prompt = wire.parse(body, path_model, params)
+        except WireError as exc:
+            await reject(exc.info(path_model or str(body.get("model", "")), request_id))
+            return
+        entry["model"] = prompt.model
+        entry["stream"] = prompt.stream
+        try:
+            scenario = parse_model(prompt.model)
+        except ScenarioError as exc:
+            message = f"Invalid fake-server scenario in model '{prompt.model}': {exc}"
+            await reject(ErrorInfo(400, message, "model", prompt.model, request_id, code="invalid_scenario"))
+            return
+        entry["scenario_id"] = scenario.id
+
+        if scenario.status is not None and scenario.fail > 0:
+            key = scenario.counter_key(wire.name)
+            used = self._fails.get(key, 0)
+            if used < scenario.fail:
+                self._fails[key] = used + 1
+                await reject(
+                    ErrorInfo(
+                        scenario.status, None, None, split_model(prompt.model)[0], request_id, scenario.retry_after
+                    )
+                )
+                return
+
+        gen = plan(prompt, scenario, request_id, int(time.time()), req.received_ns)
+        if scenario.hang == "headers":
+            entry["outcome"] = "hang"
+            await resp.wait_peer_closed()
+            return
+        if prompt.stream:
+            await play_stream(gen, wire.renderer(gen), resp, entry, wire.stream_headers(gen))
+        else:
+            await play_body(gen, wire, resp, entry)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Run the fake server until Ctrl-C (blocking)."""
+
+    async def main() -> None:
+        server = FakeServer(host, port)
+        await server.start()
+        print(f"workbench fake server listening on {server.base_url}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

@@ -1,0 +1,195 @@
+"""The pacing and fault-injection loop shared by every wire format.
+
+A wire module's :class:`~workbench.fakeserver.wire.base.StreamRenderer` only renders events; this
+module decides when they hit the socket:
+
+* token ``i`` (reasoning tokens first, then text, counted together) is due at
+  ``received_ns + ttft + i / tps`` — absolute deadlines, so sleep overshoot never accumulates;
+* paced streams write every token as soon as it is due; unpaced streams buffer events (each one
+  still its own HTTP chunk) and write every 32 KiB, yielding to the loop every 256 tokens; the first
+  content token is always written on its own;
+* the log entry's ``first_token_ns`` / ``last_token_ns`` are ``time.monotonic_ns()`` taken right
+  before the write that carries the first / last content token; ``tokens_sent`` counts content
+  tokens handed to the socket;
+* faults: ``malformed`` and ``hang=stream`` act right after the first token (after the preamble when
+  there are no tokens), ``disconnect=N`` after N tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from workbench.fakeserver.http_server import ClientGone, Responder
+from workbench.fakeserver.wire.base import Generation, StreamRenderer, WireFormat
+
+__all__ = ["play_body", "play_stream"]
+
+LogEntry = dict[str, Any]
+FLUSH_BYTES = 32 * 1024
+YIELD_EVERY = 256
+
+
+class _Out:
+    """Buffers events into the responder and stamps the log entry when tokens are written."""
+
+    __slots__ = ("entry", "pending", "resp")
+
+    def __init__(self, resp: Responder, entry: LogEntry) -> None:
+        self.resp = resp
+        self.entry = entry
+        self.pending = 0
+
+    def add(self, events: list[bytes]) -> None:
+        for event in events:
+            self.resp.add(event)
+
+    def write(self) -> None:
+        if self.pending:
+            self.resp.check_open()
+            now = time.monotonic_ns()
+            entry = self.entry
+            if entry["first_token_ns"] is None:
+                entry["first_token_ns"] = now
+            entry["last_token_ns"] = now
+            entry["tokens_sent"] += self.pending
+            self.pending = 0
+        self.resp.write()
+
+    async def flush(self) -> None:
+        self.write()
+        await self.resp.drain()
+
+
+async def _sleep_until(due_ns: int) -> None:
+    delay = due_ns - time.monotonic_ns()
+    if delay > 0:
+        await asyncio.sleep(delay / 1e9)
+
+
+async def _hang(out: _Out) -> None:
+    await out.flush()
+    out.entry["outcome"] = "hang"
+    await out.resp.wait_peer_closed()
+
+
+Phase = tuple[Callable[[], list[bytes]], Callable[[str], bytes], Callable[[], list[bytes]], Iterator[str]]
+
+
+async def play_stream(
+    gen: Generation, renderer: StreamRenderer, resp: Responder, entry: LogEntry, headers: list[tuple[str, str]]
+) -> None:
+    """Stream ``gen`` through ``renderer`` with the scenario's pacing and faults."""
+    resp.start_stream(200, headers)
+    entry["status"] = 200
+    try:
+        await _play(gen, renderer, _Out(resp, entry))
+    except ClientGone:
+        if entry["outcome"] == "ok":
+            entry["outcome"] = "disconnect"
+        raise
+
+
+async def _play(gen: Generation, renderer: StreamRenderer, out: _Out) -> None:
+    sc = gen.scenario
+    resp, entry = out.resp, out.entry
+    out.add(renderer.start())
+    await out.flush()
+    if sc.disconnect == 0:
+        resp.close()
+        entry["outcome"] = "disconnect"
+        return
+    t0 = gen.received_ns + round(sc.ttft_ms * 1_000_000)
+    step = 1e9 / sc.tps if sc.tps else 0.0
+    paced = step > 0
+    limit = sc.disconnect
+    phases: list[Phase] = []
+    if gen.reasoning_count:
+        phases.append(
+            (renderer.reasoning_start, renderer.reasoning_token, renderer.reasoning_end, gen.reasoning_tokens())
+        )
+    phases.append((renderer.text_start, renderer.text_token, renderer.text_end, gen.text_tokens()))
+
+    index = 0
+    for start, emit, end, tokens in phases:
+        started = False
+        for token in tokens:
+            due = t0 + int(index * step)
+            if due > time.monotonic_ns():
+                await out.flush()
+                await _sleep_until(due)
+            if not started:
+                out.add(start())
+                started = True
+            resp.add(emit(token))
+            out.pending += 1
+            index += 1
+            if index == 1:
+                await out.flush()
+                if sc.malformed:
+                    resp.add(renderer.malformed())
+                    entry["outcome"] = "malformed"
+                    await out.flush()
+                if sc.hang == "stream":
+                    await _hang(out)
+                    return
+            elif paced or resp.buffered >= FLUSH_BYTES:
+                await out.flush()
+            elif index % YIELD_EVERY == 0:
+                await out.flush()
+                await asyncio.sleep(0)
+            if limit is not None and index >= limit:
+                await out.flush()
+                resp.close()
+                entry["outcome"] = "disconnect"
+                return
+        if not started:
+            out.add(start())
+        out.add(end())
+
+    if index == 0:
+        if sc.malformed:
+            resp.add(renderer.malformed())
+            entry["outcome"] = "malformed"
+        if sc.hang == "stream":
+            await _hang(out)
+            return
+    if limit is not None:  # more tokens allowed than produced: cut before the terminal events
+        await out.flush()
+        resp.close()
+        entry["outcome"] = "disconnect"
+        return
+    out.add(renderer.finish())
+    out.write()
+    await resp.end()
+
+
+async def play_body(gen: Generation, wire: WireFormat, resp: Responder, entry: LogEntry) -> None:
+    """A non-streaming answer, sent when the last token would have been generated."""
+    sc = gen.scenario
+    count = gen.output_tokens
+    t0 = gen.received_ns + round(sc.ttft_ms * 1_000_000)
+    step = 1e9 / sc.tps if sc.tps else 0.0
+    if sc.hang is not None:
+        entry["outcome"] = "hang"
+        await resp.wait_peer_closed()
+        return
+    if sc.disconnect is not None:
+        cut = min(sc.disconnect, count)
+        await _sleep_until(t0 + int(max(cut - 1, 0) * step) if cut else gen.received_ns)
+        resp.close()
+        entry["outcome"] = "disconnect"
+        return
+    await _sleep_until(t0 + int(max(count - 1, 0) * step))
+    body = wire.body(gen)
+    if sc.malformed:
+        body = body[: len(body) // 2]
+        entry["outcome"] = "malformed"
+    entry["status"] = 200
+    now = time.monotonic_ns()
+    if count:
+        entry["first_token_ns"] = entry["last_token_ns"] = now
+        entry["tokens_sent"] = count
+    await resp.send(200, body, [("content-type", wire.json_content_type), *wire.headers(gen.request_id)])

@@ -1,0 +1,234 @@
+"""Anthropic Messages: ``POST /v1/messages``.
+
+Stream: ``event: X\\ndata: {"type":"X",...}\\n\\n`` — message_start (input usage,
+``output_tokens`` 1), [thinking block at index 0: content_block_start, thinking_delta*,
+signature_delta, content_block_stop], text block (index 0, or 1 after thinking):
+content_block_start, text_delta*, content_block_stop, message_delta (stop_reason ``end_turn`` /
+``max_tokens``, cumulative usage), message_stop. ``event: ping\\ndata: {"type": "ping"}`` follows
+the first content_block_start. ``usage=0`` drops the usage object from message_delta
+(message_start keeps it: the real API always sends it there).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from workbench.fakeserver.wire.base import (
+    ErrorInfo,
+    Generation,
+    Prompt,
+    StreamRenderer,
+    Template,
+    WireError,
+    WireFormat,
+    broken,
+    compact,
+    content_text,
+    jstr,
+    new_id,
+    optional_int,
+    slot,
+)
+
+__all__ = ["AnthropicWire"]
+
+PING = b'event: ping\ndata: {"type": "ping"}\n\n'
+
+# status -> (error.type, message)
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "Invalid request."),
+    401: ("authentication_error", "invalid x-api-key"),
+    402: (
+        "billing_error",
+        "Your credit balance is too low to access the Anthropic API. "
+        "Please go to Plans & Billing to upgrade or purchase credits.",
+    ),
+    403: ("permission_error", "Your API key does not have permission to use the specified resource."),
+    404: ("not_found_error", "model: {model}"),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: (
+        "rate_limit_error",
+        "This request would exceed the rate limit for your organization of 30,000 input tokens per minute. "
+        "For details, refer to: https://docs.claude.com/en/api/rate-limits. You can see the response headers "
+        "for current usage. Please reduce the prompt length or the maximum tokens requested, or try again later.",
+    ),
+    500: ("api_error", "Internal server error"),
+    504: ("timeout_error", "Request timed out"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+
+def _usage(gen: Generation, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": gen.input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+    }
+
+
+def _signature(gen: Generation) -> str:
+    digest = hashlib.sha256(f"{gen.model}\0{gen.prompt.last_user}\0{gen.reasoning_count}".encode()).digest()
+    return base64.b64encode(digest * 3).decode()
+
+
+def _stop_reason(gen: Generation) -> str:
+    return "max_tokens" if gen.truncated else "end_turn"
+
+
+def _message(gen: Generation, message_id: str, content: list[dict[str, Any]], stop: str | None) -> dict[str, Any]:
+    return {
+        "model": gen.model,
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": _usage(gen, gen.output_tokens if stop else 1),
+    }
+
+
+def _event(name: str, payload: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + compact(payload).encode() + b"\n\n"
+
+
+class AnthropicRenderer(StreamRenderer):
+    def __init__(self, gen: Generation) -> None:
+        super().__init__(gen)
+        self.message_id = new_id("msg_01", 11)
+        self.text_index = 1 if gen.reasoning_count else 0
+        self.pinged = False
+
+        def delta(index: int, kind: str, field: str) -> Template:
+            return Template(
+                {"type": "content_block_delta", "index": index, "delta": {"type": kind, field: slot("t")}},
+                prefix=b"event: content_block_delta\ndata: ",
+                suffix=b"\n\n",
+            )
+
+        self._thinking = delta(0, "thinking_delta", "thinking")
+        self._text = delta(self.text_index, "text_delta", "text")
+
+    def _block_start(self, index: int, block: dict[str, Any]) -> list[bytes]:
+        events = [
+            _event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
+        ]
+        if not self.pinged:
+            self.pinged = True
+            events.append(PING)
+        return events
+
+    def start(self) -> list[bytes]:
+        gen = self.gen
+        return [_event("message_start", {"type": "message_start", "message": _message(gen, self.message_id, [], None)})]
+
+    def reasoning_start(self) -> list[bytes]:
+        return self._block_start(0, {"type": "thinking", "thinking": "", "signature": ""})
+
+    def reasoning_token(self, token: str) -> bytes:
+        return self._thinking.render(jstr(token))
+
+    def reasoning_end(self) -> list[bytes]:
+        signature = {"type": "signature_delta", "signature": _signature(self.gen)}
+        return [
+            _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": signature}),
+            _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ]
+
+    def text_start(self) -> list[bytes]:
+        return self._block_start(self.text_index, {"type": "text", "text": ""})
+
+    def text_token(self, token: str) -> bytes:
+        return self._text.render(jstr(token))
+
+    def text_end(self) -> list[bytes]:
+        return [_event("content_block_stop", {"type": "content_block_stop", "index": self.text_index})]
+
+    def finish(self) -> list[bytes]:
+        gen = self.gen
+        delta: dict[str, Any] = {
+            "type": "message_delta",
+            "delta": {"stop_reason": _stop_reason(gen), "stop_sequence": None},
+        }
+        if gen.usage:
+            delta["usage"] = {
+                "input_tokens": gen.input_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": gen.output_tokens,
+            }
+        return [_event("message_delta", delta), _event("message_stop", {"type": "message_stop"})]
+
+    def malformed(self) -> bytes:
+        prefix = b"event: content_block_delta\ndata: "
+        return broken(prefix, self._text.render(jstr(" broken"))[len(prefix) : -2], b"\n\n")
+
+
+class AnthropicWire(WireFormat):
+    name = "anthropic"
+    bad_json_message = "There was an error parsing the body of your request: the body is not valid JSON."
+
+    def new_request_id(self) -> str:
+        return new_id("req_011C", 11)
+
+    def headers(self, request_id: str) -> list[tuple[str, str]]:
+        return [("request-id", request_id), ("anthropic-organization-id", "00000000-0000-4000-8000-00000000fa4e")]
+
+    def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise WireError("model: Field required", "model")
+        if body.get("max_tokens") is None:
+            raise WireError("max_tokens: Field required", "max_tokens")
+        max_tokens = optional_int(body, "max_tokens")
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            raise WireError(
+                "messages: Field required" if messages is None else "messages: Input should be a valid list"
+            )
+        texts: list[str] = []
+        system = body.get("system")
+        if system is not None:
+            if not isinstance(system, str | list):
+                raise WireError("system: Input should be a valid string or a list of text blocks", "system")
+            system_text = content_text(system)
+            if system_text:
+                texts.append(system_text)
+        last_user = ""
+        for i, msg in enumerate(messages):
+            if not isinstance(msg, Mapping) or msg.get("role") not in ("user", "assistant"):
+                raise WireError(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+            text = content_text(msg.get("content"))
+            texts.append(text)
+            if msg["role"] == "user":
+                last_user = text
+        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True)
+
+    def renderer(self, gen: Generation) -> StreamRenderer:
+        return AnthropicRenderer(gen)
+
+    def body(self, gen: Generation) -> bytes:
+        content: list[dict[str, Any]] = []
+        if gen.reasoning_count:
+            content.append({"type": "thinking", "thinking": gen.reasoning(), "signature": _signature(gen)})
+        content.append({"type": "text", "text": gen.text()})
+        message = _message(gen, new_id("msg_01", 11), content, _stop_reason(gen))
+        if not gen.usage:
+            del message["usage"]
+        return compact(message).encode()
+
+    def error_body(self, err: ErrorInfo) -> bytes:
+        default = _ERRORS[400] if err.status < 500 else _ERRORS[500]
+        etype, message = _ERRORS.get(err.status, default)
+        if err.message is not None:
+            message = err.message
+        message = message.replace("{model}", err.model)
+        return compact(
+            {"type": "error", "error": {"type": etype, "message": message}, "request_id": err.request_id}
+        ).encode()

@@ -1,0 +1,312 @@
+"""What every wire module shares: the parsed prompt, the generation plan, the renderer interface,
+byte templates for fast event rendering, and small request-parsing helpers.
+
+A wire module only parses its request shape and renders bytes; pacing and fault injection live in
+:mod:`workbench.fakeserver.playback`, routing and counters in :mod:`workbench.fakeserver.app`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from workbench.fakeserver.scenario import Scenario
+from workbench.fakeserver.text import count_input_tokens, iter_tokens
+
+__all__ = [
+    "ErrorInfo",
+    "Generation",
+    "Prompt",
+    "StreamRenderer",
+    "Template",
+    "WireError",
+    "WireFormat",
+    "broken",
+    "compact",
+    "content_text",
+    "jstr",
+    "new_id",
+    "optional_int",
+    "plan",
+    "slot",
+]
+
+
+# --------------------------------------------------------------------------------------------- JSON
+def compact(obj: Any) -> str:
+    """Compact JSON with raw UTF-8 (how OpenAI, Anthropic and Ollama write their payloads)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+_jstr_cache: dict[str, bytes] = {}
+
+
+def jstr(text: str) -> bytes:
+    """A JSON string literal as UTF-8 bytes (memoised: reply tokens come from a small vocabulary)."""
+    out = _jstr_cache.get(text)
+    if out is None:
+        out = json.dumps(text, ensure_ascii=False).encode()
+        if len(_jstr_cache) < 4096:
+            _jstr_cache[text] = out
+    return out
+
+
+def slot(name: str) -> str:
+    """A placeholder for :class:`Template`; it replaces the whole JSON value, quotes included."""
+    return f"\0{name}\0"
+
+
+_SLOT_RE = re.compile(r'"\\u0000([A-Za-z_]+)\\u0000"')
+
+
+class Template:
+    """A JSON payload pre-rendered once, with slots filled per event by already-encoded bytes.
+
+    ``Template({"delta": slot("d")}, prefix=b"data: ", suffix=b"\\n\\n").render(jstr("hi"))``.
+    """
+
+    __slots__ = ("_first", "_rest", "names")
+
+    def __init__(
+        self, obj: Any, dumps: Callable[[Any], str] = compact, prefix: bytes = b"", suffix: bytes = b""
+    ) -> None:
+        pieces = _SLOT_RE.split(dumps(obj))
+        literals = [p.encode() for p in pieces[0::2]]
+        literals[0] = prefix + literals[0]
+        literals[-1] = literals[-1] + suffix
+        self.names: tuple[str, ...] = tuple(pieces[1::2])
+        self._first = literals[0]
+        self._rest = tuple(literals[1:])
+
+    def render(self, *values: bytes) -> bytes:
+        if len(values) != len(self.names):
+            raise TypeError(f"template needs {len(self.names)} values, got {len(values)}")
+        if not values:
+            return self._first
+        if len(values) == 1:
+            return self._first + values[0] + self._rest[0]
+        parts = [self._first]
+        for value, literal in zip(values, self._rest, strict=True):
+            parts.append(value)
+            parts.append(literal)
+        return b"".join(parts)
+
+
+def new_id(prefix: str, nbytes: int = 12) -> str:
+    return prefix + secrets.token_hex(nbytes)
+
+
+# ------------------------------------------------------------------------------------------ requests
+class WireError(Exception):
+    """A request the real provider would reject with a 4xx (rendered in that provider's error body)."""
+
+    def __init__(self, message: str, param: str | None = None, status: int = 400, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.status = status
+        self.code = code
+
+    def info(self, model: str = "", request_id: str = "") -> ErrorInfo:
+        return ErrorInfo(self.status, self.message, self.param, model, request_id, code=self.code)
+
+
+@dataclass(slots=True)
+class Prompt:
+    """A request in provider-neutral terms."""
+
+    model: str
+    texts: list[str]  # system/instructions first (if any), then every message's text
+    last_user: str
+    max_tokens: int | None = None
+    stream: bool = True
+    include_usage: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def content_text(content: Any) -> str:
+    """Text of a message content: a string, a list of parts (text parts joined with a space) or ``None``."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Mapping):
+        text = content.get("text")
+        return text if isinstance(text, str) else ""
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+        return " ".join(texts)
+    return ""
+
+
+def optional_int(body: Mapping[str, Any], key: str, param: str | None = None) -> int | None:
+    """An optional non-negative integer field (a float with an integral value is accepted)."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
+        raise WireError(f"Invalid '{param or key}': expected a non-negative integer, got {value!r}.", param or key)
+    return int(value)
+
+
+# -------------------------------------------------------------------------------------- generation
+@dataclass(slots=True)
+class Generation:
+    """Everything a renderer needs to know about the reply it is rendering."""
+
+    model: str  # as requested, echoed back in payloads
+    scenario: Scenario
+    prompt: Prompt
+    request_id: str
+    created: int  # unix seconds
+    received_ns: int
+    input_tokens: int
+    reasoning_count: int
+    text_count: int
+    truncated: bool  # the max-tokens cap cut the reply
+
+    @property
+    def usage(self) -> bool:
+        return self.scenario.usage
+
+    @property
+    def output_tokens(self) -> int:
+        return self.reasoning_count + self.text_count
+
+    def text_tokens(self) -> Iterator[str]:
+        return iter_tokens(self.model, self.prompt.last_user, self.text_count, "text")
+
+    def reasoning_tokens(self) -> Iterator[str]:
+        return iter_tokens(self.model, self.prompt.last_user, self.reasoning_count, "reasoning")
+
+    def text(self) -> str:
+        return "".join(self.text_tokens())
+
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_tokens())
+
+
+def plan(prompt: Prompt, scenario: Scenario, request_id: str, created: int, received_ns: int) -> Generation:
+    """Apply the max-tokens cap to reasoning first, then to the text."""
+    reasoning, text = scenario.reasoning, scenario.tokens
+    truncated = False
+    cap = prompt.max_tokens
+    if cap is not None and reasoning + text > cap:
+        truncated = True
+        reasoning = min(reasoning, cap)
+        text = min(text, cap - reasoning)
+    return Generation(
+        model=prompt.model,
+        scenario=scenario,
+        prompt=prompt,
+        request_id=request_id,
+        created=created,
+        received_ns=received_ns,
+        input_tokens=count_input_tokens(prompt.texts),
+        reasoning_count=reasoning,
+        text_count=text,
+        truncated=truncated,
+    )
+
+
+# ------------------------------------------------------------------------------------------ renderers
+class StreamRenderer(ABC):
+    """Renders one streamed reply. Every method returns fully framed event bytes (SSE / NDJSON
+    line); the playback loop wraps each event in one HTTP chunk. Call order:
+    ``start``, [``reasoning_start``, ``reasoning_token``*, ``reasoning_end``], ``text_start``,
+    ``text_token``*, ``text_end``, ``finish``. ``malformed`` may come after the first token."""
+
+    def __init__(self, gen: Generation) -> None:
+        self.gen = gen
+
+    def start(self) -> list[bytes]:
+        return []
+
+    def reasoning_start(self) -> list[bytes]:
+        return []
+
+    @abstractmethod
+    def reasoning_token(self, token: str) -> bytes: ...
+
+    def reasoning_end(self) -> list[bytes]:
+        return []
+
+    def text_start(self) -> list[bytes]:
+        return []
+
+    @abstractmethod
+    def text_token(self, token: str) -> bytes: ...
+
+    def text_end(self) -> list[bytes]:
+        return []
+
+    @abstractmethod
+    def finish(self) -> list[bytes]: ...
+
+    @abstractmethod
+    def malformed(self) -> bytes:
+        """A broken event: correct framing around truncated JSON."""
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    status: int
+    message: str | None = None  # None: the provider's stock message for that status
+    param: str | None = None
+    model: str = ""
+    request_id: str = ""
+    retry_after: str | None = None
+    code: str | None = None  # OpenAI's machine-readable code when not the stock one
+
+
+def broken(prefix: bytes, payload: bytes, terminator: bytes) -> bytes:
+    """A malformed event: the framing is right but the JSON is cut in half."""
+    return prefix + payload[: max(1, len(payload) // 2)] + terminator
+
+
+class WireFormat(ABC):
+    """One provider's request parsing and response rendering."""
+
+    name: ClassVar[str]
+    stream_content_type: ClassVar[str] = "text/event-stream; charset=utf-8"
+    json_content_type: ClassVar[str] = "application/json"
+    error_content_type: ClassVar[str] = "application/json"
+    bad_json_message: ClassVar[str] = "Invalid JSON body."
+
+    @abstractmethod
+    def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
+        """Validate the decoded JSON body (raise :class:`WireError`)."""
+
+    def new_request_id(self) -> str:
+        return new_id("req_", 16)
+
+    def headers(self, request_id: str) -> list[tuple[str, str]]:
+        """Provider response headers sent with every answer (content-type excluded)."""
+        return []
+
+    def stream_headers(self, gen: Generation) -> list[tuple[str, str]]:
+        return [("content-type", self.stream_content_type), *self.headers(gen.request_id)]
+
+    @abstractmethod
+    def renderer(self, gen: Generation) -> StreamRenderer: ...
+
+    @abstractmethod
+    def body(self, gen: Generation) -> bytes:
+        """The non-streaming response body."""
+
+    @abstractmethod
+    def error_body(self, err: ErrorInfo) -> bytes: ...
+
+    def error_headers(self, err: ErrorInfo) -> list[tuple[str, str]]:
+        out = [("content-type", self.error_content_type), *self.headers(err.request_id)]
+        if err.retry_after is not None:
+            out.append(("retry-after", err.retry_after))
+        return out

@@ -1,0 +1,223 @@
+"""Gemini: ``POST /v1beta/models/{model}:streamGenerateContent?alt=sse`` and ``:generateContent``.
+
+Stream (``alt=sse``): ``data: {json}\\r\\n\\r\\n`` (CRLF, no ``[DONE]``), JSON written the Google way
+(``": "`` after keys, ``,`` without space). One chunk per token with
+``candidates[0].content.parts[{text}]`` (thought parts carry ``"thought": true``), ``role``
+``model``, ``index`` 0 and cumulative ``usageMetadata`` (``promptTokenCount``,
+``candidatesTokenCount``, ``totalTokenCount``, ``thoughtsTokenCount`` when reasoning); a last chunk
+with an empty text part and ``finishReason`` ``STOP`` / ``MAX_TOKENS``. Without ``alt=sse`` the
+same chunks stream as one JSON array (``[{..}\\r\\n,{..}]``), as the real API does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from workbench.fakeserver.wire.base import (
+    ErrorInfo,
+    Generation,
+    Prompt,
+    StreamRenderer,
+    Template,
+    WireError,
+    WireFormat,
+    broken,
+    content_text,
+    jstr,
+    new_id,
+    optional_int,
+    slot,
+)
+
+__all__ = ["GeminiWire"]
+
+ACTION = ":action"  # params key the router uses for the method after the ':' in the path
+
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+    401: (
+        "UNAUTHENTICATED",
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
+        "valid authentication credential.",
+    ),
+    403: ("PERMISSION_DENIED", "The caller does not have permission"),
+    404: (
+        "NOT_FOUND",
+        "models/{model} is not found for API version v1beta, or is not supported for generateContent. "
+        "Call ListModels to see the list of available models and their supported methods.",
+    ),
+    429: (
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. For more information on "
+        "this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+    ),
+    500: (
+        "INTERNAL",
+        "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting",
+    ),
+    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+    504: ("DEADLINE_EXCEEDED", "The request timed out. Please try again."),
+}
+
+
+def google_json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ": "))
+
+
+def _finish_reason(gen: Generation) -> str:
+    return "MAX_TOKENS" if gen.truncated else "STOP"
+
+
+class GeminiRenderer(StreamRenderer):
+    def __init__(self, gen: Generation, sse: bool) -> None:
+        super().__init__(gen)
+        self.sse = sse
+        self.first = True
+        self.response_id = new_id("", 11)
+        self.text_sent = 0
+        self.thoughts_sent = 0
+        usage: dict[str, Any] | None = None
+        if gen.usage:
+            usage = {
+                "promptTokenCount": gen.input_tokens,
+                "candidatesTokenCount": slot("c"),
+                "totalTokenCount": slot("s"),
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": gen.input_tokens}],
+            }
+            if gen.reasoning_count:
+                usage["thoughtsTokenCount"] = slot("h")
+        self._usage = usage
+
+        def chunk(part: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            candidate: dict[str, Any] = {"content": {"parts": [part], "role": "model"}}
+            if finish:
+                candidate["finishReason"] = finish
+            candidate["index"] = 0
+            out: dict[str, Any] = {"candidates": [candidate]}
+            if usage is not None:
+                out["usageMetadata"] = usage
+            out["modelVersion"] = gen.model
+            out["responseId"] = self.response_id
+            return out
+
+        self._chunk = chunk
+        self._text = Template(chunk({"text": slot("t")}), google_json)
+        self._thought = Template(chunk({"text": slot("t"), "thought": True}), google_json)
+
+    def _frame(self, payload: bytes) -> bytes:
+        if self.sse:
+            return b"data: " + payload + b"\r\n\r\n"
+        head = b"[" if self.first else b",\r\n"
+        self.first = False
+        return head + payload
+
+    def _render(self, template: Template, text: str) -> bytes:
+        value = jstr(text)
+        if self._usage is None:
+            return self._frame(template.render(value))
+        total = str(self.gen.input_tokens + self.text_sent + self.thoughts_sent).encode()
+        counts = [value, str(self.text_sent).encode(), total]
+        if self.gen.reasoning_count:
+            counts.append(str(self.thoughts_sent).encode())
+        return self._frame(template.render(*counts))
+
+    def reasoning_token(self, token: str) -> bytes:
+        self.thoughts_sent += 1
+        return self._render(self._thought, token)
+
+    def text_token(self, token: str) -> bytes:
+        self.text_sent += 1
+        return self._render(self._text, token)
+
+    def finish(self) -> list[bytes]:
+        last = Template(self._chunk({"text": slot("t")}, _finish_reason(self.gen)), google_json)
+        event = self._render(last, "")
+        return [event] if self.sse else [event + b"]"]
+
+    def malformed(self) -> bytes:
+        payload = self._text.render(*([b'" broken"'] + [b"0"] * (len(self._text.names) - 1)))
+        return broken(b"data: " if self.sse else b",\r\n", payload, b"\r\n\r\n" if self.sse else b"")
+
+
+class GeminiWire(WireFormat):
+    name = "gemini"
+    stream_content_type = "text/event-stream"
+    json_content_type = "application/json; charset=UTF-8"
+    error_content_type = "application/json; charset=UTF-8"
+    bad_json_message = "Invalid JSON payload received. Unexpected token."
+
+    def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
+        if not path_model:
+            raise WireError("Model name is required.", status=400)
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            raise WireError("* GenerateContentRequest.contents: contents is not specified\n")
+        texts: list[str] = []
+        system = body.get("systemInstruction", body.get("system_instruction"))
+        if isinstance(system, Mapping):
+            system_text = content_text(system.get("parts"))
+            if system_text:
+                texts.append(system_text)
+        elif isinstance(system, str) and system:
+            texts.append(system)
+        last_user = ""
+        for i, content in enumerate(contents):
+            if not isinstance(content, Mapping):
+                raise WireError(f"Invalid value at 'contents[{i}]': expected a Content object.")
+            text = content_text(content.get("parts"))
+            texts.append(text)
+            if content.get("role", "user") == "user":
+                last_user = text
+        config = body.get("generationConfig", body.get("generation_config"))
+        max_tokens = None
+        if isinstance(config, Mapping):
+            key = "maxOutputTokens" if "maxOutputTokens" in config else "max_output_tokens"
+            max_tokens = optional_int(config, key, f"generation_config.{key}")
+        stream = params.get(ACTION) == "streamGenerateContent"
+        return Prompt(path_model, texts, last_user, max_tokens, stream, True, {"sse": params.get("alt") == "sse"})
+
+    def stream_headers(self, gen: Generation) -> list[tuple[str, str]]:
+        sse = bool(gen.prompt.extra.get("sse"))
+        return [("content-type", self.stream_content_type if sse else self.json_content_type)]
+
+    def renderer(self, gen: Generation) -> StreamRenderer:
+        return GeminiRenderer(gen, bool(gen.prompt.extra.get("sse")))
+
+    def body(self, gen: Generation) -> bytes:
+        parts: list[dict[str, Any]] = []
+        if gen.reasoning_count:
+            parts.append({"text": gen.reasoning(), "thought": True})
+        parts.append({"text": gen.text()})
+        out: dict[str, Any] = {
+            "candidates": [
+                {"content": {"parts": parts, "role": "model"}, "finishReason": _finish_reason(gen), "index": 0}
+            ]
+        }
+        if gen.usage:
+            usage: dict[str, Any] = {
+                "promptTokenCount": gen.input_tokens,
+                "candidatesTokenCount": gen.text_count,
+                "totalTokenCount": gen.input_tokens + gen.output_tokens,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": gen.input_tokens}],
+            }
+            if gen.reasoning_count:
+                usage["thoughtsTokenCount"] = gen.reasoning_count
+            out["usageMetadata"] = usage
+        out["modelVersion"] = gen.model
+        out["responseId"] = new_id("", 11)
+        return (json.dumps(out, ensure_ascii=False, indent=2) + "\n").encode()
+
+    def error_body(self, err: ErrorInfo) -> bytes:
+        default = _ERRORS[400] if err.status < 500 else _ERRORS[500]
+        rpc, message = _ERRORS.get(err.status, default)
+        if err.message is not None:
+            message = err.message
+        error: dict[str, Any] = {"code": err.status, "message": message.replace("{model}", err.model), "status": rpc}
+        if err.status == 429 and err.retry_after is not None:
+            error["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{err.retry_after}s"}
+            ]
+        return (json.dumps({"error": error}, ensure_ascii=False, indent=2) + "\n").encode()

@@ -1,0 +1,152 @@
+"""OpenAI Chat Completions: ``POST /v1/chat/completions``.
+
+Stream: ``data: {chunk}\\n\\n`` — a role chunk (``"content":""``), reasoning chunks
+(``delta.reasoning_content``), content chunks, a finish chunk (``delta:{}``, ``finish_reason``
+``stop``/``length``), with ``stream_options.include_usage`` a ``choices:[]`` usage chunk (and
+``"usage":null`` on every other chunk), then ``data: [DONE]\\n\\n``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workbench.fakeserver.wire.base import (
+    Generation,
+    Prompt,
+    StreamRenderer,
+    Template,
+    WireError,
+    broken,
+    compact,
+    content_text,
+    jstr,
+    new_id,
+    optional_int,
+    slot,
+)
+from workbench.fakeserver.wire.openai_common import OpenAIWire
+
+__all__ = ["OpenAIChatWire"]
+
+FINGERPRINT = "fp_workbench"
+DONE = b"data: [DONE]\n\n"
+
+
+def chat_usage(gen: Generation) -> dict[str, Any]:
+    return {
+        "prompt_tokens": gen.input_tokens,
+        "completion_tokens": gen.output_tokens,
+        "total_tokens": gen.input_tokens + gen.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": gen.reasoning_count,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def finish_reason(gen: Generation) -> str:
+    return "length" if gen.truncated else "stop"
+
+
+class ChatRenderer(StreamRenderer):
+    def __init__(self, gen: Generation) -> None:
+        super().__init__(gen)
+        self.chunk_id = new_id("chatcmpl-", 15)
+        self.include_usage = gen.prompt.include_usage
+
+        def chunk(delta: Any, finish: str | None = None) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "id": self.chunk_id,
+                "object": "chat.completion.chunk",
+                "created": gen.created,
+                "model": gen.model,
+                "service_tier": "default",
+                "system_fingerprint": FINGERPRINT,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            }
+            if self.include_usage:
+                out["usage"] = None
+            return out
+
+        self._chunk = chunk
+        self._content = Template(chunk({"content": slot("t")}), prefix=b"data: ", suffix=b"\n\n")
+        self._reasoning = Template(chunk({"reasoning_content": slot("t")}), prefix=b"data: ", suffix=b"\n\n")
+
+    def _event(self, obj: Any) -> bytes:
+        return b"data: " + compact(obj).encode() + b"\n\n"
+
+    def start(self) -> list[bytes]:
+        return [self._event(self._chunk({"role": "assistant", "content": "", "refusal": None}))]
+
+    def reasoning_token(self, token: str) -> bytes:
+        return self._reasoning.render(jstr(token))
+
+    def text_token(self, token: str) -> bytes:
+        return self._content.render(jstr(token))
+
+    def finish(self) -> list[bytes]:
+        gen = self.gen
+        events = [self._event(self._chunk({}, finish_reason(gen)))]
+        if self.include_usage and gen.usage:
+            last = self._chunk({})
+            last["choices"] = []
+            last["usage"] = chat_usage(gen)
+            events.append(self._event(last))
+        events.append(DONE)
+        return events
+
+    def malformed(self) -> bytes:
+        return broken(b"data: ", self._content.render(jstr(" broken"))[6:-2], b"\n\n")
+
+
+class OpenAIChatWire(OpenAIWire):
+    name = "openai_chat"
+
+    def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise WireError("you must provide a model parameter", None)
+        messages = body.get("messages")
+        if messages is None:
+            raise WireError("Missing required parameter: 'messages'.", "messages", code="missing_required_parameter")
+        if not isinstance(messages, list):
+            raise WireError("Invalid type for 'messages': expected an array.", "messages", code="invalid_type")
+        texts: list[str] = []
+        last_user = ""
+        for i, msg in enumerate(messages):
+            if not isinstance(msg, Mapping) or not isinstance(msg.get("role"), str):
+                raise WireError(f"Invalid value for 'messages[{i}]': expected an object with a role.", f"messages[{i}]")
+            text = content_text(msg.get("content"))
+            texts.append(text)
+            if msg["role"] == "user":
+                last_user = text
+        max_tokens = optional_int(body, "max_completion_tokens")
+        if max_tokens is None:
+            max_tokens = optional_int(body, "max_tokens")
+        options = body.get("stream_options")
+        include_usage = isinstance(options, Mapping) and options.get("include_usage") is True
+        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True, include_usage)
+
+    def renderer(self, gen: Generation) -> StreamRenderer:
+        return ChatRenderer(gen)
+
+    def body(self, gen: Generation) -> bytes:
+        message: dict[str, Any] = {"role": "assistant", "content": gen.text(), "refusal": None, "annotations": []}
+        if gen.reasoning_count:
+            message["reasoning_content"] = gen.reasoning()
+        out: dict[str, Any] = {
+            "id": new_id("chatcmpl-", 15),
+            "object": "chat.completion",
+            "created": gen.created,
+            "model": gen.model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(gen)}],
+        }
+        if gen.usage:
+            out["usage"] = chat_usage(gen)
+        out["service_tier"] = "default"
+        out["system_fingerprint"] = FINGERPRINT
+        return compact(out).encode()

@@ -1,0 +1,299 @@
+"""OpenAI Responses: ``POST /v1/responses``.
+
+Stream: ``event: X\\ndata: {"type":"X",...,"sequence_number":n}\\n\\n`` — response.created,
+response.in_progress, [a reasoning item: output_item.added, reasoning_summary_part.added,
+reasoning_summary_text.delta*, reasoning_summary_text.done, reasoning_summary_part.done,
+output_item.done], the message item: output_item.added, content_part.added, output_text.delta*,
+output_text.done, content_part.done, output_item.done, then response.completed (or
+response.incomplete with ``incomplete_details.reason`` ``max_output_tokens``). No ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workbench.fakeserver.wire.base import (
+    Generation,
+    Prompt,
+    StreamRenderer,
+    Template,
+    WireError,
+    broken,
+    compact,
+    content_text,
+    jstr,
+    new_id,
+    optional_int,
+    slot,
+)
+from workbench.fakeserver.wire.openai_common import OpenAIWire
+
+__all__ = ["OpenAIResponsesWire"]
+
+
+def responses_usage(gen: Generation) -> dict[str, Any] | None:
+    if not gen.usage:
+        return None
+    return {
+        "input_tokens": gen.input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": gen.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": gen.reasoning_count},
+        "total_tokens": gen.input_tokens + gen.output_tokens,
+    }
+
+
+class _Items:
+    """Ids and the finished output items of one response."""
+
+    def __init__(self, gen: Generation) -> None:
+        self.gen = gen
+        self.response_id = new_id("resp_", 24)
+        self.message_id = new_id("msg_", 24)
+        self.reasoning_id = new_id("rs_", 24)
+        self.message_index = 1 if gen.reasoning_count else 0
+
+    def text_part(self, text: str) -> dict[str, Any]:
+        return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+
+    def reasoning_item(self, summary: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": self.reasoning_id, "type": "reasoning", "summary": summary}
+
+    def message_item(self, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": self.message_id, "type": "message", "status": status, "content": content, "role": "assistant"}
+
+    def output(self) -> list[dict[str, Any]]:
+        gen = self.gen
+        out = []
+        if gen.reasoning_count:
+            out.append(self.reasoning_item([{"type": "summary_text", "text": gen.reasoning()}]))
+        status = "incomplete" if gen.truncated else "completed"
+        out.append(self.message_item(status, [self.text_part(gen.text())]))
+        return out
+
+    def response(self, status: str, output: list[dict[str, Any]], final: bool) -> dict[str, Any]:
+        gen = self.gen
+        extra = gen.prompt.extra
+        reasoning = extra.get("reasoning")
+        return {
+            "id": self.response_id,
+            "object": "response",
+            "created_at": gen.created,
+            "status": status,
+            "background": False,
+            "error": None,
+            "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+            "instructions": extra.get("instructions"),
+            "max_output_tokens": gen.prompt.max_tokens,
+            "max_tool_calls": None,
+            "model": gen.model,
+            "output": output,
+            "parallel_tool_calls": True,
+            "previous_response_id": None,
+            "reasoning": {
+                "effort": reasoning.get("effort") if isinstance(reasoning, Mapping) else None,
+                "summary": reasoning.get("summary") if isinstance(reasoning, Mapping) else None,
+            },
+            "service_tier": "default",
+            "store": True,
+            "temperature": 1.0,
+            "text": {"format": {"type": "text"}, "verbosity": "medium"},
+            "tool_choice": "auto",
+            "tools": [],
+            "top_logprobs": 0,
+            "top_p": 1.0,
+            "truncation": "disabled",
+            "usage": responses_usage(gen) if final else None,
+            "user": None,
+            "metadata": {},
+        }
+
+    def final_status(self) -> str:
+        return "incomplete" if self.gen.truncated else "completed"
+
+
+class ResponsesRenderer(StreamRenderer):
+    def __init__(self, gen: Generation) -> None:
+        super().__init__(gen)
+        self.items = _Items(gen)
+        self.seq = 0
+        msg, idx = self.items.message_id, self.items.message_index
+        self._text = Template(
+            {
+                "type": "response.output_text.delta",
+                "content_index": 0,
+                "delta": slot("d"),
+                "item_id": msg,
+                "logprobs": [],
+                "output_index": idx,
+                "sequence_number": slot("n"),
+            },
+            prefix=b"event: response.output_text.delta\ndata: ",
+            suffix=b"\n\n",
+        )
+        self._reasoning = Template(
+            {
+                "type": "response.reasoning_summary_text.delta",
+                "delta": slot("d"),
+                "item_id": self.items.reasoning_id,
+                "output_index": 0,
+                "sequence_number": slot("n"),
+                "summary_index": 0,
+            },
+            prefix=b"event: response.reasoning_summary_text.delta\ndata: ",
+            suffix=b"\n\n",
+        )
+
+    def _event(self, etype: str, **fields: Any) -> bytes:
+        payload = {"type": etype, **fields, "sequence_number": self.seq}
+        self.seq += 1
+        return b"event: " + etype.encode() + b"\ndata: " + compact(payload).encode() + b"\n\n"
+
+    def _next(self) -> bytes:
+        n = self.seq
+        self.seq += 1
+        return str(n).encode()
+
+    def start(self) -> list[bytes]:
+        resp = self.items.response
+        return [
+            self._event("response.created", response=resp("in_progress", [], False)),
+            self._event("response.in_progress", response=resp("in_progress", [], False)),
+        ]
+
+    def reasoning_start(self) -> list[bytes]:
+        items = self.items
+        return [
+            self._event("response.output_item.added", item=items.reasoning_item([]), output_index=0),
+            self._event(
+                "response.reasoning_summary_part.added",
+                item_id=items.reasoning_id,
+                output_index=0,
+                part={"type": "summary_text", "text": ""},
+                summary_index=0,
+            ),
+        ]
+
+    def reasoning_token(self, token: str) -> bytes:
+        return self._reasoning.render(jstr(token), self._next())
+
+    def reasoning_end(self) -> list[bytes]:
+        items = self.items
+        text = self.gen.reasoning()
+        part = {"type": "summary_text", "text": text}
+        return [
+            self._event(
+                "response.reasoning_summary_text.done",
+                item_id=items.reasoning_id,
+                output_index=0,
+                summary_index=0,
+                text=text,
+            ),
+            self._event(
+                "response.reasoning_summary_part.done",
+                item_id=items.reasoning_id,
+                output_index=0,
+                part=part,
+                summary_index=0,
+            ),
+            self._event("response.output_item.done", item=items.reasoning_item([part]), output_index=0),
+        ]
+
+    def text_start(self) -> list[bytes]:
+        items = self.items
+        return [
+            self._event(
+                "response.output_item.added",
+                item=items.message_item("in_progress", []),
+                output_index=items.message_index,
+            ),
+            self._event(
+                "response.content_part.added",
+                content_index=0,
+                item_id=items.message_id,
+                output_index=items.message_index,
+                part=items.text_part(""),
+            ),
+        ]
+
+    def text_token(self, token: str) -> bytes:
+        return self._text.render(jstr(token), self._next())
+
+    def text_end(self) -> list[bytes]:
+        items = self.items
+        text = self.gen.text()
+        part = items.text_part(text)
+        return [
+            self._event(
+                "response.output_text.done",
+                content_index=0,
+                item_id=items.message_id,
+                logprobs=[],
+                output_index=items.message_index,
+                text=text,
+            ),
+            self._event(
+                "response.content_part.done",
+                content_index=0,
+                item_id=items.message_id,
+                output_index=items.message_index,
+                part=part,
+            ),
+            self._event(
+                "response.output_item.done",
+                item=items.message_item(items.final_status(), [part]),
+                output_index=items.message_index,
+            ),
+        ]
+
+    def finish(self) -> list[bytes]:
+        status = self.items.final_status()
+        return [self._event(f"response.{status}", response=self.items.response(status, self.items.output(), True))]
+
+    def malformed(self) -> bytes:
+        payload = self._text.render(jstr(" broken"), str(self.seq).encode())
+        prefix = b"event: response.output_text.delta\ndata: "
+        return broken(prefix, payload[len(prefix) : -2], b"\n\n")
+
+
+class OpenAIResponsesWire(OpenAIWire):
+    name = "openai_responses"
+
+    def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise WireError("Missing required parameter: 'model'.", "model", code="missing_required_parameter")
+        texts: list[str] = []
+        instructions = body.get("instructions")
+        if isinstance(instructions, str) and instructions:
+            texts.append(instructions)
+        elif instructions is not None and not isinstance(instructions, str):
+            raise WireError("Invalid type for 'instructions': expected a string.", "instructions", code="invalid_type")
+        last_user = ""
+        raw_input = body.get("input")
+        if isinstance(raw_input, str):
+            texts.append(raw_input)
+            last_user = raw_input
+        elif isinstance(raw_input, list):
+            for item in raw_input:
+                if not isinstance(item, Mapping):
+                    raise WireError("Invalid type for 'input': expected a string or an array of items.", "input")
+                if "role" not in item:
+                    continue
+                text = content_text(item.get("content"))
+                texts.append(text)
+                if item.get("role") == "user":
+                    last_user = text
+        elif raw_input is not None:
+            raise WireError("Invalid type for 'input': expected a string or an array of items.", "input")
+        max_tokens = optional_int(body, "max_output_tokens")
+        extra: dict[str, Any] = {"instructions": instructions, "reasoning": body.get("reasoning")}
+        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True, True, extra)
+
+    def renderer(self, gen: Generation) -> StreamRenderer:
+        return ResponsesRenderer(gen)
+
+    def body(self, gen: Generation) -> bytes:
+        items = _Items(gen)
+        return compact(items.response(items.final_status(), items.output(), True)).encode()
