@@ -35,7 +35,7 @@ def test_run_json_races_every_target_with_the_builtin_fake_server() -> None:
     rows = json_lines(result.stdout)
     assert [r["target"] for r in rows] == ["fake/a@tokens=8,tps=100", "fake-anthropic/b@tokens=5"]
     for row in rows:
-        assert JSON_FIELDS <= set(row)
+        assert set(row) >= JSON_FIELDS
         assert row["status"] == "ok" and row["error"] is None and row["finish_reason"] == "stop"
         assert isinstance(row["ttft_ms"], float) and isinstance(row["latency_ms"], float)
         assert row["usage_estimated"] is False
@@ -80,7 +80,8 @@ def test_human_output_shows_columns_with_metrics() -> None:
 
 
 @pytest.mark.parametrize("target", ["openai/gpt-4.1-mini", "anthropic/claude-sonnet-4-5", "gemini/gemini-2.5-flash"])
-def test_canary_key_never_appears_in_anything_written(target: str, fake_server: FakeServerProcess, tmp_path: Path) -> None:
+def test_canary_key_never_appears_in_anything_written(target: str, fake_server: FakeServerProcess,
+                                                      tmp_path: Path) -> None:
     provider = target.split("/")[0].upper()
     base = fake_server.base_url + ("/v1" if provider == "OPENAI" else "")
     env = {f"{provider}_API_KEY": CANARY, f"{provider}_BASE_URL": base, "GOOGLE_GEMINI_BASE_URL": base}

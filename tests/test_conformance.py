@@ -40,7 +40,8 @@ async def test_openai_chat_completions(fake_server: FakeServerProcess, fake_env:
     assert finish == ours.finish_raw == "stop"
 
 
-async def test_openai_responses(fake_server: FakeServerProcess, fake_env: dict[str, str], client: httpx.AsyncClient) -> None:
+async def test_openai_responses(fake_server: FakeServerProcess, fake_env: dict[str, str],
+                                client: httpx.AsyncClient) -> None:
     sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
     stream = await sdk.responses.create(
         model=MODEL, instructions=PROMPT.system, input=PROMPT.messages[0].content, stream=True,
