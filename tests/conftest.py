@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from workbench.core.httpclient import new_client
+from workbench.fakeserver import FakeServer
 from workbench.fakeserver.process import FakeServerProcess, fake_server_process
 
 
@@ -28,3 +29,12 @@ def fake_env(fake_server: FakeServerProcess) -> dict[str, str]:
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with new_client() as c:
         yield c
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeServer]:
+    """A fake server on the test's own event loop, for tests of the server itself."""
+    srv = FakeServer(port=0)
+    await srv.start()
+    yield srv
+    await srv.stop()

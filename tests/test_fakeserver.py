@@ -28,14 +28,6 @@ IN_TOKENS = count_input_tokens([PROMPT])
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeServer]:
-    srv = FakeServer(port=0)
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
-@pytest.fixture
 async def client(server: FakeServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as c:
         yield c

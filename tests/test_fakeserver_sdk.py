@@ -15,14 +15,6 @@ IN_TOKENS = count_input_tokens([PROMPT])
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeServer]:
-    srv = FakeServer(port=0)
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
-@pytest.fixture
 async def oai(server: FakeServer) -> AsyncIterator[openai.AsyncOpenAI]:
     async with openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="test", max_retries=0) as client:
         yield client

@@ -94,3 +94,23 @@ def test_json_schema_is_sent_in_each_providers_own_field() -> None:
     assert bodies["anthropic/claude"]["output_config"]["format"]["schema"] == schema
     assert bodies["gemini/g"]["generationConfig"]["responseJsonSchema"] == schema
     assert bodies["ollama/l"]["format"] == schema
+
+
+def test_sampling_params_use_each_providers_names_and_unsupported_ones_are_not_sent() -> None:
+    params = Params(temperature=1.5, top_p=0.9, stop=("END",), seed=7, max_tokens=10)
+    request = ChatRequest.from_prompt("hi", params=params)
+    env = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k"}
+
+    def body(target: str) -> dict:  # type: ignore[type-arg]
+        return make_provider(resolve(ModelRef.parse(target), env), httpx.AsyncClient()).body(request)
+
+    chat = body("openai/gpt-4o")
+    assert (chat["temperature"], chat["top_p"], chat["stop"], chat["seed"]) == (1.5, 0.9, ["END"], 7)
+    responses = body("openai-responses/gpt-4o")
+    assert "stop" not in responses and "seed" not in responses and responses["top_p"] == 0.9
+    claude = body("anthropic/claude")
+    assert claude["temperature"] == 1.0 and claude["stop_sequences"] == ["END"] and "seed" not in claude
+    gemini = body("gemini/g")["generationConfig"]
+    assert (gemini["topP"], gemini["stopSequences"], gemini["seed"]) == (0.9, ["END"], 7)
+    ollama = body("ollama/l")["options"]
+    assert (ollama["num_predict"], ollama["stop"], ollama["seed"]) == (10, ["END"], 7)

@@ -30,7 +30,7 @@ from workbench.core.sse import SSEDecoder
 
 def sse_events(parser: WireParser, raw: bytes) -> list[StreamEvent]:
     decoder = SSEDecoder()
-    out = [e for m in decoder.feed(raw) for e in parser.sse(m, 1)]
+    out = [e for m in decoder.feed(raw) for e in parser.feed(m, 1)]
     decoder.close()
     return out
 
@@ -220,11 +220,11 @@ def test_ollama_docs_example_and_mid_stream_error() -> None:
            b'"done":true,"total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":26,'
            b'"prompt_eval_duration":342546000,"eval_count":282,"eval_duration":4535599000}\n')
     parser = OllamaParser()
-    events = [e for v in NDJSONDecoder().feed(raw) for e in parser.ndjson(v, 1)]
+    events = [e for v in NDJSONDecoder().feed(raw) for e in parser.feed(v, 1)]
     assert parser.done and texts(events) == "The"
     assert last_usage(events) == Usage(26, 282)
     assert finish(events).raw == "stop"
-    error = list(OllamaParser().ndjson(json.loads('{"error":"an error was encountered while running the model"}'), 1))
+    error = list(OllamaParser().feed(json.loads('{"error":"an error was encountered while running the model"}'), 1))
     assert isinstance(error[0], ErrorEvent) and "running the model" in error[0].message
 
 

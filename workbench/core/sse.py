@@ -80,9 +80,10 @@ class SSEDecoder:
             return
         self._has_fields = True
 
-    def close(self) -> None:
-        """Declare the end of the byte stream; raise if it stopped inside an event."""
+    def close(self) -> list[SSEMessage]:
+        """Declare the end of the byte stream; raise if it stopped inside an event (none can complete)."""
         if self._tail or self._has_fields:
             pending = self._tail.decode("utf-8", "replace")[:80]
             raise TruncatedInputError(f"stream ended inside an event ({pending!r})" if pending else
                                       "stream ended before the last event's blank line")
+        return []

@@ -14,7 +14,7 @@ from typing import Any
 
 from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
-from workbench.core.providers.base import HttpProvider, WireParser, loads_object, stream_error
+from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -49,7 +49,7 @@ class AnthropicParser(WireParser):
             reasoning_tokens=u.get("thinking_tokens", 0),
         ), at_ns),)
 
-    def sse(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
+    def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         name = message.event
         if name == "ping" or self.done:
             return ()
@@ -102,15 +102,12 @@ class AnthropicProvider(HttpProvider):
             "max_tokens": p.max_tokens,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
+            **sampling(p, {"temperature": "temperature", "top_p": "top_p", "stop": "stop_sequences"}),  # no seed
         }
+        if "temperature" in body:
+            body["temperature"] = min(body["temperature"], 1.0)  # Anthropic's range is 0-1
         if request.system:
             body["system"] = request.system
-        if p.temperature is not None:
-            body["temperature"] = min(p.temperature, 1.0)  # Anthropic's range is 0-1
-        if p.top_p is not None:
-            body["top_p"] = p.top_p
-        if p.stop:
-            body["stop_sequences"] = list(p.stop)
         if p.json_schema is not None:
             body["output_config"] = {"format": {"type": "json_schema", "schema": p.json_schema}}
         return body

@@ -28,8 +28,8 @@ from workbench.core.errors import (
 )
 from workbench.core.events import ErrorEvent, ResponseStart, StreamEvent
 from workbench.core.ndjson import NDJSONDecoder
-from workbench.core.request import ChatRequest
-from workbench.core.sse import SSEDecoder, SSEMessage
+from workbench.core.request import ChatRequest, Params
+from workbench.core.sse import SSEDecoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +59,27 @@ class WireParser:
     """Per-stream state machine turning decoded wire messages into events.
 
     ``done`` becomes true once the provider's terminal message arrived; a stream that ends before it
-    is truncated. Adapters override :meth:`sse` or :meth:`ndjson` (whichever their wire uses).
+    is truncated. :meth:`feed` takes what the wire's decoder yields: an :class:`SSEMessage` for SSE
+    wires, a decoded JSON value for NDJSON.
     """
 
     done = False
 
-    def sse(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
+    def feed(self, item: Any, at_ns: int) -> Iterable[StreamEvent]:
         raise NotImplementedError
 
-    def ndjson(self, value: Any, at_ns: int) -> Iterable[StreamEvent]:
-        raise NotImplementedError
+
+SAME_NAMES = {"temperature": "temperature", "top_p": "top_p", "stop": "stop", "seed": "seed"}
+
+
+def sampling(params: Params, names: Mapping[str, str] = SAME_NAMES) -> dict[str, Any]:
+    """The sampling parameters that are set, under the provider's field ``names``.
+
+    A parameter missing from ``names`` is one the provider does not support: it is not sent.
+    """
+    values = {"temperature": params.temperature, "top_p": params.top_p, "stop": list(params.stop) or None,
+              "seed": params.seed}
+    return {names[key]: value for key, value in values.items() if value is not None and key in names}
 
 
 def loads_object(data: str | bytes) -> dict[str, Any]:
@@ -194,26 +205,17 @@ class HttpProvider:
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[StreamEvent]:
         parser = self.parser()
+        decoder: SSEDecoder | NDJSONDecoder = SSEDecoder() if self.decoding == "sse" else NDJSONDecoder()
         chunks = response.aiter_raw() if _is_identity(response) else response.aiter_bytes()
         try:
-            if self.decoding == "sse":
-                sse = SSEDecoder()
-                async for chunk in chunks:
-                    at_ns = time.perf_counter_ns()
-                    for message in sse.feed(chunk):
-                        for event in parser.sse(message, at_ns):
-                            yield event
-                if not parser.done:
-                    sse.close()
-            else:
-                nd = NDJSONDecoder()
-                async for chunk in chunks:
-                    at_ns = time.perf_counter_ns()
-                    for value in nd.feed(chunk):
-                        for event in parser.ndjson(value, at_ns):
-                            yield event
-                for value in nd.close():
-                    for event in parser.ndjson(value, time.perf_counter_ns()):
+            async for chunk in chunks:
+                at_ns = time.perf_counter_ns()
+                for item in decoder.feed(chunk):
+                    for event in parser.feed(item, at_ns):
+                        yield event
+            if not parser.done:
+                for item in decoder.close():
+                    for event in parser.feed(item, time.perf_counter_ns()):
                         yield event
         except TruncatedInputError as exc:
             raise TruncatedStreamError(self.target, str(exc), "the stream was cut off: retry") from None

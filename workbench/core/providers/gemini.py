@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
-from workbench.core.providers.base import HttpProvider, WireParser, loads_object, stream_error
+from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -34,7 +34,7 @@ class GeminiParser(WireParser):
     def __init__(self) -> None:
         self.done = False
 
-    def sse(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
+    def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         chunk = loads_object(message.data)
         error = chunk.get("error")
         if error:
@@ -74,15 +74,10 @@ class GeminiProvider(HttpProvider):
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         p = request.params
-        config: dict[str, Any] = {"maxOutputTokens": p.max_tokens}
-        if p.temperature is not None:
-            config["temperature"] = p.temperature
-        if p.top_p is not None:
-            config["topP"] = p.top_p
-        if p.stop:
-            config["stopSequences"] = list(p.stop)
-        if p.seed is not None:
-            config["seed"] = p.seed
+        config: dict[str, Any] = {
+            "maxOutputTokens": p.max_tokens,
+            **sampling(p, {"temperature": "temperature", "top_p": "topP", "stop": "stopSequences", "seed": "seed"}),
+        }
         if p.json_schema is not None:
             config["responseMimeType"] = "application/json"
             config["responseJsonSchema"] = p.json_schema

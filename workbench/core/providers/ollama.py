@@ -11,7 +11,7 @@ from typing import Any
 
 from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
-from workbench.core.providers.base import HttpProvider, WireParser, stream_error
+from workbench.core.providers.base import HttpProvider, WireParser, sampling, stream_error
 from workbench.core.providers.openai_chat import chat_messages
 from workbench.core.request import ChatRequest
 
@@ -22,7 +22,7 @@ class OllamaParser(WireParser):
     def __init__(self) -> None:
         self.done = False
 
-    def ndjson(self, value: Any, at_ns: int) -> Iterable[StreamEvent]:
+    def feed(self, value: Any, at_ns: int) -> Iterable[StreamEvent]:
         if self.done or not isinstance(value, dict):
             return ()
         if value.get("error"):
@@ -58,15 +58,7 @@ class OllamaProvider(HttpProvider):
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         p = request.params
-        options: dict[str, Any] = {"num_predict": p.max_tokens}
-        if p.temperature is not None:
-            options["temperature"] = p.temperature
-        if p.top_p is not None:
-            options["top_p"] = p.top_p
-        if p.stop:
-            options["stop"] = list(p.stop)
-        if p.seed is not None:
-            options["seed"] = p.seed
+        options: dict[str, Any] = {"num_predict": p.max_tokens, **sampling(p)}
         body: dict[str, Any] = {
             "model": self.endpoint.model,
             "messages": chat_messages(request),

@@ -12,7 +12,7 @@ from typing import Any
 
 from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
-from workbench.core.providers.base import HttpProvider, WireParser, loads_object, stream_error
+from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -40,7 +40,7 @@ class ChatParser(WireParser):
     def __init__(self) -> None:
         self.done = False
 
-    def sse(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
+    def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         data = message.data
         if data.startswith("[DONE]"):
             self.done = True
@@ -91,15 +91,8 @@ class OpenAIChatProvider(HttpProvider):
             "stream": True,
             "stream_options": {"include_usage": True},
             limit_field: p.max_tokens,
+            **sampling(p),
         }
-        if p.temperature is not None:
-            body["temperature"] = p.temperature
-        if p.top_p is not None:
-            body["top_p"] = p.top_p
-        if p.stop:
-            body["stop"] = list(p.stop)
-        if p.seed is not None:
-            body["seed"] = p.seed
         if p.json_schema is not None:
             body["response_format"] = {
                 "type": "json_schema",

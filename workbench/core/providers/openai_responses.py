@@ -20,7 +20,7 @@ from workbench.core.events import (
     UsageEvent,
 )
 from workbench.core.finish import finish_reason
-from workbench.core.providers.base import WireParser, loads_object, stream_error
+from workbench.core.providers.base import WireParser, loads_object, sampling, stream_error
 from workbench.core.providers.openai_chat import OpenAIChatProvider
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
@@ -48,7 +48,7 @@ class ResponsesParser(WireParser):
     def __init__(self) -> None:
         self.done = False
 
-    def sse(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
+    def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         if self.done:
             return ()
         data = loads_object(message.data)
@@ -91,13 +91,10 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
             "stream": True,
             "store": False,
             "max_output_tokens": p.max_tokens,
+            **sampling(p, {"temperature": "temperature", "top_p": "top_p"}),  # no stop or seed here
         }
         if request.system:
             body["instructions"] = request.system
-        if p.temperature is not None:
-            body["temperature"] = p.temperature
-        if p.top_p is not None:
-            body["top_p"] = p.top_p
         if p.json_schema is not None:
             body["text"] = {"format": {"type": "json_schema", "name": "output", "schema": p.json_schema,
                                        "strict": True}}
