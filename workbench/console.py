@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -20,13 +21,18 @@ def _fmt_ms(value: float | None) -> str:
 
 
 def metrics_line(record: CallRecord) -> Text:
+    """TTFT, tokens/s, tokens in/out, total time and finish reason (``≈`` marks estimates)."""
     timing = record.timing
-    tps = record.tokens_per_s
     usage = record.usage
     approx = "≈" if record.usage_estimated else ""
+    tps = record.tokens_per_s
+    rate = "–" if tps is None else f"{approx}{tps:.0f}"
+    if usage is None and not record.done:  # live: one chunk is about one token
+        live = timing.tokens_per_s(len(timing.chunk_ns))
+        rate = "–" if live is None else f"≈{live:.0f}"
     parts = [
         ("TTFT ", "dim"), (_fmt_ms(timing.ttft_ms), "bold"),
-        ("  tok/s ", "dim"), ("–" if tps is None else f"{tps:.0f}", "bold"),
+        ("  tok/s ", "dim"), (rate, "bold"),
     ]
     if usage is not None:
         parts += [("  in/out ", "dim"), (f"{approx}{usage.input_tokens}/{approx}{usage.output_tokens}", "bold")]
@@ -44,7 +50,7 @@ def metrics_line(record: CallRecord) -> Text:
 
 
 def record_panel(record: CallRecord, max_lines: int | None = None) -> Panel:
-    body: list[RenderableType] = []
+    body: list[RenderableType] = [metrics_line(record), Rule(style="dim")]
     if record.reasoning_parts:
         body.append(Text(record.reasoning, style="dim italic"))
     text = Text(record.text)
@@ -56,8 +62,7 @@ def record_panel(record: CallRecord, max_lines: int | None = None) -> Panel:
         hint = f" ({record.error.hint})" if record.error.hint else ""
         body.append(Text(f"✗ {record.error}{hint}", style="bold red"))
     border = "red" if record.error is not None else ("green" if record.done else "blue")
-    return Panel(Group(*body), title=Text(record.target, style="bold"), subtitle=metrics_line(record),
-                 border_style=border, subtitle_align="left")
+    return Panel(Group(*body), title=Text(record.target, style="bold"), border_style=border)
 
 
 def race_columns(records: Sequence[CallRecord], max_lines: int | None = None) -> Table:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import signal
 import sys
 from typing import IO, Any
 
@@ -91,6 +92,9 @@ class ChildLoop:
 
 
 def main() -> None:
+    # Ctrl-C in the terminal reaches the whole process group: the parent decides (it cancels races
+    # and then sends "stop"), so the child must not die half-way through a record.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr
     asyncio.run(ChildLoop(inbox, outbox).run())

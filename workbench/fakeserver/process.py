@@ -7,6 +7,7 @@ client being measured.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ def fake_server_process(host: str = "127.0.0.1", port: int = 0) -> Iterator[Fake
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        start_new_session=os.name == "posix",  # a Ctrl-C meant for the caller must not stop the server first
     )
     try:
         assert proc.stdout is not None
