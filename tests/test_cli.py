@@ -14,7 +14,7 @@ from workbench.fakeserver.process import FakeServerProcess
 
 JSON_FIELDS = {"target", "text", "ttft_ms", "latency_ms", "tokens_per_s", "input_tokens", "output_tokens",
                "usage_estimated", "finish_reason", "status", "error"}
-CANARY = "sk-canary-7f3a9c1e5b2d4068a1b3c5d7e9f00000"
+CANARY = "sk-canary-7f3a9c1e5b2d4068a1b3c5d7e9f0QZXW"
 
 
 def workbench(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
@@ -92,3 +92,4 @@ def test_canary_key_never_appears_in_anything_written(target: str, fake_server: 
     written = ok.stdout + ok.stderr + failed.stdout + failed.stderr
     written += "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
     assert CANARY not in written and CANARY[-12:] not in written
+    assert "QZXW" not in written  # not even the masked form a provider quotes back in a 401

@@ -20,7 +20,7 @@ from workbench.core.events import (
 )
 from workbench.core.ndjson import NDJSONDecoder
 from workbench.core.providers.anthropic import AnthropicParser
-from workbench.core.providers.base import WireParser, error_fields, retry_after_seconds
+from workbench.core.providers.base import WireParser, error_fields, retry_after_seconds, scrub
 from workbench.core.providers.gemini import GeminiParser
 from workbench.core.providers.ollama import OllamaParser
 from workbench.core.providers.openai_chat import ChatParser
@@ -251,3 +251,11 @@ def test_retry_after_forms(headers: dict[str, str], expected: float | None) -> N
 ])
 def test_error_bodies_of_every_provider(body: bytes, expected: tuple[str | None, str]) -> None:
     assert error_fields(body) == expected
+
+
+def test_keys_quoted_back_by_a_provider_are_scrubbed() -> None:
+    message = ("Incorrect API key provided: sk-proj-****************************************abcd. "
+               "You can find your API key at https://platform.openai.com/account/api-keys.")
+    assert scrub(message) == ("Incorrect API key provided: [key]. "
+                              "You can find your API key at https://platform.openai.com/account/api-keys.")
+    assert scrub("bad key sk-live-123456 given", "sk-live-123456") == "bad key [key] given"

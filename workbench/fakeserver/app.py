@@ -37,7 +37,14 @@ from workbench.fakeserver.wire import (
 from workbench.fakeserver.wire.base import ErrorInfo, WireError, compact, plan
 from workbench.fakeserver.wire.gemini import ACTION
 
-__all__ = ["FakeServer", "serve"]
+__all__ = ["FakeServer", "mask_key", "serve"]
+
+
+def mask_key(key: str) -> str:
+    """A key the way OpenAI quotes it back in a 401: its first 8 and last 4 characters."""
+    if len(key) <= 12:
+        return "*" * len(key) or "sk-fake"
+    return key[:8] + "*" * (len(key) - 12) + key[-4:]
 
 _ROUTES: dict[str, WireFormat] = {
     "/v1/chat/completions": OpenAIChatWire(),
@@ -247,7 +254,8 @@ class FakeServer:
                 self._fails[key] = used + 1
                 await reject(
                     ErrorInfo(
-                        scenario.status, None, None, split_model(prompt.model)[0], request_id, scenario.retry_after
+                        scenario.status, None, None, split_model(prompt.model)[0], request_id, scenario.retry_after,
+                        masked_key=mask_key(req.headers.get("authorization", "").removeprefix("Bearer ")),
                     )
                 )
                 return

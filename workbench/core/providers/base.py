@@ -8,6 +8,7 @@ mapping of transport failures to typed errors live here, once.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -91,6 +92,17 @@ def loads_object(data: str | bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StreamDecodeError(f"event is not a JSON object: {str(data)[:80]!r}")
     return value
+
+
+_MASKED_SECRET = re.compile(r"[\w\-]*\*{3,}[\w\-]*")
+
+
+def scrub(text: str, key: str | None = None) -> str:
+    """Provider text without any echo of a key: the key itself, or a masked form such as ``sk-ab***wxyz``
+    (OpenAI quotes the first and last characters of a rejected key)."""
+    if key:
+        text = text.replace(key, "[key]")
+    return _MASKED_SECRET.sub("[key]", text)
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -242,7 +254,7 @@ class HttpProvider:
             self.target,
             response.status_code,
             kind,
-            message,
+            scrub(message, self.endpoint.api_key),
             retry_after_s=retry_after_seconds(response.headers),
             request_id=self.request_id(response.headers),
         )
@@ -269,4 +281,4 @@ def _is_identity(response: httpx.Response) -> bool:
 
 
 def stream_error(kind: str | None, message: str, at_ns: int, details: dict[str, Any] | None = None) -> ErrorEvent:
-    return ErrorEvent(kind or "error", message, at_ns, details or {})
+    return ErrorEvent(kind or "error", scrub(message), at_ns, details or {})

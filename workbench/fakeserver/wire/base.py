@@ -265,6 +265,7 @@ class ErrorInfo:
     request_id: str = ""
     retry_after: str | None = None
     code: str | None = None  # OpenAI's machine-readable code when not the stock one
+    masked_key: str = "sk-fake"  # the presented key as OpenAI echoes it in a 401: its ends, stars between
 
 
 def broken(prefix: bytes, payload: bytes, terminator: bytes) -> bytes:

@@ -13,7 +13,7 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
     401: (
         "invalid_request_error",
         "invalid_api_key",
-        "Incorrect API key provided: sk-fake. You can find your API key at https://platform.openai.com/account/api-keys.",
+        "Incorrect API key provided: {key}. You can find your API key at https://platform.openai.com/account/api-keys.",
     ),
     403: ("request_forbidden", "unsupported_country_region_territory", "Country, region, or territory not supported"),
     404: (
@@ -43,7 +43,7 @@ def openai_error_body(err: ErrorInfo) -> bytes:
     if err.message is not None:
         message, code = err.message, err.code
     wait = f"{err.retry_after}s" if err.retry_after is not None else "2s"
-    message = message.replace("{model}", err.model).replace("{wait}", wait)
+    message = message.replace("{model}", err.model).replace("{wait}", wait).replace("{key}", err.masked_key)
     return compact({"error": {"message": message, "type": etype, "param": err.param, "code": code}}).encode()
 
 
