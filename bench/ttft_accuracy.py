@@ -40,6 +40,7 @@ from workbench.core.httpclient import new_client
 from workbench.core.netproc import NetworkProcess
 from workbench.core.race import Race
 from workbench.core.request import ChatRequest
+from workbench.core.resilience.caller import Caller
 from workbench.fakeserver.process import fake_server_process
 
 Runner = Callable[[ChatRequest, list[str], dict[str, str]], tuple[list[CallRecord], Callable[[], bool]]]
@@ -75,7 +76,7 @@ class ThreadRunner:
 
     def __call__(self, request: ChatRequest, targets: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]
         race = Race(request, targets, env)
-        future = asyncio.run_coroutine_threadsafe(race.run(self.client), self.loop)
+        future = asyncio.run_coroutine_threadsafe(race.run(Caller(self.client)), self.loop)
         return race.records, future.done
 
 

@@ -10,6 +10,7 @@ import pytest
 from workbench.core.errors import ConfigError, ProviderHTTPError, ProviderTimeoutError, WorkbenchError
 from workbench.core.events import FinishReason
 from workbench.core.netproc import NetworkProcess
+from workbench.core.policy import PolicySet
 from workbench.core.request import ChatRequest
 
 PROMPT = ChatRequest.from_prompt("Mirror me.")
@@ -23,7 +24,8 @@ def net() -> NetworkProcess:
 
 def test_records_arrive_with_their_types_intact(net: NetworkProcess, fake_env: dict[str, str]) -> None:
     race = net.race(PROMPT, ["fake/m@tokens=7", "fake-ollama/m@tokens=5,usage=0",
-                             "fake-anthropic/m@status=529,id=netproc-529", "openai/gpt-4o"], fake_env)
+                             "fake-anthropic/m@status=529,id=netproc-529", "openai/gpt-4o"], fake_env,
+                    PolicySet().with_defaults(retry={"max_retries": 0}))
     assert race.wait(timeout=30)
     ok, estimated, overloaded, no_key = race.records
     assert ok.status == "ok" and len(ok.text.split()) == 7 and ok.usage is not None and ok.usage.output_tokens == 7

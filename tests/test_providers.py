@@ -22,6 +22,7 @@ from workbench.core.events import FinishReason
 from workbench.core.race import Race
 from workbench.core.registry import make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef, Params
+from workbench.core.resilience.caller import Caller
 from workbench.fakeserver.process import FakeServerProcess
 
 WIRES = ["fake", "fake-responses", "fake-anthropic", "fake-gemini", "fake-ollama"]
@@ -152,7 +153,7 @@ async def test_ttft_matches_the_servers_record_at_four_concurrent_streams(
     targets = [f"{wire}/ttft-check@ttft={ttft},tps=50,tokens=10,id=ttft-{wire}"
                for wire, ttft in zip(["fake", "fake-anthropic", "fake-gemini", "fake-ollama"],
                                      [120, 160, 200, 240], strict=True)]
-    records = await Race(PROMPT, targets, fake_env).run(client)
+    records = await Race(PROMPT, targets, fake_env).run(Caller(client))
     log = {entry["model"]: entry for entry in server_log(fake_server)}
     for record in records:
         assert record.status == "ok", record.error
@@ -168,7 +169,7 @@ async def test_race_reports_unusable_targets_and_still_runs_the_others(fake_env:
                                                                        client: httpx.AsyncClient) -> None:
     race = Race(PROMPT, ["fake/ok@tokens=4", "openai/gpt-4.1-mini", "nosuch/model", "fake-gemini/ok@tokens=4"],
                 fake_env)
-    ok, no_key, unknown, gemini = await race.run(client)
+    ok, no_key, unknown, gemini = await race.run(Caller(client))
     assert ok.status == "ok" and gemini.status == "ok"
     assert isinstance(no_key.error, ConfigError) and "OPENAI_API_KEY" in (no_key.error.hint or "")
     assert isinstance(unknown.error, ConfigError) and "anthropic" in (unknown.error.hint or "")

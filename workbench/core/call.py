@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 
-from workbench.core.errors import ProviderError, WorkbenchError
+from workbench.core.errors import CallCancelledError, ProviderStreamError, ProviderTimeoutError, WorkbenchError
 from workbench.core.events import (
     ErrorEvent,
     FinishEvent,
@@ -24,10 +24,35 @@ from workbench.core.events import (
     Usage,
     UsageEvent,
 )
+from workbench.core.policy import Timeouts
 from workbench.core.providers.base import Provider
 from workbench.core.request import ChatRequest
 from workbench.core.timing import CallTiming
 from workbench.core.tokenizer import count_chat, count_text, encoding_name_for
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try at one target, as the timeline shows it: ``429 → waited 1.7 s (retry-after) → retry → …``."""
+
+    target: str
+    kind: str
+    """``first``, ``retry``, ``fallback`` or ``hedge``."""
+    status: int | None = None
+    """The HTTP status (``None`` when no response arrived)."""
+    error: str | None = None
+    error_class: str | None = None
+    wait_ms: float = 0.0
+    """Time waited before this attempt started: backoff, Retry-After, or the rate-limit queue."""
+    wait_reason: str | None = None
+    ttft_ms: float | None = None
+    latency_ms: float | None = None
+    output: str | None = None
+    """The reply, kept only when it was rejected (a schema violation) so it can be inspected."""
+
+    def summary(self) -> dict[str, object]:
+        return {"target": self.target, "kind": self.kind, "status": self.status, "error": self.error,
+                "wait_ms": round(self.wait_ms, 3), "ttft_ms": _ms(self.ttft_ms)}
 
 
 @dataclass(slots=True)
@@ -44,6 +69,9 @@ class CallRecord:
     request_id: str | None = None
     timing: CallTiming = field(default_factory=CallTiming)
     done: bool = False
+    attempts: list[Attempt] = field(default_factory=list)
+    served_by: str | None = None
+    """The target that produced the reply (differs from ``target`` after a fallback or a won hedge)."""
 
     @property
     def text(self) -> str:
@@ -66,6 +94,12 @@ class CallRecord:
     @property
     def tokens_per_s(self) -> float | None:
         return self.timing.tokens_per_s(self.usage.output_tokens) if self.usage else None
+
+    def restart(self) -> None:
+        """Forget the stream of a previous attempt (its account stays in ``attempts``)."""
+        self.text_parts, self.reasoning_parts = [], []
+        self.usage, self.usage_estimated, self.finish, self.finish_raw = None, False, None, None
+        self.error, self.request_id, self.timing, self.done = None, None, CallTiming(), False
 
     def update_from(self, other: CallRecord) -> None:
         """Take every field of ``other`` (a copy of this call finished elsewhere), keeping this object."""
@@ -103,8 +137,8 @@ def apply_event(record: CallRecord, event: StreamEvent) -> None:
         timing.headers_ns, record.request_id = event.at_ns, event.request_id
         return
     elif isinstance(event, ErrorEvent):
-        record.error = ProviderError(record.target, f"{event.kind}: {event.message}",
-                                     "the provider failed mid-stream: retry")
+        record.error = ProviderStreamError(record.target, f"{event.kind}: {event.message}",
+                                           "the provider failed mid-stream: retry")
         record.finish, record.finish_raw = FinishReason.ERROR, event.kind
     if timing.first_event_ns is None:
         timing.first_event_ns = getattr(event, "at_ns", None)
@@ -117,26 +151,37 @@ async def collect(
     *,
     estimate_usage: bool = True,
     on_event: Callable[[StreamEvent], None] | None = None,
+    timeouts: Timeouts | None = None,
 ) -> CallRecord:
     """Stream ``request`` through ``provider`` into ``record``; never raises for a failed call.
 
     Errors end up in ``record.error`` with the partial output kept. With ``estimate_usage`` a call whose
     provider sent no usage gets a tokenizer estimate (in a worker thread, off the network loop).
-    ``on_event`` sees every event after it was applied (to mirror the record elsewhere).
+    ``on_event`` sees every event after it was applied (to mirror the record elsewhere). With
+    ``timeouts`` the first-token, idle and total deadlines are enforced; one that fires ends the call
+    with a :class:`ProviderTimeoutError` naming it.
     """
     record = record or CallRecord(provider.target, request)
     record.timing.started_ns = time.perf_counter_ns()  # refined by the provider's own stamps once sent
+    events = provider.stream(request)
     try:
-        async for event in provider.stream(request):
-            apply_event(record, event)
-            if on_event is not None:
-                on_event(event)
+        if timeouts is None:
+            async for event in events:
+                apply_event(record, event)
+                if on_event is not None:
+                    on_event(event)
+        else:
+            await _consume_with_deadlines(events, record, timeouts, on_event)
     except WorkbenchError as exc:
         record.fail(exc)
     except asyncio.CancelledError:
-        record.fail(ProviderError(record.target, "cancelled"))
+        record.fail(CallCancelledError(record.target))
         raise
-    else:
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    if not record.done:
         record.timing.end_ns = time.perf_counter_ns()
         record.done = True
         if record.error is not None:
@@ -144,6 +189,59 @@ async def collect(
     if estimate_usage and record.usage is None:
         await asyncio.to_thread(estimate_usage_of, record)
     return record
+
+
+async def _consume_with_deadlines(
+    events: AsyncIterator[StreamEvent], record: CallRecord, timeouts: Timeouts,
+    on_event: Callable[[StreamEvent], None] | None,
+) -> None:
+    """Apply events while a watchdog enforces the deadlines. It reads the chunk stamps the record keeps
+    anyway, so the per-chunk cost is nothing; it wakes only when a deadline could have passed."""
+    loop = asyncio.get_running_loop()
+    timing = record.timing
+    start_ns = time.perf_counter_ns()
+    total_ns = start_ns + int(timeouts.total * 1e9)
+    fired: list[str] = []
+
+    def deadline() -> tuple[int, str]:
+        if timing.first_content_ns is None:
+            at, which = start_ns + int(timeouts.ttft * 1e9), "first-token"
+        else:
+            at, which = timing.chunk_ns[-1] + int(timeouts.idle * 1e9), "idle"
+        return (at, which) if at < total_ns else (total_ns, "total")
+
+    handles: list[asyncio.TimerHandle] = []
+    try:
+        async with asyncio.timeout(None) as scope:
+
+            def watchdog() -> None:
+                at, which = deadline()
+                now = time.perf_counter_ns()
+                if now >= at:
+                    fired.append(which)
+                    scope.reschedule(loop.time())
+                else:
+                    handles.append(loop.call_later((at - now) / 1e9, watchdog))
+
+            handles.append(loop.call_later(min(timeouts.ttft, timeouts.total), watchdog))
+            async for event in events:
+                apply_event(record, event)
+                if on_event is not None:
+                    on_event(event)
+    except TimeoutError:
+        if not fired:
+            raise
+        raise ProviderTimeoutError(record.target, fired[0], _TIMEOUT_HINTS[fired[0]]) from None
+    finally:
+        if handles:
+            handles[-1].cancel()
+
+
+_TIMEOUT_HINTS = {
+    "first-token": "no output arrived in time: raise the first-token timeout for slow (reasoning) models",
+    "idle": "the stream stalled: retry, or raise the idle timeout",
+    "total": "the call took too long overall: raise the total timeout or lower max_tokens",
+}
 
 
 def estimate_usage_of(record: CallRecord) -> None:
@@ -184,4 +282,7 @@ def summary(record: CallRecord) -> dict[str, object]:
         "finish_reason": record.finish.value if record.finish else None,
         "status": "error" if record.error is not None else "ok",
         "error": str(record.error) if record.error is not None else None,
+        "attempts": [a.summary() for a in record.attempts],
+        "served_by": record.served_by,
+        "queue_ms": _ms(record.timing.queue_ms),
     }

@@ -45,6 +45,21 @@ class ProviderError(WorkbenchError):
         self.target = target
 
 
+class ProviderStreamError(ProviderError):
+    """The provider reported an error inside a stream that had started (HTTP 200), e.g. overloaded."""
+
+    error_class = "stream_error"
+
+
+class CallCancelledError(ProviderError):
+    """The call was cancelled (by the user, or because a hedged twin answered first)."""
+
+    error_class = "cancelled"
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target, "cancelled")
+
+
 class ProviderHTTPError(ProviderError):
     """The provider answered with an HTTP error status before streaming began."""
 
@@ -58,6 +73,8 @@ class ProviderHTTPError(ProviderError):
         retry_after_s: float | None = None,
         request_id: str | None = None,
         hint: str | None = None,
+        should_retry: bool | None = None,
+        rate_limits: dict[str, str] | None = None,
     ) -> None:
         label = f"HTTP {status}" + (f" {kind}" if kind else "")
         super().__init__(target, f"{label}: {detail}", hint or _status_hint(status))
@@ -66,6 +83,17 @@ class ProviderHTTPError(ProviderError):
         self.detail = detail
         self.retry_after_s = retry_after_s
         self.request_id = request_id
+        self.should_retry = should_retry
+        """The provider's own ``x-should-retry`` verdict, when it sent one."""
+        self.rate_limits = rate_limits or {}
+
+    @property
+    def context_too_long(self) -> bool:
+        """The prompt does not fit the model's context window (a reason to fall back to a larger one)."""
+        if self.status not in (400, 413):
+            return False
+        text = f"{self.kind} {self.detail}".lower()
+        return any(marker in text for marker in _CONTEXT_MARKERS)
 
     @property
     def error_class(self) -> str:  # type: ignore[override]
@@ -102,9 +130,31 @@ class TruncatedStreamError(StreamProtocolError):
     error_class = "truncated"
 
 
+_CONTEXT_MARKERS = ("context_length_exceeded", "context length", "context window", "prompt is too long",
+                    "maximum context", "input token count", "too many tokens")
+
+
+class CircuitOpenError(ProviderError):
+    """The endpoint's circuit breaker is open: the call failed fast, without a network call."""
+
+    error_class = "circuit_open"
+
+    def __init__(self, target: str, retry_in_s: float) -> None:
+        super().__init__(target, f"circuit open after repeated failures (next probe in {retry_in_s:.0f} s)",
+                         "the endpoint has been failing: wait, or add a fallback with --fallback")
+
+
+class StructuredOutputError(ProviderError):
+    """The reply does not match the request's JSON schema."""
+
+    error_class = "invalid_output"
+
+
 def _status_hint(status: int) -> str | None:
     if status == 401:
         return "the API key was rejected: check it, or set the provider's API key environment variable"
+    if status == 402:
+        return "billing problem on the provider's side: check the account's credit"
     if status == 403:
         return "the key is not allowed to use this model or region"
     if status == 404:

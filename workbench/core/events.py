@@ -52,6 +52,8 @@ class ResponseStart:
     sent_ns: int
     at_ns: int
     request_id: str | None = None
+    rate_limits: dict[str, str] = field(default_factory=dict)
+    """The provider's rate-limit headers (``x-ratelimit-*``, ``anthropic-ratelimit-*``), if any."""
 
 
 @dataclass(slots=True)

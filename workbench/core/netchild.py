@@ -17,8 +17,10 @@ from workbench.core.call import CallRecord
 from workbench.core.events import StreamEvent
 from workbench.core.httpclient import new_client
 from workbench.core.netproc import write_frame
+from workbench.core.policy import PolicySet
 from workbench.core.race import Race
 from workbench.core.request import ChatRequest
+from workbench.core.resilience.caller import Caller
 
 
 async def _read_command(commands: asyncio.StreamReader) -> tuple[Any, ...]:
@@ -44,7 +46,7 @@ class ChildLoop:
         commands = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), self.inbox)
         async with new_client() as client:
-            self.client = client
+            self.caller = Caller(client)  # one for the process: breakers and rate limits span races
             while True:
                 message = await _read_command(commands)
                 if message[0] == "stop":
@@ -57,13 +59,14 @@ class ChildLoop:
     def _dispatch(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "race":
-            _, race_id, request, targets, env = message
-            self.tasks[race_id] = asyncio.create_task(self._race(race_id, request, targets, env))
+            _, race_id, request, targets, env, policies = message
+            self.tasks[race_id] = asyncio.create_task(self._race(race_id, request, targets, env, policies))
         elif kind == "cancel" and message[1] in self.tasks:
             self.tasks[message[1]].cancel()
 
-    async def _race(self, race_id: int, request: ChatRequest, targets: list[str], env: dict[str, str]) -> None:
-        race = Race(request, targets, env)
+    async def _race(self, race_id: int, request: ChatRequest, targets: list[str], env: dict[str, str],
+                    policies: PolicySet) -> None:
+        race = Race(request, targets, env, policies)
 
         def on_event(index: int, event: StreamEvent) -> None:
             pending = self.outbox.setdefault(race_id, [])
@@ -76,7 +79,7 @@ class ChildLoop:
             write_frame(self.out, ("final", race_id, index, record))
 
         try:
-            await race.run(self.client, on_event, on_done)
+            await race.run(self.caller, on_event, on_done, on_update=on_done)
         except asyncio.CancelledError:
             for index, record in enumerate(race.records):
                 on_done(index, record)

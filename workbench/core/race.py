@@ -1,8 +1,10 @@
 """A race: one request streamed to several targets at once, each into its own :class:`CallRecord`.
 
-Targets that cannot even be called (unknown provider, missing key) get a failed record with the
-reason; the others still run. Usage estimates for targets whose provider sent none are computed once
-every stream has finished, so loading a tokenizer never competes with a live stream for the CPU.
+Every target goes through the resilient call path (:class:`~workbench.core.resilience.caller.Caller`):
+its retries, fallbacks, hedges and rate limits. A target that cannot even be called (unknown
+provider, missing key) gets a failed record with the reason; the others still run. Usage estimates
+for targets whose provider sent none are computed once every stream has finished, so loading a
+tokenizer never competes with a live stream for the CPU.
 """
 
 from __future__ import annotations
@@ -10,49 +12,42 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
-import httpx
-
-from workbench.core.call import CallRecord, collect, estimate_usage_of
-from workbench.core.errors import WorkbenchError
+from workbench.core.call import CallRecord, estimate_usage_of
 from workbench.core.events import StreamEvent
-from workbench.core.providers.base import Provider
-from workbench.core.registry import make_provider, resolve
-from workbench.core.request import ChatRequest, ModelRef
+from workbench.core.policy import PolicySet
+from workbench.core.request import ChatRequest
+from workbench.core.resilience.caller import Caller
 
 EventHook = Callable[[int, StreamEvent], None]
 """Called with (target index, event) for every event of every target."""
-DoneHook = Callable[[int, CallRecord], None]
-"""Called with (target index, record) when a record is final (again if its usage is estimated later)."""
+RecordHook = Callable[[int, CallRecord], None]
+"""Called with (target index, record): after each attempt, and when a record is final (again if its
+usage is estimated later)."""
 
 
 class Race:
-    def __init__(self, request: ChatRequest, targets: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, request: ChatRequest, targets: Sequence[str], env: Mapping[str, str] | None = None,
+                 policies: PolicySet | None = None) -> None:
         self.request = request
         self.records = [CallRecord(target, request) for target in targets]
-        self._env = env
+        self.env = env
+        self.policies = policies or PolicySet()
 
-    async def run(
-        self, client: httpx.AsyncClient, on_event: EventHook | None = None, on_done: DoneHook | None = None
-    ) -> list[CallRecord]:
+    async def run(self, caller: Caller, on_event: EventHook | None = None, on_done: RecordHook | None = None,
+                  on_update: RecordHook | None = None) -> list[CallRecord]:
         """Run every target concurrently on the current loop; returns the records once all are done."""
 
-        async def one(index: int, provider: Provider) -> None:
-            hook = None if on_event is None else (lambda event: on_event(index, event))
-            await collect(provider, self.request, self.records[index], estimate_usage=False, on_event=hook)
+        async def one(index: int) -> None:
+            record = self.records[index]
+            await caller.call(
+                record, policies=self.policies, env=self.env,
+                on_event=None if on_event is None else (lambda event: on_event(index, event)),
+                on_update=None if on_update is None else (lambda rec: on_update(index, rec)),
+            )
             if on_done is not None:
-                on_done(index, self.records[index])
+                on_done(index, record)
 
-        jobs = []
-        for index, record in enumerate(self.records):
-            try:
-                provider = make_provider(resolve(ModelRef.parse(record.target), self._env), client)
-            except WorkbenchError as exc:
-                record.fail(exc)
-                if on_done is not None:
-                    on_done(index, record)
-                continue
-            jobs.append(one(index, provider))
-        await asyncio.gather(*jobs)
+        await asyncio.gather(*(one(i) for i in range(len(self.records))))
         missing = [i for i, r in enumerate(self.records) if r.usage is None and r.timing.first_event_ns is not None]
         if missing:
             await asyncio.to_thread(_estimate_all, [self.records[i] for i in missing])

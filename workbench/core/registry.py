@@ -129,9 +129,9 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None) -> Endpoint:
         )
     return Endpoint(
         provider=spec.name, model=ref.model, base_url=base_url, wire=spec.wire, api_key=key,
-        default_max_tokens=default_max_tokens(ref.model),
+        default_max_tokens=default_max_tokens(ref.model), key_env=spec.key_env[0] if spec.key_env else None,
     )
 
 
-def make_provider(endpoint: Endpoint, client: httpx.AsyncClient) -> HttpProvider:
-    return WIRES[endpoint.wire](endpoint, client)
+def make_provider(endpoint: Endpoint, client: httpx.AsyncClient, timeout: httpx.Timeout | None = None) -> HttpProvider:
+    return WIRES[endpoint.wire](endpoint, client, timeout)

@@ -17,6 +17,8 @@ _NS_PER_MS = 1_000_000
 
 @dataclass(slots=True)
 class CallTiming:
+    queued_ns: int | None = None
+    """The call entered the client-side rate limiter (absent when it had none)."""
     started_ns: int | None = None
     """The call was handed to the HTTP client."""
     sent_ns: int | None = None
@@ -34,6 +36,13 @@ class CallTiming:
         if stamp is None or origin is None:
             return None
         return (stamp - origin) / _NS_PER_MS
+
+    @property
+    def queue_ms(self) -> float | None:
+        """Time spent waiting in the client-side rate limiter (not part of latency)."""
+        if self.queued_ns is None or self.started_ns is None:
+            return None
+        return (self.started_ns - self.queued_ns) / _NS_PER_MS
 
     @property
     def connect_ms(self) -> float | None:

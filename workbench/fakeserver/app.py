@@ -3,13 +3,22 @@
 Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``POST /v1/messages``,
 ``POST /v1beta/models/{model}:streamGenerateContent`` (``?alt=sse``) and ``:generateContent``
 (also under ``/v1/models/``), ``POST /api/chat``; ``GET /v1/models``, ``GET /api/tags``,
-``GET /api/version``, ``GET /``; ``GET /_fake/log``, ``POST /_fake/reset``.
+``GET /api/version``, ``GET /``; ``GET /_fake/log``, ``GET /_fake/limits``, ``POST /_fake/reset``.
 
 Only provider requests (the five wires) are logged. A log entry is appended when the request has
 been read and updated in place while it is answered; ``outcome`` is ``ok``, ``error`` (an HTTP
 error was answered: bad request, bad scenario or injected ``status``), ``hang``, ``disconnect``
 (injected, or the client went away mid-answer) or ``malformed``. Extra keys beyond the documented
 ones: ``request_id`` and ``stream``.
+
+Rate limits (optional, :class:`~workbench.fakeserver.limits.RateLimits`): a request that parsed and
+named a valid scenario is admitted or answered 429 (the provider's real body, ``retry-after`` in
+whole seconds >= 1, plus ``retry-after-ms`` on the OpenAI wires) before any scenario fault applies.
+It costs 1 request and input tokens + its max output tokens (the reply length when it sets none).
+Every answer of the OpenAI and Anthropic wires carries their rate-limit headers (when limits are
+set). Log entries gain ``rate_limited`` and ``cost_tokens`` (tokens charged; 0 when rejected or
+never admitted). ``GET /_fake/limits`` shows the buckets and the admitted / rejected totals;
+``POST /_fake/reset`` refills the buckets and zeroes the totals as well.
 """
 
 from __future__ import annotations
@@ -17,13 +26,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from workbench.fakeserver.http_server import HttpServer, Request, Responder
+from workbench.fakeserver.limits import Limiter, LimitState, RateLimits
 from workbench.fakeserver.playback import play_body, play_stream
 from workbench.fakeserver.scenario import ScenarioError, parse_model, split_model
 from workbench.fakeserver.wire import (
@@ -67,9 +78,18 @@ def _json(obj: Any) -> bytes:
 class FakeServer:
     """The fake LLM provider server. ``await start()`` on a running loop, or ``with FakeServer.in_thread()``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: RateLimits | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.host = host
         self.port = port
+        self.limits = limits
+        self.limiter = Limiter(limits, clock)
         self.log: list[dict[str, Any]] = []
         self._fails: dict[tuple[str, str, str], int] = {}
         self._seq = 0
@@ -92,15 +112,18 @@ class FakeServer:
         return f"http://{host}:{self.port}"
 
     def reset(self) -> None:
-        """Clear the log and the fail counters (same as ``POST /_fake/reset``)."""
+        """Clear the log and the fail counters, refill the rate-limit buckets (``POST /_fake/reset``)."""
         self.log.clear()
         self._fails.clear()
+        self.limiter.reset()
 
     @classmethod
     @contextlib.contextmanager
-    def in_thread(cls, host: str = "127.0.0.1", port: int = 0) -> Iterator[FakeServer]:
+    def in_thread(
+        cls, host: str = "127.0.0.1", port: int = 0, limits: RateLimits | None = None
+    ) -> Iterator[FakeServer]:
         """Run a server on its own event loop in a daemon thread for the duration of the block."""
-        server = cls(host, port)
+        server = cls(host, port, limits)
         loop = asyncio.new_event_loop()
         started = threading.Event()
         failure: list[BaseException] = []
@@ -169,6 +192,8 @@ class FakeServer:
     def _get(self, path: str) -> bytes | None:
         if path == "/_fake/log":
             return _json(list(self.log))
+        if path == "/_fake/limits":
+            return _json(self.limiter.as_json())
         if path == "/v1/models":
             data = [{"id": m, "object": "model", "created": _CREATED, "owned_by": "workbench-fake"} for m in MODELS]
             return _json({"object": "list", "data": data})
@@ -216,13 +241,20 @@ class FakeServer:
             "outcome": "ok",
             "request_id": request_id,
             "stream": None,
+            "rate_limited": False,
+            "cost_tokens": 0,
         }
         self.log.append(entry)
+        limited = self.limiter.limits.enabled
+        state: LimitState | None = None  # the buckets as of this request's admission
 
         async def reject(err: ErrorInfo) -> None:
             entry["status"] = err.status
             entry["outcome"] = "error"
-            await resp.send(err.status, wire.error_body(err), wire.error_headers(err))
+            headers = wire.error_headers(err)
+            if limited:
+                headers += wire.ratelimit_headers(self.limiter.state() if state is None else state)
+            await resp.send(err.status, wire.error_body(err), headers)
 
         try:
             body = json.loads(req.body)
@@ -247,6 +279,19 @@ class FakeServer:
             return
         entry["scenario_id"] = scenario.id
 
+        gen = plan(prompt, scenario, request_id, int(time.time()), req.received_ns)
+        cost = gen.input_tokens + (prompt.max_tokens if prompt.max_tokens is not None else gen.output_tokens)
+        admission = self.limiter.admit(cost)
+        state = admission.state
+        if not admission.admitted:
+            entry["rate_limited"] = True
+            wait_ms = max(1, math.ceil(admission.wait_s * 1000))
+            retry_after = str(max(1, math.ceil(wait_ms / 1000)))
+            model = split_model(prompt.model)[0]
+            await reject(ErrorInfo(429, None, None, model, request_id, retry_after, retry_after_ms=wait_ms))
+            return
+        entry["cost_tokens"] = cost
+
         if scenario.status is not None and scenario.fail > 0:
             key = scenario.counter_key(wire.name)
             used = self._fails.get(key, 0)
@@ -260,22 +305,22 @@ class FakeServer:
                 )
                 return
 
-        gen = plan(prompt, scenario, request_id, int(time.time()), req.received_ns)
+        rl_headers = wire.ratelimit_headers(state) if limited else []
         if scenario.hang == "headers":
             entry["outcome"] = "hang"
             await resp.wait_peer_closed()
             return
         if prompt.stream:
-            await play_stream(gen, wire.renderer(gen), resp, entry, wire.stream_headers(gen))
+            await play_stream(gen, wire.renderer(gen), resp, entry, wire.stream_headers(gen) + rl_headers)
         else:
-            await play_body(gen, wire, resp, entry)
+            await play_body(gen, wire, resp, entry, rl_headers)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8765, limits: RateLimits | None = None) -> None:
     """Run the fake server until Ctrl-C (blocking)."""
 
     async def main() -> None:
-        server = FakeServer(host, port)
+        server = FakeServer(host, port, limits)
         await server.start()
         print(f"workbench fake server listening on {server.base_url}", flush=True)
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from workbench.fakeserver.http_server import ClientGone, Responder
@@ -166,8 +166,10 @@ async def _play(gen: Generation, renderer: StreamRenderer, out: _Out) -> None:
     await resp.end()
 
 
-async def play_body(gen: Generation, wire: WireFormat, resp: Responder, entry: LogEntry) -> None:
-    """A non-streaming answer, sent when the last token would have been generated."""
+async def play_body(
+    gen: Generation, wire: WireFormat, resp: Responder, entry: LogEntry, extra_headers: Sequence[tuple[str, str]] = ()
+) -> None:
+    """A non-streaming answer, sent when the last token would have been generated (``extra_headers`` appended)."""
     sc = gen.scenario
     count = gen.output_tokens
     t0 = gen.received_ns + round(sc.ttft_ms * 1_000_000)
@@ -192,4 +194,5 @@ async def play_body(gen: Generation, wire: WireFormat, resp: Responder, entry: L
     if count:
         entry["first_token_ns"] = entry["last_token_ns"] = now
         entry["tokens_sent"] = count
-    await resp.send(200, body, [("content-type", wire.json_content_type), *wire.headers(gen.request_id)])
+    headers = [("content-type", wire.json_content_type), *wire.headers(gen.request_id), *extra_headers]
+    await resp.send(200, body, headers)

@@ -43,6 +43,8 @@ class Endpoint:
     wire: str
     api_key: str | None = field(default=None, repr=False)
     default_max_tokens: int = 1024
+    key_env: str | None = None
+    """The environment variable the key is read from (named in hints, never the key itself)."""
 
     @property
     def target(self) -> str:
@@ -94,6 +96,7 @@ def loads_object(data: str | bytes) -> dict[str, Any]:
     return value
 
 
+_RATE_LIMIT_HEADERS = ("x-ratelimit-", "anthropic-ratelimit-")
 _MASKED_SECRET = re.compile(r"[\w\-]*\*{3,}[\w\-]*")
 
 
@@ -152,9 +155,11 @@ class HttpProvider:
 
     decoding: ClassVar[Literal["sse", "ndjson"]] = "sse"
 
-    def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
+    def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient, timeout: httpx.Timeout | None = None) -> None:
         self.endpoint = endpoint
         self.client = client
+        self.timeout = timeout
+        """Per-request transport timeouts (connect, write); first-token and idle ones are the caller's."""
 
     @property
     def target(self) -> str:
@@ -196,6 +201,7 @@ class HttpProvider:
             headers={"accept-encoding": "identity", "content-type": "application/json", **self.headers()},
             content=json.dumps(self.body(request)).encode(),
             extensions={"trace": trace},
+            timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
         started_ns = time.perf_counter_ns()
         try:
@@ -209,7 +215,8 @@ class HttpProvider:
             if response.status_code >= 400:
                 raise await self._http_error(response)
             sent_ns = sent[0] if sent else started_ns
-            yield ResponseStart(started_ns, sent_ns, headers_ns, self.request_id(response.headers))
+            limits = {k: v for k, v in response.headers.items() if k.startswith(_RATE_LIMIT_HEADERS)}
+            yield ResponseStart(started_ns, sent_ns, headers_ns, self.request_id(response.headers), limits)
             async for event in self._events(response):
                 yield event
         finally:
@@ -250,6 +257,10 @@ class HttpProvider:
     async def _http_error(self, response: httpx.Response) -> ProviderHTTPError:
         body = await response.aread()
         kind, message = error_fields(body)
+        should_retry = response.headers.get("x-should-retry")
+        hint = None
+        if response.status_code == 401 and self.endpoint.key_env:
+            hint = f"the API key was rejected: check {self.endpoint.key_env}"
         return ProviderHTTPError(
             self.target,
             response.status_code,
@@ -257,6 +268,9 @@ class HttpProvider:
             scrub(message, self.endpoint.api_key),
             retry_after_s=retry_after_seconds(response.headers),
             request_id=self.request_id(response.headers),
+            hint=hint,
+            should_retry=None if should_retry is None else should_retry.lower() == "true",
+            rate_limits={k: v for k, v in response.headers.items() if k.startswith(_RATE_LIMIT_HEADERS)},
         )
 
     def _timeout(self, exc: httpx.TimeoutException) -> ProviderError:

@@ -7,15 +7,21 @@ content_block_start, text_delta*, content_block_stop, message_delta (stop_reason
 ``max_tokens``, cumulative usage), message_stop. ``event: ping\\ndata: {"type": "ping"}`` follows
 the first content_block_start. ``usage=0`` drops the usage object from message_delta
 (message_start keeps it: the real API always sends it there).
+
+With server-side rate limits every answer carries ``anthropic-ratelimit-{requests,tokens}-{limit,
+remaining,reset}`` (reset: RFC 3339 UTC time when the bucket is full again, rounded up to the second).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from workbench.fakeserver.limits import LimitState
 from workbench.fakeserver.wire.base import (
     ErrorInfo,
     Generation,
@@ -179,6 +185,17 @@ class AnthropicWire(WireFormat):
 
     def headers(self, request_id: str) -> list[tuple[str, str]]:
         return [("request-id", request_id), ("anthropic-organization-id", "00000000-0000-4000-8000-00000000fa4e")]
+
+    def ratelimit_headers(self, state: LimitState) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        now = time.time()
+        for kind, bucket in (("requests", state.requests), ("tokens", state.tokens)):
+            if bucket is not None:
+                reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(now + bucket.reset_s)))
+                out.append((f"anthropic-ratelimit-{kind}-limit", bucket.limit_text))
+                out.append((f"anthropic-ratelimit-{kind}-remaining", str(bucket.remaining)))
+                out.append((f"anthropic-ratelimit-{kind}-reset", reset))
+        return out
 
     def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
         model = body.get("model")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from workbench.fakeserver.limits import LimitState
 from workbench.fakeserver.scenario import Scenario
 from workbench.fakeserver.text import count_input_tokens, iter_tokens
 
@@ -266,6 +267,7 @@ class ErrorInfo:
     retry_after: str | None = None
     code: str | None = None  # OpenAI's machine-readable code when not the stock one
     masked_key: str = "sk-fake"  # the presented key as OpenAI echoes it in a 401: its ends, stars between
+    retry_after_ms: int | None = None  # the precise wait of a server-side rate limit (``retry-after-ms``)
 
 
 def broken(prefix: bytes, payload: bytes, terminator: bytes) -> bytes:
@@ -295,6 +297,10 @@ class WireFormat(ABC):
 
     def stream_headers(self, gen: Generation) -> list[tuple[str, str]]:
         return [("content-type", self.stream_content_type), *self.headers(gen.request_id)]
+
+    def ratelimit_headers(self, state: LimitState) -> list[tuple[str, str]]:
+        """The provider's rate-limit headers for the server's buckets, sent with every answer (none by default)."""
+        return []
 
     @abstractmethod
     def renderer(self, gen: Generation) -> StreamRenderer: ...

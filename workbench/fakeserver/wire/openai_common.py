@@ -1,11 +1,15 @@
-"""OpenAI pieces shared by Chat Completions and Responses: response headers and the error body
+"""OpenAI pieces shared by Chat Completions and Responses: response headers (rate-limit headers
+``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` included) and the error body
 ``{"error":{"message","type","param","code"}}`` with OpenAI's real wording per status."""
 
 from __future__ import annotations
 
+import math
+
+from workbench.fakeserver.limits import LimitState
 from workbench.fakeserver.wire.base import ErrorInfo, WireFormat, compact
 
-__all__ = ["OpenAIWire", "openai_error_body"]
+__all__ = ["OpenAIWire", "openai_duration", "openai_error_body"]
 
 # status -> (type, code, message); "{model}" and "{wait}" are filled in.
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
@@ -37,12 +41,31 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
 }
 
 
+def openai_duration(seconds: float) -> str:
+    """A wait the way OpenAI writes it (Go durations, ms precision rounded up): ``120ms``, ``1.5s``, ``6m0s``."""
+    ms = math.ceil(seconds * 1000 - 1e-6)
+    if ms <= 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, frac = divmod(rest, 1000)
+    text = f"{secs}.{frac:03d}".rstrip("0") if frac else str(secs)
+    if hours:
+        return f"{hours}h{minutes}m{text}s"
+    return f"{minutes}m{text}s" if minutes else f"{text}s"
+
+
 def openai_error_body(err: ErrorInfo) -> bytes:
     default = ("invalid_request_error", None, "Invalid request.") if err.status < 500 else _ERRORS[500]
     etype, code, message = _ERRORS.get(err.status, default)
     if err.message is not None:
         message, code = err.message, err.code
-    wait = f"{err.retry_after}s" if err.retry_after is not None else "2s"
+    if err.retry_after_ms is not None:
+        wait = openai_duration(err.retry_after_ms / 1000)
+    else:
+        wait = f"{err.retry_after}s" if err.retry_after is not None else "2s"
     message = message.replace("{model}", err.model).replace("{wait}", wait).replace("{key}", err.masked_key)
     return compact({"error": {"message": message, "type": etype, "param": err.param, "code": code}}).encode()
 
@@ -64,5 +87,20 @@ class OpenAIWire(WireFormat):
             ("openai-version", "2020-10-01"),
         ]
 
+    def ratelimit_headers(self, state: LimitState) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for kind, bucket in (("requests", state.requests), ("tokens", state.tokens)):
+            if bucket is not None:
+                out.append((f"x-ratelimit-limit-{kind}", bucket.limit_text))
+                out.append((f"x-ratelimit-remaining-{kind}", str(bucket.remaining)))
+                out.append((f"x-ratelimit-reset-{kind}", openai_duration(bucket.reset_s)))
+        return out
+
     def error_body(self, err: ErrorInfo) -> bytes:
         return openai_error_body(err)
+
+    def error_headers(self, err: ErrorInfo) -> list[tuple[str, str]]:
+        out = super().error_headers(err)
+        if err.retry_after_ms is not None:
+            out.append(("retry-after-ms", str(err.retry_after_ms)))
+        return out

@@ -1,0 +1,130 @@
+"""Call policy: timeouts, retries, circuit breaker, fallbacks, hedging, rate limits, structured output.
+
+Pydantic models, because policy arrives from configuration (``[policy]`` in ``workbench.toml``) and
+command-line flags, and must be validated there. A :class:`PolicySet` holds the defaults plus
+per-provider and per-target overrides; :meth:`PolicySet.for_target` merges them (target beats
+provider beats defaults, field by field).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from workbench.core.errors import ConfigError
+
+
+class _Policy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Timeouts(_Policy):
+    """Seconds. ``ttft``: request sent → first content; ``idle``: longest gap between chunks after it."""
+
+    connect: float = Field(default=10.0, gt=0)
+    ttft: float = Field(default=120.0, gt=0)
+    idle: float = Field(default=60.0, gt=0)
+    total: float = Field(default=900.0, gt=0)
+
+
+class RetryPolicy(_Policy):
+    """Exponential backoff with full jitter; a longer profile for 429/529 than for 5xx and transport errors."""
+
+    max_retries: int = Field(default=2, ge=0, le=20)
+    base_s: float = Field(default=0.5, gt=0)
+    cap_s: float = Field(default=8.0, gt=0)
+    rate_limit_base_s: float = Field(default=2.0, gt=0)
+    rate_limit_cap_s: float = Field(default=60.0, gt=0)
+    retry_after_cap_s: float = Field(default=60.0, gt=0)
+    """A ``Retry-After`` longer than this is not waited for: the call falls back (or fails) at once."""
+
+
+class BreakerPolicy(_Policy):
+    """Opens after ``consecutive_failures`` in a row, or a ``failure_rate`` over at least ``min_calls``
+    calls in the last ``window_s``; stays open ``open_s`` before letting one probe through."""
+
+    enabled: bool = True
+    consecutive_failures: int = Field(default=5, ge=1)
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    min_calls: int = Field(default=10, ge=1)
+    window_s: float = Field(default=60.0, gt=0)
+    open_s: float = Field(default=30.0, gt=0)
+
+
+class RateLimitPolicy(_Policy):
+    """Client-side limits per provider endpoint; ``None`` means unlimited."""
+
+    rpm: float | None = Field(default=None, gt=0)
+    tpm: float | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, ge=1)
+    burst_s: float = Field(default=1.0, gt=0)
+    """Bucket capacity, in seconds of the rate (1 s: at most rpm/60 requests at once)."""
+    headroom: float = Field(default=0.05, ge=0, lt=1)
+    """Slow down when a provider's remaining-requests/tokens headers fall below this share of the limit."""
+
+
+class CallPolicy(_Policy):
+    timeouts: Timeouts = Timeouts()
+    retry: RetryPolicy = RetryPolicy()
+    breaker: BreakerPolicy = BreakerPolicy()
+    rate_limit: RateLimitPolicy = RateLimitPolicy()
+    fallbacks: tuple[str, ...] = ()
+    hedge_after_ms: float | None = Field(default=None, gt=0)
+    """Start the same request on the first fallback if no content arrived by then."""
+    structured_retries: int = Field(default=1, ge=0, le=5)
+    """How many times a reply that breaks the request's JSON schema is asked for again."""
+
+    def merged(self, override: dict[str, Any]) -> CallPolicy:
+        """This policy with ``override`` applied field by field (nested sections merge, not replace)."""
+        data = self.model_dump()
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return CallPolicy.model_validate(data)
+
+
+class PolicySet(BaseModel):
+    """Defaults plus overrides keyed by provider (``openai``) or target (``openai/gpt-4.1-mini``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    defaults: CallPolicy = CallPolicy()
+    overrides: dict[str, dict[str, Any]] = {}
+
+    def for_target(self, target: str) -> CallPolicy:
+        provider = target.partition("/")[0]
+        policy = self.defaults
+        for key in (provider, target):
+            if key in self.overrides:
+                policy = policy.merged(self.overrides[key])
+        return policy
+
+    def with_defaults(self, **override: Any) -> PolicySet:
+        """These policies with the defaults changed (command-line flags win over files)."""
+        return self.model_copy(update={"defaults": self.defaults.merged(override)})
+
+
+def load_policies(path: Path) -> PolicySet:
+    """Read ``[policy]`` (defaults) and ``[policy.targets."provider/model"]`` / ``[policy.targets.provider]``."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return PolicySet()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}", "fix the TOML syntax at that line") from None
+    section = dict(data.get("policy", {}))
+    targets = section.pop("targets", {})
+    try:
+        defaults = CallPolicy().merged(section)
+        for override in targets.values():
+            defaults.merged(override)  # validate every override now, not at the first call
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: [policy] {where}: {first['msg']}", "see the policy section of the README") from None
+    return PolicySet(defaults=defaults, overrides=targets)

@@ -1,0 +1,105 @@
+"""A real circuit breaker per endpoint (provider + base URL + model).
+
+closed → open after N consecutive failures, or a failure rate over a minimum number of calls in a
+sliding window → while open, calls fail fast with no network call → after ``open_s`` the breaker is
+half-open and lets exactly one probe through → the probe's success closes it, its failure reopens it.
+Only failures that say something about the endpoint's health count (5xx, 429/529, timeouts,
+connection and protocol errors); a 400 or 401 is the caller's problem, not the endpoint's.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from workbench.core.policy import BreakerPolicy
+from workbench.core.resilience.clock import Clock
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass
+class CircuitBreaker:
+    policy: BreakerPolicy
+    clock: Clock
+    state: BreakerState = BreakerState.CLOSED
+    opened_at: float = 0.0
+    consecutive: int = 0
+    probe_in_flight: bool = False
+    outcomes: deque[tuple[float, bool]] = field(default_factory=deque)
+
+    def allow(self) -> bool:
+        """May a call go out now? In half-open state only one probe at a time is allowed."""
+        if not self.policy.enabled or self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN:
+            if self.clock.now() - self.opened_at < self.policy.open_s:
+                return False
+            self.state = BreakerState.HALF_OPEN
+        if self.probe_in_flight:
+            return False
+        self.probe_in_flight = True
+        return True
+
+    @property
+    def retry_in_s(self) -> float:
+        """While open: how long until a probe may go out."""
+        if self.state is not BreakerState.OPEN:
+            return 0.0
+        return max(self.policy.open_s - (self.clock.now() - self.opened_at), 0.0)
+
+    def record(self, ok: bool) -> None:
+        now = self.clock.now()
+        if self.state is BreakerState.HALF_OPEN:
+            self.probe_in_flight = False
+            if ok:
+                self._close()
+            else:
+                self._open(now)
+            return
+        self.outcomes.append((now, ok))
+        while self.outcomes and now - self.outcomes[0][0] > self.policy.window_s:
+            self.outcomes.popleft()
+        self.consecutive = 0 if ok else self.consecutive + 1
+        if ok or self.state is not BreakerState.CLOSED:
+            return
+        failures = sum(1 for _, good in self.outcomes if not good)
+        calls = len(self.outcomes)
+        if self.consecutive >= self.policy.consecutive_failures or (
+            calls >= self.policy.min_calls and failures / calls >= self.policy.failure_rate
+        ):
+            self._open(now)
+
+    def release(self) -> None:
+        """A probe that ended without an outcome (cancelled): let another one through."""
+        self.probe_in_flight = False
+
+    def _open(self, now: float) -> None:
+        self.state, self.opened_at = BreakerState.OPEN, now
+
+    def _close(self) -> None:
+        self.state, self.consecutive = BreakerState.CLOSED, 0
+        self.outcomes.clear()
+
+
+class Breakers:
+    """One breaker per endpoint key, created on first use."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._breakers: dict[tuple[str, str, str], CircuitBreaker] = {}
+
+    def get(self, key: tuple[str, str, str], policy: BreakerPolicy) -> CircuitBreaker:
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = self._breakers[key] = CircuitBreaker(policy, self.clock)
+        return breaker
+
+    def states(self) -> dict[str, str]:
+        """``provider/model @ base_url`` → state, for listings."""
+        return {f"{p}/{m} @ {url}": b.state.value for (p, url, m), b in self._breakers.items()}
