@@ -8,9 +8,13 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from workbench import __version__
 from workbench.core.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.core.policy import PolicySet
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -33,10 +37,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
     run.add_argument("--json", action="store_true", help="print one JSON object per target, one per line")
+    run.add_argument("--fallback", action="append", default=[], metavar="PROVIDER/MODEL",
+                     help="try this target when a call fails for good (repeatable, in order)")
+    run.add_argument("--hedge-ms", type=float, metavar="N",
+                     help="start the request on the first fallback too if no token arrived after N ms")
+    run.add_argument("--timeout-ttft-ms", type=float, metavar="N", help="first-token timeout")
+    run.add_argument("--retries", type=int, metavar="N", help="retries per target for transient failures")
+    run.add_argument("--policy", default="workbench.toml", metavar="FILE",
+                     help="read the [policy] section of this file (default: ./workbench.toml, if present)")
 
     fake = sub.add_parser("fake-server", help="serve the fake provider (all five wire formats) for tests and demos")
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=8765)
+    fake.add_argument("--rpm", type=float, help="enforce this many requests per minute (429 beyond it)")
+    fake.add_argument("--tpm", type=float, help="enforce this many tokens per minute (input + max_tokens)")
+    fake.add_argument("--burst-s", type=float, default=1.0, help="bucket size, in seconds of the rate")
     return parser
 
 
@@ -84,8 +99,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench run --help`") from None
     request = ChatRequest.from_prompt(_read_prompt(args), system=args.system, params=params)
     console = Console()
-    with NetworkProcess() as net, _fake_server_if_needed(args.models) as env:
-        race = net.race(request, args.models, env)
+    with NetworkProcess() as net, _fake_server_if_needed([*args.models, *args.fallback]) as env:
+        race = net.race(request, args.models, env, _policies(args))
         try:
             if args.json or not console.is_terminal:
                 race.wait()
@@ -109,10 +124,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_fake_server(args: argparse.Namespace) -> int:
-    from workbench.fakeserver import serve
+    from workbench.fakeserver import RateLimits, serve
 
-    serve(args.host, args.port)
+    try:
+        limits = RateLimits(args.rpm, args.tpm, args.burst_s) if args.rpm or args.tpm else None
+    except ValueError as exc:
+        raise WorkbenchError(f"invalid rate limit: {exc}", "give positive numbers") from None
+    serve(args.host, args.port, limits)
     return EXIT_OK
+
+
+def _policies(args: argparse.Namespace) -> PolicySet:
+    """The policy file's policies with the command-line flags on top."""
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from workbench.core.policy import load_policies
+
+    policies = load_policies(Path(args.policy))
+    flags: dict[str, object] = {}
+    if args.fallback:
+        flags["fallbacks"] = tuple(args.fallback)
+    if args.hedge_ms is not None:
+        flags["hedge_after_ms"] = args.hedge_ms
+    if args.timeout_ttft_ms is not None:
+        flags["timeouts"] = {"ttft": args.timeout_ttft_ms / 1000}
+    if args.retries is not None:
+        flags["retry"] = {"max_retries": args.retries}
+    try:
+        return policies.with_defaults(**flags)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise WorkbenchError(f"invalid option {'.'.join(map(str, first['loc']))}: {first['msg']}",
+                             "see `workbench run --help`") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

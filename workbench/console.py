@@ -49,8 +49,29 @@ def metrics_line(record: CallRecord) -> Text:
     return Text.assemble(*parts)
 
 
+def timeline(record: CallRecord) -> Text | None:
+    """``503 → waited 0.5 s (backoff) → retry: 503 → fallback fake-anthropic/z: ok``; None for one clean try."""
+    attempts = record.attempts
+    if len(attempts) <= 1 and all(a.error is None for a in attempts):
+        return None
+    text = Text(style="yellow")
+    for index, attempt in enumerate(attempts):
+        if index:
+            text.append(" → ")
+        if attempt.wait_ms >= 1:
+            text.append(f"waited {_fmt_ms(attempt.wait_ms)} ({attempt.wait_reason}) → ")
+        label = attempt.kind if attempt.target == record.target else f"{attempt.kind} {attempt.target}"
+        outcome = "ok" if attempt.error is None else (str(attempt.status) if attempt.status else attempt.error_class)
+        text.append(f"{label}: {outcome}", style="green" if attempt.error is None else "yellow")
+    return text
+
+
 def record_panel(record: CallRecord, max_lines: int | None = None) -> Panel:
-    body: list[RenderableType] = [metrics_line(record), Rule(style="dim")]
+    body: list[RenderableType] = [metrics_line(record)]
+    steps = timeline(record)
+    if steps is not None:
+        body.append(steps)
+    body.append(Rule(style="dim"))
     if record.reasoning_parts:
         body.append(Text(record.reasoning, style="dim italic"))
     text = Text(record.text)

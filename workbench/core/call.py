@@ -204,8 +204,10 @@ async def _consume_with_deadlines(
     fired: list[str] = []
 
     def deadline() -> tuple[int, str]:
-        if timing.first_content_ns is None:
-            at, which = start_ns + int(timeouts.ttft * 1e9), "first-token"
+        if timing.sent_ns is None:  # no response yet: connecting (httpx's connect timeout) may be under way
+            at, which = start_ns + int((timeouts.connect + timeouts.ttft) * 1e9), "first-token"
+        elif timing.first_content_ns is None:
+            at, which = timing.sent_ns + int(timeouts.ttft * 1e9), "first-token"
         else:
             at, which = timing.chunk_ns[-1] + int(timeouts.idle * 1e9), "idle"
         return (at, which) if at < total_ns else (total_ns, "total")
@@ -223,7 +225,7 @@ async def _consume_with_deadlines(
                 else:
                     handles.append(loop.call_later((at - now) / 1e9, watchdog))
 
-            handles.append(loop.call_later(min(timeouts.ttft, timeouts.total), watchdog))
+            handles.append(loop.call_later(min(timeouts.ttft, timeouts.total), watchdog))  # re-arms itself as needed
             async for event in events:
                 apply_event(record, event)
                 if on_event is not None:

@@ -150,7 +150,7 @@ class StructuredOutputError(ProviderError):
     error_class = "invalid_output"
 
 
-def _status_hint(status: int) -> str | None:
+def _status_hint(status: int) -> str:
     if status == 401:
         return "the API key was rejected: check it, or set the provider's API key environment variable"
     if status == 402:
@@ -165,7 +165,9 @@ def _status_hint(status: int) -> str | None:
         return "rate limited or overloaded: wait and retry, or lower concurrency"
     if status >= 500:
         return "the provider failed: retry later"
-    return None
+    if status in (400, 422):
+        return "the provider rejected the request: check the model name and the parameters"
+    return "the provider refused the request: see its message"
 
 
 class StreamDecodeError(ValueError):

@@ -22,7 +22,8 @@ class _Policy(BaseModel):
 
 
 class Timeouts(_Policy):
-    """Seconds. ``ttft``: request sent → first content; ``idle``: longest gap between chunks after it."""
+    """Seconds. ``ttft``: request sent → first content (until the response headers show the request
+    went out, the connect timeout is allowed on top); ``idle``: longest gap between chunks after it."""
 
     connect: float = Field(default=10.0, gt=0)
     ttft: float = Field(default=120.0, gt=0)

@@ -31,7 +31,7 @@ import jsonschema
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from workbench.core.call import Attempt, CallRecord, apply_event, collect
+from workbench.core.call import Attempt, CallRecord, collect
 from workbench.core.errors import (
     CircuitOpenError,
     ProviderConnectionError,
@@ -403,15 +403,19 @@ class _Leg:
         if hedge.winner is None and self.record.timing.first_content_ns is not None:
             hedge.winner = self
             hedge.first_content.set()
-            main = hedge.run_.record
-            attempts = main.attempts
-            main.update_from(self.record)  # everything so far, then every event as it comes
-            main.attempts, main.done = attempts, False
-            hedge.run_._updated()
+            self._mirror()
+            hedge.run_._updated()  # everything so far in one snapshot; then event by event
         elif hedge.winner is self:
-            apply_event(hedge.run_.record, event)
+            self._mirror()
             if hedge.run_.on_event is not None:
                 hedge.run_.on_event(event)
+
+    def _mirror(self) -> None:
+        """The call record shows the winning leg (sharing its lists: the leg alone appends to them)."""
+        main = self.hedge.run_.record
+        attempts = main.attempts
+        main.update_from(self.record)
+        main.attempts, main.done = attempts, False
 
 
 class _RetryWait:
