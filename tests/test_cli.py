@@ -93,3 +93,29 @@ def test_canary_key_never_appears_in_anything_written(target: str, fake_server: 
     written += "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
     assert CANARY not in written and CANARY[-12:] not in written
     assert "QZXW" not in written  # not even the masked form a provider quotes back in a 401
+
+
+def test_fallback_and_retries_flags_show_in_the_json_timeline() -> None:
+    result = workbench("run", "hi", "-m", "fake/down@status=503,fail=9,id=cli-fb", "--fallback",
+                       "fake-gemini/spare@tokens=3", "--retries", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    row = json_lines(result.stdout)[0]
+    assert row["served_by"] == "fake-gemini/spare@tokens=3" and row["status"] == "ok"
+    attempts = row["attempts"]
+    assert [a["kind"] for a in attempts] == ["first", "fallback"]  # type: ignore[union-attr]
+    assert attempts[0]["status"] == 503 and attempts[1]["status"] == 200  # type: ignore[index]
+    assert set(attempts[0]) == {"target", "kind", "status", "error", "wait_ms", "ttft_ms"}  # type: ignore[index]
+
+
+def test_first_token_timeout_flag(tmp_path: Path) -> None:
+    result = workbench("run", "hi", "-m", "fake/stuck@hang=headers", "--timeout-ttft-ms", "200", "--retries", "0",
+                       "--json", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "first-token timeout" in str(json_lines(result.stdout)[0]["error"])
+
+
+def test_a_bad_policy_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "workbench.toml").write_text("[policy.retry]\nmax_retries = -2\n", encoding="utf-8")
+    result = workbench("run", "hi", "-m", "fake/x", cwd=tmp_path)
+    assert result.returncode == 2 and "workbench.toml" in result.stderr and "max_retries" in result.stderr
+    assert "Traceback" not in result.stderr

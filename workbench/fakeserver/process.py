@@ -10,7 +10,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 _READY_PREFIX = "workbench fake server listening on "
@@ -23,10 +23,13 @@ class FakeServerProcess:
 
 
 @contextlib.contextmanager
-def fake_server_process(host: str = "127.0.0.1", port: int = 0) -> Iterator[FakeServerProcess]:
-    """Start ``workbench fake-server`` on a free port, wait until it listens, stop it on exit."""
+def fake_server_process(host: str = "127.0.0.1", port: int = 0,
+                        extra_args: Sequence[str] = ()) -> Iterator[FakeServerProcess]:
+    """Start ``workbench fake-server`` on a free port, wait until it listens, stop it on exit.
+
+    ``extra_args`` go to the command line (e.g. ``["--rpm", "600"]`` for an enforced rate limit)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "fake-server", "--host", host, "--port", str(port)],
+        [sys.executable, "-m", "workbench", "fake-server", "--host", host, "--port", str(port), *extra_args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
