@@ -40,6 +40,8 @@ def metrics_line(record: CallRecord) -> Text:
         parts += [("  chunks ", "dim"), (str(len(timing.chunk_ns)), "bold")]
     if record.done:
         parts += [("  total ", "dim"), (_fmt_ms(timing.latency_ms), "bold")]
+    if any(a.error_class == "circuit_open" for a in record.attempts):
+        parts += [("  breaker ", "dim"), ("open", "bold red")]
     if record.finish is not None:
         style = "bold red" if record.finish in (FinishReason.LENGTH, FinishReason.ERROR) else "green"
         label = record.finish.value
