@@ -48,4 +48,4 @@ def test_record_applies_events_reasoning_first_counts_as_ttft() -> None:
     assert row == {"target": "fake/x", "text": "Hello world", "ttft_ms": 39.0, "latency_ms": 99.0,
                    "tokens_per_s": round(2 / 0.05, 2), "input_tokens": 5, "output_tokens": 3,
                    "usage_estimated": False, "finish_reason": "stop", "status": "ok", "error": None,
-                   "attempts": [], "served_by": None, "queue_ms": None}
+                   "cost_usd": None, "attempts": [], "served_by": None, "queue_ms": None}

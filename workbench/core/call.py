@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 
 from workbench.core.errors import CallCancelledError, ProviderStreamError, ProviderTimeoutError, WorkbenchError
 from workbench.core.events import (
@@ -70,6 +71,10 @@ class CallRecord:
     timing: CallTiming = field(default_factory=CallTiming)
     done: bool = False
     attempts: list[Attempt] = field(default_factory=list)
+    started_at: float | None = None
+    """Wall-clock start (epoch seconds): picks the price in force at the time of the call."""
+    cost_usd: Decimal | None = None
+    """From the usage once the call ended; ``None`` while running, or when the model's price is unknown."""
     served_by: str | None = None
     """The target that produced the reply (differs from ``target`` after a fallback or a won hedge)."""
 
@@ -284,6 +289,7 @@ def summary(record: CallRecord) -> dict[str, object]:
         "finish_reason": record.finish.value if record.finish else None,
         "status": "error" if record.error is not None else "ok",
         "error": str(record.error) if record.error is not None else None,
+        "cost_usd": None if record.cost_usd is None else float(record.cost_usd),
         "attempts": [a.summary() for a in record.attempts],
         "served_by": record.served_by,
         "queue_ms": _ms(record.timing.queue_ms),

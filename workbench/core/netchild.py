@@ -17,9 +17,7 @@ from workbench.core.call import CallRecord
 from workbench.core.events import StreamEvent
 from workbench.core.httpclient import new_client
 from workbench.core.netproc import write_frame
-from workbench.core.policy import PolicySet
 from workbench.core.race import Race
-from workbench.core.request import ChatRequest
 from workbench.core.resilience.caller import Caller
 
 
@@ -59,14 +57,12 @@ class ChildLoop:
     def _dispatch(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "race":
-            _, race_id, request, targets, env, policies = message
-            self.tasks[race_id] = asyncio.create_task(self._race(race_id, request, targets, env, policies))
+            race_id, race = message[1], Race(*message[2:])  # request, targets, env, policies, prices
+            self.tasks[race_id] = asyncio.create_task(self._race(race_id, race))
         elif kind == "cancel" and message[1] in self.tasks:
             self.tasks[message[1]].cancel()
 
-    async def _race(self, race_id: int, request: ChatRequest, targets: list[str], env: dict[str, str],
-                    policies: PolicySet) -> None:
-        race = Race(request, targets, env, policies)
+    async def _race(self, race_id: int, race: Race) -> None:
 
         def on_event(index: int, event: StreamEvent) -> None:
             pending = self.outbox.setdefault(race_id, [])

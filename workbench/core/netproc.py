@@ -28,6 +28,7 @@ from typing import IO, Any
 from workbench.core.call import CallRecord, apply_event
 from workbench.core.errors import ProviderError
 from workbench.core.policy import PolicySet
+from workbench.core.pricing import PriceBook
 from workbench.core.request import ChatRequest
 
 
@@ -85,11 +86,12 @@ class NetworkProcess:
         self._reader.start()
 
     def race(self, request: ChatRequest, targets: Sequence[str], env: Mapping[str, str],
-             policies: PolicySet | None = None) -> RemoteRace:
+             policies: PolicySet | None = None, prices: PriceBook | None = None) -> RemoteRace:
         """Start a race in the child; ``env`` is the environment its targets resolve against."""
         race = RemoteRace(next(self._ids), request, targets, self)
         self._races[race.race_id] = race
-        self._send(("race", race.race_id, request, list(targets), dict(env), policies or PolicySet()))
+        self._send(("race", race.race_id, request, list(targets), dict(env), policies or PolicySet(),
+                    prices or PriceBook()))
         return race
 
     def _send(self, message: tuple[Any, ...]) -> None:

@@ -3,18 +3,20 @@
 Every target goes through the resilient call path (:class:`~workbench.core.resilience.caller.Caller`):
 its retries, fallbacks, hedges and rate limits. A target that cannot even be called (unknown
 provider, missing key) gets a failed record with the reason; the others still run. Usage estimates
-for targets whose provider sent none are computed once every stream has finished, so loading a
-tokenizer never competes with a live stream for the CPU.
+for targets whose provider sent none, and every cost, are computed once every stream has finished
+(in a worker thread), so loading a tokenizer or the price data never competes with a live stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 
 from workbench.core.call import CallRecord, estimate_usage_of
 from workbench.core.events import StreamEvent
 from workbench.core.policy import PolicySet
+from workbench.core.pricing import PriceBook
 from workbench.core.request import ChatRequest
 from workbench.core.resilience.caller import Caller
 
@@ -27,11 +29,12 @@ usage is estimated later)."""
 
 class Race:
     def __init__(self, request: ChatRequest, targets: Sequence[str], env: Mapping[str, str] | None = None,
-                 policies: PolicySet | None = None) -> None:
+                 policies: PolicySet | None = None, prices: PriceBook | None = None) -> None:
         self.request = request
         self.records = [CallRecord(target, request) for target in targets]
         self.env = env
         self.policies = policies or PolicySet()
+        self.prices = prices or PriceBook()
 
     async def run(self, caller: Caller, on_event: EventHook | None = None, on_done: RecordHook | None = None,
                   on_update: RecordHook | None = None) -> list[CallRecord]:
@@ -48,19 +51,23 @@ class Race:
                 on_done(index, record)
 
         await asyncio.gather(*(one(i) for i in range(len(self.records))))
-        missing = [i for i, r in enumerate(self.records) if r.usage is None and r.timing.first_event_ns is not None]
-        if missing:
-            await asyncio.to_thread(_estimate_all, [self.records[i] for i in missing])
-            if on_done is not None:
-                for index in missing:
-                    on_done(index, self.records[index])
+        await asyncio.to_thread(self._settle)
+        if on_done is not None:
+            for index, record in enumerate(self.records):
+                if record.usage is not None:
+                    on_done(index, record)
         return self.records
+
+    def _settle(self) -> None:
+        """Estimate missing usage (flagged), then price every call that used tokens."""
+        for record in self.records:
+            if record.usage is None and record.timing.first_event_ns is not None:
+                estimate_usage_of(record)
+            if record.usage is not None:
+                at = None if record.started_at is None else datetime.fromtimestamp(record.started_at, UTC)
+                record.cost_usd = self.prices.cost(record.served_by or record.target, record.usage, at)
 
     @property
     def done(self) -> bool:
         return all(r.done for r in self.records)
 
-
-def _estimate_all(records: list[CallRecord]) -> None:
-    for record in records:
-        estimate_usage_of(record)

@@ -114,3 +114,8 @@ class AnthropicProvider(HttpProvider):
 
     def parser(self) -> WireParser:
         return AnthropicParser()
+
+    async def count_tokens(self, request: ChatRequest, *, raw: bool = False) -> int | None:
+        body = {k: v for k, v in self.body(self.resolve(request)).items() if k in ("model", "messages", "system")}
+        reply = await self._post_json(f"{self.endpoint.base_url}/v1/messages/count_tokens", body)
+        return int(reply["input_tokens"])

@@ -182,6 +182,28 @@ class HttpProvider:
         value = headers.get("x-request-id") or headers.get("request-id")
         return str(value) if value else None
 
+    async def count_tokens(self, request: ChatRequest, *, raw: bool = False) -> int | None:
+        """Exact input tokens from the provider's own counting endpoint; ``None`` where it has none.
+
+        Raises the same typed errors as a call when the endpoint fails."""
+        return None
+
+    async def _post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A small non-streaming POST with this provider's headers and typed errors."""
+        try:
+            response = await self.client.post(url, json=body, headers=self.headers(),
+                                              timeout=self.timeout if self.timeout is not None else 10.0)
+        except httpx.TimeoutException as exc:
+            raise self._timeout(exc) from None
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from None
+        if response.status_code >= 400:
+            raise await self._http_error(response)
+        try:
+            return loads_object(response.content)
+        except StreamDecodeError as exc:
+            raise MalformedStreamError(self.target, str(exc)) from None
+
     # -- shared machinery -----------------------------------------------------------------------
     def resolve(self, request: ChatRequest) -> ChatRequest:
         """The request with ``max_tokens`` always explicit."""

@@ -61,9 +61,11 @@ class GeminiParser(WireParser):
 
 
 class GeminiProvider(HttpProvider):
+    def _model_url(self) -> str:
+        return f"{self.endpoint.base_url}/v1beta/models/{quote(self.endpoint.model, safe='@=,.-_')}"
+
     def url(self, request: ChatRequest) -> str:
-        return f"{self.endpoint.base_url}/v1beta/models/{quote(self.endpoint.model, safe='@=,.-_')}" \
-               ":streamGenerateContent?alt=sse"
+        return f"{self._model_url()}:streamGenerateContent?alt=sse"
 
     def headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.endpoint.api_key} if self.endpoint.api_key else {}
@@ -94,3 +96,11 @@ class GeminiProvider(HttpProvider):
 
     def parser(self) -> WireParser:
         return GeminiParser()
+
+    async def count_tokens(self, request: ChatRequest, *, raw: bool = False) -> int | None:
+        body = self.body(self.resolve(request))
+        inner = {"model": f"models/{self.endpoint.model}", "contents": body["contents"]}
+        if "systemInstruction" in body:
+            inner["systemInstruction"] = body["systemInstruction"]
+        reply = await self._post_json(f"{self._model_url()}:countTokens", {"generateContentRequest": inner})
+        return int(reply["totalTokens"])

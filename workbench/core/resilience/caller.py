@@ -122,6 +122,7 @@ class Caller:
         for a failed call. Targets resolve against ``env`` (default: the process environment).
         ``on_update`` sees the record after every attempt (its timeline changed)."""
         run = _Run(self, record, policies or PolicySet(), env, on_event, on_update)
+        record.started_at = time.time()
         try:
             await run.chain()
         finally:

@@ -1,0 +1,71 @@
+"""What a request will cost on each target, before sending it: tokens, cost range, cache, headroom.
+
+Input tokens are counted offline with the target's tokenizer (exact for OpenAI models, an o200k
+approximation flagged ``exact=False`` for the others) unless a provider count is supplied
+(:mod:`workbench.core.token_count`). The cost range runs from the input alone to the input plus
+``max_tokens`` of output; the warm-cache figure prices the stable prefix (system prompt and every
+message but the last) at the cached-input rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from workbench.core.events import Usage
+from workbench.core.pricing import PriceBook
+from workbench.core.registry import default_max_tokens
+from workbench.core.request import ChatRequest
+from workbench.core.tokenizer import count_chat, count_text, encoding_name_for
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    target: str
+    input_tokens: int
+    exact: bool
+    max_tokens: int
+    cost_input_usd: Decimal | None
+    """The input alone, cold cache (``None``: the model's price is unknown)."""
+    cost_max_usd: Decimal | None
+    """Input plus ``max_tokens`` of output: the most the call can cost."""
+    cost_input_warm_usd: Decimal | None
+    """The input with the prefix (system + earlier turns) read from a warm prompt cache."""
+    context_window: int | None
+    headroom_tokens: int | None
+    """Context window − input − max_tokens (negative: the request does not fit)."""
+
+    def summary(self) -> dict[str, object]:
+        def usd(value: Decimal | None) -> float | None:
+            return None if value is None else float(round(value, 8))
+
+        return {"target": self.target, "input_tokens": self.input_tokens, "exact": self.exact,
+                "max_tokens": self.max_tokens, "cost_input_usd": usd(self.cost_input_usd),
+                "cost_max_usd": usd(self.cost_max_usd), "cost_input_warm_usd": usd(self.cost_input_warm_usd),
+                "context_window": self.context_window, "headroom_tokens": self.headroom_tokens}
+
+
+def count_input(request: ChatRequest, target: str, *, raw: bool = False) -> tuple[int, int, bool]:
+    """(input tokens, tokens of the cacheable prefix, exact?) counted offline for ``target``."""
+    provider, _, model = target.partition("/")
+    encoding, exact = encoding_name_for(provider, model)
+    if raw:
+        return count_text("\n".join(m.content for m in request.messages), encoding), 0, exact
+    total = count_chat(request, encoding)
+    prefix = request.model_copy(update={"messages": request.messages[:-1]}) if request.messages else request
+    return total, count_chat(prefix, encoding) if (request.system or len(request.messages) > 1) else 0, exact
+
+
+def estimate(request: ChatRequest, target: str, prices: PriceBook, *, raw: bool = False,
+             provider_count: int | None = None) -> Estimate:
+    tokens, prefix, exact = count_input(request, target, raw=raw)
+    if provider_count is not None:
+        tokens, exact = provider_count, True
+    max_tokens = request.params.max_tokens or default_max_tokens(target.partition("/")[2])
+    # Priced as whole calls, so tiered prices (a long-context rate above 200k tokens) apply as billed.
+    cost_input = prices.cost(target, Usage(input_tokens=tokens))
+    cost_max = prices.cost(target, Usage(input_tokens=tokens, output_tokens=max_tokens))
+    cost_warm = prices.cost(target, Usage(input_tokens=tokens, cache_read_tokens=prefix))
+    window = prices.facts(target).context_window
+    return Estimate(target, tokens, exact, max_tokens, cost_input, cost_max, cost_warm, window,
+                    None if window is None else window - tokens - max_tokens)

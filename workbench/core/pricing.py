@@ -1,0 +1,163 @@
+"""Prices and context windows: the bundled genai-prices data (offline), under a user price table.
+
+A cost is computed from usage normalised to the OpenTelemetry rules (input includes the cached-read
+and cache-write parts, output includes reasoning), which is also how genai-prices counts. Prices are
+the ones in force at the time of the call. A model nobody priced costs ``None`` ("unknown"), never 0.
+
+The user table lives in ``workbench.toml`` (``--prices FILE`` elsewhere)::
+
+    [prices."vllm/*"]                       # fnmatch patterns over provider/model
+    input_per_mtok = 0
+    output_per_mtok = 0
+    [prices."openrouter/acme/model-x"]
+    input_per_mtok = 0.8
+    output_per_mtok = 2.4
+    cache_read_per_mtok = 0.08
+    context_window = 131072
+
+It overrides the bundled data for the models it matches, and adds models the data does not know.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from workbench.core.errors import ConfigError
+from workbench.core.events import Usage
+
+_MTOK = Decimal(1_000_000)
+
+# Our provider names → genai-prices provider ids (providers it has no data for stay unpriced).
+PRICE_PROVIDERS = {
+    "openai": "openai", "openai-responses": "openai", "anthropic": "anthropic", "gemini": "google",
+    "groq": "groq", "mistral": "mistral", "deepseek": "deepseek", "openrouter": "openrouter",
+    "together": "together",
+}
+
+
+class UserPrice(BaseModel):
+    """One row of the user price table, USD per million tokens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_per_mtok: Decimal = Field(ge=0)
+    output_per_mtok: Decimal = Field(ge=0)
+    cache_read_per_mtok: Decimal | None = Field(default=None, ge=0)
+    cache_write_per_mtok: Decimal | None = Field(default=None, ge=0)
+    context_window: int | None = Field(default=None, gt=0)
+
+    def cost(self, usage: Usage) -> Decimal:
+        cache_read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
+        cache_write = self.cache_write_per_mtok if self.cache_write_per_mtok is not None else self.input_per_mtok
+        plain_input = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
+        return (plain_input * self.input_per_mtok + usage.cache_read_tokens * cache_read
+                + usage.cache_write_tokens * cache_write + usage.output_tokens * self.output_per_mtok) / _MTOK
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    """What the price data knows of a target."""
+
+    model_id: str | None
+    """The priced model it matched (``None``: unknown)."""
+    context_window: int | None
+    source: str
+    """``user``, ``genai-prices`` or ``unknown``."""
+
+
+class PriceBook:
+    def __init__(self, user: dict[str, UserPrice] | None = None) -> None:
+        self.user = user or {}
+
+    def _user_row(self, target: str) -> UserPrice | None:
+        base = _base_target(target)
+        if base in self.user:
+            return self.user[base]
+        return next((row for pattern, row in self.user.items() if fnmatch.fnmatchcase(base, pattern)), None)
+
+    def facts(self, target: str) -> ModelFacts:
+        row = self._user_row(target)
+        found = _bundled_model(target)
+        if row is not None:
+            window = row.context_window or (found[1] if found else None)
+            return ModelFacts(_base_target(target), window, "user")
+        if found is None:
+            return ModelFacts(None, None, "unknown")
+        return ModelFacts(found[0], found[1], "genai-prices")
+
+    def cost(self, target: str, usage: Usage, at: datetime | None = None) -> Decimal | None:
+        """USD for ``usage`` on ``target`` at time ``at`` (now when ``None``); ``None`` when unpriced."""
+        row = self._user_row(target)
+        if row is not None:
+            return row.cost(usage)
+        if _bundled_model(target) is None:
+            return None
+        import genai_prices
+
+        provider, model = _split(target)
+        try:
+            result = genai_prices.calc_price(
+                genai_prices.Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                   cache_read_tokens=usage.cache_read_tokens or None,
+                                   cache_write_tokens=usage.cache_write_tokens or None),
+                model, provider_id=PRICE_PROVIDERS[provider], genai_request_timestamp=at,
+            )
+        except (LookupError, ValueError):
+            return None
+        return result.total_price
+
+
+def _split(target: str) -> tuple[str, str]:
+    provider, _, model = target.partition("/")
+    return provider, model.split("@", 1)[0] if "=" in model.split("@", 1)[-1] else model
+
+
+def _base_target(target: str) -> str:
+    provider, model = _split(target)
+    return f"{provider}/{model}"
+
+
+@cache
+def _bundled_model(target: str) -> tuple[str, int | None] | None:
+    """(model id, context window) from the bundled genai-prices data, or ``None`` when it has none."""
+    provider, model = _split(target)
+    provider_id = PRICE_PROVIDERS.get(provider)
+    if provider_id is None:
+        return None
+    from genai_prices import data_snapshot
+
+    try:
+        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
+    except LookupError:
+        return None
+    return info.id, info.context_window
+
+
+def load_prices(path: Path) -> PriceBook:
+    """The ``[prices]`` table of a TOML file (a missing file means no user prices)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return PriceBook()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}", "fix the TOML syntax at that line") from None
+    rows: dict[str, Any] = data.get("prices", {})
+    user: dict[str, UserPrice] = {}
+    for pattern, row in rows.items():
+        try:
+            user[pattern] = UserPrice.model_validate(row)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f'{path}: [prices."{pattern}"] {where}: {first["msg"]}',
+                              "prices are USD per million tokens: input_per_mtok, output_per_mtok, ...") from None
+    return PriceBook(user)
