@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import genai_prices
 import pytest
 
 from workbench.fakeserver.process import FakeServerProcess
@@ -119,3 +120,37 @@ def test_a_bad_policy_file_is_a_clear_error(tmp_path: Path) -> None:
     result = workbench("run", "hi", "-m", "fake/x", cwd=tmp_path)
     assert result.returncode == 2 and "workbench.toml" in result.stderr and "max_retries" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_tokens_json_fields_and_unknown_prices(tmp_path: Path) -> None:
+    prompt = tmp_path / "p.txt"
+    prompt.write_text("Summarise this report in three bullet points.", encoding="utf-8")
+    result = workbench("tokens", str(prompt), "-m", "openai/gpt-4.1-mini", "-m", "ollama/llama3.2",
+                       "--max-tokens", "100", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    gpt, llama = json_lines(result.stdout)
+    assert {"target", "input_tokens", "exact", "cost_input_usd", "cost_max_usd", "context_window",
+            "headroom_tokens"} <= set(gpt)
+    assert gpt["exact"] is True and gpt["input_tokens"] == 16  # 9 text tokens + 3 per message + 3 priming
+    assert 0 < gpt["cost_input_usd"] < gpt["cost_max_usd"]  # type: ignore[operator]
+    assert gpt["headroom_tokens"] == 1_000_000 - 16 - 100
+    assert llama["exact"] is False and llama["cost_input_usd"] is None and llama["cost_max_usd"] is None
+
+
+def test_tokens_raw_counts_plain_text_from_stdin() -> None:
+    chat = json_lines(workbench("tokens", "-m", "openai/gpt-4o", "--json", stdin="hello world").stdout)[0]
+    raw = json_lines(workbench("tokens", "-m", "openai/gpt-4o", "--json", "--raw", stdin="hello world").stdout)[0]
+    assert (raw["input_tokens"], chat["input_tokens"]) == (2, 8)
+
+
+def test_run_json_has_the_cost_of_a_priced_model(fake_server: FakeServerProcess, tmp_path: Path) -> None:
+    env = {"OPENAI_BASE_URL": f"{fake_server.base_url}/v1", "OPENAI_API_KEY": "test"}
+    result = workbench("run", "hi", "-m", "openai/gpt-4.1-mini@tokens=5", "-m", "fake/x@tokens=5", "--json",
+                       env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    priced, unpriced = json_lines(result.stdout)
+    expected = genai_prices.calc_price(genai_prices.Usage(input_tokens=priced["input_tokens"],
+                                                          output_tokens=priced["output_tokens"]),
+                                       "gpt-4.1-mini", provider_id="openai").total_price
+    assert priced["cost_usd"] == pytest.approx(float(expected)) and float(expected) > 0
+    assert unpriced["cost_usd"] is None

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench import __version__
@@ -43,8 +44,20 @@ def _parser() -> argparse.ArgumentParser:
                      help="start the request on the first fallback too if no token arrived after N ms")
     run.add_argument("--timeout-ttft-ms", type=float, metavar="N", help="first-token timeout")
     run.add_argument("--retries", type=int, metavar="N", help="retries per target for transient failures")
-    run.add_argument("--policy", default="workbench.toml", metavar="FILE",
-                     help="read the [policy] section of this file (default: ./workbench.toml, if present)")
+    run.add_argument("--config", default="workbench.toml", metavar="FILE",
+                     help="[policy] and [prices] from this file (default: ./workbench.toml, if present)")
+
+    tokens = sub.add_parser("tokens", help="count input tokens and estimate cost per model, offline",
+                            description="Count a prompt's tokens and estimate its cost on each -m target.")
+    tokens.add_argument("file", nargs="?", default="-", help="the prompt file ('-' or omitted: stdin)")
+    tokens.add_argument("-m", "--model", dest="models", action="append", required=True, metavar="PROVIDER/MODEL")
+    tokens.add_argument("-s", "--system", help="system prompt")
+    tokens.add_argument("--max-tokens", type=int, help="output bound for the cost range (default: per model)")
+    tokens.add_argument("--raw", action="store_true", help="count plain text, not one chat message")
+    tokens.add_argument("--offline", action="store_true",
+                        help="never ask a provider's count endpoint (Anthropic, Gemini, vLLM, llama.cpp)")
+    tokens.add_argument("--json", action="store_true", help="one JSON object per target, one per line")
+    tokens.add_argument("--config", default="workbench.toml", metavar="FILE", help="[prices] from this file")
 
     fake = sub.add_parser("fake-server", help="serve the fake provider (all five wire formats) for tests and demos")
     fake.add_argument("--host", default="127.0.0.1")
@@ -55,13 +68,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read {path}: {exc.strerror}", "check the path") from None
+    except UnicodeDecodeError:
+        raise WorkbenchError(f"cannot read {path}: it is not UTF-8 text", "convert it to UTF-8") from None
+
+
 def _read_prompt(args: argparse.Namespace) -> str:
     if args.file:
-        try:
-            with open(args.file, encoding="utf-8") as fh:
-                return fh.read()
-        except OSError as exc:
-            raise WorkbenchError(f"cannot read {args.file}: {exc.strerror}", "check the path") from None
+        return _read_file(args.file)
     if args.prompt not in (None, "-"):
         return str(args.prompt)
     if args.prompt == "-" or not sys.stdin.isatty():
@@ -90,6 +109,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from workbench.console import race_columns
     from workbench.core.call import summary
     from workbench.core.netproc import NetworkProcess
+    from workbench.core.pricing import load_prices
     from workbench.core.request import ChatRequest, Params
 
     try:
@@ -100,7 +120,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     request = ChatRequest.from_prompt(_read_prompt(args), system=args.system, params=params)
     console = Console()
     with NetworkProcess() as net, _fake_server_if_needed([*args.models, *args.fallback]) as env:
-        race = net.race(request, args.models, env, _policies(args))
+        race = net.race(request, args.models, env, _policies(args), load_prices(Path(args.config)))
         try:
             if args.json or not console.is_terminal:
                 race.wait()
@@ -123,6 +143,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(r.error is not None for r in race.records) else EXIT_OK
 
 
+def _cmd_tokens(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from workbench.console import estimates_table
+    from workbench.core.estimate import estimate
+    from workbench.core.pricing import load_prices
+    from workbench.core.request import ChatRequest, Params
+    from workbench.core.token_count import provider_counts
+
+    if args.file == "-":
+        if sys.stdin.isatty():
+            raise WorkbenchError("no prompt given", "pass a file, or pipe the prompt on stdin")
+        text = sys.stdin.read()
+    else:
+        text = _read_file(args.file)
+    try:
+        params = Params(max_tokens=args.max_tokens)
+    except ValueError as exc:
+        raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench tokens --help`") from None
+    request = ChatRequest.from_prompt(text, system=args.system, params=params)
+    prices = load_prices(Path(args.config))
+    exact = {} if args.offline else provider_counts(request, args.models, os.environ, raw=args.raw)
+    rows = []
+    for target in args.models:
+        try:
+            rows.append(estimate(request, target, prices, raw=args.raw, provider_count=exact.get(target)))
+        except WorkbenchError as exc:
+            raise WorkbenchError(f"{target}: {exc}", exc.hint) from None
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.summary()))
+    else:
+        Console().print(estimates_table(rows))
+    return EXIT_OK
+
+
 def _cmd_fake_server(args: argparse.Namespace) -> int:
     from workbench.fakeserver import RateLimits, serve
 
@@ -136,13 +192,11 @@ def _cmd_fake_server(args: argparse.Namespace) -> int:
 
 def _policies(args: argparse.Namespace) -> PolicySet:
     """The policy file's policies with the command-line flags on top."""
-    from pathlib import Path
-
     from pydantic import ValidationError
 
     from workbench.core.policy import load_policies
 
-    policies = load_policies(Path(args.policy))
+    policies = load_policies(Path(args.config))
     flags: dict[str, object] = {}
     if args.fallback:
         flags["fallbacks"] = tuple(args.fallback)
@@ -163,7 +217,7 @@ def _policies(args: argparse.Namespace) -> PolicySet:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    commands = {"run": _cmd_run, "fake-server": _cmd_fake_server}
+    commands = {"run": _cmd_run, "tokens": _cmd_tokens, "fake-server": _cmd_fake_server}
     if args.command is None:
         parser.print_help()
         return EXIT_OK

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workbench.core.call import CallRecord
+from workbench.core.estimate import Estimate
 from workbench.core.events import FinishReason
 
 
@@ -94,3 +95,27 @@ def race_columns(records: Sequence[CallRecord], max_lines: int | None = None) ->
         grid.add_column(ratio=1)
     grid.add_row(*(record_panel(r, max_lines) for r in records))
     return grid
+
+
+def _usd(value: object) -> str:
+    if value is None:
+        return "unknown"
+    amount = float(value)  # type: ignore[arg-type]
+    return f"{amount:.6f}" if amount < 0.01 else f"{amount:.4f}"
+
+
+def estimates_table(rows: Sequence[Estimate]) -> Table:
+    """``workbench tokens``: tokens, cost range, warm-cache cost and context headroom per target."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("target", no_wrap=True)
+    for name in ("tokens in", "max out", "USD in → in+max", "warm-cache in", "headroom"):
+        table.add_column(name, justify="right")
+    for row in rows:
+        tokens = f"{row.input_tokens:,}" if row.exact else f"≈{row.input_tokens:,}"
+        if row.headroom_tokens is None:
+            headroom = Text("unknown", style="dim")
+        else:
+            headroom = Text(f"{row.headroom_tokens:,}", style="bold red" if row.headroom_tokens < 0 else "")
+        table.add_row(row.target, tokens, f"{row.max_tokens:,}",
+                      f"{_usd(row.cost_input_usd)} → {_usd(row.cost_max_usd)}", _usd(row.cost_input_warm_usd), headroom)
+    return table

@@ -21,23 +21,43 @@ Reply text
 Input tokens
     ``count_input_tokens(texts)`` = sum over every text of (number of whitespace-separated words + 3),
     where ``texts`` are the system prompt / instructions (if any, one text) followed by every
-    message's text in order (all roles). Every wire reports this same number.
+    message's text in order (all roles). Every wire reports this same number, and the counting
+    endpoints (Anthropic ``count_tokens``, Gemini ``countTokens``, vLLM ``/tokenize`` with
+    ``messages``) return it for the same content.
+
+Raw-text tokenization (``/tokenize``)
+    ``tokenize_text(text)`` splits a text into one token per whitespace-separated word, each piece
+    carrying the whitespace before it (``re.findall(r"\\s*\\S+", text)``, BPE-style), so
+    ``len(tokenize_text(t)) == len(t.split())`` and the pieces join to ``t.rstrip()``. A piece's id
+    is ``FIRST_WORD_ID + int.from_bytes(BLAKE2b-64(piece as UTF-8)) % (TOKENIZER_VOCAB_SIZE -
+    FIRST_WORD_ID)``; ids below ``FIRST_WORD_ID`` are the specials of :data:`SPECIAL_TOKENS`
+    (``<s>`` = BOS). ``tokenize_chat(messages)`` renders ChatML-style: per ``(role, text)``
+    ``<|im_start|>``, ``"{role}\\n"``, the text's word tokens, ``<|im_end|>`` — exactly
+    :data:`MESSAGE_OVERHEAD` + words tokens per message, i.e. ``count_input_tokens`` of the texts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 
 from workbench.fakeserver.scenario import split_model
 
 __all__ = [
+    "BOS_ID",
+    "FIRST_WORD_ID",
     "MESSAGE_OVERHEAD",
+    "SPECIAL_TOKENS",
+    "TOKENIZER_VOCAB_SIZE",
     "VOCAB",
     "count_input_tokens",
     "expected_reasoning",
     "expected_text",
     "iter_tokens",
+    "token_id",
+    "tokenize_chat",
+    "tokenize_text",
 ]
 
 VOCAB: tuple[str, ...] = (
@@ -92,3 +112,34 @@ def expected_reasoning(model: str, prompt: str, tokens: int) -> str:
 def count_input_tokens(texts: Iterable[str]) -> int:
     """Deterministic input-token approximation: words + :data:`MESSAGE_OVERHEAD` per text."""
     return sum(len(t.split()) + MESSAGE_OVERHEAD for t in texts)
+
+
+# ------------------------------------------------------------------------------------ tokenization
+SPECIAL_TOKENS: tuple[str, ...] = ("<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>")
+BOS_ID = 1
+_IM_START, _IM_END = 3, 4
+FIRST_WORD_ID = 16  # ids below are reserved for special tokens
+TOKENIZER_VOCAB_SIZE = 32_000
+_PIECE_RE = re.compile(r"\s*\S+")  # \s is str.isspace(), so one piece per str.split() word
+
+
+def token_id(piece: str) -> int:
+    """The stable id of a (non-special) piece."""
+    digest = hashlib.blake2b(piece.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return FIRST_WORD_ID + int.from_bytes(digest, "big") % (TOKENIZER_VOCAB_SIZE - FIRST_WORD_ID)
+
+
+def tokenize_text(text: str) -> list[tuple[int, str]]:
+    """``(id, piece)`` per whitespace-separated word of ``text`` (raw text: no specials, no overhead)."""
+    return [(token_id(piece), piece) for piece in _PIECE_RE.findall(text)]
+
+
+def tokenize_chat(messages: Iterable[tuple[str, str]]) -> list[tuple[int, str]]:
+    """``(id, piece)`` of ``(role, text)`` messages rendered ChatML-style (:data:`MESSAGE_OVERHEAD` per message)."""
+    out: list[tuple[int, str]] = []
+    for role, text in messages:
+        out.append((_IM_START, SPECIAL_TOKENS[_IM_START]))
+        out.append((token_id(role + "\n"), role + "\n"))
+        out.extend(tokenize_text(text))
+        out.append((_IM_END, SPECIAL_TOKENS[_IM_END]))
+    return out

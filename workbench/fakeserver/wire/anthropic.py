@@ -10,6 +10,10 @@ the first content_block_start. ``usage=0`` drops the usage object from message_d
 
 With server-side rate limits every answer carries ``anthropic-ratelimit-{requests,tokens}-{limit,
 remaining,reset}`` (reset: RFC 3339 UTC time when the bucket is full again, rounded up to the second).
+
+``POST /v1/messages/count_tokens`` (:class:`AnthropicCountWire`): a Messages body without
+``max_tokens`` / ``stream`` (``tools`` and other fields ignored) -> ``{"input_tokens": N}``, N being
+the ``input_tokens`` a Messages call with the same ``system`` + ``messages`` reports.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 from workbench.fakeserver.limits import LimitState
 from workbench.fakeserver.wire.base import (
+    CountWire,
     ErrorInfo,
     Generation,
     Prompt,
@@ -39,7 +44,7 @@ from workbench.fakeserver.wire.base import (
     slot,
 )
 
-__all__ = ["AnthropicWire"]
+__all__ = ["AnthropicCountWire", "AnthropicWire"]
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 
@@ -102,6 +107,32 @@ def _message(gen: Generation, message_id: str, content: list[dict[str, Any]], st
 
 def _event(name: str, payload: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + compact(payload).encode() + b"\n\n"
+
+
+def _conversation(body: Mapping[str, Any]) -> tuple[list[str], str]:
+    """The texts (system first, then every message) and the last user text of ``system`` + ``messages``."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise WireError(
+            "messages: Field required" if messages is None else "messages: Input should be a valid list"
+        )
+    texts: list[str] = []
+    system = body.get("system")
+    if system is not None:
+        if not isinstance(system, str | list):
+            raise WireError("system: Input should be a valid string or a list of text blocks", "system")
+        system_text = content_text(system)
+        if system_text:
+            texts.append(system_text)
+    last_user = ""
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, Mapping) or msg.get("role") not in ("user", "assistant"):
+            raise WireError(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        text = content_text(msg.get("content"))
+        texts.append(text)
+        if msg["role"] == "user":
+            last_user = text
+    return texts, last_user
 
 
 class AnthropicRenderer(StreamRenderer):
@@ -204,27 +235,7 @@ class AnthropicWire(WireFormat):
         if body.get("max_tokens") is None:
             raise WireError("max_tokens: Field required", "max_tokens")
         max_tokens = optional_int(body, "max_tokens")
-        messages = body.get("messages")
-        if not isinstance(messages, list):
-            raise WireError(
-                "messages: Field required" if messages is None else "messages: Input should be a valid list"
-            )
-        texts: list[str] = []
-        system = body.get("system")
-        if system is not None:
-            if not isinstance(system, str | list):
-                raise WireError("system: Input should be a valid string or a list of text blocks", "system")
-            system_text = content_text(system)
-            if system_text:
-                texts.append(system_text)
-        last_user = ""
-        for i, msg in enumerate(messages):
-            if not isinstance(msg, Mapping) or msg.get("role") not in ("user", "assistant"):
-                raise WireError(f"messages.{i}.role: Input should be 'user' or 'assistant'")
-            text = content_text(msg.get("content"))
-            texts.append(text)
-            if msg["role"] == "user":
-                last_user = text
+        texts, last_user = _conversation(body)
         return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True)
 
     def renderer(self, gen: Generation) -> StreamRenderer:
@@ -249,3 +260,19 @@ class AnthropicWire(WireFormat):
         return compact(
             {"type": "error", "error": {"type": etype, "message": message}, "request_id": err.request_id}
         ).encode()
+
+
+class AnthropicCountWire(CountWire, AnthropicWire):
+    """``POST /v1/messages/count_tokens``."""
+
+    name = "anthropic_count"
+
+    def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise WireError("model: Field required", "model")
+        texts, last_user = _conversation(body)
+        return Prompt(model, texts, last_user, None, False)
+
+    def count_body(self, prompt: Prompt) -> bytes:
+        return compact({"input_tokens": self.count(prompt)}).encode()

@@ -20,6 +20,7 @@ from workbench.fakeserver.scenario import Scenario
 from workbench.fakeserver.text import count_input_tokens, iter_tokens
 
 __all__ = [
+    "CountWire",
     "ErrorInfo",
     "Generation",
     "Prompt",
@@ -317,3 +318,25 @@ class WireFormat(ABC):
         if err.retry_after is not None:
             out.append(("retry-after", err.retry_after))
         return out
+
+
+class CountWire(WireFormat):
+    """A token-counting endpoint: parses its request into a :class:`Prompt` and answers with a count.
+
+    It never generates, so :meth:`renderer` and :meth:`body` are unused; the router answers with
+    :meth:`count_body` (status 200, :attr:`json_content_type`, :meth:`headers`) instead, and logs
+    :meth:`count`.
+    """
+
+    def count(self, prompt: Prompt) -> int:
+        """The number the answer reports (by default the input tokens of the same content)."""
+        return count_input_tokens(prompt.texts)
+
+    @abstractmethod
+    def count_body(self, prompt: Prompt) -> bytes: ...
+
+    def renderer(self, gen: Generation) -> StreamRenderer:
+        raise TypeError(f"{self.name} does not generate")
+
+    def body(self, gen: Generation) -> bytes:
+        raise TypeError(f"{self.name} does not generate")

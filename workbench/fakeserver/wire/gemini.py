@@ -7,6 +7,12 @@ Stream (``alt=sse``): ``data: {json}\\r\\n\\r\\n`` (CRLF, no ``[DONE]``), JSON w
 ``candidatesTokenCount``, ``totalTokenCount``, ``thoughtsTokenCount`` when reasoning); a last chunk
 with an empty text part and ``finishReason`` ``STOP`` / ``MAX_TOKENS``. Without ``alt=sse`` the
 same chunks stream as one JSON array (``[{..}\\r\\n,{..}]``), as the real API does.
+
+``:countTokens`` (:class:`GeminiCountWire`): ``{"contents": [...]}`` (a top-level
+``systemInstruction`` is tolerated and counted) or ``{"generateContentRequest": {"model", "contents",
+"systemInstruction"?, ...}}`` -> ``{"totalTokens": N, "promptTokensDetails": [{"modality": "TEXT",
+"tokenCount": N}]}``, N being the ``promptTokenCount`` generateContent reports for the same
+system instruction + contents. Giving both forms is a 400.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from workbench.fakeserver.wire.base import (
+    CountWire,
     ErrorInfo,
     Generation,
     Prompt,
@@ -31,7 +38,7 @@ from workbench.fakeserver.wire.base import (
     slot,
 )
 
-__all__ = ["GeminiWire"]
+__all__ = ["GeminiCountWire", "GeminiWire"]
 
 ACTION = ":action"  # params key the router uses for the method after the ':' in the path
 
@@ -221,3 +228,24 @@ class GeminiWire(WireFormat):
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{err.retry_after}s"}
             ]
         return (json.dumps({"error": error}, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+class GeminiCountWire(CountWire, GeminiWire):
+    """``POST /v1beta/models/{model}:countTokens``."""
+
+    name = "gemini_count"
+
+    def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
+        inner = body.get("generateContentRequest", body.get("generate_content_request"))
+        if inner is not None:
+            if body.get("contents") is not None:
+                raise WireError("* CountTokensRequest: only one of contents and generate_content_request may be set\n")
+            if not isinstance(inner, Mapping):
+                raise WireError("Invalid value at 'generate_content_request': expected a GenerateContentRequest object.")
+            body = inner
+        return super().parse(body, path_model, {})
+
+    def count_body(self, prompt: Prompt) -> bytes:
+        n = self.count(prompt)
+        out = {"totalTokens": n, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": n}]}
+        return (json.dumps(out, ensure_ascii=False, indent=2) + "\n").encode()
