@@ -154,3 +154,12 @@ def test_run_json_has_the_cost_of_a_priced_model(fake_server: FakeServerProcess,
                                        "gpt-4.1-mini", provider_id="openai").total_price
     assert priced["cost_usd"] == pytest.approx(float(expected)) and float(expected) > 0
     assert unpriced["cost_usd"] is None
+
+
+def test_tokens_asks_the_provider_when_it_can_and_not_with_offline(fake_server: FakeServerProcess) -> None:
+    env = {"WORKBENCH_FAKE_URL": fake_server.base_url}
+    online = json_lines(workbench("tokens", "-m", "fake-anthropic/x", "--json", stdin="count me", env=env).stdout)[0]
+    offline = json_lines(workbench("tokens", "-m", "fake-anthropic/x", "--json", "--offline", stdin="count me",
+                                   env=env).stdout)[0]
+    assert online["exact"] is True and online["input_tokens"] == 5  # the server's count: 2 words + 3
+    assert offline["exact"] is False

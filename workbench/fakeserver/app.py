@@ -2,14 +2,16 @@
 
 Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``POST /v1/messages``,
 ``POST /v1beta/models/{model}:streamGenerateContent`` (``?alt=sse``) and ``:generateContent``
-(also under ``/v1/models/``), ``POST /api/chat``; ``GET /v1/models``, ``GET /api/tags``,
+(also under ``/v1/models/``), ``POST /api/chat``; token counting: ``POST /v1/messages/count_tokens``
+(Anthropic), ``POST .../models/{model}:countTokens`` (Gemini), ``POST /tokenize`` (llama.cpp, or
+vLLM when the body has ``prompt`` / ``messages``); ``GET /v1/models``, ``GET /api/tags``,
 ``GET /api/version``, ``GET /``; ``GET /_fake/log``, ``GET /_fake/limits``, ``POST /_fake/reset``.
 
-Only provider requests (the five wires) are logged. A log entry is appended when the request has
-been read and updated in place while it is answered; ``outcome`` is ``ok``, ``error`` (an HTTP
-error was answered: bad request, bad scenario or injected ``status``), ``hang``, ``disconnect``
-(injected, or the client went away mid-answer) or ``malformed``. Extra keys beyond the documented
-ones: ``request_id`` and ``stream``.
+Only provider requests (the five wires and the counting endpoints) are logged. A log entry is
+appended when the request has been read and updated in place while it is answered; ``outcome`` is
+``ok``, ``error`` (an HTTP error was answered: bad request, bad scenario or injected ``status``),
+``hang``, ``disconnect`` (injected, or the client went away mid-answer) or ``malformed``. Extra keys
+beyond the documented ones: ``request_id`` and ``stream``.
 
 Rate limits (optional, :class:`~workbench.fakeserver.limits.RateLimits`): a request that parsed and
 named a valid scenario is admitted or answered 429 (the provider's real body, ``retry-after`` in
@@ -19,6 +21,13 @@ Every answer of the OpenAI and Anthropic wires carries their rate-limit headers 
 set). Log entries gain ``rate_limited`` and ``cost_tokens`` (tokens charged; 0 when rejected or
 never admitted). ``GET /_fake/limits`` shows the buckets and the admitted / rejected totals;
 ``POST /_fake/reset`` refills the buckets and zeroes the totals as well.
+
+Counting endpoints (wires ``anthropic_count``, ``gemini_count``, ``llamacpp_tokenize``,
+``vllm_tokenize``) skip the rate limits entirely: never charged nor rejected, no rate-limit headers
+(Anthropic's count_tokens limits are separate from message creation). They honour the scenario
+keys ``status`` / ``fail`` / ``retry_after`` / ``id`` (their own fail counters: the wire is part of
+the key), ``ttft``, ``hang``, ``disconnect`` and ``malformed``; their log entries gain
+``input_tokens`` (the count answered).
 """
 
 from __future__ import annotations
@@ -35,15 +44,19 @@ from urllib.parse import parse_qsl, unquote
 
 from workbench.fakeserver.http_server import HttpServer, Request, Responder
 from workbench.fakeserver.limits import Limiter, LimitState, RateLimits
-from workbench.fakeserver.playback import play_body, play_stream
-from workbench.fakeserver.scenario import ScenarioError, parse_model, split_model
+from workbench.fakeserver.playback import play_body, play_count, play_stream
+from workbench.fakeserver.scenario import Scenario, ScenarioError, parse_model, split_model
 from workbench.fakeserver.wire import (
+    AnthropicCountWire,
     AnthropicWire,
+    CountWire,
+    GeminiCountWire,
     GeminiWire,
     OllamaWire,
     OpenAIChatWire,
     OpenAIResponsesWire,
     WireFormat,
+    tokenize_wire,
 )
 from workbench.fakeserver.wire.base import ErrorInfo, WireError, compact, plan
 from workbench.fakeserver.wire.gemini import ACTION
@@ -62,8 +75,10 @@ _ROUTES: dict[str, WireFormat] = {
     "/v1/responses": OpenAIResponsesWire(),
     "/v1/messages": AnthropicWire(),
     "/api/chat": OllamaWire(),
+    "/v1/messages/count_tokens": AnthropicCountWire(),
 }
 _GEMINI = GeminiWire()
+_GEMINI_COUNT = GeminiCountWire()
 _GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/", "/v1alpha/models/")
 _GEMINI_ACTIONS = ("streamGenerateContent", "generateContent")
 
@@ -173,6 +188,12 @@ class FakeServer:
                     params[ACTION] = action
                     await self._answer(_GEMINI, req, resp, model.removeprefix("models/"), params)
                     return
+                if action == "countTokens":
+                    await self._answer(_GEMINI_COUNT, req, resp, model.removeprefix("models/"), {})
+                    return
+            if path == "/tokenize":
+                await self._answer(tokenize_wire(req.body), req, resp, None, {})
+                return
             if path == "/_fake/reset":
                 self.reset()
                 await resp.send(200, b'{"ok":true}', [("content-type", "application/json")])
@@ -245,7 +266,7 @@ class FakeServer:
             "cost_tokens": 0,
         }
         self.log.append(entry)
-        limited = self.limiter.limits.enabled
+        limited = self.limiter.limits.enabled and not isinstance(wire, CountWire)
         state: LimitState | None = None  # the buckets as of this request's admission
 
         async def reject(err: ErrorInfo) -> None:
@@ -259,7 +280,7 @@ class FakeServer:
         try:
             body = json.loads(req.body)
         except (ValueError, UnicodeDecodeError):
-            await reject(ErrorInfo(400, wire.bad_json_message, request_id=request_id))
+            await reject(ErrorInfo(wire.bad_json_status, wire.bad_json_message, request_id=request_id))
             return
         if not isinstance(body, dict):
             await reject(ErrorInfo(400, "The request body must be a JSON object.", request_id=request_id))
@@ -278,6 +299,13 @@ class FakeServer:
             await reject(ErrorInfo(400, message, "model", prompt.model, request_id, code="invalid_scenario"))
             return
         entry["scenario_id"] = scenario.id
+        if isinstance(wire, CountWire):  # no generation, never charged to the rate limits
+            injected = self._injected_error(wire.name, scenario, prompt.model, req, request_id)
+            if injected is not None:
+                await reject(injected)
+                return
+            await play_count(wire, prompt, scenario, req.received_ns, resp, entry)
+            return
 
         gen = plan(prompt, scenario, request_id, int(time.time()), req.received_ns)
         cost = gen.input_tokens + (prompt.max_tokens if prompt.max_tokens is not None else gen.output_tokens)
@@ -292,18 +320,10 @@ class FakeServer:
             return
         entry["cost_tokens"] = cost
 
-        if scenario.status is not None and scenario.fail > 0:
-            key = scenario.counter_key(wire.name)
-            used = self._fails.get(key, 0)
-            if used < scenario.fail:
-                self._fails[key] = used + 1
-                await reject(
-                    ErrorInfo(
-                        scenario.status, None, None, split_model(prompt.model)[0], request_id, scenario.retry_after,
-                        masked_key=mask_key(req.headers.get("authorization", "").removeprefix("Bearer ")),
-                    )
-                )
-                return
+        injected = self._injected_error(wire.name, scenario, prompt.model, req, request_id)
+        if injected is not None:
+            await reject(injected)
+            return
 
         rl_headers = wire.ratelimit_headers(state) if limited else []
         if scenario.hang == "headers":
@@ -314,6 +334,21 @@ class FakeServer:
             await play_stream(gen, wire.renderer(gen), resp, entry, wire.stream_headers(gen) + rl_headers)
         else:
             await play_body(gen, wire, resp, entry, rl_headers)
+
+    def _injected_error(
+        self, wire_name: str, scenario: Scenario, model: str, req: Request, request_id: str
+    ) -> ErrorInfo | None:
+        """The scenario's injected ``status`` while its fail counter lasts (counting this request), else None."""
+        if scenario.status is None or scenario.fail <= 0:
+            return None
+        key = scenario.counter_key(wire_name)
+        used = self._fails.get(key, 0)
+        if used >= scenario.fail:
+            return None
+        self._fails[key] = used + 1
+        masked = mask_key(req.headers.get("authorization", "").removeprefix("Bearer "))
+        name = split_model(model)[0]
+        return ErrorInfo(scenario.status, None, None, name, request_id, scenario.retry_after, masked_key=masked)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, limits: RateLimits | None = None) -> None:

@@ -13,6 +13,9 @@ module decides when they hit the socket:
   tokens handed to the socket;
 * faults: ``malformed`` and ``hang=stream`` act right after the first token (after the preamble when
   there are no tokens), ``disconnect=N`` after N tokens.
+
+A counting endpoint's answer (:func:`play_count`) is sent ``ttft`` after the request was read;
+``hang`` never answers, ``disconnect`` closes without an answer, ``malformed`` sends half the body.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from workbench.fakeserver.http_server import ClientGone, Responder
-from workbench.fakeserver.wire.base import Generation, StreamRenderer, WireFormat
+from workbench.fakeserver.scenario import Scenario
+from workbench.fakeserver.wire.base import CountWire, Generation, Prompt, StreamRenderer, WireFormat
 
-__all__ = ["play_body", "play_stream"]
+__all__ = ["play_body", "play_count", "play_stream"]
 
 LogEntry = dict[str, Any]
 FLUSH_BYTES = 32 * 1024
@@ -196,3 +200,25 @@ async def play_body(
         entry["tokens_sent"] = count
     headers = [("content-type", wire.json_content_type), *wire.headers(gen.request_id), *extra_headers]
     await resp.send(200, body, headers)
+
+
+async def play_count(
+    wire: CountWire, prompt: Prompt, sc: Scenario, received_ns: int, resp: Responder, entry: LogEntry
+) -> None:
+    """A token-counting answer (``entry`` gains ``input_tokens``: the count answered)."""
+    if sc.hang is not None:
+        entry["outcome"] = "hang"
+        await resp.wait_peer_closed()
+        return
+    await _sleep_until(received_ns + round(sc.ttft_ms * 1_000_000))
+    if sc.disconnect is not None:
+        resp.close()
+        entry["outcome"] = "disconnect"
+        return
+    body = wire.count_body(prompt)
+    if sc.malformed:
+        body = body[: len(body) // 2]
+        entry["outcome"] = "malformed"
+    entry["status"] = 200
+    entry["input_tokens"] = wire.count(prompt)
+    await resp.send(200, body, [("content-type", wire.json_content_type), *wire.headers(entry["request_id"])])

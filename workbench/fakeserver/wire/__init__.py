@@ -1,20 +1,29 @@
 """One module per provider wire format; each parses its request shape and renders its stream,
-non-streaming body and error body. Shared pieces live in :mod:`.base`."""
+non-streaming body and error body. The token-counting endpoints are :class:`CountWire` subclasses
+(Anthropic and Gemini next to their wire, llama.cpp / vLLM ``/tokenize`` in :mod:`.tokenize`).
+Shared pieces live in :mod:`.base`."""
 
 from __future__ import annotations
 
-from workbench.fakeserver.wire.anthropic import AnthropicWire
-from workbench.fakeserver.wire.base import WireFormat
-from workbench.fakeserver.wire.gemini import GeminiWire
+from workbench.fakeserver.wire.anthropic import AnthropicCountWire, AnthropicWire
+from workbench.fakeserver.wire.base import CountWire, WireFormat
+from workbench.fakeserver.wire.gemini import GeminiCountWire, GeminiWire
 from workbench.fakeserver.wire.ollama import OllamaWire
 from workbench.fakeserver.wire.openai_chat import OpenAIChatWire
 from workbench.fakeserver.wire.openai_responses import OpenAIResponsesWire
+from workbench.fakeserver.wire.tokenize import LlamaCppTokenizeWire, VllmTokenizeWire, tokenize_wire
 
 __all__ = [
+    "AnthropicCountWire",
     "AnthropicWire",
+    "CountWire",
+    "GeminiCountWire",
     "GeminiWire",
+    "LlamaCppTokenizeWire",
     "OllamaWire",
     "OpenAIChatWire",
     "OpenAIResponsesWire",
+    "VllmTokenizeWire",
     "WireFormat",
+    "tokenize_wire",
 ]

@@ -284,6 +284,7 @@ class WireFormat(ABC):
     json_content_type: ClassVar[str] = "application/json"
     error_content_type: ClassVar[str] = "application/json"
     bad_json_message: ClassVar[str] = "Invalid JSON body."
+    bad_json_status: ClassVar[int] = 400
 
     @abstractmethod
     def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:

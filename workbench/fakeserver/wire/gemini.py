@@ -230,6 +230,9 @@ class GeminiWire(WireFormat):
         return (json.dumps({"error": error}, ensure_ascii=False, indent=2) + "\n").encode()
 
 
+_BOTH_FORMS = "* CountTokensRequest: only one of contents and generate_content_request may be set\n"
+
+
 class GeminiCountWire(CountWire, GeminiWire):
     """``POST /v1beta/models/{model}:countTokens``."""
 
@@ -239,9 +242,9 @@ class GeminiCountWire(CountWire, GeminiWire):
         inner = body.get("generateContentRequest", body.get("generate_content_request"))
         if inner is not None:
             if body.get("contents") is not None:
-                raise WireError("* CountTokensRequest: only one of contents and generate_content_request may be set\n")
+                raise WireError(_BOTH_FORMS)
             if not isinstance(inner, Mapping):
-                raise WireError("Invalid value at 'generate_content_request': expected a GenerateContentRequest object.")
+                raise WireError("Invalid value at 'generate_content_request': expected a GenerateContentRequest.")
             body = inner
         return super().parse(body, path_model, {})
 
