@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -38,3 +39,9 @@ async def server() -> AsyncIterator[FakeServer]:
     await srv.start()
     yield srv
     await srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_trace_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test (and every `workbench` it starts) writes traces to its own temporary store."""
+    monkeypatch.setenv("WORKBENCH_TRACES", str(tmp_path / "traces.db"))

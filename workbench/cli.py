@@ -11,10 +11,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench import __version__
+from workbench import __version__, traces_cli
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
+    from workbench.core.call import CallRecord
     from workbench.core.policy import PolicySet
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="start the request on the first fallback too if no token arrived after N ms")
     run.add_argument("--timeout-ttft-ms", type=float, metavar="N", help="first-token timeout")
     run.add_argument("--retries", type=int, metavar="N", help="retries per target for transient failures")
+    run.add_argument("--tag", action="append", default=[], help="tag the calls in the trace log (repeatable)")
+    run.add_argument("--no-trace", action="store_true", help="do not write the calls to the trace log")
     run.add_argument("--config", default="workbench.toml", metavar="FILE",
                      help="[policy] and [prices] from this file (default: ./workbench.toml, if present)")
 
@@ -58,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="never ask a provider's count endpoint (Anthropic, Gemini, vLLM, llama.cpp)")
     tokens.add_argument("--json", action="store_true", help="one JSON object per target, one per line")
     tokens.add_argument("--config", default="workbench.toml", metavar="FILE", help="[prices] from this file")
+
+    traces_cli.add_parser(sub)
 
     fake = sub.add_parser("fake-server", help="serve the fake provider (all five wire formats) for tests and demos")
     fake.add_argument("--host", default="127.0.0.1")
@@ -135,12 +140,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
             console.print(race_columns(race.records))
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+    ids = _trace(race.records, args)
     if args.json:
-        for record in race.records:
-            print(json.dumps(summary(record), ensure_ascii=False))
+        for record, call_id in zip(race.records, ids, strict=True):
+            print(json.dumps({**summary(record), "trace_id": call_id}, ensure_ascii=False))
     else:
         console.print(race_columns(race.records))
     return EXIT_FAILED if any(r.error is not None for r in race.records) else EXIT_OK
+
+
+def _trace(records: Sequence[CallRecord], args: argparse.Namespace) -> list[str | None]:
+    """Write the calls to the trace log; a store that cannot be opened is reported, not fatal."""
+    if args.no_trace:
+        return [None] * len(records)
+    from workbench.core.traces.store import default_path
+    from workbench.core.traces.writer import CallContext, TraceWriter
+
+    try:
+        writer = TraceWriter(default_path())
+    except WorkbenchError as exc:
+        print(f"workbench: calls not traced: {exc}", file=sys.stderr)
+        return [None] * len(records)
+    context = CallContext(tags=tuple(args.tag))
+    ids: list[str | None] = [writer.write(record, context) for record in records]
+    writer.close()
+    return ids
 
 
 def _cmd_tokens(args: argparse.Namespace) -> int:
@@ -217,7 +241,7 @@ def _policies(args: argparse.Namespace) -> PolicySet:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    commands = {"run": _cmd_run, "tokens": _cmd_tokens, "fake-server": _cmd_fake_server}
+    commands = {"run": _cmd_run, "tokens": _cmd_tokens, "traces": traces_cli.run, "fake-server": _cmd_fake_server}
     if args.command is None:
         parser.print_help()
         return EXIT_OK

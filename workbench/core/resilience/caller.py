@@ -165,9 +165,8 @@ class _Run:
                 last = give_up.error
             except _Stop:
                 return
-        if last is not None:
-            self.record.restart()
-            self.record.fail(last)
+        if last is not None and self.record.error is not last:
+            self.record.fail(last)  # the record keeps the last attempt's timing and partial output
 
     def _hedge_backup(self, targets: list[str], position: int) -> str | None:
         if self.policy.hedge_after_ms is None or position != 0:

@@ -1,0 +1,128 @@
+"""The trace tables (sqlmodel) and their migrations.
+
+``calls`` is narrow (~30 small columns, ~200 bytes a row) so browsing a million rows never drags text
+along; ``payloads`` holds the text (request messages and params, reply, reasoning, per-chunk timing,
+attempts) one row per call; ``call_tags`` makes tags filterable by index; ``payloads_fts`` is an
+external-content FTS5 index over the prompt and the reply, filled in the background rather than by
+triggers, so writes never pay for it (``fts_state`` keeps its high-water mark). Column names map to
+the OpenTelemetry GenAI conventions as listed in :data:`OTEL_ATTRIBUTES`. The schema version is
+SQLite's ``user_version``; migrations run in order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlmodel import Field, SQLModel
+
+
+class CallRow(SQLModel, table=True):
+    __tablename__ = "calls"
+
+    id: str = Field(primary_key=True)
+    """ULID: sorts by time."""
+    ts: float
+    provider: str
+    model: str
+    target: str
+    served_by: str | None = None
+    endpoint: str | None = None
+    prompt_name: str | None = None
+    prompt_version: int | None = None
+    session_id: str | None = None
+    eval_run_id: str | None = None
+    status: str
+    error_class: str | None = None
+    error: str | None = None
+    finish_reason: str | None = None
+    finish_raw: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    usage_estimated: bool = False
+    cost_usd: float | None = None
+    ttft_ms: float | None = None
+    latency_ms: float | None = None
+    tokens_per_s: float | None = None
+    queue_ms: float | None = None
+    attempt_count: int = 1
+    request_id: str | None = None
+
+
+class PayloadRow(SQLModel, table=True):
+    __tablename__ = "payloads"
+
+    rowid: int | None = Field(default=None, primary_key=True)
+    call_id: str = Field(unique=True)
+    request_json: str | None = None
+    """System, messages and params (after redaction); never headers."""
+    response_text: str | None = None
+    reasoning_text: str | None = None
+    attempts_json: str | None = None
+    chunk_ms: bytes | None = None
+    """Arrival of every content chunk, ms after the request was sent, packed little-endian float32."""
+
+
+class CallTag(SQLModel, table=True):
+    __tablename__ = "call_tags"
+
+    call_id: str = Field(primary_key=True)
+    tag: str = Field(primary_key=True)
+
+
+OTEL_ATTRIBUTES: dict[str, str] = {
+    "provider": "gen_ai.provider.name",
+    "model": "gen_ai.request.model",
+    "served_by": "gen_ai.response.model (as provider/model)",
+    "request_id": "gen_ai.response.id",
+    "finish_reason": "gen_ai.response.finish_reasons",
+    "input_tokens": "gen_ai.usage.input_tokens",
+    "output_tokens": "gen_ai.usage.output_tokens",
+    "cache_read_tokens": "gen_ai.usage.cache_read.input_tokens",
+    "cache_write_tokens": "gen_ai.usage.cache_creation.input_tokens",
+    "reasoning_tokens": "gen_ai.usage.reasoning.output_tokens",
+    "ttft_ms": "gen_ai.server.time_to_first_token (s, as a span attribute)",
+    "latency_ms": "span duration",
+    "error_class": "error.type",
+    "endpoint": "server.address",
+    "ts": "span start time",
+}
+
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS calls_target ON calls (target, id)",
+    "CREATE INDEX IF NOT EXISTS calls_provider ON calls (provider, id)",
+    "CREATE INDEX IF NOT EXISTS calls_status ON calls (status, id)",
+    "CREATE INDEX IF NOT EXISTS calls_prompt ON calls (prompt_name, prompt_version, id)",
+    "CREATE INDEX IF NOT EXISTS calls_session ON calls (session_id, id)",
+    "CREATE INDEX IF NOT EXISTS calls_eval ON calls (eval_run_id, id)",
+    "CREATE INDEX IF NOT EXISTS call_tags_tag ON call_tags (tag, call_id)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS payloads_fts USING fts5(request_json, response_text, "
+    "content='payloads', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TABLE IF NOT EXISTS fts_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_rowid INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO fts_state (id, indexed_rowid) VALUES (1, 0)",
+)
+
+
+def _migration_1(conn: sqlite3.Connection) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine("sqlite://", creator=lambda: conn)
+    tables = [SQLModel.metadata.tables[name] for name in ("calls", "payloads", "call_tags")]
+    SQLModel.metadata.create_all(engine, tables=tables)
+    for statement in _INDEXES:
+        conn.execute(statement)
+
+
+MIGRATIONS = (_migration_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database to :data:`SCHEMA_VERSION`, one migration per transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        with conn:
+            step(conn)
+            conn.execute(f"PRAGMA user_version = {number}")
