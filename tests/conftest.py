@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -45,3 +46,20 @@ async def server() -> AsyncIterator[FakeServer]:
 def _isolated_trace_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test (and every `workbench` it starts) writes traces to its own temporary store."""
     monkeypatch.setenv("WORKBENCH_TRACES", str(tmp_path / "traces.db"))
+
+
+@pytest.fixture(autouse=True)
+def _test_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A file keyring per test, for this process and any `workbench` it starts (real Secret Service: test_keys)."""
+    import keyring
+
+    from tests.keyring_backend import FileKeyring
+
+    root = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("WORKBENCH_TEST_KEYRING", str(tmp_path / "keyring.json"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.keyring_backend.FileKeyring")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring())
+    yield
+    keyring.set_keyring(previous)

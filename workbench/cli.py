@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench import __version__, traces_cli
+from workbench import __version__, keys_cli, traces_cli
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     tokens.add_argument("--config", default="workbench.toml", metavar="FILE", help="[prices] from this file")
 
     traces_cli.add_parser(sub)
+    keys_cli.add_parser(sub)
 
     fake = sub.add_parser("fake-server", help="serve the fake provider (all five wire formats) for tests and demos")
     fake.add_argument("--host", default="127.0.0.1")
@@ -94,9 +95,12 @@ def _read_prompt(args: argparse.Namespace) -> str:
 
 
 @contextlib.contextmanager
-def _fake_server_if_needed(models: Sequence[str]) -> Iterator[dict[str, str]]:
-    """The environment for resolving targets; starts the fake server (a child process) when a fake target needs one."""
-    env = dict(os.environ)
+def _target_env(models: Sequence[str]) -> Iterator[dict[str, str]]:
+    """The environment targets resolve against: the process's, plus keyring keys for the providers in use,
+    plus the fake server's URL (a child process started here) when a fake target needs one."""
+    from workbench.core.keys import with_stored_keys
+
+    env = with_stored_keys(os.environ, sorted({m.strip().partition("/")[0].lower() for m in models}))
     if env.get("WORKBENCH_FAKE_URL") or not any(m.strip().lower().startswith("fake") for m in models):
         yield env
         return
@@ -124,7 +128,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench run --help`") from None
     request = ChatRequest.from_prompt(_read_prompt(args), system=args.system, params=params)
     console = Console()
-    with NetworkProcess() as net, _fake_server_if_needed([*args.models, *args.fallback]) as env:
+    with NetworkProcess() as net, _target_env([*args.models, *args.fallback]) as env:
         race = net.race(request, args.models, env, _policies(args), load_prices(Path(args.config)))
         try:
             if args.json or not console.is_terminal:
@@ -188,7 +192,12 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench tokens --help`") from None
     request = ChatRequest.from_prompt(text, system=args.system, params=params)
     prices = load_prices(Path(args.config))
-    exact = {} if args.offline else provider_counts(request, args.models, os.environ, raw=args.raw)
+    exact = {}
+    if not args.offline:
+        from workbench.core.keys import with_stored_keys
+
+        env = with_stored_keys(os.environ, sorted({m.partition("/")[0] for m in args.models}))
+        exact = provider_counts(request, args.models, env, raw=args.raw)
     rows = []
     for target in args.models:
         try:
@@ -241,7 +250,8 @@ def _policies(args: argparse.Namespace) -> PolicySet:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    commands = {"run": _cmd_run, "tokens": _cmd_tokens, "traces": traces_cli.run, "fake-server": _cmd_fake_server}
+    commands = {"run": _cmd_run, "tokens": _cmd_tokens, "traces": traces_cli.run, "keys": keys_cli.run,
+                "fake-server": _cmd_fake_server}
     if args.command is None:
         parser.print_help()
         return EXIT_OK

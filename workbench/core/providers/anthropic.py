@@ -86,6 +86,8 @@ class AnthropicParser(WireParser):
 
 
 class AnthropicProvider(HttpProvider):
+    models_path = "/v1/models"
+
     def url(self, request: ChatRequest) -> str:
         return f"{self.endpoint.base_url}/v1/messages"
 

@@ -188,11 +188,24 @@ class HttpProvider:
         Raises the same typed errors as a call when the endpoint fails."""
         return None
 
+    models_path: ClassVar[str] = "/models"
+    models_field: ClassVar[str] = "data"
+
+    async def list_models(self) -> tuple[int, dict[str, str]]:
+        """A cheap authenticated call (the model list): (how many models, the rate-limit headers)."""
+        reply, headers = await self._request("GET", f"{self.endpoint.base_url}{self.models_path}")
+        limits = {k: v for k, v in headers.items() if k.startswith(_RATE_LIMIT_HEADERS)}
+        return len(reply.get(self.models_field) or ()), limits
+
     async def _post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
         """A small non-streaming POST with this provider's headers and typed errors."""
+        return (await self._request("POST", url, body))[0]
+
+    async def _request(self, method: str, url: str, body: dict[str, Any] | None = None,
+                       ) -> tuple[dict[str, Any], httpx.Headers]:
         try:
-            response = await self.client.post(url, json=body, headers=self.headers(),
-                                              timeout=self.timeout if self.timeout is not None else 10.0)
+            response = await self.client.request(method, url, json=body, headers=self.headers(),
+                                                  timeout=self.timeout if self.timeout is not None else 10.0)
         except httpx.TimeoutException as exc:
             raise self._timeout(exc) from None
         except httpx.TransportError as exc:
@@ -200,7 +213,7 @@ class HttpProvider:
         if response.status_code >= 400:
             raise await self._http_error(response)
         try:
-            return loads_object(response.content)
+            return loads_object(response.content), response.headers
         except StreamDecodeError as exc:
             raise MalformedStreamError(self.target, str(exc)) from None
 

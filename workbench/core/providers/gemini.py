@@ -61,6 +61,9 @@ class GeminiParser(WireParser):
 
 
 class GeminiProvider(HttpProvider):
+    models_path = "/v1beta/models"
+    models_field = "models"
+
     def _model_url(self) -> str:
         return f"{self.endpoint.base_url}/v1beta/models/{quote(self.endpoint.model, safe='@=,.-_')}"
 

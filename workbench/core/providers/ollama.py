@@ -48,6 +48,8 @@ class OllamaParser(WireParser):
 
 class OllamaProvider(HttpProvider):
     decoding = "ndjson"
+    models_path = "/api/tags"
+    models_field = "models"
 
     def url(self, request: ChatRequest) -> str:
         return f"{self.endpoint.base_url}/api/chat"

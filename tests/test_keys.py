@@ -1,0 +1,99 @@
+"""Keys: the keyring (real Secret Service in CI), environment precedence, masking, the no-backend path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keyring
+import pytest
+
+from tests.test_cli import json_lines, workbench
+from workbench.core import keys
+from workbench.core.errors import ConfigError
+from workbench.fakeserver.process import FakeServerProcess
+
+SECRET = "sk-keyring-canary-0123456789abcdefWXYZ"
+
+
+def test_set_list_delete_with_masking_and_env_precedence() -> None:
+    keys.set_key("groq", SECRET)
+    assert keys.stored_key("groq") == SECRET
+    status = {s.provider: s for s in keys.key_statuses({})}
+    assert (status["groq"].source, status["groq"].masked) == ("keyring", "…WXYZ")
+    env_wins = {s.provider: s for s in keys.key_statuses({"GROQ_API_KEY": "gsk_from_env_key_1111"})}["groq"]
+    assert (env_wins.source, env_wins.masked, env_wins.shadowed) == ("environment", "…1111", True)
+    assert keys.with_stored_keys({}, ["groq", "openai"]) == {"GROQ_API_KEY": SECRET}
+    assert keys.with_stored_keys({"GROQ_API_KEY": "x"}, ["groq"]) == {"GROQ_API_KEY": "x"}
+    assert keys.delete_key("groq") and not keys.delete_key("groq")
+    assert keys.stored_key("groq") is None
+
+
+def test_aliases_share_a_key_and_keyless_providers_are_refused() -> None:
+    keys.set_key("openai", SECRET)
+    assert keys.stored_key("openai-responses") == SECRET
+    keys.delete_key("openai")
+    with pytest.raises(ConfigError, match="takes no API key"):
+        keys.set_key("fake", "x")
+    with pytest.raises(ConfigError, match="empty"):
+        keys.set_key("openai", "   ")
+
+
+def test_no_backend_gives_the_options_never_plaintext(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keyring.backends.fail import Keyring as FailKeyring
+
+    keyring.set_keyring(FailKeyring())
+    with pytest.raises(ConfigError) as err:
+        keys.set_key("openai", SECRET)
+    assert "no usable keyring backend" in str(err.value)
+    assert "Secret Service" in (err.value.hint or "") and "keyrings.alt" in (err.value.hint or "")
+    assert keys.with_stored_keys({"A": "b"}, ["openai"]) == {"A": "b"}  # calls still work with env keys
+
+
+def test_cli_keys_set_list_test_delete(fake_server: FakeServerProcess) -> None:
+    env = {"OPENAI_BASE_URL": f"{fake_server.base_url}/v1"}
+    stored = workbench("keys", "set", "openai", "--stdin", stdin=SECRET + "\n", env=env)
+    assert stored.returncode == 0 and "…WXYZ" in stored.stdout and SECRET not in stored.stdout
+    listed = {r["provider"]: r for r in json_lines(workbench("keys", "list", "--json", env=env).stdout)}
+    assert listed["openai"]["source"] == "keyring" and listed["openai"]["key"] == "…WXYZ"
+    tested = json_lines(workbench("keys", "test", "openai", "--json", env=env).stdout)[0]
+    assert tested["ok"] is True and tested["models"] >= 1 and tested["latency_ms"] > 0
+    ran = workbench("run", "hi", "-m", "openai/gpt-4o@tokens=2", "--json", env=env)  # the keyring key is used
+    assert ran.returncode == 0, ran.stderr
+    assert "deleted" in workbench("keys", "delete", "openai").stdout
+    assert "no API key" in str(json_lines(workbench("run", "hi", "-m", "openai/gpt-4o", "--json").stdout)[0]["error"])
+    for result in (stored, ran, tested):
+        assert SECRET not in str(result)
+    assert SECRET[-12:] not in Path(os.environ["WORKBENCH_TRACES"]).read_bytes().decode("latin-1")
+
+
+def test_keys_test_reports_a_rejected_key(fake_server: FakeServerProcess) -> None:
+    # the fake server rejects nothing by key, so point at a closed port: the failure is reported in one line
+    result = workbench("keys", "test", "openai", env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+                                                      "OPENAI_API_KEY": SECRET})
+    assert result.returncode == 2 and "cannot reach" in result.stderr and "Traceback" not in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("WORKBENCH_SECRET_SERVICE"),
+                    reason="needs a running, unlocked Secret Service (CI starts gnome-keyring)")
+def test_real_secret_service_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real backend: keyring's SecretService over D-Bus, in this process and in a `workbench` child."""
+    from keyring.backends.SecretService import Keyring as SecretServiceKeyring
+
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
+    keyring.set_keyring(SecretServiceKeyring())
+    try:
+        keys.set_key("mistral", SECRET)
+        assert keys.stored_key("mistral") == SECRET
+        listed = subprocess.run([sys.executable, "-m", "workbench", "keys", "list", "--json"], capture_output=True,
+                                text=True, env={k: v for k, v in os.environ.items() if k != "MISTRAL_API_KEY"},
+                                check=True)
+        mistral = next(r for r in json_lines(listed.stdout) if r["provider"] == "mistral")
+        assert mistral == {"provider": "mistral", "env_var": "MISTRAL_API_KEY", "source": "keyring", "key": "…WXYZ",
+                           "overrides_keyring": False}
+    finally:
+        keys.delete_key("mistral")
+    assert keys.stored_key("mistral") is None

@@ -1,0 +1,132 @@
+"""API keys: kept in the OS keyring (service ``workbench``), overridden by the environment.
+
+A key is only ever read into memory to build a request header. It is never written anywhere else:
+listings show its source and last four characters. Without a usable keyring backend (a headless
+Linux box without a Secret Service) the user gets the options, never a silent plaintext fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from workbench.core.errors import ConfigError
+from workbench.core.registry import PROVIDERS
+
+SERVICE = "workbench"
+_NO_BACKEND_HINT = (
+    "start a Secret Service (e.g. gnome-keyring inside a D-Bus session), use the provider's environment "
+    "variable instead, or choose an encrypted file backend explicitly: pip install keyrings.alt and set "
+    "PYTHON_KEYRING_BACKEND=keyrings.alt.file.EncryptedKeyring"
+)
+
+
+def key_provider_names() -> list[str]:
+    """Providers that take a key, one name per key variable (``openai-responses`` shares ``openai``'s)."""
+    seen: dict[str, str] = {}
+    for name, spec in PROVIDERS.items():
+        if spec.key_env and spec.key_env[0] not in seen:
+            seen[spec.key_env[0]] = name
+    return sorted(seen.values())
+
+
+def _key_owner(provider: str) -> str:
+    spec = PROVIDERS.get(provider)
+    if spec is None or not spec.key_env:
+        raise ConfigError(f"'{provider}' takes no API key", f"providers with keys: {', '.join(key_provider_names())}")
+    return next(n for n in key_provider_names() if PROVIDERS[n].key_env[0] == spec.key_env[0])
+
+
+def _backend_error(exc: Exception) -> ConfigError:
+    return ConfigError(f"no usable keyring backend ({type(exc).__name__}: {exc})", _NO_BACKEND_HINT)
+
+
+def _keyring_call(method: str, *args: str) -> str | None:
+    import keyring
+    from keyring.backends.fail import Keyring as FailKeyring
+    from keyring.errors import KeyringError, PasswordDeleteError
+
+    if isinstance(keyring.get_keyring(), FailKeyring):
+        raise _backend_error(RuntimeError("keyring found no backend"))
+    try:
+        result: str | None = getattr(keyring, method)(*args)
+    except PasswordDeleteError:
+        raise
+    except KeyringError as exc:
+        raise _backend_error(exc) from None
+    except Exception as exc:  # D-Bus and Secret Service errors are not all KeyringErrors
+        if type(exc).__module__.split(".")[0] in ("secretstorage", "jeepney", "dbus"):
+            raise _backend_error(exc) from None
+        raise
+    return result
+
+
+def set_key(provider: str, value: str) -> None:
+    value = value.strip()
+    if not value:
+        raise ConfigError("the key is empty", "paste the whole key")
+    _keyring_call("set_password", SERVICE, _key_owner(provider), value)
+
+
+def delete_key(provider: str) -> bool:
+    """Remove a stored key; ``False`` when none was stored."""
+    from keyring.errors import PasswordDeleteError
+
+    try:
+        _keyring_call("delete_password", SERVICE, _key_owner(provider))
+    except PasswordDeleteError:
+        return False
+    return True
+
+
+def stored_key(provider: str) -> str | None:
+    return _keyring_call("get_password", SERVICE, _key_owner(provider))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    provider: str
+    env_var: str
+    source: str
+    """``environment``, ``keyring`` or ``none``."""
+    masked: str | None
+    shadowed: bool = False
+    """A keyring key exists but the environment variable overrides it."""
+
+
+def mask(key: str) -> str:
+    return f"…{key[-4:]}" if len(key) >= 12 else "…"
+
+
+def key_statuses(env: Mapping[str, str]) -> list[KeyStatus]:
+    """Where each provider's key comes from, masked. Environment beats keyring."""
+    out = []
+    for name in key_provider_names():
+        var = PROVIDERS[name].key_env[0]
+        from_env = next((env[v] for v in PROVIDERS[name].key_env if env.get(v)), None)
+        stored = stored_key(name)
+        if from_env:
+            out.append(KeyStatus(name, var, "environment", mask(from_env), shadowed=stored is not None))
+        elif stored:
+            out.append(KeyStatus(name, var, "keyring", mask(stored)))
+        else:
+            out.append(KeyStatus(name, var, "none", None))
+    return out
+
+
+def with_stored_keys(env: Mapping[str, str], providers: list[str]) -> dict[str, str]:
+    """``env`` plus keyring keys for the given providers whose variable is unset (env wins).
+
+    A missing keyring backend only means no stored keys: calls then say which variable to set."""
+    merged = dict(env)
+    for provider in providers:
+        spec = PROVIDERS.get(provider)
+        if spec is None or not spec.key_env or any(merged.get(v) for v in spec.key_env):
+            continue
+        try:
+            stored = stored_key(provider)
+        except ConfigError:
+            return merged
+        if stored:
+            merged[spec.key_env[0]] = stored
+    return merged

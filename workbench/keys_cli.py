@@ -1,0 +1,89 @@
+"""``workbench keys set|list|delete|test``: API keys in the OS keyring."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+
+
+def add_parser(sub: Any) -> None:
+    keys = sub.add_parser("keys", help="store, list, delete and test API keys (OS keyring)",
+                          description="API keys live in the OS keyring (service 'workbench'); "
+                                      "an environment variable overrides a stored key.")
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    setter = actions.add_parser("set", help="store a key (asked for with hidden input)")
+    setter.add_argument("provider")
+    setter.add_argument("--stdin", action="store_true", help="read the key from stdin (for scripts)")
+    listing = actions.add_parser("list", help="where each provider's key comes from, masked")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    deleter = actions.add_parser("delete", help="remove a stored key")
+    deleter.add_argument("provider")
+    tester = actions.add_parser("test", help="make a cheap authenticated call (list models)")
+    tester.add_argument("provider")
+    tester.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.core import keys
+
+    action = args.keys_command
+    if action == "set":
+        value = sys.stdin.readline() if args.stdin else getpass.getpass(f"{args.provider} API key (hidden): ")
+        keys.set_key(args.provider, value)
+        print(f"stored the {args.provider} key in the keyring ({keys.mask(value.strip())})")
+        shadow = next((s for s in keys.key_statuses(os.environ) if s.provider == args.provider and s.shadowed), None)
+        if shadow is not None:
+            print(f"note: {shadow.env_var} is set and overrides it", file=sys.stderr)
+    elif action == "delete":
+        found = keys.delete_key(args.provider)
+        print(f"deleted the stored {args.provider} key" if found else f"no {args.provider} key was stored")
+    elif action == "list":
+        statuses = keys.key_statuses(os.environ)
+        if args.json:
+            for s in statuses:
+                print(json.dumps({"provider": s.provider, "env_var": s.env_var, "source": s.source,
+                                  "key": s.masked, "overrides_keyring": s.shadowed}))
+        else:
+            for s in statuses:
+                note = " (overrides the keyring)" if s.shadowed else ""
+                print(f"{s.provider:<12} {s.source:<12} {s.masked or '':<8} {s.env_var}{note}")
+    elif action == "test":
+        return _test(args.provider, args.json)
+    return 0
+
+
+def _test(provider: str, as_json: bool) -> int:
+    from workbench.core.httpclient import new_client
+    from workbench.core.keys import with_stored_keys
+    from workbench.core.registry import make_provider, resolve
+    from workbench.core.request import ModelRef
+
+    async def probe() -> tuple[float, int, dict[str, str]]:
+        async with new_client() as client:
+            endpoint = resolve(ModelRef(provider=provider, model="-"), with_stored_keys(os.environ, [provider]))
+            started = time.perf_counter()
+            count, limits = await make_provider(endpoint, client).list_models()
+            return (time.perf_counter() - started) * 1000, count, limits
+
+    try:
+        latency_ms, count, limits = asyncio.run(probe())
+    except WorkbenchError as exc:
+        if as_json:
+            print(json.dumps({"provider": provider, "ok": False, "error": str(exc)}))
+        raise
+    if as_json:
+        print(json.dumps({"provider": provider, "ok": True, "latency_ms": round(latency_ms, 1), "models": count,
+                          "rate_limits": limits}))
+    else:
+        print(f"{provider}: key accepted, {count} models listed in {latency_ms:.0f} ms")
+        for name, value in sorted(limits.items()):
+            print(f"  {name}: {value}")
+    return 0
