@@ -24,7 +24,7 @@ def test_run_then_list_show_search_stats_export_prune(tmp_path: Path) -> None:
 
     listed = json_lines(workbench("traces", "list", "--json", env=env).stdout)
     assert sorted(r["id"] for r in listed) == sorted(trace_ids)  # type: ignore[type-var]
-    assert all(LIST_FIELDS <= set(r) for r in listed)
+    assert all(set(r) >= LIST_FIELDS for r in listed)
     assert {r["status"] for r in listed} == {"ok", "error"}
     errors = json_lines(workbench("traces", "list", "--json", "--status", "error", env=env).stdout)
     assert [r["target"] for r in errors] == ["fake/c@status=401,fail=9,id=tcli"]

@@ -7,16 +7,18 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench import __version__, keys_cli, traces_cli
+from workbench import __version__, keys_cli, traces_cli, workspace_cli
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.core.call import CallRecord
+    from workbench.core.config import Settings
     from workbench.core.policy import PolicySet
+    from workbench.core.registry import ProviderSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -30,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
                          description="Stream one prompt to every -m target at once (a race).")
     run.add_argument("prompt", nargs="?", help="the prompt text; '-' or omitted with piped input reads stdin")
     run.add_argument("-f", "--file", help="read the prompt from this file")
-    run.add_argument("-m", "--model", dest="models", action="append", required=True, metavar="PROVIDER/MODEL",
-                     help="a target such as openai/gpt-4.1-mini (repeat for a race)")
+    run.add_argument("-m", "--model", dest="models", action="append", default=[], metavar="PROVIDER/MODEL",
+                     help="a target such as openai/gpt-4.1-mini, or an alias (repeat for a race; default: the "
+                          "configuration's [defaults] targets)")
     run.add_argument("-s", "--system", help="system prompt")
     run.add_argument("--max-tokens", type=int, help="output token limit (default: a per-model default)")
     run.add_argument("--temperature", type=float)
@@ -47,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--retries", type=int, metavar="N", help="retries per target for transient failures")
     run.add_argument("--tag", action="append", default=[], help="tag the calls in the trace log (repeatable)")
     run.add_argument("--no-trace", action="store_true", help="do not write the calls to the trace log")
-    run.add_argument("--config", default="workbench.toml", metavar="FILE",
-                     help="[policy] and [prices] from this file (default: ./workbench.toml, if present)")
+    run.add_argument("--config", metavar="FILE", help="the workspace configuration (default: the nearest "
+                                                       "workbench.toml up from here, if any)")
 
     tokens = sub.add_parser("tokens", help="count input tokens and estimate cost per model, offline",
                             description="Count a prompt's tokens and estimate its cost on each -m target.")
@@ -60,10 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     tokens.add_argument("--offline", action="store_true",
                         help="never ask a provider's count endpoint (Anthropic, Gemini, vLLM, llama.cpp)")
     tokens.add_argument("--json", action="store_true", help="one JSON object per target, one per line")
-    tokens.add_argument("--config", default="workbench.toml", metavar="FILE", help="[prices] from this file")
+    tokens.add_argument("--config", metavar="FILE", help="the workspace configuration (default: the nearest "
+                                                          "workbench.toml up from here, if any)")
 
     traces_cli.add_parser(sub)
     keys_cli.add_parser(sub)
+    workspace_cli.add_parsers(sub)
 
     fake = sub.add_parser("fake-server", help="serve the fake provider (all five wire formats) for tests and demos")
     fake.add_argument("--host", default="127.0.0.1")
@@ -94,13 +99,19 @@ def _read_prompt(args: argparse.Namespace) -> str:
     raise WorkbenchError("no prompt given", "pass it as an argument, with --file PATH, or on stdin")
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    from workbench.core.config import load_settings
+
+    return load_settings(Path(args.config) if args.config else None)
+
+
 @contextlib.contextmanager
-def _target_env(models: Sequence[str]) -> Iterator[dict[str, str]]:
+def _target_env(models: Sequence[str], providers: Mapping[str, ProviderSpec]) -> Iterator[dict[str, str]]:
     """The environment targets resolve against: the process's, plus keyring keys for the providers in use,
     plus the fake server's URL (a child process started here) when a fake target needs one."""
     from workbench.core.keys import with_stored_keys
 
-    env = with_stored_keys(os.environ, sorted({m.strip().partition("/")[0].lower() for m in models}))
+    env = with_stored_keys(os.environ, sorted({m.strip().partition("/")[0].lower() for m in models}), providers)
     if env.get("WORKBENCH_FAKE_URL") or not any(m.strip().lower().startswith("fake") for m in models):
         yield env
         return
@@ -118,18 +129,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from workbench.console import race_columns
     from workbench.core.call import summary
     from workbench.core.netproc import NetworkProcess
-    from workbench.core.pricing import load_prices
     from workbench.core.request import ChatRequest, Params
 
+    settings = _settings(args)
+    config = settings.config
+    models = [config.expand(m) for m in (args.models or config.defaults.targets)]
+    if not models:
+        raise WorkbenchError("no target given", "pass -m provider/model, or set [defaults] targets in workbench.toml")
+    args.fallback = [config.expand(m) for m in args.fallback]
     try:
-        params = Params(max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
-                        seed=args.seed, stop=tuple(args.stop))
+        params = Params(max_tokens=args.max_tokens or config.defaults.max_tokens,
+                        temperature=config.defaults.temperature if args.temperature is None else args.temperature,
+                        top_p=args.top_p, seed=args.seed, stop=tuple(args.stop))
     except ValueError as exc:
         raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench run --help`") from None
     request = ChatRequest.from_prompt(_read_prompt(args), system=args.system, params=params)
     console = Console()
-    with NetworkProcess() as net, _target_env([*args.models, *args.fallback]) as env:
-        race = net.race(request, args.models, env, _policies(args), load_prices(Path(args.config)))
+    with NetworkProcess() as net, _target_env([*models, *args.fallback], config.provider_specs()) as env:
+        race = net.race(request, models, env, _policies(args, settings.policies), settings.prices,
+                        config.provider_specs())
         try:
             if args.json or not console.is_terminal:
                 race.wait()
@@ -144,7 +162,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             console.print(race_columns(race.records))
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
-    ids = _trace(race.records, args)
+    ids = _trace(race.records, args, settings)
     if args.json:
         for record, call_id in zip(race.records, ids, strict=True):
             print(json.dumps({**summary(record), "trace_id": call_id}, ensure_ascii=False))
@@ -153,15 +171,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(r.error is not None for r in race.records) else EXIT_OK
 
 
-def _trace(records: Sequence[CallRecord], args: argparse.Namespace) -> list[str | None]:
+def _trace(records: Sequence[CallRecord], args: argparse.Namespace, settings: Settings) -> list[str | None]:
     """Write the calls to the trace log; a store that cannot be opened is reported, not fatal."""
     if args.no_trace:
         return [None] * len(records)
-    from workbench.core.traces.store import default_path
     from workbench.core.traces.writer import CallContext, TraceWriter
 
     try:
-        writer = TraceWriter(default_path())
+        writer = TraceWriter(settings.trace_path(os.environ), settings.redactor())
     except WorkbenchError as exc:
         print(f"workbench: calls not traced: {exc}", file=sys.stderr)
         return [None] * len(records)
@@ -176,7 +193,6 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
 
     from workbench.console import estimates_table
     from workbench.core.estimate import estimate
-    from workbench.core.pricing import load_prices
     from workbench.core.request import ChatRequest, Params
     from workbench.core.token_count import provider_counts
 
@@ -191,17 +207,19 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench tokens --help`") from None
     request = ChatRequest.from_prompt(text, system=args.system, params=params)
-    prices = load_prices(Path(args.config))
+    settings = _settings(args)
+    models = [settings.config.expand(m) for m in args.models]
+    providers = settings.config.provider_specs()
     exact = {}
     if not args.offline:
         from workbench.core.keys import with_stored_keys
 
-        env = with_stored_keys(os.environ, sorted({m.partition("/")[0] for m in args.models}))
-        exact = provider_counts(request, args.models, env, raw=args.raw)
+        env = with_stored_keys(os.environ, sorted({m.partition("/")[0] for m in models}), providers)
+        exact = provider_counts(request, models, env, raw=args.raw, providers=providers)
     rows = []
-    for target in args.models:
+    for target in models:
         try:
-            rows.append(estimate(request, target, prices, raw=args.raw, provider_count=exact.get(target)))
+            rows.append(estimate(request, target, settings.prices, raw=args.raw, provider_count=exact.get(target)))
         except WorkbenchError as exc:
             raise WorkbenchError(f"{target}: {exc}", exc.hint) from None
     if args.json:
@@ -223,13 +241,10 @@ def _cmd_fake_server(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _policies(args: argparse.Namespace) -> PolicySet:
-    """The policy file's policies with the command-line flags on top."""
+def _policies(args: argparse.Namespace, policies: PolicySet) -> PolicySet:
+    """The configured policies with the command-line flags on top."""
     from pydantic import ValidationError
 
-    from workbench.core.policy import load_policies
-
-    policies = load_policies(Path(args.config))
     flags: dict[str, object] = {}
     if args.fallback:
         flags["fallbacks"] = tuple(args.fallback)
@@ -251,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     commands = {"run": _cmd_run, "tokens": _cmd_tokens, "traces": traces_cli.run, "keys": keys_cli.run,
+                "init": workspace_cli.init, "config": workspace_cli.config_show, "models": workspace_cli.models,
                 "fake-server": _cmd_fake_server}
     if args.command is None:
         parser.print_help()

@@ -52,9 +52,23 @@ def add_parser(sub: Any) -> None:
     stats = with_filters(actions.add_parser("stats", help="spend, calls, p50/p95 TTFT and latency per group"))
     stats.add_argument("--by", default="model",
                        choices=("day", "model", "provider", "prompt", "prompt-version", "tag", "status"))
-    export = with_filters(actions.add_parser("export", help="every matching call, as JSONL or CSV"))
+    export = with_filters(actions.add_parser(
+        "export", help="every matching call, as JSONL or CSV, or as OpenTelemetry spans to a collector",
+        epilog="--otlp sends one span per call (OpenTelemetry GenAI conventions) to an OTLP/HTTP endpoint, e.g. "
+               "http://localhost:4318 or Langfuse's https://HOST/api/public/otel; credentials go in "
+               "OTEL_EXPORTER_OTLP_HEADERS (e.g. Authorization=Basic%20...). No prompt or reply text is sent "
+               "without --otlp-content."))
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("-o", "--out", metavar="FILE", help="write here instead of stdout")
+    export.add_argument("--otlp", metavar="URL",
+                        help="send the calls as OTLP spans to this OTLP/HTTP endpoint (a base URL gets /v1/traces)")
+    export.add_argument("--otlp-content", action="store_true",
+                        help="with --otlp: include prompt and reply text (off by default: no text leaves the machine)")
+    export.add_argument("--otlp-gzip", action="store_true", help="with --otlp: gzip the requests")
+    export.add_argument("--otlp-timeout", type=float, default=10.0, metavar="S",
+                        help="with --otlp: seconds to wait for each request (default 10)")
+    export.add_argument("--otlp-batch", type=int, default=512, metavar="N",
+                        help="with --otlp: spans per request (default 512)")
     prune = actions.add_parser("prune", help="delete calls older than a date or an age")
     prune.add_argument("--before", required=True, help="ISO date/time, or an age such as 30d")
 
@@ -135,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _print_stats(rows, args.by)
         elif action == "export":
-            _export(store, args)
+            return _export(store, args)
         elif action == "prune":
             before = _moment(args.before)
             assert before is not None
@@ -187,7 +201,9 @@ def _print_stats(rows: list[dict[str, Any]], by: str) -> None:
     Console().print(table)
 
 
-def _export(store: Any, args: argparse.Namespace) -> None:
+def _export(store: Any, args: argparse.Namespace) -> int:
+    if args.otlp is not None:
+        return _export_otlp(store, args)
     out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout  # noqa: SIM115
     try:
         rows = (_public(r) for r in store.export(_filters(args), with_payload=args.format == "jsonl"))
@@ -204,3 +220,35 @@ def _export(store: Any, args: argparse.Namespace) -> None:
     finally:
         if out is not sys.stdout:
             out.close()
+    return 0
+
+
+def _export_otlp(store: Any, args: argparse.Namespace) -> int:
+    if args.out:
+        raise WorkbenchError("--otlp sends the calls to a collector; --out writes a file", "use one or the other")
+    if args.otlp_batch < 1 or args.otlp_timeout <= 0:
+        raise WorkbenchError("--otlp-batch and --otlp-timeout must be positive",
+                             "e.g. --otlp-batch 512 --otlp-timeout 10")
+    try:
+        from workbench.core.traces import otlp
+    except ImportError as exc:
+        raise WorkbenchError(f"OTLP export needs a package that is missing ({exc.name})",
+                             "pip install 'opentelemetry-proto>=1.45,<2'") from None
+    import os
+
+    try:
+        result = otlp.export_store(store, _filters(args), args.otlp, content=args.otlp_content, gzip=args.otlp_gzip,
+                                   timeout_s=args.otlp_timeout, batch_size=args.otlp_batch,
+                                   headers=otlp.headers_from_env(os.environ))
+    except otlp.OtlpExportError as exc:
+        hint = f" — {exc.hint}" if exc.hint else ""
+        print(f"workbench: {exc}{hint}", file=sys.stderr)
+        return 1
+    if result.requests == 0:
+        print(f"no calls match: nothing was sent to {result.url}")
+        return 0
+    rejected = f", {result.rejected} rejected ({result.message or 'no reason given'})" if result.rejected else ""
+    text = "" if args.otlp_content else " (no prompt or reply text; add --otlp-content to include it)"
+    requests = f"{result.requests} request{'' if result.requests == 1 else 's'}"
+    print(f"sent {result.spans} spans to {result.url} in {requests}{rejected}{text}")
+    return 1 if result.rejected else 0

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from workbench.core.errors import ConfigError
-from workbench.core.registry import PROVIDERS
+from workbench.core.registry import PROVIDERS, ProviderSpec
 
 SERVICE = "workbench"
 _NO_BACKEND_HINT = (
@@ -30,15 +30,22 @@ def key_provider_names() -> list[str]:
     return sorted(seen.values())
 
 
+class KeyringUnavailable(ConfigError):
+    """No usable keyring backend."""
+
+
 def _key_owner(provider: str) -> str:
+    """The keyring entry a provider's key is stored under (aliases share one; configured providers own theirs)."""
     spec = PROVIDERS.get(provider)
-    if spec is None or not spec.key_env:
+    if spec is None:
+        return provider
+    if not spec.key_env:
         raise ConfigError(f"'{provider}' takes no API key", f"providers with keys: {', '.join(key_provider_names())}")
     return next(n for n in key_provider_names() if PROVIDERS[n].key_env[0] == spec.key_env[0])
 
 
-def _backend_error(exc: Exception) -> ConfigError:
-    return ConfigError(f"no usable keyring backend ({type(exc).__name__}: {exc})", _NO_BACKEND_HINT)
+def _backend_error(exc: Exception) -> KeyringUnavailable:
+    return KeyringUnavailable(f"no usable keyring backend ({type(exc).__name__}: {exc})", _NO_BACKEND_HINT)
 
 
 def _keyring_call(method: str, *args: str) -> str | None:
@@ -114,18 +121,20 @@ def key_statuses(env: Mapping[str, str]) -> list[KeyStatus]:
     return out
 
 
-def with_stored_keys(env: Mapping[str, str], providers: list[str]) -> dict[str, str]:
+def with_stored_keys(env: Mapping[str, str], providers: list[str],
+                     specs: Mapping[str, ProviderSpec] | None = None) -> dict[str, str]:
     """``env`` plus keyring keys for the given providers whose variable is unset (env wins).
 
     A missing keyring backend only means no stored keys: calls then say which variable to set."""
     merged = dict(env)
+    specs = PROVIDERS if specs is None else specs
     for provider in providers:
-        spec = PROVIDERS.get(provider)
+        spec = specs.get(provider)
         if spec is None or not spec.key_env or any(merged.get(v) for v in spec.key_env):
             continue
         try:
             stored = stored_key(provider)
-        except ConfigError:
+        except KeyringUnavailable:
             return merged
         if stored:
             merged[spec.key_env[0]] = stored

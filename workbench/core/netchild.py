@@ -57,7 +57,7 @@ class ChildLoop:
     def _dispatch(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "race":
-            race_id, race = message[1], Race(*message[2:])  # request, targets, env, policies, prices
+            race_id, race = message[1], Race(*message[2:])  # request, targets, env, policies, prices, providers
             self.tasks[race_id] = asyncio.create_task(self._race(race_id, race))
         elif kind == "cancel" and message[1] in self.tasks:
             self.tasks[message[1]].cancel()

@@ -29,6 +29,7 @@ from workbench.core.call import CallRecord, apply_event
 from workbench.core.errors import ProviderError
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook
+from workbench.core.registry import ProviderSpec
 from workbench.core.request import ChatRequest
 
 
@@ -86,12 +87,13 @@ class NetworkProcess:
         self._reader.start()
 
     def race(self, request: ChatRequest, targets: Sequence[str], env: Mapping[str, str],
-             policies: PolicySet | None = None, prices: PriceBook | None = None) -> RemoteRace:
+             policies: PolicySet | None = None, prices: PriceBook | None = None,
+             providers: Mapping[str, ProviderSpec] | None = None) -> RemoteRace:
         """Start a race in the child; ``env`` is the environment its targets resolve against."""
         race = RemoteRace(next(self._ids), request, targets, self)
         self._races[race.race_id] = race
         self._send(("race", race.race_id, request, list(targets), dict(env), policies or PolicySet(),
-                    prices or PriceBook()))
+                    prices or PriceBook(), None if providers is None else dict(providers)))
         return race
 
     def _send(self, message: tuple[Any, ...]) -> None:

@@ -118,7 +118,12 @@ def load_policies(path: Path) -> PolicySet:
         return PolicySet()
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}", "fix the TOML syntax at that line") from None
-    section = dict(data.get("policy", {}))
+    return policies_from(data.get("policy", {}), str(path))
+
+
+def policies_from(policy: dict[str, Any], path: str) -> PolicySet:
+    """Policies from a ``[policy]`` table (``path`` names its file in errors)."""
+    section = dict(policy)
     targets = section.pop("targets", {})
     try:
         defaults = CallPolicy().merged(section)

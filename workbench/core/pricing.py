@@ -150,7 +150,11 @@ def load_prices(path: Path) -> PriceBook:
         return PriceBook()
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}", "fix the TOML syntax at that line") from None
-    rows: dict[str, Any] = data.get("prices", {})
+    return prices_from(data.get("prices", {}), str(path))
+
+
+def prices_from(rows: dict[str, Any], path: str) -> PriceBook:
+    """A price book from a ``[prices]`` table (``path`` names its file in errors)."""
     user: dict[str, UserPrice] = {}
     for pattern, row in rows.items():
         try:

@@ -17,6 +17,7 @@ from workbench.core.call import CallRecord, estimate_usage_of
 from workbench.core.events import StreamEvent
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook
+from workbench.core.registry import ProviderSpec
 from workbench.core.request import ChatRequest
 from workbench.core.resilience.caller import Caller
 
@@ -29,10 +30,12 @@ usage is estimated later)."""
 
 class Race:
     def __init__(self, request: ChatRequest, targets: Sequence[str], env: Mapping[str, str] | None = None,
-                 policies: PolicySet | None = None, prices: PriceBook | None = None) -> None:
+                 policies: PolicySet | None = None, prices: PriceBook | None = None,
+                 providers: Mapping[str, ProviderSpec] | None = None) -> None:
         self.request = request
         self.records = [CallRecord(target, request) for target in targets]
         self.env = env
+        self.providers = providers
         self.policies = policies or PolicySet()
         self.prices = prices or PriceBook()
 
@@ -43,7 +46,7 @@ class Race:
         async def one(index: int) -> None:
             record = self.records[index]
             await caller.call(
-                record, policies=self.policies, env=self.env,
+                record, policies=self.policies, env=self.env, providers=self.providers,
                 on_event=None if on_event is None else (lambda event: on_event(index, event)),
                 on_update=None if on_update is None else (lambda rec: on_update(index, rec)),
             )

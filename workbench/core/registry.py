@@ -103,12 +103,16 @@ def _normalise_base_url(spec: ProviderSpec, url: str) -> str:
     return url
 
 
-def resolve(ref: ModelRef, env: Mapping[str, str] | None = None) -> Endpoint:
-    """The endpoint for ``ref``; raises :class:`ConfigError` with the next step when it cannot be called."""
+def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
+            providers: Mapping[str, ProviderSpec] | None = None) -> Endpoint:
+    """The endpoint for ``ref``; raises :class:`ConfigError` with the next step when it cannot be called.
+
+    ``providers`` are the known providers (the built-ins, or a configuration's version of them)."""
     env = os.environ if env is None else env
-    spec = PROVIDERS.get(ref.provider)
+    providers = PROVIDERS if providers is None else providers
+    spec = providers.get(ref.provider)
     if spec is None:
-        known = ", ".join(sorted(PROVIDERS))
+        known = ", ".join(sorted(providers))
         raise ConfigError(f"unknown provider '{ref.provider}' in '{ref}'", f"use one of: {known}")
     override = _first(env, spec.base_url_env)
     base_url = override or spec.base_url

@@ -15,19 +15,20 @@ import httpx
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.httpclient import new_client
-from workbench.core.registry import make_provider, resolve
+from workbench.core.registry import ProviderSpec, make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef
 
 COUNT_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
 
 async def count_with_providers(request: ChatRequest, targets: Sequence[str], env: Mapping[str, str],
-                               client: httpx.AsyncClient, *, raw: bool = False) -> dict[str, int]:
+                               client: httpx.AsyncClient, *, raw: bool = False,
+                               providers: Mapping[str, ProviderSpec] | None = None) -> dict[str, int]:
     """``{target: exact input tokens}`` for the targets whose provider could count them."""
 
     async def one(target: str) -> tuple[str, int | None]:
         try:
-            provider = make_provider(resolve(ModelRef.parse(target), env), client, COUNT_TIMEOUT)
+            provider = make_provider(resolve(ModelRef.parse(target), env, providers), client, COUNT_TIMEOUT)
             return target, await provider.count_tokens(request, raw=raw)
         except WorkbenchError:
             return target, None
@@ -37,11 +38,11 @@ async def count_with_providers(request: ChatRequest, targets: Sequence[str], env
 
 
 def provider_counts(request: ChatRequest, targets: Sequence[str], env: Mapping[str, str], *,
-                    raw: bool = False) -> dict[str, int]:
+                    raw: bool = False, providers: Mapping[str, ProviderSpec] | None = None) -> dict[str, int]:
     """Blocking form for command-line use."""
 
     async def run() -> dict[str, int]:
         async with new_client() as client:
-            return await count_with_providers(request, targets, env, client, raw=raw)
+            return await count_with_providers(request, targets, env, client, raw=raw, providers=providers)
 
     return asyncio.run(run())

@@ -190,12 +190,19 @@ class HttpProvider:
 
     models_path: ClassVar[str] = "/models"
     models_field: ClassVar[str] = "data"
+    model_name_field: ClassVar[str] = "id"
 
     async def list_models(self) -> tuple[int, dict[str, str]]:
         """A cheap authenticated call (the model list): (how many models, the rate-limit headers)."""
         reply, headers = await self._request("GET", f"{self.endpoint.base_url}{self.models_path}")
         limits = {k: v for k, v in headers.items() if k.startswith(_RATE_LIMIT_HEADERS)}
         return len(reply.get(self.models_field) or ()), limits
+
+    async def model_names(self) -> list[str]:
+        """The names of the models this endpoint serves."""
+        reply, _ = await self._request("GET", f"{self.endpoint.base_url}{self.models_path}")
+        return [str(m[self.model_name_field]) for m in reply.get(self.models_field) or () if
+                isinstance(m, dict) and m.get(self.model_name_field)]
 
     async def _post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
         """A small non-streaming POST with this provider's headers and typed errors."""

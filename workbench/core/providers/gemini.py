@@ -63,6 +63,7 @@ class GeminiParser(WireParser):
 class GeminiProvider(HttpProvider):
     models_path = "/v1beta/models"
     models_field = "models"
+    model_name_field = "name"
 
     def _model_url(self) -> str:
         return f"{self.endpoint.base_url}/v1beta/models/{quote(self.endpoint.model, safe='@=,.-_')}"

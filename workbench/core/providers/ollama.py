@@ -50,6 +50,7 @@ class OllamaProvider(HttpProvider):
     decoding = "ndjson"
     models_path = "/api/tags"
     models_field = "models"
+    model_name_field = "name"
 
     def url(self, request: ChatRequest) -> str:
         return f"{self.endpoint.base_url}/api/chat"

@@ -45,7 +45,7 @@ from workbench.core.errors import (
 from workbench.core.events import ResponseStart, StreamEvent
 from workbench.core.policy import CallPolicy, PolicySet, RetryPolicy
 from workbench.core.providers.base import Endpoint
-from workbench.core.registry import make_provider, resolve
+from workbench.core.registry import ProviderSpec, make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef
 from workbench.core.resilience.breaker import Breakers
 from workbench.core.resilience.clock import Clock, SystemClock
@@ -116,12 +116,12 @@ class Caller:
         self.limiters = RateLimiters(self.clock)
 
     async def call(self, record: CallRecord, *, policies: PolicySet | None = None,
-                   env: Mapping[str, str] | None = None, on_event: EventHook | None = None,
-                   on_update: UpdateHook | None = None) -> CallRecord:
+                   env: Mapping[str, str] | None = None, providers: Mapping[str, ProviderSpec] | None = None,
+                   on_event: EventHook | None = None, on_update: UpdateHook | None = None) -> CallRecord:
         """Run the call for ``record.target`` (with its policy's fallbacks) into ``record``; never raises
         for a failed call. Targets resolve against ``env`` (default: the process environment).
         ``on_update`` sees the record after every attempt (its timeline changed)."""
-        run = _Run(self, record, policies or PolicySet(), env, on_event, on_update)
+        run = _Run(self, record, policies or PolicySet(), env, providers, on_event, on_update)
         record.started_at = time.time()
         try:
             await run.chain()
@@ -134,8 +134,10 @@ class _Run:
     """One call: walks the chain, owns the waits between attempts."""
 
     def __init__(self, caller: Caller, record: CallRecord, policies: PolicySet, env: Mapping[str, str] | None,
-                 on_event: EventHook | None, on_update: UpdateHook | None) -> None:
+                 providers: Mapping[str, ProviderSpec] | None, on_event: EventHook | None,
+                 on_update: UpdateHook | None) -> None:
         self.caller, self.record, self.policies, self.env = caller, record, policies, env
+        self.providers = providers
         self.policy = policies.for_target(record.target)
         self.on_event, self.on_update = on_event, on_update
         self.pending_wait_ms: float = 0.0
@@ -152,7 +154,7 @@ class _Run:
         for position, target in enumerate(targets):
             kind = "first" if position == 0 else "fallback"
             try:
-                endpoint = resolve(ModelRef.parse(target), self.env)
+                endpoint = resolve(ModelRef.parse(target), self.env, self.providers)
             except WorkbenchError as exc:
                 last = exc
                 self._account(Attempt(target, kind, error=str(exc), error_class=exc.error_class))
@@ -329,7 +331,7 @@ class _Hedge:
             await asyncio.wait_for(asyncio.shield(self._content_or_done(primary)), self.policy.hedge_after_ms / 1000)
         except TimeoutError:
             try:
-                endpoint = resolve(ModelRef.parse(self.backup), self.run_.env)
+                endpoint = resolve(ModelRef.parse(self.backup), self.run_.env, self.run_.providers)
             except WorkbenchError:
                 endpoint = None
             if endpoint is not None:

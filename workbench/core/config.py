@@ -1,0 +1,233 @@
+"""Configuration: the user config file and the workspace's ``workbench.toml``, validated, with sources.
+
+The user file (``config.toml`` in the platform's config dir) is read first, the workspace file on
+top (table by table, key by key). Every error names the file, the line and the key. Keys never live
+here: a provider names the environment variable (or keyring entry) its key comes from.
+
+    [defaults]
+    targets = ["openai/gpt-4.1-mini", "anthropic/claude-sonnet-4-5"]
+    max_tokens = 1024
+    temperature = 0.7
+
+    [providers.openai]            # change a built-in provider: use the Responses API
+    wire = "openai_responses"
+
+    [providers.mylab]             # add an OpenAI-compatible endpoint
+    wire = "openai_chat"
+    base_url = "http://gpu-box:8000/v1"
+    key_env = "MYLAB_API_KEY"     # optional: local servers often need none
+
+    [aliases]
+    fast = "groq/llama-3.3-70b-versatile"
+
+    [traces]
+    metadata_only = false
+    redact = ["email", "card", "api_key"]
+    [traces.redact_custom]
+    order_id = "ORD-\\\\d{6}"
+
+plus ``[policy]`` (see :mod:`workbench.core.policy`) and ``[prices]`` (see :mod:`workbench.core.pricing`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from workbench.core.errors import ConfigError
+from workbench.core.policy import PolicySet, policies_from
+from workbench.core.pricing import PriceBook, prices_from
+from workbench.core.registry import PROVIDERS, WIRES, ProviderSpec
+from workbench.core.traces.redact import BUILTIN_RULES, Redactor
+
+WORKSPACE_FILE = "workbench.toml"
+Wire = Literal["openai_chat", "openai_responses", "anthropic", "gemini", "ollama"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Section):
+    targets: tuple[str, ...] = ()
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+class ProviderEntry(_Section):
+    wire: Wire | None = None
+    base_url: str | None = None
+    key_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$")
+    local: bool = False
+
+
+class TraceSettings(_Section):
+    path: str | None = None
+    metadata_only: bool = False
+    redact: tuple[str, ...] = ("email", "card", "api_key")
+    redact_custom: dict[str, str] = {}
+
+
+class Config(_Section):
+    defaults: Defaults = Defaults()
+    providers: dict[str, ProviderEntry] = {}
+    aliases: dict[str, str] = {}
+    traces: TraceSettings = TraceSettings()
+    policy: dict[str, Any] = {}
+    prices: dict[str, Any] = {}
+
+    def provider_specs(self) -> dict[str, ProviderSpec]:
+        """The built-in providers with this configuration's changes and additions."""
+        specs = dict(PROVIDERS)
+        for name, entry in self.providers.items():
+            base = specs.get(name)
+            if base is None:
+                key_env = (entry.key_env,) if entry.key_env else ()
+                specs[name] = ProviderSpec(name, entry.wire or "openai_chat", entry.base_url, key_env, (),
+                                           entry.local or not key_env)
+                continue
+            specs[name] = ProviderSpec(
+                name, entry.wire or base.wire, entry.base_url or base.base_url,
+                (entry.key_env,) if entry.key_env else base.key_env, base.base_url_env, base.local or entry.local)
+        return specs
+
+    def expand(self, target: str) -> str:
+        """A target with an alias resolved (``fast`` → ``groq/llama-…``)."""
+        return self.aliases.get(target, target)
+
+
+@dataclass
+class LoadedConfig:
+    config: Config
+    sources: list[Path] = field(default_factory=list)
+    origin: dict[str, Path] = field(default_factory=dict)
+    """Dotted key → the file it came from (for ``config show``)."""
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir("workbench")) / "config.toml"
+
+
+def load_config(workspace_file: Path | None, user_file: Path | None = None) -> LoadedConfig:
+    """Merge the user file and the workspace file (either may be missing) and validate the result."""
+    merged: dict[str, Any] = {}
+    loaded = LoadedConfig(Config())
+    for path in (user_file if user_file is not None else user_config_path(), workspace_file):
+        if path is None or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}", "fix the TOML syntax at that line") from None
+        _check(data, path, text)
+        _merge(merged, data, loaded.origin, path)
+        loaded.sources.append(path)
+    loaded.config = Config.model_validate(merged)
+    return loaded
+
+
+def _check(data: dict[str, Any], path: Path, text: str) -> None:
+    """Validate one file on its own, so an error can name its file and line."""
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        keys = [str(p) for p in first["loc"]]
+        raise ConfigError(f"{path}:{_line_of(text, keys)}: {'.'.join(keys)}: {first['msg']}",
+                          "see the configuration section of the README") from None
+    for name, entry in config.providers.items():
+        if name not in PROVIDERS and entry.base_url is None:
+            raise ConfigError(f"{path}:{_line_of(text, ['providers', name])}: providers.{name}: a new provider "
+                              "needs base_url", "add base_url = \"http://host:port/v1\"")
+        if entry.wire is not None and entry.wire not in WIRES:
+            raise ConfigError(f"{path}: providers.{name}.wire: unknown wire {entry.wire}")
+    unknown = [r for r in config.traces.redact if r not in BUILTIN_RULES]
+    if unknown:
+        raise ConfigError(f"{path}:{_line_of(text, ['traces', 'redact'])}: traces.redact: unknown rule {unknown[0]}",
+                          f"built-in rules: {', '.join(BUILTIN_RULES)}; add others under [traces.redact_custom]")
+    for name, pattern in config.traces.redact_custom.items():
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise ConfigError(f"{path}:{_line_of(text, ['traces', 'redact_custom', name])}: "
+                              f"traces.redact_custom.{name}: bad regex ({err})",
+                              "write a Python regular expression (in TOML, single quotes avoid escaping)") from None
+
+
+def _line_of(text: str, keys: list[str]) -> int:
+    """The line where a dotted key is set: its table header, then the key inside it (best effort)."""
+    lines = text.splitlines()
+    for cut in range(len(keys), 0, -1):
+        table, key = keys[:cut - 1], keys[cut - 1]
+        start = 0
+        if table:
+            header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(re.escape(t) for t in table) + r"\s*\]+")
+            start = next((i + 1 for i, line in enumerate(lines) if header.match(line)), -1)
+            if start < 0:
+                continue
+        assign = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=|^\s*\[+\s*{re.escape(key)}\s*[\].]")
+        for i in range(start, len(lines)):
+            if i > start and lines[i].lstrip().startswith("[") and table:
+                break
+            if assign.match(lines[i]):
+                return i + 1
+    return 1
+
+
+def _merge(into: dict[str, Any], data: dict[str, Any], origin: dict[str, Path], path: Path,
+           prefix: str = "") -> None:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(into.setdefault(key, {}), dict):
+            _merge(into[key], value, origin, path, dotted + ".")
+        else:
+            into[key] = value
+            origin[dotted] = path
+
+
+@dataclass
+class Settings:
+    """Everything the faces need from configuration, loaded once."""
+
+    loaded: LoadedConfig
+    policies: PolicySet
+    prices: PriceBook
+    workspace: Path | None
+
+    @property
+    def config(self) -> Config:
+        return self.loaded.config
+
+    def redactor(self) -> Redactor:
+        traces = self.config.traces
+        return Redactor.build(traces.redact, traces.redact_custom, metadata_only=traces.metadata_only)
+
+    def trace_path(self, env: Mapping[str, str]) -> Path:
+        """``WORKBENCH_TRACES``, else ``[traces] path`` (relative to the workspace), else the default."""
+        from workbench.core.traces.store import default_path
+
+        if not env.get("WORKBENCH_TRACES") and self.config.traces.path:
+            return (self.workspace or Path.cwd()) / Path(self.config.traces.path).expanduser()
+        return default_path(self.workspace or Path.cwd(), env)
+
+
+def load_settings(explicit: Path | None = None, cwd: Path | None = None, user_file: Path | None = None) -> Settings:
+    """The user config plus the workspace's ``workbench.toml`` (or ``explicit``), with policies and prices."""
+    from workbench.core.traces.store import find_workspace
+
+    if explicit is not None and not explicit.is_file():
+        raise ConfigError(f"no configuration file {explicit}", "check the path, or run `workbench init`")
+    workspace = explicit.parent if explicit is not None else find_workspace(cwd or Path.cwd())
+    workspace_file = explicit if explicit is not None else (workspace / WORKSPACE_FILE if workspace else None)
+    loaded = load_config(workspace_file, user_file)
+    source = str(loaded.origin.get("policy") or workspace_file or "configuration")
+    return Settings(loaded, policies_from(loaded.config.policy, source),
+                    prices_from(loaded.config.prices, source), workspace)

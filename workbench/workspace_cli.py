@@ -1,0 +1,152 @@
+"""``workbench init``, ``workbench config show`` and ``workbench models``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+
+TEMPLATE = """\
+# workbench configuration for this workspace (see the README for every section).
+# Keys never go here: use `workbench keys set PROVIDER` or the provider's environment variable.
+
+[defaults]
+# targets = ["openai/gpt-4.1-mini", "anthropic/claude-sonnet-4-5"]
+# max_tokens = 1024
+
+[aliases]
+# fast = "groq/llama-3.3-70b-versatile"
+
+[traces]
+metadata_only = false
+redact = ["email", "card", "api_key"]
+
+[policy.retry]
+max_retries = 2
+"""
+FOLDERS = ("prompts", "evals", "sessions", "reports")
+
+
+def add_parsers(sub: Any) -> None:
+    init = sub.add_parser("init", help="make a workspace: workbench.toml, prompts/, evals/, sessions/, reports/")
+    init.add_argument("dir", nargs="?", default=".")
+    config = sub.add_parser("config", help="the merged configuration and where each part comes from")
+    actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="print the merged configuration with its sources")
+    show.add_argument("--config", metavar="FILE")
+    show.add_argument("--json", action="store_true")
+    models = sub.add_parser("models", help="every available target: configured, aliased and discovered locally")
+    models.add_argument("--config", metavar="FILE")
+    models.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def init(args: argparse.Namespace) -> int:
+    root = Path(args.dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    made = []
+    config = root / "workbench.toml"
+    if not config.exists():
+        config.write_text(TEMPLATE, encoding="utf-8")
+        made.append("workbench.toml")
+    for folder in FOLDERS:
+        if not (root / folder).exists():
+            (root / folder).mkdir()
+            made.append(f"{folder}/")
+    ignore = root / ".gitignore"
+    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
+    if ".workbench/" not in lines:
+        ignore.write_text("\n".join([*lines, ".workbench/"]) + "\n", encoding="utf-8")
+        made.append(".gitignore")
+    print(f"workspace at {root}: " + (", ".join(made) if made else "already complete"))
+    return 0
+
+
+def config_show(args: argparse.Namespace) -> int:
+    from workbench.core.config import load_settings
+    from workbench.core.keys import key_statuses
+
+    settings = load_settings(Path(args.config) if args.config else None)
+    data = settings.config.model_dump(mode="json")
+    origin = {key: str(path) for key, path in settings.loaded.origin.items()}
+    keys = {s.provider: {"source": s.source, "key": s.masked, "env_var": s.env_var}
+            for s in _statuses(key_statuses)}
+    if args.json:
+        print(json.dumps({"sources": [str(p) for p in settings.loaded.sources], "config": data, "origin": origin,
+                          "keys": keys}, indent=2))
+        return 0
+    print("sources: " + (", ".join(str(p) for p in settings.loaded.sources) or "none (built-in defaults)"))
+    for dotted, value in _flatten(data):
+        where = next((origin[k] for k in _prefixes(dotted) if k in origin), "default")
+        print(f"{dotted} = {json.dumps(value)}    # {where}")
+    for provider, status in keys.items():
+        if status["source"] != "none":
+            print(f"key {provider}: {status['source']} {status['key']}")
+    return 0
+
+
+def _statuses(key_statuses: Any) -> list[Any]:
+    try:
+        return list(key_statuses(os.environ))
+    except WorkbenchError:  # no keyring backend: show what the environment holds
+        from workbench.core.keys import KeyStatus, key_provider_names, mask
+        from workbench.core.registry import PROVIDERS
+
+        out = []
+        for name in key_provider_names():
+            var = PROVIDERS[name].key_env[0]
+            out.append(KeyStatus(name, var, "environment" if os.environ.get(var) else "none",
+                                 mask(os.environ[var]) if os.environ.get(var) else None))
+        return out
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(data, dict) and data:
+        return [item for key, value in data.items() for item in _flatten(value, f"{prefix}{key}.")]
+    return [(prefix.rstrip("."), data)]
+
+
+def _prefixes(dotted: str) -> list[str]:
+    parts = dotted.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def models(args: argparse.Namespace) -> int:
+    from workbench.core.config import load_settings
+    from workbench.core.discovery import discover
+    from workbench.core.keys import with_stored_keys
+
+    settings = load_settings(Path(args.config) if args.config else None)
+    config = settings.config
+    specs = config.provider_specs()
+    env = with_stored_keys(os.environ, sorted(specs), specs)
+    rows: list[dict[str, Any]] = []
+    seen = set()
+    for target, source in ([(t, "defaults") for t in config.defaults.targets]
+                           + [(t, f"alias {a}") for a, t in config.aliases.items()]
+                           + [(t, "discovered") for t in discover(env)]):
+        if target in seen:
+            continue
+        seen.add(target)
+        provider = target.partition("/")[0]
+        spec = specs.get(provider)
+        facts = settings.prices.facts(target)
+        ready = spec is not None and (not spec.key_env or spec.local or any(env.get(v) for v in spec.key_env))
+        rows.append({"target": target, "provider": provider, "source": source, "ready": ready,
+                     "context_window": facts.context_window, "priced": facts.source != "unknown"})
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    elif not rows:
+        print("no targets: set [defaults] targets or [aliases] in workbench.toml, add a key "
+              "(`workbench keys set openai`), or start a local server (Ollama, LM Studio, llama.cpp, vLLM)")
+    else:
+        for row in rows:
+            window = f"{row['context_window']:,}" if row["context_window"] else "?"
+            state = "ready" if row["ready"] else "no key"
+            print(f"{row['target']:<45} {row['source']:<16} {state:<7} ctx {window:<10} "
+                  f"{'priced' if row['priced'] else 'price unknown'}")
+    return 0
