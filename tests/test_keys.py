@@ -97,3 +97,28 @@ def test_real_secret_service_round_trip(monkeypatch: pytest.MonkeyPatch) -> None
     finally:
         keys.delete_key("mistral")
     assert keys.stored_key("mistral") is None
+
+
+def test_canary_key_from_the_keyring_never_lands_anywhere(fake_server: FakeServerProcess, tmp_path: Path) -> None:
+    """A stored key, a race, a failing call, the trace log and every export: the key is nowhere but the keyring."""
+    canary = "sk-canary-keyring-everywhere-7f3a9c1eQZXV"
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"OPENAI_BASE_URL": f"{fake_server.base_url}/v1", "WORKBENCH_TRACES": str(work / "traces.db")}
+    outputs = [workbench("keys", "set", "openai", "--stdin", stdin=canary, env=env, cwd=work)]
+    outputs.append(workbench("run", "hello", "-m", "openai/gpt-4o@tokens=3", "-m",
+                             "openai/gpt-4o@status=401,fail=9,id=canary-all", "--json", env=env, cwd=work))
+    outputs.append(workbench("run", "again", "-m", "openai/gpt-4o@tokens=3", env=env, cwd=work))
+    for args in (["list", "--json"], ["export"], ["export", "--format", "csv"], ["stats", "--json"],
+                 ["search", "hello", "--json"], ["export", "-o", str(work / "export.jsonl")]):
+        outputs.append(workbench("traces", *args, env=env, cwd=work))
+    outputs += [workbench("keys", "list", env=env, cwd=work), workbench("config", "show", "--json", env=env, cwd=work),
+                workbench("tokens", "-m", "openai/gpt-4o", "--json", stdin="count", env=env, cwd=work)]
+    assert all(o.returncode in (0, 1) for o in outputs), [o.stderr for o in outputs if o.returncode not in (0, 1)]
+    printed = "".join(o.stdout + o.stderr for o in outputs)
+    written = b"".join(p.read_bytes() for p in work.rglob("*") if p.is_file())
+    assert len(written) > 10_000  # the store and the exports really are there
+    for needle in (canary, canary[-8:]):  # the listings show the last four characters on purpose
+        assert needle not in printed
+    for needle in (canary, canary[-8:], "QZXV"):
+        assert needle.encode() not in written
