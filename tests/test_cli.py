@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import genai_prices
@@ -163,3 +164,22 @@ def test_tokens_asks_the_provider_when_it_can_and_not_with_offline(fake_server: 
                                    env=env).stdout)[0]
     assert online["exact"] is True and online["input_tokens"] == 5  # the server's count: 2 words + 3
     assert offline["exact"] is False
+
+
+def test_hedge_at_the_targets_p95_ttft_from_the_trace_log(tmp_path: Path) -> None:
+    from tests.test_traces import synthetic
+    from workbench.core.traces.writer import TraceWriter
+
+    env = {"WORKBENCH_TRACES": str(tmp_path / "p95.db")}
+    target = "fake/hist@ttft=2000,tokens=3,id=p95"
+    writer = TraceWriter(Path(env["WORKBENCH_TRACES"]))  # this target's history: TTFTs of 1 to 20 ms
+    for record in synthetic(20, time.time() - 3600):
+        record.target = target
+        writer.write(record)
+    writer.close()
+    result = workbench("run", "x", "-m", target, "--fallback", "fake-anthropic/quick@tokens=2", "--hedge-ms", "p95",
+                       "--json", env=env)
+    row = json_lines(result.stdout)[0]
+    assert row["served_by"] == "fake-anthropic/quick@tokens=2"
+    assert sorted(a["kind"] for a in row["attempts"]) == ["first", "hedge"]  # type: ignore[union-attr]
+    assert row["latency_ms"] < 1500  # type: ignore[operator]

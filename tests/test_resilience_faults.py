@@ -25,6 +25,7 @@ from workbench.core.errors import (
 from workbench.core.policy import PolicySet
 from workbench.core.request import ChatRequest
 from workbench.core.resilience.caller import Caller
+from workbench.fakeserver.process import FakeServerProcess
 
 WIRES = ["fake", "fake-responses", "fake-anthropic", "fake-gemini", "fake-ollama"]
 PROMPT = ChatRequest.from_prompt("Fault matrix.")
@@ -182,3 +183,24 @@ async def test_structured_output_is_validated_and_asked_again(fake_env: dict[str
     assert kinds == ["first", "retry"]  # structured_retries=1: asked once more, then reported
     assert all(a.error_class == "invalid_output" and a.output for a in record.attempts)
     assert record.error is not None and "not JSON" in str(record.error)
+
+
+async def test_a_prompt_too_long_for_the_window_falls_back_without_a_call(fake_server: FakeServerProcess,
+                                                                         fake_env: dict[str, str]) -> None:
+    from decimal import Decimal
+
+    from tests.resilience_helpers import requests_for
+    from workbench.core.pricing import PriceBook, UserPrice
+
+    prices = PriceBook({"fake/tiny*": UserPrice(input_per_mtok=Decimal(0), output_per_mtok=Decimal(0),
+                                                context_window=2_000)})
+    request = ChatRequest.from_prompt("lorem ipsum dolor " * 800, params=PROMPT.params.model_copy(
+        update={"max_tokens": 100}))
+    policies = POLICIES.with_defaults(fallbacks=("fake-gemini/big@tokens=2",))
+    async with httpx.AsyncClient() as client:
+        record = await Caller(client, FakeClock()).call(CallRecord("fake/tiny@id=ctx-long", request),
+                                                        policies=policies, env=fake_env, prices=prices)
+    assert [(a.kind, a.error_class) for a in record.attempts] == [("first", "context_too_long"), ("fallback", None)]
+    assert "context window is 2,000" in str(record.attempts[0].error)
+    assert record.served_by == "fake-gemini/big@tokens=2"
+    assert requests_for(fake_server.base_url, "id=ctx-long") == 0

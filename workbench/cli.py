@@ -44,8 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON object per target, one per line")
     run.add_argument("--fallback", action="append", default=[], metavar="PROVIDER/MODEL",
                      help="try this target when a call fails for good (repeatable, in order)")
-    run.add_argument("--hedge-ms", type=float, metavar="N",
-                     help="start the request on the first fallback too if no token arrived after N ms")
+    run.add_argument("--hedge-ms", metavar="N|p95",
+                     help="start the request on the first fallback too if no token arrived after N ms; p95: "
+                          "after the target's p95 TTFT in the trace log")
     run.add_argument("--timeout-ttft-ms", type=float, metavar="N", help="first-token timeout")
     run.add_argument("--retries", type=int, metavar="N", help="retries per target for transient failures")
     run.add_argument("--tag", action="append", default=[], help="tag the calls in the trace log (repeatable)")
@@ -146,7 +147,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     request = ChatRequest.from_prompt(_read_prompt(args), system=args.system, params=params)
     console = Console()
     with NetworkProcess() as net, _target_env([*models, *args.fallback], config.provider_specs()) as env:
-        race = net.race(request, models, env, _policies(args, settings.policies), settings.prices,
+        race = net.race(request, models, env, _policies(args, settings.policies, models, settings), settings.prices,
                         config.provider_specs())
         try:
             if args.json or not console.is_terminal:
@@ -241,21 +242,47 @@ def _cmd_fake_server(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _policies(args: argparse.Namespace, policies: PolicySet) -> PolicySet:
+def _hedge_at_p95(policies: PolicySet, models: Sequence[str], settings: Settings) -> PolicySet:
+    """Per-target hedge deadlines at each target's p95 TTFT in the trace log (no history: no hedge)."""
+    from workbench.core.traces.store import Filters, TraceStore
+
+    path = settings.trace_path(os.environ)
+    if not path.exists():
+        return policies
+    store = TraceStore(path)
+    try:
+        overrides = dict(policies.overrides)
+        for target in models:
+            rows = store.stats("model", Filters(model=target, status="ok"))
+            p95 = rows[0]["ttft_p95_ms"] if rows else None
+            if p95:
+                overrides[target] = {**overrides.get(target, {}), "hedge_after_ms": p95}
+    finally:
+        store.close()
+    return policies.model_copy(update={"overrides": overrides})
+
+
+def _policies(args: argparse.Namespace, policies: PolicySet, models: Sequence[str], settings: Settings) -> PolicySet:
     """The configured policies with the command-line flags on top."""
     from pydantic import ValidationError
 
     flags: dict[str, object] = {}
     if args.fallback:
         flags["fallbacks"] = tuple(args.fallback)
-    if args.hedge_ms is not None:
-        flags["hedge_after_ms"] = args.hedge_ms
+    if args.hedge_ms is not None and args.hedge_ms != "p95":
+        try:
+            flags["hedge_after_ms"] = float(args.hedge_ms)
+        except ValueError:
+            raise WorkbenchError(f"--hedge-ms {args.hedge_ms}: not a number", "give milliseconds, or p95") from None
     if args.timeout_ttft_ms is not None:
         flags["timeouts"] = {"ttft": args.timeout_ttft_ms / 1000}
     if args.retries is not None:
         flags["retry"] = {"max_retries": args.retries}
     try:
-        return policies.with_defaults(**flags)
+        policies = policies.with_defaults(**flags)
+        if args.hedge_ms == "p95":
+            policies = _hedge_at_p95(policies, models, settings)
+        return policies
     except ValidationError as exc:
         first = exc.errors()[0]
         raise WorkbenchError(f"invalid option {'.'.join(map(str, first['loc']))}: {first['msg']}",

@@ -144,6 +144,16 @@ class CircuitOpenError(ProviderError):
                          "the endpoint has been failing: wait, or add a fallback with --fallback")
 
 
+class ContextTooLongError(ProviderError):
+    """The prompt plus the output bound does not fit the model's context window (checked before sending)."""
+
+    error_class = "context_too_long"
+
+    def __init__(self, target: str, needed: int, window: int) -> None:
+        super().__init__(target, f"the request needs {needed:,} tokens but the context window is {window:,}",
+                         "shorten the prompt, lower max_tokens, or add a --fallback with a larger window")
+
+
 class StructuredOutputError(ProviderError):
     """The reply does not match the request's JSON schema."""
 

@@ -46,7 +46,7 @@ class Race:
         async def one(index: int) -> None:
             record = self.records[index]
             await caller.call(
-                record, policies=self.policies, env=self.env, providers=self.providers,
+                record, policies=self.policies, env=self.env, providers=self.providers, prices=self.prices,
                 on_event=None if on_event is None else (lambda event: on_event(index, event)),
                 on_update=None if on_update is None else (lambda rec: on_update(index, rec)),
             )

@@ -34,6 +34,7 @@ from tenacity.wait import wait_random_exponential
 from workbench.core.call import Attempt, CallRecord, collect
 from workbench.core.errors import (
     CircuitOpenError,
+    ContextTooLongError,
     ProviderConnectionError,
     ProviderHTTPError,
     ProviderStreamError,
@@ -42,8 +43,10 @@ from workbench.core.errors import (
     StructuredOutputError,
     WorkbenchError,
 )
+from workbench.core.estimate import count_input
 from workbench.core.events import ResponseStart, StreamEvent
 from workbench.core.policy import CallPolicy, PolicySet, RetryPolicy
+from workbench.core.pricing import PriceBook
 from workbench.core.providers.base import Endpoint
 from workbench.core.registry import ProviderSpec, make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef
@@ -51,6 +54,7 @@ from workbench.core.resilience.breaker import Breakers
 from workbench.core.resilience.clock import Clock, SystemClock
 from workbench.core.resilience.ratelimit import RateLimiters
 
+_SMALLEST_WINDOW = 4_096
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 RATE_LIMIT_STATUSES = frozenset({429, 529})
 _CHARS_PER_TOKEN = 4
@@ -117,11 +121,13 @@ class Caller:
 
     async def call(self, record: CallRecord, *, policies: PolicySet | None = None,
                    env: Mapping[str, str] | None = None, providers: Mapping[str, ProviderSpec] | None = None,
-                   on_event: EventHook | None = None, on_update: UpdateHook | None = None) -> CallRecord:
+                   prices: PriceBook | None = None, on_event: EventHook | None = None,
+                   on_update: UpdateHook | None = None) -> CallRecord:
         """Run the call for ``record.target`` (with its policy's fallbacks) into ``record``; never raises
         for a failed call. Targets resolve against ``env`` (default: the process environment).
         ``on_update`` sees the record after every attempt (its timeline changed)."""
         run = _Run(self, record, policies or PolicySet(), env, providers, on_event, on_update)
+        run.prices = prices
         record.started_at = time.time()
         try:
             await run.chain()
@@ -143,6 +149,7 @@ class _Run:
         self.pending_wait_ms: float = 0.0
         self.pending_reason: str | None = None
         self.structured_left = self.policy.structured_retries
+        self.prices: PriceBook | None = None
 
     def _updated(self) -> None:
         if self.on_update is not None:
@@ -159,6 +166,11 @@ class _Run:
                 last = exc
                 self._account(Attempt(target, kind, error=str(exc), error_class=exc.error_class))
                 continue
+            too_long = await self._too_long(target, endpoint)
+            if too_long is not None:
+                last = too_long
+                self._account(Attempt(target, kind, error=str(too_long), error_class=too_long.error_class))
+                continue
             backup = self._hedge_backup(targets, position)
             try:
                 await self._with_retries(target, endpoint, kind, backup)
@@ -169,6 +181,28 @@ class _Run:
                 return
         if last is not None and self.record.error is not last:
             self.record.fail(last)  # the record keeps the last attempt's timing and partial output
+
+    async def _too_long(self, target: str, endpoint: Endpoint) -> ContextTooLongError | None:
+        """Does the request surely exceed the target's context window? (Then skip it: no call is made.)
+
+        A token is at least one character, so a request shorter than the smallest window in use is never
+        counted; a longer one is counted exactly, in a worker thread, against the window the price data
+        (or the user's table) gives for the model."""
+        request = self.record.request
+        max_tokens = request.params.max_tokens or endpoint.default_max_tokens
+        chars = len(request.system or "") + sum(len(m.content) for m in request.messages)
+        if self.prices is None or chars + max_tokens <= _SMALLEST_WINDOW:
+            return None
+        prices = self.prices
+
+        def check() -> ContextTooLongError | None:
+            window = prices.facts(target).context_window
+            if window is None or chars + max_tokens <= window:
+                return None
+            needed = count_input(request, target)[0] + max_tokens
+            return ContextTooLongError(target, needed, window) if needed > window else None
+
+        return await asyncio.to_thread(check)
 
     def _hedge_backup(self, targets: list[str], position: int) -> str | None:
         if self.policy.hedge_after_ms is None or position != 0:
