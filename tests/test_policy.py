@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from workbench.core.config import load_settings
 from workbench.core.errors import ConfigError
-from workbench.core.policy import PolicySet, load_policies
+from workbench.core.policy import PolicySet
 
 
 def test_overrides_merge_field_by_field_target_over_provider_over_defaults(tmp_path: Path) -> None:
@@ -24,7 +25,7 @@ ttft = 300
 [policy.targets."openai/o3".rate_limit]
 rpm = 50
 ''', encoding="utf-8")
-    policies = load_policies(path)
+    policies = load_settings(path, user_file=tmp_path / 'no-user.toml').policies
     o3, mini, other = (policies.for_target(t) for t in ("openai/o3", "openai/gpt-4.1-mini", "gemini/x"))
     assert (o3.timeouts.ttft, o3.timeouts.idle, o3.timeouts.connect, o3.rate_limit.rpm) == (300, 5, 10, 50)
     assert (mini.timeouts.ttft, mini.timeouts.idle, mini.rate_limit.rpm) == (30, 5, None)
@@ -34,8 +35,8 @@ rpm = 50
     assert flagged.retry.max_retries == 0 and flagged.timeouts.ttft == 300
 
 
-def test_a_missing_file_means_defaults(tmp_path: Path) -> None:
-    assert load_policies(tmp_path / "nope.toml") == PolicySet()
+def test_no_file_means_defaults(tmp_path: Path) -> None:
+    assert load_settings(cwd=tmp_path, user_file=tmp_path / "nope.toml").policies == PolicySet()
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -48,5 +49,5 @@ def test_bad_policy_names_the_file_and_the_key(tmp_path: Path, text: str, expect
     path = tmp_path / "workbench.toml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as err:
-        load_policies(path)
+        load_settings(path, user_file=tmp_path / 'no-user.toml')
     assert str(path) in str(err.value) and expected in str(err.value) and err.value.hint

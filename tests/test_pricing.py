@@ -9,10 +9,11 @@ from pathlib import Path
 import genai_prices
 import pytest
 
+from workbench.core.config import load_settings
 from workbench.core.errors import ConfigError
 from workbench.core.estimate import estimate
 from workbench.core.events import Usage
-from workbench.core.pricing import PriceBook, UserPrice, load_prices
+from workbench.core.pricing import PriceBook, UserPrice
 from workbench.core.request import ChatRequest, Message, Params
 from workbench.core.tokenizer import count_chat
 
@@ -66,7 +67,7 @@ input_per_mtok = 0.8
 output_per_mtok = 2.4
 context_window = 131072
 ''', encoding="utf-8")
-    book = load_prices(path)
+    book = load_settings(path, user_file=path.parent / 'no-user.toml').prices
     assert book.cost("vllm/qwen2.5", Usage(input_tokens=10**6, output_tokens=10**6)) == 0  # priced at zero
     assert book.cost("openai/gpt-4.1-mini", Usage(input_tokens=10**6, output_tokens=10**6,
                                                    cache_read_tokens=500_000)) == Decimal("0.5") + Decimal("0.25") + 2
@@ -79,7 +80,7 @@ def test_bad_price_table_names_file_row_and_field(tmp_path: Path) -> None:
     path = tmp_path / "workbench.toml"
     path.write_text('[prices."x/y"]\ninput_per_mtok = -1\noutput_per_mtok = 1\n', encoding="utf-8")
     with pytest.raises(ConfigError) as err:
-        load_prices(path)
+        load_settings(path, user_file=path.parent / 'no-user.toml')
     assert str(path) in str(err.value) and '"x/y"' in str(err.value) and "input_per_mtok" in str(err.value)
 
 

@@ -1,6 +1,7 @@
 """Call policy: timeouts, retries, circuit breaker, fallbacks, hedging, rate limits, structured output.
 
-Pydantic models, because policy arrives from configuration (``[policy]`` in ``workbench.toml``) and
+Pydantic models, because policy arrives from configuration (``[policy]`` in ``workbench.toml``, read by
+:mod:`workbench.core.config`) and
 command-line flags, and must be validated there. A :class:`PolicySet` holds the defaults plus
 per-provider and per-target overrides; :meth:`PolicySet.for_target` merges them (target beats
 provider beats defaults, field by field).
@@ -8,8 +9,6 @@ provider beats defaults, field by field).
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -108,17 +107,6 @@ class PolicySet(BaseModel):
     def with_defaults(self, **override: Any) -> PolicySet:
         """These policies with the defaults changed (command-line flags win over files)."""
         return self.model_copy(update={"defaults": self.defaults.merged(override)})
-
-
-def load_policies(path: Path) -> PolicySet:
-    """Read ``[policy]`` (defaults) and ``[policy.targets."provider/model"]`` / ``[policy.targets.provider]``."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return PolicySet()
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}", "fix the TOML syntax at that line") from None
-    return policies_from(data.get("policy", {}), str(path))
 
 
 def policies_from(policy: dict[str, Any], path: str) -> PolicySet:

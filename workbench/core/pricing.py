@@ -21,12 +21,10 @@ It overrides the bundled data for the models it matches, and adds models the dat
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -140,17 +138,6 @@ def _bundled_model(target: str) -> tuple[str, int | None] | None:
     except LookupError:
         return None
     return info.id, info.context_window
-
-
-def load_prices(path: Path) -> PriceBook:
-    """The ``[prices]`` table of a TOML file (a missing file means no user prices)."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return PriceBook()
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}", "fix the TOML syntax at that line") from None
-    return prices_from(data.get("prices", {}), str(path))
 
 
 def prices_from(rows: dict[str, Any], path: str) -> PriceBook:
