@@ -296,8 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "init": workspace_cli.init, "config": workspace_cli.config_show, "models": workspace_cli.models,
                 "fake-server": _cmd_fake_server}
     if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):  # piped or scripted: no TUI, the help
+            parser.print_help()
+            return EXIT_OK
+        from workbench.ui.app import run_tui
+
+        return run_tui()
     try:
         return commands[args.command](args)
     except WorkbenchError as exc:

@@ -1,0 +1,147 @@
+"""Text snapshots of each screen at 140×40 with deterministic content.
+
+A snapshot is the screen's rendered text (no colours), kept under ``tests/__snapshots__/test_ui/``.
+A missing snapshot is written (and the test fails so it gets reviewed); refresh them on purpose with
+``UPDATE_UI_SNAPSHOTS=1 pytest tests/test_ui_snapshots.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.test_ui import SIZE, wait_for
+from workbench.core.call import Attempt, CallRecord
+from workbench.core.errors import ProviderHTTPError
+from workbench.core.events import FinishReason, Usage
+from workbench.core.registry import PROVIDERS
+from workbench.core.request import ChatRequest, Params
+from workbench.core.timing import CallTiming
+from workbench.ui.app import WorkbenchApp
+
+SNAPSHOTS = Path(__file__).parent / "__snapshots__" / "test_ui"
+NO_KEYS = {var: "" for spec in PROVIDERS.values() for var in spec.key_env}
+MS = 1_000_000
+
+
+def screen_text(app: WorkbenchApp) -> str:
+    strips = app.screen._compositor.render_strips()
+    return "\n".join(strip.text.rstrip() for strip in strips) + "\n"
+
+
+def check(name: str, text: str) -> None:
+    path = SNAPSHOTS / f"{name}.txt"
+    if os.environ.get("UPDATE_UI_SNAPSHOTS") or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        if not os.environ.get("UPDATE_UI_SNAPSHOTS"):
+            pytest.fail(f"new snapshot written: {path} (review it, then run again)")
+        return
+    expected = path.read_text(encoding="utf-8")
+    assert text == expected, f"{name} changed; if on purpose: UPDATE_UI_SNAPSHOTS=1 pytest {__file__}"
+
+
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+def no_blink(app: WorkbenchApp) -> None:
+    for widget in app.screen.query("TextArea, Input"):
+        widget.cursor_blink = False  # type: ignore[attr-defined]
+
+
+def records() -> list[CallRecord]:
+    request = ChatRequest.from_prompt("Explain SSE in one paragraph.", params=Params(max_tokens=64))
+
+    def record(target: str, text: str, finish: FinishReason, out: int, ttft: int, total: int,
+               started_at: float) -> CallRecord:
+        chunks = [ttft * MS + i * 10 * MS for i in range(out)]
+        rec = CallRecord(target, request, text_parts=[text], usage=Usage(input_tokens=17, output_tokens=out),
+                         finish=finish, timing=CallTiming(started_ns=0, sent_ns=0, first_content_ns=ttft * MS,
+                                                          first_text_ns=ttft * MS, end_ns=total * MS,
+                                                          chunk_ns=chunks),
+                         done=True, started_at=started_at, cost_usd=Decimal("0.000123"))
+        rec.attempts = [Attempt(target, "first", latency_ms=float(total), ttft_ms=float(ttft))]
+        return rec
+
+    ok = record("fake/demo", "**Server-Sent Events** stream text over one HTTP response.\n\n- simple\n- one-way",
+                FinishReason.STOP, 20, 300, 520, 1_767_225_600.0)
+    cut = record("fake-anthropic/demo", "SSE keeps a response open and", FinishReason.LENGTH, 64, 150, 800,
+                 1_767_225_601.0)
+    retried = record("fake/x", "A retried answer.", FinishReason.STOP, 4, 90, 1200, 1_767_225_602.0)
+    retried.attempts = [Attempt("fake/x", "first", status=429, error="429 Too Many Requests", error_class="http_429"),
+                        Attempt("fake/x", "retry", wait_ms=1000.0, wait_reason="retry-after", ttft_ms=90.0,
+                                latency_ms=200.0)]
+    failed = CallRecord("nokey/model", request, finish=FinishReason.ERROR, done=True,
+                        error=ProviderHTTPError("nokey/model", 401, None, "unauthorized"),
+                        timing=CallTiming(started_ns=0, sent_ns=0, end_ns=40 * MS), started_at=1_767_225_603.0)
+    return [ok, cut, retried, failed]
+
+
+class FinishedRace:
+    def __init__(self) -> None:
+        self.records = records()
+        self.done = True
+
+
+async def test_editor_snapshot() -> None:
+    app = WorkbenchApp(env=NO_KEYS, targets=["openai/gpt-4.1-mini", "fake/demo"])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.get_screen("editor")
+        await wait_for(pilot, lambda: app.screen is screen and screen.meters)
+        screen.query_one("#system").load_text("You are terse.")
+        screen.query_one("#user").load_text("Explain SSE in one paragraph.")
+        screen.query_one("#max-tokens").value = "256"
+        await wait_for(pilot, lambda: (screen.meter_rows()[0]["tokens"] or 0) > 10
+                       and screen.estimates.get("openai/gpt-4.1-mini") is not None
+                       and screen.estimates["openai/gpt-4.1-mini"].max_tokens == 256)
+        no_blink(app)
+        await pilot.pause(0.1)
+        check("editor", screen_text(app))
+
+
+async def test_race_snapshot() -> None:
+    app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
+    async with app.run_test(size=SIZE) as pilot:
+        app.race = FinishedRace()  # type: ignore[assignment]
+        await pilot.press("f3")
+        race = app.get_screen("race")
+        await wait_for(pilot, lambda: len(race.panes) == 4 and all(p.finished for p in race.panes))
+        await pilot.pause(0.2)
+        check("race", screen_text(app))
+
+
+async def test_traces_snapshot() -> None:
+    app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
+    async with app.run_test(size=SIZE) as pilot:
+        writer = app.writer()
+        for record in records():
+            writer.write(record)
+        writer.flush()
+        await pilot.press("f4")
+        traces = app.get_screen("traces")
+        await wait_for(pilot, lambda: len(traces.rows) == 4 and traces.detail is not None)
+        await wait_for(pilot, lambda: traces.detail["id"] == traces.rows[0]["id"])
+        no_blink(app)
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        for row in traces.rows:  # ids are random (ULIDs): mask them
+            text = text.replace(row["id"], "<id>".ljust(len(row["id"])))
+        check("traces", text)
+
+
+async def test_keys_snapshot() -> None:
+    app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        keys = app.get_screen("keys")
+        await wait_for(pilot, lambda: app.screen is keys and keys.statuses)
+        no_blink(app)
+        await pilot.pause(0.1)
+        check("keys", screen_text(app))

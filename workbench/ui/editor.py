@@ -1,0 +1,333 @@
+"""The editor: system prompt, user message, targets and max_tokens, with a live token/cost meter per target.
+
+The token count is exact-incremental: one :class:`~workbench.core.token_meter.TokenMeter` per text area
+and encoding, fed each edit's range (a keystroke re-encodes a few hundred characters). Counting a big
+text from scratch (first load, replay, undo) runs in a thread worker. The cost range and headroom come
+from :func:`~workbench.core.estimate.estimate`, debounced and computed in a thread worker.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.document._edit import Edit
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Static, TextArea
+
+from workbench.core.errors import WorkbenchError
+from workbench.ui.render import fmt_usd
+
+if TYPE_CHECKING:
+    from workbench.core.estimate import Estimate
+    from workbench.core.request import ChatRequest
+    from workbench.core.token_meter import TokenMeter
+
+FIELDS = ("system", "user")
+ESTIMATE_DEBOUNCE_S = 0.25
+_TOKENS_PER_MESSAGE, _REPLY_PRIMING = 3, 3  # as core.tokenizer.count_chat
+
+
+def split_targets(raw: str) -> list[str]:
+    """``a/x@ttft=1,tps=2, b/y`` → two targets: a comma starts a new target only before ``provider/``."""
+    return [t.strip() for t in re.split(r",\s*(?=[A-Za-z0-9_.-]+/)", raw) if t.strip()]
+
+
+class MeteredTextArea(TextArea):
+    """A TextArea that records each edit as (start, end, replacement) in character offsets."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending_edits: list[tuple[int, int, str]] = []
+
+    def edit(self, edit: Edit) -> Any:
+        document = self.document
+        top, bottom = sorted((edit.from_location, edit.to_location))
+        start = document.get_index_from_location(top)
+        end = document.get_index_from_location(bottom)
+        self.pending_edits.append((start, end, edit.text))
+        return super().edit(edit)
+
+
+class EditorScreen(Screen[None]):
+    BINDINGS: ClassVar = [Binding("ctrl+r", "run", "Run race", priority=True)]
+    DEFAULT_CSS = """
+    EditorScreen #editor-main { height: 1fr; }
+    EditorScreen #texts { width: 2fr; }
+    EditorScreen #side { width: 1fr; min-width: 40; padding: 0 1; }
+    EditorScreen #system { height: 8; }
+    EditorScreen #user { height: 1fr; }
+    EditorScreen Label { color: $text-muted; margin-top: 1; }
+    EditorScreen #meter { margin-top: 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meters: dict[tuple[str, str], TokenMeter] = {}
+        """(field, encoding) → meter; built in a worker, then edited in place on the UI thread."""
+        self.estimates: dict[str, Estimate] = {}
+        self._estimate_timer: Any = None
+        self._counting = False
+        self._recount_again = False
+        self._generation = 0
+        self.ready = False
+        """Set after the first paint: until then no tokenizer work (the first recount covers it)."""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="editor-main"):
+            with Vertical(id="texts"):
+                yield Label("System prompt")
+                yield MeteredTextArea(id="system", soft_wrap=True)
+                yield Label("User message")
+                yield MeteredTextArea(id="user", soft_wrap=True)
+            with Vertical(id="side"):
+                yield Label("Targets (comma-separated provider/model)")
+                yield Input(", ".join(self.app.default_targets()), id="targets")  # type: ignore[attr-defined]
+                yield Label("max_tokens (empty: the model's default)")
+                yield Input("", id="max-tokens", placeholder="per-model default", type="integer")
+                yield Static(id="meter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#user", TextArea).focus()
+        self.query_one("#meter", Static).update(Text("Live meter\n\ncounting…", style="dim"))
+        self.call_after_refresh(self.after_first_paint)
+
+    def after_first_paint(self) -> None:
+        """Heavy work only once the editor is on screen: tiktoken encodings, settings, network process."""
+        self.ready = True
+        self.recount()
+        self.app.warm_up()  # type: ignore[attr-defined]
+
+    # -- inputs ------------------------------------------------------------------------------------
+
+    def targets(self) -> list[str]:
+        return split_targets(self.query_one("#targets", Input).value)
+
+    def max_tokens(self) -> int | None:
+        raw = self.query_one("#max-tokens", Input).value.strip()
+        if not raw:
+            return None
+        value = int(raw)
+        if value < 1:
+            raise ValueError
+        return value
+
+    def text_of(self, field: str) -> str:
+        return self.query_one(f"#{field}", TextArea).text
+
+    def build_request(self) -> ChatRequest:
+        from workbench.core.request import ChatRequest, Params
+
+        user = self.text_of("user")
+        if not user.strip():
+            raise WorkbenchError("the user message is empty", "type a prompt first")
+        try:
+            max_tokens = self.max_tokens()
+        except ValueError:
+            raise WorkbenchError("max_tokens is not a positive integer", "fix it or leave it empty") from None
+        defaults = self.app.settings().config.defaults  # type: ignore[attr-defined]
+        params = Params(max_tokens=max_tokens or defaults.max_tokens, temperature=defaults.temperature)
+        return ChatRequest.from_prompt(user, system=self.text_of("system") or None, params=params)
+
+    def action_run(self) -> None:
+        try:
+            targets = self.targets()
+            if not targets:
+                raise WorkbenchError("no target given", "type provider/model targets, separated by commas")
+            if len(targets) > 6:
+                raise WorkbenchError("at most 6 targets race at once", "remove some targets")
+            request = self.build_request()
+        except Exception as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        self.app.start_race(request, targets)  # type: ignore[attr-defined]
+
+    def load_request(self, request: ChatRequest, targets: Sequence[str]) -> None:
+        """Replay: put a traced request back into the editor."""
+        self.query_one("#system", TextArea).load_text(request.system or "")
+        self.query_one("#user", TextArea).load_text(request.messages[-1].content if request.messages else "")
+        if targets:
+            self.query_one("#targets", Input).value = ", ".join(targets)
+        max_tokens = request.params.max_tokens
+        self.query_one("#max-tokens", Input).value = "" if max_tokens is None else str(max_tokens)
+        self.query_one("#user", TextArea).focus()
+
+    # -- the meter ---------------------------------------------------------------------------------
+
+    def encodings(self) -> dict[str, tuple[str, bool]]:
+        """target → (encoding name, exact?) — ``encoding_name_for`` is a cheap lookup (no tiktoken load)."""
+        from workbench.core.tokenizer import encoding_name_for
+
+        out = {}
+        for target in self.targets():
+            provider, _, model = target.partition("/")
+            out[target] = encoding_name_for(provider.lower(), model)
+        return out
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        area = event.text_area
+        if not self.ready or not isinstance(area, MeteredTextArea) or area.id not in FIELDS:
+            return
+        edits, area.pending_edits = area.pending_edits, []
+        if self._counting:
+            self._recount_again = True
+            return
+        length = len(area.text)
+        for (field, _), meter in self.meters.items():
+            if field != area.id:
+                continue
+            try:
+                for start, end, text in edits:
+                    meter.edit(start, end, text)
+            except ValueError:
+                pass
+            if len(meter) != length:  # load_text, undo/redo: count again in a worker
+                self.recount()
+                return
+        self._render_meter()
+        self._schedule_estimate()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if not self.ready:
+            return
+        if event.input.id == "targets":
+            if {enc for enc, _ in self.encodings().values()} - {enc for _, enc in self.meters}:
+                self.recount()
+            self._render_meter()
+        self._schedule_estimate()
+
+    def recount(self) -> None:
+        """Count every text from scratch, for every encoding in use, in a thread worker."""
+        if self._counting:
+            self._recount_again = True
+            return
+        self._counting = True
+        texts = {field: self.text_of(field) for field in FIELDS}
+        encodings = {enc for enc, _ in self.encodings().values()} or {"o200k_base"}
+        for area in self.query(MeteredTextArea):
+            area.pending_edits.clear()
+
+        def count() -> None:
+            from workbench.core.token_meter import TokenMeter
+            from workbench.core.tokenizer import get_encoding
+
+            try:
+                meters = {(field, enc): TokenMeter(get_encoding(enc), texts[field])
+                          for field in FIELDS for enc in encodings}
+            except Exception as exc:
+                self.app.call_from_thread(self._counted, None, exc)
+                return
+            self.app.call_from_thread(self._counted, meters, None)
+
+        self.run_worker(count, thread=True, exit_on_error=False, group="count", name="count-tokens")
+
+    def _counted(self, meters: dict[tuple[str, str], TokenMeter] | None, error: Exception | None) -> None:
+        self._counting = False
+        if error is not None:
+            self.app.report(error, "token count failed: ")  # type: ignore[attr-defined]
+            return
+        assert meters is not None
+        current = {field: self.text_of(field) for field in FIELDS}
+        if self._recount_again or any(m.text != current[f] for (f, _), m in meters.items()):
+            self._recount_again = False
+            self.meters = meters
+            self.recount()
+            return
+        self.meters = meters
+        self._render_meter()
+        self._schedule_estimate()
+
+    def input_tokens(self, encoding: str) -> int | None:
+        """Input tokens as ``count_chat`` counts them, from the live meters (``None`` while counting)."""
+        system, user = self.meters.get(("system", encoding)), self.meters.get(("user", encoding))
+        if system is None or user is None:
+            return None
+        total = _TOKENS_PER_MESSAGE + user.count + _REPLY_PRIMING
+        if len(system):
+            total += _TOKENS_PER_MESSAGE + system.count
+        return total
+
+    def meter_rows(self) -> list[dict[str, Any]]:
+        """One row per target: tokens (live), and the last estimate's cost range and headroom."""
+        rows = []
+        for target, (encoding, exact) in self.encodings().items():
+            tokens = self.input_tokens(encoding)
+            est = self.estimates.get(target)
+            rows.append({"target": target, "tokens": tokens, "exact": exact, "estimate": est})
+        return rows
+
+    def _render_meter(self) -> None:
+        """Per target: the name, then tokens in (``≈`` when approximate), USD in → in+max, headroom."""
+        out = Text()
+        out.append("Live meter\n", style="bold")
+        for row in self.meter_rows():
+            out.append(f"\n{row['target']}\n", style="bold")
+            tokens = "counting…" if row["tokens"] is None else f"{'' if row['exact'] else '≈'}{row['tokens']:,}"
+            out.append("  in ", style="dim")
+            out.append(tokens)
+            est: Estimate | None = row["estimate"]
+            out.append("  USD ", style="dim")
+            out.append("…" if est is None else f"{fmt_usd(est.cost_input_usd)} → {fmt_usd(est.cost_max_usd)}")
+            out.append("\n  headroom ", style="dim")
+            if est is None or est.headroom_tokens is None:
+                out.append("…" if est is None else "unknown", style="dim")
+            else:
+                out.append(f"{est.headroom_tokens:,}", style="bold red" if est.headroom_tokens < 0 else "")
+            out.append("\n")
+        self.query_one("#meter", Static).update(out)
+
+    def _schedule_estimate(self) -> None:
+        if self._estimate_timer is not None:
+            self._estimate_timer.stop()
+        self._estimate_timer = self.set_timer(ESTIMATE_DEBOUNCE_S, self._estimate)
+
+    def _estimate(self) -> None:
+        try:
+            request = self._request_for_estimate()
+        except Exception:
+            return
+        targets = self.targets()
+        app = self.app
+        self._generation += 1
+        generation = self._generation
+
+        def run() -> None:
+            from workbench.core.estimate import estimate
+
+            try:
+                prices = app.settings().prices  # type: ignore[attr-defined]
+            except Exception as exc:
+                app.report(exc, "no cost estimate: ")  # type: ignore[attr-defined]
+                return
+            results: dict[str, Estimate] = {}
+            for target in targets:
+                try:
+                    results[target] = estimate(request, target, prices)
+                except WorkbenchError:
+                    continue
+            app.call_from_thread(self._estimated, results, generation)
+
+        self.run_worker(run, thread=True, exclusive=True, exit_on_error=False, group="estimate", name="estimate")
+
+    def _request_for_estimate(self) -> ChatRequest:
+        from workbench.core.request import ChatRequest, Params
+
+        try:
+            max_tokens = self.max_tokens()
+        except ValueError:
+            max_tokens = None
+        return ChatRequest.from_prompt(self.text_of("user"), system=self.text_of("system") or None,
+                                       params=Params(max_tokens=max_tokens))
+
+    def _estimated(self, results: dict[str, Estimate], generation: int) -> None:
+        if generation != self._generation:
+            return
+        self.estimates = results
+        self._render_meter()

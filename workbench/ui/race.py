@@ -1,0 +1,160 @@
+"""The race screen: one pane per target, all streaming at once.
+
+No per-token messages: ONE timer (20 Hz) reads the ``RemoteRace`` records the network reader thread
+fills in, and updates each pane's header and a cheap ``Static`` holding the tail of the text. When a
+pane's call is final, its text is rendered as Markdown once. Hidden (non-current) screens skip work.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Markdown, Static
+
+from workbench.ui.render import error_line, metrics, timeline
+
+if TYPE_CHECKING:
+    from workbench.core.call import CallRecord
+    from workbench.core.netproc import RemoteRace
+
+FLUSH_HZ = 20
+TAIL_CHARS = 4_000
+"""While streaming, a pane shows at most this much of the end of the text (cheap to wrap at 20 Hz)."""
+
+
+class RacePane(Vertical):
+    DEFAULT_CSS = """
+    RacePane { border: round $primary; height: 1fr; padding: 0 1; }
+    RacePane.-done { border: round $success; }
+    RacePane.-error { border: round $error; }
+    RacePane .metrics { height: auto; }
+    RacePane .timeline { height: auto; display: none; }
+    RacePane .body { height: 1fr; }
+    """
+
+    def __init__(self, record: CallRecord) -> None:
+        super().__init__()
+        self.record = record
+        self.border_title = record.target
+        self.finished = False
+        self.header_text = ""
+        self.timeline_text = ""
+        self.body_text = ""
+        self._shown_chars = -1
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="metrics", markup=False)
+        yield Static(classes="timeline", markup=False)
+        with VerticalScroll(classes="body"):
+            yield Static(classes="stream", markup=False)
+
+    def flush(self) -> None:
+        """Bring the pane up to date with its record (called by the screen's one timer)."""
+        if self.finished or not self.is_mounted:
+            return
+        record = self.record
+        header = metrics(record)
+        if header.plain != self.header_text:
+            self.header_text = header.plain
+            self.query_one(".metrics", Static).update(header)
+        steps = timeline(record)
+        steps_plain = "" if steps is None else steps.plain
+        if steps_plain != self.timeline_text:
+            self.timeline_text = steps_plain
+            widget = self.query_one(".timeline", Static)
+            widget.update(steps or "")
+            widget.display = steps is not None
+        if record.done:
+            self._finish()
+            return
+        size = sum(map(len, record.text_parts)) + sum(map(len, record.reasoning_parts))
+        if size != self._shown_chars:
+            self._shown_chars = size
+            body = Text()
+            if record.reasoning_parts:
+                body.append(record.reasoning[-TAIL_CHARS:] + "\n\n", style="dim italic")
+            text = record.text
+            self.body_text = text
+            body.append(text[-TAIL_CHARS:])
+            self.query_one(".stream", Static).update(body)
+            self.query_one(".body", VerticalScroll).scroll_end(animate=False)
+
+    def _finish(self) -> None:
+        """Once: the whole text as Markdown, the error (with its next step) below it."""
+        self.finished = True
+        record = self.record
+        self.body_text = record.text
+        self.add_class("-error" if record.error is not None else "-done")
+        body = self.query_one(".body", VerticalScroll)
+        body.remove_children()
+        widgets: list[Static | Markdown] = []
+        if record.reasoning:
+            widgets.append(Static(Text(record.reasoning, style="dim italic")))
+        if record.text:
+            widgets.append(Markdown(record.text))
+        problem = error_line(record)
+        if problem is not None:
+            widgets.append(Static(problem))
+        body.mount_all(widgets)
+
+
+class RaceScreen(Screen[None]):
+    BINDINGS: ClassVar = [
+        Binding("escape", "cancel", "Cancel all"),
+        Binding("ctrl+r", "rerun", "Re-run", priority=True),
+    ]
+    DEFAULT_CSS = """
+    RaceScreen #panes { layout: grid; grid-size: 2; grid-gutter: 0 1; height: 1fr; }
+    RaceScreen #empty { padding: 1 2; color: $text-muted; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown_race: RemoteRace | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("No race yet: write a prompt in the editor (f2) and press ctrl+r.", id="empty")
+        yield Container(id="panes")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / FLUSH_HZ, self.flush)
+        self.flush()
+
+    @property
+    def panes(self) -> list[RacePane]:
+        return list(self.query(RacePane))
+
+    def flush(self) -> None:
+        race = self.app.race  # type: ignore[attr-defined]
+        if race is not self.shown_race and race is not None:
+            self._show(race)
+            return
+        if not self.is_current:
+            return
+        for pane in self.panes:
+            pane.flush()
+
+    def _show(self, race: RemoteRace) -> None:
+        self.shown_race = race
+        self.query_one("#empty").display = False
+        panes = self.query_one("#panes", Container)
+        count = len(race.records)
+        columns = count if count <= 3 else math.ceil(count / 2)
+        panes.styles.grid_size_columns = columns
+        panes.styles.grid_size_rows = math.ceil(count / columns)
+        panes.remove_children()
+        panes.mount_all([RacePane(record) for record in race.records])
+
+    def action_cancel(self) -> None:
+        self.app.cancel_race()  # type: ignore[attr-defined]
+
+    def action_rerun(self) -> None:
+        self.app.rerun()  # type: ignore[attr-defined]

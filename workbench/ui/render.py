@@ -1,0 +1,148 @@
+"""Rich text for the Textual face: pane headers, attempt timelines, meter rows, trace details (no I/O)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from workbench.core.events import FinishReason
+
+if TYPE_CHECKING:  # core.call pulls in httpx and tiktoken: not before first paint
+    from workbench.core.call import CallRecord
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
+
+
+def fmt_usd(value: object) -> str:
+    if value is None:
+        return "?"
+    amount = float(value)  # type: ignore[arg-type]
+    return f"${amount:.6f}" if amount < 0.01 else f"${amount:.4f}"
+
+
+def elapsed_ms(record: CallRecord) -> float | None:
+    timing = record.timing
+    if record.done:
+        return timing.latency_ms
+    origin = timing.sent_ns if timing.sent_ns is not None else timing.started_ns
+    return None if origin is None else (time.perf_counter_ns() - origin) / 1e6
+
+
+def metrics(record: CallRecord) -> Text:
+    """TTFT, tokens/s, elapsed, tokens in/out, cost and finish reason of one call (live or final)."""
+    timing, usage = record.timing, record.usage
+    approx = "≈" if record.usage_estimated else ""
+    if usage is not None:
+        tps = record.tokens_per_s
+        rate = "–" if tps is None else f"{approx}{tps:.0f}"
+        tokens = f"{approx}{usage.input_tokens}/{approx}{usage.output_tokens}"
+    else:
+        live = timing.tokens_per_s(len(timing.chunk_ns))
+        rate = "–" if live is None else f"≈{live:.0f}"
+        tokens = f"–/≈{len(timing.chunk_ns)}"
+    parts: list[tuple[str, str]] = [
+        ("TTFT ", "dim"), (fmt_ms(timing.ttft_ms), "bold"),
+        ("  tok/s ", "dim"), (rate, "bold"),
+        ("  time ", "dim"), (fmt_ms(elapsed_ms(record)), "bold"),
+        ("  in/out ", "dim"), (tokens, "bold"),
+    ]
+    if record.done:
+        parts += [("  cost ", "dim"), (fmt_usd(record.cost_usd), "bold")]
+    if record.finish is not None:
+        bad = record.finish in (FinishReason.LENGTH, FinishReason.ERROR)
+        label = record.finish.value + (" ⚠ hit max_tokens" if record.finish is FinishReason.LENGTH else "")
+        parts += [("  ", ""), (label, "bold red" if bad else "bold green")]
+    elif not record.done:
+        parts += [("  ", ""), ("streaming…" if timing.chunk_ns else "waiting…", "italic")]
+    return Text.assemble(*parts)
+
+
+def timeline(record: CallRecord) -> Text | None:
+    """``first: 429 → waited 1.0 s (retry-after) → retry: ok``; None for one clean try."""
+    attempts = list(record.attempts)
+    if len(attempts) <= 1 and all(a.error is None for a in attempts):
+        return None
+    text = Text(style="yellow")
+    for index, attempt in enumerate(attempts):
+        if index:
+            text.append(" → ")
+        if attempt.wait_ms >= 1:
+            text.append(f"waited {fmt_ms(attempt.wait_ms)} ({attempt.wait_reason}) → ")
+        label = attempt.kind if attempt.target == record.target else f"{attempt.kind} {attempt.target}"
+        if attempt.error is None:
+            outcome = "ok" if attempt.latency_ms is not None or record.done else "…"
+        else:
+            outcome = str(attempt.status) if attempt.status else str(attempt.error_class)
+        text.append(f"{label}: {outcome}", style="green" if attempt.error is None else "yellow")
+    return text
+
+
+def error_line(record: CallRecord) -> Text | None:
+    if record.error is None:
+        return None
+    hint = f"\n  next: {record.error.hint}" if record.error.hint else ""
+    return Text(f"✗ {record.error}{hint}", style="bold red")
+
+
+def trace_detail(call: dict[str, Any]) -> Text:
+    """The detail panel of the trace browser: metadata, messages, response, attempts."""
+    out = Text()
+
+    def field(name: str, value: object, style: str = "") -> None:
+        out.append(f"{name:<10}", style="dim")
+        out.append(f"{value}\n", style=style)
+
+    approx = "≈" if call.get("usage_estimated") else ""
+    field("id", call["id"])
+    field("time", datetime.fromtimestamp(call["ts"]).strftime("%Y-%m-%d %H:%M:%S"))
+    field("target", call["target"], "bold")
+    if call.get("served_by") and call["served_by"] != call["target"]:
+        field("served by", call["served_by"])
+    field("status", call["status"], "green" if call["status"] == "ok" else "bold red")
+    if call.get("error"):
+        field("error", call["error"], "red")
+    finish = call.get("finish_reason")
+    field("finish", finish or "–", "bold red" if finish in ("length", "error") else "")
+    if call.get("input_tokens") is not None:
+        field("tokens", f"in {approx}{call['input_tokens']}  out {approx}{call.get('output_tokens')}"
+                        f"  cache read {call.get('cache_read_tokens') or 0}")
+    field("cost", fmt_usd(call.get("cost_usd")))
+    tps = call.get("tokens_per_s")
+    field("timing", f"TTFT {fmt_ms(call.get('ttft_ms'))}  total {fmt_ms(call.get('latency_ms'))}  "
+                    f"tok/s {'–' if tps is None else f'{tps:.0f}'}")
+    payload = call.get("payload") or {}
+    request = json.loads(payload["request_json"]) if payload.get("request_json") else None
+    if request is None:
+        out.append("\n(prompt not stored: metadata-only tracing)\n", style="italic dim")
+    else:
+        if request.get("params"):
+            field("params", json.dumps(request["params"]))
+        if request.get("system"):
+            out.append("\n── system ──\n", style="bold cyan")
+            out.append(request["system"] + "\n")
+        for message in request.get("messages", []):
+            out.append(f"\n── {message['role']} ──\n", style="bold cyan")
+            out.append(message["content"] + "\n")
+    if payload.get("reasoning_text"):
+        out.append("\n── reasoning ──\n", style="bold cyan")
+        out.append(payload["reasoning_text"] + "\n", style="dim italic")
+    out.append("\n── response ──\n", style="bold cyan")
+    out.append((payload.get("response_text") or "") + "\n")
+    attempts = json.loads(payload["attempts_json"]) if payload.get("attempts_json") else []
+    if attempts:
+        out.append("\n── attempts ──\n", style="bold cyan")
+        for attempt in attempts:
+            wait = f"waited {fmt_ms(attempt.get('wait_ms'))} ({attempt.get('wait_reason')}) → " \
+                if (attempt.get("wait_ms") or 0) >= 1 else ""
+            outcome = "ok" if attempt.get("error") is None else f"{attempt.get('status') or ''} {attempt.get('error')}"
+            out.append(f"{wait}{attempt['kind']} {attempt['target']}: {outcome}\n",
+                       style="green" if attempt.get("error") is None else "yellow")
+    return out

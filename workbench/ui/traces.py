@@ -1,0 +1,185 @@
+"""The trace browser: keyset pages of calls in a DataTable, FTS search, a detail panel, replay.
+
+Every database read runs in a thread worker; the next page loads when the cursor nears the end.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from workbench.core.errors import WorkbenchError
+from workbench.ui.render import fmt_ms, fmt_usd, trace_detail
+
+_FINISH_STYLE = {"length": "bold red", "error": "bold red", "stop": "green"}
+PAGE = 100
+PREFETCH_ROWS = 10
+
+
+class TracesScreen(Screen[None]):
+    BINDINGS: ClassVar = [
+        Binding("ctrl+r", "replay", "Replay in editor", priority=True),
+        Binding("ctrl+f", "focus_search", "Search"),
+        Binding("ctrl+l", "reload", "Reload"),
+    ]
+    DEFAULT_CSS = """
+    TracesScreen #traces-main { height: 1fr; }
+    TracesScreen #calls { width: 1fr; }
+    TracesScreen #detail-scroll { width: 52; border-left: solid $primary; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_text = ""
+        self.cursor: Any = None
+        """Keyset cursor: the last row's id (browse) or ``_cursor`` (search)."""
+        self.exhausted = False
+        self.page_loading = False
+        self.generation = 0
+        self.rows: list[dict[str, Any]] = []
+        self.detail: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="search prompts and replies (full text; Enter to search, empty: all)", id="search")
+        with Horizontal(id="traces-main"):
+            yield DataTable(id="calls", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="detail-scroll"):
+                yield Static("Select a call to see it here.", id="detail", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#calls", DataTable)
+        for label in ("time", "target", "finish", "TTFT", "total", "in/out", "cost"):
+            table.add_column(label, key=label)
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+        self.query_one("#calls", DataTable).focus()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_focus_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def reload(self) -> None:
+        self.generation += 1
+        self.cursor, self.exhausted, self.page_loading, self.rows = None, False, False, []
+        self.query_one("#calls", DataTable).clear()
+        self.load_page()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search":
+            self.query_text = event.value.strip()
+            self.reload()
+            self.query_one("#calls", DataTable).focus()
+
+    def load_page(self) -> None:
+        if self.page_loading or self.exhausted:
+            return
+        self.page_loading = True
+        generation, cursor, text = self.generation, self.cursor, self.query_text
+        app = self.app
+
+        def read() -> None:
+            try:
+                store = app.store()  # type: ignore[attr-defined]
+                with app.store_lock:  # type: ignore[attr-defined]
+                    if text:
+                        rows = store.search(text, before=cursor, limit=PAGE)
+                    else:
+                        rows = store.page(before=cursor, limit=PAGE)
+            except Exception as exc:
+                app.report(exc, "cannot read the trace store: ")  # type: ignore[attr-defined]
+                app.call_from_thread(self._page_failed, generation)
+                return
+            app.call_from_thread(self._add_page, rows, generation)
+
+        self.run_worker(read, thread=True, exit_on_error=False, group="page", name="trace-page")
+
+    def _page_failed(self, generation: int) -> None:
+        if generation == self.generation:
+            self.page_loading = False
+
+    def _add_page(self, rows: list[dict[str, Any]], generation: int) -> None:
+        if generation != self.generation:
+            return
+        self.page_loading = False
+        if len(rows) < PAGE:
+            self.exhausted = True
+        if not rows:
+            if not self.rows:
+                self.query_one("#detail", Static).update(
+                    "No calls match." if self.query_text else "No calls traced yet: run a race (f2, ctrl+r).")
+            return
+        self.cursor = rows[-1]["_cursor"] if self.query_text else rows[-1]["id"]
+        table = self.query_one("#calls", DataTable)
+        first = not self.rows
+        self.rows.extend(rows)
+        for row in rows:
+            approx = "≈" if row.get("usage_estimated") else ""
+            tokens = "–" if row.get("input_tokens") is None else \
+                f"{approx}{row['input_tokens']}/{approx}{row.get('output_tokens')}"
+            table.add_row(
+                datetime.fromtimestamp(row["ts"]).strftime("%m-%d %H:%M:%S"), row["target"],
+                Text(row.get("finish_reason") or row["status"], style=_FINISH_STYLE.get(row.get("finish_reason"), "")),
+                fmt_ms(row.get("ttft_ms")), fmt_ms(row.get("latency_ms")), tokens, fmt_usd(row.get("cost_usd")),
+                key=row["id"])
+        if first:
+            self.show_detail(rows[0]["id"])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        table = event.data_table
+        if event.cursor_row >= table.row_count - PREFETCH_ROWS:
+            self.load_page()
+        if event.row_key.value is not None:
+            self.show_detail(event.row_key.value)
+
+    def show_detail(self, call_id: str) -> None:
+        app = self.app
+
+        def read() -> None:
+            try:
+                with app.store_lock:  # type: ignore[attr-defined]
+                    call = app.store().get(call_id)  # type: ignore[attr-defined]
+            except Exception as exc:
+                app.report(exc, "cannot read the call: ")  # type: ignore[attr-defined]
+                return
+            if call is not None:
+                app.call_from_thread(self._show_detail, call)
+
+        self.run_worker(read, thread=True, exclusive=True, exit_on_error=False, group="detail", name="trace-detail")
+
+    def _show_detail(self, call: dict[str, Any]) -> None:
+        self.detail = call
+        self.query_one("#detail", Static).update(trace_detail(call))
+
+    async def action_replay(self) -> None:
+        from workbench.core.request import ChatRequest
+
+        call = self.detail
+        if call is None:
+            self.app.report(WorkbenchError("no call selected", "pick a call in the table"))  # type: ignore[attr-defined]
+            return
+        payload = call.get("payload") or {}
+        if not payload.get("request_json"):
+            self.app.report(WorkbenchError(  # type: ignore[attr-defined]
+                "this call's prompt was not stored (metadata-only tracing)", "replay a call traced with text"))
+            return
+        data = json.loads(payload["request_json"])
+        try:
+            request = ChatRequest.model_validate({"system": data.get("system"), "messages": data["messages"],
+                                                  "params": data.get("params") or {}})
+        except Exception as exc:
+            self.app.report(exc, "cannot replay: ")  # type: ignore[attr-defined]
+            return
+        await self.app.replay(request, [call["target"]])  # type: ignore[attr-defined]
