@@ -5,8 +5,10 @@ along; ``payloads`` holds the text (request messages and params, reply, reasonin
 attempts) one row per call; ``call_tags`` makes tags filterable by index; ``payloads_fts`` is an
 external-content FTS5 index over the prompt and the reply, filled in the background rather than by
 triggers, so writes never pay for it (``fts_state`` keeps its high-water mark). Column names map to
-the OpenTelemetry GenAI conventions as listed in :data:`OTEL_ATTRIBUTES`. The schema version is
-SQLite's ``user_version``; migrations run in order.
+the OpenTelemetry GenAI conventions as listed in :data:`OTEL_ATTRIBUTES`. The ``rollup_*`` tables
+(migration 2, :mod:`workbench.core.traces.rollup`) keep per-day counters and latency histograms that
+the writer updates in each batch's transaction, so ``stats`` never scans the calls. The schema version
+is SQLite's ``user_version``; migrations run in order.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import sqlite3
 
 from sqlmodel import Field, SQLModel
+
+from workbench.core.traces import rollup
 
 
 class CallRow(SQLModel, table=True):
@@ -115,7 +119,16 @@ def _migration_1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS = (_migration_1,)
+def _migration_2(conn: sqlite3.Connection) -> None:
+    """Rollup tables for ``stats`` (backfilled from the calls: about 12 s a million calls), and an index
+    for the prompt-name filter (``calls_prompt`` cannot give a prompt's calls in id order)."""
+    for statement in rollup.TABLES:
+        conn.execute(statement)
+    conn.execute("CREATE INDEX IF NOT EXISTS calls_prompt_name ON calls (prompt_name, id)")
+    rollup.rebuild(conn)
+
+
+MIGRATIONS = (_migration_1, _migration_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.call import CallRecord
-from workbench.core.traces.ids import new_id
+from workbench.core.traces import rollup
+from workbench.core.traces.ids import id_time, new_id
 from workbench.core.traces.redact import Redactor
 from workbench.core.traces.store import CALL_COLUMNS, PAYLOAD_COLUMNS, connect, index_pending
 
@@ -51,7 +52,7 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
     request = record.request
     tps = record.tokens_per_s
     call = (
-        call_id, record.started_at or time.time(), provider, model, record.target, record.served_by, None,
+        call_id, record.started_at or id_time(call_id), provider, model, record.target, record.served_by, None,
         context.prompt_name, context.prompt_version, context.session_id, context.eval_run_id,
         "error" if record.error is not None else "ok",
         None if record.error is None else record.error.error_class,
@@ -147,6 +148,7 @@ class TraceWriter:
                 self._conn.executemany(_INSERT_CALL, calls)
                 self._conn.executemany(_INSERT_PAYLOAD, payloads)
                 self._conn.executemany(_INSERT_TAG, tags)
+                rollup.add_batch(self._conn, CALL_COLUMNS, calls, tags)  # the rollups commit with the rows
         except sqlite3.Error as exc:  # never lose the batch silently: say so on stderr, keep running
             import sys
 
