@@ -16,12 +16,11 @@ _lock = threading.Lock()
 _last = (0, 0)
 
 
-def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, index = divmod(value, 32)
-        chars.append(_ALPHABET[index])
-    return "".join(reversed(chars))
+_SHIFTS = tuple(range(125, -1, -5))  # 26 five-bit groups of 130 bits, most significant first
+
+
+def _encode(value: int) -> str:
+    return "".join([_ALPHABET[(value >> shift) & 31] for shift in _SHIFTS])
 
 
 def new_id(at: float | None = None) -> str:
@@ -33,7 +32,12 @@ def new_id(at: float | None = None) -> str:
         rand = last_rand + 1 if ms == last_ms else int.from_bytes(os.urandom(10), "big")
         if ms >= last_ms:  # an id for an earlier moment (an older call) keeps its own time
             _last = (ms, rand)
-    return _encode(ms, 10) + _encode(rand & ((1 << 80) - 1), 16)
+    return _encode((ms << 80) | (rand & ((1 << 80) - 1)))
+
+
+def time_prefix(at: float) -> str:
+    """The 10-character time part of the ids made at ``at``: a bound for range queries over ids."""
+    return _encode(max(int(at * 1000), 0) << 80)[:10]
 
 
 def id_time(call_id: str) -> float:

@@ -22,7 +22,7 @@ import platformdirs
 
 from workbench.core.errors import ConfigError
 from workbench.core.traces import rollup
-from workbench.core.traces.ids import _encode
+from workbench.core.traces.ids import time_prefix
 from workbench.core.traces.schema import migrate
 
 WORKSPACE_FILE = "workbench.toml"
@@ -112,14 +112,14 @@ class Filters:
         return (" AND ".join(clauses) or "1"), args
 
 
-ID_SLACK_S = 3600.0
-"""A row's ``ts`` is its id's time, or later by the writer's queue delay when the call had no start time
-(never more than this), so ``ts >= since`` implies ``id >= id_bound(since - ID_SLACK_S)``."""
+ID_SLACK_S = 0.001
+"""A row's id is made from its ``ts`` (to the millisecond), so ``ts >= since`` implies
+``id >= id_bound(since - ID_SLACK_S)``."""
 
 
 def id_bound(ts: float) -> str:
     """The smallest id of the millisecond ``ts`` falls in (ids sort by time: ULIDs)."""
-    return _encode(max(int(ts * 1000), 0), 10)
+    return time_prefix(ts)
 
 
 class TraceStore:
