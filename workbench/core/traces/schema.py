@@ -22,6 +22,7 @@ from workbench.core.traces import rollup
 
 class CallRow(SQLModel, table=True):
     __tablename__ = "calls"
+    __table_args__ = {"sqlite_with_rowid": False}  # clustered on the time-sortable id: one b-tree, not two
 
     id: str = Field(primary_key=True)
     """ULID: sorts by time."""
@@ -99,8 +100,8 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS calls_provider ON calls (provider, id)",
     "CREATE INDEX IF NOT EXISTS calls_status ON calls (status, id)",
     "CREATE INDEX IF NOT EXISTS calls_prompt ON calls (prompt_name, prompt_version, id)",
-    "CREATE INDEX IF NOT EXISTS calls_session ON calls (session_id, id)",
-    "CREATE INDEX IF NOT EXISTS calls_eval ON calls (eval_run_id, id)",
+    "CREATE INDEX IF NOT EXISTS calls_session ON calls (session_id, id) WHERE session_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS calls_eval ON calls (eval_run_id, id) WHERE eval_run_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS call_tags_tag ON call_tags (tag, call_id)",
     "CREATE VIRTUAL TABLE IF NOT EXISTS payloads_fts USING fts5(request_json, response_text, "
     "content='payloads', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')",
