@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import ModalScreen
 
 from workbench.core.errors import WorkbenchError
 
@@ -84,6 +85,8 @@ class WorkbenchApp(App[None]):
         Binding("f4", "goto('traces')", "Traces"),
         Binding("f5", "goto('keys')", "Keys"),
         Binding("ctrl+t", "toggle_theme", "Light/dark"),
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -308,6 +311,18 @@ class WorkbenchApp(App[None]):
         if self.screen is not self.get_screen(name):
             await self.switch_screen(name)
 
+    def action_help(self) -> None:
+        """A modal listing the current screen's bindings and the global ones."""
+        from workbench.ui.modals import HelpScreen
+
+        screen = self.screen
+        if isinstance(screen, ModalScreen):
+            return
+        name = next((n for n in self.SCREENS if self._installed_screens.get(n) is screen), type(screen).__name__)
+        screen_bindings = [b for bs in screen._bindings.key_to_bindings.values() for b in bs]
+        global_bindings = [b for bs in self._bindings.key_to_bindings.values() for b in bs]
+        self.push_screen(HelpScreen(name, screen_bindings, global_bindings))
+
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
 
@@ -330,6 +345,7 @@ class WorkbenchApp(App[None]):
              partial(self.run_action, "goto('traces')")),
             ("Open keys", "API keys: where each comes from; set or delete (f5)",
              partial(self.run_action, "goto('keys')")),
+            ("Help: key bindings", "every binding of this screen and the global ones (f1, ?)", self.action_help),
             ("Toggle light/dark theme", "switch between textual-light and textual-dark (ctrl+t)",
              self.action_toggle_theme),
         ]

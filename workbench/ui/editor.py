@@ -8,6 +8,7 @@ from :func:`~workbench.core.estimate.estimate`, debounced and computed in a thre
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.document._edit import Edit
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static, TextArea
@@ -31,6 +32,29 @@ if TYPE_CHECKING:
 FIELDS = ("system", "user")
 ESTIMATE_DEBOUNCE_S = 0.25
 _TOKENS_PER_MESSAGE, _REPLY_PRIMING = 3, 3  # as core.tokenizer.count_chat
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+"""A ``{{name}}`` placeholder in the system prompt or the user message."""
+PLACEHOLDER_STYLE = "keyword"
+"""The TextArea theme's syntax style a placeholder is drawn with."""
+
+
+def variable_names(*texts: str) -> list[str]:
+    """The placeholder names in ``texts``, in order of first appearance, each once."""
+    return list(dict.fromkeys(m.group(1) for text in texts for m in VARIABLE.finditer(text)))
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """``text`` with every ``{{name}}`` that has a value replaced by it (others are left as they are)."""
+    return VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def validation_problem(exc: Exception) -> str:
+    """A pydantic ``ValidationError`` as ``field: message; …`` (other errors: their text)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'params'}: {e.get('msg')}"
+                     for e in errors())
 
 
 def split_targets(raw: str) -> list[str]:
@@ -53,6 +77,17 @@ class MeteredTextArea(TextArea):
         self.pending_edits.append((start, end, edit.text))
         return super().edit(edit)
 
+    def _build_highlight_map(self) -> None:
+        """The language's highlights (none for plain text), plus every ``{{name}}`` placeholder."""
+        super()._build_highlight_map()
+        for row, line in enumerate(self.document.lines):
+            if "{{" not in line:
+                continue
+            for match in VARIABLE.finditer(line):
+                start = len(line[:match.start()].encode())
+                end = start + len(match.group(0).encode())
+                self._highlights[row].append((start, end, PLACEHOLDER_STYLE))
+
 
 class EditorScreen(Screen[None]):
     BINDINGS: ClassVar = [Binding("ctrl+r", "run", "Run race", priority=True)]
@@ -63,7 +98,12 @@ class EditorScreen(Screen[None]):
     EditorScreen #system { height: 8; }
     EditorScreen #user { height: 1fr; }
     EditorScreen Label { color: $text-muted; margin-top: 1; }
-    EditorScreen #meter { margin-top: 1; }
+    EditorScreen #meter { margin-top: 1; height: auto; }
+    EditorScreen #sampling { height: auto; }
+    EditorScreen #sampling Input { width: 1fr; }
+    EditorScreen #json-schema { height: 5; }
+    EditorScreen #variables { height: auto; display: none; }
+    EditorScreen #variables Input { border-title-color: $text-accent; }
     """
 
     def __init__(self) -> None:
@@ -77,6 +117,12 @@ class EditorScreen(Screen[None]):
         self._generation = 0
         self.ready = False
         """Set after the first paint: until then no tokenizer work (the first recount covers it)."""
+        self.variable_values: dict[str, str] = {}
+        """Placeholder name → value typed in the variables panel (kept while the name comes and goes)."""
+        self.variable_inputs: dict[str, Input] = {}
+        """Placeholder name → its Input in the variables panel (one per placeholder in the texts)."""
+        self._templated: set[str] = set()
+        """Fields whose meters count substituted text: edits cannot be applied incrementally there."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -86,11 +132,22 @@ class EditorScreen(Screen[None]):
                 yield MeteredTextArea(id="system", soft_wrap=True)
                 yield Label("User message")
                 yield MeteredTextArea(id="user", soft_wrap=True)
-            with Vertical(id="side"):
+            with VerticalScroll(id="side"):
                 yield Label("Targets (comma-separated provider/model)")
                 yield Input(", ".join(self.app.default_targets()), id="targets")  # type: ignore[attr-defined]
                 yield Label("max_tokens (empty: the model's default)")
                 yield Input("", id="max-tokens", placeholder="per-model default", type="integer")
+                yield Label("temperature · top_p · seed (empty: default)")
+                with Horizontal(id="sampling"):
+                    yield Input("", id="temperature", placeholder="temp", type="number")
+                    yield Input("", id="top-p", placeholder="top_p", type="number")
+                    yield Input("", id="seed", placeholder="seed", type="integer")
+                yield Label("stop sequences (comma-separated)")
+                yield Input("", id="stop", placeholder="none")
+                yield Label("JSON schema for the reply (optional)")
+                yield TextArea("", id="json-schema", language=None, soft_wrap=True)
+                with Vertical(id="variables"):
+                    yield Label("Variables ({{name}} in the texts)")
                 yield Static(id="meter")
         yield Footer()
 
@@ -122,19 +179,70 @@ class EditorScreen(Screen[None]):
     def text_of(self, field: str) -> str:
         return self.query_one(f"#{field}", TextArea).text
 
-    def build_request(self) -> ChatRequest:
-        from workbench.core.request import ChatRequest, Params
+    def meter_text(self, field: str) -> str:
+        """The text of a field as it will be sent: placeholders with a value substituted."""
+        text = self.text_of(field)
+        return substitute(text, self.variable_values) if "{{" in text else text
 
-        user = self.text_of("user")
-        if not user.strip():
-            raise WorkbenchError("the user message is empty", "type a prompt first")
+    def _number(self, field: str, kind: type) -> Any:
+        raw = self.query_one(f"#{field}", Input).value.strip()
+        if not raw:
+            return None
+        try:
+            return kind(raw)
+        except ValueError:
+            noun = "an integer" if kind is int else "a number"
+            raise WorkbenchError(f"{field.replace('-', '_')} is not {noun}: {raw!r}",
+                                 "fix it or leave it empty") from None
+
+    def json_schema(self) -> dict[str, Any] | None:
+        raw = self.query_one("#json-schema", TextArea).text
+        if not raw.strip():
+            return None
+        try:
+            schema = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise WorkbenchError(f"json_schema is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                                 "fix the schema or clear it") from None
+        if not isinstance(schema, dict):
+            raise WorkbenchError(f"json_schema must be a JSON object, not {type(schema).__name__}",
+                                 'write an object such as {"type": "object", ...}')
+        return schema
+
+    def params(self, *, defaults: Any = None) -> Any:
+        """The editor's sampling parameters as ``Params``; a bad value raises a ``WorkbenchError`` naming it."""
+        from workbench.core.request import Params
+
         try:
             max_tokens = self.max_tokens()
         except ValueError:
             raise WorkbenchError("max_tokens is not a positive integer", "fix it or leave it empty") from None
-        defaults = self.app.settings().config.defaults  # type: ignore[attr-defined]
-        params = Params(max_tokens=max_tokens or defaults.max_tokens, temperature=defaults.temperature)
-        return ChatRequest.from_prompt(user, system=self.text_of("system") or None, params=params)
+        temperature = self._number("temperature", float)
+        stop = tuple(s.strip() for s in self.query_one("#stop", Input).value.split(",") if s.strip())
+        values = {
+            "max_tokens": max_tokens or (defaults.max_tokens if defaults is not None else None),
+            "temperature": temperature if temperature is not None or defaults is None else defaults.temperature,
+            "top_p": self._number("top-p", float), "seed": self._number("seed", int), "stop": stop,
+            "json_schema": self.json_schema(),
+        }
+        try:
+            return Params(**values)
+        except Exception as exc:
+            raise WorkbenchError(f"invalid parameter: {validation_problem(exc)}", "fix it or leave it empty") from None
+
+    def build_request(self) -> ChatRequest:
+        from workbench.core.request import ChatRequest
+
+        missing = [name for name in variable_names(self.text_of("system"), self.text_of("user"))
+                   if not self.variable_values.get(name)]
+        if missing:
+            raise WorkbenchError(f"no value for {', '.join('{{' + n + '}}' for n in missing)}",
+                                 "fill it in the variables panel")
+        user = self.meter_text("user")
+        if not user.strip():
+            raise WorkbenchError("the user message is empty", "type a prompt first")
+        params = self.params(defaults=self.app.settings().config.defaults)  # type: ignore[attr-defined]
+        return ChatRequest.from_prompt(user, system=self.meter_text("system") or None, params=params)
 
     def action_run(self) -> None:
         try:
@@ -155,8 +263,13 @@ class EditorScreen(Screen[None]):
         self.query_one("#user", TextArea).load_text(request.messages[-1].content if request.messages else "")
         if targets:
             self.query_one("#targets", Input).value = ", ".join(targets)
-        max_tokens = request.params.max_tokens
-        self.query_one("#max-tokens", Input).value = "" if max_tokens is None else str(max_tokens)
+        params = request.params
+        for field, value in (("max-tokens", params.max_tokens), ("temperature", params.temperature),
+                             ("top-p", params.top_p), ("seed", params.seed)):
+            self.query_one(f"#{field}", Input).value = "" if value is None else str(value)
+        self.query_one("#stop", Input).value = ", ".join(params.stop)
+        self.query_one("#json-schema", TextArea).load_text(
+            "" if params.json_schema is None else json.dumps(params.json_schema, indent=2))
         self.query_one("#user", TextArea).focus()
 
     # -- the meter ---------------------------------------------------------------------------------
@@ -171,13 +284,38 @@ class EditorScreen(Screen[None]):
             out[target] = encoding_name_for(provider.lower(), model)
         return out
 
+    def sync_variables(self) -> None:
+        """One Input per placeholder: new names get one, vanished names lose theirs, the rest stay."""
+        names = variable_names(self.text_of("system"), self.text_of("user"))
+        if names == list(self.variable_inputs):
+            return
+        panel = self.query_one("#variables", Vertical)
+        for name in [n for n in self.variable_inputs if n not in names]:
+            self.variable_inputs.pop(name).remove()
+        new = []
+        for name in names:
+            if name not in self.variable_inputs:
+                field = Input(self.variable_values.get(name, ""), placeholder=f"value of {name}", id=f"var-{name}")
+                field.border_title = name
+                self.variable_inputs[name] = field
+                new.append(field)
+        if new:
+            panel.mount_all(new)
+        panel.display = bool(names)
+
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         area = event.text_area
-        if not self.ready or not isinstance(area, MeteredTextArea) or area.id not in FIELDS:
+        if not isinstance(area, MeteredTextArea) or area.id not in FIELDS:
+            return
+        self.sync_variables()
+        if not self.ready:
             return
         edits, area.pending_edits = area.pending_edits, []
         if self._counting:
             self._recount_again = True
+            return
+        if area.id in self._templated or ("{{" in area.text and VARIABLE.search(area.text)):
+            self.recount()  # the meter counts substituted text: edits' offsets do not apply
             return
         length = len(area.text)
         for (field, _), meter in self.meters.items():
@@ -195,6 +333,12 @@ class EditorScreen(Screen[None]):
         self._schedule_estimate()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        field_id = event.input.id or ""
+        if field_id.startswith("var-"):
+            self.variable_values[field_id.removeprefix("var-")] = event.value
+            if self.ready and self._templated:
+                self.recount()
+            return
         if not self.ready:
             return
         if event.input.id == "targets":
@@ -209,7 +353,8 @@ class EditorScreen(Screen[None]):
             self._recount_again = True
             return
         self._counting = True
-        texts = {field: self.text_of(field) for field in FIELDS}
+        texts = {field: self.meter_text(field) for field in FIELDS}
+        self._templated = {field for field in FIELDS if VARIABLE.search(self.text_of(field))}
         encodings = {enc for enc, _ in self.encodings().values()} or {"o200k_base"}
         for area in self.query(MeteredTextArea):
             area.pending_edits.clear()
@@ -234,7 +379,7 @@ class EditorScreen(Screen[None]):
             self.app.report(error, "token count failed: ")  # type: ignore[attr-defined]
             return
         assert meters is not None
-        current = {field: self.text_of(field) for field in FIELDS}
+        current = {field: self.meter_text(field) for field in FIELDS}
         if self._recount_again or any(m.text != current[f] for (f, _), m in meters.items()):
             self._recount_again = False
             self.meters = meters
@@ -323,7 +468,7 @@ class EditorScreen(Screen[None]):
             max_tokens = self.max_tokens()
         except ValueError:
             max_tokens = None
-        return ChatRequest.from_prompt(self.text_of("user"), system=self.text_of("system") or None,
+        return ChatRequest.from_prompt(self.meter_text("user"), system=self.meter_text("system") or None,
                                        params=Params(max_tokens=max_tokens))
 
     def _estimated(self, results: dict[str, Estimate], generation: int) -> None:

@@ -108,6 +108,8 @@ class RaceScreen(Screen[None]):
     BINDINGS: ClassVar = [
         Binding("escape", "cancel", "Cancel all"),
         Binding("ctrl+r", "rerun", "Re-run", priority=True),
+        Binding("ctrl+d", "diff", "Diff"),
+        Binding("c", "copy", "Copy"),
     ]
     DEFAULT_CSS = """
     RaceScreen #panes { layout: grid; grid-size: 2; grid-gutter: 0 1; height: 1fr; }
@@ -158,3 +160,33 @@ class RaceScreen(Screen[None]):
 
     def action_rerun(self) -> None:
         self.app.rerun()  # type: ignore[attr-defined]
+
+    def focused_pane(self) -> RacePane | None:
+        """The pane holding the focus (its scrolling body), if any."""
+        node = self.focused
+        while node is not None and not isinstance(node, RacePane):
+            node = node.parent  # type: ignore[assignment]
+        return node
+
+    def action_diff(self) -> None:
+        """Word diff of two finished panes: the focused one (else the first) against the next finished one."""
+        from workbench.ui.modals import DiffScreen
+
+        finished = [p for p in self.panes if p.finished]
+        if len(finished) < 2:
+            self.notify("a diff needs two finished panes", severity="warning", timeout=4)
+            return
+        focused = self.focused_pane()
+        start = finished.index(focused) if focused in finished else 0
+        left, right = finished[start], finished[(start + 1) % len(finished)]
+        self.app.push_screen(DiffScreen(left.record.target, right.record.target, left.body_text, right.body_text))
+
+    def action_copy(self) -> None:
+        """The focused pane's text (else the first pane's) to the clipboard."""
+        panes = self.panes
+        pane = self.focused_pane() or (panes[0] if panes else None)
+        if pane is None or not pane.body_text:
+            self.notify("nothing to copy yet", severity="warning", timeout=4)
+            return
+        self.app.copy_to_clipboard(pane.body_text)
+        self.notify(f"copied {len(pane.body_text):,} characters from {pane.record.target}", timeout=3)

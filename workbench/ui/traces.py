@@ -5,7 +5,9 @@ Every database read runs in a thread worker; the next page loads when the cursor
 
 from __future__ import annotations
 
+import itertools
 import json
+import struct
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -14,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Header, Input, Sparkline, Static
 
 from workbench.core.errors import WorkbenchError
 from workbench.ui.render import fmt_ms, fmt_usd, trace_detail
@@ -22,6 +24,14 @@ from workbench.ui.render import fmt_ms, fmt_usd, trace_detail
 _FINISH_STYLE = {"length": "bold red", "error": "bold red", "stop": "green"}
 PAGE = 100
 PREFETCH_ROWS = 10
+
+
+def chunk_gaps_ms(packed: bytes | None) -> list[float]:
+    """Inter-chunk gaps (ms) from a payload's ``chunk_ms`` (little-endian float32 arrival times)."""
+    if not packed or len(packed) % 4:
+        return []
+    stamps = struct.unpack(f"<{len(packed) // 4}f", packed)
+    return [b - a for a, b in itertools.pairwise(stamps)]
 
 
 class TracesScreen(Screen[None]):
@@ -34,6 +44,8 @@ class TracesScreen(Screen[None]):
     TracesScreen #traces-main { height: 1fr; }
     TracesScreen #calls { width: 1fr; }
     TracesScreen #detail-scroll { width: 52; border-left: solid $primary; padding: 0 1; }
+    TracesScreen #gaps-label { color: $text-muted; display: none; }
+    TracesScreen #gaps { height: 2; display: none; margin-bottom: 1; }
     """
 
     def __init__(self) -> None:
@@ -46,6 +58,8 @@ class TracesScreen(Screen[None]):
         self.generation = 0
         self.rows: list[dict[str, Any]] = []
         self.detail: dict[str, Any] | None = None
+        self.gaps: list[float] = []
+        """The shown call's inter-chunk gaps (ms), drawn as a sparkline above the detail."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -53,6 +67,8 @@ class TracesScreen(Screen[None]):
         with Horizontal(id="traces-main"):
             yield DataTable(id="calls", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="detail-scroll"):
+                yield Static(id="gaps-label", markup=False)
+                yield Sparkline([], id="gaps")
                 yield Static("Select a call to see it here.", id="detail", markup=False)
         yield Footer()
 
@@ -162,6 +178,15 @@ class TracesScreen(Screen[None]):
     def _show_detail(self, call: dict[str, Any]) -> None:
         self.detail = call
         self.query_one("#detail", Static).update(trace_detail(call))
+        gaps = chunk_gaps_ms((call.get("payload") or {}).get("chunk_ms"))
+        self.gaps = gaps
+        label, sparkline = self.query_one("#gaps-label", Static), self.query_one("#gaps", Sparkline)
+        label.display = sparkline.display = bool(gaps)
+        if gaps:
+            ordered = sorted(gaps)
+            label.update(f"inter-chunk gaps: {len(gaps)}, median {ordered[len(ordered) // 2]:.1f} ms, "
+                         f"max {ordered[-1]:.1f} ms")
+            sparkline.data = gaps
 
     async def action_replay(self) -> None:
         from workbench.core.request import ChatRequest
