@@ -249,7 +249,7 @@ def queries(path: Path, report: Report, samples: int) -> None:
     conn = store.conn
     rng = random.Random(5)
     total = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
-    ids = [r[0] for r in conn.execute("SELECT id FROM calls WHERE rowid % ? = 0", (max(total // 5000, 1),))]
+    ids = [r[0] for r in conn.execute("SELECT id FROM calls WHERE abs(random()) % ? = 0", (max(total // 5000, 1),))]
     newest = conn.execute("SELECT max(ts) FROM calls").fetchone()[0]
     oldest = conn.execute("SELECT min(ts) FROM calls").fetchone()[0]
 
