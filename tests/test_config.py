@@ -110,3 +110,23 @@ def test_config_show_lists_sources_and_masks_keys(tmp_path: Path) -> None:
     assert data["config"]["defaults"]["max_tokens"] == 42 and str(tmp_path / "workbench.toml") in data["sources"]
     assert data["keys"]["openai"] == {"source": "environment", "key": "…ABCD", "env_var": "OPENAI_API_KEY"}
     assert "sk-show-me-not" not in shown.stdout
+
+
+def test_models_shows_prices_and_the_circuit_replayed_from_the_trace_log(tmp_path: Path) -> None:
+    from tests.test_traces import synthetic
+    from workbench.core.errors import ProviderHTTPError
+    from workbench.core.traces.writer import TraceWriter
+
+    (tmp_path / "workbench.toml").write_text("[defaults]\ntargets = ['openai/gpt-4.1-mini', 'groq/llama-x']\n",
+                                             encoding="utf-8")
+    db = tmp_path / "models.db"
+    writer = TraceWriter(db)
+    for record in synthetic(6, __import__("time").time() - 10):
+        record.target = "groq/llama-x"
+        record.error = ProviderHTTPError("groq/llama-x", 503, None, "down")
+        writer.write(record)
+    writer.close()
+    rows = {r["target"]: r for r in json_lines(workbench("models", "--json", cwd=tmp_path,
+                                                         env={"WORKBENCH_TRACES": str(db)}).stdout)}
+    assert rows["groq/llama-x"]["circuit"] == "open" and rows["openai/gpt-4.1-mini"]["circuit"] == "closed"
+    assert rows["openai/gpt-4.1-mini"]["input_usd_per_mtok"] > 0 and rows["groq/llama-x"]["input_usd_per_mtok"] is None

@@ -113,3 +113,15 @@ async def test_client_errors_do_not_open_the_circuit(status: int, fake_env: dict
             record = await caller.call(CallRecord(target, PROMPT), policies=POLICIES, env=fake_env)
             assert record.attempts[0].status == status
     assert list(caller.breakers.states().values()) == ["closed"]
+
+
+def test_replaying_past_outcomes_gives_the_state_a_breaker_would_have_now() -> None:
+    from workbench.core.resilience.breaker import replay_state, unhealthy
+
+    policy = BreakerPolicy(consecutive_failures=3, open_s=30)
+    failures = [(100.0 + i, False) for i in range(3)]
+    assert replay_state(failures, policy, now=110) is BreakerState.OPEN
+    assert replay_state(failures, policy, now=200) is BreakerState.HALF_OPEN
+    assert replay_state([*failures, (140.0, True)], policy, now=141) is BreakerState.CLOSED  # the probe succeeded
+    assert replay_state([(1.0, True)] * 5, policy, now=10) is BreakerState.CLOSED
+    assert unhealthy("http_503") and unhealthy("timeout") and not unhealthy("http_401") and not unhealthy("cancelled")

@@ -16,6 +16,17 @@ from enum import StrEnum
 from workbench.core.policy import BreakerPolicy
 from workbench.core.resilience.clock import Clock
 
+TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+"""HTTP statuses that say the endpoint is struggling (retried, and counted by the breaker)."""
+_UNHEALTHY_CLASSES = frozenset({"connection", "timeout", "protocol", "malformed", "truncated", "stream_error"})
+
+
+def unhealthy(error_class: str) -> bool:
+    """Does a failure of this class (``WorkbenchError.error_class``) count against an endpoint's health?"""
+    if error_class.startswith("http_"):
+        return error_class[5:].isdigit() and int(error_class[5:]) in TRANSIENT_STATUSES
+    return error_class in _UNHEALTHY_CLASSES
+
 
 class BreakerState(StrEnum):
     CLOSED = "closed"
@@ -103,3 +114,32 @@ class Breakers:
     def states(self) -> dict[str, str]:
         """``provider/model @ base_url`` → state, for listings."""
         return {f"{p}/{m} @ {url}": b.state.value for (p, url, m), b in self._breakers.items()}
+
+
+class _ReplayClock:
+    """A clock set by hand: the breaker replays past outcomes at their own times."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:  # never used by a breaker
+        self.t += seconds
+
+
+def replay_state(outcomes: list[tuple[float, bool]], policy: BreakerPolicy, now: float) -> BreakerState:
+    """The state a breaker would be in at ``now`` after these (time, ok) outcomes, oldest first.
+
+    Lets a one-shot process (``workbench models``) show an endpoint's circuit from the trace log."""
+    clock = _ReplayClock()
+    breaker = CircuitBreaker(policy, clock)
+    for at, ok in outcomes:
+        clock.t = at
+        if breaker.allow():
+            breaker.record(ok)
+    clock.t = now
+    if breaker.state is BreakerState.OPEN and breaker.retry_in_s == 0:
+        return BreakerState.HALF_OPEN
+    return breaker.state

@@ -35,11 +35,7 @@ from workbench.core.call import Attempt, CallRecord, collect
 from workbench.core.errors import (
     CircuitOpenError,
     ContextTooLongError,
-    ProviderConnectionError,
     ProviderHTTPError,
-    ProviderStreamError,
-    ProviderTimeoutError,
-    StreamProtocolError,
     StructuredOutputError,
     WorkbenchError,
 )
@@ -50,12 +46,12 @@ from workbench.core.pricing import PriceBook
 from workbench.core.providers.base import Endpoint
 from workbench.core.registry import ProviderSpec, make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef
-from workbench.core.resilience.breaker import Breakers
+from workbench.core.resilience.breaker import TRANSIENT_STATUSES, Breakers, unhealthy
 from workbench.core.resilience.clock import Clock, SystemClock
 from workbench.core.resilience.ratelimit import RateLimiters
 
 _SMALLEST_WINDOW = 4_096
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+RETRY_STATUSES = TRANSIENT_STATUSES
 RATE_LIMIT_STATUSES = frozenset({429, 529})
 _CHARS_PER_TOKEN = 4
 
@@ -81,23 +77,16 @@ class _Stop(Exception):
     """End the call: the error is the caller's to see (a 401, or output already shown)."""
 
 
-_UNHEALTHY = (ProviderConnectionError, ProviderTimeoutError, StreamProtocolError, ProviderStreamError)
-
-
 def health_failure(error: WorkbenchError) -> bool:
     """Does this failure say the endpoint is unhealthy (counts for its circuit breaker)?"""
-    if isinstance(error, ProviderHTTPError):
-        return error.status in RETRY_STATUSES
-    return isinstance(error, _UNHEALTHY)
+    return unhealthy(error.error_class)
 
 
 def transient(error: WorkbenchError) -> bool:
     """Worth retrying, if no output has reached the user yet."""
-    if isinstance(error, ProviderHTTPError):
-        if error.should_retry is not None:
-            return error.should_retry
-        return error.status in RETRY_STATUSES
-    return isinstance(error, _UNHEALTHY)
+    if isinstance(error, ProviderHTTPError) and error.should_retry is not None:
+        return error.should_retry
+    return unhealthy(error.error_class)
 
 
 def estimate_tokens(request: ChatRequest, max_tokens: int) -> int:
