@@ -66,23 +66,10 @@ def metrics(record: CallRecord) -> Text:
 
 
 def timeline(record: CallRecord) -> Text | None:
-    """``first: 429 → waited 1.0 s (retry-after) → retry: ok``; None for one clean try."""
-    attempts = list(record.attempts)
-    if len(attempts) <= 1 and all(a.error is None for a in attempts):
-        return None
-    text = Text(style="yellow")
-    for index, attempt in enumerate(attempts):
-        if index:
-            text.append(" → ")
-        if attempt.wait_ms >= 1:
-            text.append(f"waited {fmt_ms(attempt.wait_ms)} ({attempt.wait_reason}) → ")
-        label = attempt.kind if attempt.target == record.target else f"{attempt.kind} {attempt.target}"
-        if attempt.error is None:
-            outcome = "ok" if attempt.latency_ms is not None or record.done else "…"
-        else:
-            outcome = str(attempt.status) if attempt.status else str(attempt.error_class)
-        text.append(f"{label}: {outcome}", style="green" if attempt.error is None else "yellow")
-    return text
+    """The attempt timeline, exactly as the CLI's panes show it (imported late: it pulls in core)."""
+    from workbench.console import timeline as shared
+
+    return shared(record)
 
 
 def error_line(record: CallRecord) -> Text | None:

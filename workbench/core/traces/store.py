@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import statistics
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -183,139 +181,16 @@ class TraceStore:
             raise ConfigError(f"bad search '{text}': {exc}", "quote phrases; use AND, OR, NOT between words") from None
 
     def stats(self, by: str, filters: Filters = Filters()) -> list[dict[str, Any]]:
-        """Calls, spend, p50/p95 TTFT and latency, cache hit ratio and share of ``length`` finishes per group.
+        """See :func:`workbench.core.traces.stats.stats`."""
+        from workbench.core.traces.stats import stats
 
-        Answered from the rollups (see :mod:`rollup`; percentiles within its relative error) whenever the
-        filters are ones a rollup is keyed by; the parts of ``since``/``until`` that are not whole UTC days
-        come from the calls themselves. Other filters (cost, latency, session, eval run, or mixes no
-        rollup is keyed by) take the exact query over the calls."""
-        if by not in _GROUPS:
-            raise ConfigError(f"cannot group by '{by}'", f"use one of: {', '.join(_GROUPS)}")
-        plan = _rollup_plan(by, filters)
-        if plan is None:
-            return self.exact_stats(by, filters)
-        return self._rollup_stats(by, filters, *plan)
+        return stats(self.conn, by, filters)
 
     def exact_stats(self, by: str, filters: Filters = Filters()) -> list[dict[str, Any]]:
-        """:meth:`stats` computed from every matching call (exact percentiles; slow on big stores)."""
-        key = _GROUPS.get(by)
-        if key is None:
-            raise ConfigError(f"cannot group by '{by}'", f"use one of: {', '.join(_GROUPS)}")
-        where, args = filters.where()
-        source = "calls c" if by != "tag" else "calls c JOIN call_tags t ON t.call_id = c.id"
-        rows = self.conn.execute(
-            f"SELECT {key} AS grp, count(*) AS calls, sum(c.cost_usd) AS spend_usd, "
-            f"sum(c.cost_usd IS NULL AND c.input_tokens IS NOT NULL) AS unpriced, "
-            f"sum(c.cache_read_tokens) AS cache_read, sum(c.input_tokens) AS input_tokens, "
-            f"sum(c.output_tokens) AS output_tokens, avg(c.finish_reason = 'length') AS length_share, "
-            f"avg(c.status = 'error') AS error_share, group_concat(c.ttft_ms) AS ttfts, "
-            f"group_concat(c.latency_ms) AS latencies FROM {source} WHERE {where} GROUP BY grp ORDER BY grp",
-            args)
-        out = []
-        for row in rows:
-            ttfts = _floats(row["ttfts"])
-            latencies = _floats(row["latencies"])
-            out.append({
-                by: row["grp"], "calls": row["calls"], "spend_usd": row["spend_usd"], "unpriced_calls": row["unpriced"],
-                "input_tokens": row["input_tokens"], "output_tokens": row["output_tokens"],
-                "cache_hit_ratio": (row["cache_read"] or 0) / row["input_tokens"] if row["input_tokens"] else None,
-                "length_share": row["length_share"], "error_share": row["error_share"],
-                "ttft_p50_ms": _quantile(ttfts, 0.5), "ttft_p95_ms": _quantile(ttfts, 0.95),
-                "latency_p50_ms": _quantile(latencies, 0.5), "latency_p95_ms": _quantile(latencies, 0.95),
-            })
-        return out
+        """See :func:`workbench.core.traces.stats.exact_stats`."""
+        from workbench.core.traces.stats import exact_stats
 
-    def _rollup_stats(self, by: str, filters: Filters, counter_table: str,
-                      hist_table: str) -> list[dict[str, Any]]:
-        days, edges = _split_days(filters.since, filters.until)
-        cursor = self.conn.cursor()
-        cursor.row_factory = None
-        columns = _GROUP_COLUMNS[by]
-        width = len(columns)
-        counters: dict[tuple[Any, ...], list[Any]] = {}  # rollup key → 11 counters and the errors
-        hists: dict[tuple[Any, ...], list[int]] = {}  # rollup key → [TTFT histogram, latency histogram]
-
-        def add_counters(rows: Iterator[tuple[Any, ...]]) -> None:
-            for row in rows:
-                key = row[:width]
-                entry = counters.get(key)
-                if entry is None:
-                    counters[key] = list(row[width:])
-                else:
-                    for i, value in enumerate(row[width:]):
-                        entry[i] += value
-
-        def hist(key: tuple[Any, ...]) -> list[int]:
-            entry = hists.get(key)
-            if entry is None:
-                entry = hists[key] = [0, 0]
-            return entry
-
-        sums = ", ".join(f"sum({c})" for c in rollup.COUNTERS)
-        if days is not None:
-            where, args = _rollup_where(counter_table, filters, days)
-            add_counters(cursor.execute(
-                f"SELECT {', '.join(columns)}, {sums}, sum(CASE WHEN status = 'error' THEN calls ELSE 0 END) "
-                f"FROM {counter_table} WHERE {where} GROUP BY {', '.join(columns)}", args))
-            where, args = _rollup_where(hist_table, filters, days)
-            decode = rollup.decode
-            for row in cursor.execute(f"SELECT {', '.join(columns)}, hist FROM {hist_table} WHERE {where}", args):
-                ttft, latency = decode(row[width])
-                entry = hist(row[:width])
-                entry[0] += ttft
-                entry[1] += latency
-        for low, high in edges:  # the parts of days at the ends: from the calls, aggregated by SQLite
-            where, args = replace(filters, since=low, until=high, tag=None).where()
-            source, keys = "calls c", [_EDGE_KEYS[column] for column in columns]
-            if counter_table == "rollup_tags":
-                source += " JOIN call_tags t ON t.call_id = c.id" + (" AND t.tag = ?" if filters.tag else "")
-                args = [filters.tag, *args] if filters.tag else args
-            group = ", ".join(keys)
-            add_counters(cursor.execute(f"SELECT {group}, {_EDGE_COUNTERS} FROM {source} WHERE {where} "
-                                        f"GROUP BY {group}", args))
-            for metric, column in enumerate(("c.ttft_ms", "c.latency_ms")):
-                lane = (f"CASE WHEN {column} < ? THEN 0 ELSE min(CAST((ln({column}) - ?) * ? AS INTEGER) + 1, ?) END")
-                for row in cursor.execute(
-                        f"SELECT {group}, {lane}, count(*) FROM {source} WHERE {where} AND {column} IS NOT NULL "
-                        f"GROUP BY {group}, {width + 1}",
-                        [rollup.LOW_MS, rollup.LN_LOW, rollup.INV_LN_R, rollup.BUCKETS + 1, *args]):
-                    hist(row[:width])[metric] += row[width + 1] << (32 * row[width])
-        groups: dict[Any, list[Any]] = {}  # the exact query's group value → counters, errors, histograms
-        for key, values in counters.items():
-            value = _group_value(by, key)
-            merged = groups.get(value)
-            ttft, latency = hists.get(key) or (0, 0)
-            if merged is None:
-                groups[value] = [*values, ttft, latency]
-                continue
-            for i, number in enumerate(values):
-                merged[i] += number
-            merged[-2] += ttft
-            merged[-1] += latency
-        for key, (ttft, latency) in hists.items():  # a key may have a histogram but no counter row (by tag)
-            if key not in counters:
-                merged = groups.get(_group_value(by, key))
-                if merged is not None:
-                    merged[-2] += ttft
-                    merged[-1] += latency
-        out = []
-        for value in sorted(groups, key=lambda v: (v is not None, v)):
-            result = groups[value]
-            c = dict(zip(rollup.COUNTERS, result, strict=False))
-            if not c["calls"]:
-                continue
-            ttfts, latencies = rollup.counts(result[-2]), rollup.counts(result[-1])
-            out.append({
-                by: value, "calls": c["calls"], "spend_usd": c["spend_usd"] if c["priced"] else None,
-                "unpriced_calls": c["unpriced"], "input_tokens": c["input_tokens"] if c["input_n"] else None,
-                "output_tokens": c["output_tokens"] if c["output_n"] else None,
-                "cache_hit_ratio": c["cache_read_tokens"] / c["input_tokens"] if c["input_tokens"] else None,
-                "length_share": c["length"] / c["finished"] if c["finished"] else None,
-                "error_share": result[len(rollup.COUNTERS)] / c["calls"],
-                "ttft_p50_ms": rollup.quantile(ttfts, 0.5), "ttft_p95_ms": rollup.quantile(ttfts, 0.95),
-                "latency_p50_ms": rollup.quantile(latencies, 0.5), "latency_p95_ms": rollup.quantile(latencies, 0.95),
-            })
-        return out
+        return exact_stats(self.conn, by, filters)
 
     def export(self, filters: Filters = Filters(), with_payload: bool = True) -> Iterator[dict[str, Any]]:
         """Every matching call, oldest first (streamed: a million rows never sit in memory)."""
@@ -343,96 +218,6 @@ class TraceStore:
         return deleted
 
 
-_GROUPS = {
-    "day": "date(CAST(c.ts AS INTEGER), 'unixepoch')",
-    "model": "c.target",
-    "provider": "c.provider",
-    "prompt": "c.prompt_name",
-    "prompt-version": "c.prompt_name || '@' || c.prompt_version",
-    "tag": "t.tag",
-    "status": "c.status",
-}
-
-
-_GROUP_COLUMNS = {
-    "day": ("day",), "model": ("target",), "provider": ("provider",), "prompt": ("prompt_name",),
-    "prompt-version": ("prompt_name", "prompt_version"), "tag": ("tag",), "status": ("status",),
-}
-_EDGE_KEYS = {  # the rollup key columns, computed from the calls (``t``: call_tags)
-    "day": "CAST(c.ts AS INTEGER) / 86400", "target": "c.target", "provider": "c.provider",
-    "prompt_name": f"coalesce(c.prompt_name, '{rollup.NO_PROMPT}')",
-    "prompt_version": f"coalesce(c.prompt_version, {rollup.NO_VERSION})", "status": "c.status", "tag": "t.tag",
-}
-_EDGE_COUNTERS = (  # rollup.COUNTERS and the errors, computed from the calls
-    "count(*), count(c.cost_usd), total(c.cost_usd), sum(c.cost_usd IS NULL AND c.input_tokens IS NOT NULL), "
-    "count(c.input_tokens), coalesce(sum(c.input_tokens), 0), count(c.output_tokens), "
-    "coalesce(sum(c.output_tokens), 0), coalesce(sum(c.cache_read_tokens), 0), count(c.finish_reason), "
-    "coalesce(sum(c.finish_reason = 'length'), 0), sum(c.status = 'error')")
-_ROLLUP_FILTERS = (("provider", "provider"), ("model", "target"), ("status", "status"), ("prompt", "prompt_name"),
-                   ("prompt_version", "prompt_version"), ("tag", "tag"))
-
-
-def _rollup_plan(by: str, filters: Filters) -> tuple[str, str] | None:
-    """(counter table, histogram table) that answer ``stats(by, filters)``, or ``None``: the exact query."""
-    if (filters.session is not None or filters.eval_run is not None or filters.min_cost is not None
-            or filters.min_latency_ms is not None or filters.prompt == rollup.NO_PROMPT
-            or filters.prompt_version == rollup.NO_VERSION):
-        return None
-    used = {name for name, _ in _ROLLUP_FILTERS if getattr(filters, name) is not None}
-    if by == "tag" or "tag" in used:
-        if (by == "tag" and "tag" in used) or used - {"tag", "status"} or by not in ("tag", "day", "status"):
-            return None  # (calls with a tag grouped by tag count their other tags too: only the exact query has those)
-        return "rollup_tags", "rollup_tags"
-    target_side = bool(used & {"provider", "model"}) or by in ("model", "provider")
-    prompt_side = bool(used & {"prompt", "prompt_version"}) or by in ("prompt", "prompt-version")
-    if prompt_side and (target_side or "status" in used or by == "status"):
-        return None  # (no rollup has both; the prompts' histograms have no status)
-    return "rollup_calls", "rollup_prompts" if prompt_side else "rollup_targets"
-
-
-def _split_days(since: float | None, until: float | None) -> tuple[tuple[int | None, int | None] | None,
-                                                                    list[tuple[float, float]]]:
-    """[first, end) whole days (None: unbounded; the pair None: no whole day) and the (since, until) parts."""
-    first = None if since is None else -(-since // rollup.DAY_S)
-    end = None if until is None else until // rollup.DAY_S
-    if first is not None and end is not None and first >= end:  # no whole day between them
-        return None, [(since, until)] if since < until else []  # type: ignore[list-item,operator]
-    edges = []
-    if since is not None and first is not None and since < first * rollup.DAY_S:
-        edges.append((since, first * rollup.DAY_S))
-    if until is not None and end is not None and end * rollup.DAY_S < until:
-        edges.append((end * rollup.DAY_S, until))
-    return (None if first is None else int(first), None if end is None else int(end)), edges
-
-
-def _rollup_where(table: str, filters: Filters, days: tuple[int | None, int | None]) -> tuple[str, list[Any]]:
-    columns = rollup.KEYS[table] + rollup.VALUES[table]
-    clauses, args = [], []
-    for name, column in _ROLLUP_FILTERS:
-        value = getattr(filters, name)
-        if value is not None and column in columns:
-            clauses.append(f"{column} = ?")
-            args.append(value)
-    if filters.provider is not None and table == "rollup_prompts":  # pragma: no cover - the plan never asks
-        raise AssertionError("rollup_prompts has no provider")
-    for op, day in ((">=", days[0]), ("<", days[1])):
-        if day is not None:
-            clauses.append(f"day {op} ?")
-            args.append(day)
-    return " AND ".join(clauses) or "1", args
-
-
-def _group_value(by: str, key: Any) -> Any:
-    """A rollup key (the :data:`_GROUP_COLUMNS` of ``by``) as the exact query's group value."""
-    if by == "day":
-        return time.strftime("%Y-%m-%d", time.gmtime(key[0] * rollup.DAY_S))
-    if by == "prompt":
-        return None if key[0] == rollup.NO_PROMPT else key[0]
-    if by == "prompt-version":
-        return None if key[0] == rollup.NO_PROMPT or key[1] == rollup.NO_VERSION else f"{key[0]}@{key[1]}"
-    return key[0]
-
-
 def index_pending(conn: sqlite3.Connection, batch: int = 5_000) -> int:
     """Index payloads written since the last run into the FTS table; returns how many were indexed."""
     done = 0
@@ -455,14 +240,3 @@ def _fts_query(text: str) -> str:
         return text
     return " ".join(json.dumps(word) for word in text.split())
 
-
-def _floats(joined: str | None) -> list[float]:
-    return sorted(float(v) for v in joined.split(",")) if joined else []
-
-
-def _quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
