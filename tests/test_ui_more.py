@@ -225,3 +225,132 @@ async def test_traces_gap_sparkline() -> None:
         sparkline = traces.query_one("#gaps")
         assert sparkline.display and list(sparkline.data) == traces.gaps
         assert "median 10.0 ms" in str(traces.query_one("#gaps-label").render())
+
+
+async def test_traces_totals_line() -> None:
+    app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
+    async with app.run_test(size=SIZE) as pilot:
+        writer = app.writer()
+        for record in records():
+            writer.write(record)
+        writer.flush()
+        await pilot.press("f4")
+        traces = app.get_screen("traces")
+        await wait_for(pilot, lambda: traces.totals is not None and len(traces.rows) == 4)
+        totals = traces.totals
+        assert totals["calls"] == 4 and totals["unpriced_calls"] == 0
+        assert abs(totals["spend_usd"] - 3 * 0.000123) < 1e-9
+        assert totals["ttft_p50_ms"] == 150.0
+        line = str(traces.query_one("#totals").render())
+        assert "calls 4" in line and "$0.000369" in line and "p50 150 ms" in line
+        assert "search not applied" not in line
+        traces.query_one("#search").value = "retried"
+        traces.query_one("#search").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: traces.totals is not None and len(traces.rows) == 1)
+        assert "search not applied" in str(traces.query_one("#totals").render())
+
+
+async def test_keys_and_models_table(monkeypatch) -> None:
+    import workbench.ui.keys as keys_module
+
+    monkeypatch.setattr(keys_module, "discover_targets", lambda env, providers: ["ollama/llama3:8b"])
+    app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        keys = app.get_screen("keys")
+        await wait_for(pilot, lambda: app.screen is keys and keys.models is not None)
+        rows = {r["target"]: r for r in keys.models}
+        assert rows["ollama/llama3:8b"]["source"] == "discovered" and rows["ollama/llama3:8b"]["ready"]
+        assert all(r["circuit"] == "closed" for r in keys.models)
+        table = keys.query_one("#models")
+        assert table.row_count == len(keys.models)
+        assert "discovered" in [str(c) for c in table.get_row("ollama/llama3:8b")]
+
+
+def test_model_rows_replays_the_circuit(monkeypatch) -> None:
+    import workbench.ui.keys as keys_module
+    from workbench.core.call import CallRecord
+    from workbench.core.errors import ProviderHTTPError
+    from workbench.core.events import FinishReason
+    from workbench.core.timing import CallTiming
+
+    monkeypatch.setattr(keys_module, "discover_targets", lambda env, providers: ["ollama/down"])
+    app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
+    writer = app.writer()
+    now = __import__("time").time()
+    for i in range(12):
+        writer.write(CallRecord("ollama/down", ChatRequest.from_prompt("hi"), finish=FinishReason.ERROR, done=True,
+                                error=ProviderHTTPError("ollama/down", 503, None, "unavailable"),
+                                timing=CallTiming(started_ns=0, sent_ns=0, end_ns=1), started_at=now - 5 + i * 0.1))
+    writer.flush()
+    try:
+        rows = {r["target"]: r for r in keys_module.model_rows(app)}
+    finally:
+        app.shutdown()
+    assert rows["ollama/down"]["circuit"] != "closed"
+
+
+async def test_multi_turn_add_move_remove_and_request() -> None:
+    from workbench.core.tokenizer import count_chat
+
+    app = WorkbenchApp(env=NO_KEYS, targets=["openai/gpt-4.1-mini"])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: app.screen is screen and screen.meters)
+        assert screen.turn_ids == ["user"]  # the default: one user message
+        await type_prompt(pilot, "hi")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: len(screen.turn_ids) == 2 and screen.focused is not None
+                       and screen.focused.id == screen.turn_ids[1])
+        assert screen.roles[screen.turn_ids[1]] == "assistant"
+        await pilot.press("h", "e", "l", "l", "o")
+        # an assistant turn last: the request is refused with the next step
+        screen.action_run()
+        await wait_for(pilot, lambda: any("last turn is an assistant" in m for m in messages(app)))
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: len(screen.turn_ids) == 3)
+        assert [screen.roles[t] for t in screen.turn_ids] == ["user", "assistant", "user"]
+        await pilot.press("m", "o", "r", "e")
+        expected = ChatRequest(messages=({"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                                         {"role": "user", "content": "more"}))
+        tokens = count_chat(expected, "o200k_base")
+        await wait_for(pilot, lambda: screen.meter_rows()[0]["tokens"] == tokens)
+        assert screen.build_request().messages == expected.messages
+        assert "turn 3" in str(screen.query_one(f"#label-{screen.turn_ids[2]}").render())
+        # alt+up moves the focused turn (text and role) up
+        await pilot.press("alt+up")
+        await wait_for(pilot, lambda: [m for _, m in screen.messages()] == ["hi", "more", "hello"])
+        assert [screen.roles[t] for t in screen.turn_ids] == ["user", "user", "assistant"]
+        assert screen.focused.id == screen.turn_ids[1]
+        await pilot.press("alt+down")
+        await wait_for(pilot, lambda: [m for _, m in screen.messages()] == ["hi", "hello", "more"])
+        # ctrl+delete removes the focused turn; the meter follows
+        screen.query_one(f"#{screen.turn_ids[1]}").focus()
+        await pilot.press("ctrl+delete")
+        await wait_for(pilot, lambda: screen.messages() == [("user", "hi"), ("user", "more")])
+        tokens = count_chat(ChatRequest(messages=({"role": "user", "content": "hi"},
+                                                  {"role": "user", "content": "more"})), "o200k_base")
+        await wait_for(pilot, lambda: screen.meter_rows()[0]["tokens"] == tokens)
+        # removing the first turn keeps the #user area with the next turn's text
+        screen.query_one("#user").focus()
+        await pilot.press("ctrl+delete")
+        await wait_for(pilot, lambda: screen.turn_ids == ["user"] and screen.text_of("user") == "more")
+        assert str(screen.query_one("#label-user").render()) == "User message"
+
+
+async def test_replay_restores_every_turn() -> None:
+    app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: app.screen is screen and screen.meters)
+        request = ChatRequest(system="sys", messages=({"role": "user", "content": "one"},
+                                                      {"role": "assistant", "content": "two"},
+                                                      {"role": "user", "content": "three"}))
+        await app.replay(request, ["fake/demo"])
+        assert screen.messages() == [("user", "one"), ("assistant", "two"), ("user", "three")]
+        await wait_for(pilot, lambda: all((t, "o200k_base") in screen.meters for t in screen.turn_ids))
+        assert screen.build_request().messages == request.messages
+        # a single-message replay goes back to one turn
+        await app.replay(ChatRequest.from_prompt("solo"), ["fake/demo"])
+        assert screen.turn_ids == ["user"] and screen.messages() == [("user", "solo")]

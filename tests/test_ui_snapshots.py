@@ -136,12 +136,15 @@ async def test_traces_snapshot() -> None:
         check("traces", text)
 
 
-async def test_keys_snapshot() -> None:
+async def test_keys_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
+    import workbench.ui.keys as keys_module
+
+    monkeypatch.setattr(keys_module, "discover_targets", lambda env, providers: [])  # no local servers
     app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f5")
         keys = app.get_screen("keys")
-        await wait_for(pilot, lambda: app.screen is keys and keys.statuses)
+        await wait_for(pilot, lambda: app.screen is keys and keys.statuses and keys.models is not None)
         no_blink(app)
         await pilot.pause(0.1)
         check("keys", screen_text(app))

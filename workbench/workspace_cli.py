@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.events import Usage
 
 TEMPLATE = """\
 # workbench configuration for this workspace (see the README for every section).
@@ -119,31 +118,24 @@ def models(args: argparse.Namespace) -> int:
     from workbench.core.config import load_settings
     from workbench.core.discovery import discover
     from workbench.core.keys import with_stored_keys
+    from workbench.core.targets import target_rows
+    from workbench.core.traces.store import Filters, TraceStore
 
     settings = load_settings(Path(args.config) if args.config else None)
-    circuits = _circuits(settings)
     config = settings.config
     specs = config.provider_specs()
     env = with_stored_keys(os.environ, sorted(specs), specs)
-    rows: list[dict[str, Any]] = []
-    seen = set()
-    for target, source in ([(t, "defaults") for t in config.defaults.targets]
-                           + [(t, f"alias {a}") for a, t in config.aliases.items()]
-                           + [(t, "discovered") for t in discover(env)]):
-        if target in seen:
-            continue
-        seen.add(target)
-        provider = target.partition("/")[0]
-        spec = specs.get(provider)
-        facts = settings.prices.facts(target)
-        ready = spec is not None and (not spec.key_env or spec.local or any(env.get(v) for v in spec.key_env))
-        per_mtok = [settings.prices.cost(target, usage) for usage in (Usage(input_tokens=10**6),
-                                                                      Usage(output_tokens=10**6))]
-        rows.append({"target": target, "provider": provider, "source": source, "ready": ready,
-                     "context_window": facts.context_window,
-                     "input_usd_per_mtok": None if per_mtok[0] is None else float(per_mtok[0]),
-                     "output_usd_per_mtok": None if per_mtok[1] is None else float(per_mtok[1]),
-                     "circuit": circuits(target)})
+    path = settings.trace_path(os.environ)
+    store = TraceStore(path) if path.exists() else None
+    sources = ([(t, "defaults") for t in config.defaults.targets]
+               + [(t, f"alias {a}") for a, t in config.aliases.items()]
+               + [(t, "discovered") for t in discover(env, specs)])
+    try:
+        rows = target_rows(settings, env, sources, None if store is None else (
+            lambda target, since: store.page(Filters(model=target, since=since), limit=500)))
+    finally:
+        if store is not None:
+            store.close()
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -159,26 +151,3 @@ def models(args: argparse.Namespace) -> int:
             print(f"{row['target']:<45} {row['source']:<16} {state:<7} ctx {window:<10} {price:<24} "
                   f"circuit {row['circuit']}")
     return 0
-
-
-def _circuits(settings: Any) -> Any:
-    """target → the circuit state its breaker would have now, replayed from the trace log's recent calls."""
-    import time
-
-    from workbench.core.resilience.breaker import replay_state, unhealthy
-    from workbench.core.traces.store import Filters, TraceStore
-
-    path = settings.trace_path(os.environ)
-    store = TraceStore(path) if path.exists() else None
-
-    def state(target: str) -> str:
-        if store is None:
-            return "closed"
-        policy = settings.policies.for_target(target).breaker
-        since = time.time() - max(policy.window_s, policy.open_s) * 4
-        rows = store.page(Filters(model=target, since=since), limit=500)
-        outcomes = [(r["ts"], r["status"] == "ok" or not unhealthy(r["error_class"] or "")) for r in reversed(rows)]
-        return replay_state(outcomes, policy, time.time()).value
-
-    return state
-

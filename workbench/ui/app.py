@@ -83,7 +83,7 @@ class WorkbenchApp(App[None]):
         Binding("f2", "goto('editor')", "Editor"),
         Binding("f3", "goto('race')", "Race"),
         Binding("f4", "goto('traces')", "Traces"),
-        Binding("f5", "goto('keys')", "Keys"),
+        Binding("f5", "goto('keys')", "Keys & models"),
         Binding("ctrl+t", "toggle_theme", "Light/dark"),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
@@ -328,7 +328,7 @@ class WorkbenchApp(App[None]):
 
     async def replay(self, request: ChatRequest, targets: Sequence[str]) -> None:
         await self.action_goto("editor")
-        self.get_screen("editor").load_request(request, targets)  # type: ignore[attr-defined]
+        await self.get_screen("editor").load_request(request, targets)  # type: ignore[attr-defined]
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         def run_from_editor() -> None:
@@ -343,7 +343,7 @@ class WorkbenchApp(App[None]):
             ("Open race", "the streaming panes of the last race (f3)", partial(self.run_action, "goto('race')")),
             ("Open traces", "browse, search and replay traced calls (f4)",
              partial(self.run_action, "goto('traces')")),
-            ("Open keys", "API keys: where each comes from; set or delete (f5)",
+            ("Open keys & models", "API keys (set or delete) and the targets with price, context, circuit (f5)",
              partial(self.run_action, "goto('keys')")),
             ("Help: key bindings", "every binding of this screen and the global ones (f1, ?)", self.action_help),
             ("Toggle light/dark theme", "switch between textual-light and textual-dark (ctrl+t)",

@@ -1,4 +1,7 @@
-"""The editor: system prompt, user message, targets and max_tokens, with a live token/cost meter per target.
+"""The editor: system prompt, message turns, targets and max_tokens, with a live token/cost meter per target.
+
+The conversation starts as one user message; ctrl+n adds a turn (roles alternate), ctrl+delete removes the
+focused one, alt+up / alt+down move it. Each turn is its own text area; the request sends them in order.
 
 The token count is exact-incremental: one :class:`~workbench.core.token_meter.TokenMeter` per text area
 and encoding, fed each edit's range (a keystroke re-encodes a few hundred characters). Counting a big
@@ -25,11 +28,15 @@ from workbench.core.errors import WorkbenchError
 from workbench.ui.render import fmt_usd
 
 if TYPE_CHECKING:
+    from workbench.core.request import Message
+
+if TYPE_CHECKING:
     from workbench.core.estimate import Estimate
     from workbench.core.request import ChatRequest
     from workbench.core.token_meter import TokenMeter
 
 FIELDS = ("system", "user")
+"""The fields of a new editor: the system prompt and the first turn (``#user``)."""
 ESTIMATE_DEBOUNCE_S = 0.25
 _TOKENS_PER_MESSAGE, _REPLY_PRIMING = 3, 3  # as core.tokenizer.count_chat
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -90,13 +97,20 @@ class MeteredTextArea(TextArea):
 
 
 class EditorScreen(Screen[None]):
-    BINDINGS: ClassVar = [Binding("ctrl+r", "run", "Run race", priority=True)]
+    BINDINGS: ClassVar = [
+        Binding("ctrl+r", "run", "Run race", priority=True),
+        Binding("ctrl+n", "add_turn", "Add turn", priority=True),
+        Binding("ctrl+delete", "remove_turn", "Remove turn", priority=True),
+        Binding("alt+up", "move_turn(-1)", "Turn up", show=False, priority=True),
+        Binding("alt+down", "move_turn(1)", "Turn down", show=False, priority=True),
+    ]
     DEFAULT_CSS = """
     EditorScreen #editor-main { height: 1fr; }
     EditorScreen #texts { width: 2fr; }
     EditorScreen #side { width: 1fr; min-width: 40; padding: 0 1; }
     EditorScreen #system { height: 8; }
-    EditorScreen #user { height: 1fr; }
+    EditorScreen #turns { height: 1fr; }
+    EditorScreen #turns MeteredTextArea { height: 1fr; min-height: 4; }
     EditorScreen Label { color: $text-muted; margin-top: 1; }
     EditorScreen #meter { margin-top: 1; height: auto; }
     EditorScreen #sampling { height: auto; }
@@ -123,6 +137,13 @@ class EditorScreen(Screen[None]):
         """Placeholder name → its Input in the variables panel (one per placeholder in the texts)."""
         self._templated: set[str] = set()
         """Fields whose meters count substituted text: edits cannot be applied incrementally there."""
+        self.turn_ids: list[str] = ["user"]
+        """The message turns' text area ids, in order (the first is ``user``)."""
+        self.roles: dict[str, str] = {"user": "user"}
+        """Turn id → role (``user`` or ``assistant``)."""
+        self._turn_serial = 0
+        self._turn_areas: dict[str, MeteredTextArea] = {}
+        """Added turns' text areas by id (readable before they finish mounting)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -130,8 +151,9 @@ class EditorScreen(Screen[None]):
             with Vertical(id="texts"):
                 yield Label("System prompt")
                 yield MeteredTextArea(id="system", soft_wrap=True)
-                yield Label("User message")
-                yield MeteredTextArea(id="user", soft_wrap=True)
+                with Vertical(id="turns"):
+                    yield Label("User message", id="label-user")
+                    yield MeteredTextArea(id="user", soft_wrap=True)
             with VerticalScroll(id="side"):
                 yield Label("Targets (comma-separated provider/model)")
                 yield Input(", ".join(self.app.default_targets()), id="targets")  # type: ignore[attr-defined]
@@ -176,8 +198,108 @@ class EditorScreen(Screen[None]):
             raise ValueError
         return value
 
+    def fields(self) -> list[str]:
+        """Every metered text area: the system prompt, then the turns in order."""
+        return ["system", *self.turn_ids]
+
+    def messages(self) -> list[tuple[str, str]]:
+        """(role, text as sent) of every turn, in order."""
+        return [(self.roles[t], self.meter_text(t)) for t in self.turn_ids]
+
+    # -- turns -------------------------------------------------------------------------------------
+
+    def _label(self, turn: str) -> str:
+        name = "User message" if self.roles[turn] == "user" else "Assistant message"
+        return name if len(self.turn_ids) == 1 else f"{name} · turn {self.turn_ids.index(turn) + 1}"
+
+    def _relabel(self) -> None:
+        for turn in self.turn_ids:
+            self.query_one(f"#label-{turn}", Label).update(self._label(turn))
+
+    def focused_turn(self) -> str | None:
+        focused = self.focused
+        return focused.id if focused is not None and focused.id in self.turn_ids else None
+
+    def _new_turn(self, role: str, text: str = "") -> list[Any]:
+        self._turn_serial += 1
+        turn = f"turn-{self._turn_serial}"
+        self.turn_ids.append(turn)
+        self.roles[turn] = role
+        area = self._turn_areas[turn] = MeteredTextArea(text, id=turn, soft_wrap=True)
+        return [Label("", id=f"label-{turn}"), area]
+
+    async def action_add_turn(self) -> None:
+        """A new turn at the end, with the role after the last one's (user → assistant → user …)."""
+        role = "assistant" if self.roles[self.turn_ids[-1]] == "user" else "user"
+        widgets = self._new_turn(role)
+        await self.query_one("#turns", Vertical).mount_all(widgets)
+        self._relabel()
+        widgets[-1].focus()
+        self._turns_changed()
+
+    async def action_remove_turn(self) -> None:
+        turn = self.focused_turn()
+        if turn is None or len(self.turn_ids) == 1:
+            self.app.report(WorkbenchError(  # type: ignore[attr-defined]
+                "no turn to remove" if turn is None else "the only turn cannot be removed",
+                "focus a turn's text first" if turn is None else "clear its text instead"))
+            return
+        index = self.turn_ids.index(turn)
+        if turn == "user":  # the first area keeps its id: take the next turn's text and role, drop that one
+            turn = self.turn_ids[1]
+            self.roles["user"] = self.roles[turn]
+            self.query_one("#user", TextArea).load_text(self.text_of(turn))
+        self.turn_ids.remove(turn)
+        self.roles.pop(turn)
+        self._turn_areas.pop(turn, None)
+        await self.query_one(f"#label-{turn}", Label).remove()
+        await self.query_one(f"#{turn}", TextArea).remove()
+        self._relabel()
+        self.query_one(f"#{self.turn_ids[min(index, len(self.turn_ids) - 1)]}", TextArea).focus()
+        self._turns_changed()
+
+    def action_move_turn(self, step: int) -> None:
+        """Move the focused turn up or down: the two turns swap text and role."""
+        turn = self.focused_turn()
+        if turn is None:
+            return
+        index = self.turn_ids.index(turn)
+        other_index = index + step
+        if not 0 <= other_index < len(self.turn_ids):
+            return
+        other = self.turn_ids[other_index]
+        area, other_area = self.query_one(f"#{turn}", TextArea), self.query_one(f"#{other}", TextArea)
+        text, other_text = area.text, other_area.text
+        self.roles[turn], self.roles[other] = self.roles[other], self.roles[turn]
+        area.load_text(other_text)
+        other_area.load_text(text)
+        self._relabel()
+        other_area.focus()
+        self._turns_changed()
+
+    async def set_messages(self, messages: Sequence[Message]) -> None:
+        """Replace the turns with ``messages`` (at least one turn stays: an empty user message)."""
+        for turn in self.turn_ids[1:]:
+            await self.query_one(f"#label-{turn}", Label).remove()
+            await self.query_one(f"#{turn}", TextArea).remove()
+        self.turn_ids, self._turn_areas = ["user"], {}
+        self.roles = {"user": messages[0].role if messages else "user"}
+        self.query_one("#user", TextArea).load_text(messages[0].content if messages else "")
+        widgets = [w for m in messages[1:] for w in self._new_turn(m.role, m.content)]
+        if widgets:
+            await self.query_one("#turns", Vertical).mount_all(widgets)
+        self._relabel()
+        self._turns_changed()
+
+    def _turns_changed(self) -> None:
+        self.meters = {key: m for key, m in self.meters.items() if key[0] in self.fields()}
+        self.sync_variables()
+        if self.ready:
+            self.recount()
+
     def text_of(self, field: str) -> str:
-        return self.query_one(f"#{field}", TextArea).text
+        area = self._turn_areas.get(field)
+        return (area if area is not None else self.query_one(f"#{field}", TextArea)).text
 
     def meter_text(self, field: str) -> str:
         """The text of a field as it will be sent: placeholders with a value substituted."""
@@ -233,16 +355,22 @@ class EditorScreen(Screen[None]):
     def build_request(self) -> ChatRequest:
         from workbench.core.request import ChatRequest
 
-        missing = [name for name in variable_names(self.text_of("system"), self.text_of("user"))
+        missing = [name for name in variable_names(*(self.text_of(f) for f in self.fields()))
                    if not self.variable_values.get(name)]
         if missing:
             raise WorkbenchError(f"no value for {', '.join('{{' + n + '}}' for n in missing)}",
                                  "fill it in the variables panel")
-        user = self.meter_text("user")
-        if not user.strip():
+        messages = self.messages()
+        if len(messages) == 1 and not messages[0][1].strip():
             raise WorkbenchError("the user message is empty", "type a prompt first")
+        for number, (role, text) in enumerate(messages, 1):
+            if not text.strip():
+                raise WorkbenchError(f"turn {number} ({role}) is empty", "type its text or remove it (ctrl+delete)")
+        if messages[-1][0] != "user":
+            raise WorkbenchError("the last turn is an assistant message", "add a user turn after it (ctrl+n)")
         params = self.params(defaults=self.app.settings().config.defaults)  # type: ignore[attr-defined]
-        return ChatRequest.from_prompt(user, system=self.meter_text("system") or None, params=params)
+        return ChatRequest(system=self.meter_text("system") or None, params=params,
+                           messages=tuple({"role": role, "content": text} for role, text in messages))  # type: ignore[arg-type]
 
     def action_run(self) -> None:
         try:
@@ -257,10 +385,10 @@ class EditorScreen(Screen[None]):
             return
         self.app.start_race(request, targets)  # type: ignore[attr-defined]
 
-    def load_request(self, request: ChatRequest, targets: Sequence[str]) -> None:
-        """Replay: put a traced request back into the editor."""
+    async def load_request(self, request: ChatRequest, targets: Sequence[str]) -> None:
+        """Replay: put a traced request back into the editor (every turn, in order)."""
         self.query_one("#system", TextArea).load_text(request.system or "")
-        self.query_one("#user", TextArea).load_text(request.messages[-1].content if request.messages else "")
+        await self.set_messages(request.messages)
         if targets:
             self.query_one("#targets", Input).value = ", ".join(targets)
         params = request.params
@@ -286,7 +414,7 @@ class EditorScreen(Screen[None]):
 
     def sync_variables(self) -> None:
         """One Input per placeholder: new names get one, vanished names lose theirs, the rest stay."""
-        names = variable_names(self.text_of("system"), self.text_of("user"))
+        names = variable_names(*(self.text_of(f) for f in self.fields()))
         if names == list(self.variable_inputs):
             return
         panel = self.query_one("#variables", Vertical)
@@ -305,7 +433,7 @@ class EditorScreen(Screen[None]):
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         area = event.text_area
-        if not isinstance(area, MeteredTextArea) or area.id not in FIELDS:
+        if not isinstance(area, MeteredTextArea) or area.id not in self.fields():
             return
         self.sync_variables()
         if not self.ready:
@@ -353,8 +481,9 @@ class EditorScreen(Screen[None]):
             self._recount_again = True
             return
         self._counting = True
-        texts = {field: self.meter_text(field) for field in FIELDS}
-        self._templated = {field for field in FIELDS if VARIABLE.search(self.text_of(field))}
+        fields = self.fields()
+        texts = {field: self.meter_text(field) for field in fields}
+        self._templated = {field for field in fields if VARIABLE.search(self.text_of(field))}
         encodings = {enc for enc, _ in self.encodings().values()} or {"o200k_base"}
         for area in self.query(MeteredTextArea):
             area.pending_edits.clear()
@@ -365,7 +494,7 @@ class EditorScreen(Screen[None]):
 
             try:
                 meters = {(field, enc): TokenMeter(get_encoding(enc), texts[field])
-                          for field in FIELDS for enc in encodings}
+                          for field in fields for enc in encodings}
             except Exception as exc:
                 self.app.call_from_thread(self._counted, None, exc)
                 return
@@ -379,8 +508,9 @@ class EditorScreen(Screen[None]):
             self.app.report(error, "token count failed: ")  # type: ignore[attr-defined]
             return
         assert meters is not None
-        current = {field: self.meter_text(field) for field in FIELDS}
-        if self._recount_again or any(m.text != current[f] for (f, _), m in meters.items()):
+        current = {field: self.meter_text(field) for field in self.fields()}
+        if (self._recount_again or set(current) != {f for f, _ in meters}
+                or any(m.text != current[f] for (f, _), m in meters.items())):
             self._recount_again = False
             self.meters = meters
             self.recount()
@@ -391,10 +521,11 @@ class EditorScreen(Screen[None]):
 
     def input_tokens(self, encoding: str) -> int | None:
         """Input tokens as ``count_chat`` counts them, from the live meters (``None`` while counting)."""
-        system, user = self.meters.get(("system", encoding)), self.meters.get(("user", encoding))
-        if system is None or user is None:
+        system = self.meters.get(("system", encoding))
+        turns = [self.meters.get((turn, encoding)) for turn in self.turn_ids]
+        if system is None or any(t is None for t in turns):
             return None
-        total = _TOKENS_PER_MESSAGE + user.count + _REPLY_PRIMING
+        total = sum(_TOKENS_PER_MESSAGE + t.count for t in turns if t is not None) + _REPLY_PRIMING
         if len(system):
             total += _TOKENS_PER_MESSAGE + system.count
         return total
@@ -468,8 +599,8 @@ class EditorScreen(Screen[None]):
             max_tokens = self.max_tokens()
         except ValueError:
             max_tokens = None
-        return ChatRequest.from_prompt(self.meter_text("user"), system=self.meter_text("system") or None,
-                                       params=Params(max_tokens=max_tokens))
+        return ChatRequest(system=self.meter_text("system") or None, params=Params(max_tokens=max_tokens),
+                           messages=tuple({"role": r, "content": t} for r, t in self.messages()))  # type: ignore[arg-type]
 
     def _estimated(self, results: dict[str, Estimate], generation: int) -> None:
         if generation != self._generation:

@@ -1,9 +1,17 @@
-"""API keys: where each provider's key comes from (masked), and set / delete a keyring key."""
+"""Keys & models: where each provider's key comes from (masked), set / delete a keyring key; and the
+targets ``workbench models`` lists (defaults, aliases, discovered local servers) with context window,
+price per Mtok and the circuit state replayed from the trace log.
+
+Everything is read in thread workers after the screen mounts; discovery has a short overall timeout.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -11,6 +19,49 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label
 
 from workbench.core.errors import WorkbenchError
+
+DISCOVERY_TIMEOUT_S = 1.5
+
+
+def discover_targets(env: Mapping[str, str], providers: Mapping[str, Any]) -> list[str]:
+    """Targets served by local servers that answer within :data:`DISCOVERY_TIMEOUT_S` (none on timeout)."""
+    from workbench.core.discovery import discover_async
+
+    async def run() -> list[str]:
+        try:
+            return await asyncio.wait_for(discover_async(env, providers), DISCOVERY_TIMEOUT_S)
+        except TimeoutError:
+            return []
+
+    return asyncio.run(run())
+
+
+def model_rows(app: Any) -> list[dict[str, Any]]:
+    """One row per target, as ``workbench models`` shows them, plus the editor's default targets
+    (blocking: call it from a thread)."""
+    from workbench.core.keys import with_stored_keys
+    from workbench.core.targets import target_rows
+    from workbench.core.traces.store import Filters
+
+    settings = app.settings()
+    config = settings.config
+    specs = config.provider_specs()
+    env = with_stored_keys(app.env, sorted(specs), specs)
+    try:
+        discovered = discover_targets(env, specs)
+    except Exception:
+        discovered = []
+    store = app.store()
+
+    def recent_calls(target: str, since: float) -> list[dict[str, Any]]:
+        with app.store_lock:
+            return list(store.page(Filters(model=target, since=since), limit=500))
+
+    sources = ([(t, "defaults") for t in config.defaults.targets]
+               + [(t, "editor") for t in app.default_targets()]
+               + [(t, f"alias {a}") for a, t in config.aliases.items()]
+               + [(t, "discovered") for t in discovered])
+    return target_rows(settings, env, sources, recent_calls)
 
 
 class KeysScreen(Screen[None]):
@@ -20,6 +71,7 @@ class KeysScreen(Screen[None]):
     ]
     DEFAULT_CSS = """
     KeysScreen #keys { height: 1fr; }
+    KeysScreen #models { height: 1fr; }
     KeysScreen #key-form { height: auto; padding: 0 1; }
     KeysScreen #key-value { width: 1fr; }
     KeysScreen Label { padding: 1 1 0 1; color: $text-muted; }
@@ -28,6 +80,8 @@ class KeysScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.statuses: list[Any] = []
+        self.models: list[dict[str, Any]] | None = None
+        """The targets table's rows (``None`` until loaded)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -37,15 +91,50 @@ class KeysScreen(Screen[None]):
             yield Input(password=True, placeholder="paste the API key", id="key-value")
             yield Button("Set", id="set", variant="primary")
             yield Button("Delete", id="delete", variant="error")
+        yield Label("Models: defaults, aliases and discovered local servers (loading…)", id="models-label",
+                    markup=False)
+        yield DataTable(id="models", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#keys", DataTable)
         for label in ("provider", "variable", "source", "key", "note"):
             table.add_column(label, key=label)
+        models = self.query_one("#models", DataTable)
+        for label in ("target", "source", "key", "context", "USD/Mtok in/out", "circuit"):
+            models.add_column(label, key=label)
+        self.load_models()
 
     def on_screen_resume(self) -> None:
         self.reload()
+
+    def load_models(self) -> None:
+        app = self.app
+
+        def read() -> None:
+            try:
+                rows = model_rows(app)
+            except Exception as exc:
+                app.report(exc, "cannot list models: ")  # type: ignore[attr-defined]
+                rows = []
+            app.call_from_thread(self._show_models, rows)
+
+        self.run_worker(read, thread=True, exclusive=True, exit_on_error=False, group="models", name="models")
+
+    def _show_models(self, rows: list[dict[str, Any]]) -> None:
+        self.models = rows
+        table = self.query_one("#models", DataTable)
+        table.clear()
+        for row in rows:
+            window = f"{row['context_window']:,}" if row["context_window"] else "?"
+            price = ("unknown" if row["input_usd_per_mtok"] is None else
+                     f"${row['input_usd_per_mtok']:g} / ${row['output_usd_per_mtok']:g}")
+            circuit = Text(row["circuit"], style="" if row["circuit"] == "closed" else "bold red")
+            table.add_row(row["target"], row["source"], "ready" if row["ready"] else "no key", window, price,
+                          circuit, key=row["target"])
+        self.query_one("#models-label", Label).update(
+            "Models: defaults, aliases and discovered local servers" if rows else
+            "Models: none (set [defaults] targets or [aliases] in workbench.toml, or start a local server)")
 
     def reload(self) -> None:
         app = self.app

@@ -24,6 +24,50 @@ from workbench.ui.render import fmt_ms, fmt_usd, trace_detail
 _FINISH_STYLE = {"length": "bold red", "error": "bold red", "stop": "green"}
 PAGE = 100
 PREFETCH_ROWS = 10
+EXACT_TOTALS_MAX_CALLS = 50_000
+"""Up to this many calls, totals come from ``exact_stats`` (exact percentiles); above, from the rollups."""
+
+
+def totals_of(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-status ``stats`` rows summed: calls, spend, unpriced calls; TTFT percentiles of the ``ok`` calls
+    (percentiles do not add across groups; failed calls rarely have a first token)."""
+    spends = [g["spend_usd"] for g in groups if g.get("spend_usd") is not None]
+    ok = next((g for g in groups if g.get("status") == "ok"), None)
+    return {"calls": sum(g["calls"] or 0 for g in groups),
+            "spend_usd": sum(spends) if spends else None,
+            "unpriced_calls": sum(g.get("unpriced_calls") or 0 for g in groups),
+            "ttft_p50_ms": None if ok is None else ok.get("ttft_p50_ms"),
+            "ttft_p95_ms": None if ok is None else ok.get("ttft_p95_ms")}
+
+
+def read_totals(store: Any, filters: Any = None) -> dict[str, Any]:
+    """Totals for ``filters``: exact on small stores, from the rollups on big ones."""
+    from workbench.core.traces.store import Filters
+
+    filters = filters or Filters()
+    (count,) = store.conn.execute("SELECT count(*) FROM calls").fetchone()
+    stats = store.exact_stats if count <= EXACT_TOTALS_MAX_CALLS else store.stats
+    return totals_of(stats("status", filters))
+
+
+def totals_text(totals: dict[str, Any] | None, searching: bool) -> Text:
+    if totals is None:
+        return Text("totals: …", style="dim")
+    out = Text()
+    out.append("calls ", style="dim")
+    out.append(f"{totals['calls']:,}")
+    out.append("   spend ", style="dim")
+    out.append(fmt_usd(totals["spend_usd"]) if totals["spend_usd"] is not None else "$0")
+    if totals["unpriced_calls"]:
+        out.append(f" +{totals['unpriced_calls']} unpriced", style="yellow")
+    out.append("   TTFT p50 ", style="dim")
+    out.append(fmt_ms(totals["ttft_p50_ms"]))
+    out.append("  p95 ", style="dim")
+    out.append(fmt_ms(totals["ttft_p95_ms"]))
+    out.append(" (ok calls)", style="dim")
+    if searching:
+        out.append("   totals: all calls, search not applied", style="dim italic")
+    return out
 
 
 def chunk_gaps_ms(packed: bytes | None) -> list[float]:
@@ -42,6 +86,7 @@ class TracesScreen(Screen[None]):
     ]
     DEFAULT_CSS = """
     TracesScreen #traces-main { height: 1fr; }
+    TracesScreen #totals { height: 1; padding: 0 1; }
     TracesScreen #calls { width: 1fr; }
     TracesScreen #detail-scroll { width: 52; border-left: solid $primary; padding: 0 1; }
     TracesScreen #gaps-label { color: $text-muted; display: none; }
@@ -58,12 +103,15 @@ class TracesScreen(Screen[None]):
         self.generation = 0
         self.rows: list[dict[str, Any]] = []
         self.detail: dict[str, Any] | None = None
+        self.totals: dict[str, Any] | None = None
+        """Totals (calls, spend, unpriced, TTFT p50/p95) of the current state, read with the first page."""
         self.gaps: list[float] = []
         """The shown call's inter-chunk gaps (ms), drawn as a sparkline above the detail."""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="search prompts and replies (full text; Enter to search, empty: all)", id="search")
+        yield Static(totals_text(None, False), id="totals")
         with Horizontal(id="traces-main"):
             yield DataTable(id="calls", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="detail-scroll"):
@@ -90,6 +138,8 @@ class TracesScreen(Screen[None]):
     def reload(self) -> None:
         self.generation += 1
         self.cursor, self.exhausted, self.page_loading, self.rows = None, False, False, []
+        self.totals = None
+        self.query_one("#totals", Static).update(totals_text(None, bool(self.query_text)))
         self.query_one("#calls", DataTable).clear()
         self.load_page()
 
@@ -107,6 +157,7 @@ class TracesScreen(Screen[None]):
         app = self.app
 
         def read() -> None:
+            totals = None
             try:
                 store = app.store()  # type: ignore[attr-defined]
                 with app.store_lock:  # type: ignore[attr-defined]
@@ -114,13 +165,23 @@ class TracesScreen(Screen[None]):
                         rows = store.search(text, before=cursor, limit=PAGE)
                     else:
                         rows = store.page(before=cursor, limit=PAGE)
+                    if cursor is None:  # the first page: the totals of this state too
+                        totals = read_totals(store)
             except Exception as exc:
                 app.report(exc, "cannot read the trace store: ")  # type: ignore[attr-defined]
                 app.call_from_thread(self._page_failed, generation)
                 return
+            if totals is not None:
+                app.call_from_thread(self._show_totals, totals, generation)
             app.call_from_thread(self._add_page, rows, generation)
 
         self.run_worker(read, thread=True, exit_on_error=False, group="page", name="trace-page")
+
+    def _show_totals(self, totals: dict[str, Any], generation: int) -> None:
+        if generation != self.generation:
+            return
+        self.totals = totals
+        self.query_one("#totals", Static).update(totals_text(totals, bool(self.query_text)))
 
     def _page_failed(self, generation: int) -> None:
         if generation == self.generation:
