@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench import __version__, keys_cli, traces_cli, workspace_cli
+from workbench import __version__, keys_cli, prompts_cli, traces_cli, workspace_cli
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     traces_cli.add_parser(sub)
     keys_cli.add_parser(sub)
+    prompts_cli.add_parser(sub)
     workspace_cli.add_parsers(sub)
 
     fake = sub.add_parser("fake-server", help="serve the fake provider (all five wire formats) for tests and demos")
@@ -292,9 +293,11 @@ def _policies(args: argparse.Namespace, policies: PolicySet, models: Sequence[st
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    commands = {"run": _cmd_run, "tokens": _cmd_tokens, "traces": traces_cli.run, "keys": keys_cli.run,
-                "init": workspace_cli.init, "config": workspace_cli.config_show, "models": workspace_cli.models,
-                "fake-server": _cmd_fake_server}
+    commands = {
+        "run": _cmd_run, "tokens": _cmd_tokens, "traces": traces_cli.run, "keys": keys_cli.run,
+        "prompts": prompts_cli.run, "init": workspace_cli.init, "config": workspace_cli.config_show,
+        "models": workspace_cli.models, "fake-server": _cmd_fake_server,
+    }
     if args.command is None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):  # piped or scripted: no TUI, the help
             parser.print_help()

@@ -1,0 +1,282 @@
+"""Prompt files: one YAML file per prompt in a workspace's ``prompts/`` folder.
+
+Loading reports malformed files as ``path:line: message`` (:class:`PromptFileError`) and never lets one bad
+file stop the others; :func:`dump_prompt` writes stable, human-diffable YAML that loads back equal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from workbench.core.errors import ConfigError
+from workbench.core.request import ChatRequest, Message, Params
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+_NAME = re.compile(NAME_PATTERN)
+_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+SUFFIXES = (".yaml", ".yml")
+
+
+class PromptFileError(ConfigError):
+    """A malformed prompt file: ``str(err)`` is ``path:line: message``."""
+
+    def __init__(self, path: Path | str, line: int, problem: str, hint: str | None = None) -> None:
+        super().__init__(f"{path}:{line}: {problem}", hint or "fix the file; the other prompts still load")
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+
+
+class PromptParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None
+
+
+class PromptMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Variable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = ""
+    default: str | None = None
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _scalar_to_text(cls, value: Any) -> Any:
+        # ``default: 3`` or ``default: true`` in YAML mean the text, as substituted into the prompt.
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return str(value)
+        return value
+
+
+class Prompt(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    targets: list[str] = Field(default_factory=list)
+    params: PromptParams = Field(default_factory=PromptParams)
+    system: str | None = None
+    messages: list[PromptMessage] = Field(default_factory=list)
+    variables: dict[str, Variable] = Field(default_factory=dict)
+    output_schema: dict[str, Any] | None = None
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ConfigError(f"'{name}' is not a prompt name",
+                          "use letters, digits, '.', '_' and '-', starting with a letter or digit")
+    return name
+
+
+# --- loading -------------------------------------------------------------------------------------------------
+
+
+def parse_prompt(text: str, path: Path | str, *, default_name: str | None = None) -> Prompt:
+    """Parse one prompt file's text; raise :class:`PromptFileError` (with the line) if it is malformed."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise PromptFileError(path, line, f"YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise PromptFileError(path, 1, f"YAML error: {exc}") from None
+    if data is None:
+        raise PromptFileError(path, 1, "the file is empty", "a prompt file needs at least name and messages")
+    if not isinstance(data, dict):
+        raise PromptFileError(path, 1, f"expected a mapping of keys (name, messages, ...), not a {type(data).__name__}")
+    if default_name is not None:
+        data.setdefault("name", default_name)
+    try:
+        prompt = Prompt.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        loc = tuple(first["loc"])
+        where = ".".join(str(part) for part in loc) or "(top level)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise PromptFileError(path, _line_of(text, loc), f"{where}: {first['msg']}{more}") from None
+    if default_name is not None and prompt.name != default_name:
+        raise PromptFileError(path, _line_of(text, ("name",)),
+                              f"name '{prompt.name}' does not match the file name '{default_name}'",
+                              f"rename the file to {prompt.name}.yaml or set name: {default_name}")
+    return prompt
+
+
+def _line_of(text: str, loc: Sequence[int | str]) -> int:
+    """1-based line of the node at ``loc`` (the key's line for a mapping entry); the deepest found if partial."""
+    try:
+        node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return 1
+    if node is None:
+        return 1
+    line = node.start_mark.line
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    line, node = key.start_mark.line, value
+                    break
+            else:
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line
+        else:
+            break
+    return line + 1
+
+
+def prompt_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file() and not p.name.startswith("."))
+
+
+def load_prompt_file(path: Path) -> Prompt:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PromptFileError(path, 1, "not UTF-8 text", "convert the file to UTF-8") from None
+    except OSError as exc:
+        raise PromptFileError(path, 1, f"cannot read: {exc.strerror}") from None
+    return parse_prompt(text, path, default_name=path.stem)
+
+
+def load_prompts(folder: Path) -> tuple[list[Prompt], list[PromptFileError]]:
+    """Every prompt in ``folder``, sorted by name, and the malformed files' errors (which never stop the rest)."""
+    prompts: dict[str, Prompt] = {}
+    errors: list[PromptFileError] = []
+    for path in prompt_files(folder):
+        try:
+            prompt = load_prompt_file(path)
+        except PromptFileError as exc:
+            errors.append(exc)
+            continue
+        if prompt.name in prompts:
+            errors.append(PromptFileError(path, 1, f"a second file for prompt '{prompt.name}'",
+                                          "keep one file per prompt"))
+            continue
+        prompts[prompt.name] = prompt
+    return [prompts[name] for name in sorted(prompts)], errors
+
+
+def find_prompt_file(folder: Path, name: str) -> Path | None:
+    check_name(name)
+    for suffix in SUFFIXES:
+        if (folder / f"{name}{suffix}").is_file():
+            return folder / f"{name}{suffix}"
+    return None
+
+
+# --- dumping -------------------------------------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)  # indent list items under their key
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def prompt_data(prompt: Prompt) -> dict[str, Any]:
+    """The prompt as plain data in the fixed file order, without empty or default entries."""
+    out: dict[str, Any] = {"name": prompt.name}
+    if prompt.description:
+        out["description"] = prompt.description
+    if prompt.tags:
+        out["tags"] = list(prompt.tags)
+    if prompt.targets:
+        out["targets"] = list(prompt.targets)
+    params = {key: value for key, value in (
+        ("temperature", prompt.params.temperature), ("top_p", prompt.params.top_p),
+        ("max_tokens", prompt.params.max_tokens), ("stop", list(prompt.params.stop) or None),
+        ("seed", prompt.params.seed)) if value is not None}
+    if params:
+        out["params"] = params
+    if prompt.system is not None:
+        out["system"] = prompt.system
+    if prompt.messages:
+        out["messages"] = [{"role": m.role, "content": m.content} for m in prompt.messages]
+    if prompt.variables:
+        variables: dict[str, Any] = {}
+        for name, var in prompt.variables.items():
+            entry: dict[str, Any] = {}
+            if var.description:
+                entry["description"] = var.description
+            if var.default is not None:
+                entry["default"] = var.default
+            variables[name] = entry
+        out["variables"] = variables
+    if prompt.output_schema is not None:
+        out["output_schema"] = prompt.output_schema
+    return out
+
+
+def dump_prompt(prompt: Prompt) -> str:
+    """Stable, block-style YAML (literal ``|`` for multi-line text) that :func:`parse_prompt` loads back equal."""
+    return yaml.dump(prompt_data(prompt), Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=1_000_000)
+
+
+# --- rendering -----------------------------------------------------------------------------------------------
+
+
+def variables_used(prompt: Prompt) -> list[str]:
+    texts = [prompt.system or "", *(m.content for m in prompt.messages)]
+    seen: dict[str, None] = {}
+    for text in texts:
+        for match in _VARIABLE.finditer(text):
+            seen.setdefault(match[1], None)
+    return list(seen)
+
+
+def to_request(prompt: Prompt, variables: Mapping[str, str] | None = None) -> ChatRequest:
+    """The chat request, with every ``{{name}}`` replaced (given values first, then defaults)."""
+    given = dict(variables or {})
+    values: dict[str, str] = {n: v.default for n, v in prompt.variables.items() if v.default is not None}
+    values.update(given)
+    missing = [name for name in variables_used(prompt) if name not in values]
+    if missing:
+        names = ", ".join(missing)
+        raise ConfigError(f"prompt '{prompt.name}' needs a value for {names}",
+                          "pass it (e.g. --var " + f"{missing[0]}=...) or give the variable a default in the file")
+    if not prompt.messages:
+        raise ConfigError(f"prompt '{prompt.name}' has no messages", "add a messages: list with a user message")
+
+    def fill(text: str) -> str:
+        return _VARIABLE.sub(lambda m: values[m[1]], text)
+
+    params = Params(temperature=prompt.params.temperature, top_p=prompt.params.top_p,
+                    max_tokens=prompt.params.max_tokens, stop=tuple(prompt.params.stop), seed=prompt.params.seed,
+                    json_schema=prompt.output_schema)
+    return ChatRequest(system=fill(prompt.system) if prompt.system is not None else None,
+                       messages=tuple(Message(role=m.role, content=fill(m.content)) for m in prompt.messages),
+                       params=params)
