@@ -8,6 +8,7 @@ process, and callers on a latency-sensitive loop run it in a worker thread.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
@@ -90,4 +91,9 @@ def count_chat(request: ChatRequest, encoding: str = "o200k_base") -> int:
     """Input tokens of a chat request, with OpenAI's per-message overhead (3 per message, 3 to prime the reply)."""
     enc = get_encoding(encoding)
     texts = ([request.system] if request.system else []) + [m.content for m in request.messages]
-    return sum(_TOKENS_PER_MESSAGE + len(enc.encode_ordinary(t)) for t in texts) + _REPLY_PRIMING
+    return chat_tokens(len(enc.encode_ordinary(t)) for t in texts)
+
+
+def chat_tokens(message_tokens: Iterable[int]) -> int:
+    """Chat input tokens from each message's own count (the system prompt is a message when present)."""
+    return sum(_TOKENS_PER_MESSAGE + n for n in message_tokens) + _REPLY_PRIMING

@@ -12,7 +12,6 @@ from :func:`~workbench.core.estimate.estimate`, debounced and computed in a thre
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,12 +19,21 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.document._edit import Edit
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static, TextArea
 
 from workbench.core.errors import WorkbenchError
-from workbench.ui.render import fmt_usd
+from workbench.ui.prompt_text import (
+    VARIABLE,
+    MeteredTextArea,
+    parse_json_schema,
+    parse_number,
+    split_targets,
+    substitute,
+    validation_problem,
+    variable_names,
+)
+from workbench.ui.render import meter_text
 
 if TYPE_CHECKING:
     from workbench.core.request import Message
@@ -38,64 +46,6 @@ if TYPE_CHECKING:
 FIELDS = ("system", "user")
 """The fields of a new editor: the system prompt and the first turn (``#user``)."""
 ESTIMATE_DEBOUNCE_S = 0.25
-_TOKENS_PER_MESSAGE, _REPLY_PRIMING = 3, 3  # as core.tokenizer.count_chat
-VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-"""A ``{{name}}`` placeholder in the system prompt or the user message."""
-PLACEHOLDER_STYLE = "keyword"
-"""The TextArea theme's syntax style a placeholder is drawn with."""
-
-
-def variable_names(*texts: str) -> list[str]:
-    """The placeholder names in ``texts``, in order of first appearance, each once."""
-    return list(dict.fromkeys(m.group(1) for text in texts for m in VARIABLE.finditer(text)))
-
-
-def substitute(text: str, values: dict[str, str]) -> str:
-    """``text`` with every ``{{name}}`` that has a value replaced by it (others are left as they are)."""
-    return VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
-
-
-def validation_problem(exc: Exception) -> str:
-    """A pydantic ``ValidationError`` as ``field: message; …`` (other errors: their text)."""
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc)
-    return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'params'}: {e.get('msg')}"
-                     for e in errors())
-
-
-def split_targets(raw: str) -> list[str]:
-    """``a/x@ttft=1,tps=2, b/y`` → two targets: a comma starts a new target only before ``provider/``."""
-    return [t.strip() for t in re.split(r",\s*(?=[A-Za-z0-9_.-]+/)", raw) if t.strip()]
-
-
-class MeteredTextArea(TextArea):
-    """A TextArea that records each edit as (start, end, replacement) in character offsets."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.pending_edits: list[tuple[int, int, str]] = []
-
-    def edit(self, edit: Edit) -> Any:
-        document = self.document
-        top, bottom = sorted((edit.from_location, edit.to_location))
-        start = document.get_index_from_location(top)
-        end = document.get_index_from_location(bottom)
-        self.pending_edits.append((start, end, edit.text))
-        return super().edit(edit)
-
-    def _build_highlight_map(self) -> None:
-        """The language's highlights (none for plain text), plus every ``{{name}}`` placeholder."""
-        super()._build_highlight_map()
-        for row, line in enumerate(self.document.lines):
-            if "{{" not in line:
-                continue
-            for match in VARIABLE.finditer(line):
-                start = len(line[:match.start()].encode())
-                end = start + len(match.group(0).encode())
-                self._highlights[row].append((start, end, PLACEHOLDER_STYLE))
-
-
 class EditorScreen(Screen[None]):
     BINDINGS: ClassVar = [
         Binding("ctrl+r", "run", "Run race", priority=True),
@@ -307,29 +257,10 @@ class EditorScreen(Screen[None]):
         return substitute(text, self.variable_values) if "{{" in text else text
 
     def _number(self, field: str, kind: type) -> Any:
-        raw = self.query_one(f"#{field}", Input).value.strip()
-        if not raw:
-            return None
-        try:
-            return kind(raw)
-        except ValueError:
-            noun = "an integer" if kind is int else "a number"
-            raise WorkbenchError(f"{field.replace('-', '_')} is not {noun}: {raw!r}",
-                                 "fix it or leave it empty") from None
+        return parse_number(field, self.query_one(f"#{field}", Input).value, kind)
 
     def json_schema(self) -> dict[str, Any] | None:
-        raw = self.query_one("#json-schema", TextArea).text
-        if not raw.strip():
-            return None
-        try:
-            schema = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise WorkbenchError(f"json_schema is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
-                                 "fix the schema or clear it") from None
-        if not isinstance(schema, dict):
-            raise WorkbenchError(f"json_schema must be a JSON object, not {type(schema).__name__}",
-                                 'write an object such as {"type": "object", ...}')
-        return schema
+        return parse_json_schema(self.query_one("#json-schema", TextArea).text)
 
     def params(self, *, defaults: Any = None) -> Any:
         """The editor's sampling parameters as ``Params``; a bad value raises a ``WorkbenchError`` naming it."""
@@ -525,10 +456,10 @@ class EditorScreen(Screen[None]):
         turns = [self.meters.get((turn, encoding)) for turn in self.turn_ids]
         if system is None or any(t is None for t in turns):
             return None
-        total = sum(_TOKENS_PER_MESSAGE + t.count for t in turns if t is not None) + _REPLY_PRIMING
-        if len(system):
-            total += _TOKENS_PER_MESSAGE + system.count
-        return total
+        from workbench.core.tokenizer import chat_tokens
+
+        counts = [t.count for t in turns if t is not None]
+        return chat_tokens([system.count, *counts] if len(system) else counts)
 
     def meter_rows(self) -> list[dict[str, Any]]:
         """One row per target: tokens (live), and the last estimate's cost range and headroom."""
@@ -540,24 +471,7 @@ class EditorScreen(Screen[None]):
         return rows
 
     def _render_meter(self) -> None:
-        """Per target: the name, then tokens in (``≈`` when approximate), USD in → in+max, headroom."""
-        out = Text()
-        out.append("Live meter\n", style="bold")
-        for row in self.meter_rows():
-            out.append(f"\n{row['target']}\n", style="bold")
-            tokens = "counting…" if row["tokens"] is None else f"{'' if row['exact'] else '≈'}{row['tokens']:,}"
-            out.append("  in ", style="dim")
-            out.append(tokens)
-            est: Estimate | None = row["estimate"]
-            out.append("  USD ", style="dim")
-            out.append("…" if est is None else f"{fmt_usd(est.cost_input_usd)} → {fmt_usd(est.cost_max_usd)}")
-            out.append("\n  headroom ", style="dim")
-            if est is None or est.headroom_tokens is None:
-                out.append("…" if est is None else "unknown", style="dim")
-            else:
-                out.append(f"{est.headroom_tokens:,}", style="bold red" if est.headroom_tokens < 0 else "")
-            out.append("\n")
-        self.query_one("#meter", Static).update(out)
+        self.query_one("#meter", Static).update(meter_text(self.meter_rows()))
 
     def _schedule_estimate(self) -> None:
         if self._estimate_timer is not None:

@@ -133,3 +133,24 @@ def trace_detail(call: dict[str, Any]) -> Text:
             out.append(f"{wait}{attempt['kind']} {attempt['target']}: {outcome}\n",
                        style="green" if attempt.get("error") is None else "yellow")
     return out
+
+
+def meter_text(rows: list[dict[str, Any]]) -> Text:
+    """The editor's live meter. Per target: tokens in (``≈`` when approximate), USD in → in+max, headroom."""
+    out = Text()
+    out.append("Live meter\n", style="bold")
+    for row in rows:
+        out.append(f"\n{row['target']}\n", style="bold")
+        tokens = "counting…" if row["tokens"] is None else f"{'' if row['exact'] else '≈'}{row['tokens']:,}"
+        out.append("  in ", style="dim")
+        out.append(tokens)
+        est = row["estimate"]
+        out.append("  USD ", style="dim")
+        out.append("…" if est is None else f"{fmt_usd(est.cost_input_usd)} → {fmt_usd(est.cost_max_usd)}")
+        out.append("\n  headroom ", style="dim")
+        if est is None or est.headroom_tokens is None:
+            out.append("…" if est is None else "unknown", style="dim")
+        else:
+            out.append(f"{est.headroom_tokens:,}", style="bold red" if est.headroom_tokens < 0 else "")
+        out.append("\n")
+    return out

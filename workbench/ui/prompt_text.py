@@ -1,0 +1,96 @@
+"""Prompt text in the editor: ``{{variables}}`` and their substitution, target lists, parameter
+errors, and the text area that tells the live meter exactly which range each edit replaced."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from textual.document._edit import Edit
+from textual.widgets import TextArea
+
+from workbench.core.errors import WorkbenchError
+
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+"""A ``{{name}}`` placeholder in the system prompt or the user message."""
+PLACEHOLDER_STYLE = "keyword"
+"""The TextArea theme's syntax style a placeholder is drawn with."""
+
+
+def variable_names(*texts: str) -> list[str]:
+    """The placeholder names in ``texts``, in order of first appearance, each once."""
+    return list(dict.fromkeys(m.group(1) for text in texts for m in VARIABLE.finditer(text)))
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """``text`` with every ``{{name}}`` that has a value replaced by it (others are left as they are)."""
+    return VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def validation_problem(exc: Exception) -> str:
+    """A pydantic ``ValidationError`` as ``field: message; …`` (other errors: their text)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'params'}: {e.get('msg')}"
+                     for e in errors())
+
+
+def split_targets(raw: str) -> list[str]:
+    """``a/x@ttft=1,tps=2, b/y`` → two targets: a comma starts a new target only before ``provider/``."""
+    return [t.strip() for t in re.split(r",\s*(?=[A-Za-z0-9_.-]+/)", raw) if t.strip()]
+
+
+class MeteredTextArea(TextArea):
+    """A TextArea that records each edit as (start, end, replacement) in character offsets."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending_edits: list[tuple[int, int, str]] = []
+
+    def edit(self, edit: Edit) -> Any:
+        document = self.document
+        top, bottom = sorted((edit.from_location, edit.to_location))
+        start = document.get_index_from_location(top)
+        end = document.get_index_from_location(bottom)
+        self.pending_edits.append((start, end, edit.text))
+        return super().edit(edit)
+
+    def _build_highlight_map(self) -> None:
+        """The language's highlights (none for plain text), plus every ``{{name}}`` placeholder."""
+        super()._build_highlight_map()
+        for row, line in enumerate(self.document.lines):
+            if "{{" not in line:
+                continue
+            for match in VARIABLE.finditer(line):
+                start = len(line[:match.start()].encode())
+                end = start + len(match.group(0).encode())
+                self._highlights[row].append((start, end, PLACEHOLDER_STYLE))
+
+
+def parse_number(field: str, raw: str, kind: type) -> Any:
+    """An optional number field: ``None`` when empty; a bad value raises a ``WorkbenchError`` naming it."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        raise WorkbenchError(f"{field.replace('-', '_')} is not {noun}: {raw!r}", "fix it or leave it empty") from None
+
+
+def parse_json_schema(raw: str) -> dict[str, Any] | None:
+    """The optional JSON schema field: ``None`` when empty; it must be a JSON object."""
+    if not raw.strip():
+        return None
+    try:
+        schema = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise WorkbenchError(f"json_schema is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                             "fix the schema or clear it") from None
+    if not isinstance(schema, dict):
+        raise WorkbenchError(f"json_schema must be a JSON object, not {type(schema).__name__}",
+                             'write an object such as {"type": "object", ...}')
+    return schema
