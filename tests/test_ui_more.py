@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.test_ui import SIZE, editor, type_prompt, wait_for
-from tests.test_ui_snapshots import NO_KEYS, FinishedRace, records
+from tests.test_ui_snapshots import NO_KEYS, FinishedRace, open_traces_with_records
 from workbench.core.request import ChatRequest, Params
 from workbench.ui.app import WorkbenchApp
 from workbench.ui.modals import REMOVED, DiffScreen, HelpScreen, word_diff
@@ -208,12 +208,7 @@ async def test_diff_needs_two_finished_panes() -> None:
 async def test_traces_gap_sparkline() -> None:
     app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
     async with app.run_test(size=SIZE) as pilot:
-        writer = app.writer()
-        for record in records():
-            writer.write(record)
-        writer.flush()
-        await pilot.press("f4")
-        traces = app.get_screen("traces")
+        traces = await open_traces_with_records(app, pilot)
         await wait_for(pilot, lambda: len(traces.rows) == 4 and traces.detail is not None
                        and traces.detail["id"] == traces.rows[0]["id"])
         # the newest call failed before any chunk: no sparkline
@@ -230,12 +225,7 @@ async def test_traces_gap_sparkline() -> None:
 async def test_traces_totals_line() -> None:
     app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
     async with app.run_test(size=SIZE) as pilot:
-        writer = app.writer()
-        for record in records():
-            writer.write(record)
-        writer.flush()
-        await pilot.press("f4")
-        traces = app.get_screen("traces")
+        traces = await open_traces_with_records(app, pilot)
         await wait_for(pilot, lambda: traces.totals is not None and len(traces.rows) == 4)
         totals = traces.totals
         assert totals["calls"] == 4 and totals["unpriced_calls"] == 0

@@ -11,6 +11,7 @@ import os
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,16 @@ def _utc(monkeypatch: pytest.MonkeyPatch) -> None:
 def no_blink(app: WorkbenchApp) -> None:
     for widget in app.screen.query("TextArea, Input"):
         widget.cursor_blink = False  # type: ignore[attr-defined]
+
+
+async def open_traces_with_records(app: WorkbenchApp, pilot: Any) -> Any:
+    """Trace :func:`records` through the app's writer, then open the Traces screen."""
+    writer = app.writer()
+    for record in records():
+        writer.write(record)
+    writer.flush()
+    await pilot.press("f4")
+    return app.get_screen("traces")
 
 
 def records() -> list[CallRecord]:
@@ -120,12 +131,7 @@ async def test_race_snapshot() -> None:
 async def test_traces_snapshot() -> None:
     app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
     async with app.run_test(size=SIZE) as pilot:
-        writer = app.writer()
-        for record in records():
-            writer.write(record)
-        writer.flush()
-        await pilot.press("f4")
-        traces = app.get_screen("traces")
+        traces = await open_traces_with_records(app, pilot)
         await wait_for(pilot, lambda: len(traces.rows) == 4 and traces.detail is not None)
         await wait_for(pilot, lambda: traces.detail["id"] == traces.rows[0]["id"])
         no_blink(app)

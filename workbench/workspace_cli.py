@@ -8,8 +8,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from workbench.core.errors import WorkbenchError
-
 TEMPLATE = """\
 # workbench configuration for this workspace (see the README for every section).
 # Keys never go here: use `workbench keys set PROVIDER` or the provider's environment variable.
@@ -73,7 +71,7 @@ def config_show(args: argparse.Namespace) -> int:
     data = settings.config.model_dump(mode="json")
     origin = {key: str(path) for key, path in settings.loaded.origin.items()}
     keys = {s.provider: {"source": s.source, "key": s.masked, "env_var": s.env_var}
-            for s in _statuses(key_statuses)}
+            for s in key_statuses(os.environ)}
     if args.json:
         print(json.dumps({"sources": [str(p) for p in settings.loaded.sources], "config": data, "origin": origin,
                           "keys": keys}, indent=2))
@@ -86,21 +84,6 @@ def config_show(args: argparse.Namespace) -> int:
         if status["source"] != "none":
             print(f"key {provider}: {status['source']} {status['key']}")
     return 0
-
-
-def _statuses(key_statuses: Any) -> list[Any]:
-    try:
-        return list(key_statuses(os.environ))
-    except WorkbenchError:  # no keyring backend: show what the environment holds
-        from workbench.core.keys import KeyStatus, key_provider_names, mask
-        from workbench.core.registry import PROVIDERS
-
-        out = []
-        for name in key_provider_names():
-            var = PROVIDERS[name].key_env[0]
-            out.append(KeyStatus(name, var, "environment" if os.environ.get(var) else "none",
-                                 mask(os.environ[var]) if os.environ.get(var) else None))
-        return out
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:

@@ -106,12 +106,16 @@ def mask(key: str) -> str:
 
 
 def key_statuses(env: Mapping[str, str]) -> list[KeyStatus]:
-    """Where each provider's key comes from, masked. Environment beats keyring."""
+    """Where each provider's key comes from, masked. Environment beats keyring; without a usable
+    keyring backend only the environment is shown."""
     out = []
     for name in key_provider_names():
         var = PROVIDERS[name].key_env[0]
         from_env = next((env[v] for v in PROVIDERS[name].key_env if env.get(v)), None)
-        stored = stored_key(name)
+        try:
+            stored = stored_key(name)
+        except KeyringUnavailable:
+            stored = None
         if from_env:
             out.append(KeyStatus(name, var, "environment", mask(from_env), shadowed=stored is not None))
         elif stored:
