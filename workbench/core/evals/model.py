@@ -1,0 +1,266 @@
+"""The eval domain shared by the suite loader, the assertions, the runner, the result store and the reports.
+
+Plain slotted dataclasses: a 10,000-case run builds many of them, and they never cross a file boundary
+as such (the suite loader validates the YAML with pydantic; the store and the reports serialise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.core.prompts.model import Prompt
+
+ASSERTION_TYPES = frozenset({
+    # text
+    "equals", "contains", "icontains", "contains-any", "contains-all", "starts-with", "regex",
+    # structure
+    "is-json", "contains-json", "json-schema",
+    # measured figures (thresholds: ms, ms, USD, output tokens); the finish reason
+    "latency", "ttft", "cost", "token-length", "finish-reason",
+    # code and judges
+    "python", "llm-rubric",
+    # similarity
+    "levenshtein", "rouge-n",
+})
+"""Every base assertion type; each also takes the ``not-`` prefix."""
+
+
+@dataclass(frozen=True, slots=True)
+class AssertionSpec:
+    """One assertion of a test, as written (promptfoo's ``assert`` entries).
+
+    ``type`` is the base type without the ``not-`` prefix (``negate`` holds it). ``value`` is the
+    expected value, a pattern, a list, a schema, a rubric, a file reference, or a number, depending on
+    the type. ``threshold`` is the bound for numeric types (latency, cost, similarity, judge score);
+    ``weight`` weighs the assertion's score in the test's score (0 makes it informational).
+    ``provider`` is the judge target of ``llm-rubric``. ``source`` is ``file:line`` for messages.
+    """
+
+    type: str
+    value: Any = None
+    negate: bool = False
+    threshold: float | None = None
+    weight: float = 1.0
+    metric: str | None = None
+    provider: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"not-{self.type}" if self.negate else self.type
+
+
+@dataclass(slots=True)
+class Observation:
+    """What the assertions grade: one call's output and its measured figures."""
+
+    text: str
+    finish: str | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    error: str | None = None
+    vars: dict[str, str] = field(default_factory=dict)
+    prompt_text: str = ""
+    """The rendered prompt (system and messages as text), for judges and python assertions."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grading:
+    """One assertion's verdict: pass or fail, a score in [0, 1], and why."""
+
+    assertion: str
+    passed: bool
+    score: float
+    reason: str
+    weight: float = 1.0
+    metric: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TestCase:
+    """One test: variables and assertions (the suite's default test already merged in)."""
+
+    vars: dict[str, str]
+    assertions: tuple[AssertionSpec, ...] = ()
+    description: str = ""
+    threshold: float | None = None
+    """With a threshold the test passes when its weighted score reaches it; without, when every
+    assertion passes."""
+    source: str = ""
+
+    @property
+    def key(self) -> str:
+        """Stable identity across runs: the description, or a digest of the variables."""
+        if self.description:
+            return self.description
+        digest = hashlib.sha256(json.dumps(self.vars, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return f"vars:{digest[:12]}"
+
+
+@dataclass(frozen=True, slots=True)
+class SuitePrompt:
+    """A prompt under test: a workspace prompt file at a version, or an inline prompt."""
+
+    label: str
+    prompt: Prompt
+    version: int | None = None
+    """The prompt file's version number; None for an inline prompt."""
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteTarget:
+    """A target and the parameter overrides the suite gives it (promptfoo's provider ``config``)."""
+
+    ref: str
+    label: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    name: str
+    path: str
+    prompts: tuple[SuitePrompt, ...]
+    targets: tuple[SuiteTarget, ...]
+    tests: tuple[TestCase, ...]
+    description: str = ""
+    repeat: int = 1
+    concurrency: int | None = None
+    gate: float | None = None
+    """Minimum pass rate (0..1) for the run to succeed (``--gate`` overrides)."""
+    judge: str | None = None
+    """Default judge target for ``llm-rubric``."""
+    warnings: tuple[str, ...] = ()
+    """What the file asked for that is not supported, by name (``file:line: ...``); printed, never silent."""
+    digest: str = ""
+    """Content hash of the suite as loaded (test data included), recorded with each run."""
+
+    @property
+    def cell_count(self) -> int:
+        return len(self.prompts) * len(self.targets) * len(self.tests)
+
+
+@dataclass(frozen=True, slots=True)
+class CellKey:
+    """One cell of the grid: a test on one prompt and one target (repeats are runs of the same cell)."""
+
+    test: str
+    prompt: str
+    target: str
+
+
+@dataclass(slots=True)
+class CellResult:
+    """One run of one cell: the observation, every grading, the verdict."""
+
+    key: CellKey
+    repeat: int
+    observation: Observation
+    gradings: list[Grading]
+    passed: bool
+    score: float
+    cached: bool = False
+    trace_id: str | None = None
+
+
+@dataclass(slots=True)
+class CellSummary:
+    """A cell over its repeats: pass rate with a Wilson interval, flakiness, figures."""
+
+    key: CellKey
+    description: str
+    runs: int
+    passes: int
+    interval: tuple[float, float]
+    score: float
+    latency_ms: float | None
+    cost_usd: float | None
+    results: list[CellResult] = field(default_factory=list)
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passes / self.runs if self.runs else 0.0
+
+    @property
+    def flaky(self) -> bool:
+        return 0 < self.passes < self.runs
+
+
+@dataclass(slots=True)
+class RunInfo:
+    id: str
+    suite: str
+    suite_path: str
+    suite_digest: str
+    started_at: float
+    finished_at: float | None = None
+    status: str = "running"
+    """running, stopped (budget or interrupt: resumable), done."""
+    stop_reason: str | None = None
+    repeat: int = 1
+    targets: tuple[str, ...] = ()
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DiffEntry:
+    key: CellKey
+    change: str
+    """new-failure, fixed, regressed, improved, noise, unchanged, added, removed."""
+    base: CellSummary | None
+    head: CellSummary | None
+
+    @property
+    def cost_delta(self) -> float | None:
+        if self.base is None or self.head is None or self.base.cost_usd is None or self.head.cost_usd is None:
+            return None
+        return self.head.cost_usd / max(self.head.runs, 1) - self.base.cost_usd / max(self.base.runs, 1)
+
+    @property
+    def latency_delta_ms(self) -> float | None:
+        if self.base is None or self.head is None or self.base.latency_ms is None or self.head.latency_ms is None:
+            return None
+        return self.head.latency_ms - self.base.latency_ms
+
+
+@dataclass(slots=True)
+class RunDiff:
+    base: RunInfo
+    head: RunInfo
+    entries: list[DiffEntry]
+
+    def of(self, change: str) -> list[DiffEntry]:
+        return [e for e in self.entries if e.change == change]
+
+    @property
+    def regressions(self) -> list[DiffEntry]:
+        return [e for e in self.entries if e.change in ("new-failure", "regressed")]
+
+
+@dataclass(slots=True)
+class RunReport:
+    """Everything a report renders: the run, its cells, and the diff against a previous run if asked."""
+
+    run: RunInfo
+    cells: list[CellSummary]
+    diff: RunDiff | None = None
+    gate: float | None = None
+
+    @property
+    def runs(self) -> int:
+        return sum(c.runs for c in self.cells)
+
+    @property
+    def passes(self) -> int:
+        return sum(c.passes for c in self.cells)
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passes / self.runs if self.runs else 0.0
