@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -26,8 +26,11 @@ SUFFIXES = (".yaml", ".yml")
 class PromptFileError(ConfigError):
     """A malformed prompt file: ``str(err)`` is ``path:line: message``."""
 
+    default_hint = "fix the file; the other prompts still load"
+    needs = "a prompt file needs at least name and messages"
+
     def __init__(self, path: Path | str, line: int, problem: str, hint: str | None = None) -> None:
-        super().__init__(f"{path}:{line}: {problem}", hint or "fix the file; the other prompts still load")
+        super().__init__(f"{path}:{line}: {problem}", hint or self.default_hint)
         self.path = str(path)
         self.line = line
         self.problem = problem
@@ -91,37 +94,48 @@ def check_name(name: str) -> str:
 # --- loading -------------------------------------------------------------------------------------------------
 
 
-def parse_prompt(text: str, path: Path | str, *, default_name: str | None = None) -> Prompt:
-    """Parse one prompt file's text; raise :class:`PromptFileError` (with the line) if it is malformed."""
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def parse_yaml_model(text: str, path: Path | str, model: type[_M], *, default_name: str | None = None,
+                     error: type[PromptFileError] = PromptFileError) -> _M:
+    """Parse a workspace YAML file (prompt, session) into ``model``; a malformed one raises ``error`` with its line.
+
+    With ``default_name`` (the file's stem) a missing ``name`` is that, and a different one is an error."""
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "invalid YAML"
-        raise PromptFileError(path, line, f"YAML syntax error: {problem}") from None
+        raise error(path, line, f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
-        raise PromptFileError(path, 1, f"YAML error: {exc}") from None
+        raise error(path, 1, f"YAML error: {exc}") from None
     if data is None:
-        raise PromptFileError(path, 1, "the file is empty", "a prompt file needs at least name and messages")
+        raise error(path, 1, "the file is empty", error.needs)
     if not isinstance(data, dict):
-        raise PromptFileError(path, 1, f"expected a mapping of keys (name, messages, ...), not a {type(data).__name__}")
+        raise error(path, 1, f"expected a mapping of keys, not a {type(data).__name__}", error.needs)
     if default_name is not None:
         data.setdefault("name", default_name)
     try:
-        prompt = Prompt.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
         loc = tuple(first["loc"])
         where = ".".join(str(part) for part in loc) or "(top level)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise PromptFileError(path, _line_of(text, loc), f"{where}: {first['msg']}{more}") from None
-    if default_name is not None and prompt.name != default_name:
-        raise PromptFileError(path, _line_of(text, ("name",)),
-                              f"name '{prompt.name}' does not match the file name '{default_name}'",
-                              f"rename the file to {prompt.name}.yaml or set name: {default_name}")
-    return prompt
+        raise error(path, _line_of(text, loc), f"{where}: {first['msg']}{more}") from None
+    name = getattr(parsed, "name", None)
+    if default_name is not None and name != default_name:
+        raise error(path, _line_of(text, ("name",)), f"name '{name}' does not match the file name '{default_name}'",
+                    f"rename the file to {name}.yaml or set name: {default_name}")
+    return parsed
+
+
+def parse_prompt(text: str, path: Path | str, *, default_name: str | None = None) -> Prompt:
+    """Parse one prompt file's text; raise :class:`PromptFileError` (with the line) if it is malformed."""
+    return parse_yaml_model(text, path, Prompt, default_name=default_name)
 
 
 def _line_of(text: str, loc: Sequence[int | str]) -> int:
@@ -240,10 +254,15 @@ def prompt_data(prompt: Prompt) -> dict[str, Any]:
     return out
 
 
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    """Stable, block-style YAML in the mapping's own key order (literal ``|`` for multi-line text)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=1_000_000)
+
+
 def dump_prompt(prompt: Prompt) -> str:
-    """Stable, block-style YAML (literal ``|`` for multi-line text) that :func:`parse_prompt` loads back equal."""
-    return yaml.dump(prompt_data(prompt), Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=1_000_000)
+    """Stable, block-style YAML that :func:`parse_prompt` loads back equal."""
+    return dump_yaml(prompt_data(prompt))
 
 
 # --- rendering -----------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def store_folder(workspace: Path, name: str) -> Path:
     return workspace / ".workbench" / "prompts" / check_name(name)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -81,7 +81,7 @@ def _read_index(workspace: Path, name: str) -> dict[str, Any]:
 
 
 def _write_index(workspace: Path, name: str, index: dict[str, Any]) -> None:
-    _atomic_write(store_folder(workspace, name) / "index.json", json.dumps(index, indent=2, sort_keys=True) + "\n")
+    atomic_write(store_folder(workspace, name) / "index.json", json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
 def _version(name: str, entry: dict[str, Any]) -> Version:
@@ -199,8 +199,21 @@ def restore(workspace: Path, name: str, number: int) -> Path:
     """Write version ``number`` back to the prompt's file (saving it again creates no version: same content)."""
     text = get_version_text(workspace, name, number)
     path = find_prompt_file(prompts_folder(workspace), name) or prompts_folder(workspace) / f"{name}.yaml"
-    _atomic_write(path, text)
+    atomic_write(path, text)
     return path
+
+
+def pin(workspace: Path, ref: str) -> tuple[Prompt, Version]:
+    """The prompt ``ref`` names and its immutable version, so whatever uses it can point at that version.
+
+    ``name`` is the working file, saved as a new version first if it changed; ``name@3`` and
+    ``name@production`` are saved versions."""
+    name, which = split_ref(ref)
+    if which is None:
+        prompt = load_current(workspace, name)
+        return prompt, save_version(workspace, prompt)
+    version = resolve_ref(workspace, ref)
+    return get_version(workspace, name, version.number), version
 
 
 def load_current(workspace: Path, name: str) -> Prompt:

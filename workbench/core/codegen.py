@@ -1,0 +1,222 @@
+"""Ready-to-run code for one request on one target: Python (httpx, or the official SDK) or curl.
+
+The URL, headers and body come from the target's own wire adapter, so the code sends exactly what a
+race sends (streaming, ``max_tokens`` explicit). The key is read from the provider's environment
+variable at run time and never written into the code; the base URL honours the provider's base-URL
+variable, with the registry's default.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from workbench.core.errors import ConfigError
+from workbench.core.providers.base import Endpoint, HttpProvider
+from workbench.core.registry import FAKE_PATH_PREFIX, PROVIDERS, WIRES, ProviderSpec, default_max_tokens
+from workbench.core.request import ChatRequest, ModelRef
+
+Lang = Literal["python", "curl"]
+LANGS: tuple[Lang, ...] = ("python", "curl")
+_WIRE_NAMES = {"openai_chat": "OpenAI Chat Completions", "anthropic": "Anthropic Messages",
+               "gemini": "Gemini streamGenerateContent", "ollama": "Ollama /api/chat"}
+_SDKS = {"openai_chat": "openai", "anthropic": "anthropic"}
+_KEY_MARK = "\x00key\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class _Wire:
+    """Everything the code needs, from the adapter: where, which headers, what body."""
+
+    spec: ProviderSpec
+    path: str
+    headers: dict[str, str]
+    key_header: tuple[str, str] | None
+    """(header name, the text before the key: ``Bearer `` or empty)."""
+    body: dict[str, Any]
+
+
+def _wire(request: ChatRequest, target: str, providers: Mapping[str, ProviderSpec]) -> _Wire:
+    ref = ModelRef.parse(target)
+    spec = providers.get(ref.provider)
+    if spec is None:
+        raise ConfigError(f"unknown provider '{ref.provider}' in '{ref}'",
+                          f"use one of: {', '.join(sorted(providers))}")
+    if spec.wire not in _WIRE_NAMES:
+        raise ConfigError(f"{ref}: no code generation for the {spec.wire} wire format",
+                          "pick a target on Chat Completions, Anthropic Messages, Gemini or Ollama (e.g. openai/...)")
+    endpoint = Endpoint(provider=spec.name, model=ref.model, base_url="", wire=spec.wire,
+                        api_key=_KEY_MARK if spec.key_env else None,
+                        default_max_tokens=default_max_tokens(ref.model))
+    adapter: HttpProvider = WIRES[spec.wire](endpoint, httpx.AsyncClient())  # only builds; never sends
+    request = adapter.resolve(request)
+    headers, key_header = {"content-type": "application/json"}, None
+    for name, value in adapter.headers().items():
+        if _KEY_MARK in value:
+            key_header = (name, value.replace(_KEY_MARK, ""))
+        else:
+            headers[name] = value
+    return _Wire(spec, adapter.url(request), headers, key_header, adapter.body(request))
+
+
+def generate(request: ChatRequest, target: str, *, lang: Lang = "python", sdk: bool = False,
+             providers: Mapping[str, ProviderSpec] | None = None, title: str | None = None) -> str:
+    """The code, as text. ``title`` (e.g. ``prompt greet v3``) heads it as a comment."""
+    wire = _wire(request, target, PROVIDERS if providers is None else providers)
+    heading = f"# {title + ': ' if title else ''}{target} ({_WIRE_NAMES[wire.spec.wire]})\n"
+    if lang == "curl":
+        if sdk:
+            raise ConfigError("--sdk is for Python only", "drop --sdk, or use --lang python")
+        return heading + _curl(wire)
+    if not sdk:
+        return heading + _httpx(wire)
+    sdk_name = _SDKS.get(wire.spec.wire)
+    if sdk_name is None:
+        raise ConfigError(f"no official SDK variant for {target}", "drop --sdk: the httpx code works for it")
+    return heading + (_openai_sdk(wire) if sdk_name == "openai" else _anthropic_sdk(wire))
+
+
+# --- pieces shared by the variants ---------------------------------------------------------------------------------
+
+
+def _key_env(wire: _Wire) -> str | None:
+    return wire.spec.key_env[0] if wire.spec.key_env else None
+
+
+def _base_python(wire: _Wire) -> str:
+    """A Python expression for the base URL: the override variable, else the default."""
+    env = wire.spec.base_url_env[0]
+    if wire.spec.base_url is None:  # the fake server: no default, its URL must be set
+        return f'os.environ["{env}"].rstrip("/") + {FAKE_PATH_PREFIX.get(wire.spec.wire, "")!r}'
+    return f'os.environ.get("{env}", {wire.spec.base_url!r}).rstrip("/")'
+
+
+def _literal(value: Any, depth: int = 0) -> str:
+    """A Python literal for JSON-like data, one entry per line (the body reads like the JSON it becomes)."""
+    pad, inner = "    " * depth, "    " * (depth + 1)
+    if isinstance(value, dict) and value:
+        entries = "".join(f"{inner}{k!r}: {_literal(v, depth + 1)},\n" for k, v in value.items())
+        return "{\n" + entries + pad + "}"
+    if isinstance(value, list) and value:
+        return "[\n" + "".join(f"{inner}{_literal(v, depth + 1)},\n" for v in value) + pad + "]"
+    return repr(value)
+
+
+def _key_python(wire: _Wire) -> str:
+    env = _key_env(wire)
+    if env is None:
+        return ""
+    if wire.spec.local:
+        return f'key = os.environ.get("{env}")  # optional for a local server\n'
+    return f'key = os.environ["{env}"]\n'
+
+
+# --- variants --------------------------------------------------------------------------------------------------
+
+_PRINT_DELTAS = {
+    "openai_chat": """\
+        if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+            continue
+        for choice in json.loads(line[5:]).get("choices") or []:
+            print((choice.get("delta") or {}).get("content") or "", end="", flush=True)
+""",
+    "anthropic": """\
+        if not line.startswith("data:"):
+            continue
+        event = json.loads(line[5:])
+        if event.get("type") == "content_block_delta" and event["delta"].get("type") == "text_delta":
+            print(event["delta"]["text"], end="", flush=True)
+""",
+    "gemini": """\
+        if not line.startswith("data:"):
+            continue
+        for candidate in (json.loads(line[5:]).get("candidates") or [])[:1]:
+            for part in (candidate.get("content") or {}).get("parts") or []:
+                if part.get("text") and not part.get("thought"):
+                    print(part["text"], end="", flush=True)
+""",
+    "ollama": """\
+        if line.strip():
+            print((json.loads(line).get("message") or {}).get("content") or "", end="", flush=True)
+""",
+}
+
+
+def _httpx(wire: _Wire) -> str:
+    headers = f"headers = {_literal(wire.headers)}\n"
+    if wire.key_header is not None:
+        name, prefix = wire.key_header
+        value = f'{prefix!r} + key' if prefix else "key"
+        headers += (f"if key:\n    headers[{name!r}] = {value}\n" if wire.spec.local
+                    else f"headers[{name!r}] = {value}\n")
+    return (
+        "import json\nimport os\n\nimport httpx\n\n"
+        f"url = {_base_python(wire)} + {wire.path!r}\n"
+        f"{_key_python(wire)}{headers}"
+        f"body = {_literal(wire.body)}\n\n"
+        'with httpx.stream("POST", url, headers=headers, json=body, timeout=600) as response:\n'
+        "    if response.is_error:\n"
+        '        raise SystemExit(f"HTTP {response.status_code}: {response.read().decode()}")\n'
+        "    for line in response.iter_lines():\n"
+        f"{_PRINT_DELTAS[wire.spec.wire]}"
+        "print()\n"
+    )
+
+
+def _sdk_key(wire: _Wire) -> str:
+    env = _key_env(wire)
+    if env is None:
+        return '"none"'
+    return f'os.environ.get("{env}", "none")' if wire.spec.local else f'os.environ["{env}"]'
+
+
+def _openai_sdk(wire: _Wire) -> str:
+    return (
+        "import os\n\nfrom openai import OpenAI\n\n"
+        f"client = OpenAI(base_url={_base_python(wire)}, api_key={_sdk_key(wire)})\n"
+        f"body = {_literal(wire.body)}\n\n"
+        "for chunk in client.chat.completions.create(**body):\n"
+        "    for choice in chunk.choices:\n"
+        '        print(choice.delta.content or "", end="", flush=True)\n'
+        "print()\n"
+    )
+
+
+def _anthropic_sdk(wire: _Wire) -> str:
+    body = dict(wire.body)
+    extra = {key: body.pop(key) for key in ("output_config",) if key in body}  # newer than some SDK versions
+    call = "client.messages.create(**body" + (", extra_body=extra_body)" if extra else ")")
+    return (
+        "import os\n\nimport anthropic\n\n"
+        f"client = anthropic.Anthropic(base_url={_base_python(wire)}, api_key={_sdk_key(wire)})\n"
+        f"body = {_literal(body)}\n"
+        + (f"extra_body = {_literal(extra)}\n" if extra else "")
+        + f"\nfor event in {call}:\n"
+        '    if event.type == "content_block_delta" and event.delta.type == "text_delta":\n'
+        '        print(event.delta.text, end="", flush=True)\n'
+        "print()\n"
+    )
+
+
+def _curl(wire: _Wire) -> str:
+    env = wire.spec.base_url_env[0]
+    if wire.spec.base_url is None:
+        base = f"${{{env}}}{FAKE_PATH_PREFIX.get(wire.spec.wire, '')}"
+    else:
+        base = f"${{{env}:-{wire.spec.base_url}}}"
+    lines = [f'curl -sN "{base}{wire.path}"']
+    lines += [f'  -H "{name}: {value}"' for name, value in wire.headers.items()]
+    note = ""
+    if wire.key_header is not None:
+        name, prefix = wire.key_header
+        header = f'-H "{name}: {prefix}${_key_env(wire)}"'
+        if wire.spec.local:
+            note = f"# add {header} if the server needs a key\n"
+        else:
+            lines.append(f"  {header}")
+    lines.append("  -d @- <<'JSON'")
+    return note + " \\\n".join(lines) + "\n" + json.dumps(wire.body, indent=2, ensure_ascii=False) + "\nJSON\n"

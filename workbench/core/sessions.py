@@ -1,0 +1,188 @@
+"""Sessions: a race saved as ``sessions/<name>.yaml`` in the workspace, to diff, share and run again.
+
+A session holds where the request came from (a prompt name and version, or an inline prompt), the
+variable values, the request itself (system, messages, params), the targets, and per target the
+outcome: text, finish, usage, cost, timing and error. The file is deterministic (fixed key order, no
+defaults written), so two saves of the same race differ only where the race did. Malformed files are
+reported as ``path:line: message``, like prompt files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workbench.core.call import CallRecord, summary
+from workbench.core.errors import ConfigError
+from workbench.core.prompts.model import (
+    NAME_PATTERN,
+    SUFFIXES,
+    PromptFileError,
+    PromptMessage,
+    PromptParams,
+    check_name,
+    dump_yaml,
+    parse_yaml_model,
+    prompt_files,
+)
+from workbench.core.prompts.versions import atomic_write
+from workbench.core.request import ChatRequest, Message, Params
+
+SESSIONS_DIR = "sessions"
+
+
+class SessionFileError(PromptFileError):
+    """A malformed session file: ``str(err)`` is ``path:line: message``."""
+
+    default_hint = "fix the file; the other sessions still load"
+    needs = "a session file needs at least name, targets and request"
+
+
+class PromptRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    version: int = Field(ge=1)
+
+
+class SessionParams(PromptParams):
+    json_schema: dict[str, Any] | None = None
+
+
+class SessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    system: str | None = None
+    messages: list[PromptMessage] = Field(min_length=1)
+    params: SessionParams = Field(default_factory=SessionParams)
+
+
+class SessionResult(BaseModel):
+    """One target's outcome, with the fields of ``workbench run --json`` that describe the reply."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str
+    status: Literal["ok", "error"]
+    error: str | None = None
+    finish_reason: str | None = None
+    served_by: str | None = None
+    text: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    usage_estimated: bool = False
+    cost_usd: float | None = None
+    ttft_ms: float | None = None
+    latency_ms: float | None = None
+    tokens_per_s: float | None = None
+    trace_id: str | None = None
+
+
+class Session(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    prompt: PromptRef | None = None
+    """The prompt version the request was rendered from; ``None`` for an inline prompt."""
+    variables: dict[str, str] = Field(default_factory=dict)
+    targets: list[str] = Field(min_length=1)
+    request: SessionRequest
+    results: list[SessionResult] = Field(default_factory=list)
+
+
+def sessions_folder(workspace: Path) -> Path:
+    return workspace / SESSIONS_DIR
+
+
+# --- building and using ----------------------------------------------------------------------------------------
+
+
+def session_from_race(name: str, request: ChatRequest, targets: Sequence[str], records: Sequence[CallRecord], *,
+                      prompt: PromptRef | None = None, variables: Mapping[str, str] | None = None,
+                      trace_ids: Sequence[str | None] | None = None) -> Session:
+    """The session of a finished race (``records`` in the order of ``targets``)."""
+    p = request.params
+    params = SessionParams(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, stop=list(p.stop),
+                           seed=p.seed, json_schema=p.json_schema)
+    ids = list(trace_ids) if trace_ids is not None else [None] * len(records)
+    results = []
+    for record, trace_id in zip(records, ids, strict=True):
+        row = summary(record)
+        fields = {key: row[key] for key in SessionResult.model_fields if key in row}
+        results.append(SessionResult.model_validate({**fields, "trace_id": trace_id}))
+    return Session(
+        name=check_name(name), prompt=prompt, variables=dict(variables or {}), targets=list(targets),
+        request=SessionRequest(system=request.system,
+                               messages=[PromptMessage(role=m.role, content=m.content) for m in request.messages],
+                               params=params),
+        results=results,
+    )
+
+
+def session_request(session: Session) -> tuple[ChatRequest, list[str]]:
+    """The saved request and its targets, ready to race again (or to load into an editor)."""
+    saved = session.request
+    p = saved.params
+    params = Params(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, stop=tuple(p.stop),
+                    seed=p.seed, json_schema=p.json_schema)
+    request = ChatRequest(system=saved.system, messages=tuple(Message(role=m.role, content=m.content)
+                                                              for m in saved.messages), params=params)
+    return request, list(session.targets)
+
+
+# --- files -----------------------------------------------------------------------------------------------------
+
+
+def dump_session(session: Session) -> str:
+    """Deterministic YAML: the model's field order, nothing that equals its default."""
+    return dump_yaml(session.model_dump(mode="json", exclude_defaults=True))
+
+
+def parse_session(text: str, path: Path | str, *, default_name: str | None = None) -> Session:
+    return parse_yaml_model(text, path, Session, default_name=default_name, error=SessionFileError)
+
+
+def load_session_file(path: Path) -> Session:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SessionFileError(path, 1, "not UTF-8 text", "convert the file to UTF-8") from None
+    except OSError as exc:
+        raise SessionFileError(path, 1, f"cannot read: {exc.strerror}") from None
+    return parse_session(text, path, default_name=path.stem)
+
+
+def save_session(workspace: Path, session: Session) -> Path:
+    """Write ``sessions/<name>.yaml`` (replacing an earlier save of the same name)."""
+    path = sessions_folder(workspace) / f"{session.name}.yaml"
+    atomic_write(path, dump_session(session))
+    return path
+
+
+def find_session(ref: str, workspace: Path | None) -> Path:
+    """A session file: ``ref`` as a path, else the session named ``ref`` in the workspace's ``sessions/``."""
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return path
+    if workspace is not None and "/" not in ref and path.suffix not in SUFFIXES:
+        folder = sessions_folder(workspace)
+        for suffix in SUFFIXES:
+            if (folder / f"{check_name(ref)}{suffix}").is_file():
+                return folder / f"{ref}{suffix}"
+    raise ConfigError(f"no session file or session named '{ref}'",
+                      "pass a session file's path or a name from: workbench sessions list")
+
+
+def load_sessions(workspace: Path) -> tuple[list[tuple[Path, Session]], list[PromptFileError]]:
+    """Every session file in the workspace, by name, and the malformed files' errors (which never stop the rest)."""
+    loaded: list[tuple[Path, Session]] = []
+    errors: list[PromptFileError] = []
+    for path in prompt_files(sessions_folder(workspace)):
+        try:
+            loaded.append((path, load_session_file(path)))
+        except PromptFileError as exc:
+            errors.append(exc)
+    return loaded, errors
