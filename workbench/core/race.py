@@ -62,15 +62,19 @@ class Race:
         return self.records
 
     def _settle(self) -> None:
-        """Estimate missing usage (flagged), then price every call that used tokens."""
         for record in self.records:
-            if record.usage is None and record.timing.first_event_ns is not None:
-                estimate_usage_of(record)
-            if record.usage is not None:
-                at = None if record.started_at is None else datetime.fromtimestamp(record.started_at, UTC)
-                record.cost_usd = self.prices.cost(record.served_by or record.target, record.usage, at)
+            settle(record, self.prices)
 
     @property
     def done(self) -> bool:
         return all(r.done for r in self.records)
 
+
+def settle(record: CallRecord, prices: PriceBook) -> None:
+    """Estimate missing usage (flagged), then price the call if it used tokens (at the price in force
+    when it started, for the target that served it)."""
+    if record.usage is None and record.timing.first_event_ns is not None:
+        estimate_usage_of(record)
+    if record.usage is not None:
+        at = None if record.started_at is None else datetime.fromtimestamp(record.started_at, UTC)
+        record.cost_usd = prices.cost(record.served_by or record.target, record.usage, at)

@@ -87,6 +87,8 @@ class Grading:
 class TestCase:
     """One test: variables and assertions (the suite's default test already merged in)."""
 
+    __test__ = False  # a domain class, not a pytest test class
+
     vars: dict[str, str]
     assertions: tuple[AssertionSpec, ...] = ()
     description: str = ""
@@ -94,6 +96,8 @@ class TestCase:
     """With a threshold the test passes when its weighted score reaches it; without, when every
     assertion passes."""
     source: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The test's ``metadata`` as written (promptfoo's, for filtering and reports)."""
 
     @property
     def key(self) -> str:

@@ -1,0 +1,318 @@
+"""Run a suite: every test × prompt × target × repeat is a cell, called through the resilient provider
+layer, graded by its assertions, and appended to the eval store as it finishes.
+
+- **Cells are generated lazily** and a fixed pool of workers pulls them, so memory stays flat however
+  many cases a suite has; results are written in batches and not kept.
+- **Rate limits and retries** are the provider layer's (the same :class:`Caller` as a race); the
+  pool size is the concurrency limit.
+- **Cache**: a cell's response is kept under a digest of (target, request, repeat index), so running
+  a suite again answers unchanged cells without a call; repeats stay distinct calls. Failed calls are
+  never cached. ``use_cache=False`` always calls (and refreshes the cache).
+- **Budget**: once the run's spend (calls and judges) reaches ``max_cost``, no new call starts; calls
+  in flight finish and are recorded, and the run is ``stopped`` (resumable). The overshoot is
+  therefore bounded by the calls in flight.
+- **Resume**: cells already recorded for the run are skipped, so nothing is called twice.
+- Every call is traced with the run's id (``eval_run_id``) and the prompt's name and version; judge
+  calls carry the tag ``judge``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from workbench.core.call import CallRecord
+from workbench.core.errors import ConfigError
+from workbench.core.estimate import estimate
+from workbench.core.evals.assertions import grade, verdict
+from workbench.core.evals.model import (
+    AssertionSpec,
+    CellKey,
+    CellResult,
+    Grading,
+    Observation,
+    RunInfo,
+    Suite,
+    SuitePrompt,
+    SuiteTarget,
+    TestCase,
+)
+from workbench.core.evals.store import EvalStore
+from workbench.core.policy import PolicySet
+from workbench.core.pricing import PriceBook
+from workbench.core.prompts.model import to_request
+from workbench.core.race import settle
+from workbench.core.registry import ProviderSpec
+from workbench.core.request import ChatRequest, Params
+from workbench.core.resilience.caller import Caller
+from workbench.core.traces.ids import new_id
+from workbench.core.traces.writer import CallContext, TraceWriter
+
+ResultHook = Callable[[CellResult], None]
+_FLUSH_EVERY = 50
+_DEFAULT_LATENCY_MS = 2000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    test: TestCase
+    prompt: SuitePrompt
+    target: SuiteTarget
+    repeat: int
+
+    @property
+    def key(self) -> CellKey:
+        return CellKey(self.test.key, self.prompt.label, self.target.label)
+
+    def request(self) -> ChatRequest:
+        """The prompt rendered with the test's variables, with the target's parameter overrides."""
+        try:
+            request = to_request(self.prompt.prompt, self.test.vars)
+        except ConfigError as exc:
+            where = f"{self.test.source}: " if self.test.source else ""
+            raise ConfigError(f"{where}test '{self.test.key}': {exc.message}", exc.hint) from None
+        if not self.target.params:
+            return request
+        try:
+            params = Params(**{**request.params.model_dump(), **self.target.params})
+        except ValueError as exc:
+            raise ConfigError(f"target '{self.target.label}': invalid parameters: {exc}",
+                              "fix the target's config in the suite") from None
+        return request.model_copy(update={"params": params})
+
+
+def cells(suite: Suite, repeat: int, targets: Sequence[SuiteTarget] | None = None) -> Iterator[Cell]:
+    """Every cell in a stable order (test, prompt, target, repeat), generated lazily."""
+    for test in suite.tests:
+        for prompt in suite.prompts:
+            for target in targets or suite.targets:
+                for index in range(repeat):
+                    yield Cell(test, prompt, target, index)
+
+
+def cache_key(target: str, request: ChatRequest, repeat: int) -> str:
+    body = json.dumps([target, request.model_dump(mode="json"), repeat], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def prompt_text(request: ChatRequest) -> str:
+    """The request as plain text (what judges and python assertions see as the prompt)."""
+    parts = [f"system: {request.system}"] if request.system else []
+    parts.extend(f"{m.role}: {m.content}" for m in request.messages)
+    return "\n\n".join(parts)
+
+
+@dataclass(slots=True)
+class Preflight:
+    """What a run will take before it starts: calls, tokens, a cost range and a time estimate."""
+
+    calls: int
+    cached: int
+    input_tokens: int
+    max_output_tokens: int
+    cost_low_usd: Decimal | None
+    """The inputs alone (None when some target's price is unknown)."""
+    cost_high_usd: Decimal | None
+    """Inputs plus every call's max_tokens of output."""
+    unpriced: tuple[str, ...]
+    seconds: float
+    """Expected wall time: each target's median latency in the trace log (2 s when unknown), spread
+    over the concurrency."""
+
+    def summary(self) -> dict[str, object]:
+        def usd(value: Decimal | None) -> float | None:
+            return None if value is None else float(round(value, 6))
+
+        return {"calls": self.calls, "cached": self.cached, "input_tokens": self.input_tokens,
+                "max_output_tokens": self.max_output_tokens, "cost_low_usd": usd(self.cost_low_usd),
+                "cost_high_usd": usd(self.cost_high_usd), "unpriced": list(self.unpriced),
+                "seconds": round(self.seconds, 1)}
+
+
+def preflight(plan: Iterator[Cell], prices: PriceBook, *, concurrency: int, store: EvalStore | None = None,
+              latency_ms: Mapping[str, float] | None = None,
+              skip: set[tuple[CellKey, int]] | None = None) -> Preflight:
+    """Count tokens offline and price every call of ``plan`` (minus ``skip``ped and cached cells)."""
+    calls = cached = tokens = output = 0
+    low = high = Decimal(0)
+    unpriced: dict[str, None] = {}
+    busy_ms = 0.0
+    for cell in plan:
+        if skip and (cell.key, cell.repeat) in skip:
+            continue
+        request = cell.request()
+        if store is not None and store.cached(cache_key(cell.target.ref, request, cell.repeat)) is not None:
+            cached += 1
+            continue
+        calls += 1
+        guess = estimate(request, cell.target.ref, prices)
+        tokens += guess.input_tokens
+        output += guess.max_tokens
+        if guess.cost_input_usd is None or guess.cost_max_usd is None:
+            unpriced.setdefault(cell.target.ref)
+        else:
+            low += guess.cost_input_usd
+            high += guess.cost_max_usd
+        busy_ms += (latency_ms or {}).get(cell.target.ref, _DEFAULT_LATENCY_MS)
+    priced = not unpriced
+    return Preflight(calls, cached, tokens, output, low if priced else None, high if priced else None,
+                     tuple(unpriced), busy_ms / 1000 / max(1, concurrency))
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    repeat: int = 1
+    concurrency: int = 8
+    max_cost: float | None = None
+    use_cache: bool = True
+    targets: tuple[SuiteTarget, ...] | None = None
+
+
+class EvalRunner:
+    """Runs one suite's cells into a run of the store; see the module docstring for the rules."""
+
+    def __init__(self, suite: Suite, store: EvalStore, *, options: RunOptions, policies: PolicySet | None = None,
+                 prices: PriceBook | None = None, providers: Mapping[str, ProviderSpec] | None = None,
+                 on_result: ResultHook | None = None) -> None:
+        self.suite, self.store, self.options = suite, store, options
+        self.providers, self.on_result = providers, on_result
+        self.policies = policies or PolicySet()
+        self.prices = prices or PriceBook()
+        self.base_dir = Path(suite.path).parent
+        self._pending: list[tuple[CellResult, str]] = []
+        self._fresh: list[tuple[str, Observation]] = []
+        self._run: RunInfo | None = None
+        self._caller: Caller | None = None
+        self._env: Mapping[str, str] | None = None
+        self._writer: TraceWriter | None = None
+
+    def new_run(self) -> RunInfo:
+        targets = self.options.targets or self.suite.targets
+        run = RunInfo(id=new_id(), suite=self.suite.name, suite_path=self.suite.path, suite_digest=self.suite.digest,
+                      started_at=time.time(), repeat=self.options.repeat, targets=tuple(t.label for t in targets))
+        self.store.start(run)
+        return run
+
+    def plan(self) -> Iterator[Cell]:
+        return cells(self.suite, self.options.repeat, self.options.targets)
+
+    async def run(self, run: RunInfo, caller: Caller, env: Mapping[str, str] | None = None,
+                  writer: TraceWriter | None = None) -> RunInfo:
+        """Run every cell of the plan not yet recorded for ``run`` through ``caller`` (targets resolve
+        against ``env``; calls are traced to ``writer``); returns the run finished or stopped."""
+        self._run, self._caller, self._env, self._writer = run, caller, env, writer
+        done = self.store.done_cells(run.id)
+        pending = (cell for cell in self.plan() if (cell.key, cell.repeat) not in done)
+        workers = [asyncio.create_task(self._worker(pending)) for _ in range(max(1, self.options.concurrency))]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            run.status, run.stop_reason = "stopped", "interrupted"
+            raise
+        else:
+            if run.status == "running":
+                run.status = "done"
+        finally:
+            self._flush()
+            self.store.finish(run)
+        return run
+
+    def _over_budget(self) -> bool:
+        run = self._run
+        assert run is not None
+        if self.options.max_cost is None or run.cost_usd < self.options.max_cost:
+            return False
+        if run.status == "running":
+            run.status = "stopped"
+            run.stop_reason = f"budget: spent ${run.cost_usd:.4f} of ${self.options.max_cost:g}"
+        return True
+
+    async def _worker(self, pending: Iterator[Cell]) -> None:
+        for cell in pending:
+            if self._over_budget():
+                return
+            result = await self._cell(cell)
+            self._pending.append((result, cell.test.description))
+            if self.on_result is not None:
+                self.on_result(result)
+            if len(self._pending) >= _FLUSH_EVERY:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            assert self._run is not None
+            self.store.add(self._run.id, self._pending)
+            self._pending = []
+        if self._fresh:
+            self.store.remember(self._fresh)
+            self._fresh = []
+
+    async def _cell(self, cell: Cell) -> CellResult:
+        request = cell.request()
+        key = cache_key(cell.target.ref, request, cell.repeat)
+        observation = self.store.cached(key) if self.options.use_cache else None
+        cached, trace_id = observation is not None, None
+        if observation is None:
+            observation, trace_id = await self._call(cell, request)
+            if observation.error is None:
+                self._fresh.append((key, observation))
+        else:
+            observation.vars = dict(cell.test.vars)
+        gradings = [await self._grade(spec, observation) for spec in cell.test.assertions]
+        passed, score = verdict(gradings, cell.test.threshold)
+        return CellResult(cell.key, cell.repeat, observation, gradings, passed, score, cached, trace_id)
+
+    async def _grade(self, spec: AssertionSpec, observation: Observation) -> Grading:
+        return await grade(spec, observation, judge=self._judge, base_dir=self.base_dir)
+
+    async def _call(self, cell: Cell, request: ChatRequest) -> tuple[Observation, str | None]:
+        record = await self._complete(cell.target.ref, request)
+        prompt = cell.prompt
+        context = CallContext(prompt_name=prompt.prompt.name if prompt.version is not None else None,
+                              prompt_version=prompt.version, eval_run_id=self._run_id, tags=("eval",))
+        trace_id = self._writer.write(record, context) if self._writer is not None else None
+        usage = record.usage
+        return Observation(
+            text=record.text, finish=None if record.finish is None else record.finish.value,
+            latency_ms=record.timing.latency_ms, ttft_ms=record.timing.ttft_ms,
+            cost_usd=None if record.cost_usd is None else float(record.cost_usd),
+            input_tokens=usage.input_tokens if usage else None, output_tokens=usage.output_tokens if usage else None,
+            error=None if record.error is None else str(record.error), vars=dict(cell.test.vars),
+            prompt_text=prompt_text(request)), trace_id
+
+    @property
+    def _run_id(self) -> str:
+        assert self._run is not None
+        return self._run.id
+
+    async def _complete(self, target: str, request: ChatRequest) -> CallRecord:
+        """One call through the provider layer, settled (usage, cost) and added to the run's spend."""
+        assert self._caller is not None
+        record = CallRecord(target, request)
+        await self._caller.call(record, policies=self.policies, env=self._env, providers=self.providers,
+                                prices=self.prices)
+        settle(record, self.prices)
+        if record.cost_usd is not None:
+            assert self._run is not None
+            self._run.cost_usd += float(record.cost_usd)
+        return record
+
+    async def _judge(self, target: str | None, prompt: str) -> str:
+        ref = target or self.suite.judge
+        if ref is None:
+            raise ConfigError("no judge target", "set judge: in the suite, or provider: on the llm-rubric assertion")
+        record = await self._complete(ref, ChatRequest.from_prompt(prompt, params=Params(temperature=0)))
+        if self._writer is not None:
+            self._writer.write(record, CallContext(eval_run_id=self._run_id, tags=("eval", "judge")))
+        if record.error is not None:
+            raise record.error
+        return record.text

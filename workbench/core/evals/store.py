@@ -1,0 +1,168 @@
+"""Eval runs, their results, and the response cache, in a SQLite file beside the trace store.
+
+Results are appended as they arrive (batched by the runner), so a 10,000-case run never holds its
+results in memory, and a stopped run is resumed from what is on disk. A run's results are keyed by
+cell and repeat, so resuming can never record one twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+from workbench.core.errors import ConfigError
+from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo
+from workbench.core.sqlite_file import open_private
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS eval_runs (
+        id TEXT PRIMARY KEY, suite TEXT NOT NULL, suite_path TEXT NOT NULL, suite_digest TEXT NOT NULL,
+        started_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL, stop_reason TEXT,
+        repeat INTEGER NOT NULL, targets TEXT NOT NULL, cost_usd REAL NOT NULL DEFAULT 0)""",
+    "CREATE INDEX IF NOT EXISTS eval_runs_suite ON eval_runs (suite, id)",
+    """CREATE TABLE IF NOT EXISTS eval_results (
+        run_id TEXT NOT NULL, seq INTEGER NOT NULL, test TEXT NOT NULL, prompt TEXT NOT NULL,
+        target TEXT NOT NULL, repeat INTEGER NOT NULL, description TEXT NOT NULL, passed INTEGER NOT NULL,
+        score REAL NOT NULL, cached INTEGER NOT NULL, trace_id TEXT, observation TEXT NOT NULL,
+        gradings TEXT NOT NULL, PRIMARY KEY (run_id, test, prompt, target, repeat)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS eval_results_order ON eval_results (run_id, seq)",
+    """CREATE TABLE IF NOT EXISTS eval_cache (
+        key TEXT PRIMARY KEY, observation TEXT NOT NULL, created_at REAL NOT NULL) WITHOUT ROWID""",
+)
+_VERSION = 1
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= _VERSION:
+        return
+    with conn:
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={_VERSION}")
+
+
+def default_path(trace_path: Path) -> Path:
+    """``evals.db`` beside the trace store (so ``WORKBENCH_TRACES`` moves both)."""
+    return trace_path.with_name("evals.db")
+
+
+def _run(row: sqlite3.Row) -> RunInfo:
+    return RunInfo(id=row["id"], suite=row["suite"], suite_path=row["suite_path"], suite_digest=row["suite_digest"],
+                   started_at=row["started_at"], finished_at=row["finished_at"], status=row["status"],
+                   stop_reason=row["stop_reason"], repeat=row["repeat"], targets=tuple(json.loads(row["targets"])),
+                   cost_usd=row["cost_usd"])
+
+
+def _observation(text: str) -> Observation:
+    return Observation(**json.loads(text))
+
+
+class EvalStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn = open_private(path, _migrate, "the eval store",
+                                 "check the path and its permissions, or point WORKBENCH_TRACES elsewhere")
+        self._seq = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # runs
+
+    def start(self, run: RunInfo) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO eval_runs (id, suite, suite_path, suite_digest, started_at, status, repeat, targets) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run.id, run.suite, run.suite_path, run.suite_digest, run.started_at, run.status, run.repeat,
+                 json.dumps(list(run.targets))))
+
+    def reopen(self, run: RunInfo) -> None:
+        """Mark a stopped run running again (``--resume``)."""
+        run.status, run.stop_reason, run.finished_at = "running", None, None
+        with self.conn:
+            self.conn.execute("UPDATE eval_runs SET status = 'running', stop_reason = NULL, finished_at = NULL "
+                              "WHERE id = ?", (run.id,))
+        self._seq = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM eval_results WHERE run_id = ?",
+                                      (run.id,)).fetchone()[0]
+
+    def finish(self, run: RunInfo) -> None:
+        run.finished_at = time.time()
+        with self.conn:
+            self.conn.execute("UPDATE eval_runs SET status = ?, stop_reason = ?, finished_at = ?, cost_usd = ? "
+                              "WHERE id = ?", (run.status, run.stop_reason, run.finished_at, run.cost_usd, run.id))
+
+    def run(self, ref: str, suite: str | None = None) -> RunInfo:
+        """A run by id (or a unique prefix of it), or ``last`` (of ``suite`` when given)."""
+        if ref == "last":
+            row = self.conn.execute(
+                "SELECT * FROM eval_runs WHERE (? IS NULL OR suite = ?) ORDER BY id DESC LIMIT 1",
+                (suite, suite)).fetchone()
+            if row is None:
+                raise ConfigError("no earlier eval run" + (f" of suite '{suite}'" if suite else ""),
+                                  "run the suite once first")
+            return _run(row)
+        rows = self.conn.execute("SELECT * FROM eval_runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
+                                 (ref.upper(), ref.upper() + "~")).fetchall()
+        if len(rows) != 1:
+            raise ConfigError(f"no eval run '{ref}'" if not rows else f"eval run '{ref}' is ambiguous",
+                              "see `workbench eval runs` for the ids")
+        return _run(rows[0])
+
+    def previous(self, run: RunInfo) -> RunInfo | None:
+        """The latest run of the same suite before ``run``."""
+        row = self.conn.execute("SELECT * FROM eval_runs WHERE suite = ? AND id < ? ORDER BY id DESC LIMIT 1",
+                                (run.suite, run.id)).fetchone()
+        return None if row is None else _run(row)
+
+    def runs(self, suite: str | None = None, limit: int = 50) -> list[RunInfo]:
+        rows = self.conn.execute("SELECT * FROM eval_runs WHERE (? IS NULL OR suite = ?) ORDER BY id DESC LIMIT ?",
+                                 (suite, suite, limit)).fetchall()
+        return [_run(r) for r in rows]
+
+    # results
+
+    def add(self, run_id: str, results: Iterable[tuple[CellResult, str]]) -> None:
+        """Append (result, test description) pairs in one transaction."""
+        rows = []
+        for result, description in results:
+            self._seq += 1
+            key = result.key
+            rows.append((run_id, self._seq, key.test, key.prompt, key.target, result.repeat, description,
+                         int(result.passed), result.score, int(result.cached), result.trace_id,
+                         json.dumps(asdict(result.observation), ensure_ascii=False),
+                         json.dumps([asdict(g) for g in result.gradings], ensure_ascii=False)))
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO eval_results (run_id, seq, test, prompt, target, repeat, description, passed,"
+                " score, cached, trace_id, observation, gradings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows)
+
+    def done_cells(self, run_id: str) -> set[tuple[CellKey, int]]:
+        rows = self.conn.execute("SELECT test, prompt, target, repeat FROM eval_results WHERE run_id = ?", (run_id,))
+        return {(CellKey(r[0], r[1], r[2]), r[3]) for r in rows}
+
+    def results(self, run_id: str) -> Iterator[tuple[CellResult, str]]:
+        """(result, test description) in the order they were recorded."""
+        rows = self.conn.execute("SELECT * FROM eval_results WHERE run_id = ? ORDER BY seq", (run_id,))
+        for r in rows:
+            result = CellResult(CellKey(r["test"], r["prompt"], r["target"]), r["repeat"],
+                                _observation(r["observation"]), [Grading(**g) for g in json.loads(r["gradings"])],
+                                bool(r["passed"]), r["score"], bool(r["cached"]), r["trace_id"])
+            yield result, r["description"]
+
+    # response cache
+
+    def cached(self, key: str) -> Observation | None:
+        row = self.conn.execute("SELECT observation FROM eval_cache WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _observation(row[0])
+
+    def remember(self, items: Iterable[tuple[str, Observation]]) -> None:
+        now = time.time()
+        with self.conn:
+            self.conn.executemany("INSERT OR REPLACE INTO eval_cache (key, observation, created_at) VALUES (?, ?, ?)",
+                                  [(k, json.dumps(asdict(o), ensure_ascii=False), now) for k, o in items])
