@@ -1,0 +1,479 @@
+"""Grading one observation against one assertion, and a test's verdict from its gradings.
+
+Semantics follow promptfoo. String values are templated with the test's variables first (``{{name}}``;
+an unknown name is left as written). ``not-`` inverts the pass and turns the score into ``1 - score``.
+
+Three things fail an assertion whatever its polarity (``not-contains`` fails too), with score 0:
+
+* the call failed (``obs.error``): every assertion fails with "the call failed: ...", except the
+  measured-figure ones (``latency``, ``ttft``, ``cost``, ``finish-reason``), which still grade the
+  figures the failed call has;
+* the assertion cannot be evaluated: a missing value or threshold, an invalid regex or schema, a figure
+  that was not measured ("cost unknown"), no judge;
+* its code or judge gives no verdict: a python assertion that raises, times out or returns something
+  unusable, a judge call that errors or a reply without a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from workbench.core.evals.model import AssertionSpec, Grading, Observation
+from workbench.core.evals.python_assert import PythonAssertionError, interpret, run_python
+from workbench.core.evals.similarity import levenshtein, rouge_n
+from workbench.core.prompts.model import _VARIABLE
+
+NO_JUDGE = "no judge target: set judge: in the suite or provider: on the assertion"
+FIGURE_TYPES = frozenset({"latency", "ttft", "cost", "finish-reason"})
+"""The assertions still graded when the call failed."""
+PYTHON_TIMEOUT_S = 10.0
+LEVENSHTEIN_THRESHOLD = 5
+ROUGE_THRESHOLD = 0.75
+_EXACT_CELLS = 1_000_000
+"""Above this many cells (output length × expected length) the edit distance is computed up to the
+threshold only."""
+_QUOTE_LIMIT = 200
+_JSON_START = re.compile(r"[{\[]")
+
+
+class Judge(Protocol):
+    """Calls the judge model: ``target`` is the assertion's ``provider`` (None: the suite's judge)."""
+
+    async def __call__(self, target: str | None, prompt: str) -> str: ...
+
+
+class _Unusable(Exception):
+    """The assertion cannot give a verdict; the message says why."""
+
+
+class _Check(NamedTuple):
+    passed: bool
+    score: float
+    expected: str
+    found: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    spec: AssertionSpec
+    value: Any
+    obs: Observation
+    judge: Judge | None
+    base_dir: Path
+
+
+async def grade(spec: AssertionSpec, obs: Observation, *, judge: Judge | None = None, base_dir: Path) -> Grading:
+    """Grade ``obs`` against ``spec``; never raises for a bad assertion, bad code or a bad judge."""
+    if spec.type not in _CHECKS:
+        return _failed(spec, f"unknown assertion type {spec.type!r}")
+    if obs.error is not None and spec.type not in FIGURE_TYPES:
+        return _failed(spec, f"the call failed: {obs.error}")
+    ctx = _Context(spec, render(spec.value, obs.vars), obs, judge, base_dir)
+    try:
+        check = await _CHECKS[spec.type](ctx)
+    except (_Unusable, PythonAssertionError) as exc:
+        return _failed(spec, str(exc))
+    passed = check.passed != spec.negate
+    expected = f"not ({check.expected})" if spec.negate else check.expected
+    return Grading(
+        assertion=spec.label,
+        passed=passed,
+        score=1.0 - check.score if spec.negate else check.score,
+        reason=f"expected {expected}; found {check.found}",
+        weight=spec.weight,
+        metric=spec.metric,
+    )
+
+
+def verdict(gradings: Sequence[Grading], threshold: float | None) -> tuple[bool, float]:
+    """A test's pass and score from its gradings (promptfoo scoring).
+
+    The score is the weighted mean of the scores of the gradings with a positive weight (weight 0 is
+    informational: it never counts); with none, 1.0. With a threshold the test passes when the score
+    reaches it; without, when every counted grading passed.
+    """
+    counted = [g for g in gradings if g.weight > 0]
+    total = sum(g.weight for g in counted)
+    score = sum(g.weight * g.score for g in counted) / total if total else 1.0
+    if threshold is not None:
+        return score >= threshold, score
+    return all(g.passed for g in counted), score
+
+
+def render(value: Any, variables: dict[str, str]) -> Any:
+    """``{{name}}`` replaced by the variable in a string value or a list of strings."""
+    if isinstance(value, str):
+        return _VARIABLE.sub(lambda m: variables.get(m[1], m[0]), value)
+    if isinstance(value, list):
+        return [render(item, variables) for item in value]
+    return value
+
+
+def _failed(spec: AssertionSpec, reason: str) -> Grading:
+    return Grading(spec.label, passed=False, score=0.0, reason=reason, weight=spec.weight, metric=spec.metric)
+
+
+def _check(passed: bool, expected: str, found: str) -> _Check:
+    return _Check(passed, float(passed), expected, found)
+
+
+def _quote(text: str, limit: int = _QUOTE_LIMIT) -> str:
+    """``text`` as a repr, cut to ``limit`` characters with the full length noted."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} chars)"
+
+
+# Values and thresholds
+
+
+def _text(ctx: _Context) -> str:
+    value = ctx.value
+    if value is None:
+        raise _Unusable(f"{ctx.spec.label} needs a value")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        raise _Unusable(f"{ctx.spec.label} needs a text value, not a {type(value).__name__}")
+    return str(value)
+
+
+def _texts(ctx: _Context) -> list[str]:
+    """A list value, or a comma-separated string."""
+    items = ctx.value if isinstance(ctx.value, list) else _text(ctx).split(",")
+    texts = [str(item).strip() for item in items if str(item).strip()]
+    if not texts:
+        raise _Unusable(f"{ctx.spec.label} needs a list of values")
+    return texts
+
+
+def _threshold(ctx: _Context, default: float | None = None) -> float:
+    threshold = ctx.spec.threshold if ctx.spec.threshold is not None else default
+    if threshold is None:
+        raise _Unusable(f"{ctx.spec.label} needs a threshold")
+    return threshold
+
+
+def _schema(ctx: _Context) -> dict[str, Any] | None:
+    """The value as a JSON schema, or None without a value."""
+    value = ctx.value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise _Unusable(f"{ctx.spec.label}: the value is not a JSON schema ({exc})") from None
+    if not isinstance(value, dict):
+        raise _Unusable(f"{ctx.spec.label}: the schema must be an object, not a {type(value).__name__}")
+    try:
+        jsonschema.validators.validator_for(value).check_schema(value)
+    except jsonschema.SchemaError as exc:
+        raise _Unusable(f"{ctx.spec.label}: invalid schema: {exc.message}") from None
+    return value
+
+
+def _schema_error(data: Any, schema: dict[str, Any]) -> str | None:
+    """The first validation error as ``path: message``, or None when ``data`` is valid."""
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = best_match(validator.iter_errors(data))
+    return None if error is None else f"{error.json_path}: {error.message}"
+
+
+def _parse_json(text: str) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(text)
+    except ValueError:
+        return False, None
+
+
+def _json_values(text: str) -> list[Any]:
+    """Every top-level JSON object or array in ``text`` (inside code fences or prose), in order."""
+    decoder = json.JSONDecoder()
+    found: list[Any] = []
+    position = 0
+    while (match := _JSON_START.search(text, position)) is not None:
+        try:
+            value, end = decoder.raw_decode(text, match.start())
+        except ValueError:
+            position = match.start() + 1
+            continue
+        found.append(value)
+        position = end
+    return found
+
+
+# Text
+
+
+async def _equals(ctx: _Context) -> _Check:
+    if isinstance(ctx.value, dict | list):
+        ok, data = _parse_json(ctx.obs.text)
+        return _check(ok and data == ctx.value, f"JSON equal to {_quote(json.dumps(ctx.value))}", _quote(ctx.obs.text))
+    expected = _text(ctx)
+    return _check(ctx.obs.text == expected, f"exactly {_quote(expected)}", _quote(ctx.obs.text))
+
+
+async def _contains(ctx: _Context) -> _Check:
+    expected = _text(ctx)
+    return _check(expected in ctx.obs.text, f"output containing {_quote(expected)}", _quote(ctx.obs.text))
+
+
+async def _icontains(ctx: _Context) -> _Check:
+    expected = _text(ctx)
+    passed = expected.lower() in ctx.obs.text.lower()
+    return _check(passed, f"output containing {_quote(expected)} (any case)", _quote(ctx.obs.text))
+
+
+async def _contains_any(ctx: _Context) -> _Check:
+    expected = _texts(ctx)
+    present = [item for item in expected if item in ctx.obs.text]
+    found = f"{', '.join(map(repr, present)) or 'none of them'} in {_quote(ctx.obs.text)}"
+    return _check(bool(present), f"output containing any of {expected}", found)
+
+
+async def _contains_all(ctx: _Context) -> _Check:
+    expected = _texts(ctx)
+    missing = [item for item in expected if item not in ctx.obs.text]
+    found = f"{', '.join(map(repr, missing)) or 'nothing'} missing from {_quote(ctx.obs.text)}"
+    return _check(not missing, f"output containing all of {expected}", found)
+
+
+async def _starts_with(ctx: _Context) -> _Check:
+    expected = _text(ctx)
+    return _check(ctx.obs.text.startswith(expected), f"output starting with {_quote(expected)}", _quote(ctx.obs.text))
+
+
+async def _regex(ctx: _Context) -> _Check:
+    pattern = _text(ctx)
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise _Unusable(f"invalid regex {pattern!r}: {exc}") from None
+    match = compiled.search(ctx.obs.text)
+    found = f"match {_quote(match[0])}" if match else f"no match in {_quote(ctx.obs.text)}"
+    return _check(match is not None, f"output matching /{pattern}/", found)
+
+
+# Structure
+
+
+async def _is_json(ctx: _Context) -> _Check:
+    schema = _schema(ctx)
+    ok, data = _parse_json(ctx.obs.text)
+    problem = None if ok else "output that is not JSON"
+    if ok and schema is not None:
+        problem = _schema_error(data, schema)
+    expected = "valid JSON" if schema is None else "valid JSON matching the schema"
+    return _check(problem is None, expected, problem or _quote(ctx.obs.text))
+
+
+async def _contains_json(ctx: _Context) -> _Check:
+    schema = _schema(ctx)
+    values = _json_values(ctx.obs.text)
+    if schema is None:
+        return _check(bool(values), "a JSON object or array in the output", _quote(ctx.obs.text))
+    problems = [_schema_error(value, schema) for value in values]
+    passed = None in problems
+    found = _quote(ctx.obs.text) if passed or not problems else f"{len(problems)} JSON value(s), first: {problems[0]}"
+    return _check(passed, "JSON matching the schema in the output", found)
+
+
+async def _json_schema(ctx: _Context) -> _Check:
+    schema = _schema(ctx)
+    if schema is None:
+        raise _Unusable("json-schema needs a schema as its value")
+    ok, data = _parse_json(ctx.obs.text)
+    problem = _schema_error(data, schema) if ok else f"output that is not JSON: {_quote(ctx.obs.text)}"
+    return _check(problem is None, "output JSON matching the schema", problem or _quote(ctx.obs.text))
+
+
+# Measured figures
+
+
+def _at_most(ctx: _Context, figure: float | None, name: str, missing: str, unit: str) -> _Check:
+    limit = _threshold(ctx)
+    if figure is None:
+        raise _Unusable(missing)
+    return _check(figure <= limit, f"{name} <= {limit:g}{unit}", f"{figure:g}{unit}")
+
+
+async def _latency(ctx: _Context) -> _Check:
+    return _at_most(ctx, ctx.obs.latency_ms, "latency", "latency not measured", " ms")
+
+
+async def _ttft(ctx: _Context) -> _Check:
+    return _at_most(ctx, ctx.obs.ttft_ms, "time to first token", "time to first token not measured", " ms")
+
+
+async def _cost(ctx: _Context) -> _Check:
+    return _at_most(ctx, ctx.obs.cost_usd, "cost", "cost unknown", " USD")
+
+
+async def _token_length(ctx: _Context) -> _Check:
+    low = _number(ctx.spec.config.get("min"))
+    high = ctx.spec.threshold
+    if low is None and high is None:
+        raise _Unusable("token-length needs a threshold (maximum) or config min")
+    tokens = ctx.obs.output_tokens
+    if tokens is None:
+        raise _Unusable("output token count unknown")
+    passed = (low is None or tokens >= low) and (high is None or tokens <= high)
+    bounds = [f">= {low:g}"] if low is not None else []
+    bounds += [f"<= {high:g}"] if high is not None else []
+    return _check(passed, f"output tokens {' and '.join(bounds)}", f"{tokens} tokens")
+
+
+async def _finish_reason(ctx: _Context) -> _Check:
+    expected = _text(ctx)
+    if ctx.obs.finish is None:
+        raise _Unusable("no finish reason reported")
+    passed = ctx.obs.finish.lower() == expected.lower()
+    return _check(passed, f"finish reason {expected!r}", repr(ctx.obs.finish))
+
+
+# Code and judges
+
+
+async def _python(ctx: _Context) -> _Check:
+    code = _text(ctx)
+    obs = ctx.obs
+    context = {
+        "vars": obs.vars,
+        "prompt": obs.prompt_text,
+        "config": ctx.spec.config,
+        "figures": {
+            "finish": obs.finish, "latency_ms": obs.latency_ms, "ttft_ms": obs.ttft_ms, "cost_usd": obs.cost_usd,
+            "input_tokens": obs.input_tokens, "output_tokens": obs.output_tokens,
+        },
+    }
+    time_limit = float(ctx.spec.config.get("timeout", PYTHON_TIMEOUT_S))
+    result = await run_python(code, obs.text, context, base_dir=ctx.base_dir, time_limit=time_limit)
+    passed, score, reason = interpret(result, ctx.spec.threshold)
+    expected = "the python assertion to pass" + _threshold_note(ctx.spec.threshold)
+    return _Check(passed, score, expected, reason)
+
+
+_RUBRIC_PROMPT = """\
+You grade an output against a rubric. The output passes when the rubric's statement is true of it.
+Reply with a JSON object only: {{"reason": "<your analysis>", "pass": true or false, "score": <0.0 to 1.0>}}
+
+<Rubric>
+{rubric}
+</Rubric>
+
+<Output>
+{output}
+</Output>"""
+
+
+def _rubric_prompt(rubric: str, output: str) -> str:
+    """The judge prompt for ``llm-rubric``."""
+    return _RUBRIC_PROMPT.format(rubric=rubric, output=output)
+
+
+async def _llm_rubric(ctx: _Context) -> _Check:
+    rubric = _text(ctx)
+    if ctx.judge is None:
+        raise _Unusable(NO_JUDGE)
+    try:
+        reply = await ctx.judge(ctx.spec.provider, _rubric_prompt(rubric, ctx.obs.text))
+    except Exception as exc:  # any failure of the judge call is this assertion's failure, not the run's
+        raise _Unusable(f"the judge call failed: {type(exc).__name__}: {exc}") from None
+    passed, score, reason = _judge_verdict(reply, ctx.spec.threshold)
+    expected = f"output meeting the rubric {_quote(rubric, 80)}" + _threshold_note(ctx.spec.threshold)
+    return _Check(passed, score, expected, f"judge: pass={passed}, score {score:g}: {reason}")
+
+
+def _judge_verdict(reply: str, threshold: float | None) -> tuple[bool, float, str]:
+    """Pass, score and reason from a judge reply: the first JSON object with ``pass`` or ``score``.
+
+    Without ``score`` the score is 1 or 0 from ``pass``; without ``pass``, pass is score >= threshold
+    (0.5 without one). With a threshold, pass also needs score >= threshold.
+    """
+    found = [v for v in _json_values(reply) if isinstance(v, dict) and ("pass" in v or "score" in v)]
+    if not found:
+        raise _Unusable(f"the judge reply has no verdict: {_quote(reply)}")
+    parsed = found[0]
+    score = _number(parsed.get("score"))
+    bar = threshold if threshold is not None else 0.5
+    passed = _truthy(parsed["pass"]) if "pass" in parsed else score is not None and score >= bar
+    score = float(passed) if score is None else min(1.0, max(0.0, score))
+    if threshold is not None:
+        passed = passed and score >= threshold
+    return passed, score, str(parsed.get("reason", "no reason given"))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "yes", "pass", "y", "1"}
+    return bool(value)
+
+
+def _threshold_note(threshold: float | None) -> str:
+    return "" if threshold is None else f" with score >= {threshold:g}"
+
+
+# Similarity
+
+
+async def _levenshtein(ctx: _Context) -> _Check:
+    expected = _text(ctx)
+    limit = int(_threshold(ctx, LEVENSHTEIN_THRESHOLD))
+    text = ctx.obs.text
+    bound = limit if len(text) * len(expected) > _EXACT_CELLS else None
+    distance = levenshtein(text, expected, bound)
+    longest = max(len(text), len(expected))
+    score = 1.0 - distance / longest if longest else 1.0
+    shown = f"more than {limit}" if bound is not None and distance > limit else str(distance)
+    return _Check(distance <= limit, score, f"edit distance <= {limit} from {_quote(expected)}", f"distance {shown}")
+
+
+async def _rouge_n(ctx: _Context) -> _Check:
+    expected = _text(ctx)
+    n = ctx.spec.config.get("n", 1)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise _Unusable(f"rouge-n: config n must be a positive integer, not {n!r}")
+    limit = _threshold(ctx, ROUGE_THRESHOLD)
+    score = rouge_n(ctx.obs.text, expected, n)
+    return _Check(score >= limit, score, f"ROUGE-{n} >= {limit:g} against {_quote(expected)}", f"{score:.3f}")
+
+
+_CHECKS: dict[str, Callable[[_Context], Awaitable[_Check]]] = {
+    "equals": _equals,
+    "contains": _contains,
+    "icontains": _icontains,
+    "contains-any": _contains_any,
+    "contains-all": _contains_all,
+    "starts-with": _starts_with,
+    "regex": _regex,
+    "is-json": _is_json,
+    "contains-json": _contains_json,
+    "json-schema": _json_schema,
+    "latency": _latency,
+    "ttft": _ttft,
+    "cost": _cost,
+    "token-length": _token_length,
+    "finish-reason": _finish_reason,
+    "python": _python,
+    "llm-rubric": _llm_rubric,
+    "levenshtein": _levenshtein,
+    "rouge-n": _rouge_n,
+}
