@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -11,14 +12,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench import __version__, keys_cli, prompts_cli, traces_cli, workspace_cli
+from workbench import __version__, export_cli, keys_cli, prompts_cli, sessions_cli, traces_cli, workspace_cli
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.core.call import CallRecord
-    from workbench.core.config import Settings
+    from workbench.core.config import Config, Settings
     from workbench.core.policy import PolicySet
     from workbench.core.registry import ProviderSpec
+    from workbench.core.request import ChatRequest, Params
+    from workbench.core.sessions import PromptRef
+    from workbench.core.traces.writer import CallContext
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -32,6 +36,14 @@ def _parser() -> argparse.ArgumentParser:
                          description="Stream one prompt to every -m target at once (a race).")
     run.add_argument("prompt", nargs="?", help="the prompt text; '-' or omitted with piped input reads stdin")
     run.add_argument("-f", "--file", help="read the prompt from this file")
+    run.add_argument("--prompt", dest="prompt_ref", metavar="NAME[@VERSION|@LABEL]",
+                     help="run a prompt file of the workspace with its targets and params (flags and -m override "
+                          "them); NAME alone saves the file as a new version first if it changed")
+    run.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                     help="a value for a {{variable}} of --prompt (repeatable; the prompt's defaults fill the rest)")
+    run.add_argument("--session", metavar="FILE",
+                     help="run a saved session again: its request against its targets (or -m)")
+    run.add_argument("--save-session", metavar="NAME", help="save the race as sessions/NAME.yaml in the workspace")
     run.add_argument("-m", "--model", dest="models", action="append", default=[], metavar="PROVIDER/MODEL",
                      help="a target such as openai/gpt-4.1-mini, or an alias (repeat for a race; default: the "
                           "configuration's [defaults] targets)")
@@ -70,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     traces_cli.add_parser(sub)
     keys_cli.add_parser(sub)
     prompts_cli.add_parser(sub)
+    sessions_cli.add_parser(sub)
+    export_cli.add_parser(sub)
     workspace_cli.add_parsers(sub)
 
     fake = sub.add_parser("fake-server", help="serve the fake provider (all five wire formats) for tests and demos")
@@ -124,6 +138,68 @@ def _target_env(models: Sequence[str], providers: Mapping[str, ProviderSpec]) ->
         yield env
 
 
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """What a run sends and where it came from: text, a prompt version (--prompt) or a saved session."""
+
+    request: ChatRequest
+    targets: list[str]
+    """The prompt's or the session's targets (used when no -m is given)."""
+    prompt: PromptRef | None = None
+    variables: dict[str, str] = dataclasses.field(default_factory=dict)
+    session: str | None = None
+
+
+def _source(args: argparse.Namespace, settings: Settings) -> _Source:
+    from workbench.core.request import ChatRequest
+
+    if args.prompt_ref or args.session:
+        flag = "--prompt" if args.prompt_ref else "--session"
+        if args.prompt_ref and args.session:
+            raise WorkbenchError("--prompt and --session both give the request", "pass one of them")
+        if args.prompt is not None or args.file or args.system is not None:
+            raise WorkbenchError(f"{flag} brings its own system prompt and messages",
+                                 "drop the prompt text, --file and --system")
+    elif args.var:
+        raise WorkbenchError("--var fills the variables of a prompt file", "use it with --prompt NAME")
+    if args.session:
+        from workbench.core.sessions import find_session, load_session_file, session_request
+
+        session = load_session_file(find_session(args.session, settings.workspace))
+        request, targets = session_request(session)
+        return _Source(request, targets, session.prompt, dict(session.variables), session.name)
+    if args.prompt_ref:
+        from workbench.core.prompts import pin, to_request, variable_values
+        from workbench.core.sessions import PromptRef
+
+        prompt, version = pin(_workspace(settings), args.prompt_ref)
+        given = prompts_cli.variables(args.var)
+        return _Source(to_request(prompt, given), list(prompt.targets),
+                       PromptRef(name=prompt.name, version=version.number), variable_values(prompt, given))
+    return _Source(ChatRequest.from_prompt(_read_prompt(args), system=args.system), [])
+
+
+def _workspace(settings: Settings) -> Path:
+    return settings.workspace or prompts_cli.workspace_dir()
+
+
+def _params(args: argparse.Namespace, config: Config, base: Params) -> Params:
+    """The flags over the request's own params (a prompt's, a session's) over the configuration's defaults."""
+    from workbench.core.request import Params
+
+    def first(*values: object) -> object:
+        return next((v for v in values if v is not None), None)
+
+    try:
+        return Params.model_validate({
+            "max_tokens": first(args.max_tokens, base.max_tokens, config.defaults.max_tokens),
+            "temperature": first(args.temperature, base.temperature, config.defaults.temperature),
+            "top_p": first(args.top_p, base.top_p), "seed": first(args.seed, base.seed),
+            "stop": tuple(args.stop) or base.stop, "json_schema": base.json_schema})
+    except ValueError as exc:
+        raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench run --help`") from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
@@ -131,21 +207,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from workbench.console import race_columns
     from workbench.core.call import summary
     from workbench.core.netproc import NetworkProcess
-    from workbench.core.request import ChatRequest, Params
+    from workbench.core.traces.writer import CallContext
 
     settings = _settings(args)
     config = settings.config
-    models = [config.expand(m) for m in (args.models or config.defaults.targets)]
+    source = _source(args, settings)
+    models = [config.expand(m) for m in (args.models or source.targets or config.defaults.targets)]
     if not models:
         raise WorkbenchError("no target given", "pass -m provider/model, or set [defaults] targets in workbench.toml")
+    if args.save_session:
+        from workbench.core.prompts import check_name
+
+        check_name(args.save_session)
+        workspace = _workspace(settings)
     args.fallback = [config.expand(m) for m in args.fallback]
-    try:
-        params = Params(max_tokens=args.max_tokens or config.defaults.max_tokens,
-                        temperature=config.defaults.temperature if args.temperature is None else args.temperature,
-                        top_p=args.top_p, seed=args.seed, stop=tuple(args.stop))
-    except ValueError as exc:
-        raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench run --help`") from None
-    request = ChatRequest.from_prompt(_read_prompt(args), system=args.system, params=params)
+    request = source.request.model_copy(update={"params": _params(args, config, source.request.params)})
+    prompt = source.prompt
     console = Console()
     with NetworkProcess() as net, _target_env([*models, *args.fallback], config.provider_specs()) as env:
         race = net.race(request, models, env, _policies(args, settings.policies, models, settings), settings.prices,
@@ -164,27 +241,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
             console.print(race_columns(race.records))
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
-    ids = _trace(race.records, args, settings)
+    context = CallContext(prompt_name=prompt.name if prompt else None,
+                          prompt_version=prompt.version if prompt else None,
+                          session_id=args.save_session or source.session, tags=tuple(args.tag))
+    ids = _trace(race.records, args, settings, context)
     if args.json:
+        origin = {"prompt": context.prompt_name, "prompt_version": context.prompt_version}
         for record, call_id in zip(race.records, ids, strict=True):
-            print(json.dumps({**summary(record), "trace_id": call_id}, ensure_ascii=False))
+            print(json.dumps({**summary(record), "trace_id": call_id, **origin}, ensure_ascii=False))
     else:
         console.print(race_columns(race.records))
+        if prompt:
+            console.print(f"[dim]prompt {prompt.name} v{prompt.version}[/dim]")
+    if args.save_session:
+        from workbench.core.sessions import save_session, session_from_race
+
+        session = session_from_race(args.save_session, request, models, race.records, prompt=prompt,
+                                    variables=source.variables, trace_ids=ids)
+        path = save_session(workspace, session)
+        print(f"session saved: {prompts_cli.relative(path, workspace)}", file=sys.stderr)
     return EXIT_FAILED if any(r.error is not None for r in race.records) else EXIT_OK
 
 
-def _trace(records: Sequence[CallRecord], args: argparse.Namespace, settings: Settings) -> list[str | None]:
+def _trace(records: Sequence[CallRecord], args: argparse.Namespace, settings: Settings,
+           context: CallContext) -> list[str | None]:
     """Write the calls to the trace log; a store that cannot be opened is reported, not fatal."""
     if args.no_trace:
         return [None] * len(records)
-    from workbench.core.traces.writer import CallContext, TraceWriter
+    from workbench.core.traces.writer import TraceWriter
 
     try:
         writer = TraceWriter(settings.trace_path(os.environ), settings.redactor())
     except WorkbenchError as exc:
         print(f"workbench: calls not traced: {exc}", file=sys.stderr)
         return [None] * len(records)
-    context = CallContext(tags=tuple(args.tag))
     ids: list[str | None] = [writer.write(record, context) for record in records]
     writer.close()
     return ids
@@ -297,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _cmd_run, "tokens": _cmd_tokens, "traces": traces_cli.run, "keys": keys_cli.run,
         "prompts": prompts_cli.run, "init": workspace_cli.init, "config": workspace_cli.config_show,
         "models": workspace_cli.models, "fake-server": _cmd_fake_server,
+        "sessions": sessions_cli.run, "export": export_cli.run,
     }
     if args.command is None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):  # piped or scripted: no TUI, the help

@@ -6,16 +6,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from workbench.core.prompts import PromptFileError
 
 
 def add_parser(sub: Any) -> None:
     prompts = sub.add_parser("prompts", help="list, version, diff, label and restore the workspace's prompt files",
                              description="Prompt files: one YAML file per prompt in the workspace's prompts/ folder.")
-    prompts.add_argument("--workspace", metavar="DIR",
-                         help="the workspace (default: the nearest folder up from here with a workbench.toml)")
+    workspace_option(prompts)
     actions = prompts.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="every prompt, with its saved version and labels")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -39,11 +41,17 @@ def add_parser(sub: Any) -> None:
     save.add_argument("name")
 
 
-def _workspace(args: argparse.Namespace) -> Path:
+def workspace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workspace", metavar="DIR",
+                        help="the workspace (default: the nearest folder up from here with a workbench.toml)")
+
+
+def workspace_dir(explicit: str | None = None) -> Path:
+    """``--workspace DIR``, else the nearest workspace up from here; a clear error when there is none."""
     from workbench.core.traces.store import WORKSPACE_FILE, find_workspace
 
-    if args.workspace:
-        folder = Path(args.workspace).expanduser()
+    if explicit:
+        folder = Path(explicit).expanduser()
         if not folder.is_dir():
             raise ConfigError(f"workspace {folder} is not a folder", "pass an existing folder to --workspace")
         return folder.resolve()
@@ -54,10 +62,21 @@ def _workspace(args: argparse.Namespace) -> Path:
     return found
 
 
+def variables(items: list[str]) -> dict[str, str]:
+    """``--var key=value`` options as a mapping (the last value of a repeated key wins)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--var {item}: expected KEY=VALUE", "e.g. --var name=Ada")
+        out[key.strip()] = value
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from workbench.core import prompts as core
 
-    workspace = _workspace(args)
+    workspace = workspace_dir(args.workspace)
     action = args.prompts_command
     if action == "list":
         return _list(workspace, args.json)
@@ -84,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if action == "restore":
         path = core.restore(workspace, args.name, args.number)
-        print(f"restored {args.name}@{args.number} to {_rel(path, workspace)}")
+        print(f"restored {args.name}@{args.number} to {relative(path, workspace)}")
         return 0
     if action == "label":
         version = core.set_label(workspace, args.name, args.label, args.number)
@@ -100,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     raise ConfigError(f"unknown action {action}", "see: workbench prompts --help")
 
 
-def _rel(path: Path, workspace: Path) -> str:
+def relative(path: Path, workspace: Path) -> str:
     try:
         return str(path.relative_to(workspace))
     except ValueError:
@@ -119,7 +138,7 @@ def _list(workspace: Path, as_json: bool) -> int:
         path = core.find_prompt_file(folder, prompt.name)
         rows.append({"name": prompt.name, "version": version.number if version else None, "hash": digest,
                      "labels": core.labels(workspace, prompt.name),
-                     "path": _rel(path, workspace) if path else None, "description": prompt.description})
+                     "path": relative(path, workspace) if path else None, "description": prompt.description})
     if as_json:
         for row in rows:
             print(json.dumps({k: row[k] for k in ("name", "version", "hash", "labels", "path")}, ensure_ascii=False))
@@ -135,8 +154,13 @@ def _list(workspace: Path, as_json: bool) -> int:
             shown = "unsaved" if row["version"] is None else str(row["version"])
             table.add_row(row["name"], shown, labels, row["hash"][:12], row["description"])
         Console().print(table)
+    return report_file_errors(errors, workspace)
+
+
+def report_file_errors(errors: list[PromptFileError], workspace: Path) -> int:
+    """Print malformed files as ``path:line: problem`` on stderr; the exit code (1 if there were any)."""
     for error in errors:
-        print(f"{_rel(Path(error.path), workspace)}:{error.line}: {error.problem}", file=sys.stderr)
+        print(f"{relative(Path(error.path), workspace)}:{error.line}: {error.problem}", file=sys.stderr)
     return 1 if errors else 0
 
 

@@ -16,6 +16,7 @@ from workbench.core.prompts.model import (
     parse_yaml_model,
     prompt_files,
     to_request,
+    variable_values,
     variables_used,
 )
 from workbench.core.prompts.versions import (
@@ -71,6 +72,7 @@ __all__ = [
     "set_label",
     "split_ref",
     "to_request",
+    "variable_values",
     "variables_used",
     "versions",
     "word_diff",

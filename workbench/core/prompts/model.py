@@ -277,16 +277,21 @@ def variables_used(prompt: Prompt) -> list[str]:
     return list(seen)
 
 
-def to_request(prompt: Prompt, variables: Mapping[str, str] | None = None) -> ChatRequest:
-    """The chat request, with every ``{{name}}`` replaced (given values first, then defaults)."""
-    given = dict(variables or {})
-    values: dict[str, str] = {n: v.default for n, v in prompt.variables.items() if v.default is not None}
-    values.update(given)
+def variable_values(prompt: Prompt, variables: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The value of every variable the prompt uses: given values first, then defaults."""
+    defaults = {n: v.default for n, v in prompt.variables.items() if v.default is not None}
+    values = {**defaults, **(variables or {})}
     missing = [name for name in variables_used(prompt) if name not in values]
     if missing:
         names = ", ".join(missing)
         raise ConfigError(f"prompt '{prompt.name}' needs a value for {names}",
                           "pass it (e.g. --var " + f"{missing[0]}=...) or give the variable a default in the file")
+    return {name: values[name] for name in variables_used(prompt)}
+
+
+def to_request(prompt: Prompt, variables: Mapping[str, str] | None = None) -> ChatRequest:
+    """The chat request, with every ``{{name}}`` replaced (given values first, then defaults)."""
+    values = variable_values(prompt, variables)
     if not prompt.messages:
         raise ConfigError(f"prompt '{prompt.name}' has no messages", "add a messages: list with a user message")
 
