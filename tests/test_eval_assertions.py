@@ -359,3 +359,16 @@ async def test_levenshtein_on_long_texts_stops_at_the_threshold() -> None:
     grading = await check(AssertionSpec("levenshtein", "x" * 2000), "y" * 2000)
     assert not grading.passed
     assert "distance more than 5" in grading.reason
+
+
+async def test_inline_function_bodies_keep_their_line_numbers_and_strings(tmp_path: Path) -> None:
+    code = 'text = """a\nb"""\nif output != text:\n    raise ValueError("differs")\nreturn True'
+    assert (await check(AssertionSpec("python", code), "a\nb", tmp_path)).passed
+    grading = await check(AssertionSpec("python", code), "c", tmp_path)
+    assert grading.reason == "ValueError: differs (<assertion>:4)"
+
+
+async def test_python_in_a_missing_folder_fails_cleanly(tmp_path: Path) -> None:
+    grading = await check(AssertionSpec("python", "True"), "x", tmp_path / "gone")
+    assert not grading.passed
+    assert "cannot start the assertion process" in grading.reason

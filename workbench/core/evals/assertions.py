@@ -121,8 +121,14 @@ def _failed(spec: AssertionSpec, reason: str) -> Grading:
     return Grading(spec.label, passed=False, score=0.0, reason=reason, weight=spec.weight, metric=spec.metric)
 
 
-def _check(passed: bool, expected: str, found: str) -> _Check:
+def _pass_fail(passed: bool, expected: str, found: str) -> _Check:
+    """A check scored 1 when it passes and 0 when it fails."""
     return _Check(passed, float(passed), expected, found)
+
+
+def _about_output(ctx: _Context, passed: bool, expected: str) -> _Check:
+    """A pass-fail check whose finding is the output itself."""
+    return _pass_fail(passed, expected, _quote(ctx.obs.text))
 
 
 def _quote(text: str, limit: int = _QUOTE_LIMIT) -> str:
@@ -217,39 +223,39 @@ def _json_values(text: str) -> list[Any]:
 async def _equals(ctx: _Context) -> _Check:
     if isinstance(ctx.value, dict | list):
         ok, data = _parse_json(ctx.obs.text)
-        return _check(ok and data == ctx.value, f"JSON equal to {_quote(json.dumps(ctx.value))}", _quote(ctx.obs.text))
+        return _about_output(ctx, ok and data == ctx.value, f"JSON equal to {_quote(json.dumps(ctx.value))}")
     expected = _text(ctx)
-    return _check(ctx.obs.text == expected, f"exactly {_quote(expected)}", _quote(ctx.obs.text))
+    return _about_output(ctx, ctx.obs.text == expected, f"exactly {_quote(expected)}")
 
 
 async def _contains(ctx: _Context) -> _Check:
     expected = _text(ctx)
-    return _check(expected in ctx.obs.text, f"output containing {_quote(expected)}", _quote(ctx.obs.text))
+    return _about_output(ctx, expected in ctx.obs.text, f"output containing {_quote(expected)}")
 
 
 async def _icontains(ctx: _Context) -> _Check:
     expected = _text(ctx)
     passed = expected.lower() in ctx.obs.text.lower()
-    return _check(passed, f"output containing {_quote(expected)} (any case)", _quote(ctx.obs.text))
+    return _about_output(ctx, passed, f"output containing {_quote(expected)} (any case)")
 
 
 async def _contains_any(ctx: _Context) -> _Check:
     expected = _texts(ctx)
     present = [item for item in expected if item in ctx.obs.text]
     found = f"{', '.join(map(repr, present)) or 'none of them'} in {_quote(ctx.obs.text)}"
-    return _check(bool(present), f"output containing any of {expected}", found)
+    return _pass_fail(bool(present), f"output containing any of {expected}", found)
 
 
 async def _contains_all(ctx: _Context) -> _Check:
     expected = _texts(ctx)
     missing = [item for item in expected if item not in ctx.obs.text]
     found = f"{', '.join(map(repr, missing)) or 'nothing'} missing from {_quote(ctx.obs.text)}"
-    return _check(not missing, f"output containing all of {expected}", found)
+    return _pass_fail(not missing, f"output containing all of {expected}", found)
 
 
 async def _starts_with(ctx: _Context) -> _Check:
     expected = _text(ctx)
-    return _check(ctx.obs.text.startswith(expected), f"output starting with {_quote(expected)}", _quote(ctx.obs.text))
+    return _about_output(ctx, ctx.obs.text.startswith(expected), f"output starting with {_quote(expected)}")
 
 
 async def _regex(ctx: _Context) -> _Check:
@@ -260,40 +266,42 @@ async def _regex(ctx: _Context) -> _Check:
         raise _Unusable(f"invalid regex {pattern!r}: {exc}") from None
     match = compiled.search(ctx.obs.text)
     found = f"match {_quote(match[0])}" if match else f"no match in {_quote(ctx.obs.text)}"
-    return _check(match is not None, f"output matching /{pattern}/", found)
+    return _pass_fail(match is not None, f"output matching /{pattern}/", found)
 
 
 # Structure
 
 
 async def _is_json(ctx: _Context) -> _Check:
-    schema = _schema(ctx)
-    ok, data = _parse_json(ctx.obs.text)
-    problem = None if ok else "output that is not JSON"
-    if ok and schema is not None:
-        problem = _schema_error(data, schema)
-    expected = "valid JSON" if schema is None else "valid JSON matching the schema"
-    return _check(problem is None, expected, problem or _quote(ctx.obs.text))
-
-
-async def _contains_json(ctx: _Context) -> _Check:
-    schema = _schema(ctx)
-    values = _json_values(ctx.obs.text)
-    if schema is None:
-        return _check(bool(values), "a JSON object or array in the output", _quote(ctx.obs.text))
-    problems = [_schema_error(value, schema) for value in values]
-    passed = None in problems
-    found = _quote(ctx.obs.text) if passed or not problems else f"{len(problems)} JSON value(s), first: {problems[0]}"
-    return _check(passed, "JSON matching the schema in the output", found)
+    return _output_json(ctx, _schema(ctx))
 
 
 async def _json_schema(ctx: _Context) -> _Check:
     schema = _schema(ctx)
     if schema is None:
         raise _Unusable("json-schema needs a schema as its value")
+    return _output_json(ctx, schema)
+
+
+def _output_json(ctx: _Context, schema: dict[str, Any] | None) -> _Check:
+    """The whole output is JSON (matching ``schema`` if given)."""
     ok, data = _parse_json(ctx.obs.text)
-    problem = _schema_error(data, schema) if ok else f"output that is not JSON: {_quote(ctx.obs.text)}"
-    return _check(problem is None, "output JSON matching the schema", problem or _quote(ctx.obs.text))
+    problem = None if ok else f"not JSON: {_quote(ctx.obs.text)}"
+    if ok and schema is not None:
+        problem = _schema_error(data, schema)
+    expected = "output that is JSON" + ("" if schema is None else " matching the schema")
+    return _pass_fail(problem is None, expected, problem or _quote(ctx.obs.text))
+
+
+async def _contains_json(ctx: _Context) -> _Check:
+    schema = _schema(ctx)
+    values = _json_values(ctx.obs.text)
+    if schema is None:
+        return _about_output(ctx, bool(values), "a JSON object or array in the output")
+    problems = [_schema_error(value, schema) for value in values]
+    passed = None in problems
+    found = _quote(ctx.obs.text) if passed or not problems else f"{len(problems)} JSON value(s), first: {problems[0]}"
+    return _pass_fail(passed, "JSON matching the schema in the output", found)
 
 
 # Measured figures
@@ -303,7 +311,7 @@ def _at_most(ctx: _Context, figure: float | None, name: str, missing: str, unit:
     limit = _threshold(ctx)
     if figure is None:
         raise _Unusable(missing)
-    return _check(figure <= limit, f"{name} <= {limit:g}{unit}", f"{figure:g}{unit}")
+    return _pass_fail(figure <= limit, f"{name} <= {limit:g}{unit}", f"{figure:g}{unit}")
 
 
 async def _latency(ctx: _Context) -> _Check:
@@ -329,7 +337,7 @@ async def _token_length(ctx: _Context) -> _Check:
     passed = (low is None or tokens >= low) and (high is None or tokens <= high)
     bounds = [f">= {low:g}"] if low is not None else []
     bounds += [f"<= {high:g}"] if high is not None else []
-    return _check(passed, f"output tokens {' and '.join(bounds)}", f"{tokens} tokens")
+    return _pass_fail(passed, f"output tokens {' and '.join(bounds)}", f"{tokens} tokens")
 
 
 async def _finish_reason(ctx: _Context) -> _Check:
@@ -337,7 +345,7 @@ async def _finish_reason(ctx: _Context) -> _Check:
     if ctx.obs.finish is None:
         raise _Unusable("no finish reason reported")
     passed = ctx.obs.finish.lower() == expected.lower()
-    return _check(passed, f"finish reason {expected!r}", repr(ctx.obs.finish))
+    return _pass_fail(passed, f"finish reason {expected!r}", repr(ctx.obs.finish))
 
 
 # Code and judges
@@ -358,7 +366,7 @@ async def _python(ctx: _Context) -> _Check:
     time_limit = float(ctx.spec.config.get("timeout", PYTHON_TIMEOUT_S))
     result = await run_python(code, obs.text, context, base_dir=ctx.base_dir, time_limit=time_limit)
     passed, score, reason = interpret(result, ctx.spec.threshold)
-    expected = "the python assertion to pass" + _threshold_note(ctx.spec.threshold)
+    expected = f"{_quote(code, 80)} to pass" + _threshold_note(ctx.spec.threshold)
     return _Check(passed, score, expected, reason)
 
 

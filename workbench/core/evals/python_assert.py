@@ -14,13 +14,13 @@ suite's folder, calling ``get_assert(output, context)`` by default. Inline code 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib.util
 import json
 import math
 import re
 import sys
-import textwrap
 import traceback
 from pathlib import Path
 from typing import Any
@@ -41,11 +41,14 @@ async def run_python(
     code = _code_request(value, base_dir)
     where = code.get("file", "inline code")
     request = {**code, "output": output, "context": context}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-P", __file__,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        cwd=base_dir,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-P", __file__,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=base_dir,
+        )
+    except OSError as exc:
+        raise PythonAssertionError(f"cannot start the assertion process in {base_dir}: {exc}") from None
     try:
         stdout, stderr = await asyncio.wait_for(proc.communicate(json.dumps(request).encode()), time_limit)
     except TimeoutError:
@@ -151,10 +154,17 @@ def _run_inline(code: str, output: str, context: dict[str, Any]) -> Any:
     try:
         expression = compile(code.strip(), _INLINE, "eval")
     except SyntaxError:
-        body = f"def _assertion(output, context):\n{textwrap.indent(code, '    ')}"
-        exec(compile(body, _INLINE, "exec"), names)
+        exec(compile(_as_function(code), _INLINE, "exec"), names)
         return names["_assertion"](output, context)
     return eval(expression, names)
+
+
+def _as_function(code: str) -> ast.Module:
+    """``code`` as the body of ``_assertion(output, context)``, keeping its line numbers."""
+    function = ast.parse("def _assertion(output, context): pass").body[0]
+    assert isinstance(function, ast.FunctionDef)
+    function.body = ast.parse(code, _INLINE).body
+    return ast.fix_missing_locations(ast.Module(body=[function], type_ignores=[]))
 
 
 def _where(exc: BaseException, request: dict[str, Any]) -> str:
