@@ -40,7 +40,6 @@ def summarise(results: Iterable[CellResult], descriptions: Mapping[str, str]) ->
 def _summary(key: CellKey, runs: list[CellResult], description: str) -> CellSummary:
     passes = sum(r.passed for r in runs)
     latencies = [r.observation.latency_ms for r in runs if r.observation.latency_ms is not None]
-    costs = [r.observation.cost_usd for r in runs if r.observation.cost_usd is not None]
     return CellSummary(
         key=key,
         description=description,
@@ -49,6 +48,12 @@ def _summary(key: CellKey, runs: list[CellResult], description: str) -> CellSumm
         interval=wilson(passes, len(runs)),
         score=statistics.fmean(r.score for r in runs),
         latency_ms=statistics.median(latencies) if latencies else None,
-        cost_usd=math.fsum(costs) if costs else None,
+        cost_usd=total_cost(r.observation.cost_usd for r in runs),
         results=runs,
     )
+
+
+def total_cost(costs: Iterable[float | None]) -> float | None:
+    """The sum of the known costs; None when none is known."""
+    known = [cost for cost in costs if cost is not None]
+    return math.fsum(known) if known else None
