@@ -1,0 +1,364 @@
+"""Eval suites: YAML files in ``evals/``, ours or promptfoo's ``promptfooconfig.yaml`` as it is.
+
+:func:`load_suite` resolves every prompt (workspace prompts to an immutable version), target and test; what the
+file asks for that is not supported is a warning by name, anything malformed a ``path:line:`` error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import ConfigError
+from workbench.core.evals.model import Suite, SuitePrompt, SuiteTarget, TestCase
+from workbench.core.evals.suite_promptfoo import (
+    FILE,
+    Context,
+    Src,
+    check_keys,
+    expect,
+    target_params,
+    target_ref,
+)
+from workbench.core.evals.testdata import Draft, build_tests, parse_test, parse_tests
+from workbench.core.prompts.model import (
+    NAME_PATTERN,
+    Prompt,
+    PromptFileError,
+    PromptMessage,
+    dump_prompt,
+    find_prompt_file,
+    parse_prompt,
+    prompt_data,
+)
+from workbench.core.prompts.versions import (
+    content_hash,
+    get_version,
+    load_current,
+    prompts_folder,
+    resolve_ref,
+    save_version,
+    split_ref,
+    versions,
+)
+from workbench.core.yaml_lines import Loc
+
+_KEYS = frozenset({"description", "prompts", "providers", "targets", "tests", "defaultTest", "repeat", "concurrency",
+                   "gate", "judge", "evaluateOptions"})
+_PROMPTFOO_KEYS = frozenset({"tags", "scenarios", "derivedMetrics", "outputPath", "sharing", "env", "extensions",
+                             "nunjucksFilters", "writeLatestResults", "commandLineOptions", "metadata", "redteam",
+                             "tracing"})
+_EVALUATE_KEYS = frozenset({"repeat", "maxConcurrency"})
+_EVALUATE_PROMPTFOO = frozenset({"delay", "showProgressBar", "cache", "timeoutMs", "maxEvalTimeMs",
+                                 "generateSuggestions", "interactiveProviders"})
+_TARGET_KEYS = frozenset({"id", "label", "config"})
+_TARGET_PROMPTFOO = frozenset({"prompts", "transform", "delay", "env", "inputs"})
+_PROMPT_KEYS = frozenset({"id", "label", "raw", "system", "messages"})
+_REF = re.compile(NAME_PATTERN.removesuffix("$") + "(@.+)?$")
+_SEPARATOR = re.compile(r"^---$", re.MULTILINE)
+
+
+def load_suite(path: Path, workspace: Path) -> Suite:
+    """Load and resolve the suite at ``path``; raise :class:`ConfigError` (``path:line: ...``) if it is malformed."""
+    ctx = Context(workspace=workspace, folder=path.parent)
+    data, src = ctx.parse_yaml(path, ctx.read(Src(ctx.shown(path)), (), path))
+    if data is None:
+        raise src.error((), "the suite file is empty", "a suite needs prompts, targets (or providers) and tests")
+    expect(src, (), data, dict, "a mapping of keys (prompts, targets, tests, ...)")
+    check_keys(ctx, src, (), data, _KEYS, _PROMPTFOO_KEYS, "a suite")
+    prompts = _prompts(ctx, src, data)
+    targets = _targets(ctx, src, data)
+    default = None
+    if data.get("defaultTest") is not None:
+        default = _default_test(ctx, src, data["defaultTest"])
+    drafts = parse_tests(ctx, src, ("tests",), data["tests"]) if data.get("tests") is not None else []
+    tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
+    options = expect(src, ("evaluateOptions",), data.get("evaluateOptions") or {}, dict, "a mapping of options")
+    check_keys(ctx, src, ("evaluateOptions",), options, _EVALUATE_KEYS, _EVALUATE_PROMPTFOO, "evaluateOptions")
+    repeat = _count(src, data, options, "repeat", "repeat")
+    return Suite(
+        name=path.stem, path=ctx.shown(path), prompts=prompts, targets=targets, tests=tests,
+        description=str(data.get("description") or ""), repeat=1 if repeat is None else repeat,
+        concurrency=_count(src, data, options, "concurrency", "maxConcurrency"), gate=_gate(src, data.get("gate")),
+        judge=_suite_judge(src, data, default), warnings=tuple(ctx.warnings),
+        digest=_digest(prompts, targets, tests))
+
+
+# --- run settings ------------------------------------------------------------------------------------------------
+
+
+def _count(src: Src, data: dict[str, Any], options: dict[str, Any], ours: str, theirs: str) -> int | None:
+    """A positive whole number set as ours or in promptfoo's ``evaluateOptions`` (not both)."""
+    if ours in data and theirs in options:
+        raise src.error(("evaluateOptions", theirs), f"'{ours}' is set twice",
+                        f"keep {ours}: or evaluateOptions.{theirs}")
+    loc: Loc = (ours,) if ours in data else ("evaluateOptions", theirs)
+    value = data[ours] if ours in data else options.get(theirs)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise src.error(loc, f"{loc[-1]} must be a whole number of 1 or more, not {value!r}")
+    return int(value)
+
+
+def _gate(src: Src, value: Any) -> float | None:
+    if value is None:
+        return None
+    gate = float(expect(src, ("gate",), value, (int, float), "a pass rate between 0 and 1"))
+    if not 0 <= gate <= 1:
+        raise src.error(("gate",), f"gate {value} is not between 0 and 1", "e.g. gate: 0.9 for a 90% pass rate")
+    return gate
+
+
+def _default_test(ctx: Context, src: Src, data: Any) -> Draft:
+    """``defaultTest``: a test mapping, or promptfoo's ``file://`` reference to one."""
+    if isinstance(data, str) and data.startswith(FILE):
+        paths = ctx.files(src, ("defaultTest",), data)
+        content, file_src = ctx.parse_yaml(paths[0], ctx.read(src, ("defaultTest",), paths[0]))
+        return _default_test_at(ctx, file_src, (), content)
+    return _default_test_at(ctx, src, ("defaultTest",), data)
+
+
+def _default_test_at(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
+    default = parse_test(ctx, src, loc, data)
+    if default.description:
+        ctx.unsupported(src, (*loc, "description"), "defaultTest.description")
+    return default
+
+
+def _suite_judge(src: Src, data: dict[str, Any], default: Draft | None) -> str | None:
+    theirs = default.judge if default else None
+    if data.get("judge") is None:
+        return theirs
+    ours = target_ref(src, ("judge",), expect(src, ("judge",), data["judge"], str, "a target such as openai/gpt-4o"))
+    if theirs is not None and theirs != ours:
+        raise src.error(("judge",), f"two judges: {ours} and defaultTest.options.provider {theirs}", "keep one")
+    return ours
+
+
+# --- prompts -----------------------------------------------------------------------------------------------------
+
+
+def _prompts(ctx: Context, src: Src, data: dict[str, Any]) -> tuple[SuitePrompt, ...]:
+    if data.get("prompts") is None:
+        raise src.error((), "the suite has no prompts", "add prompts: a list of prompt names, texts or file:// paths")
+    raw = data["prompts"]
+    items = [raw] if isinstance(raw, str) else expect(src, ("prompts",), raw, list, "a list of prompts")
+    out: list[SuitePrompt] = []
+    labels: set[str] = set()
+    for i, item in enumerate(items):
+        loc: Loc = ("prompts",) if isinstance(raw, str) else ("prompts", i)
+        for prompt in _prompt(ctx, src, loc, item, len(out) + 1):
+            if prompt.label in labels:
+                raise src.error(loc, f"a second prompt labelled '{prompt.label}'", "give each prompt its own label")
+            labels.add(prompt.label)
+            out.append(prompt)
+    return tuple(out)
+
+
+def _prompt(ctx: Context, src: Src, loc: Loc, item: Any, number: int) -> list[SuitePrompt]:
+    if isinstance(item, str):
+        return _prompt_text(ctx, src, loc, item, None, number)
+    expect(src, loc, item, dict, "a prompt: a name, a text, file://path or a mapping")
+    check_keys(ctx, src, loc, item, _PROMPT_KEYS, frozenset({"config"}), "a prompt")
+    label = item.get("label")
+    if label is not None:
+        label = str(expect(src, (*loc, "label"), label, str, "a label"))
+    if "messages" in item or "system" in item:
+        if "raw" in item or "id" in item:
+            raise src.error(loc, "a prompt has either messages (and system), raw, or id", "keep one of them")
+        return [_inline_chat(src, loc, item, label or f"prompt {number}")]
+    for key in ("raw", "id"):
+        if key in item:
+            text = expect(src, (*loc, key), item[key], str, "a prompt text or reference")
+            return _prompt_text(ctx, src, (*loc, key), text, label, number, raw=key == "raw")
+    raise src.error(loc, "a prompt mapping needs raw, id or messages", "e.g. {label: terse, raw: 'Answer: {{q}}'}")
+
+
+def _prompt_text(ctx: Context, src: Src, loc: Loc, text: str, label: str | None, number: int,
+                 raw: bool = False) -> list[SuitePrompt]:
+    """A prompt written as text: ``file://`` path(s), a workspace prompt reference, or the prompt itself."""
+    if not raw and text.startswith(FILE):
+        out = []
+        for path in ctx.files(src, loc, text):
+            prompts = _file_prompts(ctx, src, loc, path)
+            base = label or _relative(ctx, path)
+            out += [SuitePrompt(base if len(prompts) == 1 else f"{base}#{k}", p) for k, p in enumerate(prompts, 1)]
+        return out
+    if not raw and _REF.match(text) and _in_workspace(ctx.workspace, text.partition("@")[0]):
+        return [_workspace_prompt(ctx, src, loc, text, label)]
+    name = _slug(label, number)
+    return [SuitePrompt(label or f"prompt {number}", _chat_text(src, loc, text, name) or _user_prompt(name, text))]
+
+
+def _relative(ctx: Context, path: Path) -> str:
+    try:
+        return str(path.relative_to(ctx.folder))
+    except ValueError:
+        return ctx.shown(path)
+
+
+def _slug(label: str | None, number: int) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", label or "").strip("-._") or f"prompt-{number}"
+
+
+def _user_prompt(name: str, text: str) -> Prompt:
+    return Prompt(name=name, messages=[PromptMessage(role="user", content=text)])
+
+
+def _in_workspace(workspace: Path, name: str) -> bool:
+    return find_prompt_file(prompts_folder(workspace), name) is not None or bool(versions(workspace, name))
+
+
+def _workspace_prompt(ctx: Context, src: Src, loc: Loc, ref: str, label: str | None) -> SuitePrompt:
+    """``name@3`` / ``name@production`` / ``name`` (the newest version; the working file, saved, if none)."""
+    workspace = ctx.workspace
+    try:
+        name, which = split_ref(ref)
+        if which is None and not versions(workspace, name):
+            prompt = load_current(workspace, name)
+            version = save_version(workspace, prompt)
+        else:
+            version = resolve_ref(workspace, ref)
+            prompt = get_version(workspace, name, version.number)
+            edited = which is None and find_prompt_file(prompts_folder(workspace), name) is not None and (
+                content_hash(dump_prompt(load_current(workspace, name))) != version.hash)
+            if edited:
+                ctx.warnings.append(f"{src.at(loc)}: '{name}' is version {version.number}; the working file has "
+                                    f"changes saved in no version (save them: workbench prompts save {name})")
+    except PromptFileError:
+        raise
+    except ConfigError as exc:
+        raise src.located(loc, exc) from None
+    return SuitePrompt(label or f"{name}@{version.number}", prompt, version.number)
+
+
+def _file_prompts(ctx: Context, src: Src, loc: Loc, path: Path) -> list[Prompt]:
+    """A prompt file: text (.txt/.md, ``---`` lines separate prompts), a chat list (.json/.yaml), or ours (.yaml)."""
+    suffix = path.suffix.lower()
+    text = ctx.read(src, loc, path)
+    name = _slug(path.stem, 1)
+    if suffix in (".txt", ".md"):
+        parts = [part.strip("\n") for part in _SEPARATOR.split(text)]
+        return [_user_prompt(name, part) for part in parts if part.strip()]
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise src.error(loc, f"prompts from {suffix or 'extensionless'} files are not supported ({ctx.shown(path)})",
+                        "use .txt or .md (text), .json (a chat list) or .yaml (a chat list or a prompt file)")
+    data, file_src = ctx.parse_yaml(path, text)
+    if isinstance(data, list) or suffix == ".json":
+        return [_chat(file_src, (), data, name)]
+    default_name = path.stem if isinstance(data, dict) and "name" not in data else None
+    return [parse_prompt(text, ctx.shown(path), default_name=default_name)]
+
+
+def _chat_text(src: Src, loc: Loc, text: str, name: str) -> Prompt | None:
+    """An inline prompt that is a JSON chat list (promptfoo accepts those); None for plain text."""
+    if not text.lstrip().startswith("["):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return _chat(src, loc, data, name) if isinstance(data, list) and all(isinstance(m, dict) for m in data) else None
+
+
+def _chat(src: Src, loc: Loc, data: Any, name: str) -> Prompt:
+    """A chat list of ``{role, content}``; leading system messages become the system prompt."""
+    expect(src, loc, data, list, "a list of {role, content} messages")
+    system: list[str] = []
+    messages: list[PromptMessage] = []
+    for i, message in enumerate(data):
+        at = (*loc, i)
+        expect(src, at, message, dict, "a message {role, content}")
+        if set(message) != {"role", "content"}:
+            raise src.error(at, f"a message has role and content, not {', '.join(map(str, message))}")
+        role = message["role"]
+        content = expect(src, (*at, "content"), message["content"], str, "text content")
+        if role == "system" and not messages:
+            system.append(content)
+        elif role in ("user", "assistant"):
+            messages.append(PromptMessage(role=role, content=content))
+        else:
+            raise src.error((*at, "role"), f"role '{role}' is not supported here",
+                            "system messages come first; then user and assistant")
+    if not messages:
+        raise src.error(loc, "the chat has no user message", "add {role: user, content: ...}")
+    return Prompt(name=name, system="\n\n".join(system) or None, messages=messages)
+
+
+def _inline_chat(src: Src, loc: Loc, item: dict[str, Any], label: str) -> SuitePrompt:
+    """Ours: ``{label, system, messages}``."""
+    prompt = _chat(src, (*loc, "messages"), item.get("messages"), _slug(label, 1))
+    if item.get("system") is not None:
+        system = expect(src, (*loc, "system"), item["system"], str, "the system prompt text")
+        if prompt.system is not None:
+            raise src.error((*loc, "system"), "the system prompt is given twice", "keep system: or the system message")
+        prompt = prompt.model_copy(update={"system": system})
+    return SuitePrompt(label, prompt)
+
+
+# --- targets -----------------------------------------------------------------------------------------------------
+
+
+def _targets(ctx: Context, src: Src, data: dict[str, Any]) -> tuple[SuiteTarget, ...]:
+    if "targets" in data and "providers" in data:
+        raise src.error(("providers",), "both targets and providers are set", "keep one of them")
+    key = "targets" if "targets" in data else "providers"
+    if data.get(key) is None:
+        raise src.error((), "the suite has no targets", "add targets: a list such as openai/gpt-4o-mini")
+    raw = data[key]
+    items = [raw] if isinstance(raw, str) else expect(src, (key,), raw, list, "a list of targets")
+    out: list[SuiteTarget] = []
+    for i, item in enumerate(items):
+        loc: Loc = (key,) if isinstance(raw, str) else (key, i)
+        target = _target(ctx, src, loc, item)
+        if any(t.label == target.label for t in out):
+            raise src.error(loc, f"a second target labelled '{target.label}'", "give each a label:")
+        out.append(target)
+    return tuple(out)
+
+
+def _target(ctx: Context, src: Src, loc: Loc, item: Any) -> SuiteTarget:
+    if isinstance(item, str):
+        ref = target_ref(src, loc, item)
+        return SuiteTarget(ref=ref, label=ref)
+    expect(src, loc, item, dict, "a target: provider/model, a promptfoo id, or {id, label, config}")
+    if len(item) == 1 and not set(item) & (_TARGET_KEYS | _TARGET_PROMPTFOO):
+        # promptfoo's {"openai:gpt-4o": {config: ...}}
+        key = next(iter(item))
+        return _target_options(ctx, src, (*loc, key), item[key] or {}, str(key), (*loc, key))
+    if "id" not in item:
+        raise src.error(loc, "a target mapping needs an id", "e.g. {id: openai:gpt-4o-mini, config: {temperature: 0}}")
+    text = expect(src, (*loc, "id"), item["id"], str, "a target id")
+    return _target_options(ctx, src, loc, item, text, (*loc, "id"))
+
+
+def _target_options(ctx: Context, src: Src, loc: Loc, options: Any, text: str, id_loc: Loc) -> SuiteTarget:
+    expect(src, loc, options, dict, "a mapping (label, config)")
+    check_keys(ctx, src, loc, options, _TARGET_KEYS, _TARGET_PROMPTFOO, "a target")
+    ref = target_ref(src, id_loc, text)
+    label = options.get("label")
+    params = target_params(ctx, src, (*loc, "config"), options["config"]) if options.get("config") else {}
+    return SuiteTarget(ref=ref, label=ref if label is None else str(label), params=params)
+
+
+# --- digest ------------------------------------------------------------------------------------------------------
+
+
+def _digest(prompts: tuple[SuitePrompt, ...], targets: tuple[SuiteTarget, ...], tests: tuple[TestCase, ...]) -> str:
+    """sha256 of the resolved suite's canonical JSON (prompt content, targets, tests; not where they were written)."""
+    data = {
+        "prompts": [{"label": p.label, "version": p.version, "prompt": prompt_data(p.prompt)} for p in prompts],
+        "targets": [{"ref": t.ref, "label": t.label, "params": t.params} for t in targets],
+        "tests": [{
+            "description": t.description, "vars": t.vars, "threshold": t.threshold, "metadata": t.metadata,
+            "assert": [{"type": a.type, "negate": a.negate, "value": a.value, "threshold": a.threshold,
+                        "weight": a.weight, "metric": a.metric, "provider": a.provider, "config": a.config}
+                       for a in t.assertions],
+        } for t in tests],
+    }
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,252 @@
+"""The suite loader's ground: where each value came from (``path:line``), file references, and promptfoo's
+vocabulary (provider ids, provider ``config`` keys, the CSV assertion shorthand) translated into ours."""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from workbench.core.errors import ConfigError
+from workbench.core.evals.model import ASSERTION_TYPES
+from workbench.core.prompts.model import PromptFileError, PromptParams
+from workbench.core.request import ModelRef
+from workbench.core.yaml_lines import Loc, compose, node_line, syntax_error
+
+FILE = "file://"
+
+
+class SuiteFileError(PromptFileError):
+    """A malformed suite or test-data file: ``str(err)`` is ``path:line: message``."""
+
+    def __init__(self, path: Path | str, line: int, problem: str, hint: str | None = None) -> None:
+        super().__init__(path, line, problem, hint or "fix the suite file")
+
+
+@dataclass(frozen=True, slots=True)
+class Src:
+    """One file the suite reads: a YAML document (lines from its nodes) or one record of a CSV/JSONL file."""
+
+    shown: str
+    root: yaml.Node | None = None
+    line0: int = 1
+
+    def line(self, loc: Loc) -> int:
+        return node_line(self.root, loc) if self.root is not None else self.line0
+
+    def at(self, loc: Loc) -> str:
+        return f"{self.shown}:{self.line(loc)}"
+
+    def error(self, loc: Loc, problem: str, hint: str | None = None) -> SuiteFileError:
+        return SuiteFileError(self.shown, self.line(loc), problem, hint)
+
+    def located(self, loc: Loc, exc: ConfigError) -> SuiteFileError:
+        """``exc`` (raised without a location, e.g. by the versions API) at ``loc``."""
+        return self.error(loc, exc.message, exc.hint)
+
+
+@dataclass(slots=True)
+class Context:
+    """What loading a suite needs everywhere: the workspace, the suite's folder, and the warnings so far."""
+
+    workspace: Path
+    folder: Path
+    warnings: list[str] = field(default_factory=list)
+
+    def shown(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(self.workspace.resolve()))
+        except ValueError:
+            return str(path)
+
+    def unsupported(self, src: Src, loc: Loc, name: str) -> None:
+        self.warnings.append(f"{src.at(loc)}: '{name}' is not supported (ignored)")
+
+    def files(self, src: Src, loc: Loc, ref: str) -> list[Path]:
+        """The files a ``file://`` reference names (a glob names every match), relative to the suite's folder."""
+        pattern = ref.removeprefix(FILE)
+        path = Path(pattern)
+        full = path if path.is_absolute() else self.folder / path
+        if glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
+            if not matches:
+                raise src.error(loc, f"no file matches '{ref}'", f"paths are relative to {self.shown(self.folder)}")
+            return matches
+        if not full.is_file():
+            raise src.error(loc, f"no file '{ref}'", f"paths are relative to {self.shown(self.folder)}")
+        return [full]
+
+    def read(self, src: Src, loc: Loc, path: Path) -> str:
+        try:
+            return path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise src.error(loc, f"{self.shown(path)} is not UTF-8 text", "convert it to UTF-8") from None
+        except OSError as exc:
+            raise src.error(loc, f"cannot read {self.shown(path)}: {exc.strerror}") from None
+
+    def parse_yaml(self, path: Path, text: str) -> tuple[Any, Src]:
+        """A YAML (or JSON) document's data and its :class:`Src`; a syntax error raises with its line."""
+        shown = self.shown(path)
+        try:
+            data = yaml.safe_load(text)
+            root = compose(text)
+        except yaml.YAMLError as exc:
+            line, problem = syntax_error(exc)
+            raise SuiteFileError(shown, line, problem) from None
+        return data, Src(shown, root)
+
+
+def expect(src: Src, loc: Loc, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise src.error(loc, f"expected {what}, not {json.dumps(value)}")
+    if not isinstance(value, kind):
+        raise src.error(loc, f"expected {what}, not {type(value).__name__} {json.dumps(value, default=str)[:60]}")
+    return value
+
+
+def check_keys(ctx: Context, src: Src, loc: Loc, data: Mapping[str, Any], ours: frozenset[str],
+               ignored: frozenset[str], what: str) -> None:
+    """Unknown keys are errors (a typo must not pass); keys of promptfoo's that we do not support are warnings."""
+    for key in data:
+        if key in ours:
+            continue
+        if key in ignored:
+            ctx.unsupported(src, (*loc, key), str(key))
+            continue
+        raise src.error((*loc, key), f"unknown key '{key}' in {what}", f"the keys are: {', '.join(sorted(ours))}")
+
+
+# --- targets ---------------------------------------------------------------------------------------------------
+
+_PROVIDER_KINDS = {
+    "openai": "openai", "anthropic": "anthropic", "google": "gemini", "vertex": "gemini", "ollama": "ollama",
+    "openrouter": "openrouter", "groq": "groq", "togetherai": "together", "deepseek": "deepseek",
+    "mistral": "mistral",
+}
+"""promptfoo's provider prefixes that map onto our providers."""
+
+_SUB_KINDS = {"chat": None, "messages": None, "responses": "openai-responses"}
+"""promptfoo's API selectors after the prefix: the chat API is ours; ``openai:responses:`` is our Responses wire."""
+_OTHER_APIS = frozenset({"completion", "embedding", "embeddings", "assistant", "realtime", "image", "moderation",
+                         "transcription", "video", "agents", "codex-sdk"})
+
+
+def target_ref(src: Src, loc: Loc, text: str) -> str:
+    """Our ``provider/model`` for a target written as ours or as a promptfoo provider id."""
+    head = text.split("/", 1)[0]
+    if ":" not in head:
+        try:
+            return str(ModelRef.parse(text))
+        except ConfigError as exc:
+            raise src.located(loc, exc) from None
+    kind, _, rest = text.partition(":")
+    provider = _PROVIDER_KINDS.get(kind.lower())
+    if provider is None:
+        known = ", ".join(f"{k}:" for k in _PROVIDER_KINDS)
+        raise src.error(loc, f"provider '{text}' is not supported ({kind}: providers cannot be run)",
+                        f"use one of {known} or our provider/model form (e.g. openai/gpt-4o-mini)")
+    api, sep, model = rest.partition(":")
+    if sep and api in _SUB_KINDS:
+        provider = _SUB_KINDS[api] or provider
+        if provider == "openai-responses" and kind != "openai":
+            raise src.error(loc, f"provider '{text}' is not supported", "only openai has the responses API")
+    elif sep and api in _OTHER_APIS:
+        raise src.error(loc, f"provider '{text}' is not supported (the {api} API)", f"use {kind}:chat:MODEL")
+    else:
+        model = rest
+    if not model:
+        raise src.error(loc, f"provider '{text}' names no model", f"write e.g. {kind}:chat:MODEL")
+    return f"{provider}/{model}"
+
+
+_PARAMS = {
+    "temperature": "temperature", "max_tokens": "max_tokens", "max_completion_tokens": "max_tokens",
+    "maxOutputTokens": "max_tokens", "max_output_tokens": "max_tokens", "num_predict": "max_tokens",
+    "top_p": "top_p", "topP": "top_p", "stop": "stop", "stop_sequences": "stop", "stopSequences": "stop",
+    "seed": "seed",
+}
+"""promptfoo provider ``config`` keys (OpenAI, Anthropic, Gemini, Ollama spellings) → our parameter names."""
+
+
+def target_params(ctx: Context, src: Src, loc: Loc, config: Any) -> dict[str, Any]:
+    """Our parameters from a provider's ``config`` (Gemini's ``generationConfig`` included); others warned."""
+    expect(src, loc, config, dict, "a mapping of parameters")
+    params: dict[str, Any] = {}
+    where: dict[str, Loc] = {}
+    entries = [((*loc, key), key, value) for key, value in config.items() if key != "generationConfig"]
+    nested = config.get("generationConfig")
+    if nested is not None:
+        nested_loc = (*loc, "generationConfig")
+        entries += [((*nested_loc, key), key, value)
+                    for key, value in expect(src, nested_loc, nested, dict, "a mapping").items()]
+    for key_loc, key, value in entries:
+        name = _PARAMS.get(str(key))
+        if name is None:
+            ctx.unsupported(src, key_loc, f"config.{key}")
+            continue
+        params[name] = [value] if name == "stop" and isinstance(value, str) else value
+        where[name] = key_loc
+    try:
+        checked = PromptParams.model_validate(params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0])
+        raise src.error(where[name], f"{name}: {first['msg']}") from None
+    return checked.model_dump(exclude_defaults=True)
+
+
+# --- assertions --------------------------------------------------------------------------------------------------
+
+PROMPTFOO_ONLY_TYPES = frozenset({
+    "javascript", "similar", "model-graded-closedqa", "model-graded-factuality", "factuality", "select-best",
+    "answer-relevance", "context-recall", "context-relevance", "context-faithfulness", "classifier", "moderation",
+    "perplexity", "perplexity-score", "is-sql", "contains-sql", "is-xml", "contains-xml", "is-html", "contains-html",
+    "is-valid-openai-function-call", "is-valid-openai-tools-call", "is-valid-function-call", "tool-call-f1",
+    "webhook", "icontains-any", "icontains-all", "g-eval", "bleu", "gleu", "meteor", "human", "max-score",
+    "is-refusal", "guardrails", "pi", "word-count", "conversation-relevance", "search-rubric", "trace-span-count",
+    "trace-span-duration", "trace-error-spans", "assert-set",
+})
+"""Assertion types promptfoo has and we do not: named in the error instead of being taken for text."""
+
+
+def unsupported_type(src: Src, loc: Loc, name: str) -> SuiteFileError:
+    if name == "assert-set":
+        return src.error(loc, "assertion type 'assert-set' is not supported", "list its assertions in the test instead")
+    supported = ", ".join(sorted(ASSERTION_TYPES))
+    return src.error(loc, f"assertion type '{name}' is not supported",
+                     f"supported (each also as not-TYPE): {supported}")
+
+
+_SHORTHAND = re.compile(r"^(not-)?([a-z][a-z-]*)(?:\((\d+(?:\.\d+)?)\))?(?::(.*))?$", re.DOTALL)
+_LIST_VALUED = frozenset({"contains-any", "contains-all"})
+
+
+def shorthand(src: Src, loc: Loc, text: str) -> dict[str, Any]:
+    """One ``__expected`` cell of a CSV as an ``assert`` entry (promptfoo's shorthand: ``contains: x``,
+    ``not-icontains: x``, ``levenshtein(5): x``, ``grade: rubric``, ``is-json``; any other text means equals)."""
+    text = text.strip()
+    if text.startswith(FILE):
+        text = f"{'python' if text.endswith('.py') else 'javascript'}:{text}"
+    for prefix, kind in (("grade:", "llm-rubric"), ("fn:", "javascript"), ("eval:", "javascript")):
+        if text.startswith(prefix):
+            text = f"{kind}:{text.removeprefix(prefix)}"
+    match = _SHORTHAND.match(text)
+    if match is None or (match[2] not in ASSERTION_TYPES and match[2] not in PROMPTFOO_ONLY_TYPES):
+        return {"type": "equals", "value": text}
+    negate, name, threshold, value = match.groups()
+    if name not in ASSERTION_TYPES:
+        raise unsupported_type(src, loc, name)
+    entry: dict[str, Any] = {"type": f"{negate or ''}{name}"}
+    if value is not None:
+        value = value.strip()
+        entry["value"] = [v.strip() for v in value.split(",")] if name in _LIST_VALUED else value
+    if threshold is not None:
+        entry["threshold"] = float(threshold)
+    return entry

@@ -1,0 +1,286 @@
+"""A suite's tests: inline mappings, CSV / JSONL / YAML / JSON files, the default test merged in, list-valued
+variables expanded into one test per combination."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from workbench.core.evals.model import ASSERTION_TYPES, AssertionSpec, TestCase
+from workbench.core.evals.suite_promptfoo import (
+    FILE,
+    Context,
+    Src,
+    check_keys,
+    expect,
+    shorthand,
+    target_ref,
+    unsupported_type,
+)
+from workbench.core.yaml_lines import Loc
+
+_ASSERT_KEYS = frozenset({"type", "value", "threshold", "weight", "metric", "provider", "config"})
+_ASSERT_PROMPTFOO = frozenset({"transform", "contextTransform", "rubricPrompt"})
+_TEST_KEYS = frozenset({"description", "vars", "assert", "threshold", "metadata", "options"})
+_TEST_PROMPTFOO = frozenset({"providers", "prompts", "provider", "providerOutput", "assertScoringFunction"})
+_DYNAMIC = (".js", ".cjs", ".mjs", ".ts", ".py")
+_NUMBER = (int, float)
+
+
+@dataclass(slots=True)
+class Draft:
+    """A test as written, before the default test is merged in and its variables are expanded."""
+
+    source: str
+    description: str = ""
+    vars: dict[str, list[str]] = field(default_factory=dict)
+    """Each variable's values: one, or several (a list, a glob) that expand into a test each."""
+    assertions: list[AssertionSpec] = field(default_factory=list)
+    threshold: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    judge: str | None = None
+    """``options.provider``: the judge of this test's ``llm-rubric`` assertions."""
+
+
+# --- one test ----------------------------------------------------------------------------------------------------
+
+
+def _number(src: Src, loc: Loc, value: Any, what: str) -> float:
+    return float(expect(src, loc, value, _NUMBER, what))
+
+
+def _judge(src: Src, loc: Loc, value: Any) -> str:
+    """A judge or assertion provider: a target string, or promptfoo's ``{id: ...}``."""
+    if isinstance(value, dict):
+        return _judge(src, (*loc, "id"), value.get("id"))
+    return target_ref(src, loc, expect(src, loc, value, str, "a target such as openai/gpt-4o-mini"))
+
+
+def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any) -> AssertionSpec:
+    expect(src, loc, data, dict, "an assertion mapping (type, value, ...)")
+    check_keys(ctx, src, loc, data, _ASSERT_KEYS, _ASSERT_PROMPTFOO, "an assertion")
+    if "type" not in data:
+        raise src.error(loc, "an assertion needs a type", "e.g. type: contains")
+    written = expect(src, (*loc, "type"), data["type"], str, "an assertion type")
+    negate = written.startswith("not-")
+    base = written.removeprefix("not-")
+    if base not in ASSERTION_TYPES:
+        raise unsupported_type(src, (*loc, "type"), base)
+    provider = None
+    if data.get("provider") is not None:
+        provider = _judge(src, (*loc, "provider"), data["provider"])
+        if isinstance(data["provider"], dict) and "config" in data["provider"]:
+            ctx.unsupported(src, (*loc, "provider", "config"), "provider.config")
+    threshold = data.get("threshold")
+    metric = data.get("metric")
+    return AssertionSpec(
+        type=base, value=data.get("value"), negate=negate,
+        threshold=None if threshold is None else _number(src, (*loc, "threshold"), threshold, "a number"),
+        weight=_weight(src, (*loc, "weight"), data.get("weight", 1.0)),
+        metric=None if metric is None else expect(src, (*loc, "metric"), metric, str, "a metric name"),
+        provider=provider, config=expect(src, (*loc, "config"), data.get("config", {}), dict, "a mapping"),
+        source=src.at(loc))
+
+
+def _weight(src: Src, loc: Loc, value: Any) -> float:
+    weight = _number(src, loc, value, "a weight (a number, 0 or more)")
+    if weight < 0:
+        raise src.error(loc, f"weight {value} is negative", "weights are 0 (informational) or more")
+    return weight
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _var_values(ctx: Context, src: Src, loc: Loc, value: Any) -> list[str]:
+    """A variable's values: ``file://`` loads the text (a glob every match), a list of scalars expands."""
+    if isinstance(value, list) and value and not any(isinstance(v, dict | list) for v in value):
+        return [text for i, item in enumerate(value) for text in _var_values(ctx, src, (*loc, i), item)]
+    if isinstance(value, str) and value.startswith(FILE):
+        if value.endswith(_DYNAMIC):
+            raise src.error(loc, f"variable from '{value}': code that computes variables is not supported",
+                            "write its output to a text file and reference that")
+        return [ctx.read(src, loc, path) for path in ctx.files(src, loc, value)]
+    return [_scalar(value)]
+
+
+def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
+    expect(src, loc, data, dict, "a test mapping (description, vars, assert, ...)")
+    check_keys(ctx, src, loc, data, _TEST_KEYS, _TEST_PROMPTFOO, "a test")
+    draft = Draft(source=src.at(loc))
+    if data.get("description") is not None:
+        draft.description = _scalar(data["description"]).strip()
+    variables = expect(src, (*loc, "vars"), data.get("vars") or {}, dict, "a mapping of variables")
+    draft.vars = {str(k): _var_values(ctx, src, (*loc, "vars", k), v) for k, v in variables.items()}
+    asserts = expect(src, (*loc, "assert"), data.get("assert") or [], list, "a list of assertions")
+    draft.assertions = [parse_assertion(ctx, src, (*loc, "assert", i), a) for i, a in enumerate(asserts)]
+    if data.get("threshold") is not None:
+        draft.threshold = _number(src, (*loc, "threshold"), data["threshold"], "a number")
+    draft.metadata = dict(expect(src, (*loc, "metadata"), data.get("metadata") or {}, dict, "a mapping"))
+    options = expect(src, (*loc, "options"), data.get("options") or {}, dict, "a mapping of options")
+    for key, value in options.items():
+        if key == "provider":
+            draft.judge = _judge(src, (*loc, "options", key), value)
+        else:
+            ctx.unsupported(src, (*loc, "options", key), f"options.{key}")
+    return draft
+
+
+# --- test files --------------------------------------------------------------------------------------------------
+
+
+def _csv_tests(ctx: Context, path: Path, text: str) -> list[Draft]:
+    """promptfoo's CSV: columns are variables; ``__expected[N]`` assertions (shorthand), ``__description``,
+    ``__threshold``, ``__metric`` and ``__metadata:KEY``; other ``__`` columns are warned about."""
+    shown = ctx.shown(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise Src(shown).error((), "the CSV file is empty", "the first row names the columns")
+    header = [h.strip() for h in header]
+    for column in header:
+        special = column.startswith("__") and column not in ("__description", "__threshold", "__metric")
+        if special and not column.startswith(("__expected", "__metadata:")):
+            ctx.unsupported(Src(shown), (), f"column {column}")
+    drafts: list[Draft] = []
+    start = reader.line_num + 1
+    for row in reader:
+        src, start = Src(shown, line0=start), reader.line_num + 1
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            raise src.error((), f"{len(row)} cells but {len(header)} columns", "quote cells that hold commas")
+        cells = dict(zip(header, [*row, *[""] * (len(header) - len(row))], strict=True))
+        test: dict[str, Any] = {"vars": {k: v for k, v in cells.items() if not k.startswith("__")}, "assert": []}
+        metric = cells.get("__metric") or None
+        for column, cell in cells.items():
+            if column.startswith("__expected") and cell.strip():
+                test["assert"].append({**shorthand(src, (), cell), **({"metric": metric} if metric else {})})
+            elif column.startswith("__metadata:") and cell:
+                test.setdefault("metadata", {})[column.removeprefix("__metadata:")] = cell
+        if cells.get("__description"):
+            test["description"] = cells["__description"]
+        if cells.get("__threshold", "").strip():
+            try:
+                test["threshold"] = float(cells["__threshold"])
+            except ValueError:
+                raise src.error((), f"__threshold '{cells['__threshold']}' is not a number") from None
+        drafts.append(parse_test(ctx, src, (), test))
+    return drafts
+
+
+def _jsonl_tests(ctx: Context, path: Path, text: str) -> list[Draft]:
+    shown = ctx.shown(path)
+    drafts = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        src = Src(shown, line0=number)
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            raise src.error((), f"not JSON: {exc}", "each line holds one test as a JSON object") from None
+        drafts.append(parse_test(ctx, src, (), data))
+    return drafts
+
+
+def _file_tests(ctx: Context, src: Src, loc: Loc, ref: str) -> list[Draft]:
+    drafts: list[Draft] = []
+    for path in ctx.files(src, loc, ref):
+        suffix = path.suffix.lower()
+        if suffix not in (".csv", ".jsonl", ".yaml", ".yml", ".json"):
+            raise src.error(loc, f"tests from '{ctx.shown(path)}': {suffix or 'this'} files are not supported",
+                            "use a .csv, .jsonl, .yaml or .json file")
+        text = ctx.read(src, loc, path)
+        if suffix == ".csv":
+            drafts += _csv_tests(ctx, path, text)
+        elif suffix == ".jsonl":
+            drafts += _jsonl_tests(ctx, path, text)
+        else:
+            data, file_src = ctx.parse_yaml(path, text)
+            items = data if isinstance(data, list) else [data]
+            drafts += [parse_test(ctx, file_src, (i,) if isinstance(data, list) else (), item)
+                       for i, item in enumerate(items)]
+    return drafts
+
+
+def parse_tests(ctx: Context, src: Src, loc: Loc, data: Any) -> list[Draft]:
+    """``tests``: a list of test mappings and ``file://`` references (or one reference)."""
+    items = [data] if isinstance(data, str) else expect(src, loc, data, list, "a list of tests")
+    drafts: list[Draft] = []
+    for i, item in enumerate(items):
+        item_loc = loc if isinstance(data, str) else (*loc, i)
+        if isinstance(item, str):
+            if not item.startswith(FILE):
+                raise src.error(item_loc, f"tests from '{item}' are not supported",
+                                "list tests here, or reference a file: file://tests.csv (.jsonl, .yaml, .json)")
+            drafts += _file_tests(ctx, src, item_loc, item)
+        else:
+            drafts.append(parse_test(ctx, src, item_loc, item))
+    return drafts
+
+
+# --- the suite's tests -------------------------------------------------------------------------------------------
+
+
+def _expanded(draft: Draft) -> list[tuple[dict[str, str], str]]:
+    """Every combination of the variables' values, each with its description (naming the varying values)."""
+    names = list(draft.vars)
+    varying = [n for n in names if len(draft.vars[n]) > 1]
+    out = []
+    for combo in itertools.product(*(draft.vars[n] for n in names)):
+        values = dict(zip(names, combo, strict=True))
+        description = draft.description
+        if varying and description:
+            shown = ", ".join(f"{n}={_short(values[n])}" for n in varying)
+            description = f"{description} ({shown})"
+        out.append((values, description))
+    return out
+
+
+def _short(text: str, limit: int = 40) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def build_tests(ctx: Context, drafts: list[Draft], default: Draft | None) -> tuple[TestCase, ...]:
+    """The test cases: the default test merged into each (test variables win, default assertions first)."""
+    tests: list[TestCase] = []
+    for draft in drafts:
+        variables = {**(default.vars if default else {}), **draft.vars}
+        assertions = [*(default.assertions if default else []), *draft.assertions]
+        if draft.judge is not None:
+            assertions = [replace(a, provider=draft.judge) if a.type == "llm-rubric" and a.provider is None else a
+                          for a in assertions]
+        threshold = draft.threshold if draft.threshold is not None else default.threshold if default else None
+        metadata = {**(default.metadata if default else {}), **draft.metadata}
+        merged = replace(draft, vars=variables)
+        tests += [TestCase(vars=values, assertions=tuple(assertions), description=description, threshold=threshold,
+                           source=draft.source, metadata=metadata) for values, description in _expanded(merged)]
+    return _unique(ctx, tests)
+
+
+def _unique(ctx: Context, tests: list[TestCase]) -> tuple[TestCase, ...]:
+    """Tests with the same key (description, or the variables) numbered apart, with a warning."""
+    seen: dict[str, int] = {}
+    out = []
+    for test in tests:
+        key = test.key
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            ctx.warnings.append(f"{test.source}: a second test '{key}': named '{key} #{seen[key]}'")
+            test = replace(test, description=f"{key} #{seen[key]}")
+        out.append(test)
+    return tuple(out)
