@@ -26,8 +26,7 @@ FILE = "file://"
 class SuiteFileError(PromptFileError):
     """A malformed suite or test-data file: ``str(err)`` is ``path:line: message``."""
 
-    def __init__(self, path: Path | str, line: int, problem: str, hint: str | None = None) -> None:
-        super().__init__(path, line, problem, hint or "fix the suite file")
+    default_hint = "fix the suite file"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ file stop the others; :func:`dump_prompt` writes stable, human-diffable YAML tha
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from workbench.core.errors import ConfigError
 from workbench.core.request import ChatRequest, Message, Params
+from workbench.core.yaml_lines import line_of, syntax_error
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 _NAME = re.compile(NAME_PATTERN)
@@ -104,13 +105,8 @@ def parse_yaml_model(text: str, path: Path | str, model: type[_M], *, default_na
     With ``default_name`` (the file's stem) a missing ``name`` is that, and a different one is an error."""
     try:
         data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise error(path, line, f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
-        raise error(path, 1, f"YAML error: {exc}") from None
+        raise error(path, *syntax_error(exc)) from None
     if data is None:
         raise error(path, 1, "the file is empty", error.needs)
     if not isinstance(data, dict):
@@ -125,10 +121,10 @@ def parse_yaml_model(text: str, path: Path | str, model: type[_M], *, default_na
         loc = tuple(first["loc"])
         where = ".".join(str(part) for part in loc) or "(top level)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise error(path, _line_of(text, loc), f"{where}: {first['msg']}{more}") from None
+        raise error(path, line_of(text, loc), f"{where}: {first['msg']}{more}") from None
     name = getattr(parsed, "name", None)
     if default_name is not None and name != default_name:
-        raise error(path, _line_of(text, ("name",)), f"name '{name}' does not match the file name '{default_name}'",
+        raise error(path, line_of(text, ("name",)), f"name '{name}' does not match the file name '{default_name}'",
                     f"rename the file to {name}.yaml or set name: {default_name}")
     return parsed
 
@@ -136,31 +132,6 @@ def parse_yaml_model(text: str, path: Path | str, model: type[_M], *, default_na
 def parse_prompt(text: str, path: Path | str, *, default_name: str | None = None) -> Prompt:
     """Parse one prompt file's text; raise :class:`PromptFileError` (with the line) if it is malformed."""
     return parse_yaml_model(text, path, Prompt, default_name=default_name)
-
-
-def _line_of(text: str, loc: Sequence[int | str]) -> int:
-    """1-based line of the node at ``loc`` (the key's line for a mapping entry); the deepest found if partial."""
-    try:
-        node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return 1
-    if node is None:
-        return 1
-    line = node.start_mark.line
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    line, node = key.start_mark.line, value
-                    break
-            else:
-                break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line
-        else:
-            break
-    return line + 1
 
 
 def prompt_files(folder: Path) -> list[Path]:
