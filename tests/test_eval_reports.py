@@ -35,17 +35,17 @@ DESCRIPTIONS = {"says hello": "greets the user by name"}
 
 def run(test: str, passed: bool, *, prompt: str = "greet", target: str = GPT, repeat: int = 0,
         reason: str = "expected 'hello'", error: str | None = None, text: str | None = None,
-        cost: float | None = 0.001, cached: bool = False) -> CellResult:
+        cost: float | None = 0.001, latency: float = 100.0, cached: bool = False) -> CellResult:
     """One run of one cell, graded by one ``contains`` assertion."""
     grading = Grading("contains", passed, float(passed), "found 'hello'" if passed else reason)
-    observation = Observation(text=text if text is not None else f"output of {test}", latency_ms=100.0 * (repeat + 1),
+    observation = Observation(text=text if text is not None else f"output of {test}", latency_ms=latency,
                               cost_usd=cost, error=error)
     return CellResult(CellKey(test, prompt, target), repeat, observation, [grading], passed, float(passed), cached)
 
 
 def runs(test: str, passes: int, n: int, **kwargs: Any) -> list[CellResult]:
     """``n`` repeats of a cell, the first ``passes`` of them passing."""
-    return [run(test, i < passes, repeat=i, **kwargs) for i in range(n)]
+    return [run(test, i < passes, repeat=i, latency=100.0 * (i + 1), **kwargs) for i in range(n)]
 
 
 def report(results: list[CellResult], *, run_id: str = "head", gate: float | None = None,
@@ -69,7 +69,7 @@ def base_and_head() -> RunReport:
     return report([
         run("says hello", True, cached=True), run("says hello", True, target=LLAMA),
         run("says hello", True, prompt="greet-v2"),
-        run("a | b", False), run("a | b", True, target=LLAMA),
+        run("a | b", False, cost=0.0035, latency=1450.0), run("a | b", True, target=LLAMA),
         run("refuses & declines", False, reason=LONG_REASON, text="<script>alert(1)</script> see https://example.com"),
         run("refuses & declines", False, target=LLAMA, error="HTTP 503 from local/llama"),
         *runs("flaky", 2, 3),
@@ -95,8 +95,8 @@ def test_wilson_without_runs_knows_nothing_and_narrows_with_z() -> None:
 
 
 def test_summarise_groups_cells_in_first_seen_order() -> None:
-    results = [run("b", True, repeat=0), run("a", False), run("b", False, repeat=1, cost=None),
-               run("b", True, repeat=2), run("c", True, cost=None)]
+    results = [run("b", True, latency=300.0), run("a", False), run("b", False, repeat=1, latency=100.0, cost=None),
+               run("b", True, repeat=2, latency=200.0), run("c", True, cost=None)]
     b, a, c = summarise(results, {"a": "the a test"})
     assert [s.key.test for s in (b, a, c)] == ["b", "a", "c"]
     assert (b.passes, b.runs, b.interval, b.flaky) == (2, 3, wilson(2, 3), True)
@@ -232,10 +232,10 @@ def test_markdown_is_a_pull_request_comment() -> None:
     regressions = lines.index("#### Regressions (2)")
     assert lines[regressions + 2] == ("| Test | Prompt | Target | Change | Pass rate | Δ cost per run | Δ latency "
                                       "| Beyond noise |")
-    assert lines[regressions + 4] == ("| a \\| b | greet | openai/gpt-4o | new-failure | 100% (1/1) → 0% (0/1) | +$0 "
-                                      "| +0 ms | no |")
+    assert lines[regressions + 4] == ("| a \\| b | greet | openai/gpt-4o | new-failure | 100% (1/1) → 0% (0/1) "
+                                      "| +$0.0025 | +1.35 s | no |")
     fixed = lines.index("#### Fixed (1)")
-    assert lines[fixed + 4].startswith("| a \\| b | greet | local/llama | fixed | 0% (0/1) → 100% (1/1) |")
+    assert lines[fixed + 4] == "| a \\| b | greet | local/llama | fixed | 0% (0/1) → 100% (1/1) | $0 | 0 ms | no |"
     assert "- ❌ a \\| b · greet · openai/gpt-4o: contains: expected 'hello'" in lines
     assert "- ❌ refuses & declines · greet · local/llama: error: HTTP 503 from local/llama" in lines
     assert "- ⚠️ 66.7% (2/3) flaky flaky · greet · openai/gpt-4o: contains: expected 'hello'" in lines
@@ -296,7 +296,7 @@ def test_junit_has_a_suite_per_prompt_and_target_and_a_case_per_test() -> None:
         ("greet / openai/gpt-4o", "4", "3"), ("greet / local/llama", "3", "1"), ("greet-v2 / openai/gpt-4o", "1", "0")]
     gpt = suites[0]
     assert {p.get("name"): p.get("value") for p in gpt.iterfind("properties/property")} == {
-        "prompt": "greet", "target": GPT, "cost_usd": "0.006"}
+        "prompt": "greet", "target": GPT, "cost_usd": "0.0085"}
     cases = {c.get("name"): c for c in gpt.iter("testcase")}
     assert list(cases) == ["says hello", "a | b", "refuses & declines", "flaky"]
     assert {c.get("classname") for c in cases.values()} == {"greet / openai/gpt-4o"}
@@ -307,7 +307,7 @@ def test_junit_has_a_suite_per_prompt_and_target_and_a_case_per_test() -> None:
     flaky = cases["flaky"].find("failure")
     assert flaky is not None
     assert flaky.get("message") == "passed 66.7% of 3 runs (2/3); contains: expected 'hello'"
-    assert flaky.text == "run 2: contains: expected 'hello'"
+    assert flaky.text == "repeat 2: contains: expected 'hello'"
     assert {p.get("name"): p.get("value") for p in cases["flaky"].iterfind("properties/property")} == {
         "cost_usd": "0.003", "runs": "3", "passes": "2"}
 

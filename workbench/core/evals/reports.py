@@ -37,6 +37,7 @@ _MD_LONG_REASON = 120
 """Longer failure reasons (or any on several lines) are collapsed in a <details> block."""
 
 _SYMBOLS = {"pass": "✅", "fail": "❌", "flaky": "⚠️", "skipped": "⏭️"}
+_WORDS = {"pass": "pass", "fail": "fail", "flaky": "flaky", "skipped": "not run"}
 _DIFF_HEADER = ("Test", "Prompt", "Target", "Change", "Pass rate", "Δ cost per run", "Δ latency", "Beyond noise")
 
 
@@ -105,15 +106,15 @@ def _state(cell: CellSummary) -> str:
     return "flaky" if cell.flaky else "fail"
 
 
-def _cell_text(cell: CellSummary) -> str:
-    """``✅`` for one run; ``⚠️ 66.7% (2/3) flaky`` with repeats."""
+def _cell_text(cell: CellSummary, worded: bool = False) -> str:
+    """``✅`` for one run, ``✅ 100% (3/3)`` with repeats; the state in words when flaky, not run, or ``worded``."""
     state = _state(cell)
-    if state == "skipped":
-        return f"{_SYMBOLS[state]} not run"
-    if cell.runs == 1:
-        return _SYMBOLS[state]
-    flaky = " flaky" if state == "flaky" else ""
-    return f"{_SYMBOLS[state]} {percent(cell.pass_rate)} ({cell.passes}/{cell.runs}){flaky}"
+    parts = [_SYMBOLS[state]]
+    if cell.runs > 1:
+        parts.append(f"{percent(cell.pass_rate)} ({cell.passes}/{cell.runs})")
+    if worded or state in ("flaky", "skipped"):
+        parts.append(_WORDS[state])
+    return " ".join(parts)
 
 
 def _column_rate(cells: Iterable[CellSummary | None]) -> str:
@@ -150,7 +151,7 @@ def _ms(value: float | None, signed: bool = False) -> str:
 
 
 def _sign(value: float, signed: bool) -> str:
-    return "-" if value < 0 else "+" if signed else ""
+    return "-" if value < 0 else "+" if signed and value > 0 else ""
 
 
 def _headline(report: RunReport) -> str:
@@ -307,11 +308,11 @@ def _junit_case(suite: ET.Element, cell: CellSummary, report: RunReport) -> None
         why = f" (run {report.run.status}: {report.run.stop_reason})" if report.run.stop_reason else ""
         ET.SubElement(case, "skipped", message=f"not run{why}")
     elif state != "pass":
-        message = failure_reason(cell)
+        message = failure_reason(cell).splitlines()[0]
         if cell.runs > 1:
             message = f"passed {percent(cell.pass_rate)} of {cell.runs} runs ({cell.passes}/{cell.runs}); {message}"
         failure = ET.SubElement(case, "failure", message=message)
-        failure.text = "\n".join(f"run {result.repeat}: {reason}"
+        failure.text = "\n".join(f"repeat {result.repeat}: {reason}"
                                  for result in _failing(cell) for reason in _reasons(result))
 
 
@@ -355,6 +356,7 @@ summary { cursor: pointer; white-space: nowrap; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0.3rem 0; padding: 0.4rem;
   background: var(--bg); border: 1px solid var(--border); }
 ul { margin: 0.2rem 0; padding-left: 1.2rem; }
+.gradings li { white-space: pre-wrap; }
 li.fail { font-weight: 600; }
 """
 
@@ -388,14 +390,14 @@ def _html_cell(cell: CellSummary | None) -> str:
     description = f'<p class="muted">{e(cell.description)}</p>' if cell.description != cell.key.test else ""
     figures = f"score {cell.score:.2f} · median {_ms(cell.latency_ms)} · {_usd(cell.cost_usd)}"
     runs = "".join(_html_result(result) for result in cell.results)
-    return (f'<td class="{_state(cell)}"><details><summary>{e(_cell_text(cell))}</summary>{description}'
+    return (f'<td class="{_state(cell)}"><details><summary>{e(_cell_text(cell, worded=True))}</summary>{description}'
             f'<p class="muted">{e(figures)}</p>{runs}</details></td>')
 
 
 def _html_result(result: CellResult) -> str:
     e = html.escape
     observation = result.observation
-    meta = [f"run {result.repeat}", "passed" if result.passed else "failed", _ms(observation.latency_ms),
+    meta = [f"repeat {result.repeat}", "passed" if result.passed else "failed", _ms(observation.latency_ms),
             _usd(observation.cost_usd)] + (["cached"] if result.cached else [])
     error = f"<p><strong>error:</strong> {e(observation.error)}</p>" if observation.error else ""
     gradings = _html_list("gradings", [("pass" if g.passed else "fail",
