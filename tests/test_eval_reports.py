@@ -377,7 +377,10 @@ def test_html_is_one_well_formed_self_contained_page() -> None:
     assert page.count('<td class="flaky">') == 1 and page.count('<td class="none">') == 1
     assert "greets the user by name" in text
     assert "error: HTTP 503 from local/llama" in text
-    assert '<tr class="new-failure">' in page and '<tr class="removed">' in page
+    assert '<tr class="new-failure">' in page
+    assert ('<tr class="removed"><td>gone</td><td>greet</td><td>openai/gpt-4o</td><td>removed</td><td>100% (1/1)</td>'
+            "<td>–</td><td>–</td><td>–</td></tr>") in page
+    assert "<tfoot><tr><th>Pass rate</th>\n<td>50%</td>\n<td>66.7%</td>\n</tr></tfoot>" in page
     assert "60% passed (6/10)" in text and "pass rate 60% (6/10) is under the gate of 80%" in text
 
 

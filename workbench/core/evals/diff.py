@@ -49,12 +49,12 @@ def gate_failures(report: RunReport, gate: float | None) -> list[str]:
         reasons.append(f"pass rate {percent(report.pass_rate)} ({report.passes}/{report.runs}) "
                        f"is under the gate of {percent(gate)}")
     if report.diff is not None:
-        reasons += [f"{entry.change}: {describe(entry.key)}: {pass_rates(entry)}"
+        reasons += [f"{entry.change}: {_describe(entry.key)}: {pass_rates(entry)}"
                     for entry in report.diff.entries if entry.change in REGRESSIONS]
     return reasons
 
 
-def describe(key: CellKey) -> str:
+def _describe(key: CellKey) -> str:
     return f"test {key.test!r} on prompt {key.prompt!r}, target {key.target!r}"
 
 

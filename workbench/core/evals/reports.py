@@ -117,10 +117,14 @@ def _cell_text(cell: CellSummary, worded: bool = False) -> str:
     return " ".join(parts)
 
 
-def _column_rate(cells: Iterable[CellSummary | None]) -> str:
-    present = [cell for cell in cells if cell is not None]
-    runs = sum(cell.runs for cell in present)
-    return percent(sum(cell.passes for cell in present) / runs) if runs else "–"
+def _column_rates(table: _Table) -> list[str]:
+    """Each target's pass rate over the table's tests."""
+    rates = []
+    for column in range(len(table.targets)):
+        present = [cell for _, cells in table.rows if (cell := cells[column]) is not None]
+        runs = sum(cell.runs for cell in present)
+        rates.append(percent(sum(cell.passes for cell in present) / runs) if runs else "–")
+    return rates
 
 
 def _failing(cell: CellSummary) -> list[CellResult]:
@@ -179,7 +183,7 @@ def _diff_counts(diff: RunDiff) -> str:
 def _diff_row(entry: DiffEntry) -> tuple[str, ...]:
     return (entry.key.test, entry.key.prompt, entry.key.target, entry.change, pass_rates(entry),
             _usd(entry.cost_delta, signed=True), _ms(entry.latency_delta_ms, signed=True),
-            "yes" if beyond_noise(entry) else "no")
+            "–" if entry.base is None or entry.head is None else "yes" if beyond_noise(entry) else "no")
 
 
 def _entries(diff: RunDiff, changes: Iterable[str]) -> list[DiffEntry]:
@@ -196,8 +200,7 @@ def _markdown(report: RunReport) -> str:
     for table in _tables(report):
         lines += ["", f"### Prompt: {_md(table.prompt)}", ""]
         rows = [(test, *(_cell_text(cell) if cell else "–" for cell in cells)) for test, cells in table.rows]
-        columns = range(len(table.targets))
-        rows.append(("Pass rate", *(_column_rate(cells[i] for _, cells in table.rows) for i in columns)))
+        rows.append(("Pass rate", *_column_rates(table)))
         lines += _md_table(("Test", *table.targets), rows, centred=True)
     if report.diff is not None:
         lines += ["", f"### Compared with run {_md(report.diff.base.id)}", "", _md(_diff_counts(report.diff))]
@@ -376,7 +379,8 @@ def _html(report: RunReport) -> str:
                   "</tr></thead>", "<tbody>"]
         parts += [f'<tr><th scope="row">{e(test)}</th>' + "".join(map(_html_cell, cells)) + "</tr>"
                   for test, cells in table.rows]
-        parts += ["</tbody>", "</table>", "</section>"]
+        parts += ["</tbody>", "<tfoot><tr><th>Pass rate</th>",
+                  *(f"<td>{rate}</td>" for rate in _column_rates(table)), "</tr></tfoot>", "</table>", "</section>"]
     if report.diff is not None:
         parts += _html_diff(report.diff)
     parts += ["</body>", "</html>"]
