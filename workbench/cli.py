@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench import __version__, export_cli, keys_cli, prompts_cli, sessions_cli, traces_cli, workspace_cli
+from workbench import __version__, eval_cli, export_cli, keys_cli, prompts_cli, sessions_cli, traces_cli, workspace_cli
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     sessions_cli.add_parser(sub)
     export_cli.add_parser(sub)
     workspace_cli.add_parsers(sub)
+    eval_cli.add_parsers(sub)
 
     fake = sub.add_parser("fake-server", help="serve the fake provider (all five wire formats) for tests and demos")
     fake.add_argument("--host", default="127.0.0.1")
@@ -124,17 +125,20 @@ def _settings(args: argparse.Namespace) -> Settings:
 @contextlib.contextmanager
 def _target_env(models: Sequence[str], providers: Mapping[str, ProviderSpec]) -> Iterator[dict[str, str]]:
     """The environment targets resolve against: the process's, plus keyring keys for the providers in use,
-    plus the fake server's URL (a child process started here) when a fake target needs one."""
+    plus the URLs of the fake server and of the local model server (child processes started here) when
+    targets need them and no URL is set."""
     from workbench.core.keys import with_stored_keys
+    from workbench.core.local_model import LOCAL_URL_ENV, local_models, local_server
 
     env = with_stored_keys(os.environ, sorted({m.strip().partition("/")[0].lower() for m in models}), providers)
-    if env.get("WORKBENCH_FAKE_URL") or not any(m.strip().lower().startswith("fake") for m in models):
-        yield env
-        return
-    from workbench.fakeserver.process import fake_server_process
+    with contextlib.ExitStack() as servers:
+        if not env.get("WORKBENCH_FAKE_URL") and any(m.strip().lower().startswith("fake") for m in models):
+            from workbench.fakeserver.process import fake_server_process
 
-    with fake_server_process() as server:
-        env["WORKBENCH_FAKE_URL"] = server.base_url
+            env["WORKBENCH_FAKE_URL"] = servers.enter_context(fake_server_process()).base_url
+        local = local_models(models)
+        if local and not env.get(LOCAL_URL_ENV):
+            env[LOCAL_URL_ENV] = servers.enter_context(local_server(local))
         yield env
 
 
@@ -388,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "prompts": prompts_cli.run, "init": workspace_cli.init, "config": workspace_cli.config_show,
         "models": workspace_cli.models, "fake-server": _cmd_fake_server,
         "sessions": sessions_cli.run, "export": export_cli.run,
+        "eval": eval_cli.run, "evals": eval_cli.runs_command,
     }
     if args.command is None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):  # piped or scripted: no TUI, the help

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from workbench.core.errors import ConfigError
+from workbench.core.local_model import LOCAL_URL_ENV
 from workbench.core.providers.anthropic import AnthropicProvider
 from workbench.core.providers.base import Endpoint, HttpProvider
 from workbench.core.providers.gemini import GeminiProvider
@@ -73,11 +74,14 @@ PROVIDERS: dict[str, ProviderSpec] = {
         ProviderSpec("fake-anthropic", "anthropic", None, (), ("WORKBENCH_FAKE_URL",), True),
         ProviderSpec("fake-gemini", "gemini", None, (), ("WORKBENCH_FAKE_URL",), True),
         ProviderSpec("fake-ollama", "ollama", None, (), ("WORKBENCH_FAKE_URL",), True),
+        # Models run on this machine by llama.cpp, in a server the faces start (see core/local_model.py).
+        ProviderSpec("local", "openai_chat", None, (), (LOCAL_URL_ENV,), True),
     )
 }
 
 FAKE_PATH_PREFIX = {"openai_chat": "/v1", "openai_responses": "/v1"}
-"""The fake server serves OpenAI's paths under ``/v1``; base URLs of the others are the host root."""
+"""Servers the workbench starts (the fake one, the local model one) serve OpenAI's paths under ``/v1``; base
+URLs of the other wires are the host root."""
 
 # A per-model max_tokens when the request leaves it unset (first matching prefix wins).
 _DEFAULT_MAX_TOKENS: tuple[tuple[str, int], ...] = (
@@ -116,6 +120,11 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
         raise ConfigError(f"unknown provider '{ref.provider}' in '{ref}'", f"use one of: {known}")
     override = _first(env, spec.base_url_env)
     base_url = override or spec.base_url
+    if base_url is None and spec.name == "local":
+        raise ConfigError(
+            f"{ref}: no local model server is running",
+            f"`workbench run` starts one; elsewhere set {LOCAL_URL_ENV} to a running `python -m llama_cpp.server`",
+        )
     if base_url is None:
         raise ConfigError(
             f"{ref}: the fake provider needs a server",

@@ -7,11 +7,12 @@ client being measured.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from workbench.core.local_model import child_process
 
 _READY_PREFIX = "workbench fake server listening on "
 
@@ -28,23 +29,10 @@ def fake_server_process(host: str = "127.0.0.1", port: int = 0,
     """Start ``workbench fake-server`` on a free port, wait until it listens, stop it on exit.
 
     ``extra_args`` go to the command line (e.g. ``["--rpm", "600"]`` for an enforced rate limit)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "fake-server", "--host", host, "--port", str(port), *extra_args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=os.name == "posix",  # a Ctrl-C meant for the caller must not stop the server first
-    )
-    try:
+    argv = [sys.executable, "-m", "workbench", "fake-server", "--host", host, "--port", str(port), *extra_args]
+    with child_process(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.startswith(_READY_PREFIX):
             raise RuntimeError(f"the fake server did not start (it printed {line!r})")
         yield FakeServerProcess(line[len(_READY_PREFIX) :].strip(), proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
