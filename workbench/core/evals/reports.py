@@ -195,7 +195,7 @@ def _entries(diff: RunDiff, changes: Iterable[str]) -> list[DiffEntry]:
 
 
 def _markdown(report: RunReport) -> str:
-    lines = [f"## {_headline(report)}", "", _md(_run_line(report)), ""]
+    lines = [f"## {_md(_headline(report))}", "", _md(_run_line(report)), ""]
     lines += [f"- {_md(reason)}" for reason in gate_failures(report, report.gate)]
     for table in _tables(report):
         lines += ["", f"### Prompt: {_md(table.prompt)}", ""]
