@@ -21,7 +21,6 @@ from workbench.core.registry import FAKE_PATH_PREFIX, PROVIDERS, WIRES, Provider
 from workbench.core.request import ChatRequest, ModelRef
 
 Lang = Literal["python", "curl"]
-LANGS: tuple[Lang, ...] = ("python", "curl")
 _WIRE_NAMES = {"openai_chat": "OpenAI Chat Completions", "anthropic": "Anthropic Messages",
                "gemini": "Gemini streamGenerateContent", "ollama": "Ollama /api/chat"}
 _SDKS = {"openai_chat": "openai", "anthropic": "anthropic"}
