@@ -1,4 +1,5 @@
-"""Rich renderings for the headless faces: the live race columns of ``workbench run``."""
+"""Rich renderings for the headless faces: the live race columns of ``workbench run``, token estimates, the
+eval grid."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.text import Text
 
 from workbench.core.call import CallRecord
 from workbench.core.estimate import Estimate
+from workbench.core.evals.model import CellSummary, RunReport
 from workbench.core.events import FinishReason
 
 
@@ -118,4 +120,37 @@ def estimates_table(rows: Sequence[Estimate]) -> Table:
             headroom = Text(f"{row.headroom_tokens:,}", style="bold red" if row.headroom_tokens < 0 else "")
         table.add_row(row.target, tokens, f"{row.max_tokens:,}",
                       f"{_usd(row.cost_input_usd)} → {_usd(row.cost_max_usd)}", _usd(row.cost_input_warm_usd), headroom)
+    return table
+
+
+def eval_cell(cell: CellSummary | None) -> Text:
+    """One grid cell: pass/fail (or the pass rate over repeats, flaky marked), score and latency."""
+    if cell is None:
+        return Text("–", style="dim")
+    ok = cell.passes == cell.runs
+    verdict = ("✓" if ok else "✗") if cell.runs == 1 else f"{cell.passes}/{cell.runs}"
+    text = Text(verdict, style="green" if ok else ("yellow" if cell.flaky else "bold red"))
+    if cell.flaky:
+        text.append(" flaky", style="yellow")
+    text.append(f" {cell.score:.2f} {_fmt_ms(cell.latency_ms)}", style="dim")
+    return text
+
+
+def eval_table(report: RunReport, limit: int = 200) -> Table:
+    """``workbench eval``: tests × (prompt, target), the first ``limit`` rows."""
+    columns = list(dict.fromkeys((c.key.prompt, c.key.target) for c in report.cells))
+    single_prompt = len({p for p, _ in columns}) == 1
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("test", overflow="ellipsis", max_width=48)
+    for prompt, target in columns:
+        table.add_column(target if single_prompt else f"{prompt} · {target}", no_wrap=True)
+    rows: dict[str, dict[tuple[str, str], CellSummary]] = {}
+    names: dict[str, str] = {}
+    for cell in report.cells:
+        rows.setdefault(cell.key.test, {})[(cell.key.prompt, cell.key.target)] = cell
+        names.setdefault(cell.key.test, cell.description or cell.key.test)
+    for test, cells in list(rows.items())[:limit]:
+        table.add_row(names[test], *(eval_cell(cells.get(column)) for column in columns))
+    if len(rows) > limit:
+        table.caption = f"{len(rows) - limit} more tests (see --report)"
     return table
