@@ -38,7 +38,8 @@ def add_parsers(sub: Any) -> None:
     run.add_argument("--repeat", type=int, help="run every cell N times: a pass rate with a Wilson interval")
     run.add_argument("--concurrency", type=int, help="calls in flight at once (default: the suite's, else 8)")
     run.add_argument("--max-cost", type=float, metavar="USD", help="stop starting calls once this much is spent")
-    run.add_argument("--gate", type=float, metavar="RATE", help="fail (exit 1) under this pass rate (0..1)")
+    run.add_argument("--gate", type=float, metavar="RATE",
+                     help="fail (exit 1) under this pass rate, 0..1 (default: the suite's gate:, else 1: every test)")
     run.add_argument("--compare", metavar="RUN|last",
                      help="diff against this run (last: the suite's previous run); a regression fails the run")
     run.add_argument("--report", action="append", default=[], choices=("md", "json", "junit", "html"),
@@ -193,7 +194,7 @@ def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo, sui
         store.run(args.compare) if args.compare else None)
     if args.compare == "last" and compare is None:
         print("workbench: no earlier run of this suite to compare with", file=sys.stderr)
-    gate = args.gate if args.gate is not None else suite.gate
+    gate = args.gate if args.gate is not None else (suite.gate if suite.gate is not None else 1.0)
     report = report_for(store, run_info, compare=compare, gate=gate)
     _write_reports(report, args.report, args.out)
     reasons = gate_failures(report, gate)

@@ -191,6 +191,7 @@ class EvalRunner:
         self._caller: Caller | None = None
         self._env: Mapping[str, str] | None = None
         self._writer: TraceWriter | None = None
+        self._writing = asyncio.Lock()
 
     def new_run(self) -> RunInfo:
         targets = self.options.targets or self.suite.targets
@@ -222,7 +223,8 @@ class EvalRunner:
             if run.status == "running":
                 run.status = "done"
         finally:
-            self._flush()
+            async with self._writing:
+                self._write(*self._take())
             self.store.finish(run)
         return run
 
@@ -244,17 +246,21 @@ class EvalRunner:
             self._pending.append((result, cell.test.description))
             if self.on_result is not None:
                 self.on_result(result)
-            if len(self._pending) >= _FLUSH_EVERY:
-                self._flush()
+            if len(self._pending) >= _FLUSH_EVERY and not self._writing.locked():
+                async with self._writing:  # a commit runs in a thread: the other workers keep streaming
+                    await asyncio.to_thread(self._write, *self._take())
 
-    def _flush(self) -> None:
-        if self._pending:
+    def _take(self) -> tuple[list[tuple[CellResult, str]], list[tuple[str, Observation]]]:
+        taken = self._pending, self._fresh
+        self._pending, self._fresh = [], []
+        return taken
+
+    def _write(self, results: list[tuple[CellResult, str]], fresh: list[tuple[str, Observation]]) -> None:
+        if results:
             assert self._run is not None
-            self.store.add(self._run.id, self._pending)
-            self._pending = []
-        if self._fresh:
-            self.store.remember(self._fresh)
-            self._fresh = []
+            self.store.add(self._run.id, results)
+        if fresh:
+            self.store.remember(fresh)
 
     async def _cell(self, cell: Cell) -> CellResult:
         request = cell.request()

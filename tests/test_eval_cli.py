@@ -1,0 +1,155 @@
+"""``workbench eval`` end to end: pre-flight, gate and regression exit codes, budget stop and resume, reports,
+and the stored runs (``workbench evals``)."""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.resilience_helpers import requests_for
+from tests.test_cli import json_lines, workbench
+from workbench.fakeserver.process import FakeServerProcess
+
+PRICED = """
+[prices."fake/*"]
+input_per_mtok = 1000
+output_per_mtok = 2000
+"""
+
+
+def _workspace(tmp_path: Path, check: str, *, tests: int = 2, marker: str = "") -> Path:
+    (tmp_path / "workbench.toml").write_text(PRICED, encoding="utf-8")
+    (tmp_path / "evals").mkdir(exist_ok=True)
+    cases = "\n".join(f"  - description: case {i}\n    vars: {{topic: 'topic {i}'}}" for i in range(tests))
+    suite = tmp_path / "evals" / "smoke.yaml"
+    suite.write_text(f"""description: smoke
+prompts:
+  - "Write one line about {{{{topic}}}}"
+providers:
+  - id: fake/{marker or 'smoke'}@tokens=6
+    label: fast
+defaultTest:
+  assert:
+    - type: finish-reason
+      value: stop
+{check}
+tests:
+{cases}
+""", encoding="utf-8")
+    return suite
+
+
+PASSING = "    - type: regex\n      value: '\\w+'"
+FAILING = "    - type: contains\n      value: never-in-a-fake-reply"
+
+
+def _eval(suite: Path, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return workbench("eval", str(suite), "--json", *args, cwd=suite.parent.parent, env=env)
+
+
+def test_a_passing_suite_exits_0_with_preflight_and_summary(tmp_path: Path) -> None:
+    suite = _workspace(tmp_path, PASSING)
+    result = _eval(suite)
+    assert result.returncode == 0, result.stderr
+    preflight, summary = json_lines(result.stdout)
+    assert preflight["preflight"]["calls"] == 2 and preflight["preflight"]["cached"] == 0
+    assert preflight["preflight"]["input_tokens"] > 0 and preflight["preflight"]["cost_high_usd"] > 0
+    assert summary["status"] == "done" and summary["passes"] == 2 and summary["pass_rate"] == 1
+    assert summary["cost_usd"] > 0 and summary["failures"] == []
+
+
+def test_dry_run_prints_the_preflight_and_calls_nothing(tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _workspace(tmp_path, PASSING, tests=3, marker=marker)
+    result = workbench("eval", str(suite), "--dry-run", "--repeat", "2", cwd=tmp_path,
+                       env={"WORKBENCH_FAKE_URL": fake_server.base_url})
+    assert result.returncode == 0, result.stderr
+    assert "smoke: 6 calls (0 cached)" in result.stderr and "cost $" in result.stderr
+    assert requests_for(fake_server.base_url, marker) == 0
+
+
+def test_the_gate_fails_the_run_under_its_rate(tmp_path: Path) -> None:
+    suite = _workspace(tmp_path, FAILING)
+    failed = _eval(suite, "--gate", "0.9")
+    assert failed.returncode == 1
+    summary = json_lines(failed.stdout)[-1]
+    assert summary["pass_rate"] == 0 and any("0.9" in r or "90" in r for r in summary["failures"])  # type: ignore[union-attr]
+    assert _eval(suite, "--gate", "0").returncode == 0
+
+
+def test_a_regression_against_the_last_run_fails_and_names_the_test(tmp_path: Path) -> None:
+    suite = _workspace(tmp_path, PASSING)
+    assert _eval(suite).returncode == 0
+    _workspace(tmp_path, FAILING)
+    result = _eval(suite, "--compare", "last")
+    assert result.returncode == 1
+    summary = json_lines(result.stdout)[-1]
+    assert summary["regressions"] == 2
+    assert any("case 0" in reason for reason in summary["failures"])  # type: ignore[union-attr]
+
+
+def test_budget_stop_exits_3_and_resume_finishes_without_repeating_calls(
+        tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _workspace(tmp_path, PASSING, tests=8, marker=marker)
+    env = {"WORKBENCH_FAKE_URL": fake_server.base_url}
+    stopped = _eval(suite, "--max-cost", "0.01", "--concurrency", "1", env=env)
+    assert stopped.returncode == 3, stopped.stderr
+    summary = json_lines(stopped.stdout)[-1]
+    assert summary["status"] == "stopped" and str(summary["stop_reason"]).startswith("budget")
+    assert "--resume" in stopped.stderr
+    called = requests_for(fake_server.base_url, marker)
+    assert 0 < called < 8
+
+    resumed = _eval(suite, "--resume", str(summary["run"]), env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    preflight, final = json_lines(resumed.stdout)
+    assert preflight["preflight"]["calls"] == 8 - called  # type: ignore[index]
+    assert final["run"] == summary["run"] and final["runs"] == 8 and final["status"] == "done"
+    assert requests_for(fake_server.base_url, marker) == 8
+
+
+def test_reports_are_written_in_every_format(tmp_path: Path) -> None:
+    suite = _workspace(tmp_path, FAILING)
+    out = tmp_path / "reports"
+    result = _eval(suite, "--report", "md", "--report", "junit", "--report", "json", "--report", "html",
+                   "--out", str(out))
+    assert result.returncode == 1
+    files = {p.suffix: p for p in out.iterdir()}
+    assert set(files) == {".md", ".xml", ".json", ".html"}
+    junit = ET.parse(files[".xml"]).getroot()
+    assert sum(int(s.get("tests", 0)) for s in junit.iter("testsuite")) == 2
+    assert sum(int(s.get("failures", 0)) for s in junit.iter("testsuite")) == 2
+    assert "case 0" in files[".md"].read_text(encoding="utf-8")
+
+
+def test_stored_runs_list_show_and_diff(tmp_path: Path) -> None:
+    suite = _workspace(tmp_path, PASSING)
+    assert _eval(suite).returncode == 0
+    _workspace(tmp_path, FAILING)
+    assert _eval(suite).returncode == 1
+    listed = workbench("evals", "list", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    runs = json_lines(listed.stdout)
+    assert [r["suite"] for r in runs] == ["smoke", "smoke"] and runs[0]["id"] > runs[1]["id"]  # type: ignore[operator]
+    shown = workbench("evals", "show", "last", cwd=tmp_path)
+    assert shown.returncode == 0 and "case 1" in shown.stdout
+    diff = workbench("evals", "diff", str(runs[1]["id"]), "last", "--json", cwd=tmp_path)
+    assert diff.returncode == 1
+    assert {row["change"] for row in json_lines(diff.stdout)} == {"new-failure"}
+
+
+@pytest.mark.parametrize(("content", "where"), [
+    ("prompts: [hi]\nproviders: [fake/x]\ntests:\n  - assert:\n      - type: javascript\n        value: x\n",
+     "smoke.yaml:5"),
+    ("prompts: [hi\n", "smoke.yaml:"),
+])
+def test_a_bad_suite_exits_2_with_file_and_line(tmp_path: Path, content: str, where: str) -> None:
+    suite = tmp_path / "smoke.yaml"
+    suite.write_text(content, encoding="utf-8")
+    result = workbench("eval", str(suite), cwd=tmp_path)
+    assert result.returncode == 2
+    assert where in result.stderr and "Traceback" not in result.stderr
