@@ -153,3 +153,25 @@ def test_a_bad_suite_exits_2_with_file_and_line(tmp_path: Path, content: str, wh
     result = workbench("eval", str(suite), cwd=tmp_path)
     assert result.returncode == 2
     assert where in result.stderr and "Traceback" not in result.stderr
+
+
+def test_export_report_writes_stable_files_and_one_commit(tmp_path: Path) -> None:
+    import subprocess
+
+    suite = _workspace(tmp_path, PASSING)
+    assert _eval(suite).returncode == 0
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "ci@example.com"], ["config", "user.name", "CI"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True)
+    first = workbench("export", "report", "last", "--to", str(repo), "--commit", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    report = repo / "evals" / "reports" / "smoke.md"
+    exported = report.read_bytes()
+    assert b"case 0" in exported and (repo / "evals" / "reports" / "smoke.json").is_file()
+    again = workbench("export", "report", "last", "--to", str(repo), "--commit", cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to commit" in again.stdout
+    assert report.read_bytes() == exported
+    log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s"], capture_output=True, text=True).stdout
+    assert log.splitlines() == [line for line in log.splitlines() if line.startswith("evals: smoke run ")]
+    assert len(log.splitlines()) == 1 and "2/2 passed (100%)" in log

@@ -81,6 +81,11 @@ def _store(settings: Settings) -> EvalStore:
     return EvalStore(default_path(settings.trace_path(os.environ)))
 
 
+def open_store(args: argparse.Namespace) -> EvalStore:
+    """The eval store of the configuration ``--config`` names (default: the nearest workspace)."""
+    return _store(_settings(args))
+
+
 def _targets(args: argparse.Namespace, settings: Settings) -> tuple[SuiteTarget, ...] | None:
     from workbench.core.evals.model import SuiteTarget
 
@@ -251,7 +256,7 @@ def runs_command(args: argparse.Namespace) -> int:
     from workbench.core.evals.reporting import cells_of, report_for
     from workbench.core.evals.reports import render
 
-    store = _store(_settings(args))
+    store = open_store(args)
     if args.evals_command == "list":
         for info in store.runs(args.suite, args.limit):
             row = {"id": info.id, "suite": info.suite, "status": info.status, "started_at": info.started_at,

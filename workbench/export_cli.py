@@ -1,4 +1,4 @@
-"""``workbench export prompt|session|code``: artefacts into a repository folder, or code for a prompt."""
+"""``workbench export prompt|session|report|code``: artefacts into a repository folder, or code for a prompt."""
 
 from __future__ import annotations
 
@@ -26,7 +26,14 @@ def add_parser(sub: Any) -> None:
                         help="NAME alone: the working file, saved as a version first if it changed")
     session = actions.add_parser("session", help="DIR/sessions/NAME.yaml")
     session.add_argument("file", metavar="FILE", help="a session file, or the name of one in sessions/")
-    for parser in (prompt, session):
+    report = actions.add_parser("report", help="DIR/evals/reports/SUITE.md (and .json, .xml, .html): an eval "
+                                               "run's report at one stable path per suite")
+    report.add_argument("run", metavar="RUN|last", help="an eval run id (see `workbench evals list`), or last")
+    report.add_argument("--format", dest="formats", action="append", choices=("md", "json", "junit", "html"),
+                        help="repeatable (default: md and json)")
+    report.add_argument("--config", metavar="FILE", help="the workspace configuration (default: the nearest "
+                                                         "workbench.toml up from here, if any)")
+    for parser in (prompt, session, report):
         parser.add_argument("--to", required=True, metavar="DIR", help="the destination folder (a repository)")
         parser.add_argument("--commit", action="store_true",
                             help="make one git commit of exactly the exported files (none if nothing changed)")
@@ -48,11 +55,22 @@ def run(args: argparse.Namespace) -> int:
         return _code(args)
     if args.export_command == "prompt":
         files, message = prompt_export(workspace_dir(args.workspace), args.ref)
+    elif args.export_command == "report":
+        files, message = _report(args)
     else:
         from workbench.core.sessions import find_session
 
         files, message = session_export(find_session(args.file, optional_workspace(args)))
     return _write(files, message, Path(args.to).expanduser(), commit=args.commit)
+
+
+def _report(args: argparse.Namespace) -> tuple[list[ExportFile], str]:
+    from workbench.core.evals.reporting import report_for
+    from workbench.core.export import report_export
+    from workbench.eval_cli import open_store
+
+    store = open_store(args)
+    return report_export(report_for(store, store.run(args.run)), args.formats or ["md", "json"])
 
 
 def _write(files: list[ExportFile], message: str, to: Path, *, commit: bool) -> int:

@@ -1,4 +1,4 @@
-"""Export workspace artefacts (a prompt version, a session; later eval reports) into a repository folder.
+"""Export workspace artefacts (a prompt version, a session, an eval run's report) into a repository folder.
 
 Every export is a list of ``(relative path, bytes)`` and a commit message, handed to :func:`export_files`:
 it writes only the files whose bytes differ, and with ``commit`` makes exactly one git commit holding
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from workbench.core.errors import ConfigError, WorkbenchError
+from workbench.core.evals.model import RunReport
 from workbench.core.prompts import get_version_text, labels, pin
 from workbench.core.sessions import SESSIONS_DIR, load_session_file
 
@@ -96,3 +97,21 @@ def session_export(path: Path) -> tuple[list[ExportFile], str]:
     session = load_session_file(path)
     origin = f" ({session.prompt.name} v{session.prompt.version})" if session.prompt else ""
     return [(f"{SESSIONS_DIR}/{session.name}.yaml", path.read_bytes())], f"sessions: {session.name}{origin}"
+
+
+def report_export(report: RunReport, formats: Sequence[str]) -> tuple[list[ExportFile], str]:
+    """``evals/reports/<suite>.<ext>`` per format: one stable path per suite, so the repository's history
+    of that file is the suite's history of runs; and the message with the run's pass rate."""
+    from workbench.core.evals.reports import render, report_filename
+
+    files = []
+    for fmt in dict.fromkeys(formats):
+        extension = report_filename(report, fmt).rpartition(".")[2]
+        files.append((f"evals/reports/{_file_safe(report.run.suite)}.{extension}", render(report, fmt).encode("utf-8")))
+    message = (f"evals: {report.run.suite} run {report.run.id}: {report.passes}/{report.runs} passed "
+               f"({report.pass_rate:.0%})")
+    return files, message
+
+
+def _file_safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in name) or "suite"
