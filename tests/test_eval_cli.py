@@ -175,3 +175,18 @@ def test_export_report_writes_stable_files_and_one_commit(tmp_path: Path) -> Non
     log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s"], capture_output=True, text=True).stdout
     assert log.splitlines() == [line for line in log.splitlines() if line.startswith("evals: smoke run ")]
     assert len(log.splitlines()) == 1 and "2/2 passed (100%)" in log
+
+
+def test_an_existing_promptfoo_config_runs_as_is(tmp_path: Path) -> None:
+    import shutil
+
+    data = Path(__file__).parent / "data"
+    for path in [data / "promptfooconfig.yaml", *data.glob("eval_*")]:
+        shutil.copy(path, tmp_path)
+    result = workbench("eval", "promptfooconfig.yaml", "--target", "fake/pf@tokens=10", "--repeat", "1", "--json",
+                       cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    preflight, summary = json_lines(result.stdout)
+    assert preflight["preflight"]["calls"] == summary["runs"] == 10  # 5 tests × 2 prompts × 1 target
+    assert summary["status"] == "done" and summary["failures"]
+    assert "Traceback" not in result.stderr
