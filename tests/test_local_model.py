@@ -1,0 +1,78 @@
+"""``local/smollm2-135m``: the real model on the CPU through llama.cpp's server, streamed like any provider."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+
+import pytest
+
+from tests.test_cli import json_lines, workbench
+from workbench.core import local_model
+from workbench.core.errors import ConfigError
+from workbench.core.local_model import LOCAL_URL_ENV, LocalModel, local_models, local_server, model_file
+from workbench.core.netproc import NetworkProcess
+from workbench.core.registry import resolve
+from workbench.core.request import ChatRequest, ModelRef, Params
+
+TARGET = "local/smollm2-135m"
+needs_runtime = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
+                                   reason="llama-cpp-python is not installed: pip install -e '.[local]'")
+
+
+@pytest.fixture(scope="module")
+def local_url() -> Iterator[str]:
+    """One local model server for the module's tests."""
+    with local_server(["smollm2-135m"]) as url:
+        yield url
+
+
+def test_local_targets_are_picked_out_of_a_race() -> None:
+    assert local_models([" local/smollm2-135m", "openai/gpt-4o", "LOCAL/smollm2-135m", "local/", "fake/x"]) == [
+        "smollm2-135m"]
+
+
+def test_without_a_server_the_local_provider_says_what_to_do() -> None:
+    with pytest.raises(ConfigError, match="no local model server is running") as caught:
+        resolve(ModelRef.parse(TARGET), {})
+    assert LOCAL_URL_ENV in (caught.value.hint or "")
+    endpoint = resolve(ModelRef.parse(TARGET), {LOCAL_URL_ENV: "http://127.0.0.1:5/"})
+    assert endpoint.base_url == "http://127.0.0.1:5/v1" and endpoint.wire == "openai_chat" and endpoint.api_key is None
+
+
+def test_an_unknown_local_model_fails_before_anything_starts() -> None:
+    result = workbench("run", "-m", "local/nope", "--json", "hi")
+    assert result.returncode == 2
+    assert "unknown local model 'local/nope'" in result.stderr and TARGET in result.stderr
+
+
+def test_a_missing_model_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(local_model.LOCAL_MODELS, "absent", LocalModel("workbench-no-such-package", "chatml"))
+    with pytest.raises(ConfigError, match="needs the package workbench-no-such-package") as caught:
+        model_file("absent")
+    assert ".[local]" in (caught.value.hint or "")
+
+
+@needs_runtime
+def test_workbench_run_starts_the_local_model_and_streams_from_it() -> None:
+    result = workbench("run", "-m", TARGET, "--json", "--max-tokens", "8", "Say hi")
+    assert result.returncode == 0, result.stderr
+    (row,) = json_lines(result.stdout)
+    assert row["status"] == "ok" and row["error"] is None and str(row["text"]).strip()
+    assert isinstance(row["ttft_ms"], float) and isinstance(row["tokens_per_s"], float)
+    assert row["finish_reason"] in ("stop", "length")
+    assert row["usage_estimated"] is True  # llama.cpp's server sends no usage in a stream: counted here instead
+    assert isinstance(row["output_tokens"], int) and row["output_tokens"] > 0
+
+
+@needs_runtime
+def test_the_network_process_streams_from_a_running_local_server(local_url: str) -> None:
+    request = ChatRequest.from_prompt("Name one colour.", params=Params(max_tokens=8, temperature=0))
+    with NetworkProcess() as net:
+        race = net.race(request, [TARGET], {LOCAL_URL_ENV: local_url})
+        assert race.wait(timeout=60)
+    (record,) = race.records
+    assert record.error is None and record.text.strip()
+    assert record.timing.ttft_ms is not None and record.timing.ttft_ms > 0
+    assert record.usage_estimated and record.usage is not None
+    assert record.usage.output_tokens > 0 and record.usage.input_tokens > 0
