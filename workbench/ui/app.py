@@ -74,16 +74,23 @@ def _keys() -> Any:
     return KeysScreen()
 
 
+def _evals() -> Any:
+    from workbench.ui.evals import EvalsScreen
+
+    return EvalsScreen()
+
+
 class WorkbenchApp(App[None]):
     TITLE = "workbench"
     SUB_TITLE = "race · read back · compare"
     COMMANDS: ClassVar = App.COMMANDS | {WorkbenchCommands}
-    SCREENS: ClassVar = {"editor": _editor, "race": _race, "traces": _traces, "keys": _keys}
+    SCREENS: ClassVar = {"editor": _editor, "race": _race, "traces": _traces, "keys": _keys, "evals": _evals}
     BINDINGS: ClassVar = [
         Binding("f2", "goto('editor')", "Editor"),
         Binding("f3", "goto('race')", "Race"),
         Binding("f4", "goto('traces')", "Traces"),
         Binding("f5", "goto('keys')", "Keys & models"),
+        Binding("f6", "goto('evals')", "Evals", show=False, priority=True),  # over TextArea's select-line
         Binding("ctrl+t", "toggle_theme", "Light/dark"),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
@@ -250,16 +257,23 @@ class WorkbenchApp(App[None]):
         self.last_request, self.last_targets = request, list(targets)
         self.run_safe(partial(self._start_race, request, list(targets)), thread=True, name="start-race")
 
-    def _start_race(self, request: ChatRequest, targets: list[str]) -> None:
+    def target_env(self, targets: Sequence[str]) -> dict[str, str]:
+        """The environment ``targets`` resolve against: the app's, keyring keys for their providers, and the
+        fake server's URL when a ``fake*`` target needs one (blocking: call it from a thread)."""
         from workbench.core.keys import with_stored_keys
 
+        providers = self.settings().config.provider_specs()
+        env = with_stored_keys(self.env, sorted({t.partition("/")[0].lower() for t in targets}), providers)
+        if any(t.lower().startswith("fake") for t in targets) and not env.get("WORKBENCH_FAKE_URL"):
+            env["WORKBENCH_FAKE_URL"] = self.fake_url()
+        return env
+
+    def _start_race(self, request: ChatRequest, targets: list[str]) -> None:
         settings = self.settings()
         config = settings.config
         targets = [config.expand(t.strip()) for t in targets if t.strip()]
         providers = config.provider_specs()
-        env = with_stored_keys(self.env, sorted({t.partition("/")[0].lower() for t in targets}), providers)
-        if any(t.lower().startswith("fake") for t in targets) and not env.get("WORKBENCH_FAKE_URL"):
-            env["WORKBENCH_FAKE_URL"] = self.fake_url()
+        env = self.target_env(targets)
         race = self.network().race(request, targets, env, settings.policies, settings.prices, providers)
         self.call_from_thread(self._race_started, race)
 
@@ -345,6 +359,8 @@ class WorkbenchApp(App[None]):
              partial(self.run_action, "goto('traces')")),
             ("Open keys & models", "API keys (set or delete) and the targets with price, context, circuit (f5)",
              partial(self.run_action, "goto('keys')")),
+            ("Open evals", "pick a suite, see its pre-flight, run it into a live grid, diff with the last run (f6)",
+             partial(self.run_action, "goto('evals')")),
             ("Help: key bindings", "every binding of this screen and the global ones (f1, ?)", self.action_help),
             ("Toggle light/dark theme", "switch between textual-light and textual-dark (ctrl+t)",
              self.action_toggle_theme),

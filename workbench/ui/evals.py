@@ -1,0 +1,530 @@
+"""Evals: pick a suite, see its pre-flight, run it into a live grid (tests × targets), read a cell's
+gradings, and diff the run against the suite's previous one.
+
+The run never touches the UI's event loop: :class:`EvalRunner` runs in a thread worker on its own
+asyncio loop with its own HTTP client and trace writer, so UI rendering cannot delay a first token.
+Results go through a queue that a 10 Hz timer drains into the grid; escape cancels the run's task on
+its loop, and the runner stores the run as stopped (resumable with ``workbench eval SUITE --resume RUN``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Label,
+    OptionList,
+    ProgressBar,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from workbench.core.errors import WorkbenchError
+from workbench.ui.render import fmt_ms, fmt_usd
+
+if TYPE_CHECKING:
+    from workbench.core.evals.model import CellKey, CellResult, CellSummary, RunInfo, RunReport, Suite
+    from workbench.core.evals.runner import EvalRunner, Preflight
+    from workbench.core.evals.store import EvalStore
+    from workbench.core.traces.writer import TraceWriter
+
+REFRESH_S = 0.1
+"""How often arrived results are drawn into the grid (10 Hz)."""
+DEFAULT_CONCURRENCY = 8
+DEFAULT_GATE = 1.0
+_CHANGE_TITLES = {"new-failure": "New failures", "regressed": "Regressions", "fixed": "Fixes",
+                  "improved": "Improvements", "noise": "Moved within noise", "added": "Added cells",
+                  "removed": "Removed cells"}
+
+
+def suite_files(workspace: Path) -> list[Path]:
+    """The suites of a workspace: ``evals/*.yaml`` (and ``.yml``), then ``promptfooconfig.yaml`` if present."""
+    folder = workspace / "evals"
+    found = sorted(p for pattern in ("*.yaml", "*.yml") for p in folder.glob(pattern)) if folder.is_dir() else []
+    promptfoo = workspace / "promptfooconfig.yaml"
+    return found + ([promptfoo] if promptfoo.is_file() else [])
+
+
+def preflight_text(pre: Preflight, concurrency: int) -> Text:
+    cost = "unknown" if pre.cost_low_usd is None else f"{fmt_usd(pre.cost_low_usd)} – {fmt_usd(pre.cost_high_usd)}"
+    rows = [("calls", f"{pre.calls:,} ({pre.cached:,} cached)"), ("input", f"≈{pre.input_tokens:,} tokens"),
+            ("output", f"≤{pre.max_output_tokens:,} tokens"), ("cost", cost),
+            ("time", f"≈{pre.seconds:.0f} s at concurrency {concurrency}")]
+    out = Text()
+    for label, value in rows:
+        out.append(f"{label:<8}", style="dim")
+        out.append(value + "\n")
+    if pre.unpriced:
+        out.append(f"no price for {', '.join(pre.unpriced)}\n", style="yellow")
+    return out
+
+
+def cell_text(summary: CellSummary) -> Text:
+    """``✓ 1.00 · 412 ms · $0.000100`` (``2/3`` instead of the mark with repeats)."""
+    mark = ("✓" if summary.passes == summary.runs else "✗") if summary.runs == 1 else f"{summary.passes}/{summary.runs}"
+    errors = sum(r.observation.error is not None for r in summary.results)
+    style = "green" if summary.passes == summary.runs else "bold red" if summary.passes == 0 else "yellow"
+    out = Text(mark, style=style)
+    out.append(f" {summary.score:.2f} · {fmt_ms(summary.latency_ms)} · {fmt_usd(summary.cost_usd)}")
+    if errors:
+        out.append(f" · {errors} error" + ("s" if errors > 1 else ""), style="bold red")
+    elif all(r.cached for r in summary.results):
+        out.append(" · cached", style="dim")
+    return out
+
+
+def cell_detail(key: CellKey, results: Sequence[CellResult]) -> Text:
+    """Every run of one cell: verdict, figures, trace id, each assertion's grading with its reason, the output."""
+    out = Text()
+    out.append(f"{key.test}", style="bold")
+    out.append(f"   prompt {key.prompt} · target {key.target}\n", style="dim")
+    if not results:
+        out.append("\nNo result yet for this cell.", style="dim")
+    for result in results:
+        obs = result.observation
+        out.append(f"\nrun {result.repeat + 1}: ", style="bold")
+        out.append("PASS" if result.passed else "FAIL", style="bold green" if result.passed else "bold red")
+        out.append(f"  score {result.score:.2f}  latency {fmt_ms(obs.latency_ms)}  TTFT {fmt_ms(obs.ttft_ms)}  "
+                   f"cost {fmt_usd(obs.cost_usd)}  finish {obs.finish or '–'}\n")
+        out.append("trace ", style="dim")
+        out.append(result.trace_id or ("– (answered from the cache)" if result.cached else "–"))
+        out.append("\n")
+        if obs.error:
+            out.append(f"error: {obs.error}\n", style="bold red")
+        out.append("assertions\n", style="dim")
+        for grading in result.gradings:
+            out.append("  ✓ " if grading.passed else "  ✗ ", style="green" if grading.passed else "bold red")
+            out.append(f"{grading.assertion} ({grading.score:.2f}", style="bold")
+            out.append(f", weight {grading.weight:g}): " if grading.weight != 1 else "): ", style="bold")
+            out.append(f"{grading.reason}\n")
+        if not result.gradings:
+            out.append("  (none: the test passes when the call succeeds)\n", style="dim")
+        out.append("output\n", style="dim")
+        out.append((obs.text or "(empty)") + "\n")
+    return out
+
+
+def diff_text(report: RunReport) -> Text:
+    """The changes against the previous run, the ones that matter first, with both pass rates."""
+    from workbench.core.evals.diff import CHANGES, pass_rates
+
+    diff = report.diff
+    if diff is None:
+        return Text("No earlier run of this suite to compare with: run it again to see a diff.", style="dim")
+    out = Text()
+    out.append(f"run {diff.head.id} against the previous run {diff.base.id}\n\n", style="dim")
+    for change in CHANGES:
+        entries = diff.of(change)
+        if change == "unchanged":
+            out.append(f"{len(entries)} unchanged cell" + ("" if len(entries) == 1 else "s") + "\n", style="dim")
+            continue
+        if not entries:
+            continue
+        style = "bold red" if change in ("new-failure", "regressed") else \
+            "bold green" if change in ("fixed", "improved") else "bold"
+        out.append(f"{_CHANGE_TITLES[change]} ({len(entries)})\n", style=style)
+        for entry in entries:
+            out.append(f"  {entry.key.test} · {entry.key.prompt} · {entry.key.target}: {pass_rates(entry)}\n")
+        out.append("\n")
+    return out
+
+
+def run_summary(report: RunReport, suite_path: str) -> Text:
+    from workbench.core.evals.diff import gate_failures, percent
+
+    run = report.run
+    failures = gate_failures(report, report.gate)
+    out = Text()
+    if run.status != "done":
+        out.append(f"stopped ({run.stop_reason}): ", style="bold yellow")
+    else:
+        out.append("FAILED: " if failures else "passed: ", style="bold red" if failures else "bold green")
+    out.append(f"{report.passes}/{report.runs} passed ({percent(report.pass_rate)}), {fmt_usd(run.cost_usd)}, "
+               f"run {run.id}")
+    if run.status != "done":
+        out.append(f"\nresume: workbench eval {suite_path} --resume {run.id}", style="dim")
+    for reason in failures:
+        out.append(f"\n• {reason}", style="red")
+    return out
+
+
+class RunControl:
+    """Cancels a run from any thread: the task running it is cancelled on its own loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handle: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = None
+        self.cancelled = False
+
+    def attach(self) -> None:
+        """Called in the task to cancel, on the run's loop (before its first await)."""
+        task = asyncio.current_task()
+        assert task is not None
+        with self._lock:
+            self._handle = (asyncio.get_running_loop(), task)
+            if self.cancelled:
+                task.cancel()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            handle = self._handle
+        if handle is not None:
+            loop, task = handle
+            with contextlib.suppress(RuntimeError):  # the loop already closed: the run is over
+                loop.call_soon_threadsafe(task.cancel)
+
+
+class EvalsScreen(Screen[None]):
+    BINDINGS: ClassVar = [
+        Binding("r", "run", "Run suite"),
+        Binding("escape", "cancel", "Cancel run"),
+        Binding("g", "show_tab('grid')", "Grid"),
+        Binding("d", "show_tab('diff')", "Diff"),
+        Binding("ctrl+l", "reload", "Reload suites"),
+    ]
+    DEFAULT_CSS = """
+    EvalsScreen #evals-main { height: 1fr; }
+    EvalsScreen #side { width: 44; border-right: solid $primary; }
+    EvalsScreen #suites { height: 1fr; }
+    EvalsScreen #preflight { height: auto; padding: 0 1; }
+    EvalsScreen #buttons { height: auto; }
+    EvalsScreen Label { padding: 0 1; color: $text-muted; }
+    EvalsScreen #progress-row { height: 1; padding: 0 1; }
+    EvalsScreen #progress-status { width: 1fr; padding-left: 2; }
+    EvalsScreen #summary { height: auto; max-height: 6; padding: 0 1; }
+    EvalsScreen #grid { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.suites: list[Path] = []
+        self.workspace: Path | None = None
+        self.selected: Path | None = None
+        self.preflight: Preflight | None = None
+        self.control: RunControl | None = None
+        """Set while a run goes on."""
+        self.run_info: RunInfo | None = None
+        self.suite_path = ""
+        self.report: RunReport | None = None
+        self.results: dict[CellKey, list[CellResult]] = {}
+        self.total = 0
+        self._arrived: collections.deque[CellResult] = collections.deque()
+        self._rows: dict[tuple[str, str], str] = {}
+        self._columns: dict[str, str] = {}
+        self._cells: dict[tuple[str, str], CellKey] = {}
+        """(row key, column key) → the cell shown there."""
+        self._timer: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="evals-main"):
+            with Vertical(id="side"):
+                yield Label("Suites (evals/, promptfooconfig.yaml)")
+                yield OptionList(id="suites")
+                yield Label("Pre-flight")
+                yield Static("Select a suite.", id="preflight")
+                with Horizontal(id="buttons"):
+                    yield Button("Run (r)", id="run", variant="primary")
+                    yield Button("Cancel (esc)", id="cancel", variant="error", disabled=True)
+            with Vertical(id="results"):
+                with Horizontal(id="progress-row"):
+                    yield ProgressBar(total=None, show_eta=False, id="progress")
+                    yield Static("no run yet", id="progress-status", markup=False)
+                yield Static("", id="summary", markup=False)
+                with TabbedContent(initial="grid", id="tabs"):
+                    with TabPane("Grid", id="grid"):
+                        yield DataTable(id="grid-table", cursor_type="cell", zebra_stripes=True)
+                    with TabPane("Cell", id="cell"), VerticalScroll():
+                        yield Static("Press enter on a cell of the grid to see it here.", id="cell-detail",
+                                     markup=False)
+                    with TabPane("Diff", id="diff"), VerticalScroll():
+                        yield Static("Run the suite to compare it with its previous run.", id="diff-text",
+                                     markup=False)
+        yield Footer()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    def on_unmount(self) -> None:
+        if self.control is not None:
+            self.control.cancel()
+
+    # -- suites and pre-flight -----------------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        app = self.app
+
+        def read() -> None:
+            settings = app.settings()  # type: ignore[attr-defined]
+            workspace = settings.workspace or Path.cwd()
+            app.call_from_thread(self._show_suites, workspace, suite_files(workspace))
+
+        app.run_safe(read, thread=True, name="eval-suites")  # type: ignore[attr-defined]
+
+    def _show_suites(self, workspace: Path, suites: list[Path]) -> None:
+        self.workspace, self.suites = workspace, suites
+        options = self.query_one("#suites", OptionList)
+        options.clear_options()
+        options.add_options([str(path.relative_to(workspace)) for path in suites])
+        if not suites:
+            self.query_one("#preflight", Static).update(
+                f"No suite in {workspace}: add evals/NAME.yaml (prompts, targets, tests).")
+            return
+        index = suites.index(self.selected) if self.selected in suites else 0
+        options.highlighted = index
+        options.focus()
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.id == "suites" and event.option_index < len(self.suites):
+            self.select(self.suites[event.option_index])
+
+    def select(self, path: Path) -> None:
+        """Load ``path`` and compute its pre-flight in a thread (warnings and errors as notifications)."""
+        self.selected, self.preflight = path, None
+        self.query_one("#preflight", Static).update(Text("computing…", style="dim"))
+        app = self.app
+
+        def compute() -> None:
+            try:
+                suite, store = self._load(path)
+                try:
+                    pre = self._preflight(suite, store)
+                finally:
+                    store.close()
+            except Exception as exc:
+                app.report(exc, "cannot load the suite: ")  # type: ignore[attr-defined]
+                app.call_from_thread(self._show_preflight, path, None, 0)
+                return
+            app.call_from_thread(self._show_preflight, path, pre, suite.concurrency or DEFAULT_CONCURRENCY)
+
+        self.run_worker(compute, thread=True, exclusive=True, exit_on_error=False, group="preflight",
+                        name="eval-preflight")
+
+    def _load(self, path: Path) -> tuple[Suite, EvalStore]:
+        """The suite (its warnings notified) and the eval store beside the trace log (blocking)."""
+        from workbench.core.evals.store import EvalStore, default_path
+        from workbench.core.evals.suite import load_suite
+
+        app: Any = self.app
+        settings = app.settings()
+        suite = load_suite(path, self.workspace or path.parent)
+        for warning in suite.warnings:
+            app.call_from_thread(app.notify, f"suite warning: {warning}\nnext: remove it from the suite "
+                                             "(the run ignores it)", severity="warning", timeout=8)
+        return suite, EvalStore(default_path(settings.trace_path(app.env)))
+
+    def _runner(self, suite: Suite, store: EvalStore) -> EvalRunner:
+        from workbench.core.evals.runner import EvalRunner, RunOptions
+
+        settings = self.app.settings()  # type: ignore[attr-defined]
+        options = RunOptions(repeat=suite.repeat, concurrency=suite.concurrency or DEFAULT_CONCURRENCY)
+        return EvalRunner(suite, store, options=options, policies=settings.policies, prices=settings.prices,
+                          providers=settings.config.provider_specs(), on_result=self._arrived.append)
+
+    def _preflight(self, suite: Suite, store: EvalStore) -> Preflight:
+        """Calls, cached cells, tokens, cost range; time from each target's median latency in the trace log."""
+        from workbench.core.evals.runner import preflight
+
+        app: Any = self.app
+        with app.store_lock:
+            latency = {row["model"]: row["latency_p50_ms"] for row in app.store().stats("model")
+                       if row.get("latency_p50_ms") is not None}
+        runner = self._runner(suite, store)
+        return preflight(runner.plan(), runner.prices, concurrency=runner.options.concurrency, store=store,
+                         latency_ms=latency)
+
+    def _show_preflight(self, path: Path, pre: Preflight | None, concurrency: int) -> None:
+        if path != self.selected:
+            return
+        self.preflight = pre
+        self.query_one("#preflight", Static).update(
+            preflight_text(pre, concurrency) if pre is not None else Text("the suite did not load", style="red"))
+
+    # -- the run -------------------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "run":
+            self.action_run()
+        elif event.button.id == "cancel":
+            self.action_cancel()
+
+    def action_run(self) -> None:
+        app: Any = self.app
+        if self.control is not None:
+            app.report(WorkbenchError("a run is in progress", "wait for it, or press escape to cancel it"))
+            return
+        if self.selected is None:
+            app.report(WorkbenchError("no suite selected", "pick a suite in the list (evals/*.yaml)"))
+            return
+        control, path = RunControl(), self.selected
+        self.control = control
+        self.query_one("#run", Button).disabled = True
+        self.query_one("#cancel", Button).disabled = False
+        self.query_one("#progress-status", Static).update("starting…")
+
+        def work() -> None:
+            report = None
+            try:
+                report = self._execute(path, control)
+            except Exception as exc:
+                app.report(exc, "the eval run failed: ")
+            if app.is_running:
+                with contextlib.suppress(Exception):  # the app closed meanwhile
+                    app.call_from_thread(self._finished, report)
+
+        self.run_worker(work, thread=True, exit_on_error=False, group="eval-run", name="eval-run")
+
+    def _execute(self, path: Path, control: RunControl) -> RunReport:
+        """Blocking, in a thread: run the suite on a private event loop, then report it against the previous run."""
+        from workbench.core.evals.reporting import report_for
+        from workbench.core.traces.writer import TraceWriter
+
+        app: Any = self.app
+        settings = app.settings()
+        suite, store = self._load(path)
+        try:
+            runner = self._runner(suite, store)
+            env = app.target_env([t.ref for t in suite.targets] + ([suite.judge] if suite.judge else []))
+            run = runner.new_run()
+            app.call_from_thread(self._started, suite, run, suite.cell_count * runner.options.repeat)
+            writer = TraceWriter(settings.trace_path(app.env), settings.redactor())
+            try:
+                asyncio.run(self._go(runner, run, env, writer, control))
+            except asyncio.CancelledError:
+                pass  # the runner stored the run as stopped
+            finally:
+                writer.close()
+            gate = suite.gate if suite.gate is not None else DEFAULT_GATE
+            return report_for(store, run, compare=store.previous(run), gate=gate)
+        finally:
+            store.close()
+
+    @staticmethod
+    async def _go(runner: EvalRunner, run: RunInfo, env: dict[str, str], writer: TraceWriter,
+                  control: RunControl) -> None:
+        from workbench.core.httpclient import new_client
+        from workbench.core.resilience.caller import Caller
+
+        async with new_client() as client:
+            control.attach()
+            await runner.run(run, Caller(client), env, writer)
+
+    def _started(self, suite: Suite, run: RunInfo, total: int) -> None:
+        self.run_info, self.suite_path, self.total, self.report = run, suite.path, total, None
+        self.results = {}
+        self._arrived.clear()
+        self._build_grid(suite)
+        self.query_one("#progress", ProgressBar).update(total=total, progress=0)
+        self.query_one("#summary", Static).update("")
+        self.query_one("#diff-text", Static).update("The diff appears when the run ends.")
+        self._show_progress()
+        self._timer = self.set_interval(REFRESH_S, self._drain)
+
+    def _build_grid(self, suite: Suite) -> None:
+        from workbench.core.evals.model import CellKey
+
+        table = self.query_one("#grid-table", DataTable)
+        table.clear(columns=True)
+        several = len(suite.prompts) > 1
+        table.add_column("test", key="test")
+        if several:
+            table.add_column("prompt", key="prompt")
+        self._columns = {target.label: f"t{i}" for i, target in enumerate(suite.targets)}
+        for target in suite.targets:
+            table.add_column(target.label, key=self._columns[target.label])
+        self._rows, self._cells = {}, {}
+        pending = Text("…", style="dim")
+        for test in suite.tests:
+            for prompt in suite.prompts:
+                row = f"r{len(self._rows)}"
+                self._rows[(test.key, prompt.label)] = row
+                for target in suite.targets:
+                    self._cells[(row, self._columns[target.label])] = CellKey(test.key, prompt.label, target.label)
+                label = [test.key, prompt.label] if several else [test.key]
+                table.add_row(*label, *[pending] * len(suite.targets), key=row)
+
+    def _drain(self) -> None:
+        """Draw the results that arrived since the last tick (each changed cell once)."""
+        from workbench.core.evals.stats import summarise
+
+        changed: dict[CellKey, None] = {}
+        while self._arrived:
+            result = self._arrived.popleft()
+            self.results.setdefault(result.key, []).append(result)
+            changed[result.key] = None
+        if not changed:
+            return
+        table = self.query_one("#grid-table", DataTable)
+        for key in changed:
+            row, column = self._rows.get((key.test, key.prompt)), self._columns.get(key.target)
+            if row is not None and column is not None:
+                table.update_cell(row, column, cell_text(summarise(self.results[key], {})[0]), update_width=True)
+        self.query_one("#progress", ProgressBar).update(progress=self.done_count)
+        self._show_progress()
+
+    @property
+    def done_count(self) -> int:
+        return sum(len(runs) for runs in self.results.values())
+
+    def _show_progress(self) -> None:
+        failed = sum(not r.passed for runs in self.results.values() for r in runs)
+        cost = sum(r.observation.cost_usd or 0.0 for runs in self.results.values() for r in runs)
+        self.query_one("#progress-status", Static).update(
+            f"{self.done_count}/{self.total} · {failed} failed · {fmt_usd(cost)}")
+
+    def _finished(self, report: RunReport | None) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._drain()
+        self.control = None
+        self.query_one("#run", Button).disabled = False
+        self.query_one("#cancel", Button).disabled = True
+        if report is None:
+            self.query_one("#progress-status", Static).update("the run failed (see the notification)")
+            return
+        self.report = report
+        self.run_info = report.run
+        self.query_one("#summary", Static).update(run_summary(report, self.suite_path))
+        self.query_one("#diff-text", Static).update(diff_text(report))
+        if report.run.status != "done":
+            self.notify(f"run {report.run.id} stopped: resume it with "
+                        f"`workbench eval {self.suite_path} --resume {report.run.id}`", severity="warning", timeout=8)
+        if self.selected is not None:
+            self.select(self.selected)  # the cache changed: refresh the pre-flight
+
+    def action_cancel(self) -> None:
+        if self.control is None:
+            self.notify("no eval run to cancel", timeout=3)
+            return
+        self.control.cancel()
+        self.query_one("#progress-status", Static).update("stopping: calls in flight are cancelled…")
+
+    # -- cell detail and tabs --------------------------------------------------------------------------
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        key = self._cells.get((str(event.cell_key.row_key.value), str(event.cell_key.column_key.value)))
+        if key is None:
+            return
+        self.query_one("#cell-detail", Static).update(cell_detail(key, self.results.get(key, [])))
+        self.action_show_tab("cell")
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
