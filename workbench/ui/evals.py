@@ -225,12 +225,16 @@ class EvalsScreen(Screen[None]):
         self.report: RunReport | None = None
         self.results: dict[CellKey, list[CellResult]] = {}
         self.total = 0
+        self.done_count = self.failed = 0
+        self.cost_usd = 0.0
         self._arrived: collections.deque[CellResult] = collections.deque()
         self._rows: dict[tuple[str, str], str] = {}
         self._columns: dict[str, str] = {}
         self._cells: dict[tuple[str, str], CellKey] = {}
         """(row key, column key) → the cell shown there."""
         self._timer: Any = None
+        self.shown: CellKey | None = None
+        """The cell in the Cell tab (redrawn as its results arrive)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -317,15 +321,15 @@ class EvalsScreen(Screen[None]):
         self.run_worker(compute, thread=True, exclusive=True, exit_on_error=False, group="preflight",
                         name="eval-preflight")
 
-    def _load(self, path: Path) -> tuple[Suite, EvalStore]:
-        """The suite (its warnings notified) and the eval store beside the trace log (blocking)."""
+    def _load(self, path: Path, *, warn: bool = True) -> tuple[Suite, EvalStore]:
+        """The suite (its warnings notified when ``warn``) and the eval store beside the trace log (blocking)."""
         from workbench.core.evals.store import EvalStore, default_path
         from workbench.core.evals.suite import load_suite
 
         app: Any = self.app
         settings = app.settings()
         suite = load_suite(path, self.workspace or path.parent)
-        for warning in suite.warnings:
+        for warning in suite.warnings if warn else ():
             app.call_from_thread(app.notify, f"suite warning: {warning}\nnext: remove it from the suite "
                                              "(the run ignores it)", severity="warning", timeout=8)
         return suite, EvalStore(default_path(settings.trace_path(app.env)))
@@ -398,7 +402,7 @@ class EvalsScreen(Screen[None]):
 
         app: Any = self.app
         settings = app.settings()
-        suite, store = self._load(path)
+        suite, store = self._load(path, warn=False)  # notified with the pre-flight
         try:
             runner = self._runner(suite, store)
             env = app.target_env([t.ref for t in suite.targets] + ([suite.judge] if suite.judge else []))
@@ -429,6 +433,8 @@ class EvalsScreen(Screen[None]):
     def _started(self, suite: Suite, run: RunInfo, total: int) -> None:
         self.run_info, self.suite_path, self.total, self.report = run, suite.path, total, None
         self.results = {}
+        self.done_count = self.failed = 0
+        self.cost_usd = 0.0
         self._arrived.clear()
         self._build_grid(suite)
         self.query_one("#progress", ProgressBar).update(total=total, progress=0)
@@ -469,6 +475,9 @@ class EvalsScreen(Screen[None]):
             result = self._arrived.popleft()
             self.results.setdefault(result.key, []).append(result)
             changed[result.key] = None
+            self.done_count += 1
+            self.failed += not result.passed
+            self.cost_usd += result.observation.cost_usd or 0.0
         if not changed:
             return
         table = self.query_one("#grid-table", DataTable)
@@ -478,16 +487,12 @@ class EvalsScreen(Screen[None]):
                 table.update_cell(row, column, cell_text(summarise(self.results[key], {})[0]), update_width=True)
         self.query_one("#progress", ProgressBar).update(progress=self.done_count)
         self._show_progress()
-
-    @property
-    def done_count(self) -> int:
-        return sum(len(runs) for runs in self.results.values())
+        if self.shown in changed:
+            self._show_cell(self.shown)
 
     def _show_progress(self) -> None:
-        failed = sum(not r.passed for runs in self.results.values() for r in runs)
-        cost = sum(r.observation.cost_usd or 0.0 for runs in self.results.values() for r in runs)
         self.query_one("#progress-status", Static).update(
-            f"{self.done_count}/{self.total} · {failed} failed · {fmt_usd(cost)}")
+            f"{self.done_count}/{self.total} · {self.failed} failed · {fmt_usd(self.cost_usd)}")
 
     def _finished(self, report: RunReport | None) -> None:
         if self._timer is not None:
@@ -523,8 +528,12 @@ class EvalsScreen(Screen[None]):
         key = self._cells.get((str(event.cell_key.row_key.value), str(event.cell_key.column_key.value)))
         if key is None:
             return
-        self.query_one("#cell-detail", Static).update(cell_detail(key, self.results.get(key, [])))
+        self._show_cell(key)
         self.action_show_tab("cell")
+
+    def _show_cell(self, key: CellKey) -> None:
+        self.shown = key
+        self.query_one("#cell-detail", Static).update(cell_detail(key, self.results.get(key, [])))
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
