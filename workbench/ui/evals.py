@@ -437,6 +437,8 @@ class EvalsScreen(Screen[None]):
         self.cost_usd = 0.0
         self._arrived.clear()
         self._build_grid(suite)
+        if self.shown is not None:
+            self._show_cell(self.shown)  # the new run has no result for it yet
         self.query_one("#progress", ProgressBar).update(total=total, progress=0)
         self.query_one("#summary", Static).update("")
         self.query_one("#diff-text", Static).update("The diff appears when the run ends.")
