@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -179,6 +180,7 @@ def test_ids_sort_by_time() -> None:
 
 WRITER_SCRIPT = """
 import sys, time
+from collections.abc import Callable
 from pathlib import Path
 from tests.test_traces import synthetic
 from workbench.core.traces.writer import TraceWriter
@@ -205,3 +207,35 @@ def test_kill_9_mid_write_keeps_every_committed_row(tmp_path: Path) -> None:
     rows = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
     assert rows >= committed[-1] > 0
     assert conn.execute("SELECT count(*) FROM payloads").fetchone()[0] == rows
+
+
+def test_prompt_and_provider_filters_merge_their_index_ranges(tmp_path: Path) -> None:
+    start = time.time() - 1000
+    records = synthetic(60, start)
+    for i, record in enumerate(records):
+        record.target = ("solo", "openai/a", "openai/b", "open/c", "anthropic/d")[i % 5]
+    writer = TraceWriter(tmp_path / "m.db")
+    contexts = [CallContext(prompt_name="p" if i % 3 else "q", prompt_version=(None, 1, 2, 7)[i % 4])
+                for i in range(60)]
+    ids = [writer.write(r, c) for r, c in zip(records, contexts, strict=True)]
+    writer.close()
+    store = TraceStore(tmp_path / "m.db")
+    newest_first = sorted(zip(ids, records, contexts, strict=True), reverse=True)
+
+    def expect(keep: Callable[[CallRecord, CallContext], bool], before: str | None = None) -> list[str]:
+        return [i for i, r, c in newest_first if keep(r, c) and (before is None or i < before)][:7]
+
+    for filters, keep in (
+            (Filters(prompt="p"), lambda r, c: c.prompt_name == "p"),
+            (Filters(prompt="p", status="ok"), lambda r, c: c.prompt_name == "p"),
+            (Filters(provider="openai"), lambda r, c: r.target.startswith("openai/")),
+            (Filters(provider="solo"), lambda r, c: r.target == "solo"),
+            (Filters(provider="open"), lambda r, c: r.target == "open/c"),
+            (Filters(provider="openai", prompt="q"),
+             lambda r, c: r.target.startswith("openai/") and c.prompt_name == "q")):
+        first = store.page(filters, limit=7)
+        assert [r["id"] for r in first] == expect(keep), filters
+        assert [r["id"] for r in store.page(filters, before=first[-1]["id"], limit=7)] == expect(keep, first[-1]["id"])
+    assert store.page(Filters(prompt="none")) == [] and store.page(Filters(provider="none")) == []
+    names = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"calls_provider", "calls_status", "calls_prompt_name"}.isdisjoint(names)

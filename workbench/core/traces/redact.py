@@ -17,11 +17,12 @@ BUILTIN_RULES: dict[str, str] = {
 }
 
 
-# A cheap test a text must pass before a rule's (costlier) regex runs over it.
+# A cheap test a text must pass before a rule's (costlier) regex runs over it (a plain substring where
+# one will do: those are found without running the regex engine at every position).
 _PRECHECKS: dict[str, re.Pattern[str]] = {
     "email": re.compile("@"),
     "card": re.compile(r"\d\d\d\d"),
-    "api_key": re.compile(r"[spr]k-"),
+    "api_key": re.compile("k-"),
 }
 
 

@@ -110,6 +110,9 @@ class Filters:
         return (" AND ".join(clauses) or "1"), args
 
 
+_MAX_PARTS = 100
+"""A filter split into more index ranges than this scans the calls newest first instead."""
+
 ID_SLACK_S = 0.001
 """A row's id is made from its ``ts`` (to the millisecond), so ``ts >= since`` implies
 ``id >= id_bound(since - ID_SLACK_S)``."""
@@ -136,10 +139,8 @@ class TraceStore:
         if before is not None:
             where += " AND c.id < ?"
             args.append(before)
-        if filters.tag is None:
-            query = f"SELECT c.* FROM calls c WHERE {where} ORDER BY c.id DESC LIMIT ?"
-        else:  # walk the tag's index newest first (a subquery would gather every call with the tag first)
-            bounds, extra = ["t.tag = ?"], [filters.tag]
+        if filters.tag is not None:  # walk the tag's index newest first (a subquery would gather every call with
+            bounds, extra = ["t.tag = ?"], [filters.tag]  # the tag first)
             since = None if filters.since is None else id_bound(filters.since - ID_SLACK_S)
             until = None if filters.until is None else id_bound(filters.until + 0.002)
             for op, value in (("<", before), (">=", since), ("<", until)):
@@ -149,7 +150,46 @@ class TraceStore:
             query = (f"SELECT c.* FROM call_tags t JOIN calls c ON c.id = t.call_id WHERE {' AND '.join(bounds)} "
                      f"AND {where} ORDER BY t.call_id DESC LIMIT ?")
             args = [*extra, *args]
+        elif (parts := self._parts(filters)) is not None and len(parts) <= _MAX_PARTS:
+            if not parts:
+                return []
+            # one index range per part, merged newest first by SQLite (each is in id order already)
+            query = " UNION ALL ".join(f"SELECT c.* FROM calls c WHERE {where} AND {part}" for part, _ in parts)
+            query += " ORDER BY id DESC LIMIT ?"
+            args = [value for _, part_args in parts for value in (*args, *part_args)]
+        else:
+            query = f"SELECT c.* FROM calls c WHERE {where} ORDER BY c.id DESC LIMIT ?"
         return [dict(r) for r in self.conn.execute(query, [*args, limit])]
+
+    def _parts(self, filters: Filters) -> list[tuple[str, tuple[Any, ...]]] | None:
+        """The filters no index gives in id order, split into ranges that one does: a prompt's calls are
+        its versions' (``calls_prompt``), a provider's are its targets' (``calls_target``; a provider is
+        the part of the target before the ``/``). ``None`` when the filters need no split."""
+        conn = self.conn
+        if filters.prompt is not None and filters.prompt_version is None:
+            parts: list[tuple[str, tuple[Any, ...]]] = []
+            if conn.execute("SELECT 1 FROM calls WHERE prompt_name = ? AND prompt_version IS NULL LIMIT 1",
+                            (filters.prompt,)).fetchone():
+                parts.append(("c.prompt_version IS NULL", ()))
+            version = -(1 << 63)
+            while len(parts) <= _MAX_PARTS and (row := conn.execute(
+                    "SELECT prompt_version FROM calls WHERE prompt_name = ? AND prompt_version > ? "
+                    "ORDER BY prompt_version LIMIT 1", (filters.prompt, version)).fetchone()):
+                version = row[0]
+                parts.append(("c.prompt_version = ?", (version,)))
+            return parts
+        if filters.provider is not None and filters.model is None:
+            parts = []
+            if conn.execute("SELECT 1 FROM calls WHERE target = ? LIMIT 1", (filters.provider,)).fetchone():
+                parts.append(("c.target = ?", (filters.provider,)))
+            target, end = f"{filters.provider}/", f"{filters.provider}0"  # '0' follows '/'
+            while len(parts) <= _MAX_PARTS and (row := conn.execute(
+                    "SELECT target FROM calls WHERE target >= ? AND target < ? ORDER BY target LIMIT 1",
+                    (target, end)).fetchone()):
+                parts.append(("c.target = ?", (row[0],)))
+                target = row[0] + "\x00"
+            return parts
+        return None
 
     def get(self, call_id: str) -> dict[str, Any] | None:
         """One call with its payload and tags; an id prefix is accepted when unique."""

@@ -10,27 +10,30 @@ the thread catches up the full-text index, so searching never slows writing.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
-import queue
 import sqlite3
 import struct
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench.core.call import CallRecord
+from workbench.core.request import Params
 from workbench.core.traces import rollup
 from workbench.core.traces.ids import id_time, new_id
 from workbench.core.traces.redact import Redactor
 from workbench.core.traces.store import CALL_COLUMNS, PAYLOAD_COLUMNS, connect, index_pending
 
-_INSERT_CALL = f"INSERT OR REPLACE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
-_INSERT_PAYLOAD = (f"INSERT OR REPLACE INTO payloads ({', '.join(PAYLOAD_COLUMNS)}) "
+_INSERT_CALL = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
+_INSERT_PAYLOAD = (f"INSERT INTO payloads ({', '.join(PAYLOAD_COLUMNS)}) "
                    f"VALUES ({', '.join('?' * len(PAYLOAD_COLUMNS))})")
 _INSERT_TAG = "INSERT OR IGNORE INTO call_tags (call_id, tag) VALUES (?, ?)"
 _IDLE_INDEX_S = 0.5
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,35 +50,46 @@ class CallContext:
 def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
              call_id: str) -> tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[str, str]]]:
     """(calls row, payloads row, tag rows) for a finished call."""
-    usage, timing = record.usage, record.timing
+    usage, timing, error, request = record.usage, record.timing, record.error, record.request
+    redact = redactor.text
     provider, _, model = record.target.partition("/")
-    request = record.request
-    tps = record.tokens_per_s
     call = (
         call_id, record.started_at or id_time(call_id), provider, model, record.target, record.served_by, None,
         context.prompt_name, context.prompt_version, context.session_id, context.eval_run_id,
-        "error" if record.error is not None else "ok",
-        None if record.error is None else record.error.error_class,
-        None if record.error is None else redactor.text(str(record.error)),
+        "ok" if error is None else "error", None if error is None else error.error_class,
+        None if error is None else redact(str(error)),
         None if record.finish is None else record.finish.value, record.finish_raw,
-        usage.input_tokens if usage else None, usage.output_tokens if usage else None,
-        usage.cache_read_tokens if usage else None, usage.cache_write_tokens if usage else None,
-        usage.reasoning_tokens if usage else None, record.usage_estimated,
-        None if record.cost_usd is None else float(record.cost_usd),
-        timing.ttft_ms, timing.latency_ms, tps, timing.queue_ms, max(len(record.attempts), 1), record.request_id,
+        *((None,) * 5 if usage is None else (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+                                             usage.cache_write_tokens, usage.reasoning_tokens)),
+        record.usage_estimated, None if record.cost_usd is None else float(record.cost_usd), timing.ttft_ms,
+        timing.latency_ms,
+        None if usage is None else timing.tokens_per_s(usage.output_tokens), timing.queue_ms,
+        len(record.attempts) or 1, record.request_id,
     )
-    messages = [{"role": m.role, "content": redactor.text(m.content)} for m in request.messages]
-    request_json = None if redactor.metadata_only else json.dumps(
-        {"system": redactor.text(request.system), "messages": messages,
-         "params": request.params.model_dump(exclude_defaults=True)}, ensure_ascii=False)
-    attempts = [{**a.summary(), "error_class": a.error_class, "wait_reason": a.wait_reason,
-                 "latency_ms": a.latency_ms, "error": redactor.text(a.error), "output": redactor.text(a.output)}
-                for a in record.attempts]
+    request_json = None if redactor.metadata_only else _JSON.encode(
+        {"system": redact(request.system),
+         "messages": [{"role": m.role, "content": redact(m.content)} for m in request.messages],
+         "params": _params(request.params)})
+    attempts = _JSON.encode([{**a.summary(), "error_class": a.error_class, "wait_reason": a.wait_reason,
+                              "latency_ms": a.latency_ms, "error": redact(a.error), "output": redact(a.output)}
+                             for a in record.attempts]) if record.attempts else "[]"
     origin = timing.sent_ns or timing.started_ns or 0
-    chunks = struct.pack(f"<{len(timing.chunk_ns)}f", *((t - origin) / 1e6 for t in timing.chunk_ns))
-    payload = (call_id, request_json, redactor.text(record.text), redactor.text(record.reasoning or None),
-               json.dumps(attempts, ensure_ascii=False), chunks)
+    chunks = struct.pack(f"<{len(timing.chunk_ns)}f", *[(t - origin) / 1e6 for t in timing.chunk_ns])
+    payload = (call_id, request_json, redact(record.text), redact(record.reasoning or None), attempts, chunks)
     return call, payload, [(call_id, tag) for tag in context.tags]
+
+
+@functools.lru_cache(maxsize=64)
+def _params_dump(params: Params) -> dict[str, Any]:
+    return params.model_dump(exclude_defaults=True)
+
+
+def _params(params: Params) -> dict[str, Any]:
+    """The request's parameters as stored (set ones only); the same few sets recur, so they are dumped once."""
+    try:
+        return _params_dump(params)
+    except TypeError:  # unhashable (a JSON schema): not cached
+        return params.model_dump(exclude_defaults=True)
 
 
 class TraceWriter:
@@ -84,7 +98,12 @@ class TraceWriter:
         self.path = path
         self.redactor = redactor or Redactor.build()
         self.max_batch, self.max_delay_s = max_batch, max_delay_s
-        self._queue: queue.Queue[tuple[CallRecord, CallContext, str] | None] = queue.Queue()
+        self._pending: deque[tuple[CallRecord, CallContext, str]] = deque()
+        self._arrived = threading.Event()
+        """Set by ``write`` (and ``close``) whenever it is clear: the thread waits on it."""
+        self._lock = threading.Lock()
+        self._committed = threading.Condition()
+        self._queued = self._done = 0
         self._conn = connect(path)  # opened here so a bad path fails now, with a clear message
         # Checkpoint the WAL every ~40 MB instead of every 4 MB, with a cache to match: fewer, larger
         # checkpoints and fewer page reads while writing a batch.
@@ -99,44 +118,54 @@ class TraceWriter:
     def write(self, record: CallRecord, context: CallContext = CallContext()) -> str:
         """Queue a finished call; returns the id its row will have."""
         call_id = new_id(record.started_at)
-        self._queue.put((record, context, call_id))
+        with self._lock:
+            if not self._closed:
+                self._pending.append((record, context, call_id))
+                self._queued += 1
+        if not self._arrived.is_set():
+            self._arrived.set()
         return call_id
 
     def flush(self) -> None:
         """Block until everything queued so far is committed."""
-        self._queue.join()
+        with self._lock:
+            queued = self._queued
+        with self._committed:
+            self._committed.wait_for(lambda: self._done >= queued)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(None)
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._arrived.set()
         self._thread.join()
         self._conn.close()
         atexit.unregister(self.close)
 
     def _run(self) -> None:
+        pending, arrived = self._pending, self._arrived
         while True:
-            try:
-                first = self._queue.get(timeout=_IDLE_INDEX_S)
-            except queue.Empty:
-                index_pending(self._conn, batch=2_000)
+            arrived.clear()
+            if not pending and not self._closed:
+                if not arrived.wait(_IDLE_INDEX_S):
+                    index_pending(self._conn, batch=2_000)
                 continue
-            batch = [first]
             deadline = time.monotonic() + self.max_delay_s
-            while first is not None and len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0)))
-                except queue.Empty:
+            while len(pending) < self.max_batch and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     break
-                if batch[-1] is None:
-                    break
-            items = [item for item in batch if item is not None]
+                arrived.clear()
+                if len(pending) < self.max_batch:
+                    arrived.wait(remaining)
+            items = [pending.popleft() for _ in range(min(len(pending), self.max_batch))]
             if items:
                 self._commit(items)
-            for _ in batch:
-                self._queue.task_done()
-            if len(items) < len(batch):  # the close marker
+                with self._committed:
+                    self._done += len(items)
+                    self._committed.notify_all()
+            if self._closed and not pending:
                 index_pending(self._conn)
                 return
 
