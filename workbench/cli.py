@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--save-session", metavar="NAME", help="save the race as sessions/NAME.yaml in the workspace")
     run.add_argument("-m", "--model", dest="models", action="append", default=[], metavar="PROVIDER/MODEL",
                      help="a target such as openai/gpt-4.1-mini, or an alias (repeat for a race; default: the "
-                          "configuration's [defaults] targets)")
+                          "configuration's [defaults] targets, else a small model per provider with a key, else "
+                          "local/smollm2-135m and local servers)")
     run.add_argument("-s", "--system", help="system prompt")
     run.add_argument("--max-tokens", type=int, help="output token limit (default: a per-model default)")
     run.add_argument("--temperature", type=float)
@@ -216,9 +217,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config = settings.config
     source = _source(args, settings)
-    models = [config.expand(m) for m in (args.models or source.targets or config.defaults.targets)]
-    if not models:
-        raise WorkbenchError("no target given", "pass -m provider/model, or set [defaults] targets in workbench.toml")
+    models = [config.expand(m) for m in (args.models or source.targets)] or _default_targets(settings)
     if args.save_session:
         from workbench.core.prompts import check_name
 
@@ -265,6 +264,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         path = save_session(workspace, session)
         print(f"session saved: {prompts_cli.relative(path, workspace)}", file=sys.stderr)
     return EXIT_FAILED if any(r.error is not None for r in race.records) else EXIT_OK
+
+
+def _default_targets(settings: Settings) -> list[str]:
+    """The targets of a run that names none (see core/targets.py), saying so on stderr when they were picked."""
+    from workbench.core.discovery import discover
+    from workbench.core.keys import with_stored_keys
+    from workbench.core.targets import default_targets
+
+    specs = settings.config.provider_specs()
+    env = with_stored_keys(os.environ, sorted(specs), specs)
+    chosen = default_targets(env, settings, lambda: discover(env, specs))
+    if chosen.notice:
+        print(f"workbench: {chosen.notice}", file=sys.stderr)
+    return chosen.targets
 
 
 def _trace(records: Sequence[CallRecord], args: argparse.Namespace, settings: Settings,

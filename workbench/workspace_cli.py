@@ -101,6 +101,7 @@ def models(args: argparse.Namespace) -> int:
     from workbench.core.config import load_settings
     from workbench.core.discovery import discover
     from workbench.core.keys import with_stored_keys
+    from workbench.core.local_model import LOCAL_MODELS
     from workbench.core.targets import target_rows
     from workbench.core.traces.store import Filters, TraceStore
 
@@ -112,6 +113,7 @@ def models(args: argparse.Namespace) -> int:
     store = TraceStore(path) if path.exists() else None
     sources = ([(t, "defaults") for t in config.defaults.targets]
                + [(t, f"alias {a}") for a, t in config.aliases.items()]
+               + [(f"local/{name}", "this machine") for name in sorted(LOCAL_MODELS)]
                + [(t, "discovered") for t in discover(env, specs)])
     try:
         rows = target_rows(settings, env, sources, None if store is None else (
@@ -122,15 +124,13 @@ def models(args: argparse.Namespace) -> int:
     if args.json:
         for row in rows:
             print(json.dumps(row))
-    elif not rows:
-        print("no targets: set [defaults] targets or [aliases] in workbench.toml, add a key "
-              "(`workbench keys set openai`), or start a local server (Ollama, LM Studio, llama.cpp, vLLM)")
     else:
         for row in rows:
             window = f"{row['context_window']:,}" if row["context_window"] else "?"
-            state = "ready" if row["ready"] else "no key"
+            state = "ready" if row["ready"] else "not ready"
             price = ("price unknown" if row["input_usd_per_mtok"] is None else
                      f"${row['input_usd_per_mtok']:g}/${row['output_usd_per_mtok']:g} per Mtok")
-            print(f"{row['target']:<45} {row['source']:<16} {state:<7} ctx {window:<10} {price:<24} "
-                  f"circuit {row['circuit']}")
+            setup = f"  ({row['setup']})" if row["setup"] else ""
+            print(f"{row['target']:<45} {row['source']:<16} {state:<9} ctx {window:<10} {price:<24} "
+                  f"circuit {row['circuit']}{setup}")
     return 0

@@ -3,6 +3,7 @@
 A cost is computed from usage normalised to the OpenTelemetry rules (input includes the cached-read
 and cache-write parts, output includes reasoning), which is also how genai-prices counts. Prices are
 the ones in force at the time of the call. A model nobody priced costs ``None`` ("unknown"), never 0.
+Models run on this machine by the workbench (``local/…``) are priced here at 0: local compute has no bill.
 
 The user table lives in ``workbench.toml`` (``--prices FILE`` elsewhere)::
 
@@ -31,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.core.errors import ConfigError
 from workbench.core.events import Usage
+from workbench.core.local_model import CONTEXT_TOKENS
 
 _MTOK = Decimal(1_000_000)
 
@@ -69,34 +71,50 @@ class ModelFacts:
     """The priced model it matched (``None``: unknown)."""
     context_window: int | None
     source: str
-    """``user``, ``genai-prices`` or ``unknown``."""
+    """``user``, ``workbench`` (a built-in row), ``genai-prices`` or ``unknown``."""
+
+
+BUILTIN_PRICES = {
+    "local/*": UserPrice(input_per_mtok=Decimal(0), output_per_mtok=Decimal(0), context_window=CONTEXT_TOKENS),
+}
+"""Rows the workbench knows itself, under the user table: the models it runs on this machine cost nothing."""
+
+
+def _match(table: dict[str, UserPrice], base: str) -> UserPrice | None:
+    if base in table:
+        return table[base]
+    return next((row for pattern, row in table.items() if fnmatch.fnmatchcase(base, pattern)), None)
 
 
 class PriceBook:
     def __init__(self, user: dict[str, UserPrice] | None = None) -> None:
         self.user = user or {}
 
-    def _user_row(self, target: str) -> UserPrice | None:
+    def _row(self, target: str) -> tuple[UserPrice, str] | None:
+        """The user's row for ``target``, else a built-in one, with its source."""
         base = _base_target(target)
-        if base in self.user:
-            return self.user[base]
-        return next((row for pattern, row in self.user.items() if fnmatch.fnmatchcase(base, pattern)), None)
+        for table, source in ((self.user, "user"), (BUILTIN_PRICES, "workbench")):
+            row = _match(table, base)
+            if row is not None:
+                return row, source
+        return None
 
     def facts(self, target: str) -> ModelFacts:
-        row = self._user_row(target)
+        found_row = self._row(target)
         found = _bundled_model(target)
-        if row is not None:
+        if found_row is not None:
+            row, source = found_row
             window = row.context_window or (found[1] if found else None)
-            return ModelFacts(_base_target(target), window, "user")
+            return ModelFacts(_base_target(target), window, source)
         if found is None:
             return ModelFacts(None, None, "unknown")
         return ModelFacts(found[0], found[1], "genai-prices")
 
     def cost(self, target: str, usage: Usage, at: datetime | None = None) -> Decimal | None:
         """USD for ``usage`` on ``target`` at time ``at`` (now when ``None``); ``None`` when unpriced."""
-        row = self._user_row(target)
-        if row is not None:
-            return row.cost(usage)
+        found_row = self._row(target)
+        if found_row is not None:
+            return found_row[0].cost(usage)
         if _bundled_model(target) is None:
             return None
         import genai_prices
