@@ -7,6 +7,7 @@ process, tiktoken encodings, sqlite/sqlmodel, genai-prices) load in thread worke
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -134,6 +135,7 @@ class WorkbenchApp(App[None]):
         self.network()
         with contextlib.suppress(WorkbenchError):  # reported when a race is traced
             self.writer()
+        gc.freeze()  # what warm-up loaded lives as long as the app: keep it out of full collections
 
     def on_unmount(self) -> None:
         self.shutdown()

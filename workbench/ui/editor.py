@@ -11,6 +11,7 @@ from :func:`~workbench.core.estimate.estimate`, debounced and computed in a thre
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -76,6 +77,7 @@ class EditorScreen(Screen[None]):
         """(field, encoding) → meter; built in a worker, then edited in place on the UI thread."""
         self.estimates: dict[str, Estimate] = {}
         self._estimate_timer: Any = None
+        self._meter_shape = (0, 0)
         self._counting = False
         self._recount_again = False
         self._generation = 0
@@ -100,10 +102,10 @@ class EditorScreen(Screen[None]):
         with Horizontal(id="editor-main"):
             with Vertical(id="texts"):
                 yield Label("System prompt")
-                yield MeteredTextArea(id="system", soft_wrap=True)
+                yield MeteredTextArea(id="system", soft_wrap=True, on_edit=self.meter_edits)
                 with Vertical(id="turns"):
                     yield Label("User message", id="label-user")
-                    yield MeteredTextArea(id="user", soft_wrap=True)
+                    yield MeteredTextArea(id="user", soft_wrap=True, on_edit=self.meter_edits)
             with VerticalScroll(id="side"):
                 yield Label("Targets (comma-separated provider/model)")
                 yield Input(", ".join(self.app.default_targets()), id="targets")  # type: ignore[attr-defined]
@@ -175,7 +177,7 @@ class EditorScreen(Screen[None]):
         turn = f"turn-{self._turn_serial}"
         self.turn_ids.append(turn)
         self.roles[turn] = role
-        area = self._turn_areas[turn] = MeteredTextArea(text, id=turn, soft_wrap=True)
+        area = self._turn_areas[turn] = MeteredTextArea(text, id=turn, soft_wrap=True, on_edit=self.meter_edits)
         return [Label("", id=f"label-{turn}"), area]
 
     async def action_add_turn(self) -> None:
@@ -367,7 +369,14 @@ class EditorScreen(Screen[None]):
         if not isinstance(area, MeteredTextArea) or area.id not in self.fields():
             return
         self.sync_variables()
-        if not self.ready:
+        if area.hooked_changes:  # an edit the meter already took (``meter_edits``, before the paint)
+            area.hooked_changes -= 1
+            return
+        self.meter_edits(area)
+
+    def meter_edits(self, area: MeteredTextArea) -> None:
+        """Apply an area's pending edits to its meters and redraw the meter (a recount when they cannot apply)."""
+        if not self.ready or area.id not in self.fields():
             return
         edits, area.pending_edits = area.pending_edits, []
         if self._counting:
@@ -447,6 +456,7 @@ class EditorScreen(Screen[None]):
             self.recount()
             return
         self.meters = meters
+        gc.freeze()  # long-lived: a full collection no longer walks the encodings and meters (pauses of 100+ ms)
         self._render_meter()
         self._schedule_estimate()
 
@@ -471,7 +481,12 @@ class EditorScreen(Screen[None]):
         return rows
 
     def _render_meter(self) -> None:
-        self.query_one("#meter", Static).update(meter_text(self.meter_rows()))
+        """Redraw the meter; a layout pass only when its shape (lines, widest line) changed."""
+        text = meter_text(self.meter_rows())
+        lines = text.plain.split("\n")
+        shape = (len(lines), max(map(len, lines)))
+        self.query_one("#meter", Static).update(text, layout=shape != self._meter_shape)
+        self._meter_shape = shape
 
     def _schedule_estimate(self) -> None:
         if self._estimate_timer is not None:

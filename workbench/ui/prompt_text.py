@@ -1,14 +1,29 @@
 """Prompt text in the editor: ``{{variables}}`` and their substitution, target lists, parameter
-errors, and the text area that tells the live meter exactly which range each edit replaced."""
+errors, and the text area that tells the live meter exactly which range each edit replaced.
+
+The text area stays fast on a 100k-token document: TextArea reads its whole text and the wrapped
+document's height for every line it draws, rebuilds highlights on every edit, and redraws every
+visible row after any edit or cursor move. Here the text is kept until the next edit, the height is
+the length of the wrapped-row table, placeholders are found only on the lines being drawn, and a
+drawn row is reused while its line's text is unchanged and neither the cursor, the selection nor a
+matched bracket is on that line.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
+from textual.cache import LRUCache
+from textual.document._document import Document, Location
+from textual.document._document_navigator import DocumentNavigator
 from textual.document._edit import Edit
+from textual.document._wrapped_document import WrappedDocument
+from textual.strip import Strip
 from textual.widgets import TextArea
+from textual.widgets.text_area import Highlight
 
 from workbench.core.errors import WorkbenchError
 
@@ -42,31 +57,117 @@ def split_targets(raw: str) -> list[str]:
     return [t.strip() for t in re.split(r",\s*(?=[A-Za-z0-9_.-]+/)", raw) if t.strip()]
 
 
-class MeteredTextArea(TextArea):
-    """A TextArea that records each edit as (start, end, replacement) in character offsets."""
+class _Document(Document):
+    """A plain-text document that keeps its joined text until the next edit."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = super().text
+        return self._text
+
+    def replace_range(self, start: Location, end: Location, text: str) -> Any:
+        self._text = None
+        return super().replace_range(start, end, text)
+
+    def get_index_from_location(self, location: Location) -> int:
+        row, column = location
+        return sum(map(len, self._lines[:row])) + row * len(self.newline) + column
+
+
+class _WrappedDocument(WrappedDocument):
+    @property
+    def height(self) -> int:
+        """One entry per wrapped row: the same as summing the rows of every line, in O(1)."""
+        return len(self._offset_to_line_info)
+
+
+class _Highlights(dict[int, list[Highlight]]):
+    """Highlights by line, each line's ``{{name}}`` placeholders found when the line is first drawn."""
+
+    def __init__(self, document: Callable[[], Document]) -> None:
+        super().__init__()
+        self.document = document
+
+    def __missing__(self, row: int) -> list[Highlight]:
+        line = self.document()[row]
+        spans: list[Highlight] = []
+        if "{{" in line:
+            for match in VARIABLE.finditer(line):
+                start = len(line[:match.start()].encode())
+                spans.append((start, start + len(match.group(0).encode()), PLACEHOLDER_STYLE))
+        self[row] = spans
+        return spans
+
+
+class MeteredTextArea(TextArea):
+    """A plain-text TextArea that records each edit as (start, end, replacement) in character offsets.
+
+    ``on_edit`` runs right after each edit, before the edited text is drawn, so whatever it updates
+    (the meter) reaches the screen in the same frame; ``hooked_changes`` counts the ``Changed``
+    messages it has already handled.
+    """
+
+    def __init__(self, *args: Any, on_edit: Callable[[MeteredTextArea], None] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pending_edits: list[tuple[int, int, str]] = []
+        self.on_edit = on_edit
+        self.hooked_changes = 0
+        self._rows: LRUCache[tuple[Any, ...], Strip] = LRUCache(1024)
+        self._highlights = _Highlights(lambda: self.document)  # type: ignore[assignment]
+
+    def _set_document(self, text: str, language: str | None) -> None:
+        self._highlight_query = None
+        self.document = _Document(text)
+        self.wrapped_document = _WrappedDocument(self.document, tab_width=self.indent_width)
+        self.navigator = DocumentNavigator(self.wrapped_document)
+        self._build_highlight_map()
+        self.move_cursor((0, 0))
+        self._rewrap_and_refresh_virtual_size()
+
+    def _render_line(self, y: int) -> Strip:
+        key = self._row_key(y)
+        if key is None:
+            return super()._render_line(y)
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = super()._render_line(y)
+        return row
+
+    def _row_key(self, y: int) -> tuple[Any, ...] | None:
+        """What a drawn row depends on, or ``None`` when it shows the cursor, selection or a bracket match."""
+        scroll_x, scroll_y = self.scroll_offset
+        rows = self.wrapped_document._offset_to_line_info
+        if scroll_y + y >= len(rows):
+            return None
+        line_index, section = rows[scroll_y + y]
+        (start_row, _), (end_row, _) = sorted(self.selection)
+        bracket = self._matching_bracket_location
+        if start_row <= line_index <= end_row or (bracket is not None and bracket[0] == line_index):
+            return None
+        return (self.document[line_index], section, self.size, scroll_x, id(self._theme), self.soft_wrap,
+                self.indent_width, self.show_line_numbers and line_index, self.read_only)
+
+    def notify_style_update(self) -> None:
+        self._rows.clear()
+        super().notify_style_update()
 
     def edit(self, edit: Edit) -> Any:
         document = self.document
         top, bottom = sorted((edit.from_location, edit.to_location))
         start = document.get_index_from_location(top)
-        end = document.get_index_from_location(bottom)
+        end = start + len(document.get_text_range(top, bottom))
         self.pending_edits.append((start, end, edit.text))
-        return super().edit(edit)
-
-    def _build_highlight_map(self) -> None:
-        """The language's highlights (none for plain text), plus every ``{{name}}`` placeholder."""
-        super()._build_highlight_map()
-        for row, line in enumerate(self.document.lines):
-            if "{{" not in line:
-                continue
-            for match in VARIABLE.finditer(line):
-                start = len(line[:match.start()].encode())
-                end = start + len(match.group(0).encode())
-                self._highlights[row].append((start, end, PLACEHOLDER_STYLE))
+        result = super().edit(edit)
+        if self.on_edit is not None:
+            self.hooked_changes += 1
+            self.on_edit(self)
+        return result
 
 
 def parse_number(field: str, raw: str, kind: type) -> Any:

@@ -1,8 +1,10 @@
 """The race screen: one pane per target, all streaming at once.
 
-No per-token messages: ONE timer (20 Hz) reads the ``RemoteRace`` records the network reader thread
-fills in, and updates each pane's header and a cheap ``Static`` holding the tail of the text. When a
-pane's call is final, its text is rendered as Markdown once. Hidden (non-current) screens skip work.
+No per-token messages: ONE timer (30 Hz) reads the ``RemoteRace`` records the network reader thread
+fills in, and updates each pane's header and a fixed-size ``Static`` showing the last rows of the text
+that fit. Nothing changes size while streaming, so a flush repaints those widgets without a layout
+pass. When a pane's call is final, its text is rendered as Markdown once, in a scrolling body.
+Hidden (non-current) screens skip work.
 """
 
 from __future__ import annotations
@@ -23,9 +25,7 @@ if TYPE_CHECKING:
     from workbench.core.call import CallRecord
     from workbench.core.netproc import RemoteRace
 
-FLUSH_HZ = 20
-TAIL_CHARS = 4_000
-"""While streaming, a pane shows at most this much of the end of the text (cheap to wrap at 20 Hz)."""
+FLUSH_HZ = 30
 
 
 class RacePane(Vertical):
@@ -35,7 +35,7 @@ class RacePane(Vertical):
     RacePane.-error { border: round $error; }
     RacePane .metrics { height: auto; }
     RacePane .timeline { height: auto; display: none; }
-    RacePane .body { height: 1fr; }
+    RacePane .body, RacePane .stream { height: 1fr; }
     """
 
     def __init__(self, record: CallRecord) -> None:
@@ -47,12 +47,12 @@ class RacePane(Vertical):
         self.timeline_text = ""
         self.body_text = ""
         self._shown_chars = -1
+        self._header_rows = 0
 
     def compose(self) -> ComposeResult:
         yield Static(classes="metrics", markup=False)
         yield Static(classes="timeline", markup=False)
-        with VerticalScroll(classes="body"):
-            yield Static(classes="stream", markup=False)
+        yield Static(classes="stream", markup=False)
 
     def flush(self) -> None:
         """Bring the pane up to date with its record (called by the screen's one timer)."""
@@ -62,7 +62,10 @@ class RacePane(Vertical):
         header = metrics(record)
         if header.plain != self.header_text:
             self.header_text = header.plain
-            self.query_one(".metrics", Static).update(header)
+            widget = self.query_one(".metrics", Static)
+            rows = -(-header.cell_len // max(1, widget.content_size.width))
+            widget.update(header, layout=rows != self._header_rows)
+            self._header_rows = rows
         steps = timeline(record)
         steps_plain = "" if steps is None else steps.plain
         if steps_plain != self.timeline_text:
@@ -76,14 +79,20 @@ class RacePane(Vertical):
         size = sum(map(len, record.text_parts)) + sum(map(len, record.reasoning_parts))
         if size != self._shown_chars:
             self._shown_chars = size
-            body = Text()
-            if record.reasoning_parts:
-                body.append(record.reasoning[-TAIL_CHARS:] + "\n\n", style="dim italic")
-            text = record.text
-            self.body_text = text
-            body.append(text[-TAIL_CHARS:])
-            self.query_one(".stream", Static).update(body)
-            self.query_one(".body", VerticalScroll).scroll_end(animate=False)
+            self.body_text = record.text
+            self._show_tail()
+
+    def _show_tail(self) -> None:
+        """The last rows of reasoning + text that fit the stream widget (its size never changes)."""
+        stream = self.query_one(".stream", Static)
+        width, height = max(1, stream.content_size.width), max(1, stream.content_size.height)
+        record = self.record
+        body = Text()
+        if record.reasoning_parts:
+            body.append(record.reasoning[-width * height:] + "\n\n", style="dim italic")
+        body.append(self.body_text[-width * height:])
+        rows = body.wrap(self.app.console, width)
+        stream.update(Text("\n").join(rows[-height:]), layout=False)
 
     def _finish(self) -> None:
         """Once: the whole text as Markdown, the error (with its next step) below it."""
@@ -91,8 +100,7 @@ class RacePane(Vertical):
         record = self.record
         self.body_text = record.text
         self.add_class("-error" if record.error is not None else "-done")
-        body = self.query_one(".body", VerticalScroll)
-        body.remove_children()
+        self.query_one(".stream", Static).remove()
         widgets: list[Static | Markdown] = []
         if record.reasoning:
             widgets.append(Static(Text(record.reasoning, style="dim italic")))
@@ -101,7 +109,7 @@ class RacePane(Vertical):
         problem = error_line(record)
         if problem is not None:
             widgets.append(Static(problem))
-        body.mount_all(widgets)
+        self.mount(VerticalScroll(*widgets, classes="body"))
 
 
 class RaceScreen(Screen[None]):
