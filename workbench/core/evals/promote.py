@@ -22,11 +22,8 @@ from workbench.core.evals.suite_promptfoo import FILE
 from workbench.core.prompts.model import dump_yaml
 from workbench.core.prompts.versions import atomic_write
 
-ASSERTION_CHOICES = ("contains", "not-contains", "equals", "regex", "llm-rubric")
-"""The assertion types offered when promoting (a value each)."""
 
-
-def test_block(description: str, variables: Mapping[str, str], assertion: Mapping[str, Any], indent: int) -> str:
+def _test_item(description: str, variables: Mapping[str, str], assertion: Mapping[str, Any], indent: int) -> str:
     """One test as a YAML list item, its dash at column ``indent``."""
     data: dict[str, Any] = {"description": description}
     if variables:
@@ -52,7 +49,7 @@ def append_test(suite_path: Path, description: str, vars: Mapping[str, str],
                  None)
     if tests is None:
         head = text if not text or text.endswith("\n") else text + "\n"
-        return _write(suite_path, head + "tests:\n", "", test_block(description, vars, assertion, 2))
+        return _write(suite_path, head + "tests:\n", "", _test_item(description, vars, assertion, 2))
     if isinstance(tests, yaml.ScalarNode):
         if tests.value.startswith(FILE):
             return _append_to_file(suite_path, tests, tests.value, description, vars, assertion)
@@ -61,7 +58,7 @@ def append_test(suite_path: Path, description: str, vars: Mapping[str, str],
                               f"reference", "make tests a list")
         at = _line_end(text, tests.end_mark.index)
         return _write(suite_path, text[:tests.start_mark.index].rstrip(" ") + "\n", text[at:],
-                      test_block(description, vars, assertion, 2))
+                      _test_item(description, vars, assertion, 2))
     return _append_to_sequence(suite_path, text, tests, description, vars, assertion)
 
 
@@ -113,9 +110,9 @@ def _append_to_sequence(path: Path, text: str, node: yaml.Node, description: str
                               "write tests as a block list (one '- ' item per test), then promote again")
         at = _line_end(text, node.end_mark.index)
         return _write(path, text[:node.start_mark.index].rstrip(" ") + "\n", text[at:],
-                      test_block(description, vars, assertion, 2))
+                      _test_item(description, vars, assertion, 2))
     at = _line_end(text, _last_leaf(node).end_mark.index)
-    return _write(path, text[:at], text[at:], test_block(description, vars, assertion, node.start_mark.column))
+    return _write(path, text[:at], text[at:], _test_item(description, vars, assertion, node.start_mark.column))
 
 
 def _last_leaf(node: yaml.Node) -> yaml.Node:
@@ -148,7 +145,7 @@ def _append_to_file(suite_path: Path, node: yaml.Node, ref: str, description: st
         return _append_csv_row(path, where, text, description, vars, assertion)
     root = _compose(path, text)
     if root is None:
-        return _write(path, text, "", test_block(description, vars, assertion, 0))
+        return _write(path, text, "", _test_item(description, vars, assertion, 0))
     return _append_to_sequence(path, text, root, description, vars, assertion)
 
 
