@@ -114,6 +114,7 @@ def test_canary_key_from_the_keyring_never_lands_anywhere(fake_server: FakeServe
         outputs.append(workbench("traces", *args, env=env, cwd=work))
     outputs += [workbench("keys", "list", env=env, cwd=work), workbench("config", "show", "--json", env=env, cwd=work),
                 workbench("tokens", "-m", "openai/gpt-4o", "--json", stdin="count", env=env, cwd=work)]
+    outputs += _prompts_sessions_evals_and_exports(work, env)
     assert all(o.returncode in (0, 1) for o in outputs), [o.stderr for o in outputs if o.returncode not in (0, 1)]
     printed = "".join(o.stdout + o.stderr for o in outputs)
     written = b"".join(p.read_bytes() for p in work.rglob("*") if p.is_file())
@@ -122,3 +123,36 @@ def test_canary_key_from_the_keyring_never_lands_anywhere(fake_server: FakeServe
         assert needle not in printed
     for needle in (canary, canary[-8:], "QZXV"):
         assert needle.encode() not in written
+
+
+def _prompts_sessions_evals_and_exports(work: Path, env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
+    """A prompt file run and saved as a session, an eval with a judge and every report, every export."""
+    (work / "workbench.toml").write_text("", encoding="utf-8")
+    (work / "prompts").mkdir()
+    (work / "prompts" / "greet.yaml").write_text(
+        "name: greet\nmessages:\n  - role: user\n    content: Say hi to {{who}}\nvariables:\n  who:\n"
+        "    default: Ada\n", encoding="utf-8")
+    (work / "evals").mkdir()
+    (work / "evals" / "canary.yaml").write_text(
+        "prompts: [greet]\ntargets: [openai/gpt-4o@tokens=4]\njudge: openai/gpt-4o@tokens=4\n"
+        "tests:\n  - vars: {who: Bob}\n    assert:\n      - type: llm-rubric\n        value: is polite\n",
+        encoding="utf-8")
+    repo = work / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for key, value in (("user.email", "ci@example.com"), ("user.name", "CI")):
+        subprocess.run(["git", "-C", str(repo), "config", key, value], check=True)
+    runs = [
+        workbench("run", "--prompt", "greet", "-m", "openai/gpt-4o@tokens=3", "--save-session", "s1", env=env,
+                  cwd=work),
+        workbench("eval", "evals/canary.yaml", "--report", "md", "--report", "json", "--report", "junit",
+                  "--report", "html", "--out", str(work / "reports"), env=env, cwd=work),
+        workbench("evals", "show", "last", "--format", "json", env=env, cwd=work),
+        workbench("export", "report", "last", "--to", str(repo), "--commit", env=env, cwd=work),
+        workbench("export", "prompt", "greet", "--to", str(repo), "--commit", env=env, cwd=work),
+        workbench("export", "session", "s1", "--to", str(repo), "--commit", env=env, cwd=work),
+        workbench("export", "code", "greet", "--target", "openai/gpt-4o", env=env, cwd=work),
+        workbench("export", "code", "greet", "--target", "openai/gpt-4o", "--lang", "curl", env=env, cwd=work),
+    ]
+    assert (work / "sessions" / "s1.yaml").is_file() and len(list((work / "reports").iterdir())) == 4
+    assert "OPENAI_API_KEY" in runs[-1].stdout  # the code reads the key from the environment
+    return runs
