@@ -37,7 +37,8 @@ def add_parsers(sub: Any) -> None:
     show = actions.add_parser("show", help="print the merged configuration with its sources")
     show.add_argument("--config", metavar="FILE")
     show.add_argument("--json", action="store_true")
-    models = sub.add_parser("models", help="every available target: configured, aliased and discovered locally")
+    models = sub.add_parser("models", help="every available target: configured, aliased, the local model and "
+                                           "local servers found")
     models.add_argument("--config", metavar="FILE")
     models.add_argument("--json", action="store_true", help="one JSON object per line")
 
