@@ -63,3 +63,12 @@ def _test_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     keyring.set_keyring(FileKeyring())
     yield
     keyring.set_keyring(previous)
+
+
+def prompt_workspace(root: Path, **prompts: str) -> Path:
+    """``root`` as a workspace (an empty workbench.toml) with ``prompts/NAME.yaml`` files of the given texts."""
+    (root / "workbench.toml").write_text("")
+    (root / "prompts").mkdir()
+    for name, text in prompts.items():
+        (root / "prompts" / f"{name}.yaml").write_text(text)
+    return root

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import prompt_workspace
 from workbench.core.errors import ConfigError
 from workbench.core.prompts import (
     Prompt,
@@ -53,10 +54,7 @@ output_schema:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    (tmp_path / "workbench.toml").write_text("")
-    (tmp_path / "prompts").mkdir()
-    (tmp_path / "prompts" / "greet.yaml").write_text(GREET)
-    return tmp_path
+    return prompt_workspace(tmp_path, greet=GREET)
 
 
 def greet() -> Prompt:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import prompt_workspace
 from tests.test_cli import json_lines, workbench
 
 GREET = """\
@@ -24,10 +25,7 @@ variables:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    (tmp_path / "workbench.toml").write_text("")
-    (tmp_path / "prompts").mkdir()
-    (tmp_path / "prompts" / "greet.yaml").write_text(GREET)
-    return tmp_path
+    return prompt_workspace(tmp_path, greet=GREET)
 
 
 def test_traces_carry_the_prompt_version_and_stats_group_by_it(ws: Path) -> None:

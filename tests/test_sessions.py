@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import prompt_workspace
 from tests.test_cli import json_lines, workbench
 from tests.test_run_prompt import GREET
 from workbench.core.errors import ConfigError
@@ -26,10 +27,7 @@ from workbench.core.sessions import (
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    (tmp_path / "workbench.toml").write_text("")
-    (tmp_path / "prompts").mkdir()
-    (tmp_path / "prompts" / "greet.yaml").write_text(GREET)
-    return tmp_path
+    return prompt_workspace(tmp_path, greet=GREET)
 
 
 def saved(ws: Path, name: str = "first", *extra: str) -> Session:

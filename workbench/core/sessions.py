@@ -27,6 +27,7 @@ from workbench.core.prompts.model import (
     dump_yaml,
     parse_yaml_model,
     prompt_files,
+    read_workspace_file,
 )
 from workbench.core.prompts.versions import atomic_write
 from workbench.core.request import ChatRequest, Message, Params
@@ -146,13 +147,7 @@ def parse_session(text: str, path: Path | str, *, default_name: str | None = Non
 
 
 def load_session_file(path: Path) -> Session:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SessionFileError(path, 1, "not UTF-8 text", "convert the file to UTF-8") from None
-    except OSError as exc:
-        raise SessionFileError(path, 1, f"cannot read: {exc.strerror}") from None
-    return parse_session(text, path, default_name=path.stem)
+    return parse_session(read_workspace_file(path, SessionFileError), path, default_name=path.stem)
 
 
 def save_session(workspace: Path, session: Session) -> Path:

@@ -140,14 +140,18 @@ def prompt_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file() and not p.name.startswith("."))
 
 
-def load_prompt_file(path: Path) -> Prompt:
+def read_workspace_file(path: Path, error: type[PromptFileError] = PromptFileError) -> str:
+    """A workspace file's text; unreadable or not UTF-8 raises ``error`` at line 1."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise PromptFileError(path, 1, "not UTF-8 text", "convert the file to UTF-8") from None
+        raise error(path, 1, "not UTF-8 text", "convert the file to UTF-8") from None
     except OSError as exc:
-        raise PromptFileError(path, 1, f"cannot read: {exc.strerror}") from None
-    return parse_prompt(text, path, default_name=path.stem)
+        raise error(path, 1, f"cannot read: {exc.strerror}") from None
+
+
+def load_prompt_file(path: Path) -> Prompt:
+    return parse_prompt(read_workspace_file(path), path, default_name=path.stem)
 
 
 def load_prompts(folder: Path) -> tuple[list[Prompt], list[PromptFileError]]:

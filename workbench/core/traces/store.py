@@ -19,6 +19,7 @@ from typing import Any
 import platformdirs
 
 from workbench.core.errors import ConfigError
+from workbench.core.sqlite_file import open_private
 from workbench.core.traces import rollup
 from workbench.core.traces.ids import time_prefix
 from workbench.core.traces.schema import migrate
@@ -51,24 +52,8 @@ def default_path(cwd: Path | None = None, env: Mapping[str, str] | None = None) 
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating it 0600 if new) and migrate the store."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        conn = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        migrate(conn)
-    except (OSError, sqlite3.Error) as exc:
-        raise ConfigError(f"cannot open the trace store {path}: {exc}",
-                          "check the path and its permissions, or point WORKBENCH_TRACES elsewhere") from None
-    for suffix in ("", "-wal", "-shm"):
-        side = Path(f"{path}{suffix}")
-        if side.exists():
-            side.chmod(0o600)
-    conn.row_factory = sqlite3.Row
-    return conn
+    return open_private(path, migrate, "the trace store",
+                        "check the path and its permissions, or point WORKBENCH_TRACES elsewhere")
 
 
 @dataclass(frozen=True, slots=True)
