@@ -110,7 +110,9 @@ def local_server(models: Sequence[str], timeout_s: float = STARTUP_TIMEOUT_S) ->
     if importlib.util.find_spec("llama_cpp") is None:
         raise ConfigError("local models need llama-cpp-python, which is not installed", INSTALL_HINT)
     port = free_port()
-    settings = {"host": HOST, "port": port, "models": [
+    # The server runs one request at a time; by default a new request interrupts the one streaming,
+    # which would end it early with no finish reason. Queue them instead.
+    settings = {"host": HOST, "port": port, "interrupt_requests": False, "models": [
         {"model": str(path), "model_alias": name, "chat_format": LOCAL_MODELS[name].chat_format,
          "n_ctx": CONTEXT_TOKENS, "verbose": False} for name, path in files.items()]}
     with tempfile.TemporaryDirectory(prefix="workbench-local-") as tmp, \
