@@ -142,7 +142,7 @@ def test_migration_2_backfills_a_version_1_store(tmp_path: Path) -> None:
             conn.executemany("INSERT INTO call_tags (call_id, tag) VALUES (?, ?)", tags)
     conn.close()
     store = TraceStore(path)
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
     assert store.conn.execute("SELECT sum(calls) FROM rollup_calls").fetchone()[0] == 800
     for filters in FILTERS[:8]:
         for by in BYS:
@@ -197,3 +197,31 @@ def test_a_batch_costs_a_few_statements(tmp_path: Path) -> None:
     store.conn.rollback()
     upserts = {s.split(" (")[0] for s in statements} - {"BEGIN ", "ROLLBACK"}  # one a table, however many rows
     assert upserts == {f"INSERT INTO {table}" for table in rollup.KEYS}
+
+
+def test_rollups_catch_up_in_write_order_without_counting_a_call_twice(tmp_path: Path) -> None:
+    """Commits leave the rollups alone; stats (and prune) catch them up first, in the order calls were
+    written, so a long call written after later-started ones (a smaller id) is counted exactly once."""
+    path = tmp_path / "c.db"
+    calls = random_calls(400, seed=8)
+    writer = TraceWriter(path, max_batch=50)
+    for record, context in calls[:300]:
+        writer.write(record, context)
+    writer.flush()
+    store = TraceStore(path)
+    assert sum(r["calls"] for r in store.stats("model")) == 300  # rolled up by stats, writer still busy
+    late = sorted(calls[300:], key=lambda c: -(c[0].started_at or 0))  # newest first: ids go backwards
+    for record, context in late:
+        writer.write(record, context)
+    writer.close()  # the writer rolls up what it wrote before it stops
+    assert store.conn.execute("SELECT rolled_rowid FROM rollup_state").fetchone()[0] == 400
+    for by in BYS:
+        assert_same(store.stats(by), store.exact_stats(by), by)
+    extra = TraceWriter(path)
+    extra.write(*random_calls(1, seed=9)[0])
+    extra.flush()
+    pruned = store.prune(START + 2 * DAY)  # rolls the pending call up before recomputing pruned days
+    extra.close()
+    assert sum(r["calls"] for r in store.stats("day")) == 401 - pruned
+    for by in BYS:
+        assert_same(store.stats(by), store.exact_stats(by), by)

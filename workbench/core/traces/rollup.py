@@ -25,9 +25,11 @@ Stored, a row's two histograms (TTFT, latency) are one blob, each cut to its occ
 memory each is a Python int with a 32-bit lane per bucket, so merging histograms is one big-integer
 addition (a lane would overflow only past 4.29 billion calls in one bucket of one result).
 
-The writer adds each batch's rollups in the batch's own transaction (:func:`apply`): the batch is
-aggregated here first, so 100 calls cost four statements (one ``executemany`` upsert a table), one row
-each per distinct key; counters add in SQL, histograms through the ``wb_hist_bump`` SQL function.
+The writer's commits do not touch the rollups: when it is idle (and before ``stats`` reads them, and
+before ``prune``) :func:`roll_pending` adds the calls written since its high-water mark, thousands at a
+time, the way the full-text index catches up. Each step aggregates its calls here first, so it costs
+four statements (one ``executemany`` upsert a table), one row each per distinct key; counters add in
+SQL, histograms through the ``wb_hist_bump`` SQL function.
 ``prune`` recomputes the days it touched (:func:`recompute_days`), and migration 2 backfills every day
 (:func:`rebuild`). Rewriting an existing call id (never done by the writer) would count it twice.
 """
@@ -35,15 +37,13 @@ each per distinct key; counters add in SQL, histograms through the ``wb_hist_bum
 from __future__ import annotations
 
 import bisect
-import functools
 import itertools
 import json
 import math
-import operator
 import sqlite3
 import struct
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -349,16 +349,35 @@ def _reaggregate(conn: sqlite3.Connection, where: str, args: Sequence[Any]) -> N
         apply(conn, aggregate, pack=True)
 
 
-@functools.lru_cache(maxsize=4)
-def _picker(columns: tuple[str, ...]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    return operator.itemgetter(*(columns.index(name) for name in FIELDS))
-
-
-def add_batch(conn: sqlite3.Connection, columns: tuple[str, ...], calls: Sequence[Sequence[Any]],
-              tags: Iterable[tuple[str, str]]) -> None:
-    """Add a batch the writer is committing (call rows in ``columns`` order) to the rollups, in its transaction."""
-    pick = _picker(columns)
+def roll_pending(conn: sqlite3.Connection, batch: int = 5_000) -> int:
+    """Add the calls written since the last run to the rollups, in the order they were written (their
+    payloads' rowids: a call's id is its start time, so a long call is written after later-started ones),
+    ``batch`` calls a transaction, with the high-water mark in ``rollup_state``. Safe from several
+    connections at once (each step holds the write lock). Returns how many calls were added."""
     register(conn)
+    done = 0
+    while True:
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            added = roll_step(conn, batch)
+        if not added:
+            return done
+        done += added
+
+
+def roll_step(conn: sqlite3.Connection, batch: int) -> int:
+    """One step of :func:`roll_pending` inside the caller's write transaction (after :func:`register`)."""
+    mark = conn.execute("SELECT rolled_rowid FROM rollup_state").fetchone()[0]
+    rows = conn.execute(f"SELECT p.rowid, {', '.join(f'c.{name}' for name in FIELDS)} FROM payloads p "
+                        "JOIN calls c ON c.id = p.call_id WHERE p.rowid > ? ORDER BY p.rowid LIMIT ?",
+                        (mark, batch)).fetchall()
+    if not rows:
+        return 0
+    calls = [row[1:] for row in rows]
+    tags = conn.execute("SELECT call_id, tag FROM call_tags WHERE call_id IN (SELECT value FROM json_each(?))",
+                        (json.dumps([c[0] for c in calls]),)).fetchall()
     aggregate = Aggregate()
-    aggregate.add(map(pick, calls), tags)
-    apply(conn, aggregate)
+    aggregate.add(calls, tags)
+    apply(conn, aggregate, pack=len(calls) > _RAW_MAX)
+    conn.execute("UPDATE rollup_state SET rolled_rowid = ?", (rows[-1][0],))
+    return len(rows)

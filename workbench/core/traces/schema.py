@@ -142,7 +142,16 @@ def _migration_3(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS calls_target_errors ON calls (target, id) WHERE status = 'error'")
 
 
-MIGRATIONS = (_migration_1, _migration_2, _migration_3)
+def _migration_4(conn: sqlite3.Connection) -> None:
+    """Rollups catch up from a high-water mark instead of inside each commit: every call written so far
+    is already in them."""
+    conn.execute("CREATE TABLE IF NOT EXISTS rollup_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
+                 "rolled_rowid INTEGER NOT NULL)")
+    conn.execute("INSERT OR IGNORE INTO rollup_state (id, rolled_rowid) "
+                 "SELECT 1, coalesce(max(rowid), 0) FROM payloads")
+
+
+MIGRATIONS = (_migration_1, _migration_2, _migration_3, _migration_4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

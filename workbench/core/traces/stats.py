@@ -30,6 +30,7 @@ def stats(conn: sqlite3.Connection, by: str, filters: Filters) -> list[dict[str,
     plan = _rollup_plan(by, filters)
     if plan is None:
         return exact_stats(conn, by, filters)
+    rollup.roll_pending(conn)  # calls the writer has not rolled up yet (it does so when idle)
     return _rollup_stats(conn, by, filters, *plan)
 
 

@@ -227,7 +227,11 @@ class TraceStore:
 
     def prune(self, before_ts: float) -> int:
         """Delete calls older than ``before_ts`` with their payloads, tags and index entries."""
+        rollup.register(self.conn)
         with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            while rollup.roll_step(self.conn, 50_000):  # so the days recomputed below count no call twice
+                pass
             indexed = self.conn.execute("SELECT indexed_rowid FROM fts_state").fetchone()[0]
             self.conn.execute(
                 "INSERT INTO payloads_fts (payloads_fts, rowid, request_json, response_text) "
