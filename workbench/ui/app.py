@@ -1,4 +1,4 @@
-"""The Textual face: ``WorkbenchApp`` and the services its screens share (settings, network, traces).
+"""The Textual face: ``WorkbenchApp`` and the services its screens share (settings, network, traces, servers).
 
 Thin: every piece of work is a call into :mod:`workbench.core`. Heavy modules (httpx via the network
 process, tiktoken encodings, sqlite/sqlmodel, genai-prices) load in thread workers after first paint.
@@ -11,7 +11,9 @@ import gc
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
@@ -25,10 +27,46 @@ if TYPE_CHECKING:
     from workbench.core.config import Settings
     from workbench.core.netproc import NetworkProcess, RemoteRace
     from workbench.core.request import ChatRequest
+    from workbench.core.sessions import PromptRef
     from workbench.core.traces.store import TraceStore
-    from workbench.core.traces.writer import TraceWriter
+    from workbench.core.traces.writer import CallContext, TraceWriter
 
 FALLBACK_TARGETS = ("fake/demo@ttft=300,tps=40", "fake-anthropic/demo@ttft=150,tps=60")
+"""The editor's targets when there is no key, no local model and no configured target: the fake server's demo."""
+KEY_HINT = "add a key with f5 Keys or `workbench keys set openai`"
+
+
+@dataclass(frozen=True)
+class RaceSource:
+    """Where the editor's request came from: a prompt file (pinned to a version when the race starts, if the
+    editor still holds it), a saved session (its prompt version and name), or neither (typed text)."""
+
+    prompt_name: str | None = None
+    edited: dict[str, Any] = field(default_factory=dict)
+    """The prompt-file fields the editor holds; the race is linked to the pinned version when they equal it."""
+    prompt: PromptRef | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    session: str | None = None
+
+
+@dataclass
+class RaceRun:
+    """A race the app started: what it sent (targets expanded), where that came from, its calls' trace ids."""
+
+    race: RemoteRace
+    request: ChatRequest
+    targets: list[str]
+    prompt: PromptRef | None
+    variables: dict[str, str]
+    session: str | None
+    trace_ids: list[str] = field(default_factory=list)
+
+    def context(self) -> CallContext:
+        from workbench.core.traces.writer import CallContext
+
+        prompt = self.prompt
+        return CallContext(prompt_name=prompt.name if prompt else None,
+                           prompt_version=prompt.version if prompt else None, session_id=self.session)
 
 
 class WorkbenchCommands(Provider):
@@ -103,19 +141,26 @@ class WorkbenchApp(App[None]):
         super().__init__()
         self.env: dict[str, str] = {**os.environ, **(env or {})}
         self.initial_targets = list(targets) if targets else None
+        self.preselected: list[str] = []
+        """The targets the editor preselected when none were given (:meth:`pick_targets`)."""
         self.config_path = config_path
         self._settings = settings
         self._lock = threading.RLock()
         self._net: NetworkProcess | None = None
         self._writer: TraceWriter | None = None
         self._store: TraceStore | None = None
-        self._fake: contextlib.ExitStack | None = None
-        self._fake_url: str | None = None
+        self._servers = contextlib.ExitStack()
+        """Child-process servers (the fake provider, the local model) started on first use, stopped on exit."""
+        self._server_urls: dict[str, str] = {}
+        self._servers_lock = threading.Lock()
         self.store_lock = threading.Lock()
         self.race: RemoteRace | None = None
         self.last_request: ChatRequest | None = None
         self.last_targets: list[str] = []
-        self._untraced: list[RemoteRace] = []
+        self.last_source = RaceSource()
+        self.last_run: RaceRun | None = None
+        """The latest race started here (what ``race`` shows), for saving it as a session or promoting it."""
+        self._untraced: list[RaceRun] = []
         self.traced_ids: list[str] = []
         self._shut_down = False
 
@@ -123,7 +168,7 @@ class WorkbenchApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen("editor")
-        self.set_interval(0.2, self._trace_finished_races)
+        self.set_interval(0.2, self.trace_finished_races)
 
     def warm_up(self) -> None:
         """Called by the editor after its first paint."""
@@ -151,11 +196,11 @@ class WorkbenchApp(App[None]):
                 race.cancel()
                 race.wait(timeout=3)
         with contextlib.suppress(Exception):
-            self._trace_finished_races(final=True)
+            self.trace_finished_races(final=True)
         with self._lock:
-            writer, net, store, fake = self._writer, self._net, self._store, self._fake
-            self._writer = self._net = self._store = self._fake = None
-        for closer in (writer, net, store, fake):
+            writer, net, store = self._writer, self._net, self._store
+            self._writer = self._net = self._store = None
+        for closer in (writer, net, store, self._servers):
             if closer is not None:
                 with contextlib.suppress(Exception):
                     closer.close()
@@ -199,36 +244,62 @@ class WorkbenchApp(App[None]):
                 self._store = TraceStore(self.settings().trace_path(self.env))
             return self._store
 
-    def fake_url(self) -> str:
-        with self._lock:
-            if self._fake_url is None:
-                from workbench.fakeserver.process import fake_server_process
+    def workspace(self) -> Path:
+        """The workspace folder: the configuration's, else the current directory (blocking: settings)."""
+        return self.settings().workspace or Path.cwd()
 
-                stack = contextlib.ExitStack()
-                server = stack.enter_context(fake_server_process())
-                self._fake, self._fake_url = stack, server.base_url
-            return self._fake_url
+    def server_url(self, name: str, start: Callable[[contextlib.ExitStack], str]) -> str:
+        """The URL of the child-process server ``name``, started with ``start`` on first use and kept until the
+        app exits (blocking: call it from a thread)."""
+        with self._servers_lock:
+            if self._shut_down:
+                raise WorkbenchError("the app is closing")
+            if name not in self._server_urls:
+                self._server_urls[name] = start(self._servers)
+                if self._shut_down:  # quit while it started: stop it now
+                    self._servers.close()
+            return self._server_urls[name]
 
     def default_targets(self) -> list[str]:
-        if self.initial_targets:
-            return self.initial_targets
-        if self._settings is not None and self._settings.config.defaults.targets:
-            return list(self._settings.config.defaults.targets)
-        return list(FALLBACK_TARGETS)
+        """The targets given to the app, else those the editor preselected."""
+        return self.initial_targets or self.preselected
+
+    def pick_targets(self) -> tuple[list[str], str | None]:
+        """Targets to preselect when none were given (:func:`~workbench.core.targets.default_targets` over the app's
+        environment and keyring keys) and a one-line hint when they are not a keyed provider's (blocking:
+        discovery of local servers)."""
+        from workbench.core.keys import with_stored_keys
+        from workbench.core.targets import KEYED_DEFAULTS, default_targets
+        from workbench.ui.keys import discover_targets
+
+        settings = self.settings()
+        specs = settings.config.provider_specs()
+        env = with_stored_keys(self.env, sorted(specs), specs)
+        try:
+            chosen = default_targets(env, settings, lambda: discover_targets(env, specs))
+        except WorkbenchError:
+            return list(FALLBACK_TARGETS), f"no API key and no local model: racing the fake server; {KEY_HINT}"
+        if chosen.notice is None or set(chosen.targets) & set(KEYED_DEFAULTS.values()):
+            return chosen.targets, None
+        return chosen.targets, f"no API key: racing {', '.join(chosen.targets)} on this machine; {KEY_HINT}"
 
     # -- errors ------------------------------------------------------------------------------------
 
-    def report(self, exc: BaseException, what: str = "") -> None:
+    def report(self, exc: BaseException, what: str = "", *, severity: str = "error") -> None:
         """A notification with the next step; safe from any thread."""
         if isinstance(exc, WorkbenchError):
             message = f"{what}{exc}" + (f"\nnext: {exc.hint}" if exc.hint else "")
         else:
             message = f"{what}{type(exc).__name__}: {exc}\nnext: retry; if it persists, report it"
+        self.tell(message, severity=severity, timeout=8)
+
+    def tell(self, message: str, *, severity: str = "information", timeout: float = 5) -> None:
+        """A notification; safe from any thread."""
         if threading.current_thread() is threading.main_thread():
-            self.notify(message, severity="error", timeout=8)
+            self.notify(message, severity=severity, timeout=timeout)  # type: ignore[arg-type]
         elif self.is_running:
             with contextlib.suppress(Exception):
-                self.call_from_thread(self.notify, message, severity="error", timeout=8)
+                self.call_from_thread(self.notify, message, severity=severity, timeout=timeout)
 
     def run_safe(self, fn: Callable[[], Any], *, thread: bool = False, **kwargs: Any) -> Any:
         """Run ``fn`` in a worker; any error becomes a notification, never a crash."""
@@ -253,35 +324,69 @@ class WorkbenchApp(App[None]):
 
     # -- races -------------------------------------------------------------------------------------
 
-    def start_race(self, request: ChatRequest, targets: Sequence[str]) -> None:
+    def start_race(self, request: ChatRequest, targets: Sequence[str], source: RaceSource | None = None) -> None:
         if self.race is not None and not self.race.done:
             self.race.cancel()
         self.last_request, self.last_targets = request, list(targets)
-        self.run_safe(partial(self._start_race, request, list(targets)), thread=True, name="start-race")
+        self.last_source = source or RaceSource()
+        self.run_safe(partial(self._start_race, request, list(targets), self.last_source), thread=True,
+                      name="start-race")
 
     def target_env(self, targets: Sequence[str]) -> dict[str, str]:
-        """The environment ``targets`` resolve against: the app's, keyring keys for their providers, and the
-        fake server's URL when a ``fake*`` target needs one (blocking: call it from a thread)."""
+        """The environment ``targets`` resolve against: the app's, keyring keys for their providers, and the URLs
+        of the fake server and of the local model server (started on first use when a target needs one and no
+        URL is set; they run until the app exits). Blocking: call it from a thread."""
         from workbench.core.keys import with_stored_keys
+        from workbench.core.local_model import LOCAL_URL_ENV, local_models, local_server
+        from workbench.fakeserver.process import fake_server_process
 
         providers = self.settings().config.provider_specs()
         env = with_stored_keys(self.env, sorted({t.partition("/")[0].lower() for t in targets}), providers)
         if any(t.lower().startswith("fake") for t in targets) and not env.get("WORKBENCH_FAKE_URL"):
-            env["WORKBENCH_FAKE_URL"] = self.fake_url()
+            env["WORKBENCH_FAKE_URL"] = self.server_url(
+                "fake", lambda stack: stack.enter_context(fake_server_process()).base_url)
+        local = local_models(targets)
+        if local and not env.get(LOCAL_URL_ENV):
+            name = "local:" + ",".join(local)
+            if name not in self._server_urls:
+                self.tell(f"starting the local model server for {', '.join(local)} (it runs until you quit)")
+            env[LOCAL_URL_ENV] = self.server_url(name, lambda stack: stack.enter_context(local_server(local)))
         return env
 
-    def _start_race(self, request: ChatRequest, targets: list[str]) -> None:
+    def _start_race(self, request: ChatRequest, targets: list[str], source: RaceSource) -> None:
         settings = self.settings()
         config = settings.config
         targets = [config.expand(t.strip()) for t in targets if t.strip()]
         providers = config.provider_specs()
+        prompt = self._pin(source)
         env = self.target_env(targets)
         race = self.network().race(request, targets, env, settings.policies, settings.prices, providers)
-        self.call_from_thread(self._race_started, race)
+        run = RaceRun(race, request, targets, prompt, source.variables, source.session)
+        self.call_from_thread(self._race_started, run)
 
-    def _race_started(self, race: RemoteRace) -> None:
-        self.race = race
-        self._untraced.append(race)
+    def _pin(self, source: RaceSource) -> PromptRef | None:
+        """The prompt version a race links to: the working file pinned (as ``workbench run --prompt NAME`` does),
+        when the editor still holds it; a session's version; or none."""
+        if source.prompt_name is None:
+            return source.prompt
+        from workbench.core.prompts import pin
+        from workbench.core.sessions import PromptRef
+
+        try:
+            prompt, version = pin(self.workspace(), source.prompt_name)
+        except WorkbenchError as exc:
+            self.report(exc, "race not linked to a prompt version: ", severity="warning")
+            return None
+        if prompt.model_copy(update=source.edited) != prompt:
+            self.tell(f"the editor differs from prompt {prompt.name} v{version.number}: this race is not linked to "
+                      "a version\nnext: ctrl+s in the editor saves it as a new version", severity="warning")
+            return None
+        return PromptRef(name=prompt.name, version=version.number)
+
+    def _race_started(self, run: RaceRun) -> None:
+        race = run.race
+        self.race, self.last_run = race, run
+        self._untraced.append(run)
         if self.screen is not self.get_screen("race"):
             self.switch_screen("race")
 
@@ -294,19 +399,22 @@ class WorkbenchApp(App[None]):
         if self.last_request is None:
             self.notify("nothing to re-run yet", severity="warning", timeout=4)
             return
-        self.start_race(self.last_request, self.last_targets)
+        self.start_race(self.last_request, self.last_targets, self.last_source)
 
-    def _trace_finished_races(self, final: bool = False) -> None:
-        done = [r for r in self._untraced if r.done]
+    def trace_finished_races(self, final: bool = False) -> None:
+        done = [r for r in self._untraced if r.race.done]
         if not done:
             return
-        self._untraced = [r for r in self._untraced if not r.done]
+        self._untraced = [r for r in self._untraced if not r.race.done]
         try:
             writer = self.writer()
         except WorkbenchError as exc:
             self.report(exc, "calls not traced: ")
             return
-        ids = [writer.write(record) for race in done for record in race.records]
+        for run in done:
+            context = run.context()
+            run.trace_ids = [writer.write(record, context) for record in run.race.records]
+        ids = [call_id for run in done for call_id in run.trace_ids]
         if final:
             return
         self.run_safe(partial(self._flush_traces, writer, ids), thread=True, name="flush-traces")
@@ -346,14 +454,50 @@ class WorkbenchApp(App[None]):
         await self.action_goto("editor")
         await self.get_screen("editor").load_request(request, targets)  # type: ignore[attr-defined]
 
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        def run_from_editor() -> None:
-            self.get_screen("editor").action_run()  # type: ignore[attr-defined]
+    def open_session(self) -> None:
+        """A picker of ``sessions/*.yaml``; the one picked goes into the editor (request and targets)."""
+        self.run_safe(self._read_sessions, thread=True, name="read-sessions")
 
+    def _read_sessions(self) -> None:
+        from rich.text import Text
+
+        from workbench.core.sessions import load_sessions
+        from workbench.ui.modals import PickScreen
+
+        sessions, errors = load_sessions(self.workspace())
+        for error in errors:
+            self.report(error)
+        if not sessions:
+            self.tell("no session to open in sessions/\nnext: save a finished race with s on the race screen",
+                      severity="warning")
+            return
+        found = [session for _, session in sessions]
+        labels = [Text.assemble(s.name, (f"  {s.prompt.name} v{s.prompt.version}" if s.prompt else "  typed prompt",
+                                         "dim"), (f" · {len(s.targets)} targets", "dim")) for s in found]
+        self.call_from_thread(self.push_screen, PickScreen("Open a session (sessions/*.yaml)", labels),
+                              partial(self._session_picked, found))
+
+    def _session_picked(self, sessions: list[Any], index: int | None) -> None:
+        if index is not None:
+            self.run_safe(partial(self._load_session, sessions[index]), name="load-session")
+
+    async def _load_session(self, session: Any) -> None:
+        await self.action_goto("editor")
+        await self.get_screen("editor").load_session(session)  # type: ignore[attr-defined]
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        editor, race = self.get_screen("editor"), self.get_screen("race")
         return [
-            ("Run race", "race the editor's prompt on every target (ctrl+r)", run_from_editor),
+            ("Run race", "race the editor's prompt on every target (ctrl+r)", editor.action_run),  # type: ignore[attr-defined]
             ("Re-run last race", "send the last request again", self.rerun),
             ("Cancel race", "stop every stream still running (escape on the race screen)", self.cancel_race),
+            ("Save prompt", "the editor back to its prompt file, as a new version (ctrl+s in the editor)",
+             editor.action_save_prompt),  # type: ignore[attr-defined]
+            ("Save session", "the finished race as sessions/NAME.yaml (s on the race screen)",
+             race.action_save_session),  # type: ignore[attr-defined]
+            ("Open session", "a saved session's request and targets into the editor", self.open_session),
+            ("Promote to test case", "a race pane's reply as a test of an eval suite (p on the race screen)",
+             race.action_promote),  # type: ignore[attr-defined]
             ("Open editor", "prompt editor with the live token and cost meter (f2)",
              partial(self.run_action, "goto('editor')")),
             ("Open race", "the streaming panes of the last race (f3)", partial(self.run_action, "goto('race')")),

@@ -3,6 +3,10 @@
 The conversation starts as one user message; ctrl+n adds a turn (roles alternate), ctrl+delete removes the
 focused one, alt+up / alt+down move it. Each turn is its own text area; the request sends them in order.
 
+The side list shows the workspace's ``prompts/`` files: selecting one loads it (its variables with their
+defaults) and the editor remembers it, so a race links to the prompt's version and ctrl+s saves the editor back
+to the file as a new version. Opening a saved session loads its request and targets.
+
 The token count is exact-incremental: one :class:`~workbench.core.token_meter.TokenMeter` per text area
 and encoding, fed each edit's range (a keystroke re-encodes a few hundred characters). Counting a big
 text from scratch (first load, replay, undo) runs in a thread worker. The cost range and headroom come
@@ -14,6 +18,7 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -21,9 +26,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Static, TextArea
+from textual.widgets import Footer, Header, Input, Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
 
 from workbench.core.errors import WorkbenchError
+from workbench.ui.app import RaceSource
 from workbench.ui.prompt_text import (
     VARIABLE,
     MeteredTextArea,
@@ -37,19 +44,21 @@ from workbench.ui.prompt_text import (
 from workbench.ui.render import meter_text
 
 if TYPE_CHECKING:
-    from workbench.core.request import Message
-
-if TYPE_CHECKING:
     from workbench.core.estimate import Estimate
-    from workbench.core.request import ChatRequest
+    from workbench.core.prompts import Prompt, PromptFileError, PromptMessage, Version
+    from workbench.core.request import ChatRequest, Message
+    from workbench.core.sessions import Session
     from workbench.core.token_meter import TokenMeter
 
 FIELDS = ("system", "user")
 """The fields of a new editor: the system prompt and the first turn (``#user``)."""
 ESTIMATE_DEBOUNCE_S = 0.25
+
+
 class EditorScreen(Screen[None]):
     BINDINGS: ClassVar = [
         Binding("ctrl+r", "run", "Run race", priority=True),
+        Binding("ctrl+s", "save_prompt", "Save prompt", priority=True),
         Binding("ctrl+n", "add_turn", "Add turn", priority=True),
         Binding("ctrl+delete", "remove_turn", "Remove turn", priority=True),
         Binding("alt+up", "move_turn(-1)", "Turn up", show=False, priority=True),
@@ -58,7 +67,11 @@ class EditorScreen(Screen[None]):
     DEFAULT_CSS = """
     EditorScreen #editor-main { height: 1fr; }
     EditorScreen #texts { width: 2fr; }
-    EditorScreen #side { width: 1fr; min-width: 40; padding: 0 1; }
+    EditorScreen #side { width: 1fr; min-width: 44; padding: 0 1; }
+    EditorScreen #prompt-files { width: 22; padding: 0 1 0 0; }
+    EditorScreen #prompts { height: 1fr; }
+    EditorScreen #prompts-hint { color: $text-muted; height: auto; }
+    EditorScreen #targets-hint { color: $warning; height: auto; display: none; }
     EditorScreen #system { height: 8; }
     EditorScreen #turns { height: 1fr; }
     EditorScreen #turns MeteredTextArea { height: 1fr; min-height: 4; }
@@ -96,10 +109,20 @@ class EditorScreen(Screen[None]):
         self._turn_serial = 0
         self._turn_areas: dict[str, MeteredTextArea] = {}
         """Added turns' text areas by id (readable before they finish mounting)."""
+        self.prompts: list[Prompt] = []
+        """The workspace's prompt files, as listed in the side list."""
+        self.prompt: Prompt | None = None
+        """The prompt file loaded into the editor (ctrl+s saves to it; a race links to its version)."""
+        self.session: Session | None = None
+        """The session loaded into the editor (a race of the same texts links to its prompt version and name)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="editor-main"):
+            with Vertical(id="prompt-files"):
+                yield Label("Prompts")
+                yield OptionList(id="prompts")
+                yield Static("enter: load\nctrl+s: save", id="prompts-hint", markup=False)
             with Vertical(id="texts"):
                 yield Label("System prompt")
                 yield MeteredTextArea(id="system", soft_wrap=True, on_edit=self.meter_edits)
@@ -108,7 +131,9 @@ class EditorScreen(Screen[None]):
                     yield MeteredTextArea(id="user", soft_wrap=True, on_edit=self.meter_edits)
             with VerticalScroll(id="side"):
                 yield Label("Targets (comma-separated provider/model)")
-                yield Input(", ".join(self.app.default_targets()), id="targets")  # type: ignore[attr-defined]
+                yield Input(", ".join(self.app.default_targets()), id="targets",  # type: ignore[attr-defined]
+                            placeholder="picking targets…")
+                yield Static(id="targets-hint", markup=False)
                 yield Label("max_tokens (empty: the model's default)")
                 yield Input("", id="max-tokens", placeholder="per-model default", type="integer")
                 yield Label("temperature · top_p · seed (empty: default)")
@@ -134,7 +159,134 @@ class EditorScreen(Screen[None]):
         """Heavy work only once the editor is on screen: tiktoken encodings, settings, network process."""
         self.ready = True
         self.recount()
-        self.app.warm_up()  # type: ignore[attr-defined]
+        app = self.app
+        app.warm_up()  # type: ignore[attr-defined]
+        app.run_safe(self._read_prompts, thread=True, name="read-prompts")  # type: ignore[attr-defined]
+        if not app.default_targets():  # type: ignore[attr-defined]
+            app.run_safe(self._pick_targets, thread=True, name="pick-targets")  # type: ignore[attr-defined]
+
+    def _pick_targets(self) -> None:
+        targets, hint = self.app.pick_targets()  # type: ignore[attr-defined]
+        self.app.call_from_thread(self._targets_picked, targets, hint)
+
+    def _targets_picked(self, targets: list[str], hint: str | None) -> None:
+        self.app.preselected = targets  # type: ignore[attr-defined]
+        field = self.query_one("#targets", Input)
+        if not field.value.strip():
+            field.value = ", ".join(targets)
+        notice = self.query_one("#targets-hint", Static)
+        notice.update(hint or "")
+        notice.display = hint is not None
+
+    # -- prompt files and sessions -------------------------------------------------------------------
+
+    def _read_prompts(self) -> None:
+        from workbench.core.prompts import load_prompts, prompts_folder
+
+        prompts, errors = load_prompts(prompts_folder(self.app.workspace()))  # type: ignore[attr-defined]
+        self.app.call_from_thread(self._show_prompts, prompts, errors)
+
+    def _show_prompts(self, prompts: list[Prompt], errors: list[PromptFileError]) -> None:
+        for error in errors:
+            self.app.report(error)  # type: ignore[attr-defined]
+        self.prompts = prompts
+        listing = self.query_one("#prompts", OptionList)
+        listing.clear_options()
+        listing.add_options([Option(p.name, id=p.name) for p in prompts])
+        if not prompts:
+            self.query_one("#prompts-hint", Static).update("none yet: create\nprompts/NAME.yaml")
+
+    async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id == "prompts":
+            await self.load_prompt(self.prompts[event.option_index])
+
+    async def load_prompt(self, prompt: Prompt) -> None:
+        """The prompt's system, messages, targets and params into the editor, its variables' defaults into the
+        variables panel; the editor then remembers it."""
+        defaults = {name: v.default for name, v in prompt.variables.items() if v.default is not None}
+        self.variable_values.update(defaults)
+        await self._fill(prompt.system, prompt.messages, prompt.targets, prompt.params, prompt.output_schema)
+        for name, value in defaults.items():
+            if name in self.variable_inputs:
+                self.variable_inputs[name].value = value
+        self.prompt, self.session = prompt, None
+        self.notify(f"loaded prompt {prompt.name}", timeout=3)
+
+    def prompt_fields(self) -> dict[str, Any]:
+        """The prompt-file fields the editor holds, as written (placeholders kept): system, messages, params and
+        output schema. A bad parameter raises a ``WorkbenchError`` naming it."""
+        from workbench.core.prompts import PromptMessage, PromptParams
+
+        params = self.params()
+        messages = [PromptMessage(role=self.roles[t], content=self.text_of(t)) for t in self.turn_ids]  # type: ignore[arg-type]
+        return {"system": self.text_of("system") or None, "messages": messages,
+                "params": PromptParams(temperature=params.temperature, top_p=params.top_p,
+                                       max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed),
+                "output_schema": params.json_schema}
+
+    def race_source(self) -> RaceSource:
+        """Where the request comes from: the loaded prompt (with what the editor holds of it), the loaded session
+        while its texts are unchanged, or neither."""
+        names = variable_names(*(self.text_of(f) for f in self.fields()))
+        variables = {name: self.variable_values.get(name, "") for name in names}
+        if self.prompt is not None:
+            return RaceSource(prompt_name=self.prompt.name, edited=self.prompt_fields(), variables=variables)
+        session = self.session
+        if session is not None and (session.request.system or "", self.messages()) == (
+                self.meter_text("system"), [(m.role, m.content) for m in session.request.messages]):
+            return RaceSource(prompt=session.prompt, variables=dict(session.variables), session=session.name)
+        return RaceSource(variables=variables)
+
+    def action_save_prompt(self) -> None:
+        """ctrl+s: the editor back to the loaded prompt's file, and a version of it."""
+        try:
+            if self.prompt is None:
+                raise WorkbenchError("no prompt file loaded",
+                                     "pick one in the Prompts list first; ctrl+s then saves to it")
+            fields = self.prompt_fields()
+        except WorkbenchError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        self.app.run_safe(partial(self._save_prompt, self.prompt, fields), thread=True,  # type: ignore[attr-defined]
+                          name="save-prompt")
+
+    def _save_prompt(self, loaded: Prompt, fields: dict[str, Any]) -> None:
+        from workbench.core.prompts import (
+            Prompt,
+            atomic_write,
+            dump_prompt,
+            find_prompt_file,
+            load_prompt_file,
+            prompts_folder,
+            save_version,
+            versions,
+        )
+
+        workspace = self.app.workspace()  # type: ignore[attr-defined]
+        folder = prompts_folder(workspace)
+        path = find_prompt_file(folder, loaded.name) or folder / f"{loaded.name}.yaml"
+        current = load_prompt_file(path) if path.exists() else None
+        prompt = Prompt.model_validate((current or loaded).model_copy(update=fields).model_dump())
+        known = {v.number for v in versions(workspace, prompt.name)}
+        if prompt != current:
+            atomic_write(path, dump_prompt(prompt))
+        version = save_version(workspace, prompt)
+        self.app.call_from_thread(self._prompt_saved, prompt, version, version.number in known)
+
+    def _prompt_saved(self, prompt: Prompt, version: Version, unchanged: bool) -> None:
+        self.prompt = prompt
+        self.prompts = [prompt if p.name == prompt.name else p for p in self.prompts]
+        self.notify(f"unchanged: {prompt.name} v{version.number}" if unchanged
+                    else f"saved {prompt.name} v{version.number}", timeout=4)
+
+    async def load_session(self, session: Session) -> None:
+        """A saved session's request and targets into the editor; a race of the same texts links to it."""
+        from workbench.core.sessions import session_request
+
+        request, targets = session_request(session)
+        await self.load_request(request, targets)
+        self.session = session
+        self.notify(f"loaded session {session.name}", timeout=3)
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -229,7 +381,7 @@ class EditorScreen(Screen[None]):
         other_area.focus()
         self._turns_changed()
 
-    async def set_messages(self, messages: Sequence[Message]) -> None:
+    async def set_messages(self, messages: Sequence[Message | PromptMessage]) -> None:
         """Replace the turns with ``messages`` (at least one turn stays: an empty user message)."""
         for turn in self.turn_ids[1:]:
             await self.query_one(f"#label-{turn}", Label).remove()
@@ -316,21 +468,32 @@ class EditorScreen(Screen[None]):
         except Exception as exc:
             self.app.report(exc)  # type: ignore[attr-defined]
             return
-        self.app.start_race(request, targets)  # type: ignore[attr-defined]
+        try:
+            source = self.race_source()
+        except WorkbenchError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        self.app.start_race(request, targets, source)  # type: ignore[attr-defined]
 
     async def load_request(self, request: ChatRequest, targets: Sequence[str]) -> None:
         """Replay: put a traced request back into the editor (every turn, in order)."""
-        self.query_one("#system", TextArea).load_text(request.system or "")
-        await self.set_messages(request.messages)
+        params = request.params
+        await self._fill(request.system, request.messages, targets, params, params.json_schema)
+        self.prompt = self.session = None
+
+    async def _fill(self, system: str | None, messages: Sequence[Message | PromptMessage], targets: Sequence[str],
+                    params: Any, json_schema: dict[str, Any] | None) -> None:
+        """Texts, targets (when given) and ``params`` (a request's or a prompt file's) into the editor."""
+        self.query_one("#system", TextArea).load_text(system or "")
+        await self.set_messages(messages)
         if targets:
             self.query_one("#targets", Input).value = ", ".join(targets)
-        params = request.params
         for field, value in (("max-tokens", params.max_tokens), ("temperature", params.temperature),
                              ("top-p", params.top_p), ("seed", params.seed)):
             self.query_one(f"#{field}", Input).value = "" if value is None else str(value)
         self.query_one("#stop", Input).value = ", ".join(params.stop)
         self.query_one("#json-schema", TextArea).load_text(
-            "" if params.json_schema is None else json.dumps(params.json_schema, indent=2))
+            "" if json_schema is None else json.dumps(json_schema, indent=2))
         self.query_one("#user", TextArea).focus()
 
     # -- the meter ---------------------------------------------------------------------------------

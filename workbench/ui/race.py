@@ -5,11 +5,19 @@ fills in, and updates each pane's header and a fixed-size ``Static`` showing the
 that fit. Nothing changes size while streaming, so a flush repaints those widgets without a layout
 pass. When a pane's call is final, its text is rendered as Markdown once, in a scrolling body.
 Hidden (non-current) screens skip work.
+
+A finished race can be saved as a session (``s``) or a pane's reply promoted to a test case of an eval
+suite (``p``); the files are written by the core in thread workers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import time
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -19,11 +27,13 @@ from textual.containers import Container, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, Static
 
+from workbench.ui.modals import NameScreen, PromoteScreen, Promotion
 from workbench.ui.render import error_line, metrics, timeline
 
 if TYPE_CHECKING:
     from workbench.core.call import CallRecord
     from workbench.core.netproc import RemoteRace
+    from workbench.ui.app import RaceRun
 
 FLUSH_HZ = 30
 
@@ -118,6 +128,8 @@ class RaceScreen(Screen[None]):
         Binding("ctrl+r", "rerun", "Re-run", priority=True),
         Binding("ctrl+d", "diff", "Diff"),
         Binding("c", "copy", "Copy"),
+        Binding("s", "save_session", "Save session"),
+        Binding("p", "promote", "Promote to test"),
     ]
     DEFAULT_CSS = """
     RaceScreen #panes { layout: grid; grid-size: 2; grid-gutter: 0 1; height: 1fr; }
@@ -198,3 +210,112 @@ class RaceScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(pane.body_text)
         self.notify(f"copied {len(pane.body_text):,} characters from {pane.record.target}", timeout=3)
+
+    # -- sessions and test cases ---------------------------------------------------------------------
+
+    def finished_run(self) -> RaceRun | None:
+        """The race on screen, once finished and traced (else a notification says what to do)."""
+        app = self.app
+        run: RaceRun | None = app.last_run  # type: ignore[attr-defined]
+        if run is None or run.race is not app.race:  # type: ignore[attr-defined]
+            self.notify("no race to save yet\nnext: write a prompt in the editor (f2) and press ctrl+r",
+                        severity="warning", timeout=5)
+            return None
+        if not run.race.done:
+            self.notify("the race is still running\nnext: wait for it to finish, or escape to cancel it",
+                        severity="warning", timeout=5)
+            return None
+        app.trace_finished_races()  # type: ignore[attr-defined]
+        return run
+
+    def action_save_session(self) -> None:
+        """``sessions/NAME.yaml`` from the finished race (its request, targets, replies and trace ids)."""
+        run = self.finished_run()
+        if run is None:
+            return
+        name = f"{run.prompt.name if run.prompt else 'race'}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.app.push_screen(NameScreen("Save the race as sessions/NAME.yaml", name,
+                                        "letters, digits, '.', '_' and '-' · enter: save · escape: cancel"),
+                             partial(self._save_session, run))
+
+    def _save_session(self, run: RaceRun, name: str | None) -> None:
+        if name:
+            self.app.run_safe(partial(self._write_session, run, name), thread=True,  # type: ignore[attr-defined]
+                              name="save-session")
+
+    def _write_session(self, run: RaceRun, name: str) -> None:
+        from workbench.core.sessions import save_session, session_from_race
+
+        app = self.app
+        workspace: Path = app.workspace()  # type: ignore[attr-defined]
+        ids = run.trace_ids if len(run.trace_ids) == len(run.race.records) else None
+        session = session_from_race(name, run.request, run.targets, run.race.records, prompt=run.prompt,
+                                    variables=run.variables, trace_ids=ids)
+        path = save_session(workspace, session)
+        app.call_from_thread(self._session_saved, run, name, path.relative_to(workspace))
+
+    def _session_saved(self, run: RaceRun, name: str, path: Path) -> None:
+        app = self.app
+        if app.last_run is run:  # type: ignore[attr-defined]  # a re-run of a saved race is traced under the session's name
+            app.last_source = dataclasses.replace(app.last_source, session=name)  # type: ignore[attr-defined]
+        self.notify(f"saved session {path}", timeout=4)
+
+    def action_promote(self) -> None:
+        """The focused pane's reply (else the first finished one's) as a test case of an eval suite."""
+        run = self.finished_run()
+        if run is None:
+            return
+        panes = [p for p in self.panes if p.finished and p.body_text]
+        focused = self.focused_pane()
+        pane = focused if focused in panes else (panes[0] if panes else None)
+        if pane is None:
+            self.notify("no reply to promote\nnext: run a race that gets one", severity="warning", timeout=5)
+            return
+        self.app.run_safe(partial(self._open_promote, run, pane.record.target, pane.body_text),  # type: ignore[attr-defined]
+                          thread=True, name="list-suites")
+
+    def _open_promote(self, run: RaceRun, target: str, text: str) -> None:
+        from workbench.ui.evals import suite_files
+
+        app = self.app
+        workspace: Path = app.workspace()  # type: ignore[attr-defined]
+        suites = [str(path.relative_to(workspace)) for path in suite_files(workspace)]
+        new = f"evals/{run.prompt.name if run.prompt else 'promoted'}.yaml"
+        asked = run.request.messages[-1].content
+        description = next((line.strip() for line in asked.splitlines() if line.strip()), "a race")[:60]
+        screen = PromoteScreen(target, suites, None if (workspace / new).exists() else new, text, description)
+        app.call_from_thread(app.push_screen, screen, partial(self._promote, run, workspace))
+
+    def _promote(self, run: RaceRun, workspace: Path, choice: Promotion | None) -> None:
+        if choice is not None:
+            self.app.run_safe(partial(self._write_test, run, workspace, choice), thread=True,  # type: ignore[attr-defined]
+                              name="promote")
+
+    def _write_test(self, run: RaceRun, workspace: Path, choice: Promotion) -> None:
+        from workbench.core.evals.promote import append_test, new_suite
+
+        path = workspace / choice.suite
+        assertion = {"type": choice.kind, "value": choice.value}
+        variables = run.variables if run.prompt else {}
+        if choice.new:
+            line = new_suite(path, [suite_prompt(run)], run.targets, choice.description, variables, assertion)
+            where = f"{choice.suite}:{line}"
+        else:
+            before = path.read_text(encoding="utf-8")
+            line = append_test(path, choice.description, variables, assertion)
+            unchanged = path.read_text(encoding="utf-8") == before  # the test went to its file:// tests file
+            where = f"the tests file of {choice.suite} (line {line})" if unchanged else f"{choice.suite}:{line}"
+        self.app.tell(f"test '{choice.description}' written to {where}")  # type: ignore[attr-defined]
+
+
+def suite_prompt(run: RaceRun) -> str:
+    """How a new suite names the race's prompt: its version (``NAME@N``), else the request as its text (one user
+    message) or as a JSON chat list."""
+    if run.prompt is not None:
+        return f"{run.prompt.name}@{run.prompt.version}"
+    request = run.request
+    if request.system is None and len(request.messages) == 1:
+        return request.messages[0].content
+    chat = ([{"role": "system", "content": request.system}] if request.system else []) + [
+        {"role": m.role, "content": m.content} for m in request.messages]
+    return json.dumps(chat, ensure_ascii=False)
