@@ -249,6 +249,12 @@ async def test_targets_preselected_without_keys(tmp_path: Path, fake_env: dict[s
         notice = screen.query_one("#targets-hint")
         assert notice.display and hint in str(notice.render()) and "f5 Keys" in str(notice.render())
         assert "workbench keys set openai" in str(notice.render())
+        # a key set meanwhile (as on f5): back in the editor, the keyed defaults replace the preselection
+        app.env["OPENAI_API_KEY"] = "sk-test-0123456789abcd"
+        keyed = default_targets(app.env, load_settings(workspace / "workbench.toml"), list).targets
+        await pilot.press("f5")
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: screen.targets() == keyed and not notice.display)
 
 
 async def test_a_local_target_starts_the_local_server_once_for_the_app(tmp_path: Path, fake_env: dict[str, str],

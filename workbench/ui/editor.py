@@ -165,15 +165,22 @@ class EditorScreen(Screen[None]):
         if not app.default_targets():  # type: ignore[attr-defined]
             app.run_safe(self._pick_targets, thread=True, name="pick-targets")  # type: ignore[attr-defined]
 
+    def on_screen_resume(self) -> None:
+        """Back from elsewhere (a key set on f5?): while the key hint shows, pick the targets again."""
+        if self.ready and self.query_one("#targets-hint", Static).display:
+            self.app.run_safe(self._pick_targets, thread=True, name="pick-targets")  # type: ignore[attr-defined]
+
     def _pick_targets(self) -> None:
         targets, hint = self.app.pick_targets()  # type: ignore[attr-defined]
         self.app.call_from_thread(self._targets_picked, targets, hint)
 
     def _targets_picked(self, targets: list[str], hint: str | None) -> None:
-        self.app.preselected = targets  # type: ignore[attr-defined]
+        """Preselect ``targets`` unless the user has typed others."""
+        app = self.app
         field = self.query_one("#targets", Input)
-        if not field.value.strip():
+        if self.targets() in ([], app.preselected):  # type: ignore[attr-defined]
             field.value = ", ".join(targets)
+        app.preselected = targets  # type: ignore[attr-defined]
         notice = self.query_one("#targets-hint", Static)
         notice.update(hint or "")
         notice.display = hint is not None

@@ -7,7 +7,9 @@ pass. When a pane's call is final, its text is rendered as Markdown once, in a s
 Hidden (non-current) screens skip work.
 
 A finished race can be saved as a session (``s``) or a pane's reply promoted to a test case of an eval
-suite (``p``); the files are written by the core in thread workers.
+suite (``p``); the files are written by the core in thread workers. A race's calls are traced as soon as it
+finishes, before it is saved and named: the session file links them by trace id, and a re-run of the saved
+race is traced under the session's name.
 """
 
 from __future__ import annotations
