@@ -4,8 +4,10 @@ CASES tests, each one call to a fake target answering after LATENCY ms, at CONCU
 flight, graded by three assertions (finish-reason, contains-any, latency), every call traced and
 every result stored, the response cache off. The ideal wall time is CASES / CONCURRENCY × LATENCY;
 target: at most 1.15× that. Scheduling overhead per case = (wall − ideal) × CONCURRENCY / CASES: the
-time a worker spends per case besides waiting for the provider. Memory: the process's resident set
-after 10%, 50% and 100% of a 10,000-case run (flat means the runner holds nothing per case).
+time a worker spends per case besides waiting for the provider. Memory: the live Python heap
+(tracemalloc, after a collection) and the resident set after 10%, 50% and 100% of a 10,000-case run
+(flat means the runner holds nothing per case; the resident set also holds SQLite's page caches,
+which fill up to their limit as the stores grow).
 
     python -m bench.evals [--cases 1000] [--concurrency 50] [--latency-ms 100] [--memory-cases 10000]
 """
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 from workbench.core.evals.model import AssertionSpec, CellResult, Suite, SuitePrompt, SuiteTarget, TestCase
@@ -90,21 +94,25 @@ def main() -> None:
               f"{statistics.median(cpus) / args.cases * 1000:.2f} ms per case")
 
         marks = {args.memory_cases * p // 100: p for p in (10, 50, 100)}
-        samples: dict[int, float] = {}
+        samples: dict[int, tuple[float, float]] = {}
         done = 0
 
         def sample(_: CellResult) -> None:
             nonlocal done
             done += 1
             if done in marks:
-                samples[marks[done]] = rss_mib()
+                gc.collect()  # live objects only: cyclic garbage waits for a collection otherwise
+                samples[marks[done]] = rss_mib(), tracemalloc.get_traced_memory()[0] / 2**20
 
+        tracemalloc.start()
         with tempfile.TemporaryDirectory() as tmp:
             asyncio.run(run_once(server.base_url, Path(tmp), args.memory_cases, args.concurrency, args.latency_ms,
                                  sample))
-        print(f"memory over {args.memory_cases} cases (RSS MiB): "
-              + ", ".join(f"{p}%: {samples[p]:.1f}" for p in sorted(samples))
-              + f"; growth 10%→100%: {samples[100] - samples[10]:+.1f} MiB")
+        tracemalloc.stop()
+        for label, index in (("Python heap (tracemalloc)", 1), ("RSS, SQLite page caches included", 0)):
+            print(f"memory over {args.memory_cases} cases, {label}, MiB: "
+                  + ", ".join(f"{p}%: {samples[p][index]:.1f}" for p in sorted(samples))
+                  + f"; growth 10%→100%: {samples[100][index] - samples[10][index]:+.1f}")
 
 
 if __name__ == "__main__":
