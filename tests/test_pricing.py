@@ -117,3 +117,18 @@ def test_a_prompt_too_long_for_the_window_has_negative_headroom() -> None:
                                                    context_window=1000)})
     row = estimate(request, "openrouter/tiny", book)
     assert row.headroom_tokens is not None and row.headroom_tokens < 0
+
+
+@pytest.mark.parametrize("system", [None, "You are terse."])
+def test_an_estimate_from_live_meter_counts_equals_a_fresh_count(system: str | None) -> None:
+    from workbench.core.tokenizer import count_text
+
+    request = ChatRequest(system=system, messages=(Message(role="user", content="Summarise this ticket, please."),
+                                                   Message(role="assistant", content="Sure: which one?"),
+                                                   Message(role="user", content="The refund one from May.")))
+    texts = [t for t in (system, *(m.content for m in request.messages)) if t]
+    for target in ("openai/gpt-4.1-mini", "anthropic/claude-sonnet-4-5"):
+        counted = estimate(request, target, PriceBook())
+        from_meters = estimate(request, target, PriceBook(),
+                               message_tokens=[count_text(t, "o200k_base") for t in texts])
+        assert from_meters == counted

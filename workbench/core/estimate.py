@@ -9,6 +9,7 @@ message but the last) at the cached-input rate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,7 +17,7 @@ from workbench.core.events import Usage
 from workbench.core.pricing import PriceBook
 from workbench.core.registry import default_max_tokens
 from workbench.core.request import ChatRequest
-from workbench.core.tokenizer import count_chat, count_text, encoding_name_for
+from workbench.core.tokenizer import chat_tokens, count_chat, count_text, encoding_name_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +46,17 @@ class Estimate:
                 "context_window": self.context_window, "headroom_tokens": self.headroom_tokens}
 
 
-def count_input(request: ChatRequest, target: str, *, raw: bool = False) -> tuple[int, int, bool]:
-    """(input tokens, tokens of the cacheable prefix, exact?) counted offline for ``target``."""
+def count_input(request: ChatRequest, target: str, *, raw: bool = False,
+                message_tokens: Sequence[int] | None = None) -> tuple[int, int, bool]:
+    """(input tokens, tokens of the cacheable prefix, exact?) counted offline for ``target``.
+
+    ``message_tokens``: each message's own count in the target's encoding (the system prompt first when
+    there is one), as a live meter keeps them, so nothing is tokenized again."""
     provider, _, model = target.partition("/")
     encoding, exact = encoding_name_for(provider, model)
+    if message_tokens is not None:
+        cached = bool(request.system) or len(request.messages) > 1
+        return chat_tokens(message_tokens), chat_tokens(message_tokens[:-1]) if cached else 0, exact
     if raw:
         return count_text("\n".join(m.content for m in request.messages), encoding), 0, exact
     total = count_chat(request, encoding)
@@ -57,8 +65,8 @@ def count_input(request: ChatRequest, target: str, *, raw: bool = False) -> tupl
 
 
 def estimate(request: ChatRequest, target: str, prices: PriceBook, *, raw: bool = False,
-             provider_count: int | None = None) -> Estimate:
-    tokens, prefix, exact = count_input(request, target, raw=raw)
+             provider_count: int | None = None, message_tokens: Sequence[int] | None = None) -> Estimate:
+    tokens, prefix, exact = count_input(request, target, raw=raw, message_tokens=message_tokens)
     if provider_count is not None:
         tokens, exact = provider_count, True
     max_tokens = request.params.max_tokens or default_max_tokens(target.partition("/")[2])

@@ -630,16 +630,22 @@ class EditorScreen(Screen[None]):
         self._render_meter()
         self._schedule_estimate()
 
-    def input_tokens(self, encoding: str) -> int | None:
-        """Input tokens as ``count_chat`` counts them, from the live meters (``None`` while counting)."""
+    def message_tokens(self, encoding: str) -> list[int] | None:
+        """Each message's own token count from the live meters, the system prompt first when there is one
+        (``None`` while counting)."""
         system = self.meters.get(("system", encoding))
         turns = [self.meters.get((turn, encoding)) for turn in self.turn_ids]
         if system is None or any(t is None for t in turns):
             return None
+        counts = [t.count for t in turns if t is not None]
+        return [system.count, *counts] if len(system) else counts
+
+    def input_tokens(self, encoding: str) -> int | None:
+        """Input tokens as ``count_chat`` counts them, from the live meters (``None`` while counting)."""
         from workbench.core.tokenizer import chat_tokens
 
-        counts = [t.count for t in turns if t is not None]
-        return chat_tokens([system.count, *counts] if len(system) else counts)
+        counts = self.message_tokens(encoding)
+        return None if counts is None else chat_tokens(counts)
 
     def meter_rows(self) -> list[dict[str, Any]]:
         """One row per target: tokens (live), and the last estimate's cost range and headroom."""
@@ -669,6 +675,8 @@ class EditorScreen(Screen[None]):
         except Exception:
             return
         targets = self.targets()
+        # The meters' counts, so the worker prices without tokenizing the whole text again.
+        counts = {target: self.message_tokens(encoding) for target, (encoding, _) in self.encodings().items()}
         app = self.app
         self._generation += 1
         generation = self._generation
@@ -684,7 +692,7 @@ class EditorScreen(Screen[None]):
             results: dict[str, Estimate] = {}
             for target in targets:
                 try:
-                    results[target] = estimate(request, target, prices)
+                    results[target] = estimate(request, target, prices, message_tokens=counts.get(target))
                 except WorkbenchError:
                     continue
             app.call_from_thread(self._estimated, results, generation)
