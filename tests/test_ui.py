@@ -203,3 +203,27 @@ def test_no_arguments_without_a_terminal_prints_help(capsys: pytest.CaptureFixtu
 
     assert main([]) == 0
     assert "usage: workbench" in capsys.readouterr().out
+
+
+async def test_typing_within_a_line_redraws_it_and_the_cursor_moves_on(fake_env: dict[str, str]) -> None:
+    """An edit inside one line repaints only that line's rows: they still show the new text at once, and
+    edits that add lines (or scroll) repaint the whole area."""
+    from tests.test_ui_snapshots import screen_text
+
+    app = WorkbenchApp(env=fake_env, targets=["fake/demo"])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: screen.meters)
+        area = screen.query_one("#user")
+        area.load_text("first line\nsecond line\nthird line")
+        area.focus()
+        area.move_cursor((1, 6))
+        await pilot.pause()
+        await pilot.press("X", "Y")
+        await pilot.pause()
+        assert "secondXY line" in screen_text(app) and area.cursor_location == (1, 8)
+        await pilot.press("backspace", "enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "secondX" in text and " line" in text and area.document.line_count == 4
+        assert "secondXY" not in text

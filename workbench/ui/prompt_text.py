@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from textual.cache import LRUCache
 from textual.document._document import Document, Location
 from textual.document._document_navigator import DocumentNavigator
 from textual.document._edit import Edit
 from textual.document._wrapped_document import WrappedDocument
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import Highlight
@@ -157,17 +158,53 @@ class MeteredTextArea(TextArea):
         self._rows.clear()
         super().notify_style_update()
 
+    _held: list[bool] | None = None
+    """While an edit within one line runs: the whole-widget refreshes it asked for, held back."""
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        if self._held is not None and not (regions or layout or recompose):
+            self._held.append(repaint)
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
     def edit(self, edit: Edit) -> Any:
         document = self.document
         top, bottom = sorted((edit.from_location, edit.to_location))
         start = document.get_index_from_location(top)
         end = start + len(document.get_text_range(top, bottom))
         self.pending_edits.append((start, end, edit.text))
-        result = super().edit(edit)
+        # Typing within a line redraws that line's rows, not the whole widget (and, under it, the screen's
+        # containers): unless the edit changed the wrapped height, the scroll position or the gutter.
+        within_line = top[0] == bottom[0] and "\n" not in edit.text
+        view = (self.wrapped_document.height, self.scroll_offset, self.gutter_width)
+        rows = {top[0], self.selection.end[0], *self._bracket_rows()}
+        self._held = [] if within_line else None
+        try:
+            result = super().edit(edit)
+        finally:
+            held, self._held = self._held, None
+        if held:
+            if view == (self.wrapped_document.height, self.scroll_offset, self.gutter_width):
+                for row in rows | {self.selection.end[0], *self._bracket_rows()}:
+                    self._refresh_document_line(row)
+            else:
+                self.refresh()
         if self.on_edit is not None:
             self.hooked_changes += 1
             self.on_edit(self)
         return result
+
+
+    def _bracket_rows(self) -> list[int]:
+        bracket = self._matching_bracket_location
+        return [] if bracket is None else [bracket[0]]
+
+    def _refresh_document_line(self, row: int) -> None:
+        """Redraw the rows a document line wraps to."""
+        if 0 <= row < self.document.line_count:
+            first = self.wrapped_document.location_to_offset((row, 0)).y
+            self.refresh_lines(first, len(self.wrapped_document.get_sections(row)))
 
 
 def parse_number(field: str, raw: str, kind: type) -> Any:
