@@ -123,17 +123,24 @@ async def test_ctrl_s_without_a_prompt_says_what_to_do(tmp_path: Path, fake_env:
         await wait_for(pilot, lambda: any("no prompt file loaded" in m and "next:" in m for m in messages(app)))
 
 
+async def summarise_raced(app: WorkbenchApp, pilot: Any) -> Any:
+    """Load the listed ``summarise`` prompt, race it on its target and wait for the race to finish."""
+    screen = editor(app)
+    await load_listed_prompt(app, pilot, "summarise")
+    screen.variable_inputs["text"].value = "SSE"
+    await pilot.pause()
+    await race_and_trace(app, pilot, 1)
+    race = app.get_screen("race")
+    await wait_for(pilot, lambda: app.screen is race and race.panes and all(p.finished for p in race.panes))
+    return race
+
+
 async def test_save_a_race_as_a_session_and_open_it(tmp_path: Path, fake_env: dict[str, str]) -> None:
     workspace = prompt_workspace(tmp_path, summarise=SUMMARISE)
     app = app_in(workspace, fake_env)
     async with app.run_test(size=SIZE) as pilot:
+        await summarise_raced(app, pilot)
         screen = editor(app)
-        await load_listed_prompt(app, pilot, "summarise")
-        screen.variable_inputs["text"].value = "SSE"
-        await pilot.pause()
-        await race_and_trace(app, pilot, 1)
-        race = app.get_screen("race")
-        await wait_for(pilot, lambda: app.screen is race and race.panes and all(p.finished for p in race.panes))
         await pilot.press("s")
         await wait_for(pilot, lambda: app.screen.query("#name"))
         app.screen.query_one("#name").value = "sse-summary"
@@ -188,13 +195,7 @@ async def test_promote_a_reply_to_a_new_suite_then_to_it_again(tmp_path: Path, f
     workspace = prompt_workspace(tmp_path, summarise=SUMMARISE)
     app = app_in(workspace, fake_env)
     async with app.run_test(size=SIZE) as pilot:
-        screen = editor(app)
-        await load_listed_prompt(app, pilot, "summarise")
-        screen.variable_inputs["text"].value = "SSE"
-        await pilot.pause()
-        await race_and_trace(app, pilot, 1)
-        race = app.get_screen("race")
-        await wait_for(pilot, lambda: app.screen is race and race.panes and all(p.finished for p in race.panes))
+        race = await summarise_raced(app, pilot)
         reply = race.panes[0].body_text
 
         await pilot.press("p")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from workbench.core.events import Usage
-from workbench.core.pricing import PriceBook
+from workbench.core.pricing import PriceBook, usd_number
 from workbench.core.registry import default_max_tokens
 from workbench.core.request import ChatRequest
 from workbench.core.tokenizer import chat_tokens, count_chat, count_text, encoding_name_for
@@ -37,12 +37,10 @@ class Estimate:
     """Context window − input − max_tokens (negative: the request does not fit)."""
 
     def summary(self) -> dict[str, object]:
-        def usd(value: Decimal | None) -> float | None:
-            return None if value is None else float(round(value, 8))
-
         return {"target": self.target, "input_tokens": self.input_tokens, "exact": self.exact,
-                "max_tokens": self.max_tokens, "cost_input_usd": usd(self.cost_input_usd),
-                "cost_max_usd": usd(self.cost_max_usd), "cost_input_warm_usd": usd(self.cost_input_warm_usd),
+                "max_tokens": self.max_tokens, "cost_input_usd": usd_number(self.cost_input_usd),
+                "cost_max_usd": usd_number(self.cost_max_usd),
+                "cost_input_warm_usd": usd_number(self.cost_input_warm_usd),
                 "context_window": self.context_window, "headroom_tokens": self.headroom_tokens}
 
 

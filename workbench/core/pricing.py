@@ -170,3 +170,8 @@ def prices_from(rows: dict[str, Any], path: str) -> PriceBook:
             raise ConfigError(f'{path}: [prices."{pattern}"] {where}: {first["msg"]}',
                               "prices are USD per million tokens: input_per_mtok, output_per_mtok, ...") from None
     return PriceBook(user)
+
+
+def usd_number(value: Decimal | None, places: int = 8) -> float | None:
+    """A dollar amount for JSON: a float rounded to ``places`` (``None`` stays ``None``: unknown, not free)."""
+    return None if value is None else float(round(value, places))

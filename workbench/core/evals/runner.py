@@ -45,7 +45,7 @@ from workbench.core.evals.model import (
 )
 from workbench.core.evals.store import EvalStore
 from workbench.core.policy import PolicySet
-from workbench.core.pricing import PriceBook
+from workbench.core.pricing import PriceBook, usd_number
 from workbench.core.prompts.model import to_request
 from workbench.core.race import settle
 from workbench.core.registry import ProviderSpec
@@ -126,12 +126,9 @@ class Preflight:
     over the concurrency."""
 
     def summary(self) -> dict[str, object]:
-        def usd(value: Decimal | None) -> float | None:
-            return None if value is None else float(round(value, 6))
-
         return {"calls": self.calls, "cached": self.cached, "input_tokens": self.input_tokens,
-                "max_output_tokens": self.max_output_tokens, "cost_low_usd": usd(self.cost_low_usd),
-                "cost_high_usd": usd(self.cost_high_usd), "unpriced": list(self.unpriced),
+                "max_output_tokens": self.max_output_tokens, "cost_low_usd": usd_number(self.cost_low_usd, 6),
+                "cost_high_usd": usd_number(self.cost_high_usd, 6), "unpriced": list(self.unpriced),
                 "seconds": round(self.seconds, 1)}
 
 
