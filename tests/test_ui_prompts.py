@@ -152,6 +152,8 @@ async def test_save_a_race_as_a_session_and_open_it(tmp_path: Path, fake_env: di
         assert session.variables == {"max_points": "3", "text": "SSE"} and session.targets == [TARGET]
         assert session.request.messages[0].content == "Summarise: SSE"
         assert [r.trace_id for r in session.results] == app.traced_ids
+        saved = next(r for r in trace_rows() if r["id"] == app.traced_ids[0])
+        assert saved["session_id"] == "sse-summary"  # the saved race's own calls join the session
         # a re-run of the saved race is traced under the session's name
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: len(app.traced_ids) == 2)

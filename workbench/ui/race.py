@@ -254,6 +254,16 @@ class RaceScreen(Screen[None]):
         session = session_from_race(name, run.request, run.targets, run.race.records, prompt=run.prompt,
                                     variables=run.variables, trace_ids=ids)
         path = save_session(workspace, session)
+        if ids:  # the race's calls, traced when it finished, join the session in the trace log too
+            from workbench.core.traces.store import TraceStore
+
+            writer = app.writer()  # type: ignore[attr-defined]
+            writer.flush()
+            store = TraceStore(writer.path)
+            try:
+                store.link_session(ids, name)
+            finally:
+                store.close()
         app.call_from_thread(self._session_saved, run, name, path.relative_to(workspace))
 
     def _session_saved(self, run: RaceRun, name: str, path: Path) -> None:

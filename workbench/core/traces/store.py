@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -224,6 +224,12 @@ class TraceStore:
         extra = ", p.request_json, p.response_text, p.reasoning_text, p.attempts_json" if with_payload else ""
         for row in self.conn.execute(f"SELECT c.*{extra} FROM calls c {join} WHERE {where} ORDER BY c.id", args):
             yield dict(row)
+
+    def link_session(self, ids: Sequence[str], session: str) -> None:
+        """Record calls already written as part of a session (a race saved after it was traced)."""
+        with self.conn:
+            self.conn.execute("UPDATE calls SET session_id = ? WHERE id IN (SELECT value FROM json_each(?))",
+                              (session, json.dumps(list(ids))))
 
     def prune(self, before_ts: float) -> int:
         """Delete calls older than ``before_ts`` with their payloads, tags and index entries."""
