@@ -25,6 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 SIZE = (160, 48)
@@ -69,6 +70,52 @@ def cold_start(runs: int) -> None:
     print(f"cold start → first paint: median {statistics.median(times):.0f} ms "
           f"(min {min(times):.0f}, max {max(times):.0f}, {runs} runs); heavy modules at first paint: "
           f"{', '.join(heavy) or 'none'}")
+
+
+# The same first paint for any Textual app: the first screen update the driver gets, headless, 160×48.
+PAINT_CHILD = """
+import os, sys, time
+from textual.app import App
+from textual.screen import Screen
+original = Screen._compositor_refresh
+def first_paint(self):
+    original(self)
+    print(repr(time.time()), flush=True)
+    os._exit(0)
+Screen._compositor_refresh = first_paint
+run = App.run
+def headless(self, *args, **kwargs):
+    return run(self, *args, **{**kwargs, "headless": True, "size": (160, 48)})
+App.run = headless
+sys.argv = [__NAME__]
+__START__
+"""
+STARTS = {
+    "workbench": "from workbench.ui.app import WorkbenchApp\nWorkbenchApp(targets=['fake/demo']).run()",
+    "posting": "from posting.__main__ import cli\ncli()",
+    "elia": "from elia_chat.__main__ import cli\ncli()",
+}
+
+
+def compare_first_paint(pythons: dict[str, str], runs: int) -> None:
+    """Cold start → first paint of this app and of other Textual apps, each in the interpreter that has it."""
+    for name, python in {"workbench": sys.executable, **pythons}.items():
+        code = PAINT_CHILD.replace("__NAME__", repr(name)).replace("__START__", STARTS[name])
+        times = []
+        with tempfile.TemporaryDirectory() as home:  # a fresh config and data dir for each app
+            env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": home, "XDG_DATA_HOME": home}
+            for _ in range(runs):
+                t0 = time.time()
+                out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60, env=env,
+                                     cwd=home)
+                lines = out.stdout.strip().splitlines()
+                if out.returncode != 0 or not lines:
+                    print(f"{name}: did not paint ({(out.stderr.strip().splitlines() or ['no output'])[-1]})")
+                    break
+                times.append((float(lines[-1]) - t0) * 1000)
+        if times:
+            print(f"first paint, same hook for every app: {name} median {statistics.median(times):.0f} ms "
+                  f"(min {min(times):.0f}, max {max(times):.0f}, {len(times)} runs)")
 
 
 # -- 2. keystroke → meter --------------------------------------------------------------------------------
@@ -208,8 +255,12 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100)
     parser.add_argument("--tokens", type=int, default=100_000)
     parser.add_argument("--stream-tokens", type=int, default=500)
+    parser.add_argument("--compare", action="append", default=[], metavar="APP=PYTHON",
+                        help="also time posting or elia to first paint, with an interpreter that has it installed")
     args = parser.parse_args()
     cold_start(args.starts)
+    if args.compare:
+        compare_first_paint(dict(item.split("=", 1) for item in args.compare), args.starts)
     asyncio.run(keystrokes(args.tokens, args.keys))
     asyncio.run(streaming(args.stream_tokens))
 
