@@ -95,8 +95,11 @@ async def test_second_run_is_answered_from_the_cache_unless_told_not_to(tmp_path
     assert [r.observation.text for r, _ in store.results(first)] == [r.observation.text for r in cached]
     assert store.run(second).cost_usd == 0
 
+    store.conn.execute("DELETE FROM eval_cache")
+    store.conn.commit()
     await _run(suite, store, fake_env, client, RunOptions(use_cache=False))
     assert requests_for(url, marker) == 12
+    assert store.conn.execute("SELECT count(*) FROM eval_cache").fetchone()[0] == 0  # nor written
 
 
 async def test_budget_stops_cleanly_and_resume_finishes_without_repeating_a_call(

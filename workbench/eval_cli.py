@@ -46,7 +46,8 @@ def add_parsers(sub: Any) -> None:
                      help="write a report (repeatable); printed to stdout when there is no --out")
     run.add_argument("--out", metavar="DIR", help="folder for the reports")
     run.add_argument("--resume", metavar="RUN", help="continue a stopped run without repeating finished cells")
-    run.add_argument("--no-cache", action="store_true", help="call every cell even when a cached answer exists")
+    run.add_argument("--no-cache", action="store_true",
+                     help="neither read nor write the response cache: call every cell")
     run.add_argument("--dry-run", action="store_true", help="print the pre-flight and stop")
     run.add_argument("--json", action="store_true", help="print the pre-flight and the run summary as JSON lines")
     run.add_argument("--config", metavar="FILE", help="the workspace configuration (default: the nearest "

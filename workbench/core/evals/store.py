@@ -11,8 +11,9 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from workbench.core.errors import ConfigError
 from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo
@@ -55,6 +56,15 @@ def _run(row: sqlite3.Row) -> RunInfo:
                    started_at=row["started_at"], finished_at=row["finished_at"], status=row["status"],
                    stop_reason=row["stop_reason"], repeat=row["repeat"], targets=tuple(json.loads(row["targets"])),
                    cost_usd=row["cost_usd"])
+
+
+def _fields(value: Observation | Grading) -> dict[str, Any]:
+    """A flat dataclass as a dict (shallow: its fields are plain values, a str → str mapping at most)."""
+    return {f.name: getattr(value, f.name) for f in fields(value)}
+
+
+def _json(observation: Observation) -> str:
+    return json.dumps(_fields(observation), ensure_ascii=False)
 
 
 def _observation(text: str) -> Observation:
@@ -134,8 +144,8 @@ class EvalStore:
             key = result.key
             rows.append((run_id, self._seq, key.test, key.prompt, key.target, result.repeat, description,
                          int(result.passed), result.score, int(result.cached), result.trace_id,
-                         json.dumps(asdict(result.observation), ensure_ascii=False),
-                         json.dumps([asdict(g) for g in result.gradings], ensure_ascii=False)))
+                         _json(result.observation), json.dumps([_fields(g) for g in result.gradings],
+                                                               ensure_ascii=False)))
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO eval_results (run_id, seq, test, prompt, target, repeat, description, passed,"
@@ -165,4 +175,4 @@ class EvalStore:
         now = time.time()
         with self.conn:
             self.conn.executemany("INSERT OR REPLACE INTO eval_cache (key, observation, created_at) VALUES (?, ?, ?)",
-                                  [(k, json.dumps(asdict(o), ensure_ascii=False), now) for k, o in items])
+                                  [(k, _json(o), now) for k, o in items])
