@@ -80,6 +80,7 @@ def main() -> None:
     with fake_server_process() as server:
         walls, cpus = [], []
         for _ in range(args.rounds):
+            gc.collect()  # each round as the first run of a process: no garbage left by the one before
             with tempfile.TemporaryDirectory() as tmp:
                 wall, cpu, passed = asyncio.run(run_once(server.base_url, Path(tmp), args.cases, args.concurrency,
                                                     args.latency_ms))
