@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.resilience_helpers import requests_for
-from workbench.core.evals.model import AssertionSpec, Suite, SuitePrompt, SuiteTarget, TestCase
+from workbench.core.evals.model import AssertionSpec, CellKey, CellResult, Suite, SuitePrompt, SuiteTarget, TestCase
 from workbench.core.evals.reporting import report_for
 from workbench.core.evals.runner import EvalRunner, RunOptions, cells, preflight
 from workbench.core.evals.store import EvalStore
@@ -64,6 +64,8 @@ async def test_every_cell_is_called_graded_stored_and_traced(tmp_path: Path, sto
     assert run.status == "done" and run.cost_usd > 0
     results = [r for r, _ in store.results(run_id)]
     assert len(results) == 4 and requests_for(fake_env["WORKBENCH_FAKE_URL"], marker) == 4
+    assert [(r.key.test, r.key.target) for r in results] == [  # suite order, however they finished
+        ("test 0", "openai"), ("test 0", "anthropic"), ("test 1", "openai"), ("test 1", "anthropic")]
     for result in results:
         assert not result.passed and result.score == 0.5
         assert [g.passed for g in result.gradings] == [True, False]
@@ -92,7 +94,10 @@ async def test_second_run_is_answered_from_the_cache_unless_told_not_to(tmp_path
     assert requests_for(url, marker) == 6
     cached = [r for r, _ in store.results(second)]
     assert all(r.cached and r.passed for r in cached)
-    assert [r.observation.text for r, _ in store.results(first)] == [r.observation.text for r in cached]
+    def texts(results: list[CellResult]) -> dict[tuple[CellKey, int], str]:  # results come in finishing order
+        return {(r.key, r.repeat): r.observation.text for r in results}
+
+    assert texts([r for r, _ in store.results(first)]) == texts(cached)
     assert store.run(second).cost_usd == 0
 
     store.conn.execute("DELETE FROM eval_cache")

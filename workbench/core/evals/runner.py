@@ -199,7 +199,7 @@ class EvalRunner:
         self.policies = policies or PolicySet()
         self.prices = prices or PriceBook()
         self.base_dir = Path(suite.path).parent
-        self._pending: list[tuple[CellResult, str]] = []
+        self._pending: list[tuple[CellResult, str, int]] = []
         self._fresh: list[tuple[str, Observation]] = []
         self._run: RunInfo | None = None
         self._caller: Caller | None = None
@@ -223,7 +223,7 @@ class EvalRunner:
         against ``env``; calls are traced to ``writer``); returns the run finished or stopped."""
         self._run, self._caller, self._env, self._writer = run, caller, env, writer
         done = self.store.done_cells(run.id)
-        pending = (cell for cell in self.plan() if (cell.key, cell.repeat) not in done)
+        pending = ((place, cell) for place, cell in enumerate(self.plan()) if (cell.key, cell.repeat) not in done)
         workers = [asyncio.create_task(self._worker(pending)) for _ in range(max(1, self.options.concurrency))]
         try:
             with fewer_collections():
@@ -253,24 +253,24 @@ class EvalRunner:
             run.stop_reason = f"budget: spent ${run.cost_usd:.4f} of ${self.options.max_cost:g}"
         return True
 
-    async def _worker(self, pending: Iterator[Cell]) -> None:
-        for cell in pending:
+    async def _worker(self, pending: Iterator[tuple[int, Cell]]) -> None:
+        for place, cell in pending:
             if self._over_budget():
                 return
             result = await self._cell(cell)
-            self._pending.append((result, cell.test.description))
+            self._pending.append((result, cell.test.description, place))
             if self.on_result is not None:
                 self.on_result(result)
             if len(self._pending) >= _FLUSH_EVERY and not self._writing.locked():
                 async with self._writing:  # a commit runs in a thread: the other workers keep streaming
                     await asyncio.to_thread(self._write, *self._take())
 
-    def _take(self) -> tuple[list[tuple[CellResult, str]], list[tuple[str, Observation]]]:
+    def _take(self) -> tuple[list[tuple[CellResult, str, int]], list[tuple[str, Observation]]]:
         taken = self._pending, self._fresh
         self._pending, self._fresh = [], []
         return taken
 
-    def _write(self, results: list[tuple[CellResult, str]], fresh: list[tuple[str, Observation]]) -> None:
+    def _write(self, results: list[tuple[CellResult, str, int]], fresh: list[tuple[str, Observation]]) -> None:
         if results:
             assert self._run is not None
             self.store.add(self._run.id, results)

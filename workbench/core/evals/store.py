@@ -76,7 +76,6 @@ class EvalStore:
         self.path = path
         self.conn = open_private(path, _migrate, "the eval store",
                                  "check the path and its permissions, or point WORKBENCH_TRACES elsewhere")
-        self._seq = 0
 
     def close(self) -> None:
         self.conn.close()
@@ -97,8 +96,6 @@ class EvalStore:
         with self.conn:
             self.conn.execute("UPDATE eval_runs SET status = 'running', stop_reason = NULL, finished_at = NULL "
                               "WHERE id = ?", (run.id,))
-        self._seq = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM eval_results WHERE run_id = ?",
-                                      (run.id,)).fetchone()[0]
 
     def finish(self, run: RunInfo) -> None:
         run.finished_at = time.time()
@@ -136,13 +133,13 @@ class EvalStore:
 
     # results
 
-    def add(self, run_id: str, results: Iterable[tuple[CellResult, str]]) -> None:
-        """Append (result, test description) pairs in one transaction."""
+    def add(self, run_id: str, results: Iterable[tuple[CellResult, str, int]]) -> None:
+        """Add (result, test description, place in the plan) in one transaction; a run's results read back
+        in plan order (suite order), however they finished."""
         rows = []
-        for result, description in results:
-            self._seq += 1
+        for result, description, place in results:
             key = result.key
-            rows.append((run_id, self._seq, key.test, key.prompt, key.target, result.repeat, description,
+            rows.append((run_id, place, key.test, key.prompt, key.target, result.repeat, description,
                          int(result.passed), result.score, int(result.cached), result.trace_id,
                          _json(result.observation), json.dumps([_fields(g) for g in result.gradings],
                                                                ensure_ascii=False)))
@@ -157,7 +154,7 @@ class EvalStore:
         return {(CellKey(r[0], r[1], r[2]), r[3]) for r in rows}
 
     def results(self, run_id: str) -> Iterator[tuple[CellResult, str]]:
-        """(result, test description) in the order they were recorded."""
+        """(result, test description) in plan order (test, prompt, target, repeat as the suite lists them)."""
         rows = self.conn.execute("SELECT * FROM eval_results WHERE run_id = ? ORDER BY seq", (run_id,))
         for r in rows:
             result = CellResult(CellKey(r["test"], r["prompt"], r["target"]), r["repeat"],
