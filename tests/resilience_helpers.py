@@ -6,6 +6,9 @@ import asyncio
 import json
 import urllib.request
 
+FAKE_WIRES = ["fake", "fake-responses", "fake-anthropic", "fake-gemini", "fake-ollama"]
+"""The fake provider once per wire format."""
+
 
 class FakeClock:
     """Monotonic time that only moves when something sleeps (or a test advances it)."""

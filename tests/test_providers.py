@@ -9,6 +9,7 @@ import urllib.request
 import httpx
 import pytest
 
+from tests.resilience_helpers import FAKE_WIRES
 from workbench.core.call import CallRecord, collect
 from workbench.core.errors import (
     ConfigError,
@@ -25,7 +26,7 @@ from workbench.core.request import ChatRequest, ModelRef, Params
 from workbench.core.resilience.caller import Caller
 from workbench.fakeserver.process import FakeServerProcess
 
-WIRES = ["fake", "fake-responses", "fake-anthropic", "fake-gemini", "fake-ollama"]
+WIRES = FAKE_WIRES
 PROMPT = ChatRequest.from_prompt("Say something about streaming.", system="Be brief.")
 
 

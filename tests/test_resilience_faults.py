@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.resilience_helpers import FakeClock
+from tests.resilience_helpers import FAKE_WIRES, FakeClock
 from workbench.core.call import CallRecord
 from workbench.core.errors import (
     MalformedStreamError,
@@ -27,7 +27,7 @@ from workbench.core.request import ChatRequest
 from workbench.core.resilience.caller import Caller
 from workbench.fakeserver.process import FakeServerProcess
 
-WIRES = ["fake", "fake-responses", "fake-anthropic", "fake-gemini", "fake-ollama"]
+WIRES = FAKE_WIRES
 PROMPT = ChatRequest.from_prompt("Fault matrix.")
 POLICIES = PolicySet().with_defaults(timeouts={"connect": 0.2, "ttft": 0.2, "idle": 0.2, "total": 10})
 
