@@ -107,6 +107,21 @@ def _preflight_text(suite: Suite, pre: Preflight, concurrency: int) -> str:
             f"{concurrency}")
 
 
+def _latencies(settings: Settings) -> dict[str, float]:
+    """Each target's median latency in the trace log (none when the log cannot be opened)."""
+    from workbench.core.evals.runner import typical_latencies
+    from workbench.core.traces.store import TraceStore
+
+    try:
+        traces = TraceStore(settings.trace_path(os.environ))
+    except ConfigError:
+        return {}
+    try:
+        return typical_latencies(traces)
+    finally:
+        traces.close()
+
+
 def _begin(runner: EvalRunner, store: EvalStore, resume: str | None, suite: Suite) -> RunInfo:
     if resume is None:
         return runner.new_run()
@@ -140,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     runner = EvalRunner(suite, store, options=options, policies=settings.policies, prices=settings.prices,
                         providers=settings.config.provider_specs())
     pre = preflight(runner.plan(), settings.prices, concurrency=concurrency,
-                    store=store if options.use_cache else None,
+                    store=store if options.use_cache else None, latency_ms=_latencies(settings),
                     skip=store.done_cells(resumed.id) if resumed else None)
     if args.json:
         print(json.dumps({"preflight": pre.summary()}))

@@ -238,12 +238,11 @@ class EvalsScreen(Screen[None]):
 
     def _preflight(self, suite: Suite, store: EvalStore) -> Preflight:
         """Calls, cached cells, tokens, cost range; time from each target's median latency in the trace log."""
-        from workbench.core.evals.runner import preflight
+        from workbench.core.evals.runner import preflight, typical_latencies
 
         app: Any = self.app
         with app.store_lock:
-            latency = {row["model"]: row["latency_p50_ms"] for row in app.store().stats("model")
-                       if row.get("latency_p50_ms") is not None}
+            latency = typical_latencies(app.store())
         runner = self._runner(suite, store)
         return preflight(runner.plan(), runner.prices, concurrency=runner.options.concurrency, store=store,
                          latency_ms=latency)

@@ -54,6 +54,7 @@ from workbench.core.registry import ProviderSpec
 from workbench.core.request import ChatRequest, Params
 from workbench.core.resilience.caller import Caller
 from workbench.core.traces.ids import new_id
+from workbench.core.traces.store import TraceStore
 from workbench.core.traces.writer import CallContext, TraceWriter
 
 ResultHook = Callable[[CellResult], None]
@@ -132,6 +133,12 @@ class Preflight:
                 "max_output_tokens": self.max_output_tokens, "cost_low_usd": usd_number(self.cost_low_usd, 6),
                 "cost_high_usd": usd_number(self.cost_high_usd, 6), "unpriced": list(self.unpriced),
                 "seconds": round(self.seconds, 1)}
+
+
+def typical_latencies(traces: TraceStore) -> dict[str, float]:
+    """Each target's median latency in the trace log: what the pre-flight's time estimate assumes."""
+    return {row["model"]: row["latency_p50_ms"] for row in traces.stats("model")
+            if row.get("latency_p50_ms") is not None}
 
 
 def preflight(plan: Iterator[Cell], prices: PriceBook, *, concurrency: int, store: EvalStore | None = None,
