@@ -1,0 +1,319 @@
+"""An HTTP/1.1 transport for httpx on asyncio's protocols: what every provider call goes through.
+
+httpx's default transport (httpcore on anyio) spends most of a streamed call's CPU in plumbing: a
+cancel scope around every read and write, an async-library lookup for every lock and event, and a
+connection pool that scans every connection whenever a request starts or ends. At 50 calls in
+flight that plumbing, not the network, set an eval's pace. This transport keeps the protocol work
+(h11 parses and frames every message) and drops the plumbing:
+
+- **One protocol object per connection.** asyncio delivers bytes to :meth:`_Connection.data_received`;
+  the reader waits on one future, with a timer for the read timeout (no task, no cancel scope).
+- **Keep-alive pools per origin**, last in first out; a connection goes back to its pool only when
+  its response was read to the end and both sides may go on. ``max_connections`` bounds the open
+  connections of each origin (a request waits up to the pool timeout for one).
+- **Timeouts** are httpx's (``connect``, ``read``, ``write``, ``pool``) and fail with httpx's
+  exceptions, as do refused connections, resets and protocol errors.
+- The ``trace`` extension gets httpcore's event names, so request timing works the same.
+
+Proxies stay httpx's: a client built with this transport still mounts httpx's own transport for the
+origins the environment's proxy variables cover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import h11
+import httpx
+
+Origin = tuple[bytes, bytes, int]
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+_PAUSE_AT = 256 * 1024
+"""Bytes received but not yet read at which the connection stops reading from the socket."""
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection: h11's state machine fed by asyncio's callbacks."""
+
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.transport: asyncio.Transport | None = None
+        self.lost: Exception | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[bool] | None = None
+        self._unread = 0
+        self._paused = False
+        self._drained: asyncio.Future[bool] | None = None
+
+    # -- asyncio's side ---------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.h11.receive_data(data)
+        self._unread += len(data)
+        if self._unread > _PAUSE_AT and self.transport is not None and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.h11.receive_data(b"")
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.lost = exc
+        self.h11.receive_data(b"")  # end of input: h11 now reports a complete or a cut-off message
+        self._wake()
+        _settle(self._drained)
+
+    def pause_writing(self) -> None:
+        self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        _settle(self._drained)
+        self._drained = None
+
+    def _wake(self) -> None:
+        _settle(self._waiter)
+
+    # -- the request's side -----------------------------------------------------------------------
+    @property
+    def reusable(self) -> bool:
+        return (not self.closed and self.h11.our_state is h11.IDLE and self.h11.their_state is h11.IDLE
+                and self.transport is not None and not self.transport.is_closing())
+
+    async def write(self, data: bytes, timeout: float | None, request: httpx.Request) -> None:
+        if self.closed or self.transport is None:
+            raise httpx.WriteError("the connection is closed", request=request)
+        self.transport.write(data)
+        if self._drained is not None:
+            if not await _within(self._drained, timeout):
+                raise httpx.WriteTimeout("timed out sending the request", request=request)
+
+    async def next_event(self, timeout: float | None, request: httpx.Request) -> Any:
+        """h11's next event, waiting up to ``timeout`` seconds for bytes; raises httpx's errors."""
+        while True:
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise httpx.RemoteProtocolError(str(exc), request=request) from None
+            if event is not h11.NEED_DATA:
+                return event
+            if self.closed:
+                why = f" ({type(self.lost).__name__}: {self.lost})" if self.lost is not None else ""
+                raise httpx.ReadError(f"the connection was lost{why}", request=request)
+            self._unread = 0
+            if self._paused and self.transport is not None:
+                self._paused = False
+                self.transport.resume_reading()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if not await _within(self._waiter, timeout):
+                    raise httpx.ReadTimeout("timed out waiting for the response", request=request)
+            finally:
+                self._waiter = None
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _settle(future: asyncio.Future[bool] | None, value: bool = True) -> None:
+    if future is not None and not future.done():
+        future.set_result(value)
+
+
+async def _within(future: asyncio.Future[bool], timeout: float | None) -> bool:
+    """Wait for ``future`` to be settled: True when it was, False when ``timeout`` seconds passed first."""
+    if timeout is None:
+        return await future
+    timer = asyncio.get_running_loop().call_later(timeout, _settle, future, False)
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
+class _Pool:
+    """The connections to one origin: idle ones kept for reuse, and a bound on how many are open."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.idle: deque[_Connection] = deque()
+        self.slots = asyncio.Semaphore(limit) if limit else None
+
+
+class Http11Transport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 over asyncio's protocols, with keep-alive pools per origin (see the module docstring)."""
+
+    def __init__(self, *, verify: ssl.SSLContext | None = None, limits: httpx.Limits = httpx.Limits()) -> None:
+        self._ssl = verify
+        self._limits = limits
+        self._pools: dict[Origin, _Pool] = {}
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()  # httpx's own (certifi, SSL_CERT_FILE)
+        return self._ssl
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.raw_scheme
+        if scheme not in (b"http", b"https"):
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}", request=request)
+        origin: Origin = (scheme, url.raw_host, url.port or (443 if scheme == b"https" else 80))
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        trace: Trace | None = request.extensions.get("trace")
+        pool = self._pools.get(origin)
+        if pool is None:
+            pool = self._pools[origin] = _Pool(self._limits.max_connections)
+        if pool.slots is not None:
+            await _acquire(pool.slots, timeouts.get("pool"), request)
+        try:
+            connection = self._idle_connection(pool) or await self._connect(origin, timeouts.get("connect"), request,
+                                                                             trace)
+        except BaseException:
+            if pool.slots is not None:
+                pool.slots.release()
+            raise
+        try:
+            return await self._exchange(connection, pool, request, timeouts, trace)
+        except BaseException:
+            self._done(connection, pool, reuse=False)
+            raise
+
+    def _idle_connection(self, pool: _Pool) -> _Connection | None:
+        expiry = self._limits.keepalive_expiry
+        now = time.monotonic()
+        while pool.idle:
+            connection = pool.idle.pop()
+            if connection.reusable and (expiry is None or now - connection.idle_since < expiry):
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, origin: Origin, timeout: float | None, request: httpx.Request,
+                       trace: Trace | None) -> _Connection:
+        scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        connection = _Connection(origin)
+        name = host.decode("ascii")
+        tls = self._tls() if scheme == b"https" else None
+        if trace is not None:
+            await trace("connection.connect_tcp.started", {"host": name, "port": port})
+        try:
+            await asyncio.wait_for(loop.create_connection(lambda: connection, name, port, ssl=tls,
+                                                          server_hostname=name if tls else None), timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise httpx.ConnectTimeout(f"timed out connecting to {name}:{port}", request=request) from None
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx.ConnectError(f"cannot connect to {name}:{port}: {exc}", request=request) from None
+        if trace is not None:
+            await trace("connection.connect_tcp.complete", {"host": name, "port": port})
+        return connection
+
+    async def _exchange(self, connection: _Connection, pool: _Pool, request: httpx.Request,
+                        timeouts: dict[str, float | None], trace: Trace | None) -> httpx.Response:
+        state = connection.h11
+        target = request.url.raw_path
+        headers = [(name, value) for name, value in request.headers.raw]
+        if trace is not None:
+            await trace("http11.send_request_headers.started", {"request": request})
+        try:
+            head = state.send(h11.Request(method=request.method, target=target, headers=headers))
+            body = b"".join([state.send(h11.Data(data=part)) or b"" async for part in request.stream if part])
+            end = state.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(str(exc), request=request) from None
+        await connection.write((head or b"") + body + (end or b""), timeouts.get("write"), request)
+        if trace is not None:
+            await trace("http11.receive_response_headers.started", {"request": request})
+        read_timeout = timeouts.get("read")
+        while True:
+            event = await connection.next_event(read_timeout, request)
+            if isinstance(event, h11.Response):
+                break
+            if isinstance(event, h11.ConnectionClosed):
+                raise httpx.RemoteProtocolError("server disconnected without sending a response", request=request)
+            if not isinstance(event, h11.InformationalResponse):
+                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} before the response",
+                                                request=request)
+        if trace is not None:
+            await trace("http11.receive_response_headers.complete", {"request": request})
+        stream = _ResponseStream(self, connection, pool, request, read_timeout)
+        return httpx.Response(event.status_code, headers=list(event.headers.raw_items()), stream=stream,
+                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": event.reason})
+
+    def _done(self, connection: _Connection, pool: _Pool, *, reuse: bool) -> None:
+        if reuse and connection.h11.our_state is h11.DONE and connection.h11.their_state is h11.DONE:
+            connection.h11.start_next_cycle()
+        keep = self._limits.max_keepalive_connections
+        if reuse and connection.reusable and (keep is None or len(pool.idle) < keep):
+            connection.idle_since = time.monotonic()
+            pool.idle.append(connection)
+        else:
+            connection.close()
+        if pool.slots is not None:
+            pool.slots.release()
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            while pool.idle:
+                pool.idle.pop().close()
+        self._pools.clear()
+
+
+async def _acquire(slots: asyncio.Semaphore, timeout: float | None, request: httpx.Request) -> None:
+    if not slots.locked():
+        await slots.acquire()  # free: returns at once
+        return
+    try:
+        await asyncio.wait_for(slots.acquire(), timeout)
+    except (asyncio.TimeoutError, TimeoutError):
+        raise httpx.PoolTimeout("timed out waiting for a free connection", request=request) from None
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """A response body read from its connection; closing it returns the connection to the pool when
+    the body was read to the end, and closes it otherwise."""
+
+    def __init__(self, transport: Http11Transport, connection: _Connection, pool: _Pool, request: httpx.Request,
+                 timeout: float | None) -> None:
+        self._transport, self._connection, self._pool = transport, connection, pool
+        self._request, self._timeout = request, timeout
+        self._complete = self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        connection, request, timeout = self._connection, self._request, self._timeout
+        try:
+            while not self._complete:
+                event = await connection.next_event(timeout, request)
+                if type(event) is h11.Data:
+                    yield event.data
+                elif type(event) is h11.EndOfMessage:
+                    self._complete = True
+                elif isinstance(event, h11.ConnectionClosed):
+                    raise httpx.RemoteProtocolError("server disconnected mid-response", request=request)
+        except BaseException:
+            self._release()
+            raise
+
+    async def aclose(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._transport._done(self._connection, self._pool, reuse=self._complete)
