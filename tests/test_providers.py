@@ -20,6 +20,7 @@ from workbench.core.errors import (
     TruncatedStreamError,
 )
 from workbench.core.events import FinishReason
+from workbench.core.httpclient import new_client
 from workbench.core.race import Race
 from workbench.core.registry import make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef, Params
@@ -130,13 +131,13 @@ async def test_malformed_event_is_a_typed_error(wire: str, fake_env: dict[str, s
 
 
 async def test_hang_before_headers_fires_the_read_timeout(fake_env: dict[str, str]) -> None:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.3)) as short:
+    async with new_client(httpx.Timeout(5.0, read=0.3)) as short:
         record = await call("fake/stuck@hang=headers", fake_env, short)
     assert isinstance(record.error, ProviderTimeoutError) and record.error.which == "read"
 
 
 async def test_hang_mid_stream_fires_the_read_timeout_and_keeps_the_first_token(fake_env: dict[str, str]) -> None:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.3)) as short:
+    async with new_client(httpx.Timeout(5.0, read=0.3)) as short:
         record = await call("fake-anthropic/stall@hang=stream", fake_env, short)
     assert isinstance(record.error, ProviderTimeoutError)
     assert record.text.strip()

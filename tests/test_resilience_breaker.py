@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 
 from tests.resilience_helpers import FakeClock, requests_for
 from workbench.core.call import CallRecord
 from workbench.core.errors import CircuitOpenError
+from workbench.core.httpclient import new_client
 from workbench.core.policy import BreakerPolicy, PolicySet
 from workbench.core.request import ChatRequest
 from workbench.core.resilience.breaker import BreakerState, CircuitBreaker
@@ -69,7 +69,7 @@ async def test_open_circuit_fails_fast_without_a_network_call(fake_server: FakeS
                                                               fake_env: dict[str, str]) -> None:
     target = "fake/brk@status=500,fail=2,id=breaker-open"
     clock = FakeClock()
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         caller = Caller(client, clock)
         for _ in range(2):
             failed = await caller.call(CallRecord(target, PROMPT), policies=POLICIES, env=fake_env)
@@ -95,7 +95,7 @@ async def test_open_circuit_fails_fast_without_a_network_call(fake_server: FakeS
 async def test_an_open_circuit_falls_back(fake_env: dict[str, str]) -> None:
     policies = POLICIES.with_defaults(fallbacks=("fake-gemini/spare@tokens=3",))
     target = "fake/brk@status=503,fail=9,id=breaker-fallback"
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         caller = Caller(client, FakeClock())
         for _ in range(2):
             await caller.call(CallRecord(target, PROMPT), policies=policies, env=fake_env)
@@ -107,7 +107,7 @@ async def test_an_open_circuit_falls_back(fake_env: dict[str, str]) -> None:
 @pytest.mark.parametrize("status", [400, 401, 404])
 async def test_client_errors_do_not_open_the_circuit(status: int, fake_env: dict[str, str]) -> None:
     target = f"fake/brk@status={status},fail=9,id=breaker-client-{status}"
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         caller = Caller(client, FakeClock())
         for _ in range(4):
             record = await caller.call(CallRecord(target, PROMPT), policies=POLICIES, env=fake_env)

@@ -10,7 +10,6 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from tests.resilience_helpers import FAKE_WIRES, FakeClock
@@ -22,6 +21,7 @@ from workbench.core.errors import (
     ProviderTimeoutError,
     TruncatedStreamError,
 )
+from workbench.core.httpclient import new_client
 from workbench.core.policy import PolicySet
 from workbench.core.request import ChatRequest
 from workbench.core.resilience.caller import Caller
@@ -76,7 +76,7 @@ FAULTS = [
 async def run_call(target: str, env: dict[str, str], policies: PolicySet = POLICIES,
                    clock: FakeClock | None = None) -> tuple[CallRecord, FakeClock]:
     clock = clock or FakeClock()
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         record = await Caller(client, clock).call(CallRecord(target, PROMPT), policies=policies, env=env)
     return record, clock
 
@@ -176,7 +176,7 @@ async def test_client_errors_do_not_fall_back(fake_env: dict[str, str]) -> None:
 async def test_structured_output_is_validated_and_asked_again(fake_env: dict[str, str]) -> None:
     schema = {"type": "object", "required": ["answer"]}
     request = PROMPT.model_copy(update={"params": PROMPT.params.model_copy(update={"json_schema": schema})})
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         record = await Caller(client, FakeClock()).call(CallRecord("fake/words@tokens=3", request),
                                                         policies=POLICIES, env=fake_env)
     kinds = [a.kind for a in record.attempts]
@@ -197,7 +197,7 @@ async def test_a_prompt_too_long_for_the_window_falls_back_without_a_call(fake_s
     request = ChatRequest.from_prompt("lorem ipsum dolor " * 800, params=PROMPT.params.model_copy(
         update={"max_tokens": 100}))
     policies = POLICIES.with_defaults(fallbacks=("fake-gemini/big@tokens=2",))
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         record = await Caller(client, FakeClock()).call(CallRecord("fake/tiny@id=ctx-long", request),
                                                         policies=policies, env=fake_env, prices=prices)
     assert [(a.kind, a.error_class) for a in record.attempts] == [("first", "context_too_long"), ("fallback", None)]

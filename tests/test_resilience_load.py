@@ -6,8 +6,6 @@ import asyncio
 import random
 from collections import Counter
 
-import httpx
-
 from tests.resilience_helpers import FakeClock, server_log
 from workbench.core.call import CallRecord
 from workbench.core.httpclient import new_client
@@ -52,7 +50,7 @@ async def test_a_thousand_concurrent_calls_with_a_fifth_faulty(fake_server: Fake
 
 async def test_hedge_starts_a_backup_after_the_deadline_and_the_first_token_wins(fake_env: dict[str, str]) -> None:
     policies = PolicySet().with_defaults(hedge_after_ms=100, fallbacks=("fake-anthropic/quick@tokens=4",))
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         record = await Caller(client, FakeClock()).call(
             CallRecord("fake/slow@ttft=2000,tokens=4,id=hedge-1", PROMPT), policies=policies, env=fake_env)
     assert record.status == "ok" and record.served_by == "fake-anthropic/quick@tokens=4"
@@ -65,7 +63,7 @@ async def test_hedge_starts_a_backup_after_the_deadline_and_the_first_token_wins
 
 async def test_no_hedge_when_the_first_token_comes_in_time(fake_env: dict[str, str]) -> None:
     policies = PolicySet().with_defaults(hedge_after_ms=1000, fallbacks=("fake-anthropic/spare@tokens=4",))
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         record = await Caller(client, FakeClock()).call(
             CallRecord("fake/fast@ttft=20,tokens=4,id=hedge-2", PROMPT), policies=policies, env=fake_env)
     assert [a.kind for a in record.attempts] == ["first"]

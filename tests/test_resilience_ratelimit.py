@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from tests.resilience_helpers import FakeClock
 from workbench.core.call import CallRecord
+from workbench.core.httpclient import new_client
 from workbench.core.policy import PolicySet, RateLimitPolicy
 from workbench.core.request import ChatRequest
 from workbench.core.resilience.caller import Caller
@@ -106,7 +106,7 @@ async def test_calls_stay_under_a_servers_limit_with_no_429(fake_env: dict[str, 
     try:
         env = {"WORKBENCH_FAKE_URL": server.base_url}
         policies = PolicySet().with_defaults(rate_limit={"rpm": 570}, retry={"max_retries": 0})
-        async with httpx.AsyncClient() as client:
+        async with new_client() as client:
             caller = Caller(client)
             records = [CallRecord(f"fake/rl@tokens=1,id=rl-{i}", ChatRequest.from_prompt("x")) for i in range(25)]
             await asyncio.gather(*(caller.call(r, policies=policies, env=env) for r in records))

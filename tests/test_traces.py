@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from workbench.core.call import CallRecord
+from workbench.core.httpclient import new_client
 from workbench.core.policy import PolicySet
 from workbench.core.race import Race
 from workbench.core.request import ChatRequest, Params
@@ -32,7 +32,7 @@ CANARY = "sk-canary-trace-1234567890abcdefQZXW"
 async def race(targets: list[str], env: dict[str, str], prompt: str = "Trace me, please.",
                policies: PolicySet | None = None) -> list[CallRecord]:
     request = ChatRequest.from_prompt(prompt, system="Be brief.", params=Params(max_tokens=50, temperature=0.2))
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         return await Race(request, targets, env, policies).run(Caller(client))
 
 

@@ -33,7 +33,8 @@ def test_run_then_list_show_search_stats_export_prune(tmp_path: Path) -> None:
     assert [r["id"] for r in page_two] == [listed[2]["id"]]
 
     first = str(trace_ids[0])  # calls in the same millisecond share all but the last characters of their ids
-    prefix = next(first[:n] for n in range(1, len(first) + 1) if sum(str(t).startswith(first[:n]) for t in trace_ids) == 1)
+    prefix = next(first[:n] for n in range(1, len(first) + 1)
+                  if sum(str(t).startswith(first[:n]) for t in trace_ids) == 1)
     shown = json.loads(workbench("traces", "show", prefix, "--json", env=env).stdout)
     assert shown["id"] == trace_ids[0] and shown["request"]["messages"][0]["content"] == "Tell me about apricots"
     assert shown["response"] and shown["attempts"][0]["kind"] == "first" and len(shown["chunk_ms"]) >= 1

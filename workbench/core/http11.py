@@ -34,6 +34,7 @@ import httpx
 Origin = tuple[bytes, bytes, int]
 Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
 
+DEFAULT_LIMITS = httpx.Limits()
 _PAUSE_AT = 256 * 1024
 """Bytes received but not yet read at which the connection stops reading from the socket."""
 
@@ -52,6 +53,11 @@ class _Connection(asyncio.Protocol):
         self._unread = 0
         self._paused = False
         self._drained: asyncio.Future[bool] | None = None
+        self.request: httpx.Request | None = None
+        self.answered = False
+        """Whether any byte arrived since the current request began."""
+        self._read_s: float | None = None
+        self._write_s: float | None = None
 
     # -- asyncio's side ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -60,6 +66,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.h11.receive_data(data)
+        self.answered = True
         self._unread += len(data)
         if self._unread > _PAUSE_AT and self.transport is not None and not self._paused:
             self._paused = True
@@ -94,16 +101,22 @@ class _Connection(asyncio.Protocol):
         return (not self.closed and self.h11.our_state is h11.IDLE and self.h11.their_state is h11.IDLE
                 and self.transport is not None and not self.transport.is_closing())
 
-    async def write(self, data: bytes, timeout: float | None, request: httpx.Request) -> None:
+    def begin(self, request: httpx.Request, timeouts: dict[str, float | None]) -> None:
+        """Serve ``request`` next, under its httpx timeouts (``read`` per wait for bytes, ``write``)."""
+        self.request, self._read_s, self._write_s = request, timeouts.get("read"), timeouts.get("write")
+        self.answered = False
+
+    async def write(self, data: bytes) -> None:
+        request = self.request
         if self.closed or self.transport is None:
             raise httpx.WriteError("the connection is closed", request=request)
         self.transport.write(data)
-        if self._drained is not None:
-            if not await _within(self._drained, timeout):
-                raise httpx.WriteTimeout("timed out sending the request", request=request)
+        if self._drained is not None and not await _within(self._drained, self._write_s):
+            raise httpx.WriteTimeout("timed out sending the request", request=request)
 
-    async def next_event(self, timeout: float | None, request: httpx.Request) -> Any:
-        """h11's next event, waiting up to ``timeout`` seconds for bytes; raises httpx's errors."""
+    async def next_event(self) -> Any:
+        """h11's next event, waiting up to the read timeout for each arrival of bytes; raises httpx's errors."""
+        request = self.request
         while True:
             try:
                 event = self.h11.next_event()
@@ -120,7 +133,7 @@ class _Connection(asyncio.Protocol):
                 self.transport.resume_reading()
             self._waiter = asyncio.get_running_loop().create_future()
             try:
-                if not await _within(self._waiter, timeout):
+                if not await _within(self._waiter, self._read_s):
                     raise httpx.ReadTimeout("timed out waiting for the response", request=request)
             finally:
                 self._waiter = None
@@ -136,11 +149,12 @@ def _settle(future: asyncio.Future[bool] | None, value: bool = True) -> None:
         future.set_result(value)
 
 
-async def _within(future: asyncio.Future[bool], timeout: float | None) -> bool:
-    """Wait for ``future`` to be settled: True when it was, False when ``timeout`` seconds passed first."""
-    if timeout is None:
+async def _within(future: asyncio.Future[bool], seconds: float | None) -> bool:
+    """Wait for ``future`` to be settled: True when it was, False when ``seconds`` passed first (no limit:
+    None). One timer, no task and no cancel scope: this runs for every wait of every call."""
+    if seconds is None:
         return await future
-    timer = asyncio.get_running_loop().call_later(timeout, _settle, future, False)
+    timer = asyncio.get_running_loop().call_later(seconds, _settle, future, False)
     try:
         return await future
     finally:
@@ -158,7 +172,7 @@ class _Pool:
 class Http11Transport(httpx.AsyncBaseTransport):
     """HTTP/1.1 over asyncio's protocols, with keep-alive pools per origin (see the module docstring)."""
 
-    def __init__(self, *, verify: ssl.SSLContext | None = None, limits: httpx.Limits = httpx.Limits()) -> None:
+    def __init__(self, *, verify: ssl.SSLContext | None = None, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
         self._ssl = verify
         self._limits = limits
         self._pools: dict[Origin, _Pool] = {}
@@ -181,17 +195,25 @@ class Http11Transport(httpx.AsyncBaseTransport):
             pool = self._pools[origin] = _Pool(self._limits.max_connections)
         if pool.slots is not None:
             await _acquire(pool.slots, timeouts.get("pool"), request)
+        connection: _Connection | None = None
         try:
-            connection = self._idle_connection(pool) or await self._connect(origin, timeouts.get("connect"), request,
-                                                                             trace)
-        except BaseException:
-            if pool.slots is not None:
-                pool.slots.release()
-            raise
-        try:
+            connection = self._idle_connection(pool)
+            if connection is not None:
+                try:
+                    return await self._exchange(connection, pool, request, timeouts, trace)
+                except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+                    if connection.answered:
+                        raise
+                    # A kept-alive connection the server had closed as it was reused: nothing of the
+                    # request was answered, so it goes once more on a new connection.
+                    connection.close()
+            connection = await self._connect(origin, timeouts.get("connect"), request, trace)
             return await self._exchange(connection, pool, request, timeouts, trace)
         except BaseException:
-            self._done(connection, pool, reuse=False)
+            if connection is not None:
+                connection.close()
+            if pool.slots is not None:
+                pool.slots.release()
             raise
 
     def _idle_connection(self, pool: _Pool) -> _Connection | None:
@@ -204,7 +226,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             connection.close()
         return None
 
-    async def _connect(self, origin: Origin, timeout: float | None, request: httpx.Request,
+    async def _connect(self, origin: Origin, seconds: float | None, request: httpx.Request,
                        trace: Trace | None) -> _Connection:
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
@@ -215,8 +237,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
             await trace("connection.connect_tcp.started", {"host": name, "port": port})
         try:
             await asyncio.wait_for(loop.create_connection(lambda: connection, name, port, ssl=tls,
-                                                          server_hostname=name if tls else None), timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+                                                          server_hostname=name if tls else None), seconds)
+        except TimeoutError:
             raise httpx.ConnectTimeout(f"timed out connecting to {name}:{port}", request=request) from None
         except (OSError, ssl.SSLError) as exc:
             raise httpx.ConnectError(f"cannot connect to {name}:{port}: {exc}", request=request) from None
@@ -226,37 +248,36 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     async def _exchange(self, connection: _Connection, pool: _Pool, request: httpx.Request,
                         timeouts: dict[str, float | None], trace: Trace | None) -> httpx.Response:
+        """Send ``request`` on ``connection`` and read the response's head; the body streams later."""
+        assert isinstance(request.stream, httpx.AsyncByteStream)  # as in httpx's own async transport
+        connection.begin(request, timeouts)
         state = connection.h11
-        target = request.url.raw_path
-        headers = [(name, value) for name, value in request.headers.raw]
         if trace is not None:
             await trace("http11.send_request_headers.started", {"request": request})
         try:
-            head = state.send(h11.Request(method=request.method, target=target, headers=headers))
+            head = state.send(h11.Request(method=request.method, target=request.url.raw_path,
+                                          headers=request.headers.raw))
             body = b"".join([state.send(h11.Data(data=part)) or b"" async for part in request.stream if part])
             end = state.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
             raise httpx.LocalProtocolError(str(exc), request=request) from None
-        await connection.write((head or b"") + body + (end or b""), timeouts.get("write"), request)
+        await connection.write((head or b"") + body + (end or b""))
         if trace is not None:
             await trace("http11.receive_response_headers.started", {"request": request})
-        read_timeout = timeouts.get("read")
         while True:
-            event = await connection.next_event(read_timeout, request)
+            event = await connection.next_event()
             if isinstance(event, h11.Response):
                 break
-            if isinstance(event, h11.ConnectionClosed):
+            if not isinstance(event, h11.InformationalResponse):  # h11 raises for anything else out of order
                 raise httpx.RemoteProtocolError("server disconnected without sending a response", request=request)
-            if not isinstance(event, h11.InformationalResponse):
-                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} before the response",
-                                                request=request)
         if trace is not None:
             await trace("http11.receive_response_headers.complete", {"request": request})
-        stream = _ResponseStream(self, connection, pool, request, read_timeout)
-        return httpx.Response(event.status_code, headers=list(event.headers.raw_items()), stream=stream,
+        return httpx.Response(event.status_code, headers=event.headers.raw_items(),
+                              stream=_ResponseStream(self, connection, pool),
                               extensions={"http_version": b"HTTP/1.1", "reason_phrase": event.reason})
 
     def _done(self, connection: _Connection, pool: _Pool, *, reuse: bool) -> None:
+        """A response is over: keep its connection for the next request when it may go on, else close it."""
         if reuse and connection.h11.our_state is h11.DONE and connection.h11.their_state is h11.DONE:
             connection.h11.start_next_cycle()
         keep = self._limits.max_keepalive_connections
@@ -275,13 +296,13 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._pools.clear()
 
 
-async def _acquire(slots: asyncio.Semaphore, timeout: float | None, request: httpx.Request) -> None:
+async def _acquire(slots: asyncio.Semaphore, seconds: float | None, request: httpx.Request) -> None:
     if not slots.locked():
         await slots.acquire()  # free: returns at once
         return
     try:
-        await asyncio.wait_for(slots.acquire(), timeout)
-    except (asyncio.TimeoutError, TimeoutError):
+        await asyncio.wait_for(slots.acquire(), seconds)
+    except TimeoutError:
         raise httpx.PoolTimeout("timed out waiting for a free connection", request=request) from None
 
 
@@ -289,23 +310,21 @@ class _ResponseStream(httpx.AsyncByteStream):
     """A response body read from its connection; closing it returns the connection to the pool when
     the body was read to the end, and closes it otherwise."""
 
-    def __init__(self, transport: Http11Transport, connection: _Connection, pool: _Pool, request: httpx.Request,
-                 timeout: float | None) -> None:
+    def __init__(self, transport: Http11Transport, connection: _Connection, pool: _Pool) -> None:
         self._transport, self._connection, self._pool = transport, connection, pool
-        self._request, self._timeout = request, timeout
         self._complete = self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        connection, request, timeout = self._connection, self._request, self._timeout
+        connection = self._connection
         try:
             while not self._complete:
-                event = await connection.next_event(timeout, request)
+                event = await connection.next_event()
                 if type(event) is h11.Data:
                     yield event.data
                 elif type(event) is h11.EndOfMessage:
                     self._complete = True
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise httpx.RemoteProtocolError("server disconnected mid-response", request=request)
+                else:
+                    raise httpx.RemoteProtocolError("server disconnected mid-response", request=connection.request)
         except BaseException:
             self._release()
             raise
