@@ -199,6 +199,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         try:
             connection = self._idle_connection(pool)
             if connection is not None:
+                await request.aread()  # the body in memory (it is sent in one write anyway), so it can go twice
                 try:
                     return await self._exchange(connection, pool, request, timeouts, trace)
                 except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
