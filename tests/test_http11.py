@@ -92,6 +92,8 @@ class RawServer:
         self.open = 0
         self.max_open = 0
         self.port = 0
+        self.alpn: list[str | None] = []
+        """The protocol each TLS connection negotiated (ALPN)."""
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -119,6 +121,9 @@ class RawServer:
         self.accepted += 1
         self.open += 1
         self.max_open = max(self.max_open, self.open)
+        tls = writer.get_extra_info("ssl_object")
+        if tls is not None:
+            self.alpn.append(tls.selected_alpn_protocol())
         try:
             await self.handler(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -694,6 +699,7 @@ async def test_tls_with_a_trusted_certificate_and_without(tmp_path: Path) -> Non
     ca_file, cert_file, key_file = _certificates(tmp_path)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert_file, key_file)
+    server_ctx.set_alpn_protocols(["h2", "http/1.1"])
     seen: list[RawRequest] = []
 
     def respond(request: RawRequest) -> bytes:
@@ -707,6 +713,7 @@ async def test_tls_with_a_trusted_certificate_and_without(tmp_path: Path) -> Non
             assert (r.status_code, r.reason_phrase, r.content) == (200, "Fine", b"secret")
             assert r.url.scheme == "https"
             assert seen[0].headers["host"] == f"localhost:{server.port}"
+            assert server.alpn == ["http/1.1"]  # offered by the client, so an h2-first server speaks HTTP/1.1
         async with client_for() as client:  # httpx's default trust store knows nothing of this CA
             with pytest.raises(httpx.ConnectError):
                 await client.get(f"https://localhost:{server.port}/tls")

@@ -180,6 +180,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
             self._ssl = httpx.create_ssl_context()  # httpx's own (certifi, SSL_CERT_FILE)
+        self._ssl.set_alpn_protocols(["http/1.1"])  # as httpcore does: a server that prefers h2 must not pick it
         return self._ssl
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
