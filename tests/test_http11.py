@@ -617,6 +617,25 @@ async def test_cancelling_a_stream_mid_body_closes_its_connection() -> None:
         assert server.accepted == 2
 
 
+async def test_closing_the_client_closes_idle_and_streaming_connections() -> None:
+    gone = asyncio.Event()
+    async with RawServer(_partial_or_whole(gone)) as server:
+        client = client_for()
+        response = await client.send(client.build_request("GET", f"{server.url}/partial"), stream=True)
+        chunks = response.aiter_raw()
+        assert await chunks.__anext__() == b"first"
+        assert (await client.get(f"{server.url}/idle")).content == b"whole"  # a second connection, now idle
+        await client.aclose()
+        await asyncio.wait_for(gone.wait(), 1)  # the streaming connection was closed by the client
+        with pytest.raises(httpx.ReadError):
+            await chunks.__anext__()
+        for _ in range(50):  # the idle one too: no handler is left running
+            if server.open == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert server.open == 0 and server.accepted == 2
+
+
 # -------------------------------------------------------------------------------------------- 10. the fake provider
 async def test_fake_provider_stream_and_keep_alive(fake_server: FakeServerProcess,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:

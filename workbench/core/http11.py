@@ -42,12 +42,16 @@ _PAUSE_AT = 256 * 1024
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection: h11's state machine fed by asyncio's callbacks."""
 
-    def __init__(self, origin: Origin) -> None:
+    def __init__(self, origin: Origin, live: set[_Connection]) -> None:
         self.origin = origin
+        self._live = live
+        """The transport's open connections: this one is in it from connect to close."""
         self.h11 = h11.Connection(h11.CLIENT)
         self.transport: asyncio.Transport | None = None
         self.lost: Exception | None = None
         self.closed = False
+        self.closed_here = False
+        """Closed by this side (the response was dropped, or the client closed)."""
         self.idle_since = 0.0
         self._waiter: asyncio.Future[bool] | None = None
         self._unread = 0
@@ -63,6 +67,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self._live.add(self)
 
     def data_received(self, data: bytes) -> None:
         self.h11.receive_data(data)
@@ -79,6 +84,7 @@ class _Connection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._live.discard(self)
         self.closed = True
         self.lost = exc
         self.h11.receive_data(b"")  # end of input: h11 now reports a complete or a cut-off message
@@ -118,6 +124,9 @@ class _Connection(asyncio.Protocol):
         """h11's next event, waiting up to the read timeout for each arrival of bytes; raises httpx's errors."""
         request = self.request
         while True:
+            if self.closed_here:
+                raise httpx.ReadError("the connection was closed on this side (the client was closed)",
+                                      request=request)
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError as exc:
@@ -139,7 +148,8 @@ class _Connection(asyncio.Protocol):
                 self._waiter = None
 
     def close(self) -> None:
-        self.closed = True
+        self.closed = self.closed_here = True
+        self._live.discard(self)
         if self.transport is not None:
             self.transport.close()
 
@@ -176,6 +186,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._ssl = verify
         self._limits = limits
         self._pools: dict[Origin, _Pool] = {}
+        self._live: set[_Connection] = set()
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -232,7 +243,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                        trace: Trace | None) -> _Connection:
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
-        connection = _Connection(origin)
+        connection = _Connection(origin, self._live)
         name = host.decode("ascii")
         tls = self._tls() if scheme == b"https" else None
         if trace is not None:
@@ -292,9 +303,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
             pool.slots.release()
 
     async def aclose(self) -> None:
-        for pool in self._pools.values():
-            while pool.idle:
-                pool.idle.pop().close()
+        """Close every connection, idle or still streaming (a response left open then fails to read)."""
+        for connection in list(self._live):
+            connection.close()
         self._pools.clear()
 
 
