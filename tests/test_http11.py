@@ -472,6 +472,19 @@ async def test_garbage_status_line_is_remote_protocol_error() -> None:
             await client.get(f"{server.url}/")
 
 
+async def test_a_header_value_http_forbids_fails_without_quoting_it() -> None:
+    canary = "sk-canary-7f3a"
+    seen: list[RawRequest] = []
+    async with RawServer(keep_alive(lambda r: seen.append(r) or response(b"never"))) as server, \
+            client_for() as client:
+        for value in (f"Bearer {canary}\nx", f"Bearer {canary} "):
+            with pytest.raises(httpx.LocalProtocolError) as caught:
+                await client.get(server.url, headers={"Authorization": value})
+            assert "'authorization'" in str(caught.value).lower()
+            assert canary not in str(caught.value) and canary not in repr(caught.value)
+    assert seen == []  # nothing was sent: the request could not be framed
+
+
 async def test_unsupported_scheme() -> None:
     transport = Http11Transport()
     with pytest.raises(httpx.UnsupportedProtocol, match="ftp"):

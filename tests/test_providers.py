@@ -15,6 +15,7 @@ from workbench.core.errors import (
     ConfigError,
     MalformedStreamError,
     ProviderConnectionError,
+    ProviderError,
     ProviderHTTPError,
     ProviderTimeoutError,
     TruncatedStreamError,
@@ -147,6 +148,19 @@ async def test_unreachable_server_is_a_connection_error_with_a_hint(client: http
     record = await call("fake/x", {"WORKBENCH_FAKE_URL": "http://127.0.0.1:9"}, client)
     assert isinstance(record.error, ProviderConnectionError)
     assert "127.0.0.1:9" in str(record.error) and record.error.hint
+
+
+async def test_a_key_http_cannot_carry_fails_once_with_a_hint_and_is_never_quoted(
+    fake_server: FakeServerProcess, client: httpx.AsyncClient
+) -> None:
+    canary = "sk-canary-0b1e"
+    env = {"OPENAI_API_KEY": f"{canary}\nrest-of-a-second-line", "OPENAI_BASE_URL": f"{fake_server.base_url}/v1"}
+    record = CallRecord("openai/gpt-4.1-mini", PROMPT)
+    await Caller(client).call(record, env=env)
+    assert type(record.error) is ProviderError
+    assert "header" in str(record.error) and record.error.hint and "OPENAI_API_KEY" in record.error.hint
+    assert len(record.attempts) == 1  # not retried: it would fail the same way
+    assert canary not in f"{record.error} {record.error.hint} {record.attempts}"
 
 
 async def test_ttft_matches_the_servers_record_at_four_concurrent_streams(

@@ -60,6 +60,15 @@ def test_the_key_never_shows_in_a_repr() -> None:
     assert "sk-secret-canary" not in repr(e) and "sk-secret-canary" not in str(e)
 
 
+def test_keys_and_base_urls_from_the_environment_lose_stray_whitespace() -> None:
+    env = {"OPENAI_API_KEY": " sk-pasted-with-a-newline\n", "OPENAI_BASE_URL": "http://127.0.0.1:8000/v1 \n"}
+    endpoint = resolve(ModelRef.parse("openai/gpt-4.1-mini"), env)
+    assert endpoint.api_key == "sk-pasted-with-a-newline"
+    assert endpoint.base_url == "http://127.0.0.1:8000/v1"
+    with pytest.raises(ConfigError):  # a key of whitespace only is no key
+        resolve(ModelRef.parse("anthropic/claude-sonnet-4-5"), {"ANTHROPIC_API_KEY": "  \n"})
+
+
 @pytest.mark.parametrize(("target", "path", "expected"), [
     ("openai/gpt-4.1-mini", ("max_completion_tokens",), 8192),
     ("openrouter/meta/llama", ("max_tokens",), FALLBACK_MAX_TOKENS),

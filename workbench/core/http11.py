@@ -273,7 +273,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             body = b"".join([state.send(h11.Data(data=part)) or b"" async for part in request.stream if part])
             end = state.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
-            raise httpx.LocalProtocolError(str(exc), request=request) from None
+            raise httpx.LocalProtocolError(_unsendable(request, exc), request=request) from None
         await connection.write((head or b"") + body + (end or b""))
         if trace is not None:
             await trace("http11.receive_response_headers.started", {"request": request})
@@ -307,6 +307,16 @@ class Http11Transport(httpx.AsyncBaseTransport):
         for connection in list(self._live):
             connection.close()
         self._pools.clear()
+
+
+def _unsendable(request: httpx.Request, exc: h11.LocalProtocolError) -> str:
+    """Why ``request`` cannot be framed, without h11's message: that quotes the offending header value,
+    which may be an API key."""
+    for name, value in request.headers.raw:
+        if value != value.strip(b" \t") or any(c in value for c in b"\r\n\x00"):
+            return (f"the request header {name.decode('latin-1')!r} has a value HTTP forbids (a line break, a NUL, "
+                    "or a leading or trailing space)")
+    return f"the request cannot be sent as HTTP/1.1 ({type(exc).__name__})"
 
 
 async def _acquire(slots: asyncio.Semaphore, seconds: float | None, request: httpx.Request) -> None:

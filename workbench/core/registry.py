@@ -97,7 +97,9 @@ def default_max_tokens(model: str) -> int:
 
 
 def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
-    return next((env[n] for n in names if env.get(n)), None)
+    """The first of ``names`` set in ``env``, without surrounding whitespace (a key pasted with a trailing
+    space or line break would make an invalid header)."""
+    return next((value for name in names if (value := env.get(name, "").strip())), None)
 
 
 def _normalise_base_url(spec: ProviderSpec, url: str) -> str:

@@ -215,6 +215,8 @@ class HttpProvider:
                                                   timeout=self.timeout if self.timeout is not None else 10.0)
         except httpx.TimeoutException as exc:
             raise self._timeout(exc) from None
+        except httpx.LocalProtocolError:
+            raise self._unsendable() from None
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
         if response.status_code >= 400:
@@ -250,6 +252,8 @@ class HttpProvider:
             response = await self.client.send(http_request, stream=True)
         except httpx.TimeoutException as exc:
             raise self._timeout(exc) from None
+        except httpx.LocalProtocolError:
+            raise self._unsendable() from None
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
         try:
@@ -323,6 +327,13 @@ class HttpProvider:
             httpx.PoolTimeout: "pool",
         }.get(type(exc), "network")
         return ProviderTimeoutError(self.target, which, "the provider is slow or unreachable: retry later")
+
+    def _unsendable(self) -> ProviderError:
+        """The request could not be framed: a header value HTTP forbids. Not retried (it would fail the same
+        way), and the transport's message is not quoted: it may hold the value, which may be the key."""
+        where = f"the API key ({self.endpoint.key_env}) or " if self.endpoint.key_env else ""
+        return ProviderError(self.target, "the request could not be sent: a header value has a line break or a "
+                             "character HTTP forbids", f"check {where}any custom headers for stray characters")
 
     def _unreachable(self, exc: httpx.TransportError) -> ProviderError:
         return ProviderConnectionError(
