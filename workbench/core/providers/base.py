@@ -213,12 +213,8 @@ class HttpProvider:
         try:
             response = await self.client.request(method, url, json=body, headers=self.headers(),
                                                   timeout=self.timeout if self.timeout is not None else 10.0)
-        except httpx.TimeoutException as exc:
-            raise self._timeout(exc) from None
-        except httpx.LocalProtocolError:
-            raise self._unsendable() from None
         except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
+            raise self._not_sent(exc) from None
         if response.status_code >= 400:
             raise await self._http_error(response)
         try:
@@ -250,12 +246,8 @@ class HttpProvider:
         started_ns = time.perf_counter_ns()
         try:
             response = await self.client.send(http_request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise self._timeout(exc) from None
-        except httpx.LocalProtocolError:
-            raise self._unsendable() from None
         except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
+            raise self._not_sent(exc) from None
         try:
             headers_ns = time.perf_counter_ns()
             if response.status_code >= 400:
@@ -327,6 +319,14 @@ class HttpProvider:
             httpx.PoolTimeout: "pool",
         }.get(type(exc), "network")
         return ProviderTimeoutError(self.target, which, "the provider is slow or unreachable: retry later")
+
+    def _not_sent(self, exc: httpx.TransportError) -> ProviderError:
+        """The typed error for a request that failed before its response began."""
+        if isinstance(exc, httpx.TimeoutException):
+            return self._timeout(exc)
+        if isinstance(exc, httpx.LocalProtocolError):
+            return self._unsendable()
+        return self._unreachable(exc)
 
     def _unsendable(self) -> ProviderError:
         """The request could not be framed: a header value HTTP forbids. Not retried (it would fail the same
