@@ -415,35 +415,26 @@ async def test_no_answer_is_read_timeout() -> None:
         assert 0.15 < loop.time() - start < 1.0
 
 
-async def test_stall_mid_body_is_read_timeout_while_iterating() -> None:
+@pytest.mark.parametrize(("server_closes", "error"), [(False, httpx.ReadTimeout), (True, httpx.RemoteProtocolError)],
+                         ids=["stalls", "closes"])
+async def test_a_body_cut_short_fails_after_the_bytes_that_came(server_closes: bool,
+                                                                 error: type[httpx.TransportError]) -> None:
+    """10 of 100 promised bytes, then the server stalls (a read timeout) or closes (a protocol error)."""
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"a" * 10)
         await writer.drain()
-        await wait_eof(reader)
+        if not server_closes:
+            await wait_eof(reader)
 
     async with RawServer(handler) as server, client_for(timeout=httpx.Timeout(5, read=0.2)) as client:
-        received = b""
-        async with client.stream("GET", f"{server.url}/") as r:
-            assert r.status_code == 200
-            with pytest.raises(httpx.ReadTimeout):
-                async for data in r.aiter_raw():
-                    received += data
-        assert received == b"a" * 10
-
-
-async def test_close_mid_content_length_body_is_remote_protocol_error() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"a" * 10)
-        await writer.drain()  # then the server closes the connection
-
-    async with RawServer(handler) as server, client_for() as client:
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(error):
             await client.get(f"{server.url}/")
         received = b""
         async with client.stream("GET", f"{server.url}/") as r:
-            with pytest.raises(httpx.RemoteProtocolError):
+            assert r.status_code == 200
+            with pytest.raises(error):
                 async for data in r.aiter_raw():
                     received += data
         assert received == b"a" * 10
