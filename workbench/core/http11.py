@@ -42,8 +42,7 @@ _PAUSE_AT = 256 * 1024
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection: h11's state machine fed by asyncio's callbacks."""
 
-    def __init__(self, origin: Origin, live: set[_Connection]) -> None:
-        self.origin = origin
+    def __init__(self, live: set[_Connection]) -> None:
         self._live = live
         """The transport's open connections: this one is in it from connect to close."""
         self.h11 = h11.Connection(h11.CLIENT)
@@ -243,7 +242,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                        trace: Trace | None) -> _Connection:
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
-        connection = _Connection(origin, self._live)
+        connection = _Connection(self._live)
         name = host.decode("ascii")
         tls = self._tls() if scheme == b"https" else None
         if trace is not None:
