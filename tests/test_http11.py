@@ -274,6 +274,34 @@ async def test_connection_close_response_is_not_reused() -> None:
         assert server.accepted == 2
 
 
+@pytest.mark.parametrize("later", [False, True], ids=["with-the-response", "while-idle"])
+async def test_bytes_no_request_asked_for_are_never_taken_for_the_next_response(later: bool) -> None:
+    stale = response(b"stale")
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_request(reader)
+        assert request is not None
+        if request.target == "/first":
+            writer.write(response(b"first") + (b"" if later else stale))
+            await writer.drain()
+            if later:
+                await asyncio.sleep(0.05)
+                writer.write(stale)
+                await writer.drain()
+            await wait_eof(reader)
+            return
+        writer.write(response(b"fresh"))
+        await writer.drain()
+        await wait_eof(reader)
+
+    async with RawServer(handler) as server, client_for() as client:
+        assert (await client.get(f"{server.url}/first")).content == b"first"
+        if later:
+            await asyncio.sleep(0.1)
+        assert (await client.get(f"{server.url}/second")).content == b"fresh"
+        assert server.accepted == 2
+
+
 def _stale_second_request(seen: list[tuple[int, str, bytes]], *, partial: bool = False) -> Handler:
     """The first connection answers ``/first``, then closes on the next request without a byte of answer (or,
     ``partial``, after half a status line); later connections answer every request with its body."""

@@ -59,6 +59,8 @@ class _Connection(asyncio.Protocol):
         self.request: httpx.Request | None = None
         self.answered = False
         """Whether any byte arrived since the current request began."""
+        self.stray = False
+        """Whether bytes arrived that no request asked for (the connection is then never reused)."""
         self._read_s: float | None = None
         self._write_s: float | None = None
 
@@ -69,6 +71,8 @@ class _Connection(asyncio.Protocol):
         self._live.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.request is None:
+            self.stray = True  # bytes while idle: they would pass for the next request's response
         self.h11.receive_data(data)
         self.answered = True
         self._unread += len(data)
@@ -103,7 +107,8 @@ class _Connection(asyncio.Protocol):
     # -- the request's side -----------------------------------------------------------------------
     @property
     def reusable(self) -> bool:
-        return (not self.closed and self.h11.our_state is h11.IDLE and self.h11.their_state is h11.IDLE
+        return (not self.closed and not self.stray and self.h11.our_state is h11.IDLE
+                and self.h11.their_state is h11.IDLE and not self.h11.trailing_data[0]
                 and self.transport is not None and not self.transport.is_closing())
 
     def begin(self, request: httpx.Request, timeouts: dict[str, float | None]) -> None:
@@ -290,6 +295,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     def _done(self, connection: _Connection, pool: _Pool, *, reuse: bool) -> None:
         """A response is over: keep its connection for the next request when it may go on, else close it."""
+        connection.request = None
         if reuse and connection.h11.our_state is h11.DONE and connection.h11.their_state is h11.DONE:
             connection.h11.start_next_cycle()
         keep = self._limits.max_keepalive_connections
