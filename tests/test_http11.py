@@ -479,6 +479,18 @@ async def test_close_without_a_response_is_remote_protocol_error() -> None:
         assert server.accepted == 1  # a new connection is not tried again
 
 
+async def test_a_large_response_head_is_read_up_to_100_kib() -> None:
+    def respond(request: RawRequest) -> bytes:
+        size = 50_000 if request.target == "/large" else 200_000
+        return response(b"ok", headers=(f"x-padding: {'p' * size}",))
+
+    async with RawServer(keep_alive(respond)) as server, client_for() as client:
+        large = await client.get(f"{server.url}/large")
+        assert large.content == b"ok" and len(large.headers["x-padding"]) == 50_000
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(f"{server.url}/huge")
+
+
 async def test_garbage_status_line_is_remote_protocol_error() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)

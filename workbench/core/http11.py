@@ -35,6 +35,8 @@ Origin = tuple[bytes, bytes, int]
 Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 DEFAULT_LIMITS = httpx.Limits()
+_MAX_HEAD = 100 * 1024
+"""The largest response head accepted (httpcore's limit; h11's own is 16 KiB)."""
 _PAUSE_AT = 256 * 1024
 """Bytes received but not yet read at which the connection stops reading from the socket."""
 
@@ -45,7 +47,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, live: set[_Connection]) -> None:
         self._live = live
         """The transport's open connections: this one is in it from connect to close."""
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
         self.transport: asyncio.Transport | None = None
         self.lost: Exception | None = None
         self.closed = False
