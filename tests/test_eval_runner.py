@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
+import time
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import httpx
 import pytest
 
 from tests.resilience_helpers import requests_for
+from workbench.core.evals import runner as runner_module
 from workbench.core.evals.model import AssertionSpec, CellKey, CellResult, Suite, SuitePrompt, SuiteTarget, TestCase
 from workbench.core.evals.reporting import report_for
 from workbench.core.evals.runner import EvalRunner, RunOptions, cells, preflight
@@ -18,6 +22,7 @@ from workbench.core.evals.store import EvalStore
 from workbench.core.pricing import PriceBook, UserPrice
 from workbench.core.prompts.model import Prompt, PromptMessage
 from workbench.core.resilience.caller import Caller
+from workbench.core.traces.redact import Redactor
 from workbench.core.traces.writer import TraceWriter
 
 PRICES = PriceBook({"fake*/*": UserPrice(input_per_mtok=Decimal(1000), output_per_mtok=Decimal(2000))})
@@ -159,3 +164,38 @@ async def test_a_missing_variable_is_reported_with_the_test(tmp_path: Path, stor
                       "tests": (TestCase({}, description="no vars", source="evals/s.yaml:7"),)})
     with pytest.raises(ConfigError, match=r"evals/s.yaml:7: test 'no vars'.*who"):
         preflight(cells(broken, 1), PRICES, concurrency=1)
+
+
+@dataclass(frozen=True)
+class _SlowRedactor(Redactor):
+    """A redactor that takes 3 ms a text: a trace writer far slower than the calls."""
+
+    def text(self, value: str | None) -> str | None:
+        time.sleep(0.003)
+        return super().text(value)
+
+
+async def test_a_slow_trace_writer_holds_the_workers_back_instead_of_queueing_without_bound(
+        tmp_path: Path, store: EvalStore, fake_env: dict[str, str], client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner_module, "_TRACE_BACKLOG", 20)
+    writer = TraceWriter(tmp_path / "traces.db", _SlowRedactor.build())
+    backlogs: list[int] = []
+    switch_intervals: set[float] = set()
+
+    def seen(_: CellResult) -> None:
+        backlogs.append(writer.backlog)
+        switch_intervals.add(sys.getswitchinterval())
+
+    suite = _suite(tmp_path, uuid.uuid4().hex[:8], tests=60)
+    before = sys.getswitchinterval()
+    runner = EvalRunner(suite, store, options=RunOptions(concurrency=8), prices=PRICES, on_result=seen)
+    run = runner.new_run()
+    await runner.run(run, Caller(client), fake_env, writer)
+    writer.close()
+
+    assert len(backlogs) == 120 and max(backlogs) <= 20 + 8  # the limit, plus one call per other worker
+    assert max(backlogs) > 10  # the writer did fall behind: the bound was what held it
+    assert switch_intervals == {0.001} and sys.getswitchinterval() == before  # prompter switches, then restored
+    with sqlite3.connect(tmp_path / "traces.db") as conn:
+        assert conn.execute("SELECT count(*) FROM calls WHERE eval_run_id = ?", (run.id,)).fetchone() == (120,)

@@ -23,6 +23,7 @@ import contextlib
 import gc
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ from workbench.core.traces.writer import CallContext, TraceWriter
 ResultHook = Callable[[CellResult], None]
 _FLUSH_EVERY = 50
 _DEFAULT_LATENCY_MS = 2000.0
+_TRACE_BACKLOG = 1000
+"""Traced calls the trace writer may hold uncommitted before the workers wait for it to catch up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +189,23 @@ def fewer_collections(young: int = 50_000) -> Iterator[None]:
         gc.set_threshold(*threshold)
 
 
+@contextlib.contextmanager
+def prompter_thread_switches(interval_s: float = 0.001) -> Iterator[None]:
+    """Let a waiting thread take the GIL after ``interval_s`` instead of 5 ms while a run lasts.
+
+    The trace writer and the result store commit from their own threads, and SQLite releases the GIL
+    around every statement step. With the event loop busy, each step then waited up to the 5 ms switch
+    interval to get the GIL back, so the writer committed a few hundred calls a second and fell behind
+    the calls (2,400 records queued after 10,000 cases in ``bench/evals.py``). At 1 ms it keeps up,
+    and the run's wall time does not change."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, interval_s))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     repeat: int = 1
@@ -213,6 +233,7 @@ class EvalRunner:
         self._env: Mapping[str, str] | None = None
         self._writer: TraceWriter | None = None
         self._writing = asyncio.Lock()
+        self._catching_up = asyncio.Lock()
 
     def new_run(self) -> RunInfo:
         targets = self.options.targets or self.suite.targets
@@ -233,7 +254,7 @@ class EvalRunner:
         pending = ((place, cell) for place, cell in enumerate(self.plan()) if (cell.key, cell.repeat) not in done)
         workers = [asyncio.create_task(self._worker(pending)) for _ in range(max(1, self.options.concurrency))]
         try:
-            with fewer_collections():
+            with fewer_collections(), prompter_thread_switches():
                 await asyncio.gather(*workers)
         except BaseException:
             for task in workers:
@@ -308,7 +329,7 @@ class EvalRunner:
         prompt = cell.prompt
         context = CallContext(prompt_name=prompt.prompt.name if prompt.version is not None else None,
                               prompt_version=prompt.version, eval_run_id=self._run_id, tags=("eval",))
-        trace_id = self._writer.write(record, context) if self._writer is not None else None
+        trace_id = await self._trace(record, context)
         usage = record.usage
         return Observation(
             text=record.text, finish=None if record.finish is None else record.finish.value,
@@ -317,6 +338,19 @@ class EvalRunner:
             input_tokens=usage.input_tokens if usage else None, output_tokens=usage.output_tokens if usage else None,
             error=None if record.error is None else str(record.error), vars=dict(cell.test.vars),
             prompt_text=prompt_text(request)), trace_id
+
+    async def _trace(self, record: CallRecord, context: CallContext) -> str | None:
+        """Queue the call for the trace log; past ``_TRACE_BACKLOG`` queued calls, wait until the writer
+        has caught up by half, so a writer slower than the calls bounds memory instead of growing it."""
+        writer = self._writer
+        if writer is None:
+            return None
+        trace_id = writer.write(record, context)
+        if writer.backlog > _TRACE_BACKLOG:
+            async with self._catching_up:  # one worker waits in a thread; the others wait for it here
+                if writer.backlog > _TRACE_BACKLOG // 2:
+                    await asyncio.to_thread(writer.wait_for_backlog, _TRACE_BACKLOG // 2)
+        return trace_id
 
     @property
     def _run_id(self) -> str:
@@ -340,8 +374,7 @@ class EvalRunner:
         if ref is None:
             raise ConfigError("no judge target", "set judge: in the suite, or provider: on the llm-rubric assertion")
         record = await self._complete(ref, ChatRequest.from_prompt(prompt, params=Params(temperature=0)))
-        if self._writer is not None:
-            self._writer.write(record, CallContext(eval_run_id=self._run_id, tags=("eval", "judge")))
+        await self._trace(record, CallContext(eval_run_id=self._run_id, tags=("eval", "judge")))
         if record.error is not None:
             raise record.error
         return record.text

@@ -127,12 +127,22 @@ class TraceWriter:
             self._arrived.set()
         return call_id
 
+    @property
+    def backlog(self) -> int:
+        """Calls queued and not committed yet (what the queue holds in memory)."""
+        return self._queued - self._done
+
     def flush(self) -> None:
         """Block until everything queued so far is committed."""
         with self._lock:
             queued = self._queued
         with self._committed:
             self._committed.wait_for(lambda: self._done >= queued)
+
+    def wait_for_backlog(self, at_most: int) -> None:
+        """Block until at most ``at_most`` calls are queued and not committed."""
+        with self._committed:
+            self._committed.wait_for(lambda: self.backlog <= at_most)
 
     def close(self) -> None:
         with self._lock:
