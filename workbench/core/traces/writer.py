@@ -140,9 +140,11 @@ class TraceWriter:
             self._committed.wait_for(lambda: self._done >= queued)
 
     def wait_for_backlog(self, at_most: int) -> None:
-        """Block until at most ``at_most`` calls are queued and not committed."""
+        """Block until at most ``at_most`` calls are queued and not committed (or the writer's thread is
+        gone: waiting would never end)."""
         with self._committed:
-            self._committed.wait_for(lambda: self.backlog <= at_most)
+            while self.backlog > at_most and self._thread.is_alive():
+                self._committed.wait(0.5)
 
     def close(self) -> None:
         with self._lock:
