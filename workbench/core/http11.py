@@ -190,14 +190,15 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     def __init__(self, *, verify: ssl.SSLContext | None = None, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
         self._ssl = verify
+        if verify is not None:
+            _http11_only(verify)
         self._limits = limits
         self._pools: dict[Origin, _Pool] = {}
         self._live: set[_Connection] = set()
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
-            self._ssl = httpx.create_ssl_context()  # httpx's own (certifi, SSL_CERT_FILE)
-        self._ssl.set_alpn_protocols(["http/1.1"])  # as httpcore does: a server that prefers h2 must not pick it
+            self._ssl = _http11_only(httpx.create_ssl_context())  # httpx's own (certifi, SSL_CERT_FILE)
         return self._ssl
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -324,6 +325,13 @@ def _unsendable(request: httpx.Request, exc: h11.LocalProtocolError) -> str:
             return (f"the request header {name.decode('latin-1')!r} has a value HTTP forbids (a line break, a NUL, "
                     "or a leading or trailing space)")
     return f"the request cannot be sent as HTTP/1.1 ({type(exc).__name__})"
+
+
+def _http11_only(context: ssl.SSLContext) -> ssl.SSLContext:
+    """Offer only HTTP/1.1 in the TLS handshake (ALPN), as httpcore does: a server that prefers h2 must not
+    pick it for a client that speaks HTTP/1.1."""
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 async def _acquire(slots: asyncio.Semaphore, seconds: float | None, request: httpx.Request) -> None:
