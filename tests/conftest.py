@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -72,3 +73,10 @@ def prompt_workspace(root: Path, **prompts: str) -> Path:
     for name, text in prompts.items():
         (root / "prompts" / f"{name}.yaml").write_text(text)
     return root
+
+
+@pytest.fixture
+def unreachable_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]  # bound but not listening: connections are refused

@@ -7,7 +7,6 @@ import datetime
 import ipaddress
 import json
 import os
-import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -155,14 +154,6 @@ def client_for(limits: httpx.Limits | None = None, timeout: httpx.Timeout = FAST
                verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     transport = Http11Transport(limits=limits or httpx.Limits(), verify=verify)
     return httpx.AsyncClient(transport=transport, timeout=timeout)
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # -------------------------------------------------------------------------------------------- 1. bodies
@@ -424,10 +415,10 @@ async def test_breaking_out_of_a_stream_closes_its_connection_and_frees_the_slot
 
 
 # -------------------------------------------------------------------------------------------- 4. errors
-async def test_refused_connection_is_connect_error() -> None:
+async def test_refused_connection_is_connect_error(unreachable_port: int) -> None:
     async with client_for() as client:
         with pytest.raises(httpx.ConnectError):
-            await client.get(f"http://127.0.0.1:{free_port()}/")
+            await client.get(f"http://127.0.0.1:{unreachable_port}/")
 
 
 async def test_no_answer_is_read_timeout() -> None:

@@ -107,13 +107,6 @@ async def test_fault_matrix(fault: Fault, wire: str, fake_env: dict[str, str]) -
         assert all(0 <= s <= fault.max_wait_s for s in clock.sleeps) and attempts[1].wait_reason == "backoff"
 
 
-@pytest.fixture
-def unreachable_port() -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield s.getsockname()[1]  # bound but not listening: connections are refused
-
-
 @pytest.mark.parametrize("wire", WIRES)
 async def test_connection_refused_is_retried_then_reported(wire: str, unreachable_port: int) -> None:
     record, clock = await run_call(f"{wire}/x", {"WORKBENCH_FAKE_URL": f"http://127.0.0.1:{unreachable_port}"})

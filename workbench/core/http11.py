@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -181,7 +180,8 @@ class _Pool:
     """The connections to one origin: idle ones kept for reuse, and a bound on how many are open."""
 
     def __init__(self, limit: int | None) -> None:
-        self.idle: deque[_Connection] = deque()
+        self.idle: list[_Connection] = []
+        """Kept-alive connections, the most recently used last (taken first)."""
         self.slots = asyncio.Semaphore(limit) if limit else None
 
 
