@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 
-import httpx
+import httpx2
 import openai
 
 from workbench.core.call import collect
@@ -28,7 +28,7 @@ from workbench.fakeserver.process import fake_server_process
 MESSAGES = [{"role": "user", "content": "Stream as fast as you can."}]
 
 
-async def ours(base: str, model: str, client: httpx.AsyncClient) -> int:
+async def ours(base: str, model: str, client: httpx2.AsyncClient) -> int:
     endpoint = Endpoint("fake", model, f"{base}/v1", "openai_chat")
     request = ChatRequest.from_prompt(MESSAGES[0]["content"], params=Params(max_tokens=1_000_000))
     record = await collect(make_provider(endpoint, client), request, estimate_usage=False)
@@ -36,7 +36,7 @@ async def ours(base: str, model: str, client: httpx.AsyncClient) -> int:
     return len(record.timing.chunk_ns)
 
 
-async def raw_httpx(base: str, model: str, client: httpx.AsyncClient) -> int:
+async def raw_httpx(base: str, model: str, client: httpx2.AsyncClient) -> int:
     body = {"model": model, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True},
             "max_tokens": 1_000_000}
     events, last = 0, b""
@@ -47,7 +47,7 @@ async def raw_httpx(base: str, model: str, client: httpx.AsyncClient) -> int:
     return events - 4  # role, finish, usage and [DONE] events carry no text
 
 
-async def openai_sdk(base: str, model: str, client: httpx.AsyncClient) -> int:
+async def openai_sdk(base: str, model: str, client: httpx2.AsyncClient) -> int:
     sdk = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="bench", max_retries=0, http_client=client)
     stream = await sdk.chat.completions.create(model=model, messages=MESSAGES, stream=True,  # type: ignore[arg-type]
                                                stream_options={"include_usage": True}, max_tokens=1_000_000)
@@ -58,7 +58,7 @@ async def openai_sdk(base: str, model: str, client: httpx.AsyncClient) -> int:
     return events
 
 
-Client = Callable[[str, str, httpx.AsyncClient], Awaitable[int]]
+Client = Callable[[str, str, httpx2.AsyncClient], Awaitable[int]]
 
 
 async def measure(base: str, tokens: int, runs: int) -> dict[str, list[float]]:

@@ -2,7 +2,7 @@
 
 1. **Cold start**: a fresh interpreter imports the app and runs it headless until the editor's first
    refresh; wall time from spawning the process, median of ``--starts`` runs. Also lists which heavy
-   modules (httpx, tiktoken, sqlmodel, genai_prices) were already imported at that moment (goal: none).
+   modules (httpx2, tiktoken, sqlmodel, genai_prices) were already imported at that moment (goal: none).
 2. **Keystroke → meter on screen** at ~100k tokens in the user message: time from a key press (pilot)
    to the end of the first screen update (compositor refresh) after the meter was updated, i.e. the
    frame showing both the typed character and the new count; p50/p99 over ``--keys`` presses in the
@@ -29,7 +29,7 @@ import tempfile
 import time
 
 SIZE = (160, 48)
-HEAVY = ("httpx", "tiktoken", "sqlmodel", "genai_prices")
+HEAVY = ("httpx2", "tiktoken", "sqlmodel", "genai_prices")
 
 
 def pct(values: list[float], q: float) -> float:

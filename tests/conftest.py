@@ -7,7 +7,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from workbench.core.httpclient import new_client
@@ -29,7 +29,7 @@ def fake_env(fake_server: FakeServerProcess) -> dict[str, str]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[httpx2.AsyncClient]:
     async with new_client() as c:
         yield c
 

@@ -57,7 +57,7 @@ def execute(argv: list[str], source: str, env: dict[str, str]) -> str:
 @pytest.mark.parametrize("target", TARGETS)
 def test_python_httpx_code_prints_the_reply(ws: Path, env: dict[str, str], target: str) -> None:
     source = code(ws, env, "--target", target)
-    assert source.startswith(f"# prompt greet v1: {target}") and "import httpx" in source
+    assert source.startswith(f"# prompt greet v1: {target}") and "import httpx2" in source
     assert execute([sys.executable, "-c"], source, env).strip() == expected_reply(ws, env, target)
 
 

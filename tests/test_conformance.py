@@ -7,7 +7,7 @@ adapters to the SDKs.
 from __future__ import annotations
 
 import anthropic
-import httpx
+import httpx2
 import openai
 
 from tests.test_providers import PROMPT, call
@@ -21,7 +21,7 @@ MESSAGES = [{"role": "system", "content": PROMPT.system or ""}] + [
 
 
 async def test_openai_chat_completions(fake_server: FakeServerProcess, fake_env: dict[str, str],
-                                       client: httpx.AsyncClient) -> None:
+                                       client: httpx2.AsyncClient) -> None:
     sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
     stream = await sdk.chat.completions.create(
         model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True},  # type: ignore[arg-type]
@@ -41,7 +41,7 @@ async def test_openai_chat_completions(fake_server: FakeServerProcess, fake_env:
 
 
 async def test_openai_responses(fake_server: FakeServerProcess, fake_env: dict[str, str],
-                                client: httpx.AsyncClient) -> None:
+                                client: httpx2.AsyncClient) -> None:
     sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
     stream = await sdk.responses.create(
         model=MODEL, instructions=PROMPT.system, input=PROMPT.messages[0].content, stream=True,
@@ -62,7 +62,7 @@ async def test_openai_responses(fake_server: FakeServerProcess, fake_env: dict[s
 
 
 async def test_anthropic_messages(fake_server: FakeServerProcess, fake_env: dict[str, str],
-                                  client: httpx.AsyncClient) -> None:
+                                  client: httpx2.AsyncClient) -> None:
     sdk = anthropic.AsyncAnthropic(base_url=fake_server.base_url, api_key="test-key", max_retries=0)
     async with sdk.messages.stream(
         model=MODEL, max_tokens=1024, system=PROMPT.system or "",
@@ -80,7 +80,7 @@ async def test_anthropic_messages(fake_server: FakeServerProcess, fake_env: dict
 
 
 async def test_sdk_and_adapter_agree_on_a_length_finish(fake_server: FakeServerProcess, fake_env: dict[str, str],
-                                                        client: httpx.AsyncClient) -> None:
+                                                        client: httpx2.AsyncClient) -> None:
     sdk = anthropic.AsyncAnthropic(base_url=fake_server.base_url, api_key="test-key", max_retries=0)
     final = await sdk.messages.create(model="cut@tokens=40", max_tokens=7,
                                       messages=[{"role": "user", "content": "hi"}])
@@ -88,7 +88,7 @@ async def test_sdk_and_adapter_agree_on_a_length_finish(fake_server: FakeServerP
 
 
 async def test_sdk_error_types_match_our_http_errors(fake_server: FakeServerProcess, fake_env: dict[str, str],
-                                                     client: httpx.AsyncClient) -> None:
+                                                     client: httpx2.AsyncClient) -> None:
     sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
     try:
         await sdk.chat.completions.create(model="e@status=429,id=conf-sdk", messages=MESSAGES,  # type: ignore[arg-type]

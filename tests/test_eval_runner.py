@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests.resilience_helpers import requests_for
@@ -40,7 +40,7 @@ def _suite(tmp_path: Path, marker: str, *, tests: int = 3, assertions: tuple[Ass
         digest=marker)
 
 
-async def _run(suite: Suite, store: EvalStore, env: dict[str, str], client: httpx.AsyncClient,
+async def _run(suite: Suite, store: EvalStore, env: dict[str, str], client: httpx2.AsyncClient,
                options: RunOptions, writer: TraceWriter | None = None, resume: str | None = None) -> str:
     runner = EvalRunner(suite, store, options=options, prices=PRICES)
     run = runner.new_run() if resume is None else store.run(resume)
@@ -57,7 +57,7 @@ def store(tmp_path: Path) -> EvalStore:
 
 async def test_every_cell_is_called_graded_stored_and_traced(tmp_path: Path, store: EvalStore,
                                                              fake_env: dict[str, str],
-                                                             client: httpx.AsyncClient) -> None:
+                                                             client: httpx2.AsyncClient) -> None:
     marker = uuid.uuid4().hex[:8]
     failing = (AssertionSpec("finish-reason", "stop"), AssertionSpec("contains", "never-in-a-fake-reply"))
     suite = _suite(tmp_path, marker, tests=2, assertions=failing)
@@ -86,7 +86,7 @@ async def test_every_cell_is_called_graded_stored_and_traced(tmp_path: Path, sto
 
 async def test_second_run_is_answered_from_the_cache_unless_told_not_to(tmp_path: Path, store: EvalStore,
                                                                        fake_env: dict[str, str],
-                                                                       client: httpx.AsyncClient) -> None:
+                                                                       client: httpx2.AsyncClient) -> None:
     marker = uuid.uuid4().hex[:8]
     suite = _suite(tmp_path, marker)
     first = await _run(suite, store, fake_env, client, RunOptions())
@@ -113,7 +113,7 @@ async def test_second_run_is_answered_from_the_cache_unless_told_not_to(tmp_path
 
 
 async def test_budget_stops_cleanly_and_resume_finishes_without_repeating_a_call(
-        tmp_path: Path, store: EvalStore, fake_env: dict[str, str], client: httpx.AsyncClient) -> None:
+        tmp_path: Path, store: EvalStore, fake_env: dict[str, str], client: httpx2.AsyncClient) -> None:
     marker = uuid.uuid4().hex[:8]
     suite = _suite(tmp_path, marker, tests=10)
     one_call = preflight(cells(suite, 1), PRICES, concurrency=1)
@@ -131,7 +131,7 @@ async def test_budget_stops_cleanly_and_resume_finishes_without_repeating_a_call
 
 
 async def test_repeats_give_a_pass_rate_with_an_interval(tmp_path: Path, store: EvalStore,
-                                                         fake_env: dict[str, str], client: httpx.AsyncClient) -> None:
+                                                         fake_env: dict[str, str], client: httpx2.AsyncClient) -> None:
     marker = uuid.uuid4().hex[:8]
     run_id = await _run(_suite(tmp_path, marker, tests=1), store, fake_env, client, RunOptions(repeat=3))
     report = report_for(store, store.run(run_id))
@@ -142,7 +142,7 @@ async def test_repeats_give_a_pass_rate_with_an_interval(tmp_path: Path, store: 
 
 
 async def test_judge_calls_go_through_the_provider_layer_and_are_traced(
-        tmp_path: Path, store: EvalStore, fake_env: dict[str, str], client: httpx.AsyncClient) -> None:
+        tmp_path: Path, store: EvalStore, fake_env: dict[str, str], client: httpx2.AsyncClient) -> None:
     marker = uuid.uuid4().hex[:8]
     rubric = (AssertionSpec("llm-rubric", "is a friendly greeting", provider=f"fake/judge-{marker}"),)
     suite = _suite(tmp_path, marker, tests=1, assertions=rubric)
@@ -176,7 +176,7 @@ class _SlowRedactor(Redactor):
 
 
 async def test_a_slow_trace_writer_holds_the_workers_back_instead_of_queueing_without_bound(
-        tmp_path: Path, store: EvalStore, fake_env: dict[str, str], client: httpx.AsyncClient,
+        tmp_path: Path, store: EvalStore, fake_env: dict[str, str], client: httpx2.AsyncClient,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner_module, "_TRACE_BACKLOG", 20)
     writer = TraceWriter(tmp_path / "traces.db", _SlowRedactor.build())

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from workbench.fakeserver import (
@@ -28,8 +28,8 @@ IN_TOKENS = count_input_tokens([PROMPT])
 
 
 @pytest.fixture
-async def client(server: FakeServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as c:
+async def client(server: FakeServer) -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(base_url=server.base_url, timeout=5) as c:
         yield c
 
 
@@ -112,7 +112,7 @@ def test_expected_text_is_deterministic() -> None:
 
 
 # ------------------------------------------------------------------------------------ openai chat
-async def test_chat_stream_framing(client: httpx.AsyncClient) -> None:
+async def test_chat_stream_framing(client: httpx2.AsyncClient) -> None:
     body = chat_body("gpt-4o@tokens=5", stream_options={"include_usage": True})
     r = await client.post("/v1/chat/completions", json=body)
     assert r.status_code == 200
@@ -137,7 +137,7 @@ async def test_chat_stream_framing(client: httpx.AsyncClient) -> None:
     assert usage["completion_tokens_details"]["reasoning_tokens"] == 0
 
 
-async def test_chat_usage_flags_and_length(client: httpx.AsyncClient) -> None:
+async def test_chat_usage_flags_and_length(client: httpx2.AsyncClient) -> None:
     r = await client.post("/v1/chat/completions", json=chat_body("m@tokens=3"))
     chunks = [json.loads(d) for d in sse_data(r.content)[:-1]]
     assert all("usage" not in c for c in chunks)  # no include_usage: no usage key at all
@@ -163,7 +163,7 @@ async def test_chat_usage_flags_and_length(client: httpx.AsyncClient) -> None:
 
 
 # -------------------------------------------------------------------------------- openai responses
-async def test_responses_stream_framing(client: httpx.AsyncClient) -> None:
+async def test_responses_stream_framing(client: httpx2.AsyncClient) -> None:
     body = {"model": "gpt-5@tokens=4,reasoning=2", "instructions": "be brief", "input": PROMPT, "stream": True}
     r = await client.post("/v1/responses", json=body)
     assert r.headers["content-type"] == "text/event-stream; charset=utf-8"
@@ -204,7 +204,7 @@ async def test_responses_stream_framing(client: httpx.AsyncClient) -> None:
 
 
 # --------------------------------------------------------------------------------------- anthropic
-async def test_anthropic_stream_framing(client: httpx.AsyncClient) -> None:
+async def test_anthropic_stream_framing(client: httpx2.AsyncClient) -> None:
     body = {"model": "claude@tokens=3,reasoning=2", "max_tokens": 100, "messages": MESSAGES, "stream": True}
     r = await client.post("/v1/messages", json=body)
     assert r.headers["content-type"] == "text/event-stream; charset=utf-8"
@@ -246,7 +246,7 @@ async def test_anthropic_stream_framing(client: httpx.AsyncClient) -> None:
 
 
 # ------------------------------------------------------------------------------------------ gemini
-async def test_gemini_stream_framing(client: httpx.AsyncClient) -> None:
+async def test_gemini_stream_framing(client: httpx2.AsyncClient) -> None:
     body = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}
     url = "/v1beta/models/gemini-2.5-flash%40tokens%3D4%2Creasoning%3D2:streamGenerateContent?alt=sse"
     r = await client.post(url, json=body)
@@ -280,7 +280,7 @@ async def test_gemini_stream_framing(client: httpx.AsyncClient) -> None:
 
 
 # ------------------------------------------------------------------------------------------ ollama
-async def test_ollama_ndjson(client: httpx.AsyncClient) -> None:
+async def test_ollama_ndjson(client: httpx2.AsyncClient) -> None:
     body = {"model": "llama3.2@tokens=3,reasoning=1", "messages": MESSAGES}
     r = await client.post("/api/chat", json=body)
     assert r.headers["content-type"] == "application/x-ndjson"
@@ -306,7 +306,7 @@ async def test_ollama_ndjson(client: httpx.AsyncClient) -> None:
     assert one["message"]["content"] == expected_text("llama3.2", PROMPT, 1)
 
 
-async def test_input_tokens_consistent_across_wires(client: httpx.AsyncClient) -> None:
+async def test_input_tokens_consistent_across_wires(client: httpx2.AsyncClient) -> None:
     system, user = "be brief please", "hello there world"
     want = count_input_tokens([system, user])
     r = await client.post(
@@ -343,7 +343,7 @@ async def test_input_tokens_consistent_across_wires(client: httpx.AsyncClient) -
 
 
 # ------------------------------------------------------------------------------- errors and counters
-async def test_status_fail_retry_after_and_id(server: FakeServer, client: httpx.AsyncClient) -> None:
+async def test_status_fail_retry_after_and_id(server: FakeServer, client: httpx2.AsyncClient) -> None:
     model = "gpt-4o@status=429,fail=2,retry_after=3,id=t1"
     codes = []
     for _ in range(3):
@@ -410,7 +410,7 @@ async def test_status_fail_retry_after_and_id(server: FakeServer, client: httpx.
     ],
 )
 async def test_injected_error_bodies(
-    client: httpx.AsyncClient, path: str, body: dict[str, Any], status: int, check: Any
+    client: httpx2.AsyncClient, path: str, body: dict[str, Any], status: int, check: Any
 ) -> None:
     r = await client.post(path, json=body)
     assert r.status_code == status
@@ -427,14 +427,14 @@ async def test_injected_error_bodies(
         ("/api/chat", {}, lambda b: b == {"error": "model is required"}),
     ],
 )
-async def test_bad_requests(client: httpx.AsyncClient, path: str, body: dict[str, Any], check: Any) -> None:
+async def test_bad_requests(client: httpx2.AsyncClient, path: str, body: dict[str, Any], check: Any) -> None:
     r = await client.post(path, json=body)
     assert r.status_code == 400 and check(r.json())
     r = await client.post(path, content=b"{not json")
     assert r.status_code == 400 and r.json()
 
 
-async def test_bad_scenario_is_a_400_naming_the_key(client: httpx.AsyncClient) -> None:
+async def test_bad_scenario_is_a_400_naming_the_key(client: httpx2.AsyncClient) -> None:
     r = await client.post("/v1/chat/completions", json=chat_body("m@bogus=1"))
     assert r.status_code == 400 and "'bogus'" in r.json()["error"]["message"] and r.json()["error"]["param"] == "model"
     r = await client.post("/v1/messages", json={"model": "m@tps=-3", "max_tokens": 5, "messages": MESSAGES})
@@ -447,7 +447,7 @@ async def test_bad_scenario_is_a_400_naming_the_key(client: httpx.AsyncClient) -
 
 
 # -------------------------------------------------------------------------------------- pacing
-async def test_ttft_and_tps_pacing(server: FakeServer, client: httpx.AsyncClient) -> None:
+async def test_ttft_and_tps_pacing(server: FakeServer, client: httpx2.AsyncClient) -> None:
     arrivals: list[int] = []
     start = time.monotonic_ns()
     async with client.stream("POST", "/v1/chat/completions", json=chat_body("m@ttft=60,tps=100,tokens=6")) as r:
@@ -465,12 +465,12 @@ async def test_ttft_and_tps_pacing(server: FakeServer, client: httpx.AsyncClient
 
 
 async def test_concurrent_paced_streams(server: FakeServer) -> None:
-    async def one(i: int, client: httpx.AsyncClient) -> None:
+    async def one(i: int, client: httpx2.AsyncClient) -> None:
         body = {"model": f"m@ttft=30,tps=200,tokens=10,id=s{i}", "max_tokens": 50, "messages": MESSAGES, "stream": True}
         async with client.stream("POST", "/v1/messages", json=body) as r:
             await r.aread()
 
-    async with httpx.AsyncClient(base_url=server.base_url, limits=httpx.Limits(max_connections=16)) as client:
+    async with httpx2.AsyncClient(base_url=server.base_url, limits=httpx2.Limits(max_connections=16)) as client:
         await asyncio.gather(*(one(i, client) for i in range(16)))
     assert len(server.log) == 16
     for entry in server.log:
@@ -478,7 +478,7 @@ async def test_concurrent_paced_streams(server: FakeServer) -> None:
         assert 75 <= (entry["last_token_ns"] - entry["received_ns"]) / 1e6 < 85
 
 
-async def test_unpaced_large_stream_is_fast(server: FakeServer, client: httpx.AsyncClient) -> None:
+async def test_unpaced_large_stream_is_fast(server: FakeServer, client: httpx2.AsyncClient) -> None:
     start = time.perf_counter()
     r = await client.post("/v1/chat/completions", json=chat_body("m@tokens=20000"))
     elapsed = time.perf_counter() - start
@@ -489,8 +489,8 @@ async def test_unpaced_large_stream_is_fast(server: FakeServer, client: httpx.As
 
 # -------------------------------------------------------------------------------------- faults
 async def test_hang_headers(server: FakeServer) -> None:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=httpx.Timeout(5, read=0.2)) as client:
-        with pytest.raises(httpx.ReadTimeout):
+    async with httpx2.AsyncClient(base_url=server.base_url, timeout=httpx2.Timeout(5, read=0.2)) as client:
+        with pytest.raises(httpx2.ReadTimeout):
             await client.post("/v1/chat/completions", json=chat_body("m@hang=headers"))
     await asyncio.sleep(0.02)
     entry = server.log[-1]
@@ -498,10 +498,10 @@ async def test_hang_headers(server: FakeServer) -> None:
 
 
 async def test_hang_stream(server: FakeServer) -> None:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=httpx.Timeout(5, read=0.2)) as client:
+    async with httpx2.AsyncClient(base_url=server.base_url, timeout=httpx2.Timeout(5, read=0.2)) as client:
         body = {"model": "c@hang=stream", "max_tokens": 50, "messages": MESSAGES, "stream": True}
         got = b""
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(httpx2.ReadTimeout):
             async with client.stream("POST", "/v1/messages", json=body) as r:
                 assert r.status_code == 200
                 async for chunk in r.aiter_raw():
@@ -510,9 +510,9 @@ async def test_hang_stream(server: FakeServer) -> None:
     assert server.log[-1]["outcome"] == "hang" and server.log[-1]["tokens_sent"] == 1
 
 
-async def test_disconnect(server: FakeServer, client: httpx.AsyncClient) -> None:
+async def test_disconnect(server: FakeServer, client: httpx2.AsyncClient) -> None:
     got = b""
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(httpx2.RemoteProtocolError):
         async with client.stream("POST", "/v1/chat/completions", json=chat_body("m@disconnect=3")) as r:
             async for chunk in r.aiter_raw():
                 got += chunk
@@ -522,12 +522,12 @@ async def test_disconnect(server: FakeServer, client: httpx.AsyncClient) -> None
     entry = server.log[-1]
     assert entry["outcome"] == "disconnect" and entry["tokens_sent"] == 3
     # N beyond the reply: every token, then cut before the terminal events
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(httpx2.RemoteProtocolError):
         await client.post("/api/chat", json={"model": "m@tokens=2,disconnect=5", "messages": MESSAGES})
     assert server.log[-1]["tokens_sent"] == 2 and server.log[-1]["outcome"] == "disconnect"
 
 
-async def test_malformed(server: FakeServer, client: httpx.AsyncClient) -> None:
+async def test_malformed(server: FakeServer, client: httpx2.AsyncClient) -> None:
     r = await client.post("/v1/chat/completions", json=chat_body("m@malformed=1,tokens=4"))
     data = sse_data(r.content)
     assert data[-1] == "[DONE]"
@@ -544,7 +544,7 @@ async def test_malformed(server: FakeServer, client: httpx.AsyncClient) -> None:
 
 
 # ----------------------------------------------------------------------------- http and endpoints
-async def test_log_and_lists(server: FakeServer, client: httpx.AsyncClient) -> None:
+async def test_log_and_lists(server: FakeServer, client: httpx2.AsyncClient) -> None:
     await client.post("/v1/chat/completions", json=chat_body("m@tokens=2,id=abc"))
     log = (await client.get("/_fake/log")).json()
     assert len(log) == 1
@@ -596,7 +596,7 @@ async def test_keep_alive_pipelining_and_connection_close(server: FakeServer) ->
     assert b"transfer-encoding" not in data and data.endswith(b"data: [DONE]\n\n")
 
 
-async def test_garbage_does_not_crash(server: FakeServer, client: httpx.AsyncClient) -> None:
+async def test_garbage_does_not_crash(server: FakeServer, client: httpx2.AsyncClient) -> None:
     data = await asyncio.to_thread(_raw_exchange, server.port, b"NONSENSE\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 400")
     r = await client.post("/v1/chat/completions", json=[1, 2])
@@ -608,7 +608,7 @@ async def test_garbage_does_not_crash(server: FakeServer, client: httpx.AsyncCli
 def test_in_thread_from_sync_code() -> None:
     with FakeServer.in_thread() as server:
         assert server.base_url == f"http://127.0.0.1:{server.port}"
-        with httpx.Client(base_url=server.base_url) as c:
+        with httpx2.Client(base_url=server.base_url) as c:
             r = c.post("/api/chat", json={"model": "m@tokens=3", "messages": MESSAGES, "stream": False})
         assert r.json()["message"]["content"] == expected_text("m", PROMPT, 3)
         assert server.log[-1]["wire"] == "ollama"

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
-import httpx
+import httpx2
 import pytest
 
 from workbench.fakeserver import FakeServer, RateLimits, count_input_tokens, tokenize_chat, tokenize_text
@@ -27,8 +27,8 @@ TOOLS = [{"name": "get_weather", "description": "w", "input_schema": {"type": "o
 
 
 @pytest.fixture
-async def client(server: FakeServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as c:
+async def client(server: FakeServer) -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(base_url=server.base_url, timeout=5) as c:
         yield c
 
 
@@ -57,7 +57,7 @@ def test_tokenize_text_is_one_token_per_word() -> None:
 
 
 # --------------------------------------------------------------------------------------- Anthropic
-async def test_anthropic_count_equals_streamed_usage(client: httpx.AsyncClient) -> None:
+async def test_anthropic_count_equals_streamed_usage(client: httpx2.AsyncClient) -> None:
     system_blocks = [{"type": "text", "text": SYSTEM}, {"type": "text", "text": "and kind"}]
     for system, texts in ((None, TEXTS), (SYSTEM, [SYSTEM, *TEXTS]), (system_blocks, [SYSTEM + " and kind", *TEXTS])):
         body: dict[str, Any] = {"model": "claude-sonnet-4-5", "messages": MESSAGES, "tools": TOOLS}
@@ -77,7 +77,7 @@ async def test_anthropic_count_equals_streamed_usage(client: httpx.AsyncClient) 
         assert start["message"]["usage"]["input_tokens"] == delta["usage"]["input_tokens"] == expected
 
 
-async def test_anthropic_count_errors(client: httpx.AsyncClient) -> None:
+async def test_anthropic_count_errors(client: httpx2.AsyncClient) -> None:
     r = await client.post("/v1/messages/count_tokens", json={"model": "claude-sonnet-4-5"})
     assert r.status_code == 400
     body = r.json()
@@ -94,7 +94,7 @@ async def test_anthropic_count_errors(client: httpx.AsyncClient) -> None:
     assert r.status_code == 400 and "bogus" in r.json()["error"]["message"]
 
 
-async def test_anthropic_count_scenarios(client: httpx.AsyncClient, server: FakeServer) -> None:
+async def test_anthropic_count_scenarios(client: httpx2.AsyncClient, server: FakeServer) -> None:
     body = {"model": "claude@status=529,fail=2,retry_after=3,id=ct", "messages": MESSAGES}
     for _ in range(2):
         r = await client.post("/v1/messages/count_tokens", json=body)
@@ -109,7 +109,7 @@ async def test_anthropic_count_scenarios(client: httpx.AsyncClient, server: Fake
     r = await client.post("/v1/messages/count_tokens", json={"model": "claude@malformed=1", "messages": MESSAGES})
     whole = b'{"input_tokens":%d}' % CHAT_TOKENS
     assert r.status_code == 200 and r.content == whole[: len(whole) // 2]
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(httpx2.RemoteProtocolError):
         await client.post("/v1/messages/count_tokens", json={"model": "claude@disconnect=0", "messages": MESSAGES})
     t0 = time.monotonic()
     r = await client.post("/v1/messages/count_tokens", json={"model": "claude@ttft=150", "messages": MESSAGES})
@@ -158,7 +158,7 @@ def gemini_contents() -> list[dict[str, Any]]:
     ]
 
 
-async def test_gemini_count_equals_streamed_usage(client: httpx.AsyncClient) -> None:
+async def test_gemini_count_equals_streamed_usage(client: httpx2.AsyncClient) -> None:
     system = {"parts": [{"text": SYSTEM}]}
     url = "/v1beta/models/gemini-2.5-flash:countTokens"
     r = await client.post(url, json={"contents": gemini_contents()})
@@ -186,7 +186,7 @@ async def test_gemini_count_equals_streamed_usage(client: httpx.AsyncClient) -> 
     assert r.json()["totalTokens"] == n
 
 
-async def test_gemini_count_errors(client: httpx.AsyncClient) -> None:
+async def test_gemini_count_errors(client: httpx2.AsyncClient) -> None:
     url = "/v1beta/models/gemini-2.5-flash:countTokens"
     r = await client.post(url, json={})
     assert r.status_code == 400 and r.headers["content-type"] == "application/json; charset=UTF-8"
@@ -206,7 +206,7 @@ async def test_gemini_count_errors(client: httpx.AsyncClient) -> None:
 
 
 # --------------------------------------------------------------------------------------- llama.cpp
-async def test_llamacpp_tokenize(client: httpx.AsyncClient, server: FakeServer) -> None:
+async def test_llamacpp_tokenize(client: httpx2.AsyncClient, server: FakeServer) -> None:
     text = "The quick  brown\tfox café 日本語 "
     r = await client.post("/tokenize", json={"content": text})
     assert r.status_code == 200 and r.headers["content-type"] == "application/json; charset=utf-8"
@@ -245,7 +245,7 @@ async def test_llamacpp_tokenize(client: httpx.AsyncClient, server: FakeServer) 
 
 
 # -------------------------------------------------------------------------------------------- vLLM
-async def test_vllm_tokenize_prompt_and_messages(client: httpx.AsyncClient, server: FakeServer) -> None:
+async def test_vllm_tokenize_prompt_and_messages(client: httpx2.AsyncClient, server: FakeServer) -> None:
     text = "one two  three"
     r = await client.post("/tokenize", json={"model": "fake-model", "prompt": text})
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
@@ -268,7 +268,7 @@ async def test_vllm_tokenize_prompt_and_messages(client: httpx.AsyncClient, serv
     assert [e["wire"] for e in server.log] == ["vllm_tokenize", "vllm_tokenize", "vllm_tokenize", "openai_chat"]
 
 
-async def test_vllm_tokenize_errors(client: httpx.AsyncClient) -> None:
+async def test_vllm_tokenize_errors(client: httpx2.AsyncClient) -> None:
     r = await client.post("/tokenize", json={"model": "m", "prompt": 5})
     assert r.status_code == 400 and r.headers["content-type"] == "application/json"
     assert r.json() == {
@@ -290,7 +290,7 @@ async def test_counting_skips_rate_limits() -> None:
     server = FakeServer(limits=RateLimits(rpm=60, tpm=600, burst_s=1))  # a bucket of 1 request, 10 tokens
     await server.start()
     try:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as c:
+        async with httpx2.AsyncClient(base_url=server.base_url, timeout=5) as c:
             for _ in range(3):
                 r = await c.post("/v1/messages/count_tokens", json={"model": "claude", "messages": MESSAGES})
                 assert r.status_code == 200

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from workbench.fakeserver import FakeServer, RateLimits, count_input_tokens
@@ -61,21 +61,21 @@ def request(wire: str, model: str = "m", max_tokens: int | None = None, stream: 
     return "/api/chat", body
 
 
-Make = Callable[..., Awaitable[tuple[FakeServer, FakeClock, httpx.AsyncClient]]]
+Make = Callable[..., Awaitable[tuple[FakeServer, FakeClock, httpx2.AsyncClient]]]
 
 
 @pytest.fixture
 async def limited() -> AsyncIterator[Make]:
     """``await limited(RateLimits(...))``: a rate-limited server on a fake clock, and a client for it."""
     servers: list[FakeServer] = []
-    clients: list[httpx.AsyncClient] = []
+    clients: list[httpx2.AsyncClient] = []
 
-    async def make(limits: RateLimits) -> tuple[FakeServer, FakeClock, httpx.AsyncClient]:
+    async def make(limits: RateLimits) -> tuple[FakeServer, FakeClock, httpx2.AsyncClient]:
         clock = FakeClock()
         srv = FakeServer(port=0, limits=limits, clock=clock)
         await srv.start()
         servers.append(srv)
-        clients.append(httpx.AsyncClient(base_url=srv.base_url, timeout=5))
+        clients.append(httpx2.AsyncClient(base_url=srv.base_url, timeout=5))
         return srv, clock, clients[-1]
 
     yield make
@@ -213,7 +213,7 @@ async def test_waiting_retry_after_ms_on_the_real_clock() -> None:
     srv = FakeServer(port=0, limits=RateLimits(rpm=1200, burst_s=0.05))  # 20/s, capacity 1
     await srv.start()
     try:
-        async with httpx.AsyncClient(base_url=srv.base_url, timeout=5) as client:
+        async with httpx2.AsyncClient(base_url=srv.base_url, timeout=5) as client:
             path, body = request("openai_chat")
             assert (await client.post(path, json=body)).status_code == 200
             r = await client.post(path, json=body)
@@ -229,7 +229,7 @@ async def test_waiting_retry_after_ms_on_the_real_clock() -> None:
 def test_in_thread_accepts_limits() -> None:
     with FakeServer.in_thread(limits=RateLimits(rpm=60)) as srv:
         path, body = request("ollama")
-        codes = [httpx.post(srv.base_url + path, json=body, timeout=5).status_code for _ in range(2)]
+        codes = [httpx2.post(srv.base_url + path, json=body, timeout=5).status_code for _ in range(2)]
     assert codes == [200, 429]
 
 
@@ -334,7 +334,7 @@ async def test_limits_endpoint_and_reset(limited: Make) -> None:
 
 
 async def test_unlimited_server_has_no_limit_headers(server: FakeServer) -> None:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as client:
+    async with httpx2.AsyncClient(base_url=server.base_url, timeout=5) as client:
         for wire in WIRES:
             path, body = request(wire, "m@tokens=3")
             r = await client.post(path, json=body)

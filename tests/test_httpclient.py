@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2
 import pytest
 
 from workbench.core.httpclient import new_client
@@ -45,7 +45,7 @@ async def test_no_proxy_hosts_are_reached_directly(proxy: tuple[str, list[bytes]
     monkeypatch.setenv("HTTP_PROXY", url)
     monkeypatch.setenv("NO_PROXY", "provider.invalid")
     async with new_client() as client:
-        with pytest.raises(httpx.ConnectError, match=r"provider\.invalid"):
+        with pytest.raises(httpx2.ConnectError, match=r"provider\.invalid"):
             await client.get("http://provider.invalid/v1/models")
     assert lines == []
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import urllib.request
 
-import httpx
+import httpx2
 import pytest
 
 from tests.resilience_helpers import FAKE_WIRES
@@ -32,7 +32,7 @@ WIRES = FAKE_WIRES
 PROMPT = ChatRequest.from_prompt("Say something about streaming.", system="Be brief.")
 
 
-async def call(target: str, env: dict[str, str], client: httpx.AsyncClient,
+async def call(target: str, env: dict[str, str], client: httpx2.AsyncClient,
                request: ChatRequest = PROMPT) -> CallRecord:
     provider = make_provider(resolve(ModelRef.parse(target), env), client)
     return await collect(provider, request)
@@ -45,7 +45,7 @@ def server_log(server: FakeServerProcess) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_text_usage_and_finish(wire: str, fake_env: dict[str, str], client: httpx.AsyncClient) -> None:
+async def test_text_usage_and_finish(wire: str, fake_env: dict[str, str], client: httpx2.AsyncClient) -> None:
     record = await call(f"{wire}/demo@tokens=12", fake_env, client)
     assert record.status == "ok", record.error
     assert len(record.text.split()) == 12
@@ -60,7 +60,7 @@ async def test_text_usage_and_finish(wire: str, fake_env: dict[str, str], client
     assert timing.started_ns <= timing.sent_ns <= (timing.headers_ns or 0) <= (timing.first_content_ns or 0)
 
 
-async def test_every_wire_reads_the_same_reply(fake_env: dict[str, str], client: httpx.AsyncClient) -> None:
+async def test_every_wire_reads_the_same_reply(fake_env: dict[str, str], client: httpx2.AsyncClient) -> None:
     records = await asyncio.gather(*(call(f"{w}/same-model@tokens=20", fake_env, client) for w in WIRES))
     texts = {r.text for r in records}
     assert len(texts) == 1 and texts != {""}
@@ -69,7 +69,7 @@ async def test_every_wire_reads_the_same_reply(fake_env: dict[str, str], client:
 
 @pytest.mark.parametrize("wire", WIRES)
 async def test_max_tokens_cut_gives_length_finish(wire: str, fake_env: dict[str, str],
-                                                  client: httpx.AsyncClient) -> None:
+                                                  client: httpx2.AsyncClient) -> None:
     request = PROMPT.model_copy(update={"params": Params(max_tokens=5)})
     record = await call(f"{wire}/long@tokens=50", fake_env, client, request)
     assert record.finish is FinishReason.LENGTH
@@ -79,7 +79,7 @@ async def test_max_tokens_cut_gives_length_finish(wire: str, fake_env: dict[str,
 
 @pytest.mark.parametrize("wire", WIRES)
 async def test_missing_usage_is_estimated_and_flagged(wire: str, fake_env: dict[str, str],
-                                                      client: httpx.AsyncClient) -> None:
+                                                      client: httpx2.AsyncClient) -> None:
     record = await call(f"{wire}/nousage@tokens=10,usage=0", fake_env, client)
     assert record.status == "ok"
     assert record.usage_estimated
@@ -88,7 +88,7 @@ async def test_missing_usage_is_estimated_and_flagged(wire: str, fake_env: dict[
 
 @pytest.mark.parametrize("wire", WIRES)
 async def test_reasoning_counts_as_first_content(wire: str, fake_env: dict[str, str],
-                                                  client: httpx.AsyncClient) -> None:
+                                                  client: httpx2.AsyncClient) -> None:
     record = await call(f"{wire}/thinker@tokens=6,reasoning=4,tps=200", fake_env, client)
     assert record.status == "ok", record.error
     assert record.reasoning.strip() and len(record.text.split()) == 6
@@ -102,7 +102,7 @@ async def test_reasoning_counts_as_first_content(wire: str, fake_env: dict[str, 
     ("fake-anthropic", "rate_limit_error"), ("fake-gemini", "RESOURCE_EXHAUSTED"), ("fake-ollama", None),
 ])
 async def test_http_error_is_typed_with_retry_after(wire: str, kind: str | None, fake_env: dict[str, str],
-                                                    client: httpx.AsyncClient) -> None:
+                                                    client: httpx2.AsyncClient) -> None:
     record = await call(f"{wire}/busy@status=429,fail=1,retry_after=3,id={wire}-429", fake_env, client)
     assert isinstance(record.error, ProviderHTTPError)
     assert record.error.status == 429 and record.error.retry_after_s == 3
@@ -116,7 +116,7 @@ async def test_http_error_is_typed_with_retry_after(wire: str, kind: str | None,
 
 @pytest.mark.parametrize("wire", WIRES)
 async def test_disconnect_mid_stream_keeps_partial_output(wire: str, fake_env: dict[str, str],
-                                                          client: httpx.AsyncClient) -> None:
+                                                          client: httpx2.AsyncClient) -> None:
     record = await call(f"{wire}/cut@tokens=20,disconnect=3", fake_env, client)
     assert isinstance(record.error, TruncatedStreamError)
     assert len(record.text.split()) == 3
@@ -125,33 +125,33 @@ async def test_disconnect_mid_stream_keeps_partial_output(wire: str, fake_env: d
 
 @pytest.mark.parametrize("wire", WIRES)
 async def test_malformed_event_is_a_typed_error(wire: str, fake_env: dict[str, str],
-                                                client: httpx.AsyncClient) -> None:
+                                                client: httpx2.AsyncClient) -> None:
     record = await call(f"{wire}/broken@tokens=20,malformed=1", fake_env, client)
     assert isinstance(record.error, MalformedStreamError)
     assert record.text.strip()
 
 
 async def test_hang_before_headers_fires_the_read_timeout(fake_env: dict[str, str]) -> None:
-    async with new_client(httpx.Timeout(5.0, read=0.3)) as short:
+    async with new_client(httpx2.Timeout(5.0, read=0.3)) as short:
         record = await call("fake/stuck@hang=headers", fake_env, short)
     assert isinstance(record.error, ProviderTimeoutError) and record.error.which == "read"
 
 
 async def test_hang_mid_stream_fires_the_read_timeout_and_keeps_the_first_token(fake_env: dict[str, str]) -> None:
-    async with new_client(httpx.Timeout(5.0, read=0.3)) as short:
+    async with new_client(httpx2.Timeout(5.0, read=0.3)) as short:
         record = await call("fake-anthropic/stall@hang=stream", fake_env, short)
     assert isinstance(record.error, ProviderTimeoutError)
     assert record.text.strip()
 
 
-async def test_unreachable_server_is_a_connection_error_with_a_hint(client: httpx.AsyncClient) -> None:
+async def test_unreachable_server_is_a_connection_error_with_a_hint(client: httpx2.AsyncClient) -> None:
     record = await call("fake/x", {"WORKBENCH_FAKE_URL": "http://127.0.0.1:9"}, client)
     assert isinstance(record.error, ProviderConnectionError)
     assert "127.0.0.1:9" in str(record.error) and record.error.hint
 
 
 async def test_a_key_http_cannot_carry_fails_once_with_a_hint_and_is_never_quoted(
-    fake_server: FakeServerProcess, client: httpx.AsyncClient
+    fake_server: FakeServerProcess, client: httpx2.AsyncClient
 ) -> None:
     canary = "sk-canary-0b1e"
     env = {"OPENAI_API_KEY": f"{canary}\nrest-of-a-second-line", "OPENAI_BASE_URL": f"{fake_server.base_url}/v1"}
@@ -164,7 +164,7 @@ async def test_a_key_http_cannot_carry_fails_once_with_a_hint_and_is_never_quote
 
 
 async def test_ttft_matches_the_servers_record_at_four_concurrent_streams(
-    fake_server: FakeServerProcess, fake_env: dict[str, str], client: httpx.AsyncClient
+    fake_server: FakeServerProcess, fake_env: dict[str, str], client: httpx2.AsyncClient
 ) -> None:
     targets = [f"{wire}/ttft-check@ttft={ttft},tps=50,tokens=10,id=ttft-{wire}"
                for wire, ttft in zip(["fake", "fake-anthropic", "fake-gemini", "fake-ollama"],
@@ -182,7 +182,7 @@ async def test_ttft_matches_the_servers_record_at_four_concurrent_streams(
 
 
 async def test_race_reports_unusable_targets_and_still_runs_the_others(fake_env: dict[str, str],
-                                                                       client: httpx.AsyncClient) -> None:
+                                                                       client: httpx2.AsyncClient) -> None:
     race = Race(PROMPT, ["fake/ok@tokens=4", "openai/gpt-4.1-mini", "nosuch/model", "fake-gemini/ok@tokens=4"],
                 fake_env)
     ok, no_key, unknown, gemini = await race.run(Caller(client))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from workbench.core.errors import ConfigError
@@ -79,7 +79,7 @@ def test_keys_and_base_urls_from_the_environment_lose_stray_whitespace() -> None
 ])
 def test_max_tokens_is_always_explicit(target: str, path: tuple[str, ...], expected: int) -> None:
     env = {"OPENAI_API_KEY": "k", "OPENROUTER_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k"}
-    provider = make_provider(resolve(ModelRef.parse(target), env), httpx.AsyncClient())
+    provider = make_provider(resolve(ModelRef.parse(target), env), httpx2.AsyncClient())
     body = provider.body(provider.resolve(ChatRequest.from_prompt("hi")))
     value = body
     for key in path:
@@ -96,7 +96,7 @@ def test_json_schema_is_sent_in_each_providers_own_field() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}
     request = ChatRequest.from_prompt("hi", params=Params(json_schema=schema, max_tokens=10))
     env = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k"}
-    bodies = {t: make_provider(resolve(ModelRef.parse(t), env), httpx.AsyncClient()).body(request)
+    bodies = {t: make_provider(resolve(ModelRef.parse(t), env), httpx2.AsyncClient()).body(request)
               for t in ("openai/gpt-4o", "openai-responses/gpt-4o", "anthropic/claude", "gemini/g", "ollama/l")}
     assert bodies["openai/gpt-4o"]["response_format"]["json_schema"]["schema"] == schema
     assert bodies["openai-responses/gpt-4o"]["text"]["format"]["schema"] == schema
@@ -111,7 +111,7 @@ def test_sampling_params_use_each_providers_names_and_unsupported_ones_are_not_s
     env = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k"}
 
     def body(target: str) -> dict:  # type: ignore[type-arg]
-        return make_provider(resolve(ModelRef.parse(target), env), httpx.AsyncClient()).body(request)
+        return make_provider(resolve(ModelRef.parse(target), env), httpx2.AsyncClient()).body(request)
 
     chat = body("openai/gpt-4o")
     assert (chat["temperature"], chat["top_p"], chat["stop"], chat["seed"]) == (1.5, 0.9, ["END"], 7)

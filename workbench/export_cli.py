@@ -43,7 +43,7 @@ def add_parser(sub: Any) -> None:
                       help="default: the prompt's first target, else the configuration's first default target")
     code.add_argument("--lang", choices=("python", "curl"), default="python")
     code.add_argument("--sdk", action="store_true",
-                      help="Python with the official SDK (openai, anthropic) instead of httpx")
+                      help="Python with the official SDK (openai, anthropic) instead of httpx2")
     code.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                       help="a value for a {{variable}} (repeatable; the prompt's defaults fill the rest)")
 

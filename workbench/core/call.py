@@ -209,7 +209,7 @@ async def _consume_with_deadlines(
     fired: list[str] = []
 
     def deadline() -> tuple[int, str]:
-        if timing.sent_ns is None:  # no response yet: connecting (httpx's connect timeout) may be under way
+        if timing.sent_ns is None:  # no response yet: connecting (httpx2's connect timeout) may be under way
             at, which = start_ns + int((timeouts.connect + timeouts.ttft) * 1e9), "first-token"
         elif timing.first_content_ns is None:
             at, which = timing.sent_ns + int(timeouts.ttft * 1e9), "first-token"

@@ -1,4 +1,4 @@
-"""Ready-to-run code for one request on one target: Python (httpx, or the official SDK) or curl.
+"""Ready-to-run code for one request on one target: Python (httpx2, or the official SDK) or curl.
 
 The URL, headers and body come from the target's own wire adapter, so the code sends exactly what a
 race sends (streaming, ``max_tokens`` explicit). The key is read from the provider's environment
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
+import httpx2
 
 from workbench.core.errors import ConfigError
 from workbench.core.providers.base import Endpoint, HttpProvider
@@ -51,7 +51,7 @@ def _wire(request: ChatRequest, target: str, providers: Mapping[str, ProviderSpe
     endpoint = Endpoint(provider=spec.name, model=ref.model, base_url="", wire=spec.wire,
                         api_key=_KEY_MARK if spec.key_env else None,
                         default_max_tokens=default_max_tokens(ref.model))
-    adapter: HttpProvider = WIRES[spec.wire](endpoint, httpx.AsyncClient())  # only builds; never sends
+    adapter: HttpProvider = WIRES[spec.wire](endpoint, httpx2.AsyncClient())  # only builds; never sends
     request = adapter.resolve(request)
     headers, key_header = {"content-type": "application/json"}, None
     for name, value in adapter.headers().items():
@@ -75,7 +75,7 @@ def generate(request: ChatRequest, target: str, *, lang: Lang = "python", sdk: b
         return heading + _httpx(wire)
     sdk_name = _SDKS.get(wire.spec.wire)
     if sdk_name is None:
-        raise ConfigError(f"no official SDK variant for {target}", "drop --sdk: the httpx code works for it")
+        raise ConfigError(f"no official SDK variant for {target}", "drop --sdk: the httpx2 code works for it")
     return heading + (_openai_sdk(wire) if sdk_name == "openai" else _anthropic_sdk(wire))
 
 
@@ -153,11 +153,11 @@ def _httpx(wire: _Wire) -> str:
         headers += (f"if key:\n    headers[{name!r}] = {value}\n" if wire.spec.local
                     else f"headers[{name!r}] = {value}\n")
     return (
-        "import json\nimport os\n\nimport httpx\n\n"
+        "import json\nimport os\n\nimport httpx2\n\n"
         f"url = {_base_python(wire)} + {wire.path!r}\n"
         f"{_key_python(wire)}{headers}"
         f"body = {_literal(wire.body)}\n\n"
-        'with httpx.stream("POST", url, headers=headers, json=body, timeout=600) as response:\n'
+        'with httpx2.stream("POST", url, headers=headers, json=body, timeout=600) as response:\n'
         "    if response.is_error:\n"
         '        raise SystemExit(f"HTTP {response.status_code}: {response.read().decode()}")\n'
         "    for line in response.iter_lines():\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-import httpx
+import httpx2
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.registry import PROVIDERS, ProviderSpec, make_provider, resolve
@@ -21,25 +21,25 @@ PROBE_TIMEOUT_S = 0.5
 
 
 async def discover_async(env: Mapping[str, str], providers: Mapping[str, ProviderSpec] | None = None,
-                         client: httpx.AsyncClient | None = None) -> list[str]:
+                         client: httpx2.AsyncClient | None = None) -> list[str]:
     """Targets served by the local servers that answered, in a stable order."""
 
-    async def probe(name: str, http: httpx.AsyncClient) -> list[str]:
+    async def probe(name: str, http: httpx2.AsyncClient) -> list[str]:
         try:
             endpoint = resolve(ModelRef(provider=name, model="-"), env, providers)
-            provider = make_provider(endpoint, http, httpx.Timeout(PROBE_TIMEOUT_S))
+            provider = make_provider(endpoint, http, httpx2.Timeout(PROBE_TIMEOUT_S))
             names = await provider.model_names()
         except WorkbenchError:
             return []
         return [f"{name}/{model}" for model in sorted(names)]
 
-    async def run(http: httpx.AsyncClient) -> list[str]:
+    async def run(http: httpx2.AsyncClient) -> list[str]:
         found = await asyncio.gather(*(probe(n, http) for n in LOCAL_PROVIDERS if n in (providers or PROVIDERS)))
         return [target for targets in found for target in targets]
 
     if client is not None:
         return await run(client)
-    async with httpx.AsyncClient() as http:
+    async with httpx2.AsyncClient() as http:
         return await run(http)
 
 

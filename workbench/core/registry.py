@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
+import httpx2
 
 from workbench.core.errors import ConfigError
 from workbench.core.local_model import LOCAL_URL_ENV
@@ -148,5 +148,5 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
     )
 
 
-def make_provider(endpoint: Endpoint, client: httpx.AsyncClient, timeout: httpx.Timeout | None = None) -> HttpProvider:
+def make_provider(endpoint: Endpoint, client: httpx2.AsyncClient, timeout: httpx2.Timeout | None = None) -> HttpProvider:
     return WIRES[endpoint.wire](endpoint, client, timeout)

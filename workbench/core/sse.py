@@ -2,7 +2,7 @@
 
 Lines end at CR, LF or CRLF only (a CRLF may be split across two network chunks); lines are decoded
 as UTF-8 only once complete, so multibyte characters split across chunks are safe, and U+2028 and
-friends inside JSON strings are not line breaks (unlike ``httpx``'s ``aiter_lines``). Multi-line
+friends inside JSON strings are not line breaks (unlike ``httpx2``'s ``aiter_lines``). Multi-line
 ``data:`` fields are joined with ``\\n``; comment lines are ignored; an ``event:`` with no ``data:``
 yields an empty ``data``. A last event without its terminating blank line is never dispatched:
 :meth:`SSEDecoder.close` raises :class:`TruncatedInputError` if one is pending.

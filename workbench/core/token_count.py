@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-import httpx
+import httpx2
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.httpclient import new_client
 from workbench.core.registry import ProviderSpec, make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef
 
-COUNT_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+COUNT_TIMEOUT = httpx2.Timeout(5.0, connect=2.0)
 
 
 async def count_with_providers(request: ChatRequest, targets: Sequence[str], env: Mapping[str, str],
-                               client: httpx.AsyncClient, *, raw: bool = False,
+                               client: httpx2.AsyncClient, *, raw: bool = False,
                                providers: Mapping[str, ProviderSpec] | None = None) -> dict[str, int]:
     """``{target: exact input tokens}`` for the targets whose provider could count them."""
 

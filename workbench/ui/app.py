@@ -1,6 +1,6 @@
 """The Textual face: ``WorkbenchApp`` and the services its screens share (settings, network, traces, servers).
 
-Thin: every piece of work is a call into :mod:`workbench.core`. Heavy modules (httpx via the network
+Thin: every piece of work is a call into :mod:`workbench.core`. Heavy modules (httpx2 via the network
 process, tiktoken encodings, sqlite/sqlmodel, genai-prices) load in thread workers after first paint.
 """
 

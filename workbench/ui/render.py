@@ -11,7 +11,7 @@ from rich.text import Text
 
 from workbench.core.events import FinishReason
 
-if TYPE_CHECKING:  # core.call pulls in httpx and tiktoken: not before first paint
+if TYPE_CHECKING:  # core.call pulls in httpx2 and tiktoken: not before first paint
     from workbench.core.call import CallRecord
 
 

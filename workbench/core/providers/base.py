@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal, Protocol
 
-import httpx
+import httpx2
 
 from workbench.core.errors import (
     MalformedStreamError,
@@ -155,7 +155,7 @@ class HttpProvider:
 
     decoding: ClassVar[Literal["sse", "ndjson"]] = "sse"
 
-    def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient, timeout: httpx.Timeout | None = None) -> None:
+    def __init__(self, endpoint: Endpoint, client: httpx2.AsyncClient, timeout: httpx2.Timeout | None = None) -> None:
         self.endpoint = endpoint
         self.client = client
         self.timeout = timeout
@@ -178,7 +178,7 @@ class HttpProvider:
     def parser(self) -> WireParser:
         raise NotImplementedError
 
-    def request_id(self, headers: httpx.Headers) -> str | None:
+    def request_id(self, headers: httpx2.Headers) -> str | None:
         value = headers.get("x-request-id") or headers.get("request-id")
         return str(value) if value else None
 
@@ -209,11 +209,11 @@ class HttpProvider:
         return (await self._request("POST", url, body))[0]
 
     async def _request(self, method: str, url: str, body: dict[str, Any] | None = None,
-                       ) -> tuple[dict[str, Any], httpx.Headers]:
+                       ) -> tuple[dict[str, Any], httpx2.Headers]:
         try:
             response = await self.client.request(method, url, json=body, headers=self.headers(),
                                                   timeout=self.timeout if self.timeout is not None else 10.0)
-        except httpx.TransportError as exc:
+        except httpx2.TransportError as exc:
             raise self._not_sent(exc) from None
         if response.status_code >= 400:
             raise await self._http_error(response)
@@ -241,12 +241,12 @@ class HttpProvider:
             headers={"accept-encoding": "identity", "content-type": "application/json", **self.headers()},
             content=json.dumps(self.body(request)).encode(),
             extensions={"trace": trace},
-            timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            timeout=self.timeout if self.timeout is not None else httpx2.USE_CLIENT_DEFAULT,
         )
         started_ns = time.perf_counter_ns()
         try:
             response = await self.client.send(http_request, stream=True)
-        except httpx.TransportError as exc:
+        except httpx2.TransportError as exc:
             raise self._not_sent(exc) from None
         try:
             headers_ns = time.perf_counter_ns()
@@ -260,7 +260,7 @@ class HttpProvider:
         finally:
             await response.aclose()
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[StreamEvent]:
+    async def _events(self, response: httpx2.Response) -> AsyncIterator[StreamEvent]:
         parser = self.parser()
         decoder: SSEDecoder | NDJSONDecoder = SSEDecoder() if self.decoding == "sse" else NDJSONDecoder()
         chunks = response.aiter_raw() if _is_identity(response) else response.aiter_bytes()
@@ -278,9 +278,9 @@ class HttpProvider:
             raise TruncatedStreamError(self.target, str(exc), "the stream was cut off: retry") from None
         except StreamDecodeError as exc:
             raise MalformedStreamError(self.target, str(exc), "the provider sent a broken event: retry") from None
-        except httpx.TimeoutException as exc:
+        except httpx2.TimeoutException as exc:
             raise self._timeout(exc) from None
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        except (httpx2.RemoteProtocolError, httpx2.ReadError) as exc:
             if parser.done:
                 return
             raise TruncatedStreamError(
@@ -292,7 +292,7 @@ class HttpProvider:
                 self.target, "stream ended before the provider's final event", "retry the call"
             )
 
-    async def _http_error(self, response: httpx.Response) -> ProviderHTTPError:
+    async def _http_error(self, response: httpx2.Response) -> ProviderHTTPError:
         body = await response.aread()
         kind, message = error_fields(body)
         should_retry = response.headers.get("x-should-retry")
@@ -311,20 +311,20 @@ class HttpProvider:
             rate_limits={k: v for k, v in response.headers.items() if k.startswith(_RATE_LIMIT_HEADERS)},
         )
 
-    def _timeout(self, exc: httpx.TimeoutException) -> ProviderError:
+    def _timeout(self, exc: httpx2.TimeoutException) -> ProviderError:
         which = {
-            httpx.ConnectTimeout: "connect",
-            httpx.ReadTimeout: "read",
-            httpx.WriteTimeout: "write",
-            httpx.PoolTimeout: "pool",
+            httpx2.ConnectTimeout: "connect",
+            httpx2.ReadTimeout: "read",
+            httpx2.WriteTimeout: "write",
+            httpx2.PoolTimeout: "pool",
         }.get(type(exc), "network")
         return ProviderTimeoutError(self.target, which, "the provider is slow or unreachable: retry later")
 
-    def _not_sent(self, exc: httpx.TransportError) -> ProviderError:
+    def _not_sent(self, exc: httpx2.TransportError) -> ProviderError:
         """The typed error for a request that failed before its response began."""
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx2.TimeoutException):
             return self._timeout(exc)
-        if isinstance(exc, httpx.LocalProtocolError):
+        if isinstance(exc, httpx2.LocalProtocolError):
             return self._unsendable()
         return self._unreachable(exc)
 
@@ -335,7 +335,7 @@ class HttpProvider:
         return ProviderError(self.target, "the request could not be sent: a header value has a line break or a "
                              "character HTTP forbids", f"check {where}any custom headers for stray characters")
 
-    def _unreachable(self, exc: httpx.TransportError) -> ProviderError:
+    def _unreachable(self, exc: httpx2.TransportError) -> ProviderError:
         return ProviderConnectionError(
             self.target,
             f"cannot reach {self.endpoint.base_url} ({type(exc).__name__})",
@@ -343,7 +343,7 @@ class HttpProvider:
         )
 
 
-def _is_identity(response: httpx.Response) -> bool:
+def _is_identity(response: httpx2.Response) -> bool:
     return response.headers.get("content-encoding", "identity") in ("identity", "")
 
 

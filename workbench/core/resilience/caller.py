@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2
 import jsonschema
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
@@ -99,7 +99,7 @@ def estimate_tokens(request: ChatRequest, max_tokens: int) -> int:
 class Caller:
     """What every call shares: the HTTP client (pool), breakers and rate limiters, the clock."""
 
-    client: httpx.AsyncClient
+    client: httpx2.AsyncClient
     clock: Clock = field(default_factory=SystemClock)
     breakers: Breakers = field(init=False)
     limiters: RateLimiters = field(init=False)
@@ -259,7 +259,7 @@ class _Run:
         outcome_known = False
         try:
             provider = make_provider(endpoint, self.caller.client,
-                                     httpx.Timeout(30.0, connect=policy.timeouts.connect, read=None))
+                                     httpx2.Timeout(30.0, connect=policy.timeouts.connect, read=None))
             await collect(provider, record.request, record, estimate_usage=False, on_event=self._events(limiter),
                           timeouts=policy.timeouts)
             if limiter is not None:
@@ -419,7 +419,7 @@ class _Leg:
     async def go(self) -> None:
         caller = self.hedge.run_.caller
         provider = make_provider(self.endpoint, caller.client,
-                                 httpx.Timeout(30.0, connect=self.hedge.policy.timeouts.connect, read=None))
+                                 httpx2.Timeout(30.0, connect=self.hedge.policy.timeouts.connect, read=None))
         await collect(provider, self.record.request, self.record, estimate_usage=False, on_event=self._event,
                       timeouts=self.hedge.policy.timeouts)
 

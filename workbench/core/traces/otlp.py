@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-import httpx
+import httpx2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -301,7 +301,7 @@ def request_for(rows: Iterable[Mapping[str, Any]], *, content: bool = False) -> 
 
 def export_calls(rows: Iterable[Mapping[str, Any]], url: str, *, content: bool = False,
                  batch_size: int = DEFAULT_BATCH, gzip: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 headers: Mapping[str, str] | None = None, client: httpx.Client | None = None) -> ExportResult:
+                 headers: Mapping[str, str] | None = None, client: httpx2.Client | None = None) -> ExportResult:
     """Send every row as a span, ``batch_size`` spans per request; rows are consumed lazily.
 
     Raises :class:`OtlpExportError` (with a one-line message and a hint) when the endpoint cannot be
@@ -313,7 +313,7 @@ def export_calls(rows: Iterable[Mapping[str, Any]], url: str, *, content: bool =
     if gzip:
         send_headers["Content-Encoding"] = "gzip"
     own = client is None
-    http = client or httpx.Client(timeout=timeout_s)
+    http = client or httpx2.Client(timeout=timeout_s)
     sent = requests = rejected = 0
     messages: list[str] = []
     try:
@@ -335,7 +335,7 @@ def export_calls(rows: Iterable[Mapping[str, Any]], url: str, *, content: bool =
                         message="; ".join(messages))
 
 
-def _post(http: httpx.Client, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float,
+def _post(http: httpx2.Client, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float,
           sent: int) -> tuple[int, str]:
     """POST one batch; returns (spans the endpoint rejected, its message) or raises OtlpExportError."""
     shown = _shown(url)
@@ -343,11 +343,11 @@ def _post(http: httpx.Client, url: str, body: bytes, headers: Mapping[str, str],
     for attempt in range(_MAX_RETRIES + 1):
         try:
             response = http.post(url, content=body, headers=headers, timeout=timeout_s)
-        except httpx.TimeoutException:
+        except httpx2.TimeoutException:
             raise OtlpExportError(f"the OTLP endpoint {shown} did not answer within {timeout_s:g} s{before}",
                                   "check that the collector is up, or allow longer with --otlp-timeout",
                                   sent) from None
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__
             raise OtlpExportError(f"cannot reach the OTLP endpoint {shown}: {reason}{before}",
                                   "start the collector (or Langfuse / Phoenix), or check the URL and port",
@@ -362,7 +362,7 @@ def _post(http: httpx.Client, url: str, body: bytes, headers: Mapping[str, str],
                           f"{_excerpt(response)}{before}", _hint(response), sent)
 
 
-def _retry_wait(response: httpx.Response, attempt: int) -> float:
+def _retry_wait(response: httpx2.Response, attempt: int) -> float:
     try:
         wait = float(response.headers.get("retry-after", ""))
     except ValueError:
@@ -370,7 +370,7 @@ def _retry_wait(response: httpx.Response, attempt: int) -> float:
     return min(max(wait, 0.0), _MAX_WAIT_S)
 
 
-def _partial(response: httpx.Response) -> tuple[int, str]:
+def _partial(response: httpx2.Response) -> tuple[int, str]:
     if not response.content or "protobuf" not in response.headers.get("content-type", CONTENT_TYPE):
         return 0, ""
     try:
@@ -381,7 +381,7 @@ def _partial(response: httpx.Response) -> tuple[int, str]:
     return int(partial.rejected_spans), partial.error_message
 
 
-def _excerpt(response: httpx.Response) -> str:
+def _excerpt(response: httpx2.Response) -> str:
     kind = response.headers.get("content-type", "")
     if not response.content or not ("json" in kind or kind.startswith("text/")):
         return ""
@@ -389,7 +389,7 @@ def _excerpt(response: httpx.Response) -> str:
     return f" ({text[:200]}{'…' if len(text) > 200 else ''})"
 
 
-def _hint(response: httpx.Response) -> str:
+def _hint(response: httpx2.Response) -> str:
     status = response.status_code
     if response.is_redirect and response.headers.get("location"):
         target = urllib.parse.urljoin(str(response.request.url), response.headers["location"])
