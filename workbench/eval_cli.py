@@ -182,6 +182,9 @@ def _execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, total: i
     from workbench.core.traces.writer import TraceWriter
 
     refs = [t.ref for t in (runner.options.targets or runner.suite.targets)]
+    network = settings.network(os.environ)
+    for warning in network.warnings():
+        print(warning, file=sys.stderr)
     writer = TraceWriter(settings.trace_path(os.environ), settings.redactor())
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[failed]} failed · ${task.fields[cost]:.4f}"), TimeElapsedColumn(),
@@ -197,7 +200,7 @@ def _execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, total: i
     runner.on_result = advance
 
     async def go(env: dict[str, str]) -> None:
-        async with new_client() as client:
+        async with new_client(network) as client:
             await runner.run(run_info, Caller(client), env, writer)
 
     try:

@@ -73,14 +73,19 @@ def config_show(args: argparse.Namespace) -> int:
     origin = {key: str(path) for key, path in settings.loaded.origin.items()}
     keys = {s.provider: {"source": s.source, "key": s.masked, "env_var": s.env_var}
             for s in key_statuses(os.environ)}
+    network = [{"setting": name, "value": value, "source": source}
+               for name, value, source in settings.network(os.environ).describe()]
     if args.json:
         print(json.dumps({"sources": [str(p) for p in settings.loaded.sources], "config": data, "origin": origin,
-                          "keys": keys}, indent=2))
+                          "keys": keys, "network": network}, indent=2))
         return 0
     print("sources: " + (", ".join(str(p) for p in settings.loaded.sources) or "none (built-in defaults)"))
     for dotted, value in _flatten(data):
         where = next((origin[k] for k in _prefixes(dotted) if k in origin), "default")
         print(f"{dotted} = {json.dumps(value)}    # {where}")
+    print("effective network settings:")
+    for row in network:
+        print(f"  {row['setting']} = {row['value']}    # {row['source']}")
     for provider, status in keys.items():
         if status["source"] != "none":
             print(f"key {provider}: {status['source']} {status['key']}")

@@ -26,6 +26,12 @@ here: a provider names the environment variable (or keyring entry) its key comes
     [traces.redact_custom]
     order_id = "ORD-\\\\d{6}"
 
+    [network]                     # proxies, trust, HTTP/2 (see workbench.core.network)
+    proxy = "socks5h://127.0.0.1:1080"
+    ca_bundle = "~/corp-ca.pem"
+    [network.providers.ollama]
+    proxy = "none"
+
 plus ``[policy]`` (see :mod:`workbench.core.policy`) and ``[prices]`` (see :mod:`workbench.core.pricing`).
 """
 
@@ -42,6 +48,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.core.errors import ConfigError
+from workbench.core.network import Network, NetworkSection, resolve_network
 from workbench.core.policy import PolicySet, policies_from
 from workbench.core.pricing import PriceBook, prices_from
 from workbench.core.registry import PROVIDERS, WIRES, ProviderSpec
@@ -82,6 +89,7 @@ class Config(_Section):
     traces: TraceSettings = TraceSettings()
     policy: dict[str, Any] = {}
     prices: dict[str, Any] = {}
+    network: NetworkSection = NetworkSection()
 
     def provider_specs(self) -> dict[str, ProviderSpec]:
         """The built-in providers with this configuration's changes and additions."""
@@ -209,6 +217,18 @@ class Settings:
     def redactor(self) -> Redactor:
         traces = self.config.traces
         return Redactor.build(traces.redact, traces.redact_custom, metadata_only=traces.metadata_only)
+
+    def network(self, env: Mapping[str, str] | None = None) -> Network:
+        """The effective network settings (``[network]`` over the environment); raises :class:`ConfigError`."""
+        from workbench.core.registry import base_url_of
+
+        specs = self.config.provider_specs()
+        urls = {name: url for name in self.config.network.providers
+                if (url := base_url_of(specs[name], env) if name in specs else None)}
+        source = str(self.loaded.origin.get("network") or next(
+            (path for key, path in self.loaded.origin.items() if key.startswith("network.")), "[network]"))
+        return resolve_network(self.config.network, env, urls, f"{source} [network]" if source != "[network]"
+                               else source)
 
     def trace_path(self, env: Mapping[str, str]) -> Path:
         """``WORKBENCH_TRACES``, else ``[traces] path`` (relative to the workspace), else the default."""

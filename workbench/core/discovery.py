@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import httpx2
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.httpclient import new_client
 from workbench.core.registry import PROVIDERS, ProviderSpec, make_provider, resolve
 from workbench.core.request import ModelRef
 
@@ -39,7 +40,7 @@ async def discover_async(env: Mapping[str, str], providers: Mapping[str, Provide
 
     if client is not None:
         return await run(client)
-    async with httpx2.AsyncClient() as http:
+    async with new_client() as http:
         return await run(http)
 
 

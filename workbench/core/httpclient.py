@@ -1,12 +1,43 @@
-"""The shared HTTP client every provider call goes through (one client per network loop): httpx2."""
+"""The shared HTTP client every provider call goes through (one client per network loop): httpx2.
+
+Everything is built from httpx2's public API, from one :class:`~workbench.core.network.Network`: the
+default transport (the OS trust store or a CA bundle, a client certificate, HTTP/2 when asked for,
+connect retries; httpcore2 tries a host's IPv6 and IPv4 addresses in turn, happy eyeballs), one
+transport per proxy route (HTTP, HTTPS, SOCKS5), and a transport per provider origin that has its own
+settings. The client itself does not read the environment (``trust_env=False``): the
+:class:`Network` already did, by the same conventions, so ``config show`` says what is in force.
+"""
 
 from __future__ import annotations
 
 import httpx2
 
+from workbench.core.network import Network
+
 DEFAULT_TIMEOUT = httpx2.Timeout(connect=10.0, read=120.0, write=30.0, pool=60.0)
 LIMITS = httpx2.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30.0)
+"""Per origin."""
 
 
-def new_client(timeout: httpx2.Timeout = DEFAULT_TIMEOUT) -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(timeout=timeout, limits=LIMITS)
+def _transport(network: Network, proxy: str | None = None) -> httpx2.AsyncHTTPTransport:
+    return httpx2.AsyncHTTPTransport(
+        verify=network.ssl_context(), http2=network.http2, limits=LIMITS, trust_env=False,
+        retries=network.connect_retries if proxy is None else 0, proxy=proxy,
+    )
+
+
+def new_client(network: Network | None = None, timeout: httpx2.Timeout = DEFAULT_TIMEOUT) -> httpx2.AsyncClient:
+    """A client for ``network`` (default: the environment's settings, as :func:`resolve_network` reads them)."""
+    if network is None:
+        from workbench.core.network import resolve_network
+
+        network = resolve_network(None)
+    default = _transport(network)
+    mounts: dict[str, httpx2.AsyncBaseTransport | None] = {
+        route.pattern: default if route.proxy is None else _transport(network, route.proxy)
+        for route in network.routes()
+    }
+    for origin, settings in network.per_origin:
+        scheme, _, host = origin.partition("://")
+        mounts[origin] = _transport(settings, settings.proxy_for(scheme, host))
+    return httpx2.AsyncClient(timeout=timeout, limits=LIMITS, transport=default, mounts=mounts, trust_env=False)

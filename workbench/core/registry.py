@@ -109,6 +109,12 @@ def _normalise_base_url(spec: ProviderSpec, url: str) -> str:
     return url
 
 
+def base_url_of(spec: ProviderSpec, env: Mapping[str, str] | None = None) -> str | None:
+    """The base URL a provider's calls go to (its environment override, else its default)."""
+    url = _first(os.environ if env is None else env, spec.base_url_env) or spec.base_url
+    return None if url is None else _normalise_base_url(spec, url)
+
+
 def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
             providers: Mapping[str, ProviderSpec] | None = None) -> Endpoint:
     """The endpoint for ``ref``; raises :class:`ConfigError` with the next step when it cannot be called.
@@ -148,5 +154,6 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
     )
 
 
-def make_provider(endpoint: Endpoint, client: httpx2.AsyncClient, timeout: httpx2.Timeout | None = None) -> HttpProvider:
+def make_provider(endpoint: Endpoint, client: httpx2.AsyncClient,
+                  timeout: httpx2.Timeout | None = None) -> HttpProvider:
     return WIRES[endpoint.wire](endpoint, client, timeout)

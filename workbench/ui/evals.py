@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from workbench.core.evals.model import CellKey, CellResult, RunInfo, RunReport, Suite
     from workbench.core.evals.runner import EvalRunner, Preflight
     from workbench.core.evals.store import EvalStore
+    from workbench.core.network import Network
     from workbench.core.traces.writer import TraceWriter
 
 REFRESH_S = 0.1
@@ -303,7 +304,7 @@ class EvalsScreen(Screen[None]):
             app.call_from_thread(self._started, suite, run, suite.cell_count * runner.options.repeat)
             writer = TraceWriter(settings.trace_path(app.env), settings.redactor())
             try:
-                asyncio.run(self._go(runner, run, env, writer, control))
+                asyncio.run(self._go(runner, run, env, writer, control, settings.network(env)))
             except asyncio.CancelledError:
                 pass  # the runner stored the run as stopped
             finally:
@@ -315,11 +316,11 @@ class EvalsScreen(Screen[None]):
 
     @staticmethod
     async def _go(runner: EvalRunner, run: RunInfo, env: dict[str, str], writer: TraceWriter,
-                  control: RunControl) -> None:
+                  control: RunControl, network: Network) -> None:
         from workbench.core.httpclient import new_client
         from workbench.core.resilience.caller import Caller
 
-        async with new_client() as client:
+        async with new_client(network) as client:
             control.attach()
             await runner.run(run, Caller(client), env, writer)
 
