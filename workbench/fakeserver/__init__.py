@@ -8,8 +8,10 @@ llama.cpp / vLLM ``/tokenize``), model lists (``/v1/models``, ``/api/tags``) and
 ``/_fake/limits``, ``/_fake/reset``.
 
 Behaviour is chosen through the model name, ``NAME@key=value,...`` (see
-:mod:`workbench.fakeserver.scenario`). The reply is deterministic (see
-:mod:`workbench.fakeserver.text`): ``expected_text(model, last_user_message, tokens)`` is exactly
+:mod:`workbench.fakeserver.scenario`): pacing, injected errors and stream faults, and hostile
+answers (a cut or endless error body, broken gzip, wrongly shaped JSON, an endless line or stream,
+redirects, a captive-portal page; :mod:`workbench.fakeserver.hostile`). The reply is deterministic
+(see :mod:`workbench.fakeserver.text`): ``expected_text(model, last_user_message, tokens)`` is exactly
 the visible text a plain request gets, and ``count_input_tokens(texts)`` the input tokens every
 wire reports and every counting endpoint answers (raw text for ``/tokenize``: ``tokenize_text``).
 

@@ -6,11 +6,15 @@ Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``POST /v1/messag
 (Anthropic), ``POST .../models/{model}:countTokens`` (Gemini), ``POST /tokenize`` (llama.cpp, or
 vLLM when the body has ``prompt`` / ``messages``); ``GET /v1/models``, ``GET /api/tags``,
 ``GET /api/version``, ``GET /``; ``GET /_fake/log``, ``GET /_fake/limits``, ``POST /_fake/reset``.
+Every provider route is also served under ``/_redirected`` (where ``redirect=CODE`` points), with the
+scenario's ``redirect`` key ignored there.
 
 Only provider requests (the five wires and the counting endpoints) are logged. A log entry is
 appended when the request has been read and updated in place while it is answered; ``outcome`` is
-``ok``, ``error`` (an HTTP error was answered: bad request, bad scenario or injected ``status``),
-``hang``, ``disconnect`` (injected, or the client went away mid-answer) or ``malformed``. Extra keys
+``ok``, ``error`` (an HTTP error was answered: bad request, bad scenario or injected ``status``,
+also cut short by ``cut_error_body`` or endless with ``huge_error``), ``hang``, ``disconnect``
+(injected, or the client went away mid-answer), ``malformed``, or the hostile key that shaped the
+answer: ``redirect``, ``html``, ``bad_gzip``, ``bad_shape``, ``huge_line``, ``overrun``. Extra keys
 beyond the documented ones: ``request_id`` and ``stream``.
 
 Rate limits (optional, :class:`~workbench.fakeserver.limits.RateLimits`): a request that parsed and
@@ -26,7 +30,8 @@ Counting endpoints (wires ``anthropic_count``, ``gemini_count``, ``llamacpp_toke
 ``vllm_tokenize``) skip the rate limits entirely: never charged nor rejected, no rate-limit headers
 (Anthropic's count_tokens limits are separate from message creation). They honour the scenario
 keys ``status`` / ``fail`` / ``retry_after`` / ``id`` (their own fail counters: the wire is part of
-the key), ``ttft``, ``hang``, ``disconnect`` and ``malformed``; their log entries gain
+the key), ``ttft``, ``hang``, ``disconnect``, ``malformed``, ``redirect``, ``html``, ``cut_error_body``
+and ``huge_error`` (the other hostile keys are ignored there); their log entries gain
 ``input_tokens`` (the count answered).
 """
 
@@ -34,17 +39,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from workbench.fakeserver.hostile import (
+    HTML_HEADERS,
+    PORTAL_HTML,
+    REDIRECT_PREFIX,
+    endless,
+    error_prefix,
+    redirect_body,
+)
 from workbench.fakeserver.http_server import HttpServer, Request, Responder
 from workbench.fakeserver.limits import Limiter, LimitState, RateLimits
-from workbench.fakeserver.playback import play_body, play_count, play_stream
+from workbench.fakeserver.playback import play_body, play_count, play_huge_line, play_stream
 from workbench.fakeserver.scenario import Scenario, ScenarioError, parse_model, split_model
 from workbench.fakeserver.wire import (
     AnthropicCountWire,
@@ -82,6 +97,7 @@ _GEMINI_COUNT = GeminiCountWire()
 _GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/", "/v1alpha/models/")
 _GEMINI_ACTIONS = ("streamGenerateContent", "generateContent")
 
+OVERRUN_TOKENS = sys.maxsize
 MODELS = ("gpt-4o-mini", "gpt-4.1", "o4-mini", "claude-sonnet-4-5", "gemini-2.5-flash", "llama3.2", "fake-model")
 _CREATED = 1_700_000_000
 
@@ -125,6 +141,14 @@ class FakeServer:
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    async def wait_idle(self) -> None:
+        """Return once no request is being answered (e.g. an endless body noticed its client left). For tests."""
+        await self._http.wait_idle()
+
+    def write_buffer_size(self) -> int:
+        """Bytes the server's transports hold that the kernel has not taken yet (bounded: back-pressure)."""
+        return self._http.write_buffer_size()
 
     def reset(self) -> None:
         """Clear the log and the fail counters, refill the rate-limit buckets (``POST /_fake/reset``)."""
@@ -175,10 +199,13 @@ class FakeServer:
     # -------------------------------------------------------------------------------- routing
     async def _handle(self, req: Request, resp: Responder) -> None:
         path = req.path
+        redirected = path.startswith(REDIRECT_PREFIX + "/")
+        if redirected:
+            path = path.removeprefix(REDIRECT_PREFIX)
         if req.method == "POST":
             wire = _ROUTES.get(path)
             if wire is not None:
-                await self._answer(wire, req, resp, None, dict(parse_qsl(req.query)))
+                await self._answer(wire, req, resp, None, dict(parse_qsl(req.query)), redirected)
                 return
             if path.startswith(_GEMINI_PREFIXES):
                 rest = unquote(path.split("/models/", 1)[1])
@@ -186,13 +213,13 @@ class FakeServer:
                 if action in _GEMINI_ACTIONS:
                     params = dict(parse_qsl(req.query))
                     params[ACTION] = action
-                    await self._answer(_GEMINI, req, resp, model.removeprefix("models/"), params)
+                    await self._answer(_GEMINI, req, resp, model.removeprefix("models/"), params, redirected)
                     return
                 if action == "countTokens":
-                    await self._answer(_GEMINI_COUNT, req, resp, model.removeprefix("models/"), {})
+                    await self._answer(_GEMINI_COUNT, req, resp, model.removeprefix("models/"), {}, redirected)
                     return
             if path == "/tokenize":
-                await self._answer(tokenize_wire(req.body), req, resp, None, {})
+                await self._answer(tokenize_wire(req.body), req, resp, None, {}, redirected)
                 return
             if path == "/_fake/reset":
                 self.reset()
@@ -244,7 +271,13 @@ class FakeServer:
 
     # ---------------------------------------------------------------------------- provider wires
     async def _answer(
-        self, wire: WireFormat, req: Request, resp: Responder, path_model: str | None, params: Mapping[str, str]
+        self,
+        wire: WireFormat,
+        req: Request,
+        resp: Responder,
+        path_model: str | None,
+        params: Mapping[str, str],
+        redirected: bool = False,
     ) -> None:
         request_id = wire.new_request_id()
         self._seq += 1
@@ -299,10 +332,31 @@ class FakeServer:
             await reject(ErrorInfo(400, message, "model", prompt.model, request_id, code="invalid_scenario"))
             return
         entry["scenario_id"] = scenario.id
-        if isinstance(wire, CountWire):  # no generation, never charged to the rate limits
+        if redirected:
+            scenario = dataclasses.replace(scenario, redirect=None)
+
+        async def hostile(headers: list[tuple[str, str]]) -> bool:
+            """``redirect``, the injected error (in its style) and ``html``: True when one was answered."""
+            if scenario.redirect is not None:
+                entry["status"] = scenario.redirect
+                entry["outcome"] = "redirect"
+                location = REDIRECT_PREFIX + req.path + (f"?{req.query}" if req.query else "")
+                out = [("location", location), ("content-type", "text/html"), *headers]
+                await resp.send(scenario.redirect, redirect_body(scenario.redirect, location), out)
+                return True
             injected = self._injected_error(wire.name, scenario, prompt.model, req, request_id)
             if injected is not None:
-                await reject(injected)
+                await self._styled_error(wire, scenario, injected, resp, entry, headers)
+                return True
+            if scenario.html and scenario.status is None:  # with a status: only while its fail count lasts
+                entry["status"] = 200
+                entry["outcome"] = "html"
+                await resp.send(200, PORTAL_HTML, HTML_HEADERS)
+                return True
+            return False
+
+        if isinstance(wire, CountWire):  # no generation, never charged to the rate limits
+            if await hostile([]):
                 return
             await play_count(wire, prompt, scenario, req.received_ns, resp, entry)
             return
@@ -320,20 +374,50 @@ class FakeServer:
             return
         entry["cost_tokens"] = cost
 
-        injected = self._injected_error(wire.name, scenario, prompt.model, req, request_id)
-        if injected is not None:
-            await reject(injected)
-            return
-
         rl_headers = wire.ratelimit_headers(state) if limited else []
+        if await hostile(rl_headers):
+            return
         if scenario.hang == "headers":
             entry["outcome"] = "hang"
             await resp.wait_peer_closed()
             return
-        if prompt.stream:
+        if scenario.overrun:  # the cap ignored; a stream's text never ends
+            gen.reasoning_count = scenario.reasoning
+            gen.text_count = OVERRUN_TOKENS if prompt.stream else scenario.tokens
+            gen.truncated = False
+        if prompt.stream and scenario.huge_line:
+            await play_huge_line(gen, wire.renderer(gen), resp, entry, wire.stream_headers(gen) + rl_headers)
+        elif prompt.stream:
             await play_stream(gen, wire.renderer(gen), resp, entry, wire.stream_headers(gen) + rl_headers)
         else:
             await play_body(gen, wire, resp, entry, rl_headers)
+
+    async def _styled_error(
+        self,
+        wire: WireFormat,
+        scenario: Scenario,
+        err: ErrorInfo,
+        resp: Responder,
+        entry: dict[str, Any],
+        extra_headers: list[tuple[str, str]],
+    ) -> None:
+        """An injected error: the wire's error body, cut short, endless, or a captive-portal page."""
+        entry["status"] = err.status
+        entry["outcome"] = "error"
+        if scenario.html:
+            entry["outcome"] = "html"
+            await resp.send(err.status, PORTAL_HTML, HTML_HEADERS)
+            return
+        headers = wire.error_headers(err) + extra_headers
+        if scenario.huge_error:
+            resp.start_stream(err.status, headers)
+            await endless(resp, error_prefix(wire, err))
+            return
+        body = wire.error_body(err)
+        if scenario.cut_error_body:
+            await resp.send_truncated(err.status, body, len(body) // 2, headers)
+            return
+        await resp.send(err.status, body, headers)
 
     def _injected_error(
         self, wire_name: str, scenario: Scenario, model: str, req: Request, request_id: str

@@ -4,7 +4,10 @@
   HTTP/1.0 clients get ``close`` semantics and un-chunked streams;
 * request bodies by ``Content-Length`` or ``Transfer-Encoding: chunked``; ``Expect: 100-continue``;
 * plain responses with ``Content-Length``; streamed responses with ``Transfer-Encoding: chunked``
-  where every event is one HTTP chunk (several chunks may share one socket write when unpaced).
+  where every event is one HTTP chunk (several chunks may share one socket write when unpaced);
+* faults: a ``Content-Length`` body cut short (:meth:`Responder.send_truncated`);
+* :meth:`HttpServer.wait_idle` (no request being answered) and :meth:`HttpServer.write_buffer_size`
+  (bytes queued in the transports, not yet taken by the kernel) for tests.
 """
 
 from __future__ import annotations
@@ -118,6 +121,17 @@ class Responder:
         self._writer.write(self._head(status, headers, b"content-length: %d\r\n" % len(body)) + body)
         await self.drain()
 
+    async def send_truncated(
+        self, status: int, body: bytes, sent: int, headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """Promise all of ``body`` with ``Content-Length``, send only ``body[:sent]``, then close the connection."""
+        self.check_open()
+        self.status = status
+        self.headers_sent = True
+        self._writer.write(self._head(status, headers, b"content-length: %d\r\n" % len(body)) + body[:sent])
+        await self.drain()
+        self.close()
+
     def start_stream(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
         self.check_open()
         self.status = status
@@ -191,6 +205,17 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._active = 0  # requests being answered
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no request is being answered (a handler that outlives its client ends soon after it)."""
+        await self._idle.wait()
+
+    def write_buffer_size(self) -> int:
+        """Bytes written to the connections' transports that the kernel has not taken yet."""
+        return sum(w.transport.get_write_buffer_size() for w in self._writers if not w.transport.is_closing())
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
@@ -251,17 +276,24 @@ class HttpServer:
             if request is None:
                 return
             responder = Responder(reader, writer, request)
+            self._active += 1
+            self._idle.clear()
             try:
-                await self._handler(request, responder)
-            except ClientGone:
-                return
-            except Exception:
-                log.exception("fake server handler failed for %s %s", request.method, request.target)
-                if responder.headers_sent:
+                try:
+                    await self._handler(request, responder)
+                except ClientGone:
                     return
-                await responder.send(500, b"internal fake server error\n", [("content-type", "text/plain")])
-            if not responder.headers_sent and not responder.closed:
-                await responder.send(500, b"no response\n", [("content-type", "text/plain")])
+                except Exception:
+                    log.exception("fake server handler failed for %s %s", request.method, request.target)
+                    if responder.headers_sent:
+                        return
+                    await responder.send(500, b"internal fake server error\n", [("content-type", "text/plain")])
+                if not responder.headers_sent and not responder.closed:
+                    await responder.send(500, b"no response\n", [("content-type", "text/plain")])
+            finally:
+                self._active -= 1
+                if not self._active:
+                    self._idle.set()
             if responder.closed or not responder.keep_alive:
                 return
 

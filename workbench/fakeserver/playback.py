@@ -12,7 +12,10 @@ module decides when they hit the socket:
   before the write that carries the first / last content token; ``tokens_sent`` counts content
   tokens handed to the socket;
 * faults: ``malformed`` and ``hang=stream`` act right after the first token (after the preamble when
-  there are no tokens), ``disconnect=N`` after N tokens.
+  there are no tokens), ``disconnect=N`` after N tokens; ``bad_shape`` replaces the first text
+  token's event; ``bad_gzip`` puts :data:`~workbench.fakeserver.hostile.GZIP_JUNK` before the stream
+  or body (and ``content-encoding: gzip`` in the headers); ``huge_line`` (:func:`play_huge_line`)
+  replaces the stream with one endless line. ``overrun`` is only a generation that never ends.
 
 A counting endpoint's answer (:func:`play_count`) is sent ``ttft`` after the request was read;
 ``hang`` never answers, ``disconnect`` closes without an answer, ``malformed`` sends half the body.
@@ -25,11 +28,21 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from workbench.fakeserver.hostile import (
+    GZIP_JUNK,
+    bad_shape_event,
+    endless,
+    huge_body_prefix,
+    huge_line_prefix,
+    reshape_body,
+)
 from workbench.fakeserver.http_server import ClientGone, Responder
 from workbench.fakeserver.scenario import Scenario
 from workbench.fakeserver.wire.base import CountWire, Generation, Prompt, StreamRenderer, WireFormat
 
-__all__ = ["play_body", "play_count", "play_stream"]
+__all__ = ["play_body", "play_count", "play_huge_line", "play_stream"]
+
+GZIP_HEADER = ("content-encoding", "gzip")
 
 LogEntry = dict[str, Any]
 FLUSH_BYTES = 32 * 1024
@@ -86,8 +99,14 @@ async def play_stream(
     gen: Generation, renderer: StreamRenderer, resp: Responder, entry: LogEntry, headers: list[tuple[str, str]]
 ) -> None:
     """Stream ``gen`` through ``renderer`` with the scenario's pacing and faults."""
-    resp.start_stream(200, headers)
+    bad_gzip = gen.scenario.bad_gzip
+    resp.start_stream(200, [*headers, GZIP_HEADER] if bad_gzip else headers)
     entry["status"] = 200
+    if bad_gzip:
+        resp.add(GZIP_JUNK)
+        entry["outcome"] = "bad_gzip"
+    elif gen.scenario.overrun:
+        entry["outcome"] = "overrun"
     try:
         await _play(gen, renderer, _Out(resp, entry))
     except ClientGone:
@@ -114,7 +133,20 @@ async def _play(gen: Generation, renderer: StreamRenderer, out: _Out) -> None:
         phases.append(
             (renderer.reasoning_start, renderer.reasoning_token, renderer.reasoning_end, gen.reasoning_tokens())
         )
-    phases.append((renderer.text_start, renderer.text_token, renderer.text_end, gen.text_tokens()))
+    text_token = renderer.text_token
+    kind = sc.bad_shape
+    if kind is not None:
+        shaped = False
+
+        def text_token(token: str) -> bytes:
+            nonlocal shaped
+            if shaped:
+                return renderer.text_token(token)
+            shaped = True
+            entry["outcome"] = "bad_shape"
+            return bad_shape_event(renderer, kind, token)
+
+    phases.append((renderer.text_start, text_token, renderer.text_end, gen.text_tokens()))
 
     index = 0
     for start, emit, end, tokens in phases:
@@ -170,6 +202,22 @@ async def _play(gen: Generation, renderer: StreamRenderer, out: _Out) -> None:
     await resp.end()
 
 
+async def play_huge_line(
+    gen: Generation, renderer: StreamRenderer, resp: Responder, entry: LogEntry, headers: list[tuple[str, str]]
+) -> None:
+    """``huge_line``: the stream headers (and the ``bad_gzip`` preamble) at once, then from ``ttft`` on
+    one endless line until the client goes away."""
+    bad_gzip = gen.scenario.bad_gzip
+    resp.start_stream(200, [*headers, GZIP_HEADER] if bad_gzip else headers)
+    entry["status"] = 200
+    entry["outcome"] = "huge_line"
+    if bad_gzip:
+        resp.add(GZIP_JUNK)
+    await resp.flush()
+    await _sleep_until(gen.received_ns + round(gen.scenario.ttft_ms * 1_000_000))
+    await endless(resp, huge_line_prefix(renderer))
+
+
 async def play_body(
     gen: Generation, wire: WireFormat, resp: Responder, entry: LogEntry, extra_headers: Sequence[tuple[str, str]] = ()
 ) -> None:
@@ -182,6 +230,16 @@ async def play_body(
         entry["outcome"] = "hang"
         await resp.wait_peer_closed()
         return
+    headers = [("content-type", wire.json_content_type), *wire.headers(gen.request_id), *extra_headers]
+    if sc.bad_gzip:
+        headers.append(GZIP_HEADER)
+    if sc.huge_line:
+        await _sleep_until(t0)
+        resp.start_stream(200, headers)
+        entry["status"] = 200
+        entry["outcome"] = "huge_line"
+        await endless(resp, (GZIP_JUNK if sc.bad_gzip else b"") + huge_body_prefix(wire, wire.body(gen)))
+        return
     if sc.disconnect is not None:
         cut = min(sc.disconnect, count)
         await _sleep_until(t0 + int(max(cut - 1, 0) * step) if cut else gen.received_ns)
@@ -190,15 +248,22 @@ async def play_body(
         return
     await _sleep_until(t0 + int(max(count - 1, 0) * step))
     body = wire.body(gen)
+    if sc.overrun:
+        entry["outcome"] = "overrun"
+    if sc.bad_shape is not None and gen.text_count:
+        body = reshape_body(wire, body, sc.bad_shape)
+        entry["outcome"] = "bad_shape"
     if sc.malformed:
         body = body[: len(body) // 2]
         entry["outcome"] = "malformed"
+    if sc.bad_gzip:
+        body = GZIP_JUNK + body
+        entry["outcome"] = "bad_gzip"
     entry["status"] = 200
     now = time.monotonic_ns()
     if count:
         entry["first_token_ns"] = entry["last_token_ns"] = now
         entry["tokens_sent"] = count
-    headers = [("content-type", wire.json_content_type), *wire.headers(gen.request_id), *extra_headers]
     await resp.send(200, body, headers)
 
 

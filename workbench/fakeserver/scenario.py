@@ -25,6 +25,52 @@ value is rejected with a 400 in the provider's real error body, naming the key):
 ``malformed``   1: right after the first token send a broken event (correct framing around
                 truncated JSON), then go on with the normal stream.
 
+Hostile keys (what a broken proxy, gateway or captive portal does to a client):
+
+``cut_error_body`` 1: the error (``status``, default 500) in the provider's real error body, with a
+                ``Content-Length`` of the whole body, but only its first half is sent before the
+                connection closes.
+``huge_error``  1: the error (``status``, default 500) with an endless chunked body: the provider's
+                error body up to the opening quote of its message (``{"error":{"message":"`` on
+                OpenAI), then ``a`` forever, 64 KiB per chunk, until the client goes away.
+``html``        1: a small captive-portal HTML page (``text/html; charset=utf-8``) instead of the
+                answer; status 200, or ``status`` (then it replaces that error's body).
+                ``cut_error_body``, ``huge_error`` and ``html`` fail EVERY request unless ``fail=N``
+                is given (then the first N, as with ``status``). At most one of ``html``,
+                ``cut_error_body``, ``huge_error`` and ``huge_line`` per scenario.
+``redirect``    301/302/303/307/308: answer that status with ``Location: /_redirected<path>[?query]``
+                (the same request path under the prefix ``/_redirected``, on the same server). The
+                server answers ``/_redirected/<path>`` exactly like ``<path>`` with ``redirect``
+                ignored, so following a 307/308 (body resent) gets the normal answer; a client that
+                turns a 301/302/303 into a GET gets the provider's 404.
+``bad_gzip``    1: ``Content-Encoding: gzip`` (whatever the request's ``Accept-Encoding``) on a body
+                that is not gzip: a valid 10-byte gzip header, the byte ``0xff`` (a deflate block
+                of the reserved type 3: every inflater fails on it), then the normal uncompressed
+                reply (stream or body).
+``bad_shape``   ``choices`` / ``int`` / ``list``: the first text token's event is framed right and is
+                valid JSON of the wrong shape (it replaces that token's event; the stream goes on
+                normally). ``int``: the text field is the integer 42; ``list``: the text field is
+                ``[token]``; ``choices``: the container is the string ``"nope"`` (OpenAI chat
+                ``choices``, Anthropic ``delta``, Gemini ``candidates``, Ollama ``message``; on
+                Responses ``delta`` is the integer 42, as with ``int``). Non-streaming: the same in
+                the body (containers: ``choices``, ``output``, ``content``, ``candidates``,
+                ``message``). No text tokens (``tokens=0``): no effect.
+``huge_line``   1: a 200 stream (the wire's stream headers) whose first event is one endless line
+                with no newline: the first text token's event up to the opening quote of its text
+                (from its ``data:`` line on), then ``a`` forever. Non-streaming: an endless body,
+                the reply's JSON up to the opening quote of its text, then ``a`` forever.
+``overrun``     1: the max-tokens cap is ignored and the text never ends: content deltas forever
+                (paced by ``tps`` when given), never a finish event. Non-streaming: the whole
+                ``tokens`` reply, the max-tokens cap ignored.
+
+Endless answers are written with back-pressure (the server never buffers more than the socket
+takes) and end when the client closes the connection.
+
+Order: the rate limits, then ``redirect``, then the injected error (``status`` / ``fail``, in the
+style ``cut_error_body`` / ``huge_error`` / ``html`` asks for), then ``html`` without a status, then
+``hang=headers``, then ``huge_line`` (after the ``bad_gzip`` preamble when both), then the reply;
+``bad_gzip``, ``bad_shape`` and ``overrun`` combine with each other and the other reply keys.
+
 Non-streaming requests are answered when the last token would have been streamed (ttft + pacing);
 ``hang`` (either mode) never answers, ``disconnect`` closes without an answer at token N's due
 time, ``malformed`` sends the first half of the JSON body.
@@ -41,12 +87,23 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["KEYS", "Scenario", "ScenarioError", "parse_model", "split_model"]
+__all__ = [
+    "BAD_SHAPES", "FAIL_ALWAYS", "KEYS", "REDIRECT_CODES", "Scenario", "ScenarioError", "parse_model", "split_model",
+]  # fmt: skip
 
 KEYS: tuple[str, ...] = (
     "ttft", "tps", "tokens", "usage", "reasoning", "status", "fail",
     "retry_after", "id", "hang", "disconnect", "malformed",
+    "cut_error_body", "huge_error", "html", "redirect", "bad_gzip", "bad_shape", "huge_line", "overrun",
 )  # fmt: skip
+
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+BadShape = Literal["choices", "int", "list"]
+_SHAPES: dict[str, BadShape] = {"choices": "choices", "int": "int", "list": "list"}
+BAD_SHAPES: tuple[str, ...] = tuple(_SHAPES)
+FAIL_ALWAYS = 2**62  # the fail count of cut_error_body / huge_error / html without an explicit ``fail``
+_EXCLUSIVE = ("html", "cut_error_body", "huge_error", "huge_line")
+_FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun")
 
 MAX_TOKENS_LIMIT = 10_000_000
 
@@ -75,6 +132,14 @@ class Scenario:
     hang: Literal["headers", "stream"] | None = None
     disconnect: int | None = None
     malformed: bool = False
+    cut_error_body: bool = False
+    huge_error: bool = False
+    html: bool = False
+    redirect: int | None = None
+    bad_gzip: bool = False
+    bad_shape: BadShape | None = None
+    huge_line: bool = False
+    overrun: bool = False
     pairs: tuple[tuple[str, str], ...] = field(default=())
 
     def counter_key(self, wire: str) -> tuple[str, str, str]:
@@ -161,10 +226,31 @@ def parse_model(model: str) -> Scenario:
         _number("retry_after", retry_after, minimum=0, maximum=86_400)
     status_code = None if status is None else _integer("status", status, minimum=400, maximum=599)
     fail_count = 0 if fail is None else _integer("fail", fail, minimum=0, maximum=1_000_000_000)
+    flags = {key: _flag(key, values[key]) for key in _FLAG_KEYS if key in values}
+    exclusive = [key for key in _EXCLUSIVE if flags.get(key)]
+    if len(exclusive) > 1:
+        first, second = exclusive[:2]
+        allowed = ", ".join(_EXCLUSIVE)
+        raise ScenarioError(f"scenario key '{second}' cannot be combined with '{first}' (one of {allowed})", second)
+    error_style = flags.get("cut_error_body") or flags.get("huge_error") or flags.get("html")
+    if status_code is None and (flags.get("cut_error_body") or flags.get("huge_error")):
+        status_code = 500
     if status_code is not None and fail is None:
-        fail_count = 1
+        fail_count = FAIL_ALWAYS if error_style else 1
     if status_code is None and fail is not None:
         status_code = 500
+    redirect = get("redirect")
+    redirect_code = None
+    if redirect is not None:
+        redirect_code = _integer("redirect", redirect, minimum=300, maximum=399)
+        if redirect_code not in REDIRECT_CODES:
+            codes = ", ".join(map(str, REDIRECT_CODES))
+            raise ScenarioError(f"scenario key 'redirect': {redirect} must be one of {codes}", "redirect")
+    bad_shape = get("bad_shape")
+    shape = None if bad_shape is None else _SHAPES.get(bad_shape)
+    if bad_shape is not None and shape is None:
+        allowed = ", ".join(BAD_SHAPES)
+        raise ScenarioError(f"scenario key 'bad_shape': '{bad_shape}' must be one of {allowed}", "bad_shape")
     return Scenario(
         name=name,
         model=model,
@@ -182,5 +268,13 @@ def parse_model(model: str) -> Scenario:
         if disconnect is None
         else _integer("disconnect", disconnect, minimum=0, maximum=MAX_TOKENS_LIMIT),
         malformed=False if malformed is None else _flag("malformed", malformed),
+        cut_error_body=flags.get("cut_error_body", False),
+        huge_error=flags.get("huge_error", False),
+        html=flags.get("html", False),
+        redirect=redirect_code,
+        bad_gzip=flags.get("bad_gzip", False),
+        bad_shape=shape,
+        huge_line=flags.get("huge_line", False),
+        overrun=flags.get("overrun", False),
         pairs=tuple(values.items()),
     )

@@ -184,6 +184,12 @@ class AnthropicRenderer(StreamRenderer):
     def text_token(self, token: str) -> bytes:
         return self._text.render(jstr(token))
 
+    def text_token_raw(self, value: bytes) -> bytes:
+        return self._text.render(value)
+
+    def bad_container(self, token: str) -> bytes:
+        return _event("content_block_delta", {"type": "content_block_delta", "index": self.text_index, "delta": "nope"})
+
     def text_end(self) -> list[bytes]:
         return [_event("content_block_stop", {"type": "content_block_stop", "index": self.text_index})]
 
@@ -209,6 +215,7 @@ class AnthropicRenderer(StreamRenderer):
 
 class AnthropicWire(WireFormat):
     name = "anthropic"
+    text_container = "content"
     bad_json_message = "There was an error parsing the body of your request: the body is not valid JSON."
 
     def new_request_id(self) -> str:
@@ -240,6 +247,9 @@ class AnthropicWire(WireFormat):
 
     def renderer(self, gen: Generation) -> StreamRenderer:
         return AnthropicRenderer(gen)
+
+    def text_field(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        return body["content"][-1], "text"
 
     def body(self, gen: Generation) -> bytes:
         content: list[dict[str, Any]] = []

@@ -224,7 +224,8 @@ class StreamRenderer(ABC):
     """Renders one streamed reply. Every method returns fully framed event bytes (SSE / NDJSON
     line); the playback loop wraps each event in one HTTP chunk. Call order:
     ``start``, [``reasoning_start``, ``reasoning_token``*, ``reasoning_end``], ``text_start``,
-    ``text_token``*, ``text_end``, ``finish``. ``malformed`` may come after the first token."""
+    ``text_token``*, ``text_end``, ``finish``. ``malformed`` may come after the first token;
+    ``text_token_raw`` / ``bad_container`` stand in for a ``text_token`` (same counters)."""
 
     def __init__(self, gen: Generation) -> None:
         self.gen = gen
@@ -246,6 +247,14 @@ class StreamRenderer(ABC):
 
     @abstractmethod
     def text_token(self, token: str) -> bytes: ...
+
+    @abstractmethod
+    def text_token_raw(self, value: bytes) -> bytes:
+        """A text token's event with ``value`` (raw JSON bytes, e.g. ``b"42"``) as its text field (``bad_shape``)."""
+
+    @abstractmethod
+    def bad_container(self, token: str) -> bytes:
+        """A text token's event whose container (``choices``, ``delta``, ...) is of the wrong type (``bad_shape``)."""
 
     def text_end(self) -> list[bytes]:
         return []
@@ -285,6 +294,7 @@ class WireFormat(ABC):
     error_content_type: ClassVar[str] = "application/json"
     bad_json_message: ClassVar[str] = "Invalid JSON body."
     bad_json_status: ClassVar[int] = 400
+    text_container: ClassVar[str] = ""  # the body's top-level key holding the reply (``bad_shape=choices``)
 
     @abstractmethod
     def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
@@ -310,6 +320,14 @@ class WireFormat(ABC):
     @abstractmethod
     def body(self, gen: Generation) -> bytes:
         """The non-streaming response body."""
+
+    def dump(self, obj: Any) -> bytes:
+        """JSON the way :meth:`body` writes it."""
+        return compact(obj).encode()
+
+    def text_field(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The object and key holding the visible text in a decoded :meth:`body`."""
+        raise TypeError(f"{self.name} does not generate")
 
     @abstractmethod
     def error_body(self, err: ErrorInfo) -> bytes: ...

@@ -121,15 +121,17 @@ class GeminiRenderer(StreamRenderer):
         self.first = False
         return head + payload
 
-    def _render(self, template: Template, text: str) -> bytes:
-        value = jstr(text)
+    def _payload(self, template: Template, value: bytes) -> bytes:
         if self._usage is None:
-            return self._frame(template.render(value))
+            return template.render(value)
         total = str(self.gen.input_tokens + self.text_sent + self.thoughts_sent).encode()
         counts = [value, str(self.text_sent).encode(), total]
         if self.gen.reasoning_count:
             counts.append(str(self.thoughts_sent).encode())
-        return self._frame(template.render(*counts))
+        return template.render(*counts)
+
+    def _render(self, template: Template, text: str) -> bytes:
+        return self._frame(self._payload(template, jstr(text)))
 
     def reasoning_token(self, token: str) -> bytes:
         self.thoughts_sent += 1
@@ -138,6 +140,16 @@ class GeminiRenderer(StreamRenderer):
     def text_token(self, token: str) -> bytes:
         self.text_sent += 1
         return self._render(self._text, token)
+
+    def text_token_raw(self, value: bytes) -> bytes:
+        self.text_sent += 1
+        return self._frame(self._payload(self._text, value))
+
+    def bad_container(self, token: str) -> bytes:
+        self.text_sent += 1
+        chunk = json.loads(self._payload(self._text, jstr(token)))
+        chunk["candidates"] = "nope"
+        return self._frame(google_json(chunk).encode())
 
     def finish(self) -> list[bytes]:
         last = Template(self._chunk({"text": slot("t")}, _finish_reason(self.gen)), google_json)
@@ -151,6 +163,7 @@ class GeminiRenderer(StreamRenderer):
 
 class GeminiWire(WireFormat):
     name = "gemini"
+    text_container = "candidates"
     stream_content_type = "text/event-stream"
     json_content_type = "application/json; charset=UTF-8"
     error_content_type = "application/json; charset=UTF-8"
@@ -193,6 +206,12 @@ class GeminiWire(WireFormat):
     def renderer(self, gen: Generation) -> StreamRenderer:
         return GeminiRenderer(gen, bool(gen.prompt.extra.get("sse")))
 
+    def dump(self, obj: Any) -> bytes:
+        return (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode()
+
+    def text_field(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        return body["candidates"][0]["content"]["parts"][-1], "text"
+
     def body(self, gen: Generation) -> bytes:
         parts: list[dict[str, Any]] = []
         if gen.reasoning_count:
@@ -215,7 +234,7 @@ class GeminiWire(WireFormat):
             out["usageMetadata"] = usage
         out["modelVersion"] = gen.model
         out["responseId"] = new_id("", 11)
-        return (json.dumps(out, ensure_ascii=False, indent=2) + "\n").encode()
+        return self.dump(out)
 
     def error_body(self, err: ErrorInfo) -> bytes:
         default = _ERRORS[400] if err.status < 500 else _ERRORS[500]
@@ -227,7 +246,7 @@ class GeminiWire(WireFormat):
             error["details"] = [
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{err.retry_after}s"}
             ]
-        return (json.dumps({"error": error}, ensure_ascii=False, indent=2) + "\n").encode()
+        return self.dump({"error": error})
 
 
 _BOTH_FORMS = "* CountTokensRequest: only one of contents and generate_content_request may be set\n"
@@ -251,4 +270,4 @@ class GeminiCountWire(CountWire, GeminiWire):
     def count_body(self, prompt: Prompt) -> bytes:
         n = self.count(prompt)
         out = {"totalTokens": n, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": n}]}
-        return (json.dumps(out, ensure_ascii=False, indent=2) + "\n").encode()
+        return self.dump(out)

@@ -96,16 +96,25 @@ class OllamaRenderer(StreamRenderer):
         self.start_ns = time.monotonic_ns()
         return []
 
-    def _token(self, template: Template, token: str) -> bytes:
+    def _token(self, template: Template, value: bytes) -> bytes:
         if self.first_ns is None:
             self.first_ns = time.monotonic_ns()
-        return template.render(b'"' + rfc3339_nano().encode() + b'"', jstr(token))
+        return template.render(b'"' + rfc3339_nano().encode() + b'"', value)
 
     def reasoning_token(self, token: str) -> bytes:
-        return self._token(self._thinking, token)
+        return self._token(self._thinking, jstr(token))
 
     def text_token(self, token: str) -> bytes:
-        return self._token(self._text, token)
+        return self._token(self._text, jstr(token))
+
+    def text_token_raw(self, value: bytes) -> bytes:
+        return self._token(self._text, value)
+
+    def bad_container(self, token: str) -> bytes:
+        if self.first_ns is None:
+            self.first_ns = time.monotonic_ns()
+        line = {"model": self.gen.model, "created_at": rfc3339_nano(), "message": "nope", "done": False}
+        return compact(line).encode() + b"\n"
 
     def finish(self) -> list[bytes]:
         final = _final(self.gen, {"role": "assistant", "content": ""}, self.first_ns, self.start_ns)
@@ -117,6 +126,7 @@ class OllamaRenderer(StreamRenderer):
 
 class OllamaWire(WireFormat):
     name = "ollama"
+    text_container = "message"
     stream_content_type = "application/x-ndjson"
     json_content_type = "application/json; charset=utf-8"
     error_content_type = "application/json; charset=utf-8"
@@ -150,6 +160,9 @@ class OllamaWire(WireFormat):
 
     def renderer(self, gen: Generation) -> StreamRenderer:
         return OllamaRenderer(gen)
+
+    def text_field(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        return body["message"], "content"
 
     def body(self, gen: Generation) -> bytes:
         message: dict[str, Any] = {"role": "assistant", "content": gen.text()}

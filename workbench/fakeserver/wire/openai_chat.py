@@ -88,6 +88,12 @@ class ChatRenderer(StreamRenderer):
     def text_token(self, token: str) -> bytes:
         return self._content.render(jstr(token))
 
+    def text_token_raw(self, value: bytes) -> bytes:
+        return self._content.render(value)
+
+    def bad_container(self, token: str) -> bytes:
+        return self._event({**self._chunk({"content": token}), "choices": "nope"})
+
     def finish(self) -> list[bytes]:
         gen = self.gen
         events = [self._event(self._chunk({}, finish_reason(gen)))]
@@ -105,6 +111,7 @@ class ChatRenderer(StreamRenderer):
 
 class OpenAIChatWire(OpenAIWire):
     name = "openai_chat"
+    text_container = "choices"
 
     def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
         model = body.get("model")
@@ -133,6 +140,9 @@ class OpenAIChatWire(OpenAIWire):
 
     def renderer(self, gen: Generation) -> StreamRenderer:
         return ChatRenderer(gen)
+
+    def text_field(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        return body["choices"][0]["message"], "content"
 
     def body(self, gen: Generation) -> bytes:
         message: dict[str, Any] = {"role": "assistant", "content": gen.text(), "refusal": None, "annotations": []}

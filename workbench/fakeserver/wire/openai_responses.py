@@ -220,6 +220,12 @@ class ResponsesRenderer(StreamRenderer):
     def text_token(self, token: str) -> bytes:
         return self._text.render(jstr(token), self._next())
 
+    def text_token_raw(self, value: bytes) -> bytes:
+        return self._text.render(value, self._next())
+
+    def bad_container(self, token: str) -> bytes:
+        return self.text_token_raw(b"42")  # the event has no container: its ``delta`` is the top level
+
     def text_end(self) -> list[bytes]:
         items = self.items
         text = self.gen.text()
@@ -259,6 +265,7 @@ class ResponsesRenderer(StreamRenderer):
 
 class OpenAIResponsesWire(OpenAIWire):
     name = "openai_responses"
+    text_container = "output"
 
     def parse(self, body: Mapping[str, Any], path_model: str | None, params: Mapping[str, str]) -> Prompt:
         model = body.get("model")
@@ -293,6 +300,9 @@ class OpenAIResponsesWire(OpenAIWire):
 
     def renderer(self, gen: Generation) -> StreamRenderer:
         return ResponsesRenderer(gen)
+
+    def text_field(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        return body["output"][-1]["content"][0], "text"
 
     def body(self, gen: Generation) -> bytes:
         items = _Items(gen)
