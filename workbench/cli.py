@@ -211,7 +211,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from workbench.console import race_columns
     from workbench.core.call import summary
-    from workbench.core.netproc import NetworkProcess
+    from workbench.core.netproc import NetworkProcess, wait_bound
     from workbench.core.traces.writer import CallContext
 
     settings = _settings(args)
@@ -227,23 +227,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
     request = source.request.model_copy(update={"params": _params(args, config, source.request.params)})
     prompt = source.prompt
     console = Console()
+    policies = _policies(args, settings.policies, models, settings)
     with NetworkProcess() as net, _target_env([*models, *args.fallback], config.provider_specs()) as env:
-        race = net.race(request, models, env, _policies(args, settings.policies, models, settings), settings.prices,
-                        config.provider_specs())
+        race = net.race(request, models, env, policies, settings.prices, config.provider_specs())
+        bound = wait_bound(policies, models, request)  # past it something is stuck: never wait forever
+        stuck = None
         try:
             if args.json or not console.is_terminal:
-                race.wait()
+                finished = race.wait(bound)
             else:
                 height = max(console.size.height - 6, 4)
                 with Live(get_renderable=lambda: race_columns(race.records, height), console=console,
                           refresh_per_second=15, transient=True):
-                    race.wait()
+                    finished = race.wait(bound)
+            if not finished:
+                stuck = f"no result within {bound:.0f} s (the policies' timeouts and retries); see {net.log_path}"
+                race.cancel()
+                if not race.wait(timeout=5):
+                    race.abandon(stuck)
         except KeyboardInterrupt:
             race.cancel()
-            race.wait(timeout=5)
+            if not race.wait(timeout=5):
+                race.abandon("interrupted")
             console.print(race_columns(race.records))
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+    if race.failure or stuck:
+        print(f"workbench: {race.failure or stuck}", file=sys.stderr)
     context = CallContext(prompt_name=prompt.name if prompt else None,
                           prompt_version=prompt.version if prompt else None,
                           session_id=args.save_session or source.session, tags=tuple(args.tag))

@@ -1,34 +1,82 @@
 """The network process itself: ``python -m workbench.core.netchild`` (started by :mod:`netproc`).
 
-Reads commands (``race``, ``cancel``, ``stop``) from stdin and writes events and final records to
-stdout, framed by :func:`~workbench.core.netproc.write_frame`. Anything printed by mistake goes to
-stderr, so the channel cannot be corrupted.
+Reads commands (:class:`~workbench.core.netproc.StartRace`, ``CancelRace``, ``Stop``) from stdin and
+sends ``Events``, ``Final`` and ``Done`` messages back on the original stdout, framed by
+:func:`~workbench.core.netproc.encode_frame`. File descriptor 1 is pointed at stderr (the log file the
+parent opened), so nothing printed by mistake, from Python or C, can corrupt the channel.
+
+Frames go out through an asyncio write transport, so the loop never blocks on a full pipe. Back-pressure:
+while the transport is paused (the parent is not reading), stream events are coalesced per race instead
+of framed every loop turn, and no new race is started; the streams already running keep reading, so their
+timestamps stay true. If the parent goes away (its end of either pipe closes), every race is cancelled
+and the process exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import os
 import pickle
 import signal
 import sys
-from typing import IO, Any
+import traceback
+from collections.abc import Callable
+from typing import IO
 
 from workbench.core.call import CallRecord
+from workbench.core.errors import ProviderError
 from workbench.core.events import StreamEvent
 from workbench.core.httpclient import new_client
-from workbench.core.netproc import write_frame
+from workbench.core.netproc import CancelRace, Done, Events, Final, StartRace, Stop, ToChild, encode_frame
 from workbench.core.race import Race
 from workbench.core.resilience.caller import Caller
 
+HIGH_WATER = 64 * 1024
+"""Bytes buffered in the transport beyond which it pauses (the parent is behind)."""
+CLOSE_TIMEOUT_S = 5.0
 
-async def _read_command(commands: asyncio.StreamReader) -> tuple[Any, ...]:
-    """The next framed command; a closed or broken pipe means stop."""
+
+def _log(text: str) -> None:
+    print(f"network process pid {os.getpid()}: {text}", file=sys.stderr, flush=True)
+
+
+async def _read_command(commands: asyncio.StreamReader) -> ToChild:
+    """The next framed command; a closed pipe means stop (a broken frame is logged, then means stop)."""
     try:
         header = await commands.readexactly(4)
-        message: tuple[Any, ...] = pickle.loads(await commands.readexactly(int.from_bytes(header, "big")))
-    except (asyncio.IncompleteReadError, OSError, pickle.UnpicklingError):
-        return ("stop", 0)
+        message = pickle.loads(await commands.readexactly(int.from_bytes(header, "big")))
+    except asyncio.IncompleteReadError:
+        return Stop()
+    except Exception as exc:
+        _log(f"unreadable command ({type(exc).__name__}: {exc}); stopping")
+        return Stop()
+    if not isinstance(message, StartRace | CancelRace | Stop):
+        _log(f"unexpected command {type(message).__name__}; stopping")
+        return Stop()
     return message
+
+
+class _Pipe(asyncio.BaseProtocol):
+    """Flow control for the write transport: ``writable`` is clear while it is paused."""
+
+    def __init__(self, on_resume: Callable[[], None]) -> None:
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.on_resume = on_resume
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+        self.on_resume()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.writable.set()
+        if not self.lost.done():
+            self.lost.set_result(None)
 
 
 class ChildLoop:
@@ -43,60 +91,109 @@ class ChildLoop:
         loop = asyncio.get_running_loop()
         commands = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), self.inbox)
+        self.pipe = _Pipe(on_resume=self._flush_all)
+        self.transport, _ = await loop.connect_write_pipe(lambda: self.pipe, self.out)
+        self.transport.set_write_buffer_limits(high=HIGH_WATER)
+        _log("ready")
         async with new_client() as client:
             self.caller = Caller(client)  # one for the process: breakers and rate limits span races
-            while True:
-                message = await _read_command(commands)
-                if message[0] == "stop":
-                    break
-                self._dispatch(message)
+            receiving = asyncio.create_task(self._receive(commands))
+            await asyncio.wait([receiving, self.pipe.lost], return_when=asyncio.FIRST_COMPLETED)
+            receiving.cancel()
             for task in self.tasks.values():
                 task.cancel()
-            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            await asyncio.gather(receiving, *self.tasks.values(), return_exceptions=True)
+        self.transport.close()  # sends what is buffered, then closes
+        try:
+            await asyncio.wait_for(asyncio.shield(self.pipe.lost), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            _log("the parent did not read the last messages")
+        _log("stopped")
 
-    def _dispatch(self, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "race":
-            race_id, race = message[1], Race(*message[2:])  # request, targets, env, policies, prices, providers
-            self.tasks[race_id] = asyncio.create_task(self._race(race_id, race))
-        elif kind == "cancel" and message[1] in self.tasks:
-            self.tasks[message[1]].cancel()
+    async def _receive(self, commands: asyncio.StreamReader) -> None:
+        while not isinstance(message := await _read_command(commands), Stop):
+            if isinstance(message, StartRace):
+                await self.pipe.writable.wait()  # back-pressure: no new streams while the parent is behind
+                if self.pipe.lost.done():
+                    return
+                race = Race(message.request, message.targets, message.env, message.policies, message.prices,
+                            message.providers)
+                self.tasks[message.race_id] = asyncio.create_task(self._race(message.race_id, race))
+            elif message.race_id in self.tasks:
+                self.tasks[message.race_id].cancel()
+
+    def _send(self, message: Events | Final | Done) -> None:
+        if self.transport.is_closing():
+            return
+        try:
+            frame = encode_frame(message)
+        except Exception as exc:  # an object that does not pickle: say so rather than lose the record
+            _log(f"could not send {type(message).__name__}:\n{''.join(traceback.format_exception(exc))}")
+            if not isinstance(message, Final):
+                return
+            record = CallRecord(message.record.target, message.record.request)
+            record.fail(ProviderError(record.target, f"the network process could not send this call's record "
+                                                     f"({type(exc).__name__}: {exc})"))
+            frame = encode_frame(Final(message.race_id, message.index, record))
+        self.transport.write(frame)
 
     async def _race(self, race_id: int, race: Race) -> None:
 
         def on_event(index: int, event: StreamEvent) -> None:
             pending = self.outbox.setdefault(race_id, [])
             if not pending:  # one message per loop turn carries every event decoded in it
-                asyncio.get_running_loop().call_soon(self._flush, race_id)
+                asyncio.get_running_loop().call_soon(self._flush, race_id, False)
             pending.append((index, event))
 
         def on_done(index: int, record: CallRecord) -> None:
-            self._flush(race_id)
-            write_frame(self.out, ("final", race_id, index, record))
+            self._flush(race_id)  # the events first: a record's final state must not be overtaken
+            self._send(Final(race_id, index, record))
 
         try:
             await race.run(self.caller, on_event, on_done, on_update=on_done)
         except asyncio.CancelledError:
             for index, record in enumerate(race.records):
                 on_done(index, record)
+        except Exception as exc:
+            _log(f"race {race_id} failed:\n{''.join(traceback.format_exception(exc))}")
+            for index, record in enumerate(race.records):
+                if not record.done:
+                    record.fail(ProviderError(record.target, f"the network process failed "
+                                                             f"({type(exc).__name__}: {exc})"))
+                on_done(index, record)
         finally:
             self._flush(race_id)
-            write_frame(self.out, ("done", race_id))
+            self._send(Done(race_id))
             del self.tasks[race_id]
 
-    def _flush(self, race_id: int) -> None:
+    def _flush(self, race_id: int, force: bool = True) -> None:
+        """Send the race's pending events; a scheduled flush waits while the pipe is paused (the events
+        keep gathering, and go out in one frame on resume)."""
+        if not force and not self.pipe.writable.is_set():
+            return
         pending = self.outbox.pop(race_id, None)
         if pending:
-            write_frame(self.out, ("events", race_id, pending))
+            self._send(Events(race_id, tuple(pending)))
+
+    def _flush_all(self) -> None:
+        for race_id in list(self.outbox):
+            self._flush(race_id)
 
 
 def main() -> None:
     # Ctrl-C in the terminal reaches the whole process group: the parent decides (it cancels races
-    # and then sends "stop"), so the child must not die half-way through a record.
+    # and then sends Stop), so the child must not die half-way through a record.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
+    # A crash writes its traceback to the log; `kill -USR1 <pid>` writes every thread's stack there.
+    faulthandler.enable()
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    sys.stdout.flush()
+    channel = os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # fd 1 is the log now, not the channel
     sys.stdout = sys.stderr
-    asyncio.run(ChildLoop(inbox, outbox).run())
+    with open(channel, "wb", buffering=0) as outbox:
+        asyncio.run(ChildLoop(sys.stdin.buffer, outbox).run())
 
 
 if __name__ == "__main__":

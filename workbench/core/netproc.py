@@ -8,53 +8,214 @@ what the UI does cannot delay a read or a timestamp. All stamps are ``time.perf_
 system-wide monotonic clock, so they mean the same in both processes.
 
 The child (``python -m workbench.core.netchild``) runs each :class:`~workbench.core.race.Race` on its
-event loop and sends back, over its stdout, every stream event (batched per loop turn) and each record
-once final, as length-prefixed pickles. A reader thread here applies them to
-:class:`RemoteRace.records`, which a UI may read at any time. A plain child process (not
-``multiprocessing``) keeps callers free of any main-module guard and works on every platform.
+event loop. The two sides exchange typed messages (frozen dataclasses, below) as length-prefixed
+pickles: :class:`StartRace`, :class:`CancelRace` and :class:`Stop` go down its stdin; :class:`Events`
+(every stream event decoded in one loop turn), :class:`Final` (a record once final) and :class:`Done`
+come back on its stdout. A plain child process (not ``multiprocessing``) keeps callers free of any
+main-module guard and works on every platform.
+
+Supervision. Each child is a *generation* (:class:`_Child`) with a reader thread, which applies the
+messages to :attr:`RemoteRace.records` (a UI may read them at any time), and a writer thread, so that
+sending a command never blocks the caller on a full pipe. When a generation ends — the child exited or
+was killed, or a message could not be read or applied — the reader fails every unfinished record of its
+open races with a one-line reason and marks them finished: a wait never hangs on a dead child. The next
+:meth:`NetworkProcess.race` starts a fresh child (and calls ``on_respawn`` with the reason). The child's
+stderr, and any traceback the parent's reader hits, go to :func:`network_log_path` (``network.log`` in
+the user log directory, or ``$WORKBENCH_LOG_DIR``), never to the terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import pickle
+import queue
+import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
-from typing import IO, Any
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import platformdirs
 
 from workbench.core.call import CallRecord, apply_event
-from workbench.core.errors import ProviderError
+from workbench.core.errors import ProviderError, WorkbenchError
+from workbench.core.events import StreamEvent
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook
 from workbench.core.registry import ProviderSpec
 from workbench.core.request import ChatRequest
 
+LOG_DIR_ENV = "WORKBENCH_LOG_DIR"
+LOG_NAME = "network.log"
+LOG_ROTATE_BYTES = 4 * 1024 * 1024
+"""At start, a log larger than this is moved to ``network.log.1`` (replacing the previous one)."""
+EXIT_GRACE_S = 2.0
+"""How long a child that closed its end of the pipe may take to exit before it is killed."""
+SETTLE_SLACK_S = 60.0
+"""Added to a race's wait bound: estimating usage (a tokenizer's first load) and pricing after the streams."""
+
+# -- messages ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StartRace:
+    """Parent → child: run this race (``env`` is what its targets resolve against)."""
+
+    race_id: int
+    request: ChatRequest
+    targets: tuple[str, ...]
+    env: Mapping[str, str]
+    policies: PolicySet
+    prices: PriceBook
+    providers: Mapping[str, ProviderSpec] | None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRace:
+    """Parent → child: stop the race's streams; their records keep the partial output."""
+
+    race_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Parent → child: cancel every race, send what is left, exit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """Child → parent: stream events as ``(target index, event)``, in order."""
+
+    race_id: int
+    events: tuple[tuple[int, StreamEvent], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """Child → parent: a record as it stands after an attempt or once final (again when usage is estimated)."""
+
+    race_id: int
+    index: int
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """Child → parent: the race is over; nothing more will come for it."""
+
+    race_id: int
+
+
+ToChild = StartRace | CancelRace | Stop
+FromChild = Events | Final | Done
+
+
+def encode_frame(message: object) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(data).to_bytes(4, "big") + data
+
 
 def write_frame(stream: IO[bytes], message: object) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(len(data).to_bytes(4, "big") + data)
+    stream.write(encode_frame(message))
     stream.flush()
 
 
-def read_frame(stream: IO[bytes]) -> Any:
-    """The next message; raises ``EOFError`` when the other side closed the pipe."""
+def read_frame(stream: IO[bytes]) -> object:
+    """The next message; raises ``EOFError`` when the other side closed the pipe (even mid-frame)."""
     header = stream.read(4)
     if len(header) < 4:
         raise EOFError
-    data = stream.read(int.from_bytes(header, "big"))
+    size = int.from_bytes(header, "big")
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
     return pickle.loads(data)
+
+
+# -- the log file -----------------------------------------------------------------------------------
+
+
+def network_log_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the network process's stderr goes: ``$WORKBENCH_LOG_DIR/network.log``, else the user log dir."""
+    env = os.environ if env is None else env
+    return Path(env.get(LOG_DIR_ENV) or platformdirs.user_log_dir("workbench")) / LOG_NAME
+
+
+def _open_log(path: Path) -> IO[bytes] | None:
+    """The log, opened for appending (rotated when large); ``None`` when it cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size > LOG_ROTATE_BYTES:
+                path.replace(path.with_name(path.name + ".1"))
+        return open(path, "ab")  # handed to the child; the caller closes its own copy
+    except OSError:
+        return None
+
+
+def _append_log(path: Path | None, text: str) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as log:
+            log.write(text if text.endswith("\n") else text + "\n")
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "no exit status"
+    if code < 0:
+        try:
+            return f"signal {-code}, {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+# -- the wait bound ---------------------------------------------------------------------------------
+
+
+def wait_bound(policies: PolicySet, targets: Sequence[str], request: ChatRequest | None = None) -> float:
+    """The longest a race of ``targets`` can legitimately take, in seconds: for the slowest target, every
+    attempt (retries, schema re-asks, each fallback's own) running to its total timeout plus connect,
+    the longest backoff between them, plus :data:`SETTLE_SLACK_S`. Past it, something is stuck."""
+    structured = request is not None and request.params.json_schema is not None
+
+    def chain(target: str) -> float:
+        seconds = 0.0
+        for link in (target, *policies.for_target(target).fallbacks):
+            policy = policies.for_target(link)
+            retry = policy.retry
+            attempts = (retry.max_retries + 1) * (policy.structured_retries + 1 if structured else 1)
+            backoff = max(retry.cap_s, retry.rate_limit_cap_s, retry.retry_after_cap_s)
+            seconds += attempts * (policy.timeouts.total + policy.timeouts.connect) + (attempts - 1) * backoff
+        return seconds
+
+    return max((chain(t) for t in targets), default=0.0) + SETTLE_SLACK_S
+
+
+# -- races ------------------------------------------------------------------------------------------
 
 
 class RemoteRace:
     """A race running in the network process; ``records`` fill in as its events arrive."""
 
-    def __init__(self, race_id: int, request: ChatRequest, targets: Sequence[str], owner: NetworkProcess) -> None:
+    def __init__(self, race_id: int, request: ChatRequest, targets: Sequence[str], owner: _Child) -> None:
         self.race_id = race_id
         self.request = request
         self.records = [CallRecord(target, request) for target in targets]
+        self.failure: str | None = None
+        """Why the race was ended here rather than by the child (it stopped, or was abandoned); else ``None``."""
         self._finished = threading.Event()
         self._owner = owner
 
@@ -67,75 +228,239 @@ class RemoteRace:
         return self._finished.wait(timeout)
 
     def cancel(self) -> None:
-        """Stop every stream still running; their records keep the partial output."""
-        self._owner._send(("cancel", self.race_id))
+        """Stop every stream still running; their records keep the partial output. Never blocks."""
+        if not self.done:
+            self._owner.send(CancelRace(self.race_id))
+
+    def abandon(self, reason: str) -> None:
+        """Stop mirroring this race: fail its unfinished records with ``reason`` and mark it finished
+        (and ask the child to cancel it). For a caller whose bounded wait ran out."""
+        if self._owner.forget(self.race_id):
+            self._owner.send(CancelRace(self.race_id))
+            self._fail(reason)
+
+    def _fail(self, reason: str, hint: str | None = None) -> None:
+        try:
+            self.failure = reason
+            for record in self.records:
+                if not record.done:
+                    record.fail(ProviderError(record.target, reason, hint))
+        finally:
+            self._finished.set()
+
+
+class _Child:
+    """One network child process with its reader and writer threads. Once stopped, it stays stopped."""
+
+    def __init__(self, log_path: Path) -> None:
+        log = _open_log(log_path)
+        self.log_path = log_path if log is not None else None
+        try:
+            if log is not None:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+                log.write(f"--- {stamp} network process starting (parent pid {os.getpid()})\n".encode())
+                log.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "workbench.core.netchild"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=log if log is not None else subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise WorkbenchError(f"could not start the network process: {exc}",
+                                 "check that this Python can run `python -m workbench.core.netchild`") from None
+        finally:
+            if log is not None:
+                log.close()
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._to_child, self._from_child = self.process.stdin, self.process.stdout
+        self.lock = threading.Lock()
+        self.races: dict[int, RemoteRace] = {}
+        self.stopped = False
+        self.reason: str | None = None
+        """Why this child stopped, once it has (with the log's path)."""
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name="workbench-network-writer", daemon=True)
+        self._reader = threading.Thread(target=self._read, name="workbench-network-reader", daemon=True)
+        self._writer.start()
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    # commands
+
+    def register(self, race: RemoteRace) -> bool:
+        """Track ``race``; False when this child has already stopped (it would never hear of it)."""
+        with self.lock:
+            if self.stopped:
+                return False
+            self.races[race.race_id] = race
+            return True
+
+    def forget(self, race_id: int) -> bool:
+        """Stop applying messages to the race; True when it was still open (the caller now ends it)."""
+        with self.lock:
+            return self.races.pop(race_id, None) is not None
+
+    def send(self, message: ToChild) -> None:
+        """Queue a command for the child; never blocks on the pipe. Ignored once the child stopped."""
+        if not self.stopped:
+            self._outbox.put(encode_frame(message))
+
+    def _write(self) -> None:
+        while (frame := self._outbox.get()) is not None:
+            try:
+                self._to_child.write(frame)
+                self._to_child.flush()
+            except (OSError, ValueError):  # the child is gone: the reader reports why
+                self.kill()
+                return
+        with contextlib.suppress(OSError, ValueError):
+            self._to_child.close()
+
+    # messages
+
+    def _read(self) -> None:
+        reason: str | None = None
+        try:
+            while True:
+                self._apply(read_frame(self._from_child))
+        except EOFError:
+            pass
+        except BaseException as exc:  # a broken frame, a bad message, a bug in applying it: never die silently
+            trace = "".join(traceback.format_exception(exc))
+            _append_log(self.log_path, f"network reader (parent pid {os.getpid()}) failed:\n{trace}")
+            reason = f"the network process failed: its messages could not be applied ({type(exc).__name__}: {exc})"
+        finally:
+            self._finish(reason)
+
+    def _apply(self, message: object) -> None:
+        if not isinstance(message, Events | Final | Done):
+            raise TypeError(f"unexpected message from the network process: {type(message).__name__}")
+        with self.lock:
+            race = self.races.get(message.race_id)
+            if race is None:  # abandoned
+                return
+            if isinstance(message, Events):
+                for index, event in message.events:
+                    apply_event(race.records[index], event)
+            elif isinstance(message, Final):
+                race.records[message.index].update_from(message.record)
+            else:
+                del self.races[message.race_id]
+                if all(record.done for record in race.records):
+                    race._finished.set()
+                else:
+                    race._fail("the network process ended the race without a result for this call",
+                               "retry; if it persists, report it with " + self._log_text())
+
+    def _finish(self, reason: str | None) -> None:
+        """The end of this generation: fail what is still open, at once, with why."""
+        try:
+            if reason is None:  # the child closed its stdout: it is exiting (or must)
+                try:
+                    self.process.wait(timeout=EXIT_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+            else:
+                self.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=EXIT_GRACE_S)
+            if reason is None:
+                reason = f"the network process stopped ({_exit_text(self.process.returncode)})"
+            reason = _one_line(reason)
+            _append_log(self.log_path, f"--- network process pid {self.pid}: {reason}")
+            if self.log_path is not None:
+                reason += f"; see {self.log_path}"
+        finally:
+            with self.lock:
+                self.stopped, self.reason = True, reason or "the network process stopped"
+                races, self.races = list(self.races.values()), {}
+            self._outbox.put(None)
+            for race in races:
+                race._fail(self.reason, "retry: a new race starts a new network process")
+
+    def _log_text(self) -> str:
+        return str(self.log_path) if self.log_path is not None else "the steps that led to it"
+
+    # lifecycle
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.kill()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the child to stop (it cancels its races and sends what is left), kill it if it lingers, and
+        wait for both threads."""
+        if self.process.poll() is None:
+            self.send(Stop())
+            self._outbox.put(None)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self.process.wait()
+        self._reader.join(timeout=timeout)
+        self._outbox.put(None)
+        self._writer.join(timeout=timeout)
+        if not self._reader.is_alive():
+            with contextlib.suppress(OSError):
+                self._from_child.close()
 
 
 class NetworkProcess:
-    """Owns the child process and the pipe to it. Use as a context manager, or call :meth:`close`."""
+    """Owns the network child process, respawning it when it died. Use as a context manager, or call
+    :meth:`close`.
 
-    def __init__(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "workbench.core.netchild"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )
-        assert self._process.stdin is not None and self._process.stdout is not None
-        self._to_child, self._from_child = self._process.stdin, self._process.stdout
+    ``on_respawn`` is called with the previous child's reason when a race has to start a fresh child
+    (from the thread that called :meth:`race`)."""
+
+    def __init__(self, *, log_path: Path | None = None, on_respawn: Callable[[str], None] | None = None) -> None:
+        self.log_path = log_path or network_log_path()
+        self.on_respawn = on_respawn
+        self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._races: dict[int, RemoteRace] = {}
-        self._send_lock = threading.Lock()
-        self._reader = threading.Thread(target=self._read, name="workbench-network-reader", daemon=True)
-        self._reader.start()
+        self._closed = False
+        self._child = _Child(self.log_path)
+
+    @property
+    def pid(self) -> int:
+        """The current child's process id (it changes when a new child is started)."""
+        return self._child.pid
 
     def race(self, request: ChatRequest, targets: Sequence[str], env: Mapping[str, str],
              policies: PolicySet | None = None, prices: PriceBook | None = None,
              providers: Mapping[str, ProviderSpec] | None = None) -> RemoteRace:
-        """Start a race in the child; ``env`` is the environment its targets resolve against."""
-        race = RemoteRace(next(self._ids), request, targets, self)
-        self._races[race.race_id] = race
-        self._send(("race", race.race_id, request, list(targets), dict(env), policies or PolicySet(),
-                    prices or PriceBook(), None if providers is None else dict(providers)))
+        """Start a race in the child (a fresh one if the last has stopped); ``env`` is the environment its
+        targets resolve against. Never blocks on the pipe."""
+        message = StartRace(next(self._ids), request, tuple(targets), dict(env), policies or PolicySet(),
+                            prices or PriceBook(), None if providers is None else dict(providers))
+        encode_frame(message)  # a message that cannot be pickled fails here, in the caller, not in a thread
+        respawned: list[str] = []
+        with self._lock:
+            if self._closed:
+                raise WorkbenchError("the network process is closed")
+            for _ in range(2):  # the child may stop between the check and the registration
+                child = self._child
+                if child.stopped:
+                    respawned.append(child.reason or "the network process stopped")
+                    child.stop(timeout=EXIT_GRACE_S)
+                    child = self._child = _Child(self.log_path)
+                race = RemoteRace(message.race_id, request, targets, child)
+                if child.register(race):
+                    child.send(message)
+                    break
+            else:
+                race._fail(child.reason or "the network process stopped", "retry; if it persists, report it")
+        if respawned and self.on_respawn is not None:
+            self.on_respawn(respawned[-1])
         return race
 
-    def _send(self, message: tuple[Any, ...]) -> None:
-        with self._send_lock:
-            write_frame(self._to_child, message)
-
-    def _read(self) -> None:
-        while True:
-            try:
-                message = read_frame(self._from_child)
-            except (EOFError, OSError, pickle.UnpicklingError):
-                break
-            kind, race_id = message[0], message[1]
-            race = self._races.get(race_id)
-            if race is None:
-                continue
-            if kind == "events":
-                for index, event in message[2]:
-                    apply_event(race.records[index], event)
-            elif kind == "final":
-                race.records[message[2]].update_from(message[3])
-            elif kind == "done":
-                del self._races[race_id]
-                race._finished.set()
-        for race in self._races.values():  # the child died: nothing more will come
-            for record in race.records:
-                if not record.done:
-                    record.fail(ProviderError(record.target, "the network process stopped"))
-            race._finished.set()
-
     def close(self) -> None:
-        if self._process.poll() is None:
-            with contextlib.suppress(BrokenPipeError, OSError):
-                self._send(("stop", 0))
-                self._to_child.close()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._reader.join(timeout=5)
-        self._from_child.close()
+        with self._lock:
+            self._closed = True
+            child = self._child
+        child.stop()
 
     def __enter__(self) -> NetworkProcess:
         return self

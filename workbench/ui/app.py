@@ -224,8 +224,12 @@ class WorkbenchApp(App[None]):
             if self._net is None:
                 from workbench.core.netproc import NetworkProcess
 
-                self._net = NetworkProcess()
+                self._net = NetworkProcess(on_respawn=self._network_respawned)
             return self._net
+
+    def _network_respawned(self, reason: str) -> None:
+        """Called (from the thread starting a race) when the network process had stopped and a new one started."""
+        self.tell(f"{reason}\na new network process was started for this race", severity="warning", timeout=8)
 
     def writer(self) -> TraceWriter:
         with self._lock:
