@@ -22,6 +22,7 @@ from workbench.core.errors import (
 )
 from workbench.core.events import FinishReason
 from workbench.core.httpclient import new_client
+from workbench.core.providers.base import Endpoint
 from workbench.core.race import Race
 from workbench.core.registry import make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef, Params
@@ -132,13 +133,13 @@ async def test_malformed_event_is_a_typed_error(wire: str, fake_env: dict[str, s
 
 
 async def test_hang_before_headers_fires_the_read_timeout(fake_env: dict[str, str]) -> None:
-    async with new_client(httpx2.Timeout(5.0, read=0.3)) as short:
+    async with new_client(timeout=httpx2.Timeout(5.0, read=0.3)) as short:
         record = await call("fake/stuck@hang=headers", fake_env, short)
     assert isinstance(record.error, ProviderTimeoutError) and record.error.which == "read"
 
 
 async def test_hang_mid_stream_fires_the_read_timeout_and_keeps_the_first_token(fake_env: dict[str, str]) -> None:
-    async with new_client(httpx2.Timeout(5.0, read=0.3)) as short:
+    async with new_client(timeout=httpx2.Timeout(5.0, read=0.3)) as short:
         record = await call("fake-anthropic/stall@hang=stream", fake_env, short)
     assert isinstance(record.error, ProviderTimeoutError)
     assert record.text.strip()
@@ -150,17 +151,32 @@ async def test_unreachable_server_is_a_connection_error_with_a_hint(client: http
     assert "127.0.0.1:9" in str(record.error) and record.error.hint
 
 
-async def test_a_key_http_cannot_carry_fails_once_with_a_hint_and_is_never_quoted(
-    fake_server: FakeServerProcess, client: httpx2.AsyncClient
+@pytest.mark.parametrize("bad", ["\nrest-of-a-second-line", "\u200b", "é", " tail"])
+async def test_a_key_http_cannot_carry_is_refused_where_it_enters_and_never_quoted(
+    fake_server: FakeServerProcess, client: httpx2.AsyncClient, bad: str
 ) -> None:
-    canary = "sk-canary-0b1e"
-    env = {"OPENAI_API_KEY": f"{canary}\nrest-of-a-second-line", "OPENAI_BASE_URL": f"{fake_server.base_url}/v1"}
+    canary = f"sk-canary-0b1e{bad}9f"
+    env = {"OPENAI_API_KEY": canary, "OPENAI_BASE_URL": f"{fake_server.base_url}/v1"}
     record = CallRecord("openai/gpt-4.1-mini", PROMPT)
     await Caller(client).call(record, env=env)
-    assert type(record.error) is ProviderError
-    assert "header" in str(record.error) and record.error.hint and "OPENAI_API_KEY" in record.error.hint
-    assert len(record.attempts) == 1  # not retried: it would fail the same way
+    assert type(record.error) is ConfigError and "OPENAI_API_KEY" in str(record.error)
+    assert "cannot carry" in str(record.error) and record.error.hint
+    assert [a.status for a in record.attempts] == [None]  # refused before any request
     assert canary not in f"{record.error} {record.error.hint} {record.attempts}"
+    assert "sk-canary" not in f"{record.error} {record.error.hint} {record.attempts}"
+
+
+@pytest.mark.parametrize("bad", ["\nrest", "\u200b", "é"])
+async def test_a_header_value_http_cannot_carry_fails_once_with_a_hint_even_past_resolve(
+    fake_server: FakeServerProcess, client: httpx2.AsyncClient, bad: str
+) -> None:
+    canary = f"sk-canary-77aa{bad}x"
+    endpoint = Endpoint("openai", "gpt-4.1-mini", f"{fake_server.base_url}/v1", "openai_chat", canary,
+                        key_env="OPENAI_API_KEY")
+    record = await collect(make_provider(endpoint, client), PROMPT)
+    assert type(record.error) is ProviderError and "header" in str(record.error)
+    assert record.error.hint and "OPENAI_API_KEY" in record.error.hint
+    assert "sk-canary" not in f"{record.error} {record.error.hint}"
 
 
 async def test_ttft_matches_the_servers_record_at_four_concurrent_streams(

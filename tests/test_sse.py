@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.core.errors import StreamDecodeError, TruncatedInputError
+from workbench.core.errors import StreamDecodeError
 from workbench.core.sse import SSEDecoder, SSEMessage
 
 
@@ -65,18 +65,28 @@ def test_multibyte_character_split_across_three_chunks() -> None:
     assert decode(raw[:cut], raw[cut:cut + 1], raw[cut + 1:]) == [SSEMessage("", "известни")]
 
 
-def test_unterminated_last_event_is_a_truncated_stream() -> None:
+def test_a_last_event_without_its_blank_line_is_dispatched_at_the_end() -> None:
     decoder = SSEDecoder()
-    assert decoder.feed(b"data: a\n\ndata: b\n") == [SSEMessage("", "a")]
-    with pytest.raises(TruncatedInputError):
-        decoder.close()
+    assert decoder.feed(b"data: a\n\nevent: message_stop\ndata: b\n") == [SSEMessage("", "a")]
+    assert decoder.close() == [SSEMessage("message_stop", "b")]
 
 
-def test_partial_line_at_end_is_a_truncated_stream() -> None:
+def test_a_partial_last_line_is_handed_on_for_the_wire_parser_to_judge() -> None:
     decoder = SSEDecoder()
     decoder.feed(b'data: {"choices": [')
-    with pytest.raises(TruncatedInputError):
-        decoder.close()
+    assert decoder.close() == [SSEMessage("", '{"choices": [')]
+    assert decoder.close() == []
+
+
+def test_an_endless_line_or_event_is_refused_before_it_grows_without_bound() -> None:
+    decoder = SSEDecoder()
+    with pytest.raises(StreamDecodeError, match="line longer than"):
+        for _ in range(10):
+            decoder.feed(b"x" * (1024 * 1024))
+    decoder = SSEDecoder()
+    with pytest.raises(StreamDecodeError, match="event longer than"):
+        for _ in range(20):
+            decoder.feed(b"data: " + b"y" * (512 * 1024) + b"\n")
 
 
 def test_done_sentinel_is_passed_through_as_data() -> None:

@@ -23,6 +23,16 @@ def _fmt_ms(value: float | None) -> str:
     return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
 
 
+def waited(record: CallRecord) -> str | None:
+    """What the user waited in all (``total_ms``), when queueing, retries or fallbacks made it differ from
+    the serving attempt's own time by more than a few milliseconds."""
+    total, latency = record.total_ms, record.timing.latency_ms
+    if not record.done or total is None or (latency is not None and total - latency < 5):
+        return None
+    first = record.total_ttft_ms
+    return f"{_fmt_ms(total)}" + (f" (first token at {_fmt_ms(first)})" if first is not None else "")
+
+
 def metrics_line(record: CallRecord) -> Text:
     """TTFT, tokens/s, tokens in/out, total time and finish reason (``≈`` marks estimates)."""
     timing = record.timing
@@ -43,6 +53,8 @@ def metrics_line(record: CallRecord) -> Text:
         parts += [("  chunks ", "dim"), (str(len(timing.chunk_ns)), "bold")]
     if record.done:
         parts += [("  total ", "dim"), (_fmt_ms(timing.latency_ms), "bold")]
+        if (all_in := waited(record)) is not None:
+            parts += [("  waited ", "dim"), (all_in, "bold")]
     if any(a.error_class == "circuit_open" for a in record.attempts):
         parts += [("  breaker ", "dim"), ("open", "bold red")]
     if record.finish is not None:

@@ -8,12 +8,19 @@ atomic under the GIL). Metrics are never stored: they are derived from the raw t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
-from workbench.core.errors import CallCancelledError, ProviderStreamError, ProviderTimeoutError, WorkbenchError
+from workbench.core.errors import (
+    CallCancelledError,
+    ProviderStreamError,
+    ProviderTimeoutError,
+    UnexpectedError,
+    WorkbenchError,
+)
 from workbench.core.events import (
     ErrorEvent,
     FinishEvent,
@@ -77,6 +84,8 @@ class CallRecord:
     """From the usage once the call ended; ``None`` while running, or when the model's price is unknown."""
     served_by: str | None = None
     """The target that produced the reply (differs from ``target`` after a fallback or a won hedge)."""
+    call_started_ns: int | None = None
+    """The call began (before any rate-limit queue, retry or fallback): the origin of ``total_ms``."""
 
     @property
     def text(self) -> str:
@@ -91,6 +100,19 @@ class CallRecord:
         if not self.done:
             return "running"
         return "error" if self.error is not None else "ok"
+
+    @property
+    def total_ms(self) -> float | None:
+        """What the user waited: the call's start → its end (queueing, retries, ``Retry-After`` waits,
+        hedges and fallbacks included); ``latency_ms`` is the serving attempt's wire time."""
+        end = self.timing.end_ns
+        return None if end is None or self.call_started_ns is None else (end - self.call_started_ns) / 1e6
+
+    @property
+    def total_ttft_ms(self) -> float | None:
+        """The call's start → the first content the user saw (``ttft_ms`` is the serving attempt's)."""
+        first = self.timing.first_content_ns
+        return None if first is None or self.call_started_ns is None else (first - self.call_started_ns) / 1e6
 
     @property
     def output_tokens(self) -> int | None:
@@ -168,6 +190,8 @@ async def collect(
     """
     record = record or CallRecord(provider.target, request)
     record.timing.started_ns = time.perf_counter_ns()  # refined by the provider's own stamps once sent
+    if record.call_started_ns is None:
+        record.call_started_ns = record.timing.started_ns
     events = provider.stream(request)
     try:
         if timeouts is None:
@@ -176,16 +200,19 @@ async def collect(
                 if on_event is not None:
                     on_event(event)
         else:
-            await _consume_with_deadlines(events, record, timeouts, on_event)
+            await _consume_with_deadlines(events, record, timeouts, on_event, provider)
     except WorkbenchError as exc:
         record.fail(exc)
     except asyncio.CancelledError:
         record.fail(CallCancelledError(record.target))
         raise
+    except Exception as exc:  # a decoder, a parser, a hook, the HTTP library: this target's failure alone
+        record.fail(UnexpectedError(record.target, exc))
     finally:
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
-            await aclose()
+            with contextlib.suppress(Exception):
+                await aclose()
     if not record.done:
         record.timing.end_ns = time.perf_counter_ns()
         record.done = True
@@ -198,10 +225,15 @@ async def collect(
 
 async def _consume_with_deadlines(
     events: AsyncIterator[StreamEvent], record: CallRecord, timeouts: Timeouts,
-    on_event: Callable[[StreamEvent], None] | None,
+    on_event: Callable[[StreamEvent], None] | None, provider: Provider,
 ) -> None:
     """Apply events while a watchdog enforces the deadlines. It reads the chunk stamps the record keeps
-    anyway, so the per-chunk cost is nothing; it wakes only when a deadline could have passed."""
+    anyway, so the per-chunk cost is nothing; it wakes only when a deadline could have passed, and once
+    more when the first content arrives (from then on the idle deadline, usually the shorter, applies).
+
+    The first-token deadline counts from the moment the request went out (``provider.sent_ns``, stamped
+    before any response header), so a server that never answers costs ``ttft``, not connect + ``ttft``;
+    until the request is out, connecting has its own ``connect`` deadline (plus a margin for the pool)."""
     loop = asyncio.get_running_loop()
     timing = record.timing
     start_ns = time.perf_counter_ns()
@@ -209,10 +241,11 @@ async def _consume_with_deadlines(
     fired: list[str] = []
 
     def deadline() -> tuple[int, str]:
-        if timing.sent_ns is None:  # no response yet: connecting (httpx2's connect timeout) may be under way
-            at, which = start_ns + int((timeouts.connect + timeouts.ttft) * 1e9), "first-token"
+        sent_ns = timing.sent_ns if timing.sent_ns is not None else provider.sent_ns
+        if sent_ns is None:  # still connecting (httpx2's own connect timeout normally fires first)
+            at, which = start_ns + int((timeouts.connect + _CONNECT_MARGIN_S) * 1e9), "connect"
         elif timing.first_content_ns is None:
-            at, which = timing.sent_ns + int(timeouts.ttft * 1e9), "first-token"
+            at, which = sent_ns + int(timeouts.ttft * 1e9), "first-token"
         else:
             at, which = timing.chunk_ns[-1] + int(timeouts.idle * 1e9), "idle"
         return (at, which) if at < total_ns else (total_ns, "total")
@@ -230,9 +263,18 @@ async def _consume_with_deadlines(
                 else:
                     handles.append(loop.call_later((at - now) / 1e9, watchdog))
 
-            handles.append(loop.call_later(min(timeouts.ttft, timeouts.total), watchdog))  # re-arms itself as needed
+            def arm() -> None:
+                at, _ = deadline()
+                if handles:
+                    handles[-1].cancel()
+                handles.append(loop.call_later(max(at - time.perf_counter_ns(), 0) / 1e9, watchdog))
+
+            arm()  # the watchdog re-arms itself as needed
             async for event in events:
+                had_content = timing.first_content_ns is not None
                 apply_event(record, event)
+                if not had_content and timing.first_content_ns is not None:
+                    arm()
                 if on_event is not None:
                     on_event(event)
     except TimeoutError:
@@ -244,7 +286,11 @@ async def _consume_with_deadlines(
             handles[-1].cancel()
 
 
+_CONNECT_MARGIN_S = 5.0
+"""Beyond the connect timeout before a request that never went out counts as failed (a pool wait, a proxy)."""
+
 _TIMEOUT_HINTS = {
+    "connect": "the connection could not be made in time: check the network, the proxy and the base URL",
     "first-token": "no output arrived in time: raise the first-token timeout for slow (reasoning) models",
     "idle": "the stream stalled: retry, or raise the idle timeout",
     "total": "the call took too long overall: raise the total timeout or lower max_tokens",
@@ -293,4 +339,6 @@ def summary(record: CallRecord) -> dict[str, object]:
         "attempts": [a.summary() for a in record.attempts],
         "served_by": record.served_by,
         "queue_ms": _ms(record.timing.queue_ms),
+        "total_ms": _ms(record.total_ms),
+        "total_ttft_ms": _ms(record.total_ttft_ms),
     }

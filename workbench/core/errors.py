@@ -130,6 +130,35 @@ class TruncatedStreamError(StreamProtocolError):
     error_class = "truncated"
 
 
+class NotAnLLMAPIError(ProviderError):
+    """The server answered, but not as an LLM API does (an HTML page: a captive portal, a login page)."""
+
+    error_class = "not_llm_api"
+
+
+class OverrunError(ProviderError):
+    """The provider went on streaming far past ``max_tokens``: a provider fault, so reading stopped."""
+
+    error_class = "overrun"
+
+
+class RedirectError(ProviderError):
+    """The provider answered with a redirect that is not followed (301/302/303, or to another origin)."""
+
+    error_class = "redirect"
+
+
+class UnexpectedError(ProviderError):
+    """Anything else that went wrong while serving one target: it fails that target and no other."""
+
+    error_class = "internal"
+
+    def __init__(self, target: str, exc: BaseException) -> None:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        super().__init__(target, f"unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""),
+                         "the other targets are unaffected; if it repeats, report it with the trace id")
+
+
 _CONTEXT_MARKERS = ("context_length_exceeded", "context length", "context window", "prompt is too long",
                     "maximum context", "input token count", "too many tokens")
 
@@ -178,6 +207,19 @@ def _status_hint(status: int) -> str:
     if status in (400, 422):
         return "the provider rejected the request: check the model name and the parameters"
     return "the provider refused the request: see its message"
+
+
+def header_safe(value: str, where: str) -> str:
+    """``value`` (an API key) if an HTTP header can carry it; else a :class:`ConfigError` naming ``where``
+    (the variable or the provider) and what is wrong, never the value."""
+    for position, char in enumerate(value, 1):
+        if not "!" <= char <= "~":
+            what = ("a space" if char == " " else "a control character" if ord(char) < 32 or ord(char) == 127
+                    else f"a non-ASCII character (U+{ord(char):04X})")
+            raise ConfigError(f"{where}: the API key has {what} at position {position}, which an HTTP header "
+                              "cannot carry", "paste the key again without it (zero-width spaces and accented "
+                              "letters often come with a copy)")
+    return value
 
 
 class StreamDecodeError(ValueError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from workbench.core.errors import ConfigError
+from workbench.core.errors import ConfigError, header_safe
 from workbench.core.registry import PROVIDERS, ProviderSpec
 
 SERVICE = "workbench"
@@ -72,6 +72,7 @@ def set_key(provider: str, value: str) -> None:
     value = value.strip()
     if not value:
         raise ConfigError("the key is empty", "paste the whole key")
+    header_safe(value, f"keys set {provider}")
     _keyring_call("set_password", SERVICE, _key_owner(provider), value)
 
 
@@ -102,6 +103,11 @@ class KeyStatus:
 
 
 def mask(key: str) -> str:
+    """The last four characters of a usable key; nothing of one a header cannot carry (it is refused)."""
+    try:
+        header_safe(key, "key")
+    except ConfigError:
+        return "(unusable: a character HTTP cannot carry)"
     return f"…{key[-4:]}" if len(key) >= 12 else "…"
 
 

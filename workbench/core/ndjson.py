@@ -11,7 +11,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from workbench.core.errors import InvalidLineError, TruncatedInputError
+from workbench.core.errors import InvalidLineError, StreamDecodeError, TruncatedInputError
+
+MAX_LINE_BYTES = 8 * 1024 * 1024
 
 
 def _parse(line: bytes) -> Any:
@@ -32,6 +34,8 @@ class NDJSONDecoder:
         buf = self._tail + chunk if self._tail else chunk
         lines = buf.split(b"\n")
         self._tail = lines.pop()
+        if len(self._tail) > MAX_LINE_BYTES:
+            raise StreamDecodeError(f"a line longer than {MAX_LINE_BYTES // 1024 // 1024} MiB")
         for line in lines:
             if line.strip():
                 yield _parse(line)

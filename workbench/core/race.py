@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from workbench.core.call import CallRecord, estimate_usage_of
+from workbench.core.errors import UnexpectedError
 from workbench.core.events import StreamEvent
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook
@@ -45,11 +46,14 @@ class Race:
 
         async def one(index: int) -> None:
             record = self.records[index]
-            await caller.call(
-                record, policies=self.policies, env=self.env, providers=self.providers, prices=self.prices,
-                on_event=None if on_event is None else (lambda event: on_event(index, event)),
-                on_update=None if on_update is None else (lambda rec: on_update(index, rec)),
-            )
+            try:
+                await caller.call(
+                    record, policies=self.policies, env=self.env, providers=self.providers, prices=self.prices,
+                    on_event=None if on_event is None else (lambda event: on_event(index, event)),
+                    on_update=None if on_update is None else (lambda rec: on_update(index, rec)),
+                )
+            except Exception as exc:  # a hook failed: this target's failure, the others run on
+                record.fail(UnexpectedError(record.target, exc))
             if on_done is not None:
                 on_done(index, record)
 
@@ -63,7 +67,10 @@ class Race:
 
     def _settle(self) -> None:
         for record in self.records:
-            settle(record, self.prices)
+            try:
+                settle(record, self.prices)
+            except Exception as exc:
+                record.fail(UnexpectedError(record.target, exc))
 
     @property
     def done(self) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx2
 
-from workbench.core.errors import ConfigError
+from workbench.core.errors import ConfigError, header_safe
 from workbench.core.local_model import LOCAL_URL_ENV
 from workbench.core.providers.anthropic import AnthropicProvider
 from workbench.core.providers.base import Endpoint, HttpProvider
@@ -142,6 +142,8 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
     if spec.base_url is None:
         base_url += FAKE_PATH_PREFIX.get(spec.wire, "")
     key = _first(env, spec.key_env)
+    if key is not None:
+        header_safe(key, next(name for name in spec.key_env if env.get(name, "").strip()))
     if key is None and override is None and not spec.local:
         raise ConfigError(
             f"{ref}: no API key for {spec.name}",

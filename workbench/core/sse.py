@@ -4,15 +4,23 @@ Lines end at CR, LF or CRLF only (a CRLF may be split across two network chunks)
 as UTF-8 only once complete, so multibyte characters split across chunks are safe, and U+2028 and
 friends inside JSON strings are not line breaks (unlike ``httpx2``'s ``aiter_lines``). Multi-line
 ``data:`` fields are joined with ``\\n``; comment lines are ignored; an ``event:`` with no ``data:``
-yields an empty ``data``. A last event without its terminating blank line is never dispatched:
-:meth:`SSEDecoder.close` raises :class:`TruncatedInputError` if one is pending.
+yields an empty ``data``.
+
+At the end of the byte stream, :meth:`SSEDecoder.close` dispatches a last event that lacks its
+terminating blank line (as the official SDKs do: recorded Anthropic streams end that way); whether
+the stream was complete is the wire parser's call, from the events it saw.
+
+Hostile input is bounded: a line, or one event's data, longer than :data:`MAX_EVENT_BYTES` raises
+:class:`StreamDecodeError` instead of growing without end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workbench.core.errors import TruncatedInputError
+from workbench.core.errors import StreamDecodeError
+
+MAX_EVENT_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -24,13 +32,14 @@ class SSEMessage:
 
 
 class SSEDecoder:
-    __slots__ = ("_data", "_event", "_has_fields", "_last_id", "_skip_lf", "_tail")
+    __slots__ = ("_data", "_event", "_has_fields", "_last_id", "_size", "_skip_lf", "_tail")
 
     def __init__(self) -> None:
         self._tail = b""
         self._skip_lf = False
         self._event = ""
         self._data: list[str] = []
+        self._size = 0
         self._has_fields = False
         self._last_id: str | None = None
 
@@ -47,19 +56,28 @@ class SSEDecoder:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buf.split(b"\n")
         self._tail = lines.pop()
+        if len(self._tail) > MAX_EVENT_BYTES:
+            raise StreamDecodeError(f"a line longer than {MAX_EVENT_BYTES // 1024 // 1024} MiB")
         out: list[SSEMessage] = []
         for raw in lines:
-            if not raw:
-                if self._has_fields:
-                    out.append(SSEMessage(self._event, "\n".join(self._data), self._last_id))
-                    self._event = ""
-                    self._data = []
-                    self._has_fields = False
-                continue
-            if raw[0] == 0x3A:  # ":" comment / keep-alive
-                continue
-            self._field(raw.decode("utf-8", "replace"))
+            self._line(raw, out)
         return out
+
+    def _line(self, raw: bytes, out: list[SSEMessage]) -> None:
+        if not raw:
+            if self._has_fields:
+                out.append(SSEMessage(self._event, "\n".join(self._data), self._last_id))
+                self._event = ""
+                self._data = []
+                self._size = 0
+                self._has_fields = False
+            return
+        if raw[0] == 0x3A:  # ":" comment / keep-alive
+            return
+        self._size += len(raw)
+        if self._size > MAX_EVENT_BYTES:
+            raise StreamDecodeError(f"an event longer than {MAX_EVENT_BYTES // 1024 // 1024} MiB")
+        self._field(raw.decode("utf-8", "replace"))
 
     def _field(self, line: str) -> None:
         name, colon, value = line.partition(":")
@@ -81,9 +99,10 @@ class SSEDecoder:
         self._has_fields = True
 
     def close(self) -> list[SSEMessage]:
-        """Declare the end of the byte stream; raise if it stopped inside an event (none can complete)."""
-        if self._tail or self._has_fields:
-            pending = self._tail.decode("utf-8", "replace")[:80]
-            raise TruncatedInputError(f"stream ended inside an event ({pending!r})" if pending else
-                                      "stream ended before the last event's blank line")
-        return []
+        """Declare the end of the byte stream: the last event, if one lacked its blank line."""
+        tail, self._tail = self._tail, b""
+        out: list[SSEMessage] = []
+        if tail:
+            self._line(tail, out)
+        self._line(b"", out)
+        return out

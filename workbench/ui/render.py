@@ -56,6 +56,10 @@ def metrics(record: CallRecord) -> Text:
     ]
     if record.done:
         parts += [("  cost ", "dim"), (fmt_usd(record.cost_usd), "bold")]
+        from workbench.console import waited
+
+        if (all_in := waited(record)) is not None:
+            parts += [("  waited ", "dim"), (all_in, "bold")]
     if record.finish is not None:
         bad = record.finish in (FinishReason.LENGTH, FinishReason.ERROR)
         label = record.finish.value + (" ⚠ hit max_tokens" if record.finish is FinishReason.LENGTH else "")

@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from workbench.core.call import CallRecord
-from workbench.core.errors import ConfigError
+from workbench.core.errors import ConfigError, UnexpectedError
 from workbench.core.estimate import estimate
 from workbench.core.evals.assertions import grade, verdict
 from workbench.core.evals.model import (
@@ -285,7 +285,12 @@ class EvalRunner:
         for place, cell in pending:
             if self._over_budget():
                 return
-            result = await self._cell(cell)
+            try:
+                result = await self._cell(cell)
+            except Exception as exc:  # this cell fails; the run and the other cells go on
+                error = UnexpectedError(cell.target.ref, exc)
+                result = CellResult(cell.key, cell.repeat, Observation("", error=str(error), vars=dict(cell.test.vars)),
+                                    [Grading("run", False, 0.0, str(error))], False, 0.0)
             self._pending.append((result, cell.test.description, place))
             if self.on_result is not None:
                 self.on_result(result)
@@ -363,7 +368,10 @@ class EvalRunner:
         record = CallRecord(target, request)
         await self._caller.call(record, policies=self.policies, env=self._env, providers=self.providers,
                                 prices=self.prices)
-        settle(record, self.prices)
+        try:
+            settle(record, self.prices)
+        except Exception as exc:
+            record.fail(UnexpectedError(target, exc))
         if record.cost_usd is not None:
             assert self._run is not None
             self._run.cost_usd += float(record.cost_usd)

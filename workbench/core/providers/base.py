@@ -19,15 +19,26 @@ import httpx2
 
 from workbench.core.errors import (
     MalformedStreamError,
+    NotAnLLMAPIError,
+    OverrunError,
     ProviderConnectionError,
     ProviderError,
     ProviderHTTPError,
     ProviderTimeoutError,
+    RedirectError,
     StreamDecodeError,
     TruncatedInputError,
     TruncatedStreamError,
 )
-from workbench.core.events import ErrorEvent, ResponseStart, StreamEvent
+from workbench.core.events import (
+    ErrorEvent,
+    FinishEvent,
+    ReasoningDelta,
+    ResponseStart,
+    StreamEvent,
+    TextDelta,
+    UsageEvent,
+)
 from workbench.core.ndjson import NDJSONDecoder
 from workbench.core.request import ChatRequest, Params
 from workbench.core.sse import SSEDecoder
@@ -55,6 +66,9 @@ class Provider(Protocol):
     @property
     def target(self) -> str: ...
 
+    sent_ns: int | None
+    """When the current request's first byte went out (before any response), or ``None`` until then."""
+
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
 
 
@@ -70,6 +84,11 @@ class WireParser:
 
     def feed(self, item: Any, at_ns: int) -> Iterable[StreamEvent]:
         raise NotImplementedError
+
+    def complete_at_eof(self) -> bool:
+        """Did the wire format's final event arrive, now that the bytes ended? (``done``, unless a format's
+        servers commonly leave out a last sentinel after the real final event.)"""
+        return self.done
 
 
 SAME_NAMES = {"temperature": "temperature", "top_p": "top_p", "stop": "stop", "seed": "seed"}
@@ -160,6 +179,7 @@ class HttpProvider:
         self.client = client
         self.timeout = timeout
         """Per-request transport timeouts (connect, write); first-token and idle ones are the caller's."""
+        self.sent_ns: int | None = None
 
     @property
     def target(self) -> str:
@@ -211,14 +231,25 @@ class HttpProvider:
     async def _request(self, method: str, url: str, body: dict[str, Any] | None = None,
                        ) -> tuple[dict[str, Any], httpx2.Headers]:
         try:
-            response = await self.client.request(method, url, json=body, headers=self.headers(),
-                                                  timeout=self.timeout if self.timeout is not None else 10.0)
+            http_request = self.client.build_request(method, url, json=body, headers=self.headers(),
+                                                     timeout=self.timeout if self.timeout is not None else 10.0)
+        except (UnicodeEncodeError, httpx2.LocalProtocolError):
+            raise self._unsendable() from None
+        try:
+            response = await self.client.send(http_request, stream=True)
         except httpx2.TransportError as exc:
             raise self._not_sent(exc) from None
-        if response.status_code >= 400:
-            raise await self._http_error(response)
         try:
-            return loads_object(response.content), response.headers
+            if response.status_code >= 400:
+                raise await self._http_error(response)
+            self._check_content_type(response)
+            content, cut = await _read_bounded(response, MAX_REPLY_BYTES)
+        finally:
+            await response.aclose()
+        if cut:
+            raise MalformedStreamError(self.target, f"the reply was cut short or is over {MAX_REPLY_BYTES:,} bytes")
+        try:
+            return loads_object(content), response.headers
         except StreamDecodeError as exc:
             raise MalformedStreamError(self.target, str(exc)) from None
 
@@ -229,72 +260,129 @@ class HttpProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         request = self.resolve(request)
-        sent: list[int] = []
+        self.sent_ns = None
 
         async def trace(name: str, info: dict[str, Any]) -> None:
             if name.endswith("send_request_headers.started"):
-                sent.append(time.perf_counter_ns())
+                self.sent_ns = time.perf_counter_ns()
 
-        http_request = self.client.build_request(
-            "POST",
-            self.url(request),
-            headers={"accept-encoding": "identity", "content-type": "application/json", **self.headers()},
-            content=json.dumps(self.body(request)).encode(),
-            extensions={"trace": trace},
-            timeout=self.timeout if self.timeout is not None else httpx2.USE_CLIENT_DEFAULT,
-        )
+        url = self.url(request)
+        content = json.dumps(self.body(request)).encode()
         started_ns = time.perf_counter_ns()
-        try:
-            response = await self.client.send(http_request, stream=True)
-        except httpx2.TransportError as exc:
-            raise self._not_sent(exc) from None
+        for _hop in range(MAX_REDIRECTS + 1):
+            try:
+                http_request = self.client.build_request(
+                    "POST", url,
+                    headers={"accept-encoding": "identity", "content-type": "application/json", **self.headers()},
+                    content=content, extensions={"trace": trace},
+                    timeout=self.timeout if self.timeout is not None else httpx2.USE_CLIENT_DEFAULT,
+                )
+            except (UnicodeEncodeError, httpx2.LocalProtocolError):
+                raise self._unsendable() from None
+            try:
+                response = await self.client.send(http_request, stream=True)
+            except httpx2.TransportError as exc:
+                raise self._not_sent(exc) from None
+            if response.status_code not in _REDIRECTS:
+                break
+            await response.aclose()
+            url = self._redirected(url, request, response)
+        else:
+            raise RedirectError(self.target, f"more than {MAX_REDIRECTS} redirects", "check the provider's base URL")
         try:
             headers_ns = time.perf_counter_ns()
             if response.status_code >= 400:
                 raise await self._http_error(response)
-            sent_ns = sent[0] if sent else started_ns
+            self._check_content_type(response)
+            sent_ns = self.sent_ns if self.sent_ns is not None else started_ns
             limits = {k: v for k, v in response.headers.items() if k.startswith(_RATE_LIMIT_HEADERS)}
             yield ResponseStart(started_ns, sent_ns, headers_ns, self.request_id(response.headers), limits)
-            async for event in self._events(response):
+            async for event in self._events(response, request.params.max_tokens or self.endpoint.default_max_tokens):
                 yield event
         finally:
             await response.aclose()
 
-    async def _events(self, response: httpx2.Response) -> AsyncIterator[StreamEvent]:
+    async def _events(self, response: httpx2.Response, max_tokens: int) -> AsyncIterator[StreamEvent]:
         parser = self.parser()
         decoder: SSEDecoder | NDJSONDecoder = SSEDecoder() if self.decoding == "sse" else NDJSONDecoder()
         chunks = response.aiter_raw() if _is_identity(response) else response.aiter_bytes()
+        budget = _Budget(self.target, max_tokens)
+        closing = False
+        cut: str | None = None
         try:
-            async for chunk in chunks:
-                at_ns = time.perf_counter_ns()
-                for item in decoder.feed(chunk):
-                    for event in parser.feed(item, at_ns):
-                        yield event
+            try:
+                async for chunk in chunks:
+                    at_ns = time.perf_counter_ns()
+                    budget.received(len(chunk))
+                    for item in decoder.feed(chunk):
+                        for event in parser.feed(item, at_ns):
+                            yield budget.checked(event)
+            except (httpx2.RemoteProtocolError, httpx2.ReadError) as exc:
+                cut = f"connection closed mid-stream ({type(exc).__name__})"
             if not parser.done:
+                closing = True  # a last event without its blank line (or line break) still counts
                 for item in decoder.close():
                     for event in parser.feed(item, time.perf_counter_ns()):
-                        yield event
+                        yield budget.checked(event)
         except TruncatedInputError as exc:
             raise TruncatedStreamError(self.target, str(exc), "the stream was cut off: retry") from None
         except StreamDecodeError as exc:
+            if closing:
+                raise TruncatedStreamError(self.target, cut or f"the stream ended inside an event ({exc})",
+                                           "the stream was cut off: retry") from None
             raise MalformedStreamError(self.target, str(exc), "the provider sent a broken event: retry") from None
         except httpx2.TimeoutException as exc:
             raise self._timeout(exc) from None
-        except (httpx2.RemoteProtocolError, httpx2.ReadError) as exc:
-            if parser.done:
-                return
-            raise TruncatedStreamError(
-                self.target, f"connection closed mid-stream ({type(exc).__name__})",
-                "the provider or a proxy dropped the stream: retry",
-            ) from None
-        if not parser.done:
-            raise TruncatedStreamError(
-                self.target, "stream ended before the provider's final event", "retry the call"
+        except httpx2.DecodingError:
+            encoding = response.headers.get("content-encoding", "?")[:40]
+            raise MalformedStreamError(self.target, f"the body could not be decoded (Content-Encoding: {encoding})",
+                                       "the provider or a proxy broke the reply: retry") from None
+        except httpx2.HTTPError as exc:
+            raise TruncatedStreamError(self.target, f"the stream broke ({type(exc).__name__})", "retry") from None
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            raise MalformedStreamError(self.target, f"an event of the wrong shape ({type(exc).__name__})",
+                                       "the provider sent an event this wire format does not allow") from None
+        if not parser.complete_at_eof():
+            raise TruncatedStreamError(self.target, cut or "stream ended before the provider's final event",
+                                       "the provider or a proxy dropped the stream: retry")
+
+    def _redirected(self, url: str, request: ChatRequest, response: httpx2.Response) -> str:
+        """Where a redirect leads, when it is followed: a 307/308 to the same origin (the body is sent again).
+        Anything else is a :class:`RedirectError` naming the new place and the base URL to set."""
+        status = response.status_code
+        location = response.headers.get("location")
+        if not location:
+            raise RedirectError(self.target, f"HTTP {status} without a Location", "check the provider's base URL")
+        try:
+            new = httpx2.URL(url).join(location)
+        except httpx2.InvalidURL:
+            raise RedirectError(self.target, f"HTTP {status} to an invalid URL", "check the base URL") from None
+        old = httpx2.URL(url)
+        if status in (307, 308) and (new.scheme, new.host, new.port) == (old.scheme, old.host, old.port):
+            return str(new)
+        shown = scrub(str(new.copy_with(query=None)), self.endpoint.api_key)[:300]
+        suffix = url[len(self.endpoint.base_url):].split("?", 1)[0]
+        base = shown[: -len(suffix)] if suffix and shown.endswith(suffix) else None
+        hint = (f"set the provider's base URL to {base}" if base else
+                "set the provider's base URL to where the server moved")
+        raise RedirectError(self.target, f"HTTP {status}: the server moved to {shown}", hint)
+
+    def _check_content_type(self, response: httpx2.Response) -> None:
+        """An HTML page (or a 511) instead of an API reply: a captive portal, a login page, a wrong base URL."""
+        if response.status_code == 511 or "text/html" in response.headers.get("content-type", "").lower():
+            raise NotAnLLMAPIError(
+                self.target, f"not an LLM API: the server answered with an HTML page (HTTP {response.status_code})",
+                f"a captive portal, a proxy's login page or a wrong base URL: open {self.endpoint.base_url} "
+                "in a browser, or fix the base URL",
             )
 
     async def _http_error(self, response: httpx2.Response) -> ProviderHTTPError:
-        body = await response.aread()
+        if response.status_code == 511:
+            self._check_content_type(response)
+        body, cut = await _read_bounded(response, MAX_ERROR_BODY_BYTES)
         kind, message = error_fields(body)
+        if cut:
+            message = f"{message[:300]} (error body cut short)"
         should_retry = response.headers.get("x-should-retry")
         hint = None
         if response.status_code == 401 and self.endpoint.key_env:
@@ -336,11 +424,98 @@ class HttpProvider:
                              "character HTTP forbids", f"check {where}any custom headers for stray characters")
 
     def _unreachable(self, exc: httpx2.TransportError) -> ProviderError:
+        import ssl
+
+        url, cause, seen = self.endpoint.base_url, exc.__cause__ or exc.__context__, 0
+        while cause is not None and not isinstance(cause, ssl.SSLError) and seen < 8:
+            cause, seen = cause.__cause__ or cause.__context__, seen + 1
+        if isinstance(cause, ssl.SSLCertVerificationError):  # the TLS error is one line; the fix names the setting
+            detail = f"CERTIFICATE_VERIFY_FAILED: {cause.verify_message or 'certificate verify failed'}"
+            if cause.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+                return ProviderConnectionError(self.target, f"TLS certificate of {url} is for another host ({detail})",
+                                               "check the provider's base URL: its host must match the certificate")
+            if cause.verify_code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
+                return ProviderConnectionError(self.target, f"TLS certificate of {url} has expired ({detail})",
+                                               "the server's certificate must be renewed (or check the clock)")
+            return ProviderConnectionError(
+                self.target, f"TLS certificate not trusted ({detail}) at {url}: set [network] ca_bundle or "
+                "SSL_CERT_FILE to your CA bundle",
+                "a private CA or a TLS-inspecting proxy signed the certificate: trust that CA's PEM file")
+        if isinstance(cause, ssl.SSLError):
+            reason = cause.reason or cause.strerror or type(cause).__name__
+            return ProviderConnectionError(self.target, f"TLS handshake with {url} failed ({reason})",
+                                           "check that the base URL's scheme and port are right, and [network] "
+                                           "client_cert if the server requires a client certificate")
         return ProviderConnectionError(
             self.target,
-            f"cannot reach {self.endpoint.base_url} ({type(exc).__name__})",
+            f"cannot reach {url} ({type(exc).__name__})",
             "check the network, that the server is running, and the provider's base URL",
         )
+
+
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_ERROR_BODY_BYTES = 64 * 1024
+"""An error body is read up to this much (a truncated copy is kept); the rest is never read."""
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+"""A non-streamed reply (a model list, a token count) larger than this is refused."""
+OVERRUN_CHARS_PER_TOKEN = 64
+OVERRUN_SLACK_CHARS = 64 * 1024
+OVERRUN_BYTES_PER_TOKEN = 4096
+OVERRUN_SLACK_BYTES = 4 * 1024 * 1024
+
+
+class _Budget:
+    """How far past ``max_tokens`` a stream may run before reading stops (no token is ever longer than
+    :data:`OVERRUN_CHARS_PER_TOKEN` characters in practice), and the type checks every event passes."""
+
+    __slots__ = ("bytes_left", "chars_left", "max_tokens", "target")
+
+    def __init__(self, target: str, max_tokens: int) -> None:
+        self.target, self.max_tokens = target, max_tokens
+        self.chars_left = OVERRUN_CHARS_PER_TOKEN * max_tokens + OVERRUN_SLACK_CHARS
+        self.bytes_left = OVERRUN_BYTES_PER_TOKEN * max_tokens + OVERRUN_SLACK_BYTES
+
+    def received(self, size: int) -> None:
+        self.bytes_left -= size
+        if self.bytes_left < 0:
+            self._overrun("bytes")
+
+    def checked(self, event: StreamEvent) -> StreamEvent:
+        kind = type(event)
+        if kind is TextDelta or kind is ReasoningDelta:
+            text = event.text  # type: ignore[union-attr]
+            if type(text) is not str:
+                raise StreamDecodeError(f"malformed event: text is {type(text).__name__}, not a string")
+            self.chars_left -= len(text)
+            if self.chars_left < 0:
+                self._overrun("text")
+        elif kind is UsageEvent:
+            usage = event.usage  # type: ignore[union-attr]
+            if not all(type(n) is int for n in (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+                                                  usage.cache_write_tokens, usage.reasoning_tokens)):
+                raise StreamDecodeError("malformed event: a token count is not an integer")
+        elif kind is FinishEvent and type(event.raw) is not str:  # type: ignore[union-attr]
+            raise StreamDecodeError("malformed event: the finish reason is not a string")
+        return event
+
+    def _overrun(self, what: str) -> None:
+        raise OverrunError(self.target, f"the provider kept streaming far past max_tokens ({self.max_tokens:,}): "
+                           f"stopped reading after too much {what}",
+                           "a provider or server fault (it ignores max_tokens): report it, or use another server")
+
+
+async def _read_bounded(response: httpx2.Response, limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes of a body, and whether it was cut (too long, broken, or undecodable)."""
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                return bytes(body[:limit]), True
+    except httpx2.HTTPError:
+        return bytes(body), True
+    return bytes(body), False
 
 
 def _is_identity(response: httpx2.Response) -> bool:

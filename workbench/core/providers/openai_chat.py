@@ -35,10 +35,16 @@ def openai_usage(raw: dict[str, Any]) -> Usage:
 
 
 class ChatParser(WireParser):
-    __slots__ = ("done",)
+    __slots__ = ("done", "finished")
 
     def __init__(self) -> None:
         self.done = False
+        self.finished = False
+
+    def complete_at_eof(self) -> bool:
+        """``data: [DONE]`` is the last event, but some compatible servers leave it out: a finish reason is
+        the real end (the usage chunk, if any, comes right after it)."""
+        return self.done or self.finished
 
     def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         data = message.data
@@ -65,6 +71,7 @@ class ChatParser(WireParser):
                 out.append(TextDelta(text, at_ns))
             raw_finish = choice.get("finish_reason")
             if raw_finish:
+                self.finished = True
                 out.append(FinishEvent(finish_reason("openai", raw_finish), raw_finish, at_ns))
         usage = chunk.get("usage")
         if usage:

@@ -18,7 +18,8 @@ from workbench.core.resilience.clock import Clock
 
 TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 """HTTP statuses that say the endpoint is struggling (retried, and counted by the breaker)."""
-_UNHEALTHY_CLASSES = frozenset({"connection", "timeout", "protocol", "malformed", "truncated", "stream_error"})
+_UNHEALTHY_CLASSES = frozenset({"connection", "timeout", "protocol", "malformed", "truncated", "stream_error",
+                                "overrun"})
 
 
 def unhealthy(error_class: str) -> bool:

@@ -37,6 +37,7 @@ from workbench.core.errors import (
     ContextTooLongError,
     ProviderHTTPError,
     StructuredOutputError,
+    UnexpectedError,
     WorkbenchError,
 )
 from workbench.core.estimate import count_input
@@ -118,8 +119,11 @@ class Caller:
         run = _Run(self, record, policies or PolicySet(), env, providers, on_event, on_update)
         run.prices = prices
         record.started_at = time.time()
+        record.call_started_ns = time.perf_counter_ns()
         try:
             await run.chain()
+        except Exception as exc:  # never raised past here: it is this call's failure and no other's
+            record.fail(UnexpectedError(record.target, exc))
         finally:
             record.done = True
         return record
@@ -414,6 +418,7 @@ class _Leg:
     def __init__(self, hedge: _Hedge, target: str, endpoint: Endpoint, kind: str) -> None:
         self.hedge, self.target, self.endpoint, self.kind = hedge, target, endpoint, kind
         self.record = CallRecord(target, hedge.run_.record.request)
+        self.record.call_started_ns = hedge.run_.record.call_started_ns
         self.task: asyncio.Task[None] | None = None
 
     async def go(self) -> None:

@@ -80,13 +80,15 @@ _COLUMNS = (
     ("ttft_ms", "workbench.ttft_ms"),
     ("tokens_per_s", "workbench.tokens_per_s"),
     ("queue_ms", "workbench.queue_ms"),
+    ("total_ms", "workbench.total_ms"),
+    ("total_ttft_ms", "workbench.total_ttft_ms"),
     ("attempt_count", "workbench.attempt_count"),
     ("prompt_name", "workbench.prompt.name"),
     ("prompt_version", "workbench.prompt.version"),
     ("session_id", "workbench.session_id"),
     ("eval_run_id", "workbench.eval_run_id"),
 )
-_FLOATS = frozenset({"cost_usd", "ttft_ms", "tokens_per_s", "queue_ms"})
+_FLOATS = frozenset({"cost_usd", "ttft_ms", "tokens_per_s", "queue_ms", "total_ms", "total_ttft_ms"})
 _INTS = frozenset({"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
                    "attempt_count", "prompt_version"})
 

@@ -55,6 +55,10 @@ class CallRow(SQLModel, table=True):
     queue_ms: float | None = None
     attempt_count: int = 1
     request_id: str | None = None
+    total_ms: float | None = None
+    """What the user waited: the call's start → its end, queueing, retries, waits and fallbacks included."""
+    total_ttft_ms: float | None = None
+    """The call's start → the first content that reached the user (``ttft_ms`` is the serving attempt's)."""
 
 
 class PayloadRow(SQLModel, table=True):
@@ -151,7 +155,16 @@ def _migration_4(conn: sqlite3.Connection) -> None:
                  "SELECT 1, coalesce(max(rowid), 0) FROM payloads")
 
 
-MIGRATIONS = (_migration_1, _migration_2, _migration_3, _migration_4)
+def _migration_5(conn: sqlite3.Connection) -> None:
+    """What the user waited, beside the serving attempt's wire timings (a database that migration 1
+    created from the current table definition has the columns already)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+    for column in ("total_ms", "total_ttft_ms"):
+        if column not in have:
+            conn.execute(f"ALTER TABLE calls ADD COLUMN {column} FLOAT")
+
+
+MIGRATIONS = (_migration_1, _migration_2, _migration_3, _migration_4, _migration_5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -29,7 +29,7 @@ CALL_COLUMNS = ("id", "ts", "provider", "model", "target", "served_by", "endpoin
                 "session_id", "eval_run_id", "status", "error_class", "error", "finish_reason", "finish_raw",
                 "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
                 "usage_estimated", "cost_usd", "ttft_ms", "latency_ms", "tokens_per_s", "queue_ms", "attempt_count",
-                "request_id")
+                "request_id", "total_ms", "total_ttft_ms")
 PAYLOAD_COLUMNS = ("call_id", "request_json", "response_text", "reasoning_text", "attempts_json", "chunk_ms")
 
 

@@ -64,7 +64,7 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
         record.usage_estimated, None if record.cost_usd is None else float(record.cost_usd), timing.ttft_ms,
         timing.latency_ms,
         None if usage is None else timing.tokens_per_s(usage.output_tokens), timing.queue_ms,
-        len(record.attempts) or 1, record.request_id,
+        len(record.attempts) or 1, record.request_id, record.total_ms, record.total_ttft_ms,
     )
     request_json = None if redactor.metadata_only else _JSON.encode(
         {"system": redact(request.system),
