@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Text from outside (an error body, an exception) fit for one line of a terminal: escape sequences
+    and control characters gone, whitespace runs collapsed, at most ``limit`` characters."""
+    flat = " ".join(_ESCAPES.sub(" ", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
 
 class WorkbenchError(Exception):
     """Base of every error meant for the user: ``str(err)`` is the one-line reason, ``hint`` the next step."""
@@ -154,7 +165,7 @@ class UnexpectedError(ProviderError):
     error_class = "internal"
 
     def __init__(self, target: str, exc: BaseException) -> None:
-        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        detail = one_line(str(exc), 200)
         super().__init__(target, f"unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""),
                          "the other targets are unaffected; if it repeats, report it with the trace id")
 

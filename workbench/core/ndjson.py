@@ -13,7 +13,7 @@ from typing import Any
 
 from workbench.core.errors import InvalidLineError, StreamDecodeError, TruncatedInputError
 
-MAX_LINE_BYTES = 8 * 1024 * 1024
+MAX_LINE_BYTES = 4 * 1024 * 1024
 
 
 def _parse(line: bytes) -> Any:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from workbench.core.errors import StreamDecodeError
 
-MAX_EVENT_BYTES = 8 * 1024 * 1024
+MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(slots=True)

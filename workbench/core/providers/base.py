@@ -29,6 +29,7 @@ from workbench.core.errors import (
     StreamDecodeError,
     TruncatedInputError,
     TruncatedStreamError,
+    one_line,
 )
 from workbench.core.events import (
     ErrorEvent,
@@ -150,11 +151,15 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 
 def error_fields(body: bytes) -> tuple[str | None, str]:
     """(kind, message) from the error bodies of every supported provider; falls back to the raw text."""
+    kind, message = _error_fields(body)
+    return (None if kind is None else one_line(kind, 80)), one_line(message) or "(empty body)"
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str]:
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
-        text = body.decode("utf-8", "replace").strip()
-        return None, text[:300] or "(empty body)"
+        return None, body.decode("utf-8", "replace")[:2000]
     if isinstance(payload, list) and payload:  # Gemini sometimes wraps the error in a list
         payload = payload[0]
     if isinstance(payload, dict):
@@ -313,8 +318,9 @@ class HttpProvider:
             try:
                 async for chunk in chunks:
                     at_ns = time.perf_counter_ns()
+                    items = decoder.feed(chunk)  # an endless line is refused here, before the byte budget
                     budget.received(len(chunk))
-                    for item in decoder.feed(chunk):
+                    for item in items:
                         for event in parser.feed(item, at_ns):
                             yield budget.checked(event)
             except (httpx2.RemoteProtocolError, httpx2.ReadError) as exc:
@@ -340,8 +346,9 @@ class HttpProvider:
         except httpx2.HTTPError as exc:
             raise TruncatedStreamError(self.target, f"the stream broke ({type(exc).__name__})", "retry") from None
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-            raise MalformedStreamError(self.target, f"an event of the wrong shape ({type(exc).__name__})",
-                                       "the provider sent an event this wire format does not allow") from None
+            raise MalformedStreamError(
+                self.target, f"malformed event: a field of the wrong shape ({type(exc).__name__})",
+                "the provider sent an event this wire format does not allow") from None
         if not parser.complete_at_eof():
             raise TruncatedStreamError(self.target, cut or "stream ended before the provider's final event",
                                        "the provider or a proxy dropped the stream: retry")
