@@ -7,9 +7,9 @@ parent opened), so nothing printed by mistake, from Python or C, can corrupt the
 
 Frames go out through an asyncio write transport, so the loop never blocks on a full pipe. Back-pressure:
 while the transport is paused (the parent is not reading), stream events are coalesced per race instead
-of framed every loop turn, and no new race is started; the streams already running keep reading, so their
-timestamps stay true. If the parent goes away (its end of either pipe closes), every race is cancelled
-and the process exits.
+of framed every loop turn, and a new race waits before it starts its calls (commands, cancels included,
+are still read); the streams already running keep reading, so their timestamps stay true. If the parent
+goes away (its end of either pipe closes), every race is cancelled and the process exits.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import IO
 
 from workbench.core.call import CallRecord
-from workbench.core.errors import ProviderError
+from workbench.core.errors import CallCancelledError, ProviderError
 from workbench.core.events import StreamEvent
 from workbench.core.httpclient import new_client
 from workbench.core.netproc import CancelRace, Done, Events, Final, StartRace, Stop, ToChild, encode_frame
@@ -99,6 +99,8 @@ class ChildLoop:
             self.caller = Caller(client)  # one for the process: breakers and rate limits span races
             receiving = asyncio.create_task(self._receive(commands))
             await asyncio.wait([receiving, self.pipe.lost], return_when=asyncio.FIRST_COMPLETED)
+            if self.pipe.lost.done():
+                _log("the parent closed the channel; stopping")
             receiving.cancel()
             for task in self.tasks.values():
                 task.cancel()
@@ -112,15 +114,18 @@ class ChildLoop:
 
     async def _receive(self, commands: asyncio.StreamReader) -> None:
         while not isinstance(message := await _read_command(commands), Stop):
-            if isinstance(message, StartRace):
-                await self.pipe.writable.wait()  # back-pressure: no new streams while the parent is behind
-                if self.pipe.lost.done():
-                    return
+            if isinstance(message, CancelRace):
+                if message.race_id in self.tasks:
+                    self.tasks[message.race_id].cancel()
+                continue
+            try:
                 race = Race(message.request, message.targets, message.env, message.policies, message.prices,
                             message.providers)
-                self.tasks[message.race_id] = asyncio.create_task(self._race(message.race_id, race))
-            elif message.race_id in self.tasks:
-                self.tasks[message.race_id].cancel()
+            except Exception as exc:  # the parent fails the race's records when Done comes without them
+                _log(f"race {message.race_id} could not start:\n{''.join(traceback.format_exception(exc))}")
+                self._send(Done(message.race_id))
+                continue
+            self.tasks[message.race_id] = asyncio.create_task(self._race(message.race_id, race))
 
     def _send(self, message: Events | Final | Done) -> None:
         if self.transport.is_closing():
@@ -150,9 +155,12 @@ class ChildLoop:
             self._send(Final(race_id, index, record))
 
         try:
+            await self.pipe.writable.wait()  # back-pressure: no new streams while the parent is behind
             await race.run(self.caller, on_event, on_done, on_update=on_done)
         except asyncio.CancelledError:
             for index, record in enumerate(race.records):
+                if not record.done:  # cancelled before its call began
+                    record.fail(CallCancelledError(record.target))
                 on_done(index, record)
         except Exception as exc:
             _log(f"race {race_id} failed:\n{''.join(traceback.format_exception(exc))}")

@@ -322,15 +322,19 @@ class _Child:
 
     def _read(self) -> None:
         reason: str | None = None
+        stage = "read"
         try:
             while True:
-                self._apply(read_frame(self._from_child))
+                stage = "read"
+                message = read_frame(self._from_child)
+                stage = "applied"
+                self._apply(message)
         except EOFError:
             pass
         except BaseException as exc:  # a broken frame, a bad message, a bug in applying it: never die silently
             trace = "".join(traceback.format_exception(exc))
             _append_log(self.log_path, f"network reader (parent pid {os.getpid()}) failed:\n{trace}")
-            reason = f"the network process failed: its messages could not be applied ({type(exc).__name__}: {exc})"
+            reason = f"the network process failed: a message could not be {stage} ({type(exc).__name__}: {exc})"
         finally:
             self._finish(reason)
 
