@@ -238,6 +238,7 @@ async def _consume_with_deadlines(
     timing = record.timing
     start_ns = time.perf_counter_ns()
     total_ns = start_ns + int(timeouts.total * 1e9)
+    ttft_ns = int(timeouts.ttft * 1e9)
     fired: list[str] = []
 
     def deadline() -> tuple[int, str]:
@@ -245,7 +246,7 @@ async def _consume_with_deadlines(
         if sent_ns is None:  # still connecting (httpx2's own connect timeout normally fires first)
             at, which = start_ns + int((timeouts.connect + _CONNECT_MARGIN_S) * 1e9), "connect"
         elif timing.first_content_ns is None:
-            at, which = sent_ns + int(timeouts.ttft * 1e9), "first-token"
+            at, which = sent_ns + ttft_ns, "first-token"
         else:
             at, which = timing.chunk_ns[-1] + int(timeouts.idle * 1e9), "idle"
         return (at, which) if at < total_ns else (total_ns, "total")
@@ -254,6 +255,13 @@ async def _consume_with_deadlines(
     try:
         async with asyncio.timeout(None) as scope:
 
+            def wake_at(at: int, now: int) -> int:
+                """When to look again: the deadline, or sooner while the request is not out (once it is,
+                its first-token deadline may come before the connect one)."""
+                if timing.sent_ns is None and provider.sent_ns is None:
+                    return min(at, now + ttft_ns)
+                return at
+
             def watchdog() -> None:
                 at, which = deadline()
                 now = time.perf_counter_ns()
@@ -261,13 +269,14 @@ async def _consume_with_deadlines(
                     fired.append(which)
                     scope.reschedule(loop.time())
                 else:
-                    handles.append(loop.call_later((at - now) / 1e9, watchdog))
+                    handles.append(loop.call_later((wake_at(at, now) - now) / 1e9, watchdog))
 
             def arm() -> None:
                 at, _ = deadline()
                 if handles:
                     handles[-1].cancel()
-                handles.append(loop.call_later(max(at - time.perf_counter_ns(), 0) / 1e9, watchdog))
+                now = time.perf_counter_ns()
+                handles.append(loop.call_later(max(wake_at(at, now) - now, 0) / 1e9, watchdog))
 
             arm()  # the watchdog re-arms itself as needed
             async for event in events:
