@@ -45,8 +45,10 @@ async def server() -> AsyncIterator[FakeServer]:
 
 @pytest.fixture(autouse=True)
 def _isolated_trace_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test (and every `workbench` it starts) writes traces to its own temporary store."""
+    """Every test (and every `workbench` it starts) writes traces to its own temporary store, and the
+    network process's log beside it."""
     monkeypatch.setenv("WORKBENCH_TRACES", str(tmp_path / "traces.db"))
+    monkeypatch.setenv("WORKBENCH_LOG_DIR", str(tmp_path / "logs"))
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +82,81 @@ def unreachable_port() -> Iterator[int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         yield s.getsockname()[1]  # bound but not listening: connections are refused
+
+
+import dataclasses  # noqa: E402  (the TLS fixtures below)
+
+
+@dataclasses.dataclass(frozen=True)
+class Certs:
+    """PEM files from a CA made for the test run (``cryptography``): trust ``ca`` to accept the others."""
+
+    ca: Path
+    server: Path
+    """Certificate and key in one file, for 127.0.0.1 and localhost (server auth)."""
+    wrong_host: Path
+    """Certificate and key for ``elsewhere.test`` only."""
+    client_cert: Path
+    client_key: Path
+    client_both: Path
+    """The client's certificate and key in one file (client auth, CN ``workbench test client``)."""
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(name: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None = None,
+             issuer_key: ec.EllipticCurvePrivateKey | None = None, usage: x509.ObjectIdentifier | None = None,
+             names: tuple[x509.GeneralName, ...] = ()) -> x509.Certificate:
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        is_ca = usage is None
+        builder = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(issuer.subject if issuer else subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=is_ca,
+                                         crl_sign=is_ca, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        )
+        if issuer_key is not None:
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+        if usage is not None:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
+        return builder.sign(issuer_key or key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = cert("workbench test CA", ca_key)
+
+    def issue(name: str, usage: x509.ObjectIdentifier, *names: x509.GeneralName) -> tuple[bytes, bytes]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        return (cert(name, key, ca, ca_key, usage, names).public_bytes(serialization.Encoding.PEM),
+                key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+
+    root = tmp_path_factory.mktemp("tls")
+
+    def write(name: str, *data: bytes) -> Path:
+        (root / name).write_bytes(b"".join(data))
+        return root / name
+
+    server = issue("localhost", ExtendedKeyUsageOID.SERVER_AUTH, x509.DNSName("localhost"),
+                   x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    wrong = issue("elsewhere.test", ExtendedKeyUsageOID.SERVER_AUTH, x509.DNSName("elsewhere.test"))
+    client = issue("workbench test client", ExtendedKeyUsageOID.CLIENT_AUTH)
+    return Certs(ca=write("ca.pem", ca.public_bytes(serialization.Encoding.PEM)), server=write("server.pem", *server),
+                 wrong_host=write("wrong-host.pem", *wrong), client_cert=write("client.pem", client[0]),
+                 client_key=write("client.key", client[1]), client_both=write("client-both.pem", *client))

@@ -228,8 +228,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     prompt = source.prompt
     console = Console()
     policies = _policies(args, settings.policies, models, settings)
+    network = settings.network(os.environ)
+    for warning in network.warnings():
+        print(warning, file=sys.stderr)
     with NetworkProcess() as net, _target_env([*models, *args.fallback], config.provider_specs()) as env:
-        race = net.race(request, models, env, policies, settings.prices, config.provider_specs())
+        race = net.race(request, models, env, policies, settings.prices, config.provider_specs(), network)
         bound = wait_bound(policies, models, request)  # past it something is stuck: never wait forever
         stuck = None
         try:

@@ -24,10 +24,10 @@ def _fmt_ms(value: float | None) -> str:
 
 
 def waited(record: CallRecord) -> str | None:
-    """What the user waited in all (``total_ms``), when queueing, retries or fallbacks made it differ from
-    the serving attempt's own time by more than a few milliseconds."""
+    """What the user waited in all (``total_ms``), when connecting, queueing, retries or fallbacks made it
+    differ from the serving attempt's own time noticeably (by 50 ms and 10 %)."""
     total, latency = record.total_ms, record.timing.latency_ms
-    if not record.done or total is None or (latency is not None and total - latency < 5):
+    if not record.done or total is None or (latency is not None and total - latency < max(50.0, latency / 10)):
         return None
     first = record.total_ttft_ms
     return f"{_fmt_ms(total)}" + (f" (first token at {_fmt_ms(first)})" if first is not None else "")

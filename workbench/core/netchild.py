@@ -15,6 +15,7 @@ goes away (its end of either pipe closes), every race is cancelled and the proce
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
 import os
 import pickle
@@ -29,6 +30,7 @@ from workbench.core.errors import CallCancelledError, ProviderError
 from workbench.core.events import StreamEvent
 from workbench.core.httpclient import new_client
 from workbench.core.netproc import CancelRace, Done, Events, Final, StartRace, Stop, ToChild, encode_frame
+from workbench.core.network import Network
 from workbench.core.race import Race
 from workbench.core.resilience.caller import Caller
 
@@ -83,6 +85,7 @@ class ChildLoop:
     def __init__(self, inbox: IO[bytes], outbox: IO[bytes]) -> None:
         self.inbox, self.out = inbox, outbox
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.callers: dict[Network | None, Caller] = {}
         self.outbox: dict[int, list[tuple[int, StreamEvent]]] = {}
 
     async def run(self) -> None:
@@ -95,8 +98,8 @@ class ChildLoop:
         self.transport, _ = await loop.connect_write_pipe(lambda: self.pipe, self.out)
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
         _log("ready")
-        async with new_client() as client:
-            self.caller = Caller(client)  # one for the process: breakers and rate limits span races
+        async with contextlib.AsyncExitStack() as clients:
+            self.clients = clients
             receiving = asyncio.create_task(self._receive(commands))
             await asyncio.wait([receiving, self.pipe.lost], return_when=asyncio.FIRST_COMPLETED)
             if self.pipe.lost.done():
@@ -125,7 +128,16 @@ class ChildLoop:
                 _log(f"race {message.race_id} could not start:\n{''.join(traceback.format_exception(exc))}")
                 self._send(Done(message.race_id))
                 continue
-            self.tasks[message.race_id] = asyncio.create_task(self._race(message.race_id, race))
+            caller = await self._caller(message.network)
+            self.tasks[message.race_id] = asyncio.create_task(self._race(message.race_id, race, caller))
+
+    async def _caller(self, network: Network | None) -> Caller:
+        """One client (pool) and caller per network setting: breakers and rate limits span races."""
+        caller = self.callers.get(network)
+        if caller is None:
+            client = await self.clients.enter_async_context(new_client(network))
+            caller = self.callers[network] = Caller(client)
+        return caller
 
     def _send(self, message: Events | Final | Done) -> None:
         if self.transport.is_closing():
@@ -142,7 +154,7 @@ class ChildLoop:
             frame = encode_frame(Final(message.race_id, message.index, record))
         self.transport.write(frame)
 
-    async def _race(self, race_id: int, race: Race) -> None:
+    async def _race(self, race_id: int, race: Race, caller: Caller) -> None:
 
         def on_event(index: int, event: StreamEvent) -> None:
             pending = self.outbox.setdefault(race_id, [])
@@ -156,7 +168,7 @@ class ChildLoop:
 
         try:
             await self.pipe.writable.wait()  # back-pressure: no new streams while the parent is behind
-            await race.run(self.caller, on_event, on_done, on_update=on_done)
+            await race.run(caller, on_event, on_done, on_update=on_done)
         except asyncio.CancelledError:
             for index, record in enumerate(race.records):
                 if not record.done:  # cancelled before its call began

@@ -47,6 +47,7 @@ import platformdirs
 from workbench.core.call import CallRecord, apply_event
 from workbench.core.errors import ProviderError, WorkbenchError
 from workbench.core.events import StreamEvent
+from workbench.core.network import Network
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook
 from workbench.core.registry import ProviderSpec
@@ -75,6 +76,8 @@ class StartRace:
     policies: PolicySet
     prices: PriceBook
     providers: Mapping[str, ProviderSpec] | None
+    network: Network | None = None
+    """Proxies, trust and HTTP settings (``None``: the environment's); one client per distinct value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,11 +437,11 @@ class NetworkProcess:
 
     def race(self, request: ChatRequest, targets: Sequence[str], env: Mapping[str, str],
              policies: PolicySet | None = None, prices: PriceBook | None = None,
-             providers: Mapping[str, ProviderSpec] | None = None) -> RemoteRace:
+             providers: Mapping[str, ProviderSpec] | None = None, network: Network | None = None) -> RemoteRace:
         """Start a race in the child (a fresh one if the last has stopped); ``env`` is the environment its
         targets resolve against. Never blocks on the pipe."""
         message = StartRace(next(self._ids), request, tuple(targets), dict(env), policies or PolicySet(),
-                            prices or PriceBook(), None if providers is None else dict(providers))
+                            prices or PriceBook(), None if providers is None else dict(providers), network)
         encode_frame(message)  # a message that cannot be pickled fails here, in the caller, not in a thread
         respawned: list[str] = []
         with self._lock:

@@ -364,7 +364,10 @@ class WorkbenchApp(App[None]):
         providers = config.provider_specs()
         prompt = self._pin(source)
         env = self.target_env(targets)
-        race = self.network().race(request, targets, env, settings.policies, settings.prices, providers)
+        network = settings.network(env)
+        for warning in network.warnings():
+            self.tell(warning, severity="warning", timeout=8)
+        race = self.network().race(request, targets, env, settings.policies, settings.prices, providers, network)
         run = RaceRun(race, request, targets, prompt, source.variables, source.session)
         self.call_from_thread(self._race_started, run)
 
