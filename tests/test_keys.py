@@ -156,3 +156,25 @@ def _prompts_sessions_evals_and_exports(work: Path, env: dict[str, str]) -> list
     assert (work / "sessions" / "s1.yaml").is_file() and len(list((work / "reports").iterdir())) == 4
     assert "OPENAI_API_KEY" in runs[-1].stdout  # the code reads the key from the environment
     return runs
+
+
+@pytest.mark.parametrize("bad", ["\u200b", "é", "\u0007"], ids=["zero-width-space", "e-acute", "bell"])
+def test_a_key_http_cannot_carry_is_refused_on_entry_and_never_printed(
+    fake_server: FakeServerProcess, tmp_path: Path, bad: str
+) -> None:
+    canary = f"sk-canary-entry-4d2e{bad}91QK"
+    env = {"OPENAI_BASE_URL": f"{fake_server.base_url}/v1", "WORKBENCH_TRACES": str(tmp_path / "traces.db")}
+    stored = workbench("keys", "set", "openai", "--stdin", stdin=canary + "\n", env=env)
+    assert stored.returncode == 2 and "keys set openai" in stored.stderr and "cannot carry" in stored.stderr
+    assert "Traceback" not in stored.stderr and keys.stored_key("openai") is None
+    ran = workbench("run", "hi", "-m", "openai/gpt-4o@tokens=2", "--json", env={**env, "OPENAI_API_KEY": canary})
+    assert ran.returncode != 0
+    error = json_lines(ran.stdout)[0]["error"]
+    assert "OPENAI_API_KEY" in error and "cannot carry" in error
+    listed = workbench("keys", "list", env={**env, "OPENAI_API_KEY": canary})
+    tested = workbench("keys", "test", "openai", env={**env, "OPENAI_API_KEY": canary})
+    assert tested.returncode == 2 and "OPENAI_API_KEY" in tested.stderr
+    printed = "".join(o.stdout + o.stderr for o in (stored, ran, listed, tested))
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    for needle in (canary, canary[-6:], "4d2e"):
+        assert needle not in printed and needle.encode() not in written
