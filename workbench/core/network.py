@@ -5,7 +5,8 @@ Precedence for each setting: a provider's own table (``[network.providers.NAME]`
 usual conventions (lower case wins over upper case, as curl does):
 
 - ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY``: ``http://``, ``https://``, ``socks5://`` or
-  ``socks5h://`` (the proxy resolves names) URLs; ``NO_PROXY``: hosts, ``.domains``, IPs and CIDRs, or ``*``;
+  ``socks5h://`` URLs (with either SOCKS scheme httpx2 sends the host name, so the proxy resolves it);
+  ``NO_PROXY``: hosts, ``.domains``, IPs and CIDRs (which match hosts written as IPs), or ``*``;
 - ``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE`` (a CA bundle replacing the default trust), ``SSL_CERT_DIR``.
 
 With no CA bundle, TLS trusts the operating system's store (httpx2's default context: truststore on
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from workbench.core.errors import ConfigError
 
@@ -49,6 +51,11 @@ class NetworkOptions(BaseModel):
     verify: bool | None = None
     http2: bool | None = None
     connect_retries: int | None = Field(default=None, ge=0, le=10)
+
+    @field_serializer("proxy")
+    def _redacted(self, proxy: str | None) -> str | None:
+        """Dumped (``config show`` prints the configuration) without the proxy's password."""
+        return None if proxy is None else redact_url(proxy)
 
 
 class NetworkSection(NetworkOptions):
@@ -94,7 +101,7 @@ class Network:
 
     def proxy_for(self, scheme: str, host: str) -> str | None:
         """The proxy for requests to ``host`` (``None``: direct), by the same rules as :meth:`routes`."""
-        if _bypassed(host, self.no_proxy):
+        if _bypassed(host, self.no_proxy, scheme):
             return None
         if self.proxy is not None:
             return None if self.proxy == "none" else self.proxy
@@ -154,7 +161,10 @@ class Network:
 
 def redact_url(url: str) -> str:
     """A proxy URL without its password (``http://user:***@host:3128``)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL at all: still hide whatever sits between "//" and "@"
+        return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
     if parts.password is None:
         return url
     netloc = parts.netloc.rsplit("@", 1)[1]
@@ -175,8 +185,12 @@ def _check_proxy(url: str, where: str) -> str:
         return url
     if "://" not in url:
         url = f"http://{url}"
-    parts = urlsplit(url)
-    if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in PROXY_SCHEMES and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:  # a bad port ("host:99999", "host:abc") or a broken IPv6 literal
+        valid = False
+    if not valid:
         raise ConfigError(f"{where}: not a proxy URL: {redact_url(url)}",
                           "use http://host:port, https://host:port, socks5://host:port or socks5h://host:port")
     if parts.scheme.startswith("socks"):
@@ -188,21 +202,24 @@ def _check_proxy(url: str, where: str) -> str:
     return url
 
 
-def _check_file(path: str, where: str, *, directory: bool = False) -> str:
+def _check_file(path: str, where: str, *, directory: bool = False,
+                what: str = "a PEM file of CA certificates") -> str:
     expanded = os.path.expanduser(path)
     if not (Path(expanded).is_dir() if directory else Path(expanded).is_file()):
         raise ConfigError(f"{where}: no such {'directory' if directory else 'file'}: {path}",
-                          "check the path (a PEM file of CA certificates)")
+                          f"check the path ({'a directory of CA certificates' if directory else what})")
     return expanded
 
 
 def _from_env(env: Mapping[str, str]) -> Network:
+    """The environment's settings, not yet checked: a value ``[network]`` overrides is never used, so it
+    must not stop a run (:func:`_check_env` checks those still in force)."""
     sources: dict[str, str] = {}
     proxies: list[tuple[str, str]] = []
     for scheme in ("http", "https", "all"):
         value, name = _env(env, f"{scheme}_proxy")
         if value:
-            proxies.append((scheme, _check_proxy(value, name)))
+            proxies.append((scheme, value if "://" in value or value == "none" else f"http://{value}"))
             sources["proxy"] = ", ".join(filter(None, (sources.get("proxy"), name)))
     no_proxy, name = _env(env, "no_proxy")
     if no_proxy:
@@ -211,13 +228,26 @@ def _from_env(env: Mapping[str, str]) -> Network:
     for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
         value = env.get(variable, "").strip()
         if value:
-            ca_bundle, sources["ca_bundle"] = _check_file(value, variable), variable
+            ca_bundle, sources["ca_bundle"] = value, variable
             break
     if ca_bundle is None and env.get("SSL_CERT_DIR", "").strip():
-        ca_dir = _check_file(env["SSL_CERT_DIR"].strip(), "SSL_CERT_DIR", directory=True)
-        sources["ca_bundle"] = "SSL_CERT_DIR"
+        ca_dir, sources["ca_bundle"] = env["SSL_CERT_DIR"].strip(), "SSL_CERT_DIR"
     return Network(no_proxy=_split(no_proxy), scheme_proxies=tuple(proxies), ca_bundle=ca_bundle, ca_dir=ca_dir,
                    sources=tuple(sources.items()))
+
+
+def _check_env(network: Network, env: Mapping[str, str]) -> Network:
+    """``network`` with the environment's values that are still in force checked (raises :class:`ConfigError`)."""
+    changes: dict[str, object] = {}
+    if network.proxy is None:  # else [network] proxy replaces every *_PROXY variable
+        changes["scheme_proxies"] = tuple((scheme, _check_proxy(url, _env(env, f"{scheme}_proxy")[1]))
+                                          for scheme, url in network.scheme_proxies)
+    source = dict(network.sources).get("ca_bundle")
+    if source == "SSL_CERT_DIR" and network.ca_dir:
+        changes["ca_dir"] = _check_file(network.ca_dir, source, directory=True)
+    elif source in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE") and network.ca_bundle:
+        changes["ca_bundle"] = _check_file(network.ca_bundle, source)
+    return replace(network, **changes)  # type: ignore[arg-type]
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -239,10 +269,12 @@ def _apply(base: Network, options: NetworkOptions, source: str) -> Network:
         changes["ca_dir"] = None
         sources["ca_bundle"] = source
     if options.client_cert is not None:
-        changes["client_cert"] = _check_file(options.client_cert, f"{source} client_cert")
+        changes["client_cert"] = _check_file(options.client_cert, f"{source} client_cert",
+                                             what="the client certificate's PEM file")
         sources["client_cert"] = source
     if options.client_key is not None:
-        changes["client_key"] = _check_file(options.client_key, f"{source} client_key")
+        changes["client_key"] = _check_file(options.client_key, f"{source} client_key",
+                                            what="the client certificate's private key, a PEM file")
     for name in ("verify", "http2", "connect_retries"):
         value = getattr(options, name)
         if value is not None:
@@ -259,7 +291,7 @@ def resolve_network(section: NetworkSection | None, env: Mapping[str, str] | Non
     the origin of its base URL in ``base_urls``, provider name → URL). Raises :class:`ConfigError`."""
     env = os.environ if env is None else env
     section = section or NetworkSection()
-    network = _apply(_from_env(env), section, source)
+    network = _check_env(_apply(_from_env(env), section, source), env)
     overrides = []
     for name, options in section.providers.items():
         url = (base_urls or {}).get(name)
@@ -269,41 +301,131 @@ def resolve_network(section: NetworkSection | None, env: Mapping[str, str] | Non
         parts = urlsplit(url)
         overrides.append((f"{parts.scheme}://{parts.netloc}",
                           _apply(replace(network, per_origin=()), options, f"[network.providers.{name}]")))
+    for settings in (network, *(settings for _, settings in overrides)):
+        _check_tls(settings)
     return replace(network, per_origin=tuple(overrides))
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _ask_password() -> bytes:
+    raise _EncryptedKey  # never OpenSSL's own prompt on the terminal (the network process has none)
+
+
+def _check_tls(network: Network) -> None:
+    """Load the CA bundle and the client certificate once, so a file that is not what it should be is a
+    :class:`ConfigError` naming the setting now, not an ``ssl.SSLError`` when a client is built."""
+    sources = dict(network.sources)
+
+    def where(setting: str) -> str:
+        source = sources.get(setting, "[network]")
+        return source if source.isupper() else f"{source} {setting}"  # an environment variable is the setting
+
+    if network.ca_bundle or network.ca_dir:
+        try:
+            ssl.create_default_context(cafile=network.ca_bundle, capath=network.ca_dir)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"{where('ca_bundle')}: cannot load {network.ca_bundle or network.ca_dir}: "
+                              f"{_ssl_reason(exc)}", "it must be a PEM file of CA certificates") from None
+    if network.client_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            context.load_cert_chain(network.client_cert, network.client_key, password=_ask_password)
+        except _EncryptedKey:
+            raise ConfigError(f"{where('client_cert')}: the client key is encrypted",
+                              "use a key without a passphrase (openssl pkey -in KEY -out PLAIN_KEY)") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"{where('client_cert')}: cannot load {network.client_cert}"
+                              f"{' with ' + network.client_key if network.client_key else ''}: {_ssl_reason(exc)}",
+                              "client_cert is a PEM certificate; client_key its PEM private key (or put the key in "
+                              "the certificate's file)") from None
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    reason = str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
+    if "PEM lib" in reason:
+        return "not a PEM certificate, or no matching private key"
+    return re.sub(r"\s*\(_ssl\.c:\d+\)", "", reason)
+
+
+def _no_proxy_entry(entry: str) -> tuple[str, int | None]:
+    """One ``NO_PROXY`` entry as (host in lower case without brackets, port or ``None``)."""
+    bare = entry.split("://", 1)[-1].strip().lower()
+    try:
+        ipaddress.ip_network(bare.strip("[]"), strict=False)  # an IP or a CIDR range, IPv6 ones without a port
+        return bare.strip("[]"), None
+    except ValueError:
+        pass
+    if bare.startswith("["):
+        host, _, rest = bare[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif bare.count(":") == 1:
+        host, _, port = bare.partition(":")
+    else:
+        host, port = bare, ""
+    return host, int(port) if port.isdigit() else None
+
+
+def _network_of(host: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        return None
 
 
 def _no_proxy_patterns(hosts: tuple[str, ...]) -> list[str]:
     """``NO_PROXY`` entries as httpx2 URL-pattern hosts (curl's rules: ``.example.com`` and
-    ``example.com`` both cover subdomains; IPs and ``localhost`` match exactly)."""
+    ``example.com`` both cover subdomains; IPs and ``localhost`` match exactly; CIDR ranges match hosts
+    written as IPs in them)."""
     out = []
-    for host in hosts:
-        if host == "*":
+    for entry in hosts:
+        host, port = _no_proxy_entry(entry)
+        if host in ("*", ""):
             continue
-        bare = host.split("://", 1)[-1]
-        try:
-            address = ipaddress.ip_address(bare.strip("[]"))
-        except ValueError:
-            address = None
-        if address is not None:
-            out.append(f"[{address}]" if address.version == 6 else str(address))
-        elif bare.lower() == "localhost":
-            out.append("localhost")
-        elif "/" in bare:
-            continue  # CIDR ranges: httpx2's patterns match host names only
+        network = _network_of(host)
+        if network is not None and "/" in host:
+            address = f"[{network.network_address}]" if network.version == 6 else str(network.network_address)
+            out.append(f"{address}/{network.prefixlen}")  # httpx2's CIDR pattern (no port)
+            continue
+        if network is not None:
+            pattern = f"[{network.network_address}]" if network.version == 6 else str(network.network_address)
+        elif host == "localhost" or host.startswith("*."):
+            pattern = host
         else:
-            out.append("*" + bare.removeprefix("*").lstrip(".") if not bare.startswith("*.") else bare)
+            pattern = "*" + host.lstrip("*").lstrip(".")
+        out.append(pattern if port is None else f"{pattern}:{port}")
     return out
 
 
-def _bypassed(host_port: str, no_proxy: tuple[str, ...]) -> bool:
-    host = host_port.rsplit(":", 1)[0] if host_port.count(":") == 1 else host_port
-    host = host.strip("[]").lower()
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _bypassed(host_port: str, no_proxy: tuple[str, ...], scheme: str = "") -> bool:
+    """Whether ``NO_PROXY`` sends requests to ``host_port`` (``host``, ``host:port``, ``[v6]:port``) direct."""
+    try:
+        parts = urlsplit(f"//{host_port}")
+        host, port = (parts.hostname or host_port).lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        host, port = host_port.strip("[]").lower(), None
+    address = _network_of(host) if "/" not in host else None
     for entry in no_proxy:
-        entry = entry.split("://", 1)[-1].lower()
-        if entry == "*":
+        entry_host, entry_port = _no_proxy_entry(entry)
+        if entry_host == "*":
             return True
-        entry = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
-        domain = entry.strip("[]").lstrip("*").lstrip(".")
-        if host == domain or host.endswith("." + domain):
+        if entry_port is not None and port is not None and entry_port != port:
+            continue
+        network = _network_of(entry_host)
+        if network is not None:
+            if address is not None and address.network_address in network:
+                return True
+            continue
+        if entry_host.startswith("*."):
+            if host.endswith(entry_host[1:]):
+                return True
+            continue
+        domain = entry_host.lstrip("*").lstrip(".")
+        if domain and (host == domain or host.endswith("." + domain)):
             return True
     return False
