@@ -66,6 +66,7 @@ class Proxy:
     """A ``pproxy`` process on 127.0.0.1 and what it logged (``-v``: one line per connection it relays)."""
 
     scheme: str
+    """As proxy URLs name it: ``http``, ``https`` or ``socks5``."""
     port: int
     lines: list[str] = field(default_factory=list)
     changed: threading.Condition = field(default_factory=threading.Condition)
@@ -98,10 +99,13 @@ class Proxy:
 
 
 @contextlib.contextmanager
-def running_proxy(scheme: str) -> Iterator[Proxy]:
-    proxy = Proxy(scheme, _free_port())
+def running_proxy(scheme: str, *, tls: Path | None = None) -> Iterator[Proxy]:
+    """``pproxy`` serving ``scheme`` (over TLS with the certificate and key in ``tls``, as an https:// proxy)."""
+    proxy = Proxy("https" if tls else scheme, _free_port())
+    listen = f"{scheme}+ssl" if tls else scheme
     process = subprocess.Popen(
-        [sys.executable, "-m", "pproxy", "-l", f"{scheme}://127.0.0.1:{proxy.port}", "-v"],
+        [sys.executable, "-m", "pproxy", "-l", f"{listen}://127.0.0.1:{proxy.port}", "-v",
+         *(["--ssl", str(tls)] if tls else [])],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     threading.Thread(target=proxy.read, args=(process.stdout,), daemon=True).start()
@@ -135,6 +139,13 @@ def http_proxy() -> Iterator[Proxy]:
 @pytest.fixture(scope="module")
 def socks_proxy() -> Iterator[Proxy]:
     with running_proxy("socks5") as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def https_proxy(certs: Certs) -> Iterator[Proxy]:
+    """An HTTP proxy reached over TLS, its certificate from the test CA."""
+    with running_proxy("http", tls=certs.server) as proxy:
         yield proxy
 
 
@@ -320,6 +331,21 @@ async def test_a_streamed_chat_through_a_proxy(scheme: str, socks_proxy: Proxy, 
     assert len(record.text.split()) == 7 and record.usage is not None and record.usage.output_tokens == 7
     assert record.timing.ttft_ms is not None
     proxy.wait_for(f"-> 127.0.0.1:{fake_env['WORKBENCH_FAKE_URL'].rsplit(':', 1)[1]}", since=mark)
+
+
+@pytest.mark.parametrize("where", ["environment", "[network]"])
+async def test_an_https_proxy_is_trusted_by_the_ca_bundle(where: str, origin: Origin, https_proxy: Proxy,
+                                                          certs: Certs) -> None:
+    if where == "environment":
+        network = resolve_network(None, env={"HTTP_PROXY": https_proxy.url(), "SSL_CERT_FILE": str(certs.ca)})
+    else:
+        network = resolve_network(NetworkSection(proxy=https_proxy.url(), ca_bundle=str(certs.ca)), env={})
+    mark = https_proxy.mark()
+    fetched = await fetch(network, f"http://127.0.0.1:{origin.port}/")
+    assert fetched.response.text == "origin says hi"
+    assert_via(https_proxy, fetched, mark, f"127.0.0.1:{origin.port}", origin)
+    with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):  # the OS store: not trusted
+        await fetch(resolve_network(None, env={"HTTP_PROXY": https_proxy.url()}), f"http://127.0.0.1:{origin.port}/")
 
 
 # -- TLS: a CA made here ---------------------------------------------------------------------------------

@@ -20,9 +20,12 @@ LIMITS = httpx2.Limits(max_connections=256, max_keepalive_connections=64, keepal
 
 
 def _transport(network: Network, proxy: str | None = None) -> httpx2.AsyncHTTPTransport:
+    # An https:// proxy is reached over TLS too: with the same trust (CA bundle, verify), not httpx2's default.
     return httpx2.AsyncHTTPTransport(
         verify=network.ssl_context(), http2=network.http2, limits=LIMITS, trust_env=False,
-        retries=network.connect_retries if proxy is None else 0, proxy=proxy,
+        retries=network.connect_retries if proxy is None else 0,
+        proxy=None if proxy is None else httpx2.Proxy(
+            proxy, ssl_context=network.ssl_context() if proxy.startswith("https://") else None),
     )
 
 
