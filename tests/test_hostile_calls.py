@@ -99,3 +99,20 @@ async def test_answers_that_are_not_an_llm_api_are_not_retried(scenario: str, fa
         record = await Caller(client, FakeClock()).call(
             CallRecord(f"fake/x@{scenario},id=noretry-{scenario}", PROMPT), env=fake_env)
     assert [a.kind for a in record.attempts] == ["first"] and record.status == "error"
+
+
+def test_endless_answers_keep_the_network_process_small(fake_env: dict[str, str]) -> None:
+    """Endless error bodies, an endless line and a stream past max_tokens on every wire at once: each
+    target fails alone and the network process's peak memory stays under 200 MB."""
+    from workbench.core.netproc import NetworkProcess
+
+    targets = [f"{wire}/endless@{scenario},id=mem-{wire}-{scenario[:-2]}" for wire in FAKE_WIRES
+               for scenario in ("huge_error=1", "huge_line=1", "overrun=1")]
+    with NetworkProcess() as net:
+        race = net.race(PROMPT, [*targets, HEALTHY], fake_env, NO_RETRY)
+        assert race.wait(timeout=120)
+        status = Path(f"/proc/{net.pid}/status").read_text()
+    peak_kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    assert all(record.status == "error" for record in race.records[:-1])
+    assert race.records[-1].status == "ok"
+    assert peak_kib < 200 * 1024, f"the network process peaked at {peak_kib / 1024:.0f} MiB"

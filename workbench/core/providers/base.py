@@ -7,6 +7,7 @@ mapping of transport failures to typed errors live here, once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -235,9 +236,21 @@ class HttpProvider:
 
     async def _request(self, method: str, url: str, body: dict[str, Any] | None = None,
                        ) -> tuple[dict[str, Any], httpx2.Headers]:
+        """A small non-streamed exchange, bounded in size and in time as a whole (a server dripping one byte
+        at a time within the read timeout cannot hold a command up)."""
+        timeout = self.timeout if self.timeout is not None else httpx2.Timeout(10.0)
+        whole_s = sum(t for t in (timeout.connect, timeout.write, timeout.read, timeout.pool) if t is not None)
         try:
-            http_request = self.client.build_request(method, url, json=body, headers=self.headers(),
-                                                     timeout=self.timeout if self.timeout is not None else 10.0)
+            async with asyncio.timeout(whole_s):
+                return await self._exchange(method, url, body, limits=timeout)
+        except TimeoutError:
+            raise ProviderTimeoutError(self.target, "total", "the provider is slow or unreachable: retry later",
+                                       ) from None
+
+    async def _exchange(self, method: str, url: str, body: dict[str, Any] | None, *,
+                        limits: httpx2.Timeout) -> tuple[dict[str, Any], httpx2.Headers]:
+        try:
+            http_request = self.client.build_request(method, url, json=body, headers=self.headers(), timeout=limits)
         except (UnicodeEncodeError, httpx2.LocalProtocolError):
             raise self._unsendable() from None
         try:
@@ -466,15 +479,16 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 """An error body is read up to this much (a truncated copy is kept); the rest is never read."""
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 """A non-streamed reply (a model list, a token count) larger than this is refused."""
-OVERRUN_CHARS_PER_TOKEN = 64
-OVERRUN_SLACK_CHARS = 64 * 1024
+OVERRUN_CHARS_PER_TOKEN = 32
+OVERRUN_SLACK_CHARS = 32 * 1024
 OVERRUN_BYTES_PER_TOKEN = 4096
 OVERRUN_SLACK_BYTES = 4 * 1024 * 1024
 
 
 class _Budget:
-    """How far past ``max_tokens`` a stream may run before reading stops (no token is ever longer than
-    :data:`OVERRUN_CHARS_PER_TOKEN` characters in practice), and the type checks every event passes."""
+    """How far past ``max_tokens`` a stream may run before reading stops (text averages about four
+    characters a token; :data:`OVERRUN_CHARS_PER_TOKEN` over a whole stream is a server ignoring the
+    limit), and the type checks every event passes."""
 
     __slots__ = ("bytes_left", "chars_left", "max_tokens", "target")
 
