@@ -34,7 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from workbench.core.errors import ConfigError
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
-DEFAULT_CONNECT_RETRIES = 2
+DEFAULT_CONNECT_RETRIES = 0
+"""Transport-level connect retries (immediate, with httpcore2's short backoff). The call policy already retries
+connection failures with backoff and jitter, so by default the transport does not retry as well."""
 
 
 class NetworkOptions(BaseModel):
