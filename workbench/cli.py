@@ -287,7 +287,7 @@ def _default_targets(settings: Settings) -> list[str]:
 
     specs = settings.config.provider_specs()
     env = with_stored_keys(os.environ, sorted(specs), specs)
-    chosen = default_targets(env, settings, lambda: discover(env, specs))
+    chosen = default_targets(env, settings, lambda: discover(env, specs, settings.network(env)))
     if chosen.notice:
         print(f"workbench: {chosen.notice}", file=sys.stderr)
     return chosen.targets
@@ -337,7 +337,8 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
         from workbench.core.keys import with_stored_keys
 
         env = with_stored_keys(os.environ, sorted({m.partition("/")[0] for m in models}), providers)
-        exact = provider_counts(request, models, env, raw=args.raw, providers=providers)
+        exact = provider_counts(request, models, env, raw=args.raw, providers=providers,
+                                network=settings.network(env))
     rows = []
     for target in models:
         try:

@@ -61,13 +61,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _test(provider: str, as_json: bool) -> int:
+    from workbench.core.config import load_settings
     from workbench.core.httpclient import new_client
     from workbench.core.keys import with_stored_keys
     from workbench.core.registry import make_provider, resolve
     from workbench.core.request import ModelRef
 
+    network = load_settings().network(os.environ)
+
     async def probe() -> tuple[float, int, dict[str, str]]:
-        async with new_client() as client:
+        async with new_client(network) as client:
             endpoint = resolve(ModelRef(provider=provider, model="-"), with_stored_keys(os.environ, [provider]))
             started = time.perf_counter()
             count, limits = await make_provider(endpoint, client).list_models()

@@ -120,7 +120,7 @@ def models(args: argparse.Namespace) -> int:
     sources = ([(t, "defaults") for t in config.defaults.targets]
                + [(t, f"alias {a}") for a, t in config.aliases.items()]
                + [(f"local/{name}", "this machine") for name in sorted(LOCAL_MODELS)]
-               + [(t, "discovered") for t in discover(env, specs)])
+               + [(t, "discovered") for t in discover(env, specs, settings.network(env))])
     try:
         rows = target_rows(settings, env, sources, None if store is None else (
             lambda target, since: store.page(Filters(model=target, since=since), limit=500)))

@@ -14,15 +14,18 @@ import httpx2
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.httpclient import new_client
+from workbench.core.network import Network
 from workbench.core.registry import PROVIDERS, ProviderSpec, make_provider, resolve
 from workbench.core.request import ModelRef
 
 LOCAL_PROVIDERS = ("ollama", "lmstudio", "llamacpp", "vllm")
 PROBE_TIMEOUT_S = 0.5
+DISCOVERY_TIMEOUT_S = 1.5
+"""The whole discovery, however the servers behave (a probe that drips bytes cannot hold it up)."""
 
 
 async def discover_async(env: Mapping[str, str], providers: Mapping[str, ProviderSpec] | None = None,
-                         client: httpx2.AsyncClient | None = None) -> list[str]:
+                         client: httpx2.AsyncClient | None = None, network: Network | None = None) -> list[str]:
     """Targets served by the local servers that answered, in a stable order."""
 
     async def probe(name: str, http: httpx2.AsyncClient) -> list[str]:
@@ -40,10 +43,18 @@ async def discover_async(env: Mapping[str, str], providers: Mapping[str, Provide
 
     if client is not None:
         return await run(client)
-    async with new_client() as http:
+    async with new_client(network) as http:
         return await run(http)
 
 
-def discover(env: Mapping[str, str], providers: Mapping[str, ProviderSpec] | None = None) -> list[str]:
-    """Blocking form, for the command line."""
-    return asyncio.run(discover_async(env, providers))
+def discover(env: Mapping[str, str], providers: Mapping[str, ProviderSpec] | None = None,
+             network: Network | None = None) -> list[str]:
+    """Blocking form, for the command line (bounded as a whole by :data:`DISCOVERY_TIMEOUT_S`)."""
+
+    async def bounded() -> list[str]:
+        try:
+            return await asyncio.wait_for(discover_async(env, providers, network=network), DISCOVERY_TIMEOUT_S)
+        except TimeoutError:
+            return []
+
+    return asyncio.run(bounded())

@@ -15,6 +15,7 @@ import httpx2
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.httpclient import new_client
+from workbench.core.network import Network
 from workbench.core.registry import ProviderSpec, make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef
 
@@ -38,11 +39,12 @@ async def count_with_providers(request: ChatRequest, targets: Sequence[str], env
 
 
 def provider_counts(request: ChatRequest, targets: Sequence[str], env: Mapping[str, str], *,
-                    raw: bool = False, providers: Mapping[str, ProviderSpec] | None = None) -> dict[str, int]:
+                    raw: bool = False, providers: Mapping[str, ProviderSpec] | None = None,
+                    network: Network | None = None) -> dict[str, int]:
     """Blocking form for command-line use."""
 
     async def run() -> dict[str, int]:
-        async with new_client() as client:
+        async with new_client(network) as client:
             return await count_with_providers(request, targets, env, client, raw=raw, providers=providers)
 
     return asyncio.run(run())

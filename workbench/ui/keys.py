@@ -7,7 +7,6 @@ Everything is read in thread workers after the screen mounts; discovery has a sh
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -20,20 +19,12 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label
 
 from workbench.core.errors import WorkbenchError
 
-DISCOVERY_TIMEOUT_S = 1.5
-
 
 def discover_targets(env: Mapping[str, str], providers: Mapping[str, Any]) -> list[str]:
-    """Targets served by local servers that answer within :data:`DISCOVERY_TIMEOUT_S` (none on timeout)."""
-    from workbench.core.discovery import discover_async
+    """Targets served by local servers that answer within the discovery's time bound (none on timeout)."""
+    from workbench.core.discovery import discover
 
-    async def run() -> list[str]:
-        try:
-            return await asyncio.wait_for(discover_async(env, providers), DISCOVERY_TIMEOUT_S)
-        except TimeoutError:
-            return []
-
-    return asyncio.run(run())
+    return discover(env, providers)
 
 
 def model_rows(app: Any) -> list[dict[str, Any]]:
