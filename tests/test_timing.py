@@ -48,4 +48,7 @@ def test_record_applies_events_reasoning_first_counts_as_ttft() -> None:
     assert row == {"target": "fake/x", "text": "Hello world", "ttft_ms": 39.0, "latency_ms": 99.0,
                    "tokens_per_s": round(2 / 0.05, 2), "input_tokens": 5, "output_tokens": 3,
                    "usage_estimated": False, "finish_reason": "stop", "status": "ok", "error": None,
-                   "cost_usd": None, "attempts": [], "served_by": None, "queue_ms": None}
+                   "cost_usd": None, "attempts": [], "served_by": None, "queue_ms": None,
+                   "total_ms": None, "total_ttft_ms": None}
+    record.call_started_ns = 0  # the call began before its attempt: retries, waits and fallbacks count here
+    assert summary(record)["total_ms"] == 100.0 and summary(record)["total_ttft_ms"] == 40.0

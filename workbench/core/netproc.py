@@ -221,6 +221,8 @@ class RemoteRace:
         """Why the race was ended here rather than by the child (it stopped, or was abandoned); else ``None``."""
         self._finished = threading.Event()
         self._owner = owner
+        self._callbacks: list[Callable[[], None]] = []
+        self._callbacks_lock = threading.Lock()
 
     @property
     def done(self) -> bool:
@@ -229,6 +231,22 @@ class RemoteRace:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every record is final (usage estimates included); False on timeout."""
         return self._finished.wait(timeout)
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the reader thread, or here if already finished) once the race is done:
+        an event loop can wait for a race without a thread of its own."""
+        with self._callbacks_lock:
+            if not self._finished.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def _set_finished(self) -> None:
+        with self._callbacks_lock:
+            self._finished.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
 
     def cancel(self) -> None:
         """Stop every stream still running; their records keep the partial output. Never blocks."""
@@ -249,7 +267,7 @@ class RemoteRace:
                 if not record.done:
                     record.fail(ProviderError(record.target, reason, hint))
         finally:
-            self._finished.set()
+            self._set_finished()
 
 
 class _Child:
@@ -356,7 +374,7 @@ class _Child:
             else:
                 del self.races[message.race_id]
                 if all(record.done for record in race.records):
-                    race._finished.set()
+                    race._set_finished()
                 else:
                     race._fail("the network process ended the race without a result for this call",
                                "retry; if it persists, report it with " + self._log_text())

@@ -53,7 +53,7 @@ from workbench.core.prompts.model import to_request
 from workbench.core.race import settle
 from workbench.core.registry import ProviderSpec
 from workbench.core.request import ChatRequest, Params
-from workbench.core.resilience.caller import Caller
+from workbench.core.resilience.caller import CallPath
 from workbench.core.traces.ids import new_id
 from workbench.core.traces.store import TraceStore
 from workbench.core.traces.writer import CallContext, TraceWriter
@@ -229,7 +229,7 @@ class EvalRunner:
         self._pending: list[tuple[CellResult, str, int]] = []
         self._fresh: list[tuple[str, Observation]] = []
         self._run: RunInfo | None = None
-        self._caller: Caller | None = None
+        self._caller: CallPath | None = None
         self._env: Mapping[str, str] | None = None
         self._writer: TraceWriter | None = None
         self._writing = asyncio.Lock()
@@ -245,7 +245,7 @@ class EvalRunner:
     def plan(self) -> Iterator[Cell]:
         return cells(self.suite, self.options.repeat, self.options.targets)
 
-    async def run(self, run: RunInfo, caller: Caller, env: Mapping[str, str] | None = None,
+    async def run(self, run: RunInfo, caller: CallPath, env: Mapping[str, str] | None = None,
                   writer: TraceWriter | None = None) -> RunInfo:
         """Run every cell of the plan not yet recorded for ``run`` through ``caller`` (targets resolve
         against ``env``; calls are traced to ``writer``); returns the run finished or stopped."""

@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 import jsonschema
@@ -58,6 +58,16 @@ _CHARS_PER_TOKEN = 4
 
 EventHook = Callable[[StreamEvent], None]
 UpdateHook = Callable[[CallRecord], None]
+
+
+class CallPath(Protocol):
+    """What runs one call: :class:`Caller` here, or :class:`~workbench.core.remote_caller.RemoteCaller`
+    through the network process."""
+
+    async def call(self, record: CallRecord, *, policies: PolicySet | None = None,
+                   env: Mapping[str, str] | None = None, providers: Mapping[str, ProviderSpec] | None = None,
+                   prices: PriceBook | None = None, on_event: EventHook | None = None,
+                   on_update: UpdateHook | None = None) -> CallRecord: ...
 
 
 class _Retry(Exception):
