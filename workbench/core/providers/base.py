@@ -249,14 +249,7 @@ class HttpProvider:
 
     async def _exchange(self, method: str, url: str, body: dict[str, Any] | None, *,
                         limits: httpx2.Timeout) -> tuple[dict[str, Any], httpx2.Headers]:
-        try:
-            http_request = self.client.build_request(method, url, json=body, headers=self.headers(), timeout=limits)
-        except (UnicodeEncodeError, httpx2.LocalProtocolError):
-            raise self._unsendable() from None
-        try:
-            response = await self.client.send(http_request, stream=True)
-        except httpx2.TransportError as exc:
-            raise self._not_sent(exc) from None
+        response = await self._open(method, url, json=body, headers=self.headers(), timeout=limits)
         try:
             if response.status_code >= 400:
                 raise await self._http_error(response)
@@ -270,6 +263,17 @@ class HttpProvider:
             return loads_object(content), response.headers
         except StreamDecodeError as exc:
             raise MalformedStreamError(self.target, str(exc)) from None
+
+    async def _open(self, method: str, url: str, **request: Any) -> httpx2.Response:
+        """Build and send one request, its response streamed; failures before the response are typed."""
+        try:
+            http_request = self.client.build_request(method, url, **request)
+        except (UnicodeEncodeError, httpx2.LocalProtocolError):
+            raise self._unsendable() from None
+        try:
+            return await self.client.send(http_request, stream=True)
+        except httpx2.TransportError as exc:
+            raise self._not_sent(exc) from None
 
     # -- shared machinery -----------------------------------------------------------------------
     def resolve(self, request: ChatRequest) -> ChatRequest:
@@ -288,19 +292,11 @@ class HttpProvider:
         content = json.dumps(self.body(request)).encode()
         started_ns = time.perf_counter_ns()
         for _hop in range(MAX_REDIRECTS + 1):
-            try:
-                http_request = self.client.build_request(
-                    "POST", url,
-                    headers={"accept-encoding": "identity", "content-type": "application/json", **self.headers()},
-                    content=content, extensions={"trace": trace},
-                    timeout=self.timeout if self.timeout is not None else httpx2.USE_CLIENT_DEFAULT,
-                )
-            except (UnicodeEncodeError, httpx2.LocalProtocolError):
-                raise self._unsendable() from None
-            try:
-                response = await self.client.send(http_request, stream=True)
-            except httpx2.TransportError as exc:
-                raise self._not_sent(exc) from None
+            response = await self._open(
+                "POST", url, content=content, extensions={"trace": trace},
+                headers={"accept-encoding": "identity", "content-type": "application/json", **self.headers()},
+                timeout=self.timeout if self.timeout is not None else httpx2.USE_CLIENT_DEFAULT,
+            )
             if response.status_code not in _REDIRECTS:
                 break
             await response.aclose()
