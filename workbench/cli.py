@@ -8,26 +8,36 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench import __version__, eval_cli, export_cli, keys_cli, prompts_cli, sessions_cli, traces_cli, workspace_cli
+from workbench import __version__
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from workbench.core.call import CallRecord
     from workbench.core.config import Config, Settings
+    from workbench.core.netproc import NetworkProcess
     from workbench.core.policy import PolicySet
     from workbench.core.registry import ProviderSpec
     from workbench.core.request import ChatRequest, Params
     from workbench.core.sessions import PromptRef
-    from workbench.core.traces.writer import CallContext
+    from workbench.core.traces.writer import CallContext, TraceWriter
+
+# `workbench run` imports little before its request is out (the other commands' modules, rich, the trace
+# store, tokenizers and price data come later or not at all) and starts its network process first, so
+# that the child's start-up overlaps this one's: see bench/startup.py and BENCHMARKS.md.
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(run_only: bool = False) -> argparse.ArgumentParser:
+    """The command line; with ``run_only`` just ``workbench run`` (its help and errors are the same), which
+    spares importing every other command's module."""
     parser = argparse.ArgumentParser(prog="workbench", description="A terminal workbench for LLM engineers.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -66,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-trace", action="store_true", help="do not write the calls to the trace log")
     run.add_argument("--config", metavar="FILE", help="the workspace configuration (default: the nearest "
                                                        "workbench.toml up from here, if any)")
+    if run_only:
+        return parser
+
+    from workbench import eval_cli, export_cli, keys_cli, prompts_cli, sessions_cli, traces_cli, workspace_cli
 
     tokens = sub.add_parser("tokens", help="count input tokens and estimate cost per model, offline",
                             description="Count a prompt's tokens and estimate its cost on each -m target.")
@@ -174,6 +188,7 @@ def _source(args: argparse.Namespace, settings: Settings) -> _Source:
         request, targets = session_request(session)
         return _Source(request, targets, session.prompt, dict(session.variables), session.name)
     if args.prompt_ref:
+        from workbench import prompts_cli
         from workbench.core.prompts import pin, to_request, variable_values
         from workbench.core.sessions import PromptRef
 
@@ -185,6 +200,8 @@ def _source(args: argparse.Namespace, settings: Settings) -> _Source:
 
 
 def _workspace(settings: Settings) -> Path:
+    from workbench import prompts_cli
+
     return settings.workspace or prompts_cli.workspace_dir()
 
 
@@ -205,14 +222,22 @@ def _params(args: argparse.Namespace, config: Config, base: Params) -> Params:
         raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench run --help`") from None
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.live import Live
+def _cmd_run(args: argparse.Namespace, net: NetworkProcess | None = None) -> int:
+    """``workbench run``; ``net`` is the network process when :func:`main` started it already."""
+    if net is None:
+        from workbench.core.netproc import NetworkProcess
 
-    from workbench.console import race_columns
-    from workbench.core.call import summary
-    from workbench.core.netproc import NetworkProcess, wait_bound
-    from workbench.core.traces.writer import CallContext
+        net = NetworkProcess()
+    try:
+        return _run(args, net)
+    finally:
+        # Without a race (a usage error) the child has nothing to send: it exits by itself once its start-up
+        # is over, which this process need not wait for.
+        net.close(wait=net.raced)
+
+
+def _run(args: argparse.Namespace, net: NetworkProcess) -> int:
+    from workbench.core.netproc import wait_bound
 
     settings = _settings(args)
     config = settings.config
@@ -226,50 +251,71 @@ def _cmd_run(args: argparse.Namespace) -> int:
     args.fallback = [config.expand(m) for m in args.fallback]
     request = source.request.model_copy(update={"params": _params(args, config, source.request.params)})
     prompt = source.prompt
-    console = Console()
     policies = _policies(args, settings.policies, models, settings)
     network = settings.network(os.environ)
     for warning in network.warnings():
         print(warning, file=sys.stderr)
-    with NetworkProcess() as net, _target_env([*models, *args.fallback], config.provider_specs()) as env:
-        race = net.race(request, models, env, policies, settings.prices, config.provider_specs(), network)
-        bound = wait_bound(policies, models, request)  # past it something is stuck: never wait forever
-        stuck = None
-        try:
-            if args.json or not console.is_terminal:
-                finished = race.wait(bound)
-            else:
-                height = max(console.size.height - 6, 4)
-                with Live(get_renderable=lambda: race_columns(race.records, height), console=console,
-                          refresh_per_second=15, transient=True):
+    traces: _TraceLog | None = None
+    try:
+        with _target_env([*models, *args.fallback], config.provider_specs()) as env:
+            race = net.race(request, models, env, policies, settings.prices, config.provider_specs(), network)
+            # The request is on its way: what the rest needs loads now, while the streams run.
+            traces = None if args.no_trace else _TraceLog(settings)
+            console = None if args.json else _console()
+            bound = wait_bound(policies, models, request)  # past it something is stuck: never wait forever
+            stuck = None
+            try:
+                if console is None or not console.is_terminal:
                     finished = race.wait(bound)
-            if not finished:
-                stuck = f"no result within {bound:.0f} s (the policies' timeouts and retries); see {net.log_path}"
+                else:
+                    from rich.live import Live
+
+                    from workbench.console import race_columns
+
+                    height = max(console.size.height - 6, 4)
+                    with Live(get_renderable=lambda: race_columns(race.records, height), console=console,
+                              refresh_per_second=15, transient=True):
+                        finished = race.wait(bound)
+                if not finished:
+                    stuck = f"no result within {bound:.0f} s (the policies' timeouts and retries); see {net.log_path}"
+                    race.cancel()
+                    if not race.wait(timeout=5):
+                        race.abandon(stuck)
+            except KeyboardInterrupt:
                 race.cancel()
                 if not race.wait(timeout=5):
-                    race.abandon(stuck)
-        except KeyboardInterrupt:
-            race.cancel()
-            if not race.wait(timeout=5):
-                race.abandon("interrupted")
-            console.print(race_columns(race.records))
-            print("interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
-    if race.failure or stuck:
-        print(f"workbench: {race.failure or stuck}", file=sys.stderr)
-    context = CallContext(prompt_name=prompt.name if prompt else None,
-                          prompt_version=prompt.version if prompt else None,
-                          session_id=args.save_session or source.session, tags=tuple(args.tag))
-    ids = _trace(race.records, args, settings, context)
+                    race.abandon("interrupted")
+                from workbench.console import race_columns
+
+                (console or _console()).print(race_columns(race.records))
+                print("interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            net.close(wait=False)  # every record is here: the child exits while the calls are traced
+        if race.failure or stuck:
+            print(f"workbench: {race.failure or stuck}", file=sys.stderr)
+        from workbench.core.call import summary
+        from workbench.core.traces.writer import CallContext
+
+        context = CallContext(prompt_name=prompt.name if prompt else None,
+                              prompt_version=prompt.version if prompt else None,
+                              session_id=args.save_session or source.session, tags=tuple(args.tag))
+        ids = _trace(race.records, traces, context)
+    finally:
+        if traces is not None:
+            traces.close()
     if args.json:
         origin = {"prompt": context.prompt_name, "prompt_version": context.prompt_version}
         for record, call_id in zip(race.records, ids, strict=True):
             print(json.dumps({**summary(record), "trace_id": call_id, **origin}, ensure_ascii=False))
     else:
+        from workbench.console import race_columns
+
+        assert console is not None
         console.print(race_columns(race.records))
         if prompt:
             console.print(f"[dim]prompt {prompt.name} v{prompt.version}[/dim]")
     if args.save_session:
+        from workbench import prompts_cli
         from workbench.core.sessions import save_session, session_from_race
 
         session = session_from_race(args.save_session, request, models, race.records, prompt=prompt,
@@ -293,21 +339,53 @@ def _default_targets(settings: Settings) -> list[str]:
     return chosen.targets
 
 
-def _trace(records: Sequence[CallRecord], args: argparse.Namespace, settings: Settings,
-           context: CallContext) -> list[str | None]:
-    """Write the calls to the trace log; a store that cannot be opened is reported, not fatal."""
-    if args.no_trace:
-        return [None] * len(records)
-    from workbench.core.traces.writer import TraceWriter
+def _console() -> Console:
+    from rich.console import Console
 
-    try:
-        writer = TraceWriter(settings.trace_path(os.environ), settings.redactor())
-    except WorkbenchError as exc:
-        print(f"workbench: calls not traced: {exc}", file=sys.stderr)
+    return Console()
+
+
+class _TraceLog:
+    """The trace log, opened in a thread while the race runs (importing the store and opening it take
+    longer than a short stream); :meth:`writer` waits for it. A store that cannot be opened is reported,
+    not fatal."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._writer: TraceWriter | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._open, args=(settings,), name="workbench-open-traces",
+                                        daemon=True)
+        self._thread.start()
+
+    def _open(self, settings: Settings) -> None:
+        try:
+            from workbench.core.traces.writer import TraceWriter
+
+            self._writer = TraceWriter(settings.trace_path(os.environ), settings.redactor())
+        except BaseException as exc:  # reported by writer(), in the caller's thread
+            self._error = exc
+
+    def writer(self) -> TraceWriter | None:
+        self._thread.join()
+        if isinstance(self._error, WorkbenchError):
+            print(f"workbench: calls not traced: {self._error}", file=sys.stderr)
+        elif self._error is not None:
+            raise self._error
+        return self._writer
+
+    def close(self) -> None:
+        """Commit what was written (no result is lost) and close the store."""
+        self._thread.join()
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _trace(records: Sequence[CallRecord], traces: _TraceLog | None, context: CallContext) -> list[str | None]:
+    """Write the calls to the trace log (``traces``; ``None``: --no-trace); committed by ``traces.close()``."""
+    writer = None if traces is None else traces.writer()
+    if writer is None:
         return [None] * len(records)
-    ids: list[str | None] = [writer.write(record, context) for record in records]
-    writer.close()
-    return ids
+    return [writer.write(record, context) for record in records]
 
 
 def _cmd_tokens(args: argparse.Namespace) -> int:
@@ -412,15 +490,14 @@ def _policies(args: argparse.Namespace, policies: PolicySet, models: Sequence[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["run"]:
+        code = _main_run(words)
+        if argv is None:  # this process is the command, and it closed and committed all it opened
+            _exit_now(code)
+        return code
     parser = _parser()
-    args = parser.parse_args(argv)
-    commands = {
-        "run": _cmd_run, "tokens": _cmd_tokens, "traces": traces_cli.run, "keys": keys_cli.run,
-        "prompts": prompts_cli.run, "init": workspace_cli.init, "config": workspace_cli.config_show,
-        "models": workspace_cli.models, "fake-server": _cmd_fake_server,
-        "sessions": sessions_cli.run, "export": export_cli.run,
-        "eval": eval_cli.run, "evals": eval_cli.runs_command,
-    }
+    args = parser.parse_args(words)
     if args.command is None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):  # piped or scripted: no TUI, the help
             parser.print_help()
@@ -428,8 +505,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         from workbench.ui.app import run_tui
 
         return run_tui()
+    from workbench import eval_cli, export_cli, keys_cli, prompts_cli, sessions_cli, traces_cli, workspace_cli
+
+    commands = {
+        "run": _cmd_run, "tokens": _cmd_tokens, "traces": traces_cli.run, "keys": keys_cli.run,
+        "prompts": prompts_cli.run, "init": workspace_cli.init, "config": workspace_cli.config_show,
+        "models": workspace_cli.models, "fake-server": _cmd_fake_server,
+        "sessions": sessions_cli.run, "export": export_cli.run,
+        "eval": eval_cli.run, "evals": eval_cli.runs_command,
+    }
+    return _dispatch(lambda: commands[args.command](args))
+
+
+def _main_run(argv: list[str]) -> int:
+    """``workbench run``: the network process starts before anything else (its start-up, ~0.2 s of imports,
+    then overlaps reading the configuration here), then only the ``run`` parser is built."""
+    from workbench.core.netproc import NetworkProcess
+
+    net: NetworkProcess | None = None
     try:
-        return commands[args.command](args)
+        with contextlib.suppress(WorkbenchError):  # cannot start: _cmd_run says why
+            net = NetworkProcess()
+        args = _parser(run_only=True).parse_args(argv)
+        return _dispatch(lambda: _cmd_run(args, net))
+    finally:
+        if net is not None:
+            net.close(wait=net.raced)
+
+
+def _exit_now(code: int) -> None:
+    """Exit without tearing the interpreter down: freeing every module and object of a process that
+    imported pydantic, httpx2 and the trace store takes ~0.1 s, after the output is complete. Only for a
+    command that has closed what it opened (the network process, the trace log, servers it started)."""
+    with contextlib.suppress(OSError, ValueError):  # a reader that went away (`| head`) or a closed stream
+        sys.stdout.flush()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _dispatch(command: Callable[[], int]) -> int:
+    try:
+        return command()
     except WorkbenchError as exc:
         hint = f"\n  hint: {exc.hint}" if exc.hint else ""
         print(f"workbench: {exc}{hint}", file=sys.stderr)

@@ -36,7 +36,6 @@ from workbench.core.policy import Timeouts
 from workbench.core.providers.base import Provider
 from workbench.core.request import ChatRequest
 from workbench.core.timing import CallTiming
-from workbench.core.tokenizer import count_chat, count_text, encoding_name_for
 
 
 @dataclass(slots=True)
@@ -310,6 +309,8 @@ def estimate_usage_of(record: CallRecord) -> None:
     """Fill a missing usage with tokenizer counts and flag it ``usage_estimated``."""
     if record.usage is not None:
         return
+    from workbench.core.tokenizer import count_chat, count_text, encoding_name_for  # tiktoken: only when needed
+
     provider, _, model = record.target.partition("/")
     encoding, _exact = encoding_name_for(provider, model)
     reasoning = count_text(record.reasoning, encoding) if record.reasoning_parts else 0

@@ -10,6 +10,13 @@ while the transport is paused (the parent is not reading), stream events are coa
 of framed every loop turn, and a new race waits before it starts its calls (commands, cancels included,
 are still read); the streams already running keep reading, so their timestamps stay true. If the parent
 goes away (its end of either pipe closes), every race is cancelled and the process exits.
+
+Start-up: the child is started before its parent has read its configuration, so while it waits for
+the first command it warms up (:meth:`ChildLoop._warm`): it imports what a first request needs and
+builds the client for the environment's network settings, which is what a run without a
+``[network]`` table sends. Usage estimates and costs are not computed here: the parent does, with
+what they need loaded while the streams run, so this loop never holds a timestamp back for them.
+On exit the process ends without tearing its interpreter down (nothing is left to flush by then).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
+import importlib
 import os
 import pickle
 import signal
@@ -37,6 +45,8 @@ from workbench.core.resilience.caller import Caller
 HIGH_WATER = 64 * 1024
 """Bytes buffered in the transport beyond which it pauses (the parent is behind)."""
 CLOSE_TIMEOUT_S = 5.0
+_FIRST_REQUEST_MODULES = ("httpcore2", "anyio._backends._asyncio", "anyio._core._sockets")
+"""What httpx2 imports on its first client and first connection."""
 
 
 def _log(text: str) -> None:
@@ -86,6 +96,7 @@ class ChildLoop:
         self.inbox, self.out = inbox, outbox
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.callers: dict[Network | None, Caller] = {}
+        self.callers_lock = asyncio.Lock()
         self.outbox: dict[int, list[tuple[int, StreamEvent]]] = {}
 
     async def run(self) -> None:
@@ -100,14 +111,16 @@ class ChildLoop:
         _log("ready")
         async with contextlib.AsyncExitStack() as clients:
             self.clients = clients
+            warming = asyncio.create_task(self._warm())
             receiving = asyncio.create_task(self._receive(commands))
             await asyncio.wait([receiving, self.pipe.lost], return_when=asyncio.FIRST_COMPLETED)
             if self.pipe.lost.done():
                 _log("the parent closed the channel; stopping")
             receiving.cancel()
+            warming.cancel()
             for task in self.tasks.values():
                 task.cancel()
-            await asyncio.gather(receiving, *self.tasks.values(), return_exceptions=True)
+            await asyncio.gather(receiving, warming, *self.tasks.values(), return_exceptions=True)
         self.transport.close()  # sends what is buffered, then closes
         try:
             await asyncio.wait_for(asyncio.shield(self.pipe.lost), CLOSE_TIMEOUT_S)
@@ -133,11 +146,35 @@ class ChildLoop:
 
     async def _caller(self, network: Network | None) -> Caller:
         """One client (pool) and caller per network setting: breakers and rate limits span races."""
-        caller = self.callers.get(network)
-        if caller is None:
-            client = await self.clients.enter_async_context(new_client(network))
-            caller = self.callers[network] = Caller(client)
-        return caller
+        async with self.callers_lock:
+            caller = self.callers.get(network)
+            if caller is None:
+                client = await self.clients.enter_async_context(new_client(network))
+                caller = self.callers[network] = Caller(client)
+            return caller
+
+    async def _warm(self) -> None:
+        """Ready the first request while the parent still reads its configuration: import the transport
+        (httpcore2, anyio's asyncio backend: ~50 ms) and build the client for the environment's network
+        settings (CA certificates: ~30 ms each for checking and for the client), which the parent sends
+        unless a ``[network]`` table says otherwise. Each step yields, so a command that came meanwhile
+        is read between steps; nothing is warmed once a race has started."""
+        try:
+            for module in _FIRST_REQUEST_MODULES:
+                importlib.import_module(module)
+                await asyncio.sleep(0)
+            if self.tasks:
+                return
+            from workbench.core.network import resolve_network
+
+            network = resolve_network(None)
+            await asyncio.sleep(0)
+            if not self.tasks:
+                await self._caller(network)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bad proxy or CA setting: the race that uses it says so
+            _log(f"warming up skipped ({type(exc).__name__}: {exc})")
 
     def _send(self, message: Events | Final | Done) -> None:
         if self.transport.is_closing():
@@ -168,7 +205,7 @@ class ChildLoop:
 
         try:
             await self.pipe.writable.wait()  # back-pressure: no new streams while the parent is behind
-            await race.run(caller, on_event, on_done, on_update=on_done)
+            await race.run(caller, on_event, on_done, on_update=on_done, settle=False)  # the parent settles
         except asyncio.CancelledError:
             for index, record in enumerate(race.records):
                 if not record.done:  # cancelled before its call began
@@ -214,6 +251,10 @@ def main() -> None:
     sys.stdout = sys.stderr
     with open(channel, "wb", buffering=0) as outbox:
         asyncio.run(ChildLoop(sys.stdin.buffer, outbox).run())
+    # Everything is sent and every client closed: skip tearing the interpreter down (module by module,
+    # object by object: tens of ms that the parent, waiting for this exit, would add to its own).
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,13 @@ pickles: :class:`StartRace`, :class:`CancelRace` and :class:`Stop` go down its s
 come back on its stdout. A plain child process (not ``multiprocessing``) keeps callers free of any
 main-module guard and works on every platform.
 
+Settling happens here, not in the child: usage estimates for providers that sent none, and costs,
+are computed by a thread of each :class:`RemoteRace` once the child's ``Done`` came. The price data a
+race needs is loaded when it starts, and the tokenizer once it has run a moment, while its streams
+run: in this process, so neither ever holds the child's loop (or a timestamp) back, and settling after
+the last stream is instant. This module imports little (no pydantic model, no httpx2) until a race
+starts, so a command can start the child first and let its start-up overlap its own.
+
 Supervision. Each child is a *generation* (:class:`_Child`) with a reader thread, which applies the
 messages to :attr:`RemoteRace.records` (a UI may read them at any time), and a writer thread, so that
 sending a command never blocks the caller on a full pipe. When a generation ends — the child exited or
@@ -40,18 +47,46 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import platformdirs
 
-from workbench.core.call import CallRecord, apply_event
 from workbench.core.errors import ProviderError, WorkbenchError
-from workbench.core.events import StreamEvent
-from workbench.core.network import Network
-from workbench.core.policy import PolicySet
-from workbench.core.pricing import PriceBook
-from workbench.core.registry import ProviderSpec
-from workbench.core.request import ChatRequest
+
+if TYPE_CHECKING:  # imported where used: starting a child must not wait for pydantic models and httpx2
+    from workbench.core.call import CallRecord
+    from workbench.core.events import StreamEvent
+    from workbench.core.network import Network
+    from workbench.core.policy import PolicySet
+    from workbench.core.pricing import PriceBook
+    from workbench.core.registry import ProviderSpec
+    from workbench.core.request import ChatRequest
+
+if TYPE_CHECKING:
+    from workbench.core.call import apply_event
+else:
+
+    def apply_event(record, event):
+        """:func:`workbench.core.call.apply_event`, which replaces this module global on first use."""
+        global apply_event
+        from workbench.core.call import apply_event
+
+        apply_event(record, event)
+
+_LAZY = {"CallRecord": "workbench.core.call", "StreamEvent": "workbench.core.events",
+         "Network": "workbench.core.network", "PolicySet": "workbench.core.policy",
+         "PriceBook": "workbench.core.pricing", "ProviderSpec": "workbench.core.registry",
+         "ChatRequest": "workbench.core.request"}
+
+
+def __getattr__(name: str) -> object:
+    """The types the messages carry, importable from here as before, imported on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
 
 LOG_DIR_ENV = "WORKBENCH_LOG_DIR"
 LOG_NAME = "network.log"
@@ -61,6 +96,9 @@ EXIT_GRACE_S = 2.0
 """How long a child that closed its end of the pipe may take to exit before it is killed."""
 SETTLE_SLACK_S = 60.0
 """Added to a race's wait bound: estimating usage (a tokenizer's first load) and pricing after the streams."""
+PREPARE_TOKENIZER_AFTER_S = 0.2
+"""A race still running after this long loads the tokenizer meanwhile (in this process), in case a provider
+sends no usage: settling after the last stream is then instant. A shorter race loads it only if needed."""
 
 # -- messages ---------------------------------------------------------------------------------------
 
@@ -102,7 +140,7 @@ class Events:
 
 @dataclass(frozen=True, slots=True)
 class Final:
-    """Child → parent: a record as it stands after an attempt or once final (again when usage is estimated)."""
+    """Child → parent: a record as it stands after an attempt or once final (unsettled: the parent settles)."""
 
     race_id: int
     index: int
@@ -211,14 +249,30 @@ def wait_bound(policies: PolicySet, targets: Sequence[str], request: ChatRequest
 
 
 class RemoteRace:
-    """A race running in the network process; ``records`` fill in as its events arrive."""
+    """A race running in the network process; ``records`` fill in as its events arrive.
 
-    def __init__(self, race_id: int, request: ChatRequest, targets: Sequence[str], owner: _Child) -> None:
+    The child sends the records as the streams left them. Usage estimates (for providers that sent
+    none) and costs are computed here, by a thread of the race (:meth:`_settle`): the price data the
+    race needs is loaded when it starts, the tokenizer too once it has run
+    :data:`PREPARE_TOKENIZER_AFTER_S`, all while the streams run and in this process, so the child's
+    loop (and its timestamps) never waits for them, and settling after the last stream is instant."""
+
+    def __init__(self, race_id: int, request: ChatRequest, targets: Sequence[str], owner: _Child,
+                 prices: PriceBook | None = None, settles: Sequence[str] = ()) -> None:
+        from workbench.core.call import CallRecord
+
         self.race_id = race_id
         self.request = request
         self.records = [CallRecord(target, request) for target in targets]
         self.failure: str | None = None
         """Why the race was ended here rather than by the child (it stopped, or was abandoned); else ``None``."""
+        self.prices = prices
+        """The price book the records are settled with (``None``: the default one)."""
+        self._settles = tuple(settles) or tuple(targets)
+        """Every target a record may be served by (fallbacks included): what to load prices for."""
+        self._ended = threading.Event()
+        """Set when the child's Done came with every record final (then the records are settled), or when
+        the race failed here."""
         self._finished = threading.Event()
         self._owner = owner
         self._callbacks: list[Callable[[], None]] = []
@@ -233,8 +287,8 @@ class RemoteRace:
         return self._finished.wait(timeout)
 
     def add_done_callback(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from the reader thread, or here if already finished) once the race is done:
-        an event loop can wait for a race without a thread of its own."""
+        """Call ``callback`` (from the thread that finished the race, or here if already finished) once the
+        race is done: an event loop can wait for a race without a thread of its own."""
         with self._callbacks_lock:
             if not self._finished.is_set():
                 self._callbacks.append(callback)
@@ -266,6 +320,43 @@ class RemoteRace:
             for record in self.records:
                 if not record.done:
                     record.fail(ProviderError(record.target, reason, hint))
+        finally:
+            self._set_finished()
+            self._ended.set()
+
+    def _start_settling(self) -> None:
+        threading.Thread(target=self._settle, name=f"workbench-settle-{self.race_id}", daemon=True).start()
+
+    def _prepare(self, targets: Sequence[str], prices: PriceBook | None, tokenizer: bool = False) -> None:
+        from workbench.core.race import prepare
+
+        try:
+            prepare(targets, prices, tokenizer)
+        except Exception as exc:  # settling meets it again, and reports it per record
+            _append_log(self._owner.log_path, f"preparing to settle race {self.race_id} failed: {exc!r}")
+
+    def _settle(self) -> None:
+        """The race's settling thread: load what settling needs while the streams run, then, once the
+        child's Done has come, estimate missing usage and price every record, and finish the race."""
+        from workbench.core.errors import UnexpectedError
+        from workbench.core.pricing import PriceBook
+        from workbench.core.race import settle
+
+        prices = self.prices or PriceBook()
+        try:
+            self._prepare(self._settles, prices)
+            if not self._ended.wait(PREPARE_TOKENIZER_AFTER_S):
+                # A thread of its own: a race that ends meanwhile and needs no estimate does not wait for it.
+                threading.Thread(target=self._prepare, args=([r.target for r in self.records], None, True),
+                                 name=f"workbench-tokenizer-{self.race_id}", daemon=True).start()
+            self._ended.wait()
+            if self._finished.is_set():  # failed here: nothing more to settle
+                return
+            for record in self.records:
+                try:
+                    settle(record, prices)
+                except Exception as exc:
+                    record.fail(UnexpectedError(record.target, exc))
         finally:
             self._set_finished()
 
@@ -325,8 +416,12 @@ class _Child:
 
     def send(self, message: ToChild) -> None:
         """Queue a command for the child; never blocks on the pipe. Ignored once the child stopped."""
+        self.send_frame(encode_frame(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        """:meth:`send` for a command already framed by :func:`encode_frame`."""
         if not self.stopped:
-            self._outbox.put(encode_frame(message))
+            self._outbox.put(frame)
 
     def _write(self) -> None:
         while (frame := self._outbox.get()) is not None:
@@ -374,7 +469,7 @@ class _Child:
             else:
                 del self.races[message.race_id]
                 if all(record.done for record in race.records):
-                    race._set_finished()
+                    race._ended.set()  # its settling thread estimates usage, prices, and finishes it
                 else:
                     race._fail("the network process ended the race without a result for this call",
                                "retry; if it persists, report it with " + self._log_text())
@@ -414,12 +509,17 @@ class _Child:
         with contextlib.suppress(OSError):
             self.process.kill()
 
+    def request_stop(self) -> None:
+        """Ask the child to stop (it cancels its races, sends what is left and exits); do not wait."""
+        if self.process.poll() is None:
+            self.send(Stop())
+            self._outbox.put(None)
+
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the child to stop (it cancels its races and sends what is left), kill it if it lingers, and
         wait for both threads."""
         if self.process.poll() is None:
-            self.send(Stop())
-            self._outbox.put(None)
+            self.request_stop()
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -446,6 +546,8 @@ class NetworkProcess:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._closed = False
+        self.raced = False
+        """Whether a race was ever started (a process that started none may close without waiting)."""
         self._child = _Child(self.log_path)
 
     @property
@@ -458,22 +560,29 @@ class NetworkProcess:
              providers: Mapping[str, ProviderSpec] | None = None, network: Network | None = None) -> RemoteRace:
         """Start a race in the child (a fresh one if the last has stopped); ``env`` is the environment its
         targets resolve against. Never blocks on the pipe."""
-        message = StartRace(next(self._ids), request, tuple(targets), dict(env), policies or PolicySet(),
-                            prices or PriceBook(), None if providers is None else dict(providers), network)
-        encode_frame(message)  # a message that cannot be pickled fails here, in the caller, not in a thread
+        from workbench.core.policy import PolicySet
+        from workbench.core.pricing import PriceBook
+
+        policies, prices = policies or PolicySet(), prices or PriceBook()
+        message = StartRace(next(self._ids), request, tuple(targets), dict(env), policies, prices,
+                            None if providers is None else dict(providers), network)
+        frame = encode_frame(message)  # a message that cannot be pickled fails here, in the caller, not in a thread
+        settles = [link for target in targets for link in (target, *policies.for_target(target).fallbacks)]
         respawned: list[str] = []
         with self._lock:
             if self._closed:
                 raise WorkbenchError("the network process is closed")
+            self.raced = True
             for _ in range(2):  # the child may stop between the check and the registration
                 child = self._child
                 if child.stopped:
                     respawned.append(child.reason or "the network process stopped")
                     child.stop(timeout=EXIT_GRACE_S)
                     child = self._child = _Child(self.log_path)
-                race = RemoteRace(message.race_id, request, targets, child)
+                race = RemoteRace(message.race_id, request, targets, child, prices, settles)
                 if child.register(race):
-                    child.send(message)
+                    child.send_frame(frame)
+                    race._start_settling()
                     break
             else:
                 race._fail(child.reason or "the network process stopped", "retry; if it persists, report it")
@@ -481,11 +590,16 @@ class NetworkProcess:
             self.on_respawn(respawned[-1])
         return race
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the child: it cancels what still runs, sends what is left and exits. With ``wait=False`` only
+        ask it to (it exits while the caller goes on; a later ``close()`` waits for it and the threads)."""
         with self._lock:
             self._closed = True
             child = self._child
-        child.stop()
+        if wait:
+            child.stop()
+        else:
+            child.request_stop()
 
     def __enter__(self) -> NetworkProcess:
         return self

@@ -5,22 +5,28 @@ its retries, fallbacks, hedges and rate limits. A target that cannot even be cal
 provider, missing key) gets a failed record with the reason; the others still run. Usage estimates
 for targets whose provider sent none, and every cost, are computed once every stream has finished
 (in a worker thread), so loading a tokenizer or the price data never competes with a live stream.
+In the network process they are not computed there at all (``run(settle=False)``): the calling
+process settles the records it mirrors (:mod:`workbench.core.netproc`), with the tokenizer and the
+price data loaded while the streams run (:func:`prepare`), so the child's loop never waits for them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from workbench.core.call import CallRecord, estimate_usage_of
 from workbench.core.errors import UnexpectedError
 from workbench.core.events import StreamEvent
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook
-from workbench.core.registry import ProviderSpec
-from workbench.core.request import ChatRequest
-from workbench.core.resilience.caller import Caller
+
+if TYPE_CHECKING:
+    from workbench.core.registry import ProviderSpec
+    from workbench.core.request import ChatRequest
+    from workbench.core.resilience.caller import Caller
 
 EventHook = Callable[[int, StreamEvent], None]
 """Called with (target index, event) for every event of every target."""
@@ -41,8 +47,11 @@ class Race:
         self.prices = prices or PriceBook()
 
     async def run(self, caller: Caller, on_event: EventHook | None = None, on_done: RecordHook | None = None,
-                  on_update: RecordHook | None = None) -> list[CallRecord]:
-        """Run every target concurrently on the current loop; returns the records once all are done."""
+                  on_update: RecordHook | None = None, *, settle: bool = True) -> list[CallRecord]:
+        """Run every target concurrently on the current loop; returns the records once all are done.
+
+        With ``settle`` (the default) missing usage is then estimated and every call priced (``on_done``
+        sees those records again); without, the caller settles them (see :func:`settle`)."""
 
         async def one(index: int) -> None:
             record = self.records[index]
@@ -58,6 +67,8 @@ class Race:
                 on_done(index, record)
 
         await asyncio.gather(*(one(i) for i in range(len(self.records))))
+        if not settle:
+            return self.records
         await asyncio.to_thread(self._settle)
         if on_done is not None:
             for index, record in enumerate(self.records):
@@ -85,3 +96,24 @@ def settle(record: CallRecord, prices: PriceBook) -> None:
     if record.usage is not None:
         at = None if record.started_at is None else datetime.fromtimestamp(record.started_at, UTC)
         record.cost_usd = prices.cost(record.served_by or record.target, record.usage, at)
+
+
+def prepare(targets: Iterable[str], prices: PriceBook | None = None, tokenizer: bool = False) -> None:
+    """Load what settling calls to ``targets`` can need, so that :func:`settle` is instant afterwards:
+    with ``prices``, the bundled price data for the targets it prices (needed for sure); with
+    ``tokenizer``, the encodings a usage estimate would count with (needed only when a provider sends
+    no usage). Each is loaded once per process (~100-300 ms of CPU)."""
+    targets = list(dict.fromkeys(targets))
+    if prices is not None:
+        for target in targets:
+            prices.facts(target)
+    if tokenizer:
+        from workbench.core.tokenizer import encoding_name_for, get_encoding
+
+        for name in dict.fromkeys(encoding_name_for(*_provider_model(t))[0] for t in targets):
+            get_encoding(name)
+
+
+def _provider_model(target: str) -> tuple[str, str]:
+    provider, _, model = target.partition("/")
+    return provider, model
