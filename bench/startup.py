@@ -16,7 +16,9 @@ Both clocks are the system's ``CLOCK_MONOTONIC``, so the stamps compare across p
   ``fake-ollama``, ``fake-responses``): ``-m fake/x1 -m fake-anthropic/x2 ... -m fake/x16``;
 * 16 targets that make settling work: 12 of the above, 2 whose stream reports no usage
   (``@usage=0``: a tokenizer estimate) and 2 ``openai/gpt-4o-mini`` served by the fake server through
-  ``OPENAI_BASE_URL`` (priced from the genai-prices data).
+  ``OPENAI_BASE_URL`` (priced from the genai-prices data); the fake streams take ~1 ms, less than
+  loading a tokenizer or the price data, so this is the worst case for settling;
+* the same 16 paced as a model would stream (``@tps=64``: 32 tokens in 0.5 s).
 
 Each group also runs ``bench/bare_stream.py``: the very same requests (URL, headers, body as the
 providers build them) POSTed with ``httpx2.AsyncClient``, every stream read to its end; nothing else
@@ -53,6 +55,8 @@ from workbench.fakeserver.process import fake_server_process
 
 WIRES = ("fake", "fake-anthropic", "fake-gemini", "fake-ollama", "fake-responses")
 BARE = Path(__file__).with_name("bare_stream.py")
+PACE = "tps=64"
+"""The fake server's pacing for the last group: 32 tokens at 64 per second, a 0.5 s stream."""
 
 
 @dataclass
@@ -77,8 +81,10 @@ def groups(count: int) -> list[Group]:
     mixed = [f"{WIRES[i % len(WIRES)]}/x{i + 1}" for i in range(count)]
     settling = [*mixed[:-4], "fake/x13@usage=0", "fake-gemini/x14@usage=0", "openai/gpt-4o-mini",
                 "openai/gpt-4o-mini"] if count >= 4 else mixed
+    paced = [f"{m},{PACE}" if "@" in m else f"{m}@{PACE}" for m in settling]
     return [Group("1 target", ["fake/x"]), Group(f"{count} targets", mixed),
-            Group(f"{count} targets, settling (2 without usage, 2 priced)", settling)]
+            Group(f"{count} targets, settling (2 without usage, 2 priced)", settling),
+            Group(f"{count} targets, settling, 0.5 s streams", paced)]
 
 
 def bare_requests(models: list[str], env: dict[str, str]) -> list[dict[str, object]]:

@@ -5,9 +5,9 @@ its retries, fallbacks, hedges and rate limits. A target that cannot even be cal
 provider, missing key) gets a failed record with the reason; the others still run. Usage estimates
 for targets whose provider sent none, and every cost, are computed once every stream has finished
 (in a worker thread), so loading a tokenizer or the price data never competes with a live stream.
-In the network process they are not computed there at all (``run(settle=False)``): the calling
-process settles the records it mirrors (:mod:`workbench.core.netproc`), with the tokenizer and the
-price data loaded while the streams run (:func:`prepare`), so the child's loop never waits for them.
+A race in the network process runs with ``settle=False``: the parent process settles the records it
+mirrors (:mod:`workbench.core.netproc`), with the tokenizer and the price data loaded while the
+streams run (:func:`prepare`), so the child's loop never waits for them.
 """
 
 from __future__ import annotations
