@@ -96,7 +96,7 @@ EXIT_GRACE_S = 2.0
 """How long a child that closed its end of the pipe may take to exit before it is killed."""
 SETTLE_SLACK_S = 60.0
 """Added to a race's wait bound: estimating usage (a tokenizer's first load) and pricing after the streams."""
-PREPARE_TOKENIZER_AFTER_S = 0.2
+PREPARE_TOKENIZER_AFTER_S = 0.1
 """A race still running after this long loads the tokenizer meanwhile (in this process), in case a provider
 sends no usage: settling after the last stream is then instant. A shorter race loads it only if needed."""
 
