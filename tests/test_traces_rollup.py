@@ -142,7 +142,7 @@ def test_migration_2_backfills_a_version_1_store(tmp_path: Path) -> None:
             conn.executemany("INSERT INTO call_tags (call_id, tag) VALUES (?, ?)", tags)
     conn.close()
     store = TraceStore(path)
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5
     assert store.conn.execute("SELECT sum(calls) FROM rollup_calls").fetchone()[0] == 800
     for filters in FILTERS[:8]:
         for by in BYS:

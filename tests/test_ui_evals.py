@@ -9,7 +9,7 @@ from typing import Any
 from tests.test_cli import json_lines, workbench
 from tests.test_ui import SIZE, wait_for
 from tests.test_ui_more import messages
-from tests.test_ui_snapshots import NO_KEYS, check, no_blink, screen_text
+from tests.test_ui_snapshots import NO_KEYS, check, no_blink
 from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo, RunReport
 from workbench.core.evals.stats import summarise
 from workbench.core.evals.store import EvalStore
@@ -175,8 +175,7 @@ async def test_evals_snapshot(tmp_path: Path) -> None:
         screen._finished(RunReport(run, summarise(results, {}), gate=1.0))
         await wait_for(pilot, lambda: screen.preflight is not None and screen.done_count == 4)
         no_blink(app)
-        await pilot.pause(0.1)
-        check("evals", screen_text(app))
+        await check(pilot, "evals")
 
 
 def fixed_result(test: str, target: str, *, passed: bool) -> CellResult:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,30 @@ def screen_text(app: WorkbenchApp) -> str:
     return "\n".join(strip.text.rstrip() for strip in strips) + "\n"
 
 
-def check(name: str, text: str) -> None:
+async def check(pilot: Any, name: str, mask: Callable[[str], str] = lambda text: text) -> None:
+    """Compare the screen with snapshot ``name`` once it has settled.
+
+    A busy machine can catch a frame mid-layout (a table's rows drawn before its column widths are
+    measured), so the screen is read again until it matches, within a bound; a screen that never
+    matches fails with the last frame. A new or refreshed snapshot is written once two reads agree.
+    """
     path = SNAPSHOTS / f"{name}.txt"
-    if os.environ.get("UPDATE_UI_SNAPSHOTS") or not path.exists():
+    update = bool(os.environ.get("UPDATE_UI_SNAPSHOTS"))
+    expected = None if update or not path.exists() else path.read_text(encoding="utf-8")
+    text = previous = None
+    for _ in range(200):
+        text = mask(screen_text(pilot.app))
+        if text == (previous if expected is None else expected):
+            break
+        previous = text
+        await pilot.pause(0.05)
+    assert text is not None
+    if expected is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        if not os.environ.get("UPDATE_UI_SNAPSHOTS"):
+        if not update:
             pytest.fail(f"new snapshot written: {path} (review it, then run again)")
         return
-    expected = path.read_text(encoding="utf-8")
     assert text == expected, f"{name} changed; if on purpose: UPDATE_UI_SNAPSHOTS=1 pytest {__file__}"
 
 
@@ -113,8 +129,7 @@ async def test_editor_snapshot() -> None:
                        and screen.estimates.get("openai/gpt-4.1-mini") is not None
                        and screen.estimates["openai/gpt-4.1-mini"].max_tokens == 256)
         no_blink(app)
-        await pilot.pause(0.1)
-        check("editor", screen_text(app))
+        await check(pilot, "editor")
 
 
 async def test_race_snapshot() -> None:
@@ -124,8 +139,7 @@ async def test_race_snapshot() -> None:
         await pilot.press("f3")
         race = app.get_screen("race")
         await wait_for(pilot, lambda: len(race.panes) == 4 and all(p.finished for p in race.panes))
-        await pilot.pause(0.2)
-        check("race", screen_text(app))
+        await check(pilot, "race")
 
 
 async def test_traces_snapshot() -> None:
@@ -135,11 +149,13 @@ async def test_traces_snapshot() -> None:
         await wait_for(pilot, lambda: len(traces.rows) == 4 and traces.detail is not None)
         await wait_for(pilot, lambda: traces.detail["id"] == traces.rows[0]["id"])
         no_blink(app)
-        await pilot.pause(0.1)
-        text = screen_text(app)
-        for row in traces.rows:  # ids are random (ULIDs): mask them
-            text = text.replace(row["id"], "<id>".ljust(len(row["id"])))
-        check("traces", text)
+
+        def mask(text: str) -> str:  # ids are random (ULIDs)
+            for row in traces.rows:
+                text = text.replace(row["id"], "<id>".ljust(len(row["id"])))
+            return text
+
+        await check(pilot, "traces", mask)
 
 
 async def test_keys_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,5 +168,4 @@ async def test_keys_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
         keys = app.get_screen("keys")
         await wait_for(pilot, lambda: app.screen is keys and keys.statuses and keys.models is not None)
         no_blink(app)
-        await pilot.pause(0.1)
-        check("keys", screen_text(app))
+        await check(pilot, "keys")
