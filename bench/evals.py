@@ -94,6 +94,9 @@ def main() -> None:
               f"scheduling overhead {overhead_ms:.2f} ms per case; client CPU "
               f"{statistics.median(cpus) / args.cases * 1000:.2f} ms per case")
 
+        if args.memory_cases < 10:
+            print("memory run skipped: --memory-cases below 10")
+            return
         marks = {args.memory_cases * p // 100: p for p in (10, 50, 100)}
         samples: dict[int, tuple[float, float]] = {}
         done = 0

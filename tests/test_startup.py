@@ -60,7 +60,18 @@ def test_the_request_goes_out_before_the_heavy_modules_load_and_the_child_starts
 def test_the_network_child_imports_no_ui_store_or_price_data() -> None:
     code = ("import sys, workbench.core.netchild; "
             "print([m for m in ('textual', 'rich', 'sqlalchemy', 'sqlmodel', 'genai_prices', 'workbench.ui', "
-            "'workbench.core.traces.store') if m in sys.modules])")
+            "'workbench.core.traces.store', 'jsonschema', 'tiktoken') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_an_existing_trace_log_opens_without_the_table_definitions(tmp_path: Path) -> None:
+    """sqlmodel and sqlalchemy (~0.15 s to import) build a new log's tables; an existing log never loads them."""
+    path = tmp_path / "traces.db"
+    TraceStore(path).close()
+    code = ("import sys; from pathlib import Path; from workbench.core.traces.store import TraceStore; "
+            f"TraceStore(Path({str(path)!r})).close(); "
+            "print([m for m in ('sqlmodel', 'sqlalchemy', 'workbench.core.traces.tables') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -16,10 +16,11 @@ main-module guard and works on every platform.
 
 Settling happens here, not in the child: usage estimates for providers that sent none, and costs,
 are computed by a thread of each :class:`RemoteRace` once the child's ``Done`` came. The price data a
-race needs is loaded when it starts, and the tokenizer once it has run a moment, while its streams
-run: in this process, so neither ever holds the child's loop (or a timestamp) back, and settling after
-the last stream is instant. This module imports little (no pydantic model, no httpx2) until a race
-starts, so a command can start the child first and let its start-up overlap its own.
+race needs is loaded when it starts, and the tokenizer once its streams have run a moment (counted
+from the child's first events, so a child still starting up does not count): in this process, so
+neither ever holds the child's loop (or a timestamp) back, and settling after the last stream is
+instant. This module imports little (no pydantic model, no httpx2) until a race starts, so a command
+can start the child first and let its start-up overlap its own.
 
 Supervision. Each child is a *generation* (:class:`_Child`) with a reader thread, which applies the
 messages to :attr:`RemoteRace.records` (a UI may read them at any time), and a writer thread, so that
@@ -97,8 +98,9 @@ EXIT_GRACE_S = 2.0
 SETTLE_SLACK_S = 60.0
 """Added to a race's wait bound: estimating usage (a tokenizer's first load) and pricing after the streams."""
 PREPARE_TOKENIZER_AFTER_S = 0.1
-"""A race still running after this long loads the tokenizer meanwhile (in this process), in case a provider
-sends no usage: settling after the last stream is then instant. A shorter race loads it only if needed."""
+"""A race still running this long after the child's first events for it loads the tokenizer meanwhile
+(in this process), in case a provider sends no usage: settling after the last stream is then instant.
+A shorter race loads it only if needed."""
 
 # -- messages ---------------------------------------------------------------------------------------
 
@@ -270,6 +272,8 @@ class RemoteRace:
         """The price book the records are settled with (``None``: the default one)."""
         self._settles = tuple(settles) or tuple(targets)
         """Every target a record may be served by (fallbacks included): what to load prices for."""
+        self._heard = threading.Event()
+        """Set when the child first sent something for this race (its streams run), or when it ended."""
         self._ended = threading.Event()
         """Set when the child's Done came with every record final (then the records are settled), or when
         the race failed here."""
@@ -323,6 +327,7 @@ class RemoteRace:
         finally:
             self._set_finished()
             self._ended.set()
+            self._heard.set()
 
     def _start_settling(self) -> None:
         threading.Thread(target=self._settle, name=f"workbench-settle-{self.race_id}", daemon=True).start()
@@ -345,6 +350,7 @@ class RemoteRace:
         prices = self.prices or PriceBook()
         try:
             self._prepare(self._settles, prices)
+            self._heard.wait()  # counted from the streams' first events, not from a child still starting
             if not self._ended.wait(PREPARE_TOKENIZER_AFTER_S):
                 # A thread of its own: a race that ends meanwhile and needs no estimate does not wait for it.
                 threading.Thread(target=self._prepare, args=([r.target for r in self.records], None, True),
@@ -461,6 +467,7 @@ class _Child:
             race = self.races.get(message.race_id)
             if race is None:  # abandoned
                 return
+            race._heard.set()
             if isinstance(message, Events):
                 for index, event in message.events:
                     apply_event(race.records[index], event)

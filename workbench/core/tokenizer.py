@@ -11,11 +11,12 @@ import threading
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
-
-import tiktoken
-from tiktoken.load import load_tiktoken_bpe
+from typing import TYPE_CHECKING
 
 from workbench.core.request import ChatRequest
+
+if TYPE_CHECKING:
+    import tiktoken
 
 _ENDOFTEXT = "<|endoftext|>"
 _ENDOFPROMPT = "<|endofprompt|>"
@@ -52,6 +53,9 @@ _load_lock = threading.Lock()
 
 @cache
 def _load(name: str) -> tiktoken.Encoding:
+    import tiktoken  # with its encoding, on first use: a process that never counts never loads it
+    from tiktoken.load import load_tiktoken_bpe
+
     sha256, pattern, special = _SPECS[name]
     path = resources.files("workbench.core.data").joinpath(f"{name}.tiktoken")
     with resources.as_file(path) as local:

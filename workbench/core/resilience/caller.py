@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx2
-import jsonschema
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
@@ -489,6 +488,8 @@ def schema_problem(text: str, schema: dict[str, Any]) -> str | None:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return f"not JSON ({exc.msg} at character {exc.pos})"
+    import jsonschema  # only a call with a response schema validates one
+
     try:
         jsonschema.validate(value, schema)
     except jsonschema.ValidationError as exc:
