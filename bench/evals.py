@@ -25,8 +25,8 @@ import tracemalloc
 from pathlib import Path
 
 from workbench.core.evals.model import AssertionSpec, CellResult, Suite, SuitePrompt, SuiteTarget, TestCase
+from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.runner import EvalRunner, ResultHook, RunOptions
-from workbench.core.evals.store import EvalStore
 from workbench.core.httpclient import new_client
 from workbench.core.policy import PolicySet
 from workbench.core.prompts.model import Prompt, PromptMessage

@@ -18,7 +18,7 @@ import statistics
 import time
 import urllib.request
 
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.httpclient import new_client
 from workbench.core.policy import PolicySet
 from workbench.core.request import ChatRequest, Params

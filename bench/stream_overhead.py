@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import httpx2
 import openai
 
-from workbench.core.call import collect
+from workbench.core.call_record import collect
 from workbench.core.httpclient import new_client
 from workbench.core.providers.base import Endpoint
 from workbench.core.registry import make_provider

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workbench.core.token_meter import DEFAULT_CHUNK_CHARS, TokenMeter
-from workbench.core.tokenizer import get_encoding
+from workbench.core.tokens.encodings import get_encoding
+from workbench.core.tokens.meter import DEFAULT_CHUNK_CHARS, TokenMeter
 
 _WORDS = (
     "the model prompt token latency budget stream evaluation provider request response context window "

@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.errors import ProviderHTTPError, ProviderTimeoutError
 from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest, Params

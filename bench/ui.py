@@ -123,7 +123,7 @@ def compare_first_paint(pythons: dict[str, str], runs: int) -> None:
 async def keystrokes(tokens: int, keys: int) -> None:
     _isolated_traces()
     from bench.token_meter import build_prompt
-    from workbench.core.tokenizer import count_text
+    from workbench.core.tokens.encodings import count_text
     from workbench.ui.app import WorkbenchApp
 
     text = build_prompt(tokens, lambda s: count_text(s), seed=7)
@@ -174,7 +174,7 @@ async def keystrokes(tokens: int, keys: int) -> None:
                 await pilot.pause(0.001)
             latencies.append((painted[0] - start) * 1000)
         meter = editor.meters[("user", "o200k_base")]
-        from workbench.core.tokenizer import get_encoding
+        from workbench.core.tokens.encodings import get_encoding
 
         assert meter.count == len(get_encoding("o200k_base").encode_ordinary(area.text)), "meter drifted"
         print(f"keystroke → meter on screen at {meter.count:,} tokens: p50 {pct(latencies, 0.5):.1f} ms, "

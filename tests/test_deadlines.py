@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx2
 
-from workbench.core.call import collect
+from workbench.core.call_record import collect
 from workbench.core.errors import ProviderTimeoutError
 from workbench.core.policy import Timeouts
 from workbench.core.registry import make_provider, resolve

@@ -23,7 +23,7 @@ from workbench.core.evals.model import (
     RunInfo,
     RunReport,
 )
-from workbench.core.evals.reports import REPORT_FORMATS, failure_reason, render, report_filename
+from workbench.core.evals.report_formats import REPORT_FORMATS, failure_reason, render, report_filename
 from workbench.core.evals.stats import summarise, wilson
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z

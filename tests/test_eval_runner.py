@@ -16,9 +16,9 @@ import pytest
 from tests.resilience_helpers import requests_for
 from workbench.core.evals import runner as runner_module
 from workbench.core.evals.model import AssertionSpec, CellKey, CellResult, Suite, SuitePrompt, SuiteTarget, TestCase
-from workbench.core.evals.reporting import report_for
+from workbench.core.evals.report_data import report_for
+from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.runner import EvalRunner, RunOptions, cells, preflight
-from workbench.core.evals.store import EvalStore
 from workbench.core.pricing import PriceBook, UserPrice
 from workbench.core.prompts.model import Prompt, PromptMessage
 from workbench.core.resilience.caller import Caller

@@ -15,8 +15,8 @@ import httpx2
 import pytest
 
 from tests.test_cli import json_lines, workbench
-from workbench.core import call as call_module
-from workbench.core.call import CallRecord
+from workbench.core import call_record as call_module
+from workbench.core.call_record import CallRecord
 from workbench.core.errors import MalformedStreamError, UnexpectedError, WorkbenchError
 from workbench.core.httpclient import new_client
 from workbench.core.ndjson import NDJSONDecoder

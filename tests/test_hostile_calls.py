@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.resilience_helpers import FAKE_WIRES, FakeClock
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.errors import (
     MalformedStreamError,
     NotAnLLMAPIError,

@@ -31,7 +31,7 @@ import httpx2
 import pytest
 
 from tests.conftest import Certs
-from workbench.core.call import CallRecord, collect
+from workbench.core.call_record import CallRecord, collect
 from workbench.core.errors import ProviderConnectionError
 from workbench.core.httpclient import new_client
 from workbench.core.network import Network, NetworkOptions, NetworkSection, resolve_network

@@ -310,7 +310,7 @@ async def test_the_child_loop_never_blocks_on_a_full_pipe(fake_env: dict[str, st
     keeps turning, the race completes, and what piled up meanwhile went out coalesced, in order."""
     import asyncio
 
-    from workbench.core.call import CallRecord, apply_event
+    from workbench.core.call_record import CallRecord, apply_event
     from workbench.core.netchild import ChildLoop
 
     commands_r, commands_w = os.pipe()

@@ -11,11 +11,11 @@ import pytest
 
 from workbench.core.config import load_settings
 from workbench.core.errors import ConfigError
-from workbench.core.estimate import estimate
 from workbench.core.events import Usage
 from workbench.core.pricing import PriceBook, UserPrice
 from workbench.core.request import ChatRequest, Message, Params
-from workbench.core.tokenizer import count_chat
+from workbench.core.tokens.encodings import count_chat
+from workbench.core.tokens.estimate import estimate
 
 
 @pytest.mark.parametrize(("target", "provider_id", "model"), [
@@ -121,7 +121,7 @@ def test_a_prompt_too_long_for_the_window_has_negative_headroom() -> None:
 
 @pytest.mark.parametrize("system", [None, "You are terse."])
 def test_an_estimate_from_live_meter_counts_equals_a_fresh_count(system: str | None) -> None:
-    from workbench.core.tokenizer import count_text
+    from workbench.core.tokens.encodings import count_text
 
     request = ChatRequest(system=system, messages=(Message(role="user", content="Summarise this ticket, please."),
                                                    Message(role="assistant", content="Sure: which one?"),

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from tests.resilience_helpers import FAKE_WIRES
-from workbench.core.call import CallRecord, collect
+from workbench.core.call_record import CallRecord, collect
 from workbench.core.errors import (
     ConfigError,
     MalformedStreamError,

@@ -10,10 +10,10 @@ import pytest
 
 from tests.resilience_helpers import requests_for
 from tests.test_eval_runner import PRICES, _suite
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.errors import CallCancelledError, ProviderHTTPError
+from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.runner import EvalRunner, RunOptions
-from workbench.core.evals.store import EvalStore
 from workbench.core.netproc import NetworkProcess
 from workbench.core.policy import PolicySet
 from workbench.core.remote_caller import RemoteCaller

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tests.resilience_helpers import FakeClock, requests_for
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.errors import CircuitOpenError
 from workbench.core.httpclient import new_client
 from workbench.core.policy import BreakerPolicy, PolicySet

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.resilience_helpers import FAKE_WIRES, FakeClock
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.errors import (
     MalformedStreamError,
     ProviderConnectionError,

@@ -7,7 +7,7 @@ import random
 from collections import Counter
 
 from tests.resilience_helpers import FakeClock, server_log
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.httpclient import new_client
 from workbench.core.policy import PolicySet
 from workbench.core.request import ChatRequest

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.resilience_helpers import FakeClock
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.httpclient import new_client
 from workbench.core.policy import PolicySet, RateLimitPolicy
 from workbench.core.request import ChatRequest

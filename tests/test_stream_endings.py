@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 from tests.test_wire_recordings import ANTHROPIC, GEMINI, OPENAI_GPT4O, RESPONSES
-from workbench.core.call import collect
+from workbench.core.call_record import collect
 from workbench.core.errors import TruncatedStreamError
 from workbench.core.events import FinishReason
 from workbench.core.providers.base import Endpoint

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.core.call import CallRecord, apply_event, summary
+from workbench.core.call_record import CallRecord, apply_event, summary
 from workbench.core.events import FinishEvent, FinishReason, ReasoningDelta, ResponseStart, TextDelta, Usage, UsageEvent
 from workbench.core.request import ChatRequest
 from workbench.core.timing import CallTiming

@@ -6,7 +6,7 @@ import httpx2
 import pytest
 
 from tests.test_providers import PROMPT, call
-from workbench.core.token_count import count_with_providers
+from workbench.core.tokens.provider_counts import count_with_providers
 from workbench.fakeserver.process import FakeServerProcess
 
 

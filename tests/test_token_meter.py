@@ -13,8 +13,8 @@ import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.core import tokenizer
-from workbench.core.token_meter import TokenMeter, split_chunks
+from workbench.core.tokens import encodings as tokenizer
+from workbench.core.tokens.meter import TokenMeter, split_chunks
 
 ENCODINGS = ("o200k_base", "cl100k_base")
 

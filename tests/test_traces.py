@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.httpclient import new_client
 from workbench.core.policy import PolicySet
 from workbench.core.race import Race

@@ -26,7 +26,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from tests.test_cli import workbench
 from tests.test_traces import synthetic
-from workbench.core.call import Attempt, CallRecord
+from workbench.core.call_record import Attempt, CallRecord
 from workbench.core.errors import ProviderHTTPError
 from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest, Params

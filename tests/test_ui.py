@@ -41,7 +41,7 @@ async def test_meter_updates_as_you_type(fake_env: dict[str, str]) -> None:
         rows = {r["target"]: r for r in screen.meter_rows()}
         assert rows["openai/gpt-4.1-mini"]["exact"] and not rows["fake/demo"]["exact"]
         from workbench.core.request import ChatRequest
-        from workbench.core.tokenizer import count_chat
+        from workbench.core.tokens.encodings import count_chat
 
         expected = count_chat(ChatRequest.from_prompt("hello world how are you"), "o200k_base")
         assert rows["openai/gpt-4.1-mini"]["tokens"] == expected

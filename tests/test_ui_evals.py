@@ -11,8 +11,8 @@ from tests.test_ui import SIZE, wait_for
 from tests.test_ui_more import messages
 from tests.test_ui_snapshots import NO_KEYS, check, no_blink
 from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo, RunReport
+from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.stats import summarise
-from workbench.core.evals.store import EvalStore
 from workbench.core.evals.suite import load_suite
 from workbench.ui.app import WorkbenchApp
 from workbench.ui.evals import EvalsScreen

@@ -108,7 +108,7 @@ async def test_variables_panel_substitution_and_meter() -> None:
         assert request.system == "You speak French."
         assert request.messages[0].content == "Tell me about SSE streams in French."
         # the meter counts the substituted text
-        from workbench.core.tokenizer import count_chat
+        from workbench.core.tokens.encodings import count_chat
 
         expected = count_chat(request.model_copy(update={"params": Params()}), "o200k_base")
         await wait_for(pilot, lambda: screen.meter_rows()[0]["tokens"] == expected)
@@ -260,7 +260,7 @@ async def test_keys_and_models_table(monkeypatch) -> None:
 
 def test_model_rows_replays_the_circuit(monkeypatch) -> None:
     import workbench.ui.keys as keys_module
-    from workbench.core.call import CallRecord
+    from workbench.core.call_record import CallRecord
     from workbench.core.errors import ProviderHTTPError
     from workbench.core.events import FinishReason
     from workbench.core.timing import CallTiming
@@ -282,7 +282,7 @@ def test_model_rows_replays_the_circuit(monkeypatch) -> None:
 
 
 async def test_multi_turn_add_move_remove_and_request() -> None:
-    from workbench.core.tokenizer import count_chat
+    from workbench.core.tokens.encodings import count_chat
 
     app = WorkbenchApp(env=NO_KEYS, targets=["openai/gpt-4.1-mini"])
     async with app.run_test(size=SIZE) as pilot:

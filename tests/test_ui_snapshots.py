@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.test_ui import SIZE, wait_for
-from workbench.core.call import Attempt, CallRecord
+from workbench.core.call_record import Attempt, CallRecord
 from workbench.core.errors import ProviderHTTPError
 from workbench.core.events import FinishReason, Usage
 from workbench.core.registry import PROVIDERS

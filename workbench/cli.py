@@ -20,7 +20,7 @@ from workbench.core.errors import WorkbenchError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from workbench.core.call import CallRecord
+    from workbench.core.call_record import CallRecord
     from workbench.core.config import Config, Settings
     from workbench.core.netproc import NetworkProcess
     from workbench.core.policy import PolicySet
@@ -295,7 +295,7 @@ def _run(args: argparse.Namespace, net: NetworkProcess) -> int:
             net.close(wait=False)  # every record is here: the child exits while the calls are traced
         if race.failure or stuck:
             print(f"workbench: {race.failure or stuck}", file=sys.stderr)
-        from workbench.core.call import summary
+        from workbench.core.call_record import summary
         from workbench.core.traces.writer import CallContext
 
         context = CallContext(prompt_name=prompt.name if prompt else None,
@@ -394,9 +394,9 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from workbench.console import estimates_table
-    from workbench.core.estimate import estimate
     from workbench.core.request import ChatRequest, Params
-    from workbench.core.token_count import provider_counts
+    from workbench.core.tokens.estimate import estimate
+    from workbench.core.tokens.provider_counts import provider_counts
 
     if args.file == "-":
         if sys.stdin.isatty():

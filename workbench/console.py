@@ -11,10 +11,10 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from workbench.core.call import CallRecord
-from workbench.core.estimate import Estimate
+from workbench.core.call_record import CallRecord
 from workbench.core.evals.model import CellSummary, RunReport
 from workbench.core.events import FinishReason
+from workbench.core.tokens.estimate import Estimate
 
 
 def _fmt_ms(value: float | None) -> str:

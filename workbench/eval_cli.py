@@ -22,8 +22,8 @@ from workbench.core.errors import ConfigError
 if TYPE_CHECKING:
     from workbench.core.config import Settings
     from workbench.core.evals.model import CellResult, RunInfo, RunReport, Suite, SuiteTarget
+    from workbench.core.evals.run_store import EvalStore
     from workbench.core.evals.runner import EvalRunner, Preflight
-    from workbench.core.evals.store import EvalStore
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -77,7 +77,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _store(settings: Settings) -> EvalStore:
-    from workbench.core.evals.store import EvalStore, default_path
+    from workbench.core.evals.run_store import EvalStore, default_path
 
     return EvalStore(default_path(settings.trace_path(os.environ)))
 
@@ -212,7 +212,7 @@ def _execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, total: i
 
 def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo, suite: Suite) -> int:
     from workbench.core.evals.diff import gate_failures
-    from workbench.core.evals.reporting import report_for
+    from workbench.core.evals.report_data import report_for
 
     compare = store.previous(run_info) if args.compare == "last" else (
         store.run(args.compare) if args.compare else None)
@@ -242,7 +242,7 @@ def _summary(report: RunReport, reasons: Sequence[str]) -> dict[str, object]:
 
 
 def _write_reports(report: RunReport, formats: Sequence[str], out: str | None) -> None:
-    from workbench.core.evals.reports import render, report_filename
+    from workbench.core.evals.report_formats import render, report_filename
 
     for fmt in dict.fromkeys(formats):
         text = render(report, fmt)
@@ -272,8 +272,8 @@ def _print_summary(report: RunReport, reasons: Sequence[str]) -> None:
 
 def runs_command(args: argparse.Namespace) -> int:
     from workbench.core.evals.diff import diff_runs
-    from workbench.core.evals.reporting import cells_of, report_for
-    from workbench.core.evals.reports import render
+    from workbench.core.evals.report_data import cells_of, report_for
+    from workbench.core.evals.report_formats import render
 
     store = open_store(args)
     if args.evals_command == "list":

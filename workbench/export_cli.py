@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> tuple[list[ExportFile], str]:
-    from workbench.core.evals.reporting import report_for
+    from workbench.core.evals.report_data import report_for
     from workbench.core.export import report_export
     from workbench.eval_cli import open_store
 

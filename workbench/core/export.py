@@ -102,7 +102,7 @@ def session_export(path: Path) -> tuple[list[ExportFile], str]:
 def report_export(report: RunReport, formats: Sequence[str]) -> tuple[list[ExportFile], str]:
     """``evals/reports/<suite>.<ext>`` per format: one stable path per suite, so the repository's history
     of that file is the suite's history of runs; and the message with the run's pass rate."""
-    from workbench.core.evals.reports import render, report_filename
+    from workbench.core.evals.report_formats import render, report_filename
 
     files = []
     for fmt in dict.fromkeys(formats):

@@ -42,7 +42,7 @@ import traceback  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import IO  # noqa: E402
 
-from workbench.core.call import CallRecord  # noqa: E402
+from workbench.core.call_record import CallRecord  # noqa: E402
 from workbench.core.errors import CallCancelledError, ProviderError  # noqa: E402
 from workbench.core.events import StreamEvent  # noqa: E402
 from workbench.core.httpclient import new_client  # noqa: E402

@@ -55,7 +55,7 @@ import platformdirs
 from workbench.core.errors import ProviderError, WorkbenchError
 
 if TYPE_CHECKING:  # imported where used: starting a child must not wait for pydantic models and httpx2
-    from workbench.core.call import CallRecord
+    from workbench.core.call_record import CallRecord
     from workbench.core.events import StreamEvent
     from workbench.core.network import Network
     from workbench.core.policy import PolicySet
@@ -64,17 +64,17 @@ if TYPE_CHECKING:  # imported where used: starting a child must not wait for pyd
     from workbench.core.request import ChatRequest
 
 if TYPE_CHECKING:
-    from workbench.core.call import apply_event
+    from workbench.core.call_record import apply_event
 else:
 
     def apply_event(record, event):
-        """:func:`workbench.core.call.apply_event`, which replaces this module global on first use."""
+        """:func:`workbench.core.call_record.apply_event`, which replaces this module global on first use."""
         global apply_event
-        from workbench.core.call import apply_event
+        from workbench.core.call_record import apply_event
 
         apply_event(record, event)
 
-_LAZY = {"CallRecord": "workbench.core.call", "StreamEvent": "workbench.core.events",
+_LAZY = {"CallRecord": "workbench.core.call_record", "StreamEvent": "workbench.core.events",
          "Network": "workbench.core.network", "PolicySet": "workbench.core.policy",
          "PriceBook": "workbench.core.pricing", "ProviderSpec": "workbench.core.registry",
          "ChatRequest": "workbench.core.request"}
@@ -261,7 +261,7 @@ class RemoteRace:
 
     def __init__(self, race_id: int, request: ChatRequest, targets: Sequence[str], owner: _Child,
                  prices: PriceBook | None = None, settles: Sequence[str] = ()) -> None:
-        from workbench.core.call import CallRecord
+        from workbench.core.call_record import CallRecord
 
         self.race_id = race_id
         self.request = request

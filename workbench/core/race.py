@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from workbench.core.call import CallRecord, estimate_usage_of
+from workbench.core.call_record import CallRecord, estimate_usage_of
 from workbench.core.errors import UnexpectedError
 from workbench.core.events import StreamEvent
 from workbench.core.policy import PolicySet
@@ -108,7 +108,7 @@ def prepare(targets: Iterable[str], prices: PriceBook | None = None, tokenizer: 
         for target in targets:
             prices.facts(target)
     if tokenizer:
-        from workbench.core.tokenizer import encoding_name_for, get_encoding
+        from workbench.core.tokens.encodings import encoding_name_for, get_encoding
 
         for name in dict.fromkeys(encoding_name_for(*_provider_model(t))[0] for t in targets):
             get_encoding(name)

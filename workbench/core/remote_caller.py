@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.netproc import NetworkProcess, wait_bound
 from workbench.core.network import Network
 from workbench.core.policy import PolicySet

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workbench.core.call import CallRecord, summary
+from workbench.core.call_record import CallRecord, summary
 from workbench.core.errors import ConfigError
 from workbench.core.prompts.model import (
     NAME_PATTERN,

@@ -1,10 +1,10 @@
 """The editor's live meter: exact incremental token counts per text area and encoding, and the debounced
 cost estimate per target.
 
-One :class:`~workbench.core.token_meter.TokenMeter` per text area and encoding is fed each edit's range (a
+One :class:`~workbench.core.tokens.meter.TokenMeter` per text area and encoding is fed each edit's range (a
 keystroke re-encodes a few hundred characters); counting a big text from scratch (first load, replay,
 undo) runs in a thread worker. The cost range and headroom come from
-:func:`~workbench.core.estimate.estimate`, debounced, computed in a thread worker from the meters' counts.
+:func:`~workbench.core.tokens.estimate.estimate`, debounced, computed in a thread worker from the meters' counts.
 
 :class:`LiveMeter` is mixed into the editor screen, which provides the texts and targets it counts:
 ``fields``, ``text_of``, ``meter_text``, ``messages``, ``targets``, ``max_tokens``, ``turn_ids``, ``ready``
@@ -24,9 +24,9 @@ from workbench.ui.prompt_text import VARIABLE, MeteredTextArea, variable_names
 from workbench.ui.render import meter_text
 
 if TYPE_CHECKING:
-    from workbench.core.estimate import Estimate
     from workbench.core.request import ChatRequest
-    from workbench.core.token_meter import TokenMeter
+    from workbench.core.tokens.estimate import Estimate
+    from workbench.core.tokens.meter import TokenMeter
 
 ESTIMATE_DEBOUNCE_S = 0.25
 
@@ -47,7 +47,7 @@ class LiveMeter:
 
     def encodings(self) -> dict[str, tuple[str, bool]]:
         """target → (encoding name, exact?) — ``encoding_name_for`` is a cheap lookup (no tiktoken load)."""
-        from workbench.core.tokenizer import encoding_name_for
+        from workbench.core.tokens.encodings import encoding_name_for
 
         out = {}
         for target in self.targets():
@@ -139,8 +139,8 @@ class LiveMeter:
             area.pending_edits.clear()
 
         def count() -> None:
-            from workbench.core.token_meter import TokenMeter
-            from workbench.core.tokenizer import get_encoding
+            from workbench.core.tokens.encodings import get_encoding
+            from workbench.core.tokens.meter import TokenMeter
 
             try:
                 meters = {(field, enc): TokenMeter(get_encoding(enc), texts[field])
@@ -182,7 +182,7 @@ class LiveMeter:
 
     def input_tokens(self, encoding: str) -> int | None:
         """Input tokens as ``count_chat`` counts them, from the live meters (``None`` while counting)."""
-        from workbench.core.tokenizer import chat_tokens
+        from workbench.core.tokens.encodings import chat_tokens
 
         counts = self.message_tokens(encoding)
         return None if counts is None else chat_tokens(counts)
@@ -222,7 +222,7 @@ class LiveMeter:
         generation = self._generation
 
         def run() -> None:
-            from workbench.core.estimate import estimate
+            from workbench.core.tokens.estimate import estimate
 
             try:
                 prices = app.settings().prices  # type: ignore[attr-defined]

@@ -40,8 +40,8 @@ from workbench.ui.render import fmt_usd
 
 if TYPE_CHECKING:
     from workbench.core.evals.model import CellKey, CellResult, RunInfo, RunReport, Suite
+    from workbench.core.evals.run_store import EvalStore
     from workbench.core.evals.runner import EvalRunner, Preflight
-    from workbench.core.evals.store import EvalStore
     from workbench.core.netproc import NetworkProcess
     from workbench.core.network import Network
     from workbench.core.traces.writer import TraceWriter
@@ -219,7 +219,7 @@ class EvalsScreen(Screen[None]):
 
     def _load(self, path: Path, *, warn: bool = True) -> tuple[Suite, EvalStore]:
         """The suite (its warnings notified when ``warn``) and the eval store beside the trace log (blocking)."""
-        from workbench.core.evals.store import EvalStore, default_path
+        from workbench.core.evals.run_store import EvalStore, default_path
         from workbench.core.evals.suite import load_suite
 
         app: Any = self.app
@@ -292,7 +292,7 @@ class EvalsScreen(Screen[None]):
 
     def _execute(self, path: Path, control: RunControl) -> RunReport:
         """Blocking, in a thread: run the suite on a private event loop, then report it against the previous run."""
-        from workbench.core.evals.reporting import report_for
+        from workbench.core.evals.report_data import report_for
         from workbench.core.traces.writer import TraceWriter
 
         app: Any = self.app

@@ -33,7 +33,7 @@ from workbench.ui.modals import NameScreen, PromoteScreen, Promotion
 from workbench.ui.render import error_line, metrics, timeline
 
 if TYPE_CHECKING:
-    from workbench.core.call import CallRecord
+    from workbench.core.call_record import CallRecord
     from workbench.core.netproc import RemoteRace
     from workbench.ui.app import RaceRun
 

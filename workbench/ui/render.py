@@ -11,8 +11,8 @@ from rich.text import Text
 
 from workbench.core.events import FinishReason
 
-if TYPE_CHECKING:  # core.call pulls in httpx2 and tiktoken: not before first paint
-    from workbench.core.call import CallRecord
+if TYPE_CHECKING:  # core.call_record pulls in httpx2 and tiktoken: not before first paint
+    from workbench.core.call_record import CallRecord
 
 
 def fmt_ms(value: float | None) -> str:

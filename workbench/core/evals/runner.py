@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.errors import ConfigError, UnexpectedError
-from workbench.core.estimate import estimate
 from workbench.core.evals.assertions import grade, verdict
 from workbench.core.evals.model import (
     AssertionSpec,
@@ -46,7 +45,7 @@ from workbench.core.evals.model import (
     SuiteTarget,
     TestCase,
 )
-from workbench.core.evals.store import EvalStore
+from workbench.core.evals.run_store import EvalStore
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook, usd_number
 from workbench.core.prompts.model import to_request
@@ -54,6 +53,7 @@ from workbench.core.race import settle
 from workbench.core.registry import ProviderSpec
 from workbench.core.request import ChatRequest, Params
 from workbench.core.resilience.caller import CallPath
+from workbench.core.tokens.estimate import estimate
 from workbench.core.traces.ids import new_id
 from workbench.core.traces.store import TraceStore
 from workbench.core.traces.writer import CallContext, TraceWriter

@@ -30,7 +30,7 @@ import httpx2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from workbench.core.call import Attempt, CallRecord, collect
+from workbench.core.call_record import Attempt, CallRecord, collect
 from workbench.core.errors import (
     CircuitOpenError,
     ContextTooLongError,
@@ -39,7 +39,6 @@ from workbench.core.errors import (
     UnexpectedError,
     WorkbenchError,
 )
-from workbench.core.estimate import count_input
 from workbench.core.events import ResponseStart, StreamEvent
 from workbench.core.policy import CallPolicy, PolicySet, RetryPolicy
 from workbench.core.pricing import PriceBook
@@ -49,6 +48,7 @@ from workbench.core.request import ChatRequest, ModelRef
 from workbench.core.resilience.breaker import TRANSIENT_STATUSES, Breakers, unhealthy
 from workbench.core.resilience.clock import Clock, SystemClock
 from workbench.core.resilience.ratelimit import RateLimiters
+from workbench.core.tokens.estimate import count_input
 
 _SMALLEST_WINDOW = 4_096
 RETRY_STATUSES = TRANSIENT_STATUSES

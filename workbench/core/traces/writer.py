@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.call import CallRecord
+from workbench.core.call_record import CallRecord
 from workbench.core.request import Params
 from workbench.core.traces import rollup
 from workbench.core.traces.ids import id_time, new_id

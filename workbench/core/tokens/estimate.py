@@ -2,7 +2,7 @@
 
 Input tokens are counted offline with the target's tokenizer (exact for OpenAI models, an o200k
 approximation flagged ``exact=False`` for the others) unless a provider count is supplied
-(:mod:`workbench.core.token_count`). The cost range runs from the input alone to the input plus
+(:mod:`workbench.core.tokens.provider_counts`). The cost range runs from the input alone to the input plus
 ``max_tokens`` of output; the warm-cache figure prices the stable prefix (system prompt and every
 message but the last) at the cached-input rate.
 """
@@ -17,7 +17,7 @@ from workbench.core.events import Usage
 from workbench.core.pricing import PriceBook, usd_number
 from workbench.core.registry import default_max_tokens
 from workbench.core.request import ChatRequest
-from workbench.core.tokenizer import chat_tokens, count_chat, count_text, encoding_name_for
+from workbench.core.tokens.encodings import chat_tokens, count_chat, count_text, encoding_name_for
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,7 +309,7 @@ def estimate_usage_of(record: CallRecord) -> None:
     """Fill a missing usage with tokenizer counts and flag it ``usage_estimated``."""
     if record.usage is not None:
         return
-    from workbench.core.tokenizer import count_chat, count_text, encoding_name_for  # tiktoken: only when needed
+    from workbench.core.tokens.encodings import count_chat, count_text, encoding_name_for  # tiktoken: only when needed
 
     provider, _, model = record.target.partition("/")
     encoding, _exact = encoding_name_for(provider, model)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from workbench.core.evals.diff import diff_runs
 from workbench.core.evals.model import CellSummary, RunInfo, RunReport
+from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.stats import summarise
-from workbench.core.evals.store import EvalStore
 
 
 def cells_of(store: EvalStore, run: RunInfo) -> list[CellSummary]:
