@@ -92,7 +92,7 @@ def _code(args: argparse.Namespace) -> int:
     from workbench.core.config import load_settings
     from workbench.core.errors import ConfigError
     from workbench.core.prompts import pin, to_request
-    from workbench.core.traces.store import WORKSPACE_FILE
+    from workbench.core.workspace import WORKSPACE_FILE
 
     workspace = workspace_dir(args.workspace)
     config_file = workspace / WORKSPACE_FILE

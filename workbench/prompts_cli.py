@@ -48,7 +48,7 @@ def workspace_option(parser: argparse.ArgumentParser) -> None:
 
 def workspace_dir(explicit: str | None = None) -> Path:
     """``--workspace DIR``, else the nearest workspace up from here; a clear error when there is none."""
-    from workbench.core.traces.store import WORKSPACE_FILE, find_workspace
+    from workbench.core.workspace import WORKSPACE_FILE, find_workspace
 
     if explicit:
         folder = Path(explicit).expanduser()

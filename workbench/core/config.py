@@ -53,8 +53,8 @@ from workbench.core.policy import PolicySet, policies_from
 from workbench.core.pricing import PriceBook, prices_from
 from workbench.core.registry import PROVIDERS, WIRES, ProviderSpec
 from workbench.core.traces.redact import BUILTIN_RULES, Redactor
+from workbench.core.workspace import WORKSPACE_FILE, find_workspace
 
-WORKSPACE_FILE = "workbench.toml"
 Wire = Literal["openai_chat", "openai_responses", "anthropic", "gemini", "ollama"]
 
 
@@ -241,8 +241,6 @@ class Settings:
 
 def load_settings(explicit: Path | None = None, cwd: Path | None = None, user_file: Path | None = None) -> Settings:
     """The user config plus the workspace's ``workbench.toml`` (or ``explicit``), with policies and prices."""
-    from workbench.core.traces.store import find_workspace
-
     if explicit is not None and not explicit.is_file():
         raise ConfigError(f"no configuration file {explicit}", "check the path, or run `workbench init`")
     workspace = explicit.parent if explicit is not None else find_workspace(cwd or Path.cwd())

@@ -23,21 +23,14 @@ from workbench.core.sqlite_file import open_private
 from workbench.core.traces import rollup
 from workbench.core.traces.ids import time_prefix
 from workbench.core.traces.schema import migrate
+from workbench.core.workspace import find_workspace
 
-WORKSPACE_FILE = "workbench.toml"
 CALL_COLUMNS = ("id", "ts", "provider", "model", "target", "served_by", "endpoint", "prompt_name", "prompt_version",
                 "session_id", "eval_run_id", "status", "error_class", "error", "finish_reason", "finish_raw",
                 "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
                 "usage_estimated", "cost_usd", "ttft_ms", "latency_ms", "tokens_per_s", "queue_ms", "attempt_count",
                 "request_id", "total_ms", "total_ttft_ms")
 PAYLOAD_COLUMNS = ("call_id", "request_json", "response_text", "reasoning_text", "attempts_json", "chunk_ms")
-
-
-def find_workspace(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / WORKSPACE_FILE).is_file():
-            return folder
-    return None
 
 
 def default_path(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
