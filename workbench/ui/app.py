@@ -1,4 +1,5 @@
-"""The Textual face: ``WorkbenchApp`` and the services its screens share (settings, network, traces, servers).
+"""The Textual face: ``WorkbenchApp``, its screens' shared services (:class:`workbench.services.Services`: settings,
+target environment and servers, traces) and the network process.
 
 Thin: every piece of work is a call into :mod:`workbench.core`. Heavy modules (httpx2 via the network
 process, tiktoken encodings, sqlite/sqlmodel, genai-prices) load in thread workers after first paint.
@@ -22,6 +23,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import ModalScreen
 
 from workbench.core.errors import WorkbenchError
+from workbench.services import Services
 
 if TYPE_CHECKING:
     from workbench.core.config import Settings
@@ -139,20 +141,17 @@ class WorkbenchApp(App[None]):
     def __init__(self, env: Mapping[str, str] | None = None, targets: Sequence[str] | None = None,
                  settings: Settings | None = None, config_path: str | None = None) -> None:
         super().__init__()
-        self.env: dict[str, str] = {**os.environ, **(env or {})}
+        self.services = Services({**os.environ, **(env or {})}, settings=settings, config_path=config_path,
+                                 announce=self.tell)
+        """Settings, target environment (the fake and local model servers started on first use, stopped on exit),
+        trace writer and store: the same services as the CLI's."""
+        self.env: dict[str, str] = self.services.env
         self.initial_targets = list(targets) if targets else None
         self.preselected: list[str] = []
         """The targets the editor preselected when none were given (:meth:`pick_targets`)."""
         self.config_path = config_path
-        self._settings = settings
         self._lock = threading.RLock()
         self._net: NetworkProcess | None = None
-        self._writer: TraceWriter | None = None
-        self._store: TraceStore | None = None
-        self._servers = contextlib.ExitStack()
-        """Child-process servers (the fake provider, the local model) started on first use, stopped on exit."""
-        self._server_urls: dict[str, str] = {}
-        self._servers_lock = threading.Lock()
         self.store_lock = threading.Lock()
         self.race: RemoteRace | None = None
         self.last_request: ChatRequest | None = None
@@ -198,9 +197,8 @@ class WorkbenchApp(App[None]):
         with contextlib.suppress(Exception):
             self.trace_finished_races(final=True)
         with self._lock:
-            writer, net, store = self._writer, self._net, self._store
-            self._writer = self._net = self._store = None
-        for closer in (writer, net, store, self._servers):
+            net, self._net = self._net, None
+        for closer in (net, self.services):
             if closer is not None:
                 with contextlib.suppress(Exception):
                     closer.close()
@@ -208,14 +206,7 @@ class WorkbenchApp(App[None]):
     # -- services (thread-safe, lazily created) ----------------------------------------------------
 
     def settings(self) -> Settings:
-        with self._lock:
-            if self._settings is None:
-                from pathlib import Path
-
-                from workbench.core.config import load_settings
-
-                self._settings = load_settings(Path(self.config_path) if self.config_path else None)
-            return self._settings
+        return self.services.settings()
 
     def network(self) -> NetworkProcess:
         with self._lock:
@@ -232,37 +223,19 @@ class WorkbenchApp(App[None]):
         self.tell(f"{reason}\na new network process was started for this race", severity="warning", timeout=8)
 
     def writer(self) -> TraceWriter:
-        with self._lock:
-            if self._writer is None:
-                from workbench.core.traces.writer import TraceWriter
-
-                settings = self.settings()
-                self._writer = TraceWriter(settings.trace_path(self.env), settings.redactor())
-            return self._writer
+        return self.services.writer()
 
     def store(self) -> TraceStore:
-        with self._lock:
-            if self._store is None:
-                from workbench.core.traces.store import TraceStore
-
-                self._store = TraceStore(self.settings().trace_path(self.env))
-            return self._store
+        return self.services.store()
 
     def workspace(self) -> Path:
         """The workspace folder: the configuration's, else the current directory (blocking: settings)."""
-        return self.settings().workspace or Path.cwd()
+        return self.services.workspace()
 
     def server_url(self, name: str, start: Callable[[contextlib.ExitStack], str]) -> str:
-        """The URL of the child-process server ``name``, started with ``start`` on first use and kept until the
-        app exits (blocking: call it from a thread)."""
-        with self._servers_lock:
-            if self._shut_down:
-                raise WorkbenchError("the app is closing")
-            if name not in self._server_urls:
-                self._server_urls[name] = start(self._servers)
-                if self._shut_down:  # quit while it started: stop it now
-                    self._servers.close()
-            return self._server_urls[name]
+        """The URL of the child-process server ``name``, started on first use and kept until the app exits
+        (blocking: call it from a thread)."""
+        return self.services.server_url(name, start)
 
     def default_targets(self) -> list[str]:
         """The targets given to the app, else those the editor preselected."""
@@ -272,15 +245,11 @@ class WorkbenchApp(App[None]):
         """Targets to preselect when none were given (:func:`~workbench.core.targets.default_targets` over the app's
         environment and keyring keys) and a one-line hint when they are not a keyed provider's (blocking:
         discovery of local servers)."""
-        from workbench.core.keys import with_stored_keys
-        from workbench.core.targets import KEYED_DEFAULTS, default_targets
-        from workbench.ui.keys import discover_targets
+        from workbench.core.targets import KEYED_DEFAULTS
+        from workbench.ui import keys
 
-        settings = self.settings()
-        specs = settings.config.provider_specs()
-        env = with_stored_keys(self.env, sorted(specs), specs)
         try:
-            chosen = default_targets(env, settings, lambda: discover_targets(env, specs))
+            chosen = self.services.default_targets(lambda env, specs: keys.discover_targets(env, specs))
         except WorkbenchError:
             return list(FALLBACK_TARGETS), f"no API key and no local model: racing the fake server; {KEY_HINT}"
         if chosen.notice is None or set(chosen.targets) & set(KEYED_DEFAULTS.values()):
@@ -340,22 +309,7 @@ class WorkbenchApp(App[None]):
         """The environment ``targets`` resolve against: the app's, keyring keys for their providers, and the URLs
         of the fake server and of the local model server (started on first use when a target needs one and no
         URL is set; they run until the app exits). Blocking: call it from a thread."""
-        from workbench.core.keys import with_stored_keys
-        from workbench.core.local_model import LOCAL_URL_ENV, local_models, local_server
-        from workbench.fakeserver.process import fake_server_process
-
-        providers = self.settings().config.provider_specs()
-        env = with_stored_keys(self.env, sorted({t.partition("/")[0].lower() for t in targets}), providers)
-        if any(t.lower().startswith("fake") for t in targets) and not env.get("WORKBENCH_FAKE_URL"):
-            env["WORKBENCH_FAKE_URL"] = self.server_url(
-                "fake", lambda stack: stack.enter_context(fake_server_process()).base_url)
-        local = local_models(targets)
-        if local and not env.get(LOCAL_URL_ENV):
-            name = "local:" + ",".join(local)
-            if name not in self._server_urls:
-                self.tell(f"starting the local model server for {', '.join(local)} (it runs until you quit)")
-            env[LOCAL_URL_ENV] = self.server_url(name, lambda stack: stack.enter_context(local_server(local)))
-        return env
+        return self.services.target_env(targets)
 
     def _start_race(self, request: ChatRequest, targets: list[str], source: RaceSource) -> None:
         settings = self.settings()
