@@ -45,7 +45,11 @@ async def test_a_thousand_concurrent_calls_with_a_fifth_faulty(fake_server: Fake
         assert (len(record.attempts), record.status) == expected[i], record.target
         assert len(record.attempts) == logged[f"load-{i}"], record.target  # every attempt reached the server
         assert (record.status == "ok") == (record.served_by is not None) == (record.attempts[-1].error is None)
-    assert 150 <= sum(1 for e in expected if e != FAULTS["tokens=5"]) <= 250  # about a fifth were faulty
+    # every attempt that failed here was a fault the server injected, and every injected fault was seen as one
+    failed_here = sum(1 for r in records for a in r.attempts if a.error is not None)
+    injected = sum(1 for e in server_log(fake_server.base_url)
+                   if "id=load-" in str(e["model"]) and (e["status"] != 200 or e["outcome"] != "ok"))
+    assert failed_here == injected > 0
 
 
 async def test_hedge_starts_a_backup_after_the_deadline_and_the_first_token_wins(fake_env: dict[str, str]) -> None:
