@@ -1,79 +1,26 @@
-"""Rich text for the Textual face: pane headers, attempt timelines, meter rows, trace details (no I/O)."""
+"""Rich text for the Textual face: pane errors, meter rows, trace details (no I/O). Every number in them is
+formatted by :mod:`workbench.figures`, as in the CLI."""
 
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from workbench.core.events import FinishReason
+from workbench import figures
+from workbench.figures import elapsed_ms as elapsed_ms
+from workbench.figures import metrics_line as metrics
+from workbench.figures import ms as fmt_ms
+from workbench.figures import timeline as timeline
+from workbench.figures import usd as fmt_usd
 
 if TYPE_CHECKING:  # core.call_record pulls in httpx2 and tiktoken: not before first paint
     from workbench.core.call_record import CallRecord
 
-
-def fmt_ms(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
-
-
-def fmt_usd(value: object) -> str:
-    if value is None:
-        return "?"
-    amount = float(value)  # type: ignore[arg-type]
-    return f"${amount:.6f}" if amount < 0.01 else f"${amount:.4f}"
-
-
-def elapsed_ms(record: CallRecord) -> float | None:
-    timing = record.timing
-    if record.done:
-        return timing.latency_ms
-    origin = timing.sent_ns if timing.sent_ns is not None else timing.started_ns
-    return None if origin is None else (time.perf_counter_ns() - origin) / 1e6
-
-
-def metrics(record: CallRecord) -> Text:
-    """TTFT, tokens/s, elapsed, tokens in/out, cost and finish reason of one call (live or final)."""
-    timing, usage = record.timing, record.usage
-    approx = "≈" if record.usage_estimated else ""
-    if usage is not None:
-        tps = record.tokens_per_s
-        rate = "–" if tps is None else f"{approx}{tps:.0f}"
-        tokens = f"{approx}{usage.input_tokens}/{approx}{usage.output_tokens}"
-    else:
-        live = timing.tokens_per_s(len(timing.chunk_ns))
-        rate = "–" if live is None else f"≈{live:.0f}"
-        tokens = f"–/≈{len(timing.chunk_ns)}"
-    parts: list[tuple[str, str]] = [
-        ("TTFT ", "dim"), (fmt_ms(timing.ttft_ms), "bold"),
-        ("  tok/s ", "dim"), (rate, "bold"),
-        ("  time ", "dim"), (fmt_ms(elapsed_ms(record)), "bold"),
-        ("  in/out ", "dim"), (tokens, "bold"),
-    ]
-    if record.done:
-        parts += [("  cost ", "dim"), (fmt_usd(record.cost_usd), "bold")]
-        from workbench.console import waited
-
-        if (all_in := waited(record)) is not None:
-            parts += [("  waited ", "dim"), (all_in, "bold")]
-    if record.finish is not None:
-        bad = record.finish in (FinishReason.LENGTH, FinishReason.ERROR)
-        label = record.finish.value + (" ⚠ hit max_tokens" if record.finish is FinishReason.LENGTH else "")
-        parts += [("  ", ""), (label, "bold red" if bad else "bold green")]
-    elif not record.done:
-        parts += [("  ", ""), ("streaming…" if timing.chunk_ns else "waiting…", "italic")]
-    return Text.assemble(*parts)
-
-
-def timeline(record: CallRecord) -> Text | None:
-    """The attempt timeline, exactly as the CLI's panes show it (imported late: it pulls in core)."""
-    from workbench.console import timeline as shared
-
-    return shared(record)
+__all__ = ["elapsed_ms", "error_line", "fmt_ms", "fmt_usd", "meter_text", "metrics", "timeline", "trace_detail"]
+"""The pane figures and number formats are :mod:`workbench.figures`' (the CLI shows the same); re-exported."""
 
 
 def error_line(record: CallRecord) -> Text | None:
@@ -108,7 +55,7 @@ def trace_detail(call: dict[str, Any]) -> Text:
     field("cost", fmt_usd(call.get("cost_usd")))
     tps = call.get("tokens_per_s")
     field("timing", f"TTFT {fmt_ms(call.get('ttft_ms'))}  total {fmt_ms(call.get('latency_ms'))}  "
-                    f"tok/s {'–' if tps is None else f'{tps:.0f}'}")
+                    f"tok/s {figures.rate(tps)}")
     payload = call.get("payload") or {}
     request = json.loads(payload["request_json"]) if payload.get("request_json") else None
     if request is None:
@@ -145,7 +92,7 @@ def meter_text(rows: list[dict[str, Any]]) -> Text:
     out.append("Live meter\n", style="bold")
     for row in rows:
         out.append(f"\n{row['target']}\n", style="bold")
-        tokens = "counting…" if row["tokens"] is None else f"{'' if row['exact'] else '≈'}{row['tokens']:,}"
+        tokens = "counting…" if row["tokens"] is None else figures.tokens(row["tokens"], exact=row["exact"])
         out.append("  in ", style="dim")
         out.append(tokens)
         est = row["estimate"]

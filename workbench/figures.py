@@ -1,0 +1,139 @@
+"""Every number both faces show, written once: durations, token counts, rates, costs, and the figures of a race
+pane (its metric line and its attempt timeline). A figure reads the same in ``workbench run`` and in the TUI.
+
+Plain strings, or rich ``Text`` where a figure carries a style (rich renders in both faces; textual is never
+imported here, and neither is :mod:`workbench.core.call_record`, which pulls in httpx2 and tiktoken: the TUI
+imports this module before its first paint).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, NamedTuple
+
+from rich.text import Text
+
+from workbench.core.events import FinishReason
+
+if TYPE_CHECKING:
+    from workbench.core.call_record import CallRecord
+
+UNKNOWN = "?"
+"""A figure that cannot be known (a cost without a price)."""
+NONE = "–"
+"""A figure that does not exist (yet): no first token, no rate."""
+APPROX = "≈"
+"""Marks an estimate (usage counted offline, tokens counted with a local tokenizer, a live rate)."""
+
+
+def ms(value: float | None) -> str:
+    """A duration: ``412 ms`` under 10 s, ``12.3 s`` from there, ``–`` when there is none."""
+    if value is None:
+        return NONE
+    return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
+
+
+def usd(value: object) -> str:
+    """A cost in US dollars: ``$0.000123`` under a cent, ``$0.0123`` from there, ``?`` when unknown (never $0)."""
+    if value is None:
+        return UNKNOWN
+    amount = float(str(value))  # a float or a Decimal
+    return f"${amount:.6f}" if amount < 0.01 else f"${amount:.4f}"
+
+
+def tokens(count: int, *, exact: bool = True) -> str:
+    """A token count with thousands separators, ``≈`` when estimated: ``1,234``, ``≈1,234``."""
+    return f"{'' if exact else APPROX}{count:,}"
+
+
+def rate(value: float | None, *, approx: bool = False) -> str:
+    """Tokens per second, whole: ``42``, ``≈42``, ``–``."""
+    return NONE if value is None else f"{APPROX if approx else ''}{value:.0f}"
+
+
+def share(value: float | None) -> str:
+    """A ratio as a whole percentage: ``42%``, ``–``."""
+    return NONE if value is None else f"{value:.0%}"
+
+
+def elapsed_ms(record: CallRecord, now_ns: int | None = None) -> float | None:
+    """The call's time: its latency once done, else the time since it was sent (or started)."""
+    timing = record.timing
+    if record.done:
+        return timing.latency_ms
+    origin = timing.sent_ns if timing.sent_ns is not None else timing.started_ns
+    now = time.perf_counter_ns() if now_ns is None else now_ns
+    return None if origin is None else (now - origin) / 1e6
+
+
+def waited(record: CallRecord) -> str | None:
+    """What the user waited in all (``total_ms``), when connecting, queueing, retries or fallbacks made it
+    differ from the serving attempt's own time noticeably (by 50 ms and 10 %)."""
+    total, latency = record.total_ms, record.timing.latency_ms
+    if not record.done or total is None or (latency is not None and total - latency < max(50.0, latency / 10)):
+        return None
+    first = record.total_ttft_ms
+    return ms(total) + (f" (first token at {ms(first)})" if first is not None else "")
+
+
+class Figure(NamedTuple):
+    """One figure of a pane: its label (empty for the finish reason), its value, the value's style."""
+
+    label: str
+    value: str
+    style: str = "bold"
+
+
+def pane_figures(record: CallRecord, now_ns: int | None = None) -> list[Figure]:
+    """The figures of one call, live or final, in the order both faces show them: TTFT, tokens/s, time,
+    tokens in/out (``≈`` marks estimates; while streaming, chunks count as tokens), cost, what was waited in
+    all, an open circuit breaker, and the finish reason (or ``streaming…``/``waiting…``)."""
+    timing, usage = record.timing, record.usage
+    estimated = record.usage_estimated
+    if usage is not None:
+        speed = rate(record.tokens_per_s, approx=estimated)
+        counts = f"{tokens(usage.input_tokens, exact=not estimated)}/{tokens(usage.output_tokens, exact=not estimated)}"
+    else:  # live: one chunk is about one token
+        speed = rate(timing.tokens_per_s(len(timing.chunk_ns)), approx=True)
+        counts = f"{NONE}/{tokens(len(timing.chunk_ns), exact=False)}"
+    figures = [Figure("TTFT", ms(timing.ttft_ms)), Figure("tok/s", speed),
+               Figure("time", ms(elapsed_ms(record, now_ns))), Figure("in/out", counts)]
+    if record.done:
+        figures.append(Figure("cost", usd(record.cost_usd)))
+        if (all_in := waited(record)) is not None:
+            figures.append(Figure("waited", all_in))
+    if any(a.error_class == "circuit_open" for a in record.attempts):
+        figures.append(Figure("breaker", "open", "bold red"))
+    if record.finish is not None:
+        bad = record.finish in (FinishReason.LENGTH, FinishReason.ERROR)
+        label = record.finish.value + (" ⚠ hit max_tokens" if record.finish is FinishReason.LENGTH else "")
+        figures.append(Figure("", label, "bold red" if bad else "bold green"))
+    elif not record.done:
+        figures.append(Figure("", "streaming…" if timing.chunk_ns else "waiting…", "italic"))
+    return figures
+
+
+def metrics_line(record: CallRecord, now_ns: int | None = None) -> Text:
+    """:func:`pane_figures` on one line: ``TTFT 120 ms  tok/s 42  time 800 ms  in/out 17/64  cost $0.000123  stop``."""
+    parts: list[tuple[str, str]] = []
+    for index, figure in enumerate(pane_figures(record, now_ns)):
+        gap = "  " if index else ""
+        parts += [(f"{gap}{figure.label} " if figure.label else gap, "dim"), (figure.value, figure.style)]
+    return Text.assemble(*parts)
+
+
+def timeline(record: CallRecord) -> Text | None:
+    """``503 → waited 0.5 s (backoff) → retry: 503 → fallback fake-anthropic/z: ok``; None for one clean try."""
+    attempts = record.attempts
+    if len(attempts) <= 1 and all(a.error is None for a in attempts):
+        return None
+    text = Text(style="yellow")
+    for index, attempt in enumerate(attempts):
+        if index:
+            text.append(" → ")
+        if attempt.wait_ms >= 1:
+            text.append(f"waited {ms(attempt.wait_ms)} ({attempt.wait_reason}) → ")
+        label = attempt.kind if attempt.target == record.target else f"{attempt.kind} {attempt.target}"
+        outcome = "ok" if attempt.error is None else (str(attempt.status) if attempt.status else attempt.error_class)
+        text.append(f"{label}: {outcome}", style="green" if attempt.error is None else "yellow")
+    return text
