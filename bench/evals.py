@@ -33,6 +33,7 @@ from workbench.core.prompts.model import Prompt, PromptMessage
 from workbench.core.resilience.caller import Caller
 from workbench.core.traces.writer import TraceWriter
 from workbench.fakeserver.process import fake_server_process
+from workbench.process_settings import eval_run_settings
 
 CHECKS = (AssertionSpec("finish-reason", "stop"), AssertionSpec("contains-any", ["the", "a", "of", "and"]),
           AssertionSpec("latency", threshold=5000))
@@ -60,7 +61,8 @@ async def run_once(base: str, folder: Path, cases: int, concurrency: int, latenc
     run = runner.new_run()
     async with new_client() as client:
         start, cpu = time.perf_counter(), time.process_time()
-        await runner.run(run, Caller(client), {"WORKBENCH_FAKE_URL": base}, writer)
+        with eval_run_settings():  # as `workbench eval` does: this script is the entry point
+            await runner.run(run, Caller(client), {"WORKBENCH_FAKE_URL": base}, writer)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     writer.close()
     passed = sum(r.passed for r, _ in store.results(run.id))

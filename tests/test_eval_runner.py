@@ -24,6 +24,7 @@ from workbench.core.prompts.model import Prompt, PromptMessage
 from workbench.core.resilience.caller import Caller
 from workbench.core.traces.redact import Redactor
 from workbench.core.traces.writer import TraceWriter
+from workbench.process_settings import eval_run_settings
 
 PRICES = PriceBook({"fake*/*": UserPrice(input_per_mtok=Decimal(1000), output_per_mtok=Decimal(2000))})
 
@@ -191,7 +192,8 @@ async def test_a_slow_trace_writer_holds_the_workers_back_instead_of_queueing_wi
     before = sys.getswitchinterval()
     runner = EvalRunner(suite, store, options=RunOptions(concurrency=8), prices=PRICES, on_result=seen)
     run = runner.new_run()
-    await runner.run(run, Caller(client), fake_env, writer)
+    with eval_run_settings():  # what `workbench eval` applies around a run
+        await runner.run(run, Caller(client), fake_env, writer)
     writer.close()
 
     assert len(backlogs) == 120 and max(backlogs) <= 20 + 8  # the limit, plus one call per other worker

@@ -19,11 +19,8 @@ layer, graded by its assertions, and appended to the eval store as it finishes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -174,38 +171,6 @@ def preflight(plan: Iterator[Cell], prices: PriceBook, *, concurrency: int, stor
                      tuple(unpriced), busy_ms / 1000 / max(1, concurrency))
 
 
-@contextlib.contextmanager
-def fewer_collections(young: int = 50_000) -> Iterator[None]:
-    """Collect the young generation every ``young`` allocations instead of every 700 while a run lasts.
-
-    Each call allocates thousands of short-lived objects (requests, responses, events, records), so with
-    the default threshold the collector runs several times per call, and at 50 calls in flight that
-    costs a measurable share of the loop (about 10% of the wall time in ``bench/evals.py``)."""
-    threshold = gc.get_threshold()
-    gc.set_threshold(young, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-
-
-@contextlib.contextmanager
-def prompter_thread_switches(interval_s: float = 0.001) -> Iterator[None]:
-    """Let a waiting thread take the GIL after ``interval_s`` instead of 5 ms while a run lasts.
-
-    The trace writer and the result store commit from their own threads, and SQLite releases the GIL
-    around every statement step. With the event loop busy, each step then waited up to the 5 ms switch
-    interval to get the GIL back, so the writer committed a few hundred calls a second and fell behind
-    the calls (2,400 records queued after 10,000 cases in ``bench/evals.py``). At 1 ms it keeps up,
-    and the run's wall time does not change."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, interval_s))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-
-
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     repeat: int = 1
@@ -254,8 +219,7 @@ class EvalRunner:
         pending = ((place, cell) for place, cell in enumerate(self.plan()) if (cell.key, cell.repeat) not in done)
         workers = [asyncio.create_task(self._worker(pending)) for _ in range(max(1, self.options.concurrency))]
         try:
-            with fewer_collections(), prompter_thread_switches():
-                await asyncio.gather(*workers)
+            await asyncio.gather(*workers)
         except BaseException:
             for task in workers:
                 task.cancel()
