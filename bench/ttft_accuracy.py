@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
-from workbench.console import race_columns
+from workbench.cli.render import race_columns
 from workbench.core.call_record import CallRecord
 from workbench.core.httpclient import new_client
 from workbench.core.netproc import NetworkProcess

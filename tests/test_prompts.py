@@ -177,13 +177,13 @@ def test_name_must_match_file(ws: Path) -> None:
 
 SCRIPT = """\
 import argparse, sys
-from workbench import prompts_cli
+from workbench.cli import arguments, prompts
 from workbench.core.errors import WorkbenchError
 parser = argparse.ArgumentParser(prog="workbench")
-prompts_cli.add_parser(parser.add_subparsers(dest="command", required=True))
+arguments.add_prompts(parser.add_subparsers(dest="command", required=True))
 args = parser.parse_args(sys.argv[1:])
 try:
-    sys.exit(prompts_cli.run(args))
+    sys.exit(prompts.run(args))
 except WorkbenchError as exc:
     print(f"error: {exc}\\nhint: {exc.hint}", file=sys.stderr)
     sys.exit(1)

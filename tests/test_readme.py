@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import _parser
+from workbench.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEEL_CACHES = (Path(os.environ.get("WORKBENCH_CI_CACHE", Path.home() / ".cache" / "workbench-ci")) / "wheels",
@@ -54,7 +54,7 @@ def commands(parser: argparse.ArgumentParser, prefix: str = "workbench") -> Iter
 
 def test_the_cli_reference_lists_every_command_with_its_help() -> None:
     reference = section("CLI reference")
-    missing = [f"| `{line}` | {text} |" for line, text in commands(_parser())
+    missing = [f"| `{line}` | {text} |" for line, text in commands(build_parser())
                if f"| `{line}` | {text} |" not in reference]
     assert not missing, "add these rows to the README's CLI reference:\n" + "\n".join(missing)
 

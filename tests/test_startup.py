@@ -12,8 +12,9 @@ from pathlib import Path
 
 from workbench.core.traces.store import TraceStore
 
-HEAVY = ("textual", "rich", "tiktoken", "genai_prices", "jsonschema", "workbench.ui", "workbench.console",
-         "workbench.eval_cli", "workbench.traces_cli", "workbench.core.resilience.caller")
+HEAVY = ("textual", "rich", "tiktoken", "genai_prices", "jsonschema", "sqlmodel", "workbench.ui", "workbench.figures",
+         "workbench.cli.render", "workbench.cli.eval", "workbench.cli.traces", "workbench.cli.tokens",
+         "workbench.core.resilience.caller")
 """Modules `workbench run --json` must not have imported when its request goes out (sqlalchemy is missing
 here only because loading the configuration imports the trace store, which imports it)."""
 

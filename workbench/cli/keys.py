@@ -9,26 +9,9 @@ import json
 import os
 import sys
 import time
-from typing import Any
 
+from workbench.cli._shared import EXIT_OK
 from workbench.core.errors import WorkbenchError
-
-
-def add_parser(sub: Any) -> None:
-    keys = sub.add_parser("keys", help="store, list, delete and test API keys (OS keyring)",
-                          description="API keys live in the OS keyring (service 'workbench'); "
-                                      "an environment variable overrides a stored key.")
-    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    setter = actions.add_parser("set", help="store a key (asked for with hidden input)")
-    setter.add_argument("provider")
-    setter.add_argument("--stdin", action="store_true", help="read the key from stdin (for scripts)")
-    listing = actions.add_parser("list", help="where each provider's key comes from, masked")
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    deleter = actions.add_parser("delete", help="remove a stored key")
-    deleter.add_argument("provider")
-    tester = actions.add_parser("test", help="make a cheap authenticated call (list models)")
-    tester.add_argument("provider")
-    tester.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{s.provider:<12} {s.source:<12} {s.masked or '':<8} {s.env_var}{note}")
     elif action == "test":
         return _test(args.provider, args.json)
-    return 0
+    return EXIT_OK
 
 
 def _test(provider: str, as_json: bool) -> int:
@@ -89,4 +72,4 @@ def _test(provider: str, as_json: bool) -> int:
         print(f"{provider}: key accepted, {count} models listed in {latency_ms:.0f} ms")
         for name, value in sorted(limits.items()):
             print(f"  {name}: {value}")
-    return 0
+    return EXIT_OK

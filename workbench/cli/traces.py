@@ -12,65 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from workbench.cli._shared import console
 from workbench.core.errors import WorkbenchError
+from workbench.figures import ms as _ms
+from workbench.figures import share, usd
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def add_parser(sub: Any) -> None:
-    traces = sub.add_parser("traces", help="browse, search, summarise, export and prune the trace log",
-                            description="The trace log: every call, in a local SQLite store.")
-    traces.add_argument("--db", metavar="PATH", help="the store (default: the workspace's, or WORKBENCH_TRACES)")
-    actions = traces.add_subparsers(dest="traces_command", metavar="ACTION", required=True)
-
-    def with_filters(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--provider")
-        p.add_argument("--model", help="provider/model as called")
-        p.add_argument("--status", choices=("ok", "error"))
-        p.add_argument("--prompt", help="prompt name")
-        p.add_argument("--prompt-version", type=int)
-        p.add_argument("--tag")
-        p.add_argument("--session")
-        p.add_argument("--eval-run")
-        p.add_argument("--since", help="ISO date/time, or an age such as 2h, 7d")
-        p.add_argument("--until", help="ISO date/time, or an age such as 30m")
-        p.add_argument("--min-cost", type=float, metavar="USD")
-        p.add_argument("--min-latency-ms", type=float)
-        p.add_argument("--json", action="store_true", help="one JSON object per line")
-        return p
-
-    listing = with_filters(actions.add_parser("list", help="the newest calls, a page at a time"))
-    listing.add_argument("-n", "--limit", type=int, default=50)
-    listing.add_argument("--before", metavar="ID", help="the page after this id (keyset paging)")
-    show = actions.add_parser("show", help="one call in full")
-    show.add_argument("id", help="a call id (a unique prefix is enough)")
-    show.add_argument("--json", action="store_true")
-    search = with_filters(actions.add_parser("search", help="full-text search over prompts and replies"))
-    search.add_argument("text")
-    search.add_argument("-n", "--limit", type=int, default=50)
-    stats = with_filters(actions.add_parser("stats", help="spend, calls, p50/p95 TTFT and latency per group"))
-    stats.add_argument("--by", default="model",
-                       choices=("day", "model", "provider", "prompt", "prompt-version", "tag", "status"))
-    export = with_filters(actions.add_parser(
-        "export", help="every matching call, as JSONL or CSV, or as OpenTelemetry spans to a collector",
-        epilog="--otlp sends one span per call (OpenTelemetry GenAI conventions) to an OTLP/HTTP endpoint, e.g. "
-               "http://localhost:4318 or Langfuse's https://HOST/api/public/otel; credentials go in "
-               "OTEL_EXPORTER_OTLP_HEADERS (e.g. Authorization=Basic%20...). No prompt or reply text is sent "
-               "without --otlp-content."))
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    export.add_argument("-o", "--out", metavar="FILE", help="write here instead of stdout")
-    export.add_argument("--otlp", metavar="URL",
-                        help="send the calls as OTLP spans to this OTLP/HTTP endpoint (a base URL gets /v1/traces)")
-    export.add_argument("--otlp-content", action="store_true",
-                        help="with --otlp: include prompt and reply text (off by default: no text leaves the machine)")
-    export.add_argument("--otlp-gzip", action="store_true", help="with --otlp: gzip the requests")
-    export.add_argument("--otlp-timeout", type=float, default=10.0, metavar="S",
-                        help="with --otlp: seconds to wait for each request (default 10)")
-    export.add_argument("--otlp-batch", type=int, default=512, metavar="N",
-                        help="with --otlp: spans per request (default 512)")
-    prune = actions.add_parser("prune", help="delete calls older than a date or an age")
-    prune.add_argument("--before", required=True, help="ISO date/time, or an age such as 30d")
 
 
 def _moment(text: str | None) -> float | None:
@@ -109,7 +57,6 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
         for row in rows:
             print(json.dumps(_public(row), ensure_ascii=False))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -117,16 +64,11 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
         table.add_column(name, no_wrap=name in ("id", "time"))
     for row in rows:
         public = _public(row)
-        usd = "?" if row["cost_usd"] is None else f"{row['cost_usd']:.6f}"
         table.add_row(row["id"], public["time"][5:19].replace("T", " "), row["target"],
                       row["status"] if row["status"] == "ok" else f"[red]{row['error_class']}[/red]",
                       _ms(row["ttft_ms"]), _ms(row["latency_ms"]),
-                      f"{row['input_tokens'] or 0}/{row['output_tokens'] or 0}", usd)
-    Console().print(table)
-
-
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f} ms"
+                      f"{row['input_tokens'] or 0}/{row['output_tokens'] or 0}", usd(row["cost_usd"]))
+    console().print(table)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,31 +116,28 @@ def _show(store: Any, call_id: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps(detail, ensure_ascii=False))
         return 0
-    from rich.console import Console
     from rich.pretty import Pretty
 
-    Console().print(Pretty({k: v for k, v in detail.items() if k != "chunk_ms"}),
+    console().print(Pretty({k: v for k, v in detail.items() if k != "chunk_ms"}),
                     f"{len(gaps)} content chunks")
     return 0
 
 
 def _print_stats(rows: list[dict[str, Any]], by: str) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in (by, "calls", "USD", "TTFT p50/p95", "latency p50/p95", "cache hit", "length", "errors"):
         table.add_column(name, justify="left" if name == by else "right")
     for row in rows:
-        spend = "?" if row["spend_usd"] is None else f"{row['spend_usd']:.4f}"
+        spend = usd(row["spend_usd"])
         if row["unpriced_calls"]:
             spend += f" (+{row['unpriced_calls']} unpriced)"
         table.add_row(str(row[by]), str(row["calls"]), spend,
                       f"{_ms(row['ttft_p50_ms'])} / {_ms(row['ttft_p95_ms'])}",
                       f"{_ms(row['latency_p50_ms'])} / {_ms(row['latency_p95_ms'])}",
-                      "–" if row["cache_hit_ratio"] is None else f"{row['cache_hit_ratio']:.0%}",
-                      f"{row['length_share'] or 0:.0%}", f"{row['error_share'] or 0:.0%}")
-    Console().print(table)
+                      share(row["cache_hit_ratio"]), share(row["length_share"] or 0), share(row["error_share"] or 0))
+    console().print(table)
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:

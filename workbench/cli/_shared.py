@@ -1,0 +1,118 @@
+"""What several commands share: exit codes, reading files, the configuration and workspace of a command,
+``--var`` values, paths shown relative to the workspace, the eval store. Light to import (``workbench run``
+imports it before its request is out): everything heavy is imported where it is used."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.core.errors import ConfigError, WorkbenchError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from workbench.core.config import Settings
+    from workbench.core.evals.run_store import EvalStore
+    from workbench.core.prompts import PromptFileError
+    from workbench.services import Services
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def read_file(path: str) -> str:
+    """A UTF-8 text file, or a :class:`WorkbenchError` saying why not."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read {path}: {exc.strerror}", "check the path") from None
+    except UnicodeDecodeError:
+        raise WorkbenchError(f"cannot read {path}: it is not UTF-8 text", "convert it to UTF-8") from None
+
+
+def services(args: argparse.Namespace) -> Services:
+    """The command's services (settings from ``--config``, else the nearest workspace's); close them after."""
+    from workbench.services import Services
+
+    config = getattr(args, "config", None)
+    return Services(config_path=config or None)
+
+
+def settings(args: argparse.Namespace) -> Settings:
+    """The configuration ``--config`` names (default: the nearest workspace's)."""
+    from workbench.core.config import load_settings
+
+    config = getattr(args, "config", None)
+    return load_settings(Path(config) if config else None)
+
+
+def print_network_warnings(settings: Settings) -> None:
+    for warning in settings.network(os.environ).warnings():
+        print(warning, file=sys.stderr)
+
+
+def console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def workspace_dir(explicit: str | None = None) -> Path:
+    """``--workspace DIR``, else the nearest workspace up from here; a clear error when there is none."""
+    from workbench.core.workspace import WORKSPACE_FILE, find_workspace
+
+    if explicit:
+        folder = Path(explicit).expanduser()
+        if not folder.is_dir():
+            raise ConfigError(f"workspace {folder} is not a folder", "pass an existing folder to --workspace")
+        return folder.resolve()
+    found = find_workspace(Path.cwd())
+    if found is None:
+        raise ConfigError(f"not inside a workspace (no {WORKSPACE_FILE} here or above)",
+                          "run it inside a workspace, or pass --workspace DIR")
+    return found
+
+
+def optional_workspace(args: argparse.Namespace) -> Path | None:
+    """:func:`workspace_dir`, or ``None`` outside a workspace (a session file's path works anywhere)."""
+    try:
+        return workspace_dir(args.workspace)
+    except ConfigError:
+        return None
+
+
+def variables(items: list[str]) -> dict[str, str]:
+    """``--var key=value`` options as a mapping (the last value of a repeated key wins)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--var {item}: expected KEY=VALUE", "e.g. --var name=Ada")
+        out[key.strip()] = value
+    return out
+
+
+def relative(path: Path, workspace: Path) -> str:
+    """``path`` relative to the workspace when it is inside it."""
+    try:
+        return str(path.relative_to(workspace))
+    except ValueError:
+        return str(path)
+
+
+def report_file_errors(errors: list[PromptFileError], workspace: Path) -> int:
+    """Print malformed files as ``path:line: problem`` on stderr; the exit code (1 if there were any)."""
+    for error in errors:
+        print(f"{relative(Path(error.path), workspace)}:{error.line}: {error.problem}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def eval_store(settings: Settings) -> EvalStore:
+    """The eval store beside the configuration's trace log."""
+    from workbench.core.evals.run_store import EvalStore, default_path
+
+    return EvalStore(default_path(settings.trace_path(os.environ)))

@@ -1,0 +1,286 @@
+"""The command line's arguments: one function per command, adding its subparser.
+
+Kept apart from the commands' modules so that building the parser imports none of them (a command's module
+is imported when it runs, see :mod:`workbench.cli`); only argparse here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+Subparsers = Any
+"""What ``ArgumentParser.add_subparsers()`` returns (argparse's type for it is private)."""
+
+CONFIG_HELP = "the workspace configuration (default: the nearest workbench.toml up from here, if any)"
+
+
+def add_run(sub: Subparsers) -> None:
+    run = sub.add_parser("run", help="stream one prompt to several models at once and compare them",
+                         description="Stream one prompt to every -m target at once (a race).")
+    run.add_argument("prompt", nargs="?", help="the prompt text; '-' or omitted with piped input reads stdin")
+    run.add_argument("-f", "--file", help="read the prompt from this file")
+    run.add_argument("--prompt", dest="prompt_ref", metavar="NAME[@VERSION|@LABEL]",
+                     help="run a prompt file of the workspace with its targets and params (flags and -m override "
+                          "them); NAME alone saves the file as a new version first if it changed")
+    run.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                     help="a value for a {{variable}} of --prompt (repeatable; the prompt's defaults fill the rest)")
+    run.add_argument("--session", metavar="FILE",
+                     help="run a saved session again: its request against its targets (or -m)")
+    run.add_argument("--save-session", metavar="NAME", help="save the race as sessions/NAME.yaml in the workspace")
+    run.add_argument("-m", "--model", dest="models", action="append", default=[], metavar="PROVIDER/MODEL",
+                     help="a target such as openai/gpt-4.1-mini, or an alias (repeat for a race; default: the "
+                          "configuration's [defaults] targets, else a small model per provider with a key, else "
+                          "local/smollm2-135m and local servers)")
+    run.add_argument("-s", "--system", help="system prompt")
+    run.add_argument("--max-tokens", type=int, help="output token limit (default: a per-model default)")
+    run.add_argument("--temperature", type=float)
+    run.add_argument("--top-p", type=float)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
+    run.add_argument("--json", action="store_true", help="print one JSON object per target, one per line")
+    run.add_argument("--fallback", action="append", default=[], metavar="PROVIDER/MODEL",
+                     help="try this target when a call fails for good (repeatable, in order)")
+    run.add_argument("--hedge-ms", metavar="N|p95",
+                     help="start the request on the first fallback too if no token arrived after N ms; p95: "
+                          "after the target's p95 TTFT in the trace log")
+    run.add_argument("--timeout-ttft-ms", type=float, metavar="N", help="first-token timeout")
+    run.add_argument("--retries", type=int, metavar="N", help="retries per target for transient failures")
+    run.add_argument("--tag", action="append", default=[], help="tag the calls in the trace log (repeatable)")
+    run.add_argument("--no-trace", action="store_true", help="do not write the calls to the trace log")
+    run.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+
+
+def add_tokens(sub: Subparsers) -> None:
+    tokens = sub.add_parser("tokens", help="count input tokens and estimate cost per model, offline",
+                            description="Count a prompt's tokens and estimate its cost on each -m target.")
+    tokens.add_argument("file", nargs="?", default="-", help="the prompt file ('-' or omitted: stdin)")
+    tokens.add_argument("-m", "--model", dest="models", action="append", required=True, metavar="PROVIDER/MODEL")
+    tokens.add_argument("-s", "--system", help="system prompt")
+    tokens.add_argument("--max-tokens", type=int, help="output bound for the cost range (default: per model)")
+    tokens.add_argument("--raw", action="store_true", help="count plain text, not one chat message")
+    tokens.add_argument("--offline", action="store_true",
+                        help="never ask a provider's count endpoint (Anthropic, Gemini, vLLM, llama.cpp)")
+    tokens.add_argument("--json", action="store_true", help="one JSON object per target, one per line")
+    tokens.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+
+
+def add_fake_server(sub: Subparsers) -> None:
+    fake = sub.add_parser("fake-server", help="serve the fake provider (all five wire formats) for tests and demos")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=8765)
+    fake.add_argument("--rpm", type=float, help="enforce this many requests per minute (429 beyond it)")
+    fake.add_argument("--tpm", type=float, help="enforce this many tokens per minute (input + max_tokens)")
+    fake.add_argument("--burst-s", type=float, default=1.0, help="bucket size, in seconds of the rate")
+
+
+def add_eval(sub: Subparsers) -> None:
+    run = sub.add_parser("eval", help="run an eval suite over its targets: pre-flight, progress, reports, CI gate",
+                         description="Run an eval suite (ours or a promptfooconfig.yaml). Exit codes: 0 passed; "
+                                     "1 under the gate or a regression; 2 bad usage; 3 stopped (resumable).")
+    run.add_argument("suite", help="the suite file (YAML in evals/, or a promptfooconfig.yaml)")
+    run.add_argument("-t", "--target", dest="targets", action="append", default=[], metavar="PROVIDER/MODEL",
+                     help="run on this target instead of the suite's (repeatable)")
+    run.add_argument("--repeat", type=int, help="run every cell N times: a pass rate with a Wilson interval")
+    run.add_argument("--concurrency", type=int, help="calls in flight at once (default: the suite's, else 8)")
+    run.add_argument("--max-cost", type=float, metavar="USD", help="stop starting calls once this much is spent")
+    run.add_argument("--gate", type=float, metavar="RATE",
+                     help="fail (exit 1) under this pass rate, 0..1 (default: the suite's gate:, else 1: every test)")
+    run.add_argument("--compare", metavar="RUN|last",
+                     help="diff against this run (last: the suite's previous run); a regression fails the run")
+    run.add_argument("--report", action="append", default=[], choices=("md", "json", "junit", "html"),
+                     help="write a report (repeatable); printed to stdout when there is no --out")
+    run.add_argument("--out", metavar="DIR", help="folder for the reports")
+    run.add_argument("--resume", metavar="RUN", help="continue a stopped run without repeating finished cells")
+    run.add_argument("--no-cache", action="store_true",
+                     help="neither read nor write the response cache: call every cell")
+    run.add_argument("--dry-run", action="store_true", help="print the pre-flight and stop")
+    run.add_argument("--json", action="store_true", help="print the pre-flight and the run summary as JSON lines")
+    run.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+
+
+def add_evals(sub: Subparsers) -> None:
+    runs = sub.add_parser("evals", help="stored eval runs: list, show, diff",
+                          description="Eval runs stored beside the trace log.")
+    runs.add_argument("--config", metavar="FILE")
+    actions = runs.add_subparsers(dest="evals_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="recent runs, newest first")
+    listing.add_argument("--suite", help="only this suite's runs")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = actions.add_parser("show", help="a run's report")
+    show.add_argument("run", metavar="RUN|last")
+    show.add_argument("--format", choices=("md", "json", "junit", "html"), default="md")
+    diff = actions.add_parser("diff", help="what changed between two runs")
+    diff.add_argument("base", metavar="RUN")
+    diff.add_argument("head", metavar="RUN|last")
+    diff.add_argument("--json", action="store_true")
+
+
+def add_export(sub: Subparsers) -> None:
+    export = sub.add_parser("export", help="export a prompt version or a session to a repo (optionally as one git "
+                                           "commit), or print ready-to-run code for a prompt",
+                            description="Export workspace artefacts to a repository folder, or print code.")
+    workspace_option(export)
+    actions = export.add_subparsers(dest="export_command", metavar="WHAT", required=True)
+    prompt = actions.add_parser("prompt", help="DIR/prompts/NAME.yaml (the version's exact content) and "
+                                               "NAME.meta.json (version, hash, labels)")
+    prompt.add_argument("ref", metavar="NAME[@VERSION|@LABEL]",
+                        help="NAME alone: the working file, saved as a version first if it changed")
+    session = actions.add_parser("session", help="DIR/sessions/NAME.yaml")
+    session.add_argument("file", metavar="FILE", help="a session file, or the name of one in sessions/")
+    report = actions.add_parser("report", help="DIR/evals/reports/SUITE.md (and .json, .xml, .html): an eval "
+                                               "run's report at one stable path per suite")
+    report.add_argument("run", metavar="RUN|last", help="an eval run id (see `workbench evals list`), or last")
+    report.add_argument("--format", dest="formats", action="append", choices=("md", "json", "junit", "html"),
+                        help="repeatable (default: md and json)")
+    report.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+    for parser in (prompt, session, report):
+        parser.add_argument("--to", required=True, metavar="DIR", help="the destination folder (a repository)")
+        parser.add_argument("--commit", action="store_true",
+                            help="make one git commit of exactly the exported files (none if nothing changed)")
+    code = actions.add_parser("code", help="print a ready-to-run request for a prompt (Python or curl)")
+    code.add_argument("ref", metavar="NAME[@VERSION|@LABEL]")
+    code.add_argument("--target", metavar="PROVIDER/MODEL",
+                      help="default: the prompt's first target, else the configuration's first default target")
+    code.add_argument("--lang", choices=("python", "curl"), default="python")
+    code.add_argument("--sdk", action="store_true",
+                      help="Python with the official SDK (openai, anthropic) instead of httpx2")
+    code.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                      help="a value for a {{variable}} (repeatable; the prompt's defaults fill the rest)")
+
+
+def add_keys(sub: Subparsers) -> None:
+    keys = sub.add_parser("keys", help="store, list, delete and test API keys (OS keyring)",
+                          description="API keys live in the OS keyring (service 'workbench'); "
+                                      "an environment variable overrides a stored key.")
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    setter = actions.add_parser("set", help="store a key (asked for with hidden input)")
+    setter.add_argument("provider")
+    setter.add_argument("--stdin", action="store_true", help="read the key from stdin (for scripts)")
+    listing = actions.add_parser("list", help="where each provider's key comes from, masked")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    deleter = actions.add_parser("delete", help="remove a stored key")
+    deleter.add_argument("provider")
+    tester = actions.add_parser("test", help="make a cheap authenticated call (list models)")
+    tester.add_argument("provider")
+    tester.add_argument("--json", action="store_true")
+
+
+def add_prompts(sub: Subparsers) -> None:
+    prompts = sub.add_parser("prompts", help="list, version, diff, label and restore the workspace's prompt files",
+                             description="Prompt files: one YAML file per prompt in the workspace's prompts/ folder.")
+    workspace_option(prompts)
+    actions = prompts.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="every prompt, with its saved version and labels")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = actions.add_parser("show", help="a prompt's file, or one of its versions")
+    show.add_argument("ref", metavar="NAME[@REF]", help="name (the working file), name@3 or name@production")
+    listed = actions.add_parser("versions", help="a prompt's versions and labels")
+    listed.add_argument("name")
+    listed.add_argument("--json", action="store_true", help="one JSON object per line")
+    diff = actions.add_parser("diff", help="word-level diff between two versions")
+    diff.add_argument("name")
+    diff.add_argument("a", help="a version number or label")
+    diff.add_argument("b", help="a version number or label")
+    restore = actions.add_parser("restore", help="write a version back to the prompt's file")
+    restore.add_argument("name")
+    restore.add_argument("number", type=int)
+    label = actions.add_parser("label", help="point a label (production, staging, ...) at a version")
+    label.add_argument("name")
+    label.add_argument("label")
+    label.add_argument("number", type=int)
+    save = actions.add_parser("save", help="save the prompt's file as a new version (if its content changed)")
+    save.add_argument("name")
+
+
+def add_sessions(sub: Subparsers) -> None:
+    sessions = sub.add_parser("sessions", help="list and show saved races (workbench run --save-session NAME)",
+                              description="Sessions: races saved as YAML in the workspace's sessions/ folder. "
+                                          "Run one again with `workbench run --session FILE`.")
+    workspace_option(sessions)
+    actions = sessions.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="every session: its prompt, targets and outcome")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = actions.add_parser("show", help="a session file")
+    show.add_argument("file", metavar="FILE", help="a session file, or the name of one in sessions/")
+
+
+def add_traces(sub: Subparsers) -> None:
+    traces = sub.add_parser("traces", help="browse, search, summarise, export and prune the trace log",
+                            description="The trace log: every call, in a local SQLite store.")
+    traces.add_argument("--db", metavar="PATH", help="the store (default: the workspace's, or WORKBENCH_TRACES)")
+    actions = traces.add_subparsers(dest="traces_command", metavar="ACTION", required=True)
+
+    def with_filters(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--provider")
+        p.add_argument("--model", help="provider/model as called")
+        p.add_argument("--status", choices=("ok", "error"))
+        p.add_argument("--prompt", help="prompt name")
+        p.add_argument("--prompt-version", type=int)
+        p.add_argument("--tag")
+        p.add_argument("--session")
+        p.add_argument("--eval-run")
+        p.add_argument("--since", help="ISO date/time, or an age such as 2h, 7d")
+        p.add_argument("--until", help="ISO date/time, or an age such as 30m")
+        p.add_argument("--min-cost", type=float, metavar="USD")
+        p.add_argument("--min-latency-ms", type=float)
+        p.add_argument("--json", action="store_true", help="one JSON object per line")
+        return p
+
+    listing = with_filters(actions.add_parser("list", help="the newest calls, a page at a time"))
+    listing.add_argument("-n", "--limit", type=int, default=50)
+    listing.add_argument("--before", metavar="ID", help="the page after this id (keyset paging)")
+    show = actions.add_parser("show", help="one call in full")
+    show.add_argument("id", help="a call id (a unique prefix is enough)")
+    show.add_argument("--json", action="store_true")
+    search = with_filters(actions.add_parser("search", help="full-text search over prompts and replies"))
+    search.add_argument("text")
+    search.add_argument("-n", "--limit", type=int, default=50)
+    stats = with_filters(actions.add_parser("stats", help="spend, calls, p50/p95 TTFT and latency per group"))
+    stats.add_argument("--by", default="model",
+                       choices=("day", "model", "provider", "prompt", "prompt-version", "tag", "status"))
+    export = with_filters(actions.add_parser(
+        "export", help="every matching call, as JSONL or CSV, or as OpenTelemetry spans to a collector",
+        epilog="--otlp sends one span per call (OpenTelemetry GenAI conventions) to an OTLP/HTTP endpoint, e.g. "
+               "http://localhost:4318 or Langfuse's https://HOST/api/public/otel; credentials go in "
+               "OTEL_EXPORTER_OTLP_HEADERS (e.g. Authorization=Basic%20...). No prompt or reply text is sent "
+               "without --otlp-content."))
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("-o", "--out", metavar="FILE", help="write here instead of stdout")
+    export.add_argument("--otlp", metavar="URL",
+                        help="send the calls as OTLP spans to this OTLP/HTTP endpoint (a base URL gets /v1/traces)")
+    export.add_argument("--otlp-content", action="store_true",
+                        help="with --otlp: include prompt and reply text (off by default: no text leaves the machine)")
+    export.add_argument("--otlp-gzip", action="store_true", help="with --otlp: gzip the requests")
+    export.add_argument("--otlp-timeout", type=float, default=10.0, metavar="S",
+                        help="with --otlp: seconds to wait for each request (default 10)")
+    export.add_argument("--otlp-batch", type=int, default=512, metavar="N",
+                        help="with --otlp: spans per request (default 512)")
+    prune = actions.add_parser("prune", help="delete calls older than a date or an age")
+    prune.add_argument("--before", required=True, help="ISO date/time, or an age such as 30d")
+
+
+def add_init(sub: Subparsers) -> None:
+    init = sub.add_parser("init", help="make a workspace: workbench.toml, prompts/, evals/, sessions/, reports/")
+    init.add_argument("dir", nargs="?", default=".")
+
+
+def add_config(sub: Subparsers) -> None:
+    config = sub.add_parser("config", help="the merged configuration and where each part comes from")
+    actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="print the merged configuration with its sources")
+    show.add_argument("--config", metavar="FILE")
+    show.add_argument("--json", action="store_true")
+
+
+def add_models(sub: Subparsers) -> None:
+    models = sub.add_parser("models", help="every available target: configured, aliased, the local model and "
+                                           "local servers found")
+    models.add_argument("--config", metavar="FILE")
+    models.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def workspace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workspace", metavar="DIR",
+                        help="the workspace (default: the nearest folder up from here with a workbench.toml)")

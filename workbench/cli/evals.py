@@ -1,0 +1,43 @@
+"""``workbench evals list|show|diff``: the eval runs stored beside the trace log."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from workbench.cli._shared import EXIT_FAILED, EXIT_OK, eval_store, settings
+from workbench.figures import usd
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.core.evals.diff import diff_runs
+    from workbench.core.evals.report_data import cells_of, report_for
+    from workbench.core.evals.report_formats import render
+
+    store = eval_store(settings(args))
+    if args.evals_command == "list":
+        for info in store.runs(args.suite, args.limit):
+            row = {"id": info.id, "suite": info.suite, "status": info.status, "started_at": info.started_at,
+                   "repeat": info.repeat, "targets": list(info.targets), "cost_usd": round(info.cost_usd, 6)}
+            print(json.dumps(row) if args.json else
+                  f"{info.id}  {info.suite:<24} {info.status:<8} {usd(info.cost_usd)}  {', '.join(info.targets)}")
+        return EXIT_OK
+    if args.evals_command == "show":
+        sys.stdout.write(render(report_for(store, store.run(args.run)), args.format))
+        return EXIT_OK
+    head = store.run(args.head)
+    base = store.run(args.base)
+    from workbench.core.evals.model import RunReport
+
+    diff = diff_runs(RunReport(base, cells_of(store, base)), RunReport(head, cells_of(store, head)))
+    for entry in diff.entries:
+        if args.json:
+            print(json.dumps({"test": entry.key.test, "prompt": entry.key.prompt, "target": entry.key.target,
+                              "change": entry.change,
+                              "base_pass_rate": entry.base.pass_rate if entry.base else None,
+                              "head_pass_rate": entry.head.pass_rate if entry.head else None,
+                              "cost_delta_usd": entry.cost_delta, "latency_delta_ms": entry.latency_delta_ms}))
+        elif entry.change != "unchanged":
+            print(f"{entry.change:<12} {entry.key.test} · {entry.key.prompt} · {entry.key.target}")
+    return EXIT_FAILED if diff.regressions else EXIT_OK

@@ -1,0 +1,70 @@
+"""``workbench export prompt|session|report|code``: artefacts into a repository folder, or code for a prompt."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.cli._shared import EXIT_OK, eval_store, optional_workspace, settings, variables, workspace_dir
+
+if TYPE_CHECKING:
+    from workbench.core.export import ExportFile
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.core.export import prompt_export, session_export
+
+    if args.export_command == "code":
+        return _code(args)
+    if args.export_command == "prompt":
+        files, message = prompt_export(workspace_dir(args.workspace), args.ref)
+    elif args.export_command == "report":
+        files, message = _report(args)
+    else:
+        from workbench.core.sessions import find_session
+
+        files, message = session_export(find_session(args.file, optional_workspace(args)))
+    return _write(files, message, Path(args.to).expanduser(), commit=args.commit)
+
+
+def _report(args: argparse.Namespace) -> tuple[list[ExportFile], str]:
+    from workbench.core.evals.report_data import report_for
+    from workbench.core.export import report_export
+    store = eval_store(settings(args))
+    return report_export(report_for(store, store.run(args.run)), args.formats or ["md", "json"])
+
+
+def _write(files: list[ExportFile], message: str, to: Path, *, commit: bool) -> int:
+    from workbench.core.export import export_files
+
+    result = export_files(to, files, message, commit=commit)
+    if result.written:
+        print(f"wrote {', '.join(result.written)} in {to}")
+    else:
+        print(f"{', '.join(result.paths)} in {to}: unchanged")
+    if commit:
+        print(f"committed {result.committed}: {message}" if result.committed
+              else "nothing to commit: the repository already has these files")
+    return EXIT_OK
+
+
+def _code(args: argparse.Namespace) -> int:
+    from workbench.core.codegen import generate
+    from workbench.core.config import load_settings
+    from workbench.core.errors import ConfigError
+    from workbench.core.prompts import pin, to_request
+    from workbench.core.workspace import WORKSPACE_FILE
+
+    workspace = workspace_dir(args.workspace)
+    config_file = workspace / WORKSPACE_FILE
+    config = load_settings(config_file if config_file.is_file() else None).config
+    prompt, version = pin(workspace, args.ref)
+    target = args.target or next(iter(prompt.targets or config.defaults.targets), None)
+    if target is None:
+        raise ConfigError(f"prompt '{prompt.name}' has no targets", "pass --target PROVIDER/MODEL")
+    request = to_request(prompt, variables(args.var))
+    sys.stdout.write(generate(request, config.expand(target), lang=args.lang, sdk=args.sdk,
+                              providers=config.provider_specs(), title=f"prompt {prompt.name} v{version.number}"))
+    return EXIT_OK

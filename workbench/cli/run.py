@@ -1,0 +1,283 @@
+"""``workbench run``: one prompt streamed to several targets at once (a race), shown live, traced.
+
+Imports little before its request is out (rich, the trace store, tokenizers and price data come later, or not
+at all with ``--json``); :func:`workbench.cli.main` has started the network process before this module loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.cli._shared import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, read_file, relative, services, variables
+from workbench.core.errors import WorkbenchError
+from workbench.process_settings import resume_collection
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from workbench.core.call_record import CallRecord
+    from workbench.core.config import Config, Settings
+    from workbench.core.netproc import NetworkProcess
+    from workbench.core.policy import PolicySet
+    from workbench.core.request import ChatRequest, Params
+    from workbench.core.sessions import PromptRef
+    from workbench.core.traces.writer import CallContext, TraceWriter
+    from workbench.services import Services
+
+
+def _read_prompt(args: argparse.Namespace) -> str:
+    if args.file:
+        return read_file(args.file)
+    if args.prompt not in (None, "-"):
+        return str(args.prompt)
+    if args.prompt == "-" or not sys.stdin.isatty():
+        return sys.stdin.read()
+    raise WorkbenchError("no prompt given", "pass it as an argument, with --file PATH, or on stdin")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """What a run sends and where it came from: text, a prompt version (--prompt) or a saved session."""
+
+    request: ChatRequest
+    targets: list[str]
+    """The prompt's or the session's targets (used when no -m is given)."""
+    prompt: PromptRef | None = None
+    variables: dict[str, str] = dataclasses.field(default_factory=dict)
+    session: str | None = None
+
+
+def _source(args: argparse.Namespace, settings: Settings) -> _Source:
+    from workbench.core.request import ChatRequest
+
+    if args.prompt_ref or args.session:
+        flag = "--prompt" if args.prompt_ref else "--session"
+        if args.prompt_ref and args.session:
+            raise WorkbenchError("--prompt and --session both give the request", "pass one of them")
+        if args.prompt is not None or args.file or args.system is not None:
+            raise WorkbenchError(f"{flag} brings its own system prompt and messages",
+                                 "drop the prompt text, --file and --system")
+    elif args.var:
+        raise WorkbenchError("--var fills the variables of a prompt file", "use it with --prompt NAME")
+    if args.session:
+        from workbench.core.sessions import find_session, load_session_file, session_request
+
+        session = load_session_file(find_session(args.session, settings.workspace))
+        request, targets = session_request(session)
+        return _Source(request, targets, session.prompt, dict(session.variables), session.name)
+    if args.prompt_ref:
+        from workbench.core.prompts import pin, to_request, variable_values
+        from workbench.core.sessions import PromptRef
+
+        prompt, version = pin(_workspace(settings), args.prompt_ref)
+        given = variables(args.var)
+        return _Source(to_request(prompt, given), list(prompt.targets),
+                       PromptRef(name=prompt.name, version=version.number), variable_values(prompt, given))
+    return _Source(ChatRequest.from_prompt(_read_prompt(args), system=args.system), [])
+
+
+def _workspace(settings: Settings) -> Path:
+    from workbench.cli._shared import workspace_dir
+
+    return settings.workspace or workspace_dir()
+
+
+def _params(args: argparse.Namespace, config: Config, base: Params) -> Params:
+    """The flags over the request's own params (a prompt's, a session's) over the configuration's defaults."""
+    from workbench.core.request import Params
+
+    def first(*values: object) -> object:
+        return next((v for v in values if v is not None), None)
+
+    try:
+        return Params.model_validate({
+            "max_tokens": first(args.max_tokens, base.max_tokens, config.defaults.max_tokens),
+            "temperature": first(args.temperature, base.temperature, config.defaults.temperature),
+            "top_p": first(args.top_p, base.top_p), "seed": first(args.seed, base.seed),
+            "stop": tuple(args.stop) or base.stop, "json_schema": base.json_schema})
+    except ValueError as exc:
+        raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench run --help`") from None
+
+
+def run(args: argparse.Namespace, net: NetworkProcess | None = None) -> int:
+    """``workbench run``; ``net`` is the network process when :func:`workbench.cli.main` started it already."""
+    if net is None:
+        from workbench.core.netproc import NetworkProcess
+
+        net = NetworkProcess()
+    try:
+        with services(args) as found:
+            return _run(args, net, found)
+    finally:
+        # Without a race (a usage error) the child has nothing to send: it exits by itself once its start-up
+        # is over, which this process need not wait for.
+        net.close(wait=net.raced)
+
+
+def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
+    """The race, with the command's services (settings, target environment, trace writer; closed by the caller:
+    the trace log committed, the servers started for the targets stopped)."""
+    from workbench.core.netproc import wait_bound
+
+    settings = found.settings()
+    config = settings.config
+    source = _source(args, settings)
+    models = [config.expand(m) for m in (args.models or source.targets)] or _default_targets(found)
+    if args.save_session:
+        from workbench.core.prompts import check_name
+
+        check_name(args.save_session)
+        workspace = _workspace(settings)
+    args.fallback = [config.expand(m) for m in args.fallback]
+    request = source.request.model_copy(update={"params": _params(args, config, source.request.params)})
+    prompt = source.prompt
+    policies = _policies(args, settings.policies, models, settings)
+    network = settings.network(os.environ)
+    for warning in network.warnings():
+        print(warning, file=sys.stderr)
+    env = found.target_env([*models, *args.fallback])
+    race = net.race(request, models, env, policies, settings.prices, config.provider_specs(), network)
+    resume_collection()
+    # The request is on its way: what the rest needs loads now, while the streams run.
+    if not args.no_trace:
+        found.open_writer_soon()
+    console = None if args.json else _console()
+    bound = wait_bound(policies, models, request)  # past it something is stuck: never wait forever
+    stuck = None
+    try:
+        if console is None or not console.is_terminal:
+            finished = race.wait(bound)
+        else:
+            from rich.live import Live
+
+            from workbench.cli.render import race_columns
+
+            height = max(console.size.height - 6, 4)
+            with Live(get_renderable=lambda: race_columns(race.records, height), console=console,
+                      refresh_per_second=15, transient=True):
+                finished = race.wait(bound)
+        if not finished:
+            stuck = f"no result within {bound:.0f} s (the policies' timeouts and retries); see {net.log_path}"
+            race.cancel()
+            if not race.wait(timeout=5):
+                race.abandon(stuck)
+    except KeyboardInterrupt:
+        race.cancel()
+        if not race.wait(timeout=5):
+            race.abandon("interrupted")
+        from workbench.cli.render import race_columns
+
+        (console or _console()).print(race_columns(race.records))
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    net.close(wait=False)  # every record is here: the child exits while the calls are traced
+    if race.failure or stuck:
+        print(f"workbench: {race.failure or stuck}", file=sys.stderr)
+    from workbench.core.call_record import summary
+    from workbench.core.traces.writer import CallContext
+
+    context = CallContext(prompt_name=prompt.name if prompt else None,
+                          prompt_version=prompt.version if prompt else None,
+                          session_id=args.save_session or source.session, tags=tuple(args.tag))
+    ids = _trace(race.records, None if args.no_trace else found, context)
+    if args.json:
+        origin = {"prompt": context.prompt_name, "prompt_version": context.prompt_version}
+        for record, call_id in zip(race.records, ids, strict=True):
+            print(json.dumps({**summary(record), "trace_id": call_id, **origin}, ensure_ascii=False))
+    else:
+        from workbench.cli.render import race_columns
+
+        assert console is not None
+        console.print(race_columns(race.records))
+        if prompt:
+            console.print(f"[dim]prompt {prompt.name} v{prompt.version}[/dim]")
+    if args.save_session:
+        from workbench.core.sessions import save_session, session_from_race
+
+        session = session_from_race(args.save_session, request, models, race.records, prompt=prompt,
+                                    variables=source.variables, trace_ids=ids)
+        path = save_session(workspace, session)
+        print(f"session saved: {relative(path, workspace)}", file=sys.stderr)
+    return EXIT_FAILED if any(r.error is not None for r in race.records) else EXIT_OK
+
+
+def _default_targets(found: Services) -> list[str]:
+    """The targets of a run that names none (see core/targets.py), saying so on stderr when they were picked."""
+    chosen = found.default_targets()
+    if chosen.notice:
+        print(f"workbench: {chosen.notice}", file=sys.stderr)
+    return chosen.targets
+
+
+def _console() -> Console:
+    from workbench.cli._shared import console
+
+    return console()
+
+
+def _trace(records: Sequence[CallRecord], found: Services | None, context: CallContext) -> list[str | None]:
+    """Write the calls to the trace log (``found``'s writer; ``None``: --no-trace); committed when ``found``
+    closes. A log that cannot be opened is reported, not fatal."""
+    writer: TraceWriter | None = None
+    if found is not None:
+        try:
+            writer = found.writer()
+        except WorkbenchError as exc:
+            print(f"workbench: calls not traced: {exc}", file=sys.stderr)
+    if writer is None:
+        return [None] * len(records)
+    return [writer.write(record, context) for record in records]
+
+
+def _hedge_at_p95(policies: PolicySet, models: Sequence[str], settings: Settings) -> PolicySet:
+    """Per-target hedge deadlines at each target's p95 TTFT in the trace log (no history: no hedge)."""
+    from workbench.core.traces.store import Filters, TraceStore
+
+    path = settings.trace_path(os.environ)
+    if not path.exists():
+        return policies
+    store = TraceStore(path)
+    try:
+        overrides = dict(policies.overrides)
+        for target in models:
+            rows = store.stats("model", Filters(model=target, status="ok"))
+            p95 = rows[0]["ttft_p95_ms"] if rows else None
+            if p95:
+                overrides[target] = {**overrides.get(target, {}), "hedge_after_ms": p95}
+    finally:
+        store.close()
+    return policies.model_copy(update={"overrides": overrides})
+
+
+def _policies(args: argparse.Namespace, policies: PolicySet, models: Sequence[str], settings: Settings) -> PolicySet:
+    """The configured policies with the command-line flags on top."""
+    from pydantic import ValidationError
+
+    flags: dict[str, object] = {}
+    if args.fallback:
+        flags["fallbacks"] = tuple(args.fallback)
+    if args.hedge_ms is not None and args.hedge_ms != "p95":
+        try:
+            flags["hedge_after_ms"] = float(args.hedge_ms)
+        except ValueError:
+            raise WorkbenchError(f"--hedge-ms {args.hedge_ms}: not a number", "give milliseconds, or p95") from None
+    if args.timeout_ttft_ms is not None:
+        flags["timeouts"] = {"ttft": args.timeout_ttft_ms / 1000}
+    if args.retries is not None:
+        flags["retry"] = {"max_retries": args.retries}
+    try:
+        policies = policies.with_defaults(**flags)
+        if args.hedge_ms == "p95":
+            policies = _hedge_at_p95(policies, models, settings)
+        return policies
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise WorkbenchError(f"invalid option {'.'.join(map(str, first['loc']))}: {first['msg']}",
+                             "see `workbench run --help`") from None

@@ -1,0 +1,54 @@
+"""``workbench tokens``: a prompt's input tokens and cost range per target, counted offline (or by the
+provider's count endpoint when it has one and ``--offline`` is not given)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from workbench.cli._shared import EXIT_OK, read_file, services
+from workbench.core.errors import WorkbenchError
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.cli.render import estimates_table
+    from workbench.core.request import ChatRequest, Params
+    from workbench.core.tokens.estimate import Estimate, estimate
+    from workbench.core.tokens.provider_counts import provider_counts
+    from workbench.services import providers_of
+
+    if args.file == "-":
+        if sys.stdin.isatty():
+            raise WorkbenchError("no prompt given", "pass a file, or pipe the prompt on stdin")
+        text = sys.stdin.read()
+    else:
+        text = read_file(args.file)
+    try:
+        params = Params(max_tokens=args.max_tokens)
+    except ValueError as exc:
+        raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench tokens --help`") from None
+    request = ChatRequest.from_prompt(text, system=args.system, params=params)
+    with services(args) as found:
+        settings = found.settings()
+        models = [settings.config.expand(m) for m in args.models]
+        providers = settings.config.provider_specs()
+        exact = {}
+        if not args.offline:
+            env = found.keyed_env(providers_of(models))
+            exact = provider_counts(request, models, env, raw=args.raw, providers=providers,
+                                    network=settings.network(env))
+    rows: list[Estimate] = []
+    for target in models:
+        try:
+            rows.append(estimate(request, target, settings.prices, raw=args.raw, provider_count=exact.get(target)))
+        except WorkbenchError as exc:
+            raise WorkbenchError(f"{target}: {exc}", exc.hint) from None
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.summary()))
+    else:
+        from workbench.cli._shared import console
+
+        console().print(estimates_table(rows))
+    return EXIT_OK
