@@ -33,7 +33,8 @@ from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest, Params
 from workbench.core.traces import rollup
 from workbench.core.traces import writer as writer_module
-from workbench.core.traces.store import Filters, TraceStore, index_pending
+from workbench.core.traces.filters import Filters
+from workbench.core.traces.store import TraceStore, index_pending
 from workbench.core.traces.writer import CallContext, TraceWriter
 
 DAYS = 60

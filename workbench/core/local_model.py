@@ -17,7 +17,6 @@ import http.client
 import importlib.metadata
 import importlib.util
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from workbench.core.child_process import child_process
 from workbench.core.errors import ConfigError, WorkbenchError
 
 LOCAL_URL_ENV = "WORKBENCH_LOCAL_URL"
@@ -81,23 +81,6 @@ def free_port(host: str = HOST) -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@contextlib.contextmanager
-def child_process(argv: Sequence[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
-    """Run ``argv`` as a server in a child process; terminate it on exit (kill it if it lingers).
-
-    It runs in a session of its own: a Ctrl-C meant for the caller must not stop it first."""
-    proc = subprocess.Popen(argv, start_new_session=os.name == "posix", **popen)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.contextmanager

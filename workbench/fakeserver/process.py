@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from workbench.core.local_model import child_process
+from workbench.core.child_process import child_process
 
 _READY_PREFIX = "workbench fake server listening on "
 

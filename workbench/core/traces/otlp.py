@@ -45,7 +45,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from workbench import __version__
 from workbench.core.errors import WorkbenchError
-from workbench.core.traces.store import CALL_COLUMNS, PAYLOAD_COLUMNS, Filters, TraceStore
+from workbench.core.traces.filters import Filters
+from workbench.core.traces.store import CALL_COLUMNS, PAYLOAD_COLUMNS, TraceStore
 
 TRACES_PATH = "/v1/traces"
 CONTENT_TYPE = "application/x-protobuf"

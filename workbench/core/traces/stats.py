@@ -15,7 +15,7 @@ from typing import Any
 
 from workbench.core.errors import ConfigError
 from workbench.core.traces import rollup
-from workbench.core.traces.store import Filters
+from workbench.core.traces.filters import Filters
 
 
 def stats(conn: sqlite3.Connection, by: str, filters: Filters) -> list[dict[str, Any]]:

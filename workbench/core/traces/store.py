@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import platformdirs
 from workbench.core.errors import ConfigError
 from workbench.core.sqlite_file import open_private
 from workbench.core.traces import rollup
-from workbench.core.traces.ids import time_prefix
+from workbench.core.traces.filters import ID_SLACK_S, NO_FILTERS, Filters, id_bound
 from workbench.core.traces.schema import migrate
 from workbench.core.workspace import find_workspace
 
@@ -49,56 +49,8 @@ def connect(path: Path) -> sqlite3.Connection:
                         "check the path and its permissions, or point WORKBENCH_TRACES elsewhere")
 
 
-@dataclass(frozen=True, slots=True)
-class Filters:
-    provider: str | None = None
-    model: str | None = None
-    status: str | None = None
-    prompt: str | None = None
-    prompt_version: int | None = None
-    tag: str | None = None
-    session: str | None = None
-    eval_run: str | None = None
-    since: float | None = None
-    until: float | None = None
-    min_cost: float | None = None
-    min_latency_ms: float | None = None
-
-    def where(self, alias: str = "c") -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        args: list[Any] = []
-        conditions: tuple[tuple[str, str, object], ...] = (
-            ("provider", "=", self.provider), ("target", "=", self.model), ("status", "=", self.status),
-            ("prompt_name", "=", self.prompt), ("prompt_version", "=", self.prompt_version),
-            ("session_id", "=", self.session), ("eval_run_id", "=", self.eval_run), ("ts", ">=", self.since),
-            ("ts", "<", self.until), ("cost_usd", ">=", self.min_cost), ("latency_ms", ">=", self.min_latency_ms))
-        for column, op, value in conditions:
-            if value is not None:
-                clauses.append(f"{alias}.{column} {op} ?")
-                args.append(value)
-        if self.since is not None:  # the id starts with the call's start time: a range on the primary key
-            clauses.append(f"{alias}.id >= ?")
-            args.append(id_bound(self.since - ID_SLACK_S))
-        if self.until is not None:
-            clauses.append(f"{alias}.id < ?")
-            args.append(id_bound(self.until + 0.002))
-        if self.tag is not None:
-            clauses.append(f"{alias}.id IN (SELECT call_id FROM call_tags WHERE tag = ?)")
-            args.append(self.tag)
-        return (" AND ".join(clauses) or "1"), args
-
-
 _MAX_PARTS = 100
 """A filter split into more index ranges than this scans the calls newest first instead."""
-
-ID_SLACK_S = 0.001
-"""A row's id is made from its ``ts`` (to the millisecond), so ``ts >= since`` implies
-``id >= id_bound(since - ID_SLACK_S)``."""
-
-
-def id_bound(ts: float) -> str:
-    """The smallest id of the millisecond ``ts`` falls in (ids sort by time: ULIDs)."""
-    return time_prefix(ts)
 
 
 class TraceStore:
@@ -111,7 +63,7 @@ class TraceStore:
     def close(self) -> None:
         self.conn.close()
 
-    def page(self, filters: Filters = Filters(), before: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def page(self, filters: Filters = NO_FILTERS, before: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` calls older than the id ``before`` (a keyset page)."""
         where, args = replace(filters, tag=None).where()
         if before is not None:
@@ -181,7 +133,7 @@ class TraceStore:
         call["tags"] = [r[0] for r in self.conn.execute("SELECT tag FROM call_tags WHERE call_id = ?", (call["id"],))]
         return call
 
-    def search(self, text: str, filters: Filters = Filters(), before: int | None = None,
+    def search(self, text: str, filters: Filters = NO_FILTERS, before: int | None = None,
                limit: int = 50) -> list[dict[str, Any]]:
         """Calls whose prompt or reply matches ``text`` (FTS5 query syntax), newest first.
 
@@ -198,19 +150,19 @@ class TraceStore:
         except sqlite3.OperationalError as exc:
             raise ConfigError(f"bad search '{text}': {exc}", "quote phrases; use AND, OR, NOT between words") from None
 
-    def stats(self, by: str, filters: Filters = Filters()) -> list[dict[str, Any]]:
+    def stats(self, by: str, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
         """See :func:`workbench.core.traces.stats.stats`."""
-        from workbench.core.traces.stats import stats
+        from workbench.core.traces.stats import stats  # statistics and the planner: only when asked
 
         return stats(self.conn, by, filters)
 
-    def exact_stats(self, by: str, filters: Filters = Filters()) -> list[dict[str, Any]]:
+    def exact_stats(self, by: str, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
         """See :func:`workbench.core.traces.stats.exact_stats`."""
         from workbench.core.traces.stats import exact_stats
 
         return exact_stats(self.conn, by, filters)
 
-    def export(self, filters: Filters = Filters(), with_payload: bool = True) -> Iterator[dict[str, Any]]:
+    def export(self, filters: Filters = NO_FILTERS, with_payload: bool = True) -> Iterator[dict[str, Any]]:
         """Every matching call, oldest first (streamed: a million rows never sit in memory)."""
         where, args = filters.where()
         join = "LEFT JOIN payloads p ON p.call_id = c.id" if with_payload else ""
