@@ -1,0 +1,79 @@
+"""``workbench.services``: what both faces use around the core, once."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from workbench.core.errors import WorkbenchError
+from workbench.services import FAKE_URL_ENV, Services, needs_fake_server, providers_of
+
+
+def refused(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_target_env_starts_the_fake_server_once_for_two_calls_and_close_stops_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != FAKE_URL_ENV}
+    services = Services(env, config_path=None)
+    try:
+        first = services.target_env(["fake/a", "openai/gpt-4.1-mini"])
+        second = services.target_env([" FAKE-anthropic/b "])
+        assert first[FAKE_URL_ENV] == second[FAKE_URL_ENV]
+        assert list(services.servers()) == ["fake"]
+        url = first[FAKE_URL_ENV]
+        assert not refused(url)
+    finally:
+        services.close()
+    assert refused(url)
+    with pytest.raises(WorkbenchError):
+        services.target_env(["fake/c"])
+    services.close()  # idempotent
+
+
+def test_a_set_url_starts_no_server() -> None:
+    with Services({FAKE_URL_ENV: "http://127.0.0.1:9"}) as services:
+        assert services.target_env(["fake/a"])[FAKE_URL_ENV] == "http://127.0.0.1:9"
+        assert services.servers() == {}
+
+
+def test_targets_providers() -> None:
+    assert providers_of([" OpenAI/x", "fake/y@ttft=1", "openai/z"]) == ["fake", "openai"]
+    assert needs_fake_server(["openai/x", " Fake-gemini/y"]) and not needs_fake_server(["openai/x"])
+
+
+def test_the_writer_opened_soon_is_the_writer_and_close_commits(tmp_path: Path) -> None:
+    from workbench.core.call_record import CallRecord
+    from workbench.core.request import ChatRequest
+    from workbench.core.traces.store import TraceStore
+
+    path = tmp_path / "traces.db"
+    with Services({"WORKBENCH_TRACES": str(path)}) as services:
+        services.open_writer_soon()
+        writer = services.writer()
+        assert services.writer() is writer
+        record = CallRecord("fake/x", ChatRequest.from_prompt("hi"), done=True)
+        call_id = writer.write(record)
+    store = TraceStore(path)
+    try:
+        assert [row["id"] for row in store.page(limit=10)] == [call_id]
+    finally:
+        store.close()
+
+
+def test_a_writer_that_cannot_open_raises_in_the_callers_thread(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with Services({"WORKBENCH_TRACES": str(blocker / "traces.db")}) as services:
+        services.open_writer_soon()
+        with pytest.raises(WorkbenchError):
+            services.writer()
