@@ -17,9 +17,10 @@ from workbench.core.call_record import CallRecord
 from workbench.core.errors import ProviderHTTPError
 from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest
-from workbench.core.traces import rollup, schema
+from workbench.core.traces import columns, rollup, schema
+from workbench.core.traces.filters import Filters
 from workbench.core.traces.redact import Redactor
-from workbench.core.traces.store import CALL_COLUMNS, PAYLOAD_COLUMNS, Filters, TraceStore
+from workbench.core.traces.store import TraceStore
 from workbench.core.traces.writer import CallContext, TraceWriter, rows_for
 
 DAY = 86_400
@@ -130,16 +131,17 @@ def test_migration_2_backfills_a_version_1_store(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path)
     with conn:
-        schema.MIGRATIONS[0](conn)
+        schema.apply(conn, schema.MIGRATIONS[0])
         conn.execute("PRAGMA user_version = 1")
+    at_v1 = [row[1] for row in conn.execute("PRAGMA table_info(calls)")]
+    insert_call = f"INSERT INTO calls ({', '.join(at_v1)}) VALUES ({', '.join(':' + name for name in at_v1)})"
     redactor = Redactor.build()
     for i, (record, context) in enumerate(random_calls(800, seed=4)):
         call, payload, tags = rows_for(record, context, redactor, f"{i:026d}")
         with conn:
-            conn.execute(f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(call))})", call)
-            conn.execute(f"INSERT INTO payloads ({', '.join(PAYLOAD_COLUMNS)}) VALUES "
-                         f"({', '.join('?' * len(payload))})", payload)
-            conn.executemany("INSERT INTO call_tags (call_id, tag) VALUES (?, ?)", tags)
+            conn.execute(insert_call, call)
+            conn.execute(columns.insert("payloads"), payload)
+            conn.executemany(columns.insert("call_tags"), tags)
     conn.close()
     store = TraceStore(path)
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5

@@ -29,7 +29,7 @@ import json
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -45,8 +45,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from workbench import __version__
 from workbench.core.errors import WorkbenchError
+from workbench.core.traces.columns import CALLS
 from workbench.core.traces.filters import Filters
-from workbench.core.traces.store import CALL_COLUMNS, PAYLOAD_COLUMNS, TraceStore
+from workbench.core.traces.store import TraceStore
 
 TRACES_PATH = "/v1/traces"
 CONTENT_TYPE = "application/x-protobuf"
@@ -67,32 +68,10 @@ PROVIDER_NAMES: dict[str, str] = {
 
 _PARAMS = (("max_tokens", "gen_ai.request.max_tokens"), ("temperature", "gen_ai.request.temperature"),
            ("top_p", "gen_ai.request.top_p"), ("seed", "gen_ai.request.seed"))
-_COLUMNS = (
-    ("request_id", "gen_ai.response.id"),
-    ("input_tokens", "gen_ai.usage.input_tokens"),
-    ("output_tokens", "gen_ai.usage.output_tokens"),
-    ("cache_read_tokens", "gen_ai.usage.cache_read.input_tokens"),
-    ("cache_write_tokens", "gen_ai.usage.cache_creation.input_tokens"),
-    ("reasoning_tokens", "gen_ai.usage.reasoning.output_tokens"),
-    ("endpoint", "server.address"),
-    ("id", "workbench.call_id"),
-    ("target", "workbench.target"),
-    ("cost_usd", "workbench.cost_usd"),
-    ("ttft_ms", "workbench.ttft_ms"),
-    ("tokens_per_s", "workbench.tokens_per_s"),
-    ("queue_ms", "workbench.queue_ms"),
-    ("total_ms", "workbench.total_ms"),
-    ("total_ttft_ms", "workbench.total_ttft_ms"),
-    ("attempt_count", "workbench.attempt_count"),
-    ("prompt_name", "workbench.prompt.name"),
-    ("prompt_version", "workbench.prompt.version"),
-    ("session_id", "workbench.session_id"),
-    ("eval_run_id", "workbench.eval_run_id"),
-)
-_FLOATS = frozenset({"cost_usd", "ttft_ms", "tokens_per_s", "queue_ms", "total_ms", "total_ttft_ms"})
-_INTS = frozenset({"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-                   "attempt_count", "prompt_version"})
-
+_COLUMNS = tuple((c.name, c.attribute) for c in CALLS if c.attribute)
+"""The columns a span carries as they are (the definition names the attribute); the rest are mapped below."""
+_FLOATS = frozenset(c.name for c in CALLS if c.sql == "FLOAT")
+_INTS = frozenset(c.name for c in CALLS if c.sql == "INTEGER")
 
 class OtlpExportError(WorkbenchError):
     """The endpoint could not be reached or refused the spans; ``sent`` spans had been accepted before."""
@@ -169,13 +148,13 @@ def headers_from_env(env: Mapping[str, str]) -> dict[str, str]:
 # --- rows to spans --------------------------------------------------------------------------------------
 
 
-def call_row(call: Sequence[Any], payload: Sequence[Any] | None = None,
-             tags: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
-    """A row as :func:`export_calls` takes it, from the tuples ``writer.rows_for`` makes (for a live export)."""
-    row = dict(zip(CALL_COLUMNS, call, strict=True))
+def call_row(call: Mapping[str, Any], payload: Mapping[str, Any] | None = None,
+             tags: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """A row as :func:`export_calls` takes it, from the rows ``writer.rows_for`` makes (for a live export)."""
+    row = dict(call)
     if payload is not None:
-        row.update((k, v) for k, v in zip(PAYLOAD_COLUMNS, payload, strict=True) if k != "call_id")
-    row["tags"] = [tag for _, tag in tags]
+        row.update((k, v) for k, v in payload.items() if k != "call_id")
+    row["tags"] = [tag["tag"] for tag in tags]
     return row
 
 

@@ -73,18 +73,8 @@ FIELDS = ("id", "ts", "provider", "target", "prompt_name", "prompt_version", "st
 COUNTERS = ("calls", "priced", "spend_usd", "unpriced", "input_n", "input_tokens", "output_n", "output_tokens",
             "cache_read_tokens", "finished", "length")
 
-_COUNTER_DDL = ", ".join(f"{name} {'REAL' if name == 'spend_usd' else 'INTEGER'} NOT NULL" for name in COUNTERS)
-TABLES = (
-    f"CREATE TABLE IF NOT EXISTS rollup_calls (day INTEGER NOT NULL, target TEXT NOT NULL, provider TEXT NOT NULL, "
-    f"prompt_name TEXT NOT NULL, prompt_version INTEGER NOT NULL, status TEXT NOT NULL, {_COUNTER_DDL}, "
-    f"PRIMARY KEY (day, target, provider, prompt_name, prompt_version, status)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS rollup_targets (day INTEGER NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL, "
-    "provider TEXT NOT NULL, hist BLOB, PRIMARY KEY (day, target, status)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS rollup_prompts (day INTEGER NOT NULL, prompt_name TEXT NOT NULL, "
-    "prompt_version INTEGER NOT NULL, hist BLOB, PRIMARY KEY (day, prompt_name, prompt_version)) WITHOUT ROWID",
-    f"CREATE TABLE IF NOT EXISTS rollup_tags (day INTEGER NOT NULL, tag TEXT NOT NULL, status TEXT NOT NULL, "
-    f"{_COUNTER_DDL}, hist BLOB, PRIMARY KEY (day, tag, status)) WITHOUT ROWID",
-)
+# The tables themselves are made by the store's migrations (``schema.py``, "rollups"); a test checks
+# that their columns are these keys and values.
 KEYS: dict[str, tuple[str, ...]] = {
     "rollup_calls": ("day", "target", "provider", "prompt_name", "prompt_version", "status"),
     "rollup_targets": ("day", "target", "status"),

@@ -1,21 +1,63 @@
-"""The trace store's migrations: from an empty file to the current schema.
+"""The trace store's migrations: from an empty file to the current schema, each one frozen and atomic.
 
-The first migration creates the tables (:mod:`workbench.core.traces.tables`, imported only then) and
-their indexes; ``payloads_fts`` is an external-content FTS5 index over the prompt and the reply, filled
-in the background rather than by triggers, so writes never pay for it (``fts_state`` keeps its
-high-water mark). The ``rollup_*`` tables (migration 2, :mod:`workbench.core.traces.rollup`) keep
-per-day counters and latency histograms, so ``stats`` never scans the calls. Migration 3 trims the
-secondary indexes on ``calls`` to what the filters need. The schema version is SQLite's
-``user_version``; migrations run in order.
+A migration is a name, the literal SQL it runs and, for some, a data step (a backfill). Once shipped, a
+migration never changes: a test holds the checksum of every one's SQL. A new column is a new entry in
+:mod:`workbench.core.traces.columns` *and* a new migration (a test checks that the migrated tables are
+exactly the defined columns).
+
+The schema version is SQLite's ``user_version`` (the number of migrations applied), as it has been since
+the first store, so every existing store (versions 1 … 5) upgrades in place. Each migration runs in its
+own explicit transaction (``BEGIN IMMEDIATE`` … ``COMMIT``): SQLite's DDL is transactional, but Python's
+``sqlite3`` (3.11, default ``isolation_level``) opens a transaction only before INSERT/UPDATE/DELETE, so a
+``CREATE`` would otherwise commit on its own and a failure half-way would leave half a schema. The
+version is read again once the write lock is held, so two processes opening a new store at once migrate
+it once.
+
+1. ``create_tables`` (as first shipped: ``calls`` clustered on its time-sortable id, ``payloads``,
+   ``call_tags``, their indexes, and ``payloads_fts``: an external-content FTS5 index over the prompt and
+   the reply, filled in the background rather than by triggers, with ``fts_state`` its high-water mark).
+   Until this release it was generated from the live sqlmodel classes; the SQL below is what it
+   produced at version 1. Stores created before ``calls`` was clustered (rowid tables) work the same.
+2. ``rollups``: per-day counters and latency histograms (:mod:`workbench.core.traces.rollup`), so
+   ``stats`` never scans the calls, backfilled from the calls; an index for the prompt-name filter.
+3. ``fewer_call_indexes``: the secondary indexes on ``calls`` trimmed to what the filters need.
+4. ``rollup_high_water_mark``: rollups catch up from a high-water mark instead of inside each commit.
+5. ``total_times``: ``total_ms`` and ``total_ttft_ms``.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from workbench.core.traces import rollup
 
-_INDEXES = (
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str
+    sql: tuple[str, ...]
+    """Run in order. ``ALTER TABLE t ADD COLUMN c`` is skipped when ``c`` exists (stores whose first
+    migration was generated from later table definitions)."""
+    then: Callable[[sqlite3.Connection], None] | None = None
+    """A data step after the SQL, in the same transaction."""
+    doc: str = ""
+
+
+_CREATE_TABLES = (
+    "CREATE TABLE calls (id VARCHAR NOT NULL, ts FLOAT NOT NULL, provider VARCHAR NOT NULL, model VARCHAR NOT NULL, "
+    "target VARCHAR NOT NULL, served_by VARCHAR, endpoint VARCHAR, prompt_name VARCHAR, prompt_version INTEGER, "
+    "session_id VARCHAR, eval_run_id VARCHAR, status VARCHAR NOT NULL, error_class VARCHAR, error VARCHAR, "
+    "finish_reason VARCHAR, finish_raw VARCHAR, input_tokens INTEGER, output_tokens INTEGER, "
+    "cache_read_tokens INTEGER, cache_write_tokens INTEGER, reasoning_tokens INTEGER, "
+    "usage_estimated BOOLEAN NOT NULL, cost_usd FLOAT, ttft_ms FLOAT, latency_ms FLOAT, tokens_per_s FLOAT, "
+    "queue_ms FLOAT, attempt_count INTEGER NOT NULL, request_id VARCHAR, PRIMARY KEY (id)) WITHOUT ROWID",
+    "CREATE TABLE payloads (rowid INTEGER NOT NULL, call_id VARCHAR NOT NULL, request_json VARCHAR, "
+    "response_text VARCHAR, reasoning_text VARCHAR, attempts_json VARCHAR, chunk_ms BLOB, PRIMARY KEY (rowid), "
+    "UNIQUE (call_id))",
+    "CREATE TABLE call_tags (call_id VARCHAR NOT NULL, tag VARCHAR NOT NULL, PRIMARY KEY (call_id, tag))",
     "CREATE INDEX IF NOT EXISTS calls_target ON calls (target, id)",
     "CREATE INDEX IF NOT EXISTS calls_provider ON calls (provider, id)",
     "CREATE INDEX IF NOT EXISTS calls_status ON calls (status, id)",
@@ -29,62 +71,87 @@ _INDEXES = (
     "INSERT OR IGNORE INTO fts_state (id, indexed_rowid) VALUES (1, 0)",
 )
 
+_COUNTERS = ("calls INTEGER NOT NULL, priced INTEGER NOT NULL, spend_usd REAL NOT NULL, unpriced INTEGER NOT NULL, "
+             "input_n INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_n INTEGER NOT NULL, "
+             "output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, finished INTEGER NOT NULL, "
+             "length INTEGER NOT NULL")
 
-def _migration_1(conn: sqlite3.Connection) -> None:
-    from workbench.core.traces.tables import create_tables
+_ROLLUPS = (
+    "CREATE TABLE IF NOT EXISTS rollup_calls (day INTEGER NOT NULL, target TEXT NOT NULL, provider TEXT NOT NULL, "
+    f"prompt_name TEXT NOT NULL, prompt_version INTEGER NOT NULL, status TEXT NOT NULL, {_COUNTERS}, "
+    "PRIMARY KEY (day, target, provider, prompt_name, prompt_version, status)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS rollup_targets (day INTEGER NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL, "
+    "provider TEXT NOT NULL, hist BLOB, PRIMARY KEY (day, target, status)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS rollup_prompts (day INTEGER NOT NULL, prompt_name TEXT NOT NULL, "
+    "prompt_version INTEGER NOT NULL, hist BLOB, PRIMARY KEY (day, prompt_name, prompt_version)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS rollup_tags (day INTEGER NOT NULL, tag TEXT NOT NULL, status TEXT NOT NULL, "
+    f"{_COUNTERS}, hist BLOB, PRIMARY KEY (day, tag, status)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS calls_prompt_name ON calls (prompt_name, id)",
+)
 
-    create_tables(conn)
-    for statement in _INDEXES:
-        conn.execute(statement)
-
-
-def _migration_2(conn: sqlite3.Connection) -> None:
-    """Rollup tables for ``stats`` (backfilled from the calls: about 12 s a million calls), and an index
-    for the prompt-name filter (``calls_prompt`` cannot give a prompt's calls in id order)."""
-    for statement in rollup.TABLES:
-        conn.execute(statement)
-    conn.execute("CREATE INDEX IF NOT EXISTS calls_prompt_name ON calls (prompt_name, id)")
-    rollup.rebuild(conn)
-
-
-def _migration_3(conn: sqlite3.Connection) -> None:
-    """Fewer indexes for the writer to keep: every batch writes one leaf page per distinct value of an
-    index's first column, so the provider index (the provider filter walks ``calls_target`` one target
-    at a time), the prompt-name index (the prompt filter walks ``calls_prompt`` one version at a time)
-    and the status index (``ok`` is 98% of calls) go; errors, 2% of the calls, get two small partial
-    indexes: newest first, and per target."""
-    for name in ("calls_provider", "calls_prompt_name", "calls_status"):
-        conn.execute(f"DROP INDEX IF EXISTS {name}")
-    conn.execute("CREATE INDEX IF NOT EXISTS calls_errors ON calls (id) WHERE status = 'error'")
-    conn.execute("CREATE INDEX IF NOT EXISTS calls_target_errors ON calls (target, id) WHERE status = 'error'")
-
-
-def _migration_4(conn: sqlite3.Connection) -> None:
-    """Rollups catch up from a high-water mark instead of inside each commit: every call written so far
-    is already in them."""
-    conn.execute("CREATE TABLE IF NOT EXISTS rollup_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
-                 "rolled_rowid INTEGER NOT NULL)")
-    conn.execute("INSERT OR IGNORE INTO rollup_state (id, rolled_rowid) "
-                 "SELECT 1, coalesce(max(rowid), 0) FROM payloads")
-
-
-def _migration_5(conn: sqlite3.Connection) -> None:
-    """What the user waited, beside the serving attempt's wire timings (a database that migration 1
-    created from the current table definition has the columns already)."""
-    have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
-    for column in ("total_ms", "total_ttft_ms"):
-        if column not in have:
-            conn.execute(f"ALTER TABLE calls ADD COLUMN {column} FLOAT")
-
-
-MIGRATIONS = (_migration_1, _migration_2, _migration_3, _migration_4, _migration_5)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("create_tables", _CREATE_TABLES),
+    Migration("rollups", _ROLLUPS, rollup.rebuild,
+              "Rollup tables for ``stats`` (backfilled from the calls: about 12 s a million calls), and an index "
+              "for the prompt-name filter (``calls_prompt`` cannot give a prompt's calls in id order)."),
+    Migration("fewer_call_indexes", (
+        "DROP INDEX IF EXISTS calls_provider",
+        "DROP INDEX IF EXISTS calls_prompt_name",
+        "DROP INDEX IF EXISTS calls_status",
+        "CREATE INDEX IF NOT EXISTS calls_errors ON calls (id) WHERE status = 'error'",
+        "CREATE INDEX IF NOT EXISTS calls_target_errors ON calls (target, id) WHERE status = 'error'",
+    ), doc="Fewer indexes for the writer to keep: every batch writes one leaf page per distinct value of an "
+           "index's first column, so the provider index (the provider filter walks ``calls_target`` one target "
+           "at a time), the prompt-name index (the prompt filter walks ``calls_prompt`` one version at a time) "
+           "and the status index (``ok`` is 98% of calls) go; errors, 2% of the calls, get two small partial "
+           "indexes: newest first, and per target."),
+    Migration("rollup_high_water_mark", (
+        "CREATE TABLE IF NOT EXISTS rollup_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "rolled_rowid INTEGER NOT NULL)",
+        "INSERT OR IGNORE INTO rollup_state (id, rolled_rowid) SELECT 1, coalesce(max(rowid), 0) FROM payloads",
+    ), doc="Rollups catch up from a high-water mark instead of inside each commit: every call written so far "
+           "is already in them."),
+    Migration("total_times", (
+        "ALTER TABLE calls ADD COLUMN total_ms FLOAT",
+        "ALTER TABLE calls ADD COLUMN total_ttft_ms FLOAT",
+    ), doc="What the user waited, beside the serving attempt's wire timings."),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
+
+
+def version(conn: sqlite3.Connection) -> int:
+    number: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return number
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the database to :data:`SCHEMA_VERSION`, one migration per transaction."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-        with conn:
-            step(conn)
-            conn.execute(f"PRAGMA user_version = {number}")
+    """Bring the database to :data:`SCHEMA_VERSION`, one migration per transaction.
+
+    A migration that fails is rolled back whole: the store stays at the previous version, with none of
+    the failed migration's tables, indexes or rows."""
+    if conn.in_transaction:
+        raise RuntimeError("migrate needs a connection outside any transaction")
+    while version(conn) < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = version(conn)  # again, under the write lock: another process may have migrated
+            if current < SCHEMA_VERSION:
+                apply(conn, MIGRATIONS[current])
+                conn.execute(f"PRAGMA user_version = {current + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def apply(conn: sqlite3.Connection, migration: Migration) -> None:
+    """Run one migration's SQL and data step inside the caller's transaction."""
+    for statement in migration.sql:
+        added = _ADD_COLUMN.match(statement)
+        if added and added[2] in {row[1] for row in conn.execute(f"PRAGMA table_info({added[1]})")}:
+            continue
+        conn.execute(statement)
+    if migration.then is not None:
+        migration.then(conn)

@@ -21,16 +21,10 @@ import platformdirs
 from workbench.core.errors import ConfigError
 from workbench.core.sqlite_file import open_private
 from workbench.core.traces import rollup
+from workbench.core.traces.columns import PAYLOAD_COLUMNS
 from workbench.core.traces.filters import ID_SLACK_S, NO_FILTERS, Filters, id_bound
 from workbench.core.traces.schema import migrate
 from workbench.core.workspace import find_workspace
-
-CALL_COLUMNS = ("id", "ts", "provider", "model", "target", "served_by", "endpoint", "prompt_name", "prompt_version",
-                "session_id", "eval_run_id", "status", "error_class", "error", "finish_reason", "finish_raw",
-                "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-                "usage_estimated", "cost_usd", "ttft_ms", "latency_ms", "tokens_per_s", "queue_ms", "attempt_count",
-                "request_id", "total_ms", "total_ttft_ms")
-PAYLOAD_COLUMNS = ("call_id", "request_json", "response_text", "reasoning_text", "attempts_json", "chunk_ms")
 
 
 def default_path(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Path:

@@ -24,14 +24,14 @@ from typing import Any
 from workbench.core.call_record import CallRecord
 from workbench.core.request import Params
 from workbench.core.traces import rollup
+from workbench.core.traces.columns import insert
 from workbench.core.traces.ids import id_time, new_id
 from workbench.core.traces.redact import Redactor
-from workbench.core.traces.store import CALL_COLUMNS, PAYLOAD_COLUMNS, connect, index_pending
+from workbench.core.traces.store import connect, index_pending
 
-_INSERT_CALL = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
-_INSERT_PAYLOAD = (f"INSERT INTO payloads ({', '.join(PAYLOAD_COLUMNS)}) "
-                   f"VALUES ({', '.join('?' * len(PAYLOAD_COLUMNS))})")
-_INSERT_TAG = "INSERT OR IGNORE INTO call_tags (call_id, tag) VALUES (?, ?)"
+_INSERT_CALL = insert("calls")
+_INSERT_PAYLOAD = insert("payloads")
+_INSERT_TAG = insert("call_tags").replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
 _IDLE_INDEX_S = 0.5
 _JSON = json.JSONEncoder(ensure_ascii=False)
 
@@ -47,25 +47,36 @@ class CallContext:
     tags: tuple[str, ...] = ()
 
 
+Row = dict[str, Any]
+"""A row by column name (:mod:`workbench.core.traces.columns`)."""
+
+
 def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
-             call_id: str) -> tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[str, str]]]:
-    """(calls row, payloads row, tag rows) for a finished call."""
+             call_id: str) -> tuple[Row, Row, list[Row]]:
+    """(calls row, payloads row, tag rows) for a finished call, each a mapping by column name."""
     usage, timing, error, request = record.usage, record.timing, record.error, record.request
     redact = redactor.text
     provider, _, model = record.target.partition("/")
-    call = (
-        call_id, record.started_at or id_time(call_id), provider, model, record.target, record.served_by, None,
-        context.prompt_name, context.prompt_version, context.session_id, context.eval_run_id,
-        "ok" if error is None else "error", None if error is None else error.error_class,
-        None if error is None else redact(str(error)),
-        None if record.finish is None else record.finish.value, record.finish_raw,
-        *((None,) * 5 if usage is None else (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
-                                             usage.cache_write_tokens, usage.reasoning_tokens)),
-        record.usage_estimated, None if record.cost_usd is None else float(record.cost_usd), timing.ttft_ms,
-        timing.latency_ms,
-        None if usage is None else timing.tokens_per_s(usage.output_tokens), timing.queue_ms,
-        len(record.attempts) or 1, record.request_id, record.total_ms, record.total_ttft_ms,
-    )
+    call: Row = {
+        "id": call_id, "ts": record.started_at or id_time(call_id), "provider": provider, "model": model,
+        "target": record.target, "served_by": record.served_by, "endpoint": None,
+        "prompt_name": context.prompt_name, "prompt_version": context.prompt_version,
+        "session_id": context.session_id, "eval_run_id": context.eval_run_id,
+        "status": "ok" if error is None else "error", "error_class": None if error is None else error.error_class,
+        "error": None if error is None else redact(str(error)),
+        "finish_reason": None if record.finish is None else record.finish.value, "finish_raw": record.finish_raw,
+        "input_tokens": None if usage is None else usage.input_tokens,
+        "output_tokens": None if usage is None else usage.output_tokens,
+        "cache_read_tokens": None if usage is None else usage.cache_read_tokens,
+        "cache_write_tokens": None if usage is None else usage.cache_write_tokens,
+        "reasoning_tokens": None if usage is None else usage.reasoning_tokens,
+        "usage_estimated": record.usage_estimated,
+        "cost_usd": None if record.cost_usd is None else float(record.cost_usd),
+        "ttft_ms": timing.ttft_ms, "latency_ms": timing.latency_ms,
+        "tokens_per_s": None if usage is None else timing.tokens_per_s(usage.output_tokens),
+        "queue_ms": timing.queue_ms, "attempt_count": len(record.attempts) or 1, "request_id": record.request_id,
+        "total_ms": record.total_ms, "total_ttft_ms": record.total_ttft_ms,
+    }
     request_json = None if redactor.metadata_only else _JSON.encode(
         {"system": redact(request.system),
          "messages": [{"role": m.role, "content": redact(m.content)} for m in request.messages],
@@ -75,8 +86,9 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
                              for a in record.attempts]) if record.attempts else "[]"
     origin = timing.sent_ns or timing.started_ns or 0
     chunks = struct.pack(f"<{len(timing.chunk_ns)}f", *[(t - origin) / 1e6 for t in timing.chunk_ns])
-    payload = (call_id, request_json, redact(record.text), redact(record.reasoning or None), attempts, chunks)
-    return call, payload, [(call_id, tag) for tag in context.tags]
+    payload: Row = {"call_id": call_id, "request_json": request_json, "response_text": redact(record.text),
+                    "reasoning_text": redact(record.reasoning or None), "attempts_json": attempts, "chunk_ms": chunks}
+    return call, payload, [{"call_id": call_id, "tag": tag} for tag in context.tags]
 
 
 @functools.lru_cache(maxsize=64)
@@ -186,7 +198,9 @@ class TraceWriter:
                 return
 
     def _commit(self, items: list[tuple[CallRecord, CallContext, str]]) -> None:
-        calls, payloads, tags = [], [], []
+        calls: list[Row] = []
+        payloads: list[Row] = []
+        tags: list[Row] = []
         for record, context, call_id in items:
             call, payload, tag_rows = rows_for(record, context, self.redactor, call_id)
             calls.append(call)
