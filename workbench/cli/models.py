@@ -13,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.core.discovery import discover
     from workbench.core.local_model import LOCAL_MODELS
     from workbench.core.targets import target_rows
-    from workbench.core.traces.store import Filters
+    from workbench.core.traces.filters import Filters
 
     with services(args) as found:
         settings = found.settings()

@@ -238,7 +238,8 @@ def _trace(records: Sequence[CallRecord], found: Services | None, context: CallC
 
 def _hedge_at_p95(policies: PolicySet, models: Sequence[str], settings: Settings) -> PolicySet:
     """Per-target hedge deadlines at each target's p95 TTFT in the trace log (no history: no hedge)."""
-    from workbench.core.traces.store import Filters, TraceStore
+    from workbench.core.traces.filters import Filters
+    from workbench.core.traces.store import TraceStore
 
     path = settings.trace_path(os.environ)
     if not path.exists():

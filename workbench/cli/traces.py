@@ -36,7 +36,7 @@ def _moment(text: str | None) -> float | None:
 
 
 def _filters(args: argparse.Namespace) -> Any:
-    from workbench.core.traces.store import Filters
+    from workbench.core.traces.filters import Filters
 
     return Filters(provider=args.provider, model=args.model, status=args.status, prompt=args.prompt,
                    prompt_version=args.prompt_version, tag=args.tag, session=args.session, eval_run=args.eval_run,
