@@ -15,6 +15,16 @@ from workbench.fakeserver import FakeServer
 from workbench.fakeserver.process import FakeServerProcess, fake_server_process
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that declare a long timeout (the quickstart's fresh install) start first, so that under xdist they
+    run beside the rest of the suite instead of alone at its end."""
+    def long(item: pytest.Item) -> bool:
+        marker = item.get_closest_marker("timeout")
+        return bool(marker and marker.args and marker.args[0] > 60)
+
+    items.sort(key=lambda item: not long(item))  # stable: otherwise the collection order
+
+
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeServerProcess]:
     """One fake server for the whole run, in its own process (as a remote provider would be)."""
