@@ -1,49 +1,30 @@
 """Offline token counting with tiktoken, from the encodings shipped in ``workbench/core/data``.
 
-Nothing here touches the network: the BPE rank files are package data, checked against their
-published sha256. Loading an encoding takes ~150 ms of CPU, so it happens on first use, once per
-process, and callers on a latency-sensitive loop run it in a worker thread.
+Nothing here touches the network: the BPE rank files are package data. The pre-tokenizer pattern,
+the special tokens and the rank file's sha256 come from tiktoken itself: the constructors of
+``tiktoken_ext.openai_public`` (the plugin interface tiktoken's registry uses, documented in its README),
+which read the ranks through tiktoken's cache from the shipped copy. Loading an encoding takes ~150 ms
+of CPU, so it happens on first use, once per process, and callers on a latency-sensitive loop run it in
+a worker thread.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.request import ChatRequest
 
 if TYPE_CHECKING:
     import tiktoken
-
-_ENDOFTEXT = "<|endoftext|>"
-_ENDOFPROMPT = "<|endofprompt|>"
-
-_SPECS: dict[str, tuple[str, str, dict[str, int]]] = {
-    "o200k_base": (
-        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
-        "|".join(
-            [
-                r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-                r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-                r"""\p{N}{1,3}""",
-                r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-                r"""\s*[\r\n]+""",
-                r"""\s+(?!\S)""",
-                r"""\s+""",
-            ]
-        ),
-        {_ENDOFTEXT: 199999, _ENDOFPROMPT: 200018},
-    ),
-    "cl100k_base": (
-        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
-        {_ENDOFTEXT: 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
-         "<|fim_suffix|>": 100260, _ENDOFPROMPT: 100276},
-    ),
-}
 
 _CL100K_MODEL_PREFIXES = ("gpt-4-", "gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada")
 _O200K_MODEL_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-", "gpt-oss")
@@ -51,16 +32,52 @@ _O200K_MODEL_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o
 _load_lock = threading.Lock()
 
 
+ENCODINGS = ("o200k_base", "cl100k_base")
+"""The encodings shipped in ``workbench/core/data``."""
+
+_SOURCE = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+
+
+def tiktoken_cache_name(name: str) -> str:
+    """The file name tiktoken's rank cache (``TIKTOKEN_CACHE_DIR``) gives encoding ``name``'s rank file.
+
+    The one tiktoken detail we depend on that is not a public name: the URL its constructor loads the
+    ranks from, and that the cache names a file by the sha1 of that URL (tiktoken 0.7 … 0.14).
+    ``tests/test_token_count.py`` loads every encoding with the network refused, so the day tiktoken
+    changes either, it fails there rather than fetching at run time."""
+    return hashlib.sha1(_SOURCE.format(name=name).encode()).hexdigest()
+
+
 @cache
 def _load(name: str) -> tiktoken.Encoding:
+    """Encoding ``name`` built by tiktoken's own constructor (its pattern, special tokens and the rank
+    file's sha256 are tiktoken's), its ranks read from the copy shipped here through tiktoken's cache."""
     import tiktoken  # with its encoding, on first use: a process that never counts never loads it
-    from tiktoken.load import load_tiktoken_bpe
+    from tiktoken_ext.openai_public import ENCODING_CONSTRUCTORS  # type: ignore[import-untyped]  # no py.typed
 
-    sha256, pattern, special = _SPECS[name]
-    path = resources.files("workbench.core.data").joinpath(f"{name}.tiktoken")
-    with resources.as_file(path) as local:
-        ranks = load_tiktoken_bpe(str(local), expected_hash=sha256)
-    return tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special)
+    if name not in ENCODINGS:
+        raise ValueError(f"unknown encoding {name!r}: the shipped ones are {', '.join(ENCODINGS)}")
+    shipped = resources.files("workbench.core.data").joinpath(f"{name}.tiktoken")
+    with resources.as_file(shipped) as local, tempfile.TemporaryDirectory(prefix="workbench-tiktoken-") as cache_dir:
+        cached = Path(cache_dir, tiktoken_cache_name(name))
+        try:
+            cached.symlink_to(local)
+        except OSError:  # no symlinks (Windows without the privilege): a copy
+            shutil.copyfile(local, cached)
+        before = os.environ.get("TIKTOKEN_CACHE_DIR")
+        os.environ["TIKTOKEN_CACHE_DIR"] = cache_dir  # read when the constructor loads the ranks (under _load_lock)
+        try:
+            spec: dict[str, Any] = ENCODING_CONSTRUCTORS[name]()
+        finally:
+            if before is None:
+                del os.environ["TIKTOKEN_CACHE_DIR"]
+            else:
+                os.environ["TIKTOKEN_CACHE_DIR"] = before
+        fetched = sorted(p.name for p in Path(cache_dir).iterdir() if p.name != cached.name)
+    if fetched:
+        raise RuntimeError(f"tiktoken fetched {name} instead of reading the shipped copy: "
+                           "update workbench.core.tokens.encodings.tiktoken_cache_name")
+    return tiktoken.Encoding(**spec)
 
 
 def get_encoding(name: str) -> tiktoken.Encoding:

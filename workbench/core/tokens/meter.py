@@ -16,7 +16,7 @@ pieces of ``T[:p]`` followed by the pieces of ``T[p:]``, then
 induction over the cuts (each rule below only looks at ``T[p-1]`` and ``T[p]``, which a neighbouring cut
 does not change).
 
-The two pattern strings (see ``encodings.py``)::
+The two pattern strings (tiktoken's, from ``tiktoken_ext.openai_public``; abridged)::
 
     cl100k: '(?i:[sdmt]|ll|ve|re) | [^\\r\\n\\p{L}\\p{N}]?+\\p{L}++ | \\p{N}{1,3}+ | ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*+
             | \\s++$ | \\s*[\\r\\n] | \\s+(?!\\S) | \\s
