@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx2
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from workbench.core.call_record import collect
 from workbench.core.httpclient import new_client
@@ -25,12 +26,13 @@ from workbench.core.registry import make_provider
 from workbench.core.request import ChatRequest, Params
 from workbench.fakeserver.process import fake_server_process
 
-MESSAGES = [{"role": "user", "content": "Stream as fast as you can."}]
+PROMPT = "Stream as fast as you can."
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
 
 
 async def ours(base: str, model: str, client: httpx2.AsyncClient) -> int:
     endpoint = Endpoint("fake", model, f"{base}/v1", "openai_chat")
-    request = ChatRequest.from_prompt(MESSAGES[0]["content"], params=Params(max_tokens=1_000_000))
+    request = ChatRequest.from_prompt(PROMPT, params=Params(max_tokens=1_000_000))
     record = await collect(make_provider(endpoint, client), request, estimate_usage=False)
     assert record.status == "ok", record.error
     return len(record.timing.chunk_ns)
@@ -49,7 +51,7 @@ async def raw_httpx(base: str, model: str, client: httpx2.AsyncClient) -> int:
 
 async def openai_sdk(base: str, model: str, client: httpx2.AsyncClient) -> int:
     sdk = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="bench", max_retries=0, http_client=client)
-    stream = await sdk.chat.completions.create(model=model, messages=MESSAGES, stream=True,  # type: ignore[arg-type]
+    stream = await sdk.chat.completions.create(model=model, messages=MESSAGES, stream=True,
                                                stream_options={"include_usage": True}, max_tokens=1_000_000)
     events = 0
     async for chunk in stream:

@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,6 @@ from workbench.core.errors import ProviderHTTPError, ProviderTimeoutError
 from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest, Params
 from workbench.core.traces import rollup
-from workbench.core.traces import writer as writer_module
 from workbench.core.traces.filters import Filters
 from workbench.core.traces.store import TraceStore, index_pending
 from workbench.core.traces.writer import CallContext, TraceWriter
@@ -164,11 +164,8 @@ class Report:
 def generate(path: Path, rows: int, batch: int) -> dict[str, float]:
     """Write ``rows`` calls through a TraceWriter, then catch the rollups and the full-text index up."""
     gen = Generator(rows)
-    idle_index, idle_roll = writer_module.index_pending, rollup.roll_pending
     # The rollups and FTS are measured on their own (the writer runs them when idle)
-    writer_module.index_pending = lambda conn, batch=5_000: 0
-    rollup.roll_pending = lambda conn, batch=5_000: 0
-    writer = TraceWriter(path, max_batch=batch)
+    writer = TraceWriter(path, max_batch=batch, catch_up=False)
     writing = 0.0
     try:
         for begin in range(0, rows, CHUNK):
@@ -183,7 +180,6 @@ def generate(path: Path, rows: int, batch: int) -> dict[str, float]:
         print()
     finally:
         writer.close()
-        writer_module.index_pending, rollup.roll_pending = idle_index, idle_roll
     store = TraceStore(path)
     start = time.perf_counter()
     rolled = rollup.roll_pending(store.conn)
@@ -279,7 +275,7 @@ def queries(path: Path, report: Report, samples: int) -> None:
     windows = []
     for _ in range(samples):
         since = rng.uniform(oldest, newest - 86_400)
-        windows.append(_timed(lambda since=since: store.page(Filters(since=since, until=since + 86_400))))
+        windows.append(_timed(partial(store.page, Filters(since=since, until=since + 86_400))))
     worst.append(report.row("time range (a random 1-day window)", windows, 5))
     since_7d = [_timed(lambda: store.page(Filters(since=newest - 7 * 86_400), before=rng.choice(ids[-700:])))
                 for _ in range(samples)]
@@ -297,9 +293,9 @@ def queries(path: Path, report: Report, samples: int) -> None:
     for label, ranks in (("common terms (ranks 0-10)", range(0, 10)), ("mid terms (ranks 300-3000)", range(300, 3000)),
                          ("rare terms (ranks 100k-200k)", range(100_000, 199_999))):
         words = [_word(rng.choice(ranks)) for _ in range(samples)]
-        worst.append(report.row(label, [_timed(lambda w=w: store.search(w)) for w in words], 50))
+        worst.append(report.row(label, [_timed(partial(store.search, w)) for w in words], 50))
     pairs = [f"{_word(rng.randrange(10))} {_word(rng.randrange(300, 3000))}" for _ in range(samples)]
-    worst.append(report.row("common AND mid", [_timed(lambda w=w: store.search(w)) for w in pairs], 50))
+    worst.append(report.row("common AND mid", [_timed(partial(store.search, w)) for w in pairs], 50))
     with_model = [_timed(lambda: store.search(_word(rng.randrange(300, 3000)), Filters(model=rare)))
                   for _ in range(samples)]
     worst.append(report.row("mid term + rare model filter", with_model, 50))
@@ -309,7 +305,7 @@ def queries(path: Path, report: Report, samples: int) -> None:
     worst = []
     week = Filters(since=newest - 7 * 86_400)
     for by in ("day", "model", "provider", "prompt", "prompt-version", "tag", "status"):
-        times = [_timed(lambda by=by: store.stats(by)) for _ in range(max(samples // 10, 5))]
+        times = [_timed(partial(store.stats, by)) for _ in range(max(samples // 10, 5))]
         worst.append(report.row(f"stats(by={by})", times, 50))
     variants = [("model", Filters(status="ok"), "by=model, status=ok"),
                 ("model", week, "by=model, since 7 days (sub-day edge)"),
@@ -317,13 +313,13 @@ def queries(path: Path, report: Report, samples: int) -> None:
                 ("prompt", Filters(since=newest - 30 * 86_400), "by=prompt, since 30 days"),
                 ("day", Filters(tag="eval"), "by=day, tag=eval")]
     for by, filters, label in variants:
-        times = [_timed(lambda by=by, filters=filters: store.stats(by, filters))
+        times = [_timed(partial(store.stats, by, filters))
                  for _ in range(max(samples // 10, 5))]
         worst.append(report.row(label, times, 50))
     for by, filters, label in (("model", Filters(), "exact: by=model"), ("tag", Filters(), "exact: by=tag"),
                                ("model", week, "exact: by=model, since 7 days"),
                                ("model", Filters(min_cost=0.01), "fallback: by=model, min_cost (exact)")):
-        times = [_timed(lambda by=by, filters=filters: store.exact_stats(by, filters)) for _ in range(3)]
+        times = [_timed(partial(store.exact_stats, by, filters)) for _ in range(3)]
         report.row(label, times)
     report.verdict("aggregates (stats) <= 50 ms", max(worst) <= 50, f"worst p99 {max(worst):.2f} ms")
     store.close()

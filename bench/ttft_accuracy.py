@@ -32,6 +32,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx2
 from rich.console import Console
 
 from workbench.cli.render import race_columns
@@ -71,10 +72,11 @@ class ThreadRunner:
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
         self.client = asyncio.run_coroutine_threadsafe(self._client(), self.loop).result()
 
-    async def _client(self):  # type: ignore[no-untyped-def]
+    async def _client(self) -> httpx2.AsyncClient:
         return new_client()
 
-    def __call__(self, request: ChatRequest, targets: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]
+    def __call__(self, request: ChatRequest, targets: list[str],
+                 env: dict[str, str]) -> tuple[list[CallRecord], Callable[[], bool]]:
         race = Race(request, targets, env)
         future = asyncio.run_coroutine_threadsafe(race.run(Caller(self.client)), self.loop)
         return race.records, future.done
@@ -168,7 +170,8 @@ def server_read_floor(base: str, net: NetworkProcess, probes: int = 300) -> list
 
 
 def process_runner(net: NetworkProcess) -> Runner:
-    def start(request: ChatRequest, targets: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]
+    def start(request: ChatRequest, targets: list[str],
+              env: dict[str, str]) -> tuple[list[CallRecord], Callable[[], bool]]:
         race = net.race(request, targets, env)
         return race.records, lambda: race.done
     return start

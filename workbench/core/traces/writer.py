@@ -106,8 +106,11 @@ def _params(params: Params) -> dict[str, Any]:
 
 class TraceWriter:
     def __init__(self, path: Path, redactor: Redactor | None = None, *, max_batch: int = 100,
-                 max_delay_s: float = 0.1) -> None:
+                 max_delay_s: float = 0.1, catch_up: bool = True) -> None:
+        """``catch_up=False``: the rollups and the search index are left to catch up later (the next
+        writer, ``stats`` or ``search`` does it); ``bench/traces.py`` measures them apart that way."""
         self.path = path
+        self.catch_up = catch_up
         self.redactor = redactor or Redactor.build()
         self.max_batch, self.max_delay_s = max_batch, max_delay_s
         self._pending: deque[tuple[CallRecord, CallContext, str]] = deque()
@@ -174,7 +177,7 @@ class TraceWriter:
         while True:
             arrived.clear()
             if not pending and not self._closed:
-                if not arrived.wait(_IDLE_INDEX_S):
+                if not arrived.wait(_IDLE_INDEX_S) and self.catch_up:
                     rollup.roll_pending(self._conn, batch=2_000)
                     index_pending(self._conn, batch=2_000)
                 continue
@@ -193,8 +196,9 @@ class TraceWriter:
                     self._done += len(items)
                     self._committed.notify_all()
             if self._closed and not pending:
-                rollup.roll_pending(self._conn)
-                index_pending(self._conn)
+                if self.catch_up:
+                    rollup.roll_pending(self._conn)
+                    index_pending(self._conn)
                 return
 
     def _commit(self, items: list[tuple[CallRecord, CallContext, str]]) -> None:
