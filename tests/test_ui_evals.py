@@ -15,7 +15,7 @@ from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.stats import summarise
 from workbench.core.evals.suite import load_suite
 from workbench.ui.app import WorkbenchApp
-from workbench.ui.evals import EvalsScreen
+from workbench.ui.screens.evals import EvalsScreen
 
 PRICED = """
 [prices."fake/*"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+from textual.widgets import HelpPanel
+
 from tests.test_ui import SIZE, editor, type_prompt, wait_for
-from tests.test_ui_snapshots import NO_KEYS, FinishedRace, open_traces_with_records
+from tests.test_ui_snapshots import NO_KEYS, FinishedRace, open_traces_with_records, screen_text
 from workbench.core.request import ChatRequest, Params
 from workbench.ui.app import WorkbenchApp
-from workbench.ui.modals import REMOVED, DiffScreen, HelpScreen, word_diff
+from workbench.ui.screens.modals import REMOVED, DiffScreen, word_diff
 
 
 def messages(app: WorkbenchApp) -> list[str]:
@@ -96,7 +98,7 @@ async def test_variables_panel_substitution_and_meter() -> None:
         await wait_for(pilot, lambda: list(screen.variable_inputs) == ["lang", "topic"])
         await wait_for(pilot, lambda: screen.query("#var-topic") and screen.query_one("#variables").display)
         # placeholders are highlighted in the text areas
-        assert screen.query_one("#user")._highlights[0]
+        assert screen.query_one("#user").variable_spans(0) == [(14, 23), (27, 35)]
         # an empty variable refuses the run
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: any("{{lang}}" in m and "{{topic}}" in m for m in messages(app)))
@@ -174,23 +176,21 @@ async def test_race_diff_copy_and_help() -> None:
         assert app.screen.title_text.startswith("word diff: fake/x → nokey/model")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is race)
-        # help lists the race screen's bindings and the global ones
+        # help: Textual's help panel beside the screen, listing the race screen's bindings and the global ones
         await pilot.press("f1")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        rows = app.screen.rows
-        assert ("ctrl+d", "Diff") in rows["race screen"] and ("c", "Copy") in rows["race screen"]
-        assert ("escape", "Cancel all") in rows["race screen"]
-        assert ("f4", "Traces") in rows["global"] and ("f1", "Help") in rows["global"]
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: app.screen is race)
+        await wait_for(pilot, lambda: race.query(HelpPanel) and "Cancel all" in screen_text(app))
+        text = screen_text(app)
+        assert all(shown in text for shown in ("Diff", "Copy", "Save session", "Traces", "Help"))
+        assert app.screen is race  # a panel, not a modal: the screen stays usable
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: not race.query(HelpPanel))
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        await pilot.press("escape")
+        await wait_for(pilot, lambda: race.query(HelpPanel))
+        await pilot.press("question_mark")
         await pilot.press("f2")
         await wait_for(pilot, lambda: app.screen is editor(app))
         await pilot.press("f1")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        assert ("ctrl+r", "Run race") in app.screen.rows["editor screen"]
+        await wait_for(pilot, lambda: editor(app).query(HelpPanel) and "Run race" in screen_text(app))
 
 
 async def test_diff_needs_two_finished_panes() -> None:
@@ -242,9 +242,9 @@ async def test_traces_totals_line() -> None:
 
 
 async def test_keys_and_models_table(monkeypatch) -> None:
-    import workbench.ui.keys as keys_module
+    import workbench.ui.targets as targets_module
 
-    monkeypatch.setattr(keys_module, "discover_targets", lambda env, providers: ["ollama/llama3:8b"])
+    monkeypatch.setattr(targets_module, "discover_targets", lambda env, providers: ["ollama/llama3:8b"])
     app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f5")
@@ -259,13 +259,14 @@ async def test_keys_and_models_table(monkeypatch) -> None:
 
 
 def test_model_rows_replays_the_circuit(monkeypatch) -> None:
-    import workbench.ui.keys as keys_module
+    import workbench.ui.screens.keys as keys_module
+    import workbench.ui.targets as targets_module
     from workbench.core.call_record import CallRecord
     from workbench.core.errors import ProviderHTTPError
     from workbench.core.events import FinishReason
     from workbench.core.timing import CallTiming
 
-    monkeypatch.setattr(keys_module, "discover_targets", lambda env, providers: ["ollama/down"])
+    monkeypatch.setattr(targets_module, "discover_targets", lambda env, providers: ["ollama/down"])
     app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
     writer = app.writer()
     now = __import__("time").time()

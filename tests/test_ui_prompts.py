@@ -24,7 +24,7 @@ from workbench.core.sessions import load_session_file
 from workbench.core.targets import default_targets
 from workbench.core.traces.store import TraceStore
 from workbench.ui.app import FALLBACK_TARGETS, WorkbenchApp
-from workbench.ui.modals import PickScreen, PromoteScreen, prefill
+from workbench.ui.screens.modals import PickScreen, PromoteScreen, prefill
 
 TARGET = "fake/demo@tps=300,tokens=8"
 SUMMARISE = """name: summarise
@@ -235,9 +235,9 @@ async def test_promote_a_reply_to_a_new_suite_then_to_it_again(tmp_path: Path, f
 
 async def test_targets_preselected_without_keys(tmp_path: Path, fake_env: dict[str, str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import workbench.ui.keys as keys_module
+    import workbench.ui.targets as targets_module
 
-    monkeypatch.setattr(keys_module, "discover_targets", lambda env, providers: [])  # no local servers
+    monkeypatch.setattr(targets_module, "discover_targets", lambda env, providers: [])  # no local servers
     workspace = prompt_workspace(tmp_path)
     try:
         expected = default_targets(NO_KEYS, load_settings(workspace / "workbench.toml"), list).targets

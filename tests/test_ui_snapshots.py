@@ -7,7 +7,9 @@ A missing snapshot is written (and the test fails so it gets reviewed); refresh 
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 
 from tests.test_ui import SIZE, wait_for
 from workbench.core.call_record import Attempt, CallRecord
@@ -30,9 +33,26 @@ NO_KEYS = {var: "" for spec in PROVIDERS.values() for var in spec.key_env}
 MS = 1_000_000
 
 
+SVG_TEXT = re.compile(r'<text [^>]*?x="([\d.]+)"[^>]*?textLength="([\d.]+)"[^>]*?clip-path="url\(#[^)]*-line-(\d+)\)"'
+                      r"[^>]*>([^<]*)</text>")
+
+
 def screen_text(app: WorkbenchApp) -> str:
-    strips = app.screen._compositor.render_strips()
-    return "\n".join(strip.text.rstrip() for strip in strips) + "\n"
+    """The screen's text, one line per row, right-stripped: read from Textual's public screenshot (an SVG of
+    rich's: each run of text is a ``<text>`` at ``x`` = column × character width, clipped to its row)."""
+    rows: dict[int, list[tuple[int, str]]] = {}
+    for x, length, row, escaped in SVG_TEXT.findall(app.export_screenshot()):
+        text = html.unescape(escaped).replace("\xa0", " ")
+        column = round(float(x) / (float(length) / len(text)))
+        rows.setdefault(int(row), []).append((column, text))
+    lines = []
+    for row in range(app.size.height):
+        line, at = "", 0
+        for column, text in sorted(rows.get(row, [])):
+            line += " " * (column - at) + text
+            at = column + cell_len(text)
+        lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
 
 
 async def check(pilot: Any, name: str, mask: Callable[[str], str] = lambda text: text) -> None:
@@ -159,9 +179,9 @@ async def test_traces_snapshot() -> None:
 
 
 async def test_keys_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
-    import workbench.ui.keys as keys_module
+    import workbench.ui.targets as targets_module
 
-    monkeypatch.setattr(keys_module, "discover_targets", lambda env, providers: [])  # no local servers
+    monkeypatch.setattr(targets_module, "discover_targets", lambda env, providers: [])  # no local servers
     app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f5")

@@ -1,37 +1,32 @@
-"""The editor: system prompt, message turns, targets and max_tokens, with a live token/cost meter per target.
+"""The editor: system prompt, message turns, targets and parameters, with a live token/cost meter per target.
 
 The conversation starts as one user message; ctrl+n adds a turn (roles alternate), ctrl+delete removes the
-focused one, alt+up / alt+down move it. Each turn is its own text area; the request sends them in order.
+focused one, alt+up / alt+down move it (:class:`~workbench.ui.widgets.editor.turns.Turns`). The live meter
+(:class:`~workbench.ui.widgets.editor.meter.LiveMeter`) follows every edit of the text areas.
 
 The side list shows the workspace's ``prompts/`` files: selecting one loads it (its variables with their
 defaults) and the editor remembers it, so a race links to the prompt's version and ctrl+s saves the editor back
 to the file as a new version. Opening a saved session loads its request and targets.
-
-The live token count and cost estimate are :mod:`workbench.ui.editor_meter`'s; the turns'
-actions :mod:`workbench.ui.editor_turns`'s.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from workbench.core.errors import WorkbenchError
-from workbench.ui.app import RaceSource
-from workbench.ui.editor_meter import LiveMeter
-from workbench.ui.editor_turns import Turns
+from workbench.ui.base import WorkbenchScreen
+from workbench.ui.messages import PromptSaved, RaceRequested
 from workbench.ui.prompt_text import (
-    MeteredTextArea,
+    VARIABLE,
     parse_json_schema,
     parse_number,
     split_targets,
@@ -39,18 +34,20 @@ from workbench.ui.prompt_text import (
     validation_problem,
     variable_names,
 )
+from workbench.ui.races import RaceSource
+from workbench.ui.widgets.editor.meter import LiveMeter
+from workbench.ui.widgets.editor.prompt_area import PromptArea
+from workbench.ui.widgets.editor.turns import Turns
 
 if TYPE_CHECKING:
-    from workbench.core.prompts import Prompt, PromptFileError, PromptMessage, Version
-    from workbench.core.request import ChatRequest, Message
+    from workbench.core.config import Defaults
+    from workbench.core.prompts import Prompt, PromptFileError, PromptMessage
+    from workbench.core.request import ChatRequest, Message, Params
     from workbench.core.sessions import Session
 
-FIELDS = ("system", "user")
-"""The fields of a new editor: the system prompt and the first turn (``#user``)."""
 
-
-class EditorScreen(LiveMeter, Turns, Screen[None]):
-    BINDINGS: ClassVar = [
+class EditorScreen(WorkbenchScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "run", "Run race", priority=True),
         Binding("ctrl+s", "save_prompt", "Save prompt", priority=True),
         Binding("ctrl+n", "add_turn", "Add turn", priority=True),
@@ -68,7 +65,7 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
     EditorScreen #targets-hint { color: $warning; height: auto; display: none; }
     EditorScreen #system { height: 8; }
     EditorScreen #turns { height: 1fr; }
-    EditorScreen #turns MeteredTextArea { height: 1fr; min-height: 4; }
+    EditorScreen #turns PromptArea { height: 1fr; min-height: 4; }
     EditorScreen Label { color: $text-muted; margin-top: 1; }
     EditorScreen #meter { margin-top: 1; height: auto; }
     EditorScreen #sampling { height: auto; }
@@ -80,22 +77,15 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.init_meter()
         self.ready = False
         """Set after the first paint: until then no tokenizer work (the first recount covers it)."""
         self.variable_values: dict[str, str] = {}
         """Placeholder name → value typed in the variables panel (kept while the name comes and goes)."""
         self.variable_inputs: dict[str, Input] = {}
         """Placeholder name → its Input in the variables panel (one per placeholder in the texts)."""
-        self._templated: set[str] = set()
-        """Fields whose meters count substituted text: edits cannot be applied incrementally there."""
-        self.turn_ids: list[str] = ["user"]
-        """The message turns' text area ids, in order (the first is ``user``)."""
-        self.roles: dict[str, str] = {"user": "user"}
-        """Turn id → role (``user`` or ``assistant``)."""
-        self._turn_serial = 0
-        self._turn_areas: dict[str, MeteredTextArea] = {}
-        """Added turns' text areas by id (readable before they finish mounting)."""
+        self.system = PromptArea(id="system", soft_wrap=True, on_edit=self._area_edited)
+        self.turns = Turns(on_edit=self._area_edited, id="turns")
+        self.meter = LiveMeter(self, id="meter")
         self.prompts: list[Prompt] = []
         """The workspace's prompt files, as listed in the side list."""
         self.prompt: Prompt | None = None
@@ -112,14 +102,11 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
                 yield Static("enter: load\nctrl+s: save", id="prompts-hint", markup=False)
             with Vertical(id="texts"):
                 yield Label("System prompt")
-                yield MeteredTextArea(id="system", soft_wrap=True, on_edit=self.meter_edits)
-                with Vertical(id="turns"):
-                    yield Label("User message", id="label-user")
-                    yield MeteredTextArea(id="user", soft_wrap=True, on_edit=self.meter_edits)
+                yield self.system
+                yield self.turns
             with VerticalScroll(id="side"):
                 yield Label("Targets (comma-separated provider/model)")
-                yield Input(", ".join(self.app.default_targets()), id="targets",  # type: ignore[attr-defined]
-                            placeholder="picking targets…")
+                yield Input(", ".join(self.workbench.default_targets()), id="targets", placeholder="picking targets…")
                 yield Static(id="targets-hint", markup=False)
                 yield Label("max_tokens (empty: the model's default)")
                 yield Input("", id="max-tokens", placeholder="per-model default", type="integer")
@@ -134,55 +121,176 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
                 yield TextArea("", id="json-schema", language=None, soft_wrap=True)
                 with Vertical(id="variables"):
                     yield Label("Variables ({{name}} in the texts)")
-                yield Static(id="meter")
+                yield self.meter
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#user", TextArea).focus()
-        self.query_one("#meter", Static).update(Text("Live meter\n\ncounting…", style="dim"))
+        self.turns.area("user").focus()
         self.call_after_refresh(self.after_first_paint)
 
     def after_first_paint(self) -> None:
         """Heavy work only once the editor is on screen: tiktoken encodings, settings, network process."""
-        self.ready = True
-        self.recount()
-        app = self.app
-        app.warm_up()  # type: ignore[attr-defined]
-        app.run_safe(self._read_prompts, thread=True, name="read-prompts")  # type: ignore[attr-defined]
-        if not app.default_targets():  # type: ignore[attr-defined]
-            app.run_safe(self._pick_targets, thread=True, name="pick-targets")  # type: ignore[attr-defined]
+        self.ready = self.meter.ready = True
+        self.meter.recount()
+        app = self.workbench
+        app.warm_up()
+        self.read_prompts()
+        if not app.default_targets():
+            self.pick_targets()
 
     def on_screen_resume(self) -> None:
         """Back from elsewhere (a key set on f5?): while the key hint shows, pick the targets again."""
         if self.ready and self.query_one("#targets-hint", Static).display:
-            self.app.run_safe(self._pick_targets, thread=True, name="pick-targets")  # type: ignore[attr-defined]
+            self.pick_targets()
 
-    def _pick_targets(self) -> None:
-        targets, hint = self.app.pick_targets()  # type: ignore[attr-defined]
+    @work(thread=True, exit_on_error=False, group="pick-targets", name="pick-targets")
+    def pick_targets(self) -> None:
+        targets, hint = self.workbench.pick_targets()
         self.app.call_from_thread(self._targets_picked, targets, hint)
 
     def _targets_picked(self, targets: list[str], hint: str | None) -> None:
         """Preselect ``targets`` unless the user has typed others."""
-        app = self.app
-        field = self.query_one("#targets", Input)
-        if self.targets() in ([], app.preselected):  # type: ignore[attr-defined]
-            field.value = ", ".join(targets)
-        app.preselected = targets  # type: ignore[attr-defined]
+        app = self.workbench
+        if self.targets() in ([], app.preselected):
+            self.query_one("#targets", Input).value = ", ".join(targets)
+        app.preselected = targets
         notice = self.query_one("#targets-hint", Static)
         notice.update(hint or "")
         notice.display = hint is not None
 
+    # -- the texts, for the meter and the request -------------------------------------------------------
+
+    @property
+    def turn_ids(self) -> list[str]:
+        return self.turns.turn_ids
+
+    @property
+    def roles(self) -> dict[str, str]:
+        return self.turns.roles
+
+    @property
+    def meters(self) -> Any:
+        """The live meter's token meters (``{}`` until the first count)."""
+        return self.meter.meters
+
+    @property
+    def estimates(self) -> Any:
+        return self.meter.estimates
+
+    def meter_rows(self) -> list[dict[str, Any]]:
+        return self.meter.rows()
+
+    def fields(self) -> list[str]:
+        """Every metered text area: the system prompt, then the turns in order."""
+        return ["system", *self.turns.turn_ids]
+
+    def area(self, field: str) -> PromptArea:
+        return self.system if field == "system" else self.turns.area(field)
+
+    def text_of(self, field: str) -> str:
+        return self.area(field).text
+
+    def meter_text(self, field: str) -> str:
+        """The text of a field as it will be sent: placeholders with a value substituted."""
+        text = self.text_of(field)
+        return substitute(text, self.variable_values) if "{{" in text else text
+
+    def messages(self) -> list[tuple[str, str]]:
+        """(role, text as sent) of every turn, in order."""
+        return [(self.turns.roles[t], self.meter_text(t)) for t in self.turns.turn_ids]
+
+    def targets(self) -> list[str]:
+        return split_targets(self.query_one("#targets", Input).value)
+
+    def max_tokens(self) -> int | None:
+        raw = self.query_one("#max-tokens", Input).value.strip()
+        if not raw:
+            return None
+        value = int(raw)
+        if value < 1:
+            raise ValueError
+        return value
+
+    # -- what changed ---------------------------------------------------------------------------------------
+
+    def _area_edited(self, area: PromptArea) -> None:
+        """Each edit of a text area, as it happens (before its frame is drawn): the meter follows it."""
+        if area.id in self.fields():
+            text = area.text
+            self.meter.edited(area.id or "", area.take_edits(), area.length,
+                              "{{" in text and VARIABLE.search(text) is not None)
+
+    @on(TextArea.Changed)
+    def _text_changed(self, event: TextArea.Changed) -> None:
+        area = event.text_area
+        if not isinstance(area, PromptArea) or area.id not in self.fields():
+            return
+        self.sync_variables()
+        if area.take_replaced() and self.ready:  # loaded, undone or redone: no edit ranges to apply
+            self.meter.recount()
+
+    @on(Turns.Changed)
+    def _turns_changed(self) -> None:
+        self.sync_variables()
+        self.meter.fields_changed()
+
+    def sync_variables(self) -> None:
+        """One Input per placeholder: new names get one, vanished names lose theirs, the rest stay."""
+        names = variable_names(*(self.text_of(f) for f in self.fields()))
+        if names == list(self.variable_inputs):
+            return
+        panel = self.query_one("#variables", Vertical)
+        for name in [n for n in self.variable_inputs if n not in names]:
+            self.variable_inputs.pop(name).remove()
+        new = []
+        for name in names:
+            if name not in self.variable_inputs:
+                field = Input(self.variable_values.get(name, ""), placeholder=f"value of {name}", id=f"var-{name}")
+                field.border_title = name
+                self.variable_inputs[name] = field
+                new.append(field)
+        if new:
+            panel.mount_all(new)
+        panel.display = bool(names)
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        field_id = event.input.id or ""
+        if field_id.startswith("var-"):
+            self.variable_values[field_id.removeprefix("var-")] = event.value
+            if self.ready and self.meter.templated:
+                self.meter.recount()
+        elif field_id == "targets":
+            self.meter.targets_changed()
+        elif self.ready:
+            self.meter.schedule_estimate()
+
+    # -- turns --------------------------------------------------------------------------------------------
+
+    async def action_add_turn(self) -> None:
+        await self.turns.add_turn()
+
+    async def action_remove_turn(self) -> None:
+        try:
+            await self.turns.remove_turn(self.turns.focused_turn())
+        except WorkbenchError as exc:
+            self.workbench.report(exc)
+
+    def action_move_turn(self, step: int) -> None:
+        self.turns.move_turn(self.turns.focused_turn(), step)
+
     # -- prompt files and sessions -------------------------------------------------------------------
 
-    def _read_prompts(self) -> None:
+    @work(thread=True, exit_on_error=False, group="read-prompts", name="read-prompts")
+    def read_prompts(self) -> None:
         from workbench.core.prompts import load_prompts, prompts_folder
 
-        prompts, errors = load_prompts(prompts_folder(self.app.workspace()))  # type: ignore[attr-defined]
+        prompts, errors = load_prompts(prompts_folder(self.workbench.workspace()))
         self.app.call_from_thread(self._show_prompts, prompts, errors)
 
     def _show_prompts(self, prompts: list[Prompt], errors: list[PromptFileError]) -> None:
         for error in errors:
-            self.app.report(error)  # type: ignore[attr-defined]
+            self.workbench.report(error)
         self.prompts = prompts
         listing = self.query_one("#prompts", OptionList)
         listing.clear_options()
@@ -190,9 +298,9 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
         if not prompts:
             self.query_one("#prompts-hint", Static).update("none yet: create\nprompts/NAME.yaml")
 
-    async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        if event.option_list.id == "prompts":
-            await self.load_prompt(self.prompts[event.option_index])
+    @on(OptionList.OptionSelected, "#prompts")
+    async def _prompt_selected(self, event: OptionList.OptionSelected) -> None:
+        await self.load_prompt(self.prompts[event.option_index])
 
     async def load_prompt(self, prompt: Prompt) -> None:
         """The prompt's system, messages, targets and params into the editor, its variables' defaults into the
@@ -212,7 +320,8 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
         from workbench.core.prompts import PromptMessage, PromptParams
 
         params = self.params()
-        messages = [PromptMessage(role=self.roles[t], content=self.text_of(t)) for t in self.turn_ids]  # type: ignore[arg-type]
+        messages = [PromptMessage.model_validate({"role": self.roles[t], "content": self.text_of(t)})
+                    for t in self.turn_ids]
         return {"system": self.text_of("system") or None, "messages": messages,
                 "params": PromptParams(temperature=params.temperature, top_p=params.top_p,
                                        max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed),
@@ -239,12 +348,12 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
                                      "pick one in the Prompts list first; ctrl+s then saves to it")
             fields = self.prompt_fields()
         except WorkbenchError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            self.workbench.report(exc)
             return
-        self.app.run_safe(partial(self._save_prompt, self.prompt, fields), thread=True,  # type: ignore[attr-defined]
-                          name="save-prompt")
+        self.save_prompt(self.prompt, fields)
 
-    def _save_prompt(self, loaded: Prompt, fields: dict[str, Any]) -> None:
+    @work(thread=True, exit_on_error=False, group="save-prompt", name="save-prompt")
+    def save_prompt(self, loaded: Prompt, fields: dict[str, Any]) -> None:
         from workbench.core.prompts import (
             Prompt,
             atomic_write,
@@ -256,7 +365,7 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
             versions,
         )
 
-        workspace = self.app.workspace()  # type: ignore[attr-defined]
+        workspace = self.workbench.workspace()
         folder = prompts_folder(workspace)
         path = find_prompt_file(folder, loaded.name) or folder / f"{loaded.name}.yaml"
         current = load_prompt_file(path) if path.exists() else None
@@ -265,12 +374,14 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
         if prompt != current:
             atomic_write(path, dump_prompt(prompt))
         version = save_version(workspace, prompt)
-        self.app.call_from_thread(self._prompt_saved, prompt, version, version.number in known)
+        self.post_message(PromptSaved(prompt, version, version.number in known))
 
-    def _prompt_saved(self, prompt: Prompt, version: Version, unchanged: bool) -> None:
+    @on(PromptSaved)
+    def _prompt_saved(self, event: PromptSaved) -> None:
+        prompt, version = event.prompt, event.version
         self.prompt = prompt
         self.prompts = [prompt if p.name == prompt.name else p for p in self.prompts]
-        self.notify(f"unchanged: {prompt.name} v{version.number}" if unchanged
+        self.notify(f"unchanged: {prompt.name} v{version.number}" if event.unchanged
                     else f"saved {prompt.name} v{version.number}", timeout=4)
 
     async def load_session(self, session: Session) -> None:
@@ -282,36 +393,7 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
         self.session = session
         self.notify(f"loaded session {session.name}", timeout=3)
 
-    # -- inputs ------------------------------------------------------------------------------------
-
-    def targets(self) -> list[str]:
-        return split_targets(self.query_one("#targets", Input).value)
-
-    def max_tokens(self) -> int | None:
-        raw = self.query_one("#max-tokens", Input).value.strip()
-        if not raw:
-            return None
-        value = int(raw)
-        if value < 1:
-            raise ValueError
-        return value
-
-    def fields(self) -> list[str]:
-        """Every metered text area: the system prompt, then the turns in order."""
-        return ["system", *self.turn_ids]
-
-    def messages(self) -> list[tuple[str, str]]:
-        """(role, text as sent) of every turn, in order."""
-        return [(self.roles[t], self.meter_text(t)) for t in self.turn_ids]
-
-    def text_of(self, field: str) -> str:
-        area = self._turn_areas.get(field)
-        return (area if area is not None else self.query_one(f"#{field}", TextArea)).text
-
-    def meter_text(self, field: str) -> str:
-        """The text of a field as it will be sent: placeholders with a value substituted."""
-        text = self.text_of(field)
-        return substitute(text, self.variable_values) if "{{" in text else text
+    # -- the request ------------------------------------------------------------------------------------
 
     def _number(self, field: str, kind: type) -> Any:
         return parse_number(field, self.query_one(f"#{field}", Input).value, kind)
@@ -319,7 +401,7 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
     def json_schema(self) -> dict[str, Any] | None:
         return parse_json_schema(self.query_one("#json-schema", TextArea).text)
 
-    def params(self, *, defaults: Any = None) -> Any:
+    def params(self, *, defaults: Defaults | None = None) -> Params:
         """The editor's sampling parameters as ``Params``; a bad value raises a ``WorkbenchError`` naming it."""
         from workbench.core.request import Params
 
@@ -336,7 +418,7 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
             "json_schema": self.json_schema(),
         }
         try:
-            return Params(**values)
+            return Params.model_validate(values)
         except Exception as exc:
             raise WorkbenchError(f"invalid parameter: {validation_problem(exc)}", "fix it or leave it empty") from None
 
@@ -356,9 +438,9 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
                 raise WorkbenchError(f"turn {number} ({role}) is empty", "type its text or remove it (ctrl+delete)")
         if messages[-1][0] != "user":
             raise WorkbenchError("the last turn is an assistant message", "add a user turn after it (ctrl+n)")
-        params = self.params(defaults=self.app.settings().config.defaults)  # type: ignore[attr-defined]
-        return ChatRequest(system=self.meter_text("system") or None, params=params,
-                           messages=tuple({"role": role, "content": text} for role, text in messages))  # type: ignore[arg-type]
+        params = self.params(defaults=self.workbench.settings().config.defaults)
+        return ChatRequest.model_validate({"system": self.meter_text("system") or None, "params": params,
+                                           "messages": [{"role": r, "content": t} for r, t in messages]})
 
     def action_run(self) -> None:
         try:
@@ -368,15 +450,11 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
             if len(targets) > 6:
                 raise WorkbenchError("at most 6 targets race at once", "remove some targets")
             request = self.build_request()
-        except Exception as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
-            return
-        try:
             source = self.race_source()
-        except WorkbenchError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+        except Exception as exc:
+            self.workbench.report(exc)
             return
-        self.app.start_race(request, targets, source)  # type: ignore[attr-defined]
+        self.post_message(RaceRequested(request, targets, source))
 
     async def load_request(self, request: ChatRequest, targets: Sequence[str]) -> None:
         """Replay: put a traced request back into the editor (every turn, in order)."""
@@ -387,8 +465,8 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
     async def _fill(self, system: str | None, messages: Sequence[Message | PromptMessage], targets: Sequence[str],
                     params: Any, json_schema: dict[str, Any] | None) -> None:
         """Texts, targets (when given) and ``params`` (a request's or a prompt file's) into the editor."""
-        self.query_one("#system", TextArea).load_text(system or "")
-        await self.set_messages(messages)
+        self.system.load_text(system or "")
+        await self.turns.set_messages(messages)
         if targets:
             self.query_one("#targets", Input).value = ", ".join(targets)
         for field, value in (("max-tokens", params.max_tokens), ("temperature", params.temperature),
@@ -397,4 +475,4 @@ class EditorScreen(LiveMeter, Turns, Screen[None]):
         self.query_one("#stop", Input).value = ", ".join(params.stop)
         self.query_one("#json-schema", TextArea).load_text(
             "" if json_schema is None else json.dumps(json_schema, indent=2))
-        self.query_one("#user", TextArea).focus()
+        self.turns.area("user").focus()

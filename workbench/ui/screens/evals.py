@@ -3,8 +3,9 @@ gradings, and diff the run against the suite's previous one.
 
 The run never touches the UI's event loop: :class:`EvalRunner` runs in a thread worker on its own
 asyncio loop with its own HTTP client and trace writer, so UI rendering cannot delay a first token.
-Results go through a queue that a 10 Hz timer drains into the grid; escape cancels the run's task on
-its loop, and the runner stores the run as stopped (resumable with ``workbench eval SUITE --resume RUN``).
+Results go through a queue that a 10 Hz render tick drains into the grid while a run lasts; escape cancels
+the run's task on its loop, and the runner stores the run as stopped (resumable with
+``workbench eval SUITE --resume RUN``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import (
     Button,
     DataTable,
@@ -35,6 +37,7 @@ from textual.widgets import (
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.ui.base import WorkbenchScreen
 from workbench.ui.eval_render import cell_detail, cell_text, diff_text, preflight_text, run_summary
 from workbench.ui.render import fmt_usd
 
@@ -87,8 +90,8 @@ class RunControl:
                 loop.call_soon_threadsafe(task.cancel)
 
 
-class EvalsScreen(Screen[None]):
-    BINDINGS: ClassVar = [
+class EvalsScreen(WorkbenchScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "run", "Run suite"),
         Binding("escape", "cancel", "Cancel run"),
         Binding("g", "show_tab('grid')", "Grid"),
@@ -128,7 +131,7 @@ class EvalsScreen(Screen[None]):
         self._columns: dict[str, str] = {}
         self._cells: dict[tuple[str, str], CellKey] = {}
         """(row key, column key) → the cell shown there."""
-        self._timer: Any = None
+        self._timer: Timer | None = None
         self.shown: CellKey | None = None
         """The cell in the Cell tab (redrawn as its results arrive)."""
 
@@ -169,14 +172,13 @@ class EvalsScreen(Screen[None]):
     # -- suites and pre-flight -----------------------------------------------------------------------
 
     def action_reload(self) -> None:
-        app = self.app
+        self.read_suites()
 
-        def read() -> None:
-            settings = app.settings()  # type: ignore[attr-defined]
-            workspace = settings.workspace or Path.cwd()
-            app.call_from_thread(self._show_suites, workspace, suite_files(workspace))
-
-        app.run_safe(read, thread=True, name="eval-suites")  # type: ignore[attr-defined]
+    @work(thread=True, exit_on_error=False, group="eval-suites", name="eval-suites")
+    def read_suites(self) -> None:
+        app = self.workbench
+        workspace = app.settings().workspace or Path.cwd()
+        app.call_from_thread(self._show_suites, workspace, suite_files(workspace))
 
     def _show_suites(self, workspace: Path, suites: list[Path]) -> None:
         self.workspace, self.suites = workspace, suites
@@ -191,49 +193,49 @@ class EvalsScreen(Screen[None]):
         options.highlighted = index
         options.focus()
 
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_list.id == "suites" and event.option_index < len(self.suites):
+    @on(OptionList.OptionHighlighted, "#suites")
+    def _suite_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_index < len(self.suites):
             self.select(self.suites[event.option_index])
 
     def select(self, path: Path) -> None:
         """Load ``path`` and compute its pre-flight in a thread (warnings and errors as notifications)."""
         self.selected, self.preflight = path, None
         self.query_one("#preflight", Static).update(Text("computing…", style="dim"))
-        app = self.app
+        self.compute_preflight(path)
 
-        def compute() -> None:
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preflight", name="eval-preflight")
+    def compute_preflight(self, path: Path) -> None:
+        app = self.workbench
+        try:
+            suite, store = self._load(path)
             try:
-                suite, store = self._load(path)
-                try:
-                    pre = self._preflight(suite, store)
-                finally:
-                    store.close()
-            except Exception as exc:
-                app.report(exc, "cannot load the suite: ")  # type: ignore[attr-defined]
-                app.call_from_thread(self._show_preflight, path, None, 0)
-                return
-            app.call_from_thread(self._show_preflight, path, pre, suite.concurrency or DEFAULT_CONCURRENCY)
-
-        self.run_worker(compute, thread=True, exclusive=True, exit_on_error=False, group="preflight",
-                        name="eval-preflight")
+                pre = self._preflight(suite, store)
+            finally:
+                store.close()
+        except Exception as exc:
+            app.report(exc, "cannot load the suite: ")
+            app.call_from_thread(self._show_preflight, path, None, 0)
+            return
+        app.call_from_thread(self._show_preflight, path, pre, suite.concurrency or DEFAULT_CONCURRENCY)
 
     def _load(self, path: Path, *, warn: bool = True) -> tuple[Suite, EvalStore]:
         """The suite (its warnings notified when ``warn``) and the eval store beside the trace log (blocking)."""
         from workbench.core.evals.run_store import EvalStore, default_path
         from workbench.core.evals.suite import load_suite
 
-        app: Any = self.app
+        app = self.workbench
         settings = app.settings()
         suite = load_suite(path, self.workspace or path.parent)
         for warning in suite.warnings if warn else ():
-            app.call_from_thread(app.notify, f"suite warning: {warning}\nnext: remove it from the suite "
-                                             "(the run ignores it)", severity="warning", timeout=8)
+            app.tell(f"suite warning: {warning}\nnext: remove it from the suite (the run ignores it)",
+                     severity="warning", timeout=8)
         return suite, EvalStore(default_path(settings.trace_path(app.env)))
 
     def _runner(self, suite: Suite, store: EvalStore) -> EvalRunner:
         from workbench.core.evals.runner import EvalRunner, RunOptions
 
-        settings = self.app.settings()  # type: ignore[attr-defined]
+        settings = self.workbench.settings()
         options = RunOptions(repeat=suite.repeat, concurrency=suite.concurrency or DEFAULT_CONCURRENCY)
         return EvalRunner(suite, store, options=options, policies=settings.policies, prices=settings.prices,
                           providers=settings.config.provider_specs(), on_result=self._arrived.append)
@@ -242,7 +244,7 @@ class EvalsScreen(Screen[None]):
         """Calls, cached cells, tokens, cost range; time from each target's median latency in the trace log."""
         from workbench.core.evals.runner import preflight, typical_latencies
 
-        app: Any = self.app
+        app = self.workbench
         with app.store_lock:
             latency = typical_latencies(app.store())
         runner = self._runner(suite, store)
@@ -258,44 +260,47 @@ class EvalsScreen(Screen[None]):
 
     # -- the run -------------------------------------------------------------------------------------
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "run":
-            self.action_run()
-        elif event.button.id == "cancel":
-            self.action_cancel()
+    @on(Button.Pressed, "#run")
+    def _run_pressed(self) -> None:
+        self.action_run()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
 
     def action_run(self) -> None:
-        app: Any = self.app
+        app = self.workbench
         if self.control is not None:
             app.report(WorkbenchError("a run is in progress", "wait for it, or press escape to cancel it"))
             return
         if self.selected is None:
             app.report(WorkbenchError("no suite selected", "pick a suite in the list (evals/*.yaml)"))
             return
-        control, path = RunControl(), self.selected
+        control = RunControl()
         self.control = control
         self.query_one("#run", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
         self.query_one("#progress-status", Static).update("starting…")
+        self.run_suite(self.selected, control)
 
-        def work() -> None:
-            report = None
-            try:
-                report = self._execute(path, control)
-            except Exception as exc:
-                app.report(exc, "the eval run failed: ")
-            if app.is_running:
-                with contextlib.suppress(Exception):  # the app closed meanwhile
-                    app.call_from_thread(self._finished, report)
-
-        self.run_worker(work, thread=True, exit_on_error=False, group="eval-run", name="eval-run")
+    @work(thread=True, exit_on_error=False, group="eval-run", name="eval-run")
+    def run_suite(self, path: Path, control: RunControl) -> None:
+        app = self.workbench
+        report = None
+        try:
+            report = self._execute(path, control)
+        except Exception as exc:
+            app.report(exc, "the eval run failed: ")
+        if app.is_running:
+            with contextlib.suppress(Exception):  # the app closed meanwhile
+                app.call_from_thread(self._finished, report)
 
     def _execute(self, path: Path, control: RunControl) -> RunReport:
         """Blocking, in a thread: run the suite on a private event loop, then report it against the previous run."""
         from workbench.core.evals.report_data import report_for
         from workbench.core.traces.writer import TraceWriter
 
-        app: Any = self.app
+        app = self.workbench
         settings = app.settings()
         suite, store = self._load(path, warn=False)  # notified with the pre-flight
         try:
@@ -420,7 +425,8 @@ class EvalsScreen(Screen[None]):
 
     # -- cell detail and tabs --------------------------------------------------------------------------
 
-    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+    @on(DataTable.CellSelected, "#grid-table")
+    def _cell_selected(self, event: DataTable.CellSelected) -> None:
         key = self._cells.get((str(event.cell_key.row_key.value), str(event.cell_key.column_key.value)))
         if key is None:
             return

@@ -7,39 +7,36 @@ Everything is read in thread workers after the screen mounts; discovery has a sh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label
 
 from workbench.core.errors import WorkbenchError
+from workbench.ui import targets as ui_targets
+from workbench.ui.base import WorkbenchBase, WorkbenchScreen
+
+if TYPE_CHECKING:
+    from workbench.core.keys import KeyStatus
 
 
-def discover_targets(env: Mapping[str, str], providers: Mapping[str, Any]) -> list[str]:
-    """Targets served by local servers that answer within the discovery's time bound (none on timeout)."""
-    from workbench.core.discovery import discover
-
-    return discover(env, providers)
-
-
-def model_rows(app: Any) -> list[dict[str, Any]]:
+def model_rows(app: WorkbenchBase) -> list[dict[str, Any]]:
     """One row per target, as ``workbench models`` shows them, plus the editor's default targets
     (blocking: call it from a thread)."""
     from workbench.core.keys import with_stored_keys
     from workbench.core.targets import target_rows
-    from workbench.core.traces.store import Filters
+    from workbench.core.traces.filters import Filters
 
     settings = app.settings()
     config = settings.config
     specs = config.provider_specs()
     env = with_stored_keys(app.env, sorted(specs), specs)
     try:
-        discovered = discover_targets(env, specs)
+        discovered = ui_targets.discover_targets(env, specs)
     except Exception:
         discovered = []
     store = app.store()
@@ -55,8 +52,8 @@ def model_rows(app: Any) -> list[dict[str, Any]]:
     return target_rows(settings, env, sources, recent_calls)
 
 
-class KeysScreen(Screen[None]):
-    BINDINGS: ClassVar = [
+class KeysScreen(WorkbenchScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "set_key", "Set key", priority=True),
         Binding("ctrl+x", "delete_key", "Delete key", priority=True),
     ]
@@ -70,7 +67,7 @@ class KeysScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.statuses: list[Any] = []
+        self.statuses: list[KeyStatus] = []
         self.models: list[dict[str, Any]] | None = None
         """The targets table's rows (``None`` until loaded)."""
 
@@ -99,18 +96,15 @@ class KeysScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.reload()
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="models", name="models")
     def load_models(self) -> None:
-        app = self.app
-
-        def read() -> None:
-            try:
-                rows = model_rows(app)
-            except Exception as exc:
-                app.report(exc, "cannot list models: ")  # type: ignore[attr-defined]
-                rows = []
-            app.call_from_thread(self._show_models, rows)
-
-        self.run_worker(read, thread=True, exclusive=True, exit_on_error=False, group="models", name="models")
+        app = self.workbench
+        try:
+            rows = model_rows(app)
+        except Exception as exc:
+            app.report(exc, "cannot list models: ")
+            rows = []
+        app.call_from_thread(self._show_models, rows)
 
     def _show_models(self, rows: list[dict[str, Any]]) -> None:
         self.models = rows
@@ -127,22 +121,19 @@ class KeysScreen(Screen[None]):
             "Models: defaults, aliases and discovered local servers" if rows else
             "Models: none (set [defaults] targets or [aliases] in workbench.toml, or start a local server)")
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="keys", name="key-statuses")
     def reload(self) -> None:
-        app = self.app
+        from workbench.core.keys import key_statuses
 
-        def read() -> None:
-            from workbench.core.keys import key_statuses
+        app = self.workbench
+        try:
+            statuses = key_statuses(app.env)
+        except Exception as exc:
+            app.report(exc, "cannot read keys: ")
+            return
+        app.call_from_thread(self._show, statuses)
 
-            try:
-                statuses = key_statuses(app.env)  # type: ignore[attr-defined]
-            except Exception as exc:
-                app.report(exc, "cannot read keys: ")  # type: ignore[attr-defined]
-                return
-            app.call_from_thread(self._show, statuses)
-
-        self.run_worker(read, thread=True, exclusive=True, exit_on_error=False, group="keys", name="key-statuses")
-
-    def _show(self, statuses: list[Any]) -> None:
+    def _show(self, statuses: list[KeyStatus]) -> None:
         self.statuses = statuses
         table = self.query_one("#keys", DataTable)
         row = table.cursor_row
@@ -160,21 +151,20 @@ class KeysScreen(Screen[None]):
             return None
         return str(self.statuses[min(table.cursor_row, len(self.statuses) - 1)].provider)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "set":
-            self.action_set_key()
-        elif event.button.id == "delete":
-            self.action_delete_key()
+    @on(Button.Pressed, "#set")
+    @on(Input.Submitted, "#key-value")
+    def _set_pressed(self) -> None:
+        self.action_set_key()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "key-value":
-            self.action_set_key()
+    @on(Button.Pressed, "#delete")
+    def _delete_pressed(self) -> None:
+        self.action_delete_key()
 
     def action_set_key(self) -> None:
         provider, field = self.selected(), self.query_one("#key-value", Input)
         value = field.value
         if provider is None:
-            self.app.report(WorkbenchError("no provider selected", "pick a row first"))  # type: ignore[attr-defined]
+            self.workbench.report(WorkbenchError("no provider selected", "pick a row first"))
             return
         field.value = ""
         self._change(provider, value)
@@ -182,26 +172,23 @@ class KeysScreen(Screen[None]):
     def action_delete_key(self) -> None:
         provider = self.selected()
         if provider is None:
-            self.app.report(WorkbenchError("no provider selected", "pick a row first"))  # type: ignore[attr-defined]
+            self.workbench.report(WorkbenchError("no provider selected", "pick a row first"))
             return
         self._change(provider, None)
 
+    @work(thread=True, exit_on_error=False, group="key-change", name="key-change")
     def _change(self, provider: str, value: str | None) -> None:
-        app = self.app
+        from workbench.core.keys import delete_key, set_key
 
-        def change() -> None:
-            from workbench.core.keys import delete_key, set_key
-
-            try:
-                if value is None:
-                    message = f"{provider}: key deleted" if delete_key(provider) else f"{provider}: no stored key"
-                else:
-                    set_key(provider, value)
-                    message = f"{provider}: key stored in the keyring"
-            except Exception as exc:
-                app.report(exc)  # type: ignore[attr-defined]
-                return
-            app.call_from_thread(app.notify, message)
-            app.call_from_thread(self.reload)
-
-        self.run_worker(change, thread=True, exit_on_error=False, group="key-change", name="key-change")
+        app = self.workbench
+        try:
+            if value is None:
+                message = f"{provider}: key deleted" if delete_key(provider) else f"{provider}: no stored key"
+            else:
+                set_key(provider, value)
+                message = f"{provider}: key stored in the keyring"
+        except Exception as exc:
+            app.report(exc)
+            return
+        app.tell(message)
+        app.call_from_thread(self.reload)

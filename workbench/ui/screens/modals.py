@@ -1,22 +1,23 @@
-"""Modal screens: the word-level diff of two race panes, the help listing every binding, a name to save under,
-a pick among saved items, and the form that promotes a race pane to a test case."""
+"""Modal screens: the word-level diff of two race panes, a name to save under, a pick among saved items, and the
+form that promotes a race pane to a test case."""
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar, TypeVar
 
-from rich.table import Table
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 
+T = TypeVar("T")
 REMOVED = "red strike"
 ADDED = "bold green"
 
@@ -40,7 +41,7 @@ def word_diff(old: str, new: str) -> Text:
 
 
 class _Modal(ModalScreen[None]):
-    BINDINGS: ClassVar = [Binding("escape", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
     DEFAULT_CSS = """
     _Modal { align: center middle; }
     _Modal > #box { width: 90%; height: 85%; border: thick $primary; background: $surface; padding: 0 1; }
@@ -48,7 +49,7 @@ class _Modal(ModalScreen[None]):
     _Modal #scroll { height: 1fr; }
     """
 
-    def __init__(self, title: str, body: Text | Table) -> None:
+    def __init__(self, title: str, body: Text) -> None:
         super().__init__()
         self.title_text, self.body = title, body
 
@@ -72,37 +73,10 @@ class DiffScreen(_Modal):
         self.diff = diff
 
 
-def binding_rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
-    rows = []
-    for item in bindings:
-        binding = item if isinstance(item, Binding) else Binding(*item)
-        for key in binding.key.split(","):
-            rows.append((key.strip(), binding.description or binding.action))
-    return rows
-
-
-class HelpScreen(_Modal):
-    """Every binding of the screen it was opened on, then the app's global bindings."""
-
-    def __init__(self, screen_name: str, screen_bindings: Iterable[BindingType],
-                 global_bindings: Iterable[BindingType]) -> None:
-        self.rows: dict[str, list[tuple[str, str]]] = {
-            f"{screen_name} screen": binding_rows(screen_bindings), "global": binding_rows(global_bindings)}
-        table = Table(box=None, show_header=False, pad_edge=False)
-        table.add_column("key", style="bold", min_width=14)
-        table.add_column("action")
-        for section, rows in self.rows.items():
-            table.add_row(Text(section, style="bold cyan"), "")
-            for key, description in rows:
-                table.add_row(key, description)
-            table.add_row("", "")
-        super().__init__("key bindings", table)
-
-
-class _Form(ModalScreen[Any]):
+class _Form(ModalScreen[T | None]):
     """A small centred box; escape dismisses it with ``None``."""
 
-    BINDINGS: ClassVar = [Binding("escape", "close", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
     DEFAULT_CSS = """
     _Form { align: center middle; }
     _Form > #form { width: 80; height: auto; max-height: 90%; border: thick $primary; background: $surface;
@@ -118,7 +92,7 @@ class _Form(ModalScreen[Any]):
         self.dismiss(None)
 
 
-class NameScreen(_Form):
+class NameScreen(_Form[str]):
     """One line of text, such as the name to save a session under: enter accepts, escape cancels."""
 
     def __init__(self, title: str, value: str, hint: str) -> None:
@@ -131,11 +105,12 @@ class NameScreen(_Form):
             yield Input(self.value, id="name")
             yield Static(Text(self.hint), id="hint")
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
 
 
-class PickScreen(_Form):
+class PickScreen(_Form[int]):
     """A choice among labelled items, such as the session to open: enter picks (its index), escape cancels."""
 
     def __init__(self, title: str, labels: Sequence[Text | str]) -> None:
@@ -148,7 +123,8 @@ class PickScreen(_Form):
             yield OptionList(*self.labels, id="choices")
             yield Static(Text("enter: open · escape: cancel"), id="hint")
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option_index)
 
 
@@ -176,7 +152,7 @@ class Promotion:
     description: str
 
 
-class PromoteScreen(_Form):
+class PromoteScreen(_Form[Promotion]):
     """The suite (an existing one, or a new one named after the prompt) and the assertion to promote a reply with."""
 
     AUTO_FOCUS = "#value"
@@ -206,18 +182,18 @@ class PromoteScreen(_Form):
                 yield Button("Cancel", id="cancel")
             yield Static(Text("enter: promote · escape: cancel"), id="hint")
 
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "kind":
-            self.query_one("#value", Input).value = prefill(str(event.value), self.text)
+    @on(Select.Changed, "#kind")
+    def _kind_changed(self, event: Select.Changed) -> None:
+        self.query_one("#value", Input).value = prefill(str(event.value), self.text)
 
-    def on_input_submitted(self) -> None:
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#promote")
+    def _promote(self) -> None:
         self.submit()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "promote":
-            self.submit()
-        else:
-            self.dismiss(None)
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
 
     def submit(self) -> None:
         kind = str(self.query_one("#kind", Select).value)

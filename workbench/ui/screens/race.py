@@ -1,9 +1,10 @@
 """The race screen: one pane per target, all streaming at once.
 
-No per-token messages: ONE timer (30 Hz) reads the ``RemoteRace`` records the network reader thread
-fills in, and updates each pane's header and a fixed-size ``Static`` showing the last rows of the text
-that fit. Nothing changes size while streaming, so a flush repaints those widgets without a layout
-pass. When a pane's call is final, its text is rendered as Markdown once, in a scrolling body.
+The screen follows the app's ``race`` (a reactive). No per-token messages: ONE timer (30 Hz, the render
+tick) reads the ``RemoteRace`` records the network reader thread fills in, and updates each pane
+(:class:`~workbench.ui.widgets.race.pane.RacePane`): its header and a fixed-size ``Static`` showing the last
+rows of the text that fit. Nothing changes size while streaming, so a flush repaints those widgets without
+a layout pass. When a pane's call is final, its text is rendered as Markdown once, in a scrolling body.
 Hidden (non-current) screens skip work.
 
 A finished race can be saved as a session (``s``) or a pane's reply promoted to a test case of an eval
@@ -14,7 +15,6 @@ race is traced under the session's name.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -22,112 +22,29 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Container, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Markdown, Static
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.dom import DOMNode
+from textual.widgets import Footer, Header, Static
 
-from workbench.ui.modals import NameScreen, PromoteScreen, Promotion
-from workbench.ui.render import error_line, metrics, timeline
+from workbench.ui.base import WorkbenchScreen
+from workbench.ui.messages import SessionSaved
+from workbench.ui.screens.modals import DiffScreen, NameScreen, PromoteScreen, Promotion
+from workbench.ui.widgets.race.pane import RacePane
 
 if TYPE_CHECKING:
-    from workbench.core.call_record import CallRecord
     from workbench.core.netproc import RemoteRace
-    from workbench.ui.app import RaceRun
+    from workbench.ui.races import RaceRun
 
 FLUSH_HZ = 30
 
 
-class RacePane(Vertical):
-    DEFAULT_CSS = """
-    RacePane { border: round $primary; height: 1fr; padding: 0 1; }
-    RacePane.-done { border: round $success; }
-    RacePane.-error { border: round $error; }
-    RacePane .metrics { height: auto; }
-    RacePane .timeline { height: auto; display: none; }
-    RacePane .body, RacePane .stream { height: 1fr; }
-    """
-
-    def __init__(self, record: CallRecord) -> None:
-        super().__init__()
-        self.record = record
-        self.border_title = record.target
-        self.finished = False
-        self.header_text = ""
-        self.timeline_text = ""
-        self.body_text = ""
-        self._shown_chars = -1
-        self._header_rows = 0
-
-    def compose(self) -> ComposeResult:
-        yield Static(classes="metrics", markup=False)
-        yield Static(classes="timeline", markup=False)
-        yield Static(classes="stream", markup=False)
-
-    def flush(self) -> None:
-        """Bring the pane up to date with its record (called by the screen's one timer)."""
-        if self.finished or not self.is_mounted:
-            return
-        record = self.record
-        header = metrics(record)
-        if header.plain != self.header_text:
-            self.header_text = header.plain
-            widget = self.query_one(".metrics", Static)
-            rows = -(-header.cell_len // max(1, widget.content_size.width))
-            widget.update(header, layout=rows != self._header_rows)
-            self._header_rows = rows
-        steps = timeline(record)
-        steps_plain = "" if steps is None else steps.plain
-        if steps_plain != self.timeline_text:
-            self.timeline_text = steps_plain
-            widget = self.query_one(".timeline", Static)
-            widget.update(steps or "")
-            widget.display = steps is not None
-        if record.done:
-            self._finish()
-            return
-        size = sum(map(len, record.text_parts)) + sum(map(len, record.reasoning_parts))
-        if size != self._shown_chars:
-            self._shown_chars = size
-            self.body_text = record.text
-            self._show_tail()
-
-    def _show_tail(self) -> None:
-        """The last rows of reasoning + text that fit the stream widget (its size never changes)."""
-        stream = self.query_one(".stream", Static)
-        width, height = max(1, stream.content_size.width), max(1, stream.content_size.height)
-        record = self.record
-        body = Text()
-        if record.reasoning_parts:
-            body.append(record.reasoning[-width * height:] + "\n\n", style="dim italic")
-        body.append(self.body_text[-width * height:])
-        rows = body.wrap(self.app.console, width)
-        stream.update(Text("\n").join(rows[-height:]), layout=False)
-
-    def _finish(self) -> None:
-        """Once: the whole text as Markdown, the error (with its next step) below it."""
-        self.finished = True
-        record = self.record
-        self.body_text = record.text
-        self.add_class("-error" if record.error is not None else "-done")
-        self.query_one(".stream", Static).remove()
-        widgets: list[Static | Markdown] = []
-        if record.reasoning:
-            widgets.append(Static(Text(record.reasoning, style="dim italic")))
-        if record.text:
-            widgets.append(Markdown(record.text))
-        problem = error_line(record)
-        if problem is not None:
-            widgets.append(Static(problem))
-        self.mount(VerticalScroll(*widgets, classes="body"))
-
-
-class RaceScreen(Screen[None]):
-    BINDINGS: ClassVar = [
-        Binding("escape", "cancel", "Cancel all"),
-        Binding("ctrl+r", "rerun", "Re-run", priority=True),
+class RaceScreen(WorkbenchScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.cancel_race", "Cancel all"),
+        Binding("ctrl+r", "app.rerun", "Re-run", priority=True),
         Binding("ctrl+d", "diff", "Diff"),
         Binding("c", "copy", "Copy"),
         Binding("s", "save_session", "Save session"),
@@ -149,24 +66,23 @@ class RaceScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.watch(self.workbench, "race", self._show)
         self.set_interval(1 / FLUSH_HZ, self.flush)
-        self.flush()
 
     @property
     def panes(self) -> list[RacePane]:
         return list(self.query(RacePane))
 
     def flush(self) -> None:
-        race = self.app.race  # type: ignore[attr-defined]
-        if race is not self.shown_race and race is not None:
-            self._show(race)
-            return
+        """The render tick: bring the panes up to date with their records (while the screen shows)."""
         if not self.is_current:
             return
         for pane in self.panes:
             pane.flush()
 
-    def _show(self, race: RemoteRace) -> None:
+    def _show(self, race: RemoteRace | None) -> None:
+        if race is None or race is self.shown_race:
+            return
         self.shown_race = race
         self.query_one("#empty").display = False
         panes = self.query_one("#panes", Container)
@@ -177,23 +93,15 @@ class RaceScreen(Screen[None]):
         panes.remove_children()
         panes.mount_all([RacePane(record) for record in race.records])
 
-    def action_cancel(self) -> None:
-        self.app.cancel_race()  # type: ignore[attr-defined]
-
-    def action_rerun(self) -> None:
-        self.app.rerun()  # type: ignore[attr-defined]
-
     def focused_pane(self) -> RacePane | None:
         """The pane holding the focus (its scrolling body), if any."""
-        node = self.focused
+        node: DOMNode | None = self.focused
         while node is not None and not isinstance(node, RacePane):
-            node = node.parent  # type: ignore[assignment]
+            node = node.parent
         return node
 
     def action_diff(self) -> None:
         """Word diff of two finished panes: the focused one (else the first) against the next finished one."""
-        from workbench.ui.modals import DiffScreen
-
         finished = [p for p in self.panes if p.finished]
         if len(finished) < 2:
             self.notify("a diff needs two finished panes", severity="warning", timeout=4)
@@ -217,9 +125,9 @@ class RaceScreen(Screen[None]):
 
     def finished_run(self) -> RaceRun | None:
         """The race on screen, once finished and traced (else a notification says what to do)."""
-        app = self.app
-        run: RaceRun | None = app.last_run  # type: ignore[attr-defined]
-        if run is None or run.race is not app.race:  # type: ignore[attr-defined]
+        app = self.workbench
+        run = app.last_run
+        if run is None or run.race is not app.race:
             self.notify("no race to save yet\nnext: write a prompt in the editor (f2) and press ctrl+r",
                         severity="warning", timeout=5)
             return None
@@ -227,7 +135,7 @@ class RaceScreen(Screen[None]):
             self.notify("the race is still running\nnext: wait for it to finish, or escape to cancel it",
                         severity="warning", timeout=5)
             return None
-        app.trace_finished_races()  # type: ignore[attr-defined]
+        app.trace(run)
         return run
 
     def action_save_session(self) -> None:
@@ -242,14 +150,14 @@ class RaceScreen(Screen[None]):
 
     def _save_session(self, run: RaceRun, name: str | None) -> None:
         if name:
-            self.app.run_safe(partial(self._write_session, run, name), thread=True,  # type: ignore[attr-defined]
-                              name="save-session")
+            self.write_session(run, name)
 
-    def _write_session(self, run: RaceRun, name: str) -> None:
+    @work(thread=True, exit_on_error=False, group="save-session", name="save-session")
+    def write_session(self, run: RaceRun, name: str) -> None:
         from workbench.core.sessions import save_session, session_from_race
 
-        app = self.app
-        workspace: Path = app.workspace()  # type: ignore[attr-defined]
+        app = self.workbench
+        workspace = app.workspace()
         ids = run.trace_ids if len(run.trace_ids) == len(run.race.records) else None
         session = session_from_race(name, run.request, run.targets, run.race.records, prompt=run.prompt,
                                     variables=run.variables, trace_ids=ids)
@@ -257,20 +165,14 @@ class RaceScreen(Screen[None]):
         if ids:  # the race's calls, traced when it finished, join the session in the trace log too
             from workbench.core.traces.store import TraceStore
 
-            writer = app.writer()  # type: ignore[attr-defined]
+            writer = app.writer()
             writer.flush()
             store = TraceStore(writer.path)
             try:
                 store.link_session(ids, name)
             finally:
                 store.close()
-        app.call_from_thread(self._session_saved, run, name, path.relative_to(workspace))
-
-    def _session_saved(self, run: RaceRun, name: str, path: Path) -> None:
-        app = self.app
-        if app.last_run is run:  # type: ignore[attr-defined]  # a re-run of a saved race is traced under the session's name
-            app.last_source = dataclasses.replace(app.last_source, session=name)  # type: ignore[attr-defined]
-        self.notify(f"saved session {path}", timeout=4)
+        self.post_message(SessionSaved(run, name, path.relative_to(workspace)))
 
     def action_promote(self) -> None:
         """The focused pane's reply (else the first finished one's) as a test case of an eval suite."""
@@ -283,14 +185,14 @@ class RaceScreen(Screen[None]):
         if pane is None:
             self.notify("no reply to promote\nnext: run a race that gets one", severity="warning", timeout=5)
             return
-        self.app.run_safe(partial(self._open_promote, run, pane.record.target, pane.body_text),  # type: ignore[attr-defined]
-                          thread=True, name="list-suites")
+        self.open_promote(run, pane.record.target, pane.body_text)
 
-    def _open_promote(self, run: RaceRun, target: str, text: str) -> None:
-        from workbench.ui.evals import suite_files
+    @work(thread=True, exit_on_error=False, group="list-suites", name="list-suites")
+    def open_promote(self, run: RaceRun, target: str, text: str) -> None:
+        from workbench.ui.screens.evals import suite_files
 
-        app = self.app
-        workspace: Path = app.workspace()  # type: ignore[attr-defined]
+        app = self.workbench
+        workspace = app.workspace()
         suites = [str(path.relative_to(workspace)) for path in suite_files(workspace)]
         new = f"evals/{run.prompt.name if run.prompt else 'promoted'}.yaml"
         asked = run.request.messages[-1].content
@@ -300,10 +202,10 @@ class RaceScreen(Screen[None]):
 
     def _promote(self, run: RaceRun, workspace: Path, choice: Promotion | None) -> None:
         if choice is not None:
-            self.app.run_safe(partial(self._write_test, run, workspace, choice), thread=True,  # type: ignore[attr-defined]
-                              name="promote")
+            self.write_test(run, workspace, choice)
 
-    def _write_test(self, run: RaceRun, workspace: Path, choice: Promotion) -> None:
+    @work(thread=True, exit_on_error=False, group="promote", name="promote")
+    def write_test(self, run: RaceRun, workspace: Path, choice: Promotion) -> None:
         from workbench.core.evals.promote import append_test, new_suite
 
         path = workspace / choice.suite
@@ -317,7 +219,7 @@ class RaceScreen(Screen[None]):
             line = append_test(path, choice.description, variables, assertion)
             unchanged = path.read_text(encoding="utf-8") == before  # the test went to its file:// tests file
             where = f"the tests file of {choice.suite} (line {line})" if unchanged else f"{choice.suite}:{line}"
-        self.app.tell(f"test '{choice.description}' written to {where}")  # type: ignore[attr-defined]
+        self.workbench.tell(f"test '{choice.description}' written to {where}")
 
 
 def suite_prompt(run: RaceRun) -> str:

@@ -1,6 +1,8 @@
 """The trace browser: keyset pages of calls in a DataTable, FTS search, a detail panel, replay.
 
-Every database read runs in a thread worker; the next page loads when the cursor nears the end.
+Every database read runs in a thread worker (exclusive: a reload cancels the reads of the state it
+replaces); the next page loads when the cursor nears the end. The screen follows the app's count of traced
+calls (a reactive): while it shows, new calls reload it.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Sparkline, Static
+from textual.worker import Worker, get_current_worker
 
 from workbench.core.errors import WorkbenchError
+from workbench.ui.base import WorkbenchScreen
+from workbench.ui.messages import ReplayRequested
 from workbench.ui.render import fmt_ms, fmt_usd, trace_detail
 
 _FINISH_STYLE = {"length": "bold red", "error": "bold red", "stop": "green"}
@@ -42,7 +47,7 @@ def totals_of(groups: list[dict[str, Any]]) -> dict[str, Any]:
 
 def read_totals(store: Any, filters: Any = None) -> dict[str, Any]:
     """Totals for ``filters``: exact on small stores, from the rollups on big ones."""
-    from workbench.core.traces.store import Filters
+    from workbench.core.traces.filters import Filters
 
     filters = filters or Filters()
     (count,) = store.conn.execute("SELECT count(*) FROM calls").fetchone()
@@ -78,8 +83,8 @@ def chunk_gaps_ms(packed: bytes | None) -> list[float]:
     return [b - a for a, b in itertools.pairwise(stamps)]
 
 
-class TracesScreen(Screen[None]):
-    BINDINGS: ClassVar = [
+class TracesScreen(WorkbenchScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "replay", "Replay in editor", priority=True),
         Binding("ctrl+f", "focus_search", "Search"),
         Binding("ctrl+l", "reload", "Reload"),
@@ -100,7 +105,6 @@ class TracesScreen(Screen[None]):
         """Keyset cursor: the last row's id (browse) or ``_cursor`` (search)."""
         self.exhausted = False
         self.page_loading = False
-        self.generation = 0
         self.rows: list[dict[str, Any]] = []
         self.detail: dict[str, Any] | None = None
         self.totals: dict[str, Any] | None = None
@@ -124,6 +128,12 @@ class TracesScreen(Screen[None]):
         table = self.query_one("#calls", DataTable)
         for label in ("time", "target", "finish", "TTFT", "total", "in/out", "cost"):
             table.add_column(label, key=label)
+        self.watch(self.workbench, "traced", self._traced, init=False)
+
+    def _traced(self) -> None:
+        """Calls were traced: shown at once while the screen is current (else when it resumes)."""
+        if self.is_current:
+            self.reload()
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -136,61 +146,53 @@ class TracesScreen(Screen[None]):
         self.query_one("#search", Input).focus()
 
     def reload(self) -> None:
-        self.generation += 1
         self.cursor, self.exhausted, self.page_loading, self.rows = None, False, False, []
         self.totals = None
         self.query_one("#totals", Static).update(totals_text(None, bool(self.query_text)))
         self.query_one("#calls", DataTable).clear()
-        self.load_page()
+        self.load_page(fresh=True)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    @on(Input.Submitted, "#search")
+    def _search(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
             self.query_text = event.value.strip()
             self.reload()
             self.query_one("#calls", DataTable).focus()
 
-    def load_page(self) -> None:
-        if self.page_loading or self.exhausted:
+    def load_page(self, *, fresh: bool = False) -> None:
+        """The next page (``fresh``: the first page of a new state, cancelling the reads of the old one)."""
+        if (self.page_loading or self.exhausted) and not fresh:
             return
         self.page_loading = True
-        generation, cursor, text = self.generation, self.cursor, self.query_text
-        app = self.app
+        self.read_page(self.cursor, self.query_text)
 
-        def read() -> None:
-            totals = None
-            try:
-                store = app.store()  # type: ignore[attr-defined]
-                with app.store_lock:  # type: ignore[attr-defined]
-                    if text:
-                        rows = store.search(text, before=cursor, limit=PAGE)
-                    else:
-                        rows = store.page(before=cursor, limit=PAGE)
-                    if cursor is None:  # the first page: the totals of this state too
-                        totals = read_totals(store)
-            except Exception as exc:
-                app.report(exc, "cannot read the trace store: ")  # type: ignore[attr-defined]
-                app.call_from_thread(self._page_failed, generation)
-                return
-            if totals is not None:
-                app.call_from_thread(self._show_totals, totals, generation)
-            app.call_from_thread(self._add_page, rows, generation)
+    @work(thread=True, exclusive=True, exit_on_error=False, group="page", name="trace-page")
+    def read_page(self, cursor: Any, text: str) -> None:
+        app = self.workbench
+        totals = None
+        try:
+            store = app.store()
+            with app.store_lock:
+                rows = store.search(text, before=cursor, limit=PAGE) if text else store.page(before=cursor, limit=PAGE)
+                if cursor is None:  # the first page: the totals of this state too
+                    totals = read_totals(store)
+        except Exception as exc:
+            app.report(exc, "cannot read the trace store: ")
+            rows = None
+        app.call_from_thread(self._add_page, rows, totals, get_current_worker())
 
-        self.run_worker(read, thread=True, exit_on_error=False, group="page", name="trace-page")
-
-    def _show_totals(self, totals: dict[str, Any], generation: int) -> None:
-        if generation != self.generation:
-            return
+    def _show_totals(self, totals: dict[str, Any]) -> None:
         self.totals = totals
         self.query_one("#totals", Static).update(totals_text(totals, bool(self.query_text)))
 
-    def _page_failed(self, generation: int) -> None:
-        if generation == self.generation:
-            self.page_loading = False
-
-    def _add_page(self, rows: list[dict[str, Any]], generation: int) -> None:
-        if generation != self.generation:
+    def _add_page(self, rows: list[dict[str, Any]] | None, totals: dict[str, Any] | None, worker: Worker[None]) -> None:
+        if worker.is_cancelled:  # a reload replaced the state this page was read for
             return
         self.page_loading = False
+        if totals is not None:
+            self._show_totals(totals)
+        if rows is None:
+            return
         if len(rows) < PAGE:
             self.exhausted = True
         if not rows:
@@ -206,9 +208,10 @@ class TracesScreen(Screen[None]):
             approx = "≈" if row.get("usage_estimated") else ""
             tokens = "–" if row.get("input_tokens") is None else \
                 f"{approx}{row['input_tokens']}/{approx}{row.get('output_tokens')}"
+            finish = row.get("finish_reason")
             table.add_row(
                 datetime.fromtimestamp(row["ts"]).strftime("%m-%d %H:%M:%S"), row["target"],
-                Text(row.get("finish_reason") or row["status"], style=_FINISH_STYLE.get(row.get("finish_reason"), "")),
+                Text(finish or row["status"], style=_FINISH_STYLE.get(finish or "", "")),
                 fmt_ms(row.get("ttft_ms")), fmt_ms(row.get("latency_ms")), tokens, fmt_usd(row.get("cost_usd")),
                 key=row["id"])
         if first:
@@ -221,22 +224,21 @@ class TracesScreen(Screen[None]):
         if event.row_key.value is not None:
             self.show_detail(event.row_key.value)
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail", name="trace-detail")
     def show_detail(self, call_id: str) -> None:
-        app = self.app
+        app = self.workbench
+        try:
+            with app.store_lock:
+                call = app.store().get(call_id)
+        except Exception as exc:
+            app.report(exc, "cannot read the call: ")
+            return
+        if call is not None:
+            app.call_from_thread(self._show_detail, call, get_current_worker())
 
-        def read() -> None:
-            try:
-                with app.store_lock:  # type: ignore[attr-defined]
-                    call = app.store().get(call_id)  # type: ignore[attr-defined]
-            except Exception as exc:
-                app.report(exc, "cannot read the call: ")  # type: ignore[attr-defined]
-                return
-            if call is not None:
-                app.call_from_thread(self._show_detail, call)
-
-        self.run_worker(read, thread=True, exclusive=True, exit_on_error=False, group="detail", name="trace-detail")
-
-    def _show_detail(self, call: dict[str, Any]) -> None:
+    def _show_detail(self, call: dict[str, Any], worker: Worker[None] | None = None) -> None:
+        if worker is not None and worker.is_cancelled:  # another call was highlighted meanwhile
+            return
         self.detail = call
         self.query_one("#detail", Static).update(trace_detail(call))
         gaps = chunk_gaps_ms((call.get("payload") or {}).get("chunk_ms"))
@@ -249,16 +251,16 @@ class TracesScreen(Screen[None]):
                          f"max {ordered[-1]:.1f} ms")
             sparkline.data = gaps
 
-    async def action_replay(self) -> None:
+    def action_replay(self) -> None:
         from workbench.core.request import ChatRequest
 
         call = self.detail
         if call is None:
-            self.app.report(WorkbenchError("no call selected", "pick a call in the table"))  # type: ignore[attr-defined]
+            self.workbench.report(WorkbenchError("no call selected", "pick a call in the table"))
             return
         payload = call.get("payload") or {}
         if not payload.get("request_json"):
-            self.app.report(WorkbenchError(  # type: ignore[attr-defined]
+            self.workbench.report(WorkbenchError(
                 "this call's prompt was not stored (metadata-only tracing)", "replay a call traced with text"))
             return
         data = json.loads(payload["request_json"])
@@ -266,6 +268,6 @@ class TracesScreen(Screen[None]):
             request = ChatRequest.model_validate({"system": data.get("system"), "messages": data["messages"],
                                                   "params": data.get("params") or {}})
         except Exception as exc:
-            self.app.report(exc, "cannot replay: ")  # type: ignore[attr-defined]
+            self.workbench.report(exc, "cannot replay: ")
             return
-        await self.app.replay(request, [call["target"]])  # type: ignore[attr-defined]
+        self.post_message(ReplayRequested(request, [call["target"]]))

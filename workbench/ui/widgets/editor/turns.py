@@ -1,28 +1,65 @@
-"""The editor's message turns: add (ctrl+n), remove (ctrl+delete), move (alt+up / alt+down), replace.
+"""The editor's message turns: one prompt area per message, roles alternating; add, remove, move, replace.
 
-:class:`Turns` is mixed into the editor screen, which provides the rest: ``turn_ids`` and ``roles`` (the
-turns in order and their roles), ``_turn_areas``, ``_turn_serial``, ``text_of``, ``fields``, and the live
-meter's ``meters``, ``meter_edits``, ``sync_variables``, ``recount`` and ``ready``.
+The first turn's area keeps the id ``user`` (removing it takes the next turn's text and role). Every change of
+the turns' number or order posts :class:`Turns.Changed`: the editor recounts and updates its variables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
+from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Label, TextArea
+from textual.message import Message
+from textual.widgets import Label
 
 from workbench.core.errors import WorkbenchError
-from workbench.ui.prompt_text import MeteredTextArea
+from workbench.ui.widgets.editor.prompt_area import PromptArea
 
 if TYPE_CHECKING:
     from workbench.core.prompts import PromptMessage
-    from workbench.core.request import Message
+    from workbench.core.request import Message as ChatMessage
 
 
-class Turns:
-    """The turns' part of the editor screen (see the module docstring)."""
+class Turns(Vertical):
+    """The conversation's turns, in order (``turn_ids``) with their roles (``roles``)."""
+
+    class Changed(Message):
+        """Turns were added, removed, moved or replaced."""
+
+        def __init__(self, turns: Turns) -> None:
+            super().__init__()
+            self.turns = turns
+
+        @property
+        def control(self) -> Turns:
+            return self.turns
+
+    def __init__(self, *, on_edit: Callable[[PromptArea], None] | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.on_edit = on_edit
+        self.turn_ids: list[str] = ["user"]
+        """The turns' text area ids, in order (the first is ``user``)."""
+        self.roles: dict[str, str] = {"user": "user"}
+        """Turn id → role (``user`` or ``assistant``)."""
+        self._serial = 0
+        self._areas: dict[str, PromptArea] = {"user": PromptArea(id="user", soft_wrap=True, on_edit=on_edit)}
+        """Text areas by turn id (readable before they finish mounting)."""
+
+    def compose(self) -> ComposeResult:
+        yield Label("User message", id="label-user")
+        yield self._areas["user"]
+
+    def area(self, turn: str) -> PromptArea:
+        return self._areas[turn]
+
+    def text_of(self, turn: str) -> str:
+        return self._areas[turn].text
+
+    def focused_turn(self) -> str | None:
+        focused = self.screen.focused
+        return focused.id if focused is not None and focused.id in self.turn_ids else None
 
     def _label(self, turn: str) -> str:
         name = "User message" if self.roles[turn] == "user" else "Assistant message"
@@ -32,83 +69,68 @@ class Turns:
         for turn in self.turn_ids:
             self.query_one(f"#label-{turn}", Label).update(self._label(turn))
 
-    def focused_turn(self) -> str | None:
-        focused = self.focused
-        return focused.id if focused is not None and focused.id in self.turn_ids else None
-
-    def _new_turn(self, role: str, text: str = "") -> list[Any]:
-        self._turn_serial += 1
-        turn = f"turn-{self._turn_serial}"
+    def _new_turn(self, role: str, text: str = "") -> tuple[Label, PromptArea]:
+        self._serial += 1
+        turn = f"turn-{self._serial}"
         self.turn_ids.append(turn)
         self.roles[turn] = role
-        area = self._turn_areas[turn] = MeteredTextArea(text, id=turn, soft_wrap=True, on_edit=self.meter_edits)
-        return [Label("", id=f"label-{turn}"), area]
+        area = self._areas[turn] = PromptArea(text, id=turn, soft_wrap=True, on_edit=self.on_edit)
+        return Label("", id=f"label-{turn}"), area
 
-    async def action_add_turn(self) -> None:
-        """A new turn at the end, with the role after the last one's (user → assistant → user …)."""
-        role = "assistant" if self.roles[self.turn_ids[-1]] == "user" else "user"
-        widgets = self._new_turn(role)
-        await self.query_one("#turns", Vertical).mount_all(widgets)
+    def _changed(self) -> None:
         self._relabel()
-        widgets[-1].focus()
-        self._turns_changed()
+        self.post_message(self.Changed(self))
 
-    async def action_remove_turn(self) -> None:
-        turn = self.focused_turn()
+    async def add_turn(self) -> PromptArea:
+        """A new turn at the end, with the role after the last one's (user → assistant → user …); focused."""
+        role = "assistant" if self.roles[self.turn_ids[-1]] == "user" else "user"
+        label, area = self._new_turn(role)
+        await self.mount_all([label, area])
+        area.focus()
+        self._changed()
+        return area
+
+    async def remove_turn(self, turn: str | None) -> None:
+        """Remove ``turn`` (the focused one); a ``WorkbenchError`` says why when it cannot be removed."""
         if turn is None or len(self.turn_ids) == 1:
-            self.app.report(WorkbenchError(  # type: ignore[attr-defined]
-                "no turn to remove" if turn is None else "the only turn cannot be removed",
-                "focus a turn's text first" if turn is None else "clear its text instead"))
-            return
+            raise WorkbenchError("no turn to remove" if turn is None else "the only turn cannot be removed",
+                                 "focus a turn's text first" if turn is None else "clear its text instead")
         index = self.turn_ids.index(turn)
         if turn == "user":  # the first area keeps its id: take the next turn's text and role, drop that one
             turn = self.turn_ids[1]
             self.roles["user"] = self.roles[turn]
-            self.query_one("#user", TextArea).load_text(self.text_of(turn))
+            self._areas["user"].load_text(self.text_of(turn))
         self.turn_ids.remove(turn)
         self.roles.pop(turn)
-        self._turn_areas.pop(turn, None)
-        await self.query_one(f"#label-{turn}", Label).remove()
-        await self.query_one(f"#{turn}", TextArea).remove()
-        self._relabel()
-        self.query_one(f"#{self.turn_ids[min(index, len(self.turn_ids) - 1)]}", TextArea).focus()
-        self._turns_changed()
+        await self.remove_children([self.query_one(f"#label-{turn}"), self._areas.pop(turn)])
+        self._areas[self.turn_ids[min(index, len(self.turn_ids) - 1)]].focus()
+        self._changed()
 
-    def action_move_turn(self, step: int) -> None:
-        """Move the focused turn up or down: the two turns swap text and role."""
-        turn = self.focused_turn()
+    def move_turn(self, turn: str | None, step: int) -> None:
+        """Move ``turn`` up or down: the two turns swap text and role; the moved text keeps the focus."""
         if turn is None:
             return
-        index = self.turn_ids.index(turn)
-        other_index = index + step
+        other_index = self.turn_ids.index(turn) + step
         if not 0 <= other_index < len(self.turn_ids):
             return
         other = self.turn_ids[other_index]
-        area, other_area = self.query_one(f"#{turn}", TextArea), self.query_one(f"#{other}", TextArea)
+        area, other_area = self._areas[turn], self._areas[other]
         text, other_text = area.text, other_area.text
         self.roles[turn], self.roles[other] = self.roles[other], self.roles[turn]
         area.load_text(other_text)
         other_area.load_text(text)
-        self._relabel()
         other_area.focus()
-        self._turns_changed()
+        self._changed()
 
-    async def set_messages(self, messages: Sequence[Message | PromptMessage]) -> None:
+    async def set_messages(self, messages: Sequence[ChatMessage | PromptMessage]) -> None:
         """Replace the turns with ``messages`` (at least one turn stays: an empty user message)."""
-        for turn in self.turn_ids[1:]:
-            await self.query_one(f"#label-{turn}", Label).remove()
-            await self.query_one(f"#{turn}", TextArea).remove()
-        self.turn_ids, self._turn_areas = ["user"], {}
+        gone = [w for turn in self.turn_ids[1:] for w in (self.query_one(f"#label-{turn}"), self._areas.pop(turn))]
+        self.turn_ids = ["user"]
         self.roles = {"user": messages[0].role if messages else "user"}
-        self.query_one("#user", TextArea).load_text(messages[0].content if messages else "")
+        if gone:
+            await self.remove_children(gone)
+        self._areas["user"].load_text(messages[0].content if messages else "")
         widgets = [w for m in messages[1:] for w in self._new_turn(m.role, m.content)]
         if widgets:
-            await self.query_one("#turns", Vertical).mount_all(widgets)
-        self._relabel()
-        self._turns_changed()
-
-    def _turns_changed(self) -> None:
-        self.meters = {key: m for key, m in self.meters.items() if key[0] in self.fields()}
-        self.sync_variables()
-        if self.ready:
-            self.recount()
+            await self.mount_all(widgets)
+        self._changed()

@@ -1,0 +1,100 @@
+"""One race pane: a call's figures, its attempt timeline, and its text — the tail while it streams (a fixed-size
+``Static``, no layout pass), Markdown once final."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Markdown, Static
+
+from workbench.ui.render import error_line, metrics, timeline
+
+if TYPE_CHECKING:
+    from workbench.core.call_record import CallRecord
+
+
+class RacePane(Vertical):
+    DEFAULT_CSS = """
+    RacePane { border: round $primary; height: 1fr; padding: 0 1; }
+    RacePane.-done { border: round $success; }
+    RacePane.-error { border: round $error; }
+    RacePane .metrics { height: auto; }
+    RacePane .timeline { height: auto; display: none; }
+    RacePane .body, RacePane .stream { height: 1fr; }
+    """
+
+    def __init__(self, record: CallRecord) -> None:
+        super().__init__()
+        self.record = record
+        self.border_title = record.target
+        self.finished = False
+        self.header_text = ""
+        self.timeline_text = ""
+        self.body_text = ""
+        self._shown_chars = -1
+        self._header_rows = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="metrics", markup=False)
+        yield Static(classes="timeline", markup=False)
+        yield Static(classes="stream", markup=False)
+
+    def flush(self) -> None:
+        """Bring the pane up to date with its record (called by the screen's one timer)."""
+        if self.finished or not self.is_mounted:
+            return
+        record = self.record
+        header = metrics(record)
+        if header.plain != self.header_text:
+            self.header_text = header.plain
+            widget = self.query_one(".metrics", Static)
+            rows = -(-header.cell_len // max(1, widget.content_size.width))
+            widget.update(header, layout=rows != self._header_rows)
+            self._header_rows = rows
+        steps = timeline(record)
+        steps_plain = "" if steps is None else steps.plain
+        if steps_plain != self.timeline_text:
+            self.timeline_text = steps_plain
+            widget = self.query_one(".timeline", Static)
+            widget.update(steps or "")
+            widget.display = steps is not None
+        if record.done:
+            self._finish()
+            return
+        size = sum(map(len, record.text_parts)) + sum(map(len, record.reasoning_parts))
+        if size != self._shown_chars:
+            self._shown_chars = size
+            self.body_text = record.text
+            self._show_tail()
+
+    def _show_tail(self) -> None:
+        """The last rows of reasoning + text that fit the stream widget (its size never changes)."""
+        stream = self.query_one(".stream", Static)
+        width, height = max(1, stream.content_size.width), max(1, stream.content_size.height)
+        record = self.record
+        body = Text()
+        if record.reasoning_parts:
+            body.append(record.reasoning[-width * height:] + "\n\n", style="dim italic")
+        body.append(self.body_text[-width * height:])
+        rows = body.wrap(self.app.console, width)
+        stream.update(Text("\n").join(rows[-height:]), layout=False)
+
+    def _finish(self) -> None:
+        """Once: the whole text as Markdown, the error (with its next step) below it."""
+        self.finished = True
+        record = self.record
+        self.body_text = record.text
+        self.add_class("-error" if record.error is not None else "-done")
+        self.query_one(".stream", Static).remove()
+        widgets: list[Static | Markdown] = []
+        if record.reasoning:
+            widgets.append(Static(Text(record.reasoning, style="dim italic")))
+        if record.text:
+            widgets.append(Markdown(record.text))
+        problem = error_line(record)
+        if problem is not None:
+            widgets.append(Static(problem))
+        self.mount(VerticalScroll(*widgets, classes="body"))
