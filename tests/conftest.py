@@ -15,6 +15,13 @@ from workbench.fakeserver import FakeServer
 from workbench.fakeserver.process import FakeServerProcess, fake_server_process
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the default, pyproject.toml): one worker more than the CPUs this process may use. Many tests
+    wait (on a `workbench` child, a paced stream, a timeout), and the spare worker keeps the cores busy meanwhile."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus + 1
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that declare a long timeout (the quickstart's fresh install) start first, so that under xdist they
     run beside the rest of the suite instead of alone at its end."""
