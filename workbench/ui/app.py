@@ -20,7 +20,6 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import HelpPanel
 
 from workbench.ui.base import FALLBACK_TARGETS, KEY_HINT, WorkbenchBase
 from workbench.ui.messages import (
@@ -217,6 +216,8 @@ class WorkbenchApp(WorkbenchBase):
 
     def action_toggle_help(self) -> None:
         """Textual's help panel (the focused widget's help and every binding in force), shown or hidden."""
+        from textual.widgets import HelpPanel  # imports the Markdown widget: ~50 ms kept off the first paint
+
         try:
             self.screen.query_one(HelpPanel)
         except NoMatches:
