@@ -35,7 +35,7 @@ from workbench.ui.prompt_text import (
     variable_names,
 )
 from workbench.ui.races import RaceSource
-from workbench.ui.widgets.editor.meter import LiveMeter
+from workbench.ui.widgets.editor.meter import LiveMeter, Meters
 from workbench.ui.widgets.editor.prompt_area import PromptArea
 from workbench.ui.widgets.editor.turns import Turns
 
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from workbench.core.prompts import Prompt, PromptFileError, PromptMessage
     from workbench.core.request import ChatRequest, Message, Params
     from workbench.core.sessions import Session
+    from workbench.core.tokens.estimate import Estimate
 
 
 class EditorScreen(WorkbenchScreen):
@@ -169,15 +170,15 @@ class EditorScreen(WorkbenchScreen):
         return self.turns.roles
 
     @property
-    def meters(self) -> Any:
+    def meters(self) -> Meters:
         """The live meter's token meters (``{}`` until the first count)."""
         return self.meter.meters
 
     @property
-    def estimates(self) -> Any:
+    def estimates(self) -> dict[str, Estimate]:
         return self.meter.estimates
 
-    def meter_rows(self) -> list[dict[str, Any]]:
+    def meter_rows(self) -> list[dict[str, object]]:
         return self.meter.rows()
 
     def fields(self) -> list[str]:
