@@ -125,9 +125,7 @@ class WorkbenchApp(WorkbenchBase):
 
     @on(RaceFinished)
     def _race_finished(self, event: RaceFinished) -> None:
-        ids = self.trace(event.run)
-        if ids:
-            self.flush_traces(ids)
+        self.trace_and_commit(event.run)
 
     @on(TracesWritten)
     def _traces_written(self, event: TracesWritten) -> None:

@@ -253,6 +253,12 @@ class WorkbenchBase(App[None]):
         run.trace_ids = [writer.write(record, context) for record in run.race.records]
         return run.trace_ids
 
+    def trace_and_commit(self, run: RaceRun) -> None:
+        """Trace a finished race (once), then commit it in a worker (``TracesWritten`` follows)."""
+        ids = self.trace(run)
+        if ids:
+            self.flush_traces(ids)
+
     @work(thread=True, exit_on_error=False, group="flush-traces", name="flush-traces")
     def flush_traces(self, ids: list[str]) -> None:
         """Commit what the writer holds, then say which calls it was."""

@@ -135,7 +135,7 @@ class RaceScreen(WorkbenchScreen):
             self.notify("the race is still running\nnext: wait for it to finish, or escape to cancel it",
                         severity="warning", timeout=5)
             return None
-        app.trace(run)
+        app.trace_and_commit(run)
         return run
 
     def action_save_session(self) -> None:
