@@ -95,7 +95,7 @@ def test_records_fill_in_while_the_stream_runs(net: NetworkProcess, fake_env: di
 
 def test_cancel_stops_streams_and_keeps_partial_output(net: NetworkProcess, fake_env: dict[str, str]) -> None:
     race = net.race(PROMPT, ["fake-gemini/stuck@hang=stream", "fake/done@tokens=2"], fake_env)
-    until(lambda: race.records[0].text, "the stuck stream's first token")
+    until(lambda: race.records[0].text and race.records[1].done, "the stuck stream's first token, the other done")
     race.cancel()
     assert race.wait(timeout=10)
     stuck, done = race.records
@@ -328,7 +328,8 @@ async def test_the_child_loop_never_blocks_on_a_full_pipe(fake_env: dict[str, st
         await asyncio.sleep(0.002)
         now = time.monotonic()
         longest_gap, last = max(longest_gap, now - last), now
-        paused |= not child.pipe.writable.is_set()
+        pipe = getattr(child, "pipe", None)  # set once the child loop has connected its pipes
+        paused |= pipe is not None and not pipe.writable.is_set()
         started |= 1 in child.tasks
         if started and not child.tasks:
             break
