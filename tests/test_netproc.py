@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core import netproc
+from workbench.core import netlog, netmessages, netproc
 from workbench.core.errors import ConfigError, ProviderHTTPError, ProviderTimeoutError, WorkbenchError
 from workbench.core.events import FinishEvent, FinishReason
 from workbench.core.netproc import NetworkProcess, RemoteRace, wait_bound
 from workbench.core.policy import PolicySet
+from workbench.core.pricing import PriceBook
 from workbench.core.request import ChatRequest
 
 PROMPT = ChatRequest.from_prompt("Mirror me.")
@@ -32,13 +33,13 @@ KILL_DEADLINE_S = 2.0
 @pytest.fixture(autouse=True)
 def _log_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every network process a test starts (here or in a `workbench` it runs) logs under tmp_path."""
-    monkeypatch.setenv(netproc.LOG_DIR_ENV, str(tmp_path / "logs"))
+    monkeypatch.setenv(netlog.LOG_DIR_ENV, str(tmp_path / "logs"))
     return tmp_path / "logs"
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetworkProcess]:
-    with NetworkProcess(log_path=tmp_path_factory.mktemp("netlog") / netproc.LOG_NAME) as process:
+    with NetworkProcess(log_path=tmp_path_factory.mktemp("netlog") / netlog.LOG_NAME) as process:
         yield process
 
 
@@ -128,7 +129,7 @@ def test_killing_the_child_mid_race_fails_what_was_running_and_the_next_race_res
         assert stuck.done and stuck.text  # the partial output stays
         reason = str(stuck.error)
         assert "the network process stopped (signal 9, SIGKILL)" in reason
-        assert str(_log_dir / netproc.LOG_NAME) in reason and "\n" not in reason
+        assert str(_log_dir / netlog.LOG_NAME) in reason and "\n" not in reason
         assert race.failure is not None and race.failure in reason
         assert not respawns  # only the next race starts a new child
 
@@ -139,7 +140,7 @@ def test_killing_the_child_mid_race_fails_what_was_running_and_the_next_race_res
         third = process.race(PROMPT, ["fake/third@tokens=2"], fake_env)
         assert third.wait(timeout=30) and third.records[0].status == "ok"
         assert len(respawns) == 1  # said once, for the one respawn
-    assert "signal 9, SIGKILL" in (_log_dir / netproc.LOG_NAME).read_text()
+    assert "signal 9, SIGKILL" in (_log_dir / netlog.LOG_NAME).read_text()
 
 
 def test_an_exception_applying_a_message_fails_the_race_instead_of_hanging(
@@ -156,7 +157,7 @@ def test_an_exception_applying_a_message_fails_the_race_instead_of_hanging(
             assert "could not be applied (RuntimeError: boom)" in str(record.error) and "\n" not in str(record.error)
         pid = process.pid
         until(lambda: not alive(pid), "the broken child killed")
-        log = (_log_dir / netproc.LOG_NAME).read_text()
+        log = (_log_dir / netlog.LOG_NAME).read_text()
         assert "Traceback" in log and "RuntimeError: boom" in log
 
         monkeypatch.undo()
@@ -165,7 +166,7 @@ def test_an_exception_applying_a_message_fails_the_race_instead_of_hanging(
 
 
 def test_the_childs_stderr_goes_to_the_log_file(_log_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    log = _log_dir / netproc.LOG_NAME
+    log = _log_dir / netlog.LOG_NAME
     with NetworkProcess() as process:
         pid = process.pid
         until(lambda: log.exists() and f"network process pid {pid}: ready" in log.read_text(), "the child's hello")
@@ -208,8 +209,8 @@ def test_errors_survive_pickling_with_their_attributes() -> None:
 
 
 def test_messages_are_typed_frames() -> None:
-    events = netproc.Events(3, ((0, FinishEvent(FinishReason.STOP, "stop", 1)),))
-    copy = pickle.loads(netproc.encode_frame(events)[4:])
+    events = netmessages.Events(3, ((0, FinishEvent(FinishReason.STOP, "stop", 1)),))
+    copy = pickle.loads(netmessages.encode_frame(events)[4:])
     assert copy == events and isinstance(copy.events[0][1], FinishEvent)
     with pytest.raises(AttributeError):
         events.race_id = 4  # type: ignore[misc]
@@ -262,7 +263,7 @@ def test_workbench_run_fails_fast_when_its_network_process_is_killed(fake_env: d
     assert run.returncode != 0
     assert elapsed < KILL_DEADLINE_S, f"took {elapsed:.2f} s"
     lines = [line for line in err.splitlines() if "network process stopped" in line]
-    assert lines == [f"workbench: the network process stopped (signal 9, SIGKILL); see {_log_dir / netproc.LOG_NAME}"]
+    assert lines == [f"workbench: the network process stopped (signal 9, SIGKILL); see {_log_dir / netlog.LOG_NAME}"]
     assert "Traceback" not in err
 
 
@@ -319,8 +320,8 @@ async def test_the_child_loop_never_blocks_on_a_full_pipe(fake_env: dict[str, st
     request = PROMPT.with_max_tokens(tokens)
     child = ChildLoop(os.fdopen(commands_r, "rb", buffering=0), os.fdopen(out_w, "wb", buffering=0))
     running = asyncio.create_task(child.run())
-    os.write(commands_w, netproc.encode_frame(netproc.StartRace(
-        1, request, (f"fake/big@tokens={tokens},tps=5000",), fake_env, PolicySet(), netproc.PriceBook(), None)))
+    os.write(commands_w, netmessages.encode_frame(netmessages.StartRace(
+        1, request, (f"fake/big@tokens={tokens},tps=5000",), fake_env, PolicySet(), PriceBook(), None)))
     started = paused = False
     longest_gap, last = 0.0, time.monotonic()
     deadline = last + 30
@@ -341,22 +342,22 @@ async def test_the_child_loop_never_blocks_on_a_full_pipe(fake_env: dict[str, st
     reader = os.fdopen(out_r, "rb")
 
     def read_all() -> None:
-        while not frames or not isinstance(frames[-1], netproc.Done):
-            frames.append(netproc.read_frame(reader))
+        while not frames or not isinstance(frames[-1], netmessages.Done):
+            frames.append(netmessages.read_frame(reader))
 
     await asyncio.wait_for(asyncio.to_thread(read_all), 30)
     record = CallRecord("fake/big", request)
     for frame in frames:
-        if isinstance(frame, netproc.Events):
+        if isinstance(frame, netmessages.Events):
             for _, event in frame.events:
                 apply_event(record, event)
-    finals = [f for f in frames if isinstance(f, netproc.Final)]
+    finals = [f for f in frames if isinstance(f, netmessages.Final)]
     assert finals and finals[-1].record.status == "ok"
     assert record.text == finals[-1].record.text and len(record.text.split()) == tokens
-    events = sum(isinstance(f, netproc.Events) for f in frames)
+    events = sum(isinstance(f, netmessages.Events) for f in frames)
     chunks = len(finals[-1].record.timing.chunk_ns)
     assert events < chunks / 2, f"{events} event frames for {chunks} chunks: not coalesced while paused"
-    os.write(commands_w, netproc.encode_frame(netproc.Stop()))
+    os.write(commands_w, netmessages.encode_frame(netmessages.Stop()))
     await asyncio.wait_for(running, 10)
     os.close(commands_w)
     reader.close()

@@ -1,8 +1,8 @@
 """The network process itself: ``python -m workbench.core.netchild`` (started by :mod:`netproc`).
 
-Reads commands (:class:`~workbench.core.netproc.StartRace`, ``CancelRace``, ``Stop``) from stdin and
+Reads commands (:class:`~workbench.core.netmessages.StartRace`, ``CancelRace``, ``Stop``) from stdin and
 sends ``Events``, ``Final`` and ``Done`` messages back on the original stdout, framed by
-:func:`~workbench.core.netproc.encode_frame`. File descriptor 1 is pointed at stderr (the log file the
+:func:`~workbench.core.netmessages.encode_frame`. File descriptor 1 is pointed at stderr (the log file the
 parent opened), so nothing printed by mistake, from Python or C, can corrupt the channel.
 
 Frames go out through an asyncio write transport, so the loop never blocks on a full pipe. Back-pressure:
@@ -46,7 +46,7 @@ from workbench.core.call_record import CallRecord  # noqa: E402
 from workbench.core.errors import CallCancelledError, ProviderError  # noqa: E402
 from workbench.core.events import StreamEvent  # noqa: E402
 from workbench.core.httpclient import new_client  # noqa: E402
-from workbench.core.netproc import (  # noqa: E402
+from workbench.core.netmessages import (  # noqa: E402
     CancelRace,
     Done,
     Events,

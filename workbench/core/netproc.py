@@ -37,26 +37,31 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import pickle
 import queue
-import signal
 import subprocess
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
-
-import platformdirs
+from typing import TYPE_CHECKING
 
 from workbench.core.errors import ProviderError, WorkbenchError
+from workbench.core.netlog import append_log, exit_text, network_log_path, one_line, open_log
+from workbench.core.netmessages import (
+    CancelRace,
+    Done,
+    Events,
+    Final,
+    StartRace,
+    Stop,
+    ToChild,
+    encode_frame,
+    read_frame,
+)
 
 if TYPE_CHECKING:  # imported where used: starting a child must not wait for pydantic models and httpx2
-    from workbench.core.call_record import CallRecord
-    from workbench.core.events import StreamEvent
     from workbench.core.network import Network
     from workbench.core.policy import PolicySet
     from workbench.core.pricing import PriceBook
@@ -74,25 +79,6 @@ else:
 
         apply_event(record, event)
 
-_LAZY = {"CallRecord": "workbench.core.call_record", "StreamEvent": "workbench.core.events",
-         "Network": "workbench.core.network", "PolicySet": "workbench.core.policy",
-         "PriceBook": "workbench.core.pricing", "ProviderSpec": "workbench.core.registry",
-         "ChatRequest": "workbench.core.request"}
-
-
-def __getattr__(name: str) -> object:
-    """The types the messages carry, importable from here as before, imported on first use."""
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_LAZY[name]), name)
-
-
-LOG_DIR_ENV = "WORKBENCH_LOG_DIR"
-LOG_NAME = "network.log"
-LOG_ROTATE_BYTES = 4 * 1024 * 1024
-"""At start, a log larger than this is moved to ``network.log.1`` (replacing the previous one)."""
 EXIT_GRACE_S = 2.0
 """How long a child that closed its end of the pipe may take to exit before it is killed."""
 SETTLE_SLACK_S = 60.0
@@ -101,129 +87,6 @@ PREPARE_TOKENIZER_AFTER_S = 0.1
 """A race still running this long after the child's first events for it loads the tokenizer meanwhile
 (in this process), in case a provider sends no usage: settling after the last stream is then instant.
 A shorter race loads it only if needed."""
-
-# -- messages ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StartRace:
-    """Parent → child: run this race (``env`` is what its targets resolve against)."""
-
-    race_id: int
-    request: ChatRequest
-    targets: tuple[str, ...]
-    env: Mapping[str, str]
-    policies: PolicySet
-    prices: PriceBook
-    providers: Mapping[str, ProviderSpec] | None
-    network: Network | None = None
-    """Proxies, trust and HTTP settings (``None``: the environment's); one client per distinct value."""
-
-
-@dataclass(frozen=True, slots=True)
-class CancelRace:
-    """Parent → child: stop the race's streams; their records keep the partial output."""
-
-    race_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    """Parent → child: cancel every race, send what is left, exit."""
-
-
-@dataclass(frozen=True, slots=True)
-class Events:
-    """Child → parent: stream events as ``(target index, event)``, in order."""
-
-    race_id: int
-    events: tuple[tuple[int, StreamEvent], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Final:
-    """Child → parent: a record as it stands after an attempt or once final (unsettled: the parent settles)."""
-
-    race_id: int
-    index: int
-    record: CallRecord
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """Child → parent: the race is over; nothing more will come for it."""
-
-    race_id: int
-
-
-ToChild = StartRace | CancelRace | Stop
-FromChild = Events | Final | Done
-
-
-def encode_frame(message: object) -> bytes:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return len(data).to_bytes(4, "big") + data
-
-
-def write_frame(stream: IO[bytes], message: object) -> None:
-    stream.write(encode_frame(message))
-    stream.flush()
-
-
-def read_frame(stream: IO[bytes]) -> object:
-    """The next message; raises ``EOFError`` when the other side closed the pipe (even mid-frame)."""
-    header = stream.read(4)
-    if len(header) < 4:
-        raise EOFError
-    size = int.from_bytes(header, "big")
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)
-
-
-# -- the log file -----------------------------------------------------------------------------------
-
-
-def network_log_path(env: Mapping[str, str] | None = None) -> Path:
-    """Where the network process's stderr goes: ``$WORKBENCH_LOG_DIR/network.log``, else the user log dir."""
-    env = os.environ if env is None else env
-    return Path(env.get(LOG_DIR_ENV) or platformdirs.user_log_dir("workbench")) / LOG_NAME
-
-
-def _open_log(path: Path) -> IO[bytes] | None:
-    """The log, opened for appending (rotated when large); ``None`` when it cannot be written."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_size > LOG_ROTATE_BYTES:
-                path.replace(path.with_name(path.name + ".1"))
-        return open(path, "ab")  # handed to the child; the caller closes its own copy
-    except OSError:
-        return None
-
-
-def _append_log(path: Path | None, text: str) -> None:
-    if path is not None:
-        with contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as log:
-            log.write(text if text.endswith("\n") else text + "\n")
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "no exit status"
-    if code < 0:
-        try:
-            return f"signal {-code}, {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit code {code}"
-
 
 # -- the wait bound ---------------------------------------------------------------------------------
 
@@ -338,7 +201,7 @@ class RemoteRace:
         try:
             prepare(targets, prices, tokenizer)
         except Exception as exc:  # settling meets it again, and reports it per record
-            _append_log(self._owner.log_path, f"preparing to settle race {self.race_id} failed: {exc!r}")
+            append_log(self._owner.log_path, f"preparing to settle race {self.race_id} failed: {exc!r}")
 
     def _settle(self) -> None:
         """The race's settling thread: load what settling needs while the streams run, then, once the
@@ -371,7 +234,7 @@ class _Child:
     """One network child process with its reader and writer threads. Once stopped, it stays stopped."""
 
     def __init__(self, log_path: Path) -> None:
-        log = _open_log(log_path)
+        log = open_log(log_path)
         self.log_path = log_path if log is not None else None
         try:
             if log is not None:
@@ -455,7 +318,7 @@ class _Child:
             pass
         except BaseException as exc:  # a broken frame, a bad message, a bug in applying it: never die silently
             trace = "".join(traceback.format_exception(exc))
-            _append_log(self.log_path, f"network reader (parent pid {os.getpid()}) failed:\n{trace}")
+            append_log(self.log_path, f"network reader (parent pid {os.getpid()}) failed:\n{trace}")
             reason = f"the network process failed: a message could not be {stage} ({type(exc).__name__}: {exc})"
         finally:
             self._finish(reason)
@@ -494,9 +357,9 @@ class _Child:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=EXIT_GRACE_S)
             if reason is None:
-                reason = f"the network process stopped ({_exit_text(self.process.returncode)})"
-            reason = _one_line(reason)
-            _append_log(self.log_path, f"--- network process pid {self.pid}: {reason}")
+                reason = f"the network process stopped ({exit_text(self.process.returncode)})"
+            reason = one_line(reason)
+            append_log(self.log_path, f"--- network process pid {self.pid}: {reason}")
             if self.log_path is not None:
                 reason += f"; see {self.log_path}"
         finally:

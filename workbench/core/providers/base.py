@@ -21,7 +21,6 @@ import httpx2
 from workbench.core.errors import (
     MalformedStreamError,
     NotAnLLMAPIError,
-    OverrunError,
     ProviderConnectionError,
     ProviderError,
     ProviderHTTPError,
@@ -34,14 +33,11 @@ from workbench.core.errors import (
 )
 from workbench.core.events import (
     ErrorEvent,
-    FinishEvent,
-    ReasoningDelta,
     ResponseStart,
     StreamEvent,
-    TextDelta,
-    UsageEvent,
 )
 from workbench.core.ndjson import NDJSONDecoder
+from workbench.core.providers.bounds import MAX_ERROR_BODY_BYTES, MAX_REPLY_BYTES, StreamBudget, read_bounded
 from workbench.core.request import ChatRequest, Params
 from workbench.core.sse import SSEDecoder
 
@@ -254,7 +250,7 @@ class HttpProvider:
             if response.status_code >= 400:
                 raise await self._http_error(response)
             self._check_content_type(response)
-            content, cut = await _read_bounded(response, MAX_REPLY_BYTES)
+            content, cut = await read_bounded(response, MAX_REPLY_BYTES)
         finally:
             await response.aclose()
         if cut:
@@ -320,7 +316,7 @@ class HttpProvider:
         parser = self.parser()
         decoder: SSEDecoder | NDJSONDecoder = SSEDecoder() if self.decoding == "sse" else NDJSONDecoder()
         chunks = response.aiter_raw() if _is_identity(response) else response.aiter_bytes()
-        budget = _Budget(self.target, max_tokens)
+        budget = StreamBudget(self.target, max_tokens)
         closing = False
         cut: str | None = None
         try:
@@ -395,7 +391,7 @@ class HttpProvider:
     async def _http_error(self, response: httpx2.Response) -> ProviderHTTPError:
         if response.status_code == 511:
             self._check_content_type(response)
-        body, cut = await _read_bounded(response, MAX_ERROR_BODY_BYTES)
+        body, cut = await read_bounded(response, MAX_ERROR_BODY_BYTES)
         kind, message = error_fields(body)
         if cut:
             message = f"{message[:300]} (error body cut short)"
@@ -471,70 +467,6 @@ class HttpProvider:
 
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-MAX_ERROR_BODY_BYTES = 64 * 1024
-"""An error body is read up to this much (a truncated copy is kept); the rest is never read."""
-MAX_REPLY_BYTES = 16 * 1024 * 1024
-"""A non-streamed reply (a model list, a token count) larger than this is refused."""
-OVERRUN_CHARS_PER_TOKEN = 32
-OVERRUN_SLACK_CHARS = 32 * 1024
-OVERRUN_BYTES_PER_TOKEN = 4096
-OVERRUN_SLACK_BYTES = 4 * 1024 * 1024
-
-
-class _Budget:
-    """How far past ``max_tokens`` a stream may run before reading stops (text averages about four
-    characters a token; :data:`OVERRUN_CHARS_PER_TOKEN` over a whole stream is a server ignoring the
-    limit), and the type checks every event passes."""
-
-    __slots__ = ("bytes_left", "chars_left", "max_tokens", "target")
-
-    def __init__(self, target: str, max_tokens: int) -> None:
-        self.target, self.max_tokens = target, max_tokens
-        self.chars_left = OVERRUN_CHARS_PER_TOKEN * max_tokens + OVERRUN_SLACK_CHARS
-        self.bytes_left = OVERRUN_BYTES_PER_TOKEN * max_tokens + OVERRUN_SLACK_BYTES
-
-    def received(self, size: int) -> None:
-        self.bytes_left -= size
-        if self.bytes_left < 0:
-            self._overrun("bytes")
-
-    def checked(self, event: StreamEvent) -> StreamEvent:
-        kind = type(event)
-        if kind is TextDelta or kind is ReasoningDelta:
-            text = event.text  # type: ignore[union-attr]
-            if type(text) is not str:
-                raise StreamDecodeError(f"malformed event: text is {type(text).__name__}, not a string")
-            self.chars_left -= len(text)
-            if self.chars_left < 0:
-                self._overrun("text")
-        elif kind is UsageEvent:
-            usage = event.usage  # type: ignore[union-attr]
-            if not all(type(n) is int for n in (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
-                                                  usage.cache_write_tokens, usage.reasoning_tokens)):
-                raise StreamDecodeError("malformed event: a token count is not an integer")
-        elif kind is FinishEvent and type(event.raw) is not str:  # type: ignore[union-attr]
-            raise StreamDecodeError("malformed event: the finish reason is not a string")
-        return event
-
-    def _overrun(self, what: str) -> None:
-        raise OverrunError(self.target, f"the provider kept streaming far past max_tokens ({self.max_tokens:,}): "
-                           f"stopped reading after too much {what}",
-                           "a provider or server fault (it ignores max_tokens): report it, or use another server")
-
-
-async def _read_bounded(response: httpx2.Response, limit: int) -> tuple[bytes, bool]:
-    """Up to ``limit`` bytes of a body, and whether it was cut (too long, broken, or undecodable)."""
-    body = bytearray()
-    try:
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > limit:
-                return bytes(body[:limit]), True
-    except httpx2.HTTPError:
-        return bytes(body), True
-    return bytes(body), False
-
-
 def _is_identity(response: httpx2.Response) -> bool:
     return response.headers.get("content-encoding", "identity") in ("identity", "")
 

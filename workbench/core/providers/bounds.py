@@ -1,0 +1,77 @@
+"""How much any server may send: error and reply body caps, and a stream's output budget.
+
+A hostile or broken server must not grow a process without bound: an error body is read up to
+:data:`MAX_ERROR_BODY_BYTES`, a non-streamed reply up to :data:`MAX_REPLY_BYTES`, and a stream that
+runs far past its ``max_tokens`` is stopped (:class:`StreamBudget`, which also type-checks every
+event's payload).
+"""
+
+from __future__ import annotations
+
+import httpx2
+
+from workbench.core.errors import OverrunError, StreamDecodeError
+from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, UsageEvent
+
+MAX_ERROR_BODY_BYTES = 64 * 1024
+"""An error body is read up to this much (a truncated copy is kept); the rest is never read."""
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+"""A non-streamed reply (a model list, a token count) larger than this is refused."""
+OVERRUN_CHARS_PER_TOKEN = 32
+OVERRUN_SLACK_CHARS = 32 * 1024
+OVERRUN_BYTES_PER_TOKEN = 4096
+OVERRUN_SLACK_BYTES = 4 * 1024 * 1024
+
+
+class StreamBudget:
+    """How far past ``max_tokens`` a stream may run before reading stops (text averages about four
+    characters a token; :data:`OVERRUN_CHARS_PER_TOKEN` over a whole stream is a server ignoring the
+    limit), and the type checks every event passes."""
+
+    __slots__ = ("bytes_left", "chars_left", "max_tokens", "target")
+
+    def __init__(self, target: str, max_tokens: int) -> None:
+        self.target, self.max_tokens = target, max_tokens
+        self.chars_left = OVERRUN_CHARS_PER_TOKEN * max_tokens + OVERRUN_SLACK_CHARS
+        self.bytes_left = OVERRUN_BYTES_PER_TOKEN * max_tokens + OVERRUN_SLACK_BYTES
+
+    def received(self, size: int) -> None:
+        self.bytes_left -= size
+        if self.bytes_left < 0:
+            self._overrun("bytes")
+
+    def checked(self, event: StreamEvent) -> StreamEvent:
+        kind = type(event)
+        if kind is TextDelta or kind is ReasoningDelta:
+            text = event.text  # type: ignore[union-attr]
+            if type(text) is not str:
+                raise StreamDecodeError(f"malformed event: text is {type(text).__name__}, not a string")
+            self.chars_left -= len(text)
+            if self.chars_left < 0:
+                self._overrun("text")
+        elif kind is UsageEvent:
+            usage = event.usage  # type: ignore[union-attr]
+            if not all(type(n) is int for n in (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+                                                  usage.cache_write_tokens, usage.reasoning_tokens)):
+                raise StreamDecodeError("malformed event: a token count is not an integer")
+        elif kind is FinishEvent and type(event.raw) is not str:  # type: ignore[union-attr]
+            raise StreamDecodeError("malformed event: the finish reason is not a string")
+        return event
+
+    def _overrun(self, what: str) -> None:
+        raise OverrunError(self.target, f"the provider kept streaming far past max_tokens ({self.max_tokens:,}): "
+                           f"stopped reading after too much {what}",
+                           "a provider or server fault (it ignores max_tokens): report it, or use another server")
+
+
+async def read_bounded(response: httpx2.Response, limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes of a body, and whether it was cut (too long, broken, or undecodable)."""
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                return bytes(body[:limit]), True
+    except httpx2.HTTPError:
+        return bytes(body), True
+    return bytes(body), False
