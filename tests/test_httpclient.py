@@ -32,6 +32,7 @@ import pytest
 
 from tests.conftest import Certs
 from workbench.core.call_record import CallRecord, collect
+from workbench.core.child_process import child_process
 from workbench.core.errors import ProviderConnectionError
 from workbench.core.httpclient import new_client
 from workbench.core.network import Network, NetworkOptions, NetworkSection, resolve_network
@@ -103,13 +104,11 @@ def running_proxy(scheme: str, *, tls: Path | None = None) -> Iterator[Proxy]:
     """``pproxy`` serving ``scheme`` (over TLS with the certificate and key in ``tls``, as an https:// proxy)."""
     proxy = Proxy("https" if tls else scheme, _free_port())
     listen = f"{scheme}+ssl" if tls else scheme
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pproxy", "-l", f"{listen}://127.0.0.1:{proxy.port}", "-v",
-         *(["--ssl", str(tls)] if tls else [])],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    threading.Thread(target=proxy.read, args=(process.stdout,), daemon=True).start()
-    try:
+    argv = [sys.executable, "-m", "pproxy", "-l", f"{listen}://127.0.0.1:{proxy.port}", "-v",
+            *(["--ssl", str(tls)] if tls else [])]
+    with child_process(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
+        threading.Thread(target=proxy.read, args=(process.stdout,), daemon=True).start()
         deadline = time.monotonic() + 15
         while True:  # poll the port; between tries, wake as soon as the proxy prints something
             try:
@@ -121,13 +120,6 @@ def running_proxy(scheme: str, *, tls: Path | None = None) -> Iterator[Proxy]:
                 with proxy.changed:
                     proxy.changed.wait(0.05)
         yield proxy
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
