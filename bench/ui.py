@@ -4,8 +4,8 @@
    refresh; wall time from spawning the process, median of ``--starts`` runs. Also lists which heavy
    modules (httpx2, tiktoken, sqlmodel, genai_prices) were already imported at that moment (goal: none).
 2. **Keystroke → meter on screen** at ~100k tokens in the user message: time from a key press (pilot)
-   to the end of the first screen update (compositor refresh) after the meter was updated, i.e. the
-   frame showing both the typed character and the new count; p50/p99 over ``--keys`` presses in the
+   to the first screen refresh after the meter was redrawn (``call_after_refresh``), i.e. the frame
+   showing both the typed character and the new count; p50/p99 over ``--keys`` presses in the
    middle of the text.
 3. **4 panes × 100 tok/s**: a real race of four fake targets through the network process; event-loop
    lag from a 5 ms probe timer (p50/p99/max), display staleness (chunk arrival → first flush showing
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 SIZE = (160, 48)
 HEAVY = ("httpx2", "tiktoken", "sqlmodel", "genai_prices")
@@ -72,20 +73,21 @@ def cold_start(runs: int) -> None:
           f"{', '.join(heavy) or 'none'}")
 
 
-# The same first paint for any Textual app: the first screen update the driver gets, headless, 160×48.
+# The same first paint for any Textual app, headless, 160×48: the first screen refresh once the app is running
+# (Textual's public hooks: ``App.run(auto_pilot=...)``, then ``call_after_refresh``).
 PAINT_CHILD = """
 import os, sys, time
 from textual.app import App
-from textual.screen import Screen
-original = Screen._compositor_refresh
-def first_paint(self):
-    original(self)
-    print(repr(time.time()), flush=True)
-    os._exit(0)
-Screen._compositor_refresh = first_paint
+
+async def first_paint(pilot):
+    def painted():
+        print(repr(time.time()), flush=True)
+        os._exit(0)
+    pilot.app.call_after_refresh(painted)
+
 run = App.run
 def headless(self, *args, **kwargs):
-    return run(self, *args, **{**kwargs, "headless": True, "size": (160, 48)})
+    return run(self, *args, **{**kwargs, "headless": True, "size": (160, 48), "auto_pilot": first_paint})
 App.run = headless
 sys.argv = [__NAME__]
 __START__
@@ -125,14 +127,16 @@ async def keystrokes(tokens: int, keys: int) -> None:
     from bench.token_meter import build_prompt
     from workbench.core.tokens.encodings import count_text
     from workbench.ui.app import WorkbenchApp
+    from workbench.ui.screens.editor import EditorScreen
+    from workbench.ui.widgets.editor.prompt_area import PromptArea
 
     text = build_prompt(tokens, lambda s: count_text(s), seed=7)
     app = WorkbenchApp(targets=["openai/gpt-4.1-mini", "anthropic/claude-sonnet-4-5"])
     async with app.run_test(size=SIZE) as pilot:
-        editor = app.get_screen("editor")
+        editor = app.get_screen("editor", EditorScreen)
         while not (app.screen is editor and editor.meters):
             await pilot.pause(0.05)
-        area = editor.query_one("#user")
+        area = editor.query_one("#user", PromptArea)
         t_load = time.perf_counter()
         area.load_text(text)
         while not (editor.meters and len(editor.meters[("user", "o200k_base")]) == len(text)):
@@ -144,29 +148,23 @@ async def keystrokes(tokens: int, keys: int) -> None:
         painted: list[float] = []
         meter = editor.meter
         original = meter.render_meter
-        original_paint = editor._compositor_refresh  # the private hook of a measurement: when the screen is drawn
 
-        def timed() -> None:
+        def timed() -> None:  # the meter redrawn: the next screen refresh shows it
             original()
             renders.append(time.perf_counter())
-
-        def paint() -> None:
-            original_paint()
-            if renders:
-                painted.append(time.perf_counter())
+            editor.call_after_refresh(lambda: painted.append(time.perf_counter()))
 
         meter.render_meter = timed  # type: ignore[method-assign]
-        editor._compositor_refresh = paint  # type: ignore[method-assign]
         handler_ms: list[float] = []
 
         edited = meter.edited
 
-        def handler(*args):  # type: ignore[no-untyped-def]
+        def handler(*args: Any) -> None:
             t = time.perf_counter()
             edited(*args)
             handler_ms.append((time.perf_counter() - t) * 1000)
 
-        meter.edited = handler  # type: ignore[method-assign]
+        meter.edited = handler  # type: ignore[method-assign,assignment]
         latencies = []
         for i in range(keys):
             renders.clear()
@@ -193,7 +191,9 @@ async def streaming(stream_tokens: int) -> None:
     _isolated_traces()
     from workbench.fakeserver.process import fake_server_process
     from workbench.ui.app import WorkbenchApp
+    from workbench.ui.screens.editor import EditorScreen
     from workbench.ui.screens.race import RaceScreen
+    from workbench.ui.widgets.editor.prompt_area import PromptArea
 
     targets = [f"fake/p{i}@tps=100,tokens={stream_tokens},ttft=100" for i in range(4)]
     with fake_server_process() as server:
@@ -216,10 +216,10 @@ async def streaming(stream_tokens: int) -> None:
         RaceScreen.flush = flush  # type: ignore[method-assign]
         try:
             async with app.run_test(size=SIZE) as pilot:
-                editor = app.get_screen("editor")
+                editor = app.get_screen("editor", EditorScreen)
                 while app.screen is not editor:
                     await pilot.pause(0.05)
-                editor.query_one("#user").load_text("Write a long answer with lists and code.")
+                editor.query_one("#user", PromptArea).load_text("Write a long answer with lists and code.")
                 await pilot.pause(0.3)
                 last = [time.perf_counter()]
 

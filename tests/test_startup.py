@@ -58,6 +58,35 @@ def test_the_request_goes_out_before_the_heavy_modules_load_and_the_child_starts
     assert [json.loads(line)["status"] for line in result.stdout.splitlines()] == ["ok", "ok"]
 
 
+LAUNCH_PROBE = textwrap.dedent("""
+    import json, sys
+    from workbench.core import netspawn
+
+    spawn = netspawn.spawn
+
+    def counted(*args, **kwargs):  # the command ends with os._exit: each spawn says what was imported now
+        loaded = sorted(m for m in ("workbench.cli", "argparse", "pydantic") if m in sys.modules)
+        print("spawn", json.dumps(loaded), file=sys.stderr, flush=True)
+        return spawn(*args, **kwargs)
+
+    netspawn.spawn = counted
+    sys.argv = ["workbench", *ARGV]
+    from workbench.launch import main
+
+    sys.exit(main())
+""")
+
+
+def test_the_entry_point_starts_the_one_network_child_before_the_command_line_is_imported(
+        fake_env: dict[str, str], tmp_path: Path) -> None:
+    code = f"ARGV = {['run', 'hi', '-m', 'fake/x', '--json']!r}\n" + LAUNCH_PROBE
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**os.environ, **fake_env})
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("spawn")] == ["spawn []"]
+    assert json.loads(result.stdout)["status"] == "ok"
+
+
 def test_the_network_child_imports_no_ui_store_or_price_data() -> None:
     code = ("import sys, workbench.core.netchild; "
             "print([m for m in ('textual', 'rich', 'sqlalchemy', 'sqlmodel', 'genai_prices', 'workbench.ui', "

@@ -29,6 +29,7 @@ from workbench.process_settings import pause_collection, resume_collection
 
 if TYPE_CHECKING:
     from workbench.core.netproc import NetworkProcess
+    from workbench.core.netspawn import Spawned
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -66,12 +67,14 @@ def command(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, spawned: Spawned | None = None) -> int:
+    """The command line ``argv`` (this process's arguments when ``None``: it then is the command);
+    ``spawned``: the network process :mod:`workbench.launch` started for ``workbench run``."""
     words = sys.argv[1:] if argv is None else list(argv)
     if words[:1] == ["run"]:
         if argv is None:  # this process is the command
             pause_collection()
-        code = _main_run(words)
+        code = _main_run(words, spawned)
         if argv is None:  # ... and it closed and committed all it opened
             _exit_now(code)
         return code
@@ -87,15 +90,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _dispatch(lambda: command(args.command)(args))
 
 
-def _main_run(argv: list[str]) -> int:
+def _main_run(argv: list[str], spawned: Spawned | None) -> int:
     """``workbench run``: the network process starts before anything else (its start-up, ~0.2 s of imports,
-    then overlaps reading the configuration here), then only the ``run`` parser is built."""
+    then overlaps reading the configuration here; :mod:`workbench.launch` has started it already), then
+    only the ``run`` parser is built."""
     from workbench.core.netproc import NetworkProcess
 
     net: NetworkProcess | None = None
     try:
         with contextlib.suppress(WorkbenchError):  # cannot start: the command says why
-            net = NetworkProcess()
+            net = NetworkProcess(spawned=spawned)
         args = build_parser(run_only=True).parse_args(argv)
         from workbench.cli import run
 

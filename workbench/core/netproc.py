@@ -39,16 +39,14 @@ import itertools
 import os
 import queue
 import subprocess
-import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.core.errors import ProviderError, WorkbenchError
-from workbench.core.netlog import append_log, exit_text, network_log_path, one_line, open_log
+from workbench.core.netlog import append_log, exit_text, network_log_path, one_line
 from workbench.core.netmessages import (
     CancelRace,
     Done,
@@ -60,6 +58,7 @@ from workbench.core.netmessages import (
     encode_frame,
     read_frame,
 )
+from workbench.core.netspawn import Spawned, spawn
 
 if TYPE_CHECKING:  # imported where used: starting a child must not wait for pydantic models and httpx2
     from workbench.core.network import Network
@@ -233,24 +232,14 @@ class RemoteRace:
 class _Child:
     """One network child process with its reader and writer threads. Once stopped, it stays stopped."""
 
-    def __init__(self, log_path: Path) -> None:
-        log = open_log(log_path)
-        self.log_path = log_path if log is not None else None
-        try:
-            if log is not None:
-                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-                log.write(f"--- {stamp} network process starting (parent pid {os.getpid()})\n".encode())
-                log.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "workbench.core.netchild"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=log if log is not None else subprocess.DEVNULL,
-            )
-        except OSError as exc:
-            raise WorkbenchError(f"could not start the network process: {exc}",
-                                 "check that this Python can run `python -m workbench.core.netchild`") from None
-        finally:
-            if log is not None:
-                log.close()
+    def __init__(self, log_path: Path, spawned: Spawned | None = None) -> None:
+        if spawned is None:
+            try:
+                spawned = spawn(log_path)
+            except OSError as exc:
+                raise WorkbenchError(f"could not start the network process: {exc}",
+                                     "check that this Python can run `python -m workbench.core.netchild`") from None
+        self.process, self.log_path = spawned
         assert self.process.stdin is not None and self.process.stdout is not None
         self._to_child, self._from_child = self.process.stdin, self.process.stdout
         self.lock = threading.Lock()
@@ -408,9 +397,11 @@ class NetworkProcess:
     :meth:`close`.
 
     ``on_respawn`` is called with the previous child's reason when a race has to start a fresh child
-    (from the thread that called :meth:`race`)."""
+    (from the thread that called :meth:`race`). ``spawned`` is a first child already started (by
+    :func:`~workbench.core.netspawn.spawn`, with its log path)."""
 
-    def __init__(self, *, log_path: Path | None = None, on_respawn: Callable[[str], None] | None = None) -> None:
+    def __init__(self, *, log_path: Path | None = None, on_respawn: Callable[[str], None] | None = None,
+                 spawned: Spawned | None = None) -> None:
         self.log_path = log_path or network_log_path()
         self.on_respawn = on_respawn
         self._lock = threading.Lock()
@@ -418,7 +409,7 @@ class NetworkProcess:
         self._closed = False
         self.raced = False
         """Whether a race was ever started (a process that started none may close without waiting)."""
-        self._child = _Child(self.log_path)
+        self._child = _Child(self.log_path, spawned)
 
     @property
     def pid(self) -> int:

@@ -17,7 +17,7 @@ from workbench.core.errors import ConfigError
 
 
 class _Policy(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Timeouts(_Policy):
@@ -67,10 +67,10 @@ class RateLimitPolicy(_Policy):
 
 
 class CallPolicy(_Policy):
-    timeouts: Timeouts = Timeouts()
-    retry: RetryPolicy = RetryPolicy()
-    breaker: BreakerPolicy = BreakerPolicy()
-    rate_limit: RateLimitPolicy = RateLimitPolicy()
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
+    rate_limit: RateLimitPolicy = Field(default_factory=RateLimitPolicy)
     fallbacks: tuple[str, ...] = ()
     hedge_after_ms: float | None = Field(default=None, gt=0)
     """Start the same request on the first fallback if no content arrived by then."""
@@ -91,9 +91,9 @@ class CallPolicy(_Policy):
 class PolicySet(BaseModel):
     """Defaults plus overrides keyed by provider (``openai``) or target (``openai/gpt-4.1-mini``)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
-    defaults: CallPolicy = CallPolicy()
+    defaults: CallPolicy = Field(default_factory=CallPolicy)
     overrides: dict[str, dict[str, Any]] = {}
 
     def for_target(self, target: str) -> CallPolicy:
