@@ -1,12 +1,11 @@
 """First paint as a user sees it: ``python -m workbench`` started in a real terminal (tmux, 160×45), time from
 launch until the editor is on the terminal, median of ``--runs``; with a warm bytecode cache and without one.
 
-The terminal is polled (``tmux capture-pane``) every few milliseconds until the editor's labels and its meter
-show. "Without a cache": ``PYTHONDONTWRITEBYTECODE=1`` and a fresh, empty ``PYTHONPYCACHEPREFIX`` for each
-run, so every module is compiled from source (a first start after installing without byte-compiling).
-"With a cache": a ``PYTHONPYCACHEPREFIX`` filled by one start before the timed ones. Each run gets an empty
-home, workspace and trace log, and no other variable (so a ``PYTHONDONTWRITEBYTECODE`` set where the bench
-runs does not leak in); the tmux server is private to this script (its own socket).
+The bytes the terminal receives are piped to a file (``tmux pipe-pane``), read every millisecond until the
+editor's labels and footer show. "Without a cache": workbench's own modules compiled from source on every run
+(a fresh clone's first start; the libraries keep the byte code their installation wrote). "With a cache": the
+same after one start has written it. Each run gets an empty home, workspace and trace log, and no other
+variable; the tmux server is private to this script (its own socket).
 
     python -m bench.first_paint [--runs 5] [--timeout 20]
 """
@@ -15,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,9 +24,12 @@ import tempfile
 import time
 
 SIZE = (160, 45)
-MARKERS = ("Prompts", "System prompt", "User message", "Targets (comma-separated provider/model)", "^r Run race")
+MARKERS = ("Prompts", "System prompt", "User message", "Targets (comma-separated provider/model)", "Run race")
 """What the editor's first frame shows at 160×45 (labels, the footer's first binding)."""
-POLL_S = 0.003
+CONTROL = re.compile(rb"\x1b(?:\[[0-9;?<=>]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78DEHM])")
+"""Escape sequences (CSI, OSC, charset and keypad selections): left out, the frame's text reads in order."""
+POLL_S = 0.001
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "workbench")
 
 
 def tmux(socket: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,41 +37,64 @@ def tmux(socket: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def one_start(socket: str, env: dict[str, str], cwd: str, timeout_s: float) -> float | None:
-    """Milliseconds from launching the app in a new tmux session until the editor is on its screen."""
+    """Milliseconds from launching the app in a new tmux session until the editor is on its screen.
+
+    The session starts a shell that waits on a FIFO; the pane's output is piped to a file (``pipe-pane``);
+    the clock starts when the FIFO releases the shell into the app, and stops when the bytes the terminal
+    received show every marker. Reading a file costs the app no CPU, where polling ``capture-pane`` would
+    start a tmux client every few milliseconds on the same two cores."""
     session = f"fp{time.monotonic_ns()}"
+    go, out = os.path.join(cwd, f"{session}.go"), os.path.join(cwd, f"{session}.out")
+    os.mkfifo(go)
     command = " ".join(shlex.quote(part) for part in (sys.executable, "-m", "workbench"))
     exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
-    t0 = time.perf_counter()
-    screen = ""
     tmux(socket, "new-session", "-d", "-s", session, "-x", str(SIZE[0]), "-y", str(SIZE[1]), "-c", cwd,
-         f"env -i {exports} {command}")  # only ``env``: nothing inherited from the tmux server
+         f"cat {shlex.quote(go)} >/dev/null; exec env -i {exports} {command}")  # nothing inherited from tmux
+    tmux(socket, "pipe-pane", "-t", session, f"cat >> {shlex.quote(out)}")
+    received = b""
     try:
-        while time.perf_counter() - t0 < timeout_s:
-            screen = tmux(socket, "capture-pane", "-p", "-t", session).stdout
-            if all(marker in screen for marker in MARKERS):
-                return (time.perf_counter() - t0) * 1000
-            time.sleep(POLL_S)
-        print("\n".join(line for line in screen.splitlines() if line.strip())[-2000:], file=sys.stderr)
+        with open(out, "ab"):  # exists before the app writes
+            pass
+        with open(out, "rb") as screen:
+            t0 = time.perf_counter()
+            with open(go, "wb"):  # releases the shell: exec the app
+                pass
+            while time.perf_counter() - t0 < timeout_s:
+                received += screen.read()
+                text = CONTROL.sub(b"", received).decode("utf-8", "replace")
+                if all(marker in text for marker in MARKERS):
+                    return (time.perf_counter() - t0) * 1000
+                time.sleep(POLL_S)
+        print(CONTROL.sub(b"", received).decode("utf-8", "replace")[-2000:], file=sys.stderr)
         return None
     finally:
         tmux(socket, "kill-session", "-t", session)
 
 
 def series(label: str, runs: int, timeout_s: float, *, cached: bool) -> None:
+    """Each run starts a copy of the ``workbench`` package (first on ``PYTHONPATH``); the libraries keep the
+    byte code their installation wrote. Cached: the copy's byte code written by one start before the timed
+    ones. Not cached: a fresh copy per run and ``PYTHONDONTWRITEBYTECODE=1``, so workbench's own modules
+    are compiled from source, as at the first start of a fresh clone."""
     socket = f"wb-first-paint-{os.getpid()}"
     times: list[float] = []
     with tempfile.TemporaryDirectory() as root:
-        cache = os.path.join(root, "pycache")
         base = {"HOME": root, "XDG_CONFIG_HOME": root, "XDG_DATA_HOME": root, "TERM": "xterm-256color",
                 "LANG": "C.UTF-8", "WORKBENCH_TRACES": os.path.join(root, "traces.db"),
-                "PATH": os.environ.get("PATH", ""), "PYTHONPYCACHEPREFIX": cache}
+                "PATH": os.environ.get("PATH", "")}
+
+        def copy(name: str) -> dict[str, str]:
+            shutil.copytree(PACKAGE, os.path.join(root, name, "workbench"),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            return {**base, "PYTHONPATH": os.path.join(root, name)}
+
         try:
             if cached:
-                one_start(socket, base, root, timeout_s)  # fills the cache
+                env = copy("cached")
+                one_start(socket, env, root, timeout_s)  # writes the copy's byte code
             for run in range(runs):
-                env = dict(base)
                 if not cached:
-                    env |= {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": os.path.join(root, f"empty{run}")}
+                    env = copy(f"fresh{run}") | {"PYTHONDONTWRITEBYTECODE": "1"}
                 ms = one_start(socket, env, root, timeout_s)
                 if ms is None:
                     print(f"{label}: the editor did not show within {timeout_s:.0f} s")

@@ -127,10 +127,14 @@ class EditorScreen(WorkbenchScreen):
 
     def on_mount(self) -> None:
         self.turns.area("user").focus()
-        self.call_after_refresh(self.after_first_paint)
+        # Queued while the screen is being pushed, a callback runs after a refresh that may not have drawn it
+        # yet (it is not current, or a layout is still pending); queued again from there, it runs after the
+        # refresh that wrote the editor's first frame to the terminal.
+        self.call_after_refresh(self.call_after_refresh, self.after_first_paint)
 
     def after_first_paint(self) -> None:
-        """Heavy work only once the editor is on screen: tiktoken encodings, settings, network process."""
+        """Heavy work only once the editor is on the terminal: tiktoken encodings, settings, network process
+        (started earlier, it held the loop and the frame was written ~70 ms later)."""
         self.ready = self.meter.ready = True
         self.meter.recount()
         app = self.workbench
