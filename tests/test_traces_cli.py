@@ -55,6 +55,16 @@ def test_run_then_list_show_search_stats_export_prune(tmp_path: Path) -> None:
     assert not json_lines(workbench("traces", "list", "--json", env=env).stdout)
 
 
+def test_traces_read_the_log_the_workspace_configures(tmp_path: Path) -> None:
+    """``[traces] path`` in workbench.toml: `run` writes there, and `traces` reads there."""
+    (tmp_path / "workbench.toml").write_text('[traces]\npath = "logs/calls.db"\n')
+    ran = workbench("run", "hi", "-m", "fake/a@tokens=2", "--json", cwd=tmp_path, env={"WORKBENCH_TRACES": ""})
+    assert ran.returncode == 0, ran.stderr
+    assert (tmp_path / "logs" / "calls.db").is_file()
+    listed = json_lines(workbench("traces", "list", "--json", cwd=tmp_path, env={"WORKBENCH_TRACES": ""}).stdout)
+    assert [row["id"] for row in listed] == [json_lines(ran.stdout)[0]["trace_id"]]
+
+
 def test_traces_errors_are_one_line(tmp_path: Path) -> None:
     db = str(tmp_path / "e.db")
     missing = workbench("traces", "--db", db, "show", "NOPE")

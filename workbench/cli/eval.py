@@ -169,7 +169,7 @@ def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo, sui
         store.run(args.compare) if args.compare else None)
     if args.compare == "last" and compare is None:
         print("workbench: no earlier run of this suite to compare with", file=sys.stderr)
-    gate = args.gate if args.gate is not None else (suite.gate if suite.gate is not None else 1.0)
+    gate = suite.gate_or_default(args.gate)
     report = report_for(store, run_info, compare=compare, gate=gate)
     _write_reports(report, args.report, args.out)
     reasons = gate_failures(report, gate)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
 import sys
 import time
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workbench.cli._shared import console
+from workbench.cli._shared import console, settings
 from workbench.core.errors import WorkbenchError
 from workbench.figures import ms as _ms
 from workbench.figures import share, usd
@@ -72,9 +73,9 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.core.traces.store import TraceStore, default_path
+    from workbench.core.traces.store import TraceStore
 
-    store = TraceStore(Path(args.db).expanduser() if args.db else default_path())
+    store = TraceStore(Path(args.db).expanduser() if args.db else settings(args).trace_path(os.environ))
     try:
         action = args.traces_command
         if action == "list":

@@ -127,6 +127,10 @@ class SuiteTarget:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+DEFAULT_GATE = 1.0
+"""Without a gate, a run passes only when every cell does."""
+
+
 @dataclass(frozen=True, slots=True)
 class Suite:
     name: str
@@ -145,6 +149,10 @@ class Suite:
     """What the file asked for that is not supported, by name (``file:line: ...``); printed, never silent."""
     digest: str = ""
     """Content hash of the suite as loaded (test data included), recorded with each run."""
+
+    def gate_or_default(self, override: float | None = None) -> float:
+        """The pass rate a run must reach: ``override`` (``--gate``), else the suite's, else every cell."""
+        return override if override is not None else self.gate if self.gate is not None else DEFAULT_GATE
 
     @property
     def cell_count(self) -> int:

@@ -37,6 +37,7 @@ from textual.widgets import (
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.workspace import suite_files
 from workbench.ui.base import WorkbenchScreen
 from workbench.ui.eval_render import cell_detail, cell_text, diff_text, preflight_text, run_summary
 from workbench.ui.render import fmt_usd
@@ -52,17 +53,6 @@ if TYPE_CHECKING:
 REFRESH_S = 0.1
 """How often arrived results are drawn into the grid (10 Hz)."""
 DEFAULT_CONCURRENCY = 8
-DEFAULT_GATE = 1.0
-
-
-def suite_files(workspace: Path) -> list[Path]:
-    """The suites of a workspace: ``evals/*.yaml`` (and ``.yml``), then ``promptfooconfig.yaml`` if present."""
-    folder = workspace / "evals"
-    found = sorted(p for pattern in ("*.yaml", "*.yml") for p in folder.glob(pattern)) if folder.is_dir() else []
-    promptfoo = workspace / "promptfooconfig.yaml"
-    return found + ([promptfoo] if promptfoo.is_file() else [])
-
-
 class RunControl:
     """Cancels a run from any thread: the task running it is cancelled on its own loop."""
 
@@ -177,7 +167,7 @@ class EvalsScreen(WorkbenchScreen):
     @work(thread=True, exit_on_error=False, group="eval-suites", name="eval-suites")
     def read_suites(self) -> None:
         app = self.workbench
-        workspace = app.settings().workspace or Path.cwd()
+        workspace = app.workspace()
         app.call_from_thread(self._show_suites, workspace, suite_files(workspace))
 
     def _show_suites(self, workspace: Path, suites: list[Path]) -> None:
@@ -315,8 +305,7 @@ class EvalsScreen(WorkbenchScreen):
                 pass  # the runner stored the run as stopped
             finally:
                 writer.close()
-            gate = suite.gate if suite.gate is not None else DEFAULT_GATE
-            return report_for(store, run, compare=store.previous(run), gate=gate)
+            return report_for(store, run, compare=store.previous(run), gate=suite.gate_or_default())
         finally:
             store.close()
 

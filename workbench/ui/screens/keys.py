@@ -27,14 +27,13 @@ if TYPE_CHECKING:
 def model_rows(app: WorkbenchBase) -> list[dict[str, Any]]:
     """One row per target, as ``workbench models`` shows them, plus the editor's default targets
     (blocking: call it from a thread)."""
-    from workbench.core.keys import with_stored_keys
     from workbench.core.targets import target_rows
     from workbench.core.traces.filters import Filters
 
     settings = app.settings()
     config = settings.config
     specs = config.provider_specs()
-    env = with_stored_keys(app.env, sorted(specs), specs)
+    env = app.services.keyed_env()
     try:
         discovered = ui_targets.discover_targets(env, specs)
     except Exception:

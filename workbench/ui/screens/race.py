@@ -189,7 +189,7 @@ class RaceScreen(WorkbenchScreen):
 
     @work(thread=True, exit_on_error=False, group="list-suites", name="list-suites")
     def open_promote(self, run: RaceRun, target: str, text: str) -> None:
-        from workbench.ui.screens.evals import suite_files
+        from workbench.core.workspace import suite_files
 
         app = self.workbench
         workspace = app.workspace()
