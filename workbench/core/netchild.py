@@ -33,7 +33,6 @@ if STARTING:
 import asyncio  # noqa: E402  (after pausing the collector: these imports are the start-up)
 import contextlib  # noqa: E402
 import faulthandler  # noqa: E402
-import importlib  # noqa: E402
 import os  # noqa: E402
 import pickle  # noqa: E402
 import signal  # noqa: E402
@@ -63,8 +62,6 @@ from workbench.core.resilience.caller import Caller  # noqa: E402
 HIGH_WATER = 64 * 1024
 """Bytes buffered in the transport beyond which it pauses (the parent is behind)."""
 CLOSE_TIMEOUT_S = 5.0
-_FIRST_REQUEST_MODULES = ("httpcore2", "anyio._backends._asyncio", "anyio._core._sockets")
-"""What httpx2 imports on its first client and first connection."""
 
 
 def _log(text: str) -> None:
@@ -178,9 +175,14 @@ class ChildLoop:
         unless a ``[network]`` table says otherwise. Each step yields, so a command that came meanwhile
         is read between steps; nothing is warmed once a race has started."""
         try:
-            for module in _FIRST_REQUEST_MODULES:
-                importlib.import_module(module)
-                await asyncio.sleep(0)
+            import httpcore2  # noqa: F401  (the transport)
+
+            await asyncio.sleep(0)
+            import anyio
+            import anyio.lowlevel
+
+            await anyio.lowlevel.checkpoint()  # anyio's asyncio backend, loaded on first use
+            anyio.connect_tcp  # noqa: B018  (its socket functions, loaded on first access)
             if self.tasks:
                 return
             from workbench.core.network import resolve_network
