@@ -214,6 +214,10 @@ class TracesScreen(WorkbenchScreen):
                 Text(finish or row["status"], style=_FINISH_STYLE.get(finish or "", "")),
                 fmt_ms(row.get("ttft_ms")), fmt_ms(row.get("latency_ms")), tokens, fmt_usd(row.get("cost_usd")),
                 key=row["id"])
+        # DataTable measures new rows' widths when it is next idle and keeps rows already drawn (the header
+        # among them) in a cache that knows nothing of widths: a frame drawn in between would keep a header
+        # narrower than its columns. Once the widths are in, restyling drops that cache.
+        table.call_after_refresh(table.notify_style_update)
         if first:
             self.show_detail(rows[0]["id"])
 
