@@ -36,6 +36,19 @@ def tmux(socket: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, check=False)
 
 
+def release(fifo: str, timeout_s: float) -> None:
+    """Open and close ``fifo`` for writing once the session's shell reads it (never blocking past the timeout)."""
+    deadline = time.perf_counter() + timeout_s
+    while True:
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            return
+        except OSError:  # ENXIO: no reader yet
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"the tmux session never read {fifo}") from None
+            time.sleep(POLL_S)
+
+
 def one_start(socket: str, env: dict[str, str], cwd: str, timeout_s: float) -> float | None:
     """Milliseconds from launching the app in a new tmux session until the editor is on its screen.
 
@@ -48,17 +61,19 @@ def one_start(socket: str, env: dict[str, str], cwd: str, timeout_s: float) -> f
     os.mkfifo(go)
     command = " ".join(shlex.quote(part) for part in (sys.executable, "-m", "workbench"))
     exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
-    tmux(socket, "new-session", "-d", "-s", session, "-x", str(SIZE[0]), "-y", str(SIZE[1]), "-c", cwd,
-         f"cat {shlex.quote(go)} >/dev/null; exec env -i {exports} {command}")  # nothing inherited from tmux
-    tmux(socket, "pipe-pane", "-t", session, f"cat >> {shlex.quote(out)}")
+    started = tmux(socket, "new-session", "-d", "-s", session, "-x", str(SIZE[0]), "-y", str(SIZE[1]), "-c", cwd,
+                   f"cat {shlex.quote(go)} >/dev/null; exec env -i {exports} {command}")  # nothing inherited
+    piped = tmux(socket, "pipe-pane", "-t", session, f"cat >> {shlex.quote(out)}")
+    if started.returncode or piped.returncode:
+        print(f"tmux: {(started.stderr + piped.stderr).strip()}", file=sys.stderr)
+        return None
     received = b""
     try:
         with open(out, "ab"):  # exists before the app writes
             pass
         with open(out, "rb") as screen:
+            release(go, timeout_s)
             t0 = time.perf_counter()
-            with open(go, "wb"):  # releases the shell: exec the app
-                pass
             while time.perf_counter() - t0 < timeout_s:
                 received += screen.read()
                 text = CONTROL.sub(b"", received).decode("utf-8", "replace")

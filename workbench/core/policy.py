@@ -17,7 +17,7 @@ from workbench.core.errors import ConfigError
 
 
 class _Policy(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Timeouts(_Policy):
@@ -91,7 +91,7 @@ class CallPolicy(_Policy):
 class PolicySet(BaseModel):
     """Defaults plus overrides keyed by provider (``openai``) or target (``openai/gpt-4.1-mini``)."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config = ConfigDict(frozen=True)
 
     defaults: CallPolicy = Field(default_factory=CallPolicy)
     overrides: dict[str, dict[str, Any]] = {}

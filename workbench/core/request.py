@@ -16,7 +16,7 @@ class ModelRef(BaseModel):
     unchanged (so a fake-server scenario such as ``gpt-4o@ttft=200`` travels as is).
     """
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config = ConfigDict(frozen=True)
 
     provider: str
     model: str
@@ -36,7 +36,7 @@ class ModelRef(BaseModel):
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config = ConfigDict(frozen=True)
 
     role: Literal["user", "assistant"]
     content: str
@@ -45,7 +45,7 @@ class Message(BaseModel):
 class Params(BaseModel):
     """Sampling parameters. ``max_tokens`` of ``None`` means "the model's default", resolved before sending."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config = ConfigDict(frozen=True)
 
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
@@ -56,7 +56,7 @@ class Params(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config = ConfigDict(frozen=True)
 
     system: str | None = None
     messages: tuple[Message, ...]
