@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from workbench.core.prompts import PromptFileError
     from workbench.services import Services
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+"""130 and 143: 128 + the signal's number (SIGINT, SIGTERM), as shells report a process those signals ended."""
 
 
 def read_file(path: str) -> str:

@@ -7,15 +7,27 @@ at all with ``--json``); :func:`workbench.cli.main` has started the network proc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.cli._shared import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, read_file, relative, services, variables
+from workbench.cli._shared import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    read_file,
+    relative,
+    services,
+    variables,
+)
 from workbench.core.errors import WorkbenchError
 from workbench.process_settings import resume_collection
 
@@ -143,7 +155,14 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
     for warning in network.warnings():
         print(warning, file=sys.stderr)
     env = found.target_env([*models, *args.fallback])
-    race = net.race(request, models, env, policies, settings.prices, config.provider_specs(), network)
+    from workbench.core.traces.writer import CallContext
+
+    context = CallContext(prompt_name=prompt.name if prompt else None,
+                          prompt_version=prompt.version if prompt else None,
+                          session_id=args.save_session or source.session, tags=tuple(args.tag))
+    tracer = _Tracer(None if args.no_trace else found, context, len(models))
+    race = net.race(request, models, env, policies, settings.prices, config.provider_specs(), network,
+                    on_settled=tracer)
     resume_collection()
     # The request is on its way: what the rest needs loads now, while the streams run.
     if not args.no_trace:
@@ -151,53 +170,39 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
     console = None if args.json else _console()
     bound = wait_bound(policies, models, request)  # past it something is stuck: never wait forever
     stuck = None
-    try:
-        if console is None or not console.is_terminal:
-            finished = race.wait(bound)
-        else:
-            from rich.live import Live
-
-            from workbench.cli.render import race_columns
-
-            height = max(console.size.height - 6, 4)
-            with Live(get_renderable=lambda: race_columns(race.records, height), console=console,
-                      refresh_per_second=15, transient=True):
+    with _terminate_as_interrupt():
+        try:
+            if console is None or not console.is_terminal:
                 finished = race.wait(bound)
-        if not finished:
-            stuck = f"no result within {bound:.0f} s (the policies' timeouts and retries); see {net.log_path}"
-            race.cancel()
-            if not race.wait(timeout=5):
-                race.abandon(stuck)
-    except KeyboardInterrupt:
-        race.cancel()
-        if not race.wait(timeout=5):
-            race.abandon("interrupted")
-        from workbench.cli.render import race_columns
+            else:
+                from rich.live import Live
 
-        (console or _console()).print(race_columns(race.records))
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    net.close(wait=False)  # every record is here: the child exits while the calls are traced
+                from workbench.cli.render import race_columns
+
+                height = max(console.size.height - 6, 4)
+                with Live(get_renderable=lambda: race_columns(race.records, height), console=console,
+                          refresh_per_second=15, transient=True):
+                    finished = race.wait(bound)
+            if not finished:
+                stuck = f"no result within {bound:.0f} s (the policies' timeouts and retries); see {net.log_path}"
+                race.cancel()
+                if not race.wait(timeout=5):
+                    race.abandon(stuck)
+        except KeyboardInterrupt as interrupt:
+            race.cancel()  # the calls still streaming end as cancelled, their partial output traced
+            if not race.wait(timeout=5):
+                race.abandon("interrupted")
+            _print_records(args, race.records, tracer.ids, context, console)
+            print("interrupted", file=sys.stderr)
+            return EXIT_TERMINATED if isinstance(interrupt, _Terminated) else EXIT_INTERRUPTED
+    net.close(wait=False)  # every record is here: the child exits while the last calls are committed
     if race.failure or stuck:
         print(f"workbench: {race.failure or stuck}", file=sys.stderr)
-    from workbench.core.call_record import summary
-    from workbench.core.traces.writer import CallContext
-
-    context = CallContext(prompt_name=prompt.name if prompt else None,
-                          prompt_version=prompt.version if prompt else None,
-                          session_id=args.save_session or source.session, tags=tuple(args.tag))
-    ids = _trace(race.records, None if args.no_trace else found, context)
-    if args.json:
-        origin = {"prompt": context.prompt_name, "prompt_version": context.prompt_version}
-        for record, call_id in zip(race.records, ids, strict=True):
-            print(json.dumps({**summary(record), "trace_id": call_id, **origin}, ensure_ascii=False))
-    else:
-        from workbench.cli.render import race_columns
-
+    ids = tracer.ids
+    _print_records(args, race.records, ids, context, console)
+    if prompt and not args.json:
         assert console is not None
-        console.print(race_columns(race.records))
-        if prompt:
-            console.print(f"[dim]prompt {prompt.name} v{prompt.version}[/dim]")
+        console.print(f"[dim]prompt {prompt.name} v{prompt.version}[/dim]")
     if args.save_session:
         from workbench.core.sessions import save_session, session_from_race
 
@@ -222,18 +227,66 @@ def _console() -> Console:
     return console()
 
 
-def _trace(records: Sequence[CallRecord], found: Services | None, context: CallContext) -> list[str | None]:
-    """Write the calls to the trace log (``found``'s writer; ``None``: --no-trace); committed when ``found``
-    closes. A log that cannot be opened is reported, not fatal."""
-    writer: TraceWriter | None = None
-    if found is not None:
-        try:
-            writer = found.writer()
-        except WorkbenchError as exc:
-            print(f"workbench: calls not traced: {exc}", file=sys.stderr)
-    if writer is None:
-        return [None] * len(records)
-    return [writer.write(record, context) for record in records]
+class _Tracer:
+    """Writes each call to the trace log as soon as it is final and settled (called from the race's settling
+    thread), so that a run interrupted or killed keeps every call that had finished; ``found`` ``None``:
+    --no-trace. A log that cannot be opened is reported once, not fatal."""
+
+    def __init__(self, found: Services | None, context: CallContext, count: int) -> None:
+        self.found, self.context = found, context
+        self.ids: list[str | None] = [None] * count
+        self._lock = threading.Lock()
+        self._writer: TraceWriter | None = None
+        self._failed = found is None
+
+    def __call__(self, index: int, record: CallRecord) -> None:
+        with self._lock:
+            if self._writer is None and not self._failed:
+                assert self.found is not None
+                try:
+                    self._writer = self.found.writer()
+                except WorkbenchError as exc:
+                    self._failed = True
+                    print(f"workbench: calls not traced: {exc}", file=sys.stderr)
+            if self._writer is not None:
+                self.ids[index] = self._writer.write(record, self.context)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (what CI runners and ``timeout`` send), handled like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While the race runs, SIGTERM interrupts it as Ctrl-C does: the finished calls are traced, the others
+    cancelled and traced with what they streamed, and the results printed."""
+    def terminated(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread (the command called from a test's thread): no handler
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_records(args: argparse.Namespace, records: Sequence[CallRecord], ids: Sequence[str | None],
+                   context: CallContext, console: Console | None) -> None:
+    """The results: one JSON line per call with --json (also when interrupted), else the table."""
+    if args.json:
+        from workbench.core.call_record import summary
+
+        origin = {"prompt": context.prompt_name, "prompt_version": context.prompt_version}
+        for record, call_id in zip(records, ids, strict=True):
+            print(json.dumps({**summary(record), "trace_id": call_id, **origin}, ensure_ascii=False), flush=True)
+    else:
+        from workbench.cli.render import race_columns
+
+        (console or _console()).print(race_columns(records))
 
 
 def _hedge_at_p95(policies: PolicySet, models: Sequence[str], settings: Settings) -> PolicySet:

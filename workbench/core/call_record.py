@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 
 from workbench.core.errors import (
@@ -85,6 +85,9 @@ class CallRecord:
     """The target that produced the reply (differs from ``target`` after a fallback or a won hedge)."""
     call_started_ns: int | None = None
     """The call began (before any rate-limit queue, retry or fallback): the origin of ``total_ms``."""
+    settled: bool = False
+    """Final, its usage estimated where the provider sent none (or not all of it) and priced: its numbers
+    no longer change (:func:`workbench.core.race.settle`)."""
 
     @property
     def text(self) -> str:
@@ -306,19 +309,28 @@ _TIMEOUT_HINTS = {
 
 
 def estimate_usage_of(record: CallRecord) -> None:
-    """Fill a missing usage with tokenizer counts and flag it ``usage_estimated``."""
-    if record.usage is not None:
+    """Fill a missing usage with tokenizer counts and flag it ``usage_estimated``. A call that did not end
+    normally (cancelled, failed mid-stream) keeps the provider's input count but gets the larger of the
+    provider's output count and the tokenizer's: a stream cut short never sent its final usage, only what
+    its first event said (Anthropic's ``message_start``: one output token)."""
+    partial = record.usage is not None and record.error is not None and bool(record.text_parts or
+                                                                              record.reasoning_parts)
+    if record.usage is not None and not partial:
         return
     from workbench.core.tokens.encodings import count_chat, count_text, encoding_name_for  # tiktoken: only when needed
 
     provider, _, model = record.target.partition("/")
     encoding, _exact = encoding_name_for(provider, model)
     reasoning = count_text(record.reasoning, encoding) if record.reasoning_parts else 0
-    record.usage = Usage(
-        input_tokens=count_chat(record.request, encoding),
-        output_tokens=count_text(record.text, encoding) + reasoning,
-        reasoning_tokens=reasoning,
-    )
+    output = count_text(record.text, encoding) + reasoning
+    if record.usage is not None:
+        if record.usage.output_tokens >= output:
+            return
+        record.usage = replace(record.usage, output_tokens=output,
+                               reasoning_tokens=max(record.usage.reasoning_tokens, reasoning))
+    else:
+        record.usage = Usage(input_tokens=count_chat(record.request, encoding), output_tokens=output,
+                             reasoning_tokens=reasoning)
     record.usage_estimated = True
 
 

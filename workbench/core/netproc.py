@@ -61,6 +61,7 @@ from workbench.core.netmessages import (
 from workbench.core.netspawn import Spawned, spawn
 
 if TYPE_CHECKING:  # imported where used: starting a child must not wait for pydantic models and httpx2
+    from workbench.core.call_record import CallRecord
     from workbench.core.network import Network
     from workbench.core.policy import PolicySet
     from workbench.core.pricing import PriceBook
@@ -86,6 +87,8 @@ PREPARE_TOKENIZER_AFTER_S = 0.1
 """A race still running this long after the child's first events for it loads the tokenizer meanwhile
 (in this process), in case a provider sends no usage: settling after the last stream is then instant.
 A shorter race loads it only if needed."""
+ABANDON_SETTLE_S = 10.0
+"""How long :meth:`RemoteRace.abandon` waits for the abandoned records to be settled (a tokenizer to load)."""
 
 # -- the wait bound ---------------------------------------------------------------------------------
 
@@ -122,7 +125,8 @@ class RemoteRace:
     loop (and its timestamps) never waits for them, and settling after the last stream is instant."""
 
     def __init__(self, race_id: int, request: ChatRequest, targets: Sequence[str], owner: _Child,
-                 prices: PriceBook | None = None, settles: Sequence[str] = ()) -> None:
+                 prices: PriceBook | None = None, settles: Sequence[str] = (),
+                 on_settled: Callable[[int, CallRecord], None] | None = None) -> None:
         from workbench.core.call_record import CallRecord
 
         self.race_id = race_id
@@ -143,6 +147,10 @@ class RemoteRace:
         self._owner = owner
         self._callbacks: list[Callable[[], None]] = []
         self._callbacks_lock = threading.Lock()
+        self._on_settled = on_settled
+        self._to_settle: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        """Indexes of records that became final (the settling thread settles each at once); ``None``: no more."""
+        self._settling = False
 
     @property
     def done(self) -> bool:
@@ -174,24 +182,37 @@ class RemoteRace:
             self._owner.send(CancelRace(self.race_id))
 
     def abandon(self, reason: str) -> None:
-        """Stop mirroring this race: fail its unfinished records with ``reason`` and mark it finished
-        (and ask the child to cancel it). For a caller whose bounded wait ran out."""
+        """Stop mirroring this race: fail its unfinished records with ``reason`` (what they streamed is
+        settled) and return once it is finished (and ask the child to cancel it). For a caller whose bounded
+        wait ran out."""
         if self._owner.forget(self.race_id):
             self._owner.send(CancelRace(self.race_id))
             self._fail(reason)
+            if not self._finished.wait(ABANDON_SETTLE_S):  # settling what streamed is local work, but bounded
+                self._set_finished()
 
     def _fail(self, reason: str, hint: str | None = None) -> None:
+        """Fail the records still open with ``reason``; they are settled (their partial output estimated and
+        priced) like the others, then the race is finished."""
         try:
             self.failure = reason
-            for record in self.records:
+            for index, record in enumerate(self.records):
                 if not record.done:
                     record.fail(ProviderError(record.target, reason, hint))
+                    self._to_settle.put(index)
         finally:
-            self._set_finished()
             self._ended.set()
             self._heard.set()
+            self._to_settle.put(None)
+            if not self._settling:  # never started: nothing streamed, nothing to settle
+                self._set_finished()
+
+    def _final(self, index: int) -> None:
+        """Record ``index`` is final (the child sent it whole): settle it now, not when the race ends."""
+        self._to_settle.put(index)
 
     def _start_settling(self) -> None:
+        self._settling = True
         threading.Thread(target=self._settle, name=f"workbench-settle-{self.race_id}", daemon=True).start()
 
     def _prepare(self, targets: Sequence[str], prices: PriceBook | None, tokenizer: bool = False) -> None:
@@ -203,30 +224,47 @@ class RemoteRace:
             append_log(self._owner.log_path, f"preparing to settle race {self.race_id} failed: {exc!r}")
 
     def _settle(self) -> None:
-        """The race's settling thread: load what settling needs while the streams run, then, once the
-        child's Done has come, estimate missing usage and price every record, and finish the race."""
-        from workbench.core.errors import UnexpectedError
+        """The race's settling thread: load the price data while the streams run, then settle each record
+        (estimate missing usage, price it) as soon as it is final, and finish the race once the child's
+        Done has come (or the race failed here) and every record is settled."""
         from workbench.core.pricing import PriceBook
-        from workbench.core.race import settle
 
         prices = self.prices or PriceBook()
+        threading.Thread(target=self._prepare_tokenizer, name=f"workbench-tokenizer-{self.race_id}",
+                         daemon=True).start()
         try:
             self._prepare(self._settles, prices)
-            self._heard.wait()  # counted from the streams' first events, not from a child still starting
-            if not self._ended.wait(PREPARE_TOKENIZER_AFTER_S):
-                # A thread of its own: a race that ends meanwhile and needs no estimate does not wait for it.
-                threading.Thread(target=self._prepare, args=([r.target for r in self.records], None, True),
-                                 name=f"workbench-tokenizer-{self.race_id}", daemon=True).start()
-            self._ended.wait()
-            if self._finished.is_set():  # failed here: nothing more to settle
-                return
-            for record in self.records:
-                try:
-                    settle(record, prices)
-                except Exception as exc:
-                    record.fail(UnexpectedError(record.target, exc))
+            settled: set[int] = set()
+            while (index := self._to_settle.get()) is not None:
+                if index not in settled:
+                    settled.add(index)
+                    self._settle_one(index, prices)
         finally:
             self._set_finished()
+
+    def _prepare_tokenizer(self) -> None:
+        """Load the tokenizer once the streams have run a moment (counted from their first events, not from a
+        child still starting): an estimate then costs nothing when a stream ends; a race over by then (most
+        report their usage) never loads it needlessly."""
+        self._heard.wait()
+        if not self._ended.wait(PREPARE_TOKENIZER_AFTER_S):
+            self._prepare([r.target for r in self.records], None, True)
+
+    def _settle_one(self, index: int, prices: PriceBook) -> None:
+        from workbench.core.errors import UnexpectedError
+        from workbench.core.race import settle
+
+        record = self.records[index]
+        try:
+            settle(record, prices)
+        except Exception as exc:
+            record.fail(UnexpectedError(record.target, exc))
+            record.settled = True
+        if self._on_settled is not None:
+            try:
+                self._on_settled(index, record)
+            except Exception as exc:  # the face's callback: logged, never the race's end
+                append_log(self._owner.log_path, f"race {self.race_id}: on_settled failed: {exc!r}")
 
 
 class _Child:
@@ -325,10 +363,12 @@ class _Child:
                     apply_event(race.records[index], event)
             elif isinstance(message, Final):
                 race.records[message.index].update_from(message.record)
+                race._final(message.index)
             else:
                 del self.races[message.race_id]
                 if all(record.done for record in race.records):
-                    race._ended.set()  # its settling thread estimates usage, prices, and finishes it
+                    race._ended.set()
+                    race._to_settle.put(None)  # its settling thread settles what is left, then finishes it
                 else:
                     race._fail("the network process ended the race without a result for this call",
                                "retry; if it persists, report it with " + self._log_text())
@@ -418,9 +458,11 @@ class NetworkProcess:
 
     def race(self, request: ChatRequest, targets: Sequence[str], env: Mapping[str, str],
              policies: PolicySet | None = None, prices: PriceBook | None = None,
-             providers: Mapping[str, ProviderSpec] | None = None, network: Network | None = None) -> RemoteRace:
+             providers: Mapping[str, ProviderSpec] | None = None, network: Network | None = None,
+             on_settled: Callable[[int, CallRecord], None] | None = None) -> RemoteRace:
         """Start a race in the child (a fresh one if the last has stopped); ``env`` is the environment its
-        targets resolve against. Never blocks on the pipe."""
+        targets resolve against; ``on_settled(index, record)`` is called (from the race's settling thread) as soon as
+        record ``index`` is final, estimated and priced (to trace or show it at once). Never blocks on the pipe."""
         from workbench.core.policy import PolicySet
         from workbench.core.pricing import PriceBook
 
@@ -440,7 +482,7 @@ class NetworkProcess:
                     respawned.append(child.reason or "the network process stopped")
                     child.stop(timeout=EXIT_GRACE_S)
                     child = self._child = _Child(self.log_path)
-                race = RemoteRace(message.race_id, request, targets, child, prices, settles)
+                race = RemoteRace(message.race_id, request, targets, child, prices, settles, on_settled)
                 if child.register(race):
                     child.send_frame(frame)
                     race._start_settling()

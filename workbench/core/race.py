@@ -91,11 +91,12 @@ class Race:
 def settle(record: CallRecord, prices: PriceBook) -> None:
     """Estimate missing usage (flagged), then price the call if it used tokens (at the price in force
     when it started, for the target that served it)."""
-    if record.usage is None and record.timing.first_event_ns is not None:
+    if record.timing.first_event_ns is not None:
         estimate_usage_of(record)
     if record.usage is not None:
         at = None if record.started_at is None else datetime.fromtimestamp(record.started_at, UTC)
         record.cost_usd = prices.cost(record.served_by or record.target, record.usage, at)
+    record.settled = True
 
 
 def prepare(targets: Iterable[str], prices: PriceBook | None = None, tokenizer: bool = False) -> None:

@@ -31,6 +31,8 @@ class RacePane(Vertical):
         self.record = record
         self.border_title = record.target
         self.finished = False
+        self.settled = False
+        """The record's numbers are final and shown: nothing more to draw."""
         self.header_text = ""
         self.timeline_text = ""
         self.body_text = ""
@@ -43,10 +45,12 @@ class RacePane(Vertical):
         yield Static(classes="stream", markup=False)
 
     def flush(self) -> None:
-        """Bring the pane up to date with its record (called by the screen's one timer)."""
-        if self.finished or not self.is_mounted:
+        """Bring the pane up to date with its record (called by the screen's one timer); a finished pane's
+        figures once more when its record is settled (usage estimated, cost), then never again."""
+        if self.settled or not self.is_mounted:
             return
         record = self.record
+        settled = record.settled  # read first: the figures drawn below are at least as new
         header = metrics(record)
         if header.plain != self.header_text:
             self.header_text = header.plain
@@ -61,6 +65,9 @@ class RacePane(Vertical):
             widget = self.query_one(".timeline", Static)
             widget.update(steps or "")
             widget.display = steps is not None
+        if self.finished:
+            self.settled = settled
+            return
         if record.done:
             self._finish()
             return
