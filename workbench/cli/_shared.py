@@ -35,6 +35,22 @@ def read_file(path: str) -> str:
         raise WorkbenchError(f"cannot read {path}: it is not UTF-8 text", "convert it to UTF-8") from None
 
 
+STDIN_LIMIT = 64 * 1024 * 1024
+"""The most text a command reads from stdin (a prompt of millions of tokens; never all of an endless pipe)."""
+
+
+def read_stdin() -> str:
+    """UTF-8 text from stdin (bounded), or a :class:`WorkbenchError` saying why not."""
+    data = sys.stdin.buffer.read(STDIN_LIMIT + 1)
+    if len(data) > STDIN_LIMIT:
+        raise WorkbenchError(f"stdin holds more than {STDIN_LIMIT // (1024 * 1024)} MiB",
+                             "pass a smaller text, or a file with --file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorkbenchError(f"stdin is not UTF-8 text (byte {exc.start})", "convert it to UTF-8") from None
+
+
 def services(args: argparse.Namespace) -> Services:
     """The command's services (settings from ``--config``, else the nearest workspace's); close them after."""
     from workbench.services import Services

@@ -24,6 +24,7 @@ from workbench.cli._shared import (
     EXIT_OK,
     EXIT_TERMINATED,
     read_file,
+    read_stdin,
     relative,
     services,
     variables,
@@ -50,7 +51,7 @@ def _read_prompt(args: argparse.Namespace) -> str:
     if args.prompt not in (None, "-"):
         return str(args.prompt)
     if args.prompt == "-" or not sys.stdin.isatty():
-        return sys.stdin.read()
+        return read_stdin()
     raise WorkbenchError("no prompt given", "pass it as an argument, with --file PATH, or on stdin")
 
 

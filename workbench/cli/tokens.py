@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from workbench.cli._shared import EXIT_OK, read_file, services
+from workbench.cli._shared import EXIT_OK, read_file, read_stdin, services
 from workbench.core.errors import WorkbenchError
 
 
@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     if args.file == "-":
         if sys.stdin.isatty():
             raise WorkbenchError("no prompt given", "pass a file, or pipe the prompt on stdin")
-        text = sys.stdin.read()
+        text = read_stdin()
     else:
         text = read_file(args.file)
     try:
