@@ -74,6 +74,12 @@ def set_key(provider: str, value: str) -> None:
         raise ConfigError("the key is empty", "paste the whole key")
     header_safe(value, f"keys set {provider}")
     _keyring_call("set_password", SERVICE, _key_owner(provider), value)
+    if stored_key(provider) != value:  # a backend that accepts and keeps nothing (keyring's null backend)
+        import keyring
+
+        raise ConfigError(f"the keyring backend ({type(keyring.get_keyring()).__name__}) did not keep the "
+                          f"{provider} key", "set a working backend (PYTHON_KEYRING_BACKEND, keyring's config), "
+                          f"or export {PROVIDERS[provider].key_env[0] if provider in PROVIDERS else 'the key'}")
 
 
 def delete_key(provider: str) -> bool:

@@ -292,13 +292,26 @@ class FakeServer:
             "first_token_ns": None,
             "last_token_ns": None,
             "tokens_sent": 0,
-            "outcome": "ok",
+            "outcome": "running",
             "request_id": request_id,
             "stream": None,
             "rate_limited": False,
             "cost_tokens": 0,
         }
         self.log.append(entry)
+        try:
+            await self._answer_logged(wire, req, resp, path_model, params, redirected, request_id, entry)
+        except BaseException as exc:  # the log says what happened, never "ok" for an answer cut by a failure
+            if entry["outcome"] == "running":
+                entry["outcome"] = "cancelled" if isinstance(exc, asyncio.CancelledError) else \
+                    f"failed: {type(exc).__name__}"
+            raise
+        if entry["outcome"] == "running":
+            entry["outcome"] = "ok"
+
+    async def _answer_logged(self, wire: WireFormat, req: Request, resp: Responder, path_model: str | None,
+                             params: Mapping[str, str], redirected: bool, request_id: str,
+                             entry: dict[str, Any]) -> None:
         limited = self.limiter.limits.enabled and not isinstance(wire, CountWire)
         state: LimitState | None = None  # the buckets as of this request's admission
 

@@ -110,7 +110,7 @@ async def play_stream(
     try:
         await _play(gen, renderer, _Out(resp, entry))
     except ClientGone:
-        if entry["outcome"] == "ok":
+        if entry["outcome"] == "running":
             entry["outcome"] = "disconnect"
         raise
 
