@@ -19,6 +19,7 @@ from workbench.core.errors import (
     ProviderConnectionError,
     ProviderHTTPError,
     ProviderTimeoutError,
+    RefusalError,
     TruncatedStreamError,
 )
 from workbench.core.httpclient import new_client
@@ -182,6 +183,40 @@ async def test_structured_output_is_validated_and_asked_again(fake_env: dict[str
     assert kinds == ["first", "retry"]  # structured_retries=1: asked once more, then reported
     assert all(a.error_class == "invalid_output" and a.output for a in record.attempts)
     assert record.error is not None and "not JSON" in str(record.error)
+
+
+def _with_schema(max_tokens: int | None = None) -> ChatRequest:
+    params = PROMPT.params.model_copy(update={"json_schema": {"type": "object", "required": ["answer"]},
+                                              "max_tokens": max_tokens})
+    return PROMPT.model_copy(update={"params": params})
+
+
+@pytest.mark.parametrize("wire", [w for w in WIRES if w != "fake-ollama"])  # Ollama has no refusal
+async def test_a_refusal_to_a_structured_request_is_reported_as_one_and_not_asked_again(
+        wire: str, fake_env: dict[str, str]) -> None:
+    async with new_client() as client:
+        record = await Caller(client, FakeClock()).call(CallRecord(f"{wire}/words@tokens=4,refusal=1", _with_schema()),
+                                                        policies=POLICIES, env=fake_env)
+    assert [a.kind for a in record.attempts] == ["first"]
+    assert isinstance(record.error, RefusalError) and record.error.error_class == "refusal"
+    assert "the model refused" in str(record.error) and "not JSON" not in str(record.error)
+    assert record.finish_raw in ("stop", "completed", "refusal", "SAFETY")
+
+
+@pytest.mark.parametrize("wire", WIRES)
+async def test_a_structured_reply_cut_at_max_tokens_is_asked_again_only_with_more_room(
+        wire: str, fake_env: dict[str, str]) -> None:
+    async with new_client() as client:
+        caller = Caller(client, FakeClock())
+        grown = await caller.call(CallRecord(f"{wire}/words@tokens=50", _with_schema(max_tokens=5)),
+                                  policies=POLICIES, env=fake_env)
+        same = await caller.call(CallRecord(f"{wire}/words@tokens=50", _with_schema(max_tokens=5)),
+                                 policies=POLICIES.with_defaults(structured_more_room=1), env=fake_env)
+    assert [a.kind for a in grown.attempts] == ["first", "retry"]
+    assert grown.request.params.max_tokens == 10  # the retry asked for twice the room
+    assert "cut at max_tokens (10) before the JSON ended" in str(grown.error)
+    assert [a.kind for a in same.attempts] == ["first"]  # the same limit would cut it again: not asked
+    assert "cut at max_tokens (5)" in str(same.error) and "max_tokens" in (same.error.hint or "")
 
 
 async def test_a_prompt_too_long_for_the_window_falls_back_without_a_call(fake_server: FakeServerProcess,

@@ -200,6 +200,12 @@ class StructuredOutputError(ProviderError):
     error_class = "invalid_output"
 
 
+class RefusalError(StructuredOutputError):
+    """The model refused to answer a request that asked for JSON (a refusal, or the provider's filter)."""
+
+    error_class = "refusal"
+
+
 def _status_hint(status: int) -> str:
     if status == 401:
         return "the API key was rejected: check it, or set the provider's API key environment variable"

@@ -75,7 +75,10 @@ class CallPolicy(_Policy):
     hedge_after_ms: float | None = Field(default=None, gt=0)
     """Start the same request on the first fallback if no content arrived by then."""
     structured_retries: int = Field(default=1, ge=0, le=5)
-    """How many times a reply that breaks the request's JSON schema is asked for again."""
+    """How many times a reply that breaks the request's JSON schema is asked for again (a refusal never is)."""
+    structured_more_room: float = Field(default=2.0, ge=1, le=8)
+    """A reply cut at ``max_tokens`` before its JSON ended is asked for again with this many times the room
+    (1: never: the same limit would cut it again)."""
 
     def merged(self, override: dict[str, Any]) -> CallPolicy:
         """This policy with ``override`` applied field by field (nested sections merge, not replace)."""

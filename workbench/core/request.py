@@ -66,8 +66,8 @@ class ChatRequest(BaseModel):
     def from_prompt(cls, prompt: str, *, system: str | None = None, params: Params | None = None) -> ChatRequest:
         return cls(system=system, messages=(Message(role="user", content=prompt),), params=params or Params())
 
-    def with_max_tokens(self, max_tokens: int) -> ChatRequest:
-        """This request with ``max_tokens`` made explicit (kept if already set)."""
-        if self.params.max_tokens is not None:
+    def with_max_tokens(self, max_tokens: int, *, replace: bool = False) -> ChatRequest:
+        """This request with ``max_tokens`` made explicit (kept if already set, unless ``replace``)."""
+        if self.params.max_tokens is not None and not replace:
             return self
         return self.model_copy(update={"params": self.params.model_copy(update={"max_tokens": max_tokens})})

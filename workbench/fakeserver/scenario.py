@@ -24,6 +24,10 @@ value is rejected with a 400 in the provider's real error body, naming the key):
                 or beyond the reply length: every token, then close before the terminal events).
 ``malformed``   1: right after the first token send a broken event (correct framing around
                 truncated JSON), then go on with the normal stream.
+``refusal``     1: the model refuses, as each wire's stream says it: OpenAI chat sends the text as
+                ``delta.refusal`` (finish ``stop``), Responses as ``response.refusal.delta`` events,
+                Anthropic ends with ``stop_reason: refusal``, Gemini with ``finishReason: SAFETY``;
+                Ollama has no refusal: a plain reply.
 
 Hostile keys (what a broken proxy, gateway or captive portal does to a client):
 
@@ -93,7 +97,7 @@ __all__ = [
 
 KEYS: tuple[str, ...] = (
     "ttft", "tps", "tokens", "usage", "reasoning", "status", "fail",
-    "retry_after", "id", "hang", "disconnect", "malformed",
+    "retry_after", "id", "hang", "disconnect", "malformed", "refusal",
     "cut_error_body", "huge_error", "html", "redirect", "bad_gzip", "bad_shape", "huge_line", "overrun",
 )  # fmt: skip
 
@@ -103,7 +107,7 @@ _SHAPES: dict[str, BadShape] = {"choices": "choices", "int": "int", "list": "lis
 BAD_SHAPES: tuple[str, ...] = tuple(_SHAPES)
 FAIL_ALWAYS = 2**62  # the fail count of cut_error_body / huge_error / html without an explicit ``fail``
 _EXCLUSIVE = ("html", "cut_error_body", "huge_error", "huge_line")
-_FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun")
+_FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun", "refusal")
 
 MAX_TOKENS_LIMIT = 10_000_000
 
@@ -140,6 +144,7 @@ class Scenario:
     bad_shape: BadShape | None = None
     huge_line: bool = False
     overrun: bool = False
+    refusal: bool = False
     pairs: tuple[tuple[str, str], ...] = field(default=())
 
     def counter_key(self, wire: str) -> tuple[str, str, str]:
@@ -276,5 +281,6 @@ def parse_model(model: str) -> Scenario:
         bad_shape=shape,
         huge_line=flags.get("huge_line", False),
         overrun=flags.get("overrun", False),
+        refusal=flags.get("refusal", False),
         pairs=tuple(values.items()),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
+from workbench.core.events import FinishEvent, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
 from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
 from workbench.core.request import ChatRequest
@@ -40,6 +40,8 @@ class ChatParser(WireParser):
     def __init__(self) -> None:
         self.done = False
         self.finished = False
+        self.refused = False
+        """The model answered with ``delta.refusal``: its finish (``stop`` on the wire) is a refusal."""
 
     def complete_at_eof(self) -> bool:
         """``data: [DONE]`` is the last event, but some compatible servers leave it out: a finish reason is
@@ -66,13 +68,16 @@ class ChatParser(WireParser):
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
                 out.append(ReasoningDelta(reasoning, at_ns))
-            text = delta.get("content") or delta.get("refusal")
+            refusal = delta.get("refusal")
+            self.refused = self.refused or bool(refusal)
+            text = delta.get("content") or refusal
             if text:
                 out.append(TextDelta(text, at_ns))
             raw_finish = choice.get("finish_reason")
             if raw_finish:
                 self.finished = True
-                out.append(FinishEvent(finish_reason("openai", raw_finish), raw_finish, at_ns))
+                reason = FinishReason.CONTENT_FILTER if self.refused else finish_reason("openai", raw_finish)
+                out.append(FinishEvent(reason, raw_finish, at_ns))
         usage = chunk.get("usage")
         if usage:
             out.append(UsageEvent(openai_usage(usage), at_ns))

@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench.core.events import (
     FinishEvent,
+    FinishReason,
     ReasoningDelta,
     StreamEvent,
     TextDelta,
@@ -43,10 +44,12 @@ def responses_usage(raw: dict[str, Any]) -> Usage:
 
 
 class ResponsesParser(WireParser):
-    __slots__ = ("done",)
+    __slots__ = ("done", "refused")
 
     def __init__(self) -> None:
         self.done = False
+        self.refused = False
+        """``response.refusal.delta`` came: the response's end (``completed`` on the wire) is a refusal."""
 
     def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         if self.done:
@@ -55,6 +58,7 @@ class ResponsesParser(WireParser):
         kind = data.get("type") or message.event
         if kind in _TEXT_EVENTS:
             delta = data.get("delta")
+            self.refused = self.refused or (kind == "response.refusal.delta" and bool(delta))
             return (TextDelta(delta, at_ns),) if delta else ()
         if kind in _REASONING_EVENTS:
             delta = data.get("delta")
@@ -66,7 +70,8 @@ class ResponsesParser(WireParser):
             if response.get("usage"):
                 out.append(UsageEvent(responses_usage(response["usage"]), at_ns))
             raw = (response.get("incomplete_details") or {}).get("reason") or response.get("status") or "completed"
-            out.append(FinishEvent(finish_reason("responses", raw), raw, at_ns))
+            reason = FinishReason.CONTENT_FILTER if self.refused else finish_reason("responses", raw)
+            out.append(FinishEvent(reason, raw, at_ns))
             return out
         if kind == "error" or kind == "response.failed":
             self.done = True

@@ -14,13 +14,15 @@ For each target of the chain (the requested one, then its fallbacks in order):
 
 With a hedge deadline, a call with no content by then is started again on the backup target; the
 first to produce content wins and the other is cancelled. A reply that breaks the request's JSON
-schema is asked for again a bounded number of times. Every attempt is recorded on the call record.
+schema is asked for again a bounded number of times (a refusal never; a reply cut at ``max_tokens`` only
+with more room). Every attempt is recorded on the call record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,11 +37,12 @@ from workbench.core.errors import (
     CircuitOpenError,
     ContextTooLongError,
     ProviderHTTPError,
+    RefusalError,
     StructuredOutputError,
     UnexpectedError,
     WorkbenchError,
 )
-from workbench.core.events import ResponseStart, StreamEvent
+from workbench.core.events import FinishReason, ResponseStart, StreamEvent
 from workbench.core.policy import CallPolicy, PolicySet, RetryPolicy
 from workbench.core.pricing import PriceBook
 from workbench.core.providers.base import Endpoint
@@ -291,7 +294,7 @@ class _Run:
         if error is None:
             if limiter is not None:
                 limiter.on_success()
-            self._check_structured(attempt)
+            self._check_structured(attempt, policy, endpoint.default_max_tokens)
             record.served_by = target
             self._account(attempt)
             return
@@ -328,20 +331,41 @@ class _Run:
             raise _Retry(error)
         raise _Stop
 
-    def _check_structured(self, attempt: Attempt) -> None:
-        schema = self.record.request.params.json_schema
+    def _check_structured(self, attempt: Attempt, policy: CallPolicy, default_max_tokens: int) -> None:
+        """A reply to a request with a JSON schema: a refusal is reported as one and never retried; a reply cut
+        at ``max_tokens`` is asked for again only with more room (``structured_more_room``); any other reply
+        that breaks the schema is asked for again while ``structured_retries`` last."""
+        record = self.record
+        schema = record.request.params.json_schema
         if schema is None:
             return
-        problem = schema_problem(self.record.text, schema)
-        if problem is None:
-            return
-        error = StructuredOutputError(attempt.target, problem, "the model's reply does not match the schema")
-        attempt.error, attempt.error_class, attempt.output = str(error), error.error_class, self.record.text
-        if self.structured_left > 0:
+        retry_request = None
+        if record.finish is FinishReason.CONTENT_FILTER:
+            error: StructuredOutputError = RefusalError(
+                attempt.target, f"the model refused ({record.finish_raw}): {_excerpt(record.text)}",
+                "a refusal is not asked for again: change the prompt, or try another model")
+        else:
+            problem = schema_problem(record.text, schema)
+            if problem is None:
+                return
+            if record.finish is FinishReason.LENGTH:
+                limit = record.request.params.max_tokens or default_max_tokens
+                error = StructuredOutputError(
+                    attempt.target, f"cut at max_tokens ({limit}) before the JSON ended: {problem}",
+                    "raise max_tokens (--max-tokens), or ask for a shorter reply")
+                if policy.structured_more_room > 1:
+                    retry_request = record.request.with_max_tokens(math.ceil(limit * policy.structured_more_room),
+                                                                   replace=True)
+            else:
+                error = StructuredOutputError(attempt.target, problem, "the model's reply does not match the schema")
+                retry_request = record.request
+        attempt.error, attempt.error_class, attempt.output = str(error), error.error_class, record.text
+        if retry_request is not None and self.structured_left > 0:
             self.structured_left -= 1
+            record.request = retry_request  # the next attempt asks for what this one lacked
             self._account(attempt)
             raise _Retry(error)
-        self.record.error = error
+        record.error = error
         self._account(attempt)
         raise _Stop
 
@@ -480,6 +504,11 @@ def _status(error: WorkbenchError | None) -> int | None:
     if error is None:
         return 200
     return error.status if isinstance(error, ProviderHTTPError) else None
+
+
+def _excerpt(text: str, limit: int = 120) -> str:
+    line = " ".join(text.split())
+    return repr(line if len(line) <= limit else line[: limit - 1] + "…")
 
 
 def schema_problem(text: str, schema: dict[str, Any]) -> str | None:

@@ -89,7 +89,7 @@ def _signature(gen: Generation) -> str:
 
 
 def _stop_reason(gen: Generation) -> str:
-    return "max_tokens" if gen.truncated else "end_turn"
+    return "refusal" if gen.scenario.refusal else "max_tokens" if gen.truncated else "end_turn"
 
 
 def _message(gen: Generation, message_id: str, content: list[dict[str, Any]], stop: str | None) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def google_json(obj: Any) -> str:
 
 
 def _finish_reason(gen: Generation) -> str:
-    return "MAX_TOKENS" if gen.truncated else "STOP"
+    return "SAFETY" if gen.scenario.refusal else "MAX_TOKENS" if gen.truncated else "STOP"
 
 
 class GeminiRenderer(StreamRenderer):

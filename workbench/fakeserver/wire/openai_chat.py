@@ -73,7 +73,8 @@ class ChatRenderer(StreamRenderer):
             return out
 
         self._chunk = chunk
-        self._content = Template(chunk({"content": slot("t")}), prefix=b"data: ", suffix=b"\n\n")
+        text_field = "refusal" if gen.scenario.refusal else "content"
+        self._content = Template(chunk({text_field: slot("t")}), prefix=b"data: ", suffix=b"\n\n")
         self._reasoning = Template(chunk({"reasoning_content": slot("t")}), prefix=b"data: ", suffix=b"\n\n")
 
     def _event(self, obj: Any) -> bytes:

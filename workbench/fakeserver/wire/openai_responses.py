@@ -119,19 +119,12 @@ class ResponsesRenderer(StreamRenderer):
         self.items = _Items(gen)
         self.seq = 0
         msg, idx = self.items.message_id, self.items.message_index
-        self._text = Template(
-            {
-                "type": "response.output_text.delta",
-                "content_index": 0,
-                "delta": slot("d"),
-                "item_id": msg,
-                "logprobs": [],
-                "output_index": idx,
-                "sequence_number": slot("n"),
-            },
-            prefix=b"event: response.output_text.delta\ndata: ",
-            suffix=b"\n\n",
-        )
+        text_event = "response.refusal.delta" if gen.scenario.refusal else "response.output_text.delta"
+        text: dict[str, Any] = {"type": text_event, "content_index": 0, "delta": slot("d"), "item_id": msg,
+                                "logprobs": [], "output_index": idx, "sequence_number": slot("n")}
+        if gen.scenario.refusal:
+            del text["logprobs"]  # a refusal delta carries none
+        self._text = Template(text, prefix=f"event: {text_event}\ndata: ".encode(), suffix=b"\n\n")
         self._reasoning = Template(
             {
                 "type": "response.reasoning_summary_text.delta",
