@@ -19,6 +19,7 @@ from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest
 from workbench.core.traces import columns, rollup, schema
 from workbench.core.traces.filters import Filters
+from workbench.core.traces.ids import new_id
 from workbench.core.traces.redact import Redactor
 from workbench.core.traces.store import TraceStore
 from workbench.core.traces.writer import CallContext, TraceWriter, rows_for
@@ -136,15 +137,15 @@ def test_migration_2_backfills_a_version_1_store(tmp_path: Path) -> None:
     at_v1 = [row[1] for row in conn.execute("PRAGMA table_info(calls)")]
     insert_call = f"INSERT INTO calls ({', '.join(at_v1)}) VALUES ({', '.join(':' + name for name in at_v1)})"
     redactor = Redactor.build()
-    for i, (record, context) in enumerate(random_calls(800, seed=4)):
-        call, payload, tags = rows_for(record, context, redactor, f"{i:026d}")
+    for record, context in random_calls(800, seed=4):
+        call, payload, tags = rows_for(record, context, redactor, new_id(record.started_at))  # ids sort by time
         with conn:
             conn.execute(insert_call, call)
             conn.execute(columns.insert("payloads"), payload)
             conn.executemany(columns.insert("call_tags"), tags)
     conn.close()
     store = TraceStore(path)
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
     assert store.conn.execute("SELECT sum(calls) FROM rollup_calls").fetchone()[0] == 800
     for filters in FILTERS[:8]:
         for by in BYS:

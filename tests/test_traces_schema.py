@@ -27,6 +27,8 @@ FROZEN = {
     "fewer_call_indexes": "6026ac772c29b05f4edeaa0d8281c9505a637ba7b09c762c62a06ab3a0fe51f4",
     "rollup_high_water_mark": "a21b7a2e96a9e1945610d4a416f20653a33987e53df7aa99a29fed1e8c9d1cb4",
     "total_times": "999ed5789311462282c852baec8ab333c4d7be5040c02db12121c8ab93c2f201",
+    "payload_ids_never_reused": "7bb9f71c45c53af066e570e9d50ad565fccd1b829d03ee44aeedd5a98aba5e50",
+    "rollup_extremes": "d551e86a19230169a322a58fb138681329ebf159f9c1fb57c1a46b53bcde4a67",
 }
 """sha256 of each shipped migration's SQL. A shipped migration never changes: add one instead."""
 

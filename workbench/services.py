@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
+    from workbench.core.call_record import CallRecord
     from workbench.core.config import Settings
     from workbench.core.registry import ProviderSpec
     from workbench.core.targets import DefaultTargets
     from workbench.core.traces.store import TraceStore
-    from workbench.core.traces.writer import TraceWriter
+    from workbench.core.traces.writer import CallContext, TraceWriter
 
 FAKE_URL_ENV = "WORKBENCH_FAKE_URL"
 """The fake server's base URL; when unset and a ``fake*`` target needs it, :meth:`Services.target_env` starts one."""
@@ -223,6 +224,34 @@ class Services:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.close()
+
+
+class CallTracer:
+    """Writes each call of a race to the trace log as soon as it is final and settled (pass it as the race's
+    ``on_settled``; it runs on the race's settling thread), so that a face interrupted or killed keeps every
+    call that had finished. ``services`` ``None``: not traced. A trace log that cannot be opened is reported
+    once through ``on_error``, never raised."""
+
+    def __init__(self, services: Services | None, context: CallContext, count: int,
+                 on_error: Callable[[WorkbenchError], None]) -> None:
+        self.services, self.context, self.on_error = services, context, on_error
+        self.ids: list[str | None] = [None] * count
+        """Each call's trace id once it is written (``None`` before, or when not traced)."""
+        self._lock = threading.Lock()
+        self._writer: TraceWriter | None = None
+        self._failed = services is None
+
+    def __call__(self, index: int, record: CallRecord) -> None:
+        with self._lock:
+            if self._writer is None and not self._failed:
+                assert self.services is not None
+                try:
+                    self._writer = self.services.writer()
+                except WorkbenchError as exc:
+                    self._failed = True
+                    self.on_error(exc)
+            if self._writer is not None:
+                self.ids[index] = self._writer.write(record, self.context)
 
 
 def _start_fake_server(stack: contextlib.ExitStack) -> str:

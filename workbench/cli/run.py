@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
     from workbench.core.policy import PolicySet
     from workbench.core.request import ChatRequest, Params
     from workbench.core.sessions import PromptRef
-    from workbench.core.traces.writer import CallContext, TraceWriter
+    from workbench.core.traces.writer import CallContext
     from workbench.services import Services
 
 
@@ -157,11 +156,13 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
         print(warning, file=sys.stderr)
     env = found.target_env([*models, *args.fallback])
     from workbench.core.traces.writer import CallContext
+    from workbench.services import CallTracer
 
     context = CallContext(prompt_name=prompt.name if prompt else None,
                           prompt_version=prompt.version if prompt else None,
                           session_id=args.save_session or source.session, tags=tuple(args.tag))
-    tracer = _Tracer(None if args.no_trace else found, context, len(models))
+    tracer = CallTracer(None if args.no_trace else found, context, len(models),
+                        lambda exc: print(f"workbench: calls not traced: {exc}", file=sys.stderr))
     race = net.race(request, models, env, policies, settings.prices, config.provider_specs(), network,
                     on_settled=tracer)
     resume_collection()
@@ -226,31 +227,6 @@ def _console() -> Console:
     from workbench.cli._shared import console
 
     return console()
-
-
-class _Tracer:
-    """Writes each call to the trace log as soon as it is final and settled (called from the race's settling
-    thread), so that a run interrupted or killed keeps every call that had finished; ``found`` ``None``:
-    --no-trace. A log that cannot be opened is reported once, not fatal."""
-
-    def __init__(self, found: Services | None, context: CallContext, count: int) -> None:
-        self.found, self.context = found, context
-        self.ids: list[str | None] = [None] * count
-        self._lock = threading.Lock()
-        self._writer: TraceWriter | None = None
-        self._failed = found is None
-
-    def __call__(self, index: int, record: CallRecord) -> None:
-        with self._lock:
-            if self._writer is None and not self._failed:
-                assert self.found is not None
-                try:
-                    self._writer = self.found.writer()
-                except WorkbenchError as exc:
-                    self._failed = True
-                    print(f"workbench: calls not traced: {exc}", file=sys.stderr)
-            if self._writer is not None:
-                self.ids[index] = self._writer.write(record, self.context)
 
 
 class _Terminated(KeyboardInterrupt):

@@ -130,15 +130,30 @@ def _print_stats(rows: list[dict[str, Any]], by: str) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in (by, "calls", "USD", "TTFT p50/p95", "latency p50/p95", "cache hit", "length", "errors"):
         table.add_column(name, justify="left" if name == by else "right")
+    approximate = False
     for row in rows:
         spend = usd(row["spend_usd"])
         if row["unpriced_calls"]:
             spend += f" (+{row['unpriced_calls']} unpriced)"
-        table.add_row(str(row[by]), str(row["calls"]), spend,
-                      f"{_ms(row['ttft_p50_ms'])} / {_ms(row['ttft_p95_ms'])}",
-                      f"{_ms(row['latency_p50_ms'])} / {_ms(row['latency_p95_ms'])}",
+        mark = _APPROXIMATE if row.get("percentiles_approximate") else ""
+        approximate = approximate or bool(mark)
+
+        def pair(name: str, mark: str = mark, row: dict[str, Any] = row) -> str:
+            low, high = row[f"{name}_p50_ms"], row[f"{name}_p95_ms"]
+            return f"{mark if low is not None else ''}{_ms(low)} / {mark if high is not None else ''}{_ms(high)}"
+
+        table.add_row(str(row[by]), str(row["calls"]), spend, pair("ttft"), pair("latency"),
                       share(row["cache_hit_ratio"]), share(row["length_share"] or 0), share(row["error_share"] or 0))
     console().print(table)
+    if approximate:
+        from workbench.core.traces.rollup import RELATIVE_ERROR
+        from workbench.core.traces.stats import EXACT_UP_TO
+
+        console().print(f"{_APPROXIMATE} approximate (daily histograms, within {RELATIVE_ERROR:.1%}); groups of up "
+                        f"to {EXACT_UP_TO:,} calls are exact")
+
+
+_APPROXIMATE = "≈"
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:

@@ -205,8 +205,14 @@ class WorkbenchBase(App[None]):
         network = settings.network(env)
         for warning in network.warnings():
             self.tell(warning, severity="warning", timeout=8)
-        race = self.network().race(request, targets, env, settings.policies, settings.prices, providers, network)
-        run = RaceRun(race, request, targets, prompt, source.variables, source.session)
+        from workbench.services import CallTracer
+
+        context = RaceRun.context_of(prompt, source.session)
+        tracer = CallTracer(self.services, context, len(targets),
+                            lambda exc: self.report(exc, "calls not traced: "))
+        race = self.network().race(request, targets, env, settings.policies, settings.prices, providers, network,
+                                   on_settled=tracer)
+        run = RaceRun(race, request, targets, prompt, source.variables, source.session, tracer)
         self.post_message(RaceStarted(run))
 
     def _pin(self, source: RaceSource) -> PromptRef | None:
@@ -240,17 +246,11 @@ class WorkbenchBase(App[None]):
         run.race.add_done_callback(finished)
 
     def trace(self, run: RaceRun) -> list[str]:
-        """Hand a finished race's records to the trace writer, once; their trace ids (none when not traced)."""
+        """A finished race's trace ids, once (none when not traced). Each call was handed to the trace writer
+        as soon as it was final (:class:`~workbench.services.CallTracer`), so quitting or a crash loses none."""
         if run.traced:
             return []
         run.traced = True
-        try:
-            writer = self.writer()
-        except WorkbenchError as exc:
-            self.report(exc, "calls not traced: ")
-            return []
-        context = run.context()
-        run.trace_ids = [writer.write(record, context) for record in run.race.records]
         return run.trace_ids
 
     def trace_and_commit(self, run: RaceRun) -> None:

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from workbench.core.request import ChatRequest
     from workbench.core.sessions import PromptRef
     from workbench.core.traces.writer import CallContext
+    from workbench.services import CallTracer
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,20 @@ class RaceRun:
     prompt: PromptRef | None
     variables: dict[str, str]
     session: str | None
-    trace_ids: list[str] = field(default_factory=list)
+    tracer: CallTracer | None = None
+    """Writes each call to the trace log as it ends (``None``: not traced)."""
     traced: bool = False
 
-    def context(self) -> CallContext:
+    @property
+    def trace_ids(self) -> list[str]:
+        """The calls' trace ids, in target order, once every call is written (else none)."""
+        ids = [] if self.tracer is None else self.tracer.ids
+        return [i for i in ids if i is not None] if all(ids) else []
+
+    @staticmethod
+    def context_of(prompt: PromptRef | None, session: str | None) -> CallContext:
+        """What the trace log links a race's calls to: its prompt version, its session."""
         from workbench.core.traces.writer import CallContext
 
-        prompt = self.prompt
         return CallContext(prompt_name=prompt.name if prompt else None,
-                           prompt_version=prompt.version if prompt else None, session_id=self.session)
+                           prompt_version=prompt.version if prompt else None, session_id=session)

@@ -20,6 +20,9 @@ interpolating between two order statistics) but with each order statistic replac
 middle of its bucket, so **the relative error is at most √R − 1 ≈ 2.47%** for values between 0.01 ms
 and 25 h (the interpolation of two values each within that factor stays within it).
 
+Beside each histogram its calls' smallest and largest TTFT and latency (:data:`EXTREMES`, migration 7):
+``stats`` clamps an approximate percentile to them, and reads a small group's calls for exact ones.
+
 Stored, a row's two histograms (TTFT, latency) are one blob, each cut to its occupied buckets
 (:func:`bump`); a row of a few calls may still hold them as a list of bucket indexes (:func:`_raw`). In
 memory each is a Python int with a 32-bit lane per bucket, so merging histograms is one big-integer
@@ -81,25 +84,35 @@ KEYS: dict[str, tuple[str, ...]] = {
     "rollup_prompts": ("day", "prompt_name", "prompt_version"),
     "rollup_tags": ("day", "tag", "status"),
 }
+EXTREMES = ("ttft_min", "ttft_max", "latency_min", "latency_max")
+"""The smallest and largest TTFT and latency of a histogram's calls (migration 7): approximate percentiles
+are clamped to them, so none lies outside the data."""
 VALUES: dict[str, tuple[str, ...]] = {
     "rollup_calls": COUNTERS,
-    "rollup_targets": ("provider", "hist"),
-    "rollup_prompts": ("hist",),
-    "rollup_tags": (*COUNTERS, "hist"),
+    "rollup_targets": ("provider", "hist", *EXTREMES),
+    "rollup_prompts": ("hist", *EXTREMES),
+    "rollup_tags": (*COUNTERS, "hist", *EXTREMES),
 }
 
 
-def _upsert(table: str) -> str:
-    """Counters add up; a histogram gets its new calls' bucket indexes (a new row keeps them :func:`_raw`)."""
-    columns = KEYS[table] + VALUES[table]
-    updates = [f"{c} = {c} + excluded.{c}" for c in VALUES[table] if c in COUNTERS]
-    if "hist" in VALUES[table]:
+def _upsert(table: str, extremes: bool = True) -> str:
+    """Counters add up; a histogram gets its new calls' bucket indexes (a new row keeps them :func:`_raw`);
+    the extremes widen. ``extremes=False``: a store before migration 7 (migration 2's backfill)."""
+    values = [c for c in VALUES[table] if extremes or c not in EXTREMES]
+    columns = KEYS[table] + tuple(values)
+    updates = [f"{c} = {c} + excluded.{c}" for c in values if c in COUNTERS]
+    if "hist" in values:
         updates.append("hist = wb_hist_bump(hist, excluded.hist)")
+    for c in values:
+        if c in EXTREMES:  # SQLite's min()/max() of a NULL is NULL: a side without a value gives way
+            pick = "min" if c.endswith("_min") else "max"
+            updates.append(f"{c} = {pick}(coalesce({c}, excluded.{c}), coalesce(excluded.{c}, {c}))")
     return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
             f"ON CONFLICT DO UPDATE SET {', '.join(updates)}")
 
 
 _UPSERTS = {table: _upsert(table) for table in KEYS}
+_UPSERTS_BEFORE_EXTREMES = {table: _upsert(table, extremes=False) for table in KEYS}
 
 
 # -- histograms ---------------------------------------------------------------------------------------
@@ -229,11 +242,13 @@ class Aggregate:
     targets: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
     prompts: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
     tags: dict[tuple[Any, ...], tuple[list[tuple[Any, ...]], list[int]]] = field(default_factory=dict)
+    extremes: dict[tuple[str, tuple[Any, ...]], list[float | None]] = field(default_factory=dict)
+    """(histogram table, key) → [TTFT min, TTFT max, latency min, latency max] (:data:`EXTREMES`)."""
 
     def add(self, calls: Iterable[Sequence[Any]], tags: Iterable[tuple[str, str]] = ()) -> None:
         """Add calls (tuples in :data:`FIELDS` order) and their ``(call_id, tag)`` rows."""
-        seen: dict[str, tuple[int, str, tuple[Any, ...], list[int]]] = {}
-        counters, targets, prompts = self.calls, self.targets, self.prompts
+        seen: dict[str, tuple[int, str, tuple[Any, ...], list[int], Any, Any]] = {}
+        counters, targets, prompts, widen = self.calls, self.targets, self.prompts, self._widen
         for (call_id, ts, provider, target, prompt_name, prompt_version, status, finish, input_tokens,
              output_tokens, cache_read, cost, ttft, latency) in calls:
             day = int(ts // DAY_S)
@@ -264,28 +279,52 @@ class Aggregate:
                     prompts[(day, prompt, version)] = lanes.copy()
                 else:
                     hist += lanes
-            seen[call_id] = (day, status, vector, lanes)
+                widen(("rollup_targets", (day, target, status)), ttft, latency)
+                widen(("rollup_prompts", (day, prompt, version)), ttft, latency)
+            seen[call_id] = (day, status, vector, lanes, ttft, latency)
         for call_id, tag in tags:
             info = seen.get(call_id)
             if info is None:
                 continue
-            day, status, vector, lanes = info
+            day, status, vector, lanes, ttft, latency = info
             tagged = self.tags.get((day, tag, status))
             if tagged is None:
                 self.tags[(day, tag, status)] = ([vector], lanes.copy())
             else:
                 tagged[0].append(vector)
                 tagged[1].extend(lanes)
+            if lanes:
+                widen(("rollup_tags", (day, tag, status)), ttft, latency)
 
-    def rows(self, pack: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    def _widen(self, key: tuple[str, tuple[Any, ...]], ttft: float | None, latency: float | None) -> None:
+        bounds = self.extremes.get(key)
+        if bounds is None:
+            self.extremes[key] = [ttft, ttft, latency, latency]
+            return
+        for i, value in ((0, ttft), (2, latency)):
+            if value is not None:
+                low, high = bounds[i], bounds[i + 1]
+                if low is None or value < low:
+                    bounds[i] = value
+                if high is None or value > high:
+                    bounds[i + 1] = value
+
+    def rows(self, pack: bool = False, extremes: bool = True) -> dict[str, list[tuple[Any, ...]]]:
         """Table → rows (key columns, then value columns as in :data:`VALUES`; ``hist`` in :func:`_raw` form,
-        or packed if ``pack``)."""
+        or packed if ``pack``; without the :data:`EXTREMES` unless ``extremes``)."""
         raw = _packed if pack else _raw
+        none: list[float | None] = [None] * len(EXTREMES)
+
+        def bounds(table: str, key: tuple[Any, ...]) -> list[float | None]:
+            return (self.extremes.get((table, key)) or none) if extremes else []
+
         return {
             "rollup_calls": [(*key, *map(sum, zip(*vectors, strict=True))) for key, vectors in self.calls.items()],
-            "rollup_targets": [(*key, entry[0], raw(entry[1:])) for key, entry in self.targets.items()],
-            "rollup_prompts": [(*key, raw(lanes)) for key, lanes in self.prompts.items()],
-            "rollup_tags": [(*key, *map(sum, zip(*vectors, strict=True)), raw(lanes))
+            "rollup_targets": [(*key, entry[0], raw(entry[1:]), *bounds("rollup_targets", key))
+                               for key, entry in self.targets.items()],
+            "rollup_prompts": [(*key, raw(lanes), *bounds("rollup_prompts", key))
+                               for key, lanes in self.prompts.items()],
+            "rollup_tags": [(*key, *map(sum, zip(*vectors, strict=True)), raw(lanes), *bounds("rollup_tags", key))
                             for key, (vectors, lanes) in self.tags.items()],
         }
 
@@ -295,12 +334,13 @@ def register(conn: sqlite3.Connection) -> None:
     conn.create_function("wb_hist_bump", 2, bump, deterministic=True)
 
 
-def apply(conn: sqlite3.Connection, aggregate: Aggregate, pack: bool = False) -> None:
+def apply(conn: sqlite3.Connection, aggregate: Aggregate, pack: bool = False, extremes: bool = True) -> None:
     """Add an aggregate to the stored rollups (inside the caller's transaction): one upsert per table.
-    The connection needs :func:`register` first."""
-    for table, rows in aggregate.rows(pack).items():
+    The connection needs :func:`register` first. ``extremes=False``: tables before migration 7."""
+    upserts = _UPSERTS if extremes else _UPSERTS_BEFORE_EXTREMES
+    for table, rows in aggregate.rows(pack, extremes).items():
         if rows:
-            conn.executemany(_UPSERTS[table], rows)
+            conn.executemany(upserts[table], rows)
 
 
 def calls_where(conn: sqlite3.Connection, where: str = "1", args: Sequence[Any] = (),
@@ -318,10 +358,12 @@ def calls_where(conn: sqlite3.Connection, where: str = "1", args: Sequence[Any] 
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
-    """Recompute every rollup from the calls (migration 2's backfill)."""
+    """Recompute every rollup from the calls (the backfills of migrations 2 and 7; migration 2 runs on tables
+    without the :data:`EXTREMES`)."""
     for table in KEYS:
         conn.execute(f"DELETE FROM {table}")
-    _reaggregate(conn, "1", ())
+    have = {row[1] for row in conn.execute("PRAGMA table_info(rollup_targets)")}
+    _reaggregate(conn, "1", (), extremes=EXTREMES[0] in have)
 
 
 def recompute_days(conn: sqlite3.Connection, first: int, last: int) -> None:
@@ -331,12 +373,12 @@ def recompute_days(conn: sqlite3.Connection, first: int, last: int) -> None:
     _reaggregate(conn, "c.ts >= ? AND c.ts < ?", (first * DAY_S, (last + 1) * DAY_S))
 
 
-def _reaggregate(conn: sqlite3.Connection, where: str, args: Sequence[Any]) -> None:
+def _reaggregate(conn: sqlite3.Connection, where: str, args: Sequence[Any], extremes: bool = True) -> None:
     register(conn)
     for calls, tags in calls_where(conn, where, args):
         aggregate = Aggregate()
         aggregate.add(calls, tags)
-        apply(conn, aggregate, pack=True)
+        apply(conn, aggregate, pack=True, extremes=extremes)
 
 
 def roll_pending(conn: sqlite3.Connection, batch: int = 5_000) -> int:

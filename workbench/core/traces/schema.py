@@ -6,7 +6,7 @@ migration never changes: a test holds the checksum of every one's SQL. A new col
 exactly the defined columns).
 
 The schema version is SQLite's ``user_version`` (the number of migrations applied), as it has been since
-the first store, so every existing store (versions 1 … 5) upgrades in place. Each migration runs in its
+the first store, so every existing store (versions 1 … 6) upgrades in place. Each migration runs in its
 own explicit transaction (``BEGIN IMMEDIATE`` … ``COMMIT``): SQLite's DDL is transactional, but Python's
 ``sqlite3`` (3.11, default ``isolation_level``) opens a transaction only before INSERT/UPDATE/DELETE, so a
 ``CREATE`` would otherwise commit on its own and a failure half-way would leave half a schema. The
@@ -23,6 +23,9 @@ it once.
 3. ``fewer_call_indexes``: the secondary indexes on ``calls`` trimmed to what the filters need.
 4. ``rollup_high_water_mark``: rollups catch up from a high-water mark instead of inside each commit.
 5. ``total_times``: ``total_ms`` and ``total_ttft_ms``.
+6. ``payload_ids_never_reused``: ``payloads.rowid`` becomes AUTOINCREMENT (a rowid is never used again after
+   prune), the search index is rebuilt.
+7. ``rollup_extremes``: each histogram's smallest and largest values; the rollups are recomputed.
 """
 
 from __future__ import annotations
@@ -115,6 +118,36 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE calls ADD COLUMN total_ms FLOAT",
         "ALTER TABLE calls ADD COLUMN total_ttft_ms FLOAT",
     ), doc="What the user waited, beside the serving attempt's wire timings."),
+    Migration("payload_ids_never_reused", (
+        "CREATE TABLE payloads_new (rowid INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, call_id VARCHAR NOT NULL, "
+        "request_json VARCHAR, response_text VARCHAR, reasoning_text VARCHAR, attempts_json VARCHAR, chunk_ms BLOB, "
+        "UNIQUE (call_id))",
+        "INSERT INTO payloads_new (rowid, call_id, request_json, response_text, reasoning_text, attempts_json, "
+        "chunk_ms) SELECT rowid, call_id, request_json, response_text, reasoning_text, attempts_json, chunk_ms "
+        "FROM payloads ORDER BY rowid",
+        "DROP TABLE payloads",
+        "ALTER TABLE payloads_new RENAME TO payloads",
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'payloads', 0 "
+        "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'payloads')",
+        "UPDATE sqlite_sequence SET seq = max(seq, (SELECT indexed_rowid FROM fts_state), "
+        "(SELECT rolled_rowid FROM rollup_state)) WHERE name = 'payloads'",
+        "INSERT INTO payloads_fts (payloads_fts) VALUES ('rebuild')",
+        "UPDATE fts_state SET indexed_rowid = (SELECT coalesce(max(rowid), 0) FROM payloads)",
+    ), doc="A payload's rowid is never used again (AUTOINCREMENT), even once prune has deleted the newest calls: "
+           "the search index and the rollups catch up along rowids from their high-water marks, so a reused "
+           "rowid was never searchable nor counted, and prune then took entries out of the index that were never "
+           "in it (the index damaged). ``payloads`` is copied into the new definition, the next rowid starts "
+           "past both marks, and the search index is rebuilt from the payloads (a store damaged that way is "
+           "whole again)."),
+    Migration("rollup_extremes", (
+        *(f"ALTER TABLE {table} ADD COLUMN {column} REAL"
+          for table in ("rollup_targets", "rollup_prompts", "rollup_tags")
+          for column in ("ttft_min", "ttft_max", "latency_min", "latency_max")),
+        "UPDATE rollup_state SET rolled_rowid = (SELECT coalesce(max(rowid), 0) FROM payloads)",
+    ), rollup.rebuild,
+        "The smallest and largest TTFT and latency beside each histogram, so an approximate percentile is "
+        "clamped to what was observed; the rollups are recomputed from the calls (which also counts calls a "
+        "reused rowid had hidden from them)."),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

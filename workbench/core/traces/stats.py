@@ -2,10 +2,16 @@
 
 Whole UTC days come from the daily rollups (:mod:`workbench.core.traces.rollup`); the partial days at
 either end of a time range, and filters no rollup is keyed by, come from the calls themselves.
+
+Percentiles are exact (from the group's calls) for a group of at most :data:`EXACT_UP_TO` calls, and
+whatever the size when the exact query answers. A larger group's come from the rollups' histograms
+(within their relative error), clamped to the group's smallest and largest values, and the row says so:
+``percentiles_approximate``.
 """
 
 from __future__ import annotations
 
+import calendar
 import sqlite3
 import statistics
 import time
@@ -21,10 +27,12 @@ from workbench.core.traces.filters import Filters
 def stats(conn: sqlite3.Connection, by: str, filters: Filters) -> list[dict[str, Any]]:
     """Calls, spend, p50/p95 TTFT and latency, cache hit ratio and share of ``length`` finishes per group.
 
-    Answered from the rollups (see :mod:`rollup`; percentiles within its relative error) whenever the
-    filters are ones a rollup is keyed by; the parts of ``since``/``until`` that are not whole UTC days
-    come from the calls themselves. Other filters (cost, latency, session, eval run, or mixes no
-    rollup is keyed by) take the exact query over the calls."""
+    Answered from the rollups (see :mod:`rollup`) whenever the filters are ones a rollup is keyed by; the
+    parts of ``since``/``until`` that are not whole UTC days come from the calls themselves. There a
+    group's percentiles are exact up to :data:`EXACT_UP_TO` calls, else approximate (within the
+    histograms' relative error, clamped to the group's extremes; ``percentiles_approximate`` is true).
+    Other filters (cost, latency, session, eval run, or mixes no rollup is keyed by) take the exact query
+    over the calls."""
     if by not in _GROUPS:
         raise ConfigError(f"cannot group by '{by}'", f"use one of: {', '.join(_GROUPS)}")
     plan = _rollup_plan(by, filters)
@@ -60,8 +68,14 @@ def exact_stats(conn: sqlite3.Connection, by: str, filters: Filters) -> list[dic
             "length_share": row["length_share"], "error_share": row["error_share"],
             "ttft_p50_ms": _quantile(ttfts, 0.5), "ttft_p95_ms": _quantile(ttfts, 0.95),
             "latency_p50_ms": _quantile(latencies, 0.5), "latency_p95_ms": _quantile(latencies, 0.95),
+            "percentiles_approximate": False,
         })
     return out
+
+
+EXACT_UP_TO = 1_000
+"""A group of at most this many calls gets exact percentiles from its calls, even when the rollups
+answer the rest (reading them costs about a millisecond)."""
 
 
 def _rollup_stats(conn: sqlite3.Connection, by: str, filters: Filters, counter_table: str,
@@ -72,7 +86,7 @@ def _rollup_stats(conn: sqlite3.Connection, by: str, filters: Filters, counter_t
     columns = _GROUP_COLUMNS[by]
     width = len(columns)
     counters: dict[tuple[Any, ...], list[Any]] = {}  # rollup key → 11 counters and the errors
-    hists: dict[tuple[Any, ...], list[int]] = {}  # rollup key → [TTFT histogram, latency histogram]
+    hists: dict[tuple[Any, ...], list[Any]] = {}  # rollup key → [TTFT histogram, latency histogram, *extremes]
 
     def add_counters(rows: Iterator[tuple[Any, ...]]) -> None:
         for row in rows:
@@ -84,10 +98,10 @@ def _rollup_stats(conn: sqlite3.Connection, by: str, filters: Filters, counter_t
                 for i, value in enumerate(row[width:]):
                     entry[i] += value
 
-    def hist(key: tuple[Any, ...]) -> list[int]:
+    def hist(key: tuple[Any, ...]) -> list[Any]:
         entry = hists.get(key)
         if entry is None:
-            entry = hists[key] = [0, 0]
+            entry = hists[key] = [0, 0, None, None, None, None]
         return entry
 
     sums = ", ".join(f"sum({c})" for c in rollup.COUNTERS)
@@ -98,11 +112,13 @@ def _rollup_stats(conn: sqlite3.Connection, by: str, filters: Filters, counter_t
             f"FROM {counter_table} WHERE {where} GROUP BY {', '.join(columns)}", args))
         where, args = _rollup_where(hist_table, filters, days)
         decode = rollup.decode
-        for row in cursor.execute(f"SELECT {', '.join(columns)}, hist FROM {hist_table} WHERE {where}", args):
+        for row in cursor.execute(f"SELECT {', '.join(columns)}, hist, {', '.join(rollup.EXTREMES)} "
+                                  f"FROM {hist_table} WHERE {where}", args):
             ttft, latency = decode(row[width])
             entry = hist(row[:width])
             entry[0] += ttft
             entry[1] += latency
+            _widen(entry, row[width + 1:])
     for low, high in edges:  # the parts of days at the ends: from the calls, aggregated by SQLite
         where, args = replace(filters, since=low, until=high, tag=None).where()
         source, keys = "calls c", [_EDGE_KEYS[column] for column in columns]
@@ -115,46 +131,118 @@ def _rollup_stats(conn: sqlite3.Connection, by: str, filters: Filters, counter_t
         for metric, column in enumerate(("c.ttft_ms", "c.latency_ms")):
             lane = (f"CASE WHEN {column} < ? THEN 0 ELSE min(CAST((ln({column}) - ?) * ? AS INTEGER) + 1, ?) END")
             for row in cursor.execute(
-                    f"SELECT {group}, {lane}, count(*) FROM {source} WHERE {where} AND {column} IS NOT NULL "
-                    f"GROUP BY {group}, {width + 1}",
+                    f"SELECT {group}, {lane}, count(*), min({column}), max({column}) FROM {source} "
+                    f"WHERE {where} AND {column} IS NOT NULL GROUP BY {group}, {width + 1}",
                     [rollup.LOW_MS, rollup.LN_LOW, rollup.INV_LN_R, rollup.BUCKETS + 1, *args]):
-                hist(row[:width])[metric] += row[width + 1] << (32 * row[width])
-    groups: dict[Any, list[Any]] = {}  # the exact query's group value → counters, errors, histograms
+                entry = hist(row[:width])
+                entry[metric] += row[width + 1] << (32 * row[width])
+                _widen(entry, (row[width + 2], row[width + 3]) if metric == 0 else (None, None, *row[width + 2:]))
+    groups: dict[Any, list[Any]] = {}  # the exact query's group value → counters and errors
+    group_hists: dict[Any, list[Any]] = {}  # ... → histograms and extremes
     for key, values in counters.items():
         value = _group_value(by, key)
         merged = groups.get(value)
-        ttft, latency = hists.get(key) or (0, 0)
         if merged is None:
-            groups[value] = [*values, ttft, latency]
+            groups[value] = list(values)
             continue
         for i, number in enumerate(values):
             merged[i] += number
-        merged[-2] += ttft
-        merged[-1] += latency
-    for key, (ttft, latency) in hists.items():  # a key may have a histogram but no counter row (by tag)
-        if key not in counters:
-            merged = groups.get(_group_value(by, key))
-            if merged is not None:
-                merged[-2] += ttft
-                merged[-1] += latency
+    for key, entry in hists.items():  # (a key may have a histogram but no counter row: by tag)
+        value = _group_value(by, key)
+        if value not in groups:
+            continue
+        merged = group_hists.get(value)
+        if merged is None:
+            group_hists[value] = list(entry)
+            continue
+        merged[0] += entry[0]
+        merged[1] += entry[1]
+        _widen(merged, entry[2:])
     out = []
     for value in sorted(groups, key=lambda v: (v is not None, v)):
         result = groups[value]
         c = dict(zip(rollup.COUNTERS, result, strict=False))
         if not c["calls"]:
             continue
-        ttfts, latencies = rollup.counts(result[-2]), rollup.counts(result[-1])
-        out.append({
+        row = {
             by: value, "calls": c["calls"], "spend_usd": c["spend_usd"] if c["priced"] else None,
             "unpriced_calls": c["unpriced"], "input_tokens": c["input_tokens"] if c["input_n"] else None,
             "output_tokens": c["output_tokens"] if c["output_n"] else None,
             "cache_hit_ratio": c["cache_read_tokens"] / c["input_tokens"] if c["input_tokens"] else None,
             "length_share": c["length"] / c["finished"] if c["finished"] else None,
             "error_share": result[len(rollup.COUNTERS)] / c["calls"],
-            "ttft_p50_ms": rollup.quantile(ttfts, 0.5), "ttft_p95_ms": rollup.quantile(ttfts, 0.95),
-            "latency_p50_ms": rollup.quantile(latencies, 0.5), "latency_p95_ms": rollup.quantile(latencies, 0.95),
-        })
+        }
+        if c["calls"] <= EXACT_UP_TO:
+            ttfts, latencies = _group_values(conn, by, value, filters)
+            row.update({"ttft_p50_ms": _quantile(ttfts, 0.5), "ttft_p95_ms": _quantile(ttfts, 0.95),
+                        "latency_p50_ms": _quantile(latencies, 0.5), "latency_p95_ms": _quantile(latencies, 0.95),
+                        "percentiles_approximate": False})
+        else:
+            ttft, latency, *extremes = group_hists.get(value) or [0, 0, None, None, None, None]
+            for name, counted, (low, high) in (("ttft", ttft, extremes[:2]), ("latency", latency, extremes[2:])):
+                buckets = rollup.counts(counted)
+                for q in (50, 95):
+                    row[f"{name}_p{q}_ms"] = _clamp(rollup.quantile(buckets, q / 100), low, high)
+            row["percentiles_approximate"] = True
+        out.append(row)
     return out
+
+
+def _widen(entry: list[Any], extremes: Any) -> None:
+    """Widen ``entry``'s extremes (from index 2: TTFT min, max, latency min, max) by ``extremes`` (None: unknown)."""
+    for i, value in enumerate(extremes):
+        if value is None:
+            continue
+        current = entry[2 + i]
+        if current is None or (value < current if i % 2 == 0 else value > current):
+            entry[2 + i] = value
+
+
+def _clamp(value: float | None, low: float | None, high: float | None) -> float | None:
+    """An approximate percentile kept within the values observed (never below the smallest, above the largest)."""
+    if value is None:
+        return None
+    if high is not None and value > high:
+        value = high
+    if low is not None and value < low:
+        value = low
+    return value
+
+
+def _group_values(conn: sqlite3.Connection, by: str, value: Any, filters: Filters) -> tuple[list[float], list[float]]:
+    """The TTFTs and latencies (each sorted) of one group's calls: what the exact query would read for it,
+    through an index where one serves the group."""
+    extra, extra_args = "1", []
+    if by == "day":
+        start = calendar.timegm(time.strptime(value, "%Y-%m-%d"))
+        since = start if filters.since is None else max(filters.since, start)
+        until = start + rollup.DAY_S if filters.until is None else min(filters.until, start + rollup.DAY_S)
+        filters = replace(filters, since=since, until=until)
+    elif by == "model":
+        extra, extra_args = "c.target = ?", [value]
+    elif by == "provider":  # the targets of a provider are one range of the target index
+        extra, extra_args = ("c.provider = ? AND (c.target = ? OR (c.target >= ? AND c.target < ?))",
+                             [value, value, f"{value}/", f"{value}0"])
+    elif by == "prompt":
+        extra, extra_args = ("c.prompt_name IS NULL", []) if value is None else ("c.prompt_name = ?", [value])
+    elif by == "prompt-version":
+        if value is None:
+            extra = "(c.prompt_name IS NULL OR c.prompt_version IS NULL)"
+        else:
+            name, _, number = value.rpartition("@")
+            extra, extra_args = "c.prompt_name = ? AND c.prompt_version = ?", [name, int(number)]
+    elif by == "tag":
+        extra, extra_args = "c.id IN (SELECT call_id FROM call_tags WHERE tag = ?)", [value]
+    elif by == "status":  # a literal: the partial index of errors serves it
+        extra = "c.status = 'error'" if value == "error" else "c.status = ?"
+        extra_args = [] if value == "error" else [value]
+    where, args = replace(filters, tag=None).where()
+    if filters.tag is not None:  # looked up per call (the group's calls drive, not the tag's)
+        extra += " AND EXISTS (SELECT 1 FROM call_tags t WHERE t.call_id = c.id AND t.tag = ?)"
+        extra_args.append(filters.tag)
+    rows = conn.execute(f"SELECT c.ttft_ms, c.latency_ms FROM calls c WHERE {where} AND {extra}",
+                        [*args, *extra_args]).fetchall()
+    return (sorted(r[0] for r in rows if r[0] is not None), sorted(r[1] for r in rows if r[1] is not None))
 
 
 _GROUPS = {

@@ -193,10 +193,14 @@ class TraceStore:
 
 
 def index_pending(conn: sqlite3.Connection, batch: int = 5_000) -> int:
-    """Index payloads written since the last run into the FTS table; returns how many were indexed."""
+    """Index payloads written since the last run into the FTS table; returns how many were indexed.
+
+    Each step reads the high-water mark under the write lock (``BEGIN IMMEDIATE``): two connections
+    catching up at once (the writer's idle step, a ``search`` elsewhere) never index a payload twice."""
     done = 0
     while True:
         with conn:
+            conn.execute("BEGIN IMMEDIATE")
             mark = conn.execute("SELECT indexed_rowid FROM fts_state").fetchone()[0]
             top = conn.execute("SELECT max(rowid) FROM (SELECT rowid FROM payloads WHERE rowid > ? ORDER BY rowid "
                                "LIMIT ?)", (mark, batch)).fetchone()[0]
