@@ -26,3 +26,18 @@ async def test_finished_panes_show_their_settled_usage_and_cost(fake_server: Fak
         for pane in race.panes:
             assert pane.header_text == metrics(pane.record).plain  # what the record says now, not before settling
         assert f"≈{estimated.record.usage.output_tokens}" in estimated.header_text
+
+
+async def test_a_call_is_traced_as_soon_as_it_ends_while_the_race_still_runs(fake_env: dict[str, str]) -> None:
+    targets = ["fake/quick@tokens=3", "fake/slow@tokens=400,tps=20"]
+    app = WorkbenchApp(env=fake_env, targets=targets)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_prompt(pilot, "Explain SSE")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.race is not None and app.race.records[0].settled)
+        writer = app.writer()
+        writer.flush()  # committed: a crash from here on keeps it
+        rows = list(app.store().page(limit=10))
+        assert [(r["target"], r["status"]) for r in rows] == [(targets[0], "ok")]
+        assert not app.race.done  # the slow call still streams
+        app.race.cancel()
