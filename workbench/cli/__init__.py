@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from workbench import __version__
 from workbench.cli import arguments
-from workbench.cli._shared import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from workbench.cli._shared import EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE, EXIT_USAGE
 from workbench.core.errors import WorkbenchError
 from workbench.process_settings import pause_collection, resume_collection
 
@@ -110,6 +110,14 @@ def _main_run(argv: list[str], spawned: Spawned | None) -> int:
             net.close(wait=net.raced)
 
 
+def _reader_gone() -> None:
+    """Quietly: stdout's reader closed the pipe. What is still buffered can never be written; pointing stdout
+    at /dev/null keeps the interpreter's last flush from failing with a traceback (Python's documented way)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def _exit_now(code: int) -> None:
     """Exit without tearing the interpreter down: freeing every module and object of a process that
     imported pydantic, httpx2 and the trace store takes ~0.1 s, after the output is complete. Only for a
@@ -123,7 +131,12 @@ def _exit_now(code: int) -> None:
 
 def _dispatch(command: Callable[[], int]) -> int:
     try:
-        return command()
+        code = command()
+        sys.stdout.flush()  # here, where a reader gone away is handled, not at the interpreter's exit
+        return code
+    except BrokenPipeError:  # `workbench traces list --json | head -1`: the reader has what it wanted
+        _reader_gone()
+        return EXIT_PIPE
     except WorkbenchError as exc:
         hint = f"\n  hint: {exc.hint}" if exc.hint else ""
         print(f"workbench: {exc}{hint}", file=sys.stderr)

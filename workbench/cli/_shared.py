@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from workbench.core.prompts import PromptFileError
     from workbench.services import Services
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
-"""130 and 143: 128 + the signal's number (SIGINT, SIGTERM), as shells report a process those signals ended."""
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED = 0, 1, 2, 130, 141, 143
+"""130, 141 and 143: 128 + the signal's number (SIGINT, SIGPIPE, SIGTERM), as shells report a process those
+signals ended (141: stdout's reader went away, as `yes | head` ends)."""
 
 
 def read_file(path: str) -> str:
@@ -75,7 +76,14 @@ def print_network_warnings(settings: Settings) -> None:
 def console(*, stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """The reader went away: handled as for every command (:func:`workbench.cli._dispatch`), not with
+            rich's default exit."""
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(stderr=stderr)
 
 
 def workspace_dir(explicit: str | None = None) -> Path:
@@ -132,4 +140,4 @@ def eval_store(settings: Settings) -> EvalStore:
     """The eval store beside the configuration's trace log."""
     from workbench.core.evals.run_store import EvalStore, default_path
 
-    return EvalStore(default_path(settings.trace_path(os.environ)))
+    return EvalStore(default_path(settings.trace_path(os.environ)), settings.redactor())
