@@ -40,12 +40,6 @@ def test_without_a_server_the_local_provider_says_what_to_do() -> None:
     assert endpoint.base_url == "http://127.0.0.1:5/v1" and endpoint.wire == "openai_chat" and endpoint.api_key is None
 
 
-def test_an_unknown_local_model_fails_before_anything_starts() -> None:
-    result = workbench("run", "-m", "local/nope", "--json", "hi")
-    assert result.returncode == 2
-    assert "unknown local model 'local/nope'" in result.stderr and TARGET in result.stderr
-
-
 def test_a_missing_model_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(local_model.LOCAL_MODELS, "absent", LocalModel("workbench-no-such-package", "chatml"))
     with pytest.raises(ConfigError, match="needs the package workbench-no-such-package") as caught:
@@ -76,3 +70,13 @@ def test_the_network_process_streams_from_a_running_local_server(local_url: str)
     assert record.timing.ttft_ms is not None and record.timing.ttft_ms > 0
     assert record.usage_estimated and record.usage is not None
     assert record.usage.output_tokens > 0 and record.usage.input_tokens > 0
+
+
+def test_an_unknown_local_model_fails_alone(fake_env: dict[str, str]) -> None:
+    """Like an unknown provider, an unknown local model fails its own column (with the known ones named); the
+    other targets run, and no local server is started for it."""
+    result = workbench("run", "hi", "-m", "fake/demo", "-m", "local/nope", "--json", env=fake_env)
+    assert result.returncode == 1, result.stderr
+    ok, unknown = json_lines(result.stdout)
+    assert ok["status"] == "ok" and unknown["status"] == "error"
+    assert "unknown local model 'local/nope'" in str(unknown["error"]) and "starting the local" not in result.stderr

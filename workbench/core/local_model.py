@@ -53,17 +53,23 @@ LOCAL_MODELS: dict[str, LocalModel] = {
 
 
 def local_models(targets: Iterable[str]) -> list[str]:
-    """The distinct model names of the ``local/…`` targets among ``targets``, sorted."""
+    """The distinct known model names of the ``local/…`` targets among ``targets``, sorted (an unknown one is
+    left to fail alone, as its call: :func:`check_local_model`)."""
     return sorted({model for provider, _, model in (t.strip().partition("/") for t in targets)
-                   if provider.lower() == "local" and model})
+                   if provider.lower() == "local" and model in LOCAL_MODELS})
+
+
+def check_local_model(name: str) -> None:
+    """A :class:`ConfigError` with the known names unless ``local/<name>`` is one."""
+    if name not in LOCAL_MODELS:
+        raise ConfigError(f"unknown local model 'local/{name}'",
+                          "use one of: " + ", ".join(f"local/{known}" for known in sorted(LOCAL_MODELS)))
 
 
 def model_file(name: str) -> Path:
     """The GGUF of ``local/<name>``, found in its package's installed files (nothing is imported)."""
-    model = LOCAL_MODELS.get(name)
-    if model is None:
-        raise ConfigError(f"unknown local model 'local/{name}'",
-                          "use one of: " + ", ".join(f"local/{known}" for known in sorted(LOCAL_MODELS)))
+    check_local_model(name)
+    model = LOCAL_MODELS[name]
     try:
         files = importlib.metadata.files(model.package) or []
     except importlib.metadata.PackageNotFoundError:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx2
 
 from workbench.core.errors import ConfigError, header_safe
-from workbench.core.local_model import LOCAL_URL_ENV
+from workbench.core.local_model import LOCAL_URL_ENV, check_local_model
 from workbench.core.providers.anthropic import AnthropicProvider
 from workbench.core.providers.base import Endpoint, HttpProvider
 from workbench.core.providers.gemini import GeminiProvider
@@ -126,6 +126,8 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
     if spec is None:
         known = ", ".join(sorted(providers))
         raise ConfigError(f"unknown provider '{ref.provider}' in '{ref}'", f"use one of: {known}")
+    if spec.name == "local":
+        check_local_model(ref.model)
     override = _first(env, spec.base_url_env)
     base_url = override or spec.base_url
     if base_url is None and spec.name == "local":
