@@ -219,6 +219,18 @@ class RunInfo:
     repeat: int = 1
     targets: tuple[str, ...] = ()
     cost_usd: float = 0.0
+    gate: float | None = None
+    """The pass rate the run had to reach (:meth:`Suite.gate_or_default`); None for a run stored before gates were."""
+    gate_source: str | None = None
+    """Where the gate came from: ``option`` (``--gate``), ``suite`` (its ``gate:``) or ``default`` (every cell)."""
+    compared_with: str | None = None
+    """The id of the run it was compared with (``--compare``), if any."""
+    verdict: str | None = None
+    """What the run concluded: passed, failed, stopped (budget), interrupted; None until it concluded."""
+    failures: tuple[str, ...] | None = None
+    """Why it failed as a gate, in the words it printed (empty when it passed; None without a verdict)."""
+    exit_code: int | None = None
+    """The exit code ``workbench eval`` gave (None for a run of the TUI)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,85 @@
+"""The eval store's migrations (``evals.db``): from an empty file to the current schema, each one frozen and atomic.
+
+As for the trace log (:mod:`workbench.core.traces.schema`): a migration is a name and the literal SQL it
+runs; once shipped it never changes (a test holds every one's checksum), and a change of schema is a new
+migration. The version is SQLite's ``user_version`` (the number of migrations applied; the first eval
+stores are at 1). Each migration runs in its own ``BEGIN IMMEDIATE`` … ``COMMIT``, so a failure half-way
+leaves the previous version whole, and the version is read again under the write lock, so two processes
+opening a new store migrate it once.
+
+1. ``create_tables``: runs, their results (keyed by cell and repeat) and the response cache, as first shipped.
+2. ``run_verdicts``: what a run concluded, stored with it: its gate (the pass rate and where it came
+   from), the run it was compared with, its verdict, the reasons it failed in the words it printed,
+   and the exit code. Runs stored before have none of them ("no gate recorded").
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str
+    sql: tuple[str, ...]
+    """Run in order; ``ALTER TABLE t ADD COLUMN c`` is skipped when ``c`` exists."""
+
+
+_CREATE_TABLES = (
+    """CREATE TABLE IF NOT EXISTS eval_runs (
+        id TEXT PRIMARY KEY, suite TEXT NOT NULL, suite_path TEXT NOT NULL, suite_digest TEXT NOT NULL,
+        started_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL, stop_reason TEXT,
+        repeat INTEGER NOT NULL, targets TEXT NOT NULL, cost_usd REAL NOT NULL DEFAULT 0)""",
+    "CREATE INDEX IF NOT EXISTS eval_runs_suite ON eval_runs (suite, id)",
+    """CREATE TABLE IF NOT EXISTS eval_results (
+        run_id TEXT NOT NULL, seq INTEGER NOT NULL, test TEXT NOT NULL, prompt TEXT NOT NULL,
+        target TEXT NOT NULL, repeat INTEGER NOT NULL, description TEXT NOT NULL, passed INTEGER NOT NULL,
+        score REAL NOT NULL, cached INTEGER NOT NULL, trace_id TEXT, observation TEXT NOT NULL,
+        gradings TEXT NOT NULL, PRIMARY KEY (run_id, test, prompt, target, repeat)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS eval_results_order ON eval_results (run_id, seq)",
+    """CREATE TABLE IF NOT EXISTS eval_cache (
+        key TEXT PRIMARY KEY, observation TEXT NOT NULL, created_at REAL NOT NULL) WITHOUT ROWID""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("create_tables", _CREATE_TABLES),
+    Migration("run_verdicts", (
+        "ALTER TABLE eval_runs ADD COLUMN gate REAL",
+        "ALTER TABLE eval_runs ADD COLUMN gate_source TEXT",
+        "ALTER TABLE eval_runs ADD COLUMN compared_with TEXT",
+        "ALTER TABLE eval_runs ADD COLUMN verdict TEXT",
+        "ALTER TABLE eval_runs ADD COLUMN failures TEXT",
+        "ALTER TABLE eval_runs ADD COLUMN exit_code INTEGER",
+    )),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
+
+
+def version(conn: sqlite3.Connection) -> int:
+    number: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return number
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the store to :data:`SCHEMA_VERSION`, one migration per transaction (rolled back whole on failure)."""
+    if conn.in_transaction:
+        raise RuntimeError("migrate needs a connection outside any transaction")
+    while version(conn) < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = version(conn)  # again, under the write lock: another process may have migrated
+            if current < SCHEMA_VERSION:
+                for statement in MIGRATIONS[current].sql:
+                    added = _ADD_COLUMN.match(statement)
+                    if added and added[2] in {row[1] for row in conn.execute(f"PRAGMA table_info({added[1]})")}:
+                        continue
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {current + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
