@@ -91,6 +91,32 @@ def test_init_makes_a_workspace_and_is_idempotent(tmp_path: Path) -> None:
     assert "already complete" in again.stdout
 
 
+def test_init_starts_with_a_prompt_and_its_suite_that_run(fake_env: dict[str, str], tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    made = workbench("init", str(root))
+    assert "prompts/explain.yaml" in made.stdout and "evals/explain.yaml" in made.stdout
+    steps = made.stdout.split("next:", 1)[1].splitlines()[1:]
+    assert [line.split()[1] for line in steps] == ["run", "eval", "#"]  # run, eval, then the app
+    env = {**fake_env, "WORKBENCH_TRACES": str(tmp_path / "t.db")}
+    ran = workbench("run", "--prompt", "explain", "--var", "topic=unit tests", "-m", "fake/x", "--json", cwd=root,
+                    env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert json_lines(ran.stdout)[0]["prompt"] == "explain"
+    evaluated = workbench("eval", "evals/explain.yaml", "-t", "fake/x", cwd=root, env=env)
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    assert "2/2 passed" in evaluated.stderr  # the summary goes to stderr, reports to stdout
+    (root / "prompts" / "explain.yaml").write_text("name: explain\nmessages: [{role: user, content: mine}]\n")
+    workbench("init", str(root))  # never overwrites what is there
+    assert "content: mine" in (root / "prompts" / "explain.yaml").read_text()
+
+
+def test_init_adds_no_starter_beside_existing_prompts(tmp_path: Path) -> None:
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "mine.yaml").write_text("name: mine\nmessages: [{role: user, content: hi}]\n")
+    made = workbench("init", str(tmp_path))
+    assert not (tmp_path / "prompts" / "explain.yaml").exists() and "next:" not in made.stdout
+
+
 def test_models_lists_configured_and_discovered_targets(fake_server: FakeServerProcess, tmp_path: Path) -> None:
     (tmp_path / "workbench.toml").write_text("[defaults]\ntargets = ['openai/gpt-4.1-mini']\n", encoding="utf-8")
     env = {"OLLAMA_HOST": fake_server.base_url, "LMSTUDIO_BASE_URL": f"{fake_server.base_url}/v1",

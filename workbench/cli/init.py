@@ -1,4 +1,5 @@
-"""``workbench init [DIR]``: a workspace: workbench.toml, prompts/, evals/, sessions/, reports/."""
+"""``workbench init [DIR]``: a workspace: workbench.toml, prompts/ with a starter prompt, evals/ with a suite
+for it, sessions/, reports/; then the next three commands. Nothing that exists is overwritten."""
 
 from __future__ import annotations
 
@@ -26,6 +27,53 @@ redact = ["email", "card", "api_key"]
 max_retries = 2
 """
 FOLDERS = ("prompts", "evals", "sessions", "reports")
+STARTERS = {
+    "prompts/explain.yaml": """\
+# A prompt: `workbench run --prompt explain --var topic="..."`, or open it in the app (`workbench`).
+name: explain
+description: a technical idea explained to a newcomer in a few sentences
+params:
+  temperature: 0.2
+  max_tokens: 200
+system: You explain technical ideas to newcomers, plainly, in at most {{sentences}} sentences.
+messages:
+  - role: user
+    content: Explain {{topic}}.
+variables:
+  topic:
+    description: what to explain
+    default: server-sent events
+  sentences:
+    default: "3"
+""",
+    "evals/explain.yaml": """\
+# An eval suite for prompts/explain.yaml: `workbench eval evals/explain.yaml` (promptfoo's format).
+description: explanations stay short and on topic
+prompts:
+  - explain
+targets:
+  - local/smollm2-135m          # no key, no network; add yours, or pass -t provider/model
+defaultTest:
+  assert:
+    - type: finish-reason       # not cut at max_tokens
+      value: stop
+    - type: regex               # some words came back
+      value: '\\w+'
+tests:
+  - description: HTTP caching
+    vars:
+      topic: HTTP caching
+  - description: database indexes, briefly
+    vars:
+      topic: database indexes
+      sentences: "2"
+""",
+}
+NEXT_STEPS = """\
+next:
+  workbench run --prompt explain --var topic="unit tests"   # race it (add -m provider/model)
+  workbench eval evals/explain.yaml                        # its eval suite
+  workbench                                                # the app: edit, race, read traces"""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,10 +88,16 @@ def run(args: argparse.Namespace) -> int:
         if not (root / folder).exists():
             (root / folder).mkdir()
             made.append(f"{folder}/")
+    for name, text in STARTERS.items():
+        if not any((root / name).parent.glob("*.y*ml")):  # a folder with prompts or suites gets no starter
+            (root / name).write_text(text, encoding="utf-8")
+            made.append(name)
     ignore = root / ".gitignore"
     lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
     if ".workbench/" not in lines:
         ignore.write_text("\n".join([*lines, ".workbench/"]) + "\n", encoding="utf-8")
         made.append(".gitignore")
     print(f"workspace at {root}: " + (", ".join(made) if made else "already complete"))
+    if "prompts/explain.yaml" in made:
+        print(NEXT_STEPS)
     return EXIT_OK
