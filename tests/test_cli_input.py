@@ -22,3 +22,16 @@ def test_stdin_that_is_not_utf8_is_refused_before_any_call(command: list[str], f
     err = result.stderr.decode()
     assert err.splitlines()[0] == "workbench: stdin is not UTF-8 text (byte 3)" and "Traceback" not in err
     assert not result.stdout and not db.exists()  # nothing sent, nothing traced
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["tokens", "-m", "nosuch/model"], "workbench: unknown provider 'nosuch' in 'nosuch/model'"),
+    (["tokens", "-m", "fake/x", "--max-tokens", "-1"],
+     "workbench: --max-tokens -1: input should be greater than or equal to 1"),
+], ids=["unknown-provider", "max-tokens"])
+def test_a_bad_flag_gets_one_line_and_exit_2(args: list[str], tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "workbench", *args], input=b"hi", capture_output=True,
+                            timeout=60, cwd=tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == 2 and err.splitlines()[0] == line and "Traceback" not in err
+    assert "pydantic" not in err and len(err.splitlines()) == 2  # the line and its hint

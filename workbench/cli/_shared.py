@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,30 @@ def read_stdin() -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WorkbenchError(f"stdin is not UTF-8 text (byte {exc.start})", "convert it to UTF-8") from None
+
+
+def invalid_parameter(exc: ValueError, command: str) -> WorkbenchError:
+    """One line for a flag pydantic refused (``--max-tokens -1: input should be greater than or equal to 1``),
+    never its multi-line report with a URL."""
+    errors = getattr(exc, "errors", None)
+    first = errors()[0] if callable(errors) else None
+    if not first:
+        return WorkbenchError(f"invalid parameter: {exc}", f"see `workbench {command} --help`")
+    flag = "--" + "-".join(str(part) for part in first["loc"]).replace("_", "-")
+    message = str(first["msg"])
+    return WorkbenchError(f"{flag} {first.get('input')}: {message[:1].lower()}{message[1:]}",
+                          f"see `workbench {command} --help`")
+
+
+def known_targets(targets: Sequence[str], providers: Mapping[str, object]) -> None:
+    """A :class:`WorkbenchError` naming the first target that is not ``provider/model`` of a known provider."""
+    from workbench.core.request import ModelRef
+
+    for target in targets:
+        ref = ModelRef.parse(target)
+        if ref.provider not in providers:
+            raise WorkbenchError(f"unknown provider '{ref.provider}' in '{target}'",
+                                 "use one of: " + ", ".join(sorted(providers)))
 
 
 def services(args: argparse.Namespace) -> Services:

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from workbench.cli._shared import EXIT_OK, read_file, read_stdin, services
+from workbench.cli._shared import EXIT_OK, invalid_parameter, known_targets, read_file, read_stdin, services
 from workbench.core.errors import WorkbenchError
 
 
@@ -27,12 +27,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         params = Params(max_tokens=args.max_tokens)
     except ValueError as exc:
-        raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench tokens --help`") from None
+        raise invalid_parameter(exc, "tokens") from None
     request = ChatRequest.from_prompt(text, system=args.system, params=params)
     with services(args) as found:
         settings = found.settings()
         models = [settings.config.expand(m) for m in args.models]
         providers = settings.config.provider_specs()
+        known_targets(models, providers)
         exact = {}
         if not args.offline:
             env = found.keyed_env(providers_of(models))
