@@ -29,7 +29,7 @@ def test_stdin_that_is_not_utf8_is_refused_before_any_call(command: list[str], f
     (["tokens", "-m", "fake/x", "--max-tokens", "-1"],
      "workbench: --max-tokens -1: input should be greater than or equal to 1"),
 ], ids=["unknown-provider", "max-tokens"])
-def test_a_bad_flag_gets_one_line_and_exit_2(args: list[str], tmp_path: Path) -> None:
+def test_a_bad_flag_gets_one_line_and_exit_2(args: list[str], line: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "workbench", *args], input=b"hi", capture_output=True,
                             timeout=60, cwd=tmp_path)
     err = result.stderr.decode()
