@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|[\x00-\x1f\x7f-\x9f]")
@@ -12,6 +13,81 @@ def one_line(text: str, limit: int = 300) -> str:
     and control characters gone, whitespace runs collapsed, at most ``limit`` characters."""
     flat = " ".join(_ESCAPES.sub(" ", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+PLACEHOLDER = "\ufffd"
+"""What a terminal shows in place of a control character or an escape sequence of text from outside."""
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROLS = (
+    r"\r\n"  # a Windows line break: kept as a line break
+    r"|\x1b(?:\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing the screen
+    r"|\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC, terminated: window titles, hyperlinks, the clipboard (52)
+    r"|[PX^_][^\x1b]*\x1b\\"  # DCS, SOS, PM, APC, terminated
+    r"|[ -/]*[0-~])?"  # the other escapes (ESC alone when what follows is none of these)
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # any other C0 or C1 control (tabs and line breaks kept)
+)
+"""Compiled when first needed (``re``'s own cache): most text never has a control character."""
+
+
+def printable(text: str) -> str:
+    """Text from outside (a model's reply, an error) fit for a terminal: line breaks and tabs kept, every other
+    control character and every escape sequence (whole, with an OSC's payload) shown as :data:`PLACEHOLDER`, so
+    the text can neither style, move, retitle nor clear the screen, nor set the clipboard."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return re.sub(_CONTROLS, lambda m: "\n" if m.group() == "\r\n" else PLACEHOLDER, text)
+
+
+KEY_ECHO = "[key]"
+"""What an error shows in place of an echo of the API key."""
+_SHORT_KEY = 8
+"""A key shorter than this (a placeholder such as ``x`` for a local server) is scrubbed verbatim only."""
+
+
+@functools.lru_cache(maxsize=32)
+def _echoes(key: str) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+    """The echoes of ``key``: (1) as it is, in any letter case, any character percent-encoded (either hex case);
+    (2) in base64 (standard or URL-safe alphabet) of any text holding it (``Bearer <key>``, ``user:<key>``,
+    ``<key>:``): the characters that depend on the key alone, at each of the three byte alignments."""
+    import base64
+
+    if len(key) < _SHORT_KEY:
+        return re.compile(re.escape(key)), None
+
+    def spelled(text: str) -> str:  # each character as it is or percent-encoded (keys are ASCII: header-safe)
+        return "".join(f"(?:{re.escape(c)}|%{ord(c):02x})" if ord(c) < 128 else re.escape(c) for c in text)
+
+    cores: list[str] = []
+    raw = key.encode()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()
+        first, last = (1 if shift else 0), (shift + len(raw)) // 3  # the 3-byte groups of key bytes only
+        core = encoded[4 * first: 4 * last]
+        cores += [spelled(core), spelled(core.replace("+", "-").replace("/", "_"))]
+    return re.compile(spelled(key), re.IGNORECASE), re.compile("|".join(cores), re.IGNORECASE)
+
+
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=%")
+
+
+def scrub_key(text: str, key: str | None) -> str:
+    """``text`` without any echo of ``key`` in its common encodings (see :func:`_echoes`): each is :data:`KEY_ECHO`
+    (a base64 echo with the whole token around it: the rest of a ``Basic`` credential goes too). Applied where
+    provider errors are made from what a server sent, so no error can show or store the key."""
+    if not key or len(key) < 3:
+        return text
+    plain, encoded = _echoes(key)
+    text = plain.sub(KEY_ECHO, text)
+    if encoded is None:
+        return text
+    while (found := encoded.search(text)) is not None:
+        start, end = found.span()
+        while start > 0 and text[start - 1] in _BASE64_CHARS:
+            start -= 1
+        while end < len(text) and text[end] in _BASE64_CHARS:
+            end += 1
+        text = text[:start] + KEY_ECHO + text[end:]
+    return text
 
 
 class WorkbenchError(Exception):

@@ -85,6 +85,19 @@ def mask_key(key: str) -> str:
         return "*" * len(key) or "sk-fake"
     return key[:8] + "*" * (len(key) - 12) + key[-4:]
 
+def presented_key(req: Request) -> str:
+    """The key a request presented: ``Authorization: Bearer``, ``x-api-key``, ``x-goog-api-key`` or ``?key=``."""
+    bearer = req.headers.get("authorization", "")
+    return (bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else
+            req.headers.get("x-api-key") or req.headers.get("x-goog-api-key") or req.params.get("key") or "")
+
+
+def echo_message(key: str) -> str:
+    """The ``echo_key`` error message: the key verbatim, URL-encoded (all but letters and digits) and lower-cased."""
+    encoded = "".join(c if c.isascii() and c.isalnum() else "".join(f"%{b:02X}" for b in c.encode()) for c in key)
+    return f"Invalid API key: {key} (as sent: {encoded}; normalised: {key.lower()})."
+
+
 _ROUTES: dict[str, WireFormat] = {
     "/v1/chat/completions": OpenAIChatWire(),
     "/v1/responses": OpenAIResponsesWire(),
@@ -445,7 +458,8 @@ class FakeServer:
         self._fails[key] = used + 1
         masked = mask_key(req.headers.get("authorization", "").removeprefix("Bearer "))
         name = split_model(model)[0]
-        return ErrorInfo(scenario.status, None, None, name, request_id, scenario.retry_after, masked_key=masked)
+        message = echo_message(presented_key(req)) if scenario.echo_key else None
+        return ErrorInfo(scenario.status, message, None, name, request_id, scenario.retry_after, masked_key=masked)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, limits: RateLimits | None = None) -> None:

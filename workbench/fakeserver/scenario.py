@@ -66,6 +66,11 @@ Hostile keys (what a broken proxy, gateway or captive portal does to a client):
 ``overrun``     1: the max-tokens cap is ignored and the text never ends: content deltas forever
                 (paced by ``tps`` when given), never a finish event. Non-streaming: the whole
                 ``tokens`` reply, the max-tokens cap ignored.
+``echo_key``    1: the error (``status``, default 401) in the provider's real error body, its message
+                quoting the key the request presented (``Authorization: Bearer``, ``x-api-key``,
+                ``x-goog-api-key`` or the ``key`` query parameter) three ways: verbatim, URL-encoded
+                (every character but letters and digits as ``%XX``) and lower-cased. Fails EVERY
+                request unless ``fail=N`` is given, as ``html`` does.
 
 Endless answers are written with back-pressure (the server never buffers more than the socket
 takes) and end when the client closes the connection.
@@ -99,6 +104,7 @@ KEYS: tuple[str, ...] = (
     "ttft", "tps", "tokens", "usage", "reasoning", "status", "fail",
     "retry_after", "id", "hang", "disconnect", "malformed", "refusal",
     "cut_error_body", "huge_error", "html", "redirect", "bad_gzip", "bad_shape", "huge_line", "overrun",
+    "echo_key",
 )  # fmt: skip
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -107,7 +113,7 @@ _SHAPES: dict[str, BadShape] = {"choices": "choices", "int": "int", "list": "lis
 BAD_SHAPES: tuple[str, ...] = tuple(_SHAPES)
 FAIL_ALWAYS = 2**62  # the fail count of cut_error_body / huge_error / html without an explicit ``fail``
 _EXCLUSIVE = ("html", "cut_error_body", "huge_error", "huge_line")
-_FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun", "refusal")
+_FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun", "refusal", "echo_key")
 
 MAX_TOKENS_LIMIT = 10_000_000
 
@@ -144,6 +150,7 @@ class Scenario:
     bad_shape: BadShape | None = None
     huge_line: bool = False
     overrun: bool = False
+    echo_key: bool = False
     refusal: bool = False
     pairs: tuple[tuple[str, str], ...] = field(default=())
 
@@ -237,9 +244,11 @@ def parse_model(model: str) -> Scenario:
         first, second = exclusive[:2]
         allowed = ", ".join(_EXCLUSIVE)
         raise ScenarioError(f"scenario key '{second}' cannot be combined with '{first}' (one of {allowed})", second)
-    error_style = flags.get("cut_error_body") or flags.get("huge_error") or flags.get("html")
+    error_style = flags.get("cut_error_body") or flags.get("huge_error") or flags.get("html") or flags.get("echo_key")
     if status_code is None and (flags.get("cut_error_body") or flags.get("huge_error")):
         status_code = 500
+    if status_code is None and flags.get("echo_key"):
+        status_code = 401
     if status_code is not None and fail is None:
         fail_count = FAIL_ALWAYS if error_style else 1
     if status_code is None and fail is not None:
@@ -281,6 +290,7 @@ def parse_model(model: str) -> Scenario:
         bad_shape=shape,
         huge_line=flags.get("huge_line", False),
         overrun=flags.get("overrun", False),
+        echo_key=flags.get("echo_key", False),
         refusal=flags.get("refusal", False),
         pairs=tuple(values.items()),
     )

@@ -30,6 +30,7 @@ from workbench.core.errors import (
     TruncatedInputError,
     TruncatedStreamError,
     one_line,
+    scrub_key,
 )
 from workbench.core.events import (
     ErrorEvent,
@@ -114,15 +115,15 @@ def loads_object(data: str | bytes) -> dict[str, Any]:
 
 
 _RATE_LIMIT_HEADERS = ("x-ratelimit-", "anthropic-ratelimit-")
-_MASKED_SECRET = re.compile(r"[\w\-]*\*{3,}[\w\-]*")
+_MASKED_SECRET = re.compile(r"(?<![\w\-])[\w\-]*\*{3,}[\w\-]*")  # from the start of a run: linear time
 
 
 def scrub(text: str, key: str | None = None) -> str:
-    """Provider text without any echo of a key: the key itself, or a masked form such as ``sk-ab***wxyz``
+    """Provider text without any echo of a key: the key in its common encodings (verbatim, URL-encoded, in another
+    letter case, base64: :func:`~workbench.core.errors.scrub_key`), or a masked form such as ``sk-ab***wxyz``
     (OpenAI quotes the first and last characters of a rejected key)."""
-    if key:
-        text = text.replace(key, "[key]")
-    return _MASKED_SECRET.sub("[key]", text)
+    text = scrub_key(text, key)
+    return _MASKED_SECRET.sub("[key]", text) if "***" in text else text
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -146,29 +147,35 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-def error_fields(body: bytes) -> tuple[str | None, str]:
-    """(kind, message) from the error bodies of every supported provider; falls back to the raw text."""
-    kind, message = _error_fields(body)
+_SCRUBBED_BYTES = 8192
+"""How much of a body that is not a provider's error object is scrubbed and kept (2,000 characters of it at most,
+so a key cut at this bound is never in what is kept)."""
+
+
+def error_fields(body: bytes, key: str | None = None) -> tuple[str | None, str]:
+    """(kind, message) from the error bodies of every supported provider; falls back to the raw text. Any echo
+    of ``key`` is scrubbed before anything is cut short (a cut never leaves part of the key)."""
+    kind, message = _error_fields(body, key)
     return (None if kind is None else one_line(kind, 80)), one_line(message) or "(empty body)"
 
 
-def _error_fields(body: bytes) -> tuple[str | None, str]:
+def _error_fields(body: bytes, key: str | None) -> tuple[str | None, str]:
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
-        return None, body.decode("utf-8", "replace")[:2000]
+        return None, scrub(body[:_SCRUBBED_BYTES].decode("utf-8", "replace"), key)[:2000]
     if isinstance(payload, list) and payload:  # Gemini sometimes wraps the error in a list
         payload = payload[0]
     if isinstance(payload, dict):
         err = payload.get("error", payload)
         if isinstance(err, str):  # Ollama: {"error": "model 'x' not found"}
-            return None, err
+            return None, scrub(err, key)
         if isinstance(err, dict):
             code = err.get("code")  # OpenAI's string code is the precise one ("rate_limit_exceeded")
             kind = code if isinstance(code, str) and code else err.get("type") or err.get("status")
-            message = err.get("message") or json.dumps(err)[:300]
-            return (str(kind) if kind is not None else None), str(message)
-    return None, body.decode("utf-8", "replace")[:300]
+            message = err.get("message") or scrub(json.dumps(err), key)[:300]
+            return (None if kind is None else scrub(str(kind), key)), scrub(str(message), key)
+    return None, scrub(body[:_SCRUBBED_BYTES].decode("utf-8", "replace"), key)[:300]
 
 
 class HttpProvider:
@@ -258,7 +265,7 @@ class HttpProvider:
         try:
             return loads_object(content), response.headers
         except StreamDecodeError as exc:
-            raise MalformedStreamError(self.target, str(exc)) from None
+            raise MalformedStreamError(self.target, self._scrub(str(exc))) from None
 
     async def _open(self, method: str, url: str, **request: Any) -> httpx2.Response:
         """Build and send one request, its response streamed; failures before the response are typed."""
@@ -327,21 +334,22 @@ class HttpProvider:
                     budget.received(len(chunk))
                     for item in items:
                         for event in parser.feed(item, at_ns):
-                            yield budget.checked(event)
+                            yield budget.checked(self._scrubbed(event))
             except (httpx2.RemoteProtocolError, httpx2.ReadError) as exc:
                 cut = f"connection closed mid-stream ({type(exc).__name__})"
             if not parser.done:
                 closing = True  # a last event without its blank line (or line break) still counts
                 for item in decoder.close():
                     for event in parser.feed(item, time.perf_counter_ns()):
-                        yield budget.checked(event)
+                        yield budget.checked(self._scrubbed(event))
         except TruncatedInputError as exc:
-            raise TruncatedStreamError(self.target, str(exc), "the stream was cut off: retry") from None
+            raise TruncatedStreamError(self.target, self._scrub(str(exc)), "the stream was cut off: retry") from None
         except StreamDecodeError as exc:
             if closing:
-                raise TruncatedStreamError(self.target, cut or f"the stream ended inside an event ({exc})",
+                raise TruncatedStreamError(self.target, cut or self._scrub(f"the stream ended inside an event ({exc})"),
                                            "the stream was cut off: retry") from None
-            raise MalformedStreamError(self.target, str(exc), "the provider sent a broken event: retry") from None
+            raise MalformedStreamError(self.target, self._scrub(str(exc)),
+                                       "the provider sent a broken event: retry") from None
         except httpx2.TimeoutException as exc:
             raise self._timeout(exc) from None
         except httpx2.DecodingError:
@@ -358,6 +366,17 @@ class HttpProvider:
             raise TruncatedStreamError(self.target, cut or "stream ended before the provider's final event",
                                        "the provider or a proxy dropped the stream: retry")
 
+    def _scrub(self, text: str) -> str:
+        """Text a server sent, as an error may hold it: no echo of this endpoint's key (see :func:`scrub`)."""
+        return scrub(text, self.endpoint.api_key)
+
+    def _scrubbed(self, event: StreamEvent) -> StreamEvent:
+        """An in-stream error as an error may hold it: no echo of the key (the parsers do not know it), one clean
+        line (no escape sequence of the server's); other events as they are."""
+        if isinstance(event, ErrorEvent):
+            event.kind, event.message = one_line(self._scrub(event.kind), 80), one_line(self._scrub(event.message))
+        return event
+
     def _redirected(self, url: str, request: ChatRequest, response: httpx2.Response) -> str:
         """Where a redirect leads, when it is followed: a 307/308 to the same origin (the body is sent again).
         Anything else is a :class:`RedirectError` naming the new place and the base URL to set."""
@@ -372,7 +391,7 @@ class HttpProvider:
         old = httpx2.URL(url)
         if status in (307, 308) and (new.scheme, new.host, new.port) == (old.scheme, old.host, old.port):
             return str(new)
-        shown = scrub(str(new.copy_with(query=None)), self.endpoint.api_key)[:300]
+        shown = self._scrub(str(new.copy_with(query=None)))[:300]
         suffix = url[len(self.endpoint.base_url):].split("?", 1)[0]
         base = shown[: -len(suffix)] if suffix and shown.endswith(suffix) else None
         hint = (f"set the provider's base URL to {base}" if base else
@@ -392,7 +411,7 @@ class HttpProvider:
         if response.status_code == 511:
             self._check_content_type(response)
         body, cut = await read_bounded(response, MAX_ERROR_BODY_BYTES)
-        kind, message = error_fields(body)
+        kind, message = error_fields(body, self.endpoint.api_key)  # the key's echoes scrubbed
         if cut:
             message = f"{message[:300]} (error body cut short)"
         should_retry = response.headers.get("x-should-retry")
@@ -403,7 +422,7 @@ class HttpProvider:
             self.target,
             response.status_code,
             kind,
-            scrub(message, self.endpoint.api_key),
+            message,
             retry_after_s=retry_after_seconds(response.headers),
             request_id=self.request_id(response.headers),
             hint=hint,
