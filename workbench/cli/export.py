@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from workbench.core.sessions import find_session
 
-        files, message = session_export(find_session(args.file, optional_workspace(args)))
+        files, message = session_export(find_session(args.file, optional_workspace(args)), settings(args).redactor())
     return _write(files, message, Path(args.to).expanduser(), commit=args.commit)
 
 

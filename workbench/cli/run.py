@@ -210,7 +210,7 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
 
         session = session_from_race(args.save_session, request, models, race.records, prompt=prompt,
                                     variables=source.variables, trace_ids=ids)
-        path = save_session(workspace, session)
+        path = save_session(workspace, session, settings.redactor())
         print(f"session saved: {relative(path, workspace)}", file=sys.stderr)
     return EXIT_FAILED if any(r.error is not None for r in race.records) else EXIT_OK
 

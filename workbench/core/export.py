@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.evals.model import RunReport
 from workbench.core.prompts import get_version_text, labels, pin
-from workbench.core.sessions import SESSIONS_DIR, load_session_file
+from workbench.core.sessions import SESSIONS_DIR, dump_session, load_session_file, redacted_session
+from workbench.core.traces.redact import Redactor
 
 ExportFile = tuple[str, bytes]
 """A file to export: its path relative to the destination (``/``-separated) and its exact content."""
@@ -92,11 +93,15 @@ def prompt_export(workspace: Path, ref: str) -> tuple[list[ExportFile], str]:
     return files, f"prompts: {prompt.name} v{version.number}{suffix}"
 
 
-def session_export(path: Path) -> tuple[list[ExportFile], str]:
-    """``sessions/<name>.yaml`` (the file's exact content, once it is known to be valid) and the message."""
+def session_export(path: Path, redactor: Redactor | None = None) -> tuple[list[ExportFile], str]:
+    """``sessions/<name>.yaml`` and the message: the file's exact content once it is known to be valid, unless it
+    holds what ``redactor`` (the settings' rules) redacts (a file saved before them, or written by hand): then the
+    session written again with its texts redacted."""
     session = load_session_file(path)
+    kept = redacted_session(session, redactor or Redactor.build())
+    data = path.read_bytes() if kept == session else dump_session(kept).encode("utf-8")
     origin = f" ({session.prompt.name} v{session.prompt.version})" if session.prompt else ""
-    return [(f"{SESSIONS_DIR}/{session.name}.yaml", path.read_bytes())], f"sessions: {session.name}{origin}"
+    return [(f"{SESSIONS_DIR}/{session.name}.yaml", data)], f"sessions: {session.name}{origin}"
 
 
 def report_export(report: RunReport, formats: Sequence[str]) -> tuple[list[ExportFile], str]:

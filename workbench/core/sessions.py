@@ -5,6 +5,10 @@ variable values, the request itself (system, messages, params), the targets, and
 outcome: text, finish, usage, cost, timing and error. The file is deterministic (fixed key order, no
 defaults written), so two saves of the same race differ only where the race did. Malformed files are
 reported as ``path:line: message``, like prompt files.
+
+Its texts (variables, system prompt, messages, replies, errors) are written through the settings' redaction rules
+(``[traces]``), as every file workbench writes: what they redact is not in the file, and in metadata-only mode no
+text is.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from workbench.core.prompts.model import (
 )
 from workbench.core.prompts.versions import atomic_write
 from workbench.core.request import ChatRequest, Message, Params
+from workbench.core.traces.redact import Redactor
 
 SESSIONS_DIR = "sessions"
 
@@ -150,10 +155,26 @@ def load_session_file(path: Path) -> Session:
     return parse_session(read_workspace_file(path, SessionFileError), path, default_name=path.stem)
 
 
-def save_session(workspace: Path, session: Session) -> Path:
-    """Write ``sessions/<name>.yaml`` (replacing an earlier save of the same name)."""
+def redacted_session(session: Session, redactor: Redactor) -> Session:
+    """The session as a file may hold it: every text through ``redactor`` (variable values, system prompt,
+    messages, replies, errors); names, targets, parameters and figures as they are."""
+    kept = redactor.stored
+    request = session.request
+    messages = [message.model_copy(update={"content": kept(message.content)}) for message in request.messages]
+    results = [result.model_copy(update={"text": kept(result.text),
+                                         "error": None if result.error is None else kept(result.error)})
+               for result in session.results]
+    return session.model_copy(update={
+        "variables": redactor.mapping(session.variables), "results": results,
+        "request": request.model_copy(update={"system": None if request.system is None else kept(request.system),
+                                              "messages": messages})})
+
+
+def save_session(workspace: Path, session: Session, redactor: Redactor | None = None) -> Path:
+    """Write ``sessions/<name>.yaml`` (replacing an earlier save of the same name), its texts through ``redactor``
+    (the settings' :meth:`~workbench.core.config.Settings.redactor`; the default rules without one)."""
     path = sessions_folder(workspace) / f"{session.name}.yaml"
-    atomic_write(path, dump_session(session))
+    atomic_write(path, dump_session(redacted_session(session, redactor or Redactor.build())))
     return path
 
 

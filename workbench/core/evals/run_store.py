@@ -17,7 +17,9 @@ from typing import Any
 
 from workbench.core.errors import ConfigError
 from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo
+from workbench.core.evals.redaction import cacheable, stored_grading, stored_observation
 from workbench.core.sqlite_file import open_private
+from workbench.core.traces.redact import Redactor
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS eval_runs (
@@ -72,8 +74,10 @@ def _observation(text: str) -> Observation:
 
 
 class EvalStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redactor: Redactor | None = None) -> None:
         self.path = path
+        self.redactor = redactor or Redactor.build()
+        """What every text of a result passes before it is written (the settings' ``redactor()``)."""
         self.conn = open_private(path, _migrate, "the eval store",
                                  "check the path and its permissions, or point WORKBENCH_TRACES elsewhere")
 
@@ -139,10 +143,11 @@ class EvalStore:
         rows = []
         for result, description, place in results:
             key = result.key
+            redact = self.redactor
             rows.append((run_id, place, key.test, key.prompt, key.target, result.repeat, description,
                          int(result.passed), result.score, int(result.cached), result.trace_id,
-                         _json(result.observation), json.dumps([_fields(g) for g in result.gradings],
-                                                               ensure_ascii=False)))
+                         _json(stored_observation(result.observation, redact)),
+                         json.dumps([_fields(stored_grading(g, redact)) for g in result.gradings], ensure_ascii=False)))
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO eval_results (run_id, seq, test, prompt, target, repeat, description, passed,"
@@ -172,4 +177,5 @@ class EvalStore:
         now = time.time()
         with self.conn:
             self.conn.executemany("INSERT OR REPLACE INTO eval_cache (key, observation, created_at) VALUES (?, ?, ?)",
-                                  [(k, _json(o), now) for k, o in items])
+                                  [(k, _json(kept), now) for k, o in items
+                                   if (kept := cacheable(o, self.redactor)) is not None])

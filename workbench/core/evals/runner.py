@@ -284,8 +284,8 @@ class EvalRunner:
             observation, trace_id = await self._call(cell, request)
             if use_cache and observation.error is None:
                 self._fresh.append((key, observation))
-        else:
-            observation.vars = dict(cell.test.vars)
+        else:  # the store keeps the prompt redacted: the judges and python assertions see it whole
+            observation.vars, observation.prompt_text = dict(cell.test.vars), prompt_text(request)
         gradings = [await self._grade(spec, observation) for spec in cell.test.assertions]
         passed, score = verdict(gradings, cell.test.threshold)
         return CellResult(cell.key, cell.repeat, observation, gradings, passed, score, cached, trace_id)

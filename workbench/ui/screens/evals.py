@@ -220,7 +220,7 @@ class EvalsScreen(WorkbenchScreen):
         for warning in suite.warnings if warn else ():
             app.tell(f"suite warning: {warning}\nnext: remove it from the suite (the run ignores it)",
                      severity="warning", timeout=8)
-        return suite, EvalStore(default_path(settings.trace_path(app.env)))
+        return suite, EvalStore(default_path(settings.trace_path(app.env)), settings.redactor())
 
     def _runner(self, suite: Suite, store: EvalStore) -> EvalRunner:
         from workbench.core.evals.runner import EvalRunner, RunOptions

@@ -161,7 +161,7 @@ class RaceScreen(WorkbenchScreen):
         ids = run.trace_ids if len(run.trace_ids) == len(run.race.records) else None
         session = session_from_race(name, run.request, run.targets, run.race.records, prompt=run.prompt,
                                     variables=run.variables, trace_ids=ids)
-        path = save_session(workspace, session)
+        path = save_session(workspace, session, app.settings().redactor())
         if ids:  # the race's calls, traced when it finished, join the session in the trace log too
             from workbench.core.traces.store import TraceStore
 
