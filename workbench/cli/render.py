@@ -1,6 +1,8 @@
 """Rich renderings only the CLI shows: the live race columns of ``workbench run``, the token-estimate table of
 ``workbench tokens``, the eval grid of ``workbench eval``. Every number in them is formatted by
-:mod:`workbench.figures`, as in the TUI."""
+:mod:`workbench.figures`, as in the TUI. Text from outside (a reply, its reasoning, an error, a test's name) is shown
+through :func:`~workbench.core.errors.printable`: rich passes escape sequences through, and a reply must not be
+able to clear the screen, retitle the terminal or set the clipboard."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workbench import figures
+from workbench.core.errors import printable
 
 if TYPE_CHECKING:
     from workbench.core.call_record import CallRecord
@@ -30,17 +33,14 @@ def record_panel(record: CallRecord, max_lines: int | None = None) -> Panel:
         body.append(steps)
     body.append(Rule(style="dim"))
     if record.reasoning_parts:
-        body.append(Text(record.reasoning, style="dim italic"))
-    text = Text(record.text)
-    if max_lines is not None:
-        lines = record.text.splitlines()[-max_lines:]
-        text = Text("\n".join(lines))
-    body.append(text)
+        body.append(Text(printable(record.reasoning), style="dim italic"))
+    reply = record.text if max_lines is None else "\n".join(record.text.splitlines()[-max_lines:])
+    body.append(Text(printable(reply)))
     if record.error is not None:
         hint = f" ({record.error.hint})" if record.error.hint else ""
-        body.append(Text(f"✗ {record.error}{hint}", style="bold red"))
+        body.append(Text(printable(f"✗ {record.error}{hint}"), style="bold red"))
     border = "red" if record.error is not None else ("green" if record.done else "blue")
-    return Panel(Group(*body), title=Text(record.target, style="bold"), border_style=border)
+    return Panel(Group(*body), title=Text(printable(record.target), style="bold"), border_style=border)
 
 
 def race_columns(records: Sequence[CallRecord], max_lines: int | None = None) -> Table:
@@ -94,7 +94,7 @@ def eval_table(report: RunReport, limit: int = 200) -> Table:
     names: dict[str, str] = {}
     for cell in report.cells:
         rows.setdefault(cell.key.test, {})[(cell.key.prompt, cell.key.target)] = cell
-        names.setdefault(cell.key.test, cell.description or cell.key.test)
+        names.setdefault(cell.key.test, printable(cell.description or cell.key.test))
     for test, cells in list(rows.items())[:limit]:
         table.add_row(names[test], *(eval_cell(cells.get(column)) for column in columns))
     if len(rows) > limit:

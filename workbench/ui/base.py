@@ -24,7 +24,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, printable
 from workbench.services import Services
 from workbench.ui import targets as ui_targets
 from workbench.ui.messages import RaceFinished, RaceStarted, TracesWritten
@@ -177,12 +177,14 @@ class WorkbenchBase(App[None]):
         self.tell(message, severity=severity, timeout=8)
 
     def tell(self, message: str, *, severity: SeverityLevel = "information", timeout: float = 5) -> None:
-        """A notification; safe from any thread."""
+        """A notification; safe from any thread. The message is plain text (an error may hold ``[key]`` or a
+        reply's escape sequences): no markup, control characters shown as placeholders."""
+        message = printable(message)
         if threading.current_thread() is threading.main_thread():
-            self.notify(message, severity=severity, timeout=timeout)
+            self.notify(message, severity=severity, timeout=timeout, markup=False)
         elif self.is_running:
             with contextlib.suppress(Exception):
-                self.call_from_thread(self.notify, message, severity=severity, timeout=timeout)
+                self.call_from_thread(self.notify, message, severity=severity, timeout=timeout, markup=False)
 
     # -- races -------------------------------------------------------------------------------------
 

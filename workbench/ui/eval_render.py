@@ -1,5 +1,6 @@
 """Rich renderings of eval runs for the TUI's Evals screen: pre-flight, grid cells, a cell's detail, the
-diff against the previous run, and the run's summary line."""
+diff against the previous run, and the run's summary line. A cell's reply, error and graders' reasons are shown
+through :func:`~workbench.core.errors.printable` (no escape sequence of a reply reaches the terminal)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from workbench.core.errors import printable
 from workbench.ui.render import fmt_ms, fmt_usd
 
 if TYPE_CHECKING:
@@ -50,7 +52,7 @@ def cell_text(summary: CellSummary) -> Text:
 def cell_detail(key: CellKey, results: Sequence[CellResult]) -> Text:
     """Every run of one cell: verdict, figures, trace id, each assertion's grading with its reason, the output."""
     out = Text()
-    out.append(f"{key.test}", style="bold")
+    out.append(printable(key.test), style="bold")
     out.append(f"   prompt {key.prompt} · target {key.target}\n", style="dim")
     if not results:
         out.append("\nNo result yet for this cell.", style="dim")
@@ -64,17 +66,17 @@ def cell_detail(key: CellKey, results: Sequence[CellResult]) -> Text:
         out.append(result.trace_id or ("– (answered from the cache)" if result.cached else "–"))
         out.append("\n")
         if obs.error:
-            out.append(f"error: {obs.error}\n", style="bold red")
+            out.append(printable(f"error: {obs.error}\n"), style="bold red")
         out.append("assertions\n", style="dim")
         for grading in result.gradings:
             out.append("  ✓ " if grading.passed else "  ✗ ", style="green" if grading.passed else "bold red")
             out.append(f"{grading.assertion} ({grading.score:.2f}", style="bold")
             out.append(f", weight {grading.weight:g}): " if grading.weight != 1 else "): ", style="bold")
-            out.append(f"{grading.reason}\n")
+            out.append(printable(f"{grading.reason}\n"))
         if not result.gradings:
             out.append("  (none: the test passes when the call succeeds)\n", style="dim")
         out.append("output\n", style="dim")
-        out.append((obs.text or "(empty)") + "\n")
+        out.append(printable(obs.text or "(empty)") + "\n")
     return out
 
 

@@ -1,5 +1,7 @@
 """Rich text for the Textual face: pane errors, meter rows, trace details (no I/O). Every number in them is
-formatted by :mod:`workbench.figures`, as in the CLI."""
+formatted by :mod:`workbench.figures`, as in the CLI. Text from outside (prompts and replies from the trace log,
+errors) goes through :func:`~workbench.core.errors.printable`: neither rich nor Textual drops escape sequences, and
+a reply must not be able to restyle, clear or retitle the terminal, or set its clipboard."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from workbench import figures
+from workbench.core.errors import printable
 from workbench.figures import elapsed_ms as elapsed_ms
 from workbench.figures import metrics_line as metrics
 from workbench.figures import ms as fmt_ms
@@ -27,7 +30,7 @@ def error_line(record: CallRecord) -> Text | None:
     if record.error is None:
         return None
     hint = f"\n  next: {record.error.hint}" if record.error.hint else ""
-    return Text(f"✗ {record.error}{hint}", style="bold red")
+    return Text(printable(f"✗ {record.error}{hint}"), style="bold red")
 
 
 def trace_detail(call: dict[str, Any]) -> Text:
@@ -36,7 +39,7 @@ def trace_detail(call: dict[str, Any]) -> Text:
 
     def field(name: str, value: object, style: str = "") -> None:
         out.append(f"{name:<10}", style="dim")
-        out.append(f"{value}\n", style=style)
+        out.append(printable(f"{value}\n"), style=style)
 
     approx = "≈" if call.get("usage_estimated") else ""
     field("id", call["id"])
@@ -65,15 +68,15 @@ def trace_detail(call: dict[str, Any]) -> Text:
             field("params", json.dumps(request["params"]))
         if request.get("system"):
             out.append("\n── system ──\n", style="bold cyan")
-            out.append(request["system"] + "\n")
+            out.append(printable(request["system"]) + "\n")
         for message in request.get("messages", []):
             out.append(f"\n── {message['role']} ──\n", style="bold cyan")
-            out.append(message["content"] + "\n")
+            out.append(printable(message["content"]) + "\n")
     if payload.get("reasoning_text"):
         out.append("\n── reasoning ──\n", style="bold cyan")
-        out.append(payload["reasoning_text"] + "\n", style="dim italic")
+        out.append(printable(payload["reasoning_text"]) + "\n", style="dim italic")
     out.append("\n── response ──\n", style="bold cyan")
-    out.append((payload.get("response_text") or "") + "\n")
+    out.append(printable(payload.get("response_text") or "") + "\n")
     attempts = json.loads(payload["attempts_json"]) if payload.get("attempts_json") else []
     if attempts:
         out.append("\n── attempts ──\n", style="bold cyan")
@@ -81,7 +84,7 @@ def trace_detail(call: dict[str, Any]) -> Text:
             wait = f"waited {fmt_ms(attempt.get('wait_ms'))} ({attempt.get('wait_reason')}) → " \
                 if (attempt.get("wait_ms") or 0) >= 1 else ""
             outcome = "ok" if attempt.get("error") is None else f"{attempt.get('status') or ''} {attempt.get('error')}"
-            out.append(f"{wait}{attempt['kind']} {attempt['target']}: {outcome}\n",
+            out.append(printable(f"{wait}{attempt['kind']} {attempt['target']}: {outcome}\n"),
                        style="green" if attempt.get("error") is None else "yellow")
     return out
 

@@ -17,6 +17,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 
+from workbench.core.errors import printable
+
 T = TypeVar("T")
 REMOVED = "red strike"
 ADDED = "bold green"
@@ -68,7 +70,7 @@ class DiffScreen(_Modal):
     """Two finished panes' texts, diffed word by word."""
 
     def __init__(self, left: str, right: str, old: str, new: str) -> None:
-        diff = word_diff(old, new)
+        diff = word_diff(printable(old), printable(new))  # the replies as they came: no escape reaches the screen
         super().__init__(f"word diff: {left} → {right}   (red: only in {left}, green: only in {right})", diff)
         self.diff = diff
 

@@ -1,5 +1,7 @@
 """One race pane: a call's figures, its attempt timeline, and its text — the tail while it streams (a fixed-size
-``Static``, no layout pass), Markdown once final."""
+``Static``, no layout pass), Markdown once final. The reply and its reasoning are shown through
+:func:`~workbench.core.errors.printable` (Textual passes escape sequences through to the terminal); ``body_text``
+keeps the reply as it came, for the diff, the clipboard and promotion to a test."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Markdown, Static
 
+from workbench.core.errors import printable
 from workbench.ui.render import error_line, metrics, timeline
 
 if TYPE_CHECKING:
@@ -84,8 +87,8 @@ class RacePane(Vertical):
         record = self.record
         body = Text()
         if record.reasoning_parts:
-            body.append(record.reasoning[-width * height:] + "\n\n", style="dim italic")
-        body.append(self.body_text[-width * height:])
+            body.append(printable(record.reasoning[-width * height:]) + "\n\n", style="dim italic")
+        body.append(printable(self.body_text[-width * height:]))
         rows = body.wrap(self.app.console, width)
         stream.update(Text("\n").join(rows[-height:]), layout=False)
 
@@ -98,9 +101,9 @@ class RacePane(Vertical):
         self.query_one(".stream", Static).remove()
         widgets: list[Static | Markdown] = []
         if record.reasoning:
-            widgets.append(Static(Text(record.reasoning, style="dim italic")))
+            widgets.append(Static(Text(printable(record.reasoning), style="dim italic")))
         if record.text:
-            widgets.append(Markdown(record.text))
+            widgets.append(Markdown(printable(record.text)))
         problem = error_line(record)
         if problem is not None:
             widgets.append(Static(problem))
