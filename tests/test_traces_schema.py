@@ -13,12 +13,12 @@ import grimp
 import pytest
 
 from workbench.core.call_record import Attempt, CallRecord
-from workbench.core.errors import ConfigError, ProviderHTTPError
+from workbench.core.errors import ProviderHTTPError
 from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest
 from workbench.core.traces import columns, otlp, rollup, schema
 from workbench.core.traces.redact import Redactor
-from workbench.core.traces.store import TraceStore
+from workbench.core.traces.store import TraceStore, TraceStoreError
 from workbench.core.traces.writer import CallContext, rows_for
 
 FROZEN = {
@@ -183,7 +183,7 @@ def test_a_migration_failing_half_way_leaves_the_previous_version(tmp_path: Path
 
     broken = schema.Migration("rollups", schema.MIGRATIONS[1].sql, backfill_fails)
     monkeypatch.setattr(schema, "MIGRATIONS", (schema.MIGRATIONS[0], broken, *schema.MIGRATIONS[2:]))
-    with pytest.raises(ConfigError, match="cannot open the trace store"):
+    with pytest.raises(TraceStoreError, match="could not upgrade the trace store"):
         TraceStore(path)
     conn = sqlite3.connect(path)
     assert schema.version(conn) == 1

@@ -207,7 +207,7 @@ def add_sessions(sub: Subparsers) -> None:
 
 
 def add_traces(sub: Subparsers) -> None:
-    traces = sub.add_parser("traces", help="browse, search, summarise, export and prune the trace log",
+    traces = sub.add_parser("traces", help="browse, search, summarise, export, prune, check and recover the trace log",
                             description="The trace log: every call, in a local SQLite store.")
     traces.add_argument("--db", metavar="PATH", help="the store (default: the workspace's, or WORKBENCH_TRACES)")
     actions = traces.add_subparsers(dest="traces_command", metavar="ACTION", required=True)
@@ -259,6 +259,12 @@ def add_traces(sub: Subparsers) -> None:
                         help="with --otlp: spans per request (default 512)")
     prune = actions.add_parser("prune", help="delete calls older than a date or an age")
     prune.add_argument("--before", required=True, help="ISO date/time, or an age such as 30d")
+    actions.add_parser("check", help="check the store for damage (SQLite's integrity check and the search index's)",
+                       description="Check the store, read-only: exit 0 when it is whole, 1 when it is damaged.")
+    recover = actions.add_parser("recover", help="copy what can still be read of a damaged store into a new one",
+                                 description="Make a new store holding every call that can still be read; the "
+                                             "store itself is left as it was.")
+    recover.add_argument("--to", required=True, metavar="NEW.db", help="the new store (must not exist)")
 
 
 def add_init(sub: Subparsers) -> None:

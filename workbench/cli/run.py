@@ -194,13 +194,13 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
             race.cancel()  # the calls still streaming end as cancelled, their partial output traced
             if not race.wait(timeout=5):
                 race.abandon("interrupted")
-            _print_records(args, race.records, tracer.ids, context, console)
+            _print_records(args, race.records, _written(found, tracer.ids), context, console)
             print("interrupted", file=sys.stderr)
             return EXIT_TERMINATED if isinstance(interrupt, _Terminated) else EXIT_INTERRUPTED
     net.close(wait=False)  # every record is here: the child exits while the last calls are committed
     if race.failure or stuck:
         print(f"workbench: {race.failure or stuck}", file=sys.stderr)
-    ids = tracer.ids
+    ids = _written(found, tracer.ids)
     _print_records(args, race.records, ids, context, console)
     if prompt and not args.json:
         assert console is not None
@@ -212,7 +212,13 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
                                     variables=source.variables, trace_ids=ids)
         path = save_session(workspace, session, settings.redactor())
         print(f"session saved: {relative(path, workspace)}", file=sys.stderr)
-    return EXIT_FAILED if any(r.error is not None for r in race.records) else EXIT_OK
+    untraced = not args.no_trace and None in ids  # (said on stderr by the writer, or as the log would not open)
+    return EXIT_FAILED if untraced or any(r.error is not None for r in race.records) else EXIT_OK
+
+
+def _written(found: Services, ids: list[str | None]) -> list[str | None]:
+    """The calls' trace ids once committed, ``None`` for a call the trace log could not store."""
+    return found.writer().confirm(ids) if any(ids) else ids
 
 
 def _default_targets(found: Services) -> list[str]:

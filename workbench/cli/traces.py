@@ -1,4 +1,5 @@
-"""``workbench traces list|show|search|stats|export|prune``: the headless twin of the trace browser."""
+"""``workbench traces list|show|search|stats|export|prune|check|recover``: the headless twin of the trace browser,
+and the check and recovery of a damaged store."""
 
 from __future__ import annotations
 
@@ -73,15 +74,41 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Storage trouble (a damaged store, a full disk, a store that cannot be written) is one line and a hint
+    on stderr and exit 1; bad input is exit 2 (through :func:`workbench.cli.main`)."""
+    import sqlite3
+
+    from workbench.core.traces.store import TraceStoreError, storage_error
+
+    path = Path(args.db).expanduser() if args.db else settings(args).trace_path(os.environ)
+    try:
+        try:
+            return _act(args, path)
+        except sqlite3.Error as exc:
+            raise storage_error(exc, path) from None
+    except TraceStoreError as exc:
+        hint = f"\n  hint: {exc.hint}" if exc.hint else ""
+        print(f"workbench: {exc}{hint}", file=sys.stderr)
+        return 1
+
+
+def _act(args: argparse.Namespace, path: Path) -> int:
     from workbench.core.traces.store import TraceStore
 
-    store = TraceStore(Path(args.db).expanduser() if args.db else settings(args).trace_path(os.environ))
+    action = args.traces_command
+    if action == "check":
+        return _check(path)
+    if action == "recover":
+        return _recover(path, Path(args.to).expanduser())
+    store = TraceStore(path)
     try:
-        action = args.traces_command
         if action == "list":
             _print_rows(store.page(_filters(args), args.before, args.limit), args.json)
         elif action == "search":
             _print_rows(store.search(args.text, _filters(args), limit=args.limit), args.json)
+            if store.read_only and (waiting := store.unindexed()):
+                print(f"workbench: {waiting} calls are not in the search index yet, and the store is read-only: "
+                      "they were not searched", file=sys.stderr)
         elif action == "show":
             return _show(store, args.id, args.json)
         elif action == "stats":
@@ -99,6 +126,37 @@ def run(args: argparse.Namespace) -> int:
             print(f"deleted {store.prune(before)} calls")
     finally:
         store.close()
+    return 0
+
+
+def _check(path: Path) -> int:
+    from workbench.core.traces import repair
+
+    result = repair.check(path)
+    for note in result.notes:
+        print(note)
+    if result.ok:
+        print(f"{path}: ok (SQLite's integrity check{'' if result.notes else ' and the search index check'})")
+        return 0
+    print(f"{path} is damaged:")
+    for problem in result.problems:
+        for line in problem.splitlines():
+            print(f"  {line}")
+    print("workbench: the trace store is damaged\n  hint: `workbench traces recover --to NEW.db` copies what can "
+          "still be read into a new store", file=sys.stderr)
+    return 1
+
+
+def _recover(path: Path, to: Path) -> int:
+    from workbench.core.traces import repair
+
+    result = repair.recover(path, to)
+    how = {"copy": "a whole copy (VACUUM INTO)", "recover": "the sqlite3 tool's .recover",
+           "rows": "every row that could still be read"}[result.method]
+    print(f"recovered {result.calls:,} calls ({result.payloads:,} with their text) into {to}, by {how}")
+    for note in result.notes:
+        print(f"  {note}")
+    print(f"{path} is left as it was; to use the new store, move it in its place or point WORKBENCH_TRACES at it")
     return 0
 
 

@@ -32,13 +32,13 @@ def stats(conn: sqlite3.Connection, by: str, filters: Filters) -> list[dict[str,
     group's percentiles are exact up to :data:`EXACT_UP_TO` calls, else approximate (within the
     histograms' relative error, clamped to the group's extremes; ``percentiles_approximate`` is true).
     Other filters (cost, latency, session, eval run, or mixes no rollup is keyed by) take the exact query
-    over the calls."""
+    over the calls. The caller has caught the rollups up (:func:`rollup.roll_pending`; ``TraceStore.stats``
+    does)."""
     if by not in _GROUPS:
         raise ConfigError(f"cannot group by '{by}'", f"use one of: {', '.join(_GROUPS)}")
     plan = _rollup_plan(by, filters)
     if plan is None:
         return exact_stats(conn, by, filters)
-    rollup.roll_pending(conn)  # calls the writer has not rolled up yet (it does so when idle)
     return _rollup_stats(conn, by, filters, *plan)
 
 

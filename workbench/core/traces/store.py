@@ -8,19 +8,19 @@ id (never OFFSET), newest first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
-from workbench.core.errors import ConfigError
-from workbench.core.sqlite_file import open_private
-from workbench.core.traces import rollup
+from workbench.core.errors import ConfigError, WorkbenchError, one_line
+from workbench.core.traces import rollup, schema
 from workbench.core.traces.columns import PAYLOAD_COLUMNS
 from workbench.core.traces.filters import ID_SLACK_S, NO_FILTERS, Filters, id_bound
 from workbench.core.traces.schema import migrate
@@ -37,10 +37,167 @@ def default_path(cwd: Path | None = None, env: Mapping[str, str] | None = None) 
     return Path(platformdirs.user_data_dir("workbench")) / "traces.db"
 
 
+class TraceStoreError(WorkbenchError):
+    """The store cannot be read or written as asked: damaged, on a full or failing disk, read-only, busy. A
+    failure of the machine or the file, not of the command line (the CLI exits 1)."""
+
+    error_class = "storage"
+
+
+_PATH_HINT = "check the path and its permissions, or point WORKBENCH_TRACES (or --db) elsewhere"
+_DAMAGED_HINT = ("`workbench traces check` says what is damaged; `workbench traces recover --to NEW.db` copies "
+                 "what can still be read into a new store")
+
+
+def storage_error(exc: sqlite3.Error, path: Path) -> WorkbenchError:
+    """One line and the next step for an SQLite error on the store at ``path`` (by SQLite's error code):
+    a :class:`TraceStoreError`, or a :class:`ConfigError` for a path that cannot be opened at all."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    detail = one_line(str(exc))
+    if name == "SQLITE_FULL":
+        return TraceStoreError(f"the disk holding the trace store {path} is full ({detail})",
+                               "free some space, or delete old calls: workbench traces prune --before 30d")
+    if name.startswith("SQLITE_IOERR"):
+        return TraceStoreError(f"could not read or write the trace store {path}: {detail}",
+                               "the disk may be full or failing: check its free space (df) and the system log")
+    if name.startswith("SQLITE_CORRUPT"):
+        return TraceStoreError(f"the trace store {path} is damaged ({detail})", _DAMAGED_HINT)
+    if name == "SQLITE_NOTADB":
+        return TraceStoreError(f"{path} is not a trace store: its header is damaged, or it is another kind of file",
+                               f"{_DAMAGED_HINT}; or point WORKBENCH_TRACES (or --db) at another file")
+    if name.startswith("SQLITE_READONLY") or (name == "SQLITE_CANTOPEN" and _cannot_write(path)):
+        return read_only_error(path)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return TraceStoreError(f"the trace store {path} is busy: another process holds its write lock ({detail})",
+                               "try again once that process is done")
+    if name in ("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH"):
+        return ConfigError(f"cannot open the trace store {path}: {detail}", _PATH_HINT)
+    return TraceStoreError(f"the trace store {path} failed: {detail}", _DAMAGED_HINT)
+
+
+def read_only_error(path: Path) -> TraceStoreError:
+    return TraceStoreError(f"the trace store {path} is read-only: this needs to write to it",
+                           "reading works (list, show, search, stats, export, check); to write, make the file and "
+                           "its folder writable")
+
+
+def _cannot_write(path: Path) -> bool:
+    """Is an existing store where nothing may write (a read-only mount, file or folder)?"""
+    if not path.is_file():
+        return False
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def storage_trouble(exc: BaseException) -> bool:
+    """Is ``exc`` the file's or the disk's trouble (full, failing, damaged, read-only, busy), rather than one
+    row's (a value SQLite cannot bind or store)?"""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return isinstance(exc, sqlite3.Error) and name.startswith(_STORAGE_ERRORS)
+
+
+_STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_READONLY",
+                   "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH", "SQLITE_NOLFS",
+                   "SQLITE_PROTOCOL", "SQLITE_NOMEM")
+_READ_ONLY_ERRORS = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")
+"""What opening a store for writing fails with when only reading is allowed (a read-only file, folder or mount)."""
+
+
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating it 0600 if new) and migrate the store."""
-    return open_private(path, migrate, "the trace store",
-                        "check the path and its permissions, or point WORKBENCH_TRACES elsewhere")
+    """Open (creating it 0600 if new) and migrate the store, for writing. A path that cannot be made is a
+    :class:`ConfigError`, any other failure :func:`storage_error`'s."""
+    try:
+        return _open(path)
+    except sqlite3.Error as exc:
+        raise storage_error(exc, path) from None
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise ConfigError(f"cannot open the trace store {path}: {exc.strerror or exc}", _PATH_HINT) from None
+    conn = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        try:
+            migrate(conn)
+        except sqlite3.Error as exc:
+            if storage_trouble(exc):
+                raise
+            raise TraceStoreError(f"could not upgrade the trace store {path} to this version ({one_line(str(exc))})",
+                                  "it is left at its version, unchanged; `workbench traces check` says whether it "
+                                  "is damaged") from None
+    except BaseException:
+        conn.close()
+        raise
+    for suffix in ("", "-wal", "-shm"):
+        side = Path(f"{path}{suffix}")
+        with contextlib.suppress(OSError):  # (a file someone else owns keeps its mode)
+            if side.exists() and side.stat().st_mode & 0o077:
+                side.chmod(0o600)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def connect_for_reading(path: Path) -> tuple[sqlite3.Connection, bool]:
+    """The store opened for writing if it can be, else read-only: (connection, read-only?).
+
+    A store on a read-only mount, in a read-only folder or in a read-only file is opened by
+    :func:`open_read_only`."""
+    try:
+        return _open(path), False
+    except sqlite3.Error as exc:
+        name = getattr(exc, "sqlite_errorname", None) or ""
+        if not (name.startswith(_READ_ONLY_ERRORS) and path.is_file()):
+            raise storage_error(exc, path) from None
+        first = exc
+    try:
+        conn = open_read_only(path)
+    except sqlite3.Error as exc:
+        raise storage_error(first if exc.sqlite_errorname == "SQLITE_CANTOPEN" else exc, path) from None
+    try:
+        if schema.version(conn) == 0:
+            raise TraceStoreError(f"the trace store {path} is read-only and has no tables yet",
+                                  "make its folder writable, or point WORKBENCH_TRACES (or --db) elsewhere")
+    except BaseException:
+        conn.close()
+        raise
+    conn.row_factory = sqlite3.Row
+    return conn, True
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """The store at ``path`` opened read-only: SQLite's ``mode=ro``, or when even that cannot open it (a WAL
+    store needs its ``-shm`` file, which a read-only folder cannot get) and no ``-wal`` file holds commits the
+    main file lacks, ``mode=ro&immutable=1`` (SQLite then takes no locks: nothing can write there anyway).
+    Raises ``sqlite3.Error`` as SQLite does (the file is read here: a damaged header fails now)."""
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    try:
+        return _open_uri(uri)
+    except sqlite3.Error as exc:
+        if exc.sqlite_errorname != "SQLITE_CANTOPEN" or Path(f"{path}-wal").exists():
+            raise
+    return _open_uri(f"{uri}&immutable=1")
+
+
+def _open_uri(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 _MAX_PARTS = 100
@@ -48,11 +205,36 @@ _MAX_PARTS = 100
 
 
 class TraceStore:
-    """Read side of the store (the writer has its own connection)."""
+    """Read side of the store (the writer has its own connection), and prune.
+
+    A store that cannot be written (a read-only file, folder or mount) is opened read-only: everything
+    that reads works, without catching up the search index or the rollups first (``search`` finds what
+    the index holds; ``stats`` takes the exact query when the rollups lag); ``prune`` and
+    ``link_session`` raise :class:`TraceStoreError`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.conn = connect(path)
+        self.conn, self.read_only = connect_for_reading(path)
+
+    def _catch_up(self, step: Callable[[sqlite3.Connection], int]) -> None:
+        """Run a catch-up step (it writes); a store that turns out read-only is read as it is from then on."""
+        if self.read_only:
+            return
+        try:
+            step(self.conn)
+        except sqlite3.Error as exc:
+            if not (getattr(exc, "sqlite_errorname", None) or "").startswith(_READ_ONLY_ERRORS):
+                raise storage_error(exc, self.path) from None
+            if self.conn.in_transaction:
+                self.conn.rollback()
+            self.read_only = True
+
+    def unindexed(self) -> int:
+        """Payloads the search index does not hold yet (left by a writer that stopped early; only a read-only
+        store keeps them, any other catches up before it searches)."""
+        mark = self.conn.execute("SELECT indexed_rowid FROM fts_state").fetchone()[0]
+        count: int = self.conn.execute("SELECT count(*) FROM payloads WHERE rowid > ?", (mark,)).fetchone()[0]
+        return count
 
     def close(self) -> None:
         self.conn.close()
@@ -132,7 +314,7 @@ class TraceStore:
         """Calls whose prompt or reply matches ``text`` (FTS5 query syntax), newest first.
 
         Each row carries ``_cursor``: pass the last one as ``before`` for the next page."""
-        index_pending(self.conn)
+        self._catch_up(index_pending)
         where, args = filters.where()
         keyset = "" if before is None else "AND f.rowid < ?"
         query = (f"SELECT c.*, f.rowid AS _cursor FROM payloads_fts f JOIN payloads p ON p.rowid = f.rowid "
@@ -142,13 +324,25 @@ class TraceStore:
         try:
             return [dict(r) for r in self.conn.execute(query, params)]
         except sqlite3.OperationalError as exc:
+            if storage_trouble(exc):
+                raise storage_error(exc, self.path) from None
             raise ConfigError(f"bad search '{text}': {exc}", "quote phrases; use AND, OR, NOT between words") from None
 
     def stats(self, by: str, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
         """See :func:`workbench.core.traces.stats.stats`."""
-        from workbench.core.traces.stats import stats  # statistics and the planner: only when asked
+        from workbench.core.traces.stats import exact_stats, stats  # statistics and the planner: only when asked
 
+        self._catch_up(rollup.roll_pending)
+        if self.read_only and not self._rollups_current():
+            return exact_stats(self.conn, by, filters)
         return stats(self.conn, by, filters)
+
+    def _rollups_current(self) -> bool:
+        """Do the rollups hold every call, in this version's form? (A read-only store cannot catch them up.)"""
+        if schema.version(self.conn) < schema.SCHEMA_VERSION:
+            return False
+        mark = self.conn.execute("SELECT rolled_rowid FROM rollup_state").fetchone()[0]
+        return self.conn.execute("SELECT 1 FROM payloads WHERE rowid > ? LIMIT 1", (mark,)).fetchone() is None
 
     def exact_stats(self, by: str, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
         """See :func:`workbench.core.traces.stats.exact_stats`."""
@@ -164,14 +358,21 @@ class TraceStore:
         for row in self.conn.execute(f"SELECT c.*{extra} FROM calls c {join} WHERE {where} ORDER BY c.id", args):
             yield dict(row)
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise read_only_error(self.path)
+
     def link_session(self, ids: Sequence[str], session: str) -> None:
         """Record calls already written as part of a session (a race saved after it was traced)."""
+        self._writable()
         with self.conn:
             self.conn.execute("UPDATE calls SET session_id = ? WHERE id IN (SELECT value FROM json_each(?))",
                               (session, json.dumps(list(ids))))
 
     def prune(self, before_ts: float) -> int:
-        """Delete calls older than ``before_ts`` with their payloads, tags and index entries."""
+        """Delete calls older than ``before_ts`` with their payloads, tags and index entries (their rowids are
+        never used again: migration 6)."""
+        self._writable()
         rollup.register(self.conn)
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")

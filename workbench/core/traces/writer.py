@@ -5,29 +5,38 @@ and commits them in batches: at most ``max_batch`` rows, or whatever arrived wit
 of the first. ``close`` (also run at exit) flushes everything, so a normal exit loses nothing; a crash
 loses at most the batch in flight, and WAL keeps the committed rows intact. When the queue is idle
 the thread catches up the full-text index, so searching never slows writing.
+
+Nothing stops the thread: a call whose rows cannot be stored (text that is not valid Unicode, a value of
+the wrong type) is said on stderr and skipped, the other calls of its batch written; storage trouble (a
+full disk, a damaged or read-only file) is said once per kind. :meth:`TraceWriter.confirm` gives a face
+the ids that were really written.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import sqlite3
 import struct
+import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench.core.call_record import CallRecord
+from workbench.core.errors import one_line
 from workbench.core.request import Params
 from workbench.core.traces import rollup
 from workbench.core.traces.columns import insert
 from workbench.core.traces.ids import id_time, new_id
 from workbench.core.traces.redact import Redactor
-from workbench.core.traces.store import connect, index_pending
+from workbench.core.traces.store import connect, index_pending, storage_error, storage_trouble
 
 _INSERT_CALL = insert("calls")
 _INSERT_PAYLOAD = insert("payloads")
@@ -128,6 +137,11 @@ class TraceWriter:
         self._thread = threading.Thread(target=self._run, name="workbench-traces", daemon=True)
         self._closed = False
         self.written = 0
+        self._lost: set[str] = set()
+        """Ids of calls that could not be written (each said on stderr, or counted in a line already said)."""
+        self._said: set[str] = set()
+        self._unsaid = 0
+        self._flushers = 0
         self._thread.start()
         atexit.register(self.close)
 
@@ -138,6 +152,8 @@ class TraceWriter:
             if not self._closed:
                 self._pending.append((record, context, call_id))
                 self._queued += 1
+            else:  # (after close: never written)
+                self._lost.add(call_id)
         if not self._arrived.is_set():
             self._arrived.set()
         return call_id
@@ -148,11 +164,30 @@ class TraceWriter:
         return self._queued - self._done
 
     def flush(self) -> None:
-        """Block until everything queued so far is committed."""
+        """Block until everything queued so far is committed (the thread commits at once, without waiting
+        for a batch to fill)."""
         with self._lock:
             queued = self._queued
-        with self._committed:
-            self._committed.wait_for(lambda: self._done >= queued)
+            self._flushers += 1
+        self._arrived.set()
+        try:
+            with self._committed:
+                self._committed.wait_for(lambda: self._done >= queued or not self._thread.is_alive())
+        finally:
+            with self._lock:
+                self._flushers -= 1
+
+    def confirm(self, ids: Sequence[str | None]) -> list[str | None]:
+        """``ids`` (from :meth:`write`) once committed, each ``None`` if its call could not be written (so a
+        face never shows the id of a row that does not exist)."""
+        self.flush()
+        with self._lock:
+            return [None if call_id is None or call_id in self._lost else call_id for call_id in ids]
+
+    @property
+    def lost(self) -> int:
+        """Calls that could not be written."""
+        return len(self._lost)
 
     def wait_for_backlog(self, at_most: int) -> None:
         """Block until at most ``at_most`` calls are queued and not committed (or the writer's thread is
@@ -171,6 +206,8 @@ class TraceWriter:
         self._checkpointer.close()
         self._conn.close()
         atexit.unregister(self.close)
+        if self._unsaid:  # lines were said for the first failures of each kind; the count covers them all
+            _say(f"{self.lost} calls in all were not written to the trace log {self.path}")
 
     def _run(self) -> None:
         pending, arrived = self._pending, self._arrived
@@ -178,11 +215,10 @@ class TraceWriter:
             arrived.clear()
             if not pending and not self._closed:
                 if not arrived.wait(_IDLE_INDEX_S) and self.catch_up:
-                    rollup.roll_pending(self._conn, batch=2_000)
-                    index_pending(self._conn, batch=2_000)
+                    self._catch_up(2_000)
                 continue
             deadline = time.monotonic() + self.max_delay_s
-            while len(pending) < self.max_batch and not self._closed:
+            while len(pending) < self.max_batch and not self._closed and not self._flushers:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -191,36 +227,97 @@ class TraceWriter:
                     arrived.wait(remaining)
             items = [pending.popleft() for _ in range(min(len(pending), self.max_batch))]
             if items:
-                self._commit(items)
+                try:
+                    self._commit(items)
+                except Exception as exc:  # never let the thread die: the calls after these still get written
+                    self._failed(items, exc)
                 with self._committed:
                     self._done += len(items)
                     self._committed.notify_all()
             if self._closed and not pending:
                 if self.catch_up:
-                    rollup.roll_pending(self._conn)
-                    index_pending(self._conn)
+                    self._catch_up(5_000)
                 return
 
-    def _commit(self, items: list[tuple[CallRecord, CallContext, str]]) -> None:
-        calls: list[Row] = []
-        payloads: list[Row] = []
-        tags: list[Row] = []
-        for record, context, call_id in items:
-            call, payload, tag_rows = rows_for(record, context, self.redactor, call_id)
-            calls.append(call)
-            payloads.append(payload)
-            tags.extend(tag_rows)
+    def _catch_up(self, batch: int) -> None:
+        """The rollups and the search index (what fails is said once; the next idle moment tries again)."""
         try:
-            with self._conn:
-                self._conn.executemany(_INSERT_CALL, calls)
-                self._conn.executemany(_INSERT_PAYLOAD, payloads)
-                self._conn.executemany(_INSERT_TAG, tags)
-        except sqlite3.Error as exc:  # never lose the batch silently: say so on stderr, keep running
-            import sys
+            rollup.roll_pending(self._conn, batch=batch)
+            index_pending(self._conn, batch=batch)
+        except Exception as exc:
+            if self._conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.rollback()
+            self._say_once(exc, "could not catch up the trace log's search index and rollups")
 
-            print(f"workbench: could not write {len(items)} trace rows to {self.path}: {exc}", file=sys.stderr)
+    def _failed(self, items: list[tuple[CallRecord, CallContext, str]], exc: BaseException) -> None:
+        """``items`` were not written because of ``exc``: their ids are lost, and it is said (once per kind of
+        storage trouble, once per call otherwise)."""
+        with self._lock:
+            self._lost.update(call_id for _, _, call_id in items)
+        if storage_trouble(exc):
+            count = "1 call was" if len(items) == 1 else f"{len(items)} calls were"
+            if not self._say_once(exc, f"{count} not written to the trace log"):
+                self._unsaid += len(items)
             return
-        self.written += len(items)
+        reason = ("its text holds characters that are not valid Unicode (lone surrogates)"
+                  if isinstance(exc, UnicodeEncodeError) else one_line(f"{type(exc).__name__}: {exc}", 200))
+        for record, _, call_id in items:
+            _say(f"call {call_id} ({one_line(str(record.target), 80)}) was not written to the trace log: {reason}")
+
+    def _say_once(self, exc: BaseException, what: str) -> bool:
+        """Say ``what`` and why on stderr, unless this kind of failure was said already; whether it was said."""
+        code = getattr(exc, "sqlite_errorcode", None)  # by SQLite's primary code: a full disk is one kind
+        kind = f"sqlite {code & 0xFF}" if isinstance(code, int) else type(exc).__name__
+        if kind in self._said:
+            return False
+        self._said.add(kind)
+        if isinstance(exc, sqlite3.Error):
+            error = storage_error(exc, self.path)
+            _say(f"{what}: {error}", error.hint)
+        else:
+            _say(f"{what} {self.path}: {one_line(f'{type(exc).__name__}: {exc}', 200)}")
+        return True
+
+    def _commit(self, items: list[tuple[CallRecord, CallContext, str]]) -> None:
+        """Write ``items`` in one transaction. A call whose rows cannot be made or stored (text that is not
+        valid Unicode, a value of the wrong type) is said and skipped; the others are written."""
+        rows: list[tuple[tuple[CallRecord, CallContext, str], Row, Row, list[Row]]] = []
+        for item in items:
+            record, context, call_id = item
+            try:
+                rows.append((item, *rows_for(record, context, self.redactor, call_id)))
+            except Exception as exc:
+                self._failed([item], exc)
+        try:
+            self._insert(rows)
+        except Exception as exc:
+            if storage_trouble(exc) or len(rows) == 1:
+                self._failed([row[0] for row in rows], exc)
+                return
+            for at, row in enumerate(rows):  # which call it was: each on its own
+                try:
+                    self._insert([row])
+                except Exception as one:
+                    if storage_trouble(one):
+                        self._failed([later[0] for later in rows[at:]], one)
+                        return
+                    self._failed([row[0]], one)
+                else:
+                    self.written += 1
+            return
+        self.written += len(rows)
+
+    def _insert(self, rows: list[tuple[tuple[CallRecord, CallContext, str], Row, Row, list[Row]]]) -> None:
+        with self._conn:
+            self._conn.executemany(_INSERT_CALL, [call for _, call, _, _ in rows])
+            self._conn.executemany(_INSERT_PAYLOAD, [payload for _, _, payload, _ in rows])
+            self._conn.executemany(_INSERT_TAG, [tag for _, _, _, tags in rows for tag in tags])
+
+
+def _say(line: str, hint: str | None = None) -> None:
+    """One line on stderr (and the next step, if any), as the CLI says its errors."""
+    print(f"workbench: {line}" + (f"\n  hint: {hint}" if hint else ""), file=sys.stderr, flush=True)
 
 
 class Checkpointer:
