@@ -194,6 +194,7 @@ def _summary(report: RunReport, reasons: Sequence[str]) -> dict[str, object]:
 
 def _write_reports(report: RunReport, formats: Sequence[str], out: str | None) -> None:
     from workbench.core.evals.report_formats import render, report_filename
+    from workbench.core.folders import private_folder
 
     for fmt in dict.fromkeys(formats):
         text = render(report, fmt)
@@ -201,7 +202,7 @@ def _write_reports(report: RunReport, formats: Sequence[str], out: str | None) -
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             continue
         folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
+        private_folder(folder)  # 0700, as every folder workbench makes
         path = folder / report_filename(report, fmt)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path}", file=sys.stderr)

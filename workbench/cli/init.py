@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from workbench.cli._shared import EXIT_OK
+from workbench.core.folders import private_folder
 
 TEMPLATE = """\
 # workbench configuration for this workspace (see the README for every section).
@@ -78,7 +79,7 @@ next:
 
 def run(args: argparse.Namespace) -> int:
     root = Path(args.dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    private_folder(root)  # made 0700 when missing (as every folder workbench makes); an existing one kept as it is
     made = []
     config = root / "workbench.toml"
     if not config.exists():
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         made.append("workbench.toml")
     for folder in FOLDERS:
         if not (root / folder).exists():
-            (root / folder).mkdir()
+            private_folder(root / folder)
             made.append(f"{folder}/")
     for name, text in STARTERS.items():
         if not any((root / name).parent.glob("*.y*ml")):  # a folder with prompts or suites gets no starter

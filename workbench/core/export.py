@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.evals.model import RunReport
+from workbench.core.folders import private_folder
 from workbench.core.prompts import get_version_text, labels, pin
 from workbench.core.sessions import SESSIONS_DIR, dump_session, load_session_file, redacted_session
 from workbench.core.traces.redact import Redactor
@@ -47,7 +48,7 @@ def export_files(root: Path, files: Sequence[ExportFile], message: str, *, commi
         target = root / rel
         if target.is_file() and target.read_bytes() == data:
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(target.parent)
         target.write_bytes(data)
         written.append(rel)
     committed = None

@@ -27,7 +27,9 @@ def network_log_path(env: Mapping[str, str] | None = None) -> Path:
 def open_log(path: Path) -> IO[bytes] | None:
     """The log, opened for appending (rotated when large); ``None`` when it cannot be written."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from workbench.core.folders import private_folder
+
+        private_folder(path.parent)
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_size > LOG_ROTATE_BYTES:
                 path.replace(path.with_name(path.name + ".1"))

@@ -1,4 +1,5 @@
-"""A private SQLite file: created 0600 (its sidecars too), WAL, ``synchronous=NORMAL``, a busy timeout."""
+"""A private SQLite file: created 0600 (its sidecars too) in a folder made 0700 when missing, WAL,
+``synchronous=NORMAL``, a busy timeout."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from workbench.core.errors import ConfigError
+from workbench.core.folders import private_folder
 
 
 def open_private(path: Path, migrate: Callable[[sqlite3.Connection], None], what: str, hint: str) -> sqlite3.Connection:
     """Open ``path`` (creating it readable by the owner only), run ``migrate``; a failure is a
     :class:`ConfigError` naming ``what`` with ``hint`` as the next step."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         conn = sqlite3.connect(path, timeout=5.0, check_same_thread=False)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from workbench.core.errors import ConfigError
+from workbench.core.folders import private_folder
 
 _RETRY_S = 0.5
 """How long taking a run's lock retries while a reader holds it for a moment to look."""
@@ -67,7 +68,7 @@ class RunLock:
         deadline = time.monotonic() + _RETRY_S
         while True:
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                private_folder(folder)
                 fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
             except OSError as exc:
                 raise ConfigError(f"cannot create {self.path}: {exc.strerror}",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import ConfigError
+from workbench.core.folders import private_folder
 from workbench.core.prompts.model import (
     Prompt,
     check_name,
@@ -53,7 +54,7 @@ def store_folder(workspace: Path, name: str) -> Path:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
@@ -111,7 +112,7 @@ def save_version(workspace: Path, prompt: Prompt) -> Version:
             return _version(prompt.name, entry)
     number = max((int(e["number"]) for e in index["versions"]), default=0) + 1
     folder = store_folder(workspace, prompt.name)
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     try:
         with open(folder / f"{number}.yaml", "x", encoding="utf-8", newline="\n") as fh:  # immutable: never overwrite
             fh.write(text)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import ConfigError, one_line
+from workbench.core.folders import private_folder
 from workbench.core.traces import rollup
 from workbench.core.traces.store import TraceStoreError, connect, open_read_only, storage_error
 
@@ -111,7 +112,7 @@ def recover(path: Path, to: Path) -> RecoverResult:
     if to.resolve() == path.resolve():
         raise ConfigError("recover writes a new store", "pass another path to --to")
     try:
-        to.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(to.parent)
         os.close(os.open(to, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except OSError as exc:
         raise ConfigError(f"cannot make {to}: {exc.strerror or exc}", "pass a path in a writable folder") from None

@@ -20,6 +20,7 @@ from typing import Any
 import platformdirs
 
 from workbench.core.errors import ConfigError, WorkbenchError, one_line
+from workbench.core.folders import private_folder
 from workbench.core.traces import rollup, schema
 from workbench.core.traces.columns import PAYLOAD_COLUMNS
 from workbench.core.traces.filters import ID_SLACK_S, NO_FILTERS, Filters, id_bound
@@ -118,7 +119,7 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def _open(path: Path) -> sqlite3.Connection:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     except OSError as exc:
