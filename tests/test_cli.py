@@ -87,13 +87,20 @@ def test_canary_key_never_appears_in_anything_written(target: str, fake_server: 
     provider = target.split("/")[0].upper()
     base = fake_server.base_url + ("/v1" if provider == "OPENAI" else "")
     env = {f"{provider}_API_KEY": CANARY, f"{provider}_BASE_URL": base, "GOOGLE_GEMINI_BASE_URL": base}
+    from tests.test_secrets_echo import key_encodings
+
     ok = workbench("run", "hi", "-m", f"{target}@tokens=3", "--json", env=env, cwd=tmp_path)
     failed = workbench("run", "hi", "-m", f"{target}@status=401,fail=9,id=canary-{provider}", env=env, cwd=tmp_path)
+    # a 401 quoting the key verbatim, URL-encoded and lower-cased: in the columns, in --json, in the trace log
+    echoed = [workbench("run", "hi", "-m", f"{target}@echo_key=1,id=canary-echo-{provider}", *flag, env=env,
+                        cwd=tmp_path) for flag in ((), ("--json",))]
+    exported = workbench("traces", "export", env=env, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert failed.returncode == 1
-    written = ok.stdout + ok.stderr + failed.stdout + failed.stderr
+    assert failed.returncode == 1 and all(e.returncode == 1 and "[key]" in e.stdout for e in echoed)
+    written = "".join(r.stdout + r.stderr for r in (ok, failed, *echoed, exported))
     written += "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
-    assert CANARY not in written and CANARY[-12:] not in written
+    assert [form for form in key_encodings(CANARY) if form in written] == []
+    assert CANARY[-12:] not in written
     assert "QZXW" not in written  # not even the masked form a provider quotes back in a 401
 
 

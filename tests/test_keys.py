@@ -100,33 +100,46 @@ def test_real_secret_service_round_trip(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_canary_key_from_the_keyring_never_lands_anywhere(fake_server: FakeServerProcess, tmp_path: Path) -> None:
-    """A stored key, a race, a failing call, the trace log and every export: the key is nowhere but the keyring."""
+    """A stored key, a race, a failing call, a provider echoing the key (verbatim, URL-encoded, lower-cased), the key
+    in eval variables, the trace log, evals.db, every report, sessions and every export: the key is nowhere but the
+    keyring, in none of its encodings."""
+    from tests.test_secrets_echo import key_encodings
+
     canary = "sk-canary-keyring-everywhere-7f3a9c1eQZXV"
     work = tmp_path / "work"
     work.mkdir()
     env = {"OPENAI_BASE_URL": f"{fake_server.base_url}/v1", "WORKBENCH_TRACES": str(work / "traces.db")}
     outputs = [workbench("keys", "set", "openai", "--stdin", stdin=canary, env=env, cwd=work)]
     outputs.append(workbench("run", "hello", "-m", "openai/gpt-4o@tokens=3", "-m",
-                             "openai/gpt-4o@status=401,fail=9,id=canary-all", "--json", env=env, cwd=work))
-    outputs.append(workbench("run", "again", "-m", "openai/gpt-4o@tokens=3", env=env, cwd=work))
+                             "openai/gpt-4o@status=401,fail=9,id=canary-all", "-m",
+                             "openai/gpt-4o@echo_key=1,id=canary-echo", "--json", env=env, cwd=work))
+    outputs.append(workbench("run", "again", "-m", "openai/gpt-4o@tokens=3", "-m", "openai/gpt-4o@echo_key=1",
+                             env=env, cwd=work))
+    assert outputs[-1].stdout.count("[key]") >= 3  # the echo came, and the columns show it scrubbed
     for args in (["list", "--json"], ["export"], ["export", "--format", "csv"], ["stats", "--json"],
                  ["search", "hello", "--json"], ["export", "-o", str(work / "export.jsonl")]):
         outputs.append(workbench("traces", *args, env=env, cwd=work))
     outputs += [workbench("keys", "list", env=env, cwd=work), workbench("config", "show", "--json", env=env, cwd=work),
                 workbench("tokens", "-m", "openai/gpt-4o", "--json", stdin="count", env=env, cwd=work)]
-    outputs += _prompts_sessions_evals_and_exports(work, env)
+    outputs += _prompts_sessions_evals_and_exports(work, env, canary)
     assert all(o.returncode in (0, 1) for o in outputs), [o.stderr for o in outputs if o.returncode not in (0, 1)]
     printed = "".join(o.stdout + o.stderr for o in outputs)
-    written = b"".join(p.read_bytes() for p in work.rglob("*") if p.is_file())
+    authored = {work / "evals" / "canary.yaml", tmp_path / "keyring.json"}  # the user's suite; the test keyring
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p not in authored and ".git" not in p.parts]
+    written = b"".join(p.read_bytes() for p in files)
     assert len(written) > 10_000  # the store and the exports really are there
-    for needle in (canary, canary[-8:]):  # the listings show the last four characters on purpose
-        assert needle not in printed
-    for needle in (canary, canary[-8:], "QZXV"):
-        assert needle.encode() not in written
+    assert {"evals.db", "traces.db", "s1.yaml", "network.log"} <= {p.name for p in files}
+    assert b"[key]" in written and b"[redacted:api_key]" in written  # echoes and the variable, scrubbed
+    for needle in key_encodings(canary):  # the listings show the last four characters on purpose
+        assert needle not in printed, needle
+    for needle in (*key_encodings(canary), "QZXV"):
+        assert needle.encode() not in written, needle
 
 
-def _prompts_sessions_evals_and_exports(work: Path, env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
-    """A prompt file run and saved as a session, an eval with a judge and every report, every export."""
+def _prompts_sessions_evals_and_exports(work: Path, env: dict[str, str],
+                                        canary: str) -> list[subprocess.CompletedProcess[str]]:
+    """A prompt file run (the key as a variable, a target echoing it) and saved as a session, an eval with the key in
+    its variables, a judge, a target echoing the key and every report, every export."""
     (work / "workbench.toml").write_text("", encoding="utf-8")
     (work / "prompts").mkdir()
     (work / "prompts" / "greet.yaml").write_text(
@@ -134,16 +147,17 @@ def _prompts_sessions_evals_and_exports(work: Path, env: dict[str, str]) -> list
         "    default: Ada\n", encoding="utf-8")
     (work / "evals").mkdir()
     (work / "evals" / "canary.yaml").write_text(
-        "prompts: [greet]\ntargets: [openai/gpt-4o@tokens=4]\njudge: openai/gpt-4o@tokens=4\n"
-        "tests:\n  - vars: {who: Bob}\n    assert:\n      - type: llm-rubric\n        value: is polite\n",
-        encoding="utf-8")
+        "prompts: [greet]\ntargets: [openai/gpt-4o@tokens=4, 'openai/gpt-4o@echo_key=1,id=canary-eval']\n"
+        "judge: openai/gpt-4o@tokens=4\n"
+        f"tests:\n  - vars: {{who: Bob, token: {canary}}}\n    assert:\n      - type: llm-rubric\n"
+        f"        value: is polite\n  - vars: {{who: {canary}}}\n", encoding="utf-8")
     repo = work / "repo"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     for key, value in (("user.email", "ci@example.com"), ("user.name", "CI")):
         subprocess.run(["git", "-C", str(repo), "config", key, value], check=True)
     runs = [
-        workbench("run", "--prompt", "greet", "-m", "openai/gpt-4o@tokens=3", "--save-session", "s1", env=env,
-                  cwd=work),
+        workbench("run", "--prompt", "greet", "--var", f"who={canary}", "-m", "openai/gpt-4o@tokens=3", "-m",
+                  "openai/gpt-4o@echo_key=1,id=canary-session", "--save-session", "s1", env=env, cwd=work),
         workbench("eval", "evals/canary.yaml", "--report", "md", "--report", "json", "--report", "junit",
                   "--report", "html", "--out", str(work / "reports"), env=env, cwd=work),
         workbench("evals", "show", "last", "--format", "json", env=env, cwd=work),
