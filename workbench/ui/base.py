@@ -253,6 +253,15 @@ class WorkbenchBase(App[None]):
         if run.traced:
             return []
         run.traced = True
+        from workbench.services import CallTracer
+
+        records = run.race.records
+        if run.tracer is None:  # a race not started here: traced now, whole
+            run.tracer = CallTracer(self.services, run.context_of(run.prompt, run.session), len(records),
+                                    lambda exc: self.report(exc, "calls not traced: "))
+        for index, record in enumerate(records):  # any call its race did not hand over as it ended
+            if run.tracer.ids[index] is None:
+                run.tracer(index, record)
         return run.trace_ids
 
     def trace_and_commit(self, run: RaceRun) -> None:
