@@ -29,6 +29,7 @@ FROZEN = {
     "total_times": "999ed5789311462282c852baec8ab333c4d7be5040c02db12121c8ab93c2f201",
     "payload_ids_never_reused": "7bb9f71c45c53af066e570e9d50ad565fccd1b829d03ee44aeedd5a98aba5e50",
     "rollup_extremes": "d551e86a19230169a322a58fb138681329ebf159f9c1fb57c1a46b53bcde4a67",
+    "eval_cells": "2539a963d1465348d27a92c0aebdcd55cc094d571652e56e20044664cda7abd4",
 }
 """sha256 of each shipped migration's SQL. A shipped migration never changes: add one instead."""
 
@@ -135,7 +136,7 @@ def test_shipped_migrations_never_change() -> None:
 def test_the_first_migration_is_the_version_1_schema() -> None:
     conn = store_at(Path(":memory:"), 1)
     calls = [name for name, *_ in table_shape(conn, "calls")]
-    assert calls == [name for name in columns.CALL_COLUMNS if name not in ("total_ms", "total_ttft_ms")]
+    assert calls == [name for name in columns.CALL_COLUMNS if name not in ("total_ms", "total_ttft_ms", "eval_cell")]
     indexes = {row[1] for row in conn.execute("PRAGMA index_list(calls)")}
     assert {"calls_provider", "calls_status", "calls_target"} <= indexes
 

@@ -3,7 +3,9 @@
 
 Exit codes: 0 the run passed; 1 the pass rate is under the gate or a regression appeared against
 ``--compare``; 2 bad usage or a bad suite; 3 the run stopped before the end (``--max-cost``; resume it
-with ``--resume RUN``); 130 interrupted (also resumable).
+with ``--resume RUN``); 130 interrupted: Ctrl-C or SIGTERM (what CI and ``timeout`` send), also resumable.
+The verdict, its gate, the comparison and the exit code are stored with the run, so ``workbench evals show``
+and ``export report`` say what the run said.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from workbench.cli._shared import eval_store, settings
@@ -25,9 +30,12 @@ if TYPE_CHECKING:
     from workbench.core.evals.model import CellResult, RunInfo, RunReport, Suite, SuiteTarget
     from workbench.core.evals.run_store import EvalStore
     from workbench.core.evals.runner import EvalRunner, Preflight
+    from workbench.core.evals.traced import TracedAnswer
     from workbench.services import Services
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = {"passed": EXIT_OK, "failed": EXIT_FAILED, "stopped": EXIT_STOPPED, "interrupted": EXIT_INTERRUPTED}
+"""The exit code of each verdict (:func:`workbench.core.evals.report_data.conclude`)."""
 
 
 def _targets(args: argparse.Namespace, settings: Settings) -> tuple[SuiteTarget, ...] | None:
@@ -44,7 +52,8 @@ def _preflight_text(suite: Suite, pre: Preflight, concurrency: int) -> str:
     cost = f"{usd(pre.cost_low_usd)}–{usd(pre.cost_high_usd)}"
     if pre.unpriced:
         cost += f" (no price for {', '.join(pre.unpriced)})"
-    return (f"{suite.name}: {pre.calls} calls ({pre.cached} cached), ≈{pre.input_tokens:,} input tokens, "
+    reused = f", {pre.reused} answered in the trace log" if pre.reused else ""
+    return (f"{suite.name}: {pre.calls} calls ({pre.cached} cached{reused}), ≈{pre.input_tokens:,} input tokens, "
             f"≤{pre.max_output_tokens:,} output tokens, cost {cost}, ≈{pre.seconds:.0f} s at concurrency "
             f"{concurrency}")
 
@@ -64,57 +73,131 @@ def _latencies(settings: Settings) -> dict[str, float]:
         traces.close()
 
 
-def _begin(runner: EvalRunner, store: EvalStore, resume: str | None, suite: Suite) -> RunInfo:
-    if resume is None:
-        return runner.new_run()
+def _traced(settings: Settings, run: RunInfo, store: EvalStore) -> tuple[dict[str, TracedAnswer], float]:
+    """For a resumed run: the answers its calls left in the trace log for cells with no stored result (a
+    run killed outright), by cell identity, and what its traced calls cost."""
+    from workbench.core.evals.runner import identity_of
+    from workbench.core.evals.traced import traced_answers, traced_spend
+    from workbench.core.traces.store import TraceStore
+
+    try:
+        traces = TraceStore(settings.trace_path(os.environ))
+    except ConfigError:
+        return {}, 0.0
+    try:
+        done = {identity_of(key, repeat) for key, repeat in store.done_cells(run.id)}
+        return traced_answers(traces, run.id, skip=done), traced_spend(traces, run.id)
+    finally:
+        traces.close()
+
+
+def _resumable(store: EvalStore, resume: str, suite: Suite) -> RunInfo:
     run = store.run(resume, suite.name)
     if run.status == "done":
         raise ConfigError(f"eval run {run.id} already finished", "start a new run (drop --resume)")
-    if run.suite_digest != suite.digest:
-        print(f"workbench: the suite changed since run {run.id}; finished cells are kept as they are",
-              file=sys.stderr)
-    store.reopen(run)
+    if run.status == "running":
+        raise ConfigError(f"eval run {run.id} is running in another process",
+                          "wait for it to end, or stop it (Ctrl-C) and resume it then")
     return run
 
 
+def _report_folder(out: str | None) -> None:
+    """``--out``: a folder that exists or can be made, checked before any call is made."""
+    if out is None:
+        return
+    folder = Path(out).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder", "pass a folder for the reports (made if missing)")
+    try:
+        from workbench.core.folders import private_folder
+
+        private_folder(folder)  # 0700, as every folder workbench makes
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot make the folder ({exc.strerror})",
+                          "pass a folder you can write to") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: the folder is not writable", "pass a folder you can write to")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (what CI and ``timeout`` send) stops a run as Ctrl-C does: through the SIGINT handler in
+    force (asyncio's cancels the run, which stores what finished), else a KeyboardInterrupt."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     from workbench.core.evals.runner import EvalRunner, RunOptions, preflight
     from workbench.core.evals.suite import load_suite
 
+    _report_folder(args.out)
     config = settings(args)
     workspace = config.workspace or Path.cwd()
     suite = load_suite(Path(args.suite), workspace)
     for warning in suite.warnings:
         print(f"workbench: {warning}", file=sys.stderr)
     store = eval_store(config)
-    resumed = store.run(args.resume, suite.name) if args.resume else None
-    repeat = args.repeat or (resumed.repeat if resumed else suite.repeat)
-    concurrency = args.concurrency or suite.concurrency or 8
-    if repeat < 1 or concurrency < 1:
-        raise ConfigError("--repeat and --concurrency must be at least 1", "see `workbench eval --help`")
-    options = RunOptions(repeat=repeat, concurrency=concurrency, max_cost=args.max_cost,
-                         use_cache=not args.no_cache, targets=_targets(args, config))
-    runner = EvalRunner(suite, store, options=options, policies=config.policies, prices=config.prices,
-                        providers=config.config.provider_specs())
-    pre = preflight(runner.plan(), config.prices, concurrency=concurrency,
-                    store=store if options.use_cache else None, latency_ms=_latencies(config),
-                    skip=store.done_cells(resumed.id) if resumed else None)
-    if args.json:
-        print(json.dumps({"preflight": pre.summary()}))
-    else:
-        print(_preflight_text(suite, pre, concurrency), file=sys.stderr)
-    if args.dry_run:
-        return EXIT_OK
-    run_info = _begin(runner, store, args.resume, suite)
     try:
-        _execute(runner, run_info, config, pre.calls + pre.cached, quiet=args.json)
-    except KeyboardInterrupt:
-        print(f"interrupted: resume with `workbench eval {args.suite} --resume {run_info.id}`", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return _conclude(args, store, run_info, suite)
+        resumed = _resumable(store, args.resume, suite) if args.resume else None
+        repeat = args.repeat or (resumed.repeat if resumed else suite.repeat)
+        concurrency = args.concurrency or suite.concurrency or 8
+        if repeat < 1 or concurrency < 1:
+            raise ConfigError("--repeat and --concurrency must be at least 1", "see `workbench eval --help`")
+        options = RunOptions(repeat=repeat, concurrency=concurrency, max_cost=args.max_cost,
+                             use_cache=not args.no_cache, targets=_targets(args, config), gate=args.gate)
+        runner = EvalRunner(suite, store, options=options, policies=config.policies, prices=config.prices,
+                            providers=config.config.provider_specs())
+        reuse, spent = _traced(config, resumed, store) if resumed else ({}, 0.0)
+        pre = preflight(runner.plan(), config.prices, concurrency=concurrency,
+                        store=store if options.use_cache else None, latency_ms=_latencies(config),
+                        skip=store.done_cells(resumed.id) if resumed else None, reuse=reuse)
+        if args.json:
+            print(json.dumps({"preflight": pre.summary()}))
+        else:
+            print(_preflight_text(suite, pre, concurrency), file=sys.stderr)
+        if args.dry_run:
+            return EXIT_OK
+        if resumed is None:
+            run_info = runner.new_run()
+        else:
+            if resumed.suite_digest != suite.digest:
+                print(f"workbench: the suite changed since run {resumed.id}; finished cells are kept as they are",
+                      file=sys.stderr)
+            run_info = runner.resume(resumed, spent)
+        try:
+            _execute(runner, run_info, config, pre.calls + pre.cached + pre.reused, reuse, quiet=args.json)
+        except KeyboardInterrupt:
+            _interrupted(store, run_info)
+            print(f"interrupted: resume with `workbench eval {args.suite} --resume {run_info.id}`", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return _conclude(args, store, run_info)
+    finally:
+        store.close()
 
 
-def _execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, total: int, *, quiet: bool) -> None:
+def _interrupted(store: EvalStore, run_info: RunInfo) -> None:
+    """Store the run as interrupted (the runner has when it had started) and its verdict: none, exit 130."""
+    if run_info.status == "running":
+        run_info.status, run_info.stop_reason = "stopped", "interrupted"
+        store.finish(run_info)
+    store.conclude(run_info, "interrupted", None, EXIT_INTERRUPTED)
+
+
+def _execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, total: int,
+             reuse: Mapping[str, TracedAnswer], *, quiet: bool) -> None:
     """Run the cells with a progress bar (on a terminal), every call traced, with the process-wide settings
     of an eval run (:func:`workbench.process_settings.eval_run_settings`): this command is an entry point."""
     from workbench.services import Services
@@ -125,11 +208,11 @@ def _execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, total: i
         print(warning, file=sys.stderr)
     with Services(settings=settings) as found:
         found.writer()  # opened before the run: a trace log that cannot be opened stops it here
-        _run_cells(runner, run_info, found, refs, total, quiet=quiet)
+        _run_cells(runner, run_info, found, refs, total, reuse, quiet=quiet)
 
 
-def _run_cells(runner: EvalRunner, run_info: RunInfo, found: Services, refs: list[str], total: int, *,
-               quiet: bool) -> None:
+def _run_cells(runner: EvalRunner, run_info: RunInfo, found: Services, refs: list[str], total: int,
+               reuse: Mapping[str, TracedAnswer], *, quiet: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from workbench.core.httpclient import new_client
@@ -154,34 +237,33 @@ def _run_cells(runner: EvalRunner, run_info: RunInfo, found: Services, refs: lis
 
     async def go(env: dict[str, str]) -> None:
         async with new_client(network) as client:
-            await runner.run(run_info, Caller(client), env, writer)
+            await runner.run(run_info, Caller(client), env, writer, reuse)
 
     env = found.target_env(refs)
     with progress, eval_run_settings():
         asyncio.run(go(env))
 
 
-def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo, suite: Suite) -> int:
-    from workbench.core.evals.diff import gate_failures
-    from workbench.core.evals.report_data import report_for
+def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo) -> int:
+    """Judge the run (its gate, the comparison), store the verdict with it, then report what is stored."""
+    from workbench.core.evals.report_data import conclude
 
     compare = store.previous(run_info) if args.compare == "last" else (
         store.run(args.compare) if args.compare else None)
     if args.compare == "last" and compare is None:
         print("workbench: no earlier run of this suite to compare with", file=sys.stderr)
-    gate = suite.gate_or_default(args.gate)
-    report = report_for(store, run_info, compare=compare, gate=gate)
+    report = conclude(store, run_info, compare=compare, exit_codes=EXIT_CODES)
+    run = report.run
+    reasons = list(run.failures or ())
     _write_reports(report, args.report, args.out)
-    reasons = gate_failures(report, gate)
     if args.json:
         print(json.dumps(_summary(report, reasons)))
     else:
         _print_summary(report, reasons)
-    if run_info.status != "done":
-        print(f"stopped ({run_info.stop_reason}): resume with `workbench eval {args.suite} --resume {run_info.id}`",
+    if run.verdict == "stopped":
+        print(f"stopped ({run.stop_reason}): resume with `workbench eval {args.suite} --resume {run.id}`",
               file=sys.stderr)
-        return EXIT_STOPPED
-    return EXIT_FAILED if reasons else EXIT_OK
+    return EXIT_CODES[run.verdict or "failed"]
 
 
 def _summary(report: RunReport, reasons: Sequence[str]) -> dict[str, object]:
@@ -189,10 +271,12 @@ def _summary(report: RunReport, reasons: Sequence[str]) -> dict[str, object]:
     return {"run": run.id, "suite": run.suite, "status": run.status, "stop_reason": run.stop_reason,
             "runs": report.runs, "passes": report.passes, "pass_rate": round(report.pass_rate, 4),
             "gate": report.gate, "cost_usd": round(run.cost_usd, 6), "failures": list(reasons),
-            "regressions": len(report.diff.regressions) if report.diff else 0}
+            "regressions": len(report.diff.regressions) if report.diff else 0, "verdict": run.verdict,
+            "compared_with": run.compared_with, "exit_code": run.exit_code}
 
 
 def _write_reports(report: RunReport, formats: Sequence[str], out: str | None) -> None:
+    from workbench.core.errors import WorkbenchError
     from workbench.core.evals.report_formats import render, report_filename
     from workbench.core.folders import private_folder
 
@@ -201,10 +285,14 @@ def _write_reports(report: RunReport, formats: Sequence[str], out: str | None) -
         if out is None:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             continue
-        folder = Path(out)
-        private_folder(folder)  # 0700, as every folder workbench makes
-        path = folder / report_filename(report, fmt)
-        path.write_text(text, encoding="utf-8")
+        path = Path(out).expanduser() / report_filename(report, fmt)
+        try:
+            private_folder(path.parent)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise WorkbenchError(f"cannot write {path}: {exc.strerror}",
+                                 f"the run is stored: `workbench evals show {report.run.id} --format {fmt}` "
+                                 "prints the report") from None
         print(f"wrote {path}", file=sys.stderr)
 
 

@@ -18,12 +18,14 @@ def run(args: argparse.Namespace) -> int:
     store = eval_store(settings(args))
     if args.evals_command == "list":
         for info in store.runs(args.suite, args.limit):
-            row = {"id": info.id, "suite": info.suite, "status": info.status, "started_at": info.started_at,
-                   "repeat": info.repeat, "targets": list(info.targets), "cost_usd": round(info.cost_usd, 6)}
+            row = {"id": info.id, "suite": info.suite, "status": info.status, "stop_reason": info.stop_reason,
+                   "verdict": info.verdict, "started_at": info.started_at, "repeat": info.repeat,
+                   "targets": list(info.targets), "cost_usd": round(info.cost_usd, 6)}
+            state = "interrupted" if info.stop_reason == "interrupted" else info.verdict or info.status
             print(json.dumps(row) if args.json else
-                  f"{info.id}  {info.suite:<24} {info.status:<8} {usd(info.cost_usd)}  {', '.join(info.targets)}")
+                  f"{info.id}  {info.suite:<24} {state:<11} {usd(info.cost_usd)}  {', '.join(info.targets)}")
         return EXIT_OK
-    if args.evals_command == "show":
+    if args.evals_command == "show":  # as the run reported it: its recorded gate, comparison and verdict
         sys.stdout.write(render(report_for(store, store.run(args.run)), args.format))
         return EXIT_OK
     head = store.run(args.head)

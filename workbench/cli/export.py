@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.core.export import prompt_export, session_export
+    from workbench.core.export import check_destination, prompt_export, session_export
 
     if args.export_command == "code":
         return _code(args)
+    check_destination(Path(args.to).expanduser())  # before anything is read, saved or written
     if args.export_command == "prompt":
         files, message = prompt_export(workspace_dir(args.workspace), args.ref)
     elif args.export_command == "report":
@@ -33,7 +34,10 @@ def _report(args: argparse.Namespace) -> tuple[list[ExportFile], str]:
     from workbench.core.evals.report_data import report_for
     from workbench.core.export import report_export
     store = eval_store(settings(args))
-    return report_export(report_for(store, store.run(args.run)), args.formats or ["md", "json"])
+    try:  # the report as the run gave it: its recorded gate, comparison and verdict
+        return report_export(report_for(store, store.run(args.run)), args.formats or ["md", "json"])
+    finally:
+        store.close()
 
 
 def _write(files: list[ExportFile], message: str, to: Path, *, commit: bool) -> int:

@@ -217,7 +217,10 @@ _APPROXIMATE = "≈"
 def _export(store: Any, args: argparse.Namespace) -> int:
     if args.otlp is not None:
         return _export_otlp(store, args)
-    out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout  # noqa: SIM115
+    except OSError as exc:  # a folder, a missing folder, a place nobody may write: before anything is read
+        raise WorkbenchError(f"cannot write {args.out}: {exc.strerror}", "pass a file path to -o/--out") from None
     try:
         rows = (_public(r) for r in store.export(_filters(args), with_payload=args.format == "jsonl"))
         if args.format == "jsonl":

@@ -9,6 +9,7 @@ twice gives identical files.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,9 +38,23 @@ class ExportResult:
     """The new commit's short hash (``None`` without ``commit``, or when there was nothing to commit)."""
 
 
+def check_destination(root: Path) -> None:
+    """The destination folder, made if missing: checked before anything is exported (or saved)."""
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--to {root} is a file, not a folder", "pass a folder (a repository) to export into")
+    try:
+        private_folder(root)
+    except OSError as exc:
+        raise ConfigError(f"--to {root}: cannot make the folder ({exc.strerror})",
+                          "pass a folder you can write to") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise ConfigError(f"--to {root}: the folder is not writable", "pass a folder you can write to")
+
+
 def export_files(root: Path, files: Sequence[ExportFile], message: str, *, commit: bool = False) -> ExportResult:
     """Write ``files`` under ``root``; with ``commit``, make one git commit of exactly these paths."""
     paths = tuple(_safe_relative(rel) for rel, _ in files)
+    check_destination(root)
     if commit:
         _git(root, "rev-parse", "--show-toplevel", problem=f"{root} is not inside a git repository",
              hint=f"run `git init {root}` first, or export without --commit")
@@ -48,8 +63,11 @@ def export_files(root: Path, files: Sequence[ExportFile], message: str, *, commi
         target = root / rel
         if target.is_file() and target.read_bytes() == data:
             continue
-        private_folder(target.parent)
-        target.write_bytes(data)
+        try:
+            private_folder(target.parent)
+            target.write_bytes(data)
+        except OSError as exc:
+            raise WorkbenchError(f"cannot write {target}: {exc.strerror}", "check the destination folder") from None
         written.append(rel)
     committed = None
     if commit:

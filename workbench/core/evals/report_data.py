@@ -1,11 +1,23 @@
-"""A run's report data: its cells summarised from the store, and the diff against another run."""
+"""A run's report data: its cells summarised from the store, the diff against another run, and its verdict.
+
+A run is judged once, when it ends (:func:`conclude`): by its gate and against the run it is compared
+with. Both, the verdict, the reasons in the words the run printed and the exit code are stored with the
+run, and every report of it is built from the store (:func:`report_for`), so a report rendered later
+says what the run said.
+"""
 
 from __future__ import annotations
 
-from workbench.core.evals.diff import diff_runs
+import contextlib
+from collections.abc import Mapping
+
+from workbench.core.errors import ConfigError
+from workbench.core.evals.diff import diff_runs, gate_failures
 from workbench.core.evals.model import CellSummary, RunInfo, RunReport
 from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.stats import summarise
+
+VERDICTS = ("passed", "failed", "stopped", "interrupted")
 
 
 def cells_of(store: EvalStore, run: RunInfo) -> list[CellSummary]:
@@ -15,7 +27,29 @@ def cells_of(store: EvalStore, run: RunInfo) -> list[CellSummary]:
 
 def report_for(store: EvalStore, run: RunInfo, *, compare: RunInfo | None = None,
                gate: float | None = None) -> RunReport:
-    report = RunReport(run, cells_of(store, run), gate=gate)
+    """The run's report: under ``gate`` (default: the run's own) and compared with ``compare`` (default:
+    the run it was compared with, when it is still stored)."""
+    if compare is None and run.compared_with is not None:
+        with contextlib.suppress(ConfigError):  # no longer stored: the report says whom it was compared with
+            compare = store.run(run.compared_with)
+    report = RunReport(run, cells_of(store, run), gate=run.gate if gate is None else gate)
     if compare is not None:
         report.diff = diff_runs(RunReport(compare, cells_of(store, compare)), report)
     return report
+
+
+def conclude(store: EvalStore, run: RunInfo, *, compare: RunInfo | None,
+             exit_codes: Mapping[str, int] | None = None) -> RunReport:
+    """Judge the ended ``run`` by its gate and against ``compare``; store the verdict, the reasons, the
+    comparison and the exit code (``exit_codes`` by verdict; none for the TUI) with it; the report as stored.
+
+    Verdicts: ``passed``/``failed`` for a run that reached its end, ``stopped`` for a budget stop (judged
+    on what it ran), ``interrupted`` (not judged)."""
+    run.compared_with = None if compare is None else compare.id
+    if run.status == "done" or run.stop_reason != "interrupted":
+        reasons: list[str] | None = gate_failures(report_for(store, run, compare=compare), run.gate)
+        verdict = "stopped" if run.status != "done" else "failed" if reasons else "passed"
+    else:
+        reasons, verdict = None, "interrupted"
+    store.conclude(run, verdict, reasons, None if exit_codes is None else exit_codes[verdict])
+    return report_for(store, store.run(run.id))

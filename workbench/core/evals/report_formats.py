@@ -2,7 +2,10 @@
 and one self-contained page (html).
 
 Every format follows the order of the report: its cells (the grid's prompts, targets and tests in the
-order they first appear) and its diff entries, so the same report always renders to the same text.
+order they first appear) and its diff entries, so the same report always renders to the same text. A
+stored run's verdict is the one it reached when it ended (its gate, its comparison, its reasons as it
+printed them: :func:`workbench.core.evals.report_data.conclude`), never judged again; a run stored before
+verdicts were says "no gate recorded".
 """
 
 from __future__ import annotations
@@ -57,6 +60,17 @@ def render(report: RunReport, fmt: str) -> str:
 def report_filename(report: RunReport, fmt: str) -> str:
     """``eval-<suite>-<run id>.<ext>``, with anything but letters, digits, ``.``, ``_`` and ``-`` replaced."""
     return f"eval-{_slug(report.run.suite)}-{_slug(report.run.id)}.{_EXTENSIONS[_known(fmt)]}"
+
+
+def verdict_reasons(report: RunReport) -> list[str] | None:
+    """Why the run failed as a CI gate (empty: it passed); None when it reached no verdict (interrupted,
+    still running, or stored before verdicts were, without a gate)."""
+    run = report.run
+    if run.verdict is not None:
+        return None if run.failures is None else list(run.failures)
+    if run.status != "done" or (report.gate is None and report.diff is None):
+        return None
+    return gate_failures(report, report.gate)
 
 
 def failure_reason(cell: CellSummary) -> str:
@@ -159,12 +173,13 @@ def _sign(value: float, signed: bool) -> str:
 
 
 def _headline(report: RunReport) -> str:
-    """``✅ smoke: 90% passed (18/20) · gate 80% · cost $0.0123 · 20 calls, 3 cached``."""
-    symbol = "❌" if gate_failures(report, report.gate) else "✅"
-    gate = "no gate" if report.gate is None else f"gate {percent(report.gate)}"
+    """``✅ smoke: 90% passed (18/20) · gate 80% · cost $0.0123 · 20 calls, 3 cached``; no mark without a verdict."""
+    reasons = verdict_reasons(report)
+    symbol = "" if reasons is None else "❌ " if reasons else "✅ "
+    gate = "no gate recorded" if report.gate is None else f"gate {percent(report.gate)}"
     cached = sum(result.cached for cell in report.cells for result in cell.results)
     calls = f"{report.runs} calls" + (f", {cached} cached" if cached else "")
-    return (f"{symbol} {report.run.suite}: {percent(report.pass_rate)} passed ({report.passes}/{report.runs}) · "
+    return (f"{symbol}{report.run.suite}: {percent(report.pass_rate)} passed ({report.passes}/{report.runs}) · "
             f"{gate} · cost {_usd(report.run.cost_usd)} · {calls}")
 
 
@@ -196,12 +211,14 @@ def _entries(diff: RunDiff, changes: Iterable[str]) -> list[DiffEntry]:
 
 def _markdown(report: RunReport) -> str:
     lines = [f"## {_md(_headline(report))}", "", _md(_run_line(report)), ""]
-    lines += [f"- {_md(reason)}" for reason in gate_failures(report, report.gate)]
+    lines += [f"- {_md(reason)}" for reason in verdict_reasons(report) or ()]
     for table in _tables(report):
         lines += ["", f"### Prompt: {_md(table.prompt)}", ""]
         rows = [(test, *(_cell_text(cell) if cell else "–" for cell in cells)) for test, cells in table.rows]
         rows.append(("Pass rate", *_column_rates(table)))
         lines += _md_table(("Test", *table.targets), rows, centred=True)
+    if report.diff is None and report.run.compared_with is not None:
+        lines += ["", f"### Compared with run {_md(report.run.compared_with)}", "", "That run is no longer stored."]
     if report.diff is not None:
         lines += ["", f"### Compared with run {_md(report.diff.base.id)}", "", _md(_diff_counts(report.diff))]
         for title, changes in (("Regressions", REGRESSIONS), ("Fixed", IMPROVEMENTS)):
@@ -248,14 +265,15 @@ def _md(text: str) -> str:
 
 
 def _json(report: RunReport) -> str:
-    failures = gate_failures(report, report.gate)
+    failures = verdict_reasons(report)
     document = {
         "format": "workbench-eval-report",
         "version": 1,
         "run": asdict(report.run),
         "gate": report.gate,
         "totals": {"runs": report.runs, "passes": report.passes, "pass_rate": report.pass_rate,
-                   "cost_usd": report.run.cost_usd, "passed": not failures, "gate_failures": failures},
+                   "cost_usd": report.run.cost_usd, "passed": None if failures is None else not failures,
+                   "gate_failures": failures},
         "cells": [_cell_json(cell, with_results=True) for cell in report.cells],
         "diff": None if report.diff is None else _diff_json(report.diff),
     }
@@ -371,7 +389,7 @@ def _html(report: RunReport) -> str:
              f"<title>Eval {e(report.run.suite)} · {e(report.run.id)}</title>", f"<style>{_CSS}</style>",
              "</head>", "<body>", "<header>", f"<h1>{e(_headline(report))}</h1>",
              f'<p class="muted">{e(_run_line(report))}</p>']
-    parts += [_html_list("reasons", [("fail", e(reason)) for reason in gate_failures(report, report.gate)]),
+    parts += [_html_list("reasons", [("fail", e(reason)) for reason in verdict_reasons(report) or ()]),
               "</header>"]
     for table in _tables(report):
         parts += ["<section>", f"<h2>Prompt: {e(table.prompt)}</h2>", '<table class="grid">',
@@ -381,6 +399,9 @@ def _html(report: RunReport) -> str:
                   for test, cells in table.rows]
         parts += ["</tbody>", "<tfoot><tr><th>Pass rate</th>",
                   *(f"<td>{rate}</td>" for rate in _column_rates(table)), "</tr></tfoot>", "</table>", "</section>"]
+    if report.diff is None and report.run.compared_with is not None:
+        parts += ["<section>", f"<h2>Compared with run {e(report.run.compared_with)}</h2>",
+                  "<p>That run is no longer stored.</p>", "</section>"]
     if report.diff is not None:
         parts += _html_diff(report.diff)
     parts += ["</body>", "</html>"]

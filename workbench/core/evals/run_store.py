@@ -18,34 +18,10 @@ from typing import Any
 from workbench.core.errors import ConfigError
 from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo
 from workbench.core.evals.redaction import cacheable, stored_grading, stored_observation
+from workbench.core.evals.run_lock import RunLock, is_alive
+from workbench.core.evals.store_schema import migrate
 from workbench.core.sqlite_file import open_private
 from workbench.core.traces.redact import Redactor
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS eval_runs (
-        id TEXT PRIMARY KEY, suite TEXT NOT NULL, suite_path TEXT NOT NULL, suite_digest TEXT NOT NULL,
-        started_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL, stop_reason TEXT,
-        repeat INTEGER NOT NULL, targets TEXT NOT NULL, cost_usd REAL NOT NULL DEFAULT 0)""",
-    "CREATE INDEX IF NOT EXISTS eval_runs_suite ON eval_runs (suite, id)",
-    """CREATE TABLE IF NOT EXISTS eval_results (
-        run_id TEXT NOT NULL, seq INTEGER NOT NULL, test TEXT NOT NULL, prompt TEXT NOT NULL,
-        target TEXT NOT NULL, repeat INTEGER NOT NULL, description TEXT NOT NULL, passed INTEGER NOT NULL,
-        score REAL NOT NULL, cached INTEGER NOT NULL, trace_id TEXT, observation TEXT NOT NULL,
-        gradings TEXT NOT NULL, PRIMARY KEY (run_id, test, prompt, target, repeat)) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS eval_results_order ON eval_results (run_id, seq)",
-    """CREATE TABLE IF NOT EXISTS eval_cache (
-        key TEXT PRIMARY KEY, observation TEXT NOT NULL, created_at REAL NOT NULL) WITHOUT ROWID""",
-)
-_VERSION = 1
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    if conn.execute("PRAGMA user_version").fetchone()[0] >= _VERSION:
-        return
-    with conn:
-        for statement in _SCHEMA:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version={_VERSION}")
 
 
 def default_path(trace_path: Path) -> Path:
@@ -57,7 +33,10 @@ def _run(row: sqlite3.Row) -> RunInfo:
     return RunInfo(id=row["id"], suite=row["suite"], suite_path=row["suite_path"], suite_digest=row["suite_digest"],
                    started_at=row["started_at"], finished_at=row["finished_at"], status=row["status"],
                    stop_reason=row["stop_reason"], repeat=row["repeat"], targets=tuple(json.loads(row["targets"])),
-                   cost_usd=row["cost_usd"])
+                   cost_usd=row["cost_usd"], gate=row["gate"], gate_source=row["gate_source"],
+                   compared_with=row["compared_with"], verdict=row["verdict"],
+                   failures=None if row["failures"] is None else tuple(json.loads(row["failures"])),
+                   exit_code=row["exit_code"])
 
 
 def _fields(value: Observation | Grading) -> dict[str, Any]:
@@ -78,34 +57,84 @@ class EvalStore:
         self.path = path
         self.redactor = redactor or Redactor.build()
         """What every text of a result passes before it is written (the settings' ``redactor()``)."""
-        self.conn = open_private(path, _migrate, "the eval store",
+        self.conn = open_private(path, migrate, "the eval store",
                                  "check the path and its permissions, or point WORKBENCH_TRACES elsewhere")
+        self._locks: dict[str, RunLock] = {}
+        """The runs this process runs now (see :mod:`workbench.core.evals.run_lock`)."""
 
     def close(self) -> None:
+        for lock in self._locks.values():
+            lock.release()
+        self._locks.clear()
         self.conn.close()
 
     # runs
 
     def start(self, run: RunInfo) -> None:
+        """Store a new run as running (its gate with it), this process holding its lock until :meth:`finish`."""
+        self._locks[run.id] = RunLock(self.path, run.id)
         with self.conn:
             self.conn.execute(
-                "INSERT INTO eval_runs (id, suite, suite_path, suite_digest, started_at, status, repeat, targets) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO eval_runs (id, suite, suite_path, suite_digest, started_at, status, repeat, targets, "
+                "gate, gate_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run.id, run.suite, run.suite_path, run.suite_digest, run.started_at, run.status, run.repeat,
-                 json.dumps(list(run.targets))))
+                 json.dumps(list(run.targets)), run.gate, run.gate_source))
 
     def reopen(self, run: RunInfo) -> None:
-        """Mark a stopped run running again (``--resume``)."""
+        """Mark a stopped run running again (``--resume``): a :class:`ConfigError` when another process runs
+        it. Its verdict goes (it concludes again); so does its gate when ``run`` carries none."""
+        if run.id not in self._locks:
+            self._locks[run.id] = RunLock(self.path, run.id)
         run.status, run.stop_reason, run.finished_at = "running", None, None
+        run.verdict = run.failures = run.exit_code = None
         with self.conn:
-            self.conn.execute("UPDATE eval_runs SET status = 'running', stop_reason = NULL, finished_at = NULL "
-                              "WHERE id = ?", (run.id,))
+            self.conn.execute("UPDATE eval_runs SET status = 'running', stop_reason = NULL, finished_at = NULL, "
+                              "verdict = NULL, failures = NULL, exit_code = NULL, gate = ?, gate_source = ? "
+                              "WHERE id = ?", (run.gate, run.gate_source, run.id))
 
     def finish(self, run: RunInfo) -> None:
+        """Store the run's end (done or stopped) and its spend, then let go of its lock."""
         run.finished_at = time.time()
         with self.conn:
             self.conn.execute("UPDATE eval_runs SET status = ?, stop_reason = ?, finished_at = ?, cost_usd = ? "
                               "WHERE id = ?", (run.status, run.stop_reason, run.finished_at, run.cost_usd, run.id))
+        lock = self._locks.pop(run.id, None)
+        if lock is not None:
+            lock.release()
+
+    def spent(self, run: RunInfo) -> None:
+        """Store the run's spend so far (with each batch of results: a run that dies keeps it)."""
+        with self.conn:
+            self.conn.execute("UPDATE eval_runs SET cost_usd = ? WHERE id = ?", (run.cost_usd, run.id))
+
+    def conclude(self, run: RunInfo, verdict: str, failures: Iterable[str] | None, exit_code: int | None) -> None:
+        """Store what the run concluded, with the gate and the comparison it was judged by (``run``'s)."""
+        run.verdict, run.exit_code = verdict, exit_code
+        run.failures = None if failures is None else tuple(failures)
+        with self.conn:
+            self.conn.execute(
+                "UPDATE eval_runs SET gate = ?, gate_source = ?, compared_with = ?, verdict = ?, failures = ?, "
+                "exit_code = ? WHERE id = ?",
+                (run.gate, run.gate_source, run.compared_with, verdict,
+                 None if run.failures is None else json.dumps(list(run.failures), ensure_ascii=False), exit_code,
+                 run.id))
+
+    def _settled(self, row: sqlite3.Row) -> RunInfo:
+        """The run of ``row``; one left running by a process that died (killed, crashed) is stored as
+        stopped, interrupted, first: it is resumable, and never shown running forever."""
+        run = _run(row)
+        if run.status != "running" or run.id in self._locks or is_alive(self.path, run.id):
+            return run
+        self.conn.execute("BEGIN IMMEDIATE")  # a process resuming it takes its lock, then waits for this
+        try:
+            if not is_alive(self.path, run.id):
+                self.conn.execute("UPDATE eval_runs SET status = 'stopped', stop_reason = 'interrupted' "
+                                  "WHERE id = ? AND status = 'running'", (run.id,))
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        return _run(self.conn.execute("SELECT * FROM eval_runs WHERE id = ?", (run.id,)).fetchone())
 
     def run(self, ref: str, suite: str | None = None) -> RunInfo:
         """A run by id (or a unique prefix of it), or ``last`` (of ``suite`` when given)."""
@@ -116,24 +145,24 @@ class EvalStore:
             if row is None:
                 raise ConfigError("no earlier eval run" + (f" of suite '{suite}'" if suite else ""),
                                   "run the suite once first")
-            return _run(row)
+            return self._settled(row)
         rows = self.conn.execute("SELECT * FROM eval_runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
                                  (ref.upper(), ref.upper() + "~")).fetchall()
         if len(rows) != 1:
             raise ConfigError(f"no eval run '{ref}'" if not rows else f"eval run '{ref}' is ambiguous",
                               "see `workbench eval runs` for the ids")
-        return _run(rows[0])
+        return self._settled(rows[0])
 
     def previous(self, run: RunInfo) -> RunInfo | None:
         """The latest run of the same suite before ``run``."""
         row = self.conn.execute("SELECT * FROM eval_runs WHERE suite = ? AND id < ? ORDER BY id DESC LIMIT 1",
                                 (run.suite, run.id)).fetchone()
-        return None if row is None else _run(row)
+        return None if row is None else self._settled(row)
 
     def runs(self, suite: str | None = None, limit: int = 50) -> list[RunInfo]:
         rows = self.conn.execute("SELECT * FROM eval_runs WHERE (? IS NULL OR suite = ?) ORDER BY id DESC LIMIT ?",
                                  (suite, suite, limit)).fetchall()
-        return [_run(r) for r in rows]
+        return [self._settled(r) for r in rows]
 
     # results
 

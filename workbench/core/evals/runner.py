@@ -11,27 +11,32 @@ layer, graded by its assertions, and appended to the eval store as it finishes.
 - **Budget**: once the run's spend (calls and judges) reaches ``max_cost``, no new call starts; calls
   in flight finish and are recorded, and the run is ``stopped`` (resumable). The overshoot is
   therefore bounded by the calls in flight.
-- **Resume**: cells already recorded for the run are skipped, so nothing is called twice.
-- Every call is traced with the run's id (``eval_run_id``) and the prompt's name and version; judge
-  calls carry the tag ``judge``.
+- **Durable as it goes**: results are committed in batches of at most ``_FLUSH_EVERY`` cells, and no
+  finished cell waits longer than ``_FLUSH_AFTER_S`` for its batch, so a process killed outright loses at
+  most the last half second of results (their calls are in the trace log, committed within 0.1 s).
+- **Resume**: cells already recorded for the run are skipped, and a cell whose call the trace log holds
+  (a run killed before its result was stored) is graded from that answer, so nothing is called twice.
+- Every call is traced with the run's id (``eval_run_id``), its cell (``eval_cell``) and the prompt's name
+  and version; judge calls carry the tag ``judge``. A call cancelled mid-way (Ctrl-C) is traced too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from workbench.core.call_record import CallRecord
-from workbench.core.errors import ConfigError, UnexpectedError
+from workbench.core.errors import CallCancelledError, ConfigError, UnexpectedError
 from workbench.core.evals.assertions import grade, verdict
 from workbench.core.evals.model import (
-    AssertionSpec,
     CellKey,
     CellResult,
     Grading,
@@ -43,6 +48,7 @@ from workbench.core.evals.model import (
     TestCase,
 )
 from workbench.core.evals.run_store import EvalStore
+from workbench.core.evals.traced import TracedAnswer
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook, usd_number
 from workbench.core.prompts.model import to_request
@@ -57,6 +63,8 @@ from workbench.core.traces.writer import CallContext, TraceWriter
 
 ResultHook = Callable[[CellResult], None]
 _FLUSH_EVERY = 50
+_FLUSH_AFTER_S = 0.5
+"""The longest a finished cell's result waits for its batch to be committed."""
 _DEFAULT_LATENCY_MS = 2000.0
 _TRACE_BACKLOG = 1000
 """Traced calls the trace writer may hold uncommitted before the workers wait for it to catch up."""
@@ -73,6 +81,17 @@ class Cell:
     def key(self) -> CellKey:
         return CellKey(self.test.key, self.prompt.label, self.target.label)
 
+    @property
+    def identity(self) -> str:
+        """The cell and repeat as its calls are traced (``eval_cell``): :func:`identity_of`."""
+        return identity_of(self.key, self.repeat)
+
+    def judge_identity(self, target: str, prompt: str) -> str:
+        """A judge call of this cell: its identity, ``judge`` and a digest of the judge's target and prompt."""
+        digest = hashlib.sha256(f"{target}\n{prompt}".encode()).hexdigest()[:16]
+        return json.dumps([self.test.key, self.prompt.label, self.target.label, self.repeat, "judge", digest],
+                          ensure_ascii=False)
+
     def request(self) -> ChatRequest:
         """The prompt rendered with the test's variables, with the target's parameter overrides."""
         try:
@@ -88,6 +107,11 @@ class Cell:
             raise ConfigError(f"target '{self.target.label}': invalid parameters: {exc}",
                               "fix the target's config in the suite") from None
         return request.model_copy(update={"params": params})
+
+
+def identity_of(key: CellKey, repeat: int) -> str:
+    """A cell and repeat as its calls are traced (``eval_cell``): a JSON list of test, prompt, target, repeat."""
+    return json.dumps([key.test, key.prompt, key.target, repeat], ensure_ascii=False)
 
 
 def cells(suite: Suite, repeat: int, targets: Sequence[SuiteTarget] | None = None) -> Iterator[Cell]:
@@ -117,6 +141,7 @@ class Preflight:
 
     calls: int
     cached: int
+    """Cells the response cache answers."""
     input_tokens: int
     max_output_tokens: int
     cost_low_usd: Decimal | None
@@ -127,9 +152,11 @@ class Preflight:
     seconds: float
     """Expected wall time: each target's median latency in the trace log (2 s when unknown), spread
     over the concurrency."""
+    reused: int = 0
+    """Cells of a resumed run whose call the trace log already holds (graded from it, not called)."""
 
     def summary(self) -> dict[str, object]:
-        return {"calls": self.calls, "cached": self.cached, "input_tokens": self.input_tokens,
+        return {"calls": self.calls, "cached": self.cached, "reused": self.reused, "input_tokens": self.input_tokens,
                 "max_output_tokens": self.max_output_tokens, "cost_low_usd": usd_number(self.cost_low_usd, 6),
                 "cost_high_usd": usd_number(self.cost_high_usd, 6), "unpriced": list(self.unpriced),
                 "seconds": round(self.seconds, 1)}
@@ -143,14 +170,18 @@ def typical_latencies(traces: TraceStore) -> dict[str, float]:
 
 def preflight(plan: Iterator[Cell], prices: PriceBook, *, concurrency: int, store: EvalStore | None = None,
               latency_ms: Mapping[str, float] | None = None,
-              skip: set[tuple[CellKey, int]] | None = None) -> Preflight:
-    """Count tokens offline and price every call of ``plan`` (minus ``skip``ped and cached cells)."""
-    calls = cached = tokens = output = 0
+              skip: set[tuple[CellKey, int]] | None = None, reuse: Container[str] = ()) -> Preflight:
+    """Count tokens offline and price every call of ``plan`` (minus ``skip``ped cells, cells whose
+    identity is in ``reuse`` and cached cells)."""
+    calls = cached = reused = tokens = output = 0
     low = high = Decimal(0)
     unpriced: dict[str, None] = {}
     busy_ms = 0.0
     for cell in plan:
         if skip and (cell.key, cell.repeat) in skip:
+            continue
+        if reuse and cell.identity in reuse:
+            reused += 1
             continue
         request = cell.request()
         if store is not None and store.cached(cache_key(cell.target.ref, request, cell.repeat)) is not None:
@@ -168,7 +199,7 @@ def preflight(plan: Iterator[Cell], prices: PriceBook, *, concurrency: int, stor
         busy_ms += (latency_ms or {}).get(cell.target.ref, _DEFAULT_LATENCY_MS)
     priced = not unpriced
     return Preflight(calls, cached, tokens, output, low if priced else None, high if priced else None,
-                     tuple(unpriced), busy_ms / 1000 / max(1, concurrency))
+                     tuple(unpriced), busy_ms / 1000 / max(1, concurrency), reused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +209,8 @@ class RunOptions:
     max_cost: float | None = None
     use_cache: bool = True
     targets: tuple[SuiteTarget, ...] | None = None
+    gate: float | None = None
+    """``--gate``: the pass rate the run must reach instead of the suite's (:meth:`Suite.gate_or_default`)."""
 
 
 class EvalRunner:
@@ -197,27 +230,49 @@ class EvalRunner:
         self._caller: CallPath | None = None
         self._env: Mapping[str, str] | None = None
         self._writer: TraceWriter | None = None
+        self._reuse: dict[str, TracedAnswer] = {}
         self._writing = asyncio.Lock()
         self._catching_up = asyncio.Lock()
 
+    def gate(self) -> tuple[float, str]:
+        """The gate a run of these options is judged by, and where it comes from (option, suite, default)."""
+        source = "option" if self.options.gate is not None else "suite" if self.suite.gate is not None else "default"
+        return self.suite.gate_or_default(self.options.gate), source
+
     def new_run(self) -> RunInfo:
         targets = self.options.targets or self.suite.targets
+        gate, source = self.gate()
         run = RunInfo(id=new_id(), suite=self.suite.name, suite_path=self.suite.path, suite_digest=self.suite.digest,
-                      started_at=time.time(), repeat=self.options.repeat, targets=tuple(t.label for t in targets))
+                      started_at=time.time(), repeat=self.options.repeat, targets=tuple(t.label for t in targets),
+                      gate=gate, gate_source=source)
         self.store.start(run)
+        return run
+
+    def resume(self, run: RunInfo, spent: float = 0.0) -> RunInfo:
+        """Mark a stopped run running again (a :class:`ConfigError` when another process runs it). A gate
+        given now replaces the one it was started with (a run stored before gates were gets one);
+        ``spent``: what its traced calls cost, when more than it has stored (a run killed outright)."""
+        if self.options.gate is not None or run.gate is None:
+            run.gate, run.gate_source = self.gate()
+        run.cost_usd = max(run.cost_usd, spent)
+        self.store.reopen(run)
         return run
 
     def plan(self) -> Iterator[Cell]:
         return cells(self.suite, self.options.repeat, self.options.targets)
 
     async def run(self, run: RunInfo, caller: CallPath, env: Mapping[str, str] | None = None,
-                  writer: TraceWriter | None = None) -> RunInfo:
+                  writer: TraceWriter | None = None, reuse: Mapping[str, TracedAnswer] | None = None) -> RunInfo:
         """Run every cell of the plan not yet recorded for ``run`` through ``caller`` (targets resolve
-        against ``env``; calls are traced to ``writer``); returns the run finished or stopped."""
+        against ``env``; calls are traced to ``writer``); ``reuse``: answers of the run's calls the trace
+        log holds, by cell identity (:func:`workbench.core.evals.traced.traced_answers`), graded instead of
+        calling again. Returns the run finished or stopped."""
         self._run, self._caller, self._env, self._writer = run, caller, env, writer
+        self._reuse = dict(reuse or {})
         done = self.store.done_cells(run.id)
         pending = ((place, cell) for place, cell in enumerate(self.plan()) if (cell.key, cell.repeat) not in done)
         workers = [asyncio.create_task(self._worker(pending)) for _ in range(max(1, self.options.concurrency))]
+        flusher = asyncio.create_task(self._flush_in_time())
         try:
             await asyncio.gather(*workers)
         except BaseException:
@@ -230,6 +285,8 @@ class EvalRunner:
             if run.status == "running":
                 run.status = "done"
         finally:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
             async with self._writing:
                 self._write(*self._take())
             self.store.finish(run)
@@ -259,8 +316,25 @@ class EvalRunner:
             if self.on_result is not None:
                 self.on_result(result)
             if len(self._pending) >= _FLUSH_EVERY and not self._writing.locked():
-                async with self._writing:  # a commit runs in a thread: the other workers keep streaming
-                    await asyncio.to_thread(self._write, *self._take())
+                await self._flush()
+
+    async def _flush_in_time(self) -> None:
+        """Commit whatever results wait, every ``_FLUSH_AFTER_S``: a slow run's results are durable as it goes."""
+        while True:
+            await asyncio.sleep(_FLUSH_AFTER_S)
+            if self._pending or self._fresh:
+                await self._flush()
+
+    async def _flush(self) -> None:
+        """Commit the waiting results in a thread (the other workers keep streaming); a commit under way
+        finishes even when the task is cancelled, before anyone else writes."""
+        async with self._writing:
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, *self._take()))
+            try:
+                await asyncio.shield(write)
+            except asyncio.CancelledError:
+                await write
+                raise
 
     def _take(self) -> tuple[list[tuple[CellResult, str, int]], list[tuple[str, Observation]]]:
         taken = self._pending, self._fresh
@@ -271,34 +345,38 @@ class EvalRunner:
         if results:
             assert self._run is not None
             self.store.add(self._run.id, results)
+            self.store.spent(self._run)
         if fresh:
             self.store.remember(fresh)
 
     async def _cell(self, cell: Cell) -> CellResult:
         request = cell.request()
         use_cache = self.options.use_cache
-        key = cache_key(cell.target.ref, request, cell.repeat) if use_cache else ""
-        observation = self.store.cached(key) if use_cache else None
+        traced = self._reuse.pop(cell.identity, None)
+        key = cache_key(cell.target.ref, request, cell.repeat) if use_cache and traced is None else ""
+        observation = self.store.cached(key) if key else None
         cached, trace_id = observation is not None, None
-        if observation is None:
+        if traced is not None:  # called before the run was stopped, its result never stored
+            observation, trace_id = traced.observation, traced.trace_id
+            observation.vars, observation.prompt_text = dict(cell.test.vars), prompt_text(request)
+        elif observation is None:
             observation, trace_id = await self._call(cell, request)
             if use_cache and observation.error is None:
                 self._fresh.append((key, observation))
         else:  # the store keeps the prompt redacted: the judges and python assertions see it whole
             observation.vars, observation.prompt_text = dict(cell.test.vars), prompt_text(request)
-        gradings = [await self._grade(spec, observation) for spec in cell.test.assertions]
+        judge = functools.partial(self._judge, cell)
+        gradings = [await grade(spec, observation, judge=judge, base_dir=self.base_dir)
+                    for spec in cell.test.assertions]
         passed, score = verdict(gradings, cell.test.threshold)
         return CellResult(cell.key, cell.repeat, observation, gradings, passed, score, cached, trace_id)
 
-    async def _grade(self, spec: AssertionSpec, observation: Observation) -> Grading:
-        return await grade(spec, observation, judge=self._judge, base_dir=self.base_dir)
-
     async def _call(self, cell: Cell, request: ChatRequest) -> tuple[Observation, str | None]:
-        record = await self._complete(cell.target.ref, request)
         prompt = cell.prompt
         context = CallContext(prompt_name=prompt.prompt.name if prompt.version is not None else None,
-                              prompt_version=prompt.version, eval_run_id=self._run_id, tags=("eval",))
-        trace_id = await self._trace(record, context)
+                              prompt_version=prompt.version, eval_run_id=self._run_id, tags=("eval",),
+                              eval_cell=cell.identity)
+        record, trace_id = await self._complete(cell.target.ref, request, context)
         usage = record.usage
         return Observation(
             text=record.text, finish=None if record.finish is None else record.finish.value,
@@ -326,12 +404,27 @@ class EvalRunner:
         assert self._run is not None
         return self._run.id
 
-    async def _complete(self, target: str, request: ChatRequest) -> CallRecord:
-        """One call through the provider layer, settled (usage, cost) and added to the run's spend."""
+    async def _complete(self, target: str, request: ChatRequest,
+                        context: CallContext) -> tuple[CallRecord, str | None]:
+        """One call through the provider layer, settled (usage, cost), added to the run's spend and traced
+        with ``context``; a call cancelled once sent is traced as cancelled (its answer is not reused)."""
         assert self._caller is not None
         record = CallRecord(target, request)
-        await self._caller.call(record, policies=self.policies, env=self._env, providers=self.providers,
-                                prices=self.prices)
+        try:
+            await self._caller.call(record, policies=self.policies, env=self._env, providers=self.providers,
+                                    prices=self.prices)
+        except asyncio.CancelledError:
+            if record.attempts or record.timing.started_ns is not None:  # sent: traced, its partial output priced
+                if not isinstance(record.error, CallCancelledError):
+                    record.fail(CallCancelledError(target))
+                with contextlib.suppress(Exception):
+                    settle(record, self.prices)
+                    if record.cost_usd is not None and self._run is not None:
+                        self._run.cost_usd += float(record.cost_usd)
+                if self._writer is not None:
+                    with contextlib.suppress(Exception):
+                        self._writer.write(record, context)
+            raise
         try:
             settle(record, self.prices)
         except Exception as exc:
@@ -339,14 +432,18 @@ class EvalRunner:
         if record.cost_usd is not None:
             assert self._run is not None
             self._run.cost_usd += float(record.cost_usd)
-        return record
+        return record, await self._trace(record, context)
 
-    async def _judge(self, target: str | None, prompt: str) -> str:
+    async def _judge(self, cell: Cell, target: str | None, prompt: str) -> str:
         ref = target or self.suite.judge
         if ref is None:
             raise ConfigError("no judge target", "set judge: in the suite, or provider: on the llm-rubric assertion")
-        record = await self._complete(ref, ChatRequest.from_prompt(prompt, params=Params(temperature=0)))
-        await self._trace(record, CallContext(eval_run_id=self._run_id, tags=("eval", "judge")))
+        identity = cell.judge_identity(ref, prompt)
+        traced = self._reuse.pop(identity, None)
+        if traced is not None and traced.ok:
+            return traced.observation.text
+        context = CallContext(eval_run_id=self._run_id, tags=("eval", "judge"), eval_cell=identity)
+        record, _ = await self._complete(ref, ChatRequest.from_prompt(prompt, params=Params(temperature=0)), context)
         if record.error is not None:
             raise record.error
         return record.text

@@ -76,6 +76,9 @@ CALLS: tuple[Column, ...] = (
        "fallbacks included (migration 5).", attribute="workbench.total_ms"),
     Column("total_ttft_ms", "FLOAT", "The call's start → the first content that reached the user (``ttft_ms`` is "
        "the serving attempt's; migration 5).", attribute="workbench.total_ttft_ms"),
+    Column("eval_cell", "VARCHAR", "The eval cell the call answered, with ``eval_run_id``: test, prompt, target and "
+       "repeat as a JSON list (a judge's call adds ``judge`` and a digest of its prompt); ``eval --resume`` reuses "
+       "the answer instead of calling again (migration ``eval_cells``).", attribute="workbench.eval_cell"),
 )
 
 PAYLOADS: tuple[Column, ...] = (

@@ -26,6 +26,7 @@ it once.
 6. ``payload_ids_never_reused``: ``payloads.rowid`` becomes AUTOINCREMENT (a rowid is never used again after
    prune), the search index is rebuilt.
 7. ``rollup_extremes``: each histogram's smallest and largest values; the rollups are recomputed.
+8. ``eval_cells``: ``eval_cell``, the eval cell a call answered.
 """
 
 from __future__ import annotations
@@ -148,6 +149,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "The smallest and largest TTFT and latency beside each histogram, so an approximate percentile is "
         "clamped to what was observed; the rollups are recomputed from the calls (which also counts calls a "
         "reused rowid had hidden from them)."),
+    Migration("eval_cells", (
+        "ALTER TABLE calls ADD COLUMN eval_cell VARCHAR",
+    ), doc="Which eval cell a call answered, so resuming a run reuses every answer the log holds."),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

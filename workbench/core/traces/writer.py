@@ -54,6 +54,8 @@ class CallContext:
     session_id: str | None = None
     eval_run_id: str | None = None
     tags: tuple[str, ...] = ()
+    eval_cell: str | None = None
+    """The eval cell the call answered (``Cell.identity`` of :mod:`workbench.core.evals.runner`)."""
 
 
 Row = dict[str, Any]
@@ -84,7 +86,7 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
         "ttft_ms": timing.ttft_ms, "latency_ms": timing.latency_ms,
         "tokens_per_s": None if usage is None else timing.tokens_per_s(usage.output_tokens),
         "queue_ms": timing.queue_ms, "attempt_count": len(record.attempts) or 1, "request_id": record.request_id,
-        "total_ms": record.total_ms, "total_ttft_ms": record.total_ttft_ms,
+        "total_ms": record.total_ms, "total_ttft_ms": record.total_ttft_ms, "eval_cell": context.eval_cell,
     }
     request_json = None if redactor.metadata_only else _JSON.encode(
         {"system": redact(request.system),

@@ -286,8 +286,8 @@ class EvalsScreen(WorkbenchScreen):
                 app.call_from_thread(self._finished, report)
 
     def _execute(self, path: Path, control: RunControl) -> RunReport:
-        """Blocking, in a thread: run the suite on a private event loop, then report it against the previous run."""
-        from workbench.core.evals.report_data import report_for
+        """Blocking, in a thread: run the suite on a private event loop, then judge it against the previous run."""
+        from workbench.core.evals.report_data import conclude
         from workbench.core.traces.writer import TraceWriter
 
         app = self.workbench
@@ -305,7 +305,7 @@ class EvalsScreen(WorkbenchScreen):
                 pass  # the runner stored the run as stopped
             finally:
                 writer.close()
-            return report_for(store, run, compare=store.previous(run), gate=suite.gate_or_default())
+            return conclude(store, run, compare=store.previous(run))  # stored with the run, as the CLI's are
         finally:
             store.close()
 
