@@ -361,3 +361,18 @@ async def test_the_child_loop_never_blocks_on_a_full_pipe(fake_env: dict[str, st
     await asyncio.wait_for(running, 10)
     os.close(commands_w)
     reader.close()
+
+
+def test_each_call_is_settled_once_from_its_final_state_not_an_attempts(fake_env: dict[str, str]) -> None:
+    """A retried call sends the parent its record after each attempt: only the final one is settled (usage
+    estimated, priced) and handed to ``on_settled``, once."""
+    settled: list[tuple[int, bool, bool]] = []
+    targets = ["fake-ollama/x@status=500,fail=1,usage=0,id=settle-once", "fake/y@tokens=3"]
+    with NetworkProcess() as process:
+        race = process.race(PROMPT, targets, fake_env,
+                            on_settled=lambda i, r: settled.append((i, r.done, r.usage is not None)))
+        assert race.wait(timeout=60)
+    retried = race.records[0]
+    assert [a.kind for a in retried.attempts] == ["first", "retry"] and retried.status == "ok"
+    assert retried.settled and retried.usage_estimated and retried.usage is not None
+    assert sorted(settled) == [(0, True, True), (1, True, True)]

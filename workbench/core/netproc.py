@@ -362,8 +362,11 @@ class _Child:
                 for index, event in message.events:
                     apply_event(race.records[index], event)
             elif isinstance(message, Final):
-                race.records[message.index].update_from(message.record)
-                race._final(message.index)
+                record = race.records[message.index]
+                if not record.done:  # the first final state is the record's (a cancel sends done ones again)
+                    record.update_from(message.record)
+                    if record.done:  # not an attempt's progress (a retry follows): settle it now
+                        race._final(message.index)
             else:
                 del self.races[message.race_id]
                 if all(record.done for record in race.records):
