@@ -15,16 +15,12 @@ opening a new store migrate it once.
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from dataclasses import dataclass
 
+from workbench.core import migrations
+from workbench.core.migrations import Migration, version
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    name: str
-    sql: tuple[str, ...]
-    """Run in order; ``ALTER TABLE t ADD COLUMN c`` is skipped when ``c`` exists."""
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "migrate", "version"]
 
 
 _CREATE_TABLES = (
@@ -56,30 +52,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
-
-
-def version(conn: sqlite3.Connection) -> int:
-    number: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    return number
-
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the store to :data:`SCHEMA_VERSION`, one migration per transaction (rolled back whole on failure)."""
-    if conn.in_transaction:
-        raise RuntimeError("migrate needs a connection outside any transaction")
-    while version(conn) < SCHEMA_VERSION:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            current = version(conn)  # again, under the write lock: another process may have migrated
-            if current < SCHEMA_VERSION:
-                for statement in MIGRATIONS[current].sql:
-                    added = _ADD_COLUMN.match(statement)
-                    if added and added[2] in {row[1] for row in conn.execute(f"PRAGMA table_info({added[1]})")}:
-                        continue
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {current + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    """Bring the store to :data:`SCHEMA_VERSION` (see :func:`workbench.core.migrations.migrate`)."""
+    migrations.migrate(conn, MIGRATIONS)

@@ -6,12 +6,8 @@ migration never changes: a test holds the checksum of every one's SQL. A new col
 exactly the defined columns).
 
 The schema version is SQLite's ``user_version`` (the number of migrations applied), as it has been since
-the first store, so every existing store (versions 1 … 6) upgrades in place. Each migration runs in its
-own explicit transaction (``BEGIN IMMEDIATE`` … ``COMMIT``): SQLite's DDL is transactional, but Python's
-``sqlite3`` (3.11, default ``isolation_level``) opens a transaction only before INSERT/UPDATE/DELETE, so a
-``CREATE`` would otherwise commit on its own and a failure half-way would leave half a schema. The
-version is read again once the write lock is held, so two processes opening a new store at once migrate
-it once.
+the first store, so every existing store upgrades in place; how migrations run (each in its own
+transaction, once across processes) is :mod:`workbench.core.migrations`.
 
 1. ``create_tables`` (as first shipped: ``calls`` clustered on its time-sortable id, ``payloads``,
    ``call_tags``, their indexes, and ``payloads_fts``: an external-content FTS5 index over the prompt and
@@ -31,23 +27,13 @@ it once.
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass
 
+from workbench.core import migrations
+from workbench.core.migrations import Migration, apply, version
 from workbench.core.traces import rollup
 
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    name: str
-    sql: tuple[str, ...]
-    """Run in order. ``ALTER TABLE t ADD COLUMN c`` is skipped when ``c`` exists (stores whose first
-    migration was generated from later table definitions)."""
-    then: Callable[[sqlite3.Connection], None] | None = None
-    """A data step after the SQL, in the same transaction."""
-    doc: str = ""
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "apply", "migrate", "version"]
 
 
 _CREATE_TABLES = (
@@ -155,40 +141,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
-
-
-def version(conn: sqlite3.Connection) -> int:
-    number: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    return number
-
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the database to :data:`SCHEMA_VERSION`, one migration per transaction.
-
-    A migration that fails is rolled back whole: the store stays at the previous version, with none of
-    the failed migration's tables, indexes or rows."""
-    if conn.in_transaction:
-        raise RuntimeError("migrate needs a connection outside any transaction")
-    while version(conn) < SCHEMA_VERSION:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            current = version(conn)  # again, under the write lock: another process may have migrated
-            if current < SCHEMA_VERSION:
-                apply(conn, MIGRATIONS[current])
-                conn.execute(f"PRAGMA user_version = {current + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def apply(conn: sqlite3.Connection, migration: Migration) -> None:
-    """Run one migration's SQL and data step inside the caller's transaction."""
-    for statement in migration.sql:
-        added = _ADD_COLUMN.match(statement)
-        if added and added[2] in {row[1] for row in conn.execute(f"PRAGMA table_info({added[1]})")}:
-            continue
-        conn.execute(statement)
-    if migration.then is not None:
-        migration.then(conn)
+    """Bring the trace log to :data:`SCHEMA_VERSION` (see :func:`workbench.core.migrations.migrate`)."""
+    migrations.migrate(conn, MIGRATIONS)
