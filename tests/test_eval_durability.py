@@ -24,6 +24,7 @@ import pytest
 
 from tests.resilience_helpers import server_log
 from tests.test_cli import json_lines, workbench
+from tests.timing_slack import until
 from workbench.core.evals.run_store import EvalStore
 from workbench.fakeserver.process import FakeServerProcess
 
@@ -72,16 +73,6 @@ def _query(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
         return []
 
 
-def wait_until(condition: object, what: str, timeout: float = 30.0) -> float:
-    """Poll a condition (never a fixed sleep); the moment it held. The bound only ends a test that would hang."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.01)
-    return time.monotonic()
-
-
 def _whole(db: Path, fts: str | None = None) -> None:
     """SQLite's integrity check of ``db`` (and of its FTS5 index ``fts``) finds nothing."""
     if not db.exists():
@@ -116,9 +107,9 @@ def test_a_finished_cell_is_stored_within_a_second_and_a_killed_run_shows_as_int
     env = _env(tmp_path, fake_server)
     process = _start(suite, env)
     try:
-        traced = wait_until(lambda: _query(tmp_path / "traces.db", "SELECT 1 FROM calls WHERE target = ?", fast),
+        traced = until(lambda: _query(tmp_path / "traces.db", "SELECT 1 FROM calls WHERE target = ?", fast),
                             "the fast call's trace")
-        stored = wait_until(lambda: _query(tmp_path / "evals.db", "SELECT 1 FROM eval_results WHERE target = ?",
+        stored = until(lambda: _query(tmp_path / "evals.db", "SELECT 1 FROM eval_results WHERE target = ?",
                                            fast), "the fast cell's result", timeout=10)
         assert process.poll() is None  # the slow cell still waits for its answer
         assert stored - traced <= 1.0
@@ -173,7 +164,7 @@ def test_sigterm_stops_the_run_as_ctrl_c_does_and_resume_finishes_it(
     evals = tmp_path / "evals.db"
     process = _start(suite, env)
     try:
-        wait_until(lambda: _query(evals, "SELECT 1 FROM eval_results") or process.poll() is not None,
+        until(lambda: _query(evals, "SELECT 1 FROM eval_results") or process.poll() is not None,
                    "a first stored result")
         assert process.poll() is None
         process.send_signal(signal.SIGTERM)
@@ -221,7 +212,7 @@ def _crash_once(seed: int, root: Path, fake_server: FakeServerProcess) -> str:
         if during_start_up:
             process.wait(timeout=delay / 2)
         else:
-            wait_until(lambda: _query(evals, "SELECT 1 FROM eval_runs") or process.poll() is not None,
+            until(lambda: _query(evals, "SELECT 1 FROM eval_runs") or process.poll() is not None,
                        "the run's start")
             process.wait(timeout=delay)
     except subprocess.TimeoutExpired:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.timing_slack import until
 from workbench.core import netlog, netmessages, netproc
 from workbench.core.errors import ConfigError, ProviderHTTPError, ProviderTimeoutError, WorkbenchError
 from workbench.core.events import FinishEvent, FinishReason
@@ -41,15 +42,6 @@ def _log_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetworkProcess]:
     with NetworkProcess(log_path=tmp_path_factory.mktemp("netlog") / netlog.LOG_NAME) as process:
         yield process
-
-
-def until(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
-    """Poll an observable condition until a deadline (no sleeps to synchronise)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.005)
 
 
 def streaming(fake_env: dict[str, str], marker: str) -> bool:

@@ -9,10 +9,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.timing_slack import until
 
 FAST, SLOW = "fake/quick@tokens=3", "fake/slow@tokens=400,tps=20,id=slow-interrupted"
 """One call over at once, one that streams for 20 s: the interruption always lands while it streams."""
@@ -39,17 +40,8 @@ def rows(db: Path) -> list[sqlite3.Row]:
             return []
 
 
-def wait_until(condition: object, what: str, timeout: float = 30.0) -> None:
-    """Poll a condition (never a fixed sleep): the bound only ends a test that would hang."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def the_quick_call_is_traced_while_the_slow_one_streams(db: Path, process: subprocess.Popen[str]) -> None:
-    wait_until(lambda: any(r["target"] == FAST for r in rows(db)) or process.poll() is not None,
+    until(lambda: any(r["target"] == FAST for r in rows(db)) or process.poll() is not None,
                "the finished call's trace row")
     assert process.poll() is None, process.communicate()
     assert [r["status"] for r in rows(db) if r["target"] == FAST] == ["ok"]
@@ -60,7 +52,7 @@ def test_an_interrupted_run_traces_every_call_and_prints_json_lines(
         signum: int, code: int, fake_env: dict[str, str], tmp_path: Path) -> None:
     process, db = start(tmp_path, fake_env, "--json")
     the_quick_call_is_traced_while_the_slow_one_streams(db, process)
-    wait_until(lambda: _streamed(fake_env), "the slow stream's first tokens")
+    until(lambda: _streamed(fake_env), "the slow stream's first tokens")
     process.send_signal(signum)
     out, err = process.communicate(timeout=30)
     assert process.returncode == code, err

@@ -72,6 +72,17 @@ class LoopLateness:
         return nominal_ms + LATENESS_FACTOR * max(self.worst_ms, session_lateness_ms())
 
 
+def until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> float:
+    """Poll an observable condition until a deadline (no sleeps to synchronise); the moment it held. The bound
+    only ends a test that would hang."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.005)
+    return time.monotonic()
+
+
 async def eventually(condition: Callable[[], object], what: str, timeout_s: float = 10.0) -> None:
     """Wait, on the event loop, until ``condition()`` holds (polled, bounded): the way a test waits for
     something to happen instead of sleeping a fixed time and hoping it has."""
