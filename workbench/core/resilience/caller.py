@@ -21,8 +21,6 @@ with more room). Every attempt is recorded on the call record.
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,12 +35,10 @@ from workbench.core.errors import (
     CircuitOpenError,
     ContextTooLongError,
     ProviderHTTPError,
-    RefusalError,
-    StructuredOutputError,
     UnexpectedError,
     WorkbenchError,
 )
-from workbench.core.events import FinishReason, ResponseStart, StreamEvent
+from workbench.core.events import ResponseStart, StreamEvent
 from workbench.core.policy import CallPolicy, PolicySet, RetryPolicy
 from workbench.core.pricing import PriceBook
 from workbench.core.providers.base import Endpoint
@@ -51,6 +47,7 @@ from workbench.core.request import ChatRequest, ModelRef
 from workbench.core.resilience.breaker import TRANSIENT_STATUSES, Breakers, unhealthy
 from workbench.core.resilience.clock import Clock, SystemClock
 from workbench.core.resilience.ratelimit import RateLimiters
+from workbench.core.resilience.structured import judge_structured
 from workbench.core.tokens.estimate import count_input
 
 _SMALLEST_WINDOW = 4_096
@@ -336,29 +333,10 @@ class _Run:
         at ``max_tokens`` is asked for again only with more room (``structured_more_room``); any other reply
         that breaks the schema is asked for again while ``structured_retries`` last."""
         record = self.record
-        schema = record.request.params.json_schema
-        if schema is None:
+        verdict = judge_structured(record, attempt.target, policy, default_max_tokens)
+        if verdict is None:
             return
-        retry_request = None
-        if record.finish is FinishReason.CONTENT_FILTER:
-            error: StructuredOutputError = RefusalError(
-                attempt.target, f"the model refused ({record.finish_raw}): {_excerpt(record.text)}",
-                "a refusal is not asked for again: change the prompt, or try another model")
-        else:
-            problem = schema_problem(record.text, schema)
-            if problem is None:
-                return
-            if record.finish is FinishReason.LENGTH:
-                limit = record.request.params.max_tokens or default_max_tokens
-                error = StructuredOutputError(
-                    attempt.target, f"cut at max_tokens ({limit}) before the JSON ended: {problem}",
-                    "raise max_tokens (--max-tokens), or ask for a shorter reply")
-                if policy.structured_more_room > 1:
-                    retry_request = record.request.with_max_tokens(math.ceil(limit * policy.structured_more_room),
-                                                                   replace=True)
-            else:
-                error = StructuredOutputError(attempt.target, problem, "the model's reply does not match the schema")
-                retry_request = record.request
+        error, retry_request = verdict
         attempt.error, attempt.error_class, attempt.output = str(error), error.error_class, record.text
         if retry_request is not None and self.structured_left > 0:
             self.structured_left -= 1
@@ -506,24 +484,3 @@ def _status(error: WorkbenchError | None) -> int | None:
     return error.status if isinstance(error, ProviderHTTPError) else None
 
 
-def _excerpt(text: str, limit: int = 120) -> str:
-    line = " ".join(text.split())
-    return repr(line if len(line) <= limit else line[: limit - 1] + "…")
-
-
-def schema_problem(text: str, schema: dict[str, Any]) -> str | None:
-    """Why ``text`` is not a JSON document valid under ``schema`` (``None`` when it is)."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return f"not JSON ({exc.msg} at character {exc.pos})"
-    import jsonschema  # only a call with a response schema validates one
-
-    try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        return f"schema violation at {where}: {exc.message}"
-    except jsonschema.SchemaError as exc:
-        return f"the request's JSON schema is invalid: {exc.message}"
-    return None
