@@ -33,9 +33,10 @@ from workbench.core.errors import ProviderHTTPError, ProviderTimeoutError
 from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest, Params
 from workbench.core.traces import rollup
+from workbench.core.traces.context import CallContext
 from workbench.core.traces.filters import Filters
 from workbench.core.traces.store import TraceStore, index_pending
-from workbench.core.traces.writer import CallContext, TraceWriter
+from workbench.core.traces.writer import TraceWriter
 
 DAYS = 60
 VOCABULARY = 200_000

@@ -14,7 +14,7 @@ from workbench.core.traces.store import TraceStore
 
 HEAVY = ("textual", "rich", "tiktoken", "genai_prices", "jsonschema", "sqlmodel", "workbench.ui", "workbench.figures",
          "workbench.cli.render", "workbench.cli.eval", "workbench.cli.traces", "workbench.cli.tokens",
-         "workbench.core.resilience.caller")
+         "workbench.core.resilience.caller", "workbench.core.traces.writer")
 """Modules `workbench run --json` must not have imported when its request goes out (sqlalchemy is missing
 here only because loading the configuration imports the trace store, which imports it)."""
 

@@ -20,11 +20,12 @@ from workbench.core.policy import PolicySet
 from workbench.core.race import Race
 from workbench.core.request import ChatRequest, Params
 from workbench.core.resilience.caller import Caller
+from workbench.core.traces.context import CallContext
 from workbench.core.traces.filters import Filters
 from workbench.core.traces.ids import id_time, new_id
 from workbench.core.traces.redact import Redactor
 from workbench.core.traces.store import TraceStore, default_path
-from workbench.core.traces.writer import CallContext, TraceWriter
+from workbench.core.traces.writer import TraceWriter
 from workbench.fakeserver.process import FakeServerProcess
 
 CANARY = "sk-canary-trace-1234567890abcdefQZXW"

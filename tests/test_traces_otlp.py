@@ -31,10 +31,11 @@ from workbench.core.errors import ProviderHTTPError
 from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest, Params
 from workbench.core.traces import otlp
+from workbench.core.traces.context import CallContext
 from workbench.core.traces.filters import Filters
 from workbench.core.traces.otlp import OtlpExportError, export_calls, export_store, headers_from_env, traces_url
 from workbench.core.traces.store import TraceStore
-from workbench.core.traces.writer import CallContext, TraceWriter
+from workbench.core.traces.writer import TraceWriter
 
 CONTEXT = CallContext(prompt_name="greeter", prompt_version=3, session_id="s-1", eval_run_id="e-1",
                       tags=("nightly", "demo"))

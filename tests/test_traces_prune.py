@@ -11,9 +11,10 @@ from pathlib import Path
 from tests.test_traces import synthetic
 from tests.test_traces_schema import store_at
 from workbench.core.traces import columns, rollup, schema
+from workbench.core.traces.context import CallContext
 from workbench.core.traces.redact import Redactor
 from workbench.core.traces.store import TraceStore, index_pending
-from workbench.core.traces.writer import CallContext, TraceWriter, rows_for
+from workbench.core.traces.writer import TraceWriter, rows_for
 
 FUTURE = 32_503_680_000.0  # 3000-01-01: prune everything
 

@@ -18,11 +18,12 @@ from workbench.core.errors import ProviderHTTPError
 from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest
 from workbench.core.traces import columns, rollup, schema
+from workbench.core.traces.context import CallContext
 from workbench.core.traces.filters import Filters
 from workbench.core.traces.ids import new_id
 from workbench.core.traces.redact import Redactor
 from workbench.core.traces.store import TraceStore
-from workbench.core.traces.writer import CallContext, TraceWriter, rows_for
+from workbench.core.traces.writer import TraceWriter, rows_for
 
 DAY = 86_400
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z

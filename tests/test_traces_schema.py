@@ -17,9 +17,10 @@ from workbench.core.errors import ProviderHTTPError
 from workbench.core.events import FinishReason, Usage
 from workbench.core.request import ChatRequest
 from workbench.core.traces import columns, otlp, rollup, schema
+from workbench.core.traces.context import CallContext
 from workbench.core.traces.redact import Redactor
 from workbench.core.traces.store import TraceStore, TraceStoreError
-from workbench.core.traces.writer import CallContext, rows_for
+from workbench.core.traces.writer import rows_for
 
 FROZEN = {
     "create_tables": "952297a60f0086534bbcd9b4264414b3db80314916b80fdb442c023fe0b459fe",

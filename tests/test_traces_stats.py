@@ -10,10 +10,11 @@ from pathlib import Path
 from tests.test_cli import json_lines, workbench
 from workbench.core.call_record import CallRecord
 from workbench.core.request import ChatRequest
+from workbench.core.traces.context import CallContext
 from workbench.core.traces.filters import Filters
 from workbench.core.traces.stats import EXACT_UP_TO
 from workbench.core.traces.store import TraceStore
-from workbench.core.traces.writer import CallContext, TraceWriter
+from workbench.core.traces.writer import TraceWriter
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

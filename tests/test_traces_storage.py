@@ -22,8 +22,9 @@ import pytest
 from tests.test_cli import json_lines, workbench
 from tests.test_traces import synthetic
 from tests.test_traces_prune import assert_whole
+from workbench.core.traces.context import CallContext
 from workbench.core.traces.store import TraceStore
-from workbench.core.traces.writer import CallContext, TraceWriter
+from workbench.core.traces.writer import TraceWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 Run = Callable[..., subprocess.CompletedProcess[str]]

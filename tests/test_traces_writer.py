@@ -15,8 +15,9 @@ from tests.test_cli import json_lines
 from tests.test_traces import synthetic
 from workbench.core.call_record import CallRecord
 from workbench.core.request import ChatRequest
+from workbench.core.traces.context import CallContext
 from workbench.core.traces.store import TraceStore
-from workbench.core.traces.writer import CallContext, TraceWriter
+from workbench.core.traces.writer import TraceWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 

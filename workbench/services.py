@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from workbench.core.config import Settings
     from workbench.core.registry import ProviderSpec
     from workbench.core.targets import DefaultTargets
+    from workbench.core.traces.context import CallContext
     from workbench.core.traces.store import TraceStore
-    from workbench.core.traces.writer import CallContext, TraceWriter
+    from workbench.core.traces.writer import TraceWriter
 
 FAKE_URL_ENV = "WORKBENCH_FAKE_URL"
 """The fake server's base URL; when unset and a ``fake*`` target needs it, :meth:`Services.target_env` starts one."""

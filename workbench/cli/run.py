@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from workbench.core.policy import PolicySet
     from workbench.core.request import ChatRequest, Params
     from workbench.core.sessions import PromptRef
-    from workbench.core.traces.writer import CallContext
+    from workbench.core.traces.context import CallContext
     from workbench.services import Services
 
 
@@ -155,7 +155,7 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
     for warning in network.warnings():
         print(warning, file=sys.stderr)
     env = found.target_env([*models, *args.fallback])
-    from workbench.core.traces.writer import CallContext
+    from workbench.core.traces.context import CallContext
     from workbench.services import CallTracer
 
     context = CallContext(prompt_name=prompt.name if prompt else None,

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from workbench.core.netproc import RemoteRace
     from workbench.core.request import ChatRequest
     from workbench.core.sessions import PromptRef
-    from workbench.core.traces.writer import CallContext
+    from workbench.core.traces.context import CallContext
     from workbench.services import CallTracer
 
 
@@ -49,7 +49,7 @@ class RaceRun:
     @staticmethod
     def context_of(prompt: PromptRef | None, session: str | None) -> CallContext:
         """What the trace log links a race's calls to: its prompt version, its session."""
-        from workbench.core.traces.writer import CallContext
+        from workbench.core.traces.context import CallContext
 
         return CallContext(prompt_name=prompt.name if prompt else None,
                            prompt_version=prompt.version if prompt else None, session_id=session)

@@ -57,9 +57,10 @@ from workbench.core.registry import ProviderSpec
 from workbench.core.request import ChatRequest, Params
 from workbench.core.resilience.caller import CallPath
 from workbench.core.tokens.estimate import estimate
+from workbench.core.traces.context import CallContext
 from workbench.core.traces.ids import new_id
 from workbench.core.traces.store import TraceStore
-from workbench.core.traces.writer import CallContext, TraceWriter
+from workbench.core.traces.writer import TraceWriter
 
 ResultHook = Callable[[CellResult], None]
 _FLUSH_EVERY = 50

@@ -25,7 +25,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from workbench.core.errors import one_line
 from workbench.core.request import Params
 from workbench.core.traces import rollup
 from workbench.core.traces.columns import insert
+from workbench.core.traces.context import NO_CONTEXT, CallContext
 from workbench.core.traces.ids import id_time, new_id
 from workbench.core.traces.redact import Redactor
 from workbench.core.traces.store import connect, index_pending, storage_error, storage_trouble
@@ -43,19 +43,6 @@ _INSERT_PAYLOAD = insert("payloads")
 _INSERT_TAG = insert("call_tags").replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
 _IDLE_INDEX_S = 0.5
 _JSON = json.JSONEncoder(ensure_ascii=False)
-
-
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """Where a call came from: what the trace browser filters on besides the call itself."""
-
-    prompt_name: str | None = None
-    prompt_version: int | None = None
-    session_id: str | None = None
-    eval_run_id: str | None = None
-    tags: tuple[str, ...] = ()
-    eval_cell: str | None = None
-    """The eval cell the call answered (``Cell.identity`` of :mod:`workbench.core.evals.runner`)."""
 
 
 Row = dict[str, Any]
@@ -147,7 +134,7 @@ class TraceWriter:
         self._thread.start()
         atexit.register(self.close)
 
-    def write(self, record: CallRecord, context: CallContext = CallContext()) -> str:
+    def write(self, record: CallRecord, context: CallContext = NO_CONTEXT) -> str:
         """Queue a finished call; returns the id its row will have."""
         call_id = new_id(record.started_at)
         with self._lock:
