@@ -140,6 +140,10 @@ def test_stored_runs_list_show_and_diff(tmp_path: Path) -> None:
     diff = workbench("evals", "diff", str(runs[1]["id"]), "last", "--json", cwd=tmp_path)
     assert diff.returncode == 1
     assert {row["change"] for row in json_lines(diff.stdout)} == {"new-failure"}
+    human = workbench("evals", "diff", str(runs[1]["id"]), "last", cwd=tmp_path)
+    assert human.stdout.splitlines()[-1].endswith(f"{runs[1]['id']} → {runs[0]['id']}: 2 new-failure"), human.stdout
+    same = workbench("evals", "diff", "last", "last", cwd=tmp_path)  # nothing changed: it still says so
+    assert same.returncode == 0 and same.stdout.strip().endswith(" unchanged"), same.stdout
 
 
 @pytest.mark.parametrize(("content", "where"), [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 
 from workbench.cli._shared import EXIT_FAILED, EXIT_OK, eval_store, settings
 from workbench.figures import usd
@@ -42,4 +43,8 @@ def run(args: argparse.Namespace) -> int:
                               "cost_delta_usd": entry.cost_delta, "latency_delta_ms": entry.latency_delta_ms}))
         elif entry.change != "unchanged":
             print(f"{entry.change:<12} {entry.key.test} · {entry.key.prompt} · {entry.key.target}")
+    if not args.json:  # a diff with nothing to show still says what it compared
+        counts = Counter(entry.change for entry in diff.entries)
+        changes = ", ".join(f"{n} {change}" for change, n in sorted(counts.items())) or "no cells"
+        print(f"{base.id} → {head.id}: {changes}")
     return EXIT_FAILED if diff.regressions else EXIT_OK
