@@ -203,9 +203,9 @@ async def test_promote_a_reply_to_a_new_suite_then_to_it_again(tmp_path: Path, f
         await pilot.press("p")
         await wait_for(pilot, lambda: isinstance(app.screen, PromoteScreen))
         form = app.screen
-        assert form.query_one("#suite").value == "evals/summarise.yaml"  # no suite yet: a new one, named after it
+        assert [(c.path, c.new) for c in form.choices] == [("evals/summarise.yaml", True)]  # a new one, named after it
         assert form.query_one("#value").value == prefill("contains", reply)
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")
         path = workspace / "evals" / "summarise.yaml"
         await wait_for(pilot, lambda: any("written to evals/summarise.yaml:" in m for m in messages(app)))
         suite = load_suite(path, workspace)
@@ -218,7 +218,9 @@ async def test_promote_a_reply_to_a_new_suite_then_to_it_again(tmp_path: Path, f
         await pilot.press("p")
         await wait_for(pilot, lambda: isinstance(app.screen, PromoteScreen))
         form = app.screen
-        assert form.query_one("#suite").value == "evals/summarise.yaml" and form.new_suite is None
+        assert [(c.path, c.new) for c in form.choices] == [("evals/summarise.yaml", False),
+                                                          ("evals/summarise-2.yaml", True)]
+        assert form.choice.path == "evals/summarise.yaml"
         form.query_one("#kind").value = "llm-rubric"
         await pilot.pause()
         assert form.query_one("#value").value == ""

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from workbench.core.errors import ConfigError
+from workbench.core.evals.model import SuitePrompt
 from workbench.core.evals.suite_promptfoo import FILE
-from workbench.core.prompts.model import dump_yaml
+from workbench.core.prompts.model import _VARIABLE, Prompt, dump_yaml, variable_values
 from workbench.core.prompts.versions import atomic_write
+from workbench.core.request import ChatRequest
+from workbench.core.sessions import PromptRef
+from workbench.core.workspace import suite_files
 
 
 def _test_item(description: str, variables: Mapping[str, str], assertion: Mapping[str, Any], indent: int) -> str:
@@ -34,11 +41,30 @@ def _test_item(description: str, variables: Mapping[str, str], assertion: Mappin
     return "".join(f"{pad}{'- ' if i == 0 else '  '}{line}\n" for i, line in enumerate(lines))
 
 
+@dataclass(frozen=True)
+class Edit:
+    """A file's new text, not written yet, and the 1-based line where the test added to it starts."""
+
+    path: Path
+    text: str
+    line: int
+
+    def write(self) -> int:
+        atomic_write(self.path, self.text)
+        return self.line
+
+
 def append_test(suite_path: Path, description: str, vars: Mapping[str, str],
                 assertion: Mapping[str, Any]) -> int:
     """Append a test to the suite's ``tests:`` (created when missing); return the 1-based line where it starts,
     in the file that received it (the suite, or the test file ``tests: file://...`` names)."""
-    text = suite_path.read_text(encoding="utf-8")
+    return append_edit(suite_path, description, vars, assertion).write()
+
+
+def append_edit(suite_path: Path, description: str, vars: Mapping[str, str], assertion: Mapping[str, Any],
+                text: str | None = None) -> Edit:
+    """The edit :func:`append_test` makes, not written; ``text``: the suite's when it is not written yet."""
+    text = suite_path.read_text(encoding="utf-8") if text is None else text
     root = _compose(suite_path, text)
     if root is None:
         root = yaml.MappingNode("tag:yaml.org,2002:map", [])
@@ -49,7 +75,7 @@ def append_test(suite_path: Path, description: str, vars: Mapping[str, str],
                  None)
     if tests is None:
         head = text if not text or text.endswith("\n") else text + "\n"
-        return _write(suite_path, head + "tests:\n", "", _test_item(description, vars, assertion, 2))
+        return _edit(suite_path, head + "tests:\n", "", _test_item(description, vars, assertion, 2))
     if isinstance(tests, yaml.ScalarNode):
         if tests.value.startswith(FILE):
             return _append_to_file(suite_path, tests, tests.value, description, vars, assertion)
@@ -57,19 +83,151 @@ def append_test(suite_path: Path, description: str, vars: Mapping[str, str],
             raise ConfigError(f"{suite_path}:{tests.start_mark.line + 1}: tests is neither a list nor a file:// "
                               f"reference", "make tests a list")
         at = _line_end(text, tests.end_mark.index)
-        return _write(suite_path, text[:tests.start_mark.index].rstrip(" ") + "\n", text[at:],
-                      _test_item(description, vars, assertion, 2))
+        return _edit(suite_path, text[:tests.start_mark.index].rstrip(" ") + "\n", text[at:],
+                     _test_item(description, vars, assertion, 2))
     return _append_to_sequence(suite_path, text, tests, description, vars, assertion)
 
 
-def new_suite(suite_path: Path, prompts: Sequence[str], targets: Sequence[str], description: str,
+def new_suite(suite_path: Path, prompts: Sequence[str | Mapping[str, Any]], targets: Sequence[str], description: str,
               vars: Mapping[str, str], assertion: Mapping[str, Any]) -> int:
     """Create ``suite_path`` with ``prompts`` (``NAME@VERSION`` or prompt text), ``targets`` and this first test;
     return the line where the test starts. An existing file is never overwritten."""
+    return new_suite_edit(suite_path, prompts, targets, description, vars, assertion).write()
+
+
+def new_suite_edit(suite_path: Path, prompts: Sequence[str | Mapping[str, Any]], targets: Sequence[str],
+                   description: str, vars: Mapping[str, str], assertion: Mapping[str, Any]) -> Edit:
+    """The file :func:`new_suite` writes, not written."""
     if suite_path.exists():
         raise ConfigError(f"{suite_path} already exists", "append the test to it instead")
-    atomic_write(suite_path, dump_yaml({"prompts": list(prompts), "targets": list(targets)}))
-    return append_test(suite_path, description, vars, assertion)
+    head = dump_yaml({"prompts": list(prompts), "targets": list(targets)})
+    return append_edit(suite_path, description, vars, assertion, head)
+
+
+# --- a race's reply as a test -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RaceOrigin:
+    """What a race sent, as promoting one of its replies needs it."""
+
+    request: ChatRequest
+    targets: Sequence[str]
+    prompt: PromptRef | None
+    """The prompt version the race ran (None: a conversation typed in the editor)."""
+    variables: Mapping[str, str]
+    """The prompt's variables, as the race filled them."""
+
+
+@dataclass(frozen=True)
+class SuiteChoice:
+    """A suite a race's test can go to, and the variables the test carries there."""
+
+    path: str
+    """Relative to the workspace."""
+    vars: Mapping[str, str]
+    new: bool
+
+
+def suite_choices(workspace: Path, origin: RaceOrigin) -> list[SuiteChoice]:
+    """The suites a test of this race keeps working in, then a new one: a suite whose every prompt is the race's
+    prompt (its variables carried); for a typed conversation, a suite whose every prompt renders to it (the
+    variables that make it so carried). A suite that does not load now is not offered."""
+    from workbench.core.evals.suite import load_suite
+
+    out = []
+    for path in suite_files(workspace):
+        try:
+            suite = load_suite(path, workspace)
+        except ConfigError:
+            continue
+        found = [_vars_for(p, origin) for p in suite.prompts]
+        if found and found[0] is not None and all(v == found[0] for v in found):
+            out.append(SuiteChoice(str(path.relative_to(workspace)), found[0], False))
+    name = origin.prompt.name if origin.prompt else "promoted"
+    paths = (f"evals/{name}{f'-{n}' if n > 1 else ''}.yaml" for n in itertools.count(1))
+    free = next(path for path in paths if not (workspace / path).exists())
+    return [*out, SuiteChoice(free, dict(origin.variables) if origin.prompt else {}, True)]
+
+
+def promote(workspace: Path, origin: RaceOrigin, choice: SuiteChoice, description: str,
+            assertion: Mapping[str, Any]) -> Edit:
+    """Add the test to the chosen suite, checked first: the suite as it would be is loaded with the suite loader
+    and every cell rendered; if that fails, nothing is written and the error says why. Returns the edit made."""
+    from workbench.core.evals.runner import cells
+    from workbench.core.evals.suite import load_suite
+
+    path = workspace / choice.path
+    if choice.new:
+        edit = new_suite_edit(path, [suite_prompt(origin)], origin.targets, description, choice.vars, assertion)
+    else:
+        edit = append_edit(path, description, choice.vars, assertion)
+    try:
+        suite = load_suite(path, workspace, {edit.path.resolve(): edit.text})
+        for cell in cells(suite, 1):
+            cell.request()
+    except ConfigError as exc:
+        raise ConfigError(f"not promoted: {choice.path} would not load with this test: {exc.message}",
+                          exc.hint or "pick another suite") from None
+    edit.write()
+    return edit
+
+
+def suite_prompt(origin: RaceOrigin) -> str | dict[str, Any]:
+    """How a new suite names the race's prompt: its version (``NAME@N``), else the conversation as sent (system
+    and messages, each without surrounding whitespace)."""
+    if origin.prompt is not None:
+        return f"{origin.prompt.name}@{origin.prompt.version}"
+    system = (origin.request.system or "").strip()
+    messages = [{"role": m.role, "content": m.content.strip()} for m in origin.request.messages]
+    return {"system": system, "messages": messages} if system else {"messages": messages}
+
+
+def _vars_for(prompt: SuitePrompt, origin: RaceOrigin) -> dict[str, str] | None:
+    """The variables a test needs for ``prompt`` to be the race's; None when it is another prompt."""
+    if origin.prompt is None:
+        values = _matched(prompt.prompt, origin.request)
+    elif prompt.version is not None and prompt.prompt.name == origin.prompt.name:
+        values = dict(origin.variables)
+    else:
+        return None
+    if values is None:
+        return None
+    try:
+        variable_values(prompt.prompt, values)
+    except ConfigError:
+        return None
+    return values
+
+
+def _matched(prompt: Prompt, request: ChatRequest) -> dict[str, str] | None:
+    """The values of the prompt's ``{{variables}}`` that render it as ``request``'s texts (surrounding whitespace
+    aside); None when no values do."""
+    templates = [prompt.system or "", *(m.content for m in prompt.messages)]
+    texts = [request.system or "", *(m.content for m in request.messages)]
+    if len(templates) != len(texts) or [m.role for m in prompt.messages] != [m.role for m in request.messages]:
+        return None
+    values: dict[str, str] = {}
+    for template, text in zip(templates, texts, strict=True):
+        groups: dict[str, str] = {}
+        pattern = ""
+        for literal, name in itertools.zip_longest(_VARIABLE.split(template.strip())[::2],
+                                                   _VARIABLE.findall(template.strip())):
+            pattern += re.escape(literal)
+            if name is None:
+                continue
+            if name in values:
+                pattern += re.escape(values[name])
+            elif name in groups:
+                pattern += f"(?P={groups[name]})"
+            else:
+                groups[name] = f"v{len(groups)}"
+                pattern += f"(?P<{groups[name]}>.*?)"
+        match = re.fullmatch(pattern, text.strip(), re.DOTALL)
+        if match is None:
+            return None
+        values.update({name: match[group] for name, group in groups.items()})
+    return values
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
@@ -93,15 +251,14 @@ def _line_end(text: str, index: int) -> int:
     return len(text) if newline < 0 else newline + 1
 
 
-def _write(path: Path, before: str, after: str, block: str) -> int:
+def _edit(path: Path, before: str, after: str, block: str) -> Edit:
     if before and not before.endswith("\n"):
         before += "\n"
-    atomic_write(path, before + block + after)
-    return before.count("\n") + 1
+    return Edit(path, before + block + after, before.count("\n") + 1)
 
 
 def _append_to_sequence(path: Path, text: str, node: yaml.Node, description: str, vars: Mapping[str, str],
-                        assertion: Mapping[str, Any]) -> int:
+                        assertion: Mapping[str, Any]) -> Edit:
     if not isinstance(node, yaml.SequenceNode):
         raise ConfigError(f"{path}:{node.start_mark.line + 1}: tests is not a list", "make tests a list of tests")
     if node.flow_style:
@@ -109,10 +266,10 @@ def _append_to_sequence(path: Path, text: str, node: yaml.Node, description: str
             raise ConfigError(f"{path}:{node.start_mark.line + 1}: tests is a [flow, list]",
                               "write tests as a block list (one '- ' item per test), then promote again")
         at = _line_end(text, node.end_mark.index)
-        return _write(path, text[:node.start_mark.index].rstrip(" ") + "\n", text[at:],
-                      _test_item(description, vars, assertion, 2))
+        return _edit(path, text[:node.start_mark.index].rstrip(" ") + "\n", text[at:],
+                     _test_item(description, vars, assertion, 2))
     at = _line_end(text, _last_leaf(node).end_mark.index)
-    return _write(path, text[:at], text[at:], _test_item(description, vars, assertion, node.start_mark.column))
+    return _edit(path, text[:at], text[at:], _test_item(description, vars, assertion, node.start_mark.column))
 
 
 def _last_leaf(node: yaml.Node) -> yaml.Node:
@@ -125,7 +282,7 @@ def _last_leaf(node: yaml.Node) -> yaml.Node:
 
 
 def _append_to_file(suite_path: Path, node: yaml.Node, ref: str, description: str, vars: Mapping[str, str],
-                    assertion: Mapping[str, Any]) -> int:
+                    assertion: Mapping[str, Any]) -> Edit:
     where = f"{suite_path}:{node.start_mark.line + 1}"
     name = ref.removeprefix(FILE)
     if any(c in name for c in "*?["):
@@ -140,17 +297,17 @@ def _append_to_file(suite_path: Path, node: yaml.Node, ref: str, description: st
     if suffix == ".jsonl":
         line = {"description": description, "vars": dict(vars), "assert": [dict(assertion)]}
         head = text if not text or text.endswith("\n") else text + "\n"
-        return _write(path, head, "", json.dumps(line, ensure_ascii=False) + "\n")
+        return _edit(path, head, "", json.dumps(line, ensure_ascii=False) + "\n")
     if suffix == ".csv":
         return _append_csv_row(path, where, text, description, vars, assertion)
     root = _compose(path, text)
     if root is None:
-        return _write(path, text, "", _test_item(description, vars, assertion, 0))
+        return _edit(path, text, "", _test_item(description, vars, assertion, 0))
     return _append_to_sequence(path, text, root, description, vars, assertion)
 
 
 def _append_csv_row(path: Path, where: str, text: str, description: str, vars: Mapping[str, str],
-                    assertion: Mapping[str, Any]) -> int:
+                    assertion: Mapping[str, Any]) -> Edit:
     header = next(csv.reader(io.StringIO(text, newline="")), None)
     if not header:
         raise ConfigError(f"{path}: the CSV file has no header row", "its first row names the columns")
@@ -169,4 +326,4 @@ def _append_csv_row(path: Path, where: str, text: str, description: str, vars: M
     out = io.StringIO(newline="")
     csv.writer(out, lineterminator="\n").writerow([cells[name] for name in header])
     head = text if not text or text.endswith("\n") else text + "\n"
-    return _write(path, head, "", out.getvalue())
+    return _edit(path, head, "", out.getvalue())

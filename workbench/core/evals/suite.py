@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,10 @@ _REF = re.compile(NAME_PATTERN.removesuffix("$") + "(@.+)?$")
 _SEPARATOR = re.compile(r"^---$", re.MULTILINE)
 
 
-def load_suite(path: Path, workspace: Path) -> Suite:
-    """Load and resolve the suite at ``path``; raise :class:`ConfigError` (``path:line: ...``) if it is malformed."""
-    ctx = Context(workspace=workspace, folder=path.parent)
+def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None = None) -> Suite:
+    """Load and resolve the suite at ``path``; raise :class:`ConfigError` (``path:line: ...``) if it is malformed.
+    ``unwritten``: texts of files not written yet (the suite's, its tests file's), by resolved path, read instead."""
+    ctx = Context(workspace=workspace, folder=path.parent, unwritten=dict(unwritten or {}))
     data, src = ctx.parse_yaml(path, ctx.read(Src(ctx.shown(path)), (), path))
     if data is None:
         raise src.error((), "the suite file is empty", "a suite needs prompts, targets (or providers) and tests")

@@ -58,6 +58,8 @@ class Context:
     workspace: Path
     folder: Path
     warnings: list[str] = field(default_factory=list)
+    unwritten: Mapping[Path, str] = field(default_factory=dict)
+    """Texts of files not written yet, by resolved path: read as if they were (a suite checked before writing)."""
 
     def shown(self, path: Path) -> str:
         try:
@@ -78,11 +80,13 @@ class Context:
             if not matches:
                 raise src.error(loc, f"no file matches '{ref}'", f"paths are relative to {self.shown(self.folder)}")
             return matches
-        if not full.is_file():
+        if not full.is_file() and full.resolve() not in self.unwritten:
             raise src.error(loc, f"no file '{ref}'", f"paths are relative to {self.shown(self.folder)}")
         return [full]
 
     def read(self, src: Src, loc: Loc, path: Path) -> str:
+        if path.resolve() in self.unwritten:
+            return self.unwritten[path.resolve()]
         try:
             return path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError:

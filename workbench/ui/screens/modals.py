@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 
-from workbench.core.errors import printable
+from workbench.core.errors import WorkbenchError, printable
+
+if TYPE_CHECKING:
+    from workbench.core.evals.promote import SuiteChoice
 
 T = TypeVar("T")
 REMOVED = "red strike"
@@ -144,66 +147,97 @@ def prefill(kind: str, text: str) -> str:
 
 @dataclass(frozen=True)
 class Promotion:
-    """What the promote form chose: the suite (relative path; ``new`` when it is to be created), the assertion
-    and the test's description."""
+    """What the promote form chose: the suite (and the variables the test carries there), the assertion and the
+    test's description."""
 
-    suite: str
-    new: bool
+    suite: SuiteChoice
     kind: str
     value: str
     description: str
 
 
-class PromoteScreen(_Form[Promotion]):
-    """The suite (an existing one, or a new one named after the prompt) and the assertion to promote a reply with."""
+class PromoteScreen(_Form[str]):
+    """The suite (one a test of this race keeps working in, or a new one) and the assertion to promote a reply
+    with. Only the Promote button or ctrl+s promotes (enter in a field does not); ``write`` adds the test (in a
+    thread) and says where, or raises a ``WorkbenchError`` shown in the form, which stays open. Dismissed with
+    what ``write`` said."""
 
     AUTO_FOCUS = "#value"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "promote", "Promote", priority=True)]
+    DEFAULT_CSS = """
+    PromoteScreen #carried { color: $text-muted; height: auto; }
+    PromoteScreen #error { color: $error; height: auto; display: none; }
+    """
 
-    def __init__(self, target: str, suites: Sequence[str], new_suite: str | None, text: str,
-                 description: str) -> None:
+    def __init__(self, target: str, choices: Sequence[SuiteChoice], text: str, description: str,
+                 write: Callable[[Promotion], str]) -> None:
         super().__init__()
-        self.target, self.suites, self.new_suite = target, list(suites), new_suite
+        self.target, self.choices, self.write = target, list(choices), write
         self.text, self.description = text, description
 
     def compose(self) -> ComposeResult:
-        choices = [(path, path) for path in self.suites]
-        if self.new_suite is not None:
-            choices.append((f"new suite: {self.new_suite}", self.new_suite))
+        options = [(f"new suite: {c.path}" if c.new else c.path, i) for i, c in enumerate(self.choices)]
         with Vertical(id="form"):
             yield Static(Text(f"Promote the reply of {self.target} to a test case"), id="title")
             yield Label("Suite")
-            yield Select(choices, value=choices[0][1], allow_blank=False, id="suite")
+            yield Select(options, value=0, allow_blank=False, id="suite")
+            yield Static(self._carried(self.choices[0]), id="carried", markup=False)
             yield Label("Assertion")
             yield Select([(kind, kind) for kind in ASSERTION_KINDS], value="contains", allow_blank=False, id="kind")
             yield Label("Value")
             yield Input(prefill("contains", self.text), id="value")
             yield Label("Description")
             yield Input(self.description, id="description")
+            yield Static(id="error", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Promote", id="promote", variant="primary")
                 yield Button("Cancel", id="cancel")
-            yield Static(Text("enter: promote · escape: cancel"), id="hint")
+            yield Static(Text("ctrl+s or Promote: write the test · escape: cancel"), id="hint")
+
+    @property
+    def choice(self) -> SuiteChoice:
+        return self.choices[int(str(self.query_one("#suite", Select).value))]
+
+    @staticmethod
+    def _carried(choice: SuiteChoice) -> str:
+        names = ", ".join(choice.vars)
+        return f"the test carries the race's variables: {printable(names)}" if names else "the test has no variables"
+
+    @on(Select.Changed, "#suite")
+    def _suite_changed(self) -> None:
+        self.query_one("#carried", Static).update(self._carried(self.choice))
 
     @on(Select.Changed, "#kind")
     def _kind_changed(self, event: Select.Changed) -> None:
         self.query_one("#value", Input).value = prefill(str(event.value), self.text)
 
-    @on(Input.Submitted)
     @on(Button.Pressed, "#promote")
-    def _promote(self) -> None:
-        self.submit()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
-
-    def submit(self) -> None:
+    def action_promote(self) -> None:
         kind = str(self.query_one("#kind", Select).value)
         value = self.query_one("#value", Input).value
         description = self.query_one("#description", Input).value.strip()
         if not value.strip() or not description:
             missing = "value" if not value.strip() else "description"
-            self.notify(f"the test needs a {missing}\nnext: type it, or escape to cancel", severity="error", timeout=6)
+            self.show_error(f"the test needs a {missing}: type it, or escape to cancel")
             return
-        suite = str(self.query_one("#suite", Select).value)
-        self.dismiss(Promotion(suite, suite == self.new_suite, kind, value, description))
+        self.query_one("#promote", Button).disabled = True
+        self.promote(Promotion(self.choice, kind, value, description))
+
+    @work(thread=True, exit_on_error=False, group="promote", name="promote")
+    def promote(self, promotion: Promotion) -> None:
+        try:
+            said = self.write(promotion)
+        except WorkbenchError as exc:
+            self.app.call_from_thread(self.show_error, f"{exc.message}{f' ({exc.hint})' if exc.hint else ''}")
+            return
+        self.app.call_from_thread(self.dismiss, said)
+
+    def show_error(self, text: str) -> None:
+        error = self.query_one("#error", Static)
+        error.update(printable(text))
+        error.display = True
+        self.query_one("#promote", Button).disabled = False
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)

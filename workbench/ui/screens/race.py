@@ -15,7 +15,6 @@ race is traced under the session's name.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from functools import partial
@@ -35,6 +34,7 @@ from workbench.ui.screens.modals import DiffScreen, NameScreen, PromoteScreen, P
 from workbench.ui.widgets.race.pane import RacePane
 
 if TYPE_CHECKING:
+    from workbench.core.evals.promote import RaceOrigin
     from workbench.core.netproc import RemoteRace
     from workbench.ui.races import RaceRun
 
@@ -189,47 +189,26 @@ class RaceScreen(WorkbenchScreen):
 
     @work(thread=True, exit_on_error=False, group="list-suites", name="list-suites")
     def open_promote(self, run: RaceRun, target: str, text: str) -> None:
-        from workbench.core.workspace import suite_files
+        from workbench.core.evals.promote import RaceOrigin, suite_choices
 
         app = self.workbench
         workspace = app.workspace()
-        suites = [str(path.relative_to(workspace)) for path in suite_files(workspace)]
-        new = f"evals/{run.prompt.name if run.prompt else 'promoted'}.yaml"
+        origin = RaceOrigin(run.request, run.targets, run.prompt, run.variables if run.prompt else {})
         asked = run.request.messages[-1].content
         description = next((line.strip() for line in asked.splitlines() if line.strip()), "a race")[:60]
-        screen = PromoteScreen(target, suites, None if (workspace / new).exists() else new, text, description)
-        app.call_from_thread(app.push_screen, screen, partial(self._promote, run, workspace))
+        screen = PromoteScreen(target, suite_choices(workspace, origin), text, description,
+                               partial(self.write_test, workspace, origin))
+        app.call_from_thread(app.push_screen, screen, self._promoted)
 
-    def _promote(self, run: RaceRun, workspace: Path, choice: Promotion | None) -> None:
-        if choice is not None:
-            self.write_test(run, workspace, choice)
+    def _promoted(self, said: str | None) -> None:
+        if said is not None:
+            self.workbench.tell(said)
 
-    @work(thread=True, exit_on_error=False, group="promote", name="promote")
-    def write_test(self, run: RaceRun, workspace: Path, choice: Promotion) -> None:
-        from workbench.core.evals.promote import append_test, new_suite
+    @staticmethod
+    def write_test(workspace: Path, origin: RaceOrigin, choice: Promotion) -> str:
+        """Add the chosen test (checked first: nothing is written when the suite would not load); say where."""
+        from workbench.core.evals.promote import promote
 
-        path = workspace / choice.suite
-        assertion = {"type": choice.kind, "value": choice.value}
-        variables = run.variables if run.prompt else {}
-        if choice.new:
-            line = new_suite(path, [suite_prompt(run)], run.targets, choice.description, variables, assertion)
-            where = f"{choice.suite}:{line}"
-        else:
-            before = path.read_text(encoding="utf-8")
-            line = append_test(path, choice.description, variables, assertion)
-            unchanged = path.read_text(encoding="utf-8") == before  # the test went to its file:// tests file
-            where = f"the tests file of {choice.suite} (line {line})" if unchanged else f"{choice.suite}:{line}"
-        self.workbench.tell(f"test '{choice.description}' written to {where}")
-
-
-def suite_prompt(run: RaceRun) -> str:
-    """How a new suite names the race's prompt: its version (``NAME@N``), else the request as its text (one user
-    message) or as a JSON chat list."""
-    if run.prompt is not None:
-        return f"{run.prompt.name}@{run.prompt.version}"
-    request = run.request
-    if request.system is None and len(request.messages) == 1:
-        return request.messages[0].content
-    chat = ([{"role": "system", "content": request.system}] if request.system else []) + [
-        {"role": m.role, "content": m.content} for m in request.messages]
-    return json.dumps(chat, ensure_ascii=False)
+        edit = promote(workspace, origin, choice.suite, choice.description, {"type": choice.kind,
+                                                                            "value": choice.value})
+        return f"test '{choice.description}' written to {edit.path.relative_to(workspace)}:{edit.line}"

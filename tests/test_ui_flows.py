@@ -1,0 +1,134 @@
+"""TUI flows end to end with Pilot, against the fake server: promoting a race's reply never leaves a suite that
+does not load, a prompt loads from the list without touching the user message, and both faces pick the same
+default targets."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import prompt_workspace
+from tests.test_ui import SIZE, editor, wait_for
+from tests.test_ui_more import messages
+from tests.test_ui_prompts import TARGET, app_in, load_listed_prompt, race_and_trace
+from workbench.core.evals.suite import load_suite
+from workbench.ui.app import WorkbenchApp
+from workbench.ui.screens.modals import PromoteScreen
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def example_workspace(root: Path) -> Path:
+    """``root`` as a workspace holding the repository's support-reply prompt and its suite, evals/support.yaml."""
+    workspace = prompt_workspace(root, **{"support-reply": (REPO / "prompts" / "support-reply.yaml").read_text()})
+    (workspace / "evals").mkdir()
+    shutil.copy(REPO / "evals" / "support.yaml", workspace / "evals" / "support.yaml")
+    return workspace
+
+
+async def raced(app: WorkbenchApp, pilot: Any, traced: int = 1) -> Any:
+    await race_and_trace(app, pilot, traced)
+    race = app.get_screen("race")
+    await wait_for(pilot, lambda: app.screen is race and race.panes and all(p.finished for p in race.panes))
+    return race
+
+
+async def open_promote(app: WorkbenchApp, pilot: Any) -> PromoteScreen:
+    await pilot.press("p")
+    await wait_for(pilot, lambda: isinstance(app.screen, PromoteScreen))
+    form = app.screen
+    assert isinstance(form, PromoteScreen)
+    await pilot.pause()
+    return form
+
+
+async def test_a_typed_race_is_promoted_to_a_new_suite_only_on_confirm(tmp_path: Path,
+                                                                       fake_env: dict[str, str]) -> None:
+    workspace = example_workspace(tmp_path)
+    suite_before = (workspace / "evals" / "support.yaml").read_text()
+    app = app_in(workspace, fake_env)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: app.screen is screen and screen.is_mounted)
+        screen.query_one("#user").load_text("\nWhy was I charged twice?  \n")
+        await pilot.pause()
+        await raced(app, pilot)
+        form = await open_promote(app, pilot)
+        # the support suite renders the support-reply prompt, not this conversation: not offered
+        assert [(c.path, c.new) for c in form.choices] == [("evals/promoted.yaml", True)]
+        assert app.focused is form.query_one("#value")
+        await pilot.press("enter")  # enter in a field does not promote
+        await pilot.click("#description")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is form and not (workspace / "evals" / "promoted.yaml").exists()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("written to evals/promoted.yaml:" in m for m in messages(app)))
+    assert (workspace / "evals" / "support.yaml").read_text() == suite_before
+    suite = load_suite(workspace / "evals" / "promoted.yaml", workspace)
+    (prompt,) = suite.prompts
+    assert prompt.prompt.system is None
+    assert [(m.role, m.content) for m in prompt.prompt.messages] == [("user", "Why was I charged twice?")]
+    (test,) = suite.tests
+    assert test.vars == {} and [t.ref for t in suite.targets] == [TARGET]
+
+
+async def test_a_prompt_race_goes_to_its_suite_with_its_variables(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    workspace = example_workspace(tmp_path)
+    app = app_in(workspace, fake_env)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await load_listed_prompt(app, pilot, "support-reply")
+        await wait_for(pilot, lambda: "message" in screen.variable_inputs)
+        screen.variable_inputs["message"].value = "Where is my invoice?"
+        await pilot.pause()
+        await raced(app, pilot)
+        form = await open_promote(app, pilot)
+        assert [(c.path, c.new) for c in form.choices] == [("evals/support.yaml", False),
+                                                          ("evals/support-reply.yaml", True)]
+        assert "message" in str(form.query_one("#carried").render())
+        await pilot.click("#promote")
+        await wait_for(pilot, lambda: any("written to evals/support.yaml:" in m for m in messages(app)))
+    tests = load_suite(workspace / "evals" / "support.yaml", workspace).tests
+    assert tests[-1].description == "Where is my invoice?"
+    assert tests[-1].vars["message"] == "Where is my invoice?"
+    assert tests[-1].vars["company"] == "Acme Cloud"
+
+
+async def test_a_typed_race_goes_to_a_suite_of_raw_conversations(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    workspace = example_workspace(tmp_path)
+    raw = workspace / "evals" / "raw.yaml"
+    raw.write_text("prompts:\n  - '{{question}}'\ntargets: [fake/demo]\ntests:\n  - vars: {question: hi}\n")
+    app = app_in(workspace, fake_env)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: app.screen is screen and screen.is_mounted)
+        screen.query_one("#user").load_text("What is SSE?")
+        await pilot.pause()
+        await raced(app, pilot)
+        form = await open_promote(app, pilot)
+        assert next((c.path, dict(c.vars)) for c in form.choices) == ("evals/raw.yaml", {"question": "What is SSE?"})
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("written to evals/raw.yaml:" in m for m in messages(app)))
+    assert [t.vars for t in load_suite(raw, workspace).tests] == [{"question": "hi"}, {"question": "What is SSE?"}]
+
+
+async def test_a_test_that_would_break_its_suite_is_not_written(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    workspace = example_workspace(tmp_path)
+    app = app_in(workspace, fake_env)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: app.screen is screen and screen.is_mounted)
+        screen.query_one("#user").load_text("Say {{word}}")
+        await wait_for(pilot, lambda: "word" in screen.variable_inputs)
+        screen.variable_inputs["word"].value = "{{oops}}"  # the text sent holds a placeholder of its own
+        await pilot.pause()
+        await raced(app, pilot)
+        form = await open_promote(app, pilot)
+        await pilot.press("ctrl+s")
+        error = form.query_one("#error")
+        await wait_for(pilot, lambda: error.display)
+        said = str(error.render())
+        assert "would not load" in said and "needs a value for oops" in said
+        assert app.screen is form and not (workspace / "evals" / "promoted.yaml").exists()
