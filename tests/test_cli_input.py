@@ -27,7 +27,7 @@ def test_stdin_that_is_not_utf8_is_refused_before_any_call(command: list[str], f
 @pytest.mark.parametrize(("args", "line"), [
     (["tokens", "-m", "nosuch/model"], "workbench: unknown provider 'nosuch' in 'nosuch/model'"),
     (["tokens", "-m", "fake/x", "--max-tokens", "-1"],
-     "workbench: --max-tokens -1: input should be greater than or equal to 1"),
+     "workbench: argument --max-tokens: -1: expected a whole number of 1 or more"),
 ], ids=["unknown-provider", "max-tokens"])
 def test_a_bad_flag_gets_one_line_and_exit_2(args: list[str], line: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "workbench", *args], input=b"hi", capture_output=True,

@@ -51,7 +51,7 @@ _ADDERS: dict[str, Callable[[arguments.Subparsers], None]] = {
 
 def build_parser(run_only: bool = False) -> argparse.ArgumentParser:
     """The command line; with ``run_only`` just ``workbench run`` (its help and errors are the same)."""
-    parser = argparse.ArgumentParser(prog="workbench", description="A terminal workbench for LLM engineers.")
+    parser = arguments.Parser(prog="workbench", description="A terminal workbench for LLM engineers.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command, add in _ADDERS.items():

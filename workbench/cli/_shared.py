@@ -66,15 +66,18 @@ def invalid_parameter(exc: ValueError, command: str) -> WorkbenchError:
                           f"see `workbench {command} --help`")
 
 
+def known_provider(provider: str, providers: Mapping[str, object], where: str = "") -> None:
+    """A :class:`WorkbenchError` when ``provider`` is none of ``providers`` (``where``: what named it)."""
+    if provider not in providers:
+        raise WorkbenchError(f"unknown provider '{provider}'{where}", "use one of: " + ", ".join(sorted(providers)))
+
+
 def known_targets(targets: Sequence[str], providers: Mapping[str, object]) -> None:
     """A :class:`WorkbenchError` naming the first target that is not ``provider/model`` of a known provider."""
     from workbench.core.request import ModelRef
 
     for target in targets:
-        ref = ModelRef.parse(target)
-        if ref.provider not in providers:
-            raise WorkbenchError(f"unknown provider '{ref.provider}' in '{target}'",
-                                 "use one of: " + ", ".join(sorted(providers)))
+        known_provider(ModelRef.parse(target).provider, providers, f" in '{target}'")
 
 
 def services(args: argparse.Namespace) -> Services:

@@ -7,10 +7,54 @@ is imported when it runs, see :mod:`workbench.cli`); only argparse here.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 Subparsers = Any
 """What ``ArgumentParser.add_subparsers()`` returns (argparse's type for it is private)."""
+
+MAX_CONCURRENCY = 256
+"""The most calls ``workbench eval --concurrency`` runs at once."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser (its subparsers too), a usage error as one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"workbench: {message}\n  hint: see `{self.prog} --help`\n")
+
+
+def number(low: float, high: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``low`` to ``high`` (no upper bound when ``None``)."""
+    span = f"from {low:g} to {high:g}" if high is not None else f"of {low:g} or more"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value and (high is None or value <= high)):
+            raise argparse.ArgumentTypeError(f"{text}: expected a number {span}")
+        return value
+
+    return parse
+
+
+def whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (no upper bound when ``None``)."""
+    span = f"from {low} to {high}" if high is not None else f"of {low} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text}: expected a whole number {span}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text}: expected a whole number {span}")
+        return value
+
+    return parse
 
 CONFIG_HELP = "the workspace configuration (default: the nearest workbench.toml up from here, if any)"
 
@@ -33,9 +77,9 @@ def add_run(sub: Subparsers) -> None:
                           "configuration's [defaults] targets, else a small model per provider with a key, else "
                           "local/smollm2-135m and local servers)")
     run.add_argument("-s", "--system", help="system prompt")
-    run.add_argument("--max-tokens", type=int, help="output token limit (default: a per-model default)")
-    run.add_argument("--temperature", type=float)
-    run.add_argument("--top-p", type=float)
+    run.add_argument("--max-tokens", type=whole(1), help="output token limit (default: a per-model default)")
+    run.add_argument("--temperature", type=number(0, 2), help="0 to 2")
+    run.add_argument("--top-p", type=number(0, 1), help="above 0, up to 1")
     run.add_argument("--seed", type=int)
     run.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
     run.add_argument("--json", action="store_true", help="print one JSON object per target, one per line")
@@ -57,7 +101,7 @@ def add_tokens(sub: Subparsers) -> None:
     tokens.add_argument("file", nargs="?", default="-", help="the prompt file ('-' or omitted: stdin)")
     tokens.add_argument("-m", "--model", dest="models", action="append", required=True, metavar="PROVIDER/MODEL")
     tokens.add_argument("-s", "--system", help="system prompt")
-    tokens.add_argument("--max-tokens", type=int, help="output bound for the cost range (default: per model)")
+    tokens.add_argument("--max-tokens", type=whole(1), help="output bound for the cost range (default: per model)")
     tokens.add_argument("--raw", action="store_true", help="count plain text, not one chat message")
     tokens.add_argument("--offline", action="store_true",
                         help="never ask a provider's count endpoint (Anthropic, Gemini, vLLM, llama.cpp)")
@@ -81,10 +125,12 @@ def add_eval(sub: Subparsers) -> None:
     run.add_argument("suite", help="the suite file (YAML in evals/, or a promptfooconfig.yaml)")
     run.add_argument("-t", "--target", dest="targets", action="append", default=[], metavar="PROVIDER/MODEL",
                      help="run on this target instead of the suite's (repeatable)")
-    run.add_argument("--repeat", type=int, help="run every cell N times: a pass rate with a Wilson interval")
-    run.add_argument("--concurrency", type=int, help="calls in flight at once (default: the suite's, else 8)")
-    run.add_argument("--max-cost", type=float, metavar="USD", help="stop starting calls once this much is spent")
-    run.add_argument("--gate", type=float, metavar="RATE",
+    run.add_argument("--repeat", type=whole(1), metavar="N",
+                     help="run every cell N times: a pass rate with a Wilson interval")
+    run.add_argument("--concurrency", type=whole(1, MAX_CONCURRENCY), metavar="N",
+                     help=f"calls in flight at once, 1 to {MAX_CONCURRENCY} (default: the suite's, else 8)")
+    run.add_argument("--max-cost", type=number(0), metavar="USD", help="stop starting calls once this much is spent")
+    run.add_argument("--gate", type=number(0, 1), metavar="RATE",
                      help="fail (exit 1) under this pass rate, 0..1 (default: the suite's gate:, else 1: every test)")
     run.add_argument("--compare", metavar="RUN|last",
                      help="diff against this run (last: the suite's previous run); a regression fails the run")
@@ -106,7 +152,7 @@ def add_evals(sub: Subparsers) -> None:
     actions = runs.add_subparsers(dest="evals_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="recent runs, newest first")
     listing.add_argument("--suite", help="only this suite's runs")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=whole(1), default=20)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     show = actions.add_parser("show", help="a run's report")
     show.add_argument("run", metavar="RUN|last")
@@ -229,14 +275,14 @@ def add_traces(sub: Subparsers) -> None:
         return p
 
     listing = with_filters(actions.add_parser("list", help="the newest calls, a page at a time"))
-    listing.add_argument("-n", "--limit", type=int, default=50)
+    listing.add_argument("-n", "--limit", type=whole(1), default=50)
     listing.add_argument("--before", metavar="ID", help="the page after this id (keyset paging)")
     show = actions.add_parser("show", help="one call in full")
     show.add_argument("id", help="a call id (a unique prefix is enough)")
     show.add_argument("--json", action="store_true")
     search = with_filters(actions.add_parser("search", help="full-text search over prompts and replies"))
     search.add_argument("text")
-    search.add_argument("-n", "--limit", type=int, default=50)
+    search.add_argument("-n", "--limit", type=whole(1), default=50)
     stats = with_filters(actions.add_parser("stats", help="spend, calls, p50/p95 TTFT and latency per group"))
     stats.add_argument("--by", default="model",
                        choices=("day", "model", "provider", "prompt", "prompt-version", "tag", "status"))

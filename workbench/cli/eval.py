@@ -154,8 +154,6 @@ def _run(args: argparse.Namespace) -> int:
         resumed = _resumable(store, args.resume, suite) if args.resume else None
         repeat = args.repeat or (resumed.repeat if resumed else suite.repeat)
         concurrency = args.concurrency or suite.concurrency or 8
-        if repeat < 1 or concurrency < 1:
-            raise ConfigError("--repeat and --concurrency must be at least 1", "see `workbench eval --help`")
         options = RunOptions(repeat=repeat, concurrency=concurrency, max_cost=args.max_cost,
                              use_cache=not args.no_cache, targets=_targets(args, config), gate=args.gate)
         runner = EvalRunner(suite, store, options=options, policies=config.policies, prices=config.prices,

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from workbench.cli._shared import EXIT_OK
+from workbench.cli._shared import EXIT_OK, known_provider, settings
 from workbench.core.errors import WorkbenchError
 
 
@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
     action = args.keys_command
     if action == "set":
+        known_provider(args.provider, settings(args).config.provider_specs())
         value = sys.stdin.readline() if args.stdin else getpass.getpass(f"{args.provider} API key (hidden): ")
         keys.set_key(args.provider, value)
         print(f"stored the {args.provider} key in the keyring ({keys.mask(value.strip())})")

@@ -22,6 +22,7 @@ from workbench.cli._shared import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
+    invalid_parameter,
     read_file,
     read_stdin,
     relative,
@@ -45,13 +46,18 @@ if TYPE_CHECKING:
 
 
 def _read_prompt(args: argparse.Namespace) -> str:
+    """The prompt text from the argument, ``--file`` or stdin; an empty (or blank) one is refused."""
     if args.file:
-        return read_file(args.file)
-    if args.prompt not in (None, "-"):
-        return str(args.prompt)
-    if args.prompt == "-" or not sys.stdin.isatty():
-        return read_stdin()
-    raise WorkbenchError("no prompt given", "pass it as an argument, with --file PATH, or on stdin")
+        text, where = read_file(args.file), args.file
+    elif args.prompt not in (None, "-"):
+        text, where = str(args.prompt), "the argument"
+    elif args.prompt == "-" or not sys.stdin.isatty():
+        text, where = read_stdin(), "stdin"
+    else:
+        raise WorkbenchError("no prompt given", "pass it as an argument, with --file PATH, or on stdin")
+    if not text.strip():
+        raise WorkbenchError(f"the prompt is empty ({where})", "give the text to send")
+    return text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +121,7 @@ def _params(args: argparse.Namespace, config: Config, base: Params) -> Params:
             "top_p": first(args.top_p, base.top_p), "seed": first(args.seed, base.seed),
             "stop": tuple(args.stop) or base.stop, "json_schema": base.json_schema})
     except ValueError as exc:
-        raise WorkbenchError(f"invalid parameter: {exc}", "see `workbench run --help`") from None
+        raise invalid_parameter(exc, "run") from None
 
 
 def run(args: argparse.Namespace, net: NetworkProcess | None = None) -> int:

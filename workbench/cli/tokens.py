@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from workbench.cli._shared import EXIT_OK, invalid_parameter, known_targets, read_file, read_stdin, services
+from workbench.cli._shared import EXIT_OK, known_targets, read_file, read_stdin, services
 from workbench.core.errors import WorkbenchError
 
 
@@ -24,11 +24,7 @@ def run(args: argparse.Namespace) -> int:
         text = read_stdin()
     else:
         text = read_file(args.file)
-    try:
-        params = Params(max_tokens=args.max_tokens)
-    except ValueError as exc:
-        raise invalid_parameter(exc, "tokens") from None
-    request = ChatRequest.from_prompt(text, system=args.system, params=params)
+    request = ChatRequest.from_prompt(text, system=args.system, params=Params(max_tokens=args.max_tokens))
     with services(args) as found:
         settings = found.settings()
         models = [settings.config.expand(m) for m in args.models]
