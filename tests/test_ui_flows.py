@@ -132,3 +132,27 @@ async def test_a_test_that_would_break_its_suite_is_not_written(tmp_path: Path, 
         said = str(error.render())
         assert "would not load" in said and "needs a value for oops" in said
         assert app.screen is form and not (workspace / "evals" / "promoted.yaml").exists()
+
+
+async def test_click_then_enter_loads_a_prompt_and_leaves_its_message_alone(tmp_path: Path,
+                                                                            fake_env: dict[str, str]) -> None:
+    workspace = example_workspace(tmp_path)
+    message = "{{message}}"
+    app = app_in(workspace, fake_env)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: app.screen is screen and screen.prompts)
+        listing = screen.query_one("#prompts")
+        await pilot.click(listing, offset=(2, 1))  # the first (only) prompt
+        await wait_for(pilot, lambda: screen.prompt is not None and screen.text_of("user") == message)
+        await pilot.press("enter")  # the README's "enter loads": no newline reaches the message
+        await pilot.pause()
+        assert screen.text_of("user") == message
+        await wait_for(pilot, lambda: "message" in screen.variable_inputs)
+        screen.variable_inputs["message"].value = "Hi"
+        await pilot.pause()
+        await raced(app, pilot)
+        run = app.last_run
+        assert run is not None and run.prompt is not None and run.prompt.name == "support-reply"
+        assert run.request.messages[0].content == "Hi"
+        assert not any("differs from prompt" in m for m in messages(app))

@@ -100,7 +100,7 @@ class EditorScreen(WorkbenchScreen):
             with Vertical(id="prompt-files"):
                 yield Label("Prompts")
                 yield OptionList(id="prompts")
-                yield Static("enter: load\nctrl+s: save", id="prompts-hint", markup=False)
+                yield Static("click/enter: load\nctrl+s: save", id="prompts-hint", markup=False)
             with Vertical(id="texts"):
                 yield Label("System prompt")
                 yield self.system
@@ -309,7 +309,8 @@ class EditorScreen(WorkbenchScreen):
 
     async def load_prompt(self, prompt: Prompt) -> None:
         """The prompt's system, messages, targets and params into the editor, its variables' defaults into the
-        variables panel; the editor then remembers it."""
+        variables panel; the editor then remembers it. Focus stays where it is (a click in the list loads, and
+        the enter that may follow loads again rather than typing into the message)."""
         defaults = {name: v.default for name, v in prompt.variables.items() if v.default is not None}
         self.variable_values.update(defaults)
         await self._fill(prompt.system, prompt.messages, prompt.targets, prompt.params, prompt.output_schema)
@@ -466,6 +467,7 @@ class EditorScreen(WorkbenchScreen):
         params = request.params
         await self._fill(request.system, request.messages, targets, params, params.json_schema)
         self.prompt = self.session = None
+        self.turns.area("user").focus()
 
     async def _fill(self, system: str | None, messages: Sequence[Message | PromptMessage], targets: Sequence[str],
                     params: Any, json_schema: dict[str, Any] | None) -> None:
@@ -480,4 +482,3 @@ class EditorScreen(WorkbenchScreen):
         self.query_one("#stop", Input).value = ", ".join(params.stop)
         self.query_one("#json-schema", TextArea).load_text(
             "" if json_schema is None else json.dumps(json_schema, indent=2))
-        self.turns.area("user").focus()
