@@ -38,6 +38,7 @@ from workbench.core.prompts.versions import (
     split_ref,
     versions,
     word_diff,
+    write_prompt,
 )
 
 __all__ = [
@@ -76,4 +77,5 @@ __all__ = [
     "variables_used",
     "versions",
     "word_diff",
+    "write_prompt",
 ]

@@ -22,12 +22,15 @@ from workbench.core.errors import ConfigError
 from workbench.core.folders import private_folder
 from workbench.core.prompts.model import (
     Prompt,
+    PromptFileError,
     check_name,
     dump_prompt,
     find_prompt_file,
     load_prompt_file,
     parse_prompt,
+    prompt_data,
 )
+from workbench.core.yaml_edit import apply_changes
 
 PROMPTS_DIR = "prompts"
 _LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*$")
@@ -196,11 +199,28 @@ def resolve_ref(workspace: Path, ref: str) -> Version:
     return _entry(workspace, name, pointed)
 
 
+def write_prompt(path: Path, prompt: Prompt) -> None:
+    """Write ``prompt`` to its working file: a new file in the canonical form (:func:`dump_prompt`); an existing
+    one edited in place, only the values that differ changed (its comments, order and formatting kept)."""
+    if not path.exists():
+        atomic_write(path, dump_prompt(prompt))
+        return
+    current = load_prompt_file(path)
+    with open(path, encoding="utf-8", newline="") as fh:  # line endings as they are
+        text = fh.read()
+    atomic_write(path, apply_changes(text, prompt_data(current), prompt_data(prompt)))
+
+
 def restore(workspace: Path, name: str, number: int) -> Path:
-    """Write version ``number`` back to the prompt's file (saving it again creates no version: same content)."""
+    """Write version ``number`` back to the prompt's file (saving it again creates no version: same content).
+
+    A file that does not load (malformed) is replaced by the version's text."""
     text = get_version_text(workspace, name, number)
     path = find_prompt_file(prompts_folder(workspace), name) or prompts_folder(workspace) / f"{name}.yaml"
-    atomic_write(path, text)
+    try:
+        write_prompt(path, parse_prompt(text, path))
+    except PromptFileError:
+        atomic_write(path, text)
     return path
 
 

@@ -362,13 +362,12 @@ class EditorScreen(WorkbenchScreen):
     def save_prompt(self, loaded: Prompt, fields: dict[str, Any]) -> None:
         from workbench.core.prompts import (
             Prompt,
-            atomic_write,
-            dump_prompt,
             find_prompt_file,
             load_prompt_file,
             prompts_folder,
             save_version,
             versions,
+            write_prompt,
         )
 
         workspace = self.workbench.workspace()
@@ -378,7 +377,7 @@ class EditorScreen(WorkbenchScreen):
         prompt = Prompt.model_validate((current or loaded).model_copy(update=fields).model_dump())
         known = {v.number for v in versions(workspace, prompt.name)}
         if prompt != current:
-            atomic_write(path, dump_prompt(prompt))
+            write_prompt(path, prompt)
         version = save_version(workspace, prompt)
         self.post_message(PromptSaved(prompt, version, version.number in known))
 

@@ -1,0 +1,104 @@
+"""Writes to a user's YAML file change the changed values only: comments, key order, quoting, flow lists, number
+formats and line endings stay byte for byte (ctrl+s in the editor, restoring a version, labelling, promoting)."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from tests.conftest import prompt_workspace
+from tests.test_cli import workbench
+from tests.test_ui import SIZE, editor, wait_for
+from tests.test_ui_more import messages
+from tests.test_ui_prompts import app_in, load_listed_prompt
+from workbench.core.prompts import load_current, load_prompt_file, write_prompt
+from workbench.core.yaml_edit import apply_changes
+
+PROMPT = """\
+# Routing prompt: keep it short.
+name: route   # the file's stem
+tags: [support, "triage"]
+description: 'Route a ticket'
+params:
+  max_tokens: 0x10        # hex stays hex
+  temperature: 0          # an int, not 0.0
+messages:
+  - role: user
+    content: "Ticket: {{ticket}}"   # quoted on purpose
+system: |-
+  You route tickets.
+  Answer with one label.
+
+variables:
+  ticket: {description: the ticket's text}
+"""
+
+
+def changed_lines(before: str, after: str) -> list[str]:
+    """The lines of ``after`` that differ from ``before`` ('-old' and '+new'), nothing else."""
+    return [line.rstrip("\n") for line in difflib.ndiff(before.splitlines(True), after.splitlines(True))
+            if line.startswith(("-", "+"))]
+
+
+async def test_ctrl_s_changes_only_the_edited_line(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    workspace = prompt_workspace(tmp_path, route=PROMPT)
+    path = workspace / "prompts" / "route.yaml"
+    app = app_in(workspace, fake_env)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await load_listed_prompt(app, pilot, "route")
+        await pilot.press("f2")
+        screen.query_one("#user").load_text("Ticket text: {{ticket}}")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "saved route v1" in messages(app))
+    assert changed_lines(PROMPT, path.read_text(encoding="utf-8")) == [
+        '-     content: "Ticket: {{ticket}}"   # quoted on purpose',
+        '+     content: "Ticket text: {{ticket}}" # quoted on purpose']  # the comment where it was, or just after
+
+
+def test_a_saved_prompt_keeps_everything_it_did_not_change(tmp_path: Path) -> None:
+    workspace = prompt_workspace(tmp_path, route=PROMPT)
+    path = workspace / "prompts" / "route.yaml"
+    loaded = load_current(workspace, "route")
+    params = loaded.params.model_copy(update={"temperature": 0.5, "seed": 7})
+    write_prompt(path, loaded.model_copy(update={
+        "system": "You route tickets.\nAnswer with exactly one label.", "params": params,
+        "tags": ["support", "triage", "billing"]}))
+    assert changed_lines(PROMPT, path.read_text(encoding="utf-8")) == [
+        '- tags: [support, "triage"]',
+        '+ tags: [support, "triage", "billing"]',  # the added item quoted like the one before it
+        "-   temperature: 0          # an int, not 0.0",
+        "+   temperature: 0.5        # an int, not 0.0",
+        "+   seed: 7",  # a new key goes after its neighbour, before the blank line and comments that follow
+        "-   Answer with one label.",
+        "+   Answer with exactly one label."]
+    assert load_prompt_file(path).params == params
+
+
+def test_line_endings_and_a_file_written_unevenly_stay(tmp_path: Path) -> None:
+    crlf = PROMPT.replace("\n", "\r\n")
+    before = {"description": "Route a ticket"}
+    edited = apply_changes(crlf, before, {"description": "Route one ticket"})
+    assert changed_lines(crlf, edited) == ["- description: 'Route a ticket'\r", "+ description: 'Route one ticket'\r"]
+    uneven = "a:\n    b: 1\nc:\n  - d\nlist:\n- x\n"  # 4-space and 2-space maps, two list layouts
+    assert changed_lines(uneven, apply_changes(uneven, {"list": ["x"]}, {"list": ["x", "y"]})) == ["+ - y"]
+    assert changed_lines(uneven, apply_changes(uneven, {"c": ["d"]}, {"c": ["e"]})) == ["-   - d", "+   - e"]
+
+
+def test_restore_edits_the_working_file_in_place_and_label_leaves_it(tmp_path: Path) -> None:
+    workspace = prompt_workspace(tmp_path, route=PROMPT)
+    path = workspace / "prompts" / "route.yaml"
+    assert workbench("prompts", "save", "route", cwd=workspace).returncode == 0
+    edited = PROMPT.replace("Answer with one label.", "Answer with a label.")
+    path.write_text(edited, encoding="utf-8")
+    assert workbench("prompts", "save", "route", cwd=workspace).returncode == 0
+
+    labelled = workbench("prompts", "label", "route", "production", "1", cwd=workspace)
+    assert labelled.returncode == 0, labelled.stderr
+    assert path.read_text(encoding="utf-8") == edited  # a label lives in the version store, not in the file
+
+    restored = workbench("prompts", "restore", "route", "1", cwd=workspace)
+    assert restored.returncode == 0, restored.stderr
+    assert path.read_text(encoding="utf-8") == PROMPT
+    listed = workbench("prompts", "list", "--json", cwd=workspace)
+    assert '"version": 1' in listed.stdout  # the restored file is version 1 again, as content
