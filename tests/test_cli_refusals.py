@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import workbench
+from tests.test_cli import json_lines, workbench
 
 SUITE = """\
 prompts:
@@ -94,6 +94,18 @@ def test_eval_limits_at_their_bounds_run(tmp_path: Path) -> None:
                     "--dry-run", "--json", cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert '"calls": 1' in ran.stdout.splitlines()[0]  # the pre-flight: one call
+
+
+def test_eval_targets_given_with_t_run_a_suite_without_targets(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE)
+    ran = workbench("eval", str(suite), "-t", "fake/a@tokens=2", "--json", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    summary = json_lines(ran.stdout)[-1]
+    assert summary["verdict"] == "passed" and summary["runs"] == 1
+    without = workbench("eval", str(suite), cwd=tmp_path)
+    assert without.returncode == 2 and "the suite has no targets" in without.stderr
+    assert "-t" in without.stderr  # the hint names the flag that gives them
 
 
 def test_keys_set_refuses_an_unknown_provider_and_stores_nothing() -> None:

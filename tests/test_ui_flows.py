@@ -8,11 +8,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import prompt_workspace
+from tests.test_cli import workbench
 from tests.test_ui import SIZE, editor, wait_for
 from tests.test_ui_more import messages
 from tests.test_ui_prompts import TARGET, app_in, load_listed_prompt, race_and_trace
+from tests.test_ui_snapshots import NO_KEYS
 from workbench.core.evals.suite import load_suite
+from workbench.fakeserver.process import FakeServerProcess
 from workbench.ui.app import WorkbenchApp
 from workbench.ui.screens.modals import PromoteScreen
 
@@ -156,3 +161,48 @@ async def test_click_then_enter_loads_a_prompt_and_leaves_its_message_alone(tmp_
         assert run is not None and run.prompt is not None and run.prompt.name == "support-reply"
         assert run.request.messages[0].content == "Hi"
         assert not any("differs from prompt" in m for m in messages(app))
+
+
+async def test_both_faces_pick_the_same_targets_and_say_the_same_line(tmp_path: Path, fake_env: dict[str, str],
+                                                                     fake_server: FakeServerProcess,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import workbench.ui.targets as targets_module
+
+    monkeypatch.setattr(targets_module, "discover_targets", lambda env, providers: [])
+    workspace = prompt_workspace(tmp_path)
+    key = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": f"{fake_server.base_url}/v1"}
+    cli = workbench("run", "hi", "--json", cwd=workspace, env=key)
+    assert cli.returncode == 0, cli.stderr
+    (said,) = [line.removeprefix("workbench: ") for line in cli.stderr.splitlines() if "no target given" in line]
+    app = app_in(workspace, {**fake_env, **NO_KEYS, **key}, targets=None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        notice = screen.query_one("#targets-hint")
+        await wait_for(pilot, lambda: notice.display)
+        assert screen.targets() == ["openai/gpt-4.1-mini"]
+        assert str(notice.render()) == said
+        # other targets typed: the line about the picked ones goes
+        screen.query_one("#targets").value = "fake/demo"
+        await pilot.pause()
+        assert not notice.display
+
+
+async def test_no_key_and_no_local_model_races_nothing_and_says_so(tmp_path: Path, fake_env: dict[str, str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import workbench.core.targets as core_targets
+    import workbench.ui.targets as targets_module
+
+    monkeypatch.setattr(targets_module, "discover_targets", lambda env, providers: [])
+    monkeypatch.setattr(core_targets, "local_ready", lambda model, env: False)
+    app = app_in(prompt_workspace(tmp_path), {**fake_env, **NO_KEYS}, targets=None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        notice = screen.query_one("#targets-hint")
+        await wait_for(pilot, lambda: notice.display)
+        assert screen.targets() == []  # no fake models raced in their place
+        said = str(notice.render())
+        assert said.startswith("no target given, no API key and no local model\nnext: add a key")
+        screen.query_one("#user").load_text("hi")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: any("no target given" in m for m in messages(app)))
+        assert app.race is None

@@ -125,6 +125,8 @@ def add_eval(sub: Subparsers) -> None:
     run.add_argument("suite", help="the suite file (YAML in evals/, or a promptfooconfig.yaml)")
     run.add_argument("-t", "--target", dest="targets", action="append", default=[], metavar="PROVIDER/MODEL",
                      help="run on this target instead of the suite's (repeatable)")
+    run.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                     help="set a {{variable}} in every test, over the test's own value (repeatable)")
     run.add_argument("--repeat", type=whole(1), metavar="N",
                      help="run every cell N times: a pass rate with a Wilson interval")
     run.add_argument("--concurrency", type=whole(1, MAX_CONCURRENCY), metavar="N",

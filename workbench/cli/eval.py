@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from workbench.cli._shared import eval_store, settings
+from workbench.cli._shared import eval_store, settings, variables
 from workbench.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     _report_folder(args.out)
     config = settings(args)
     workspace = config.workspace or Path.cwd()
-    suite = load_suite(Path(args.suite), workspace)
+    suite = load_suite(Path(args.suite), workspace, targets_given=bool(args.targets), variables=variables(args.var))
     for warning in suite.warnings:
         print(f"workbench: {warning}", file=sys.stderr)
     store = eval_store(config)

@@ -21,7 +21,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
-from workbench.ui.base import FALLBACK_TARGETS, KEY_HINT, WorkbenchBase
+from workbench.ui.base import WorkbenchBase
 from workbench.ui.messages import (
     RaceFinished,
     RaceRequested,
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from workbench.core.request import ChatRequest
     from workbench.core.sessions import Session
 
-__all__ = ["FALLBACK_TARGETS", "KEY_HINT", "RaceRun", "RaceSource", "WorkbenchApp", "run_tui"]
+__all__ = ["RaceRun", "RaceSource", "WorkbenchApp", "run_tui"]
 
 Command = tuple[str, str, Callable[[], Any]]
 

@@ -38,11 +38,6 @@ if TYPE_CHECKING:
     from workbench.core.traces.store import TraceStore
     from workbench.core.traces.writer import TraceWriter
 
-FALLBACK_TARGETS = ("fake/demo@ttft=300,tps=40", "fake-anthropic/demo@ttft=150,tps=60")
-"""The editor's targets when there is no key, no local model and no configured target: the fake server's demo."""
-KEY_HINT = "add a key with f5 Keys or `workbench keys set openai`"
-
-
 class WorkbenchBase(App[None]):
     """The app's state and services (screens live in :class:`workbench.ui.app.WorkbenchApp`)."""
 
@@ -153,18 +148,14 @@ class WorkbenchBase(App[None]):
         return self.initial_targets or self.preselected
 
     def pick_targets(self) -> tuple[list[str], str | None]:
-        """Targets to preselect when none were given (:func:`~workbench.core.targets.default_targets` over the app's
-        environment and keyring keys) and a one-line hint when they are not a keyed provider's (blocking:
-        discovery of local servers)."""
-        from workbench.core.targets import KEYED_DEFAULTS
-
+        """Targets to preselect when none were given, and what to tell about them: the same targets and the same
+        line as ``workbench run`` without ``-m`` (:meth:`workbench.services.Services.default_targets`); none and
+        the reason when there is none (blocking: discovery of local servers)."""
         try:
             chosen = self.services.default_targets(lambda env, specs: ui_targets.discover_targets(env, specs))
-        except WorkbenchError:
-            return list(FALLBACK_TARGETS), f"no API key and no local model: racing the fake server; {KEY_HINT}"
-        if chosen.notice is None or set(chosen.targets) & set(KEYED_DEFAULTS.values()):
-            return chosen.targets, None
-        return chosen.targets, f"no API key: racing {', '.join(chosen.targets)} on this machine; {KEY_HINT}"
+        except WorkbenchError as exc:
+            return [], f"{exc.message}\nnext: {exc.hint}" if exc.hint else exc.message
+        return chosen.targets, chosen.notice
 
     # -- notifications -------------------------------------------------------------------------------
 

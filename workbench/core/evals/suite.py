@@ -6,6 +6,7 @@ file asks for that is not supported is a warning by name, anything malformed a `
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -62,9 +63,12 @@ _REF = re.compile(NAME_PATTERN.removesuffix("$") + "(@.+)?$")
 _SEPARATOR = re.compile(r"^---$", re.MULTILINE)
 
 
-def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None = None) -> Suite:
+def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None = None, *,
+               targets_given: bool = False, variables: Mapping[str, str] | None = None) -> Suite:
     """Load and resolve the suite at ``path``; raise :class:`ConfigError` (``path:line: ...``) if it is malformed.
-    ``unwritten``: texts of files not written yet (the suite's, its tests file's), by resolved path, read instead."""
+    ``unwritten``: texts of files not written yet (the suite's, its tests file's), by resolved path, read instead.
+    ``targets_given``: the run names its targets (``-t``), so the suite need not; ``variables`` (``--var``) are set
+    in every test, over the test's own values (as promptfoo's ``--var`` does)."""
     ctx = Context(workspace=workspace, folder=path.parent, unwritten=dict(unwritten or {}))
     data, src = ctx.parse_yaml(path, ctx.read(Src(ctx.shown(path)), (), path))
     if data is None:
@@ -72,12 +76,14 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     expect(src, (), data, dict, "a mapping of keys (prompts, targets, tests, ...)")
     check_keys(ctx, src, (), data, _KEYS, _PROMPTFOO_KEYS, "a suite")
     prompts = _prompts(ctx, src, data)
-    targets = _targets(ctx, src, data)
+    targets = _targets(ctx, src, data, targets_given)
     default = None
     if data.get("defaultTest") is not None:
         default = _default_test(ctx, src, data["defaultTest"])
     drafts = parse_tests(ctx, src, ("tests",), data["tests"]) if data.get("tests") is not None else []
     tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
+    if variables:
+        tests = tuple(dataclasses.replace(test, vars={**test.vars, **variables}) for test in tests)
     options = expect(src, ("evaluateOptions",), data.get("evaluateOptions") or {}, dict, "a mapping of options")
     check_keys(ctx, src, ("evaluateOptions",), options, _EVALUATE_KEYS, _EVALUATE_PROMPTFOO, "evaluateOptions")
     repeat = _count(src, data, options, "repeat", "repeat")
@@ -305,12 +311,15 @@ def _inline_chat(src: Src, loc: Loc, item: dict[str, Any], label: str) -> SuiteP
 # --- targets -----------------------------------------------------------------------------------------------------
 
 
-def _targets(ctx: Context, src: Src, data: dict[str, Any]) -> tuple[SuiteTarget, ...]:
+def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool) -> tuple[SuiteTarget, ...]:
     if "targets" in data and "providers" in data:
         raise src.error(("providers",), "both targets and providers are set", "keep one of them")
     key = "targets" if "targets" in data else "providers"
     if data.get(key) is None:
-        raise src.error((), "the suite has no targets", "add targets: a list such as openai/gpt-4o-mini")
+        if given:
+            return ()
+        raise src.error((), "the suite has no targets",
+                        "add targets: a list such as openai/gpt-4o-mini, or pass them with -t PROVIDER/MODEL")
     raw = data[key]
     items = [raw] if isinstance(raw, str) else expect(src, (key,), raw, list, "a list of targets")
     out: list[SuiteTarget] = []

@@ -93,6 +93,8 @@ class EditorScreen(WorkbenchScreen):
         """The prompt file loaded into the editor (ctrl+s saves to it; a race links to its version)."""
         self.session: Session | None = None
         """The session loaded into the editor (a race of the same texts links to its prompt version and name)."""
+        self.targets_notice: str | None = None
+        """What was said of the targets picked when none were given (as ``workbench run`` says it)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -144,7 +146,7 @@ class EditorScreen(WorkbenchScreen):
             self.pick_targets()
 
     def on_screen_resume(self) -> None:
-        """Back from elsewhere (a key set on f5?): while the key hint shows, pick the targets again."""
+        """Back from elsewhere (a key set on f5?): while the picked targets' notice shows, pick them again."""
         if self.ready and self.query_one("#targets-hint", Static).display:
             self.pick_targets()
 
@@ -159,9 +161,14 @@ class EditorScreen(WorkbenchScreen):
         if self.targets() in ([], app.preselected):
             self.query_one("#targets", Input).value = ", ".join(targets)
         app.preselected = targets
-        notice = self.query_one("#targets-hint", Static)
-        notice.update(hint or "")
-        notice.display = hint is not None
+        self.targets_notice = hint
+        self.query_one("#targets-hint", Static).update(hint or "")
+        self.show_targets_notice()
+
+    def show_targets_notice(self) -> None:
+        """What was said of the picked targets shows while the Targets field holds them (or is still empty)."""
+        shown = self.targets() in ([], self.workbench.preselected)
+        self.query_one("#targets-hint", Static).display = self.targets_notice is not None and shown
 
     # -- the texts, for the meter and the request -------------------------------------------------------
 
@@ -267,6 +274,7 @@ class EditorScreen(WorkbenchScreen):
                 self.meter.recount()
         elif field_id == "targets":
             self.meter.targets_changed()
+            self.show_targets_notice()
         elif self.ready:
             self.meter.schedule_estimate()
 
