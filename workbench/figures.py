@@ -24,6 +24,8 @@ NONE = "–"
 """A figure that does not exist (yet): no first token, no rate."""
 APPROX = "≈"
 """Marks an estimate (usage counted offline, tokens counted with a local tokenizer, a live rate)."""
+ELLIPSIS = "…"
+"""Where a name was shortened."""
 
 
 def ms(value: float | None) -> str:
@@ -31,6 +33,33 @@ def ms(value: float | None) -> str:
     if value is None:
         return NONE
     return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
+
+
+def ms_pair(low: float | None, high: float | None, mark: str = "") -> str:
+    """Two durations sharing their unit: ``151/160 ms``, ``12.3/15.0 s``, ``412 ms/12.3 s``; ``mark`` (``≈``) leads
+    when either exists."""
+    if low is None and high is None:
+        return f"{NONE}/{NONE}"
+    first, second = ms(low), ms(high)
+    unit = first.rpartition(" ")[2]
+    if first != NONE and second != NONE and unit == second.rpartition(" ")[2]:
+        first = first.rpartition(" ")[0]
+    return f"{mark}{first}/{second}"
+
+
+def short_target(name: str, width: int) -> str:
+    """A target's name in at most ``width`` characters, shortened in the middle: the provider and both ends of the
+    model stay (``openai/gpt-4o…-08-06``), as they are what tells targets apart."""
+    if len(name) <= width:
+        return name
+    if width <= 1:
+        return ELLIPSIS[:max(width, 0)]
+    provider, slash, model = name.partition("/")
+    head, room = provider + slash, width - 1 - len(provider + slash)
+    if not slash or room < 4:  # no room for the model's ends: the name's own ends
+        head, model, room = "", name, width - 1
+    tail = (room + 1) // 2
+    return f"{head}{model[:room - tail]}{ELLIPSIS}{model[len(model) - tail:]}"
 
 
 def usd(value: object) -> str:
@@ -113,12 +142,17 @@ def pane_figures(record: CallRecord, now_ns: int | None = None) -> list[Figure]:
     return figures
 
 
-def metrics_line(record: CallRecord, now_ns: int | None = None) -> Text:
-    """:func:`pane_figures` on one line: ``TTFT 120 ms  tok/s 42  time 800 ms  in/out 17/64  cost $0.000123  stop``."""
+def metrics_line(record: CallRecord, now_ns: int | None = None, width: int | None = None) -> Text:
+    """:func:`pane_figures` on one line: ``TTFT 120 ms  tok/s 42  time 800 ms  in/out 17/64  cost $0.000123  stop``;
+    given a ``width``, on as many lines as it takes, a line breaking only between two figures."""
     parts: list[tuple[str, str]] = []
+    used = 0
     for index, figure in enumerate(pane_figures(record, now_ns)):
-        gap = "  " if index else ""
-        parts += [(f"{gap}{figure.label} " if figure.label else gap, "dim"), (figure.value, figure.style)]
+        label = f"{figure.label} " if figure.label else ""
+        size = len(label) + len(figure.value)
+        gap = "" if not index else ("\n" if width is not None and used + 2 + size > width else "  ")
+        used = (used + len(gap) + size) if gap != "\n" else size
+        parts += [(gap + label, "dim"), (figure.value, figure.style)]
     return Text.assemble(*parts)
 
 

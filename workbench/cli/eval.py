@@ -296,11 +296,11 @@ def _write_reports(report: RunReport, formats: Sequence[str], out: str | None) -
 
 def _print_summary(report: RunReport, reasons: Sequence[str]) -> None:
     from workbench.cli._shared import console as make_console
-    from workbench.cli.render import eval_table
+    from workbench.cli.render import eval_table, print_table
     from workbench.figures import usd
 
     console = make_console(stderr=True)
-    console.print(eval_table(report))
+    print_table(eval_table(report), console)
     verdict = "[red]FAILED[/]" if reasons else "[green]passed[/]"
     console.print(f"{verdict}: {report.passes}/{report.runs} passed ({report.pass_rate:.0%}), "
                   f"{usd(report.run.cost_usd)}, run {report.run.id}")

@@ -75,18 +75,15 @@ def _list(workspace: Path, as_json: bool) -> int:
         for row in rows:
             print(json.dumps({k: row[k] for k in ("name", "version", "hash", "labels", "path")}, ensure_ascii=False))
     else:
-        from rich.table import Table
-
         from workbench.cli._shared import console
+        from workbench.cli.render import new_table, print_table
 
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for column in ("name", "version", "labels", "hash", "description"):
-            table.add_column(column)
+        table = new_table("name", "version", "labels", "hash", "description", numbers=("version",))
         for row in rows:
             labels = ", ".join(f"{k}→{v}" for k, v in row["labels"].items())
             shown = "unsaved" if row["version"] is None else str(row["version"])
             table.add_row(row["name"], shown, labels, row["hash"][:12], row["description"])
-        console().print(table)
+        print_table(table, console())
     return report_file_errors(errors, workspace)
 
 

@@ -37,16 +37,13 @@ def _list(workspace: Path, as_json: bool) -> int:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
     else:
-        from rich.table import Table
-
         from workbench.cli._shared import console
+        from workbench.cli.render import new_table, print_table
 
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for column in ("name", "prompt", "targets", "ok", "path"):
-            table.add_column(column)
+        table = new_table("name", "prompt", "targets", "ok", "path", numbers=("ok",))
         for row in rows:
             prompt = f"{row['prompt']}@{row['prompt_version']}" if row["prompt"] else "(inline)"
             table.add_row(row["name"], prompt, ", ".join(row["targets"]), f"{row['calls'] - row['failed']}/"
                           f"{row['calls']}", row["path"])
-        console().print(table)
+        print_table(table, console())
     return report_file_errors(errors, workspace)

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(row.summary()))
     else:
         from workbench.cli._shared import console
+        from workbench.cli.render import print_table
 
-        console().print(estimates_table(rows))
+        print_table(estimates_table(rows), console())
     return EXIT_OK

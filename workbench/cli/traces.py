@@ -17,7 +17,7 @@ from typing import Any
 from workbench.cli._shared import console, settings
 from workbench.core.errors import WorkbenchError
 from workbench.figures import ms as _ms
-from workbench.figures import share, usd
+from workbench.figures import ms_pair, share, usd
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -59,18 +59,17 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
         for row in rows:
             print(json.dumps(_public(row), ensure_ascii=False))
         return
-    from rich.table import Table
+    from workbench.cli.render import Target, new_table, print_table
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("id", "time", "target", "status", "TTFT", "latency", "in/out", "USD"):
-        table.add_column(name, no_wrap=name in ("id", "time"))
+    numbers = ("TTFT", "latency", "in/out", "USD")
+    table = new_table("id", "time", "target", "status", *numbers, numbers=numbers, whole=("id", "time"))
     for row in rows:
         public = _public(row)
-        table.add_row(row["id"], public["time"][5:19].replace("T", " "), row["target"],
+        table.add_row(row["id"], public["time"][5:19].replace("T", " "), Target(row["target"]),
                       row["status"] if row["status"] == "ok" else f"[red]{row['error_class']}[/red]",
                       _ms(row["ttft_ms"]), _ms(row["latency_ms"]),
                       f"{row['input_tokens'] or 0}/{row['output_tokens'] or 0}", usd(row["cost_usd"]))
-    console().print(table)
+    print_table(table, console())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +104,7 @@ def _act(args: argparse.Namespace, path: Path) -> int:
         if action == "list":
             _print_rows(store.page(_filters(args), args.before, args.limit), args.json)
         elif action == "search":
-            _print_rows(store.search(args.text, _filters(args), limit=args.limit), args.json)
+            _print_rows(store.search(args.text, _filters(args), limit=args.limit, fts=args.fts), args.json)
             if store.read_only and (waiting := store.unindexed()):
                 print(f"workbench: {waiting} calls are not in the search index yet, and the store is read-only: "
                       "they were not searched", file=sys.stderr)
@@ -183,31 +182,31 @@ def _show(store: Any, call_id: str, as_json: bool) -> int:
 
 
 def _print_stats(rows: list[dict[str, Any]], by: str) -> None:
-    from rich.table import Table
+    from workbench.cli.render import Target, new_table, print_table
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in (by, "calls", "USD", "TTFT p50/p95", "latency p50/p95", "cache hit", "length", "errors"):
-        table.add_column(name, justify="left" if name == by else "right")
+    numbers = ("calls", "USD", "TTFT\np50/p95", "latency\np50/p95", "cache\nhit", "length", "errors")
+    table = new_table(by, *numbers, numbers=numbers)
     approximate = False
     for row in rows:
         spend = usd(row["spend_usd"])
-        if row["unpriced_calls"]:
+        if row["unpriced_calls"] and row["unpriced_calls"] < row["calls"]:
             spend += f" (+{row['unpriced_calls']} unpriced)"
         mark = _APPROXIMATE if row.get("percentiles_approximate") else ""
         approximate = approximate or bool(mark)
 
         def pair(name: str, mark: str = mark, row: dict[str, Any] = row) -> str:
-            low, high = row[f"{name}_p50_ms"], row[f"{name}_p95_ms"]
-            return f"{mark if low is not None else ''}{_ms(low)} / {mark if high is not None else ''}{_ms(high)}"
+            return ms_pair(row[f"{name}_p50_ms"], row[f"{name}_p95_ms"], mark)
 
-        table.add_row(str(row[by]), str(row["calls"]), spend, pair("ttft"), pair("latency"),
+        group = Target(str(row[by])) if by == "model" else str(row[by])
+        table.add_row(group, str(row["calls"]), spend, pair("ttft"), pair("latency"),
                       share(row["cache_hit_ratio"]), share(row["length_share"] or 0), share(row["error_share"] or 0))
-    console().print(table)
+    out = console()
+    print_table(table, out)
     if approximate:
         from workbench.core.traces.rollup import RELATIVE_ERROR
         from workbench.core.traces.stats import EXACT_UP_TO
 
-        console().print(f"{_APPROXIMATE} approximate (daily histograms, within {RELATIVE_ERROR:.1%}); groups of up "
+        out.print(f"{_APPROXIMATE} approximate (daily histograms, within {RELATIVE_ERROR:.1%}); groups of up "
                         f"to {EXACT_UP_TO:,} calls are exact")
 
 
