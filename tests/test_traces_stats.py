@@ -97,3 +97,17 @@ def test_large_groups_are_approximate_clamped_and_labelled(tmp_path: Path) -> No
     quiet_line = next(line for line in table.splitlines() if "fake/quiet" in line)
     assert "≈" in busy_line and "≈" not in quiet_line
     assert "approximate" in table  # the mark is explained under the table
+
+
+def test_calls_without_a_prompt_are_a_group_of_their_own(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    write(path, [call("fake/a", 100.0, 200.0, START + 10)], CallContext(prompt_name="greet", prompt_version=2))
+    write(path, [call("fake/a", 100.0, 200.0, START + 20)])
+    for by in ("prompt", "prompt-version"):
+        table = workbench("traces", "--db", str(path), "stats", "--by", by)
+        assert table.returncode == 0, table.stderr
+        labels = [line.split()[0] for line in table.stdout.splitlines()[2:]]
+        assert labels == ["(no", "greet@2" if by == "prompt-version" else "greet"], table.stdout
+        assert "(no prompt)" in table.stdout and "None" not in table.stdout
+        shown = json_lines(workbench("traces", "--db", str(path), "stats", "--by", by, "--json").stdout)
+        assert None in [row[by] for row in shown]

@@ -197,7 +197,8 @@ def _print_stats(rows: list[dict[str, Any]], by: str) -> None:
         def pair(name: str, mark: str = mark, row: dict[str, Any] = row) -> str:
             return ms_pair(row[f"{name}_p50_ms"], row[f"{name}_p95_ms"], mark)
 
-        group = Target(str(row[by])) if by == "model" else str(row[by])
+        label = _NO_GROUP.get(by, "(none)") if row[by] is None else str(row[by])
+        group = Target(label) if by == "model" else label
         table.add_row(group, str(row["calls"]), spend, pair("ttft"), pair("latency"),
                       share(row["cache_hit_ratio"]), share(row["length_share"] or 0), share(row["error_share"] or 0))
     out = console()
@@ -211,6 +212,8 @@ def _print_stats(rows: list[dict[str, Any]], by: str) -> None:
 
 
 _APPROXIMATE = "≈"
+_NO_GROUP = {"prompt": "(no prompt)", "prompt-version": "(no prompt)", "tag": "(no tag)"}
+"""The label of the calls a grouping leaves out (``null`` with --json)."""
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:
