@@ -7,6 +7,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import json_lines, workbench
 
 LIST_FIELDS = {"id", "time", "target", "status", "ttft_ms", "latency_ms", "input_tokens", "output_tokens",
@@ -71,8 +73,8 @@ def test_traces_errors_are_one_line(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no single call" in missing.stderr and "Traceback" not in missing.stderr
     bad_date = workbench("traces", "--db", db, "prune", "--before", "yesterday-ish")
     assert bad_date.returncode == 2 and "neither a date nor an age" in bad_date.stderr
-    bad_search = workbench("traces", "--db", db, "search", '"unbalanced')
-    assert bad_search.returncode == 2 and "bad search" in bad_search.stderr
+    bad_search = workbench("traces", "--db", db, "search", "--fts", '"unbalanced')
+    assert bad_search.returncode == 2 and "bad FTS5 query" in bad_search.stderr
     unwritable = workbench("traces", "--db", "/proc/nope/t.db", "list")
     assert unwritable.returncode == 2 and "cannot open the trace store" in unwritable.stderr
 
@@ -82,3 +84,60 @@ def test_no_trace_flag(tmp_path: Path) -> None:
     ran = workbench("run", "hi", "-m", "fake/a@tokens=2", "--no-trace", "--json", env=env)
     assert json_lines(ran.stdout)[0]["trace_id"] is None
     assert not json_lines(workbench("traces", "list", "--json", env=env).stdout)
+
+
+def test_search_takes_words_as_written_and_fts5_syntax_behind_fts(tmp_path: Path) -> None:
+    env = {"WORKBENCH_TRACES": str(tmp_path / "s.db")}
+    prompts = ['Rock AND roll: "quoted" col:on pre*fix', "rock or roll NEAR here", "apricots NOT pears"]
+    ids = [json_lines(workbench("run", text, "-m", "fake/a@tokens=2", "--json", env=env).stdout)[0]["trace_id"]
+           for text in prompts]
+
+    def found(*args: str) -> list[object]:
+        result = workbench("traces", "search", *args, "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        return [row["id"] for row in json_lines(result.stdout)]
+
+    assert found("AND") == [ids[0]]  # an operator alone is a word like any other
+    assert found("NOT pears") == [ids[2]]  # every word, in any order, not FTS5's NOT
+    assert found("NEAR") == [ids[1]] and found("OR") == [ids[1]]
+    assert found('"quoted"') == [ids[0]] and found("col:on") == [ids[0]] and found("pre*") == [ids[0]]
+    assert found("rock") == [ids[1], ids[0]]  # newest first
+    assert found("--fts", "apricots NOT pears") == [] and found("--fts", "rock NOT here") == [ids[0]]
+    assert found("--fts", "apric*") == [ids[2]]
+
+
+@pytest.mark.parametrize("query", ["AND", '"unbalanced', "rock NEAR(", "nosuchcolumn:x"])
+def test_an_fts5_syntax_error_is_one_line_and_exit_2(tmp_path: Path, query: str) -> None:
+    env = {"WORKBENCH_TRACES": str(tmp_path / "s.db")}
+    assert workbench("run", "rock", "-m", "fake/a@tokens=2", "--json", env=env).returncode == 0
+    result = workbench("traces", "search", "--fts", query, env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    first, hint = result.stderr.splitlines()
+    assert first.startswith("workbench: bad FTS5 query") and "--fts" in hint and "Traceback" not in result.stderr
+
+
+def test_a_blank_search_is_refused(tmp_path: Path) -> None:
+    result = workbench("traces", "--db", str(tmp_path / "s.db"), "search", "  ")
+    assert result.returncode == 2 and result.stderr.startswith("workbench: nothing to search for")
+
+
+def test_show_lays_a_call_out_for_reading(tmp_path: Path) -> None:
+    env = {"WORKBENCH_TRACES": str(tmp_path / "s.db"), "COLUMNS": "120"}
+    prompt = "Tell me about \x1b]0;owned title\x07apricots\x1b[2J"
+    ran = workbench("run", prompt, "-s", "Be brief", "-m", "fake/a@tokens=4,reasoning=2", "--temperature", "0.5",
+                    "--tag", "fruit", "--json", env=env)
+    row = json_lines(ran.stdout)[0]
+    shown = workbench("traces", "show", str(row["trace_id"]), env=env)
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert "{'id'" not in text and "\x1b" not in text  # not a Python dict; no escape sequence of the prompt
+    lines = text.splitlines()
+    assert lines[0].split() == ["id", row["trace_id"]]
+    fields = {line.split(maxsplit=1)[0]: line.split(maxsplit=1)[1] for line in lines[:lines.index("")] if line}
+    assert fields["target"] == "fake/a@tokens=4,reasoning=2" and fields["status"] == "ok"
+    assert fields["tags"] == "fruit" and '"temperature": 0.5' in fields["params"]
+    order = [lines.index(f"── {part} ──") for part in ("system", "user", "reasoning", "response", "attempts")]
+    assert order == sorted(order)  # fields, then the messages, then the reply
+    assert lines[order[1] + 1] == "Tell me about \ufffdapricots\ufffd"
+    assert lines[order[3] + 1] == row["text"] and lines[order[0] + 1] == "Be brief"
+    assert lines[-1].endswith("content chunks")

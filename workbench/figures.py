@@ -1,5 +1,6 @@
-"""Every number both faces show, written once: durations, token counts, rates, costs, and the figures of a race
-pane (its metric line and its attempt timeline). A figure reads the same in ``workbench run`` and in the TUI.
+"""Every number both faces show, written once: durations, token counts, rates, costs, the figures of a race
+pane (its metric line and its attempt timeline) and a traced call's detail (``workbench traces show``, the trace
+browser's panel). A figure reads the same in ``workbench run`` and in the TUI.
 
 Plain strings, or rich ``Text`` where a figure carries a style (rich renders in both faces; textual is never
 imported here, and neither is :mod:`workbench.core.call_record`, which pulls in httpx2 and tiktoken: the TUI
@@ -8,11 +9,14 @@ imports this module before its first paint).
 
 from __future__ import annotations
 
+import json
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rich.text import Text
 
+from workbench.core.errors import printable
 from workbench.core.events import FinishReason
 
 if TYPE_CHECKING:
@@ -171,3 +175,68 @@ def timeline(record: CallRecord) -> Text | None:
         outcome = "ok" if attempt.error is None else (str(attempt.status) if attempt.status else attempt.error_class)
         text.append(f"{label}: {outcome}", style="green" if attempt.error is None else "yellow")
     return text
+
+
+def trace_detail(call: dict[str, Any]) -> Text:
+    """A call of the trace log (:meth:`TraceStore.get <workbench.core.traces.store.TraceStore.get>`): its fields,
+    then its messages, then its reply and attempts. Text from outside goes through :func:`printable`."""
+    out = Text()
+
+    def field(name: str, value: object, style: str = "") -> None:
+        out.append(f"{name:<10}", style="dim")
+        out.append(printable(f"{value}\n"), style=style)
+
+    approx = "≈" if call.get("usage_estimated") else ""
+    field("id", call["id"])
+    field("time", datetime.fromtimestamp(call["ts"]).strftime("%Y-%m-%d %H:%M:%S"))
+    field("target", call["target"], "bold")
+    if call.get("served_by") and call["served_by"] != call["target"]:
+        field("served by", call["served_by"])
+    field("status", call["status"], "green" if call["status"] == "ok" else "bold red")
+    if call.get("error"):
+        field("error", call["error"], "red")
+    finish = call.get("finish_reason")
+    field("finish", finish or "–", "bold red" if finish in ("length", "error") else "")
+    if call.get("input_tokens") is not None:
+        field("tokens", f"in {approx}{call['input_tokens']}  out {approx}{call.get('output_tokens')}"
+                        f"  cache read {call.get('cache_read_tokens') or 0}")
+    field("cost", usd(call.get("cost_usd")))
+    if call.get("prompt_name"):
+        version = call.get("prompt_version")
+        field("prompt", call["prompt_name"] + (f" v{version}" if version is not None else ""))
+    for name, key in (("session", "session_id"), ("eval run", "eval_run_id")):
+        if call.get(key):
+            field(name, call[key])
+    if call.get("tags"):
+        field("tags", ", ".join(call["tags"]))
+    tps = call.get("tokens_per_s")
+    field("timing", f"TTFT {ms(call.get('ttft_ms'))}  total {ms(call.get('latency_ms'))}  "
+                    f"tok/s {rate(tps)}")
+    payload = call.get("payload") or {}
+    request = json.loads(payload["request_json"]) if payload.get("request_json") else None
+    if request is None:
+        out.append("\n(prompt not stored: metadata-only tracing)\n", style="italic dim")
+    else:
+        if request.get("params"):
+            field("params", json.dumps(request["params"]))
+        if request.get("system"):
+            out.append("\n── system ──\n", style="bold cyan")
+            out.append(printable(request["system"]) + "\n")
+        for message in request.get("messages", []):
+            out.append(f"\n── {message['role']} ──\n", style="bold cyan")
+            out.append(printable(message["content"]) + "\n")
+    if payload.get("reasoning_text"):
+        out.append("\n── reasoning ──\n", style="bold cyan")
+        out.append(printable(payload["reasoning_text"]) + "\n", style="dim italic")
+    out.append("\n── response ──\n", style="bold cyan")
+    out.append(printable(payload.get("response_text") or "") + "\n")
+    attempts = json.loads(payload["attempts_json"]) if payload.get("attempts_json") else []
+    if attempts:
+        out.append("\n── attempts ──\n", style="bold cyan")
+        for attempt in attempts:
+            wait = f"waited {ms(attempt.get('wait_ms'))} ({attempt.get('wait_reason')}) → " \
+                if (attempt.get("wait_ms") or 0) >= 1 else ""
+            outcome = "ok" if attempt.get("error") is None else f"{attempt.get('status') or ''} {attempt.get('error')}"
+            out.append(printable(f"{wait}{attempt['kind']} {attempt['target']}: {outcome}\n"),
+                       style="green" if attempt.get("error") is None else "yellow")
+    return out

@@ -283,7 +283,9 @@ def add_traces(sub: Subparsers) -> None:
     show.add_argument("id", help="a call id (a unique prefix is enough)")
     show.add_argument("--json", action="store_true")
     search = with_filters(actions.add_parser("search", help="full-text search over prompts and replies"))
-    search.add_argument("text")
+    search.add_argument("text", help="the words to find, each as written (all of them, in any order)")
+    search.add_argument("--fts", action="store_true",
+                        help="TEXT is an SQLite FTS5 query: AND, OR, NOT, NEAR, \"phrases\", prefix*")
     search.add_argument("-n", "--limit", type=whole(1), default=50)
     stats = with_filters(actions.add_parser("stats", help="spend, calls, p50/p95 TTFT and latency per group"))
     stats.add_argument("--by", default="model",

@@ -163,21 +163,23 @@ def _show(store: Any, call_id: str, as_json: bool) -> int:
     call = store.get(call_id)
     if call is None:
         raise WorkbenchError(f"no single call with id {call_id}", "copy an id from `workbench traces list`")
-    payload = call.pop("payload") or {}
-    chunks = payload.pop("chunk_ms", None) or b""
+    payload = call.get("payload") or {}
+    chunks = payload.get("chunk_ms") or b""
     import struct
 
     gaps = struct.unpack(f"<{len(chunks) // 4}f", chunks)
-    detail = {**_public(call), "request": json.loads(payload["request_json"]) if payload.get("request_json") else None,
+    if not as_json:
+        from workbench.figures import trace_detail
+
+        out = console()
+        out.print(trace_detail(call), end="")
+        out.print(f"\n{len(gaps)} content chunks", style="dim", markup=False)
+        return 0
+    detail = {**_public({k: v for k, v in call.items() if k != "payload"}),
+              "request": json.loads(payload["request_json"]) if payload.get("request_json") else None,
               "response": payload.get("response_text"), "reasoning": payload.get("reasoning_text"),
               "attempts": json.loads(payload.get("attempts_json") or "[]"), "chunk_ms": [round(g, 3) for g in gaps]}
-    if as_json:
-        print(json.dumps(detail, ensure_ascii=False))
-        return 0
-    from rich.pretty import Pretty
-
-    console().print(Pretty({k: v for k, v in detail.items() if k != "chunk_ms"}),
-                    f"{len(gaps)} content chunks")
+    print(json.dumps(detail, ensure_ascii=False))
     return 0
 
 

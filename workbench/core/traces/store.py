@@ -311,23 +311,29 @@ class TraceStore:
         return call
 
     def search(self, text: str, filters: Filters = NO_FILTERS, before: int | None = None,
-               limit: int = 50) -> list[dict[str, Any]]:
-        """Calls whose prompt or reply matches ``text`` (FTS5 query syntax), newest first.
+               limit: int = 50, *, fts: bool = False) -> list[dict[str, Any]]:
+        """Calls whose prompt or reply holds every word of ``text`` as written (``AND``, quotes and ``*`` are
+        words like any other), newest first; with ``fts``, ``text`` is an FTS5 query (its syntax errors are a
+        :class:`ConfigError`).
 
         Each row carries ``_cursor``: pass the last one as ``before`` for the next page."""
+        query_text = text if fts else _literal_query(text)
+        if not query_text.strip():
+            raise ConfigError("nothing to search for", "give a word to search for")
         self._catch_up(index_pending)
         where, args = filters.where()
         keyset = "" if before is None else "AND f.rowid < ?"
         query = (f"SELECT c.*, f.rowid AS _cursor FROM payloads_fts f JOIN payloads p ON p.rowid = f.rowid "
                  f"JOIN calls c ON c.id = p.call_id WHERE payloads_fts MATCH ? {keyset} AND {where} "
                  f"ORDER BY f.rowid DESC LIMIT ?")
-        params = [_fts_query(text), *([before] if before is not None else []), *args, limit]
+        params = [query_text, *([before] if before is not None else []), *args, limit]
         try:
             return [dict(r) for r in self.conn.execute(query, params)]
         except sqlite3.OperationalError as exc:
             if storage_trouble(exc):
                 raise storage_error(exc, self.path) from None
-            raise ConfigError(f"bad search '{text}': {exc}", "quote phrases; use AND, OR, NOT between words") from None
+            raise ConfigError(f"bad FTS5 query {one_line(text, 80)!r}: {exc}",
+                              "see SQLite's FTS5 query syntax, or drop --fts to search the words as written") from None
 
     def stats(self, by: str, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
         """See :func:`workbench.core.traces.stats.stats`."""
@@ -414,9 +420,8 @@ def index_pending(conn: sqlite3.Connection, batch: int = 5_000) -> int:
             done += top - mark
 
 
-def _fts_query(text: str) -> str:
-    """Plain words become a phrase-per-word AND query; FTS syntax (quotes, AND/OR/NOT, *) passes through."""
-    if any(c in text for c in '"*') or any(op in text.split() for op in ("AND", "OR", "NOT", "NEAR")):
-        return text
-    return " ".join(json.dumps(word) for word in text.split())
+def _literal_query(text: str) -> str:
+    """The FTS5 query for every word of ``text`` as written: each an FTS5 string (a ``"`` doubled), so no word is
+    an operator (``AND``, ``NEAR``), a prefix (``*``), a column filter (``:``) or a quote."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
 
