@@ -44,7 +44,8 @@ def test_append_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
     lines = text.splitlines()
     assert lines[line - 1] == "  - description: refund question"
     assert line == 11  # right after the last test, before the comment that follows it
-    assert text.replace("\n".join(lines[line - 1:line + 5]) + "\n", "") == SUITE
+    assert lines[line] == "    vars: {question: 'Can I get a refund?'}"  # written like the test before it
+    assert text.replace("\n".join(lines[line - 1:line + 4]) + "\n", "") == SUITE
     suite = load_suite(path, tmp_path)
     assert [t.description for t in suite.tests] == ["first", "refund question"]
     assert suite.tests[1].vars == {"question": "Can I get a refund?"}

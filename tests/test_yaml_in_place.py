@@ -6,11 +6,14 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+import yaml
+
 from tests.conftest import prompt_workspace
 from tests.test_cli import workbench
 from tests.test_ui import SIZE, editor, wait_for
 from tests.test_ui_more import messages
 from tests.test_ui_prompts import app_in, load_listed_prompt
+from workbench.core.evals.promote import append_test
 from workbench.core.prompts import load_current, load_prompt_file, write_prompt
 from workbench.core.yaml_edit import apply_changes
 
@@ -102,3 +105,52 @@ def test_restore_edits_the_working_file_in_place_and_label_leaves_it(tmp_path: P
     assert path.read_text(encoding="utf-8") == PROMPT
     listed = workbench("prompts", "list", "--json", cwd=workspace)
     assert '"version": 1' in listed.stdout  # the restored file is version 1 again, as content
+
+
+SUITE = """\
+# Support suite
+targets: [fake/demo, "fake/other"]   # two fakes
+prompts:
+  - route
+defaultTest:
+  assert:
+    - {type: latency, threshold: 0}
+tests:
+  - vars: {ticket: "My invoice is wrong", retries: 0}
+    description: 'billing'
+    assert:
+      - type: icontains
+        value: billing
+
+# the end
+"""
+
+
+def test_a_promoted_test_is_appended_and_nothing_else_changes(tmp_path: Path) -> None:
+    path = tmp_path / "evals" / "support.yaml"
+    path.parent.mkdir()
+    path.write_text(SUITE, encoding="utf-8")
+    line = append_test(path, "on", {"ticket": "yes", "retries": "0"}, {"type": "icontains", "value": "account?"})
+    text = path.read_text(encoding="utf-8")
+    # written like the test before it (key order, flow vars, quotes), quoted where PyYAML needs it
+    assert changed_lines(SUITE, text) == [
+        """+   - vars: {ticket: "yes", retries: '0'}""",
+        "+     description: 'on'",
+        "+     assert:",
+        "+       - type: icontains",
+        "+         value: account?"]
+    assert text.splitlines()[line - 1] == """  - vars: {ticket: "yes", retries: '0'}"""
+    tests = yaml.safe_load(text)["tests"]
+    assert tests[1] == {"description": "on", "vars": {"ticket": "yes", "retries": "0"},
+                        "assert": [{"type": "icontains", "value": "account?"}]}
+
+
+def test_a_test_promoted_to_a_flow_list_stays_in_it(tmp_path: Path) -> None:
+    path = tmp_path / "suite.yaml"
+    suite = "prompts: [route]  # one\ntests: [{description: a, vars: {ticket: hi}}]\ntargets: [fake/demo]\n"
+    path.write_text(suite, encoding="utf-8")
+    assert append_test(path, "b", {"ticket": "Why?"}, {"type": "equals", "value": "0"}) == 2
+    assert changed_lines(suite, path.read_text(encoding="utf-8")) == [
+        "- tests: [{description: a, vars: {ticket: hi}}]",
+        "+ tests: [{description: a, vars: {ticket: hi}}, {description: b, vars: {ticket: 'Why?'}, "
+        "assert: [{type: equals, value: '0'}]}]"]

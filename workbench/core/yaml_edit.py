@@ -18,7 +18,12 @@ from typing import Any
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase, CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString, ScalarString
+from ruamel.yaml.scalarstring import (
+    DoubleQuotedScalarString,
+    FoldedScalarString,
+    LiteralScalarString,
+    SingleQuotedScalarString,
+)
 
 from workbench.core.yaml_lines import line_of
 
@@ -34,8 +39,8 @@ def apply_changes(text: str, before: Mapping[str, Any], after: Mapping[str, Any]
 
     def change(root: Any) -> Any:
         if not isinstance(root, CommentedMap):
-            return _styled(dict(after), None)
-        _update_map(root, before, after)
+            return _styled(dict(after), None, flow=False)
+        _update_map(root, before, after, flow=False)
         return root
 
     return _edit(text, change)
@@ -60,7 +65,7 @@ def append_item(text: str, key: str | None, item: Mapping[str, Any]) -> tuple[st
         if not isinstance(items, CommentedSeq):
             raise ValueError(f"{key or 'the document'} is not a list")
         index = len(items)
-        items.append(_styled(dict(item), items[-1] if len(items) else None))
+        items.append(_styled(dict(item), items[-1] if len(items) else None, _is_flow(items)))
         return root
 
     edited = _edit(text, change)
@@ -153,7 +158,8 @@ def _gap(where: Mapping[int, int], i: int, base_len: int, original_len: int) -> 
 # --- changing the loaded document ------------------------------------------------------------------------------
 
 
-def _update_map(node: CommentedMap, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+def _update_map(node: CommentedMap, before: Mapping[str, Any], after: Mapping[str, Any], flow: bool) -> None:
+    flow = flow or _is_flow(node)
     for key in before:
         if key not in after and key in node:
             del node[key]
@@ -163,28 +169,29 @@ def _update_map(node: CommentedMap, before: Mapping[str, Any], after: Mapping[st
             continue
         current = node.get(key)
         if isinstance(current, CommentedMap) and isinstance(old, Mapping) and isinstance(value, Mapping):
-            _update_map(current, old, value)
+            _update_map(current, old, value, flow)
         elif isinstance(current, CommentedSeq) and isinstance(old, list) and isinstance(value, list) \
                 and len(current) == len(old):
-            _update_seq(current, old, value)
+            _update_seq(current, old, value, flow)
         elif key in node:
-            node[key] = _styled(value, current)
+            node[key] = _styled(value, current, flow)
         else:
-            node.insert(_position(node, key, after), key, _styled(value, None))
+            node.insert(_position(node, key, after), key, _styled(value, None, flow))
 
 
-def _update_seq(node: CommentedSeq, before: list[Any], after: list[Any]) -> None:
+def _update_seq(node: CommentedSeq, before: list[Any], after: list[Any], flow: bool) -> None:
+    flow = flow or _is_flow(node)
     for i, value in enumerate(after[:len(node)]):
         current = node[i]
         if before[i] == value:
             continue
         if isinstance(current, CommentedMap) and isinstance(before[i], Mapping) and isinstance(value, Mapping):
-            _update_map(current, before[i], value)
+            _update_map(current, before[i], value, flow)
         else:
-            node[i] = _styled(value, current)
+            node[i] = _styled(value, current, flow)
     del node[len(after):]
     for value in after[len(node):]:
-        node.append(_styled(value, node[-1] if len(node) else None))
+        node.append(_styled(value, node[-1] if len(node) else None, flow))
 
 
 def _position(node: CommentedMap, key: str, order: Iterable[str]) -> int:
@@ -194,32 +201,45 @@ def _position(node: CommentedMap, key: str, order: Iterable[str]) -> int:
     return max((keys.index(name) + 1 for name in earlier if name in node), default=0)
 
 
-def _styled(value: Any, like: Any) -> Any:
+def _styled(value: Any, like: Any, flow: bool) -> Any:
     """``value`` as ruamel.yaml data written the way ``like`` (the value it replaces, or an item beside it) is:
-    a string's quotes or block style, a list's or a map's flow style; multi-line text as a ``|`` block."""
+    a list's or a map's flow style and key order, a string's quotes or block style (see :func:`_text`). ``flow``:
+    it goes inside a ``[flow]`` or ``{flow}`` collection."""
     if isinstance(value, str):
-        blocks = LiteralScalarString | FoldedScalarString
-        if isinstance(like, ScalarString) and ("\n" not in value or isinstance(like, blocks)):
-            return type(like)(value)
-        return LiteralScalarString(value) if "\n" in value else value
-    if isinstance(value, Mapping):
-        mapping = CommentedMap()
-        for key, item in value.items():
-            mapping[key] = _styled(item, like.get(key) if isinstance(like, Mapping) else None)
-        return _flow_like(mapping, like)
-    if isinstance(value, Sequence):
-        items = CommentedSeq()
-        for item in value:
-            items.append(_styled(item, items[-1] if items else _first(like)))
-        return _flow_like(items, like)
+        return _text(value, like, flow)
+    if isinstance(value, Mapping | Sequence):
+        flow = flow or _is_flow(like)
+        data: CommentedMap | CommentedSeq
+        if isinstance(value, Mapping):
+            order = list(like) if isinstance(like, Mapping) else []
+            keys = sorted(value, key=lambda k: order.index(k) if k in order else len(order))  # keys as in ``like``
+            data = CommentedMap((key, _styled(value[key], like.get(key) if order else None, flow)) for key in keys)
+        else:
+            data = CommentedSeq()
+            for item in value:
+                data.append(_styled(item, data[-1] if data else _first(like), flow))
+        if _is_flow(like):
+            data.fa.set_flow_style()
+        return data
     return value
+
+
+def _text(value: str, like: Any, flow: bool) -> str:
+    """A changed or new string: multi-line text in a block as ``like`` is (``|`` by default), else quoted as ``like``
+    is; otherwise plain when PyYAML (which reads these files) reads it back as this text, else quoted as PyYAML
+    would quote it (``'yes'``, ``'0'``, a ``?`` in a flow map)."""
+    if "\n" in value and not flow:
+        return type(like)(value) if isinstance(like, FoldedScalarString) else LiteralScalarString(value)
+    if isinstance(like, SingleQuotedScalarString | DoubleQuotedScalarString) and "\n" not in value:
+        return type(like)(value)
+    dumped = yaml.safe_dump([value], default_flow_style=flow, allow_unicode=True, width=1_000_000)
+    quote = dumped[1] if flow else dumped[2]
+    return {"'": SingleQuotedScalarString, '"': DoubleQuotedScalarString}.get(quote, str)(value)
 
 
 def _first(like: Any) -> Any:
     return like[0] if isinstance(like, CommentedSeq) and len(like) else None
 
 
-def _flow_like(data: CommentedBase, like: Any) -> CommentedBase:
-    if isinstance(like, CommentedBase) and like.fa.flow_style():
-        data.fa.set_flow_style()
-    return data
+def _is_flow(data: Any) -> bool:
+    return isinstance(data, CommentedBase) and bool(data.fa.flow_style())

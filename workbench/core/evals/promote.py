@@ -1,9 +1,9 @@
 """Promote a race to a test case: append one test to an eval suite without rewriting the rest of the file.
 
-The suite is composed (not loaded) with PyYAML to find where its top-level ``tests:`` list ends; the new test
-is inserted there as text, so comments, key order and formatting elsewhere stay as they were. A ``tests:``
-that references one ``file://`` test file gets the test in that file instead (.yaml/.yml list, .jsonl line,
-.csv row).
+The suite is composed (not loaded) with PyYAML to find its top-level ``tests:``; the new test is appended to it
+in place (:mod:`workbench.core.yaml_edit`), written like the test before it, so comments, key order and
+formatting elsewhere stay as they were. A ``tests:`` that references one ``file://`` test file gets the test in
+that file instead (.yaml/.yml list, .jsonl line, .csv row).
 """
 
 from __future__ import annotations
@@ -28,17 +28,16 @@ from workbench.core.prompts.versions import atomic_write
 from workbench.core.request import ChatRequest
 from workbench.core.sessions import PromptRef
 from workbench.core.workspace import suite_files
+from workbench.core.yaml_edit import append_item
 
 
-def _test_item(description: str, variables: Mapping[str, str], assertion: Mapping[str, Any], indent: int) -> str:
-    """One test as a YAML list item, its dash at column ``indent``."""
+def _test(description: str, variables: Mapping[str, str], assertion: Mapping[str, Any]) -> dict[str, Any]:
+    """One test as YAML data."""
     data: dict[str, Any] = {"description": description}
     if variables:
         data["vars"] = dict(variables)
     data["assert"] = [dict(assertion)]
-    lines = dump_yaml(data).splitlines()
-    pad = " " * indent
-    return "".join(f"{pad}{'- ' if i == 0 else '  '}{line}\n" for i, line in enumerate(lines))
+    return data
 
 
 @dataclass(frozen=True)
@@ -74,18 +73,15 @@ def append_edit(suite_path: Path, description: str, vars: Mapping[str, str], ass
     tests = next((value for key, value in root.value if isinstance(key, yaml.ScalarNode) and key.value == "tests"),
                  None)
     if tests is None:
-        head = text if not text or text.endswith("\n") else text + "\n"
-        return _edit(suite_path, head + "tests:\n", "", _test_item(description, vars, assertion, 2))
+        return _appended(suite_path, text, "tests", _test(description, vars, assertion))
     if isinstance(tests, yaml.ScalarNode):
         if tests.value.startswith(FILE):
             return _append_to_file(suite_path, tests, tests.value, description, vars, assertion)
         if tests.value not in ("", "~", "null"):
             raise ConfigError(f"{suite_path}:{tests.start_mark.line + 1}: tests is neither a list nor a file:// "
                               f"reference", "make tests a list")
-        at = _line_end(text, tests.end_mark.index)
-        return _edit(suite_path, text[:tests.start_mark.index].rstrip(" ") + "\n", text[at:],
-                     _test_item(description, vars, assertion, 2))
-    return _append_to_sequence(suite_path, text, tests, description, vars, assertion)
+        return _appended(suite_path, text, "tests", _test(description, vars, assertion))
+    return _append_to_sequence(suite_path, text, tests, "tests", _test(description, vars, assertion))
 
 
 def new_suite(suite_path: Path, prompts: Sequence[str | Mapping[str, Any]], targets: Sequence[str], description: str,
@@ -243,42 +239,22 @@ def _compose(path: Path, text: str) -> yaml.Node | None:
                           "fix the file, then promote again") from None
 
 
-def _line_end(text: str, index: int) -> int:
-    """The index just after the line that ``index`` is on (or ``index`` itself at a line start)."""
-    if index == 0 or text[index - 1] == "\n":
-        return index
-    newline = text.find("\n", index)
-    return len(text) if newline < 0 else newline + 1
-
-
 def _edit(path: Path, before: str, after: str, block: str) -> Edit:
     if before and not before.endswith("\n"):
         before += "\n"
     return Edit(path, before + block + after, before.count("\n") + 1)
 
 
-def _append_to_sequence(path: Path, text: str, node: yaml.Node, description: str, vars: Mapping[str, str],
-                        assertion: Mapping[str, Any]) -> Edit:
+def _appended(path: Path, text: str, key: str | None, test: Mapping[str, Any]) -> Edit:
+    """``test`` appended to the list under ``key`` (None: the file is the list), edited in place."""
+    edited, line = append_item(text, key, test)
+    return Edit(path, edited, line)
+
+
+def _append_to_sequence(path: Path, text: str, node: yaml.Node, key: str | None, test: Mapping[str, Any]) -> Edit:
     if not isinstance(node, yaml.SequenceNode):
         raise ConfigError(f"{path}:{node.start_mark.line + 1}: tests is not a list", "make tests a list of tests")
-    if node.flow_style:
-        if node.value:
-            raise ConfigError(f"{path}:{node.start_mark.line + 1}: tests is a [flow, list]",
-                              "write tests as a block list (one '- ' item per test), then promote again")
-        at = _line_end(text, node.end_mark.index)
-        return _edit(path, text[:node.start_mark.index].rstrip(" ") + "\n", text[at:],
-                     _test_item(description, vars, assertion, 2))
-    at = _line_end(text, _last_leaf(node).end_mark.index)
-    return _edit(path, text[:at], text[at:], _test_item(description, vars, assertion, node.start_mark.column))
-
-
-def _last_leaf(node: yaml.Node) -> yaml.Node:
-    """The last scalar or flow collection of a block node: where its text really ends (a block collection's
-    own end mark lies past the comments and blank lines that follow it)."""
-    while isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style and node.value:
-        last = node.value[-1]
-        node = last[1] if isinstance(node, yaml.MappingNode) else last
-    return node
+    return _appended(path, text, key, test)
 
 
 def _append_to_file(suite_path: Path, node: yaml.Node, ref: str, description: str, vars: Mapping[str, str],
@@ -302,8 +278,8 @@ def _append_to_file(suite_path: Path, node: yaml.Node, ref: str, description: st
         return _append_csv_row(path, where, text, description, vars, assertion)
     root = _compose(path, text)
     if root is None:
-        return _edit(path, text, "", _test_item(description, vars, assertion, 0))
-    return _append_to_sequence(path, text, root, description, vars, assertion)
+        return _appended(path, text, None, _test(description, vars, assertion))
+    return _append_to_sequence(path, text, root, None, _test(description, vars, assertion))
 
 
 def _append_csv_row(path: Path, where: str, text: str, description: str, vars: Mapping[str, str],
