@@ -268,7 +268,8 @@ def _summary(report: RunReport, reasons: Sequence[str]) -> dict[str, object]:
     run = report.run
     return {"run": run.id, "suite": run.suite, "status": run.status, "stop_reason": run.stop_reason,
             "runs": report.runs, "passes": report.passes, "pass_rate": round(report.pass_rate, 4),
-            "gate": report.gate, "cost_usd": round(run.cost_usd, 6), "failures": list(reasons),
+            "gate": report.gate, "cost_usd": None if report.cost_usd is None else round(report.cost_usd, 6),
+            "unpriced_calls": report.unpriced, "failures": list(reasons),
             "regressions": len(report.diff.regressions) if report.diff else 0, "verdict": run.verdict,
             "compared_with": run.compared_with, "exit_code": run.exit_code}
 
@@ -302,7 +303,11 @@ def _print_summary(report: RunReport, reasons: Sequence[str]) -> None:
     console = make_console(stderr=True)
     print_table(eval_table(report), console)
     verdict = "[red]FAILED[/]" if reasons else "[green]passed[/]"
-    console.print(f"{verdict}: {report.passes}/{report.runs} passed ({report.pass_rate:.0%}), "
-                  f"{usd(report.run.cost_usd)}, run {report.run.id}")
+    if report.cost_usd is None:
+        cost = "cost unknown"
+    else:
+        cost = usd(report.cost_usd) + (f" (+{report.unpriced} calls of unknown cost)" if report.unpriced else "")
+    console.print(f"{verdict}: {report.passes}/{report.runs} passed ({report.pass_rate:.0%}), {cost}, "
+                  f"run {report.run.id}")
     for reason in reasons:
         console.print(f"  • {reason}", markup=False)

@@ -288,3 +288,15 @@ class RunReport:
     @property
     def pass_rate(self) -> float:
         return self.passes / self.runs if self.runs else 0.0
+
+    @property
+    def unpriced(self) -> int:
+        """The answered calls whose cost is unknown (no price for their target)."""
+        return sum(r.observation.cost_usd is None and r.observation.error is None
+                   for c in self.cells for r in c.results)
+
+    @property
+    def cost_usd(self) -> float | None:
+        """What the run cost; None when no answered call's cost is known (never a made-up $0)."""
+        known = any(r.observation.cost_usd is not None for c in self.cells for r in c.results)
+        return self.run.cost_usd if known or not self.unpriced else None

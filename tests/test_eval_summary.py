@@ -1,0 +1,50 @@
+"""What ``workbench eval`` says of a run's cost: an unknown cost is never a made-up $0, a run partly
+unpriced says so."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.test_cli import json_lines, workbench
+
+
+def _suite(tmp_path: Path, prices: str, *providers: str) -> Path:
+    (tmp_path / "workbench.toml").write_text(prices, encoding="utf-8")
+    (tmp_path / "evals").mkdir()
+    suite = tmp_path / "evals" / "costs.yaml"
+    targets = "\n".join(f"  - {provider}" for provider in providers)
+    suite.write_text(f"""description: costs
+prompts:
+  - "Say something about {{{{topic}}}}"
+providers:
+{targets}
+tests:
+  - vars: {{topic: boats}}
+  - vars: {{topic: trains}}
+""", encoding="utf-8")
+    return suite
+
+
+def test_a_run_whose_every_cost_is_unknown_says_unknown_never_zero(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, "", "fake/unpriced@tokens=4")
+    shown = workbench("eval", str(suite), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    summary = next(line for line in shown.stderr.splitlines() if "passed (" in line)
+    assert "cost unknown" in summary and "$" not in summary
+    as_json = workbench("eval", str(suite), "--json", "--no-cache", cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    result = json_lines(as_json.stdout)[-1]
+    assert result["cost_usd"] is None and result["unpriced_calls"] == 2
+
+
+def test_a_run_partly_unpriced_says_how_many_calls_have_no_cost(tmp_path: Path) -> None:
+    prices = '[prices."fake/priced*"]\ninput_per_mtok = 1000\noutput_per_mtok = 2000\n'
+    suite = _suite(tmp_path, prices, "fake/priced@tokens=4", "fake/unpriced@tokens=4")
+    shown = workbench("eval", str(suite), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    summary = next(line for line in shown.stderr.splitlines() if "passed (" in line)
+    assert re.search(r"\$0\.0\d+ \(\+2 calls of unknown cost\)", summary), summary
+    result = json_lines(workbench("eval", str(suite), "--json", "--no-cache", cwd=tmp_path).stdout)[-1]
+    assert isinstance(result["cost_usd"], float) and result["cost_usd"] > 0 and result["unpriced_calls"] == 2
+
