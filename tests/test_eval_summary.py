@@ -1,5 +1,5 @@
-"""What ``workbench eval`` says of a run's cost: an unknown cost is never a made-up $0, a run partly
-unpriced says so."""
+"""What ``workbench eval`` says of a run's cost and time: an unknown cost is never a made-up $0, a run partly
+unpriced says so, and a short run's time estimate is never ``0 s``."""
 
 from __future__ import annotations
 
@@ -48,3 +48,12 @@ def test_a_run_partly_unpriced_says_how_many_calls_have_no_cost(tmp_path: Path) 
     result = json_lines(workbench("eval", str(suite), "--json", "--no-cache", cwd=tmp_path).stdout)[-1]
     assert isinstance(result["cost_usd"], float) and result["cost_usd"] > 0 and result["unpriced_calls"] == 2
 
+
+def test_a_sub_second_time_estimate_keeps_its_decimal(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, "", "fake/slow@tokens=2,ttft=700")
+    first = workbench("eval", str(suite), "--concurrency", "2", cwd=tmp_path)  # the trace log learns 0.7 s calls
+    assert first.returncode == 0, first.stderr
+    again = workbench("eval", str(suite), "--dry-run", "--no-cache", "--concurrency", "2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"≈0\.[6-9] s at concurrency 2", again.stderr), again.stderr
+    assert "≈0 s" not in again.stderr

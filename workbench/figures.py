@@ -39,6 +39,14 @@ def ms(value: float | None) -> str:
     return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
 
 
+def about_seconds(value: float) -> str:
+    """An estimated duration: ``<0.1 s``, ``≈0.7 s`` (one decimal under 10 s: a short run is never ``0 s``),
+    ``≈42 s``."""
+    if value < 0.1:
+        return "<0.1 s"
+    return f"{APPROX}{value:.1f} s" if value < 10 else f"{APPROX}{value:.0f} s"
+
+
 def ms_pair(low: float | None, high: float | None, mark: str = "") -> str:
     """Two durations sharing their unit: ``151/160 ms``, ``12.3/15.0 s``, ``412 ms/12.3 s``; ``mark`` (``≈``) leads
     when either exists."""

@@ -47,14 +47,14 @@ def _targets(args: argparse.Namespace, settings: Settings) -> tuple[SuiteTarget,
 
 
 def _preflight_text(suite: Suite, pre: Preflight, concurrency: int) -> str:
-    from workbench.figures import usd
+    from workbench.figures import about_seconds, usd
 
     cost = f"{usd(pre.cost_low_usd)}–{usd(pre.cost_high_usd)}"
     if pre.unpriced:
         cost += f" (no price for {', '.join(pre.unpriced)})"
     reused = f", {pre.reused} answered in the trace log" if pre.reused else ""
     return (f"{suite.name}: {pre.calls} calls ({pre.cached} cached{reused}), ≈{pre.input_tokens:,} input tokens, "
-            f"≤{pre.max_output_tokens:,} output tokens, cost {cost}, ≈{pre.seconds:.0f} s at concurrency "
+            f"≤{pre.max_output_tokens:,} output tokens, cost {cost}, {about_seconds(pre.seconds)} at concurrency "
             f"{concurrency}")
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from workbench.core.errors import printable
+from workbench.figures import about_seconds
 from workbench.ui.render import fmt_ms, fmt_usd
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def preflight_text(pre: Preflight, concurrency: int) -> Text:
     cost = "unknown" if pre.cost_low_usd is None else f"{fmt_usd(pre.cost_low_usd)} – {fmt_usd(pre.cost_high_usd)}"
     rows = [("calls", f"{pre.calls:,} ({pre.cached:,} cached)"), ("input", f"≈{pre.input_tokens:,} tokens"),
             ("output", f"≤{pre.max_output_tokens:,} tokens"), ("cost", cost),
-            ("time", f"≈{pre.seconds:.0f} s at concurrency {concurrency}")]
+            ("time", f"{about_seconds(pre.seconds)} at concurrency {concurrency}")]
     out = Text()
     for label, value in rows:
         out.append(f"{label:<8}", style="dim")
