@@ -216,10 +216,17 @@ def add_keys(sub: Subparsers) -> None:
 
 
 def add_prompts(sub: Subparsers) -> None:
-    prompts = sub.add_parser("prompts", help="list, version, diff, label and restore the workspace's prompt files",
+    prompts = sub.add_parser("prompts", help="create, list, version, diff, label and restore the workspace's prompt "
+                                             "files",
                              description="Prompt files: one YAML file per prompt in the workspace's prompts/ folder.")
     workspace_option(prompts)
     actions = prompts.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
+    new = actions.add_parser("new", help="start a prompt file: prompts/NAME.yaml (an existing one is refused)")
+    new.add_argument("name")
+    new.add_argument("--system", metavar="TEXT", help="the system prompt ({{variables}} allowed)")
+    new.add_argument("--user", metavar="TEXT", help="the user message (default: {{input}})")
+    new.add_argument("-m", "--model", dest="models", action="append", default=[], metavar="TARGET",
+                     help="a target the prompt runs on: provider/model or an alias (repeatable)")
     listing = actions.add_parser("list", help="every prompt, with its saved version and labels")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     show = actions.add_parser("show", help="a prompt's file, or one of its versions")

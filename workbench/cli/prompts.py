@@ -1,4 +1,4 @@
-"""``workbench prompts list|show|versions|diff|restore|label|save``: prompt files, their versions and labels."""
+"""``workbench prompts new|list|show|versions|diff|restore|label|save``: prompt files, their versions and labels."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.cli._shared import EXIT_OK, relative, report_file_errors, workspace_dir
+from workbench.cli._shared import EXIT_OK, known_targets, relative, report_file_errors, workspace_dir
 from workbench.core.errors import ConfigError
 
 
@@ -17,6 +17,8 @@ def run(args: argparse.Namespace) -> int:
 
     workspace = workspace_dir(args.workspace)
     action = args.prompts_command
+    if action == "new":
+        return _new(workspace, args)
     if action == "list":
         return _list(workspace, args.json)
     if action == "show":
@@ -56,6 +58,23 @@ def run(args: argparse.Namespace) -> int:
               f"({version.hash[:12]})")
         return EXIT_OK
     raise ConfigError(f"unknown action {action}", "see: workbench prompts --help")
+
+
+def _new(workspace: Path, args: argparse.Namespace) -> int:
+    from workbench.core import prompts as core
+
+    core.check_name(args.name)
+    if args.models:
+        from workbench.core.config import load_settings
+
+        config = load_settings(cwd=workspace).config
+        known_targets([config.expand(model) for model in args.models], config.provider_specs())
+    path = core.create_prompt(workspace, args.name, system=args.system, user=args.user, targets=args.models)
+    needed = core.variables_used(core.load_prompt_file(path))
+    values = "".join(f' --var {name}="..."' for name in needed)
+    print(f"created {relative(path, workspace)}")
+    print(f"next: workbench run --prompt {args.name}{values}")
+    return EXIT_OK
 
 
 def _list(workspace: Path, as_json: bool) -> int:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,12 +24,16 @@ from workbench.core.folders import private_folder
 from workbench.core.prompts.model import (
     Prompt,
     PromptFileError,
+    PromptMessage,
+    PromptParams,
+    Variable,
     check_name,
     dump_prompt,
     find_prompt_file,
     load_prompt_file,
     parse_prompt,
     prompt_data,
+    variables_used,
 )
 from workbench.core.yaml_edit import apply_changes
 
@@ -209,6 +214,23 @@ def write_prompt(path: Path, prompt: Prompt) -> None:
     with open(path, encoding="utf-8", newline="") as fh:  # line endings as they are
         text = fh.read()
     atomic_write(path, apply_changes(text, prompt_data(current), prompt_data(prompt)))
+
+
+def create_prompt(workspace: Path, name: str, *, system: str | None = None, user: str | None = None,
+                  targets: Sequence[str] = ()) -> Path:
+    """A new ``prompts/<name>.yaml`` in the canonical form: ``system``, one user message (``{{input}}`` when
+    not given), ``targets``, and every ``{{variable}}`` the texts use, declared. An existing prompt is refused."""
+    folder = prompts_folder(workspace)
+    existing = find_prompt_file(folder, name)
+    if existing is not None:
+        raise ConfigError(f"prompt '{name}' exists already: {PROMPTS_DIR}/{existing.name}",
+                          "edit that file, or pick another name (see: workbench prompts list)")
+    prompt = Prompt(name=name, targets=list(targets), params=PromptParams(temperature=0.2, max_tokens=1024),
+                    system=system, messages=[PromptMessage(role="user", content=user or "{{input}}")])
+    declared = {variable: Variable(description=f"the {variable}") for variable in variables_used(prompt)}
+    path = folder / f"{name}.yaml"
+    atomic_write(path, dump_prompt(prompt.model_copy(update={"variables": declared})))
+    return path
 
 
 def restore(workspace: Path, name: str, number: int) -> Path:
