@@ -152,7 +152,8 @@ async def test_string_values_are_templated_with_the_test_vars() -> None:
     spec = AssertionSpec("contains-all", ["{{city}}", "{{ country }}"])
     assert (await check(spec, "Paris, France", vars=variables)).passed
     assert (await check(AssertionSpec("equals", "{{city}}!"), "Paris!", vars=variables)).passed
-    assert (await check(AssertionSpec("equals", "{{unknown}}"), "{{unknown}}", vars=variables)).passed
+    assert (await check(AssertionSpec("equals", "[{{unknown}}]"), "[]", vars=variables)).passed  # promptfoo: empty
+    assert (await check(AssertionSpec("equals", "{{ city | upper }}"), "PARIS", vars=variables)).passed
 
 
 async def test_weights_and_metrics_are_carried_to_the_grading() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -12,6 +13,7 @@ import jsonschema
 from tests.test_cli import workbench
 from workbench.core.config import load_settings
 from workbench.core.evals.suite import load_suite
+from workbench.core.prompts import get_version, resolve_ref
 from workbench.core.prompts.model import load_prompts, prompt_files, to_request
 from workbench.core.sessions import load_sessions, session_request
 
@@ -65,3 +67,31 @@ def test_the_saved_session_loads_and_names_a_prompt_of_the_workspace() -> None:
         assert request.messages and len(targets) == len(session.results) >= 2
         assert all(r.status == "ok" and r.text for r in session.results)
         assert session.prompt is None or session.prompt.name in prompts
+
+
+def shipped_copy(tmp_path: Path) -> Path:
+    """What a fresh clone holds of the example workspace: the files git tracks, and nothing made since."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--", "workbench.toml", "prompts", "sessions", ".workbench"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def test_every_shipped_session_pins_a_version_a_fresh_clone_has(tmp_path: Path) -> None:
+    workspace = shipped_copy(tmp_path)
+    sessions, errors = load_sessions(workspace)
+    assert sessions and not errors
+    pinned = [session for _, session in sessions if session.prompt is not None]
+    assert pinned
+    for session in pinned:
+        assert session.prompt is not None
+        version = resolve_ref(workspace, f"{session.prompt.name}@{session.prompt.version}")
+        prompt = get_version(workspace, session.prompt.name, version.number)
+        assert to_request(prompt, session.variables) == session_request(session)[0]  # the version the race ran
+    shown = workbench("sessions", "list", "--json", cwd=workspace)
+    assert shown.returncode == 0, shown.stderr
+    listed = workbench("prompts", "list", "--json", cwd=workspace)
+    assert {row["name"]: row["version"] for row in map(json.loads, listed.stdout.splitlines())} == {
+        "classify-ticket": 1, "summarise": 1, "support-reply": 1}  # the working files are those versions

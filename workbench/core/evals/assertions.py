@@ -1,7 +1,7 @@
 """Grading one observation against one assertion, and a test's verdict from its gradings.
 
-Semantics follow promptfoo. String values are templated with the test's variables first (``{{name}}``;
-an unknown name is left as written). ``not-`` inverts the pass and turns the score into ``1 - score``.
+Semantics follow promptfoo. String values are templated with the test's variables first (Nunjucks, as
+promptfoo does: an unset variable is empty). ``not-`` inverts the pass and turns the score into ``1 - score``.
 
 Three things fail an assertion whatever its polarity (``not-contains`` fails too), with score 0:
 
@@ -27,9 +27,10 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from workbench.core.evals.model import AssertionSpec, Grading, Observation
+from workbench.core.evals.prompt_render import render_value, resolve_variables
 from workbench.core.evals.python_assert import PythonAssertionError, interpret, run_python
 from workbench.core.evals.similarity import levenshtein, rouge_n
-from workbench.core.prompts.model import _VARIABLE
+from workbench.core.templating import TemplateError
 
 NO_JUDGE = "no judge target: set judge: in the suite or provider: on the assertion"
 FIGURE_TYPES = frozenset({"latency", "ttft", "cost", "finish-reason"})
@@ -109,12 +110,12 @@ def verdict(gradings: Sequence[Grading], threshold: float | None) -> tuple[bool,
 
 
 def render(value: Any, variables: dict[str, str]) -> Any:
-    """``{{name}}`` replaced by the variable in a string value or a list of strings."""
-    if isinstance(value, str):
-        return _VARIABLE.sub(lambda m: variables.get(m[1], m[0]), value)
-    if isinstance(value, list):
-        return [render(item, variables) for item in value]
-    return value
+    """A string value (or each of a list) rendered with the test's variables as promptfoo renders it (Nunjucks:
+    an unset variable is empty); a template that cannot render (refused when the suite loads) stays as written."""
+    try:
+        return render_value(value, resolve_variables(variables))
+    except TemplateError:
+        return value
 
 
 def _failed(spec: AssertionSpec, reason: str) -> Grading:

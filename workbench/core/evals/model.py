@@ -116,6 +116,12 @@ class SuitePrompt:
     prompt: Prompt
     version: int | None = None
     """The prompt file's version number; None for an inline prompt."""
+    nunjucks: bool = False
+    """Rendered as promptfoo renders it (Nunjucks: an unset variable is empty): a prompt written in promptfoo's
+    forms. False for our prompt files, whose every ``{{name}}`` needs a value."""
+    json_template: str | None = None
+    """A ``.json`` chat prompt holding template tags: its text, rendered before it is read as JSON (``prompt``
+    then holds that text as one user message)."""
 
 
 @dataclass(frozen=True, slots=True)

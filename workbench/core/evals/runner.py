@@ -47,11 +47,11 @@ from workbench.core.evals.model import (
     SuiteTarget,
     TestCase,
 )
+from workbench.core.evals.prompt_render import render_request
 from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.traced import TracedAnswer
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook, usd_number
-from workbench.core.prompts.model import to_request
 from workbench.core.race import settle
 from workbench.core.registry import ProviderSpec
 from workbench.core.request import ChatRequest, Params
@@ -96,7 +96,7 @@ class Cell:
     def request(self) -> ChatRequest:
         """The prompt rendered with the test's variables, with the target's parameter overrides."""
         try:
-            request = to_request(self.prompt.prompt, self.test.vars)
+            request = render_request(self.prompt, self.test.vars)
         except ConfigError as exc:
             where = f"{self.test.source}: " if self.test.source else ""
             raise ConfigError(f"{where}test '{self.test.key}': {exc.message}", exc.hint) from None

@@ -16,6 +16,7 @@ from typing import Any
 
 from workbench.core.errors import ConfigError
 from workbench.core.evals.model import Suite, SuitePrompt, SuiteTarget, TestCase
+from workbench.core.evals.prompt_render import chat_prompt, template_warnings
 from workbench.core.evals.suite_promptfoo import (
     FILE,
     Context,
@@ -46,6 +47,7 @@ from workbench.core.prompts.versions import (
     split_ref,
     versions,
 )
+from workbench.core.templating import TemplateError, check_syntax, has_tags
 from workbench.core.yaml_lines import Loc
 
 _KEYS = frozenset({"description", "prompts", "providers", "targets", "tests", "defaultTest", "repeat", "concurrency",
@@ -84,6 +86,7 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
     if variables:
         tests = tuple(dataclasses.replace(test, vars={**test.vars, **variables}) for test in tests)
+    ctx.warnings += template_warnings(prompts, tests)
     options = expect(src, ("evaluateOptions",), data.get("evaluateOptions") or {}, dict, "a mapping of options")
     check_keys(ctx, src, ("evaluateOptions",), options, _EVALUATE_KEYS, _EVALUATE_PROMPTFOO, "evaluateOptions")
     repeat = _count(src, data, options, "repeat", "repeat")
@@ -194,12 +197,14 @@ def _prompt_text(ctx: Context, src: Src, loc: Loc, text: str, label: str | None,
         for path in ctx.files(src, loc, text):
             prompts = _file_prompts(ctx, src, loc, path)
             base = label or _relative(ctx, path)
-            out += [SuitePrompt(base if len(prompts) == 1 else f"{base}#{k}", p) for k, p in enumerate(prompts, 1)]
+            out += [dataclasses.replace(p, label=base if len(prompts) == 1 else f"{base}#{k}")
+                    for k, p in enumerate(prompts, 1)]
         return out
     if not raw and _REF.match(text) and _in_workspace(ctx.workspace, text.partition("@")[0]):
         return [_workspace_prompt(ctx, src, loc, text, label)]
     name = _slug(label, number)
-    return [SuitePrompt(label or f"prompt {number}", _chat_text(src, loc, text, name) or _user_prompt(name, text))]
+    prompt = _chat_text(src, loc, text, name) or _user_prompt(name, text)
+    return [SuitePrompt(label or f"prompt {number}", _templated(src, loc, prompt), nunjucks=True)]
 
 
 def _relative(ctx: Context, path: Path) -> str:
@@ -215,6 +220,16 @@ def _slug(label: str | None, number: int) -> str:
 
 def _user_prompt(name: str, text: str) -> Prompt:
     return Prompt(name=name, messages=[PromptMessage(role="user", content=text)])
+
+
+def _templated(src: Src, loc: Loc, prompt: Prompt) -> Prompt:
+    """``prompt`` once its texts are known to compile as templates (promptfoo's prompts are Nunjucks)."""
+    try:
+        for text in (prompt.system or "", *(m.content for m in prompt.messages)):
+            check_syntax(text)
+    except TemplateError as exc:
+        raise src.error(loc, str(exc), "fix the template (Nunjucks: {{ var }}, {% if %}, {% for %})") from None
+    return prompt
 
 
 def _in_workspace(workspace: Path, name: str) -> bool:
@@ -244,22 +259,28 @@ def _workspace_prompt(ctx: Context, src: Src, loc: Loc, ref: str, label: str | N
     return SuitePrompt(label or f"{name}@{version.number}", prompt, version.number)
 
 
-def _file_prompts(ctx: Context, src: Src, loc: Loc, path: Path) -> list[Prompt]:
-    """A prompt file: text (.txt/.md, ``---`` lines separate prompts), a chat list (.json/.yaml), or ours (.yaml)."""
+def _file_prompts(ctx: Context, src: Src, loc: Loc, path: Path) -> list[SuitePrompt]:
+    """A prompt file (labelled later): text (.txt/.md, ``---`` lines separate prompts), a chat list (.json/.yaml),
+    or ours (.yaml); a .json chat holding template tags is kept as text, rendered before it is read."""
     suffix = path.suffix.lower()
     text = ctx.read(src, loc, path)
     name = _slug(path.stem, 1)
     if suffix in (".txt", ".md"):
         parts = [part.strip("\n") for part in _SEPARATOR.split(text)]
-        return [_user_prompt(name, part) for part in parts if part.strip()]
+        file_src = Src(ctx.shown(path))
+        return [SuitePrompt("", _templated(file_src, (), _user_prompt(name, part)), nunjucks=True)
+                for part in parts if part.strip()]
+    if suffix == ".json" and has_tags(text):
+        placeholder = _templated(Src(ctx.shown(path)), (), _user_prompt(name, text))
+        return [SuitePrompt("", placeholder, nunjucks=True, json_template=text)]
     if suffix not in (".json", ".yaml", ".yml"):
         raise src.error(loc, f"prompts from {suffix or 'extensionless'} files are not supported ({ctx.shown(path)})",
                         "use .txt or .md (text), .json (a chat list) or .yaml (a chat list or a prompt file)")
     data, file_src = ctx.parse_yaml(path, text)
     if isinstance(data, list) or suffix == ".json":
-        return [_chat(file_src, (), data, name)]
+        return [SuitePrompt("", _templated(file_src, (), chat_prompt(file_src, (), data, name)), nunjucks=True)]
     default_name = path.stem if isinstance(data, dict) and "name" not in data else None
-    return [parse_prompt(text, ctx.shown(path), default_name=default_name)]
+    return [SuitePrompt("", parse_prompt(text, ctx.shown(path), default_name=default_name))]
 
 
 def _chat_text(src: Src, loc: Loc, text: str, name: str) -> Prompt | None:
@@ -270,36 +291,14 @@ def _chat_text(src: Src, loc: Loc, text: str, name: str) -> Prompt | None:
         data = json.loads(text)
     except ValueError:
         return None
-    return _chat(src, loc, data, name) if isinstance(data, list) and all(isinstance(m, dict) for m in data) else None
-
-
-def _chat(src: Src, loc: Loc, data: Any, name: str) -> Prompt:
-    """A chat list of ``{role, content}``; leading system messages become the system prompt."""
-    expect(src, loc, data, list, "a list of {role, content} messages")
-    system: list[str] = []
-    messages: list[PromptMessage] = []
-    for i, message in enumerate(data):
-        at = (*loc, i)
-        expect(src, at, message, dict, "a message {role, content}")
-        if set(message) != {"role", "content"}:
-            raise src.error(at, f"a message has role and content, not {', '.join(map(str, message))}")
-        role = message["role"]
-        content = expect(src, (*at, "content"), message["content"], str, "text content")
-        if role == "system" and not messages:
-            system.append(content)
-        elif role in ("user", "assistant"):
-            messages.append(PromptMessage(role=role, content=content))
-        else:
-            raise src.error((*at, "role"), f"role '{role}' is not supported here",
-                            "system messages come first; then user and assistant")
-    if not messages:
-        raise src.error(loc, "the chat has no user message", "add {role: user, content: ...}")
-    return Prompt(name=name, system="\n\n".join(system) or None, messages=messages)
+    if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):
+        return None
+    return chat_prompt(src, loc, data, name)
 
 
 def _inline_chat(src: Src, loc: Loc, item: dict[str, Any], label: str) -> SuitePrompt:
     """Ours: ``{label, system, messages}``."""
-    prompt = _chat(src, (*loc, "messages"), item.get("messages"), _slug(label, 1))
+    prompt = chat_prompt(src, (*loc, "messages"), item.get("messages"), _slug(label, 1))
     if item.get("system") is not None:
         system = expect(src, (*loc, "system"), item["system"], str, "the system prompt text")
         if prompt.system is not None:

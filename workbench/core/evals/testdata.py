@@ -22,6 +22,7 @@ from workbench.core.evals.suite_promptfoo import (
     target_ref,
     unsupported_type,
 )
+from workbench.core.templating import StructuredVar
 from workbench.core.yaml_lines import Loc
 
 _ASSERT_KEYS = frozenset({"type", "value", "threshold", "weight", "metric", "provider", "config"})
@@ -100,7 +101,7 @@ def _scalar(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
+        return StructuredVar(value)
     return str(value)
 
 

@@ -273,9 +273,13 @@ def to_request(prompt: Prompt, variables: Mapping[str, str] | None = None) -> Ch
     def fill(text: str) -> str:
         return _VARIABLE.sub(lambda m: values[m[1]], text)
 
-    params = Params(temperature=prompt.params.temperature, top_p=prompt.params.top_p,
-                    max_tokens=prompt.params.max_tokens, stop=tuple(prompt.params.stop), seed=prompt.params.seed,
-                    json_schema=prompt.output_schema)
     return ChatRequest(system=fill(prompt.system) if prompt.system is not None else None,
                        messages=tuple(Message(role=m.role, content=fill(m.content)) for m in prompt.messages),
-                       params=params)
+                       params=request_params(prompt))
+
+
+def request_params(prompt: Prompt) -> Params:
+    """The request parameters a prompt sets (its output schema included)."""
+    return Params(temperature=prompt.params.temperature, top_p=prompt.params.top_p,
+                  max_tokens=prompt.params.max_tokens, stop=tuple(prompt.params.stop), seed=prompt.params.seed,
+                  json_schema=prompt.output_schema)

@@ -1,0 +1,125 @@
+"""A suite's prompt rendered for one test.
+
+Our prompt files keep their rule: every ``{{name}}`` needs a value (:func:`to_request`). Prompts written in
+promptfoo's forms (inline text, ``.txt``/``.md``/``.json`` files, chat lists) are rendered as promptfoo renders
+them, with Nunjucks (:mod:`workbench.core.templating`): an unset variable is empty, and a variable whose value
+is itself a template is rendered with the others first. A ``.json`` chat prompt with template tags is rendered
+before it is read as JSON, its string variables inserted JSON-escaped so the result stays JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from workbench.core.errors import ConfigError
+from workbench.core.evals.model import SuitePrompt, TestCase
+from workbench.core.evals.suite_promptfoo import FILE, Src, expect
+from workbench.core.prompts.model import Prompt, PromptMessage, request_params, to_request
+from workbench.core.request import ChatRequest, Message
+from workbench.core.templating import TemplateError, has_template, render, template_values
+from workbench.core.yaml_lines import Loc
+
+
+def chat_prompt(src: Src, loc: Loc, data: Any, name: str) -> Prompt:
+    """A chat list of ``{role, content}``; leading system messages become the system prompt."""
+    expect(src, loc, data, list, "a list of {role, content} messages")
+    system: list[str] = []
+    messages: list[PromptMessage] = []
+    for i, message in enumerate(data):
+        at = (*loc, i)
+        expect(src, at, message, dict, "a message {role, content}")
+        if set(message) != {"role", "content"}:
+            raise src.error(at, f"a message has role and content, not {', '.join(map(str, message))}")
+        role = message["role"]
+        content = expect(src, (*at, "content"), message["content"], str, "text content")
+        if role == "system" and not messages:
+            system.append(content)
+        elif role in ("user", "assistant"):
+            messages.append(PromptMessage(role=role, content=content))
+        else:
+            raise src.error((*at, "role"), f"role '{role}' is not supported here",
+                            "system messages come first; then user and assistant")
+    if not messages:
+        raise src.error(loc, "the chat has no user message", "add {role: user, content: ...}")
+    return Prompt(name=name, system="\n\n".join(system) or None, messages=messages)
+
+
+def resolve_variables(variables: Mapping[str, str], missing: set[str] | None = None) -> dict[str, Any]:
+    """The values templates see: structured variables as their structure, a value that is a template rendered
+    with the other variables."""
+    values = template_values(variables)
+    return {name: render(value, {k: v for k, v in values.items() if k != name}, missing)
+            if isinstance(value, str) and has_template(value) else value for name, value in values.items()}
+
+
+def render_request(prompt: SuitePrompt, variables: Mapping[str, str], missing: set[str] | None = None) -> ChatRequest:
+    """The chat request of ``prompt`` for a test's ``variables``; names rendered unset are added to ``missing``.
+    Raises :class:`ConfigError` (a missing value of our prompt files, a template that fails)."""
+    if not prompt.nunjucks:
+        return to_request(prompt.prompt, variables)
+    try:
+        values = resolve_variables(variables, missing)
+        source = prompt.prompt if prompt.json_template is None else _rendered_chat(prompt, values, missing)
+
+        def fill(text: str) -> str:
+            return text if prompt.json_template is not None else render(text, values, missing)
+
+        system = fill(source.system) if source.system is not None else None
+        messages = tuple(Message(role=m.role, content=fill(m.content)) for m in source.messages)
+    except TemplateError as exc:
+        raise ConfigError(f"prompt '{prompt.label}': {exc}", "fix the template in the prompt") from None
+    if not messages:
+        raise ConfigError(f"prompt '{prompt.label}' has no messages", "add a user message")
+    return ChatRequest(system=system, messages=messages, params=request_params(prompt.prompt))
+
+
+def _rendered_chat(prompt: SuitePrompt, values: dict[str, Any], missing: set[str] | None) -> Prompt:
+    assert prompt.json_template is not None
+    escaped = {name: json.dumps(value, ensure_ascii=False)[1:-1] if isinstance(value, str) else value
+               for name, value in values.items()}
+    text = render(prompt.json_template, escaped, missing)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"prompt '{prompt.label}' renders to text that is not JSON ({exc})",
+                          "check the template's commas and quotes") from None
+    try:
+        return chat_prompt(Src(f"prompt '{prompt.label}' as rendered"), (), data, prompt.prompt.name)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, exc.hint) from None
+
+
+def render_value(value: Any, variables: Mapping[str, Any], missing: set[str] | None = None) -> Any:
+    """An assertion's value rendered with the test's variables (a string, or each string of a list); a
+    ``file://`` reference is left for the assertion to read."""
+    if isinstance(value, str):
+        return value if value.startswith(FILE) else render(value, variables, missing)
+    if isinstance(value, list):
+        return [render_value(item, variables, missing) for item in value]
+    return value
+
+
+def template_warnings(prompts: Iterable[SuitePrompt], tests: Iterable[TestCase]) -> list[str]:
+    """Every prompt rendered for every test once, as a run will: a template that fails is a
+    :class:`ConfigError` naming the test; each variable rendered unset is one warning, at its first test."""
+    promptfoo = [prompt for prompt in prompts if prompt.nunjucks]
+    warned: set[str] = set()
+    warnings: list[str] = []
+    for test in tests:
+        missing: set[str] = set()
+        try:
+            for prompt in promptfoo:
+                render_request(prompt, test.vars, missing)
+            values = resolve_variables(test.vars, missing)
+            for spec in test.assertions:
+                render_value(spec.value, values, missing)
+        except TemplateError as exc:
+            raise ConfigError(f"{test.source}: an assertion's value: {exc}", "fix the template") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{test.source}: test '{test.key}': {exc.message}", exc.hint) from None
+        for name in sorted(missing - warned):
+            warned.add(name)
+            warnings.append(f"{test.source}: variable '{name}' is not set: rendered empty (as promptfoo does)")
+    return warnings
