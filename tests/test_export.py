@@ -117,3 +117,18 @@ def test_paths_must_stay_inside_the_destination(tmp_path: Path) -> None:
         export_files(tmp_path, [("../escape.txt", b"x")], "m")
     result = export_files(tmp_path, [("reports/r.md", b"# report\n")], "reports: r")
     assert result.written == ("reports/r.md",) and (tmp_path / "reports" / "r.md").read_bytes() == b"# report\n"
+
+
+def test_commit_into_a_folder_the_repository_does_not_have_yet(ws: Path, repo: Path) -> None:
+    run = workbench("run", "--prompt", "greet", "--var", "name=Ada", "--save-session", "demo", "--json", cwd=ws)
+    assert run.returncode == 0, run.stderr
+    for what, to in (("prompt", repo / "team" / "prompts-v2"), ("session", repo / "team" / "races" / "2026")):
+        assert not to.exists()
+        result = export(ws, what, {"prompt": "greet", "session": "demo"}[what], "--to", str(to), "--commit")
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "" and f"committed {git(repo, 'rev-parse', '--short', 'HEAD').strip()}" in result.stdout
+    assert commits(repo) == ["sessions: demo (greet v1)", "prompts: greet v1"]
+    assert sorted(git(repo, "ls-files").split()) == ["team/prompts-v2/prompts/greet.meta.json",
+                                                     "team/prompts-v2/prompts/greet.yaml",
+                                                     "team/races/2026/sessions/demo.yaml"]
+    assert git(repo, "status", "--porcelain") == ""
