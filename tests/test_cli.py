@@ -190,3 +190,15 @@ def test_hedge_at_the_targets_p95_ttft_from_the_trace_log(tmp_path: Path) -> Non
     assert row["served_by"] == "fake-anthropic/quick@tokens=2"
     assert sorted(a["kind"] for a in row["attempts"]) == ["first", "hedge"]  # type: ignore[union-attr]
     assert row["latency_ms"] < 1500  # type: ignore[operator]
+
+
+def test_an_instant_reply_has_no_rate_rather_than_an_absurd_one() -> None:
+    as_json = workbench("run", "hi", "-m", "fake/instant@tokens=5", "-m", "fake/paced@tokens=5,tps=100", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    instant, paced = json_lines(as_json.stdout)
+    assert instant["tokens_per_s"] is None
+    assert isinstance(paced["tokens_per_s"], float) and 50 < paced["tokens_per_s"] < 200
+    shown = workbench("run", "hi", "-m", "fake/instant@tokens=5")
+    assert shown.returncode == 0 and "tok/s –" in shown.stdout, shown.stdout
+    traced = json_lines(workbench("traces", "list", "--json").stdout)
+    assert {row["target"]: row["tokens_per_s"] for row in traced}["fake/instant@tokens=5"] is None

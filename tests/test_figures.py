@@ -103,3 +103,12 @@ def test_the_token_table_and_the_tui_meter_show_a_cost_estimate_alike() -> None:
                                  "estimate": row}]).plain
     for shown in ("≈1,234", "$0.000494 → $0.003770", "-12"):
         assert shown in cli and shown in tui
+
+
+def test_an_instant_reply_has_no_rate_in_either_face() -> None:
+    instant = finished("fake/instant", FinishReason.STOP, 5, 2, 2)
+    instant.timing.chunk_ns = [2 * MS + i * 20_000 for i in range(5)]  # 5 tokens within 80 µs
+    assert instant.tokens_per_s is None
+    line = figures.metrics_line(instant).plain
+    assert "tok/s –" in line and ui_render.metrics(instant).plain == line
+    assert "tok/s –" in plain(record_panel(instant))

@@ -52,3 +52,10 @@ def test_record_applies_events_reasoning_first_counts_as_ttft() -> None:
                    "total_ms": None, "total_ttft_ms": None}
     record.call_started_ns = 0  # the call began before its attempt: retries, waits and fallbacks count here
     assert summary(record)["total_ms"] == 100.0 and summary(record)["total_ttft_ms"] == 40.0
+
+
+def test_no_rate_is_measured_over_a_generation_too_short_to_time() -> None:
+    instant = CallTiming(chunk_ns=[0, 20_000, 40_000, 60_000, 80_000])  # 5 tokens in 80 µs: one network read
+    assert instant.tokens_per_s(5) is None
+    assert CallTiming(chunk_ns=[0, 2 * MS]).tokens_per_s(3) is None
+    assert CallTiming(chunk_ns=[0, 3 * MS]).tokens_per_s(4) == 1000.0  # 3 tokens over 3 ms: measurable

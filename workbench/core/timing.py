@@ -13,6 +13,11 @@ import itertools
 from dataclasses import dataclass, field
 
 _NS_PER_MS = 1_000_000
+MIN_GENERATION_MS = 3.0
+"""The shortest generation a rate is measured over. Chunks are stamped when the network read that completed
+them returned, and one read often carries several: over a few milliseconds the span says more about reads than
+about the model (an instant reply of 5 tokens in 80 µs would read as 50,000 tok/s). A fast provider at
+1,000 tok/s still gets a rate from its fourth token on."""
 
 
 @dataclass(slots=True)
@@ -78,12 +83,13 @@ class CallTiming:
     def tokens_per_s(self, output_tokens: int) -> float | None:
         """Generation rate after the first token: (output_tokens − 1) / (last chunk − first chunk).
 
-        The first token is excluded because its wait is what TTFT measures. ``None`` when fewer than
-        two chunks arrived or they arrived in the same instant.
+        The first token is excluded because its wait is what TTFT measures. ``None`` (shown as ``–``) when
+        fewer than two tokens or chunks arrived, or they arrived within :data:`MIN_GENERATION_MS`: too short a
+        span to measure a rate over. The one definition: the faces, the trace log and ``--json`` all use it.
         """
         if output_tokens < 2 or len(self.chunk_ns) < 2:
             return None
         span_ns = self.chunk_ns[-1] - self.chunk_ns[0]
-        if span_ns <= 0:
+        if span_ns < MIN_GENERATION_MS * _NS_PER_MS:
             return None
         return (output_tokens - 1) * 1e9 / span_ns
