@@ -49,9 +49,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.core.errors import ConfigError
 from workbench.core.network import Network, NetworkSection, resolve_network
-from workbench.core.policy import PolicySet, policies_from
+from workbench.core.policy import PolicyError, PolicySet, policies_from
 from workbench.core.pricing import PriceBook, prices_from
-from workbench.core.registry import PROVIDERS, WIRES, ProviderSpec
+from workbench.core.registry import PROVIDERS, WIRES, ProviderSpec, base_url_problem
 from workbench.core.traces.redact import BUILTIN_RULES, Redactor
 from workbench.core.workspace import WORKSPACE_FILE, find_workspace
 
@@ -155,8 +155,16 @@ def _check(data: dict[str, Any], path: Path, text: str) -> None:
         if name not in PROVIDERS and entry.base_url is None:
             raise ConfigError(f"{path}:{_line_of(text, ['providers', name])}: providers.{name}: a new provider "
                               "needs base_url", "add base_url = \"http://host:port/v1\"")
+        if entry.base_url is not None and (problem := base_url_problem(entry.base_url)):
+            raise ConfigError(f"{path}:{_line_of(text, ['providers', name, 'base_url'])}: providers.{name}.base_url: "
+                              f"invalid base URL: {problem}", "write the server's URL, e.g. \"http://host:port/v1\"")
         if entry.wire is not None and entry.wire not in WIRES:
             raise ConfigError(f"{path}: providers.{name}.wire: unknown wire {entry.wire}")
+    try:
+        policies_from(config.policy, str(path))
+    except PolicyError as exc:
+        raise ConfigError(f"{path}:{_line_of(text, list(exc.keys))}: {'.'.join(exc.keys)}: {exc.problem}",
+                          exc.hint) from None
     unknown = [r for r in config.traces.redact if r not in BUILTIN_RULES]
     if unknown:
         raise ConfigError(f"{path}:{_line_of(text, ['traces', 'redact'])}: traces.redact: unknown rule {unknown[0]}",
@@ -177,7 +185,7 @@ def _line_of(text: str, keys: list[str]) -> int:
         table, key = keys[:cut - 1], keys[cut - 1]
         start = 0
         if table:
-            header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(re.escape(t) for t in table) + r"\s*\]+")
+            header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(f'"?{re.escape(t)}"?' for t in table) + r"\s*\]+")
             start = next((i + 1 for i, line in enumerate(lines) if header.match(line)), -1)
             if start < 0:
                 continue

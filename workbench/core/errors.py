@@ -193,6 +193,12 @@ class ProviderConnectionError(ProviderError):
     error_class = "connection"
 
 
+class ServerProtocolError(ProviderError):
+    """The server answered, but not in HTTP: bytes that are no status line, headers past the size limit."""
+
+    error_class = "protocol"
+
+
 class ProviderTimeoutError(ProviderError):
     """A timeout fired; ``which`` names it (connect, read, write, pool)."""
 

@@ -112,16 +112,28 @@ class PolicySet(BaseModel):
         return self.model_copy(update={"defaults": self.defaults.merged(override)})
 
 
+class PolicyError(ConfigError):
+    """A bad value in a ``[policy]`` table: ``keys`` is its dotted path (``policy``, ``targets``, ``NAME``, ...),
+    ``problem`` what is wrong with it, so a caller holding the file's text can name its line."""
+
+    def __init__(self, path: str, keys: tuple[str, ...], problem: str) -> None:
+        super().__init__(f"{path}: {'.'.join(keys)}: {problem}", "see the policy section of the README")
+        self.keys, self.problem = keys, problem
+
+
 def policies_from(policy: dict[str, Any], path: str) -> PolicySet:
-    """Policies from a ``[policy]`` table (``path`` names its file in errors)."""
+    """Policies from a ``[policy]`` table (``path`` names its file in errors, a :class:`PolicyError`)."""
     section = dict(policy)
     targets = section.pop("targets", {})
+    if not isinstance(targets, dict) or not all(isinstance(o, dict) for o in targets.values()):
+        raise PolicyError(path, ("policy", "targets"), "a table of tables, one per provider or target")
+    where: tuple[str, ...] = ("policy",)
     try:
         defaults = CallPolicy().merged(section)
-        for override in targets.values():
-            defaults.merged(override)  # validate every override now, not at the first call
+        for name, override in targets.items():  # every override validated now, not at the first call
+            where = ("policy", "targets", name)
+            defaults.merged(override)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: [policy] {where}: {first['msg']}", "see the policy section of the README") from None
+        raise PolicyError(path, (*where, *(str(p) for p in first["loc"])), first["msg"]) from None
     return PolicySet(defaults=defaults, overrides=targets)

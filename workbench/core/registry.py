@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx2
 
-from workbench.core.errors import ConfigError, header_safe
+from workbench.core.errors import ConfigError, header_safe, one_line
 from workbench.core.local_model import LOCAL_URL_ENV, check_local_model
 from workbench.core.providers.anthropic import AnthropicProvider
 from workbench.core.providers.base import Endpoint, HttpProvider
@@ -109,6 +109,22 @@ def _normalise_base_url(spec: ProviderSpec, url: str) -> str:
     return url
 
 
+def base_url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable as a base URL, or ``None``: it must be an http(s) URL with a host."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() for c in url):
+        return "it holds a space"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number from 0 to 65535)
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "not an http:// or https:// URL"
+    return None if parts.hostname else "no host"
+
+
 def base_url_of(spec: ProviderSpec, env: Mapping[str, str] | None = None) -> str | None:
     """The base URL a provider's calls go to (its environment override, else its default)."""
     url = _first(os.environ if env is None else env, spec.base_url_env) or spec.base_url
@@ -141,6 +157,11 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
             "start one with `workbench fake-server` and set WORKBENCH_FAKE_URL to its URL",
         )
     base_url = _normalise_base_url(spec, base_url)
+    if problem := base_url_problem(base_url):
+        source = next(n for n in spec.base_url_env if env.get(n, "").strip()) if override else \
+            f"[providers.{spec.name}] base_url"
+        raise ConfigError(f"{ref}: invalid base URL {one_line(base_url, 100)!r} from {source}: {problem}",
+                          f"set {source} to the server's URL, e.g. https://host:port/v1")
     if spec.base_url is None:
         base_url += FAKE_PATH_PREFIX.get(spec.wire, "")
     key = _first(env, spec.key_env)

@@ -150,7 +150,7 @@ class EvalStore:
                                  (ref.upper(), ref.upper() + "~")).fetchall()
         if len(rows) != 1:
             raise ConfigError(f"no eval run '{ref}'" if not rows else f"eval run '{ref}' is ambiguous",
-                              "see `workbench eval runs` for the ids")
+                              "see `workbench evals list` for the ids")
         return self._settled(rows[0])
 
     def previous(self, run: RunInfo) -> RunInfo | None:

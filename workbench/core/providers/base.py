@@ -26,6 +26,7 @@ from workbench.core.errors import (
     ProviderHTTPError,
     ProviderTimeoutError,
     RedirectError,
+    ServerProtocolError,
     StreamDecodeError,
     TruncatedInputError,
     TruncatedStreamError,
@@ -445,7 +446,26 @@ class HttpProvider:
             return self._timeout(exc)
         if isinstance(exc, httpx2.LocalProtocolError):
             return self._unsendable()
+        if isinstance(exc, httpx2.RemoteProtocolError):
+            return self._not_http(exc)
+        if _cause(exc, (ConnectionResetError, BrokenPipeError)) is not None:
+            return ProviderConnectionError(self.target, f"{self.endpoint.base_url} reset the connection before "
+                                           "answering", "the server, a proxy or a firewall cut it: retry; if it "
+                                           "keeps happening, check the proxy settings and the base URL")
         return self._unreachable(exc)
+
+    def _not_http(self, exc: httpx2.RemoteProtocolError) -> ProviderError:
+        """The server answered with no response at all, or with bytes that are not an HTTP response."""
+        url, detail = self.endpoint.base_url, str(exc)
+        if "without sending a response" in detail:  # h11: the connection closed before any byte of a response
+            return ProviderConnectionError(self.target, f"{url} closed the connection without answering",
+                                           "the server or a proxy dropped the request: retry; if it keeps "
+                                           "happening, check the base URL and the proxy settings")
+        what = ("response headers too large to read" if "buffer too long" in detail  # h11's header size limit
+                else f"a reply that is not HTTP ({one_line(self._scrub(detail), 80)})")
+        return ServerProtocolError(self.target, f"{url} sent {what}",
+                                   "something other than an HTTP API answers there (a wrong port or scheme, a "
+                                   "broken proxy): check the base URL and the proxy settings")
 
     def _unsendable(self) -> ProviderError:
         """The request could not be framed: a header value HTTP forbids. Not retried (it would fail the same
@@ -457,9 +477,7 @@ class HttpProvider:
     def _unreachable(self, exc: httpx2.TransportError) -> ProviderError:
         import ssl
 
-        url, cause, seen = self.endpoint.base_url, exc.__cause__ or exc.__context__, 0
-        while cause is not None and not isinstance(cause, ssl.SSLError) and seen < 8:
-            cause, seen = cause.__cause__ or cause.__context__, seen + 1
+        url, cause = self.endpoint.base_url, _cause(exc, ssl.SSLError)
         if isinstance(cause, ssl.SSLCertVerificationError):  # the TLS error is one line; the fix names the setting
             detail = f"CERTIFICATE_VERIFY_FAILED: {cause.verify_message or 'certificate verify failed'}"
             if cause.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
@@ -477,11 +495,23 @@ class HttpProvider:
             return ProviderConnectionError(self.target, f"TLS handshake with {url} failed ({reason})",
                                            "check that the base URL's scheme and port are right, and [network] "
                                            "client_cert if the server requires a client certificate")
+        import socket
+
+        reason = ("connection refused" if _cause(exc, ConnectionRefusedError) is not None else
+                  "host not found" if _cause(exc, socket.gaierror) is not None else type(exc).__name__)
         return ProviderConnectionError(
             self.target,
-            f"cannot reach {url} ({type(exc).__name__})",
+            f"cannot reach {url} ({reason})",
             "check the network, that the server is running, and the provider's base URL",
         )
+
+
+def _cause(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> Any:
+    """The first exception of ``kinds`` among what caused ``exc`` (a few links down), else ``None``."""
+    cause, seen = exc.__cause__ or exc.__context__, 0
+    while cause is not None and not isinstance(cause, kinds) and seen < 8:
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return cause
 
 
 MAX_REDIRECTS = 3
