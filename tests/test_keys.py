@@ -75,6 +75,14 @@ def test_keys_test_reports_a_rejected_key(fake_server: FakeServerProcess) -> Non
                                                       "OPENAI_API_KEY": SECRET})
     assert result.returncode == 2 and "cannot reach" in result.stderr and "Traceback" not in result.stderr
     assert SECRET not in result.stderr + result.stdout
+    assert result.stderr.startswith("workbench: openai: cannot reach") and "openai/-" not in result.stderr
+
+
+def test_keys_test_names_the_provider_it_tried() -> None:
+    missing = workbench("keys", "test", "openai", "--json", env={"OPENAI_API_KEY": ""})
+    assert missing.returncode == 2
+    assert json_lines(missing.stdout)[0]["error"] == "openai: no API key for openai"
+    assert "workbench: openai: no API key for openai" in missing.stderr and "/-" not in missing.stderr
 
 
 @pytest.mark.skipif(not os.environ.get("WORKBENCH_SECRET_SERVICE"),

@@ -52,20 +52,22 @@ def _test(provider: str, as_json: bool) -> int:
     from workbench.core.request import ModelRef
 
     network = load_settings().network(os.environ)
+    listing = ModelRef(provider=provider, model="-")  # the model list: no model of its own
 
     async def probe() -> tuple[float, int, dict[str, str]]:
         async with new_client(network) as client:
-            endpoint = resolve(ModelRef(provider=provider, model="-"), with_stored_keys(os.environ, [provider]))
+            endpoint = resolve(listing, with_stored_keys(os.environ, [provider]))
             started = time.perf_counter()
             count, limits = await make_provider(endpoint, client).list_models()
             return (time.perf_counter() - started) * 1000, count, limits
 
     try:
         latency_ms, count, limits = asyncio.run(probe())
-    except WorkbenchError as exc:
+    except WorkbenchError as exc:  # said of the provider, as no model was tried
+        error = WorkbenchError(f"{provider}: {str(exc).removeprefix(f'{listing}: ')}", exc.hint)
         if as_json:
-            print(json.dumps({"provider": provider, "ok": False, "error": str(exc)}))
-        raise
+            print(json.dumps({"provider": provider, "ok": False, "error": str(error)}))
+        raise error from None
     if as_json:
         print(json.dumps({"provider": provider, "ok": True, "latency_ms": round(latency_ms, 1), "models": count,
                           "rate_limits": limits}))
