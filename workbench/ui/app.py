@@ -91,16 +91,12 @@ class WorkbenchApp(WorkbenchBase):
     TITLE = "workbench"
     SUB_TITLE = "race · read back · compare"
     COMMANDS: ClassVar = App.COMMANDS | {WorkbenchCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 (typed by Textual as it is)
+    """Screens narrower than 110 columns have the class ``-narrow`` (the editor stacks its columns)."""
     SCREENS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {
         "editor": EditorScreen, "race": _race, "traces": _traces, "keys": _keys, "evals": _evals}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f2", "goto('editor')", "Editor"),
-        Binding("f3", "goto('race')", "Race"),
-        Binding("f4", "goto('traces')", "Traces"),
-        Binding("f5", "goto('keys')", "Keys & models"),
-        Binding("f6", "goto('evals')", "Evals", show=False, priority=True),  # over TextArea's select-line
+    BINDINGS: ClassVar[list[BindingType]] = [  # the screens' keys are in WorkbenchScreen: first in the footer
         Binding("ctrl+t", "toggle_theme", "Light/dark"),
-        Binding("f1", "toggle_help", "Help"),
         Binding("question_mark", "toggle_help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]

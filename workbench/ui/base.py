@@ -14,10 +14,11 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import App
+from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.notifications import SeverityLevel
 from textual.reactive import var
@@ -282,7 +283,18 @@ def report_failed_worker(node: DOMNode, event: Worker.StateChanged) -> None:
 
 
 class WorkbenchScreen(Screen[None]):
-    """A screen of the TUI: the typed app (:attr:`workbench`), and its workers' errors as notifications."""
+    """A screen of the TUI: the typed app (:attr:`workbench`), and its workers' errors as notifications.
+
+    Every screen has the keys to the others and to the help first, so the footer shows them at any width."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [  # priority: over a widget's own f-key (TextArea's f6 select-line)
+        Binding("f1", "app.toggle_help", "Help", priority=True),
+        Binding("f2", "app.goto('editor')", "Editor", priority=True),
+        Binding("f3", "app.goto('race')", "Race", priority=True),
+        Binding("f4", "app.goto('traces')", "Traces", priority=True),
+        Binding("f5", "app.goto('keys')", "Keys & models", priority=True),
+        Binding("f6", "app.goto('evals')", "Evals", priority=True),
+    ]
 
     @property
     def workbench(self) -> WorkbenchBase:

@@ -34,21 +34,23 @@ def error_line(record: CallRecord) -> Text | None:
 
 
 def meter_text(rows: list[dict[str, Any]]) -> Text:
-    """The editor's live meter. Per target: tokens in (``≈`` when approximate), USD in → in+max, headroom."""
+    """The editor's live meter, one line per target: tokens in (``≈`` when approximate), USD in → in+max,
+    headroom."""
     out = Text()
-    out.append("Live meter\n", style="bold")
+    width = max((len(row["target"]) for row in rows), default=0)
     for row in rows:
-        out.append(f"\n{row['target']}\n", style="bold")
+        if out:
+            out.append("\n")
+        out.append(row["target"].ljust(width), style="bold")
         tokens = "counting…" if row["tokens"] is None else figures.tokens(row["tokens"], exact=row["exact"])
         out.append("  in ", style="dim")
         out.append(tokens)
         est = row["estimate"]
         out.append("  USD ", style="dim")
         out.append("…" if est is None else f"{fmt_usd(est.cost_input_usd)} → {fmt_usd(est.cost_max_usd)}")
-        out.append("\n  headroom ", style="dim")
+        out.append("  headroom ", style="dim")
         if est is None or est.headroom_tokens is None:
             out.append("…" if est is None else "unknown", style="dim")
         else:
             out.append(f"{est.headroom_tokens:,}", style="bold red" if est.headroom_tokens < 0 else "")
-        out.append("\n")
     return out

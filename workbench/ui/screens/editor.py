@@ -68,7 +68,16 @@ class EditorScreen(WorkbenchScreen):
     EditorScreen #turns { height: 1fr; }
     EditorScreen #turns PromptArea { height: 1fr; min-height: 4; }
     EditorScreen Label { color: $text-muted; margin-top: 1; }
-    EditorScreen #meter { margin-top: 1; height: auto; }
+    EditorScreen #meter { height: auto; max-height: 7; border-top: solid $primary; padding: 0 1;
+                          border-title-align: left; border-title-color: $text-muted; }
+    EditorScreen.-narrow #editor-main { layout: vertical; overflow-y: auto; }
+    EditorScreen.-narrow #prompt-files { width: 1fr; height: auto; padding: 0; }
+    EditorScreen.-narrow #prompts { height: auto; max-height: 4; }
+    EditorScreen.-narrow #prompts-hint { display: none; }
+    EditorScreen.-narrow #texts, EditorScreen.-narrow #side { width: 1fr; height: auto; min-width: 0; }
+    EditorScreen.-narrow #system { height: 4; }
+    EditorScreen.-narrow #turns { height: auto; }
+    EditorScreen.-narrow #turns PromptArea { height: 6; }
     EditorScreen #sampling { height: auto; }
     EditorScreen #sampling Input { width: 1fr; }
     EditorScreen #json-schema { height: 5; }
@@ -107,7 +116,7 @@ class EditorScreen(WorkbenchScreen):
                 yield Label("System prompt")
                 yield self.system
                 yield self.turns
-            with VerticalScroll(id="side"):
+            with VerticalScroll(id="side", can_focus=False):  # its fields take the focus, not the scroll
                 yield Label("Targets (comma-separated provider/model)")
                 yield Input(", ".join(self.workbench.default_targets()), id="targets", placeholder="picking targets…")
                 yield Static(id="targets-hint", markup=False)
@@ -124,10 +133,11 @@ class EditorScreen(WorkbenchScreen):
                 yield TextArea("", id="json-schema", language=None, soft_wrap=True)
                 with Vertical(id="variables"):
                     yield Label("Variables ({{name}} in the texts)")
-                yield self.meter
+        yield self.meter  # below the texts and fields, at any size: always in sight while typing
         yield Footer()
 
     def on_mount(self) -> None:
+        self.meter.border_title = "Live meter"
         self.turns.area("user").focus()
         # Queued while the screen is being pushed, a callback runs after a refresh that may not have drawn it
         # yet (it is not current, or a layout is still pending); queued again from there, it runs after the

@@ -58,7 +58,7 @@ class LiveMeter(Static):
     """Tokens in (live, per target's encoding), USD in → in+max and headroom (debounced)."""
 
     def __init__(self, source: MeterSource, *, id: str | None = None) -> None:
-        super().__init__(Text("Live meter\n\ncounting…", style="dim"), id=id)
+        super().__init__(Text("counting…", style="dim"), id=id)
         self.source = source
         self.ready = False
         """Set after the editor's first paint: until then no tokenizer work (the first recount covers it)."""
