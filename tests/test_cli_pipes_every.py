@@ -42,6 +42,7 @@ COMMANDS: dict[str, list[str]] = {
     "prompts restore": ["prompts", "restore", "support-reply", "1"],
     "prompts label": ["prompts", "label", "support-reply", "production", "2"],
     "prompts save": ["prompts", "save", "summarise"],
+    "prompts new": ["prompts", "new", "greeting-{uniq}"],
     "sessions": ["sessions", "--help"],
     "sessions list": ["sessions", "list"],
     "sessions show": ["sessions", "show", "double-charge"],
