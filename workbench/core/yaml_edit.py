@@ -25,7 +25,7 @@ from ruamel.yaml.scalarstring import (
     SingleQuotedScalarString,
 )
 
-from workbench.core.yaml_lines import line_of
+from workbench.core.yaml_lines import line_of, load
 
 # (mapping indent, sequence indent, dash offset): "key:\n  - item", "key:\n- item", then 4-space mappings
 _LAYOUTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 2, 0), (4, 6, 4))
@@ -85,10 +85,10 @@ def _edit(text: str, change: Callable[[Any], Any]) -> str:
     layouts = _closest_layouts(original, root)
     root = change(root)
     rendered = [(base, _dump(rt, root)) for rt, base in layouts]
-    meaning = yaml.safe_load(rendered[0][1])
+    meaning = load(rendered[0][1])
     for (base, edited), slide in itertools.product(rendered, (True, False)):
         merged = _merged(original, base, edited, slide=slide)
-        if merged is not None and yaml.safe_load(merged) == meaning:
+        if merged is not None and load(merged) == meaning:
             return merged.replace("\n", newline)
     return rendered[0][1].replace("\n", newline)
 

@@ -1,8 +1,10 @@
-"""Line numbers of YAML nodes, for ``path:line: message`` errors about files people edit by hand."""
+"""Reading YAML people write by hand: bounded (aliases cannot expand a small file into a huge document), with
+the line numbers of its nodes for ``path:line: message`` errors."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
@@ -10,8 +12,66 @@ Loc = Sequence[int | str]
 """A path into loaded YAML data: mapping keys and sequence indexes, e.g. ``("tests", 2, "assert", 0)``."""
 
 
+MAX_NODES = 1_000_000
+"""The most nodes a document may hold once its aliases are expanded. A file with ten nested aliases of ten
+(``billion laughs``) holds 10^9: whatever walks its data (checks, templates, copies) would take minutes and
+gigabytes. Real suites and prompt files, even with thousands of tests, stay far below."""
+
+
+class AliasBombError(yaml.MarkedYAMLError):
+    """A document whose aliases expand past :data:`MAX_NODES`, or refer to themselves; marked at the alias."""
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader counting the nodes the document holds with its aliases expanded (each node's
+    expanded size computed once), refusing it at the alias that takes it past :data:`MAX_NODES`."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.expanded = 0
+        self.sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                if target.end_mark is None:  # still being composed: the alias is inside its own anchor
+                    raise AliasBombError(None, None, f"YAML alias *{event.anchor} refers to the node it is in",
+                                         event.start_mark)
+                self.expanded += self.size(target)
+                if self.expanded > MAX_NODES:
+                    raise AliasBombError(None, None, f"YAML aliases expand the document past {MAX_NODES:,} nodes "
+                                         f"(at *{event.anchor})", event.start_mark)
+            return super().compose_node(parent, index)
+        self.expanded += 1
+        return super().compose_node(parent, index)
+
+    def size(self, node: yaml.Node) -> int:
+        """How many nodes ``node`` stands for, its aliases expanded (memoised: linear in the distinct nodes)."""
+        known = self.sizes.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(self.size(item) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(self.size(key) + self.size(value) for key, value in node.value)
+        else:
+            total = 1
+        self.sizes[id(node)] = total
+        return total
+
+
+def load(text: str) -> Any:
+    """The data of a YAML document, bounded (:class:`BoundedLoader`); raises :class:`yaml.YAMLError`."""
+    return yaml.load(text, Loader=BoundedLoader)
+
+
 def syntax_error(exc: yaml.YAMLError) -> tuple[int, str]:
     """The 1-based line and the message of a YAML parse error."""
+    if isinstance(exc, AliasBombError):
+        mark = exc.problem_mark
+        return (mark.line + 1 if mark is not None else 1), str(exc.problem)
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -21,7 +81,7 @@ def syntax_error(exc: yaml.YAMLError) -> tuple[int, str]:
 
 def compose(text: str) -> yaml.Node | None:
     """The node tree of ``text`` (raises :class:`yaml.YAMLError` when it is not YAML)."""
-    return yaml.compose(text, Loader=yaml.SafeLoader)
+    return yaml.compose(text, Loader=BoundedLoader)
 
 
 def node_line(root: yaml.Node | None, loc: Loc) -> int:

@@ -29,6 +29,7 @@ from workbench.core.request import ChatRequest
 from workbench.core.sessions import PromptRef
 from workbench.core.workspace import suite_files
 from workbench.core.yaml_edit import append_item
+from workbench.core.yaml_lines import compose
 
 
 def _test(description: str, variables: Mapping[str, str], assertion: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,7 +232,7 @@ def _matched(prompt: Prompt, request: ChatRequest) -> dict[str, str] | None:
 
 def _compose(path: Path, text: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1

@@ -18,7 +18,7 @@ from workbench.core.errors import ConfigError
 from workbench.core.evals.model import ASSERTION_TYPES
 from workbench.core.prompts.model import PromptFileError, PromptParams
 from workbench.core.request import ModelRef
-from workbench.core.yaml_lines import Loc, compose, node_line, syntax_error
+from workbench.core.yaml_lines import Loc, compose, load, node_line, syntax_error
 
 FILE = "file://"
 
@@ -98,7 +98,7 @@ class Context:
         """A YAML (or JSON) document's data and its :class:`Src`; a syntax error raises with its line."""
         shown = self.shown(path)
         try:
-            data = yaml.safe_load(text)
+            data = load(text)
             root = compose(text)
         except yaml.YAMLError as exc:
             line, problem = syntax_error(exc)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from workbench.core.errors import ConfigError
 from workbench.core.request import ChatRequest, Message, Params
-from workbench.core.yaml_lines import line_of, syntax_error
+from workbench.core.yaml_lines import line_of, load, syntax_error
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 _NAME = re.compile(NAME_PATTERN)
@@ -104,7 +104,7 @@ def parse_yaml_model(text: str, path: Path | str, model: type[_M], *, default_na
 
     With ``default_name`` (the file's stem) a missing ``name`` is that, and a different one is an error."""
     try:
-        data = yaml.safe_load(text)
+        data = load(text)
     except yaml.YAMLError as exc:
         raise error(path, *syntax_error(exc)) from None
     if data is None:
