@@ -338,8 +338,9 @@ def add_config(sub: Subparsers) -> None:
 
 
 def add_models(sub: Subparsers) -> None:
-    models = sub.add_parser("models", help="every available target: configured, aliased, the local model and "
-                                           "local servers found")
+    models = sub.add_parser("models", help="every available target: configured, aliased, the local model, local "
+                                           "servers found and the cloud providers' current models, with key "
+                                           "status, context window and prices")
     models.add_argument("--config", metavar="FILE")
     models.add_argument("--json", action="store_true", help="one JSON object per line")
 

@@ -137,6 +137,25 @@ def key_statuses(env: Mapping[str, str]) -> list[KeyStatus]:
     return out
 
 
+def key_source(provider: str, env: Mapping[str, str], specs: Mapping[str, ProviderSpec] | None = None) -> str:
+    """Where ``provider``'s key comes from, never the key: ``env VAR``, ``set in keyring``, ``missing``, or
+    ``not needed`` (local servers, the fake and local providers). ``env`` may hold keyring keys already
+    (:func:`with_stored_keys`): a variable holding the stored key is the keyring's."""
+    spec = (PROVIDERS if specs is None else specs).get(provider)
+    if spec is None:
+        return "unknown provider"
+    if spec.local or not spec.key_env:
+        return "not needed"
+    var = next((v for v in spec.key_env if env.get(v)), None)
+    try:
+        stored = stored_key(provider)
+    except KeyringUnavailable:
+        stored = None
+    if var is not None and env[var] != stored:
+        return f"env {var}"
+    return "set in keyring" if stored else "missing"
+
+
 def with_stored_keys(env: Mapping[str, str], providers: list[str],
                      specs: Mapping[str, ProviderSpec] | None = None) -> dict[str, str]:
     """``env`` plus keyring keys for the given providers whose variable is unset (env wins).

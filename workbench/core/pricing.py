@@ -22,8 +22,9 @@ It overrides the bundled data for the models it matches, and adds models the dat
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -156,6 +157,65 @@ def _bundled_model(target: str) -> tuple[str, int | None] | None:
     except LookupError:
         return None
     return info.id, info.context_window
+
+
+_SPECIAL_PURPOSE = re.compile(r"audio|image|tts|transcri|realtime|embed|ocr|search|guard|live|whisper|vision|"
+                              r"moderation|computer-use|robotics|omni|cyber|voxtral|preview|exp\b|latest|:|ft-|"
+                              r"\d{4}-\d{2}-\d{2}")
+"""Model ids that are not a current chat model: speech, images, embeddings, previews, fine-tunes, dated snapshots."""
+_SIZE = re.compile(r"-\d+(?:x\d+)?b\b")
+_NUMBER = re.compile(r"\d+(?:[.-]\d+)*")
+
+
+def _version(model_id: str) -> tuple[int, ...]:
+    """A model's version: its first number, parameter counts (``-70b``) aside (``gpt-5.4-mini`` → (5, 4))."""
+    found = _NUMBER.search(_SIZE.sub("", model_id))
+    return tuple(int(part) for part in re.split(r"[.-]", found[0])) if found else ()
+
+
+@cache
+def current_models(provider: str) -> tuple[str, ...]:
+    """The provider's current chat models in the bundled price data, as ``provider/model``, sorted.
+
+    Only providers with models of their own (not gateways such as OpenRouter or Groq, which serve everyone's).
+    A model counts when the data prices its text input and output and knows its context window, it is not
+    deprecated nor of special purpose (:data:`_SPECIAL_PURPOSE`), and it is the newest of its family (its id with
+    the version number left out), in the newest major version of its series (``gpt``, ``o``, ``claude``...)."""
+    provider_id = PRICE_PROVIDERS.get(provider)
+    if provider_id is None:
+        return ()
+    from genai_prices import data_snapshot
+
+    data = next((p for p in data_snapshot.get_snapshot().providers if p.id == provider_id), None)
+    if data is None or data.model_match is None:
+        return ()
+    newest: dict[str, str] = {}
+    for model in data.models:
+        if (model.deprecated or not model.context_window or _SPECIAL_PURPOSE.search(model.id)
+                or not data.model_match.is_match(model.id) or not _priced(model)):
+            continue
+        family = _NUMBER.sub("#", _SIZE.sub("", model.id), count=1)
+        if family not in newest or _version(model.id) > _version(newest[family]):
+            newest[family] = model.id
+    majors: dict[str, tuple[int, ...]] = {}
+    for model_id in newest.values():
+        majors[_series(model_id)] = max(majors.get(_series(model_id), ()), _version(model_id)[:1])
+    return tuple(sorted(f"{provider}/{model_id}" for model_id in newest.values()
+                        if _version(model_id)[:1] == majors[_series(model_id)]))
+
+
+def _series(model_id: str) -> str:
+    """The letters a model id starts with: ``gpt``, ``o``, ``claude``, ``gemini``."""
+    return model_id[:len(model_id) - len(model_id.lstrip("abcdefghijklmnopqrstuvwxyz"))]
+
+
+def _priced(model: Any) -> bool:
+    """Whether the data has a price now for the model's text input and output."""
+    try:
+        prices = model.get_prices(datetime.now(UTC))
+    except (LookupError, ValueError):
+        return False
+    return prices.input_mtok is not None and prices.output_mtok is not None
 
 
 def prices_from(rows: dict[str, Any], path: str) -> PriceBook:

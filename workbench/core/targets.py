@@ -1,9 +1,11 @@
 """Available targets, as ``workbench models`` and the TUI's Keys & models screen list them, and the
 targets of a run that names none.
 
-Each row: whether the target is ready (a key, a local server, or the local runtime installed), its context
-window, its price per million tokens, and the circuit state its breaker would have now, replayed from the
-endpoint's recent calls in the trace log (a one-shot process has no live breaker to ask).
+Each row: where the target runs (cloud, local, fake), where its key comes from (never the key), whether it is
+ready (a key, a local server, or the local runtime installed), its context window, its price per million tokens,
+and the circuit state its breaker would have now, replayed from the endpoint's recent calls in the trace log (a
+one-shot process has no live breaker to ask). The cloud models listed come from the bundled price data
+(:func:`~workbench.core.pricing.current_models`) and the small model per provider a run picks with a key.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 from workbench.core.config import Settings
 from workbench.core.errors import ConfigError
 from workbench.core.events import Usage
+from workbench.core.keys import key_source
 from workbench.core.local_model import INSTALL_HINT, LOCAL_MODELS, LOCAL_URL_ENV, model_file
+from workbench.core.pricing import PRICE_PROVIDERS, current_models
 from workbench.core.registry import ProviderSpec
 from workbench.core.resilience.breaker import replay_state, unhealthy
 
@@ -32,6 +36,7 @@ def target_rows(settings: Settings, env: Mapping[str, str], sources: Iterable[tu
     now = time.time()
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
+    keys: dict[str, str] = {}
     for target, source in sources:
         if target in seen:
             continue
@@ -45,13 +50,41 @@ def target_rows(settings: Settings, env: Mapping[str, str], sources: Iterable[tu
             setup = f"add a key: workbench keys set {provider}" if spec else f"unknown provider '{provider}'"
         per_mtok = [settings.prices.cost(target, usage) for usage in (Usage(input_tokens=10**6),
                                                                       Usage(output_tokens=10**6))]
-        rows.append({"target": target, "provider": provider, "source": source, "ready": ready,
-                     "setup": None if ready else setup,
+        if provider not in keys:
+            keys[provider] = key_source(provider, env, specs)
+        rows.append({"target": target, "provider": provider, "where": where(provider, spec), "key": keys[provider],
+                     "source": source, "ready": ready, "setup": None if ready else setup,
                      "context_window": settings.prices.facts(target).context_window,
                      "input_usd_per_mtok": None if per_mtok[0] is None else float(per_mtok[0]),
                      "output_usd_per_mtok": None if per_mtok[1] is None else float(per_mtok[1]),
                      "circuit": circuit_state(settings, target, recent_calls, now)})
     return rows
+
+
+def where(provider: str, spec: ProviderSpec | None) -> str:
+    """``fake`` (the built-in fake server), ``local`` (this machine or a local server), ``cloud``, or ``?``."""
+    if spec is None:
+        return "?"
+    if provider.startswith("fake"):
+        return "fake"
+    return "local" if spec.local else "cloud"
+
+
+def cloud_catalog(specs: Mapping[str, ProviderSpec]) -> list[tuple[str, str]]:
+    """(target, source) for each cloud provider of ``specs`` the price data covers (one per price provider:
+    ``openai-responses`` serves ``openai``'s models): the small model a run picks with its key, then its current
+    models."""
+    out: list[tuple[str, str]] = []
+    covered: set[str] = set()
+    for provider, spec in specs.items():
+        priced = PRICE_PROVIDERS.get(provider)
+        if spec.local or priced is None or priced in covered:
+            continue
+        covered.add(priced)
+        if provider in KEYED_DEFAULTS:
+            out.append((KEYED_DEFAULTS[provider], "small default"))
+        out.extend((target, "current") for target in current_models(provider))
+    return out
 
 
 def circuit_state(settings: Settings, target: str, recent_calls: RecentCalls | None, now: float) -> str:
