@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +35,29 @@ class ModelRef(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}"
+
+
+_OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=[^/\s]*")
+"""One option of a fake target's scenario (``tps=2``), as YAML leaves it when it splits ``fake/a@ttft=1,tps=2``."""
+
+
+def split_target(key: str, items: Sequence[object]) -> tuple[int, str, str] | None:
+    """A YAML list of targets (under ``key``) holding the piece of a target that YAML split at a comma:
+    ``targets: [fake/a@ttft=1,tps=2]`` is a flow list of ``fake/a@ttft=1`` and ``tps=2``. The index of the first
+    piece, the problem and the hint (the target rejoined and quoted); ``None`` when no item is such a piece."""
+    texts = [item.strip() if isinstance(item, str) else "" for item in items]
+    pieces = [bool(_OPTION.fullmatch(text)) for text in texts]
+    if True not in pieces:
+        return None
+    first = pieces.index(True)
+    hint = "in a [flow, list] a comma separates items: quotes keep a target with options whole"
+    if first == 0 or "@" not in texts[first - 1]:
+        return first, (f"'{texts[first]}' is not a target (no provider/model); if it is a fake target's option, "
+                       f'quote the whole target: {key}: ["fake/MODEL@ttft=1,{texts[first]}"]'), hint
+    end = next((j for j in range(first, len(texts)) if not pieces[j]), len(texts))
+    joined = ",".join(texts[first - 1:end])
+    problem = f"'{texts[first]}' is not a target: YAML split '{joined}' at its comma"
+    return first, f'{problem}; quote it: {key}: ["{joined}"]', hint
 
 
 class Message(BaseModel):

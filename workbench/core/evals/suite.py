@@ -47,6 +47,7 @@ from workbench.core.prompts.versions import (
     split_ref,
     versions,
 )
+from workbench.core.request import split_target
 from workbench.core.templating import TemplateError, check_syntax, has_tags
 from workbench.core.yaml_lines import Loc
 
@@ -321,6 +322,9 @@ def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool) -> tuple
                         "add targets: a list such as openai/gpt-4o-mini, or pass them with -t PROVIDER/MODEL")
     raw = data[key]
     items = [raw] if isinstance(raw, str) else expect(src, (key,), raw, list, "a list of targets")
+    split = split_target(key, items)
+    if split is not None:
+        raise src.error((key, split[0]), split[1], split[2])
     out: list[SuiteTarget] = []
     for i, item in enumerate(items):
         loc: Loc = (key,) if isinstance(raw, str) else (key, i)

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workbench.core.errors import ConfigError
-from workbench.core.request import ChatRequest, Message, Params
+from workbench.core.request import ChatRequest, Message, Params, split_target
 from workbench.core.yaml_lines import line_of, load, syntax_error
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -111,6 +111,9 @@ def parse_yaml_model(text: str, path: Path | str, model: type[_M], *, default_na
         raise error(path, 1, "the file is empty", error.needs)
     if not isinstance(data, dict):
         raise error(path, 1, f"expected a mapping of keys, not a {type(data).__name__}", error.needs)
+    split = split_target("targets", data["targets"]) if isinstance(data.get("targets"), list) else None
+    if split is not None:
+        raise error(path, line_of(text, ("targets", split[0])), split[1], split[2])
     if default_name is not None:
         data.setdefault("name", default_name)
     try:
