@@ -59,6 +59,9 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
         for row in rows:
             print(json.dumps(_public(row), ensure_ascii=False))
         return
+    if not rows:  # said on stderr: a pipe reading the table gets nothing rather than a header alone
+        print("workbench: no calls match", file=sys.stderr)
+        return
     from workbench.cli.render import Target, new_table, print_table
 
     numbers = ("TTFT", "latency", "in/out", "USD")
