@@ -576,6 +576,14 @@ async def test_log_and_lists(server: FakeServer, client: httpx2.AsyncClient) -> 
     assert models["object"] == "list" and models["data"][0]["object"] == "model"
     assert all(m["owned_by"] == "workbench-fake" for m in models["data"])
     assert (await client.get("/api/tags")).json()["models"]
+    gemini = (await client.get("/v1beta/models")).json()["models"]
+    assert "models/gemini-2.5-flash" in [m["name"] for m in gemini]
+    assert all(m["inputTokenLimit"] > 0 and "generateContent" in m["supportedGenerationMethods"] for m in gemini)
+    one = (await client.get("/v1beta/models/gemini-2.5-flash")).json()
+    assert one["name"] == "models/gemini-2.5-flash" and one["baseModelId"] == "gemini-2.5-flash"
+    claude = (await client.get("/v1/models", headers={"anthropic-version": "2023-06-01"})).json()
+    assert claude["has_more"] is False and claude["data"][0]["type"] == "model" and "object" not in claude
+    assert claude["first_id"] == claude["data"][0]["id"] and claude["last_id"] == claude["data"][-1]["id"]
     r = await client.get("/v1/nope")
     assert r.status_code == 404 and r.json()["error"]["message"] == "Invalid URL (GET /v1/nope)"
 

@@ -137,3 +137,10 @@ async def test_anthropic_typed_errors(server: FakeServer, claude: anthropic.Asyn
     assert overloaded.value.type == "overloaded_error"
     done = await claude.messages.create(model="c@tokens=2", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     assert done.content[0].type == "text" and done.content[0].text == expected_text("c", "x", 2)
+
+
+async def test_model_lists_in_each_sdks_shape(claude: anthropic.AsyncAnthropic, oai: openai.AsyncOpenAI) -> None:
+    listed = [model async for model in claude.models.list()]
+    assert "claude-sonnet-4-5" in [model.id for model in listed]
+    assert all(model.type == "model" and model.display_name and model.created_at.year == 2023 for model in listed)
+    assert "gpt-4o-mini" in [model.id async for model in oai.models.list()]  # the same path without those headers

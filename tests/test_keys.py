@@ -200,3 +200,16 @@ def test_a_key_http_cannot_carry_is_refused_on_entry_and_never_printed(
     written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     for needle in (canary, canary[-6:], "4d2e"):
         assert needle not in printed and needle.encode() not in written
+
+
+@pytest.mark.parametrize("provider", ["gemini", "anthropic"])
+def test_keys_test_lists_models_from_the_fake_server_in_each_providers_shape(
+        provider: str, fake_server: FakeServerProcess) -> None:
+    env = {f"{provider.upper()}_BASE_URL": fake_server.base_url, f"{provider.upper()}_API_KEY": SECRET}
+    tested = workbench("keys", "test", provider, "--json", env=env)
+    assert tested.returncode == 0, tested.stderr
+    row = json_lines(tested.stdout)[0]
+    assert row["ok"] is True and row["models"] >= 5
+    shown = workbench("keys", "test", provider, env=env)
+    assert shown.returncode == 0 and shown.stdout.startswith(f"{provider}: key accepted, {row['models']} models")
+    assert SECRET not in tested.stdout + tested.stderr + shown.stdout + shown.stderr

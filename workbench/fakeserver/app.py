@@ -2,12 +2,18 @@
 
 Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``POST /v1/messages``,
 ``POST /v1beta/models/{model}:streamGenerateContent`` (``?alt=sse``) and ``:generateContent``
-(also under ``/v1/models/``), ``POST /api/chat``; token counting: ``POST /v1/messages/count_tokens``
-(Anthropic), ``POST .../models/{model}:countTokens`` (Gemini), ``POST /tokenize`` (llama.cpp, or
-vLLM when the body has ``prompt`` / ``messages``); ``GET /v1/models``, ``GET /api/tags``,
-``GET /api/version``, ``GET /``; ``GET /_fake/log``, ``GET /_fake/limits``, ``POST /_fake/reset``.
+(also under ``/v1/models/``), ``POST /api/chat``; embeddings: ``POST /v1/embeddings`` (OpenAI's, deterministic
+vectors: :mod:`workbench.fakeserver.embeddings`; not logged, no scenarios); token counting:
+``POST /v1/messages/count_tokens`` (Anthropic), ``POST .../models/{model}:countTokens`` (Gemini),
+``POST /tokenize`` (llama.cpp, or vLLM when the body has ``prompt`` / ``messages``); ``GET /v1/models``,
+``GET /api/tags``, ``GET /api/version``, ``GET /``; ``GET /_fake/log``, ``GET /_fake/limits``, ``POST /_fake/reset``.
 Every provider route is also served under ``/_redirected`` (where ``redirect=CODE`` points), with the
 scenario's ``redirect`` key ignored there.
+
+Model lists answer in the shape of the client asking: ``GET /v1/models`` is OpenAI's list, or Anthropic's
+Models API page when the request carries Anthropic's headers (``x-api-key``, ``anthropic-version``);
+``GET /v1beta/models`` (and ``/v1alpha/``) is Gemini's ``models.list``, ``GET /v1beta/models/{model}`` its
+``models.get``.
 
 Only provider requests (the five wires and the counting endpoints) are logged. A log entry is
 appended when the request has been read and updated in place while it is answered; ``outcome`` is
@@ -49,6 +55,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from workbench.fakeserver import embeddings
 from workbench.fakeserver.hostile import (
     HTML_HEADERS,
     PORTAL_HTML,
@@ -71,6 +78,8 @@ from workbench.fakeserver.wire import (
     OpenAIChatWire,
     OpenAIResponsesWire,
     WireFormat,
+    anthropic,
+    gemini,
     tokenize_wire,
 )
 from workbench.fakeserver.wire.base import ErrorInfo, WireError, compact, plan
@@ -113,6 +122,9 @@ _GEMINI_ACTIONS = ("streamGenerateContent", "generateContent")
 OVERRUN_TOKENS = sys.maxsize
 MODELS = ("gpt-4o-mini", "gpt-4.1", "o4-mini", "claude-sonnet-4-5", "gemini-2.5-flash", "llama3.2", "fake-model")
 _CREATED = 1_700_000_000
+_CREATED_AT = "2023-11-14T22:13:20Z"
+"""``_CREATED`` as Anthropic writes it (RFC 3339)."""
+_GEMINI_LISTS = ("/v1beta/models", "/v1alpha/models")
 
 
 def _json(obj: Any) -> bytes:
@@ -234,12 +246,16 @@ class FakeServer:
             if path == "/tokenize":
                 await self._answer(tokenize_wire(req.body), req, resp, None, {}, redirected)
                 return
+            if path == "/v1/embeddings":
+                status, answer = embeddings.answer(req.body)
+                await resp.send(status, _json(answer), [("content-type", "application/json")])
+                return
             if path == "/_fake/reset":
                 self.reset()
                 await resp.send(200, b'{"ok":true}', [("content-type", "application/json")])
                 return
         elif req.method == "GET":
-            body = self._get(path)
+            body = self._get(path, req.headers)
             if body is not None:
                 await resp.send(200, body, [("content-type", "application/json")])
                 return
@@ -250,14 +266,20 @@ class FakeServer:
         body = _json({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}})
         await resp.send(404, body, [("content-type", "application/json")])
 
-    def _get(self, path: str) -> bytes | None:
+    def _get(self, path: str, headers: Mapping[str, str]) -> bytes | None:
         if path == "/_fake/log":
             return _json(list(self.log))
         if path == "/_fake/limits":
             return _json(self.limiter.as_json())
+        if path == "/v1/models" and ("x-api-key" in headers or "anthropic-version" in headers):
+            return _json(anthropic.models_list(MODELS, _CREATED_AT))
         if path == "/v1/models":
             data = [{"id": m, "object": "model", "created": _CREATED, "owned_by": "workbench-fake"} for m in MODELS]
             return _json({"object": "list", "data": data})
+        if path in _GEMINI_LISTS:
+            return gemini.google_json(gemini.models_list(MODELS)).encode()
+        if path.startswith(_GEMINI_LISTS) and path.count("/") == 3 and ":" not in path:  # not a method (a GET of one)
+            return gemini.google_json(gemini.model_info(unquote(path.rpartition("/")[2]))).encode()
         if path == "/api/tags":
             models = [
                 {

@@ -14,6 +14,10 @@ remaining,reset}`` (reset: RFC 3339 UTC time when the bucket is full again, roun
 ``POST /v1/messages/count_tokens`` (:class:`AnthropicCountWire`): a Messages body without
 ``max_tokens`` / ``stream`` (``tools`` and other fields ignored) -> ``{"input_tokens": N}``, N being
 the ``input_tokens`` a Messages call with the same ``system`` + ``messages`` reports.
+
+``GET /v1/models`` with Anthropic's headers (``x-api-key`` or ``anthropic-version``): :func:`models_list`, the
+Models API's page (``data`` of ``{"type": "model", "id", "display_name", "created_at", ...}``, ``has_more``,
+``first_id``, ``last_id``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import base64
 import hashlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workbench.fakeserver.limits import LimitState
@@ -70,6 +74,14 @@ _ERRORS: dict[int, tuple[str, str]] = {
     504: ("timeout_error", "Request timed out"),
     529: ("overloaded_error", "Overloaded"),
 }
+
+
+def models_list(names: Sequence[str], created_at: str) -> dict[str, Any]:
+    """The Models API's answer for ``names``, all of one page."""
+    data = [{"type": "model", "id": name, "display_name": name, "created_at": created_at, "lifecycle": "active",
+             "max_input_tokens": 200_000, "max_tokens": 64_000} for name in names]
+    return {"data": data, "has_more": False, "first_id": names[0] if names else None,
+            "last_id": names[-1] if names else None}
 
 
 def _usage(gen: Generation, output_tokens: int) -> dict[str, Any]:

@@ -13,12 +13,16 @@ same chunks stream as one JSON array (``[{..}\\r\\n,{..}]``), as the real API do
 "systemInstruction"?, ...}}`` -> ``{"totalTokens": N, "promptTokensDetails": [{"modality": "TEXT",
 "tokenCount": N}]}``, N being the ``promptTokenCount`` generateContent reports for the same
 system instruction + contents. Giving both forms is a 400.
+
+``GET /v1beta/models`` (:func:`models_list`: ``{"models": [Model, ...]}``) and ``GET /v1beta/models/{model}``
+(:func:`model_info`: one ``Model``: ``name`` ``models/{model}``, ``baseModelId``, ``version``, ``displayName``,
+``description``, ``inputTokenLimit``, ``outputTokenLimit``, ``supportedGenerationMethods``, sampling defaults).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workbench.fakeserver.wire.base import (
@@ -72,6 +76,20 @@ _ERRORS: dict[int, tuple[str, str]] = {
 
 def google_json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ": "))
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """The Models API's ``Model`` for ``name`` (with or without its ``models/`` prefix)."""
+    base = name.removeprefix("models/")
+    return {"name": f"models/{base}", "baseModelId": base, "version": "001", "displayName": base,
+            "description": f"{base} (workbench fake server)", "inputTokenLimit": 1_048_576,
+            "outputTokenLimit": 65_536, "supportedGenerationMethods": ["generateContent", "countTokens"],
+            "temperature": 1.0, "maxTemperature": 2.0, "topP": 0.95, "topK": 64}
+
+
+def models_list(names: Sequence[str]) -> dict[str, Any]:
+    """The Models API's ``models.list`` answer for ``names``, all of one page (no ``nextPageToken``)."""
+    return {"models": [model_info(name) for name in names]}
 
 
 def _finish_reason(gen: Generation) -> str:
