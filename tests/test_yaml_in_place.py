@@ -88,6 +88,15 @@ def test_line_endings_and_a_file_written_unevenly_stay(tmp_path: Path) -> None:
     assert changed_lines(uneven, apply_changes(uneven, {"c": ["d"]}, {"c": ["e"]})) == ["-   - d", "+   - e"]
 
 
+def test_multi_line_text_takes_the_style_of_its_place() -> None:
+    text = 'a: {b: "one"}\nc: "two"\nd: three\ne: >\n  folded\n'
+    before = {"a": {"b": "one"}, "c": "two", "d": "three", "e": "folded\n"}
+    after = {"a": {"b": "one\n1"}, "c": "two\n2", "d": "three\n3", "e": "folded\n4\n"}
+    edited = apply_changes(text, before, after)
+    assert edited == 'a: {b: "one\\n1"}\nc: "two\\n2"\nd: |-\n  three\n  3\ne: >\n  folded\n\n  4\n'
+    assert yaml.safe_load(edited) == after
+
+
 def test_restore_edits_the_working_file_in_place_and_label_leaves_it(tmp_path: Path) -> None:
     workspace = prompt_workspace(tmp_path, route=PROMPT)
     path = workspace / "prompts" / "route.yaml"

@@ -225,12 +225,15 @@ def _styled(value: Any, like: Any, flow: bool) -> Any:
 
 
 def _text(value: str, like: Any, flow: bool) -> str:
-    """A changed or new string: multi-line text in a block as ``like`` is (``|`` by default), else quoted as ``like``
-    is; otherwise plain when PyYAML (which reads these files) reads it back as this text, else quoted as PyYAML
-    would quote it (``'yes'``, ``'0'``, a ``?`` in a flow map)."""
-    if "\n" in value and not flow:
+    """A changed or new string: multi-line text in a block as ``like`` is (``|`` by default; ``"...\\n..."`` inside a
+    flow collection or where ``like`` is double-quoted), else quoted as ``like`` is; otherwise plain when PyYAML
+    (which reads these files) reads it back as this text, else quoted as PyYAML would quote it (``'yes'``,
+    ``'0'``, a ``?`` in a flow map)."""
+    if "\n" in value:
+        if flow or isinstance(like, DoubleQuotedScalarString):  # no block inside [flow]: "...\n..." escapes
+            return DoubleQuotedScalarString(value)
         return type(like)(value) if isinstance(like, FoldedScalarString) else LiteralScalarString(value)
-    if isinstance(like, SingleQuotedScalarString | DoubleQuotedScalarString) and "\n" not in value:
+    if isinstance(like, SingleQuotedScalarString | DoubleQuotedScalarString):
         return type(like)(value)
     dumped = yaml.safe_dump([value], default_flow_style=flow, allow_unicode=True, width=1_000_000)
     quote = dumped[1] if flow else dumped[2]
