@@ -2,6 +2,8 @@
 
 Each version is the canonical YAML (:func:`dump_prompt`) in ``<number>.yaml``, written once and never changed;
 ``index.json`` holds every version's number, sha256 and creation time, and the labels (``production`` → 3).
+The working files in ``prompts/`` are written here too: a new one (:func:`create_prompt`), and edits in place
+that keep the rest of the file as it was written (:func:`write_prompt`, :func:`restore`).
 """
 
 from __future__ import annotations
