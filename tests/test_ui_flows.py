@@ -4,18 +4,22 @@ default targets."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import HelpPanel
 
 from tests.conftest import prompt_workspace
 from tests.test_cli import workbench
 from tests.test_ui import SIZE, editor, wait_for
+from tests.test_ui_evals import open_evals
+from tests.test_ui_evals import workspace as evals_workspace
 from tests.test_ui_more import messages
 from tests.test_ui_prompts import TARGET, app_in, load_listed_prompt, race_and_trace
-from tests.test_ui_snapshots import NO_KEYS
+from tests.test_ui_snapshots import NO_KEYS, screen_text
 from workbench.core.evals.suite import load_suite
 from workbench.fakeserver.process import FakeServerProcess
 from workbench.ui.app import WorkbenchApp
@@ -206,3 +210,62 @@ async def test_no_key_and_no_local_model_races_nothing_and_says_so(tmp_path: Pat
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: any("no target given" in m for m in messages(app)))
         assert app.race is None
+
+
+async def test_help_names_every_key_of_the_screen_and_the_app(fake_env: dict[str, str]) -> None:
+    app = WorkbenchApp(env=fake_env, targets=["fake/demo"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: editor(app).is_mounted)
+        assert "f6 Evals" in screen_text(app).splitlines()[-1]  # the footer shows every screen's key
+        await pilot.press("f3")
+        race = app.get_screen("race")
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: race.query(HelpPanel) and "Cancel all" in screen_text(app))
+        shown = screen_text(app)
+        for key, name in (("f2", "Editor"), ("f6", "Evals"), ("^d", "Diff"), ("^q", "Quit"), ("^t", "Light/dark"),
+                          ("?", "Help")):
+            assert re.search(rf"{re.escape(key)} {re.escape(name)}\b", shown), (key, name)
+        assert "help_quit" not in shown and "question_mark" not in shown
+
+
+async def test_a_finished_pane_keeps_its_text_until_the_final_render_replaces_it(fake_env: dict[str, str]) -> None:
+    big = "tps=20000,tokens=4000"  # a long reply: its Markdown takes a while to build
+    app = WorkbenchApp(env=fake_env, targets=[f"fake/demo@{big}", f"fake-anthropic/demo@{big}"])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: app.screen is screen and screen.is_mounted)
+        screen.query_one("#user").load_text("Explain SSE")
+        await pilot.press("ctrl+r")
+        race = app.get_screen("race")
+        await wait_for(pilot, lambda: app.screen is race and race.panes)
+        blank: list[str] = []
+        for _ in range(1000):
+            lines = screen_text(app).splitlines()
+            for pane in race.panes:
+                box = pane.region
+                inside = [line[box.x + 2:box.right - 2] for line in lines[box.y + 3:box.bottom - 1]]
+                if pane.finished and not any(row.strip() for row in inside):
+                    blank.append(pane.record.target)
+            if all(p.finished and p.query(".body") and not p.query(".stream") for p in race.panes):
+                break
+            await pilot.pause(0.002)
+        assert all(p.finished and p.query(".body") and not p.query(".stream") for p in race.panes)
+        assert not blank, f"finished, yet blank until the final render: {blank}"
+
+
+async def test_evals_screen_runs_on_the_targets_typed(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    config = evals_workspace(tmp_path)
+    app = WorkbenchApp(env=fake_env, config_path=str(config))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_evals(app, pilot)
+        await wait_for(pilot, lambda: screen.preflight is not None and screen.preflight.calls == 4)
+        progress = screen.query_one("#progress")
+        assert not progress.display and "no run yet" in screen_text(app)  # no bar animating before a run
+        screen.query_one("#eval-targets").value = "fake/demo@tokens=4"
+        await wait_for(pilot, lambda: screen.preflight is not None and screen.preflight.calls == 2)
+        await pilot.click("#run")
+        await wait_for(pilot, lambda: screen.report is not None)
+        table = screen.query_one("#grid-table")
+        assert [str(c.label) for c in table.columns.values()] == ["test", "fake/demo@tokens=4"]
+        assert screen.done_count == 2 and progress.display
+        assert re.search(r"100%", screen_text(app))  # the percentage whole

@@ -10,7 +10,7 @@ from tests.test_ui import SIZE, editor, type_prompt, wait_for
 from tests.test_ui_snapshots import NO_KEYS, FinishedRace, open_traces_with_records, screen_text
 from workbench.core.request import ChatRequest, Params
 from workbench.ui.app import WorkbenchApp
-from workbench.ui.screens.modals import REMOVED, DiffScreen, word_diff
+from workbench.ui.screens.modals import REMOVED, DiffScreen, PickScreen, word_diff
 
 
 def messages(app: WorkbenchApp) -> list[str]:
@@ -155,7 +155,9 @@ async def test_race_diff_copy_and_help() -> None:
         app.race = FinishedRace()  # type: ignore[assignment]
         await pilot.press("f3")
         await wait_for(pilot, lambda: len(race.panes) == 4 and all(p.finished for p in race.panes))
-        await pilot.press("ctrl+d")
+        await pilot.press("ctrl+d")  # four finished panes: pick the other one
+        await wait_for(pilot, lambda: isinstance(app.screen, PickScreen))
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen))
         diff = app.screen
         first, second = race.panes[0].body_text, race.panes[1].body_text
@@ -166,12 +168,15 @@ async def test_race_diff_copy_and_help() -> None:
         # copy: the first pane when none is focused, else the focused one
         await pilot.press("c")
         await wait_for(pilot, lambda: app.clipboard == first)
-        assert any("copied" in m and "fake/demo" in m for m in messages(app))
+        assert any("sent" in m and "fake/demo" in m and "OSC 52" in m for m in messages(app))
+        await wait_for(pilot, lambda: race.panes[2].query(".body"))
         race.panes[2].query_one(".body").focus()
         await pilot.press("c")
         await wait_for(pilot, lambda: app.clipboard == race.panes[2].body_text)
-        # diff from the focused pane: against the next finished one
+        # diff from the focused pane: against the one picked among the others
         await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickScreen))
+        await pilot.press("down", "down", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen))
         assert app.screen.title_text.startswith("word diff: fake/x → nokey/model")
         await pilot.press("escape")

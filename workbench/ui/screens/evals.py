@@ -14,6 +14,7 @@ import asyncio
 import collections
 import contextlib
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,6 +29,7 @@ from textual.widgets import (
     DataTable,
     Footer,
     Header,
+    Input,
     Label,
     OptionList,
     ProgressBar,
@@ -40,10 +42,11 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.workspace import suite_files
 from workbench.ui.base import WorkbenchScreen
 from workbench.ui.eval_render import cell_detail, cell_text, diff_text, preflight_text, run_summary
+from workbench.ui.prompt_text import split_targets
 from workbench.ui.render import fmt_usd
 
 if TYPE_CHECKING:
-    from workbench.core.evals.model import CellKey, CellResult, RunInfo, RunReport, Suite
+    from workbench.core.evals.model import CellKey, CellResult, RunInfo, RunReport, Suite, SuiteTarget
     from workbench.core.evals.run_store import EvalStore
     from workbench.core.evals.runner import EvalRunner, Preflight
     from workbench.core.netproc import NetworkProcess
@@ -95,8 +98,14 @@ class EvalsScreen(WorkbenchScreen):
     EvalsScreen #preflight { height: auto; padding: 0 1; }
     EvalsScreen #buttons { height: auto; }
     EvalsScreen Label { padding: 0 1; color: $text-muted; }
-    EvalsScreen #progress-row { height: 1; padding: 0 1; }
-    EvalsScreen #progress-status { width: 1fr; padding-left: 2; }
+    EvalsScreen.-narrow #side { width: 32; }
+    EvalsScreen #eval-targets { margin: 0 1; }
+    EvalsScreen #progress-row { height: auto; padding: 0 1; }
+    EvalsScreen #progress { display: none; width: 1fr; }
+    EvalsScreen #progress > Horizontal { width: 1fr; }
+    EvalsScreen #progress Bar { width: 1fr; }
+    EvalsScreen #progress PercentageStatus { width: auto; min-width: 6; }  /* "100%" whole */
+    EvalsScreen #progress-status { width: 1fr; height: 1; }
     EvalsScreen #summary { height: auto; max-height: 6; padding: 0 1; }
     EvalsScreen #grid { height: 1fr; }
     """
@@ -131,13 +140,15 @@ class EvalsScreen(WorkbenchScreen):
             with Vertical(id="side"):
                 yield Label("Suites (evals/, promptfooconfig.yaml)")
                 yield OptionList(id="suites")
+                yield Label("Targets (empty: the suite's own)")
+                yield Input("", id="eval-targets", placeholder="provider/model, ... (as eval -t)")
                 yield Label("Pre-flight")
                 yield Static("Select a suite.", id="preflight")
                 with Horizontal(id="buttons"):
                     yield Button("Run (r)", id="run", variant="primary")
                     yield Button("Cancel (esc)", id="cancel", variant="error", disabled=True)
             with Vertical(id="results"):
-                with Horizontal(id="progress-row"):
+                with Vertical(id="progress-row"):  # the bar shows once a run starts
                     yield ProgressBar(total=None, show_eta=False, id="progress")
                     yield Static("no run yet", id="progress-status", markup=False)
                 yield Static("", id="summary", markup=False)
@@ -192,15 +203,24 @@ class EvalsScreen(WorkbenchScreen):
         """Load ``path`` and compute its pre-flight in a thread (warnings and errors as notifications)."""
         self.selected, self.preflight = path, None
         self.query_one("#preflight", Static).update(Text("computing…", style="dim"))
-        self.compute_preflight(path)
+        self.compute_preflight(path, self.targets())
+
+    def targets(self) -> list[str]:
+        """The targets typed (as ``workbench eval -t`` takes them; the editor's parser): none, the suite's own."""
+        return split_targets(self.query_one("#eval-targets", Input).value)
+
+    @on(Input.Changed, "#eval-targets")
+    def _targets_changed(self) -> None:
+        if self.selected is not None:
+            self.select(self.selected)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight", name="eval-preflight")
-    def compute_preflight(self, path: Path) -> None:
+    def compute_preflight(self, path: Path, targets: list[str]) -> None:
         app = self.workbench
         try:
-            suite, store = self._load(path)
+            suite, store = self._load(path, targets=targets)
             try:
-                pre = self._preflight(suite, store)
+                pre = self._preflight(suite, store, targets)
             finally:
                 store.close()
         except Exception as exc:
@@ -209,35 +229,40 @@ class EvalsScreen(WorkbenchScreen):
             return
         app.call_from_thread(self._show_preflight, path, pre, suite.concurrency or DEFAULT_CONCURRENCY)
 
-    def _load(self, path: Path, *, warn: bool = True) -> tuple[Suite, EvalStore]:
-        """The suite (its warnings notified when ``warn``) and the eval store beside the trace log (blocking)."""
+    def _load(self, path: Path, *, warn: bool = True, targets: Sequence[str] = ()) -> tuple[Suite, EvalStore]:
+        """The suite (its warnings notified when ``warn``; it need not name targets when ``targets`` are typed) and
+        the eval store beside the trace log (blocking)."""
         from workbench.core.evals.run_store import EvalStore, default_path
         from workbench.core.evals.suite import load_suite
 
         app = self.workbench
         settings = app.settings()
-        suite = load_suite(path, self.workspace or path.parent)
+        suite = load_suite(path, self.workspace or path.parent, targets_given=bool(targets))
         for warning in suite.warnings if warn else ():
             app.tell(f"suite warning: {warning}\nnext: remove it from the suite (the run ignores it)",
                      severity="warning", timeout=8)
         return suite, EvalStore(default_path(settings.trace_path(app.env)), settings.redactor())
 
-    def _runner(self, suite: Suite, store: EvalStore) -> EvalRunner:
+    def _runner(self, suite: Suite, store: EvalStore, targets: Sequence[str]) -> EvalRunner:
+        """The suite's runner, on the ``targets`` typed (else the suite's)."""
+        from workbench.core.evals.model import SuiteTarget
         from workbench.core.evals.runner import EvalRunner, RunOptions
 
         settings = self.workbench.settings()
-        options = RunOptions(repeat=suite.repeat, concurrency=suite.concurrency or DEFAULT_CONCURRENCY)
+        chosen = tuple(SuiteTarget(settings.config.expand(t), t) for t in targets) or None
+        options = RunOptions(repeat=suite.repeat, concurrency=suite.concurrency or DEFAULT_CONCURRENCY,
+                             targets=chosen)
         return EvalRunner(suite, store, options=options, policies=settings.policies, prices=settings.prices,
                           providers=settings.config.provider_specs(), on_result=self._arrived.append)
 
-    def _preflight(self, suite: Suite, store: EvalStore) -> Preflight:
+    def _preflight(self, suite: Suite, store: EvalStore, targets: Sequence[str]) -> Preflight:
         """Calls, cached cells, tokens, cost range; time from each target's median latency in the trace log."""
         from workbench.core.evals.runner import preflight, typical_latencies
 
         app = self.workbench
         with app.store_lock:
             latency = typical_latencies(app.store())
-        runner = self._runner(suite, store)
+        runner = self._runner(suite, store, targets)
         return preflight(runner.plan(), runner.prices, concurrency=runner.options.concurrency, store=store,
                          latency_ms=latency)
 
@@ -271,33 +296,35 @@ class EvalsScreen(WorkbenchScreen):
         self.query_one("#run", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
         self.query_one("#progress-status", Static).update("starting…")
-        self.run_suite(self.selected, control)
+        self.run_suite(self.selected, control, self.targets())
 
     @work(thread=True, exit_on_error=False, group="eval-run", name="eval-run")
-    def run_suite(self, path: Path, control: RunControl) -> None:
+    def run_suite(self, path: Path, control: RunControl, targets: list[str]) -> None:
         app = self.workbench
         report = None
         try:
-            report = self._execute(path, control)
+            report = self._execute(path, control, targets)
         except Exception as exc:
             app.report(exc, "the eval run failed: ")
         if app.is_running:
             with contextlib.suppress(Exception):  # the app closed meanwhile
                 app.call_from_thread(self._finished, report)
 
-    def _execute(self, path: Path, control: RunControl) -> RunReport:
+    def _execute(self, path: Path, control: RunControl, targets: list[str]) -> RunReport:
         """Blocking, in a thread: run the suite on a private event loop, then judge it against the previous run."""
         from workbench.core.evals.report_data import conclude
         from workbench.core.traces.writer import TraceWriter
 
         app = self.workbench
         settings = app.settings()
-        suite, store = self._load(path, warn=False)  # notified with the pre-flight
+        suite, store = self._load(path, warn=False, targets=targets)  # notified with the pre-flight
         try:
-            runner = self._runner(suite, store)
-            env = app.target_env([t.ref for t in suite.targets] + ([suite.judge] if suite.judge else []))
+            runner = self._runner(suite, store, targets)
+            columns = runner.options.targets or suite.targets
+            env = app.target_env([t.ref for t in columns] + ([suite.judge] if suite.judge else []))
             run = runner.new_run()
-            app.call_from_thread(self._started, suite, run, suite.cell_count * runner.options.repeat)
+            total = len(suite.tests) * len(suite.prompts) * len(columns) * runner.options.repeat
+            app.call_from_thread(self._started, suite, run, total, columns)
             writer = TraceWriter(settings.trace_path(app.env), settings.redactor())
             try:
                 asyncio.run(self._go(runner, run, env, writer, control, app.network(), settings.network(env)))
@@ -318,22 +345,24 @@ class EvalsScreen(WorkbenchScreen):
         control.attach()
         await runner.run(run, RemoteCaller(net, network), env, writer)
 
-    def _started(self, suite: Suite, run: RunInfo, total: int) -> None:
+    def _started(self, suite: Suite, run: RunInfo, total: int, targets: Sequence[SuiteTarget] = ()) -> None:
         self.run_info, self.suite_path, self.total, self.report = run, suite.path, total, None
         self.results = {}
         self.done_count = self.failed = 0
         self.cost_usd = 0.0
         self._arrived.clear()
-        self._build_grid(suite)
+        self._build_grid(suite, targets or suite.targets)
         if self.shown is not None:
             self._show_cell(self.shown)  # the new run has no result for it yet
-        self.query_one("#progress", ProgressBar).update(total=total, progress=0)
+        progress = self.query_one("#progress", ProgressBar)
+        progress.update(total=total, progress=0)
+        progress.display = True
         self.query_one("#summary", Static).update("")
         self.query_one("#diff-text", Static).update("The diff appears when the run ends.")
         self._show_progress()
         self._timer = self.set_interval(REFRESH_S, self._drain)
 
-    def _build_grid(self, suite: Suite) -> None:
+    def _build_grid(self, suite: Suite, targets: Sequence[SuiteTarget]) -> None:
         from workbench.core.evals.model import CellKey
 
         table = self.query_one("#grid-table", DataTable)
@@ -342,8 +371,8 @@ class EvalsScreen(WorkbenchScreen):
         table.add_column("test", key="test")
         if several:
             table.add_column("prompt", key="prompt")
-        self._columns = {target.label: f"t{i}" for i, target in enumerate(suite.targets)}
-        for target in suite.targets:
+        self._columns = {target.label: f"t{i}" for i, target in enumerate(targets)}
+        for target in targets:
             table.add_column(target.label, key=self._columns[target.label])
         self._rows, self._cells = {}, {}
         pending = Text("…", style="dim")
@@ -351,10 +380,10 @@ class EvalsScreen(WorkbenchScreen):
             for prompt in suite.prompts:
                 row = f"r{len(self._rows)}"
                 self._rows[(test.key, prompt.label)] = row
-                for target in suite.targets:
+                for target in targets:
                     self._cells[(row, self._columns[target.label])] = CellKey(test.key, prompt.label, target.label)
                 label = [test.key, prompt.label] if several else [test.key]
-                table.add_row(*label, *[pending] * len(suite.targets), key=row)
+                table.add_row(*label, *[pending] * len(targets), key=row)
 
     def _drain(self) -> None:
         """Draw the results that arrived since the last tick (each changed cell once)."""

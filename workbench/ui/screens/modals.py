@@ -118,15 +118,15 @@ class NameScreen(_Form[str]):
 class PickScreen(_Form[int]):
     """A choice among labelled items, such as the session to open: enter picks (its index), escape cancels."""
 
-    def __init__(self, title: str, labels: Sequence[Text | str]) -> None:
+    def __init__(self, title: str, labels: Sequence[Text | str], hint: str = "enter: open") -> None:
         super().__init__()
-        self.title_text, self.labels = title, list(labels)
+        self.title_text, self.labels, self.hint = title, list(labels), hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
             yield Static(Text(self.title_text), id="title")
             yield OptionList(*self.labels, id="choices")
-            yield Static(Text("enter: open · escape: cancel"), id="hint")
+            yield Static(Text(f"{self.hint} · escape: cancel"), id="hint")
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:

@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -28,9 +29,10 @@ from textual.containers import Container
 from textual.dom import DOMNode
 from textual.widgets import Footer, Header, Static
 
+from workbench.core.errors import printable
 from workbench.ui.base import WorkbenchScreen
 from workbench.ui.messages import SessionSaved
-from workbench.ui.screens.modals import DiffScreen, NameScreen, PromoteScreen, Promotion
+from workbench.ui.screens.modals import DiffScreen, NameScreen, PickScreen, PromoteScreen, Promotion
 from workbench.ui.widgets.race.pane import RacePane
 
 if TYPE_CHECKING:
@@ -101,14 +103,23 @@ class RaceScreen(WorkbenchScreen):
         return node
 
     def action_diff(self) -> None:
-        """Word diff of two finished panes: the focused one (else the first) against the next finished one."""
+        """Word diff of two finished panes: the focused one (else the first) against the other one, or the one
+        picked among the others when there are several."""
         finished = [p for p in self.panes if p.finished]
         if len(finished) < 2:
             self.notify("a diff needs two finished panes", severity="warning", timeout=4)
             return
         focused = self.focused_pane()
-        start = finished.index(focused) if focused in finished else 0
-        left, right = finished[start], finished[(start + 1) % len(finished)]
+        left = focused if focused in finished else finished[0]
+        others = [p for p in finished if p is not left]
+        if len(others) == 1:
+            self._diff(left, others[0])
+            return
+        labels = [Text(printable(p.record.target)) for p in others]
+        self.app.push_screen(PickScreen(f"Diff {printable(left.record.target)} with…", labels, "enter: diff"),
+                             lambda index: None if index is None else self._diff(left, others[index]))
+
+    def _diff(self, left: RacePane, right: RacePane) -> None:
         self.app.push_screen(DiffScreen(left.record.target, right.record.target, left.body_text, right.body_text))
 
     def action_copy(self) -> None:
@@ -118,8 +129,9 @@ class RaceScreen(WorkbenchScreen):
         if pane is None or not pane.body_text:
             self.notify("nothing to copy yet", severity="warning", timeout=4)
             return
-        self.app.copy_to_clipboard(pane.body_text)
-        self.notify(f"copied {len(pane.body_text):,} characters from {pane.record.target}", timeout=3)
+        self.app.copy_to_clipboard(pane.body_text)  # OSC 52: whether the terminal took it cannot be known
+        self.notify(f"sent {len(pane.body_text):,} characters from {pane.record.target} to the terminal's "
+                    "clipboard (OSC 52; not every terminal accepts it)", timeout=5)
 
     # -- sessions and test cases ---------------------------------------------------------------------
 

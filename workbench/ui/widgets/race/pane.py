@@ -98,7 +98,12 @@ class RacePane(Vertical):
         record = self.record
         self.body_text = record.text
         self.add_class("-error" if record.error is not None else "-done")
-        self.query_one(".stream", Static).remove()
+        self.run_worker(self._show_body(), group="pane-body", exit_on_error=False)
+
+    async def _show_body(self) -> None:
+        """The final body is built hidden (Markdown takes a while); the streamed tail stays on screen until the
+        body replaces it in one frame."""
+        record = self.record
         widgets: list[Static | Markdown] = []
         if record.reasoning:
             widgets.append(Static(Text(printable(record.reasoning), style="dim italic")))
@@ -107,4 +112,9 @@ class RacePane(Vertical):
         problem = error_line(record)
         if problem is not None:
             widgets.append(Static(problem))
-        self.mount(VerticalScroll(*widgets, classes="body"))
+        body = VerticalScroll(*widgets, classes="body")
+        body.display = False
+        await self.mount(body)  # returns once the Markdown is built
+        stream = self.query_one(".stream", Static)
+        stream.display, body.display = False, True
+        await stream.remove()
