@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from workbench.core.evals.assertions import NO_JUDGE, grade, verdict
-from workbench.core.evals.model import ASSERTION_TYPES, AssertionSpec, Grading, Observation
+from workbench.core.evals.model import ASSERTION_TYPES, MODEL_GRADED_TYPES, AssertionSpec, Grading, Observation
 from workbench.core.evals.similarity import levenshtein, rouge_n
 
 SCHEMA = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
@@ -85,8 +85,12 @@ async def test_each_type_passes_and_fails(
 
 
 def test_every_type_has_a_passing_and_a_failing_case() -> None:
-    graded_here = ASSERTION_TYPES - {"llm-rubric"}  # judged below, with a judge
-    assert {(c[0], c[-1]) for c in CASES} == {(t, p) for t in graded_here for p in (True, False)}
+    from tests.test_eval_assertions_promptfoo import CASES as PROMPTFOO_CASES
+
+    # graded with a judge, an embedder, a server, nested assertions or logprobs: in test_eval_assertions_promptfoo
+    elsewhere = MODEL_GRADED_TYPES | {"similar", "webhook", "assert-set", "perplexity", "perplexity-score"}
+    covered = {(c[0], c[-1]) for c in CASES} | {(c[0], c[-1]) for c in PROMPTFOO_CASES}
+    assert covered == {(t, p) for t in ASSERTION_TYPES - elsewhere for p in (True, False)}
 
 
 @pytest.mark.parametrize(
@@ -95,7 +99,7 @@ def test_every_type_has_a_passing_and_a_failing_case() -> None:
         (AssertionSpec("contains", "sorry", negate=True), "Here you go.", True, 1.0),
         (AssertionSpec("contains", "sorry", negate=True), "I'm sorry.", False, 0.0),
         (AssertionSpec("is-json", negate=True), "plain", True, 1.0),
-        (AssertionSpec("levenshtein", "abcd", negate=True, threshold=1), "abcx", False, 0.25),
+        (AssertionSpec("levenshtein", "abcd", negate=True, threshold=1), "abcx", False, 0.0),
         (AssertionSpec("rouge-n", "a b c d", negate=True), "a b", True, 0.5),
     ],
 )
@@ -118,7 +122,7 @@ async def test_not_prefix_inverts_pass_and_score(spec: AssertionSpec, output: st
         (AssertionSpec("json-schema", {"type": "nonsense"}), {}, "invalid schema"),
         (AssertionSpec("contains"), {}, "contains needs a value"),
         (AssertionSpec("rouge-n", "a", config={"n": 0}), {}, "config n must be a positive integer"),
-        (AssertionSpec("similar", "a"), {}, "unknown assertion type 'similar'"),
+        (AssertionSpec("bleu", "a"), {}, "unknown assertion type 'bleu'"),
     ],
 )
 async def test_unusable_assertions_fail_whatever_the_polarity(
@@ -176,7 +180,7 @@ def _g(passed: bool, score: float, weight: float = 1.0) -> Grading:
         ([_g(True, 1, weight=3), _g(False, 0)], 0.75, (True, 0.75)),
         ([_g(True, 1, weight=3), _g(False, 0)], 0.8, (False, 0.75)),
         ([_g(True, 1), _g(False, 0, weight=0)], None, (True, 1.0)),
-        ([_g(False, 0, weight=0)], None, (True, 1.0)),
+        ([_g(False, 0, weight=0)], None, (True, 0.0)),
         ([_g(True, 0.6), _g(True, 0.4)], 0.6, (False, 0.5)),
     ],
 )

@@ -166,10 +166,10 @@ def test_unsupported_promptfoo_keys_are_warned_by_name(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "expected", "hint"), [
     ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert:\n      - type: javascript\n        value: x\n",
      "evals/suite.yaml:5: assertion type 'javascript' is not supported", "contains, contains-all"),
-    ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert:\n      - type: not-similar\n",
-     "evals/suite.yaml:5: assertion type 'similar' is not supported", "levenshtein"),
+    ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert:\n      - type: not-bleu\n",
+     "evals/suite.yaml:5: assertion type 'bleu' is not supported", "levenshtein"),
     ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert: [{type: assert-set}]\n",
-     "evals/suite.yaml:4: assertion type 'assert-set' is not supported", "list its assertions"),
+     "evals/suite.yaml:4: an assert-set needs its assertions", "list them under assert:"),
     ("prompts: [hi]\nproviders:\n  - fake/m\n  - bedrock:anthropic.claude-v2\ntests: []\n",
      "evals/suite.yaml:4: provider 'bedrock:anthropic.claude-v2' is not supported", "openai:"),
     ("prompts: [hi]\nproviders: ['exec: python chain.py']\n",

@@ -16,23 +16,34 @@ Three things fail an assertion whatever its polarity (``not-contains`` fails too
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from workbench.core.evals.assertions_heuristics import CHECKS as _HEURISTICS
+from workbench.core.evals.assertions_model_graded import CHECKS as _MODEL_GRADED
+from workbench.core.evals.assertions_model_graded import NO_JUDGE as NO_JUDGE
+from workbench.core.evals.assertions_services import CHECKS as _SERVICES
+from workbench.core.evals.assertions_tools import CHECKS as _TOOLS
+from workbench.core.evals.checks import Check as _Check
+from workbench.core.evals.checks import CheckFn, Embedder, Judge
+from workbench.core.evals.checks import Context as _Context
+from workbench.core.evals.checks import Unusable as _Unusable
+from workbench.core.evals.checks import pass_fail as _pass_fail
+from workbench.core.evals.checks import quote as _quote
+from workbench.core.evals.checks import texts as _texts
 from workbench.core.evals.model import AssertionSpec, Grading, Observation
 from workbench.core.evals.prompt_render import render_value, resolve_variables
 from workbench.core.evals.python_assert import PythonAssertionError, interpret, run_python
 from workbench.core.evals.similarity import levenshtein, rouge_n
 from workbench.core.templating import TemplateError
 
-NO_JUDGE = "no judge target: set judge: in the suite or provider: on the assertion"
 FIGURE_TYPES = frozenset({"latency", "ttft", "cost", "finish-reason"})
 """The assertions still graded when the call failed."""
 PYTHON_TIMEOUT_S = 10.0
@@ -41,72 +52,71 @@ ROUGE_THRESHOLD = 0.75
 _EXACT_CELLS = 1_000_000
 """Above this many cells (output length × expected length) the edit distance is computed up to the
 threshold only."""
-_QUOTE_LIMIT = 200
 _JSON_START = re.compile(r"[{\[]")
 
 
-class Judge(Protocol):
-    """Calls the judge model: ``target`` is the assertion's ``provider`` (None: the suite's judge)."""
+async def grade(spec: AssertionSpec, obs: Observation, *, judge: Judge | None = None, base_dir: Path,
+                embed: Embedder | None = None) -> Grading:
+    """Grade ``obs`` against ``spec``; never raises for a bad assertion, bad code or a bad judge.
 
-    async def __call__(self, target: str | None, prompt: str) -> str: ...
-
-
-class _Unusable(Exception):
-    """The assertion cannot give a verdict; the message says why."""
-
-
-class _Check(NamedTuple):
-    passed: bool
-    score: float
-    expected: str
-    found: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Context:
-    spec: AssertionSpec
-    value: Any
-    obs: Observation
-    judge: Judge | None
-    base_dir: Path
+    As in promptfoo, an assertion of weight 0 always passes (its score is still reported)."""
+    if spec.type == "assert-set":
+        grading = await _assert_set(spec, obs, judge=judge, base_dir=base_dir, embed=embed)
+    elif spec.type not in _CHECKS:
+        grading = _failed(spec, f"unknown assertion type {spec.type!r}")
+    elif obs.error is not None and spec.type not in FIGURE_TYPES:
+        grading = _failed(spec, f"the call failed: {obs.error}")
+    else:
+        grading = await _checked(spec, _Context(spec, render(spec.value, obs.vars), obs, judge, base_dir, embed))
+    return dataclasses.replace(grading, passed=True) if spec.weight == 0 else grading
 
 
-async def grade(spec: AssertionSpec, obs: Observation, *, judge: Judge | None = None, base_dir: Path) -> Grading:
-    """Grade ``obs`` against ``spec``; never raises for a bad assertion, bad code or a bad judge."""
-    if spec.type not in _CHECKS:
-        return _failed(spec, f"unknown assertion type {spec.type!r}")
-    if obs.error is not None and spec.type not in FIGURE_TYPES:
-        return _failed(spec, f"the call failed: {obs.error}")
-    ctx = _Context(spec, render(spec.value, obs.vars), obs, judge, base_dir)
+async def _checked(spec: AssertionSpec, ctx: _Context) -> Grading:
     try:
         check = await _CHECKS[spec.type](ctx)
     except (_Unusable, PythonAssertionError) as exc:
         return _failed(spec, str(exc))
     passed = check.passed != spec.negate
     expected = f"not ({check.expected})" if spec.negate else check.expected
+    negated = 1.0 - check.score if check.negated_score is None else check.negated_score
     return Grading(
         assertion=spec.label,
         passed=passed,
-        score=1.0 - check.score if spec.negate else check.score,
+        score=negated if spec.negate else check.score,
         reason=f"expected {expected}; found {check.found}",
         weight=spec.weight,
         metric=spec.metric,
     )
 
 
+async def _assert_set(spec: AssertionSpec, obs: Observation, *, judge: Judge | None, base_dir: Path,
+                      embed: Embedder | None) -> Grading:
+    """promptfoo's ``assert-set``: its assertions scored as a test is (its own ``threshold``), counted in the
+    test as one assertion of the set's weight."""
+    children = [await grade(child, obs, judge=judge, base_dir=base_dir, embed=embed) for child in spec.assertions]
+    passed, score = verdict(children, spec.threshold)
+    failed = [f"{g.assertion}: {g.reason}" for g in children if not g.passed]
+    found = f"score {score:.3f}" + (f"; failed {'; '.join(failed)}" if failed else "")
+    expected = f"{len(children)} assertions to pass" + _threshold_note(spec.threshold)
+    if spec.negate:
+        passed, score, expected = not passed, 1.0 - score, f"not ({expected})"
+    return Grading(spec.label, passed, score, f"expected {expected}; found {found}", spec.weight, spec.metric)
+
+
 def verdict(gradings: Sequence[Grading], threshold: float | None) -> tuple[bool, float]:
     """A test's pass and score from its gradings (promptfoo scoring).
 
-    The score is the weighted mean of the scores of the gradings with a positive weight (weight 0 is
-    informational: it never counts); with none, 1.0. With a threshold the test passes when the score
-    reaches it; without, when every counted grading passed.
+    The score is the weighted mean of the gradings' scores (weight 0 never counts; a test without
+    assertions scores 1.0, one whose weights are all 0 scores 0.0). With a threshold the test passes
+    when the score reaches it; without, when every grading passed.
     """
-    counted = [g for g in gradings if g.weight > 0]
-    total = sum(g.weight for g in counted)
-    score = sum(g.weight * g.score for g in counted) / total if total else 1.0
+    if not gradings:
+        return True, 1.0
+    total = sum(g.weight for g in gradings)
+    score = sum(g.weight * g.score for g in gradings) / total if total > 0 else 0.0
     if threshold is not None:
         return score >= threshold, score
-    return all(g.passed for g in counted), score
+    return all(g.passed or g.weight == 0 for g in gradings), score
 
 
 def render(value: Any, variables: dict[str, str]) -> Any:
@@ -122,21 +132,9 @@ def _failed(spec: AssertionSpec, reason: str) -> Grading:
     return Grading(spec.label, passed=False, score=0.0, reason=reason, weight=spec.weight, metric=spec.metric)
 
 
-def _pass_fail(passed: bool, expected: str, found: str) -> _Check:
-    """A check scored 1 when it passes and 0 when it fails."""
-    return _Check(passed, float(passed), expected, found)
-
-
 def _about_output(ctx: _Context, passed: bool, expected: str) -> _Check:
     """A pass-fail check whose finding is the output itself."""
     return _pass_fail(passed, expected, _quote(ctx.obs.text))
-
-
-def _quote(text: str, limit: int = _QUOTE_LIMIT) -> str:
-    """``text`` as a repr, cut to ``limit`` characters with the full length noted."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}… ({len(text)} chars)"
 
 
 # Values and thresholds
@@ -151,15 +149,6 @@ def _text(ctx: _Context) -> str:
     if isinstance(value, dict | list):
         raise _Unusable(f"{ctx.spec.label} needs a text value, not a {type(value).__name__}")
     return str(value)
-
-
-def _texts(ctx: _Context) -> list[str]:
-    """A list value, or a comma-separated string."""
-    items = ctx.value if isinstance(ctx.value, list) else _text(ctx).split(",")
-    texts = [str(item).strip() for item in items if str(item).strip()]
-    if not texts:
-        raise _Unusable(f"{ctx.spec.label} needs a list of values")
-    return texts
 
 
 def _threshold(ctx: _Context, default: float | None = None) -> float:
@@ -371,56 +360,6 @@ async def _python(ctx: _Context) -> _Check:
     return _Check(passed, score, expected, reason)
 
 
-_RUBRIC_PROMPT = """\
-You grade an output against a rubric. The output passes when the rubric's statement is true of it.
-Reply with a JSON object only: {{"reason": "<your analysis>", "pass": true or false, "score": <0.0 to 1.0>}}
-
-<Rubric>
-{rubric}
-</Rubric>
-
-<Output>
-{output}
-</Output>"""
-
-
-def _rubric_prompt(rubric: str, output: str) -> str:
-    """The judge prompt for ``llm-rubric``."""
-    return _RUBRIC_PROMPT.format(rubric=rubric, output=output)
-
-
-async def _llm_rubric(ctx: _Context) -> _Check:
-    rubric = _text(ctx)
-    if ctx.judge is None:
-        raise _Unusable(NO_JUDGE)
-    try:
-        reply = await ctx.judge(ctx.spec.provider, _rubric_prompt(rubric, ctx.obs.text))
-    except Exception as exc:  # any failure of the judge call is this assertion's failure, not the run's
-        raise _Unusable(f"the judge call failed: {type(exc).__name__}: {exc}") from None
-    passed, score, reason = _judge_verdict(reply, ctx.spec.threshold)
-    expected = f"output meeting the rubric {_quote(rubric, 80)}" + _threshold_note(ctx.spec.threshold)
-    return _Check(passed, score, expected, f"judge: pass={passed}, score {score:g}: {reason}")
-
-
-def _judge_verdict(reply: str, threshold: float | None) -> tuple[bool, float, str]:
-    """Pass, score and reason from a judge reply: the first JSON object with ``pass`` or ``score``.
-
-    Without ``score`` the score is 1 or 0 from ``pass``; without ``pass``, pass is score >= threshold
-    (0.5 without one). With a threshold, pass also needs score >= threshold.
-    """
-    found = [v for v in _json_values(reply) if isinstance(v, dict) and ("pass" in v or "score" in v)]
-    if not found:
-        raise _Unusable(f"the judge reply has no verdict: {_quote(reply)}")
-    parsed = found[0]
-    score = _number(parsed.get("score"))
-    bar = threshold if threshold is not None else 0.5
-    passed = _truthy(parsed["pass"]) if "pass" in parsed else score is not None and score >= bar
-    score = float(passed) if score is None else min(1.0, max(0.0, score))
-    if threshold is not None:
-        passed = passed and score >= threshold
-    return passed, score, str(parsed.get("reason", "no reason given"))
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -428,12 +367,6 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "yes", "pass", "y", "1"}
-    return bool(value)
 
 
 def _threshold_note(threshold: float | None) -> str:
@@ -444,15 +377,15 @@ def _threshold_note(threshold: float | None) -> str:
 
 
 async def _levenshtein(ctx: _Context) -> _Check:
+    """Passes within ``threshold`` edits (5 without one, or with 0, as promptfoo's ``threshold || 5``); scored
+    1 or 0 as promptfoo does."""
     expected = _text(ctx)
-    limit = int(_threshold(ctx, LEVENSHTEIN_THRESHOLD))
+    limit = int(ctx.spec.threshold or LEVENSHTEIN_THRESHOLD)
     text = ctx.obs.text
     bound = limit if len(text) * len(expected) > _EXACT_CELLS else None
     distance = levenshtein(text, expected, bound)
-    longest = max(len(text), len(expected))
-    score = 1.0 - distance / longest if longest else 1.0
     shown = f"more than {limit}" if bound is not None and distance > limit else str(distance)
-    return _Check(distance <= limit, score, f"edit distance <= {limit} from {_quote(expected)}", f"distance {shown}")
+    return _pass_fail(distance <= limit, f"edit distance <= {limit} from {_quote(expected)}", f"distance {shown}")
 
 
 async def _rouge_n(ctx: _Context) -> _Check:
@@ -465,7 +398,7 @@ async def _rouge_n(ctx: _Context) -> _Check:
     return _Check(score >= limit, score, f"ROUGE-{n} >= {limit:g} against {_quote(expected)}", f"{score:.3f}")
 
 
-_CHECKS: dict[str, Callable[[_Context], Awaitable[_Check]]] = {
+_CHECKS: dict[str, CheckFn] = {
     "equals": _equals,
     "contains": _contains,
     "icontains": _icontains,
@@ -482,7 +415,10 @@ _CHECKS: dict[str, Callable[[_Context], Awaitable[_Check]]] = {
     "token-length": _token_length,
     "finish-reason": _finish_reason,
     "python": _python,
-    "llm-rubric": _llm_rubric,
     "levenshtein": _levenshtein,
     "rouge-n": _rouge_n,
+    **_HEURISTICS,
+    **_TOOLS,
+    **_SERVICES,
+    **_MODEL_GRADED,
 }

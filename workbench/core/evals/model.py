@@ -20,12 +20,26 @@ ASSERTION_TYPES = frozenset({
     "is-json", "contains-json", "json-schema",
     # measured figures (thresholds: ms, ms, USD, output tokens); the finish reason
     "latency", "ttft", "cost", "token-length", "finish-reason",
-    # code and judges
-    "python", "llm-rubric",
+    # code, judges and services
+    "python", "llm-rubric", "webhook",
+    # model-graded (the judge; answer-relevance also embeddings)
+    "model-graded-closedqa", "factuality", "model-graded-factuality", "answer-relevance", "context-faithfulness",
+    "g-eval",
     # similarity
-    "levenshtein", "rouge-n",
+    "levenshtein", "rouge-n", "similar",
+    # promptfoo's heuristics and tool calls
+    "icontains-any", "icontains-all", "is-refusal", "perplexity", "perplexity-score", "tool-call-f1",
+    "is-valid-openai-tools-call", "is-valid-openai-function-call",
+    # nested assertions
+    "assert-set",
 })
 """Every base assertion type; each also takes the ``not-`` prefix."""
+
+MODEL_GRADED_TYPES = frozenset({
+    "llm-rubric", "model-graded-closedqa", "factuality", "model-graded-factuality", "answer-relevance",
+    "context-faithfulness", "g-eval",
+})
+"""The types that call a judge (a test's ``options.provider`` is their judge)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +50,7 @@ class AssertionSpec:
     expected value, a pattern, a list, a schema, a rubric, a file reference, or a number, depending on
     the type. ``threshold`` is the bound for numeric types (latency, cost, similarity, judge score);
     ``weight`` weighs the assertion's score in the test's score (0 makes it informational).
-    ``provider`` is the judge target of ``llm-rubric``. ``source`` is ``file:line`` for messages.
+    ``provider`` is the judge (or embedding) target of a model-graded type. ``source`` is ``file:line`` for messages.
     """
 
     type: str
@@ -48,6 +62,11 @@ class AssertionSpec:
     provider: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    assertions: tuple[AssertionSpec, ...] = ()
+    """The assertions of an ``assert-set``."""
+    rubric_prompt: Any = None
+    """promptfoo's ``rubricPrompt`` for a model-graded type: a text, a chat (list of messages), or for
+    ``g-eval`` a mapping with ``steps`` and ``evaluate``."""
 
     @property
     def label(self) -> str:

@@ -36,6 +36,8 @@ from pathlib import Path
 from workbench.core.call_record import CallRecord
 from workbench.core.errors import CallCancelledError, ConfigError, UnexpectedError
 from workbench.core.evals.assertions import grade, verdict
+from workbench.core.evals.embeddings import DEFAULT_EMBEDDING_TARGET, embed
+from workbench.core.evals.judging import judge_request
 from workbench.core.evals.model import (
     CellKey,
     CellResult,
@@ -367,7 +369,7 @@ class EvalRunner:
         else:  # the store keeps the prompt redacted: the judges and python assertions see it whole
             observation.vars, observation.prompt_text = dict(cell.test.vars), prompt_text(request)
         judge = functools.partial(self._judge, cell)
-        gradings = [await grade(spec, observation, judge=judge, base_dir=self.base_dir)
+        gradings = [await grade(spec, observation, judge=judge, base_dir=self.base_dir, embed=self._embed)
                     for spec in cell.test.assertions]
         passed, score = verdict(gradings, cell.test.threshold)
         return CellResult(cell.key, cell.repeat, observation, gradings, passed, score, cached, trace_id)
@@ -444,7 +446,11 @@ class EvalRunner:
         if traced is not None and traced.ok:
             return traced.observation.text
         context = CallContext(eval_run_id=self._run_id, tags=("eval", "judge"), eval_cell=identity)
-        record, _ = await self._complete(ref, ChatRequest.from_prompt(prompt, params=Params(temperature=0)), context)
+        record, _ = await self._complete(ref, judge_request(prompt), context)
         if record.error is not None:
             raise record.error
         return record.text
+
+    async def _embed(self, target: str | None, texts: Sequence[str]) -> list[list[float]]:
+        """Embeddings from ``target`` (None: :data:`DEFAULT_EMBEDDING_TARGET`), resolved as the run's targets are."""
+        return await embed(target or DEFAULT_EMBEDDING_TARGET, texts, env=self._env, providers=self.providers)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import ConfigError
-from workbench.core.evals.model import Suite, SuitePrompt, SuiteTarget, TestCase
+from workbench.core.evals.model import AssertionSpec, Suite, SuitePrompt, SuiteTarget, TestCase
 from workbench.core.evals.prompt_render import chat_prompt, template_warnings
 from workbench.core.evals.suite_promptfoo import (
     FILE,
@@ -369,10 +369,18 @@ def _digest(prompts: tuple[SuitePrompt, ...], targets: tuple[SuiteTarget, ...], 
         "targets": [{"ref": t.ref, "label": t.label, "params": t.params} for t in targets],
         "tests": [{
             "description": t.description, "vars": t.vars, "threshold": t.threshold, "metadata": t.metadata,
-            "assert": [{"type": a.type, "negate": a.negate, "value": a.value, "threshold": a.threshold,
-                        "weight": a.weight, "metric": a.metric, "provider": a.provider, "config": a.config}
-                       for a in t.assertions],
+            "assert": [_assertion_data(a) for a in t.assertions],
         } for t in tests],
     }
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _assertion_data(a: AssertionSpec) -> dict[str, Any]:
+    data = {"type": a.type, "negate": a.negate, "value": a.value, "threshold": a.threshold, "weight": a.weight,
+            "metric": a.metric, "provider": a.provider, "config": a.config}
+    if a.assertions:
+        data["assert"] = [_assertion_data(child) for child in a.assertions]
+    if a.rubric_prompt is not None:
+        data["rubricPrompt"] = a.rubric_prompt
+    return data

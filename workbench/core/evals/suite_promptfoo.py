@@ -208,27 +208,22 @@ def target_params(ctx: Context, src: Src, loc: Loc, config: Any) -> dict[str, An
 # --- assertions --------------------------------------------------------------------------------------------------
 
 PROMPTFOO_ONLY_TYPES = frozenset({
-    "javascript", "similar", "model-graded-closedqa", "model-graded-factuality", "factuality", "select-best",
-    "answer-relevance", "context-recall", "context-relevance", "context-faithfulness", "classifier", "moderation",
-    "perplexity", "perplexity-score", "is-sql", "contains-sql", "is-xml", "contains-xml", "is-html", "contains-html",
-    "is-valid-openai-function-call", "is-valid-openai-tools-call", "is-valid-function-call", "tool-call-f1",
-    "webhook", "icontains-any", "icontains-all", "g-eval", "bleu", "gleu", "meteor", "human", "max-score",
-    "is-refusal", "guardrails", "pi", "word-count", "conversation-relevance", "search-rubric", "trace-span-count",
-    "trace-span-duration", "trace-error-spans", "assert-set",
+    "javascript", "select-best", "context-recall", "context-relevance", "classifier", "moderation", "is-sql",
+    "contains-sql", "is-xml", "contains-xml", "is-html", "contains-html", "is-valid-function-call", "bleu", "gleu",
+    "meteor", "human", "max-score", "guardrails", "pi", "word-count", "conversation-relevance", "search-rubric",
+    "trace-span-count", "trace-span-duration", "trace-error-spans",
 })
 """Assertion types promptfoo has and we do not: named in the error instead of being taken for text."""
 
 
 def unsupported_type(src: Src, loc: Loc, name: str) -> SuiteFileError:
-    if name == "assert-set":
-        return src.error(loc, "assertion type 'assert-set' is not supported", "list its assertions in the test instead")
     supported = ", ".join(sorted(ASSERTION_TYPES))
     return src.error(loc, f"assertion type '{name}' is not supported",
                      f"supported (each also as not-TYPE): {supported}")
 
 
 _SHORTHAND = re.compile(r"^(not-)?([a-z][a-z-]*)(?:\((\d+(?:\.\d+)?)\))?(?::(.*))?$", re.DOTALL)
-_LIST_VALUED = frozenset({"contains-any", "contains-all"})
+_LIST_VALUED = frozenset({"contains-any", "contains-all", "icontains-any", "icontains-all"})
 
 
 def shorthand(src: Src, loc: Loc, text: str) -> dict[str, Any]:

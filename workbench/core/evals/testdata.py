@@ -7,11 +7,12 @@ import csv
 import io
 import itertools
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.core.evals.model import ASSERTION_TYPES, AssertionSpec, TestCase
+from workbench.core.evals.model import ASSERTION_TYPES, MODEL_GRADED_TYPES, AssertionSpec, TestCase
 from workbench.core.evals.suite_promptfoo import (
     FILE,
     Context,
@@ -25,8 +26,9 @@ from workbench.core.evals.suite_promptfoo import (
 from workbench.core.templating import StructuredVar
 from workbench.core.yaml_lines import Loc
 
-_ASSERT_KEYS = frozenset({"type", "value", "threshold", "weight", "metric", "provider", "config"})
-_ASSERT_PROMPTFOO = frozenset({"transform", "contextTransform", "rubricPrompt"})
+_ASSERT_KEYS = frozenset({"type", "value", "threshold", "weight", "metric", "provider", "config", "rubricPrompt"})
+_ASSERT_PROMPTFOO = frozenset({"transform", "contextTransform"})
+_SET_KEYS = frozenset({"type", "assert", "threshold", "weight", "metric", "config"})
 _TEST_KEYS = frozenset({"description", "vars", "assert", "threshold", "metadata", "options"})
 _TEST_PROMPTFOO = frozenset({"providers", "prompts", "provider", "providerOutput", "assertScoringFunction"})
 _DYNAMIC = (".js", ".cjs", ".mjs", ".ts", ".py")
@@ -45,7 +47,9 @@ class Draft:
     threshold: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     judge: str | None = None
-    """``options.provider``: the judge of this test's ``llm-rubric`` assertions."""
+    """``options.provider``: the judge of this test's model-graded assertions."""
+    rubric_prompt: Any = None
+    """``options.rubricPrompt``: the grading prompt of this test's model-graded assertions."""
 
 
 # --- one test ----------------------------------------------------------------------------------------------------
@@ -62,8 +66,11 @@ def _judge(src: Src, loc: Loc, value: Any) -> str:
     return target_ref(src, loc, expect(src, loc, value, str, "a target such as openai/gpt-4o-mini"))
 
 
-def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any) -> AssertionSpec:
+def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any, nested: bool = False) -> AssertionSpec:
     expect(src, loc, data, dict, "an assertion mapping (type, value, ...)")
+    written = data.get("type")
+    if written is not None and str(written).removeprefix("not-") == "assert-set":
+        return _assert_set(ctx, src, loc, data, nested)
     check_keys(ctx, src, loc, data, _ASSERT_KEYS, _ASSERT_PROMPTFOO, "an assertion")
     if "type" not in data:
         raise src.error(loc, "an assertion needs a type", "e.g. type: contains")
@@ -74,7 +81,8 @@ def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any) -> AssertionSpe
         raise unsupported_type(src, (*loc, "type"), base)
     provider = None
     if data.get("provider") is not None:
-        provider = _judge(src, (*loc, "provider"), data["provider"])
+        written_provider = _embedding_model(data["provider"]) if base == "similar" else data["provider"]
+        provider = _judge(src, (*loc, "provider"), written_provider)
         if isinstance(data["provider"], dict) and "config" in data["provider"]:
             ctx.unsupported(src, (*loc, "provider", "config"), "provider.config")
     threshold = data.get("threshold")
@@ -85,7 +93,46 @@ def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any) -> AssertionSpe
         weight=_weight(src, (*loc, "weight"), data.get("weight", 1.0)),
         metric=None if metric is None else expect(src, (*loc, "metric"), metric, str, "a metric name"),
         provider=provider, config=expect(src, (*loc, "config"), data.get("config", {}), dict, "a mapping"),
-        source=src.at(loc))
+        source=src.at(loc), rubric_prompt=_rubric_prompt(ctx, src, (*loc, "rubricPrompt"), data.get("rubricPrompt")))
+
+
+def _assert_set(ctx: Context, src: Src, loc: Loc, data: dict[str, Any], nested: bool) -> AssertionSpec:
+    """promptfoo's ``assert-set``: a list of assertions (not sets) with their own threshold, weight and metric."""
+    if nested:
+        raise src.error((*loc, "type"), "an assert-set inside an assert-set", "promptfoo nests assert-sets one deep")
+    check_keys(ctx, src, loc, data, _SET_KEYS, frozenset(), "an assert-set")
+    if data.get("assert") is None:
+        raise src.error(loc, "an assert-set needs its assertions", "list them under assert:")
+    children = expect(src, (*loc, "assert"), data["assert"], list, "a list of assertions (assert:)")
+    if not children:
+        raise src.error((*loc, "assert"), "an assert-set with no assertions", "list them under assert:")
+    threshold, metric = data.get("threshold"), data.get("metric")
+    return AssertionSpec(
+        type="assert-set", negate=str(data["type"]).startswith("not-"),
+        threshold=None if threshold is None else _number(src, (*loc, "threshold"), threshold, "a number"),
+        weight=_weight(src, (*loc, "weight"), data.get("weight", 1.0)),
+        metric=None if metric is None else expect(src, (*loc, "metric"), metric, str, "a metric name"),
+        config=expect(src, (*loc, "config"), data.get("config", {}), dict, "a mapping"), source=src.at(loc),
+        assertions=tuple(parse_assertion(ctx, src, (*loc, "assert", i), child, nested=True)
+                         for i, child in enumerate(children)))
+
+
+def _rubric_prompt(ctx: Context, src: Src, loc: Loc, value: Any) -> Any:
+    """A ``rubricPrompt``: a text (``file://`` reads the file), a chat list, or g-eval's ``{steps, evaluate}``."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.startswith(FILE):
+        return ctx.read(src, loc, ctx.files(src, loc, value)[0])
+    if isinstance(value, dict):
+        return {str(k): _rubric_prompt(ctx, src, (*loc, k), v) for k, v in value.items()}
+    return expect(src, loc, value, (str, list), "a prompt: a text, a list of messages, or a file:// path")
+
+
+def _embedding_model(value: Any) -> Any:
+    """promptfoo's embedding provider id (``openai:embedding:MODEL``) as the provider and model it calls."""
+    if isinstance(value, dict):
+        return {**value, "id": _embedding_model(value.get("id"))}
+    return re.sub(r"^([\w-]+):embeddings?:", r"\1:", value) if isinstance(value, str) else value
 
 
 def _weight(src: Src, loc: Loc, value: Any) -> float:
@@ -134,6 +181,8 @@ def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
     for key, value in options.items():
         if key == "provider":
             draft.judge = _judge(src, (*loc, "options", key), value)
+        elif key == "rubricPrompt":
+            draft.rubric_prompt = _rubric_prompt(ctx, src, (*loc, "options", key), value)
         else:
             ctx.unsupported(src, (*loc, "options", key), f"options.{key}")
     return draft
@@ -262,15 +311,26 @@ def build_tests(ctx: Context, drafts: list[Draft], default: Draft | None) -> tup
     for draft in drafts:
         variables = {**(default.vars if default else {}), **draft.vars}
         assertions = [*(default.assertions if default else []), *draft.assertions]
-        if draft.judge is not None:
-            assertions = [replace(a, provider=draft.judge) if a.type == "llm-rubric" and a.provider is None else a
-                          for a in assertions]
+        judge = draft.judge if draft.judge is not None else default.judge if default else None
+        rubric = draft.rubric_prompt if draft.rubric_prompt is not None else default.rubric_prompt if default else None
+        assertions = [_graded_by(a, judge, rubric) for a in assertions]
         threshold = draft.threshold if draft.threshold is not None else default.threshold if default else None
         metadata = {**(default.metadata if default else {}), **draft.metadata}
         merged = replace(draft, vars=variables)
         tests += [TestCase(vars=values, assertions=tuple(assertions), description=description, threshold=threshold,
                            source=draft.source, metadata=metadata) for values, description in _expanded(merged)]
     return _unique(ctx, tests)
+
+
+def _graded_by(spec: AssertionSpec, judge: str | None, rubric: Any) -> AssertionSpec:
+    """A model-graded assertion given the test's judge and grading prompt where it names none (an
+    ``assert-set``'s assertions too)."""
+    if spec.assertions:
+        return replace(spec, assertions=tuple(_graded_by(a, judge, rubric) for a in spec.assertions))
+    if spec.type not in MODEL_GRADED_TYPES:
+        return spec
+    return replace(spec, provider=spec.provider if spec.provider is not None else judge,
+                   rubric_prompt=spec.rubric_prompt if spec.rubric_prompt is not None else rubric)
 
 
 def _unique(ctx: Context, tests: list[TestCase]) -> tuple[TestCase, ...]:

@@ -1,0 +1,137 @@
+"""Tool calls: ``tool-call-f1`` (promptfoo's set F1 of the tool names called against the expected ones) and
+``is-valid-openai-tools-call`` / ``is-valid-openai-function-call`` (each call's arguments checked against the
+JSON schema of the function it names).
+
+The output is the tool calls as JSON text: OpenAI's ``tool_calls`` list (or ``{"tool_calls": [...]}``), a
+function call ``{"name", "arguments"}``, Anthropic's ``tool_use`` blocks, Gemini's ``functionCall`` parts, or
+``{"name": ...}`` items. The functions to check against are the assertion's ``value`` or ``config.tools``
+(``config.functions``), else the test's ``tools`` (``functions``) variable: OpenAI's ``tools`` list or a
+list of function definitions ``{name, parameters}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from workbench.core.evals.checks import Check, CheckFn, Context, Unusable, pass_fail, quote, texts
+
+
+def tool_names(data: Any) -> set[str]:
+    """The names of the tools called in ``data`` (every format promptfoo's ``tool-call-f1`` reads)."""
+    names: set[str] = set()
+    if isinstance(data, dict):
+        if isinstance(data.get("tool_calls"), list):
+            for call in data["tool_calls"]:
+                names |= _call_names(call)
+        elif isinstance(data.get("toolCall"), dict) and isinstance(data["toolCall"].get("functionCalls"), list):
+            names |= {c["name"] for c in data["toolCall"]["functionCalls"]
+                      if isinstance(c, dict) and isinstance(c.get("name"), str)}
+        else:
+            names |= _call_names(data)
+    elif isinstance(data, list):
+        for item in data:
+            names |= _call_names(item)
+    return names
+
+
+def _call_names(item: Any) -> set[str]:
+    if not isinstance(item, dict):
+        return set()
+    for nested in ("function", "functionCall"):
+        if isinstance(item.get(nested), dict) and isinstance(item[nested].get("name"), str):
+            return {item[nested]["name"]}
+    return {item["name"]} if isinstance(item.get("name"), str) else set()
+
+
+def _parsed(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+async def _tool_call_f1(ctx: Context) -> Check:
+    """F1 of the called tool names against the expected ones (threshold 1.0 by default); negated, the score stays
+    the F1, as in promptfoo."""
+    expected = set(texts(ctx))
+    actual = tool_names(_parsed(ctx.obs.text))
+    common = len(expected & actual)
+    precision = common / len(actual) if actual else 0.0
+    recall = common / len(expected)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    threshold = ctx.spec.threshold if ctx.spec.threshold is not None else 1.0
+    found = (f"F1 {f1:.3f} (precision {precision:.3f}, recall {recall:.3f}); called "
+             f"[{', '.join(sorted(actual)) or 'none'}]")
+    return Check(f1 >= threshold, f1, f"tool calls [{', '.join(sorted(expected))}] with F1 >= {threshold:g}",
+                 found, negated_score=f1)
+
+
+def _functions(ctx: Context, key: str) -> list[dict[str, Any]]:
+    """The function definitions to check against (see the module docstring)."""
+    source: Any = ctx.value if ctx.value is not None else ctx.spec.config.get(key, ctx.spec.config.get("tools"))
+    if source is None:
+        source = ctx.obs.vars.get(key, ctx.obs.vars.get("tools"))
+    if isinstance(source, str):
+        source = _parsed(source)
+    if not isinstance(source, list) or not source:
+        raise Unusable(f"{ctx.spec.label} needs the tools: set the assertion's value (or config.{key}), "
+                       f"or a '{key}' variable, to a list of function definitions")
+    functions = [item["function"] if isinstance(item, dict) and isinstance(item.get("function"), dict) else item
+                 for item in source]
+    if not all(isinstance(f, dict) and isinstance(f.get("name"), str) for f in functions):
+        raise Unusable(f"{ctx.spec.label}: every tool needs a function with a name")
+    return functions
+
+
+def _call_problem(call: Any, functions: list[dict[str, Any]]) -> str | None:
+    """Why ``call`` (``{name, arguments}``) is not a valid call of one of ``functions``, or None."""
+    name = call.get("name")
+    schema = next((f.get("parameters") for f in functions if f["name"] == name), False)
+    if schema is False:
+        return f'Called "{name}", but there is no function with that name'
+    arguments = call.get("arguments")
+    if isinstance(arguments, str):
+        arguments = _parsed(arguments)
+    if schema is None:
+        return None
+    try:
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        error = best_match(validator.iter_errors(arguments))
+    except jsonschema.SchemaError as exc:
+        return f'function "{name}" has an invalid schema: {exc.message}'
+    return None if error is None else f'Call to "{name}" does not match schema: {error.json_path}: {error.message}'
+
+
+async def _is_valid_tools_call(ctx: Context) -> Check:
+    data = _parsed(ctx.obs.text)
+    calls = data.get("tool_calls") if isinstance(data, dict) else data
+    shaped = isinstance(calls, list) and bool(calls) and all(
+        isinstance(c, dict) and isinstance(c.get("function"), dict) and isinstance(c["function"].get("name"), str)
+        and isinstance(c["function"].get("arguments"), str) for c in calls)
+    expected = "tool calls matching the tools' schemas"
+    if not shaped or not isinstance(calls, list):
+        return pass_fail(False, expected, f"not a valid-looking tools response: {quote(ctx.obs.text)}")
+    functions = _functions(ctx, "tools")
+    problems = [p for c in calls if (p := _call_problem(c["function"], functions)) is not None]
+    return pass_fail(not problems, expected, problems[0] if problems else f"{len(calls)} valid call(s)")
+
+
+async def _is_valid_function_call(ctx: Context) -> Check:
+    data = _parsed(ctx.obs.text)
+    call = data.get("function_call", data) if isinstance(data, dict) else None
+    expected = "a function call matching the function's schema"
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        return pass_fail(False, expected, f"not a function call: {quote(ctx.obs.text)}")
+    problem = _call_problem(call, _functions(ctx, "functions"))
+    return pass_fail(problem is None, expected, problem or f"a valid call of {call['name']!r}")
+
+
+CHECKS: dict[str, CheckFn] = {
+    "tool-call-f1": _tool_call_f1,
+    "is-valid-openai-tools-call": _is_valid_tools_call,
+    "is-valid-openai-function-call": _is_valid_function_call,
+}

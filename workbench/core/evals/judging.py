@@ -1,0 +1,27 @@
+"""The judge (grader) of a run: the request a grading prompt becomes."""
+
+from __future__ import annotations
+
+import json
+
+from workbench.core.request import ChatRequest, Message, Params
+
+
+def judge_request(prompt: str) -> ChatRequest:
+    """The request for a grading prompt, at temperature 0: a chat (a JSON list of ``{role, content}``, as
+    promptfoo writes its grading prompts) as its system text and messages, any other text as one user
+    message. A chat of system messages only (promptfoo's closed-QA prompt) is sent as the user message."""
+    params = Params(temperature=0)
+    try:
+        chat = json.loads(prompt) if prompt.lstrip().startswith("[") else None
+    except ValueError:
+        chat = None
+    roles = ("system", "user", "assistant")
+    if not isinstance(chat, list) or not chat or not all(
+            isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") in roles for m in chat):
+        return ChatRequest.from_prompt(prompt, params=params)
+    system = "\n\n".join(m["content"] for m in chat if m["role"] == "system")
+    messages = tuple(Message(role=m["role"], content=m["content"]) for m in chat if m["role"] != "system")
+    if not messages:
+        return ChatRequest.from_prompt(system, params=params)
+    return ChatRequest(system=system or None, messages=messages, params=params)
