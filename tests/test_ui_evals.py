@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.test_cli import json_lines, workbench
 from tests.test_ui import SIZE, wait_for
 from tests.test_ui_more import messages
-from tests.test_ui_snapshots import NO_KEYS, check, no_blink
+from tests.test_ui_snapshots import NO_KEYS, SIZES, check, no_blink, snapshot_name
 from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo, RunReport
 from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.stats import summarise
@@ -159,10 +161,11 @@ async def test_load_errors_and_warnings_are_notifications_with_file_and_line(
         await wait_for(pilot, lambda: screen.preflight is not None)
 
 
-async def test_evals_snapshot(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", SIZES)
+async def test_evals_snapshot(tmp_path: Path, size: tuple[int, int]) -> None:
     config = workspace(tmp_path)
     app = WorkbenchApp(env=NO_KEYS, config_path=str(config))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         screen = await open_evals(app, pilot)
         await wait_for(pilot, lambda: screen.preflight is not None)
         suite = load_suite(tmp_path / "evals" / "smoke.yaml", tmp_path)
@@ -175,7 +178,7 @@ async def test_evals_snapshot(tmp_path: Path) -> None:
         screen._finished(RunReport(run, summarise(results, {}), gate=1.0))
         await wait_for(pilot, lambda: screen.preflight is not None and screen.done_count == 4)
         no_blink(app)
-        await check(pilot, "evals")
+        await check(pilot, snapshot_name("evals", size))
 
 
 def fixed_result(test: str, target: str, *, passed: bool) -> CellResult:

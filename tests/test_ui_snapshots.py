@@ -1,4 +1,5 @@
-"""Text snapshots of each screen at 140×40 with deterministic content.
+"""Text snapshots of each screen at 140×40 (the editor, race and evals screens at 80×24 and 160×45 too) with
+deterministic content.
 
 A snapshot is the screen's rendered text (no colours), kept under ``tests/__snapshots__/test_ui/``.
 A missing snapshot is written (and the test fails so it gets reviewed); refresh them on purpose with
@@ -29,6 +30,8 @@ from workbench.core.timing import CallTiming
 from workbench.ui.app import WorkbenchApp
 
 SNAPSHOTS = Path(__file__).parent / "__snapshots__" / "test_ui"
+SIZES = [SIZE, (80, 24), (160, 45)]
+"""The editor, race and evals screens are kept at the usual size, a small terminal and a large one."""
 NO_KEYS = {var: "" for spec in PROVIDERS.values() for var in spec.key_env}
 MS = 1_000_000
 
@@ -80,6 +83,11 @@ async def check(pilot: Any, name: str, mask: Callable[[str], str] = lambda text:
             pytest.fail(f"new snapshot written: {path} (review it, then run again)")
         return
     assert text == expected, f"{name} changed; if on purpose: UPDATE_UI_SNAPSHOTS=1 pytest {__file__}"
+
+
+def snapshot_name(screen: str, size: tuple[int, int]) -> str:
+    """``editor`` at the usual size, ``editor-80x24`` at another."""
+    return screen if size == SIZE else f"{screen}-{size[0]}x{size[1]}"
 
 
 @pytest.fixture(autouse=True)
@@ -137,9 +145,10 @@ class FinishedRace:
         self.done = True
 
 
-async def test_editor_snapshot() -> None:
+@pytest.mark.parametrize("size", SIZES)
+async def test_editor_snapshot(size: tuple[int, int]) -> None:
     app = WorkbenchApp(env=NO_KEYS, targets=["openai/gpt-4.1-mini", "fake/demo"])
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         screen = app.get_screen("editor")
         await wait_for(pilot, lambda: app.screen is screen and screen.meters)
         screen.query_one("#system").load_text("You are terse.")
@@ -149,17 +158,18 @@ async def test_editor_snapshot() -> None:
                        and screen.estimates.get("openai/gpt-4.1-mini") is not None
                        and screen.estimates["openai/gpt-4.1-mini"].max_tokens == 256)
         no_blink(app)
-        await check(pilot, "editor")
+        await check(pilot, snapshot_name("editor", size))
 
 
-async def test_race_snapshot() -> None:
+@pytest.mark.parametrize("size", SIZES)
+async def test_race_snapshot(size: tuple[int, int]) -> None:
     app = WorkbenchApp(env=NO_KEYS, targets=["fake/demo"])
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         app.race = FinishedRace()  # type: ignore[assignment]
         await pilot.press("f3")
         race = app.get_screen("race")
         await wait_for(pilot, lambda: len(race.panes) == 4 and all(p.finished for p in race.panes))
-        await check(pilot, "race")
+        await check(pilot, snapshot_name("race", size))
 
 
 async def test_traces_snapshot() -> None:

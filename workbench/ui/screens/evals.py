@@ -140,8 +140,8 @@ class EvalsScreen(WorkbenchScreen):
             with Vertical(id="side"):
                 yield Label("Suites (evals/, promptfooconfig.yaml)")
                 yield OptionList(id="suites")
-                yield Label("Targets (empty: the suite's own)")
-                yield Input("", id="eval-targets", placeholder="provider/model, ... (as eval -t)")
+                yield Label("Targets (empty: the suite's)")
+                yield Input("", id="eval-targets", placeholder="provider/model, …")
                 yield Label("Pre-flight")
                 yield Static("Select a suite.", id="preflight")
                 with Horizontal(id="buttons"):
