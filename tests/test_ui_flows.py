@@ -269,3 +269,22 @@ async def test_evals_screen_runs_on_the_targets_typed(tmp_path: Path, fake_env: 
         assert [str(c.label) for c in table.columns.values()] == ["test", "fake/demo@tokens=4"]
         assert screen.done_count == 2 and progress.display
         assert re.search(r"100%", screen_text(app))  # the percentage whole
+
+
+async def test_a_suite_that_cannot_be_written_is_said_in_the_form(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    workspace = prompt_workspace(tmp_path)
+    (workspace / "evals").write_text("not a folder")  # evals/promoted.yaml cannot be made
+    app = app_in(workspace, fake_env)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: app.screen is screen and screen.is_mounted)
+        screen.query_one("#user").load_text("What is SSE?")
+        await pilot.pause()
+        await raced(app, pilot)
+        form = await open_promote(app, pilot)
+        await pilot.press("ctrl+s")
+        error = form.query_one("#error")
+        await wait_for(pilot, lambda: error.display)
+        said = str(error.render())
+        assert said.startswith("not promoted: ") and "evals" in said and app.screen is form, said
+        assert not form.query_one("#promote").disabled  # ready for another try

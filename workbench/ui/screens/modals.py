@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 
-from workbench.core.errors import WorkbenchError, printable
+from workbench.core.errors import WorkbenchError, one_line, printable
 
 if TYPE_CHECKING:
     from workbench.core.evals.promote import SuiteChoice
@@ -229,6 +229,9 @@ class PromoteScreen(_Form[str]):
             said = self.write(promotion)
         except WorkbenchError as exc:
             self.app.call_from_thread(self.show_error, f"{exc.message}{f' ({exc.hint})' if exc.hint else ''}")
+            return
+        except OSError as exc:  # the file could not be read or written
+            self.app.call_from_thread(self.show_error, f"not promoted: {one_line(str(exc))}")
             return
         self.app.call_from_thread(self.dismiss, said)
 
