@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterator
 
+import httpx2
 import pytest
 
 from tests.test_cli import json_lines, workbench
@@ -14,6 +15,7 @@ from workbench.core.local_model import LOCAL_URL_ENV, LocalModel, local_models, 
 from workbench.core.netproc import NetworkProcess
 from workbench.core.registry import resolve
 from workbench.core.request import ChatRequest, ModelRef, Params
+from workbench.fakeserver.process import FakeServerProcess
 
 TARGET = "local/smollm2-135m"
 needs_runtime = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
@@ -80,3 +82,40 @@ def test_an_unknown_local_model_fails_alone(fake_env: dict[str, str]) -> None:
     ok, unknown = json_lines(result.stdout)
     assert ok["status"] == "ok" and unknown["status"] == "error"
     assert "unknown local model 'local/nope'" in str(unknown["error"]) and "starting the local" not in result.stderr
+
+
+@needs_runtime
+def test_a_local_reply_without_usage_is_counted_by_the_server_with_its_chat_template(local_url: str) -> None:
+    """llama-cpp-python's server streams no usage: the prompt is counted by its own tokenizer as its chat format
+    lays it out (system and turn markers), as it counts a prompt it answers without streaming."""
+    request = ChatRequest.from_prompt("Explain in one sentence what a token is.", system="You are terse.",
+                                      params=Params(max_tokens=8, temperature=0))
+    with NetworkProcess() as net:
+        race = net.race(request, [TARGET], {LOCAL_URL_ENV: local_url})
+        assert race.wait(timeout=60)
+    (record,) = race.records
+    assert record.error is None and record.usage is not None and record.usage_estimated
+    unstreamed = httpx2.post(f"{local_url}/v1/chat/completions", timeout=60, json={
+        "model": "smollm2-135m", "max_tokens": 8, "temperature": 0,
+        "messages": [{"role": "system", "content": "You are terse."},
+                     {"role": "user", "content": "Explain in one sentence what a token is."}]}).json()
+    assert record.usage.input_tokens == unstreamed["usage"]["prompt_tokens"]
+    assert unstreamed["choices"][0]["message"]["content"] == record.text  # the same reply, so the same count
+    assert record.usage.output_tokens == unstreamed["usage"]["completion_tokens"]
+
+
+def test_a_llamacpp_reply_without_usage_is_counted_with_the_servers_template(fake_server: FakeServerProcess) -> None:
+    """A llama.cpp server that streams no usage: the prompt is counted by ``/apply-template`` then ``/tokenize``
+    (with the special tokens it adds), the reply by ``/tokenize``; the usage is still flagged estimated."""
+    env = {"LLAMACPP_BASE_URL": f"{fake_server.base_url}/v1"}
+    result = workbench("run", "hi there", "--system", "be brief", "-m", "llamacpp/demo@usage=0,tokens=5", "--json",
+                       env=env)
+    assert result.returncode == 0, result.stderr
+    (row,) = json_lines(result.stdout)
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi there"}]
+    prompt = httpx2.post(f"{fake_server.base_url}/apply-template", json={"messages": messages}).json()["prompt"]
+    counted = httpx2.post(f"{fake_server.base_url}/tokenize", json={"content": prompt, "add_special": True}).json()
+    assert row["input_tokens"] == len(counted["tokens"]) and row["output_tokens"] == 5
+    assert row["usage_estimated"] is True
+    reported = json_lines(workbench("run", "hi there", "-m", "llamacpp/demo@tokens=5", "--json", env=env).stdout)[0]
+    assert reported["usage_estimated"] is False  # a server that sends usage is taken at its word

@@ -82,6 +82,22 @@ def model_file(name: str) -> Path:
     return Path(str(gguf.locate()))
 
 
+def served_prompt(name: str, messages: list[dict[str, str]]) -> str | None:
+    """The prompt llama-cpp-python's server makes of ``messages`` for ``local/<name>``: its own formatter for the
+    chat format the server was started with (the server has no endpoint that applies it). ``None`` when
+    llama-cpp-python or the formatter is missing. Imports llama_cpp (~0.2 s): call it off the event loop."""
+    model = LOCAL_MODELS.get(name)
+    if model is None or importlib.util.find_spec("llama_cpp") is None:
+        return None
+    from llama_cpp import llama_chat_format
+
+    formatter = getattr(llama_chat_format, f"format_{model.chat_format.replace('-', '_')}", None)
+    if formatter is None:
+        return None
+    prompt = formatter(messages).prompt
+    return prompt if isinstance(prompt, str) else None
+
+
 def free_port(host: str = HOST) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))

@@ -13,7 +13,8 @@ scenario's ``redirect`` key ignored there.
 Model lists answer in the shape of the client asking: ``GET /v1/models`` is OpenAI's list, or Anthropic's
 Models API page when the request carries Anthropic's headers (``x-api-key``, ``anthropic-version``);
 ``GET /v1beta/models`` (and ``/v1alpha/``) is Gemini's ``models.list``, ``GET /v1beta/models/{model}`` its
-``models.get``.
+``models.get``. ``POST /apply-template`` is llama.cpp's (the messages laid out ChatML-style, the generation prompt
+after them), for counting a prompt as a llama.cpp server would.
 
 Only provider requests (the five wires and the counting endpoints) are logged. A log entry is
 appended when the request has been read and updated in place while it is answered; ``outcome`` is
@@ -84,6 +85,7 @@ from workbench.fakeserver.wire import (
 )
 from workbench.fakeserver.wire.base import ErrorInfo, WireError, compact, plan
 from workbench.fakeserver.wire.gemini import ACTION
+from workbench.fakeserver.wire.tokenize import apply_template
 
 __all__ = ["FakeServer", "mask_key", "serve"]
 
@@ -245,6 +247,10 @@ class FakeServer:
                     return
             if path == "/tokenize":
                 await self._answer(tokenize_wire(req.body), req, resp, None, {}, redirected)
+                return
+            if path == "/apply-template":
+                status, answer = apply_template(req.body)
+                await resp.send(status, _json(answer), [("content-type", "application/json; charset=utf-8")])
                 return
             if path == "/v1/embeddings":
                 status, answer = embeddings.answer(req.body)

@@ -37,6 +37,7 @@ from workbench.core.events import (
     ErrorEvent,
     ResponseStart,
     StreamEvent,
+    Usage,
 )
 from workbench.core.ndjson import NDJSONDecoder
 from workbench.core.providers.bounds import MAX_ERROR_BODY_BYTES, MAX_REPLY_BYTES, StreamBudget, read_bounded
@@ -70,6 +71,8 @@ class Provider(Protocol):
     """When the current request's first byte went out (before any response), or ``None`` until then."""
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
+
+    async def served_usage(self, request: ChatRequest, text: str) -> Usage | None: ...
 
 
 class WireParser:
@@ -216,6 +219,13 @@ class HttpProvider:
         """Exact input tokens from the provider's own counting endpoint; ``None`` where it has none.
 
         Raises the same typed errors as a call when the endpoint fails."""
+        return None
+
+    async def served_usage(self, request: ChatRequest, text: str) -> Usage | None:
+        """For a server that streamed no usage: the usage of ``request`` and its reply ``text`` counted with the
+        server's own endpoints (its chat template, its tokenizer); ``None`` where it has none.
+
+        Raises the same typed errors as a call when an endpoint fails."""
         return None
 
     models_path: ClassVar[str] = "/models"

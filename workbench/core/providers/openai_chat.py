@@ -7,6 +7,7 @@ servers that ignore it send none and the call's usage is estimated. Reasoning ar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -125,4 +126,31 @@ class OpenAIChatProvider(HttpProvider):
             return int((await self._post_json(f"{root}/tokenize", body))["count"])
         if self.endpoint.provider == "llamacpp" and raw:
             return len((await self._post_json(f"{root}/tokenize", {"content": text}))["tokens"])
+        return None
+
+    async def served_usage(self, request: ChatRequest, text: str) -> Usage | None:
+        """llama.cpp's server: ``/apply-template`` (its chat template) and ``/tokenize`` (its tokenizer, with the
+        special tokens it adds); llama-cpp-python's (``local/…``): the prompt its chat format makes
+        (:func:`~workbench.core.local_model.served_prompt`: the server cannot apply it) counted by
+        ``/extras/tokenize/count``. Other servers: ``None``."""
+        root = self.endpoint.base_url.removesuffix("/v1")
+        if self.endpoint.provider == "llamacpp":
+            applied = await self._post_json(f"{root}/apply-template", {"messages": chat_messages(request)})
+            prompt = await self._post_json(f"{root}/tokenize", {"content": str(applied["prompt"]), "add_special": True})
+            reply = await self._post_json(f"{root}/tokenize", {"content": text})
+            return Usage(input_tokens=len(prompt["tokens"]), output_tokens=len(reply["tokens"]))
+        if self.endpoint.provider == "local":
+            from workbench.core.local_model import served_prompt
+
+            rendered = await asyncio.to_thread(served_prompt, self.endpoint.model, chat_messages(request))
+            if rendered is None:
+                return None
+
+            async def count(content: str) -> int:
+                answer = await self._post_json(f"{root}/extras/tokenize/count",
+                                               {"model": self.endpoint.model, "input": content})
+                return int(answer["count"])
+
+            added = await count("")  # what the tokenizer adds to any text (a BOS token)
+            return Usage(input_tokens=await count(rendered), output_tokens=await count(text) - added)
         return None

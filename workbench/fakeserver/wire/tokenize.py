@@ -22,6 +22,9 @@ equals OpenAI chat ``prompt_tokens`` for the same messages (``add_generation_pro
 
 An optional ``model`` string (vLLM's field; tolerated by the llama.cpp flavour) carries scenario
 keys as on the other wires.
+
+llama.cpp's ``POST /apply-template`` (:func:`apply_template`): ``{"messages": [...]}`` -> ``{"prompt": str}``, the
+messages laid out ChatML-style with the generation prompt after them (not logged, no scenarios).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 from workbench.fakeserver.text import BOS_ID, SPECIAL_TOKENS, tokenize_chat, tokenize_text
 from workbench.fakeserver.wire.base import CountWire, ErrorInfo, Prompt, WireError, compact, content_text
 
-__all__ = ["MAX_MODEL_LEN", "LlamaCppTokenizeWire", "VllmTokenizeWire", "tokenize_wire"]
+__all__ = ["MAX_MODEL_LEN", "LlamaCppTokenizeWire", "VllmTokenizeWire", "apply_template", "tokenize_wire"]
 
 MAX_MODEL_LEN = 32_768
 Tokens = list[tuple[int, str]]
@@ -65,6 +68,22 @@ def _model(body: Mapping[str, Any]) -> str:
 def _tokens(prompt: Prompt) -> Tokens:
     tokens: Tokens = prompt.extra["tokens"]
     return tokens
+
+
+def apply_template(body: bytes) -> tuple[int, dict[str, Any]]:
+    """llama.cpp's chat template applied: each message ``<|im_start|>{role}\\n{content}<|im_end|>\\n``, then
+    ``<|im_start|>assistant\\n``; a body without a list of messages is a 400 in llama.cpp's error shape."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(messages, list) or not all(isinstance(m, Mapping) and isinstance(m.get("role"), str)
+                                                 for m in messages):
+        etype, _ = _LLAMA_ERRORS[400]
+        return 400, {"error": {"code": 400, "message": "'messages' is required", "type": etype}}
+    turns = "".join(f"<|im_start|>{m['role']}\n{content_text(m.get('content'))}<|im_end|>\n" for m in messages)
+    return 200, {"prompt": turns + "<|im_start|>assistant\n"}
 
 
 class LlamaCppTokenizeWire(CountWire):
