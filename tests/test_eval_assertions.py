@@ -87,8 +87,10 @@ async def test_each_type_passes_and_fails(
 def test_every_type_has_a_passing_and_a_failing_case() -> None:
     from tests.test_eval_assertions_promptfoo import CASES as PROMPTFOO_CASES
 
-    # graded with a judge, an embedder, a server, nested assertions or logprobs: in test_eval_assertions_promptfoo
-    elsewhere = MODEL_GRADED_TYPES | {"similar", "webhook", "assert-set", "perplexity", "perplexity-score"}
+    # graded with a judge, an embedder, a server, nested assertions or logprobs: in test_eval_assertions_promptfoo;
+    # javascript (in Node): in test_eval_javascript
+    elsewhere = MODEL_GRADED_TYPES | {"similar", "webhook", "assert-set", "perplexity", "perplexity-score",
+                                      "javascript"}
     covered = {(c[0], c[-1]) for c in CASES} | {(c[0], c[-1]) for c in PROMPTFOO_CASES}
     assert covered == {(t, p) for t in ASSERTION_TYPES - elsewhere for p in (True, False)}
 

@@ -147,7 +147,7 @@ def test_stored_runs_list_show_and_diff(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "where"), [
-    ("prompts: [hi]\nproviders: [fake/x]\ntests:\n  - assert:\n      - type: javascript\n        value: x\n",
+    ("prompts: [hi]\nproviders: [fake/x]\ntests:\n  - assert:\n      - type: is-sql\n        value: x\n",
      "smoke.yaml:5"),
     ("prompts: [hi\n", "smoke.yaml:"),
 ])

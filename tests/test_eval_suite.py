@@ -149,14 +149,14 @@ def test_unsupported_promptfoo_keys_are_warned_by_name(tmp_path: Path) -> None:
         evaluateOptions: {delay: 100}
         tests:
           - vars: {name: Ada}
-            options: {transform: output.trim()}
+            options: {storeOutputAs: reply}
     """), tmp_path)
 
     assert suite.warnings == (
         "evals/suite.yaml:5: 'outputPath' is not supported (ignored)",
         "evals/suite.yaml:6: 'sharing' is not supported (ignored)",
         "evals/suite.yaml:4: 'config.frequency_penalty' is not supported (ignored)",
-        "evals/suite.yaml:10: 'options.transform' is not supported (ignored)",
+        "evals/suite.yaml:10: 'options.storeOutputAs' is not supported (ignored)",
         "evals/suite.yaml:7: 'delay' is not supported (ignored)",
     )
     assert suite.prompts[0].label == "prompt 1"
@@ -164,8 +164,8 @@ def test_unsupported_promptfoo_keys_are_warned_by_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected", "hint"), [
-    ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert:\n      - type: javascript\n        value: x\n",
-     "evals/suite.yaml:5: assertion type 'javascript' is not supported", "contains, contains-all"),
+    ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert:\n      - type: is-sql\n        value: x\n",
+     "evals/suite.yaml:5: assertion type 'is-sql' is not supported", "contains, contains-all"),
     ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert:\n      - type: not-bleu\n",
      "evals/suite.yaml:5: assertion type 'bleu' is not supported", "levenshtein"),
     ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert: [{type: assert-set}]\n",
@@ -209,9 +209,9 @@ def test_text_naming_no_workspace_prompt_is_an_inline_prompt(tmp_path: Path) -> 
 
 def test_csv_shorthand_for_unsupported_types_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "evals").mkdir()
-    (tmp_path / "evals" / "eval_cases.csv").write_text("q,__expected\nhi,grade: is polite\nyo,javascript: 1\n")
+    (tmp_path / "evals" / "eval_cases.csv").write_text("q,__expected\nhi,grade: is polite\nyo,is-sql: 1\n")
     error = load_error(tmp_path, "prompts: ['{{q}}']\ntargets: [fake/m]\ntests: file://eval_cases.csv\n")
-    assert str(error) == "evals/eval_cases.csv:3: assertion type 'javascript' is not supported"
+    assert str(error) == "evals/eval_cases.csv:3: assertion type 'is-sql' is not supported"
 
 
 def test_list_variables_expand_into_one_test_per_combination(tmp_path: Path) -> None:

@@ -42,10 +42,10 @@ class StructuredVar(str):
     __slots__ = ("data",)
     data: Any
 
-    def __new__(cls, data: Any) -> StructuredVar:
-        text = super().__new__(cls, json.dumps(data, ensure_ascii=False))
-        text.data = data
-        return text
+    def __new__(cls, data: Any, text: str | None = None) -> StructuredVar:
+        value = super().__new__(cls, json.dumps(data, ensure_ascii=False) if text is None else text)
+        value.data = data
+        return value
 
 
 def has_template(text: str) -> bool:

@@ -27,6 +27,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from workbench.core.evals.assertions_heuristics import CHECKS as _HEURISTICS
+from workbench.core.evals.assertions_javascript import JAVASCRIPT as _JAVASCRIPT
 from workbench.core.evals.assertions_model_graded import CHECKS as _MODEL_GRADED
 from workbench.core.evals.assertions_model_graded import NO_JUDGE as NO_JUDGE
 from workbench.core.evals.assertions_services import CHECKS as _SERVICES
@@ -42,6 +43,7 @@ from workbench.core.evals.model import AssertionSpec, Grading, Observation
 from workbench.core.evals.prompt_render import render_value, resolve_variables
 from workbench.core.evals.python_assert import PythonAssertionError, interpret, run_python
 from workbench.core.evals.similarity import levenshtein, rouge_n
+from workbench.core.evals.transforms import TransformError, assertion_output
 from workbench.core.templating import TemplateError
 
 FIGURE_TYPES = frozenset({"latency", "ttft", "cost", "finish-reason"})
@@ -59,7 +61,12 @@ async def grade(spec: AssertionSpec, obs: Observation, *, judge: Judge | None = 
                 embed: Embedder | None = None) -> Grading:
     """Grade ``obs`` against ``spec``; never raises for a bad assertion, bad code or a bad judge.
 
-    As in promptfoo, an assertion of weight 0 always passes (its score is still reported)."""
+    As in promptfoo, an assertion of weight 0 always passes (its score is still reported). An assertion's own
+    ``transform`` gives the output it grades."""
+    try:
+        obs = await assertion_output(spec, obs, base_dir)
+    except TransformError as exc:
+        return _failed(spec, f"its transform failed: {exc}")
     if spec.type == "assert-set":
         grading = await _assert_set(spec, obs, judge=judge, base_dir=base_dir, embed=embed)
     elif spec.type not in _CHECKS:
@@ -421,4 +428,5 @@ _CHECKS: dict[str, CheckFn] = {
     **_TOOLS,
     **_SERVICES,
     **_MODEL_GRADED,
+    **_JAVASCRIPT,
 }

@@ -21,7 +21,7 @@ ASSERTION_TYPES = frozenset({
     # measured figures (thresholds: ms, ms, USD, output tokens); the finish reason
     "latency", "ttft", "cost", "token-length", "finish-reason",
     # code, judges and services
-    "python", "llm-rubric", "webhook",
+    "python", "javascript", "llm-rubric", "webhook",
     # model-graded (the judge; answer-relevance also embeddings)
     "model-graded-closedqa", "factuality", "model-graded-factuality", "answer-relevance", "context-faithfulness",
     "g-eval",
@@ -62,6 +62,9 @@ class AssertionSpec:
     provider: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    transform: str | None = None
+    """promptfoo's assertion ``transform``: code (JavaScript, or ``file://x.py``) giving the output this
+    assertion grades."""
     assertions: tuple[AssertionSpec, ...] = ()
     """The assertions of an ``assert-set``."""
     rubric_prompt: Any = None
@@ -117,6 +120,10 @@ class TestCase:
     source: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     """The test's ``metadata`` as written (promptfoo's, for filtering and reports)."""
+    transform: str | None = None
+    """``options.transform``: code giving the output the test's assertions grade."""
+    transform_vars: str | None = None
+    """``options.transformVars``: code whose returned mapping is merged into the variables before rendering."""
 
     @property
     def key(self) -> str:
@@ -150,6 +157,8 @@ class SuiteTarget:
     ref: str
     label: str
     params: dict[str, Any] = field(default_factory=dict)
+    transform: str | None = None
+    """The provider's ``transform``: code applied to every output of this target first."""
 
 
 DEFAULT_GATE = 1.0

@@ -119,6 +119,8 @@ def template_warnings(prompts: Iterable[SuitePrompt], tests: Iterable[TestCase])
             raise ConfigError(f"{test.source}: an assertion's value: {exc}", "fix the template") from None
         except ConfigError as exc:
             raise ConfigError(f"{test.source}: test '{test.key}': {exc.message}", exc.hint) from None
+        if test.transform_vars is not None:  # its variables are known once its code has run
+            continue
         for name in sorted(missing - warned):
             warned.add(name)
             warnings.append(f"{test.source}: variable '{name}' is not set: rendered empty (as promptfoo does)")

@@ -35,10 +35,12 @@ class PythonAssertionError(Exception):
 
 
 async def run_python(
-    value: str, output: str, context: dict[str, Any], *, base_dir: Path, time_limit: float
+    value: str, output: Any, context: dict[str, Any], *, base_dir: Path, time_limit: float,
+    function: str = DEFAULT_FUNCTION,
 ) -> Any:
-    """Run the assertion code on ``output`` and return what it returned (JSON-decoded)."""
-    code = _code_request(value, base_dir)
+    """Run the code on ``output`` and return what it returned (JSON-decoded); ``function``: the one a
+    ``file://`` reference without a name calls (``get_assert``; promptfoo's transforms: ``get_transform``)."""
+    code = _code_request(value, base_dir, function)
     where = code.get("file", "inline code")
     request = {**code, "output": output, "context": context}
     try:
@@ -58,14 +60,14 @@ async def run_python(
     return _reply(stdout, stderr, where)
 
 
-def _code_request(value: str, base_dir: Path) -> dict[str, str]:
+def _code_request(value: str, base_dir: Path, function: str) -> dict[str, str]:
     match = _FILE_REF.match(value.strip())
     if match is None:
         return {"code": value}
     path = (base_dir / match["path"]).resolve()
     if not path.is_file():
         raise PythonAssertionError(f"no such file: {path}")
-    return {"file": str(path), "function": match["function"] or DEFAULT_FUNCTION}
+    return {"file": str(path), "function": match["function"] or function}
 
 
 def _reply(stdout: bytes, stderr: bytes, where: str) -> Any:

@@ -49,9 +49,11 @@ from workbench.core.evals.model import (
     SuiteTarget,
     TestCase,
 )
+from workbench.core.evals.node_bridge import node_session
 from workbench.core.evals.prompt_render import render_request
 from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.traced import TracedAnswer
+from workbench.core.evals.transforms import TransformError, transformed_output, transformed_vars
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook, usd_number
 from workbench.core.race import settle
@@ -95,10 +97,11 @@ class Cell:
         return json.dumps([self.test.key, self.prompt.label, self.target.label, self.repeat, "judge", digest],
                           ensure_ascii=False)
 
-    def request(self) -> ChatRequest:
-        """The prompt rendered with the test's variables, with the target's parameter overrides."""
+    def request(self, variables: Mapping[str, str] | None = None) -> ChatRequest:
+        """The prompt rendered with the test's variables (or ``variables``: those its ``transformVars`` gave),
+        with the target's parameter overrides."""
         try:
-            request = render_request(self.prompt, self.test.vars)
+            request = render_request(self.prompt, self.test.vars if variables is None else variables)
         except ConfigError as exc:
             where = f"{self.test.source}: " if self.test.source else ""
             raise ConfigError(f"{where}test '{self.test.key}': {exc.message}", exc.hint) from None
@@ -269,7 +272,13 @@ class EvalRunner:
         """Run every cell of the plan not yet recorded for ``run`` through ``caller`` (targets resolve
         against ``env``; calls are traced to ``writer``); ``reuse``: answers of the run's calls the trace
         log holds, by cell identity (:func:`workbench.core.evals.traced.traced_answers`), graded instead of
-        calling again. Returns the run finished or stopped."""
+        calling again. Returns the run finished or stopped. The run's JavaScript shares one node process,
+        stopped when the run ends."""
+        async with node_session(self.base_dir):
+            return await self._run_cells(run, caller, env, writer, reuse)
+
+    async def _run_cells(self, run: RunInfo, caller: CallPath, env: Mapping[str, str] | None,
+                         writer: TraceWriter | None, reuse: Mapping[str, TracedAnswer] | None) -> RunInfo:
         self._run, self._caller, self._env, self._writer = run, caller, env, writer
         self._reuse = dict(reuse or {})
         done = self.store.done_cells(run.id)
@@ -353,7 +362,13 @@ class EvalRunner:
             self.store.remember(fresh)
 
     async def _cell(self, cell: Cell) -> CellResult:
-        request = cell.request()
+        try:
+            variables = await transformed_vars(cell.test, cell.prompt.label, self.base_dir)
+        except TransformError as exc:
+            failed = Observation("", error=f"transformVars failed: {exc}", vars=dict(cell.test.vars))
+            return CellResult(cell.key, cell.repeat, failed, [Grading("transformVars", False, 0.0, failed.error or "")],
+                              False, 0.0)
+        request = cell.request(variables)
         use_cache = self.options.use_cache
         traced = self._reuse.pop(cell.identity, None)
         key = cache_key(cell.target.ref, request, cell.repeat) if use_cache and traced is None else ""
@@ -361,20 +376,27 @@ class EvalRunner:
         cached, trace_id = observation is not None, None
         if traced is not None:  # called before the run was stopped, its result never stored
             observation, trace_id = traced.observation, traced.trace_id
-            observation.vars, observation.prompt_text = dict(cell.test.vars), prompt_text(request)
+            observation.vars, observation.prompt_text = dict(variables), prompt_text(request)
         elif observation is None:
-            observation, trace_id = await self._call(cell, request)
+            observation, trace_id = await self._call(cell, request, variables)
             if use_cache and observation.error is None:
                 self._fresh.append((key, observation))
         else:  # the store keeps the prompt redacted: the judges and python assertions see it whole
-            observation.vars, observation.prompt_text = dict(cell.test.vars), prompt_text(request)
+            observation.vars, observation.prompt_text = dict(variables), prompt_text(request)
+        try:
+            observation = await transformed_output(observation, cell.target, cell.test, self.base_dir)
+        except TransformError as exc:
+            reason = f"the transform failed: {exc}"
+            return CellResult(cell.key, cell.repeat, observation, [Grading("transform", False, 0.0, reason)],
+                              False, 0.0, cached, trace_id)
         judge = functools.partial(self._judge, cell)
         gradings = [await grade(spec, observation, judge=judge, base_dir=self.base_dir, embed=self._embed)
                     for spec in cell.test.assertions]
         passed, score = verdict(gradings, cell.test.threshold)
         return CellResult(cell.key, cell.repeat, observation, gradings, passed, score, cached, trace_id)
 
-    async def _call(self, cell: Cell, request: ChatRequest) -> tuple[Observation, str | None]:
+    async def _call(self, cell: Cell, request: ChatRequest,
+                    variables: Mapping[str, str]) -> tuple[Observation, str | None]:
         prompt = cell.prompt
         context = CallContext(prompt_name=prompt.prompt.name if prompt.version is not None else None,
                               prompt_version=prompt.version, eval_run_id=self._run_id, tags=("eval",),
@@ -386,7 +408,7 @@ class EvalRunner:
             latency_ms=record.timing.latency_ms, ttft_ms=record.timing.ttft_ms,
             cost_usd=None if record.cost_usd is None else float(record.cost_usd),
             input_tokens=usage.input_tokens if usage else None, output_tokens=usage.output_tokens if usage else None,
-            error=None if record.error is None else str(record.error), vars=dict(cell.test.vars),
+            error=None if record.error is None else str(record.error), vars=dict(variables),
             prompt_text=prompt_text(request)), trace_id
 
     async def _trace(self, record: CallRecord, context: CallContext) -> str | None:

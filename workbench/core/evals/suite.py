@@ -27,6 +27,7 @@ from workbench.core.evals.suite_promptfoo import (
     target_ref,
 )
 from workbench.core.evals.testdata import Draft, build_tests, parse_test, parse_tests
+from workbench.core.evals.transforms import require_node_for, require_node_for_target
 from workbench.core.prompts.model import (
     NAME_PATTERN,
     Prompt,
@@ -59,8 +60,8 @@ _PROMPTFOO_KEYS = frozenset({"tags", "scenarios", "derivedMetrics", "outputPath"
 _EVALUATE_KEYS = frozenset({"repeat", "maxConcurrency"})
 _EVALUATE_PROMPTFOO = frozenset({"delay", "showProgressBar", "cache", "timeoutMs", "maxEvalTimeMs",
                                  "generateSuggestions", "interactiveProviders"})
-_TARGET_KEYS = frozenset({"id", "label", "config"})
-_TARGET_PROMPTFOO = frozenset({"prompts", "transform", "delay", "env", "inputs"})
+_TARGET_KEYS = frozenset({"id", "label", "config", "transform"})
+_TARGET_PROMPTFOO = frozenset({"prompts", "delay", "env", "inputs"})
 _PROMPT_KEYS = frozenset({"id", "label", "raw", "system", "messages"})
 _REF = re.compile(NAME_PATTERN.removesuffix("$") + "(@.+)?$")
 _SEPARATOR = re.compile(r"^---$", re.MULTILINE)
@@ -87,6 +88,7 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
     if variables:
         tests = tuple(dataclasses.replace(test, vars={**test.vars, **variables}) for test in tests)
+    require_node_for(tests)
     ctx.warnings += template_warnings(prompts, tests)
     options = expect(src, ("evaluateOptions",), data.get("evaluateOptions") or {}, dict, "a mapping of options")
     check_keys(ctx, src, ("evaluateOptions",), options, _EVALUATE_KEYS, _EVALUATE_PROMPTFOO, "evaluateOptions")
@@ -356,7 +358,11 @@ def _target_options(ctx: Context, src: Src, loc: Loc, options: Any, text: str, i
     ref = target_ref(src, id_loc, text)
     label = options.get("label")
     params = target_params(ctx, src, (*loc, "config"), options["config"]) if options.get("config") else {}
-    return SuiteTarget(ref=ref, label=ref if label is None else str(label), params=params)
+    transform = options.get("transform")
+    if transform is not None:
+        transform = expect(src, (*loc, "transform"), transform, str, "code: inline JavaScript or file://path")
+        require_node_for_target(src.at((*loc, "transform")), transform)
+    return SuiteTarget(ref=ref, label=ref if label is None else str(label), params=params, transform=transform)
 
 
 # --- digest ------------------------------------------------------------------------------------------------------
@@ -366,9 +372,10 @@ def _digest(prompts: tuple[SuitePrompt, ...], targets: tuple[SuiteTarget, ...], 
     """sha256 of the resolved suite's canonical JSON (prompt content, targets, tests; not where they were written)."""
     data = {
         "prompts": [{"label": p.label, "version": p.version, "prompt": prompt_data(p.prompt)} for p in prompts],
-        "targets": [{"ref": t.ref, "label": t.label, "params": t.params} for t in targets],
+        "targets": [{"ref": t.ref, "label": t.label, "params": t.params, "transform": t.transform} for t in targets],
         "tests": [{
             "description": t.description, "vars": t.vars, "threshold": t.threshold, "metadata": t.metadata,
+            "transform": t.transform, "transformVars": t.transform_vars,
             "assert": [_assertion_data(a) for a in t.assertions],
         } for t in tests],
     }
@@ -379,6 +386,8 @@ def _digest(prompts: tuple[SuitePrompt, ...], targets: tuple[SuiteTarget, ...], 
 def _assertion_data(a: AssertionSpec) -> dict[str, Any]:
     data = {"type": a.type, "negate": a.negate, "value": a.value, "threshold": a.threshold, "weight": a.weight,
             "metric": a.metric, "provider": a.provider, "config": a.config}
+    if a.transform is not None:
+        data["transform"] = a.transform
     if a.assertions:
         data["assert"] = [_assertion_data(child) for child in a.assertions]
     if a.rubric_prompt is not None:

@@ -208,7 +208,7 @@ def target_params(ctx: Context, src: Src, loc: Loc, config: Any) -> dict[str, An
 # --- assertions --------------------------------------------------------------------------------------------------
 
 PROMPTFOO_ONLY_TYPES = frozenset({
-    "javascript", "select-best", "context-recall", "context-relevance", "classifier", "moderation", "is-sql",
+    "select-best", "context-recall", "context-relevance", "classifier", "moderation", "is-sql",
     "contains-sql", "is-xml", "contains-xml", "is-html", "contains-html", "is-valid-function-call", "bleu", "gleu",
     "meteor", "human", "max-score", "guardrails", "pi", "word-count", "conversation-relevance", "search-rubric",
     "trace-span-count", "trace-span-duration", "trace-error-spans",

@@ -26,8 +26,9 @@ from workbench.core.evals.suite_promptfoo import (
 from workbench.core.templating import StructuredVar
 from workbench.core.yaml_lines import Loc
 
-_ASSERT_KEYS = frozenset({"type", "value", "threshold", "weight", "metric", "provider", "config", "rubricPrompt"})
-_ASSERT_PROMPTFOO = frozenset({"transform", "contextTransform"})
+_ASSERT_KEYS = frozenset({"type", "value", "threshold", "weight", "metric", "provider", "config", "rubricPrompt",
+                          "transform"})
+_ASSERT_PROMPTFOO = frozenset({"contextTransform"})
 _SET_KEYS = frozenset({"type", "assert", "threshold", "weight", "metric", "config"})
 _TEST_KEYS = frozenset({"description", "vars", "assert", "threshold", "metadata", "options"})
 _TEST_PROMPTFOO = frozenset({"providers", "prompts", "provider", "providerOutput", "assertScoringFunction"})
@@ -50,6 +51,10 @@ class Draft:
     """``options.provider``: the judge of this test's model-graded assertions."""
     rubric_prompt: Any = None
     """``options.rubricPrompt``: the grading prompt of this test's model-graded assertions."""
+    transform: str | None = None
+    """``options.transform``: code giving the output the assertions grade."""
+    transform_vars: str | None = None
+    """``options.transformVars``: code giving variables merged in before the prompt is rendered."""
 
 
 # --- one test ----------------------------------------------------------------------------------------------------
@@ -93,7 +98,13 @@ def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any, nested: bool = 
         weight=_weight(src, (*loc, "weight"), data.get("weight", 1.0)),
         metric=None if metric is None else expect(src, (*loc, "metric"), metric, str, "a metric name"),
         provider=provider, config=expect(src, (*loc, "config"), data.get("config", {}), dict, "a mapping"),
-        source=src.at(loc), rubric_prompt=_rubric_prompt(ctx, src, (*loc, "rubricPrompt"), data.get("rubricPrompt")))
+        source=src.at(loc), rubric_prompt=_rubric_prompt(ctx, src, (*loc, "rubricPrompt"), data.get("rubricPrompt")),
+        transform=_code(src, (*loc, "transform"), data.get("transform")))
+
+
+def _code(src: Src, loc: Loc, value: Any) -> str | None:
+    """A transform: JavaScript (inline, or ``file://x.js[:name]``) or ``file://x.py[:name]``."""
+    return None if value is None else str(expect(src, loc, value, str, "code: inline JavaScript or file://path"))
 
 
 def _assert_set(ctx: Context, src: Src, loc: Loc, data: dict[str, Any], nested: bool) -> AssertionSpec:
@@ -183,6 +194,10 @@ def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
             draft.judge = _judge(src, (*loc, "options", key), value)
         elif key == "rubricPrompt":
             draft.rubric_prompt = _rubric_prompt(ctx, src, (*loc, "options", key), value)
+        elif key == "transform":
+            draft.transform = _code(src, (*loc, "options", key), value)
+        elif key == "transformVars":
+            draft.transform_vars = _code(src, (*loc, "options", key), value)
         else:
             ctx.unsupported(src, (*loc, "options", key), f"options.{key}")
     return draft
@@ -317,8 +332,12 @@ def build_tests(ctx: Context, drafts: list[Draft], default: Draft | None) -> tup
         threshold = draft.threshold if draft.threshold is not None else default.threshold if default else None
         metadata = {**(default.metadata if default else {}), **draft.metadata}
         merged = replace(draft, vars=variables)
+        transform = draft.transform if draft.transform is not None else default.transform if default else None
+        transform_vars = draft.transform_vars if draft.transform_vars is not None else (
+            default.transform_vars if default else None)
         tests += [TestCase(vars=values, assertions=tuple(assertions), description=description, threshold=threshold,
-                           source=draft.source, metadata=metadata) for values, description in _expanded(merged)]
+                           source=draft.source, metadata=metadata, transform=transform, transform_vars=transform_vars)
+                  for values, description in _expanded(merged)]
     return _unique(ctx, tests)
 
 
