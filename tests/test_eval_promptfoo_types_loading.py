@@ -1,15 +1,17 @@
 """promptfoo configs using its newer assertion types load as written: assert-set, rubricPrompt, the test's grader,
 embedding provider ids, CSV shorthand; the run grades them through the judge and embeddings paths (the fake server's
-embeddings endpoint)."""
+embeddings endpoint); ``workbench eval`` says which grader a suite without one gets, before any call."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
 import httpx2
 import pytest
 
+from tests.test_cli import workbench
 from tests.test_eval_suite import load_error, write_suite
 from workbench.core.evals.model import AssertionSpec, Suite, SuitePrompt, SuiteTarget, TestCase
 from workbench.core.evals.report_data import report_for
@@ -18,6 +20,7 @@ from workbench.core.evals.runner import EvalRunner, RunOptions
 from workbench.core.evals.suite import load_suite
 from workbench.core.prompts.model import Prompt, PromptMessage
 from workbench.core.resilience.caller import Caller
+from workbench.core.targets import KEYED_DEFAULTS
 from workbench.fakeserver.text import expected_text
 
 CONFIG = """\
@@ -123,3 +126,62 @@ async def test_a_run_grades_similar_with_the_fake_servers_embeddings(tmp_path: P
     assert different.passed and different.score > 0.5
     assert not wrong_wire.passed and "embeddings need an OpenAI-compatible provider" in wrong_wire.reason
 
+
+def _graded_workspace(tmp_path: Path, judge: str = "") -> Path:
+    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
+    return write_suite(tmp_path, f"""\
+        prompts: ["Answer: {{{{q}}}}"]
+        providers: [fake/answer]
+        {judge}
+        tests:
+          - vars: {{q: capital of France}}
+            assert:
+              - type: model-graded-closedqa
+                value: names Paris
+              - type: assert-set
+                assert: [{{type: llm-rubric, value: is polite}}]
+        """)
+
+
+def test_eval_says_which_default_grader_a_suite_without_one_gets(tmp_path: Path) -> None:
+    suite = _graded_workspace(tmp_path)
+    result = workbench("eval", str(suite), "--dry-run", "--json", cwd=tmp_path, env={"OPENAI_API_KEY": "sk-test"})
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "judge" in line]
+    assert lines == ["workbench: evals/suite.yaml: 2 model-graded assertion(s) name no judge: graded by "
+                     f"{KEYED_DEFAULTS['openai']} (the first default target); set judge: in the suite or pass "
+                     "--grader PROVIDER/MODEL"]
+    assert "sk-test" not in result.stderr + result.stdout
+    assert json.loads(result.stdout.splitlines()[0])["preflight"]["calls"] == 1
+
+
+def test_eval_without_any_grader_reachable_stops_before_any_call(tmp_path: Path) -> None:
+    suite = _graded_workspace(tmp_path)
+    hidden = tmp_path / "no-local-runtime"
+    hidden.mkdir()  # llama.cpp's runtime hidden: no local model is ready, and there is no key
+    (hidden / "sitecustomize.py").write_text("import sys\nsys.modules['llama_cpp'] = None\n", encoding="utf-8")
+    result = workbench("eval", str(suite), "--json", cwd=tmp_path, env={"PYTHONPATH": str(hidden)})
+    assert result.returncode == 2 and result.stdout == ""
+    first, hint = result.stderr.splitlines()
+    assert first == ("workbench: evals/suite.yaml: 2 model-graded assertion(s) need a judge and no default grader is "
+                     "reachable (no target given, no API key and no local model)")
+    assert hint == "  hint: set judge: in the suite (or defaultTest.options.provider), or pass --grader PROVIDER/MODEL"
+
+
+def test_eval_with_a_grader_or_a_suite_judge_says_nothing_about_graders(tmp_path: Path) -> None:
+    suite = _graded_workspace(tmp_path, "judge: fake/judge")
+    result = workbench("eval", str(suite), "--dry-run", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "judge" not in result.stderr
+    suite = _graded_workspace(tmp_path)
+    result = workbench("eval", str(suite), "--dry-run", "--json", "--grader", "fake/judge", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "judge" not in result.stderr
+
+
+def test_eval_runs_model_graded_assertions_with_the_grader_it_was_given(tmp_path: Path) -> None:
+    suite = _graded_workspace(tmp_path)
+    result = workbench("eval", str(suite), "--json", "--grader", "fake/judge", cwd=tmp_path)
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["status"] == "done", result.stderr
+    assert "no judge target" not in result.stdout + result.stderr

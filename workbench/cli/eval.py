@@ -46,6 +46,32 @@ def _targets(args: argparse.Namespace, settings: Settings) -> tuple[SuiteTarget,
     return tuple(SuiteTarget(settings.config.expand(t), t) for t in args.targets)
 
 
+def _with_grader(suite: Suite, grader: str | None, settings: Settings) -> Suite:
+    """The suite with its judge: ``--grader``, else its own (``judge:``, ``defaultTest.options.provider``), else,
+    when a model-graded assertion names none, the first default target (said in one line); with no default
+    target reachable, a one-line error before any call."""
+    import dataclasses
+
+    from workbench.core.evals.judging import unjudged
+    from workbench.services import Services
+
+    if grader is not None:
+        return dataclasses.replace(suite, judge=settings.config.expand(grader))
+    waiting = sum(1 for _ in unjudged(suite))
+    if suite.judge is not None or not waiting:
+        return suite
+    with Services(settings=settings) as found:
+        try:
+            judge = found.default_targets().targets[0]
+        except ConfigError as exc:
+            raise ConfigError(f"{suite.path}: {waiting} model-graded assertion(s) need a judge and no default grader "
+                              f"is reachable ({exc.message})", "set judge: in the suite (or "
+                              "defaultTest.options.provider), or pass --grader PROVIDER/MODEL") from None
+    print(f"workbench: {suite.path}: {waiting} model-graded assertion(s) name no judge: graded by {judge} (the "
+          "first default target); set judge: in the suite or pass --grader PROVIDER/MODEL", file=sys.stderr)
+    return dataclasses.replace(suite, judge=judge)
+
+
 def _preflight_text(suite: Suite, pre: Preflight, concurrency: int) -> str:
     from workbench.figures import about_seconds, usd
 
@@ -149,6 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     suite = load_suite(Path(args.suite), workspace, targets_given=bool(args.targets), variables=variables(args.var))
     for warning in suite.warnings:
         print(f"workbench: {warning}", file=sys.stderr)
+    suite = _with_grader(suite, args.grader, config)
     store = eval_store(config)
     try:
         resumed = _resumable(store, args.resume, suite) if args.resume else None

@@ -1,9 +1,12 @@
-"""The judge (grader) of a run: the request a grading prompt becomes."""
+"""The judge (grader) of a run: the request a grading prompt becomes, and which assertions wait for the suite's
+judge (the model-graded ones that name no ``provider``)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 
+from workbench.core.evals.model import MODEL_GRADED_TYPES, AssertionSpec, Suite
 from workbench.core.request import ChatRequest, Message, Params
 
 
@@ -25,3 +28,17 @@ def judge_request(prompt: str) -> ChatRequest:
     if not messages:
         return ChatRequest.from_prompt(system, params=params)
     return ChatRequest(system=system or None, messages=messages, params=params)
+
+
+def unjudged(suite: Suite) -> Iterator[AssertionSpec]:
+    """The model-graded assertions of ``suite`` that name no judge (assert-sets' included): the suite's judge
+    grades them."""
+    for test in suite.tests:
+        yield from _unjudged(test.assertions)
+
+
+def _unjudged(specs: Iterable[AssertionSpec]) -> Iterator[AssertionSpec]:
+    for spec in specs:
+        yield from _unjudged(spec.assertions)
+        if spec.type in MODEL_GRADED_TYPES and spec.provider is None:
+            yield spec
