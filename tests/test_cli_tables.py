@@ -4,6 +4,7 @@ long target names shortened in the middle)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,24 @@ def test_run_panels_break_between_figures_and_shorten_their_titles_in_the_middle
     assert "fake/gpt-4o-" in title and "…" in title and "tft=150 ─" in title
     assert re.search(r"TTFT 1\d\d ms ", lines[1]) and re.search(r"time 1\d\d ms ", "\n".join(lines))
     assert not re.search(r"(TTFT|tok/s|time) *│", "\n".join(lines))  # no figure's label apart from its value
+
+
+def test_eval_tables_keep_long_targets_whole_in_a_pipe_and_shorten_them_in_a_terminal(tmp_path: Path) -> None:
+    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
+    (tmp_path / "evals").mkdir()
+    wide = "fake/an-eval-target-with-a-very-long-model-name-2024-08-06@tokens=3,ttft=150"
+    (tmp_path / "evals" / "wide.yaml").write_text(
+        f'prompts: ["Say {{{{x}}}}"]\nproviders: ["{wide}", "{OTHER}"]\ntests:\n  - vars: {{x: hi}}\n',
+        encoding="utf-8")
+    piped = workbench("eval", "evals/wide.yaml", cwd=tmp_path, env=PIPED)
+    assert piped.returncode == 0, piped.stderr
+    assert wide in piped.stderr and OTHER in piped.stderr and "…" not in piped.stderr
+    listed = workbench("evals", "list", cwd=tmp_path, env=PIPED)
+    assert listed.returncode == 0 and wide in listed.stdout and "…" not in listed.stdout
+    narrow = workbench("eval", "evals/wide.yaml", "--no-cache", cwd=tmp_path, env={**TERMINAL_80, "COLUMNS": "60"})
+    assert narrow.returncode == 0, narrow.stderr
+    lines = lines_of(narrow.stderr)
+    header = next(line for line in lines if line.startswith("test"))
+    assert "fake/an-" in header and "…" in header and "ttft=150" in header and len(header) <= 60
+    row = next(line for line in lines if "✓" in line)
+    assert re.search(r"✓ \d\.\d\d 1\d\d ms", row), row  # each cell whole on the row's line

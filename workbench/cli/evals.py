@@ -7,7 +7,7 @@ import json
 import sys
 from collections import Counter
 
-from workbench.cli._shared import EXIT_FAILED, EXIT_OK, eval_store, settings
+from workbench.cli._shared import EXIT_FAILED, EXIT_OK, console, eval_store, settings
 from workbench.figures import usd
 
 
@@ -18,13 +18,23 @@ def run(args: argparse.Namespace) -> int:
 
     store = eval_store(settings(args))
     if args.evals_command == "list":
+        from rich.console import Group
+
+        from workbench.cli.render import Target, new_table, print_table
+
+        table = new_table("id", "suite", "state", "USD", "targets", numbers=("USD",), whole=("id", "state"))
         for info in store.runs(args.suite, args.limit):
             row = {"id": info.id, "suite": info.suite, "status": info.status, "stop_reason": info.stop_reason,
                    "verdict": info.verdict, "started_at": info.started_at, "repeat": info.repeat,
                    "targets": list(info.targets), "cost_usd": round(info.cost_usd, 6)}
             state = "interrupted" if info.stop_reason == "interrupted" else info.verdict or info.status
-            print(json.dumps(row) if args.json else
-                  f"{info.id}  {info.suite:<24} {state:<11} {usd(info.cost_usd)}  {', '.join(info.targets)}")
+            if args.json:
+                print(json.dumps(row))
+            else:
+                table.add_row(info.id, info.suite, state, usd(info.cost_usd),
+                              Group(*(Target(target) for target in info.targets)))  # one a line
+        if table.row_count:
+            print_table(table, console())
         return EXIT_OK
     if args.evals_command == "show":  # as the run reported it: its recorded gate, comparison and verdict
         sys.stdout.write(render(report_for(store, store.run(args.run)), args.format))
