@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -55,6 +56,14 @@ def whole(low: int, high: int | None = None) -> Callable[[str], int]:
         return value
 
     return parse
+
+def regex(text: str) -> re.Pattern[str]:
+    """An argparse type: a regular expression (Python's syntax)."""
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"{text}: not a regular expression ({exc})") from None
+
 
 CONFIG_HELP = "the workspace configuration (default: the nearest workbench.toml up from here, if any)"
 
@@ -142,7 +151,22 @@ def add_eval(sub: Subparsers) -> None:
     run.add_argument("--report", action="append", default=[], choices=("md", "json", "junit", "html"),
                      help="write a report (repeatable); printed to stdout when there is no --out")
     run.add_argument("--out", metavar="DIR", help="folder for the reports")
-    run.add_argument("--resume", metavar="RUN", help="continue a stopped run without repeating finished cells")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--resume", metavar="RUN", help="continue a stopped run without repeating finished cells")
+    again.add_argument("--retry-errors", action="store_true",
+                       help="run again only the cells whose call errored in the suite's last run (in that run)")
+    run.add_argument("--filter-pattern", type=regex, metavar="REGEX",
+                     help="only the tests whose description (else key=value variables) matches")
+    run.add_argument("--filter-failing", metavar="RUN|last",
+                     help="only the tests that failed or errored in this stored run (last: the suite's last run)")
+    run.add_argument("-n", "--filter-first-n", type=whole(1), metavar="N", help="only the first N tests")
+    run.add_argument("--filter-providers", "--filter-targets", dest="filter_targets", type=regex, metavar="REGEX",
+                     help="only the targets whose provider/model or label matches")
+    run.add_argument("-o", "--output", action="append", default=[], metavar="FILE",
+                     help="write the results to FILE, in the format of its extension: .json (promptfoo's), .jsonl "
+                          "(one result a line, as cells finish), .csv, .yaml, .html, .md, .xml (JUnit); repeatable")
+    run.add_argument("--exit-code-failed", type=whole(1, 255), metavar="N",
+                     help="exit N instead of 1 when the run fails its gate (promptfoo exits 100)")
     run.add_argument("--no-cache", action="store_true",
                      help="neither read nor write the response cache: call every cell")
     run.add_argument("--dry-run", action="store_true", help="print the pre-flight and stop")

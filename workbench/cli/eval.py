@@ -27,7 +27,8 @@ from workbench.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from workbench.core.config import Settings
-    from workbench.core.evals.model import CellResult, RunInfo, RunReport, Suite, SuiteTarget
+    from workbench.core.evals.model import CellKey, CellResult, RunInfo, RunReport, Suite, SuiteTarget
+    from workbench.core.evals.report_outputs import ResultStream
     from workbench.core.evals.run_store import EvalStore
     from workbench.core.evals.runner import EvalRunner, Preflight
     from workbench.core.evals.traced import TracedAnswer
@@ -127,6 +128,52 @@ def _resumable(store: EvalStore, resume: str, suite: Suite) -> RunInfo:
     return run
 
 
+def _retried(store: EvalStore, suite: Suite) -> RunInfo:
+    """``--retry-errors``: the suite's last run, which is not running now."""
+    run = store.run("last", suite.name)
+    if run.status == "running":
+        raise ConfigError(f"eval run {run.id} is running in another process",
+                          "wait for it to end, then retry its errors")
+    return run
+
+
+def _selected(args: argparse.Namespace, suite: Suite, store: EvalStore, config: Settings) -> Suite | None:
+    """The suite with the targets of ``-t`` and the tests and targets the ``--filter-*`` options keep; None
+    when ``--filter-failing`` names a run where no test failed (said in one line)."""
+    import dataclasses
+
+    from workbench.core.evals.selection import Selection, select
+
+    targets = _targets(args, config)
+    if targets:
+        suite = dataclasses.replace(suite, targets=targets)
+    failing = None
+    if args.filter_failing is not None:
+        earlier = store.run(args.filter_failing, suite.name if args.filter_failing == "last" else None)
+        failing = store.failing_tests(earlier.id)
+        if not failing:
+            print(f"workbench: no test failed in eval run {earlier.id}: nothing to run", file=sys.stderr)
+            return None
+    return select(suite, Selection(pattern=args.filter_pattern, first_n=args.filter_first_n, failing=failing,
+                                   targets=args.filter_targets))
+
+
+def _outputs(paths: Sequence[str]) -> list[tuple[Path, str]]:
+    """``-o``: each file with the format of its extension, its folder checked before any call is made."""
+    from workbench.core.evals.report_outputs import output_format
+
+    out = []
+    for text in dict.fromkeys(paths):
+        fmt, path = output_format(text), Path(text).expanduser()
+        if path.is_dir():
+            raise ConfigError(f"-o {text} is a folder, not a file", "name the file to write")
+        if not path.parent.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"-o {text}: cannot write in {path.parent} (no such folder, or not writable)",
+                              "pass a file in a folder you can write to")
+        out.append((path, fmt))
+    return out
+
+
 def _report_folder(out: str | None) -> None:
     """``--out``: a folder that exists or can be made, checked before any call is made."""
     if out is None:
@@ -170,31 +217,44 @@ def _run(args: argparse.Namespace) -> int:
     from workbench.core.evals.suite import load_suite
 
     _report_folder(args.out)
+    outputs = _outputs(args.output)
     config = settings(args)
     workspace = config.workspace or Path.cwd()
     suite = load_suite(Path(args.suite), workspace, targets_given=bool(args.targets), variables=variables(args.var))
     for warning in suite.warnings:
         print(f"workbench: {warning}", file=sys.stderr)
-    suite = _with_grader(suite, args.grader, config)
     store = eval_store(config)
     try:
+        selected = _selected(args, suite, store, config)
+        if selected is None:
+            return EXIT_OK
+        suite = _with_grader(selected, args.grader, config)
         resumed = _resumable(store, args.resume, suite) if args.resume else None
+        errored: set[tuple[CellKey, int]] = set()
+        if args.retry_errors:
+            resumed = _retried(store, suite)
+            errored = store.errored_cells(resumed.id)
+            if not errored:
+                print(f"workbench: no cell errored in eval run {resumed.id}: nothing to retry", file=sys.stderr)
+                return EXIT_OK
         repeat = args.repeat or (resumed.repeat if resumed else suite.repeat)
         concurrency = args.concurrency or suite.concurrency or 8
         options = RunOptions(repeat=repeat, concurrency=concurrency, max_cost=args.max_cost,
-                             use_cache=not args.no_cache, targets=_targets(args, config), gate=args.gate)
+                             use_cache=not args.no_cache, gate=args.gate)
         runner = EvalRunner(suite, store, options=options, policies=config.policies, prices=config.prices,
                             providers=config.config.provider_specs())
-        reuse, spent = _traced(config, resumed, store) if resumed else ({}, 0.0)
+        reuse, spent = _traced(config, resumed, store) if resumed and not errored else ({}, 0.0)
         pre = preflight(runner.plan(), config.prices, concurrency=concurrency,
                         store=store if options.use_cache else None, latency_ms=_latencies(config),
-                        skip=store.done_cells(resumed.id) if resumed else None, reuse=reuse)
+                        skip=store.done_cells(resumed.id) - errored if resumed else None, reuse=reuse)
         if args.json:
             print(json.dumps({"preflight": pre.summary()}))
         else:
             print(_preflight_text(suite, pre, concurrency), file=sys.stderr)
         if args.dry_run:
             return EXIT_OK
+        if errored and resumed is not None:
+            store.forget_errors(resumed.id)
         if resumed is None:
             run_info = runner.new_run()
         else:
@@ -202,15 +262,36 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"workbench: the suite changed since run {resumed.id}; finished cells are kept as they are",
                       file=sys.stderr)
             run_info = runner.resume(resumed, spent)
+        stream = _result_stream(outputs, store, run_info)
         try:
-            _execute(runner, run_info, config, pre.calls + pre.cached + pre.reused, reuse, quiet=args.json)
+            _execute(runner, run_info, config, pre.calls + pre.cached + pre.reused, reuse, quiet=args.json,
+                     stream=stream)
         except KeyboardInterrupt:
             _interrupted(store, run_info)
             print(f"interrupted: resume with `workbench eval {args.suite} --resume {run_info.id}`", file=sys.stderr)
             return EXIT_INTERRUPTED
-        return _conclude(args, store, run_info)
+        finally:
+            if stream is not None:
+                stream.close()
+        return _conclude(args, store, run_info, outputs)
     finally:
         store.close()
+
+
+def _result_stream(outputs: Sequence[tuple[Path, str]], store: EvalStore, run_info: RunInfo) -> ResultStream | None:
+    """``-o FILE.jsonl``: the file the results stream to, the stored results of a resumed run first."""
+    from workbench.core.evals.report_outputs import ResultStream
+
+    path = next((path for path, fmt in outputs if fmt == "jsonl"), None)
+    if path is None:
+        return None
+    try:
+        stream = ResultStream(path, store.redactor)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}", "pass a file you can write to") from None
+    for result, _ in store.results(run_info.id):
+        stream.write(result)
+    return stream
 
 
 def _interrupted(store: EvalStore, run_info: RunInfo) -> None:
@@ -222,7 +303,7 @@ def _interrupted(store: EvalStore, run_info: RunInfo) -> None:
 
 
 def _execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, total: int,
-             reuse: Mapping[str, TracedAnswer], *, quiet: bool) -> None:
+             reuse: Mapping[str, TracedAnswer], *, quiet: bool, stream: ResultStream | None) -> None:
     """Run the cells with a progress bar (on a terminal), every call traced, with the process-wide settings
     of an eval run (:func:`workbench.process_settings.eval_run_settings`): this command is an entry point."""
     from workbench.services import Services
@@ -233,11 +314,11 @@ def _execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, total: i
         print(warning, file=sys.stderr)
     with Services(settings=settings) as found:
         found.writer()  # opened before the run: a trace log that cannot be opened stops it here
-        _run_cells(runner, run_info, found, refs, total, reuse, quiet=quiet)
+        _run_cells(runner, run_info, found, refs, total, reuse, quiet=quiet, stream=stream)
 
 
 def _run_cells(runner: EvalRunner, run_info: RunInfo, found: Services, refs: list[str], total: int,
-               reuse: Mapping[str, TracedAnswer], *, quiet: bool) -> None:
+               reuse: Mapping[str, TracedAnswer], *, quiet: bool, stream: ResultStream | None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from workbench.core.httpclient import new_client
@@ -257,6 +338,8 @@ def _run_cells(runner: EvalRunner, run_info: RunInfo, found: Services, refs: lis
         nonlocal failed
         failed += not result.passed
         progress.update(task, advance=1, failed=failed, cost=run_info.cost_usd)
+        if stream is not None:
+            stream.write(result)
 
     runner.on_result = advance
 
@@ -269,7 +352,8 @@ def _run_cells(runner: EvalRunner, run_info: RunInfo, found: Services, refs: lis
         asyncio.run(go(env))
 
 
-def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo) -> int:
+def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo,
+              outputs: Sequence[tuple[Path, str]]) -> int:
     """Judge the run (its gate, the comparison), store the verdict with it, then report what is stored."""
     from workbench.core.evals.report_data import conclude
 
@@ -277,10 +361,12 @@ def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo) -> 
         store.run(args.compare) if args.compare else None)
     if args.compare == "last" and compare is None:
         print("workbench: no earlier run of this suite to compare with", file=sys.stderr)
-    report = conclude(store, run_info, compare=compare, exit_codes=EXIT_CODES)
+    codes = EXIT_CODES if args.exit_code_failed is None else {**EXIT_CODES, "failed": args.exit_code_failed}
+    report = conclude(store, run_info, compare=compare, exit_codes=codes)
     run = report.run
     reasons = list(run.failures or ())
     _write_reports(report, args.report, args.out)
+    _write_outputs(report, outputs)
     if args.json:
         print(json.dumps(_summary(report, reasons)))
     else:
@@ -288,7 +374,7 @@ def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo) -> 
     if run.verdict == "stopped":
         print(f"stopped ({run.stop_reason}): resume with `workbench eval {args.suite} --resume {run.id}`",
               file=sys.stderr)
-    return EXIT_CODES[run.verdict or "failed"]
+    return codes[run.verdict or "failed"]
 
 
 def _summary(report: RunReport, reasons: Sequence[str]) -> dict[str, object]:
@@ -319,6 +405,21 @@ def _write_reports(report: RunReport, formats: Sequence[str], out: str | None) -
             raise WorkbenchError(f"cannot write {path}: {exc.strerror}",
                                  f"the run is stored: `workbench evals show {report.run.id} --format {fmt}` "
                                  "prints the report") from None
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def _write_outputs(report: RunReport, outputs: Sequence[tuple[Path, str]]) -> None:
+    """``-o``: each file but the streamed ``.jsonl``, written in full."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.evals.report_outputs import render_output
+
+    for path, fmt in outputs:
+        if fmt != "jsonl":
+            try:
+                path.write_text(render_output(report, fmt), encoding="utf-8")
+            except OSError as exc:
+                raise WorkbenchError(f"cannot write {path}: {exc.strerror}",
+                                     f"the run is stored: `workbench evals show {report.run.id}` shows it") from None
         print(f"wrote {path}", file=sys.stderr)
 
 

@@ -6,8 +6,6 @@ as such (the suite loader validates the YAML with pydantic; the store and the re
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +89,8 @@ class Observation:
     vars: dict[str, str] = field(default_factory=dict)
     prompt_text: str = ""
     """The rendered prompt (system and messages as text), for judges and python assertions."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The test's ``metadata``, carried with each of its results into the store and every report."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +103,18 @@ class Grading:
     reason: str
     weight: float = 1.0
     metric: str | None = None
+
+
+VARS_LABEL_LIMIT = 80
+"""A test with no description is named by its variables, shortened to this many characters."""
+
+
+def vars_label(variables: dict[str, str]) -> str:
+    """``key=value, key=value`` on one line, shortened with ``…``; ``(no variables)`` for none."""
+    text = ", ".join(f"{name}={' '.join(str(value).split())}" for name, value in variables.items())
+    if len(text) > VARS_LABEL_LIMIT:
+        text = text[: VARS_LABEL_LIMIT - 1] + "…"
+    return text or "(no variables)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +139,8 @@ class TestCase:
 
     @property
     def key(self) -> str:
-        """Stable identity across runs: the description, or a digest of the variables."""
-        if self.description:
-            return self.description
-        digest = hashlib.sha256(json.dumps(self.vars, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        return f"vars:{digest[:12]}"
+        """Stable identity across runs: the description, else the variables as promptfoo names such a test."""
+        return self.description or vars_label(self.vars)
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,6 +141,20 @@ def _column_rates(table: _Table) -> list[str]:
     return rates
 
 
+def _metadata(cell: CellSummary) -> dict[str, Any]:
+    """The test's ``metadata`` (carried by each of its results)."""
+    return cell.results[0].observation.metadata if cell.results else {}
+
+
+def _metadata_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _metadata_text(metadata: dict[str, Any]) -> str:
+    """``key=value, key=value``: a test's metadata on one line."""
+    return ", ".join(f"{key}={_metadata_value(value)}" for key, value in metadata.items())
+
+
 def _failing(cell: CellSummary) -> list[CellResult]:
     return [result for result in cell.results if not result.passed]
 
@@ -226,6 +240,10 @@ def _markdown(report: RunReport) -> str:
             lines += ["", f"#### {title} ({len(entries)})", ""]
             lines += _md_table(_DIFF_HEADER, [_diff_row(e) for e in entries]) if entries else ["None."]
     lines += _md_failures([cell for cell in report.cells if _state(cell) in ("fail", "flaky")])
+    tagged = {cell.key.test: _metadata(cell) for cell in report.cells if _metadata(cell)}
+    if tagged:
+        lines += ["", "### Test metadata", "", *(f"- {_md(test)}: {_md(_metadata_text(metadata))}"
+                                                 for test, metadata in tagged.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -323,7 +341,8 @@ def _junit(report: RunReport) -> str:
 def _junit_case(suite: ET.Element, cell: CellSummary, report: RunReport) -> None:
     case = ET.SubElement(suite, "testcase", classname=suite.get("name", ""), name=cell.key.test,
                          time=_seconds([cell]))
-    _junit_properties(case, cost_usd=cell.cost_usd, runs=cell.runs, passes=cell.passes)
+    metadata = {f"metadata.{key}": _metadata_value(value) for key, value in _metadata(cell).items()}
+    _junit_properties(case, cost_usd=cell.cost_usd, runs=cell.runs, passes=cell.passes, **metadata)
     state = _state(cell)
     if state == "skipped":
         why = f" (run {report.run.status}: {report.run.stop_reason})" if report.run.stop_reason else ""
@@ -412,8 +431,11 @@ def _html_cell(cell: CellSummary | None) -> str:
     if cell is None:
         return '<td class="none">–</td>'
     e = html.escape
-    description = f'<p class="muted">{e(cell.description)}</p>' if cell.description != cell.key.test else ""
+    described = cell.description not in ("", cell.key.test)
+    description = f'<p class="muted">{e(cell.description)}</p>' if described else ""
     figures = f"score {cell.score:.2f} · median {_ms(cell.latency_ms)} · {_usd(cell.cost_usd)}"
+    if _metadata(cell):
+        description += f'<p class="muted">metadata: {e(_metadata_text(_metadata(cell)))}</p>'
     runs = "".join(_html_result(result) for result in cell.results)
     return (f'<td class="{_state(cell)}"><details><summary>{e(_cell_text(cell, worded=True))}</summary>{description}'
             f'<p class="muted">{e(figures)}</p>{runs}</details></td>')

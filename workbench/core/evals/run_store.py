@@ -45,7 +45,7 @@ def _fields(value: Observation | Grading) -> dict[str, Any]:
 
 
 def _json(observation: Observation) -> str:
-    return json.dumps(_fields(observation), ensure_ascii=False)
+    return json.dumps(_fields(observation), ensure_ascii=False, default=str)  # metadata may hold YAML dates
 
 
 def _observation(text: str) -> Observation:
@@ -186,6 +186,24 @@ class EvalStore:
     def done_cells(self, run_id: str) -> set[tuple[CellKey, int]]:
         rows = self.conn.execute("SELECT test, prompt, target, repeat FROM eval_results WHERE run_id = ?", (run_id,))
         return {(CellKey(r[0], r[1], r[2]), r[3]) for r in rows}
+
+    def failing_tests(self, run_id: str) -> set[str]:
+        """The tests of the run with a cell that failed or errored (``--filter-failing``)."""
+        rows = self.conn.execute("SELECT DISTINCT test FROM eval_results WHERE run_id = ? AND passed = 0", (run_id,))
+        return {r[0] for r in rows}
+
+    def errored_cells(self, run_id: str) -> set[tuple[CellKey, int]]:
+        """The run's cells (and repeats) whose call errored."""
+        rows = self.conn.execute("SELECT test, prompt, target, repeat FROM eval_results WHERE run_id = ? AND "
+                                 "json_extract(observation, '$.error') IS NOT NULL", (run_id,))
+        return {(CellKey(r[0], r[1], r[2]), r[3]) for r in rows}
+
+    def forget_errors(self, run_id: str) -> None:
+        """Drop the run's results whose call errored, so that resuming it calls those cells again
+        (``--retry-errors``)."""
+        with self.conn:
+            self.conn.execute("DELETE FROM eval_results WHERE run_id = ? AND "
+                              "json_extract(observation, '$.error') IS NOT NULL", (run_id,))
 
     def results(self, run_id: str) -> Iterator[tuple[CellResult, str]]:
         """(result, test description) in plan order (test, prompt, target, repeat as the suite lists them)."""

@@ -324,6 +324,7 @@ class EvalRunner:
                 error = UnexpectedError(cell.target.ref, exc)
                 result = CellResult(cell.key, cell.repeat, Observation("", error=str(error), vars=dict(cell.test.vars)),
                                     [Grading("run", False, 0.0, str(error))], False, 0.0)
+            result.observation.metadata = cell.test.metadata
             self._pending.append((result, cell.test.description, place))
             if self.on_result is not None:
                 self.on_result(result)

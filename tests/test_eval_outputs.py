@@ -1,0 +1,148 @@
+"""``workbench eval -o FILE``: the format of the file's extension, as promptfoo's ``--output`` writes it (json
+``version: 3``, yaml, csv, jsonl streamed as cells finish, html, md, xml); test metadata in every format; a test
+without a description named by its variables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import yaml
+
+from tests.test_cli import json_lines, workbench
+from tests.timing_slack import until
+from workbench.fakeserver.process import FakeServerProcess
+
+FORMATS = ("json", "jsonl", "csv", "yaml", "html", "md", "xml")
+
+
+def _suite(root: Path, providers: str = "  - id: fake/out@tokens=5\n    label: fast", concurrency: int = 8) -> Path:
+    (root / "workbench.toml").write_text('[prices."fake/*"]\ninput_per_mtok = 1000\noutput_per_mtok = 2000\n',
+                                         encoding="utf-8")
+    (root / "evals").mkdir(exist_ok=True)
+    suite = root / "evals" / "out.yaml"
+    suite.write_text(f"""prompts:
+  - "Write one line about {{{{topic}}}}"
+providers:
+{providers}
+concurrency: {concurrency}
+defaultTest:
+  assert:
+    - type: regex
+      value: '\\w+'
+tests:
+  - description: apples
+    vars: {{topic: apples}}
+    metadata: {{owner: ann, since: 2024-01-02, tags: [fruit, red]}}
+  - vars: {{topic: a very long topic about the many kinds of pears that grow in orchards, colour: green}}
+    assert:
+      - type: contains
+        value: never-in-a-fake-reply
+        metric: recall
+""", encoding="utf-8")
+    return suite
+
+
+def _run(suite: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return workbench("eval", str(suite), "--json", *args, cwd=suite.parent.parent)
+
+
+PEARS = "topic=a very long topic about the many kinds of pears that grow in orchards, co…"
+
+
+def test_every_extension_writes_its_format_with_metadata(tmp_path: Path) -> None:
+    suite = _suite(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = _run(suite, *(arg for fmt in FORMATS for arg in ("-o", str(out / f"results.{fmt}"))))
+    assert result.returncode == 1, result.stderr  # the pears test fails
+    run_id = json_lines(result.stdout)[-1]["run"]
+    for fmt in FORMATS:
+        assert f"wrote {out / f'results.{fmt}'}" in result.stderr
+
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert document["evalId"] == run_id and document["results"]["version"] == 3
+    stats = document["results"]["stats"]
+    assert (stats["successes"], stats["failures"], stats["errors"]) == (1, 1, 0)
+    assert stats["tokenUsage"]["total"] == stats["tokenUsage"]["prompt"] + stats["tokenUsage"]["completion"] > 0
+    apples, pears = document["results"]["results"]
+    assert apples["vars"] == {"topic": "apples"} and apples["success"] is True and apples["score"] == 1
+    assert apples["prompt"]["raw"].endswith("Write one line about apples")
+    assert apples["provider"]["label"] == "fast" and apples["response"]["output"]
+    assert apples["latencyMs"] > 0 and apples["cost"] > 0
+    assert apples["metadata"] == {"owner": "ann", "since": "2024-01-02", "tags": ["fruit", "red"]}
+    assert apples["testCase"]["metadata"] == apples["metadata"] and apples["testIdx"] == 0
+    assert pears["success"] is False and pears["failureReason"] == 1 and pears["testIdx"] == 1
+    assert pears["testCase"]["description"] == PEARS
+    grading = pears["gradingResult"]
+    assert grading["pass"] is False and "never-in-a-fake-reply" in grading["reason"]
+    assert [c["assertion"]["type"] for c in grading["componentResults"]] == ["regex", "contains"]
+    assert pears["namedScores"] == {"recall": 0.0}
+
+    assert yaml.safe_load((out / "results.yaml").read_text(encoding="utf-8")) == document
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(line["testCase"]["description"] for line in lines) == ["apples", PEARS]
+    assert {line["success"] for line in lines} == {True, False}
+
+    rows = list(csv.DictReader(io.StringIO((out / "results.csv").read_text(encoding="utf-8"))))
+    assert list(rows[0])[:3] == ["var:topic", "var:colour", "test"]
+    assert [row["test"] for row in rows] == ["apples", PEARS] and [row["pass"] for row in rows] == ["PASS", "FAIL"]
+    assert rows[0]["metadata:owner"] == "ann" and rows[0]["metadata:tags"] == '["fruit", "red"]'
+    assert rows[1]["var:colour"] == "green" and "never-in-a-fake-reply" in rows[1]["reason"]
+    assert float(rows[0]["cost_usd"]) > 0 and int(rows[0]["output_tokens"]) == 5 and rows[0]["provider"] == "fast"
+
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "### Test metadata" in md and "apples: owner=ann, since=2024-01-02, tags=\\[\"fruit\", \"red\"\\]" in md
+    junit = ET.parse(out / "results.xml").getroot()
+    case = next(c for c in junit.iter("testcase") if c.get("name") == "apples")
+    assert {p.get("name"): p.get("value") for p in case.iter("property")}["metadata.owner"] == "ann"
+    assert any(c.get("name") == PEARS for c in junit.iter("testcase"))
+    assert "metadata: owner=ann" in (out / "results.html").read_text(encoding="utf-8")
+    report = workbench("evals", "show", "last", "--format", "json", cwd=tmp_path).stdout
+    assert '"owner": "ann"' in report  # our own JSON report carries it too
+
+
+def test_bad_outputs_are_refused_in_one_line_before_any_run(tmp_path: Path) -> None:
+    suite = _suite(tmp_path)
+    (tmp_path / "folder.json").mkdir()
+    for args, words in [(("-o", "results.txt"), ("results.txt", "unknown output format")),
+                        (("-o", str(tmp_path / "folder.json")), ("is a folder",)),
+                        (("-o", str(tmp_path / "missing" / "r.json")), ("cannot write in",))]:
+        result = _run(suite, *args)
+        assert result.returncode == 2
+        lines = result.stderr.splitlines()
+        assert lines[0].startswith("workbench: ") and all(w in lines[0] for w in words), result.stderr
+        assert len(lines) <= 2 and "Traceback" not in result.stderr
+    assert workbench("evals", "list", "--json", cwd=tmp_path).stdout == ""  # no run was started
+
+
+def test_jsonl_is_written_as_cells_finish(tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    providers = f"  - id: fake/fast-{marker}@tokens=3\n    label: fast\n  - id: fake/slow-{marker}@hang=headers\n" \
+                "    label: slow"
+    suite = _suite(tmp_path, providers, concurrency=4)
+    stream = tmp_path / "stream.jsonl"
+    base = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env = {**base, "WORKBENCH_FAKE_URL": fake_server.base_url}
+    process = subprocess.Popen([sys.executable, "-m", "workbench", "eval", str(suite), "--json", "-o", str(stream)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        until(lambda: stream.exists() and len(stream.read_text(encoding="utf-8").splitlines()) == 2,
+              "both cells of the fast target in the stream")
+        assert process.poll() is None  # the slow target's calls still hang: the run has not ended
+        lines = [json.loads(line) for line in stream.read_text(encoding="utf-8").splitlines()]
+        assert {line["provider"]["label"] for line in lines} == {"fast"}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()

@@ -1,0 +1,182 @@
+"""``workbench eval -o FILE``: results in the format of the file's extension, as promptfoo's ``--output`` writes them.
+
+``.json`` is promptfoo's output document (``version: 3``: ``results.results[]`` with the variables, prompt,
+provider, response, verdict, grading, latency and cost of each result; ``results.stats``), ``.yaml``/``.yml`` the
+same document in YAML, ``.csv`` one row per result, ``.jsonl`` one result per line written as each cell finishes
+(:class:`ResultStream`: a run of any size never holds them all), and ``.html``, ``.md`` and ``.xml`` (JUnit) our
+reports (:mod:`workbench.core.evals.report_formats`). Every format carries each test's ``metadata``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from workbench.core.errors import ConfigError
+from workbench.core.evals.model import CellResult, RunReport
+from workbench.core.evals.redaction import stored_grading, stored_observation
+from workbench.core.evals.report_formats import render
+from workbench.core.traces.redact import Redactor
+
+OUTPUT_FORMATS = {".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".yaml": "yaml", ".yml": "yaml",
+                  ".html": "html", ".htm": "html", ".md": "md", ".xml": "junit"}
+"""Each extension ``-o`` knows, and the format it writes."""
+
+CSV_COLUMNS = ("test", "prompt", "provider", "output", "pass", "score", "latency_ms", "input_tokens",
+               "output_tokens", "cost_usd", "reason")
+"""The CSV's columns after the variables (``var:NAME``) and before the metadata (``metadata:KEY``)."""
+
+
+def output_format(path: str) -> str:
+    """The format ``-o path`` writes; a :class:`ConfigError` for an extension it does not know."""
+    fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"-o {path}: unknown output format '{Path(path).suffix or '(no extension)'}'",
+                          "name the file .json, .jsonl, .csv, .yaml, .html, .md or .xml")
+    return fmt
+
+
+def render_output(report: RunReport, fmt: str) -> str:
+    """The whole report in ``fmt`` (any of :data:`OUTPUT_FORMATS` but ``jsonl``, which streams)."""
+    match fmt:
+        case "json":
+            return json.dumps(promptfoo_document(report), indent=2, ensure_ascii=False, default=str) + "\n"
+        case "yaml":
+            document = json.loads(json.dumps(promptfoo_document(report), default=str))
+            return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+        case "csv":
+            return _csv(report)
+        case _:
+            return render(report, fmt)
+
+
+def result_record(result: CellResult) -> dict[str, Any]:
+    """One result as promptfoo's output holds it (``results.results[]``)."""
+    observation, key = result.observation, result.key
+    tokens = _tokens(result)
+    failure = 0 if result.passed else 2 if observation.error else 1
+    components = [{"pass": g.passed, "score": g.score, "reason": g.reason, "assertion": {"type": g.assertion},
+                   **({"metric": g.metric} if g.metric else {})} for g in result.gradings]
+    reasons = [g.reason for g in result.gradings if not g.passed]
+    return {
+        "testCase": {"description": key.test, "vars": observation.vars, "metadata": observation.metadata},
+        "prompt": {"raw": observation.prompt_text, "label": key.prompt},
+        "provider": {"id": key.target, "label": key.target},
+        "response": {"output": observation.text, "tokenUsage": tokens, "cost": observation.cost_usd,
+                     "finishReason": observation.finish, "cached": result.cached},
+        "vars": observation.vars,
+        "success": result.passed,
+        "score": result.score,
+        "latencyMs": observation.latency_ms,
+        "cost": observation.cost_usd,
+        "gradingResult": {"pass": result.passed, "score": result.score,
+                          "reason": "; ".join(reasons) if reasons else "All assertions passed",
+                          "componentResults": components},
+        "namedScores": {g.metric: g.score for g in result.gradings if g.metric},
+        "error": observation.error,
+        "failureReason": failure,
+        "metadata": observation.metadata,
+        "repeat": result.repeat,
+        "traceId": result.trace_id,
+    }
+
+
+def promptfoo_document(report: RunReport) -> dict[str, Any]:
+    """The run as promptfoo's ``--output results.json`` (``version: 3``), as far as a stored run holds it."""
+    results = [result for cell in report.cells for result in cell.results]
+    records = [result_record(result) for result in results]
+    prompts: dict[tuple[str, str], None] = {}
+    tests: dict[str, None] = {}
+    for result in results:
+        prompts[(result.key.prompt, result.key.target)] = tests[result.key.test] = None
+    prompt_order, test_order = list(prompts), list(tests)
+    for result, record in zip(results, records, strict=True):
+        record["promptIdx"] = prompt_order.index((result.key.prompt, result.key.target))
+        record["testIdx"] = test_order.index(result.key.test)
+    errors = sum(r.observation.error is not None for r in results)
+    successes = sum(r.passed for r in results)
+    run = report.run
+    return {
+        "evalId": run.id,
+        "results": {
+            "version": 3,
+            "timestamp": datetime.fromtimestamp(run.started_at, UTC).isoformat().replace("+00:00", "Z"),
+            "prompts": [{"label": prompt, "provider": target} for prompt, target in prompt_order],
+            "results": records,
+            "stats": {"successes": successes, "failures": len(results) - successes - errors, "errors": errors,
+                      "tokenUsage": _usage(results)},
+        },
+        "config": {"description": run.suite, "path": run.suite_path},
+        "shareableUrl": None,
+        "metadata": {"verdict": run.verdict, "passRate": report.pass_rate, "gate": report.gate,
+                     "costUsd": report.cost_usd},
+    }
+
+
+def _tokens(result: CellResult) -> dict[str, int]:
+    prompt, completion = result.observation.input_tokens or 0, result.observation.output_tokens or 0
+    cached = prompt + completion if result.cached else 0
+    return {"prompt": prompt, "completion": completion, "total": prompt + completion, "cached": cached}
+
+
+def _usage(results: Iterable[CellResult]) -> dict[str, int]:
+    usage = {"prompt": 0, "completion": 0, "total": 0, "cached": 0, "numRequests": 0}
+    for result in results:
+        for name, count in _tokens(result).items():
+            usage[name] += count
+        usage["numRequests"] += not result.cached
+    return usage
+
+
+def _csv(report: RunReport) -> str:
+    results = [result for cell in report.cells for result in cell.results]
+    names = list(dict.fromkeys(name for r in results for name in r.observation.vars))
+    keys = list(dict.fromkeys(key for r in results for key in r.observation.metadata))
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow([*(f"var:{name}" for name in names), *CSV_COLUMNS, *(f"metadata:{key}" for key in keys)])
+    for r in results:
+        o = r.observation
+        reason = "; ".join([f"error: {o.error}"] * bool(o.error) + [f"{g.assertion}: {g.reason}" for g in r.gradings
+                                                                     if not g.passed])
+        writer.writerow([*(o.vars.get(name, "") for name in names), r.key.test, r.key.prompt, r.key.target, o.text,
+                         "PASS" if r.passed else "ERROR" if o.error else "FAIL", f"{r.score:g}",
+                         _cell(o.latency_ms), _cell(o.input_tokens), _cell(o.output_tokens), _cell(o.cost_usd), reason,
+                         *(_metadata_cell(o.metadata.get(key)) for key in keys)])
+    return out.getvalue()
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _metadata_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+class ResultStream:
+    """``-o FILE.jsonl``: one result a line (:func:`result_record`), written and flushed as each cell finishes,
+    its texts passed through the store's redactor as the store's are."""
+
+    def __init__(self, path: Path, redactor: Redactor) -> None:
+        self.path, self.redactor = path, redactor
+        self._file: IO[str] = path.open("w", encoding="utf-8")
+
+    def write(self, result: CellResult) -> None:
+        kept = CellResult(result.key, result.repeat, stored_observation(result.observation, self.redactor),
+                          [stored_grading(g, self.redactor) for g in result.gradings], result.passed, result.score,
+                          result.cached, result.trace_id)
+        self._file.write(json.dumps(result_record(kept), ensure_ascii=False, default=str) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
