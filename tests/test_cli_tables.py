@@ -95,6 +95,6 @@ def test_eval_tables_keep_long_targets_whole_in_a_pipe_and_shorten_them_in_a_ter
     assert narrow.returncode == 0, narrow.stderr
     lines = lines_of(narrow.stderr)
     header = next(line for line in lines if line.startswith("test"))
-    assert "fake/an-" in header and "…" in header and "=150" in header and len(header) <= 60
+    assert "fake/an-" in header and "…" in header and "ttft=150" in header and len(header) <= 60
     row = next(line for line in lines if "✓" in line)
     assert re.search(r"✓ \d\.\d\d 1\d\d ms", row), row  # each cell whole on the row's line

@@ -7,6 +7,7 @@ file asks for that is not supported is a warning by name, anything malformed a `
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -79,12 +80,13 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
         raise src.error((), "the suite file is empty", "a suite needs prompts, targets (or providers) and tests")
     expect(src, (), data, dict, "a mapping of keys (prompts, targets, tests, ...)")
     check_keys(ctx, src, (), data, _KEYS, _PROMPTFOO_KEYS, "a suite")
-    prompts = _prompts(ctx, src, data)
-    targets = _targets(ctx, src, data, targets_given)
+    prompts = ctx.collect(functools.partial(_prompts, ctx, src, data)) or ()
+    targets = ctx.collect(functools.partial(_targets, ctx, src, data, targets_given)) or ()
     default = None
     if data.get("defaultTest") is not None:
-        default = _default_test(ctx, src, data["defaultTest"])
+        default = ctx.collect(functools.partial(_default_test, ctx, src, data["defaultTest"]))
     drafts = parse_tests(ctx, src, ("tests",), data["tests"]) if data.get("tests") is not None else []
+    ctx.check()
     tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
     if variables:
         tests = tuple(dataclasses.replace(test, vars={**test.vars, **variables}) for test in tests)
@@ -165,7 +167,7 @@ def _prompts(ctx: Context, src: Src, data: dict[str, Any]) -> tuple[SuitePrompt,
     labels: set[str] = set()
     for i, item in enumerate(items):
         loc: Loc = ("prompts",) if isinstance(raw, str) else ("prompts", i)
-        for prompt in _prompt(ctx, src, loc, item, len(out) + 1):
+        for prompt in ctx.collect(functools.partial(_prompt, ctx, src, loc, item, len(out) + 1)) or ():
             if prompt.label in labels:
                 raise src.error(loc, f"a second prompt labelled '{prompt.label}'", "give each prompt its own label")
             labels.add(prompt.label)
@@ -330,7 +332,9 @@ def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool) -> tuple
     out: list[SuiteTarget] = []
     for i, item in enumerate(items):
         loc: Loc = (key,) if isinstance(raw, str) else (key, i)
-        target = _target(ctx, src, loc, item)
+        target = ctx.collect(functools.partial(_target, ctx, src, loc, item))
+        if target is None:
+            continue
         if any(t.label == target.label for t in out):
             raise src.error(loc, f"a second target labelled '{target.label}'", "give each a label:")
         out.append(target)

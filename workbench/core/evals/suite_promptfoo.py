@@ -6,10 +6,10 @@ from __future__ import annotations
 import glob
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -21,12 +21,19 @@ from workbench.core.request import ModelRef
 from workbench.core.yaml_lines import Loc, compose, load, node_line, syntax_error
 
 FILE = "file://"
+PROBLEMS_SHOWN = 20
+"""A suite with more problems lists this many, then how many more there are."""
+T = TypeVar("T")
 
 
 class SuiteFileError(PromptFileError):
     """A malformed suite or test-data file: ``str(err)`` is ``path:line: message``."""
 
     default_hint = "fix the suite file"
+
+
+class SuiteSyntaxError(SuiteFileError):
+    """A file that is not YAML (or JSON): nothing after it can be read, so loading stops at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,8 @@ class Context:
     workspace: Path
     folder: Path
     warnings: list[str] = field(default_factory=list)
+    problems: list[SuiteFileError] = field(default_factory=list)
+    """What is malformed, found so far (:meth:`collect`): reported together once the suite is read."""
     unwritten: Mapping[Path, str] = field(default_factory=dict)
     """Texts of files not written yet, by resolved path: read as if they were (a suite checked before writing)."""
 
@@ -66,6 +75,31 @@ class Context:
             return str(path.resolve().relative_to(self.workspace.resolve()))
         except ValueError:
             return str(path)
+
+    def collect(self, parse: Callable[[], T]) -> T | None:
+        """``parse()``; when it finds a problem, None, the problem kept for :meth:`check` (a syntax error stops
+        at once)."""
+        try:
+            return parse()
+        except SuiteSyntaxError:
+            raise
+        except SuiteFileError as exc:
+            self.problems.append(exc)
+            return None
+
+    def check(self) -> None:
+        """Raise the problems :meth:`collect` kept: one as it is; several as one error whose first line is the
+        first problem, then one line for each other (``file:line: problem``), at most :data:`PROBLEMS_SHOWN`."""
+        if not self.problems:
+            return
+        first, count = self.problems[0], len(self.problems)
+        if count == 1:
+            raise first
+        lines = [first.problem, *(str(p) for p in self.problems[1:PROBLEMS_SHOWN])]
+        if count > PROBLEMS_SHOWN:
+            lines.append(f"… and {count - PROBLEMS_SHOWN} more")
+        raise SuiteFileError(first.path, first.line, "\n  ".join(lines),
+                             f"{count} problems in all, each at its file:line; fix them and load again")
 
     def unsupported(self, src: Src, loc: Loc, name: str) -> None:
         self.warnings.append(f"{src.at(loc)}: '{name}' is not supported (ignored)")
@@ -102,7 +136,7 @@ class Context:
             root = compose(text)
         except yaml.YAMLError as exc:
             line, problem = syntax_error(exc)
-            raise SuiteFileError(shown, line, problem) from None
+            raise SuiteSyntaxError(shown, line, problem) from None
         return data, Src(shown, root)
 
 

@@ -9,6 +9,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +185,8 @@ def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
     variables = expect(src, (*loc, "vars"), data.get("vars") or {}, dict, "a mapping of variables")
     draft.vars = {str(k): _var_values(ctx, src, (*loc, "vars", k), v) for k, v in variables.items()}
     asserts = expect(src, (*loc, "assert"), data.get("assert") or [], list, "a list of assertions")
-    draft.assertions = [parse_assertion(ctx, src, (*loc, "assert", i), a) for i, a in enumerate(asserts)]
+    found = (ctx.collect(partial(parse_assertion, ctx, src, (*loc, "assert", i), a)) for i, a in enumerate(asserts))
+    draft.assertions = [assertion for assertion in found if assertion is not None]
     if data.get("threshold") is not None:
         draft.threshold = _number(src, (*loc, "threshold"), data["threshold"], "a number")
     draft.metadata = dict(expect(src, (*loc, "metadata"), data.get("metadata") or {}, dict, "a mapping"))
@@ -223,27 +225,31 @@ def _csv_tests(ctx: Context, path: Path, text: str) -> list[Draft]:
     start = reader.line_num + 1
     for row in reader:
         src, start = Src(shown, line0=start), reader.line_num + 1
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) > len(header):
-            raise src.error((), f"{len(row)} cells but {len(header)} columns", "quote cells that hold commas")
-        cells = dict(zip(header, [*row, *[""] * (len(header) - len(row))], strict=True))
-        test: dict[str, Any] = {"vars": {k: v for k, v in cells.items() if not k.startswith("__")}, "assert": []}
-        metric = cells.get("__metric") or None
-        for column, cell in cells.items():
-            if column.startswith("__expected") and cell.strip():
-                test["assert"].append({**shorthand(src, (), cell), **({"metric": metric} if metric else {})})
-            elif column.startswith("__metadata:") and cell:
-                test.setdefault("metadata", {})[column.removeprefix("__metadata:")] = cell
-        if cells.get("__description"):
-            test["description"] = cells["__description"]
-        if cells.get("__threshold", "").strip():
-            try:
-                test["threshold"] = float(cells["__threshold"])
-            except ValueError:
-                raise src.error((), f"__threshold '{cells['__threshold']}' is not a number") from None
-        drafts.append(parse_test(ctx, src, (), test))
+        if any(cell.strip() for cell in row) and (draft := ctx.collect(partial(_csv_test, ctx, src, header, row))):
+            drafts.append(draft)
     return drafts
+
+
+def _csv_test(ctx: Context, src: Src, header: list[str], row: list[str]) -> Draft:
+    """One row of a CSV file of tests."""
+    if len(row) > len(header):
+        raise src.error((), f"{len(row)} cells but {len(header)} columns", "quote cells that hold commas")
+    cells = dict(zip(header, [*row, *[""] * (len(header) - len(row))], strict=True))
+    test: dict[str, Any] = {"vars": {k: v for k, v in cells.items() if not k.startswith("__")}, "assert": []}
+    metric = cells.get("__metric") or None
+    for column, cell in cells.items():
+        if column.startswith("__expected") and cell.strip():
+            test["assert"].append({**shorthand(src, (), cell), **({"metric": metric} if metric else {})})
+        elif column.startswith("__metadata:") and cell:
+            test.setdefault("metadata", {})[column.removeprefix("__metadata:")] = cell
+    if cells.get("__description"):
+        test["description"] = cells["__description"]
+    if cells.get("__threshold", "").strip():
+        try:
+            test["threshold"] = float(cells["__threshold"])
+        except ValueError:
+            raise src.error((), f"__threshold '{cells['__threshold']}' is not a number") from None
+    return parse_test(ctx, src, (), test)
 
 
 def _jsonl_tests(ctx: Context, path: Path, text: str) -> list[Draft]:
@@ -252,13 +258,18 @@ def _jsonl_tests(ctx: Context, path: Path, text: str) -> list[Draft]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        src = Src(shown, line0=number)
-        try:
-            data = json.loads(line)
-        except ValueError as exc:
-            raise src.error((), f"not JSON: {exc}", "each line holds one test as a JSON object") from None
-        drafts.append(parse_test(ctx, src, (), data))
+        draft = ctx.collect(partial(_jsonl_test, ctx, Src(shown, line0=number), line))
+        if draft is not None:
+            drafts.append(draft)
     return drafts
+
+
+def _jsonl_test(ctx: Context, src: Src, line: str) -> Draft:
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise src.error((), f"not JSON: {exc}", "each line holds one test as a JSON object") from None
+    return parse_test(ctx, src, (), data)
 
 
 def _file_tests(ctx: Context, src: Src, loc: Loc, ref: str) -> list[Draft]:
@@ -276,8 +287,9 @@ def _file_tests(ctx: Context, src: Src, loc: Loc, ref: str) -> list[Draft]:
         else:
             data, file_src = ctx.parse_yaml(path, text)
             items = data if isinstance(data, list) else [data]
-            drafts += [parse_test(ctx, file_src, (i,) if isinstance(data, list) else (), item)
-                       for i, item in enumerate(items)]
+            found = (ctx.collect(partial(parse_test, ctx, file_src, (i,) if isinstance(data, list) else (), item))
+                     for i, item in enumerate(items))
+            drafts += [draft for draft in found if draft is not None]
     return drafts
 
 
@@ -289,11 +301,13 @@ def parse_tests(ctx: Context, src: Src, loc: Loc, data: Any) -> list[Draft]:
         item_loc = loc if isinstance(data, str) else (*loc, i)
         if isinstance(item, str):
             if not item.startswith(FILE):
-                raise src.error(item_loc, f"tests from '{item}' are not supported",
-                                "list tests here, or reference a file: file://tests.csv (.jsonl, .yaml, .json)")
-            drafts += _file_tests(ctx, src, item_loc, item)
-        else:
-            drafts.append(parse_test(ctx, src, item_loc, item))
+                ctx.problems.append(src.error(
+                    item_loc, f"tests from '{item}' are not supported",
+                    "list tests here, or reference a file: file://tests.csv (.jsonl, .yaml, .json)"))
+            else:
+                drafts += ctx.collect(partial(_file_tests, ctx, src, item_loc, item)) or []
+        elif (draft := ctx.collect(partial(parse_test, ctx, src, item_loc, item))) is not None:
+            drafts.append(draft)
     return drafts
 
 
