@@ -30,6 +30,7 @@ class BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.expanded = 0
         self.sizes: dict[int, int] = {}
+        self.question_is_text = False
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -46,6 +47,21 @@ class BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         self.expanded += 1
         return super().compose_node(parent, index)
+
+    def scan_plain(self) -> Any:
+        """A plain scalar; inside ``{...}`` or ``[...]`` a ``?`` in it is text (``{q: Where is it?}``), as YAML
+        1.2 and js-yaml (promptfoo's reader) read it, where PyYAML would end the scalar there and fail."""
+        if not self.flow_level:
+            return super().scan_plain()
+        self.question_is_text = True
+        try:
+            return super().scan_plain()
+        finally:
+            self.question_is_text = False
+
+    def peek(self, index: int = 0) -> str:
+        char: str = super().peek(index)
+        return "x" if char == "?" and self.question_is_text else char
 
     def size(self, node: yaml.Node) -> int:
         """How many nodes ``node`` stands for, its aliases expanded (memoised: linear in the distinct nodes)."""

@@ -157,6 +157,9 @@ class SuitePrompt:
     json_template: str | None = None
     """A ``.json`` chat prompt holding template tags: its text, rendered before it is read as JSON (``prompt``
     then holds that text as one user message)."""
+    function: str | None = None
+    """A prompt function (``file://path.py:name``, or ``.js``): called for each test and target, what it returns is
+    the prompt (``prompt`` holds a placeholder until then)."""
 
 
 @dataclass(frozen=True, slots=True)

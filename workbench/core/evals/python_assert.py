@@ -36,13 +36,14 @@ class PythonAssertionError(Exception):
 
 async def run_python(
     value: str, output: Any, context: dict[str, Any], *, base_dir: Path, time_limit: float,
-    function: str = DEFAULT_FUNCTION,
+    function: str = DEFAULT_FUNCTION, args: list[Any] | None = None,
 ) -> Any:
     """Run the code on ``output`` and return what it returned (JSON-decoded); ``function``: the one a
-    ``file://`` reference without a name calls (``get_assert``; promptfoo's transforms: ``get_transform``)."""
+    ``file://`` reference without a name calls (``get_assert``; promptfoo's transforms: ``get_transform``;
+    its providers: ``call_api``); ``args``: the file's function is called with these instead of (output, context)."""
     code = _code_request(value, base_dir, function)
     where = code.get("file", "inline code")
-    request = {**code, "output": output, "context": context}
+    request = {**code, "output": output, "context": context, **({} if args is None else {"args": args})}
     try:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-P", __file__,
@@ -135,7 +136,8 @@ def _serve() -> None:
 def _call(request: dict[str, Any]) -> Any:
     output, context = request["output"], request["context"]
     if "file" in request:
-        return _load_function(request["file"], request["function"])(output, context)
+        args = request.get("args", [output, context])
+        return _load_function(request["file"], request["function"])(*args)
     return _run_inline(request["code"], output, context)
 
 

@@ -29,7 +29,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -50,6 +50,7 @@ from workbench.core.evals.model import (
     TestCase,
 )
 from workbench.core.evals.node_bridge import node_session
+from workbench.core.evals.prompt_functions import PromptFunctionError, called_prompt
 from workbench.core.evals.prompt_render import render_request
 from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.traced import TracedAnswer
@@ -368,6 +369,12 @@ class EvalRunner:
         except TransformError as exc:
             failed = Observation("", error=f"transformVars failed: {exc}", vars=dict(cell.test.vars))
             return CellResult(cell.key, cell.repeat, failed, [Grading("transformVars", False, 0.0, failed.error or "")],
+                              False, 0.0)
+        try:
+            cell = replace(cell, prompt=await called_prompt(cell.prompt, variables, cell.target, self.base_dir))
+        except PromptFunctionError as exc:
+            failed = Observation("", error=f"the prompt function failed: {exc}", vars=dict(variables))
+            return CellResult(cell.key, cell.repeat, failed, [Grading("prompt", False, 0.0, failed.error or "")],
                               False, 0.0)
         request = cell.request(variables)
         use_cache = self.options.use_cache

@@ -17,6 +17,7 @@ from typing import Any
 
 from workbench.core.errors import ConfigError
 from workbench.core.evals.model import AssertionSpec, Suite, SuitePrompt, SuiteTarget, TestCase
+from workbench.core.evals.prompt_functions import function_prompt
 from workbench.core.evals.prompt_render import chat_prompt, template_warnings
 from workbench.core.evals.suite_promptfoo import (
     FILE,
@@ -27,6 +28,7 @@ from workbench.core.evals.suite_promptfoo import (
     target_params,
     target_ref,
 )
+from workbench.core.evals.suite_sources import code_ref, prompt_entries, resolve_refs, scenario_tests
 from workbench.core.evals.testdata import Draft, build_tests, parse_test, parse_tests
 from workbench.core.evals.transforms import require_node_for, require_node_for_target
 from workbench.core.prompts.model import (
@@ -54,8 +56,8 @@ from workbench.core.templating import TemplateError, check_syntax, has_tags
 from workbench.core.yaml_lines import Loc
 
 _KEYS = frozenset({"description", "prompts", "providers", "targets", "tests", "defaultTest", "repeat", "concurrency",
-                   "gate", "judge", "evaluateOptions"})
-_PROMPTFOO_KEYS = frozenset({"tags", "scenarios", "derivedMetrics", "outputPath", "sharing", "env", "extensions",
+                   "gate", "judge", "evaluateOptions", "assertionTemplates", "scenarios"})
+_PROMPTFOO_KEYS = frozenset({"tags", "derivedMetrics", "outputPath", "sharing", "env", "extensions",
                              "nunjucksFilters", "writeLatestResults", "commandLineOptions", "metadata", "redteam",
                              "tracing"})
 _EVALUATE_KEYS = frozenset({"repeat", "maxConcurrency"})
@@ -80,12 +82,15 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
         raise src.error((), "the suite file is empty", "a suite needs prompts, targets (or providers) and tests")
     expect(src, (), data, dict, "a mapping of keys (prompts, targets, tests, ...)")
     check_keys(ctx, src, (), data, _KEYS, _PROMPTFOO_KEYS, "a suite")
+    data = resolve_refs(src, data)
     prompts = ctx.collect(functools.partial(_prompts, ctx, src, data)) or ()
     targets = ctx.collect(functools.partial(_targets, ctx, src, data, targets_given)) or ()
     default = None
     if data.get("defaultTest") is not None:
         default = ctx.collect(functools.partial(_default_test, ctx, src, data["defaultTest"]))
     drafts = parse_tests(ctx, src, ("tests",), data["tests"]) if data.get("tests") is not None else []
+    if data.get("scenarios") is not None:
+        drafts += [parse_test(ctx, src, loc, test) for loc, test in scenario_tests(src, data["scenarios"])]
     ctx.check()
     tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
     if variables:
@@ -161,12 +166,9 @@ def _suite_judge(src: Src, data: dict[str, Any], default: Draft | None) -> str |
 def _prompts(ctx: Context, src: Src, data: dict[str, Any]) -> tuple[SuitePrompt, ...]:
     if data.get("prompts") is None:
         raise src.error((), "the suite has no prompts", "add prompts: a list of prompt names, texts or file:// paths")
-    raw = data["prompts"]
-    items = [raw] if isinstance(raw, str) else expect(src, ("prompts",), raw, list, "a list of prompts")
     out: list[SuitePrompt] = []
     labels: set[str] = set()
-    for i, item in enumerate(items):
-        loc: Loc = ("prompts",) if isinstance(raw, str) else ("prompts", i)
+    for loc, item in prompt_entries(src, data["prompts"]):
         for prompt in ctx.collect(functools.partial(_prompt, ctx, src, loc, item, len(out) + 1)) or ():
             if prompt.label in labels:
                 raise src.error(loc, f"a second prompt labelled '{prompt.label}'", "give each prompt its own label")
@@ -190,13 +192,18 @@ def _prompt(ctx: Context, src: Src, loc: Loc, item: Any, number: int) -> list[Su
     for key in ("raw", "id"):
         if key in item:
             text = expect(src, (*loc, key), item[key], str, "a prompt text or reference")
-            return _prompt_text(ctx, src, (*loc, key), text, label, number, raw=key == "raw")
+            return _prompt_text(ctx, src, (*loc, key), text, label, number,
+                                raw=key == "raw" and not text.startswith(FILE))
     raise src.error(loc, "a prompt mapping needs raw, id or messages", "e.g. {label: terse, raw: 'Answer: {{q}}'}")
 
 
 def _prompt_text(ctx: Context, src: Src, loc: Loc, text: str, label: str | None, number: int,
                  raw: bool = False) -> list[SuitePrompt]:
-    """A prompt written as text: ``file://`` path(s), a workspace prompt reference, or the prompt itself."""
+    """A prompt written as text: ``file://`` path(s), a prompt function, a workspace prompt reference, or the
+    prompt itself."""
+    function = None if raw else code_ref(ctx, src, loc, text, "the prompt function")
+    if function is not None:
+        return [function_prompt(function, label, _relative(ctx, function.path))]
     if not raw and text.startswith(FILE):
         out = []
         for path in ctx.files(src, loc, text):

@@ -24,6 +24,7 @@ from workbench.core.evals.suite_promptfoo import (
     target_ref,
     unsupported_type,
 )
+from workbench.core.evals.suite_sources import code_ref, file_value, generated_tests, vars_from_files
 from workbench.core.templating import StructuredVar
 from workbench.core.yaml_lines import Loc
 
@@ -161,7 +162,7 @@ def _scalar(value: Any) -> str:
         return ""
     if isinstance(value, dict | list):
         return StructuredVar(value)
-    return str(value)
+    return value.removesuffix("\n") if isinstance(value, str) else str(value)  # promptfoo drops one newline
 
 
 def _var_values(ctx: Context, src: Src, loc: Loc, value: Any) -> list[str]:
@@ -172,7 +173,7 @@ def _var_values(ctx: Context, src: Src, loc: Loc, value: Any) -> list[str]:
         if value.endswith(_DYNAMIC):
             raise src.error(loc, f"variable from '{value}': code that computes variables is not supported",
                             "write its output to a text file and reference that")
-        return [ctx.read(src, loc, path) for path in ctx.files(src, loc, value)]
+        return [file_value(ctx, src, loc, path) for path in ctx.files(src, loc, value)]
     return [_scalar(value)]
 
 
@@ -182,7 +183,10 @@ def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
     draft = Draft(source=src.at(loc))
     if data.get("description") is not None:
         draft.description = _scalar(data["description"]).strip()
-    variables = expect(src, (*loc, "vars"), data.get("vars") or {}, dict, "a mapping of variables")
+    variables = data.get("vars") or {}
+    if isinstance(variables, str | list):  # promptfoo's vars: file://vars.yaml
+        variables = vars_from_files(ctx, src, (*loc, "vars"), variables)
+    expect(src, (*loc, "vars"), variables, dict, "a mapping of variables (or a file:// path to one)")
     draft.vars = {str(k): _var_values(ctx, src, (*loc, "vars", k), v) for k, v in variables.items()}
     asserts = expect(src, (*loc, "assert"), data.get("assert") or [], list, "a list of assertions")
     found = (ctx.collect(partial(parse_assertion, ctx, src, (*loc, "assert", i), a)) for i, a in enumerate(asserts))
@@ -273,6 +277,9 @@ def _jsonl_test(ctx: Context, src: Src, line: str) -> Draft:
 
 
 def _file_tests(ctx: Context, src: Src, loc: Loc, ref: str) -> list[Draft]:
+    generator = code_ref(ctx, src, loc, ref, "the test generator")
+    if generator is not None:
+        return [parse_test(ctx, src, loc, test) for test in generated_tests(ctx, src, loc, generator)]
     drafts: list[Draft] = []
     for path in ctx.files(src, loc, ref):
         suffix = path.suffix.lower()

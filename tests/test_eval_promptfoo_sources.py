@@ -1,0 +1,245 @@
+"""Where a promptfoo config's prompts, tests and variables come from, read as promptfoo reads them: each config
+loads and runs as it is against the fake server, python assertions checking what was sent."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import json_lines, workbench
+from workbench.core.errors import ConfigError
+from workbench.core.evals.suite import load_suite
+
+
+def _files(root: Path, **files: str) -> None:
+    for name, text in files.items():
+        path = root / "evals" / name.replace("__", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def _suite(root: Path, body: str, **files: str) -> Path:
+    (root / "evals").mkdir(exist_ok=True)
+    (root / "workbench.toml").write_text("", encoding="utf-8")
+    _files(root, **files)
+    path = root / "evals" / "promptfooconfig.yaml"
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def _run(suite: Path, env: dict[str, str], *args: str) -> dict[str, object]:
+    """The summary of a run that must pass every cell."""
+    result = workbench("eval", str(suite), "--json", "--no-cache", *args, cwd=suite.parent.parent, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json_lines(result.stdout)[-1]
+    assert summary["passes"] == summary["runs"], summary
+    return summary
+
+
+def _load_error(suite: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_suite(suite, suite.parent.parent)
+    return str(info.value)
+
+
+def _sent(prompt: str) -> str:
+    """A python assertion that the prompt sent was exactly ``prompt`` (as ``user: ...`` lines)."""
+    return "- " + json.dumps({"type": "python", "value": f"context['prompt'] == {prompt!r}"})
+
+
+def test_a_question_mark_in_a_flow_mapping_is_text_as_js_yaml_reads_it(
+        tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, f"""\
+        prompts: ["{{{{question}}}}"]
+        providers: [fake/qmark@tokens=3]
+        tests:
+          - vars: {{question: Where is my parcel?, other: [what?, why]}}
+            assert:
+              {_sent("user: Where is my parcel?")}
+        """)
+    assert load_suite(suite, tmp_path).tests[0].vars["question"] == "Where is my parcel?"
+    assert _run(suite, fake_env)["runs"] == 2  # the list expands into a test per value
+
+
+def test_vars_from_a_file_and_values_read_from_files(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, f"""\
+        prompts: ["{{{{greeting}}}} {{{{question}}}} {{{{order}}}}"]
+        providers: [fake/varfiles@tokens=3]
+        tests:
+          - vars: file://vars.yaml
+            assert:
+              {_sent('user: Hello Where is it? {"id":7,"items":["tea"]}')}
+        """, **{"vars.yaml": "greeting: Hello\nquestion: file://question.txt\norder: file://order.yaml\n",
+                "question.txt": "\n  Where is it?\n\n", "order.yaml": "id: 7\nitems: [tea]\n"})
+    test = load_suite(suite, tmp_path).tests[0]
+    assert test.vars["question"] == "Where is it?"  # trimmed, as promptfoo reads a text file
+    assert json.loads(test.vars["order"]) == {"id": 7, "items": ["tea"]}
+    _run(suite, fake_env)
+
+
+def test_a_block_value_loses_its_last_newline_as_in_promptfoo(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["{{text}}"]
+        providers: [fake/nl]
+        tests:
+          - vars:
+              text: |
+                two
+                lines
+        """)
+    assert load_suite(suite, tmp_path).tests[0].vars["text"] == "two\nlines"
+
+
+def test_prompts_as_a_map_of_files_to_labels_and_as_a_glob(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    files = {"prompts__short.txt": "Short: {{q}}\n", "prompts__long.txt": "Long: {{q}}\n"}
+    mapped = _suite(tmp_path, """\
+        prompts:
+          file://prompts/short.txt: terse
+          prompts/long.txt: verbose
+        providers: [fake/map@tokens=3]
+        tests: [{vars: {q: tea}}]
+        """, **files)
+    assert [p.label for p in load_suite(mapped, tmp_path).prompts] == ["terse", "verbose"]
+    assert _run(mapped, fake_env)["runs"] == 2
+    globbed = _suite(tmp_path, """\
+        prompts: [file://prompts/*.txt, {id: file://prompts/short.txt, label: again}]
+        providers: [fake/glob@tokens=3]
+        tests: [{vars: {q: tea}}]
+        """)
+    loaded = load_suite(globbed, tmp_path)
+    assert [p.label for p in loaded.prompts] == ["prompts/long.txt", "prompts/short.txt", "again"]
+    assert [p.prompt.messages[0].content for p in loaded.prompts] == ["Long: {{q}}", "Short: {{q}}", "Short: {{q}}"]
+
+
+def test_a_python_prompt_function_gets_the_vars_and_provider_and_may_return_a_chat(
+        tmp_path: Path, fake_env: dict[str, str]) -> None:
+    sent = ("user: tea for fake/fn@tokens=3 (fast)", "system: Be brief.\n\nuser: Say tea")
+    suite = _suite(tmp_path, f"""\
+        prompts: [file://prompt.py:build, "file://prompt.py:as_chat"]
+        providers: [{{id: fake/fn@tokens=3, label: fast}}]
+        tests:
+          - vars: {{topic: tea}}
+            assert:
+              - {json.dumps({"type": "python", "value": f"context['prompt'] in {sent!r}"})}
+        """, **{"prompt.py": """\
+            def build(context):
+                provider = context["provider"]
+                return f"{context['vars']['topic']} for {provider['id']} ({provider['label']})"
+
+            def as_chat(context):
+                return [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say {{ topic }}"}]
+            """})
+    loaded = load_suite(suite, tmp_path)
+    assert [p.label for p in loaded.prompts] == ["prompt.py:build", "prompt.py:as_chat"]
+    assert _run(suite, fake_env)["runs"] == 2
+
+
+def test_a_prompt_function_that_fails_fails_its_cells_in_one_line(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: [file://prompt.py:broken]
+        providers: [fake/fnfail@tokens=3]
+        tests: [{vars: {topic: tea}}]
+        """, **{"prompt.py": "def broken(context):\n    raise ValueError('no prompt today')\n"})
+    result = workbench("eval", str(suite), "--json", cwd=tmp_path, env=fake_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    report = workbench("evals", "show", "last", cwd=tmp_path, env=fake_env)
+    assert "the prompt function failed: ValueError: no prompt today" in report.stdout, report.stdout
+
+
+def test_code_references_name_the_missing_file_and_find_the_present_one(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: [file://missing.py:build]
+        providers: [fake/x]
+        """)
+    assert "promptfooconfig.yaml:1: no file 'missing.py' (for the prompt function 'file://missing.py:build')" in (
+        _load_error(suite))
+    suite = _suite(tmp_path, """\
+        prompts: [hi]
+        providers: [fake/x]
+        tests: file://gen.py:cases
+        """, **{"gen.py": "def cases():\n    return 'not a list'\n"})
+    assert "promptfooconfig.yaml:3: the test generator returned a str, not a list of tests" in _load_error(suite)
+
+
+def test_tests_from_a_python_generator(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["Say {{word}}"]
+        providers: [fake/gen@tokens=3]
+        tests:
+          - file://gen.py:cases
+          - {description: by hand, vars: {word: tea}}
+        """, **{"gen.py": """\
+            def cases():
+                return [{"description": f"say {w}", "vars": {"word": w},
+                         "assert": [{"type": "python", "value": f"context['prompt'] == 'user: Say {w}'"}]}
+                        for w in ("one", "two")]
+            """})
+    assert [t.key for t in load_suite(suite, tmp_path).tests] == ["say one", "say two", "by hand"]
+    assert _run(suite, fake_env)["runs"] == 3
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_a_javascript_prompt_function_runs_in_node(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, f"""\
+        prompts: [file://prompt.js]
+        providers: [fake/jsfn@tokens=3]
+        tests:
+          - vars: {{topic: tea}}
+            assert:
+              {_sent("user: About tea")}
+        """, **{"prompt.js": "module.exports = async ({ vars }) => `About ${vars.topic}`;\n"})
+    _run(suite, fake_env)
+
+
+def test_scenarios_cross_each_config_row_with_the_scenarios_tests(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["{{language}}: {{input}}"]
+        providers: [fake/scenario@tokens=3]
+        defaultTest:
+          vars: {language: English}
+        scenarios:
+          - config:
+              - vars: {language: French}
+                metadata: {team: fr}
+              - vars: {language: German}
+            tests:
+              - description: greeting
+                vars: {input: Hello}
+                assert: [{type: python, value: "context['prompt'].endswith(': Hello')"}]
+              - vars: {input: Bye}
+        """)
+    tests = load_suite(suite, tmp_path).tests
+    assert [(t.vars["language"], t.vars["input"]) for t in tests] == [
+        ("French", "Hello"), ("French", "Bye"), ("German", "Hello"), ("German", "Bye")]
+    assert tests[0].metadata == {"team": "fr"} and len(tests[0].assertions) == 1
+    assert _run(suite, fake_env)["runs"] == 4
+
+
+def test_assertion_templates_by_ref(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, """\
+        assertionTemplates:
+          sentTea:
+            type: python
+            value: "'tea' in context['prompt']"
+        prompts: ["Say {{word}}"]
+        providers: [fake/tmpl@tokens=3]
+        tests:
+          - vars: {word: tea}
+            assert:
+              - $ref: "#/assertionTemplates/sentTea"
+        """)
+    assert load_suite(suite, tmp_path).tests[0].assertions[0].type == "python"
+    _run(suite, fake_env)
+    broken = _suite(tmp_path, """\
+        prompts: [hi]
+        providers: [fake/x]
+        tests:
+          - assert:
+              - $ref: "#/assertionTemplates/nothing"
+        """)
+    assert "promptfooconfig.yaml:5: $ref '#/assertionTemplates/nothing' names nothing in the config" in (
+        _load_error(broken))
