@@ -165,3 +165,33 @@ def test_bad_values_are_refused_in_one_line_before_any_call(
     assert all(word in lines[0] for word in words), result.stderr
     assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("  hint: ")), result.stderr
     assert requests_for(fake_server.base_url, marker) == 0
+
+
+def test_grader_replaces_the_suites_judge_but_not_a_tests_own(tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    (tmp_path / "evals").mkdir()
+    suite = tmp_path / "evals" / "graded.yaml"
+    suite.write_text(f"""prompts: ["Say something about {{{{topic}}}}"]
+providers: [fake/model-{marker}@tokens=4]
+defaultTest:
+  options:
+    provider: fake/suite-judge-{marker}
+tests:
+  - description: graded by the suite's judge
+    vars: {{topic: a}}
+    assert:
+      - type: llm-rubric
+        value: is kind
+  - description: graded by its own
+    vars: {{topic: b}}
+    options:
+      provider: fake/own-judge-{marker}
+    assert:
+      - type: llm-rubric
+        value: is kind
+""", encoding="utf-8")
+    result = _eval(suite, "--grader", f"fake/given-judge-{marker}", env={"WORKBENCH_FAKE_URL": fake_server.base_url})
+    assert json_lines(result.stdout)[-1]["status"] == "done", result.stderr
+    assert requests_for(fake_server.base_url, f"given-judge-{marker}") == 1
+    assert requests_for(fake_server.base_url, f"own-judge-{marker}") == 1
+    assert requests_for(fake_server.base_url, f"suite-judge-{marker}") == 0

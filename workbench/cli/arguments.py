@@ -135,8 +135,8 @@ def add_eval(sub: Subparsers) -> None:
     run.add_argument("-t", "--target", dest="targets", action="append", default=[], metavar="PROVIDER/MODEL",
                      help="run on this target instead of the suite's (repeatable)")
     run.add_argument("--grader", metavar="PROVIDER/MODEL",
-                     help="the judge of model-graded assertions naming none (default: the suite's judge:, "
-                          "else the first default target)")
+                     help="the judge of model-graded assertions, over the suite's (judge:, "
+                          "defaultTest.options.provider); default: the suite's, else the first default target")
     run.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                      help="set a {{variable}} in every test, over the test's own value (repeatable)")
     run.add_argument("--repeat", type=whole(1), metavar="N",

@@ -53,11 +53,11 @@ def _with_grader(suite: Suite, grader: str | None, settings: Settings) -> Suite:
     target reachable, a one-line error before any call."""
     import dataclasses
 
-    from workbench.core.evals.judging import unjudged
+    from workbench.core.evals.judging import regraded, unjudged
     from workbench.services import Services
 
     if grader is not None:
-        return dataclasses.replace(suite, judge=settings.config.expand(grader))
+        return regraded(suite, settings.config.expand(grader))
     waiting = sum(1 for _ in unjudged(suite))
     if suite.judge is not None or not waiting:
         return suite

@@ -3,6 +3,7 @@ judge (the model-graded ones that name no ``provider``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator
 
@@ -28,6 +29,21 @@ def judge_request(prompt: str) -> ChatRequest:
     if not messages:
         return ChatRequest.from_prompt(system, params=params)
     return ChatRequest(system=system or None, messages=messages, params=params)
+
+
+def regraded(suite: Suite, judge: str) -> Suite:
+    """``suite`` graded by ``judge`` over its own judge (``judge:``, ``defaultTest.options.provider``), as promptfoo's
+    ``--grader`` replaces ``defaultTest.options.provider``: a model-graded assertion naming the suite's judge, or
+    none, gets ``judge``; one naming another (its own, its test's ``options.provider``) keeps it."""
+    own = suite.judge
+
+    def swap(spec: AssertionSpec) -> AssertionSpec:
+        provider = judge if spec.type in MODEL_GRADED_TYPES and own is not None and spec.provider == own else (
+            spec.provider)
+        return dataclasses.replace(spec, provider=provider, assertions=tuple(swap(a) for a in spec.assertions))
+
+    tests = tuple(dataclasses.replace(test, assertions=tuple(swap(a) for a in test.assertions)) for test in suite.tests)
+    return dataclasses.replace(suite, judge=judge, tests=tests)
 
 
 def unjudged(suite: Suite) -> Iterator[AssertionSpec]:
