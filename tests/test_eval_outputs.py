@@ -146,3 +146,18 @@ def test_jsonl_is_written_as_cells_finish(tmp_path: Path, fake_server: FakeServe
         if process.poll() is None:
             process.kill()
         process.communicate()
+
+
+def test_a_resumed_run_streams_its_stored_results_first(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, concurrency=1)
+    stream = tmp_path / "stream.jsonl"
+    stopped = _run(suite, "--max-cost", "0.000001", "-o", str(stream))
+    assert stopped.returncode == 3, stopped.stderr
+    first = [json.loads(line) for line in stream.read_text(encoding="utf-8").splitlines()]
+    assert [line["testCase"]["description"] for line in first] == ["apples"]
+
+    resumed = _run(suite, "--resume", str(json_lines(stopped.stdout)[-1]["run"]), "-o", str(stream))
+    assert resumed.returncode == 1, resumed.stderr  # the pears test fails the gate
+    lines = [json.loads(line) for line in stream.read_text(encoding="utf-8").splitlines()]
+    assert [line["testCase"]["description"] for line in lines] == ["apples", PEARS]
+    assert lines[0] == first[0]
