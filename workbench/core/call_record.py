@@ -227,18 +227,12 @@ async def collect(
     return record
 
 
-SERVER_COUNT_TIMEOUT_S = 1.0
-"""How long counting a reply's usage on a local server may take (llama-cpp-python's server queues its requests
-behind the calls it is generating: a busy one is not waited for)."""
-
-
 async def _count_on_server(provider: Provider, request: ChatRequest, record: CallRecord) -> None:
     """A call that ended well with no usage from its server: the server's own count when it offers one
-    (:meth:`~workbench.core.providers.base.HttpProvider.served_usage`), flagged ``usage_estimated`` as an
-    offline count is; anything wrong leaves the call to the offline estimate."""
+    (:meth:`~workbench.core.providers.base.HttpProvider.served_usage`, bounded in time), flagged
+    ``usage_estimated`` as an offline count is; anything wrong leaves the call to the offline estimate."""
     try:
-        async with asyncio.timeout(SERVER_COUNT_TIMEOUT_S):
-            usage = await provider.served_usage(request, record.text)
+        usage = await provider.served_usage(request, record.text)
     except (WorkbenchError, TimeoutError, LookupError, TypeError, ValueError):
         return
     if usage is not None and usage.input_tokens > 0 and usage.output_tokens >= 0:

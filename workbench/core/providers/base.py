@@ -75,6 +75,11 @@ class Provider(Protocol):
     async def served_usage(self, request: ChatRequest, text: str) -> Usage | None: ...
 
 
+SERVED_COUNT_TIMEOUT_S = 1.0
+"""The longest counting a reply on its server may take (:meth:`HttpProvider.served_usage`): llama-cpp-python's
+server queues its requests behind the calls it is generating, and a busy one is not waited for."""
+
+
 class WireParser:
     """Per-stream state machine turning decoded wire messages into events.
 
@@ -223,9 +228,10 @@ class HttpProvider:
 
     async def served_usage(self, request: ChatRequest, text: str) -> Usage | None:
         """For a server that streamed no usage: the usage of ``request`` and its reply ``text`` counted with the
-        server's own endpoints (its chat template, its tokenizer); ``None`` where it has none.
+        server's own endpoints (its chat template, its tokenizer), within :data:`SERVED_COUNT_TIMEOUT_S`; ``None``
+        where it has none.
 
-        Raises the same typed errors as a call when an endpoint fails."""
+        Raises the same typed errors as a call when an endpoint fails, :class:`TimeoutError` past the bound."""
         return None
 
     models_path: ClassVar[str] = "/models"

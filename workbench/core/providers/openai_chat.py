@@ -13,7 +13,14 @@ from typing import Any
 
 from workbench.core.events import FinishEvent, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
-from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
+from workbench.core.providers.base import (
+    SERVED_COUNT_TIMEOUT_S,
+    HttpProvider,
+    WireParser,
+    loads_object,
+    sampling,
+    stream_error,
+)
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -135,9 +142,11 @@ class OpenAIChatProvider(HttpProvider):
         ``/extras/tokenize/count``. Other servers: ``None``."""
         root = self.endpoint.base_url.removesuffix("/v1")
         if self.endpoint.provider == "llamacpp":
-            applied = await self._post_json(f"{root}/apply-template", {"messages": chat_messages(request)})
-            prompt = await self._post_json(f"{root}/tokenize", {"content": str(applied["prompt"]), "add_special": True})
-            reply = await self._post_json(f"{root}/tokenize", {"content": text})
+            async with asyncio.timeout(SERVED_COUNT_TIMEOUT_S):
+                applied = await self._post_json(f"{root}/apply-template", {"messages": chat_messages(request)})
+                prompt = await self._post_json(f"{root}/tokenize",
+                                               {"content": str(applied["prompt"]), "add_special": True})
+                reply = await self._post_json(f"{root}/tokenize", {"content": text})
             return Usage(input_tokens=len(prompt["tokens"]), output_tokens=len(reply["tokens"]))
         if self.endpoint.provider == "local":
             from workbench.core.local_model import served_prompt
@@ -151,6 +160,7 @@ class OpenAIChatProvider(HttpProvider):
                                                {"model": self.endpoint.model, "input": content})
                 return int(answer["count"])
 
-            added = await count("")  # what the tokenizer adds to any text (a BOS token)
-            return Usage(input_tokens=await count(rendered), output_tokens=await count(text) - added)
+            async with asyncio.timeout(SERVED_COUNT_TIMEOUT_S):
+                added = await count("")  # what the tokenizer adds to any text (a BOS token)
+                return Usage(input_tokens=await count(rendered), output_tokens=await count(text) - added)
         return None
