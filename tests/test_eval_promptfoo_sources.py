@@ -243,3 +243,70 @@ def test_assertion_templates_by_ref(tmp_path: Path, fake_env: dict[str, str]) ->
         """)
     assert "promptfooconfig.yaml:5: $ref '#/assertionTemplates/nothing' names nothing in the config" in (
         _load_error(broken))
+
+
+def test_prefix_and_suffix_from_a_test_the_default_test_and_csv_columns(
+        tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say {{{{word}}}}"]
+        providers: [fake/affix@tokens=3]
+        defaultTest:
+          options: {{prefix: "Please. "}}
+        tests:
+          - description: default prefix, own suffix
+            vars: {{word: tea}}
+            options: {{suffix: " Now."}}
+            assert:
+              {_sent("user: Please. Say tea Now.")}
+          - file://cases.csv
+        """, **{"cases.csv": '''\
+            word,__prefix,__suffix,__expected
+            milk,"Kindly, ",!,"python: context['prompt'] == 'user: Kindly, Say milk!'"
+            '''})
+    assert [(t.prefix, t.suffix) for t in load_suite(suite, tmp_path).tests] == [
+        ("Please. ", " Now."), ("Kindly, ", "!")]
+    assert _run(suite, fake_env)["runs"] == 2
+    chat = _suite(tmp_path, """\
+        prompts: ['[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]']
+        providers: [fake/x]
+        tests: [{options: {prefix: "A "}}]
+        """)
+    assert "options.prefix and suffix apply to a prompt's text, and prompt 'prompt 1' is a chat" in _load_error(chat)
+
+
+def test_csv_reserved_columns_as_promptfoo_reads_them(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["Say {{word}} {{__note}}"]
+        providers: [fake/csvcols@tokens=3]
+        tests: file://cases.csv
+        """, **{"cases.csv": '''\
+            word,__note,__expected1,__expected2,__config:__expected2:threshold,__metadata:tags[],__metadata:team
+            tea,x,"python: 'tea' in context['prompt']","python: 0.4",0.3,"a, b\\, c",core
+            '''})
+    test = load_suite(suite, tmp_path).tests[0]
+    assert test.vars == {"word": "tea", "__note": "x"}  # an unreserved __ column is a variable, as in promptfoo
+    assert [a.threshold for a in test.assertions] == [None, 0.3]
+    assert test.metadata == {"tags": ["a", "b, c"], "team": "core", "threshold": 0.3}
+    _run(suite, fake_env)
+    bad = _suite(tmp_path, """\
+        prompts: [hi]
+        providers: [fake/x]
+        tests: file://bad.csv
+        """, **{"bad.csv": "word,__config:__expected:weight\ntea,2\n"})
+    assert "bad.csv:2: column __config:__expected:weight is not __config:__expected:threshold" in _load_error(bad)
+
+
+def test_repeat_in_evaluate_options_and_metadata_in_the_results(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["Say {{word}}"]
+        providers: [fake/repeat@tokens=3]
+        evaluateOptions: {repeat: 3}
+        tests:
+          - vars: {word: tea}
+            metadata: {owner: evals}
+            assert: [{type: python, value: "context['vars']['word'] == 'tea'"}]
+        """)
+    assert load_suite(suite, tmp_path).repeat == 3
+    assert _run(suite, fake_env)["runs"] == 3
+    report = workbench("evals", "show", "last", "--format", "json", cwd=tmp_path, env=fake_env)
+    assert report.returncode == 0 and '"owner": "evals"' in report.stdout

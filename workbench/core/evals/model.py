@@ -136,6 +136,9 @@ class TestCase:
     """``options.transform``: code giving the output the test's assertions grade."""
     transform_vars: str | None = None
     """``options.transformVars``: code whose returned mapping is merged into the variables before rendering."""
+    prefix: str = ""
+    suffix: str = ""
+    """``options.prefix`` / ``options.suffix``: text put before and after the prompt's text (promptfoo's)."""
 
     @property
     def key(self) -> str:

@@ -50,6 +50,7 @@ from workbench.core.evals.model import (
     TestCase,
 )
 from workbench.core.evals.node_bridge import node_session
+from workbench.core.evals.prompt_affixes import affixed
 from workbench.core.evals.prompt_functions import PromptFunctionError, called_prompt
 from workbench.core.evals.prompt_render import render_request
 from workbench.core.evals.run_store import EvalStore
@@ -102,7 +103,8 @@ class Cell:
         """The prompt rendered with the test's variables (or ``variables``: those its ``transformVars`` gave),
         with the target's parameter overrides."""
         try:
-            request = render_request(self.prompt, self.test.vars if variables is None else variables)
+            variables = self.test.vars if variables is None else variables
+            request = render_request(affixed(self.prompt, self.test), variables)
         except ConfigError as exc:
             where = f"{self.test.source}: " if self.test.source else ""
             raise ConfigError(f"{where}test '{self.test.key}': {exc.message}", exc.hint) from None

@@ -17,6 +17,7 @@ from typing import Any
 
 from workbench.core.errors import ConfigError
 from workbench.core.evals.model import AssertionSpec, Suite, SuitePrompt, SuiteTarget, TestCase
+from workbench.core.evals.prompt_affixes import check_affixes
 from workbench.core.evals.prompt_functions import function_prompt
 from workbench.core.evals.prompt_render import chat_prompt, template_warnings
 from workbench.core.evals.suite_promptfoo import (
@@ -93,6 +94,7 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
         drafts += [parse_test(ctx, src, loc, test) for loc, test in scenario_tests(src, data["scenarios"])]
     ctx.check()
     tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
+    check_affixes(prompts, tests)
     if variables:
         tests = tuple(dataclasses.replace(test, vars={**test.vars, **variables}) for test in tests)
     require_node_for(tests)
@@ -387,6 +389,7 @@ def _digest(prompts: tuple[SuitePrompt, ...], targets: tuple[SuiteTarget, ...], 
         "tests": [{
             "description": t.description, "vars": t.vars, "threshold": t.threshold, "metadata": t.metadata,
             "transform": t.transform, "transformVars": t.transform_vars,
+            **({"prefix": t.prefix, "suffix": t.suffix} if t.prefix or t.suffix else {}),
             "assert": [_assertion_data(a) for a in t.assertions],
         } for t in tests],
     }

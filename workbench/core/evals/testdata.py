@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from workbench.core.evals.csv_columns import csv_test
 from workbench.core.evals.model import ASSERTION_TYPES, MODEL_GRADED_TYPES, AssertionSpec, TestCase
 from workbench.core.evals.suite_promptfoo import (
     FILE,
@@ -20,7 +21,6 @@ from workbench.core.evals.suite_promptfoo import (
     Src,
     check_keys,
     expect,
-    shorthand,
     target_ref,
     unsupported_type,
 )
@@ -57,6 +57,9 @@ class Draft:
     """``options.transform``: code giving the output the assertions grade."""
     transform_vars: str | None = None
     """``options.transformVars``: code giving variables merged in before the prompt is rendered."""
+    prefix: str = ""
+    suffix: str = ""
+    """``options.prefix`` / ``options.suffix``: text around the prompt's (the default test's when empty)."""
 
 
 # --- one test ----------------------------------------------------------------------------------------------------
@@ -204,6 +207,8 @@ def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
             draft.transform = _code(src, (*loc, "options", key), value)
         elif key == "transformVars":
             draft.transform_vars = _code(src, (*loc, "options", key), value)
+        elif key in ("prefix", "suffix"):
+            setattr(draft, key, _scalar(expect(src, (*loc, "options", key), value, str, "a text")))
         else:
             ctx.unsupported(src, (*loc, "options", key), f"options.{key}")
     return draft
@@ -213,18 +218,13 @@ def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
 
 
 def _csv_tests(ctx: Context, path: Path, text: str) -> list[Draft]:
-    """promptfoo's CSV: columns are variables; ``__expected[N]`` assertions (shorthand), ``__description``,
-    ``__threshold``, ``__metric`` and ``__metadata:KEY``; other ``__`` columns are warned about."""
+    """promptfoo's CSV: columns are variables but for its reserved ones (:func:`csv_test`)."""
     shown = ctx.shown(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
         raise Src(shown).error((), "the CSV file is empty", "the first row names the columns")
     header = [h.strip() for h in header]
-    for column in header:
-        special = column.startswith("__") and column not in ("__description", "__threshold", "__metric")
-        if special and not column.startswith(("__expected", "__metadata:")):
-            ctx.unsupported(Src(shown), (), f"column {column}")
     drafts: list[Draft] = []
     start = reader.line_num + 1
     for row in reader:
@@ -239,21 +239,7 @@ def _csv_test(ctx: Context, src: Src, header: list[str], row: list[str]) -> Draf
     if len(row) > len(header):
         raise src.error((), f"{len(row)} cells but {len(header)} columns", "quote cells that hold commas")
     cells = dict(zip(header, [*row, *[""] * (len(header) - len(row))], strict=True))
-    test: dict[str, Any] = {"vars": {k: v for k, v in cells.items() if not k.startswith("__")}, "assert": []}
-    metric = cells.get("__metric") or None
-    for column, cell in cells.items():
-        if column.startswith("__expected") and cell.strip():
-            test["assert"].append({**shorthand(src, (), cell), **({"metric": metric} if metric else {})})
-        elif column.startswith("__metadata:") and cell:
-            test.setdefault("metadata", {})[column.removeprefix("__metadata:")] = cell
-    if cells.get("__description"):
-        test["description"] = cells["__description"]
-    if cells.get("__threshold", "").strip():
-        try:
-            test["threshold"] = float(cells["__threshold"])
-        except ValueError:
-            raise src.error((), f"__threshold '{cells['__threshold']}' is not a number") from None
-    return parse_test(ctx, src, (), test)
+    return parse_test(ctx, src, (), csv_test(src, cells))
 
 
 def _jsonl_tests(ctx: Context, path: Path, text: str) -> list[Draft]:
@@ -356,8 +342,11 @@ def build_tests(ctx: Context, drafts: list[Draft], default: Draft | None) -> tup
         transform = draft.transform if draft.transform is not None else default.transform if default else None
         transform_vars = draft.transform_vars if draft.transform_vars is not None else (
             default.transform_vars if default else None)
+        prefix, suffix = draft.prefix or (default.prefix if default else ""), draft.suffix or (
+            default.suffix if default else "")
         tests += [TestCase(vars=values, assertions=tuple(assertions), description=description, threshold=threshold,
-                           source=draft.source, metadata=metadata, transform=transform, transform_vars=transform_vars)
+                           source=draft.source, metadata=metadata, transform=transform, transform_vars=transform_vars,
+                           prefix=prefix, suffix=suffix)
                   for values, description in _expanded(merged)]
     return _unique(ctx, tests)
 
