@@ -195,3 +195,12 @@ tests:
     assert requests_for(fake_server.base_url, f"given-judge-{marker}") == 1
     assert requests_for(fake_server.base_url, f"own-judge-{marker}") == 1
     assert requests_for(fake_server.base_url, f"suite-judge-{marker}") == 0
+
+
+def test_failing_tests_that_the_suite_no_longer_has_leave_nothing_to_run(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, providers="  - fake/gone@tokens=4", tests=TESTS)
+    assert _eval(suite).returncode == 1  # plums failed
+    suite.write_text(suite.read_text(encoding="utf-8").replace("plums are failing", "plums renamed"), encoding="utf-8")
+    result = _eval(suite, "--filter-failing", "last")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == "workbench: evals/pick.yaml: no test is left by the --filter-* options"

@@ -46,9 +46,10 @@ def select(suite: Suite, selection: Selection) -> Suite:
     """``suite`` with the tests and targets ``selection`` keeps; a :class:`ConfigError` when a pattern keeps no
     target, or no test."""
     tests = selected_tests(suite.tests, selection)
-    if not tests and selection.failing is None:
-        raise ConfigError(f"{suite.path}: no test is left by --filter-pattern/--filter-first-n",
-                          "tests are matched by their description (else their variables, as key=value)")
+    if not tests:
+        raise ConfigError(f"{suite.path}: no test is left by the --filter-* options",
+                          "tests are matched by their description (else their variables, as key=value); "
+                          "--filter-failing keeps those of its run still in the suite")
     kept = suite.targets
     if selection.targets is not None:
         kept = selected_targets(kept, selection.targets)
