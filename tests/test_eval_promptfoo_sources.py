@@ -163,6 +163,12 @@ def test_code_references_name_the_missing_file_and_find_the_present_one(tmp_path
         tests: file://gen.py:cases
         """, **{"gen.py": "def cases():\n    return 'not a list'\n"})
     assert "promptfooconfig.yaml:3: the test generator returned a str, not a list of tests" in _load_error(suite)
+    suite = _suite(tmp_path, """\
+        prompts: [file://gen.py]
+        providers: [fake/x]
+        """)
+    assert "promptfooconfig.yaml:1: the prompt function 'file://gen.py': name the Python function to call" in (
+        _load_error(suite))
 
 
 def test_tests_from_a_python_generator(tmp_path: Path, fake_env: dict[str, str]) -> None:

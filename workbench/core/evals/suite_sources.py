@@ -194,6 +194,9 @@ def code_ref(ctx: Context, src: Src, loc: Loc, text: str, what: str) -> CodeRef 
                         f"paths are relative to {ctx.shown(ctx.folder)}")
     if match["ext"] == "ts":
         raise src.error(loc, f"{what} '{text}': TypeScript files are not supported", "use a .js or .py file")
+    if match["ext"] == "py" and match["function"] is None:
+        raise src.error(loc, f"{what} '{text}': name the Python function to call",
+                        f"e.g. file://{match['path']}:{'generate_tests' if 'test' in what else 'create_prompt'}")
     if match["ext"] != "py":
         require_node(src.at(loc), f"{what} '{text}' is JavaScript: it")
     function = match["function"]
@@ -205,9 +208,6 @@ def generated_tests(ctx: Context, src: Src, loc: Loc, ref: CodeRef) -> list[Any]
     if not ref.python:
         raise src.error(loc, f"tests from JavaScript ('{ref.path.name}') are not supported",
                         "generate them with Python (file://gen.py:function) or write them to a .yaml file")
-    if ref.function is None:
-        raise src.error(loc, f"tests from '{ref.path.name}': name the function that returns them",
-                        f"e.g. file://{ref.path.name}:generate_tests")
     try:
         result = _run_sync(run_python(ref.ref, None, {}, base_dir=ctx.folder, time_limit=DEFAULT_TIMEOUT_S, args=[]))
     except PythonAssertionError as exc:
