@@ -143,7 +143,7 @@ def test_unsupported_promptfoo_keys_are_warned_by_name(tmp_path: Path) -> None:
         prompts: ["Hello {{name}}"]
         providers:
           - id: openai:gpt-4o-mini
-            config: {temperature: 0.5, frequency_penalty: 1}
+            config: {temperature: 0.5, cost: 0.001}
         outputPath: results.json
         sharing: true
         evaluateOptions: {delay: 100}
@@ -155,7 +155,7 @@ def test_unsupported_promptfoo_keys_are_warned_by_name(tmp_path: Path) -> None:
     assert suite.warnings == (
         "evals/suite.yaml:5: 'outputPath' is not supported (ignored)",
         "evals/suite.yaml:6: 'sharing' is not supported (ignored)",
-        "evals/suite.yaml:4: 'config.frequency_penalty' is not supported (ignored)",
+        "evals/suite.yaml:4: 'config.cost' is not supported (ignored)",
         "evals/suite.yaml:10: 'options.storeOutputAs' is not supported (ignored)",
         "evals/suite.yaml:7: 'delay' is not supported (ignored)",
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx2
 
@@ -42,6 +43,12 @@ class ProviderSpec:
     base_url_env: tuple[str, ...] = ()
     local: bool = False
     """A local server: no key needed even at its default URL."""
+    api_key: str | None = field(default=None, repr=False)
+    """A key given as it is (a suite's provider ``apiKey``): used before ``key_env``, never shown."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Headers sent with every call, over the wire's own (a suite's provider ``headers``)."""
+    body: Mapping[str, Any] = field(default_factory=dict)
+    """JSON fields merged into every request body, objects merged key by key (``response_format``, ...)."""
 
 
 def _compat(name: str, url: str, key: str, *, local: bool = False) -> ProviderSpec:
@@ -164,9 +171,10 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
                           f"set {source} to the server's URL, e.g. https://host:port/v1")
     if spec.base_url is None:
         base_url += FAKE_PATH_PREFIX.get(spec.wire, "")
-    key = _first(env, spec.key_env)
-    if key is not None:
-        header_safe(key, next(name for name in spec.key_env if env.get(name, "").strip()))
+    key = spec.api_key.strip() if spec.api_key else _first(env, spec.key_env)
+    key_source = "apiKey" if spec.api_key else next((n for n in spec.key_env if env.get(n, "").strip()), None)
+    if key is not None and key_source is not None:
+        header_safe(key, key_source)
     if key is None and override is None and not spec.local:
         raise ConfigError(
             f"{ref}: no API key for {spec.name}",
@@ -175,7 +183,9 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
         )
     return Endpoint(
         provider=spec.name, model=ref.model, base_url=base_url, wire=spec.wire, api_key=key,
-        default_max_tokens=default_max_tokens(ref.model), key_env=spec.key_env[0] if spec.key_env else None,
+        default_max_tokens=default_max_tokens(ref.model),
+        key_env=key_source or (spec.key_env[0] if spec.key_env else None), headers=dict(spec.headers),
+        body=dict(spec.body),
     )
 
 

@@ -22,7 +22,10 @@ appended when the request has been read and updated in place while it is answere
 also cut short by ``cut_error_body`` or endless with ``huge_error``), ``hang``, ``disconnect``
 (injected, or the client went away mid-answer), ``malformed``, or the hostile key that shaped the
 answer: ``redirect``, ``html``, ``bad_gzip``, ``bad_shape``, ``huge_line``, ``overrun``. Extra keys
-beyond the documented ones: ``request_id`` and ``stream``.
+beyond the documented ones: ``request_id`` and ``stream``; what the client sent: ``key`` (the key presented, masked
+as OpenAI quotes it: :func:`mask_key`), ``headers`` (the request's, the key's own left out) and ``params`` (the
+JSON body's top-level fields but the conversation: ``messages``, ``input``, ``contents``, ``system``,
+``instructions``).
 
 Rate limits (optional, :class:`~workbench.fakeserver.limits.RateLimits`): a request that parsed and
 named a valid scenario is admitted or answered 429 (the provider's real body, ``retry-after`` in
@@ -127,6 +130,18 @@ _CREATED = 1_700_000_000
 _CREATED_AT = "2023-11-14T22:13:20Z"
 """``_CREATED`` as Anthropic writes it (RFC 3339)."""
 _GEMINI_LISTS = ("/v1beta/models", "/v1alpha/models")
+
+
+_KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
+_CONVERSATION = frozenset({"messages", "input", "contents", "system", "instructions"})
+
+
+def _sent(req: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """What a logged request sent besides its conversation: the key (masked), headers, body fields."""
+    params = {k: v for k, v in body.items() if k not in _CONVERSATION}
+    headers = {k.lower(): v for k, v in req.headers.items() if k.lower() not in _KEY_HEADERS}
+    presented = presented_key(req)
+    return {"key": mask_key(presented) if presented else None, "headers": headers, "params": params}
 
 
 def _json(obj: Any) -> bytes:
@@ -338,6 +353,9 @@ class FakeServer:
             "stream": None,
             "rate_limited": False,
             "cost_tokens": 0,
+            "key": None,
+            "headers": {},
+            "params": {},
         }
         self.log.append(entry)
         try:
@@ -372,6 +390,7 @@ class FakeServer:
         if not isinstance(body, dict):
             await reject(ErrorInfo(400, "The request body must be a JSON object.", request_id=request_id))
             return
+        entry.update(_sent(req, body))
         try:
             prompt = wire.parse(body, path_model, params)
         except WireError as exc:

@@ -7,9 +7,12 @@ as such (the suite loader validates the YAML with pydantic; the store and the re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.prompts.model import Prompt
+
+if TYPE_CHECKING:
+    from workbench.core.endpoint_overrides import EndpointOverrides
 
 ASSERTION_TYPES = frozenset({
     # text
@@ -174,6 +177,13 @@ class SuiteTarget:
     params: dict[str, Any] = field(default_factory=dict)
     transform: str | None = None
     """The provider's ``transform``: code applied to every output of this target first."""
+    endpoint: EndpointOverrides | None = None
+    """Its own base URL, key, headers and body fields (promptfoo's provider ``config``); None: its provider's."""
+
+    @property
+    def cache_ref(self) -> str:
+        """The target as the response cache knows it: its endpoint's fingerprint too (never its key)."""
+        return self.ref if self.endpoint is None else f"{self.ref}#{self.endpoint.fingerprint()}"
 
 
 DEFAULT_GATE = 1.0
@@ -194,6 +204,8 @@ class Suite:
     """Minimum pass rate (0..1) for the run to succeed (``--gate`` overrides)."""
     judge: str | None = None
     """Default judge target for ``llm-rubric``."""
+    judges: dict[str, SuiteTarget] = field(default_factory=dict)
+    """Judges (and assertion providers) written with a ``config``, by the name assertions and ``judge`` give them."""
     warnings: tuple[str, ...] = ()
     """What the file asked for that is not supported, by name (``file:line: ...``); printed, never silent."""
     digest: str = ""

@@ -34,6 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from workbench.core.call_record import CallRecord
+from workbench.core.endpoint_overrides import EndpointOverrides, providers_with
 from workbench.core.errors import CallCancelledError, ConfigError, UnexpectedError
 from workbench.core.evals.assertions import grade, verdict
 from workbench.core.evals.embeddings import DEFAULT_EMBEDDING_TARGET, embed
@@ -108,14 +109,19 @@ class Cell:
         except ConfigError as exc:
             where = f"{self.test.source}: " if self.test.source else ""
             raise ConfigError(f"{where}test '{self.test.key}': {exc.message}", exc.hint) from None
-        if not self.target.params:
-            return request
-        try:
-            params = Params(**{**request.params.model_dump(), **self.target.params})
-        except ValueError as exc:
-            raise ConfigError(f"target '{self.target.label}': invalid parameters: {exc}",
-                              "fix the target's config in the suite") from None
-        return request.model_copy(update={"params": params})
+        return with_params(request, self.target)
+
+
+def with_params(request: ChatRequest, target: SuiteTarget) -> ChatRequest:
+    """``request`` with the parameter overrides ``target`` (a target or a judge) gives it."""
+    if not target.params:
+        return request
+    try:
+        params = Params(**{**request.params.model_dump(), **target.params})
+    except ValueError as exc:
+        raise ConfigError(f"target '{target.label}': invalid parameters: {exc}",
+                          "fix the target's config in the suite") from None
+    return request.model_copy(update={"params": params})
 
 
 def identity_of(key: CellKey, repeat: int) -> str:
@@ -193,7 +199,7 @@ def preflight(plan: Iterator[Cell], prices: PriceBook, *, concurrency: int, stor
             reused += 1
             continue
         request = cell.request()
-        if store is not None and store.cached(cache_key(cell.target.ref, request, cell.repeat)) is not None:
+        if store is not None and store.cached(cache_key(cell.target.cache_ref, request, cell.repeat)) is not None:
             cached += 1
             continue
         calls += 1
@@ -381,7 +387,7 @@ class EvalRunner:
         request = cell.request(variables)
         use_cache = self.options.use_cache
         traced = self._reuse.pop(cell.identity, None)
-        key = cache_key(cell.target.ref, request, cell.repeat) if use_cache and traced is None else ""
+        key = cache_key(cell.target.cache_ref, request, cell.repeat) if use_cache and traced is None else ""
         observation = self.store.cached(key) if key else None
         cached, trace_id = observation is not None, None
         if traced is not None:  # called before the run was stopped, its result never stored
@@ -411,7 +417,7 @@ class EvalRunner:
         context = CallContext(prompt_name=prompt.prompt.name if prompt.version is not None else None,
                               prompt_version=prompt.version, eval_run_id=self._run_id, tags=("eval",),
                               eval_cell=cell.identity)
-        record, trace_id = await self._complete(cell.target.ref, request, context)
+        record, trace_id = await self._complete(cell.target.ref, request, context, cell.target.endpoint)
         usage = record.usage
         return Observation(
             text=record.text, finish=None if record.finish is None else record.finish.value,
@@ -439,15 +445,16 @@ class EvalRunner:
         assert self._run is not None
         return self._run.id
 
-    async def _complete(self, target: str, request: ChatRequest,
-                        context: CallContext) -> tuple[CallRecord, str | None]:
-        """One call through the provider layer, settled (usage, cost), added to the run's spend and traced
-        with ``context``; a call cancelled once sent is traced as cancelled (its answer is not reused)."""
+    async def _complete(self, target: str, request: ChatRequest, context: CallContext,
+                        endpoint: EndpointOverrides | None = None) -> tuple[CallRecord, str | None]:
+        """One call through the provider layer (to ``target``'s own ``endpoint`` when it has one), settled (usage,
+        cost), added to the run's spend and traced with ``context``; a call cancelled once sent is traced as
+        cancelled (its answer is not reused)."""
         assert self._caller is not None
         record = CallRecord(target, request)
         try:
-            await self._caller.call(record, policies=self.policies, env=self._env, providers=self.providers,
-                                    prices=self.prices)
+            await self._caller.call(record, policies=self.policies, env=self._env, prices=self.prices,
+                                    providers=providers_with(self.providers, target, endpoint))
         except asyncio.CancelledError:
             if record.attempts or record.timing.started_ns is not None:  # sent: traced, its partial output priced
                 if not isinstance(record.error, CallCancelledError):
@@ -470,15 +477,17 @@ class EvalRunner:
         return record, await self._trace(record, context)
 
     async def _judge(self, cell: Cell, target: str | None, prompt: str) -> str:
-        ref = target or self.suite.judge
-        if ref is None:
+        name = target or self.suite.judge
+        if name is None:
             raise ConfigError("no judge target", "set judge: in the suite, or provider: on the llm-rubric assertion")
-        identity = cell.judge_identity(ref, prompt)
+        identity = cell.judge_identity(name, prompt)
         traced = self._reuse.pop(identity, None)
         if traced is not None and traced.ok:
             return traced.observation.text
         context = CallContext(eval_run_id=self._run_id, tags=("eval", "judge"), eval_cell=identity)
-        record, _ = await self._complete(ref, judge_request(prompt), context)
+        judge = self.suite.judges.get(name) or SuiteTarget(name, name)
+        record, _ = await self._complete(judge.ref, with_params(judge_request(prompt), judge), context,
+                                         judge.endpoint)
         if record.error is not None:
             raise record.error
         return record.text

@@ -20,13 +20,13 @@ from workbench.core.evals.model import AssertionSpec, Suite, SuitePrompt, SuiteT
 from workbench.core.evals.prompt_affixes import check_affixes
 from workbench.core.evals.prompt_functions import function_prompt
 from workbench.core.evals.prompt_render import chat_prompt, template_warnings
+from workbench.core.evals.provider_config import provider_config
 from workbench.core.evals.suite_promptfoo import (
     FILE,
     Context,
     Src,
     check_keys,
     expect,
-    target_params,
     target_ref,
 )
 from workbench.core.evals.suite_sources import code_ref, prompt_entries, resolve_refs, scenario_tests
@@ -106,7 +106,7 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
         name=path.stem, path=ctx.shown(path), prompts=prompts, targets=targets, tests=tests,
         description=str(data.get("description") or ""), repeat=1 if repeat is None else repeat,
         concurrency=_count(src, data, options, "concurrency", "maxConcurrency"), gate=_gate(src, data.get("gate")),
-        judge=_suite_judge(src, data, default), warnings=tuple(ctx.warnings),
+        judge=_suite_judge(src, data, default), judges=ctx.judges, warnings=tuple(ctx.warnings),
         digest=_digest(prompts, targets, tests))
 
 
@@ -370,12 +370,13 @@ def _target_options(ctx: Context, src: Src, loc: Loc, options: Any, text: str, i
     check_keys(ctx, src, loc, options, _TARGET_KEYS, _TARGET_PROMPTFOO, "a target")
     ref = target_ref(src, id_loc, text)
     label = options.get("label")
-    params = target_params(ctx, src, (*loc, "config"), options["config"]) if options.get("config") else {}
+    params, endpoint = provider_config(ctx, src, (*loc, "config"), options.get("config") or {}, ref, text)
     transform = options.get("transform")
     if transform is not None:
         transform = expect(src, (*loc, "transform"), transform, str, "code: inline JavaScript or file://path")
         require_node_for_target(src.at((*loc, "transform")), transform)
-    return SuiteTarget(ref=ref, label=ref if label is None else str(label), params=params, transform=transform)
+    return SuiteTarget(ref=ref, label=ref if label is None else str(label), params=params, transform=transform,
+                       endpoint=endpoint)
 
 
 # --- digest ------------------------------------------------------------------------------------------------------
@@ -385,7 +386,8 @@ def _digest(prompts: tuple[SuitePrompt, ...], targets: tuple[SuiteTarget, ...], 
     """sha256 of the resolved suite's canonical JSON (prompt content, targets, tests; not where they were written)."""
     data = {
         "prompts": [{"label": p.label, "version": p.version, "prompt": prompt_data(p.prompt)} for p in prompts],
-        "targets": [{"ref": t.ref, "label": t.label, "params": t.params, "transform": t.transform} for t in targets],
+        "targets": [{"ref": t.cache_ref, "label": t.label, "params": t.params, "transform": t.transform}
+                    for t in targets],
         "tests": [{
             "description": t.description, "vars": t.vars, "threshold": t.threshold, "metadata": t.metadata,
             "transform": t.transform, "transformVars": t.transform_vars,

@@ -1,5 +1,5 @@
 """The suite loader's ground: where each value came from (``path:line``), file references, and promptfoo's
-vocabulary (provider ids, provider ``config`` keys, the CSV assertion shorthand) translated into ours."""
+vocabulary (provider ids, the CSV assertion shorthand) translated into ours."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
 
 from workbench.core.errors import ConfigError
-from workbench.core.evals.model import ASSERTION_TYPES
-from workbench.core.prompts.model import PromptFileError, PromptParams
+from workbench.core.evals.model import ASSERTION_TYPES, SuiteTarget
+from workbench.core.prompts.model import PromptFileError
 from workbench.core.request import ModelRef
 from workbench.core.yaml_lines import Loc, compose, load, node_line, syntax_error
 
@@ -69,6 +68,8 @@ class Context:
     """What is malformed, found so far (:meth:`collect`): reported together once the suite is read."""
     unwritten: Mapping[Path, str] = field(default_factory=dict)
     """Texts of files not written yet, by resolved path: read as if they were (a suite checked before writing)."""
+    judges: dict[str, SuiteTarget] = field(default_factory=dict)
+    """Judges and assertion providers written with a ``config``, by the name they go by (:attr:`Suite.judges`)."""
 
     def shown(self, path: Path) -> str:
         try:
@@ -201,42 +202,6 @@ def target_ref(src: Src, loc: Loc, text: str) -> str:
     if not model:
         raise src.error(loc, f"provider '{text}' names no model", f"write e.g. {kind}:chat:MODEL")
     return f"{provider}/{model}"
-
-
-_PARAMS = {
-    "temperature": "temperature", "max_tokens": "max_tokens", "max_completion_tokens": "max_tokens",
-    "maxOutputTokens": "max_tokens", "max_output_tokens": "max_tokens", "num_predict": "max_tokens",
-    "top_p": "top_p", "topP": "top_p", "stop": "stop", "stop_sequences": "stop", "stopSequences": "stop",
-    "seed": "seed",
-}
-"""promptfoo provider ``config`` keys (OpenAI, Anthropic, Gemini, Ollama spellings) → our parameter names."""
-
-
-def target_params(ctx: Context, src: Src, loc: Loc, config: Any) -> dict[str, Any]:
-    """Our parameters from a provider's ``config`` (Gemini's ``generationConfig`` included); others warned."""
-    expect(src, loc, config, dict, "a mapping of parameters")
-    params: dict[str, Any] = {}
-    where: dict[str, Loc] = {}
-    entries = [((*loc, key), key, value) for key, value in config.items() if key != "generationConfig"]
-    nested = config.get("generationConfig")
-    if nested is not None:
-        nested_loc = (*loc, "generationConfig")
-        entries += [((*nested_loc, key), key, value)
-                    for key, value in expect(src, nested_loc, nested, dict, "a mapping").items()]
-    for key_loc, key, value in entries:
-        name = _PARAMS.get(str(key))
-        if name is None:
-            ctx.unsupported(src, key_loc, f"config.{key}")
-            continue
-        params[name] = [value] if name == "stop" and isinstance(value, str) else value
-        where[name] = key_loc
-    try:
-        checked = PromptParams.model_validate(params)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0])
-        raise src.error(where[name], f"{name}: {first['msg']}") from None
-    return checked.model_dump(exclude_defaults=True)
 
 
 # --- assertions --------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 from workbench.core.evals.csv_columns import csv_test
 from workbench.core.evals.model import ASSERTION_TYPES, MODEL_GRADED_TYPES, AssertionSpec, TestCase
+from workbench.core.evals.provider_config import configured_judge
 from workbench.core.evals.suite_promptfoo import (
     FILE,
     Context,
@@ -69,10 +70,11 @@ def _number(src: Src, loc: Loc, value: Any, what: str) -> float:
     return float(expect(src, loc, value, _NUMBER, what))
 
 
-def _judge(src: Src, loc: Loc, value: Any) -> str:
-    """A judge or assertion provider: a target string, or promptfoo's ``{id: ...}``."""
+def _judge(ctx: Context, src: Src, loc: Loc, value: Any) -> str:
+    """A judge or assertion provider: a target string, or promptfoo's ``{id, label, config}`` (its config
+    honoured: :func:`configured_judge`)."""
     if isinstance(value, dict):
-        return _judge(src, (*loc, "id"), value.get("id"))
+        return configured_judge(ctx, src, loc, value, _judge(ctx, src, (*loc, "id"), value.get("id")))
     return target_ref(src, loc, expect(src, loc, value, str, "a target such as openai/gpt-4o-mini"))
 
 
@@ -92,9 +94,7 @@ def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any, nested: bool = 
     provider = None
     if data.get("provider") is not None:
         written_provider = _embedding_model(data["provider"]) if base == "similar" else data["provider"]
-        provider = _judge(src, (*loc, "provider"), written_provider)
-        if isinstance(data["provider"], dict) and "config" in data["provider"]:
-            ctx.unsupported(src, (*loc, "provider", "config"), "provider.config")
+        provider = _judge(ctx, src, (*loc, "provider"), written_provider)
     threshold = data.get("threshold")
     metric = data.get("metric")
     return AssertionSpec(
@@ -200,7 +200,7 @@ def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
     options = expect(src, (*loc, "options"), data.get("options") or {}, dict, "a mapping of options")
     for key, value in options.items():
         if key == "provider":
-            draft.judge = _judge(src, (*loc, "options", key), value)
+            draft.judge = _judge(ctx, src, (*loc, "options", key), value)
         elif key == "rubricPrompt":
             draft.rubric_prompt = _rubric_prompt(ctx, src, (*loc, "options", key), value)
         elif key == "transform":

@@ -57,6 +57,10 @@ class Endpoint:
     default_max_tokens: int = 1024
     key_env: str | None = None
     """The environment variable the key is read from (named in hints, never the key itself)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Headers of the endpoint's own, sent over the wire's (:attr:`ProviderSpec.headers`)."""
+    body: Mapping[str, Any] = field(default_factory=dict)
+    """JSON fields merged into every request body (:func:`merged_body`)."""
 
     @property
     def target(self) -> str:
@@ -97,6 +101,22 @@ class WireParser:
         """Did the wire format's final event arrive, now that the bytes ended? (``done``, unless a format's
         servers commonly leave out a last sentinel after the real final event.)"""
         return self.done
+
+
+def merged_body(body: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` with ``extra``'s fields over it; where both hold an object, merged key by key (so
+    ``{"generationConfig": {"topK": 3}}`` keeps the wire's own generation settings)."""
+    out = dict(body)
+    for key, value in extra.items():
+        mine = out.get(key)
+        out[key] = merged_body(mine, value) if isinstance(mine, Mapping) and isinstance(value, Mapping) else value
+    return out
+
+
+def with_headers(headers: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` with ``extra`` over them, names compared in any letter case (HTTP's rule)."""
+    replaced = {name.lower() for name in extra}
+    return {**{k: v for k, v in headers.items() if k.lower() not in replaced}, **extra}
 
 
 SAME_NAMES = {"temperature": "temperature", "top_p": "top_p", "stop": "stop", "seed": "seed"}
@@ -269,7 +289,8 @@ class HttpProvider:
 
     async def _exchange(self, method: str, url: str, body: dict[str, Any] | None, *,
                         limits: httpx2.Timeout) -> tuple[dict[str, Any], httpx2.Headers]:
-        response = await self._open(method, url, json=body, headers=self.headers(), timeout=limits)
+        response = await self._open(method, url, json=body, headers=with_headers(self.headers(), self.endpoint.headers),
+                                    timeout=limits)
         try:
             if response.status_code >= 400:
                 raise await self._http_error(response)
@@ -309,12 +330,13 @@ class HttpProvider:
                 self.sent_ns = time.perf_counter_ns()
 
         url = self.url(request)
-        content = json.dumps(self.body(request)).encode()
+        content = json.dumps(merged_body(self.body(request), self.endpoint.body)).encode()
         started_ns = time.perf_counter_ns()
         for _hop in range(MAX_REDIRECTS + 1):
             response = await self._open(
                 "POST", url, content=content, extensions={"trace": trace},
-                headers={"accept-encoding": "identity", "content-type": "application/json", **self.headers()},
+                headers=with_headers({"accept-encoding": "identity", "content-type": "application/json",
+                                      **self.headers()}, self.endpoint.headers),
                 timeout=self.timeout if self.timeout is not None else httpx2.USE_CLIENT_DEFAULT,
             )
             if response.status_code not in _REDIRECTS:

@@ -1,0 +1,251 @@
+"""A provider's ``config`` in a promptfoo suite: its own base URL, key, headers and parameters, for every wire and for
+the judges; keys that cannot be honoured fail the load at their line; a key given in the suite is never written."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.resilience_helpers import server_log
+from tests.test_cli import CANARY, json_lines, workbench
+from tests.test_secrets_echo import key_encodings
+from workbench.fakeserver.app import mask_key
+from workbench.fakeserver.process import FakeServerProcess
+
+CLOSED = "http://127.0.0.1:9/v1"
+"""A base URL nothing answers: the environment's, which a provider's config must override."""
+
+
+def _suite(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
+    path = tmp_path / "evals" / "suite.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def _eval(suite: Path, env: dict[str, str] | None = None, *args: str):  # type: ignore[no-untyped-def]
+    return workbench("eval", str(suite), "--json", *args, cwd=suite.parent.parent, env=env)
+
+
+def _sent(server: FakeServerProcess, marker: str) -> list[dict[str, object]]:
+    return [entry for entry in server_log(server.base_url) if marker in str(entry["model"])]
+
+
+def test_base_url_key_headers_and_parameters_from_config_win_over_the_environment(
+        tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    literal = f"sk-suite-literal-{marker}-0001"
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say {{{{topic}}}}"]
+        providers:
+          - id: openai:chat:fake-model@tokens=3,id={marker}
+            config:
+              apiBaseUrl: {fake_server.base_url}/v1
+              apiKey: {literal}
+              temperature: 0.2
+              max_tokens: 50
+              top_p: 0.5
+              seed: 4
+              stop: END
+              response_format: {{type: json_object}}
+              headers: {{X-Team: evals}}
+              organization: org-7
+        tests:
+          - vars: {{topic: tea}}
+            assert: [{{type: finish-reason, value: stop}}]
+        """)
+    result = _eval(suite, {"OPENAI_API_KEY": "sk-from-the-environment-0000", "OPENAI_BASE_URL": CLOSED})
+    assert result.returncode == 0, result.stderr
+    assert json_lines(result.stdout)[-1]["passes"] == 1
+    (sent,) = _sent(fake_server, marker)
+    assert sent["key"] == mask_key(literal)
+    headers = sent["headers"]
+    assert isinstance(headers, dict) and headers["x-team"] == "evals" and headers["openai-organization"] == "org-7"
+    params = sent["params"]
+    assert isinstance(params, dict)
+    assert {k: params[k] for k in ("temperature", "max_completion_tokens", "top_p", "seed", "stop")} == {
+        "temperature": 0.2, "max_completion_tokens": 50, "top_p": 0.5, "seed": 4, "stop": ["END"]}
+    assert params["response_format"] == {"type": "json_object"}
+
+
+def test_api_key_envar_names_the_variable_the_key_comes_from(tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers:
+          - id: openai:chat:fake-model@tokens=2,id={marker}
+            config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKeyEnvar: TEAM_OPENAI_KEY}}
+        tests: [{{vars: {{}}}}]
+        """)
+    team_key = f"sk-team-key-{marker}-4242"
+    result = _eval(suite, {"TEAM_OPENAI_KEY": team_key, "OPENAI_API_KEY": "sk-default-key-000000000"})
+    assert result.returncode == 0, result.stderr
+    assert [entry["key"] for entry in _sent(fake_server, marker)] == [mask_key(team_key)]
+
+
+@pytest.mark.parametrize(("provider", "root", "field"), [
+    ("anthropic:messages:claude-x", "", ("temperature",)),
+    ("google:gemini-x", "", ("generationConfig", "temperature")),
+    ("vertex:gemini-x", "", ("generationConfig", "temperature")),
+    ("ollama:chat:llama-x", "", ("options", "temperature")),
+    ("openai:responses:gpt-x", "/v1", ("temperature",)),
+    ("groq:llama-x", "/v1", ("temperature",)),
+])
+def test_every_wire_takes_its_base_url_key_headers_and_temperature_from_config(
+        provider: str, root: str, field: tuple[str, ...], tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    key = f"sk-wire-key-{marker}-9876"
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers:
+          - id: "{provider}@tokens=2,id={marker}"
+            config:
+              apiBaseUrl: "{fake_server.base_url}{root}"
+              apiKey: {key}
+              headers: {{X-Suite: "{marker}"}}
+              temperature: 0.3
+        tests: [{{vars: {{}}, assert: [{{type: finish-reason, value: stop}}]}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 0, result.stderr
+    (sent,) = _sent(fake_server, marker)
+    assert sent["key"] == mask_key(key)
+    headers = sent["headers"]
+    assert isinstance(headers, dict) and headers["x-suite"] == marker
+    value: object = sent["params"]
+    for name in field:
+        assert isinstance(value, dict)
+        value = value[name]
+    assert value == 0.3
+
+
+def test_the_same_provider_twice_with_two_configs_is_two_columns_cached_apart(
+        tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say {{{{topic}}}}"]
+        providers:
+          - id: openai:chat:fake-model@tokens=2,id={marker}
+            label: cold
+            config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKey: sk-a-0000000000, temperature: 0}}
+          - id: openai:chat:fake-model@tokens=2,id={marker}
+            label: team
+            config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKey: sk-b-0000000000, headers: {{X-Team: b}}}}
+        tests: [{{vars: {{topic: tea}}}}, {{vars: {{topic: rain}}}}]
+        """)
+    first = _eval(suite)
+    assert first.returncode == 0, first.stderr
+    preflight, summary = json_lines(first.stdout)
+    assert preflight["preflight"] == {**preflight["preflight"], "calls": 4}  # type: ignore[dict-item]
+    assert summary["runs"] == 4
+    teams = [dict(entry["headers"]).get("x-team") for entry in _sent(fake_server, marker)]  # type: ignore[call-overload]
+    assert sorted(map(str, teams)) == ["None", "None", "b", "b"]
+    again = json_lines(_eval(suite).stdout)[0]["preflight"]
+    assert isinstance(again, dict) and (again["calls"], again["cached"]) == (0, 4)
+    cells = workbench("evals", "show", str(summary["run"]), "--format", "json", cwd=tmp_path)
+    assert cells.returncode == 0, cells.stderr
+    assert "cold" in cells.stdout and "team" in cells.stdout
+
+
+def test_a_grader_on_its_own_base_url_with_its_own_key(tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers:
+          - id: fake/model@tokens=2,id={marker}-model
+        defaultTest:
+          options:
+            provider:
+              id: openai:chat:grader@tokens=3,id={marker}-grader
+              config:
+                apiBaseUrl: "{fake_server.base_url}/v1"
+                apiKey: sk-grader-key-{marker}
+                headers: {{X-Role: grader}}
+        tests:
+          - vars: {{}}
+            assert:
+              - type: llm-rubric
+                value: says hi
+              - type: llm-rubric
+                value: is short
+                provider:
+                  id: openai:chat:second@tokens=3,id={marker}-second
+                  config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKeyEnvar: SECOND_KEY, temperature: 0.4}}
+        """)
+    result = _eval(suite, {"OPENAI_BASE_URL": CLOSED, "SECOND_KEY": f"sk-second-{marker}-1111"})
+    assert result.returncode in (0, 1), result.stderr
+    (grader,) = _sent(fake_server, f"{marker}-grader")
+    assert grader["key"] == mask_key(f"sk-grader-key-{marker}")
+    assert grader["headers"]["x-role"] == "grader"  # type: ignore[index]
+    (second,) = _sent(fake_server, f"{marker}-second")
+    assert second["key"] == mask_key(f"sk-second-{marker}-1111")
+    assert second["params"]["temperature"] == 0.4  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("provider", "config", "line", "reason"), [
+    ("openai:chat:gpt-4o-mini", "logprobs: true", 5, "config.logprobs cannot be honoured"),
+    ("anthropic:messages:claude-x", "seed: 3", 5, "has no seed field"),
+    ("anthropic:messages:claude-x", "response_format: {type: json_object}", 5, "only OpenAI's APIs"),
+    ("openai:responses:gpt-x", "stop: [END]", 5, "has no stop field"),
+    ("openai:chat:gpt-4o-mini", "apiKey: '{{ env.MY_KEY }}'", 5, "use apiKeyEnvar"),
+    ("openai:chat:gpt-4o-mini", "apiBaseUrl: not-a-url", 5, "not a usable base URL"),
+    ("ollama:chat:llama", "apiHost: example.com", 5, "use apiBaseUrl"),
+])
+def test_a_config_key_that_cannot_be_honoured_fails_the_load_at_its_line(
+        provider: str, config: str, line: int, reason: str, tmp_path: Path) -> None:
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers:
+          - id: "{provider}"
+            config:
+              {config}
+        tests: [{{vars: {{}}}}]
+        """)
+    result = _eval(suite)
+    first = result.stderr.splitlines()[0]
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"evals/suite.yaml:{line}:" in first and reason in first
+
+
+def test_a_grader_config_that_cannot_be_honoured_fails_the_load(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["Say hi"]
+        providers: [fake/m]
+        defaultTest:
+          options:
+            provider:
+              id: anthropic:messages:claude-x
+              config: {seed: 1}
+        tests: [{vars: {}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 2 and "evals/suite.yaml:7:" in result.stderr and "seed" in result.stderr
+
+
+def test_a_key_written_in_the_suite_is_never_written_anywhere(tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers:
+          - id: openai:chat:fake-model@echo_key=1,id={marker}
+            label: echoed
+            config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKey: {CANARY}}}
+          - id: openai:chat:fake-model@tokens=2,id={marker}-ok
+            label: fine
+            config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKey: {CANARY}}}
+        tests: [{{vars: {{}}, assert: [{{type: finish-reason, value: stop}}]}}]
+        """)
+    result = _eval(suite, {}, "--out", str(tmp_path / "reports"))
+    assert result.returncode == 1, result.stderr
+    run = str(json_lines(result.stdout)[-1]["run"])
+    shown = workbench("evals", "show", run, "--format", "json", cwd=tmp_path)
+    exported = workbench("traces", "export", cwd=tmp_path)
+    assert "[key]" in shown.stdout  # the provider's echo of the key, scrubbed
+    written = "".join(r.stdout + r.stderr for r in (result, shown, exported))
+    written += "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p != suite)
+    assert [form for form in key_encodings(CANARY) if form in written] == []
+    assert CANARY[-12:] not in written

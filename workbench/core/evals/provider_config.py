@@ -1,0 +1,237 @@
+"""A promptfoo provider's ``config`` as ours: sampling parameters, and the target's own endpoint (base URL, key,
+headers, body fields) as :class:`~workbench.core.endpoint_overrides.EndpointOverrides`.
+
+Every key is honoured for every wire it applies to, or the suite fails to load at its ``file:line`` saying why:
+a key that changes what is sent is never dropped. Only keys that change nothing sent (promptfoo's price
+overrides) are ignored, with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from workbench.core.endpoint_overrides import EndpointOverrides
+from workbench.core.evals.model import SuiteTarget
+from workbench.core.evals.suite_promptfoo import Context, Src, expect
+from workbench.core.prompts.model import PromptParams
+from workbench.core.registry import PROVIDERS, base_url_problem
+from workbench.core.request import ModelRef
+from workbench.core.yaml_lines import Loc
+
+_SAMPLING = {
+    "temperature": "temperature", "max_tokens": "max_tokens", "max_completion_tokens": "max_tokens",
+    "maxOutputTokens": "max_tokens", "max_output_tokens": "max_tokens", "num_predict": "max_tokens",
+    "top_p": "top_p", "topP": "top_p", "stop": "stop", "stop_sequences": "stop", "stopSequences": "stop",
+    "seed": "seed",
+}
+"""Config keys (OpenAI, Anthropic, Gemini, Ollama spellings) → our parameter names."""
+
+_UNSENT = {"stop": ("openai_responses",), "seed": ("anthropic", "openai_responses")}
+"""Parameters a wire has no field for: asked of it, the suite fails to load."""
+
+_PRICE_KEYS = frozenset({"cost", "inputCost", "outputCost"})
+"""promptfoo's price overrides: nothing sent changes (costs here come from the price data)."""
+
+_BODY_FIELDS = {
+    "openai_chat": frozenset({"frequency_penalty", "presence_penalty", "logit_bias", "user", "reasoning_effort",
+                              "service_tier", "response_format"}),
+    "openai_responses": frozenset({"user", "service_tier"}),
+    "anthropic": frozenset({"top_k"}),
+    "gemini": frozenset({"safetySettings"}),
+    "ollama": frozenset(),
+}
+"""Config keys sent as they are, as top-level fields of the request body."""
+
+_GEMINI_GENERATION = frozenset({"topK", "responseMimeType", "responseSchema", "candidateCount", "presencePenalty",
+                                "frequencyPenalty"})
+_OLLAMA_OPTIONS = frozenset({"top_k", "min_p", "num_ctx", "repeat_penalty", "repeat_last_n", "mirostat",
+                             "mirostat_eta", "mirostat_tau", "tfs_z", "typical_p", "num_keep", "presence_penalty",
+                             "frequency_penalty"})
+_OPENAI_WIRES = ("openai_chat", "openai_responses")
+
+
+class _Parsed:
+    """What one config gives, filled key by key."""
+
+    def __init__(self, ctx: Context, src: Src, wire: str, shown: str) -> None:
+        self.ctx, self.src, self.wire, self.shown = ctx, src, wire, shown
+        self.params: dict[str, Any] = {}
+        self.where: dict[str, Loc] = {}
+        self.endpoint: dict[str, Any] = {}
+        self.headers: dict[str, str] = {}
+        self.body: dict[str, Any] = {}
+
+    def refuse(self, loc: Loc, key: str, why: str) -> None:
+        raise self.src.error(loc, f"config.{key} cannot be honoured for {self.shown}: {why}",
+                             "remove it, or run this provider with promptfoo")
+
+    def nested_body(self, name: str, key: str, value: Any) -> None:
+        self.body.setdefault(name, {})[key] = value
+
+
+def _text(parsed: _Parsed, loc: Loc, key: str, value: Any) -> str:
+    text = expect(parsed.src, loc, value, str, "a text")
+    if "{{" in text:
+        parsed.refuse(loc, key, "templates in a provider's config are not rendered here "
+                      "(for a key from the environment use apiKeyEnvar)")
+    return str(text)
+
+
+def _base_url(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    url = _text(parsed, loc, key, value).rstrip("/")
+    if key == "apiHost" and parsed.wire not in (*_OPENAI_WIRES, "gemini"):
+        parsed.refuse(loc, key, "apiHost is OpenAI's and Google's: use apiBaseUrl")
+    if key == "apiHost":
+        url = f"https://{url}" if parsed.wire == "gemini" else f"https://{url}/v1"
+    if problem := base_url_problem(url):
+        raise parsed.src.error(loc, f"config.{key}: {url!r} is not a usable base URL: {problem}")
+    if key == "apiHost" or "base_url" not in parsed.endpoint:  # promptfoo: apiHost wins over apiBaseUrl
+        parsed.endpoint["base_url"] = url
+
+
+def _headers(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    for name, item in expect(parsed.src, loc, value, dict, "a mapping of header names to values").items():
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise parsed.src.error((*loc, name), f"header {name}: expected a text, not {type(item).__name__}")
+        parsed.headers[str(name)] = _text(parsed, (*loc, name), f"headers.{name}", str(item))
+
+
+def _organization(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    if parsed.wire not in _OPENAI_WIRES:
+        parsed.refuse(loc, key, "only OpenAI's APIs take an organization")
+    parsed.headers.setdefault("OpenAI-Organization", _text(parsed, loc, key, value))
+
+
+def _response_format(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    """OpenAI's ``response_format``: as it is on Chat Completions; as ``text.format`` on the Responses API."""
+    fmt = expect(parsed.src, loc, value, dict, "a mapping such as {type: json_object}")
+    if parsed.wire == "openai_chat":
+        parsed.body["response_format"] = fmt
+    elif parsed.wire == "openai_responses":
+        schema = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else {}
+        parsed.body["text"] = {"format": {"type": fmt.get("type"), **schema}}
+    else:
+        parsed.refuse(loc, key, "only OpenAI's APIs take response_format (ask for JSON in the prompt, or use "
+                      "this provider's own field)")
+
+
+def _passthrough(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    if parsed.wire not in _OPENAI_WIRES:
+        parsed.refuse(loc, key, "passthrough is OpenAI's")
+    parsed.body.update(expect(parsed.src, loc, value, dict, "a mapping of body fields"))
+
+
+def _reasoning_effort(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    if parsed.wire == "openai_responses":
+        parsed.nested_body("reasoning", "effort", value)
+    elif parsed.wire == "openai_chat":
+        parsed.body[key] = value
+    else:
+        parsed.refuse(loc, key, "only OpenAI's APIs take reasoning_effort")
+
+
+def _generation_config(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    if parsed.wire != "gemini":
+        parsed.refuse(loc, key, "generationConfig is Gemini's")
+    for inner, item in expect(parsed.src, loc, value, dict, "a mapping").items():
+        inner_loc = (*loc, inner)
+        if inner in _SAMPLING:
+            _sampling(parsed, inner_loc, str(inner), item)
+        elif inner in _GEMINI_GENERATION:
+            parsed.nested_body("generationConfig", str(inner), item)
+        else:
+            parsed.refuse(inner_loc, f"generationConfig.{inner}", "this generation setting is not supported")
+
+
+def _sampling(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    name = _SAMPLING[key]
+    if parsed.wire in _UNSENT.get(name, ()):
+        parsed.refuse(loc, key, f"the {parsed.wire.replace('_', ' ')} API has no {name} field")
+    parsed.params[name] = [value] if name == "stop" and isinstance(value, str) else value
+    parsed.where[name] = loc
+
+
+def _api_key(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    parsed.endpoint["api_key"] = _text(parsed, loc, key, value)
+
+
+def _key_env(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    parsed.endpoint["key_env"] = _text(parsed, loc, key, value)
+
+
+def _key_required(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    parsed.endpoint["key_optional"] = not expect(parsed.src, loc, value, bool, "true or false")
+
+
+_HANDLERS: dict[str, Callable[[_Parsed, Loc, str, Any], None]] = {
+    "apiBaseUrl": _base_url, "apiHost": _base_url, "apiKey": _api_key, "apiKeyEnvar": _key_env,
+    "apiKeyRequired": _key_required, "headers": _headers, "organization": _organization,
+    "response_format": _response_format, "passthrough": _passthrough, "reasoning_effort": _reasoning_effort,
+    "generationConfig": _generation_config,
+}
+
+
+def _entry(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    if key in _PRICE_KEYS:
+        parsed.ctx.unsupported(parsed.src, loc, f"config.{key}")
+    elif key in _HANDLERS:
+        _HANDLERS[key](parsed, loc, key, value)
+    elif key in _SAMPLING:
+        _sampling(parsed, loc, key, value)
+    elif key in _BODY_FIELDS.get(parsed.wire, ()):
+        parsed.body[key] = value
+    elif parsed.wire == "ollama" and key in _OLLAMA_OPTIONS:
+        parsed.nested_body("options", key, value)
+    else:
+        parsed.refuse(loc, key, "it would change what is sent, and it is not supported")
+
+
+def wire_of(ref: str) -> str:
+    """The wire format a target's calls use (a provider configured elsewhere: OpenAI-compatible)."""
+    spec = PROVIDERS.get(ModelRef.parse(ref).provider)
+    return spec.wire if spec is not None else "openai_chat"
+
+
+def provider_config(ctx: Context, src: Src, loc: Loc, config: Any, ref: str,
+                    shown: str) -> tuple[dict[str, Any], EndpointOverrides | None]:
+    """The parameters and the endpoint a provider's ``config`` (at ``loc``) gives the target ``ref`` (written
+    ``shown``); a key that cannot be honoured fails at its line."""
+    expect(src, loc, config, dict, "a mapping of settings")
+    parsed = _Parsed(ctx, src, wire_of(ref), shown)
+    for key, value in config.items():
+        _entry(parsed, (*loc, key), str(key), value)
+    try:
+        params = PromptParams.model_validate(parsed.params).model_dump(exclude_defaults=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0])
+        raise src.error(parsed.where[name], f"{name}: {first['msg']}") from None
+    if not (parsed.endpoint or parsed.headers or parsed.body):
+        return params, None
+    return params, EndpointOverrides(headers=parsed.headers, body=parsed.body, **parsed.endpoint)
+
+
+def configured_judge(ctx: Context, src: Src, loc: Loc, value: dict[str, Any], ref: str) -> str:
+    """A judge or assertion provider written ``{id, label, config}``: registered in ``ctx.judges`` when its config
+    sets anything, under the name assertions then give it (its label, else its target; numbered when taken)."""
+    expect(src, loc, value, dict, "a provider mapping")
+    for key in value:
+        if key not in ("id", "label", "config"):
+            raise src.error((*loc, key), f"unknown key '{key}' in a provider", "the keys are: config, id, label")
+    params, endpoint = provider_config(ctx, src, (*loc, "config"), value.get("config") or {}, ref, str(value["id"]))
+    label = value.get("label")
+    name = ref if label is None else str(expect(src, (*loc, "label"), label, str, "a label"))
+    if not params and endpoint is None and label is None:
+        return ref
+    judge = SuiteTarget(ref=ref, label=name, params=params, endpoint=endpoint)
+    taken = ctx.judges.get(name)
+    number = 1
+    while taken is not None and taken != judge:
+        number += 1
+        name = f"{judge.label} #{number}"
+        taken = ctx.judges.get(name)
+    ctx.judges[name] = judge
+    return name
