@@ -63,6 +63,13 @@ def test_a_question_mark_in_a_flow_mapping_is_text_as_js_yaml_reads_it(
         """)
     assert load_suite(suite, tmp_path).tests[0].vars["question"] == "Where is my parcel?"
     assert _run(suite, fake_env)["runs"] == 2  # the list expands into a test per value
+    plain = _suite(tmp_path, """\
+        prompts: ["{{answer}}"]
+        providers: [fake/x]
+        tests: [{vars: {answer: yes, short: n, switch: off, time: 1:30, flag: true, ratio: 1.5}}]
+        """)
+    assert load_suite(plain, tmp_path).tests[0].vars == {  # as js-yaml reads them
+        "answer": "yes", "short": "n", "switch": "off", "time": "1:30", "flag": "true", "ratio": "1.5"}
 
 
 def test_vars_from_a_file_and_values_read_from_files(tmp_path: Path, fake_env: dict[str, str]) -> None:

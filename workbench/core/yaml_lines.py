@@ -3,6 +3,7 @@ the line numbers of its nodes for ``path:line: message`` errors."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,9 +79,28 @@ class BoundedLoader(yaml.SafeLoader):
         return total
 
 
-def load(text: str) -> Any:
+class JsYamlLoader(BoundedLoader):
+    """:class:`BoundedLoader` reading plain scalars as js-yaml (promptfoo's reader, YAML 1.2) does where YAML 1.1
+    reads them otherwise: ``yes``, ``no``, ``on``, ``off``, ``y``, ``n`` are text, not booleans, and ``1:30`` is
+    text, not the base-60 number 90."""
+
+
+_BOOL, _INT, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+JsYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
+    for first, resolvers in BoundedLoader.yaml_implicit_resolvers.items()}
+JsYamlLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+JsYamlLoader.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"))
+JsYamlLoader.add_implicit_resolver(
+    _FLOAT, re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+
+
+def load(text: str, loader: type[BoundedLoader] = BoundedLoader) -> Any:
     """The data of a YAML document, bounded (:class:`BoundedLoader`); raises :class:`yaml.YAMLError`."""
-    return yaml.load(text, Loader=BoundedLoader)
+    return yaml.load(text, Loader=loader)
 
 
 def syntax_error(exc: yaml.YAMLError) -> tuple[int, str]:
@@ -95,9 +115,9 @@ def syntax_error(exc: yaml.YAMLError) -> tuple[int, str]:
     return 1, f"YAML error: {exc}"
 
 
-def compose(text: str) -> yaml.Node | None:
+def compose(text: str, loader: type[BoundedLoader] = BoundedLoader) -> yaml.Node | None:
     """The node tree of ``text`` (raises :class:`yaml.YAMLError` when it is not YAML)."""
-    return yaml.compose(text, Loader=BoundedLoader)
+    return yaml.compose(text, Loader=loader)
 
 
 def node_line(root: yaml.Node | None, loc: Loc) -> int:

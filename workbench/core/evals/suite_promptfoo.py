@@ -17,7 +17,7 @@ from workbench.core.errors import ConfigError
 from workbench.core.evals.model import ASSERTION_TYPES, SuiteTarget
 from workbench.core.prompts.model import PromptFileError
 from workbench.core.request import ModelRef
-from workbench.core.yaml_lines import Loc, compose, load, node_line, syntax_error
+from workbench.core.yaml_lines import JsYamlLoader, Loc, compose, load, node_line, syntax_error
 
 FILE = "file://"
 PROBLEMS_SHOWN = 20
@@ -133,8 +133,8 @@ class Context:
         """A YAML (or JSON) document's data and its :class:`Src`; a syntax error raises with its line."""
         shown = self.shown(path)
         try:
-            data = load(text)
-            root = compose(text)
+            data = load(text, JsYamlLoader)
+            root = compose(text, JsYamlLoader)
         except yaml.YAMLError as exc:
             line, problem = syntax_error(exc)
             raise SuiteSyntaxError(shown, line, problem) from None
