@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.prompts.model import Prompt
+from workbench.core.traces.redact import Redactor
 
 if TYPE_CHECKING:
     from workbench.core.endpoint_overrides import EndpointOverrides
@@ -112,9 +113,15 @@ VARS_LABEL_LIMIT = 80
 """A test with no description is named by its variables, shortened to this many characters."""
 
 
+_NO_KEYS = Redactor.build(("api_key",))
+"""What a test's name never holds: an API key in its variables (redacted as the stores redact it; other rules
+would let two tests differing only by, say, an e-mail address share a name)."""
+
+
 def vars_label(variables: dict[str, str]) -> str:
-    """``key=value, key=value`` on one line, shortened with ``…``; ``(no variables)`` for none."""
-    text = ", ".join(f"{name}={' '.join(str(value).split())}" for name, value in variables.items())
+    """``key=value, key=value`` on one line, an API key redacted, shortened with ``…``; ``(no variables)`` for
+    none."""
+    text = _NO_KEYS.stored(", ".join(f"{name}={' '.join(str(value).split())}" for name, value in variables.items()))
     if len(text) > VARS_LABEL_LIMIT:
         text = text[: VARS_LABEL_LIMIT - 1] + "…"
     return text or "(no variables)"
