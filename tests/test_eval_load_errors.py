@@ -108,3 +108,21 @@ tests:
     lines = result.stderr.splitlines()
     assert lines[0].startswith("workbench: evals/more.yaml:2: YAML syntax error"), result.stderr
     assert len(lines) == 2 and lines[1].startswith("  hint: ")
+
+
+def test_run_settings_are_reported_with_the_tests(tmp_path: Path) -> None:
+    result = _eval(tmp_path, """prompts: ["hi"]
+providers: [fake/x]
+gate: 2
+repeat: 0
+tests:
+  - vars: {}
+    assert:
+      - type: no-such-type
+""")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "workbench: evals/broken.yaml:8: assertion type 'no-such-type' is not supported"
+    assert [line.strip() for line in lines[1:-1]] == [
+        "evals/broken.yaml:4: repeat must be a whole number of 1 or more, not 0",
+        "evals/broken.yaml:3: gate 2 is not between 0 and 1"]

@@ -91,7 +91,14 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
         default = ctx.collect(functools.partial(_default_test, ctx, src, data["defaultTest"]))
     drafts = parse_tests(ctx, src, ("tests",), data["tests"]) if data.get("tests") is not None else []
     if data.get("scenarios") is not None:
-        drafts += [parse_test(ctx, src, loc, test) for loc, test in scenario_tests(src, data["scenarios"])]
+        found = (ctx.collect(functools.partial(parse_test, ctx, src, loc, test))
+                 for loc, test in scenario_tests(src, data["scenarios"]))
+        drafts += [draft for draft in found if draft is not None]
+    options = ctx.collect(functools.partial(_options, ctx, src, data)) or {}
+    repeat = ctx.collect(functools.partial(_count, src, data, options, "repeat", "repeat"))
+    concurrency = ctx.collect(functools.partial(_count, src, data, options, "concurrency", "maxConcurrency"))
+    gate = ctx.collect(functools.partial(_gate, src, data.get("gate")))
+    judge = ctx.collect(functools.partial(_suite_judge, src, data, default))
     ctx.check()
     tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
     check_affixes(prompts, tests)
@@ -99,18 +106,22 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
         tests = tuple(dataclasses.replace(test, vars={**test.vars, **variables}) for test in tests)
     require_node_for(tests)
     ctx.warnings += template_warnings(prompts, tests)
-    options = expect(src, ("evaluateOptions",), data.get("evaluateOptions") or {}, dict, "a mapping of options")
-    check_keys(ctx, src, ("evaluateOptions",), options, _EVALUATE_KEYS, _EVALUATE_PROMPTFOO, "evaluateOptions")
-    repeat = _count(src, data, options, "repeat", "repeat")
     return Suite(
         name=path.stem, path=ctx.shown(path), prompts=prompts, targets=targets, tests=tests,
         description=str(data.get("description") or ""), repeat=1 if repeat is None else repeat,
-        concurrency=_count(src, data, options, "concurrency", "maxConcurrency"), gate=_gate(src, data.get("gate")),
-        judge=_suite_judge(src, data, default), judges=ctx.judges, warnings=tuple(ctx.warnings),
+        concurrency=concurrency, gate=gate, judge=judge, judges=ctx.judges, warnings=tuple(ctx.warnings),
         digest=_digest(prompts, targets, tests))
 
 
 # --- run settings ------------------------------------------------------------------------------------------------
+
+
+def _options(ctx: Context, src: Src, data: dict[str, Any]) -> dict[str, Any]:
+    """promptfoo's ``evaluateOptions``: the keys read here, the others warned about."""
+    options: dict[str, Any] = expect(src, ("evaluateOptions",), data.get("evaluateOptions") or {}, dict,
+                                     "a mapping of options")
+    check_keys(ctx, src, ("evaluateOptions",), options, _EVALUATE_KEYS, _EVALUATE_PROMPTFOO, "evaluateOptions")
+    return options
 
 
 def _count(src: Src, data: dict[str, Any], options: dict[str, Any], ours: str, theirs: str) -> int | None:
