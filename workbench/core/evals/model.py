@@ -14,6 +14,7 @@ from workbench.core.traces.redact import Redactor
 
 if TYPE_CHECKING:
     from workbench.core.endpoint_overrides import EndpointOverrides
+    from workbench.core.evals.local_providers import LocalProvider
 
 ASSERTION_TYPES = frozenset({
     # text
@@ -186,10 +187,22 @@ class SuiteTarget:
     """The provider's ``transform``: code applied to every output of this target first."""
     endpoint: EndpointOverrides | None = None
     """Its own base URL, key, headers and body fields (promptfoo's provider ``config``); None: its provider's."""
+    prompts: tuple[str, ...] | None = None
+    """promptfoo's provider ``prompts``: the labels of the only prompts run on it (``name`` also matches the
+    labels ``name:...``); None runs every prompt."""
+    local: LocalProvider | None = None
+    """A provider that is not a model API (echo, http, a Python file): its cells are answered by it."""
+
+    def runs(self, prompt: str) -> bool:
+        """Is the prompt labelled ``prompt`` run on this target?"""
+        return self.prompts is None or any(prompt == p or prompt.startswith(f"{p}:") for p in self.prompts)
 
     @property
     def cache_ref(self) -> str:
-        """The target as the response cache knows it: its endpoint's fingerprint too (never its key)."""
+        """The target as the response cache knows it: its endpoint's fingerprint (never its key), or what a
+        provider that is not a model answers by, too."""
+        if self.local is not None:
+            return f"{self.ref}#{self.local.digest}" if self.local.digest else self.ref
         return self.ref if self.endpoint is None else f"{self.ref}#{self.endpoint.fingerprint()}"
 
 
@@ -224,7 +237,7 @@ class Suite:
 
     @property
     def cell_count(self) -> int:
-        return len(self.prompts) * len(self.targets) * len(self.tests)
+        return sum(t.runs(p.label) for p in self.prompts for t in self.targets) * len(self.tests)
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,6 +214,21 @@ def provider_config(ctx: Context, src: Src, loc: Loc, config: Any, ref: str,
     return params, EndpointOverrides(headers=parsed.headers, body=parsed.body, **parsed.endpoint)
 
 
+def prompt_filter(ctx: Context, src: Src, loc: Loc, value: Any) -> tuple[str, ...] | None:
+    """promptfoo's provider ``prompts``: the labels of the prompts run on it. A label that names none of the
+    suite's prompts is an error (the provider would run nothing)."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else expect(src, loc, value, list, "a list of prompt labels")
+    labels = tuple(str(expect(src, (*loc, i), item, str, "a prompt label")) for i, item in enumerate(items))
+    for i, label in enumerate(labels):
+        if not any(p == label or p.startswith(f"{label}:") for p in ctx.prompt_labels):
+            known = ", ".join(ctx.prompt_labels)
+            raise src.error(loc if isinstance(value, str) else (*loc, i), f"no prompt labelled '{label}'",
+                            f"the prompts are: {known}")
+    return labels
+
+
 def configured_judge(ctx: Context, src: Src, loc: Loc, value: dict[str, Any], ref: str) -> str:
     """A judge or assertion provider written ``{id, label, config}``: registered in ``ctx.judges`` when its config
     sets anything, under the name assertions then give it (its label, else its target; numbered when taken)."""

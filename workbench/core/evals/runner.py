@@ -39,6 +39,7 @@ from workbench.core.errors import CallCancelledError, ConfigError, UnexpectedErr
 from workbench.core.evals.assertions import grade, verdict
 from workbench.core.evals.embeddings import DEFAULT_EMBEDDING_TARGET, embed
 from workbench.core.evals.judging import judge_request
+from workbench.core.evals.local_providers import local_answer
 from workbench.core.evals.model import (
     CellKey,
     CellResult,
@@ -134,6 +135,8 @@ def cells(suite: Suite, repeat: int, targets: Sequence[SuiteTarget] | None = Non
     for test in suite.tests:
         for prompt in suite.prompts:
             for target in targets or suite.targets:
+                if not target.runs(prompt.label):  # promptfoo's provider prompts: filter
+                    continue
                 for index in range(repeat):
                     yield Cell(test, prompt, target, index)
 
@@ -414,6 +417,10 @@ class EvalRunner:
     async def _call(self, cell: Cell, request: ChatRequest,
                     variables: Mapping[str, str]) -> tuple[Observation, str | None]:
         prompt = cell.prompt
+        if cell.target.local is not None:  # echo, http, a Python file: answered without a model call
+            answer = await local_answer(cell.target.local, request, variables, self.base_dir)
+            answer.prompt_text = prompt_text(request)
+            return answer, None
         context = CallContext(prompt_name=prompt.prompt.name if prompt.version is not None else None,
                               prompt_version=prompt.version, eval_run_id=self._run_id, tags=("eval",),
                               eval_cell=cell.identity)

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import ConfigError
+from workbench.core.evals.local_providers import local_target
 from workbench.core.evals.model import AssertionSpec, Suite, SuitePrompt, SuiteTarget, TestCase
 from workbench.core.evals.prompt_affixes import check_affixes
 from workbench.core.evals.prompt_functions import function_prompt
 from workbench.core.evals.prompt_render import chat_prompt, template_warnings
-from workbench.core.evals.provider_config import provider_config
+from workbench.core.evals.provider_config import prompt_filter, provider_config
 from workbench.core.evals.suite_promptfoo import (
     FILE,
     Context,
@@ -64,8 +65,8 @@ _PROMPTFOO_KEYS = frozenset({"tags", "derivedMetrics", "outputPath", "sharing", 
 _EVALUATE_KEYS = frozenset({"repeat", "maxConcurrency"})
 _EVALUATE_PROMPTFOO = frozenset({"delay", "showProgressBar", "cache", "timeoutMs", "maxEvalTimeMs",
                                  "generateSuggestions", "interactiveProviders"})
-_TARGET_KEYS = frozenset({"id", "label", "config", "transform"})
-_TARGET_PROMPTFOO = frozenset({"prompts", "delay", "env", "inputs"})
+_TARGET_KEYS = frozenset({"id", "label", "config", "transform", "prompts"})
+_TARGET_PROMPTFOO = frozenset({"delay", "env", "inputs"})
 _PROMPT_KEYS = frozenset({"id", "label", "raw", "system", "messages"})
 _REF = re.compile(NAME_PATTERN.removesuffix("$") + "(@.+)?$")
 _SEPARATOR = re.compile(r"^---$", re.MULTILINE)
@@ -85,6 +86,7 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     check_keys(ctx, src, (), data, _KEYS, _PROMPTFOO_KEYS, "a suite")
     data = resolve_refs(src, data)
     prompts = ctx.collect(functools.partial(_prompts, ctx, src, data)) or ()
+    ctx.prompt_labels = tuple(p.label for p in prompts)
     targets = ctx.collect(functools.partial(_targets, ctx, src, data, targets_given)) or ()
     default = None
     if data.get("defaultTest") is not None:
@@ -363,8 +365,7 @@ def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool) -> tuple
 
 def _target(ctx: Context, src: Src, loc: Loc, item: Any) -> SuiteTarget:
     if isinstance(item, str):
-        ref = target_ref(src, loc, item)
-        return SuiteTarget(ref=ref, label=ref)
+        return _target_options(ctx, src, loc, {}, item, loc)
     expect(src, loc, item, dict, "a target: provider/model, a promptfoo id, or {id, label, config}")
     if len(item) == 1 and not set(item) & (_TARGET_KEYS | _TARGET_PROMPTFOO):
         # promptfoo's {"openai:gpt-4o": {config: ...}}
@@ -379,6 +380,10 @@ def _target(ctx: Context, src: Src, loc: Loc, item: Any) -> SuiteTarget:
 def _target_options(ctx: Context, src: Src, loc: Loc, options: Any, text: str, id_loc: Loc) -> SuiteTarget:
     expect(src, loc, options, dict, "a mapping (label, config)")
     check_keys(ctx, src, loc, options, _TARGET_KEYS, _TARGET_PROMPTFOO, "a target")
+    prompts = prompt_filter(ctx, src, (*loc, "prompts"), options.get("prompts"))
+    local = local_target(ctx, src, loc, text, options, id_loc)
+    if local is not None:
+        return dataclasses.replace(local, prompts=prompts)
     ref = target_ref(src, id_loc, text)
     label = options.get("label")
     params, endpoint = provider_config(ctx, src, (*loc, "config"), options.get("config") or {}, ref, text)
@@ -387,7 +392,7 @@ def _target_options(ctx: Context, src: Src, loc: Loc, options: Any, text: str, i
         transform = expect(src, (*loc, "transform"), transform, str, "code: inline JavaScript or file://path")
         require_node_for_target(src.at((*loc, "transform")), transform)
     return SuiteTarget(ref=ref, label=ref if label is None else str(label), params=params, transform=transform,
-                       endpoint=endpoint)
+                       endpoint=endpoint, prompts=prompts)
 
 
 # --- digest ------------------------------------------------------------------------------------------------------
@@ -397,8 +402,7 @@ def _digest(prompts: tuple[SuitePrompt, ...], targets: tuple[SuiteTarget, ...], 
     """sha256 of the resolved suite's canonical JSON (prompt content, targets, tests; not where they were written)."""
     data = {
         "prompts": [{"label": p.label, "version": p.version, "prompt": prompt_data(p.prompt)} for p in prompts],
-        "targets": [{"ref": t.cache_ref, "label": t.label, "params": t.params, "transform": t.transform}
-                    for t in targets],
+        "targets": [_target_data(t) for t in targets],
         "tests": [{
             "description": t.description, "vars": t.vars, "threshold": t.threshold, "metadata": t.metadata,
             "transform": t.transform, "transformVars": t.transform_vars,
@@ -408,6 +412,11 @@ def _digest(prompts: tuple[SuitePrompt, ...], targets: tuple[SuiteTarget, ...], 
     }
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _target_data(t: SuiteTarget) -> dict[str, Any]:
+    data = {"ref": t.cache_ref, "label": t.label, "params": t.params, "transform": t.transform}
+    return data if t.prompts is None else {**data, "prompts": t.prompts}
 
 
 def _assertion_data(a: AssertionSpec) -> dict[str, Any]:

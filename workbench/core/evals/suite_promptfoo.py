@@ -68,6 +68,8 @@ class Context:
     """What is malformed, found so far (:meth:`collect`): reported together once the suite is read."""
     unwritten: Mapping[Path, str] = field(default_factory=dict)
     """Texts of files not written yet, by resolved path: read as if they were (a suite checked before writing)."""
+    prompt_labels: tuple[str, ...] = ()
+    """The suite's prompts, once read (what a provider's ``prompts`` filter names)."""
     judges: dict[str, SuiteTarget] = field(default_factory=dict)
     """Judges and assertion providers written with a ``config``, by the name they go by (:attr:`Suite.judges`)."""
 

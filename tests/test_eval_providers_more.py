@@ -1,0 +1,238 @@
+"""promptfoo's providers that are not a model API (echo, http, a Python file) and a provider's ``prompts`` filter,
+run as real evals."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.resilience_helpers import server_log
+from tests.test_cli import json_lines, workbench
+from workbench.fakeserver.process import FakeServerProcess
+
+
+def _suite(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
+    path = tmp_path / "evals" / "suite.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def _eval(suite: Path, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return workbench("eval", str(suite), "--json", *args, cwd=suite.parent.parent, env=env)
+
+
+def _outputs(tmp_path: Path, run: object) -> list[str]:
+    import json
+
+    shown = workbench("evals", "show", str(run), "--format", "json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    return sorted(str(r["observation"]["text"]) for c in json.loads(shown.stdout)["cells"] for r in c["results"])
+
+
+def test_echo_answers_with_the_rendered_prompt(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["Say {{topic}} twice"]
+        providers: [echo]
+        tests:
+          - vars: {topic: tea}
+            assert: [{type: equals, value: Say tea twice}]
+          - vars: {topic: rain}
+            assert: [{type: equals, value: Say rain twice}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 0, result.stderr
+    summary = json_lines(result.stdout)[-1]
+    assert summary["passes"] == 2 and summary["cost_usd"] == 0
+
+
+def test_a_provider_prompts_filter_runs_only_those_prompts(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, """\
+        prompts:
+          - {label: short, raw: "Short: {{q}}"}
+          - {label: long, raw: "Long: {{q}}"}
+          - {label: "chat:polite", raw: "Please: {{q}}"}
+        providers:
+          - id: echo
+            label: everything
+          - id: echo
+            label: short-only
+            prompts: [short]
+          - id: echo
+            label: chats
+            prompts: [chat]
+        tests:
+          - vars: {q: one}
+          - vars: {q: two}
+        """)
+    result = _eval(suite)
+    assert result.returncode == 0, result.stderr
+    preflight, summary = json_lines(result.stdout)
+    assert preflight["preflight"] == {**preflight["preflight"], "calls": 2 * (3 + 1 + 1)}  # type: ignore[dict-item]
+    assert summary["runs"] == 10
+    assert _outputs(tmp_path, summary["run"]).count("Short: one") == 2  # everything and short-only
+
+
+def test_a_prompts_filter_naming_no_prompt_fails_the_load(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: [{label: short, raw: "Short"}]
+        providers:
+          - id: echo
+            prompts: [shrot]
+        tests: [{vars: {}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 2
+    assert "evals/suite.yaml:4:" in result.stderr and "no prompt labelled 'shrot'" in result.stderr
+
+
+def test_the_http_provider_renders_its_request_and_reads_the_reply_by_path(
+        tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Tell me about {{{{topic}}}}"]
+        providers:
+          - id: https
+            label: gateway
+            config:
+              url: "{fake_server.base_url}/v1/chat/completions"
+              method: POST
+              headers: {{X-Topic: "{{{{topic}}}}", Authorization: Bearer gateway-token}}
+              body:
+                model: "m@tokens=4,id={marker}"
+                stream: false
+                messages: [{{role: user, content: "{{{{prompt}}}}"}}]
+              transformResponse: json.choices[0].message.content
+        tests:
+          - vars: {{topic: tea}}
+            assert: [{{type: regex, value: '^(\\w+\\W*){{4}}$'}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 0, result.stderr
+    (sent,) = [e for e in server_log(fake_server.base_url) if marker in str(e["model"])]
+    assert sent["headers"]["x-topic"] == "tea" and sent["params"]["stream"] is False  # type: ignore[index]
+    assert sent["key"] is not None  # the Authorization header went out
+
+
+def test_the_http_provider_says_an_http_error_and_a_missing_path(tmp_path: Path,
+                                                                 fake_server: FakeServerProcess) -> None:
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Hi"]
+        providers:
+          - id: "{fake_server.base_url}/v1/chat/completions"
+            label: broken
+            config:
+              body: {{model: "m@status=500,fail=9,id={uuid.uuid4().hex[:8]}", stream: false, messages: []}}
+          - id: http
+            label: wrong-path
+            config:
+              url: "{fake_server.base_url}/v1/chat/completions"
+              body: {{model: "m@tokens=2", stream: false, messages: [{{role: user, content: "{{{{prompt}}}}"}}]}}
+              transformResponse: json.output.text
+        tests: [{{vars: {{}}, assert: [{{type: regex, value: '.'}}]}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 1, result.stderr
+    import json
+
+    shown = workbench("evals", "show", str(json_lines(result.stdout)[-1]["run"]), "--format", "json", cwd=tmp_path)
+    errors = sorted(str(r["observation"]["error"]) for c in json.loads(shown.stdout)["cells"] for r in c["results"])
+    assert "HTTP 500" in errors[0] or "HTTP 500" in errors[1]
+    assert any("transformResponse json.output.text: the reply has no .output" in e for e in errors)
+
+
+@pytest.mark.parametrize(("config", "reason"), [
+    ("{url: 'http://127.0.0.1:9', transformRequest: 'x'}", "config.transformRequest of the http provider"),
+    ("{method: POST}", "needs config.url"),
+    ("{url: 'ftp://example.com'}", "not a usable URL"),
+])
+def test_http_provider_settings_that_cannot_be_honoured_fail_the_load(config: str, reason: str,
+                                                                      tmp_path: Path) -> None:
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Hi"]
+        providers:
+          - id: http
+            config: {config}
+        tests: [{{vars: {{}}}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 2 and "evals/suite.yaml:" in result.stderr and reason in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="a JavaScript transformResponse needs Node.js")
+def test_a_transform_response_function_runs_in_node(tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Hi"]
+        providers:
+          - id: http
+            config:
+              url: "{fake_server.base_url}/v1/chat/completions"
+              body: {{model: "m@tokens=3", stream: false, messages: [{{role: user, content: "{{{{prompt}}}}"}}]}}
+              transformResponse: "(json, text) => json.choices[0].message.content.toUpperCase()"
+        tests:
+          - vars: {{}}
+            assert: [{{type: regex, value: '^[^a-z]+$'}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_python_file_provider_is_called_with_prompt_options_and_context(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["Say {{topic}}"]
+        providers:
+          - id: file://provider.py
+            label: shouty
+            config: {suffix: "!!"}
+          - id: file://provider.py:call_quiet
+            label: quiet
+        tests:
+          - vars: {topic: tea}
+            assert:
+              - type: python
+                value: output in ("SAY TEA (tea)!!", "say tea")
+        """)
+    (suite.parent / "provider.py").write_text(textwrap.dedent("""\
+        def call_api(prompt, options, context):
+            suffix = options["config"]["suffix"]
+            return {"output": f"{prompt.upper()} ({context['vars']['topic']}){suffix}",
+                    "tokenUsage": {"prompt": 3, "completion": 4}}
+
+        def call_quiet(prompt, options, context):
+            return {"output": prompt.lower()}
+        """), encoding="utf-8")
+    result = _eval(suite)
+    assert result.returncode == 0, result.stderr
+    assert _outputs(tmp_path, json_lines(result.stdout)[-1]["run"]) == ["SAY TEA (tea)!!", "say tea"]
+
+
+def test_a_python_provider_error_is_the_cell_error(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["Hi"]
+        providers: [file://provider.py]
+        tests: [{vars: {}, assert: [{type: regex, value: '.'}]}]
+        """)
+    (suite.parent / "provider.py").write_text("def call_api(prompt, options, context):\n"
+                                              "    return {'error': 'the backend is down'}\n", encoding="utf-8")
+    result = _eval(suite)
+    assert result.returncode == 1
+    import json
+
+    shown = workbench("evals", "show", str(json_lines(result.stdout)[-1]["run"]), "--format", "json", cwd=tmp_path)
+    (error,) = [str(r["observation"]["error"]) for c in json.loads(shown.stdout)["cells"] for r in c["results"]]
+    assert "the backend is down" in error
+
+
+def test_script_providers_in_other_languages_fail_the_load(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["Hi"]
+        providers: [file://provider.js]
+        tests: [{vars: {}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 2 and "evals/suite.yaml:2:" in result.stderr and "provider.py" in result.stderr
