@@ -309,6 +309,25 @@ def test_csv_reserved_columns_as_promptfoo_reads_them(tmp_path: Path, fake_env: 
     assert "bad.csv:2: column __config:__expected:weight is not __config:__expected:threshold" in _load_error(bad)
 
 
+@pytest.mark.parametrize(("test", "line", "expected"), [
+    ("{vars: {q: a}, providers: [fast]}", 4, "'providers' in a test (which targets run the test) is not supported"),
+    ("{prompts: [one]}", 4, "'prompts' in a test (which prompts the test runs) is not supported"),
+    ("{providerOutput: canned}", 4, "'providerOutput' in a test (a fixed output instead of a call) is not supported"),
+    ("{assertScoringFunction: file://s.js}", 4, "'assertScoringFunction' in a test"),
+    ("{options: {storeOutputAs: reply}}", 4, "'options.storeOutputAs' in a test"),
+    ("{options: {disableVarExpansion: true}}", 4, "'options.disableVarExpansion' in a test (list variables kept"),
+])
+def test_test_keys_that_change_what_runs_are_refused_at_their_line(
+        tmp_path: Path, test: str, line: int, expected: str) -> None:
+    suite = _suite(tmp_path, f"""\
+        prompts: ["{{{{q}}}}"]
+        providers: [fake/x]
+        tests:
+          - {test}
+        """)
+    assert f"promptfooconfig.yaml:{line}: {expected}" in _load_error(suite)
+
+
 def test_repeat_in_evaluate_options_and_metadata_in_the_results(tmp_path: Path, fake_env: dict[str, str]) -> None:
     suite = _suite(tmp_path, """\
         prompts: ["Say {{word}}"]

@@ -149,14 +149,14 @@ def test_unsupported_promptfoo_keys_are_warned_by_name(tmp_path: Path) -> None:
         evaluateOptions: {delay: 100}
         tests:
           - vars: {name: Ada}
-            options: {storeOutputAs: reply}
+            options: {runSerially: true}
     """), tmp_path)
 
     assert suite.warnings == (
         "evals/suite.yaml:5: 'outputPath' is not supported (ignored)",
         "evals/suite.yaml:6: 'sharing' is not supported (ignored)",
         "evals/suite.yaml:4: 'config.cost' is not supported (ignored)",
-        "evals/suite.yaml:10: 'options.storeOutputAs' is not supported (ignored)",
+        "evals/suite.yaml:10: 'options.runSerially' is not supported (ignored)",
         "evals/suite.yaml:7: 'delay' is not supported (ignored)",
     )
     assert suite.prompts[0].label == "prompt 1"

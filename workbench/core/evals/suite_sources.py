@@ -121,6 +121,36 @@ def _merged(src: Src, row_loc: Loc, row: dict[str, Any], test_loc: Loc, test: di
             "metadata": {**mapping(row, row_loc, "metadata"), **mapping(test, test_loc, "metadata")}}
 
 
+# --- what a test may not ask for -----------------------------------------------------------------------------
+
+
+_UNHONOURED_TEST_KEYS = {
+    "providers": ("which targets run the test", "split the suite, or run it with -t / --filter-providers"),
+    "prompts": ("which prompts the test runs", "split the suite, or filter its prompts on the providers"),
+    "provider": ("a target of its own", "give the suite that target"),
+    "providerOutput": ("a fixed output instead of a call", "leave it out; every test calls its targets"),
+    "assertScoringFunction": ("a scoring function of its own", "use a threshold and weights, or an assert-set"),
+}
+_UNHONOURED_OPTIONS = {
+    "storeOutputAs": ("keeping an output as a variable of later tests", "give each test its variables"),
+    "disableVarExpansion": ("list variables kept whole", "write the list as JSON text to pass it whole"),
+    "postprocess": ("the output graded", "rename it options.transform (promptfoo's current name)"),
+}
+
+
+def refuse_unhonoured(src: Src, loc: Loc, data: dict[str, Any]) -> None:
+    """A test key or option of promptfoo's that would change which cells run, what is sent or how it is graded
+    and is not supported here: an error at its line, never a warning."""
+    options = data.get("options")
+    found = [((*loc, key), f"'{key}'", _UNHONOURED_TEST_KEYS[key]) for key in data if key in _UNHONOURED_TEST_KEYS]
+    if isinstance(options, dict):
+        found += [((*loc, "options", key), f"'options.{key}'", _UNHONOURED_OPTIONS[key])
+                  for key in options if key in _UNHONOURED_OPTIONS and options[key] not in (None, False)]
+    if found:
+        at, name, (what, hint) = found[0]
+        raise src.error(at, f"{name} in a test ({what}) is not supported", hint)
+
+
 # --- variables ----------------------------------------------------------------------------------------------------
 
 

@@ -25,7 +25,13 @@ from workbench.core.evals.suite_promptfoo import (
     target_ref,
     unsupported_type,
 )
-from workbench.core.evals.suite_sources import code_ref, file_value, generated_tests, vars_from_files
+from workbench.core.evals.suite_sources import (
+    code_ref,
+    file_value,
+    generated_tests,
+    refuse_unhonoured,
+    vars_from_files,
+)
 from workbench.core.templating import StructuredVar
 from workbench.core.yaml_lines import Loc
 
@@ -34,7 +40,7 @@ _ASSERT_KEYS = frozenset({"type", "value", "threshold", "weight", "metric", "pro
 _ASSERT_PROMPTFOO = frozenset({"contextTransform"})
 _SET_KEYS = frozenset({"type", "assert", "threshold", "weight", "metric", "config"})
 _TEST_KEYS = frozenset({"description", "vars", "assert", "threshold", "metadata", "options"})
-_TEST_PROMPTFOO = frozenset({"providers", "prompts", "provider", "providerOutput", "assertScoringFunction"})
+_TEST_PROMPTFOO: frozenset[str] = frozenset()
 _DYNAMIC = (".js", ".cjs", ".mjs", ".ts", ".py")
 _NUMBER = (int, float)
 
@@ -182,6 +188,7 @@ def _var_values(ctx: Context, src: Src, loc: Loc, value: Any) -> list[str]:
 
 def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
     expect(src, loc, data, dict, "a test mapping (description, vars, assert, ...)")
+    refuse_unhonoured(src, loc, data)
     check_keys(ctx, src, loc, data, _TEST_KEYS, _TEST_PROMPTFOO, "a test")
     draft = Draft(source=src.at(loc))
     if data.get("description") is not None:
