@@ -237,14 +237,30 @@ def test_a_key_written_in_the_suite_is_never_written_anywhere(tmp_path: Path, fa
           - id: openai:chat:fake-model@tokens=2,id={marker}-ok
             label: fine
             config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKey: {CANARY}}}
-        tests: [{{vars: {{}}, assert: [{{type: finish-reason, value: stop}}]}}]
+          - id: http
+            label: gateway
+            config:
+              url: "{fake_server.base_url}/v1/chat/completions"
+              headers: {{Authorization: "Bearer {CANARY}"}}
+              body: {{model: "m@echo_key=1,id={marker}-http", stream: false, messages: []}}
+        defaultTest:
+          options:
+            provider:
+              id: openai:chat:grader@tokens=3,id={marker}-grader
+              config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKey: {CANARY}}}
+        tests:
+          - vars: {{}}
+            assert: [{{type: finish-reason, value: stop}}, {{type: llm-rubric, value: says something}}]
         """)
-    result = _eval(suite, {}, "--out", str(tmp_path / "reports"))
+    reports = [flag for kind in ("md", "json", "junit", "html") for flag in ("--report", kind)]
+    result = _eval(suite, {}, "--out", str(tmp_path / "reports"), *reports)
     assert result.returncode == 1, result.stderr
     run = str(json_lines(result.stdout)[-1]["run"])
     shown = workbench("evals", "show", run, "--format", "json", cwd=tmp_path)
     exported = workbench("traces", "export", cwd=tmp_path)
-    assert "[key]" in shown.stdout  # the provider's echo of the key, scrubbed
+    assert shown.stdout.count("[key]") >= 2  # the providers' echoes of the key (an API, the http one), scrubbed
+    assert len(list((tmp_path / "reports").iterdir())) == 4
+    assert len(_sent(fake_server, f"{marker}-grader")) == 1  # the one answered cell was graded, with the key
     written = "".join(r.stdout + r.stderr for r in (result, shown, exported))
     written += "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p != suite)
     assert [form for form in key_encodings(CANARY) if form in written] == []

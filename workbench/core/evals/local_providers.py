@@ -20,11 +20,13 @@ from typing import Any
 
 import httpx2
 
+from workbench.core.errors import one_line
 from workbench.core.evals.model import Observation, SuiteTarget
 from workbench.core.evals.node_bridge import JavaScriptError, current, js_function, require_node
 from workbench.core.evals.python_assert import PythonAssertionError, run_python
 from workbench.core.evals.suite_promptfoo import FILE, Context, Src, expect
 from workbench.core.evals.transforms import as_output
+from workbench.core.providers.base import scrub
 from workbench.core.providers.bounds import MAX_REPLY_BYTES
 from workbench.core.registry import base_url_problem
 from workbench.core.request import ChatRequest
@@ -37,6 +39,7 @@ _HTTP_KEYS = frozenset({"url", "method", "headers", "body", "queryParams", "tran
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _PATH = re.compile(r"""^(?:json|text|data)(?:\.[A-Za-z_$][\w$]*|\[\d+\]|\["[^"\]]*"\]|\['[^'\]]*'\])*$""")
 _FUNCTION = re.compile(r"^(async\s+)?(function\b|\([^()]*\)\s*=>|[A-Za-z_$][\w$]*\s*=>)")
+_CREDENTIAL = re.compile(r"auth|key|token|secret|cookie|password", re.IGNORECASE)
 _STEP = re.compile(r"""\.([A-Za-z_$][\w$]*)|\[(\d+)\]|\["([^"\]]*)"\]|\['([^'\]]*)'\]""")
 
 
@@ -210,7 +213,11 @@ async def _http_answer(provider: LocalProvider, prompt: str, variables: Mapping[
         raise _Failed(f"the http provider could not reach {provider.url}: {type(exc).__name__}") from None
     raw = response.content[:MAX_REPLY_BYTES].decode("utf-8", "replace")
     if response.status_code >= 400:
-        raise _Failed(f"the http provider answered HTTP {response.status_code}: {raw[:300]}")
+        echo = raw[:8192]
+        for name, value in headers.items():  # a server quoting a credential it was sent: never in the error
+            if _CREDENTIAL.search(name):
+                echo = scrub(echo, value.removeprefix("Bearer ").removeprefix("Basic ").strip())
+        raise _Failed(f"the http provider answered HTTP {response.status_code}: {one_line(echo, 300)}")
     try:
         data: Any = json.loads(raw)
     except ValueError:
