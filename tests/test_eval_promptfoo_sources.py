@@ -310,8 +310,6 @@ def test_csv_reserved_columns_as_promptfoo_reads_them(tmp_path: Path, fake_env: 
 
 
 @pytest.mark.parametrize(("test", "line", "expected"), [
-    ("{vars: {q: a}, providers: [fast]}", 4, "'providers' in a test (which targets run the test) is not supported"),
-    ("{prompts: [one]}", 4, "'prompts' in a test (which prompts the test runs) is not supported"),
     ("{providerOutput: canned}", 4, "'providerOutput' in a test (a fixed output instead of a call) is not supported"),
     ("{assertScoringFunction: file://s.js}", 4, "'assertScoringFunction' in a test"),
     ("{options: {storeOutputAs: reply}}", 4, "'options.storeOutputAs' in a test"),
@@ -326,6 +324,37 @@ def test_test_keys_that_change_what_runs_are_refused_at_their_line(
           - {test}
         """)
     assert f"promptfooconfig.yaml:{line}: {expected}" in _load_error(suite)
+
+
+def test_a_tests_providers_and_prompts_choose_its_cells(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, """\
+        prompts:
+          - {id: "Short: {{q}}", label: short}
+          - {id: "Long: {{q}}", label: long}
+        providers:
+          - {id: fake/fast@tokens=3, label: fast-model}
+          - openai:chat:fake-filter
+        tests:
+          - {description: by label, vars: {q: a}, providers: [fast-model], prompts: [short]}
+          - {description: by id, vars: {q: b}, providers: ["openai:chat:fake-filter"]}
+          - {description: by wildcard, vars: {q: c}, providers: ["openai:*"], prompts: [long]}
+          - {description: legacy prefix, vars: {q: d}, providers: [openai]}
+          - {description: everywhere, vars: {q: e}}
+        """)
+    loaded = load_suite(suite, tmp_path)
+    assert loaded.cell_count == 1 + 2 + 1 + 2 + 4
+    env = {**fake_env, "OPENAI_BASE_URL": f"{fake_env['WORKBENCH_FAKE_URL']}/v1", "OPENAI_API_KEY": "sk-test"}
+    assert _run(suite, env)["runs"] == 10
+    for body, expected in (
+            ("{vars: {q: a}, providers: [slow-model]}", "its providers (slow-model) match none of the suite's targets"),
+            ("{vars: {q: a}, prompts: [medium]}", "its prompts (medium) match none of the suite's prompts")):
+        broken = _suite(tmp_path, f"""\
+            prompts: [{{id: "Short: {{{{q}}}}", label: short}}]
+            providers: [{{id: fake/fast, label: fast-model}}]
+            tests:
+              - {body}
+            """)
+        assert f"promptfooconfig.yaml:4: test 'q=a': {expected}" in _load_error(broken)
 
 
 def test_repeat_in_evaluate_options_and_metadata_in_the_results(tmp_path: Path, fake_env: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ as such (the suite loader validates the YAML with pydantic; the store and the re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.prompts.model import Prompt
@@ -150,6 +151,17 @@ class TestCase:
     prefix: str = ""
     suffix: str = ""
     """``options.prefix`` / ``options.suffix``: text put before and after the prompt's text (promptfoo's)."""
+    targets: tuple[str, ...] | None = None
+    """promptfoo's test ``providers``: globs a target's label or ``provider/model`` must match; None: every target."""
+    prompts: tuple[str, ...] | None = None
+    """promptfoo's test ``prompts``: the labels (globs; ``name`` also matches ``name:...``) of the prompts it runs."""
+
+    def runs(self, prompt: str, target: SuiteTarget) -> bool:
+        """Does this test run on the prompt labelled ``prompt`` and on ``target``?"""
+        return (self.prompts is None or any(fnmatchcase(prompt, p) or prompt.startswith(f"{p}:")
+                                            for p in self.prompts)) and (
+            self.targets is None or any(fnmatchcase(target.label, p) or fnmatchcase(target.ref, p)
+                                        for p in self.targets))
 
     @property
     def key(self) -> str:
@@ -237,7 +249,8 @@ class Suite:
 
     @property
     def cell_count(self) -> int:
-        return sum(t.runs(p.label) for p in self.prompts for t in self.targets) * len(self.tests)
+        return sum(t.runs(p.label) and test.runs(p.label, t) for test in self.tests for p in self.prompts
+                   for t in self.targets)
 
 
 @dataclass(frozen=True, slots=True)

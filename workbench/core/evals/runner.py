@@ -135,7 +135,7 @@ def cells(suite: Suite, repeat: int, targets: Sequence[SuiteTarget] | None = Non
     for test in suite.tests:
         for prompt in suite.prompts:
             for target in targets or suite.targets:
-                if not target.runs(prompt.label):  # promptfoo's provider prompts: filter
+                if not target.runs(prompt.label) or not test.runs(prompt.label, target):  # promptfoo's filters
                     continue
                 for index in range(repeat):
                     yield Cell(test, prompt, target, index)

@@ -30,7 +30,13 @@ from workbench.core.evals.suite_promptfoo import (
     expect,
     target_ref,
 )
-from workbench.core.evals.suite_sources import code_ref, prompt_entries, resolve_refs, scenario_tests
+from workbench.core.evals.suite_sources import (
+    check_test_filters,
+    code_ref,
+    prompt_entries,
+    resolve_refs,
+    scenario_tests,
+)
 from workbench.core.evals.testdata import Draft, build_tests, parse_test, parse_tests
 from workbench.core.evals.transforms import require_node_for, require_node_for_target
 from workbench.core.prompts.model import (
@@ -104,6 +110,7 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     ctx.check()
     tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
     check_affixes(prompts, tests)
+    check_test_filters(prompts, targets, tests)
     if variables:
         tests = tuple(dataclasses.replace(test, vars={**test.vars, **variables}) for test in tests)
     require_node_for(tests)

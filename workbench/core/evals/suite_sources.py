@@ -10,14 +10,17 @@ import base64
 import copy
 import json
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from workbench.core.errors import ConfigError
+from workbench.core.evals.model import SuitePrompt, SuiteTarget, TestCase
 from workbench.core.evals.node_bridge import DEFAULT_TIMEOUT_S, require_node
 from workbench.core.evals.python_assert import PythonAssertionError, run_python
-from workbench.core.evals.suite_promptfoo import FILE, Context, Src, expect
+from workbench.core.evals.suite_promptfoo import FILE, Context, Src, expect, target_ref
 from workbench.core.yaml_lines import Loc
 
 _CODE_REF = re.compile(r"^file://(?P<path>.+?\.(?P<ext>py|js|cjs|mjs|ts))(?::(?P<function>[A-Za-z_$][\w$]*))?$")
@@ -125,8 +128,6 @@ def _merged(src: Src, row_loc: Loc, row: dict[str, Any], test_loc: Loc, test: di
 
 
 _UNHONOURED_TEST_KEYS = {
-    "providers": ("which targets run the test", "split the suite, or run it with -t / --filter-providers"),
-    "prompts": ("which prompts the test runs", "split the suite, or filter its prompts on the providers"),
     "provider": ("a target of its own", "give the suite that target"),
     "providerOutput": ("a fixed output instead of a call", "leave it out; every test calls its targets"),
     "assertScoringFunction": ("a scoring function of its own", "use a threshold and weights, or an assert-set"),
@@ -149,6 +150,38 @@ def refuse_unhonoured(src: Src, loc: Loc, data: dict[str, Any]) -> None:
     if found:
         at, name, (what, hint) = found[0]
         raise src.error(at, f"{name} in a test ({what}) is not supported", hint)
+
+
+def test_filter(src: Src, loc: Loc, value: Any, targets: bool) -> tuple[str, ...]:
+    """A test's ``providers`` (``targets``) or ``prompts``: the globs they match. A provider is named by its label,
+    its promptfoo id (``openai:gpt-4o``, also as ``openai/gpt-4o``), ``openai:*`` or the bare ``openai``."""
+    what = "provider labels or ids" if targets else "prompt labels"
+    items = [value] if isinstance(value, str) else expect(src, loc, value, list, f"a list of {what}")
+    globs: list[str] = []
+    for i, item in enumerate(items):
+        text = str(expect(src, (*loc, i), item, str, f"one of the {what}"))
+        globs.append(text)
+        for candidate in ((text,) if ":" in text else (text, f"{text}:*")) if targets else ():
+            try:
+                globs.append(target_ref(src, (*loc, i), candidate))
+            except ConfigError:
+                continue
+    return tuple(dict.fromkeys(globs))
+
+
+def check_test_filters(prompts: Sequence[SuitePrompt], targets: Sequence[SuiteTarget],
+                       tests: Sequence[TestCase]) -> None:
+    """A test whose ``providers`` or ``prompts`` match none of the suite's is an error at the test (a typo would
+    silently run it nowhere)."""
+    anything = SuiteTarget("", "")
+    for test in tests:
+        by_target, by_prompt = replace(test, prompts=None), replace(test, targets=None)
+        if targets and test.targets is not None and not any(by_target.runs("", t) for t in targets):
+            raise ConfigError(f"{test.source}: test '{test.key}': its providers ({', '.join(test.targets)}) match "
+                              "none of the suite's targets", "name a target by its label or id")
+        if test.prompts is not None and not any(by_prompt.runs(p.label, anything) for p in prompts):
+            raise ConfigError(f"{test.source}: test '{test.key}': its prompts ({', '.join(test.prompts)}) match "
+                              "none of the suite's prompts", "name a prompt by its label")
 
 
 # --- variables ----------------------------------------------------------------------------------------------------

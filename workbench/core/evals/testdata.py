@@ -30,6 +30,7 @@ from workbench.core.evals.suite_sources import (
     file_value,
     generated_tests,
     refuse_unhonoured,
+    test_filter,
     vars_from_files,
 )
 from workbench.core.templating import StructuredVar
@@ -39,7 +40,7 @@ _ASSERT_KEYS = frozenset({"type", "value", "threshold", "weight", "metric", "pro
                           "transform"})
 _ASSERT_PROMPTFOO = frozenset({"contextTransform"})
 _SET_KEYS = frozenset({"type", "assert", "threshold", "weight", "metric", "config"})
-_TEST_KEYS = frozenset({"description", "vars", "assert", "threshold", "metadata", "options"})
+_TEST_KEYS = frozenset({"description", "vars", "assert", "threshold", "metadata", "options", "providers", "prompts"})
 _TEST_PROMPTFOO: frozenset[str] = frozenset()
 _DYNAMIC = (".js", ".cjs", ".mjs", ".ts", ".py")
 _NUMBER = (int, float)
@@ -67,6 +68,9 @@ class Draft:
     prefix: str = ""
     suffix: str = ""
     """``options.prefix`` / ``options.suffix``: text around the prompt's (the default test's when empty)."""
+    targets: tuple[str, ...] | None = None
+    prompts: tuple[str, ...] | None = None
+    """promptfoo's test ``providers`` and ``prompts`` (:func:`test_filter`)."""
 
 
 # --- one test ----------------------------------------------------------------------------------------------------
@@ -204,6 +208,10 @@ def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
     if data.get("threshold") is not None:
         draft.threshold = _number(src, (*loc, "threshold"), data["threshold"], "a number")
     draft.metadata = dict(expect(src, (*loc, "metadata"), data.get("metadata") or {}, dict, "a mapping"))
+    if data.get("providers") is not None:
+        draft.targets = test_filter(src, (*loc, "providers"), data["providers"], targets=True)
+    if data.get("prompts") is not None:
+        draft.prompts = test_filter(src, (*loc, "prompts"), data["prompts"], targets=False)
     options = expect(src, (*loc, "options"), data.get("options") or {}, dict, "a mapping of options")
     for key, value in options.items():
         if key == "provider":
@@ -353,7 +361,7 @@ def build_tests(ctx: Context, drafts: list[Draft], default: Draft | None) -> tup
             default.suffix if default else "")
         tests += [TestCase(vars=values, assertions=tuple(assertions), description=description, threshold=threshold,
                            source=draft.source, metadata=metadata, transform=transform, transform_vars=transform_vars,
-                           prefix=prefix, suffix=suffix)
+                           prefix=prefix, suffix=suffix, targets=draft.targets, prompts=draft.prompts)
                   for values, description in _expanded(merged)]
     return _unique(ctx, tests)
 
