@@ -265,3 +265,28 @@ def test_a_key_written_in_the_suite_is_never_written_anywhere(tmp_path: Path, fa
     written += "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p != suite)
     assert [form for form in key_encodings(CANARY) if form in written] == []
     assert CANARY[-12:] not in written
+
+
+def test_an_embedding_provider_with_its_own_base_url_and_key(tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers: ["fake/model@tokens=2,id={marker}"]
+        tests:
+          - vars: {{}}
+            assert:
+              - type: similar
+                value: hello there
+                threshold: 0
+                provider:
+                  id: openai:embedding:text-embedding-3-small
+                  label: local embeddings
+                  config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKey: sk-embed-{marker}}}
+        """)
+    result = _eval(suite, {"OPENAI_BASE_URL": CLOSED, "OPENAI_API_KEY": "sk-env-0000000000"})
+    assert result.returncode in (0, 1), result.stderr
+    import json
+
+    shown = workbench("evals", "show", str(json_lines(result.stdout)[-1]["run"]), "--format", "json", cwd=tmp_path)
+    (grading,) = [g for c in json.loads(shown.stdout)["cells"] for r in c["results"] for g in r["gradings"]]
+    assert "cosine similarity" in grading["reason"], grading

@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 
 from workbench.core.errors import ConfigError, one_line, scrub_key
+from workbench.core.providers.base import with_headers
 from workbench.core.registry import ProviderSpec, resolve
 from workbench.core.request import ModelRef
 
@@ -34,7 +35,8 @@ async def embed(target: str, texts: Sequence[str], *, env: Mapping[str, str] | N
         raise EmbeddingError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from None
     if endpoint.wire != "openai_chat":
         raise EmbeddingError(f"{target}: embeddings need an OpenAI-compatible provider, not the {endpoint.wire} wire")
-    headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+    headers = with_headers({"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {},
+                           endpoint.headers)
     body = {"model": endpoint.model, "input": list(texts)}
     try:
         async with httpx2.AsyncClient(timeout=_TIMEOUT_S) as client:

@@ -500,5 +500,9 @@ class EvalRunner:
         return record.text
 
     async def _embed(self, target: str | None, texts: Sequence[str]) -> list[list[float]]:
-        """Embeddings from ``target`` (None: :data:`DEFAULT_EMBEDDING_TARGET`), resolved as the run's targets are."""
-        return await embed(target or DEFAULT_EMBEDDING_TARGET, texts, env=self._env, providers=self.providers)
+        """Embeddings from ``target`` (None: :data:`DEFAULT_EMBEDDING_TARGET`; a provider written with a ``config``:
+        its own endpoint), resolved as the run's targets are."""
+        name = target or DEFAULT_EMBEDDING_TARGET
+        model = self.suite.judges.get(name) or SuiteTarget(name, name)
+        return await embed(model.ref, texts, env=self._env,
+                           providers=providers_with(self.providers, model.ref, model.endpoint))
