@@ -266,8 +266,8 @@ def test_json_is_a_stable_machine_readable_document() -> None:
     assert list(document) == sorted(document)
     assert set(document) == {"format", "version", "run", "gate", "totals", "cells", "diff"}
     assert document["run"]["id"] == "head" and document["run"]["targets"] == [GPT, LLAMA]
-    assert document["totals"] == {"runs": 10, "passes": 6, "pass_rate": 0.6, "cost_usd": 0.0123, "passed": False,
-                                  "gate_failures": gate_failures(base_and_head(), 0.8)}
+    assert document["totals"] == {"runs": 10, "passes": 6, "pass_rate": 0.6, "cost_usd": 0.0123, "unpriced_calls": 0,
+                                  "passed": False, "gate_failures": gate_failures(base_and_head(), 0.8)}
     flaky = next(c for c in document["cells"] if c["key"]["test"] == "flaky")
     assert (flaky["runs"], flaky["passes"], flaky["flaky"]) == (3, 2, True)
     assert flaky["interval"] == pytest.approx(list(wilson(2, 3)))

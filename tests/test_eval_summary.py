@@ -3,6 +3,7 @@ unpriced says so, and a short run's time estimate is never ``0 s``."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -32,6 +33,12 @@ def test_a_run_whose_every_cost_is_unknown_says_unknown_never_zero(tmp_path: Pat
     assert shown.returncode == 0, shown.stderr
     summary = next(line for line in shown.stderr.splitlines() if "passed (" in line)
     assert "cost unknown" in summary and "$" not in summary
+    preflight = shown.stderr.splitlines()[0]  # said before the run: no "?–?"
+    assert "cost unknown (no price for fake/unpriced@tokens=4)" in preflight, preflight
+    report = workbench("evals", "show", "last", cwd=tmp_path).stdout  # the stored report says the same
+    assert "cost unknown" in report.splitlines()[0] and "$0" not in report.splitlines()[0], report
+    stored = json.loads(workbench("evals", "show", "last", "--format", "json", cwd=tmp_path).stdout)
+    assert stored["totals"]["cost_usd"] is None and stored["totals"]["unpriced_calls"] == 2
     as_json = workbench("eval", str(suite), "--json", "--no-cache", cwd=tmp_path)
     assert as_json.returncode == 0, as_json.stderr
     result = json_lines(as_json.stdout)[-1]

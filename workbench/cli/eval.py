@@ -76,7 +76,8 @@ def _with_grader(suite: Suite, grader: str | None, settings: Settings) -> Suite:
 def _preflight_text(suite: Suite, pre: Preflight, concurrency: int) -> str:
     from workbench.figures import about_seconds, usd
 
-    cost = f"{usd(pre.cost_low_usd)}–{usd(pre.cost_high_usd)}"
+    known = pre.cost_low_usd is not None or pre.cost_high_usd is not None
+    cost = f"{usd(pre.cost_low_usd)}–{usd(pre.cost_high_usd)}" if known else "unknown"
     if pre.unpriced:
         cost += f" (no price for {', '.join(pre.unpriced)})"
     reused = f", {pre.reused} answered in the trace log" if pre.reused else ""

@@ -194,7 +194,7 @@ def _headline(report: RunReport) -> str:
     cached = sum(result.cached for cell in report.cells for result in cell.results)
     calls = f"{report.runs} calls" + (f", {cached} cached" if cached else "")
     return (f"{symbol}{report.run.suite}: {percent(report.pass_rate)} passed ({report.passes}/{report.runs}) · "
-            f"{gate} · cost {_usd(report.run.cost_usd)} · {calls}")
+            f"{gate} · cost {'unknown' if report.cost_usd is None else _usd(report.cost_usd)} · {calls}")
 
 
 def _run_line(report: RunReport) -> str:
@@ -290,7 +290,8 @@ def _json(report: RunReport) -> str:
         "run": asdict(report.run),
         "gate": report.gate,
         "totals": {"runs": report.runs, "passes": report.passes, "pass_rate": report.pass_rate,
-                   "cost_usd": report.run.cost_usd, "passed": None if failures is None else not failures,
+                   "cost_usd": report.cost_usd, "unpriced_calls": report.unpriced,
+                   "passed": None if failures is None else not failures,
                    "gate_failures": failures},
         "cells": [_cell_json(cell, with_results=True) for cell in report.cells],
         "diff": None if report.diff is None else _diff_json(report.diff),
