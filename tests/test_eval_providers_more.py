@@ -204,6 +204,7 @@ def test_a_python_file_provider_is_called_with_prompt_options_and_context(tmp_pa
                     "tokenUsage": {"prompt": 3, "completion": 4}}
 
         def call_quiet(prompt, options, context):
+            assert options["id"] == "file://provider.py:call_quiet" and context["prompt"]["raw"] == prompt
             return {"output": prompt.lower()}
         """), encoding="utf-8")
     result = _eval(suite)

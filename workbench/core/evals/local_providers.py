@@ -255,8 +255,8 @@ async def _transformed(code: str, data: Any, text: str, base_dir: Path) -> Any:
 
 async def _python_answer(provider: LocalProvider, prompt: str, variables: Mapping[str, str],
                          base_dir: Path) -> tuple[str, tuple[int | None, int | None], float | None]:
-    options = {"config": dict(provider.config)}
-    context = {"vars": template_values(variables)}
+    options = {"id": provider.code, "config": dict(provider.config)}
+    context = {"vars": template_values(variables), "prompt": {"raw": prompt}}
     try:
         result = await run_python(provider.code, prompt, context, base_dir=base_dir, time_limit=PYTHON_TIMEOUT_S,
                                   function="call_api", args=[prompt, options, context])
