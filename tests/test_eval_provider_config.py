@@ -290,3 +290,24 @@ def test_an_embedding_provider_with_its_own_base_url_and_key(tmp_path: Path, fak
     shown = workbench("evals", "show", str(json_lines(result.stdout)[-1]["run"]), "--format", "json", cwd=tmp_path)
     (grading,) = [g for c in json.loads(shown.stdout)["cells"] for r in c["results"] for g in r["gradings"]]
     assert "cosine similarity" in grading["reason"], grading
+
+
+def test_the_same_id_twice_without_labels_runs_twice_numbered(tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers:
+          - id: openai:chat:fake-model@tokens=2,id={marker}
+            config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKey: sk-x-00000000, temperature: 0}}
+          - id: openai:chat:fake-model@tokens=2,id={marker}
+            config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKey: sk-x-00000000, temperature: 1}}
+        tests: [{{vars: {{}}}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 0, result.stderr
+    assert sorted(e["params"]["temperature"] for e in _sent(fake_server, marker)) == [0, 1]  # type: ignore[index]
+    import json
+
+    shown = workbench("evals", "show", str(json_lines(result.stdout)[-1]["run"]), "--format", "json", cwd=tmp_path)
+    targets = sorted(c["key"]["target"] for c in json.loads(shown.stdout)["cells"])
+    assert targets == [f"openai/fake-model@tokens=2,id={marker}", f"openai/fake-model@tokens=2,id={marker} #2"]

@@ -186,7 +186,8 @@ def test_unsupported_promptfoo_keys_are_warned_by_name(tmp_path: Path) -> None:
      "evals/suite.yaml:2: temperature: Input should be less than or equal to 2", None),
     ("prompts: [hi]\ntargets: [fake/m]\ngate: 2\n", "evals/suite.yaml:3: gate 2 is not between 0 and 1", None),
     ("prompts: [file://nothere.txt]\ntargets: [fake/m]\n", "evals/suite.yaml:1: no file 'file://nothere.txt'", None),
-    ("prompts: [hi]\ntargets: [fake/m, fake/m]\n", "evals/suite.yaml:2: a second target labelled 'fake/m'", None),
+    ("prompts: [hi]\ntargets: [{id: fake/m, label: a}, {id: fake/n, label: a}]\n",
+     "evals/suite.yaml:2: a second target labelled 'a'", None),
 ])
 def test_malformed_suites_name_file_and_line(tmp_path: Path, text: str, expected: str, hint: str | None) -> None:
     error = load_error(tmp_path, text)

@@ -364,10 +364,22 @@ def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool) -> tuple
         target = ctx.collect(functools.partial(_target, ctx, src, loc, item))
         if target is None:
             continue
-        if any(t.label == target.label for t in out):
-            raise src.error(loc, f"a second target labelled '{target.label}'", "give each a label:")
-        out.append(target)
+        out.append(_apart(src, loc, target, out))
     return tuple(out)
+
+
+def _apart(src: Src, loc: Loc, target: SuiteTarget, before: list[SuiteTarget]) -> SuiteTarget:
+    """``target`` with a label none of ``before`` has: an unlabelled provider written again (promptfoo runs the same
+    id twice, e.g. with two configs) is numbered, ``id #2``; a label given twice is an error."""
+    labels = {t.label for t in before}
+    if target.label not in labels:
+        return target
+    if target.label not in (target.ref, target.ref.partition("/")[2]):
+        raise src.error(loc, f"a second target labelled '{target.label}'", "give each its own label:")
+    number = 2
+    while f"{target.label} #{number}" in labels:
+        number += 1
+    return dataclasses.replace(target, label=f"{target.label} #{number}")
 
 
 def _target(ctx: Context, src: Src, loc: Loc, item: Any) -> SuiteTarget:
