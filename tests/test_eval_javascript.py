@@ -246,3 +246,22 @@ def test_python_transforms_need_no_node(tmp_path: Path) -> None:
     """, {"upper.py": "def shout(output, context):\n    return output.upper() + '!'\n"})
     summary, results = _run(path, env={"PATH": _path_without_node()})
     assert summary["passes"] == 1 and results[0]["passed"]
+
+
+def test_assertions_read_the_tests_metadata_as_context_test_metadata(tmp_path: Path) -> None:
+    path = _workspace(tmp_path, """\
+        prompts: ["Classify {{text}}"]
+        providers: [fake/demo@tokens=2]
+        tests:
+          - vars: {text: great}
+            metadata: {category: sentiment}
+            assert:
+              - {type: javascript, metric: js, value: "context.test.metadata.category === 'sentiment'"}
+              - {type: python, metric: py, value: "context['test']['metadata']['category'] == 'sentiment'"}
+          - vars: {text: blue}
+            assert:
+              - {type: javascript, metric: js, value: "Object.keys(context.test.metadata).length === 0"}
+    """)
+    summary, results = _run(path)
+    assert summary["passes"] == 2
+    assert all(grading["passed"] for result in results for grading in result["gradings"])

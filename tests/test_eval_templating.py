@@ -200,3 +200,15 @@ def test_an_eval_grades_the_rendered_prompt_and_templated_assertion_values(tmp_p
     reasons = {g["assertion"]: g for g in cell["gradings"]}
     assert reasons["python"]["passed"] and reasons["not-contains"]["passed"]
     assert "'tags-'" in reasons["equals"]["reason"]
+
+
+def test_a_boolean_variable_is_a_boolean_to_conditions_and_its_yaml_text_to_the_prompt(tmp_path: Path) -> None:
+    suite = load_suite(_suite(tmp_path, """\
+        prompts: ["{% if strict %}strict{% else %}lenient{% endif %} {{ strict }}"]
+        providers: [fake/demo]
+        tests:
+          - vars: {strict: true}
+          - vars: {strict: false}
+    """), tmp_path)
+    texts = [render_request(cell.prompt, cell.test.vars).messages[0].content for cell in cells(suite, 1)]
+    assert texts == ["strict true", "lenient false"]

@@ -7,6 +7,7 @@ syntax (``{{ x | upper }}``, ``{% if %}``, ``{% for %}``, ``{# #}``). Where the 
   rendered while unset are collected into the ``missing`` set a caller passes;
 * ``dump`` is ``JSON.stringify`` (compact, with an optional indent), ``title`` capitalises each
   space-separated word, ``reverse`` gives a list, ``truncate`` has no leeway;
+* a boolean prints as ``true``/``false``, as JavaScript prints it;
 * a list or mapping printed as is renders as JSON (Nunjucks would print ``[object Object]``).
 
 The sandbox refuses what a template must never reach (``{{ ''.__class__ }}`` raises :class:`TemplateError`).
@@ -122,6 +123,8 @@ class _Sandbox(SandboxedEnvironment):
 
 
 def _finalize(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, dict | list | tuple):
         return json.dumps(value, ensure_ascii=False)
     return value

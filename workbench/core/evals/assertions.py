@@ -354,6 +354,7 @@ async def _python(ctx: _Context) -> _Check:
     context = {
         "vars": obs.vars,
         "prompt": obs.prompt_text,
+        "test": {"vars": obs.vars, "metadata": obs.metadata},
         "config": ctx.spec.config,
         "figures": {
             "finish": obs.finish, "latency_ms": obs.latency_ms, "ttft_ms": obs.ttft_ms, "cost_usd": obs.cost_usd,

@@ -26,7 +26,8 @@ def javascript_context(ctx: Context) -> dict[str, Any]:
              "total": None if obs.input_tokens is None or obs.output_tokens is None
              else obs.input_tokens + obs.output_tokens}
     return {
-        "vars": variables, "prompt": obs.prompt_text, "test": {"vars": variables}, "config": ctx.spec.config,
+        "vars": variables, "prompt": obs.prompt_text, "test": {"vars": variables, "metadata": obs.metadata},
+        "config": ctx.spec.config,
         "logProbs": None, "provider": None,
         "providerResponse": {"output": output_value(obs.text), "tokenUsage": usage, "cost": obs.cost_usd,
                              "finishReason": obs.finish},

@@ -408,6 +408,7 @@ class EvalRunner:
             reason = f"the transform failed: {exc}"
             return CellResult(cell.key, cell.repeat, observation, [Grading("transform", False, 0.0, reason)],
                               False, 0.0, cached, trace_id)
+        observation.metadata = cell.test.metadata  # the assertions read it (context.test.metadata)
         judge = functools.partial(self._judge, cell)
         gradings = [await grade(spec, observation, judge=judge, base_dir=self.base_dir, embed=self._embed)
                     for spec in cell.test.assertions]

@@ -169,8 +169,8 @@ def _weight(src: Src, loc: Loc, value: Any) -> float:
 
 
 def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if isinstance(value, bool):  # the text a prompt prints; a condition reads the boolean, as Nunjucks does
+        return StructuredVar(value, "true" if value else "false")
     if value is None:
         return ""
     if isinstance(value, dict | list):
