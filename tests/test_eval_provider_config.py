@@ -311,3 +311,29 @@ def test_the_same_id_twice_without_labels_runs_twice_numbered(tmp_path: Path, fa
     shown = workbench("evals", "show", str(json_lines(result.stdout)[-1]["run"]), "--format", "json", cwd=tmp_path)
     targets = sorted(c["key"]["target"] for c in json.loads(shown.stdout)["cells"])
     assert targets == [f"openai/fake-model@tokens=2,id={marker}", f"openai/fake-model@tokens=2,id={marker} #2"]
+
+
+def test_a_provider_on_its_own_base_url_without_a_key_says_where_one_goes(tmp_path: Path,
+                                                                          fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers:
+          - id: openai:chat:fake-model@tokens=2,id={marker}
+            label: keyless
+            config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKeyEnvar: TEAM_KEY}}
+          - id: openai:chat:fake-model@tokens=2,id={marker}-open
+            label: open
+            config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKeyRequired: false}}
+        tests: [{{vars: {{}}, assert: [{{type: finish-reason, value: stop}}]}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 1, result.stderr
+    import json
+
+    shown = workbench("evals", "show", str(json_lines(result.stdout)[-1]["run"]), "--format", "json", cwd=tmp_path)
+    errors = {c["key"]["target"]: r["observation"]["error"] for c in json.loads(shown.stdout)["cells"]
+              for r in c["results"]}
+    assert errors["open"] is None  # no key needed: called without one
+    assert "no API key for openai" in errors["keyless"]
+    assert [e["key"] for e in _sent(fake_server, marker)] == [None]

@@ -38,7 +38,14 @@ class EndpointOverrides:
             base_url_env=() if self.base_url else base.base_url_env,
             key_env=(self.key_env, *base.key_env) if self.key_env else base.key_env,
             local=base.local or self.key_optional, api_key=self.api_key or base.api_key,
-            headers={**base.headers, **self.headers}, body=merged_body(base.body, self.body))
+            headers={**base.headers, **self.headers}, body=merged_body(base.body, self.body),
+            key_hint=self.key_hint(base))
+
+    def key_hint(self, base: ProviderSpec) -> str:
+        """What to do when the target finds no key: its variables, or the config's own settings."""
+        names = ((self.key_env,) if self.key_env else ()) + base.key_env[:1]
+        where = f"set {' or '.join(names)}, or " if names else ""
+        return f"{where}give the provider apiKey (apiKeyRequired: false for a server that needs none)"
 
     def fingerprint(self) -> str:
         """A digest of where and how calls go (header values hashed, the key left out): answers cached for one

@@ -49,6 +49,8 @@ class ProviderSpec:
     """Headers sent with every call, over the wire's own (a suite's provider ``headers``)."""
     body: Mapping[str, Any] = field(default_factory=dict)
     """JSON fields merged into every request body, objects merged key by key (``response_format``, ...)."""
+    key_hint: str | None = None
+    """What to do when no key is found, where the environment is not the place (a suite's provider config)."""
 
 
 def _compat(name: str, url: str, key: str, *, local: bool = False) -> ProviderSpec:
@@ -178,7 +180,7 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
     if key is None and override is None and not spec.local:
         raise ConfigError(
             f"{ref}: no API key for {spec.name}",
-            f"set {spec.key_env[0]} in the environment (or point {spec.base_url_env[0]} at a server "
+            spec.key_hint or f"set {spec.key_env[0]} in the environment (or point {spec.base_url_env[0]} at a server "
             "that needs none)",
         )
     return Endpoint(
