@@ -189,6 +189,7 @@ def test_a_grader_on_its_own_base_url_with_its_own_key(tmp_path: Path, fake_serv
 @pytest.mark.parametrize(("provider", "config", "line", "reason"), [
     ("openai:chat:gpt-4o-mini", "logprobs: true", 5, "config.logprobs cannot be honoured"),
     ("anthropic:messages:claude-x", "seed: 3", 5, "has no seed field"),
+    ("anthropic:messages:claude-x", "temperature: 1.5", 5, "temperature is 0 to 1"),
     ("anthropic:messages:claude-x", "response_format: {type: json_object}", 5, "only OpenAI's APIs"),
     ("openai:responses:gpt-x", "stop: [END]", 5, "has no stop field"),
     ("openai:chat:gpt-4o-mini", "apiKey: '{{ env.MY_KEY }}'", 5, "use apiKeyEnvar"),

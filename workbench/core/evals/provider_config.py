@@ -150,6 +150,8 @@ def _sampling(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
     name = _SAMPLING[key]
     if parsed.wire in _UNSENT.get(name, ()):
         parsed.refuse(loc, key, f"the {parsed.wire.replace('_', ' ')} API has no {name} field")
+    if name == "temperature" and parsed.wire == "anthropic" and isinstance(value, (int, float)) and value > 1:
+        parsed.refuse(loc, key, f"Anthropic's temperature is 0 to 1, not {value}")
     parsed.params[name] = [value] if name == "stop" and isinstance(value, str) else value
     parsed.where[name] = loc
 
