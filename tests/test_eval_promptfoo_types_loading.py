@@ -185,3 +185,22 @@ def test_eval_runs_model_graded_assertions_with_the_grader_it_was_given(tmp_path
     summary = json.loads(result.stdout.splitlines()[-1])
     assert summary["status"] == "done", result.stderr
     assert "no judge target" not in result.stdout + result.stderr
+
+
+def test_similar_cosine_is_promptfoos_name_for_similar(tmp_path: Path) -> None:
+    suite = load_suite(write_suite(tmp_path, """\
+        prompts: ["Hi"]
+        providers: [fake/demo]
+        tests:
+          - assert:
+              - {type: similar:cosine, value: hello, threshold: 0.5}
+              - {type: not-similar:cosine, value: bye}
+    """), tmp_path)
+    assert [(a.type, a.negate, a.threshold) for a in suite.tests[0].assertions] == [
+        ("similar", False, 0.5), ("similar", True, None)]
+    error = load_error(tmp_path, """\
+        prompts: ["Hi"]
+        providers: [fake/demo]
+        tests: [{assert: [{type: "similar:dot", value: hello}]}]
+    """)
+    assert "assertion type 'similar:dot' is not supported" in str(error)

@@ -88,6 +88,10 @@ def _judge(ctx: Context, src: Src, loc: Loc, value: Any) -> str:
     return target_ref(src, loc, expect(src, loc, value, str, "a target such as openai/gpt-4o-mini"))
 
 
+_TYPE_ALIASES = {"similar:cosine": "similar"}
+"""promptfoo's names for a type under another name (``similar`` is the cosine similarity)."""
+
+
 def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any, nested: bool = False) -> AssertionSpec:
     expect(src, loc, data, dict, "an assertion mapping (type, value, ...)")
     written = data.get("type")
@@ -99,6 +103,7 @@ def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any, nested: bool = 
     written = expect(src, (*loc, "type"), data["type"], str, "an assertion type")
     negate = written.startswith("not-")
     base = written.removeprefix("not-")
+    base = _TYPE_ALIASES.get(base, base)
     if base not in ASSERTION_TYPES:
         raise unsupported_type(src, (*loc, "type"), base)
     provider = None
