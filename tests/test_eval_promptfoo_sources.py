@@ -122,6 +122,23 @@ def test_prompts_as_a_map_of_files_to_labels_and_as_a_glob(tmp_path: Path, fake_
     assert [p.prompt.messages[0].content for p in loaded.prompts] == ["Long: {{q}}", "Short: {{q}}", "Short: {{q}}"]
 
 
+def test_text_csv_and_jsonl_prompt_files_read_as_promptfoo_reads_them(
+        tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: [file://p.txt, file://p.md, file://p.csv, file://p.jsonl]
+        providers: [fake/files@tokens=3]
+        tests: [{vars: {q: tea}}]
+        """, **{"p.txt": "  One {{q}}  \n  ---  \nTwo {{q}}\n", "p.md": "# Title\n\n---\n\nAsk {{q}}\n",
+                "p.csv": "prompt,label\nThree {{q}},third\n",
+                "p.jsonl": '[{"role": "user", "content": "Four {{ q }}"}]\n[{"role": "user", "content": "Five"}]\n'})
+    loaded = load_suite(suite, tmp_path)
+    assert [(p.label, p.prompt.messages[0].content) for p in loaded.prompts] == [
+        ("p.txt#1", "One {{q}}"), ("p.txt#2", "Two {{q}}"), ("p.md", "# Title\n\n---\n\nAsk {{q}}\n"),
+        ("third", "Three {{q}}"), ("p.jsonl#1", "Four {{ q }}"),
+        ("p.jsonl#2", "Five")]
+    assert _run(suite, fake_env)["runs"] == 6
+
+
 def test_a_python_prompt_function_gets_the_vars_and_provider_and_may_return_a_chat(
         tmp_path: Path, fake_env: dict[str, str]) -> None:
     sent = ("user: tea for fake/fn@tokens=3 (fast)", "system: Be brief.\n\nuser: Say tea")

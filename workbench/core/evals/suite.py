@@ -36,6 +36,7 @@ from workbench.core.evals.suite_sources import (
     prompt_entries,
     resolve_refs,
     scenario_tests,
+    text_prompts,
 )
 from workbench.core.evals.testdata import Draft, build_tests, parse_test, parse_tests
 from workbench.core.evals.transforms import require_node_for, require_node_for_target
@@ -75,7 +76,6 @@ _TARGET_KEYS = frozenset({"id", "label", "config", "transform", "prompts"})
 _TARGET_PROMPTFOO = frozenset({"delay", "env", "inputs"})
 _PROMPT_KEYS = frozenset({"id", "label", "raw", "system", "messages"})
 _REF = re.compile(NAME_PATTERN.removesuffix("$") + "(@.+)?$")
-_SEPARATOR = re.compile(r"^---$", re.MULTILINE)
 
 
 def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None = None, *,
@@ -231,7 +231,7 @@ def _prompt_text(ctx: Context, src: Src, loc: Loc, text: str, label: str | None,
         for path in ctx.files(src, loc, text):
             prompts = _file_prompts(ctx, src, loc, path)
             base = label or _relative(ctx, path)
-            out += [dataclasses.replace(p, label=base if len(prompts) == 1 else f"{base}#{k}")
+            out += [dataclasses.replace(p, label=p.label or (base if len(prompts) == 1 else f"{base}#{k}"))
                     for k, p in enumerate(prompts, 1)]
         return out
     if not raw and _REF.match(text) and _in_workspace(ctx.workspace, text.partition("@")[0]):
@@ -294,27 +294,42 @@ def _workspace_prompt(ctx: Context, src: Src, loc: Loc, ref: str, label: str | N
 
 
 def _file_prompts(ctx: Context, src: Src, loc: Loc, path: Path) -> list[SuitePrompt]:
-    """A prompt file (labelled later): text (.txt/.md, ``---`` lines separate prompts), a chat list (.json/.yaml),
-    or ours (.yaml); a .json chat holding template tags is kept as text, rendered before it is read."""
+    """A prompt file (labelled later, unless its CSV labels it): text (:func:`text_prompts`), a chat list
+    (.json/.yaml; a .jsonl file one a line), or ours (.yaml); a JSON chat holding template tags is kept as text,
+    rendered before it is read."""
     suffix = path.suffix.lower()
     text = ctx.read(src, loc, path)
     name = _slug(path.stem, 1)
-    if suffix in (".txt", ".md"):
-        parts = [part.strip("\n") for part in _SEPARATOR.split(text)]
+    if suffix in (".txt", ".md", ".csv"):
         file_src = Src(ctx.shown(path))
-        return [SuitePrompt("", _templated(file_src, (), _user_prompt(name, part)), nunjucks=True)
-                for part in parts if part.strip()]
+        return [SuitePrompt(label or "", _templated(file_src, (), _user_prompt(name, part)), nunjucks=True)
+                for part, label in text_prompts(suffix, text)]
+    if suffix == ".jsonl":
+        return [_json_line_prompt(Src(ctx.shown(path), line0=number), line, name)
+                for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     if suffix == ".json" and has_tags(text):
         placeholder = _templated(Src(ctx.shown(path)), (), _user_prompt(name, text))
         return [SuitePrompt("", placeholder, nunjucks=True, json_template=text)]
     if suffix not in (".json", ".yaml", ".yml"):
         raise src.error(loc, f"prompts from {suffix or 'extensionless'} files are not supported ({ctx.shown(path)})",
-                        "use .txt or .md (text), .json (a chat list) or .yaml (a chat list or a prompt file)")
+                        "use .txt, .md or .csv (text), .json or .jsonl (chat lists) or .yaml (a chat list or a "
+                        "prompt file)")
     data, file_src = ctx.parse_yaml(path, text)
     if isinstance(data, list) or suffix == ".json":
         return [SuitePrompt("", _templated(file_src, (), chat_prompt(file_src, (), data, name)), nunjucks=True)]
     default_name = path.stem if isinstance(data, dict) and "name" not in data else None
     return [SuitePrompt("", parse_prompt(text, ctx.shown(path), default_name=default_name))]
+
+
+def _json_line_prompt(src: Src, line: str, name: str) -> SuitePrompt:
+    """One line of a ``.jsonl`` prompt file: a chat list (a line with template tags rendered before it is read)."""
+    if has_tags(line):
+        return SuitePrompt("", _templated(src, (), _user_prompt(name, line)), nunjucks=True, json_template=line)
+    chat = _chat_text(src, (), line, name)
+    if chat is None:
+        raise src.error((), "a line of a .jsonl prompt file is not a JSON list of messages",
+                        'write one chat a line: [{"role": "user", "content": "..."}]')
+    return SuitePrompt("", _templated(src, (), chat), nunjucks=True)
 
 
 def _chat_text(src: Src, loc: Loc, text: str, name: str) -> Prompt | None:

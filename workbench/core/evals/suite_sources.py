@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import csv
+import io
 import json
 import re
 from collections.abc import Sequence
@@ -79,6 +81,33 @@ def prompt_entries(src: Src, raw: Any) -> list[tuple[Loc, Any]]:
                 for path, label in raw.items()]
     items = expect(src, ("prompts",), raw, list, "a list of prompts (or a map of file:// paths to labels)")
     return [(("prompts", i), item) for i, item in enumerate(items)]
+
+
+def text_prompts(suffix: str, text: str) -> list[tuple[str, str | None]]:
+    """The prompts of a text prompt file, each with its own label (a CSV's ``label`` column) or None, as promptfoo
+    reads them: ``.txt`` split at lines that are ``---`` (spaces around it too), each part trimmed; ``.md`` whole,
+    as written; ``.csv`` one prompt a line, or a ``prompt`` column (and ``label``)."""
+    if suffix == ".md":
+        return [(text, None)] if text.strip() else []
+    if suffix == ".csv":
+        return _csv_prompts(text)
+    parts: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.strip() == "---":
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    return [(joined, None) for part in parts if (joined := "\n".join(part).strip())]
+
+
+def _csv_prompts(text: str) -> list[tuple[str, str | None]]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if "," not in text:
+        start = 1 if lines and lines[0].strip().lower() == "prompt" else 0
+        return [(line, None) for line in lines[start:]]
+    rows = csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=True)
+    return [(row["prompt"].strip(), (row.get("label") or "").strip() or None) for row in rows
+            if (row.get("prompt") or "").strip()]
 
 
 def _file_path(path: str) -> str:
