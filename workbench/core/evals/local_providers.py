@@ -14,14 +14,13 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx2
 
 from workbench.core.errors import one_line
-from workbench.core.evals.model import Observation, SuiteTarget
+from workbench.core.evals.model import LocalProvider, Observation, SuiteTarget
 from workbench.core.evals.node_bridge import JavaScriptError, current, js_function, require_node
 from workbench.core.evals.python_assert import PythonAssertionError, run_python
 from workbench.core.evals.suite_promptfoo import FILE, Context, Src, expect
@@ -41,26 +40,6 @@ _PATH = re.compile(r"""^(?:json|text|data)(?:\.[A-Za-z_$][\w$]*|\[\d+\]|\["[^"\]
 _FUNCTION = re.compile(r"^(async\s+)?(function\b|\([^()]*\)\s*=>|[A-Za-z_$][\w$]*\s*=>)")
 _CREDENTIAL = re.compile(r"auth|key|token|secret|cookie|password", re.IGNORECASE)
 _STEP = re.compile(r"""\.([A-Za-z_$][\w$]*)|\[(\d+)\]|\["([^"\]]*)"\]|\['([^'\]]*)'\]""")
-
-
-@dataclass(frozen=True, slots=True)
-class LocalProvider:
-    """How a non-model provider answers: ``kind`` is ``echo``, ``http`` or ``python``."""
-
-    kind: str
-    url: str = ""
-    method: str = "POST"
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: Any = None
-    query: Mapping[str, str] = field(default_factory=dict)
-    transform_response: str | None = None
-    code: str = ""
-    """``python``: ``file://path.py[:function]`` (``call_api`` by default)."""
-    config: Mapping[str, Any] = field(default_factory=dict)
-    """``python``: the provider's ``config``, handed to ``call_api`` as ``options["config"]``."""
-    digest: str = ""
-    """What the answers depend on besides the request (the settings; a Python file's text): cached answers of
-    another version are never served."""
 
 
 # --- loading -----------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ as such (the suite loader validates the YAML with pydantic; the store and the re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,6 @@ from workbench.core.traces.redact import Redactor
 
 if TYPE_CHECKING:
     from workbench.core.endpoint_overrides import EndpointOverrides
-    from workbench.core.evals.local_providers import LocalProvider
 
 ASSERTION_TYPES = frozenset({
     # text
@@ -186,6 +186,26 @@ class SuitePrompt:
     function: str | None = None
     """A prompt function (``file://path.py:name``, or ``.js``): called for each test and target, what it returns is
     the prompt (``prompt`` holds a placeholder until then)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalProvider:
+    """How a non-model provider answers: ``kind`` is ``echo``, ``http`` or ``python``."""
+
+    kind: str
+    url: str = ""
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+    query: Mapping[str, str] = field(default_factory=dict)
+    transform_response: str | None = None
+    code: str = ""
+    """``python``: ``file://path.py[:function]`` (``call_api`` by default)."""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """``python``: the provider's ``config``, handed to ``call_api`` as ``options["config"]``."""
+    digest: str = ""
+    """What the answers depend on besides the request (the settings; a Python file's text): cached answers of
+    another version are never served."""
 
 
 @dataclass(frozen=True, slots=True)
