@@ -163,6 +163,21 @@ def test_unsupported_promptfoo_keys_are_warned_by_name(tmp_path: Path) -> None:
     assert suite.targets[0].params == {"temperature": 0.5}
 
 
+@pytest.mark.parametrize(("head", "line", "key"), [
+    ("env: {OPENAI_API_KEY: sk-x}\nproviders: [openai:gpt-4o-mini]\n", 2, "env"),
+    ("extensions: [file://hooks.js:extensionHook]\nproviders: [openai:gpt-4o-mini]\n", 2, "extensions"),
+    ("providers:\n  - id: openai:gpt-4o-mini\n    env: {OPENAI_BASE_URL: x}\n", 4, "env"),
+])
+def test_promptfoo_keys_that_would_change_the_calls_stop_the_load(tmp_path: Path, head: str, line: int,
+                                                                   key: str) -> None:
+    (tmp_path / "evals").mkdir()
+    suite = tmp_path / "evals" / "suite.yaml"
+    suite.write_text('prompts: ["Hello {{name}}"]\n' + head + "tests:\n  - vars: {name: Ada}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_suite(suite, tmp_path)
+    assert str(caught.value).startswith(f"evals/suite.yaml:{line}: '{key}' is not supported: "), str(caught.value)
+
+
 @pytest.mark.parametrize(("text", "expected", "hint"), [
     ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert:\n      - type: is-sql\n        value: x\n",
      "evals/suite.yaml:5: assertion type 'is-sql' is not supported", "contains, contains-all"),

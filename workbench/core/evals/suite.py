@@ -66,14 +66,14 @@ from workbench.core.yaml_lines import Loc
 
 _KEYS = frozenset({"description", "prompts", "providers", "targets", "tests", "defaultTest", "repeat", "concurrency",
                    "gate", "judge", "evaluateOptions", "assertionTemplates", "scenarios"})
-_PROMPTFOO_KEYS = frozenset({"tags", "derivedMetrics", "outputPath", "sharing", "env", "extensions",
+_PROMPTFOO_KEYS = frozenset({"tags", "derivedMetrics", "outputPath", "sharing",
                              "nunjucksFilters", "writeLatestResults", "commandLineOptions", "metadata", "redteam",
                              "tracing"})
 _EVALUATE_KEYS = frozenset({"repeat", "maxConcurrency"})
 _EVALUATE_PROMPTFOO = frozenset({"delay", "showProgressBar", "cache", "timeoutMs", "maxEvalTimeMs",
                                  "generateSuggestions", "interactiveProviders"})
 _TARGET_KEYS = frozenset({"id", "label", "config", "transform", "prompts"})
-_TARGET_PROMPTFOO = frozenset({"delay", "env", "inputs"})
+_TARGET_PROMPTFOO = frozenset({"delay", "inputs"})
 _PROMPT_KEYS = frozenset({"id", "label", "raw", "system", "messages"})
 _REF = re.compile(NAME_PATTERN.removesuffix("$") + "(@.+)?$")
 

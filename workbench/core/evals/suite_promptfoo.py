@@ -151,12 +151,26 @@ def expect(src: Src, loc: Loc, value: Any, kind: type | tuple[type, ...], what: 
     return value
 
 
+REFUSED_KEYS = {
+    "env": ("'env' is not supported: it changes the keys and endpoints the calls use",
+            "set the variables in the environment of `workbench eval`, or give a provider its own "
+            "config (apiKeyEnvar, apiBaseUrl)"),
+    "extensions": ("'extensions' is not supported: its hooks change the tests and what is sent",
+                   "remove it, or write what the hook does into the suite"),
+}
+"""promptfoo's keys that would change what is sent or how it is graded and that we do not run: a load error,
+never a warning (the run would differ from promptfoo's)."""
+
+
 def check_keys(ctx: Context, src: Src, loc: Loc, data: Mapping[str, Any], ours: frozenset[str],
                ignored: frozenset[str], what: str) -> None:
-    """Unknown keys are errors (a typo must not pass); keys of promptfoo's that we do not support are warnings."""
+    """Unknown keys are errors (a typo must not pass), and so are promptfoo's keys that would change the run
+    (:data:`REFUSED_KEYS`); promptfoo's other keys that we do not support are warnings."""
     for key in data:
         if key in ours:
             continue
+        if key in REFUSED_KEYS:
+            raise src.error((*loc, key), *REFUSED_KEYS[key])
         if key in ignored:
             ctx.unsupported(src, (*loc, key), str(key))
             continue
