@@ -77,3 +77,38 @@ def test_a_writer_that_cannot_open_raises_in_the_callers_thread(tmp_path: Path) 
         services.open_writer_soon()
         with pytest.raises(WorkbenchError):
             services.writer()
+
+
+def test_a_trace_log_that_fails_to_open_unexpectedly_is_said_never_silent(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.core.call_record import CallRecord
+    from workbench.core.request import ChatRequest
+    from workbench.core.traces.context import NO_CONTEXT
+    from workbench.services import CallTracer
+
+    services = Services({"WORKBENCH_TRACES": str(tmp_path / "t.db")}, config_path=None)
+
+    def broken() -> None:
+        raise RuntimeError("import lock deadlock")
+
+    monkeypatch.setattr(services, "writer", broken)
+    said: list[WorkbenchError] = []
+    tracer = CallTracer(services, NO_CONTEXT, 2, said.append)
+    request = ChatRequest.from_prompt("hi")
+    tracer(0, CallRecord("fake/a", request))
+    tracer(1, CallRecord("fake/b", request))
+    assert tracer.ids == [None, None]
+    assert [str(e) for e in said] == ["the trace log could not be opened: RuntimeError('import lock deadlock')"]
+    assert said[0].hint == "the calls of this race are not traced"
+
+
+def test_an_early_open_in_the_background_that_failed_is_tried_again_by_the_caller(tmp_path: Path) -> None:
+    services = Services({"WORKBENCH_TRACES": str(tmp_path / "missing" / "t.db")}, config_path=None)
+    (tmp_path / "missing").write_text("a file where the folder should be")  # the early open fails
+    services.open_writer_soon()
+    assert services._opening is not None
+    services._opening.join()
+    (tmp_path / "missing").unlink()  # then the folder can be made: the caller's open works
+    writer = services.writer()
+    assert writer.path == tmp_path / "missing" / "t.db"
+    services.close()

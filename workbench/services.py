@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, one_line
 
 if TYPE_CHECKING:
     from workbench.core.call_record import CallRecord
@@ -66,7 +66,6 @@ class Services:
         self._writer: TraceWriter | None = None
         self._store: TraceStore | None = None
         self._opening: threading.Thread | None = None
-        self._opening_error: BaseException | None = None
         self._servers = contextlib.ExitStack()
         self._server_urls: dict[str, str] = {}
         self._servers_lock = threading.Lock()
@@ -165,18 +164,14 @@ class Services:
             self._opening.start()
 
     def _open_writer(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # met again by writer() in the caller's thread, which says it
             self.writer()
-        except BaseException as exc:  # raised again by writer(), in the caller's thread
-            self._opening_error = exc
 
     def writer(self) -> TraceWriter:
         """The background trace writer (created on first use); closed, with every write committed, by :meth:`close`."""
         opening = self._opening
         if opening is not None and opening is not threading.current_thread():
-            opening.join()
-            if self._opening_error is not None:
-                raise self._opening_error
+            opening.join()  # an early open that failed (even by a fluke of two threads importing) is tried again here
         with self._lock:
             if self._writer is None:
                 if self._closed:
@@ -251,6 +246,10 @@ class CallTracer:
                 except WorkbenchError as exc:
                     self._failed = True
                     self.on_error(exc)
+                except Exception as exc:  # never silent: the face says the calls are not traced, and why
+                    self._failed = True
+                    self.on_error(WorkbenchError(f"the trace log could not be opened: {one_line(repr(exc), 200)}",
+                                                 "the calls of this race are not traced"))
             if self._writer is not None:
                 self.ids[index] = self._writer.write(record, self.context)
 
