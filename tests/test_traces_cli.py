@@ -15,6 +15,14 @@ LIST_FIELDS = {"id", "time", "target", "status", "ttft_ms", "latency_ms", "input
                "cost_usd", "prompt", "prompt_version"}
 
 
+def traced(*args: str, env: dict[str, str]) -> list[dict[str, object]]:
+    """`workbench run ... --json` that must succeed with every call traced: its rows."""
+    ran = workbench("run", *args, "--json", env=env)
+    rows = json_lines(ran.stdout)
+    assert ran.returncode == 0 and rows and all(row["trace_id"] for row in rows), (ran.returncode, ran.stderr)
+    return rows
+
+
 def test_run_then_list_show_search_stats_export_prune(tmp_path: Path) -> None:
     db = str(tmp_path / "cli.db")
     env = {"WORKBENCH_TRACES": db}
@@ -89,8 +97,7 @@ def test_no_trace_flag(tmp_path: Path) -> None:
 def test_search_takes_words_as_written_and_fts5_syntax_behind_fts(tmp_path: Path) -> None:
     env = {"WORKBENCH_TRACES": str(tmp_path / "s.db")}
     prompts = ['Rock AND roll: "quoted" col:on pre*fix', "rock or roll NEAR here", "apricots NOT pears"]
-    ids = [json_lines(workbench("run", text, "-m", "fake/a@tokens=2", "--json", env=env).stdout)[0]["trace_id"]
-           for text in prompts]
+    ids = [traced(text, "-m", "fake/a@tokens=2", env=env)[0]["trace_id"] for text in prompts]
 
     def found(*args: str) -> list[object]:
         result = workbench("traces", "search", *args, "--json", env=env)
@@ -126,9 +133,8 @@ def test_a_blank_search_is_refused(tmp_path: Path) -> None:
 def test_show_lays_a_call_out_for_reading(tmp_path: Path) -> None:
     env = {"WORKBENCH_TRACES": str(tmp_path / "s.db"), "COLUMNS": "120"}
     prompt = "Tell me about \x1b]0;owned title\x07apricots\x1b[2J"
-    ran = workbench("run", prompt, "-s", "Be brief", "-m", "fake/a@tokens=4,reasoning=2", "--temperature", "0.5",
-                    "--tag", "fruit", "--json", env=env)
-    row = json_lines(ran.stdout)[0]
+    row = traced(prompt, "-s", "Be brief", "-m", "fake/a@tokens=4,reasoning=2", "--temperature", "0.5",
+                 "--tag", "fruit", env=env)[0]
     shown = workbench("traces", "show", str(row["trace_id"]), env=env)
     assert shown.returncode == 0, shown.stderr
     text = shown.stdout
