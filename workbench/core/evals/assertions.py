@@ -28,6 +28,7 @@ from jsonschema.exceptions import best_match
 
 from workbench.core.evals.assertions_heuristics import CHECKS as _HEURISTICS
 from workbench.core.evals.assertions_javascript import JAVASCRIPT as _JAVASCRIPT
+from workbench.core.evals.assertions_markup import CHECKS as _MARKUP
 from workbench.core.evals.assertions_model_graded import CHECKS as _MODEL_GRADED
 from workbench.core.evals.assertions_model_graded import NO_JUDGE as NO_JUDGE
 from workbench.core.evals.assertions_services import CHECKS as _SERVICES
@@ -426,6 +427,7 @@ _CHECKS: dict[str, CheckFn] = {
     "levenshtein": _levenshtein,
     "rouge-n": _rouge_n,
     **_HEURISTICS,
+    **_MARKUP,
     **_TOOLS,
     **_SERVICES,
     **_MODEL_GRADED,

@@ -21,7 +21,7 @@ ASSERTION_TYPES = frozenset({
     # text
     "equals", "contains", "icontains", "contains-any", "contains-all", "starts-with", "regex",
     # structure
-    "is-json", "contains-json", "json-schema",
+    "is-json", "contains-json", "json-schema", "is-xml", "contains-xml", "is-html", "contains-html", "word-count",
     # measured figures (thresholds: ms, ms, USD, output tokens); the finish reason
     "latency", "ttft", "cost", "token-length", "finish-reason",
     # code, judges and services
