@@ -100,19 +100,21 @@ def test_reset_formats() -> None:
 
 
 async def test_calls_stay_under_a_servers_limit_with_no_429(fake_env: dict[str, str]) -> None:
-    """Against a fake server enforcing 600 rpm, a client limited to 570 rpm never sees a 429."""
+    """Against a fake server enforcing 600 rpm, a client limited to 500 rpm never sees a 429. (The margin, two
+    requests' worth at the start and 100 rpm after, absorbs a busy machine delaying one request and not the
+    next: both then arrive together.)"""
     server = FakeServer(port=0, limits=RateLimits(rpm=600))
     await server.start()
     try:
         env = {"WORKBENCH_FAKE_URL": server.base_url}
-        policies = PolicySet().with_defaults(rate_limit={"rpm": 570}, retry={"max_retries": 0})
+        policies = PolicySet().with_defaults(rate_limit={"rpm": 500}, retry={"max_retries": 0})
         async with new_client() as client:
             caller = Caller(client)
             records = [CallRecord(f"fake/rl@tokens=1,id=rl-{i}", ChatRequest.from_prompt("x")) for i in range(25)]
             await asyncio.gather(*(caller.call(r, policies=policies, env=env) for r in records))
         assert all(r.status == "ok" for r in records), [str(r.error) for r in records if r.error]
         queued = [r.timing.queue_ms for r in records if r.timing.queue_ms]
-        assert queued and max(queued) > 1000  # 25 calls at 9.5/s: the last ones waited ~1.6 s in the queue
+        assert queued and max(queued) > 1000  # 25 calls at 8.3/s: the last ones waited ~2 s in the queue
         assert not any(e["rate_limited"] for e in server.log)
     finally:
         await server.stop()
