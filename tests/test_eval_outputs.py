@@ -113,7 +113,7 @@ def test_every_extension_writes_its_format_with_metadata(tmp_path: Path) -> None
 def test_bad_outputs_are_refused_in_one_line_before_any_run(tmp_path: Path) -> None:
     suite = _suite(tmp_path)
     (tmp_path / "folder.json").mkdir()
-    for args, words in [(("-o", "results.txt"), ("results.txt", "unknown output format")),
+    for args, words in [(("-o", "results.docx"), ("results.docx", "unknown output format")),
                         (("-o", str(tmp_path / "folder.json")), ("is a folder",)),
                         (("-o", str(tmp_path / "missing" / "r.json")), ("cannot write in",))]:
         result = _run(suite, *args)

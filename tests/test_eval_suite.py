@@ -146,19 +146,19 @@ def test_unsupported_promptfoo_keys_are_warned_by_name(tmp_path: Path) -> None:
             config: {temperature: 0.5, cost: 0.001}
         outputPath: results.json
         sharing: true
-        evaluateOptions: {delay: 100}
+        evaluateOptions: {delay: 100, showProgressBar: false}
         tests:
           - vars: {name: Ada}
             options: {runSerially: true}
     """), tmp_path)
 
     assert suite.warnings == (
-        "evals/suite.yaml:5: 'outputPath' is not supported (ignored)",
         "evals/suite.yaml:6: 'sharing' is not supported (ignored)",
         "evals/suite.yaml:4: 'config.cost' is not supported (ignored)",
         "evals/suite.yaml:10: 'options.runSerially' is not supported (ignored)",
-        "evals/suite.yaml:7: 'delay' is not supported (ignored)",
+        "evals/suite.yaml:7: 'showProgressBar' is not supported (ignored)",
     )
+    assert suite.output_paths == ("results.json",) and suite.limits.delay_ms == 100  # honoured, not warned
     assert suite.prompts[0].label == "prompt 1"
     assert suite.targets[0].params == {"temperature": 0.5}
 

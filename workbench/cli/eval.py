@@ -28,7 +28,7 @@ from workbench.core.errors import ConfigError
 if TYPE_CHECKING:
     from workbench.core.config import Settings
     from workbench.core.evals.model import CellKey, CellResult, RunInfo, RunReport, Suite, SuiteTarget
-    from workbench.core.evals.report_outputs import ResultStream
+    from workbench.core.evals.report_outputs import ResultStream, SuiteNames
     from workbench.core.evals.run_store import EvalStore
     from workbench.core.evals.runner import EvalRunner, Preflight
     from workbench.core.evals.traced import TracedAnswer
@@ -44,7 +44,7 @@ def _targets(args: argparse.Namespace, settings: Settings) -> tuple[SuiteTarget,
 
     if not args.targets:
         return None
-    return tuple(SuiteTarget(settings.config.expand(t), t) for t in args.targets)
+    return tuple(SuiteTarget(settings.config.expand(t), t, written_id=t) for t in args.targets)
 
 
 def _with_grader(suite: Suite, grader: str | None, settings: Settings) -> Suite:
@@ -159,17 +159,18 @@ def _selected(args: argparse.Namespace, suite: Suite, store: EvalStore, config: 
                                    targets=args.filter_targets))
 
 
-def _outputs(paths: Sequence[str]) -> list[tuple[Path, str]]:
-    """``-o``: each file with the format of its extension, its folder checked before any call is made."""
+def _outputs(paths: Sequence[str], given_as: str = "-o") -> list[tuple[Path, str]]:
+    """``-o`` (or the suite's ``outputPath``, ``given_as``): each file with the format of its extension, its folder
+    checked before any call is made."""
     from workbench.core.evals.report_outputs import output_format
 
     out = []
     for text in dict.fromkeys(paths):
         fmt, path = output_format(text), Path(text).expanduser()
         if path.is_dir():
-            raise ConfigError(f"-o {text} is a folder, not a file", "name the file to write")
+            raise ConfigError(f"{given_as} {text} is a folder, not a file", "name the file to write")
         if not path.parent.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK):
-            raise ConfigError(f"-o {text}: cannot write in {path.parent} (no such folder, or not writable)",
+            raise ConfigError(f"{given_as} {text}: cannot write in {path.parent} (no such folder, or not writable)",
                               "pass a file in a folder you can write to")
         out.append((path, fmt))
     return out
@@ -214,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from workbench.core.evals.exit_codes import promptfoo_exit
+    from workbench.core.evals.report_outputs import suite_names
     from workbench.core.evals.runner import EvalRunner, RunOptions, preflight
     from workbench.core.evals.suite import load_suite
 
@@ -224,6 +227,9 @@ def _run(args: argparse.Namespace) -> int:
     suite = load_suite(Path(args.suite), workspace, targets_given=bool(args.targets), variables=variables(args.var))
     for warning in suite.warnings:
         print(f"workbench: {warning}", file=sys.stderr)
+    if not outputs and suite.output_paths:  # -o wins over the suite's outputPath, as in promptfoo
+        outputs = _outputs(suite.output_paths, f"{suite.path}: outputPath")
+    failed_code, env_gate = promptfoo_exit(suite, os.environ)
     store = eval_store(config)
     try:
         selected = _selected(args, suite, store, config)
@@ -239,9 +245,11 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"workbench: no cell errored in eval run {resumed.id}: nothing to retry", file=sys.stderr)
                 return EXIT_OK
         repeat = args.repeat or (resumed.repeat if resumed else suite.repeat)
-        concurrency = args.concurrency or suite.concurrency or 8
+        concurrency = 1 if suite.limits.delay_ms else args.concurrency or suite.concurrency or 8  # promptfoo's delay
+        gate = args.gate if args.gate is not None or suite.gate is not None else env_gate
         options = RunOptions(repeat=repeat, concurrency=concurrency, max_cost=args.max_cost,
-                             use_cache=not args.no_cache, gate=args.gate)
+                             use_cache=not args.no_cache and suite.limits.cache, gate=gate,
+                             gate_source="option" if args.gate is not None else "environment", limits=suite.limits)
         runner = EvalRunner(suite, store, options=options, policies=config.policies, prices=config.prices,
                             providers=config.config.provider_specs())
         reuse, spent = _traced(config, resumed, store) if resumed and not errored else ({}, 0.0)
@@ -263,7 +271,7 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"workbench: the suite changed since run {resumed.id}; finished cells are kept as they are",
                       file=sys.stderr)
             run_info = runner.resume(resumed, spent)
-        stream = _result_stream(outputs, store, run_info)
+        stream = _result_stream(outputs, store, run_info, suite_names(suite))
         try:
             _execute(runner, run_info, config, pre.calls + pre.cached + pre.reused, reuse, quiet=args.json,
                      stream=stream)
@@ -274,12 +282,13 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             if stream is not None:
                 stream.close()
-        return _conclude(args, store, run_info, outputs)
+        return _conclude(args, store, run_info, outputs, suite, failed_code)
     finally:
         store.close()
 
 
-def _result_stream(outputs: Sequence[tuple[Path, str]], store: EvalStore, run_info: RunInfo) -> ResultStream | None:
+def _result_stream(outputs: Sequence[tuple[Path, str]], store: EvalStore, run_info: RunInfo,
+                   names: SuiteNames) -> ResultStream | None:
     """``-o FILE.jsonl``: the file the results stream to, the stored results of a resumed run first."""
     from workbench.core.evals.report_outputs import ResultStream
 
@@ -287,7 +296,7 @@ def _result_stream(outputs: Sequence[tuple[Path, str]], store: EvalStore, run_in
     if path is None:
         return None
     try:
-        stream = ResultStream(path, store.redactor)
+        stream = ResultStream(path, store.redactor, names)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}", "pass a file you can write to") from None
     for result, _ in store.results(run_info.id):
@@ -353,21 +362,24 @@ def _run_cells(runner: EvalRunner, run_info: RunInfo, found: Services, refs: lis
         asyncio.run(go(env))
 
 
-def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo,
-              outputs: Sequence[tuple[Path, str]]) -> int:
-    """Judge the run (its gate, the comparison), store the verdict with it, then report what is stored."""
+def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo, outputs: Sequence[tuple[Path, str]],
+              suite: Suite, failed_code: int | None) -> int:
+    """Judge the run (its gate, the comparison), store the verdict with it, then report what is stored; a failed
+    run exits ``--exit-code-failed``, else ``failed_code`` (promptfoo's variable), else 1."""
     from workbench.core.evals.report_data import conclude
+    from workbench.core.evals.report_outputs import suite_names
 
     compare = store.previous(run_info) if args.compare == "last" else (
         store.run(args.compare) if args.compare else None)
     if args.compare == "last" and compare is None:
         print("workbench: no earlier run of this suite to compare with", file=sys.stderr)
-    codes = EXIT_CODES if args.exit_code_failed is None else {**EXIT_CODES, "failed": args.exit_code_failed}
+    failed = args.exit_code_failed if args.exit_code_failed is not None else failed_code
+    codes = EXIT_CODES if failed is None else {**EXIT_CODES, "failed": failed}
     report = conclude(store, run_info, compare=compare, exit_codes=codes)
     run = report.run
     reasons = list(run.failures or ())
     _write_reports(report, args.report, args.out)
-    _write_outputs(report, outputs)
+    _write_outputs(report, outputs, suite_names(suite))
     if args.json:
         print(json.dumps(_summary(report, reasons)))
     else:
@@ -409,7 +421,7 @@ def _write_reports(report: RunReport, formats: Sequence[str], out: str | None) -
         print(f"wrote {path}", file=sys.stderr)
 
 
-def _write_outputs(report: RunReport, outputs: Sequence[tuple[Path, str]]) -> None:
+def _write_outputs(report: RunReport, outputs: Sequence[tuple[Path, str]], names: SuiteNames) -> None:
     """``-o``: each file but the streamed ``.jsonl``, written in full."""
     from workbench.core.errors import WorkbenchError
     from workbench.core.evals.report_outputs import render_output
@@ -417,7 +429,7 @@ def _write_outputs(report: RunReport, outputs: Sequence[tuple[Path, str]]) -> No
     for path, fmt in outputs:
         if fmt != "jsonl":
             try:
-                path.write_text(render_output(report, fmt), encoding="utf-8")
+                path.write_text(render_output(report, fmt, names), encoding="utf-8")
             except OSError as exc:
                 raise WorkbenchError(f"cannot write {path}: {exc.strerror}",
                                      f"the run is stored: `workbench evals show {report.run.id}` shows it") from None

@@ -209,6 +209,20 @@ class LocalProvider:
 
 
 @dataclass(frozen=True, slots=True)
+class RunLimits:
+    """promptfoo's ``evaluateOptions`` that bound a run's time and pace (None or 0: no limit)."""
+
+    timeout_ms: int | None = None
+    """``timeoutMs``: a cell (its call and grading) running longer ends as an error, promptfoo's timeout error."""
+    max_eval_time_ms: int | None = None
+    """``maxEvalTimeMs``: the cells not done this long after the run started end as errors; the run still reports."""
+    delay_ms: int = 0
+    """``delay``: a wait after each call made (a cached answer waits for nothing); the run goes one cell at a time."""
+    cache: bool = True
+    """``cache``: False neither reads nor writes the response cache (``--no-cache``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class SuiteTarget:
     """A target and the parameter overrides the suite gives it (promptfoo's provider ``config``)."""
 
@@ -224,6 +238,10 @@ class SuiteTarget:
     labels ``name:...``); None runs every prompt."""
     local: LocalProvider | None = None
     """A provider that is not a model API (echo, http, a Python file): its cells are answered by it."""
+    written_id: str | None = None
+    """The id as the suite (or ``-t``) wrote it (promptfoo's ``openai:chat:gpt-4o-mini``), for promptfoo's outputs."""
+    written_label: str | None = None
+    """The ``label`` the suite gave it; None when it has none (``label`` is then its name here)."""
 
     def runs(self, prompt: str) -> bool:
         """Is the prompt labelled ``prompt`` run on this target?"""
@@ -262,6 +280,13 @@ class Suite:
     """What the file asked for that is not supported, by name (``file:line: ...``); printed, never silent."""
     digest: str = ""
     """Content hash of the suite as loaded (test data included), recorded with each run."""
+    limits: RunLimits = field(default_factory=RunLimits)
+    """promptfoo's ``evaluateOptions`` time limits, delay and cache switch."""
+    output_paths: tuple[str, ...] = ()
+    """promptfoo's ``outputPath``: the files written after the run, as ``-o`` writes them (``-o`` wins)."""
+    promptfoo: bool = False
+    """Written as promptfoo's config (a ``promptfooconfig.*`` file, or one naming ``providers:``): promptfoo's
+    ``PROMPTFOO_FAILED_TEST_EXIT_CODE`` and ``PROMPTFOO_PASS_RATE_THRESHOLD`` apply to its runs."""
 
     def gate_or_default(self, override: float | None = None) -> float:
         """The pass rate a run must reach: ``override`` (``--gate``), else the suite's, else every cell."""

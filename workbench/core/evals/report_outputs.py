@@ -1,10 +1,12 @@
 """``workbench eval -o FILE``: results in the format of the file's extension, as promptfoo's ``--output`` writes them.
 
 ``.json`` is promptfoo's output document (``version: 3``: ``results.results[]`` with the variables, prompt,
-provider, response, verdict, grading, latency and cost of each result; ``results.stats``), ``.yaml``/``.yml`` the
-same document in YAML, ``.csv`` one row per result, ``.jsonl`` one result per line written as each cell finishes
-(:class:`ResultStream`: a run of any size never holds them all), and ``.html``, ``.md`` and ``.xml`` (JUnit) our
-reports (:mod:`workbench.core.evals.report_formats`). Every format carries each test's ``metadata``.
+provider, response, verdict, grading, latency and cost of each result; ``results.prompts[]``; ``results.stats``),
+``.yaml``/``.yml`` (and ``.txt``, as promptfoo writes it) the same document in YAML, ``.csv`` one row per result,
+``.jsonl`` one result per line written as each cell finishes (:class:`ResultStream`: a run of any size never holds
+them all), and ``.html``, ``.md`` and ``.xml`` (JUnit) our reports (:mod:`workbench.core.evals.report_formats`).
+Every format carries each test's ``metadata``. Given the suite (:class:`SuiteNames`), a provider is named by the id
+and label the suite wrote, and a prompt by its template.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -20,12 +23,12 @@ from typing import IO, Any
 import yaml
 
 from workbench.core.errors import ConfigError
-from workbench.core.evals.model import CellResult, RunReport
+from workbench.core.evals.model import CellResult, RunReport, Suite, SuitePrompt
 from workbench.core.evals.redaction import stored_grading, stored_observation
 from workbench.core.evals.report_formats import render
 from workbench.core.traces.redact import Redactor
 
-OUTPUT_FORMATS = {".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".yaml": "yaml", ".yml": "yaml",
+OUTPUT_FORMATS = {".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".txt": "yaml",
                   ".html": "html", ".htm": "html", ".md": "md", ".xml": "junit"}
 """Each extension ``-o`` knows, and the format it writes."""
 
@@ -39,17 +42,52 @@ def output_format(path: str) -> str:
     fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise ConfigError(f"-o {path}: unknown output format '{Path(path).suffix or '(no extension)'}'",
-                          "name the file .json, .jsonl, .csv, .yaml, .html, .md or .xml")
+                          "name the file .json, .jsonl, .csv, .yaml, .txt, .html, .md or .xml")
     return fmt
 
 
-def render_output(report: RunReport, fmt: str) -> str:
+@dataclass(frozen=True, slots=True)
+class SuiteNames:
+    """What promptfoo's outputs call a run's targets and prompts, as the suite wrote them."""
+
+    providers: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
+    """By target label: the id as written (``openai:chat:gpt-4o-mini``) and the ``label`` given (None: none)."""
+    prompts: Mapping[str, str] = field(default_factory=dict)
+    """By prompt label: its template as written (a chat as its JSON list of messages)."""
+
+    def provider(self, target: str) -> dict[str, str]:
+        """promptfoo's ``provider`` of a result: ``{id, label}``, the label left out when the suite gave none."""
+        written, label = self.providers.get(target, (target, target))
+        return {"id": written} if label is None else {"id": written, "label": label}
+
+
+def suite_names(suite: Suite) -> SuiteNames:
+    return SuiteNames({t.label: (t.written_id or t.ref, t.written_label if t.written_id else t.label)
+                       for t in suite.targets},
+                      {p.label: template_text(p) for p in suite.prompts})
+
+
+def template_text(prompt: SuitePrompt) -> str:
+    """A prompt as written: its text, or its messages as a JSON chat list (a prompt function: its reference)."""
+    if prompt.function is not None:
+        return prompt.function
+    if prompt.json_template is not None:
+        return prompt.json_template
+    messages = prompt.prompt.messages
+    if prompt.prompt.system is None and len(messages) == 1 and messages[0].role == "user":
+        return messages[0].content
+    chat = [{"role": "system", "content": prompt.prompt.system}] if prompt.prompt.system is not None else []
+    chat += [{"role": m.role, "content": m.content} for m in messages]
+    return json.dumps(chat, ensure_ascii=False)
+
+
+def render_output(report: RunReport, fmt: str, names: SuiteNames | None = None) -> str:
     """The whole report in ``fmt`` (any of :data:`OUTPUT_FORMATS` but ``jsonl``, which streams)."""
     match fmt:
         case "json":
-            return json.dumps(promptfoo_document(report), indent=2, ensure_ascii=False, default=str) + "\n"
+            return json.dumps(promptfoo_document(report, names), indent=2, ensure_ascii=False, default=str) + "\n"
         case "yaml":
-            document = json.loads(json.dumps(promptfoo_document(report), default=str))
+            document = json.loads(json.dumps(promptfoo_document(report, names), default=str))
             return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
         case "csv":
             return _csv(report)
@@ -57,7 +95,7 @@ def render_output(report: RunReport, fmt: str) -> str:
             return render(report, fmt)
 
 
-def result_record(result: CellResult) -> dict[str, Any]:
+def result_record(result: CellResult, names: SuiteNames | None = None) -> dict[str, Any]:
     """One result as promptfoo's output holds it (``results.results[]``)."""
     observation, key = result.observation, result.key
     tokens = _tokens(result)
@@ -68,7 +106,7 @@ def result_record(result: CellResult) -> dict[str, Any]:
     return {
         "testCase": {"description": key.test, "vars": observation.vars, "metadata": observation.metadata},
         "prompt": {"raw": observation.prompt_text, "label": key.prompt},
-        "provider": {"id": key.target, "label": key.target},
+        "provider": (names or SuiteNames()).provider(key.target),
         "response": {"output": observation.text, "tokenUsage": tokens, "cost": observation.cost_usd,
                      "finishReason": observation.finish, "cached": result.cached},
         "vars": observation.vars,
@@ -88,10 +126,11 @@ def result_record(result: CellResult) -> dict[str, Any]:
     }
 
 
-def promptfoo_document(report: RunReport) -> dict[str, Any]:
+def promptfoo_document(report: RunReport, names: SuiteNames | None = None) -> dict[str, Any]:
     """The run as promptfoo's ``--output results.json`` (``version: 3``), as far as a stored run holds it."""
+    names = names or SuiteNames()
     results = [result for cell in report.cells for result in cell.results]
-    records = [result_record(result) for result in results]
+    records = [result_record(result, names) for result in results]
     prompts: dict[tuple[str, str], None] = {}
     tests: dict[str, None] = {}
     for result in results:
@@ -108,7 +147,7 @@ def promptfoo_document(report: RunReport) -> dict[str, Any]:
         "results": {
             "version": 3,
             "timestamp": datetime.fromtimestamp(run.started_at, UTC).isoformat().replace("+00:00", "Z"),
-            "prompts": [{"label": prompt, "provider": target} for prompt, target in prompt_order],
+            "prompts": [_prompt_record(names, prompt, target) for prompt, target in prompt_order],
             "results": records,
             "stats": {"successes": successes, "failures": len(results) - successes - errors, "errors": errors,
                       "tokenUsage": _usage(results)},
@@ -118,6 +157,12 @@ def promptfoo_document(report: RunReport) -> dict[str, Any]:
         "metadata": {"verdict": run.verdict, "passRate": report.pass_rate, "gate": report.gate,
                      "costUsd": report.cost_usd},
     }
+
+
+def _prompt_record(names: SuiteNames, prompt: str, target: str) -> dict[str, Any]:
+    """An entry of ``results.prompts``: the template, its label, and the provider by its label, else its id."""
+    provider = names.provider(target)
+    return {"raw": names.prompts.get(prompt, ""), "label": prompt, "provider": provider.get("label", provider["id"])}
 
 
 def _tokens(result: CellResult) -> dict[str, int]:
@@ -167,15 +212,15 @@ class ResultStream:
     """``-o FILE.jsonl``: one result a line (:func:`result_record`), written and flushed as each cell finishes,
     its texts passed through the store's redactor as the store's are."""
 
-    def __init__(self, path: Path, redactor: Redactor) -> None:
-        self.path, self.redactor = path, redactor
+    def __init__(self, path: Path, redactor: Redactor, names: SuiteNames | None = None) -> None:
+        self.path, self.redactor, self.names = path, redactor, names
         self._file: IO[str] = path.open("w", encoding="utf-8")
 
     def write(self, result: CellResult) -> None:
         kept = CellResult(result.key, result.repeat, stored_observation(result.observation, self.redactor),
                           [stored_grading(g, self.redactor) for g in result.gradings], result.passed, result.score,
                           result.cached, result.trace_id)
-        self._file.write(json.dumps(result_record(kept), ensure_ascii=False, default=str) + "\n")
+        self._file.write(json.dumps(result_record(kept, self.names), ensure_ascii=False, default=str) + "\n")
         self._file.flush()
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from workbench.core.evals.model import (
     Grading,
     Observation,
     RunInfo,
+    RunLimits,
     Suite,
     SuitePrompt,
     SuiteTarget,
@@ -55,6 +56,7 @@ from workbench.core.evals.node_bridge import node_session
 from workbench.core.evals.prompt_affixes import affixed
 from workbench.core.evals.prompt_functions import PromptFunctionError, called_prompt
 from workbench.core.evals.prompt_render import render_request
+from workbench.core.evals.run_clock import RunClock
 from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.traced import TracedAnswer
 from workbench.core.evals.transforms import TransformError, transformed_output, transformed_vars
@@ -111,6 +113,12 @@ class Cell:
             where = f"{self.test.source}: " if self.test.source else ""
             raise ConfigError(f"{where}test '{self.test.key}': {exc.message}", exc.hint) from None
         return with_params(request, self.target)
+
+
+def _failed(cell: Cell, error: str, latency_ms: float | None = None) -> CellResult:
+    """A cell that ends as an error (no answer to grade): ``error`` its reason."""
+    observation = Observation("", error=error, vars=dict(cell.test.vars), latency_ms=latency_ms)
+    return CellResult(cell.key, cell.repeat, observation, [Grading("run", False, 0.0, error)], False, 0.0)
 
 
 def with_params(request: ChatRequest, target: SuiteTarget) -> ChatRequest:
@@ -229,6 +237,11 @@ class RunOptions:
     targets: tuple[SuiteTarget, ...] | None = None
     gate: float | None = None
     """``--gate``: the pass rate the run must reach instead of the suite's (:meth:`Suite.gate_or_default`)."""
+    gate_source: str = "option"
+    """Where ``gate`` comes from, as the run stores it: ``option`` (``--gate``) or ``environment``
+    (``PROMPTFOO_PASS_RATE_THRESHOLD``)."""
+    limits: RunLimits = field(default_factory=RunLimits)
+    """promptfoo's ``evaluateOptions.timeoutMs``, ``maxEvalTimeMs`` and ``delay`` (:mod:`.run_clock`)."""
 
 
 class EvalRunner:
@@ -251,10 +264,12 @@ class EvalRunner:
         self._reuse: dict[str, TracedAnswer] = {}
         self._writing = asyncio.Lock()
         self._catching_up = asyncio.Lock()
+        self._clock = RunClock(options.limits)
 
     def gate(self) -> tuple[float, str]:
         """The gate a run of these options is judged by, and where it comes from (option, suite, default)."""
-        source = "option" if self.options.gate is not None else "suite" if self.suite.gate is not None else "default"
+        source = (self.options.gate_source if self.options.gate is not None
+                  else "suite" if self.suite.gate is not None else "default")
         return self.suite.gate_or_default(self.options.gate), source
 
     def new_run(self) -> RunInfo:
@@ -293,6 +308,7 @@ class EvalRunner:
                          writer: TraceWriter | None, reuse: Mapping[str, TracedAnswer] | None) -> RunInfo:
         self._run, self._caller, self._env, self._writer = run, caller, env, writer
         self._reuse = dict(reuse or {})
+        self._clock = RunClock(self.options.limits)  # maxEvalTimeMs counts from here
         done = self.store.done_cells(run.id)
         pending = ((place, cell) for place, cell in enumerate(self.plan()) if (cell.key, cell.repeat) not in done)
         workers = [asyncio.create_task(self._worker(pending)) for _ in range(max(1, self.options.concurrency))]
@@ -331,17 +347,31 @@ class EvalRunner:
             if self._over_budget():
                 return
             try:
-                result = await self._cell(cell)
+                result = await self._timed_cell(cell)
             except Exception as exc:  # this cell fails; the run and the other cells go on
-                error = UnexpectedError(cell.target.ref, exc)
-                result = CellResult(cell.key, cell.repeat, Observation("", error=str(error), vars=dict(cell.test.vars)),
-                                    [Grading("run", False, 0.0, str(error))], False, 0.0)
+                result = _failed(cell, str(UnexpectedError(cell.target.ref, exc)))
             result.observation.metadata = cell.test.metadata
             self._pending.append((result, cell.test.description, place))
             if self.on_result is not None:
                 self.on_result(result)
             if len(self._pending) >= _FLUSH_EVERY and not self._writing.locked():
                 await self._flush()
+
+    async def _timed_cell(self, cell: Cell) -> CellResult:
+        """The cell within its time (:class:`RunClock`): past it, the cell is ended (a call in flight cancelled and
+        traced as such) and fails with promptfoo's error; a cell with no time left fails before it starts."""
+        limit = self._clock.limit()
+        if limit.seconds is not None and limit.seconds <= 0:
+            return _failed(cell, limit.error, 0.0)
+        started = time.monotonic()
+        timer = asyncio.timeout(limit.seconds)
+        try:
+            async with timer:
+                return await self._cell(cell)
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            return _failed(cell, limit.error, (time.monotonic() - started) * 1000)
 
     async def _flush_in_time(self) -> None:
         """Commit whatever results wait, every ``_FLUSH_AFTER_S``: a slow run's results are durable as it goes."""
@@ -400,6 +430,8 @@ class EvalRunner:
             observation, trace_id = await self._call(cell, request, variables)
             if use_cache and observation.error is None:
                 self._fresh.append((key, observation))
+            if self.options.limits.delay_ms:  # promptfoo's evaluateOptions.delay: after each call made
+                await asyncio.sleep(self.options.limits.delay_ms / 1000)
         else:  # the store keeps the prompt redacted: the judges and python assertions see it whole
             observation.vars, observation.prompt_text = dict(variables), prompt_text(request)
         try:

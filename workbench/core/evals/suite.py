@@ -17,11 +17,12 @@ from typing import Any
 
 from workbench.core.errors import ConfigError
 from workbench.core.evals.local_providers import local_target
-from workbench.core.evals.model import AssertionSpec, Suite, SuitePrompt, SuiteTarget, TestCase
+from workbench.core.evals.model import AssertionSpec, RunLimits, Suite, SuitePrompt, SuiteTarget, TestCase
 from workbench.core.evals.prompt_affixes import check_affixes
 from workbench.core.evals.prompt_functions import function_prompt
 from workbench.core.evals.prompt_render import chat_prompt, template_warnings
 from workbench.core.evals.provider_config import prompt_filter, provider_config
+from workbench.core.evals.suite_options import output_paths, run_limits
 from workbench.core.evals.suite_promptfoo import (
     FILE,
     Context,
@@ -65,13 +66,12 @@ from workbench.core.templating import TemplateError, check_syntax, has_tags
 from workbench.core.yaml_lines import Loc
 
 _KEYS = frozenset({"description", "prompts", "providers", "targets", "tests", "defaultTest", "repeat", "concurrency",
-                   "gate", "judge", "evaluateOptions", "assertionTemplates", "scenarios"})
-_PROMPTFOO_KEYS = frozenset({"tags", "derivedMetrics", "outputPath", "sharing",
+                   "gate", "judge", "evaluateOptions", "assertionTemplates", "scenarios", "outputPath"})
+_PROMPTFOO_KEYS = frozenset({"tags", "derivedMetrics", "sharing",
                              "nunjucksFilters", "writeLatestResults", "commandLineOptions", "metadata", "redteam",
                              "tracing"})
-_EVALUATE_KEYS = frozenset({"repeat", "maxConcurrency"})
-_EVALUATE_PROMPTFOO = frozenset({"delay", "showProgressBar", "cache", "timeoutMs", "maxEvalTimeMs",
-                                 "generateSuggestions", "interactiveProviders"})
+_EVALUATE_KEYS = frozenset({"repeat", "maxConcurrency", "delay", "cache", "timeoutMs", "maxEvalTimeMs"})
+_EVALUATE_PROMPTFOO = frozenset({"showProgressBar", "generateSuggestions", "interactiveProviders"})
 _TARGET_KEYS = frozenset({"id", "label", "config", "transform", "prompts"})
 _TARGET_PROMPTFOO = frozenset({"delay", "inputs"})
 _PROMPT_KEYS = frozenset({"id", "label", "raw", "system", "messages"})
@@ -107,6 +107,8 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     concurrency = ctx.collect(functools.partial(_count, src, data, options, "concurrency", "maxConcurrency"))
     gate = ctx.collect(functools.partial(_gate, src, data.get("gate")))
     judge = ctx.collect(functools.partial(_suite_judge, src, data, default))
+    limits = ctx.collect(functools.partial(run_limits, src, options)) or RunLimits()
+    outputs = ctx.collect(functools.partial(output_paths, src, data.get("outputPath"))) or ()
     ctx.check()
     tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
     check_affixes(prompts, tests)
@@ -119,14 +121,15 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
         name=path.stem, path=ctx.shown(path), prompts=prompts, targets=targets, tests=tests,
         description=str(data.get("description") or ""), repeat=1 if repeat is None else repeat,
         concurrency=concurrency, gate=gate, judge=judge, judges=ctx.judges, warnings=tuple(ctx.warnings),
-        digest=_digest(prompts, targets, tests))
+        digest=_digest(prompts, targets, tests), limits=limits, output_paths=outputs,
+        promptfoo=path.name.startswith("promptfooconfig.") or "providers" in data)
 
 
 # --- run settings ------------------------------------------------------------------------------------------------
 
 
 def _options(ctx: Context, src: Src, data: dict[str, Any]) -> dict[str, Any]:
-    """promptfoo's ``evaluateOptions``: the keys read here, the others warned about."""
+    """promptfoo's ``evaluateOptions``: the keys read here (:func:`run_limits`), the others warned about."""
     options: dict[str, Any] = expect(src, ("evaluateOptions",), data.get("evaluateOptions") or {}, dict,
                                      "a mapping of options")
     check_keys(ctx, src, ("evaluateOptions",), options, _EVALUATE_KEYS, _EVALUATE_PROMPTFOO, "evaluateOptions")
@@ -417,7 +420,9 @@ def _target_options(ctx: Context, src: Src, loc: Loc, options: Any, text: str, i
     prompts = prompt_filter(ctx, src, (*loc, "prompts"), options.get("prompts"))
     local = local_target(ctx, src, loc, text, options, id_loc)
     if local is not None:
-        return dataclasses.replace(local, prompts=prompts)
+        label = options.get("label")
+        return dataclasses.replace(local, prompts=prompts, written_id=text,
+                                   written_label=None if label is None else str(label))
     ref = target_ref(src, id_loc, text)
     label = options.get("label")
     params, endpoint = provider_config(ctx, src, (*loc, "config"), options.get("config") or {}, ref, text)
@@ -426,7 +431,8 @@ def _target_options(ctx: Context, src: Src, loc: Loc, options: Any, text: str, i
         transform = expect(src, (*loc, "transform"), transform, str, "code: inline JavaScript or file://path")
         require_node_for_target(src.at((*loc, "transform")), transform)
     return SuiteTarget(ref=ref, label=ref if label is None else str(label), params=params, transform=transform,
-                       endpoint=endpoint, prompts=prompts)
+                       endpoint=endpoint, prompts=prompts, written_id=text,
+                       written_label=None if label is None else str(label))
 
 
 # --- digest ------------------------------------------------------------------------------------------------------
