@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from workbench.core.evals.assertions import NO_JUDGE, grade, verdict
+from workbench.core.evals.comparisons import COMPARISON_TYPES
 from workbench.core.evals.model import ASSERTION_TYPES, MODEL_GRADED_TYPES, AssertionSpec, Grading, Observation
 from workbench.core.evals.similarity import levenshtein, rouge_n
 
@@ -85,13 +86,15 @@ async def test_each_type_passes_and_fails(
 
 
 def test_every_type_has_a_passing_and_a_failing_case() -> None:
+    from tests.test_eval_assertions_markup import CASES as MARKUP_CASES
     from tests.test_eval_assertions_promptfoo import CASES as PROMPTFOO_CASES
 
     # graded with a judge, an embedder, a server, nested assertions or logprobs: in test_eval_assertions_promptfoo;
-    # javascript (in Node): in test_eval_javascript
-    elsewhere = MODEL_GRADED_TYPES | {"similar", "webhook", "assert-set", "perplexity", "perplexity-score",
-                                      "javascript"}
+    # javascript (in Node): in test_eval_javascript; the comparisons of a test's cells: in test_eval_comparisons
+    elsewhere = MODEL_GRADED_TYPES | COMPARISON_TYPES | {"similar", "webhook", "assert-set", "perplexity",
+                                                         "perplexity-score", "javascript"}
     covered = {(c[0], c[-1]) for c in CASES} | {(c[0], c[-1]) for c in PROMPTFOO_CASES}
+    covered |= {(c[0], c[3]) for c in MARKUP_CASES}
     assert covered == {(t, p) for t in ASSERTION_TYPES - elsewhere for p in (True, False)}
 
 

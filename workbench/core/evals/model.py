@@ -36,12 +36,14 @@ ASSERTION_TYPES = frozenset({
     "is-valid-openai-tools-call", "is-valid-openai-function-call",
     # nested assertions
     "assert-set",
+    # comparisons of a test's outputs across its prompts and targets, once its cells are done (never negated)
+    "select-best", "max-score",
 })
 """Every base assertion type; each also takes the ``not-`` prefix."""
 
 MODEL_GRADED_TYPES = frozenset({
     "llm-rubric", "model-graded-closedqa", "factuality", "model-graded-factuality", "answer-relevance",
-    "context-faithfulness", "g-eval",
+    "context-faithfulness", "g-eval", "select-best",
 })
 """The types that call a judge (a test's ``options.provider`` is their judge)."""
 

@@ -183,6 +183,16 @@ class EvalStore:
                 " score, cached, trace_id, observation, gradings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows)
 
+    def regrade(self, run_id: str, results: Iterable[CellResult]) -> None:
+        """Store the verdicts, scores and gradings ``results`` (recorded cells of ``run_id``) have now: a comparison
+        of a test's cells (select-best, max-score) graded once they were all done."""
+        rows = [(int(r.passed), r.score,
+                 json.dumps([_fields(stored_grading(g, self.redactor)) for g in r.gradings], ensure_ascii=False),
+                 run_id, r.key.test, r.key.prompt, r.key.target, r.repeat) for r in results]
+        with self.conn:
+            self.conn.executemany("UPDATE eval_results SET passed = ?, score = ?, gradings = ? WHERE run_id = ? AND "
+                                  "test = ? AND prompt = ? AND target = ? AND repeat = ?", rows)
+
     def done_cells(self, run_id: str) -> set[tuple[CellKey, int]]:
         rows = self.conn.execute("SELECT test, prompt, target, repeat FROM eval_results WHERE run_id = ?", (run_id,))
         return {(CellKey(r[0], r[1], r[2]), r[3]) for r in rows}

@@ -16,6 +16,9 @@ layer, graded by its assertions, and appended to the eval store as it finishes.
   most the last half second of results (their calls are in the trace log, committed within 0.1 s).
 - **Resume**: cells already recorded for the run are skipped, and a cell whose call the trace log holds
   (a run killed before its result was stored) is graded from that answer, so nothing is called twice.
+- **Comparisons** (promptfoo's ``select-best``, ``max-score``): a test that compares its outputs has its cells
+  held until those of one repeat are all done, then compared (:mod:`.comparisons`), their new verdicts stored
+  and only then reported (``on_result``).
 - Every call is traced with the run's id (``eval_run_id``), its cell (``eval_cell``) and the prompt's name
   and version; judge calls carry the tag ``judge``. A call cancelled mid-way (Ctrl-C) is traced too.
 """
@@ -37,6 +40,14 @@ from workbench.core.call_record import CallRecord
 from workbench.core.endpoint_overrides import EndpointOverrides, providers_with
 from workbench.core.errors import CallCancelledError, ConfigError, UnexpectedError
 from workbench.core.evals.assertions import grade, verdict
+from workbench.core.evals.comparisons import (
+    Comparisons,
+    cell_name,
+    compare,
+    graded_alone,
+    judge_digest,
+    judge_identity,
+)
 from workbench.core.evals.embeddings import DEFAULT_EMBEDDING_TARGET, embed
 from workbench.core.evals.judging import judge_request
 from workbench.core.evals.local_providers import local_answer
@@ -99,8 +110,8 @@ class Cell:
 
     def judge_identity(self, target: str, prompt: str) -> str:
         """A judge call of this cell: its identity, ``judge`` and a digest of the judge's target and prompt."""
-        digest = hashlib.sha256(f"{target}\n{prompt}".encode()).hexdigest()[:16]
-        return json.dumps([self.test.key, self.prompt.label, self.target.label, self.repeat, "judge", digest],
+        return json.dumps([self.test.key, self.prompt.label, self.target.label, self.repeat, "judge",
+                           judge_digest(target, prompt)],
                           ensure_ascii=False)
 
     def request(self, variables: Mapping[str, str] | None = None) -> ChatRequest:
@@ -264,6 +275,7 @@ class EvalRunner:
         self._reuse: dict[str, TracedAnswer] = {}
         self._writing = asyncio.Lock()
         self._catching_up = asyncio.Lock()
+        self._comparisons = Comparisons(())
         self._clock = RunClock(options.limits)
 
     def gate(self) -> tuple[float, str]:
@@ -308,6 +320,7 @@ class EvalRunner:
                          writer: TraceWriter | None, reuse: Mapping[str, TracedAnswer] | None) -> RunInfo:
         self._run, self._caller, self._env, self._writer = run, caller, env, writer
         self._reuse = dict(reuse or {})
+        self._comparisons = self._compared_cells(run)
         self._clock = RunClock(self.options.limits)  # maxEvalTimeMs counts from here
         done = self.store.done_cells(run.id)
         pending = ((place, cell) for place, cell in enumerate(self.plan()) if (cell.key, cell.repeat) not in done)
@@ -322,6 +335,7 @@ class EvalRunner:
             run.status, run.stop_reason = "stopped", "interrupted"
             raise
         else:
+            self._report(self._comparisons.unsettled())  # a test some of whose cells did not run
             if run.status == "running":
                 run.status = "done"
         finally:
@@ -352,8 +366,10 @@ class EvalRunner:
                 result = _failed(cell, str(UnexpectedError(cell.target.ref, exc)))
             result.observation.metadata = cell.test.metadata
             self._pending.append((result, cell.test.description, place))
-            if self.on_result is not None:
-                self.on_result(result)
+            if self._comparisons.held(result):  # reported once its test's cells are compared
+                await self._compare(cell.test, result)
+            else:
+                self._report([result])
             if len(self._pending) >= _FLUSH_EVERY and not self._writing.locked():
                 await self._flush()
 
@@ -380,11 +396,35 @@ class EvalRunner:
             if self._pending or self._fresh:
                 await self._flush()
 
-    async def _flush(self) -> None:
+    def _report(self, results: Sequence[CellResult]) -> None:
+        if self.on_result is not None:
+            for result in results:
+                self.on_result(result)
+
+    def _compared_cells(self, run: RunInfo) -> Comparisons:
+        """The cells of the plan whose test compares its outputs (select-best, max-score), with the ones ``run``
+        recorded before (a resumed run)."""
+        comparisons = Comparisons((place, cell.key, cell.repeat, cell.test) for place, cell in enumerate(self.plan()))
+        if comparisons.tests:
+            comparisons.recorded(result for result, _ in self.store.results(run.id))
+        return comparisons
+
+    async def _compare(self, test: TestCase, result: CellResult) -> None:
+        """Hold ``result``; once its test's cells of its repeat are all done, compare them (select-best's grader
+        traced as a judge of the test), store their new verdicts and report the ones this run did."""
+        group = self._comparisons.add(result)
+        if group is None:
+            return
+        judge = functools.partial(self._judged, functools.partial(judge_identity, test.key, result.repeat))
+        await compare(test, group, judge, cell_name)
+        await self._flush(group)
+        self._report(self._comparisons.settled(group))
+
+    async def _flush(self, regraded: Sequence[CellResult] = ()) -> None:
         """Commit the waiting results in a thread (the other workers keep streaming); a commit under way
         finishes even when the task is cancelled, before anyone else writes."""
         async with self._writing:
-            write = asyncio.ensure_future(asyncio.to_thread(self._write, *self._take()))
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, *self._take(), regraded))
             try:
                 await asyncio.shield(write)
             except asyncio.CancelledError:
@@ -396,13 +436,18 @@ class EvalRunner:
         self._pending, self._fresh = [], []
         return taken
 
-    def _write(self, results: list[tuple[CellResult, str, int]], fresh: list[tuple[str, Observation]]) -> None:
+    def _write(self, results: list[tuple[CellResult, str, int]], fresh: list[tuple[str, Observation]],
+               regraded: Sequence[CellResult] = ()) -> None:
+        """Store finished cells, answers for the cache, and the new verdicts of ``regraded`` (compared) cells."""
         if results:
             assert self._run is not None
             self.store.add(self._run.id, results)
             self.store.spent(self._run)
         if fresh:
             self.store.remember(fresh)
+        if regraded:
+            assert self._run is not None
+            self.store.regrade(self._run.id, regraded)
 
     async def _cell(self, cell: Cell) -> CellResult:
         try:
@@ -443,7 +488,7 @@ class EvalRunner:
         observation.metadata = cell.test.metadata  # the assertions read it (context.test.metadata)
         judge = functools.partial(self._judge, cell)
         gradings = [await grade(spec, observation, judge=judge, base_dir=self.base_dir, embed=self._embed)
-                    for spec in cell.test.assertions]
+                    for spec in graded_alone(cell.test.assertions)]
         passed, score = verdict(gradings, cell.test.threshold)
         return CellResult(cell.key, cell.repeat, observation, gradings, passed, score, cached, trace_id)
 
@@ -517,10 +562,15 @@ class EvalRunner:
         return record, await self._trace(record, context)
 
     async def _judge(self, cell: Cell, target: str | None, prompt: str) -> str:
+        return await self._judged(cell.judge_identity, target, prompt)
+
+    async def _judged(self, identity_of_call: Callable[[str, str], str], target: str | None, prompt: str) -> str:
+        """The reply of ``target`` (None: the suite's judge) to a grading prompt, traced as a judge call under
+        ``identity_of_call(target, prompt)`` (a resumed run's traced answer reused)."""
         name = target or self.suite.judge
         if name is None:
             raise ConfigError("no judge target", "set judge: in the suite, or provider: on the llm-rubric assertion")
-        identity = cell.judge_identity(name, prompt)
+        identity = identity_of_call(name, prompt)
         traced = self._reuse.pop(identity, None)
         if traced is not None and traced.ok:
             return traced.observation.text

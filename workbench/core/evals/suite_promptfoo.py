@@ -223,9 +223,9 @@ def target_ref(src: Src, loc: Loc, text: str) -> str:
 # --- assertions --------------------------------------------------------------------------------------------------
 
 PROMPTFOO_ONLY_TYPES = frozenset({
-    "select-best", "context-recall", "context-relevance", "classifier", "moderation", "is-sql",
+    "context-recall", "context-relevance", "classifier", "moderation", "is-sql",
     "contains-sql", "is-valid-function-call", "bleu", "gleu",
-    "meteor", "human", "max-score", "guardrails", "pi", "conversation-relevance", "search-rubric",
+    "meteor", "human", "guardrails", "pi", "conversation-relevance", "search-rubric",
     "trace-span-count", "trace-span-duration", "trace-error-spans",
 })
 """Assertion types promptfoo has and we do not: named in the error instead of being taken for text."""

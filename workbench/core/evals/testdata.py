@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from workbench.core.evals.comparisons import check_spec, check_tests
 from workbench.core.evals.csv_columns import csv_test
 from workbench.core.evals.model import ASSERTION_TYPES, MODEL_GRADED_TYPES, AssertionSpec, TestCase
 from workbench.core.evals.provider_config import configured_judge
@@ -112,7 +113,7 @@ def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any, nested: bool = 
         provider = _judge(ctx, src, (*loc, "provider"), written_provider)
     threshold = data.get("threshold")
     metric = data.get("metric")
-    return AssertionSpec(
+    spec = AssertionSpec(
         type=base, value=data.get("value"), negate=negate,
         threshold=None if threshold is None else _number(src, (*loc, "threshold"), threshold, "a number"),
         weight=_weight(src, (*loc, "weight"), data.get("weight", 1.0)),
@@ -120,6 +121,10 @@ def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any, nested: bool = 
         provider=provider, config=expect(src, (*loc, "config"), data.get("config", {}), dict, "a mapping"),
         source=src.at(loc), rubric_prompt=_rubric_prompt(ctx, src, (*loc, "rubricPrompt"), data.get("rubricPrompt")),
         transform=_code(src, (*loc, "transform"), data.get("transform")))
+    problem = check_spec(spec, nested)
+    if problem is not None:
+        raise src.error((*loc, "type"), problem)
+    return spec
 
 
 def _code(src: Src, loc: Loc, value: Any) -> str | None:
@@ -368,7 +373,9 @@ def build_tests(ctx: Context, drafts: list[Draft], default: Draft | None) -> tup
                            source=draft.source, metadata=metadata, transform=transform, transform_vars=transform_vars,
                            prefix=prefix, suffix=suffix, targets=draft.targets, prompts=draft.prompts)
                   for values, description in _expanded(merged)]
-    return _unique(ctx, tests)
+    unique = _unique(ctx, tests)
+    check_tests(unique)
+    return unique
 
 
 def _graded_by(spec: AssertionSpec, judge: str | None, rubric: Any) -> AssertionSpec:
