@@ -164,9 +164,11 @@ def add_eval(sub: Subparsers) -> None:
                      help="only the targets whose provider/model or label matches")
     run.add_argument("-o", "--output", action="append", default=[], metavar="FILE",
                      help="write the results to FILE, in the format of its extension: .json (promptfoo's), .jsonl "
-                          "(one result a line, as cells finish), .csv, .yaml, .html, .md, .xml (JUnit); repeatable")
+                          "(one result a line, as cells finish), .csv, .yaml (or .txt), .html, .md, .xml (JUnit); "
+                          "repeatable; over the suite's outputPath")
     run.add_argument("--exit-code-failed", type=whole(1, 255), metavar="N",
-                     help="exit N instead of 1 when the run fails its gate (promptfoo exits 100)")
+                     help="exit N instead of 1 when the run fails its gate (promptfoo exits 100; a promptfoo "
+                          "config also reads PROMPTFOO_FAILED_TEST_EXIT_CODE)")
     run.add_argument("--no-cache", action="store_true",
                      help="neither read nor write the response cache: call every cell")
     run.add_argument("--dry-run", action="store_true", help="print the pre-flight and stop")
