@@ -227,3 +227,47 @@ def test_the_cli_refuses_a_negated_comparison_in_one_line(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("workbench: promptfooconfig.yaml:9: not-max-score is not supported")
+
+
+# --- a run ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_runs_comparison_is_stored_streamed_and_reported(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "compare.yaml").write_text("""prompts:
+  - "Write one line about {{topic}}"
+targets:
+  - {id: fake/first@tokens=3, label: first}
+  - {id: fake/second@tokens=2, label: second}
+repeat: 2
+tests:
+  - description: a tie goes to the first
+    vars: {topic: pears}
+    assert:
+      - {type: word-count, value: {max: 3}}
+      - {type: max-score}
+  - description: not compared
+    vars: {topic: plums}
+    assert:
+      - {type: word-count, value: {max: 3}}
+""", encoding="utf-8")
+    result = workbench("eval", "evals/compare.yaml", "--json", "-o", "stream.jsonl", "-o", "report.md",
+                       cwd=tmp_path, env=fake_env)
+    assert result.returncode == 1, result.stderr
+    streamed = [json.loads(line) for line in (tmp_path / "stream.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(streamed) == 8  # each cell once, the compared ones after their comparison
+    compared = [r for r in streamed if r["testCase"]["description"] == "a tie goes to the first"]
+    assert sorted((r["provider"]["label"], r["success"], r["score"]) for r in compared) == [
+        ("first", True, 1.0), ("first", True, 1.0), ("second", False, 0.0), ("second", False, 0.0)]
+    for record in compared:
+        kinds = [c["assertion"]["type"] for c in record["gradingResult"]["componentResults"]]
+        assert kinds == ["word-count", "max-score"]
+    assert all(r["success"] for r in streamed if r["testCase"]["description"] == "not compared")
+    not_selected = "Not selected (score: 1.000, max: 1.000, by prompt 'prompt 1' on first)"
+    stored = workbench("evals", "show", "last", "--format", "json", cwd=tmp_path, env=fake_env)
+    assert stored.returncode == 0, stored.stderr
+    assert stored.stdout.count("Selected as highest scoring output (score: 1.000)") == 2
+    assert stored.stdout.count(not_selected) == 2
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert f"a tie goes to the first · prompt 1 · second: max-score: {not_selected}" in report
