@@ -145,13 +145,23 @@ def test_output_path_writes_every_file_after_the_run_and_o_wins(tmp_path: Path, 
     assert refused.returncode == 2 and "outputPath nowhere/a.json: cannot write in nowhere" in refused.stderr
 
 
-def test_promptfoos_exit_code_and_pass_rate_variables(tmp_path: Path, fake_env: dict[str, str]) -> None:
+def test_promptfoos_failed_test_exit_code_variable(tmp_path: Path, fake_env: dict[str, str]) -> None:
     suite = _suite(tmp_path, ["fake/x@tokens=2"], tests=(PASSING, FAILING))  # half the tests pass
+    code = {**fake_env, "PROMPTFOO_FAILED_TEST_EXIT_CODE": "100"}
 
     assert _eval(suite, fake_env).returncode == 1
-    assert _eval(suite, {**fake_env, "PROMPTFOO_FAILED_TEST_EXIT_CODE": "100"}).returncode == 100
-    assert _eval(suite, {**fake_env, "PROMPTFOO_FAILED_TEST_EXIT_CODE": "100"},
-                 "--exit-code-failed", "7").returncode == 7  # the flag wins
+    assert _eval(suite, code).returncode == 100
+    assert _eval(suite, code, "--exit-code-failed", "7").returncode == 7  # the flag wins
+
+    ours = tmp_path / "evals" / "ours.yaml"  # a suite of ours (targets:) keeps workbench's exit codes
+    ours.parent.mkdir()
+    ours.write_text(suite.read_text(encoding="utf-8").replace("providers:", "targets:"), encoding="utf-8")
+    assert _eval(ours, code).returncode == 1
+
+
+def test_promptfoos_pass_rate_threshold_variable(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, ["fake/x@tokens=2"], tests=(PASSING, FAILING))  # half the tests pass
+
     low = _eval(suite, {**fake_env, "PROMPTFOO_PASS_RATE_THRESHOLD": "50"})
     assert low.returncode == 0, low.stderr
     assert json_lines(low.stdout)[-1]["gate"] == 0.5
@@ -159,15 +169,13 @@ def test_promptfoos_exit_code_and_pass_rate_variables(tmp_path: Path, fake_env: 
     assert high.returncode == 100
     assert _eval(suite, {**fake_env, "PROMPTFOO_PASS_RATE_THRESHOLD": "60"}, "--gate", "0.5").returncode == 0
 
+
+def test_bad_promptfoo_variables_are_one_line_before_any_call(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, ["fake/x@tokens=2"])
     for name, value in [("PROMPTFOO_FAILED_TEST_EXIT_CODE", "many"), ("PROMPTFOO_PASS_RATE_THRESHOLD", "150")]:
         bad = _eval(suite, {**fake_env, name: value})
         assert bad.returncode == 2 and f"{name}={value} is not" in bad.stderr, bad.stderr
-
-    ours = tmp_path / "evals" / "ours.yaml"  # a suite of ours (targets:) keeps workbench's exit codes
-    ours.parent.mkdir()
-    ours.write_text(_suite(tmp_path, ["fake/x@tokens=2"], tests=(FAILING,), name="tmp.yaml").read_text(
-        encoding="utf-8").replace("providers:", "targets:"), encoding="utf-8")
-    assert _eval(ours, {**fake_env, "PROMPTFOO_FAILED_TEST_EXIT_CODE": "100"}).returncode == 1
+        assert "Traceback" not in bad.stderr and bad.stdout == ""
 
 
 def test_results_json_names_providers_and_prompts_as_the_suite_wrote_them(
