@@ -3,6 +3,7 @@ the diff with the previous run, cancel (stored as stopped, resumed from the CLI)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,26 @@ async def test_cancel_stops_the_run_and_the_cli_resumes_it(tmp_path: Path, fake_
     assert resumed.returncode == 0, resumed.stderr
     summary = json_lines(resumed.stdout)[-1]
     assert summary["run"] == run.id and summary["status"] == "done" and summary["runs"] == 4
+
+
+async def test_the_screen_honours_timeout_ms_and_writes_the_output_path(tmp_path: Path,
+                                                                        fake_env: dict[str, str]) -> None:
+    targets = "  - id: fake/ok@tokens=3\n    label: ok\n  - id: fake/stuck@hang=headers\n    label: stuck\n"
+    extra = f"evaluateOptions: {{timeoutMs: 1500}}\noutputPath: ['{tmp_path / 'out.json'}', out.txt]\n"
+    config = workspace(tmp_path, "", targets=targets, tests=1, extra=extra)
+    app = WorkbenchApp(env=fake_env, config_path=str(config))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_evals(app, pilot)
+        await wait_for(pilot, lambda: screen.preflight is not None)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.report is not None)
+        (stuck,) = screen.results[CellKey("case 0", "prompt 1", "stuck")]
+        assert stuck.observation.error == "Evaluation timed out after 1500ms" and not stuck.passed
+        assert screen.results[CellKey("case 0", "prompt 1", "ok")][0].passed
+        await wait_for(pilot, lambda: any("wrote" in m and "out.txt" in m for m in messages(app)))
+    document = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert [r["provider"]["label"] for r in document["results"]["results"]] == ["ok", "stuck"]
+    assert "Evaluation timed out after 1500ms" in (tmp_path / "out.txt").read_text(encoding="utf-8")
 
 
 async def test_load_errors_and_warnings_are_notifications_with_file_and_line(

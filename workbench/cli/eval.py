@@ -217,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from workbench.core.evals.exit_codes import promptfoo_exit
     from workbench.core.evals.report_outputs import suite_names
+    from workbench.core.evals.run_clock import paced
     from workbench.core.evals.runner import EvalRunner, RunOptions, preflight
     from workbench.core.evals.suite import load_suite
 
@@ -245,7 +246,7 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"workbench: no cell errored in eval run {resumed.id}: nothing to retry", file=sys.stderr)
                 return EXIT_OK
         repeat = args.repeat or (resumed.repeat if resumed else suite.repeat)
-        concurrency = 1 if suite.limits.delay_ms else args.concurrency or suite.concurrency or 8  # promptfoo's delay
+        concurrency = paced(suite.limits, args.concurrency or suite.concurrency or 8)
         gate = args.gate if args.gate is not None or suite.gate is not None else env_gate
         options = RunOptions(repeat=repeat, concurrency=concurrency, max_cost=args.max_cost,
                              use_cache=not args.no_cache and suite.limits.cache, gate=gate,
@@ -423,16 +424,11 @@ def _write_reports(report: RunReport, formats: Sequence[str], out: str | None) -
 
 def _write_outputs(report: RunReport, outputs: Sequence[tuple[Path, str]], names: SuiteNames) -> None:
     """``-o``: each file but the streamed ``.jsonl``, written in full."""
-    from workbench.core.errors import WorkbenchError
-    from workbench.core.evals.report_outputs import render_output
+    from workbench.core.evals.report_outputs import write_output
 
     for path, fmt in outputs:
         if fmt != "jsonl":
-            try:
-                path.write_text(render_output(report, fmt, names), encoding="utf-8")
-            except OSError as exc:
-                raise WorkbenchError(f"cannot write {path}: {exc.strerror}",
-                                     f"the run is stored: `workbench evals show {report.run.id}` shows it") from None
+            write_output(path, report, fmt, names)
         print(f"wrote {path}", file=sys.stderr)
 
 

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import yaml
 
-from workbench.core.errors import ConfigError
+from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.evals.model import CellResult, RunReport, Suite, SuitePrompt
 from workbench.core.evals.redaction import stored_grading, stored_observation
 from workbench.core.evals.report_formats import render
@@ -82,8 +82,11 @@ def template_text(prompt: SuitePrompt) -> str:
 
 
 def render_output(report: RunReport, fmt: str, names: SuiteNames | None = None) -> str:
-    """The whole report in ``fmt`` (any of :data:`OUTPUT_FORMATS` but ``jsonl``, which streams)."""
+    """The whole report in ``fmt`` (any of :data:`OUTPUT_FORMATS`; ``jsonl`` whole here, where the CLI streams it)."""
     match fmt:
+        case "jsonl":
+            return "".join(json.dumps(result_record(result, names), ensure_ascii=False, default=str) + "\n"
+                           for cell in report.cells for result in cell.results)
         case "json":
             return json.dumps(promptfoo_document(report, names), indent=2, ensure_ascii=False, default=str) + "\n"
         case "yaml":
@@ -93,6 +96,15 @@ def render_output(report: RunReport, fmt: str, names: SuiteNames | None = None) 
             return _csv(report)
         case _:
             return render(report, fmt)
+
+
+def write_output(path: Path, report: RunReport, fmt: str, names: SuiteNames | None = None) -> None:
+    """Write the whole report to ``path`` in ``fmt``; a :class:`WorkbenchError` (the run is stored) when it cannot."""
+    try:
+        path.write_text(render_output(report, fmt, names), encoding="utf-8")
+    except OSError as exc:
+        raise WorkbenchError(f"cannot write {path}: {exc.strerror}",
+                             f"the run is stored: `workbench evals show {report.run.id}` shows it") from None
 
 
 def result_record(result: CellResult, names: SuiteNames | None = None) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """How long each cell of a run may take: promptfoo's ``evaluateOptions.timeoutMs`` (per cell) and
-``maxEvalTimeMs`` (the whole run), with the errors promptfoo records for a cell either one ends."""
+``maxEvalTimeMs`` (the whole run), with the errors promptfoo records for a cell either one ends; and the pace
+its ``delay`` sets."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from workbench.core.evals.model import RunLimits
+
+
+def paced(limits: RunLimits, concurrency: int) -> int:
+    """The cells a run of ``limits`` runs at once: one with promptfoo's ``delay`` (whatever was asked, as in
+    promptfoo), else ``concurrency``."""
+    return 1 if limits.delay_ms else concurrency
 
 
 def timed_out(timeout_ms: int) -> str:

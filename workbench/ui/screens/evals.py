@@ -246,12 +246,14 @@ class EvalsScreen(WorkbenchScreen):
     def _runner(self, suite: Suite, store: EvalStore, targets: Sequence[str]) -> EvalRunner:
         """The suite's runner, on the ``targets`` typed (else the suite's)."""
         from workbench.core.evals.model import SuiteTarget
+        from workbench.core.evals.run_clock import paced
         from workbench.core.evals.runner import EvalRunner, RunOptions
 
         settings = self.workbench.settings()
-        chosen = tuple(SuiteTarget(settings.config.expand(t), t) for t in targets) or None
-        options = RunOptions(repeat=suite.repeat, concurrency=suite.concurrency or DEFAULT_CONCURRENCY,
-                             targets=chosen)
+        chosen = tuple(SuiteTarget(settings.config.expand(t), t, written_id=t) for t in targets) or None
+        concurrency = paced(suite.limits, suite.concurrency or DEFAULT_CONCURRENCY)
+        options = RunOptions(repeat=suite.repeat, concurrency=concurrency, targets=chosen,
+                             use_cache=suite.limits.cache, limits=suite.limits)
         return EvalRunner(suite, store, options=options, policies=settings.policies, prices=settings.prices,
                           providers=settings.config.provider_specs(), on_result=self._arrived.append)
 
@@ -332,9 +334,26 @@ class EvalsScreen(WorkbenchScreen):
                 pass  # the runner stored the run as stopped
             finally:
                 writer.close()
-            return conclude(store, run, compare=store.previous(run))  # stored with the run, as the CLI's are
+            report = conclude(store, run, compare=store.previous(run))  # stored with the run, as the CLI's are
         finally:
             store.close()
+        self._write_outputs(suite, report)
+        return report
+
+    def _write_outputs(self, suite: Suite, report: RunReport) -> None:
+        """The suite's ``outputPath`` files (relative to the workspace), as ``workbench eval`` writes them."""
+        from workbench.core.evals.report_outputs import output_format, suite_names, write_output
+
+        app = self.workbench
+        for text in suite.output_paths:
+            path = Path(text).expanduser()
+            path = path if path.is_absolute() else (self.workspace or Path.cwd()) / path
+            try:
+                write_output(path, report, output_format(text), suite_names(suite))
+            except WorkbenchError as exc:
+                app.report(exc, "outputPath: ")
+                continue
+            app.tell(f"wrote {path}", timeout=5)
 
     @staticmethod
     async def _go(runner: EvalRunner, run: RunInfo, env: dict[str, str], writer: TraceWriter,
