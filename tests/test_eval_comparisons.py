@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli import workbench
+from tests.test_cli import json_lines, workbench
 from tests.test_eval_assertions import CannedJudge
 from workbench.core.errors import ConfigError
 from workbench.core.evals.comparisons import cell_name, compare, judge_identity
@@ -271,3 +271,34 @@ tests:
     assert stored.stdout.count(not_selected) == 2
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert f"a tie goes to the first · prompt 1 · second: max-score: {not_selected}" in report
+
+
+def test_a_resumed_run_compares_the_cells_it_ran_before_it_stopped(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    (tmp_path / "workbench.toml").write_text('[prices."fake/*"]\ninput_per_mtok = 1000\noutput_per_mtok = 2000\n',
+                                             encoding="utf-8")
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "resume.yaml").write_text("""prompts:
+  - "Write one line about {{topic}}"
+targets:
+  - {id: fake/first@tokens=3, label: first}
+  - {id: fake/second@tokens=2, label: second}
+tests:
+  - description: a tie goes to the first
+    vars: {topic: figs}
+    assert:
+      - {type: word-count, value: {max: 3}}
+      - {type: max-score}
+""", encoding="utf-8")
+    stopped = workbench("eval", "evals/resume.yaml", "--json", "--max-cost", "0.001", "--concurrency", "1",
+                        cwd=tmp_path, env=fake_env)
+    assert stopped.returncode == 3, stopped.stderr
+    summary = json_lines(stopped.stdout)[-1]
+    run = summary["run"]
+    assert (summary["status"], summary["runs"]) == ("stopped", 1)
+    shown = workbench("evals", "show", str(run), "--format", "json", cwd=tmp_path, env=fake_env)
+    assert "max-score" not in shown.stdout  # one cell of two ran: nothing compared yet
+    resumed = workbench("eval", "evals/resume.yaml", "--json", "--resume", str(run), cwd=tmp_path, env=fake_env)
+    assert resumed.returncode == 1, resumed.stderr
+    shown = workbench("evals", "show", str(run), "--format", "json", cwd=tmp_path, env=fake_env)
+    assert shown.stdout.count("Selected as highest scoring output (score: 1.000)") == 1
+    assert shown.stdout.count("Not selected (score: 1.000, max: 1.000, by prompt 'prompt 1' on first)") == 1
