@@ -59,6 +59,21 @@ def test_timeout_ms_fails_the_slow_cell_with_promptfoos_error_and_keeps_the_othe
     assert timed_out["failureReason"] == 2 and float(str(timed_out["latencyMs"])) >= 1500
 
 
+def test_promptfoos_timeout_variables_are_the_defaults_of_a_promptfoo_config(
+        tmp_path: Path, fake_env: dict[str, str]) -> None:
+    marker = uuid.uuid4().hex[:8]
+    fast, slow = f"fake/fast-{marker}@tokens=3", f"fake/slow-{marker}@hang=headers"
+    suite = _suite(tmp_path, [fast, slow], "evaluateOptions: {maxConcurrency: 2}\n")
+
+    result = _eval(suite, {**fake_env, "PROMPTFOO_EVAL_TIMEOUT_MS": "1500"}, "-o", "out.json")
+
+    assert result.returncode == 1, result.stderr
+    assert _results(tmp_path / "out.json")[f"t1 {slow}"]["error"] == "Evaluation timed out after 1500ms"
+    for name in ("PROMPTFOO_EVAL_TIMEOUT_MS", "PROMPTFOO_MAX_EVAL_TIME_MS"):
+        bad = _eval(suite, {**fake_env, name: "soon"})
+        assert bad.returncode == 2 and f"{name}=soon is not a time" in bad.stderr, bad.stderr
+
+
 def test_max_eval_time_ms_ends_every_cell_not_done_and_the_run_still_writes_its_report(
         tmp_path: Path, fake_env: dict[str, str]) -> None:
     marker = uuid.uuid4().hex[:8]

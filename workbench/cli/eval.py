@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from workbench.core.evals.exit_codes import promptfoo_exit
+    from workbench.core.evals.promptfoo_env import promptfoo_exit, promptfoo_limits
     from workbench.core.evals.report_outputs import suite_names
     from workbench.core.evals.run_clock import paced
     from workbench.core.evals.runner import EvalRunner, RunOptions, preflight
@@ -231,6 +231,7 @@ def _run(args: argparse.Namespace) -> int:
     if not outputs and suite.output_paths:  # -o wins over the suite's outputPath, as in promptfoo
         outputs = _outputs(suite.output_paths, f"{suite.path}: outputPath")
     failed_code, env_gate = promptfoo_exit(suite, os.environ)
+    limits = promptfoo_limits(suite, os.environ)
     store = eval_store(config)
     try:
         selected = _selected(args, suite, store, config)
@@ -250,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
         gate = args.gate if args.gate is not None or suite.gate is not None else env_gate
         options = RunOptions(repeat=repeat, concurrency=concurrency, max_cost=args.max_cost,
                              use_cache=not args.no_cache and suite.limits.cache, gate=gate,
-                             gate_source="option" if args.gate is not None else "environment", limits=suite.limits)
+                             gate_source="option" if args.gate is not None else "environment", limits=limits)
         runner = EvalRunner(suite, store, options=options, policies=config.policies, prices=config.prices,
                             providers=config.config.provider_specs())
         reuse, spent = _traced(config, resumed, store) if resumed and not errored else ({}, 0.0)

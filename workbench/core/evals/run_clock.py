@@ -42,12 +42,12 @@ class RunClock:
     def __init__(self, limits: RunLimits, now: Callable[[], float] = time.monotonic) -> None:
         self.limits, self._now = limits, now
         budget = limits.max_eval_time_ms
-        self._deadline = None if budget is None else now() + budget / 1000
+        self._deadline = now() + budget / 1000 if budget else None
 
     def limit(self) -> CellLimit:
         timeout = self.limits.timeout_ms
         own = CellLimit(timeout / 1000, timed_out(timeout)) if timeout else CellLimit(None)
-        if self._deadline is None or self.limits.max_eval_time_ms is None:
+        if self._deadline is None or not self.limits.max_eval_time_ms:
             return own
         left = max(0.0, self._deadline - self._now())
         if own.seconds is not None and own.seconds < left:

@@ -13,19 +13,19 @@ from workbench.core.evals.suite_promptfoo import Src, expect
 
 
 def run_limits(src: Src, options: dict[str, Any]) -> RunLimits:
-    """``evaluateOptions``' time limits (ms, 0 is none, as in promptfoo), ``delay`` (ms) and ``cache``."""
+    """``evaluateOptions``' time limits (ms, 0 is none, as in promptfoo; None when not set), ``delay`` (ms) and
+    ``cache``."""
     cache = options.get("cache", True)
     if cache is not None:
         expect(src, ("evaluateOptions", "cache"), cache, bool, "true or false")
-    return RunLimits(timeout_ms=_ms(src, options, "timeoutMs") or None,
-                     max_eval_time_ms=_ms(src, options, "maxEvalTimeMs") or None,
-                     delay_ms=_ms(src, options, "delay"), cache=cache is not False)
+    return RunLimits(timeout_ms=_ms(src, options, "timeoutMs"), max_eval_time_ms=_ms(src, options, "maxEvalTimeMs"),
+                     delay_ms=_ms(src, options, "delay") or 0, cache=cache is not False)
 
 
-def _ms(src: Src, options: dict[str, Any], key: str) -> int:
+def _ms(src: Src, options: dict[str, Any], key: str) -> int | None:
     value = options.get(key)
     if value is None:
-        return 0
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise src.error(("evaluateOptions", key), f"{key} must be a number of milliseconds, 0 or more, not {value!r}",
                         f"e.g. {key}: 30000 (0: none)")

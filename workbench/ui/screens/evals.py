@@ -246,6 +246,7 @@ class EvalsScreen(WorkbenchScreen):
     def _runner(self, suite: Suite, store: EvalStore, targets: Sequence[str]) -> EvalRunner:
         """The suite's runner, on the ``targets`` typed (else the suite's)."""
         from workbench.core.evals.model import SuiteTarget
+        from workbench.core.evals.promptfoo_env import promptfoo_limits
         from workbench.core.evals.run_clock import paced
         from workbench.core.evals.runner import EvalRunner, RunOptions
 
@@ -253,7 +254,7 @@ class EvalsScreen(WorkbenchScreen):
         chosen = tuple(SuiteTarget(settings.config.expand(t), t, written_id=t) for t in targets) or None
         concurrency = paced(suite.limits, suite.concurrency or DEFAULT_CONCURRENCY)
         options = RunOptions(repeat=suite.repeat, concurrency=concurrency, targets=chosen,
-                             use_cache=suite.limits.cache, limits=suite.limits)
+                             use_cache=suite.limits.cache, limits=promptfoo_limits(suite, self.workbench.env))
         return EvalRunner(suite, store, options=options, policies=settings.policies, prices=settings.prices,
                           providers=settings.config.provider_specs(), on_result=self._arrived.append)
 

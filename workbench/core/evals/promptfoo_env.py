@@ -1,17 +1,48 @@
-"""promptfoo's environment variables for a CI gate, honoured when the suite is a promptfoo config:
+"""promptfoo's environment variables, honoured when the suite is a promptfoo config: for a CI gate,
 ``PROMPTFOO_FAILED_TEST_EXIT_CODE`` (the exit code of a failed run) and ``PROMPTFOO_PASS_RATE_THRESHOLD`` (the pass
-rate, in percent, a run must reach). A value that is not one is a :class:`ConfigError`, before any call."""
+rate, in percent, a run must reach); for time, ``PROMPTFOO_EVAL_TIMEOUT_MS`` and ``PROMPTFOO_MAX_EVAL_TIME_MS`` (the
+defaults of ``evaluateOptions.timeoutMs`` and ``maxEvalTimeMs``). A value that is not one is a :class:`ConfigError`,
+before any call."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 
 from workbench.core.errors import ConfigError
-from workbench.core.evals.model import Suite
+from workbench.core.evals.model import RunLimits, Suite
 
 FAILED_EXIT_VARIABLE = "PROMPTFOO_FAILED_TEST_EXIT_CODE"
 PASS_RATE_VARIABLE = "PROMPTFOO_PASS_RATE_THRESHOLD"
+TIMEOUT_VARIABLE = "PROMPTFOO_EVAL_TIMEOUT_MS"
+MAX_TIME_VARIABLE = "PROMPTFOO_MAX_EVAL_TIME_MS"
+
+
+def promptfoo_limits(suite: Suite, env: Mapping[str, str]) -> RunLimits:
+    """``suite``'s limits, with promptfoo's variables in ``env`` for the time limits its ``evaluateOptions`` does not
+    set (an explicit 0 there keeps no limit, as in promptfoo)."""
+    limits = suite.limits
+    if not suite.promptfoo:
+        return limits
+    timeout = _ms(TIMEOUT_VARIABLE, env.get(TIMEOUT_VARIABLE, "").strip())
+    most = _ms(MAX_TIME_VARIABLE, env.get(MAX_TIME_VARIABLE, "").strip())
+    return dataclasses.replace(
+        limits, timeout_ms=timeout if limits.timeout_ms is None else limits.timeout_ms,
+        max_eval_time_ms=most if limits.max_eval_time_ms is None else limits.max_eval_time_ms)
+
+
+def _ms(name: str, text: str) -> int | None:
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{name}={text} is not a time (a whole number of milliseconds, 0 or more)",
+                          "set it to e.g. 30000, or unset it")
+    return value
 
 
 def promptfoo_exit(suite: Suite, env: Mapping[str, str]) -> tuple[int | None, float | None]:
