@@ -50,7 +50,7 @@ def test_eval_var_sets_a_variable_in_every_test_over_its_own_value(tmp_path: Pat
                     cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     prompts = [line.strip() for line in ran.stdout.splitlines() if '"prompt_text"' in line]
-    assert prompts == ['"prompt_text": "user: Say hi to Grace",'] * 2  # every test got the flag's values
+    assert prompts == ['"prompt_text": "Say hi to Grace",'] * 2  # every test got the flag's values
     bad = workbench("eval", str(suite), "--var", "oops", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("workbench: --var oops: expected KEY=VALUE")
 

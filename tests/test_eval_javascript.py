@@ -61,7 +61,7 @@ def test_every_return_form_and_file_form_grades_as_in_promptfoo(tmp_path: Path) 
                 metric: body
                 value: |
                   const words = output.split(' ');
-                  if (context.prompt !== 'user: Write about cats') return false;
+                  if (context.prompt !== 'Write about cats') return false;
                   return {pass: words.length === 4, score: 1, reason: `${words.length} words`};
               - {type: not-javascript, metric: negated, value: "output.includes('never there')"}
               - {type: not-javascript, metric: negated-result, value: "({pass: true, score: 0.8, reason: 'r'})"}
@@ -123,7 +123,7 @@ def test_each_transform_changes_the_verdict_as_promptfoo_does(tmp_path: Path) ->
             options:
               transformVars: "({topic: vars.topic.toUpperCase(), extra: 'x'})"
             assert:
-              - {type: javascript, value: "context.prompt === 'user: Write about CATS' && context.vars.extra === 'x'"}
+              - {type: javascript, value: "context.prompt === 'Write about CATS' && context.vars.extra === 'x'"}
           - description: python transform
             options: {transform: "file://shape.py"}
             assert: [{type: is-json}]

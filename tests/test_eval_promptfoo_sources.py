@@ -47,7 +47,8 @@ def _load_error(suite: Path) -> str:
 
 
 def _sent(prompt: str) -> str:
-    """A python assertion that the prompt sent was exactly ``prompt`` (as ``user: ...`` lines)."""
+    """A python assertion that the prompt sent was exactly ``prompt`` (promptfoo's ``context['prompt']``: a text
+    prompt's text, a chat as JSON)."""
     return "- " + json.dumps({"type": "python", "value": f"context['prompt'] == {prompt!r}"})
 
 
@@ -59,7 +60,7 @@ def test_a_question_mark_in_a_flow_mapping_is_text_as_js_yaml_reads_it(
         tests:
           - vars: {{question: Where is my parcel?, other: [what?, why]}}
             assert:
-              {_sent("user: Where is my parcel?")}
+              {_sent("Where is my parcel?")}
         """)
     assert load_suite(suite, tmp_path).tests[0].vars["question"] == "Where is my parcel?"
     assert _run(suite, fake_env)["runs"] == 2  # the list expands into a test per value
@@ -79,7 +80,7 @@ def test_vars_from_a_file_and_values_read_from_files(tmp_path: Path, fake_env: d
         tests:
           - vars: file://vars.yaml
             assert:
-              {_sent('user: Hello Where is it? {"id":7,"items":["tea"]}')}
+              {_sent('Hello Where is it? {"id":7,"items":["tea"]}')}
         """, **{"vars.yaml": "greeting: Hello\nquestion: file://question.txt\norder: file://order.yaml\n",
                 "question.txt": "\n  Where is it?\n\n", "order.yaml": "id: 7\nitems: [tea]\n"})
     test = load_suite(suite, tmp_path).tests[0]
@@ -141,7 +142,8 @@ def test_text_csv_and_jsonl_prompt_files_read_as_promptfoo_reads_them(
 
 def test_a_python_prompt_function_gets_the_vars_and_provider_and_may_return_a_chat(
         tmp_path: Path, fake_env: dict[str, str]) -> None:
-    sent = ("user: tea for fake/fn@tokens=3 (fast)", "system: Be brief.\n\nuser: Say tea")
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say tea"}]
+    sent = ("tea for fake/fn@tokens=3 (fast)", json.dumps(chat, indent=2))  # promptfoo: a chat as indented JSON
     suite = _suite(tmp_path, f"""\
         prompts: [file://prompt.py:build, "file://prompt.py:as_chat"]
         providers: [{{id: fake/fn@tokens=3, label: fast}}]
@@ -205,7 +207,7 @@ def test_tests_from_a_python_generator(tmp_path: Path, fake_env: dict[str, str])
         """, **{"gen.py": """\
             def cases():
                 return [{"description": f"say {w}", "vars": {"word": w},
-                         "assert": [{"type": "python", "value": f"context['prompt'] == 'user: Say {w}'"}]}
+                         "assert": [{"type": "python", "value": f"context['prompt'] == 'Say {w}'"}]}
                         for w in ("one", "two")]
             """})
     assert [t.key for t in load_suite(suite, tmp_path).tests] == ["say one", "say two", "by hand"]
@@ -220,7 +222,7 @@ def test_a_javascript_prompt_function_runs_in_node(tmp_path: Path, fake_env: dic
         tests:
           - vars: {{topic: tea}}
             assert:
-              {_sent("user: About tea")}
+              {_sent("About tea")}
         """, **{"prompt.js": "module.exports = async ({ vars }) => `About ${vars.topic}`;\n"})
     _run(suite, fake_env)
 
@@ -287,11 +289,11 @@ def test_prefix_and_suffix_from_a_test_the_default_test_and_csv_columns(
             vars: {{word: tea}}
             options: {{suffix: " Now."}}
             assert:
-              {_sent("user: Please. Say tea Now.")}
+              {_sent("Please. Say tea Now.")}
           - file://cases.csv
         """, **{"cases.csv": '''\
             word,__prefix,__suffix,__expected
-            milk,"Kindly, ",!,"python: context['prompt'] == 'user: Kindly, Say milk!'"
+            milk,"Kindly, ",!,"python: context['prompt'] == 'Kindly, Say milk!'"
             '''})
     assert [(t.prefix, t.suffix) for t in load_suite(suite, tmp_path).tests] == [
         ("Please. ", " Now."), ("Kindly, ", "!")]

@@ -182,7 +182,7 @@ def test_an_eval_grades_the_rendered_prompt_and_templated_assertion_values(tmp_p
           - vars: {tags: [{name: a}, {name: b}], word: Tags}
             assert:
               - type: python
-                value: "context['prompt'] == 'user: Tags: A;B;'"
+                value: "context['prompt'] == 'Tags: A;B;'"
               - type: equals
                 value: "{{ word | lower }}-{{ nothing }}"
               - type: not-contains

@@ -28,6 +28,7 @@ from jsonschema.exceptions import best_match
 
 from workbench.core.evals.assertions_heuristics import CHECKS as _HEURISTICS
 from workbench.core.evals.assertions_javascript import JAVASCRIPT as _JAVASCRIPT
+from workbench.core.evals.assertions_javascript import javascript_context
 from workbench.core.evals.assertions_markup import CHECKS as _MARKUP
 from workbench.core.evals.assertions_model_graded import CHECKS as _MODEL_GRADED
 from workbench.core.evals.assertions_model_graded import NO_JUDGE as NO_JUDGE
@@ -353,10 +354,7 @@ async def _python(ctx: _Context) -> _Check:
     code = _text(ctx)
     obs = ctx.obs
     context = {
-        "vars": obs.vars,
-        "prompt": obs.prompt_text,
-        "test": {"vars": obs.vars, "metadata": obs.metadata},
-        "config": ctx.spec.config,
+        **javascript_context(ctx),  # promptfoo's context, as the javascript assertion gets it
         "figures": {
             "finish": obs.finish, "latency_ms": obs.latency_ms, "ttft_ms": obs.ttft_ms, "cost_usd": obs.cost_usd,
             "input_tokens": obs.input_tokens, "output_tokens": obs.output_tokens,

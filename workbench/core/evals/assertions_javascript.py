@@ -2,10 +2,11 @@
 
 The value is an expression (``output.length < 100``), a function body with ``return`` (several lines), or
 ``file://check.js`` (its default export) / ``file://check.js:name``. ``context`` holds ``vars``, ``prompt``
-(the rendered prompt as text), ``test`` (its ``vars``), ``config`` (the assertion's), ``logProbs`` (none),
-``provider`` (none) and ``providerResponse`` (``output``, ``tokenUsage``, ``cost``, ``finishReason``). It returns
-a boolean, a number (the score: it passes at ``threshold`` or, without one, above 0) or ``{pass, score,
-reason}``. ``config.timeout`` (seconds) bounds one call (10 s by default).
+(the rendered prompt as promptfoo sent it: a text prompt's text, a chat as JSON), ``test`` (its ``vars`` and
+``metadata``), ``config`` (the assertion's) and ``providerResponse`` (``output``, ``tokenUsage``, ``cost``,
+``finishReason``); ``logProbs`` and ``provider`` are absent (undefined). It returns a boolean, a number (the
+score: it passes at ``threshold`` or, without one, above 0) or ``{pass, score, reason}``. ``config.timeout``
+(seconds) bounds one call (10 s by default).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from workbench.core.templating import template_values
 
 
 def javascript_context(ctx: Context) -> dict[str, Any]:
+    """promptfoo's ``context`` of a code assertion (``javascript``, ``python``)."""
     obs = ctx.obs
     variables = template_values(obs.vars)
     usage = {"prompt": obs.input_tokens, "completion": obs.output_tokens,
@@ -27,8 +29,7 @@ def javascript_context(ctx: Context) -> dict[str, Any]:
              else obs.input_tokens + obs.output_tokens}
     return {
         "vars": variables, "prompt": obs.prompt_text, "test": {"vars": variables, "metadata": obs.metadata},
-        "config": ctx.spec.config,
-        "logProbs": None, "provider": None,
+        "config": ctx.spec.config,  # logProbs and provider: none here, so absent (promptfoo's undefined)
         "providerResponse": {"output": output_value(obs.text), "tokenUsage": usage, "cost": obs.cost_usd,
                              "finishReason": obs.finish},
     }

@@ -28,7 +28,6 @@ from workbench.core.evals.transforms import as_output
 from workbench.core.providers.base import scrub
 from workbench.core.providers.bounds import MAX_REPLY_BYTES
 from workbench.core.registry import base_url_problem
-from workbench.core.request import ChatRequest
 from workbench.core.templating import TemplateError, check_syntax, render, template_values
 from workbench.core.yaml_lines import Loc
 
@@ -124,20 +123,11 @@ def _strings(value: Any) -> list[str]:
 # --- answering ---------------------------------------------------------------------------------------------------
 
 
-def prompt_of(request: ChatRequest) -> str:
-    """The rendered prompt as promptfoo hands it to a provider: the text of a one-message prompt, else the chat
-    as a JSON list of ``{role, content}``."""
-    if request.system is None and len(request.messages) == 1:
-        return request.messages[0].content
-    chat = ([{"role": "system", "content": request.system}] if request.system else []) + [
-        {"role": m.role, "content": m.content} for m in request.messages]
-    return json.dumps(chat, ensure_ascii=False)
-
-
-async def local_answer(provider: LocalProvider, request: ChatRequest, variables: Mapping[str, str],
+async def local_answer(provider: LocalProvider, prompt: str, variables: Mapping[str, str],
                        base_dir: Path) -> Observation:
-    """The provider's answer to ``request`` as an observation (an error in ``error``; never raises)."""
-    prompt = prompt_of(request)
+    """The provider's answer to ``prompt`` (the rendered prompt as promptfoo hands it to a provider: a text, or a
+    chat as JSON) as an observation (an error in ``error``; never raises). Graders on such providers are called
+    here too, with their grading prompt."""
     started = time.perf_counter()
     tokens: tuple[int | None, int | None]
     cost: float | None
@@ -153,7 +143,7 @@ async def local_answer(provider: LocalProvider, request: ChatRequest, variables:
         text, tokens, cost, error = "", (None, None), None, str(exc)
     return Observation(text=text, finish=None if error else "stop", latency_ms=(time.perf_counter() - started) * 1000,
                        cost_usd=cost, input_tokens=tokens[0], output_tokens=tokens[1], error=error,
-                       vars=dict(variables))
+                       vars=dict(variables), prompt_text=prompt)
 
 
 class _Failed(Exception):

@@ -96,7 +96,8 @@ class Observation:
     error: str | None = None
     vars: dict[str, str] = field(default_factory=dict)
     prompt_text: str = ""
-    """The rendered prompt (system and messages as text), for judges and python assertions."""
+    """The rendered prompt as promptfoo gives it to providers, assertions and judges: a text prompt's text, a chat's
+    messages as JSON (:func:`~workbench.core.evals.prompt_render.rendered_prompt`)."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """The test's ``metadata``, carried with each of its results into the store and every report."""
 
@@ -188,6 +189,9 @@ class SuitePrompt:
     function: str | None = None
     """A prompt function (``file://path.py:name``, or ``.js``): called for each test and target, what it returns is
     the prompt (``prompt`` holds a placeholder until then)."""
+    chat: bool = False
+    """Written as a chat (a JSON or YAML list of messages): as promptfoo renders it, its prompt is that list as
+    JSON (:func:`~workbench.core.evals.prompt_render.rendered_prompt`), not one text."""
 
 
 @dataclass(frozen=True, slots=True)

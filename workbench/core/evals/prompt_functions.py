@@ -46,10 +46,12 @@ async def called_prompt(prompt: SuitePrompt, variables: Mapping[str, str], targe
             result = await current().call(js_function(prompt.function, base_dir), [context])
     except (PythonAssertionError, JavaScriptError) as exc:
         raise PromptFunctionError(str(exc)) from None
-    return SuitePrompt(prompt.label, _as_prompt(result, prompt.prompt.name), nunjucks=True)
+    given, chat = _as_prompt(result, prompt.prompt.name)
+    return SuitePrompt(prompt.label, given, nunjucks=True, chat=chat)
 
 
-def _as_prompt(result: Any, name: str) -> Prompt:
+def _as_prompt(result: Any, name: str) -> tuple[Prompt, bool]:
+    """The prompt a function returned, and whether it is a chat (a list of messages, or a text that is one)."""
     if isinstance(result, dict) and "prompt" in result:
         if result.get("config"):
             raise PromptFunctionError("it returned a config: prompt functions' configs are not supported")
@@ -71,7 +73,7 @@ def _as_prompt(result: Any, name: str) -> Prompt:
             check_syntax(text)
     except TemplateError as exc:
         raise PromptFunctionError(f"its prompt is not a valid template: {exc}") from None
-    return prompt
+    return prompt, chat is not None
 
 
 def _json_chat(text: str) -> Any:

@@ -75,6 +75,17 @@ def render_request(prompt: SuitePrompt, variables: Mapping[str, str], missing: s
     return ChatRequest(system=system, messages=messages, params=request_params(prompt.prompt))
 
 
+def rendered_prompt(prompt: SuitePrompt, request: ChatRequest) -> str:
+    """The rendered prompt as promptfoo hands it to the provider, the assertions (``context.prompt``) and the
+    graders: a text prompt's text; a chat's messages as promptfoo writes a rendered JSON prompt
+    (``JSON.stringify(messages, null, 2)``). A prompt with a system text or several messages is a chat."""
+    if not prompt.chat and request.system is None and len(request.messages) == 1:
+        return request.messages[0].content
+    chat = ([{"role": "system", "content": request.system}] if request.system is not None else []) + [
+        {"role": m.role, "content": m.content} for m in request.messages]
+    return json.dumps(chat, indent=2, ensure_ascii=False)
+
+
 def _rendered_chat(prompt: SuitePrompt, values: dict[str, Any], missing: set[str] | None) -> Prompt:
     assert prompt.json_template is not None
     escaped = {name: json.dumps(value, ensure_ascii=False)[1:-1] if isinstance(value, str) else value

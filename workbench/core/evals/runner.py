@@ -66,7 +66,7 @@ from workbench.core.evals.model import (
 from workbench.core.evals.node_bridge import node_session
 from workbench.core.evals.prompt_affixes import affixed
 from workbench.core.evals.prompt_functions import PromptFunctionError, called_prompt
-from workbench.core.evals.prompt_render import render_request
+from workbench.core.evals.prompt_render import render_request, rendered_prompt
 from workbench.core.evals.run_clock import RunClock
 from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.traced import TracedAnswer
@@ -163,13 +163,6 @@ def cells(suite: Suite, repeat: int, targets: Sequence[SuiteTarget] | None = Non
 def cache_key(target: str, request: ChatRequest, repeat: int) -> str:
     body = json.dumps([target, request.model_dump(mode="json"), repeat], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
-
-
-def prompt_text(request: ChatRequest) -> str:
-    """The request as plain text (what judges and python assertions see as the prompt)."""
-    parts = [f"system: {request.system}"] if request.system else []
-    parts.extend(f"{m.role}: {m.content}" for m in request.messages)
-    return "\n\n".join(parts)
 
 
 @dataclass(slots=True)
@@ -463,6 +456,7 @@ class EvalRunner:
             return CellResult(cell.key, cell.repeat, failed, [Grading("prompt", False, 0.0, failed.error or "")],
                               False, 0.0)
         request = cell.request(variables)
+        sent = rendered_prompt(cell.prompt, request)
         use_cache = self.options.use_cache
         traced = self._reuse.pop(cell.identity, None)
         key = cache_key(cell.target.cache_ref, request, cell.repeat) if use_cache and traced is None else ""
@@ -470,15 +464,15 @@ class EvalRunner:
         cached, trace_id = observation is not None, None
         if traced is not None:  # called before the run was stopped, its result never stored
             observation, trace_id = traced.observation, traced.trace_id
-            observation.vars, observation.prompt_text = dict(variables), prompt_text(request)
+            observation.vars, observation.prompt_text = dict(variables), sent
         elif observation is None:
-            observation, trace_id = await self._call(cell, request, variables)
+            observation, trace_id = await self._call(cell, request, sent, variables)
             if use_cache and observation.error is None:
                 self._fresh.append((key, observation))
             if self.options.limits.delay_ms:  # promptfoo's evaluateOptions.delay: after each call made
                 await asyncio.sleep(self.options.limits.delay_ms / 1000)
         else:  # the store keeps the prompt redacted: the judges and python assertions see it whole
-            observation.vars, observation.prompt_text = dict(variables), prompt_text(request)
+            observation.vars, observation.prompt_text = dict(variables), sent
         try:
             observation = await transformed_output(observation, cell.target, cell.test, self.base_dir)
         except TransformError as exc:
@@ -492,12 +486,13 @@ class EvalRunner:
         passed, score = verdict(gradings, cell.test.threshold)
         return CellResult(cell.key, cell.repeat, observation, gradings, passed, score, cached, trace_id)
 
-    async def _call(self, cell: Cell, request: ChatRequest,
+    async def _call(self, cell: Cell, request: ChatRequest, sent: str,
                     variables: Mapping[str, str]) -> tuple[Observation, str | None]:
+        """The target's answer to ``request``; ``sent`` is it rendered as promptfoo hands it to a provider."""
         prompt = cell.prompt
         if cell.target.local is not None:  # echo, http, a Python file: answered without a model call
-            answer = await local_answer(cell.target.local, request, variables, self.base_dir)
-            answer.prompt_text = prompt_text(request)
+            answer = await local_answer(cell.target.local, sent, variables, self.base_dir)
+            answer.prompt_text = sent
             return answer, None
         context = CallContext(prompt_name=prompt.prompt.name if prompt.version is not None else None,
                               prompt_version=prompt.version, eval_run_id=self._run_id, tags=("eval",),
@@ -510,7 +505,7 @@ class EvalRunner:
             cost_usd=None if record.cost_usd is None else float(record.cost_usd),
             input_tokens=usage.input_tokens if usage else None, output_tokens=usage.output_tokens if usage else None,
             error=None if record.error is None else str(record.error), vars=dict(variables),
-            prompt_text=prompt_text(request)), trace_id
+            prompt_text=sent), trace_id
 
     async def _trace(self, record: CallRecord, context: CallContext) -> str | None:
         """Queue the call for the trace log; past ``_TRACE_BACKLOG`` queued calls, wait until the writer

@@ -240,8 +240,10 @@ def _prompt_text(ctx: Context, src: Src, loc: Loc, text: str, label: str | None,
     if not raw and _REF.match(text) and _in_workspace(ctx.workspace, text.partition("@")[0]):
         return [_workspace_prompt(ctx, src, loc, text, label)]
     name = _slug(label, number)
-    prompt = _chat_text(src, loc, text, name) or _user_prompt(name, text)
-    return [SuitePrompt(label or f"prompt {number}", _templated(src, loc, prompt), nunjucks=True)]
+    chat = _chat_text(src, loc, text, name)
+    prompt = chat or _user_prompt(name, text)
+    return [SuitePrompt(label or f"prompt {number}", _templated(src, loc, prompt), nunjucks=True,
+                        chat=chat is not None)]
 
 
 def _relative(ctx: Context, path: Path) -> str:
@@ -312,14 +314,15 @@ def _file_prompts(ctx: Context, src: Src, loc: Loc, path: Path) -> list[SuitePro
                 for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     if suffix == ".json" and has_tags(text):
         placeholder = _templated(Src(ctx.shown(path)), (), _user_prompt(name, text))
-        return [SuitePrompt("", placeholder, nunjucks=True, json_template=text)]
+        return [SuitePrompt("", placeholder, nunjucks=True, json_template=text, chat=True)]
     if suffix not in (".json", ".yaml", ".yml"):
         raise src.error(loc, f"prompts from {suffix or 'extensionless'} files are not supported ({ctx.shown(path)})",
                         "use .txt, .md or .csv (text), .json or .jsonl (chat lists) or .yaml (a chat list or a "
                         "prompt file)")
     data, file_src = ctx.parse_yaml(path, text)
     if isinstance(data, list) or suffix == ".json":
-        return [SuitePrompt("", _templated(file_src, (), chat_prompt(file_src, (), data, name)), nunjucks=True)]
+        return [SuitePrompt("", _templated(file_src, (), chat_prompt(file_src, (), data, name)), nunjucks=True,
+                            chat=True)]
     default_name = path.stem if isinstance(data, dict) and "name" not in data else None
     return [SuitePrompt("", parse_prompt(text, ctx.shown(path), default_name=default_name))]
 
@@ -327,12 +330,13 @@ def _file_prompts(ctx: Context, src: Src, loc: Loc, path: Path) -> list[SuitePro
 def _json_line_prompt(src: Src, line: str, name: str) -> SuitePrompt:
     """One line of a ``.jsonl`` prompt file: a chat list (a line with template tags rendered before it is read)."""
     if has_tags(line):
-        return SuitePrompt("", _templated(src, (), _user_prompt(name, line)), nunjucks=True, json_template=line)
+        return SuitePrompt("", _templated(src, (), _user_prompt(name, line)), nunjucks=True, json_template=line,
+                           chat=True)
     chat = _chat_text(src, (), line, name)
     if chat is None:
         raise src.error((), "a line of a .jsonl prompt file is not a JSON list of messages",
                         'write one chat a line: [{"role": "user", "content": "..."}]')
-    return SuitePrompt("", _templated(src, (), chat), nunjucks=True)
+    return SuitePrompt("", _templated(src, (), chat), nunjucks=True, chat=True)
 
 
 def _chat_text(src: Src, loc: Loc, text: str, name: str) -> Prompt | None:
@@ -356,7 +360,7 @@ def _inline_chat(src: Src, loc: Loc, item: dict[str, Any], label: str) -> SuiteP
         if prompt.system is not None:
             raise src.error((*loc, "system"), "the system prompt is given twice", "keep system: or the system message")
         prompt = prompt.model_copy(update={"system": system})
-    return SuitePrompt(label, prompt)
+    return SuitePrompt(label, prompt, chat=True)
 
 
 # --- targets -----------------------------------------------------------------------------------------------------
