@@ -28,10 +28,7 @@ _SUFFIX = re.compile(r"( #\d+| \([^()]*=[^()]*\))$")
 """What a test's shown name adds to its description: ``#2`` for a second test of the same description, the
 expanded value of a list variable."""
 
-PENDING = {
-    "graded_by_script": "a grader (defaultTest.options.provider) on a file:// Python provider is refused at load; "
-                        "promptfoo grades with any provider",
-}
+PENDING: dict[str, str] = {}
 """Configs using what is not supported yet: each must fail until it is (strict), then be un-marked."""
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")

@@ -140,7 +140,8 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*(?:\|[^}]*)?\}\}")
 
 def render_prompt(template: Any, values: Mapping[str, Any]) -> str:
     """A grading prompt with its ``{{ name }}`` placeholders filled (an unknown name is left as written); a chat
-    (a list, or a JSON list in a text) is filled message by message and given back as JSON, as promptfoo does."""
+    (a list, or a JSON list in a text) is filled message by message and given back as compact JSON, as promptfoo
+    does."""
     chat = template
     if isinstance(template, str) and template.lstrip().startswith("["):
         try:
@@ -148,7 +149,8 @@ def render_prompt(template: Any, values: Mapping[str, Any]) -> str:
         except ValueError:
             chat = template
     if isinstance(chat, list) and all(isinstance(m, dict) and "content" in m for m in chat):
-        return json.dumps([{**m, "content": _fill(str(m["content"]), values)} for m in chat], ensure_ascii=False)
+        return json.dumps([{**m, "content": _fill(str(m["content"]), values)} for m in chat], ensure_ascii=False,
+                          separators=(",", ":"))  # promptfoo's JSON.stringify: what a grader receives
     if not isinstance(template, str):
         raise Unusable(f"a grading prompt is a text or a list of messages, not {type(template).__name__}")
     return _fill(template, values)

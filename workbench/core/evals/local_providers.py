@@ -146,6 +146,10 @@ async def local_answer(provider: LocalProvider, prompt: str, variables: Mapping[
                        vars=dict(variables), prompt_text=prompt)
 
 
+class LocalProviderError(Exception):
+    """A grader on such a provider gave no reply: the message is the provider's error."""
+
+
 class _Failed(Exception):
     """The provider gave no output: the message is the cell's error."""
 

@@ -231,19 +231,30 @@ def prompt_filter(ctx: Context, src: Src, loc: Loc, value: Any) -> tuple[str, ..
     return labels
 
 
-def configured_judge(ctx: Context, src: Src, loc: Loc, value: dict[str, Any], ref: str) -> str:
-    """A judge or assertion provider written ``{id, label, config}``: registered in ``ctx.judges`` when its config
-    sets anything, under the name assertions then give it (its label, else its target; numbered when taken)."""
+def check_provider_keys(src: Src, loc: Loc, value: Any) -> None:
+    """A grader written as a mapping has promptfoo's ``id``, ``label`` and ``config``, and nothing else."""
     expect(src, loc, value, dict, "a provider mapping")
     for key in value:
         if key not in ("id", "label", "config"):
             raise src.error((*loc, key), f"unknown key '{key}' in a provider", "the keys are: config, id, label")
+
+
+def configured_judge(ctx: Context, src: Src, loc: Loc, value: dict[str, Any], ref: str) -> str:
+    """A judge or assertion provider written ``{id, label, config}``: registered in ``ctx.judges`` when its config
+    sets anything, under the name assertions then give it (its label, else its target; numbered when taken)."""
+    check_provider_keys(src, loc, value)
     params, endpoint = provider_config(ctx, src, (*loc, "config"), value.get("config") or {}, ref, str(value["id"]))
     label = value.get("label")
     name = ref if label is None else str(expect(src, (*loc, "label"), label, str, "a label"))
     if not params and endpoint is None and label is None:
         return ref
-    judge = SuiteTarget(ref=ref, label=name, params=params, endpoint=endpoint)
+    return register_judge(ctx, SuiteTarget(ref=ref, label=name, params=params, endpoint=endpoint))
+
+
+def register_judge(ctx: Context, judge: SuiteTarget) -> str:
+    """``judge`` in ``ctx.judges`` under its label (numbered when another judge has it): the name assertions then
+    give it (:attr:`~workbench.core.evals.model.Suite.judges`)."""
+    name = judge.label
     taken = ctx.judges.get(name)
     number = 1
     while taken is not None and taken != judge:

@@ -50,7 +50,7 @@ from workbench.core.evals.comparisons import (
 )
 from workbench.core.evals.embeddings import DEFAULT_EMBEDDING_TARGET, embed
 from workbench.core.evals.judging import judge_request
-from workbench.core.evals.local_providers import local_answer
+from workbench.core.evals.local_providers import LocalProviderError, local_answer
 from workbench.core.evals.model import (
     CellKey,
     CellResult,
@@ -557,11 +557,13 @@ class EvalRunner:
         return record, await self._trace(record, context)
 
     async def _judge(self, cell: Cell, target: str | None, prompt: str) -> str:
-        return await self._judged(cell.judge_identity, target, prompt)
+        return await self._judged(cell.judge_identity, target, prompt, cell.test.vars)
 
-    async def _judged(self, identity_of_call: Callable[[str, str], str], target: str | None, prompt: str) -> str:
+    async def _judged(self, identity_of_call: Callable[[str, str], str], target: str | None, prompt: str,
+                      variables: Mapping[str, str] | None = None) -> str:
         """The reply of ``target`` (None: the suite's judge) to a grading prompt, traced as a judge call under
-        ``identity_of_call(target, prompt)`` (a resumed run's traced answer reused)."""
+        ``identity_of_call(target, prompt)`` (a resumed run's traced answer reused). A grader that is not a model
+        (echo, http, a Python file) gets the prompt as a target does, with the test's ``variables``."""
         name = target or self.suite.judge
         if name is None:
             raise ConfigError("no judge target", "set judge: in the suite, or provider: on the llm-rubric assertion")
@@ -569,8 +571,13 @@ class EvalRunner:
         traced = self._reuse.pop(identity, None)
         if traced is not None and traced.ok:
             return traced.observation.text
-        context = CallContext(eval_run_id=self._run_id, tags=("eval", "judge"), eval_cell=identity)
         judge = self.suite.judges.get(name) or SuiteTarget(name, name)
+        if judge.local is not None:  # echo, http, a Python file: the grading prompt goes as a target's prompt does
+            answer = await local_answer(judge.local, prompt, variables or {}, self.base_dir)
+            if answer.error is not None:
+                raise LocalProviderError(answer.error)
+            return answer.text
+        context = CallContext(eval_run_id=self._run_id, tags=("eval", "judge"), eval_cell=identity)
         record, _ = await self._complete(judge.ref, with_params(judge_request(prompt), judge), context,
                                          judge.endpoint)
         if record.error is not None:

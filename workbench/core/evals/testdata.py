@@ -15,8 +15,9 @@ from typing import Any
 
 from workbench.core.evals.comparisons import check_spec, check_tests
 from workbench.core.evals.csv_columns import csv_test
+from workbench.core.evals.local_providers import local_target
 from workbench.core.evals.model import ASSERTION_TYPES, MODEL_GRADED_TYPES, AssertionSpec, TestCase
-from workbench.core.evals.provider_config import configured_judge
+from workbench.core.evals.provider_config import check_provider_keys, configured_judge, register_judge
 from workbench.core.evals.suite_promptfoo import (
     FILE,
     Context,
@@ -81,11 +82,20 @@ def _number(src: Src, loc: Loc, value: Any, what: str) -> float:
     return float(expect(src, loc, value, _NUMBER, what))
 
 
-def _judge(ctx: Context, src: Src, loc: Loc, value: Any) -> str:
-    """A judge or assertion provider: a target string, or promptfoo's ``{id, label, config}`` (its config
-    honoured: :func:`configured_judge`)."""
+def _judge(ctx: Context, src: Src, loc: Loc, value: Any, *, local: bool = True) -> str:
+    """A grader (a judge, or an assertion's provider): a target string, or promptfoo's ``{id, label, config}`` (its
+    config honoured: :func:`configured_judge`). With ``local``, a provider that is not a model's (``echo``, ``http``,
+    ``file://grader.py``) is read as a suite's target is (:func:`local_target`) and answers as one does."""
+    written, id_loc, options = value, loc, {}
     if isinstance(value, dict):
-        return configured_judge(ctx, src, loc, value, _judge(ctx, src, (*loc, "id"), value.get("id")))
+        check_provider_keys(src, loc, value)
+        written, id_loc, options = value.get("id"), (*loc, "id"), value
+    if local and isinstance(written, str):
+        target = local_target(ctx, src, loc, written, options, id_loc)
+        if target is not None:
+            return register_judge(ctx, target)
+    if isinstance(value, dict):
+        return configured_judge(ctx, src, loc, value, _judge(ctx, src, id_loc, written, local=False))
     return target_ref(src, loc, expect(src, loc, value, str, "a target such as openai/gpt-4o-mini"))
 
 
@@ -110,7 +120,7 @@ def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any, nested: bool = 
     provider = None
     if data.get("provider") is not None:
         written_provider = _embedding_model(data["provider"]) if base == "similar" else data["provider"]
-        provider = _judge(ctx, src, (*loc, "provider"), written_provider)
+        provider = _judge(ctx, src, (*loc, "provider"), written_provider, local=base != "similar")
     threshold = data.get("threshold")
     metric = data.get("metric")
     spec = AssertionSpec(
