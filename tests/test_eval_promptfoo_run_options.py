@@ -111,6 +111,20 @@ def test_delay_waits_after_each_call_and_runs_one_cell_at_a_time(tmp_path: Path,
     assert all(later - earlier >= 0.4 for earlier, later in itertools.pairwise(starts)), starts
 
 
+def test_a_providers_delay_waits_after_each_call_to_it(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, [f"{{id: 'fake/p-{marker}@tokens=2', delay: 400}}"],
+                   "evaluateOptions: {maxConcurrency: 1}\n", tests=(PASSING, PASSING))
+
+    result = _eval(suite, fake_env)
+
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "traces.db") as conn:
+        first, second = (row[0] for row in conn.execute("SELECT ts FROM calls WHERE model LIKE ? ORDER BY ts",
+                                                        (f"p-{marker}%",)))
+    assert second - first >= 0.4
+
+
 def test_cache_false_calls_every_cell_again(tmp_path: Path, fake_env: dict[str, str]) -> None:
     marker = uuid.uuid4().hex[:8]
     cached = _suite(tmp_path, [f"fake/c-{marker}@tokens=2"], name="cached.yaml")
@@ -134,6 +148,8 @@ def test_bad_run_settings_stop_the_load_at_their_line(tmp_path: Path, fake_env: 
         result = _eval(_suite(tmp_path, ["fake/a@tokens=2"], extra), fake_env)
         assert result.returncode == 2, (extra, result.stderr)
         assert words in result.stderr and "Traceback" not in result.stderr, (extra, result.stderr)
+    refused = _eval(_suite(tmp_path, ["{id: 'fake/a@tokens=2', delay: soon}"]), fake_env)
+    assert refused.returncode == 2 and ":4: delay must be a number of milliseconds" in refused.stderr, refused.stderr
 
 
 def test_output_path_writes_every_file_after_the_run_and_o_wins(tmp_path: Path, fake_env: dict[str, str]) -> None:

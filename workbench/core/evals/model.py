@@ -248,6 +248,8 @@ class SuiteTarget:
     """The id as the suite (or ``-t``) wrote it (promptfoo's ``openai:chat:gpt-4o-mini``), for promptfoo's outputs."""
     written_label: str | None = None
     """The ``label`` the suite gave it; None when it has none (``label`` is then its name here)."""
+    delay_ms: int = 0
+    """promptfoo's provider ``delay``: a wait after each call made to it (not after a cached answer)."""
 
     def runs(self, prompt: str) -> bool:
         """Is the prompt labelled ``prompt`` run on this target?"""

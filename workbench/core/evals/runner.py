@@ -469,8 +469,9 @@ class EvalRunner:
             observation, trace_id = await self._call(cell, request, sent, variables)
             if use_cache and observation.error is None:
                 self._fresh.append((key, observation))
-            if self.options.limits.delay_ms:  # promptfoo's evaluateOptions.delay: after each call made
-                await asyncio.sleep(self.options.limits.delay_ms / 1000)
+            wait = cell.target.delay_ms or self.options.limits.delay_ms  # promptfoo's delay: after each call made
+            if wait:
+                await asyncio.sleep(wait / 1000)
         else:  # the store keeps the prompt redacted: the judges and python assertions see it whole
             observation.vars, observation.prompt_text = dict(variables), sent
         try:

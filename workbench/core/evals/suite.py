@@ -22,7 +22,7 @@ from workbench.core.evals.prompt_affixes import check_affixes
 from workbench.core.evals.prompt_functions import function_prompt
 from workbench.core.evals.prompt_render import chat_prompt, template_warnings
 from workbench.core.evals.provider_config import prompt_filter, provider_config
-from workbench.core.evals.suite_options import output_paths, run_limits
+from workbench.core.evals.suite_options import output_paths, run_limits, target_delay
 from workbench.core.evals.suite_promptfoo import (
     FILE,
     Context,
@@ -72,8 +72,8 @@ _PROMPTFOO_KEYS = frozenset({"tags", "derivedMetrics", "sharing",
                              "tracing"})
 _EVALUATE_KEYS = frozenset({"repeat", "maxConcurrency", "delay", "cache", "timeoutMs", "maxEvalTimeMs"})
 _EVALUATE_PROMPTFOO = frozenset({"showProgressBar", "generateSuggestions", "interactiveProviders"})
-_TARGET_KEYS = frozenset({"id", "label", "config", "transform", "prompts"})
-_TARGET_PROMPTFOO = frozenset({"delay", "inputs"})
+_TARGET_KEYS = frozenset({"id", "label", "config", "transform", "prompts", "delay"})
+_TARGET_PROMPTFOO = frozenset({"inputs"})
 _PROMPT_KEYS = frozenset({"id", "label", "raw", "system", "messages"})
 _REF = re.compile(NAME_PATTERN.removesuffix("$") + "(@.+)?$")
 
@@ -422,10 +422,11 @@ def _target_options(ctx: Context, src: Src, loc: Loc, options: Any, text: str, i
     expect(src, loc, options, dict, "a mapping (label, config)")
     check_keys(ctx, src, loc, options, _TARGET_KEYS, _TARGET_PROMPTFOO, "a target")
     prompts = prompt_filter(ctx, src, (*loc, "prompts"), options.get("prompts"))
+    delay = target_delay(src, loc, options)
     local = local_target(ctx, src, loc, text, options, id_loc)
     if local is not None:
         label = options.get("label")
-        return dataclasses.replace(local, prompts=prompts, written_id=text,
+        return dataclasses.replace(local, prompts=prompts, written_id=text, delay_ms=delay,
                                    written_label=None if label is None else str(label))
     ref = target_ref(src, id_loc, text)
     label = options.get("label")
@@ -435,7 +436,7 @@ def _target_options(ctx: Context, src: Src, loc: Loc, options: Any, text: str, i
         transform = expect(src, (*loc, "transform"), transform, str, "code: inline JavaScript or file://path")
         require_node_for_target(src.at((*loc, "transform")), transform)
     return SuiteTarget(ref=ref, label=ref if label is None else str(label), params=params, transform=transform,
-                       endpoint=endpoint, prompts=prompts, written_id=text,
+                       endpoint=endpoint, prompts=prompts, written_id=text, delay_ms=delay,
                        written_label=None if label is None else str(label))
 
 

@@ -1,5 +1,5 @@
 """A suite's run settings in promptfoo's words: ``evaluateOptions`` (``timeoutMs``, ``maxEvalTimeMs``, ``delay``,
-``cache``) and the top-level ``outputPath``, read and checked at their ``file:line``."""
+``cache``), a provider's ``delay`` and the top-level ``outputPath``, read and checked at their ``file:line``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from workbench.core.evals.model import RunLimits
 from workbench.core.evals.report_outputs import OUTPUT_FORMATS
 from workbench.core.evals.suite_promptfoo import Src, expect
+from workbench.core.yaml_lines import Loc
 
 
 def run_limits(src: Src, options: dict[str, Any]) -> RunLimits:
@@ -22,12 +23,17 @@ def run_limits(src: Src, options: dict[str, Any]) -> RunLimits:
                      delay_ms=_ms(src, options, "delay") or 0, cache=cache is not False)
 
 
-def _ms(src: Src, options: dict[str, Any], key: str) -> int | None:
+def target_delay(src: Src, loc: Loc, options: dict[str, Any]) -> int:
+    """A provider's ``delay``: milliseconds waited after each call made to it."""
+    return _ms(src, options, "delay", loc) or 0
+
+
+def _ms(src: Src, options: dict[str, Any], key: str, loc: Loc = ("evaluateOptions",)) -> int | None:
     value = options.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise src.error(("evaluateOptions", key), f"{key} must be a number of milliseconds, 0 or more, not {value!r}",
+        raise src.error((*loc, key), f"{key} must be a number of milliseconds, 0 or more, not {value!r}",
                         f"e.g. {key}: 30000 (0: none)")
     return math.ceil(float(value))
 
