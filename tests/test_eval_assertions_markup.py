@@ -48,6 +48,12 @@ CASES: list[tuple[str, Any, str, bool, str]] = [
     ("is-html", None, "<foo>bar</foo>", False, "Output does not contain recognized HTML elements"),
     ("is-html", None, '<?xml version="1.0"?><div/>', False, "Output appears to be XML, not HTML"),
     ("is-html", None, "   ", False, "Output is empty"),
+    ("is-html", None, "<ul><li>one<li>two</ul>", True, ""),
+    ("is-html", None, "<script>if (a < b) { go() }</script>", True, ""),
+    ("is-html", None, "<div title='a>b'>x</div>", True, ""),
+    ("is-html", None, "<div>a</div> and more", False, "Output must be wrapped in HTML tags"),
+    ("is-html", None, "<br>text", False, "Output must be wrapped in HTML tags"),
+    ("is-html", None, "<div", False, "Output does not contain recognized HTML elements"),
     ("contains-html", None, "Here you go: <div>content</div>", True, ""),
     ("contains-html", None, "Use &amp; and <!-- note --> here", True, ""),
     ("contains-html", None, "a < b and c > d", False, ""),
@@ -98,3 +104,11 @@ async def test_xml_with_an_external_entity_is_never_fetched() -> None:
     text = '<!DOCTYPE r SYSTEM "http://127.0.0.1:9/never.dtd"><r>&ext;</r>'
     grading = await check(AssertionSpec("is-xml"), text)
     assert grading.passed, grading.reason
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", ["is-xml", "contains-xml", "is-html", "contains-html"])
+async def test_a_hostile_output_is_graded_in_linear_time(kind: str) -> None:
+    for text in ("<a " * 300_000, "<!--" * 250_000, "<a x='1'" * 120_000, "</a" * 300_000, "<div>" * 200_000):
+        grading = await check(AssertionSpec(kind), text)
+        assert grading.score in (0.0, 1.0), grading.reason

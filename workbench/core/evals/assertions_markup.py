@@ -7,15 +7,15 @@ output to be a well-formed document, as promptfoo's strict parser does, and refu
 promptfoo does; ``contains-xml`` looks for balanced elements in the text (promptfoo's scan: the maximal ones, and
 runs of siblings) and passes on the first that parses and holds the required elements. A required element is a
 dotted path through the parsed document as promptfoo's parser shapes it (``root.child``; a repeated element is a
-list, indexed ``root.item.0``; an attribute is ``@_name``). ``is-html`` parses with Python's HTML parser in place
-of jsdom, with promptfoo's rules; ``contains-html`` is promptfoo's pattern count.
+list, indexed ``root.item.0``; an attribute is ``@_name``). ``is-html`` reads the text with HTML's tokenizer rules
+(one pass, in place of jsdom) and applies promptfoo's rules; ``contains-html`` is promptfoo's pattern count. Every
+check here takes time linear in the output, whatever it holds.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 from xml.parsers import expat
 
@@ -266,9 +266,7 @@ async def _contains_xml_check(ctx: Context) -> Check:
 # --- HTML ---------------------------------------------------------------------------------------------------------
 
 _HTML_PATTERNS = {
-    "opening": re.compile(r"<[a-zA-Z][a-zA-Z0-9-]*(?:\s[^>]*)?>"),
     "closing": re.compile(r"</[a-zA-Z][a-zA-Z0-9-]*\s*>"),
-    "self_closing": re.compile(r"<[a-zA-Z][a-zA-Z0-9-]*(?:\s[^>]*)?/>"),
     "entity": re.compile(r"&(?:[a-zA-Z]+|#[0-9]+|#x[0-9a-fA-F]+);"),
     "doctype": re.compile(r"<!DOCTYPE\s+html", re.IGNORECASE),
     "comment": re.compile(r"<!--[^-]*(?:-[^-]+)*-->"),
@@ -276,8 +274,34 @@ _HTML_PATTERNS = {
     "common": re.compile(r"<(html|head|body|div|span|p|a|img|h[1-6]|ul|ol|li|table|tr|td|th|form|input|button|"
                          r"script|style|link|meta|br|hr)\b", re.IGNORECASE),
 }
+"""promptfoo's patterns but its opening and self-closing tags (:func:`_tags`, which finds those in linear time)."""
+_TAG_NAME = re.compile(r"<[a-zA-Z][a-zA-Z0-9-]*")
 _MAX_HTML = 10 * 1024 * 1024
 """promptfoo's size limit: a longer output is never HTML."""
+
+
+def _tags(text: str) -> tuple[bool, bool]:
+    """Does ``text`` hold an opening tag (promptfoo's ``<[a-zA-Z][a-zA-Z0-9-]*(?:\\s[^>]*)?>``), and a self-closing
+    one (the same ending ``/>``)? As the patterns, in one pass: after a tag's name, a ``>`` at once, or a space and
+    the next ``>`` (itself after ``/`` for a self-closing tag)."""
+    opening = self_closing = False
+    next_gt = -1
+    for match in _TAG_NAME.finditer(text):
+        end = match.end()
+        if text.startswith("/>", end):
+            opening = self_closing = True
+        elif text.startswith(">", end):
+            opening = True
+        elif end < len(text) and text[end].isspace():
+            if next_gt < end:
+                next_gt = text.find(">", end)
+                if next_gt < 0:
+                    break
+            opening = True
+            self_closing = self_closing or (text[next_gt - 1] == "/" and next_gt - 1 > end)
+        if opening and self_closing:
+            break
+    return opening, self_closing
 
 
 def contains_html(text: str) -> bool:
@@ -286,8 +310,9 @@ def contains_html(text: str) -> bool:
     if len(text) > _MAX_HTML:
         return False
     found = {name: pattern.search(text) is not None for name, pattern in _HTML_PATTERNS.items()}
-    count = 2 if found["opening"] and found["closing"] else int(found["opening"] or found["closing"])
-    count += found["self_closing"] + found["entity"] + 2 * found["doctype"] + found["comment"]
+    opening, self_closing = _tags(text)
+    count = 2 if opening and found["closing"] else int(opening or found["closing"])
+    count += self_closing + found["entity"] + 2 * found["doctype"] + found["comment"]
     count += found["attribute"] + 2 * found["common"]
     return count >= 2
 
@@ -310,30 +335,78 @@ _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "
 _DOCUMENT = frozenset({"html", "head", "body"})
 
 
-class _HtmlScan(HTMLParser):
-    """What promptfoo's ``is-html`` asks of a parse: the elements written, and text outside every element."""
+_RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript"})
+"""Elements whose content is text up to their end tag (HTML's raw text and escapable raw text elements)."""
+_START_TAG = re.compile(r"<([a-zA-Z][^\s/>]*)")
+_END_TAG = re.compile(r"</([a-zA-Z][^\s/>]*)")
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: set[str] = set()
-        self.open: list[str] = []
-        self.loose_text = False
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.add(tag)
-        if tag not in _VOID and tag not in _DOCUMENT:
-            self.open.append(tag)
+def _start_tag_end(text: str, start: int) -> int:
+    """The ``>`` ending the start tag at ``start`` (an attribute value quoted after ``=`` skipped whole); -1 when
+    the text ends first."""
+    index, after_equals = start + 1, False
+    while index < len(text):
+        char = text[index]
+        if char == ">":
+            return index
+        if char == "=":
+            after_equals = True
+        elif after_equals and char in "\"'":
+            index = text.find(char, index + 1)
+            if index < 0:
+                return -1
+            after_equals = False
+        elif not char.isspace():
+            after_equals = False
+        index += 1
+    return -1
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.add(tag)
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.open:
-            del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
-
-    def handle_data(self, data: str) -> None:
-        if not self.open and data.strip():
-            self.loose_text = True
+def _html_scan(text: str) -> tuple[set[str], bool]:
+    """The elements ``text`` writes (lower case), and whether it holds text outside every element (``html``,
+    ``head``, ``body`` and void elements hold none): HTML's tokenizer in one pass, as far as ``is-html`` needs
+    (comments, doctypes and bogus comments skipped; raw text elements hold their text up to their end tag; a tag
+    the text ends inside is dropped; ``/>`` closes only void elements, as in HTML)."""
+    elements: set[str] = set()
+    open_elements: list[str] = []
+    loose = False
+    position = 0
+    while (index := text.find("<", position)) >= 0:
+        if not open_elements and text[position:index].strip():
+            loose = True
+        opening, closing = _START_TAG.match(text, index), _END_TAG.match(text, index)
+        if text.startswith("<!--", index):
+            close, width = text.find("-->", index + 4), 3
+        elif closing is not None or text.startswith(("<!", "<?", "</"), index):
+            close, width = text.find(">", index), 1
+            if closing is not None and (name := closing[1].lower()) in open_elements:
+                del open_elements[len(open_elements) - 1 - open_elements[::-1].index(name):]
+        elif opening is not None:
+            close, width = _start_tag_end(text, index), 1
+            name = opening[1].lower()
+            if close >= 0:
+                elements.add(name)
+                if name in _RAW_TEXT:  # its text runs to its end tag
+                    end_tag = re.compile(rf"</{re.escape(name)}[\s/>]", re.IGNORECASE).search(text, close + 1)
+                    if end_tag is None:
+                        break
+                    open_elements.append(name)
+                    position = end_tag.start()
+                    continue
+                if name not in _VOID and name not in _DOCUMENT:
+                    open_elements.append(name)
+        else:  # a "<" that starts no tag is text
+            if not open_elements:
+                loose = True
+            position = index + 1
+            continue
+        if close < 0:  # the text ends inside it
+            break
+        position = close + width
+    else:
+        if not open_elements and text[position:].strip():
+            loose = True
+    return elements, loose
 
 
 def html_problem(text: str) -> str | None:
@@ -345,13 +418,11 @@ def html_problem(text: str) -> str | None:
         return "Output exceeds maximum size limit"
     if re.match(r"<\?xml", trimmed, re.IGNORECASE):
         return "Output appears to be XML, not HTML"
-    scan = _HtmlScan()
-    scan.feed(trimmed)
-    scan.close()
+    elements, loose = _html_scan(trimmed)
     lowered = trimmed.lower()
-    if "<body" not in lowered and scan.loose_text:
+    if "<body" not in lowered and loose:
         return "Output must be wrapped in HTML tags"
-    written = {tag for tag in scan.elements if tag not in _DOCUMENT or f"<{tag}" in lowered}
+    written = {tag for tag in elements if tag not in _DOCUMENT or f"<{tag}" in lowered}
     if not any(tag in HTML_ELEMENTS or "-" in tag for tag in written):
         return "Output does not contain recognized HTML elements"
     return None
