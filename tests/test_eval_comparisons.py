@@ -199,6 +199,8 @@ def test_select_best_takes_the_tests_grader_and_max_score_its_value(tmp_path: Pa
     ("      - {type: contains, value: a}\n      - {type: max-score, value: {threshold: high}}", 10,
      "max-score's threshold is a number"),
     ("      - type: assert-set\n        assert: [{type: select-best, value: x}]", 10, "cannot be inside an assert-set"),
+    ("      - {type: contains, value: a}\n      - {type: max-score, threshold: 0.5}", 10,
+     "max-score takes no threshold: key (promptfoo ignores it); its threshold is its value"),
 ])
 def test_a_comparison_that_cannot_run_as_written_is_refused_at_its_line(tmp_path: Path, asserts: str, line: int,
                                                                         problem: str) -> None:

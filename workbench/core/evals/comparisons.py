@@ -53,6 +53,9 @@ def check_spec(spec: AssertionSpec, nested: bool) -> str | None:
         return f"{spec.type} compares a test's outputs: it cannot be inside an assert-set"
     if spec.negate:
         return f"not-{spec.type} is not supported: promptfoo has no negated comparison"
+    if spec.threshold is not None:
+        where = "its value (value: {threshold: N})" if spec.type == MAX_SCORE else "none: it picks one output"
+        return f"{spec.type} takes no threshold: key (promptfoo ignores it); its threshold is {where}"
     if spec.type == SELECT_BEST:
         if not isinstance(spec.value, str) or not spec.value.strip():
             return "select-best needs its criteria as a text value (e.g. value: choose the funniest tweet)"
