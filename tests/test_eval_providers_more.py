@@ -3,6 +3,7 @@ run as real evals."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 import uuid
@@ -237,3 +238,84 @@ def test_script_providers_in_other_languages_fail_the_load(tmp_path: Path) -> No
         """)
     result = _eval(suite)
     assert result.returncode == 2 and "evals/suite.yaml:2:" in result.stderr and "provider.py" in result.stderr
+
+
+GRADER = """\
+import json
+
+
+def call_api(prompt, options, context):
+    '''Passes an output of at most three words; the grading prompt is promptfoo's compact JSON chat.'''
+    content = json.loads(prompt)[1]["content"]
+    words = len(content.split("<Output>\\n")[1].split("\\n</Output>")[0].split())
+    return {"output": json.dumps({"pass": words <= 3, "score": float(words <= 3), "reason": f"{words} words"})}
+"""
+
+
+def _graded_suite(tmp_path: Path, grader: str = "") -> Path:
+    (tmp_path / "evals").mkdir(exist_ok=True)
+    (tmp_path / "evals" / "grader.py").write_text(GRADER, encoding="utf-8")
+    return _suite(tmp_path, f"""\
+        prompts: ["Name a {{{{thing}}}}"]
+        providers: [{{id: fake/short@tokens=3, label: short}}, {{id: fake/long@tokens=8, label: long}}]
+        {grader}
+        tests:
+          - vars: {{thing: fruit}}
+            assert: [{{type: llm-rubric, value: Is three words or fewer}}]
+        """)
+
+
+def _verdicts(tmp_path: Path, result: object) -> dict[str, bool]:
+    run = json_lines(result.stdout)[-1]["run"]  # type: ignore[attr-defined]
+    shown = workbench("evals", "show", str(run), "--format", "json", cwd=tmp_path)
+    cells = json.loads(shown.stdout)["cells"]
+    return {c["key"]["target"]: c["results"][0]["passed"] for c in cells}
+
+
+def test_the_grader_flag_takes_a_python_file_provider(tmp_path: Path) -> None:
+    suite = _graded_suite(tmp_path)
+    result = _eval(suite, "--grader", "file://grader.py")
+    assert result.returncode == 1, result.stderr
+    assert _verdicts(tmp_path, result) == {"short": True, "long": False}
+    missing = _eval(suite, "--grader", "file://nowhere.py")
+    assert missing.returncode == 2 and missing.stderr.startswith("workbench: --grader file://nowhere.py: no file")
+    assert len(missing.stderr.strip().splitlines()) <= 2 and "Traceback" not in missing.stderr
+
+
+def test_a_python_grader_that_fails_fails_its_assertion_in_one_line(tmp_path: Path) -> None:
+    suite = _graded_suite(tmp_path, "defaultTest: {options: {provider: 'file://grader.py:missing'}}")
+    result = _eval(suite)
+    assert result.returncode == 1, result.stderr
+    run = json_lines(result.stdout)[-1]["run"]
+    shown = json.loads(workbench("evals", "show", str(run), "--format", "json", cwd=tmp_path).stdout)
+    reasons = {g["reason"] for c in shown["cells"] for r in c["results"] for g in r["gradings"]}
+    assert len(reasons) == 1 and "the python provider failed" in reasons.pop()
+
+
+def test_an_http_grader_gets_the_grading_prompt_in_its_body(tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    verdict = "(json, text) => JSON.stringify({pass: true, reason: json.choices[0].message.content})"
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Name a {{{{thing}}}}"]
+        providers: [fake/answer@tokens=3]
+        defaultTest:
+          options:
+            provider:
+              id: https
+              config:
+                url: "{fake_server.base_url}/v1/chat/completions"
+                body:
+                  model: "judge@tokens=2,id={marker}"
+                  messages: [{{role: user, content: "{{{{prompt}}}}"}}]
+                  user: "{{{{prompt}}}}"
+                transformResponse: "{verdict}"
+        tests:
+          - vars: {{thing: fruit}}
+            assert: [{{type: llm-rubric, value: Names a fruit}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 0, result.stderr
+    (sent,) = [e for e in server_log(fake_server.base_url) if marker in str(e["model"])]
+    grading = json.loads(sent["params"]["user"])  # type: ignore[index]  # the grading chat, as promptfoo renders it
+    assert [m["role"] for m in grading] == ["system", "user"] and "<Rubric>\nNames a fruit\n</Rubric>" in (
+        grading[1]["content"])

@@ -136,7 +136,8 @@ def add_eval(sub: Subparsers) -> None:
                      help="run on this target instead of the suite's (repeatable)")
     run.add_argument("--grader", metavar="PROVIDER/MODEL",
                      help="the judge of model-graded assertions, over the suite's (judge:, "
-                          "defaultTest.options.provider); default: the suite's, else the first default target")
+                          "defaultTest.options.provider): a target, a promptfoo provider id, echo, an http(s) URL or "
+                          "file://grader.py; default: the suite's, else the first default target")
     run.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                      help="set a {{variable}} in every test, over the test's own value (repeatable)")
     run.add_argument("--repeat", type=whole(1), metavar="N",

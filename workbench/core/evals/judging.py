@@ -6,8 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
-from workbench.core.evals.model import MODEL_GRADED_TYPES, AssertionSpec, Suite
+from workbench.core.errors import ConfigError
+from workbench.core.evals.local_providers import local_target
+from workbench.core.evals.model import MODEL_GRADED_TYPES, AssertionSpec, Suite, SuiteTarget
+from workbench.core.evals.suite_promptfoo import Context, Src, SuiteFileError, target_ref
 from workbench.core.request import ChatRequest, Message, Params
 
 
@@ -34,7 +38,13 @@ def judge_request(prompt: str) -> ChatRequest:
 def regraded(suite: Suite, judge: str) -> Suite:
     """``suite`` graded by ``judge`` over its own judge (``judge:``, ``defaultTest.options.provider``), as promptfoo's
     ``--grader`` replaces ``defaultTest.options.provider``: a model-graded assertion naming the suite's judge, or
-    none, gets ``judge``; one naming another (its own, its test's ``options.provider``) keeps it."""
+    none, gets ``judge``; one naming another (its own, its test's ``options.provider``) keeps it.
+
+    ``judge`` is written as promptfoo's ``--grader`` takes it too: a provider id (``openai:gpt-4o-mini``), or a
+    provider that is not a model's (``echo``, an http(s) URL, ``file://grader.py`` relative to the suite's folder),
+    which grades as such a target answers. Raises :class:`ConfigError` for one that cannot be."""
+    judge, local = _grader(judge, Path(suite.path).parent)
+    judges = suite.judges if local is None else {**suite.judges, judge: local}
     own = suite.judge
 
     def swap(spec: AssertionSpec) -> AssertionSpec:
@@ -43,7 +53,19 @@ def regraded(suite: Suite, judge: str) -> Suite:
         return dataclasses.replace(spec, provider=provider, assertions=tuple(swap(a) for a in spec.assertions))
 
     tests = tuple(dataclasses.replace(test, assertions=tuple(swap(a) for a in test.assertions)) for test in suite.tests)
-    return dataclasses.replace(suite, judge=judge, tests=tests)
+    return dataclasses.replace(suite, judge=judge, judges=judges, tests=tests)
+
+
+def _grader(text: str, folder: Path) -> tuple[str, SuiteTarget | None]:
+    """The name ``--grader text`` goes by, and its target when it is not a model's."""
+    src = Src("--grader")
+    try:
+        local = local_target(Context(folder, folder), src, (), text, {}, ())
+        if local is not None:
+            return text, local
+        return (target_ref(src, (), text) if ":" in text.split("/", 1)[0] else text), None
+    except SuiteFileError as exc:
+        raise ConfigError(f"--grader {text}: {exc.problem}", exc.hint) from None
 
 
 def unjudged(suite: Suite) -> Iterator[AssertionSpec]:
