@@ -408,7 +408,8 @@ class EvalRunner:
         group = self._comparisons.add(result)
         if group is None:
             return
-        judge = functools.partial(self._judged, functools.partial(judge_identity, test.key, result.repeat))
+        judge = functools.partial(self._judged, functools.partial(judge_identity, test.key, result.repeat),
+                                  variables=test.vars)
         await compare(test, group, judge, cell_name)
         await self._flush(group)
         self._report(self._comparisons.settled(group))
