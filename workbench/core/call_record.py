@@ -29,6 +29,7 @@ from workbench.core.events import (
     ResponseStart,
     StreamEvent,
     TextDelta,
+    ToolCallDelta,
     Usage,
     UsageEvent,
 )
@@ -63,11 +64,29 @@ class Attempt:
 
 
 @dataclass(slots=True)
+class ToolCall:
+    """One tool call of a reply: its id and name, and its arguments as the JSON text received (in pieces)."""
+
+    id: str = ""
+    name: str = ""
+    argument_parts: list[str] = field(default_factory=list)
+
+    @property
+    def arguments(self) -> str:
+        return "".join(self.argument_parts)
+
+    def summary(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+
+@dataclass(slots=True)
 class CallRecord:
     target: str
     request: ChatRequest
     text_parts: list[str] = field(default_factory=list)
     reasoning_parts: list[str] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    """The reply's tool calls, in the order they began."""
     usage: Usage | None = None
     usage_estimated: bool = False
     finish: FinishReason | None = None
@@ -126,7 +145,7 @@ class CallRecord:
 
     def restart(self) -> None:
         """Forget the stream of a previous attempt (its account stays in ``attempts``)."""
-        self.text_parts, self.reasoning_parts = [], []
+        self.text_parts, self.reasoning_parts, self.tool_calls = [], [], []
         self.usage, self.usage_estimated, self.finish, self.finish_raw = None, False, None, None
         self.error, self.request_id, self.timing, self.done = None, None, CallTiming(), False
 
@@ -157,6 +176,20 @@ def apply_event(record: CallRecord, event: StreamEvent) -> None:
             timing.first_content_ns = event.at_ns
         timing.chunk_ns.append(event.at_ns)
         record.reasoning_parts.append(event.text)
+    elif isinstance(event, ToolCallDelta):
+        if timing.first_content_ns is None:
+            timing.first_content_ns = event.at_ns
+        timing.chunk_ns.append(event.at_ns)
+        calls = record.tool_calls
+        while len(calls) <= event.index:  # bounded: StreamBudget caps the index
+            calls.append(ToolCall())
+        call = calls[event.index]
+        if event.id:
+            call.id = event.id
+        if event.name:
+            call.name = event.name
+        if event.arguments:
+            call.argument_parts.append(event.arguments)
     elif isinstance(event, UsageEvent):
         record.usage = event.usage
     elif isinstance(event, FinishEvent):
@@ -362,6 +395,7 @@ def summary(record: CallRecord) -> dict[str, object]:
     return {
         "target": record.target,
         "text": record.text,
+        "tool_calls": [call.summary() for call in record.tool_calls],
         "ttft_ms": _ms(record.timing.ttft_ms),
         "latency_ms": _ms(record.timing.latency_ms),
         "tokens_per_s": None if tps is None else round(tps, 2),

@@ -69,6 +69,21 @@ class ReasoningDelta:
 
 
 @dataclass(slots=True)
+class ToolCallDelta:
+    """A piece of the ``index``-th tool call of the reply (counted from 0 in the order the calls began).
+
+    ``id`` and ``name`` arrive once (usually with the first piece; ``None`` when this piece lacks them);
+    ``arguments`` is the next fragment of the call's arguments, JSON text exactly as received (may be empty).
+    """
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+    at_ns: int
+
+
+@dataclass(slots=True)
 class UsageEvent:
     """Usage as the provider reported it so far; a later event replaces an earlier one."""
 
@@ -93,4 +108,4 @@ class ErrorEvent:
     details: dict[str, object] = field(default_factory=dict)
 
 
-StreamEvent = ResponseStart | TextDelta | ReasoningDelta | UsageEvent | FinishEvent | ErrorEvent
+StreamEvent = ResponseStart | TextDelta | ReasoningDelta | ToolCallDelta | UsageEvent | FinishEvent | ErrorEvent

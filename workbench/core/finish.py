@@ -21,6 +21,10 @@ _TABLES: dict[str, dict[str, FinishReason]] = {
 }
 
 
-def finish_reason(wire: str, raw: str) -> FinishReason:
-    """Map a provider's raw finish reason; anything unknown counts as ``stop`` (the raw value is kept)."""
-    return _TABLES[wire].get(raw, _STOP)
+def finish_reason(wire: str, raw: str, *, tool_calls: bool = False) -> FinishReason:
+    """Map a provider's raw finish reason; anything unknown counts as ``stop`` (the raw value is kept).
+
+    ``tool_calls``: the reply holds a tool call, so a normal end reads ``tool_calls`` (the Responses API,
+    Gemini and Ollama end such a reply as any other: ``completed``, ``STOP``, ``stop``)."""
+    reason = _TABLES[wire].get(raw, _STOP)
+    return _TOOLS if tool_calls and reason is _STOP else reason

@@ -1,7 +1,8 @@
 """Anthropic Messages streaming (``/v1/messages``).
 
 Events are routed by name: ``message_start`` (input usage), ``content_block_delta`` (``text_delta``,
-``thinking_delta``), ``message_delta`` (stop reason and cumulative usage, merged over the input usage
+``thinking_delta``, ``input_json_delta`` of a ``tool_use`` block begun by ``content_block_start``),
+``message_delta`` (stop reason and cumulative usage, merged over the input usage
 of ``message_start``; a stream without it has its usage estimated),
 ``message_stop``; ``ping`` is skipped and ``error`` ends the stream. Anthropic's input tokens exclude
 the cache parts, so they are added back to follow the OpenTelemetry rule (input includes cache).
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
+from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
 from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
 from workbench.core.request import ChatRequest
@@ -23,11 +24,13 @@ _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens",
 
 
 class AnthropicParser(WireParser):
-    __slots__ = ("_usage", "done")
+    __slots__ = ("_usage", "done", "tool_blocks")
 
     def __init__(self) -> None:
         self.done = False
         self._usage: dict[str, int] = {}
+        self.tool_blocks: dict[object, int] = {}
+        """The ``tool_use`` content blocks: their tool call index by block index."""
 
     def _merge_usage(self, raw: dict[str, Any] | None, at_ns: int) -> tuple[StreamEvent, ...]:
         if not raw:
@@ -64,7 +67,17 @@ class AnthropicParser(WireParser):
             if kind == "thinking_delta":
                 thinking = delta.get("thinking")
                 return (ReasoningDelta(thinking, at_ns),) if thinking else ()
+            if kind == "input_json_delta":
+                partial = delta.get("partial_json")
+                call = self.tool_blocks.get(data.get("index"))
+                return (ToolCallDelta(call, None, None, partial, at_ns),) if partial and call is not None else ()
             return ()
+        if name == "content_block_start":
+            block = data.get("content_block") or {}
+            if block.get("type") != "tool_use":
+                return ()
+            call = self.tool_blocks[data.get("index")] = len(self.tool_blocks)
+            return (ToolCallDelta(call, block.get("id"), block.get("name"), "", at_ns),)
         if name == "message_start":
             # Its output_tokens is a placeholder: usage is reported once message_delta brings the real count.
             self._merge_usage((data.get("message") or {}).get("usage"), at_ns)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import httpx2
 
 from workbench.core.errors import OverrunError, StreamDecodeError
-from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, UsageEvent
+from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, UsageEvent
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
 """An error body is read up to this much (a truncated copy is kept); the rest is never read."""
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 """A non-streamed reply (a model list, a token count) larger than this is refused."""
+MAX_TOOL_CALLS = 256
+"""A reply with more tool calls than this is a server fault: reading stops."""
 OVERRUN_CHARS_PER_TOKEN = 32
 OVERRUN_SLACK_CHARS = 32 * 1024
 OVERRUN_BYTES_PER_TOKEN = 4096
@@ -49,6 +51,8 @@ class StreamBudget:
             self.chars_left -= len(text)
             if self.chars_left < 0:
                 self._overrun("text")
+        elif kind is ToolCallDelta:
+            self._check_tool_call(event)  # type: ignore[arg-type]
         elif kind is UsageEvent:
             usage = event.usage  # type: ignore[union-attr]
             if not all(type(n) is int for n in (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
@@ -57,6 +61,26 @@ class StreamBudget:
         elif kind is FinishEvent and type(event.raw) is not str:  # type: ignore[union-attr]
             raise StreamDecodeError("malformed event: the finish reason is not a string")
         return event
+
+    def _check_tool_call(self, event: ToolCallDelta) -> None:
+        """A tool call's pieces count against the text budget (arguments, id and name alike)."""
+        index, arguments, call_id, name = event.index, event.arguments, event.id, event.name
+        if type(index) is not int or not 0 <= index < MAX_TOOL_CALLS:
+            raise StreamDecodeError(f"malformed event: tool call index {index!r} is not an integer "
+                                    f"from 0 to {MAX_TOOL_CALLS - 1}")
+        if type(arguments) is not str:
+            raise StreamDecodeError(f"malformed event: tool call arguments are {type(arguments).__name__}, "
+                                    "not a string")
+        size = len(arguments)
+        for value in (call_id, name):
+            if value is not None:
+                if type(value) is not str:
+                    raise StreamDecodeError(f"malformed event: a tool call id or name is {type(value).__name__}, "
+                                            "not a string")
+                size += len(value)
+        self.chars_left -= size
+        if self.chars_left < 0:
+            self._overrun("tool call text")
 
     def _overrun(self, what: str) -> None:
         raise OverrunError(self.target, f"the provider kept streaming far past max_tokens ({self.max_tokens:,}): "

@@ -2,7 +2,8 @@
 
 The stream ends with the chunk carrying ``finishReason`` followed by EOF, so the parser is done once
 a finish reason arrived. Thought parts (``"thought": true``) are reasoning; parts carrying only a
-``thoughtSignature`` are not content. Output tokens are candidates + thoughts (both billed as output).
+``thoughtSignature`` are not content; a ``functionCall`` part is a whole tool call (its ``args`` object
+kept as compact JSON text). Output tokens are candidates + thoughts (both billed as output).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
+from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
 from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
+from workbench.core.providers.tools import compact_json
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -29,10 +31,12 @@ def gemini_usage(raw: dict[str, Any]) -> Usage:
 
 
 class GeminiParser(WireParser):
-    __slots__ = ("done",)
+    __slots__ = ("calls", "done")
 
     def __init__(self) -> None:
         self.done = False
+        self.calls = 0
+        """``functionCall`` parts so far (each is a whole tool call)."""
 
     def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         chunk = loads_object(message.data)
@@ -47,10 +51,15 @@ class GeminiParser(WireParser):
                 text = part.get("text")
                 if text:
                     out.append(ReasoningDelta(text, at_ns) if part.get("thought") else TextDelta(text, at_ns))
+                call = part.get("functionCall")
+                if call:
+                    out.append(ToolCallDelta(self.calls, call.get("id"), call.get("name"),
+                                             compact_json(call.get("args") or {}), at_ns))
+                    self.calls += 1
             raw = candidate.get("finishReason")
             if raw:
                 self.done = True
-                out.append(FinishEvent(finish_reason("gemini", raw), raw, at_ns))
+                out.append(FinishEvent(finish_reason("gemini", raw, tool_calls=self.calls > 0), raw, at_ns))
         if chunk.get("usageMetadata"):
             out.append(UsageEvent(gemini_usage(chunk["usageMetadata"]), at_ns))
         if not candidates and (chunk.get("promptFeedback") or {}).get("blockReason"):

@@ -1,7 +1,8 @@
 """Ollama's native ``/api/chat``: newline-delimited JSON, counts and durations on the last line.
 
 Metric fields are omitted when zero, so a missing count reads as 0; a final line without any count
-means the call's usage must be estimated. ``message.thinking`` is reasoning.
+means the call's usage must be estimated. ``message.thinking`` is reasoning; each ``message.tool_calls``
+entry is a whole tool call (its ``arguments`` object kept as compact JSON text).
 """
 
 from __future__ import annotations
@@ -9,18 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
+from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
 from workbench.core.providers.base import HttpProvider, WireParser, sampling, stream_error
 from workbench.core.providers.openai_chat import chat_messages
+from workbench.core.providers.tools import compact_json
 from workbench.core.request import ChatRequest
 
 
 class OllamaParser(WireParser):
-    __slots__ = ("done",)
+    __slots__ = ("calls", "done")
 
     def __init__(self) -> None:
         self.done = False
+        self.calls = 0
+        """``message.tool_calls`` entries so far (each is a whole tool call)."""
 
     def feed(self, value: Any, at_ns: int) -> Iterable[StreamEvent]:
         if self.done or not isinstance(value, dict):
@@ -34,6 +38,12 @@ class OllamaParser(WireParser):
             out.append(ReasoningDelta(message["thinking"], at_ns))
         if message.get("content"):
             out.append(TextDelta(message["content"], at_ns))
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            arguments = function.get("arguments")
+            out.append(ToolCallDelta(self.calls, call.get("id"), function.get("name"),
+                                     arguments if isinstance(arguments, str) else compact_json(arguments or {}), at_ns))
+            self.calls += 1
         if value.get("done"):
             self.done = True
             if "prompt_eval_count" in value or "eval_count" in value:
@@ -42,7 +52,7 @@ class OllamaParser(WireParser):
                     output_tokens=value.get("eval_count") or 0,
                 ), at_ns))
             raw = value.get("done_reason") or "stop"
-            out.append(FinishEvent(finish_reason("ollama", raw), raw, at_ns))
+            out.append(FinishEvent(finish_reason("ollama", raw, tool_calls=self.calls > 0), raw, at_ns))
         return out
 
 

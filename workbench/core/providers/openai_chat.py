@@ -11,7 +11,16 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from workbench.core.events import FinishEvent, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage, UsageEvent
+from workbench.core.events import (
+    FinishEvent,
+    FinishReason,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageEvent,
+)
 from workbench.core.finish import finish_reason
 from workbench.core.providers.base import (
     SERVED_COUNT_TIMEOUT_S,
@@ -43,11 +52,13 @@ def openai_usage(raw: dict[str, Any]) -> Usage:
 
 
 class ChatParser(WireParser):
-    __slots__ = ("done", "finished")
+    __slots__ = ("done", "finished", "refused", "tool_calls")
 
     def __init__(self) -> None:
         self.done = False
         self.finished = False
+        self.tool_calls = False
+        """A ``delta.tool_calls`` came: a compatible server's plain ``stop`` after it reads ``tool_calls``."""
         self.refused = False
         """The model answered with ``delta.refusal``: its finish (``stop`` on the wire) is a refusal."""
 
@@ -81,10 +92,18 @@ class ChatParser(WireParser):
             text = delta.get("content") or refusal
             if text:
                 out.append(TextDelta(text, at_ns))
+            calls = delta.get("tool_calls")
+            if calls:
+                self.tool_calls = True
+                for call in calls:
+                    function = call.get("function") or {}
+                    out.append(ToolCallDelta(call.get("index", 0), call.get("id"), function.get("name"),
+                                             function.get("arguments") or "", at_ns))
             raw_finish = choice.get("finish_reason")
             if raw_finish:
                 self.finished = True
-                reason = FinishReason.CONTENT_FILTER if self.refused else finish_reason("openai", raw_finish)
+                reason = (FinishReason.CONTENT_FILTER if self.refused
+                          else finish_reason("openai", raw_finish, tool_calls=self.tool_calls))
                 out.append(FinishEvent(reason, raw_finish, at_ns))
         usage = chunk.get("usage")
         if usage:

@@ -17,6 +17,7 @@ from workbench.core.events import (
     ReasoningDelta,
     StreamEvent,
     TextDelta,
+    ToolCallDelta,
     Usage,
     UsageEvent,
 )
@@ -28,6 +29,8 @@ from workbench.core.sse import SSEMessage
 
 _TEXT_EVENTS = frozenset({"response.output_text.delta", "response.refusal.delta"})
 _REASONING_EVENTS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
+_TOOL_EVENTS = frozenset({"response.output_item.added", "response.function_call_arguments.delta",
+                          "response.function_call_arguments.done"})
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
 
 
@@ -44,12 +47,37 @@ def responses_usage(raw: dict[str, Any]) -> Usage:
 
 
 class ResponsesParser(WireParser):
-    __slots__ = ("done", "refused")
+    __slots__ = ("calls", "done", "refused")
 
     def __init__(self) -> None:
         self.done = False
         self.refused = False
         """``response.refusal.delta`` came: the response's end (``completed`` on the wire) is a refusal."""
+        self.calls: dict[object, list[Any]] = {}
+        """Each ``function_call`` item by its ``output_index``: [its tool call index, arguments delta seen]."""
+
+    def _tool_call(self, kind: str, data: dict[str, Any], at_ns: int) -> tuple[StreamEvent, ...]:
+        """``function_call`` items: begun by ``output_item.added`` (id, name), then arguments deltas; a
+        ``.done`` without any delta before it carries the whole arguments."""
+        key = data.get("output_index")
+        if kind == "response.output_item.added":
+            item = data.get("item") or {}
+            if item.get("type") != "function_call":
+                return ()
+            self.calls[key] = [len(self.calls), bool(item.get("arguments"))]
+            return (ToolCallDelta(len(self.calls) - 1, item.get("call_id") or item.get("id"), item.get("name"),
+                                  item.get("arguments") or "", at_ns),)
+        call = self.calls.get(key)
+        if call is None:
+            return ()
+        if kind == "response.function_call_arguments.delta":
+            call[1] = True
+            delta = data.get("delta")
+            return (ToolCallDelta(call[0], None, None, delta, at_ns),) if delta else ()
+        if call[1]:  # response.function_call_arguments.done after its deltas
+            return ()
+        call[1] = True
+        return (ToolCallDelta(call[0], None, None, data.get("arguments") or "", at_ns),)
 
     def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         if self.done:
@@ -63,6 +91,8 @@ class ResponsesParser(WireParser):
         if kind in _REASONING_EVENTS:
             delta = data.get("delta")
             return (ReasoningDelta(delta, at_ns),) if delta else ()
+        if kind in _TOOL_EVENTS:
+            return self._tool_call(kind, data, at_ns)
         if kind in _TERMINAL:
             self.done = True
             response = data.get("response") or {}
@@ -70,7 +100,8 @@ class ResponsesParser(WireParser):
             if response.get("usage"):
                 out.append(UsageEvent(responses_usage(response["usage"]), at_ns))
             raw = (response.get("incomplete_details") or {}).get("reason") or response.get("status") or "completed"
-            reason = FinishReason.CONTENT_FILTER if self.refused else finish_reason("responses", raw)
+            reason = (FinishReason.CONTENT_FILTER if self.refused
+                      else finish_reason("responses", raw, tool_calls=bool(self.calls)))
             out.append(FinishEvent(reason, raw, at_ns))
             return out
         if kind == "error" or kind == "response.failed":
