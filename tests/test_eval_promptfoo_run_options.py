@@ -110,6 +110,11 @@ def test_delay_waits_after_each_call_and_runs_one_cell_at_a_time(tmp_path: Path,
     assert len(starts) == 3
     assert all(later - earlier >= 0.4 for earlier, later in itertools.pairwise(starts)), starts
 
+    undelayed = _suite(tmp_path, [f"fake/d-{marker}@tokens=2"], tests=(PASSING, PASSING, PASSING), name="plain.yaml")
+    estimates = [json_lines(_eval(path, fake_env, "--dry-run", "--no-cache", "--concurrency", "1").stdout)[0]
+                 ["preflight"] for path in (suite, undelayed)]
+    assert abs(estimates[0]["seconds"] - estimates[1]["seconds"] - 1.2) < 0.15  # the pre-flight counts the delays
+
 
 def test_a_providers_delay_waits_after_each_call_to_it(tmp_path: Path, fake_env: dict[str, str]) -> None:
     marker = uuid.uuid4().hex[:8]

@@ -257,7 +257,8 @@ def _run(args: argparse.Namespace) -> int:
         reuse, spent = _traced(config, resumed, store) if resumed and not errored else ({}, 0.0)
         pre = preflight(runner.plan(), config.prices, concurrency=concurrency,
                         store=store if options.use_cache else None, latency_ms=_latencies(config),
-                        skip=store.done_cells(resumed.id) - errored if resumed else None, reuse=reuse)
+                        skip=store.done_cells(resumed.id) - errored if resumed else None, reuse=reuse,
+                        delay_ms=limits.delay_ms)
         if args.json:
             print(json.dumps({"preflight": pre.summary()}))
         else:

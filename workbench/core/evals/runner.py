@@ -200,9 +200,11 @@ def typical_latencies(traces: TraceStore) -> dict[str, float]:
 
 def preflight(plan: Iterator[Cell], prices: PriceBook, *, concurrency: int, store: EvalStore | None = None,
               latency_ms: Mapping[str, float] | None = None,
-              skip: set[tuple[CellKey, int]] | None = None, reuse: Container[str] = ()) -> Preflight:
+              skip: set[tuple[CellKey, int]] | None = None, reuse: Container[str] = (),
+              delay_ms: int = 0) -> Preflight:
     """Count tokens offline and price every call of ``plan`` (minus ``skip``ped cells, cells whose
-    identity is in ``reuse`` and cached cells)."""
+    identity is in ``reuse`` and cached cells); each call's time counts its target's ``delay`` (else ``delay_ms``,
+    promptfoo's ``evaluateOptions.delay``) after it."""
     calls = cached = reused = tokens = output = 0
     low = high = Decimal(0)
     unpriced: dict[str, None] = {}
@@ -226,7 +228,7 @@ def preflight(plan: Iterator[Cell], prices: PriceBook, *, concurrency: int, stor
         else:
             low += guess.cost_input_usd
             high += guess.cost_max_usd
-        busy_ms += (latency_ms or {}).get(cell.target.ref, _DEFAULT_LATENCY_MS)
+        busy_ms += (latency_ms or {}).get(cell.target.ref, _DEFAULT_LATENCY_MS) + (cell.target.delay_ms or delay_ms)
     priced = not unpriced
     return Preflight(calls, cached, tokens, output, low if priced else None, high if priced else None,
                      tuple(unpriced), busy_ms / 1000 / max(1, concurrency), reused)

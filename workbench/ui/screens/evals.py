@@ -267,7 +267,7 @@ class EvalsScreen(WorkbenchScreen):
             latency = typical_latencies(app.store())
         runner = self._runner(suite, store, targets)
         return preflight(runner.plan(), runner.prices, concurrency=runner.options.concurrency, store=store,
-                         latency_ms=latency)
+                         latency_ms=latency, delay_ms=runner.options.limits.delay_ms)
 
     def _show_preflight(self, path: Path, pre: Preflight | None, concurrency: int) -> None:
         if path != self.selected:
