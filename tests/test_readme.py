@@ -18,7 +18,7 @@ import pytest
 from workbench.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
-WHEEL_CACHES = (Path(os.environ.get("WORKBENCH_CI_CACHE", Path.home() / ".cache" / "workbench-ci")) / "wheels",
+WHEEL_CACHES = (Path(os.environ.get("WORKBENCH_CI_CACHE", Path.home() / ".cache" / "workbench-ci")) / "wheels-portable",
                 ROOT.parent / "wheels")
 """Where a prebuilt llama-cpp-python wheel is looked for: the cache .ci/run fills, or a wheels/ folder beside the
 checkout (building it from source takes about ten minutes). pip's own wheel cache is searched too: following the
