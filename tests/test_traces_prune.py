@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from tests.test_traces import synthetic
-from tests.test_traces_schema import store_at
-from workbench.core.traces import columns, rollup, schema
+from tests.test_traces_schema import insert_at_version, store_at
+from workbench.core.traces import rollup, schema
 from workbench.core.traces.context import CallContext
 from workbench.core.traces.redact import Redactor
 from workbench.core.traces.store import TraceStore, index_pending
@@ -117,7 +117,7 @@ def test_a_store_whose_rowids_were_reused_is_made_whole_on_upgrade(tmp_path: Pat
             call, payload, _ = rows_for(record, CallContext(), redactor, f"{offset:013d}{i:013d}")
             with conn:
                 conn.execute(insert_call, {name: call[name] for name in have})
-                conn.execute(columns.insert("payloads"), payload)
+                conn.execute(insert_at_version(conn, "payloads"), payload)
 
     add("apricot", 0)
     index_pending(conn)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.test_traces_schema import insert_at_version
 from workbench.core.call_record import CallRecord
 from workbench.core.errors import ProviderHTTPError
 from workbench.core.events import FinishReason, Usage
@@ -142,7 +143,7 @@ def test_migration_2_backfills_a_version_1_store(tmp_path: Path) -> None:
         call, payload, tags = rows_for(record, context, redactor, new_id(record.started_at))  # ids sort by time
         with conn:
             conn.execute(insert_call, call)
-            conn.execute(columns.insert("payloads"), payload)
+            conn.execute(insert_at_version(conn, "payloads"), payload)
             conn.executemany(columns.insert("call_tags"), tags)
     conn.close()
     store = TraceStore(path)

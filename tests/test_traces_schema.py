@@ -31,6 +31,7 @@ FROZEN = {
     "payload_ids_never_reused": "7bb9f71c45c53af066e570e9d50ad565fccd1b829d03ee44aeedd5a98aba5e50",
     "rollup_extremes": "d551e86a19230169a322a58fb138681329ebf159f9c1fb57c1a46b53bcde4a67",
     "eval_cells": "2539a963d1465348d27a92c0aebdcd55cc094d571652e56e20044664cda7abd4",
+    "tool_calls": "0b0fc49da638cc71210c0a2ece04e6d9f7c7f2f5f22e9471030392b21c4671e1",
 }
 """sha256 of each shipped migration's SQL. A shipped migration never changes: add one instead."""
 
@@ -57,6 +58,13 @@ def full_record() -> CallRecord:
 
 
 CONTEXT = CallContext(prompt_name="greeter", prompt_version=2, session_id="s", eval_run_id="e", tags=("a", "b"))
+
+
+def insert_at_version(conn: sqlite3.Connection, table: str) -> str:
+    """``INSERT`` into ``table`` over the written columns a store at an earlier version has."""
+    names = [name for name, *_ in table_shape(conn, table)
+             if name in {c.name for c in columns.TABLES[table] if c.written}]
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
 
 
 def table_shape(conn: sqlite3.Connection, table: str) -> list[tuple[str, str, bool, bool]]:
@@ -145,11 +153,10 @@ def test_the_first_migration_is_the_version_1_schema() -> None:
 @pytest.mark.parametrize("version", range(1, schema.SCHEMA_VERSION))
 def test_a_store_at_every_version_upgrades_to_the_current_schema(tmp_path: Path, version: int) -> None:
     conn = store_at(tmp_path / "old.db", version)
-    have = [name for name, *_ in table_shape(conn, "calls")]
     call, payload, tags = rows_for(full_record(), CONTEXT, Redactor.build(), "01JTEST0000000000000000000")
     with conn:
-        conn.execute(f"INSERT INTO calls ({', '.join(have)}) VALUES ({', '.join(':' + n for n in have)})", call)
-        conn.execute(columns.insert("payloads"), payload)
+        conn.execute(insert_at_version(conn, "calls"), call)
+        conn.execute(insert_at_version(conn, "payloads"), payload)
         conn.executemany(columns.insert("call_tags"), tags)
         if 2 <= version < 4:  # the writers of versions 2 and 3 added each commit's calls to the rollups
             rollup.rebuild(conn)

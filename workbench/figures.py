@@ -238,6 +238,13 @@ def trace_detail(call: dict[str, Any]) -> Text:
         out.append(printable(payload["reasoning_text"]) + "\n", style="dim italic")
     out.append("\n── response ──\n", style="bold cyan")
     out.append(printable(payload.get("response_text") or "") + "\n")
+    tool_calls = json.loads(payload["tool_calls_json"]) if payload.get("tool_calls_json") else []
+    if tool_calls:
+        out.append("\n── tool calls ──\n", style="bold cyan")
+        for call in tool_calls:
+            arguments = call.get("arguments")
+            out.append(printable(f"{call.get('name')}({'…' if arguments is None else arguments})"
+                                 f"{'  id ' + call['id'] if call.get('id') else ''}\n"))
     attempts = json.loads(payload["attempts_json"]) if payload.get("attempts_json") else []
     if attempts:
         out.append("\n── attempts ──\n", style="bold cyan")

@@ -92,6 +92,9 @@ PAYLOADS: tuple[Column, ...] = (
     Column("attempts_json", "VARCHAR", "Every attempt: kind, status, error, wait, TTFT."),
     Column("chunk_ms", "BLOB", "Arrival of every content chunk, ms after the request was sent, packed "
        "little-endian float32."),
+    Column("tool_calls_json", "VARCHAR", "The reply's tool calls: a JSON list of ``{id, name, arguments}`` "
+       "(arguments after redaction; ``NULL`` when none; migration ``tool_calls``).",
+       otel="with content, gen_ai.output.messages"),
 )
 
 CALL_TAGS: tuple[Column, ...] = (

@@ -242,6 +242,9 @@ def _content(request: Mapping[str, Any], row: Mapping[str, Any]) -> list[tuple[s
         parts.append({"type": "reasoning", "content": row["reasoning_text"]})
     if row.get("response_text"):
         parts.append({"type": "text", "content": row["response_text"]})
+    if row.get("tool_calls_json"):  # arguments kept as the JSON text received
+        parts.extend({"type": "tool_call", "id": c.get("id"), "name": c.get("name"), "arguments": c.get("arguments")}
+                     for c in json.loads(row["tool_calls_json"]))
     if parts:
         reply = {"role": "assistant", "parts": parts, "finish_reason": row.get("finish_reason") or "stop"}
         out.append(("gen_ai.output.messages", _dumps([reply])))

@@ -23,6 +23,7 @@ transaction, once across processes) is :mod:`workbench.core.migrations`.
    prune), the search index is rebuilt.
 7. ``rollup_extremes``: each histogram's smallest and largest values; the rollups are recomputed.
 8. ``eval_cells``: ``eval_cell``, the eval cell a call answered.
+9. ``tool_calls``: ``payloads.tool_calls_json``, the reply's tool calls.
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("eval_cells", (
         "ALTER TABLE calls ADD COLUMN eval_cell VARCHAR",
     ), doc="Which eval cell a call answered, so resuming a run reuses every answer the log holds."),
+    Migration("tool_calls", (
+        "ALTER TABLE payloads ADD COLUMN tool_calls_json VARCHAR",
+    ), doc="The reply's tool calls (id, name, arguments as received), beside its text."),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

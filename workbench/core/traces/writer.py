@@ -84,8 +84,11 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
                              for a in record.attempts]) if record.attempts else "[]"
     origin = timing.sent_ns or timing.started_ns or 0
     chunks = struct.pack(f"<{len(timing.chunk_ns)}f", *[(t - origin) / 1e6 for t in timing.chunk_ns])
+    tool_calls = _JSON.encode([{"id": c.id, "name": c.name, "arguments": redact(c.arguments)}
+                               for c in record.tool_calls]) if record.tool_calls else None
     payload: Row = {"call_id": call_id, "request_json": request_json, "response_text": redact(record.text),
-                    "reasoning_text": redact(record.reasoning or None), "attempts_json": attempts, "chunk_ms": chunks}
+                    "reasoning_text": redact(record.reasoning or None), "attempts_json": attempts, "chunk_ms": chunks,
+                    "tool_calls_json": tool_calls}
     return call, payload, [{"call_id": call_id, "tag": tag} for tag in context.tags]
 
 
