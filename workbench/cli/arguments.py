@@ -91,6 +91,11 @@ def add_run(sub: Subparsers) -> None:
     run.add_argument("--top-p", type=number(0, 1), help="above 0, up to 1")
     run.add_argument("--seed", type=int)
     run.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
+    run.add_argument("--tools", metavar="FILE",
+                     help='tools the model may call: a JSON or YAML list in OpenAI\'s function format '
+                          '({"type": "function", "function": {"name", "description", "parameters"}})')
+    run.add_argument("--tool-choice", metavar="auto|none|required|NAME",
+                     help="whether the model may, must not or must call a tool, or which one (needs --tools)")
     run.add_argument("--json", action="store_true", help="print one JSON object per target, one per line")
     run.add_argument("--fallback", action="append", default=[], metavar="PROVIDER/MODEL",
                      help="try this target when a call fails for good (repeatable, in order)")

@@ -114,12 +114,17 @@ def _params(args: argparse.Namespace, config: Config, base: Params) -> Params:
     def first(*values: object) -> object:
         return next((v for v in values if v is not None), None)
 
+    from workbench.core.tool_specs import check_tool_choice, load_tools
+
+    tools = load_tools(Path(args.tools)) if args.tools else base.tools
+    tool_choice = check_tool_choice(args.tool_choice if args.tool_choice is not None else base.tool_choice, tools)
     try:
         return Params.model_validate({
             "max_tokens": first(args.max_tokens, base.max_tokens, config.defaults.max_tokens),
             "temperature": first(args.temperature, base.temperature, config.defaults.temperature),
             "top_p": first(args.top_p, base.top_p), "seed": first(args.seed, base.seed),
-            "stop": tuple(args.stop) or base.stop, "json_schema": base.json_schema})
+            "stop": tuple(args.stop) or base.stop, "json_schema": base.json_schema,
+            "tools": tools, "tool_choice": tool_choice})
     except ValueError as exc:
         raise invalid_parameter(exc, "run") from None
 

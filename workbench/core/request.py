@@ -78,6 +78,12 @@ class Params(BaseModel):
     stop: tuple[str, ...] = ()
     seed: int | None = None
     json_schema: dict[str, Any] | None = None
+    tools: tuple[dict[str, Any], ...] = ()
+    """Tools the model may call, in OpenAI's function format (``{"type": "function", "function": {name,
+    description, parameters}}``, checked by :func:`workbench.core.tool_specs.load_tools`); each wire
+    translates them."""
+    tool_choice: str | None = None
+    """``auto``, ``none``, ``required`` or a tool's name (``None``: the provider's default, ``auto``)."""
 
 
 class ChatRequest(BaseModel):

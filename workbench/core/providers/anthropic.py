@@ -16,6 +16,7 @@ from typing import Any
 from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
 from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
+from workbench.core.providers.tools import anthropic_tools
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -125,6 +126,7 @@ class AnthropicProvider(HttpProvider):
             body["system"] = request.system
         if p.json_schema is not None:
             body["output_config"] = {"format": {"type": "json_schema", "schema": p.json_schema}}
+        body.update(anthropic_tools(p))
         return body
 
     def parser(self) -> WireParser:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
 from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
-from workbench.core.providers.tools import compact_json
+from workbench.core.providers.tools import compact_json, gemini_tools
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -105,6 +105,7 @@ class GeminiProvider(HttpProvider):
         }
         if request.system:
             body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        body.update(gemini_tools(p))
         return body
 
     def parser(self) -> WireParser:

@@ -14,7 +14,7 @@ from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, Text
 from workbench.core.finish import finish_reason
 from workbench.core.providers.base import HttpProvider, WireParser, sampling, stream_error
 from workbench.core.providers.openai_chat import chat_messages
-from workbench.core.providers.tools import compact_json
+from workbench.core.providers.tools import compact_json, ollama_tools
 from workbench.core.request import ChatRequest
 
 
@@ -80,6 +80,7 @@ class OllamaProvider(HttpProvider):
         }
         if p.json_schema is not None:
             body["format"] = p.json_schema
+        body.update(ollama_tools(p, self.target))
         return body
 
     def parser(self) -> WireParser:

@@ -30,6 +30,7 @@ from workbench.core.providers.base import (
     sampling,
     stream_error,
 )
+from workbench.core.providers.tools import openai_chat_tools
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -137,6 +138,7 @@ class OpenAIChatProvider(HttpProvider):
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": p.json_schema, "strict": True},
             }
+        body.update(openai_chat_tools(p))
         return body
 
     def parser(self) -> WireParser:

@@ -24,6 +24,7 @@ from workbench.core.events import (
 from workbench.core.finish import finish_reason
 from workbench.core.providers.base import WireParser, loads_object, sampling, stream_error
 from workbench.core.providers.openai_chat import OpenAIChatProvider
+from workbench.core.providers.tools import responses_tools
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -134,6 +135,7 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
         if p.json_schema is not None:
             body["text"] = {"format": {"type": "json_schema", "name": "output", "schema": p.json_schema,
                                        "strict": True}}
+        body.update(responses_tools(p))
         return body
 
     def parser(self) -> WireParser:

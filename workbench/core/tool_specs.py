@@ -1,0 +1,95 @@
+"""A tools file (``run --tools FILE``): a JSON or YAML list of tools in OpenAI's function format, checked
+with ``path:line`` errors, and the ``--tool-choice`` values it allows."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench.core.errors import ConfigError
+from workbench.core.yaml_lines import Loc, compose, load, node_line, syntax_error
+
+TOOL_CHOICES = ("auto", "none", "required")
+"""``--tool-choice`` keywords; any other value names one of the tools."""
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_FUNCTION_KEYS = frozenset({"name", "description", "parameters", "strict"})
+_HINT = 'each tool is {"type": "function", "function": {"name": ..., "description": ..., "parameters": {...}}}'
+
+
+class ToolsFileError(ConfigError):
+    """A malformed tools file: ``str(err)`` is ``path:line: problem``."""
+
+    def __init__(self, path: Path | str, line: int, problem: str, hint: str = _HINT) -> None:
+        super().__init__(f"{path}:{line}: {problem}", hint)
+
+
+def load_tools(path: Path) -> tuple[dict[str, Any], ...]:
+    """The tools of ``path`` (JSON or YAML), each checked: a one-line :class:`ToolsFileError` otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the tools file {path}: {exc}", "pass a readable JSON or YAML file") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else load(text)
+    except json.JSONDecodeError as exc:
+        raise ToolsFileError(path, exc.lineno, f"not valid JSON: {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        line, problem = syntax_error(exc)
+        raise ToolsFileError(path, line, f"not valid YAML: {problem}") from None
+
+    def fail(loc: Loc, problem: str) -> ToolsFileError:
+        try:
+            line = node_line(compose(text), loc)
+        except yaml.YAMLError:
+            line = 1
+        return ToolsFileError(path, line, problem)
+
+    if not isinstance(data, list) or not data:
+        raise fail((), "a tools file is a non-empty list of tools")
+    names: set[str] = set()
+    for i, tool in enumerate(data):
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            raise fail((i,), f'tool {i + 1} is not {{"type": "function", ...}}')
+        extra = set(tool) - {"type", "function"}
+        if extra:
+            raise fail((i, sorted(extra)[0]), f"tool {i + 1}: unknown key '{sorted(extra)[0]}'")
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise fail((i,), f"tool {i + 1} has no 'function' object")
+        name = function.get("name")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise fail((i, "function", "name") if "name" in function else (i, "function"),
+                       f"tool {i + 1}: its name must be 1-64 letters, digits, '_' or '-' (got {name!r})")
+        if name in names:
+            raise fail((i, "function", "name"), f"tool {i + 1}: '{name}' is named twice")
+        names.add(name)
+        unknown = set(function) - _FUNCTION_KEYS
+        if unknown:
+            key = sorted(unknown)[0]
+            raise fail((i, "function", key), f"tool '{name}': unknown key '{key}'")
+        if "description" in function and not isinstance(function["description"], str):
+            raise fail((i, "function", "description"), f"tool '{name}': description must be text")
+        parameters = function.get("parameters")
+        if parameters is not None and (not isinstance(parameters, dict)
+                                       or parameters.get("type", "object") != "object"):
+            raise fail((i, "function", "parameters"), f"tool '{name}': parameters must be a JSON schema of an object")
+        if "strict" in function and not isinstance(function["strict"], bool):
+            raise fail((i, "function", "strict"), f"tool '{name}': strict must be true or false")
+    return tuple(data)
+
+
+def check_tool_choice(choice: str | None, tools: tuple[dict[str, Any], ...]) -> str | None:
+    """``choice`` if it fits ``tools`` (a keyword, or one tool's name); a :class:`ConfigError` otherwise."""
+    if choice is None:
+        return None
+    if not tools:
+        raise ConfigError(f"--tool-choice {choice} needs tools", "pass them with --tools FILE")
+    names = [tool["function"]["name"] for tool in tools]
+    if choice not in TOOL_CHOICES and choice not in names:
+        raise ConfigError(f"--tool-choice {choice} is neither auto, none, required nor a tool's name",
+                          f"the tools are: {', '.join(names)}")
+    return choice
