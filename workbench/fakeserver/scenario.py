@@ -24,6 +24,15 @@ value is rejected with a 400 in the provider's real error body, naming the key):
                 or beyond the reply length: every token, then close before the terminal events).
 ``malformed``   1: right after the first token send a broken event (correct framing around
                 truncated JSON), then go on with the normal stream.
+``tools``       N (0..64), default 0: when the request offers tools, the reply makes N tool calls
+                (:mod:`workbench.fakeserver.wire.tools`: call ``i`` names tool ``i % len(tools)``, its
+                arguments a small JSON object holding its schema's required properties), streamed as
+                each wire documents them: OpenAI chat ``delta.tool_calls`` (arguments in 3 deltas,
+                finish ``tool_calls``), Responses ``function_call`` items (``output_item.added``,
+                3 ``function_call_arguments.delta``, ``.done``, ``output_item.done``), Anthropic
+                ``tool_use`` blocks with 3 ``input_json_delta`` (stop ``tool_use``), Gemini
+                ``functionCall`` parts, Ollama ``message.tool_calls`` (whole calls). The reply then
+                holds no text unless ``tokens`` is given. A request without tools gets a plain reply.
 ``refusal``     1: the model refuses, as each wire's stream says it: OpenAI chat sends the text as
                 ``delta.refusal`` (finish ``stop``), Responses as ``response.refusal.delta`` events,
                 Anthropic ends with ``stop_reason: refusal``, Gemini with ``finishReason: SAFETY``;
@@ -104,7 +113,7 @@ KEYS: tuple[str, ...] = (
     "ttft", "tps", "tokens", "usage", "reasoning", "status", "fail",
     "retry_after", "id", "hang", "disconnect", "malformed", "refusal",
     "cut_error_body", "huge_error", "html", "redirect", "bad_gzip", "bad_shape", "huge_line", "overrun",
-    "echo_key",
+    "echo_key", "tools",
 )  # fmt: skip
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -116,6 +125,7 @@ _EXCLUSIVE = ("html", "cut_error_body", "huge_error", "huge_line")
 _FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun", "refusal", "echo_key")
 
 MAX_TOKENS_LIMIT = 10_000_000
+MAX_TOOL_CALLS = 64
 
 
 class ScenarioError(ValueError):
@@ -152,6 +162,7 @@ class Scenario:
     overrun: bool = False
     echo_key: bool = False
     refusal: bool = False
+    tools: int = 0
     pairs: tuple[tuple[str, str], ...] = field(default=())
 
     def counter_key(self, wire: str) -> tuple[str, str, str]:
@@ -292,5 +303,6 @@ def parse_model(model: str) -> Scenario:
         overrun=flags.get("overrun", False),
         echo_key=flags.get("echo_key", False),
         refusal=flags.get("refusal", False),
+        tools=0 if get("tools") is None else _integer("tools", values["tools"], minimum=0, maximum=MAX_TOOL_CALLS),
         pairs=tuple(values.items()),
     )

@@ -3,7 +3,9 @@
 Stream: ``event: X\\ndata: {"type":"X",...}\\n\\n`` — message_start (input usage,
 ``output_tokens`` 1), [thinking block at index 0: content_block_start, thinking_delta*,
 signature_delta, content_block_stop], text block (index 0, or 1 after thinking):
-content_block_start, text_delta*, content_block_stop, message_delta (stop_reason ``end_turn`` /
+content_block_start, text_delta*, content_block_stop, [with ``tools=N`` one ``tool_use`` block per
+call after it: content_block_start (``id``, ``name``, ``input: {}``), an empty ``input_json_delta``, the
+arguments in pieces, content_block_stop; stop_reason ``tool_use``], message_delta (stop_reason ``end_turn`` /
 ``max_tokens``, cumulative usage), message_stop. ``event: ping\\ndata: {"type": "ping"}`` follows
 the first content_block_start. ``usage=0`` drops the usage object from message_delta
 (message_start keeps it: the real API always sends it there).
@@ -47,6 +49,7 @@ from workbench.fakeserver.wire.base import (
     optional_int,
     slot,
 )
+from workbench.fakeserver.wire.tools import fragments, tools_of
 
 __all__ = ["AnthropicCountWire", "AnthropicWire"]
 
@@ -101,7 +104,9 @@ def _signature(gen: Generation) -> str:
 
 
 def _stop_reason(gen: Generation) -> str:
-    return "refusal" if gen.scenario.refusal else "max_tokens" if gen.truncated else "end_turn"
+    if gen.scenario.refusal:
+        return "refusal"
+    return "tool_use" if gen.tool_calls else "max_tokens" if gen.truncated else "end_turn"
 
 
 def _message(gen: Generation, message_id: str, content: list[dict[str, Any]], stop: str | None) -> dict[str, Any]:
@@ -205,6 +210,19 @@ class AnthropicRenderer(StreamRenderer):
     def text_end(self) -> list[bytes]:
         return [_event("content_block_stop", {"type": "content_block_stop", "index": self.text_index})]
 
+    def tool_blocks(self) -> list[bytes]:
+        events: list[bytes] = []
+        for call in self.gen.tool_calls:
+            index = self.text_index + 1 + call.index
+            events.extend(self._block_start(index, {"type": "tool_use", "id": f"toolu_01{call.id}", "name": call.name,
+                                                    "input": {}}))
+            for piece in ("", *fragments(call.arguments)):
+                delta = {"type": "input_json_delta", "partial_json": piece}
+                events.append(_event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                             "delta": delta}))
+            events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+        return events
+
     def finish(self) -> list[bytes]:
         gen = self.gen
         delta: dict[str, Any] = {
@@ -218,7 +236,7 @@ class AnthropicRenderer(StreamRenderer):
                 "cache_read_input_tokens": 0,
                 "output_tokens": gen.output_tokens,
             }
-        return [_event("message_delta", delta), _event("message_stop", {"type": "message_stop"})]
+        return [*self.tool_blocks(), _event("message_delta", delta), _event("message_stop", {"type": "message_stop"})]
 
     def malformed(self) -> bytes:
         prefix = b"event: content_block_delta\ndata: "
@@ -255,7 +273,7 @@ class AnthropicWire(WireFormat):
             raise WireError("max_tokens: Field required", "max_tokens")
         max_tokens = optional_int(body, "max_tokens")
         texts, last_user = _conversation(body)
-        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True)
+        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True, tools=tools_of(self.name, body))
 
     def renderer(self, gen: Generation) -> StreamRenderer:
         return AnthropicRenderer(gen)

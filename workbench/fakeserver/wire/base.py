@@ -13,11 +13,14 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from workbench.fakeserver.limits import LimitState
 from workbench.fakeserver.scenario import Scenario
 from workbench.fakeserver.text import count_input_tokens, iter_tokens
+
+if TYPE_CHECKING:
+    from workbench.fakeserver.wire.tools import FakeToolCall, ToolSpec
 
 __all__ = [
     "CountWire",
@@ -129,6 +132,8 @@ class Prompt:
     stream: bool = True
     include_usage: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    tools: list[ToolSpec] = field(default_factory=list)
+    """The tools the request offers (:func:`workbench.fakeserver.wire.tools.tools_of`)."""
 
 
 def content_text(content: Any) -> str:
@@ -174,6 +179,7 @@ class Generation:
     reasoning_count: int
     text_count: int
     truncated: bool  # the max-tokens cap cut the reply
+    tool_calls: tuple[FakeToolCall, ...] = ()
 
     @property
     def usage(self) -> bool:
@@ -181,7 +187,7 @@ class Generation:
 
     @property
     def output_tokens(self) -> int:
-        return self.reasoning_count + self.text_count
+        return self.reasoning_count + self.text_count + sum(call.tokens for call in self.tool_calls)
 
     def text_tokens(self) -> Iterator[str]:
         return iter_tokens(self.model, self.prompt.last_user, self.text_count, "text")
@@ -197,8 +203,13 @@ class Generation:
 
 
 def plan(prompt: Prompt, scenario: Scenario, request_id: str, created: int, received_ns: int) -> Generation:
-    """Apply the max-tokens cap to reasoning first, then to the text."""
-    reasoning, text = scenario.reasoning, scenario.tokens
+    """Apply the max-tokens cap to reasoning first, then to the text (tool calls are not cut). A reply that
+    calls tools holds no text unless the scenario gives ``tokens``."""
+    from workbench.fakeserver.wire.tools import plan_calls
+
+    calls = plan_calls(prompt.tools, scenario.tools, prompt.model, prompt.last_user) if scenario.tools else ()
+    reasoning = scenario.reasoning
+    text = 0 if calls and not any(key == "tokens" for key, _ in scenario.pairs) else scenario.tokens
     truncated = False
     cap = prompt.max_tokens
     if cap is not None and reasoning + text > cap:
@@ -216,6 +227,7 @@ def plan(prompt: Prompt, scenario: Scenario, request_id: str, created: int, rece
         reasoning_count=reasoning,
         text_count=text,
         truncated=truncated,
+        tool_calls=calls,
     )
 
 

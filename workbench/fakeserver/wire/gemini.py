@@ -5,7 +5,8 @@ Stream (``alt=sse``): ``data: {json}\\r\\n\\r\\n`` (CRLF, no ``[DONE]``), JSON w
 ``candidates[0].content.parts[{text}]`` (thought parts carry ``"thought": true``), ``role``
 ``model``, ``index`` 0 and cumulative ``usageMetadata`` (``promptTokenCount``,
 ``candidatesTokenCount``, ``totalTokenCount``, ``thoughtsTokenCount`` when reasoning); a last chunk
-with an empty text part and ``finishReason`` ``STOP`` / ``MAX_TOKENS``. Without ``alt=sse`` the
+with an empty text part and ``finishReason`` ``STOP`` / ``MAX_TOKENS`` (with ``tools=N``, before it one
+chunk whose parts are the N ``functionCall`` objects: ``name`` and the whole ``args``). Without ``alt=sse`` the
 same chunks stream as one JSON array (``[{..}\\r\\n,{..}]``), as the real API does.
 
 ``:countTokens`` (:class:`GeminiCountWire`): ``{"contents": [...]}`` (a top-level
@@ -41,6 +42,7 @@ from workbench.fakeserver.wire.base import (
     optional_int,
     slot,
 )
+from workbench.fakeserver.wire.tools import tools_of
 
 __all__ = ["GeminiCountWire", "GeminiWire"]
 
@@ -169,10 +171,26 @@ class GeminiRenderer(StreamRenderer):
         chunk["candidates"] = "nope"
         return self._frame(google_json(chunk).encode())
 
+    def tool_chunk(self) -> bytes:
+        """One chunk holding every call as a ``functionCall`` part (Gemini sends whole calls)."""
+        gen = self.gen
+        chunk = self._chunk({})
+        chunk["candidates"][0]["content"]["parts"] = [{"functionCall": {"name": c.name, "args": c.args}}
+                                                      for c in gen.tool_calls]
+        self.text_sent += sum(c.tokens for c in gen.tool_calls)
+        if self._usage is not None:
+            usage = dict(self._usage, candidatesTokenCount=self.text_sent,
+                         totalTokenCount=gen.input_tokens + self.text_sent + self.thoughts_sent)
+            if gen.reasoning_count:
+                usage["thoughtsTokenCount"] = self.thoughts_sent
+            chunk["usageMetadata"] = usage
+        return self._frame(google_json(chunk).encode())
+
     def finish(self) -> list[bytes]:
+        calls = [self.tool_chunk()] if self.gen.tool_calls else []
         last = Template(self._chunk({"text": slot("t")}, _finish_reason(self.gen)), google_json)
         event = self._render(last, "")
-        return [event] if self.sse else [event + b"]"]
+        return [*calls, event] if self.sse else [*calls, event + b"]"]
 
     def malformed(self) -> bytes:
         payload = self._text.render(*([b'" broken"'] + [b"0"] * (len(self._text.names) - 1)))
@@ -215,7 +233,8 @@ class GeminiWire(WireFormat):
             key = "maxOutputTokens" if "maxOutputTokens" in config else "max_output_tokens"
             max_tokens = optional_int(config, key, f"generation_config.{key}")
         stream = params.get(ACTION) == "streamGenerateContent"
-        return Prompt(path_model, texts, last_user, max_tokens, stream, True, {"sse": params.get("alt") == "sse"})
+        return Prompt(path_model, texts, last_user, max_tokens, stream, True, {"sse": params.get("alt") == "sse"},
+                      tools=tools_of(self.name, body))
 
     def stream_headers(self, gen: Generation) -> list[tuple[str, str]]:
         sse = bool(gen.prompt.extra.get("sse"))

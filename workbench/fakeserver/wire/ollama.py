@@ -3,7 +3,9 @@
 One JSON object per line: ``{"model","created_at"(RFC3339Nano),"message":{"role":"assistant",
 "content":tok},"done":false}`` (thinking tokens in ``message.thinking`` with empty content), then
 ``{"done":true,"done_reason":"stop"|"length","total_duration","load_duration","prompt_eval_count",
-"prompt_eval_duration","eval_count","eval_duration"}`` (nanoseconds; with ``usage=0`` the counts and
+"prompt_eval_duration","eval_count","eval_duration"}`` (nanoseconds; with ``tools=N`` one line per
+call before it, ``message.tool_calls: [{"function": {"index", "name", "arguments": {...}}}]``, the
+arguments a whole object; with ``usage=0`` the counts and
 durations are omitted, which Ollama's ``omitempty`` allows). ``"stream": false`` gives the final
 object with the whole message. ``options.num_predict`` is the max-tokens cap (negative = none).
 """
@@ -28,6 +30,7 @@ from workbench.fakeserver.wire.base import (
     jstr,
     slot,
 )
+from workbench.fakeserver.wire.tools import tools_of
 
 __all__ = ["OllamaWire", "rfc3339_nano"]
 
@@ -116,9 +119,18 @@ class OllamaRenderer(StreamRenderer):
         line = {"model": self.gen.model, "created_at": rfc3339_nano(), "message": "nope", "done": False}
         return compact(line).encode() + b"\n"
 
+    def tool_lines(self) -> list[bytes]:
+        if self.gen.tool_calls and self.first_ns is None:
+            self.first_ns = time.monotonic_ns()
+        return [compact({"model": self.gen.model, "created_at": rfc3339_nano(), "message": {
+            "role": "assistant", "content": "", "tool_calls": [{"function": {
+                "index": call.index, "name": call.name, "arguments": call.args}}]}, "done": False}).encode() + b"\n"
+            for call in self.gen.tool_calls]
+
     def finish(self) -> list[bytes]:
+        calls = self.tool_lines()
         final = _final(self.gen, {"role": "assistant", "content": ""}, self.first_ns, self.start_ns)
-        return [compact(final).encode() + b"\n"]
+        return [*calls, compact(final).encode() + b"\n"]
 
     def malformed(self) -> bytes:
         return broken(b"", self._text.render(b'"' + rfc3339_nano().encode() + b'"', jstr(" broken"))[:-1], b"\n")
@@ -156,7 +168,8 @@ class OllamaWire(WireFormat):
             value = options.get("num_predict")
             if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
                 max_tokens = value
-        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is not False)
+        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is not False,
+                      tools=tools_of(self.name, body))
 
     def renderer(self, gen: Generation) -> StreamRenderer:
         return OllamaRenderer(gen)

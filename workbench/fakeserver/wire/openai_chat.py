@@ -2,8 +2,10 @@
 
 Stream: ``data: {chunk}\\n\\n`` — a role chunk (``"content":""``), reasoning chunks
 (``delta.reasoning_content``), content chunks, a finish chunk (``delta:{}``, ``finish_reason``
-``stop``/``length``), with ``stream_options.include_usage`` a ``choices:[]`` usage chunk (and
-``"usage":null`` on every other chunk), then ``data: [DONE]\\n\\n``.
+``stop``/``length``; ``tool_calls`` after the ``delta.tool_calls`` chunks of ``tools=N``: per call one
+with ``index``, ``id``, ``type`` and ``function.name`` (empty arguments), then its arguments in
+pieces), with ``stream_options.include_usage`` a ``choices:[]`` usage chunk (and ``"usage":null``
+on every other chunk), then ``data: [DONE]\\n\\n``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from workbench.fakeserver.wire.base import (
     slot,
 )
 from workbench.fakeserver.wire.openai_common import OpenAIWire
+from workbench.fakeserver.wire.tools import fragments, tools_of
 
 __all__ = ["OpenAIChatWire"]
 
@@ -49,7 +52,7 @@ def chat_usage(gen: Generation) -> dict[str, Any]:
 
 
 def finish_reason(gen: Generation) -> str:
-    return "length" if gen.truncated else "stop"
+    return "tool_calls" if gen.tool_calls else "length" if gen.truncated else "stop"
 
 
 class ChatRenderer(StreamRenderer):
@@ -95,9 +98,20 @@ class ChatRenderer(StreamRenderer):
     def bad_container(self, token: str) -> bytes:
         return self._event({**self._chunk({"content": token}), "choices": "nope"})
 
+    def tool_calls(self) -> list[bytes]:
+        events = []
+        for call in self.gen.tool_calls:
+            events.append(self._event(self._chunk({"tool_calls": [{
+                "index": call.index, "id": f"call_{call.id}", "type": "function",
+                "function": {"name": call.name, "arguments": ""}}]})))
+            events.extend(self._event(self._chunk({"tool_calls": [{"index": call.index,
+                                                                   "function": {"arguments": piece}}]}))
+                          for piece in fragments(call.arguments))
+        return events
+
     def finish(self) -> list[bytes]:
         gen = self.gen
-        events = [self._event(self._chunk({}, finish_reason(gen)))]
+        events = [*self.tool_calls(), self._event(self._chunk({}, finish_reason(gen)))]
         if self.include_usage and gen.usage:
             last = self._chunk({})
             last["choices"] = []
@@ -137,7 +151,8 @@ class OpenAIChatWire(OpenAIWire):
             max_tokens = optional_int(body, "max_tokens")
         options = body.get("stream_options")
         include_usage = isinstance(options, Mapping) and options.get("include_usage") is True
-        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True, include_usage)
+        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True, include_usage,
+                      tools=tools_of(self.name, body))
 
     def renderer(self, gen: Generation) -> StreamRenderer:
         return ChatRenderer(gen)

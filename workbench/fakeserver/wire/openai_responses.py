@@ -4,7 +4,9 @@ Stream: ``event: X\\ndata: {"type":"X",...,"sequence_number":n}\\n\\n`` — resp
 response.in_progress, [a reasoning item: output_item.added, reasoning_summary_part.added,
 reasoning_summary_text.delta*, reasoning_summary_text.done, reasoning_summary_part.done,
 output_item.done], the message item: output_item.added, content_part.added, output_text.delta*,
-output_text.done, content_part.done, output_item.done, then response.completed (or
+output_text.done, content_part.done, output_item.done, [with ``tools=N`` a ``function_call`` item per
+call: output_item.added (``call_id``, ``name``, empty ``arguments``), function_call_arguments.delta* (the
+arguments in pieces), function_call_arguments.done, output_item.done], then response.completed (or
 response.incomplete with ``incomplete_details.reason`` ``max_output_tokens``). No ``[DONE]``.
 """
 
@@ -28,6 +30,7 @@ from workbench.fakeserver.wire.base import (
     slot,
 )
 from workbench.fakeserver.wire.openai_common import OpenAIWire
+from workbench.fakeserver.wire.tools import FakeToolCall, fragments, tools_of
 
 __all__ = ["OpenAIResponsesWire"]
 
@@ -70,7 +73,15 @@ class _Items:
             out.append(self.reasoning_item([{"type": "summary_text", "text": gen.reasoning()}]))
         status = "incomplete" if gen.truncated else "completed"
         out.append(self.message_item(status, [self.text_part(gen.text())]))
+        out.extend(self.call_item(call, "completed", call.arguments) for call in gen.tool_calls)
         return out
+
+    def call_index(self, call: FakeToolCall) -> int:
+        return self.message_index + 1 + call.index
+
+    def call_item(self, call: FakeToolCall, status: str, arguments: str) -> dict[str, Any]:
+        return {"id": f"fc_{call.id}", "type": "function_call", "status": status, "arguments": arguments,
+                "call_id": f"call_{call.id}", "name": call.name}
 
     def response(self, status: str, output: list[dict[str, Any]], final: bool) -> dict[str, Any]:
         gen = self.gen
@@ -246,9 +257,25 @@ class ResponsesRenderer(StreamRenderer):
             ),
         ]
 
+    def tool_items(self) -> list[bytes]:
+        items = self.items
+        events: list[bytes] = []
+        for call in self.gen.tool_calls:
+            index, item_id = items.call_index(call), f"fc_{call.id}"
+            events.append(self._event("response.output_item.added", item=items.call_item(call, "in_progress", ""),
+                                      output_index=index))
+            events.extend(self._event("response.function_call_arguments.delta", delta=piece, item_id=item_id,
+                                      output_index=index) for piece in fragments(call.arguments))
+            events.append(self._event("response.function_call_arguments.done", arguments=call.arguments,
+                                      item_id=item_id, output_index=index))
+            events.append(self._event("response.output_item.done",
+                                      item=items.call_item(call, "completed", call.arguments), output_index=index))
+        return events
+
     def finish(self) -> list[bytes]:
         status = self.items.final_status()
-        return [self._event(f"response.{status}", response=self.items.response(status, self.items.output(), True))]
+        final = self._event(f"response.{status}", response=self.items.response(status, self.items.output(), True))
+        return [*self.tool_items(), final] if self.gen.tool_calls else [final]
 
     def malformed(self) -> bytes:
         payload = self._text.render(jstr(" broken"), str(self.seq).encode())
@@ -289,7 +316,8 @@ class OpenAIResponsesWire(OpenAIWire):
             raise WireError("Invalid type for 'input': expected a string or an array of items.", "input")
         max_tokens = optional_int(body, "max_output_tokens")
         extra: dict[str, Any] = {"instructions": instructions, "reasoning": body.get("reasoning")}
-        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True, True, extra)
+        return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True, True, extra,
+                      tools=tools_of(self.name, body))
 
     def renderer(self, gen: Generation) -> StreamRenderer:
         return ResponsesRenderer(gen)
