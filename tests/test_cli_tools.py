@@ -25,3 +25,29 @@ def test_a_tool_choice_that_names_no_tool_or_has_no_tools_exits_2(tmp_path: Path
     assert "the tools are: get_weather" in wrong.stderr
     alone = workbench("run", "hi", "-m", "fake/m", "--tool-choice", "auto")
     assert alone.returncode == 2 and "--tool-choice auto needs tools" in alone.stderr
+
+
+def test_tool_calls_in_the_json_rows_and_in_traces_show(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    import json
+
+    from tests.test_cli import json_lines
+
+    tools = tmp_path / "tools.yaml"
+    tools.write_text("- type: function\n  function:\n    name: get_weather\n    parameters:\n      type: object\n"
+                     "      properties: {city: {type: string}}\n      required: [city]\n")
+    result = workbench("run", "weather?", "-m", "fake/m@tools=2", "-m", "fake-gemini/g@tools=1", "-m", "fake/plain",
+                       "--tools", str(tools), "--tool-choice", "get_weather", "--json", env=fake_env)
+    assert result.returncode == 0, result.stderr
+    chat, gemini, plain = json_lines(result.stdout)
+    assert [(c["name"], json.loads(c["arguments"])) for c in chat["tool_calls"]] == [  # type: ignore[union-attr]
+        ("get_weather", {"city": "city-0"}), ("get_weather", {"city": "city-1"})]
+    assert all(str(c["id"]).startswith("call_") for c in chat["tool_calls"])  # type: ignore[union-attr]
+    assert gemini["tool_calls"] == [{"id": "", "name": "get_weather", "arguments": '{"city":"city-0"}'}]
+    assert chat["finish_reason"] == gemini["finish_reason"] == "tool_calls" and chat["text"] == ""
+    assert plain["tool_calls"] == [] and plain["text"] and plain["finish_reason"] == "stop"
+    shown = workbench("traces", "show", str(chat["trace_id"]), "--json", env=fake_env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["tool_calls"] == chat["tool_calls"]
+    assert json.loads(shown.stdout)["request"]["params"]["tool_choice"] == "get_weather"
+    printed = workbench("traces", "show", str(chat["trace_id"]), env=fake_env)
+    assert "tool calls" in printed.stdout and 'get_weather({"city":"city-0"})' in printed.stdout
