@@ -190,3 +190,12 @@ def test_tool_call_arguments_count_against_the_output_budget() -> None:
             budget.checked(ToolCallDelta(0, None, None, "x" * 64, 1))
 
 
+
+
+def test_an_estimated_usage_counts_the_tool_calls_as_output() -> None:
+    from workbench.core.call_record import estimate_usage_of
+
+    record = folded(sse_events(ChatParser(), OPENAI_CHAT))  # no usage chunk in this stream
+    assert record.usage is None
+    estimate_usage_of(record)
+    assert record.usage is not None and record.usage_estimated and record.usage.output_tokens >= 6

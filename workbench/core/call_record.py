@@ -359,9 +359,11 @@ def estimate_usage_of(record: CallRecord) -> None:
     """Fill a missing usage with tokenizer counts and flag it ``usage_estimated``. A call that did not end
     normally (cancelled, failed mid-stream) keeps the provider's input count but gets the larger of the
     provider's output count and the tokenizer's: a stream cut short never sent its final usage, only what
-    its first event said (Anthropic's ``message_start``: one output token)."""
+    its first event said (Anthropic's ``message_start``: one output token). Tool calls count as output
+(their names and arguments)."""
     partial = record.usage is not None and record.error is not None and bool(record.text_parts or
-                                                                              record.reasoning_parts)
+                                                                              record.reasoning_parts or
+                                                                              record.tool_calls)
     if record.usage is not None and not partial:
         return
     from workbench.core.tokens.encodings import count_chat, count_text, encoding_name_for  # tiktoken: only when needed
@@ -370,6 +372,7 @@ def estimate_usage_of(record: CallRecord) -> None:
     encoding, _exact = encoding_name_for(provider, model)
     reasoning = count_text(record.reasoning, encoding) if record.reasoning_parts else 0
     output = count_text(record.text, encoding) + reasoning
+    output += sum(count_text(call.name + call.arguments, encoding) for call in record.tool_calls)
     if record.usage is not None:
         if record.usage.output_tokens >= output:
             return
