@@ -45,7 +45,7 @@ def test_record_applies_events_reasoning_first_counts_as_ttft() -> None:
     assert record.request_id == "req_1" and record.timing.first_event_ns == 40 * MS
     assert record.timing.ttft_ms == 39 and record.timing.time_to_first_text_ms == 69
     row = summary(record)
-    assert row == {"target": "fake/x", "text": "Hello world", "ttft_ms": 39.0, "latency_ms": 99.0,
+    assert row == {"target": "fake/x", "text": "Hello world", "tool_calls": [], "ttft_ms": 39.0, "latency_ms": 99.0,
                    "tokens_per_s": round(2 / 0.05, 2), "input_tokens": 5, "output_tokens": 3,
                    "usage_estimated": False, "finish_reason": "stop", "status": "ok", "error": None,
                    "cost_usd": None, "attempts": [], "served_by": None, "queue_ms": None,
