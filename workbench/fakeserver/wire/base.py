@@ -13,14 +13,12 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from workbench.fakeserver.limits import LimitState
 from workbench.fakeserver.scenario import Scenario
 from workbench.fakeserver.text import count_input_tokens, iter_tokens
-
-if TYPE_CHECKING:
-    from workbench.fakeserver.wire.tools import FakeToolCall, ToolSpec
+from workbench.fakeserver.tool_calls import FakeToolCall, ToolSpec, plan_calls
 
 __all__ = [
     "CountWire",
@@ -205,8 +203,6 @@ class Generation:
 def plan(prompt: Prompt, scenario: Scenario, request_id: str, created: int, received_ns: int) -> Generation:
     """Apply the max-tokens cap to reasoning first, then to the text (tool calls are not cut). A reply that
     calls tools holds no text unless the scenario gives ``tokens``."""
-    from workbench.fakeserver.wire.tools import plan_calls
-
     calls = plan_calls(prompt.tools, scenario.tools, prompt.model, prompt.last_user) if scenario.tools else ()
     reasoning = scenario.reasoning
     text = 0 if calls and not any(key == "tokens" for key, _ in scenario.pairs) else scenario.tokens

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from workbench.fakeserver.tool_calls import FakeToolCall
 from workbench.fakeserver.wire.base import (
     Generation,
     Prompt,
@@ -30,7 +31,7 @@ from workbench.fakeserver.wire.base import (
     slot,
 )
 from workbench.fakeserver.wire.openai_common import OpenAIWire
-from workbench.fakeserver.wire.tools import FakeToolCall, fragments, tools_of
+from workbench.fakeserver.wire.tools import fragments, tools_of
 
 __all__ = ["OpenAIResponsesWire"]
 
