@@ -51,3 +51,11 @@ def test_tool_calls_in_the_json_rows_and_in_traces_show(tmp_path: Path, fake_env
     assert json.loads(shown.stdout)["request"]["params"]["tool_choice"] == "get_weather"
     printed = workbench("traces", "show", str(chat["trace_id"]), env=fake_env)
     assert "tool calls" in printed.stdout and 'get_weather({"city":"city-0"})' in printed.stdout
+
+
+def test_the_columns_show_each_tool_call_on_its_line(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    tools = tmp_path / "tools.json"
+    tools.write_text('[{"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}]')
+    result = workbench("run", "time?", "-m", "fake-anthropic/c@tools=2", "--tools", str(tools), env=fake_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("→ now({})") == 2 and "tool_calls" in result.stdout

@@ -25,7 +25,7 @@ value is rejected with a 400 in the provider's real error body, naming the key):
 ``malformed``   1: right after the first token send a broken event (correct framing around
                 truncated JSON), then go on with the normal stream.
 ``tools``       N (0..64), default 0: when the request offers tools, the reply makes N tool calls
-                (:mod:`workbench.fakeserver.wire.tools`: call ``i`` names tool ``i % len(tools)``, its
+                (:mod:`workbench.fakeserver.tool_calls`: call ``i`` names tool ``i % len(tools)``, its
                 arguments a small JSON object holding its schema's required properties), streamed as
                 each wire documents them: OpenAI chat ``delta.tool_calls`` (arguments in 3 deltas,
                 finish ``tool_calls``), Responses ``function_call`` items (``output_item.added``,
@@ -33,6 +33,7 @@ value is rejected with a 400 in the provider's real error body, naming the key):
                 ``tool_use`` blocks with 3 ``input_json_delta`` (stop ``tool_use``), Gemini
                 ``functionCall`` parts, Ollama ``message.tool_calls`` (whole calls). The reply then
                 holds no text unless ``tokens`` is given. A request without tools gets a plain reply.
+                Streamed replies only: a non-streamed body holds no tool calls.
 ``refusal``     1: the model refuses, as each wire's stream says it: OpenAI chat sends the text as
                 ``delta.refusal`` (finish ``stop``), Responses as ``response.refusal.delta`` events,
                 Anthropic ends with ``stop_reason: refusal``, Gemini with ``finishReason: SAFETY``;
