@@ -151,3 +151,22 @@ async def test_anthropic_sdk_agrees_on_tool_use_blocks(fake_server: FakeServerPr
     assert final.stop_reason == record.finish_raw == "tool_use" and record.finish is FinishReason.TOOL_CALLS
     assert record.usage is not None
     assert final.usage.output_tokens == record.usage.output_tokens
+
+
+async def test_a_non_streamed_reply_holds_the_same_calls_whole(fake_server: FakeServerProcess,
+                                                               fake_env: dict[str, str],
+                                                               client: httpx2.AsyncClient) -> None:
+    oai = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
+    done = await oai.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": PROMPT}],
+                                             tools=list(TOOLS), max_completion_tokens=200)  # type: ignore[arg-type]
+    streamed, _ = await traced(f"fake/{MODEL}", fake_env, client)
+    message = done.choices[0].message
+    assert message.content is None and done.choices[0].finish_reason == "tool_calls"
+    assert [(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ()  # type: ignore[union-attr]
+            ] == ours(streamed)
+    claude = anthropic.AsyncAnthropic(base_url=fake_server.base_url, api_key="test-key", max_retries=0)
+    tools: Any = [{"name": t["function"]["name"], "input_schema": t["function"]["parameters"]} for t in TOOLS]
+    reply = await claude.messages.create(model=MODEL, max_tokens=200, tools=tools,
+                                         messages=[{"role": "user", "content": PROMPT}])
+    assert [(b.name, b.input) for b in reply.content if b.type == "tool_use"] == EXPECTED
+    assert reply.stop_reason == "tool_use"

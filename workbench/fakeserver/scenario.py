@@ -33,7 +33,7 @@ value is rejected with a 400 in the provider's real error body, naming the key):
                 ``tool_use`` blocks with 3 ``input_json_delta`` (stop ``tool_use``), Gemini
                 ``functionCall`` parts, Ollama ``message.tool_calls`` (whole calls). The reply then
                 holds no text unless ``tokens`` is given. A request without tools gets a plain reply.
-                Streamed replies only: a non-streamed body holds no tool calls.
+                A non-streamed body holds the same calls whole.
 ``refusal``     1: the model refuses, as each wire's stream says it: OpenAI chat sends the text as
                 ``delta.refusal`` (finish ``stop``), Responses as ``response.refusal.delta`` events,
                 Anthropic ends with ``stop_reason: refusal``, Gemini with ``finishReason: SAFETY``;

@@ -286,6 +286,8 @@ class AnthropicWire(WireFormat):
         if gen.reasoning_count:
             content.append({"type": "thinking", "thinking": gen.reasoning(), "signature": _signature(gen)})
         content.append({"type": "text", "text": gen.text()})
+        content.extend({"type": "tool_use", "id": f"toolu_01{c.id}", "name": c.name, "input": c.args}
+                       for c in gen.tool_calls)
         message = _message(gen, new_id("msg_01", 11), content, _stop_reason(gen))
         if not gen.usage:
             del message["usage"]

@@ -254,6 +254,7 @@ class GeminiWire(WireFormat):
         if gen.reasoning_count:
             parts.append({"text": gen.reasoning(), "thought": True})
         parts.append({"text": gen.text()})
+        parts.extend({"functionCall": {"name": c.name, "args": c.args}} for c in gen.tool_calls)
         out: dict[str, Any] = {
             "candidates": [
                 {"content": {"parts": parts, "role": "model"}, "finishReason": _finish_reason(gen), "index": 0}
@@ -262,7 +263,7 @@ class GeminiWire(WireFormat):
         if gen.usage:
             usage: dict[str, Any] = {
                 "promptTokenCount": gen.input_tokens,
-                "candidatesTokenCount": gen.text_count,
+                "candidatesTokenCount": gen.output_tokens - gen.reasoning_count,
                 "totalTokenCount": gen.input_tokens + gen.output_tokens,
                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": gen.input_tokens}],
             }

@@ -181,6 +181,9 @@ class OllamaWire(WireFormat):
         message: dict[str, Any] = {"role": "assistant", "content": gen.text()}
         if gen.reasoning_count:
             message["thinking"] = gen.reasoning()
+        if gen.tool_calls:
+            message["tool_calls"] = [{"function": {"index": c.index, "name": c.name, "arguments": c.args}}
+                                     for c in gen.tool_calls]
         ttft = gen.received_ns + int(gen.scenario.ttft_ms * 1e6)
         return compact(_final(gen, message, ttft, gen.received_ns)).encode()
 

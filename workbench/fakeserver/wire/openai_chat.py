@@ -164,6 +164,10 @@ class OpenAIChatWire(OpenAIWire):
         message: dict[str, Any] = {"role": "assistant", "content": gen.text(), "refusal": None, "annotations": []}
         if gen.reasoning_count:
             message["reasoning_content"] = gen.reasoning()
+        if gen.tool_calls:
+            message["content"] = message["content"] or None
+            message["tool_calls"] = [{"id": f"call_{c.id}", "type": "function",
+                                      "function": {"name": c.name, "arguments": c.arguments}} for c in gen.tool_calls]
         out: dict[str, Any] = {
             "id": new_id("chatcmpl-", 15),
             "object": "chat.completion",
