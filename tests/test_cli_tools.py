@@ -59,3 +59,23 @@ def test_the_columns_show_each_tool_call_on_its_line(tmp_path: Path, fake_env: d
     result = workbench("run", "time?", "-m", "fake-anthropic/c@tools=2", "--tools", str(tools), env=fake_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("→ now({})") == 2 and "tool_calls" in result.stdout
+
+
+def test_a_saved_session_keeps_the_tools_and_runs_them_again(tmp_path: Path) -> None:
+    from tests.conftest import prompt_workspace
+    from tests.test_cli import json_lines
+    from tests.test_run_prompt import GREET
+    from workbench.core.sessions import load_session_file
+
+    ws = prompt_workspace(tmp_path, greet=GREET)
+    tools = tmp_path / "tools.json"
+    tools.write_text('[{"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}]')
+    first = workbench("run", "time?", "-m", "fake/t@tools=1", "--tools", str(tools), "--tool-choice", "required",
+                      "--save-session", "timed", "--json", cwd=ws)
+    assert first.returncode == 0, first.stderr
+    params = load_session_file(ws / "sessions" / "timed.yaml").request.params
+    assert params.tools == [{"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}]
+    assert params.tool_choice == "required"
+    again = workbench("run", "--session", "timed", "--json", cwd=ws)
+    assert again.returncode == 0, again.stderr
+    assert json_lines(again.stdout)[0]["tool_calls"] == json_lines(first.stdout)[0]["tool_calls"] != []
