@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workbench.core.attachments import Attachment
 from workbench.core.errors import ConfigError
 
 
@@ -65,6 +66,8 @@ class Message(BaseModel):
 
     role: Literal["user", "assistant"]
     content: str
+    attachments: tuple[Attachment, ...] = ()
+    """Images and PDFs the turn carries (:mod:`workbench.core.attachments`), sent after its text."""
 
 
 class Params(BaseModel):

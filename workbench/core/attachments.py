@@ -1,0 +1,96 @@
+"""Files a user turn carries: PNG, JPEG, GIF and WEBP images and PDF documents.
+
+The type is sniffed from the bytes (:mod:`workbench.core.image_size`), never taken from the extension; a file
+over :data:`MAX_ATTACHMENT_BYTES` is refused. An :class:`Attachment` holds the base64 data the wires send and
+what the estimate needs (pixel size, page count); what is stored about it (traces, sessions) is
+:meth:`Attachment.meta` and its path, never the bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workbench.core.errors import ConfigError
+from workbench.core.image_size import IMAGE_TYPES, PDF, image_size, pdf_pages, sniff
+
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+"""The largest file a turn may carry (20 MiB: OpenAI's and Gemini's inline limit; Anthropic takes less)."""
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    media_type: str
+    """``image/png``, ``image/jpeg``, ``image/gif``, ``image/webp`` or ``application/pdf``."""
+    data: str = Field(repr=False)
+    """The file's bytes in base64 (standard alphabet, padded)."""
+    name: str
+    """The file name (no folder), as documents are sent."""
+    size: int
+    """Bytes."""
+    sha256: str
+    path: str | None = None
+    """Where it was read from, as written (relative to the prompt file's folder for a prompt's attachment)."""
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+    """A PDF's page count (rough, see :func:`~workbench.core.image_size.pdf_pages`)."""
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type in IMAGE_TYPES
+
+    def data_url(self) -> str:
+        return f"data:{self.media_type};base64,{self.data}"
+
+    def meta(self) -> dict[str, Any]:
+        """What traces keep: name, media type, size, sha256 (and the pixel size or pages), never the bytes."""
+        out: dict[str, Any] = {"name": self.name, "media_type": self.media_type, "size": self.size,
+                               "sha256": self.sha256}
+        if self.width is not None:
+            out.update(width=self.width, height=self.height)
+        if self.pages is not None:
+            out["pages"] = self.pages
+        return out
+
+
+def attachment_from_bytes(data: bytes, name: str, *, path: str | None = None, where: str | None = None) -> Attachment:
+    """The attachment of a file's bytes; :class:`ConfigError` naming ``where`` (default: ``name``) when it is too
+    large or not one of the accepted types."""
+    shown = where or name
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise ConfigError(f"{shown}: {len(data) / 1048576:.1f} MiB is over the {MAX_ATTACHMENT_BYTES // 1048576} MiB "
+                          "limit for an attachment", "attach a smaller file (scale the image down, split the PDF)")
+    media_type = sniff(data)
+    if media_type is None:
+        raise ConfigError(f"{shown}: not a PNG, JPEG, GIF, WEBP image or PDF document (by its content)",
+                          "attach an image or a PDF; the type is read from the bytes, not the extension")
+    size = image_size(data, media_type) if media_type != PDF else None
+    if media_type != PDF and size is None:
+        raise ConfigError(f"{shown}: a {media_type} file whose header is cut or malformed",
+                          "re-save the image and attach it again")
+    return Attachment(media_type=media_type, data=base64.b64encode(data).decode("ascii"), name=name,
+                      size=len(data), sha256=hashlib.sha256(data).hexdigest(), path=path,
+                      width=size[0] if size else None, height=size[1] if size else None,
+                      pages=pdf_pages(data) if media_type == PDF else None)
+
+
+def load_attachment(path: str, base: Path | None = None, *, where: str | None = None) -> Attachment:
+    """The attachment read from ``path`` (relative to ``base`` when given and ``path`` is relative).
+
+    ``where`` names the place the path came from in errors (``prompts/x.yaml:7``); the path is said too."""
+    file = Path(path).expanduser()
+    if base is not None and not file.is_absolute():
+        file = base / file
+    shown = f"{where}: {path}" if where else path
+    try:
+        with file.open("rb") as fh:
+            data = fh.read(MAX_ATTACHMENT_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read the attachment: {exc.strerror}", "check the path") from None
+    return attachment_from_bytes(data, file.name, path=path, where=shown)
