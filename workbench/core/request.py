@@ -6,10 +6,11 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.core.attachments import Attachment
 from workbench.core.errors import ConfigError
+from workbench.core.tool_turns import TurnToolCall, tool_turn_problem
 
 
 class ModelRef(BaseModel):
@@ -61,13 +62,31 @@ def split_target(key: str, items: Sequence[object]) -> tuple[int, str, str] | No
     return first, f'{problem}; quote it: {key}: ["{joined}"]', hint
 
 
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
+"""``--reasoning-effort`` values, from none to the most."""
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
+
+
 class Message(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[TurnToolCall, ...] = ()
+    """An assistant turn's tool calls (:mod:`workbench.core.tool_turns`)."""
+    tool_call_id: str | None = None
+    """A ``tool`` turn's call: its content is that call's result."""
     attachments: tuple[Attachment, ...] = ()
     """Images and PDFs the turn carries (:mod:`workbench.core.attachments`), sent after its text."""
+
+    @model_validator(mode="after")
+    def _tool_fields(self) -> Message:
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError(f"a {self.role} turn cannot hold tool calls (an assistant turn does)")
+        if (self.role == "tool") != (self.tool_call_id is not None):
+            raise ValueError("a tool turn needs tool_call_id" if self.role == "tool"
+                             else f"a {self.role} turn has no tool_call_id (a tool result has)")
+        return self
 
 
 class Params(BaseModel):
@@ -87,6 +106,11 @@ class Params(BaseModel):
     translates them."""
     tool_choice: str | None = None
     """``auto``, ``none``, ``required`` or a tool's name (``None``: the provider's default, ``auto``)."""
+    reasoning_effort: ReasoningEffort | None = None
+    """How hard a reasoning model thinks (``None``: the provider's default); each wire maps it
+    (:mod:`workbench.core.providers.reasoning`)."""
+    thinking_budget: int | None = Field(default=None, ge=0, le=1_000_000)
+    """Tokens a reasoning model may think for (0: no thinking; ``None``: the provider's default)."""
 
 
 class ChatRequest(BaseModel):
@@ -95,6 +119,13 @@ class ChatRequest(BaseModel):
     system: str | None = None
     messages: tuple[Message, ...]
     params: Params = Field(default_factory=Params)
+
+    @model_validator(mode="after")
+    def _tool_turns(self) -> ChatRequest:
+        problem = tool_turn_problem(self.messages)
+        if problem is not None:
+            raise ValueError(f"messages[{problem[0]}]: {problem[1]}")
+        return self
 
     @classmethod
     def from_prompt(cls, prompt: str, *, system: str | None = None, params: Params | None = None) -> ChatRequest:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.request import ChatRequest
+from workbench.core.tool_turns import turn_text
 
 if TYPE_CHECKING:
     import tiktoken
@@ -111,7 +112,7 @@ _REPLY_PRIMING = 3
 def count_chat(request: ChatRequest, encoding: str = "o200k_base") -> int:
     """Input tokens of a chat request, with OpenAI's per-message overhead (3 per message, 3 to prime the reply)."""
     enc = get_encoding(encoding)
-    texts = ([request.system] if request.system else []) + [m.content for m in request.messages]
+    texts = ([request.system] if request.system else []) + [turn_text(m) for m in request.messages]
     return chat_tokens(len(enc.encode_ordinary(t)) for t in texts)
 
 

@@ -18,6 +18,7 @@ from workbench.core.pricing import PriceBook, usd_number
 from workbench.core.registry import default_max_tokens
 from workbench.core.request import ChatRequest
 from workbench.core.tokens.encodings import chat_tokens, count_chat, count_text, encoding_name_for
+from workbench.core.tool_turns import turn_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ def count_input(request: ChatRequest, target: str, *, raw: bool = False,
         cached = bool(request.system) or len(request.messages) > 1
         return chat_tokens(message_tokens), chat_tokens(message_tokens[:-1]) if cached else 0, exact
     if raw:
-        return count_text("\n".join(m.content for m in request.messages), encoding), 0, exact
+        return count_text("\n".join(turn_text(m) for m in request.messages), encoding), 0, exact
     total = count_chat(request, encoding)
     prefix = request.model_copy(update={"messages": request.messages[:-1]}) if request.messages else request
     return total, count_chat(prefix, encoding) if (request.system or len(request.messages) > 1) else 0, exact

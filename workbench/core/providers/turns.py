@@ -1,0 +1,105 @@
+"""Conversation turns on every wire: an assistant turn's tool calls and the tool results after it, in each wire's
+documented form. Every other turn is the wire's own (``plain``: text, attachments), so these encoders only add
+the tool turns around it.
+
+- OpenAI chat: assistant ``tool_calls`` (``content`` null when the turn has no text), then one ``role: tool``
+  message per result (``tool_call_id``).
+- Responses: the turn's text as an assistant message, a ``function_call`` item per call, a
+  ``function_call_output`` item per result.
+- Anthropic: assistant ``tool_use`` blocks (``input`` an object), then consecutive results as ``tool_result``
+  blocks of one user turn.
+- Gemini: ``functionCall`` parts in a ``model`` turn, consecutive results as ``functionResponse`` parts of one
+  ``user`` turn (``response`` a JSON object: :func:`~workbench.core.tool_turns.result_object`).
+- Ollama: assistant ``tool_calls`` (``arguments`` an object), ``role: tool`` messages naming the tool
+  (``tool_name``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from workbench.core.request import Message
+from workbench.core.tool_turns import result_object, runs, tool_names
+
+Plain = Callable[[Message], dict[str, Any]]
+"""A wire's encoding of a turn without tool calls or results."""
+
+
+def openai_chat_turns(messages: Sequence[Message], plain: Plain) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "tool":
+            out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content})
+        elif m.tool_calls:
+            out.append({"role": "assistant", "content": m.content or None, "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in m.tool_calls]})
+        else:
+            out.append(plain(m))
+    return out
+
+
+def responses_input(messages: Sequence[Message], plain: Plain) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "tool":
+            out.append({"type": "function_call_output", "call_id": m.tool_call_id, "output": m.content})
+            continue
+        if m.content or not m.tool_calls:
+            out.append(plain(m))
+        out.extend({"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
+                   for c in m.tool_calls)
+    return out
+
+
+def anthropic_turns(messages: Sequence[Message], plain: Plain) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for results, run in runs(messages):
+        if results:
+            out.append({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content} for m in run]})
+            continue
+        m = run[0]
+        if not m.tool_calls:
+            out.append(plain(m))
+            continue
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+        blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments_object()}
+                      for c in m.tool_calls)
+        out.append({"role": "assistant", "content": blocks})
+    return out
+
+
+def gemini_contents(messages: Sequence[Message], plain: Plain) -> list[dict[str, Any]]:
+    names = tool_names(messages)
+    out: list[dict[str, Any]] = []
+    for results, run in runs(messages):
+        if results:
+            out.append({"role": "user", "parts": [{"functionResponse": {
+                "id": m.tool_call_id, "name": names.get(m.tool_call_id or "", ""),
+                "response": result_object(m.content)}} for m in run]})
+            continue
+        m = run[0]
+        if not m.tool_calls:
+            out.append(plain(m))
+            continue
+        parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
+        parts.extend({"functionCall": {"id": c.id, "name": c.name, "args": c.arguments_object()}}
+                     for c in m.tool_calls)
+        out.append({"role": "model", "parts": parts})
+    return out
+
+
+def ollama_messages(messages: Sequence[Message], plain: Plain) -> list[dict[str, Any]]:
+    names = tool_names(messages)
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "tool":
+            out.append({"role": "tool", "content": m.content, "tool_name": names.get(m.tool_call_id or "", "")})
+        elif m.tool_calls:
+            out.append({"role": "assistant", "content": m.content, "tool_calls": [
+                {"function": {"name": c.name, "arguments": c.arguments_object()}} for c in m.tool_calls]})
+        else:
+            out.append(plain(m))
+    return out

@@ -1,0 +1,114 @@
+"""Conversation turns that carry tool calls and their results: an assistant turn's calls (:class:`TurnToolCall`),
+the rules a conversation holding them follows (:func:`tool_turn_problem`), and the small conversions every wire
+needs (a call's arguments as an object, a result as a JSON object, consecutive results grouped).
+
+A tool-result turn is a :class:`~workbench.core.request.Message` of role ``tool`` with ``tool_call_id``; it follows
+the assistant turn whose call it answers, and every call of that turn is answered before the next other turn (the
+rule OpenAI and Anthropic enforce with a 400).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from workbench.core.request import Message
+
+
+def _object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class TurnToolCall(BaseModel):
+    """One tool call of an assistant turn: its id, the tool's name and the arguments as JSON text (an object)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    arguments: str = "{}"
+    """The arguments object as JSON text, kept as written (a mapping given in a file is written as compact JSON)."""
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False)
+        if isinstance(value, str) and _object(value) is None:
+            raise ValueError(f"arguments {value[:60]!r} are not a JSON object")
+        return value
+
+    def arguments_object(self) -> dict[str, Any]:
+        """The arguments as an object (Anthropic's ``input``, Gemini's ``args``, Ollama's ``arguments``)."""
+        return _object(self.arguments) or {}
+
+
+def result_object(content: str) -> dict[str, Any]:
+    """A tool result as the JSON object Gemini's ``functionResponse.response`` must be: the result itself when it
+    is a JSON object, else ``{"result": content}`` (the text as given)."""
+    value = _object(content)
+    return value if value is not None else {"result": content}
+
+
+def tool_names(messages: Sequence[Message]) -> dict[str, str]:
+    """Each tool call's id → its tool's name (a result names its tool on Gemini and Ollama)."""
+    return {call.id: call.name for message in messages for call in message.tool_calls}
+
+
+def runs(messages: Sequence[Message]) -> Iterator[tuple[bool, list[Message]]]:
+    """The messages in runs: ``(True, [tool results...])`` for consecutive tool-result turns (Anthropic and Gemini
+    send them as one user turn), ``(False, [message])`` for every other turn."""
+    results: list[Message] = []
+    for message in messages:
+        if message.role == "tool":
+            results.append(message)
+            continue
+        if results:
+            yield True, results
+            results = []
+        yield False, [message]
+    if results:
+        yield True, results
+
+
+def tool_turn_problem(messages: Sequence[Message]) -> tuple[int, str] | None:
+    """The first message (its index) that breaks the tool-turn rules, and why; ``None`` when there is none.
+
+    A tool result answers a call of the assistant turn before it (only other results between); every call of
+    an assistant turn is answered right after it, before any other turn; a call id is used once."""
+    open_calls: dict[str, str] = {}
+    opened_at = 0
+    seen: set[str] = set()
+    for i, message in enumerate(messages):
+        if message.role == "tool":
+            if message.tool_call_id not in open_calls:
+                return i, f"the tool result for '{message.tool_call_id}' answers no tool call of the turn before it"
+            del open_calls[message.tool_call_id]
+            continue
+        if open_calls:
+            return opened_at, f"tool calls without a result: {', '.join(open_calls)}"
+        for call in message.tool_calls:
+            if call.id in seen:
+                return i, f"the tool call id '{call.id}' is used twice"
+            seen.add(call.id)
+            open_calls[call.id] = call.name
+        opened_at = i
+    if open_calls:
+        return opened_at, f"tool calls without a result: {', '.join(open_calls)}"
+    return None
+
+
+def turn_text(message: Message) -> str:
+    """What a turn's tokens are counted from: its text, then each tool call's name and arguments (a tool result's
+    text is its content)."""
+    if not message.tool_calls:
+        return message.content
+    return "\n".join([message.content, *(call.name + call.arguments for call in message.tool_calls)])
