@@ -113,7 +113,7 @@ def test_openai_responses_recording() -> None:
     parser = ResponsesParser()
     events = sse_events(parser, RESPONSES)
     assert parser.done and texts(events) == "OK"
-    assert last_usage(events) == Usage(12, 2)
+    assert last_usage(events) == Usage(12, 2, cache_read_tokens=0, cache_write_tokens=0)  # said 0: 0
     assert finish(events).reason is FinishReason.STOP
 
 
@@ -163,7 +163,7 @@ def test_anthropic_recording() -> None:
     parser = AnthropicParser()
     events = sse_events(parser, ANTHROPIC)
     assert parser.done and texts(events) == "Hello"
-    assert last_usage(events) == Usage(12, 30)
+    assert last_usage(events) == Usage(12, 30, cache_read_tokens=0, cache_write_tokens=0)
     assert finish(events).raw == "end_turn" and finish(events).reason is FinishReason.STOP
 
 

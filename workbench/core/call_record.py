@@ -22,10 +22,12 @@ from workbench.core.errors import (
     WorkbenchError,
 )
 from workbench.core.events import (
+    BlockDelta,
     ErrorEvent,
     FinishEvent,
     FinishReason,
     ReasoningDelta,
+    RefusalDelta,
     ResponseStart,
     StreamEvent,
     TextDelta,
@@ -80,6 +82,24 @@ class ToolCall:
 
 
 @dataclass(slots=True)
+class ProviderBlock:
+    """A block of the reply that is neither text, reasoning nor a tool call of the user's: a server tool's call
+    or result, a model fallback, a compaction, redacted thinking (Anthropic). Shown, never run nor answered."""
+
+    type: str
+    id: str = ""
+    name: str = ""
+    content_parts: list[str] = field(default_factory=list)
+
+    @property
+    def content(self) -> str:
+        return "".join(self.content_parts)
+
+    def summary(self) -> dict[str, str]:
+        return {"type": self.type, "id": self.id, "name": self.name, "content": self.content}
+
+
+@dataclass(slots=True)
 class CallRecord:
     target: str
     request: ChatRequest
@@ -87,6 +107,12 @@ class CallRecord:
     reasoning_parts: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     """The reply's tool calls, in the order they began."""
+    refusal_parts: list[str] | None = None
+    """The refusal's text in pieces once the model refused or the provider's filter blocked the reply (``None``:
+    no refusal); see :attr:`refusal`."""
+    refusal_category: str | None = None
+    blocks: list[ProviderBlock] = field(default_factory=list)
+    """The reply's provider blocks (:class:`ProviderBlock`), in the order they began."""
     usage: Usage | None = None
     usage_estimated: bool = False
     finish: FinishReason | None = None
@@ -115,6 +141,14 @@ class CallRecord:
     @property
     def reasoning(self) -> str:
         return "".join(self.reasoning_parts)
+
+    @property
+    def refusal(self) -> str | None:
+        """The refusal's text (``""``: a refusal without words) when the reply was refused or blocked (finish
+        ``content_filter``), else ``None``."""
+        if self.refusal_parts is None:
+            return "" if self.finish is FinishReason.CONTENT_FILTER else None
+        return "".join(self.refusal_parts)
 
     @property
     def status(self) -> str:
@@ -146,6 +180,7 @@ class CallRecord:
     def restart(self) -> None:
         """Forget the stream of a previous attempt (its account stays in ``attempts``)."""
         self.text_parts, self.reasoning_parts, self.tool_calls = [], [], []
+        self.refusal_parts, self.refusal_category, self.blocks = None, None, []
         self.usage, self.usage_estimated, self.finish, self.finish_raw = None, False, None, None
         self.error, self.request_id, self.timing, self.done = None, None, CallTiming(), False
 
@@ -174,6 +209,8 @@ def apply_event(record: CallRecord, event: StreamEvent) -> None:
     elif isinstance(event, ReasoningDelta):
         if timing.first_content_ns is None:
             timing.first_content_ns = event.at_ns
+        if timing.first_reasoning_ns is None:
+            timing.first_reasoning_ns = event.at_ns
         timing.chunk_ns.append(event.at_ns)
         record.reasoning_parts.append(event.text)
     elif isinstance(event, ToolCallDelta):
@@ -190,6 +227,28 @@ def apply_event(record: CallRecord, event: StreamEvent) -> None:
             call.name = event.name
         if event.arguments:
             call.argument_parts.append(event.arguments)
+    elif isinstance(event, RefusalDelta):
+        if event.text:
+            if timing.first_content_ns is None:
+                timing.first_content_ns = event.at_ns
+            timing.chunk_ns.append(event.at_ns)
+        if record.refusal_parts is None:
+            record.refusal_parts = []
+        record.refusal_parts.append(event.text)
+        if event.category:
+            record.refusal_category = event.category
+    elif isinstance(event, BlockDelta):
+        timing.chunk_ns.append(event.at_ns)
+        blocks = record.blocks
+        while len(blocks) <= event.index:  # bounded: StreamBudget caps the index
+            blocks.append(ProviderBlock(event.kind))
+        block = blocks[event.index]
+        if event.id:
+            block.id = event.id
+        if event.name:
+            block.name = event.name
+        if event.text:
+            block.content_parts.append(event.text)
     elif isinstance(event, UsageEvent):
         record.usage = event.usage
     elif isinstance(event, FinishEvent):
@@ -363,7 +422,8 @@ def estimate_usage_of(record: CallRecord) -> None:
 (their names and arguments)."""
     partial = record.usage is not None and record.error is not None and bool(record.text_parts or
                                                                               record.reasoning_parts or
-                                                                              record.tool_calls)
+                                                                              record.tool_calls or
+                                                                              record.refusal_parts)
     if record.usage is not None and not partial:
         return
     from workbench.core.tokens.encodings import count_chat, count_text, encoding_name_for  # tiktoken: only when needed
@@ -373,6 +433,8 @@ def estimate_usage_of(record: CallRecord) -> None:
     reasoning = count_text(record.reasoning, encoding) if record.reasoning_parts else 0
     output = count_text(record.text, encoding) + reasoning
     output += sum(count_text(call.name + call.arguments, encoding) for call in record.tool_calls)
+    if record.refusal_parts:
+        output += count_text("".join(record.refusal_parts), encoding)
     if record.usage is not None:
         if record.usage.output_tokens >= output:
             return
@@ -399,11 +461,16 @@ def summary(record: CallRecord) -> dict[str, object]:
         "target": record.target,
         "text": record.text,
         "tool_calls": [call.summary() for call in record.tool_calls],
+        "refusal": record.refusal,
+        "refusal_category": record.refusal_category,
+        "blocks": [block.summary() for block in record.blocks],
         "ttft_ms": _ms(record.timing.ttft_ms),
         "latency_ms": _ms(record.timing.latency_ms),
         "tokens_per_s": None if tps is None else round(tps, 2),
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
+        "cache_read_tokens": usage.cache_read_tokens if usage else None,
+        "cache_write_tokens": usage.cache_write_tokens if usage else None,
         "usage_estimated": record.usage_estimated,
         "finish_reason": record.finish.value if record.finish else None,
         "status": "error" if record.error is not None else "ok",

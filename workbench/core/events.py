@@ -18,6 +18,8 @@ class FinishReason(StrEnum):
     LENGTH = "length"
     CONTENT_FILTER = "content_filter"
     TOOL_CALLS = "tool_calls"
+    PAUSE_TURN = "pause_turn"
+    """Anthropic ``pause_turn``: a server-tool turn the provider will continue when the request is sent again."""
     ERROR = "error"
 
 
@@ -26,13 +28,14 @@ class Usage:
     """Token usage normalised to the OpenTelemetry GenAI rules.
 
     ``input_tokens`` includes the cached-read and cache-write parts; ``output_tokens`` includes the
-    reasoning part. The parts are kept so cost and cache hit ratio can be derived.
+    reasoning part. The parts are kept so cost and cache hit ratio can be derived. A cache part is
+    ``None`` when the provider did not say (no such field), ``0`` only when it said 0.
     """
 
     input_tokens: int = 0
     output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
     reasoning_tokens: int = 0
 
     @property
@@ -64,6 +67,32 @@ class TextDelta:
 
 @dataclass(slots=True)
 class ReasoningDelta:
+    text: str
+    at_ns: int
+
+
+@dataclass(slots=True)
+class RefusalDelta:
+    """The model refused (or the provider's filter blocked the reply): a piece of the refusal's text (may be
+    empty: a refusal without words), and its ``category`` where the provider names one (Anthropic's
+    ``stop_details.category``, Gemini's blocked safety category)."""
+
+    text: str
+    at_ns: int
+    category: str | None = None
+
+
+@dataclass(slots=True)
+class BlockDelta:
+    """A piece of the ``index``-th provider block of the reply that is neither text, reasoning nor a tool call
+    of the user's (Anthropic ``server_tool_use``, ``web_search_tool_result``, ``fallback``, ``compaction``,
+    ``redacted_thinking``…): ``kind`` is the block's type as sent, ``id``/``name`` arrive once, ``text`` is the
+    next piece of its content as readable text (a server tool's input JSON, a result, a summary)."""
+
+    index: int
+    kind: str
+    id: str | None
+    name: str | None
     text: str
     at_ns: int
 
@@ -108,4 +137,5 @@ class ErrorEvent:
     details: dict[str, object] = field(default_factory=dict)
 
 
-StreamEvent = ResponseStart | TextDelta | ReasoningDelta | ToolCallDelta | UsageEvent | FinishEvent | ErrorEvent
+StreamEvent = (ResponseStart | TextDelta | ReasoningDelta | ToolCallDelta | RefusalDelta | BlockDelta | UsageEvent
+               | FinishEvent | ErrorEvent)

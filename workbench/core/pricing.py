@@ -59,9 +59,10 @@ class UserPrice(BaseModel):
     def cost(self, usage: Usage) -> Decimal:
         cache_read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
         cache_write = self.cache_write_per_mtok if self.cache_write_per_mtok is not None else self.input_per_mtok
-        plain_input = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
-        return (plain_input * self.input_per_mtok + usage.cache_read_tokens * cache_read
-                + usage.cache_write_tokens * cache_write + usage.output_tokens * self.output_per_mtok) / _MTOK
+        read, write = usage.cache_read_tokens or 0, usage.cache_write_tokens or 0
+        plain_input = usage.input_tokens - read - write
+        return (plain_input * self.input_per_mtok + read * cache_read
+                + write * cache_write + usage.output_tokens * self.output_per_mtok) / _MTOK
 
 
 @dataclass(frozen=True, slots=True)

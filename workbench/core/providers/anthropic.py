@@ -6,6 +6,9 @@ Events are routed by name: ``message_start`` (input usage), ``content_block_delt
 of ``message_start``; a stream without it has its usage estimated),
 ``message_stop``; ``ping`` is skipped and ``error`` ends the stream. Anthropic's input tokens exclude
 the cache parts, so they are added back to follow the OpenTelemetry rule (input includes cache).
+Other blocks (server tools and their results, a model fallback, a compaction, redacted thinking) are shown as
+provider blocks (:mod:`~workbench.core.providers.anthropic_blocks`); ``stop_reason: refusal`` brings the refusal's
+``stop_details`` (category, explanation).
 """
 
 from __future__ import annotations
@@ -13,10 +16,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent
+from workbench.core.events import (
+    BlockDelta,
+    FinishEvent,
+    ReasoningDelta,
+    RefusalDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageEvent,
+)
 from workbench.core.finish import finish_reason
-from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
+from workbench.core.providers import attachments
+from workbench.core.providers.anthropic_blocks import KNOWN, block_start, delta_text, refusal_details
+from workbench.core.providers.base import HttpProvider, WireParser, loads_object, reported_count, sampling, stream_error
+from workbench.core.providers.reasoning import anthropic_max_tokens, anthropic_thinking
 from workbench.core.providers.tools import anthropic_tools
+from workbench.core.providers.turns import anthropic_turns
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -25,13 +42,16 @@ _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens",
 
 
 class AnthropicParser(WireParser):
-    __slots__ = ("_usage", "done", "tool_blocks")
+    __slots__ = ("_usage", "done", "other_blocks", "tool_blocks")
 
     def __init__(self) -> None:
         self.done = False
         self._usage: dict[str, int] = {}
         self.tool_blocks: dict[object, int] = {}
         """The ``tool_use`` content blocks: their tool call index by block index."""
+        self.other_blocks: dict[object, int] = {}
+        """Server-tool, fallback, compaction… blocks (:mod:`~workbench.core.providers.anthropic_blocks`): their
+        provider block index by block index."""
 
     def _merge_usage(self, raw: dict[str, Any] | None, at_ns: int) -> tuple[StreamEvent, ...]:
         if not raw:
@@ -43,10 +63,10 @@ class AnthropicParser(WireParser):
         if thinking is not None:
             self._usage["thinking_tokens"] = thinking
         u = self._usage
-        cache_write = u.get("cache_creation_input_tokens", 0)
-        cache_read = u.get("cache_read_input_tokens", 0)
+        cache_write = reported_count(u, "cache_creation_input_tokens")
+        cache_read = reported_count(u, "cache_read_input_tokens")
         return (UsageEvent(Usage(
-            input_tokens=u.get("input_tokens", 0) + cache_write + cache_read,
+            input_tokens=u.get("input_tokens", 0) + (cache_write or 0) + (cache_read or 0),
             output_tokens=u.get("output_tokens", 0),
             cache_read_tokens=cache_read,
             cache_write_tokens=cache_write,
@@ -68,6 +88,10 @@ class AnthropicParser(WireParser):
             if kind == "thinking_delta":
                 thinking = delta.get("thinking")
                 return (ReasoningDelta(thinking, at_ns),) if thinking else ()
+            other = self.other_blocks.get(data.get("index"))
+            if other is not None:
+                piece = delta_text(delta)
+                return (BlockDelta(other, "", None, None, piece, at_ns),) if piece else ()
             if kind == "input_json_delta":
                 partial = delta.get("partial_json")
                 call = self.tool_blocks.get(data.get("index"))
@@ -75,10 +99,13 @@ class AnthropicParser(WireParser):
             return ()
         if name == "content_block_start":
             block = data.get("content_block") or {}
-            if block.get("type") != "tool_use":
-                return ()
-            call = self.tool_blocks[data.get("index")] = len(self.tool_blocks)
-            return (ToolCallDelta(call, block.get("id"), block.get("name"), "", at_ns),)
+            if block.get("type") in KNOWN:
+                if block.get("type") != "tool_use":
+                    return ()
+                call = self.tool_blocks[data.get("index")] = len(self.tool_blocks)
+                return (ToolCallDelta(call, block.get("id"), block.get("name"), "", at_ns),)
+            other = self.other_blocks[data.get("index")] = len(self.other_blocks)
+            return (BlockDelta(other, *block_start(block), at_ns),)
         if name == "message_start":
             # Its output_tokens is a placeholder: usage is reported once message_delta brings the real count.
             self._merge_usage((data.get("message") or {}).get("usage"), at_ns)
@@ -86,6 +113,9 @@ class AnthropicParser(WireParser):
         if name == "message_delta":
             out = list(self._merge_usage(data.get("usage"), at_ns))
             raw = (data.get("delta") or {}).get("stop_reason")
+            if raw == "refusal":  # its stop_details (category, explanation) are the refusal's
+                explanation, category = refusal_details(data["delta"].get("stop_details"))
+                out.append(RefusalDelta(explanation, at_ns, category))
             if raw:
                 out.append(FinishEvent(finish_reason("anthropic", raw), raw, at_ns))
             return out
@@ -116,7 +146,7 @@ class AnthropicProvider(HttpProvider):
         body: dict[str, Any] = {
             "model": self.endpoint.model,
             "max_tokens": p.max_tokens,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": anthropic_turns(request.messages, attachments.anthropic),
             "stream": True,
             **sampling(p, {"temperature": "temperature", "top_p": "top_p", "stop": "stop_sequences"}),  # no seed
         }
@@ -127,7 +157,12 @@ class AnthropicProvider(HttpProvider):
         if p.json_schema is not None:
             body["output_config"] = {"format": {"type": "json_schema", "schema": p.json_schema}}
         body.update(anthropic_tools(p))
+        body.update(anthropic_thinking(p, self.target))
         return body
+
+    def resolve(self, request: ChatRequest) -> ChatRequest:
+        """``max_tokens`` explicit, and above the thinking budget (:func:`anthropic_max_tokens`)."""
+        return anthropic_max_tokens(super().resolve(request))
 
     def parser(self) -> WireParser:
         return AnthropicParser()

@@ -143,6 +143,13 @@ def loads_object(data: str | bytes) -> dict[str, Any]:
     return value
 
 
+def reported_count(raw: Mapping[str, Any], key: str) -> int | None:
+    """A usage count the provider sent (``None`` when the field is missing, null or not a whole number): a
+    cache count the provider did not report stays unknown instead of reading 0."""
+    value = raw.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 _RATE_LIMIT_HEADERS = ("x-ratelimit-", "anthropic-ratelimit-")
 _MASKED_SECRET = re.compile(r"(?<![\w\-])[\w\-]*\*{3,}[\w\-]*")  # from the start of a run: linear time
 
@@ -560,3 +567,11 @@ def _is_identity(response: httpx2.Response) -> bool:
 
 def stream_error(kind: str | None, message: str, at_ns: int, details: dict[str, Any] | None = None) -> ErrorEvent:
     return ErrorEvent(kind or "error", scrub(message), at_ns, details or {})
+
+
+def several_choices(at_ns: int) -> ErrorEvent:
+    """A stream that carries a second choice (``n`` or ``candidateCount`` over 1 reached the provider): the call
+    fails rather than merge it into the first, or drop it while the usage counts it."""
+    return ErrorEvent("several_choices", "the provider sent several choices (n > 1); workbench reads one choice "
+                      "per call: remove n / candidateCount from the request (use --repeat for several samples)",
+                      at_ns)

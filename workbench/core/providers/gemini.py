@@ -12,10 +12,31 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent
+from workbench.core.events import (
+    FinishEvent,
+    FinishReason,
+    ReasoningDelta,
+    RefusalDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageEvent,
+)
 from workbench.core.finish import finish_reason
-from workbench.core.providers.base import HttpProvider, WireParser, loads_object, sampling, stream_error
+from workbench.core.providers import attachments
+from workbench.core.providers.base import (
+    HttpProvider,
+    WireParser,
+    loads_object,
+    reported_count,
+    sampling,
+    several_choices,
+    stream_error,
+)
+from workbench.core.providers.reasoning import gemini_thinking
 from workbench.core.providers.tools import compact_json, gemini_tools
+from workbench.core.providers.turns import gemini_contents
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
@@ -25,9 +46,17 @@ def gemini_usage(raw: dict[str, Any]) -> Usage:
     return Usage(
         input_tokens=(raw.get("promptTokenCount") or 0) + (raw.get("toolUsePromptTokenCount") or 0),
         output_tokens=(raw.get("candidatesTokenCount") or 0) + thoughts,
-        cache_read_tokens=raw.get("cachedContentTokenCount") or 0,
+        cache_read_tokens=reported_count(raw, "cachedContentTokenCount"),
         reasoning_tokens=thoughts,
     )
+
+
+def _blocked_category(ratings: Any) -> str | None:
+    """The safety category that blocked a candidate or a prompt (``safetyRatings[].blocked``), if one is named."""
+    for rating in ratings or ():
+        if isinstance(rating, dict) and rating.get("blocked"):
+            return str(rating.get("category") or "") or None
+    return None
 
 
 class GeminiParser(WireParser):
@@ -46,6 +75,9 @@ class GeminiParser(WireParser):
             return (stream_error(error.get("status"), str(error.get("message")), at_ns),)
         out: list[StreamEvent] = []
         candidates = chunk.get("candidates") or ()
+        if any(c.get("index", 0) for c in candidates):  # candidateCount > 1: never merged into the first
+            self.done = True
+            return (several_choices(at_ns),)
         for candidate in candidates[:1]:
             for part in (candidate.get("content") or {}).get("parts") or ():
                 text = part.get("text")
@@ -59,13 +91,20 @@ class GeminiParser(WireParser):
             raw = candidate.get("finishReason")
             if raw:
                 self.done = True
-                out.append(FinishEvent(finish_reason("gemini", raw, tool_calls=self.calls > 0), raw, at_ns))
+                reason = finish_reason("gemini", raw, tool_calls=self.calls > 0)
+                if reason is FinishReason.CONTENT_FILTER:  # SAFETY, PROHIBITED_CONTENT, BLOCKLIST, SPII…: a refusal
+                    out.append(RefusalDelta(str(candidate.get("finishMessage") or ""), at_ns,
+                                            _blocked_category(candidate.get("safetyRatings"))))
+                out.append(FinishEvent(reason, raw, at_ns))
         if chunk.get("usageMetadata"):
             out.append(UsageEvent(gemini_usage(chunk["usageMetadata"]), at_ns))
-        if not candidates and (chunk.get("promptFeedback") or {}).get("blockReason"):
+        feedback = chunk.get("promptFeedback") or {}
+        if not candidates and feedback.get("blockReason"):  # the prompt was blocked: a refusal of the whole call
             self.done = True
-            raw = chunk["promptFeedback"]["blockReason"]
-            out.append(FinishEvent(finish_reason("gemini", "SAFETY"), raw, at_ns))
+            raw = feedback["blockReason"]
+            out.append(RefusalDelta(str(feedback.get("blockReasonMessage") or ""), at_ns,
+                                    _blocked_category(feedback.get("safetyRatings"))))
+            out.append(FinishEvent(FinishReason.CONTENT_FILTER, raw, at_ns))
         return out
 
 
@@ -96,11 +135,9 @@ class GeminiProvider(HttpProvider):
         if p.json_schema is not None:
             config["responseMimeType"] = "application/json"
             config["responseJsonSchema"] = p.json_schema
+        config.update(gemini_thinking(p))
         body: dict[str, Any] = {
-            "contents": [
-                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-                for m in request.messages
-            ],
+            "contents": gemini_contents(request.messages, attachments.gemini),
             "generationConfig": config,
         }
         if request.system:

@@ -15,6 +15,7 @@ from workbench.core.events import (
     FinishEvent,
     FinishReason,
     ReasoningDelta,
+    RefusalDelta,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
@@ -22,22 +23,28 @@ from workbench.core.events import (
     UsageEvent,
 )
 from workbench.core.finish import finish_reason
+from workbench.core.providers import attachments
 from workbench.core.providers.base import (
     SERVED_COUNT_TIMEOUT_S,
     HttpProvider,
     WireParser,
     loads_object,
+    reported_count,
     sampling,
     stream_error,
 )
+from workbench.core.providers.reasoning import openai_chat_reasoning
 from workbench.core.providers.tools import openai_chat_tools
+from workbench.core.providers.turns import Plain, openai_chat_turns
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
 
-def chat_messages(request: ChatRequest) -> list[dict[str, str]]:
+def chat_messages(request: ChatRequest, plain: Plain = attachments.plain) -> list[dict[str, Any]]:
+    """The system prompt and the turns as chat messages, a turn without tool calls or results by ``plain`` (its
+    text alone by default: what a tokenize endpoint reads)."""
     system = [{"role": "system", "content": request.system}] if request.system else []
-    return system + [{"role": m.role, "content": m.content} for m in request.messages]
+    return system + openai_chat_turns(request.messages, plain)
 
 
 def openai_usage(raw: dict[str, Any]) -> Usage:
@@ -46,8 +53,8 @@ def openai_usage(raw: dict[str, Any]) -> Usage:
     return Usage(
         input_tokens=raw.get("prompt_tokens") or 0,
         output_tokens=raw.get("completion_tokens") or 0,
-        cache_read_tokens=prompt_details.get("cached_tokens") or 0,
-        cache_write_tokens=prompt_details.get("cache_write_tokens") or 0,
+        cache_read_tokens=reported_count(prompt_details, "cached_tokens"),
+        cache_write_tokens=reported_count(prompt_details, "cache_write_tokens"),
         reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
     )
 
@@ -82,15 +89,18 @@ class ChatParser(WireParser):
             return (stream_error(None, str(error), at_ns),)
         out: list[StreamEvent] = []
         for choice in chunk.get("choices") or ():
-            if choice.get("index", 0):
-                continue
+            if choice.get("index", 0):  # n > 1: never merged into the first choice
+                self.done = True
+                return (several_choices(at_ns),)
             delta = choice.get("delta") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
                 out.append(ReasoningDelta(reasoning, at_ns))
             refusal = delta.get("refusal")
-            self.refused = self.refused or bool(refusal)
-            text = delta.get("content") or refusal
+            if refusal:  # the model's refusal: kept apart from the text
+                self.refused = True
+                out.append(RefusalDelta(refusal, at_ns))
+            text = delta.get("content")
             if text:
                 out.append(TextDelta(text, at_ns))
             calls = delta.get("tool_calls")
@@ -127,7 +137,7 @@ class OpenAIChatProvider(HttpProvider):
         limit_field = "max_completion_tokens" if self.endpoint.provider == "openai" else "max_tokens"
         body: dict[str, Any] = {
             "model": self.endpoint.model,
-            "messages": chat_messages(request),
+            "messages": chat_messages(request, attachments.openai_chat),
             "stream": True,
             "stream_options": {"include_usage": True},
             limit_field: p.max_tokens,
@@ -139,6 +149,7 @@ class OpenAIChatProvider(HttpProvider):
                 "json_schema": {"name": "output", "schema": p.json_schema, "strict": True},
             }
         body.update(openai_chat_tools(p))
+        body.update(openai_chat_reasoning(p))
         return body
 
     def parser(self) -> WireParser:

@@ -15,6 +15,7 @@ from workbench.core.events import (
     FinishEvent,
     FinishReason,
     ReasoningDelta,
+    RefusalDelta,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
@@ -22,13 +23,16 @@ from workbench.core.events import (
     UsageEvent,
 )
 from workbench.core.finish import finish_reason
-from workbench.core.providers.base import WireParser, loads_object, sampling, stream_error
+from workbench.core.providers import attachments
+from workbench.core.providers.base import WireParser, loads_object, reported_count, sampling, stream_error
 from workbench.core.providers.openai_chat import OpenAIChatProvider
+from workbench.core.providers.reasoning import responses_reasoning
 from workbench.core.providers.tools import responses_tools
+from workbench.core.providers.turns import responses_input
 from workbench.core.request import ChatRequest
 from workbench.core.sse import SSEMessage
 
-_TEXT_EVENTS = frozenset({"response.output_text.delta", "response.refusal.delta"})
+_REFUSAL_EVENTS = frozenset({"response.refusal.delta", "response.refusal.done"})
 _REASONING_EVENTS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 _TOOL_EVENTS = frozenset({"response.output_item.added", "response.function_call_arguments.delta",
                           "response.function_call_arguments.done"})
@@ -41,8 +45,8 @@ def responses_usage(raw: dict[str, Any]) -> Usage:
     return Usage(
         input_tokens=raw.get("input_tokens") or 0,
         output_tokens=raw.get("output_tokens") or 0,
-        cache_read_tokens=in_details.get("cached_tokens") or 0,
-        cache_write_tokens=in_details.get("cache_write_tokens") or 0,
+        cache_read_tokens=reported_count(in_details, "cached_tokens"),
+        cache_write_tokens=reported_count(in_details, "cache_write_tokens"),
         reasoning_tokens=out_details.get("reasoning_tokens") or 0,
     )
 
@@ -53,7 +57,8 @@ class ResponsesParser(WireParser):
     def __init__(self) -> None:
         self.done = False
         self.refused = False
-        """``response.refusal.delta`` came: the response's end (``completed`` on the wire) is a refusal."""
+        """A ``refusal`` content part came (``response.refusal.delta``/``.done``): the response's end (``completed``
+        on the wire) is a refusal."""
         self.calls: dict[object, list[Any]] = {}
         """Each ``function_call`` item by its ``output_index``: [its tool call index, arguments delta seen]."""
 
@@ -85,10 +90,13 @@ class ResponsesParser(WireParser):
             return ()
         data = loads_object(message.data)
         kind = data.get("type") or message.event
-        if kind in _TEXT_EVENTS:
+        if kind == "response.output_text.delta":
             delta = data.get("delta")
-            self.refused = self.refused or (kind == "response.refusal.delta" and bool(delta))
             return (TextDelta(delta, at_ns),) if delta else ()
+        if kind in _REFUSAL_EVENTS:  # a refusal part: its deltas, or its whole text on .done when none came
+            refused, self.refused = self.refused, True
+            piece = data.get("delta") if kind == "response.refusal.delta" else None if refused else data.get("refusal")
+            return (RefusalDelta(piece or "", at_ns),) if piece or not refused else ()
         if kind in _REASONING_EVENTS:
             delta = data.get("delta")
             return (ReasoningDelta(delta, at_ns),) if delta else ()
@@ -124,7 +132,7 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
         p = request.params
         body: dict[str, Any] = {
             "model": self.endpoint.model,
-            "input": [{"role": m.role, "content": m.content} for m in request.messages],
+            "input": responses_input(request.messages, attachments.responses),
             "stream": True,
             "store": False,
             "max_output_tokens": p.max_tokens,
@@ -136,6 +144,7 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
             body["text"] = {"format": {"type": "json_schema", "name": "output", "schema": p.json_schema,
                                        "strict": True}}
         body.update(responses_tools(p))
+        body.update(responses_reasoning(p))
         return body
 
     def parser(self) -> WireParser:
