@@ -31,6 +31,7 @@ class CallTiming:
     headers_ns: int | None = None
     first_event_ns: int | None = None
     first_content_ns: int | None = None
+    first_reasoning_ns: int | None = None
     first_text_ns: int | None = None
     end_ns: int | None = None
     chunk_ns: list[int] = field(default_factory=list)
@@ -64,6 +65,16 @@ class CallTiming:
     @property
     def time_to_first_text_ms(self) -> float | None:
         """Request sent → first visible text (excludes reasoning)."""
+        return self._since_sent(self.first_text_ns)
+
+    @property
+    def ttft_reasoning_ms(self) -> float | None:
+        """Request sent → first reasoning (``None`` when none streamed)."""
+        return self._since_sent(self.first_reasoning_ns)
+
+    @property
+    def ttft_answer_ms(self) -> float | None:
+        """Request sent → first answer text, after any reasoning (``None`` when no text came)."""
         return self._since_sent(self.first_text_ns)
 
     @property

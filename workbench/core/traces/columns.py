@@ -79,6 +79,10 @@ CALLS: tuple[Column, ...] = (
     Column("eval_cell", "VARCHAR", "The eval cell the call answered, with ``eval_run_id``: test, prompt, target and "
        "repeat as a JSON list (a judge's call adds ``judge`` and a digest of its prompt); ``eval --resume`` reuses "
        "the answer instead of calling again (migration ``eval_cells``).", attribute="workbench.eval_cell"),
+    Column("ttft_reasoning_ms", "FLOAT", "The serving attempt's request sent → first reasoning (``NULL``: none "
+       "streamed; migration ``reasoning_timing``).", attribute="workbench.ttft_reasoning_ms"),
+    Column("ttft_answer_ms", "FLOAT", "The serving attempt's request sent → first answer text (``NULL``: none; "
+       "migration ``reasoning_timing``).", attribute="workbench.ttft_answer_ms"),
 )
 
 PAYLOADS: tuple[Column, ...] = (

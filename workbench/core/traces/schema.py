@@ -142,6 +142,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("tool_calls", (
         "ALTER TABLE payloads ADD COLUMN tool_calls_json VARCHAR",
     ), doc="The reply's tool calls (id, name, arguments as received), beside its text."),
+    Migration("reasoning_timing", (
+        "ALTER TABLE calls ADD COLUMN ttft_reasoning_ms FLOAT",
+        "ALTER TABLE calls ADD COLUMN ttft_answer_ms FLOAT",
+    ), doc="Time to the first reasoning and to the first answer text, beside the TTFT (the first of either)."),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -74,6 +74,7 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
         "tokens_per_s": None if usage is None else timing.tokens_per_s(usage.output_tokens),
         "queue_ms": timing.queue_ms, "attempt_count": len(record.attempts) or 1, "request_id": record.request_id,
         "total_ms": record.total_ms, "total_ttft_ms": record.total_ttft_ms, "eval_cell": context.eval_cell,
+        "ttft_reasoning_ms": timing.ttft_reasoning_ms, "ttft_answer_ms": timing.ttft_answer_ms,
     }
     request_json = None if redactor.metadata_only else _JSON.encode(
         {"system": redact(request.system),
