@@ -24,13 +24,13 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from workbench.core.call_record import CallRecord
 from workbench.core.errors import one_line
-from workbench.core.request import Params
+from workbench.core.request import Message, Params
 from workbench.core.traces import rollup
 from workbench.core.traces.columns import insert
 from workbench.core.traces.context import NO_CONTEXT, CallContext
@@ -78,7 +78,7 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
     }
     request_json = None if redactor.metadata_only else _JSON.encode(
         {"system": redact(request.system),
-         "messages": [{"role": m.role, "content": redact(m.content)} for m in request.messages],
+         "messages": [_message(m, redact) for m in request.messages],
          "params": _params(request.params)})
     attempts = _JSON.encode([{**a.summary(), "error_class": a.error_class, "wait_reason": a.wait_reason,
                               "latency_ms": a.latency_ms, "error": redact(a.error), "output": redact(a.output)}
@@ -91,6 +91,17 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
                     "reasoning_text": redact(record.reasoning or None), "attempts_json": attempts, "chunk_ms": chunks,
                     "tool_calls_json": tool_calls}
     return call, payload, [{"call_id": call_id, "tag": tag} for tag in context.tags]
+
+
+def _message(message: Message, redact: Callable[[str | None], str | None]) -> dict[str, Any]:
+    """A turn as stored: role and text, and a tool-call turn's calls or a tool result's call id (texts redacted)."""
+    out: dict[str, Any] = {"role": message.role, "content": redact(message.content)}
+    if message.tool_calls:
+        out["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": redact(c.arguments)}
+                             for c in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,0 +1,72 @@
+"""Continuing a conversation after a reply: the reply becomes an assistant turn (its text and tool calls), each
+tool call gets its result as a ``tool`` turn, and an optional user turn follows; the request is sent again.
+
+A reply is continued from what a call left: a :class:`~workbench.core.call_record.CallRecord`, or a call of the
+trace log (:func:`traced_reply`). A tool call without an id (Gemini and Ollama may send none) is named
+``call_0``, ``call_1``... by its position in the reply.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from workbench.core.errors import ConfigError
+from workbench.core.request import ChatRequest, Message
+from workbench.core.tool_turns import TurnToolCall
+
+
+def reply_turn(text: str, calls: Sequence[tuple[str, str, str]]) -> Message:
+    """The assistant turn of a reply: its ``text`` and its tool ``calls`` (id, name, arguments text)."""
+    try:
+        return Message(role="assistant", content=text, tool_calls=tuple(
+            TurnToolCall(id=call_id or f"call_{i}", name=name, arguments=arguments or "{}")
+            for i, (call_id, name, arguments) in enumerate(calls)))
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"the reply's tool calls cannot be sent back: {problem}",
+                          "only a reply whose tool-call arguments are a whole JSON object can be continued") from None
+
+
+def continued(request: ChatRequest, reply: Message, results: Mapping[str, str],
+              follow_up: str | None = None) -> ChatRequest:
+    """``request`` with ``reply`` and a tool turn per call of it (``results`` by call id, in the reply's order),
+    then ``follow_up`` as a user turn. Every call needs a result, and every result a call."""
+    ids = [call.id for call in reply.tool_calls]
+    missing = [call_id for call_id in ids if call_id not in results]
+    if missing:
+        raise ConfigError(f"no result for the tool call{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+                          "give each one: --tool-result ID=TEXT or --tool-result ID=@FILE")
+    unknown = [call_id for call_id in results if call_id not in ids]
+    if unknown:
+        held = f"its calls are {', '.join(ids)}" if ids else "it made no tool call"
+        raise ConfigError(f"the reply has no tool call {', '.join(unknown)}", f"{held} (see `workbench traces show`)")
+    if not ids and not (follow_up and follow_up.strip()):
+        raise ConfigError("the reply made no tool call: nothing to continue with",
+                          "give the next user message as the prompt")
+    turns = [reply, *(Message(role="tool", tool_call_id=call_id, content=results[call_id]) for call_id in ids)]
+    if follow_up and follow_up.strip():
+        turns.append(Message(role="user", content=follow_up))
+    return request.model_copy(update={"messages": (*request.messages, *turns)})
+
+
+def traced_reply(call: Mapping[str, Any]) -> tuple[ChatRequest, Message]:
+    """The request and the reply turn of a call of the trace log (as :meth:`TraceStore.get` returns it)."""
+    payload = call.get("payload") or {}
+    if not payload.get("request_json"):
+        raise ConfigError(f"call {call.get('id')} was traced without its text (metadata-only)",
+                          "continue a call traced with its text")
+    if call.get("status") != "ok":
+        raise ConfigError(f"call {call.get('id')} failed: there is no reply to continue", "pick a call that ended ok")
+    data = json.loads(payload["request_json"])
+    try:
+        request = ChatRequest.model_validate({"system": data.get("system"), "messages": data["messages"],
+                                              "params": data.get("params") or {}})
+    except ValidationError as exc:
+        raise ConfigError(f"call {call.get('id')}'s request cannot be read back: {exc.errors()[0]['msg']}") from None
+    calls = json.loads(payload.get("tool_calls_json") or "[]")
+    return request, reply_turn(payload.get("response_text") or "",
+                               [(c.get("id") or "", c.get("name") or "", c.get("arguments") or "") for c in calls])
