@@ -1,18 +1,24 @@
-"""Finish reasons of every provider, normalised; the raw value always travels beside the result."""
+"""Finish reasons of every provider, normalised; the raw value always travels beside the result.
+
+A refusal reads ``content_filter`` on every wire, whoever refused: the model (OpenAI's ``refusal`` text, Anthropic's
+``stop_reason: refusal``) or the provider's filter (OpenAI's ``content_filter``, Gemini's ``SAFETY``,
+``PROHIBITED_CONTENT``, ``BLOCKLIST``, ``SPII``…, a blocked prompt); the record's ``refusal`` holds its text.
+Anthropic's ``pause_turn`` (a server-tool turn the provider continues when asked again) is its own reason."""
 
 from __future__ import annotations
 
 from workbench.core.events import FinishReason
 
-_STOP, _LENGTH, _FILTER, _TOOLS = (
+_STOP, _LENGTH, _FILTER, _TOOLS, _PAUSE = (
     FinishReason.STOP, FinishReason.LENGTH, FinishReason.CONTENT_FILTER, FinishReason.TOOL_CALLS,
+    FinishReason.PAUSE_TURN,
 )
 
 _TABLES: dict[str, dict[str, FinishReason]] = {
     "openai": {"stop": _STOP, "length": _LENGTH, "content_filter": _FILTER, "tool_calls": _TOOLS,
                "function_call": _TOOLS},
     "responses": {"completed": _STOP, "max_output_tokens": _LENGTH, "content_filter": _FILTER},
-    "anthropic": {"end_turn": _STOP, "stop_sequence": _STOP, "pause_turn": _STOP, "max_tokens": _LENGTH,
+    "anthropic": {"end_turn": _STOP, "stop_sequence": _STOP, "pause_turn": _PAUSE, "max_tokens": _LENGTH,
                   "model_context_window_exceeded": _LENGTH, "tool_use": _TOOLS, "refusal": _FILTER},
     "gemini": {"STOP": _STOP, "MAX_TOKENS": _LENGTH, "SAFETY": _FILTER, "RECITATION": _FILTER,
                "BLOCKLIST": _FILTER, "PROHIBITED_CONTENT": _FILTER, "SPII": _FILTER, "IMAGE_SAFETY": _FILTER,

@@ -11,7 +11,16 @@ from __future__ import annotations
 import httpx2
 
 from workbench.core.errors import OverrunError, StreamDecodeError
-from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, UsageEvent
+from workbench.core.events import (
+    BlockDelta,
+    FinishEvent,
+    ReasoningDelta,
+    RefusalDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    UsageEvent,
+)
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
 """An error body is read up to this much (a truncated copy is kept); the rest is never read."""
@@ -44,15 +53,19 @@ class StreamBudget:
 
     def checked(self, event: StreamEvent) -> StreamEvent:
         kind = type(event)
-        if kind is TextDelta or kind is ReasoningDelta:
+        if kind is TextDelta or kind is ReasoningDelta or kind is RefusalDelta:
             text = event.text  # type: ignore[union-attr]
             if type(text) is not str:
                 raise StreamDecodeError(f"malformed event: text is {type(text).__name__}, not a string")
             self.chars_left -= len(text)
             if self.chars_left < 0:
                 self._overrun("text")
+            if kind is RefusalDelta and event.category is not None and type(event.category) is not str:  # type: ignore[union-attr]
+                raise StreamDecodeError("malformed event: a refusal category is not a string")
         elif kind is ToolCallDelta:
             self._check_tool_call(event)  # type: ignore[arg-type]
+        elif kind is BlockDelta:
+            self._check_block(event)  # type: ignore[arg-type]
         elif kind is UsageEvent:
             usage = event.usage  # type: ignore[union-attr]
             if not all(type(n) is int for n in (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
@@ -81,6 +94,23 @@ class StreamBudget:
         self.chars_left -= size
         if self.chars_left < 0:
             self._overrun("tool call text")
+
+    def _check_block(self, event: BlockDelta) -> None:
+        """A provider block's pieces count against the text budget, as a tool call's do."""
+        index, text = event.index, event.text
+        if type(index) is not int or not 0 <= index < MAX_TOOL_CALLS:
+            raise StreamDecodeError(f"malformed event: block index {index!r} is not an integer "
+                                    f"from 0 to {MAX_TOOL_CALLS - 1}")
+        size = 0
+        for value in (event.kind, text, event.id, event.name):
+            if value is not None:
+                if type(value) is not str:
+                    raise StreamDecodeError(f"malformed event: a block field is {type(value).__name__}, "
+                                            "not a string")
+                size += len(value)
+        self.chars_left -= size
+        if self.chars_left < 0:
+            self._overrun("block text")
 
     def _overrun(self, what: str) -> None:
         raise OverrunError(self.target, f"the provider kept streaming far past max_tokens ({self.max_tokens:,}): "

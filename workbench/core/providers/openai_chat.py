@@ -31,6 +31,7 @@ from workbench.core.providers.base import (
     loads_object,
     reported_count,
     sampling,
+    several_choices,
     stream_error,
 )
 from workbench.core.providers.reasoning import openai_chat_reasoning
