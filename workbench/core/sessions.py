@@ -114,7 +114,8 @@ def session_from_race(name: str, request: ChatRequest, targets: Sequence[str], r
     """The session of a finished race (``records`` in the order of ``targets``)."""
     p = request.params
     params = SessionParams(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, stop=list(p.stop),
-                           seed=p.seed, json_schema=p.json_schema, tools=list(p.tools), tool_choice=p.tool_choice)
+                           seed=p.seed, json_schema=p.json_schema, tools=list(p.tools), tool_choice=p.tool_choice,
+                           reasoning_effort=p.reasoning_effort, thinking_budget=p.thinking_budget)
     ids = list(trace_ids) if trace_ids is not None else [None] * len(records)
     results = []
     for record, trace_id in zip(records, ids, strict=True):
@@ -135,7 +136,8 @@ def session_request(session: Session) -> tuple[ChatRequest, list[str]]:
     saved = session.request
     p = saved.params
     params = Params(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, stop=tuple(p.stop),
-                    seed=p.seed, json_schema=p.json_schema, tools=tuple(p.tools), tool_choice=p.tool_choice)
+                    seed=p.seed, json_schema=p.json_schema, tools=tuple(p.tools), tool_choice=p.tool_choice,
+                    reasoning_effort=p.reasoning_effort, thinking_budget=p.thinking_budget)
     request = ChatRequest(system=saved.system, messages=tuple(Message(role=m.role, content=m.content)
                                                               for m in saved.messages), params=params)
     return request, list(session.targets)

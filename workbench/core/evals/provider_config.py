@@ -36,8 +36,8 @@ _PRICE_KEYS = frozenset({"cost", "inputCost", "outputCost"})
 """promptfoo's price overrides: nothing sent changes (costs here come from the price data)."""
 
 _BODY_FIELDS = {
-    "openai_chat": frozenset({"frequency_penalty", "presence_penalty", "logit_bias", "user", "reasoning_effort",
-                              "service_tier", "response_format"}),
+    "openai_chat": frozenset({"frequency_penalty", "presence_penalty", "logit_bias", "user", "service_tier",
+                              "response_format"}),
     "openai_responses": frozenset({"user", "service_tier"}),
     "anthropic": frozenset({"top_k"}),
     "gemini": frozenset({"safetySettings"}),
@@ -125,12 +125,23 @@ def _passthrough(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
 
 
 def _reasoning_effort(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
-    if parsed.wire == "openai_responses":
-        parsed.nested_body("reasoning", "effort", value)
-    elif parsed.wire == "openai_chat":
-        parsed.body[key] = value
+    """The request's effort, sent in each wire's field (:mod:`workbench.core.providers.reasoning`)."""
+    parsed.params["reasoning_effort"] = value
+    parsed.where["reasoning_effort"] = loc
+
+
+def _thinking(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    """Anthropic's ``thinking: {type: enabled, budget_tokens: N}`` (or ``{type: disabled}``: a budget of 0), the
+    request's thinking budget on every wire."""
+    setting = expect(parsed.src, loc, value, dict, "a mapping such as {type: enabled, budget_tokens: 2048}")
+    kind = setting.get("type")
+    if kind == "disabled" and set(setting) == {"type"}:
+        parsed.params["thinking_budget"] = 0
+    elif kind == "enabled" and set(setting) == {"type", "budget_tokens"}:
+        parsed.params["thinking_budget"] = setting["budget_tokens"]
     else:
-        parsed.refuse(loc, key, "only OpenAI's APIs take reasoning_effort")
+        raise parsed.src.error(loc, f"config.{key}: expected {{type: enabled, budget_tokens: N}} or {{type: disabled}}")
+    parsed.where["thinking_budget"] = (*loc, "budget_tokens") if kind == "enabled" else loc
 
 
 def _generation_config(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
@@ -140,10 +151,27 @@ def _generation_config(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
         inner_loc = (*loc, inner)
         if inner in _SAMPLING:
             _sampling(parsed, inner_loc, str(inner), item)
+        elif inner == "thinkingConfig":
+            _thinking_config(parsed, inner_loc, item)
         elif inner in _GEMINI_GENERATION:
             parsed.nested_body("generationConfig", str(inner), item)
         else:
             parsed.refuse(inner_loc, f"generationConfig.{inner}", "this generation setting is not supported")
+
+
+def _thinking_config(parsed: _Parsed, loc: Loc, value: Any) -> None:
+    """Gemini's ``generationConfig.thinkingConfig``: its ``thinkingBudget`` is the request's thinking budget (the
+    thoughts are always included when there is one)."""
+    setting = expect(parsed.src, loc, value, dict, "a mapping such as {thinkingBudget: 1024}")
+    for inner in setting:
+        if inner not in ("thinkingBudget", "includeThoughts"):
+            parsed.refuse((*loc, inner), f"generationConfig.thinkingConfig.{inner}", "set thinkingBudget only")
+    if "thinkingBudget" in setting:
+        parsed.params["thinking_budget"] = setting["thinkingBudget"]
+        parsed.where["thinking_budget"] = (*loc, "thinkingBudget")
+    if setting.get("includeThoughts") is False and setting.get("thinkingBudget") != 0:
+        parsed.refuse((*loc, "includeThoughts"), "generationConfig.thinkingConfig.includeThoughts",
+                      "thoughts are always included (set thinkingBudget: 0 for no thinking)")
 
 
 def _sampling(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
@@ -172,7 +200,7 @@ _HANDLERS: dict[str, Callable[[_Parsed, Loc, str, Any], None]] = {
     "apiBaseUrl": _base_url, "apiHost": _base_url, "apiKey": _api_key, "apiKeyEnvar": _key_env,
     "apiKeyRequired": _key_required, "headers": _headers, "organization": _organization,
     "response_format": _response_format, "passthrough": _passthrough, "reasoning_effort": _reasoning_effort,
-    "generationConfig": _generation_config,
+    "thinking": _thinking, "generationConfig": _generation_config,
 }
 
 

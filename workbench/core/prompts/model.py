@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workbench.core.errors import ConfigError
-from workbench.core.request import ChatRequest, Message, Params, split_target
+from workbench.core.request import ChatRequest, Message, Params, ReasoningEffort, split_target
 from workbench.core.yaml_lines import line_of, load, syntax_error
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -45,6 +45,8 @@ class PromptParams(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     stop: list[str] = Field(default_factory=list)
     seed: int | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    thinking_budget: int | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class PromptMessage(BaseModel):
@@ -285,4 +287,5 @@ def request_params(prompt: Prompt) -> Params:
     """The request parameters a prompt sets (its output schema included)."""
     return Params(temperature=prompt.params.temperature, top_p=prompt.params.top_p,
                   max_tokens=prompt.params.max_tokens, stop=tuple(prompt.params.stop), seed=prompt.params.seed,
-                  json_schema=prompt.output_schema)
+                  json_schema=prompt.output_schema, reasoning_effort=prompt.params.reasoning_effort,
+                  thinking_budget=prompt.params.thinking_budget)

@@ -1,0 +1,108 @@
+"""Reasoning on every wire: a request's effort (``none`` … ``high``) and thinking budget (tokens) in each wire's
+own field, each mapped to the other where a wire takes only one of them.
+
+=================  ================================================================================
+OpenAI chat        ``reasoning_effort`` (a budget alone: the effort of :func:`effort_of`)
+OpenAI Responses   ``reasoning: {effort, summary: "auto"}`` (the summary streams the reasoning text)
+Anthropic          ``thinking: {type: "enabled", budget_tokens}`` (an effort alone: :data:`EFFORT_BUDGETS`;
+                   0 or ``none``: ``{type: "disabled"}``); the budget is at least 1024 and below ``max_tokens``
+Gemini             ``generationConfig.thinkingConfig: {thinkingBudget, includeThoughts}``
+Ollama             ``think``: the effort (``low``/``medium``/``high``; ``minimal`` is ``low``, ``none`` is
+                   ``false``), or ``true``/``false`` for a budget alone
+=================  ================================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.core.errors import ConfigError
+from workbench.core.request import ChatRequest, Params
+
+EFFORT_BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
+"""An effort as a thinking budget (Google's published table for its OpenAI-compatible endpoint; ``minimal`` is
+Anthropic's smallest budget)."""
+ANTHROPIC_MIN_BUDGET = 1024
+ANTHROPIC_MIN_TOP_P = 0.95
+"""The smallest ``top_p`` Anthropic's extended thinking takes."""
+
+
+def effort_of(params: Params) -> str | None:
+    """The effort asked for, else the one a budget amounts to (0: ``none``; up to 1024: ``low``; up to 8192:
+    ``medium``; above: ``high``); ``None`` when neither is set."""
+    if params.reasoning_effort is not None:
+        return params.reasoning_effort
+    budget = params.thinking_budget
+    if budget is None:
+        return None
+    if budget == 0:
+        return "none"
+    return "low" if budget <= EFFORT_BUDGETS["low"] else "medium" if budget <= EFFORT_BUDGETS["medium"] else "high"
+
+
+def budget_of(params: Params) -> int | None:
+    """The budget asked for, else the one an effort amounts to (:data:`EFFORT_BUDGETS`); ``None`` when neither."""
+    if params.thinking_budget is not None:
+        return params.thinking_budget
+    return None if params.reasoning_effort is None else EFFORT_BUDGETS[params.reasoning_effort]
+
+
+def openai_chat_reasoning(params: Params) -> dict[str, Any]:
+    effort = effort_of(params)
+    return {} if effort is None else {"reasoning_effort": effort}
+
+
+def responses_reasoning(params: Params) -> dict[str, Any]:
+    """``reasoning.effort``, with ``summary: "auto"`` so the reasoning streams as summary text (not when ``none``)."""
+    effort = effort_of(params)
+    if effort is None:
+        return {}
+    return {"reasoning": {"effort": effort} if effort == "none" else {"effort": effort, "summary": "auto"}}
+
+
+def anthropic_thinking(params: Params, target: str) -> dict[str, Any]:
+    """``thinking`` (a :class:`ConfigError` for a budget under 1024, or a temperature or top_p extended thinking
+    does not take). ``max_tokens`` must exceed the budget: :func:`anthropic_max_tokens` sees to it."""
+    budget = budget_of(params)
+    if budget is None:
+        return {}
+    if budget == 0:
+        return {"thinking": {"type": "disabled"}}
+    if budget < ANTHROPIC_MIN_BUDGET:
+        raise ConfigError(f"{target}: Anthropic's thinking budget is at least {ANTHROPIC_MIN_BUDGET} tokens, "
+                          f"not {budget}",
+                          f"pass --thinking-budget {ANTHROPIC_MIN_BUDGET} or more, or 0 for no thinking")
+    if params.temperature is not None and params.temperature != 1:
+        raise ConfigError(f"{target}: Anthropic's extended thinking takes no temperature (got {params.temperature})",
+                          "drop the temperature, or turn thinking off")
+    if params.top_p is not None and params.top_p < ANTHROPIC_MIN_TOP_P:
+        raise ConfigError(f"{target}: Anthropic's extended thinking takes a top_p of {ANTHROPIC_MIN_TOP_P} to 1 "
+                          f"(got {params.top_p})",
+                          "drop top_p, or turn thinking off")
+    return {"thinking": {"type": "enabled", "budget_tokens": budget}}
+
+
+def anthropic_max_tokens(request: ChatRequest) -> ChatRequest:
+    """Anthropic counts thinking inside ``max_tokens``: a ``max_tokens`` not above the budget becomes budget +
+    ``max_tokens``, so the answer keeps the room asked for."""
+    budget, limit = budget_of(request.params), request.params.max_tokens
+    if not budget or limit is None or limit > budget:
+        return request
+    return request.with_max_tokens(budget + limit, replace=True)
+
+
+def gemini_thinking(params: Params) -> dict[str, Any]:
+    """``thinkingConfig`` for ``generationConfig``: the budget, and the thoughts included when there is one."""
+    budget = budget_of(params)
+    if budget is None:
+        return {}
+    return {"thinkingConfig": {"thinkingBudget": budget, "includeThoughts": budget > 0}}
+
+
+def ollama_think(params: Params) -> dict[str, Any]:
+    if params.reasoning_effort is not None:
+        effort = params.reasoning_effort
+        return {"think": False if effort == "none" else "low" if effort == "minimal" else effort}
+    if params.thinking_budget is not None:
+        return {"think": params.thinking_budget > 0}
+    return {}
