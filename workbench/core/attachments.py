@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.core.errors import ConfigError
 from workbench.core.image_size import IMAGE_TYPES, PDF, image_size, pdf_pages, sniff
+
+if TYPE_CHECKING:
+    from workbench.core.request import ChatRequest
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 """The largest file a turn may carry (20 MiB: OpenAI's and Gemini's inline limit; Anthropic takes less)."""
@@ -94,3 +98,16 @@ def load_attachment(path: str, base: Path | None = None, *, where: str | None = 
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read the attachment: {exc.strerror}", "check the path") from None
     return attachment_from_bytes(data, file.name, path=path, where=shown)
+
+
+def attach(request: ChatRequest, paths: Sequence[str], base: Path | None = None) -> ChatRequest:
+    """``request`` with the files at ``paths`` (``workbench run --image``) attached to its last user turn."""
+    if not paths:
+        return request
+    last = max((i for i, m in enumerate(request.messages) if m.role == "user"), default=None)
+    if last is None:
+        raise ConfigError("no user turn to attach the files to", "give a prompt with a user message")
+    added = tuple(load_attachment(path, base) for path in paths)
+    messages = list(request.messages)
+    messages[last] = messages[last].model_copy(update={"attachments": messages[last].attachments + added})
+    return request.model_copy(update={"messages": tuple(messages)})

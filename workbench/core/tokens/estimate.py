@@ -4,7 +4,8 @@ Input tokens are counted offline with the target's tokenizer (exact for OpenAI m
 approximation flagged ``exact=False`` for the others) unless a provider count is supplied
 (:mod:`workbench.core.tokens.provider_counts`). The cost range runs from the input alone to the input plus
 ``max_tokens`` of output; the warm-cache figure prices the stable prefix (system prompt and every
-message but the last) at the cached-input rate.
+message but the last) at the cached-input rate. Attached images and PDFs add their tokens by each provider's
+published rule (:mod:`workbench.core.tokens.images`); such a count is never exact.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from decimal import Decimal
 
 from workbench.core.events import Usage
 from workbench.core.pricing import PriceBook, usd_number
-from workbench.core.registry import default_max_tokens
-from workbench.core.request import ChatRequest
+from workbench.core.registry import PROVIDERS, default_max_tokens
+from workbench.core.request import ChatRequest, Message
 from workbench.core.tokens.encodings import chat_tokens, count_chat, count_text, encoding_name_for
+from workbench.core.tokens.images import family_of, image_tokens, pdf_tokens
 from workbench.core.tool_turns import turn_text
 
 
@@ -53,6 +55,8 @@ def count_input(request: ChatRequest, target: str, *, raw: bool = False,
     there is one), as a live meter keeps them, so nothing is tokenized again."""
     provider, _, model = target.partition("/")
     encoding, exact = encoding_name_for(provider, model)
+    if not raw and any(m.attachments for m in request.messages):
+        return _with_attachments(request, target, message_tokens)
     if message_tokens is not None:
         cached = bool(request.system) or len(request.messages) > 1
         return chat_tokens(message_tokens), chat_tokens(message_tokens[:-1]) if cached else 0, exact
@@ -61,6 +65,33 @@ def count_input(request: ChatRequest, target: str, *, raw: bool = False,
     total = count_chat(request, encoding)
     prefix = request.model_copy(update={"messages": request.messages[:-1]}) if request.messages else request
     return total, count_chat(prefix, encoding) if (request.system or len(request.messages) > 1) else 0, exact
+
+
+def _with_attachments(request: ChatRequest, target: str, message_tokens: Sequence[int] | None) -> tuple[int, int, bool]:
+    """:func:`count_input` of a request whose turns carry attachments: the text's count plus each turn's
+    attachments by the provider's rule (never exact: the rules are published estimates)."""
+    bare = request.model_copy(update={"messages": tuple(m.model_copy(update={"attachments": ()})
+                                                        for m in request.messages)})
+    total, prefix, _ = count_input(bare, target, message_tokens=message_tokens)
+    images = [attached_tokens(m, target) for m in request.messages]
+    return total + sum(images), prefix + sum(images[:-1]) if prefix else 0, False
+
+
+def attached_tokens(message: Message, target: str) -> int:
+    """The input tokens of a turn's attachments on ``target``, by its provider's rule
+    (:mod:`workbench.core.tokens.images`)."""
+    if not message.attachments:
+        return 0
+    provider, _, model = target.partition("/")
+    spec = PROVIDERS.get(provider)
+    family = family_of(spec.wire if spec is not None else "openai_chat", model)
+    total = 0
+    for a in message.attachments:
+        if a.width is not None and a.height is not None:
+            total += image_tokens(family, model, a.width, a.height)
+        else:
+            total += pdf_tokens(family, a.pages or 1)
+    return total
 
 
 def estimate(request: ChatRequest, target: str, prices: PriceBook, *, raw: bool = False,
