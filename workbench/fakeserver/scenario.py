@@ -37,7 +37,15 @@ value is rejected with a 400 in the provider's real error body, naming the key):
 ``refusal``     1: the model refuses, as each wire's stream says it: OpenAI chat sends the text as
                 ``delta.refusal`` (finish ``stop``), Responses as ``response.refusal.delta`` events,
                 Anthropic ends with ``stop_reason: refusal``, Gemini with ``finishReason: SAFETY``;
-                Ollama has no refusal: a plain reply.
+                Ollama has no refusal: a plain reply. OpenAI chat's first chunk has ``content: null,
+                refusal: ""`` and a non-streamed body ``refusal`` (``content`` null); the Responses
+                message holds a ``refusal`` part (``response.refusal.done``); Anthropic's message_delta
+                carries ``stop_details`` (``category``, ``explanation``); Gemini's last candidate has
+                no content, and ``safetyRatings`` with the blocking category ``blocked: true``.
+``pause``       1 (Anthropic; other wires answer plainly): the turn pauses in a server tool, as
+                Anthropic's ``pause_turn`` does: after the text a ``server_tool_use`` block
+                (``web_search``, its input in ``input_json_delta`` pieces) and its
+                ``web_search_tool_result`` block, then ``stop_reason: pause_turn``.
 
 Hostile keys (what a broken proxy, gateway or captive portal does to a client):
 
@@ -114,7 +122,7 @@ KEYS: tuple[str, ...] = (
     "ttft", "tps", "tokens", "usage", "reasoning", "status", "fail",
     "retry_after", "id", "hang", "disconnect", "malformed", "refusal",
     "cut_error_body", "huge_error", "html", "redirect", "bad_gzip", "bad_shape", "huge_line", "overrun",
-    "echo_key", "tools",
+    "echo_key", "tools", "pause",
 )  # fmt: skip
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -123,7 +131,8 @@ _SHAPES: dict[str, BadShape] = {"choices": "choices", "int": "int", "list": "lis
 BAD_SHAPES: tuple[str, ...] = tuple(_SHAPES)
 FAIL_ALWAYS = 2**62  # the fail count of cut_error_body / huge_error / html without an explicit ``fail``
 _EXCLUSIVE = ("html", "cut_error_body", "huge_error", "huge_line")
-_FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun", "refusal", "echo_key")
+_FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun", "refusal", "echo_key",
+              "pause")
 
 MAX_TOKENS_LIMIT = 10_000_000
 MAX_TOOL_CALLS = 64
@@ -163,6 +172,7 @@ class Scenario:
     overrun: bool = False
     echo_key: bool = False
     refusal: bool = False
+    pause: bool = False
     tools: int = 0
     pairs: tuple[tuple[str, str], ...] = field(default=())
 
@@ -304,6 +314,7 @@ def parse_model(model: str) -> Scenario:
         overrun=flags.get("overrun", False),
         echo_key=flags.get("echo_key", False),
         refusal=flags.get("refusal", False),
+        pause=flags.get("pause", False),
         tools=0 if get("tools") is None else _integer("tools", values["tools"], minimum=0, maximum=MAX_TOOL_CALLS),
         pairs=tuple(values.items()),
     )

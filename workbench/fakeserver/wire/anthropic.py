@@ -5,8 +5,10 @@ Stream: ``event: X\\ndata: {"type":"X",...}\\n\\n`` — message_start (input usa
 signature_delta, content_block_stop], text block (index 0, or 1 after thinking):
 content_block_start, text_delta*, content_block_stop, [with ``tools=N`` one ``tool_use`` block per
 call after it: content_block_start (``id``, ``name``, ``input: {}``), an empty ``input_json_delta``, the
-arguments in pieces, content_block_stop; stop_reason ``tool_use``], message_delta (stop_reason ``end_turn`` /
-``max_tokens``, cumulative usage), message_stop. ``event: ping\\ndata: {"type": "ping"}`` follows
+arguments in pieces, content_block_stop; stop_reason ``tool_use``], [with ``pause=1`` a ``server_tool_use`` block
+(``web_search``, its input in ``input_json_delta`` pieces) and its ``web_search_tool_result`` block; stop_reason
+``pause_turn``], message_delta (stop_reason ``end_turn`` / ``max_tokens``, or ``refusal`` with ``stop_details``,
+cumulative usage), message_stop. ``event: ping\\ndata: {"type": "ping"}`` follows
 the first content_block_start. ``usage=0`` drops the usage object from message_delta
 (message_start keeps it: the real API always sends it there).
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -106,7 +109,32 @@ def _signature(gen: Generation) -> str:
 def _stop_reason(gen: Generation) -> str:
     if gen.scenario.refusal:
         return "refusal"
+    if gen.scenario.pause:
+        return "pause_turn"
     return "tool_use" if gen.tool_calls else "max_tokens" if gen.truncated else "end_turn"
+
+
+REFUSAL_DETAILS = {"type": "refusal", "category": "cyber", "explanation": "This request was refused due to policy."}
+"""``stop_details`` of a ``refusal=1`` reply (the shape of the Anthropic SDK's refusal recording)."""
+
+
+def _stop_delta(gen: Generation) -> dict[str, Any]:
+    """``message_delta.delta``: the stop reason, and a refusal's ``stop_details``."""
+    delta: dict[str, Any] = {"stop_reason": _stop_reason(gen), "stop_sequence": None}
+    if gen.scenario.refusal:
+        delta["stop_details"] = REFUSAL_DETAILS
+    return delta
+
+
+def _server_search(gen: Generation) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A ``pause=1`` reply's ``server_tool_use`` block (its input empty: it streams), its
+    ``web_search_tool_result`` block, and the input as JSON text."""
+    tool_id = "srvtoolu_01" + hashlib.sha256(gen.prompt.last_user.encode()).hexdigest()[:22]
+    query = compact({"query": gen.prompt.last_user[:80] or "workbench"})
+    result = {"type": "web_search_tool_result", "tool_use_id": tool_id, "content": [
+        {"type": "web_search_result", "url": "https://example.com/", "title": "Example Domain",
+         "encrypted_content": base64.b64encode(query.encode()).decode(), "page_age": None}]}
+    return {"type": "server_tool_use", "id": tool_id, "name": "web_search", "input": {}}, result, query
 
 
 def _message(gen: Generation, message_id: str, content: list[dict[str, Any]], stop: str | None) -> dict[str, Any]:
@@ -223,12 +251,21 @@ class AnthropicRenderer(StreamRenderer):
             events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
         return events
 
+    def server_blocks(self) -> list[bytes]:
+        """``pause=1``: a web search the provider runs (its input streamed), and its result, whole."""
+        use, result, query = _server_search(self.gen)
+        index = self.text_index + 1 + len(self.gen.tool_calls)
+        events = self._block_start(index, use)
+        events.extend(_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {
+            "type": "input_json_delta", "partial_json": piece}}) for piece in ("", *fragments(query)))
+        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+        events.extend(self._block_start(index + 1, result))
+        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index + 1}))
+        return events
+
     def finish(self) -> list[bytes]:
         gen = self.gen
-        delta: dict[str, Any] = {
-            "type": "message_delta",
-            "delta": {"stop_reason": _stop_reason(gen), "stop_sequence": None},
-        }
+        delta: dict[str, Any] = {"type": "message_delta", "delta": _stop_delta(gen)}
         if gen.usage:
             delta["usage"] = {
                 "input_tokens": gen.input_tokens,
@@ -236,7 +273,8 @@ class AnthropicRenderer(StreamRenderer):
                 "cache_read_input_tokens": 0,
                 "output_tokens": gen.output_tokens,
             }
-        return [*self.tool_blocks(), _event("message_delta", delta), _event("message_stop", {"type": "message_stop"})]
+        blocks = [*self.tool_blocks(), *(self.server_blocks() if gen.scenario.pause else ())]
+        return [*blocks, _event("message_delta", delta), _event("message_stop", {"type": "message_stop"})]
 
     def malformed(self) -> bytes:
         prefix = b"event: content_block_delta\ndata: "
@@ -288,7 +326,12 @@ class AnthropicWire(WireFormat):
         content.append({"type": "text", "text": gen.text()})
         content.extend({"type": "tool_use", "id": f"toolu_01{c.id}", "name": c.name, "input": c.args}
                        for c in gen.tool_calls)
+        if gen.scenario.pause:
+            use, result, query = _server_search(gen)
+            content += [{**use, "input": json.loads(query)}, result]
         message = _message(gen, new_id("msg_01", 11), content, _stop_reason(gen))
+        if gen.scenario.refusal:
+            message["stop_details"] = REFUSAL_DETAILS
         if not gen.usage:
             del message["usage"]
         return compact(message).encode()

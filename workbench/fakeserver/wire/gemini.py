@@ -94,6 +94,15 @@ def models_list(names: Sequence[str]) -> dict[str, Any]:
     return {"models": [model_info(name) for name in names]}
 
 
+SAFETY_RATINGS = [
+    {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
+]
+"""A ``refusal=1`` candidate's ratings: dangerous content blocked it."""
+
+
 def _finish_reason(gen: Generation) -> str:
     return "SAFETY" if gen.scenario.refusal else "MAX_TOKENS" if gen.truncated else "STOP"
 
@@ -178,18 +187,31 @@ class GeminiRenderer(StreamRenderer):
         chunk["candidates"][0]["content"]["parts"] = [{"functionCall": {"name": c.name, "args": c.args}}
                                                       for c in gen.tool_calls]
         self.text_sent += sum(c.tokens for c in gen.tool_calls)
+        return self._frame(google_json(self._with_usage(chunk)).encode())
+
+    def _with_usage(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        """``chunk`` with the usage so far (when the scenario reports usage)."""
+        gen = self.gen
         if self._usage is not None:
             usage = dict(self._usage, candidatesTokenCount=self.text_sent,
                          totalTokenCount=gen.input_tokens + self.text_sent + self.thoughts_sent)
             if gen.reasoning_count:
                 usage["thoughtsTokenCount"] = self.thoughts_sent
             chunk["usageMetadata"] = usage
-        return self._frame(google_json(chunk).encode())
+        return chunk
+
+    def refusal_chunk(self) -> bytes:
+        """``refusal=1``'s last chunk: a candidate with no content, ``SAFETY``, the blocking rating marked."""
+        chunk = self._chunk({})
+        chunk["candidates"] = [{"finishReason": "SAFETY", "index": 0, "safetyRatings": SAFETY_RATINGS}]
+        return self._frame(google_json(self._with_usage(chunk)).encode())
 
     def finish(self) -> list[bytes]:
         calls = [self.tool_chunk()] if self.gen.tool_calls else []
-        last = Template(self._chunk({"text": slot("t")}, _finish_reason(self.gen)), google_json)
-        event = self._render(last, "")
+        if self.gen.scenario.refusal:
+            event = self.refusal_chunk()
+        else:
+            event = self._render(Template(self._chunk({"text": slot("t")}, _finish_reason(self.gen)), google_json), "")
         return [*calls, event] if self.sse else [*calls, event + b"]"]
 
     def malformed(self) -> bytes:
@@ -260,6 +282,8 @@ class GeminiWire(WireFormat):
                 {"content": {"parts": parts, "role": "model"}, "finishReason": _finish_reason(gen), "index": 0}
             ]
         }
+        if gen.scenario.refusal:
+            out["candidates"] = [{"finishReason": "SAFETY", "index": 0, "safetyRatings": SAFETY_RATINGS}]
         if gen.usage:
             usage: dict[str, Any] = {
                 "promptTokenCount": gen.input_tokens,

@@ -84,6 +84,8 @@ class ChatRenderer(StreamRenderer):
         return b"data: " + compact(obj).encode() + b"\n\n"
 
     def start(self) -> list[bytes]:
+        if self.gen.scenario.refusal:  # gpt-4o's refusal stream: content null, the refusal text on its own key
+            return [self._event(self._chunk({"role": "assistant", "content": None, "refusal": ""}))]
         return [self._event(self._chunk({"role": "assistant", "content": "", "refusal": None}))]
 
     def reasoning_token(self, token: str) -> bytes:
@@ -162,6 +164,8 @@ class OpenAIChatWire(OpenAIWire):
 
     def body(self, gen: Generation) -> bytes:
         message: dict[str, Any] = {"role": "assistant", "content": gen.text(), "refusal": None, "annotations": []}
+        if gen.scenario.refusal:
+            message["content"], message["refusal"] = None, gen.text()
         if gen.reasoning_count:
             message["reasoning_content"] = gen.reasoning()
         if gen.tool_calls:

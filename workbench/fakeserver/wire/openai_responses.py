@@ -7,7 +7,8 @@ output_item.done], the message item: output_item.added, content_part.added, outp
 output_text.done, content_part.done, output_item.done, [with ``tools=N`` a ``function_call`` item per
 call: output_item.added (``call_id``, ``name``, empty ``arguments``), function_call_arguments.delta* (the
 arguments in pieces), function_call_arguments.done, output_item.done], then response.completed (or
-response.incomplete with ``incomplete_details.reason`` ``max_output_tokens``). No ``[DONE]``.
+response.incomplete with ``incomplete_details.reason`` ``max_output_tokens``). No ``[DONE]``. With
+``refusal=1`` the message's part is a ``refusal`` part: refusal.delta* and refusal.done instead of the text's.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class _Items:
         self.message_index = 1 if gen.reasoning_count else 0
 
     def text_part(self, text: str) -> dict[str, Any]:
+        if self.gen.scenario.refusal:  # the message's content is a refusal part
+            return {"type": "refusal", "refusal": text}
         return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
 
     def reasoning_item(self, summary: list[dict[str, Any]]) -> dict[str, Any]:
@@ -235,15 +238,14 @@ class ResponsesRenderer(StreamRenderer):
         items = self.items
         text = self.gen.text()
         part = items.text_part(text)
+        if self.gen.scenario.refusal:
+            done = self._event("response.refusal.done", content_index=0, item_id=items.message_id,
+                               output_index=items.message_index, refusal=text)
+        else:
+            done = self._event("response.output_text.done", content_index=0, item_id=items.message_id, logprobs=[],
+                               output_index=items.message_index, text=text)
         return [
-            self._event(
-                "response.output_text.done",
-                content_index=0,
-                item_id=items.message_id,
-                logprobs=[],
-                output_index=items.message_index,
-                text=text,
-            ),
+            done,
             self._event(
                 "response.content_part.done",
                 content_index=0,
