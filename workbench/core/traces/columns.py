@@ -99,6 +99,14 @@ PAYLOADS: tuple[Column, ...] = (
     Column("tool_calls_json", "VARCHAR", "The reply's tool calls: a JSON list of ``{id, name, arguments}`` "
        "(arguments after redaction; ``NULL`` when none; migration ``tool_calls``).",
        otel="with content, gen_ai.output.messages"),
+    Column("refusal_text", "VARCHAR", "The refusal's text when the reply was refused or blocked (finish "
+       "``content_filter``; ``\"\"`` for a refusal without words, after redaction); ``NULL`` otherwise (migration "
+       "``refusals``)."),
+    Column("refusal_category", "VARCHAR", "The refusal's category where the provider names one (Anthropic's "
+       "``stop_details.category``, Gemini's blocked safety category; migration ``refusals``)."),
+    Column("blocks_json", "VARCHAR", "The reply's provider blocks: a JSON list of ``{type, id, name, content}`` "
+       "(server tools and their results, a model fallback, a compaction; content after redaction; ``NULL`` when "
+       "none; migration ``refusals``)."),
 )
 
 CALL_TAGS: tuple[Column, ...] = (

@@ -24,6 +24,7 @@ transaction, once across processes) is :mod:`workbench.core.migrations`.
 7. ``rollup_extremes``: each histogram's smallest and largest values; the rollups are recomputed.
 8. ``eval_cells``: ``eval_cell``, the eval cell a call answered.
 9. ``tool_calls``: ``payloads.tool_calls_json``, the reply's tool calls.
+11. ``refusals``: ``payloads.refusal_text``, ``payloads.refusal_category`` and ``payloads.blocks_json``.
 """
 
 from __future__ import annotations
@@ -146,6 +147,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE calls ADD COLUMN ttft_reasoning_ms FLOAT",
         "ALTER TABLE calls ADD COLUMN ttft_answer_ms FLOAT",
     ), doc="Time to the first reasoning and to the first answer text, beside the TTFT (the first of either)."),
+    Migration("refusals", (
+        "ALTER TABLE payloads ADD COLUMN refusal_text VARCHAR",
+        "ALTER TABLE payloads ADD COLUMN refusal_category VARCHAR",
+        "ALTER TABLE payloads ADD COLUMN blocks_json VARCHAR",
+    ), doc="A refused reply's refusal (its text and category) and the reply's provider blocks (server tools and "
+           "their results, a model fallback, a compaction), beside its text."),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

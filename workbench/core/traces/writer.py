@@ -89,7 +89,10 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
                                for c in record.tool_calls]) if record.tool_calls else None
     payload: Row = {"call_id": call_id, "request_json": request_json, "response_text": redact(record.text),
                     "reasoning_text": redact(record.reasoning or None), "attempts_json": attempts, "chunk_ms": chunks,
-                    "tool_calls_json": tool_calls}
+                    "tool_calls_json": tool_calls, "refusal_text": redact(record.refusal),
+                    "refusal_category": record.refusal_category,
+                    "blocks_json": _JSON.encode([{**b.summary(), "content": redact(b.content)} for b in record.blocks])
+                    if record.blocks else None}
     return call, payload, [{"call_id": call_id, "tag": tag} for tag in context.tags]
 
 
