@@ -45,11 +45,16 @@ def test_record_applies_events_reasoning_first_counts_as_ttft() -> None:
     assert record.request_id == "req_1" and record.timing.first_event_ns == 40 * MS
     assert record.timing.ttft_ms == 39 and record.timing.time_to_first_text_ms == 69
     row = summary(record)
-    assert row == {"target": "fake/x", "text": "Hello world", "tool_calls": [], "ttft_ms": 39.0, "latency_ms": 99.0,
-                   "tokens_per_s": round(2 / 0.05, 2), "input_tokens": 5, "output_tokens": 3,
-                   "usage_estimated": False, "finish_reason": "stop", "status": "ok", "error": None,
-                   "cost_usd": None, "attempts": [], "served_by": None, "queue_ms": None,
-                   "total_ms": None, "total_ttft_ms": None}
+    assert {key: row[key] for key in (
+        "target", "text", "tool_calls", "reasoning", "reasoning_tokens", "ttft_ms", "ttft_reasoning_ms",
+        "ttft_answer_ms", "latency_ms", "tokens_per_s", "input_tokens", "output_tokens", "usage_estimated",
+        "finish_reason", "status", "error", "cost_usd", "attempts", "served_by", "queue_ms", "total_ms",
+        "total_ttft_ms")} == {
+        "target": "fake/x", "text": "Hello world", "tool_calls": [], "reasoning": "think", "reasoning_tokens": 1,
+        "ttft_ms": 39.0, "ttft_reasoning_ms": 39.0, "ttft_answer_ms": 69.0, "latency_ms": 99.0,
+        "tokens_per_s": round(2 / 0.05, 2), "input_tokens": 5, "output_tokens": 3, "usage_estimated": False,
+        "finish_reason": "stop", "status": "ok", "error": None, "cost_usd": None, "attempts": [],
+        "served_by": None, "queue_ms": None, "total_ms": None, "total_ttft_ms": None}
     record.call_started_ns = 0  # the call began before its attempt: retries, waits and fallbacks count here
     assert summary(record)["total_ms"] == 100.0 and summary(record)["total_ttft_ms"] == 40.0
 

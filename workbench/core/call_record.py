@@ -450,6 +450,15 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def reasoning_tokens(record: CallRecord) -> int | None:
+    """The reply's reasoning tokens as counted (by the provider, else the estimate); ``None`` when unknown: no
+    usage, or reasoning text came but the count says none (a provider that does not count it apart)."""
+    usage = record.usage
+    if usage is None or (not usage.reasoning_tokens and record.reasoning_parts):
+        return None
+    return usage.reasoning_tokens
+
+
 def summary(record: CallRecord) -> dict[str, object]:
     """The stable, machine-readable summary of a call (``workbench run --json`` prints one per target).
 
@@ -464,7 +473,11 @@ def summary(record: CallRecord) -> dict[str, object]:
         "refusal": record.refusal,
         "refusal_category": record.refusal_category,
         "blocks": [block.summary() for block in record.blocks],
+        "reasoning": record.reasoning,
+        "reasoning_tokens": reasoning_tokens(record),
         "ttft_ms": _ms(record.timing.ttft_ms),
+        "ttft_reasoning_ms": _ms(record.timing.ttft_reasoning_ms),
+        "ttft_answer_ms": _ms(record.timing.ttft_answer_ms),
         "latency_ms": _ms(record.timing.latency_ms),
         "tokens_per_s": None if tps is None else round(tps, 2),
         "input_tokens": usage.input_tokens if usage else None,

@@ -17,7 +17,6 @@ from workbench.core.events import (
     ReasoningDelta,
     RefusalDelta,
     StreamEvent,
-    TextDelta,
     ToolCallDelta,
     Usage,
     UsageEvent,
@@ -35,6 +34,7 @@ from workbench.core.providers.base import (
     stream_error,
 )
 from workbench.core.providers.reasoning import openai_chat_reasoning
+from workbench.core.providers.think_tags import ThinkSplitter, content_parts
 from workbench.core.providers.tools import openai_chat_tools
 from workbench.core.providers.turns import Plain, openai_chat_turns
 from workbench.core.request import ChatRequest
@@ -61,10 +61,12 @@ def openai_usage(raw: dict[str, Any]) -> Usage:
 
 
 class ChatParser(WireParser):
-    __slots__ = ("done", "finished", "refused", "tool_calls")
+    __slots__ = ("done", "finished", "refused", "think", "tool_calls")
 
     def __init__(self) -> None:
         self.done = False
+        self.think = ThinkSplitter()
+        """``<think>…</think>`` opening the content is reasoning."""
         self.finished = False
         self.tool_calls = False
         """A ``delta.tool_calls`` came: a compatible server's plain ``stop`` after it reads ``tool_calls``."""
@@ -80,14 +82,17 @@ class ChatParser(WireParser):
         data = message.data
         if data.startswith("[DONE]"):
             self.done = True
-            return ()
+            return self.think.flush(at_ns)
         chunk = loads_object(data)
+        usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")  # Groq: x_groq.usage
         error = chunk.get("error")
-        if error:
+        if error:  # an OpenRouter error chunk may carry the usage so far
             self.done = True
+            counted = [UsageEvent(openai_usage(usage), at_ns)] if usage else []
             if isinstance(error, dict):
-                return (stream_error(error.get("type") or error.get("code"), str(error.get("message")), at_ns),)
-            return (stream_error(None, str(error), at_ns),)
+                kind = error.get("type") or error.get("code")
+                return (*counted, stream_error(None if kind is None else str(kind), str(error.get("message")), at_ns))
+            return (*counted, stream_error(None, str(error), at_ns))
         out: list[StreamEvent] = []
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0):  # n > 1: never merged into the first choice
@@ -102,8 +107,10 @@ class ChatParser(WireParser):
                 self.refused = True
                 out.append(RefusalDelta(refusal, at_ns))
             text = delta.get("content")
-            if text:
-                out.append(TextDelta(text, at_ns))
+            if isinstance(text, list):  # Mistral: text and thinking parts
+                out.extend(content_parts(text, at_ns))
+            elif text:
+                out.extend(self.think.feed(text, at_ns))
             calls = delta.get("tool_calls")
             if calls:
                 self.tool_calls = True
@@ -114,10 +121,10 @@ class ChatParser(WireParser):
             raw_finish = choice.get("finish_reason")
             if raw_finish:
                 self.finished = True
+                out.extend(self.think.flush(at_ns))
                 reason = (FinishReason.CONTENT_FILTER if self.refused
                           else finish_reason("openai", raw_finish, tool_calls=self.tool_calls))
                 out.append(FinishEvent(reason, raw_finish, at_ns))
-        usage = chunk.get("usage")
         if usage:
             out.append(UsageEvent(openai_usage(usage), at_ns))
         return out
