@@ -91,6 +91,9 @@ def add_run(sub: Subparsers) -> None:
     run.add_argument("--top-p", type=number(0, 1), help="above 0, up to 1")
     run.add_argument("--seed", type=int)
     run.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
+    run.add_argument("--image", "--attach", dest="images", action="append", default=[], metavar="PATH",
+                     help="attach an image (PNG, JPEG, GIF, WEBP) or a PDF to the last user turn (repeatable; "
+                          "at most 20 MiB each)")
     run.add_argument("--tools", metavar="FILE",
                      help='tools the model may call: a JSON or YAML list in OpenAI\'s function format '
                           '({"type": "function", "function": {"name", "description", "parameters"}})')
@@ -117,6 +120,8 @@ def add_tokens(sub: Subparsers) -> None:
     tokens.add_argument("-s", "--system", help="system prompt")
     tokens.add_argument("--max-tokens", type=whole(1), help="output bound for the cost range (default: per model)")
     tokens.add_argument("--raw", action="store_true", help="count plain text, not one chat message")
+    tokens.add_argument("--image", "--attach", dest="images", action="append", default=[], metavar="PATH",
+                        help="count an attached image or PDF too, by each provider's rule (repeatable)")
     tokens.add_argument("--offline", action="store_true",
                         help="never ask a provider's count endpoint (Anthropic, Gemini, vLLM, llama.cpp)")
     tokens.add_argument("--json", action="store_true", help="one JSON object per target, one per line")

@@ -160,6 +160,12 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
         workspace = _workspace(settings)
     args.fallback = [config.expand(m) for m in args.fallback]
     request = source.request.model_copy(update={"params": _params(args, config, source.request.params)})
+    if args.images or any(m.attachments for m in request.messages):
+        from workbench.core.attachments import attach
+        from workbench.core.providers.attachments import check_targets
+
+        request = attach(request, args.images)
+        check_targets(request, [*models, *args.fallback], config.provider_specs())
     prompt = source.prompt
     policies = _policies(args, settings.policies, models, settings)
     network = settings.network(os.environ)

@@ -25,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = read_file(args.file)
     request = ChatRequest.from_prompt(text, system=args.system, params=Params(max_tokens=args.max_tokens))
+    if args.images:
+        from workbench.core.attachments import attach
+
+        request = attach(request, args.images)
     with services(args) as found:
         settings = found.settings()
         models = [settings.config.expand(m) for m in args.models]

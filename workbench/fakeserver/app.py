@@ -86,6 +86,7 @@ from workbench.fakeserver.wire import (
     gemini,
     tokenize_wire,
 )
+from workbench.fakeserver.wire.attachments import attached_tokens
 from workbench.fakeserver.wire.base import ErrorInfo, WireError, compact, plan
 from workbench.fakeserver.wire.gemini import ACTION
 from workbench.fakeserver.wire.tokenize import apply_template
@@ -393,6 +394,7 @@ class FakeServer:
         entry.update(_sent(req, body))
         try:
             prompt = wire.parse(body, path_model, params)
+            prompt.attached_tokens = attached_tokens(wire.name, prompt.model, body)
         except WireError as exc:
             await reject(exc.info(path_model or str(body.get("model", "")), request_id))
             return

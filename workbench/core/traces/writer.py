@@ -97,13 +97,16 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
 
 
 def _message(message: Message, redact: Callable[[str | None], str | None]) -> dict[str, Any]:
-    """A turn as stored: role and text, and a tool-call turn's calls or a tool result's call id (texts redacted)."""
+    """A turn as stored: role and text, a tool-call turn's calls or a tool result's call id (texts redacted), and
+    what its attachments were (``attached``: name, media type, size, sha256; never the bytes)."""
     out: dict[str, Any] = {"role": message.role, "content": redact(message.content)}
     if message.tool_calls:
         out["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": redact(c.arguments)}
                              for c in message.tool_calls]
     if message.tool_call_id is not None:
         out["tool_call_id"] = message.tool_call_id
+    if message.attachments:  # what each file was (hash, type, size), never its bytes
+        out["attached"] = [{**a.meta(), "name": redact(a.name)} for a in message.attachments]
     return out
 
 

@@ -132,6 +132,9 @@ class Prompt:
     extra: dict[str, Any] = field(default_factory=dict)
     tools: list[ToolSpec] = field(default_factory=list)
     """The tools the request offers (:func:`workbench.fakeserver.wire.tools.tools_of`)."""
+    attached_tokens: int = 0
+    """The input tokens of the request's images and PDFs (:func:`workbench.fakeserver.wire.attachments.
+    attached_tokens`), on top of its texts'."""
 
 
 def content_text(content: Any) -> str:
@@ -219,7 +222,7 @@ def plan(prompt: Prompt, scenario: Scenario, request_id: str, created: int, rece
         request_id=request_id,
         created=created,
         received_ns=received_ns,
-        input_tokens=count_input_tokens(prompt.texts),
+        input_tokens=count_input_tokens(prompt.texts) + prompt.attached_tokens,
         reasoning_count=reasoning,
         text_count=text,
         truncated=truncated,
@@ -357,7 +360,7 @@ class CountWire(WireFormat):
 
     def count(self, prompt: Prompt) -> int:
         """The number the answer reports (by default the input tokens of the same content)."""
-        return count_input_tokens(prompt.texts)
+        return count_input_tokens(prompt.texts) + prompt.attached_tokens
 
     @abstractmethod
     def count_body(self, prompt: Prompt) -> bytes: ...
