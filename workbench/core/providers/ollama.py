@@ -12,6 +12,7 @@ from typing import Any
 
 from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
+from workbench.core.providers import attachments
 from workbench.core.providers.base import HttpProvider, WireParser, sampling, stream_error
 from workbench.core.providers.openai_chat import chat_messages
 from workbench.core.providers.tools import compact_json, ollama_tools
@@ -70,11 +71,12 @@ class OllamaProvider(HttpProvider):
         return {"authorization": f"Bearer {key}"} if key else {}
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
+        attachments.check_attachments(request.messages, self.endpoint.wire, self.target)  # images only
         p = request.params
         options: dict[str, Any] = {"num_predict": p.max_tokens, **sampling(p)}
         body: dict[str, Any] = {
             "model": self.endpoint.model,
-            "messages": chat_messages(request),
+            "messages": chat_messages(request, attachments.ollama),
             "stream": True,
             "options": options,
         }
