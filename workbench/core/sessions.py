@@ -13,11 +13,11 @@ text is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workbench.core.call_record import CallRecord, summary
 from workbench.core.errors import ConfigError
@@ -28,13 +28,17 @@ from workbench.core.prompts.model import (
     PromptMessage,
     PromptParams,
     check_name,
+    check_tool_turns,
     dump_yaml,
     parse_yaml_model,
     prompt_files,
+    prompt_message,
     read_workspace_file,
+    request_message,
 )
 from workbench.core.prompts.versions import atomic_write
-from workbench.core.request import ChatRequest, Message, Params
+from workbench.core.request import ChatRequest, Params
+from workbench.core.tool_turns import TurnToolCall
 from workbench.core.traces.redact import Redactor
 
 SESSIONS_DIR = "sessions"
@@ -65,6 +69,8 @@ class SessionRequest(BaseModel):
 
     system: str | None = None
     messages: list[PromptMessage] = Field(min_length=1)
+
+    _tool_turns = field_validator("messages")(check_tool_turns)
     params: SessionParams = Field(default_factory=SessionParams)
 
 
@@ -79,6 +85,8 @@ class SessionResult(BaseModel):
     finish_reason: str | None = None
     served_by: str | None = None
     text: str = ""
+    tool_calls: list[dict[str, str]] = Field(default_factory=list)
+    """The reply's tool calls (``id``, ``name``, ``arguments``), as ``run --json`` lists them."""
     input_tokens: int | None = None
     output_tokens: int | None = None
     usage_estimated: bool = False
@@ -125,7 +133,7 @@ def session_from_race(name: str, request: ChatRequest, targets: Sequence[str], r
     return Session(
         name=check_name(name), prompt=prompt, variables=dict(variables or {}), targets=list(targets),
         request=SessionRequest(system=request.system,
-                               messages=[PromptMessage(role=m.role, content=m.content) for m in request.messages],
+                               messages=[prompt_message(m) for m in request.messages],
                                params=params),
         results=results,
     )
@@ -138,8 +146,8 @@ def session_request(session: Session) -> tuple[ChatRequest, list[str]]:
     params = Params(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, stop=tuple(p.stop),
                     seed=p.seed, json_schema=p.json_schema, tools=tuple(p.tools), tool_choice=p.tool_choice,
                     reasoning_effort=p.reasoning_effort, thinking_budget=p.thinking_budget)
-    request = ChatRequest(system=saved.system, messages=tuple(Message(role=m.role, content=m.content)
-                                                              for m in saved.messages), params=params)
+    request = ChatRequest(system=saved.system, messages=tuple(request_message(m) for m in saved.messages),
+                          params=params)
     return request, list(session.targets)
 
 
@@ -159,14 +167,26 @@ def load_session_file(path: Path) -> Session:
     return parse_session(read_workspace_file(path, SessionFileError), path, default_name=path.stem)
 
 
+def _kept_call(call: TurnToolCall, kept: Callable[[str], str]) -> TurnToolCall:
+    """A tool call with its arguments redacted: ``{}`` when what is kept is no longer a JSON object (metadata-only)."""
+    try:
+        return TurnToolCall(id=call.id, name=call.name, arguments=kept(call.arguments))
+    except ValidationError:
+        return call.model_copy(update={"arguments": "{}"})
+
+
 def redacted_session(session: Session, redactor: Redactor) -> Session:
     """The session as a file may hold it: every text through ``redactor`` (variable values, system prompt,
     messages, replies, errors); names, targets, parameters and figures as they are."""
     kept = redactor.stored
     request = session.request
-    messages = [message.model_copy(update={"content": kept(message.content)}) for message in request.messages]
+    messages = [message.model_copy(update={"content": kept(message.content),
+                                           "tool_calls": [_kept_call(c, kept) for c in message.tool_calls]})
+                for message in request.messages]
     results = [result.model_copy(update={"text": kept(result.text),
-                                         "error": None if result.error is None else kept(result.error)})
+                                         "error": None if result.error is None else kept(result.error),
+                                         "tool_calls": [{**c, "arguments": kept(c["arguments"])}
+                                                        for c in result.tool_calls]})
                for result in session.results]
     return session.model_copy(update={
         "variables": redactor.mapping(session.variables), "results": results,

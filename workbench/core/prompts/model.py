@@ -7,15 +7,16 @@ file stop the others; :func:`dump_prompt` writes stable, human-diffable YAML tha
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.core.errors import ConfigError
 from workbench.core.request import ChatRequest, Message, Params, ReasoningEffort, split_target
+from workbench.core.tool_turns import TurnToolCall, tool_turn_problem
 from workbench.core.yaml_lines import line_of, load, syntax_error
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -50,10 +51,54 @@ class PromptParams(BaseModel):
 
 
 class PromptMessage(BaseModel):
+    """A turn of a prompt file or a session: text, or an assistant turn's tool calls, or a tool's (canned) result."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    role: Literal["user", "assistant"]
-    content: str
+    role: Literal["user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: list[TurnToolCall] = Field(default_factory=list)
+    """An assistant turn's tool calls: ``id``, ``name``, ``arguments`` (JSON text, or a mapping)."""
+    tool_call_id: str | None = None
+    """A ``tool`` turn's call: its content is that call's result."""
+
+    @model_validator(mode="after")
+    def _tool_fields(self) -> PromptMessage:
+        request_message(self)  # the same rules as a request's turn
+        return self
+
+
+def request_message(message: PromptMessage, fill: Callable[[str], str] = str) -> Message:
+    """A file's turn as a request's, its text through ``fill`` (variables)."""
+    return Message(role=message.role, content=fill(message.content), tool_calls=tuple(message.tool_calls),
+                   tool_call_id=message.tool_call_id)
+
+
+def prompt_message(message: Message) -> PromptMessage:
+    """A request's turn as a file holds it."""
+    return PromptMessage(role=message.role, content=message.content, tool_calls=list(message.tool_calls),
+                         tool_call_id=message.tool_call_id)
+
+
+def check_tool_turns(messages: Sequence[PromptMessage]) -> Sequence[PromptMessage]:
+    """A field validator's check of a file's turns: every tool call answered right after it, every result a call's."""
+    problem = tool_turn_problem([request_message(m) for m in messages])
+    if problem is not None:
+        raise ValueError(f"messages[{problem[0]}]: {problem[1]}")
+    return messages
+
+
+def message_data(message: PromptMessage) -> dict[str, Any]:
+    """A turn as a file writes it: role, a result's call id, content (left out when an assistant's tool-call turn
+    has none), the tool calls."""
+    out: dict[str, Any] = {"role": message.role}
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.content or not message.tool_calls:
+        out["content"] = message.content
+    if message.tool_calls:
+        out["tool_calls"] = [call.model_dump() for call in message.tool_calls]
+    return out
 
 
 class Variable(BaseModel):
@@ -85,6 +130,8 @@ class Prompt(BaseModel):
     messages: list[PromptMessage] = Field(default_factory=list)
     variables: dict[str, Variable] = Field(default_factory=dict)
     output_schema: dict[str, Any] | None = None
+
+    _tool_turns = field_validator("messages")(check_tool_turns)
 
 
 def check_name(name: str) -> str:
@@ -218,7 +265,7 @@ def prompt_data(prompt: Prompt) -> dict[str, Any]:
     if prompt.system is not None:
         out["system"] = prompt.system
     if prompt.messages:
-        out["messages"] = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        out["messages"] = [message_data(m) for m in prompt.messages]
     if prompt.variables:
         variables: dict[str, Any] = {}
         for name, var in prompt.variables.items():
@@ -279,7 +326,7 @@ def to_request(prompt: Prompt, variables: Mapping[str, str] | None = None) -> Ch
         return _VARIABLE.sub(lambda m: values[m[1]], text)
 
     return ChatRequest(system=fill(prompt.system) if prompt.system is not None else None,
-                       messages=tuple(Message(role=m.role, content=fill(m.content)) for m in prompt.messages),
+                       messages=tuple(request_message(m, fill) for m in prompt.messages),
                        params=request_params(prompt))
 
 
