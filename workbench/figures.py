@@ -125,6 +125,10 @@ class Figure(NamedTuple):
     style: str = "bold"
 
 
+_FINISH_NOTES = {FinishReason.LENGTH: " ⚠ hit max_tokens", FinishReason.CONTENT_FILTER: " ⚠ refused",
+                 FinishReason.PAUSE_TURN: " ⏸ paused"}
+
+
 def pane_figures(record: CallRecord, now_ns: int | None = None) -> list[Figure]:
     """The figures of one call, live or final, in the order both faces show them: TTFT, tokens/s, time,
     tokens in/out (``≈`` marks estimates; while streaming, chunks count as tokens), cost, what was waited in
@@ -147,11 +151,45 @@ def pane_figures(record: CallRecord, now_ns: int | None = None) -> list[Figure]:
         figures.append(Figure("breaker", "open", "bold red"))
     if record.finish is not None:
         bad = record.finish in (FinishReason.LENGTH, FinishReason.ERROR)
-        label = record.finish.value + (" ⚠ hit max_tokens" if record.finish is FinishReason.LENGTH else "")
-        figures.append(Figure("", label, "bold red" if bad else "bold green"))
+        label = record.finish.value + _FINISH_NOTES.get(record.finish, "")
+        style = "bold red" if bad else "bold yellow" if record.finish in _FINISH_NOTES else "bold green"
+        figures.append(Figure("", label, style))
     elif not record.done:
         figures.append(Figure("", "streaming…" if timing.chunk_ns else "waiting…", "italic"))
     return figures
+
+
+PAUSED = "⏸ paused: the provider will continue this turn: re-run to continue"
+"""Under a reply that ended ``pause_turn`` (Anthropic: a server tool's turn, continued when asked again)."""
+BLOCK_CHARS = 300
+"""How much of a provider block's content a pane shows (the rest is in ``--json`` and the trace log)."""
+
+
+def refusal_line(refusal: str | None, category: str | None, raw: str | None) -> Text | None:
+    """``refused [category]: its text`` (the raw finish when it has no text); ``None`` when not refused."""
+    if refusal is None:
+        return None
+    tag = f" [{category}]" if category else ""
+    said = f": {refusal}" if refusal else f" ({raw})" if raw else ""
+    return Text(printable(f"refused{tag}{said}"), style="bold yellow")
+
+
+def block_line(kind: str, name: str, content: str) -> Text:
+    """A provider block: ``⚙ server_tool_use web_search: {"query":"…"}`` (its content cut at :data:`BLOCK_CHARS`)."""
+    shown = content if len(content) <= BLOCK_CHARS else content[:BLOCK_CHARS - 1] + ELLIPSIS
+    return Text(printable(f"⚙ {kind}{' ' + name if name else ''}{': ' + shown if shown else ''}"), style="magenta")
+
+
+def reply_notes(record: CallRecord) -> list[Text]:
+    """What a reply holds besides its text and tool calls, a line each, as both faces show it: its refusal, its
+    provider blocks (server tools and their results, a model fallback, a compaction), a paused turn."""
+    lines = [block_line(b.type, b.name, b.content) for b in record.blocks]
+    refused = refusal_line(record.refusal, record.refusal_category, record.finish_raw)
+    if refused is not None:
+        lines.append(refused)
+    if record.finish is FinishReason.PAUSE_TURN:
+        lines.append(Text(PAUSED, style="yellow"))
+    return lines
 
 
 def metrics_line(record: CallRecord, now_ns: int | None = None, width: int | None = None) -> Text:
@@ -238,6 +276,14 @@ def trace_detail(call: dict[str, Any]) -> Text:
         out.append(printable(payload["reasoning_text"]) + "\n", style="dim italic")
     out.append("\n── response ──\n", style="bold cyan")
     out.append(printable(payload.get("response_text") or "") + "\n")
+    for block in json.loads(payload["blocks_json"]) if payload.get("blocks_json") else []:
+        out.append_text(block_line(str(block.get("type")), str(block.get("name") or ""),
+                                   str(block.get("content") or "")))
+        out.append("\n")
+    refused = refusal_line(payload.get("refusal_text"), payload.get("refusal_category"), call.get("finish_raw"))
+    if refused is not None:
+        out.append_text(refused)
+        out.append("\n")
     tool_calls = json.loads(payload["tool_calls_json"]) if payload.get("tool_calls_json") else []
     if tool_calls:
         out.append("\n── tool calls ──\n", style="bold cyan")

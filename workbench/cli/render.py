@@ -71,8 +71,9 @@ def print_table(table: Table, console: Console) -> None:
 
 def record_panel(record: CallRecord, max_lines: int | None = None, width: int | None = None) -> Panel:
     """One call: its figures (:func:`workbench.figures.metrics_line`), its attempt timeline, its reasoning and
-    text (the last ``max_lines`` lines), its tool calls, its error; given the panel's ``width``, its figures break
-    only between two of them and its target (the title) is shortened in the middle to fit."""
+    text (the last ``max_lines`` lines), its tool calls, its provider blocks, its refusal, a paused turn, its error;
+    given the panel's ``width``, its figures break only between two of them and its target (the title) is
+    shortened in the middle to fit."""
     inner = None if width is None else width - 4  # the borders and the padding
     body: list[RenderableType] = [figures.metrics_line(record, width=inner)]
     steps = figures.timeline(record)
@@ -82,10 +83,12 @@ def record_panel(record: CallRecord, max_lines: int | None = None, width: int | 
     if record.reasoning_parts:
         body.append(Text(printable(record.reasoning), style="dim italic"))
     reply = record.text if max_lines is None else "\n".join(record.text.splitlines()[-max_lines:])
-    if reply or not record.tool_calls:
+    notes = figures.reply_notes(record)  # its refusal, provider blocks, a paused turn
+    if reply or not (record.tool_calls or notes):
         body.append(Text(printable(reply)))
     for call in record.tool_calls:  # a reply that calls tools: each call on its line
         body.append(Text(printable(f"→ {call.name}({call.arguments})"), style="cyan"))
+    body.extend(notes)
     if record.error is not None:
         hint = f" ({record.error.hint})" if record.error.hint else ""
         body.append(Text(printable(f"✗ {record.error}{hint}"), style="bold red"))

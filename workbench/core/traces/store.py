@@ -361,8 +361,8 @@ class TraceStore:
         """Every matching call, oldest first (streamed: a million rows never sit in memory)."""
         where, args = filters.where()
         join = "LEFT JOIN payloads p ON p.call_id = c.id" if with_payload else ""
-        extra = (", p.request_json, p.response_text, p.reasoning_text, p.attempts_json, p.tool_calls_json"
-                 if with_payload else "")
+        extra = (", p.request_json, p.response_text, p.reasoning_text, p.attempts_json, p.tool_calls_json, "
+                 "p.refusal_text, p.refusal_category, p.blocks_json" if with_payload else "")
         for row in self.conn.execute(f"SELECT c.*{extra} FROM calls c {join} WHERE {where} ORDER BY c.id", args):
             yield dict(row)
 

@@ -13,6 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Markdown, Static
 
 from workbench.core.errors import printable
+from workbench.figures import reply_notes
 from workbench.ui.render import error_line, metrics, timeline
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class RacePane(Vertical):
             widgets.append(Static(Text(printable(record.reasoning), style="dim italic")))
         if record.text:
             widgets.append(Markdown(printable(record.text)))
+        widgets.extend(Static(note) for note in reply_notes(record))  # a refusal, provider blocks, a paused turn
         problem = error_line(record)
         if problem is not None:
             widgets.append(Static(problem))
