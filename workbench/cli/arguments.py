@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 Subparsers = Any
 """What ``ArgumentParser.add_subparsers()`` returns (argparse's type for it is private)."""
 
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
+"""``--reasoning-effort`` values (:data:`workbench.core.request.REASONING_EFFORTS`, not imported: pydantic is slow)."""
 MAX_CONCURRENCY = 256
 """The most calls ``workbench eval --concurrency`` runs at once."""
 
@@ -81,6 +83,11 @@ def add_run(sub: Subparsers) -> None:
     run.add_argument("--session", metavar="FILE",
                      help="run a saved session again: its request against its targets (or -m)")
     run.add_argument("--save-session", metavar="NAME", help="save the race as sessions/NAME.yaml in the workspace")
+    run.add_argument("--continue", dest="continue_from", metavar="TRACE_ID",
+                     help="continue a traced call: its request and reply become the history, each tool call "
+                          "answered by --tool-result, the prompt (if any) the next user turn; its target by default")
+    run.add_argument("--tool-result", action="append", default=[], metavar="CALL_ID=TEXT|@FILE",
+                     help="the result of a tool call of the --continue reply (repeatable: one per call)")
     run.add_argument("-m", "--model", dest="models", action="append", default=[], metavar="PROVIDER/MODEL",
                      help="a target such as openai/gpt-4.1-mini, or an alias (repeat for a race; default: the "
                           "configuration's [defaults] targets, else a small model per provider with a key, else "
@@ -99,6 +106,16 @@ def add_run(sub: Subparsers) -> None:
                           '({"type": "function", "function": {"name", "description", "parameters"}})')
     run.add_argument("--tool-choice", metavar="auto|none|required|NAME",
                      help="whether the model may, must not or must call a tool, or which one (needs --tools)")
+    run.add_argument("--reasoning-effort", choices=REASONING_EFFORTS,
+                     help="how hard a reasoning model thinks (a thinking budget on Anthropic and Gemini)")
+    run.add_argument("--thinking-budget", type=whole(0, 1_000_000), metavar="N",
+                     help="tokens a reasoning model may think for, 0 for none (an effort on OpenAI)")
+    run.add_argument("--cache-breakpoint", dest="cache_breakpoints", action="append", default=[],
+                     metavar="system|tools|last|N",
+                     help="cache the prompt up to here (Anthropic cache_control; repeatable, at most 4): after the "
+                          "system prompt, the tools, the last message or message N (1 is the first); other "
+                          "providers cache on their own and ignore it")
+    run.add_argument("--cache-ttl", choices=("5m", "1h"), help="how long Anthropic keeps the cached prefix")
     run.add_argument("--json", action="store_true", help="print one JSON object per target, one per line")
     run.add_argument("--fallback", action="append", default=[], metavar="PROVIDER/MODEL",
                      help="try this target when a call fails for good (repeatable, in order)")

@@ -75,6 +75,10 @@ class _Source:
 def _source(args: argparse.Namespace, settings: Settings) -> _Source:
     from workbench.core.request import ChatRequest
 
+    if args.continue_from:
+        return _continued(args, settings)
+    if args.tool_result:
+        raise WorkbenchError("--tool-result answers a tool call of a traced reply", "use it with --continue TRACE_ID")
     if args.prompt_ref or args.session:
         flag = "--prompt" if args.prompt_ref else "--session"
         if args.prompt_ref and args.session:
@@ -101,6 +105,47 @@ def _source(args: argparse.Namespace, settings: Settings) -> _Source:
     return _Source(ChatRequest.from_prompt(_read_prompt(args), system=args.system), [])
 
 
+def _continued(args: argparse.Namespace, settings: Settings) -> _Source:
+    """``--continue TRACE_ID``: the traced call's request and reply, each tool call answered by ``--tool-result``,
+    the prompt text (or ``--file``; never stdin) as the next user turn; the call's target unless -m is given."""
+    from workbench.core.conversation import continued, traced_reply
+    from workbench.core.sessions import PromptRef
+    from workbench.core.traces.store import TraceStore
+
+    if args.prompt_ref or args.session or args.system is not None or args.var:
+        raise WorkbenchError("--continue brings the traced call's system prompt and messages",
+                             "drop --prompt, --session, --system and --var")
+    path = settings.trace_path(os.environ)
+    if not path.exists():
+        raise WorkbenchError(f"no trace log at {path}: no call to continue", "run a prompt first (without --no-trace)")
+    store = TraceStore(path)
+    try:
+        call = store.get(args.continue_from)
+    finally:
+        store.close()
+    if call is None:
+        raise WorkbenchError(f"no single call with id {args.continue_from}", "copy an id from `workbench traces list`")
+    request, reply = traced_reply(call)
+    follow_up = read_file(args.file) if args.file else args.prompt if args.prompt not in (None, "-") else None
+    prompt = (PromptRef(name=call["prompt_name"], version=call["prompt_version"])
+              if call.get("prompt_name") and call.get("prompt_version") else None)
+    return _Source(continued(request, reply, _tool_results(args.tool_result), follow_up), [call["target"]], prompt)
+
+
+def _tool_results(items: Sequence[str]) -> dict[str, str]:
+    """``--tool-result CALL_ID=TEXT`` (or ``=@FILE``, the file's text) options by call id."""
+    out: dict[str, str] = {}
+    for item in items:
+        call_id, sep, value = item.partition("=")
+        if not sep or not call_id.strip():
+            raise WorkbenchError(f"--tool-result {item}: expected CALL_ID=TEXT or CALL_ID=@FILE",
+                                 "the call ids are in `workbench traces show TRACE_ID`")
+        if call_id.strip() in out:
+            raise WorkbenchError(f"--tool-result {call_id.strip()} is given twice", "give one result per call")
+        out[call_id.strip()] = read_file(value[1:]) if value.startswith("@") else value
+    return out
+
+
 def _workspace(settings: Settings) -> Path:
     from workbench.cli._shared import workspace_dir
 
@@ -124,7 +169,9 @@ def _params(args: argparse.Namespace, config: Config, base: Params) -> Params:
             "temperature": first(args.temperature, base.temperature, config.defaults.temperature),
             "top_p": first(args.top_p, base.top_p), "seed": first(args.seed, base.seed),
             "stop": tuple(args.stop) or base.stop, "json_schema": base.json_schema,
-            "tools": tools, "tool_choice": tool_choice})
+            "tools": tools, "tool_choice": tool_choice,
+            "reasoning_effort": first(args.reasoning_effort, base.reasoning_effort),
+            "thinking_budget": first(args.thinking_budget, base.thinking_budget)})
     except ValueError as exc:
         raise invalid_parameter(exc, "run") from None
 
@@ -160,6 +207,10 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
         workspace = _workspace(settings)
     args.fallback = [config.expand(m) for m in args.fallback]
     request = source.request.model_copy(update={"params": _params(args, config, source.request.params)})
+    if args.cache_breakpoints or args.cache_ttl:
+        from workbench.core.cache_breakpoints import with_breakpoints
+
+        request = with_breakpoints(request, args.cache_breakpoints, args.cache_ttl)
     if args.images or any(m.attachments for m in request.messages):
         from workbench.core.attachments import attach
         from workbench.core.providers.attachments import check_targets

@@ -113,12 +113,56 @@ class Params(BaseModel):
     """Tokens a reasoning model may think for (0: no thinking; ``None``: the provider's default)."""
 
 
+MAX_CACHE_BREAKPOINTS = 4
+"""Anthropic takes at most four ``cache_control`` breakpoints per request."""
+
+
+class CacheBreakpoints(BaseModel):
+    """Where a prompt cache may end (Anthropic ``cache_control``: everything up to and including a marked part
+    is cached). Providers that cache on their own (OpenAI, Gemini, …) ignore them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: bool = False
+    """After the system prompt."""
+    tools: bool = False
+    """After the tool definitions (they come first, before the system prompt)."""
+    messages: tuple[int, ...] = ()
+    """After these messages (indexes into :attr:`ChatRequest.messages`, from 0)."""
+    ttl: Literal["5m", "1h"] = "5m"
+    """How long a written prefix lives (Anthropic's ``ttl``; 1h writes cost more)."""
+
+    @property
+    def count(self) -> int:
+        return int(self.system) + int(self.tools) + len(set(self.messages))
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     system: str | None = None
     messages: tuple[Message, ...]
     params: Params = Field(default_factory=Params)
+    cache: CacheBreakpoints = Field(default_factory=CacheBreakpoints)
+    """Prompt-cache breakpoints (:class:`CacheBreakpoints`)."""
+
+    @model_validator(mode="after")
+    def _cache_breakpoints(self) -> ChatRequest:
+        outside = [i for i in self.cache.messages if not 0 <= i < len(self.messages)]
+        if outside:
+            raise ValueError(f"cache breakpoint after message {outside[0] + 1}, but there are only "
+                             f"{len(self.messages)} messages")
+        if self.cache.system and not self.system:
+            raise ValueError("a cache breakpoint after the system prompt, but there is no system prompt")
+        if self.cache.tools and not self.params.tools:
+            raise ValueError("a cache breakpoint after the tools, but there are no tools")
+        if self.cache.count > MAX_CACHE_BREAKPOINTS:
+            raise ValueError(f"{self.cache.count} cache breakpoints: at most {MAX_CACHE_BREAKPOINTS} "
+                             "(Anthropic's limit)")
+        return self
 
     @model_validator(mode="after")
     def _tool_turns(self) -> ChatRequest:

@@ -71,6 +71,7 @@ from workbench.fakeserver.hostile import (
 from workbench.fakeserver.http_server import HttpServer, Request, Responder
 from workbench.fakeserver.limits import Limiter, LimitState, RateLimits
 from workbench.fakeserver.playback import play_body, play_count, play_huge_line, play_stream
+from workbench.fakeserver.prompt_cache import PromptCache, breakpoints_of
 from workbench.fakeserver.scenario import Scenario, ScenarioError, parse_model, split_model
 from workbench.fakeserver.wire import (
     AnthropicCountWire,
@@ -89,7 +90,9 @@ from workbench.fakeserver.wire import (
 from workbench.fakeserver.wire.attachments import attached_tokens
 from workbench.fakeserver.wire.base import ErrorInfo, WireError, compact, plan
 from workbench.fakeserver.wire.gemini import ACTION
+from workbench.fakeserver.wire.reasoning import reasoning_off
 from workbench.fakeserver.wire.tokenize import apply_template
+from workbench.fakeserver.wire.tool_turns import answers_tools
 
 __all__ = ["FakeServer", "mask_key", "serve"]
 
@@ -166,6 +169,7 @@ class FakeServer:
         self.limiter = Limiter(limits, clock)
         self.log: list[dict[str, Any]] = []
         self._fails: dict[tuple[str, str, str], int] = {}
+        self.prompt_cache = PromptCache()
         self._seq = 0
         self._http = HttpServer(self._handle, host, port)
 
@@ -194,10 +198,12 @@ class FakeServer:
         return self._http.write_buffer_size()
 
     def reset(self) -> None:
-        """Clear the log and the fail counters, refill the rate-limit buckets (``POST /_fake/reset``)."""
+        """Clear the log, the fail counters and the prompt cache, refill the rate-limit buckets
+        (``POST /_fake/reset``)."""
         self.log.clear()
         self._fails.clear()
         self.limiter.reset()
+        self.prompt_cache.clear()
 
     @classmethod
     @contextlib.contextmanager
@@ -395,6 +401,8 @@ class FakeServer:
         try:
             prompt = wire.parse(body, path_model, params)
             prompt.attached_tokens = attached_tokens(wire.name, prompt.model, body)
+            prompt.answers_tools = answers_tools(wire.name, body)
+            prompt.reasoning_off = reasoning_off(wire.name, body)
         except WireError as exc:
             await reject(exc.info(path_model or str(body.get("model", "")), request_id))
             return
@@ -452,6 +460,9 @@ class FakeServer:
         rl_headers = wire.ratelimit_headers(state) if limited else []
         if await hostile(rl_headers):
             return
+        if scenario.cache:
+            self.prompt_cache.apply(wire.name, gen, breakpoints_of(wire.name, body))
+            entry["cache_read"], entry["cache_write"] = gen.cache_read, gen.cache_write
         if scenario.hang == "headers":
             entry["outcome"] = "hang"
             await resp.wait_peer_closed()

@@ -46,6 +46,16 @@ value is rejected with a 400 in the provider's real error body, naming the key):
                 Anthropic's ``pause_turn`` does: after the text a ``server_tool_use`` block
                 (``web_search``, its input in ``input_json_delta`` pieces) and its
                 ``web_search_tool_result`` block, then ``stop_reason: pause_turn``.
+``cache``       1: a prompt cache (:mod:`workbench.fakeserver.prompt_cache`), per wire and model NAME. A
+                request whose prefix this server saw before reports the prefix's tokens as cache reads,
+                and its TTFT shrinks by half the share of the input read (a whole-prompt read: half the
+                ``ttft``). The prefix is the system prompt and every message but the last (OpenAI chat
+                ``prompt_tokens_details.cached_tokens``, Responses ``input_tokens_details.cached_tokens``,
+                Gemini ``cachedContentTokenCount``, Ollama nothing); on Anthropic only what ends at a
+                ``cache_control`` breakpoint (system, message or tool) is cached: the first request
+                writes it (``cache_creation_input_tokens``, ``cache_creation.ephemeral_5m/1h_input_tokens``
+                by its ``ttl``), a later one reads it (``cache_read_input_tokens``), and ``input_tokens``
+                counts only the rest. No minimum length, no expiry; ``POST /_fake/reset`` empties it.
 
 Hostile keys (what a broken proxy, gateway or captive portal does to a client):
 
@@ -122,7 +132,7 @@ KEYS: tuple[str, ...] = (
     "ttft", "tps", "tokens", "usage", "reasoning", "status", "fail",
     "retry_after", "id", "hang", "disconnect", "malformed", "refusal",
     "cut_error_body", "huge_error", "html", "redirect", "bad_gzip", "bad_shape", "huge_line", "overrun",
-    "echo_key", "tools", "pause",
+    "echo_key", "tools", "cache", "pause",
 )  # fmt: skip
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -132,7 +142,7 @@ BAD_SHAPES: tuple[str, ...] = tuple(_SHAPES)
 FAIL_ALWAYS = 2**62  # the fail count of cut_error_body / huge_error / html without an explicit ``fail``
 _EXCLUSIVE = ("html", "cut_error_body", "huge_error", "huge_line")
 _FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun", "refusal", "echo_key",
-              "pause")
+              "cache", "pause")
 
 MAX_TOKENS_LIMIT = 10_000_000
 MAX_TOOL_CALLS = 64
@@ -174,6 +184,7 @@ class Scenario:
     refusal: bool = False
     pause: bool = False
     tools: int = 0
+    cache: bool = False
     pairs: tuple[tuple[str, str], ...] = field(default=())
 
     def counter_key(self, wire: str) -> tuple[str, str, str]:
@@ -315,6 +326,7 @@ def parse_model(model: str) -> Scenario:
         echo_key=flags.get("echo_key", False),
         refusal=flags.get("refusal", False),
         pause=flags.get("pause", False),
+        cache=flags.get("cache", False),
         tools=0 if get("tools") is None else _integer("tools", values["tools"], minimum=0, maximum=MAX_TOOL_CALLS),
         pairs=tuple(values.items()),
     )

@@ -31,6 +31,7 @@ from workbench.core.finish import finish_reason
 from workbench.core.providers import attachments
 from workbench.core.providers.anthropic_blocks import KNOWN, block_start, delta_text, refusal_details
 from workbench.core.providers.base import HttpProvider, WireParser, loads_object, reported_count, sampling, stream_error
+from workbench.core.providers.cache_control import anthropic_cache_control
 from workbench.core.providers.reasoning import anthropic_max_tokens, anthropic_thinking
 from workbench.core.providers.tools import anthropic_tools
 from workbench.core.providers.turns import anthropic_turns
@@ -39,6 +40,14 @@ from workbench.core.sse import SSEMessage
 
 API_VERSION = "2023-06-01"
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _iterations(raw: Any) -> dict[str, int]:
+    """A compaction's ``usage.iterations`` (one entry per sampling step: the compaction, then the message), summed
+    field by field: the top-level counts leave the compaction step out, and every step is billed."""
+    steps = [step for step in raw if isinstance(step, dict)] if isinstance(raw, list) else []
+    return {name: sum(step.get(name) or 0 for step in steps)
+            for name in _USAGE_FIELDS if any(step.get(name) is not None for step in steps)}
 
 
 class AnthropicParser(WireParser):
@@ -59,6 +68,7 @@ class AnthropicParser(WireParser):
         for name in _USAGE_FIELDS:
             if raw.get(name) is not None:
                 self._usage[name] = raw[name]
+        self._usage.update(_iterations(raw.get("iterations")))
         thinking = (raw.get("output_tokens_details") or {}).get("thinking_tokens")
         if thinking is not None:
             self._usage["thinking_tokens"] = thinking
@@ -158,6 +168,7 @@ class AnthropicProvider(HttpProvider):
             body["output_config"] = {"format": {"type": "json_schema", "schema": p.json_schema}}
         body.update(anthropic_tools(p))
         body.update(anthropic_thinking(p, self.target))
+        anthropic_cache_control(body, request)
         return body
 
     def resolve(self, request: ChatRequest) -> ChatRequest:

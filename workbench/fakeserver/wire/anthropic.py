@@ -8,7 +8,7 @@ call after it: content_block_start (``id``, ``name``, ``input: {}``), an empty `
 arguments in pieces, content_block_stop; stop_reason ``tool_use``], [with ``pause=1`` a ``server_tool_use`` block
 (``web_search``, its input in ``input_json_delta`` pieces) and its ``web_search_tool_result`` block; stop_reason
 ``pause_turn``], message_delta (stop_reason ``end_turn`` / ``max_tokens``, or ``refusal`` with ``stop_details``,
-cumulative usage), message_stop. ``event: ping\\ndata: {"type": "ping"}`` follows
+cumulative usage, with ``output_tokens_details.thinking_tokens`` after a thinking block), message_stop. ``event: ping\\ndata: {"type": "ping"}`` follows
 the first content_block_start. ``usage=0`` drops the usage object from message_delta
 (message_start keeps it: the real API always sends it there).
 
@@ -90,12 +90,26 @@ def models_list(names: Sequence[str], created_at: str) -> dict[str, Any]:
             "last_id": names[-1] if names else None}
 
 
-def _usage(gen: Generation, output_tokens: int) -> dict[str, Any]:
+def _cache_usage(gen: Generation) -> dict[str, int]:
+    """``input_tokens`` (what follows the cached prefix: Anthropic's excludes the cache) and the cache counts."""
     return {
-        "input_tokens": gen.input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "input_tokens": gen.input_tokens - gen.cache_read - gen.cache_write,
+        "cache_creation_input_tokens": gen.cache_write,
+        "cache_read_input_tokens": gen.cache_read,
+    }
+
+
+def _thinking_usage(gen: Generation) -> dict[str, Any]:
+    """``output_tokens_details.thinking_tokens`` when the reply thought (part of ``output_tokens``)."""
+    return {"output_tokens_details": {"thinking_tokens": gen.reasoning_count}} if gen.reasoning_count else {}
+
+
+def _usage(gen: Generation, output_tokens: int) -> dict[str, Any]:
+    one_hour = gen.cache_write if gen.cache_ttl == "1h" else 0
+    return {
+        **_cache_usage(gen),
+        "cache_creation": {"ephemeral_5m_input_tokens": gen.cache_write - one_hour,
+                           "ephemeral_1h_input_tokens": one_hour},
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
@@ -146,7 +160,7 @@ def _message(gen: Generation, message_id: str, content: list[dict[str, Any]], st
         "content": content,
         "stop_reason": stop,
         "stop_sequence": None,
-        "usage": _usage(gen, gen.output_tokens if stop else 1),
+        "usage": {**_usage(gen, gen.output_tokens), **_thinking_usage(gen)} if stop else _usage(gen, 1),
     }
 
 
@@ -267,12 +281,7 @@ class AnthropicRenderer(StreamRenderer):
         gen = self.gen
         delta: dict[str, Any] = {"type": "message_delta", "delta": _stop_delta(gen)}
         if gen.usage:
-            delta["usage"] = {
-                "input_tokens": gen.input_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "output_tokens": gen.output_tokens,
-            }
+            delta["usage"] = {**_cache_usage(gen), "output_tokens": gen.output_tokens, **_thinking_usage(gen)}
         blocks = [*self.tool_blocks(), *(self.server_blocks() if gen.scenario.pause else ())]
         return [*blocks, _event("message_delta", delta), _event("message_stop", {"type": "message_stop"})]
 

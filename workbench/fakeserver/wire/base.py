@@ -135,6 +135,11 @@ class Prompt:
     attached_tokens: int = 0
     """The input tokens of the request's images and PDFs (:func:`workbench.fakeserver.wire.attachments.
     attached_tokens`), on top of its texts'."""
+    answers_tools: bool = False
+    """The history ends with tool results (:func:`workbench.fakeserver.wire.tool_turns.answers_tools`): the reply
+    is text, so a tool loop ends."""
+    reasoning_off: bool = False
+    """The request turned reasoning off (:func:`workbench.fakeserver.wire.reasoning.reasoning_off`): none streams."""
 
 
 def content_text(content: Any) -> str:
@@ -181,6 +186,12 @@ class Generation:
     text_count: int
     truncated: bool  # the max-tokens cap cut the reply
     tool_calls: tuple[FakeToolCall, ...] = ()
+    cache_read: int = 0
+    """Input tokens read from the prompt cache (scenario ``cache``, :mod:`workbench.fakeserver.prompt_cache`)."""
+    cache_write: int = 0
+    """Input tokens written to it (Anthropic breakpoints only)."""
+    cache_ttl: str = "5m"
+    """The longest ``ttl`` of the request's breakpoints: which ``cache_creation`` bucket the writes go to."""
 
     @property
     def usage(self) -> bool:
@@ -206,8 +217,9 @@ class Generation:
 def plan(prompt: Prompt, scenario: Scenario, request_id: str, created: int, received_ns: int) -> Generation:
     """Apply the max-tokens cap to reasoning first, then to the text (tool calls are not cut). A reply that
     calls tools holds no text unless the scenario gives ``tokens``."""
-    calls = plan_calls(prompt.tools, scenario.tools, prompt.model, prompt.last_user) if scenario.tools else ()
-    reasoning = scenario.reasoning
+    calls = (plan_calls(prompt.tools, scenario.tools, prompt.model, prompt.last_user)
+             if scenario.tools and not prompt.answers_tools else ())
+    reasoning = 0 if prompt.reasoning_off else scenario.reasoning
     text = 0 if calls and not any(key == "tokens" for key, _ in scenario.pairs) else scenario.tokens
     truncated = False
     cap = prompt.max_tokens

@@ -103,6 +103,15 @@ SAFETY_RATINGS = [
 """A ``refusal=1`` candidate's ratings: dangerous content blocked it."""
 
 
+def cache_usage(gen: Generation) -> dict[str, Any]:
+    """``cachedContentTokenCount`` (part of ``promptTokenCount``) and its modality breakdown, left out as
+    Gemini leaves them out when nothing was read from a cache."""
+    if not gen.cache_read:
+        return {}
+    return {"cachedContentTokenCount": gen.cache_read,
+            "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": gen.cache_read}]}
+
+
 def _finish_reason(gen: Generation) -> str:
     return "SAFETY" if gen.scenario.refusal else "MAX_TOKENS" if gen.truncated else "STOP"
 
@@ -125,6 +134,7 @@ class GeminiRenderer(StreamRenderer):
             }
             if gen.reasoning_count:
                 usage["thoughtsTokenCount"] = slot("h")
+            usage.update(cache_usage(gen))
         self._usage = usage
 
         def chunk(part: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -293,6 +303,7 @@ class GeminiWire(WireFormat):
             }
             if gen.reasoning_count:
                 usage["thoughtsTokenCount"] = gen.reasoning_count
+            usage.update(cache_usage(gen))
             out["usageMetadata"] = usage
         out["modelVersion"] = gen.model
         out["responseId"] = new_id("", 11)

@@ -41,7 +41,7 @@ def chat_usage(gen: Generation) -> dict[str, Any]:
         "prompt_tokens": gen.input_tokens,
         "completion_tokens": gen.output_tokens,
         "total_tokens": gen.input_tokens + gen.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": gen.cache_read, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": gen.reasoning_count,
             "audio_tokens": 0,
