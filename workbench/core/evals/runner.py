@@ -504,7 +504,8 @@ class EvalRunner:
         record, trace_id = await self._complete(cell.target.ref, request, context, cell.target.endpoint)
         usage = record.usage
         return Observation(
-            text=record.text, finish=None if record.finish is None else record.finish.value,
+            text=record.text or record.refusal or "",  # a refusal without text is the output, as in promptfoo
+            finish=None if record.finish is None else record.finish.value,
             latency_ms=record.timing.latency_ms, ttft_ms=record.timing.ttft_ms,
             cost_usd=None if record.cost_usd is None else float(record.cost_usd),
             input_tokens=usage.input_tokens if usage else None, output_tokens=usage.output_tokens if usage else None,

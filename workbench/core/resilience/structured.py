@@ -24,7 +24,8 @@ def judge_structured(record: CallRecord, target: str, policy: CallPolicy,
     if schema is None:
         return None
     if record.finish is FinishReason.CONTENT_FILTER:
-        return RefusalError(target, f"the model refused ({record.finish_raw}): {_excerpt(record.text)}",
+        said = _excerpt(record.refusal or record.text)
+        return RefusalError(target, f"the model refused ({record.finish_raw}): {said}",
                             "a refusal is not asked for again: change the prompt, or try another model"), None
     problem = schema_problem(record.text, schema)
     if problem is None:
