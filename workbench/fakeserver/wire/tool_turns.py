@@ -1,0 +1,175 @@
+"""Conversation histories holding tool calls and tool results, checked per wire the way the real APIs check
+them (a 400 with the provider's own wording), and whether the history ends with tool results: a reply to tool
+results is text, never another tool call, so a tool loop ends.
+
+- OpenAI chat: a ``role: tool`` message answers a ``tool_calls`` entry of the assistant message before it; every
+  call is answered before the next other message.
+- Responses: a ``function_call_output`` item answers an earlier ``function_call`` item with its ``call_id``; every
+  call is answered.
+- Anthropic: the user turn after an assistant turn with ``tool_use`` blocks holds a ``tool_result`` block for
+  each of them (and none for another id); ``input`` is an object.
+- Gemini: the turn after a ``functionCall`` turn holds as many ``functionResponse`` parts as there were calls,
+  each ``response`` a JSON object.
+- Ollama: an assistant ``tool_calls`` entry's ``arguments`` is an object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from workbench.fakeserver.wire.base import WireError
+
+__all__ = ["answers_tools", "anthropic_history", "gemini_history", "ollama_history", "openai_chat_history",
+           "responses_history"]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _missing_results(ids: Sequence[str]) -> WireError:
+    return WireError("An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                     f"'tool_call_id'. The following tool_call_ids did not have response messages: {', '.join(ids)}",
+                     "messages")
+
+
+def openai_chat_history(messages: Sequence[Any]) -> bool:
+    """Check a Chat Completions ``messages`` list; ``True`` when it ends with tool results."""
+    pending: list[str] = []
+    opened = False  # the messages since the last non-tool one answer an assistant ``tool_calls`` message
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, Mapping):
+            continue
+        if msg.get("role") == "tool":
+            if not opened:
+                raise WireError("Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+                                "message with 'tool_calls'.", f"messages.[{i}].role")
+            call_id = msg.get("tool_call_id")
+            if call_id not in pending:
+                raise WireError(f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in 'tool_calls' of "
+                                "previous message.", f"messages.[{i}].tool_call_id")
+            pending.remove(call_id)
+            continue
+        if pending:
+            raise _missing_results(pending)
+        calls = _list(msg.get("tool_calls")) if msg.get("role") == "assistant" else []
+        for j, call in enumerate(calls):
+            function = call.get("function") if isinstance(call, Mapping) else None
+            if not isinstance(function, Mapping) or not isinstance(function.get("arguments"), str):
+                raise WireError(f"Invalid type for 'messages[{i}].tool_calls[{j}].function.arguments': expected a "
+                                "string.", f"messages[{i}].tool_calls[{j}].function.arguments", code="invalid_type")
+            pending.append(str(call.get("id")))
+        opened = bool(calls)
+    if pending:
+        raise _missing_results(pending)
+    return bool(messages) and isinstance(messages[-1], Mapping) and messages[-1].get("role") == "tool"
+
+
+def responses_history(items: Sequence[Any]) -> bool:
+    """Check a Responses ``input`` list; ``True`` when it ends with a ``function_call_output`` item."""
+    calls: list[str] = []
+    answered: set[str] = set()
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        if item.get("type") == "function_call":
+            if not isinstance(item.get("arguments"), str):
+                raise WireError("Invalid type for 'input[].arguments': expected a string.", "input")
+            calls.append(str(item.get("call_id")))
+        elif item.get("type") == "function_call_output":
+            call_id = str(item.get("call_id"))
+            if call_id not in calls:
+                raise WireError(f"No tool call found for function call output with call_id {call_id}.", "input")
+            answered.add(call_id)
+    for call_id in calls:
+        if call_id not in answered:
+            raise WireError(f"No tool output found for function call {call_id}.", "input")
+    return bool(items) and isinstance(items[-1], Mapping) and items[-1].get("type") == "function_call_output"
+
+
+def _blocks(msg: Mapping[str, Any], kind: str) -> list[tuple[int, Mapping[str, Any]]]:
+    return [(j, b) for j, b in enumerate(_list(msg.get("content"))) if isinstance(b, Mapping) and b.get("type") == kind]
+
+
+def anthropic_history(messages: Sequence[Any]) -> bool:
+    """Check a Messages ``messages`` list; ``True`` when it ends with a user turn of ``tool_result`` blocks."""
+    pending: list[str] = []
+    results: list[tuple[int, Mapping[str, Any]]] = []
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, Mapping):
+            continue
+        results = _blocks(msg, "tool_result") if msg.get("role") == "user" else []
+        for j, block in results:
+            if block.get("tool_use_id") not in pending:
+                raise WireError(f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                                f"{block.get('tool_use_id')}. Each `tool_result` block must have a corresponding "
+                                "`tool_use` block in the previous message.")
+        missing = [call_id for call_id in pending if call_id not in {b.get("tool_use_id") for _, b in results}]
+        if missing:
+            raise WireError(f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks immediately "
+                            f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
+                            "`tool_result` block in the next message.")
+        uses = _blocks(msg, "tool_use") if msg.get("role") == "assistant" else []
+        for j, block in uses:
+            if not isinstance(block.get("input"), Mapping):
+                raise WireError(f"messages.{i}.content.{j}.tool_use.input: Input should be a valid dictionary")
+        pending = [str(block.get("id")) for _, block in uses]
+    if pending:
+        raise WireError(f"messages.{len(messages) - 1}: `tool_use` ids were found without `tool_result` blocks "
+                        f"immediately after: {', '.join(pending)}. Each `tool_use` block must have a corresponding "
+                        "`tool_result` block in the next message.")
+    return bool(results)
+
+
+def gemini_history(contents: Sequence[Any]) -> bool:
+    """Check a ``contents`` list; ``True`` when it ends with ``functionResponse`` parts."""
+    pending = 0
+    responses: list[Any] = []
+    for i, content in enumerate(contents):
+        parts = [p for p in _list(content.get("parts") if isinstance(content, Mapping) else None)
+                 if isinstance(p, Mapping)]
+        responses = [p["functionResponse"] for p in parts if "functionResponse" in p]
+        if pending and len(responses) != pending:
+            raise WireError("Please ensure that the number of function response parts is equal to the number of "
+                            "function call parts of the function call turn.")
+        if responses and not pending:
+            raise WireError("Please ensure that function response turn comes immediately after a function call turn.")
+        for j, response in enumerate(responses):
+            if not isinstance(response, Mapping) or not isinstance(response.get("response"), Mapping):
+                raise WireError(f"Invalid value at 'contents[{i}].parts[{j}].function_response.response' "
+                                "(type.googleapis.com/google.protobuf.Struct), expected a JSON object")
+        pending = sum(1 for p in parts if "functionCall" in p)
+    if pending:
+        raise WireError("Please ensure that the number of function response parts is equal to the number of "
+                        "function call parts of the function call turn.")
+    return bool(responses)
+
+
+def ollama_history(messages: Sequence[Any]) -> bool:
+    """Check an ``/api/chat`` ``messages`` list; ``True`` when it ends with a ``role: tool`` message."""
+    for msg in messages:
+        if not isinstance(msg, Mapping):
+            continue
+        for call in _list(msg.get("tool_calls")):
+            function = call.get("function") if isinstance(call, Mapping) else None
+            if isinstance(function, Mapping) and not isinstance(function.get("arguments"), Mapping | None):
+                raise WireError("json: cannot unmarshal string into Go struct field ToolCallFunction.messages."
+                                "tool_calls.function.arguments of type api.ToolCallFunctionArguments")
+    return bool(messages) and isinstance(messages[-1], Mapping) and messages[-1].get("role") == "tool"
+
+
+_HISTORIES = {"openai_chat": ("messages", openai_chat_history), "openai_responses": ("input", responses_history),
+              "anthropic": ("messages", anthropic_history), "gemini": ("contents", gemini_history),
+              "ollama": ("messages", ollama_history)}
+
+
+def answers_tools(wire: str, body: Mapping[str, Any]) -> bool:
+    """Check the tool turns of a generating request's history on ``wire`` (a :class:`WireError` when the real API
+    would refuse it); ``True`` when the history ends with tool results (the reply is then text)."""
+    found = _HISTORIES.get(wire)
+    if found is None:
+        return False
+    key, check = found
+    history = body.get(key)
+    return check(history) if isinstance(history, list) else False
