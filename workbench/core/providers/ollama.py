@@ -10,22 +10,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, UsageEvent
+from workbench.core.events import FinishEvent, ReasoningDelta, StreamEvent, ToolCallDelta, Usage, UsageEvent
 from workbench.core.finish import finish_reason
 from workbench.core.providers import attachments
 from workbench.core.providers.base import HttpProvider, WireParser, sampling, stream_error
-from workbench.core.providers.openai_chat import chat_messages
+from workbench.core.providers.reasoning import ollama_think
+from workbench.core.providers.think_tags import ThinkSplitter
 from workbench.core.providers.tools import compact_json, ollama_tools
+from workbench.core.providers.turns import ollama_messages
 from workbench.core.request import ChatRequest
 
 
 class OllamaParser(WireParser):
-    __slots__ = ("calls", "done")
+    __slots__ = ("calls", "done", "think")
 
     def __init__(self) -> None:
         self.done = False
         self.calls = 0
         """``message.tool_calls`` entries so far (each is a whole tool call)."""
+        self.think = ThinkSplitter()
+        """``<think>…</think>`` opening the content (a model whose thinking Ollama does not split out)."""
 
     def feed(self, value: Any, at_ns: int) -> Iterable[StreamEvent]:
         if self.done or not isinstance(value, dict):
@@ -38,7 +42,7 @@ class OllamaParser(WireParser):
         if message.get("thinking"):
             out.append(ReasoningDelta(message["thinking"], at_ns))
         if message.get("content"):
-            out.append(TextDelta(message["content"], at_ns))
+            out.extend(self.think.feed(message["content"], at_ns))
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             arguments = function.get("arguments")
@@ -47,6 +51,7 @@ class OllamaParser(WireParser):
             self.calls += 1
         if value.get("done"):
             self.done = True
+            out.extend(self.think.flush(at_ns))
             if "prompt_eval_count" in value or "eval_count" in value:
                 out.append(UsageEvent(Usage(
                     input_tokens=value.get("prompt_eval_count") or 0,
@@ -76,13 +81,15 @@ class OllamaProvider(HttpProvider):
         options: dict[str, Any] = {"num_predict": p.max_tokens, **sampling(p)}
         body: dict[str, Any] = {
             "model": self.endpoint.model,
-            "messages": chat_messages(request, attachments.ollama),
+            "messages": ([{"role": "system", "content": request.system}] if request.system else [])
+            + ollama_messages(request.messages, attachments.ollama),
             "stream": True,
             "options": options,
         }
         if p.json_schema is not None:
             body["format"] = p.json_schema
         body.update(ollama_tools(p, self.target))
+        body.update(ollama_think(p))
         return body
 
     def parser(self) -> WireParser:

@@ -1,0 +1,147 @@
+"""A request's reasoning effort and thinking budget reach each wire in its own field (each mapped to the other
+where a wire takes one only); the CLI, prompt files, sessions and eval configs set them; bad values are one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.conftest import prompt_workspace
+from tests.test_cli import json_lines, workbench
+from workbench.cli.arguments import REASONING_EFFORTS as CLI_EFFORTS
+from workbench.core.errors import ConfigError
+from workbench.core.providers.base import Provider
+from workbench.core.registry import make_provider, resolve
+from workbench.core.request import REASONING_EFFORTS, ChatRequest, ModelRef, Params
+
+ENV = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k"}
+
+
+def provider(target: str) -> Provider:
+    return make_provider(resolve(ModelRef.parse(target), ENV), httpx2.AsyncClient())
+
+
+def body(target: str, **params: Any) -> dict[str, Any]:
+    p = provider(target)
+    request = ChatRequest.from_prompt("hi", params=Params(max_tokens=params.pop("max_tokens", 100), **params))
+    return p.body(p.resolve(request))  # type: ignore[attr-defined]
+
+
+def test_the_cli_offers_every_effort() -> None:
+    assert CLI_EFFORTS == REASONING_EFFORTS
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"reasoning_effort": "high"}, "high"), ({"reasoning_effort": "none"}, "none"),
+    ({"thinking_budget": 0}, "none"), ({"thinking_budget": 1024}, "low"), ({"thinking_budget": 4000}, "medium"),
+    ({"thinking_budget": 30000}, "high"), ({"reasoning_effort": "minimal", "thinking_budget": 30000}, "minimal"),
+])
+def test_openai_chat_sends_reasoning_effort(params: dict[str, Any], expected: str) -> None:
+    assert body("openai/o4-mini", **params)["reasoning_effort"] == expected
+
+
+def test_responses_asks_for_the_summary_so_the_reasoning_streams() -> None:
+    assert body("openai-responses/o4-mini", reasoning_effort="low")["reasoning"] == {"effort": "low", "summary": "auto"}
+    assert body("openai-responses/o4-mini", thinking_budget=0)["reasoning"] == {"effort": "none"}
+
+
+def test_anthropic_thinking_budget_and_max_tokens_above_it() -> None:
+    sent = body("anthropic/claude-sonnet-4-5", thinking_budget=2048, max_tokens=4096)
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048} and sent["max_tokens"] == 4096
+    raised = body("anthropic/claude-sonnet-4-5", reasoning_effort="medium", max_tokens=500)
+    assert raised["thinking"] == {"type": "enabled", "budget_tokens": 8192}
+    assert raised["max_tokens"] == 8192 + 500  # the answer keeps the room asked for
+    assert body("anthropic/claude-sonnet-4-5", reasoning_effort="none")["thinking"] == {"type": "disabled"}
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"thinking_budget": 500}, "at least 1024 tokens, not 500"),
+    ({"thinking_budget": 2048, "temperature": 0.2}, "takes no temperature"),
+    ({"thinking_budget": 2048, "top_p": 0.5}, "top_p of 0.95 to 1"),
+])
+def test_anthropic_refuses_what_extended_thinking_does_not_take(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        body("anthropic/claude-sonnet-4-5", **params)
+
+
+def test_gemini_thinking_config() -> None:
+    config = body("gemini/gemini-2.5-flash", thinking_budget=512)["generationConfig"]
+    assert config["thinkingConfig"] == {"thinkingBudget": 512, "includeThoughts": True}
+    off = body("gemini/gemini-2.5-flash", reasoning_effort="none")["generationConfig"]
+    assert off["thinkingConfig"] == {"thinkingBudget": 0, "includeThoughts": False}
+    assert body("gemini/gemini-2.5-flash", reasoning_effort="high")["generationConfig"]["thinkingConfig"][
+        "thinkingBudget"] == 24576
+
+
+@pytest.mark.parametrize(("params", "think"), [
+    ({"reasoning_effort": "high"}, "high"), ({"reasoning_effort": "minimal"}, "low"),
+    ({"reasoning_effort": "none"}, False), ({"thinking_budget": 100}, True), ({"thinking_budget": 0}, False),
+])
+def test_ollama_think(params: dict[str, Any], think: object) -> None:
+    assert body("ollama/qwen3", **params)["think"] == think
+
+
+def test_no_reasoning_asked_no_reasoning_fields() -> None:
+    for target in ("openai/gpt-4o", "openai-responses/gpt-4o", "anthropic/claude", "gemini/g", "ollama/l"):
+        sent = body(target)
+        assert not {"reasoning_effort", "reasoning", "thinking", "think"} & set(sent), target
+        assert "thinkingConfig" not in sent.get("generationConfig", {}), target
+
+
+@pytest.mark.parametrize("target", ["fake/r@reasoning=6,tokens=3", "fake-responses/r@reasoning=6,tokens=3",
+                                    "fake-anthropic/r@reasoning=6,tokens=3", "fake-gemini/r@reasoning=6,tokens=3",
+                                    "fake-ollama/r@reasoning=6,tokens=3"])
+def test_run_turns_reasoning_off_on_every_wire(target: str) -> None:
+    thinking = json_lines(workbench("run", "hi", "-m", target, "--json", "--no-trace").stdout)[0]
+    assert thinking["status"] == "ok" and thinking["reasoning"]
+    result = workbench("run", "hi", "-m", target, "--json", "--no-trace", "--reasoning-effort", "none")
+    assert result.returncode == 0, result.stderr
+    row = json_lines(result.stdout)[0]
+    assert row["status"] == "ok" and row["reasoning"] == "" and row["text"] == thinking["text"]
+
+
+def test_run_raises_anthropic_max_tokens_above_the_budget() -> None:
+    """The fake server refuses a budget not under max_tokens as Anthropic does: the call passes."""
+    result = workbench("run", "hi", "-m", "fake-anthropic/r@reasoning=3,tokens=2", "--json", "--no-trace",
+                       "--thinking-budget", "2000", "--max-tokens", "50")
+    assert result.returncode == 0, result.stderr
+    assert json_lines(result.stdout)[0]["status"] == "ok"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--reasoning-effort", "extreme"], "argument --reasoning-effort: invalid choice: 'extreme'"),
+    (["--thinking-budget", "-5"], "argument --thinking-budget: -5: expected a whole number"),
+    (["--thinking-budget", "lots"], "argument --thinking-budget: lots: expected a whole number"),
+])
+def test_bad_reasoning_flags_are_one_line_and_exit_2(flags: list[str], message: str) -> None:
+    result = workbench("run", "hi", "-m", "fake/a", *flags)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_prompt_file_sets_the_reasoning_and_a_bad_value_fails_at_its_line(tmp_path: Path) -> None:
+    prompts = prompt_workspace(tmp_path) / "prompts"
+    (prompts / "think.yaml").write_text("name: think\ntargets: [fake/r@reasoning=4]\nparams:\n  reasoning_effort: none\n"
+                                        "messages:\n  - role: user\n    content: hi\n")
+    result = workbench("run", "--prompt", "think", "--json", "--no-trace", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json_lines(result.stdout)[0]["reasoning"] == ""
+    (prompts / "think.yaml").write_text("name: think\ntargets: [fake/r@reasoning=4]\nparams:\n  thinking_budget: -1\n"
+                                        "messages:\n  - role: user\n    content: hi\n")
+    bad = workbench("run", "--prompt", "think", "--json", "--no-trace", cwd=tmp_path)
+    assert bad.returncode == 2 and "think.yaml:4" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_saved_session_keeps_the_reasoning(tmp_path: Path) -> None:
+    prompt_workspace(tmp_path)
+    first = workbench("run", "hi", "-m", "fake/r@reasoning=4", "--reasoning-effort", "none", "--no-trace",
+                      "--save-session", "quiet", "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    saved = (tmp_path / "sessions" / "quiet.yaml").read_text()
+    assert "reasoning_effort: none" in saved
+    again = workbench("run", "--session", "quiet", "--json", "--no-trace", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json_lines(again.stdout)[0]["reasoning"] == ""
