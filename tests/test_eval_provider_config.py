@@ -195,6 +195,12 @@ def test_a_grader_on_its_own_base_url_with_its_own_key(tmp_path: Path, fake_serv
     ("openai:chat:gpt-4o-mini", "apiKey: '{{ env.MY_KEY }}'", 5, "use apiKeyEnvar"),
     ("openai:chat:gpt-4o-mini", "apiBaseUrl: not-a-url", 5, "not a usable base URL"),
     ("ollama:chat:llama", "apiHost: example.com", 5, "use apiBaseUrl"),
+    ("openai:chat:gpt-4o-mini", "n: 3", 5, "config.n cannot be honoured for openai:chat:gpt-4o-mini: a call reads one "
+     "choice, not 3"),
+    ("openai:chat:gpt-4o-mini", "passthrough: {n: 2}", 5, "config.passthrough.n cannot be honoured"),
+    ("openai:responses:gpt-x", "n: 1", 5, "only Chat Completions takes n"),
+    ("google:gemini-x", "generationConfig: {candidateCount: 4}", 5, "generationConfig.candidateCount cannot be "
+     "honoured"),
 ])
 def test_a_config_key_that_cannot_be_honoured_fails_the_load_at_its_line(
         provider: str, config: str, line: int, reason: str, tmp_path: Path) -> None:

@@ -118,10 +118,28 @@ def _response_format(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
                       "this provider's own field)")
 
 
+def _one_choice(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    """``n`` / ``candidateCount``: one choice is all a call reads, so only 1 is honoured (more would be billed for
+    choices that are dropped)."""
+    if isinstance(value, bool) or value != 1:
+        parsed.refuse(loc, key, f"a call reads one choice, not {value!r} (several would be billed and dropped): "
+                      "for several samples use evaluateOptions.repeat or --repeat")
+
+
+def _n(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    if parsed.wire != "openai_chat":
+        parsed.refuse(loc, key, "only Chat Completions takes n")
+    _one_choice(parsed, loc, key, value)
+    parsed.body["n"] = value
+
+
 def _passthrough(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
     if parsed.wire not in _OPENAI_WIRES:
         parsed.refuse(loc, key, "passthrough is OpenAI's")
-    parsed.body.update(expect(parsed.src, loc, value, dict, "a mapping of body fields"))
+    fields = expect(parsed.src, loc, value, dict, "a mapping of body fields")
+    if "n" in fields:
+        _one_choice(parsed, (*loc, "n"), f"{key}.n", fields["n"])
+    parsed.body.update(fields)
 
 
 def _reasoning_effort(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
@@ -154,6 +172,8 @@ def _generation_config(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
         elif inner == "thinkingConfig":
             _thinking_config(parsed, inner_loc, item)
         elif inner in _GEMINI_GENERATION:
+            if inner == "candidateCount":
+                _one_choice(parsed, inner_loc, f"generationConfig.{inner}", item)
             parsed.nested_body("generationConfig", str(inner), item)
         else:
             parsed.refuse(inner_loc, f"generationConfig.{inner}", "this generation setting is not supported")
@@ -199,7 +219,7 @@ def _key_required(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
 _HANDLERS: dict[str, Callable[[_Parsed, Loc, str, Any], None]] = {
     "apiBaseUrl": _base_url, "apiHost": _base_url, "apiKey": _api_key, "apiKeyEnvar": _key_env,
     "apiKeyRequired": _key_required, "headers": _headers, "organization": _organization,
-    "response_format": _response_format, "passthrough": _passthrough, "reasoning_effort": _reasoning_effort,
+    "response_format": _response_format, "passthrough": _passthrough, "n": _n, "reasoning_effort": _reasoning_effort,
     "thinking": _thinking, "generationConfig": _generation_config,
 }
 
