@@ -124,8 +124,8 @@ def test_bad_reasoning_flags_are_one_line_and_exit_2(flags: list[str], message: 
 
 def test_a_prompt_file_sets_the_reasoning_and_a_bad_value_fails_at_its_line(tmp_path: Path) -> None:
     prompts = prompt_workspace(tmp_path) / "prompts"
-    (prompts / "think.yaml").write_text("name: think\ntargets: [fake/r@reasoning=4]\nparams:\n  reasoning_effort: none\n"
-                                        "messages:\n  - role: user\n    content: hi\n")
+    (prompts / "think.yaml").write_text("name: think\ntargets: [fake/r@reasoning=4]\nparams:\n"
+                                        "  reasoning_effort: none\nmessages:\n  - role: user\n    content: hi\n")
     result = workbench("run", "--prompt", "think", "--json", "--no-trace", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json_lines(result.stdout)[0]["reasoning"] == ""

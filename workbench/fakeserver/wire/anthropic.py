@@ -8,9 +8,9 @@ call after it: content_block_start (``id``, ``name``, ``input: {}``), an empty `
 arguments in pieces, content_block_stop; stop_reason ``tool_use``], [with ``pause=1`` a ``server_tool_use`` block
 (``web_search``, its input in ``input_json_delta`` pieces) and its ``web_search_tool_result`` block; stop_reason
 ``pause_turn``], message_delta (stop_reason ``end_turn`` / ``max_tokens``, or ``refusal`` with ``stop_details``,
-cumulative usage, with ``output_tokens_details.thinking_tokens`` after a thinking block), message_stop. ``event: ping\\ndata: {"type": "ping"}`` follows
-the first content_block_start. ``usage=0`` drops the usage object from message_delta
-(message_start keeps it: the real API always sends it there).
+cumulative usage, with ``output_tokens_details.thinking_tokens`` after a thinking block), message_stop.
+``event: ping\\ndata: {"type": "ping"}`` follows the first content_block_start. ``usage=0`` drops the usage
+object from message_delta (message_start keeps it: the real API always sends it there).
 
 With server-side rate limits every answer carries ``anthropic-ratelimit-{requests,tokens}-{limit,
 remaining,reset}`` (reset: RFC 3339 UTC time when the bucket is full again, rounded up to the second).
