@@ -253,6 +253,8 @@ def add_export(sub: Subparsers) -> None:
                       help="Python with the official SDK (openai, anthropic) instead of httpx2")
     code.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                       help="a value for a {{variable}} (repeatable; the prompt's defaults fill the rest)")
+    code.add_argument("--image", "--attach", dest="images", action="append", default=[], metavar="PATH",
+                      help="attach an image or PDF to the last user turn (repeatable): the code reads it from its path")
 
 
 def add_keys(sub: Subparsers) -> None:

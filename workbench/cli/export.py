@@ -69,6 +69,10 @@ def _code(args: argparse.Namespace) -> int:
     if target is None:
         raise ConfigError(f"prompt '{prompt.name}' has no targets", "pass --target PROVIDER/MODEL")
     request = to_request(prompt, variables(args.var))
+    if args.images:
+        from workbench.core.attachments import attach
+
+        request = attach(request, args.images)
     sys.stdout.write(generate(request, config.expand(target), lang=args.lang, sdk=args.sdk,
                               providers=config.provider_specs(), title=f"prompt {prompt.name} v{version.number}"))
     return EXIT_OK

@@ -3,14 +3,17 @@
 The URL, headers and body come from the target's own wire adapter, so the code sends exactly what a
 race sends (streaming, ``max_tokens`` explicit). The key is read from the provider's environment
 variable at run time and never written into the code; the base URL honours the provider's base-URL
-variable, with the registry's default.
+variable, with the registry's default. Attached files are read from their paths and base64-encoded when the
+code runs (Python only), never inlined.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx2
@@ -25,6 +28,8 @@ _WIRE_NAMES = {"openai_chat": "OpenAI Chat Completions", "anthropic": "Anthropic
                "gemini": "Gemini streamGenerateContent", "ollama": "Ollama /api/chat"}
 _SDKS = {"openai_chat": "openai", "anthropic": "anthropic"}
 _KEY_MARK = "\x00key\x00"
+_FILE_MARK = re.compile("\x00file(\\d+)\x00")
+"""Where an attachment's base64 data goes in the body: the code reads file N (:func:`_marked`) there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,22 @@ class _Wire:
     key_header: tuple[str, str] | None
     """(header name, the text before the key: ``Bearer `` or empty)."""
     body: dict[str, Any]
+    files: tuple[str, ...] = ()
+    """The attached files' paths, read and encoded by the code (``attached(N)``)."""
+
+
+def _marked(request: ChatRequest) -> tuple[ChatRequest, tuple[str, ...]]:
+    """The request with each attachment's data replaced by a mark the code turns into ``attached(N)``, and the
+    files' absolute paths."""
+    files: list[str] = []
+    messages = []
+    for message in request.messages:
+        marked = []
+        for a in message.attachments:
+            marked.append(a.model_copy(update={"data": f"\x00file{len(files)}\x00"}))
+            files.append(str(Path(a.path or a.name).expanduser().resolve()))
+        messages.append(message.model_copy(update={"attachments": tuple(marked)}) if marked else message)
+    return request.model_copy(update={"messages": tuple(messages)}), tuple(files)
 
 
 def _wire(request: ChatRequest, target: str, providers: Mapping[str, ProviderSpec]) -> _Wire:
@@ -52,14 +73,14 @@ def _wire(request: ChatRequest, target: str, providers: Mapping[str, ProviderSpe
                         api_key=_KEY_MARK if spec.key_env else None,
                         default_max_tokens=default_max_tokens(ref.model))
     adapter: HttpProvider = WIRES[spec.wire](endpoint, httpx2.AsyncClient())  # only builds; never sends
-    request = adapter.resolve(request)
+    request, files = _marked(adapter.resolve(request))
     headers, key_header = {"content-type": "application/json"}, None
     for name, value in adapter.headers().items():
         if _KEY_MARK in value:
             key_header = (name, value.replace(_KEY_MARK, ""))
         else:
             headers[name] = value
-    return _Wire(spec, adapter.url(request), headers, key_header, adapter.body(request))
+    return _Wire(spec, adapter.url(request), headers, key_header, adapter.body(request), files)
 
 
 def generate(request: ChatRequest, target: str, *, lang: Lang = "python", sdk: bool = False,
@@ -70,13 +91,33 @@ def generate(request: ChatRequest, target: str, *, lang: Lang = "python", sdk: b
     if lang == "curl":
         if sdk:
             raise ConfigError("--sdk is for Python only", "drop --sdk, or use --lang python")
+        if wire.files:
+            raise ConfigError("curl code cannot read the attached files",
+                              "use --lang python: it reads and encodes them")
         return heading + _curl(wire)
     if not sdk:
-        return heading + _httpx(wire)
+        return heading + _attached(_httpx(wire), wire)
     sdk_name = _SDKS.get(wire.spec.wire)
     if sdk_name is None:
         raise ConfigError(f"no official SDK variant for {target}", "drop --sdk: the httpx2 code works for it")
-    return heading + (_openai_sdk(wire) if sdk_name == "openai" else _anthropic_sdk(wire))
+    return heading + _attached(_openai_sdk(wire) if sdk_name == "openai" else _anthropic_sdk(wire), wire)
+
+
+def _attached(code: str, wire: _Wire) -> str:
+    """The code with the reader of the attached files (``attached(N)``: file N's bytes in base64) after its
+    imports."""
+    if not wire.files:
+        return code
+    lines = code.splitlines(keepends=True)
+    end = max(i for i, line in enumerate(lines) if line.startswith(("import ", "from "))) + 1
+    reader = ("\n"
+              f"FILES = {_literal(list(wire.files))}\n\n\n"
+              "def attached(index):\n"
+              '    """An attached file\'s bytes in base64, read from its path."""\n'
+              "    return base64.b64encode(Path(FILES[index]).read_bytes()).decode()\n\n")
+    stdlib = lines.index("\n") if "\n" in lines[:end] else end  # the standard library's imports come first
+    return ("import base64\n" + "".join(lines[:stdlib]) + "from pathlib import Path\n" + "".join(lines[stdlib:end])
+            + reader + "".join(lines[end:]))
 
 
 # --- pieces shared by the variants ---------------------------------------------------------------------------------
@@ -102,6 +143,10 @@ def _literal(value: Any, depth: int = 0) -> str:
         return "{\n" + entries + pad + "}"
     if isinstance(value, list) and value:
         return "[\n" + "".join(f"{inner}{_literal(v, depth + 1)},\n" for v in value) + pad + "]"
+    if isinstance(value, str) and "\x00file" in value:  # an attachment's data: read from its file at run time
+        pieces = _FILE_MARK.split(value)
+        return " + ".join(f"attached({piece})" if i % 2 else repr(piece)
+                          for i, piece in enumerate(pieces) if i % 2 or piece)
     return repr(value)
 
 
