@@ -48,38 +48,47 @@ def load_tools(path: Path) -> tuple[dict[str, Any], ...]:
             line = 1
         return ToolsFileError(path, line, problem)
 
+    found = tool_problem(data)
+    if found is not None:
+        loc, problem = found
+        raise fail(loc, "a tools file is a non-empty list of tools" if not loc else problem)
+    return tuple(data)
+
+
+def tool_problem(data: Any) -> tuple[Loc, str] | None:
+    """Where and why ``data`` is not a non-empty list of tools in OpenAI's function format, or None."""
     if not isinstance(data, list) or not data:
-        raise fail((), "a tools file is a non-empty list of tools")
+        return (), "a non-empty list of tools"
     names: set[str] = set()
     for i, tool in enumerate(data):
         if not isinstance(tool, dict) or tool.get("type") != "function":
-            raise fail((i,), f'tool {i + 1} is not {{"type": "function", ...}}')
+            return (i,), f'tool {i + 1} is not {{"type": "function", ...}}'
         extra = set(tool) - {"type", "function"}
         if extra:
-            raise fail((i, sorted(extra)[0]), f"tool {i + 1}: unknown key '{sorted(extra)[0]}'")
+            return (i, sorted(extra)[0]), f"tool {i + 1}: unknown key '{sorted(extra)[0]}'"
         function = tool.get("function")
         if not isinstance(function, dict):
-            raise fail((i,), f"tool {i + 1} has no 'function' object")
+            return (i,), f"tool {i + 1} has no 'function' object"
         name = function.get("name")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise fail((i, "function", "name") if "name" in function else (i, "function"),
-                       f"tool {i + 1}: its name must be 1-64 letters, digits, '_' or '-' (got {name!r})")
+            return ((i, "function", "name") if "name" in function else (i, "function"),
+                    f"tool {i + 1}: its name must be 1-64 letters, digits, '_' or '-' (got {name!r})")
         if name in names:
-            raise fail((i, "function", "name"), f"tool {i + 1}: '{name}' is named twice")
+            return (i, "function", "name"), f"tool {i + 1}: '{name}' is named twice"
         names.add(name)
         unknown = set(function) - _FUNCTION_KEYS
         if unknown:
             key = sorted(unknown)[0]
-            raise fail((i, "function", key), f"tool '{name}': unknown key '{key}'")
+            return (i, "function", key), f"tool '{name}': unknown key '{key}'"
         if "description" in function and not isinstance(function["description"], str):
-            raise fail((i, "function", "description"), f"tool '{name}': description must be text")
+            return (i, "function", "description"), f"tool '{name}': description must be text"
         parameters = function.get("parameters")
         if parameters is not None and (not isinstance(parameters, dict)
                                        or parameters.get("type", "object") != "object"):
-            raise fail((i, "function", "parameters"), f"tool '{name}': parameters must be a JSON schema of an object")
+            return (i, "function", "parameters"), f"tool '{name}': parameters must be a JSON schema of an object"
         if "strict" in function and not isinstance(function["strict"], bool):
-            raise fail((i, "function", "strict"), f"tool '{name}': strict must be true or false")
-    return tuple(data)
+            return (i, "function", "strict"), f"tool '{name}': strict must be true or false"
+    return None
 
 
 def check_tool_choice(choice: str | None, tools: tuple[dict[str, Any], ...]) -> str | None:
