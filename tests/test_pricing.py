@@ -132,3 +132,18 @@ def test_an_estimate_from_live_meter_counts_equals_a_fresh_count(system: str | N
         from_meters = estimate(request, target, PriceBook(),
                                message_tokens=[count_text(t, "o200k_base") for t in texts])
         assert from_meters == counted
+
+
+@pytest.mark.parametrize("target", ["openai/o4-mini", "anthropic/claude-sonnet-4-5", "gemini/gemini-2.5-flash"])
+def test_reasoning_tokens_are_priced_as_output(target: str) -> None:
+    """``output_tokens`` includes the reasoning (Gemini's thoughts are added to it as they arrive): a reply that
+    thought costs its reasoning at the output price, no more and no less."""
+    from workbench.core.providers.gemini import gemini_usage
+
+    book = PriceBook()
+    thought = book.cost(target, Usage(input_tokens=1_000, output_tokens=3_000, reasoning_tokens=2_000))
+    plain = book.cost(target, Usage(input_tokens=1_000, output_tokens=3_000))
+    visible = book.cost(target, Usage(input_tokens=1_000, output_tokens=1_000))
+    assert thought is not None and visible is not None and thought == plain > visible
+    gemini = gemini_usage({"promptTokenCount": 1_000, "candidatesTokenCount": 1_000, "thoughtsTokenCount": 2_000})
+    assert (gemini.output_tokens, gemini.reasoning_tokens) == (3_000, 2_000)
