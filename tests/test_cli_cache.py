@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import prompt_workspace
 from tests.test_cli import json_lines, workbench
 
 SYSTEM = "You are a meticulous support agent for a large retailer; answer with the policy that applies and why."
@@ -61,3 +62,60 @@ def test_bad_breakpoints_are_one_line_and_exit_2(args: list[str], problem: str |
         return
     assert ran.returncode == 2 and problem in ran.stderr and "Traceback" not in ran.stderr
     assert len(ran.stderr.strip().splitlines()) <= 2  # the problem, and its hint
+
+
+SUPPORT = """\
+name: support
+system: You are a meticulous support agent for a large retailer; answer with the policy that applies and why.
+cache:
+  system: true
+  ttl: 1h
+messages:
+  - role: user
+    content: My parcel arrived damaged, what now?
+  - role: assistant
+    content: Sorry to hear that, send a photo and we will replace it.
+    cache: true
+  - role: user
+    content: "{{question}}"
+variables:
+  question: {default: And if I would rather have a refund?}
+"""
+
+
+def test_a_prompt_files_breakpoints_are_sent_kept_in_sessions_and_stats_group_by_prompt_version(
+        fake_env: dict[str, str], tmp_path: Path) -> None:
+    ws = prompt_workspace(tmp_path, support=SUPPORT)
+    target = f"fake-anthropic/prompt-{uuid.uuid4().hex[:8]}@cache=1"
+    rows = []
+    for args in (["--prompt", "support", "--save-session", "s1"], ["--session", "s1"]):
+        ran = workbench("run", *args, "-m", target, "--json", env=fake_env, cwd=ws)
+        assert ran.returncode == 0, ran.stderr
+        rows.append(json_lines(ran.stdout)[0])
+    written, read = rows
+    assert written["cache_read_tokens"] == 0 and isinstance(written["cache_write_tokens"], int)
+    assert read["cache_read_tokens"] == written["cache_write_tokens"] > 0 and read["cache_write_tokens"] == 0
+    session = (ws / "sessions" / "s1.yaml").read_text()
+    assert "cache:\n    system: true\n    ttl: 1h" in session and "    cache: true" in session
+    assert "cache_write_tokens:" in session  # the saved result keeps the counts
+
+    for by in ("prompt", "prompt-version"):
+        stats = json_lines(workbench("traces", "stats", "--by", by, "--json", cwd=ws).stdout)
+        assert [row[by] for row in stats] == ["support" if by == "prompt" else "support@1"]
+        inputs = written["input_tokens"] + read["input_tokens"]  # type: ignore[operator]
+        assert stats[0]["cache_hit_ratio"] == pytest.approx(read["cache_read_tokens"] / inputs)  # type: ignore[operator]
+
+    code = workbench("export", "code", "support", "--target", "anthropic/claude-sonnet-4-5", "--lang", "curl", cwd=ws)
+    assert code.returncode == 0, code.stderr
+    assert code.stdout.count('"cache_control": {\n') == 2 and '"ttl": "1h"' in code.stdout
+
+
+def test_a_bad_cache_entry_in_a_prompt_file_is_its_file_and_line(tmp_path: Path) -> None:
+    ws = prompt_workspace(tmp_path, support="\n".join(line for line in SUPPORT.splitlines()
+                                                     if not line.startswith("system: You")))
+    ran = workbench("run", "--prompt", "support", "-m", "fake/a", "--no-trace", cwd=ws)
+    assert ran.returncode == 2 and "support.yaml:2: cache:" in ran.stderr and "no system prompt" in ran.stderr
+    assert "Traceback" not in ran.stderr
+    (ws / "prompts" / "support.yaml").write_text(SUPPORT.replace("system: true", "system: true\n  tools: true"))
+    ran = workbench("run", "--prompt", "support", "-m", "fake/a", "--no-trace", cwd=ws)
+    assert ran.returncode == 2 and "support.yaml:3: cache:" in ran.stderr and "no tools" in ran.stderr

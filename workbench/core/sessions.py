@@ -24,15 +24,19 @@ from workbench.core.errors import ConfigError
 from workbench.core.prompts.model import (
     NAME_PATTERN,
     SUFFIXES,
+    CacheSettings,
     PromptFileError,
     PromptMessage,
     PromptParams,
+    cache_breakpoints,
+    cache_settings,
+    cached_messages,
+    check_cache,
     check_name,
     check_tool_turns,
     dump_yaml,
     parse_yaml_model,
     prompt_files,
-    prompt_message,
     read_workspace_file,
     request_message,
 )
@@ -72,6 +76,10 @@ class SessionRequest(BaseModel):
 
     _tool_turns = field_validator("messages")(check_tool_turns)
     params: SessionParams = Field(default_factory=SessionParams)
+    cache: CacheSettings | None = Field(default=None, validate_default=True)
+    """Prompt-cache breakpoints after the system prompt and the tools (a turn's own is its ``cache: true``)."""
+
+    _cache = field_validator("cache")(check_cache)
 
 
 class SessionResult(BaseModel):
@@ -89,6 +97,8 @@ class SessionResult(BaseModel):
     """The reply's tool calls (``id``, ``name``, ``arguments``), as ``run --json`` lists them."""
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
     usage_estimated: bool = False
     cost_usd: float | None = None
     ttft_ms: float | None = None
@@ -132,9 +142,8 @@ def session_from_race(name: str, request: ChatRequest, targets: Sequence[str], r
         results.append(SessionResult.model_validate({**fields, "trace_id": trace_id}))
     return Session(
         name=check_name(name), prompt=prompt, variables=dict(variables or {}), targets=list(targets),
-        request=SessionRequest(system=request.system,
-                               messages=[prompt_message(m) for m in request.messages],
-                               params=params),
+        request=SessionRequest(system=request.system, messages=cached_messages(request), params=params,
+                               cache=cache_settings(request.cache)),
         results=results,
     )
 
@@ -147,7 +156,7 @@ def session_request(session: Session) -> tuple[ChatRequest, list[str]]:
                     seed=p.seed, json_schema=p.json_schema, tools=tuple(p.tools), tool_choice=p.tool_choice,
                     reasoning_effort=p.reasoning_effort, thinking_budget=p.thinking_budget)
     request = ChatRequest(system=saved.system, messages=tuple(request_message(m) for m in saved.messages),
-                          params=params)
+                          params=params, cache=cache_breakpoints(saved.cache, saved.messages))
     return request, list(session.targets)
 
 

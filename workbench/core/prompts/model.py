@@ -12,10 +12,18 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from workbench.core.errors import ConfigError
-from workbench.core.request import ChatRequest, Message, Params, ReasoningEffort, split_target
+from workbench.core.request import (
+    MAX_CACHE_BREAKPOINTS,
+    CacheBreakpoints,
+    ChatRequest,
+    Message,
+    Params,
+    ReasoningEffort,
+    split_target,
+)
 from workbench.core.tool_turns import TurnToolCall, tool_turn_problem
 from workbench.core.yaml_lines import line_of, load, syntax_error
 
@@ -61,6 +69,8 @@ class PromptMessage(BaseModel):
     """An assistant turn's tool calls: ``id``, ``name``, ``arguments`` (JSON text, or a mapping)."""
     tool_call_id: str | None = None
     """A ``tool`` turn's call: its content is that call's result."""
+    cache: bool = False
+    """A prompt-cache breakpoint after this turn (Anthropic ``cache_control``; others cache on their own)."""
 
     @model_validator(mode="after")
     def _tool_fields(self) -> PromptMessage:
@@ -98,7 +108,60 @@ def message_data(message: PromptMessage) -> dict[str, Any]:
         out["content"] = message.content
     if message.tool_calls:
         out["tool_calls"] = [call.model_dump() for call in message.tool_calls]
+    if message.cache:
+        out["cache"] = True
     return out
+
+
+class CacheSettings(BaseModel):
+    """A file's ``cache:`` mapping: breakpoints after the system prompt and the tools, and their TTL (a turn's
+    own breakpoint is its ``cache: true``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    system: bool = False
+    tools: bool = False
+    ttl: Literal["5m", "1h"] = "5m"
+
+
+def check_cache(settings: CacheSettings | None, info: ValidationInfo) -> CacheSettings | None:
+    """A field validator's check of a file's ``cache:`` against its ``system``, ``messages`` and ``tools`` (the
+    fields before it); the breakpoints within Anthropic's limit."""
+    data = info.data
+    messages = [m for m in data.get("messages") or () if m.cache]
+    if settings is None:
+        count = len(messages)
+    else:
+        if settings.system and not data.get("system"):
+            raise ValueError("system: true, but there is no system prompt to cache")
+        params = data.get("params")
+        if settings.tools and not getattr(params, "tools", None):
+            raise ValueError("tools: true, but there are no tools to cache")
+        count = int(settings.system) + int(settings.tools) + len(messages)
+    if count > MAX_CACHE_BREAKPOINTS:
+        raise ValueError(f"{count} cache breakpoints: at most {MAX_CACHE_BREAKPOINTS} (Anthropic's limit)")
+    return settings
+
+
+def cache_breakpoints(settings: CacheSettings | None, messages: Sequence[PromptMessage]) -> CacheBreakpoints:
+    """A file's breakpoints as a request's."""
+    settings = settings or CacheSettings()
+    return CacheBreakpoints(system=settings.system, tools=settings.tools, ttl=settings.ttl,
+                            messages=tuple(i for i, m in enumerate(messages) if m.cache))
+
+
+def cached_messages(request: ChatRequest) -> list[PromptMessage]:
+    """A request's turns as a file holds them, its breakpoints on theirs."""
+    marked = set(request.cache.messages)
+    return [prompt_message(m).model_copy(update={"cache": True}) if i in marked else prompt_message(m)
+            for i, m in enumerate(request.messages)]
+
+
+def cache_settings(points: CacheBreakpoints) -> CacheSettings | None:
+    """A request's breakpoints on the system prompt and the tools, and their TTL, as a file's ``cache:``
+    (``None``: the defaults, nothing to write)."""
+    settings = CacheSettings(system=points.system, tools=points.tools, ttl=points.ttl)
+    return None if settings == CacheSettings() else settings
 
 
 class Variable(BaseModel):
@@ -128,10 +191,13 @@ class Prompt(BaseModel):
     params: PromptParams = Field(default_factory=PromptParams)
     system: str | None = None
     messages: list[PromptMessage] = Field(default_factory=list)
+    cache: CacheSettings | None = Field(default=None, validate_default=True)
+    """Prompt-cache breakpoints after the system prompt, and their TTL (written after ``system``)."""
     variables: dict[str, Variable] = Field(default_factory=dict)
     output_schema: dict[str, Any] | None = None
 
     _tool_turns = field_validator("messages")(check_tool_turns)
+    _cache = field_validator("cache")(check_cache)
 
 
 def check_name(name: str) -> str:
@@ -264,6 +330,8 @@ def prompt_data(prompt: Prompt) -> dict[str, Any]:
         out["params"] = params
     if prompt.system is not None:
         out["system"] = prompt.system
+    if prompt.cache is not None:
+        out["cache"] = prompt.cache.model_dump(exclude_defaults=True)
     if prompt.messages:
         out["messages"] = [message_data(m) for m in prompt.messages]
     if prompt.variables:
@@ -327,7 +395,7 @@ def to_request(prompt: Prompt, variables: Mapping[str, str] | None = None) -> Ch
 
     return ChatRequest(system=fill(prompt.system) if prompt.system is not None else None,
                        messages=tuple(request_message(m, fill) for m in prompt.messages),
-                       params=request_params(prompt))
+                       params=request_params(prompt), cache=cache_breakpoints(prompt.cache, prompt.messages))
 
 
 def request_params(prompt: Prompt) -> Params:
