@@ -364,3 +364,26 @@ def test_cli_export_otlp(receiver: Receiver, tmp_path: Path) -> None:
     assert down.returncode == 1 and down.stdout == ""
     assert down.stderr.count("\n") == 1 and "cannot reach the OTLP endpoint" in down.stderr
     assert "Traceback" not in down.stderr
+
+
+def test_tool_turns_export_as_tool_call_and_tool_call_response_parts(receiver: Receiver, tmp_path: Path) -> None:
+    from workbench.core.request import Message
+    from workbench.core.tool_turns import TurnToolCall
+
+    request = ChatRequest(messages=(
+        Message(role="user", content="Weather?"),
+        Message(role="assistant", content="", tool_calls=(TurnToolCall(id="call_1", name="get_weather",
+                                                                       arguments='{"city":"Paris"}'),)),
+        Message(role="tool", tool_call_id="call_1", content="sunny")))
+    record = CallRecord(target="fake/m", request=request, text_parts=["Sunny."], done=True,
+                        finish=FinishReason.STOP, started_at=START)
+    writer = TraceWriter(tmp_path / "t.db")
+    writer.write(record)
+    writer.close()
+    export_store(TraceStore(tmp_path / "t.db"), Filters(), receiver.url, content=True)
+    [span] = receiver.spans()
+    assert json.loads(attrs(span)["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Weather?"}]},
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1", "name": "get_weather",
+                                         "arguments": '{"city":"Paris"}'}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "response": "sunny"}]}]

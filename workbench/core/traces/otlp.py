@@ -233,8 +233,7 @@ def _content(request: Mapping[str, Any], row: Mapping[str, Any]) -> list[tuple[s
     if request.get("system"):
         out.append(("gen_ai.system_instructions",
                     _dumps([{"type": "text", "content": request["system"]}])))
-    messages = [{"role": m.get("role"), "parts": [{"type": "text", "content": m.get("content")}]}
-                for m in request.get("messages") or () if isinstance(m, dict)]
+    messages = [_input_message(m) for m in request.get("messages") or () if isinstance(m, dict)]
     if messages:
         out.append(("gen_ai.input.messages", _dumps(messages)))
     parts = []
@@ -249,6 +248,19 @@ def _content(request: Mapping[str, Any], row: Mapping[str, Any]) -> list[tuple[s
         reply = {"role": "assistant", "parts": parts, "finish_reason": row.get("finish_reason") or "stop"}
         out.append(("gen_ai.output.messages", _dumps([reply])))
     return out
+
+
+def _input_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored turn in the conventions' shape: its text, an assistant turn's ``tool_call`` parts, a tool result as a
+    ``tool_call_response`` part."""
+    if message.get("tool_call_id") is not None:
+        return {"role": "tool", "parts": [{"type": "tool_call_response", "id": message["tool_call_id"],
+                                           "response": message.get("content")}]}
+    calls = message.get("tool_calls") or []
+    parts = [{"type": "text", "content": message.get("content")}] if message.get("content") or not calls else []
+    parts.extend({"type": "tool_call", "id": c.get("id"), "name": c.get("name"), "arguments": c.get("arguments")}
+                 for c in calls if isinstance(c, dict))
+    return {"role": message.get("role"), "parts": parts}
 
 
 def _dumps(value: Any) -> str:
