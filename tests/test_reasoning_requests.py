@@ -3,6 +3,8 @@ where a wire takes one only); the CLI, prompt files, sessions and eval configs s
 
 from __future__ import annotations
 
+import textwrap
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +12,14 @@ import httpx2
 import pytest
 
 from tests.conftest import prompt_workspace
+from tests.resilience_helpers import server_log
 from tests.test_cli import json_lines, workbench
 from workbench.cli.arguments import REASONING_EFFORTS as CLI_EFFORTS
 from workbench.core.errors import ConfigError
 from workbench.core.providers.base import Provider
 from workbench.core.registry import make_provider, resolve
 from workbench.core.request import REASONING_EFFORTS, ChatRequest, ModelRef, Params
+from workbench.fakeserver.process import FakeServerProcess
 
 ENV = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k"}
 
@@ -28,6 +32,14 @@ def body(target: str, **params: Any) -> dict[str, Any]:
     p = provider(target)
     request = ChatRequest.from_prompt("hi", params=Params(max_tokens=params.pop("max_tokens", 100), **params))
     return p.body(p.resolve(request))  # type: ignore[attr-defined]
+
+
+def eval_suite(root: Path, text: str) -> Path:
+    (root / "workbench.toml").write_text("")
+    path = root / "evals" / "suite.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
 
 
 def test_the_cli_offers_every_effort() -> None:
@@ -145,3 +157,57 @@ def test_a_saved_session_keeps_the_reasoning(tmp_path: Path) -> None:
     again = workbench("run", "--session", "quiet", "--json", "--no-trace", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert json_lines(again.stdout)[0]["reasoning"] == ""
+
+
+@pytest.mark.parametrize(("provider", "root", "config", "field", "value"), [
+    ("openai:chat:o-x", "/v1", "reasoning_effort: low", ("reasoning_effort",), "low"),
+    ("openai:responses:o-x", "/v1", "reasoning_effort: high", ("reasoning",), {"effort": "high", "summary": "auto"}),
+    ("anthropic:messages:claude-x", "", "thinking: {type: enabled, budget_tokens: 2048}", ("thinking",),
+     {"type": "enabled", "budget_tokens": 2048}),
+    ("anthropic:messages:claude-x", "", "reasoning_effort: none", ("thinking",), {"type": "disabled"}),
+    ("google:gemini-x", "", "generationConfig: {thinkingConfig: {thinkingBudget: 512}}",
+     ("generationConfig", "thinkingConfig"), {"thinkingBudget": 512, "includeThoughts": True}),
+    ("ollama:chat:llama-x", "", "thinking: {type: disabled}", ("think",), False),
+])
+def test_a_promptfoo_config_sets_the_reasoning_on_every_wire(
+        provider: str, root: str, config: str, field: tuple[str, ...], value: object, tmp_path: Path,
+        fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = eval_suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers:
+          - id: "{provider}@tokens=2,id={marker}"
+            config:
+              apiBaseUrl: "{fake_server.base_url}{root}"
+              apiKey: sk-test-{marker}
+              {config}
+        tests: [{{vars: {{}}, assert: [{{type: finish-reason, value: stop}}]}}]
+        """)
+    result = workbench("eval", str(suite), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (sent,) = [e for e in server_log(fake_server.base_url) if marker in str(e["model"])]
+    got: object = sent["params"]
+    for name in field:
+        assert isinstance(got, dict)
+        got = got[name]
+    assert got == value
+
+
+@pytest.mark.parametrize(("config", "line", "reason"), [
+    ("reasoning_effort: extreme", 5, "reasoning_effort: Input should be 'none', 'minimal', 'low', 'medium' or 'high'"),
+    ("thinking: {type: enabled}", 5, "config.thinking: expected {type: enabled, budget_tokens: N}"),
+    ("thinking: {type: enabled, budget_tokens: -3}", 5, "thinking_budget: Input should be greater than or equal to 0"),
+])
+def test_a_bad_reasoning_config_fails_the_load_at_its_line(config: str, line: int, reason: str,
+                                                           tmp_path: Path) -> None:
+    suite = eval_suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers:
+          - id: "anthropic:messages:claude-x"
+            config:
+              {config}
+        tests: [{{vars: {{}}}}]
+        """)
+    result = workbench("eval", str(suite), "--json", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"suite.yaml:{line}" in result.stderr and reason in result.stderr, result.stderr
