@@ -58,7 +58,7 @@ def _code(args: argparse.Namespace) -> int:
     from workbench.core.codegen import generate
     from workbench.core.config import load_settings
     from workbench.core.errors import ConfigError
-    from workbench.core.prompts import pin, to_request
+    from workbench.core.prompts import pin, prompts_folder, to_request
     from workbench.core.workspace import WORKSPACE_FILE
 
     workspace = workspace_dir(args.workspace)
@@ -68,7 +68,7 @@ def _code(args: argparse.Namespace) -> int:
     target = args.target or next(iter(prompt.targets or config.defaults.targets), None)
     if target is None:
         raise ConfigError(f"prompt '{prompt.name}' has no targets", "pass --target PROVIDER/MODEL")
-    request = to_request(prompt, variables(args.var))
+    request = to_request(prompt, variables(args.var), folder=prompts_folder(workspace))
     if args.images:
         from workbench.core.attachments import attach
 

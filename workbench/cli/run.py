@@ -95,12 +95,12 @@ def _source(args: argparse.Namespace, settings: Settings) -> _Source:
         request, targets = session_request(session)
         return _Source(request, targets, session.prompt, dict(session.variables), session.name)
     if args.prompt_ref:
-        from workbench.core.prompts import pin, to_request, variable_values
+        from workbench.core.prompts import pin, prompts_folder, to_request, variable_values
         from workbench.core.sessions import PromptRef
 
         prompt, version = pin(_workspace(settings), args.prompt_ref)
         given = variables(args.var)
-        return _Source(to_request(prompt, given), list(prompt.targets),
+        return _Source(to_request(prompt, given, folder=prompts_folder(_workspace(settings))), list(prompt.targets),
                        PromptRef(name=prompt.name, version=version.number), variable_values(prompt, given))
     return _Source(ChatRequest.from_prompt(_read_prompt(args), system=args.system), [])
 

@@ -39,7 +39,7 @@ class Attachment(BaseModel):
     """Bytes."""
     sha256: str
     path: str | None = None
-    """Where it was read from, as written (relative to the prompt file's folder for a prompt's attachment)."""
+    """Where it was read from (absolute: a saved session or exported code finds it from anywhere)."""
     width: int | None = None
     height: int | None = None
     pages: int | None = None
@@ -97,7 +97,7 @@ def load_attachment(path: str, base: Path | None = None, *, where: str | None = 
             data = fh.read(MAX_ATTACHMENT_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read the attachment: {exc.strerror}", "check the path") from None
-    return attachment_from_bytes(data, file.name, path=path, where=shown)
+    return attachment_from_bytes(data, file.name, path=str(file.resolve()), where=shown)
 
 
 def attach(request: ChatRequest, paths: Sequence[str], base: Path | None = None) -> ChatRequest:

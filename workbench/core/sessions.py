@@ -38,7 +38,7 @@ from workbench.core.prompts.model import (
     parse_yaml_model,
     prompt_files,
     read_workspace_file,
-    request_message,
+    request_turns,
 )
 from workbench.core.prompts.versions import atomic_write
 from workbench.core.request import ChatRequest, Params
@@ -155,7 +155,8 @@ def session_request(session: Session) -> tuple[ChatRequest, list[str]]:
     params = Params(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, stop=tuple(p.stop),
                     seed=p.seed, json_schema=p.json_schema, tools=tuple(p.tools), tool_choice=p.tool_choice,
                     reasoning_effort=p.reasoning_effort, thinking_budget=p.thinking_budget)
-    request = ChatRequest(system=saved.system, messages=tuple(request_message(m) for m in saved.messages),
+    turns = request_turns(saved.messages, where=f"session {session.name}: ")  # attachments read from their paths
+    request = ChatRequest(system=saved.system, messages=turns,
                           params=params, cache=cache_breakpoints(saved.cache, saved.messages))
     return request, list(session.targets)
 

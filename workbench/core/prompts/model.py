@@ -69,12 +69,17 @@ class PromptMessage(BaseModel):
     """An assistant turn's tool calls: ``id``, ``name``, ``arguments`` (JSON text, or a mapping)."""
     tool_call_id: str | None = None
     """A ``tool`` turn's call: its content is that call's result."""
+    attachments: list[str] = Field(default_factory=list)
+    """Images and PDFs a user turn carries: paths, relative ones to the prompt file's folder (read when the
+    request is made, :func:`request_turns`)."""
     cache: bool = False
     """A prompt-cache breakpoint after this turn (Anthropic ``cache_control``; others cache on their own)."""
 
     @model_validator(mode="after")
     def _tool_fields(self) -> PromptMessage:
         request_message(self)  # the same rules as a request's turn
+        if self.attachments and self.role != "user":
+            raise ValueError(f"a {self.role} turn cannot carry attachments (a user turn does)")
         return self
 
 
@@ -87,7 +92,25 @@ def request_message(message: PromptMessage, fill: Callable[[str], str] = str) ->
 def prompt_message(message: Message) -> PromptMessage:
     """A request's turn as a file holds it."""
     return PromptMessage(role=message.role, content=message.content, tool_calls=list(message.tool_calls),
-                         tool_call_id=message.tool_call_id)
+                         tool_call_id=message.tool_call_id,
+                         attachments=[a.path or a.name for a in message.attachments])
+
+
+def request_turns(messages: Sequence[PromptMessage], fill: Callable[[str], str] = str, *,
+                  folder: Path | None = None, where: str = "") -> tuple[Message, ...]:
+    """A file's turns as a request's (:func:`request_message`), each user turn's attachments read from their
+    paths (relative ones against ``folder``, else the working directory); ``where`` names the file in errors."""
+    from workbench.core.attachments import load_attachment
+
+    turns = []
+    for i, message in enumerate(messages):
+        turn = request_message(message, fill)
+        if message.attachments:
+            files = tuple(load_attachment(path, folder, where=f"{where}messages[{i}].attachments[{j}]")
+                          for j, path in enumerate(message.attachments))
+            turn = turn.model_copy(update={"attachments": files})
+        turns.append(turn)
+    return tuple(turns)
 
 
 def check_tool_turns(messages: Sequence[PromptMessage]) -> Sequence[PromptMessage]:
@@ -108,6 +131,8 @@ def message_data(message: PromptMessage) -> dict[str, Any]:
         out["content"] = message.content
     if message.tool_calls:
         out["tool_calls"] = [call.model_dump() for call in message.tool_calls]
+    if message.attachments:
+        out["attachments"] = list(message.attachments)
     if message.cache:
         out["cache"] = True
     return out
@@ -384,8 +409,10 @@ def variable_values(prompt: Prompt, variables: Mapping[str, str] | None = None) 
     return {name: values[name] for name in variables_used(prompt)}
 
 
-def to_request(prompt: Prompt, variables: Mapping[str, str] | None = None) -> ChatRequest:
-    """The chat request, with every ``{{name}}`` replaced (given values first, then defaults)."""
+def to_request(prompt: Prompt, variables: Mapping[str, str] | None = None, *,
+               folder: Path | None = None) -> ChatRequest:
+    """The chat request, with every ``{{name}}`` replaced (given values first, then defaults), and the turns'
+    attachments read (relative paths against ``folder``: the prompt file's folder)."""
     values = variable_values(prompt, variables)
     if not prompt.messages:
         raise ConfigError(f"prompt '{prompt.name}' has no messages", "add a messages: list with a user message")
@@ -394,7 +421,7 @@ def to_request(prompt: Prompt, variables: Mapping[str, str] | None = None) -> Ch
         return _VARIABLE.sub(lambda m: values[m[1]], text)
 
     return ChatRequest(system=fill(prompt.system) if prompt.system is not None else None,
-                       messages=tuple(request_message(m, fill) for m in prompt.messages),
+                       messages=request_turns(prompt.messages, fill, folder=folder, where=f"prompt {prompt.name}: "),
                        params=request_params(prompt), cache=cache_breakpoints(prompt.cache, prompt.messages))
 
 
