@@ -47,6 +47,8 @@ def test_continue_answers_each_tool_call_and_the_reply_is_text(tmp_path: Path, f
     assert [c["id"] for c in messages[1]["tool_calls"]] == [first, second]
     assert (messages[2]["tool_call_id"], messages[2]["content"]) == (first, "sunny")
     assert messages[3]["content"] == '{"rain": true}'
+    printed = workbench("traces", "show", str(reply["trace_id"]), env=fake_env).stdout
+    assert f"── tool {second} ──" in printed and f'→ get_weather({{"city":"city-0"}})  id {first}' in printed
     assert shown["request"]["params"]["tools"][0]["function"]["name"] == "get_weather"  # the tools travel on
     again = workbench("run", "--continue", str(reply["trace_id"]), "And tomorrow?", "--json", env=fake_env)
     assert again.returncode == 0, again.stderr
@@ -59,6 +61,8 @@ def test_continue_answers_each_tool_call_and_the_reply_is_text(tmp_path: Path, f
 def test_calls_without_ids_are_answered_by_position(tmp_path: Path, fake_env: dict[str, str]) -> None:
     row = _first(tmp_path, fake_env, "fake-gemini/g@tools=2")
     assert [c["id"] for c in row["tool_calls"]] == ["", ""]  # type: ignore[attr-defined]
+    shown = workbench("traces", "show", str(row["trace_id"]), env=fake_env).stdout
+    assert "id call_0 (by position)" in shown and "id call_1 (by position)" in shown
     done = workbench("run", "--continue", str(row["trace_id"]), "--tool-result", "call_0=sun",
                      "--tool-result", "call_1=rain", "-m", "fake-ollama/o@tools=2", "--json", env=fake_env)
     assert done.returncode == 0, done.stderr

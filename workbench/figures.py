@@ -269,8 +269,13 @@ def trace_detail(call: dict[str, Any]) -> Text:
             out.append("\n── system ──\n", style="bold cyan")
             out.append(printable(request["system"]) + "\n")
         for message in request.get("messages", []):
-            out.append(f"\n── {message['role']} ──\n", style="bold cyan")
-            out.append(printable(message["content"]) + "\n")
+            answers = f" {message['tool_call_id']}" if message.get("tool_call_id") else ""
+            out.append(printable(f"\n── {message['role']}{answers} ──\n"), style="bold cyan")
+            if message["content"] or not message.get("tool_calls"):
+                out.append(printable(message["content"]) + "\n")
+            for turn_call in message.get("tool_calls") or ():
+                name, arguments, call_id = turn_call.get("name"), turn_call.get("arguments"), turn_call.get("id")
+                out.append(printable(f"→ {name}({arguments})  id {call_id}\n"))
     if payload.get("reasoning_text"):
         out.append("\n── reasoning ──\n", style="bold cyan")
         out.append(printable(payload["reasoning_text"]) + "\n", style="dim italic")
@@ -287,10 +292,10 @@ def trace_detail(call: dict[str, Any]) -> Text:
     tool_calls = json.loads(payload["tool_calls_json"]) if payload.get("tool_calls_json") else []
     if tool_calls:
         out.append("\n── tool calls ──\n", style="bold cyan")
-        for call in tool_calls:
+        for index, call in enumerate(tool_calls):
             arguments = call.get("arguments")
-            out.append(printable(f"{call.get('name')}({'…' if arguments is None else arguments})"
-                                 f"{'  id ' + call['id'] if call.get('id') else ''}\n"))
+            named = call.get("id") or f"call_{index} (by position)"  # how `run --continue` names a call without id
+            out.append(printable(f"{call.get('name')}({'…' if arguments is None else arguments})  id {named}\n"))
     attempts = json.loads(payload["attempts_json"]) if payload.get("attempts_json") else []
     if attempts:
         out.append("\n── attempts ──\n", style="bold cyan")
