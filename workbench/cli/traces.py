@@ -182,6 +182,8 @@ def _show(store: Any, call_id: str, as_json: bool) -> int:
               "request": json.loads(payload["request_json"]) if payload.get("request_json") else None,
               "response": payload.get("response_text"), "reasoning": payload.get("reasoning_text"),
               "tool_calls": json.loads(payload.get("tool_calls_json") or "[]"),
+              "refusal": payload.get("refusal_text"), "refusal_category": payload.get("refusal_category"),
+              "blocks": json.loads(payload.get("blocks_json") or "[]"),
               "attempts": json.loads(payload.get("attempts_json") or "[]"), "chunk_ms": [round(g, 3) for g in gaps]}
     print(json.dumps(detail, ensure_ascii=False))
     return 0
