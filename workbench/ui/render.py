@@ -34,8 +34,8 @@ def error_line(record: CallRecord) -> Text | None:
 
 
 def meter_text(rows: list[dict[str, Any]]) -> Text:
-    """The editor's live meter, one line per target: tokens in (``≈`` when approximate), USD in → in+max,
-    headroom."""
+    """The editor's live meter, one line per target: tokens in (``≈`` when approximate), USD in → in+max with a
+    cold cache, the input with a warm one (when the target would read a cached prefix), headroom."""
     out = Text()
     width = max((len(row["target"]) for row in rows), default=0)
     for row in rows:
@@ -48,6 +48,9 @@ def meter_text(rows: list[dict[str, Any]]) -> Text:
         est = row["estimate"]
         out.append("  USD ", style="dim")
         out.append("…" if est is None else f"{fmt_usd(est.cost_input_usd)} → {fmt_usd(est.cost_max_usd)}")
+        if est is not None and est.cache_prefix_tokens and est.cost_input_warm_usd != est.cost_input_usd:
+            out.append("  warm ", style="dim")
+            out.append(fmt_usd(est.cost_input_warm_usd))
         out.append("  headroom ", style="dim")
         if est is None or est.headroom_tokens is None:
             out.append("…" if est is None else "unknown", style="dim")

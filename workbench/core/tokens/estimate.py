@@ -3,9 +3,12 @@
 Input tokens are counted offline with the target's tokenizer (exact for OpenAI models, an o200k
 approximation flagged ``exact=False`` for the others) unless a provider count is supplied
 (:mod:`workbench.core.tokens.provider_counts`). The cost range runs from the input alone to the input plus
-``max_tokens`` of output; the warm-cache figure prices the stable prefix (system prompt and every
-message but the last) at the cached-input rate. Attached images and PDFs add their tokens by each provider's
-published rule (:mod:`workbench.core.tokens.images`); such a count is never exact.
+``max_tokens`` of output; the warm-cache figure prices the cacheable prefix at the cache-read rate. That
+prefix is, where the provider caches on its own (OpenAI, Gemini, …), the system prompt and every message but
+the last; on Anthropic, which caches only at the request's breakpoints, everything up to the last breakpoint
+(none: nothing), and there the cold figures pay for writing it (the cache-write rate). Attached images and
+PDFs add their tokens by each provider's published rule (:mod:`workbench.core.tokens.images`); such a count
+is never exact.
 """
 
 from __future__ import annotations
@@ -30,21 +33,44 @@ class Estimate:
     exact: bool
     max_tokens: int
     cost_input_usd: Decimal | None
-    """The input alone, cold cache (``None``: the model's price is unknown)."""
+    """The input alone, cold cache (``None``: the model's price is unknown); on Anthropic with breakpoints,
+    the prefix written to the cache."""
     cost_max_usd: Decimal | None
     """Input plus ``max_tokens`` of output: the most the call can cost."""
     cost_input_warm_usd: Decimal | None
-    """The input with the prefix (system + earlier turns) read from a warm prompt cache."""
+    """The input with the cacheable prefix read from a warm prompt cache."""
     context_window: int | None
     headroom_tokens: int | None
     """Context window − input − max_tokens (negative: the request does not fit)."""
+    cache_prefix_tokens: int = 0
+    """The cacheable prefix: what a warm cache reads (0: nothing is cached)."""
 
     def summary(self) -> dict[str, object]:
         return {"target": self.target, "input_tokens": self.input_tokens, "exact": self.exact,
                 "max_tokens": self.max_tokens, "cost_input_usd": usd_number(self.cost_input_usd),
                 "cost_max_usd": usd_number(self.cost_max_usd),
                 "cost_input_warm_usd": usd_number(self.cost_input_warm_usd),
+                "cache_prefix_tokens": self.cache_prefix_tokens,
                 "context_window": self.context_window, "headroom_tokens": self.headroom_tokens}
+
+
+def caches_at_breakpoints(target: str) -> bool:
+    """The target's wire caches only where the request puts breakpoints (Anthropic ``cache_control``); the
+    others cache a repeated prefix on their own."""
+    spec = PROVIDERS.get(target.partition("/")[0])
+    return spec is not None and spec.wire == "anthropic"
+
+
+def cached_texts(request: ChatRequest, target: str) -> int:
+    """How many of the request's texts (the system prompt first, then the messages) a warm cache holds."""
+    system = 1 if request.system else 0
+    if caches_at_breakpoints(target):
+        points = request.cache
+        if points.messages:
+            return system + min(max(points.messages) + 1, len(request.messages))
+        return system if points.system else 0
+    texts = system + len(request.messages)
+    return texts - 1 if texts > 1 else 0
 
 
 def count_input(request: ChatRequest, target: str, *, raw: bool = False,
@@ -57,14 +83,16 @@ def count_input(request: ChatRequest, target: str, *, raw: bool = False,
     encoding, exact = encoding_name_for(provider, model)
     if not raw and any(m.attachments for m in request.messages):
         return _with_attachments(request, target, message_tokens)
+    kept = cached_texts(request, target)
     if message_tokens is not None:
-        cached = bool(request.system) or len(request.messages) > 1
-        return chat_tokens(message_tokens), chat_tokens(message_tokens[:-1]) if cached else 0, exact
+        return chat_tokens(message_tokens), chat_tokens(message_tokens[:kept]) if kept else 0, exact
     if raw:
         return count_text("\n".join(turn_text(m) for m in request.messages), encoding), 0, exact
     total = count_chat(request, encoding)
-    prefix = request.model_copy(update={"messages": request.messages[:-1]}) if request.messages else request
-    return total, count_chat(prefix, encoding) if (request.system or len(request.messages) > 1) else 0, exact
+    if not kept:
+        return total, 0, exact
+    turns = request.messages[:kept - 1] if request.system else request.messages[:kept]
+    return total, count_chat(request.model_copy(update={"messages": turns}), encoding), exact
 
 
 def _with_attachments(request: ChatRequest, target: str, message_tokens: Sequence[int] | None) -> tuple[int, int, bool]:
@@ -74,7 +102,8 @@ def _with_attachments(request: ChatRequest, target: str, message_tokens: Sequenc
                                                         for m in request.messages)})
     total, prefix, _ = count_input(bare, target, message_tokens=message_tokens)
     images = [attached_tokens(m, target) for m in request.messages]
-    return total + sum(images), prefix + sum(images[:-1]) if prefix else 0, False
+    turns = cached_texts(request, target) - (1 if request.system else 0)
+    return total + sum(images), prefix + sum(images[:max(turns, 0)]) if prefix else 0, False
 
 
 def attached_tokens(message: Message, target: str) -> int:
@@ -101,9 +130,11 @@ def estimate(request: ChatRequest, target: str, prices: PriceBook, *, raw: bool 
         tokens, exact = provider_count, True
     max_tokens = request.params.max_tokens or default_max_tokens(target.partition("/")[2])
     # Priced as whole calls, so tiered prices (a long-context rate above 200k tokens) apply as billed.
-    cost_input = prices.cost(target, Usage(input_tokens=tokens))
-    cost_max = prices.cost(target, Usage(input_tokens=tokens, output_tokens=max_tokens))
+    prefix = min(prefix, tokens)
+    written = prefix if caches_at_breakpoints(target) else None  # a cold call writes the prefix there
+    cost_input = prices.cost(target, Usage(input_tokens=tokens, cache_write_tokens=written))
+    cost_max = prices.cost(target, Usage(input_tokens=tokens, output_tokens=max_tokens, cache_write_tokens=written))
     cost_warm = prices.cost(target, Usage(input_tokens=tokens, cache_read_tokens=prefix))
     window = prices.facts(target).context_window
     return Estimate(target, tokens, exact, max_tokens, cost_input, cost_max, cost_warm, window,
-                    None if window is None else window - tokens - max_tokens)
+                    None if window is None else window - tokens - max_tokens, prefix)
