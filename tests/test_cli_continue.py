@@ -121,3 +121,14 @@ def test_a_prompt_file_with_canned_results_runs_and_its_session_runs_again(tmp_p
     bad = workbench("run", "--prompt", "weather", "--var", "city=Paris", env=fake_env, cwd=broken)
     assert bad.returncode == 2 and "weather.yaml:3: messages: Value error, messages[2]: the tool result for 'c9'" \
         in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_eval_suite_runs_a_prompt_file_with_canned_tool_results(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    ws = prompt_workspace(tmp_path, weather=CANNED.replace("fake-anthropic/c@tools=1", "fake/c@tools=1"))
+    (ws / "evals").mkdir()
+    (ws / "evals" / "loop.yaml").write_text("description: loop\nprompts: [weather]\ntargets: [fake/c@tools=1]\n"
+                                            "tests:\n  - vars: {city: Paris}\n"
+                                            "    assert: [{type: finish-reason, value: stop}]\n")
+    result = workbench("eval", "evals/loop.yaml", "--json", env=fake_env, cwd=ws)
+    assert result.returncode == 0, result.stderr
+    assert json_lines(result.stdout)[-1]["passes"] == 1

@@ -60,13 +60,19 @@ REJECTED: list[tuple[str, str, dict[str, Any], str]] = [
                               {"type": "function_call_output", "call_id": "call_9", "output": "x"}]},
      "No tool call found for function call output with call_id call_9."),
     ("anthropic: tool_use without tool_result after it", "/v1/messages",
-     {"model": "m", "max_tokens": 10, "messages": [
+     {"model": "m", "max_tokens": 10, "tools": [{"name": "f", "input_schema": {"type": "object"}}], "messages": [
          {"role": "user", "content": "hi"},
          {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]},
          {"role": "user", "content": "and?"}]},
      "`tool_use` ids were found without `tool_result` blocks immediately after: toolu_1"),
-    ("anthropic: a tool_result for no tool_use", "/v1/messages",
+    ("anthropic: tool blocks without tools", "/v1/messages",
      {"model": "m", "max_tokens": 10, "messages": [
+         {"role": "user", "content": "hi"},
+         {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]},
+         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "x"}]}]},
+     "Requests which include `tool_use` or `tool_result` blocks must define tools."),
+    ("anthropic: a tool_result for no tool_use", "/v1/messages",
+     {"model": "m", "max_tokens": 10, "tools": [{"name": "f", "input_schema": {"type": "object"}}], "messages": [
          {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_2", "content": "x"}]}]},
      "unexpected `tool_use_id` found in `tool_result` blocks: toolu_2"),
     ("gemini: fewer responses than calls", "/v1beta/models/m:generateContent",

@@ -16,8 +16,9 @@ from typing import Any
 from workbench.core.errors import ConfigError
 from workbench.core.evals.model import SuitePrompt, TestCase
 from workbench.core.evals.suite_promptfoo import FILE, Src, expect
-from workbench.core.prompts.model import Prompt, PromptMessage, request_params, to_request
-from workbench.core.request import ChatRequest, Message
+from workbench.core.prompts.model import Prompt, PromptMessage, request_message, request_params, to_request
+from workbench.core.providers.turns import openai_chat_turns
+from workbench.core.request import ChatRequest
 from workbench.core.templating import TemplateError, has_template, render, template_values
 from workbench.core.yaml_lines import Loc
 
@@ -67,7 +68,7 @@ def render_request(prompt: SuitePrompt, variables: Mapping[str, str], missing: s
             return text if prompt.json_template is not None else render(text, values, missing)
 
         system = fill(source.system) if source.system is not None else None
-        messages = tuple(Message(role=m.role, content=fill(m.content)) for m in source.messages)
+        messages = tuple(request_message(m, fill) for m in source.messages)
     except TemplateError as exc:
         raise ConfigError(f"prompt '{prompt.label}': {exc}", "fix the template in the prompt") from None
     if not messages:
@@ -81,8 +82,8 @@ def rendered_prompt(prompt: SuitePrompt, request: ChatRequest) -> str:
     (``JSON.stringify(messages, null, 2)``). A prompt with a system text or several messages is a chat."""
     if not prompt.chat and request.system is None and len(request.messages) == 1:
         return request.messages[0].content
-    chat = ([{"role": "system", "content": request.system}] if request.system is not None else []) + [
-        {"role": m.role, "content": m.content} for m in request.messages]
+    chat = ([{"role": "system", "content": request.system}] if request.system is not None else []) + \
+        openai_chat_turns(request.messages, lambda m: {"role": m.role, "content": m.content})  # tool turns as OpenAI's
     return json.dumps(chat, indent=2, ensure_ascii=False)
 
 

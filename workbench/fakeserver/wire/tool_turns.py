@@ -7,7 +7,7 @@ results is text, never another tool call, so a tool loop ends.
 - Responses: a ``function_call_output`` item answers an earlier ``function_call`` item with its ``call_id``; every
   call is answered.
 - Anthropic: the user turn after an assistant turn with ``tool_use`` blocks holds a ``tool_result`` block for
-  each of them (and none for another id); ``input`` is an object.
+  each of them (and none for another id); ``input`` is an object; a request holding either defines ``tools``.
 - Gemini: the turn after a ``functionCall`` turn holds as many ``functionResponse`` parts as there were calls,
   each ``response`` a JSON object.
 - Ollama: an assistant ``tool_calls`` entry's ``arguments`` is an object.
@@ -172,4 +172,9 @@ def answers_tools(wire: str, body: Mapping[str, Any]) -> bool:
         return False
     key, check = found
     history = body.get(key)
-    return check(history) if isinstance(history, list) else False
+    if not isinstance(history, list):
+        return False
+    if wire == "anthropic" and not body.get("tools") and any(
+            _blocks(msg, "tool_use") or _blocks(msg, "tool_result") for msg in history if isinstance(msg, Mapping)):
+        raise WireError("Requests which include `tool_use` or `tool_result` blocks must define tools.")
+    return check(history)
