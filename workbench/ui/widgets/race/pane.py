@@ -1,5 +1,6 @@
 """One race pane: a call's figures, its attempt timeline, and its text — the tail while it streams (a fixed-size
-``Static``, no layout pass), Markdown once final. The reply and its reasoning are shown through
+``Static``, no layout pass), Markdown once final, its reasoning then in a folded ``Collapsible`` above the answer.
+The reply and its reasoning are shown through
 :func:`~workbench.core.errors.printable` (Textual passes escape sequences through to the terminal); ``body_text``
 keeps the reply as it came, for the diff, the clipboard and promotion to a test."""
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Markdown, Static
+from textual.widgets import Collapsible, Markdown, Static
 
 from workbench.core.errors import printable
 from workbench.figures import reply_notes
@@ -105,9 +106,11 @@ class RacePane(Vertical):
         """The final body is built hidden (Markdown takes a while); the streamed tail stays on screen until the
         body replaces it in one frame."""
         record = self.record
-        widgets: list[Static | Markdown] = []
-        if record.reasoning:
-            widgets.append(Static(Text(printable(record.reasoning), style="dim italic")))
+        widgets: list[Static | Markdown | Collapsible] = []
+        if record.reasoning:  # folded above the answer: open it to read the reasoning
+            widgets.append(Collapsible(Static(Text(printable(record.reasoning), style="dim italic")),
+                                       title=f"reasoning ({len(record.reasoning.split())} words)",
+                                       classes="reasoning"))
         if record.text:
             widgets.append(Markdown(printable(record.text)))
         widgets.extend(Static(note) for note in reply_notes(record))  # a refusal, provider blocks, a paused turn
