@@ -1,5 +1,5 @@
-"""Modal screens: the word-level diff of two race panes, a name to save under, a pick among saved items, and the
-form that promotes a race pane to a test case."""
+"""Modal screens: the word-level diff of two race panes, a name to save under, a pick among saved items, the
+form that promotes a race pane to a test case, and the results of a reply's tool calls."""
 
 from __future__ import annotations
 
@@ -244,3 +244,29 @@ class PromoteScreen(_Form[str]):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
+
+
+class ToolResultsScreen(_Form[dict[str, str]]):
+    """A result for each tool call of a reply (``(id, label)`` pairs, the label saying the tool and its arguments):
+    enter moves to the next call's field, and on the last one continues; dismissed with the results by call id."""
+
+    def __init__(self, target: str, calls: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.target, self.calls = target, list(calls)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="form"):
+            yield Static(Text(printable(f"The results of {self.target}'s tool calls")), id="title")
+            for index, (_, label) in enumerate(self.calls):
+                yield Label(Text(printable(label)))
+                yield Input(id=f"result-{index}", placeholder="the tool's result (text or JSON)")
+            yield Static(Text("enter: next call, then continue the conversation · escape: cancel"), id="hint")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        fields = list(self.query(Input))
+        at = fields.index(event.input)
+        if at + 1 < len(fields):
+            fields[at + 1].focus()
+            return
+        self.dismiss({call_id: field.value for (call_id, _), field in zip(self.calls, fields, strict=True)})

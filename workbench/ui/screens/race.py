@@ -10,7 +10,8 @@ Hidden (non-current) screens skip work.
 A finished race can be saved as a session (``s``) or a pane's reply promoted to a test case of an eval
 suite (``p``); the files are written by the core in thread workers. A race's calls are traced as soon as it
 finishes, before it is saved and named: the session file links them by trace id, and a re-run of the saved
-race is traced under the session's name.
+race is traced under the session's name. A pane's tool calls are answered with ``t`` (a result per call), and
+the race runs again with the reply and the results in its conversation.
 """
 
 from __future__ import annotations
@@ -29,15 +30,23 @@ from textual.containers import Container
 from textual.dom import DOMNode
 from textual.widgets import Footer, Header, Static
 
-from workbench.core.errors import printable
+from workbench.core.errors import WorkbenchError, printable
 from workbench.ui.base import WorkbenchScreen
 from workbench.ui.messages import SessionSaved
-from workbench.ui.screens.modals import DiffScreen, NameScreen, PickScreen, PromoteScreen, Promotion
+from workbench.ui.screens.modals import (
+    DiffScreen,
+    NameScreen,
+    PickScreen,
+    PromoteScreen,
+    Promotion,
+    ToolResultsScreen,
+)
 from workbench.ui.widgets.race.pane import RacePane
 
 if TYPE_CHECKING:
     from workbench.core.evals.promote import RaceOrigin
     from workbench.core.netproc import RemoteRace
+    from workbench.core.request import Message
     from workbench.ui.races import RaceRun
 
 FLUSH_HZ = 30
@@ -51,6 +60,7 @@ class RaceScreen(WorkbenchScreen):
         Binding("c", "copy", "Copy"),
         Binding("s", "save_session", "Save session"),
         Binding("p", "promote", "Promote to test"),
+        Binding("t", "answer_tools", "Answer tools"),
     ]
     DEFAULT_CSS = """
     RaceScreen #panes { layout: grid; grid-size: 2; grid-gutter: 0 1; height: 1fr; }
@@ -132,6 +142,46 @@ class RaceScreen(WorkbenchScreen):
         self.app.copy_to_clipboard(pane.body_text)  # OSC 52: whether the terminal took it cannot be known
         self.notify(f"sent {len(pane.body_text):,} characters from {pane.record.target} to the terminal's "
                     "clipboard (OSC 52; not every terminal accepts it)", timeout=5)
+
+    # -- continuing after tool calls -------------------------------------------------------------------
+
+    def action_answer_tools(self) -> None:
+        """The focused pane's tool calls (else the first finished pane's that has some): a result for each, then
+        the race runs again with the reply as an assistant turn and the results as tool turns."""
+        run = self.finished_run()
+        if run is None:
+            return
+        panes = [p for p in self.panes if p.finished and p.record.tool_calls and p.record.error is None]
+        focused = self.focused_pane()
+        pane = focused if focused in panes else (panes[0] if panes else None)
+        if pane is None:
+            self.notify("no reply with tool calls\nnext: offer tools and run a race where the model calls one",
+                        severity="warning", timeout=5)
+            return
+        from workbench.core.conversation import reply_turn
+
+        record = pane.record
+        try:
+            reply = reply_turn(record.text, [(c.id, c.name, c.arguments) for c in record.tool_calls])
+        except WorkbenchError as exc:
+            self.workbench.report(exc)
+            return
+        labels = [(c.id, f"{c.name}({c.arguments})  id {c.id}") for c in reply.tool_calls]
+        self.app.push_screen(ToolResultsScreen(record.target, labels), partial(self._continue, run, reply))
+
+    def _continue(self, run: RaceRun, reply: Message, results: dict[str, str] | None) -> None:
+        if results is None:
+            return
+        from workbench.core.conversation import continued
+        from workbench.ui.races import RaceSource
+
+        try:
+            request = continued(run.request, reply, results)
+        except WorkbenchError as exc:
+            self.workbench.report(exc)
+            return
+        self.workbench.start_race(request, run.targets, RaceSource(prompt=run.prompt, variables=run.variables,
+                                                                   session=run.session))
 
     # -- sessions and test cases ---------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """One race pane: a call's figures, its attempt timeline, and its text — the tail while it streams (a fixed-size
-``Static``, no layout pass), Markdown once final, its reasoning then in a folded ``Collapsible`` above the answer.
+``Static``, no layout pass), Markdown once final, its reasoning then in a folded ``Collapsible`` above the answer
+and its tool calls below it (the race screen's ``t`` answers them and continues).
 The reply and its reasoning are shown through
 :func:`~workbench.core.errors.printable` (Textual passes escape sequences through to the terminal); ``body_text``
 keeps the reply as it came, for the diff, the clipboard and promotion to a test."""
@@ -113,6 +114,11 @@ class RacePane(Vertical):
                                        classes="reasoning"))
         if record.text:
             widgets.append(Markdown(printable(record.text)))
+        for index, call in enumerate(record.tool_calls):  # a reply that calls tools: each call, then how to answer
+            widgets.append(Static(Text(printable(f"→ {call.name}({call.arguments})  id {call.id or f'call_{index}'}"),
+                                       style="cyan"), classes="tool-call"))
+        if record.tool_calls and record.error is None:
+            widgets.append(Static(Text("t: answer the tool calls and continue", style="dim")))
         widgets.extend(Static(note) for note in reply_notes(record))  # a refusal, provider blocks, a paused turn
         problem = error_line(record)
         if problem is not None:

@@ -1,0 +1,76 @@
+"""The tool loop in the TUI: a race offering a tool, its panes showing each reply's tool calls, ``t`` asking for
+each call's result, and the race run again with the reply and the results in the conversation (answered with
+text: the loop ends), traced and saved as a session like any race."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, Static
+
+from tests.conftest import prompt_workspace
+from tests.test_ui import SIZE, wait_for
+from tests.test_ui_more import messages
+from tests.test_ui_prompts import app_in
+from workbench.core.request import ChatRequest, Params
+from workbench.ui.messages import RaceRequested
+from workbench.ui.races import RaceSource
+from workbench.ui.screens.modals import NameScreen, ToolResultsScreen
+
+TOOLS = ({"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},)
+TARGETS = ["fake/a@tools=2", "fake-anthropic/b@tools=1"]
+
+
+async def test_answer_the_tool_calls_of_a_pane_and_run_again(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    app = app_in(prompt_workspace(tmp_path), fake_env, targets=tuple(TARGETS))
+    async with app.run_test(size=SIZE) as pilot:
+        request = ChatRequest.from_prompt("Weather in Paris?", params=Params(max_tokens=100, tools=TOOLS))
+        app.post_message(RaceRequested(request, TARGETS, RaceSource()))  # what the editor sends with tools set
+        race = app.get_screen("race")
+        await wait_for(pilot, lambda: app.screen is race and len(race.panes) == 2)
+        await wait_for(pilot, lambda: all(p.finished for p in race.panes) and all(
+            p.query(".tool-call") for p in race.panes))
+        first = race.panes[0]
+        shown = [str(w.render()) for w in first.query(".tool-call").results(Static)]
+        assert len(shown) == 2 and all(line.startswith("→ get_weather({\"city\":") for line in shown)
+        asked = app.race
+
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ToolResultsScreen))
+        fields = list(app.screen.query(Input))
+        assert len(fields) == 2  # the first pane's two calls
+        fields[0].value, fields[1].value = "sunny", '{"rain": true}'
+        fields[0].focus()
+        await pilot.press("enter")  # to the next call's field
+        assert app.screen.focused is fields[1]
+        await pilot.press("enter")  # the last one: continue
+
+        await wait_for(pilot, lambda: app.race is not asked and app.race is not None and app.race.done)
+        assert app.last_run is not None
+        roles = [m.role for m in app.last_run.request.messages]
+        assert roles == ["user", "assistant", "tool", "tool"]
+        assert [m.content for m in app.last_run.request.messages[2:]] == ["sunny", '{"rain": true}']
+        assert app.last_run.request.params.tools == TOOLS
+        await wait_for(pilot, lambda: len(race.panes) == 2 and all(p.finished for p in race.panes))
+        for pane in race.panes:  # the answer to the results is text: the loop ends
+            assert pane.record.text and pane.record.tool_calls == [] and not pane.query(".tool-call")
+
+        await pilot.press("s")  # the continued race saves as a session like any other
+        await wait_for(pilot, lambda: isinstance(app.screen, NameScreen))
+        app.screen.query_one(Input).value = "loop"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: (tmp_path / "sessions" / "loop.yaml").exists())
+        saved = (tmp_path / "sessions" / "loop.yaml").read_text()
+        assert "role: tool" in saved and "tool_call_id:" in saved and "get_weather" in saved
+
+
+async def test_t_without_tool_calls_says_what_to_do(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    app = app_in(prompt_workspace(tmp_path), fake_env, targets=("fake/plain@tokens=3",))
+    async with app.run_test(size=SIZE) as pilot:
+        app.post_message(RaceRequested(ChatRequest.from_prompt("hi"), ["fake/plain@tokens=3"], RaceSource()))
+        race = app.get_screen("race")
+        await wait_for(pilot, lambda: app.screen is race and race.panes and race.panes[0].finished)
+        await wait_for(pilot, lambda: app.last_run is not None and app.last_run.race.done)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: any("no reply with tool calls" in m for m in messages(app)))
