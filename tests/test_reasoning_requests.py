@@ -211,3 +211,31 @@ def test_a_bad_reasoning_config_fails_the_load_at_its_line(config: str, line: in
     result = workbench("eval", str(suite), "--json", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"suite.yaml:{line}" in result.stderr and reason in result.stderr, result.stderr
+
+
+def test_the_trace_log_keeps_both_times_and_show_prints_them(tmp_path: Path) -> None:
+    from workbench.core.traces.store import TraceStore
+
+    env = {"WORKBENCH_TRACES": str(tmp_path / "r.db"), "COLUMNS": "160"}
+    ran = workbench("run", "hi", "-m", "fake-anthropic/r@reasoning=5,tokens=3,tps=200", "--json", env=env)
+    assert ran.returncode == 0, ran.stderr
+    row = json_lines(ran.stdout)[0]
+    assert row["reasoning_tokens"] == 5 and row["reasoning"]
+    reasoning_ms, answer_ms = row["ttft_reasoning_ms"], row["ttft_answer_ms"]
+    assert isinstance(reasoning_ms, float) and isinstance(answer_ms, float) and reasoning_ms < answer_ms
+    call = TraceStore(tmp_path / "r.db").get(str(row["trace_id"]))
+    assert call is not None and call["reasoning_tokens"] == 5
+    assert round(call["ttft_reasoning_ms"], 3) == reasoning_ms and round(call["ttft_answer_ms"], 3) == answer_ms
+    shown = workbench("traces", "show", str(row["trace_id"]), env=env)
+    assert shown.returncode == 0, shown.stderr
+    (timing,) = [line for line in shown.stdout.splitlines() if line.startswith("timing")]
+    assert " reasoning " in timing and " answer " in timing
+
+
+def test_the_columns_show_when_the_answer_began() -> None:
+    wide = {"COLUMNS": "120"}
+    reasoned = workbench("run", "hi", "-m", "fake-anthropic/r@reasoning=5,tokens=3", "--no-trace", env=wide)
+    assert reasoned.returncode == 0, reasoned.stderr
+    assert "TTFT " in reasoned.stdout and " answer " in reasoned.stdout
+    plain = workbench("run", "hi", "-m", "fake-anthropic/r@tokens=3", "--no-trace", env=wide)
+    assert "TTFT " in plain.stdout and " answer " not in plain.stdout

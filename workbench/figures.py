@@ -141,8 +141,10 @@ def pane_figures(record: CallRecord, now_ns: int | None = None) -> list[Figure]:
     else:  # live: one chunk is about one token
         speed = rate(timing.tokens_per_s(len(timing.chunk_ns)), approx=True)
         counts = f"{NONE}/{tokens(len(timing.chunk_ns), exact=False)}"
-    figures = [Figure("TTFT", ms(timing.ttft_ms)), Figure("tok/s", speed),
-               Figure("time", ms(elapsed_ms(record, now_ns))), Figure("in/out", counts)]
+    figures = [Figure("TTFT", ms(timing.ttft_ms))]
+    if timing.first_reasoning_ns is not None:  # it reasoned first: when the answer began too
+        figures.append(Figure("answer", ms(timing.ttft_answer_ms)))
+    figures += [Figure("tok/s", speed), Figure("time", ms(elapsed_ms(record, now_ns))), Figure("in/out", counts)]
     if record.done:
         figures.append(Figure("cost", usd(record.cost_usd)))
         if (all_in := waited(record)) is not None:
@@ -256,7 +258,9 @@ def trace_detail(call: dict[str, Any]) -> Text:
     if call.get("tags"):
         field("tags", ", ".join(call["tags"]))
     tps = call.get("tokens_per_s")
-    field("timing", f"TTFT {ms(call.get('ttft_ms'))}  total {ms(call.get('latency_ms'))}  "
+    reasoned = call.get("ttft_reasoning_ms") is not None
+    answer = f"  reasoning {ms(call['ttft_reasoning_ms'])}  answer {ms(call.get('ttft_answer_ms'))}" if reasoned else ""
+    field("timing", f"TTFT {ms(call.get('ttft_ms'))}{answer}  total {ms(call.get('latency_ms'))}  "
                     f"tok/s {rate(tps)}")
     payload = call.get("payload") or {}
     request = json.loads(payload["request_json"]) if payload.get("request_json") else None
