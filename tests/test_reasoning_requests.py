@@ -239,3 +239,16 @@ def test_the_columns_show_when_the_answer_began() -> None:
     assert "TTFT " in reasoned.stdout and " answer " in reasoned.stdout
     plain = workbench("run", "hi", "-m", "fake-anthropic/r@tokens=3", "--no-trace", env=wide)
     assert "TTFT " in plain.stdout and " answer " not in plain.stdout
+
+
+@pytest.mark.parametrize(("target", "fields"), [
+    ("openai/o4-mini", ["'reasoning_effort': 'medium'"]),
+    ("anthropic/claude-sonnet-4-5", ["'thinking': {", "'type': 'enabled'", "'budget_tokens': 8192"]),
+    ("gemini/gemini-2.5-flash", ["'thinkingConfig': {", "'thinkingBudget': 8192", "'includeThoughts': True"]),
+    ("ollama/qwen3", ["'think': 'medium'"]),
+])
+def test_exported_code_sends_the_reasoning(target: str, fields: list[str]) -> None:
+    from workbench.core.codegen import generate
+
+    code = generate(ChatRequest.from_prompt("hi", params=Params(reasoning_effort="medium")), target)
+    assert all(field in code for field in fields), code
