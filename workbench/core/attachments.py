@@ -102,12 +102,16 @@ def load_attachment(path: str, base: Path | None = None, *, where: str | None = 
 
 def attach(request: ChatRequest, paths: Sequence[str], base: Path | None = None) -> ChatRequest:
     """``request`` with the files at ``paths`` (``workbench run --image``) attached to its last user turn."""
-    if not paths:
+    return with_attachments(request, [load_attachment(path, base) for path in paths])
+
+
+def with_attachments(request: ChatRequest, attachments: Sequence[Attachment]) -> ChatRequest:
+    """``request`` with ``attachments`` added to its last user turn."""
+    if not attachments:
         return request
     last = max((i for i, m in enumerate(request.messages) if m.role == "user"), default=None)
     if last is None:
         raise ConfigError("no user turn to attach the files to", "give a prompt with a user message")
-    added = tuple(load_attachment(path, base) for path in paths)
     messages = list(request.messages)
-    messages[last] = messages[last].model_copy(update={"attachments": messages[last].attachments + added})
+    messages[last] = messages[last].model_copy(update={"attachments": messages[last].attachments + tuple(attachments)})
     return request.model_copy(update={"messages": tuple(messages)})

@@ -1,7 +1,8 @@
 """The editor: system prompt, message turns, targets and parameters, with a live token/cost meter per target.
 
 The conversation starts as one user message; ctrl+n adds a turn (roles alternate), ctrl+delete removes the
-focused one, alt+up / alt+down move it (:class:`~workbench.ui.widgets.editor.turns.Turns`). The live meter
+focused one, alt+up / alt+down move it (:class:`~workbench.ui.widgets.editor.turns.Turns`). ctrl+o attaches an
+image or PDF (by its path) to the last user turn; ``-`` for the path removes the attachments. The live meter
 (:class:`~workbench.ui.widgets.editor.meter.LiveMeter`) follows every edit of the text areas.
 
 The side list shows the workspace's ``prompts/`` files: selecting one loads it (its variables with their
@@ -40,6 +41,7 @@ from workbench.ui.widgets.editor.prompt_area import PromptArea
 from workbench.ui.widgets.editor.turns import Turns
 
 if TYPE_CHECKING:
+    from workbench.core.attachments import Attachment
     from workbench.core.config import Defaults
     from workbench.core.prompts import Prompt, PromptFileError, PromptMessage
     from workbench.core.request import ChatRequest, Message, Params
@@ -53,6 +55,7 @@ class EditorScreen(WorkbenchScreen):
         Binding("ctrl+s", "save_prompt", "Save prompt", priority=True),
         Binding("ctrl+n", "add_turn", "Add turn", priority=True),
         Binding("ctrl+delete", "remove_turn", "Remove turn", priority=True),
+        Binding("ctrl+o", "attach", "Attach file", priority=True),
         Binding("alt+up", "move_turn(-1)", "Turn up", show=False, priority=True),
         Binding("alt+down", "move_turn(1)", "Turn down", show=False, priority=True),
     ]
@@ -66,6 +69,7 @@ class EditorScreen(WorkbenchScreen):
     EditorScreen #targets-hint { color: $warning; height: auto; display: none; }
     EditorScreen #system { height: 8; }
     EditorScreen #turns { height: 1fr; }
+    EditorScreen #attachments { height: auto; color: $text-muted; display: none; }
     EditorScreen #turns PromptArea { height: 1fr; min-height: 4; }
     EditorScreen Label { color: $text-muted; margin-top: 1; }
     EditorScreen #meter { height: auto; max-height: 7; border-top: solid $primary; padding: 0 1;
@@ -104,6 +108,8 @@ class EditorScreen(WorkbenchScreen):
         """The session loaded into the editor (a race of the same texts links to its prompt version and name)."""
         self.targets_notice: str | None = None
         """What was said of the targets picked when none were given (as ``workbench run`` says it)."""
+        self.attachments: list[Attachment] = []
+        """Images and PDFs the last user turn carries (ctrl+o)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -116,6 +122,7 @@ class EditorScreen(WorkbenchScreen):
                 yield Label("System prompt")
                 yield self.system
                 yield self.turns
+                yield Static(id="attachments", markup=False)
             with VerticalScroll(id="side", can_focus=False):  # its fields take the focus, not the scroll
                 yield Label("Targets (comma-separated provider/model)")
                 yield Input(", ".join(self.workbench.default_targets()), id="targets", placeholder="picking targets…")
@@ -332,11 +339,25 @@ class EditorScreen(WorkbenchScreen):
         defaults = {name: v.default for name, v in prompt.variables.items() if v.default is not None}
         self.variable_values.update(defaults)
         await self._fill(prompt.system, prompt.messages, prompt.targets, prompt.params, prompt.output_schema)
+        self.load_prompt_attachments(prompt)
         for name, value in defaults.items():
             if name in self.variable_inputs:
                 self.variable_inputs[name].value = value
         self.prompt, self.session = prompt, None
         self.notify(f"loaded prompt {prompt.name}", timeout=3)
+
+    def load_prompt_attachments(self, prompt: Prompt) -> None:
+        """The prompt's last user turn's attachments, read from their paths (relative to its folder)."""
+        from workbench.core.attachments import load_attachment
+        from workbench.core.prompts import prompts_folder
+
+        users = [m for m in prompt.messages if m.role == "user"]
+        try:
+            self.set_attachments([load_attachment(path, prompts_folder(self.workbench.workspace()))
+                                  for path in (users[-1].attachments if users else ())])
+        except WorkbenchError as exc:
+            self.set_attachments([])
+            self.workbench.report(exc, f"prompt {prompt.name}: ")
 
     def prompt_fields(self) -> dict[str, Any]:
         """The prompt-file fields the editor holds, as written (placeholders kept): system, messages, params and
@@ -346,6 +367,10 @@ class EditorScreen(WorkbenchScreen):
         params = self.params()
         messages = [PromptMessage.model_validate({"role": self.roles[t], "content": self.text_of(t)})
                     for t in self.turn_ids]
+        users = [i for i, m in enumerate(messages) if m.role == "user"]
+        if users and self.attachments:  # the last user turn's files, by their paths
+            messages[users[-1]] = messages[users[-1]].model_copy(
+                update={"attachments": [a.path or a.name for a in self.attachments]})
         return {"system": self.text_of("system") or None, "messages": messages,
                 "params": PromptParams(temperature=params.temperature, top_p=params.top_p,
                                        max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed),
@@ -462,8 +487,40 @@ class EditorScreen(WorkbenchScreen):
         if messages[-1][0] != "user":
             raise WorkbenchError("the last turn is an assistant message", "add a user turn after it (ctrl+n)")
         params = self.params(defaults=self.workbench.settings().config.defaults)
-        return ChatRequest.model_validate({"system": self.meter_text("system") or None, "params": params,
-                                           "messages": [{"role": r, "content": t} for r, t in messages]})
+        request = ChatRequest.model_validate({"system": self.meter_text("system") or None, "params": params,
+                                              "messages": [{"role": r, "content": t} for r, t in messages]})
+        from workbench.core.attachments import with_attachments
+
+        return with_attachments(request, self.attachments)
+
+    # -- attachments ------------------------------------------------------------------------------------
+
+    def action_attach(self) -> None:
+        """ctrl+o: a path to attach to the last user turn (``-`` removes the attachments)."""
+        from workbench.ui.screens.modals import NameScreen
+
+        held = ", ".join(a.name for a in self.attachments) or "none"
+        self.app.push_screen(NameScreen("Attach an image or PDF to the last user turn", "",
+                                        f"PNG, JPEG, GIF, WEBP or PDF, at most 20 MiB; '-' removes them all "
+                                        f"(now: {held})"), self.attach)
+
+    def attach(self, path: str | None) -> None:
+        from workbench.core.attachments import load_attachment
+
+        if path is None:  # escape: nothing changes
+            return
+        try:
+            self.set_attachments([*self.attachments, load_attachment(path)] if path != "-" else [])
+        except WorkbenchError as exc:
+            self.workbench.report(exc)
+
+    def set_attachments(self, attachments: Sequence[Attachment]) -> None:
+        self.attachments = list(attachments)
+        shown = self.query_one("#attachments", Static)
+        shown.update("attached: " + ", ".join(f"{a.name} ({a.media_type}, {a.size:,} B)" for a in attachments))
+        shown.display = bool(attachments)
+        self.meter.schedule_estimate()
+        self.meter.render_meter()
 
     def action_run(self) -> None:
         try:
@@ -483,6 +540,8 @@ class EditorScreen(WorkbenchScreen):
         """Replay: put a traced request back into the editor (every turn, in order)."""
         params = request.params
         await self._fill(request.system, request.messages, targets, params, params.json_schema)
+        users = [m for m in request.messages if m.role == "user"]
+        self.set_attachments(users[-1].attachments if users else ())
         self.prompt = self.session = None
         self.turns.area("user").focus()
 

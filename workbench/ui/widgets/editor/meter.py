@@ -30,6 +30,7 @@ from workbench.ui.render import meter_text
 from workbench.ui.widgets.editor.prompt_area import EditRange
 
 if TYPE_CHECKING:
+    from workbench.core.attachments import Attachment
     from workbench.core.request import ChatRequest
     from workbench.core.tokens.estimate import Estimate
     from workbench.core.tokens.meter import TokenMeter
@@ -39,7 +40,10 @@ Meters = dict[tuple[str, str], "TokenMeter"]
 
 
 class MeterSource(Protocol):
-    """What the meter counts: the texts (system first, then the turns), as typed and as sent, and the targets."""
+    """What the meter counts: the texts (system first, then the turns), as typed and as sent, the last user turn's
+    attachments, and the targets."""
+
+    attachments: list[Attachment]
 
     def fields(self) -> list[str]: ...
 
@@ -191,8 +195,22 @@ class LiveMeter(Static):
 
     def rows(self) -> list[dict[str, object]]:
         """One row per target: tokens (live), and the last estimate's cost range and headroom."""
-        return [{"target": target, "tokens": self.input_tokens(encoding), "exact": exact,
-                 "estimate": self.estimates.get(target)} for target, (encoding, exact) in self.encodings().items()]
+        attached = self.attached_tokens
+        rows: list[dict[str, object]] = []
+        for target, (encoding, exact) in self.encodings().items():
+            tokens, extra = self.input_tokens(encoding), attached(target)
+            rows.append({"target": target, "tokens": None if tokens is None else tokens + extra,
+                         "exact": exact and not extra, "estimate": self.estimates.get(target)})
+        return rows
+
+    def attached_tokens(self, target: str) -> int:
+        """The tokens of the last user turn's attachments on ``target``, by its provider's rule (never exact)."""
+        if not self.source.attachments:
+            return 0
+        from workbench.core.request import Message
+        from workbench.core.tokens.estimate import attached_tokens
+
+        return attached_tokens(Message(role="user", content="", attachments=tuple(self.source.attachments)), target)
 
     def render_meter(self) -> None:
         """Redraw; a layout pass only when the meter's shape (lines, widest line) changed."""
@@ -240,9 +258,11 @@ class LiveMeter(Static):
             max_tokens = source.max_tokens()
         except ValueError:
             max_tokens = None
-        return ChatRequest(system=source.meter_text("system") or None, params=Params(max_tokens=max_tokens),
-                           messages=tuple(Message.model_validate({"role": r, "content": t})
-                                          for r, t in source.messages()))
+        from workbench.core.attachments import with_attachments
+
+        turns = tuple(Message.model_validate({"role": r, "content": t}) for r, t in source.messages())
+        return with_attachments(ChatRequest(system=source.meter_text("system") or None,
+                                            params=Params(max_tokens=max_tokens), messages=turns), source.attachments)
 
     def _estimated(self, results: dict[str, Estimate]) -> None:
         self.estimates = results
