@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from rich.console import Console
 
@@ -75,3 +76,19 @@ def test_a_refusal_and_blocks_are_stripped_of_control_sequences() -> None:
     text = console.export_text()
     assert text.startswith("⚙ compaction: sum") and "\nrefused [cyber" in text and "way" in text
     assert "\x1b" not in text and "\x07" not in text
+
+
+def test_an_evals_output_for_a_refusal_is_its_text(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "suite.yaml").write_text(
+        'prompts: ["Say something forbidden"]\n'
+        'providers: ["fake/r@tokens=4,refusal=1"]\n'
+        "tests:\n"
+        "  - assert:\n"
+        "      - type: is-refusal\n"
+        "      - type: javascript\n"
+        "        value: \"output.split(' ').length === 4\"\n", encoding="utf-8")
+    result = workbench("eval", "evals/suite.yaml", "--json", cwd=tmp_path, env=fake_env)
+    assert result.returncode == 0, result.stderr
+    assert json_lines(result.stdout)[-1]["passes"] == 1

@@ -11,7 +11,7 @@ import pytest
 
 from tests.test_wire_recordings import sse_events
 from tests.test_wire_tools import anthropic_event, folded
-from workbench.core.call_record import CallRecord, ProviderBlock, summary
+from workbench.core.call_record import CallRecord, ProviderBlock, estimate_usage_of, summary
 from workbench.core.errors import ProviderStreamError, StreamDecodeError
 from workbench.core.events import BlockDelta, FinishReason, RefusalDelta
 from workbench.core.providers.anthropic import AnthropicParser
@@ -320,3 +320,12 @@ def test_restart_forgets_a_previous_attempts_refusal_and_blocks() -> None:
     assert record.refusal is not None and record.refusal_category == "cyber"
     record.restart()
     assert record.refusal is None and record.refusal_category is None and record.blocks == []
+
+
+def test_an_estimated_usage_counts_the_refusal_as_output() -> None:
+    stream = OPENAI_REFUSAL.replace(b'"usage": {"prompt_tokens": 79, "completion_tokens": 12, "total_tokens": 91}',
+                                    b'"usage": null')
+    record = folded(sse_events(ChatParser(), stream))
+    assert record.usage is None
+    estimate_usage_of(record)
+    assert record.usage_estimated and record.usage is not None and record.usage.output_tokens >= 8
