@@ -64,6 +64,7 @@ def exact_stats(conn: sqlite3.Connection, by: str, filters: Filters) -> list[dic
         out.append({
             by: row["grp"], "calls": row["calls"], "spend_usd": row["spend_usd"], "unpriced_calls": row["unpriced"],
             "input_tokens": row["input_tokens"], "output_tokens": row["output_tokens"],
+            "cache_read_tokens": row["cache_read"] or 0,
             "cache_hit_ratio": (row["cache_read"] or 0) / row["input_tokens"] if row["input_tokens"] else None,
             "length_share": row["length_share"], "error_share": row["error_share"],
             "ttft_p50_ms": _quantile(ttfts, 0.5), "ttft_p95_ms": _quantile(ttfts, 0.95),
@@ -168,6 +169,7 @@ def _rollup_stats(conn: sqlite3.Connection, by: str, filters: Filters, counter_t
             by: value, "calls": c["calls"], "spend_usd": c["spend_usd"] if c["priced"] else None,
             "unpriced_calls": c["unpriced"], "input_tokens": c["input_tokens"] if c["input_n"] else None,
             "output_tokens": c["output_tokens"] if c["output_n"] else None,
+            "cache_read_tokens": c["cache_read_tokens"],
             "cache_hit_ratio": c["cache_read_tokens"] / c["input_tokens"] if c["input_tokens"] else None,
             "length_share": c["length"] / c["finished"] if c["finished"] else None,
             "error_share": result[len(rollup.COUNTERS)] / c["calls"],

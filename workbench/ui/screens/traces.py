@@ -34,11 +34,14 @@ EXACT_TOTALS_MAX_CALLS = 50_000
 
 
 def totals_of(groups: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-status ``stats`` rows summed: calls, spend, unpriced calls; TTFT percentiles of the ``ok`` calls
-    (percentiles do not add across groups; failed calls rarely have a first token)."""
+    """Per-status ``stats`` rows summed: calls, spend, unpriced calls, the cache hit ratio (cache reads ÷ input
+    tokens); TTFT percentiles of the ``ok`` calls (percentiles do not add across groups; failed calls rarely have
+    a first token)."""
     spends = [g["spend_usd"] for g in groups if g.get("spend_usd") is not None]
     ok = next((g for g in groups if g.get("status") == "ok"), None)
+    inputs = sum(g.get("input_tokens") or 0 for g in groups)
     return {"calls": sum(g["calls"] or 0 for g in groups),
+            "cache_hit_ratio": sum(g.get("cache_read_tokens") or 0 for g in groups) / inputs if inputs else None,
             "spend_usd": sum(spends) if spends else None,
             "unpriced_calls": sum(g.get("unpriced_calls") or 0 for g in groups),
             "ttft_p50_ms": None if ok is None else ok.get("ttft_p50_ms"),
@@ -70,6 +73,9 @@ def totals_text(totals: dict[str, Any] | None, searching: bool) -> Text:
     out.append("  p95 ", style="dim")
     out.append(fmt_ms(totals["ttft_p95_ms"]))
     out.append(" (ok calls)", style="dim")
+    if totals.get("cache_hit_ratio") is not None:
+        out.append("   cache hit ", style="dim")
+        out.append(f"{totals['cache_hit_ratio']:.0%}")
     if searching:
         out.append("   totals: all calls, search not applied", style="dim italic")
     return out

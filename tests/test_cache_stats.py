@@ -1,0 +1,60 @@
+"""The cache hit ratio (cache reads ÷ input tokens) per model, prompt and prompt version, the same from the rollups
+and from the calls, and over every call in the TUI's Traces totals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_traces_stats import START, call
+from workbench.core.call_record import CallRecord
+from workbench.core.events import Usage
+from workbench.core.traces.context import CallContext
+from workbench.core.traces.filters import Filters
+from workbench.core.traces.store import TraceStore
+from workbench.core.traces.writer import TraceWriter
+
+DAY = 86_400
+
+
+def cached(target: str, at: float, input_tokens: int, read: int | None) -> CallRecord:
+    record = call(target, 100.0, 200.0, at)
+    record.usage = Usage(input_tokens=input_tokens, output_tokens=10, cache_read_tokens=read)
+    return record
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> TraceStore:
+    path = tmp_path / "c.db"
+    writer = TraceWriter(path)
+    # three whole days apart (the rollups answer them) and a call at the edge of the range
+    for day, (read_a, read_b) in enumerate([(0, None), (800, None), (900, None)]):
+        at = START + day * DAY + 60
+        writer.write(cached("anthropic/a", at, 1_000, read_a), CallContext(prompt_name="p", prompt_version=1))
+        writer.write(cached("ollama/b", at, 500, read_b), CallContext(prompt_name="p", prompt_version=2))
+    writer.close()
+    return TraceStore(path)
+
+
+def test_the_hit_ratio_per_model_prompt_and_version_from_rollups_and_calls(store: TraceStore) -> None:
+    expected = {"model": {"anthropic/a": 1_700 / 3_000, "ollama/b": 0.0},
+                "prompt": {"p": 1_700 / 4_500},
+                "prompt-version": {"p@1": 1_700 / 3_000, "p@2": 0.0}}
+    since = Filters(since=START - DAY, until=START + 3 * DAY)  # whole days: the rollups, and edges from the calls
+    for by, ratios in expected.items():
+        for stats in (store.stats(by), store.stats(by, since), store.exact_stats(by, Filters())):
+            rows = {row[by]: row for row in stats}
+            assert {key: row["cache_hit_ratio"] for key, row in rows.items()} == pytest.approx(ratios), by
+            assert sum(row["cache_read_tokens"] for row in rows.values()) == 1_700
+
+
+def test_the_traces_screen_totals_show_the_ratio(store: TraceStore) -> None:
+    from workbench.ui.screens.traces import read_totals, totals_text
+
+    totals = read_totals(store)
+    assert totals["cache_hit_ratio"] == pytest.approx(1_700 / 4_500)
+    assert "cache hit 38%" in totals_text(totals, searching=False).plain
+    empty = {"calls": 0, "spend_usd": None, "unpriced_calls": 0, "ttft_p50_ms": None, "ttft_p95_ms": None,
+             "cache_hit_ratio": None}
+    assert "cache hit" not in totals_text(empty, searching=False).plain
