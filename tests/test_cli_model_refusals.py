@@ -12,6 +12,7 @@ from tests.test_cli import json_lines, workbench
 from workbench.core.call_record import CallRecord, ProviderBlock
 from workbench.core.events import FinishReason
 from workbench.core.request import ChatRequest
+from workbench.core.sessions import parse_session
 from workbench.figures import reply_notes
 
 WIRES = ("fake", "fake-responses", "fake-anthropic", "fake-gemini")
@@ -92,3 +93,16 @@ def test_an_evals_output_for_a_refusal_is_its_text(tmp_path: Path, fake_env: dic
     result = workbench("eval", "evals/suite.yaml", "--json", cwd=tmp_path, env=fake_env)
     assert result.returncode == 0, result.stderr
     assert json_lines(result.stdout)[-1]["passes"] == 1
+
+
+def test_a_saved_session_keeps_the_refusal_and_the_blocks(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
+    result = workbench("run", "Look it up", "-m", "fake-anthropic/r@tokens=3,refusal=1",
+                       "-m", "fake-anthropic/p@tokens=3,pause=1", "--save-session", "odd", "--json",
+                       cwd=tmp_path, env=fake_env)
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "sessions" / "odd.yaml"
+    refused, paused = parse_session(path.read_text(), path).results
+    assert (refused.refusal, refused.refusal_category) == ("This request was refused due to policy.", "cyber")
+    assert refused.finish_reason == "content_filter" and paused.refusal is None
+    assert paused.finish_reason == "pause_turn" and paused.blocks == json_lines(result.stdout)[1]["blocks"]

@@ -95,6 +95,11 @@ class SessionResult(BaseModel):
     text: str = ""
     tool_calls: list[dict[str, str]] = Field(default_factory=list)
     """The reply's tool calls (``id``, ``name``, ``arguments``), as ``run --json`` lists them."""
+    refusal: str | None = None
+    """A refused reply's refusal text (``""``: without words), as ``run --json`` has it."""
+    refusal_category: str | None = None
+    blocks: list[dict[str, str]] = Field(default_factory=list)
+    """The reply's provider blocks (``type``, ``id``, ``name``, ``content``), as ``run --json`` lists them."""
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
