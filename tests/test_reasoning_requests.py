@@ -134,6 +134,16 @@ def test_bad_reasoning_flags_are_one_line_and_exit_2(flags: list[str], message: 
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--thinking-budget", "500"], "fake-anthropic/r: Anthropic's thinking budget is at least 1024 tokens, not 500"),
+    (["--reasoning-effort", "low", "--temperature", "0.3"], "extended thinking takes no temperature (got 0.3)"),
+])
+def test_what_anthropic_cannot_take_fails_before_any_call(flags: list[str], message: str) -> None:
+    result = workbench("run", "hi", "-m", "fake/a", "-m", "fake-anthropic/r", *flags, "--json")
+    assert result.returncode == 2 and result.stdout == ""
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_prompt_file_sets_the_reasoning_and_a_bad_value_fails_at_its_line(tmp_path: Path) -> None:
     prompts = prompt_workspace(tmp_path) / "prompts"
     (prompts / "think.yaml").write_text("name: think\ntargets: [fake/r@reasoning=4]\nparams:\n"

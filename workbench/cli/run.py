@@ -207,6 +207,9 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
         workspace = _workspace(settings)
     args.fallback = [config.expand(m) for m in args.fallback]
     request = source.request.model_copy(update={"params": _params(args, config, source.request.params)})
+    from workbench.core.providers.reasoning import check_targets as check_reasoning
+
+    check_reasoning(request.params, [*models, *args.fallback], config.provider_specs())
     if args.cache_breakpoints or args.cache_ttl:
         from workbench.core.cache_breakpoints import with_breakpoints
 

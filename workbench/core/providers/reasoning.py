@@ -14,10 +14,14 @@ Ollama             ``think``: the effort (``low``/``medium``/``high``; ``minimal
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import ConfigError
 from workbench.core.request import ChatRequest, Params
+
+if TYPE_CHECKING:
+    from workbench.core.registry import ProviderSpec
 
 EFFORT_BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
 """An effort as a thinking budget (Google's published table for its OpenAI-compatible endpoint; ``minimal`` is
@@ -80,6 +84,17 @@ def anthropic_thinking(params: Params, target: str) -> dict[str, Any]:
                           f"(got {params.top_p})",
                           "drop top_p, or turn thinking off")
     return {"thinking": {"type": "enabled", "budget_tokens": budget}}
+
+
+def check_targets(params: Params, targets: Iterable[str], providers: Mapping[str, ProviderSpec]) -> None:
+    """Before any call: the reasoning settings every target's wire can take (Anthropic's rules; an unknown provider
+    is left to the call to report), a :class:`ConfigError` naming the first that cannot."""
+    if budget_of(params) is None:
+        return
+    for target in targets:
+        spec = providers.get(target.partition("/")[0])
+        if spec is not None and spec.wire == "anthropic":
+            anthropic_thinking(params, target)
 
 
 def anthropic_max_tokens(request: ChatRequest) -> ChatRequest:
