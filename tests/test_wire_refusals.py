@@ -19,6 +19,7 @@ from workbench.core.providers.bounds import MAX_TOOL_CALLS, StreamBudget
 from workbench.core.providers.gemini import GeminiParser
 from workbench.core.providers.openai_chat import ChatParser
 from workbench.core.providers.openai_responses import ResponsesParser
+from workbench.core.resilience.caller import transient
 
 
 def sse(chunks: list[dict[str, object]]) -> bytes:
@@ -280,7 +281,8 @@ def test_a_second_openai_choice_fails_the_call_and_is_never_merged() -> None:
     record = folded(sse_events(parser, stream))
     assert parser.done and record.text == "One"
     assert isinstance(record.error, ProviderStreamError) and "several choices" in str(record.error)
-    assert summary(record)["status"] == "error"
+    assert record.error.error_class == "several_choices"  # not transient: never retried, no breaker count
+    assert not transient(record.error) and summary(record)["status"] == "error"
 
 
 def test_a_second_gemini_candidate_fails_the_call() -> None:

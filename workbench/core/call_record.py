@@ -18,6 +18,7 @@ from workbench.core.errors import (
     CallCancelledError,
     ProviderStreamError,
     ProviderTimeoutError,
+    SeveralChoicesError,
     UnexpectedError,
     WorkbenchError,
 )
@@ -258,8 +259,12 @@ def apply_event(record: CallRecord, event: StreamEvent) -> None:
         timing.headers_ns, record.request_id = event.at_ns, event.request_id
         return
     elif isinstance(event, ErrorEvent):
-        record.error = ProviderStreamError(record.target, f"{event.kind}: {event.message}",
-                                           "the provider failed mid-stream: retry")
+        if event.kind == "several_choices":
+            record.error = SeveralChoicesError(record.target, event.message,
+                                               "a retry answers the same: fix the request or the server's defaults")
+        else:
+            record.error = ProviderStreamError(record.target, f"{event.kind}: {event.message}",
+                                               "the provider failed mid-stream: retry")
         record.finish, record.finish_raw = FinishReason.ERROR, event.kind
     if timing.first_event_ns is None:
         timing.first_event_ns = getattr(event, "at_ns", None)

@@ -138,6 +138,13 @@ class ProviderStreamError(ProviderError):
     error_class = "stream_error"
 
 
+class SeveralChoicesError(ProviderStreamError):
+    """The stream carried a second choice (``n`` or ``candidateCount`` above 1 reached the provider): never merged
+    into the first; not retried (the same request would answer the same way)."""
+
+    error_class = "several_choices"
+
+
 class CallCancelledError(ProviderError):
     """The call was cancelled (by the user, or because a hedged twin answered first)."""
 
