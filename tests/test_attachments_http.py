@@ -143,6 +143,9 @@ def test_run_image_sends_it_traces_its_hash_and_never_its_bytes(tmp_path: Path, 
     data = (tmp_path / "a.png").read_bytes()
     assert stored[0]["sha256"] == hashlib.sha256(data).hexdigest()
     assert [(a["name"], a["media_type"]) for a in stored] == [("a.png", "image/png"), ("doc.pdf", "application/pdf")]
+    printed = workbench("traces", "show", str(rows[0]["trace_id"]), env=env).stdout
+    assert f"attached a.png  image/png  1024×1024  {len(data):,} B  sha256" in printed
+    assert stored[0]["sha256"] in printed.replace("\n", "")  # (wrapped at the terminal's width)
     chunk = base64.b64encode(data).decode()[40:100].encode()
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -280,6 +280,10 @@ def trace_detail(call: dict[str, Any]) -> Text:
             for turn_call in message.get("tool_calls") or ():
                 name, arguments, call_id = turn_call.get("name"), turn_call.get("arguments"), turn_call.get("id")
                 out.append(printable(f"→ {name}({arguments})  id {call_id}\n"))
+            for attached in message.get("attached") or ():  # what the file was: never its bytes
+                shape = f"{attached.get('width')}×{attached.get('height')}  " if attached.get("width") else ""
+                out.append(printable(f"attached {attached.get('name')}  {attached.get('media_type')}  {shape}"
+                                     f"{attached.get('size'):,} B  sha256 {attached.get('sha256')}\n"), style="dim")
     if payload.get("reasoning_text"):
         out.append("\n── reasoning ──\n", style="bold cyan")
         out.append(printable(payload["reasoning_text"]) + "\n", style="dim italic")
