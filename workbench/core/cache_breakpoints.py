@@ -52,3 +52,12 @@ def with_breakpoints(request: ChatRequest, items: Sequence[str],
     except ValidationError as exc:
         problem = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
         raise ConfigError(problem, _HINT) from None
+
+
+def carried_over(points: CacheBreakpoints, request: ChatRequest) -> ChatRequest:
+    """``request`` (an editor's, from a prompt file or session it loaded) with that source's breakpoints, those
+    that still name something: the system prompt and the tools while there are some, a turn by its position."""
+    kept = CacheBreakpoints(system=points.system and bool(request.system),
+                            tools=points.tools and bool(request.params.tools),
+                            messages=tuple(i for i in points.messages if i < len(request.messages)), ttl=points.ttl)
+    return request if kept == request.cache else request.model_copy(update={"cache": kept})

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from workbench.core.attachments import Attachment
     from workbench.core.config import Defaults
     from workbench.core.prompts import Prompt, PromptFileError, PromptMessage
-    from workbench.core.request import ChatRequest, Message, Params
+    from workbench.core.request import CacheBreakpoints, ChatRequest, Message, Params
     from workbench.core.sessions import Session
     from workbench.core.tokens.estimate import Estimate
 
@@ -82,8 +82,8 @@ class EditorScreen(WorkbenchScreen):
     EditorScreen.-narrow #system { height: 4; }
     EditorScreen.-narrow #turns { height: auto; }
     EditorScreen.-narrow #turns PromptArea { height: 6; }
-    EditorScreen #sampling { height: auto; }
-    EditorScreen #sampling Input { width: 1fr; }
+    EditorScreen #sampling, EditorScreen #reasoning { height: auto; }
+    EditorScreen #sampling Input, EditorScreen #reasoning Input { width: 1fr; }
     EditorScreen #json-schema { height: 5; }
     EditorScreen #variables { height: auto; display: none; }
     EditorScreen #variables Input { border-title-color: $text-accent; }
@@ -136,6 +136,10 @@ class EditorScreen(WorkbenchScreen):
                     yield Input("", id="seed", placeholder="seed", type="integer")
                 yield Label("stop sequences (comma-separated)")
                 yield Input("", id="stop", placeholder="none")
+                yield Label("reasoning effort · thinking budget (empty: default)")
+                with Horizontal(id="reasoning"):
+                    yield Input("", id="reasoning-effort", placeholder="none…high")
+                    yield Input("", id="thinking-budget", placeholder="tokens", type="integer")
                 yield Label("JSON schema for the reply (optional)")
                 yield TextArea("", id="json-schema", language=None, soft_wrap=True)
                 with Vertical(id="variables"):
@@ -367,13 +371,18 @@ class EditorScreen(WorkbenchScreen):
         params = self.params()
         messages = [PromptMessage.model_validate({"role": self.roles[t], "content": self.text_of(t)})
                     for t in self.turn_ids]
+        marked = self.prompt.messages if self.prompt is not None else []
+        messages = [m.model_copy(update={"cache": True}) if i < len(marked) and marked[i].cache else m
+                    for i, m in enumerate(messages)]  # the file's turn breakpoints, by position
         users = [i for i, m in enumerate(messages) if m.role == "user"]
         if users and self.attachments:  # the last user turn's files, by their paths
             messages[users[-1]] = messages[users[-1]].model_copy(
                 update={"attachments": [a.path or a.name for a in self.attachments]})
         return {"system": self.text_of("system") or None, "messages": messages,
                 "params": PromptParams(temperature=params.temperature, top_p=params.top_p,
-                                       max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed),
+                                       max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed,
+                                       reasoning_effort=params.reasoning_effort,
+                                       thinking_budget=params.thinking_budget),
                 "output_schema": params.json_schema}
 
     def race_source(self) -> RaceSource:
@@ -464,6 +473,8 @@ class EditorScreen(WorkbenchScreen):
             "temperature": temperature if temperature is not None or defaults is None else defaults.temperature,
             "top_p": self._number("top-p", float), "seed": self._number("seed", int), "stop": stop,
             "json_schema": self.json_schema(),
+            "reasoning_effort": self.query_one("#reasoning-effort", Input).value.strip().lower() or None,
+            "thinking_budget": self._number("thinking-budget", int),
         }
         try:
             return Params.model_validate(values)
@@ -490,8 +501,21 @@ class EditorScreen(WorkbenchScreen):
         request = ChatRequest.model_validate({"system": self.meter_text("system") or None, "params": params,
                                               "messages": [{"role": r, "content": t} for r, t in messages]})
         from workbench.core.attachments import with_attachments
+        from workbench.core.cache_breakpoints import carried_over
 
-        return with_attachments(request, self.attachments)
+        return carried_over(self.cache_breakpoints(), with_attachments(request, self.attachments))
+
+    def cache_breakpoints(self) -> CacheBreakpoints:
+        """The prompt-cache breakpoints of the prompt file or session loaded (none for a typed prompt); a race and
+        the estimate keep those that still name something (a turn by its position)."""
+        from workbench.core.prompts.model import cache_breakpoints
+        from workbench.core.request import CacheBreakpoints
+
+        if self.prompt is not None:
+            return cache_breakpoints(self.prompt.cache, self.prompt.messages)
+        if self.session is not None:
+            return cache_breakpoints(self.session.request.cache, self.session.request.messages)
+        return CacheBreakpoints()
 
     # -- attachments ------------------------------------------------------------------------------------
 
@@ -553,7 +577,9 @@ class EditorScreen(WorkbenchScreen):
         if targets:
             self.query_one("#targets", Input).value = ", ".join(targets)
         for field, value in (("max-tokens", params.max_tokens), ("temperature", params.temperature),
-                             ("top-p", params.top_p), ("seed", params.seed)):
+                             ("top-p", params.top_p), ("seed", params.seed),
+                             ("reasoning-effort", params.reasoning_effort),
+                             ("thinking-budget", params.thinking_budget)):
             self.query_one(f"#{field}", Input).value = "" if value is None else str(value)
         self.query_one("#stop", Input).value = ", ".join(params.stop)
         self.query_one("#json-schema", TextArea).load_text(

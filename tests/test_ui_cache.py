@@ -1,0 +1,70 @@
+"""The editor keeps a loaded prompt file's cache breakpoints: its race sends them (Anthropic reads the cache the
+second time), its estimate prices the Anthropic target warm, and ctrl+s writes them back."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from tests.conftest import prompt_workspace
+from tests.test_ui import SIZE, editor, wait_for
+from tests.test_ui_more import messages
+from tests.test_ui_prompts import app_in, load_listed_prompt, trace_rows
+from workbench.core.prompts import load_current
+from workbench.core.request import CacheBreakpoints
+from workbench.ui.widgets.editor.meter import LiveMeter
+
+SUPPORT = """name: support
+params: {max_tokens: 16}
+system: You are a meticulous support agent for a large retailer; answer with the policy that applies and why.
+cache:
+  system: true
+messages:
+  - role: user
+    content: My parcel arrived damaged, what now?
+  - role: assistant
+    content: Sorry to hear that, send a photo and we will replace it.
+    cache: true
+  - role: user
+    content: And if I would rather have a refund?
+"""
+
+
+async def test_the_editor_races_estimates_and_saves_a_prompts_breakpoints(tmp_path: Path,
+                                                                          fake_env: dict[str, str]) -> None:
+    workspace = prompt_workspace(tmp_path, support=SUPPORT)
+    target = f"fake-anthropic/ui-{uuid.uuid4().hex[:8]}@cache=1,tokens=4"
+    app = app_in(workspace, fake_env, targets=(target, "anthropic/claude-sonnet-4-5"))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await load_listed_prompt(app, pilot, "support")
+        expected = CacheBreakpoints(system=True, messages=(1,))
+        assert screen.build_request().cache == expected
+
+        # the live estimate: warm below cold for the Anthropic target, since the prefix is marked
+        def loaded() -> bool:  # the estimate of the prompt (not of the empty editor before it)
+            row = screen.estimates.get("anthropic/claude-sonnet-4-5")
+            return row is not None and row.input_tokens > 30
+
+        await wait_for(pilot, loaded)
+        estimate = screen.estimates["anthropic/claude-sonnet-4-5"]
+        assert estimate.cache_prefix_tokens > 0 and estimate.cost_input_warm_usd is not None
+        assert estimate.cost_input_usd is not None and estimate.cost_input_warm_usd < estimate.cost_input_usd
+        assert "warm $" in str(screen.query_one(LiveMeter).render())
+
+        # two races of the same prompt: the first writes the prefix, the second reads it
+        for runs in (1, 2):
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda runs=runs: len(app.traced_ids) >= 2 * runs)
+        reads = [(r["cache_read_tokens"], r["cache_write_tokens"]) for r in reversed(trace_rows())
+                 if r["target"] == target]
+        assert len(reads) == 2 and reads[0][0] == 0 and reads[0][1] and reads[1] == (reads[0][1], 0)
+
+        # ctrl+s after an edit keeps the breakpoints in the file
+        await pilot.press("f2")
+        screen.query_one("#user").load_text("My parcel arrived broken, what now?")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "saved support v2" in messages(app))
+        saved = load_current(workspace, "support")
+        assert saved.cache is not None and saved.cache.system and [m.cache for m in saved.messages] == [
+            False, True, False]
