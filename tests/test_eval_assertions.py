@@ -65,6 +65,12 @@ CASES: list[tuple[str, Any, float | None, dict[str, Any], str, dict[str, Any], b
     ("levenshtein", "kitten", 2, {}, "sitting", {}, False),
     ("rouge-n", "the cat sat on the mat", None, {}, "the cat sat on a mat", {}, True),
     ("rouge-n", "the cat sat on the mat", None, {"n": 2}, "the cat sat on a mat", {}, False),
+    ("tool-call", {"name": "get_weather", "arguments": {"city": "Paris"}}, None, {}, "", {"tool_calls": [
+        {"id": "c1", "name": "get_weather", "arguments": '{"city": "Paris", "unit": "c"}'}]}, True),
+    ("tool-call", [{"name": "get_weather"}, {"name": "get_time"}], None, {}, "", {"tool_calls": [
+        {"id": "c1", "name": "get_weather", "arguments": "{}"}]}, False),
+    ("max-reasoning-tokens", 500, None, {}, "", {"reasoning_tokens": 320}, True),
+    ("max-reasoning-tokens", 100, None, {}, "", {"reasoning_tokens": 320}, False),
 ]
 
 

@@ -378,7 +378,8 @@ def _conclude(args: argparse.Namespace, store: EvalStore, run_info: RunInfo, out
         print("workbench: no earlier run of this suite to compare with", file=sys.stderr)
     failed = args.exit_code_failed if args.exit_code_failed is not None else failed_code
     codes = EXIT_CODES if failed is None else {**EXIT_CODES, "failed": failed}
-    report = conclude(store, run_info, compare=compare, exit_codes=codes)
+    report = conclude(store, run_info, compare=compare, exit_codes=codes,
+                      min_cache_hit_ratio=suite.min_cache_hit_ratio)
     run = report.run
     reasons = list(run.failures or ())
     _write_reports(report, args.report, args.out)

@@ -45,7 +45,7 @@ from workbench.core.evals.model import AssertionSpec, Grading, Observation
 from workbench.core.evals.prompt_render import render_value, resolve_variables
 from workbench.core.evals.python_assert import PythonAssertionError, interpret, run_python
 from workbench.core.evals.similarity import levenshtein, rouge_n
-from workbench.core.evals.transforms import TransformError, assertion_output
+from workbench.core.evals.transforms import TransformError, assertion_output, output_value
 from workbench.core.templating import TemplateError
 
 FIGURE_TYPES = frozenset({"latency", "ttft", "cost", "finish-reason"})
@@ -60,8 +60,9 @@ _JSON_START = re.compile(r"[{\[]")
 
 
 async def grade(spec: AssertionSpec, obs: Observation, *, judge: Judge | None = None, base_dir: Path,
-                embed: Embedder | None = None) -> Grading:
-    """Grade ``obs`` against ``spec``; never raises for a bad assertion, bad code or a bad judge.
+                embed: Embedder | None = None, tools: tuple[dict[str, Any], ...] = ()) -> Grading:
+    """Grade ``obs`` against ``spec``; never raises for a bad assertion, bad code or a bad judge. ``tools``: those
+    the request declared (the tool assertions check calls against them).
 
     As in promptfoo, an assertion of weight 0 always passes (its score is still reported). An assertion's own
     ``transform`` gives the output it grades."""
@@ -70,13 +71,14 @@ async def grade(spec: AssertionSpec, obs: Observation, *, judge: Judge | None = 
     except TransformError as exc:
         return _failed(spec, f"its transform failed: {exc}")
     if spec.type == "assert-set":
-        grading = await _assert_set(spec, obs, judge=judge, base_dir=base_dir, embed=embed)
+        grading = await _assert_set(spec, obs, judge=judge, base_dir=base_dir, embed=embed, tools=tools)
     elif spec.type not in _CHECKS:
         grading = _failed(spec, f"unknown assertion type {spec.type!r}")
     elif obs.error is not None and spec.type not in FIGURE_TYPES:
         grading = _failed(spec, f"the call failed: {obs.error}")
     else:
-        grading = await _checked(spec, _Context(spec, render(spec.value, obs.vars), obs, judge, base_dir, embed))
+        grading = await _checked(spec, _Context(spec, render(spec.value, obs.vars), obs, judge, base_dir, embed,
+                                                tools))
     return dataclasses.replace(grading, passed=True) if spec.weight == 0 else grading
 
 
@@ -99,10 +101,11 @@ async def _checked(spec: AssertionSpec, ctx: _Context) -> Grading:
 
 
 async def _assert_set(spec: AssertionSpec, obs: Observation, *, judge: Judge | None, base_dir: Path,
-                      embed: Embedder | None) -> Grading:
+                      embed: Embedder | None, tools: tuple[dict[str, Any], ...]) -> Grading:
     """promptfoo's ``assert-set``: its assertions scored as a test is (its own ``threshold``), counted in the
     test as one assertion of the set's weight."""
-    children = [await grade(child, obs, judge=judge, base_dir=base_dir, embed=embed) for child in spec.assertions]
+    children = [await grade(child, obs, judge=judge, base_dir=base_dir, embed=embed, tools=tools)
+                for child in spec.assertions]
     passed, score = verdict(children, spec.threshold)
     failed = [f"{g.assertion}: {g.reason}" for g in children if not g.passed]
     found = f"score {score:.3f}" + (f"; failed {'; '.join(failed)}" if failed else "")
@@ -325,6 +328,18 @@ async def _cost(ctx: _Context) -> _Check:
     return _at_most(ctx, ctx.obs.cost_usd, "cost", "cost unknown", " USD")
 
 
+async def _max_reasoning_tokens(ctx: _Context) -> _Check:
+    """workbench's own: the reply's reasoning tokens are at most the value (or ``threshold``). Unknown (the provider
+    did not count them apart from the text) fails: a bound that cannot be checked is not met."""
+    limit = _number(ctx.value) if ctx.value is not None else ctx.spec.threshold
+    if limit is None:
+        raise _Unusable("max-reasoning-tokens needs a number of tokens as its value")
+    figure = ctx.obs.reasoning_tokens
+    if figure is None:
+        raise _Unusable("reasoning tokens unknown (the provider did not count them)")
+    return _pass_fail(figure <= limit, f"reasoning tokens <= {limit:g}", f"{figure}")
+
+
 async def _token_length(ctx: _Context) -> _Check:
     low = _number(ctx.spec.config.get("min"))
     high = ctx.spec.threshold
@@ -361,7 +376,7 @@ async def _python(ctx: _Context) -> _Check:
         },
     }
     time_limit = float(ctx.spec.config.get("timeout", PYTHON_TIMEOUT_S))
-    result = await run_python(code, obs.text, context, base_dir=ctx.base_dir, time_limit=time_limit)
+    result = await run_python(code, output_value(obs.text), context, base_dir=ctx.base_dir, time_limit=time_limit)
     passed, score, reason = interpret(result, ctx.spec.threshold)
     expected = f"{_quote(code, 80)} to pass" + _threshold_note(ctx.spec.threshold)
     return _Check(passed, score, expected, reason)
@@ -420,6 +435,7 @@ _CHECKS: dict[str, CheckFn] = {
     "ttft": _ttft,
     "cost": _cost,
     "token-length": _token_length,
+    "max-reasoning-tokens": _max_reasoning_tokens,
     "finish-reason": _finish_reason,
     "python": _python,
     "levenshtein": _levenshtein,

@@ -1,12 +1,15 @@
-"""Tool calls: ``tool-call-f1`` (promptfoo's set F1 of the tool names called against the expected ones) and
+"""Tool calls: ``tool-call-f1`` (promptfoo's set F1 of the tool names called against the expected ones),
 ``is-valid-openai-tools-call`` / ``is-valid-openai-function-call`` (each call's arguments checked against the
-JSON schema of the function it names).
+JSON schema of the function it names), and workbench's own ``tool-call`` (a call of that name whose arguments
+hold the expected ones).
 
-The output is the tool calls as JSON text: OpenAI's ``tool_calls`` list (or ``{"tool_calls": [...]}``), a
+The calls graded are the reply's own tool calls when it made any (:attr:`Observation.tool_calls`); otherwise the
+output read as tool calls in JSON text: OpenAI's ``tool_calls`` list (or ``{"tool_calls": [...]}``), a
 function call ``{"name", "arguments"}``, Anthropic's ``tool_use`` blocks, Gemini's ``functionCall`` parts, or
 ``{"name": ...}`` items. The functions to check against are the assertion's ``value`` or ``config.tools``
-(``config.functions``), else the test's ``tools`` (``functions``) variable: OpenAI's ``tools`` list or a
-list of function definitions ``{name, parameters}``.
+(``config.functions``), else the tools the request declared (its provider's ``config.tools``, as promptfoo
+reads them), else the test's ``tools`` (``functions``) variable: OpenAI's ``tools`` list or a list of function
+definitions ``{name, parameters}``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from workbench.core.evals.checks import Check, CheckFn, Context, Unusable, pass_fail, quote, texts
+from workbench.core.evals.tool_replies import parsed_arguments
 
 
 def tool_names(data: Any) -> set[str]:
@@ -58,7 +62,8 @@ async def _tool_call_f1(ctx: Context) -> Check:
     """F1 of the called tool names against the expected ones (threshold 1.0 by default); negated, the score stays
     the F1, as in promptfoo."""
     expected = set(texts(ctx))
-    actual = tool_names(_parsed(ctx.obs.text))
+    calls = ctx.obs.tool_calls
+    actual = {call["name"] for call in calls} if calls else tool_names(_parsed(ctx.obs.text))
     common = len(expected & actual)
     precision = common / len(actual) if actual else 0.0
     recall = common / len(expected)
@@ -73,13 +78,15 @@ async def _tool_call_f1(ctx: Context) -> Check:
 def _functions(ctx: Context, key: str) -> list[dict[str, Any]]:
     """The function definitions to check against (see the module docstring)."""
     source: Any = ctx.value if ctx.value is not None else ctx.spec.config.get(key, ctx.spec.config.get("tools"))
+    if source is None and ctx.tools:
+        source = list(ctx.tools)
     if source is None:
         source = ctx.obs.vars.get(key, ctx.obs.vars.get("tools"))
     if isinstance(source, str):
         source = _parsed(source)
     if not isinstance(source, list) or not source:
-        raise Unusable(f"{ctx.spec.label} needs the tools: set the assertion's value (or config.{key}), "
-                       f"or a '{key}' variable, to a list of function definitions")
+        raise Unusable(f"{ctx.spec.label} needs the tools: set the provider's config.tools, the assertion's value "
+                       f"(or config.{key}), or a '{key}' variable, to a list of function definitions")
     functions = [item["function"] if isinstance(item, dict) and isinstance(item.get("function"), dict) else item
                  for item in source]
     if not all(isinstance(f, dict) and isinstance(f.get("name"), str) for f in functions):
@@ -106,9 +113,15 @@ def _call_problem(call: Any, functions: list[dict[str, Any]]) -> str | None:
     return None if error is None else f'Call to "{name}" does not match schema: {error.json_path}: {error.message}'
 
 
+def _reply_calls(ctx: Context) -> list[dict[str, Any]]:
+    """The reply's own tool calls in OpenAI's ``tool_calls`` form (empty when it made none)."""
+    return [{"type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}
+            for call in ctx.obs.tool_calls]
+
+
 async def _is_valid_tools_call(ctx: Context) -> Check:
     data = _parsed(ctx.obs.text)
-    calls = data.get("tool_calls") if isinstance(data, dict) else data
+    calls = _reply_calls(ctx) or (data.get("tool_calls") if isinstance(data, dict) else data)
     shaped = isinstance(calls, list) and bool(calls) and all(
         isinstance(c, dict) and isinstance(c.get("function"), dict) and isinstance(c["function"].get("name"), str)
         and isinstance(c["function"].get("arguments"), str) for c in calls)
@@ -121,6 +134,11 @@ async def _is_valid_tools_call(ctx: Context) -> Check:
 
 
 async def _is_valid_function_call(ctx: Context) -> Check:
+    if ctx.obs.tool_calls:  # the reply's calls: each one a valid call
+        functions = _functions(ctx, "functions")
+        problems = [p for c in _reply_calls(ctx) if (p := _call_problem(c["function"], functions)) is not None]
+        return pass_fail(not problems, "function calls matching the functions' schemas",
+                         problems[0] if problems else f"{len(ctx.obs.tool_calls)} valid call(s)")
     data = _parsed(ctx.obs.text)
     call = data.get("function_call", data) if isinstance(data, dict) else None
     expected = "a function call matching the function's schema"
@@ -130,7 +148,44 @@ async def _is_valid_function_call(ctx: Context) -> Check:
     return pass_fail(problem is None, expected, problem or f"a valid call of {call['name']!r}")
 
 
+def _expected_calls(ctx: Context) -> list[dict[str, Any]]:
+    """``tool-call``'s value: one ``{name, arguments}`` (arguments optional) or a list of them."""
+    value = _parsed(ctx.value) if isinstance(ctx.value, str) else ctx.value
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(item, dict) and isinstance(item.get("name"), str)
+                            and isinstance(item.get("arguments", {}), dict) and set(item) <= {"name", "arguments"}
+                            for item in items):
+        raise Unusable("tool-call needs {name: ..., arguments: {...}} (arguments optional), or a list of them")
+    return items
+
+
+def holds(actual: Any, expected: Any) -> bool:
+    """Does ``actual`` hold ``expected``: a mapping holds every key of it (each value held in turn); anything else
+    is equal."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and holds(actual[k], v) for k, v in expected.items())
+    return bool(actual == expected and type(actual) is type(expected)) or (
+        isinstance(actual, int | float) and isinstance(expected, int | float)
+        and not isinstance(actual, bool) and not isinstance(expected, bool) and actual == expected)
+
+
+async def _tool_call(ctx: Context) -> Check:
+    """workbench's own: for each expected ``{name, arguments}`` the reply made a call of that name whose arguments
+    (parsed JSON) hold the expected ones (a subset: other arguments may be there too)."""
+    expected = _expected_calls(ctx)
+    calls = ctx.obs.tool_calls
+    missing = [item for item in expected
+               if not any(call["name"] == item["name"] and holds(parsed_arguments(call), item.get("arguments", {}))
+                          for call in calls)]
+    made = "; ".join(f"{call['name']}({call['arguments']})" for call in calls) or "no tool call"
+    wanted = "; ".join(f"{item['name']}({json.dumps(item.get('arguments', {}), ensure_ascii=False)})"
+                       for item in expected)
+    return pass_fail(not missing, f"a call of {wanted}", f"no call of {missing[0]['name']} with those arguments; "
+                     f"called {made}" if missing else made)
+
+
 CHECKS: dict[str, CheckFn] = {
+    "tool-call": _tool_call,
     "tool-call-f1": _tool_call_f1,
     "is-valid-openai-tools-call": _is_valid_tools_call,
     "is-valid-openai-function-call": _is_valid_function_call,

@@ -50,6 +50,8 @@ class Context:
     judge: Judge | None
     base_dir: Path
     embed: Embedder | None = None
+    tools: tuple[dict[str, Any], ...] = ()
+    """The tools the target's request declared (its provider's ``config.tools``), in OpenAI's function format."""
 
 
 CheckFn = Callable[[Context], Awaitable[Check]]

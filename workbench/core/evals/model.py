@@ -34,6 +34,8 @@ ASSERTION_TYPES = frozenset({
     # promptfoo's heuristics and tool calls
     "icontains-any", "icontains-all", "is-refusal", "perplexity", "perplexity-score", "tool-call-f1",
     "is-valid-openai-tools-call", "is-valid-openai-function-call",
+    # workbench's own: a tool call's name and arguments, the reasoning tokens
+    "tool-call", "max-reasoning-tokens",
     # nested assertions
     "assert-set",
     # comparisons of a test's outputs across its prompts and targets, once its cells are done (never negated)
@@ -100,6 +102,13 @@ class Observation:
     messages as JSON (:func:`~workbench.core.evals.prompt_render.rendered_prompt`)."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """The test's ``metadata``, carried with each of its results into the store and every report."""
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+    """The reply's tool calls (``{id, name, arguments}``, the arguments the JSON text received); ``text`` is then
+    promptfoo's output of such a reply (:mod:`workbench.core.evals.tool_replies`)."""
+    reasoning_tokens: int | None = None
+    """The reply's reasoning tokens; None when unknown."""
+    cache_read_tokens: int | None = None
+    """The input tokens read from the provider's prompt cache; None when the provider did not say."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +301,9 @@ class Suite:
     """promptfoo's ``evaluateOptions`` time limits, delay and cache switch."""
     output_paths: tuple[str, ...] = ()
     """promptfoo's ``outputPath``: the files written after the run, as ``-o`` writes them (``-o`` wins)."""
+    min_cache_hit_ratio: float | None = None
+    """``min-cache-hit-ratio``: each target's cache reads ÷ input tokens over the run's answered cells must reach it
+    (:mod:`workbench.core.evals.cache_gate`)."""
     promptfoo: bool = False
     """Written as promptfoo's config (a ``promptfooconfig.*`` file, or one naming ``providers:``): promptfoo's
     ``PROMPTFOO_FAILED_TEST_EXIT_CODE`` and ``PROMPTFOO_PASS_RATE_THRESHOLD`` apply to its runs."""

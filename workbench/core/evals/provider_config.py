@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from workbench.core.endpoint_overrides import EndpointOverrides
 from workbench.core.evals.model import SuiteTarget
+from workbench.core.evals.provider_tools import check_tool_choice, config_tool_choice, config_tools
 from workbench.core.evals.suite_promptfoo import Context, Src, expect
 from workbench.core.prompts.model import PromptParams
 from workbench.core.registry import PROVIDERS, base_url_problem
@@ -162,6 +163,26 @@ def _thinking(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
     parsed.where["thinking_budget"] = (*loc, "budget_tokens") if kind == "enabled" else loc
 
 
+def _tools(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    """The request's tools, sent with every cell (:mod:`workbench.core.evals.provider_tools`)."""
+    parsed.params["tools"] = config_tools(parsed.ctx, parsed.src, loc, value)
+    parsed.where["tools"] = loc
+
+
+def _tool_choice(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
+    parsed.params["tool_choice"] = config_tool_choice(parsed.src, loc, value)
+    parsed.where["tool_choice"] = loc
+
+
+def _tool_params(parsed: _Parsed) -> dict[str, Any]:
+    """The tools and tool choice the config set (taken out of ``parsed.params``), the choice checked against them."""
+    tools = parsed.params.pop("tools", ())
+    choice = parsed.params.pop("tool_choice", None)
+    if choice is not None:
+        check_tool_choice(parsed.src, parsed.where["tool_choice"], choice, tools)
+    return {**({"tools": tools} if tools else {}), **({"tool_choice": choice} if choice is not None else {})}
+
+
 def _generation_config(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:
     if parsed.wire != "gemini":
         parsed.refuse(loc, key, "generationConfig is Gemini's")
@@ -220,7 +241,7 @@ _HANDLERS: dict[str, Callable[[_Parsed, Loc, str, Any], None]] = {
     "apiBaseUrl": _base_url, "apiHost": _base_url, "apiKey": _api_key, "apiKeyEnvar": _key_env,
     "apiKeyRequired": _key_required, "headers": _headers, "organization": _organization,
     "response_format": _response_format, "passthrough": _passthrough, "n": _n, "reasoning_effort": _reasoning_effort,
-    "thinking": _thinking, "generationConfig": _generation_config,
+    "thinking": _thinking, "generationConfig": _generation_config, "tools": _tools, "tool_choice": _tool_choice,
 }
 
 
@@ -253,8 +274,9 @@ def provider_config(ctx: Context, src: Src, loc: Loc, config: Any, ref: str,
     parsed = _Parsed(ctx, src, wire_of(ref), shown)
     for key, value in config.items():
         _entry(parsed, (*loc, key), str(key), value)
+    tools = _tool_params(parsed)
     try:
-        params = PromptParams.model_validate(parsed.params).model_dump(exclude_defaults=True)
+        params = {**PromptParams.model_validate(parsed.params).model_dump(exclude_defaults=True), **tools}
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0])

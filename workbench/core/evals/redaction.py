@@ -22,7 +22,9 @@ def stored_observation(observation: Observation, redactor: Redactor) -> Observat
     """``observation`` as the store keeps it: its texts redacted, its figures as they are."""
     return replace(observation, text=redactor.stored(observation.text),
                    error=None if observation.error is None else redactor.stored(observation.error),
-                   vars=redactor.mapping(observation.vars), prompt_text=redactor.stored(observation.prompt_text))
+                   vars=redactor.mapping(observation.vars), prompt_text=redactor.stored(observation.prompt_text),
+                   tool_calls=[{**call, "arguments": redactor.stored(call["arguments"])}
+                               for call in observation.tool_calls])
 
 
 def stored_grading(grading: Grading, redactor: Redactor) -> Grading:
@@ -36,4 +38,4 @@ def cacheable(observation: Observation, redactor: Redactor) -> Observation | Non
     if redactor.metadata_only:
         return None
     kept = stored_observation(observation, redactor)
-    return kept if kept.text == observation.text else None
+    return kept if kept.text == observation.text and kept.tool_calls == observation.tool_calls else None

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Mapping
 
 from workbench.core.errors import ConfigError
+from workbench.core.evals.cache_gate import cache_failures
 from workbench.core.evals.diff import diff_runs, gate_failures
 from workbench.core.evals.model import CellSummary, RunInfo, RunReport
 from workbench.core.evals.run_store import EvalStore
@@ -39,15 +40,18 @@ def report_for(store: EvalStore, run: RunInfo, *, compare: RunInfo | None = None
 
 
 def conclude(store: EvalStore, run: RunInfo, *, compare: RunInfo | None,
-             exit_codes: Mapping[str, int] | None = None) -> RunReport:
-    """Judge the ended ``run`` by its gate and against ``compare``; store the verdict, the reasons, the
-    comparison and the exit code (``exit_codes`` by verdict; none for the TUI) with it; the report as stored.
+             exit_codes: Mapping[str, int] | None = None, min_cache_hit_ratio: float | None = None) -> RunReport:
+    """Judge the ended ``run`` by its gate, against ``compare`` and by the suite's ``min_cache_hit_ratio``
+    (:mod:`.cache_gate`); store the verdict, the reasons, the comparison and the exit code (``exit_codes`` by
+    verdict; none for the TUI) with it; the report as stored.
 
     Verdicts: ``passed``/``failed`` for a run that reached its end, ``stopped`` for a budget stop (judged
     on what it ran), ``interrupted`` (not judged)."""
     run.compared_with = None if compare is None else compare.id
     if run.status == "done" or run.stop_reason != "interrupted":
-        reasons: list[str] | None = gate_failures(report_for(store, run, compare=compare), run.gate)
+        report = report_for(store, run, compare=compare)
+        reasons: list[str] | None = [*gate_failures(report, run.gate),
+                                     *cache_failures(report.cells, min_cache_hit_ratio)]
         verdict = "stopped" if run.status != "done" else "failed" if reasons else "passed"
     else:
         reasons, verdict = None, "interrupted"

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
-from workbench.core.call_record import CallRecord
+from workbench.core.call_record import CallRecord, reasoning_tokens
 from workbench.core.endpoint_overrides import EndpointOverrides, providers_with
 from workbench.core.errors import CallCancelledError, ConfigError, UnexpectedError
 from workbench.core.evals.assertions import grade, verdict
@@ -67,8 +67,10 @@ from workbench.core.evals.node_bridge import node_session
 from workbench.core.evals.prompt_affixes import affixed
 from workbench.core.evals.prompt_functions import PromptFunctionError, called_prompt
 from workbench.core.evals.prompt_render import render_request, rendered_prompt
+from workbench.core.evals.provider_config import wire_of
 from workbench.core.evals.run_clock import RunClock
 from workbench.core.evals.run_store import EvalStore
+from workbench.core.evals.tool_replies import reply_output, structured_output
 from workbench.core.evals.traced import TracedAnswer
 from workbench.core.evals.transforms import TransformError, transformed_output, transformed_vars
 from workbench.core.policy import PolicySet
@@ -477,6 +479,7 @@ class EvalRunner:
                 await asyncio.sleep(wait / 1000)
         else:  # the store keeps the prompt redacted: the judges and python assertions see it whole
             observation.vars, observation.prompt_text = dict(variables), sent
+        observation.text = structured_output(wire_of(cell.target.ref), observation.text, observation.tool_calls)
         try:
             observation = await transformed_output(observation, cell.target, cell.test, self.base_dir)
         except TransformError as exc:
@@ -485,7 +488,8 @@ class EvalRunner:
                               False, 0.0, cached, trace_id)
         observation.metadata = cell.test.metadata  # the assertions read it (context.test.metadata)
         judge = functools.partial(self._judge, cell)
-        gradings = [await grade(spec, observation, judge=judge, base_dir=self.base_dir, embed=self._embed)
+        gradings = [await grade(spec, observation, judge=judge, base_dir=self.base_dir, embed=self._embed,
+                                tools=request.params.tools)
                     for spec in graded_alone(cell.test.assertions)]
         passed, score = verdict(gradings, cell.test.threshold)
         return CellResult(cell.key, cell.repeat, observation, gradings, passed, score, cached, trace_id)
@@ -503,8 +507,12 @@ class EvalRunner:
                               eval_cell=cell.identity)
         record, trace_id = await self._complete(cell.target.ref, request, context, cell.target.endpoint)
         usage = record.usage
+        calls = [call.summary() for call in record.tool_calls]
         return Observation(
-            text=record.text or record.refusal or "",  # a refusal without text is the output, as in promptfoo
+            # a refusal without text is the output, as in promptfoo; so are tool calls (:mod:`.tool_replies`)
+            text=reply_output(wire_of(cell.target.ref), record.text, calls) or record.refusal or "",
+            tool_calls=calls, reasoning_tokens=reasoning_tokens(record),
+            cache_read_tokens=usage.cache_read_tokens if usage else None,
             finish=None if record.finish is None else record.finish.value,
             latency_ms=record.timing.latency_ms, ttft_ms=record.timing.ttft_ms,
             cost_usd=None if record.cost_usd is None else float(record.cost_usd),

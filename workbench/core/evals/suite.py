@@ -66,7 +66,8 @@ from workbench.core.templating import TemplateError, check_syntax, has_tags
 from workbench.core.yaml_lines import Loc
 
 _KEYS = frozenset({"description", "prompts", "providers", "targets", "tests", "defaultTest", "repeat", "concurrency",
-                   "gate", "judge", "evaluateOptions", "assertionTemplates", "scenarios", "outputPath"})
+                   "gate", "judge", "evaluateOptions", "assertionTemplates", "scenarios", "outputPath",
+                   "min-cache-hit-ratio"})
 _PROMPTFOO_KEYS = frozenset({"tags", "derivedMetrics", "sharing",
                              "nunjucksFilters", "writeLatestResults", "commandLineOptions", "metadata", "redteam",
                              "tracing"})
@@ -106,6 +107,7 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     repeat = ctx.collect(functools.partial(_count, src, data, options, "repeat", "repeat"))
     concurrency = ctx.collect(functools.partial(_count, src, data, options, "concurrency", "maxConcurrency"))
     gate = ctx.collect(functools.partial(_gate, src, data.get("gate")))
+    cache_floor = ctx.collect(functools.partial(_ratio, src, "min-cache-hit-ratio", data.get("min-cache-hit-ratio")))
     judge = ctx.collect(functools.partial(_suite_judge, src, data, default))
     limits = ctx.collect(functools.partial(run_limits, src, options)) or RunLimits()
     outputs = ctx.collect(functools.partial(output_paths, src, data.get("outputPath"))) or ()
@@ -121,7 +123,7 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
         name=path.stem, path=ctx.shown(path), prompts=prompts, targets=targets, tests=tests,
         description=str(data.get("description") or ""), repeat=1 if repeat is None else repeat,
         concurrency=concurrency, gate=gate, judge=judge, judges=ctx.judges, warnings=tuple(ctx.warnings),
-        digest=_digest(prompts, targets, tests), limits=limits, output_paths=outputs,
+        digest=_digest(prompts, targets, tests), limits=limits, output_paths=outputs, min_cache_hit_ratio=cache_floor,
         promptfoo=path.name.startswith("promptfooconfig.") or "providers" in data)
 
 
@@ -157,6 +159,16 @@ def _gate(src: Src, value: Any) -> float | None:
     if not 0 <= gate <= 1:
         raise src.error(("gate",), f"gate {value} is not between 0 and 1", "e.g. gate: 0.9 for a 90% pass rate")
     return gate
+
+
+def _ratio(src: Src, key: str, value: Any) -> float | None:
+    """``min-cache-hit-ratio``: a ratio between 0 and 1 (:mod:`workbench.core.evals.cache_gate`)."""
+    if value is None:
+        return None
+    ratio = float(expect(src, (key,), value, (int, float), "a ratio between 0 and 1"))
+    if isinstance(value, bool) or not 0 <= ratio <= 1:
+        raise src.error((key,), f"{key} {value} is not between 0 and 1", f"e.g. {key}: 0.5 for half the input")
+    return ratio
 
 
 def _default_test(ctx: Context, src: Src, data: Any) -> Draft:

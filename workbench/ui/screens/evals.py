@@ -335,7 +335,8 @@ class EvalsScreen(WorkbenchScreen):
                 pass  # the runner stored the run as stopped
             finally:
                 writer.close()
-            report = conclude(store, run, compare=store.previous(run))  # stored with the run, as the CLI's are
+            report = conclude(store, run, compare=store.previous(run),  # stored with the run, as the CLI's are
+                              min_cache_hit_ratio=suite.min_cache_hit_ratio)
         finally:
             store.close()
         self._write_outputs(suite, report)
