@@ -45,6 +45,12 @@ def test_second_call_reads_the_cache_and_stats_report_the_hit_ratio(fake_env: di
     table = workbench("traces", "stats", "--by", "model", env=env)
     assert table.returncode == 0 and "cache" in table.stdout
 
+    shown = workbench("traces", "show", str(first[anthropic]["trace_id"]), env=env).stdout
+    assert f"cache read 0  write {system_tokens}" in shown
+    assert "cache read –  write –" in workbench("traces", "show", str(first[ollama]["trace_id"]), env=env).stdout
+    panes = workbench(*[a for a in args if a != "--json"], env=env)  # a third call: the columns show the read
+    assert panes.returncode == 0 and f"cache read {system_tokens}" in panes.stdout
+
 
 @pytest.mark.parametrize(("args", "problem"), [
     (["--cache-breakpoint", "3"], "--cache-breakpoint 3: the request has 1 message"),

@@ -131,7 +131,8 @@ _FINISH_NOTES = {FinishReason.LENGTH: " ⚠ hit max_tokens", FinishReason.CONTEN
 
 def pane_figures(record: CallRecord, now_ns: int | None = None) -> list[Figure]:
     """The figures of one call, live or final, in the order both faces show them: TTFT, tokens/s, time,
-    tokens in/out (``≈`` marks estimates; while streaming, chunks count as tokens), cost, what was waited in
+    tokens in/out (``≈`` marks estimates; while streaming, chunks count as tokens), the prompt cache's reads and
+    writes when there were any, cost, what was waited in
     all, an open circuit breaker, and the finish reason (or ``streaming…``/``waiting…``)."""
     timing, usage = record.timing, record.usage
     estimated = record.usage_estimated
@@ -145,6 +146,8 @@ def pane_figures(record: CallRecord, now_ns: int | None = None) -> list[Figure]:
     if timing.first_reasoning_ns is not None:  # it reasoned first: when the answer began too
         figures.append(Figure("answer", ms(timing.ttft_answer_ms)))
     figures += [Figure("tok/s", speed), Figure("time", ms(elapsed_ms(record, now_ns))), Figure("in/out", counts)]
+    if usage is not None and (usage.cache_read_tokens or usage.cache_write_tokens):
+        figures.append(Figure("cache", cache_counts(usage.cache_read_tokens, usage.cache_write_tokens)))
     if record.done:
         figures.append(Figure("cost", usd(record.cost_usd)))
         if (all_in := waited(record)) is not None:
@@ -192,6 +195,16 @@ def reply_notes(record: CallRecord) -> list[Text]:
     if record.finish is FinishReason.PAUSE_TURN:
         lines.append(Text(PAUSED, style="yellow"))
     return lines
+
+
+def cache_counts(read: int | None, write: int | None) -> str:
+    """A call's prompt-cache figure: ``read 1,888``, ``write 1,888`` or both (what the provider reported)."""
+    return "  ".join(f"{label} {count:,}" for label, count in (("read", read), ("write", write)) if count)
+
+
+def _count(value: int | None) -> str:
+    """A token count of the trace log, ``–`` when the provider did not report it."""
+    return NONE if value is None else f"{value:,}"
 
 
 def metrics_line(record: CallRecord, now_ns: int | None = None, width: int | None = None) -> Text:
@@ -247,7 +260,8 @@ def trace_detail(call: dict[str, Any]) -> Text:
     field("finish", finish or "–", "bold red" if finish in ("length", "error") else "")
     if call.get("input_tokens") is not None:
         field("tokens", f"in {approx}{call['input_tokens']}  out {approx}{call.get('output_tokens')}"
-                        f"  cache read {call.get('cache_read_tokens') or 0}")
+                        f"  cache read {_count(call.get('cache_read_tokens'))}"
+                        f"  write {_count(call.get('cache_write_tokens'))}")
     field("cost", usd(call.get("cost_usd")))
     if call.get("prompt_name"):
         version = call.get("prompt_version")
