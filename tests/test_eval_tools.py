@@ -200,3 +200,36 @@ def test_the_run_json_counts_the_cells(tmp_path: Path, fake_env: dict[str, str])
     result = _eval(suite, fake_env)
     assert result.returncode == 0, result.stderr
     assert json_lines(result.stdout)[-1]["passes"] == 1
+
+
+def test_resume_grades_a_traced_tool_call_reply_as_a_fresh_one(
+        tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    import sqlite3
+
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Weather?"]
+        targets:
+          - id: fake/resumed-{marker}@tools=1
+            config: {{tools: file://tools.yaml}}
+        tests:
+          - assert:
+              - type: tool-call
+                value: {{name: get_weather, arguments: {{city: city-0}}}}
+              - type: javascript
+                value: output[0].function.name === 'get_weather'
+        """)
+    env = {"WORKBENCH_FAKE_URL": fake_server.base_url, "WORKBENCH_TRACES": str(tmp_path / "traces.db")}
+    first = _eval(suite, env)
+    assert first.returncode == 0, first.stderr
+    run_id = str(json_lines(first.stdout)[-1]["run"])
+    with sqlite3.connect(tmp_path / "evals.db") as conn:  # as a kill -9 leaves it: traced, its result not stored
+        conn.execute("DELETE FROM eval_results WHERE run_id = ?", (run_id,))
+        conn.execute("UPDATE eval_runs SET status = 'running', finished_at = NULL, verdict = NULL WHERE id = ?",
+                     (run_id,))
+    calls = sum(marker in str(e["model"]) for e in server_log(fake_server.base_url))
+    resumed = _eval(suite, env, "--resume", run_id)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json_lines(resumed.stdout)[-1]
+    assert (summary["runs"], summary["passes"]) == (1, 1)
+    assert sum(marker in str(e["model"]) for e in server_log(fake_server.base_url)) == calls

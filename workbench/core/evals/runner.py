@@ -470,6 +470,7 @@ class EvalRunner:
         if traced is not None:  # called before the run was stopped, its result never stored
             observation, trace_id = traced.observation, traced.trace_id
             observation.vars, observation.prompt_text = dict(variables), sent
+            observation.text = reply_output(wire_of(cell.target.ref), observation.text, observation.tool_calls)
         elif observation is None:
             observation, trace_id = await self._call(cell, request, sent, variables)
             if use_cache and observation.error is None:

@@ -21,7 +21,8 @@ from workbench.core.traces.store import TraceStore
 class TracedAnswer:
     trace_id: str
     observation: Observation
-    """The call as the log holds it (text after redaction), without the test's variables and prompt."""
+    """The call as the log holds it (text after redaction), without the test's variables and prompt; its text is
+    the reply's text (not yet the output of a reply with tool calls: :func:`~.tool_replies.reply_output`)."""
     ok: bool
 
 
@@ -46,14 +47,16 @@ def traced_answers(traces: TraceStore, run_id: str, *, skip: Container[str] = ()
     for cell, call_id in wanted.items():
         row = traces.conn.execute(
             "SELECT c.status, c.error, c.finish_reason, c.latency_ms, c.ttft_ms, c.cost_usd, c.input_tokens, "
-            "c.output_tokens, p.request_json, p.response_text FROM calls c JOIN payloads p ON p.call_id = c.id "
-            "WHERE c.id = ?", (call_id,)).fetchone()
+            "c.output_tokens, c.reasoning_tokens, c.cache_read_tokens, p.request_json, p.response_text, "
+            "p.tool_calls_json FROM calls c JOIN payloads p ON p.call_id = c.id WHERE c.id = ?", (call_id,)).fetchone()
         if row is None or row["request_json"] is None:  # metadata-only: the text is not in the log
             continue
         observation = Observation(text=row["response_text"] or "", finish=row["finish_reason"],
                                   latency_ms=row["latency_ms"], ttft_ms=row["ttft_ms"], cost_usd=row["cost_usd"],
                                   input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
-                                  error=row["error"] if row["status"] == "error" else None)
+                                  error=row["error"] if row["status"] == "error" else None,
+                                  tool_calls=json.loads(row["tool_calls_json"] or "[]"),
+                                  reasoning_tokens=row["reasoning_tokens"], cache_read_tokens=row["cache_read_tokens"])
         answers[cell] = TracedAnswer(call_id, observation, row["status"] == "ok")
     return answers
 
