@@ -305,15 +305,14 @@ def test_a_malformed_refusal_or_block_is_a_decode_error(event: RefusalDelta | Bl
         StreamBudget("t/m", 16).checked(event)
 
 
-def test_refusal_and_block_text_count_against_the_output_budget() -> None:
-    budget = StreamBudget("t/m", 1)
-    with pytest.raises(Exception, match="past max_tokens"):
-        for _ in range(10_000):
-            budget.checked(BlockDelta(0, "compaction", None, None, "x" * 1000, 1))
+def test_refusal_text_counts_against_the_output_budget_a_tool_result_does_not() -> None:
     budget = StreamBudget("t/m", 1)
     with pytest.raises(Exception, match="past max_tokens"):
         for _ in range(10_000):
             budget.checked(RefusalDelta("x" * 1000, 1))
+    budget = StreamBudget("t/m", 1)  # a fetched page far longer than max_tokens: the byte budget bounds it
+    page = BlockDelta(0, "web_fetch_tool_result", "srvtoolu_01", None, "x" * 200_000, 1)
+    assert budget.checked(page) is page
 
 
 def test_restart_forgets_a_previous_attempts_refusal_and_blocks() -> None:

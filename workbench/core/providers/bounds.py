@@ -97,21 +97,16 @@ class StreamBudget:
             self._overrun("tool call text")
 
     def _check_block(self, event: BlockDelta) -> None:
-        """A provider block's pieces count against the text budget, as a tool call's do."""
-        index, text = event.index, event.text
+        """A provider block's fields are strings and its index below :data:`MAX_TOOL_CALLS`. Its text is not the
+        model's output (a web search's or a fetched page's result can be far longer than ``max_tokens``): the byte
+        budget bounds it, as every byte of the stream."""
+        index = event.index
         if type(index) is not int or not 0 <= index < MAX_TOOL_CALLS:
             raise StreamDecodeError(f"malformed event: block index {index!r} is not an integer "
                                     f"from 0 to {MAX_TOOL_CALLS - 1}")
-        size = 0
-        for value in (event.kind, text, event.id, event.name):
-            if value is not None:
-                if type(value) is not str:
-                    raise StreamDecodeError(f"malformed event: a block field is {type(value).__name__}, "
-                                            "not a string")
-                size += len(value)
-        self.chars_left -= size
-        if self.chars_left < 0:
-            self._overrun("block text")
+        for value in (event.kind, event.text, event.id, event.name):
+            if value is not None and type(value) is not str:
+                raise StreamDecodeError(f"malformed event: a block field is {type(value).__name__}, not a string")
 
     def _overrun(self, what: str) -> None:
         raise OverrunError(self.target, f"the provider kept streaming far past max_tokens ({self.max_tokens:,}): "
