@@ -125,3 +125,20 @@ def test_a_bad_cache_entry_in_a_prompt_file_is_its_file_and_line(tmp_path: Path)
     (ws / "prompts" / "support.yaml").write_text(SUPPORT.replace("system: true", "system: true\n  tools: true"))
     ran = workbench("run", "--prompt", "support", "-m", "fake/a", "--no-trace", cwd=ws)
     assert ran.returncode == 2 and "support.yaml:3: cache:" in ran.stderr and "no tools" in ran.stderr
+
+
+def test_tokens_prices_cold_and_warm_with_the_same_breakpoints(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("Here is the quarterly report, line by line. " * 40)
+    base = ["tokens", str(doc), "-s", SYSTEM, "-m", "anthropic/claude-sonnet-4-5", "-m", "openai/gpt-4.1-mini",
+            "--offline", "--json"]
+    plain = {row["target"]: row for row in json_lines(workbench(*base).stdout)}
+    marked = {row["target"]: row for row in json_lines(workbench(*base, "--cache-breakpoint", "last",
+                                                                 "--cache-ttl", "1h").stdout)}
+    claude, gpt = plain["anthropic/claude-sonnet-4-5"], marked["anthropic/claude-sonnet-4-5"]
+    assert claude["cache_prefix_tokens"] == 0 and claude["cost_input_warm_usd"] == claude["cost_input_usd"]
+    assert gpt["cache_prefix_tokens"] == gpt["input_tokens"]  # the whole prompt, up to the last message
+    assert gpt["cost_input_warm_usd"] < claude["cost_input_usd"] < gpt["cost_input_usd"]  # type: ignore[operator]
+    # OpenAI caches the system prompt by itself, breakpoints or not
+    assert plain["openai/gpt-4.1-mini"] == marked["openai/gpt-4.1-mini"]
+    assert 0 < plain["openai/gpt-4.1-mini"]["cache_prefix_tokens"] < plain["openai/gpt-4.1-mini"]["input_tokens"]  # type: ignore[operator]

@@ -70,6 +70,16 @@ def regex(text: str) -> re.Pattern[str]:
 CONFIG_HELP = "the workspace configuration (default: the nearest workbench.toml up from here, if any)"
 
 
+def add_cache_breakpoints(parser: argparse.ArgumentParser) -> None:
+    """``--cache-breakpoint`` and ``--cache-ttl`` (``run``, ``tokens``)."""
+    parser.add_argument("--cache-breakpoint", dest="cache_breakpoints", action="append", default=[],
+                        metavar="system|tools|last|N",
+                        help="cache the prompt up to here (Anthropic cache_control; repeatable, at most 4): after "
+                             "the system prompt, the tools, the last message or message N (1 is the first); other "
+                             "providers cache on their own and ignore it")
+    parser.add_argument("--cache-ttl", choices=("5m", "1h"), help="how long Anthropic keeps the cached prefix")
+
+
 def add_run(sub: Subparsers) -> None:
     run = sub.add_parser("run", help="stream one prompt to several models at once and compare them",
                          description="Stream one prompt to every -m target at once (a race).")
@@ -110,12 +120,7 @@ def add_run(sub: Subparsers) -> None:
                      help="how hard a reasoning model thinks (a thinking budget on Anthropic and Gemini)")
     run.add_argument("--thinking-budget", type=whole(0, 1_000_000), metavar="N",
                      help="tokens a reasoning model may think for, 0 for none (an effort on OpenAI)")
-    run.add_argument("--cache-breakpoint", dest="cache_breakpoints", action="append", default=[],
-                     metavar="system|tools|last|N",
-                     help="cache the prompt up to here (Anthropic cache_control; repeatable, at most 4): after the "
-                          "system prompt, the tools, the last message or message N (1 is the first); other "
-                          "providers cache on their own and ignore it")
-    run.add_argument("--cache-ttl", choices=("5m", "1h"), help="how long Anthropic keeps the cached prefix")
+    add_cache_breakpoints(run)
     run.add_argument("--json", action="store_true", help="print one JSON object per target, one per line")
     run.add_argument("--fallback", action="append", default=[], metavar="PROVIDER/MODEL",
                      help="try this target when a call fails for good (repeatable, in order)")
@@ -137,6 +142,7 @@ def add_tokens(sub: Subparsers) -> None:
     tokens.add_argument("-s", "--system", help="system prompt")
     tokens.add_argument("--max-tokens", type=whole(1), help="output bound for the cost range (default: per model)")
     tokens.add_argument("--raw", action="store_true", help="count plain text, not one chat message")
+    add_cache_breakpoints(tokens)
     tokens.add_argument("--image", "--attach", dest="images", action="append", default=[], metavar="PATH",
                         help="count an attached image or PDF too, by each provider's rule (repeatable)")
     tokens.add_argument("--offline", action="store_true",

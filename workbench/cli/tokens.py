@@ -25,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = read_file(args.file)
     request = ChatRequest.from_prompt(text, system=args.system, params=Params(max_tokens=args.max_tokens))
+    if args.cache_breakpoints or args.cache_ttl:
+        from workbench.core.cache_breakpoints import with_breakpoints
+
+        request = with_breakpoints(request, args.cache_breakpoints, args.cache_ttl)
     if args.images:
         from workbench.core.attachments import attach
 
