@@ -74,3 +74,52 @@ async def test_t_without_tool_calls_says_what_to_do(tmp_path: Path, fake_env: di
         await wait_for(pilot, lambda: app.last_run is not None and app.last_run.race.done)
         await pilot.press("t")
         await wait_for(pilot, lambda: any("no reply with tool calls" in m for m in messages(app)))
+
+
+CANNED = """\
+name: weather
+targets: ["fake/c@tools=1"]
+messages:
+  - role: user
+    content: Weather in {{city}}?
+  - role: assistant
+    tool_calls:
+      - id: call_1
+        name: get_weather
+        arguments: '{"city":"Paris"}'
+  - role: tool
+    tool_call_id: call_1
+    content: '{"temp": 18}'
+"""
+
+
+async def test_the_editor_keeps_a_conversations_tool_turns_to_run_and_save(tmp_path: Path,
+                                                                           fake_env: dict[str, str]) -> None:
+    from tests.test_ui import editor
+    from tests.test_ui_prompts import load_listed_prompt
+    from workbench.core.prompts import load_current
+
+    workspace = prompt_workspace(tmp_path, weather=CANNED)
+    app = app_in(workspace, fake_env, targets=None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await load_listed_prompt(app, pilot, "weather")
+        await wait_for(pilot, lambda: "city" in screen.variable_inputs)
+        screen.variable_inputs["city"].value = "Paris"
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.last_run is not None and app.last_run.race.done)
+        sent = app.last_run.request.messages  # type: ignore[union-attr]
+        assert [m.role for m in sent] == ["user", "assistant", "tool"] and sent[1].tool_calls[0].name == "get_weather"
+        assert sent[2].tool_call_id == "call_1"
+        assert app.last_run.race.records[0].text  # type: ignore[union-attr]  # answered with text
+
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: app.screen is screen)
+        screen.query_one("#user").load_text("Weather in {{city}} today?")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "saved weather v2" in messages(app))
+        saved = load_current(workspace, "weather")
+        assert saved.messages[0].content == "Weather in {{city}} today?"
+        assert saved.messages[1].tool_calls[0].arguments == '{"city":"Paris"}'
+        assert saved.messages[2].tool_call_id == "call_1" and saved.messages[2].content == '{"temp": 18}'

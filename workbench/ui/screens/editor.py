@@ -110,6 +110,11 @@ class EditorScreen(WorkbenchScreen):
         """What was said of the targets picked when none were given (as ``workbench run`` says it)."""
         self.attachments: list[Attachment] = []
         """Images and PDFs the last user turn carries (ctrl+o)."""
+        self.tool_turns: list[tuple[str, list[Any], str | None]] = []
+        """The loaded conversation's tool calls and tool-result ids, by position with each turn's role: the editor
+        shows the turns' texts, and a race or a save keeps these while a turn keeps its role."""
+        self.loaded_tools: tuple[tuple[dict[str, Any], ...], str | None] = ((), None)
+        """The tools and tool choice of the request or session loaded, sent with its races."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -369,8 +374,9 @@ class EditorScreen(WorkbenchScreen):
         from workbench.core.prompts import PromptMessage, PromptParams
 
         params = self.params()
-        messages = [PromptMessage.model_validate({"role": self.roles[t], "content": self.text_of(t)})
-                    for t in self.turn_ids]
+        messages = [PromptMessage.model_validate({"role": self.roles[t], "content": self.text_of(t),
+                                                  **self.turn_tools(i, self.roles[t])})
+                    for i, t in enumerate(self.turn_ids)]
         marked = self.prompt.messages if self.prompt is not None else []
         messages = [m.model_copy(update={"cache": True}) if i < len(marked) and marked[i].cache else m
                     for i, m in enumerate(messages)]  # the file's turn breakpoints, by position
@@ -475,6 +481,7 @@ class EditorScreen(WorkbenchScreen):
             "json_schema": self.json_schema(),
             "reasoning_effort": self.query_one("#reasoning-effort", Input).value.strip().lower() or None,
             "thinking_budget": self._number("thinking-budget", int),
+            "tools": self.loaded_tools[0], "tool_choice": self.loaded_tools[1],
         }
         try:
             return Params.model_validate(values)
@@ -492,14 +499,19 @@ class EditorScreen(WorkbenchScreen):
         messages = self.messages()
         if len(messages) == 1 and not messages[0][1].strip():
             raise WorkbenchError("the user message is empty", "type a prompt first")
-        for number, (role, text) in enumerate(messages, 1):
-            if not text.strip():
-                raise WorkbenchError(f"turn {number} ({role}) is empty", "type its text or remove it (ctrl+delete)")
-        if messages[-1][0] != "user":
+        turns = [{"role": r, "content": t, **self.turn_tools(i, r)} for i, (r, t) in enumerate(messages)]
+        for number, turn in enumerate(turns, 1):
+            if not turn["content"].strip() and not turn.get("tool_calls"):
+                raise WorkbenchError(f"turn {number} ({turn['role']}) is empty",
+                                     "type its text or remove it (ctrl+delete)")
+        if messages[-1][0] == "assistant":
             raise WorkbenchError("the last turn is an assistant message", "add a user turn after it (ctrl+n)")
         params = self.params(defaults=self.workbench.settings().config.defaults)
-        request = ChatRequest.model_validate({"system": self.meter_text("system") or None, "params": params,
-                                              "messages": [{"role": r, "content": t} for r, t in messages]})
+        try:
+            request = ChatRequest.model_validate({"system": self.meter_text("system") or None, "params": params,
+                                                  "messages": turns})
+        except ValueError as exc:  # the tool turns no longer fit together (a turn removed or moved)
+            raise WorkbenchError(validation_problem(exc), "undo the change, or load the conversation again") from None
         from workbench.core.attachments import with_attachments
         from workbench.core.cache_breakpoints import carried_over
 
@@ -569,9 +581,18 @@ class EditorScreen(WorkbenchScreen):
         self.prompt = self.session = None
         self.turns.area("user").focus()
 
+    def turn_tools(self, index: int, role: str) -> dict[str, Any]:
+        """The tool calls or tool-result id the loaded turn at ``index`` holds, while it keeps its ``role``."""
+        if index >= len(self.tool_turns) or self.tool_turns[index][0] != role:
+            return {}
+        _, calls, call_id = self.tool_turns[index]
+        return {**({"tool_calls": calls} if calls else {}), **({"tool_call_id": call_id} if call_id else {})}
+
     async def _fill(self, system: str | None, messages: Sequence[Message | PromptMessage], targets: Sequence[str],
                     params: Any, json_schema: dict[str, Any] | None) -> None:
         """Texts, targets (when given) and ``params`` (a request's or a prompt file's) into the editor."""
+        self.tool_turns = [(m.role, list(m.tool_calls), m.tool_call_id) for m in messages]
+        self.loaded_tools = (tuple(getattr(params, "tools", ())), getattr(params, "tool_choice", None))
         self.system.load_text(system or "")
         await self.turns.set_messages(messages)
         if targets:
