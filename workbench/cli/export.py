@@ -70,9 +70,9 @@ def _code(args: argparse.Namespace) -> int:
         raise ConfigError(f"prompt '{prompt.name}' has no targets", "pass --target PROVIDER/MODEL")
     request = to_request(prompt, variables(args.var), folder=prompts_folder(workspace))
     if args.images:
-        from workbench.core.attachments import attach
+        from workbench.core.attachments import load_attachments
 
-        request = attach(request, args.images)
+        request = request.with_attachments(load_attachments(args.images))
     sys.stdout.write(generate(request, config.expand(target), lang=args.lang, sdk=args.sdk,
                               providers=config.provider_specs(), title=f"prompt {prompt.name} v{version.number}"))
     return EXIT_OK

@@ -215,10 +215,10 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
 
         request = with_breakpoints(request, args.cache_breakpoints, args.cache_ttl)
     if args.images or any(m.attachments for m in request.messages):
-        from workbench.core.attachments import attach
+        from workbench.core.attachments import load_attachments
         from workbench.core.providers.attachments import check_targets
 
-        request = attach(request, args.images)
+        request = request.with_attachments(load_attachments(args.images))
         check_targets(request, [*models, *args.fallback], config.provider_specs())
     prompt = source.prompt
     policies = _policies(args, settings.policies, models, settings)

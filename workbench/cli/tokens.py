@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
 
         request = with_breakpoints(request, args.cache_breakpoints, args.cache_ttl)
     if args.images:
-        from workbench.core.attachments import attach
+        from workbench.core.attachments import load_attachments
 
-        request = attach(request, args.images)
+        request = request.with_attachments(load_attachments(args.images))
     with services(args) as found:
         settings = found.settings()
         models = [settings.config.expand(m) for m in args.models]

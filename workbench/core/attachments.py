@@ -12,15 +12,12 @@ import base64
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.core.errors import ConfigError
 from workbench.core.image_size import IMAGE_TYPES, PDF, image_size, pdf_pages, sniff
-
-if TYPE_CHECKING:
-    from workbench.core.request import ChatRequest
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 """The largest file a turn may carry (20 MiB: OpenAI's and Gemini's inline limit; Anthropic takes less)."""
@@ -100,18 +97,26 @@ def load_attachment(path: str, base: Path | None = None, *, where: str | None = 
     return attachment_from_bytes(data, file.name, path=str(file.resolve()), where=shown)
 
 
-def attach(request: ChatRequest, paths: Sequence[str], base: Path | None = None) -> ChatRequest:
-    """``request`` with the files at ``paths`` (``workbench run --image``) attached to its last user turn."""
-    return with_attachments(request, [load_attachment(path, base) for path in paths])
+def load_attachments(paths: Sequence[str], base: Path | None = None) -> tuple[Attachment, ...]:
+    """The files at ``paths`` (``workbench run --image``), for :meth:`~workbench.core.request.ChatRequest.
+    with_attachments`."""
+    return tuple(load_attachment(path, base) for path in paths)
 
 
-def with_attachments(request: ChatRequest, attachments: Sequence[Attachment]) -> ChatRequest:
+class Attachable(Protocol):
+    """A request whose last user turn takes attachments (:class:`~workbench.core.request.ChatRequest`)."""
+
+    def with_attachments(self, attachments: Sequence[Attachment]) -> Self: ...
+
+
+_Request = TypeVar("_Request", bound=Attachable)
+
+
+def with_attachments(request: _Request, attachments: Sequence[Attachment]) -> _Request:
     """``request`` with ``attachments`` added to its last user turn."""
-    if not attachments:
-        return request
-    last = max((i for i, m in enumerate(request.messages) if m.role == "user"), default=None)
-    if last is None:
-        raise ConfigError("no user turn to attach the files to", "give a prompt with a user message")
-    messages = list(request.messages)
-    messages[last] = messages[last].model_copy(update={"attachments": messages[last].attachments + tuple(attachments)})
-    return request.model_copy(update={"messages": tuple(messages)})
+    return request.with_attachments(attachments)
+
+
+def attach(request: _Request, paths: Sequence[str], base: Path | None = None) -> _Request:
+    """``request`` with the files at ``paths`` attached to its last user turn."""
+    return request.with_attachments(load_attachments(paths, base))

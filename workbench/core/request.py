@@ -175,6 +175,18 @@ class ChatRequest(BaseModel):
     def from_prompt(cls, prompt: str, *, system: str | None = None, params: Params | None = None) -> ChatRequest:
         return cls(system=system, messages=(Message(role="user", content=prompt),), params=params or Params())
 
+    def with_attachments(self, attachments: Sequence[Attachment]) -> ChatRequest:
+        """This request with ``attachments`` (:func:`~workbench.core.attachments.load_attachments`) added to its
+        last user turn."""
+        if not attachments:
+            return self
+        last = max((i for i, m in enumerate(self.messages) if m.role == "user"), default=None)
+        if last is None:
+            raise ConfigError("no user turn to attach the files to", "give a prompt with a user message")
+        turns = list(self.messages)
+        turns[last] = turns[last].model_copy(update={"attachments": turns[last].attachments + tuple(attachments)})
+        return self.model_copy(update={"messages": tuple(turns)})
+
     def with_max_tokens(self, max_tokens: int, *, replace: bool = False) -> ChatRequest:
         """This request with ``max_tokens`` made explicit (kept if already set, unless ``replace``)."""
         if self.params.max_tokens is not None and not replace:

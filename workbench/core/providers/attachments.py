@@ -9,14 +9,11 @@ string content. A wire that cannot carry a type raises
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from workbench.core.attachments import Attachment
 from workbench.core.errors import ConfigError
 from workbench.core.request import ChatRequest, Message
-
-if TYPE_CHECKING:
-    from workbench.core.registry import ProviderSpec
 
 _IMAGES_ONLY = frozenset({"ollama"})
 """Wires that take images but no documents."""
@@ -34,7 +31,14 @@ def check_attachments(messages: Iterable[Message], wire: str, target: str) -> No
                                   "send the PDF to an OpenAI, Anthropic or Gemini target, or attach page images")
 
 
-def check_targets(request: ChatRequest, targets: Iterable[str], providers: Mapping[str, ProviderSpec]) -> None:
+class _Spec(Protocol):
+    """A provider's spec (:class:`~workbench.core.registry.ProviderSpec`): its wire format."""
+
+    @property
+    def wire(self) -> str: ...
+
+
+def check_targets(request: ChatRequest, targets: Iterable[str], providers: Mapping[str, _Spec]) -> None:
     """:func:`check_attachments` for each target's wire (an unknown provider is left to the call to report)."""
     if not any(m.attachments for m in request.messages):
         return
