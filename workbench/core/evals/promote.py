@@ -85,15 +85,16 @@ def append_edit(suite_path: Path, description: str, vars: Mapping[str, str], ass
     return _append_to_sequence(suite_path, text, tests, "tests", _test(description, vars, assertion))
 
 
-def new_suite(suite_path: Path, prompts: Sequence[str | Mapping[str, Any]], targets: Sequence[str], description: str,
-              vars: Mapping[str, str], assertion: Mapping[str, Any]) -> int:
+def new_suite(suite_path: Path, prompts: Sequence[str | Mapping[str, Any]], targets: Sequence[str | Mapping[str, Any]],
+              description: str, vars: Mapping[str, str], assertion: Mapping[str, Any]) -> int:
     """Create ``suite_path`` with ``prompts`` (``NAME@VERSION`` or prompt text), ``targets`` and this first test;
     return the line where the test starts. An existing file is never overwritten."""
     return new_suite_edit(suite_path, prompts, targets, description, vars, assertion).write()
 
 
-def new_suite_edit(suite_path: Path, prompts: Sequence[str | Mapping[str, Any]], targets: Sequence[str],
-                   description: str, vars: Mapping[str, str], assertion: Mapping[str, Any]) -> Edit:
+def new_suite_edit(suite_path: Path, prompts: Sequence[str | Mapping[str, Any]],
+                   targets: Sequence[str | Mapping[str, Any]], description: str, vars: Mapping[str, str],
+                   assertion: Mapping[str, Any]) -> Edit:
     """The file :func:`new_suite` writes, not written."""
     if suite_path.exists():
         raise ConfigError(f"{suite_path} already exists", "append the test to it instead")
@@ -156,7 +157,8 @@ def promote(workspace: Path, origin: RaceOrigin, choice: SuiteChoice, descriptio
 
     path = workspace / choice.path
     if choice.new:
-        edit = new_suite_edit(path, [suite_prompt(origin)], origin.targets, description, choice.vars, assertion)
+        edit = new_suite_edit(path, [suite_prompt(origin)], suite_targets(origin), description, choice.vars,
+                              assertion)
     else:
         edit = append_edit(path, description, choice.vars, assertion)
     try:
@@ -168,6 +170,39 @@ def promote(workspace: Path, origin: RaceOrigin, choice: SuiteChoice, descriptio
                           exc.hint or "pick another suite") from None
     edit.write()
     return edit
+
+
+def suite_targets(origin: RaceOrigin) -> list[str | dict[str, Any]]:
+    """How a new suite names the race's targets: each with the race's tools and tool choice in its ``config`` (they
+    are sent with every cell, as the race sent them), else by name alone."""
+    params = origin.request.params
+    if not params.tools:
+        return list(origin.targets)
+    config: dict[str, Any] = {"tools": [dict(tool) for tool in params.tools]}
+    if params.tool_choice is not None:
+        config["tool_choice"] = params.tool_choice
+    return [{"id": target, "config": config} for target in origin.targets]
+
+
+def tool_assertion(names: Sequence[str]) -> dict[str, Any]:
+    """The assertion a reply that called tools is promoted with: promptfoo's ``tool-call-f1`` on the names it called
+    (each once, in the order first called), so the suite still runs in promptfoo."""
+    return {"type": "tool-call-f1", "value": list(dict.fromkeys(names))}
+
+
+def promoted_assertion(kind: str, value: str) -> dict[str, Any]:
+    """The assertion ``{type, value}`` a promotion writes from the value typed: ``tool-call``'s JSON (``{name,
+    arguments}``) written as the mapping it is, ``tool-call-f1``'s comma-separated names as a list."""
+    if kind == "tool-call":
+        try:
+            data = json.loads(value)
+        except ValueError as exc:
+            raise ConfigError(f"not promoted: tool-call's value is not JSON: {exc}",
+                              'write it as {"name": "get_weather", "arguments": {"city": "Paris"}}') from None
+        return {"type": kind, "value": data}
+    if kind == "tool-call-f1":
+        return tool_assertion([name.strip() for name in value.split(",") if name.strip()])
+    return {"type": kind, "value": value}
 
 
 def suite_prompt(origin: RaceOrigin) -> str | dict[str, Any]:

@@ -4,8 +4,9 @@ form that promotes a race pane to a test case, and the results of a reply's tool
 from __future__ import annotations
 
 import difflib
+import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
@@ -133,14 +134,26 @@ class PickScreen(_Form[int]):
         self.dismiss(event.option_index)
 
 
-ASSERTION_KINDS = ("contains", "icontains", "equals", "regex", "not-contains", "llm-rubric")
+ASSERTION_KINDS = ("contains", "icontains", "equals", "regex", "not-contains", "llm-rubric", "tool-call-f1",
+                   "tool-call")
 """The assertion types a race pane can be promoted with."""
 
 
-def prefill(kind: str, text: str) -> str:
+def prefill(kind: str, text: str, calls: Sequence[Mapping[str, str]] = ()) -> str:
     """The value an assertion of ``kind`` starts with, taken from a reply: its first line (a pattern matching it
     literally for ``regex``), the whole reply for ``equals``; nothing for ``not-contains`` and ``llm-rubric``
-    (what to forbid or to judge is for the user to say)."""
+    (what to forbid or to judge is for the user to say). From its tool ``calls``: the names called for
+    ``tool-call-f1``, the first call's name and arguments (JSON) for ``tool-call``."""
+    if kind == "tool-call-f1":
+        return ", ".join(dict.fromkeys(call["name"] for call in calls))
+    if kind == "tool-call":
+        if not calls:
+            return ""
+        try:
+            arguments = json.loads(calls[0]["arguments"] or "{}")
+        except ValueError:
+            arguments = {}
+        return json.dumps({"name": calls[0]["name"], "arguments": arguments}, ensure_ascii=False)
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return {"contains": first, "icontains": first, "equals": text, "regex": re.escape(first)}.get(kind, "")
 
@@ -170,10 +183,12 @@ class PromoteScreen(_Form[str]):
     """
 
     def __init__(self, target: str, choices: Sequence[SuiteChoice], text: str, description: str,
-                 write: Callable[[Promotion], str]) -> None:
+                 write: Callable[[Promotion], str], calls: Sequence[Mapping[str, str]] = ()) -> None:
         super().__init__()
         self.target, self.choices, self.write = target, list(choices), write
-        self.text, self.description = text, description
+        self.text, self.description, self.calls = text, description, list(calls)
+        self.kind = "tool-call-f1" if calls else "contains"
+        """The assertion offered first: a tool assertion for a reply that called tools."""
 
     def compose(self) -> ComposeResult:
         options = [(f"new suite: {c.path}" if c.new else c.path, i) for i, c in enumerate(self.choices)]
@@ -183,9 +198,9 @@ class PromoteScreen(_Form[str]):
             yield Select(options, value=0, allow_blank=False, id="suite")
             yield Static(self._carried(self.choices[0]), id="carried", markup=False)
             yield Label("Assertion")
-            yield Select([(kind, kind) for kind in ASSERTION_KINDS], value="contains", allow_blank=False, id="kind")
+            yield Select([(kind, kind) for kind in ASSERTION_KINDS], value=self.kind, allow_blank=False, id="kind")
             yield Label("Value")
-            yield Input(prefill("contains", self.text), id="value")
+            yield Input(prefill(self.kind, self.text, self.calls), id="value")
             yield Label("Description")
             yield Input(self.description, id="description")
             yield Static(id="error", markup=False)
@@ -209,7 +224,7 @@ class PromoteScreen(_Form[str]):
 
     @on(Select.Changed, "#kind")
     def _kind_changed(self, event: Select.Changed) -> None:
-        self.query_one("#value", Input).value = prefill(str(event.value), self.text)
+        self.query_one("#value", Input).value = prefill(str(event.value), self.text, self.calls)
 
     @on(Button.Pressed, "#promote")
     def action_promote(self) -> None:

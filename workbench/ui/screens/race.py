@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -241,16 +242,16 @@ class RaceScreen(WorkbenchScreen):
         run = self.finished_run()
         if run is None:
             return
-        panes = [p for p in self.panes if p.finished and p.body_text]
+        panes = [p for p in self.panes if p.finished and (p.body_text or p.record.tool_calls)]
         focused = self.focused_pane()
         pane = focused if focused in panes else (panes[0] if panes else None)
         if pane is None:
             self.notify("no reply to promote\nnext: run a race that gets one", severity="warning", timeout=5)
             return
-        self.open_promote(run, pane.record.target, pane.body_text)
+        self.open_promote(run, pane.record.target, pane.body_text, [c.summary() for c in pane.record.tool_calls])
 
     @work(thread=True, exit_on_error=False, group="list-suites", name="list-suites")
-    def open_promote(self, run: RaceRun, target: str, text: str) -> None:
+    def open_promote(self, run: RaceRun, target: str, text: str, calls: Sequence[Mapping[str, str]] = ()) -> None:
         from workbench.core.evals.promote import RaceOrigin, suite_choices
 
         app = self.workbench
@@ -259,7 +260,7 @@ class RaceScreen(WorkbenchScreen):
         asked = run.request.messages[-1].content
         description = next((line.strip() for line in asked.splitlines() if line.strip()), "a race")[:60]
         screen = PromoteScreen(target, suite_choices(workspace, origin), text, description,
-                               partial(self.write_test, workspace, origin))
+                               partial(self.write_test, workspace, origin), calls)
         app.call_from_thread(app.push_screen, screen, self._promoted)
 
     def _promoted(self, said: str | None) -> None:
@@ -269,8 +270,8 @@ class RaceScreen(WorkbenchScreen):
     @staticmethod
     def write_test(workspace: Path, origin: RaceOrigin, choice: Promotion) -> str:
         """Add the chosen test (checked first: nothing is written when the suite would not load); say where."""
-        from workbench.core.evals.promote import promote
+        from workbench.core.evals.promote import promote, promoted_assertion
 
-        edit = promote(workspace, origin, choice.suite, choice.description, {"type": choice.kind,
-                                                                            "value": choice.value})
+        edit = promote(workspace, origin, choice.suite, choice.description,
+                       promoted_assertion(choice.kind, choice.value))
         return f"test '{choice.description}' written to {edit.path.relative_to(workspace)}:{edit.line}"
