@@ -48,6 +48,16 @@ OPENAI_CHAT_CACHED = sse(
                                        "rejected_prediction_tokens": 0}}},
 ) + b"data: [DONE]\n\n"
 
+# DeepSeek's context caching guide: its own prompt_cache_hit_tokens / prompt_cache_miss_tokens (hit + miss =
+# prompt_tokens), no prompt_tokens_details.
+DEEPSEEK_CACHED = sse(
+    {"id": "ds-1", "object": "chat.completion.chunk", "created": 1770933892, "model": "deepseek-chat",
+     "choices": [{"index": 0, "delta": {"content": "Sure."}, "logprobs": None, "finish_reason": "stop"}]},
+    {"id": "ds-1", "object": "chat.completion.chunk", "created": 1770933892, "model": "deepseek-chat",
+     "choices": [], "usage": {"prompt_tokens": 1300, "completion_tokens": 40, "total_tokens": 1340,
+                              "prompt_cache_hit_tokens": 1280, "prompt_cache_miss_tokens": 20}},
+) + b"data: [DONE]\n\n"
+
 RESPONSES_CACHED = sse(
     {"type": "response.created", "sequence_number": 0,
      "response": {"id": "resp_c1", "object": "response", "status": "in_progress", "usage": None}},
@@ -117,6 +127,7 @@ def ollama_events(raw: bytes) -> list[StreamEvent]:
 
 @pytest.mark.parametrize(("events", "usage"), [
     (lambda: sse_events(ChatParser(), OPENAI_CHAT_CACHED), Usage(2006, 300, cache_read_tokens=1920)),
+    (lambda: sse_events(ChatParser(), DEEPSEEK_CACHED), Usage(1300, 40, cache_read_tokens=1280)),
     (lambda: sse_events(ResponsesParser(), RESPONSES_CACHED), Usage(2006, 300, cache_read_tokens=1920)),
     # Anthropic's input_tokens excludes the cache: ours includes it (the OpenTelemetry rule)
     (lambda: sse_events(AnthropicParser(), ANTHROPIC_WRITE),
@@ -127,7 +138,7 @@ def ollama_events(raw: bytes) -> list[StreamEvent]:
     (lambda: sse_events(GeminiParser(), GEMINI_CACHED), Usage(2100, 300, cache_read_tokens=2048)),
     (lambda: sse_events(GeminiParser(), GEMINI_UNCACHED), Usage(2100, 300)),
     (lambda: ollama_events(OLLAMA), Usage(26, 282)),
-], ids=["openai-chat", "responses", "anthropic-write", "anthropic-read", "anthropic-compatible-no-fields",
+], ids=["openai-chat", "deepseek", "responses", "anthropic-write", "anthropic-read", "anthropic-compatible-no-fields",
         "gemini-cached", "gemini-no-field", "ollama"])
 def test_each_wire_reads_its_cache_fields(events: object, usage: Usage) -> None:
     assert callable(events)

@@ -49,12 +49,15 @@ def chat_messages(request: ChatRequest, plain: Plain = attachments.plain) -> lis
 
 
 def openai_usage(raw: dict[str, Any]) -> Usage:
+    """OpenAI's usage object; the cache read is ``prompt_tokens_details.cached_tokens``, or DeepSeek's own
+    ``prompt_cache_hit_tokens`` (part of ``prompt_tokens`` too)."""
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
+    cached = reported_count(prompt_details, "cached_tokens")
     return Usage(
         input_tokens=raw.get("prompt_tokens") or 0,
         output_tokens=raw.get("completion_tokens") or 0,
-        cache_read_tokens=reported_count(prompt_details, "cached_tokens"),
+        cache_read_tokens=cached if cached is not None else reported_count(raw, "prompt_cache_hit_tokens"),
         cache_write_tokens=reported_count(prompt_details, "cache_write_tokens"),
         reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
     )
