@@ -72,3 +72,19 @@ def test_a_missing_attachment_is_one_line_naming_the_prompt_and_path(ws: Path) -
     result = workbench("run", "--prompt", "chart", cwd=ws)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "prompt chart: messages[0].attachments[1]: report.pdf: cannot read the attachment" in result.stderr
+
+
+def test_an_eval_of_the_prompt_sends_its_attachments(ws: Path, fake_env: dict[str, str]) -> None:
+    (ws / "evals").mkdir()
+    (ws / "evals" / "look.yaml").write_text("prompts: [chart]\nproviders: ['fake/gpt-4o@tokens=3']\n"
+                                            "tests:\n  - assert: [{type: finish-reason, value: stop}]\n")
+    (ws / "evals" / "bare.yaml").write_text("prompts: ['What does the chart show?']\n"
+                                            "providers: ['fake/gpt-4o@tokens=3']\n"
+                                            "tests:\n  - assert: [{type: finish-reason, value: stop}]\n")
+    env = {**fake_env, "WORKBENCH_TRACES": str(ws / "traces.db")}
+    ran = {name: workbench("eval", f"evals/{name}.yaml", "--json", "--no-cache", cwd=ws, env=env)
+           for name in ("look", "bare")}
+    for result in ran.values():
+        assert result.returncode == 0, result.stderr
+    tokens = {name: json_lines(result.stdout)[0]["preflight"]["input_tokens"] for name, result in ran.items()}
+    assert tokens["look"] - tokens["bare"] == 765 + 2 * 1500  # the image's tiles and the PDF's pages

@@ -15,6 +15,8 @@ from workbench.core.prompts.model import Prompt
 from workbench.core.traces.redact import Redactor
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from workbench.core.endpoint_overrides import EndpointOverrides
 
 ASSERTION_TYPES = frozenset({
@@ -201,6 +203,8 @@ class SuitePrompt:
     chat: bool = False
     """Written as a chat (a JSON or YAML list of messages): as promptfoo renders it, its prompt is that list as
     JSON (:func:`~workbench.core.evals.prompt_render.rendered_prompt`), not one text."""
+    folder: Path | None = None
+    """Where a workspace prompt's attachment paths are relative to (its ``prompts/`` folder)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ def render_request(prompt: SuitePrompt, variables: Mapping[str, str], missing: s
     """The chat request of ``prompt`` for a test's ``variables``; names rendered unset are added to ``missing``.
     Raises :class:`ConfigError` (a missing value of our prompt files, a template that fails)."""
     if not prompt.nunjucks:
-        return to_request(prompt.prompt, variables)
+        return to_request(prompt.prompt, variables, folder=prompt.folder)
     try:
         values = resolve_variables(variables, missing)
         source = prompt.prompt if prompt.json_template is None else _rendered_chat(prompt, values, missing)

@@ -307,7 +307,7 @@ def _workspace_prompt(ctx: Context, src: Src, loc: Loc, ref: str, label: str | N
         raise
     except ConfigError as exc:
         raise src.located(loc, exc) from None
-    return SuitePrompt(label or f"{name}@{version.number}", prompt, version.number)
+    return SuitePrompt(label or f"{name}@{version.number}", prompt, version.number, folder=prompts_folder(workspace))
 
 
 def _file_prompts(ctx: Context, src: Src, loc: Loc, path: Path) -> list[SuitePrompt]:
@@ -336,7 +336,7 @@ def _file_prompts(ctx: Context, src: Src, loc: Loc, path: Path) -> list[SuitePro
         return [SuitePrompt("", _templated(file_src, (), chat_prompt(file_src, (), data, name)), nunjucks=True,
                             chat=True)]
     default_name = path.stem if isinstance(data, dict) and "name" not in data else None
-    return [SuitePrompt("", parse_prompt(text, ctx.shown(path), default_name=default_name))]
+    return [SuitePrompt("", parse_prompt(text, ctx.shown(path), default_name=default_name), folder=path.parent)]
 
 
 def _json_line_prompt(src: Src, line: str, name: str) -> SuitePrompt:
