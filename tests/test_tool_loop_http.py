@@ -31,7 +31,7 @@ async def call(target: str, request: ChatRequest, env: dict[str, str], client: h
 
 
 def answered(request: ChatRequest, record: CallRecord) -> ChatRequest:
-    reply = reply_turn(record.text, [(c.id, c.name, c.arguments) for c in record.tool_calls])
+    reply = reply_turn(request, record.text, [(c.id, c.name, c.arguments) for c in record.tool_calls])
     return continued(request, reply, {c.id: f"result {i}" for i, c in enumerate(reply.tool_calls)})
 
 

@@ -148,21 +148,26 @@ def test_the_token_count_counts_the_calls_and_the_results() -> None:
 
 
 def test_a_reply_becomes_a_turn_and_each_call_needs_its_result() -> None:
-    reply = reply_turn("", [("", "get_weather", '{"city":"Paris"}'), ("", "get_weather", '{"city":"Oslo"}')])
-    assert [c.id for c in reply.tool_calls] == ["call_0", "call_1"]  # a wire that sent no ids: by position
     request = ChatRequest.from_prompt("Weather?")
+    unnamed = [("", "get_weather", '{"city":"Paris"}'), ("", "get_weather", '{"city":"Oslo"}')]
+    reply = reply_turn(request, "", unnamed)
+    assert [c.id for c in reply.tool_calls] == ["call_0", "call_1"]  # a wire that sent no ids: by position
+    assert [c.id for c in reply_turn(CONVERSATION, "", unnamed).tool_calls] == ["call_2", "call_3"]  # a next round
     with pytest.raises(ConfigError, match="no result for the tool calls call_0, call_1"):
         continued(request, reply, {})
     with pytest.raises(ConfigError, match="the reply has no tool call call_9") as unknown:
         continued(request, reply, {"call_0": "a", "call_1": "b", "call_9": "c"})
     assert "its calls are call_0, call_1" in (unknown.value.hint or "")
     with pytest.raises(ConfigError, match="nothing to continue with"):
-        continued(request, reply_turn("Hello", []), {})
+        continued(request, reply_turn(request, "Hello", []), {})
     done = continued(request, reply, {"call_1": "rain", "call_0": "sun"}, "Thanks")
     assert [(m.role, m.tool_call_id, m.content) for m in done.messages[2:]] == [
         ("tool", "call_0", "sun"), ("tool", "call_1", "rain"), ("user", None, "Thanks")]
+    reused = reply_turn(CONVERSATION, "", [("call_1", "get_weather", "{}")])  # an id the conversation holds
+    with pytest.raises(ConfigError, match="the tool call id 'call_1' is used twice"):
+        continued(CONVERSATION, reused, {"call_1": "x"})
     with pytest.raises(ConfigError, match="not a JSON object"):
-        reply_turn("", [("c", "f", '{"cut')])
+        reply_turn(request, "", [("c", "f", '{"cut')])
 
 
 def test_a_prompt_file_holds_a_conversation_with_canned_results_and_round_trips() -> None:

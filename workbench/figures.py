@@ -314,9 +314,10 @@ def trace_detail(call: dict[str, Any]) -> Text:
     tool_calls = json.loads(payload["tool_calls_json"]) if payload.get("tool_calls_json") else []
     if tool_calls:
         out.append("\n── tool calls ──\n", style="bold cyan")
+        asked = sum(len(m.get("tool_calls") or ()) for m in (request or {}).get("messages", ()))
         for index, call in enumerate(tool_calls):
             arguments = call.get("arguments")
-            named = call.get("id") or f"call_{index} (by position)"  # how `run --continue` names a call without id
+            named = call.get("id") or f"call_{asked + index} (by position)"  # as `run --continue` names it
             out.append(printable(f"{call.get('name')}({'…' if arguments is None else arguments})  id {named}\n"))
     attempts = json.loads(payload["attempts_json"]) if payload.get("attempts_json") else []
     if attempts:

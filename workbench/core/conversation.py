@@ -2,8 +2,8 @@
 tool call gets its result as a ``tool`` turn, and an optional user turn follows; the request is sent again.
 
 A reply is continued from what a call left: a :class:`~workbench.core.call_record.CallRecord`, or a call of the
-trace log (:func:`traced_reply`). A tool call without an id (Gemini and Ollama may send none) is named
-``call_0``, ``call_1``... by its position in the reply.
+trace log (:func:`traced_reply`). A tool call without an id (Gemini and Ollama may send none) is named ``call_N``,
+N counting the conversation's tool calls from 0 (:func:`~workbench.core.tool_turns.unnamed_call_id`).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from pydantic import ValidationError
 
 from workbench.core.errors import ConfigError
 from workbench.core.request import ChatRequest, Message
-from workbench.core.tool_turns import TurnToolCall
+from workbench.core.tool_turns import TurnToolCall, tool_turn_problem, unnamed_call_id
 
 
-def reply_turn(text: str, calls: Sequence[tuple[str, str, str]]) -> Message:
-    """The assistant turn of a reply: its ``text`` and its tool ``calls`` (id, name, arguments text)."""
+def reply_turn(request: ChatRequest, text: str, calls: Sequence[tuple[str, str, str]]) -> Message:
+    """The assistant turn of the reply to ``request``: its ``text`` and its tool ``calls`` (id, name, arguments)."""
     try:
         return Message(role="assistant", content=text, tool_calls=tuple(
-            TurnToolCall(id=call_id or f"call_{i}", name=name, arguments=arguments or "{}")
+            TurnToolCall(id=call_id or unnamed_call_id(request.messages, i), name=name, arguments=arguments or "{}")
             for i, (call_id, name, arguments) in enumerate(calls)))
     except ValidationError as exc:
         problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
@@ -50,7 +50,11 @@ def continued(request: ChatRequest, reply: Message, results: Mapping[str, str],
     turns = [reply, *(Message(role="tool", tool_call_id=call_id, content=results[call_id]) for call_id in ids)]
     if follow_up and follow_up.strip():
         turns.append(Message(role="user", content=follow_up))
-    return request.model_copy(update={"messages": (*request.messages, *turns)})
+    messages = (*request.messages, *turns)
+    problem = tool_turn_problem(messages)
+    if problem is not None:  # the reply reused a call id of the conversation
+        raise ConfigError(f"the conversation cannot go on: message {problem[0] + 1}: {problem[1]}")
+    return request.model_copy(update={"messages": messages})
 
 
 def traced_reply(call: Mapping[str, Any]) -> tuple[ChatRequest, Message]:
@@ -68,5 +72,5 @@ def traced_reply(call: Mapping[str, Any]) -> tuple[ChatRequest, Message]:
     except ValidationError as exc:
         raise ConfigError(f"call {call.get('id')}'s request cannot be read back: {exc.errors()[0]['msg']}") from None
     calls = json.loads(payload.get("tool_calls_json") or "[]")
-    return request, reply_turn(payload.get("response_text") or "",
+    return request, reply_turn(request, payload.get("response_text") or "",
                                [(c.get("id") or "", c.get("name") or "", c.get("arguments") or "") for c in calls])

@@ -51,6 +51,12 @@ class TurnToolCall(BaseModel):
         return _object(self.arguments) or {}
 
 
+def unnamed_call_id(messages: Sequence[Message], index: int) -> str:
+    """The id a reply's ``index``-th tool call gets when the wire sent none (Gemini and Ollama may not): ``call_N``,
+    N counting the tool calls of the conversation before the reply from 0 (unique across rounds of calls)."""
+    return f"call_{sum(len(m.tool_calls) for m in messages) + index}"
+
+
 def result_object(content: str) -> dict[str, Any]:
     """A tool result as the JSON object Gemini's ``functionResponse.response`` must be: the result itself when it
     is a JSON object, else ``{"result": content}`` (the text as given)."""

@@ -15,6 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Collapsible, Markdown, Static
 
 from workbench.core.errors import printable
+from workbench.core.tool_turns import unnamed_call_id
 from workbench.figures import reply_notes
 from workbench.ui.render import error_line, metrics, timeline
 
@@ -115,8 +116,9 @@ class RacePane(Vertical):
         if record.text:
             widgets.append(Markdown(printable(record.text)))
         for index, call in enumerate(record.tool_calls):  # a reply that calls tools: each call, then how to answer
-            widgets.append(Static(Text(printable(f"→ {call.name}({call.arguments})  id {call.id or f'call_{index}'}"),
-                                       style="cyan"), classes="tool-call"))
+            call_id = call.id or unnamed_call_id(record.request.messages, index)
+            widgets.append(Static(Text(printable(f"→ {call.name}({call.arguments})  id {call_id}"), style="cyan"),
+                                  classes="tool-call"))
         if record.tool_calls and record.error is None:
             widgets.append(Static(Text("t: answer the tool calls and continue", style="dim")))
         widgets.extend(Static(note) for note in reply_notes(record))  # a refusal, provider blocks, a paused turn
