@@ -10,7 +10,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from workbench.core.call_record import CallRecord
+from workbench.core.call_record import CallRecord, ToolCall
 from workbench.core.conversation import continued, reply_turn
 from workbench.core.errors import ConfigError
 from workbench.core.prompts.model import PromptFileError, dump_prompt, parse_prompt, to_request
@@ -194,6 +194,7 @@ def test_a_malformed_conversation_in_a_prompt_file_is_file_line(old: str, new: s
 
 def test_a_session_saves_and_restores_the_conversation_and_the_replys_tool_calls(tmp_path: Path) -> None:
     record = CallRecord(target="fake/m", request=CONVERSATION)
+    record.tool_calls = [ToolCall("call_3", "get_weather", ['{"city":', '"Oslo"}'])]  # a next round of calls
     record.done = True
     session = session_from_race("loop", CONVERSATION, ["fake/m"], [record])
     path = save_session(tmp_path, session, Redactor.build(custom={"city": r"Oslo"}))
@@ -203,3 +204,6 @@ def test_a_session_saves_and_restores_the_conversation_and_the_replys_tool_calls
     assert targets == ["fake/m"] and [m.role for m in restored.messages] == ["user", "assistant", "tool", "tool"]
     assert restored.messages[1].tool_calls[0] == CALLS[0]
     assert json.loads(restored.messages[1].tool_calls[1].arguments)["city"].startswith("[redacted")
+    [result] = load_session_file(path).results
+    assert [(c["id"], c["name"]) for c in result.tool_calls] == [("call_3", "get_weather")]
+    assert "Oslo" not in result.tool_calls[0]["arguments"]
