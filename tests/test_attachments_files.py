@@ -86,5 +86,6 @@ def test_an_eval_of_the_prompt_sends_its_attachments(ws: Path, fake_env: dict[st
            for name in ("look", "bare")}
     for result in ran.values():
         assert result.returncode == 0, result.stderr
-    tokens = {name: json_lines(result.stdout)[0]["preflight"]["input_tokens"] for name, result in ran.items()}
+    tokens = {name: json_lines(result.stdout)[0]["preflight"]["input_tokens"]  # type: ignore[index]
+              for name, result in ran.items()}
     assert tokens["look"] - tokens["bare"] == 765 + 2 * 1500  # the image's tiles and the PDF's pages

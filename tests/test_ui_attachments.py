@@ -27,7 +27,7 @@ async def test_ctrl_o_attaches_an_image_the_meter_counts_and_the_race_sends(tmp_
         screen = editor(app)
         await type_prompt(pilot, "Describe it")
         await wait_for(pilot, lambda: screen.meter.rows()[0]["tokens"] is not None)
-        text_only = int(screen.meter.rows()[0]["tokens"])  # type: ignore[call-overload]
+        text_only = int(str(screen.meter.rows()[0]["tokens"]))
 
         async def attach(path: str) -> None:
             await pilot.press("ctrl+o")
