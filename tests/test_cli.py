@@ -17,7 +17,8 @@ from workbench.core.timing import MIN_GENERATION_MS
 from workbench.fakeserver.process import FakeServerProcess
 
 JSON_FIELDS = {"target", "text", "ttft_ms", "latency_ms", "tokens_per_s", "input_tokens", "output_tokens",
-               "usage_estimated", "finish_reason", "status", "error", "tool_calls"}
+               "usage_estimated", "finish_reason", "status", "error", "tool_calls", "cache_read_tokens",
+               "cache_write_tokens"}
 CANARY = "sk-canary-7f3a9c1e5b2d4068a1b3c5d7e9f0QZXW"
 
 
