@@ -241,6 +241,8 @@ def _content(request: Mapping[str, Any], row: Mapping[str, Any]) -> list[tuple[s
         parts.append({"type": "reasoning", "content": row["reasoning_text"]})
     if row.get("response_text"):
         parts.append({"type": "text", "content": row["response_text"]})
+    if row.get("refusal_text"):  # a generic part of the conventions: the refusal's own words
+        parts.append({"type": "refusal", "content": row["refusal_text"]})
     if row.get("tool_calls_json"):  # arguments kept as the JSON text received
         parts.extend({"type": "tool_call", "id": c.get("id"), "name": c.get("name"), "arguments": c.get("arguments")}
                      for c in json.loads(row["tool_calls_json"]))
