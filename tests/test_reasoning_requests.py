@@ -262,3 +262,14 @@ def test_exported_code_sends_the_reasoning(target: str, fields: list[str]) -> No
 
     code = generate(ChatRequest.from_prompt("hi", params=Params(reasoning_effort="medium")), target)
     assert all(field in code for field in fields), code
+
+
+def test_a_prompt_file_keeps_its_reasoning_when_written_and_versioned() -> None:
+    from workbench.core.prompts import PromptMessage, PromptParams
+    from workbench.core.prompts.model import Prompt, dump_prompt, parse_prompt
+
+    prompt = Prompt(name="think", params=PromptParams(reasoning_effort="high", thinking_budget=4096),
+                    messages=[PromptMessage(role="user", content="hi")])
+    text = dump_prompt(prompt)
+    assert "reasoning_effort: high" in text and "thinking_budget: 4096" in text
+    assert parse_prompt(text, "think.yaml") == prompt

@@ -350,7 +350,8 @@ def prompt_data(prompt: Prompt) -> dict[str, Any]:
     params = {key: value for key, value in (
         ("temperature", prompt.params.temperature), ("top_p", prompt.params.top_p),
         ("max_tokens", prompt.params.max_tokens), ("stop", list(prompt.params.stop) or None),
-        ("seed", prompt.params.seed)) if value is not None}
+        ("seed", prompt.params.seed), ("reasoning_effort", prompt.params.reasoning_effort),
+        ("thinking_budget", prompt.params.thinking_budget)) if value is not None}
     if params:
         out["params"] = params
     if prompt.system is not None:
