@@ -165,3 +165,14 @@ def test_bad_attachments_are_one_line_and_exit_2(tmp_path: Path, fake_env: dict[
     missing = workbench("tokens", "-m", "openai/gpt-4o", "--offline", "--image", str(tmp_path / "gone.png"),
                         stdin=PROMPT, env=fake_env)
     assert missing.returncode == 2 and "gone.png: cannot read the attachment" in missing.stderr
+
+
+async def test_a_call_without_usage_estimates_the_images_too(tmp_path: Path, fake_env: dict[str, str],
+                                                             client: httpx2.AsyncClient) -> None:
+    target = "fake/gpt-4o@tokens=3,usage=0"
+    bare = ChatRequest.from_prompt(PROMPT, params=Params(max_tokens=20))
+    request = attach(bare, ["a.png"], files(tmp_path))
+    without, with_image = await call(target, bare, fake_env, client), await call(target, request, fake_env, client)
+    assert without.usage_estimated and with_image.usage_estimated
+    assert without.usage is not None and with_image.usage is not None
+    assert with_image.usage.input_tokens - without.usage.input_tokens == 765

@@ -446,7 +446,12 @@ def estimate_usage_of(record: CallRecord) -> None:
         record.usage = replace(record.usage, output_tokens=output,
                                reasoning_tokens=max(record.usage.reasoning_tokens, reasoning))
     else:
-        record.usage = Usage(input_tokens=count_chat(record.request, encoding), output_tokens=output,
+        attached = 0
+        if any(m.attachments for m in record.request.messages):  # by the provider's rule
+            from workbench.core.tokens.estimate import attached_tokens
+
+            attached = sum(attached_tokens(m, record.target) for m in record.request.messages)
+        record.usage = Usage(input_tokens=count_chat(record.request, encoding) + attached, output_tokens=output,
                              reasoning_tokens=reasoning)
     record.usage_estimated = True
 
