@@ -233,3 +233,39 @@ def test_resume_grades_a_traced_tool_call_reply_as_a_fresh_one(
     summary = json_lines(resumed.stdout)[-1]
     assert (summary["runs"], summary["passes"]) == (1, 1)
     assert sum(marker in str(e["model"]) for e in server_log(fake_server.base_url)) == calls
+
+
+def test_tool_call_reads_calls_written_in_a_json_output_in_each_providers_form() -> None:
+    from workbench.core.evals.assertions_tools import output_calls
+
+    forms = [
+        [{"id": "c", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}],
+        {"role": "assistant", "content": "x", "tool_calls": [{"function": {"name": "f", "arguments": '{"a":1}'}}]},
+        {"type": "tool_use", "id": "t", "name": "f", "input": {"a": 1}},
+        [{"functionCall": {"name": "f", "args": {"a": 1}}}],
+        {"type": "function_call", "name": "f", "arguments": '{"a":1}'},
+    ]
+    for data in forms:
+        (call,) = output_calls(data)
+        assert call["name"] == "f" and json.loads(call["arguments"]) == {"a": 1}, data
+    assert output_calls("plain text") == output_calls(None) == output_calls([1, "x"]) == []
+
+
+def test_a_reply_with_text_and_tool_calls_gives_the_whole_message_as_its_output(
+        tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, """\
+        prompts: ["Weather?"]
+        targets:
+          - id: "fake/chat@tools=1,tokens=3"
+            config: {tools: file://tools.yaml}
+        tests:
+          - assert:
+              - type: javascript
+                value: output.role === 'assistant' && output.content.length > 0 && output.tool_calls.length === 1
+              - type: tool-call
+                value: {name: get_weather}
+        """)
+    (row,) = _results(suite, fake_env, tmp_path / "out.json")
+    assert row["success"] is True, _gradings(row)
+    message = json.loads(str(row["response"]["output"]))  # type: ignore[index]
+    assert set(message) == {"role", "content", "tool_calls"}

@@ -169,11 +169,30 @@ def holds(actual: Any, expected: Any) -> bool:
         and not isinstance(actual, bool) and not isinstance(expected, bool) and actual == expected)
 
 
+def output_calls(data: Any) -> list[dict[str, str]]:
+    """The tool calls written in an output's JSON ``data`` (``{name, arguments}``, the arguments as JSON text): OpenAI's
+    ``tool_calls`` items (or ``{"tool_calls": [...]}``), Responses ``function_call`` items, Anthropic's ``tool_use``
+    blocks, Gemini's ``functionCall`` parts, or ``{name, arguments}`` items."""
+    items = data.get("tool_calls", [data]) if isinstance(data, dict) else data if isinstance(data, list) else []
+    calls = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        inner = item.get("function") if isinstance(item.get("function"), dict) else item.get("functionCall")
+        call = inner if isinstance(inner, dict) else item
+        arguments: Any = next((call[key] for key in ("arguments", "input", "args") if key in call), {})
+        if isinstance(call.get("name"), str):
+            text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+            calls.append({"name": call["name"], "arguments": text})
+    return calls
+
+
 async def _tool_call(ctx: Context) -> Check:
     """workbench's own: for each expected ``{name, arguments}`` the reply made a call of that name whose arguments
-    (parsed JSON) hold the expected ones (a subset: other arguments may be there too)."""
+    (parsed JSON) hold the expected ones (a subset: other arguments may be there too). A reply that made no tool
+    call is read for calls written in its JSON output (:func:`output_calls`: a transform's, a local provider's)."""
     expected = _expected_calls(ctx)
-    calls = ctx.obs.tool_calls
+    calls = ctx.obs.tool_calls or output_calls(_parsed(ctx.obs.text))
     missing = [item for item in expected
                if not any(call["name"] == item["name"] and holds(parsed_arguments(call), item.get("arguments", {}))
                           for call in calls)]
