@@ -128,3 +128,25 @@ def test_each_wire_carries_the_attachments_in_its_documented_shape(tmp_path: Pat
     with pytest.raises(ConfigError, match=r"doc.pdf: the ollama API takes images only"):
         wire.check_attachments((message,), "ollama", "ollama/llava")
     assert wire.openai_chat(Message(role="user", content="plain")) == {"role": "user", "content": "plain"}
+
+
+@pytest.mark.parametrize(("provider", "where"), [
+    ("openai", lambda body: body["messages"][-1]["content"][1]["image_url"]["url"]),
+    ("openai-responses", lambda body: body["input"][-1]["content"][1]["image_url"]),
+    ("anthropic", lambda body: "data:image/png;base64," + body["messages"][-1]["content"][0]["source"]["data"]),
+    ("gemini", lambda body: "data:image/png;base64," + body["contents"][-1]["parts"][0]["inlineData"]["data"]),
+    ("ollama", lambda body: "data:image/png;base64," + body["messages"][-1]["images"][0]),
+])
+async def test_each_adapter_puts_the_image_in_its_request_body(provider: str, where: object, tmp_path: Path) -> None:
+    import httpx2
+
+    from workbench.core.registry import make_provider, resolve
+    from workbench.core.request import ModelRef
+
+    (tmp_path / "a.png").write_bytes(png(8, 8))
+    request = attach(ChatRequest.from_prompt("Look", system="Be brief."), ["a.png"], tmp_path)
+    env = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k"}
+    async with httpx2.AsyncClient() as client:
+        adapter = make_provider(resolve(ModelRef.parse(f"{provider}/m"), env), client)
+        body = adapter.body(adapter.resolve(request))
+    assert where(body) == request.messages[0].attachments[0].data_url()  # type: ignore[operator]
