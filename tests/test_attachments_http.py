@@ -176,3 +176,18 @@ async def test_a_call_without_usage_estimates_the_images_too(tmp_path: Path, fak
     assert without.usage_estimated and with_image.usage_estimated
     assert without.usage is not None and with_image.usage is not None
     assert with_image.usage.input_tokens - without.usage.input_tokens == 765
+
+
+def test_continuing_a_call_with_attachments_says_they_are_not_kept(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    files(tmp_path)
+    env = {**fake_env, "WORKBENCH_TRACES": str(tmp_path / "traces.db")}
+    first = workbench("run", PROMPT, "-m", f"fake/{MODEL}", "--image", str(tmp_path / "a.png"), "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    trace_id = str(json_lines(first.stdout)[0]["trace_id"])
+    again = workbench("run", "And now?", "--continue", trace_id, "--image", str(tmp_path / "c.gif"), "--json",
+                      env=env)
+    assert again.returncode == 0, again.stderr
+    assert "attachments (a.png) are not in the trace log" in again.stderr
+    shown = json.loads(workbench("traces", "show", str(json_lines(again.stdout)[0]["trace_id"]), "--json",
+                                 env=env).stdout)
+    assert [[a["name"] for a in m.get("attached", [])] for m in shown["request"]["messages"]] == [[], [], ["c.gif"]]

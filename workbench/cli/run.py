@@ -126,6 +126,11 @@ def _continued(args: argparse.Namespace, settings: Settings) -> _Source:
     if call is None:
         raise WorkbenchError(f"no single call with id {args.continue_from}", "copy an id from `workbench traces list`")
     request, reply = traced_reply(call)
+    traced = json.loads((call.get("payload") or {}).get("request_json") or "{}").get("messages") or []
+    dropped = [str(a.get("name")) for m in traced for a in m.get("attached") or ()]
+    if dropped:  # the trace log keeps what they were, never their bytes
+        print(f"workbench: the traced call's attachments ({', '.join(dropped)}) are not in the trace log: the "
+              "conversation goes on without them (attach files again with --image)", file=sys.stderr)
     follow_up = read_file(args.file) if args.file else args.prompt if args.prompt not in (None, "-") else None
     prompt = (PromptRef(name=call["prompt_name"], version=call["prompt_version"])
               if call.get("prompt_name") and call.get("prompt_version") else None)
