@@ -68,6 +68,10 @@ def test_bad_files_are_refused_with_their_path(tmp_path: Path) -> None:
         load_attachment(str(tmp_path / "missing.png"))
     with pytest.raises(ConfigError, match=r"big.png: 20.0 MiB is over the 20 MiB limit"):
         attachment_from_bytes(png(1, 1) + b"\0" * MAX_ATTACHMENT_BYTES, "big.png")
+    with (tmp_path / "huge.png").open("wb") as fh:
+        fh.truncate(30 * 1024 * 1024)  # sparse: 30 MiB said, none of it read
+    with pytest.raises(ConfigError, match=r"huge.png: 30.0 MiB is over the 20 MiB limit"):
+        load_attachment(str(tmp_path / "huge.png"))
     with pytest.raises(ConfigError, match=r"cut.png: a image/png file whose header is cut"):
         attachment_from_bytes(png(4, 4)[:14], "cut.png")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, Self, TypeVar
@@ -65,8 +66,7 @@ def attachment_from_bytes(data: bytes, name: str, *, path: str | None = None, wh
     large or not one of the accepted types."""
     shown = where or name
     if len(data) > MAX_ATTACHMENT_BYTES:
-        raise ConfigError(f"{shown}: {len(data) / 1048576:.1f} MiB is over the {MAX_ATTACHMENT_BYTES // 1048576} MiB "
-                          "limit for an attachment", "attach a smaller file (scale the image down, split the PDF)")
+        raise _too_large(shown, len(data))
     media_type = sniff(data)
     if media_type is None:
         raise ConfigError(f"{shown}: not a PNG, JPEG, GIF, WEBP image or PDF document (by its content)",
@@ -91,10 +91,18 @@ def load_attachment(path: str, base: Path | None = None, *, where: str | None = 
     shown = f"{where}: {path}" if where else path
     try:
         with file.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_ATTACHMENT_BYTES:
+                raise _too_large(shown, size)
             data = fh.read(MAX_ATTACHMENT_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read the attachment: {exc.strerror}", "check the path") from None
     return attachment_from_bytes(data, file.name, path=str(file.resolve()), where=shown)
+
+
+def _too_large(shown: str, size: int) -> ConfigError:
+    return ConfigError(f"{shown}: {size / 1048576:.1f} MiB is over the {MAX_ATTACHMENT_BYTES // 1048576} MiB limit "
+                       "for an attachment", "attach a smaller file (scale the image down, split the PDF)")
 
 
 def load_attachments(paths: Sequence[str], base: Path | None = None) -> tuple[Attachment, ...]:
