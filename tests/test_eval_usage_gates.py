@@ -4,6 +4,7 @@ reports no cache reads fails, its ratio unknown)."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 import uuid
 from pathlib import Path
@@ -37,14 +38,21 @@ def test_max_reasoning_tokens_passes_under_the_bound_and_fails_over_it(
         targets: ["fake/thinker@reasoning=40,tokens=3"]
         tests:
           - description: roomy
-            assert: [{type: max-reasoning-tokens, value: 100}]
+            assert:
+              - {type: max-reasoning-tokens, value: 100}
+              - type: javascript  # promptfoo's tokenUsage.completionDetails
+                value: context.providerResponse.tokenUsage.completionDetails.reasoning === 40
           - description: tight
             assert: [{type: not-max-reasoning-tokens, value: 100}, {type: max-reasoning-tokens, value: 10}]
         """)
-    result = _eval(suite, fake_env)
+    out = tmp_path / "out.json"
+    result = _eval(suite, fake_env, "-o", str(out))
     assert result.returncode == 1, result.stderr
     summary = json_lines(result.stdout)[-1]
     assert (summary["runs"], summary["passes"]) == (2, 1)
+    rows = json.loads(out.read_text(encoding="utf-8"))["results"]["results"]
+    assert [row["response"]["tokenUsage"]["completionDetails"] for row in rows] == [
+        {"reasoning": 40, "cacheReadInputTokens": 0}] * 2  # OpenAI chat reports its cache reads (none here)
 
 
 async def test_unknown_reasoning_tokens_fail_saying_so() -> None:

@@ -26,7 +26,7 @@ def javascript_context(ctx: Context) -> dict[str, Any]:
     variables = template_values(obs.vars)
     usage = {"prompt": obs.input_tokens, "completion": obs.output_tokens,
              "total": None if obs.input_tokens is None or obs.output_tokens is None
-             else obs.input_tokens + obs.output_tokens}
+             else obs.input_tokens + obs.output_tokens, **obs.completion_details()}
     return {
         "vars": variables, "prompt": obs.prompt_text, "test": {"vars": variables, "metadata": obs.metadata},
         "config": ctx.spec.config,  # logProbs and provider: none here, so absent (promptfoo's undefined)

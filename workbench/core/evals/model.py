@@ -112,6 +112,14 @@ class Observation:
     cache_read_tokens: int | None = None
     """The input tokens read from the provider's prompt cache; None when the provider did not say."""
 
+    def completion_details(self) -> dict[str, dict[str, int]]:
+        """promptfoo's ``tokenUsage.completionDetails`` as far as the figures are known: the ``reasoning`` tokens and
+        the input tokens read from the provider's cache (``cacheReadInputTokens``); none known, no such key."""
+        details = {name: count for name, count in (("reasoning", self.reasoning_tokens),
+                                                   ("cacheReadInputTokens", self.cache_read_tokens))
+                   if count is not None}
+        return {"completionDetails": details} if details else {}
+
 
 @dataclass(frozen=True, slots=True)
 class Grading:
