@@ -141,7 +141,7 @@ class EditorScreen(WorkbenchScreen):
                     yield Input("", id="seed", placeholder="seed", type="integer")
                 yield Label("stop sequences (comma-separated)")
                 yield Input("", id="stop", placeholder="none")
-                yield Label("reasoning effort · thinking budget (empty: default)")
+                yield Label("reasoning effort · thinking budget")
                 with Horizontal(id="reasoning"):
                     yield Input("", id="reasoning-effort", placeholder="none…high")
                     yield Input("", id="thinking-budget", placeholder="tokens", type="integer")
@@ -355,6 +355,16 @@ class EditorScreen(WorkbenchScreen):
         self.prompt, self.session = prompt, None
         self.notify(f"loaded prompt {prompt.name}", timeout=3)
 
+    def attachment_paths(self) -> list[str]:
+        """The attachments' paths as a prompt file holds them: relative to its ``prompts/`` folder when inside it."""
+        from pathlib import Path
+
+        from workbench.core.prompts import prompts_folder
+
+        folder = prompts_folder(self.workbench.workspace()).resolve()
+        paths = [Path(a.path or a.name) for a in self.attachments]
+        return [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in paths]
+
     def load_prompt_attachments(self, prompt: Prompt) -> None:
         """The prompt's last user turn's attachments, read from their paths (relative to its folder)."""
         from workbench.core.attachments import load_attachment
@@ -383,7 +393,7 @@ class EditorScreen(WorkbenchScreen):
         users = [i for i, m in enumerate(messages) if m.role == "user"]
         if users and self.attachments:  # the last user turn's files, by their paths
             messages[users[-1]] = messages[users[-1]].model_copy(
-                update={"attachments": [a.path or a.name for a in self.attachments]})
+                update={"attachments": self.attachment_paths()})
         return {"system": self.text_of("system") or None, "messages": messages,
                 "params": PromptParams(temperature=params.temperature, top_p=params.top_p,
                                        max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed,
