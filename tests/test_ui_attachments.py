@@ -59,3 +59,29 @@ async def test_ctrl_o_attaches_an_image_the_meter_counts_and_the_race_sends(tmp_
         await wait_for(pilot, lambda: app.screen is screen)
         await attach("-")  # '-' removes them
         assert screen.attachments == [] and not screen.query_one("#attachments", Static).display
+
+
+CHART = """name: chart
+messages:
+  - role: user
+    content: What does it show?
+    attachments: [images/chart.png]
+"""
+
+
+async def test_a_prompts_attachments_load_and_save_back_as_written(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    from tests.test_ui_prompts import load_listed_prompt
+    from workbench.core.prompts import load_current
+
+    workspace = prompt_workspace(tmp_path, chart=CHART)
+    (workspace / "prompts" / "images").mkdir()
+    (workspace / "prompts" / "images" / "chart.png").write_bytes(png(300, 200))
+    app = app_in(workspace, fake_env, targets=(TARGET,))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await load_listed_prompt(app, pilot, "chart")
+        assert [(a.name, a.width, a.height) for a in screen.attachments] == [("chart.png", 300, 200)]
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("chart v1" in m for m in messages(app)))
+        assert load_current(workspace, "chart").messages[0].attachments == ["images/chart.png"]
+        assert (workspace / "prompts" / "chart.yaml").read_text() == CHART
