@@ -15,13 +15,18 @@ Ollama             ``think``: the effort (``low``/``medium``/``high``; ``minimal
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from workbench.core.errors import ConfigError
 from workbench.core.request import ChatRequest, Params
 
-if TYPE_CHECKING:
-    from workbench.core.registry import ProviderSpec
+
+class _Wired(Protocol):
+    """A provider's spec, as far as this module reads it (:class:`~workbench.core.registry.ProviderSpec`; not
+    imported: the registry imports the adapters, which import this module)."""
+
+    @property
+    def wire(self) -> str: ...
 
 EFFORT_BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
 """An effort as a thinking budget (Google's published table for its OpenAI-compatible endpoint; ``minimal`` is
@@ -86,7 +91,7 @@ def anthropic_thinking(params: Params, target: str) -> dict[str, Any]:
     return {"thinking": {"type": "enabled", "budget_tokens": budget}}
 
 
-def check_targets(params: Params, targets: Iterable[str], providers: Mapping[str, ProviderSpec]) -> None:
+def check_targets(params: Params, targets: Iterable[str], providers: Mapping[str, _Wired]) -> None:
     """Before any call: the reasoning settings every target's wire can take (Anthropic's rules; an unknown provider
     is left to the call to report), a :class:`ConfigError` naming the first that cannot."""
     if budget_of(params) is None:
