@@ -70,6 +70,15 @@ def test_calls_without_ids_are_answered_by_position(tmp_path: Path, fake_env: di
     assert reply["target"] == "fake-ollama/o@tools=2" and reply["text"] and reply["tool_calls"] == []
 
 
+def test_a_gemini_3_call_continues_with_its_thought_signature_from_the_trace_log(tmp_path: Path,
+                                                                                 fake_env: dict[str, str]) -> None:
+    row = _first(tmp_path, fake_env, "fake-gemini/gemini-3-flash@tools=1")
+    assert "signature" not in row["tool_calls"][0]  # type: ignore[index]
+    done = workbench("run", "--continue", str(row["trace_id"]), "--tool-result", "call_0=sun", "--json", env=fake_env)
+    assert done.returncode == 0, done.stderr  # the fake server refuses a Gemini 3 call sent back without it
+    assert json_lines(done.stdout)[0]["text"]
+
+
 def test_bad_continue_options_are_one_line_and_exit_2(tmp_path: Path, fake_env: dict[str, str]) -> None:
     alone = workbench("run", "hi", "-m", "fake/m", "--tool-result", "call_1=x", env=fake_env)
     assert alone.returncode == 2 and "--tool-result answers a tool call of a traced reply" in alone.stderr

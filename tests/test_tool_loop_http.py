@@ -31,16 +31,18 @@ async def call(target: str, request: ChatRequest, env: dict[str, str], client: h
 
 
 def answered(request: ChatRequest, record: CallRecord) -> ChatRequest:
-    reply = reply_turn(request, record.text, [(c.id, c.name, c.arguments) for c in record.tool_calls])
+    reply = reply_turn(request, record.text, record.tool_calls)
     return continued(request, reply, {c.id: f"result {i}" for i, c in enumerate(reply.tool_calls)})
 
 
-@pytest.mark.parametrize("provider", ["fake", "fake-responses", "fake-anthropic", "fake-gemini", "fake-ollama"])
-async def test_after_the_tool_results_the_reply_is_text_so_the_loop_ends(provider: str, fake_env: dict[str, str],
+@pytest.mark.parametrize("target", [f"{p}/{MODEL}" for p in ("fake", "fake-responses", "fake-anthropic",
+                                                               "fake-gemini", "fake-ollama")]
+                         + ["fake-gemini/gemini-3-flash@tools=2"])  # Gemini 3 wants its thought signature back
+async def test_after_the_tool_results_the_reply_is_text_so_the_loop_ends(target: str, fake_env: dict[str, str],
                                                                          client: httpx2.AsyncClient) -> None:
-    first = await call(f"{provider}/{MODEL}", REQUEST, fake_env, client)
+    first = await call(target, REQUEST, fake_env, client)
     assert first.error is None and len(first.tool_calls) == 2 and first.finish is FinishReason.TOOL_CALLS
-    second = await call(f"{provider}/{MODEL}", answered(REQUEST, first), fake_env, client)
+    second = await call(target, answered(REQUEST, first), fake_env, client)
     assert second.error is None, second.error
     assert second.text and second.tool_calls == [] and second.finish is FinishReason.STOP
 
@@ -86,6 +88,11 @@ REJECTED: list[tuple[str, str, dict[str, Any], str]] = [
                    {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]},
                    {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": "sunny"}}]}]},
      "function_response.response"),
+    ("gemini 3: a function call without its thought signature", "/v1beta/models/gemini-3-flash:generateContent",
+     {"contents": [{"role": "user", "parts": [{"text": "hi"}]},
+                   {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]},
+                   {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"a": 1}}}]}]},
+     "Function call is missing a thought_signature in functionCall parts."),
     ("ollama: arguments as a string", "/api/chat",
      {"model": "m", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "",
       "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "content": "x"}]},

@@ -149,7 +149,7 @@ def test_the_token_count_counts_the_calls_and_the_results() -> None:
 
 def test_a_reply_becomes_a_turn_and_each_call_needs_its_result() -> None:
     request = ChatRequest.from_prompt("Weather?")
-    unnamed = [("", "get_weather", '{"city":"Paris"}'), ("", "get_weather", '{"city":"Oslo"}')]
+    unnamed = [ToolCall("", "get_weather", ['{"city":"Paris"}']), ToolCall("", "get_weather", ['{"city":"Oslo"}'])]
     reply = reply_turn(request, "", unnamed)
     assert [c.id for c in reply.tool_calls] == ["call_0", "call_1"]  # a wire that sent no ids: by position
     assert [c.id for c in reply_turn(CONVERSATION, "", unnamed).tool_calls] == ["call_2", "call_3"]  # a next round
@@ -163,11 +163,11 @@ def test_a_reply_becomes_a_turn_and_each_call_needs_its_result() -> None:
     done = continued(request, reply, {"call_1": "rain", "call_0": "sun"}, "Thanks")
     assert [(m.role, m.tool_call_id, m.content) for m in done.messages[2:]] == [
         ("tool", "call_0", "sun"), ("tool", "call_1", "rain"), ("user", None, "Thanks")]
-    reused = reply_turn(CONVERSATION, "", [("call_1", "get_weather", "{}")])  # an id the conversation holds
+    reused = reply_turn(CONVERSATION, "", [ToolCall("call_1", "get_weather", ["{}"])])  # an id the conversation holds
     with pytest.raises(ConfigError, match="the tool call id 'call_1' is used twice"):
         continued(CONVERSATION, reused, {"call_1": "x"})
     with pytest.raises(ConfigError, match="not a JSON object"):
-        reply_turn(request, "", [("c", "f", '{"cut')])
+        reply_turn(request, "", [ToolCall("c", "f", ['{"cut'])])
 
 
 def test_a_prompt_file_holds_a_conversation_with_canned_results_and_round_trips() -> None:
@@ -207,3 +207,30 @@ def test_a_session_saves_and_restores_the_conversation_and_the_replys_tool_calls
     [result] = load_session_file(path).results
     assert [(c["id"], c["name"]) for c in result.tool_calls] == [("call_3", "get_weather")]
     assert "Oslo" not in result.tool_calls[0]["arguments"]
+
+
+# A Gemini 3 reply that calls a tool, as the API documents it: the thought signature on the functionCall part.
+GEMINI_3 = (b'data: {"candidates": [{"content": {"parts": [{"functionCall": {"name": "get_weather","args": '
+            b'{"city": "Paris"}},"thoughtSignature": "CiQB0e2Kb3sig=="}],"role": "model"},"finishReason": "STOP",'
+            b'"index": 0}],"usageMetadata": {"promptTokenCount": 20,"candidatesTokenCount": 5,'
+            b'"totalTokenCount": 25},"modelVersion": "gemini-3-flash"}\r\n\r\n')
+
+
+async def test_a_gemini_3_thought_signature_goes_back_with_its_call(client: httpx2.AsyncClient) -> None:
+    from tests.test_wire_recordings import sse_events
+    from workbench.core.call_record import apply_event
+    from workbench.core.providers.gemini import GeminiParser
+
+    request = ChatRequest.from_prompt("Weather in Paris?", params=Params(tools=TOOLS))
+    record = CallRecord(target="gemini/gemini-3-flash", request=request)
+    for event in sse_events(GeminiParser(), GEMINI_3):
+        apply_event(record, event)
+    assert record.tool_calls[0].signature == "CiQB0e2Kb3sig=="
+    assert "signature" not in record.tool_calls[0].summary()  # run --json shows no opaque token
+    turn = reply_turn(request, record.text, record.tool_calls)
+    body = await _body("fake-gemini/gemini-3-flash", continued(request, turn, {"call_0": "sunny"}), client)
+    assert body["contents"][1] == {"role": "model", "parts": [
+        {"functionCall": {"id": "call_0", "name": "get_weather", "args": {"city": "Paris"}},
+         "thoughtSignature": "CiQB0e2Kb3sig=="}]}
+    file_text = dump_prompt(parse_prompt(PROMPT_FILE, "weather.yaml"))
+    assert "signature" not in file_text  # a call without one writes none

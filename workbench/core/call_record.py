@@ -73,6 +73,9 @@ class ToolCall:
     id: str = ""
     name: str = ""
     argument_parts: list[str] = field(default_factory=list)
+    signature: str = ""
+    """An opaque token to send back with the call when the conversation goes on (Gemini's ``thoughtSignature``);
+    not in :meth:`summary`."""
 
     @property
     def arguments(self) -> str:
@@ -228,6 +231,8 @@ def apply_event(record: CallRecord, event: StreamEvent) -> None:
             call.name = event.name
         if event.arguments:
             call.argument_parts.append(event.arguments)
+        if event.signature:
+            call.signature = event.signature
     elif isinstance(event, RefusalDelta):
         if event.text:
             if timing.first_content_ns is None:

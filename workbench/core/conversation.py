@@ -14,17 +14,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workbench.core.call_record import ToolCall
 from workbench.core.errors import ConfigError
 from workbench.core.request import ChatRequest, Message
 from workbench.core.tool_turns import TurnToolCall, tool_turn_problem, unnamed_call_id
 
 
-def reply_turn(request: ChatRequest, text: str, calls: Sequence[tuple[str, str, str]]) -> Message:
-    """The assistant turn of the reply to ``request``: its ``text`` and its tool ``calls`` (id, name, arguments)."""
+def reply_turn(request: ChatRequest, text: str, calls: Sequence[ToolCall]) -> Message:
+    """The assistant turn of the reply to ``request``: its ``text`` and its tool ``calls`` (a call record's)."""
     try:
         return Message(role="assistant", content=text, tool_calls=tuple(
-            TurnToolCall(id=call_id or unnamed_call_id(request.messages, i), name=name, arguments=arguments or "{}")
-            for i, (call_id, name, arguments) in enumerate(calls)))
+            TurnToolCall(id=call.id or unnamed_call_id(request.messages, i), name=call.name,
+                         arguments=call.arguments or "{}", signature=call.signature or None)
+            for i, call in enumerate(calls)))
     except ValidationError as exc:
         problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise ConfigError(f"the reply's tool calls cannot be sent back: {problem}",
@@ -72,5 +74,6 @@ def traced_reply(call: Mapping[str, Any]) -> tuple[ChatRequest, Message]:
     except ValidationError as exc:
         raise ConfigError(f"call {call.get('id')}'s request cannot be read back: {exc.errors()[0]['msg']}") from None
     calls = json.loads(payload.get("tool_calls_json") or "[]")
-    return request, reply_turn(request, payload.get("response_text") or "",
-                               [(c.get("id") or "", c.get("name") or "", c.get("arguments") or "") for c in calls])
+    return request, reply_turn(request, payload.get("response_text") or "", [
+        ToolCall(c.get("id") or "", c.get("name") or "", [c.get("arguments") or ""], c.get("signature") or "")
+        for c in calls])

@@ -102,7 +102,9 @@ class ToolCallDelta:
     """A piece of the ``index``-th tool call of the reply (counted from 0 in the order the calls began).
 
     ``id`` and ``name`` arrive once (usually with the first piece; ``None`` when this piece lacks them);
-    ``arguments`` is the next fragment of the call's arguments, JSON text exactly as received (may be empty).
+    ``arguments`` is the next fragment of the call's arguments, JSON text exactly as received (may be empty);
+    ``signature`` is an opaque token the provider wants back with the call when the conversation goes on
+    (Gemini's ``thoughtSignature``).
     """
 
     index: int
@@ -110,6 +112,7 @@ class ToolCallDelta:
     name: str | None
     arguments: str
     at_ns: int
+    signature: str | None = None
 
 
 @dataclass(slots=True)

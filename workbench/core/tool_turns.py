@@ -36,6 +36,9 @@ class TurnToolCall(BaseModel):
     name: str = Field(min_length=1)
     arguments: str = "{}"
     """The arguments object as JSON text, kept as written (a mapping given in a file is written as compact JSON)."""
+    signature: str | None = None
+    """The opaque token the provider sent with the call, sent back with it (Gemini's ``thoughtSignature``, which
+    Gemini 3 requires)."""
 
     @field_validator("arguments", mode="before")
     @classmethod

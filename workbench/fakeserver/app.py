@@ -401,7 +401,7 @@ class FakeServer:
         try:
             prompt = wire.parse(body, path_model, params)
             prompt.attached_tokens = attached_tokens(wire.name, prompt.model, body)
-            prompt.answers_tools = answers_tools(wire.name, body)
+            prompt.answers_tools = answers_tools(wire.name, body, prompt.model)
             prompt.reasoning_off = reasoning_off(wire.name, body)
         except WireError as exc:
             await reject(exc.info(path_model or str(body.get("model", "")), request_id))

@@ -130,7 +130,7 @@ def message_data(message: PromptMessage) -> dict[str, Any]:
     if message.content or not message.tool_calls:
         out["content"] = message.content
     if message.tool_calls:
-        out["tool_calls"] = [call.model_dump() for call in message.tool_calls]
+        out["tool_calls"] = [call.model_dump(exclude_none=True) for call in message.tool_calls]
     if message.attachments:
         out["attachments"] = list(message.attachments)
     if message.cache:

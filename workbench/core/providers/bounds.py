@@ -86,6 +86,8 @@ class StreamBudget:
             raise StreamDecodeError(f"malformed event: tool call arguments are {type(arguments).__name__}, "
                                     "not a string")
         size = len(arguments)
+        if event.signature is not None and type(event.signature) is not str:
+            raise StreamDecodeError("malformed event: a tool call signature is not a string")
         for value in (call_id, name):
             if value is not None:
                 if type(value) is not str:

@@ -86,7 +86,8 @@ class GeminiParser(WireParser):
                 call = part.get("functionCall")
                 if call:
                     out.append(ToolCallDelta(self.calls, call.get("id"), call.get("name"),
-                                             compact_json(call.get("args") or {}), at_ns))
+                                             compact_json(call.get("args") or {}), at_ns,
+                                             part.get("thoughtSignature")))
                     self.calls += 1
             raw = candidate.get("finishReason")
             if raw:

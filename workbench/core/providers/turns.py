@@ -8,8 +8,9 @@ the tool turns around it.
   ``function_call_output`` item per result.
 - Anthropic: assistant ``tool_use`` blocks (``input`` an object), then consecutive results as ``tool_result``
   blocks of one user turn.
-- Gemini: ``functionCall`` parts in a ``model`` turn, consecutive results as ``functionResponse`` parts of one
-  ``user`` turn (``response`` a JSON object: :func:`~workbench.core.tool_turns.result_object`).
+- Gemini: ``functionCall`` parts in a ``model`` turn (with the ``thoughtSignature`` the call came with),
+  consecutive results as ``functionResponse`` parts of one ``user`` turn (``response`` a JSON object:
+  :func:`~workbench.core.tool_turns.result_object`).
 - Ollama: assistant ``tool_calls`` (``arguments`` an object), ``role: tool`` messages naming the tool
   (``tool_name``).
 """
@@ -85,8 +86,8 @@ def gemini_contents(messages: Sequence[Message], plain: Plain) -> list[dict[str,
             out.append(plain(m))
             continue
         parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
-        parts.extend({"functionCall": {"id": c.id, "name": c.name, "args": c.arguments_object()}}
-                     for c in m.tool_calls)
+        parts.extend({"functionCall": {"id": c.id, "name": c.name, "args": c.arguments_object()},
+                      **({"thoughtSignature": c.signature} if c.signature else {})} for c in m.tool_calls)
         out.append({"role": "model", "parts": parts})
     return out
 

@@ -6,7 +6,8 @@ Stream (``alt=sse``): ``data: {json}\\r\\n\\r\\n`` (CRLF, no ``[DONE]``), JSON w
 ``model``, ``index`` 0 and cumulative ``usageMetadata`` (``promptTokenCount``,
 ``candidatesTokenCount``, ``totalTokenCount``, ``thoughtsTokenCount`` when reasoning); a last chunk
 with an empty text part and ``finishReason`` ``STOP`` / ``MAX_TOKENS`` (with ``tools=N``, before it one
-chunk whose parts are the N ``functionCall`` objects: ``name`` and the whole ``args``). Without ``alt=sse`` the
+chunk whose parts are the N ``functionCall`` objects: ``name`` and the whole ``args``, the first part with a
+``thoughtSignature`` as Gemini 3 sends it). Without ``alt=sse`` the
 same chunks stream as one JSON array (``[{..}\\r\\n,{..}]``), as the real API does.
 
 ``:countTokens`` (:class:`GeminiCountWire`): ``{"contents": [...]}`` (a top-level
@@ -22,6 +23,7 @@ system instruction + contents. Giving both forms is a 400.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -194,8 +196,7 @@ class GeminiRenderer(StreamRenderer):
         """One chunk holding every call as a ``functionCall`` part (Gemini sends whole calls)."""
         gen = self.gen
         chunk = self._chunk({})
-        chunk["candidates"][0]["content"]["parts"] = [{"functionCall": {"name": c.name, "args": c.args}}
-                                                      for c in gen.tool_calls]
+        chunk["candidates"][0]["content"]["parts"] = call_parts(gen)
         self.text_sent += sum(c.tokens for c in gen.tool_calls)
         return self._frame(google_json(self._with_usage(chunk)).encode())
 
@@ -227,6 +228,15 @@ class GeminiRenderer(StreamRenderer):
     def malformed(self) -> bytes:
         payload = self._text.render(*([b'" broken"'] + [b"0"] * (len(self._text.names) - 1)))
         return broken(b"data: " if self.sse else b",\r\n", payload, b"\r\n\r\n" if self.sse else b"")
+
+
+def call_parts(gen: Generation) -> list[dict[str, Any]]:
+    """The reply's calls as ``functionCall`` parts; the first carries a ``thoughtSignature`` (an opaque token, here
+    derived from the call), which Gemini 3 wants back with the call (:mod:`workbench.fakeserver.wire.tool_turns`)."""
+    parts: list[dict[str, Any]] = [{"functionCall": {"name": c.name, "args": c.args}} for c in gen.tool_calls]
+    if parts:
+        parts[0]["thoughtSignature"] = base64.b64encode(f"sig:{gen.tool_calls[0].id}".encode()).decode()
+    return parts
 
 
 class GeminiWire(WireFormat):
@@ -286,7 +296,7 @@ class GeminiWire(WireFormat):
         if gen.reasoning_count:
             parts.append({"text": gen.reasoning(), "thought": True})
         parts.append({"text": gen.text()})
-        parts.extend({"functionCall": {"name": c.name, "args": c.args}} for c in gen.tool_calls)
+        parts.extend(call_parts(gen))
         out: dict[str, Any] = {
             "candidates": [
                 {"content": {"parts": parts, "role": "model"}, "finishReason": _finish_reason(gen), "index": 0}

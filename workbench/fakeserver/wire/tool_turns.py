@@ -9,12 +9,14 @@ results is text, never another tool call, so a tool loop ends.
 - Anthropic: the user turn after an assistant turn with ``tool_use`` blocks holds a ``tool_result`` block for
   each of them (and none for another id); ``input`` is an object; a request holding either defines ``tools``.
 - Gemini: the turn after a ``functionCall`` turn holds as many ``functionResponse`` parts as there were calls,
-  each ``response`` a JSON object.
+  each ``response`` a JSON object; on Gemini 3 and later models (``gemini-3…``) the first ``functionCall`` part of
+  each model turn since the last user text carries the ``thoughtSignature`` it came with.
 - Ollama: an assistant ``tool_calls`` entry's ``arguments`` is an object.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -146,6 +148,29 @@ def gemini_history(contents: Sequence[Any]) -> bool:
     return bool(responses)
 
 
+_SIGNING_MODEL = re.compile(r"gemini-([3-9]|\d{2,})")
+
+
+def gemini_signatures(contents: Sequence[Any], model: str) -> None:
+    """Gemini 3's rule: each model turn of the current turn (since the last user text) that calls functions carries
+    a ``thoughtSignature`` on its first ``functionCall`` part."""
+    if not _SIGNING_MODEL.match(model):
+        return
+    parts_of = [[p for p in _list(c.get("parts") if isinstance(c, Mapping) else None) if isinstance(p, Mapping)]
+                for c in contents]
+    asked = max((i for i, parts in enumerate(parts_of) if any("text" in p for p in parts)
+                 and isinstance(contents[i], Mapping) and contents[i].get("role", "user") == "user"), default=-1)
+    for i, parts in enumerate(parts_of[asked + 1:], asked + 1):
+        calls = [p for p in parts if "functionCall" in p]
+        if calls and not calls[0].get("thoughtSignature"):
+            name = calls[0]["functionCall"].get("name") if isinstance(calls[0]["functionCall"], Mapping) else None
+            raise WireError("Function call is missing a thought_signature in functionCall parts. This is required "
+                            "for tools to work correctly, and missing thought_signature may lead to degraded model "
+                            f"performance. Additional data, function call `default_api:{name}`, position {i + 1}. "
+                            "Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more "
+                            "details.")
+
+
 def ollama_history(messages: Sequence[Any]) -> bool:
     """Check an ``/api/chat`` ``messages`` list; ``True`` when it ends with a ``role: tool`` message."""
     for msg in messages:
@@ -164,9 +189,9 @@ _HISTORIES = {"openai_chat": ("messages", openai_chat_history), "openai_response
               "ollama": ("messages", ollama_history)}
 
 
-def answers_tools(wire: str, body: Mapping[str, Any]) -> bool:
-    """Check the tool turns of a generating request's history on ``wire`` (a :class:`WireError` when the real API
-    would refuse it); ``True`` when the history ends with tool results (the reply is then text)."""
+def answers_tools(wire: str, body: Mapping[str, Any], model: str = "") -> bool:
+    """Check the tool turns of a generating request's history on ``wire`` for ``model`` (a :class:`WireError` when
+    the real API would refuse it); ``True`` when the history ends with tool results (the reply is then text)."""
     found = _HISTORIES.get(wire)
     if found is None:
         return False
@@ -177,4 +202,6 @@ def answers_tools(wire: str, body: Mapping[str, Any]) -> bool:
     if wire == "anthropic" and not body.get("tools") and any(
             _blocks(msg, "tool_use") or _blocks(msg, "tool_result") for msg in history if isinstance(msg, Mapping)):
         raise WireError("Requests which include `tool_use` or `tool_result` blocks must define tools.")
+    if wire == "gemini":
+        gemini_signatures(history, model)
     return check(history)

@@ -163,7 +163,7 @@ class RaceScreen(WorkbenchScreen):
 
         record = pane.record
         try:
-            reply = reply_turn(run.request, record.text, [(c.id, c.name, c.arguments) for c in record.tool_calls])
+            reply = reply_turn(run.request, record.text, record.tool_calls)
         except WorkbenchError as exc:
             self.workbench.report(exc)
             return
