@@ -207,6 +207,8 @@ def test_a_promptfoo_config_sets_the_reasoning_on_every_wire(
     ("reasoning_effort: extreme", 5, "reasoning_effort: Input should be 'none', 'minimal', 'low', 'medium' or 'high'"),
     ("thinking: {type: enabled}", 5, "config.thinking: expected {type: enabled, budget_tokens: N}"),
     ("thinking: {type: enabled, budget_tokens: -3}", 5, "thinking_budget: Input should be greater than or equal to 0"),
+    ("thinking: {type: enabled, budget_tokens: 500}", 5, "Anthropic's thinking budget is at least 1024 tokens"),
+    ("temperature: 0.5\n              reasoning_effort: low", 6, "extended thinking takes no temperature (got 0.5)"),
 ])
 def test_a_bad_reasoning_config_fails_the_load_at_its_line(config: str, line: int, reason: str,
                                                            tmp_path: Path) -> None:

@@ -14,12 +14,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from workbench.core.endpoint_overrides import EndpointOverrides
+from workbench.core.errors import ConfigError
 from workbench.core.evals.model import SuiteTarget
 from workbench.core.evals.provider_tools import check_tool_choice, config_tool_choice, config_tools
 from workbench.core.evals.suite_promptfoo import Context, Src, expect
 from workbench.core.prompts.model import PromptParams
+from workbench.core.providers.reasoning import anthropic_thinking
 from workbench.core.registry import PROVIDERS, base_url_problem
-from workbench.core.request import ModelRef
+from workbench.core.request import ModelRef, Params
 from workbench.core.yaml_lines import Loc
 
 _SAMPLING = {
@@ -266,6 +268,18 @@ def wire_of(ref: str) -> str:
     return spec.wire if spec is not None else "openai_chat"
 
 
+def _check_thinking(parsed: _Parsed, params: dict[str, Any]) -> None:
+    """Anthropic's extended thinking with what it cannot take (a budget under 1024, a temperature, a low top_p):
+    the load fails at the thinking setting's line, not every call."""
+    where = parsed.where.get("thinking_budget") or parsed.where.get("reasoning_effort")
+    if parsed.wire != "anthropic" or where is None:
+        return
+    try:
+        anthropic_thinking(Params.model_validate(params), parsed.shown)
+    except ConfigError as exc:
+        raise parsed.src.located(where, exc) from None
+
+
 def provider_config(ctx: Context, src: Src, loc: Loc, config: Any, ref: str,
                     shown: str) -> tuple[dict[str, Any], EndpointOverrides | None]:
     """The parameters and the endpoint a provider's ``config`` (at ``loc``) gives the target ``ref`` (written
@@ -281,6 +295,7 @@ def provider_config(ctx: Context, src: Src, loc: Loc, config: Any, ref: str,
         first = exc.errors()[0]
         name = str(first["loc"][0])
         raise src.error(parsed.where[name], f"{name}: {first['msg']}") from None
+    _check_thinking(parsed, params)
     if not (parsed.endpoint or parsed.headers or parsed.body):
         return params, None
     return params, EndpointOverrides(headers=parsed.headers, body=parsed.body, **parsed.endpoint)
