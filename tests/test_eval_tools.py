@@ -269,3 +269,44 @@ def test_a_reply_with_text_and_tool_calls_gives_the_whole_message_as_its_output(
     assert row["success"] is True, _gradings(row)
     message = json.loads(str(row["response"]["output"]))  # type: ignore[index]
     assert set(message) == {"role", "content", "tool_calls"}
+
+
+def test_gemini_function_declarations_are_translated_and_sent(
+        tmp_path: Path, fake_env: dict[str, str], fake_server: FakeServerProcess) -> None:
+    marker = uuid.uuid4().hex[:8]
+    suite = _suite(tmp_path, f"""\
+        prompts: ["Weather?"]
+        targets:
+          - id: fake-gemini/g-{marker}@tools=1
+            config:
+              tools:
+                - functionDeclarations:
+                    - name: get_weather
+                      parameters: {{type: OBJECT, properties: {{city: {{type: STRING}}}}, required: [city]}}
+        tests:
+          - assert:
+              - type: is-valid-openai-tools-call
+              - type: tool-call
+                value: {{name: get_weather, arguments: {{city: city-0}}}}
+        """)
+    (row,) = _results(suite, fake_env, tmp_path / "out.json")
+    assert row["success"] is True, _gradings(row)
+    (sent,) = (e for e in server_log(fake_server.base_url) if marker in str(e["model"]))
+    assert isinstance(sent["params"], dict)
+    declared = sent["params"]["tools"][0]["functionDeclarations"][0]
+    assert declared["name"] == "get_weather" and "city" in json.dumps(declared)
+    bad = _suite(tmp_path, """\
+        prompts: ["Hi"]
+        targets:
+          - id: fake-gemini/g
+            config:
+              tools:
+                - functionDeclarations:
+                    - name: ok
+                    - name: not ok
+        tests:
+          - assert: [{type: contains, value: x}]
+        """)
+    result = _eval(bad, None)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0].startswith("workbench: evals/suite.yaml:8: config.tools: tool 2: its name")

@@ -2,7 +2,8 @@
 wire translates) and its tool choice, sent with every cell of that provider.
 
 ``tools`` is a list, or ``file://tools.json`` / ``.yaml`` holding one; each tool is OpenAI's ``{type: function,
-function: {name, description, parameters}}`` or Anthropic's ``{name, description, input_schema}`` (translated).
+function: {name, description, parameters}}``, Anthropic's ``{name, description, input_schema}`` or Gemini's
+``{functionDeclarations: [{name, description, parameters}]}`` (its schema's upper-case types lowered), translated.
 ``tool_choice`` is ``auto``, ``none``, ``required`` (Anthropic's ``any``), a tool's name, or the providers'
 mappings: OpenAI's ``{type: function, function: {name}}`` (or the Responses API's ``{type: function, name}``) and
 Anthropic's ``{type: auto | any | none | tool, name}``. Anything else fails at its ``file:line``.
@@ -18,8 +19,8 @@ from workbench.core.yaml_lines import Loc
 
 _ANTHROPIC_KEYS = frozenset({"name", "description", "input_schema"})
 _ANTHROPIC_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
-_HINT = ("each tool is {type: function, function: {name, description, parameters}} (OpenAI) or "
-         "{name, description, input_schema} (Anthropic)")
+_HINT = ("each tool is {type: function, function: {name, description, parameters}} (OpenAI), "
+         "{name, description, input_schema} (Anthropic) or {functionDeclarations: [...]} (Gemini)")
 
 
 def config_tools(ctx: Context, src: Src, loc: Loc, value: Any) -> tuple[dict[str, Any], ...]:
@@ -39,15 +40,36 @@ def _tools(src: Src, loc: Loc, data: Any) -> tuple[dict[str, Any], ...]:
     items = expect(src, loc, data, list, "a list of tools")
     if not items:
         raise src.error(loc, "config.tools is empty", _HINT)
-    tools = [_openai_form(src, (*loc, i), item) for i, item in enumerate(items)]
+    tools: list[Any] = []
+    places: list[Loc] = []  # where each translated tool was written
+    for i, item in enumerate(items):
+        declared = item.get("functionDeclarations") if isinstance(item, dict) else None
+        if isinstance(declared, list) and set(item) == {"functionDeclarations"}:  # Gemini's: one tool per function
+            tools += [{"type": "function", "function": _lowered(function)} for function in declared]
+            places += [(i, "functionDeclarations", j) for j in range(len(declared))]
+        else:
+            tools.append(_openai_form(src, (*loc, i), item))
+            places.append((i,))
     found = tool_problem(tools)
     if found is not None:
         at, problem = found
         index = at[0] if at and isinstance(at[0], int) else None
-        if index is not None and "function" not in items[index] and len(at) > 2:  # Anthropic's form: its own key
+        if index is not None and places[index] != (index,):  # Gemini's: the declaration
+            at = places[index]
+        elif index is not None and "function" not in items[index] and len(at) > 2:  # Anthropic's: its own key
             at = (index, "input_schema" if at[2] == "parameters" else at[2])
         raise src.error((*loc, *at), f"config.tools: {problem}", _HINT)
     return tuple(tools)
+
+
+def _lowered(schema: Any) -> Any:
+    """Gemini's schema (OpenAPI's upper-case ``type`` names, ``OBJECT``) as JSON Schema's (``object``)."""
+    if isinstance(schema, dict):
+        return {key: value.lower() if key == "type" and isinstance(value, str) else _lowered(value)
+                for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_lowered(item) for item in schema]
+    return schema
 
 
 def _openai_form(src: Src, loc: Loc, item: Any) -> Any:
