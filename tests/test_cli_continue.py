@@ -79,6 +79,21 @@ def test_a_gemini_3_call_continues_with_its_thought_signature_from_the_trace_log
     assert json_lines(done.stdout)[0]["text"]
 
 
+def test_an_anthropic_call_with_thinking_continues_with_its_signed_thinking(tmp_path: Path,
+                                                                          fake_env: dict[str, str]) -> None:
+    tools = tmp_path / "tools.yaml"
+    tools.write_text(TOOLS)
+    first = workbench("run", "Weather?", "-m", "fake-anthropic/t@tools=1,reasoning=6", "--tools", str(tools),
+                      "--thinking-budget", "2048", "--json", env=fake_env)
+    assert first.returncode == 0, first.stderr
+    [row] = json_lines(first.stdout)
+    call_id = row["tool_calls"][0]["id"]  # type: ignore[index]
+    done = workbench("run", "--continue", str(row["trace_id"]), "--tool-result", f"{call_id}=sun", "--json",
+                     env=fake_env)
+    assert done.returncode == 0, done.stderr  # the fake server refuses the calls sent back without the thinking
+    assert json_lines(done.stdout)[0]["text"] and json_lines(done.stdout)[0]["error"] is None
+
+
 def test_bad_continue_options_are_one_line_and_exit_2(tmp_path: Path, fake_env: dict[str, str]) -> None:
     alone = workbench("run", "hi", "-m", "fake/m", "--tool-result", "call_1=x", env=fake_env)
     assert alone.returncode == 2 and "--tool-result answers a tool call of a traced reply" in alone.stderr

@@ -204,3 +204,22 @@ async def test_the_anthropic_sdk_sends_the_same_tool_turns_as_we_do(fake_server:
     _, ours = await _ours(f"fake-anthropic/{MODEL}", fake_env, client)
     assert capture.bodies[1]["messages"] == ours["messages"]
     assert second.stop_reason == "end_turn" and [b.type for b in second.content] == ["text"]
+
+
+async def test_anthropic_with_thinking_on_gets_the_signed_thinking_block_back(fake_env: dict[str, str],
+                                                                              client: httpx2.AsyncClient) -> None:
+    request = ChatRequest.from_prompt(PROMPT, params=Params(max_tokens=200, tools=TOOLS, thinking_budget=2048))
+    target = "fake-anthropic/think@tools=1,reasoning=8"
+    first = await call(target, request, fake_env, client)
+    assert first.error is None and first.reasoning and first.reasoning_signature and len(first.tool_calls) == 1
+    results = {first.tool_calls[0].id: "sunny"}
+    bare = continued(request, reply_turn(request, first.text, first.tool_calls), results)  # the thinking left out
+    refused = await call(target, bare, fake_env, client)
+    assert refused.error is not None and "must start with a thinking block" in str(refused.error)
+    signed = reply_turn(request, first.text, first.tool_calls, first.reasoning, first.reasoning_signature)
+    provider = make_provider(resolve(ModelRef.parse(target), fake_env), client)
+    body: dict[str, Any] = provider.body(provider.resolve(continued(request, signed, results)))  # type: ignore[attr-defined]
+    assert body["messages"][1]["content"][0] == {"type": "thinking", "thinking": first.reasoning,
+                                                 "signature": first.reasoning_signature}
+    second = await call(target, continued(request, signed, results), fake_env, client)
+    assert second.error is None and second.text and second.tool_calls == []

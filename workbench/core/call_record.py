@@ -111,6 +111,8 @@ class CallRecord:
     reasoning_parts: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     """The reply's tool calls, in the order they began."""
+    reasoning_signature: str = ""
+    """The signature of the reply's reasoning (Anthropic's thinking block), sent back with its tool calls."""
     refusal_parts: list[str] | None = None
     """The refusal's text in pieces once the model refused or the provider's filter blocked the reply (``None``:
     no refusal); see :attr:`refusal`."""
@@ -183,7 +185,7 @@ class CallRecord:
 
     def restart(self) -> None:
         """Forget the stream of a previous attempt (its account stays in ``attempts``)."""
-        self.text_parts, self.reasoning_parts, self.tool_calls = [], [], []
+        self.text_parts, self.reasoning_parts, self.tool_calls, self.reasoning_signature = [], [], [], ""
         self.refusal_parts, self.refusal_category, self.blocks = None, None, []
         self.usage, self.usage_estimated, self.finish, self.finish_raw = None, False, None, None
         self.error, self.request_id, self.timing, self.done = None, None, CallTiming(), False
@@ -211,6 +213,10 @@ def apply_event(record: CallRecord, event: StreamEvent) -> None:
         timing.chunk_ns.append(event.at_ns)
         record.text_parts.append(event.text)
     elif isinstance(event, ReasoningDelta):
+        if event.signature:
+            record.reasoning_signature = event.signature
+            if not event.text:
+                return
         if timing.first_content_ns is None:
             timing.first_content_ns = event.at_ns
         if timing.first_reasoning_ns is None:

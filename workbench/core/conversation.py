@@ -20,10 +20,13 @@ from workbench.core.request import ChatRequest, Message
 from workbench.core.tool_turns import TurnToolCall, tool_turn_problem, unnamed_call_id
 
 
-def reply_turn(request: ChatRequest, text: str, calls: Sequence[ToolCall]) -> Message:
-    """The assistant turn of the reply to ``request``: its ``text`` and its tool ``calls`` (a call record's)."""
+def reply_turn(request: ChatRequest, text: str, calls: Sequence[ToolCall], reasoning: str = "",
+               signature: str = "") -> Message:
+    """The assistant turn of the reply to ``request``: its ``text`` and its tool ``calls`` (a call record's); its
+    ``reasoning`` kept when ``signature`` signs it (Anthropic's thinking, wanted back with the calls)."""
     try:
-        return Message(role="assistant", content=text, tool_calls=tuple(
+        return Message(role="assistant", content=text, reasoning=reasoning if signature else "",
+                       reasoning_signature=signature or None, tool_calls=tuple(
             TurnToolCall(id=call.id or unnamed_call_id(request.messages, i), name=call.name,
                          arguments=call.arguments or "{}", signature=call.signature or None)
             for i, call in enumerate(calls)))
@@ -76,4 +79,5 @@ def traced_reply(call: Mapping[str, Any]) -> tuple[ChatRequest, Message]:
     calls = json.loads(payload.get("tool_calls_json") or "[]")
     return request, reply_turn(request, payload.get("response_text") or "", [
         ToolCall(c.get("id") or "", c.get("name") or "", [c.get("arguments") or ""], c.get("signature") or "")
-        for c in calls])
+        for c in calls], payload.get("reasoning_text") or "", next(
+        (c["thinking_signature"] for c in calls if c.get("thinking_signature")), ""))

@@ -67,8 +67,12 @@ class TextDelta:
 
 @dataclass(slots=True)
 class ReasoningDelta:
+    """A piece of the reply's reasoning; ``signature`` is the token that signs it (Anthropic's ``signature_delta``),
+    wanted back with the tool calls that follow when the conversation goes on."""
+
     text: str
     at_ns: int
+    signature: str | None = None
 
 
 @dataclass(slots=True)

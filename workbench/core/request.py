@@ -76,6 +76,10 @@ class Message(BaseModel):
     """An assistant turn's tool calls (:mod:`workbench.core.tool_turns`)."""
     tool_call_id: str | None = None
     """A ``tool`` turn's call: its content is that call's result."""
+    reasoning: str = ""
+    reasoning_signature: str | None = None
+    """A reply's reasoning and the signature it came with, sent back only where the provider requires them: Anthropic
+    wants the thinking block that preceded the tool calls of the last assistant turn when thinking is on."""
     attachments: tuple[Attachment, ...] = ()
     """Images and PDFs the turn carries (:mod:`workbench.core.attachments`), sent after its text."""
 

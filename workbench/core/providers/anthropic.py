@@ -98,6 +98,9 @@ class AnthropicParser(WireParser):
             if kind == "thinking_delta":
                 thinking = delta.get("thinking")
                 return (ReasoningDelta(thinking, at_ns),) if thinking else ()
+            if kind == "signature_delta":  # signs the thinking block: wanted back with the tool calls after it
+                signature = delta.get("signature")
+                return (ReasoningDelta("", at_ns, signature),) if signature else ()
             other = self.other_blocks.get(data.get("index"))
             if other is not None:
                 piece = delta_text(delta)

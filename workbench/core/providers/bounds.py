@@ -60,6 +60,8 @@ class StreamBudget:
             self.chars_left -= len(text)
             if self.chars_left < 0:
                 self._overrun("text")
+            if kind is ReasoningDelta and event.signature is not None and type(event.signature) is not str:  # type: ignore[union-attr]
+                raise StreamDecodeError("malformed event: a reasoning signature is not a string")
             if kind is RefusalDelta and event.category is not None and type(event.category) is not str:  # type: ignore[union-attr]
                 raise StreamDecodeError("malformed event: a refusal category is not a string")
         elif kind is ToolCallDelta:

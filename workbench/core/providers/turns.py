@@ -6,8 +6,8 @@ the tool turns around it.
   message per result (``tool_call_id``).
 - Responses: the turn's text as an assistant message, a ``function_call`` item per call, a
   ``function_call_output`` item per result.
-- Anthropic: assistant ``tool_use`` blocks (``input`` an object), then consecutive results as ``tool_result``
-  blocks of one user turn.
+- Anthropic: assistant ``tool_use`` blocks (``input`` an object; the signed ``thinking`` block before them when
+  the turn holds one), then consecutive results as ``tool_result`` blocks of one user turn.
 - Gemini: ``functionCall`` parts in a ``model`` turn (with the ``thoughtSignature`` the call came with),
   consecutive results as ``functionResponse`` parts of one ``user`` turn (``response`` a JSON object:
   :func:`~workbench.core.tool_turns.result_object`).
@@ -65,7 +65,11 @@ def anthropic_turns(messages: Sequence[Message], plain: Plain) -> list[dict[str,
         if not m.tool_calls:
             out.append(plain(m))
             continue
-        blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+        blocks: list[dict[str, Any]] = []
+        if m.reasoning_signature:  # the thinking that preceded the calls, as signed (required with thinking on)
+            blocks.append({"type": "thinking", "thinking": m.reasoning, "signature": m.reasoning_signature})
+        if m.content:
+            blocks.append({"type": "text", "text": m.content})
         blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments_object()}
                       for c in m.tool_calls)
         out.append({"role": "assistant", "content": blocks})

@@ -86,8 +86,10 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
     origin = timing.sent_ns or timing.started_ns or 0
     chunks = struct.pack(f"<{len(timing.chunk_ns)}f", *[(t - origin) / 1e6 for t in timing.chunk_ns])
     tool_calls = _JSON.encode([{"id": c.id, "name": c.name, "arguments": redact(c.arguments),
-                                **({"signature": c.signature} if c.signature and not redactor.metadata_only else {})}
-                               for c in record.tool_calls]) if record.tool_calls else None
+                                **({"signature": c.signature} if c.signature and not redactor.metadata_only else {}),
+                                **({"thinking_signature": record.reasoning_signature}  # to continue after the calls
+                                   if i == 0 and record.reasoning_signature and not redactor.metadata_only else {})}
+                               for i, c in enumerate(record.tool_calls)]) if record.tool_calls else None
     payload: Row = {"call_id": call_id, "request_json": request_json, "response_text": redact(record.text),
                     "reasoning_text": redact(record.reasoning or None), "attempts_json": attempts, "chunk_ms": chunks,
                     "tool_calls_json": tool_calls, "refusal_text": redact(record.refusal),

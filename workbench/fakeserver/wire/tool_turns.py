@@ -7,7 +7,8 @@ results is text, never another tool call, so a tool loop ends.
 - Responses: a ``function_call_output`` item answers an earlier ``function_call`` item with its ``call_id``; every
   call is answered.
 - Anthropic: the user turn after an assistant turn with ``tool_use`` blocks holds a ``tool_result`` block for
-  each of them (and none for another id); ``input`` is an object; a request holding either defines ``tools``.
+  each of them (and none for another id); ``input`` is an object; a request holding either defines ``tools``;
+  with thinking on, the last assistant turn that calls tools starts with its (signed) thinking block.
 - Gemini: the turn after a ``functionCall`` turn holds as many ``functionResponse`` parts as there were calls,
   each ``response`` a JSON object; on Gemini 3 and later models (``gemini-3…``) the first ``functionCall`` part of
   each model turn since the last user text carries the ``thoughtSignature`` it came with.
@@ -124,6 +125,25 @@ def anthropic_history(messages: Sequence[Any]) -> bool:
     return bool(results)
 
 
+def anthropic_thinking_first(messages: Sequence[Any]) -> None:
+    """With thinking on: the last assistant turn, when it holds ``tool_use`` blocks answered after it, starts with a
+    ``thinking`` or ``redacted_thinking`` block."""
+    turns = [(i, m) for i, m in enumerate(messages) if isinstance(m, Mapping) and m.get("role") == "assistant"]
+    if not turns:
+        return
+    i, last = turns[-1]
+    content = _list(last.get("content"))
+    if not _blocks(last, "tool_use") or i + 1 >= len(messages):
+        return
+    first = content[0].get("type") if content and isinstance(content[0], Mapping) else None
+    if first not in ("thinking", "redacted_thinking"):
+        raise WireError(f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                        f"`{first}`. When `thinking` is enabled, a final `assistant` message must start with a "
+                        "thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We "
+                        "recommend you include thinking blocks from previous turns. To avoid this requirement, "
+                        "disable `thinking`.")
+
+
 def gemini_history(contents: Sequence[Any]) -> bool:
     """Check a ``contents`` list; ``True`` when it ends with ``functionResponse`` parts."""
     pending = 0
@@ -202,6 +222,9 @@ def answers_tools(wire: str, body: Mapping[str, Any], model: str = "") -> bool:
     if wire == "anthropic" and not body.get("tools") and any(
             _blocks(msg, "tool_use") or _blocks(msg, "tool_result") for msg in history if isinstance(msg, Mapping)):
         raise WireError("Requests which include `tool_use` or `tool_result` blocks must define tools.")
+    thinking = body.get("thinking")
+    if wire == "anthropic" and isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive"):
+        anthropic_thinking_first(history)
     if wire == "gemini":
         gemini_signatures(history, model)
     return check(history)

@@ -163,7 +163,8 @@ class RaceScreen(WorkbenchScreen):
 
         record = pane.record
         try:
-            reply = reply_turn(run.request, record.text, record.tool_calls)
+            reply = reply_turn(run.request, record.text, record.tool_calls, record.reasoning,
+                               record.reasoning_signature)
         except WorkbenchError as exc:
             self.workbench.report(exc)
             return
