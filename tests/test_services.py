@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -136,4 +137,23 @@ def test_an_early_open_in_the_background_that_failed_is_tried_again_by_the_calle
     (tmp_path / "missing").unlink()  # then the folder can be made: the caller's open works
     writer = services.writer()
     assert writer.path == tmp_path / "missing" / "t.db"
+    services.close()
+
+
+def test_the_early_open_is_published_only_once_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another thread (a race's settling thread) joins the opening thread as soon as it sees it: joining a
+    thread not yet started raises ``RuntimeError`` and the calls would go untraced."""
+    services = Services({"WORKBENCH_TRACES": str(tmp_path / "t.db")}, config_path=None)
+    seen_before_start: list[object] = []
+    start = threading.Thread.start
+
+    def watched(thread: threading.Thread) -> None:
+        if thread.name == "workbench-open-traces":
+            seen_before_start.append(services._opening)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", watched)
+    services.open_writer_soon()
+    assert seen_before_start == [None]
+    assert services.writer().path == tmp_path / "t.db"
     services.close()

@@ -160,8 +160,9 @@ class Services:
         with self._lock:
             if self._writer is not None or self._opening is not None:
                 return
-            self._opening = threading.Thread(target=self._open_writer, name="workbench-open-traces", daemon=True)
-            self._opening.start()
+            opening = threading.Thread(target=self._open_writer, name="workbench-open-traces", daemon=True)
+            opening.start()  # started before it is published: another thread may join it as soon as it sees it
+            self._opening = opening
 
     def _open_writer(self) -> None:
         with contextlib.suppress(Exception):  # met again by writer() in the caller's thread, which says it
