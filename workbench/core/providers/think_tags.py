@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.core.errors import StreamDecodeError
 from workbench.core.events import ReasoningDelta, StreamEvent, TextDelta
 
 OPEN, CLOSE = "<think>", "</think>"
@@ -34,7 +35,7 @@ class ThinkSplitter:
         self.held = ""
 
     def feed(self, text: str, at_ns: int) -> list[StreamEvent]:
-        if self.state == _TEXT:
+        if self.state == _TEXT or not isinstance(text, str):  # a hostile non-string: the bounds check names it
             return [TextDelta(text, at_ns)]
         out: list[StreamEvent] = []
         text = self.held + text
@@ -82,8 +83,9 @@ def content_parts(content: list[Any], at_ns: int) -> list[StreamEvent]:
     "thinking": [{"type": "text", "text"}, ...]}`` parts are reasoning. Other parts carry no text."""
     out: list[StreamEvent] = []
     for part in content:
-        if not isinstance(part, dict):
-            continue
+        if not isinstance(part, dict):  # a list of bare strings (or anything else) is no documented content
+            raise StreamDecodeError(f"malformed event: a content part is {type(part).__name__}, not a string "
+                                    "or a typed part")
         kind = part.get("type")
         if kind == "text" and part.get("text"):
             out.append(TextDelta(part["text"], at_ns))
