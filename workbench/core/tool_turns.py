@@ -2,7 +2,7 @@
 the rules a conversation holding them follows (:func:`tool_turn_problem`), and the small conversions every wire
 needs (a call's arguments as an object, a result as a JSON object, consecutive results grouped).
 
-A tool-result turn is a :class:`~workbench.core.request.Message` of role ``tool`` with ``tool_call_id``; it follows
+A tool-result turn is a :class:`Turn` of role ``tool`` with ``tool_call_id``; it follows
 the assistant turn whose call it answers, and every call of that turn is answered before the next other turn (the
 rule OpenAI and Anthropic enforce with a 400).
 """
@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-if TYPE_CHECKING:
-    from workbench.core.request import Message
 
 
 def _object(text: str) -> dict[str, Any] | None:
@@ -54,7 +51,26 @@ class TurnToolCall(BaseModel):
         return _object(self.arguments) or {}
 
 
-def unnamed_call_id(messages: Sequence[Message], index: int) -> str:
+class Turn(Protocol):
+    """What these rules read of a conversation turn (:class:`workbench.core.request.Message` is one)."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
+
+    @property
+    def tool_calls(self) -> Sequence[TurnToolCall]: ...
+
+    @property
+    def tool_call_id(self) -> str | None: ...
+
+
+T = TypeVar("T", bound=Turn)
+
+
+def unnamed_call_id(messages: Sequence[Turn], index: int) -> str:
     """The id a reply's ``index``-th tool call gets when the wire sent none (Gemini and Ollama may not): ``call_N``,
     N counting the tool calls of the conversation before the reply from 0 (unique across rounds of calls)."""
     return f"call_{sum(len(m.tool_calls) for m in messages) + index}"
@@ -67,15 +83,15 @@ def result_object(content: str) -> dict[str, Any]:
     return value if value is not None else {"result": content}
 
 
-def tool_names(messages: Sequence[Message]) -> dict[str, str]:
+def tool_names(messages: Sequence[Turn]) -> dict[str, str]:
     """Each tool call's id → its tool's name (a result names its tool on Gemini and Ollama)."""
     return {call.id: call.name for message in messages for call in message.tool_calls}
 
 
-def runs(messages: Sequence[Message]) -> Iterator[tuple[bool, list[Message]]]:
+def runs(messages: Sequence[T]) -> Iterator[tuple[bool, list[T]]]:
     """The messages in runs: ``(True, [tool results...])`` for consecutive tool-result turns (Anthropic and Gemini
     send them as one user turn), ``(False, [message])`` for every other turn."""
-    results: list[Message] = []
+    results: list[T] = []
     for message in messages:
         if message.role == "tool":
             results.append(message)
@@ -88,7 +104,7 @@ def runs(messages: Sequence[Message]) -> Iterator[tuple[bool, list[Message]]]:
         yield True, results
 
 
-def tool_turn_problem(messages: Sequence[Message]) -> tuple[int, str] | None:
+def tool_turn_problem(messages: Sequence[Turn]) -> tuple[int, str] | None:
     """The first message (its index) that breaks the tool-turn rules, and why; ``None`` when there is none.
 
     A tool result answers a call of the assistant turn before it (only other results between); every call of
@@ -115,7 +131,7 @@ def tool_turn_problem(messages: Sequence[Message]) -> tuple[int, str] | None:
     return None
 
 
-def turn_text(message: Message) -> str:
+def turn_text(message: Turn) -> str:
     """What a turn's tokens are counted from: its text, then each tool call's name and arguments (a tool result's
     text is its content)."""
     if not message.tool_calls:
