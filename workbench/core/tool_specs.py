@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +34,26 @@ def load_tools(path: Path) -> tuple[dict[str, Any], ...]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the tools file {path}: {exc}", "pass a readable JSON or YAML file") from None
+    return parse_tools(text, path, json_only=path.suffix.lower() == ".json")
+
+
+def parse_tools(text: str, where: Path | str, *, json_only: bool = False) -> tuple[dict[str, Any], ...]:
+    """The tools a JSON or YAML text lists (``json_only``: JSON), each checked; a one-line :class:`ToolsFileError`
+    naming ``where`` and the line otherwise (a file, or the editor's Tools panel)."""
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else load(text)
+        data = json.loads(text) if json_only else load(text)
     except json.JSONDecodeError as exc:
-        raise ToolsFileError(path, exc.lineno, f"not valid JSON: {exc.msg}") from None
+        raise ToolsFileError(where, exc.lineno, f"not valid JSON: {exc.msg}") from None
     except yaml.YAMLError as exc:
         line, problem = syntax_error(exc)
-        raise ToolsFileError(path, line, f"not valid YAML: {problem}") from None
+        raise ToolsFileError(where, line, f"not valid YAML: {problem}") from None
 
     def fail(loc: Loc, problem: str) -> ToolsFileError:
         try:
             line = node_line(compose(text), loc)
         except yaml.YAMLError:
             line = 1
-        return ToolsFileError(path, line, problem)
+        return ToolsFileError(where, line, problem)
 
     found = tool_problem(data)
     if found is not None:
@@ -91,14 +98,25 @@ def tool_problem(data: Any) -> tuple[Loc, str] | None:
     return None
 
 
+def tool_choice_problem(choice: str, tools: Sequence[dict[str, Any]]) -> str | None:
+    """Why ``choice`` does not fit ``tools`` (no tools; neither a keyword nor one tool's name), or None."""
+    if not tools:
+        return f"tool choice {choice} needs tools"
+    names = [tool["function"]["name"] for tool in tools]
+    if choice not in TOOL_CHOICES and choice not in names:
+        return f"tool choice {choice} is neither auto, none, required nor a tool's name ({', '.join(names)})"
+    return None
+
+
 def check_tool_choice(choice: str | None, tools: tuple[dict[str, Any], ...]) -> str | None:
     """``choice`` if it fits ``tools`` (a keyword, or one tool's name); a :class:`ConfigError` otherwise."""
     if choice is None:
         return None
     if not tools:
         raise ConfigError(f"--tool-choice {choice} needs tools", "pass them with --tools FILE")
-    names = [tool["function"]["name"] for tool in tools]
-    if choice not in TOOL_CHOICES and choice not in names:
+    problem = tool_choice_problem(choice, tools)
+    if problem is not None:
+        names = [tool["function"]["name"] for tool in tools]
         raise ConfigError(f"--tool-choice {choice} is neither auto, none, required nor a tool's name",
                           f"the tools are: {', '.join(names)}")
     return choice

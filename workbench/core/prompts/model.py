@@ -24,6 +24,7 @@ from workbench.core.request import (
     ReasoningEffort,
     split_target,
 )
+from workbench.core.tool_specs import load_tools, tool_choice_problem, tool_problem
 from workbench.core.tool_turns import TurnToolCall, tool_turn_problem
 from workbench.core.yaml_lines import line_of, load, syntax_error
 
@@ -31,6 +32,15 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 _NAME = re.compile(NAME_PATTERN)
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 SUFFIXES = (".yaml", ".yml")
+FILE_REF = "file://"
+
+
+class LocatedError(ValueError):
+    """A validator's error at a place inside its field's value (``loc``), so the file's line is that place's."""
+
+    def __init__(self, loc: Sequence[int | str], problem: str) -> None:
+        super().__init__(problem)
+        self.loc = tuple(loc)
 
 
 class PromptFileError(ConfigError):
@@ -160,7 +170,7 @@ def check_cache(settings: CacheSettings | None, info: ValidationInfo) -> CacheSe
         if settings.system and not data.get("system"):
             raise ValueError("system: true, but there is no system prompt to cache")
         params = data.get("params")
-        if settings.tools and not getattr(params, "tools", None):
+        if settings.tools and not (data.get("tools") or getattr(params, "tools", None)):
             raise ValueError("tools: true, but there are no tools to cache")
         count = int(settings.system) + int(settings.tools) + len(messages)
     if count > MAX_CACHE_BREAKPOINTS:
@@ -216,6 +226,13 @@ class Prompt(BaseModel):
     params: PromptParams = Field(default_factory=PromptParams)
     system: str | None = None
     messages: list[PromptMessage] = Field(default_factory=list)
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    """Tools in OpenAI's function format: a list in the file, or ``tools: file://PATH`` (JSON or YAML, relative to
+    the prompt file's folder), read and checked when the file loads."""
+    tools_file: str | None = None
+    """The path of ``tools: file://PATH`` (written back as such; a version holds the tools themselves)."""
+    tool_choice: str | None = None
+    """``auto``, ``none``, ``required`` or one tool's name."""
     cache: CacheSettings | None = Field(default=None, validate_default=True)
     """Prompt-cache breakpoints after the system prompt, and their TTL (written after ``system``)."""
     variables: dict[str, Variable] = Field(default_factory=dict)
@@ -223,6 +240,40 @@ class Prompt(BaseModel):
 
     _tool_turns = field_validator("messages")(check_tool_turns)
     _cache = field_validator("cache")(check_cache)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tools_file(cls, data: Any, info: ValidationInfo) -> Any:
+        """``tools: file://PATH`` read from its file (relative to the ``folder`` of the validation context)."""
+        if not isinstance(data, dict) or not isinstance(data.get("tools"), str):
+            return data
+        ref = data["tools"]
+        if not ref.startswith(FILE_REF):
+            raise LocatedError(("tools",), f"tools: a list of tools or {FILE_REF}PATH, not {ref!r}")
+        folder = (info.context or {}).get("folder")
+        path = Path(ref.removeprefix(FILE_REF)).expanduser()
+        try:
+            tools = load_tools(path if path.is_absolute() or folder is None else Path(folder) / path)
+        except ConfigError as exc:
+            raise LocatedError(("tools",), f"tools: {exc}") from None
+        return {**data, "tools": list(tools), "tools_file": ref.removeprefix(FILE_REF)}
+
+    @field_validator("tools")
+    @classmethod
+    def _tools(cls, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found = tool_problem(tools) if tools else None
+        if found is not None:
+            raise LocatedError(found[0], found[1])
+        return tools
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice(cls, choice: str | None, info: ValidationInfo) -> str | None:
+        problem = None if choice is None or "tools" not in info.data else tool_choice_problem(
+            choice, info.data["tools"])
+        if problem is not None:
+            raise ValueError(problem)
+        return choice
 
 
 def check_name(name: str) -> str:
@@ -257,13 +308,17 @@ def parse_yaml_model(text: str, path: Path | str, model: type[_M], *, default_na
     if default_name is not None:
         data.setdefault("name", default_name)
     try:
-        parsed = model.model_validate(data)
+        parsed = model.model_validate(data, context={"folder": Path(path).parent})
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
         loc = tuple(first["loc"])
         where = ".".join(str(part) for part in loc) or "(top level)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        inner = (first.get("ctx") or {}).get("error")
+        if isinstance(inner, LocatedError):  # a place inside the field's value: its own line, its own words
+            problem = f"{where}: {inner}" if loc else str(inner)
+            raise error(path, line_of(text, (*loc, *inner.loc)), f"{problem}{more}") from None
         raise error(path, line_of(text, loc), f"{where}: {first['msg']}{more}") from None
     name = getattr(parsed, "name", None)
     if default_name is not None and name != default_name:
@@ -360,6 +415,12 @@ def prompt_data(prompt: Prompt) -> dict[str, Any]:
         out["cache"] = prompt.cache.model_dump(exclude_defaults=True)
     if prompt.messages:
         out["messages"] = [message_data(m) for m in prompt.messages]
+    if prompt.tools_file is not None:
+        out["tools"] = FILE_REF + prompt.tools_file
+    elif prompt.tools:
+        out["tools"] = list(prompt.tools)
+    if prompt.tool_choice is not None:
+        out["tool_choice"] = prompt.tool_choice
     if prompt.variables:
         variables: dict[str, Any] = {}
         for name, var in prompt.variables.items():
@@ -431,4 +492,5 @@ def request_params(prompt: Prompt) -> Params:
     return Params(temperature=prompt.params.temperature, top_p=prompt.params.top_p,
                   max_tokens=prompt.params.max_tokens, stop=tuple(prompt.params.stop), seed=prompt.params.seed,
                   json_schema=prompt.output_schema, reasoning_effort=prompt.params.reasoning_effort,
-                  thinking_budget=prompt.params.thinking_budget)
+                  thinking_budget=prompt.params.thinking_budget, tools=tuple(prompt.tools),
+                  tool_choice=prompt.tool_choice)

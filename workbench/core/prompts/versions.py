@@ -113,8 +113,10 @@ def find_version_by_hash(workspace: Path, name: str, digest: str) -> Version | N
 
 
 def save_version(workspace: Path, prompt: Prompt) -> Version:
-    """Store the prompt as a new version, unless a version with the same content exists (then return that one)."""
-    text = dump_prompt(prompt)
+    """Store the prompt as a new version, unless a version with the same content exists (then return that one).
+
+    A version holds its tools themselves, not the ``file://`` path they were read from."""
+    text = dump_prompt(prompt.model_copy(update={"tools_file": None}))
     digest = content_hash(text)
     index = _read_index(workspace, prompt.name)
     for entry in index["versions"]:
