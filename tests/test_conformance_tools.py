@@ -170,3 +170,35 @@ async def test_a_non_streamed_reply_holds_the_same_calls_whole(fake_server: Fake
                                          messages=[{"role": "user", "content": PROMPT}])
     assert [(b.name, b.input) for b in reply.content if b.type == "tool_use"] == EXPECTED
     assert reply.stop_reason == "tool_use"
+
+
+@pytest.mark.parametrize("provider", ["fake", "fake-responses", "fake-anthropic"])
+async def test_tool_deltas_splits_the_arguments_over_that_many_deltas(provider: str, fake_env: dict[str, str],
+                                                                      client: httpx2.AsyncClient) -> None:
+    record, deltas = await traced(f"{provider}/tools@tools=1,tool_deltas=40", fake_env, client)
+    pieces = [d.arguments for d in deltas if d.arguments]
+    arguments = '{"city":"city-0","unit":"celsius","days":1,"alerts":true}'
+    assert len(pieces) == 29 and "".join(pieces) == arguments == record.tool_calls[0].arguments  # 57 chars, 2 each
+    record, deltas = await traced(f"{provider}/tools@tools=1,tool_deltas=1", fake_env, client)
+    assert [d.arguments for d in deltas if d.arguments] == [arguments]
+
+
+async def test_sdks_agree_on_arguments_in_many_deltas(fake_server: FakeServerProcess, fake_env: dict[str, str],
+                                                      client: httpx2.AsyncClient) -> None:
+    model = "tools@tools=2,tool_deltas=50"
+    sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
+    async with sdk.chat.completions.stream(model=model, messages=[{"role": "user", "content": PROMPT}],
+                                           tools=list(TOOLS), max_completion_tokens=200) as helper:  # type: ignore[arg-type]
+        final = await helper.get_final_completion()
+    record, _ = await traced(f"fake/{model}", fake_env, client)
+    assert [(c.id, c.function.name, c.function.arguments)  # type: ignore[union-attr]
+            for c in final.choices[0].message.tool_calls or ()] == ours(record)
+    claude = anthropic.AsyncAnthropic(base_url=fake_server.base_url, api_key="test-key", max_retries=0)
+    tools: Any = [{"name": t["function"]["name"], "input_schema": t["function"]["parameters"]} for t in TOOLS]
+    async with claude.messages.stream(model=model, max_tokens=200, tools=tools,
+                                      messages=[{"role": "user", "content": PROMPT}]) as stream:
+        message = await stream.get_final_message()
+    record, _ = await traced(f"fake-anthropic/{model}", fake_env, client)
+    assert [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"] == [
+        (c.id, c.name, json.loads(c.arguments)) for c in record.tool_calls]
+    assert [c.name for c in record.tool_calls] == ["get_weather", "get_time"]

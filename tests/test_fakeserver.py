@@ -93,6 +93,7 @@ def test_scenario_defaults_and_keys() -> None:
         ("m@hang=forever", "hang"),
         ("m@tokens=1,tokens=2", "tokens"),
         ("m@retry_after=soon", "retry_after"),
+        ("m@tools=1,tool_deltas=0", "tool_deltas"),
     ],
 )
 def test_scenario_rejects(model: str, key: str) -> None:

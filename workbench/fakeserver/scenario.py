@@ -34,6 +34,9 @@ value is rejected with a 400 in the provider's real error body, naming the key):
                 ``functionCall`` parts, Ollama ``message.tool_calls`` (whole calls). The reply then
                 holds no text unless ``tokens`` is given. A request without tools gets a plain reply.
                 A non-streamed body holds the same calls whole.
+``tool_deltas`` N (1..10,000,000), default 3: how many deltas a streamed call's arguments (and a ``pause=1``
+                server tool's input) are split into, fewer when the text is shorter (a long argument text
+                in many deltas, as a real model streams it a token at a time).
 ``refusal``     1: the model refuses, as each wire's stream says it: OpenAI chat sends the text as
                 ``delta.refusal`` (finish ``stop``), Responses as ``response.refusal.delta`` events,
                 Anthropic ends with ``stop_reason: refusal``, Gemini with ``finishReason: SAFETY``;
@@ -132,7 +135,7 @@ KEYS: tuple[str, ...] = (
     "ttft", "tps", "tokens", "usage", "reasoning", "status", "fail",
     "retry_after", "id", "hang", "disconnect", "malformed", "refusal",
     "cut_error_body", "huge_error", "html", "redirect", "bad_gzip", "bad_shape", "huge_line", "overrun",
-    "echo_key", "tools", "cache", "pause",
+    "echo_key", "tools", "tool_deltas", "cache", "pause",
 )  # fmt: skip
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -184,6 +187,7 @@ class Scenario:
     refusal: bool = False
     pause: bool = False
     tools: int = 0
+    tool_deltas: int = 3
     cache: bool = False
     pairs: tuple[tuple[str, str], ...] = field(default=())
 
@@ -328,5 +332,7 @@ def parse_model(model: str) -> Scenario:
         pause=flags.get("pause", False),
         cache=flags.get("cache", False),
         tools=0 if get("tools") is None else _integer("tools", values["tools"], minimum=0, maximum=MAX_TOOL_CALLS),
+        tool_deltas=3 if get("tool_deltas") is None
+        else _integer("tool_deltas", values["tool_deltas"], minimum=1, maximum=MAX_TOKENS_LIMIT),
         pairs=tuple(values.items()),
     )

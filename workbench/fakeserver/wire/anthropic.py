@@ -258,7 +258,7 @@ class AnthropicRenderer(StreamRenderer):
             index = self.text_index + 1 + call.index
             events.extend(self._block_start(index, {"type": "tool_use", "id": f"toolu_01{call.id}", "name": call.name,
                                                     "input": {}}))
-            for piece in ("", *fragments(call.arguments)):
+            for piece in ("", *fragments(call.arguments, self.gen.scenario.tool_deltas)):
                 delta = {"type": "input_json_delta", "partial_json": piece}
                 events.append(_event("content_block_delta", {"type": "content_block_delta", "index": index,
                                                              "delta": delta}))
@@ -270,8 +270,9 @@ class AnthropicRenderer(StreamRenderer):
         use, result, query = _server_search(self.gen)
         index = self.text_index + 1 + len(self.gen.tool_calls)
         events = self._block_start(index, use)
+        pieces = ("", *fragments(query, self.gen.scenario.tool_deltas))
         events.extend(_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {
-            "type": "input_json_delta", "partial_json": piece}}) for piece in ("", *fragments(query)))
+            "type": "input_json_delta", "partial_json": piece}}) for piece in pieces)
         events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
         events.extend(self._block_start(index + 1, result))
         events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index + 1}))

@@ -108,7 +108,7 @@ class ChatRenderer(StreamRenderer):
                 "function": {"name": call.name, "arguments": ""}}]})))
             events.extend(self._event(self._chunk({"tool_calls": [{"index": call.index,
                                                                    "function": {"arguments": piece}}]}))
-                          for piece in fragments(call.arguments))
+                          for piece in fragments(call.arguments, self.gen.scenario.tool_deltas))
         return events
 
     def finish(self) -> list[bytes]:

@@ -267,8 +267,9 @@ class ResponsesRenderer(StreamRenderer):
             index, item_id = items.call_index(call), f"fc_{call.id}"
             events.append(self._event("response.output_item.added", item=items.call_item(call, "in_progress", ""),
                                       output_index=index))
+            pieces = fragments(call.arguments, self.gen.scenario.tool_deltas)
             events.extend(self._event("response.function_call_arguments.delta", delta=piece, item_id=item_id,
-                                      output_index=index) for piece in fragments(call.arguments))
+                                      output_index=index) for piece in pieces)
             events.append(self._event("response.function_call_arguments.done", arguments=call.arguments,
                                       item_id=item_id, output_index=index))
             events.append(self._event("response.output_item.done",

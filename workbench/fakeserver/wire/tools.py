@@ -1,6 +1,6 @@
 """Tool calls on the fake server's wires: the tools a request offers, read from each wire's own request
-fields, and a call's arguments split into :data:`FRAGMENTS` pieces where the wire streams them in pieces
-(the calls themselves: :mod:`workbench.fakeserver.tool_calls`)."""
+fields, and a call's arguments split into pieces (:data:`FRAGMENTS`, or the scenario's ``tool_deltas``) where
+the wire streams them in pieces (the calls themselves: :mod:`workbench.fakeserver.tool_calls`)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from workbench.fakeserver.wire.base import WireError
 __all__ = ["FRAGMENTS", "fragments", "tools_of"]
 
 FRAGMENTS = 3
-"""How many argument deltas a call's arguments are split into (fewer when the text is shorter)."""
+"""How many argument deltas a call's arguments are split into by default (fewer when the text is shorter)."""
 
 
-def fragments(text: str) -> list[str]:
-    """``text`` in up to :data:`FRAGMENTS` consecutive pieces, none empty."""
-    size = max(1, -(-len(text) // FRAGMENTS))
+def fragments(text: str, pieces: int = FRAGMENTS) -> list[str]:
+    """``text`` in up to ``pieces`` consecutive pieces, none empty."""
+    size = max(1, -(-len(text) // pieces))
     return [text[at:at + size] for at in range(0, len(text), size)] or [""]
 
 
