@@ -62,3 +62,16 @@ def parse_json_schema(raw: str) -> dict[str, Any] | None:
         raise WorkbenchError(f"json_schema must be a JSON object, not {type(schema).__name__}",
                              'write an object such as {"type": "object", ...}')
     return schema
+
+
+def parse_tools_field(raw: str, choice: str) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """The Tools panel: its tools (a JSON or YAML list in OpenAI's function format; none when empty) and tool
+    choice (none when empty), checked as a prompt file's are; a one-line ``WorkbenchError`` otherwise."""
+    from workbench.core.tool_specs import parse_tools, tool_choice_problem
+
+    tools = parse_tools(raw, "tools") if raw.strip() else ()
+    choice = choice.strip()
+    problem = tool_choice_problem(choice, tools) if choice else None
+    if problem is not None:
+        raise WorkbenchError(problem, "type auto, none, required or one tool's name, or leave it empty")
+    return tools, choice or None

@@ -8,11 +8,12 @@ prefix is, where the provider caches on its own (OpenAI, Gemini, …), the syste
 the last; on Anthropic, which caches only at the request's breakpoints, everything up to the last breakpoint
 (none: nothing), and there the cold figures pay for writing it (the cache-write rate). Attached images and
 PDFs add their tokens by each provider's published rule (:mod:`workbench.core.tokens.images`); such a count
-is never exact.
+is never exact; so is one with tools (their JSON counted in the target's encoding).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -123,9 +124,23 @@ def attached_tokens(message: Message, target: str) -> int:
     return total
 
 
+def tools_tokens(request: ChatRequest, target: str) -> int:
+    """The request's tool definitions as input tokens on ``target``: their compact JSON in its encoding (each
+    provider renders them its own way, so never exact)."""
+    if not request.params.tools:
+        return 0
+    provider, _, model = target.partition("/")
+    encoding, _ = encoding_name_for(provider, model)
+    return count_text(json.dumps(list(request.params.tools), separators=(",", ":")), encoding)
+
+
 def estimate(request: ChatRequest, target: str, prices: PriceBook, *, raw: bool = False,
              provider_count: int | None = None, message_tokens: Sequence[int] | None = None) -> Estimate:
     tokens, prefix, exact = count_input(request, target, raw=raw, message_tokens=message_tokens)
+    tools = tools_tokens(request, target)
+    if tools:  # sent before the system prompt: part of any cached prefix (Anthropic's when a breakpoint follows)
+        prefix = prefix + tools if prefix or request.cache.tools else 0
+        tokens, exact = tokens + tools, False
     if provider_count is not None:
         tokens, exact = provider_count, True
     max_tokens = request.params.max_tokens or default_max_tokens(target.partition("/")[2])

@@ -2,8 +2,10 @@
 
 The conversation starts as one user message; ctrl+n adds a turn (roles alternate), ctrl+delete removes the
 focused one, alt+up / alt+down move it (:class:`~workbench.ui.widgets.editor.turns.Turns`). ctrl+o attaches an
-image or PDF (by its path) to the last user turn; ``-`` for the path removes the attachments. The live meter
-(:class:`~workbench.ui.widgets.editor.meter.LiveMeter`) follows every edit of the text areas.
+image or PDF (by its path) to the last user turn; ``-`` for the path removes the attachments. The Tools panel
+holds the tools (a JSON or YAML list in OpenAI's function format) and the tool choice, checked as they are typed
+(the problem shows under them; a race waits until they are right). The live meter
+(:class:`~workbench.ui.widgets.editor.meter.LiveMeter`) follows every edit of the text areas and counts the tools.
 
 The side list shows the workspace's ``prompts/`` files: selecting one loads it (its variables with their
 defaults) and the editor remembers it, so a race links to the prompt's version and ctrl+s saves the editor back
@@ -30,6 +32,7 @@ from workbench.ui.prompt_text import (
     VARIABLE,
     parse_json_schema,
     parse_number,
+    parse_tools_field,
     split_targets,
     substitute,
     validation_problem,
@@ -84,7 +87,8 @@ class EditorScreen(WorkbenchScreen):
     EditorScreen.-narrow #turns PromptArea { height: 6; }
     EditorScreen #sampling, EditorScreen #reasoning { height: auto; }
     EditorScreen #sampling Input, EditorScreen #reasoning Input { width: 1fr; }
-    EditorScreen #json-schema { height: 5; }
+    EditorScreen #json-schema, EditorScreen #tools { height: 5; }
+    EditorScreen #tools-error { color: $error; height: auto; display: none; }
     EditorScreen #variables { height: auto; display: none; }
     EditorScreen #variables Input { border-title-color: $text-accent; }
     """
@@ -113,8 +117,6 @@ class EditorScreen(WorkbenchScreen):
         self.tool_turns: list[tuple[str, list[Any], str | None]] = []
         """The loaded conversation's tool calls and tool-result ids, by position with each turn's role: the editor
         shows the turns' texts, and a race or a save keeps these while a turn keeps its role."""
-        self.loaded_tools: tuple[tuple[dict[str, Any], ...], str | None] = ((), None)
-        """The tools and tool choice of the request or session loaded, sent with its races."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -147,6 +149,10 @@ class EditorScreen(WorkbenchScreen):
                     yield Input("", id="thinking-budget", placeholder="tokens", type="integer")
                 yield Label("JSON schema for the reply (optional)")
                 yield TextArea("", id="json-schema", language=None, soft_wrap=True)
+                yield Label("Tools (JSON or YAML list) · tool choice")
+                yield TextArea("", id="tools", language=None, soft_wrap=True)
+                yield Static(id="tools-error", markup=False)
+                yield Input("", id="tool-choice", placeholder="auto, none, required or a tool's name")
                 with Vertical(id="variables"):
                     yield Label("Variables ({{name}} in the texts)")
         yield self.meter  # below the texts and fields, at any size: always in sight while typing
@@ -261,6 +267,8 @@ class EditorScreen(WorkbenchScreen):
     @on(TextArea.Changed)
     def _text_changed(self, event: TextArea.Changed) -> None:
         area = event.text_area
+        if area.id == "tools":
+            self.check_tools()
         if not isinstance(area, PromptArea) or area.id not in self.fields():
             return
         self.sync_variables()
@@ -301,6 +309,8 @@ class EditorScreen(WorkbenchScreen):
         elif field_id == "targets":
             self.meter.targets_changed()
             self.show_targets_notice()
+        elif field_id == "tool-choice":
+            self.check_tools()
         elif self.ready:
             self.meter.schedule_estimate()
 
@@ -347,7 +357,8 @@ class EditorScreen(WorkbenchScreen):
         the enter that may follow loads again rather than typing into the message)."""
         defaults = {name: v.default for name, v in prompt.variables.items() if v.default is not None}
         self.variable_values.update(defaults)
-        await self._fill(prompt.system, prompt.messages, prompt.targets, prompt.params, prompt.output_schema)
+        await self._fill(prompt.system, prompt.messages, prompt.targets, prompt.params, prompt.output_schema,
+                         (tuple(prompt.tools), prompt.tool_choice))
         self.load_prompt_attachments(prompt)
         for name, value in defaults.items():
             if name in self.variable_inputs:
@@ -399,7 +410,9 @@ class EditorScreen(WorkbenchScreen):
                                        max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed,
                                        reasoning_effort=params.reasoning_effort,
                                        thinking_budget=params.thinking_budget),
-                "output_schema": params.json_schema}
+                "output_schema": params.json_schema, "tools": list(params.tools), "tool_choice": params.tool_choice,
+                "tools_file": self.prompt.tools_file if self.prompt is not None and list(params.tools) == list(
+                    self.prompt.tools) else None}  # a file:// reference stays while its tools are unchanged
 
     def race_source(self) -> RaceSource:
         """Where the request comes from: the loaded prompt (with what the editor holds of it), the loaded session
@@ -471,6 +484,31 @@ class EditorScreen(WorkbenchScreen):
     def _number(self, field: str, kind: type) -> Any:
         return parse_number(field, self.query_one(f"#{field}", Input).value, kind)
 
+    def tools(self) -> tuple[tuple[dict[str, Any], ...], str | None]:
+        """The Tools panel's tools and tool choice; a one-line ``WorkbenchError`` while they are not right."""
+        return parse_tools_field(self.query_one("#tools", TextArea).text,
+                                 self.query_one("#tool-choice", Input).value)
+
+    def meter_tools(self) -> tuple[dict[str, Any], ...]:
+        """The tools the meter counts: the panel's, none while they are not right."""
+        try:
+            return self.tools()[0]
+        except WorkbenchError:
+            return ()
+
+    def check_tools(self) -> None:
+        """The Tools panel checked as it is typed: its problem in one line under it; the meter counts the tools."""
+        shown = self.query_one("#tools-error", Static)
+        try:
+            self.tools()
+        except WorkbenchError as exc:
+            shown.update(str(exc))
+            shown.display = True
+        else:
+            shown.display = False
+        if self.ready:
+            self.meter.schedule_estimate()
+
     def json_schema(self) -> dict[str, Any] | None:
         return parse_json_schema(self.query_one("#json-schema", TextArea).text)
 
@@ -483,6 +521,7 @@ class EditorScreen(WorkbenchScreen):
         except ValueError:
             raise WorkbenchError("max_tokens is not a positive integer", "fix it or leave it empty") from None
         temperature = self._number("temperature", float)
+        tools, tool_choice = self.tools()
         stop = tuple(s.strip() for s in self.query_one("#stop", Input).value.split(",") if s.strip())
         values = {
             "max_tokens": max_tokens or (defaults.max_tokens if defaults is not None else None),
@@ -491,7 +530,7 @@ class EditorScreen(WorkbenchScreen):
             "json_schema": self.json_schema(),
             "reasoning_effort": self.query_one("#reasoning-effort", Input).value.strip().lower() or None,
             "thinking_budget": self._number("thinking-budget", int),
-            "tools": self.loaded_tools[0], "tool_choice": self.loaded_tools[1],
+            "tools": tools, "tool_choice": tool_choice,
         }
         try:
             return Params.model_validate(values)
@@ -585,7 +624,8 @@ class EditorScreen(WorkbenchScreen):
     async def load_request(self, request: ChatRequest, targets: Sequence[str]) -> None:
         """Replay: put a traced request back into the editor (every turn, in order)."""
         params = request.params
-        await self._fill(request.system, request.messages, targets, params, params.json_schema)
+        await self._fill(request.system, request.messages, targets, params, params.json_schema,
+                         (params.tools, params.tool_choice))
         users = [m for m in request.messages if m.role == "user"]
         self.set_attachments(users[-1].attachments if users else ())
         self.prompt = self.session = None
@@ -599,10 +639,13 @@ class EditorScreen(WorkbenchScreen):
         return {**({"tool_calls": calls} if calls else {}), **({"tool_call_id": call_id} if call_id else {})}
 
     async def _fill(self, system: str | None, messages: Sequence[Message | PromptMessage], targets: Sequence[str],
-                    params: Any, json_schema: dict[str, Any] | None) -> None:
-        """Texts, targets (when given) and ``params`` (a request's or a prompt file's) into the editor."""
+                    params: Any, json_schema: dict[str, Any] | None,
+                    tools: tuple[Sequence[dict[str, Any]], str | None] = ((), None)) -> None:
+        """Texts, targets (when given), ``params`` (a request's or a prompt file's) and the tools and tool choice
+        into the editor."""
         self.tool_turns = [(m.role, list(m.tool_calls), m.tool_call_id) for m in messages]
-        self.loaded_tools = (tuple(getattr(params, "tools", ())), getattr(params, "tool_choice", None))
+        self.query_one("#tools", TextArea).load_text(json.dumps(list(tools[0]), indent=2) if tools[0] else "")
+        self.query_one("#tool-choice", Input).value = tools[1] or ""
         self.system.load_text(system or "")
         await self.turns.set_messages(messages)
         if targets:

@@ -15,7 +15,7 @@ tells it what changed: :meth:`LiveMeter.edited` (a text area's edits), :meth:`Li
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.text import Text
 from textual import on, work
@@ -58,6 +58,8 @@ class MeterSource(Protocol):
     def cache_breakpoints(self) -> CacheBreakpoints: ...
 
     def max_tokens(self) -> int | None: ...
+
+    def meter_tools(self) -> tuple[dict[str, Any], ...]: ...
 
 
 class LiveMeter(Static):
@@ -265,7 +267,8 @@ class LiveMeter(Static):
 
         turns = tuple(Message.model_validate({"role": r, "content": t}) for r, t in source.messages())
         request = with_attachments(ChatRequest(system=source.meter_text("system") or None,
-                                               params=Params(max_tokens=max_tokens), messages=turns),
+                                               params=Params(max_tokens=max_tokens, tools=source.meter_tools()),
+                                               messages=turns),
                                    source.attachments)
         return carried_over(source.cache_breakpoints(), request)  # the warm estimate of Anthropic targets
 
