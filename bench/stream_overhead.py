@@ -4,7 +4,12 @@ All three read the same unpaced OpenAI Chat Completions stream from the fake ser
 another process so only client CPU (``time.process_time``) is counted. Prints the median of RUNS
 runs per client and the ratios. Target: ours ≤ 25 µs/event and ≥ 5× faster than the SDK.
 
-    python bench/stream_overhead.py [--tokens 20000] [--runs 7]
+With ``--tool-calls``, our client only, on each wire that streams tool-call arguments in pieces (OpenAI chat
+``delta.tool_calls``, Responses ``function_call_arguments.delta``, Anthropic ``input_json_delta``): µs per event
+of a plain text stream and of a stream that is one tool call whose arguments (about five characters a delta, as
+a model streams them a token at a time) come in as many deltas, and the ratio. Target: ≤ 1.5×.
+
+    python bench/stream_overhead.py [--tokens 20000] [--runs 7] [--tool-calls]
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from openai.types.chat import ChatCompletionMessageParam
 from workbench.core.call_record import collect
 from workbench.core.httpclient import new_client
 from workbench.core.providers.base import Endpoint
-from workbench.core.registry import make_provider
-from workbench.core.request import ChatRequest, Params
+from workbench.core.registry import make_provider, resolve
+from workbench.core.request import ChatRequest, ModelRef, Params
 from workbench.fakeserver.process import fake_server_process
 
 PROMPT = "Stream as fast as you can."
@@ -79,11 +84,73 @@ async def measure(base: str, tokens: int, runs: int) -> dict[str, list[float]]:
     return results
 
 
+TOOL_WIRES = {"OpenAI chat": "fake", "Responses": "fake-responses", "Anthropic": "fake-anthropic"}
+DELTA_CHARS = 5
+"""About what a streamed argument delta holds (a token), and what a text token of the fake server holds."""
+
+
+def form_tool(deltas: int) -> dict[str, object]:
+    """A form-filling tool whose call's arguments (every property required) are about ``DELTA_CHARS * deltas``
+    characters of JSON: ``"f000001":"f000001-0",`` is 22 characters."""
+    names = [f"f{i:06d}" for i in range(max(1, (DELTA_CHARS * deltas - 1) // 22))]
+    schema = {"type": "object", "properties": {n: {"type": "string"} for n in names}, "required": names}
+    return {"type": "function", "function": {"name": "fill_form", "description": "Fill the form", "parameters": schema}}
+
+
+async def ours_events(base: str, target: str, request: ChatRequest, client: httpx2.AsyncClient) -> int:
+    provider = make_provider(resolve(ModelRef.parse(target), {"WORKBENCH_FAKE_URL": base}), client)
+    record = await collect(provider, request, estimate_usage=False)
+    assert record.status == "ok", record.error
+    return len(record.timing.chunk_ns)
+
+
+async def measure_tool_calls(base: str, tokens: int, runs: int) -> dict[tuple[str, str], list[float]]:
+    """µs/event of our client per (wire, "text" | "tool calls")."""
+    text = ChatRequest.from_prompt(PROMPT, params=Params(max_tokens=1_000_000))
+    tools = ChatRequest.from_prompt(PROMPT, params=Params(max_tokens=1_000_000, tools=(form_tool(tokens),)))
+    streams = {"text": (f"bench@tokens={tokens}", text),
+               "tool calls": (f"bench@tokens=0,tools=1,tool_deltas={tokens}", tools)}
+    results: dict[tuple[str, str], list[float]] = {}
+    async with new_client() as client:
+        for wire, provider in TOOL_WIRES.items():
+            for kind, (model, request) in streams.items():
+                await ours_events(base, f"{provider}/{model}", request, client)  # warm-up
+                results[wire, kind] = []
+        for _ in range(runs):
+            for wire, provider in TOOL_WIRES.items():
+                for kind, (model, request) in streams.items():
+                    cpu = time.process_time()
+                    events = await ours_events(base, f"{provider}/{model}", request, client)
+                    results[wire, kind].append((time.process_time() - cpu) / events * 1e6)
+                    assert events >= tokens * 0.99, (wire, kind, events)  # tool calls: a few deltas fewer
+    return results
+
+
+def report_tool_calls(tokens: int, runs: int, results: dict[tuple[str, str], list[float]]) -> None:
+    print(f"our client CPU per streamed event, {tokens} events per stream, median of {runs} runs")
+    worst = 0.0
+    for wire in TOOL_WIRES:
+        text, calls = (statistics.median(results[wire, kind]) for kind in ("text", "tool calls"))
+        worst = max(worst, calls / text)
+        spread = "  ".join(f"{kind} {min(results[wire, kind]):.1f}–{max(results[wire, kind]):.1f}"
+                           for kind in ("text", "tool calls"))
+        print(f"  {wire:<12} text {text:6.1f} µs/event   tool-call deltas {calls:6.1f} µs/event   "
+              f"ratio {calls / text:.2f}x   (min–max: {spread})")
+    print(f"  target: tool-call deltas within 1.5x of plain text per event: {'met' if worst <= 1.5 else 'NOT met'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tokens", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--tool-calls", action="store_true",
+                        help="compare plain text with tool-call argument deltas (our client, three wires)")
     args = parser.parse_args()
+    if args.tool_calls:
+        with fake_server_process() as server:
+            per_wire = asyncio.run(measure_tool_calls(server.base_url, args.tokens, args.runs))
+        report_tool_calls(args.tokens, args.runs, per_wire)
+        return
     with fake_server_process() as server:
         base = server.base_url
         results = asyncio.run(measure(base, args.tokens, args.runs))
