@@ -164,3 +164,48 @@ async def test_a_prompt_files_tools_load_into_the_panel_and_save_back(tmp_path: 
         await wait_for(pilot, lambda: app.last_run is not None and app.last_run.race.done)
         assert [t["function"]["name"] for t in app.last_run.request.params.tools] == [  # type: ignore[union-attr]
             "get_weather", "get_time"]
+
+
+async def test_g_continues_a_paused_turn_with_its_text_as_the_assistant_turn(tmp_path: Path,
+                                                                             fake_env: dict[str, str]) -> None:
+    from workbench.core.events import FinishReason
+    from workbench.core.request import ChatRequest
+    from workbench.ui.messages import RaceRequested
+    from workbench.ui.races import RaceSource
+
+    target = "fake-anthropic/w@pause=1,tokens=4"
+    app = app_in(prompt_workspace(tmp_path), fake_env, targets=(target,))
+    async with app.run_test(size=SIZE) as pilot:
+        app.post_message(RaceRequested(ChatRequest.from_prompt("Find today's news"), [target], RaceSource()))
+        race = app.get_screen("race")
+        await wait_for(pilot, lambda: app.screen is race and race.panes and race.panes[0].finished)
+        await wait_for(pilot, lambda: app.last_run is not None and app.last_run.race.done)
+        paused = race.panes[0].record
+        assert paused.finish is FinishReason.PAUSE_TURN and paused.text
+        await wait_for(pilot, lambda: any("g: continue the paused turn" in str(w.render())
+                                          for w in race.panes[0].query(Static)))
+        asked = app.race
+
+        await pilot.press("g")
+        await wait_for(pilot, lambda: app.race is not asked and app.race is not None and app.race.done)
+        sent = app.last_run.request.messages  # type: ignore[union-attr]
+        assert [(m.role, m.content) for m in sent] == [("user", "Find today's news"), ("assistant", paused.text)]
+        await wait_for(pilot, lambda: race.panes and race.panes[0].finished)
+        assert race.panes[0].record.error is None
+
+
+async def test_g_without_a_paused_reply_says_what_to_do(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    from workbench.core.request import ChatRequest
+    from workbench.ui.messages import RaceRequested
+    from workbench.ui.races import RaceSource
+
+    app = app_in(prompt_workspace(tmp_path), fake_env, targets=("fake/plain@tokens=3",))
+    async with app.run_test(size=SIZE) as pilot:
+        app.post_message(RaceRequested(ChatRequest.from_prompt("hi"), ["fake/plain@tokens=3"], RaceSource()))
+        race = app.get_screen("race")
+        await wait_for(pilot, lambda: app.screen is race and race.panes and race.panes[0].finished)
+        await wait_for(pilot, lambda: app.last_run is not None and app.last_run.race.done)
+        asked = app.race
+        await pilot.press("g")
+        await wait_for(pilot, lambda: any("no paused reply" in m for m in messages(app)))
+        assert app.race is asked

@@ -62,6 +62,7 @@ class RaceScreen(WorkbenchScreen):
         Binding("s", "save_session", "Save session"),
         Binding("p", "promote", "Promote to test"),
         Binding("t", "answer_tools", "Answer tools"),
+        Binding("g", "continue_paused", "Continue paused", show=False),
     ]
     DEFAULT_CSS = """
     RaceScreen #panes { layout: grid; grid-size: 2; grid-gutter: 0 1; height: 1fr; }
@@ -182,6 +183,34 @@ class RaceScreen(WorkbenchScreen):
         except WorkbenchError as exc:
             self.workbench.report(exc)
             return
+        self.workbench.start_race(request, run.targets, RaceSource(prompt=run.prompt, variables=run.variables,
+                                                                   session=run.session))
+
+    def action_continue_paused(self) -> None:
+        """The focused pane's paused turn (Anthropic ``pause_turn``; else the first finished pane's that paused):
+        the race runs again with its text as the last, assistant, turn, which the provider continues."""
+        from workbench.core.conversation import reply_turn
+        from workbench.core.events import FinishReason
+        from workbench.ui.races import RaceSource
+
+        run = self.finished_run()
+        if run is None:
+            return
+        panes = [p for p in self.panes if p.finished and p.record.finish is FinishReason.PAUSE_TURN]
+        focused = self.focused_pane()
+        pane = focused if focused in panes else (panes[0] if panes else None)
+        if pane is None or not pane.record.text.strip():
+            self.notify("no paused reply with text to continue\nnext: a reply that ends with pause_turn (Anthropic "
+                        "server tools) can be continued with g", severity="warning", timeout=5)
+            return
+        record = pane.record
+        try:
+            reply = reply_turn(run.request, record.text, record.tool_calls, record.reasoning,
+                               record.reasoning_signature)
+        except WorkbenchError as exc:
+            self.workbench.report(exc)
+            return
+        request = run.request.model_copy(update={"messages": (*run.request.messages, reply)})
         self.workbench.start_race(request, run.targets, RaceSource(prompt=run.prompt, variables=run.variables,
                                                                    session=run.session))
 

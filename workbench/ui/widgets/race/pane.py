@@ -15,6 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Collapsible, Markdown, Static
 
 from workbench.core.errors import printable
+from workbench.core.events import FinishReason
 from workbench.core.tool_turns import unnamed_call_id
 from workbench.figures import reply_notes
 from workbench.ui.render import error_line, metrics, timeline
@@ -121,6 +122,8 @@ class RacePane(Vertical):
                                   classes="tool-call"))
         if record.tool_calls and record.error is None:
             widgets.append(Static(Text("t: answer the tool calls and continue", style="dim")))
+        elif record.finish is FinishReason.PAUSE_TURN and record.text.strip():
+            widgets.append(Static(Text("g: continue the paused turn", style="dim")))
         widgets.extend(Static(note) for note in reply_notes(record))  # a refusal, provider blocks, a paused turn
         problem = error_line(record)
         if problem is not None:
