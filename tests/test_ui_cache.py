@@ -42,9 +42,9 @@ async def test_the_editor_races_estimates_and_saves_a_prompts_breakpoints(tmp_pa
         assert screen.build_request().cache == expected
 
         # the live estimate: warm below cold for the Anthropic target, since the prefix is marked
-        def loaded() -> bool:  # the estimate of the prompt (not of the empty editor before it)
+        def loaded() -> bool:  # the estimate of the prompt with its breakpoints (the text may be estimated first)
             row = screen.estimates.get("anthropic/claude-sonnet-4-5")
-            return row is not None and row.input_tokens > 30
+            return row is not None and row.input_tokens > 30 and row.cache_prefix_tokens > 0
 
         await wait_for(pilot, loaded)
         estimate = screen.estimates["anthropic/claude-sonnet-4-5"]
