@@ -104,6 +104,7 @@ def test_tools_from_a_file_beside_the_prompt(tmp_path: Path, suffix: str, text: 
     ("tool_choice: auto\n", 5, "weather.yaml:5: tool_choice: Value error, tool choice auto needs tools"),
     ("tools: tools.json\n", 5, "weather.yaml:5: tools: a list of tools or file://PATH, not 'tools.json'"),
     ("tools: file://missing.json\n", 5, "weather.yaml:5: tools: cannot read the tools file"),
+    ("tools_file: tools.json\n", 5, "weather.yaml:5: unknown key 'tools_file': write tools: file://PATH"),
 ])
 def test_bad_tools_fail_at_their_line(tail: str, line: int, problem: str) -> None:
     text = "name: weather\nmessages:\n  - role: user\n    content: Weather?\n" + tail

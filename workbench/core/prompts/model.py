@@ -245,6 +245,8 @@ class Prompt(BaseModel):
     @classmethod
     def _tools_file(cls, data: Any, info: ValidationInfo) -> Any:
         """``tools: file://PATH`` read from its file (relative to the ``folder`` of the validation context)."""
+        if isinstance(data, dict) and "tools_file" in data and info.context:  # a file's key, not a copy's field
+            raise LocatedError(("tools_file",), f"unknown key 'tools_file': write tools: {FILE_REF}PATH")
         if not isinstance(data, dict) or not isinstance(data.get("tools"), str):
             return data
         ref = data["tools"]
