@@ -18,7 +18,7 @@ from tests.test_ui_prompts import app_in, load_listed_prompt
 from workbench.core.evals.suite import load_suite
 from workbench.core.prompts import load_current
 from workbench.core.sessions import load_session_file
-from workbench.ui.screens.modals import NameScreen, PromoteScreen, ToolResultsScreen
+from workbench.ui.screens.modals import NameScreen, PickScreen, PromoteScreen, ToolResultsScreen
 
 TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -107,6 +107,14 @@ async def test_define_a_tool_race_answer_rerun_save_and_promote(tmp_path: Path, 
         await pilot.press("enter")
         saved_path = tmp_path / "sessions" / "weather-loop.yaml"
         await wait_for(pilot, lambda: saved_path.exists())
+
+        tools.load_text("")  # the session opened into the editor brings its tools back into the panel
+        await pilot.press("f2")
+        app.open_session()
+        await wait_for(pilot, lambda: isinstance(app.screen, PickScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.session is not None and app.screen is screen)
+        assert json.loads(tools.text) == [TOOL] and screen.query_one("#tool-choice", Input).value == "get_weather"
 
     session = load_session_file(saved_path)
     assert session.request.params.tools == [TOOL] and session.request.params.tool_choice == "get_weather"
