@@ -24,6 +24,7 @@ MESSAGES: list[dict[str, Any]] = [
 TEXTS = ["hello  there\nfriend", "hi again you", "count   these words please"]
 CHAT_TOKENS = count_input_tokens(TEXTS)
 TOOLS = [{"name": "get_weather", "description": "w", "input_schema": {"type": "object", "properties": {}}}]
+TOOL_TEXT = 'get_weather w {"type": "object", "properties": {}}'  # a tool counts its name, description and schema
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ async def test_anthropic_count_equals_streamed_usage(client: httpx2.AsyncClient)
         assert r.status_code == 200
         assert r.headers["content-type"] == "application/json"
         assert r.headers["request-id"].startswith("req_011C")
-        expected = count_input_tokens(texts)
+        expected = count_input_tokens([TOOL_TEXT, *texts])
         assert r.content == b'{"input_tokens":%d}' % expected
 
         stream = await client.post("/v1/messages", json={**body, "max_tokens": 64, "stream": True})
@@ -134,11 +135,12 @@ async def test_anthropic_sdk_count_tokens(server: FakeServer) -> None:
             messages=[{"role": "user", "content": "what is streaming"}],
             tools=[{"name": "t", "input_schema": {"type": "object"}}],
         )
-        assert count.input_tokens == count_input_tokens([SYSTEM, "what is streaming"])
+        assert count.input_tokens == count_input_tokens(['t  {"type": "object"}', SYSTEM, "what is streaming"])
         async with sdk.messages.stream(
             model="claude-fake",
             system=SYSTEM,
             messages=[{"role": "user", "content": "what is streaming"}],
+            tools=[{"name": "t", "input_schema": {"type": "object"}}],
             max_tokens=16,
         ) as stream:
             final = await stream.get_final_message()
@@ -309,3 +311,21 @@ async def test_counting_skips_rate_limits() -> None:
             assert [e["input_tokens"] for e in log[:4]] == [CHAT_TOKENS, CHAT_TOKENS, 2, 2]
     finally:
         await server.stop()
+
+
+async def test_tools_count_as_input_and_sit_in_every_cached_prefix(client: httpx2.AsyncClient) -> None:
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "w",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    body: dict[str, Any] = {"model": "m@cache=1", "messages": MESSAGES, "tools": tools, "stream": True,
+                            "stream_options": {"include_usage": True}}
+    usages = []
+    for _ in range(2):
+        usages.append(sse_json((await client.post("/v1/chat/completions", json=body)).content)[-1]["usage"])
+    assert [u["prompt_tokens"] for u in usages] == [count_input_tokens([TOOL_TEXT, *TEXTS])] * 2
+    cached = [u["prompt_tokens_details"]["cached_tokens"] for u in usages]
+    assert cached == [0, count_input_tokens([TOOL_TEXT, *TEXTS[:-1]])]
+    other = [{"type": "function", "function": {**tools[0]["function"], "name": "get_time"}}]
+    third = sse_json((await client.post("/v1/chat/completions", json={**body, "tools": other})).content)
+    assert third[-1]["usage"]["prompt_tokens_details"]["cached_tokens"] == 0  # other tools: another prefix
+    vllm = await client.post("/tokenize", json={"model": "m", "messages": MESSAGES, "tools": tools})
+    assert vllm.json()["count"] == usages[0]["prompt_tokens"]

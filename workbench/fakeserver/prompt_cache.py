@@ -1,6 +1,7 @@
 """The fake server's prompt cache (scenario ``cache=1``): which prefixes of a prompt it saw before.
 
-A prompt is its texts (system first, then every message, :attr:`~workbench.fakeserver.wire.base.Prompt.texts`).
+A prompt is its texts (system first, then every message, :attr:`~workbench.fakeserver.wire.base.Prompt.texts`),
+after its tools' definitions, which every cached prefix holds.
 Its cacheable prefixes end at text boundaries: on Anthropic the ``cache_control`` breakpoints of the request
 (:func:`anthropic_marks`), elsewhere every boundary before the last message (the provider caches on its own).
 The longest prefix seen before is read; on Anthropic what lies between it and the last breakpoint is written.
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from workbench.fakeserver.text import count_input_tokens
+from workbench.fakeserver.tool_calls import definition_tokens
 from workbench.fakeserver.wire.base import Generation, content_text
 
 __all__ = ["MAX_PREFIXES", "PromptCache", "anthropic_marks", "breakpoints_of"]
@@ -92,6 +95,9 @@ class PromptCache:
             gen.cache_ttl = breakpoints[1]
         ends = range(1, len(texts)) if marks is None else [m for m in marks if 0 < m <= len(texts)]
         digest = hashlib.sha256(f"{wire}\0{gen.scenario.name}".encode())
+        tools = definition_tokens(gen.prompt.tools)  # sent first: in every prefix
+        for tool in gen.prompt.tools:
+            digest.update(json.dumps([tool.name, tool.description, tool.schema]).encode())
         keys: dict[int, bytes] = {}
         done = 0
         for end in ends:
@@ -101,9 +107,10 @@ class PromptCache:
             keys[end] = digest.digest()
             done = end
         read_end = max((end for end, key in keys.items() if key in self._seen), default=0)
-        gen.cache_read = count_input_tokens(texts[:read_end])
+        gen.cache_read = count_input_tokens(texts[:read_end]) + (tools if read_end else 0)
         last = max(keys, default=0)
-        gen.cache_write = count_input_tokens(texts[read_end:last]) if marks is not None else 0
+        written = count_input_tokens(texts[read_end:last]) + (tools if last and not read_end else 0)
+        gen.cache_write = written if marks is not None else 0
         if len(self._seen) + len(keys) > MAX_PREFIXES:
             self._seen.clear()
         self._seen.update(keys.values())

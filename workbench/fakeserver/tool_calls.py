@@ -1,5 +1,5 @@
 """The tool calls of a fake reply (scenario key ``tools=N``): the tools a request offered, and the N
-deterministic calls the reply makes.
+deterministic calls the reply makes, and the input tokens the tools' definitions count (:func:`definition_tokens`).
 
 Call ``i`` names tool ``i % len(tools)`` (the first tools first) and its arguments are a small JSON object
 holding every required property of that tool's schema, with a value of the property's type (the first
@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FakeToolCall", "ToolSpec", "plan_calls"]
+from workbench.fakeserver.text import count_input_tokens
+
+__all__ = ["FakeToolCall", "ToolSpec", "definition_text", "definition_tokens", "plan_calls"]
 
 MAX_DEPTH = 4
 
@@ -24,6 +26,19 @@ MAX_DEPTH = 4
 class ToolSpec:
     name: str
     schema: Mapping[str, Any] | None
+    description: str = ""
+
+
+def definition_text(tool: ToolSpec) -> str:
+    """A tool's definition as the fake tokenizer reads it: its name, description and schema as JSON
+    (``json.dumps``: about a word per key and value)."""
+    return " ".join((tool.name, tool.description, json.dumps(tool.schema or {})))
+
+
+def definition_tokens(tools: list[ToolSpec]) -> int:
+    """The input tokens of a request's tool definitions, on every wire and its count endpoint alike: each tool
+    counts as one text (:func:`definition_text`)."""
+    return count_input_tokens(definition_text(t) for t in tools)
 
 
 @dataclass(frozen=True, slots=True)

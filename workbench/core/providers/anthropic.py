@@ -142,6 +142,11 @@ class AnthropicParser(WireParser):
         return ()
 
 
+COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config")
+"""The Messages body's fields that ``count_tokens`` takes too (it refuses ``max_tokens``, ``stream`` and the
+sampling parameters)."""
+
+
 class AnthropicProvider(HttpProvider):
     models_path = "/v1/models"
 
@@ -182,6 +187,9 @@ class AnthropicProvider(HttpProvider):
         return AnthropicParser()
 
     async def count_tokens(self, request: ChatRequest, *, raw: bool = False) -> int | None:
-        body = {k: v for k, v in self.body(self.resolve(request)).items() if k in ("model", "messages", "system")}
+        """``/v1/messages/count_tokens`` with the fields of the Messages body it takes (:data:`COUNT_FIELDS`): the
+        turns with their attachments, tool calls and results and cache breakpoints, the system prompt, the tools,
+        the tool choice and thinking, as :meth:`body` sends them."""
+        body = {k: v for k, v in self.body(self.resolve(request)).items() if k in COUNT_FIELDS}
         reply = await self._post_json(f"{self.endpoint.base_url}/v1/messages/count_tokens", body)
         return int(reply["input_tokens"])

@@ -150,9 +150,8 @@ class GeminiProvider(HttpProvider):
         return GeminiParser()
 
     async def count_tokens(self, request: ChatRequest, *, raw: bool = False) -> int | None:
-        body = self.body(self.resolve(request))
-        inner = {"model": f"models/{self.endpoint.model}", "contents": body["contents"]}
-        if "systemInstruction" in body:
-            inner["systemInstruction"] = body["systemInstruction"]
+        """``:countTokens`` of the whole ``generateContentRequest`` :meth:`body` makes (contents with their
+        attachments and tool turns, system instruction, tools and tool config, generation config)."""
+        inner = {"model": f"models/{self.endpoint.model}", **self.body(self.resolve(request))}
         reply = await self._post_json(f"{self._model_url()}:countTokens", {"generateContentRequest": inner})
         return int(reply["totalTokens"])

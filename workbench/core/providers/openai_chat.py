@@ -167,12 +167,17 @@ class OpenAIChatProvider(HttpProvider):
         return ChatParser()
 
     async def count_tokens(self, request: ChatRequest, *, raw: bool = False) -> int | None:
-        """vLLM's ``/tokenize`` (chat-templated messages) and llama.cpp's (raw text only) at the server root."""
+        """vLLM's ``/tokenize`` (chat-templated messages and the tools, as the chat body sends them) and llama.cpp's
+        (raw text only) at the server root."""
         root = self.endpoint.base_url.removesuffix("/v1")
         text = "\n".join(m.content for m in request.messages)
         if self.endpoint.provider == "vllm":
             body: dict[str, Any] = {"model": self.endpoint.model}
-            body.update({"prompt": text} if raw else {"messages": chat_messages(request)})
+            if raw:
+                body["prompt"] = text
+            else:
+                body["messages"] = chat_messages(request)
+                body.update({k: v for k, v in openai_chat_tools(request.params).items() if k == "tools"})
             return int((await self._post_json(f"{root}/tokenize", body))["count"])
         if self.endpoint.provider == "llamacpp" and raw:
             return len((await self._post_json(f"{root}/tokenize", {"content": text}))["tokens"])

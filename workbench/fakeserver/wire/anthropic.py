@@ -16,8 +16,8 @@ With server-side rate limits every answer carries ``anthropic-ratelimit-{request
 remaining,reset}`` (reset: RFC 3339 UTC time when the bucket is full again, rounded up to the second).
 
 ``POST /v1/messages/count_tokens`` (:class:`AnthropicCountWire`): a Messages body without
-``max_tokens`` / ``stream`` (``tools`` and other fields ignored) -> ``{"input_tokens": N}``, N being
-the ``input_tokens`` a Messages call with the same ``system`` + ``messages`` reports.
+``max_tokens`` / ``stream`` (other fields ignored) -> ``{"input_tokens": N}``, N being the ``input_tokens`` a
+Messages call with the same ``system``, ``messages`` and ``tools`` reports without a cache.
 
 ``GET /v1/models`` with Anthropic's headers (``x-api-key`` or ``anthropic-version``): :func:`models_list`, the
 Models API's page (``data`` of ``{"type": "model", "id", "display_name", "created_at", ...}``, ``has_more``,
@@ -367,7 +367,7 @@ class AnthropicCountWire(CountWire, AnthropicWire):
         if not isinstance(model, str) or not model:
             raise WireError("model: Field required", "model")
         texts, last_user = _conversation(body)
-        return Prompt(model, texts, last_user, None, False)
+        return Prompt(model, texts, last_user, None, False, tools=tools_of(self.name, body))
 
     def count_body(self, prompt: Prompt) -> bytes:
         return compact({"input_tokens": self.count(prompt)}).encode()

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from workbench.fakeserver.limits import LimitState
 from workbench.fakeserver.scenario import Scenario
 from workbench.fakeserver.text import count_input_tokens, iter_tokens
-from workbench.fakeserver.tool_calls import FakeToolCall, ToolSpec, plan_calls
+from workbench.fakeserver.tool_calls import FakeToolCall, ToolSpec, definition_tokens, plan_calls
 
 __all__ = [
     "CountWire",
@@ -234,7 +234,7 @@ def plan(prompt: Prompt, scenario: Scenario, request_id: str, created: int, rece
         request_id=request_id,
         created=created,
         received_ns=received_ns,
-        input_tokens=count_input_tokens(prompt.texts) + prompt.attached_tokens,
+        input_tokens=count_input_tokens(prompt.texts) + prompt.attached_tokens + definition_tokens(prompt.tools),
         reasoning_count=reasoning,
         text_count=text,
         truncated=truncated,
@@ -371,8 +371,8 @@ class CountWire(WireFormat):
     """
 
     def count(self, prompt: Prompt) -> int:
-        """The number the answer reports (by default the input tokens of the same content)."""
-        return count_input_tokens(prompt.texts) + prompt.attached_tokens
+        """The number the answer reports (by default the input tokens of the same content, tools included)."""
+        return count_input_tokens(prompt.texts) + prompt.attached_tokens + definition_tokens(prompt.tools)
 
     @abstractmethod
     def count_body(self, prompt: Prompt) -> bytes: ...

@@ -16,7 +16,9 @@ vLLM (:class:`VllmTokenizeWire`): ``{"model"?, "prompt": str}`` -> the raw text 
 ``{"model"?, "messages": [...]}`` -> ChatML-style chat tokens (:func:`~workbench.fakeserver.text.
 tokenize_chat`: ``<|im_start|>``, ``"{role}\\n"``, words, ``<|im_end|>`` per message), so ``count``
 equals OpenAI chat ``prompt_tokens`` for the same messages (``add_generation_prompt`` and
-``add_special_tokens`` add nothing). Answer ``{"count", "max_model_len": 32768, "tokens",
+``add_special_tokens`` add nothing); its ``tools`` (OpenAI's function form) come first, one ``tool`` message
+each (:func:`~workbench.fakeserver.tool_calls.definition_text`), as the chat wire counts them.
+Answer ``{"count", "max_model_len": 32768, "tokens",
 "token_strs"}`` (``token_strs`` the pieces with ``return_token_strs: true``, else null). Errors:
 ``{"error": {"message", "type", "param", "code"}}``.
 
@@ -34,7 +36,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from workbench.fakeserver.text import BOS_ID, SPECIAL_TOKENS, tokenize_chat, tokenize_text
+from workbench.fakeserver.tool_calls import definition_text
 from workbench.fakeserver.wire.base import CountWire, ErrorInfo, Prompt, WireError, compact, content_text
+from workbench.fakeserver.wire.tools import tools_of
 
 __all__ = ["MAX_MODEL_LEN", "LlamaCppTokenizeWire", "VllmTokenizeWire", "apply_template", "tokenize_wire"]
 
@@ -145,7 +149,8 @@ class VllmTokenizeWire(CountWire):
                 chat.append((msg["role"], text))
                 if msg["role"] == "user":
                     last_user = text
-            tokens = tokenize_chat(chat)
+            tools = [("tool", definition_text(t)) for t in tools_of("openai_chat", body)]  # rendered first
+            tokens = tokenize_chat([*tools, *chat])
             texts = [text for _, text in chat]
         else:
             prompt = body.get("prompt")

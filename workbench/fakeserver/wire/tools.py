@@ -22,16 +22,18 @@ def fragments(text: str, pieces: int = FRAGMENTS) -> list[str]:
     return [text[at:at + size] for at in range(0, len(text), size)] or [""]
 
 
-def _spec(name: Any, schema: Any, where: str) -> ToolSpec:
+def _spec(name: Any, schema: Any, where: str, description: Any = None) -> ToolSpec:
     if not isinstance(name, str) or not name:
         raise WireError(f"Missing required parameter: '{where}.name'.", f"{where}.name")
     if schema is not None and not isinstance(schema, Mapping):
         raise WireError(f"Invalid type for '{where}': expected an object.", where)
-    return ToolSpec(name, schema)
+    return ToolSpec(name, schema, description if isinstance(description, str) else "")
 
 
 def tools_of(wire: str, body: Mapping[str, Any]) -> list[ToolSpec]:
-    """The tools a request offers, in ``wire``'s own shape (a malformed list is a :class:`WireError`)."""
+    """The tools a request offers, in ``wire``'s own shape (a malformed list is a :class:`WireError`); a count
+    endpoint (``anthropic_count``, ``gemini_count``) reads its wire's."""
+    wire = wire.removesuffix("_count")
     raw = body.get("tools")
     if raw is None:
         return []
@@ -46,12 +48,13 @@ def tools_of(wire: str, body: Mapping[str, Any]) -> list[ToolSpec]:
             function = tool.get("function")
             if not isinstance(function, Mapping):
                 raise WireError(f"Missing required parameter: '{where}.function'.", f"{where}.function")
-            out.append(_spec(function.get("name"), function.get("parameters"), f"{where}.function"))
+            out.append(_spec(function.get("name"), function.get("parameters"), f"{where}.function",
+                             function.get("description")))
         elif wire == "openai_responses":
             if tool.get("type") == "function":
-                out.append(_spec(tool.get("name"), tool.get("parameters"), where))
+                out.append(_spec(tool.get("name"), tool.get("parameters"), where, tool.get("description")))
         elif wire == "anthropic":
-            out.append(_spec(tool.get("name"), tool.get("input_schema"), where))
+            out.append(_spec(tool.get("name"), tool.get("input_schema"), where, tool.get("description")))
         elif wire == "gemini":
             declarations = tool.get("functionDeclarations") or tool.get("function_declarations") or []
             if not isinstance(declarations, list):
@@ -60,5 +63,6 @@ def tools_of(wire: str, body: Mapping[str, Any]) -> list[ToolSpec]:
                 if not isinstance(declaration, Mapping):
                     raise WireError(f"Invalid type for '{where}.functionDeclarations[{j}]'.", where)
                 schema = declaration.get("parametersJsonSchema", declaration.get("parameters"))
-                out.append(_spec(declaration.get("name"), schema, f"{where}.functionDeclarations[{j}]"))
+                out.append(_spec(declaration.get("name"), schema, f"{where}.functionDeclarations[{j}]",
+                                 declaration.get("description")))
     return out
