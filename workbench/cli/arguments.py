@@ -80,6 +80,19 @@ def add_cache_breakpoints(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-ttl", choices=("5m", "1h"), help="how long Anthropic keeps the cached prefix")
 
 
+def add_tools_and_reasoning(parser: argparse.ArgumentParser) -> None:
+    """``--tools``, ``--tool-choice``, ``--reasoning-effort`` and ``--thinking-budget`` (``run``, ``tokens``)."""
+    parser.add_argument("--tools", metavar="FILE",
+                        help='tools the model may call: a JSON or YAML list in OpenAI\'s function format '
+                             '({"type": "function", "function": {"name", "description", "parameters"}})')
+    parser.add_argument("--tool-choice", metavar="auto|none|required|NAME",
+                        help="whether the model may, must not or must call a tool, or which one (needs --tools)")
+    parser.add_argument("--reasoning-effort", choices=REASONING_EFFORTS,
+                        help="how hard a reasoning model thinks (a thinking budget on Anthropic and Gemini)")
+    parser.add_argument("--thinking-budget", type=whole(0, 1_000_000), metavar="N",
+                        help="tokens a reasoning model may think for, 0 for none (an effort on OpenAI)")
+
+
 def add_run(sub: Subparsers) -> None:
     run = sub.add_parser("run", help="stream one prompt to several models at once and compare them",
                          description="Stream one prompt to every -m target at once (a race).")
@@ -111,15 +124,7 @@ def add_run(sub: Subparsers) -> None:
     run.add_argument("--image", "--attach", dest="images", action="append", default=[], metavar="PATH",
                      help="attach an image (PNG, JPEG, GIF, WEBP) or a PDF to the last user turn (repeatable; "
                           "at most 20 MiB each)")
-    run.add_argument("--tools", metavar="FILE",
-                     help='tools the model may call: a JSON or YAML list in OpenAI\'s function format '
-                          '({"type": "function", "function": {"name", "description", "parameters"}})')
-    run.add_argument("--tool-choice", metavar="auto|none|required|NAME",
-                     help="whether the model may, must not or must call a tool, or which one (needs --tools)")
-    run.add_argument("--reasoning-effort", choices=REASONING_EFFORTS,
-                     help="how hard a reasoning model thinks (a thinking budget on Anthropic and Gemini)")
-    run.add_argument("--thinking-budget", type=whole(0, 1_000_000), metavar="N",
-                     help="tokens a reasoning model may think for, 0 for none (an effort on OpenAI)")
+    add_tools_and_reasoning(run)
     add_cache_breakpoints(run)
     run.add_argument("--json", action="store_true", help="print one JSON object per target, one per line")
     run.add_argument("--fallback", action="append", default=[], metavar="PROVIDER/MODEL",
@@ -142,6 +147,7 @@ def add_tokens(sub: Subparsers) -> None:
     tokens.add_argument("-s", "--system", help="system prompt")
     tokens.add_argument("--max-tokens", type=whole(1), help="output bound for the cost range (default: per model)")
     tokens.add_argument("--raw", action="store_true", help="count plain text, not one chat message")
+    add_tools_and_reasoning(tokens)
     add_cache_breakpoints(tokens)
     tokens.add_argument("--image", "--attach", dest="images", action="append", default=[], metavar="PATH",
                         help="count an attached image or PDF too, by each provider's rule (repeatable)")

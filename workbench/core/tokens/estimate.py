@@ -8,7 +8,9 @@ prefix is, where the provider caches on its own (OpenAI, Gemini, …), the syste
 the last; on Anthropic, which caches only at the request's breakpoints, everything up to the last breakpoint
 (none: nothing), and there the cold figures pay for writing it (the cache-write rate). Attached images and
 PDFs add their tokens by each provider's published rule (:mod:`workbench.core.tokens.images`); such a count
-is never exact; so is one with tools (their JSON counted in the target's encoding).
+is never exact; so is one with tools (their JSON counted in the target's encoding). A thinking budget or a
+reasoning effort bills as output within ``max_tokens`` (:func:`output_bound`; Anthropic's is raised above the
+budget, as sent), so the most the call can cost holds it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from decimal import Decimal
 
 from workbench.core.events import Usage
 from workbench.core.pricing import PriceBook, usd_number
+from workbench.core.providers.reasoning import anthropic_max_tokens, budget_of
 from workbench.core.registry import PROVIDERS, default_max_tokens
 from workbench.core.request import ChatRequest, Message
 from workbench.core.tokens.encodings import chat_tokens, count_chat, count_text, encoding_name_for
@@ -45,6 +48,9 @@ class Estimate:
     """Context window − input − max_tokens (negative: the request does not fit)."""
     cache_prefix_tokens: int = 0
     """The cacheable prefix: what a warm cache reads (0: nothing is cached)."""
+    reasoning_budget_tokens: int | None = None
+    """The thinking budget the request asks for, or the one its reasoning effort amounts to (``None``: neither). It
+    bills as output inside ``max_tokens`` (on Anthropic a ``max_tokens`` not above it is raised by it, as sent)."""
 
     def summary(self) -> dict[str, object]:
         return {"target": self.target, "input_tokens": self.input_tokens, "exact": self.exact,
@@ -52,12 +58,18 @@ class Estimate:
                 "cost_max_usd": usd_number(self.cost_max_usd),
                 "cost_input_warm_usd": usd_number(self.cost_input_warm_usd),
                 "cache_prefix_tokens": self.cache_prefix_tokens,
+                "reasoning_budget_tokens": self.reasoning_budget_tokens,
                 "context_window": self.context_window, "headroom_tokens": self.headroom_tokens}
 
 
 def caches_at_breakpoints(target: str) -> bool:
     """The target's wire caches only where the request puts breakpoints (Anthropic ``cache_control``); the
     others cache a repeated prefix on their own."""
+    return on_anthropic(target)
+
+
+def on_anthropic(target: str) -> bool:
+    """The target's provider speaks Anthropic's Messages wire."""
     spec = PROVIDERS.get(target.partition("/")[0])
     return spec is not None and spec.wire == "anthropic"
 
@@ -143,7 +155,7 @@ def estimate(request: ChatRequest, target: str, prices: PriceBook, *, raw: bool 
         tokens, exact = tokens + tools, False
     if provider_count is not None:
         tokens, exact = provider_count, True
-    max_tokens = request.params.max_tokens or default_max_tokens(target.partition("/")[2])
+    max_tokens = output_bound(request, target)
     # Priced as whole calls, so tiered prices (a long-context rate above 200k tokens) apply as billed.
     prefix = min(prefix, tokens)
     written = prefix if caches_at_breakpoints(target) else None  # a cold call writes the prefix there
@@ -152,4 +164,14 @@ def estimate(request: ChatRequest, target: str, prices: PriceBook, *, raw: bool 
     cost_warm = prices.cost(target, Usage(input_tokens=tokens, cache_read_tokens=prefix))
     window = prices.facts(target).context_window
     return Estimate(target, tokens, exact, max_tokens, cost_input, cost_max, cost_warm, window,
-                    None if window is None else window - tokens - max_tokens, prefix)
+                    None if window is None else window - tokens - max_tokens, prefix, budget_of(request.params))
+
+
+def output_bound(request: ChatRequest, target: str) -> int:
+    """The most output the call can bill: ``max_tokens`` as the target's wire sends it (the model's default when
+    unset). Reasoning bills as output within it; Anthropic's ``max_tokens`` must exceed the thinking budget, so one
+    that does not is raised by the budget (:func:`~workbench.core.providers.reasoning.anthropic_max_tokens`)."""
+    resolved = request.with_max_tokens(default_max_tokens(target.partition("/")[2]))
+    if on_anthropic(target):
+        resolved = anthropic_max_tokens(resolved)
+    return resolved.params.max_tokens or 0
