@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -45,6 +45,7 @@ from workbench.ui.screens.modals import (
 from workbench.ui.widgets.race.pane import RacePane
 
 if TYPE_CHECKING:
+    from workbench.core.call_record import CallRecord
     from workbench.core.evals.promote import RaceOrigin
     from workbench.core.netproc import RemoteRace
     from workbench.core.request import Message
@@ -153,24 +154,33 @@ class RaceScreen(WorkbenchScreen):
         run = self.finished_run()
         if run is None:
             return
-        panes = [p for p in self.panes if p.finished and p.record.tool_calls and p.record.error is None]
-        focused = self.focused_pane()
-        pane = focused if focused in panes else (panes[0] if panes else None)
+        pane = self._chosen_pane(lambda r: bool(r.tool_calls) and r.error is None)
         if pane is None:
             self.notify("no reply with tool calls\nnext: offer tools and run a race where the model calls one",
                         severity="warning", timeout=5)
             return
+        reply = self._reply_turn(run, pane)
+        if reply is not None:
+            labels = [(c.id, f"{c.name}({c.arguments})  id {c.id}") for c in reply.tool_calls]
+            self.app.push_screen(ToolResultsScreen(pane.record.target, labels), partial(self._continue, run, reply))
+
+    def _chosen_pane(self, wanted: Callable[[CallRecord], bool]) -> RacePane | None:
+        """The focused pane when its finished record is ``wanted``, else the first finished pane's that is."""
+        panes = [p for p in self.panes if p.finished and wanted(p.record)]
+        focused = self.focused_pane()
+        return focused if focused in panes else (panes[0] if panes else None)
+
+    def _reply_turn(self, run: RaceRun, pane: RacePane) -> Message | None:
+        """The pane's reply as the conversation's next assistant turn (``None`` when it cannot be one: said)."""
         from workbench.core.conversation import reply_turn
 
         record = pane.record
         try:
-            reply = reply_turn(run.request, record.text, record.tool_calls, record.reasoning,
-                               record.reasoning_signature)
+            return reply_turn(run.request, record.text, record.tool_calls, record.reasoning,
+                              record.reasoning_signature)
         except WorkbenchError as exc:
             self.workbench.report(exc)
-            return
-        labels = [(c.id, f"{c.name}({c.arguments})  id {c.id}") for c in reply.tool_calls]
-        self.app.push_screen(ToolResultsScreen(record.target, labels), partial(self._continue, run, reply))
+            return None
 
     def _continue(self, run: RaceRun, reply: Message, results: dict[str, str] | None) -> None:
         if results is None:
@@ -189,26 +199,19 @@ class RaceScreen(WorkbenchScreen):
     def action_continue_paused(self) -> None:
         """The focused pane's paused turn (Anthropic ``pause_turn``; else the first finished pane's that paused):
         the race runs again with its text as the last, assistant, turn, which the provider continues."""
-        from workbench.core.conversation import reply_turn
         from workbench.core.events import FinishReason
         from workbench.ui.races import RaceSource
 
         run = self.finished_run()
         if run is None:
             return
-        panes = [p for p in self.panes if p.finished and p.record.finish is FinishReason.PAUSE_TURN]
-        focused = self.focused_pane()
-        pane = focused if focused in panes else (panes[0] if panes else None)
+        pane = self._chosen_pane(lambda r: r.finish is FinishReason.PAUSE_TURN)
         if pane is None or not pane.record.text.strip():
             self.notify("no paused reply with text to continue\nnext: a reply that ends with pause_turn (Anthropic "
                         "server tools) can be continued with g", severity="warning", timeout=5)
             return
-        record = pane.record
-        try:
-            reply = reply_turn(run.request, record.text, record.tool_calls, record.reasoning,
-                               record.reasoning_signature)
-        except WorkbenchError as exc:
-            self.workbench.report(exc)
+        reply = self._reply_turn(run, pane)
+        if reply is None:
             return
         request = run.request.model_copy(update={"messages": (*run.request.messages, reply)})
         self.workbench.start_race(request, run.targets, RaceSource(prompt=run.prompt, variables=run.variables,
