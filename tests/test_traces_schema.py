@@ -34,6 +34,7 @@ FROZEN = {
     "tool_calls": "0b0fc49da638cc71210c0a2ece04e6d9f7c7f2f5f22e9471030392b21c4671e1",
     "reasoning_timing": "95d5aac689ca7f5ad7989141a4f38f07a124d53cba078e24314fb760ccd77528",
     "refusals": "49c4121c2d029a1635eb7f2721414c49c93d2561d6df00c8724228e866f7ee90",
+    "rollup_cache_reports": "92b3cb5672c62cd02ee847b55423557751d9e8a5ff6c9e247e0338b360aae6c9",
 }
 """sha256 of each shipped migration's SQL. A shipped migration never changes: add one instead."""
 

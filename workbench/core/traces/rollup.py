@@ -3,8 +3,8 @@
 Four tables, all keyed by the UTC day (``floor(ts / 86400)``):
 
 * ``rollup_calls`` (day, target, provider, prompt_name, prompt_version, status): calls, spend, priced and
-  unpriced calls, input/output/cache-read tokens, finishes and ``length`` finishes. Errors are the
-  ``status = 'error'`` rows.
+  unpriced calls, input/output/cache-read tokens, finishes and ``length`` finishes, and the calls that reported
+  cache numbers with their input tokens (migration 12). Errors are the ``status = 'error'`` rows.
 * ``rollup_targets`` (day, target, status), ``rollup_prompts`` (day, prompt_name, prompt_version; no
   status: a status filter with a prompt one takes the exact query) and ``rollup_tags`` (day, tag,
   status): TTFT and latency histograms (``rollup_tags`` also has the
@@ -73,8 +73,11 @@ NO_VERSION = -1
 FIELDS = ("id", "ts", "provider", "target", "prompt_name", "prompt_version", "status", "finish_reason",
           "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd", "ttft_ms", "latency_ms")
 """The call columns a rollup is made of, in the order :class:`Aggregate` takes them."""
+CACHE_COUNTERS = ("cache_n", "cache_input_tokens")
+"""The calls that reported cache numbers and their input tokens (migration 12): the cache hit ratio's denominator
+(a provider that reports none, such as Ollama, is left out of it)."""
 COUNTERS = ("calls", "priced", "spend_usd", "unpriced", "input_n", "input_tokens", "output_n", "output_tokens",
-            "cache_read_tokens", "finished", "length")
+            "cache_read_tokens", "finished", "length", *CACHE_COUNTERS)
 
 # The tables themselves are made by the store's migrations (``schema.py``, "rollups"); a test checks
 # that their columns are these keys and values.
@@ -91,14 +94,14 @@ VALUES: dict[str, tuple[str, ...]] = {
     "rollup_calls": COUNTERS,
     "rollup_targets": ("provider", "hist", *EXTREMES),
     "rollup_prompts": ("hist", *EXTREMES),
-    "rollup_tags": (*COUNTERS, "hist", *EXTREMES),
+    "rollup_tags": (*COUNTERS[:-len(CACHE_COUNTERS)], "hist", *EXTREMES, *CACHE_COUNTERS),  # in migration order
 }
 
 
-def _upsert(table: str, extremes: bool = True) -> str:
+def _upsert(table: str) -> str:
     """Counters add up; a histogram gets its new calls' bucket indexes (a new row keeps them :func:`_raw`);
-    the extremes widen. ``extremes=False``: a store before migration 7 (migration 2's backfill)."""
-    values = [c for c in VALUES[table] if extremes or c not in EXTREMES]
+    the extremes widen."""
+    values = VALUES[table]
     columns = KEYS[table] + tuple(values)
     updates = [f"{c} = {c} + excluded.{c}" for c in values if c in COUNTERS]
     if "hist" in values:
@@ -112,7 +115,6 @@ def _upsert(table: str, extremes: bool = True) -> str:
 
 
 _UPSERTS = {table: _upsert(table) for table in KEYS}
-_UPSERTS_BEFORE_EXTREMES = {table: _upsert(table, extremes=False) for table in KEYS}
 
 
 # -- histograms ---------------------------------------------------------------------------------------
@@ -254,7 +256,8 @@ class Aggregate:
             day = int(ts // DAY_S)
             vector = (1, cost is not None, cost or 0.0, cost is None and input_tokens is not None,
                       input_tokens is not None, input_tokens or 0, output_tokens is not None, output_tokens or 0,
-                      cache_read or 0, finish is not None, finish == "length")
+                      cache_read or 0, finish is not None, finish == "length", cache_read is not None,
+                      input_tokens or 0 if cache_read is not None else 0)
             prompt = NO_PROMPT if prompt_name is None else prompt_name
             version = NO_VERSION if prompt_version is None else prompt_version
             key = (day, target, provider, prompt, version, status)
@@ -309,14 +312,19 @@ class Aggregate:
                 if high is None or value > high:
                     bounds[i + 1] = value
 
-    def rows(self, pack: bool = False, extremes: bool = True) -> dict[str, list[tuple[Any, ...]]]:
+    def rows(self, pack: bool = False) -> dict[str, list[tuple[Any, ...]]]:
         """Table → rows (key columns, then value columns as in :data:`VALUES`; ``hist`` in :func:`_raw` form,
-        or packed if ``pack``; without the :data:`EXTREMES` unless ``extremes``)."""
+        or packed if ``pack``)."""
         raw = _packed if pack else _raw
         none: list[float | None] = [None] * len(EXTREMES)
 
         def bounds(table: str, key: tuple[Any, ...]) -> list[float | None]:
-            return (self.extremes.get((table, key)) or none) if extremes else []
+            return self.extremes.get((table, key)) or none
+
+        def tag_row(key: tuple[Any, ...], vectors: list[tuple[Any, ...]], lanes: list[int]) -> tuple[Any, ...]:
+            counts = tuple(map(sum, zip(*vectors, strict=True)))
+            at = len(counts) - len(CACHE_COUNTERS)  # the cache counters come after the extremes (migration 12)
+            return (*key, *counts[:at], raw(lanes), *bounds("rollup_tags", key), *counts[at:])
 
         return {
             "rollup_calls": [(*key, *map(sum, zip(*vectors, strict=True))) for key, vectors in self.calls.items()],
@@ -324,8 +332,7 @@ class Aggregate:
                                for key, entry in self.targets.items()],
             "rollup_prompts": [(*key, raw(lanes), *bounds("rollup_prompts", key))
                                for key, lanes in self.prompts.items()],
-            "rollup_tags": [(*key, *map(sum, zip(*vectors, strict=True)), raw(lanes), *bounds("rollup_tags", key))
-                            for key, (vectors, lanes) in self.tags.items()],
+            "rollup_tags": [tag_row(key, vectors, lanes) for key, (vectors, lanes) in self.tags.items()],
         }
 
 
@@ -334,13 +341,12 @@ def register(conn: sqlite3.Connection) -> None:
     conn.create_function("wb_hist_bump", 2, bump, deterministic=True)
 
 
-def apply(conn: sqlite3.Connection, aggregate: Aggregate, pack: bool = False, extremes: bool = True) -> None:
+def apply(conn: sqlite3.Connection, aggregate: Aggregate, pack: bool = False) -> None:
     """Add an aggregate to the stored rollups (inside the caller's transaction): one upsert per table.
-    The connection needs :func:`register` first. ``extremes=False``: tables before migration 7."""
-    upserts = _UPSERTS if extremes else _UPSERTS_BEFORE_EXTREMES
-    for table, rows in aggregate.rows(pack, extremes).items():
+    The connection needs :func:`register` first."""
+    for table, rows in aggregate.rows(pack).items():
         if rows:
-            conn.executemany(upserts[table], rows)
+            conn.executemany(_UPSERTS[table], rows)
 
 
 def calls_where(conn: sqlite3.Connection, where: str = "1", args: Sequence[Any] = (),
@@ -358,12 +364,13 @@ def calls_where(conn: sqlite3.Connection, where: str = "1", args: Sequence[Any] 
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
-    """Recompute every rollup from the calls (the backfills of migrations 2 and 7; migration 2 runs on tables
-    without the :data:`EXTREMES`)."""
+    """Recompute every rollup from the calls (the backfills of migrations 2, 7 and 12). Tables older than the
+    cache counters (migrations 2 and 7 on their way up) are left empty: migration 12 recomputes them all."""
+    if COUNTERS[-1] not in {row[1] for row in conn.execute("PRAGMA table_info(rollup_calls)")}:
+        return
     for table in KEYS:
         conn.execute(f"DELETE FROM {table}")
-    have = {row[1] for row in conn.execute("PRAGMA table_info(rollup_targets)")}
-    _reaggregate(conn, "1", (), extremes=EXTREMES[0] in have)
+    _reaggregate(conn, "1", ())
 
 
 def recompute_days(conn: sqlite3.Connection, first: int, last: int) -> None:
@@ -373,12 +380,12 @@ def recompute_days(conn: sqlite3.Connection, first: int, last: int) -> None:
     _reaggregate(conn, "c.ts >= ? AND c.ts < ?", (first * DAY_S, (last + 1) * DAY_S))
 
 
-def _reaggregate(conn: sqlite3.Connection, where: str, args: Sequence[Any], extremes: bool = True) -> None:
+def _reaggregate(conn: sqlite3.Connection, where: str, args: Sequence[Any]) -> None:
     register(conn)
     for calls, tags in calls_where(conn, where, args):
         aggregate = Aggregate()
         aggregate.add(calls, tags)
-        apply(conn, aggregate, pack=True, extremes=extremes)
+        apply(conn, aggregate, pack=True)
 
 
 def roll_pending(conn: sqlite3.Connection, batch: int = 5_000) -> int:

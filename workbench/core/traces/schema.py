@@ -25,6 +25,8 @@ transaction, once across processes) is :mod:`workbench.core.migrations`.
 8. ``eval_cells``: ``eval_cell``, the eval cell a call answered.
 9. ``tool_calls``: ``payloads.tool_calls_json``, the reply's tool calls.
 11. ``refusals``: ``payloads.refusal_text``, ``payloads.refusal_category`` and ``payloads.blocks_json``.
+12. ``rollup_cache_reports``: the rollups' ``cache_n`` and ``cache_input_tokens`` (the cache hit ratio's
+    denominator: calls that reported cache numbers); the rollups are recomputed.
 """
 
 from __future__ import annotations
@@ -153,6 +155,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE payloads ADD COLUMN blocks_json VARCHAR",
     ), doc="A refused reply's refusal (its text and category) and the reply's provider blocks (server tools and "
            "their results, a model fallback, a compaction), beside its text."),
+    Migration("rollup_cache_reports", (
+        *(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+          for table in ("rollup_calls", "rollup_tags") for column in ("cache_n", "cache_input_tokens")),
+        "UPDATE rollup_state SET rolled_rowid = (SELECT coalesce(max(rowid), 0) FROM payloads)",
+    ), rollup.rebuild,
+        "The calls that reported cache numbers and their input tokens, so the cache hit ratio leaves out calls "
+        "whose provider reports none (Ollama) and is unknown for a group where none did; the rollups are "
+        "recomputed from the calls."),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

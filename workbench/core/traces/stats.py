@@ -53,6 +53,8 @@ def exact_stats(conn: sqlite3.Connection, by: str, filters: Filters) -> list[dic
         f"SELECT {key} AS grp, count(*) AS calls, sum(c.cost_usd) AS spend_usd, "
         f"sum(c.cost_usd IS NULL AND c.input_tokens IS NOT NULL) AS unpriced, "
         f"sum(c.cache_read_tokens) AS cache_read, sum(c.input_tokens) AS input_tokens, "
+        f"count(c.cache_read_tokens) AS cache_n, "
+        f"total(CASE WHEN c.cache_read_tokens IS NOT NULL THEN c.input_tokens END) AS cache_input, "
         f"sum(c.output_tokens) AS output_tokens, avg(c.finish_reason = 'length') AS length_share, "
         f"avg(c.status = 'error') AS error_share, group_concat(c.ttft_ms) AS ttfts, "
         f"group_concat(c.latency_ms) AS latencies FROM {source} WHERE {where} GROUP BY grp ORDER BY grp",
@@ -64,14 +66,22 @@ def exact_stats(conn: sqlite3.Connection, by: str, filters: Filters) -> list[dic
         out.append({
             by: row["grp"], "calls": row["calls"], "spend_usd": row["spend_usd"], "unpriced_calls": row["unpriced"],
             "input_tokens": row["input_tokens"], "output_tokens": row["output_tokens"],
-            "cache_read_tokens": row["cache_read"] or 0,
-            "cache_hit_ratio": (row["cache_read"] or 0) / row["input_tokens"] if row["input_tokens"] else None,
+            **_cache(row["cache_n"], row["cache_read"], int(row["cache_input"])),
             "length_share": row["length_share"], "error_share": row["error_share"],
             "ttft_p50_ms": _quantile(ttfts, 0.5), "ttft_p95_ms": _quantile(ttfts, 0.95),
             "latency_p50_ms": _quantile(latencies, 0.5), "latency_p95_ms": _quantile(latencies, 0.95),
             "percentiles_approximate": False,
         })
     return out
+
+
+def _cache(reported: int, read: int | None, inputs: int) -> dict[str, Any]:
+    """A group's cache reads and hit ratio, over the ``reported`` calls that gave cache numbers (their ``inputs``
+    input tokens): both ``None`` when none did (a provider that reports none, such as Ollama, is not a 0% hit)."""
+    if not reported:
+        return {"cache_read_tokens": None, "cache_input_tokens": None, "cache_hit_ratio": None}
+    return {"cache_read_tokens": read or 0, "cache_input_tokens": inputs,
+            "cache_hit_ratio": (read or 0) / inputs if inputs else None}
 
 
 EXACT_UP_TO = 1_000
@@ -169,8 +179,7 @@ def _rollup_stats(conn: sqlite3.Connection, by: str, filters: Filters, counter_t
             by: value, "calls": c["calls"], "spend_usd": c["spend_usd"] if c["priced"] else None,
             "unpriced_calls": c["unpriced"], "input_tokens": c["input_tokens"] if c["input_n"] else None,
             "output_tokens": c["output_tokens"] if c["output_n"] else None,
-            "cache_read_tokens": c["cache_read_tokens"],
-            "cache_hit_ratio": c["cache_read_tokens"] / c["input_tokens"] if c["input_tokens"] else None,
+            **_cache(c["cache_n"], c["cache_read_tokens"], c["cache_input_tokens"]),
             "length_share": c["length"] / c["finished"] if c["finished"] else None,
             "error_share": result[len(rollup.COUNTERS)] / c["calls"],
         }
@@ -271,7 +280,8 @@ _EDGE_COUNTERS = (  # rollup.COUNTERS and the errors, computed from the calls
     "count(*), count(c.cost_usd), total(c.cost_usd), sum(c.cost_usd IS NULL AND c.input_tokens IS NOT NULL), "
     "count(c.input_tokens), coalesce(sum(c.input_tokens), 0), count(c.output_tokens), "
     "coalesce(sum(c.output_tokens), 0), coalesce(sum(c.cache_read_tokens), 0), count(c.finish_reason), "
-    "coalesce(sum(c.finish_reason = 'length'), 0), sum(c.status = 'error')")
+    "coalesce(sum(c.finish_reason = 'length'), 0), count(c.cache_read_tokens), "
+    "coalesce(sum(CASE WHEN c.cache_read_tokens IS NOT NULL THEN c.input_tokens END), 0), sum(c.status = 'error')")
 _ROLLUP_FILTERS = (("provider", "provider"), ("model", "target"), ("status", "status"), ("prompt", "prompt_name"),
                    ("prompt_version", "prompt_version"), ("tag", "tag"))
 
