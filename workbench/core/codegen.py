@@ -166,7 +166,13 @@ _PRINT_DELTAS = {
         if not line.startswith("data:") or line[5:].strip() == "[DONE]":
             continue
         for choice in json.loads(line[5:]).get("choices") or []:
-            print((choice.get("delta") or {}).get("content") or "", end="", flush=True)
+            delta = choice.get("delta") or {}
+            print(delta.get("content") or "", end="", flush=True)
+            for call in delta.get("tool_calls") or []:  # a tool call: its name, then its arguments in pieces
+                function = call.get("function") or {}
+                if function.get("name"):
+                    print(f"\\ntool call {function['name']}: ", end="")
+                print(function.get("arguments") or "", end="", flush=True)
 """,
     "anthropic": """\
         if not line.startswith("data:"):
@@ -174,6 +180,10 @@ _PRINT_DELTAS = {
         event = json.loads(line[5:])
         if event.get("type") == "content_block_delta" and event["delta"].get("type") == "text_delta":
             print(event["delta"]["text"], end="", flush=True)
+        elif event.get("type") == "content_block_start" and event["content_block"].get("type") == "tool_use":
+            print(f"\\ntool call {event['content_block']['name']}: ", end="")
+        elif event.get("type") == "content_block_delta" and event["delta"].get("type") == "input_json_delta":
+            print(event["delta"]["partial_json"], end="", flush=True)
 """,
     "gemini": """\
         if not line.startswith("data:"):
@@ -182,10 +192,17 @@ _PRINT_DELTAS = {
             for part in (candidate.get("content") or {}).get("parts") or []:
                 if part.get("text") and not part.get("thought"):
                     print(part["text"], end="", flush=True)
+                elif part.get("functionCall"):
+                    call = part["functionCall"]
+                    print(f"\\ntool call {call['name']}: {json.dumps(call.get('args') or {}, separators=(',', ':'))}")
 """,
     "ollama": """\
         if line.strip():
-            print((json.loads(line).get("message") or {}).get("content") or "", end="", flush=True)
+            message = json.loads(line).get("message") or {}
+            print(message.get("content") or "", end="", flush=True)
+            for call in message.get("tool_calls") or []:
+                function = call["function"]
+                print(f"\\ntool call {function['name']}: {json.dumps(function['arguments'], separators=(',', ':'))}")
 """,
 }
 
@@ -226,6 +243,10 @@ def _openai_sdk(wire: _Wire) -> str:
         "for chunk in client.chat.completions.create(**body):\n"
         "    for choice in chunk.choices:\n"
         '        print(choice.delta.content or "", end="", flush=True)\n'
+        "        for call in choice.delta.tool_calls or []:  # a tool call: its name, then its arguments in pieces\n"
+        "            if call.function and call.function.name:\n"
+        '                print(f"\\ntool call {call.function.name}: ", end="")\n'
+        '            print(call.function and call.function.arguments or "", end="", flush=True)\n'
         "print()\n"
     )
 
@@ -242,6 +263,10 @@ def _anthropic_sdk(wire: _Wire) -> str:
         + f"\nfor event in {call}:\n"
         '    if event.type == "content_block_delta" and event.delta.type == "text_delta":\n'
         '        print(event.delta.text, end="", flush=True)\n'
+        '    elif event.type == "content_block_start" and event.content_block.type == "tool_use":\n'
+        '        print(f"\\ntool call {event.content_block.name}: ", end="")\n'
+        '    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":\n'
+        '        print(event.delta.partial_json, end="", flush=True)\n'
         "print()\n"
     )
 
