@@ -381,6 +381,15 @@ def test_a_grading_chat_is_filled_message_by_message_and_sent_as_system_and_user
     assert judge_request("plain [text]").messages[0].content == "plain [text]"
 
 
+def test_a_rubric_prompt_is_rendered_as_nunjucks_with_filters_tags_and_unset_names_empty() -> None:
+    template = ("{# the judge #}Grade {{ output | upper }}{% if rubric %} against {{ rubric | replace('x', 'y') }}"
+                "{% endif %}{{ unset }}: {{ vars | dump }}")
+    rendered = render_prompt(template, {"output": "hi", "rubric": "xx", "vars": {"a": 1}})
+    assert rendered == 'Grade HI against yy: {"a":1}'  # dump is JSON.stringify
+    chat = render_prompt([{"role": "user", "content": "{{ output | title }}"}], {"output": "paris"})
+    assert chat == '[{"role":"user","content":"Paris"}]'
+
+
 # --- model-graded: each type with a scripted grader ---------------------------------------------------------------
 
 QUESTION = "user: What is the capital of France?"

@@ -18,6 +18,7 @@ from typing import Any
 
 from workbench.core.evals.checks import Check, CheckFn, Context, Unusable, quote
 from workbench.core.evals.embeddings import EmbeddingError, cosine
+from workbench.core.templating import TemplateError, render
 
 NO_JUDGE = "no judge target: set judge: in the suite or provider: on the assertion"
 
@@ -132,15 +133,14 @@ _FINAL_VERDICTS = "final verdict for each statement in order:"
 
 ANSWER_RELEVANCE_THRESHOLD = 0.7
 GEVAL_THRESHOLD = 0.7
-_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*(?:\|[^}]*)?\}\}")
 
 
 # --- prompts and the judge --------------------------------------------------------------------------------------
 
 
 def render_prompt(template: Any, values: Mapping[str, Any]) -> str:
-    """A grading prompt with its ``{{ name }}`` placeholders filled (an unknown name is left as written); a chat
-    (a list, or a JSON list in a text) is filled message by message and given back as compact JSON, as promptfoo
+    """A grading prompt rendered with ``values`` as promptfoo renders it (Nunjucks: filters and tags; an unset
+    name is empty); a chat (a list, or a JSON list in a text) is rendered message by message and given back as compact JSON, as promptfoo
     does."""
     chat = template
     if isinstance(template, str) and template.lstrip().startswith("["):
@@ -157,13 +157,11 @@ def render_prompt(template: Any, values: Mapping[str, Any]) -> str:
 
 
 def _fill(text: str, values: Mapping[str, Any]) -> str:
-    def value(match: re.Match[str]) -> str:
-        found = values.get(match[1])
-        if found is None:
-            return match[0]
-        return found if isinstance(found, str) else json.dumps(found, ensure_ascii=False)
-
-    return _PLACEHOLDER.sub(value, text)
+    """``text`` rendered as promptfoo renders a grading prompt: Nunjucks (filters, tags; an unset name is empty)."""
+    try:
+        return render(text, values)
+    except TemplateError as exc:
+        raise Unusable(f"the grading prompt: {exc}") from None
 
 
 async def ask(ctx: Context, prompt: str) -> str:
