@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx2
+import openai
 import pytest
 
 from tests.images import png
@@ -14,7 +17,7 @@ from workbench.core.tool_turns import TurnToolCall
 from workbench.fakeserver.process import FakeServerProcess
 
 
-@pytest.mark.parametrize("target", ["fake-anthropic/counted", "fake-gemini/counted"])
+@pytest.mark.parametrize("target", ["fake-anthropic/counted", "fake-gemini/counted", "fake-responses/counted"])
 async def test_exact_count_equals_the_usage_the_call_reports(target: str, fake_env: dict[str, str],
                                                            client: httpx2.AsyncClient) -> None:
     counts = await count_with_providers(PROMPT, [target], fake_env, client)
@@ -54,7 +57,7 @@ TOOL_TURNS = ChatRequest(
 )
 
 
-@pytest.mark.parametrize("target", ["fake-anthropic/counted", "fake-gemini/counted"])
+@pytest.mark.parametrize("target", ["fake-anthropic/counted", "fake-gemini/counted", "fake-responses/counted"])
 async def test_a_count_sends_the_tools_and_turns_the_call_sends(target: str, fake_env: dict[str, str],
                                                                 client: httpx2.AsyncClient) -> None:
     counts = await count_with_providers(TOOL_TURNS, [target], fake_env, client)
@@ -74,3 +77,17 @@ async def test_vllm_tokenize_counts_the_tools(fake_server: FakeServerProcess, fa
     served = await call("fake/qwen", fake_env, client, request)
     assert served.usage is not None and chat == {"vllm/qwen": served.usage.input_tokens}
     assert chat["vllm/qwen"] > (await count_with_providers(PROMPT, ["vllm/qwen"], env, client))["vllm/qwen"]
+
+
+async def test_the_openai_sdk_reads_the_responses_input_token_count(fake_server: FakeServerProcess,
+                                                                    fake_env: dict[str, str],
+                                                                    client: httpx2.AsyncClient) -> None:
+    sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
+    tools: Any = [{"type": "function", **WEATHER["function"]}]
+    counted = await sdk.responses.input_tokens.count(model="counted", input="Weather in Paris?",
+                                                     instructions="Be brief.", tools=tools)
+    request = ChatRequest.from_prompt("Weather in Paris?", system="Be brief.", params=Params(tools=(WEATHER,)))
+    ours = await count_with_providers(request, ["fake-responses/counted"], fake_env, client)
+    assert counted.object == "response.input_tokens" and ours == {"fake-responses/counted": counted.input_tokens}
+    raw = await count_with_providers(request, ["fake-responses/counted"], fake_env, client, raw=True)
+    assert raw == {}  # raw text is not what the endpoint counts: the offline estimate answers

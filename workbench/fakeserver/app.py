@@ -4,7 +4,8 @@ Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``POST /v1/messag
 ``POST /v1beta/models/{model}:streamGenerateContent`` (``?alt=sse``) and ``:generateContent``
 (also under ``/v1/models/``), ``POST /api/chat``; embeddings: ``POST /v1/embeddings`` (OpenAI's, deterministic
 vectors: :mod:`workbench.fakeserver.embeddings`; not logged, no scenarios); token counting:
-``POST /v1/messages/count_tokens`` (Anthropic), ``POST .../models/{model}:countTokens`` (Gemini),
+``POST /v1/messages/count_tokens`` (Anthropic), ``POST /v1/responses/input_tokens`` (OpenAI Responses),
+``POST .../models/{model}:countTokens`` (Gemini),
 ``POST /tokenize`` (llama.cpp, or vLLM when the body has ``prompt`` / ``messages``); ``GET /v1/models``,
 ``GET /api/tags``, ``GET /api/version``, ``GET /``; ``GET /_fake/log``, ``GET /_fake/limits``, ``POST /_fake/reset``.
 Every provider route is also served under ``/_redirected`` (where ``redirect=CODE`` points), with the
@@ -36,9 +37,9 @@ set). Log entries gain ``rate_limited`` and ``cost_tokens`` (tokens charged; 0 w
 never admitted). ``GET /_fake/limits`` shows the buckets and the admitted / rejected totals;
 ``POST /_fake/reset`` refills the buckets and zeroes the totals as well.
 
-Counting endpoints (wires ``anthropic_count``, ``gemini_count``, ``llamacpp_tokenize``,
-``vllm_tokenize``) skip the rate limits entirely: never charged nor rejected, no rate-limit headers
-(Anthropic's count_tokens limits are separate from message creation). They honour the scenario
+Counting endpoints (wires ``anthropic_count``, ``openai_responses_count``, ``gemini_count``,
+``llamacpp_tokenize``, ``vllm_tokenize``) skip the rate limits entirely: never charged nor rejected, no rate-limit
+headers (Anthropic's count_tokens limits are separate from message creation). They honour the scenario
 keys ``status`` / ``fail`` / ``retry_after`` / ``id`` (their own fail counters: the wire is part of
 the key), ``ttft``, ``hang``, ``disconnect``, ``malformed``, ``redirect``, ``html``, ``cut_error_body``
 and ``huge_error`` (the other hostile keys are ignored there); their log entries gain
@@ -81,6 +82,7 @@ from workbench.fakeserver.wire import (
     GeminiWire,
     OllamaWire,
     OpenAIChatWire,
+    OpenAIResponsesCountWire,
     OpenAIResponsesWire,
     WireFormat,
     anthropic,
@@ -122,6 +124,7 @@ _ROUTES: dict[str, WireFormat] = {
     "/v1/messages": AnthropicWire(),
     "/api/chat": OllamaWire(),
     "/v1/messages/count_tokens": AnthropicCountWire(),
+    "/v1/responses/input_tokens": OpenAIResponsesCountWire(),
 }
 _GEMINI = GeminiWire()
 _GEMINI_COUNT = GeminiCountWire()

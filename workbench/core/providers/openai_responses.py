@@ -124,9 +124,22 @@ class ResponsesParser(WireParser):
         return ()
 
 
+COUNT_FIELDS = ("model", "input", "instructions", "tools", "tool_choice", "reasoning", "text")
+"""The Responses body's fields that ``POST /responses/input_tokens`` takes too."""
+
+
 class OpenAIResponsesProvider(OpenAIChatProvider):
     def url(self, request: ChatRequest) -> str:
         return f"{self.endpoint.base_url}/responses"
+
+    async def count_tokens(self, request: ChatRequest, *, raw: bool = False) -> int | None:
+        """OpenAI's input token count (``POST /responses/input_tokens``) of the fields of :meth:`body` it takes
+        (:data:`COUNT_FIELDS`: the input with its attachments and tool turns, instructions, tools, tool choice,
+        reasoning); ``None`` for raw text, which it does not count."""
+        if raw:
+            return None
+        body = {k: v for k, v in self.body(self.resolve(request)).items() if k in COUNT_FIELDS}
+        return int((await self._post_json(f"{self.endpoint.base_url}/responses/input_tokens", body))["input_tokens"])
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         p = request.params

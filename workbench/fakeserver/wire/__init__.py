@@ -10,7 +10,7 @@ from workbench.fakeserver.wire.base import CountWire, WireFormat
 from workbench.fakeserver.wire.gemini import GeminiCountWire, GeminiWire
 from workbench.fakeserver.wire.ollama import OllamaWire
 from workbench.fakeserver.wire.openai_chat import OpenAIChatWire
-from workbench.fakeserver.wire.openai_responses import OpenAIResponsesWire
+from workbench.fakeserver.wire.openai_responses import OpenAIResponsesCountWire, OpenAIResponsesWire
 from workbench.fakeserver.wire.tokenize import LlamaCppTokenizeWire, VllmTokenizeWire, tokenize_wire
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "LlamaCppTokenizeWire",
     "OllamaWire",
     "OpenAIChatWire",
+    "OpenAIResponsesCountWire",
     "OpenAIResponsesWire",
     "VllmTokenizeWire",
     "WireFormat",

@@ -22,7 +22,7 @@ from workbench.core.image_size import IMAGE_TYPES, PDF, image_size, pdf_pages, s
 from workbench.core.tokens.images import family_of, image_tokens, pdf_tokens
 from workbench.fakeserver.wire.base import WireError
 
-_FAMILY_WIRE = {"anthropic_count": "anthropic", "gemini_count": "gemini"}
+_FAMILY_WIRE = {"anthropic_count": "anthropic", "gemini_count": "gemini", "openai_responses_count": "openai_responses"}
 
 
 def attached_tokens(wire: str, model: str, body: Mapping[str, Any]) -> int:
@@ -95,7 +95,7 @@ def _attachments(wire: str, body: Mapping[str, Any]) -> Iterator[tuple[str, str 
                     raise WireError(f"{where}.file: expected an object with file_data.", f"{where}.file")
                 media_type, data = _data_url(file.get("file_data"), f"{where}.file.file_data")
                 yield f"{where}.file.file_data", media_type, data
-    elif wire == "openai_responses":
+    elif wire in ("openai_responses", "openai_responses_count"):
         for where, part in _parts(body.get("input"), "input"):
             if part.get("type") == "input_image":
                 media_type, data = _data_url(part.get("image_url"), f"{where}.image_url")

@@ -18,6 +18,7 @@ from typing import Any
 
 from workbench.fakeserver.tool_calls import FakeToolCall
 from workbench.fakeserver.wire.base import (
+    CountWire,
     Generation,
     Prompt,
     StreamRenderer,
@@ -34,7 +35,7 @@ from workbench.fakeserver.wire.base import (
 from workbench.fakeserver.wire.openai_common import OpenAIWire
 from workbench.fakeserver.wire.tools import fragments, tools_of
 
-__all__ = ["OpenAIResponsesWire"]
+__all__ = ["OpenAIResponsesCountWire", "OpenAIResponsesWire"]
 
 
 def responses_usage(gen: Generation) -> dict[str, Any] | None:
@@ -332,3 +333,14 @@ class OpenAIResponsesWire(OpenAIWire):
     def body(self, gen: Generation) -> bytes:
         items = _Items(gen)
         return compact(items.response(items.final_status(), items.output(), True)).encode()
+
+
+class OpenAIResponsesCountWire(CountWire, OpenAIResponsesWire):
+    """``POST /v1/responses/input_tokens``: a Responses body (``input``, ``instructions``, ``tools``, …) ->
+    ``{"object": "response.input_tokens", "input_tokens": N}``, N being the ``input_tokens`` a Responses call with
+    the same body reports without a cache."""
+
+    name = "openai_responses_count"
+
+    def count_body(self, prompt: Prompt) -> bytes:
+        return compact({"object": "response.input_tokens", "input_tokens": self.count(prompt)}).encode()
