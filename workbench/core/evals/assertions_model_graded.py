@@ -140,8 +140,8 @@ GEVAL_THRESHOLD = 0.7
 
 def render_prompt(template: Any, values: Mapping[str, Any]) -> str:
     """A grading prompt rendered with ``values`` as promptfoo renders it (Nunjucks: filters and tags; an unset
-    name is empty); a chat (a list, or a JSON list in a text) is rendered message by message and given back as compact JSON, as promptfoo
-    does."""
+    name is empty); a chat (a list, or a JSON list in a text) is rendered message by message and given back as
+    compact JSON, as promptfoo does."""
     chat = template
     if isinstance(template, str) and template.lstrip().startswith("["):
         try:
@@ -209,7 +209,7 @@ def _json_objects(text: str) -> list[dict[str, Any]]:
 
 async def _llm_rubric(ctx: Context) -> Check:
     rubric = _value_text(ctx)
-    values = {**ctx.obs.vars, "output": ctx.obs.text, "rubric": rubric}
+    values = {"output": ctx.obs.text, "rubric": rubric, **ctx.obs.vars}
     reply = await ask(ctx, render_prompt(_rubric(ctx, DEFAULT_GRADING_PROMPT), values))
     passed, score, reason = judge_verdict(reply, ctx.spec.threshold)
     expected = f"output meeting the rubric {quote(rubric, 80)}" + _threshold_note(ctx.spec.threshold)
@@ -256,7 +256,7 @@ def _truthy(value: Any) -> bool:
 async def _closed_qa(ctx: Context) -> Check:
     """Passes when the grader's reply ends with ``Y``."""
     criteria = _value_text(ctx)
-    values = {**ctx.obs.vars, "input": ctx.obs.prompt_text, "criteria": criteria, "completion": ctx.obs.text}
+    values = {"input": ctx.obs.prompt_text, "criteria": criteria, "completion": ctx.obs.text, **ctx.obs.vars}
     reply = await ask(ctx, render_prompt(_rubric(ctx, CLOSED_QA_PROMPT), values))
     end = reply.rstrip()
     passed = end.endswith("Y")
@@ -271,7 +271,7 @@ async def _factuality(ctx: Context) -> Check:
     from ``config`` (promptfoo's ``factuality`` scores: subset, superset, agree, disagree, differButFactual;
     1, 1, 1, 0, 1 by default); passes when the category's score is above 0."""
     ideal = _value_text(ctx)
-    values = {**ctx.obs.vars, "input": ctx.obs.prompt_text, "ideal": ideal, "completion": ctx.obs.text}
+    values = {"input": ctx.obs.prompt_text, "ideal": ideal, "completion": ctx.obs.text, **ctx.obs.vars}
     reply = await ask(ctx, render_prompt(_rubric(ctx, FACTUALITY_PROMPT), values))
     category, reason = _factuality_category(reply)
     weights = {key: 0.0 if key == "D" else 1.0 for key in _FACTUALITY_CATEGORIES}
@@ -369,12 +369,12 @@ async def _context_faithfulness(ctx: Context) -> Check:
     prompts = ctx.spec.rubric_prompt if isinstance(ctx.spec.rubric_prompt, list) else []
     first = _message_text(prompts[0]) if prompts else FAITHFULNESS_STATEMENTS_PROMPT
     second = _message_text(prompts[1]) if len(prompts) > 1 else FAITHFULNESS_VERDICTS_PROMPT
-    values = {**ctx.obs.vars, "question": query, "answer": ctx.obs.text}
+    values = {"question": query, "answer": ctx.obs.text, **ctx.obs.vars}
     reply = await ask(ctx, render_prompt(first, values))
     statements = [line.strip() for line in reply.split("\n") if line.strip()]
     if not statements:
         raise Unusable("the judge gave no statements to check")
-    values = {**ctx.obs.vars, "context": context, "statements": "\n".join(statements)}
+    values = {"context": context, "statements": "\n".join(statements), **ctx.obs.vars}
     verdicts = (await ask(ctx, render_prompt(second, values))).lower().strip()
     score = _faithfulness(verdicts, len(statements))
     threshold = ctx.spec.threshold or 0.0

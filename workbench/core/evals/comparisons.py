@@ -18,10 +18,10 @@ from typing import Any
 
 from workbench.core.errors import ConfigError
 from workbench.core.evals.assertions import verdict
-from workbench.core.evals.checks import Judge
+from workbench.core.evals.assertions_model_graded import render_prompt
+from workbench.core.evals.checks import Judge, Unusable
 from workbench.core.evals.model import AssertionSpec, CellKey, CellResult, Grading, TestCase
 from workbench.core.evals.prompt_render import resolve_variables
-from workbench.core.templating import TemplateError, render
 
 SELECT_BEST = "select-best"
 MAX_SCORE = "max-score"
@@ -167,8 +167,8 @@ async def select_best(spec: AssertionSpec, results: Sequence[CellResult], judge:
     outputs = [result.observation.text for result in results]
     try:
         prompt = _grading_prompt(spec, criteria, outputs, results[0].observation.vars)
-    except TemplateError as exc:
-        return [_graded(spec, False, f"select-best's grading prompt failed: {exc}") for _ in results]
+    except Unusable as exc:
+        return [_graded(spec, False, f"select-best: {exc}") for _ in results]
     if judge is None:
         return [_graded(spec, False, "no judge target: set judge: in the suite or provider: on the assertion")
                 for _ in results]
@@ -190,21 +190,10 @@ async def select_best(spec: AssertionSpec, results: Sequence[CellResult], judge:
 
 
 def _grading_prompt(spec: AssertionSpec, criteria: str, outputs: list[str], variables: dict[str, str]) -> str:
-    """The grading prompt (``rubricPrompt`` or promptfoo's), rendered as Nunjucks with the test's variables,
-    ``criteria`` and ``outputs``; a chat (a list, or its JSON) message by message, given back as JSON."""
-    values = {**resolve_variables(variables), "criteria": criteria, "outputs": outputs}
+    """The grading prompt (``rubricPrompt`` or promptfoo's) rendered with ``criteria``, ``outputs`` and the test's
+    variables (which win, as in promptfoo)."""
     template = spec.rubric_prompt if spec.rubric_prompt is not None else SELECT_BEST_PROMPT
-    chat = template
-    if isinstance(template, str) and template.lstrip().startswith("["):
-        try:
-            chat = json.loads(template)
-        except ValueError:
-            chat = template
-    if isinstance(chat, list) and all(isinstance(m, dict) and "content" in m for m in chat):
-        return json.dumps([{**m, "content": render(str(m["content"]), values)} for m in chat], ensure_ascii=False)
-    if not isinstance(template, str):
-        raise TemplateError(f"a grading prompt is a text or a list of messages, not {type(template).__name__}")
-    return render(template, values)
+    return render_prompt(template, {"criteria": criteria, "outputs": outputs, **resolve_variables(variables)})
 
 
 def max_score(spec: AssertionSpec, results: Sequence[CellResult], name: Callable[[CellResult], str]) -> list[Grading]:
