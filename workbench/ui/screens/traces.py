@@ -34,12 +34,12 @@ EXACT_TOTALS_MAX_CALLS = 50_000
 
 
 def totals_of(groups: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-status ``stats`` rows summed: calls, spend, unpriced calls, the cache hit ratio (cache reads ÷ input
-    tokens); TTFT percentiles of the ``ok`` calls (percentiles do not add across groups; failed calls rarely have
-    a first token)."""
+    """Per-status ``stats`` rows summed: calls, spend, unpriced calls, the cache hit ratio (cache reads ÷ the
+    input tokens of the calls that reported cache numbers; unknown when none did); TTFT percentiles of the ``ok``
+    calls (percentiles do not add across groups; failed calls rarely have a first token)."""
     spends = [g["spend_usd"] for g in groups if g.get("spend_usd") is not None]
     ok = next((g for g in groups if g.get("status") == "ok"), None)
-    inputs = sum(g.get("input_tokens") or 0 for g in groups)
+    inputs = sum(g.get("cache_input_tokens") or 0 for g in groups)  # of the calls that reported cache numbers
     return {"calls": sum(g["calls"] or 0 for g in groups),
             "cache_hit_ratio": sum(g.get("cache_read_tokens") or 0 for g in groups) / inputs if inputs else None,
             "spend_usd": sum(spends) if spends else None,
