@@ -52,6 +52,28 @@ def test_echo_answers_with_the_rendered_prompt(tmp_path: Path) -> None:
     assert summary["passes"] == 2 and summary["cost_usd"] == 0
 
 
+def test_an_echo_grader_reads_a_rubric_prompt_where_the_tests_variables_win(tmp_path: Path) -> None:
+    """promptfoo renders a grading prompt with ``{output, rubric, ...vars}``: a variable named ``rubric`` is the
+    one the grader sees; Nunjucks filters work in it."""
+    suite = _suite(tmp_path, """\
+        prompts: ["{{answer}}"]
+        providers: [echo]
+        defaultTest:
+          options:
+            provider: echo
+            rubricPrompt: '{"pass": {{ (output | upper == "PARIS" and rubric == "from the test") | dump }}}'
+        tests:
+          - vars: {answer: paris, rubric: from the test}
+            assert: [{type: llm-rubric, value: from the assertion}]
+          - vars: {answer: paris}
+            assert: [{type: llm-rubric, value: from the assertion}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 1, result.stderr
+    summary = json_lines(result.stdout)[-1]
+    assert (summary["runs"], summary["passes"]) == (2, 1)  # 0 if the grader's own rubric won, or upper was dropped
+
+
 def test_a_provider_prompts_filter_runs_only_those_prompts(tmp_path: Path) -> None:
     suite = _suite(tmp_path, """\
         prompts:
