@@ -1,10 +1,14 @@
 """The editor keeps a loaded prompt file's cache breakpoints: its race sends them (Anthropic reads the cache the
-second time), its estimate prices the Anthropic target warm, and ctrl+s writes them back."""
+second time), its estimate prices the Anthropic target warm, and ctrl+s writes them back. The prompt cache field
+shows them and sets them: the estimate, the race and the save follow what it says."""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any, cast
+
+from textual.widgets import Input
 
 from tests.conftest import prompt_workspace
 from tests.test_ui import SIZE, editor, wait_for
@@ -12,6 +16,7 @@ from tests.test_ui_more import messages
 from tests.test_ui_prompts import app_in, load_listed_prompt, trace_rows
 from workbench.core.prompts import load_current
 from workbench.core.request import CacheBreakpoints
+from workbench.core.tokens.estimate import Estimate
 from workbench.ui.widgets.editor.meter import LiveMeter
 
 SUPPORT = """name: support
@@ -68,3 +73,62 @@ async def test_the_editor_races_estimates_and_saves_a_prompts_breakpoints(tmp_pa
         saved = load_current(workspace, "support")
         assert saved.cache is not None and saved.cache.system and [m.cache for m in saved.messages] == [
             False, True, False]
+
+
+def anthropic_estimate(screen: Any) -> Estimate | None:
+    return cast("Estimate | None", screen.estimates.get("anthropic/claude-sonnet-4-5"))
+
+
+async def test_the_cache_field_sets_the_breakpoints_the_estimate_race_and_save_use(tmp_path: Path,
+                                                                                  fake_env: dict[str, str]) -> None:
+    workspace = prompt_workspace(tmp_path, support=SUPPORT)
+    target = f"fake-anthropic/ui-{uuid.uuid4().hex[:8]}@cache=1,tokens=4"
+    app = app_in(workspace, fake_env, targets=(target, "anthropic/claude-sonnet-4-5"))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        points, ttl = screen.query_one("#cache-points", Input), screen.query_one("#cache-ttl", Input)
+        assert (points.value, ttl.value) == ("", "")  # a typed prompt starts with none
+        await load_listed_prompt(app, pilot, "support")
+        assert (points.value, ttl.value) == ("system, 2", "5m")  # the file's, its turns counted from 1
+
+        # emptied, the field sends none and the estimate goes cold; typed, the estimate follows it
+        points.value = ttl.value = ""
+        await wait_for(pilot, lambda: (e := anthropic_estimate(screen)) is not None and e.input_tokens > 30
+                       and e.cache_prefix_tokens == 0)
+        assert screen.build_request().cache == CacheBreakpoints()
+        assert "warm $" not in str(screen.query_one(LiveMeter).render())
+        points.focus()
+        await pilot.press(*[{" ": "space", ",": "comma"}.get(c, c) for c in "system, last"])
+        ttl.focus()
+        await pilot.press("1", "h")
+        assert (points.value, ttl.value) == ("system, last", "1h")
+        assert screen.build_request().cache == CacheBreakpoints(system=True, messages=(2,), ttl="1h")
+        await wait_for(pilot, lambda: (e := anthropic_estimate(screen)) is not None and e.cache_prefix_tokens > 30)
+        estimate = anthropic_estimate(screen)
+        assert estimate is not None and estimate.cost_input_warm_usd is not None
+        assert estimate.cost_input_usd is not None and estimate.cost_input_warm_usd < estimate.cost_input_usd
+        assert "warm $" in str(screen.query_one(LiveMeter).render())
+
+        # two races: the first writes the whole prompt's prefix, the second reads it
+        for runs in (1, 2):
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda runs=runs: len(app.traced_ids) >= 2 * runs)
+        reads = [(r["cache_read_tokens"], r["cache_write_tokens"]) for r in reversed(trace_rows())
+                 if r["target"] == target]
+        assert len(reads) == 2 and reads[0][0] == 0 and reads[0][1] and reads[1] == (reads[0][1], 0)
+
+        # ctrl+s writes the field's breakpoints in place of the file's
+        await pilot.press("f2")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "saved support v2" in messages(app))
+        saved = load_current(workspace, "support")
+        assert saved.cache is not None and saved.cache.system and not saved.cache.tools
+        assert saved.cache.ttl == "1h" and [m.cache for m in saved.messages] == [False, False, True]
+
+        # a breakpoint after a turn that is not there: one line, and no race
+        points.value = "7"
+        race = app.race
+        await pilot.press("ctrl+r")
+        assert "cache breakpoint 7: the request has 3 messages" in "\n".join(messages(app))
+        assert app.screen is screen and app.race is race
+        await wait_for(pilot, lambda: (e := anthropic_estimate(screen)) is not None and e.cache_prefix_tokens == 0)

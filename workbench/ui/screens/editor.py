@@ -4,7 +4,8 @@ The conversation starts as one user message; ctrl+n adds a turn (roles alternate
 focused one, alt+up / alt+down move it (:class:`~workbench.ui.widgets.editor.turns.Turns`). ctrl+o attaches an
 image or PDF (by its path) to the last user turn; ``-`` for the path removes the attachments. The Tools panel
 holds the tools (a JSON or YAML list in OpenAI's function format) and the tool choice, checked as they are typed
-(the problem shows under them; a race waits until they are right). The live meter
+(the problem shows under them; a race waits until they are right). The prompt cache field names the breakpoints
+(``system``, ``tools``, ``last`` or turn numbers, as ``--cache-breakpoint`` takes them) and their TTL. The live meter
 (:class:`~workbench.ui.widgets.editor.meter.LiveMeter`) follows every edit of the text areas and counts the tools.
 
 The side list shows the workspace's ``prompts/`` files: selecting one loads it (its variables with their
@@ -85,8 +86,9 @@ class EditorScreen(WorkbenchScreen):
     EditorScreen.-narrow #system { height: 4; }
     EditorScreen.-narrow #turns { height: auto; }
     EditorScreen.-narrow #turns PromptArea { height: 6; }
-    EditorScreen #sampling, EditorScreen #reasoning { height: auto; }
-    EditorScreen #sampling Input, EditorScreen #reasoning Input { width: 1fr; }
+    EditorScreen #sampling, EditorScreen #reasoning, EditorScreen #cache { height: auto; }
+    EditorScreen #sampling Input, EditorScreen #reasoning Input, EditorScreen #cache-points { width: 1fr; }
+    EditorScreen #cache-ttl { width: 11; }
     EditorScreen #json-schema, EditorScreen #tools { height: 5; }
     EditorScreen #tools-error { color: $error; height: auto; display: none; }
     EditorScreen #variables { height: auto; display: none; }
@@ -153,6 +155,10 @@ class EditorScreen(WorkbenchScreen):
                 yield TextArea("", id="tools", language=None, soft_wrap=True)
                 yield Static(id="tools-error", markup=False)
                 yield Input("", id="tool-choice", placeholder="auto, none, required or a tool's name")
+                yield Label("prompt cache breakpoints · ttl")
+                with Horizontal(id="cache"):
+                    yield Input("", id="cache-points", placeholder="system, tools, last, 1…")
+                    yield Input("", id="cache-ttl", placeholder="5m/1h")
                 with Vertical(id="variables"):
                     yield Label("Variables ({{name}} in the texts)")
         yield self.meter  # below the texts and fields, at any size: always in sight while typing
@@ -355,11 +361,14 @@ class EditorScreen(WorkbenchScreen):
         """The prompt's system, messages, targets and params into the editor, its variables' defaults into the
         variables panel; the editor then remembers it. Focus stays where it is (a click in the list loads, and
         the enter that may follow loads again rather than typing into the message)."""
+        from workbench.core.prompts.model import cache_breakpoints
+
         defaults = {name: v.default for name, v in prompt.variables.items() if v.default is not None}
         self.variable_values.update(defaults)
         await self._fill(prompt.system, prompt.messages, prompt.targets, prompt.params, prompt.output_schema,
                          (tuple(prompt.tools), prompt.tool_choice))
         self.load_prompt_attachments(prompt)
+        self.show_cache(cache_breakpoints(prompt.cache, prompt.messages))
         for name, value in defaults.items():
             if name in self.variable_inputs:
                 self.variable_inputs[name].value = value
@@ -390,22 +399,22 @@ class EditorScreen(WorkbenchScreen):
             self.workbench.report(exc, f"prompt {prompt.name}: ")
 
     def prompt_fields(self) -> dict[str, Any]:
-        """The prompt-file fields the editor holds, as written (placeholders kept): system, messages, params and
-        output schema. A bad parameter raises a ``WorkbenchError`` naming it."""
+        """The prompt-file fields the editor holds, as written (placeholders kept): system, messages, cache
+        breakpoints, params and output schema. A bad parameter or breakpoint raises a ``WorkbenchError`` naming it."""
         from workbench.core.prompts import PromptMessage, PromptParams
+        from workbench.core.prompts.model import cache_settings
 
         params = self.params()
-        messages = [PromptMessage.model_validate({"role": self.roles[t], "content": self.text_of(t),
-                                                  **self.turn_tools(i, self.roles[t])})
-                    for i, t in enumerate(self.turn_ids)]
-        marked = self.prompt.messages if self.prompt is not None else []
-        messages = [m.model_copy(update={"cache": True}) if i < len(marked) and marked[i].cache else m
-                    for i, m in enumerate(messages)]  # the file's turn breakpoints, by position
+        texts = [(self.roles[t], self.text_of(t)) for t in self.turn_ids]
+        points = self.with_cache(self.chat_request(self.text_of("system") or None, texts, params)).cache
+        messages = [PromptMessage.model_validate({"role": role, "content": text, **self.turn_tools(i, role),
+                                                  "cache": i in points.messages})
+                    for i, (role, text) in enumerate(texts)]
         users = [i for i, m in enumerate(messages) if m.role == "user"]
         if users and self.attachments:  # the last user turn's files, by their paths
             messages[users[-1]] = messages[users[-1]].model_copy(
                 update={"attachments": self.attachment_paths()})
-        return {"system": self.text_of("system") or None, "messages": messages,
+        return {"system": self.text_of("system") or None, "messages": messages, "cache": cache_settings(points),
                 "params": PromptParams(temperature=params.temperature, top_p=params.top_p,
                                        max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed,
                                        reasoning_effort=params.reasoning_effort,
@@ -538,8 +547,6 @@ class EditorScreen(WorkbenchScreen):
             raise WorkbenchError(f"invalid parameter: {validation_problem(exc)}", "fix it or leave it empty") from None
 
     def build_request(self) -> ChatRequest:
-        from workbench.core.request import ChatRequest
-
         missing = [name for name in variable_names(*(self.text_of(f) for f in self.fields()))
                    if not self.variable_values.get(name)]
         if missing:
@@ -548,35 +555,46 @@ class EditorScreen(WorkbenchScreen):
         messages = self.messages()
         if len(messages) == 1 and not messages[0][1].strip():
             raise WorkbenchError("the user message is empty", "type a prompt first")
-        turns = [{"role": r, "content": t, **self.turn_tools(i, r)} for i, (r, t) in enumerate(messages)]
-        for number, turn in enumerate(turns, 1):
-            if not turn["content"].strip() and not turn.get("tool_calls"):
-                raise WorkbenchError(f"turn {number} ({turn['role']}) is empty",
-                                     "type its text or remove it (ctrl+delete)")
+        for number, (role, text) in enumerate(messages, 1):
+            if not text.strip() and not self.turn_tools(number - 1, role).get("tool_calls"):
+                raise WorkbenchError(f"turn {number} ({role}) is empty", "type its text or remove it (ctrl+delete)")
         if messages[-1][0] == "assistant":
             raise WorkbenchError("the last turn is an assistant message", "add a user turn after it (ctrl+n)")
         params = self.params(defaults=self.workbench.settings().config.defaults)
+        request = self.chat_request(self.meter_text("system") or None, messages, params)
+        from workbench.core.attachments import with_attachments
+
+        return self.with_cache(with_attachments(request, self.attachments))
+
+    def chat_request(self, system: str | None, texts: Sequence[tuple[str, str]], params: Params) -> ChatRequest:
+        """The request of ``system`` and the turns' (role, text) with their loaded tool calls and results."""
+        from workbench.core.request import ChatRequest
+
+        turns = [{"role": r, "content": t, **self.turn_tools(i, r)} for i, (r, t) in enumerate(texts)]
         try:
-            request = ChatRequest.model_validate({"system": self.meter_text("system") or None, "params": params,
-                                                  "messages": turns})
+            return ChatRequest.model_validate({"system": system, "params": params, "messages": turns})
         except ValueError as exc:  # the tool turns no longer fit together (a turn removed or moved)
             raise WorkbenchError(validation_problem(exc), "undo the change, or load the conversation again") from None
-        from workbench.core.attachments import with_attachments
-        from workbench.core.cache_breakpoints import carried_over
 
-        return carried_over(self.cache_breakpoints(), with_attachments(request, self.attachments))
-
-    def cache_breakpoints(self) -> CacheBreakpoints:
-        """The prompt-cache breakpoints of the prompt file or session loaded (none for a typed prompt); a race and
-        the estimate keep those that still name something (a turn by its position)."""
-        from workbench.core.prompts.model import cache_breakpoints
+    def with_cache(self, request: ChatRequest) -> ChatRequest:
+        """``request`` with the prompt-cache breakpoints and TTL the cache fields name, in place of its own; an entry
+        that names nothing in it raises a one-line ``WorkbenchError``."""
+        from workbench.core.cache_breakpoints import with_breakpoints
         from workbench.core.request import CacheBreakpoints
 
-        if self.prompt is not None:
-            return cache_breakpoints(self.prompt.cache, self.prompt.messages)
-        if self.session is not None:
-            return cache_breakpoints(self.session.request.cache, self.session.request.messages)
-        return CacheBreakpoints()
+        items = [item for item in self.query_one("#cache-points", Input).value.split(",") if item.strip()]
+        ttl = self.query_one("#cache-ttl", Input).value.strip().lower()
+        if ttl not in ("", "5m", "1h"):
+            raise WorkbenchError(f"cache ttl {ttl}: not 5m or 1h", "type 5m or 1h, or leave it empty (5m)")
+        return with_breakpoints(request.model_copy(update={"cache": CacheBreakpoints()}), items,
+                                "1h" if ttl == "1h" else "5m" if ttl else None, name="cache breakpoint")
+
+    def show_cache(self, points: CacheBreakpoints) -> None:
+        """A loaded prompt's, session's or trace's breakpoints in the cache fields (turns numbered from 1)."""
+        from workbench.core.cache_breakpoints import breakpoint_items
+
+        self.query_one("#cache-points", Input).value = ", ".join(breakpoint_items(points))
+        self.query_one("#cache-ttl", Input).value = points.ttl if points or points.ttl != "5m" else ""
 
     # -- attachments ------------------------------------------------------------------------------------
 
@@ -628,6 +646,7 @@ class EditorScreen(WorkbenchScreen):
                          (params.tools, params.tool_choice))
         users = [m for m in request.messages if m.role == "user"]
         self.set_attachments(users[-1].attachments if users else ())
+        self.show_cache(request.cache)
         self.prompt = self.session = None
         self.turns.area("user").focus()
 

@@ -31,7 +31,7 @@ from workbench.ui.widgets.editor.prompt_area import EditRange
 
 if TYPE_CHECKING:
     from workbench.core.attachments import Attachment
-    from workbench.core.request import CacheBreakpoints, ChatRequest
+    from workbench.core.request import ChatRequest
     from workbench.core.tokens.estimate import Estimate
     from workbench.core.tokens.meter import TokenMeter
 
@@ -55,7 +55,7 @@ class MeterSource(Protocol):
 
     def targets(self) -> list[str]: ...
 
-    def cache_breakpoints(self) -> CacheBreakpoints: ...
+    def with_cache(self, request: ChatRequest) -> ChatRequest: ...
 
     def max_tokens(self) -> int | None: ...
 
@@ -263,14 +263,16 @@ class LiveMeter(Static):
         except ValueError:
             max_tokens = None
         from workbench.core.attachments import with_attachments
-        from workbench.core.cache_breakpoints import carried_over
 
         turns = tuple(Message.model_validate({"role": r, "content": t}) for r, t in source.messages())
         request = with_attachments(ChatRequest(system=source.meter_text("system") or None,
                                                params=Params(max_tokens=max_tokens, tools=source.meter_tools()),
                                                messages=turns),
                                    source.attachments)
-        return carried_over(source.cache_breakpoints(), request)  # the warm estimate of Anthropic targets
+        try:
+            return source.with_cache(request)  # the warm estimate of Anthropic targets
+        except WorkbenchError:  # a breakpoint being typed, or one that names nothing: priced cold meanwhile
+            return request
 
     def _estimated(self, results: dict[str, Estimate]) -> None:
         self.estimates = results
