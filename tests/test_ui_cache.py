@@ -13,10 +13,12 @@ from textual.widgets import Input
 from tests.conftest import prompt_workspace
 from tests.test_ui import SIZE, editor, wait_for
 from tests.test_ui_more import messages
-from tests.test_ui_prompts import app_in, load_listed_prompt, trace_rows
+from tests.test_ui_prompts import app_in, load_listed_prompt, race_and_trace, trace_rows
 from workbench.core.prompts import load_current
 from workbench.core.request import CacheBreakpoints
+from workbench.core.sessions import load_session_file
 from workbench.core.tokens.estimate import Estimate
+from workbench.ui.screens.modals import PickScreen
 from workbench.ui.widgets.editor.meter import LiveMeter
 
 SUPPORT = """name: support
@@ -132,3 +134,36 @@ async def test_the_cache_field_sets_the_breakpoints_the_estimate_race_and_save_u
         assert "cache breakpoint 7: the request has 3 messages" in "\n".join(messages(app))
         assert app.screen is screen and app.race is race
         await wait_for(pilot, lambda: (e := anthropic_estimate(screen)) is not None and e.cache_prefix_tokens == 0)
+
+
+async def test_a_session_keeps_the_cache_fields(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    workspace = prompt_workspace(tmp_path)
+    app = app_in(workspace, fake_env)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await wait_for(pilot, lambda: app.screen is screen and screen.ready)
+        screen.query_one("#system").load_text("Be brief.")
+        screen.query_one("#user").load_text("What is SSE?")
+        points, ttl = screen.query_one("#cache-points", Input), screen.query_one("#cache-ttl", Input)
+        points.value, ttl.value = "system, last", "1h"
+        await race_and_trace(app, pilot, 1)
+        race = app.get_screen("race")
+        await wait_for(pilot, lambda: app.screen is race and race.panes and all(p.finished for p in race.panes))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.screen.query("#name"))
+        app.screen.query_one("#name", Input).value = "cached"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "saved session sessions/cached.yaml" in messages(app))
+        saved = load_session_file(workspace / "sessions" / "cached.yaml").request
+        assert saved.cache is not None and (saved.cache.system, saved.cache.ttl) == (True, "1h")
+        assert [m.cache for m in saved.messages] == [True]
+
+        # opened again over other fields, the session's breakpoints fill them
+        await pilot.press("f2")
+        points.value = ttl.value = ""
+        app.open_session()
+        await wait_for(pilot, lambda: isinstance(app.screen, PickScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.session is not None and app.screen is screen)
+        assert (points.value, ttl.value) == ("system, 1", "1h")
+        assert screen.build_request().cache == CacheBreakpoints(system=True, messages=(0,), ttl="1h")
