@@ -134,6 +134,9 @@ async def test_the_cache_field_sets_the_breakpoints_the_estimate_race_and_save_u
         assert "cache breakpoint 7: the request has 3 messages" in "\n".join(messages(app))
         assert app.screen is screen and app.race is race
         await wait_for(pilot, lambda: (e := anthropic_estimate(screen)) is not None and e.cache_prefix_tokens == 0)
+        points.value, ttl.value = "system", "2h"  # nor a TTL Anthropic does not take
+        await pilot.press("ctrl+r")
+        assert "cache ttl 2h: not 5m or 1h" in "\n".join(messages(app)) and app.race is race
 
 
 async def test_a_session_keeps_the_cache_fields(tmp_path: Path, fake_env: dict[str, str]) -> None:
