@@ -3,12 +3,12 @@ the judges; keys that cannot be honoured fail the load at their line; a key give
 
 from __future__ import annotations
 
-import textwrap
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.eval_suites import workspace_suite
 from tests.resilience_helpers import server_log
 from tests.test_cli import CANARY, json_lines, workbench
 from tests.test_secrets_echo import key_encodings
@@ -17,14 +17,6 @@ from workbench.fakeserver.process import FakeServerProcess
 
 CLOSED = "http://127.0.0.1:9/v1"
 """A base URL nothing answers: the environment's, which a provider's config must override."""
-
-
-def _suite(tmp_path: Path, body: str) -> Path:
-    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
-    path = tmp_path / "evals" / "suite.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(textwrap.dedent(body), encoding="utf-8")
-    return path
 
 
 def _eval(suite: Path, env: dict[str, str] | None = None, *args: str):  # type: ignore[no-untyped-def]
@@ -39,7 +31,7 @@ def test_base_url_key_headers_and_parameters_from_config_win_over_the_environmen
         tmp_path: Path, fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
     literal = f"sk-suite-literal-{marker}-0001"
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Say {{{{topic}}}}"]
         providers:
           - id: openai:chat:fake-model@tokens=3,id={marker}
@@ -74,7 +66,7 @@ def test_base_url_key_headers_and_parameters_from_config_win_over_the_environmen
 
 def test_api_key_envar_names_the_variable_the_key_comes_from(tmp_path: Path, fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Say hi"]
         providers:
           - id: openai:chat:fake-model@tokens=2,id={marker}
@@ -99,7 +91,7 @@ def test_every_wire_takes_its_base_url_key_headers_and_temperature_from_config(
         provider: str, root: str, field: tuple[str, ...], tmp_path: Path, fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
     key = f"sk-wire-key-{marker}-9876"
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Say hi"]
         providers:
           - id: "{provider}@tokens=2,id={marker}"
@@ -126,7 +118,7 @@ def test_every_wire_takes_its_base_url_key_headers_and_temperature_from_config(
 def test_the_same_provider_twice_with_two_configs_is_two_columns_cached_apart(
         tmp_path: Path, fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Say {{{{topic}}}}"]
         providers:
           - id: openai:chat:fake-model@tokens=2,id={marker}
@@ -153,7 +145,7 @@ def test_the_same_provider_twice_with_two_configs_is_two_columns_cached_apart(
 
 def test_a_grader_on_its_own_base_url_with_its_own_key(tmp_path: Path, fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Say hi"]
         providers:
           - id: fake/model@tokens=2,id={marker}-model
@@ -204,7 +196,7 @@ def test_a_grader_on_its_own_base_url_with_its_own_key(tmp_path: Path, fake_serv
 ])
 def test_a_config_key_that_cannot_be_honoured_fails_the_load_at_its_line(
         provider: str, config: str, line: int, reason: str, tmp_path: Path) -> None:
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Say hi"]
         providers:
           - id: "{provider}"
@@ -219,7 +211,7 @@ def test_a_config_key_that_cannot_be_honoured_fails_the_load_at_its_line(
 
 
 def test_a_grader_config_that_cannot_be_honoured_fails_the_load(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, """\
+    suite = workspace_suite(tmp_path, """\
         prompts: ["Say hi"]
         providers: [fake/m]
         defaultTest:
@@ -235,7 +227,7 @@ def test_a_grader_config_that_cannot_be_honoured_fails_the_load(tmp_path: Path) 
 
 def test_a_key_written_in_the_suite_is_never_written_anywhere(tmp_path: Path, fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Say hi"]
         providers:
           - id: openai:chat:fake-model@echo_key=1,id={marker}
@@ -276,7 +268,7 @@ def test_a_key_written_in_the_suite_is_never_written_anywhere(tmp_path: Path, fa
 
 def test_an_embedding_provider_with_its_own_base_url_and_key(tmp_path: Path, fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Say hi"]
         providers: ["fake/model@tokens=2,id={marker}"]
         tests:
@@ -301,7 +293,7 @@ def test_an_embedding_provider_with_its_own_base_url_and_key(tmp_path: Path, fak
 
 def test_the_same_id_twice_without_labels_runs_twice_numbered(tmp_path: Path, fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Say hi"]
         providers:
           - id: openai:chat:fake-model@tokens=2,id={marker}
@@ -323,7 +315,7 @@ def test_the_same_id_twice_without_labels_runs_twice_numbered(tmp_path: Path, fa
 def test_a_provider_on_its_own_base_url_without_a_key_says_where_one_goes(tmp_path: Path,
                                                                           fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Say hi"]
         providers:
           - id: openai:chat:fake-model@tokens=2,id={marker}

@@ -11,17 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.eval_suites import workspace_suite
 from tests.resilience_helpers import server_log
 from tests.test_cli import json_lines, workbench
 from workbench.fakeserver.process import FakeServerProcess
-
-
-def _suite(tmp_path: Path, body: str) -> Path:
-    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
-    path = tmp_path / "evals" / "suite.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(textwrap.dedent(body), encoding="utf-8")
-    return path
 
 
 def _eval(suite: Path, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -37,7 +30,7 @@ def _outputs(tmp_path: Path, run: object) -> list[str]:
 
 
 def test_echo_answers_with_the_rendered_prompt(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, """\
+    suite = workspace_suite(tmp_path, """\
         prompts: ["Say {{topic}} twice"]
         providers: [echo]
         tests:
@@ -55,7 +48,7 @@ def test_echo_answers_with_the_rendered_prompt(tmp_path: Path) -> None:
 def test_an_echo_grader_reads_a_rubric_prompt_where_the_tests_variables_win(tmp_path: Path) -> None:
     """promptfoo renders a grading prompt with ``{output, rubric, ...vars}``: a variable named ``rubric`` is the
     one the grader sees; Nunjucks filters work in it."""
-    suite = _suite(tmp_path, """\
+    suite = workspace_suite(tmp_path, """\
         prompts: ["{{answer}}"]
         providers: [echo]
         defaultTest:
@@ -75,7 +68,7 @@ def test_an_echo_grader_reads_a_rubric_prompt_where_the_tests_variables_win(tmp_
 
 
 def test_a_provider_prompts_filter_runs_only_those_prompts(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, """\
+    suite = workspace_suite(tmp_path, """\
         prompts:
           - {label: short, raw: "Short: {{q}}"}
           - {label: long, raw: "Long: {{q}}"}
@@ -102,7 +95,7 @@ def test_a_provider_prompts_filter_runs_only_those_prompts(tmp_path: Path) -> No
 
 
 def test_a_prompts_filter_naming_no_prompt_fails_the_load(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, """\
+    suite = workspace_suite(tmp_path, """\
         prompts: [{label: short, raw: "Short"}]
         providers:
           - id: echo
@@ -117,7 +110,7 @@ def test_a_prompts_filter_naming_no_prompt_fails_the_load(tmp_path: Path) -> Non
 def test_the_http_provider_renders_its_request_and_reads_the_reply_by_path(
         tmp_path: Path, fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Tell me about {{{{topic}}}}"]
         providers:
           - id: https
@@ -144,7 +137,7 @@ def test_the_http_provider_renders_its_request_and_reads_the_reply_by_path(
 
 def test_the_http_provider_says_an_http_error_and_a_missing_path(tmp_path: Path,
                                                                  fake_server: FakeServerProcess) -> None:
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Hi"]
         providers:
           - id: "{fake_server.base_url}/v1/chat/completions"
@@ -176,7 +169,7 @@ def test_the_http_provider_says_an_http_error_and_a_missing_path(tmp_path: Path,
 ])
 def test_http_provider_settings_that_cannot_be_honoured_fail_the_load(config: str, reason: str,
                                                                       tmp_path: Path) -> None:
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Hi"]
         providers:
           - id: http
@@ -189,7 +182,7 @@ def test_http_provider_settings_that_cannot_be_honoured_fail_the_load(config: st
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="a JavaScript transformResponse needs Node.js")
 def test_a_transform_response_function_runs_in_node(tmp_path: Path, fake_server: FakeServerProcess) -> None:
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Hi"]
         providers:
           - id: http
@@ -206,7 +199,7 @@ def test_a_transform_response_function_runs_in_node(tmp_path: Path, fake_server:
 
 
 def test_a_python_file_provider_is_called_with_prompt_options_and_context(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, """\
+    suite = workspace_suite(tmp_path, """\
         prompts: ["Say {{topic}}"]
         providers:
           - id: file://provider.py
@@ -236,7 +229,7 @@ def test_a_python_file_provider_is_called_with_prompt_options_and_context(tmp_pa
 
 
 def test_a_python_provider_error_is_the_cell_error(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, """\
+    suite = workspace_suite(tmp_path, """\
         prompts: ["Hi"]
         providers: [file://provider.py]
         tests: [{vars: {}, assert: [{type: regex, value: '.'}]}]
@@ -253,7 +246,7 @@ def test_a_python_provider_error_is_the_cell_error(tmp_path: Path) -> None:
 
 
 def test_script_providers_in_other_languages_fail_the_load(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, """\
+    suite = workspace_suite(tmp_path, """\
         prompts: ["Hi"]
         providers: [file://provider.js]
         tests: [{vars: {}}]
@@ -277,7 +270,7 @@ def call_api(prompt, options, context):
 def _graded_suite(tmp_path: Path, grader: str = "") -> Path:
     (tmp_path / "evals").mkdir(exist_ok=True)
     (tmp_path / "evals" / "grader.py").write_text(GRADER, encoding="utf-8")
-    return _suite(tmp_path, f"""\
+    return workspace_suite(tmp_path, f"""\
         prompts: ["Name a {{{{thing}}}}"]
         providers: [{{id: fake/short@tokens=3, label: short}}, {{id: fake/long@tokens=8, label: long}}]
         {grader}
@@ -317,7 +310,7 @@ def test_a_python_grader_that_fails_fails_its_assertion_in_one_line(tmp_path: Pa
 def test_an_http_grader_gets_the_grading_prompt_in_its_body(tmp_path: Path, fake_server: FakeServerProcess) -> None:
     marker = uuid.uuid4().hex[:8]
     verdict = "(json, text) => JSON.stringify({pass: true, reason: json.choices[0].message.content})"
-    suite = _suite(tmp_path, f"""\
+    suite = workspace_suite(tmp_path, f"""\
         prompts: ["Name a {{{{thing}}}}"]
         providers: [fake/answer@tokens=3]
         defaultTest:

@@ -6,10 +6,10 @@ is promptfoo's; workbench's ``tool-call`` matches a call's name and arguments.""
 from __future__ import annotations
 
 import json
-import textwrap
 import uuid
 from pathlib import Path
 
+from tests.eval_suites import workspace_suite
 from tests.resilience_helpers import server_log
 from tests.test_cli import json_lines, workbench
 from workbench.fakeserver.process import FakeServerProcess
@@ -26,10 +26,7 @@ WEATHER = """\
 
 
 def _suite(tmp_path: Path, body: str) -> Path:
-    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
-    path = tmp_path / "evals" / "suite.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    path = workspace_suite(tmp_path, body)
     (path.parent / "tools.yaml").write_text(WEATHER, encoding="utf-8")
     return path
 

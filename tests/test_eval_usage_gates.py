@@ -5,12 +5,12 @@ reports no cache reads fails, its ratio unknown)."""
 from __future__ import annotations
 
 import json
-import textwrap
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.eval_suites import workspace_suite
 from tests.test_cli import json_lines, workbench
 from workbench.core.evals.assertions import grade
 from workbench.core.evals.cache_gate import cache_failures, cache_hits
@@ -19,21 +19,13 @@ from workbench.core.evals.model import AssertionSpec, CellKey, CellResult, CellS
 SYSTEM = " ".join(f"rule{i} keep answers short and polite." for i in range(60))
 
 
-def _suite(tmp_path: Path, body: str) -> Path:
-    (tmp_path / "workbench.toml").write_text("", encoding="utf-8")
-    path = tmp_path / "evals" / "suite.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(textwrap.dedent(body), encoding="utf-8")
-    return path
-
-
 def _eval(suite: Path, env: dict[str, str] | None, *args: str):  # type: ignore[no-untyped-def]
     return workbench("eval", str(suite), "--json", "--no-cache", *args, cwd=suite.parent.parent, env=env)
 
 
 def test_max_reasoning_tokens_passes_under_the_bound_and_fails_over_it(
         tmp_path: Path, fake_env: dict[str, str]) -> None:
-    suite = _suite(tmp_path, """\
+    suite = workspace_suite(tmp_path, """\
         prompts: ["Think, then say hi"]
         targets: ["fake/thinker@reasoning=40,tokens=3"]
         tests:
@@ -94,7 +86,7 @@ def test_min_cache_hit_ratio_gates_the_exit_code_with_each_target_short_of_it(
     marker = uuid.uuid4().hex[:8]
 
     def run(floor: float, model: str):  # type: ignore[no-untyped-def]
-        suite = _suite(tmp_path, f"""\
+        suite = workspace_suite(tmp_path, f"""\
             prompts:
               - system: "{SYSTEM}"
                 messages: [{{role: user, content: "Question {{{{n}}}}"}}]
@@ -122,7 +114,7 @@ def test_min_cache_hit_ratio_gates_the_exit_code_with_each_target_short_of_it(
 
 
 def test_a_bad_min_cache_hit_ratio_stops_the_load_at_its_line(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, """\
+    suite = workspace_suite(tmp_path, """\
         prompts: ["Hi"]
         targets: [fake/m]
         min-cache-hit-ratio: 1.5
