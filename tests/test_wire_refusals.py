@@ -330,3 +330,39 @@ def test_an_estimated_usage_counts_the_refusal_as_output() -> None:
     assert record.usage is None
     estimate_usage_of(record)
     assert record.usage_estimated and record.usage is not None and record.usage.output_tokens >= 8
+
+
+@pytest.mark.parametrize("raw", ["RECITATION", "LANGUAGE", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT"])
+def test_gemini_withheld_candidate_reads_as_a_refusal(raw: str) -> None:
+    """Google's FinishReason enum: recitation, an unsupported language and an image's safety withhold the reply."""
+    stream = gemini_chunk({"candidates": [{"content": {"parts": [{"text": ""}], "role": "model"},
+                                           "finishReason": raw, "index": 0}],
+                           "usageMetadata": {"promptTokenCount": 5, "totalTokenCount": 5}})
+    parser = GeminiParser()
+    record = folded(sse_events(parser, stream))
+    assert parser.done and record.error is None and record.refusal == ""
+    assert record.finish is FinishReason.CONTENT_FILTER and record.finish_raw == raw
+
+
+@pytest.mark.parametrize("raw", ["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS"])
+def test_gemini_failed_tool_call_ends_the_call_in_error(raw: str) -> None:
+    """pydantic-ai's recorded MALFORMED_FUNCTION_CALL chunk: no content, the finish and the usage only."""
+    stream = gemini_chunk({"candidates": [{"finishReason": raw, "index": 0}],
+                           "usageMetadata": {"promptTokenCount": 2595, "totalTokenCount": 2595},
+                           "modelVersion": "gemini-2.5-flash"})
+    parser = GeminiParser()
+    record = folded(sse_events(parser, stream))
+    assert parser.done and record.text == "" and record.tool_calls == []
+    assert isinstance(record.error, ProviderStreamError) and raw in str(record.error)
+    assert record.finish is FinishReason.ERROR and record.finish_raw == raw
+    assert record.usage is not None and record.usage.input_tokens == 2595
+
+
+@pytest.mark.parametrize("raw", ["OTHER", "NO_IMAGE", "FINISH_REASON_UNSPECIFIED"])
+def test_gemini_other_ends_read_stop_with_the_raw_kept(raw: str) -> None:
+    stream = gemini_chunk({"candidates": [{"content": {"parts": [{"text": "Hi"}], "role": "model"},
+                                           "finishReason": raw, "index": 0}]})
+    parser = GeminiParser()
+    record = folded(sse_events(parser, stream))
+    assert parser.done and record.error is None and record.text == "Hi"
+    assert record.finish is FinishReason.STOP and record.finish_raw == raw

@@ -96,7 +96,11 @@ class GeminiParser(WireParser):
                 if reason is FinishReason.CONTENT_FILTER:  # SAFETY, PROHIBITED_CONTENT, BLOCKLIST, SPII…: a refusal
                     out.append(RefusalDelta(str(candidate.get("finishMessage") or ""), at_ns,
                                             _blocked_category(candidate.get("safetyRatings"))))
-                out.append(FinishEvent(reason, raw, at_ns))
+                if reason is FinishReason.ERROR:  # MALFORMED_FUNCTION_CALL…: the model made no valid tool call
+                    out.append(stream_error(raw, str(candidate.get("finishMessage")
+                                                     or "the model's tool call was not valid"), at_ns))
+                else:
+                    out.append(FinishEvent(reason, raw, at_ns))
         if chunk.get("usageMetadata"):
             out.append(UsageEvent(gemini_usage(chunk["usageMetadata"]), at_ns))
         feedback = chunk.get("promptFeedback") or {}
