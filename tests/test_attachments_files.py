@@ -89,3 +89,15 @@ def test_an_eval_of_the_prompt_sends_its_attachments(ws: Path, fake_env: dict[st
     tokens = {name: json_lines(result.stdout)[0]["preflight"]["input_tokens"]  # type: ignore[index]
               for name, result in ran.items()}
     assert tokens["look"] - tokens["bare"] == 765 + 2 * 1500  # the image's tiles and the PDF's pages
+
+
+def test_a_pdf_to_an_ollama_target_fails_the_eval_at_load(ws: Path, fake_env: dict[str, str]) -> None:
+    (ws / "evals").mkdir()
+    (ws / "evals" / "look.yaml").write_text("prompts: [chart]\nproviders:\n  - fake/gpt-4o@tokens=3\n"
+                                            "  - fake-ollama/llava@tokens=3\n"
+                                            "tests:\n  - assert: [{type: finish-reason, value: stop}]\n")
+    env = {**fake_env, "WORKBENCH_TRACES": str(ws / "traces.db")}
+    result = workbench("eval", "evals/look.yaml", "--json", "--no-cache", cwd=ws, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and result.stdout == ""
+    assert "look.yaml:4: " in result.stderr and "report.pdf: the ollama API takes images only" in result.stderr
+    assert not (ws / "traces.db").exists()  # no cell was called

@@ -21,7 +21,7 @@ from workbench.core.evals.model import AssertionSpec, RunLimits, Suite, SuitePro
 from workbench.core.evals.prompt_affixes import check_affixes
 from workbench.core.evals.prompt_functions import function_prompt
 from workbench.core.evals.prompt_render import chat_prompt, template_warnings
-from workbench.core.evals.provider_config import prompt_filter, provider_config
+from workbench.core.evals.provider_config import prompt_filter, provider_config, wire_of
 from workbench.core.evals.suite_options import output_paths, run_limits, target_delay
 from workbench.core.evals.suite_promptfoo import (
     FILE,
@@ -50,6 +50,7 @@ from workbench.core.prompts.model import (
     find_prompt_file,
     parse_prompt,
     prompt_data,
+    request_turns,
 )
 from workbench.core.prompts.versions import (
     content_hash,
@@ -61,6 +62,7 @@ from workbench.core.prompts.versions import (
     split_ref,
     versions,
 )
+from workbench.core.providers.attachments import check_attachments
 from workbench.core.request import split_target
 from workbench.core.templating import TemplateError, check_syntax, has_tags
 from workbench.core.yaml_lines import Loc
@@ -94,7 +96,7 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     data = resolve_refs(src, data)
     prompts = ctx.collect(functools.partial(_prompts, ctx, src, data)) or ()
     ctx.prompt_labels = tuple(p.label for p in prompts)
-    targets = ctx.collect(functools.partial(_targets, ctx, src, data, targets_given)) or ()
+    targets = ctx.collect(functools.partial(_targets, ctx, src, data, targets_given, prompts)) or ()
     default = None
     if data.get("defaultTest") is not None:
         default = ctx.collect(functools.partial(_default_test, ctx, src, data["defaultTest"]))
@@ -378,7 +380,8 @@ def _inline_chat(src: Src, loc: Loc, item: dict[str, Any], label: str) -> SuiteP
 # --- targets -----------------------------------------------------------------------------------------------------
 
 
-def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool) -> tuple[SuiteTarget, ...]:
+def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool,
+             prompts: tuple[SuitePrompt, ...]) -> tuple[SuiteTarget, ...]:
     if "targets" in data and "providers" in data:
         raise src.error(("providers",), "both targets and providers are set", "keep one of them")
     key = "targets" if "targets" in data else "providers"
@@ -398,8 +401,25 @@ def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool) -> tuple
         target = ctx.collect(functools.partial(_target, ctx, src, loc, item))
         if target is None:
             continue
+        ctx.collect(functools.partial(_check_attachments, src, loc, target, prompts))
         out.append(_apart(src, loc, target, out))
     return tuple(out)
+
+
+def _check_attachments(src: Src, loc: Loc, target: SuiteTarget, prompts: tuple[SuitePrompt, ...]) -> None:
+    """A prompt's attachment the target's wire cannot carry (a PDF to Ollama) fails the load at the target's line,
+    not each of its cells at run time."""
+    if target.local is not None:
+        return
+    wire = wire_of(target.ref)
+    for prompt in prompts:
+        if not target.runs(prompt.label) or not any(m.attachments for m in prompt.prompt.messages):
+            continue
+        try:
+            turns = request_turns(prompt.prompt.messages, folder=prompt.folder, where=f"prompt {prompt.label}: ")
+            check_attachments(turns, wire, target.label)
+        except ConfigError as exc:
+            raise src.located(loc, exc) from None
 
 
 def _apart(src: Src, loc: Loc, target: SuiteTarget, before: list[SuiteTarget]) -> SuiteTarget:
