@@ -239,6 +239,8 @@ def _content(request: Mapping[str, Any], row: Mapping[str, Any]) -> list[tuple[s
     parts = []
     if row.get("reasoning_text"):
         parts.append({"type": "reasoning", "content": row["reasoning_text"]})
+    if row.get("blocks_json"):  # the provider's own blocks (server tools, fallback, compaction), as they came
+        parts.extend(_block_part(b) for b in json.loads(row["blocks_json"]))
     if row.get("response_text"):
         parts.append({"type": "text", "content": row["response_text"]})
     if row.get("refusal_text"):  # a generic part of the conventions: the refusal's own words
@@ -250,6 +252,18 @@ def _content(request: Mapping[str, Any], row: Mapping[str, Any]) -> list[tuple[s
         reply = {"role": "assistant", "parts": parts, "finish_reason": row.get("finish_reason") or "stop"}
         out.append(("gen_ai.output.messages", _dumps([reply])))
     return out
+
+
+def _block_part(block: Mapping[str, Any]) -> dict[str, Any]:
+    """A provider block as an output part: a server tool's call (its input JSON as received) or result in the
+    ``tool_call`` / ``tool_call_response`` style, anything else (fallback, compaction, redacted thinking) a generic
+    part of its own type holding its readable content."""
+    kind, content = str(block.get("type")), block.get("content")
+    if kind in ("server_tool_use", "mcp_tool_use"):
+        return {"type": "server_tool_call", "id": block.get("id"), "name": block.get("name"), "arguments": content}
+    if kind.endswith("_tool_result"):
+        return {"type": "server_tool_call_response", "id": block.get("id"), "response": content, "result_type": kind}
+    return {"type": kind, "content": content}
 
 
 def _input_message(message: Mapping[str, Any]) -> dict[str, Any]:
