@@ -61,6 +61,7 @@ COMMANDS: dict[str, list[str]] = {
     "evals show": ["evals", "show", "last"],
     "evals diff": ["evals", "diff", "{first_run}", "last", "--json"],
     "fake-server": ["fake-server", "--port", "0"],
+    "proxy": ["proxy", "--port", "0"],
 }
 """One invocation per command that would print something (a new command must be added here)."""
 
@@ -128,7 +129,7 @@ def test_a_command_whose_reader_is_gone_stops_quietly(
     ws, env, values = workspace
     argv = [arg.format(uniq="{uniq}", **values) for arg in COMMANDS[command]]
     stdin = "sk-ant-test-0123456789abcdef\n" if command == "keys set" else ""
-    if command != "fake-server":  # it serves until stopped: only its first line (the URL) is tried below
+    if command not in ("fake-server", "proxy"):  # it serves until stopped: only its first line (the URL) is tried below
         wrote = run(argv, ws, env, reader=True, stdin=stdin)
         assert wrote.returncode == 0 and wrote.stdout.strip(), (wrote.stdout, wrote.stderr)
     gone = run(argv, ws, env, reader=False, stdin=stdin)

@@ -166,6 +166,15 @@ def add_fake_server(sub: Subparsers) -> None:
     fake.add_argument("--burst-s", type=float, default=1.0, help="bucket size, in seconds of the rate")
 
 
+def add_proxy(sub: Subparsers) -> None:
+    proxy = sub.add_parser("proxy", help="capture your application's LLM calls: a local endpoint per provider, traced",
+                           description="Forward /<provider>/... (e.g. /openai/v1, /anthropic) to the provider's "
+                                       "configured base URL and trace every chat call. Ctrl-C stops it.")
+    proxy.add_argument("--host", default="127.0.0.1", help="the interface to listen on (loopback by default)")
+    proxy.add_argument("--port", type=int, default=8787, help="the port (0: any free port)")
+    proxy.add_argument("--allow-remote", action="store_true", help="listen on an interface other than loopback")
+
+
 def add_eval(sub: Subparsers) -> None:
     run = sub.add_parser("eval", help="run an eval suite over its targets: pre-flight, progress, reports, CI gate",
                          description="Run an eval suite (ours or a promptfooconfig.yaml). Exit codes: 0 passed; "

@@ -1,0 +1,42 @@
+"""``workbench proxy``: capture mode in the foreground (:mod:`workbench.core.capture`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from types import FrameType
+
+from workbench.cli._shared import EXIT_OK
+from workbench.core.errors import WorkbenchError
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.core.capture.server import is_loopback, serve
+    from workbench.services import Services
+
+    if not 0 <= args.port <= 65535:
+        raise WorkbenchError(f"--port {args.port} is not a port", "give 0 to 65535 (0: any free port)")
+    if not is_loopback(args.host) and not args.allow_remote:
+        raise WorkbenchError(f"--host {args.host} is not a loopback address: the proxy forwards with your "
+                             "application's keys", "add --allow-remote to listen there anyway")
+
+    def ready(url: str) -> None:
+        print(f"workbench proxy: listening on {url} (e.g. {url}/openai/v1, {url}/anthropic); Ctrl-C stops it",
+              flush=True)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    # Uvicorn stops on Ctrl-C and SIGTERM (open streams finish or are cancelled and traced), then raises the
+    # signal again: both end here, where the trace log is committed before the process exits.
+    signal.signal(signal.SIGTERM, stop)
+    with Services() as services, contextlib.suppress(KeyboardInterrupt):
+        settings = services.settings()
+        env = services.env
+        asyncio.run(serve(args.host, args.port, settings.config.provider_specs(), env, settings.network(env),
+                          services.writer(), on_ready=ready))
+    print("workbench proxy: stopped", file=sys.stderr)
+    return EXIT_OK

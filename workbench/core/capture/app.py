@@ -1,0 +1,153 @@
+"""The proxy as a plain ASGI app: ``/<provider>/...`` forwarded to the provider (:mod:`.routes`) through the
+shared HTTP client (:func:`workbench.core.httpclient.new_client`: proxies, CA, trust store), each upstream chunk
+sent on as it arrives; chat calls traced (:mod:`.recording`) through ``sink``.
+
+Status and headers pass through but the hop-by-hop ones; the application's own key header is forwarded and never
+stored; ``X-Workbench-Tags`` (comma-separated) and ``X-Workbench-Session`` are read into the trace's context and
+not forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+import httpx2
+
+from workbench.core.call_record import CallRecord
+from workbench.core.capture.recording import CallTap
+from workbench.core.capture.routes import route
+from workbench.core.capture.wire_request import json_body
+from workbench.core.registry import ProviderSpec
+from workbench.core.traces.context import CallContext
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Sink = Callable[[CallRecord, CallContext], None]
+
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "transfer-encoding", "upgrade", "host", "content-length"})
+TAGS_HEADER = "x-workbench-tags"
+SESSION_HEADER = "x-workbench-session"
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
+def context_of(headers: Mapping[str, str]) -> CallContext:
+    tags = tuple(t.strip() for t in headers.get(TAGS_HEADER, "").split(",") if t.strip())
+    return CallContext(session_id=headers.get(SESSION_HEADER) or None, tags=tags)
+
+
+def _forwarded(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k not in HOP_BY_HOP and k not in (TAGS_HEADER, SESSION_HEADER)}
+
+
+class ProxyApp:
+    """The ASGI app. ``specs``/``env``: what routes resolve against; ``client``: the shared HTTP client (closed
+    by the caller); ``sink``: where each traced call goes (already settled: usage estimated, cost)."""
+
+    def __init__(self, specs: Mapping[str, ProviderSpec], env: Mapping[str, str], client: httpx2.AsyncClient,
+                 sink: Sink) -> None:
+        self.specs, self.env, self.client, self.sink = specs, env, client, sink
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        found = route(scope["path"], self.specs, self.env)
+        if found is None:
+            await _answer(send, 404, b'{"error": {"message": "workbench proxy: no provider route for this path; '
+                                     b'use /<provider>/... (e.g. /openai/v1, /anthropic)"}}')
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_REQUEST_BYTES:
+                await _answer(send, 413, b'{"error": {"message": "workbench proxy: request body too large"}}')
+                return
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = found.upstream + (f"?{query}" if query else "")
+        request = self.client.build_request(scope["method"], url, headers=_forwarded(headers), content=bytes(body))
+        parsed = json_body(bytes(body)) if found.wire else {}
+        if found.wire == "ollama":
+            parsed.setdefault("stream", True)
+        started_ns = time.perf_counter_ns()
+        tap = CallTap(found, parsed, started_ns) if found.wire else None
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx2.HTTPError as exc:
+            await _answer(send, 502, f'{{"error": {{"message": "workbench proxy: upstream unreachable '
+                                     f'({type(exc).__name__})"}}}}'.encode())
+            if tap is not None:
+                tap.started(502, {}, time.perf_counter_ns())
+                self._trace(tap.ended(cut=f"upstream unreachable ({type(exc).__name__})"), headers)
+            return
+        # The application going away cancels the relay (traced as cancelled), even while the upstream is silent.
+        relay = asyncio.create_task(self._relay(response, send, tap, headers))
+        watch = asyncio.create_task(_disconnect(receive))
+        try:
+            await asyncio.wait((relay, watch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            if not relay.done():
+                relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+
+    async def _relay(self, response: httpx2.Response, send: Send, tap: CallTap | None,
+                     headers: Mapping[str, str]) -> None:
+        upstream = {k.lower(): v for k, v in response.headers.items()}
+        if tap is not None:
+            tap.started(response.status_code, upstream, time.perf_counter_ns())
+        cancelled, cut = False, None
+        try:
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": [(k.encode("latin-1"), v.encode("latin-1"))
+                                    for k, v in response.headers.multi_items()
+                                    if k.lower() not in HOP_BY_HOP or k.lower() == "content-length"]})
+            try:
+                async for chunk in response.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    if tap is not None:
+                        tap.feed(chunk)
+            except httpx2.HTTPError as exc:
+                cut = f"the upstream stream broke ({type(exc).__name__})"
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:  # the application went away (uvicorn's ClientDisconnected)
+            cancelled = True
+        except BaseException:  # shut down mid-stream: traced as cancelled, then let go
+            if tap is not None:
+                self._trace(tap.ended(cancelled=True), headers)
+            raise
+        finally:
+            await response.aclose()
+        if tap is not None:
+            self._trace(tap.ended(cancelled=cancelled, cut=cut), headers)
+
+    def _trace(self, record: CallRecord, headers: Mapping[str, str]) -> None:
+        self.sink(record, context_of(headers))
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Returns once the application closed its connection."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

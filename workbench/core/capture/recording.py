@@ -1,0 +1,177 @@
+"""The bytes of a proxied chat call read into a :class:`~workbench.core.call_record.CallRecord`, with the wire
+parsers the providers use (:mod:`workbench.core.providers`) over the SSE and NDJSON decoders.
+
+A streamed reply is parsed chunk by chunk as it passes (TTFT is its first content's arrival at the proxy); a
+non-streamed one (a single JSON object) is read once it ended, by the same parser: an OpenAI choice's ``message``
+is read as a ``delta``, an Anthropic message as its stream's events. Parsing never touches what is forwarded: a
+reply the parser cannot read is still passed through, and traced with the reason it could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from workbench.core.call_record import CallRecord, apply_event
+from workbench.core.capture.routes import Route
+from workbench.core.capture.wire_request import chat_request
+from workbench.core.errors import (
+    CallCancelledError,
+    MalformedStreamError,
+    ProviderHTTPError,
+    StreamDecodeError,
+    TruncatedStreamError,
+)
+from workbench.core.events import ResponseStart
+from workbench.core.ndjson import NDJSONDecoder
+from workbench.core.providers.anthropic import AnthropicParser
+from workbench.core.providers.base import WireParser, error_fields
+from workbench.core.providers.bounds import MAX_ERROR_BODY_BYTES, MAX_REPLY_BYTES
+from workbench.core.providers.gemini import GeminiParser
+from workbench.core.providers.ollama import OllamaParser
+from workbench.core.providers.openai_chat import ChatParser
+from workbench.core.providers.openai_responses import ResponsesParser
+from workbench.core.sse import SSEDecoder, SSEMessage
+
+PARSERS: dict[str, Callable[[], WireParser]] = {
+    "openai_chat": ChatParser, "openai_responses": ResponsesParser, "anthropic": AnthropicParser,
+    "gemini": GeminiParser, "ollama": OllamaParser,
+}
+
+
+def _anthropic_events(message: dict[str, Any]) -> Iterable[SSEMessage]:
+    """A non-streamed Anthropic message as the events its stream would have sent."""
+    yield SSEMessage("message_start", json.dumps({"message": {"usage": message.get("usage") or {}}}))
+    for index, block in enumerate(message.get("content") or ()):
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            delta: dict[str, Any] = {"type": "text_delta", "text": block.get("text") or ""}
+        elif kind == "thinking":
+            delta = {"type": "thinking_delta", "thinking": block.get("thinking") or ""}
+        elif kind == "tool_use":
+            start = {**block, "input": {}}
+            yield SSEMessage("content_block_start", json.dumps({"index": index, "content_block": start}))
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block.get("input") or {})}
+        else:
+            continue
+        yield SSEMessage("content_block_delta", json.dumps({"index": index, "delta": delta}))
+    yield SSEMessage("message_delta", json.dumps({"delta": {"stop_reason": message.get("stop_reason")},
+                                                  "usage": message.get("usage") or {}}))
+    yield SSEMessage("message_stop", "{}")
+
+
+def _openai_chat_events(reply: dict[str, Any]) -> Iterable[SSEMessage]:
+    """A non-streamed Chat Completion as one chunk: each choice's ``message`` as its ``delta``."""
+    choices = [{**choice, "delta": choice.get("message") or {}} for choice in reply.get("choices") or ()
+               if isinstance(choice, dict)]
+    yield SSEMessage("", json.dumps({**reply, "choices": choices}))
+    yield SSEMessage("", "[DONE]")
+
+
+def _whole_reply(wire: str, body: bytes) -> Iterable[Any]:
+    """What the parser of ``wire`` reads for a non-streamed reply ``body``."""
+    reply = json.loads(body)
+    if not isinstance(reply, dict):
+        raise ValueError("the reply is not a JSON object")
+    if wire == "anthropic":
+        return _anthropic_events(reply)
+    if wire == "openai_chat":
+        return _openai_chat_events(reply)
+    if wire == "openai_responses":  # the whole response is its stream's last event
+        return (SSEMessage("response.completed", json.dumps({"type": "response.completed", "response": reply})),)
+    if wire == "gemini":
+        return (SSEMessage("", body.decode()),)
+    return (reply,)  # ollama: the last line of its stream
+
+
+class CallTap:
+    """Reads one proxied chat call as it passes: :meth:`started` when the upstream headers arrived, :meth:`feed`
+    for every body chunk (raw bytes, as forwarded), :meth:`ended` once; :attr:`record` is the call."""
+
+    def __init__(self, route: Route, body: dict[str, Any], started_ns: int) -> None:
+        assert route.wire is not None
+        self.wire = route.wire
+        model = route.model or str(body.get("model") or "unknown")
+        self.record = CallRecord(f"{route.provider}/{model}", chat_request(self.wire, body),
+                                 started_at=time.time(), call_started_ns=started_ns)
+        self.record.timing.started_ns = started_ns
+        self.started_ns = started_ns
+        self.parser = PARSERS[self.wire]()
+        self.decoder: SSEDecoder | NDJSONDecoder | None = None
+        self.status = 0
+        self.headers: Mapping[str, str] = {}
+        self.buffer = bytearray()
+        self.unzip: Any = None
+        self.problem: str | None = None
+
+    def started(self, status: int, headers: Mapping[str, str], at_ns: int) -> None:
+        """The upstream's status and headers (lower-case names) arrived."""
+        self.status, self.headers = status, headers
+        request_id = headers.get("x-request-id") or headers.get("request-id")
+        apply_event(self.record, ResponseStart(self.started_ns, self.started_ns, at_ns, request_id, {}))
+        encoding = headers.get("content-encoding", "identity").lower()
+        if encoding in ("gzip", "deflate"):
+            self.unzip = zlib.decompressobj(wbits=47)
+        elif encoding != "identity":
+            self.problem = f"the reply is encoded ({encoding[:40]}): its content was not read"
+        kind = headers.get("content-type", "").lower()
+        if status < 400 and "text/event-stream" in kind:
+            self.decoder = SSEDecoder()
+        elif status < 400 and "ndjson" in kind:
+            self.decoder = NDJSONDecoder()
+
+    def feed(self, chunk: bytes) -> None:
+        if self.problem is not None:
+            return
+        at_ns = time.perf_counter_ns()
+        try:
+            data = self.unzip.decompress(chunk) if self.unzip is not None else chunk
+            if self.decoder is None:
+                limit = MAX_ERROR_BODY_BYTES if self.status >= 400 else MAX_REPLY_BYTES
+                self.buffer += data[:max(0, limit - len(self.buffer))]
+                return
+            for item in self.decoder.feed(data):
+                self._apply(self.parser.feed(item, at_ns))
+        except (StreamDecodeError, zlib.error, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            self.problem = f"the reply could not be read ({type(exc).__name__})"
+
+    def _apply(self, events: Iterable[Any]) -> None:
+        for event in events:
+            apply_event(self.record, event)
+
+    def ended(self, *, cancelled: bool = False, cut: str | None = None) -> CallRecord:
+        """The call ended: completely, ``cancelled`` by the application (it went away), or ``cut`` short upstream."""
+        record = self.record
+        at_ns = time.perf_counter_ns()
+        if self.problem is None and self.status < 400:
+            try:
+                if self.decoder is not None:
+                    if not self.parser.done:
+                        for item in self.decoder.close():
+                            self._apply(self.parser.feed(item, at_ns))
+                else:
+                    for item in _whole_reply(self.wire, bytes(self.buffer)):
+                        self._apply(self.parser.feed(item, at_ns))
+            except (StreamDecodeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+                self.problem = f"the reply could not be read ({type(exc).__name__})"
+        record.timing.end_ns = at_ns
+        record.done = True
+        if cancelled:
+            record.fail(CallCancelledError(record.target))
+        elif self.status >= 400:
+            kind, detail = error_fields(bytes(self.buffer))
+            record.fail(ProviderHTTPError(record.target, self.status, kind, detail, request_id=record.request_id))
+        elif cut is not None:
+            record.fail(TruncatedStreamError(record.target, cut, "the provider or a proxy dropped the stream"))
+        elif self.problem is not None:
+            record.fail(MalformedStreamError(record.target, self.problem, "the reply was passed through as it came"))
+        elif record.error is None and self.decoder is not None and not self.parser.complete_at_eof():
+            record.fail(TruncatedStreamError(record.target, "stream ended before the provider's final event",
+                                             "the provider or a proxy dropped the stream"))
+        record.timing.end_ns = at_ns
+        return record

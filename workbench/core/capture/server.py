@@ -1,0 +1,57 @@
+"""``workbench proxy``'s server: :class:`~workbench.core.capture.app.ProxyApp` in uvicorn, the traced calls
+settled (usage estimated where the provider sent none, priced) and written to the trace log.
+
+Uvicorn handles Ctrl-C and SIGTERM: it stops accepting, lets open streams finish for ``graceful_s`` seconds, then
+cancels them (each is traced as cancelled) and returns."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping
+
+import uvicorn
+
+from workbench.core.call_record import CallRecord
+from workbench.core.capture.app import ProxyApp
+from workbench.core.errors import WorkbenchError
+from workbench.core.httpclient import new_client
+from workbench.core.network import Network
+from workbench.core.pricing import PriceBook
+from workbench.core.race import settle
+from workbench.core.registry import ProviderSpec
+from workbench.core.traces.context import CallContext
+from workbench.core.traces.writer import TraceWriter
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK or host.startswith("127.")
+
+
+def trace_sink(writer: TraceWriter, prices: PriceBook) -> Callable[[CallRecord, CallContext], None]:
+    def sink(record: CallRecord, context: CallContext) -> None:
+        settle(record, prices)
+        writer.write(record, context)
+
+    return sink
+
+
+async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Mapping[str, str], network: Network,
+                writer: TraceWriter, *, prices: PriceBook | None = None, graceful_s: int = 5,
+                on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve until Ctrl-C or SIGTERM; ``on_ready`` is told the base URL once listening."""
+    async with new_client(network) as client:
+        app = ProxyApp(specs, env, client, trace_sink(writer, prices or PriceBook()))
+        config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
+                                timeout_graceful_shutdown=graceful_s)
+        # Listening before it is announced: a client that comes at once waits in the backlog.
+        try:
+            sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+        except OSError as exc:
+            raise WorkbenchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                                 "pick another --port (0: any free port)") from None
+        with sock:
+            if on_ready is not None:
+                on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}")
+            await uvicorn.Server(config).serve(sockets=[sock])
