@@ -33,20 +33,23 @@ class Proxy:
         assert self.process.wait(timeout=30) == 0, self.process.stderr.read() if self.process.stderr else ""
 
 
-@pytest.fixture
-def proxy(fake_server: FakeServerProcess) -> Iterator[Proxy]:
+def start_proxy(**urls: str) -> Iterator[Proxy]:
+    """``workbench proxy --port 0`` with these base URL variables (and no other provider settings), stopped after."""
     base = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL")) and k != "OLLAMA_HOST"}
-    env = {**base, "OPENAI_BASE_URL": f"{fake_server.base_url}/v1", "ANTHROPIC_BASE_URL": fake_server.base_url}
-    process = subprocess.Popen([sys.executable, "-m", "workbench", "proxy", "--port", "0"], env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "workbench", "proxy", "--port", "0"], env={**base, **urls},
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None
     line = process.stdout.readline()
     assert "listening on " in line, process.stderr.read() if process.stderr else line
-    running = Proxy(line.split("listening on ", 1)[1].split()[0], process)
-    yield running
+    yield Proxy(line.split("listening on ", 1)[1].split()[0], process)
     if process.poll() is None:
         process.kill()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def proxy(fake_server: FakeServerProcess) -> Iterator[Proxy]:
+    yield from start_proxy(OPENAI_BASE_URL=f"{fake_server.base_url}/v1", ANTHROPIC_BASE_URL=fake_server.base_url)
 
 
 def without_ids(stream: bytes) -> list[bytes]:
@@ -149,3 +152,45 @@ def test_the_proxy_refuses_a_remote_interface_and_a_bad_port_in_one_line(args: t
     result = workbench("proxy", *args)
     assert result.returncode == 2
     assert result.stderr.startswith(f"workbench: {message}") and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def wide_proxy(fake_server: FakeServerProcess) -> Iterator[Proxy]:
+    """The proxy with every wire's base URL at the fake server."""
+    yield from start_proxy(OPENAI_BASE_URL=f"{fake_server.base_url}/v1", ANTHROPIC_BASE_URL=fake_server.base_url,
+                           GEMINI_BASE_URL=fake_server.base_url, OLLAMA_HOST=fake_server.base_url)
+
+
+def test_gemini_ollama_and_responses_calls_through_the_proxy_are_traced_streamed_or_not(
+        wide_proxy: Proxy, fake_server: FakeServerProcess) -> None:
+    contents = {"contents": [{"role": "user", "parts": [{"text": "Say something"}]}]}
+    calls = [
+        ("gemini/v1beta/models/g@tokens=7:streamGenerateContent?alt=sse", contents),
+        ("gemini/v1beta/models/g@tokens=7:generateContent", contents),
+        ("ollama/api/chat", {"model": "o@tokens=7", "messages": MESSAGES}),
+        ("ollama/api/chat", {"model": "o@tokens=7", "messages": MESSAGES, "stream": False}),
+        ("openai/v1/responses", {"model": "r@tokens=7", "input": "Say something", "stream": True}),
+        ("openai/v1/responses", {"model": "r@tokens=7", "input": "Say something"}),
+    ]
+    with httpx2.Client(timeout=30) as client:
+        for path, body in calls:
+            response = client.post(f"{wide_proxy.url}/{path}", json=body, headers={"x-goog-api-key": CANARY})
+            assert response.status_code == 200, response.text
+        models = client.get(f"{wide_proxy.url}/ollama/api/tags")
+        assert models.status_code == 200 and models.json() == client.get(f"{fake_server.base_url}/api/tags").json()
+    wide_proxy.stop()
+    rows = list(reversed(traces()))
+    assert [(r["target"], r["status"], r["output_tokens"], r["usage_estimated"]) for r in rows] == [
+        ("gemini/g@tokens=7", "ok", 7, False)] * 2 + [("ollama/o@tokens=7", "ok", 7, False)] * 2 + [
+        ("openai/r@tokens=7", "ok", 7, False)] * 2
+
+
+def test_sigterm_with_a_stream_open_cancels_and_traces_it(proxy: Proxy) -> None:
+    body = {"model": "m@tokens=5000,tps=100", "messages": MESSAGES, "stream": True}
+    with httpx2.Client(timeout=30) as client, client.stream(
+            "POST", f"{proxy.url}/openai/v1/chat/completions", json=body) as response:
+        assert next(response.iter_raw())
+        proxy.process.send_signal(signal.SIGTERM)
+        proxy.stop()
+    rows = traces()
+    assert [(r["status"], r["error_class"]) for r in rows] == [("error", "cancelled")]
