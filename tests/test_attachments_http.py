@@ -17,7 +17,7 @@ import pytest
 
 from tests.images import gif, jpeg, pdf, png, webp
 from tests.test_cli import json_lines, workbench
-from workbench.core.attachments import attach
+from workbench.core.attachments import attach, load_attachments
 from workbench.core.call_record import CallRecord, collect
 from workbench.core.registry import make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef, Params
@@ -191,3 +191,50 @@ def test_continuing_a_call_with_attachments_says_they_are_not_kept(tmp_path: Pat
     shown = json.loads(workbench("traces", "show", str(json_lines(again.stdout)[0]["trace_id"]), "--json",
                                  env=env).stdout)
     assert [[a["name"] for a in m.get("attached", [])] for m in shown["request"]["messages"]] == [[], [], ["c.gif"]]
+
+
+@pytest.mark.parametrize(("provider", "part"), [
+    ("openai", lambda body: body["messages"][-1]["content"][1]["image_url"]),
+    ("openai-responses", lambda body: body["input"][-1]["content"][1]),
+])
+async def test_image_detail_is_sent_in_each_openai_wires_field(provider: str, part: object, tmp_path: Path,
+                                                               client: httpx2.AsyncClient) -> None:
+    files(tmp_path)
+    request = ChatRequest.from_prompt(PROMPT).with_attachments(
+        load_attachments(["a.png", "doc.pdf"], tmp_path, detail="low"))
+    adapter = make_provider(resolve(ModelRef.parse(f"{provider}/gpt-4o"), {"OPENAI_API_KEY": "k"}), client)
+    assert part(adapter.body(adapter.resolve(request)))["detail"] == "low"  # type: ignore[operator]
+    assert request.messages[0].attachments[0].meta()["detail"] == "low"
+    assert request.messages[0].attachments[1].detail is None  # a PDF has no detail
+
+
+def test_image_detail_low_is_counted_as_the_base_tokens_by_estimate_and_server(tmp_path: Path,
+                                                                              fake_env: dict[str, str]) -> None:
+    files(tmp_path)  # a.png: 1024×1024, four 512 px tiles when high (85 + 4 × 170 = 765), the base 85 when low
+    image = ["--image", str(tmp_path / "a.png")]
+    targets = ["-m", f"fake/{MODEL}", "-m", f"fake-responses/{MODEL}"]
+
+    def sent(*flags: str) -> list[int]:
+        out = workbench("run", PROMPT, *targets, *image, *flags, "--json", "--no-trace", env=fake_env)
+        assert out.returncode == 0, out.stderr
+        return [int(row["input_tokens"]) for row in json_lines(out.stdout)]  # type: ignore[call-overload]
+
+    def estimated(*flags: str) -> list[int]:
+        out = workbench("tokens", *targets, "--offline", *image, *flags, "--json", stdin=PROMPT, env=fake_env)
+        assert out.returncode == 0, out.stderr
+        return [int(row["input_tokens"]) for row in json_lines(out.stdout)]  # type: ignore[call-overload]
+
+    assert [h - low for h, low in zip(sent(), sent("--image-detail", "low"), strict=True)] == [680, 680]
+    assert [h - low for h, low in zip(estimated(), estimated("--image-detail", "low"), strict=True)] == [680, 680]
+    assert sent("--image-detail", "high") == sent() and estimated("--image-detail", "auto") == estimated()
+
+
+def test_image_detail_where_it_cannot_be_sent_is_one_line_and_exit_2(tmp_path: Path,
+                                                                     fake_env: dict[str, str]) -> None:
+    files(tmp_path)
+    anthropic_target = workbench("run", PROMPT, "-m", f"fake-anthropic/{MODEL}", "--image", str(tmp_path / "a.png"),
+                                 "--image-detail", "low", env=fake_env)
+    assert anthropic_target.returncode == 2 and "Traceback" not in anthropic_target.stderr
+    assert "a.png: the anthropic API has no image detail field" in anthropic_target.stderr
+    no_image = workbench("run", PROMPT, "-m", f"fake/{MODEL}", "--image-detail", "low", env=fake_env)
+    assert no_image.returncode == 2 and "--image-detail without an attached image" in no_image.stderr

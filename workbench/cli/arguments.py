@@ -80,6 +80,11 @@ def add_cache_breakpoints(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-ttl", choices=("5m", "1h"), help="how long Anthropic keeps the cached prefix")
 
 
+def add_image_detail(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image-detail", choices=("low", "high", "auto"),
+                        help="OpenAI's image detail for the --image files (low: one fixed-cost pass, counted so)")
+
+
 def add_tools_and_reasoning(parser: argparse.ArgumentParser) -> None:
     """``--tools``, ``--tool-choice``, ``--reasoning-effort`` and ``--thinking-budget`` (``run``, ``tokens``)."""
     parser.add_argument("--tools", metavar="FILE",
@@ -124,6 +129,7 @@ def add_run(sub: Subparsers) -> None:
     run.add_argument("--image", "--attach", dest="images", action="append", default=[], metavar="PATH",
                      help="attach an image (PNG, JPEG, GIF, WEBP) or a PDF to the last user turn (repeatable; "
                           "at most 20 MiB each)")
+    add_image_detail(run)
     add_tools_and_reasoning(run)
     add_cache_breakpoints(run)
     run.add_argument("--json", action="store_true", help="print one JSON object per target, one per line")
@@ -151,6 +157,7 @@ def add_tokens(sub: Subparsers) -> None:
     add_cache_breakpoints(tokens)
     tokens.add_argument("--image", "--attach", dest="images", action="append", default=[], metavar="PATH",
                         help="count an attached image or PDF too, by each provider's rule (repeatable)")
+    add_image_detail(tokens)
     tokens.add_argument("--offline", action="store_true",
                         help="never ask a provider's count endpoint (Anthropic, Gemini, vLLM, llama.cpp)")
     tokens.add_argument("--json", action="store_true", help="one JSON object per target, one per line")

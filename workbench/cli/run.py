@@ -219,11 +219,11 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
         from workbench.core.cache_breakpoints import with_breakpoints
 
         request = with_breakpoints(request, args.cache_breakpoints, args.cache_ttl)
-    if args.images or any(m.attachments for m in request.messages):
+    if args.images or args.image_detail or any(m.attachments for m in request.messages):
         from workbench.core.attachments import load_attachments
         from workbench.core.providers.attachments import check_targets
 
-        request = request.with_attachments(load_attachments(args.images))
+        request = request.with_attachments(load_attachments(args.images, detail=args.image_detail))
         check_targets(request, [*models, *args.fallback], config.provider_specs())
     prompt = source.prompt
     policies = _policies(args, settings.policies, models, settings)

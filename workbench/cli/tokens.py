@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
         from workbench.core.cache_breakpoints import with_breakpoints
 
         request = with_breakpoints(request, args.cache_breakpoints, args.cache_ttl)
-    if args.images:
+    if args.images or args.image_detail:
         from workbench.core.attachments import load_attachments
 
-        request = request.with_attachments(load_attachments(args.images))
+        request = request.with_attachments(load_attachments(args.images, detail=args.image_detail))
     with services(args) as found:
         settings = found.settings()
         models = [settings.config.expand(m) for m in args.models]

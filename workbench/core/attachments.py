@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from workbench.core.errors import ConfigError
 from workbench.core.image_size import IMAGE_TYPES, PDF, image_size, pdf_pages, sniff
 
+IMAGE_DETAILS = ("low", "high", "auto")
+"""OpenAI's image ``detail`` values (``--image-detail``): ``low`` is one fixed-cost 512 px pass."""
+
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 """The largest file a turn may carry (20 MiB: OpenAI's and Gemini's inline limit; Anthropic takes less)."""
 
@@ -42,6 +45,9 @@ class Attachment(BaseModel):
     height: int | None = None
     pages: int | None = None
     """A PDF's page count (rough, see :func:`~workbench.core.image_size.pdf_pages`)."""
+    detail: str | None = None
+    """An image's OpenAI ``detail`` (:data:`IMAGE_DETAILS`), sent as the OpenAI wires' ``detail`` and counted by
+    the estimate; ``None``: not sent (the provider's ``auto``)."""
 
     @property
     def is_image(self) -> bool:
@@ -58,6 +64,8 @@ class Attachment(BaseModel):
             out.update(width=self.width, height=self.height)
         if self.pages is not None:
             out["pages"] = self.pages
+        if self.detail is not None:
+            out["detail"] = self.detail
         return out
 
 
@@ -105,10 +113,14 @@ def _too_large(shown: str, size: int) -> ConfigError:
                        "for an attachment", "attach a smaller file (scale the image down, split the PDF)")
 
 
-def load_attachments(paths: Sequence[str], base: Path | None = None) -> tuple[Attachment, ...]:
+def load_attachments(paths: Sequence[str], base: Path | None = None, *,
+                     detail: str | None = None) -> tuple[Attachment, ...]:
     """The files at ``paths`` (``workbench run --image``), for :meth:`~workbench.core.request.ChatRequest.
-    with_attachments`."""
-    return tuple(load_attachment(path, base) for path in paths)
+    with_attachments`; ``detail`` (``--image-detail``) is set on each image, and needs one."""
+    files = tuple(load_attachment(path, base) for path in paths)
+    if detail and not any(a.is_image for a in files):
+        raise ConfigError("--image-detail without an attached image", "attach one with --image PATH")
+    return tuple(a.model_copy(update={"detail": detail}) if detail and a.is_image else a for a in files)
 
 
 class Attachable(Protocol):

@@ -18,14 +18,19 @@ from workbench.core.request import ChatRequest, Message
 _IMAGES_ONLY = frozenset({"ollama"})
 """Wires that take images but no documents."""
 
+_DETAIL_WIRES = frozenset({"openai_chat", "openai_responses"})
+"""Wires with an image ``detail`` field."""
+
 
 def check_attachments(messages: Iterable[Message], wire: str, target: str) -> None:
-    """Raise a :class:`ConfigError` when ``wire`` cannot carry one of the messages' attachments."""
-    if wire not in _IMAGES_ONLY:
-        return
+    """Raise a :class:`ConfigError` when ``wire`` cannot carry one of the messages' attachments (or its
+    ``detail``)."""
     for message in messages:
         for attachment in message.attachments:
-            if not attachment.is_image:
+            if attachment.detail is not None and wire not in _DETAIL_WIRES:
+                raise ConfigError(f"{target}: {attachment.path or attachment.name}: the {wire.replace('_', ' ')} API "
+                                  "has no image detail field", "drop --image-detail, or send to an OpenAI target")
+            if wire in _IMAGES_ONLY and not attachment.is_image:
                 raise ConfigError(f"{target}: {attachment.path or attachment.name}: the {wire} API takes images only, "
                                   f"not {attachment.media_type}",
                                   "send the PDF to an OpenAI, Anthropic or Gemini target, or attach page images")
@@ -64,9 +69,15 @@ def openai_chat(message: Message) -> dict[str, Any]:
         return plain(message)
     parts = _text(message)
     for a in message.attachments:
-        parts.append({"type": "image_url", "image_url": {"url": a.data_url()}} if a.is_image
+        parts.append({"type": "image_url", "image_url": _detailed({"url": a.data_url()}, a)} if a.is_image
                      else {"type": "file", "file": {"filename": a.name, "file_data": a.data_url()}})
     return {"role": message.role, "content": parts}
+
+
+def _detailed(part: dict[str, Any], a: Attachment) -> dict[str, Any]:
+    """``part`` with the image's ``detail`` when one was chosen (Chat Completions' ``image_url.detail``, the
+    Responses ``input_image.detail``)."""
+    return {**part, "detail": a.detail} if a.detail is not None else part
 
 
 def responses(message: Message) -> dict[str, Any]:
@@ -75,7 +86,7 @@ def responses(message: Message) -> dict[str, Any]:
         return plain(message)
     parts = _text(message, "input_text")
     for a in message.attachments:
-        parts.append({"type": "input_image", "image_url": a.data_url()} if a.is_image
+        parts.append(_detailed({"type": "input_image", "image_url": a.data_url()}, a) if a.is_image
                      else {"type": "input_file", "filename": a.name, "file_data": a.data_url()})
     return {"role": message.role, "content": parts}
 

@@ -130,7 +130,7 @@ def attached_tokens(message: Message, target: str) -> int:
     total = 0
     for a in message.attachments:
         if a.width is not None and a.height is not None:
-            total += image_tokens(family, model, a.width, a.height)
+            total += image_tokens(family, model, a.width, a.height, a.detail or "high")
         else:
             total += pdf_tokens(family, a.pages or 1)
     return total

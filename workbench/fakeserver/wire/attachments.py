@@ -30,7 +30,7 @@ def attached_tokens(wire: str, model: str, body: Mapping[str, Any]) -> int:
     :class:`WireError` as the provider would answer it."""
     family = family_of(_FAMILY_WIRE.get(wire, wire), model)
     total = 0
-    for where, media_type, data in _attachments(wire, body):
+    for where, media_type, data, detail in _attachments(wire, body):
         raw = _decode(data, where)
         sniffed = sniff(raw)
         if sniffed is None or (media_type is not None and sniffed != media_type):
@@ -44,7 +44,7 @@ def attached_tokens(wire: str, model: str, body: Mapping[str, Any]) -> int:
         size = image_size(raw, sniffed)
         if size is None:
             raise WireError(f"{where}: could not process image.", where)
-        total += image_tokens(family, model, *size)
+        total += image_tokens(family, model, *size, detail)
     return total
 
 
@@ -80,29 +80,39 @@ def _parts(items: Any, key: str, inner: str = "content") -> Iterator[tuple[str, 
                     yield f"{key}[{i}].{inner}[{j}]", part
 
 
-def _attachments(wire: str, body: Mapping[str, Any]) -> Iterator[tuple[str, str | None, Any]]:
-    """(where, declared media type or ``None``, base64 data) of each attachment in the body."""
+def _detail(part: Mapping[str, Any], where: str) -> str:
+    """An OpenAI image part's ``detail`` (``auto`` when absent, counted as ``high``); another value is a 400."""
+    detail = part.get("detail", "auto")
+    if detail not in ("low", "high", "auto"):
+        raise WireError(f"Invalid value: '{detail}'. Supported values are: 'low', 'high', and 'auto'.",
+                        f"{where}.detail")
+    return "high" if detail == "auto" else str(detail)
+
+
+def _attachments(wire: str, body: Mapping[str, Any]) -> Iterator[tuple[str, str | None, Any, str]]:
+    """(where, declared media type or ``None``, base64 data, OpenAI ``detail``) of each attachment in the body."""
     if wire == "openai_chat":
         for where, part in _parts(body.get("messages"), "messages"):
             if part.get("type") == "image_url":
                 image = part.get("image_url")
                 media_type, data = _data_url(image.get("url") if isinstance(image, Mapping) else None,
                                              f"{where}.image_url.url")
-                yield f"{where}.image_url.url", _image_type(media_type, where), data
+                yield (f"{where}.image_url.url", _image_type(media_type, where), data,
+                       _detail(image, f"{where}.image_url") if isinstance(image, Mapping) else "high")
             elif part.get("type") == "file":
                 file = part.get("file")
                 if not isinstance(file, Mapping) or "file_data" not in file:
                     raise WireError(f"{where}.file: expected an object with file_data.", f"{where}.file")
                 media_type, data = _data_url(file.get("file_data"), f"{where}.file.file_data")
-                yield f"{where}.file.file_data", media_type, data
+                yield f"{where}.file.file_data", media_type, data, "high"
     elif wire in ("openai_responses", "openai_responses_count"):
         for where, part in _parts(body.get("input"), "input"):
             if part.get("type") == "input_image":
                 media_type, data = _data_url(part.get("image_url"), f"{where}.image_url")
-                yield f"{where}.image_url", _image_type(media_type, where), data
+                yield f"{where}.image_url", _image_type(media_type, where), data, _detail(part, where)
             elif part.get("type") == "input_file":
                 media_type, data = _data_url(part.get("file_data"), f"{where}.file_data")
-                yield f"{where}.file_data", media_type, data
+                yield f"{where}.file_data", media_type, data, "high"
     elif wire in ("anthropic", "anthropic_count"):
         for where, part in _parts(body.get("messages"), "messages"):
             if part.get("type") in ("image", "document"):
@@ -114,7 +124,7 @@ def _attachments(wire: str, body: Mapping[str, Any]) -> Iterator[tuple[str, str 
                 if declared not in allowed:
                     raise WireError(f"{where}.source.media_type: Input should be "
                                     + " or ".join(f"'{t}'" for t in allowed), f"{where}.source.media_type")
-                yield f"{where}.source.data", str(declared), source.get("data")
+                yield f"{where}.source.data", str(declared), source.get("data"), "high"
     elif wire in ("gemini", "gemini_count"):
         inner = body.get("generateContentRequest", body.get("generate_content_request"))
         contents = (inner if isinstance(inner, Mapping) else body).get("contents")
@@ -127,7 +137,7 @@ def _attachments(wire: str, body: Mapping[str, Any]) -> Iterator[tuple[str, str 
             mime = inline.get("mimeType", inline.get("mime_type"))
             if mime not in (*IMAGE_TYPES, PDF):
                 raise WireError(f"Unsupported MIME type: {mime}")
-            yield f"{where}.inline_data.data", str(mime), inline.get("data")
+            yield f"{where}.inline_data.data", str(mime), inline.get("data"), "high"
     elif wire == "ollama":
         messages = body.get("messages")
         for i, message in enumerate(messages if isinstance(messages, list) else ()):
@@ -137,7 +147,7 @@ def _attachments(wire: str, body: Mapping[str, Any]) -> Iterator[tuple[str, str 
             if not isinstance(images, list):
                 raise WireError("json: cannot unmarshal images into Go struct field Message.messages.images")
             for j, image in enumerate(images):
-                yield f"messages[{i}].images[{j}]", None, image
+                yield f"messages[{i}].images[{j}]", None, image, "high"
 
 
 def _image_type(media_type: str, where: str) -> str:
