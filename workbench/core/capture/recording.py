@@ -158,7 +158,10 @@ class CallTap:
                     for item in _whole_reply(self.wire, bytes(self.buffer)):
                         self._apply(self.parser.feed(item, at_ns))
             except (StreamDecodeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-                self.problem = f"the reply could not be read ({type(exc).__name__})"
+                if self.decoder is not None:  # the bytes ended inside an event: cut short
+                    cut = cut or "the stream ended inside an event"
+                else:
+                    self.problem = f"the reply could not be read ({type(exc).__name__})"
         record.timing.end_ns = at_ns
         record.done = True
         if cancelled:
