@@ -27,7 +27,6 @@ from textual.widgets import Footer, Header, Input, Label, OptionList, Static, Te
 from textual.widgets.option_list import Option
 
 from workbench.core.errors import WorkbenchError
-from workbench.ui.base import WorkbenchScreen
 from workbench.ui.messages import PromptSaved, RaceRequested
 from workbench.ui.prompt_text import (
     VARIABLE,
@@ -40,6 +39,7 @@ from workbench.ui.prompt_text import (
     variable_names,
 )
 from workbench.ui.races import RaceSource
+from workbench.ui.screens.editor_attachments import EditorAttachments
 from workbench.ui.widgets.editor.meter import LiveMeter, Meters
 from workbench.ui.widgets.editor.prompt_area import PromptArea
 from workbench.ui.widgets.editor.turns import Turns
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from workbench.core.tokens.estimate import Estimate
 
 
-class EditorScreen(WorkbenchScreen):
+class EditorScreen(EditorAttachments):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "run", "Run race", priority=True),
         Binding("ctrl+s", "save_prompt", "Save prompt", priority=True),
@@ -375,29 +375,6 @@ class EditorScreen(WorkbenchScreen):
         self.prompt, self.session = prompt, None
         self.notify(f"loaded prompt {prompt.name}", timeout=3)
 
-    def attachment_paths(self) -> list[str]:
-        """The attachments' paths as a prompt file holds them: relative to its ``prompts/`` folder when inside it."""
-        from pathlib import Path
-
-        from workbench.core.prompts import prompts_folder
-
-        folder = prompts_folder(self.workbench.workspace()).resolve()
-        paths = [Path(a.path or a.name) for a in self.attachments]
-        return [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in paths]
-
-    def load_prompt_attachments(self, prompt: Prompt) -> None:
-        """The prompt's last user turn's attachments, read from their paths (relative to its folder)."""
-        from workbench.core.attachments import load_attachment
-        from workbench.core.prompts import prompts_folder
-
-        users = [m for m in prompt.messages if m.role == "user"]
-        try:
-            self.set_attachments([load_attachment(path, prompts_folder(self.workbench.workspace()))
-                                  for path in (users[-1].attachments if users else ())])
-        except WorkbenchError as exc:
-            self.set_attachments([])
-            self.workbench.report(exc, f"prompt {prompt.name}: ")
-
     def prompt_fields(self) -> dict[str, Any]:
         """The prompt-file fields the editor holds, as written (placeholders kept): system, messages, cache
         breakpoints, params and output schema. A bad parameter or breakpoint raises a ``WorkbenchError`` naming it."""
@@ -595,35 +572,6 @@ class EditorScreen(WorkbenchScreen):
 
         self.query_one("#cache-points", Input).value = ", ".join(breakpoint_items(points))
         self.query_one("#cache-ttl", Input).value = points.ttl if points or points.ttl != "5m" else ""
-
-    # -- attachments ------------------------------------------------------------------------------------
-
-    def action_attach(self) -> None:
-        """ctrl+o: a path to attach to the last user turn (``-`` removes the attachments)."""
-        from workbench.ui.screens.modals import NameScreen
-
-        held = ", ".join(a.name for a in self.attachments) or "none"
-        self.app.push_screen(NameScreen("Attach an image or PDF to the last user turn", "",
-                                        f"PNG, JPEG, GIF, WEBP or PDF, at most 20 MiB; '-' removes them all "
-                                        f"(now: {held})"), self.attach)
-
-    def attach(self, path: str | None) -> None:
-        from workbench.core.attachments import load_attachment
-
-        if path is None:  # escape: nothing changes
-            return
-        try:
-            self.set_attachments([*self.attachments, load_attachment(path)] if path != "-" else [])
-        except WorkbenchError as exc:
-            self.workbench.report(exc)
-
-    def set_attachments(self, attachments: Sequence[Attachment]) -> None:
-        self.attachments = list(attachments)
-        shown = self.query_one("#attachments", Static)
-        shown.update("attached: " + ", ".join(f"{a.name} ({a.media_type}, {a.size:,} B)" for a in attachments))
-        shown.display = bool(attachments)
-        self.meter.schedule_estimate()
-        self.meter.render_meter()
 
     def action_run(self) -> None:
         try:

@@ -1,0 +1,74 @@
+"""The editor's attachments: the images and PDFs of the last user turn (ctrl+o attaches one by its path, ``-``
+removes them), read from a prompt file's paths and written back relative to its folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from textual.widgets import Static
+
+from workbench.core.errors import WorkbenchError
+from workbench.ui.base import WorkbenchScreen
+
+if TYPE_CHECKING:
+    from workbench.core.attachments import Attachment
+    from workbench.core.prompts import Prompt
+    from workbench.ui.widgets.editor.meter import LiveMeter
+
+
+class EditorAttachments(WorkbenchScreen):
+    """The attachment half of the editor screen (:class:`~workbench.ui.screens.editor.EditorScreen`)."""
+
+    attachments: list[Attachment]
+    meter: LiveMeter
+
+    def action_attach(self) -> None:
+        """ctrl+o: a path to attach to the last user turn (``-`` removes the attachments)."""
+        from workbench.ui.screens.modals import NameScreen
+
+        held = ", ".join(a.name for a in self.attachments) or "none"
+        self.app.push_screen(NameScreen("Attach an image or PDF to the last user turn", "",
+                                        f"PNG, JPEG, GIF, WEBP or PDF, at most 20 MiB; '-' removes them all "
+                                        f"(now: {held})"), self.attach)
+
+    def attach(self, path: str | None) -> None:
+        from workbench.core.attachments import load_attachment
+
+        if path is None:  # escape: nothing changes
+            return
+        try:
+            self.set_attachments([*self.attachments, load_attachment(path)] if path != "-" else [])
+        except WorkbenchError as exc:
+            self.workbench.report(exc)
+
+    def set_attachments(self, attachments: Sequence[Attachment]) -> None:
+        self.attachments = list(attachments)
+        shown = self.query_one("#attachments", Static)
+        shown.update("attached: " + ", ".join(f"{a.name} ({a.media_type}, {a.size:,} B)" for a in attachments))
+        shown.display = bool(attachments)
+        self.meter.schedule_estimate()
+        self.meter.render_meter()
+
+    def attachment_paths(self) -> list[str]:
+        """The attachments' paths as a prompt file holds them: relative to its ``prompts/`` folder when inside it."""
+        from pathlib import Path
+
+        from workbench.core.prompts import prompts_folder
+
+        folder = prompts_folder(self.workbench.workspace()).resolve()
+        paths = [Path(a.path or a.name) for a in self.attachments]
+        return [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in paths]
+
+    def load_prompt_attachments(self, prompt: Prompt) -> None:
+        """The prompt's last user turn's attachments, read from their paths (relative to its folder)."""
+        from workbench.core.attachments import load_attachment
+        from workbench.core.prompts import prompts_folder
+
+        users = [m for m in prompt.messages if m.role == "user"]
+        try:
+            self.set_attachments([load_attachment(path, prompts_folder(self.workbench.workspace()))
+                                  for path in (users[-1].attachments if users else ())])
+        except WorkbenchError as exc:
+            self.set_attachments([])
+            self.workbench.report(exc, f"prompt {prompt.name}: ")
