@@ -9,10 +9,11 @@ string content. A wire that cannot carry a type raises
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from workbench.core.attachments import Attachment
 from workbench.core.errors import ConfigError
+from workbench.core.providers.target_wires import WiredSpec, target_wires
 from workbench.core.request import ChatRequest, Message
 
 _IMAGES_ONLY = frozenset({"ollama"})
@@ -36,21 +37,12 @@ def check_attachments(messages: Iterable[Message], wire: str, target: str) -> No
                                   "send the PDF to an OpenAI, Anthropic or Gemini target, or attach page images")
 
 
-class _Spec(Protocol):
-    """A provider's spec (:class:`~workbench.core.registry.ProviderSpec`): its wire format."""
-
-    @property
-    def wire(self) -> str: ...
-
-
-def check_targets(request: ChatRequest, targets: Iterable[str], providers: Mapping[str, _Spec]) -> None:
+def check_targets(request: ChatRequest, targets: Iterable[str], providers: Mapping[str, WiredSpec]) -> None:
     """:func:`check_attachments` for each target's wire (an unknown provider is left to the call to report)."""
     if not any(m.attachments for m in request.messages):
         return
-    for target in targets:
-        spec = providers.get(target.partition("/")[0])
-        if spec is not None:
-            check_attachments(request.messages, spec.wire, target)
+    for target, wire in target_wires(targets, providers):
+        check_attachments(request.messages, wire, target)
 
 
 def plain(message: Message) -> dict[str, Any]:

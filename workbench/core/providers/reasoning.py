@@ -15,18 +15,11 @@ Ollama             ``think``: the effort (``low``/``medium``/``high``; ``minimal
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from workbench.core.errors import ConfigError
+from workbench.core.providers.target_wires import WiredSpec, target_wires
 from workbench.core.request import ChatRequest, Params
-
-
-class _Wired(Protocol):
-    """A provider's spec, as far as this module reads it (:class:`~workbench.core.registry.ProviderSpec`; not
-    imported: the registry imports the adapters, which import this module)."""
-
-    @property
-    def wire(self) -> str: ...
 
 EFFORT_BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
 """An effort as a thinking budget (Google's published table for its OpenAI-compatible endpoint; ``minimal`` is
@@ -91,14 +84,13 @@ def anthropic_thinking(params: Params, target: str) -> dict[str, Any]:
     return {"thinking": {"type": "enabled", "budget_tokens": budget}}
 
 
-def check_targets(params: Params, targets: Iterable[str], providers: Mapping[str, _Wired]) -> None:
+def check_targets(params: Params, targets: Iterable[str], providers: Mapping[str, WiredSpec]) -> None:
     """Before any call: the reasoning settings every target's wire can take (Anthropic's rules; an unknown provider
     is left to the call to report), a :class:`ConfigError` naming the first that cannot."""
     if budget_of(params) is None:
         return
-    for target in targets:
-        spec = providers.get(target.partition("/")[0])
-        if spec is not None and spec.wire == "anthropic":
+    for target, wire in target_wires(targets, providers):
+        if wire == "anthropic":
             anthropic_thinking(params, target)
 
 
