@@ -61,6 +61,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from workbench.fakeserver import embeddings
+from workbench.fakeserver.fixed import fixed_request, set_fixed, wall_ns
 from workbench.fakeserver.hostile import (
     HTML_HEADERS,
     PORTAL_HTML,
@@ -369,7 +370,8 @@ class FakeServer:
         }
         self.log.append(entry)
         try:
-            await self._answer_logged(wire, req, resp, path_model, params, redirected, request_id, entry)
+            with fixed_request(False):  # until the scenario says ``fixed=1``
+                await self._answer_logged(wire, req, resp, path_model, params, redirected, request_id, entry)
         except BaseException as exc:  # the log says what happened, never "ok" for an answer cut by a failure
             if entry["outcome"] == "running":
                 entry["outcome"] = "cancelled" if isinstance(exc, asyncio.CancelledError) else \
@@ -418,6 +420,9 @@ class FakeServer:
             await reject(ErrorInfo(400, message, "model", prompt.model, request_id, code="invalid_scenario"))
             return
         entry["scenario_id"] = scenario.id
+        if scenario.fixed:
+            set_fixed()
+            request_id = entry["request_id"] = wire.new_request_id()
         if redirected:
             scenario = dataclasses.replace(scenario, redirect=None)
 
@@ -447,7 +452,7 @@ class FakeServer:
             await play_count(wire, prompt, scenario, req.received_ns, resp, entry)
             return
 
-        gen = plan(prompt, scenario, request_id, int(time.time()), req.received_ns)
+        gen = plan(prompt, scenario, request_id, wall_ns() // 1_000_000_000, req.received_ns)
         cost = gen.input_tokens + (prompt.max_tokens if prompt.max_tokens is not None else gen.output_tokens)
         admission = self.limiter.admit(cost)
         state = admission.state

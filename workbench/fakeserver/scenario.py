@@ -59,6 +59,10 @@ value is rejected with a 400 in the provider's real error body, naming the key):
                 writes it (``cache_creation_input_tokens``, ``cache_creation.ephemeral_5m/1h_input_tokens``
                 by its ``ttl``), a later one reads it (``cache_read_input_tokens``), and ``input_tokens``
                 counts only the rest. No minimum length, no expiry; ``POST /_fake/reset`` empties it.
+``fixed``       1: every byte of the answer is the same on every call (:mod:`workbench.fakeserver.fixed`):
+                the ids the server makes up (response, message, chunk and request ids) are zeros, its
+                wall clock (``created``, ``created_at``) reads 2023-11-14T22:13:20Z, Ollama's durations
+                are 1 ms each. For comparing a stream byte for byte, e.g. through a proxy and direct.
 
 Hostile keys (what a broken proxy, gateway or captive portal does to a client):
 
@@ -135,7 +139,7 @@ KEYS: tuple[str, ...] = (
     "ttft", "tps", "tokens", "usage", "reasoning", "status", "fail",
     "retry_after", "id", "hang", "disconnect", "malformed", "refusal",
     "cut_error_body", "huge_error", "html", "redirect", "bad_gzip", "bad_shape", "huge_line", "overrun",
-    "echo_key", "tools", "tool_deltas", "cache", "pause",
+    "echo_key", "tools", "tool_deltas", "cache", "pause", "fixed",
 )  # fmt: skip
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -145,7 +149,7 @@ BAD_SHAPES: tuple[str, ...] = tuple(_SHAPES)
 FAIL_ALWAYS = 2**62  # the fail count of cut_error_body / huge_error / html without an explicit ``fail``
 _EXCLUSIVE = ("html", "cut_error_body", "huge_error", "huge_line")
 _FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun", "refusal", "echo_key",
-              "cache", "pause")
+              "cache", "pause", "fixed")
 
 MAX_TOKENS_LIMIT = 10_000_000
 MAX_TOOL_CALLS = 64
@@ -189,6 +193,7 @@ class Scenario:
     tools: int = 0
     tool_deltas: int = 3
     cache: bool = False
+    fixed: bool = False
     pairs: tuple[tuple[str, str], ...] = field(default=())
 
     def counter_key(self, wire: str) -> tuple[str, str, str]:
@@ -331,6 +336,7 @@ def parse_model(model: str) -> Scenario:
         refusal=flags.get("refusal", False),
         pause=flags.get("pause", False),
         cache=flags.get("cache", False),
+        fixed=flags.get("fixed", False),
         tools=0 if get("tools") is None else _integer("tools", values["tools"], minimum=0, maximum=MAX_TOOL_CALLS),
         tool_deltas=3 if get("tool_deltas") is None
         else _integer("tool_deltas", values["tool_deltas"], minimum=1, maximum=MAX_TOKENS_LIMIT),

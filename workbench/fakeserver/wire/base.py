@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from workbench.fakeserver.fixed import new_id
 from workbench.fakeserver.limits import LimitState
 from workbench.fakeserver.scenario import Scenario
 from workbench.fakeserver.text import count_input_tokens, iter_tokens
@@ -98,10 +98,6 @@ class Template:
             parts.append(value)
             parts.append(literal)
         return b"".join(parts)
-
-
-def new_id(prefix: str, nbytes: int = 12) -> str:
-    return prefix + secrets.token_hex(nbytes)
 
 
 # ------------------------------------------------------------------------------------------ requests

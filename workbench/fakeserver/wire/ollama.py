@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from workbench.fakeserver.fixed import FIXED_DURATION_NS, is_fixed, wall_ns
 from workbench.fakeserver.wire.base import (
     ErrorInfo,
     Generation,
@@ -51,7 +52,7 @@ _stamp_cache: tuple[int, str] = (-1, "")
 def rfc3339_nano(ns: int | None = None) -> str:
     """Go's ``time.RFC3339Nano`` in UTC, e.g. ``2023-08-04T19:22:45.499127Z`` (trailing zeros trimmed)."""
     global _stamp_cache
-    ns = time.time_ns() if ns is None else ns
+    ns = wall_ns() if ns is None else ns
     sec, frac = divmod(ns, 1_000_000_000)
     if _stamp_cache[0] != sec:
         _stamp_cache = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
@@ -71,13 +72,17 @@ def _final(gen: Generation, message: dict[str, Any], first_ns: int | None, start
     if gen.usage:
         start = start_ns if start_ns is not None else gen.received_ns
         first = first_ns if first_ns is not None else now
+        durations = (max(now - gen.received_ns, 1), max(start - gen.received_ns, 1), max(first - start, 1),
+                     max(now - first, 1))
+        if is_fixed():
+            durations = (FIXED_DURATION_NS,) * 4
         out.update(
-            total_duration=max(now - gen.received_ns, 1),
-            load_duration=max(start - gen.received_ns, 1),
+            total_duration=durations[0],
+            load_duration=durations[1],
             prompt_eval_count=gen.input_tokens,
-            prompt_eval_duration=max(first - start, 1),
+            prompt_eval_duration=durations[2],
             eval_count=gen.output_tokens,
-            eval_duration=max(now - first, 1),
+            eval_duration=durations[3],
         )
     return out
 
