@@ -373,6 +373,11 @@ def add_traces(sub: Subparsers) -> None:
     listing = with_filters(actions.add_parser("list", help="the newest calls, a page at a time"))
     listing.add_argument("-n", "--limit", type=whole(1), default=50)
     listing.add_argument("--before", metavar="ID", help="the page after this id (keyset paging)")
+    tail = with_filters(actions.add_parser("tail", help="each call as it is written (Ctrl-C stops)",
+                                           description="Follow the trace log: print each matching call as it is "
+                                                       "written, by this or any other process (workbench proxy, a "
+                                                       "run elsewhere), until Ctrl-C."))
+    tail.add_argument("-n", "--last", type=whole(0), default=0, metavar="N", help="print the last N calls first")
     show = actions.add_parser("show", help="one call in full")
     show.add_argument("id", help="a call id (a unique prefix is enough)")
     show.add_argument("--json", action="store_true")

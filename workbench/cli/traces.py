@@ -1,4 +1,4 @@
-"""``workbench traces list|show|search|stats|export|prune|check|recover``: the headless twin of the trace browser,
+"""``workbench traces list|tail|show|search|stats|export|prune|check|recover``: the headless twin of the trace browser,
 and the check and recovery of a damaged store."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _filters(args: argparse.Namespace) -> Any:
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     out = {"id": row["id"], "time": datetime.fromtimestamp(row["ts"], UTC).isoformat(timespec="milliseconds"),
-           **{k: v for k, v in row.items() if k not in ("id", "ts", "_cursor")}}
+           **{k: v for k, v in row.items() if k not in ("id", "ts") and not k.startswith("_")}}
     out["prompt"] = out.pop("prompt_name", None)
     out["usage_estimated"] = bool(out.get("usage_estimated"))
     return out
@@ -64,15 +64,65 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
         return
     from workbench.cli.render import Target, new_table, print_table
 
-    numbers = ("TTFT", "latency", "in/out", "USD")
-    table = new_table("id", "time", "target", "status", *numbers, numbers=numbers, whole=("id", "time"))
+    table = new_table(*_COLUMNS, numbers=_NUMBERS, whole=("id", "time"))
     for row in rows:
-        public = _public(row)
-        table.add_row(row["id"], public["time"][5:19].replace("T", " "), Target(row["target"]),
-                      row["status"] if row["status"] == "ok" else f"[red]{row['error_class']}[/red]",
-                      _ms(row["ttft_ms"]), _ms(row["latency_ms"]),
-                      f"{row['input_tokens'] or 0}/{row['output_tokens'] or 0}", usd(row["cost_usd"]))
+        cells = _cells(row)
+        table.add_row(*cells[:2], Target(cells[2]), *cells[3:])
     print_table(table, console())
+
+
+_NUMBERS = ("TTFT", "latency", "in/out", "USD")
+_COLUMNS = ("id", "time", "target", "status", *_NUMBERS)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    """A call's cells in the table of ``list``, ``search`` and ``tail`` (:data:`_COLUMNS`; the status in markup)."""
+    return [row["id"], _public(row)["time"][5:19].replace("T", " "), row["target"],
+            row["status"] if row["status"] == "ok" else f"[red]{row['error_class']}[/red]",
+            _ms(row["ttft_ms"]), _ms(row["latency_ms"]), f"{row['input_tokens'] or 0}/{row['output_tokens'] or 0}",
+            usd(row["cost_usd"])]
+
+
+_TAIL_WIDTHS = (26, 14, 28, 12, 8, 8, 11, 9)
+"""Each column's width in ``tail``'s lines (rows come one at a time, so no table measures them)."""
+
+
+def _tail(store: Any, args: argparse.Namespace) -> int:
+    """Each call as it is written, until Ctrl-C (exit 0): a line under the ``list`` table's header, or with
+    ``--json`` one JSON object per line; ``--last N`` prints the last N calls first."""
+    from rich.markup import escape
+
+    from workbench.core.errors import printable
+    from workbench.core.traces.follow import follow
+
+    out = console()
+    print(f"workbench: following {store.path} (Ctrl-C stops)", file=sys.stderr, flush=True)
+    if not args.json:
+        out.print(_tail_line(list(_COLUMNS)), style="bold", markup=False, highlight=False, soft_wrap=True)
+    try:
+        for rows in follow(store, _filters(args), last=args.last):
+            for row in rows:
+                if args.json:
+                    print(json.dumps(_public(row), ensure_ascii=False), flush=True)
+                    continue
+                cells = _cells(row)
+                cells[2] = escape(printable(cells[2]))
+                out.print(_tail_line(cells), highlight=False, soft_wrap=True)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _tail_line(cells: list[str]) -> str:
+    from rich.text import Text
+
+    parts = []
+    for index, (cell, width) in enumerate(zip(cells, _TAIL_WIDTHS, strict=True)):
+        visible = Text.from_markup(cell).cell_len
+        pad = " " * max(0, width - visible)
+        parts.append(pad + cell if _COLUMNS[index] in _NUMBERS else cell + pad)
+    return "  ".join(parts).rstrip()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,6 +161,8 @@ def _act(args: argparse.Namespace, path: Path) -> int:
             if store.read_only and (waiting := store.unindexed()):
                 print(f"workbench: {waiting} calls are not in the search index yet, and the store is read-only: "
                       "they were not searched", file=sys.stderr)
+        elif action == "tail":
+            return _tail(store, args)
         elif action == "show":
             return _show(store, args.id, args.json)
         elif action == "stats":

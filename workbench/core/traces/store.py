@@ -310,6 +310,29 @@ class TraceStore:
         call["tags"] = [r[0] for r in self.conn.execute("SELECT tag FROM call_tags WHERE call_id = ?", (call["id"],))]
         return call
 
+    def last_written(self) -> int:
+        """The write order (``payloads.rowid``) of the newest call written: :meth:`written_after` that mark
+        gives the calls written since."""
+        mark: int | None = self.conn.execute("SELECT max(rowid) FROM payloads").fetchone()[0]
+        return mark or 0
+
+    def written_after(self, mark: int, upto: int, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
+        """The calls written after ``mark`` up to ``upto`` (marks from :meth:`last_written`) that match
+        ``filters``, in the order they were written (not their ids' order: a long stream started earlier is
+        written later). Each row carries ``_seq``, its write order."""
+        where, args = filters.where()
+        query = (f"SELECT c.*, p.rowid AS _seq FROM payloads p JOIN calls c ON c.id = p.call_id "
+                 f"WHERE p.rowid > ? AND p.rowid <= ? AND {where} ORDER BY p.rowid")
+        return [dict(r) for r in self.conn.execute(query, [mark, upto, *args])]
+
+    def last_rows(self, count: int, upto: int, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
+        """The last ``count`` calls written up to the mark ``upto`` that match ``filters``, oldest first, each
+        with ``_seq``."""
+        where, args = filters.where()
+        query = (f"SELECT c.*, p.rowid AS _seq FROM payloads p JOIN calls c ON c.id = p.call_id "
+                 f"WHERE p.rowid <= ? AND {where} ORDER BY p.rowid DESC LIMIT ?")
+        return [dict(r) for r in self.conn.execute(query, [upto, *args, count])][::-1]
+
     def search(self, text: str, filters: Filters = NO_FILTERS, before: int | None = None,
                limit: int = 50, *, fts: bool = False) -> list[dict[str, Any]]:
         """Calls whose prompt or reply holds every word of ``text`` as written (``AND``, quotes and ``*`` are
