@@ -43,8 +43,9 @@ async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Ma
     """Serve until Ctrl-C or SIGTERM; ``on_ready`` is told the base URL once listening."""
     async with new_client(network) as client:
         app = ProxyApp(specs, env, client, trace_sink(writer, prices or PriceBook()))
+        # The upstream's own Date and Server headers pass through: uvicorn adds none of its own.
         config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
-                                timeout_graceful_shutdown=graceful_s)
+                                timeout_graceful_shutdown=graceful_s, server_header=False, date_header=False)
         # Listening before it is announced: a client that comes at once waits in the backlog.
         try:
             sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
