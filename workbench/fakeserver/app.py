@@ -7,7 +7,9 @@ vectors: :mod:`workbench.fakeserver.embeddings`; not logged, no scenarios); toke
 ``POST /v1/messages/count_tokens`` (Anthropic), ``POST /v1/responses/input_tokens`` (OpenAI Responses),
 ``POST .../models/{model}:countTokens`` (Gemini),
 ``POST /tokenize`` (llama.cpp, or vLLM when the body has ``prompt`` / ``messages``); ``GET /v1/models``,
-``GET /api/tags``, ``GET /api/version``, ``GET /``; ``GET /_fake/log``, ``GET /_fake/limits``, ``POST /_fake/reset``.
+``GET /api/tags``, ``GET /api/version``, ``GET /``; ``GET /_fake/log``, ``GET /_fake/limits``, ``POST /_fake/reset``;
+the batch APIs (OpenAI's ``/v1/files`` and ``/v1/batches``, Anthropic's ``/v1/messages/batches``, ``POST
+/_fake/batches/end``): :mod:`workbench.fakeserver.batches` (not logged, no rate limits).
 Every provider route is also served under ``/_redirected`` (where ``redirect=CODE`` points), with the
 scenario's ``redirect`` key ignored there.
 
@@ -61,6 +63,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from workbench.fakeserver import embeddings
+from workbench.fakeserver.batches import Batches
 from workbench.fakeserver.fixed import fixed_request, set_fixed, wall_ns
 from workbench.fakeserver.hostile import (
     HTML_HEADERS,
@@ -174,6 +177,7 @@ class FakeServer:
         self.log: list[dict[str, Any]] = []
         self._fails: dict[tuple[str, str, str], int] = {}
         self.prompt_cache = PromptCache()
+        self.batches = Batches()
         self._seq = 0
         self._http = HttpServer(self._handle, host, port)
 
@@ -255,6 +259,8 @@ class FakeServer:
         redirected = path.startswith(REDIRECT_PREFIX + "/")
         if redirected:
             path = path.removeprefix(REDIRECT_PREFIX)
+        if await self.batches.handle(req, resp, path):  # OpenAI's files and batches, Anthropic's message batches
+            return
         if req.method == "POST":
             wire = _ROUTES.get(path)
             if wire is not None:
