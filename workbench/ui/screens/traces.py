@@ -2,7 +2,8 @@
 
 Every database read runs in a thread worker (exclusive: a reload cancels the reads of the state it
 replaces); the next page loads when the cursor nears the end. The screen follows the app's count of traced
-calls (a reactive): while it shows, new calls reload it.
+calls (a reactive): while it shows, new calls reload it. Follow mode (``f``) also watches the log for calls other
+processes write (``workbench proxy``, a run elsewhere: :mod:`workbench.core.traces.follow`), newest at the top.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Sparkline, Static
 from textual.worker import Worker, get_current_worker
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.traces.follow import POLL_S, Follower
 from workbench.ui.base import WorkbenchScreen
 from workbench.ui.messages import ReplayRequested
 from workbench.ui.render import fmt_ms, fmt_usd, trace_detail
@@ -94,6 +97,7 @@ class TracesScreen(WorkbenchScreen):
         Binding("ctrl+r", "replay", "Replay in editor", priority=True),
         Binding("ctrl+f", "focus_search", "Search"),
         Binding("ctrl+l", "reload", "Reload"),
+        Binding("f", "toggle_follow", "Follow"),
     ]
     DEFAULT_CSS = """
     TracesScreen #traces-main { height: 1fr; }
@@ -117,6 +121,9 @@ class TracesScreen(WorkbenchScreen):
         """Totals (calls, spend, unpriced, TTFT p50/p95) of the current state, read with the first page."""
         self.gaps: list[float] = []
         """The shown call's inter-chunk gaps (ms), drawn as a sparkline above the detail."""
+        self.follower: Follower | None = None
+        """Follow mode: the calls written since the last poll (``None``: off, or not started yet)."""
+        self.follow_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -147,6 +154,43 @@ class TracesScreen(WorkbenchScreen):
 
     def action_reload(self) -> None:
         self.reload()
+
+    @property
+    def following(self) -> bool:
+        return self.follow_timer is not None
+
+    def action_toggle_follow(self) -> None:
+        """Follow mode on or off: while on, calls written by any process appear at the top as they are written."""
+        if self.follow_timer is not None:
+            self.follow_timer.stop()
+            self.follow_timer, self.follower = None, None
+            self.sub_title = ""
+            return
+        self.follow_timer = self.set_interval(POLL_S, self.poll_follow)
+        self.sub_title = "following new calls (f stops)"
+        self.poll_follow()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow", name="trace-follow")
+    def poll_follow(self) -> None:
+        """Follow mode's poll: the first one marks where the log is, the next ones reload on new calls."""
+        if not self.is_current:  # resuming reloads anyway
+            return
+        app = self.workbench
+        try:
+            with app.store_lock:
+                if self.follower is None:
+                    self.follower = Follower(app.store())
+                    return
+                rows = self.follower.poll()
+        except Exception as exc:
+            app.report(exc, "cannot read the trace store: ")
+            return
+        if rows:
+            app.call_from_thread(self._followed)
+
+    def _followed(self) -> None:
+        if self.following:
+            self.reload()
 
     def action_focus_search(self) -> None:
         self.query_one("#search", Input).focus()
