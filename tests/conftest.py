@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from tests.postgres_server import PostgresServer, postgres_server
 from workbench.core.httpclient import new_client
 from workbench.fakeserver import FakeServer
 from workbench.fakeserver.process import FakeServerProcess, fake_server_process
@@ -177,3 +178,11 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     return Certs(ca=write("ca.pem", ca.public_bytes(serialization.Encoding.PEM)), server=write("server.pem", *server),
                  wrong_host=write("wrong-host.pem", *wrong), client_cert=write("client.pem", client[0]),
                  client_key=write("client.key", client[1]), client_both=write("client-both.pem", *client))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the run (one per xdist worker), on 127.0.0.1 with TLS: see
+    :mod:`tests.postgres_server` (skipped without the server binaries, except in CI where that fails)."""
+    with postgres_server() as server:
+        yield server
