@@ -1,7 +1,8 @@
 """The headless face: the ``workbench`` command line. Thin: parsing and printing only.
 
 One module per command (``run``, ``tokens``, ``traces``, ``keys``, ``prompts``, ``sessions``, ``export``,
-``eval``, ``evals``, ``init``, ``config``, ``models``, ``fake-server``, ``proxy``), each with ``run(args) -> int``;
+``eval``, ``evals``, ``init``, ``config``, ``models``, ``fake-server``, ``proxy``, ``load``), each with
+``run(args) -> int``;
 their arguments are in :mod:`workbench.cli.arguments`, what several of them share in :mod:`workbench.cli._shared`,
 their rich renderings in :mod:`workbench.cli.render`. No command module imports another one, and a command's
 module is imported only when that command runs.
@@ -36,7 +37,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, str] = {
     "run": "run", "tokens": "tokens", "traces": "traces", "keys": "keys", "prompts": "prompts",
     "sessions": "sessions", "export": "export", "eval": "eval", "evals": "evals", "init": "init",
-    "config": "config", "models": "models", "fake-server": "fake_server", "proxy": "proxy",
+    "config": "config", "models": "models", "fake-server": "fake_server", "proxy": "proxy", "load": "load",
 }
 """Each command and its module in this package (which has ``run(args) -> int``), in the order of the help."""
 
@@ -45,7 +46,7 @@ _ADDERS: dict[str, Callable[[arguments.Subparsers], None]] = {
     "keys": arguments.add_keys, "prompts": arguments.add_prompts, "sessions": arguments.add_sessions,
     "export": arguments.add_export, "init": arguments.add_init, "config": arguments.add_config,
     "models": arguments.add_models, "eval": arguments.add_eval, "evals": arguments.add_evals,
-    "fake-server": arguments.add_fake_server, "proxy": arguments.add_proxy,
+    "fake-server": arguments.add_fake_server, "proxy": arguments.add_proxy, "load": arguments.add_load,
 }
 
 

@@ -5,10 +5,14 @@ imports it before its request is out): everything heavy is imported where it is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from workbench.core.errors import ConfigError, WorkbenchError
@@ -169,3 +173,26 @@ def eval_store(settings: Settings) -> EvalStore:
     from workbench.core.evals.run_store import EvalStore, default_path
 
     return EvalStore(default_path(settings.trace_path(os.environ)), settings.redactor())
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (what CI and ``timeout`` send) as Ctrl-C: through the SIGINT handler in force (asyncio's cancels the
+    main task), else a KeyboardInterrupt."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While it lasts, SIGTERM stops the command as Ctrl-C does (in the main thread; elsewhere it does nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

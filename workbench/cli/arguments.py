@@ -250,6 +250,72 @@ def add_evals(sub: Subparsers) -> None:
     diff.add_argument("--json", action="store_true")
 
 
+_PER = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_SPAN = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+MAX_LOAD_RATE = 10_000.0
+"""The fastest ``workbench load --rate``, per second."""
+MAX_LOAD_WORKERS = 4096
+"""The most workers of ``workbench load --concurrency``."""
+
+
+def rate(text: str) -> float:
+    """An argparse type: arrivals per second, written ``50``, ``50/s``, ``600/m`` or ``600/min``."""
+    count, _, unit = text.strip().partition("/")
+    per = _PER.get(unit.strip() or "s")
+    try:
+        value = float(count) / per if per is not None else math.nan
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_LOAD_RATE):
+        raise argparse.ArgumentTypeError(f"{text}: expected a rate such as 50/s or 600/m, above 0 and at most "
+                                         f"{MAX_LOAD_RATE:,.0f}/s")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a length of time, written ``60s``, ``2m``, ``500ms``, ``1h`` or ``90`` (seconds)."""
+    match = _SPAN.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text}: expected a length of time such as 60s, 2m or 500ms")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match[2] or "s"]
+    return float(match[1]) * scale
+
+
+def add_load(sub: Subparsers) -> None:
+    load = sub.add_parser(
+        "load", help="load-test targets with real requests: open-loop arrivals through the call policy, a report",
+        description="Send real requests (traced calls, an eval suite's, a prompt's) to the targets on a schedule "
+                    "(--rate: open loop, each request sent when due whatever the replies do) or from N workers "
+                    "(--concurrency: closed loop), through the configured policy (rate limits, retries, fallbacks). "
+                    "Every call is traced with the tag load:RUN. Exit codes: 0 ran to the end; 2 bad usage; "
+                    "3 stopped at --max-cost; 130 interrupted (the report is written all the same).")
+    load.add_argument("targets", nargs="+", metavar="TARGET", help="provider/model (the requests go to each in turn)")
+    pace = load.add_mutually_exclusive_group(required=True)
+    pace.add_argument("--rate", type=rate, metavar="R/s", help="arrivals a second (open loop), e.g. 20/s or 600/m")
+    pace.add_argument("--times", type=number(0.001, 1000), metavar="K",
+                      help="K times the trace log's peak minute of the calls --from-traces (or --prompt) matches "
+                           "(open loop)")
+    pace.add_argument("--concurrency", type=whole(1, MAX_LOAD_WORKERS), metavar="N",
+                      help="N workers, each sending when its previous call ended (closed loop)")
+    load.add_argument("--duration", type=seconds, default=60.0, metavar="TIME",
+                      help="how long requests are sent, e.g. 60s, 5m (default 60s); calls in flight then finish")
+    load.add_argument("--ramp", type=seconds, default=0.0, metavar="TIME",
+                      help="rise linearly from 0 to the rate over this long, within the duration (open loop)")
+    source = load.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-traces", metavar="FILTER",
+                        help="replay traced requests: key=value words, e.g. 'provider=openai tag=prod since=1d' "
+                             "(keys: the traces flags; 'all' for every call)")
+    source.add_argument("--suite", metavar="SUITE", help="an eval suite's rendered requests (one per test and prompt)")
+    source.add_argument("--prompt", metavar="NAME[@VERSION|@LABEL]", help="a prompt file rendered with --var values")
+    load.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                      help="a {{variable}} of --prompt or --suite (repeatable)")
+    load.add_argument("--max-cost", type=number(0), metavar="USD", help="stop sending once this much is spent")
+    load.add_argument("--report", action="append", default=[], metavar="FILE.md|.json|.html",
+                      help="write the report to this file, in the format of its extension (repeatable)")
+    load.add_argument("--json", action="store_true", help="print the report as JSON (no live view)")
+    load.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+
+
 def add_export(sub: Subparsers) -> None:
     export = sub.add_parser("export", help="export a prompt version or a session to a repo (optionally as one git "
                                            "commit), or print ready-to-run code for a prompt",
