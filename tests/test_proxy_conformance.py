@@ -30,16 +30,17 @@ def proxy(fake_server: FakeServerProcess) -> Iterator[Proxy]:
                            GEMINI_BASE_URL=fake_server.base_url, OLLAMA_HOST=fake_server.base_url)
 
 
-def curl(url: str, body: dict[str, Any], tmp_path: Path, *headers: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    """POST ``body`` with the curl binary (``-N``: no buffering); its status, headers (names lower-case, in order)
-    and body bytes."""
+def curl(url: str, body: dict[str, Any], tmp_path: Path, *headers: str, exit_code: int = 0
+         ) -> tuple[int, list[tuple[str, str]], bytes]:
+    """POST ``body`` with the curl binary (``-N``: no buffering), which exits ``exit_code`` (18: the transfer
+    ended before the body did); its status, headers (names lower-case, in order) and body bytes."""
     dump = tmp_path / "headers.txt"
     args = ["curl", "-sS", "-N", "--max-time", "60", "-D", str(dump), "-H", "content-type: application/json",
             "--data-binary", "@-", url]
     for header in headers:
         args[1:1] = ["-H", header]
     done = subprocess.run(args, input=json.dumps(body).encode(), capture_output=True, timeout=90, check=False)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == exit_code, done.stderr
     lines = dump.read_bytes().decode("latin-1").split("\r\n")
     fields = [line.split(":", 1) for line in lines[1:] if ":" in line]
     return int(lines[0].split()[1]), [(k.lower(), v.strip()) for k, v in fields], done.stdout

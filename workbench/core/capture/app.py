@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
@@ -21,6 +22,7 @@ from workbench.core.call_record import CallRecord
 from workbench.core.capture.recording import CallTap
 from workbench.core.capture.routes import route
 from workbench.core.capture.wire_request import json_body
+from workbench.core.errors import ProviderConnectionError, ProviderTimeoutError
 from workbench.core.registry import ProviderSpec
 from workbench.core.traces.context import CallContext
 
@@ -84,28 +86,40 @@ class ProxyApp:
         parsed = json_body(bytes(body)) if found.wire else {}
         if found.wire == "ollama":
             parsed.setdefault("stream", True)
-        started_ns = time.perf_counter_ns()
-        tap = CallTap(found, parsed, started_ns) if found.wire else None
+        tap = CallTap(found, parsed, time.perf_counter_ns()) if found.wire else None
+        # The application going away cancels the exchange (traced as cancelled), even while the upstream is silent.
+        exchange = asyncio.create_task(self._exchange(request, send, tap, headers))
+        watch = asyncio.create_task(_disconnect(receive))
+        try:
+            await asyncio.wait((exchange, watch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            if not exchange.done():
+                exchange.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await exchange
+
+    async def _exchange(self, request: httpx2.Request, send: Send, tap: CallTap | None,
+                        headers: Mapping[str, str]) -> None:
+        """The request sent upstream and its answer relayed; no answer: a 504 (timeout) or 502 of the proxy's."""
         try:
             response = await self.client.send(request, stream=True)
         except httpx2.HTTPError as exc:
-            await _answer(send, 502, f'{{"error": {{"message": "workbench proxy: upstream unreachable '
-                                     f'({type(exc).__name__})"}}}}'.encode())
+            timeout = isinstance(exc, httpx2.TimeoutException)
+            why = (f"no answer from the provider in time ({type(exc).__name__})" if timeout
+                   else f"upstream unreachable ({type(exc).__name__})")
+            await _answer(send, 504 if timeout else 502,
+                          json.dumps({"error": {"message": f"workbench proxy: {why}"}}).encode())
             if tap is not None:
-                tap.started(502, {}, time.perf_counter_ns())
-                self._trace(tap.ended(cut=f"upstream unreachable ({type(exc).__name__})"), headers)
+                target = tap.record.target
+                self._trace(tap.failed(ProviderTimeoutError(target, _timeout_kind(exc)) if timeout
+                                       else ProviderConnectionError(target, why)), headers)
             return
-        # The application going away cancels the relay (traced as cancelled), even while the upstream is silent.
-        relay = asyncio.create_task(self._relay(response, send, tap, headers))
-        watch = asyncio.create_task(_disconnect(receive))
-        try:
-            await asyncio.wait((relay, watch), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watch.cancel()
-            if not relay.done():
-                relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
+        except BaseException:  # the application went away (or shutdown) before the provider answered
+            if tap is not None:
+                self._trace(tap.ended(cancelled=True), headers)
+            raise
+        await self._relay(response, send, tap, headers)
 
     async def _relay(self, response: httpx2.Response, send: Send, tap: CallTap | None,
                      headers: Mapping[str, str]) -> None:
@@ -125,7 +139,8 @@ class ProxyApp:
                         tap.feed(chunk)
             except httpx2.HTTPError as exc:
                 cut = f"the upstream stream broke ({type(exc).__name__})"
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if cut is None:  # else the application's connection is closed unfinished too, as the provider's was
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:  # the application went away (uvicorn's ClientDisconnected)
             cancelled = True
         except BaseException:  # shut down mid-stream: traced as cancelled, then let go
@@ -139,6 +154,12 @@ class ProxyApp:
 
     def _trace(self, record: CallRecord, headers: Mapping[str, str]) -> None:
         self.sink(record, context_of(headers))
+
+
+def _timeout_kind(exc: httpx2.HTTPError) -> str:
+    kinds: dict[type[httpx2.HTTPError], str] = {httpx2.ConnectTimeout: "connect", httpx2.WriteTimeout: "write",
+                                                 httpx2.PoolTimeout: "pool"}
+    return kinds.get(type(exc), "read")
 
 
 async def _disconnect(receive: Receive) -> None:

@@ -21,9 +21,11 @@ from workbench.core.capture.wire_request import chat_request
 from workbench.core.errors import (
     CallCancelledError,
     MalformedStreamError,
+    ProviderError,
     ProviderHTTPError,
     StreamDecodeError,
     TruncatedStreamError,
+    WorkbenchError,
 )
 from workbench.core.events import ResponseStart
 from workbench.core.ndjson import NDJSONDecoder
@@ -35,6 +37,14 @@ from workbench.core.providers.ollama import OllamaParser
 from workbench.core.providers.openai_chat import ChatParser
 from workbench.core.providers.openai_responses import ResponsesParser
 from workbench.core.sse import SSEDecoder, SSEMessage
+
+
+class ApplicationGoneError(CallCancelledError):
+    """The application closed its connection before the proxied call ended (its upstream request was closed)."""
+
+    def __init__(self, target: str, when: str) -> None:
+        ProviderError.__init__(self, target, f"cancelled: the application went away {when}")
+
 
 PARSERS: dict[str, Callable[[], WireParser]] = {
     "openai_chat": ChatParser, "openai_responses": ResponsesParser, "anthropic": AnthropicParser,
@@ -73,7 +83,7 @@ def _openai_chat_events(reply: dict[str, Any]) -> Iterable[SSEMessage]:
     yield SSEMessage("", "[DONE]")
 
 
-def _whole_reply(wire: str, body: bytes) -> Iterable[Any]:
+def whole_reply(wire: str, body: bytes) -> Iterable[Any]:
     """What the parser of ``wire`` reads for a non-streamed reply ``body``."""
     reply = json.loads(body)
     if not isinstance(reply, dict):
@@ -144,6 +154,20 @@ class CallTap:
         for event in events:
             apply_event(self.record, event)
 
+    def failed(self, error: WorkbenchError) -> CallRecord:
+        """The provider was not reached, or sent no answer in time: the call ends in ``error``."""
+        self.record.fail(error)
+        return self.record
+
+    def _gone_when(self) -> str:
+        timing = self.record.timing
+        if self.status == 0:
+            waited = (time.perf_counter_ns() - self.started_ns) / 1e9
+            return f"before the provider answered (no response headers after {waited:.1f} s)"
+        if timing.first_content_ns is None:
+            return f"after the provider's headers (HTTP {self.status}), before any content"
+        return "mid-stream"
+
     def ended(self, *, cancelled: bool = False, cut: str | None = None) -> CallRecord:
         """The call ended: completely, ``cancelled`` by the application (it went away), or ``cut`` short upstream."""
         record = self.record
@@ -155,7 +179,7 @@ class CallTap:
                         for item in self.decoder.close():
                             self._apply(self.parser.feed(item, at_ns))
                 else:
-                    for item in _whole_reply(self.wire, bytes(self.buffer)):
+                    for item in whole_reply(self.wire, bytes(self.buffer)):
                         self._apply(self.parser.feed(item, at_ns))
             except (StreamDecodeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
                 if self.decoder is not None:  # the bytes ended inside an event: cut short
@@ -165,7 +189,7 @@ class CallTap:
         record.timing.end_ns = at_ns
         record.done = True
         if cancelled:
-            record.fail(CallCancelledError(record.target))
+            record.fail(ApplicationGoneError(record.target, self._gone_when()))
         elif self.status >= 400:
             kind, detail = error_fields(bytes(self.buffer))
             record.fail(ProviderHTTPError(record.target, self.status, kind, detail, request_id=record.request_id))

@@ -6,6 +6,7 @@ cancels them (each is traced as cancelled) and returns."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable, Mapping
 
@@ -29,6 +30,14 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
 
 
+class _UnfinishedOnPurpose(logging.Filter):
+    """Drops uvicorn's complaint about a response left unfinished: the proxy leaves one so when the provider's
+    stream broke, and uvicorn then closes the application's connection, as the provider's was."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("ASGI callable returned without completing response")
+
+
 def trace_sink(writer: TraceWriter, prices: PriceBook) -> Callable[[CallRecord, CallContext], None]:
     def sink(record: CallRecord, context: CallContext) -> None:
         settle(record, prices)
@@ -41,6 +50,7 @@ async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Ma
                 writer: TraceWriter, *, prices: PriceBook | None = None, graceful_s: int = 5,
                 on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM; ``on_ready`` is told the base URL once listening."""
+    logging.getLogger("uvicorn.error").addFilter(_UnfinishedOnPurpose())
     async with new_client(network) as client:
         app = ProxyApp(specs, env, client, trace_sink(writer, prices or PriceBook()))
         # The upstream's own Date and Server headers pass through: uvicorn adds none of its own.
