@@ -12,6 +12,7 @@ import pytest
 from tests.resilience_helpers import FAKE_WIRES
 from tests.timing_slack import LoopLateness
 from workbench.core.call_record import CallRecord, collect
+from workbench.core.endpoint import Endpoint
 from workbench.core.errors import (
     ConfigError,
     MalformedStreamError,
@@ -23,7 +24,6 @@ from workbench.core.errors import (
 )
 from workbench.core.events import FinishReason
 from workbench.core.httpclient import new_client
-from workbench.core.providers.base import Endpoint
 from workbench.core.race import Race
 from workbench.core.registry import make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef, Params

@@ -15,9 +15,9 @@ import pytest
 
 from tests.test_wire_recordings import ANTHROPIC, GEMINI, OPENAI_GPT4O, RESPONSES
 from workbench.core.call_record import collect
+from workbench.core.endpoint import Endpoint
 from workbench.core.errors import TruncatedStreamError
 from workbench.core.events import FinishReason
-from workbench.core.providers.base import Endpoint
 from workbench.core.registry import make_provider
 from workbench.core.request import ChatRequest
 

@@ -200,6 +200,7 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
     """The race, with the command's services (settings, target environment, trace writer; closed by the caller:
     the trace log committed, the servers started for the targets stopped)."""
     from workbench.core.netproc import wait_bound
+    from workbench.core.network import check_network_tls
 
     settings = found.settings()
     config = settings.config
@@ -227,7 +228,7 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
         check_targets(request, [*models, *args.fallback], config.provider_specs())
     prompt = source.prompt
     policies = _policies(args, settings.policies, models, settings)
-    network = settings.network(os.environ)
+    network = settings.network(os.environ, check_tls=False)  # checked once the request is on its way
     for warning in network.warnings():
         print(warning, file=sys.stderr)
     env = found.target_env([*models, *args.fallback])
@@ -245,8 +246,13 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
     # The request is on its way: what the rest needs loads now, while the streams run.
     if not args.no_trace:
         found.open_writer_soon()
-    console = None if args.json else _console()
     bound = wait_bound(policies, models, request)  # past it something is stuck: never wait forever
+    try:
+        check_network_tls(network)
+    except WorkbenchError:  # a CA bundle or certificate that does not load: the race fails too; trace it, say which
+        race.wait(bound)
+        raise
+    console = None if args.json else _console()
     stuck = None
     with _terminate_as_interrupt():
         try:

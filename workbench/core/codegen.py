@@ -18,9 +18,10 @@ from typing import Any, Literal
 
 import httpx2
 
+from workbench.core.endpoint import Endpoint
 from workbench.core.errors import ConfigError
-from workbench.core.providers.base import Endpoint, HttpProvider
-from workbench.core.registry import FAKE_PATH_PREFIX, PROVIDERS, WIRES, ProviderSpec, default_max_tokens
+from workbench.core.providers.base import HttpProvider
+from workbench.core.registry import FAKE_PATH_PREFIX, PROVIDERS, ProviderSpec, default_max_tokens, wire_adapter
 from workbench.core.request import ChatRequest, ModelRef
 
 Lang = Literal["python", "curl"]
@@ -72,7 +73,7 @@ def _wire(request: ChatRequest, target: str, providers: Mapping[str, ProviderSpe
     endpoint = Endpoint(provider=spec.name, model=ref.model, base_url="", wire=spec.wire,
                         api_key=_KEY_MARK if spec.key_env else None,
                         default_max_tokens=default_max_tokens(ref.model))
-    adapter: HttpProvider = WIRES[spec.wire](endpoint, httpx2.AsyncClient())  # only builds; never sends
+    adapter: HttpProvider = wire_adapter(spec.wire)(endpoint, httpx2.AsyncClient())  # only builds; never sends
     request, files = _marked(adapter.resolve(request))
     headers, key_header = {"content-type": "application/json"}, None
     for name, value in adapter.headers().items():

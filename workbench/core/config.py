@@ -26,6 +26,9 @@ here: a provider names the environment variable (or keyring entry) its key comes
     [traces.redact_custom]
     order_id = "ORD-\\\\d{6}"
 
+    [team]                        # the team store (see workbench.core.team.target)
+    url = "postgresql://alice@db.example.com/workbench"
+
     [network]                     # proxies, trust, HTTP/2 (see workbench.core.network)
     proxy = "socks5h://127.0.0.1:1080"
     ca_bundle = "~/corp-ca.pem"
@@ -42,7 +45,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -54,6 +57,9 @@ from workbench.core.pricing import PriceBook, prices_from
 from workbench.core.registry import PROVIDERS, WIRES, ProviderSpec, base_url_problem
 from workbench.core.traces.redact import BUILTIN_RULES, Redactor
 from workbench.core.workspace import WORKSPACE_FILE, find_workspace
+
+if TYPE_CHECKING:
+    from workbench.core.team.target import TeamTarget
 
 Wire = Literal["openai_chat", "openai_responses", "anthropic", "gemini", "ollama"]
 
@@ -82,6 +88,11 @@ class TraceSettings(_Section):
     redact_custom: dict[str, str] = {}
 
 
+class TeamSection(_Section):
+    url: str | None = None
+    """The team store (``postgresql://USER@HOST:PORT/DATABASE``; see :mod:`workbench.core.team.target`)."""
+
+
 class Config(_Section):
     defaults: Defaults = Defaults()
     providers: dict[str, ProviderEntry] = {}
@@ -90,6 +101,7 @@ class Config(_Section):
     policy: dict[str, Any] = {}
     prices: dict[str, Any] = {}
     network: NetworkSection = NetworkSection()
+    team: TeamSection = TeamSection()
 
     def provider_specs(self) -> dict[str, ProviderSpec]:
         """The built-in providers with this configuration's changes and additions."""
@@ -165,6 +177,12 @@ def _check(data: dict[str, Any], path: Path, text: str) -> None:
     except PolicyError as exc:
         raise ConfigError(f"{path}:{_line_of(text, list(exc.keys))}: {'.'.join(exc.keys)}: {exc.problem}",
                           exc.hint) from None
+    if config.team.url is not None:
+        from workbench.core.team.target import url_problem
+
+        if problem := url_problem(config.team.url, in_file=True):
+            raise ConfigError(f"{path}:{_line_of(text, ['team', 'url'])}: team.url: {problem}",
+                              'write it as postgresql://USER@HOST:PORT/DATABASE (see "Team store" in the README)')
     unknown = [r for r in config.traces.redact if r not in BUILTIN_RULES]
     if unknown:
         raise ConfigError(f"{path}:{_line_of(text, ['traces', 'redact'])}: traces.redact: unknown rule {unknown[0]}",
@@ -226,8 +244,9 @@ class Settings:
         traces = self.config.traces
         return Redactor.build(traces.redact, traces.redact_custom, metadata_only=traces.metadata_only)
 
-    def network(self, env: Mapping[str, str] | None = None) -> Network:
-        """The effective network settings (``[network]`` over the environment); raises :class:`ConfigError`."""
+    def network(self, env: Mapping[str, str] | None = None, *, check_tls: bool = True) -> Network:
+        """The effective network settings (``[network]`` over the environment); raises :class:`ConfigError`
+        (see :func:`resolve_network` for ``check_tls``)."""
         from workbench.core.registry import base_url_of
 
         specs = self.config.provider_specs()
@@ -236,7 +255,14 @@ class Settings:
         source = str(self.loaded.origin.get("network") or next(
             (path for key, path in self.loaded.origin.items() if key.startswith("network.")), "[network]"))
         return resolve_network(self.config.network, env, urls, f"{source} [network]" if source != "[network]"
-                               else source)
+                               else source, check_tls=check_tls)
+
+    def team_target(self, env: Mapping[str, str]) -> TeamTarget:
+        """The team store: ``WORKBENCH_TEAM_URL``, else ``[team] url``; a :class:`ConfigError` when neither is set."""
+        from workbench.core.team.target import resolve_target
+
+        return resolve_target(env, self.config.team.url, f"{self.loaded.origin.get('team.url', 'configuration')} "
+                                                          "[team] url")
 
     def trace_path(self, env: Mapping[str, str]) -> Path:
         """``WORKBENCH_TRACES``, else ``[traces] path`` (relative to the workspace), else the default."""

@@ -152,11 +152,11 @@ class ChildLoop:
             try:
                 race = Race(message.request, message.targets, message.env, message.policies, message.prices,
                             message.providers)
+                caller = await self._caller(message.network)
             except Exception as exc:  # the parent fails the race's records when Done comes without them
                 _log(f"race {message.race_id} could not start:\n{''.join(traceback.format_exception(exc))}")
                 self._send(Done(message.race_id))
                 continue
-            caller = await self._caller(message.network)
             self.tasks[message.race_id] = asyncio.create_task(self._race(message.race_id, race, caller))
 
     async def _caller(self, network: Network | None) -> Caller:

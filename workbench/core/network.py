@@ -20,6 +20,7 @@ process, which builds its client with :func:`workbench.core.httpclient.new_clien
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -111,17 +112,11 @@ class Network:
         return by_scheme.get(scheme) or by_scheme.get("all")
 
     def ssl_context(self) -> ssl.SSLContext:
-        import httpx2
-
-        if not self.verify:
-            context = httpx2.create_ssl_context(verify=False, trust_env=False)
-        elif self.ca_bundle or self.ca_dir:
-            context = ssl.create_default_context(cafile=self.ca_bundle, capath=self.ca_dir)
-        else:
-            context = httpx2.create_ssl_context(verify=True, trust_env=False)
-        if self.client_cert:
-            context.load_cert_chain(self.client_cert, self.client_key)
-        return context
+        """The TLS context for these settings; raises :class:`ConfigError` naming the setting whose file is not
+        what it should be. Built once per process and file contents (loading a CA bundle costs tens of ms): the
+        check when the settings are resolved and every client built with them share it."""
+        files = tuple(_stamp(path) for path in (self.ca_bundle, self.ca_dir, self.client_cert, self.client_key))
+        return _tls_context(self, files)
 
     def warnings(self) -> list[str]:
         """What to tell the user on every run (TLS verification off)."""
@@ -288,9 +283,12 @@ def _apply(base: Network, options: NetworkOptions, source: str) -> Network:
 
 
 def resolve_network(section: NetworkSection | None, env: Mapping[str, str] | None = None,
-                    base_urls: Mapping[str, str] | None = None, source: str = "[network]") -> Network:
+                    base_urls: Mapping[str, str] | None = None, source: str = "[network]", *,
+                    check_tls: bool = True) -> Network:
     """The effective settings: the environment, then ``[network]``, then each provider's table (keyed by
-    the origin of its base URL in ``base_urls``, provider name → URL). Raises :class:`ConfigError`."""
+    the origin of its base URL in ``base_urls``, provider name → URL). Raises :class:`ConfigError`, for a
+    CA bundle or client certificate that does not load too unless ``check_tls`` is false (then
+    :func:`check_tls` says it later: ``workbench run`` checks once its request is on its way)."""
     env = os.environ if env is None else env
     section = section or NetworkSection()
     network = _check_env(_apply(_from_env(env), section, source), env)
@@ -303,9 +301,18 @@ def resolve_network(section: NetworkSection | None, env: Mapping[str, str] | Non
         parts = urlsplit(url)
         overrides.append((f"{parts.scheme}://{parts.netloc}",
                           _apply(replace(network, per_origin=()), options, f"[network.providers.{name}]")))
-    for settings in (network, *(settings for _, settings in overrides)):
-        _check_tls(settings)
-    return replace(network, per_origin=tuple(overrides))
+    network = replace(network, per_origin=tuple(overrides))
+    if check_tls:
+        check_network_tls(network)
+    return network
+
+
+def check_network_tls(network: Network) -> None:
+    """Load each setting's CA bundle and client certificate, so a file that is not what it should be is a
+    :class:`ConfigError` naming the setting, not an ``ssl.SSLError`` when a client is built."""
+    for settings in (network, *(settings for _, settings in network.per_origin)):
+        if settings.ca_bundle or settings.ca_dir or settings.client_cert:
+            settings.ssl_context()
 
 
 class _EncryptedKey(Exception):
@@ -316,23 +323,39 @@ def _ask_password() -> bytes:
     raise _EncryptedKey  # never OpenSSL's own prompt on the terminal (the network process has none)
 
 
-def _check_tls(network: Network) -> None:
-    """Load the CA bundle and the client certificate once, so a file that is not what it should be is a
-    :class:`ConfigError` naming the setting now, not an ``ssl.SSLError`` when a client is built."""
+def _stamp(path: str | None) -> tuple[str, int, int] | None:
+    """What identifies a file's contents for the context cache (``None``: no file, or none to be read)."""
+    if path is None:
+        return None
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return path, stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=16)
+def _tls_context(network: Network, files: tuple[tuple[str, int, int] | None, ...]) -> ssl.SSLContext:
+    """:meth:`Network.ssl_context` (``files`` is the cache key's part that changes when a file does)."""
+    import httpx2
+
     sources = dict(network.sources)
 
     def where(setting: str) -> str:
         source = sources.get(setting, "[network]")
         return source if source.isupper() else f"{source} {setting}"  # an environment variable is the setting
 
-    if network.ca_bundle or network.ca_dir:
+    if not network.verify:
+        context = httpx2.create_ssl_context(verify=False, trust_env=False)
+    elif network.ca_bundle or network.ca_dir:
         try:
-            ssl.create_default_context(cafile=network.ca_bundle, capath=network.ca_dir)
+            context = ssl.create_default_context(cafile=network.ca_bundle, capath=network.ca_dir)
         except (ssl.SSLError, OSError) as exc:
             raise ConfigError(f"{where('ca_bundle')}: cannot load {network.ca_bundle or network.ca_dir}: "
                               f"{_ssl_reason(exc)}", "it must be a PEM file of CA certificates") from None
+    else:
+        context = httpx2.create_ssl_context(verify=True, trust_env=False)
     if network.client_cert:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         try:
             context.load_cert_chain(network.client_cert, network.client_key, password=_ask_password)
         except _EncryptedKey:
@@ -343,6 +366,7 @@ def _check_tls(network: Network) -> None:
                               f"{' with ' + network.client_key if network.client_key else ''}: {_ssl_reason(exc)}",
                               "client_cert is a PEM certificate; client_key its PEM private key (or put the key in "
                               "the certificate's file)") from None
+    return context
 
 
 def _ssl_reason(exc: BaseException) -> str:

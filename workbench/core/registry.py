@@ -7,30 +7,38 @@ gateways often need none).
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
-
+from workbench.core.endpoint import Endpoint
 from workbench.core.errors import ConfigError, header_safe, one_line
 from workbench.core.local_model import LOCAL_URL_ENV, check_local_model
-from workbench.core.providers.anthropic import AnthropicProvider
-from workbench.core.providers.base import Endpoint, HttpProvider
-from workbench.core.providers.gemini import GeminiProvider
-from workbench.core.providers.ollama import OllamaProvider
-from workbench.core.providers.openai_chat import OpenAIChatProvider
-from workbench.core.providers.openai_responses import OpenAIResponsesProvider
 from workbench.core.request import ModelRef
 
-WIRES: dict[str, type[HttpProvider]] = {
-    "openai_chat": OpenAIChatProvider,
-    "openai_responses": OpenAIResponsesProvider,
-    "anthropic": AnthropicProvider,
-    "gemini": GeminiProvider,
-    "ollama": OllamaProvider,
+if TYPE_CHECKING:
+    import httpx2
+
+    from workbench.core.providers.base import HttpProvider
+
+WIRES: dict[str, str] = {
+    "openai_chat": "openai_chat:OpenAIChatProvider",
+    "openai_responses": "openai_responses:OpenAIResponsesProvider",
+    "anthropic": "anthropic:AnthropicProvider",
+    "gemini": "gemini:GeminiProvider",
+    "ollama": "ollama:OllamaProvider",
 }
+"""Each wire format's adapter (``module:class`` under :mod:`workbench.core.providers`), imported when a
+call is made: resolving targets and reading the configuration need no HTTP client (see bench/startup.py)."""
+
+
+def wire_adapter(wire: str) -> type[HttpProvider]:
+    """The adapter class for ``wire`` (one of :data:`WIRES`)."""
+    module, _, name = WIRES[wire].partition(":")
+    adapter: type[HttpProvider] = getattr(importlib.import_module(f"workbench.core.providers.{module}"), name)
+    return adapter
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,4 +201,4 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
 
 def make_provider(endpoint: Endpoint, client: httpx2.AsyncClient,
                   timeout: httpx2.Timeout | None = None) -> HttpProvider:
-    return WIRES[endpoint.wire](endpoint, client, timeout)
+    return wire_adapter(endpoint.wire)(endpoint, client, timeout)

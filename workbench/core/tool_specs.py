@@ -7,12 +7,12 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import ConfigError
-from workbench.core.yaml_lines import Loc, compose, load, node_line, syntax_error
+
+if TYPE_CHECKING:
+    from workbench.core.yaml_lines import Loc
 
 TOOL_CHOICES = ("auto", "none", "required")
 """``--tool-choice`` keywords; any other value names one of the tools."""
@@ -40,6 +40,10 @@ def load_tools(path: Path) -> tuple[dict[str, Any], ...]:
 def parse_tools(text: str, where: Path | str, *, json_only: bool = False) -> tuple[dict[str, Any], ...]:
     """The tools a JSON or YAML text lists (``json_only``: JSON), each checked; a one-line :class:`ToolsFileError`
     naming ``where`` and the line otherwise (a file, or the editor's Tools panel)."""
+    import yaml  # here: a call's path (the tool choice keywords) needs no YAML parser
+
+    from workbench.core.yaml_lines import compose, load, node_line, syntax_error
+
     try:
         data = json.loads(text) if json_only else load(text)
     except json.JSONDecodeError as exc:

@@ -12,12 +12,12 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal, Protocol
 
 import httpx2
 
+from workbench.core.endpoint import Endpoint
 from workbench.core.errors import (
     MalformedStreamError,
     NotAnLLMAPIError,
@@ -43,28 +43,6 @@ from workbench.core.ndjson import NDJSONDecoder
 from workbench.core.providers.bounds import MAX_ERROR_BODY_BYTES, MAX_REPLY_BYTES, StreamBudget, read_bounded
 from workbench.core.request import ChatRequest, Params
 from workbench.core.sse import SSEDecoder
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where and how to call one model. The key is excluded from ``repr`` so it never reaches a log."""
-
-    provider: str
-    model: str
-    base_url: str
-    wire: str
-    api_key: str | None = field(default=None, repr=False)
-    default_max_tokens: int = 1024
-    key_env: str | None = None
-    """The environment variable the key is read from (named in hints, never the key itself)."""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    """Headers of the endpoint's own, sent over the wire's (:attr:`ProviderSpec.headers`)."""
-    body: Mapping[str, Any] = field(default_factory=dict)
-    """JSON fields merged into every request body (:func:`merged_body`)."""
-
-    @property
-    def target(self) -> str:
-        return f"{self.provider}/{self.model}"
 
 
 class Provider(Protocol):

@@ -31,6 +31,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_random_exponential
 
 from workbench.core.call_record import Attempt, CallRecord, collect
+from workbench.core.endpoint import Endpoint
 from workbench.core.errors import (
     CircuitOpenError,
     ContextTooLongError,
@@ -41,7 +42,6 @@ from workbench.core.errors import (
 from workbench.core.events import ResponseStart, StreamEvent
 from workbench.core.policy import CallPolicy, PolicySet, RetryPolicy
 from workbench.core.pricing import PriceBook
-from workbench.core.providers.base import Endpoint
 from workbench.core.registry import ProviderSpec, make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef
 from workbench.core.resilience.breaker import TRANSIENT_STATUSES, Breakers, unhealthy
