@@ -12,7 +12,7 @@ import httpx2
 import openai
 import pytest
 
-from workbench.fakeserver.batches import batch_knobs
+from workbench.fakeserver.batches import Knobs, batch_knobs
 from workbench.fakeserver.process import FakeServerProcess
 
 
@@ -34,9 +34,10 @@ def chat_line(custom_id: str, model: str) -> dict[str, object]:
 
 
 def test_batch_keys_are_taken_out_of_the_model_name() -> None:
-    assert batch_knobs("gpt-4o-mini@tokens=3,batch_polls=2,batch_expire=1") == ("gpt-4o-mini@tokens=3", 2, True)
-    assert batch_knobs("gpt-4o-mini@batch_polls=1") == ("gpt-4o-mini", 1, False)
-    assert batch_knobs("claude@20240620") == ("claude@20240620", 0, False)
+    assert batch_knobs("gpt-4o-mini@tokens=3,batch_polls=2,batch_expire=1") == ("gpt-4o-mini@tokens=3",
+                                                                                Knobs(polls=2, expire=1))
+    assert batch_knobs("gpt-4o-mini@batch_polls=1,batch_errors=2") == ("gpt-4o-mini", Knobs(polls=1, errors=2))
+    assert batch_knobs("claude@20240620") == ("claude@20240620", Knobs())
 
 
 def test_openai_sdk_uploads_runs_and_reads_a_batch_with_a_failed_request(fake_server: FakeServerProcess) -> None:
@@ -148,3 +149,27 @@ def test_a_held_batch_ends_when_the_test_says(fake_server: FakeServerProcess) ->
     ended = httpx2.post(f"{fake_server.base_url}/_fake/batches/end").json()
     assert ended["ended"] >= 1
     assert sdk.messages.batches.retrieve(batch.id).processing_status == "ended"
+
+
+def test_batch_keys_fail_the_first_requests_and_expire_the_last(fake_server: FakeServerProcess) -> None:
+    model = "gpt-4o-mini@tokens=2,batch_errors=1,batch_expire=1"
+    sdk = openai_sdk(fake_server)
+    file_id = sdk.files.create(file=("in.jsonl", io.BytesIO(jsonl(*(chat_line(f"r{i}", model) for i in range(3))))),
+                               purpose="batch").id
+    batch = sdk.batches.retrieve(sdk.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
+                                                    completion_window="24h").id)
+    assert batch.status == "expired" and batch.request_counts is not None
+    assert (batch.request_counts.completed, batch.request_counts.failed) == (1, 2)
+    assert batch.output_file_id is not None and batch.error_file_id is not None
+    assert [json.loads(row)["custom_id"] for row in sdk.files.content(batch.output_file_id).text.splitlines()] == ["r1"]
+    errors = sdk.files.content(batch.error_file_id).text.splitlines()
+    failed = {row["custom_id"]: row for row in map(json.loads, errors)}
+    assert failed["r0"]["response"]["status_code"] == 500 and failed["r2"]["error"]["code"] == "batch_expired"
+
+    claude = anthropic_sdk(fake_server)
+    made = claude.messages.batches.create(requests=[  # type: ignore[list-item]
+        anthropic_request(f"r{i}", "claude@tokens=2,batch_errors=1,batch_expire=1") for i in range(3)])
+    counts = claude.messages.batches.retrieve(made.id).request_counts
+    assert (counts.succeeded, counts.errored, counts.expired) == (1, 1, 1)
+    results = [row.result.type for row in claude.messages.batches.results(made.id)]
+    assert results == ["errored", "succeeded", "expired"]

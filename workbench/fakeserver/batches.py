@@ -18,11 +18,14 @@ is set once the batch ended.
 
 Each request is answered as its online endpoint would answer it, not streamed (its scenario keys shape the
 reply; ``status`` makes it fail, every time), when the batch ends. Batch keys in a request's model name (taken
-out before the scenario is read; the online endpoints do not know them):
+out before the scenario is read; the online endpoints do not know them), for the whole batch (the largest value its
+requests give):
 
-``batch_polls``  N: reads of the batch's status answered "in progress" before it ends (the largest of its
-                 requests'); default 0, the first read finds it ended.
-``batch_expire`` 1: this request is not run before the batch's window closes: it expires (the batch ends
+``batch_polls``  N: reads of the batch's status answered "in progress" before it ends; default 0, the first read
+                 finds it ended.
+``batch_errors`` N: the batch's first N requests fail as the provider's overloaded answer does (HTTP 500
+                 ``server_error`` on OpenAI, ``overloaded_error`` on Anthropic): a partially failed batch.
+``batch_expire`` N: the batch's last N requests are not run before its window closes: they expire (the batch ends
                  ``expired`` on OpenAI; ``expired`` in its counts on Anthropic).
 
 ``POST /_fake/batches/end`` ends every batch still in progress at its next read (a test's way to finish a batch
@@ -49,9 +52,9 @@ from workbench.fakeserver.wire.base import ErrorInfo, WireError, compact, plan
 from workbench.fakeserver.wire.reasoning import reasoning_off
 from workbench.fakeserver.wire.tool_turns import answers_tools
 
-__all__ = ["BATCH_KEYS", "Batches", "answer_request", "batch_knobs"]
+__all__ = ["BATCH_KEYS", "Batches", "Knobs", "answer_request", "batch_knobs"]
 
-BATCH_KEYS = ("batch_polls", "batch_expire")
+BATCH_KEYS = ("batch_polls", "batch_errors", "batch_expire")
 OPENAI_MAX_REQUESTS = 50_000
 OPENAI_MAX_FILE_BYTES = 200 * 1024 * 1024
 ANTHROPIC_MAX_REQUESTS = 100_000
@@ -73,21 +76,31 @@ def _rfc3339(seconds: float | None) -> str | None:
     return None if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-def batch_knobs(model: str) -> tuple[str, int, bool]:
-    """``model`` without its batch keys, its ``batch_polls`` and its ``batch_expire`` (a bad value: 0 / False)."""
+@dataclass(frozen=True, slots=True)
+class Knobs:
+    """A batch's keys (see the module docstring)."""
+
+    polls: int = 0
+    errors: int = 0
+    expire: int = 0
+
+    def __or__(self, other: Knobs) -> Knobs:
+        return Knobs(max(self.polls, other.polls), max(self.errors, other.errors), max(self.expire, other.expire))
+
+
+def batch_knobs(model: str) -> tuple[str, Knobs]:
+    """``model`` without its batch keys, and their values (a value that is not a whole number: 0)."""
     name, suffix = split_model(model)
     if not suffix:
-        return model, 0, False
-    kept, polls, expire = [], 0, False
+        return model, Knobs()
+    kept, values = [], {}
     for pair in suffix.split(","):
         key, _, value = pair.partition("=")
-        if key == "batch_polls":
-            polls = int(value) if value.isdigit() else 0
-        elif key == "batch_expire":
-            expire = value in ("1", "true")
+        if key in BATCH_KEYS:
+            values[key.removeprefix("batch_")] = int(value) if value.isdigit() else 0
         else:
             kept.append(pair)
-    return (f"{name}@{','.join(kept)}" if kept else name), polls, expire
+    return (f"{name}@{','.join(kept)}" if kept else name), Knobs(**values)
 
 
 def answer_request(wire: WireFormat, body: Mapping[str, Any]) -> tuple[int, str, dict[str, Any]]:
@@ -117,11 +130,19 @@ def answer_request(wire: WireFormat, body: Mapping[str, Any]) -> tuple[int, str,
     return 200, request_id, json.loads(wire.body(gen))
 
 
+def overloaded(wire: WireFormat, body: Mapping[str, Any]) -> tuple[int, str, dict[str, Any]]:
+    """The provider's answer when it is overloaded (``batch_errors``): OpenAI's 500, Anthropic's overloaded_error."""
+    request_id = wire.new_request_id()
+    status = 529 if wire.name == "anthropic" else 500
+    err = ErrorInfo(status, None, None, split_model(str(body.get("model", "")))[0], request_id)
+    return status, request_id, json.loads(wire.error_body(err))
+
+
 @dataclass(slots=True)
 class _Line:
     custom_id: str
     body: dict[str, Any]
-    expire: bool
+    fate: Literal["run", "error", "expire"] = "run"
     outcome: Outcome | None = None
     status: int = 0
     request_id: str = ""
@@ -151,12 +172,28 @@ class _Job:
         for line in self.lines:
             if self.cancel_at is not None:
                 line.outcome = "canceled"
-            elif line.expire:
+            elif line.fate == "expire":
                 line.outcome = "expired"
+            elif line.fate == "error":
+                line.status, line.request_id, line.answer = overloaded(self.wire, line.body)
+                line.outcome = "errored"
             else:
                 line.status, line.request_id, line.answer = answer_request(self.wire, line.body)
                 line.outcome = "succeeded" if line.status == 200 else "errored"
         self.ended_at = time.time()
+
+    @classmethod
+    def of(cls, prefix: str, wire: WireFormat, lines: list[tuple[_Line, Knobs]], **extra: Any) -> _Job:
+        """A batch of ``lines``, shaped by the keys its requests give."""
+        knobs = Knobs()
+        for _, knob in lines:
+            knobs |= knob
+        held = [line for line, _ in lines]
+        for line in held[:knobs.errors]:
+            line.fate = "error"
+        for line in held[len(held) - min(knobs.expire, len(held)):]:
+            line.fate = "expire"
+        return cls(_id(prefix), wire, held, knobs.polls, extra=extra)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for line in self.lines if line.outcome == outcome)
@@ -312,13 +349,12 @@ class Batches:
                                f"{endpoint} and its method POST, with a body.", "param": "url", "line": number})
                 continue
             seen.add(custom_id)
-            model, polls, expire = batch_knobs(str(item["body"].get("model", "")))
-            lines.append((_Line(custom_id, {**item["body"], "model": model}, expire), polls))
+            model, knobs = batch_knobs(str(item["body"].get("model", "")))
+            lines.append((_Line(custom_id, {**item["body"], "model": model}), knobs))
         if len(lines) > OPENAI_MAX_REQUESTS or len(entry.data) > OPENAI_MAX_FILE_BYTES:
             errors.append({"code": "too_many_requests", "message": f"A batch holds at most {OPENAI_MAX_REQUESTS:,} "
                            "requests and 200 MB.", "param": None, "line": None})
-        job = _Job(_id("batch_"), wire, [line for line, _ in lines], max((p for _, p in lines), default=0),
-                   extra={"endpoint": endpoint, "input_file_id": file_id, "metadata": body.get("metadata")})
+        job = _Job.of("batch_", wire, lines, endpoint=endpoint, input_file_id=file_id, metadata=body.get("metadata"))
         if errors or not lines:
             job.extra["errors"] = errors or [{"code": "empty_file", "message": "The input file holds no requests.",
                                               "param": None, "line": None}]
@@ -422,7 +458,7 @@ class Batches:
             raise BatchError(400, "requests: Field required (a non-empty list)")
         if len(requests) > ANTHROPIC_MAX_REQUESTS:
             raise BatchError(400, f"requests: a batch holds at most {ANTHROPIC_MAX_REQUESTS:,} requests")
-        lines, polls, seen = [], 0, set()
+        lines, seen = [], set()
         for index, item in enumerate(requests):
             custom_id = item.get("custom_id") if isinstance(item, dict) else None
             params = item.get("params") if isinstance(item, dict) else None
@@ -436,10 +472,9 @@ class Batches:
             if params.get("stream"):
                 raise BatchError(400, f"requests.{index}.params.stream: streaming is not supported in batches")
             seen.add(custom_id)
-            model, wait, expire = batch_knobs(str(params.get("model", "")))
-            polls = max(polls, wait)
-            lines.append(_Line(custom_id, {**params, "model": model}, expire))
-        job = _Job(_id("msgbatch_"), _ANTHROPIC, lines, polls)
+            model, knobs = batch_knobs(str(params.get("model", "")))
+            lines.append((_Line(custom_id, {**params, "model": model}), knobs))
+        job = _Job.of("msgbatch_", _ANTHROPIC, lines)
         self.anthropic[job.id] = job
         return job
 
