@@ -14,9 +14,10 @@ from workbench.core.traces.store import TraceStore
 
 HEAVY = ("textual", "rich", "tiktoken", "genai_prices", "jsonschema", "sqlmodel", "workbench.ui", "workbench.figures",
          "workbench.cli.render", "workbench.cli.eval", "workbench.cli.traces", "workbench.cli.tokens",
-         "workbench.core.resilience.caller", "workbench.core.traces.writer")
+         "workbench.core.resilience.caller", "workbench.core.traces.writer", "httpx2", "workbench.core.providers.base")
 """Modules `workbench run --json` must not have imported when its request goes out (sqlalchemy is missing
-here only because loading the configuration imports the trace store, which imports it)."""
+here only because loading the configuration imports the trace store, which imports it). The network child
+imports the HTTP client and the wire adapters; this process resolves targets without them."""
 
 PROBE = textwrap.dedent("""
     import json, sys
@@ -90,7 +91,7 @@ def test_the_entry_point_starts_the_one_network_child_before_the_command_line_is
 def test_the_network_child_imports_no_ui_store_or_price_data() -> None:
     code = ("import sys, workbench.core.netchild; "
             "print([m for m in ('textual', 'rich', 'sqlalchemy', 'sqlmodel', 'genai_prices', 'workbench.ui', "
-            "'workbench.core.traces.store', 'jsonschema', 'tiktoken') if m in sys.modules])")
+            "'workbench.core.traces.store', 'jsonschema', 'tiktoken', 'yaml') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
 
