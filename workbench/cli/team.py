@@ -1,0 +1,49 @@
+"""What ``workbench sync`` and ``workbench eval --sync`` share: a sync of the team store and its one-line report."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TextIO
+
+from workbench.cli._shared import EXIT_FAILED, EXIT_OK
+from workbench.core.config import Settings
+
+_NAMES = {"calls": "calls", "eval_runs": "eval runs", "eval_results": "eval results",
+          "prompt_versions": "prompt versions"}
+
+
+def check_team(config: Settings) -> None:
+    """A :class:`~workbench.core.errors.ConfigError` now when no usable team store is configured (``eval --sync``
+    says so before the run, not after it)."""
+    config.team_target(os.environ)
+
+
+def sync_and_report(config: Settings, *, push: bool, pull: bool, since: float | None, as_json: bool,
+                    out: TextIO) -> int:
+    """Sync and print the counts on ``out``; a connection that fails is one line on stderr and exit 1."""
+    from workbench.core.team.connection import TeamUnreachable
+    from workbench.core.team.push import LocalStores
+    from workbench.core.team.sync import sync
+
+    target = config.team_target(os.environ)
+    stores = LocalStores(config.trace_path(os.environ), config.workspace)
+    try:
+        report = sync(target, stores, config.redactor(), push=push, pull=pull, since=since)
+    except TeamUnreachable as exc:
+        hint = f"\n  hint: {exc.hint}" if exc.hint else ""
+        print(f"workbench: {exc}{hint}", file=sys.stderr)
+        return EXIT_FAILED
+    if as_json:
+        print(json.dumps(report.as_dict()), file=out)
+        return EXIT_OK
+    parts = []
+    if report.pushed is not None:
+        sent = ", ".join(f"{report.pushed.rows.get(t, 0)} {name}" for t, name in _NAMES.items())
+        parts.append(f"pushed {sent}")
+    if report.pulled is not None:
+        got = ", ".join(f"{report.pulled.rows.get(t, 0)} {name}" for t, name in _NAMES.items())
+        parts.append(f"pulled {got} into {report.cache}")
+    print(f"team store {report.server}: {'; '.join(parts)}", file=out)
+    return EXIT_OK

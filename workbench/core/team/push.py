@@ -1,0 +1,153 @@
+"""``sync --push``: the local traces, ended eval runs with their results, and prompt versions, sent to the team store.
+
+Batched: each batch is one server transaction that COPYs the rows into a temporary table and inserts them from it
+(``INSERT … ON CONFLICT``), then the batch's mark is stored locally (:mod:`.marks`). A push cut anywhere (the
+network, a killed backend, Ctrl-C) resumes at the first batch not yet marked, and a batch that was committed but not
+marked is sent again and lands once: traces and prompt versions are immutable (``DO NOTHING``); a run and its
+results take the latest values (``DO UPDATE``: a run resumed and ended again is pushed again).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.core.team import tables
+from workbench.core.team.marks import SyncMarks
+from workbench.core.team.outgoing import Outgoing, Row, prompt_versions, trace_batches
+
+if TYPE_CHECKING:
+    import psycopg
+
+Progress = Callable[[str, int], None]
+"""Called after each committed batch: (table, rows in it)."""
+
+BATCH = 2_000
+
+
+@dataclass(frozen=True)
+class LocalStores:
+    """The local stores a sync reads and where its state and pulled rows go, all beside the trace store."""
+
+    trace_path: Path
+    workspace: Path | None
+
+    @property
+    def eval_path(self) -> Path:
+        return self.trace_path.with_name("evals.db")
+
+    @property
+    def marks_path(self) -> Path:
+        return self.trace_path.with_name("team-sync.db")
+
+    @property
+    def cache(self) -> Path:
+        """Where ``sync --pull`` keeps the team's rows: ``team/traces.db``, ``team/evals.db``, ``team/prompts.db``."""
+        return self.trace_path.with_name("team")
+
+
+@dataclass
+class Counts:
+    """Rows per table: sent (or received) and, of those, new to the other side."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    new: dict[str, int] = field(default_factory=dict)
+
+    def add(self, table: str, rows: int, new: int) -> None:
+        self.rows[table] = self.rows.get(table, 0) + rows
+        self.new[table] = self.new.get(table, 0) + new
+
+
+def send(conn: psycopg.Connection[tuple[object, ...]], table: str, rows: Sequence[Row], *, update: bool) -> int:
+    """COPY ``rows`` (in :func:`tables.columns` order) into ``table`` inside the caller's transaction; the rows new
+    to (or changed on) the server."""
+    if not rows:
+        return 0
+    columns = tables.columns(table)
+    names = ", ".join(columns)
+    incoming = f"incoming_{table}"
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {incoming} (LIKE {table} INCLUDING DEFAULTS) "
+                 "ON COMMIT DELETE ROWS")
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY {incoming} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        keys = tables.keys(table)
+        if update:
+            changes = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
+            conflict = f"DO UPDATE SET {changes}, pushed_xid = pg_current_xact_id()"
+        else:
+            conflict = "DO NOTHING"
+        cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {incoming} "
+                    f"ON CONFLICT ({', '.join(keys)}) {conflict}")
+        return max(cur.rowcount, 0)
+
+
+def push_traces(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Connection, marks: SyncMarks,
+                outgoing: Outgoing, counts: Counts, *, since: float | None = None, batch: int = BATCH,
+                progress: Progress | None = None) -> None:
+    """Every call written since the mark (with ``since``: every call started since then, the mark neither read nor
+    moved), with its payload and tags, ``batch`` calls a transaction."""
+    after = int(marks.get("push:traces", "0")) if since is None else 0
+    for last, rows, tags in trace_batches(local, after, since, batch):
+        with conn.transaction():
+            new = send(conn, "calls", [outgoing.row("calls", r) for r in rows], update=False)
+            send(conn, "payloads", [outgoing.row("payloads", r) for r in rows], update=False)
+            send(conn, "call_tags", [outgoing.row("call_tags", t) for t in tags], update=False)
+        if since is None:
+            marks.put("push:traces", str(last))
+        counts.add("calls", len(rows), new)
+        counts.add("call_tags", len(tags), 0)
+        if progress is not None:
+            progress("calls", len(rows))
+
+
+def push_evals(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Connection, marks: SyncMarks,
+               outgoing: Outgoing, counts: Counts, *, since: float | None = None, batch: int = BATCH,
+               progress: Progress | None = None) -> None:
+    """Every ended run (done or stopped) not pushed as it ended now: its results ``batch`` a transaction, then the
+    run itself (so a run on the server has all its results), then its local mark."""
+    pushed = marks.pushed_runs()
+    runs = local.execute("SELECT * FROM eval_runs WHERE status != 'running' AND (? IS NULL OR started_at >= ?) "
+                         "ORDER BY id", (since, since)).fetchall()
+    for run in runs:
+        if since is None and run["id"] in pushed and pushed[run["id"]] == run["finished_at"]:
+            continue
+        seq = -1
+        while True:
+            results = local.execute("SELECT * FROM eval_results WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                                    (run["id"], seq, batch)).fetchall()
+            if not results:
+                break
+            with conn.transaction():
+                new = send(conn, "eval_results", [outgoing.result_row(r) for r in results], update=True)
+            counts.add("eval_results", len(results), new)
+            seq = results[-1]["seq"]
+            if progress is not None:
+                progress("eval_results", len(results))
+        with conn.transaction():
+            new = send(conn, "eval_runs", [outgoing.row("eval_runs", run)], update=True)
+        counts.add("eval_runs", 1, new)
+        marks.run_pushed(run["id"], run["finished_at"])
+        if progress is not None:
+            progress("eval_runs", 1)
+
+
+def push_prompts(conn: psycopg.Connection[tuple[object, ...]], workspace: Path | None, marks: SyncMarks,
+                 outgoing: Outgoing, counts: Counts, *, batch: int = BATCH, progress: Progress | None = None) -> None:
+    """The workspace's saved prompt versions not pushed yet."""
+    pushed = marks.pushed_prompts()
+    todo = [v for v in prompt_versions(workspace) if (v[0], v[1]) not in pushed]
+    for start in range(0, len(todo), batch):
+        chunk = todo[start:start + batch]
+        rows = [outgoing.row("prompt_versions", {"name": name, "hash": digest, "number": number, "created": created,
+                                                 "text": text}) for name, digest, number, created, text in chunk]
+        with conn.transaction():
+            new = send(conn, "prompt_versions", rows, update=False)
+        marks.prompts_pushed([(name, digest) for name, digest, *_ in chunk])
+        counts.add("prompt_versions", len(chunk), new)
+        if progress is not None:
+            progress("prompt_versions", len(chunk))
