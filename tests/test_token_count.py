@@ -11,6 +11,7 @@ import pytest
 from tests.images import png
 from tests.test_providers import PROMPT, call
 from workbench.core.attachments import attachment_from_bytes
+from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.request import ChatRequest, Message, Params
 from workbench.core.tokens.provider_counts import count_with_providers
 from workbench.core.tool_turns import TurnToolCall
@@ -48,7 +49,8 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "description"
 TOOL_TURNS = ChatRequest(
     system="Be brief.",
     messages=(Message(role="user", content="Weather in Paris?"),
-              Message(role="assistant", content="", reasoning="I should look it up.", reasoning_signature="sig",
+              Message(role="assistant", content="", reasoning_items=(
+                  ReasoningItem(kind="thinking", text="I should look it up.", signature="sig"),),
                       tool_calls=(TurnToolCall(id="call_1", name="get_weather", arguments='{"city":"Paris"}'),)),
               Message(role="tool", content="sunny and warm", tool_call_id="call_1"),
               Message(role="user", content="And this picture?",

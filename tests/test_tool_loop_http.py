@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from workbench.core.call_record import CallRecord, collect
-from workbench.core.conversation import continued, reply_turn
+from workbench.core.conversation import continued, record_turn, reply_turn
 from workbench.core.events import FinishReason
 from workbench.core.registry import make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef, Params
@@ -211,15 +211,16 @@ async def test_anthropic_with_thinking_on_gets_the_signed_thinking_block_back(fa
     request = ChatRequest.from_prompt(PROMPT, params=Params(max_tokens=200, tools=TOOLS, thinking_budget=2048))
     target = "fake-anthropic/think@tools=1,reasoning=8"
     first = await call(target, request, fake_env, client)
-    assert first.error is None and first.reasoning and first.reasoning_signature and len(first.tool_calls) == 1
+    items = first.reasoning_to_send()
+    assert first.error is None and first.reasoning and len(items) == 1 and len(first.tool_calls) == 1
     results = {first.tool_calls[0].id: "sunny"}
     bare = continued(request, reply_turn(request, first.text, first.tool_calls), results)  # the thinking left out
     refused = await call(target, bare, fake_env, client)
     assert refused.error is not None and "must start with a thinking block" in str(refused.error)
-    signed = reply_turn(request, first.text, first.tool_calls, first.reasoning, first.reasoning_signature)
+    signed = record_turn(request, first)
     provider = make_provider(resolve(ModelRef.parse(target), fake_env), client)
     body: dict[str, Any] = provider.body(provider.resolve(continued(request, signed, results)))  # type: ignore[attr-defined]
     assert body["messages"][1]["content"][0] == {"type": "thinking", "thinking": first.reasoning,
-                                                 "signature": first.reasoning_signature}
+                                                 "signature": items[0].signature}
     second = await call(target, continued(request, signed, results), fake_env, client)
     assert second.error is None and second.text and second.tool_calls == []

@@ -28,6 +28,7 @@ from workbench.core.events import (
     FinishEvent,
     FinishReason,
     ReasoningDelta,
+    ReasoningItemDelta,
     RefusalDelta,
     ResponseStart,
     StreamEvent,
@@ -38,6 +39,7 @@ from workbench.core.events import (
 )
 from workbench.core.policy import Timeouts
 from workbench.core.providers.base import Provider
+from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.request import ChatRequest
 from workbench.core.timing import CallTiming
 
@@ -86,6 +88,27 @@ class ToolCall:
 
 
 @dataclass(slots=True)
+class ReasoningPart:
+    """A reasoning item of the reply as it streams in (:class:`~workbench.core.events.ReasoningItemDelta`); its
+    frozen form, sent back when the conversation goes on, is :meth:`item`."""
+
+    kind: str
+    before_call: int
+    text_parts: list[str] = field(default_factory=list)
+    id: str | None = None
+    data: str | None = None
+    signature: str | None = None
+    summary: tuple[str, ...] | None = None
+
+    def item(self) -> ReasoningItem | None:
+        """The item to send back (``None``: a kind this version does not send back)."""
+        if self.kind not in ("thinking", "redacted_thinking", "reasoning"):
+            return None
+        return ReasoningItem(kind=self.kind, text="".join(self.text_parts), summary=self.summary,  # type: ignore[arg-type]
+                             id=self.id, signature=self.signature, data=self.data, before_call=self.before_call)
+
+
+@dataclass(slots=True)
 class ProviderBlock:
     """A block of the reply that is neither text, reasoning nor a tool call of the user's: a server tool's call
     or result, a model fallback, a compaction, redacted thinking (Anthropic). Shown, never run nor answered."""
@@ -111,8 +134,10 @@ class CallRecord:
     reasoning_parts: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     """The reply's tool calls, in the order they began."""
-    reasoning_signature: str = ""
-    """The signature of the reply's reasoning (Anthropic's thinking block), sent back with its tool calls."""
+    reasoning_items: list[ReasoningPart] = field(default_factory=list)
+    """The reply's reasoning items (signed thinking, encrypted reasoning), sent back with its tool calls."""
+    origin: str | None = None
+    """The provider and wire that answered (:func:`~workbench.core.reasoning_items.origin`)."""
     refusal_parts: list[str] | None = None
     """The refusal's text in pieces once the model refused or the provider's filter blocked the reply (``None``:
     no refusal); see :attr:`refusal`."""
@@ -147,6 +172,10 @@ class CallRecord:
     @property
     def reasoning(self) -> str:
         return "".join(self.reasoning_parts)
+
+    def reasoning_to_send(self) -> tuple[ReasoningItem, ...]:
+        """The reply's reasoning items as its turn sends them back (:mod:`~workbench.core.reasoning_items`)."""
+        return tuple(item for part in self.reasoning_items if (item := part.item()) is not None)
 
     @property
     def refusal(self) -> str | None:
@@ -185,7 +214,7 @@ class CallRecord:
 
     def restart(self) -> None:
         """Forget the stream of a previous attempt (its account stays in ``attempts``)."""
-        self.text_parts, self.reasoning_parts, self.tool_calls, self.reasoning_signature = [], [], [], ""
+        self.text_parts, self.reasoning_parts, self.tool_calls, self.reasoning_items = [], [], [], []
         self.refusal_parts, self.refusal_category, self.blocks = None, None, []
         self.usage, self.usage_estimated, self.finish, self.finish_raw = None, False, None, None
         self.error, self.request_id, self.timing, self.done = None, None, CallTiming(), False
@@ -202,6 +231,17 @@ class CallRecord:
         self.done = True
 
 
+def _reasoning_item(record: CallRecord, event: ReasoningItemDelta) -> None:
+    items = record.reasoning_items
+    while len(items) <= event.index:  # bounded: StreamBudget caps the index
+        items.append(ReasoningPart(event.kind, len(record.tool_calls)))
+    item = items[event.index]
+    for name in ("id", "data", "signature", "summary"):
+        value = getattr(event, name)
+        if value is not None:
+            setattr(item, name, value)
+
+
 def apply_event(record: CallRecord, event: StreamEvent) -> None:
     """Fold one stream event into the record (raw stamps, text, usage, finish)."""
     timing = record.timing
@@ -212,11 +252,12 @@ def apply_event(record: CallRecord, event: StreamEvent) -> None:
             timing.first_text_ns = event.at_ns
         timing.chunk_ns.append(event.at_ns)
         record.text_parts.append(event.text)
+    elif isinstance(event, ReasoningItemDelta):
+        _reasoning_item(record, event)
+        return
     elif isinstance(event, ReasoningDelta):
-        if event.signature:
-            record.reasoning_signature = event.signature
-            if not event.text:
-                return
+        if event.item is not None and 0 <= event.item < len(record.reasoning_items):
+            record.reasoning_items[event.item].text_parts.append(event.text)
         if timing.first_content_ns is None:
             timing.first_content_ns = event.at_ns
         if timing.first_reasoning_ns is None:
@@ -267,7 +308,7 @@ def apply_event(record: CallRecord, event: StreamEvent) -> None:
         record.finish, record.finish_raw = event.reason, event.raw
     elif isinstance(event, ResponseStart):
         timing.started_ns, timing.sent_ns = event.started_ns, event.sent_ns
-        timing.headers_ns, record.request_id = event.at_ns, event.request_id
+        timing.headers_ns, record.request_id, record.origin = event.at_ns, event.request_id, event.origin
         return
     elif isinstance(event, ErrorEvent):
         if event.kind == "several_choices":

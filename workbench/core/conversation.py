@@ -14,19 +14,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from workbench.core.call_record import ToolCall
+from workbench.core.call_record import CallRecord, ToolCall
 from workbench.core.errors import ConfigError
+from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.request import ChatRequest, Message
 from workbench.core.tool_turns import TurnToolCall, tool_turn_problem, unnamed_call_id
 
 
-def reply_turn(request: ChatRequest, text: str, calls: Sequence[ToolCall], reasoning: str = "",
-               signature: str = "") -> Message:
-    """The assistant turn of the reply to ``request``: its ``text`` and its tool ``calls`` (a call record's); its
-    ``reasoning`` kept when ``signature`` signs it (Anthropic's thinking, wanted back with the calls)."""
+def reply_turn(request: ChatRequest, text: str, calls: Sequence[ToolCall], items: Sequence[ReasoningItem] = (),
+               origin: str | None = None) -> Message:
+    """The assistant turn of the reply to ``request``: its ``text``, its tool ``calls`` (a call record's) and its
+    reasoning ``items`` (signed thinking, encrypted reasoning), sent back to ``origin`` only (the provider and wire
+    that produced the reply: :mod:`~workbench.core.reasoning_items`)."""
     try:
-        return Message(role="assistant", content=text, reasoning=reasoning if signature else "",
-                       reasoning_signature=signature or None, tool_calls=tuple(
+        return Message(role="assistant", content=text, reasoning_items=tuple(items), origin=origin, tool_calls=tuple(
             TurnToolCall(id=call.id or unnamed_call_id(request.messages, i), name=call.name,
                          arguments=call.arguments or "{}", signature=call.signature or None)
             for i, call in enumerate(calls)))
@@ -34,6 +35,12 @@ def reply_turn(request: ChatRequest, text: str, calls: Sequence[ToolCall], reaso
         problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise ConfigError(f"the reply's tool calls cannot be sent back: {problem}",
                           "only a reply whose tool-call arguments are a whole JSON object can be continued") from None
+
+
+def record_turn(request: ChatRequest, record: CallRecord) -> Message:
+    """The assistant turn of a call record's reply to ``request`` (:func:`reply_turn`), with its reasoning items and
+    the provider and wire that produced them."""
+    return reply_turn(request, record.text, record.tool_calls, record.reasoning_to_send(), record.origin)
 
 
 def continued(request: ChatRequest, reply: Message, results: Mapping[str, str],
@@ -77,7 +84,18 @@ def traced_reply(call: Mapping[str, Any]) -> tuple[ChatRequest, Message]:
     except ValidationError as exc:
         raise ConfigError(f"call {call.get('id')}'s request cannot be read back: {exc.errors()[0]['msg']}") from None
     calls = json.loads(payload.get("tool_calls_json") or "[]")
+    first = calls[0] if calls and isinstance(calls[0], dict) else {}
     return request, reply_turn(request, payload.get("response_text") or "", [
         ToolCall(c.get("id") or "", c.get("name") or "", [c.get("arguments") or ""], c.get("signature") or "")
-        for c in calls], payload.get("reasoning_text") or "", next(
-        (c["thinking_signature"] for c in calls if c.get("thinking_signature")), ""))
+        for c in calls], _traced_items(first, payload.get("reasoning_text") or ""), first.get("origin"))
+
+
+def _traced_items(first: Mapping[str, Any], reasoning: str) -> tuple[ReasoningItem, ...]:
+    """The reasoning items a traced reply keeps with its first tool call (``reasoning_items``); a trace written
+    before them kept one Anthropic signature (``thinking_signature``) that signs the whole reasoning text."""
+    if first.get("thinking_signature"):
+        return (ReasoningItem(kind="thinking", text=reasoning, signature=first["thinking_signature"]),)
+    try:
+        return tuple(ReasoningItem.model_validate(item) for item in first.get("reasoning_items") or ())
+    except ValidationError:
+        return ()

@@ -57,6 +57,8 @@ class ResponseStart:
     request_id: str | None = None
     rate_limits: dict[str, str] = field(default_factory=dict)
     """The provider's rate-limit headers (``x-ratelimit-*``, ``anthropic-ratelimit-*``), if any."""
+    origin: str | None = None
+    """The provider and wire that answer (:func:`~workbench.core.reasoning_items.origin`)."""
 
 
 @dataclass(slots=True)
@@ -67,12 +69,28 @@ class TextDelta:
 
 @dataclass(slots=True)
 class ReasoningDelta:
-    """A piece of the reply's reasoning; ``signature`` is the token that signs it (Anthropic's ``signature_delta``),
-    wanted back with the tool calls that follow when the conversation goes on."""
+    """A piece of the reply's reasoning; ``item``: the reasoning item it belongs to (:class:`ReasoningItemDelta`),
+    when the wire sends its reasoning as items to be sent back."""
 
     text: str
     at_ns: int
+    item: int | None = None
+
+
+@dataclass(slots=True)
+class ReasoningItemDelta:
+    """The ``index``-th reasoning item of the reply (counted from 0 as they began) begins, or gets its opaque parts:
+    an Anthropic ``thinking`` block's ``signature``, a ``redacted_thinking`` block's ``data``, a Responses
+    ``reasoning`` item's ``id``, ``summary`` and ``encrypted_content`` (as ``data``). Fields left ``None`` are not
+    in this piece. Kept to be sent back (:mod:`workbench.core.reasoning_items`), never shown."""
+
+    index: int
+    kind: str
+    at_ns: int
+    id: str | None = None
+    data: str | None = None
     signature: str | None = None
+    summary: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -144,5 +162,5 @@ class ErrorEvent:
     details: dict[str, object] = field(default_factory=dict)
 
 
-StreamEvent = (ResponseStart | TextDelta | ReasoningDelta | ToolCallDelta | RefusalDelta | BlockDelta | UsageEvent
-               | FinishEvent | ErrorEvent)
+StreamEvent = (ResponseStart | TextDelta | ReasoningDelta | ReasoningItemDelta | ToolCallDelta | RefusalDelta
+               | BlockDelta | UsageEvent | FinishEvent | ErrorEvent)

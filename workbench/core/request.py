@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.core.attachments import Attachment
 from workbench.core.errors import ConfigError
+from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.tool_turns import TurnToolCall, tool_turn_problem
 
 
@@ -76,10 +77,12 @@ class Message(BaseModel):
     """An assistant turn's tool calls (:mod:`workbench.core.tool_turns`)."""
     tool_call_id: str | None = None
     """A ``tool`` turn's call: its content is that call's result."""
-    reasoning: str = ""
-    reasoning_signature: str | None = None
-    """A reply's reasoning and the signature it came with, sent back only where the provider requires them: Anthropic
-    wants the thinking block that preceded the tool calls of the last assistant turn when thinking is on."""
+    reasoning_items: tuple[ReasoningItem, ...] = ()
+    """A reply's signed or encrypted reasoning (:mod:`workbench.core.reasoning_items`), sent back with the turn to
+    the provider and wire that produced it (:attr:`origin`) only."""
+    origin: str | None = None
+    """The provider and wire an assistant turn came from (:func:`~workbench.core.reasoning_items.origin`): its
+    reasoning items and tool-call signatures go back there only; ``None`` (a turn written in a file): sent as is."""
     attachments: tuple[Attachment, ...] = ()
     """Images and PDFs the turn carries (:mod:`workbench.core.attachments`), sent after its text."""
 
@@ -174,6 +177,17 @@ class ChatRequest(BaseModel):
         if problem is not None:
             raise ValueError(f"messages[{problem[0]}]: {problem[1]}")
         return self
+
+    def for_origin(self, here: str) -> ChatRequest:
+        """This request as the provider and wire ``here`` may receive it: the reasoning items and tool-call
+        signatures of turns another provider or wire produced are left out (their API would refuse them)."""
+        if not any(m.origin not in (None, here) and (m.reasoning_items or any(c.signature for c in m.tool_calls))
+                   for m in self.messages):
+            return self
+        return self.model_copy(update={"messages": tuple(
+            m.model_copy(update={"reasoning_items": (), "tool_calls": tuple(
+                c.model_copy(update={"signature": None}) for c in m.tool_calls)})
+            if m.origin not in (None, here) else m for m in self.messages)})
 
     @classmethod
     def from_prompt(cls, prompt: str, *, system: str | None = None, params: Params | None = None) -> ChatRequest:

@@ -1,7 +1,8 @@
 """Anthropic Messages streaming (``/v1/messages``).
 
 Events are routed by name: ``message_start`` (input usage), ``content_block_delta`` (``text_delta``,
-``thinking_delta``, ``input_json_delta`` of a ``tool_use`` block begun by ``content_block_start``),
+``thinking_delta``, ``input_json_delta`` of a ``tool_use`` block begun by ``content_block_start``; ``thinking``
+and ``redacted_thinking`` blocks, anywhere among the tool calls, are reasoning items to send back with them),
 ``message_delta`` (stop reason and cumulative usage, merged over the input usage
 of ``message_start``; a stream without it has its usage estimated),
 ``message_stop``; ``ping`` is skipped and ``error`` ends the stream. Anthropic's input tokens exclude
@@ -20,6 +21,7 @@ from workbench.core.events import (
     BlockDelta,
     FinishEvent,
     ReasoningDelta,
+    ReasoningItemDelta,
     RefusalDelta,
     StreamEvent,
     TextDelta,
@@ -51,13 +53,16 @@ def _iterations(raw: Any) -> dict[str, int]:
 
 
 class AnthropicParser(WireParser):
-    __slots__ = ("_usage", "done", "other_blocks", "tool_blocks")
+    __slots__ = ("_usage", "done", "other_blocks", "thinking", "tool_blocks")
 
     def __init__(self) -> None:
         self.done = False
         self._usage: dict[str, int] = {}
         self.tool_blocks: dict[object, int] = {}
         """The ``tool_use`` content blocks: their tool call index by block index."""
+        self.thinking: dict[object, int] = {}
+        """The ``thinking`` and ``redacted_thinking`` blocks (interleaved between tool calls too): their reasoning
+        item index by block index."""
         self.other_blocks: dict[object, int] = {}
         """Server-tool, fallback, compaction… blocks (:mod:`~workbench.core.providers.anthropic_blocks`): their
         provider block index by block index."""
@@ -97,10 +102,13 @@ class AnthropicParser(WireParser):
                 return (TextDelta(text, at_ns),) if text else ()
             if kind == "thinking_delta":
                 thinking = delta.get("thinking")
-                return (ReasoningDelta(thinking, at_ns),) if thinking else ()
+                return (ReasoningDelta(thinking, at_ns, self.thinking.get(data.get("index"))),) if thinking else ()
             if kind == "signature_delta":  # signs the thinking block: wanted back with the tool calls after it
                 signature = delta.get("signature")
-                return (ReasoningDelta("", at_ns, signature),) if signature else ()
+                item = self.thinking.get(data.get("index"))
+                if item is None:  # a signature for a block that did not start as thinking
+                    item = self.thinking[data.get("index")] = len(self.thinking)
+                return (ReasoningItemDelta(item, "thinking", at_ns, signature=signature),) if signature else ()
             other = self.other_blocks.get(data.get("index"))
             if other is not None:
                 piece = delta_text(delta)
@@ -112,6 +120,14 @@ class AnthropicParser(WireParser):
             return ()
         if name == "content_block_start":
             block = data.get("content_block") or {}
+            if block.get("type") in ("thinking", "redacted_thinking"):  # reasoning items, sent back after
+                item = self.thinking[data.get("index")] = len(self.thinking)
+                started = ReasoningItemDelta(item, block["type"], at_ns, data=block.get("data"),
+                                             signature=block.get("signature") or None)
+                if block["type"] == "thinking":
+                    return (started,)
+                other = self.other_blocks[data.get("index")] = len(self.other_blocks)  # shown as encrypted
+                return (started, BlockDelta(other, *block_start(block), at_ns))
             if block.get("type") in KNOWN:
                 if block.get("type") != "tool_use":
                     return ()

@@ -41,6 +41,7 @@ from workbench.core.events import (
 )
 from workbench.core.ndjson import NDJSONDecoder
 from workbench.core.providers.bounds import MAX_ERROR_BODY_BYTES, MAX_REPLY_BYTES, StreamBudget, read_bounded
+from workbench.core.reasoning_items import origin
 from workbench.core.request import ChatRequest, Params
 from workbench.core.sse import SSEDecoder
 
@@ -302,9 +303,16 @@ class HttpProvider:
             raise self._not_sent(exc) from None
 
     # -- shared machinery -----------------------------------------------------------------------
+    @property
+    def origin(self) -> str:
+        """This provider and wire (:func:`~workbench.core.reasoning_items.origin`): whose reasoning items and
+        signatures its requests carry back."""
+        return origin(self.endpoint.provider, self.endpoint.wire)
+
     def resolve(self, request: ChatRequest) -> ChatRequest:
-        """The request with ``max_tokens`` always explicit."""
-        return request.with_max_tokens(self.endpoint.default_max_tokens)
+        """The request with ``max_tokens`` always explicit, and without the reasoning items and signatures of turns
+        another provider or wire produced (:meth:`~workbench.core.request.ChatRequest.for_origin`)."""
+        return request.for_origin(self.origin).with_max_tokens(self.endpoint.default_max_tokens)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         request = self.resolve(request)
@@ -337,7 +345,7 @@ class HttpProvider:
             self._check_content_type(response)
             sent_ns = self.sent_ns if self.sent_ns is not None else started_ns
             limits = {k: v for k, v in response.headers.items() if k.startswith(_RATE_LIMIT_HEADERS)}
-            yield ResponseStart(started_ns, sent_ns, headers_ns, self.request_id(response.headers), limits)
+            yield ResponseStart(started_ns, sent_ns, headers_ns, self.request_id(response.headers), limits, self.origin)
             async for event in self._events(response, request.params.max_tokens or self.endpoint.default_max_tokens):
                 yield event
         finally:

@@ -15,6 +15,7 @@ from workbench.core.events import (
     BlockDelta,
     FinishEvent,
     ReasoningDelta,
+    ReasoningItemDelta,
     RefusalDelta,
     StreamEvent,
     TextDelta,
@@ -60,14 +61,16 @@ class StreamBudget:
             self.chars_left -= len(text)
             if self.chars_left < 0:
                 self._overrun("text")
-            if kind is ReasoningDelta and event.signature is not None and type(event.signature) is not str:  # type: ignore[union-attr]
-                raise StreamDecodeError("malformed event: a reasoning signature is not a string")
+            if kind is ReasoningDelta and event.item is not None and type(event.item) is not int:  # type: ignore[union-attr]
+                raise StreamDecodeError("malformed event: a reasoning item index is not an integer")
             if kind is RefusalDelta and event.category is not None and type(event.category) is not str:  # type: ignore[union-attr]
                 raise StreamDecodeError("malformed event: a refusal category is not a string")
         elif kind is ToolCallDelta:
             self._check_tool_call(event)  # type: ignore[arg-type]
         elif kind is BlockDelta:
             self._check_block(event)  # type: ignore[arg-type]
+        elif kind is ReasoningItemDelta:
+            self._check_reasoning_item(event)  # type: ignore[arg-type]
         elif kind is UsageEvent:
             usage = event.usage  # type: ignore[union-attr]
             if not all(type(n) is int for n in (usage.input_tokens, usage.output_tokens, usage.reasoning_tokens)) \
@@ -111,6 +114,18 @@ class StreamBudget:
         for value in (event.kind, event.text, event.id, event.name):
             if value is not None and type(value) is not str:
                 raise StreamDecodeError(f"malformed event: a block field is {type(value).__name__}, not a string")
+
+    def _check_reasoning_item(self, event: ReasoningItemDelta) -> None:
+        """A reasoning item's index is below :data:`MAX_TOOL_CALLS` and its fields strings (its opaque data is not
+        the model's text: the byte budget bounds it)."""
+        index = event.index
+        if type(index) is not int or not 0 <= index < MAX_TOOL_CALLS:
+            raise StreamDecodeError(f"malformed event: reasoning item index {index!r} is not an integer "
+                                    f"from 0 to {MAX_TOOL_CALLS - 1}")
+        for value in (event.id, event.data, event.signature, *(event.summary or ())):
+            if value is not None and type(value) is not str:
+                raise StreamDecodeError(f"malformed event: a reasoning item field is {type(value).__name__}, "
+                                        "not a string")
 
     def _overrun(self, what: str) -> None:
         raise OverrunError(self.target, f"the provider kept streaming far past max_tokens ({self.max_tokens:,}): "

@@ -1,7 +1,9 @@
 """OpenAI Responses API streaming (``/v1/responses``): typed events, usage on the terminal event.
 
 Chosen per provider (the ``openai-responses`` provider, or a provider configured with this wire) for
-models best used through it. No ``[DONE]``: the stream ends after ``response.completed``,
+models best used through it. ``reasoning`` items (their summary streamed as reasoning text) are kept with their
+``encrypted_content`` (asked for with ``include``: the workbench sends ``store: false``) to be sent back in the
+next turn of a tool loop. No ``[DONE]``: the stream ends after ``response.completed``,
 ``response.incomplete`` or ``response.failed``. Errors inside the stream come nested
 (``{"type":"error","error":{...}}``) in real streams and flat in the documented schema: both are read.
 """
@@ -15,6 +17,7 @@ from workbench.core.events import (
     FinishEvent,
     FinishReason,
     ReasoningDelta,
+    ReasoningItemDelta,
     RefusalDelta,
     StreamEvent,
     TextDelta,
@@ -36,6 +39,7 @@ _REFUSAL_EVENTS = frozenset({"response.refusal.delta", "response.refusal.done"})
 _REASONING_EVENTS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 _TOOL_EVENTS = frozenset({"response.output_item.added", "response.function_call_arguments.delta",
                           "response.function_call_arguments.done"})
+_ITEM_EVENTS = frozenset({"response.output_item.added", "response.output_item.done"})
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
 
 
@@ -52,15 +56,30 @@ def responses_usage(raw: dict[str, Any]) -> Usage:
 
 
 class ResponsesParser(WireParser):
-    __slots__ = ("calls", "done", "refused")
+    __slots__ = ("calls", "done", "reasoning", "refused")
 
     def __init__(self) -> None:
         self.done = False
         self.refused = False
         """A ``refusal`` content part came (``response.refusal.delta``/``.done``): the response's end (``completed``
         on the wire) is a refusal."""
+        self.reasoning: dict[object, int] = {}
+        """Each ``reasoning`` item by its ``output_index``: its reasoning item index."""
         self.calls: dict[object, list[Any]] = {}
         """Each ``function_call`` item by its ``output_index``: [its tool call index, arguments delta seen]."""
+
+    def _reasoning_item(self, kind: str, data: dict[str, Any], at_ns: int) -> tuple[StreamEvent, ...]:
+        """A ``reasoning`` item: begun by ``output_item.added`` (its id); its ``output_item.done`` holds the whole
+        item: the summary and, when asked for (``include``), the ``encrypted_content`` sent back with it."""
+        item, key = data["item"], data.get("output_index")
+        index = self.reasoning.get(key)
+        if index is None:
+            index = self.reasoning[key] = len(self.reasoning)
+        if kind == "response.output_item.added":
+            return (ReasoningItemDelta(index, "reasoning", at_ns, id=item.get("id")),)
+        summary = tuple(str(part.get("text") or "") for part in item.get("summary") or () if isinstance(part, dict))
+        return (ReasoningItemDelta(index, "reasoning", at_ns, id=item.get("id"),
+                                   data=item.get("encrypted_content") or None, summary=summary),)
 
     def _tool_call(self, kind: str, data: dict[str, Any], at_ns: int) -> tuple[StreamEvent, ...]:
         """``function_call`` items: begun by ``output_item.added`` (id, name), then arguments deltas; a
@@ -99,7 +118,9 @@ class ResponsesParser(WireParser):
             return (RefusalDelta(piece or "", at_ns),) if piece or not refused else ()
         if kind in _REASONING_EVENTS:
             delta = data.get("delta")
-            return (ReasoningDelta(delta, at_ns),) if delta else ()
+            return (ReasoningDelta(delta, at_ns, self.reasoning.get(data.get("output_index"))),) if delta else ()
+        if kind in _ITEM_EVENTS and ((data.get("item") or {}).get("type") == "reasoning"):
+            return self._reasoning_item(kind, data, at_ns)
         if kind in _TOOL_EVENTS:
             return self._tool_call(kind, data, at_ns)
         if kind in _TERMINAL:

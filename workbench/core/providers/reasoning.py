@@ -3,7 +3,8 @@ own field, each mapped to the other where a wire takes only one of them.
 
 =================  ================================================================================
 OpenAI chat        ``reasoning_effort`` (a budget alone: the effort of :func:`effort_of`)
-OpenAI Responses   ``reasoning: {effort, summary: "auto"}`` (the summary streams the reasoning text)
+OpenAI Responses   ``reasoning: {effort, summary: "auto"}`` (the summary streams the reasoning text), and
+                   ``include: ["reasoning.encrypted_content"]`` (the items go back in a tool loop)
 Anthropic          ``thinking: {type: "enabled", budget_tokens}`` (an effort alone: :data:`EFFORT_BUDGETS`;
                    0 or ``none``: ``{type: "disabled"}``); the budget is at least 1024 and below ``max_tokens``
 Gemini             ``generationConfig.thinkingConfig: {thinkingBudget, includeThoughts}``
@@ -54,12 +55,20 @@ def openai_chat_reasoning(params: Params) -> dict[str, Any]:
     return {} if effort is None else {"reasoning_effort": effort}
 
 
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
+"""What a Responses request includes so its reasoning items come back encrypted, to be sent again in the next turn
+of a tool loop (the workbench sends ``store: false``: OpenAI keeps nothing an id could name)."""
+
+
 def responses_reasoning(params: Params) -> dict[str, Any]:
-    """``reasoning.effort``, with ``summary: "auto"`` so the reasoning streams as summary text (not when ``none``)."""
+    """``reasoning.effort``, with ``summary: "auto"`` so the reasoning streams as summary text and the reasoning
+    items' encrypted content included (:data:`ENCRYPTED_REASONING`) (neither when ``none``)."""
     effort = effort_of(params)
     if effort is None:
         return {}
-    return {"reasoning": {"effort": effort} if effort == "none" else {"effort": effort, "summary": "auto"}}
+    if effort == "none":
+        return {"reasoning": {"effort": effort}}
+    return {"reasoning": {"effort": effort, "summary": "auto"}, "include": [ENCRYPTED_REASONING]}
 
 
 def anthropic_thinking(params: Params, target: str) -> dict[str, Any]:

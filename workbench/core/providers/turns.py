@@ -4,10 +4,14 @@ the tool turns around it.
 
 - OpenAI chat: assistant ``tool_calls`` (``content`` null when the turn has no text), then one ``role: tool``
   message per result (``tool_call_id``).
-- Responses: the turn's text as an assistant message, a ``function_call`` item per call, a
-  ``function_call_output`` item per result.
-- Anthropic: assistant ``tool_use`` blocks (``input`` an object; the signed ``thinking`` block before them when
-  the turn holds one), then consecutive results as ``tool_result`` blocks of one user turn.
+- Responses: the turn's ``reasoning`` items (with their ``encrypted_content``), its text as an assistant message,
+  a ``function_call`` item per call, a ``function_call_output`` item per result.
+- Anthropic: assistant ``tool_use`` blocks (``input`` an object), the turn's signed ``thinking`` and
+  ``redacted_thinking`` blocks in their places among them (interleaved thinking), then consecutive results as
+  ``tool_result`` blocks of one user turn.
+
+Reasoning items go in the order they came (:func:`~workbench.core.reasoning_items.placed`), and only to the wire
+that produced them: the provider drops another's first (:meth:`~workbench.core.request.ChatRequest.for_origin`).
 - Gemini: ``functionCall`` parts in a ``model`` turn (with the ``thoughtSignature`` the call came with),
   consecutive results as ``functionResponse`` parts of one ``user`` turn (``response`` a JSON object:
   :func:`~workbench.core.tool_turns.result_object`).
@@ -20,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from workbench.core.reasoning_items import ReasoningItem, placed
 from workbench.core.request import Message
-from workbench.core.tool_turns import result_object, runs, tool_names
+from workbench.core.tool_turns import TurnToolCall, result_object, runs, tool_names
 
 Plain = Callable[[Message], dict[str, Any]]
 """A wire's encoding of a turn without tool calls or results."""
@@ -41,17 +46,42 @@ def openai_chat_turns(messages: Sequence[Message], plain: Plain) -> list[dict[st
     return out
 
 
+def _interleaved(m: Message, text: list[dict[str, Any]], item: Callable[[ReasoningItem], dict[str, Any]],
+                 call: Callable[[TurnToolCall], dict[str, Any]]) -> list[dict[str, Any]]:
+    """An assistant turn's parts in the order they came: the reasoning items before any call, the ``text`` parts,
+    then each call followed by the items that came after it (interleaved thinking)."""
+    slots = placed(m.reasoning_items, len(m.tool_calls))
+    out = [*map(item, slots[0]), *text]
+    for c, after in zip(m.tool_calls, slots[1:], strict=True):
+        out.append(call(c))
+        out.extend(map(item, after))
+    return out
+
+
+def _responses_item(item: ReasoningItem) -> dict[str, Any]:
+    summary = item.summary if item.summary is not None else (item.text,) if item.text else ()
+    return {"type": "reasoning", "id": item.id, "summary": [{"type": "summary_text", "text": t} for t in summary],
+            "encrypted_content": item.data}
+
+
 def responses_input(messages: Sequence[Message], plain: Plain) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for m in messages:
         if m.role == "tool":
             out.append({"type": "function_call_output", "call_id": m.tool_call_id, "output": m.content})
-            continue
-        if m.content or not m.tool_calls:
+        elif m.tool_calls or m.reasoning_items:
+            text = [plain(m)] if m.content or not m.tool_calls else []
+            out.extend(_interleaved(m, text, _responses_item, lambda c: {
+                "type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}))
+        else:
             out.append(plain(m))
-        out.extend({"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
-                   for c in m.tool_calls)
     return out
+
+
+def _anthropic_block(item: ReasoningItem) -> dict[str, Any]:
+    if item.kind == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": item.data}
+    return {"type": "thinking", "thinking": item.text, "signature": item.signature}
 
 
 def anthropic_turns(messages: Sequence[Message], plain: Plain) -> list[dict[str, Any]]:
@@ -65,14 +95,10 @@ def anthropic_turns(messages: Sequence[Message], plain: Plain) -> list[dict[str,
         if not m.tool_calls:
             out.append(plain(m))
             continue
-        blocks: list[dict[str, Any]] = []
-        if m.reasoning_signature:  # the thinking that preceded the calls, as signed (required with thinking on)
-            blocks.append({"type": "thinking", "thinking": m.reasoning, "signature": m.reasoning_signature})
-        if m.content:
-            blocks.append({"type": "text", "text": m.content})
-        blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments_object()}
-                      for c in m.tool_calls)
-        out.append({"role": "assistant", "content": blocks})
+        # The signed thinking that preceded each call, as it came (required with thinking on).
+        out.append({"role": "assistant", "content": _interleaved(
+            m, [{"type": "text", "text": m.content}] if m.content else [], _anthropic_block,
+            lambda c: {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments_object()})})
     return out
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from workbench.core.call_record import CallRecord
 from workbench.core.errors import one_line
+from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.request import Message, Params
 from workbench.core.traces import rollup
 from workbench.core.traces.columns import insert
@@ -85,10 +86,12 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
                              for a in record.attempts]) if record.attempts else "[]"
     origin = timing.sent_ns or timing.started_ns or 0
     chunks = struct.pack(f"<{len(timing.chunk_ns)}f", *[(t - origin) / 1e6 for t in timing.chunk_ns])
+    opaque = not redactor.metadata_only  # signatures and reasoning items, kept to continue after the calls
+    items = [_item(item, redact) for item in record.reasoning_to_send()] if opaque else []
     tool_calls = _JSON.encode([{"id": c.id, "name": c.name, "arguments": redact(c.arguments),
-                                **({"signature": c.signature} if c.signature and not redactor.metadata_only else {}),
-                                **({"thinking_signature": record.reasoning_signature}  # to continue after the calls
-                                   if i == 0 and record.reasoning_signature and not redactor.metadata_only else {})}
+                                **({"signature": c.signature} if c.signature and opaque else {}),
+                                **({"reasoning_items": items} if i == 0 and items else {}),
+                                **({"origin": record.origin} if i == 0 and opaque and record.origin else {})}
                                for i, c in enumerate(record.tool_calls)]) if record.tool_calls else None
     payload: Row = {"call_id": call_id, "request_json": request_json, "response_text": redact(record.text),
                     "reasoning_text": redact(record.reasoning or None), "attempts_json": attempts, "chunk_ms": chunks,
@@ -104,12 +107,26 @@ def _message(message: Message, redact: Callable[[str | None], str | None]) -> di
     what its attachments were (``attached``: name, media type, size, sha256; never the bytes)."""
     out: dict[str, Any] = {"role": message.role, "content": redact(message.content)}
     if message.tool_calls:
-        out["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": redact(c.arguments)}
-                             for c in message.tool_calls]
+        out["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": redact(c.arguments),
+                              **({"signature": c.signature} if c.signature else {})} for c in message.tool_calls]
+    if message.reasoning_items:  # what the turn sends back to its provider (a later continue sends them again)
+        out["reasoning_items"] = [_item(item, redact) for item in message.reasoning_items]
+    if message.origin is not None:
+        out["origin"] = message.origin
     if message.tool_call_id is not None:
         out["tool_call_id"] = message.tool_call_id
     if message.attachments:  # what each file was (hash, type, size), never its bytes
         out["attached"] = [{**a.meta(), "name": redact(a.name)} for a in message.attachments]
+    return out
+
+
+def _item(item: ReasoningItem, redact: Callable[[str | None], str | None]) -> dict[str, Any]:
+    """A reasoning item as stored: its readable text redacted, its opaque parts as they are."""
+    out = item.model_dump(exclude_defaults=True)
+    if item.text:
+        out["text"] = redact(item.text)
+    if item.summary:
+        out["summary"] = [redact(text) for text in item.summary]
     return out
 
 

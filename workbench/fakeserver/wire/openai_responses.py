@@ -4,7 +4,8 @@ Stream: ``event: X\\ndata: {"type":"X",...,"sequence_number":n}\\n\\n`` — resp
 response.in_progress, [a reasoning item: output_item.added, reasoning_summary_part.added,
 reasoning_summary_text.delta*, reasoning_summary_text.done, reasoning_summary_part.done,
 output_item.done], the message item: output_item.added, content_part.added, output_text.delta*,
-output_text.done, content_part.done, output_item.done, [with ``tools=N`` a ``function_call`` item per
+output_text.done, content_part.done, output_item.done (a reasoning item's with its ``encrypted_content`` when the
+request includes ``reasoning.encrypted_content``), [with ``tools=N`` a ``function_call`` item per
 call: output_item.added (``call_id``, ``name``, empty ``arguments``), function_call_arguments.delta* (the
 arguments in pieces), function_call_arguments.done, output_item.done], then response.completed (or
 response.incomplete with ``incomplete_details.reason`` ``max_output_tokens``). No ``[DONE]``. With
@@ -33,6 +34,7 @@ from workbench.fakeserver.wire.base import (
     slot,
 )
 from workbench.fakeserver.wire.openai_common import OpenAIWire
+from workbench.fakeserver.wire.tool_turns import seal_reasoning
 from workbench.fakeserver.wire.tools import fragments, tools_of
 
 __all__ = ["OpenAIResponsesCountWire", "OpenAIResponsesWire"]
@@ -65,8 +67,14 @@ class _Items:
             return {"type": "refusal", "refusal": text}
         return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
 
-    def reasoning_item(self, summary: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"id": self.reasoning_id, "type": "reasoning", "summary": summary}
+    def reasoning_item(self, summary: list[dict[str, Any]], done: bool = True) -> dict[str, Any]:
+        """The reasoning item; when done and asked for (``include: ["reasoning.encrypted_content"]``), with its
+        encrypted content (sent back in the next turn of a tool loop)."""
+        item: dict[str, Any] = {"id": self.reasoning_id, "type": "reasoning", "summary": summary}
+        include = self.gen.prompt.extra.get("include")
+        if done and isinstance(include, list) and "reasoning.encrypted_content" in include:
+            item["encrypted_content"] = seal_reasoning(self.reasoning_id)
+        return item
 
     def message_item(self, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
         return {"id": self.message_id, "type": "message", "status": status, "content": content, "role": "assistant"}
@@ -174,7 +182,7 @@ class ResponsesRenderer(StreamRenderer):
     def reasoning_start(self) -> list[bytes]:
         items = self.items
         return [
-            self._event("response.output_item.added", item=items.reasoning_item([]), output_index=0),
+            self._event("response.output_item.added", item=items.reasoning_item([], done=False), output_index=0),
             self._event(
                 "response.reasoning_summary_part.added",
                 item_id=items.reasoning_id,
@@ -320,7 +328,8 @@ class OpenAIResponsesWire(OpenAIWire):
         elif raw_input is not None:
             raise WireError("Invalid type for 'input': expected a string or an array of items.", "input")
         max_tokens = optional_int(body, "max_output_tokens")
-        extra: dict[str, Any] = {"instructions": instructions, "reasoning": body.get("reasoning")}
+        extra: dict[str, Any] = {"instructions": instructions, "reasoning": body.get("reasoning"),
+                                 "include": body.get("include")}
         return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True, True, extra,
                       tools=tools_of(self.name, body))
 

@@ -5,7 +5,7 @@ results is text, never another tool call, so a tool loop ends.
 - OpenAI chat: a ``role: tool`` message answers a ``tool_calls`` entry of the assistant message before it; every
   call is answered before the next other message.
 - Responses: a ``function_call_output`` item answers an earlier ``function_call`` item with its ``call_id``; every
-  call is answered.
+  call is answered; a ``reasoning`` item sent back carries the ``encrypted_content`` this server made for it.
 - Anthropic: the user turn after an assistant turn with ``tool_use`` blocks holds a ``tool_result`` block for
   each of them (and none for another id); ``input`` is an object; a request holding either defines ``tools``;
   with thinking on, the last assistant turn that calls tools starts with its (signed) thinking block.
@@ -17,6 +17,7 @@ results is text, never another tool call, so a tool loop ends.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from workbench.fakeserver.wire.base import WireError
 
 __all__ = ["answers_tools", "anthropic_history", "gemini_history", "ollama_history", "openai_chat_history",
-           "responses_history"]
+           "responses_history", "seal_reasoning"]
 
 
 def _list(value: Any) -> list[Any]:
@@ -69,6 +70,24 @@ def openai_chat_history(messages: Sequence[Any]) -> bool:
     return bool(messages) and isinstance(messages[-1], Mapping) and messages[-1].get("role") == "tool"
 
 
+def seal_reasoning(item_id: str) -> str:
+    """The fake's ``encrypted_content`` of a reasoning item: only the fake that made it reads it back."""
+    return "fake-sealed:" + base64.b64encode(item_id.encode()).decode()
+
+
+def _reasoning_item(item: Mapping[str, Any]) -> None:
+    """A reasoning item sent back: with ``store: false`` (the fake keeps nothing) only its encrypted content names
+    it, and that content must be this server's for that item."""
+    item_id, content = str(item.get("id")), item.get("encrypted_content")
+    if not content:
+        raise WireError(f"Item with id '{item_id}' not found. Items are not persisted when `store` is set to false. "
+                        "Try again with `store` set to true, or remove this item from your input.", "input",
+                        status=404)
+    if content != seal_reasoning(item_id):
+        raise WireError(f"The encrypted content for item {item_id} could not be verified.", "input",
+                        code="invalid_encrypted_content")
+
+
 def responses_history(items: Sequence[Any]) -> bool:
     """Check a Responses ``input`` list; ``True`` when it ends with a ``function_call_output`` item."""
     calls: list[str] = []
@@ -76,7 +95,9 @@ def responses_history(items: Sequence[Any]) -> bool:
     for item in items:
         if not isinstance(item, Mapping):
             continue
-        if item.get("type") == "function_call":
+        if item.get("type") == "reasoning":
+            _reasoning_item(item)
+        elif item.get("type") == "function_call":
             if not isinstance(item.get("arguments"), str):
                 raise WireError("Invalid type for 'input[].arguments': expected a string.", "input")
             calls.append(str(item.get("call_id")))

@@ -172,12 +172,10 @@ class RaceScreen(WorkbenchScreen):
 
     def _reply_turn(self, run: RaceRun, pane: RacePane) -> Message | None:
         """The pane's reply as the conversation's next assistant turn (``None`` when it cannot be one: said)."""
-        from workbench.core.conversation import reply_turn
+        from workbench.core.conversation import record_turn
 
-        record = pane.record
         try:
-            return reply_turn(run.request, record.text, record.tool_calls, record.reasoning,
-                              record.reasoning_signature)
+            return record_turn(run.request, pane.record)
         except WorkbenchError as exc:
             self.workbench.report(exc)
             return None

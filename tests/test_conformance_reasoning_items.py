@@ -1,0 +1,100 @@
+"""Reasoning items over real HTTP: the fake server's Responses stream with ``include:
+["reasoning.encrypted_content"]`` read by the official openai SDK and by ours (the same item: id, summary, encrypted
+content), each sent back in the next turn of the tool loop and accepted, while a forged or missing encrypted
+content is refused as OpenAI refuses it; ``workbench run --continue`` does the same from the trace log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from tests.test_cli import json_lines, workbench
+from tests.test_cli_continue import TOOLS
+from workbench.core.call_record import CallRecord, collect
+from workbench.core.conversation import continued, record_turn
+from workbench.core.registry import make_provider, resolve
+from workbench.core.request import ChatRequest, ModelRef, Params
+from workbench.fakeserver.process import FakeServerProcess
+from workbench.fakeserver.wire.tool_turns import seal_reasoning
+
+MODEL = "thinker@reasoning=6,tools=1"
+WEATHER: dict[str, Any] = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+REQUEST = ChatRequest.from_prompt("Weather in Paris?", params=Params(tools=(WEATHER,), reasoning_effort="low",
+                                                                     max_tokens=2000))
+
+
+async def ours(request: ChatRequest, env: dict[str, str], client: httpx2.AsyncClient) -> CallRecord:
+    return await collect(make_provider(resolve(ModelRef.parse(f"fake-responses/{MODEL}"), env), client), request)
+
+
+async def test_the_openai_sdk_and_ours_read_the_same_reasoning_item_and_both_send_it_back(
+        fake_server: FakeServerProcess, fake_env: dict[str, str], client: httpx2.AsyncClient) -> None:
+    sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
+    tool = {"type": "function", "name": "get_weather", "parameters": WEATHER["function"]["parameters"]}
+    stream = await sdk.responses.create(model=MODEL, input="Weather in Paris?", tools=[tool], store=False,  # type: ignore[list-item]
+                                        reasoning={"effort": "low", "summary": "auto"}, stream=True,
+                                        include=["reasoning.encrypted_content"])
+    final = None
+    async for event in stream:
+        if event.type == "response.completed":
+            final = event.response
+    assert final is not None
+    [item] = [i for i in final.output if i.type == "reasoning"]
+    [call] = [i for i in final.output if i.type == "function_call"]
+    record = await ours(REQUEST, fake_env, client)
+    [mine] = record.reasoning_to_send()
+    assert item.encrypted_content == seal_reasoning(item.id) and mine.data == seal_reasoning(str(mine.id))
+    assert [s.text for s in item.summary] == list(mine.summary or ()) and "".join(mine.summary or ()) == \
+        record.reasoning
+    history: list[Any] = [{"role": "user", "content": "Weather in Paris?"},
+                          *(i.model_dump(exclude_none=True) for i in final.output),
+                          {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}]
+    second = await sdk.responses.create(model=MODEL, input=history, tools=[tool], store=False)  # type: ignore[list-item]
+    assert second.status == "completed" and second.output_text
+    again = await ours(continued(REQUEST, record_turn(REQUEST, record), {record.tool_calls[0].id: "sunny"}),
+                       fake_env, client)
+    assert again.error is None and again.text and again.tool_calls == []
+    history[1] = {**history[1], "encrypted_content": seal_reasoning("rs_someone_else")}
+    with pytest.raises(openai.BadRequestError, match="could not be verified"):
+        await sdk.responses.create(model=MODEL, input=history, tools=[tool], store=False)  # type: ignore[list-item]
+
+
+async def test_a_reasoning_item_sent_back_without_its_content_is_refused(fake_env: dict[str, str],
+                                                                        client: httpx2.AsyncClient) -> None:
+    """What a client that keeps only the item's id meets with ``store: false``: a 404."""
+    record = await ours(REQUEST, fake_env, client)
+    turn = record_turn(REQUEST, record)
+    bare = turn.model_copy(update={"reasoning_items": tuple(i.model_copy(update={"data": ""})
+                                                            for i in turn.reasoning_items)})
+    sent = continued(REQUEST, bare, {record.tool_calls[0].id: "sunny"})
+    forged = turn.model_copy(update={"reasoning_items": tuple(i.model_copy(update={"data": "forged"})
+                                                              for i in turn.reasoning_items)})
+    refused = await ours(continued(REQUEST, forged, {record.tool_calls[0].id: "sunny"}), fake_env, client)
+    assert refused.error is not None and "could not be verified" in str(refused.error)
+    assert (await ours(sent, fake_env, client)).error is None  # not sendable: left out rather than sent bare
+
+
+def test_run_continue_sends_the_reasoning_item_back_from_the_trace_log(tmp_path: Path,
+                                                                       fake_env: dict[str, str]) -> None:
+    tools = tmp_path / "tools.yaml"
+    tools.write_text(TOOLS)
+    first = workbench("run", "Weather?", "-m", f"fake-responses/{MODEL}", "--tools", str(tools),
+                      "--reasoning-effort", "low", "--json", env=fake_env)
+    assert first.returncode == 0, first.stderr
+    [row] = json_lines(first.stdout)
+    call_id = row["tool_calls"][0]["id"]  # type: ignore[index]
+    done = workbench("run", "--continue", str(row["trace_id"]), "--tool-result", f"{call_id}=sun", "--json",
+                     env=fake_env)
+    assert done.returncode == 0, done.stderr  # the fake server refuses a reasoning item it did not seal
+    [reply] = json_lines(done.stdout)
+    assert reply["error"] is None and reply["text"] and reply["tool_calls"] == []
+    shown = json.loads(workbench("traces", "show", str(reply["trace_id"]), "--json", env=fake_env).stdout)
+    turn = shown["request"]["messages"][1]
+    [item] = turn["reasoning_items"]
+    assert turn["origin"] == "fake-responses:openai_responses" and item["data"] == seal_reasoning(item["id"])
