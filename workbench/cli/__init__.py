@@ -1,7 +1,7 @@
 """The headless face: the ``workbench`` command line. Thin: parsing and printing only.
 
 One module per command (``run``, ``tokens``, ``traces``, ``keys``, ``prompts``, ``sessions``, ``export``,
-``eval``, ``evals``, ``init``, ``config``, ``models``, ``fake-server``, ``proxy``, ``load``), each with
+``eval``, ``evals``, ``init``, ``config``, ``models``, ``fake-server``, ``proxy``, ``load``, ``sync``), each with
 ``run(args) -> int``;
 their arguments are in :mod:`workbench.cli.arguments`, what several of them share in :mod:`workbench.cli._shared`,
 their rich renderings in :mod:`workbench.cli.render`. No command module imports another one, and a command's
@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "run": "run", "tokens": "tokens", "traces": "traces", "keys": "keys", "prompts": "prompts",
     "sessions": "sessions", "export": "export", "eval": "eval", "evals": "evals", "init": "init",
     "config": "config", "models": "models", "fake-server": "fake_server", "proxy": "proxy", "load": "load",
+    "sync": "sync",
 }
 """Each command and its module in this package (which has ``run(args) -> int``), in the order of the help."""
 
@@ -47,6 +48,7 @@ _ADDERS: dict[str, Callable[[arguments.Subparsers], None]] = {
     "export": arguments.add_export, "init": arguments.add_init, "config": arguments.add_config,
     "models": arguments.add_models, "eval": arguments.add_eval, "evals": arguments.add_evals,
     "fake-server": arguments.add_fake_server, "proxy": arguments.add_proxy, "load": arguments.add_load,
+    "sync": arguments.add_sync,
 }
 
 

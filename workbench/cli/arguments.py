@@ -173,6 +173,23 @@ def add_fake_server(sub: Subparsers) -> None:
     fake.add_argument("--burst-s", type=float, default=1.0, help="bucket size, in seconds of the rate")
 
 
+def add_sync(sub: Subparsers) -> None:
+    sync = sub.add_parser("sync", help="push local traces, eval runs and prompt versions to the team store "
+                                       "(PostgreSQL) and pull the team's",
+                          description="The team store: [team] url in workbench.toml or WORKBENCH_TEAM_URL, the "
+                                      "password in the keyring (workbench keys set team) or PGPASSFILE. Both ways "
+                                      "unless --push or --pull. Exit codes: 0 synced; 1 the server unreachable or "
+                                      "the connection cut (sync again: nothing is sent twice); 2 bad configuration.")
+    way = sync.add_mutually_exclusive_group()
+    way.add_argument("--push", action="store_true", help="only send what is local")
+    way.add_argument("--pull", action="store_true", help="only bring the team's rows into the local cache (team/)")
+    sync.add_argument("--since", metavar="WHEN",
+                      help="only calls and runs started since then (ISO date/time, or an age such as 2h, 7d): a "
+                           "one-off sync of that window, which neither reads nor moves the sync marks")
+    sync.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    sync.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+
+
 def add_proxy(sub: Subparsers) -> None:
     proxy = sub.add_parser("proxy", help="capture your application's LLM calls: a local endpoint per provider, traced",
                            description="Forward /<provider>/... (e.g. /openai/v1, /anthropic) to the provider's "
@@ -228,6 +245,9 @@ def add_eval(sub: Subparsers) -> None:
     run.add_argument("--no-cache", action="store_true",
                      help="neither read nor write the response cache: call every cell")
     run.add_argument("--dry-run", action="store_true", help="print the pre-flight and stop")
+    run.add_argument("--sync", action="store_true",
+                     help="once the run ends, push it (and everything else not pushed yet) to the team store "
+                          "(see `workbench sync`)")
     run.add_argument("--json", action="store_true", help="print the pre-flight and the run summary as JSON lines")
     run.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
 
@@ -357,7 +377,7 @@ def add_keys(sub: Subparsers) -> None:
                                       "an environment variable overrides a stored key.")
     actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     setter = actions.add_parser("set", help="store a key (asked for with hidden input)")
-    setter.add_argument("provider")
+    setter.add_argument("provider", help="a provider, or `team`: the team store's password (workbench sync)")
     setter.add_argument("--stdin", action="store_true", help="read the key from stdin (for scripts)")
     listing = actions.add_parser("list", help="where each provider's key comes from, masked")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")

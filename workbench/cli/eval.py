@@ -205,13 +205,27 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The run, then with ``--sync`` its push to the team store (checked before the run: a bad ``[team]`` is exit 2
+    at once); a push that fails is one line, and exit 1 when the run itself exited 0."""
+    sync = getattr(args, "sync", False) and not args.dry_run
+    if sync:
+        from workbench.cli.team import check_team
+
+        check_team(settings(args))
     if threading.current_thread() is not threading.main_thread():
-        return _run(args)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        return _run(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        code = _run(args)
+    else:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            code = _run(args)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    if not sync:
+        return code
+    from workbench.cli.team import sync_and_report
+
+    pushed = sync_and_report(settings(args), push=True, pull=False, since=None, as_json=False, out=sys.stderr)
+    return code or pushed
 
 
 def _run(args: argparse.Namespace) -> int:

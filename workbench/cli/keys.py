@@ -19,8 +19,12 @@ def run(args: argparse.Namespace) -> int:
 
     action = args.keys_command
     if action == "set":
-        known_provider(args.provider, settings(args).config.provider_specs())
-        value = sys.stdin.readline() if args.stdin else getpass.getpass(f"{args.provider} API key (hidden): ")
+        from workbench.core.team.target import KEYRING_ENTRY
+
+        if args.provider != KEYRING_ENTRY:  # `keys set team`: the team store's password
+            known_provider(args.provider, settings(args).config.provider_specs())
+        what = "team store password" if args.provider == KEYRING_ENTRY else "API key"
+        value = sys.stdin.readline() if args.stdin else getpass.getpass(f"{args.provider} {what} (hidden): ")
         keys.set_key(args.provider, value)
         print(f"stored the {args.provider} key in the keyring ({keys.mask(value.strip())})")
         shadow = next((s for s in keys.key_statuses(os.environ) if s.provider == args.provider and s.shadowed), None)
