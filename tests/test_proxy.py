@@ -33,11 +33,13 @@ class Proxy:
         assert self.process.wait(timeout=30) == 0, self.process.stderr.read() if self.process.stderr else ""
 
 
-def start_proxy(**urls: str) -> Iterator[Proxy]:
-    """``workbench proxy --port 0`` with these base URL variables (and no other provider settings), stopped after."""
+def start_proxy(*args: str, cwd: Path | None = None, **urls: str) -> Iterator[Proxy]:
+    """``workbench proxy --port 0 ARGS`` (in ``cwd``) with these base URL variables (and no other provider
+    settings), stopped after."""
     base = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL")) and k != "OLLAMA_HOST"}
-    process = subprocess.Popen([sys.executable, "-m", "workbench", "proxy", "--port", "0"], env={**base, **urls},
-                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "workbench", "proxy", "--port", "0", *args],
+                               env={**base, **urls}, cwd=cwd, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
     assert process.stdout is not None
     line = process.stdout.readline()
     assert "listening on " in line, process.stderr.read() if process.stderr else line

@@ -197,6 +197,11 @@ def add_proxy(sub: Subparsers) -> None:
     proxy.add_argument("--host", default="127.0.0.1", help="the interface to listen on (loopback by default)")
     proxy.add_argument("--port", type=int, default=8787, help="the port (0: any free port)")
     proxy.add_argument("--allow-remote", action="store_true", help="listen on an interface other than loopback")
+    proxy.add_argument("--resilient", action="append", default=[], metavar="ROUTE",
+                       help="apply the [policy] (retries honouring Retry-After, fallbacks on the same provider, rate "
+                            "limits, circuit breaker) to this route's chat calls before the first byte goes to the "
+                            "application, e.g. --resilient openai (repeatable; also [proxy.routes.NAME] policy = "
+                            "\"resilient\"); the others pass through")
 
 
 def add_eval(sub: Subparsers) -> None:

@@ -36,7 +36,13 @@ def run(args: argparse.Namespace) -> int:
     with Services() as services, contextlib.suppress(KeyboardInterrupt):
         settings = services.settings()
         env = services.env
-        asyncio.run(serve(args.host, args.port, settings.config.provider_specs(), env, settings.network(env),
-                          services.writer(), on_ready=ready))
+        specs = settings.config.provider_specs()
+        unknown = [name for name in args.resilient if name not in specs]
+        if unknown:
+            raise WorkbenchError(f"--resilient {unknown[0]}: no provider is named {unknown[0]}",
+                                 f"a route is a provider's name: {', '.join(sorted(specs))}")
+        resilient = settings.config.proxy.resilient() | frozenset(args.resilient)
+        asyncio.run(serve(args.host, args.port, specs, env, settings.network(env), services.writer(),
+                          on_ready=ready, policies=settings.policies, resilient=resilient))
     print("workbench proxy: stopped", file=sys.stderr)
     return EXIT_OK

@@ -35,6 +35,9 @@ here: a provider names the environment variable (or keyring entry) its key comes
     [network.providers.ollama]
     proxy = "none"
 
+    [proxy.routes.openai]         # workbench proxy: retries, fallbacks, rate limits on this route (see
+    policy = "resilient"          # workbench.core.capture.resilient); "pass-through" is the default
+
 plus ``[policy]`` (see :mod:`workbench.core.policy`) and ``[prices]`` (see :mod:`workbench.core.pricing`).
 """
 
@@ -93,6 +96,18 @@ class TeamSection(_Section):
     """The team store (``postgresql://USER@HOST:PORT/DATABASE``; see :mod:`workbench.core.team.target`)."""
 
 
+class ProxyRoute(_Section):
+    policy: Literal["pass-through", "resilient"] = "pass-through"
+
+
+class ProxySection(_Section):
+    routes: dict[str, ProxyRoute] = {}
+    """``workbench proxy``'s routes by provider name (``/openai/...``: ``openai``)."""
+
+    def resilient(self) -> frozenset[str]:
+        return frozenset(name for name, route in self.routes.items() if route.policy == "resilient")
+
+
 class Config(_Section):
     defaults: Defaults = Defaults()
     providers: dict[str, ProviderEntry] = {}
@@ -102,6 +117,7 @@ class Config(_Section):
     prices: dict[str, Any] = {}
     network: NetworkSection = NetworkSection()
     team: TeamSection = TeamSection()
+    proxy: ProxySection = ProxySection()
 
     def provider_specs(self) -> dict[str, ProviderSpec]:
         """The built-in providers with this configuration's changes and additions."""
@@ -183,6 +199,11 @@ def _check(data: dict[str, Any], path: Path, text: str) -> None:
         if problem := url_problem(config.team.url, in_file=True):
             raise ConfigError(f"{path}:{_line_of(text, ['team', 'url'])}: team.url: {problem}",
                               'write it as postgresql://USER@HOST:PORT/DATABASE (see "Team store" in the README)')
+    specs = config.provider_specs()
+    for name in config.proxy.routes:
+        if name not in specs:
+            raise ConfigError(f"{path}:{_line_of(text, ['proxy', 'routes', name])}: proxy.routes.{name}: no provider "
+                              f"is named {name}", f"a route is a provider's name: {', '.join(sorted(specs))}")
     unknown = [r for r in config.traces.redact if r not in BUILTIN_RULES]
     if unknown:
         raise ConfigError(f"{path}:{_line_of(text, ['traces', 'redact'])}: traces.redact: unknown rule {unknown[0]}",

@@ -20,7 +20,8 @@ import httpx2
 
 from workbench.core.call_record import CallRecord
 from workbench.core.capture.recording import CallTap
-from workbench.core.capture.routes import route
+from workbench.core.capture.resilient import Resilience
+from workbench.core.capture.routes import Route, route
 from workbench.core.capture.wire_request import json_body
 from workbench.core.errors import ProviderConnectionError, ProviderTimeoutError
 from workbench.core.registry import ProviderSpec
@@ -52,8 +53,10 @@ class ProxyApp:
     by the caller); ``sink``: where each traced call goes (already settled: usage estimated, cost)."""
 
     def __init__(self, specs: Mapping[str, ProviderSpec], env: Mapping[str, str], client: httpx2.AsyncClient,
-                 sink: Sink) -> None:
+                 sink: Sink, *, resilience: Resilience | None = None, resilient: frozenset[str] = frozenset()) -> None:
         self.specs, self.env, self.client, self.sink = specs, env, client, sink
+        self.resilience, self.resilient = resilience, resilient
+        """The routes (provider names) whose chat calls ``resilience`` sends (:mod:`.resilient`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -88,7 +91,9 @@ class ProxyApp:
             parsed.setdefault("stream", True)
         tap = CallTap(found, parsed, time.perf_counter_ns()) if found.wire else None
         # The application going away cancels the exchange (traced as cancelled), even while the upstream is silent.
-        exchange = asyncio.create_task(self._exchange(request, send, tap, headers))
+        resilient = self.resilience is not None and found.provider in self.resilient
+        exchange = asyncio.create_task(self._exchange(request, send, tap, headers,
+                                                      (found, parsed) if resilient else None))
         watch = asyncio.create_task(_disconnect(receive))
         try:
             await asyncio.wait((exchange, watch), return_when=asyncio.FIRST_COMPLETED)
@@ -99,11 +104,16 @@ class ProxyApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await exchange
 
-    async def _exchange(self, request: httpx2.Request, send: Send, tap: CallTap | None,
-                        headers: Mapping[str, str]) -> None:
-        """The request sent upstream and its answer relayed; no answer: a 504 (timeout) or 502 of the proxy's."""
+    async def _exchange(self, request: httpx2.Request, send: Send, tap: CallTap | None, headers: Mapping[str, str],
+                        resilient: tuple[Route, dict[str, Any]] | None) -> None:
+        """The request sent upstream (by the route's resilient policy, else once) and its answer relayed; no
+        answer: a 504 (timeout) or 502 of the proxy's."""
+        release: Callable[[], None] | None = None
         try:
-            response = await self.client.send(request, stream=True)
+            if resilient is not None and tap is not None and self.resilience is not None:
+                response, release = await self.resilience.send(resilient[0], request, resilient[1], tap.record)
+            else:
+                response = await self.client.send(request, stream=True)
         except httpx2.HTTPError as exc:
             timeout = isinstance(exc, httpx2.TimeoutException)
             why = (f"no answer from the provider in time ({type(exc).__name__})" if timeout
@@ -119,7 +129,11 @@ class ProxyApp:
             if tap is not None:
                 self._trace(tap.ended(cancelled=True), headers)
             raise
-        await self._relay(response, send, tap, headers)
+        try:
+            await self._relay(response, send, tap, headers)
+        finally:
+            if release is not None:
+                release()
 
     async def _relay(self, response: httpx2.Response, send: Send, tap: CallTap | None,
                      headers: Mapping[str, str]) -> None:

@@ -14,9 +14,11 @@ import uvicorn
 
 from workbench.core.call_record import CallRecord
 from workbench.core.capture.app import ProxyApp
+from workbench.core.capture.resilient import Resilience
 from workbench.core.errors import WorkbenchError
 from workbench.core.httpclient import new_client
 from workbench.core.network import Network
+from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook
 from workbench.core.race import settle
 from workbench.core.registry import ProviderSpec
@@ -48,11 +50,14 @@ def trace_sink(writer: TraceWriter, prices: PriceBook) -> Callable[[CallRecord, 
 
 async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Mapping[str, str], network: Network,
                 writer: TraceWriter, *, prices: PriceBook | None = None, graceful_s: int = 5,
-                on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve until Ctrl-C or SIGTERM; ``on_ready`` is told the base URL once listening."""
+                on_ready: Callable[[str], None] | None = None, policies: PolicySet | None = None,
+                resilient: frozenset[str] = frozenset()) -> None:
+    """Serve until Ctrl-C or SIGTERM; ``on_ready`` is told the base URL once listening. The ``resilient`` routes
+    (provider names) send their chat calls with ``policies`` (:mod:`.resilient`), the others pass through."""
     logging.getLogger("uvicorn.error").addFilter(_UnfinishedOnPurpose())
     async with new_client(network) as client:
-        app = ProxyApp(specs, env, client, trace_sink(writer, prices or PriceBook()))
+        app = ProxyApp(specs, env, client, trace_sink(writer, prices or PriceBook()), resilient=resilient,
+                       resilience=Resilience(client, policies or PolicySet()) if resilient else None)
         # The upstream's own Date and Server headers pass through: uvicorn adds none of its own.
         config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=graceful_s, server_header=False, date_header=False)
