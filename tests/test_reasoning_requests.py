@@ -88,6 +88,29 @@ def test_gemini_thinking_config() -> None:
         "thinkingBudget"] == 24576
 
 
+@pytest.mark.parametrize(("effort", "level"), [("none", "minimal"), ("minimal", "minimal"), ("low", "low"),
+                                                ("medium", "medium"), ("high", "high")])
+def test_gemini_3_takes_an_effort_as_its_thinking_level(effort: str, level: str) -> None:
+    """Gemini 3's native control (Google's Gemini 3 guide): ``thinkingLevel``, never with a budget (a 400)."""
+    config = body("gemini/gemini-3-pro-preview", reasoning_effort=effort, thinking_budget=4096)["generationConfig"]
+    assert config["thinkingConfig"] == {"thinkingLevel": level, "includeThoughts": True}
+    assert body("gemini/gemini-3-flash", thinking_budget=512)["generationConfig"]["thinkingConfig"] == {
+        "thinkingBudget": 512, "includeThoughts": True}  # a budget alone: still taken, for compatibility
+    assert "thinkingLevel" not in body("gemini/gemini-2.5-pro", reasoning_effort=effort)["generationConfig"][
+        "thinkingConfig"]
+
+
+def test_the_fake_gemini_reads_a_thinking_level_and_refuses_it_with_a_budget(fake_server: FakeServerProcess) -> None:
+    result = workbench("run", "hi", "-m", "fake-gemini/gemini-3-flash@reasoning=4,tokens=2", "--json", "--no-trace",
+                       "--reasoning-effort", "low", env={"WORKBENCH_FAKE_URL": fake_server.base_url})
+    assert result.returncode == 0, result.stderr
+    assert json_lines(result.stdout)[0]["reasoning"]
+    both = httpx2.post(f"{fake_server.base_url}/v1beta/models/gemini-3-flash:generateContent", json={
+        "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+        "generationConfig": {"thinkingConfig": {"thinkingLevel": "low", "thinkingBudget": 512}}})
+    assert both.status_code == 400 and "only one of thinking budget and thinking level" in both.text
+
+
 @pytest.mark.parametrize(("params", "think"), [
     ({"reasoning_effort": "high"}, "high"), ({"reasoning_effort": "minimal"}, "low"),
     ({"reasoning_effort": "none"}, False), ({"thinking_budget": 100}, True), ({"thinking_budget": 0}, False),

@@ -140,7 +140,7 @@ class GeminiProvider(HttpProvider):
         if p.json_schema is not None:
             config["responseMimeType"] = "application/json"
             config["responseJsonSchema"] = p.json_schema
-        config.update(gemini_thinking(p))
+        config.update(gemini_thinking(p, self.endpoint.model))
         body: dict[str, Any] = {
             "contents": gemini_contents(request.messages, attachments.gemini),
             "generationConfig": config,

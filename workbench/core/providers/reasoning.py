@@ -7,7 +7,8 @@ OpenAI Responses   ``reasoning: {effort, summary: "auto"}`` (the summary streams
                    ``include: ["reasoning.encrypted_content"]`` (the items go back in a tool loop)
 Anthropic          ``thinking: {type: "enabled", budget_tokens}`` (an effort alone: :data:`EFFORT_BUDGETS`;
                    0 or ``none``: ``{type: "disabled"}``); the budget is at least 1024 and below ``max_tokens``
-Gemini             ``generationConfig.thinkingConfig: {thinkingBudget, includeThoughts}``
+Gemini             ``generationConfig.thinkingConfig: {thinkingBudget, includeThoughts}``; on Gemini 3 and later an
+                   effort is ``thinkingLevel`` (``minimal``/``low``/``medium``/``high``; ``none`` is ``minimal``)
 Ollama             ``think``: the effort (``low``/``medium``/``high``; ``minimal`` is ``low``, ``none`` is
                    ``false``), or ``true``/``false`` for a budget alone
 =================  ================================================================================
@@ -15,6 +16,7 @@ Ollama             ``think``: the effort (``low``/``medium``/``high``; ``minimal
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -112,8 +114,18 @@ def anthropic_max_tokens(request: ChatRequest) -> ChatRequest:
     return request.with_max_tokens(budget + limit, replace=True)
 
 
-def gemini_thinking(params: Params) -> dict[str, Any]:
-    """``thinkingConfig`` for ``generationConfig``: the budget, and the thoughts included when there is one."""
+_LEVELLED_GEMINI = re.compile(r"gemini-([3-9]|\d{2,})")
+"""Gemini 3 and later: their native reasoning control is ``thinkingLevel`` (Gemini 2.5 takes a budget only)."""
+GEMINI_LEVELS = {"none": "minimal", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
+"""An effort as a Gemini 3 ``thinkingLevel``; Gemini 3 cannot turn thinking off, and ``minimal`` is its least."""
+
+
+def gemini_thinking(params: Params, model: str = "") -> dict[str, Any]:
+    """``thinkingConfig`` for ``generationConfig``: on Gemini 3 and later an effort as ``thinkingLevel``
+    (:data:`GEMINI_LEVELS`; never with a budget: the API refuses both); else the budget; the thoughts included
+    unless thinking is off."""
+    if params.reasoning_effort is not None and _LEVELLED_GEMINI.match(model.rsplit("/", 1)[-1].lower()):
+        return {"thinkingConfig": {"thinkingLevel": GEMINI_LEVELS[params.reasoning_effort], "includeThoughts": True}}
     budget = budget_of(params)
     if budget is None:
         return {}

@@ -51,9 +51,21 @@ def _anthropic(body: Mapping[str, Any]) -> bool:
     return False
 
 
+_GEMINI_LEVELS = ("minimal", "low", "medium", "high")
+
+
 def _gemini(body: Mapping[str, Any]) -> bool:
-    """``thinkingConfig.thinkingBudget: 0`` turns thinking off."""
+    """``thinkingConfig.thinkingBudget: 0`` turns thinking off; a ``thinkingLevel`` (Gemini 3) is one of
+    :data:`_GEMINI_LEVELS` and never comes with a budget (both: a 400, as Gemini answers)."""
     config = _mapping(_mapping(body.get("generationConfig")).get("thinkingConfig"))
+    level = config.get("thinkingLevel")
+    if level is not None and "thinkingBudget" in config:
+        raise WireError("You can only set only one of thinking budget and thinking level.",
+                        "generation_config.thinking_config")
+    if level is not None and str(level).lower() not in _GEMINI_LEVELS:
+        raise WireError(f"Invalid value at 'generation_config.thinking_config.thinking_level' (type.googleapis.com/"
+                        f"google.ai.generativelanguage.v1beta.ThinkingConfig.ThinkingLevel), \"{level}\"",
+                        "generation_config.thinking_config")
     return bool(config.get("thinkingBudget") == 0)
 
 
