@@ -8,6 +8,8 @@ SQL and checks the migrated columns against the classes.
 
 1. ``create_tables``: ``calls``, ``payloads``, ``call_tags``, ``eval_runs``, ``eval_results`` and
    ``prompt_versions``, with their indexes, as generated from :mod:`.tables` (``tables.ddl()``).
+2. ``read_indexes``: the indexes ``--team`` pages need to walk the calls newest first under each filter
+   (:mod:`.queries`): by provider, by status, by prompt (any version) and by session, each ending in ``id``.
 """
 
 from __future__ import annotations
@@ -78,8 +80,16 @@ _CREATE_TABLES = (
     'CREATE INDEX prompt_versions_pushed ON prompt_versions (pushed_xid)',
 )
 
+_READ_INDEXES = (
+    "CREATE INDEX calls_provider ON calls (provider, id)",
+    "CREATE INDEX calls_status ON calls (status, id)",
+    "CREATE INDEX calls_prompt_name ON calls (prompt_name, id)",
+    "CREATE INDEX calls_session ON calls (session_id, id) WHERE session_id IS NOT NULL",
+)
+
 MIGRATIONS: tuple[TeamMigration, ...] = (
     TeamMigration("create_tables", _CREATE_TABLES),
+    TeamMigration("read_indexes", _READ_INDEXES),
 )
 
 _BOOK = ("CREATE TABLE IF NOT EXISTS team_migrations (name VARCHAR PRIMARY KEY, "
