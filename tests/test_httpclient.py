@@ -576,3 +576,18 @@ async def test_a_dead_ipv6_address_falls_back_to_ipv4(ipv6: str, origin: Origin,
     assert result["elapsed"] < 3.0, result
     if ipv6 == "never accepts" and result["addresses"][0] == "::1":
         assert result["elapsed"] >= 0.2, result  # ::1 was tried first and given up on, not skipped
+
+
+async def test_an_http_origin_never_loads_the_ca_certificates(tmp_path: Path,
+                                                              fake_server: FakeServerProcess) -> None:
+    """The direct transport builds its TLS context on the first https:// request only: a local model server
+    on http:// works whatever the trust settings hold (and starts without loading them)."""
+    from workbench.core.errors import ConfigError
+
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("not a certificate\n")
+    async with new_client(Network(ca_bundle=str(not_pem))) as client:
+        response = await client.get(f"{fake_server.base_url}/v1/models")
+        assert response.status_code == 200
+        with pytest.raises(ConfigError, match=r"ca_bundle: cannot load .*notes\.txt"):
+            await client.get("https://127.0.0.1:9/")

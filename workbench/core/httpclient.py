@@ -19,14 +19,39 @@ LIMITS = httpx2.Limits(max_connections=256, max_keepalive_connections=64, keepal
 """Per origin."""
 
 
-def _transport(network: Network, proxy: str | None = None) -> httpx2.AsyncHTTPTransport:
+def _transport(network: Network, proxy: str | None = None, *, tls: bool = True) -> httpx2.AsyncHTTPTransport:
     # An https:// proxy is reached over TLS too: with the same trust (CA bundle, verify), not httpx2's default.
+    # ``tls=False``: for http:// origins only, which never use the context (so no CA certificates are loaded).
     return httpx2.AsyncHTTPTransport(
-        verify=network.ssl_context(), http2=network.http2, limits=LIMITS, trust_env=False,
+        verify=network.ssl_context() if tls else False, http2=network.http2, limits=LIMITS, trust_env=False,
         retries=network.connect_retries if proxy is None else 0,
         proxy=None if proxy is None else httpx2.Proxy(
             proxy, ssl_context=network.ssl_context() if proxy.startswith("https://") else None),
     )
+
+
+class DirectTransport(httpx2.AsyncBaseTransport):
+    """The direct (unproxied) transport: one httpx2 transport per scheme, each built on its scheme's first request.
+
+    Loading the CA certificates for a TLS context costs tens of milliseconds; an ``http://`` origin (a local
+    model server, a gateway on the host) never needs them, and an ``https://`` one loads them once, when its
+    first request goes out (:meth:`Network.ssl_context` caches the context, so a process that warmed it up
+    pays nothing then)."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self.by_scheme: dict[str, httpx2.AsyncHTTPTransport] = {}
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        scheme = request.url.scheme
+        transport = self.by_scheme.get(scheme)
+        if transport is None:  # built without awaiting: no other request of this loop can interleave
+            transport = self.by_scheme[scheme] = _transport(self.network, tls=scheme != "http")
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in self.by_scheme.values():
+            await transport.aclose()
 
 
 def new_client(network: Network | None = None, timeout: httpx2.Timeout = DEFAULT_TIMEOUT) -> httpx2.AsyncClient:
@@ -35,7 +60,7 @@ def new_client(network: Network | None = None, timeout: httpx2.Timeout = DEFAULT
         from workbench.core.network import resolve_network
 
         network = resolve_network(None)
-    default = _transport(network)
+    default = DirectTransport(network)
     mounts: dict[str, httpx2.AsyncBaseTransport | None] = {
         route.pattern: default if route.proxy is None else _transport(network, route.proxy)
         for route in network.routes()

@@ -62,6 +62,8 @@ from workbench.core.resilience.caller import Caller  # noqa: E402
 HIGH_WATER = 64 * 1024
 """Bytes buffered in the transport beyond which it pauses (the parent is behind)."""
 CLOSE_TIMEOUT_S = 5.0
+WARM_TLS_AFTER_S = 0.1
+"""Idle time after which the child loads the CA certificates before any race asks for them (an app's first race)."""
 
 
 def _log(text: str) -> None:
@@ -171,9 +173,10 @@ class ChildLoop:
     async def _warm(self) -> None:
         """Ready the first request while the parent still reads its configuration: import the transport
         (httpcore2, anyio's asyncio backend: ~50 ms) and build the client for the environment's network
-        settings (CA certificates: ~30 ms each for checking and for the client), which the parent sends
-        unless a ``[network]`` table says otherwise. Each step yields, so a command that came meanwhile
-        is read between steps; nothing is warmed once a race has started."""
+        settings, which the parent sends unless a ``[network]`` table says otherwise. Each step yields, so a
+        command that came meanwhile is read between steps; nothing is warmed once a race has started. The CA
+        certificates (tens of ms; only ``https://`` origins need them) load last, and only if no race has come
+        within :data:`WARM_TLS_AFTER_S`: a command line's race, which comes at once, does not wait for them."""
         try:
             import httpcore2  # noqa: F401  (the transport)
 
@@ -187,10 +190,13 @@ class ChildLoop:
                 return
             from workbench.core.network import resolve_network
 
-            network = resolve_network(None)
+            network = resolve_network(None, check_tls=False)  # the parent checks it
             await asyncio.sleep(0)
             if not self.tasks:
                 await self._caller(network)
+            await asyncio.sleep(WARM_TLS_AFTER_S)
+            if not self.tasks:
+                network.ssl_context()  # cached: the first https:// request finds it built
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bad proxy or CA setting: the race that uses it says so
