@@ -25,6 +25,7 @@ from workbench.core.evals.model import SuitePrompt
 from workbench.core.evals.suite_promptfoo import FILE
 from workbench.core.prompts.model import _VARIABLE, Prompt, dump_yaml, variable_values
 from workbench.core.prompts.versions import atomic_write
+from workbench.core.providers.turns import openai_chat_turns
 from workbench.core.request import ChatRequest
 from workbench.core.sessions import PromptRef
 from workbench.core.workspace import suite_files
@@ -207,11 +208,12 @@ def promoted_assertion(kind: str, value: str) -> dict[str, Any]:
 
 def suite_prompt(origin: RaceOrigin) -> str | dict[str, Any]:
     """How a new suite names the race's prompt: its version (``NAME@N``), else the conversation as sent (system
-    and messages, each without surrounding whitespace)."""
+    and messages, each without surrounding whitespace; tool turns in OpenAI's chat format)."""
     if origin.prompt is not None:
         return f"{origin.prompt.name}@{origin.prompt.version}"
     system = (origin.request.system or "").strip()
-    messages = [{"role": m.role, "content": m.content.strip()} for m in origin.request.messages]
+    messages = openai_chat_turns([m.model_copy(update={"content": m.content.strip()}) for m in origin.request.messages],
+                                 lambda m: {"role": m.role, "content": m.content})
     return {"system": system, "messages": messages} if system else {"messages": messages}
 
 

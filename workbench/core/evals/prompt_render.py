@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from workbench.core.errors import ConfigError
 from workbench.core.evals.model import SuitePrompt, TestCase
 from workbench.core.evals.suite_promptfoo import FILE, Src, expect
@@ -20,31 +22,67 @@ from workbench.core.prompts.model import Prompt, PromptMessage, request_message,
 from workbench.core.providers.turns import openai_chat_turns
 from workbench.core.request import ChatRequest
 from workbench.core.templating import TemplateError, has_template, render, template_values
+from workbench.core.tool_turns import TurnToolCall, tool_turn_problem
 from workbench.core.yaml_lines import Loc
+
+_TOOL_KEYS = {"assistant": {"tool_calls"}, "tool": {"tool_call_id"}}
+"""The keys OpenAI's chat format adds for tool turns: an assistant turn's calls, a tool result's call id."""
 
 
 def chat_prompt(src: Src, loc: Loc, data: Any, name: str) -> Prompt:
-    """A chat list of ``{role, content}``; leading system messages become the system prompt."""
+    """A chat list of ``{role, content}``; leading system messages become the system prompt. Tool turns are in
+    OpenAI's chat format: an assistant turn's ``tool_calls`` (``{id, type: function, function: {name,
+    arguments}}``, its content then ``null`` or left out) and ``{role: tool, tool_call_id, content}``."""
     expect(src, loc, data, list, "a list of {role, content} messages")
     system: list[str] = []
     messages: list[PromptMessage] = []
     for i, message in enumerate(data):
         at = (*loc, i)
         expect(src, at, message, dict, "a message {role, content}")
-        if set(message) != {"role", "content"}:
+        role = message.get("role")
+        extra = _TOOL_KEYS.get(role, set()) if isinstance(role, str) else set()
+        calls = message.get("tool_calls") if role == "assistant" else None
+        if "role" not in message or not set(message) <= {"role", "content", *extra} or (
+                "content" not in message and calls is None) or (role == "tool" and "tool_call_id" not in message):
             raise src.error(at, f"a message has role and content, not {', '.join(map(str, message))}")
-        role = message["role"]
-        content = expect(src, (*at, "content"), message["content"], str, "text content")
+        content = "" if calls is not None and message.get("content") is None else expect(
+            src, (*at, "content"), message.get("content"), str, "text content")
         if role == "system" and not messages:
             system.append(content)
-        elif role in ("user", "assistant"):
-            messages.append(PromptMessage(role=role, content=content))
+        elif role in ("user", "assistant", "tool"):
+            call_id = expect(src, (*at, "tool_call_id"), message["tool_call_id"], str, "a call's id") \
+                if role == "tool" else None
+            messages.append(PromptMessage(role=role, content=content, tool_call_id=call_id,
+                                          tool_calls=_tool_calls(src, (*at, "tool_calls"), calls)))
         else:
             raise src.error((*at, "role"), f"role '{role}' is not supported here",
-                            "system messages come first; then user and assistant")
+                            "system messages come first; then user, assistant and tool")
     if not messages:
         raise src.error(loc, "the chat has no user message", "add {role: user, content: ...}")
+    problem = tool_turn_problem([request_message(m) for m in messages])
+    if problem is not None:
+        index, why = problem
+        raise src.error((*loc, len(system) + index), why, "answer each tool call with a tool turn right after it")
     return Prompt(name=name, system="\n\n".join(system) or None, messages=messages)
+
+
+def _tool_calls(src: Src, loc: Loc, data: Any) -> list[TurnToolCall]:
+    """An assistant turn's ``tool_calls`` in OpenAI's chat format."""
+    if data is None:
+        return []
+    expect(src, loc, data, list, "a list of tool calls")
+    calls = []
+    for j, call in enumerate(data):
+        function = call.get("function") if isinstance(call, dict) else None
+        try:
+            if not isinstance(function, dict) or call.get("type", "function") != "function":
+                raise ValueError("no function")
+            calls.append(TurnToolCall.model_validate({"id": call.get("id"), "name": function.get("name"),
+                                                      "arguments": function.get("arguments") or "{}"}))
+        except (ValueError, ValidationError):
+            raise src.error((*loc, j), "a tool call is {id, type: function, function: {name, arguments}} with "
+                                       "arguments a JSON object") from None
+    return calls
 
 
 def resolve_variables(variables: Mapping[str, str], missing: set[str] | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The trace browser: keyset pages of calls in a DataTable, FTS search, a detail panel, replay.
+"""The trace browser: keyset pages of calls in a DataTable, FTS search, a detail panel, replay, promote to a test.
 
 Every database read runs in a thread worker (exclusive: a reload cancels the reads of the state it
 replaces); the next page loads when the cursor nears the end. The screen follows the app's count of traced
@@ -12,7 +12,7 @@ import itertools
 import json
 import struct
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -28,6 +28,9 @@ from workbench.core.traces.follow import POLL_S, Follower
 from workbench.ui.base import WorkbenchScreen
 from workbench.ui.messages import ReplayRequested
 from workbench.ui.render import fmt_ms, fmt_usd, trace_detail
+
+if TYPE_CHECKING:
+    from workbench.core.request import ChatRequest
 
 _FINISH_STYLE = {"length": "bold red", "error": "bold red", "stop": "green"}
 PAGE = 100
@@ -98,6 +101,7 @@ class TracesScreen(WorkbenchScreen):
         Binding("ctrl+f", "focus_search", "Search"),
         Binding("ctrl+l", "reload", "Reload"),
         Binding("f", "toggle_follow", "Follow"),
+        Binding("p", "promote", "Promote to test"),
     ]
     DEFAULT_CSS = """
     TracesScreen #traces-main { height: 1fr; }
@@ -305,23 +309,68 @@ class TracesScreen(WorkbenchScreen):
                          f"max {ordered[-1]:.1f} ms")
             sparkline.data = gaps
 
-    def action_replay(self) -> None:
+    def selected_request(self, action: str) -> tuple[dict[str, Any], ChatRequest] | None:
+        """The selected call and the request it sent (its system prompt, turns with their tool calls and results,
+        parameters, tools and tool choice), as stored; ``None`` (said) when there is none to ``action``."""
         from workbench.core.request import ChatRequest
 
         call = self.detail
         if call is None:
             self.workbench.report(WorkbenchError("no call selected", "pick a call in the table"))
-            return
+            return None
         payload = call.get("payload") or {}
         if not payload.get("request_json"):
             self.workbench.report(WorkbenchError(
-                "this call's prompt was not stored (metadata-only tracing)", "replay a call traced with text"))
-            return
+                "this call's prompt was not stored (metadata-only tracing)", f"{action} a call traced with text"))
+            return None
         data = json.loads(payload["request_json"])
         try:
             request = ChatRequest.model_validate({"system": data.get("system"), "messages": data["messages"],
                                                   "params": data.get("params") or {}})
         except Exception as exc:
-            self.workbench.report(exc, "cannot replay: ")
+            self.workbench.report(exc, f"cannot {action}: ")
+            return None
+        return call, request
+
+    def action_replay(self) -> None:
+        selected = self.selected_request("replay")
+        if selected is not None:
+            call, request = selected
+            self.post_message(ReplayRequested(request, [call["target"]]))
+
+    def action_promote(self) -> None:
+        """The selected call's reply as a test case of an eval suite (a captured call's as a workbench call's)."""
+        selected = self.selected_request("promote")
+        if selected is None:
             return
-        self.post_message(ReplayRequested(request, [call["target"]]))
+        call, request = selected
+        payload = call.get("payload") or {}
+        calls = [{"name": c.get("name") or "", "arguments": c.get("arguments") or ""}
+                 for c in json.loads(payload.get("tool_calls_json") or "[]")]
+        text = payload.get("response_text") or ""
+        if not text and not calls:
+            self.notify("this call has no reply to promote\nnext: pick a call that ended with one",
+                        severity="warning", timeout=5)
+            return
+        self.open_promote(request, call["target"], text, calls)
+
+    @work(thread=True, exit_on_error=False, group="list-suites", name="list-suites")
+    def open_promote(self, request: ChatRequest, target: str, text: str, calls: list[dict[str, str]]) -> None:
+        from functools import partial
+
+        from workbench.core.evals.promote import RaceOrigin, suite_choices
+        from workbench.ui.screens.modals import PromoteScreen
+        from workbench.ui.screens.race import RaceScreen
+
+        app = self.workbench
+        workspace = app.workspace()
+        origin = RaceOrigin(request, [target], None, {})
+        asked = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+        description = next((line.strip() for line in asked.splitlines() if line.strip()), "a traced call")[:60]
+        screen = PromoteScreen(target, suite_choices(workspace, origin), text, description,
+                               partial(RaceScreen.write_test, workspace, origin), calls)
+        app.call_from_thread(app.push_screen, screen, self._promoted)
+
+    def _promoted(self, said: str | None) -> None:
+        if said is not None:
+            self.workbench.tell(said)

@@ -1,0 +1,113 @@
+"""A call captured by ``workbench proxy`` (the official openai SDK pointed at it, in front of the fake server)
+is stored with its exact turns, tools and parameters, opens in the editor as it was sent, and is promoted to a test
+of a new suite that passes when run."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import prompt_workspace
+from tests.test_cli import json_lines, workbench
+from tests.test_proxy import CANARY, Proxy, start_proxy
+from tests.test_ui import SIZE, editor, wait_for
+from tests.test_ui_more import messages
+from tests.test_ui_prompts import app_in
+from workbench.core.evals.suite import load_suite
+from workbench.fakeserver.process import FakeServerProcess
+from workbench.ui.screens.modals import PromoteScreen
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+MODEL = "m@tools=1"
+CONVERSATION = [
+    {"role": "system", "content": "You answer with tools."},
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+    {"role": "user", "content": "And in Rome?"},
+]
+
+
+@pytest.fixture
+def captured(fake_server: FakeServerProcess) -> Iterator[Proxy]:
+    """The proxy after one call of the openai SDK through it: a conversation with tool turns, tools, parameters."""
+    for proxy in start_proxy(OPENAI_BASE_URL=f"{fake_server.base_url}/v1"):
+        client = openai.OpenAI(base_url=f"{proxy.url}/openai/v1", api_key=CANARY)
+        reply = client.chat.completions.create(model=MODEL, messages=CONVERSATION, tools=[WEATHER],  # type: ignore[arg-type,list-item]
+                                               tool_choice="required", temperature=0.4, seed=5, max_tokens=60)
+        assert [c.function.name for c in reply.choices[0].message.tool_calls or ()] == ["get_weather"]  # type: ignore[union-attr]
+        proxy.stop()
+        yield proxy
+
+
+def shown() -> dict[str, Any]:
+    (row,) = json_lines(workbench("traces", "list", "--json").stdout)
+    detail = json.loads(workbench("traces", "show", str(row["id"]), "--json").stdout)
+    assert isinstance(detail, dict)
+    return detail
+
+
+def test_the_captured_call_is_stored_with_its_exact_turns_tools_and_parameters(captured: Proxy) -> None:
+    detail = shown()
+    request = detail["request"]
+    assert request["system"] == "You answer with tools."
+    assert request["messages"] == [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "name": "get_weather", "arguments": '{"city":"Paris"}'}]},
+        {"role": "tool", "content": "sunny", "tool_call_id": "c1"},
+        {"role": "user", "content": "And in Rome?"},
+    ]
+    assert request["params"] == {"temperature": 0.4, "seed": 5, "max_tokens": 60, "tools": [WEATHER],
+                                 "tool_choice": "required"}
+    assert [c["name"] for c in detail["tool_calls"]] == ["get_weather"] and detail["target"] == f"openai/{MODEL}"
+
+
+async def test_a_captured_call_opens_in_the_editor_as_sent_and_is_promoted_to_a_passing_test(
+        captured: Proxy, tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    (tmp_path / "ws").mkdir()
+    workspace = prompt_workspace(tmp_path / "ws")
+    env = {"WORKBENCH_TRACES": os.environ["WORKBENCH_TRACES"], "OPENAI_BASE_URL": f"{fake_server.base_url}/v1",
+           "OPENAI_API_KEY": "sk-test"}
+    app = app_in(workspace, env, targets=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        traces = app.get_screen("traces")
+        await wait_for(pilot, lambda: app.screen is traces and traces.detail is not None)
+        await pilot.press("ctrl+r")
+        screen = editor(app)
+        await wait_for(pilot, lambda: app.screen is screen and screen.targets() == [f"openai/{MODEL}"])
+        request = screen.build_request()
+        assert request.system == "You answer with tools."
+        assert [(m.role, m.content, [c.name for c in m.tool_calls], m.tool_call_id) for m in request.messages] == [
+            ("user", "Weather in Paris?", [], None), ("assistant", "", ["get_weather"], None),
+            ("tool", "sunny", [], "c1"), ("user", "And in Rome?", [], None)]
+        params = request.params
+        assert (params.temperature, params.seed, params.max_tokens, params.tool_choice) == (0.4, 5, 60, "required")
+        assert params.tools == (WEATHER,)
+
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: app.screen is traces and traces.detail is not None)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromoteScreen))
+        form = app.screen
+        assert form.query_one("#kind").value == "tool-call-f1" and form.query_one("#value").value == "get_weather"
+        assert form.query_one("#description").value == "And in Rome?"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("written to evals/" in m for m in messages(app)))
+
+    (path,) = (workspace / "evals").glob("*.yaml")
+    suite = load_suite(path, workspace)
+    (target,) = suite.targets
+    assert target.params["tools"] == [WEATHER] or target.params["tools"] == (WEATHER,)
+    result = workbench("eval", str(path), "--json", "--no-cache", cwd=workspace, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json_lines(result.stdout)[-1]["passes"] == 1
