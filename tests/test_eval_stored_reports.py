@@ -21,6 +21,7 @@ from workbench.core.evals.run_store import EvalStore
 FROZEN = {
     "create_tables": "66c69cd520697af4b60ce7bbddc2723e3c9e267606dd3753106bc9317462d6d6",
     "run_verdicts": "aa47ab078e28e938f5623b47148b9336529a0c8bdfc709c9e5cd9a8da6e28d04",
+    "eval_batches": "65482ae1e823c2d2d9cb8cd7c76f39412ca4793549c20cd4e84c5b0a54fe41a1",
 }
 """sha256 of each shipped migration of ``evals.db``. A shipped migration never changes: add one instead."""
 

@@ -249,6 +249,10 @@ def add_eval(sub: Subparsers) -> None:
                           "config also reads PROMPTFOO_FAILED_TEST_EXIT_CODE)")
     run.add_argument("--no-cache", action="store_true",
                      help="neither read nor write the response cache: call every cell")
+    run.add_argument("--batch", action="store_true",
+                     help="send the cells through the providers' batch APIs (OpenAI, Anthropic) at half the price, "
+                          "and wait for them (Ctrl-C leaves them running: `workbench evals resume RUN`); cells of "
+                          "targets without one run online")
     run.add_argument("--dry-run", action="store_true", help="print the pre-flight and stop")
     run.add_argument("--sync", action="store_true",
                      help="once the run ends, push it (and everything else not pushed yet) to the team store "
@@ -258,7 +262,7 @@ def add_eval(sub: Subparsers) -> None:
 
 
 def add_evals(sub: Subparsers) -> None:
-    runs = sub.add_parser("evals", help="stored eval runs: list, show, diff",
+    runs = sub.add_parser("evals", help="stored eval runs: list, show, resume, diff",
                           description="Eval runs stored beside the trace log.")
     runs.add_argument("--config", metavar="FILE")
     actions = runs.add_subparsers(dest="evals_command", metavar="ACTION", required=True)
@@ -266,13 +270,23 @@ def add_evals(sub: Subparsers) -> None:
     listing.add_argument("--suite", help="only this suite's runs")
     listing.add_argument("--limit", type=whole(1), default=20)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--team", action="store_true", help=TEAM_HELP + "; each run with who pushed it")
     show = actions.add_parser("show", help="a run's report")
-    show.add_argument("run", metavar="RUN|last")
+    show.add_argument("run", metavar="RUN|last", help="a run id (a unique prefix), or last; team:RUN reads it from "
+                                                      "the team store")
     show.add_argument("--format", choices=("md", "json", "junit", "html"), default="md")
+    show.add_argument("--team", action="store_true", help=TEAM_HELP)
+    resume = actions.add_parser("resume", help="resume a stopped run: wait for its batches (`eval --batch`), "
+                                               "collect and grade them, then run what is left")
+    resume.add_argument("run", metavar="RUN|last")
+    resume.add_argument("--json", action="store_true", help="the batch events and the run summary as JSON lines")
     diff = actions.add_parser("diff", help="what changed between two runs")
-    diff.add_argument("base", metavar="RUN")
-    diff.add_argument("head", metavar="RUN|last")
+    diff.add_argument("base", metavar="RUN", help="a run id (a unique prefix), or last; team:RUN or local:RUN "
+                                                  "picks its store")
+    diff.add_argument("head", metavar="RUN|last", help="as BASE")
     diff.add_argument("--json", action="store_true")
+    diff.add_argument("--team", action="store_true",
+                      help="read both runs from the team store, except one written local:RUN")
 
 
 _PER = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
@@ -439,6 +453,9 @@ def add_sessions(sub: Subparsers) -> None:
     show.add_argument("file", metavar="FILE", help="a session file, or the name of one in sessions/")
 
 
+TEAM_HELP = "read the team store (PostgreSQL: [team] url or WORKBENCH_TEAM_URL) instead of the local one"
+
+
 def add_traces(sub: Subparsers) -> None:
     traces = sub.add_parser("traces", help="browse, search, summarise, export, prune, check and recover the trace log",
                             description="The trace log: every call, in a local SQLite store.")
@@ -464,6 +481,7 @@ def add_traces(sub: Subparsers) -> None:
     listing = with_filters(actions.add_parser("list", help="the newest calls, a page at a time"))
     listing.add_argument("-n", "--limit", type=whole(1), default=50)
     listing.add_argument("--before", metavar="ID", help="the page after this id (keyset paging)")
+    listing.add_argument("--team", action="store_true", help=TEAM_HELP + "; each call with who pushed it")
     tail = with_filters(actions.add_parser("tail", help="each call as it is written (Ctrl-C stops)",
                                            description="Follow the trace log: print each matching call as it is "
                                                        "written, by this or any other process (workbench proxy, a "
@@ -477,9 +495,13 @@ def add_traces(sub: Subparsers) -> None:
     search.add_argument("--fts", action="store_true",
                         help="TEXT is an SQLite FTS5 query: AND, OR, NOT, NEAR, \"phrases\", prefix*")
     search.add_argument("-n", "--limit", type=whole(1), default=50)
+    search.add_argument("--team", action="store_true", help=TEAM_HELP + "; each call with who pushed it")
     stats = with_filters(actions.add_parser("stats", help="spend, calls, p50/p95 TTFT and latency per group"))
     stats.add_argument("--by", default="model",
-                       choices=("day", "model", "provider", "prompt", "prompt-version", "tag", "status"))
+                       choices=("day", "model", "provider", "prompt", "prompt-version", "tag", "status", "user",
+                                "host"),
+                       help="the grouping (user and host, who pushed the calls: with --team)")
+    stats.add_argument("--team", action="store_true", help=TEAM_HELP)
     export = with_filters(actions.add_parser(
         "export", help="every matching call, as JSONL or CSV, or as OpenTelemetry spans to a collector",
         epilog="--otlp sends one span per call (OpenTelemetry GenAI conventions) to an OTLP/HTTP endpoint, e.g. "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -289,12 +290,24 @@ def _run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
             run_info = runner.resume(resumed, spent)
         stream = _result_stream(outputs, store, run_info, suite_names(suite))
+        batch = args.batch or bool(resumed is not None and store.batches(resumed.id))
+        total = pre.calls + pre.cached + pre.reused
         try:
-            _execute(runner, run_info, config, pre.calls + pre.cached + pre.reused, reuse, quiet=args.json,
-                     stream=stream)
+            if batch:
+                from workbench.cli.eval_batch import execute
+
+                execute(runner, run_info, config, functools.partial(_run_cells, total=total, quiet=args.json,
+                                                                    stream=stream), reuse, quiet=args.json)
+            else:
+                _execute(runner, run_info, config, total, reuse, quiet=args.json, stream=stream)
         except KeyboardInterrupt:
             _interrupted(store, run_info)
-            print(f"interrupted: resume with `workbench eval {args.suite} --resume {run_info.id}`", file=sys.stderr)
+            if batch:
+                print(f"left: its batches run on at the providers; collect them with `workbench evals resume "
+                      f"{run_info.id}`", file=sys.stderr)
+            else:
+                print(f"interrupted: resume with `workbench eval {args.suite} --resume {run_info.id}`",
+                      file=sys.stderr)
             return EXIT_INTERRUPTED
         finally:
             if stream is not None:
@@ -341,11 +354,11 @@ def _execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, total: i
         print(warning, file=sys.stderr)
     with Services(settings=settings) as found:
         found.writer()  # opened before the run: a trace log that cannot be opened stops it here
-        _run_cells(runner, run_info, found, refs, total, reuse, quiet=quiet, stream=stream)
+        _run_cells(runner, run_info, found, refs, reuse, total=total, quiet=quiet, stream=stream)
 
 
-def _run_cells(runner: EvalRunner, run_info: RunInfo, found: Services, refs: list[str], total: int,
-               reuse: Mapping[str, TracedAnswer], *, quiet: bool, stream: ResultStream | None) -> None:
+def _run_cells(runner: EvalRunner, run_info: RunInfo, found: Services, refs: list[str],
+               reuse: Mapping[str, TracedAnswer], *, total: int, quiet: bool, stream: ResultStream | None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from workbench.core.httpclient import new_client

@@ -63,7 +63,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from workbench.fakeserver import embeddings
-from workbench.fakeserver.batches import Batches
+from workbench.fakeserver.batches import Batches, batch_knobs
 from workbench.fakeserver.fixed import fixed_request, set_fixed, wall_ns
 from workbench.fakeserver.hostile import (
     HTML_HEADERS,
@@ -420,7 +420,7 @@ class FakeServer:
         entry["model"] = prompt.model
         entry["stream"] = prompt.stream
         try:
-            scenario = parse_model(prompt.model)
+            scenario = parse_model(batch_knobs(prompt.model)[0])  # batch keys: the same suite runs online
         except ScenarioError as exc:
             message = f"Invalid fake-server scenario in model '{prompt.model}': {exc}"
             await reject(ErrorInfo(400, message, "model", prompt.model, request_id, code="invalid_scenario"))

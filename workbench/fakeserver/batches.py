@@ -18,7 +18,7 @@ is set once the batch ended.
 
 Each request is answered as its online endpoint would answer it, not streamed (its scenario keys shape the
 reply; ``status`` makes it fail, every time), when the batch ends. Batch keys in a request's model name (taken
-out before the scenario is read; the online endpoints do not know them), for the whole batch (the largest value its
+out before the scenario is read; the online endpoints ignore them), for the whole batch (the largest value its
 requests give):
 
 ``batch_polls``  N: reads of the batch's status answered "in progress" before it ends; default 0, the first read

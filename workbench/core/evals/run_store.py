@@ -11,7 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,28 @@ def _json(observation: Observation) -> str:
 
 def _observation(text: str) -> Observation:
     return Observation(**json.loads(text))
+
+
+@dataclass(slots=True)
+class StoredBatch:
+    """A provider batch a run submitted (``eval --batch``): where it went, the cells it holds (custom id → cell
+    identity), its last state and counts, and when its results were collected (None: not yet)."""
+
+    run_id: str
+    batch_id: str
+    api: str
+    target: str
+    """The suite target's label."""
+    submitted_at: float
+    cells: dict[str, str]
+    state: str = "submitted"
+    succeeded: int = 0
+    failed: int = 0
+    collected_at: float | None = None
+
+    @property
+    def requests(self) -> int:
+        return len(self.cells)
 
 
 class EvalStore:
@@ -223,6 +245,33 @@ class EvalStore:
                                 _observation(r["observation"]), [Grading(**g) for g in json.loads(r["gradings"])],
                                 bool(r["passed"]), r["score"], bool(r["cached"]), r["trace_id"])
             yield result, r["description"]
+
+    # provider batches (``eval --batch``)
+
+    def add_batch(self, batch: StoredBatch) -> None:
+        """Store a batch once submitted (committed at once: a process killed next can resume it)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO eval_batches (run_id, batch_id, api, target, submitted_at, state, succeeded, "
+                "failed, requests, collected_at, cells) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (batch.run_id, batch.batch_id, batch.api, batch.target, batch.submitted_at, batch.state,
+                 batch.succeeded, batch.failed, batch.requests, batch.collected_at, json.dumps(batch.cells)))
+
+    def update_batch(self, batch: StoredBatch) -> None:
+        """Store a batch's state, counts and collection time."""
+        with self.conn:
+            self.conn.execute("UPDATE eval_batches SET state = ?, succeeded = ?, failed = ?, collected_at = ? "
+                              "WHERE run_id = ? AND batch_id = ?",
+                              (batch.state, batch.succeeded, batch.failed, batch.collected_at, batch.run_id,
+                               batch.batch_id))
+
+    def batches(self, run_id: str) -> list[StoredBatch]:
+        """The batches ``run_id`` submitted, in the order it submitted them."""
+        rows = self.conn.execute("SELECT * FROM eval_batches WHERE run_id = ? ORDER BY submitted_at, batch_id",
+                                 (run_id,))
+        return [StoredBatch(r["run_id"], r["batch_id"], r["api"], r["target"], r["submitted_at"],
+                            json.loads(r["cells"]), r["state"], r["succeeded"], r["failed"], r["collected_at"])
+                for r in rows]
 
     # response cache
 

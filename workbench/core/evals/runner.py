@@ -134,6 +134,31 @@ def _failed(cell: Cell, error: str, latency_ms: float | None = None) -> CellResu
     return CellResult(cell.key, cell.repeat, observation, [Grading("run", False, 0.0, error)], False, 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A cell ready to be sent (:meth:`EvalRunner.prepare`): the cell (its prompt a prompt function's when it has
+    one), its request, the variables it was rendered with and the prompt as promptfoo hands it on."""
+
+    cell: Cell
+    request: ChatRequest
+    variables: dict[str, str]
+    sent: str
+
+
+def observed(record: CallRecord) -> Observation:
+    """A finished call as a cell's observation, as the trace log keeps it: the reply's text (or its refusal), its
+    tool calls, usage, timing, cost and error; without the test's variables and prompt."""
+    usage = record.usage
+    return Observation(
+        text=record.text or record.refusal or "", tool_calls=[call.summary() for call in record.tool_calls],
+        reasoning_tokens=reasoning_tokens(record), cache_read_tokens=usage.cache_read_tokens if usage else None,
+        finish=None if record.finish is None else record.finish.value,
+        latency_ms=record.timing.latency_ms, ttft_ms=record.timing.ttft_ms,
+        cost_usd=None if record.cost_usd is None else float(record.cost_usd),
+        input_tokens=usage.input_tokens if usage else None, output_tokens=usage.output_tokens if usage else None,
+        error=None if record.error is None else str(record.error))
+
+
 def with_params(request: ChatRequest, target: SuiteTarget) -> ChatRequest:
     """``request`` with the parameter overrides ``target`` (a target or a judge) gives it."""
     if not target.params:
@@ -447,7 +472,9 @@ class EvalRunner:
             assert self._run is not None
             self.store.regrade(self._run.id, regraded)
 
-    async def _cell(self, cell: Cell) -> CellResult:
+    async def prepare(self, cell: Cell) -> Prepared | CellResult:
+        """The cell's request as it is sent: its test's variables through ``transformVars``, its prompt through a
+        prompt function, rendered; a cell whose transform or prompt function failed is its failed result."""
         try:
             variables = await transformed_vars(cell.test, cell.prompt.label, self.base_dir)
         except TransformError as exc:
@@ -461,7 +488,13 @@ class EvalRunner:
             return CellResult(cell.key, cell.repeat, failed, [Grading("prompt", False, 0.0, failed.error or "")],
                               False, 0.0)
         request = cell.request(variables)
-        sent = rendered_prompt(cell.prompt, request)
+        return Prepared(cell, request, dict(variables), rendered_prompt(cell.prompt, request))
+
+    async def _cell(self, cell: Cell) -> CellResult:
+        ready = await self.prepare(cell)
+        if isinstance(ready, CellResult):
+            return ready
+        cell, request, variables, sent = ready.cell, ready.request, ready.variables, ready.sent
         use_cache = self.options.use_cache
         traced = self._reuse.pop(cell.identity, None)
         key = cache_key(cell.target.cache_ref, request, cell.repeat) if use_cache and traced is None else ""
@@ -507,19 +540,12 @@ class EvalRunner:
                               prompt_version=prompt.version, eval_run_id=self._run_id, tags=("eval",),
                               eval_cell=cell.identity)
         record, trace_id = await self._complete(cell.target.ref, request, context, cell.target.endpoint)
-        usage = record.usage
-        calls = [call.summary() for call in record.tool_calls]
-        return Observation(
-            # a refusal without text is the output, as in promptfoo; so are tool calls (:mod:`.tool_replies`)
-            text=reply_output(wire_of(cell.target.ref), record.text, calls) or record.refusal or "",
-            tool_calls=calls, reasoning_tokens=reasoning_tokens(record),
-            cache_read_tokens=usage.cache_read_tokens if usage else None,
-            finish=None if record.finish is None else record.finish.value,
-            latency_ms=record.timing.latency_ms, ttft_ms=record.timing.ttft_ms,
-            cost_usd=None if record.cost_usd is None else float(record.cost_usd),
-            input_tokens=usage.input_tokens if usage else None, output_tokens=usage.output_tokens if usage else None,
-            error=None if record.error is None else str(record.error), vars=dict(variables),
-            prompt_text=sent), trace_id
+        observation = observed(record)
+        # a refusal without text is the output, as in promptfoo; so are tool calls (:mod:`.tool_replies`)
+        observation.text = reply_output(wire_of(cell.target.ref), record.text, observation.tool_calls) or \
+            record.refusal or ""
+        observation.vars, observation.prompt_text = dict(variables), sent
+        return observation, trace_id
 
     async def _trace(self, record: CallRecord, context: CallContext) -> str | None:
         """Queue the call for the trace log; past ``_TRACE_BACKLOG`` queued calls, wait until the writer

@@ -11,6 +11,9 @@ opening a new store migrate it once.
 2. ``run_verdicts``: what a run concluded, stored with it: its gate (the pass rate and where it came
    from), the run it was compared with, its verdict, the reasons it failed in the words it printed,
    and the exit code. Runs stored before have none of them ("no gate recorded").
+3. ``eval_batches``: the provider batches a run submitted (``eval --batch``): the batch's id, its API and target, the
+   cells it holds (custom id → cell identity, JSON), its last state and counts, when it was submitted and collected;
+   a run left while its batches run is resumed from them (``evals resume``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE eval_runs ADD COLUMN verdict TEXT",
         "ALTER TABLE eval_runs ADD COLUMN failures TEXT",
         "ALTER TABLE eval_runs ADD COLUMN exit_code INTEGER",
+    )),
+    Migration("eval_batches", (
+        """CREATE TABLE IF NOT EXISTS eval_batches (
+            run_id TEXT NOT NULL, batch_id TEXT NOT NULL, api TEXT NOT NULL, target TEXT NOT NULL,
+            submitted_at REAL NOT NULL, state TEXT NOT NULL, succeeded INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL, collected_at REAL, cells TEXT NOT NULL,
+            PRIMARY KEY (run_id, batch_id)) WITHOUT ROWID""",
     )),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
