@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.traces.writer import TraceWriter
 from workbench.services import FAKE_URL_ENV, Services, needs_fake_server, providers_of
 
 
@@ -102,30 +101,6 @@ def test_a_trace_log_that_fails_to_open_unexpectedly_is_said_never_silent(tmp_pa
     assert tracer.ids == [None, None]
     assert [str(e) for e in said] == ["the trace log could not be opened: RuntimeError('import lock deadlock')"]
     assert said[0].hint == "the calls of this race are not traced"
-
-
-def test_an_open_that_fails_once_by_a_fluke_is_tried_again_and_the_calls_traced(tmp_path: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from workbench.core.call_record import CallRecord
-    from workbench.core.request import ChatRequest
-    from workbench.core.traces.context import NO_CONTEXT
-    from workbench.services import CallTracer
-
-    with Services({"WORKBENCH_TRACES": str(tmp_path / "t.db")}, config_path=None) as services:
-        real, calls = services.writer, []
-
-        def flaky() -> TraceWriter:
-            calls.append(1)
-            if len(calls) == 1:
-                raise ImportError("cannot import name 'x' from partially initialized module 'y'")
-            return real()
-
-        monkeypatch.setattr(services, "writer", flaky)
-        said: list[WorkbenchError] = []
-        tracer = CallTracer(services, NO_CONTEXT, 1, said.append)
-        tracer(0, CallRecord("fake/a", ChatRequest.from_prompt("hi"), done=True))
-        assert said == [] and len(calls) == 2
-        assert real().confirm(tracer.ids) == tracer.ids and tracer.ids[0] is not None
 
 
 def test_an_early_open_in_the_background_that_failed_is_tried_again_by_the_caller(tmp_path: Path) -> None:

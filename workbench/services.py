@@ -247,23 +247,17 @@ class CallTracer:
 
 
     def _open(self) -> None:
-        """Open the trace writer, or say once why the calls are not traced. A failure that is not a storage
-        error is tried once more first: importing the store while another thread of the race imports what it
-        shares (the price data, the tokenizer) can fail by a fluke of the two, and works the second time."""
+        """Open the trace writer, or say once why the calls are not traced."""
         assert self.services is not None
-        for last in (False, True):
-            try:
-                self._writer = self.services.writer()
-                return
-            except WorkbenchError as exc:
-                self._failed = True
-                self.on_error(exc)
-                return
-            except Exception as exc:  # never silent: the face says the calls are not traced, and why
-                if last:
-                    self._failed = True
-                    self.on_error(WorkbenchError(f"the trace log could not be opened: {one_line(repr(exc), 200)}",
-                                                 "the calls of this race are not traced"))
+        try:
+            self._writer = self.services.writer()
+        except WorkbenchError as exc:
+            self._failed = True
+            self.on_error(exc)
+        except Exception as exc:  # never silent: the face says the calls are not traced, and why
+            self._failed = True
+            self.on_error(WorkbenchError(f"the trace log could not be opened: {one_line(repr(exc), 200)}",
+                                         "the calls of this race are not traced"))
 
 
 def _start_fake_server(stack: contextlib.ExitStack) -> str:
