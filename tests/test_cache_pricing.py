@@ -15,7 +15,7 @@ from workbench.core.tokens.encodings import count_chat, count_text, encoding_nam
 from workbench.core.tokens.estimate import estimate
 
 SONNET = "anthropic/claude-sonnet-4-5"
-SYSTEM = "You are a careful analyst of quarterly reports. " * 40
+SYSTEM = "You are a careful analyst of quarterly reports. " * 130  # over Sonnet 4.5's 1024-token cache minimum
 TURNS = (Message(role="user", content="Here is the report: " + "revenue grew, costs fell. " * 60),
          Message(role="assistant", content="Noted."),
          Message(role="user", content="What was the margin?"))

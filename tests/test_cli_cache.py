@@ -129,7 +129,7 @@ def test_a_bad_cache_entry_in_a_prompt_file_is_its_file_and_line(tmp_path: Path)
 
 def test_tokens_prices_cold_and_warm_with_the_same_breakpoints(tmp_path: Path) -> None:
     doc = tmp_path / "doc.txt"
-    doc.write_text("Here is the quarterly report, line by line. " * 40)
+    doc.write_text("Here is the quarterly report, line by line. " * 120)  # over the 1024-token cache minimum
     base = ["tokens", str(doc), "-s", SYSTEM, "-m", "anthropic/claude-sonnet-4-5", "-m", "openai/gpt-4.1-mini",
             "--offline", "--json"]
     plain = {row["target"]: row for row in json_lines(workbench(*base).stdout)}

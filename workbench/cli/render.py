@@ -134,7 +134,9 @@ def estimates_table(rows: Sequence[Estimate]) -> Table:
         table.add_row(Target(row.target), figures.tokens(row.input_tokens, exact=row.exact),
                       figures.tokens(row.max_tokens),
                       f"{figures.usd(row.cost_input_usd)} → {figures.usd(row.cost_max_usd)}",
-                      figures.usd(row.cost_input_warm_usd), headroom)
+                      figures.usd(row.cost_input_warm_usd) if row.cache_minimum_tokens is None else
+                      Text(f"won't be cached (< {figures.tokens(row.cache_minimum_tokens)})", style="yellow"),
+                      headroom)
     return table
 
 

@@ -37,6 +37,9 @@ class Usage:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int = 0
+    cache_write_1h_tokens: int | None = None
+    """The part of ``cache_write_tokens`` written with a 1-hour TTL (Anthropic's
+    ``cache_creation.ephemeral_1h_input_tokens``), priced at the 1-hour write rate; ``None``: not reported."""
 
     @property
     def total_tokens(self) -> int:

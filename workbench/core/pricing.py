@@ -1,7 +1,8 @@
 """Prices and context windows: the bundled genai-prices data (offline), under a user price table.
 
 A cost is computed from usage normalised to the OpenTelemetry rules (input includes the cached-read
-and cache-write parts, output includes reasoning), which is also how genai-prices counts. Prices are
+and cache-write parts, output includes reasoning), which is also how genai-prices counts; cache writes with a
+1-hour TTL are priced at their own rate (genai-prices' ``cache_write_1h_mtok``: Anthropic's 2x input). Prices are
 the ones in force at the time of the call. A model nobody priced costs ``None`` ("unknown"), never 0.
 Models run on this machine by the workbench (``local/…``) are priced here at 0: local compute has no bill.
 
@@ -54,15 +55,19 @@ class UserPrice(BaseModel):
     output_per_mtok: Decimal = Field(ge=0)
     cache_read_per_mtok: Decimal | None = Field(default=None, ge=0)
     cache_write_per_mtok: Decimal | None = Field(default=None, ge=0)
+    cache_write_1h_per_mtok: Decimal | None = Field(default=None, ge=0)
+    """Cache writes with a 1-hour TTL (Anthropic's 2x input); unset: the cache-write rate."""
     context_window: int | None = Field(default=None, gt=0)
 
     def cost(self, usage: Usage) -> Decimal:
         cache_read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
         cache_write = self.cache_write_per_mtok if self.cache_write_per_mtok is not None else self.input_per_mtok
+        write_1h = self.cache_write_1h_per_mtok if self.cache_write_1h_per_mtok is not None else cache_write
         read, write = usage.cache_read_tokens or 0, usage.cache_write_tokens or 0
+        hour = min(usage.cache_write_1h_tokens or 0, write)
         plain_input = usage.input_tokens - read - write
-        return (plain_input * self.input_per_mtok + read * cache_read
-                + write * cache_write + usage.output_tokens * self.output_per_mtok) / _MTOK
+        return (plain_input * self.input_per_mtok + read * cache_read + (write - hour) * cache_write
+                + hour * write_1h + usage.output_tokens * self.output_per_mtok) / _MTOK
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +131,19 @@ class PriceBook:
             result = genai_prices.calc_price(
                 genai_prices.Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
                                    cache_read_tokens=usage.cache_read_tokens or None,
-                                   cache_write_tokens=usage.cache_write_tokens or None),
+                                   cache_write_tokens=usage.cache_write_tokens or None,
+                                   cache_write_1h_tokens=_one_hour(usage)),
                 model, provider_id=PRICE_PROVIDERS[provider], genai_request_timestamp=at,
             )
         except (LookupError, ValueError):
             return None
         return result.total_price
+
+
+def _one_hour(usage: Usage) -> int | None:
+    """The 1-hour part of the cache writes, as genai-prices takes it (within the writes; ``None`` when none)."""
+    hour = min(usage.cache_write_1h_tokens or 0, usage.cache_write_tokens or 0)
+    return hour or None
 
 
 def _split(target: str) -> tuple[str, str]:

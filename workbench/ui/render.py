@@ -51,6 +51,8 @@ def meter_text(rows: list[dict[str, Any]]) -> Text:
         if est is not None and est.cache_prefix_tokens and est.cost_input_warm_usd != est.cost_input_usd:
             out.append("  warm ", style="dim")
             out.append(fmt_usd(est.cost_input_warm_usd))
+        elif est is not None and est.cache_minimum_tokens is not None:  # a breakpoint under the model's minimum
+            out.append(f"  won't be cached (< {est.cache_minimum_tokens:,} tokens)", style="yellow")
         out.append("  headroom ", style="dim")
         if est is None or est.headroom_tokens is None:
             out.append("…" if est is None else "unknown", style="dim")

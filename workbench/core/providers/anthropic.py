@@ -77,6 +77,9 @@ class AnthropicParser(WireParser):
         thinking = (raw.get("output_tokens_details") or {}).get("thinking_tokens")
         if thinking is not None:
             self._usage["thinking_tokens"] = thinking
+        one_hour = reported_count(raw.get("cache_creation") or {}, "ephemeral_1h_input_tokens")
+        if one_hour is not None:  # the writes made with a 1-hour TTL, priced at their own rate
+            self._usage["cache_write_1h"] = one_hour
         u = self._usage
         cache_write = reported_count(u, "cache_creation_input_tokens")
         cache_read = reported_count(u, "cache_read_input_tokens")
@@ -86,6 +89,7 @@ class AnthropicParser(WireParser):
             cache_read_tokens=cache_read,
             cache_write_tokens=cache_write,
             reasoning_tokens=u.get("thinking_tokens", 0),
+            cache_write_1h_tokens=u.get("cache_write_1h"),
         ), at_ns),)
 
     def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:

@@ -74,8 +74,8 @@ class StreamBudget:
         elif kind is UsageEvent:
             usage = event.usage  # type: ignore[union-attr]
             if not all(type(n) is int for n in (usage.input_tokens, usage.output_tokens, usage.reasoning_tokens)) \
-                    or not all(n is None or type(n) is int for n in (usage.cache_read_tokens,
-                                                                     usage.cache_write_tokens)):
+                    or not all(n is None or type(n) is int for n in (usage.cache_read_tokens, usage.cache_write_tokens,
+                                                                     usage.cache_write_1h_tokens)):
                 raise StreamDecodeError("malformed event: a token count is not an integer")
         elif kind is FinishEvent and type(event.raw) is not str:  # type: ignore[union-attr]
             raise StreamDecodeError("malformed event: the finish reason is not a string")

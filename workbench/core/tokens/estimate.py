@@ -6,7 +6,9 @@ approximation flagged ``exact=False`` for the others) unless a provider count is
 ``max_tokens`` of output; the warm-cache figure prices the cacheable prefix at the cache-read rate. That
 prefix is, where the provider caches on its own (OpenAI, Gemini, …), the system prompt and every message but
 the last; on Anthropic, which caches only at the request's breakpoints, everything up to the last breakpoint
-(none: nothing), and there the cold figures pay for writing it (the cache-write rate). Attached images and
+(none: nothing), and there the cold figures pay for writing it (the cache-write rate, the 1-hour one with a 1h
+TTL); a prefix under the model's minimum cacheable length (:mod:`workbench.core.tokens.cache_minimum`) is not
+cached at all. Attached images and
 PDFs add their tokens by each provider's published rule (:mod:`workbench.core.tokens.images`); such a count
 is never exact; so is one with tools (their JSON counted in the target's encoding). A thinking budget or a
 reasoning effort bills as output within ``max_tokens`` (:func:`output_bound`; Anthropic's is raised above the
@@ -25,6 +27,7 @@ from workbench.core.pricing import PriceBook, usd_number
 from workbench.core.providers.reasoning import anthropic_max_tokens, budget_of
 from workbench.core.registry import PROVIDERS, default_max_tokens
 from workbench.core.request import ChatRequest, Message
+from workbench.core.tokens.cache_minimum import anthropic_cache_minimum
 from workbench.core.tokens.encodings import chat_tokens, count_chat, count_text, encoding_name_for
 from workbench.core.tokens.images import family_of, image_tokens, pdf_tokens
 from workbench.core.tool_turns import turn_text
@@ -51,6 +54,9 @@ class Estimate:
     reasoning_budget_tokens: int | None = None
     """The thinking budget the request asks for, or the one its reasoning effort amounts to (``None``: neither). It
     bills as output inside ``max_tokens`` (on Anthropic a ``max_tokens`` not above it is raised by it, as sent)."""
+    cache_minimum_tokens: int | None = None
+    """The shortest prefix the target caches, when the request's breakpoints mark a shorter one: it won't be
+    cached (written nor read; the prefix counts 0). ``None``: no such case."""
 
     def summary(self) -> dict[str, object]:
         return {"target": self.target, "input_tokens": self.input_tokens, "exact": self.exact,
@@ -59,6 +65,7 @@ class Estimate:
                 "cost_input_warm_usd": usd_number(self.cost_input_warm_usd),
                 "cache_prefix_tokens": self.cache_prefix_tokens,
                 "reasoning_budget_tokens": self.reasoning_budget_tokens,
+                "cache_minimum_tokens": self.cache_minimum_tokens,
                 "context_window": self.context_window, "headroom_tokens": self.headroom_tokens}
 
 
@@ -158,13 +165,20 @@ def estimate(request: ChatRequest, target: str, prices: PriceBook, *, raw: bool 
     max_tokens = output_bound(request, target)
     # Priced as whole calls, so tiered prices (a long-context rate above 200k tokens) apply as billed.
     prefix = min(prefix, tokens)
+    minimum = None
+    if caches_at_breakpoints(target) and 0 < prefix < anthropic_cache_minimum(target):  # too short: never cached
+        minimum, prefix = anthropic_cache_minimum(target), 0
     written = prefix if caches_at_breakpoints(target) else None  # a cold call writes the prefix there
-    cost_input = prices.cost(target, Usage(input_tokens=tokens, cache_write_tokens=written))
-    cost_max = prices.cost(target, Usage(input_tokens=tokens, output_tokens=max_tokens, cache_write_tokens=written))
+    one_hour = written if written and request.cache.ttl == "1h" else None  # written at the 1-hour rate
+    cost_input = prices.cost(target, Usage(input_tokens=tokens, cache_write_tokens=written,
+                                           cache_write_1h_tokens=one_hour))
+    cost_max = prices.cost(target, Usage(input_tokens=tokens, output_tokens=max_tokens, cache_write_tokens=written,
+                                         cache_write_1h_tokens=one_hour))
     cost_warm = prices.cost(target, Usage(input_tokens=tokens, cache_read_tokens=prefix))
     window = prices.facts(target).context_window
     return Estimate(target, tokens, exact, max_tokens, cost_input, cost_max, cost_warm, window,
-                    None if window is None else window - tokens - max_tokens, prefix, budget_of(request.params))
+                    None if window is None else window - tokens - max_tokens, prefix, budget_of(request.params),
+                    minimum)
 
 
 def output_bound(request: ChatRequest, target: str) -> int:
