@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.cli._shared import console, settings
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.figures import ms as _ms
 from workbench.figures import ms_pair, share, usd
 
@@ -54,7 +54,9 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, *, team: bool = False) -> None:
+    """The calls as ``list`` and ``search`` print them; from the team store (``team``) with who pushed each (the
+    ``user`` and ``host`` keys with ``--json``, a ``pushed by`` column in the table)."""
     if as_json:
         for row in rows:
             print(json.dumps(_public(row), ensure_ascii=False))
@@ -62,12 +64,17 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
     if not rows:  # said on stderr: a pipe reading the table gets nothing rather than a header alone
         print("workbench: no calls match", file=sys.stderr)
         return
-    from workbench.cli.render import Target, new_table, print_table
+    from rich.text import Text
 
-    table = new_table(*_COLUMNS, numbers=_NUMBERS, whole=("id", "time"))
+    from workbench.cli.render import Target, new_table, print_table
+    from workbench.cli.team_reads import pushed_by
+
+    columns = (*_COLUMNS[:2], "pushed by", *_COLUMNS[2:]) if team else _COLUMNS
+    table = new_table(*columns, numbers=_NUMBERS, whole=("id", "time"))
     for row in rows:
         cells = _cells(row)
-        table.add_row(*cells[:2], Target(cells[2]), *cells[3:])
+        who = [Text(pushed_by(row["user"], row["host"]))] if team else []
+        table.add_row(*cells[:2], *who, Target(cells[2]), *cells[3:])
     print_table(table, console())
 
 
@@ -132,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
 
     from workbench.core.traces.store import TraceStoreError, storage_error
 
+    if getattr(args, "team", False):
+        return _team(args)
+    if getattr(args, "by", None) in _TEAM_GROUPS:
+        raise ConfigError(f"--by {args.by}: only the team store's calls have one", "add --team")
     path = Path(args.db).expanduser() if args.db else settings(args).trace_path(os.environ)
     try:
         try:
@@ -166,12 +177,7 @@ def _act(args: argparse.Namespace, path: Path) -> int:
         elif action == "show":
             return _show(store, args.id, args.json)
         elif action == "stats":
-            rows = store.stats(args.by, _filters(args))
-            if args.json:
-                for row in rows:
-                    print(json.dumps(row))
-            else:
-                _print_stats(rows, args.by)
+            _print_stats_or_json(store.stats(args.by, _filters(args)), args)
         elif action == "export":
             return _export(store, args)
         elif action == "prune":
@@ -181,6 +187,42 @@ def _act(args: argparse.Namespace, path: Path) -> int:
     finally:
         store.close()
     return 0
+
+
+_TEAM_GROUPS = ("user", "host")
+"""``stats --by`` groupings of the team store alone: who pushed the calls, from which host."""
+
+
+def _team(args: argparse.Namespace) -> int:
+    """``list``, ``search`` and ``stats`` with ``--team``: the same output, from the team store's calls."""
+    from workbench.cli.team_reads import on_team_store
+    from workbench.core.team.queries import TeamTraces
+
+    if args.db:
+        raise ConfigError("--db names a local store; --team reads the team store", "use one or the other")
+    if args.traces_command == "search" and args.fts:
+        raise ConfigError("--fts takes SQLite's FTS5 syntax, which the team store does not read",
+                          "drop --fts: the team store finds calls holding every word as written")
+
+    def act(conn: Any) -> int:
+        store = TeamTraces(conn)
+        if args.traces_command == "list":
+            _print_rows(store.page(_filters(args), args.before, args.limit), args.json, team=True)
+        elif args.traces_command == "search":
+            _print_rows(store.search(args.text, _filters(args), limit=args.limit), args.json, team=True)
+        else:
+            _print_stats_or_json(store.stats(args.by, _filters(args)), args)
+        return 0
+
+    return on_team_store(settings(args), act)
+
+
+def _print_stats_or_json(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        _print_stats(rows, args.by)
 
 
 def _check(path: Path) -> int:

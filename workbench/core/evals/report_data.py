@@ -9,24 +9,34 @@ says what the run said.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 from workbench.core.errors import ConfigError
 from workbench.core.evals.cache_gate import cache_failures
 from workbench.core.evals.diff import diff_runs, gate_failures
-from workbench.core.evals.model import CellSummary, RunInfo, RunReport
+from workbench.core.evals.model import CellResult, CellSummary, RunInfo, RunReport
 from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.stats import summarise
 
 VERDICTS = ("passed", "failed", "stopped", "interrupted")
 
 
-def cells_of(store: EvalStore, run: RunInfo) -> list[CellSummary]:
+class RunSource(Protocol):
+    """Where runs are read from: the local :class:`EvalStore`, or the team store
+    (:class:`workbench.core.team.queries.TeamRuns`)."""
+
+    def run(self, ref: str, suite: str | None = None) -> RunInfo: ...
+
+    def results(self, run_id: str) -> Iterator[tuple[CellResult, str]]: ...
+
+
+def cells_of(store: RunSource, run: RunInfo) -> list[CellSummary]:
     pairs = list(store.results(run.id))
     return summarise((result for result, _ in pairs), {result.key.test: text for result, text in pairs})
 
 
-def report_for(store: EvalStore, run: RunInfo, *, compare: RunInfo | None = None,
+def report_for(store: RunSource, run: RunInfo, *, compare: RunInfo | None = None,
                gate: float | None = None) -> RunReport:
     """The run's report: under ``gate`` (default: the run's own) and compared with ``compare`` (default:
     the run it was compared with, when it is still stored)."""

@@ -66,7 +66,7 @@ def exact_stats(conn: sqlite3.Connection, by: str, filters: Filters) -> list[dic
         out.append({
             by: row["grp"], "calls": row["calls"], "spend_usd": row["spend_usd"], "unpriced_calls": row["unpriced"],
             "input_tokens": row["input_tokens"], "output_tokens": row["output_tokens"],
-            **_cache(row["cache_n"], row["cache_read"], int(row["cache_input"])),
+            **cache_figures(row["cache_n"], row["cache_read"], int(row["cache_input"])),
             "length_share": row["length_share"], "error_share": row["error_share"],
             "ttft_p50_ms": exact_quantile(ttfts, 0.5), "ttft_p95_ms": exact_quantile(ttfts, 0.95),
             "latency_p50_ms": exact_quantile(latencies, 0.5), "latency_p95_ms": exact_quantile(latencies, 0.95),
@@ -75,7 +75,7 @@ def exact_stats(conn: sqlite3.Connection, by: str, filters: Filters) -> list[dic
     return out
 
 
-def _cache(reported: int, read: int | None, inputs: int) -> dict[str, Any]:
+def cache_figures(reported: int, read: int | None, inputs: int) -> dict[str, Any]:
     """A group's cache reads and hit ratio, over the ``reported`` calls that gave cache numbers (their ``inputs``
     input tokens): both ``None`` when none did (a provider that reports none, such as Ollama, is not a 0% hit)."""
     if not reported:
@@ -179,7 +179,7 @@ def _rollup_stats(conn: sqlite3.Connection, by: str, filters: Filters, counter_t
             by: value, "calls": c["calls"], "spend_usd": c["spend_usd"] if c["priced"] else None,
             "unpriced_calls": c["unpriced"], "input_tokens": c["input_tokens"] if c["input_n"] else None,
             "output_tokens": c["output_tokens"] if c["output_n"] else None,
-            **_cache(c["cache_n"], c["cache_read_tokens"], c["cache_input_tokens"]),
+            **cache_figures(c["cache_n"], c["cache_read_tokens"], c["cache_input_tokens"]),
             "length_share": c["length"] / c["finished"] if c["finished"] else None,
             "error_share": result[len(rollup.COUNTERS)] / c["calls"],
         }
