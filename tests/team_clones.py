@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -38,6 +38,8 @@ TEAM_TABLES = ("calls", "payloads", "call_tags", "eval_runs", "eval_results", "p
 class Clone:
     root: Path
     team_url: str
+    extra: dict[str, str] = field(default_factory=dict)
+    """More environment for every command (the fake server's URL)."""
 
     @property
     def traces(self) -> Path:
@@ -48,7 +50,7 @@ class Clone:
         return self.root / ".workbench" / "team"
 
     def env(self, **more: str) -> dict[str, str]:
-        return {"WORKBENCH_TRACES": str(self.traces), "WORKBENCH_TEAM_URL": self.team_url, **more}
+        return {"WORKBENCH_TRACES": str(self.traces), "WORKBENCH_TEAM_URL": self.team_url, **self.extra, **more}
 
     def cli(self, *args: str, **env: str):  # type: ignore[no-untyped-def]
         return workbench(*args, cwd=self.root, env=self.env(**env))
@@ -76,10 +78,12 @@ class Clone:
             return conn.execute(query).fetchall()
 
 
-def make_clone(root: Path, team_url: str, config: str = "") -> Clone:
+def make_clone(root: Path, team_url: str, env: dict[str, str], config: str = "") -> Clone:
+    """A workspace at ``root`` (its ``workbench.toml`` holding ``config``) syncing with ``team_url``; ``env``: the
+    fake server's (the ``fake_env`` fixture)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "workbench.toml").write_text(config, encoding="utf-8")
-    return Clone(root, team_url)
+    return Clone(root, team_url, env)
 
 
 def fresh_database(server: PostgresServer) -> str:
