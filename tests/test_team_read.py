@@ -150,3 +150,38 @@ def test_team_reads_fail_in_one_line(pushed: Pushed, postgres: PostgresServer, t
     assert unset.returncode == 2 and "no team store configured" in unset.stderr
     both = pushed.clone.cli("traces", "--db", str(pushed.clone.traces), "list", "--team")
     assert both.returncode == 2 and "--db" in both.stderr
+
+
+def test_a_read_only_role_browses_but_cannot_push(postgres: PostgresServer, tmp_path: Path,
+                                                  pushed: Pushed) -> None:
+    """The README's roles (a writer, a read-only reader): the writer pushes, the reader browses every --team command
+    and its push is refused in one line."""
+    import psycopg
+
+    from tests.test_team_sync import README_ROLES
+
+    with psycopg.connect(postgres.admin(), autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS workbench")
+        for role in ("workbench_reader", "workbench_writer"):
+            admin.execute(f"DROP ROLE IF EXISTS {role}".encode())
+        for statement in README_ROLES:
+            admin.execute(statement.encode())
+    env = pushed.clone.extra
+    writer = make_clone(tmp_path / "w", postgres.url("workbench_writer", "workbench", "writer-password"), env)
+    writer.run("Tell me about herons", "fake/w@tokens=3", tag="ci")
+    writer.eval()
+    assert writer.cli("sync", "--push").returncode == 0
+    reader = make_clone(tmp_path / "r", postgres.url("workbench_reader", "workbench", "reader-password"), env)
+    calls = _rows(reader, "traces", "list", "--team")
+    assert len(calls) == 3 and {row["target"] for row in calls} == {"fake/w@tokens=3", "fake/smoke@tokens=6"}
+    assert [row["id"] for row in _rows(reader, "traces", "list", "--team", "--tag", "ci")] == [calls[-1]["id"]]
+    assert len(_rows(reader, "traces", "search", "herons", "--team")) == 1
+    assert sum(int(str(row["calls"])) for row in _rows(reader, "traces", "stats", "--team")) == 3
+    runs = _rows(reader, "evals", "list", "--team")
+    assert len(runs) == 1
+    shown = reader.cli("evals", "show", str(runs[0]["id"]), "--team")
+    assert shown.returncode == 0 and "smoke" in shown.stdout
+    reader.run("Tell me about owls", "fake/r@tokens=3")
+    refused = reader.cli("sync", "--push")
+    assert refused.returncode == 2 and "this role may not do that" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) <= 2 and "Traceback" not in refused.stderr
