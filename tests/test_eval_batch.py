@@ -193,3 +193,35 @@ def test_requests_are_split_within_each_apis_limits() -> None:
     parts = split(big, LIMITS["anthropic"], lambda cid, body: 100 * 1024 * 1024)  # 256 MB: two per batch
     assert [len(part) for part in parts] == [2, 1]
     assert len({custom_id(str(i)) for i in range(1000)}) == 1000 and len(custom_id("x")) <= 64
+
+
+def test_a_batch_the_provider_no_longer_knows_fails_its_cells_on_resume(tmp_path: Path,
+                                                                       fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, "fake/gpt-4o-mini@tokens=3,batch_polls=100000")
+    child, _ = _started(suite, fake_env)
+    child.send_signal(signal.SIGKILL)
+    child.communicate()
+    with sqlite3.connect(Path(os.environ["WORKBENCH_TRACES"]).with_name("evals.db")) as conn:
+        conn.execute("UPDATE eval_batches SET batch_id = 'batch_deleted'")
+    resumed = workbench("evals", "resume", "last", "--json", cwd=tmp_path, env=fake_env)
+    assert resumed.returncode == 1, resumed.stderr  # its cells failed; the run is done
+    summary = json_lines(resumed.stdout)[-1]
+    assert summary["status"] == "done" and summary["passes"] == 0 and summary["runs"] == 3
+    assert "batch batch_deleted (fake/gpt-4o-mini@tokens=3,batch_polls=100000): missing" in resumed.stderr
+    errors = [error for _, _, _, error in _results(tmp_path, str(summary["run"]))]
+    assert all("batch batch_deleted is not known to the provider" in str(error) for error in errors)
+
+
+def test_max_cost_batches_only_the_cells_whose_worst_case_fits_the_budget(tmp_path: Path,
+                                                                          fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, "fake/gpt-4o-mini@tokens=3")  # worst case 4096 output tokens: $4.10 at the batch rate
+    result = _eval(suite, fake_env, "--batch", "--max-cost", "9")
+    assert result.returncode == 0, result.stderr
+    lines = json_lines(result.stdout)
+    plan = next(line["batch_plan"] for line in lines if "batch_plan" in line)
+    assert (plan["batched"], plan["over_budget"]) == (2, 1)
+    assert "1 cell(s) online under --max-cost" in result.stderr
+    summary = lines[-1]
+    assert summary["status"] == "done" and summary["passes"] == 3
+    calls = _calls(tmp_path, str(summary["run"]))
+    assert sorted("batch" in call["tags"] for call in calls) == [False, True, True]

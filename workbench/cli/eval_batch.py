@@ -32,6 +32,9 @@ def plan_text(plan: BatchPlan) -> str:
         parts.append(f"{plan.waiting} cell(s) in batches submitted before")
     if plan.online:
         parts.append(f"{sum(plan.online.values())} cell(s) online (no batch API: {', '.join(plan.online)})")
+    if plan.over_budget:
+        parts.append(f"{plan.over_budget} cell(s) online under --max-cost (a batch's worst case past the budget: it "
+                     "cannot be stopped half-way)")
     if not parts:
         parts.append("nothing to batch")
     text = "batch: " + ", ".join(parts)

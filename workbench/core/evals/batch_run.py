@@ -29,7 +29,7 @@ from typing import Any
 import httpx2
 
 from workbench.core.endpoint_overrides import providers_with
-from workbench.core.errors import ProviderError, WorkbenchError
+from workbench.core.errors import ProviderError, ProviderHTTPError, WorkbenchError
 from workbench.core.evals.batch_api import (
     ENDED_STATES,
     LIMITS,
@@ -55,8 +55,11 @@ __all__ = ["BATCH_RATE", "BatchEval", "BatchEvent", "BatchPlan", "batch_price", 
 
 BATCH_RATE = Decimal("0.5")
 """A batch call's price as a share of the online call's (OpenAI's and Anthropic's published discount: 50%)."""
+MISSING = "missing"
+"""The state of a batch its provider no longer knows (404): ended, its cells in error."""
 FIRST_WAIT_S = 1.0
 LONGEST_WAIT_S = 60.0
+ENDED = ENDED_STATES | {MISSING}
 
 
 def batch_price(online: Decimal | None) -> Decimal | None:
@@ -97,6 +100,9 @@ class BatchPlan:
     online_low: Decimal = Decimal(0)
     online_high: Decimal = Decimal(0)
     unpriced: set[str] = field(default_factory=set)
+    over_budget: int = 0
+    """Cells left to the online run because their worst case at the batch rate would pass ``--max-cost`` (a batch
+    cannot be stopped half-way; the online run stops at the budget)."""
 
     @property
     def cells(self) -> int:
@@ -109,6 +115,7 @@ class BatchPlan:
     def summary(self) -> dict[str, object]:
         priced = not self.unpriced
         return {"batched": self.cells, "batches": self.batches, "waiting": self.waiting, "online": dict(self.online),
+                "over_budget": self.over_budget,
                 "online_cost_usd": [float(self.online_low), float(self.online_high)] if priced else None,
                 "batch_cost_usd": [float(self.online_low * BATCH_RATE), float(self.online_high * BATCH_RATE)]
                 if priced else None, "unpriced": sorted(self.unpriced)}
@@ -164,6 +171,8 @@ class BatchEval:
         submitted = {identity for batch in self.store.batches(self.run.id) for identity in batch.cells.values()}
         plan.waiting = sum(batch.requests for batch in self.store.batches(self.run.id) if batch.collected_at is None)
         use_cache = self.runner.options.use_cache
+        max_cost = self.runner.options.max_cost
+        budget = None if max_cost is None else Decimal(str(max_cost)) - Decimal(str(self.run.cost_usd))
         async with node_session(self.runner.base_dir):
             for cell in self.runner.plan():
                 identity = cell.identity
@@ -179,8 +188,12 @@ class BatchEval:
                     continue
                 if use_cache and self.store.cached(cache_key(cell.target.cache_ref, ready.request, cell.repeat)):
                     continue
-                plan.batched.setdefault(cell.target.label, []).append(ready)
                 guess = estimate(ready.request, cell.target.ref, self.runner.prices)
+                if budget is not None and (guess.cost_max_usd is None or
+                                           (plan.online_high + guess.cost_max_usd) * BATCH_RATE > budget):
+                    plan.over_budget += 1
+                    continue
+                plan.batched.setdefault(cell.target.label, []).append(ready)
                 if guess.cost_input_usd is None or guess.cost_max_usd is None:
                     plan.unpriced.add(cell.target.ref)
                 else:
@@ -218,7 +231,7 @@ class BatchEval:
         delay = FIRST_WAIT_S
         while True:
             for batch in pending:
-                if batch.state in ENDED_STATES:
+                if batch.state in ENDED:
                     continue
                 api = self.api(self._targets.get(batch.target) or SuiteTarget(batch.target, batch.target))
                 if api is None:
@@ -226,6 +239,11 @@ class BatchEval:
                     continue
                 try:
                     status = await api.status(batch.batch_id)
+                except ProviderHTTPError as exc:
+                    if exc.status != 404:
+                        self.on_event(BatchEvent("unread", batch, target=api.target, error=str(exc)))
+                        continue
+                    status = BatchStatus(MISSING, 0, batch.requests, batch.requests)  # its cells end in error
                 except (WorkbenchError, httpx2.HTTPError) as exc:
                     self.on_event(BatchEvent("unread", batch, target=api.target, error=str(exc)))
                     continue
@@ -235,7 +253,7 @@ class BatchEval:
                     self.store.update_batch(batch)
                     if changed:
                         self.on_event(BatchEvent("state", batch, status, target=api.target))
-            if all(batch.state in ENDED_STATES for batch in pending):
+            if all(batch.state in ENDED for batch in pending):
                 return
             await self.sleep(delay)
             delay = min(delay * 2, LONGEST_WAIT_S)
@@ -244,7 +262,7 @@ class BatchEval:
         """The results of every ended, uncollected batch: traced, priced at the batch rate, added to the run's spend,
         by cell identity."""
         answers: dict[str, TracedAnswer] = {}
-        batches = [b for b in self.store.batches(self.run.id) if b.collected_at is None and b.state in ENDED_STATES]
+        batches = [b for b in self.store.batches(self.run.id) if b.collected_at is None and b.state in ENDED]
         if not batches:
             return answers
         wanted = {identity for batch in batches for identity in batch.cells.values()}
@@ -260,7 +278,7 @@ class BatchEval:
             if api is None:
                 continue
             try:
-                results = list(await api.results(batch.batch_id))
+                results = [] if batch.state == MISSING else list(await api.results(batch.batch_id))
             except (WorkbenchError, httpx2.HTTPError) as exc:
                 self.on_event(BatchEvent("unread", batch, target=api.target, error=str(exc)))
                 continue
@@ -281,8 +299,10 @@ class BatchEval:
             ready = prepared.get(identity)
             if ready is None:  # the suite changed: the cell is no more
                 continue
-            reply, error, request_id = given.get(cid, (None, whole or ProviderError(
-                api.target, f"batch {batch.batch_id} ({batch.state}) holds no result for this request"), None))
+            missing = (f"batch {batch.batch_id} is not known to the provider (deleted, or another account's)"
+                       if batch.state == MISSING else
+                       f"batch {batch.batch_id} ({batch.state}) holds no result for this request")
+            reply, error, request_id = given.get(cid, (None, whole or ProviderError(api.target, missing), None))
             record = record_of(ready.cell.target.ref, ready.request, api.endpoint.wire, reply, error, request_id)
             try:
                 settle(record, self.runner.prices)
