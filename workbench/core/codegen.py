@@ -4,7 +4,8 @@ The URL, headers and body come from the target's own wire adapter, so the code s
 race sends (streaming, ``max_tokens`` explicit). The key is read from the provider's environment
 variable at run time and never written into the code; the base URL honours the provider's base-URL
 variable, with the registry's default. Attached files are read from their paths and base64-encoded when the
-code runs (Python only), never inlined.
+Python code runs, never inlined; curl cannot encode a file, so its command carries them inlined as base64 in a
+body file it sends (``--data-binary @FILE``).
 """
 
 from __future__ import annotations
@@ -92,10 +93,7 @@ def generate(request: ChatRequest, target: str, *, lang: Lang = "python", sdk: b
     if lang == "curl":
         if sdk:
             raise ConfigError("--sdk is for Python only", "drop --sdk, or use --lang python")
-        if wire.files:
-            raise ConfigError("curl code cannot read the attached files",
-                              "use --lang python: it reads and encodes them")
-        return heading + _curl(wire)
+        return heading + _curl(wire, [a.data for m in request.messages for a in m.attachments])
     if not sdk:
         return heading + _attached(_httpx(wire), wire)
     sdk_name = _SDKS.get(wire.spec.wire)
@@ -272,7 +270,21 @@ def _anthropic_sdk(wire: _Wire) -> str:
     )
 
 
-def _curl(wire: _Wire) -> str:
+def _inlined(value: Any, data: list[str]) -> Any:
+    """``value`` with each attachment's mark replaced by its base64 data."""
+    if isinstance(value, dict):
+        return {k: _inlined(v, data) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_inlined(v, data) for v in value]
+    if isinstance(value, str) and "\x00file" in value:
+        return _FILE_MARK.sub(lambda m: data[int(m[1])], value)
+    return value
+
+
+def _curl(wire: _Wire, data: list[str]) -> str:
+    """A curl command that streams the reply. Attached files (curl cannot encode them) are inlined in the body as
+    base64, and the body, too large for a command line, is written to a temporary file sent with
+    ``--data-binary @FILE``."""
     env = wire.spec.base_url_env[0]
     if wire.spec.base_url is None:
         base = f"${{{env}}}{FAKE_PATH_PREFIX.get(wire.spec.wire, '')}"
@@ -288,5 +300,12 @@ def _curl(wire: _Wire) -> str:
             note = f"# add {header} if the server needs a key\n"
         else:
             lines.append(f"  {header}")
-    lines.append("  -d @- <<'JSON'")
-    return note + " \\\n".join(lines) + "\n" + json.dumps(wire.body, indent=2, ensure_ascii=False) + "\nJSON\n"
+    if not wire.files:
+        lines.append("  -d @- <<'JSON'")
+        return note + " \\\n".join(lines) + "\n" + json.dumps(wire.body, indent=2, ensure_ascii=False) + "\nJSON\n"
+    lines.append('  --data-binary @"$body"')
+    files = ", ".join(Path(f).name for f in wire.files)
+    return (f"# the attached files ({files}) are inlined in the body as base64: it is written to a temporary file\n"
+            'body="$(mktemp)"\ntrap \'rm -f "$body"\' EXIT\n'
+            f"cat > \"$body\" <<'JSON'\n{json.dumps(_inlined(wire.body, data), indent=2, ensure_ascii=False)}\nJSON\n"
+            + note + " \\\n".join(lines) + "\n")
