@@ -187,9 +187,14 @@ def _execute(load: LoadRun, found: Services, targets: Sequence[str], *, quiet: b
     async def go() -> None:
         async with new_client(network) as client:
             task = asyncio.create_task(load.run(Caller(client), env, writer))
-            while not task.done():
-                await asyncio.wait([task], timeout=view.every_s)
-                view.show(load.stats.snapshot(), load.stop_reason)
+            try:
+                while not task.done():
+                    await asyncio.wait([task], timeout=view.every_s)
+                    view.show(load.stats.snapshot(), load.stop_reason)
+            except asyncio.CancelledError:  # Ctrl-C: the run cancels and traces its calls before the client closes
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise
             await task
 
     with view, eval_run_settings():
