@@ -196,7 +196,15 @@ def add_proxy(sub: Subparsers) -> None:
                                        "configured base URL and trace every chat call. Ctrl-C stops it.")
     proxy.add_argument("--host", default="127.0.0.1", help="the interface to listen on (loopback by default)")
     proxy.add_argument("--port", type=int, default=8787, help="the port (0: any free port)")
-    proxy.add_argument("--allow-remote", action="store_true", help="listen on an interface other than loopback")
+    proxy.add_argument("--allow-remote", action="store_true",
+                       help="listen on an interface other than loopback; every request must then carry the proxy "
+                            "token (X-Workbench-Token or Proxy-Authorization: Bearer)")
+    proxy.add_argument("--token", metavar="TOKEN",
+                       help="the proxy token (default: WORKBENCH_PROXY_TOKEN; with --allow-remote and neither, one "
+                            "is generated and printed once); given on loopback, it is required there too")
+    proxy.add_argument("--use-keyring-keys", action="store_true",
+                       help="add the provider's key (environment, else keyring) to a request that carries none "
+                            "(also [proxy] use_keyring = true); off by default: only the application's own key goes")
     proxy.add_argument("--resilient", action="append", default=[], metavar="ROUTE",
                        help="apply the [policy] (retries honouring Retry-After, fallbacks on the same provider, rate "
                             "limits, circuit breaker) to this route's chat calls before the first byte goes to the "

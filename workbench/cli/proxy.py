@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from types import FrameType
@@ -14,18 +15,34 @@ from workbench.core.errors import WorkbenchError
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.core.capture.access import TOKEN_ENV, Access, new_token, user_keys
     from workbench.core.capture.server import is_loopback, serve
+    from workbench.core.errors import header_safe
     from workbench.services import Services
 
     if not 0 <= args.port <= 65535:
         raise WorkbenchError(f"--port {args.port} is not a port", "give 0 to 65535 (0: any free port)")
-    if not is_loopback(args.host) and not args.allow_remote:
+    remote = not is_loopback(args.host)
+    if remote and not args.allow_remote:
         raise WorkbenchError(f"--host {args.host} is not a loopback address: the proxy forwards with your "
-                             "application's keys", "add --allow-remote to listen there anyway")
+                             "application's keys", "add --allow-remote (a proxy token is then required) to listen "
+                             "there anyway")
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    if token is not None:
+        if len(token) < 8:
+            raise WorkbenchError("the proxy token is shorter than 8 characters",
+                                 f"give --token (or {TOKEN_ENV}) a longer one, or leave both unset on loopback")
+        header_safe(token, "the proxy token (--token or WORKBENCH_PROXY_TOKEN)")
+    generated = remote and token is None
+    if generated:
+        token = new_token()
 
     def ready(url: str) -> None:
         print(f"workbench proxy: listening on {url} (e.g. {url}/openai/v1, {url}/anthropic); Ctrl-C stops it",
               flush=True)
+        if generated:  # said once, here: never stored nor printed again
+            print(f"workbench proxy: remote clients must send X-Workbench-Token: {token} (generated for this run; "
+                  f"set WORKBENCH_PROXY_TOKEN to choose one)", flush=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -42,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
             raise WorkbenchError(f"--resilient {unknown[0]}: no provider is named {unknown[0]}",
                                  f"a route is a provider's name: {', '.join(sorted(specs))}")
         resilient = settings.config.proxy.resilient() | frozenset(args.resilient)
+        keys = user_keys(specs, env) if args.use_keyring_keys or settings.config.proxy.use_keyring else {}
         asyncio.run(serve(args.host, args.port, specs, env, settings.network(env), services.writer(),
-                          on_ready=ready, policies=settings.policies, resilient=resilient))
+                          on_ready=ready, policies=settings.policies, resilient=resilient,
+                          access=Access(token, keys)))
     print("workbench proxy: stopped", file=sys.stderr)
     return EXIT_OK

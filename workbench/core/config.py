@@ -103,6 +103,9 @@ class ProxyRoute(_Section):
 class ProxySection(_Section):
     routes: dict[str, ProxyRoute] = {}
     """``workbench proxy``'s routes by provider name (``/openai/...``: ``openai``)."""
+    use_keyring: bool = False
+    """Add the provider's key (environment, else keyring) to a proxied request that carries none
+    (:mod:`workbench.core.capture.access`); off: the application's own key, or none, goes through."""
 
     def resilient(self) -> frozenset[str]:
         return frozenset(name for name, route in self.routes.items() if route.policy == "resilient")

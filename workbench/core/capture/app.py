@@ -4,7 +4,7 @@ sent on as it arrives; chat calls traced (:mod:`.recording`) through ``sink``.
 
 Status and headers pass through but the hop-by-hop ones; the application's own key header is forwarded and never
 stored; ``X-Workbench-Tags`` (comma-separated) and ``X-Workbench-Session`` are read into the trace's context and
-not forwarded.
+not forwarded. The proxy token and the user's keys: :mod:`.access`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import httpx2
 
 from workbench.core.call_record import CallRecord
+from workbench.core.capture.access import TOKEN_HEADER, Access, refusal
 from workbench.core.capture.recording import CallTap
 from workbench.core.capture.resilient import Resilience
 from workbench.core.capture.routes import Route, route
@@ -45,7 +46,8 @@ def context_of(headers: Mapping[str, str]) -> CallContext:
 
 
 def _forwarded(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k not in HOP_BY_HOP and k not in (TAGS_HEADER, SESSION_HEADER)}
+    return {k: v for k, v in headers.items()
+            if k not in HOP_BY_HOP and k not in (TAGS_HEADER, SESSION_HEADER, TOKEN_HEADER)}
 
 
 class ProxyApp:
@@ -53,8 +55,11 @@ class ProxyApp:
     by the caller); ``sink``: where each traced call goes (already settled: usage estimated, cost)."""
 
     def __init__(self, specs: Mapping[str, ProviderSpec], env: Mapping[str, str], client: httpx2.AsyncClient,
-                 sink: Sink, *, resilience: Resilience | None = None, resilient: frozenset[str] = frozenset()) -> None:
+                 sink: Sink, *, resilience: Resilience | None = None, resilient: frozenset[str] = frozenset(),
+                 access: Access | None = None) -> None:
         self.specs, self.env, self.client, self.sink = specs, env, client, sink
+        self.access = access or Access()
+        """The proxy token every request must carry, and the user's keys it may add (:mod:`.access`)."""
         self.resilience, self.resilient = resilience, resilient
         """The routes (provider names) whose chat calls ``resilience`` sends (:mod:`.resilient`)."""
 
@@ -67,6 +72,10 @@ class ProxyApp:
         if scope["type"] != "http":
             return
         found = route(scope["path"], self.specs, self.env)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if not self.access.granted(headers):
+            await _answer(send, 401, refusal(self.specs[found.provider].wire if found else None))
+            return
         if found is None:
             await _answer(send, 404, b'{"error": {"message": "workbench proxy: no provider route for this path; '
                                      b'use /<provider>/... (e.g. /openai/v1, /anthropic)"}}')
@@ -82,10 +91,10 @@ class ProxyApp:
                 return
             if not message.get("more_body"):
                 break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = scope.get("query_string", b"").decode("latin-1")
         url = found.upstream + (f"?{query}" if query else "")
-        request = self.client.build_request(scope["method"], url, headers=_forwarded(headers), content=bytes(body))
+        sent = {**_forwarded(headers), **self.access.key_headers(self.specs[found.provider], headers, query)}
+        request = self.client.build_request(scope["method"], url, headers=sent, content=bytes(body))
         parsed = json_body(bytes(body)) if found.wire else {}
         if found.wire == "ollama":
             parsed.setdefault("stream", True)

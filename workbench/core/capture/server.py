@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 import uvicorn
 
 from workbench.core.call_record import CallRecord
+from workbench.core.capture.access import Access
 from workbench.core.capture.app import ProxyApp
 from workbench.core.capture.resilient import Resilience
 from workbench.core.errors import WorkbenchError
@@ -51,13 +52,14 @@ def trace_sink(writer: TraceWriter, prices: PriceBook) -> Callable[[CallRecord, 
 async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Mapping[str, str], network: Network,
                 writer: TraceWriter, *, prices: PriceBook | None = None, graceful_s: int = 5,
                 on_ready: Callable[[str], None] | None = None, policies: PolicySet | None = None,
-                resilient: frozenset[str] = frozenset()) -> None:
+                resilient: frozenset[str] = frozenset(), access: Access | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM; ``on_ready`` is told the base URL once listening. The ``resilient`` routes
-    (provider names) send their chat calls with ``policies`` (:mod:`.resilient`), the others pass through."""
+    (provider names) send their chat calls with ``policies`` (:mod:`.resilient`), the others pass through;
+    ``access``: the proxy token and the user's keys (:mod:`.access`)."""
     logging.getLogger("uvicorn.error").addFilter(_UnfinishedOnPurpose())
     async with new_client(network) as client:
         app = ProxyApp(specs, env, client, trace_sink(writer, prices or PriceBook()), resilient=resilient,
-                       resilience=Resilience(client, policies or PolicySet()) if resilient else None)
+                       resilience=Resilience(client, policies or PolicySet()) if resilient else None, access=access)
         # The upstream's own Date and Server headers pass through: uvicorn adds none of its own.
         config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=graceful_s, server_header=False, date_header=False)
