@@ -135,6 +135,11 @@ def test_an_expired_and_a_partially_failed_batch_fail_only_their_cells(tmp_path:
     assert ["HTTP 529 overloaded_error" in str(error) for error in anthropic] == [True, True, False]
     report = workbench("evals", "show", str(summary["run"]), cwd=tmp_path)  # the stored report says what happened
     assert report.returncode == 0 and "batch request expired" in report.stdout and "overloaded" in report.stdout
+    assert f"(openai, {expiring}): expired · 3 requests, 2 succeeded, 1 failed" in report.stdout.replace("\\", "")
+    assert f"(anthropic, {failing}): ended · 3 requests, 1 succeeded, 2 failed" in report.stdout.replace("\\", "")
+    document = json.loads(workbench("evals", "show", str(summary["run"]), "--format", "json", cwd=tmp_path).stdout)
+    assert sorted((b["api"], b["state"], b["failed"]) for b in document["batches"]) == [("anthropic", "ended", 2),
+                                                                                        ("openai", "expired", 1)]
     calls = _calls(tmp_path, str(summary["run"]))
     assert sorted(call["error_class"] or "ok" for call in calls) == ["batch_expired", "http_529", "http_529", "ok",
                                                                       "ok", "ok"]

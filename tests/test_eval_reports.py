@@ -264,7 +264,8 @@ def test_json_is_a_stable_machine_readable_document() -> None:
     text = render(base_and_head(), "json")
     document = json.loads(text)
     assert list(document) == sorted(document)
-    assert set(document) == {"format", "version", "run", "gate", "totals", "cells", "diff"}
+    assert set(document) == {"format", "version", "run", "gate", "totals", "cells", "diff", "batches"}
+    assert document["batches"] == []  # a run made without --batch
     assert document["run"]["id"] == "head" and document["run"]["targets"] == [GPT, LLAMA]
     assert document["totals"] == {"runs": 10, "passes": 6, "pass_rate": 0.6, "cost_usd": 0.0123, "unpriced_calls": 0,
                                   "passed": False, "gate_failures": gate_failures(base_and_head(), 0.8)}

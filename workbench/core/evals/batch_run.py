@@ -39,9 +39,8 @@ from workbench.core.evals.batch_api import (
     batch_api,
     record_of,
 )
-from workbench.core.evals.model import CellResult, RunInfo, SuiteTarget
+from workbench.core.evals.model import CellResult, RunInfo, StoredBatch, SuiteTarget
 from workbench.core.evals.node_bridge import node_session
-from workbench.core.evals.run_store import StoredBatch
 from workbench.core.evals.runner import EvalRunner, Prepared, cache_key, observed
 from workbench.core.evals.traced import TracedAnswer
 from workbench.core.race import settle

@@ -440,6 +440,28 @@ class RunDiff:
 
 
 @dataclass(slots=True)
+class StoredBatch:
+    """A provider batch a run submitted (``eval --batch``): where it went, the cells it holds (custom id → cell
+    identity), its last state and counts, and when its results were collected (None: not yet)."""
+
+    run_id: str
+    batch_id: str
+    api: str
+    target: str
+    """The suite target's label."""
+    submitted_at: float
+    cells: dict[str, str]
+    state: str = "submitted"
+    succeeded: int = 0
+    failed: int = 0
+    collected_at: float | None = None
+
+    @property
+    def requests(self) -> int:
+        return len(self.cells)
+
+
+@dataclass(slots=True)
 class RunReport:
     """Everything a report renders: the run, its cells, and the diff against a previous run if asked."""
 
@@ -447,6 +469,8 @@ class RunReport:
     cells: list[CellSummary]
     diff: RunDiff | None = None
     gate: float | None = None
+    batches: list[StoredBatch] = field(default_factory=list)
+    """The provider batches the run submitted (``eval --batch``)."""
 
     @property
     def runs(self) -> int:

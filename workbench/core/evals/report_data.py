@@ -43,7 +43,8 @@ def report_for(store: RunSource, run: RunInfo, *, compare: RunInfo | None = None
     if compare is None and run.compared_with is not None:
         with contextlib.suppress(ConfigError):  # no longer stored: the report says whom it was compared with
             compare = store.run(run.compared_with)
-    report = RunReport(run, cells_of(store, run), gate=run.gate if gate is None else gate)
+    report = RunReport(run, cells_of(store, run), gate=run.gate if gate is None else gate,
+                       batches=store.batches(run.id) if isinstance(store, EvalStore) else [])
     if compare is not None:
         report.diff = diff_runs(RunReport(compare, cells_of(store, compare)), report)
     return report

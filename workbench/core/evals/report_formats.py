@@ -28,7 +28,15 @@ from workbench.core.evals.diff import (
     pass_rates,
     percent,
 )
-from workbench.core.evals.model import CellKey, CellResult, CellSummary, DiffEntry, RunDiff, RunReport
+from workbench.core.evals.model import (
+    CellKey,
+    CellResult,
+    CellSummary,
+    DiffEntry,
+    RunDiff,
+    RunReport,
+    StoredBatch,
+)
 from workbench.core.evals.stats import total_cost
 
 REPORT_FORMATS = ("md", "json", "junit", "html")
@@ -204,6 +212,19 @@ def _run_line(report: RunReport) -> str:
     return f"Run {run.id} of {run.suite_path} · started {started} · {status}"
 
 
+def _batch_lines(report: RunReport) -> list[str]:
+    """A line per provider batch of the run: its id, target, state and counts, and whether it was collected."""
+    return [f"batch {batch.batch_id} ({batch.api}, {batch.target}): {batch.state} · {batch.requests} requests, "
+            f"{batch.succeeded} succeeded, {batch.failed} failed" + ("" if batch.collected_at else " · not collected")
+            for batch in report.batches]
+
+
+def _batch_json(batch: StoredBatch) -> dict[str, Any]:
+    return {"id": batch.batch_id, "api": batch.api, "target": batch.target, "state": batch.state,
+            "requests": batch.requests, "succeeded": batch.succeeded, "failed": batch.failed,
+            "submitted_at": batch.submitted_at, "collected_at": batch.collected_at}
+
+
 def _diff_counts(diff: RunDiff) -> str:
     counts = {change: len(diff.of(change)) for change in CHANGES}
     return " · ".join(f"{count} {change}" for change, count in counts.items() if count)
@@ -226,6 +247,8 @@ def _entries(diff: RunDiff, changes: Iterable[str]) -> list[DiffEntry]:
 def _markdown(report: RunReport) -> str:
     lines = [f"## {_md(_headline(report))}", "", _md(_run_line(report)), ""]
     lines += [f"- {_md(reason)}" for reason in verdict_reasons(report) or ()]
+    if report.batches:
+        lines += ["", *(f"- {_md(line)}" for line in _batch_lines(report))]
     for table in _tables(report):
         lines += ["", f"### Prompt: {_md(table.prompt)}", ""]
         rows = [(test, *(_cell_text(cell) if cell else "–" for cell in cells)) for test, cells in table.rows]
@@ -295,6 +318,7 @@ def _json(report: RunReport) -> str:
                    "gate_failures": failures},
         "cells": [_cell_json(cell, with_results=True) for cell in report.cells],
         "diff": None if report.diff is None else _diff_json(report.diff),
+        "batches": [_batch_json(batch) for batch in report.batches],
     }
     return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
@@ -410,7 +434,7 @@ def _html(report: RunReport) -> str:
              "</head>", "<body>", "<header>", f"<h1>{e(_headline(report))}</h1>",
              f'<p class="muted">{e(_run_line(report))}</p>']
     parts += [_html_list("reasons", [("fail", e(reason)) for reason in verdict_reasons(report) or ()]),
-              "</header>"]
+              *(f'<p class="muted">{e(line)}</p>' for line in _batch_lines(report)), "</header>"]
     for table in _tables(report):
         parts += ["<section>", f"<h2>Prompt: {e(table.prompt)}</h2>", '<table class="grid">',
                   "<thead><tr><th>Test</th>" + "".join(f"<th>{e(target)}</th>" for target in table.targets),

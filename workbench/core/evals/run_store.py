@@ -11,12 +11,12 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import ConfigError
-from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo
+from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo, StoredBatch
 from workbench.core.evals.redaction import cacheable, stored_grading, stored_observation
 from workbench.core.evals.run_lock import RunLock, is_alive
 from workbench.core.evals.store_schema import migrate
@@ -39,6 +39,9 @@ def _run(row: sqlite3.Row) -> RunInfo:
                    exit_code=row["exit_code"])
 
 
+__all__ = ["EvalStore", "StoredBatch", "default_path"]
+
+
 def _fields(value: Observation | Grading) -> dict[str, Any]:
     """A flat dataclass as a dict (shallow: its fields are plain values, a str → str mapping at most)."""
     return {f.name: getattr(value, f.name) for f in fields(value)}
@@ -50,28 +53,6 @@ def _json(observation: Observation) -> str:
 
 def _observation(text: str) -> Observation:
     return Observation(**json.loads(text))
-
-
-@dataclass(slots=True)
-class StoredBatch:
-    """A provider batch a run submitted (``eval --batch``): where it went, the cells it holds (custom id → cell
-    identity), its last state and counts, and when its results were collected (None: not yet)."""
-
-    run_id: str
-    batch_id: str
-    api: str
-    target: str
-    """The suite target's label."""
-    submitted_at: float
-    cells: dict[str, str]
-    state: str = "submitted"
-    succeeded: int = 0
-    failed: int = 0
-    collected_at: float | None = None
-
-    @property
-    def requests(self) -> int:
-        return len(self.cells)
 
 
 class EvalStore:
