@@ -81,15 +81,16 @@ def cell_detail(key: CellKey, results: Sequence[CellResult]) -> Text:
     return out
 
 
-def diff_text(report: RunReport) -> Text:
-    """The changes against the previous run, the ones that matter first, with both pass rates."""
+def diff_text(report: RunReport, against: str = "the previous run") -> Text:
+    """The changes against the previous run (or the run ``against`` says), the ones that matter first, with both
+    pass rates."""
     from workbench.core.evals.diff import CHANGES, pass_rates
 
     diff = report.diff
     if diff is None:
         return Text("No earlier run of this suite to compare with: run it again to see a diff.", style="dim")
     out = Text()
-    out.append(f"run {diff.head.id} against the previous run {diff.base.id}\n\n", style="dim")
+    out.append(f"run {diff.head.id} against {against} {diff.base.id}\n\n", style="dim")
     for change in CHANGES:
         entries = diff.of(change)
         if change == "unchanged":

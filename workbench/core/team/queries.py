@@ -13,18 +13,23 @@ filters need), so a page costs the same at a million calls as at a thousand. A r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench.core.errors import ConfigError
 from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo
-from workbench.core.traces.columns import CALL_COLUMNS
+from workbench.core.traces.columns import CALL_COLUMNS, PAYLOAD_COLUMNS
 from workbench.core.traces.filters import ID_SLACK_S, NO_FILTERS, Filters, id_bound
 from workbench.core.traces.stats import cache_figures
 
 if TYPE_CHECKING:
     import psycopg
+
+    from workbench.core.team.target import TeamTarget
+
+T = TypeVar("T")
 
 PUSHED_BY = ("user", "host")
 """The keys a team row adds to the local shape: who pushed it (``team_user``) and from which host."""
@@ -87,16 +92,38 @@ class TeamTraces:
                           f"WHERE {' AND '.join(bounds)} AND {where} ORDER BY t.call_id DESC LIMIT %s",
                           [*extra, *args, limit])
 
-    def search(self, text: str, filters: Filters = NO_FILTERS, limit: int = 50) -> list[dict[str, Any]]:
+    def search(self, text: str, filters: Filters = NO_FILTERS, before: str | None = None,
+               limit: int = 50) -> list[dict[str, Any]]:
         """Calls whose prompt or reply holds every word of ``text`` (PostgreSQL's ``simple`` text search: words,
-        case folded), newest first; the calls are read newest first until ``limit`` match."""
+        case folded), newest first, read down the calls until ``limit`` match. Each row carries ``_cursor`` (its id):
+        pass the last one as ``before`` for the next page."""
         if not text.split():
             raise ConfigError("nothing to search for", "give a word to search for")
         where, args = sql_where(filters)
-        return self._rows(
+        if before is not None:
+            where += " AND c.id < %s"
+            args.append(before)
+        rows = self._rows(
             f"SELECT {_CALLS} FROM calls c JOIN payloads p ON p.call_id = c.id WHERE {where} AND "
             "to_tsvector('simple', coalesce(p.request_json, '') || ' ' || coalesce(p.response_text, '')) "
             "@@ plainto_tsquery('simple', %s) ORDER BY c.id DESC LIMIT %s", [*args, text, limit])
+        for row in rows:
+            row["_cursor"] = row["id"]
+        return rows
+
+    def get(self, call_id: str) -> dict[str, Any] | None:
+        """One call with its payload and tags, as ``TraceStore.get`` (a unique id prefix is enough)."""
+        rows = self._rows(f"SELECT {_CALLS} FROM calls c WHERE starts_with(c.id, %s) ORDER BY c.id LIMIT 2",
+                          [call_id])
+        if len(rows) != 1:
+            return None
+        call = rows[0]
+        payload = self._rows(f"SELECT {', '.join(p for p in PAYLOAD_COLUMNS if p != 'call_id')} FROM payloads "
+                             "WHERE call_id = %s", [call["id"]])
+        call["payload"] = payload[0] if payload else None
+        call["tags"] = [r["tag"] for r in self._rows("SELECT tag FROM call_tags WHERE call_id = %s ORDER BY tag",
+                                                     [call["id"]])]
+        return call
 
     def stats(self, by: str, filters: Filters = NO_FILTERS) -> list[dict[str, Any]]:
         """``traces stats`` from the team's calls: the local figures (every percentile exact), grouped by ``by``
@@ -197,3 +224,40 @@ class TeamRuns:
                                 [Grading(**g) for g in json.loads(str(gradings))], bool(passed), float(score),  # type: ignore[arg-type]
                                 bool(cached), None if trace_id is None else str(trace_id))
             yield result, str(text)
+
+
+class TeamReader:
+    """A read-only connection kept open (the TUI's local/team switch): the schema checked once, the reads of several
+    threads one at a time, a driver error raised as the one line :func:`~.connection.describe` makes of it."""
+
+    def __init__(self, target: TeamTarget) -> None:
+        import psycopg
+
+        from workbench.core.team import migrations
+        from workbench.core.team.connection import connect, describe
+
+        self.target = target
+        self._lock = threading.Lock()
+        self.conn = connect(target)
+        try:
+            migrations.check(self.conn)
+        except psycopg.Error as exc:
+            self.conn.close()
+            raise describe(exc, target) from None
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def read(self, query: Callable[[psycopg.Connection[tuple[object, ...]]], T]) -> T:
+        import psycopg
+
+        from workbench.core.team.connection import describe
+
+        with self._lock:
+            try:
+                return query(self.conn)
+            except psycopg.Error as exc:
+                raise describe(exc, self.target) from None
+
+    def close(self) -> None:
+        self.conn.close()

@@ -44,6 +44,7 @@ from workbench.ui.base import WorkbenchScreen
 from workbench.ui.eval_render import cell_detail, cell_text, diff_text, preflight_text, run_summary
 from workbench.ui.prompt_text import split_targets
 from workbench.ui.render import fmt_usd
+from workbench.ui.team_switch import TeamSwitch
 
 if TYPE_CHECKING:
     from workbench.core.evals.model import CellKey, CellResult, RunInfo, RunReport, Suite, SuiteTarget
@@ -90,6 +91,7 @@ class EvalsScreen(WorkbenchScreen):
         Binding("g", "show_tab('grid')", "Grid"),
         Binding("d", "show_tab('diff')", "Diff"),
         Binding("ctrl+l", "reload", "Reload suites"),
+        Binding("t", "toggle_store", "Local/team", show=False),
     ]
     DEFAULT_CSS = """
     EvalsScreen #evals-main { height: 1fr; }
@@ -133,6 +135,9 @@ class EvalsScreen(WorkbenchScreen):
         self._timer: Timer | None = None
         self.shown: CellKey | None = None
         """The cell in the Cell tab (redrawn as its results arrive)."""
+        self.switch = TeamSwitch()
+        """Local or team (``t``): the Diff tab compares the run with the suite's previous local run, or with the
+        team store's latest run of the suite (CI's, a teammate's)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -169,6 +174,81 @@ class EvalsScreen(WorkbenchScreen):
     def on_unmount(self) -> None:
         if self.control is not None:
             self.control.cancel()
+        self.switch.close()
+
+    # -- the local/team switch -------------------------------------------------------------------------
+
+    def action_toggle_store(self) -> None:
+        """Compare with the team store's runs, or with the local ones again; the subtitle says which."""
+        if self.switch.on:
+            self.switch.close()
+            self._store_switched()
+            return
+        self.open_team()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="team", name="team-open")
+    def open_team(self) -> None:
+        app = self.workbench
+        try:
+            self.switch.open(app)
+        except Exception as exc:
+            app.report(exc, "cannot show the team store: ")
+            return
+        app.call_from_thread(self._store_switched)
+
+    def _store_switched(self) -> None:
+        self.sub_title = self.switch.label()
+        self.compare()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="eval-compare", name="eval-compare")
+    def compare(self) -> None:
+        """The Diff tab for the run shown (else the latest local run): against the previous local run of its suite,
+        or, switched to the team store, against the team's latest other run of it."""
+        app = self.workbench
+        try:
+            text = self._comparison()
+        except Exception as exc:
+            app.report(exc, "cannot compare: ")
+            return
+        app.call_from_thread(self.query_one("#diff-text", Static).update, text)
+
+    def _comparison(self) -> Text:
+        from workbench.core.evals.diff import diff_runs
+        from workbench.core.evals.model import RunReport
+        from workbench.core.evals.report_data import cells_of, report_for
+        from workbench.core.evals.run_store import EvalStore, default_path
+        from workbench.core.team.queries import TeamRuns
+
+        app = self.workbench
+        settings = app.settings()
+        store = EvalStore(default_path(settings.trace_path(app.env)), settings.redactor())
+        try:
+            try:
+                run = store.run(self.run_info.id if self.run_info is not None else "last")
+            except WorkbenchError:
+                return Text("No local run yet: run a suite (r) to compare it.", style="dim")
+            reader = self.switch.reader
+            if reader is None:
+                return diff_text(report_for(store, run, compare=store.previous(run)))
+            report = RunReport(run, cells_of(store, run))
+
+            def theirs(conn: Any) -> tuple[str, RunReport | None]:
+                team = TeamRuns(conn)
+                other = next((r for r in team.runs(run.suite, 2) if r.id != run.id), None)
+                if other is None:
+                    return "", None
+                who = team.pushed_by(other)
+                cells = cells_of(team, other)
+                return f"the team's latest run (pushed by {who.user}@{who.host})", RunReport(other, cells)
+
+            against, base = reader.read(theirs)
+            if base is None:
+                return Text(f"No other run of {run.suite} in the team store yet: push one (workbench sync --push, "
+                            "eval --sync).", style="dim")
+            report.diff = diff_runs(base, report)
+            return diff_text(report, against)
+        finally:
+            store.close()
 
     # -- suites and pre-flight -----------------------------------------------------------------------
 
@@ -454,6 +534,8 @@ class EvalsScreen(WorkbenchScreen):
                         f"`workbench eval {self.suite_path} --resume {report.run.id}`", severity="warning", timeout=8)
         if self.selected is not None:
             self.select(self.selected)  # the cache changed: refresh the pre-flight
+        if self.switch.on:  # the Diff tab compares with the team's run
+            self.compare()
 
     def action_cancel(self) -> None:
         if self.control is None:

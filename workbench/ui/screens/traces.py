@@ -28,6 +28,7 @@ from workbench.core.traces.follow import POLL_S, Follower
 from workbench.ui.base import WorkbenchScreen
 from workbench.ui.messages import ReplayRequested
 from workbench.ui.render import fmt_ms, fmt_usd, trace_detail
+from workbench.ui.team_switch import TeamSwitch
 
 if TYPE_CHECKING:
     from workbench.core.request import ChatRequest
@@ -87,6 +88,21 @@ def totals_text(totals: dict[str, Any] | None, searching: bool) -> Text:
     return out
 
 
+def team_page(conn: Any, cursor: str | None, text: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A page of the team store's calls (found by ``text`` when given) and, for the first page, the totals."""
+    from workbench.core.team.queries import TeamTraces
+
+    store = TeamTraces(conn)
+    rows = store.search(text, before=cursor, limit=PAGE) if text else store.page(before=cursor, limit=PAGE)
+    return rows, totals_of(store.stats("status")) if cursor is None else None
+
+
+def team_call(conn: Any, call_id: str) -> dict[str, Any] | None:
+    from workbench.core.team.queries import TeamTraces
+
+    return TeamTraces(conn).get(call_id)
+
+
 def chunk_gaps_ms(packed: bytes | None) -> list[float]:
     """Inter-chunk gaps (ms) from a payload's ``chunk_ms`` (little-endian float32 arrival times)."""
     if not packed or len(packed) % 4:
@@ -102,6 +118,7 @@ class TracesScreen(WorkbenchScreen):
         Binding("ctrl+l", "reload", "Reload"),
         Binding("f", "toggle_follow", "Follow"),
         Binding("p", "promote", "Promote to test"),
+        Binding("t", "toggle_store", "Local/team", show=False),
     ]
     DEFAULT_CSS = """
     TracesScreen #traces-main { height: 1fr; }
@@ -128,6 +145,8 @@ class TracesScreen(WorkbenchScreen):
         self.follower: Follower | None = None
         """Follow mode: the calls written since the last poll (``None``: off, or not started yet)."""
         self.follow_timer: Timer | None = None
+        self.switch = TeamSwitch()
+        """Local or team (``t``): the store the pages, totals and details are read from."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -163,8 +182,38 @@ class TracesScreen(WorkbenchScreen):
     def following(self) -> bool:
         return self.follow_timer is not None
 
+    def on_unmount(self) -> None:
+        self.switch.close()
+
+    def action_toggle_store(self) -> None:
+        """The local store or the team store (read-only): says which in the subtitle, or why it stays local."""
+        if self.switch.on:
+            self.switch.close()
+            self._store_switched()
+            return
+        self.open_team()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="team", name="team-open")
+    def open_team(self) -> None:
+        app = self.workbench
+        try:
+            self.switch.open(app)
+        except Exception as exc:
+            app.report(exc, "cannot show the team store: ")
+            return
+        app.call_from_thread(self._store_switched)
+
+    def _store_switched(self) -> None:
+        if self.following:  # follow mode watches the local log
+            self.action_toggle_follow()
+        self.sub_title = self.switch.label()
+        self.reload()
+
     def action_toggle_follow(self) -> None:
         """Follow mode on or off: while on, calls written by any process appear at the top as they are written."""
+        if self.switch.on:
+            self.notify("follow mode watches the local trace log\nnext: t switches back to it", timeout=5)
+            return
         if self.follow_timer is not None:
             self.follow_timer.stop()
             self.follow_timer, self.follower = None, None
@@ -225,11 +274,15 @@ class TracesScreen(WorkbenchScreen):
         app = self.workbench
         totals = None
         try:
-            store = app.store()
-            with app.store_lock:
-                rows = store.search(text, before=cursor, limit=PAGE) if text else store.page(before=cursor, limit=PAGE)
-                if cursor is None:  # the first page: the totals of this state too
-                    totals = read_totals(store)
+            if (reader := self.switch.reader) is not None:
+                rows, totals = reader.read(lambda conn: team_page(conn, cursor, text))
+            else:
+                store = app.store()
+                with app.store_lock:
+                    rows = store.search(text, before=cursor, limit=PAGE) if text else \
+                        store.page(before=cursor, limit=PAGE)
+                    if cursor is None:  # the first page: the totals of this state too
+                        totals = read_totals(store)
         except Exception as exc:
             app.report(exc, "cannot read the trace store: ")
             rows = None
@@ -286,8 +339,11 @@ class TracesScreen(WorkbenchScreen):
     def show_detail(self, call_id: str) -> None:
         app = self.workbench
         try:
-            with app.store_lock:
-                call = app.store().get(call_id)
+            if (reader := self.switch.reader) is not None:
+                call = reader.read(lambda conn: team_call(conn, call_id))
+            else:
+                with app.store_lock:
+                    call = app.store().get(call_id)
         except Exception as exc:
             app.report(exc, "cannot read the call: ")
             return
@@ -298,7 +354,10 @@ class TracesScreen(WorkbenchScreen):
         if worker is not None and worker.is_cancelled:  # another call was highlighted meanwhile
             return
         self.detail = call
-        self.query_one("#detail", Static).update(trace_detail(call))
+        detail = trace_detail(call)
+        if "user" in call:  # from the team store: who pushed it
+            detail = Text.assemble((f"pushed by {call['user']}@{call['host']}\n", "dim"), detail)
+        self.query_one("#detail", Static).update(detail)
         gaps = chunk_gaps_ms((call.get("payload") or {}).get("chunk_ms"))
         self.gaps = gaps
         label, sparkline = self.query_one("#gaps-label", Static), self.query_one("#gaps", Sparkline)
