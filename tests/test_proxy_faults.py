@@ -127,7 +127,7 @@ async def test_a_hanging_provider_hangs_for_the_application_which_may_give_up_an
 
         await eventually(closed, "the upstream requests closed")
         path, _, body = call("openai", "ok@tokens=3")
-        assert (await client.post(f"{proxy.url}/{path}", json=body)).status_code == 200
+        assert (await client.post(f"{proxy.url}/{path}", json=body, timeout=30)).status_code == 200
     proxy.stop()
     rows = {r["model"]: r for r in traces()}
     assert (rows["ok@tokens=3"]["status"], len(rows)) == ("ok", 3)
