@@ -4,16 +4,20 @@ of a new suite that passes when run."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
 from tests.conftest import prompt_workspace
+from tests.images import png
 from tests.test_cli import json_lines, workbench
 from tests.test_proxy import CANARY, Proxy, start_proxy
 from tests.test_ui import SIZE, editor, wait_for
@@ -111,3 +115,46 @@ async def test_a_captured_call_opens_in_the_editor_as_sent_and_is_promoted_to_a_
     result = workbench("eval", str(path), "--json", "--no-cache", cwd=workspace, env=env)
     assert result.returncode == 0, result.stderr
     assert json_lines(result.stdout)[-1]["passes"] == 1
+
+
+def test_every_captured_row_has_the_upstream_status_success_or_not(fake_server: FakeServerProcess) -> None:
+    for proxy in start_proxy(OPENAI_BASE_URL=f"{fake_server.base_url}/v1"):
+        client = openai.OpenAI(base_url=f"{proxy.url}/openai/v1", api_key=CANARY, max_retries=0)
+        stream = client.chat.completions.create(model="s@tokens=3", messages=CONVERSATION[1:2], stream=True)  # type: ignore[arg-type]
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        for status in (429, 503):
+            with pytest.raises(openai.APIStatusError):
+                client.chat.completions.create(model=f"e{status}@status={status},fail=9",  # type: ignore[arg-type]
+                                               messages=CONVERSATION[1:2])
+        proxy.stop()
+    assert workbench("run", "hi", "-m", "fake/own@tokens=2").returncode == 0  # a workbench call, for comparison
+    rows = {str(r["model"]).split("@")[0]: r for r in json_lines(workbench("traces", "list", "--json").stdout)}
+    statuses = {}
+    for name, row in rows.items():
+        detail = json.loads(workbench("traces", "show", str(row["id"]), "--json").stdout)
+        statuses[name] = detail["http_status"]
+        assert detail["attempts"][-1]["status"] == detail["http_status"]
+    assert statuses == {"s": 200, "e429": 429, "e503": 503, "own": 200}
+
+
+def test_a_captured_anthropic_call_keeps_its_tools_and_what_its_image_was_never_its_bytes(
+        fake_server: FakeServerProcess) -> None:
+    image = png(4, 3)
+    encoded = base64.b64encode(image).decode()
+    for proxy in start_proxy(ANTHROPIC_BASE_URL=fake_server.base_url):
+        client = anthropic.Anthropic(base_url=f"{proxy.url}/anthropic", api_key=CANARY)
+        client.messages.create(model="a@tokens=3", max_tokens=50, system="Describe.", messages=[  # type: ignore[arg-type]
+            {"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                                      "data": encoded}},
+                                         {"type": "text", "text": "What is this?"}]}],
+            tools=[{"name": "get_weather", "description": "Weather now",
+                    "input_schema": WEATHER["function"]["parameters"]}])  # type: ignore[index]
+        proxy.stop()
+    detail = shown()
+    (message,) = detail["request"]["messages"]
+    assert message["content"] == "What is this?" and detail["request"]["system"] == "Describe."
+    assert message["attached"] == [{"name": "attachment-1", "media_type": "image/png", "size": len(image),
+                                    "sha256": hashlib.sha256(image).hexdigest(), "width": 4, "height": 3}]
+    assert detail["request"]["params"]["tools"] == [WEATHER] and detail["http_status"] == 200
+    store = Path(os.environ["WORKBENCH_TRACES"])
+    assert encoded[:40].encode() not in b"".join(p.read_bytes() for p in store.parent.glob(store.name + "*"))

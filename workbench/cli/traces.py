@@ -272,13 +272,15 @@ def _show(store: Any, call_id: str, as_json: bool) -> int:
         out.print(trace_detail(call), end="")
         out.print(f"\n{len(gaps)} content chunks", style="dim", markup=False)
         return 0
+    attempts = json.loads(payload.get("attempts_json") or "[]")  # the last one answered (its status: http_status)
     detail = {**_public({k: v for k, v in call.items() if k != "payload"}),
               "request": json.loads(payload["request_json"]) if payload.get("request_json") else None,
               "response": payload.get("response_text"), "reasoning": payload.get("reasoning_text"),
               "tool_calls": json.loads(payload.get("tool_calls_json") or "[]"),
               "refusal": payload.get("refusal_text"), "refusal_category": payload.get("refusal_category"),
               "blocks": json.loads(payload.get("blocks_json") or "[]"),
-              "attempts": json.loads(payload.get("attempts_json") or "[]"), "chunk_ms": [round(g, 3) for g in gaps]}
+              "attempts": attempts, "chunk_ms": [round(g, 3) for g in gaps],
+              "http_status": attempts[-1].get("status") if attempts else None}
     print(json.dumps(detail, ensure_ascii=False))
     return 0
 

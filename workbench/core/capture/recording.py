@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from workbench.core.call_record import CallRecord, apply_event
+from workbench.core.call_record import Attempt, CallRecord, apply_event
 from workbench.core.capture.routes import Route
 from workbench.core.capture.wire_request import chat_request
 from workbench.core.errors import (
@@ -201,4 +201,10 @@ class CallTap:
             record.fail(TruncatedStreamError(record.target, "stream ended before the provider's final event",
                                              "the provider or a proxy dropped the stream"))
         record.timing.end_ns = at_ns
+        if not record.attempts and self.status:  # passed through: one attempt, with the upstream's status
+            error = record.error
+            record.attempts.append(Attempt(record.target, "first", status=self.status,
+                                           error=None if error is None else str(error),
+                                           error_class=None if error is None else error.error_class,
+                                           ttft_ms=record.timing.ttft_ms, latency_ms=record.timing.latency_ms))
         return record
