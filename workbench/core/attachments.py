@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +67,43 @@ class Attachment(BaseModel):
         if self.detail is not None:
             out["detail"] = self.detail
         return out
+
+
+class AttachedFile(BaseModel):
+    """A file a prompt file or session attaches with settings of its own: ``{path: chart.png, detail: low}`` (a
+    plain path is an entry too: :data:`AttachmentEntry`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(min_length=1)
+    detail: Literal["low", "high", "auto"] | None = None
+    """The image's OpenAI ``detail`` (:data:`IMAGE_DETAILS`), as ``--image-detail`` sets it."""
+
+
+AttachmentEntry = str | AttachedFile
+"""An ``attachments:`` entry of a prompt file or session: a path, or an :class:`AttachedFile`."""
+
+
+def entry_path(entry: AttachmentEntry) -> str:
+    return entry if isinstance(entry, str) else entry.path
+
+
+def load_entry(entry: AttachmentEntry, base: Path | None = None, *, where: str | None = None) -> Attachment:
+    """The attachment an entry names, with its ``detail`` (an image's only: a :class:`ConfigError` for a PDF)."""
+    attachment = load_attachment(entry_path(entry), base, where=where)
+    if isinstance(entry, str) or entry.detail is None:
+        return attachment
+    if not attachment.is_image:
+        raise ConfigError(f"{where + ': ' if where else ''}{entry.path}: detail is an image's setting, not a "
+                          f"{attachment.media_type}'s", "drop detail: from this entry")
+    return attachment.model_copy(update={"detail": entry.detail})
+
+
+def entry_of(attachment: Attachment, path: str | None = None) -> AttachmentEntry:
+    """How a prompt file or session names ``attachment``: its ``path`` (default: where it was read), with its
+    detail when it has one."""
+    shown = path or attachment.path or attachment.name
+    return shown if attachment.detail is None else AttachedFile(path=shown, detail=attachment.detail)  # type: ignore[arg-type]
 
 
 def attachment_from_bytes(data: bytes, name: str, *, path: str | None = None, where: str | None = None) -> Attachment:

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from workbench.core.attachments import AttachmentEntry, entry_of
 from workbench.core.errors import ConfigError
 from workbench.core.request import (
     MAX_CACHE_BREAKPOINTS,
@@ -79,9 +80,9 @@ class PromptMessage(BaseModel):
     """An assistant turn's tool calls: ``id``, ``name``, ``arguments`` (JSON text, or a mapping)."""
     tool_call_id: str | None = None
     """A ``tool`` turn's call: its content is that call's result."""
-    attachments: list[str] = Field(default_factory=list)
+    attachments: list[AttachmentEntry] = Field(default_factory=list)
     """Images and PDFs a user turn carries: paths, relative ones to the prompt file's folder (read when the
-    request is made, :func:`request_turns`)."""
+    request is made, :func:`request_turns`), or ``{path, detail}`` for an image's OpenAI detail."""
     cache: bool = False
     """A prompt-cache breakpoint after this turn (Anthropic ``cache_control``; others cache on their own)."""
 
@@ -103,21 +104,21 @@ def prompt_message(message: Message) -> PromptMessage:
     """A request's turn as a file holds it."""
     return PromptMessage(role=message.role, content=message.content, tool_calls=list(message.tool_calls),
                          tool_call_id=message.tool_call_id,
-                         attachments=[a.path or a.name for a in message.attachments])
+                         attachments=[entry_of(a) for a in message.attachments])
 
 
 def request_turns(messages: Sequence[PromptMessage], fill: Callable[[str], str] = str, *,
                   folder: Path | None = None, where: str = "") -> tuple[Message, ...]:
     """A file's turns as a request's (:func:`request_message`), each user turn's attachments read from their
     paths (relative ones against ``folder``, else the working directory); ``where`` names the file in errors."""
-    from workbench.core.attachments import load_attachment
+    from workbench.core.attachments import load_entry
 
     turns = []
     for i, message in enumerate(messages):
         turn = request_message(message, fill)
         if message.attachments:
-            files = tuple(load_attachment(path, folder, where=f"{where}messages[{i}].attachments[{j}]")
-                          for j, path in enumerate(message.attachments))
+            files = tuple(load_entry(entry, folder, where=f"{where}messages[{i}].attachments[{j}]")
+                          for j, entry in enumerate(message.attachments))
             turn = turn.model_copy(update={"attachments": files})
         turns.append(turn)
     return tuple(turns)
@@ -142,7 +143,7 @@ def message_data(message: PromptMessage) -> dict[str, Any]:
     if message.tool_calls:
         out["tool_calls"] = [call.model_dump(exclude_none=True) for call in message.tool_calls]
     if message.attachments:
-        out["attachments"] = list(message.attachments)
+        out["attachments"] = [e if isinstance(e, str) else e.model_dump(exclude_none=True) for e in message.attachments]
     if message.cache:
         out["cache"] = True
     return out

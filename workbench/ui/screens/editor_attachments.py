@@ -12,7 +12,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.ui.base import WorkbenchScreen
 
 if TYPE_CHECKING:
-    from workbench.core.attachments import Attachment
+    from workbench.core.attachments import Attachment, AttachmentEntry
     from workbench.core.prompts import Prompt
     from workbench.ui.widgets.editor.meter import LiveMeter
 
@@ -45,30 +45,34 @@ class EditorAttachments(WorkbenchScreen):
     def set_attachments(self, attachments: Sequence[Attachment]) -> None:
         self.attachments = list(attachments)
         shown = self.query_one("#attachments", Static)
-        shown.update("attached: " + ", ".join(f"{a.name} ({a.media_type}, {a.size:,} B)" for a in attachments))
+        shown.update("attached: " + ", ".join(f"{a.name} ({a.media_type}, {a.size:,} B"
+                                              f"{', detail ' + a.detail if a.detail else ''})" for a in attachments))
         shown.display = bool(attachments)
         self.meter.schedule_estimate()
         self.meter.render_meter()
 
-    def attachment_paths(self) -> list[str]:
-        """The attachments' paths as a prompt file holds them: relative to its ``prompts/`` folder when inside it."""
+    def attachment_paths(self) -> list[AttachmentEntry]:
+        """The attachments as a prompt file holds them: paths relative to its ``prompts/`` folder when inside it,
+        with an image's detail when it has one."""
         from pathlib import Path
 
+        from workbench.core.attachments import entry_of
         from workbench.core.prompts import prompts_folder
 
         folder = prompts_folder(self.workbench.workspace()).resolve()
         paths = [Path(a.path or a.name) for a in self.attachments]
-        return [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in paths]
+        return [entry_of(a, str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p))
+                for a, p in zip(self.attachments, paths, strict=True)]
 
     def load_prompt_attachments(self, prompt: Prompt) -> None:
         """The prompt's last user turn's attachments, read from their paths (relative to its folder)."""
-        from workbench.core.attachments import load_attachment
+        from workbench.core.attachments import load_entry
         from workbench.core.prompts import prompts_folder
 
         users = [m for m in prompt.messages if m.role == "user"]
         try:
-            self.set_attachments([load_attachment(path, prompts_folder(self.workbench.workspace()))
-                                  for path in (users[-1].attachments if users else ())])
+            self.set_attachments([load_entry(entry, prompts_folder(self.workbench.workspace()))
+                                  for entry in (users[-1].attachments if users else ())])
         except WorkbenchError as exc:
             self.set_attachments([])
             self.workbench.report(exc, f"prompt {prompt.name}: ")
