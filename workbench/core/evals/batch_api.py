@@ -41,10 +41,10 @@ class BatchLimits:
 
 LIMITS = {"openai": BatchLimits(50_000, 200 * 1024 * 1024), "anthropic": BatchLimits(100_000, 256 * 1024 * 1024)}
 """Each batch API's documented limits: requests and bytes per batch (OpenAI: per input file)."""
-API_OF = {"openai": "openai", "openai-responses": "openai", "fake": "openai", "fake-responses": "openai",
-          "anthropic": "anthropic", "fake-anthropic": "anthropic"}
-"""The providers with a batch API (the fake server's learn theirs), and which one."""
-_OPENAI_PATHS = {"openai_chat": "/v1/chat/completions", "openai_responses": "/v1/responses"}
+API_OF = {"openai": "openai", "fake": "openai", "anthropic": "anthropic", "fake-anthropic": "anthropic"}
+"""The providers whose calls go through a batch API (the fake server's learn theirs), and which one. OpenAI's
+Responses targets run online: a non-streamed Response is not read into a call yet."""
+_OPENAI_PATHS = {"openai_chat": "/v1/chat/completions"}
 ENDED_STATES = frozenset({"completed", "expired", "cancelled", "failed", "ended"})
 _ANTHROPIC_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
                      "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
