@@ -82,3 +82,14 @@ def test_a_gemini_target_of_a_prompt_with_a_detail_is_refused(ws: Path) -> None:
 
         request = to_request(load_prompt_file(ws / "prompts" / "chart.yaml"), folder=ws / "prompts")
         check_attachments(request.messages, "gemini", "gemini/gemini-2.5-flash")
+
+
+def test_export_code_sends_the_detail_and_refuses_it_for_a_wire_without_one(ws: Path) -> None:
+    from_file = workbench("export", "code", "chart", "--target", "openai/gpt-4o", cwd=ws)
+    assert from_file.returncode == 0, from_file.stderr
+    assert "'detail': 'low'" in from_file.stdout
+    flag = workbench("export", "code", "plain", "--target", "openai/gpt-4o", "--lang", "curl", "--image",
+                     str(ws / "prompts" / "images" / "chart.png"), "--image-detail", "high", cwd=ws)
+    assert flag.returncode == 0 and '"detail": "high"' in flag.stdout, flag.stderr
+    gemini = workbench("export", "code", "chart", "--target", "gemini/gemini-2.5-flash", cwd=ws)
+    assert gemini.returncode == 2 and "Traceback" not in gemini.stderr and "has no image detail field" in gemini.stderr

@@ -396,6 +396,7 @@ def add_export(sub: Subparsers) -> None:
                       help="a value for a {{variable}} (repeatable; the prompt's defaults fill the rest)")
     code.add_argument("--image", "--attach", dest="images", action="append", default=[], metavar="PATH",
                       help="attach an image or PDF to the last user turn (repeatable): the code reads it from its path")
+    add_image_detail(code)
 
 
 def add_keys(sub: Subparsers) -> None:

@@ -69,10 +69,15 @@ def _code(args: argparse.Namespace) -> int:
     if target is None:
         raise ConfigError(f"prompt '{prompt.name}' has no targets", "pass --target PROVIDER/MODEL")
     request = to_request(prompt, variables(args.var), folder=prompts_folder(workspace))
-    if args.images:
+    if args.images or args.image_detail:
         from workbench.core.attachments import load_attachments
 
-        request = request.with_attachments(load_attachments(args.images))
-    sys.stdout.write(generate(request, config.expand(target), lang=args.lang, sdk=args.sdk,
+        request = request.with_attachments(load_attachments(args.images, detail=args.image_detail))
+    target = config.expand(target)
+    if any(m.attachments for m in request.messages):  # a detail or a PDF the target's wire cannot carry
+        from workbench.core.providers.attachments import check_targets
+
+        check_targets(request, [target], config.provider_specs())
+    sys.stdout.write(generate(request, target, lang=args.lang, sdk=args.sdk,
                               providers=config.provider_specs(), title=f"prompt {prompt.name} v{version.number}"))
     return EXIT_OK
