@@ -18,6 +18,7 @@ from tests.test_cli import json_lines
 from workbench.fakeserver.process import FakeServerProcess
 
 ME = (getpass.getuser(), socket.gethostname())
+pytestmark = pytest.mark.timeout(300)  # each test runs a dozen CLI processes: slow on a busy machine
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ import getpass
 import socket
 from pathlib import Path
 
+import pytest
+
 from tests.postgres_server import PostgresServer
 from tests.team_clones import Clone, fresh_database, make_clone
 from tests.test_ui import SIZE, wait_for
@@ -17,6 +19,7 @@ from tests.test_ui_snapshots import NO_KEYS
 from workbench.ui.app import WorkbenchApp
 
 PUSHED_BY = f"pushed by {getpass.getuser()}@{socket.gethostname()}"
+pytestmark = pytest.mark.timeout(300)  # each test runs a dozen CLI processes: slow on a busy machine
 
 
 def alice_and_bob(tmp_path: Path, postgres: PostgresServer, fake_env: dict[str, str]) -> tuple[Clone, Clone]:
