@@ -58,6 +58,27 @@ GROUPS = {
 TEAM_ONLY_GROUPS = ("user", "host")
 
 
+def page_query(filters: Filters, before: str | None, limit: int) -> tuple[str, list[Any]]:
+    """The SQL of :meth:`TeamTraces.page` and its arguments: one index walked newest first (the primary key, or the
+    filter's ``calls_*`` index ending in ``id``, or the tag's), stopping at ``limit`` rows."""
+    where, args = sql_where(replace(filters, tag=None))
+    if before is not None:
+        where += " AND c.id < %s"
+        args.append(before)
+    if filters.tag is None:
+        return f"SELECT {_CALLS} FROM calls c WHERE {where} ORDER BY c.id DESC LIMIT %s", [*args, limit]
+    # down the tag's index (tag, call_id) newest first, bounded by the same id range as the calls
+    bounds, extra = ["t.tag = %s"], [filters.tag]
+    since = None if filters.since is None else id_bound(filters.since - ID_SLACK_S)
+    until = None if filters.until is None else id_bound(filters.until + 0.002)
+    for op, value in (("<", before), (">=", since), ("<", until)):
+        if value is not None:
+            bounds.append(f"t.call_id {op} %s")
+            extra.append(value)
+    return (f"SELECT {_CALLS} FROM call_tags t JOIN calls c ON c.id = t.call_id "
+            f"WHERE {' AND '.join(bounds)} AND {where} ORDER BY t.call_id DESC LIMIT %s", [*extra, *args, limit])
+
+
 class TeamTraces:
     """The team store's calls, read as the local store reads its own (``conn``: from
     :func:`~workbench.core.team.connection.team_session`)."""
@@ -73,24 +94,7 @@ class TeamTraces:
 
     def page(self, filters: Filters = NO_FILTERS, before: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` calls older than the id ``before`` (a keyset page), as ``TraceStore.page``."""
-        where, args = sql_where(replace(filters, tag=None))
-        if before is not None:
-            where += " AND c.id < %s"
-            args.append(before)
-        if filters.tag is None:
-            return self._rows(f"SELECT {_CALLS} FROM calls c WHERE {where} ORDER BY c.id DESC LIMIT %s",
-                              [*args, limit])
-        # down the tag's index (tag, call_id) newest first, bounded by the same id range as the calls
-        bounds, extra = ["t.tag = %s"], [filters.tag]
-        since = None if filters.since is None else id_bound(filters.since - ID_SLACK_S)
-        until = None if filters.until is None else id_bound(filters.until + 0.002)
-        for op, value in (("<", before), (">=", since), ("<", until)):
-            if value is not None:
-                bounds.append(f"t.call_id {op} %s")
-                extra.append(value)
-        return self._rows(f"SELECT {_CALLS} FROM call_tags t JOIN calls c ON c.id = t.call_id "
-                          f"WHERE {' AND '.join(bounds)} AND {where} ORDER BY t.call_id DESC LIMIT %s",
-                          [*extra, *args, limit])
+        return self._rows(*page_query(filters, before, limit))
 
     def search(self, text: str, filters: Filters = NO_FILTERS, before: str | None = None,
                limit: int = 50) -> list[dict[str, Any]]:
