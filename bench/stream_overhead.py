@@ -25,8 +25,8 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from workbench.core.call_record import collect
+from workbench.core.endpoint import Endpoint
 from workbench.core.httpclient import new_client
-from workbench.core.providers.base import Endpoint
 from workbench.core.registry import make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef, Params
 from workbench.fakeserver.process import fake_server_process

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import json_lines, workbench
-from workbench.core.traces.follow import Follower, follow
 from workbench.core.traces.filters import Filters
+from workbench.core.traces.follow import Follower, follow
 from workbench.core.traces.store import TraceStore
 
 
