@@ -230,3 +230,21 @@ def test_max_cost_batches_only_the_cells_whose_worst_case_fits_the_budget(tmp_pa
     assert summary["status"] == "done" and summary["passes"] == 3
     calls = _calls(tmp_path, str(summary["run"]))
     assert sorted("batch" in call["tags"] for call in calls) == [False, True, True]
+
+
+def test_a_run_on_targets_given_with_t_resumes_on_those_targets(tmp_path: Path, fake_env: dict[str, str],
+                                                                fake_server: FakeServerProcess) -> None:
+    suite = _suite(tmp_path, "fake/suite-own@tokens=3")
+    target = "fake-anthropic/given@tokens=2,batch_polls=100000"
+    child = subprocess.Popen([sys.executable, "-m", "workbench", "eval", str(suite), "--batch", "--json", "-t", target],
+                             cwd=tmp_path, env={**os.environ, **fake_env}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert any(json.loads(line).get("batch", {}).get("event") == "submitted" for line in child.stdout)
+    child.kill()
+    child.communicate()
+    httpx2.post(f"{fake_server.base_url}/_fake/batches/end")
+    resumed = workbench("evals", "resume", "last", "--json", cwd=tmp_path, env=fake_env)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json_lines(resumed.stdout)[-1]
+    assert summary["runs"] == 3 and {target for _, target, _, _ in _results(tmp_path, str(summary["run"]))} == {target}

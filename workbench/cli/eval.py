@@ -303,8 +303,8 @@ def _run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             _interrupted(store, run_info)
             if batch:
-                print(f"left: its batches run on at the providers; collect them with `workbench evals resume "
-                      f"{run_info.id}`", file=sys.stderr)
+                print(f"interrupted: batches still running go on at the providers; resume with `workbench evals "
+                      f"resume {run_info.id}` (it collects them)", file=sys.stderr)
             else:
                 print(f"interrupted: resume with `workbench eval {args.suite} --resume {run_info.id}`",
                       file=sys.stderr)
