@@ -38,7 +38,7 @@ from pathlib import Path
 
 from workbench.core.call_record import CallRecord, reasoning_tokens
 from workbench.core.endpoint_overrides import EndpointOverrides, providers_with
-from workbench.core.errors import CallCancelledError, ConfigError, UnexpectedError
+from workbench.core.errors import ConfigError, UnexpectedError
 from workbench.core.evals.assertions import grade, verdict
 from workbench.core.evals.comparisons import (
     Comparisons,
@@ -75,10 +75,10 @@ from workbench.core.evals.traced import TracedAnswer
 from workbench.core.evals.transforms import TransformError, transformed_output, transformed_vars
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook, usd_number
-from workbench.core.race import settle
 from workbench.core.registry import ProviderSpec
 from workbench.core.request import ChatRequest, Params
 from workbench.core.resilience.caller import CallPath
+from workbench.core.settled_call import settled_call, was_sent
 from workbench.core.tokens.estimate import estimate
 from workbench.core.traces.context import CallContext
 from workbench.core.traces.ids import new_id
@@ -573,24 +573,16 @@ class EvalRunner:
         assert self._caller is not None
         record = CallRecord(target, request)
         try:
-            await self._caller.call(record, policies=self.policies, env=self._env, prices=self.prices,
-                                    providers=providers_with(self.providers, target, endpoint))
+            await settled_call(self._caller, record, policies=self.policies, prices=self.prices, env=self._env,
+                               providers=providers_with(self.providers, target, endpoint))
         except asyncio.CancelledError:
-            if record.attempts or record.timing.started_ns is not None:  # sent: traced, its partial output priced
-                if not isinstance(record.error, CallCancelledError):
-                    record.fail(CallCancelledError(target))
-                with contextlib.suppress(Exception):
-                    settle(record, self.prices)
-                    if record.cost_usd is not None and self._run is not None:
-                        self._run.cost_usd += float(record.cost_usd)
+            if was_sent(record):  # traced, its partial output priced
+                if record.cost_usd is not None and self._run is not None:
+                    self._run.cost_usd += float(record.cost_usd)
                 if self._writer is not None:
                     with contextlib.suppress(Exception):
                         self._writer.write(record, context)
             raise
-        try:
-            settle(record, self.prices)
-        except Exception as exc:
-            record.fail(UnexpectedError(target, exc))
         if record.cost_usd is not None:
             assert self._run is not None
             self._run.cost_usd += float(record.cost_usd)
