@@ -248,3 +248,15 @@ def test_a_run_on_targets_given_with_t_resumes_on_those_targets(tmp_path: Path, 
     assert resumed.returncode == 0, resumed.stderr
     summary = json_lines(resumed.stdout)[-1]
     assert summary["runs"] == 3 and {target for _, target, _, _ in _results(tmp_path, str(summary["run"]))} == {target}
+
+
+def test_a_dry_run_says_what_the_batches_would_hold_and_save_and_submits_nothing(
+        tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, "fake/gpt-4o-mini@tokens=3", "fake-gemini/g@tokens=3")
+    result = _eval(suite, fake_env, "--batch", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    preflight, plan = json_lines(result.stdout)
+    assert preflight["preflight"]["calls"] == 6
+    assert plan["batch_plan"]["batched"] == 3 and plan["batch_plan"]["online"] == {"fake-gemini/g@tokens=3": 3}
+    assert "saves $" in result.stderr
+    assert json_lines(workbench("evals", "list", "--json", cwd=tmp_path).stdout) == []  # no run, no batch

@@ -279,6 +279,10 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print(_preflight_text(suite, pre, concurrency), file=sys.stderr)
         if args.dry_run:
+            if args.batch:  # what would go in batches, and what they would save
+                from workbench.cli.eval_batch import show_plan
+
+                show_plan(runner, resumed, config, reuse, quiet=args.json)
             return EXIT_OK
         if errored and resumed is not None:
             store.forget_errors(resumed.id)

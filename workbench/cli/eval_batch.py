@@ -66,6 +66,33 @@ OnlineRun = Callable[["EvalRunner", "RunInfo", "Services", list[str], Mapping[st
 """The online run of the cells left (``eval``'s), given the answers to grade instead of calling."""
 
 
+def show_plan(runner: EvalRunner, resumed: RunInfo | None, settings: Settings, reuse: Mapping[str, TracedAnswer], *,
+              quiet: bool) -> None:
+    """``--dry-run --batch``: the batch plan of the run (``resumed``, else a new one), submitting nothing."""
+    import time
+
+    from workbench.core.evals.batch_run import BatchEval
+    from workbench.core.evals.model import RunInfo
+    from workbench.core.httpclient import new_client
+    from workbench.services import Services
+
+    suite = runner.suite
+    run = resumed or RunInfo(id="", suite=suite.name, suite_path=suite.path, suite_digest=suite.digest,
+                             started_at=time.time())
+    refs = [t.ref for t in (runner.options.targets or suite.targets)]
+    with Services(settings=settings) as found:
+        env = found.target_env(refs)
+
+        async def planned() -> BatchPlan:
+            async with new_client(settings.network(os.environ)) as client:
+                return await BatchEval(runner, run, client, env, None).plan(reuse)
+
+        plan = asyncio.run(planned())
+    if quiet:
+        print(json.dumps({"batch_plan": plan.summary()}), flush=True)
+    print(plan_text(plan), file=sys.stderr, flush=True)
+
+
 def execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, online: OnlineRun,
             reuse: Mapping[str, TracedAnswer], *, quiet: bool) -> None:
     """The batch phase, then the online run of what is left (graded with the batch's answers), every call traced."""
