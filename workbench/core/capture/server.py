@@ -6,9 +6,11 @@ cancels them (each is traced as cancelled) and returns."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
 
@@ -27,6 +29,7 @@ from workbench.core.traces.context import CallContext
 from workbench.core.traces.writer import TraceWriter
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+KEEP_ALIVE_S = 75
 
 
 def is_loopback(host: str) -> bool:
@@ -41,12 +44,20 @@ class _UnfinishedOnPurpose(logging.Filter):
         return not record.getMessage().startswith("ASGI callable returned without completing response")
 
 
-def trace_sink(writer: TraceWriter, prices: PriceBook) -> Callable[[CallRecord, CallContext], None]:
-    def sink(record: CallRecord, context: CallContext) -> None:
-        settle(record, prices)
-        writer.write(record, context)
+@contextlib.contextmanager
+def trace_sink(writer: TraceWriter, prices: PriceBook) -> Iterator[Callable[[CallRecord, CallContext], None]]:
+    """Where the app's traced calls go: settled (usage estimated where the provider sent none: a tokenizer's
+    work, its first load about a second; priced) and written on one worker thread, in the order they ended, off
+    the event loop that relays every open stream; all of them written to the writer's queue when the block ends."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-proxy-traces") as worker:
+        def settled(record: CallRecord, context: CallContext) -> None:
+            settle(record, prices)
+            writer.write(record, context)
 
-    return sink
+        def sink(record: CallRecord, context: CallContext) -> None:
+            worker.submit(settled, record, context)
+
+        yield sink
 
 
 async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Mapping[str, str], network: Network,
@@ -57,12 +68,16 @@ async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Ma
     (provider names) send their chat calls with ``policies`` (:mod:`.resilient`), the others pass through;
     ``access``: the proxy token and the user's keys (:mod:`.access`)."""
     logging.getLogger("uvicorn.error").addFilter(_UnfinishedOnPurpose())
-    async with new_client(network) as client:
-        app = ProxyApp(specs, env, client, trace_sink(writer, prices or PriceBook()), resilient=resilient,
+    async with new_client(network) as client, contextlib.AsyncExitStack() as stack:
+        sink = stack.enter_context(trace_sink(writer, prices or PriceBook()))
+        app = ProxyApp(specs, env, client, sink, resilient=resilient,
                        resilience=Resilience(client, policies or PolicySet()) if resilient else None, access=access)
-        # The upstream's own Date and Server headers pass through: uvicorn adds none of its own.
+        # The upstream's own Date and Server headers pass through: uvicorn adds none of its own. An idle
+        # connection is kept longer than clients keep theirs (httpx, the SDKs: 5 s), so that a client never sends
+        # a request on a connection the proxy is closing at that moment.
         config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
-                                timeout_graceful_shutdown=graceful_s, server_header=False, date_header=False)
+                                timeout_graceful_shutdown=graceful_s, server_header=False, date_header=False,
+                                timeout_keep_alive=KEEP_ALIVE_S)
         # Listening before it is announced: a client that comes at once waits in the backlog.
         try:
             sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
