@@ -260,3 +260,23 @@ def test_a_dry_run_says_what_the_batches_would_hold_and_save_and_submits_nothing
     assert plan["batch_plan"]["batched"] == 3 and plan["batch_plan"]["online"] == {"fake-gemini/g@tokens=3": 3}
     assert "saves $" in result.stderr
     assert json_lines(workbench("evals", "list", "--json", cwd=tmp_path).stdout) == []  # no run, no batch
+
+
+def test_evals_cancel_cancels_a_left_runs_batches_and_resume_fails_their_cells(tmp_path: Path,
+                                                                              fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, "fake/gpt-4o-mini@tokens=3,batch_polls=100000")
+    child, event = _started(suite, fake_env)
+    child.send_signal(signal.SIGINT)
+    child.communicate(timeout=60)
+    cancelled = workbench("evals", "cancel", "last", "--json", cwd=tmp_path, env=fake_env)
+    assert cancelled.returncode == 0, cancelled.stderr
+    [state] = _events(json_lines(cancelled.stdout), "state")
+    assert (state["id"], state["state"]) == (event["id"], "cancelling")
+    assert "1 batch(es) of run" in cancelled.stderr and "preflight" not in cancelled.stdout
+    resumed = workbench("evals", "resume", "last", "--json", cwd=tmp_path, env=fake_env)
+    assert resumed.returncode == 1, resumed.stderr  # its cells failed: cancelled before they ran
+    summary = json_lines(resumed.stdout)[-1]
+    assert summary["status"] == "done" and summary["runs"] == 3 and summary["passes"] == 0
+    assert all("batch request canceled" in str(error) for _, _, _, error in _results(tmp_path, str(summary["run"])))
+    again = workbench("evals", "cancel", "last", cwd=tmp_path, env=fake_env)
+    assert again.returncode == 2 and "already finished" in again.stderr

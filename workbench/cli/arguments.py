@@ -270,7 +270,7 @@ def add_eval(sub: Subparsers) -> None:
 
 
 def add_evals(sub: Subparsers) -> None:
-    runs = sub.add_parser("evals", help="stored eval runs: list, show, resume, diff",
+    runs = sub.add_parser("evals", help="stored eval runs: list, show, resume, cancel, diff",
                           description="Eval runs stored beside the trace log.")
     runs.add_argument("--config", metavar="FILE")
     actions = runs.add_subparsers(dest="evals_command", metavar="ACTION", required=True)
@@ -288,6 +288,10 @@ def add_evals(sub: Subparsers) -> None:
                                                "collect and grade them, then run what is left")
     resume.add_argument("run", metavar="RUN|last")
     resume.add_argument("--json", action="store_true", help="the batch events and the run summary as JSON lines")
+    cancel = actions.add_parser("cancel", help="cancel a stopped run's batches still running at the providers "
+                                               "(`evals resume` then collects what they finished)")
+    cancel.add_argument("run", metavar="RUN|last")
+    cancel.add_argument("--json", action="store_true", help="the batch events as JSON lines")
     diff = actions.add_parser("diff", help="what changed between two runs")
     diff.add_argument("base", metavar="RUN", help="a run id (a unique prefix), or last; team:RUN or local:RUN "
                                                   "picks its store")

@@ -269,6 +269,12 @@ def _run(args: argparse.Namespace) -> int:
                              gate_source="option" if args.gate is not None else "environment", limits=limits)
         runner = EvalRunner(suite, store, options=options, policies=config.policies, prices=config.prices,
                             providers=config.config.provider_specs())
+        if getattr(args, "cancel_batches", False):  # `evals cancel RUN`
+            from workbench.cli.eval_batch import cancel
+
+            assert resumed is not None
+            cancel(runner, resumed, config, quiet=args.json)
+            return EXIT_OK
         reuse, spent = _traced(config, resumed, store) if resumed and not errored else ({}, 0.0)
         pre = preflight(runner.plan(), config.prices, concurrency=concurrency,
                         store=store if options.use_cache else None, latency_ms=_latencies(config),

@@ -93,6 +93,39 @@ def show_plan(runner: EvalRunner, resumed: RunInfo | None, settings: Settings, r
     print(plan_text(plan), file=sys.stderr, flush=True)
 
 
+def cancel(runner: EvalRunner, run: RunInfo, settings: Settings, *, quiet: bool) -> None:
+    """``evals cancel RUN``: the run's batches still running cancelled at the providers, a line each."""
+    from workbench.core.evals.batch_run import BatchEval
+    from workbench.core.httpclient import new_client
+    from workbench.services import Services
+
+    refs = [t.ref for t in (runner.options.targets or runner.suite.targets)]
+    with Services(settings=settings) as found:
+        env = found.target_env(refs)
+
+        async def cancelled() -> int:
+            async with new_client(settings.network(os.environ)) as client:
+                return await BatchEval(runner, run, client, env, None, on_event=_said(quiet)).cancel()
+
+        asked = asyncio.run(cancelled())
+    print(f"{asked} batch(es) of run {run.id} cancelled" + (
+        f": `workbench evals resume {run.id}` collects what they finished" if asked else ": none was running"),
+        file=sys.stderr)
+
+
+def _said(quiet: bool) -> Callable[[BatchEvent], None]:
+    """A batch event said: a line on stderr, and with ``--json`` a ``batch`` line on stdout."""
+
+    def said(event: BatchEvent) -> None:
+        if quiet:
+            print(json.dumps({"batch": {"event": event.kind, "id": event.batch.batch_id if event.batch else None,
+                                        "target": event.target, "state": event.batch.state if event.batch else None,
+                                        "cells": event.cells, "error": event.error}}), flush=True)
+        print(event_text(event), file=sys.stderr, flush=True)
+
+    return said
+
+
 def execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, online: OnlineRun,
             reuse: Mapping[str, TracedAnswer], *, quiet: bool) -> None:
     """The batch phase, then the online run of what is left (graded with the batch's answers), every call traced."""
@@ -105,13 +138,7 @@ def execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, online: O
     for warning in network.warnings():
         print(warning, file=sys.stderr)
 
-    def said(event: BatchEvent) -> None:
-        if quiet:
-            print(json.dumps({"batch": {"event": event.kind, "id": event.batch.batch_id if event.batch else None,
-                                        "target": event.target, "state": event.batch.state if event.batch else None,
-                                        "cells": event.cells, "error": event.error}}), flush=True)
-        print(event_text(event), file=sys.stderr, flush=True)
-
+    said = _said(quiet)
     with Services(settings=settings) as found:
         writer = found.writer()
         env = found.target_env(refs)

@@ -1,4 +1,4 @@
-"""``workbench evals list|show|resume|diff``: the eval runs stored beside the trace log."""
+"""``workbench evals list|show|resume|cancel|diff``: the eval runs stored beside the trace log."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 def _resume(args: argparse.Namespace, run: RunInfo, config: Settings) -> int:
     """``evals resume RUN``: ``eval SUITE --resume RUN`` on the run's suite and targets (its batches waited for and
-    collected first: :mod:`workbench.cli.eval_batch`)."""
+    collected first: :mod:`workbench.cli.eval_batch`); ``evals cancel RUN``: the same run's batches still running
+    cancelled, nothing else done."""
     from workbench.cli import build_parser, command
     from workbench.core.evals.suite import load_suite
 
@@ -34,7 +35,9 @@ def _resume(args: argparse.Namespace, run: RunInfo, config: Settings) -> int:
         words.append("--json")
     if args.config:
         words += ["--config", args.config]
-    return command("eval")(build_parser().parse_args(words))
+    eval_args = build_parser().parse_args(words)
+    eval_args.cancel_batches = args.evals_command == "cancel"
+    return command("eval")(eval_args)
 
 
 STORES = ("team", "local")
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     """``list``, ``show`` and ``diff`` read the local eval store, or the team store (``--team``, a ``team:RUN``): a
     diff may compare a local run with a team run (``evals diff RUN team:RUN``)."""
     config = settings(args)
-    if args.evals_command == "resume":
+    if args.evals_command in ("resume", "cancel"):
         store = eval_store(config)
         run = store.run(args.run)
         store.close()

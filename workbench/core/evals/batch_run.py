@@ -257,6 +257,28 @@ class BatchEval:
             await self.sleep(delay)
             delay = min(delay * 2, LONGEST_WAIT_S)
 
+    async def cancel(self) -> int:
+        """Ask the providers to cancel the run's batches still running (each new state reported and stored); how
+        many were asked. What they finished is collected later (:meth:`collect`); the rest are their cells' errors."""
+        asked = 0
+        for batch in self.store.batches(self.run.id):
+            if batch.collected_at is not None or batch.state in ENDED:
+                continue
+            api = self.api(self._targets.get(batch.target) or SuiteTarget(batch.target, batch.target))
+            if api is None:
+                self.on_event(BatchEvent("unread", batch, error=f"target {batch.target} is not in the run"))
+                continue
+            try:
+                status = await api.cancel(batch.batch_id)
+            except (WorkbenchError, httpx2.HTTPError) as exc:
+                self.on_event(BatchEvent("unread", batch, target=api.target, error=str(exc)))
+                continue
+            asked += 1
+            batch.state, batch.succeeded, batch.failed = status.state, status.done, status.failed
+            self.store.update_batch(batch)
+            self.on_event(BatchEvent("state", batch, status, target=api.target))
+        return asked
+
     async def collect(self) -> dict[str, TracedAnswer]:
         """The results of every ended, uncollected batch: traced, priced at the batch rate, added to the run's spend,
         by cell identity."""
