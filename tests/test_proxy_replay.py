@@ -158,3 +158,20 @@ def test_a_captured_anthropic_call_keeps_its_tools_and_what_its_image_was_never_
     assert detail["request"]["params"]["tools"] == [WEATHER] and detail["http_status"] == 200
     store = Path(os.environ["WORKBENCH_TRACES"])
     assert encoded[:40].encode() not in b"".join(p.read_bytes() for p in store.parent.glob(store.name + "*"))
+
+
+def test_run_continue_goes_on_from_a_captured_call_with_its_turns_and_tools(
+        captured: Proxy, fake_server: FakeServerProcess) -> None:
+    detail = shown()
+    (call,) = detail["tool_calls"]
+    env = {"OPENAI_BASE_URL": f"{fake_server.base_url}/v1", "OPENAI_API_KEY": "sk-test"}
+    ran = workbench("run", "--continue", str(detail["id"]), "--tool-result", f"{call['id']}=rainy", "--json", env=env)
+    assert ran.returncode == 0, ran.stderr
+    (row,) = json_lines(ran.stdout)
+    assert row["status"] == "ok" and row["target"] == f"openai/{MODEL}"
+    went_on = json.loads(workbench("traces", "show", str(row["trace_id"]), "--json").stdout)["request"]
+    assert went_on["system"] == "You answer with tools." and went_on["params"]["tools"] == [WEATHER]
+    assert went_on["messages"][:4] == detail["request"]["messages"]
+    assert [(m["role"], m.get("tool_call_id")) for m in went_on["messages"][4:]] == [
+        ("assistant", None), ("tool", call["id"])]
+    assert went_on["messages"][-1]["content"] == "rainy"
