@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx2
 import openai
 import pytest
@@ -98,3 +99,47 @@ def test_run_continue_sends_the_reasoning_item_back_from_the_trace_log(tmp_path:
     turn = shown["request"]["messages"][1]
     [item] = turn["reasoning_items"]
     assert turn["origin"] == "fake-responses:openai_responses" and item["data"] == seal_reasoning(item["id"])
+
+
+INTERLEAVED = "claude@tools=2,reasoning=6,interleaved=1"
+
+
+async def test_the_anthropic_sdk_and_ours_read_interleaved_and_redacted_thinking_and_send_it_back(
+        fake_server: FakeServerProcess, fake_env: dict[str, str], client: httpx2.AsyncClient) -> None:
+    """Thinking between two tool calls (the interleaved-thinking beta) with a redacted block: the SDK's content blocks
+    and our reasoning items agree, and both loops go on; the fake refuses a forged signature as Anthropic does."""
+    sdk = anthropic.AsyncAnthropic(base_url=fake_server.base_url, api_key="test-key", max_retries=0)
+    tool = {"name": "get_weather", "input_schema": WEATHER["function"]["parameters"]}
+    prompt = [{"role": "user", "content": "Weather in Paris and Rome?"}]
+    thinking: Any = {"type": "enabled", "budget_tokens": 2048}
+    async with sdk.messages.stream(model=INTERLEAVED, max_tokens=4000, thinking=thinking, tools=[tool],  # type: ignore[list-item]
+                                   messages=prompt) as stream:  # type: ignore[arg-type]
+        final = await stream.get_final_message()
+    kinds = [b.type for b in final.content if b.type != "text"]
+    assert kinds == ["thinking", "tool_use", "redacted_thinking", "thinking", "tool_use"]
+    request = ChatRequest.from_prompt("Weather in Paris and Rome?", params=Params(
+        tools=(WEATHER,), thinking_budget=2048, max_tokens=4000))
+    record = await collect(make_provider(resolve(ModelRef.parse(f"fake-anthropic/{INTERLEAVED}"), fake_env), client),
+                           request)
+    items = record.reasoning_to_send()
+    opaque = [getattr(b, "signature", None) or getattr(b, "data", None) for b in final.content
+              if b.type in ("thinking", "redacted_thinking")]
+    assert [i.kind for i in items] == ["thinking", "redacted_thinking", "thinking"]
+    assert [i.signature or i.data for i in items] == opaque and [i.before_call for i in items] == [0, 1, 1]
+    uses = [b for b in final.content if b.type == "tool_use"]
+    results = [{"type": "tool_result", "tool_use_id": b.id, "content": "sunny"} for b in uses]  # type: ignore[union-attr]
+    history: list[Any] = [*prompt, {"role": "assistant", "content": [b.model_dump(exclude_none=True)
+                                                                     for b in final.content]},
+                          {"role": "user", "content": results}]
+    second = await sdk.messages.create(model=INTERLEAVED, max_tokens=4000, thinking=thinking, tools=[tool],  # type: ignore[list-item]
+                                       messages=history)
+    assert second.stop_reason == "end_turn"
+    again = await collect(make_provider(resolve(ModelRef.parse(f"fake-anthropic/{INTERLEAVED}"), fake_env), client),
+                          continued(request, record_turn(request, record),
+                                    {c.id: "sunny" for c in record.tool_calls}))
+    assert again.error is None and again.tool_calls == []
+    forged = [dict(b) for b in history[1]["content"]]
+    forged[0]["signature"] = "Zm9yZ2Vk"
+    with pytest.raises(anthropic.BadRequestError, match="Invalid `signature` in `thinking` block"):
+        await sdk.messages.create(model=INTERLEAVED, max_tokens=4000, thinking=thinking, tools=[tool],  # type: ignore[list-item]
+                                  messages=[*prompt, {"role": "assistant", "content": forged}, history[2]])

@@ -16,6 +16,7 @@ from workbench.core.request import ChatRequest, Message, Params
 from workbench.core.tokens.provider_counts import count_with_providers
 from workbench.core.tool_turns import TurnToolCall
 from workbench.fakeserver.process import FakeServerProcess
+from workbench.fakeserver.wire.tool_turns import sign_thinking
 
 
 @pytest.mark.parametrize("target", ["fake-anthropic/counted", "fake-gemini/counted", "fake-responses/counted"])
@@ -50,7 +51,8 @@ TOOL_TURNS = ChatRequest(
     system="Be brief.",
     messages=(Message(role="user", content="Weather in Paris?"),
               Message(role="assistant", content="", reasoning_items=(
-                  ReasoningItem(kind="thinking", text="I should look it up.", signature="sig"),),
+                  ReasoningItem(kind="thinking", text="I should look it up.",
+                                signature=sign_thinking("I should look it up.")),),
                       tool_calls=(TurnToolCall(id="call_1", name="get_weather", arguments='{"city":"Paris"}'),)),
               Message(role="tool", content="sunny and warm", tool_call_id="call_1"),
               Message(role="user", content="And this picture?",

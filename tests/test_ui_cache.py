@@ -21,9 +21,11 @@ from workbench.core.tokens.estimate import Estimate
 from workbench.ui.screens.modals import PickScreen
 from workbench.ui.widgets.editor.meter import LiveMeter
 
-SUPPORT = """name: support
-params: {max_tokens: 16}
-system: You are a meticulous support agent for a large retailer; answer with the policy that applies and why.
+POLICY = "You are a meticulous support agent for a large retailer; answer with the policy that applies and why. " * 60
+"""Over Claude Sonnet 4.5's 1024-token minimum: a shorter prefix is never cached, and the estimate says so."""
+SUPPORT = f"""name: support
+params: {{max_tokens: 16}}
+system: {POLICY.strip()}
 cache:
   system: true
 messages:

@@ -186,6 +186,9 @@ def test_a_turn_written_by_hand_keeps_what_it_holds() -> None:
     request = REQUEST.model_copy(update={"messages": (*REQUEST.messages, turn,
                                                       Message(role="tool", tool_call_id="toolu_1", content="ok"))})
     assert body("gateway/claude-sonnet-4-5", request)["messages"][1]["content"][0]["type"] == "thinking"
+    # each wire sends its own kind only: Anthropic's thinking is no Responses reasoning item
+    assert [i.get("type") for i in body("openai-responses/o4-mini", request)["input"][1:]] == [
+        "function_call", "function_call_output"]
 
 
 def test_the_trace_log_keeps_the_items_and_their_origin_to_continue() -> None:

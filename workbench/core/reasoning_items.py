@@ -54,11 +54,16 @@ def origin(provider: str, wire: str) -> str:
     return f"{provider}:{wire}"
 
 
-def placed(items: tuple[ReasoningItem, ...], calls: int) -> list[list[ReasoningItem]]:
-    """The sendable items in ``calls + 1`` slots: slot k holds those that came after the k-th call (slot 0: before
-    any call), so a wire lays them out between its tool-call blocks in the order they came."""
+ANTHROPIC_KINDS = frozenset({"thinking", "redacted_thinking"})
+RESPONSES_KINDS = frozenset({"reasoning"})
+
+
+def placed(items: tuple[ReasoningItem, ...], calls: int, kinds: frozenset[str]) -> list[list[ReasoningItem]]:
+    """The sendable items of ``kinds`` (the wire's own: a turn written by hand may hold another's) in ``calls + 1``
+    slots: slot k holds those that came after the k-th call (slot 0: before any call), so a wire lays them out
+    between its tool-call blocks in the order they came."""
     slots: list[list[ReasoningItem]] = [[] for _ in range(calls + 1)]
     for item in items:
-        if item.sendable:
+        if item.sendable and item.kind in kinds:
             slots[min(item.before_call, calls)].append(item)
     return slots

@@ -45,6 +45,9 @@ value is rejected with a 400 in the provider's real error body, naming the key):
                 message holds a ``refusal`` part (``response.refusal.done``); Anthropic's message_delta
                 carries ``stop_details`` (``category``, ``explanation``); Gemini's last candidate has
                 no content, and ``safetyRatings`` with the blocking category ``blocked: true``.
+``interleaved`` 1 (Anthropic, with ``reasoning`` and ``tools`` of 2 or more; other wires answer plainly):
+                interleaved thinking, as Claude's with the ``interleaved-thinking`` beta: between two
+                ``tool_use`` blocks a ``redacted_thinking`` block and a signed ``thinking`` block.
 ``pause``       1 (Anthropic; other wires answer plainly): the turn pauses in a server tool, as
                 Anthropic's ``pause_turn`` does: after the text a ``server_tool_use`` block
                 (``web_search``, its input in ``input_json_delta`` pieces) and its
@@ -139,7 +142,7 @@ KEYS: tuple[str, ...] = (
     "ttft", "tps", "tokens", "usage", "reasoning", "status", "fail",
     "retry_after", "id", "hang", "disconnect", "malformed", "refusal",
     "cut_error_body", "huge_error", "html", "redirect", "bad_gzip", "bad_shape", "huge_line", "overrun",
-    "echo_key", "tools", "tool_deltas", "cache", "pause", "fixed",
+    "echo_key", "tools", "tool_deltas", "cache", "pause", "fixed", "interleaved",
 )  # fmt: skip
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -149,7 +152,7 @@ BAD_SHAPES: tuple[str, ...] = tuple(_SHAPES)
 FAIL_ALWAYS = 2**62  # the fail count of cut_error_body / huge_error / html without an explicit ``fail``
 _EXCLUSIVE = ("html", "cut_error_body", "huge_error", "huge_line")
 _FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun", "refusal", "echo_key",
-              "cache", "pause", "fixed")
+              "cache", "pause", "fixed", "interleaved")
 
 MAX_TOKENS_LIMIT = 10_000_000
 MAX_TOOL_CALLS = 64
@@ -190,6 +193,7 @@ class Scenario:
     echo_key: bool = False
     refusal: bool = False
     pause: bool = False
+    interleaved: bool = False
     tools: int = 0
     tool_deltas: int = 3
     cache: bool = False
@@ -335,6 +339,7 @@ def parse_model(model: str) -> Scenario:
         echo_key=flags.get("echo_key", False),
         refusal=flags.get("refusal", False),
         pause=flags.get("pause", False),
+        interleaved=flags.get("interleaved", False),
         cache=flags.get("cache", False),
         fixed=flags.get("fixed", False),
         tools=0 if get("tools") is None else _integer("tools", values["tools"], minimum=0, maximum=MAX_TOOL_CALLS),

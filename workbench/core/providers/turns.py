@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from workbench.core.reasoning_items import ReasoningItem, placed
+from workbench.core.reasoning_items import ANTHROPIC_KINDS, RESPONSES_KINDS, ReasoningItem, placed
 from workbench.core.request import Message
 from workbench.core.tool_turns import TurnToolCall, result_object, runs, tool_names
 
@@ -46,11 +46,12 @@ def openai_chat_turns(messages: Sequence[Message], plain: Plain) -> list[dict[st
     return out
 
 
-def _interleaved(m: Message, text: list[dict[str, Any]], item: Callable[[ReasoningItem], dict[str, Any]],
+def _interleaved(m: Message, text: list[dict[str, Any]], kinds: frozenset[str],
+                 item: Callable[[ReasoningItem], dict[str, Any]],
                  call: Callable[[TurnToolCall], dict[str, Any]]) -> list[dict[str, Any]]:
-    """An assistant turn's parts in the order they came: the reasoning items before any call, the ``text`` parts,
-    then each call followed by the items that came after it (interleaved thinking)."""
-    slots = placed(m.reasoning_items, len(m.tool_calls))
+    """An assistant turn's parts in the order they came: its reasoning items of ``kinds`` before any call, the
+    ``text`` parts, then each call followed by the items that came after it (interleaved thinking)."""
+    slots = placed(m.reasoning_items, len(m.tool_calls), kinds)
     out = [*map(item, slots[0]), *text]
     for c, after in zip(m.tool_calls, slots[1:], strict=True):
         out.append(call(c))
@@ -71,7 +72,7 @@ def responses_input(messages: Sequence[Message], plain: Plain) -> list[dict[str,
             out.append({"type": "function_call_output", "call_id": m.tool_call_id, "output": m.content})
         elif m.tool_calls or m.reasoning_items:
             text = [plain(m)] if m.content or not m.tool_calls else []
-            out.extend(_interleaved(m, text, _responses_item, lambda c: {
+            out.extend(_interleaved(m, text, RESPONSES_KINDS, _responses_item, lambda c: {
                 "type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}))
         else:
             out.append(plain(m))
@@ -97,7 +98,7 @@ def anthropic_turns(messages: Sequence[Message], plain: Plain) -> list[dict[str,
             continue
         # The signed thinking that preceded each call, as it came (required with thinking on).
         out.append({"role": "assistant", "content": _interleaved(
-            m, [{"type": "text", "text": m.content}] if m.content else [], _anthropic_block,
+            m, [{"type": "text", "text": m.content}] if m.content else [], ANTHROPIC_KINDS, _anthropic_block,
             lambda c: {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments_object()})})
     return out
 

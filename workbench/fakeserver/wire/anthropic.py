@@ -5,8 +5,10 @@ Stream: ``event: X\\ndata: {"type":"X",...}\\n\\n`` — message_start (input usa
 signature_delta, content_block_stop], text block (index 0, or 1 after thinking):
 content_block_start, text_delta*, content_block_stop, [with ``tools=N`` one ``tool_use`` block per
 call after it: content_block_start (``id``, ``name``, ``input: {}``), an empty ``input_json_delta``, the
-arguments in pieces, content_block_stop; stop_reason ``tool_use``], [with ``pause=1`` a ``server_tool_use`` block
-(``web_search``, its input in ``input_json_delta`` pieces) and its ``web_search_tool_result`` block; stop_reason
+arguments in pieces, content_block_stop; stop_reason ``tool_use``; with ``interleaved=1`` and thinking on, a
+``redacted_thinking`` block and a signed ``thinking`` block between two calls], [with ``pause=1`` a
+``server_tool_use`` block (``web_search``, its input in ``input_json_delta`` pieces) and its
+``web_search_tool_result`` block; stop_reason
 ``pause_turn``], message_delta (stop_reason ``end_turn`` / ``max_tokens``, or ``refusal`` with ``stop_details``,
 cumulative usage, with ``output_tokens_details.thinking_tokens`` after a thinking block), message_stop.
 ``event: ping\\ndata: {"type": "ping"}`` follows the first content_block_start. ``usage=0`` drops the usage
@@ -52,6 +54,7 @@ from workbench.fakeserver.wire.base import (
     optional_int,
     slot,
 )
+from workbench.fakeserver.wire.tool_turns import redacted_data, sign_thinking
 from workbench.fakeserver.wire.tools import fragments, tools_of
 
 __all__ = ["AnthropicCountWire", "AnthropicWire"]
@@ -116,8 +119,19 @@ def _usage(gen: Generation, output_tokens: int) -> dict[str, Any]:
 
 
 def _signature(gen: Generation) -> str:
-    digest = hashlib.sha256(f"{gen.model}\0{gen.prompt.last_user}\0{gen.reasoning_count}".encode()).digest()
-    return base64.b64encode(digest * 3).decode()
+    return sign_thinking(gen.reasoning())
+
+
+INTERLEAVED_THINKING = "Now the next call."
+"""The thinking between two tool calls of an ``interleaved=1`` reply (after a ``redacted_thinking`` block)."""
+
+
+def _interleaved(gen: Generation, call: int) -> list[dict[str, Any]]:
+    """``interleaved=1`` with thinking on: the blocks between call ``call`` and the next one (none after the last)."""
+    if not (gen.scenario.interleaved and gen.reasoning_count) or call >= len(gen.tool_calls) - 1:
+        return []
+    return [{"type": "redacted_thinking", "data": redacted_data(call)},
+            {"type": "thinking", "thinking": INTERLEAVED_THINKING, "signature": sign_thinking(INTERLEAVED_THINKING)}]
 
 
 def _stop_reason(gen: Generation) -> str:
@@ -199,6 +213,8 @@ class AnthropicRenderer(StreamRenderer):
         super().__init__(gen)
         self.message_id = new_id("msg_01", 11)
         self.text_index = 1 if gen.reasoning_count else 0
+        self.after_tools = self.text_index + 1
+        """The index of the first block after the tool calls (:meth:`tool_blocks` sets it)."""
         self.pinged = False
 
         def delta(index: int, kind: str, field: str) -> Template:
@@ -253,9 +269,11 @@ class AnthropicRenderer(StreamRenderer):
         return [_event("content_block_stop", {"type": "content_block_stop", "index": self.text_index})]
 
     def tool_blocks(self) -> list[bytes]:
+        """A ``tool_use`` block per call (with ``interleaved=1``, redacted and signed thinking between them)."""
         events: list[bytes] = []
+        index = self.text_index
         for call in self.gen.tool_calls:
-            index = self.text_index + 1 + call.index
+            index += 1
             events.extend(self._block_start(index, {"type": "tool_use", "id": f"toolu_01{call.id}", "name": call.name,
                                                     "input": {}}))
             for piece in ("", *fragments(call.arguments, self.gen.scenario.tool_deltas)):
@@ -263,12 +281,28 @@ class AnthropicRenderer(StreamRenderer):
                 events.append(_event("content_block_delta", {"type": "content_block_delta", "index": index,
                                                              "delta": delta}))
             events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+            for block in _interleaved(self.gen, call.index):
+                index += 1
+                events.extend(self._thinking_block(index, block))
+        self.after_tools = index + 1
         return events
+
+    def _thinking_block(self, index: int, block: dict[str, Any]) -> list[bytes]:
+        """A whole ``redacted_thinking`` block, or a ``thinking`` block streamed: its text, then its signature."""
+        if block["type"] == "redacted_thinking":
+            return [*self._block_start(index, block), _event("content_block_stop", {"type": "content_block_stop",
+                                                                                     "index": index})]
+        deltas = ({"type": "thinking_delta", "thinking": block["thinking"]},
+                  {"type": "signature_delta", "signature": block["signature"]})
+        return [*self._block_start(index, {"type": "thinking", "thinking": "", "signature": ""}),
+                *(_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+                  for d in deltas),
+                _event("content_block_stop", {"type": "content_block_stop", "index": index})]
 
     def server_blocks(self) -> list[bytes]:
         """``pause=1``: a web search the provider runs (its input streamed), and its result, whole."""
         use, result, query = _server_search(self.gen)
-        index = self.text_index + 1 + len(self.gen.tool_calls)
+        index = self.after_tools
         events = self._block_start(index, use)
         pieces = ("", *fragments(query, self.gen.scenario.tool_deltas))
         events.extend(_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {
@@ -334,8 +368,9 @@ class AnthropicWire(WireFormat):
         if gen.reasoning_count:
             content.append({"type": "thinking", "thinking": gen.reasoning(), "signature": _signature(gen)})
         content.append({"type": "text", "text": gen.text()})
-        content.extend({"type": "tool_use", "id": f"toolu_01{c.id}", "name": c.name, "input": c.args}
-                       for c in gen.tool_calls)
+        for c in gen.tool_calls:
+            content.append({"type": "tool_use", "id": f"toolu_01{c.id}", "name": c.name, "input": c.args})
+            content.extend(_interleaved(gen, c.index))
         if gen.scenario.pause:
             use, result, query = _server_search(gen)
             content += [{**use, "input": json.loads(query)}, result]

@@ -8,7 +8,9 @@ results is text, never another tool call, so a tool loop ends.
   call is answered; a ``reasoning`` item sent back carries the ``encrypted_content`` this server made for it.
 - Anthropic: the user turn after an assistant turn with ``tool_use`` blocks holds a ``tool_result`` block for
   each of them (and none for another id); ``input`` is an object; a request holding either defines ``tools``;
-  with thinking on, the last assistant turn that calls tools starts with its (signed) thinking block.
+  with thinking on, the last assistant turn that calls tools starts with its (signed) thinking block; every
+  ``thinking`` block sent back carries the signature the fake made for its text, every ``redacted_thinking`` block
+  the fake's data.
 - Gemini: the turn after a ``functionCall`` turn holds as many ``functionResponse`` parts as there were calls,
   each ``response`` a JSON object; on Gemini 3 and later models (``gemini-3…``) the first ``functionCall`` part of
   each model turn since the last user text carries the ``thoughtSignature`` it came with.
@@ -18,6 +20,7 @@ results is text, never another tool call, so a tool loop ends.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,7 +28,7 @@ from typing import Any
 from workbench.fakeserver.wire.base import WireError
 
 __all__ = ["answers_tools", "anthropic_history", "gemini_history", "ollama_history", "openai_chat_history",
-           "responses_history", "seal_reasoning"]
+           "redacted_data", "responses_history", "seal_reasoning", "sign_thinking"]
 
 
 def _list(value: Any) -> list[Any]:
@@ -68,6 +71,34 @@ def openai_chat_history(messages: Sequence[Any]) -> bool:
     if pending:
         raise _missing_results(pending)
     return bool(messages) and isinstance(messages[-1], Mapping) and messages[-1].get("role") == "tool"
+
+
+def sign_thinking(text: str) -> str:
+    """The fake's signature of a thinking block's text: a block sent back must carry it (Anthropic verifies each)."""
+    return base64.b64encode(hashlib.sha256(f"fake-thinking\0{text}".encode()).digest() * 3).decode()
+
+
+REDACTED_PREFIX = b"fake-redacted\0"
+
+
+def redacted_data(n: int) -> str:
+    """The fake's encrypted ``data`` of its ``n``-th ``redacted_thinking`` block of a reply."""
+    return base64.b64encode(REDACTED_PREFIX + hashlib.sha256(f"redacted\0{n}".encode()).digest()).decode()
+
+
+def _anthropic_reasoning(i: int, msg: Mapping[str, Any]) -> None:
+    """An assistant turn's thinking blocks sent back as the fake made them: each ``thinking`` block with its
+    signature, each ``redacted_thinking`` block with its data (a 400 in Anthropic's words otherwise)."""
+    for j, block in _blocks(msg, "thinking"):
+        if block.get("signature") != sign_thinking(str(block.get("thinking") or "")):
+            raise WireError(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+    for j, block in _blocks(msg, "redacted_thinking"):
+        try:
+            valid = base64.b64decode(str(block.get("data") or ""), validate=True).startswith(REDACTED_PREFIX)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise WireError(f"messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block")
 
 
 def seal_reasoning(item_id: str) -> str:
@@ -134,6 +165,8 @@ def anthropic_history(messages: Sequence[Any]) -> bool:
             raise WireError(f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks immediately "
                             f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
                             "`tool_result` block in the next message.")
+        if msg.get("role") == "assistant":
+            _anthropic_reasoning(i, msg)
         uses = _blocks(msg, "tool_use") if msg.get("role") == "assistant" else []
         for j, block in uses:
             if not isinstance(block.get("input"), Mapping):
