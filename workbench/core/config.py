@@ -35,6 +35,8 @@ here: a provider names the environment variable (or keyring entry) its key comes
     [network.providers.ollama]
     proxy = "none"
 
+    [proxy]
+    use_keyring = true            # workbench proxy adds your key to requests that carry none (default: off)
     [proxy.routes.openai]         # workbench proxy: retries, fallbacks, rate limits on this route (see
     policy = "resilient"          # workbench.core.capture.resilient); "pass-through" is the default
 
