@@ -59,6 +59,8 @@ def event_text(event: BatchEvent) -> str:
         return f"batch {where}: collected {event.cells} result(s)"
     if event.kind == "unsubmitted":
         return f"batch for {where} not submitted ({event.error}): its {event.cells} cell(s) run online"
+    if event.kind == "left":
+        return f"batch {where}: not waited for ({event.error})"
     return f"batch {where}: state not read ({event.error}); reading again later"
 
 

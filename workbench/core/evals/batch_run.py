@@ -74,7 +74,7 @@ def custom_id(identity: str) -> str:
 class BatchEvent:
     """What the batch phase tells its face: ``submitted``, ``state`` (a batch's state changed), ``collected``,
     ``unsubmitted`` (the provider refused a batch: its cells run online), ``unread`` (a state could not be read:
-    read again later)."""
+    read again later), ``left`` (its target is no longer in the suite: not waited for)."""
 
     kind: str
     batch: StoredBatch | None = None
@@ -226,15 +226,19 @@ class BatchEval:
 
     async def wait(self) -> None:
         """Read every uncollected batch's state until all have ended, waiting longer between reads each time."""
-        pending = [batch for batch in self.store.batches(self.run.id) if batch.collected_at is None]
+        pending = []
+        for batch in self.store.batches(self.run.id):
+            if batch.collected_at is not None:
+                continue
+            if self._api_of(batch) is None:  # its target left the suite: not waited for, its cells not in the plan
+                self.on_event(BatchEvent("left", batch, error=f"target {batch.target} is no longer in the run"))
+                continue
+            pending.append(batch)
         delay = FIRST_WAIT_S
         while True:
             for batch in pending:
-                if batch.state in ENDED:
-                    continue
-                api = self.api(self._targets.get(batch.target) or SuiteTarget(batch.target, batch.target))
-                if api is None:
-                    self.on_event(BatchEvent("unread", batch, error=f"target {batch.target} is not in the run"))
+                api = self._api_of(batch)
+                if batch.state in ENDED or api is None:
                     continue
                 try:
                     status = await api.status(batch.batch_id)
@@ -257,6 +261,10 @@ class BatchEval:
             await self.sleep(delay)
             delay = min(delay * 2, LONGEST_WAIT_S)
 
+    def _api_of(self, batch: StoredBatch) -> BatchApi | None:
+        """The batch API ``batch`` went to: its target's (a target no longer in the suite: its label as a reference)."""
+        return self.api(self._targets.get(batch.target) or SuiteTarget(batch.target, batch.target))
+
     async def cancel(self) -> int:
         """Ask the providers to cancel the run's batches still running (each new state reported and stored); how
         many were asked. What they finished is collected later (:meth:`collect`); the rest are their cells' errors."""
@@ -264,9 +272,9 @@ class BatchEval:
         for batch in self.store.batches(self.run.id):
             if batch.collected_at is not None or batch.state in ENDED:
                 continue
-            api = self.api(self._targets.get(batch.target) or SuiteTarget(batch.target, batch.target))
+            api = self._api_of(batch)
             if api is None:
-                self.on_event(BatchEvent("unread", batch, error=f"target {batch.target} is not in the run"))
+                self.on_event(BatchEvent("left", batch, error=f"target {batch.target} is no longer in the run"))
                 continue
             try:
                 status = await api.cancel(batch.batch_id)
@@ -295,7 +303,7 @@ class BatchEval:
                     if isinstance(ready, Prepared):
                         prepared[cell.identity] = ready
         for batch in batches:
-            api = self.api(self._targets.get(batch.target) or SuiteTarget(batch.target, batch.target))
+            api = self._api_of(batch)
             if api is None:
                 continue
             try:
