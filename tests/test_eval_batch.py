@@ -280,3 +280,10 @@ def test_evals_cancel_cancels_a_left_runs_batches_and_resume_fails_their_cells(t
     assert all("batch request canceled" in str(error) for _, _, _, error in _results(tmp_path, str(summary["run"])))
     again = workbench("evals", "cancel", "last", cwd=tmp_path, env=fake_env)
     assert again.returncode == 2 and "already finished" in again.stderr
+
+
+def test_batch_answers_are_cached_as_online_ones(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    suite = _suite(tmp_path, "fake-anthropic/claude@tokens=3")
+    assert _eval(suite, fake_env, "--batch").returncode == 0
+    again = json_lines(_eval(suite, fake_env, "--dry-run").stdout)[0]["preflight"]
+    assert (again["calls"], again["cached"]) == (0, 3)  # a later run calls none of them

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx2
 
+from workbench.core.call_record import CallRecord
 from workbench.core.endpoint_overrides import providers_with
 from workbench.core.errors import ProviderError, ProviderHTTPError, WorkbenchError
 from workbench.core.evals.batch_api import (
@@ -41,7 +42,7 @@ from workbench.core.evals.batch_api import (
 )
 from workbench.core.evals.model import CellResult, RunInfo, StoredBatch, SuiteTarget
 from workbench.core.evals.node_bridge import node_session
-from workbench.core.evals.runner import EvalRunner, Prepared, cache_key, observed
+from workbench.core.evals.runner import EvalRunner, Prepared, answered, cache_key, observed
 from workbench.core.evals.traced import TracedAnswer
 from workbench.core.race import settle
 from workbench.core.registry import make_provider, resolve
@@ -311,7 +312,14 @@ class BatchEval:
             except (WorkbenchError, httpx2.HTTPError) as exc:
                 self.on_event(BatchEvent("unread", batch, target=api.target, error=str(exc)))
                 continue
-            answers.update(self._answers(batch, api, results, prepared))
+            fresh = []
+            for identity, ready, record, answer in self._answers(batch, api, results, prepared):
+                answers[identity] = answer
+                if record.error is None:
+                    fresh.append((cache_key(ready.cell.target.cache_ref, ready.request, ready.cell.repeat),
+                                  answered(ready.cell.target.ref, record, ready.variables, ready.sent)))
+            if self.runner.options.use_cache:  # as an online answer is: a later run of the cell is not called
+                self.store.remember(fresh)
             batch.collected_at = time.time()
             self.store.update_batch(batch)
             self.on_event(BatchEvent("collected", batch, target=api.target, cells=len(batch.cells)))
@@ -320,8 +328,9 @@ class BatchEval:
 
     def _answers(self, batch: StoredBatch, api: BatchApi,
                  results: list[tuple[str, bytes | None, ProviderError | None, str | None]],
-                 prepared: Mapping[str, Prepared]) -> Iterator[tuple[str, TracedAnswer]]:
-        """Each result of ``batch`` as a traced answer; a cell the results leave out fails with the batch's reason."""
+                 prepared: Mapping[str, Prepared]) -> Iterator[tuple[str, Prepared, CallRecord, TracedAnswer]]:
+        """Each result of ``batch``: its cell's identity, the cell, the call and its traced answer; a cell the results
+        leave out fails with the batch's reason."""
         given = {cid: (reply, error, request_id) for cid, reply, error, request_id in results if cid}
         whole = next((error for cid, _, error, _ in results if not cid), None)
         for cid, identity in batch.cells.items():
@@ -345,7 +354,7 @@ class BatchEval:
                                   prompt_version=prompt.version, eval_run_id=self.run.id, tags=("eval", "batch"),
                                   eval_cell=identity)
             trace_id = self.writer.write(record, context) if self.writer is not None else ""
-            yield identity, TracedAnswer(trace_id, observed(record), record.error is None)
+            yield identity, ready, record, TracedAnswer(trace_id, observed(record), record.error is None)
 
     async def answers(self, reuse: Mapping[str, TracedAnswer],
                       plan: BatchPlan | None = None) -> dict[str, TracedAnswer]:

@@ -159,6 +159,15 @@ def observed(record: CallRecord) -> Observation:
         error=None if record.error is None else str(record.error))
 
 
+def answered(ref: str, record: CallRecord, variables: Mapping[str, str], sent: str) -> Observation:
+    """A cell's answer from ``ref``'s call: :func:`observed`, its output as promptfoo has it (a refusal without text
+    is the output, as in promptfoo; so are tool calls: :mod:`.tool_replies`), with the variables and prompt sent."""
+    observation = observed(record)
+    observation.text = reply_output(wire_of(ref), record.text, observation.tool_calls) or record.refusal or ""
+    observation.vars, observation.prompt_text = dict(variables), sent
+    return observation
+
+
 def with_params(request: ChatRequest, target: SuiteTarget) -> ChatRequest:
     """``request`` with the parameter overrides ``target`` (a target or a judge) gives it."""
     if not target.params:
@@ -540,12 +549,7 @@ class EvalRunner:
                               prompt_version=prompt.version, eval_run_id=self._run_id, tags=("eval",),
                               eval_cell=cell.identity)
         record, trace_id = await self._complete(cell.target.ref, request, context, cell.target.endpoint)
-        observation = observed(record)
-        # a refusal without text is the output, as in promptfoo; so are tool calls (:mod:`.tool_replies`)
-        observation.text = reply_output(wire_of(cell.target.ref), record.text, observation.tool_calls) or \
-            record.refusal or ""
-        observation.vars, observation.prompt_text = dict(variables), sent
-        return observation, trace_id
+        return answered(cell.target.ref, record, variables, sent), trace_id
 
     async def _trace(self, record: CallRecord, context: CallContext) -> str | None:
         """Queue the call for the trace log; past ``_TRACE_BACKLOG`` queued calls, wait until the writer
