@@ -7,9 +7,7 @@ import argparse
 import csv
 import json
 import os
-import re
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,22 +17,11 @@ from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.figures import ms as _ms
 from workbench.figures import ms_pair, share, usd
 
-_AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
 
 def _moment(text: str | None) -> float | None:
-    if text is None:
-        return None
-    match = _AGO.match(text.strip())
-    if match:
-        return time.time() - float(match[1]) * _UNIT_S[match[2]]
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise WorkbenchError(f"'{text}' is neither a date nor an age",
-                             "write 2026-11-01, 2026-11-01T12:00 or 7d") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    from workbench.core.traces.filters import moment
+
+    return None if text is None else moment(text)
 
 
 def _filters(args: argparse.Namespace) -> Any:

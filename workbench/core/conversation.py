@@ -19,6 +19,7 @@ from workbench.core.errors import ConfigError
 from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.request import ChatRequest, Message
 from workbench.core.tool_turns import TurnToolCall, tool_turn_problem, unnamed_call_id
+from workbench.core.traces.replay import traced_request
 
 
 def reply_turn(request: ChatRequest, text: str, calls: Sequence[ToolCall], items: Sequence[ReasoningItem] = (),
@@ -73,16 +74,10 @@ def traced_reply(call: Mapping[str, Any]) -> tuple[ChatRequest, Message]:
     """The request and the reply turn of a call of the trace log (as :meth:`TraceStore.get` returns it)."""
     payload = call.get("payload") or {}
     if not payload.get("request_json"):
-        raise ConfigError(f"call {call.get('id')} was traced without its text (metadata-only)",
-                          "continue a call traced with its text")
+        traced_request(call.get("id"), None, "continue")
     if call.get("status") != "ok":
         raise ConfigError(f"call {call.get('id')} failed: there is no reply to continue", "pick a call that ended ok")
-    data = json.loads(payload["request_json"])
-    try:
-        request = ChatRequest.model_validate({"system": data.get("system"), "messages": data["messages"],
-                                              "params": data.get("params") or {}})
-    except ValidationError as exc:
-        raise ConfigError(f"call {call.get('id')}'s request cannot be read back: {exc.errors()[0]['msg']}") from None
+    request = traced_request(call.get("id"), payload["request_json"], "continue")
     calls = json.loads(payload.get("tool_calls_json") or "[]")
     first = calls[0] if calls and isinstance(calls[0], dict) else {}
     return request, reply_turn(request, payload.get("response_text") or "", [
