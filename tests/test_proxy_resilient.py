@@ -5,6 +5,7 @@ application, every attempt traced; a failure no retry fixes still reaches the ap
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ def test_a_resilient_route_retries_a_429_after_its_retry_after_and_traces_every_
         fake_server: FakeServerProcess) -> None:
     urls = {"OPENAI_BASE_URL": f"{fake_server.base_url}/v1"}
     for proxy in start_proxy("--resilient", "openai", **urls):
-        # two 429s (Retry-After: 0), then the stream: the application sees the stream only
-        model = "r@status=429,fail=2,retry_after=0,tokens=6,fixed=1,id=resilient-retry"
+        # two 429s (Retry-After: 1), then the stream: the application sees the stream only
+        model = "r@status=429,fail=2,retry_after=1,tokens=6,fixed=1,id=resilient-retry"
         through = chat(f"{proxy.url}/openai/v1", model)
         assert through.status_code == 200
         assert through.content == chat(f"{fake_server.base_url}/v1", model).content  # its counter is used up now
@@ -41,7 +42,25 @@ def test_a_resilient_route_retries_a_429_after_its_retry_after_and_traces_every_
     [row] = traces()
     assert (row["status"], row["output_tokens"], row["attempt_count"], row["served_by"]) == (
         "ok", 6, 3, f"openai/{model}")
-    assert [(a["kind"], a["status"]) for a in attempts(row["id"])] == [("first", 429), ("retry", 429), ("retry", 200)]
+    assert [(a["kind"], a["status"], a["wait_ms"]) for a in attempts(row["id"])] == [
+        ("first", 429, 0), ("retry", 429, 1000), ("retry", 200, 1000)]  # each retry after the provider's Retry-After
+    assert row["latency_ms"] >= 2000
+
+
+def test_a_resilient_route_holds_its_rate_limit(fake_server: FakeServerProcess, tmp_path: Path) -> None:
+    """``[policy.rate_limit] concurrency = 1``: a second call goes upstream only once the first has ended."""
+    (tmp_path / "workbench.toml").write_text('[policy.rate_limit]\nconcurrency = 1\n')
+    for proxy in start_proxy("--resilient", "openai", cwd=tmp_path, OPENAI_BASE_URL=f"{fake_server.base_url}/v1"):
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(chat, [f"{proxy.url}/openai/v1"] * 2,
+                                    ["q@tokens=10,tps=50,id=limited-a", "q@tokens=10,tps=50,id=limited-b"]))
+        assert [a.status_code for a in answers] == [200, 200]
+        proxy.stop()
+    log = [e for e in httpx2.get(f"{fake_server.base_url}/_fake/log").json()
+           if e["scenario_id"] in ("limited-a", "limited-b")]
+    first, second = sorted(log, key=lambda e: e["received_ns"])
+    assert second["received_ns"] >= first["last_token_ns"]  # one at a time
+    assert len(traces()) == 2
 
 
 def test_a_resilient_route_from_workbench_toml_falls_back_to_another_model_and_passes_on_what_no_retry_fixes(
