@@ -55,7 +55,6 @@ GROUPS = {
     "host": "c.team_host",
 }
 """``traces stats --by`` on the team store: the local groupings, and who pushed the calls (``user``, ``host``)."""
-TEAM_ONLY_GROUPS = ("user", "host")
 
 
 def page_query(filters: Filters, before: str | None, limit: int) -> tuple[str, list[Any]]:
