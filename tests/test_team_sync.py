@@ -40,6 +40,7 @@ def _rows(clone: Clone, query: str, store: str = "traces.db", folder: Path | Non
     return [dict(r) for r in clone.local(query, store, folder)]
 
 
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_push_then_pull_round_trips_every_table(tmp_path: Path, postgres: PostgresServer,
         fake_env: dict[str, str]) -> None:
     url = fresh_database(postgres)
@@ -90,6 +91,7 @@ def test_push_then_pull_round_trips_every_table(tmp_path: Path, postgres: Postgr
     assert not bob.traces.exists()  # the local stores are never written by a pull
 
 
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_a_key_in_a_traced_request_never_reaches_the_server(tmp_path: Path, postgres: PostgresServer,
         fake_env: dict[str, str]) -> None:
     url = fresh_database(postgres)
@@ -107,6 +109,7 @@ def test_a_key_in_a_traced_request_never_reaches_the_server(tmp_path: Path, post
     assert server_rows(url, "SELECT tag FROM call_tags") == [("leak-[redacted:api_key]",)]
 
 
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_metadata_only_sends_counts_and_timings_but_no_text(tmp_path: Path, postgres: PostgresServer,
         fake_env: dict[str, str]) -> None:
     url = fresh_database(postgres)
@@ -124,6 +127,7 @@ def test_metadata_only_sends_counts_and_timings_but_no_text(tmp_path: Path, post
         assert kept["text"] == "[metadata only]" and all(v == "[metadata only]" for v in kept["vars"].values())
 
 
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_two_clones_syncing_at_once_each_get_the_other_s_rows(tmp_path: Path, postgres: PostgresServer,
         fake_env: dict[str, str]) -> None:
     url = fresh_database(postgres)  # new: both race to create the tables too
@@ -147,6 +151,7 @@ def test_two_clones_syncing_at_once_each_get_the_other_s_rows(tmp_path: Path, po
         assert targets == {"fake/c0a@tokens=4", "fake/c0b@tokens=4", "fake/c1a@tokens=4", "fake/c1b@tokens=4"}
 
 
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_a_connection_killed_mid_push_resumes_with_nothing_lost_or_twice(tmp_path: Path,
                                                                          postgres: PostgresServer,
         fake_env: dict[str, str]) -> None:
@@ -181,6 +186,7 @@ def test_a_connection_killed_mid_push_resumes_with_nothing_lost_or_twice(tmp_pat
     assert server_rows(url, "SELECT count(*), count(DISTINCT id) FROM calls") == [(12, 12)]
 
 
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_eval_sync_pushes_the_run_when_it_ends(tmp_path: Path, postgres: PostgresServer,
         fake_env: dict[str, str]) -> None:
     url = fresh_database(postgres)
@@ -194,6 +200,7 @@ def test_eval_sync_pushes_the_run_when_it_ends(tmp_path: Path, postgres: Postgre
     assert server_rows(url, "SELECT count(*) FROM eval_results") == [(4,)]
 
 
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_bad_configurations_and_unreachable_servers_are_one_line(tmp_path: Path, postgres: PostgresServer,
                                                                  unreachable_port: int,
                                                                  fake_env: dict[str, str]) -> None:
@@ -220,6 +227,7 @@ def test_bad_configurations_and_unreachable_servers_are_one_line(tmp_path: Path,
     assert unset.returncode == 2 and "no team store configured" in unset.stderr
 
 
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_the_password_comes_from_the_keyring(tmp_path: Path, postgres: PostgresServer,
         fake_env: dict[str, str]) -> None:
     url = fresh_database(postgres)
@@ -242,6 +250,7 @@ README_ROLES = (
 )
 
 
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_the_readme_s_roles_a_writer_pushes_a_reader_pulls_but_cannot_push(tmp_path: Path,
                                                                            postgres: PostgresServer,
         fake_env: dict[str, str]) -> None:

@@ -9,16 +9,20 @@ leaves at all: prompts, replies, reasoning, tool arguments, errors and prompt ve
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from sqlalchemy import String
+from sqlalchemy.types import TypeEngine
 
 from workbench.core.evals.model import Grading, Observation
 from workbench.core.evals.redaction import stored_grading, stored_observation
 from workbench.core.team import tables
-from workbench.core.traces.redact import Redactor
+from workbench.core.traces.redact import BUILTIN_RULES, Redactor
 
 Row = tuple[object, ...]
 
@@ -32,7 +36,8 @@ CONTENT: dict[str, frozenset[str]] = {
 }
 """The columns that hold content (prompts, replies, errors): dropped in metadata-only mode. Every other text
 column still passes the rules (a key in an endpoint's query string, a tag)."""
-_UNTOUCHED = frozenset({"id", "call_id", "run_id", "hash", "suite_digest", "team_user", "team_host", "ts"})
+_UNTOUCHED = frozenset({"id", "call_id", "run_id", "hash", "suite_digest", "observation", "gradings"})
+"""Ids, and the eval results' JSON (redacted field by field: :func:`redacted_result`)."""
 
 
 def redacted_result(observation: str, gradings: str, redactor: Redactor) -> tuple[str, str]:
@@ -52,6 +57,37 @@ def sync_redactor(configured: Redactor) -> Redactor:
     return Redactor(keys.rules + configured.rules, configured.metadata_only)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Which of a table's columns (in :func:`tables.columns` order, the attribution aside) hold content, and which
+    other text passes the rules."""
+
+    columns: tuple[str, ...]
+    content: tuple[int, ...]
+    ruled: tuple[int, ...]
+
+
+def _text(kind: TypeEngine[object]) -> bool:
+    """A text column: a String, or sqlmodel's ``AutoString`` (a decorator over one)."""
+    return isinstance(kind, String) or isinstance(getattr(kind, "impl_instance", None), String)
+
+
+@functools.cache
+def _plan(table: str) -> _Plan:
+    columns = tuple(c for c in tables.columns(table) if c not in tables.ATTRIBUTION)
+    kinds = tables.METADATA.tables[table].columns
+    texts = [i for i, name in enumerate(columns)
+             if _text(kinds[name].type) and name not in _UNTOUCHED]
+    content = CONTENT.get(table, frozenset())
+    return _Plan(columns, tuple(i for i in texts if columns[i] in content),
+                 tuple(i for i in texts if columns[i] not in content))
+
+
+def local_columns(table: str) -> tuple[str, ...]:
+    """The columns of a team table a local row supplies, in order (all but who pushed it)."""
+    return _plan(table).columns
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """How rows are made ready to leave: the redactor, and who pushes them from where."""
@@ -59,50 +95,74 @@ class Outgoing:
     redactor: Redactor
     user: str
     host: str
+    rules: Redactor = field(init=False, repr=False)
+    """The redactor's rules without metadata-only: for the columns that are not content."""
+    joinable: bool = field(init=False, repr=False)
+    """Only built-in rules (none anchored, none matching across a NUL): a row's texts are tested joined first."""
 
-    def row(self, table: str, values: sqlite3.Row | dict[str, object]) -> Row:
-        """The team table's row (its :func:`tables.columns` order) from a local row, redacted and attributed."""
-        rules = Redactor(self.redactor.rules)  # the rules without metadata-only: for the non-content columns
-        content = CONTENT.get(table, frozenset())
-        out: list[object] = []
-        for name in tables.columns(table):
-            if name == "team_user":
-                out.append(self.user)
-                continue
-            if name == "team_host":
-                out.append(self.host)
-                continue
-            value = values[name]
-            if isinstance(value, str) and name not in _UNTOUCHED:
-                value = self.redactor.text(value) if name in content else rules.text(value)
-            out.append(value)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", Redactor(self.redactor.rules))
+        object.__setattr__(self, "joinable", all(BUILTIN_RULES.get(name) == pattern
+                                                 for name, pattern in self.redactor.rules))
+
+    def values(self, table: str, values: Sequence[object]) -> Row:
+        """The team table's row from a local row's values in :func:`local_columns` order: redacted, attributed."""
+        plan = _plan(table)
+        out = list(values)
+        if plan.content:
+            if self.redactor.metadata_only:
+                for i in plan.content:
+                    out[i] = None
+            else:
+                self._redact(out, plan.content)
+        if plan.ruled:
+            self._redact(out, plan.ruled)
+        out += (self.user, self.host)
         return tuple(out)
 
-    def result_row(self, values: sqlite3.Row) -> Row:
+    def _redact(self, out: list[object], indexes: tuple[int, ...]) -> None:
+        rules = self.rules
+        if self.joinable:  # the common case: nothing to redact, found with one pass over the row's texts
+            joined = "\0".join(value for i in indexes if isinstance(value := out[i], str))
+            if rules.text(joined) == joined:
+                return
+        for i in indexes:
+            if isinstance(value := out[i], str):
+                out[i] = rules.text(value)
+
+    def row(self, table: str, values: Mapping[str, object]) -> Row:
+        """The team table's row from a local row by column name (:meth:`values`)."""
+        return self.values(table, [values[name] for name in _plan(table).columns])
+
+    def result_row(self, values: Mapping[str, object]) -> Row:
         """An eval result's row: its observation and gradings redacted as the eval store redacts them."""
-        observation, gradings = redacted_result(values["observation"], values["gradings"], self.redactor)
-        rules = Redactor(self.redactor.rules)
-        fields = {**dict(values), "observation": observation, "gradings": gradings,
-                  "description": rules.text(values["description"]) or ""}
-        return self.row("eval_results", {**fields, "team_user": self.user, "team_host": self.host})
+        observation, gradings = redacted_result(str(values["observation"]), str(values["gradings"]), self.redactor)
+        return self.row("eval_results", {**values, "observation": observation, "gradings": gradings})
+
+
+_CALLS = ", ".join(f"c.{name}" for name in local_columns("calls"))
+_PAYLOADS = ", ".join(f"p.{name}" for name in local_columns("payloads"))
 
 
 def trace_batches(conn: sqlite3.Connection, after: int, since: float | None,
-                  batch: int) -> Iterator[tuple[int, list[sqlite3.Row], list[sqlite3.Row]]]:
+                  batch: int) -> Iterator[tuple[int, list[Row], list[Row], list[Row]]]:
     """The calls written after payload rowid ``after`` (and started at ``since`` or later), in write order, ``batch``
-    at a time: (the last rowid, each call joined with its payload, their tags)."""
+    at a time: (the last rowid, the calls, their payloads, their tags), each row in :func:`local_columns` order."""
+    calls_n = len(local_columns("calls"))
     while True:
-        rows = conn.execute(
-            "SELECT p.rowid AS _rowid, c.*, p.* FROM payloads p JOIN calls c ON c.id = p.call_id "
+        cur = conn.cursor()
+        cur.row_factory = None  # plain tuples
+        rows = cur.execute(
+            f"SELECT {_CALLS}, {_PAYLOADS}, p.rowid FROM payloads p JOIN calls c ON c.id = p.call_id "
             "WHERE p.rowid > ? AND (? IS NULL OR c.ts >= ?) ORDER BY p.rowid LIMIT ?",
             (after, since, since, batch)).fetchall()
         if not rows:
             return
-        ids = [r["id"] for r in rows]
-        marks = ",".join("?" * len(ids))
-        tags = conn.execute(f"SELECT call_id, tag FROM call_tags WHERE call_id IN ({marks})", ids).fetchall()
-        after = int(rows[-1]["_rowid"])
-        yield after, rows, tags
+        ids = [r[0] for r in rows]
+        tags = cur.execute(f"SELECT call_id, tag FROM call_tags WHERE call_id IN ({','.join('?' * len(ids))})",
+                           ids).fetchall()
+        after = int(rows[-1][-1])
+        yield after, [r[:calls_n] for r in rows], [r[calls_n:-1] for r in rows], tags
         if len(rows) < batch:
             return
 

@@ -1,7 +1,7 @@
 """``sync --push``: the local traces, ended eval runs with their results, and prompt versions, sent to the team store.
 
-Batched: each batch is one server transaction that COPYs the rows into a temporary table and inserts them from it
-(``INSERT … ON CONFLICT``), then the batch's mark is stored locally (:mod:`.marks`). A push cut anywhere (the
+Batched: each batch is one server transaction (COPY; see :func:`send`), then the batch's mark is stored locally
+(:mod:`.marks`). A push cut anywhere (the
 network, a killed backend, Ctrl-C) resumes at the first batch not yet marked, and a batch that was committed but not
 marked is sent again and lands once: traces and prompt versions are immutable (``DO NOTHING``); a run and its
 results take the latest values (``DO UPDATE``: a run resumed and ended again is pushed again).
@@ -62,19 +62,30 @@ class Counts:
 
 
 def send(conn: psycopg.Connection[tuple[object, ...]], table: str, rows: Sequence[Row], *, update: bool) -> int:
-    """COPY ``rows`` (in :func:`tables.columns` order) into ``table`` inside the caller's transaction; the rows new
-    to (or changed on) the server."""
+    """Write ``rows`` (in :func:`tables.columns` order) into ``table`` inside the caller's transaction; the rows new
+    to (or changed on) the server.
+
+    Immutable rows (``update=False``) are COPYed straight into the table, inside a savepoint; when one is there
+    already (a batch sent again), the savepoint is rolled back and the batch goes through a temporary table and
+    ``INSERT … ON CONFLICT DO NOTHING``. Rows that change (``update=True``) always take that way, with ``DO UPDATE``."""
+    import psycopg
+
     if not rows:
         return 0
+    if not update:
+        try:
+            with conn.transaction(), conn.cursor() as cur:  # a savepoint inside the caller's transaction
+                _copy(cur, table, rows)
+            return len(rows)
+        except psycopg.errors.UniqueViolation:
+            pass
     columns = tables.columns(table)
     names = ", ".join(columns)
     incoming = f"incoming_{table}"
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {incoming} (LIKE {table} INCLUDING DEFAULTS) "
                  "ON COMMIT DELETE ROWS")
     with conn.cursor() as cur:
-        with cur.copy(f"COPY {incoming} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy(cur, incoming, rows, columns)
         keys = tables.keys(table)
         if update:
             changes = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
@@ -86,23 +97,31 @@ def send(conn: psycopg.Connection[tuple[object, ...]], table: str, rows: Sequenc
         return max(cur.rowcount, 0)
 
 
+def _copy(cur: psycopg.Cursor[tuple[object, ...]], into: str, rows: Sequence[Row],
+          columns: Sequence[str] | None = None) -> None:
+    names = ", ".join(columns if columns is not None else tables.columns(into))
+    with cur.copy(f"COPY {into} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def push_traces(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Connection, marks: SyncMarks,
                 outgoing: Outgoing, counts: Counts, *, since: float | None = None, batch: int = BATCH,
                 progress: Progress | None = None) -> None:
     """Every call written since the mark (with ``since``: every call started since then, the mark neither read nor
     moved), with its payload and tags, ``batch`` calls a transaction."""
     after = int(marks.get("push:traces", "0")) if since is None else 0
-    for last, rows, tags in trace_batches(local, after, since, batch):
+    for last, calls, payloads, tags in trace_batches(local, after, since, batch):
         with conn.transaction():
-            new = send(conn, "calls", [outgoing.row("calls", r) for r in rows], update=False)
-            send(conn, "payloads", [outgoing.row("payloads", r) for r in rows], update=False)
-            send(conn, "call_tags", [outgoing.row("call_tags", t) for t in tags], update=False)
+            new = send(conn, "calls", [outgoing.values("calls", r) for r in calls], update=False)
+            send(conn, "payloads", [outgoing.values("payloads", r) for r in payloads], update=False)
+            send(conn, "call_tags", [outgoing.values("call_tags", t) for t in tags], update=False)
         if since is None:
             marks.put("push:traces", str(last))
-        counts.add("calls", len(rows), new)
+        counts.add("calls", len(calls), new)
         counts.add("call_tags", len(tags), 0)
         if progress is not None:
-            progress("calls", len(rows))
+            progress("calls", len(calls))
 
 
 def push_evals(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Connection, marks: SyncMarks,
