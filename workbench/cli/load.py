@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -190,7 +189,7 @@ def _execute(load: LoadRun, found: Services, targets: Sequence[str], *, quiet: b
             try:
                 while not task.done():
                     await asyncio.wait([task], timeout=view.every_s)
-                    view.show(load.stats.snapshot(), load.stop_reason)
+                    view.show(load)
             except asyncio.CancelledError:  # Ctrl-C: the run cancels and traces its calls before the client closes
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -213,9 +212,9 @@ class _View:
         self.every_s = every_s
         self._show, self._live = show, live
 
-    def show(self, snap: Snapshot, stop: str | None) -> None:
+    def show(self, load: LoadRun) -> None:
         if self._show is not None:
-            self._show(snap, stop)
+            self._show(load.stats.snapshot(), load.stop_reason)
 
     def __enter__(self) -> _View:
         if self._live is not None:
@@ -264,15 +263,10 @@ def _view(quiet: bool) -> _View:
     if quiet:
         return _View(_PLAIN_EVERY_S)
     if not sys.stderr.isatty():
-        last = [0.0]
-
         def plain(snap: Snapshot, stop: str | None) -> None:
-            now = time.monotonic()
-            if now - last[0] >= _PLAIN_EVERY_S:
-                last[0] = now
-                print(_line(snap, stop), file=sys.stderr, flush=True)
+            print(_line(snap, stop), file=sys.stderr, flush=True)
 
-        return _View(_PLAIN_EVERY_S / 4, plain)
+        return _View(_PLAIN_EVERY_S, plain)
     from rich.live import Live
 
     from workbench.cli._shared import console

@@ -134,9 +134,11 @@ class LoadRun:
     async def _closed_loop(self, shape: ClosedLoop, calls: set[asyncio.Task[None]]) -> None:
         end = self.stats.origin + shape.duration_s
 
-        async def worker() -> None:
-            while time.monotonic() < end and not self._over_budget():
+        async def worker() -> None:  # each sends once at least, as an open loop's first arrival is due at once
+            while not self._over_budget():
                 await self._call(self._item(), None)
+                if time.monotonic() >= end:
+                    return
 
         loop = asyncio.get_running_loop()
         for _ in range(shape.workers):

@@ -12,6 +12,7 @@ error, not the provider's.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from workbench.core.traces.stats import exact_quantile
 PERCENTILES = (0.5, 0.95, 0.99)
 _RECENT_S = 5
 """The window of the live view's current rate, in seconds."""
+LIVE_WINDOW_S = 10
+"""The live view's percentiles are over the calls that ended (or started, for lateness) in the last this many
+seconds: what the provider does now, at a cost that does not grow with the run (the report's are the whole run's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ class Snapshot:
     """Calls started a second, over the last few seconds."""
     ttft_ms: dict[str, float | None]
     latency_ms: dict[str, float | None]
+    """Over the calls that ended ok in the last :data:`LIVE_WINDOW_S` (so is ``lateness_ms``, over the calls
+    started then); the counts and rates below are the whole run's."""
     tokens_per_s: float
     rate_limited: int
     errors: dict[str, int]
@@ -95,11 +101,18 @@ class LoadStats:
     origin: float = field(default_factory=time.monotonic)
     calls: list[Finished] = field(default_factory=list)
     lateness_ms: list[float] = field(default_factory=list)
+    late_at: list[float] = field(default_factory=list)
+    """When each call of ``lateness_ms`` started (monotonic seconds)."""
     sent: int = 0
     spend_usd: float = 0.0
     first_sent: float | None = None
     last_sent: float | None = None
+    output_tokens: int = 0
+    rate_limited: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    """Failed calls by kind (these three: as of the last snapshot)."""
     _recent: deque[float] = field(default_factory=deque)
+    _counted: int = 0
 
     def started(self, now: float, lateness_s: float | None = None) -> None:
         """A call started at ``now`` (``lateness_s`` after it was due, on an open loop)."""
@@ -110,6 +123,7 @@ class LoadStats:
         self._recent.append(now)
         if lateness_s is not None:
             self.lateness_ms.append(max(0.0, lateness_s) * 1000)
+            self.late_at.append(now)
 
     def ended(self, record: CallRecord, started: float, now: float) -> Finished:
         """A settled call ended at ``now`` (it started at ``started``)."""
@@ -124,15 +138,22 @@ class LoadStats:
         while self._recent and self._recent[0] < now - _RECENT_S:
             self._recent.popleft()
         window = min(_RECENT_S, max(1e-9, now - (self.first_sent or now)))
-        ok = [c for c in self.calls if c.status == "ok"]
+        since = now - self.origin - LIVE_WINDOW_S
+        recent = list(itertools.takewhile(lambda c: c.ended_s >= since, reversed(self.calls)))
+        ok = [c for c in recent if c.status == "ok"]
+        late = len(list(itertools.takewhile(lambda at: at >= now - LIVE_WINDOW_S, reversed(self.late_at))))
         elapsed = now - self.origin
-        output = sum(c.output_tokens or 0 for c in self.calls)
+        self.output_tokens += sum(c.output_tokens or 0 for c in self.calls[self._counted:])
+        self.rate_limited += sum(c.rate_limited for c in self.calls[self._counted:])
+        for c in self.calls[self._counted:]:
+            if c.status != "ok":
+                self.errors[c.error_class or "error"] += 1
+        self._counted = len(self.calls)
         return Snapshot(
             elapsed_s=elapsed, sent=self.sent, done=len(self.calls), in_flight=self.sent - len(self.calls),
             rate=len(self._recent) / window if self._recent else 0.0,
             ttft_ms=percentiles([c.ttft_ms for c in ok if c.ttft_ms is not None]),
             latency_ms=percentiles([c.latency_ms for c in ok if c.latency_ms is not None]),
-            tokens_per_s=output / elapsed if elapsed > 0 else 0.0,
-            rate_limited=sum(c.rate_limited for c in self.calls),
-            errors=dict(Counter(c.error_class or "error" for c in self.calls if c.status != "ok").most_common()),
-            spend_usd=self.spend_usd, lateness_ms=percentiles(self.lateness_ms))
+            tokens_per_s=self.output_tokens / elapsed if elapsed > 0 else 0.0, rate_limited=self.rate_limited,
+            errors=dict(self.errors.most_common()), spend_usd=self.spend_usd,
+            lateness_ms=percentiles(self.lateness_ms[len(self.lateness_ms) - late:]))
