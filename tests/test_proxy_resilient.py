@@ -115,3 +115,32 @@ def test_a_route_that_names_no_provider_is_refused_in_one_line(tmp_path: Path) -
     result = workbench("proxy", "--port", "0", "--resilient", "nope", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.startswith("workbench: --resilient nope: no provider")
     assert json_lines(workbench("traces", "list", "--json").stdout) == []
+
+
+def test_a_resilient_route_gives_up_on_a_silent_provider_after_the_policy_ttft_and_falls_back(
+        fake_server: FakeServerProcess, tmp_path: Path) -> None:
+    silent = "mute@hang=headers,id=resilient-mute"
+    (tmp_path / "workbench.toml").write_text(f"""
+[proxy.routes.openai]
+policy = "resilient"
+
+[policy.timeouts]
+connect = 0.5
+ttft = 0.5
+
+[policy.retry]
+max_retries = 1
+base_s = 0.001
+cap_s = 0.001
+
+[policy.targets."openai/{silent}"]
+fallbacks = ["openai/up@tokens=3"]
+""")
+    for proxy in start_proxy(cwd=tmp_path, OPENAI_BASE_URL=f"{fake_server.base_url}/v1"):
+        answer = chat(f"{proxy.url}/openai/v1", silent)
+        assert answer.status_code == 200 and b"data: [DONE]" in answer.content
+        proxy.stop()
+    [row] = traces()
+    assert (row["status"], row["served_by"]) == ("ok", "openai/up@tokens=3")
+    assert [(a["kind"], a["status"], a["error"] and "ttft timeout" in a["error"]) for a in attempts(row["id"])] == [
+        ("first", None, True), ("retry", None, True), ("fallback", 200, None)]

@@ -7,14 +7,18 @@ An upstream answer that workbench's own calls would retry (408, 409, 429, 5xx, 5
 ``x-should-retry: false`` says otherwise; a connection error or timeout) is read (its body up to
 :data:`~workbench.core.providers.bounds.MAX_ERROR_BODY_BYTES`) and tried again after the provider's
 ``Retry-After`` (when it is within ``retry.retry_after_cap_s``) or a full-jitter backoff (the longer profile for
-429/529). Retries used up, an open circuit or a ``Retry-After`` beyond the cap move to the policy's next fallback
-on the same provider: the request's model swapped (the body's ``model``, Gemini's path), as the application's
-request and key are for that provider (a fallback on another provider is skipped, its attempt saying why). No
-target left: the last answer goes to the application as the provider sent it. Every attempt is on the call record,
-as a race's attempts are (``traces show``: ``attempts``)."""
+429/529); so is a provider whose headers have not come within ``timeouts.connect`` + ``timeouts.ttft`` (the
+policy's other timeouts, ``idle`` and ``total``, bound a stream, and nothing is retried once one has begun: they do
+not apply here, the application's own timeouts do). Retries used up, an open circuit or a ``Retry-After``
+beyond the cap move to the policy's next fallback on the same provider: the request's model swapped (the body's
+``model``, Gemini's path), as the application's request and key are for that provider (a fallback on another
+provider is skipped, its attempt saying why). No target left: the last answer goes to the application as the
+provider sent it (a 504 of the proxy's when none came in time, 502 when the provider was unreachable). Every
+attempt is on the call record, as a race's attempts are (``traces show``: ``attempts``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -161,7 +165,7 @@ class Resilience:
                 await limiter.acquire(estimate_tokens(record.request, max_tokens))
                 if (queue_ms := (self.clock.now() - queued) * 1000) >= 1:
                     wait_ms, reason = wait_ms + queue_ms, reason or "rate limit"
-            failure = await self._try(target, request, limiter)
+            failure = await self._try(target, request, limiter, policy)
             if isinstance(failure, httpx2.Response):
                 breaker.record(failure.status_code < 500)
                 record.attempts.append(Attempt(target, this_kind, status=failure.status_code, wait_ms=wait_ms,
@@ -180,15 +184,19 @@ class Resilience:
             await self.clock.sleep(delay)
         return last
 
-    async def _try(self, target: str, request: httpx2.Request, limiter: RateLimiter | None
+    async def _try(self, target: str, request: httpx2.Request, limiter: RateLimiter | None, policy: CallPolicy
                    ) -> httpx2.Response | _Failure:
-        """One attempt: the response to relay, or a failure worth retrying (read and closed)."""
+        """One attempt: the response to relay, or a failure worth retrying (read and closed). The provider's
+        headers must come within the policy's ``timeouts.connect`` + ``timeouts.ttft``."""
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx2.HTTPError as exc:
+            async with asyncio.timeout(policy.timeouts.connect + policy.timeouts.ttft):
+                response = await self.client.send(request, stream=True)
+        except (httpx2.HTTPError, TimeoutError) as exc:
             if limiter is not None:
                 limiter.release()
-            return _Failure(None, [], b"", _transport_error(target, exc))
+            error = (ProviderTimeoutError(target, "ttft") if isinstance(exc, TimeoutError)
+                     else _transport_error(target, exc))
+            return _Failure(None, [], b"", error)
         if limiter is not None:
             limiter.on_headers({k.lower(): v for k, v in response.headers.items()}, self.clock.now())
         if not _retryable(response):
