@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from workbench.core.call_record import CallRecord
 from workbench.core.capture.recording import CallTap
 from workbench.core.capture.routes import route
 from workbench.core.events import FinishReason
@@ -95,3 +96,55 @@ def test_an_upstream_error_is_traced_with_the_providers_message() -> None:
     call.feed(b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}')
     record = call.ended()
     assert record.status == "error" and "HTTP 529 overloaded_error: Overloaded" in str(record.error)
+
+
+RESPONSES_USAGE = {"input_tokens": 75, "input_tokens_details": {"cached_tokens": 64, "cache_write_tokens": 0},
+                   "output_tokens": 1186, "output_tokens_details": {"reasoning_tokens": 1024}, "total_tokens": 1261}
+RESPONSES_REPLY = {  # OpenAI's documented Response object, not streamed
+    "id": "resp_67ccd3a9da748190baa7f1570fe91ac6", "object": "response", "created_at": 1741476777,
+    "status": "completed", "error": None, "incomplete_details": None, "model": "o3-2025-04-16",
+    "output": [
+        {"type": "reasoning", "id": "rs_6876cf02e0bc8192b74af0fb64b715ff", "encrypted_content": "gAAAAABo",
+         "summary": [{"type": "summary_text", "text": "**Checking the weather** "},
+                     {"type": "summary_text", "text": "I need a tool."}]},
+        {"type": "message", "id": "msg_67ccd3acc8d48190a77525dc6de64b4104becb25c5c1c5b5", "status": "completed",
+         "role": "assistant", "content": [{"type": "output_text", "text": "Let me look that up.", "annotations": []}]},
+        {"type": "function_call", "id": "fc_12345xyz", "call_id": "call_12345xyz", "name": "get_weather",
+         "arguments": "{\"location\":\"Paris, France\"}", "status": "completed"}],
+    "usage": RESPONSES_USAGE,
+}
+
+
+def responses_read(reply: dict[str, object]) -> CallRecord:
+    call = tap("/openai/v1/responses", {"model": "o3", "input": "Weather in Paris?"})
+    fed(call, JSON, json.dumps(reply).encode(), 9)
+    return call.ended()
+
+
+def test_a_non_streamed_openai_response_is_read_item_by_item() -> None:
+    record = responses_read(RESPONSES_REPLY)
+    assert record.error is None and record.text == "Let me look that up."
+    assert [(c.id, c.name, c.arguments) for c in record.tool_calls] == [
+        ("call_12345xyz", "get_weather", "{\"location\":\"Paris, France\"}")]
+    assert record.reasoning == "**Checking the weather** I need a tool."
+    [item] = record.reasoning_to_send()
+    assert (item.id, item.data) == ("rs_6876cf02e0bc8192b74af0fb64b715ff", "gAAAAABo")
+    assert (record.finish, record.finish_raw) == (FinishReason.TOOL_CALLS, "completed")
+    assert record.usage is not None and (record.usage.input_tokens, record.usage.output_tokens) == (75, 1186)
+    assert (record.usage.cache_read_tokens, record.usage.reasoning_tokens) == (64, 1024)
+
+    refused = responses_read({**RESPONSES_REPLY, "output": [{
+        "type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+        "content": [{"type": "refusal", "refusal": "I'm sorry, I cannot help with that."}]}]})
+    assert refused.refusal == "I'm sorry, I cannot help with that." and refused.text == ""
+    assert refused.finish is FinishReason.CONTENT_FILTER
+
+    cut = responses_read({**RESPONSES_REPLY, "status": "incomplete",
+                          "incomplete_details": {"reason": "max_output_tokens"}, "output": [{
+                              "type": "message", "id": "msg_1", "status": "incomplete", "role": "assistant",
+                              "content": [{"type": "output_text", "text": "Partly", "annotations": []}]}]})
+    assert (cut.text, cut.finish, cut.finish_raw) == ("Partly", FinishReason.LENGTH, "max_output_tokens")
+
+    failed = responses_read({**RESPONSES_REPLY, "status": "failed", "output": [], "usage": None,
+                             "error": {"code": "server_error", "message": "The model failed."}})
+    assert failed.status == "error" and "The model failed." in str(failed.error)

@@ -3,8 +3,9 @@ parsers the providers use (:mod:`workbench.core.providers`) over the SSE and NDJ
 
 A streamed reply is parsed chunk by chunk as it passes (TTFT is its first content's arrival at the proxy); a
 non-streamed one (a single JSON object) is read once it ended, by the same parser: an OpenAI choice's ``message``
-is read as a ``delta``, an Anthropic message as its stream's events. Parsing never touches what is forwarded: a
-reply the parser cannot read is still passed through, and traced with the reason it could not be read.
+is read as a ``delta``, an Anthropic message and an OpenAI Response as the events their streams would have sent.
+Parsing never touches what is forwarded: a reply the parser cannot read is still passed through, and traced with
+the reason it could not be read.
 """
 
 from __future__ import annotations
@@ -83,6 +84,43 @@ def _openai_chat_events(reply: dict[str, Any]) -> Iterable[SSEMessage]:
     yield SSEMessage("", "[DONE]")
 
 
+def _responses_event(kind: str, **fields: Any) -> SSEMessage:
+    return SSEMessage(kind, json.dumps({"type": kind, **fields}))
+
+
+def _responses_item_events(index: int, item: dict[str, Any]) -> Iterable[SSEMessage]:
+    """One output item of a non-streamed Response as the events its stream would have sent."""
+    kind = item.get("type")
+    if kind == "message":
+        for part in item.get("content") or ():
+            if isinstance(part, dict) and part.get("type") == "output_text":
+                yield _responses_event("response.output_text.delta", output_index=index, delta=part.get("text") or "")
+            elif isinstance(part, dict) and part.get("type") == "refusal":
+                yield _responses_event("response.refusal.delta", output_index=index, delta=part.get("refusal") or "")
+    elif kind == "function_call":  # added with its whole arguments
+        yield _responses_event("response.output_item.added", output_index=index, item=item)
+    elif kind == "reasoning":
+        yield _responses_event("response.output_item.added", output_index=index, item=item)
+        for event, parts in (("response.reasoning_summary_text.delta", item.get("summary")),
+                             ("response.reasoning_text.delta", item.get("content"))):
+            for part in parts or ():
+                if isinstance(part, dict) and part.get("text"):
+                    yield _responses_event(event, output_index=index, delta=part["text"])
+        yield _responses_event("response.output_item.done", output_index=index, item=item)
+
+
+def _openai_responses_events(reply: dict[str, Any]) -> Iterable[SSEMessage]:
+    """A non-streamed Response as its stream's events: each ``output`` item's (text and refusal parts, function
+    calls, reasoning items with their summary), then the terminal event its ``status`` names, with the whole
+    response (usage, ``incomplete_details``, ``error``)."""
+    for index, item in enumerate(reply.get("output") or ()):
+        if isinstance(item, dict):
+            yield from _responses_item_events(index, item)
+    status = reply.get("status")
+    terminal = f"response.{status}" if status in ("incomplete", "failed") else "response.completed"
+    yield _responses_event(terminal, response=reply)
+
+
 def whole_reply(wire: str, body: bytes) -> Iterable[Any]:
     """What the parser of ``wire`` reads for a non-streamed reply ``body``."""
     reply = json.loads(body)
@@ -92,8 +130,8 @@ def whole_reply(wire: str, body: bytes) -> Iterable[Any]:
         return _anthropic_events(reply)
     if wire == "openai_chat":
         return _openai_chat_events(reply)
-    if wire == "openai_responses":  # the whole response is its stream's last event
-        return (SSEMessage("response.completed", json.dumps({"type": "response.completed", "response": reply})),)
+    if wire == "openai_responses":
+        return _openai_responses_events(reply)
     if wire == "gemini":
         return (SSEMessage("", body.decode()),)
     return (reply,)  # ollama: the last line of its stream
