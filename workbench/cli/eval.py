@@ -15,15 +15,12 @@ import asyncio
 import functools
 import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
-from workbench.cli._shared import eval_store, settings, variables
+from workbench.cli._shared import eval_store, settings, sigterm_interrupts, variables
 from workbench.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -195,16 +192,6 @@ def _report_folder(out: str | None) -> None:
         raise ConfigError(f"--out {out}: the folder is not writable", "pass a folder you can write to")
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM (what CI and ``timeout`` send) stops a run as Ctrl-C does: through the SIGINT handler in
-    force (asyncio's cancels the run, which stores what finished), else a KeyboardInterrupt."""
-    handler = signal.getsignal(signal.SIGINT)
-    if callable(handler):
-        handler(signal.SIGINT, frame)
-    else:
-        raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     """The run, then with ``--sync`` its push to the team store (checked before the run: a bad ``[team]`` is exit 2
     at once); a push that fails is one line, and exit 1 when the run itself exited 0."""
@@ -213,14 +200,8 @@ def run(args: argparse.Namespace) -> int:
         from workbench.cli.team import check_team
 
         check_team(settings(args))
-    if threading.current_thread() is not threading.main_thread():
+    with sigterm_interrupts():  # SIGTERM (what CI and ``timeout`` send) stops a run as Ctrl-C does
         code = _run(args)
-    else:
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            code = _run(args)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
     if not sync:
         return code
     from workbench.cli.team import sync_and_report

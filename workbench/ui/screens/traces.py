@@ -371,21 +371,14 @@ class TracesScreen(WorkbenchScreen):
     def selected_request(self, action: str) -> tuple[dict[str, Any], ChatRequest] | None:
         """The selected call and the request it sent (its system prompt, turns with their tool calls and results,
         parameters, tools and tool choice), as stored; ``None`` (said) when there is none to ``action``."""
-        from workbench.core.request import ChatRequest
+        from workbench.core.traces.replay import traced_request
 
         call = self.detail
         if call is None:
             self.workbench.report(WorkbenchError("no call selected", "pick a call in the table"))
             return None
-        payload = call.get("payload") or {}
-        if not payload.get("request_json"):
-            self.workbench.report(WorkbenchError(
-                "this call's prompt was not stored (metadata-only tracing)", f"{action} a call traced with text"))
-            return None
-        data = json.loads(payload["request_json"])
         try:
-            request = ChatRequest.model_validate({"system": data.get("system"), "messages": data["messages"],
-                                                  "params": data.get("params") or {}})
+            request = traced_request(call.get("id"), (call.get("payload") or {}).get("request_json"), action)
         except Exception as exc:
             self.workbench.report(exc, f"cannot {action}: ")
             return None
