@@ -181,3 +181,14 @@ async def test_200_concurrent_streams_through_the_proxy_all_complete_and_are_all
     assert len(rows) == 200
     assert {(r["model"], r["status"], r["output_tokens"], r["finish_reason"]) for r in rows} == {
         (model, "ok", 20, "stop")}
+
+
+def test_a_provider_that_cannot_be_reached_gets_the_application_a_502_of_the_proxys_traced_as_connection(
+        unreachable_port: int, tmp_path: Path) -> None:
+    for proxy in start_proxy(OPENAI_BASE_URL=f"http://127.0.0.1:{unreachable_port}/v1"):
+        path, _, body = call("openai", "m@tokens=3")
+        status, _, answer = curl(f"{proxy.url}/{path}", body, tmp_path)
+        assert status == 502 and b"workbench proxy: openai/m@tokens=3: upstream unreachable (ConnectError)" in answer
+        proxy.stop()
+    [row] = traces()
+    assert (row["status"], row["error_class"]) == ("error", "connection")

@@ -139,8 +139,12 @@ fallbacks = ["openai/up@tokens=3"]
     for proxy in start_proxy(cwd=tmp_path, OPENAI_BASE_URL=f"{fake_server.base_url}/v1"):
         answer = chat(f"{proxy.url}/openai/v1", silent)
         assert answer.status_code == 200 and b"data: [DONE]" in answer.content
+        # no fallback and no answer at all: the proxy's own 504
+        alone = chat(f"{proxy.url}/openai/v1", "mute@hang=headers,id=resilient-alone")
+        assert alone.status_code == 504 and "ttft timeout" in alone.json()["error"]["message"]
         proxy.stop()
-    [row] = traces()
+    row, last = reversed(traces())
+    assert (last["status"], last["error_class"], last["attempt_count"]) == ("error", "timeout", 2)
     assert (row["status"], row["served_by"]) == ("ok", "openai/up@tokens=3")
     assert [(a["kind"], a["status"], a["error"] and "ttft timeout" in a["error"]) for a in attempts(row["id"])] == [
         ("first", None, True), ("retry", None, True), ("fallback", 200, None)]

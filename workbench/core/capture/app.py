@@ -21,10 +21,10 @@ import httpx2
 from workbench.core.call_record import CallRecord
 from workbench.core.capture.access import TOKEN_HEADER, Access, refusal
 from workbench.core.capture.recording import CallTap
-from workbench.core.capture.resilient import Resilience
+from workbench.core.capture.resilient import NoAnswerError, Resilience
 from workbench.core.capture.routes import Route, route
 from workbench.core.capture.wire_request import json_body
-from workbench.core.errors import ProviderConnectionError, ProviderTimeoutError
+from workbench.core.errors import ProviderConnectionError, ProviderTimeoutError, WorkbenchError
 from workbench.core.registry import ProviderSpec
 from workbench.core.traces.context import CallContext
 
@@ -123,16 +123,14 @@ class ProxyApp:
                 response, release = await self.resilience.send(resilient[0], request, resilient[1], tap.record)
             else:
                 response = await self.client.send(request, stream=True)
+        except NoAnswerError as exc:  # every attempt of the resilient policy went unanswered
+            await self._no_answer(send, tap, headers, exc.error)
+            return
         except httpx2.HTTPError as exc:
-            timeout = isinstance(exc, httpx2.TimeoutException)
-            why = (f"no answer from the provider in time ({type(exc).__name__})" if timeout
-                   else f"upstream unreachable ({type(exc).__name__})")
-            await _answer(send, 504 if timeout else 502,
-                          json.dumps({"error": {"message": f"workbench proxy: {why}"}}).encode())
-            if tap is not None:
-                target = tap.record.target
-                self._trace(tap.failed(ProviderTimeoutError(target, _timeout_kind(exc)) if timeout
-                                       else ProviderConnectionError(target, why)), headers)
+            target = tap.record.target if tap is not None else request.url.host
+            await self._no_answer(send, tap, headers, ProviderTimeoutError(target, _timeout_kind(exc))
+                                  if isinstance(exc, httpx2.TimeoutException) else
+                                  ProviderConnectionError(target, f"upstream unreachable ({type(exc).__name__})"))
             return
         except BaseException:  # the application went away (or shutdown) before the provider answered
             if tap is not None:
@@ -143,6 +141,15 @@ class ProxyApp:
         finally:
             if release is not None:
                 release()
+
+    async def _no_answer(self, send: Send, tap: CallTap | None, headers: Mapping[str, str],
+                         error: WorkbenchError) -> None:
+        """The proxy's own answer when the provider's never came (504 after a timeout, else 502), traced."""
+        timeout = isinstance(error, ProviderTimeoutError)
+        await _answer(send, 504 if timeout else 502,
+                      json.dumps({"error": {"message": f"workbench proxy: {error}"}}).encode())
+        if tap is not None:
+            self._trace(tap.failed(error), headers)
 
     async def _relay(self, response: httpx2.Response, send: Send, tap: CallTap | None,
                      headers: Mapping[str, str]) -> None:

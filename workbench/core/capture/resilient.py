@@ -63,6 +63,14 @@ class _Failure:
     retry_after_s: float | None = None
 
 
+class NoAnswerError(Exception):
+    """No attempt got an answer (every one timed out or found the provider unreachable): ``error`` is the last."""
+
+    def __init__(self, error: WorkbenchError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _Body(httpx2.AsyncByteStream):
     def __init__(self, body: bytes) -> None:
         self.body = body
@@ -72,16 +80,13 @@ class _Body(httpx2.AsyncByteStream):
 
 
 def _replayed(failure: _Failure, request: httpx2.Request) -> httpx2.Response:
-    """The last failure as a response, as the provider sent it (its body as read)."""
+    """The last failure as a response, as the provider sent it (its body as read); :class:`NoAnswerError` when
+    none came."""
     if failure.status is None:
-        body = json.dumps({"error": {"message": f"workbench proxy: {failure.error}"}}).encode()
-        headers = [("content-type", "application/json")]
-        status = 504 if isinstance(failure.error, ProviderTimeoutError) else 502
-    else:
-        status, body = failure.status, failure.body
-        headers = [(k, v) for k, v in failure.headers if k.lower() not in ("content-length", "transfer-encoding")]
-    return httpx2.Response(status, headers=[*headers, ("content-length", str(len(body)))], stream=_Body(body),
-                           request=request)
+        raise NoAnswerError(failure.error)
+    headers = [(k, v) for k, v in failure.headers if k.lower() not in ("content-length", "transfer-encoding")]
+    return httpx2.Response(failure.status, headers=[*headers, ("content-length", str(len(failure.body)))],
+                           stream=_Body(failure.body), request=request)
 
 
 async def _error_body(response: httpx2.Response) -> bytes:
@@ -121,7 +126,8 @@ class Resilience:
     async def send(self, route: Route, request: httpx2.Request, body: Mapping[str, Any], record: CallRecord
                    ) -> tuple[httpx2.Response, Release]:
         """The answer to relay to the application (a success, an error not worth retrying, or the last failure)
-        and what to call once it was relayed (a rate limiter's concurrency slot)."""
+        and what to call once it was relayed (a rate limiter's concurrency slot); :class:`NoAnswerError` when no
+        attempt got one."""
         model = record.target.partition("/")[2]
         policy = self.policies.for_target(record.target)
         last: _Failure | None = None
