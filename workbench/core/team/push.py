@@ -10,7 +10,7 @@ results take the latest values (``DO UPDATE``: a run resumed and ended again is 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,31 +61,41 @@ class Counts:
         self.new[table] = self.new.get(table, 0) + new
 
 
-def send(conn: psycopg.Connection[tuple[object, ...]], table: str, rows: Sequence[Row], *, update: bool) -> int:
+def send(conn: psycopg.Connection[tuple[object, ...]], table: str, rows: Iterable[Row], *, update: bool) -> int:
     """Write ``rows`` (in :func:`tables.columns` order) into ``table`` inside the caller's transaction; the rows new
-    to (or changed on) the server.
+    to (or changed on) the server. ``rows`` may be made as they are sent (a generator): the server reads the first
+    ones while the next are being made.
 
     Immutable rows (``update=False``) are COPYed straight into the table, inside a savepoint; when one is there
     already (a batch sent again), the savepoint is rolled back and the batch goes through a temporary table and
     ``INSERT … ON CONFLICT DO NOTHING``. Rows that change (``update=True``) always take that way, with ``DO UPDATE``."""
     import psycopg
 
-    if not rows:
-        return 0
+    remaining = iter(rows)
+    made: list[Row] = []
+
+    def kept() -> Iterator[Row]:
+        for row in remaining:
+            made.append(row)
+            yield row
+
     if not update:
         try:
             with conn.transaction(), conn.cursor() as cur:  # a savepoint inside the caller's transaction
-                _copy(cur, table, rows)
-            return len(rows)
+                _copy(cur, table, kept())
+            return len(made)
         except psycopg.errors.UniqueViolation:
             pass
+    every = [*made, *remaining]
+    if not every:
+        return 0
     columns = tables.columns(table)
     names = ", ".join(columns)
     incoming = f"incoming_{table}"
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {incoming} (LIKE {table} INCLUDING DEFAULTS) "
                  "ON COMMIT DELETE ROWS")
     with conn.cursor() as cur:
-        _copy(cur, incoming, rows, columns)
+        _copy(cur, incoming, every, columns)
         keys = tables.keys(table)
         if update:
             changes = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
@@ -97,7 +107,7 @@ def send(conn: psycopg.Connection[tuple[object, ...]], table: str, rows: Sequenc
         return max(cur.rowcount, 0)
 
 
-def _copy(cur: psycopg.Cursor[tuple[object, ...]], into: str, rows: Sequence[Row],
+def _copy(cur: psycopg.Cursor[tuple[object, ...]], into: str, rows: Iterable[Row],
           columns: Sequence[str] | None = None) -> None:
     names = ", ".join(columns if columns is not None else tables.columns(into))
     with cur.copy(f"COPY {into} ({names}) FROM STDIN") as copy:
@@ -113,9 +123,10 @@ def push_traces(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Con
     after = int(marks.get("push:traces", "0")) if since is None else 0
     for last, calls, payloads, tags in trace_batches(local, after, since, batch):
         with conn.transaction():
-            new = send(conn, "calls", [outgoing.values("calls", r) for r in calls], update=False)
-            send(conn, "payloads", [outgoing.values("payloads", r) for r in payloads], update=False)
-            send(conn, "call_tags", [outgoing.values("call_tags", t) for t in tags], update=False)
+            new = send(conn, "calls", (outgoing.values("calls", r) for r in calls), update=False)
+            send(conn, "payloads", (outgoing.values("payloads", r) for r in payloads), update=False)
+            if tags:
+                send(conn, "call_tags", (outgoing.values("call_tags", t) for t in tags), update=False)
         if since is None:
             marks.put("push:traces", str(last))
         counts.add("calls", len(calls), new)
