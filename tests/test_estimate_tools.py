@@ -10,13 +10,16 @@ from workbench.core.request import CacheBreakpoints, ChatRequest, Message, Param
 from workbench.core.tokens.encodings import count_text, encoding_name_for
 from workbench.core.tokens.estimate import estimate, tools_tokens
 
-TOOLS = ({"type": "function", "function": {"name": "get_weather", "description": "Weather of a city", "parameters": {
+# Long enough that each cached prefix is over Claude Sonnet 4.5's 1024-token minimum (a shorter one is not cached).
+TOOLS = ({"type": "function", "function": {"name": "get_weather", "description": "Weather of a city. " * 300,
+                                           "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},)
 SONNET = "anthropic/claude-sonnet-4-5"
 
 
 def request(tools: tuple[dict[str, object], ...] = (), cache: CacheBreakpoints | None = None) -> ChatRequest:
-    return ChatRequest(system="Be brief.", messages=(Message(role="user", content="Weather in Paris?"),),
+    return ChatRequest(system="Be brief and exact. " * 300,
+                       messages=(Message(role="user", content="Weather in Paris?"),),
                        params=Params(max_tokens=50, tools=tools), cache=cache or CacheBreakpoints())
 
 

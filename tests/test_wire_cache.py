@@ -131,9 +131,9 @@ def ollama_events(raw: bytes) -> list[StreamEvent]:
     (lambda: sse_events(ResponsesParser(), RESPONSES_CACHED), Usage(2006, 300, cache_read_tokens=1920)),
     # Anthropic's input_tokens excludes the cache: ours includes it (the OpenTelemetry rule)
     (lambda: sse_events(AnthropicParser(), ANTHROPIC_WRITE),
-     Usage(21 + 1888, 393, cache_read_tokens=0, cache_write_tokens=1888)),
+     Usage(21 + 1888, 393, cache_read_tokens=0, cache_write_tokens=1888, cache_write_1h_tokens=0)),
     (lambda: sse_events(AnthropicParser(), ANTHROPIC_READ),
-     Usage(21 + 1888, 393, cache_read_tokens=1888, cache_write_tokens=0)),
+     Usage(21 + 1888, 393, cache_read_tokens=1888, cache_write_tokens=0, cache_write_1h_tokens=0)),
     (lambda: sse_events(AnthropicParser(), ANTHROPIC_COMPATIBLE), Usage(21, 393)),
     (lambda: sse_events(GeminiParser(), GEMINI_CACHED), Usage(2100, 300, cache_read_tokens=2048)),
     (lambda: sse_events(GeminiParser(), GEMINI_UNCACHED), Usage(2100, 300)),
