@@ -11,8 +11,9 @@ and removed at the end; with one, a new database is created in it (the URL's rol
    filter, ``--samples`` times each with a different value (target: p99 ≤ 20 ms).
 2. ``evals diff`` of a local run against a team run of 1,000 cells (the team's pushed with ``workbench sync``'s own
    :func:`~workbench.core.team.sync.sync`): in process, and the whole CLI once (target: ≤ 200 ms).
-3. Pushes ``--push-rows`` calls of a local trace store (written by ``bench.traces``' generator through the real
-   TraceWriter) with :func:`~workbench.core.team.sync.sync` (target: ≥ 20k rows/s); ``--push-rows 0`` skips it.
+3. Pushes ``--push-rows`` calls of a local trace store (written first by ``bench.traces``' generator through the
+   real TraceWriter; its pages are timed beside the team's, as a baseline taken under the same load) with
+   :func:`~workbench.core.team.sync.sync` (target: ≥ 20k rows/s); ``--push-rows 0`` skips both.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from workbench.core.team.target import parse_target
 from workbench.core.traces.filters import Filters
 from workbench.core.traces.ids import new_id
 from workbench.core.traces.redact import Redactor
+from workbench.core.traces.store import TraceStore
 
 PAGE_TARGET_MS = 20.0
 DIFF_TARGET_MS = 200.0
@@ -163,8 +165,14 @@ def plan(conn: psycopg.Connection[tuple[object, ...]], filters: Filters) -> str:
     return f"{' + '.join(indexes)}; {buffers} buffers; {top['Execution Time']:.2f} ms on the server"
 
 
-def pages(url: str, samples: int, report: Report) -> bool:
-    """Time the first page, a deep keyset page and each indexed filter; did every p99 meet the target?"""
+BASELINE = ("first page, no filter", "model (target)", "provider", "status=error", "tag", "one day (since + until)",
+            "model + last 7 days", "tag + provider")
+"""The cases timed on the local store too (its targets and tags are the same; its prompts, sessions and runs not)."""
+
+
+def pages(url: str, samples: int, report: Report, local: TraceStore | None) -> bool:
+    """Time the first page, a deep keyset page and each indexed filter (and, on ``local``, the same filters
+    alternately: the machine's load falls on both alike); did every p99 meet the target?"""
     rng = random.Random(9)
     with psycopg.connect(url, autocommit=True) as conn:
         store = TeamTraces(conn)
@@ -196,8 +204,15 @@ def pages(url: str, samples: int, report: Report) -> bool:
         for label, make in cases:
             for _ in range(5):  # warm the plans and the cache
                 store.page(make(), limit=50)
-            times = [timed_page(store, make()) for _ in range(samples)]
+            times, baseline = [], []
+            for _ in range(samples):
+                filters = make()
+                times.append(timed_page(store, filters))
+                if local is not None and label in BASELINE:
+                    baseline.append(_timed(lambda f=filters: local.page(f, limit=50)))  # type: ignore[misc]
             ok &= report.row(label, times, PAGE_TARGET_MS) <= PAGE_TARGET_MS
+            if baseline:
+                report.row("   the same on the local SQLite store (baseline)", baseline)
             print(f"      plan: {plan(conn, make())}")
         times = [timed_page(store, Filters(), rng.choice(ids)) for _ in range(samples)]
         ok &= report.row("deep keyset page (--before a random id)", times, PAGE_TARGET_MS) <= PAGE_TARGET_MS
@@ -267,17 +282,13 @@ def evals_diff(url: str, samples: int, report: Report) -> bool:
     return ok
 
 
-def push(url: str, rows: int) -> float:
-    """Push a local store of ``rows`` calls with ``sync --push``'s function; its rate (calls a second)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        print(f"  writing a local store of {rows:,} calls (bench.traces' generator, the real TraceWriter) …")
-        generate(folder / "traces.db", rows, 500)
-        target = parse_target(url, "bench", in_file=False)
-        start = time.perf_counter()
-        pushed = sync(target, LocalStores(folder / "traces.db", None), Redactor.build(("api_key",)), push=True,
-                      pull=False)
-        seconds = time.perf_counter() - start
+def push(url: str, folder: Path) -> float:
+    """Push the local store in ``folder`` with ``sync --push``'s function; its rate (calls a second)."""
+    target = parse_target(url, "bench", in_file=False)
+    start = time.perf_counter()
+    pushed = sync(target, LocalStores(folder / "traces.db", None), Redactor.build(("api_key",)), push=True,
+                  pull=False)
+    seconds = time.perf_counter() - start
     assert pushed.pushed is not None
     calls = pushed.pushed.rows.get("calls", 0)
     print(f"  pushed {calls:,} calls (their payloads and {pushed.pushed.rows.get('call_tags', 0):,} tags) in "
@@ -293,19 +304,28 @@ def main() -> None:
     parser.add_argument("--url", help="an admin URL to an existing server (default: a throwaway one)")
     args = parser.parse_args()
     report = Report()
-    with server(args.url) as url:
+    with server(args.url) as url, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        local = None
+        if args.push_rows:
+            print(f"writing a local store of {args.push_rows:,} calls (bench.traces' generator, the real "
+                  "TraceWriter): the pages' baseline, then the push …")
+            generate(folder / "traces.db", args.push_rows, 500)
+            local = TraceStore(folder / "traces.db")
         print(f"loading {args.rows:,} calls with COPY …")
         seconds = load(url, args.rows)
         print(f"  {args.rows:,} calls in {seconds:.1f} s ({args.rows / seconds:,.0f} calls/s, indexes maintained)")
         print(f"team pages (TeamTraces.page, 50 calls, {args.samples} samples each; target p99 ≤ "
               f"{PAGE_TARGET_MS:g} ms)")
-        pages_ok = pages(url, args.samples, report)
+        pages_ok = pages(url, args.samples, report, local)
+        if local is not None:
+            local.close()
         print(f"evals diff (target ≤ {DIFF_TARGET_MS:g} ms)")
         diff_ok = evals_diff(url, max(20, args.samples // 4), report)
         verdicts = [("pages and filters p99", pages_ok), ("evals diff", diff_ok)]
         if args.push_rows:
             print(f"push (target ≥ {PUSH_TARGET_RATE:,.0f} calls/s), into the same store")
-            rate = push(url, args.push_rows)
+            rate = push(url, folder)
             verdicts.append((f"push ≥ {PUSH_TARGET_RATE:,.0f} calls/s", rate >= PUSH_TARGET_RATE))
     for name, ok in verdicts:
         print(f"{name}: {'met' if ok else 'NOT met'}")
