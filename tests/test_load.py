@@ -292,6 +292,7 @@ def test_ctrl_c_stops_sending_cancels_the_calls_in_flight_and_still_writes_the_r
     (("fake/a", "--times", "3", "--suite", "suite.yaml"), ("--times",)),
     (("fake/a", "--rate", "5/s"), ("--from-traces", "--suite", "--prompt")),
     (("fake/a", "--prompt", "hello"), ("--rate", "--times", "--concurrency")),
+    (("openai/gpt-4.1-mini", "--rate", "5/s", "--prompt", "hello"), ("no API key for openai",)),
 ], ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], words: tuple[str, ...]) -> None:
     root = _workspace(tmp_path)

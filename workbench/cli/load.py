@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,12 +150,14 @@ def _run(args: argparse.Namespace) -> int:
                    providers=config.config.provider_specs(), max_cost=args.max_cost)
     for warning in config.network(os.environ).warnings():
         print(warning, file=sys.stderr)
-    if not args.json:
-        print(f"load {load.id}: {shape.describe()}, {source}, to {', '.join(dict.fromkeys(targets))}; traced with "
-              f"the tag load:{load.id}", file=sys.stderr)
     with Services(settings=config) as found:
+        env = found.target_env(targets)
+        _callable(targets, env, config)
         found.writer()  # opened before the run: a trace log that cannot be opened stops it here
-        interrupted = _execute(load, found, targets, quiet=args.json)
+        if not args.json:
+            print(f"load {load.id}: {shape.describe()}, {source}, to {', '.join(dict.fromkeys(targets))}; traced "
+                  f"with the tag load:{load.id}", file=sys.stderr)
+        interrupted = _execute(load, found, env, quiet=args.json)
     from workbench.core.load.report import report_of
 
     report = report_of(load, targets, source)
@@ -171,16 +173,24 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_STOPPED if load.stop_reason is not None else EXIT_OK
 
 
-def _execute(load: LoadRun, found: Services, targets: Sequence[str], *, quiet: bool) -> bool:
+def _callable(targets: Sequence[str], env: Mapping[str, str], config: Settings) -> None:
+    """A :class:`ConfigError` for the first target that cannot be called at all (no key, a bad base URL): a load
+    test of calls that all fail before they are sent tests nothing."""
+    from workbench.core.registry import resolve
+    from workbench.core.request import ModelRef
+
+    for target in dict.fromkeys(targets):
+        resolve(ModelRef.parse(target), env, config.config.provider_specs())
+
+
+def _execute(load: LoadRun, found: Services, env: Mapping[str, str], *, quiet: bool) -> bool:
     """Run the load test with its live view; True when it was interrupted (Ctrl-C, SIGTERM)."""
     from workbench.core.httpclient import new_client
     from workbench.core.resilience.caller import Caller
     from workbench.process_settings import eval_run_settings
 
-    settings_ = found.settings()
-    network = settings_.network(os.environ)
+    network = found.settings().network(os.environ)
     writer = found.writer()
-    env = found.target_env(list(targets))
     view = _view(quiet)
 
     async def go() -> None:
