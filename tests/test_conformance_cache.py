@@ -51,9 +51,11 @@ async def test_a_repeated_prefix_is_read_from_the_cache(provider: str, read_fiel
     if provider == "fake-ollama":  # Ollama reports no cache
         assert (second.usage.cache_read_tokens, second.usage.cache_write_tokens) == (None, None)
         return
-    # OpenAI says 0 cached tokens when none were; Gemini leaves the field out (unknown); neither reports writes
+    # OpenAI says 0 cached tokens when none were; Gemini leaves the field out (unknown); only Responses reports
+    # writes (``input_tokens_details.cache_write_tokens``: none, caching by itself)
     assert first.usage.cache_read_tokens == (0 if read_field else None)
-    assert second.usage.cache_read_tokens == PREFIX and second.usage.cache_write_tokens is None
+    assert second.usage.cache_read_tokens == PREFIX
+    assert second.usage.cache_write_tokens == (0 if provider == "fake-responses" else None)
 
 
 async def test_anthropic_writes_at_its_breakpoints_then_reads(fake_env: dict[str, str],

@@ -187,7 +187,7 @@ async def test_responses_stream_framing(client: httpx2.AsyncClient) -> None:
     assert final["status"] == "completed" and final["output"][1]["content"][0]["text"] == text
     assert final["usage"] == {
         "input_tokens": count_input_tokens(["be brief", PROMPT]),
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": 6,
         "output_tokens_details": {"reasoning_tokens": 2},
         "total_tokens": count_input_tokens(["be brief", PROMPT]) + 6,

@@ -45,7 +45,7 @@ def responses_usage(gen: Generation) -> dict[str, Any] | None:
         return None
     return {
         "input_tokens": gen.input_tokens,
-        "input_tokens_details": {"cached_tokens": gen.cache_read},
+        "input_tokens_details": {"cached_tokens": gen.cache_read, "cache_write_tokens": gen.cache_write},
         "output_tokens": gen.output_tokens,
         "output_tokens_details": {"reasoning_tokens": gen.reasoning_count},
         "total_tokens": gen.input_tokens + gen.output_tokens,
