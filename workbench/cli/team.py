@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from typing import TextIO
 
 from workbench.cli._shared import EXIT_FAILED, EXIT_OK
 from workbench.core.config import Settings
+from workbench.core.errors import one_line
 
 _NAMES = {"calls": "calls", "eval_runs": "eval runs", "eval_results": "eval results",
           "prompt_versions": "prompt versions"}
@@ -34,6 +36,11 @@ def sync_and_report(config: Settings, *, push: bool, pull: bool, since: float | 
     except TeamUnreachable as exc:
         hint = f"\n  hint: {exc.hint}" if exc.hint else ""
         print(f"workbench: {exc}{hint}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.Error as exc:  # a local store (or the sync state, or the cache) that cannot be read or written
+        print(f"workbench: the local stores beside {stores.trace_path} failed: {one_line(str(exc))}\n"
+              "  hint: check the disk and the files' permissions (`workbench traces check`), then sync again",
+              file=sys.stderr)
         return EXIT_FAILED
     if as_json:
         print(json.dumps(report.as_dict()), file=out)

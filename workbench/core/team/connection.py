@@ -37,8 +37,9 @@ class TeamUnreachable(WorkbenchError):
     error_class = "network"
 
 
-def describe(exc: Exception, target: TeamTarget) -> WorkbenchError:
-    """The error to show for a driver error: its first line, the password scrubbed out."""
+def describe(exc: Exception, target: TeamTarget, *, connected: bool = False) -> WorkbenchError:
+    """The error to show for a driver error: its first line, the password scrubbed out; ``connected``: it came once
+    the connection was up (a cut connection, not an unreachable server)."""
     import psycopg
 
     text = one_line(scrub_key(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
@@ -58,6 +59,9 @@ def describe(exc: Exception, target: TeamTarget) -> WorkbenchError:
         return ConfigError(f"{where}: the server does not offer TLS: {text}",
                            "enable TLS on the server; only a server on this machine may use sslmode=disable")
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        if connected:
+            return TeamUnreachable(f"{where}: the connection was cut: {text}",
+                                   "sync again: what was committed is kept, and nothing is sent twice")
         return TeamUnreachable(f"{where}: cannot reach the server: {text}",
                                "check the host and port, the network, and that the server is running; then sync again")
     return TeamUnreachable(f"{where}: {text}", "sync again: what was committed is kept, nothing is sent twice")
@@ -88,6 +92,6 @@ def team_session(target: TeamTarget, *, write: bool) -> Iterator[psycopg.Connect
             migrations.check(conn)
         yield conn
     except psycopg.Error as exc:
-        raise describe(exc, target) from None
+        raise describe(exc, target, connected=True) from None
     finally:
         conn.close()

@@ -45,12 +45,11 @@ def url_problem(url: str, *, in_file: bool) -> str | None:
                 "PGPASSFILE)")
     if port is not None and not 0 < port < 65536:
         return f"port {port} out of range"
-    hosts = [h for h in (parts.hostname or "",) if h]
     query = parse_qs(parts.query)
     sslmode = query.get("sslmode", [None])[-1]
     if sslmode is not None and sslmode not in _SSLMODES:
         return f"unknown sslmode {sslmode}"
-    host = hosts[0] if hosts else (query.get("host", [""])[-1])
+    host = parts.hostname or query.get("host", [""])[-1]  # ?host=/run/postgresql: a Unix socket
     if sslmode in _WEAK_TLS and not _local(host):
         return f"sslmode={sslmode} to {host or 'a remote server'}: the team store needs TLS off this machine"
     return None
