@@ -188,6 +188,20 @@ def test_a_connection_killed_mid_push_resumes_with_nothing_lost_or_twice(tmp_pat
 
 
 @pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
+def test_since_is_a_one_off_window_that_leaves_the_marks(tmp_path: Path, postgres: PostgresServer,
+                                                          fake_env: dict[str, str]) -> None:
+    url = fresh_database(postgres)
+    clone = make_clone(tmp_path / "c", url, fake_env)
+    clone.run("now", "fake/s1@tokens=2", "fake/s2@tokens=2")
+    assert _synced(clone, "--push", "--since", "2099-01-01")["pushed"] == {}  # nothing started since then
+    assert _synced(clone, "--push", "--since", "1h")["pushed"] == {"calls": 2, "call_tags": 0}
+    assert _synced(clone, "--push")["pushed"] == {"calls": 2, "call_tags": 0}  # the marks were neither read nor moved
+    assert server_rows(url, "SELECT count(*) FROM calls") == [(2,)]
+    bad = clone.cli("sync", "--since", "last tuesday")
+    assert bad.returncode == 2 and "neither a date nor an age" in bad.stderr
+
+
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_eval_sync_pushes_the_run_when_it_ends(tmp_path: Path, postgres: PostgresServer,
         fake_env: dict[str, str]) -> None:
     url = fresh_database(postgres)
