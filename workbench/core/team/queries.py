@@ -16,7 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from workbench.core.errors import ConfigError
 from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo
@@ -55,6 +55,16 @@ GROUPS = {
     "host": "c.team_host",
 }
 """``traces stats --by`` on the team store: the local groupings, and who pushed the calls (``user``, ``host``)."""
+
+
+_ID_LENGTH = 26
+_PREFIX = "{column} >= %s AND {column} <= %s AND starts_with({column}, %s)"
+"""Ids starting with a prefix, as a range of the primary key (ids are ULIDs: 26 characters of ``0-9A-Z``)."""
+
+
+def id_prefix(prefix: str) -> list[str]:
+    """The arguments of :data:`_PREFIX` for ``prefix``."""
+    return [prefix, prefix + "Z" * max(0, _ID_LENGTH - len(prefix)), prefix]
 
 
 def page_query(filters: Filters, before: str | None, limit: int) -> tuple[str, list[Any]]:
@@ -116,8 +126,8 @@ class TeamTraces:
 
     def get(self, call_id: str) -> dict[str, Any] | None:
         """One call with its payload and tags, as ``TraceStore.get`` (a unique id prefix is enough)."""
-        rows = self._rows(f"SELECT {_CALLS} FROM calls c WHERE starts_with(c.id, %s) ORDER BY c.id LIMIT 2",
-                          [call_id])
+        rows = self._rows(f"SELECT {_CALLS} FROM calls c WHERE {_PREFIX.format(column='c.id')} ORDER BY c.id LIMIT 2",
+                          id_prefix(call_id))
         if len(rows) != 1:
             return None
         call = rows[0]
@@ -202,7 +212,7 @@ class TeamRuns:
                 raise ConfigError("no eval run in the team store" + (f" of suite '{suite}'" if suite else ""),
                                   "push one first: workbench sync --push (or eval --sync)")
             return found[0]
-        found = self._select("starts_with(id, %s) ORDER BY id LIMIT 2", (ref.upper(),))
+        found = self._select(f"{_PREFIX.format(column='id')} ORDER BY id LIMIT 2", tuple(id_prefix(ref.upper())))
         if len(found) != 1:
             raise ConfigError(f"no eval run '{ref}' in the team store" if not found
                               else f"eval run '{ref}' is ambiguous in the team store",
@@ -221,12 +231,13 @@ class TeamRuns:
         """(result, test description) in plan order, as ``EvalStore.results``."""
         rows = self.conn.execute(b"SELECT test, prompt, target, repeat, observation, gradings, passed, score, cached, "
                                  b"trace_id, description FROM eval_results WHERE run_id = %s ORDER BY seq", (run_id,))
-        for test, prompt, target, repeat, observation, gradings, passed, score, cached, trace_id, text in rows:
-            result = CellResult(CellKey(str(test), str(prompt), str(target)), int(repeat),  # type: ignore[call-overload]
-                                Observation(**json.loads(str(observation))),
-                                [Grading(**g) for g in json.loads(str(gradings))], bool(passed), float(score),  # type: ignore[arg-type]
-                                bool(cached), None if trace_id is None else str(trace_id))
-            yield result, str(text)
+        for row in rows:
+            test, prompt, target, repeat, observation, gradings, passed, score, cached, trace_id, text = cast(
+                tuple[str, str, str, int, str, str, int, float, int, str | None, str], row)
+            result = CellResult(CellKey(test, prompt, target), repeat, Observation(**json.loads(observation)),
+                                [Grading(**g) for g in json.loads(gradings)], bool(passed), score, bool(cached),
+                                trace_id)
+            yield result, text
 
 
 class TeamReader:
