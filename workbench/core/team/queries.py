@@ -271,7 +271,7 @@ class TeamReader:
             try:
                 return query(self.conn)
             except psycopg.Error as exc:
-                raise describe(exc, self.target) from None
+                raise describe(exc, self.target, connected=True) from None
 
     def close(self) -> None:
         self.conn.close()
