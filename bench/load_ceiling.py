@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench.core.httpclient import new_client
+from workbench.core.httpclient import LOAD_LIMITS, new_client
 from workbench.core.load.generator import LoadRun, Planned
 from workbench.core.load.schedule import OpenLoop
 from workbench.core.load.stats import percentiles
@@ -50,7 +50,7 @@ async def step(base: str, rate: float, duration: float, tokens: int, traces: Pat
             peak = max(peak, load.stats.sent - len(load.stats.calls))
 
     try:
-        async with new_client() as client:
+        async with new_client(limits=LOAD_LIMITS) as client:
             watcher = asyncio.create_task(watch())
             cpu, wall = time.process_time(), time.perf_counter()
             await load.run(Caller(client), {"WORKBENCH_FAKE_URL": base}, writer)

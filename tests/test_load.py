@@ -196,6 +196,21 @@ def test_a_suite_s_rendered_requests_are_sent(tmp_path: Path) -> None:
     assert sent == {"Say one": 5, "Say two": 5}
 
 
+def test_a_load_test_keeps_more_calls_in_flight_to_one_origin_than_the_product_s_usual_pool(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    with fake_server_process() as server:
+        result = workbench("load", "fake/wide@ttft=4000,tokens=1", "--rate", "300/s", "--duration", "1s", "--prompt",
+                           "hello", "--json", env={"WORKBENCH_FAKE_URL": server.base_url}, cwd=root)
+        assert result.returncode == 0, result.stderr
+        assert _report(result)["ok"] == 300
+        with urllib.request.urlopen(f"{server.base_url}/_fake/log") as response:
+            log = [e for e in json.load(response) if str(e["model"]).startswith("wide@")]
+    # the most requests the server was answering at once (each from its arrival to its last token): past the 256
+    # connections per origin of the product's usual pool, which would have held the rest back
+    edges = sorted([(e["received_ns"], 1) for e in log] + [(e["last_token_ns"], -1) for e in log])
+    assert len(log) == 300 and max(itertools.accumulate(step for _, step in edges)) > 256
+
+
 # -- the policy under a provider's rate limit ------------------------------------------------------------------
 
 RPM = 600  # 10 a second, a bucket of 10 that starts full

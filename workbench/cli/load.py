@@ -185,7 +185,7 @@ def _callable(targets: Sequence[str], env: Mapping[str, str], config: Settings) 
 
 def _execute(load: LoadRun, found: Services, env: Mapping[str, str], *, quiet: bool) -> bool:
     """Run the load test with its live view; True when it was interrupted (Ctrl-C, SIGTERM)."""
-    from workbench.core.httpclient import new_client
+    from workbench.core.httpclient import LOAD_LIMITS, new_client
     from workbench.core.resilience.caller import Caller
     from workbench.process_settings import eval_run_settings
 
@@ -194,7 +194,7 @@ def _execute(load: LoadRun, found: Services, env: Mapping[str, str], *, quiet: b
     view = _view(quiet)
 
     async def go() -> None:
-        async with new_client(network) as client:
+        async with new_client(network, limits=LOAD_LIMITS) as client:
             task = asyncio.create_task(load.run(Caller(client), env, writer))
             try:
                 while not task.done():
