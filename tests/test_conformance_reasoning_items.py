@@ -13,6 +13,7 @@ import anthropic
 import httpx2
 import openai
 import pytest
+import yaml
 
 from tests.test_cli import json_lines, workbench
 from tests.test_cli_continue import TOOLS
@@ -143,3 +144,31 @@ async def test_the_anthropic_sdk_and_ours_read_interleaved_and_redacted_thinking
     with pytest.raises(anthropic.BadRequestError, match="Invalid `signature` in `thinking` block"):
         await sdk.messages.create(model=INTERLEAVED, max_tokens=4000, thinking=thinking, tools=[tool],  # type: ignore[list-item]
                                   messages=[*prompt, {"role": "assistant", "content": forged}, history[2]])
+
+
+def test_a_saved_tool_loop_keeps_its_reasoning_and_runs_again(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    """``--save-session`` after ``--continue``: the assistant turn keeps its signed thinking and origin, so the
+    session runs again on the fake Anthropic server, which refuses the calls sent back without it."""
+    (tmp_path / "workbench.toml").write_text("")
+    tools = tmp_path / "tools.yaml"
+    tools.write_text(TOOLS)
+    env = {**fake_env, "WORKBENCH_TRACES": str(tmp_path / "traces.db")}
+    first = workbench("run", "Weather?", "-m", "fake-anthropic/t@tools=1,reasoning=6", "--tools", str(tools),
+                      "--thinking-budget", "2048", "--json", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    [row] = json_lines(first.stdout)
+    call_id = row["tool_calls"][0]["id"]  # type: ignore[index]
+    done = workbench("run", "--continue", str(row["trace_id"]), "--tool-result", f"{call_id}=sun",
+                     "--save-session", "loop", "--json", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    turn = yaml.safe_load((tmp_path / "sessions" / "loop.yaml").read_text())["request"]["messages"][1]
+    assert turn["origin"] == "fake-anthropic:anthropic" and turn["reasoning_items"][0]["kind"] == "thinking"
+    again = workbench("run", "--session", "loop", "--json", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json_lines(again.stdout)[0]["error"] is None
+    path = tmp_path / "sessions" / "loop.yaml"
+    saved = yaml.safe_load(path.read_text())
+    del saved["request"]["messages"][1]["reasoning_items"]  # the loop as saved before its reasoning was kept
+    path.write_text(yaml.safe_dump(saved))
+    bare = workbench("run", "--session", "loop", "--json", env=env, cwd=tmp_path)
+    assert "must start with a thinking block" in str(json_lines(bare.stdout)[0]["error"]), bare.stdout

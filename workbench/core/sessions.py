@@ -196,7 +196,10 @@ def redacted_session(session: Session, redactor: Redactor) -> Session:
     kept = redactor.stored
     request = session.request
     messages = [message.model_copy(update={"content": kept(message.content),
-                                           "tool_calls": [_kept_call(c, kept) for c in message.tool_calls]})
+                                           "tool_calls": [_kept_call(c, kept) for c in message.tool_calls],
+                                           "reasoning_items": [i.model_copy(update={"text": kept(i.text), "summary": (
+                                               None if i.summary is None else tuple(map(kept, i.summary)))})
+                                                               for i in message.reasoning_items]})
                 for message in request.messages]
     results = [result.model_copy(update={"text": kept(result.text),
                                          "error": None if result.error is None else kept(result.error),

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from workbench.core.attachments import AttachmentEntry, entry_of
 from workbench.core.errors import ConfigError
+from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.request import (
     MAX_CACHE_BREAKPOINTS,
     CacheBreakpoints,
@@ -85,26 +86,35 @@ class PromptMessage(BaseModel):
     request is made, :func:`request_turns`), or ``{path, detail}`` for an image's OpenAI detail."""
     cache: bool = False
     """A prompt-cache breakpoint after this turn (Anthropic ``cache_control``; others cache on their own)."""
+    reasoning_items: list[ReasoningItem] = Field(default_factory=list)
+    """A replied assistant turn's signed or encrypted reasoning, sent back with its tool calls to :attr:`origin`
+    only (:mod:`workbench.core.reasoning_items`): a saved tool loop goes on as it would have."""
+    origin: str | None = None
+    """The provider and wire that produced the turn (its reasoning items and tool-call signatures)."""
 
     @model_validator(mode="after")
     def _tool_fields(self) -> PromptMessage:
         request_message(self)  # the same rules as a request's turn
         if self.attachments and self.role != "user":
             raise ValueError(f"a {self.role} turn cannot carry attachments (a user turn does)")
+        if (self.reasoning_items or self.origin) and self.role != "assistant":
+            raise ValueError(f"a {self.role} turn has no reasoning items nor origin (a replied assistant turn has)")
         return self
 
 
 def request_message(message: PromptMessage, fill: Callable[[str], str] = str) -> Message:
     """A file's turn as a request's, its text through ``fill`` (variables)."""
     return Message(role=message.role, content=fill(message.content), tool_calls=tuple(message.tool_calls),
-                   tool_call_id=message.tool_call_id)
+                   tool_call_id=message.tool_call_id, reasoning_items=tuple(message.reasoning_items),
+                   origin=message.origin)
 
 
 def prompt_message(message: Message) -> PromptMessage:
     """A request's turn as a file holds it."""
     return PromptMessage(role=message.role, content=message.content, tool_calls=list(message.tool_calls),
                          tool_call_id=message.tool_call_id,
-                         attachments=[entry_of(a) for a in message.attachments])
+                         attachments=[entry_of(a) for a in message.attachments],
+                         reasoning_items=list(message.reasoning_items), origin=message.origin)
 
 
 def request_turns(messages: Sequence[PromptMessage], fill: Callable[[str], str] = str, *,
@@ -146,6 +156,10 @@ def message_data(message: PromptMessage) -> dict[str, Any]:
         out["attachments"] = [e if isinstance(e, str) else e.model_dump(exclude_none=True) for e in message.attachments]
     if message.cache:
         out["cache"] = True
+    if message.reasoning_items:
+        out["reasoning_items"] = [item.model_dump(exclude_defaults=True) for item in message.reasoning_items]
+    if message.origin is not None:
+        out["origin"] = message.origin
     return out
 
 
