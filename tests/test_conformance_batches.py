@@ -1,6 +1,6 @@
 """Our batch clients (:mod:`workbench.core.evals.batch_api`) against the official SDKs on the same fake batches:
 the state, the counts and every result (text, usage, finish, error) read alike, on OpenAI's Batch API (Chat
-Completions) and Anthropic's Message Batches; a Responses target has no batch here (it runs online)."""
+Completions and Responses) and Anthropic's Message Batches."""
 
 from __future__ import annotations
 
@@ -52,8 +52,27 @@ async def test_openai_batches_read_alike(fake_server: FakeServerProcess, fake_en
     assert failed.error is not None and failed.error.error_class == f"http_{bad['response']['status_code']}"
 
 
-def test_a_responses_target_runs_online(fake_env: dict[str, str], client: httpx2.AsyncClient) -> None:
-    assert batch_api(make_provider(resolve(ModelRef.parse("fake-responses/m"), fake_env), client), client) is None
+async def test_openai_responses_batches_read_alike(fake_server: FakeServerProcess, fake_env: dict[str, str],
+                                                   client: httpx2.AsyncClient) -> None:
+    api = ours("fake-responses/o4-mini@tokens=5,reasoning=3", fake_env, client)
+    body = api.body(REQUEST)
+    assert "stream" not in body and body["max_output_tokens"] == 60
+    batch_id = await api.submit([("only", body)], "RUN3")
+    sdk = openai.AsyncOpenAI(base_url=f"{fake_server.base_url}/v1", api_key="test-key", max_retries=0)
+    theirs = await sdk.batches.retrieve(batch_id)
+    assert theirs.endpoint == "/v1/responses" and theirs.output_file_id is not None
+    [good] = [json.loads(line) for line in (await sdk.files.content(theirs.output_file_id)).text.splitlines()]
+    response = openai.types.responses.Response.model_validate(good["response"]["body"])
+    [(custom_id, reply, error, _)] = list(await api.results(batch_id))
+    record = record_of(api.target, REQUEST, api.endpoint.wire, reply, error)
+    assert custom_id == "only" and record.error is None and record.usage is not None and response.usage is not None
+    assert record.text == response.output_text != ""
+    assert record.reasoning == "".join(part.text for item in response.output if item.type == "reasoning"
+                                       for part in item.summary)
+    usage = response.usage
+    assert (record.usage.input_tokens, record.usage.output_tokens, record.usage.reasoning_tokens) == (
+        usage.input_tokens, usage.output_tokens, usage.output_tokens_details.reasoning_tokens)
+    assert record.finish_raw == response.status
 
 
 async def test_anthropic_message_batches_read_alike(fake_server: FakeServerProcess, fake_env: dict[str, str],

@@ -1,6 +1,7 @@
 """``workbench eval SUITE --batch`` end to end against the fake server's batch APIs: submit → poll → collect → grade
-on OpenAI's and Anthropic's, priced at the batch rate and traced; an expired and a partially failed batch (each
-request's failure its cell's error); Ctrl-C and a process killed outright, resumed with ``evals resume``."""
+on OpenAI's (Chat Completions and Responses) and Anthropic's, priced at the batch rate and traced; an expired and a
+partially failed batch (each request's failure its cell's error); Ctrl-C and a process killed outright, resumed
+with ``evals resume``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ PRICES = """
 input_per_mtok = 1000
 output_per_mtok = 2000
 [prices."fake-anthropic/*"]
+input_per_mtok = 1000
+output_per_mtok = 2000
+[prices."fake-responses/*"]
 input_per_mtok = 1000
 output_per_mtok = 2000
 """
@@ -114,6 +118,40 @@ def test_a_suite_runs_through_both_batch_apis_graded_priced_at_half_and_traced(
     online_calls = _calls(tmp_path, str(online_summary["run"]))
     assert sum(c["cost_usd"] for c in batched) == pytest.approx(sum(c["cost_usd"] for c in online_calls) / 2)
     assert summary["cost_usd"] == pytest.approx(online_summary["cost_usd"] / 2)  # type: ignore[operator]
+
+
+def test_responses_targets_go_through_openais_batch_api_as_responses_requests(
+        tmp_path: Path, fake_env: dict[str, str], fake_server: FakeServerProcess) -> None:
+    target = "fake-responses/o4-mini@tokens=5,reasoning=3,batch_polls=1"
+    suite = _suite(tmp_path, target, "fake-gemini/gem@tokens=3", check="icontains", value="silver")
+    result = _eval(suite, fake_env, "--batch")
+    assert result.returncode in (0, 1), result.stderr
+    lines = json_lines(result.stdout)
+    plan = next(line["batch_plan"] for line in lines if "batch_plan" in line)
+    assert plan["batched"] == 3 and plan["routes"] == {target: "OpenAI Batch API /v1/responses"}
+    assert f"3 cell(s) in 1 new batch(es) ({target}: OpenAI Batch API /v1/responses)" in result.stderr
+    [submitted] = _events(lines, "submitted")
+    batch = httpx2.get(f"{fake_server.base_url}/v1/batches/{submitted['id']}").json()
+    assert batch["endpoint"] == "/v1/responses"
+    content = httpx2.get(f"{fake_server.base_url}/v1/files/{batch['input_file_id']}/content").text
+    requests = [json.loads(line) for line in content.splitlines()]
+    assert [request["url"] for request in requests] == ["/v1/responses"] * 3
+    assert all("stream" not in request["body"] and request["body"]["input"] for request in requests)
+    states = [e["state"] for e in _events(lines, "state") if e["target"] == target]
+    assert states == ["in_progress", "completed"]
+    summary = lines[-1]
+    assert summary["runs"] == 6 and summary["status"] == "done"
+
+    online = _eval(suite, fake_env, "--no-cache", "-t", target)
+    online_summary = json_lines(online.stdout)[-1]
+    graded = [r for r in _results(tmp_path, str(summary["run"])) if r[1] == target]
+    assert graded == _results(tmp_path, str(online_summary["run"])) and {r[2] for r in graded} == {True, False}
+    batched = [call for call in _calls(tmp_path, str(summary["run"])) if "batch" in (call["tags"] or "")]
+    online_calls = _calls(tmp_path, str(online_summary["run"]))
+    assert len(batched) == 3 and all(call["status"] == "ok" and call["finish_reason"] == "stop" for call in batched)
+    assert [(c["output_tokens"], c["reasoning_tokens"]) for c in batched] == [
+        (c["output_tokens"], c["reasoning_tokens"]) for c in online_calls] and batched[0]["reasoning_tokens"] == 3
+    assert sum(c["cost_usd"] for c in batched) == pytest.approx(sum(c["cost_usd"] for c in online_calls) / 2)
 
 
 def test_an_expired_and_a_partially_failed_batch_fail_only_their_cells(tmp_path: Path,

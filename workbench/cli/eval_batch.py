@@ -27,7 +27,8 @@ def plan_text(plan: BatchPlan) -> str:
 
     parts = []
     if plan.cells:
-        parts.append(f"{plan.cells} cell(s) in {plan.batches} new batch(es)")
+        routes = "; ".join(f"{target}: {route}" for target, route in plan.routes.items())
+        parts.append(f"{plan.cells} cell(s) in {plan.batches} new batch(es) ({routes})")
     if plan.waiting:
         parts.append(f"{plan.waiting} cell(s) in batches submitted before")
     if plan.online:

@@ -1,8 +1,9 @@
 """The providers' batch APIs as an eval run uses them, in their documented formats.
 
-- **OpenAI** (Batch API): the requests as a JSONL file (``{custom_id, method: POST, url, body}`` a line) uploaded to
-  ``POST /files`` (``purpose=batch``), a batch made of it on ``POST /batches`` (``completion_window: 24h``), its state
-  on ``GET /batches/{id}``, the results in its output file (the requests that succeeded) and error file (the others),
+- **OpenAI** (Batch API): the requests as a JSONL file (``{custom_id, method: POST, url, body}`` a line; ``url``
+  ``/v1/chat/completions`` or ``/v1/responses``, as the target's wire, one per file) uploaded to ``POST /files``
+  (``purpose=batch``), a batch made of it on ``POST /batches`` (``completion_window: 24h``), its state on
+  ``GET /batches/{id}``, the results in its output file (the requests that succeeded) and error file (the others),
   read from ``GET /files/{id}/content``. A file holds at most 50,000 requests and 200 MB, and one model.
 - **Anthropic** (Message Batches): the requests inline on ``POST /v1/messages/batches`` (``{custom_id, params}``), its
   state on ``GET /v1/messages/batches/{id}``, the results (JSONL) at its ``results_url``. A batch holds at most 100,000
@@ -41,10 +42,11 @@ class BatchLimits:
 
 LIMITS = {"openai": BatchLimits(50_000, 200 * 1024 * 1024), "anthropic": BatchLimits(100_000, 256 * 1024 * 1024)}
 """Each batch API's documented limits: requests and bytes per batch (OpenAI: per input file)."""
-API_OF = {"openai": "openai", "fake": "openai", "anthropic": "anthropic", "fake-anthropic": "anthropic"}
-"""The providers whose calls go through a batch API (the fake server's learn theirs), and which one. OpenAI's
-Responses targets run online: a non-streamed Response is not read into a call yet."""
-_OPENAI_PATHS = {"openai_chat": "/v1/chat/completions"}
+API_OF = {"openai": "openai", "openai-responses": "openai", "fake": "openai", "fake-responses": "openai",
+          "anthropic": "anthropic", "fake-anthropic": "anthropic"}
+"""The providers whose calls go through a batch API (the fake server's learn theirs), and which one."""
+_OPENAI_PATHS = {"openai_chat": "/v1/chat/completions", "openai_responses": "/v1/responses"}
+"""The endpoint an OpenAI batch names for each wire's requests (each line's ``url``, the batch's ``endpoint``)."""
 ENDED_STATES = frozenset({"completed", "expired", "cancelled", "failed", "ended"})
 _ANTHROPIC_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
                      "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
@@ -134,6 +136,11 @@ class BatchApi:
 
     name = ""
 
+    @property
+    def route(self) -> str:
+        """Which batch API (and endpoint) the requests go through, as said to the user."""
+        raise NotImplementedError
+
     def __init__(self, provider: HttpProvider, client: httpx2.AsyncClient) -> None:
         self.provider, self.client = provider, client
         self.endpoint = provider.endpoint
@@ -169,6 +176,10 @@ class BatchApi:
 
 class OpenAIBatches(BatchApi):
     name = "openai"
+
+    @property
+    def route(self) -> str:
+        return f"OpenAI Batch API {self.path}"
 
     @property
     def path(self) -> str:
@@ -248,6 +259,10 @@ class OpenAIBatches(BatchApi):
 
 class AnthropicBatches(BatchApi):
     name = "anthropic"
+
+    @property
+    def route(self) -> str:
+        return "Anthropic Message Batches"
 
     def size(self, custom_id: str, body: Mapping[str, Any]) -> int:
         return len(json.dumps({"custom_id": custom_id, "params": body}).encode()) + 2

@@ -93,6 +93,8 @@ class BatchPlan:
     """Per target label, the cells its batches will hold (not yet submitted)."""
     splits: dict[str, list[list[tuple[str, dict[str, Any]]]]] = field(default_factory=dict)
     """Per target label, its requests split into batches within the API's limits."""
+    routes: dict[str, str] = field(default_factory=dict)
+    """Per batched target, the batch API (and endpoint) its cells go through."""
     online: dict[str, int] = field(default_factory=dict)
     """Cells left to the online run, per target without a batch API."""
     waiting: int = 0
@@ -114,7 +116,8 @@ class BatchPlan:
 
     def summary(self) -> dict[str, object]:
         priced = not self.unpriced
-        return {"batched": self.cells, "batches": self.batches, "waiting": self.waiting, "online": dict(self.online),
+        return {"batched": self.cells, "batches": self.batches, "waiting": self.waiting, "routes": dict(self.routes),
+                "online": dict(self.online),
                 "over_budget": self.over_budget,
                 "online_cost_usd": [float(self.online_low), float(self.online_high)] if priced else None,
                 "batch_cost_usd": [float(self.online_low * BATCH_RATE), float(self.online_high * BATCH_RATE)]
@@ -194,6 +197,7 @@ class BatchEval:
                     plan.over_budget += 1
                     continue
                 plan.batched.setdefault(cell.target.label, []).append(ready)
+                plan.routes[cell.target.ref] = api.route
                 if guess.cost_input_usd is None or guess.cost_max_usd is None:
                     plan.unpriced.add(cell.target.ref)
                 else:
