@@ -200,6 +200,8 @@ def test_a_saved_session_keeps_the_reasoning(tmp_path: Path) -> None:
     ("anthropic:messages:claude-x", "", "reasoning_effort: none", ("thinking",), {"type": "disabled"}),
     ("google:gemini-x", "", "generationConfig: {thinkingConfig: {thinkingBudget: 512}}",
      ("generationConfig", "thinkingConfig"), {"thinkingBudget": 512, "includeThoughts": True}),
+    ("google:gemini-3-flash", "", "generationConfig: {thinkingConfig: {thinkingLevel: low}}",
+     ("generationConfig", "thinkingConfig"), {"thinkingLevel": "low", "includeThoughts": True}),
     ("ollama:chat:llama-x", "", "thinking: {type: disabled}", ("think",), False),
 ])
 def test_a_promptfoo_config_sets_the_reasoning_on_every_wire(
@@ -246,6 +248,26 @@ def test_a_bad_reasoning_config_fails_the_load_at_its_line(config: str, line: in
     result = workbench("eval", str(suite), "--json", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"suite.yaml:{line}" in result.stderr and reason in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("model", "setting", "reason"), [
+    ("gemini-3-flash", "{thinkingLevel: low, thinkingBudget: 512}", "a thinkingLevel or a thinkingBudget, not both"),
+    ("gemini-3-flash", "{thinkingLevel: extreme}", "'extreme' is not minimal, low, medium or high"),
+    ("gemini-2.5-flash", "{thinkingLevel: high}", "thinkingLevel is for Gemini 3 and later models"),
+])
+def test_a_gemini_thinking_level_it_cannot_send_fails_the_load_at_its_line(model: str, setting: str, reason: str,
+                                                                          tmp_path: Path) -> None:
+    suite = eval_suite(tmp_path, f"""\
+        prompts: ["Say hi"]
+        providers:
+          - id: "google:{model}"
+            config:
+              generationConfig: {{thinkingConfig: {setting}}}
+        tests: [{{vars: {{}}}}]
+        """)
+    result = workbench("eval", str(suite), "--json", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "suite.yaml:5" in result.stderr and reason in result.stderr, result.stderr
 
 
 def test_the_trace_log_keeps_both_times_and_show_prints_them(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from workbench.core.evals.model import SuiteTarget
 from workbench.core.evals.provider_tools import check_tool_choice, config_tool_choice, config_tools
 from workbench.core.evals.suite_promptfoo import Context, Src, expect
 from workbench.core.prompts.model import PromptParams
-from workbench.core.providers.reasoning import anthropic_thinking
+from workbench.core.providers.reasoning import GEMINI_LEVELS, anthropic_thinking, gemini_levelled
 from workbench.core.registry import PROVIDERS, base_url_problem
 from workbench.core.request import ModelRef, Params
 from workbench.core.yaml_lines import Loc
@@ -207,14 +207,31 @@ def _thinking_config(parsed: _Parsed, loc: Loc, value: Any) -> None:
     thoughts are always included when there is one)."""
     setting = expect(parsed.src, loc, value, dict, "a mapping such as {thinkingBudget: 1024}")
     for inner in setting:
-        if inner not in ("thinkingBudget", "includeThoughts"):
-            parsed.refuse((*loc, inner), f"generationConfig.thinkingConfig.{inner}", "set thinkingBudget only")
+        if inner not in ("thinkingBudget", "includeThoughts", "thinkingLevel"):
+            parsed.refuse((*loc, inner), f"generationConfig.thinkingConfig.{inner}",
+                          "set thinkingBudget or thinkingLevel only")
+    if "thinkingLevel" in setting:
+        _thinking_level(parsed, (*loc, "thinkingLevel"), setting)
     if "thinkingBudget" in setting:
         parsed.params["thinking_budget"] = setting["thinkingBudget"]
         parsed.where["thinking_budget"] = (*loc, "thinkingBudget")
     if setting.get("includeThoughts") is False and setting.get("thinkingBudget") != 0:
         parsed.refuse((*loc, "includeThoughts"), "generationConfig.thinkingConfig.includeThoughts",
                       "thoughts are always included (set thinkingBudget: 0 for no thinking)")
+
+
+def _thinking_level(parsed: _Parsed, loc: Loc, setting: dict[str, Any]) -> None:
+    """Gemini 3's ``thinkingLevel``: the request's reasoning effort (sent back as ``thinkingLevel``), on a Gemini 3
+    model and without a budget (Gemini refuses both), else the load fails at its line."""
+    level, key = setting["thinkingLevel"], "generationConfig.thinkingConfig.thinkingLevel"
+    if not isinstance(level, str) or level.lower() not in GEMINI_LEVELS or level.lower() == "none":
+        parsed.refuse(loc, key, f"{level!r} is not minimal, low, medium or high")
+    if "thinkingBudget" in setting:
+        parsed.refuse(loc, key, "Gemini takes a thinkingLevel or a thinkingBudget, not both")
+    if not gemini_levelled(parsed.shown):
+        parsed.refuse(loc, key, "thinkingLevel is for Gemini 3 and later models (gemini-3…): set thinkingBudget")
+    parsed.params["reasoning_effort"] = level.lower()
+    parsed.where["reasoning_effort"] = loc
 
 
 def _sampling(parsed: _Parsed, loc: Loc, key: str, value: Any) -> None:

@@ -114,17 +114,22 @@ def anthropic_max_tokens(request: ChatRequest) -> ChatRequest:
     return request.with_max_tokens(budget + limit, replace=True)
 
 
-_LEVELLED_GEMINI = re.compile(r"gemini-([3-9]|\d{2,})")
+_LEVELLED_GEMINI = re.compile(r"(?:^|[/:])gemini-([3-9]|\d{2,})")
 """Gemini 3 and later: their native reasoning control is ``thinkingLevel`` (Gemini 2.5 takes a budget only)."""
 GEMINI_LEVELS = {"none": "minimal", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
 """An effort as a Gemini 3 ``thinkingLevel``; Gemini 3 cannot turn thinking off, and ``minimal`` is its least."""
+
+
+def gemini_levelled(model: str) -> bool:
+    """Does ``model`` (Gemini 3 and later; a target such as ``google:gemini-3-flash`` too) take ``thinkingLevel``?"""
+    return bool(_LEVELLED_GEMINI.search(model.lower()))
 
 
 def gemini_thinking(params: Params, model: str = "") -> dict[str, Any]:
     """``thinkingConfig`` for ``generationConfig``: on Gemini 3 and later an effort as ``thinkingLevel``
     (:data:`GEMINI_LEVELS`; never with a budget: the API refuses both); else the budget; the thoughts included
     unless thinking is off."""
-    if params.reasoning_effort is not None and _LEVELLED_GEMINI.match(model.rsplit("/", 1)[-1].lower()):
+    if params.reasoning_effort is not None and gemini_levelled(model):
         return {"thinkingConfig": {"thinkingLevel": GEMINI_LEVELS[params.reasoning_effort], "includeThoughts": True}}
     budget = budget_of(params)
     if budget is None:
