@@ -123,3 +123,59 @@ async def test_the_editor_keeps_a_conversations_tool_turns_to_run_and_save(tmp_p
         assert saved.messages[0].content == "Weather in {{city}} today?"
         assert saved.messages[1].tool_calls[0].arguments == '{"city":"Paris"}'
         assert saved.messages[2].tool_call_id == "call_1" and saved.messages[2].content == '{"temp": 18}'
+
+
+def _thinking_loop() -> str:
+    from workbench.fakeserver.wire.tool_turns import sign_thinking
+
+    return f"""\
+name: thought
+targets: ["fake-anthropic/t@reasoning=4"]
+params: {{max_tokens: 100, thinking_budget: 2048}}
+tools:
+  - type: function
+    function: {{name: get_weather, parameters: {{type: object, properties: {{city: {{type: string}}}}}}}}
+messages:
+  - role: user
+    content: Weather in Paris?
+  - role: assistant
+    tool_calls:
+      - id: toolu_1
+        name: get_weather
+        arguments: '{{"city":"Paris"}}'
+    reasoning_items:
+      - kind: thinking
+        text: I should look it up.
+        signature: {sign_thinking("I should look it up.")}
+    origin: "fake-anthropic:anthropic"
+  - role: tool
+    tool_call_id: toolu_1
+    content: sunny
+"""
+
+
+async def test_the_editor_keeps_a_replied_turns_signed_thinking_to_run_and_save(tmp_path: Path,
+                                                                                fake_env: dict[str, str]) -> None:
+    """With thinking on, Anthropic wants the signed thinking of the turn whose calls were answered: a saved loop
+    loaded in the editor races with it (the fake server refuses the calls without it) and ctrl+s keeps it."""
+    from tests.test_ui import editor
+    from tests.test_ui_prompts import load_listed_prompt
+    from workbench.core.prompts import load_current
+
+    workspace = prompt_workspace(tmp_path, thought=_thinking_loop())
+    app = app_in(workspace, fake_env, targets=None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = editor(app)
+        await load_listed_prompt(app, pilot, "thought")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.last_run is not None and app.last_run.race.done)
+        record = app.last_run.race.records[0]  # type: ignore[union-attr]
+        assert record.error is None and record.text, record.error
+        assert app.last_run.request.messages[1].reasoning_items  # type: ignore[union-attr]
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: app.screen is screen)
+        screen.query_one("#user").load_text("Weather in Paris today?")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "saved thought v2" in messages(app))
+        saved = load_current(workspace, "thought").messages[1]
+        assert saved.origin == "fake-anthropic:anthropic" and saved.reasoning_items[0].text == "I should look it up."

@@ -116,9 +116,10 @@ class EditorScreen(EditorAttachments):
         """What was said of the targets picked when none were given (as ``workbench run`` says it)."""
         self.attachments: list[Attachment] = []
         """Images and PDFs the last user turn carries (ctrl+o)."""
-        self.tool_turns: list[tuple[str, list[Any], str | None]] = []
-        """The loaded conversation's tool calls and tool-result ids, by position with each turn's role: the editor
-        shows the turns' texts, and a race or a save keeps these while a turn keeps its role."""
+        self.tool_turns: list[tuple[str, dict[str, Any]]] = []
+        """The loaded conversation's tool calls and tool-result ids (and a replied turn's reasoning items and origin),
+        by position with each turn's role: the editor shows the turns' texts, and a race or a save keeps these while
+        a turn keeps its role."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -599,18 +600,22 @@ class EditorScreen(EditorAttachments):
         self.turns.area("user").focus()
 
     def turn_tools(self, index: int, role: str) -> dict[str, Any]:
-        """The tool calls or tool-result id the loaded turn at ``index`` holds, while it keeps its ``role``."""
+        """The tool calls or tool-result id (and reasoning items and origin) the loaded turn at ``index`` holds, while
+        it keeps its ``role``."""
         if index >= len(self.tool_turns) or self.tool_turns[index][0] != role:
             return {}
-        _, calls, call_id = self.tool_turns[index]
-        return {**({"tool_calls": calls} if calls else {}), **({"tool_call_id": call_id} if call_id else {})}
+        return self.tool_turns[index][1]
 
     async def _fill(self, system: str | None, messages: Sequence[Message | PromptMessage], targets: Sequence[str],
                     params: Any, json_schema: dict[str, Any] | None,
                     tools: tuple[Sequence[dict[str, Any]], str | None] = ((), None)) -> None:
         """Texts, targets (when given), ``params`` (a request's or a prompt file's) and the tools and tool choice
         into the editor."""
-        self.tool_turns = [(m.role, list(m.tool_calls), m.tool_call_id) for m in messages]
+        self.tool_turns = [(m.role, {k: v for k, v in (("tool_calls", list(m.tool_calls)),
+                                                       ("tool_call_id", m.tool_call_id),
+                                                       ("reasoning_items", list(m.reasoning_items)),
+                                                       ("origin", m.origin)) if v})
+                           for m in messages]
         self.query_one("#tools", TextArea).load_text(json.dumps(list(tools[0]), indent=2) if tools[0] else "")
         self.query_one("#tool-choice", Input).value = tools[1] or ""
         self.system.load_text(system or "")
