@@ -267,14 +267,14 @@ def test_at_3x_a_policy_with_a_fallback_serves_the_429s_elsewhere(tmp_path: Path
     with fake_server_process(extra_args=["--rpm", str(RPM)]) as limited, fake_server_process() as spare:
         root = _workspace(tmp_path, f'[providers.spare]\nbase_url = "{spare.base_url}/v1"\n'
                                     '[policy]\nfallbacks = ["spare/quick@tokens=2"]\n'
-                                    "[policy.retry]\nretry_after_cap_s = 0.001\n[policy.breaker]\nenabled = false\n")
+                                    "[policy.retry]\nretry_after_cap_s = 0.0001\n[policy.breaker]\nenabled = false\n")
         result = workbench("load", "fake/limited@tokens=2", "--rate", f"{RPM * 3}/m", "--duration", "2s", "--prompt",
                            "hello", "--json", env={"WORKBENCH_FAKE_URL": limited.base_url}, cwd=root)
         assert result.returncode == 0, result.stderr
         report = _report(result)
         rows = _traced(report["tag"])
         rejected = _fake(limited.base_url, "/_fake/limits")["rejected"]
-        # a 429 whose Retry-After is past the policy's cap goes to the fallback at once: every call ends ok
+        # a 429 whose Retry-After (1 ms at least) is past the cap goes to the fallback at once: every call ends ok
         assert report["ok"] == report["calls"] == len(rows) == 60
         assert report["fell_back"] == sum(r["served_by"] == "spare/quick@tokens=2" for r in rows)
         assert report["fell_back"] == report["rate_limited"] == rejected > 0
