@@ -6,6 +6,7 @@ provider and wire that produced it (a mixed race drops them, as it drops Gemini'
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -213,3 +214,12 @@ def test_the_trace_log_keeps_the_items_and_their_origin_to_continue() -> None:
     assert stored["origin"] == here and len(stored["reasoning_items"]) == 3
     assert ChatRequest.model_validate({"messages": json.loads(str(payload2["request_json"]))["messages"]}
                                       ).messages[1].reasoning_items == reply.reasoning_items
+
+
+def test_only_a_replied_assistant_turn_of_a_prompt_file_holds_reasoning_items(tmp_path: Path) -> None:
+    from workbench.core.prompts.model import PromptFileError, load_prompt_file
+
+    (tmp_path / "bad.yaml").write_text("name: bad\nmessages:\n  - role: user\n    content: hi\n"
+                                       "    origin: 'anthropic:anthropic'\n")
+    with pytest.raises(PromptFileError, match=r"bad.yaml:3: .*a user turn has no reasoning items nor origin"):
+        load_prompt_file(tmp_path / "bad.yaml")
