@@ -188,6 +188,20 @@ def test_a_connection_killed_mid_push_resumes_with_nothing_lost_or_twice(tmp_pat
 
 
 @pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
+def test_a_trace_store_replaced_after_a_push_is_pushed_again(tmp_path: Path, postgres: PostgresServer,
+                                                             fake_env: dict[str, str]) -> None:
+    url = fresh_database(postgres)
+    clone = make_clone(tmp_path / "c", url, fake_env)
+    clone.run("first store", "fake/r1@tokens=2", "fake/r2@tokens=2", "fake/r3@tokens=2")
+    _synced(clone, "--push")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{clone.traces}{suffix}").unlink(missing_ok=True)
+    clone.run("a new store, its rowids from 1 again", "fake/r4@tokens=2")
+    assert _synced(clone, "--push")["pushed"] == {"calls": 1, "call_tags": 0}
+    assert server_rows(url, "SELECT count(*) FROM calls") == [(4,)]
+
+
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
 def test_since_is_a_one_off_window_that_leaves_the_marks(tmp_path: Path, postgres: PostgresServer,
                                                           fake_env: dict[str, str]) -> None:
     url = fresh_database(postgres)

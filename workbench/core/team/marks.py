@@ -3,8 +3,9 @@
 A mark moves only once the batch it covers is committed on the server (push) or here (pull), so a sync cut at any
 point starts again from the last committed batch; the server's ``ON CONFLICT`` makes a batch sent twice land once.
 
-- ``marks``: per server and name, a high-water mark: ``push:traces`` (the last pushed payload's rowid: the trace
-  log's write order), ``pull:<table>`` (the server's snapshot ``xmin`` at the last complete pull).
+- ``marks``: per server and name, a high-water mark: ``push:traces`` (the last pushed payload's rowid, the trace
+  log's write order, and its call's id: a store replaced or pruned past it is pushed whole again), ``pull:<table>``
+  (the server's snapshot ``xmin`` at the last complete pull).
 - ``pushed_runs``: the eval runs pushed as they ended (a run resumed later ends again and is pushed again).
 - ``pushed_prompts``: the prompt versions pushed (by name and content hash).
 """

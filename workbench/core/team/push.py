@@ -120,7 +120,7 @@ def push_traces(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Con
                 progress: Progress | None = None) -> None:
     """Every call written since the mark (with ``since``: every call started since then, the mark neither read nor
     moved), with its payload and tags, ``batch`` calls a transaction."""
-    after = int(marks.get("push:traces", "0")) if since is None else 0
+    after = _trace_mark(local, marks.get("push:traces", "")) if since is None else 0
     for last, calls, payloads, tags in trace_batches(local, after, since, batch):
         with conn.transaction():
             new = send(conn, "calls", (outgoing.values("calls", r) for r in calls), update=False)
@@ -128,11 +128,22 @@ def push_traces(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Con
             if tags:
                 send(conn, "call_tags", (outgoing.values("call_tags", t) for t in tags), update=False)
         if since is None:
-            marks.put("push:traces", str(last))
+            marks.put("push:traces", f"{last}:{payloads[-1][0]}")
         counts.add("calls", len(calls), new)
         counts.add("call_tags", len(tags), 0)
         if progress is not None:
             progress("calls", len(calls))
+
+
+def _trace_mark(local: sqlite3.Connection, mark: str) -> int:
+    """The payload rowid to push after: the mark's (``ROWID:CALL_ID``) while that row is still the call it was; else
+    0 (the store was replaced, recovered into a new file, or pruned past the mark): everything again, which lands
+    once."""
+    rowid, _, call_id = mark.partition(":")
+    if not rowid.isdigit():
+        return 0
+    row = local.execute("SELECT call_id FROM payloads WHERE rowid = ?", (int(rowid),)).fetchone()
+    return int(rowid) if row is not None and row[0] == call_id else 0
 
 
 def push_evals(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Connection, marks: SyncMarks,
