@@ -16,7 +16,8 @@ from tests.postgres_server import ADMIN_PASSWORD, PostgresServer
 from tests.team_clones import TEAM_TABLES, Clone, fresh_database, make_clone, server_rows
 from tests.test_cli import json_lines, workbench
 from workbench.core.errors import WorkbenchError
-from workbench.core.team.connection import TeamUnreachable
+from workbench.core.team.connection import TeamUnreachable, team_session
+from workbench.core.team.marks import SyncMarks
 from workbench.core.team.migrations import MIGRATIONS
 from workbench.core.team.push import LocalStores
 from workbench.core.team.sync import sync
@@ -199,6 +200,21 @@ def test_a_trace_store_replaced_after_a_push_is_pushed_again(tmp_path: Path, pos
     clone.run("a new store, its rowids from 1 again", "fake/r4@tokens=2")
     assert _synced(clone, "--push")["pushed"] == {"calls": 1, "call_tags": 0}
     assert server_rows(url, "SELECT count(*) FROM calls") == [(4,)]
+
+
+def test_a_pull_mark_from_another_server_at_the_same_address_is_not_trusted(tmp_path: Path,
+                                                                            postgres: PostgresServer) -> None:
+    url = fresh_database(postgres)
+    target = parse_target(url, "test", in_file=False)
+    with team_session(target, write=True) as conn, conn.transaction():
+        conn.execute("INSERT INTO prompt_versions (name, hash, number, created, text, team_user, team_host) "
+                     "VALUES ('p', 'h', 1, 'now', 'text', 'u', 'host')")
+    stores = LocalStores(tmp_path / "traces.db", None)
+    marks = SyncMarks(stores.marks_path, target.identity)
+    marks.put("pull:prompt_versions", str(10**15))  # a mark of a server whose transaction ids ran far ahead
+    marks.close()
+    report = sync(target, stores, Redactor.build(), push=False)
+    assert report.pulled is not None and report.pulled.rows == {"prompt_versions": 1}
 
 
 @pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine

@@ -77,11 +77,15 @@ def pull(conn: psycopg.Connection[tuple[object, ...]], cache: Path, marks: SyncM
     try:
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            row = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
-            horizon = str(row[0]) if row else "0"
+            row = conn.execute("SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text "
+                               "FROM pg_current_snapshot() s").fetchone()
+            horizon, newest = (str(row[0]), int(str(row[1]))) if row else ("0", 0)
 
             def mark(table: str) -> str:
-                return marks.get(f"pull:{table}", "0") if since is None else "0"
+                """The table's mark; none past the server's newest transaction (a server made anew under the same
+                address: its transaction ids start again)."""
+                value = marks.get(f"pull:{table}", "0") if since is None else "0"
+                return value if value.isdigit() and int(value) <= newest else "0"
 
             n_calls, n_payload = len(CALL_COLUMNS), len(PAYLOAD_COLUMNS)
             call_cols = ", ".join(f"c.{c}" for c in CALL_COLUMNS)
