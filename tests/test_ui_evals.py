@@ -1,5 +1,6 @@
 """The Evals screen end to end against the fake server: suites, pre-flight, a live grid, cell detail,
-the diff with the previous run, cancel (stored as stopped, resumed from the CLI), and a text snapshot."""
+the diff with the previous run, cancel (stored as stopped, resumed from the CLI), batch mode (each batch's
+state, a stopped run resumed on the screen), and a text snapshot."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
+from textual.widgets import Static, Switch
 
 from tests.test_cli import json_lines, workbench
 from tests.test_ui import SIZE, wait_for
@@ -17,6 +20,7 @@ from workbench.core.evals.model import CellKey, CellResult, Grading, Observation
 from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.stats import summarise
 from workbench.core.evals.suite import load_suite
+from workbench.fakeserver.process import FakeServerProcess
 from workbench.ui.app import WorkbenchApp
 from workbench.ui.screens.evals import EvalsScreen
 
@@ -142,6 +146,46 @@ async def test_cancel_stops_the_run_and_the_cli_resumes_it(tmp_path: Path, fake_
     assert resumed.returncode == 0, resumed.stderr
     summary = json_lines(resumed.stdout)[-1]
     assert summary["run"] == run.id and summary["status"] == "done" and summary["runs"] == 4
+
+
+async def test_batch_mode_shows_each_batch_and_a_stopped_run_resumes_on_the_screen(
+        tmp_path: Path, fake_env: dict[str, str], fake_server: FakeServerProcess) -> None:
+    targets = ("  - id: fake/batchy@tokens=4,batch_polls=100000\n    label: batched\n"
+               "  - id: fake-gemini/online@tokens=4\n    label: online\n")
+    config = workspace(tmp_path, "", targets=targets, tests=2)
+    app = WorkbenchApp(env=fake_env, config_path=str(config))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_evals(app, pilot)
+        await wait_for(pilot, lambda: screen.preflight is not None)
+        await pilot.press("b")
+        assert screen.query_one("#batch", Switch).value
+        await pilot.press("r")
+        batches = screen.query_one("#batches", Static)
+        await wait_for(pilot, lambda: "in_progress · 0/2 done" in str(batches.render()))
+        shown = str(batches.render())
+        assert "2 cell(s) in 1 new batch(es) (fake/batchy@tokens=4,batch_polls=100000: OpenAI Batch API " \
+               "/v1/chat/completions)" in shown and "2 cell(s) online (no batch API: fake-gemini/online" in shown
+        assert batches.display and screen.done_count == 0  # the online cells wait for the batches
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen.report is not None)
+        stopped = screen.report.run  # type: ignore[union-attr]
+        assert (stopped.status, stopped.stop_reason) == ("stopped", "interrupted")
+        assert any("resume it here (R)" in m and stopped.id in m for m in messages(app))
+
+        httpx2.post(f"{fake_server.base_url}/_fake/batches/end")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: screen.report is not None and screen.report.run.status == "done")
+        report = screen.report
+        assert report is not None and report.run.id == stopped.id and (report.runs, report.passes) == (4, 4)
+        assert "collected 2 result(s)" in str(batches.render()) and screen.done_count == 4
+        await pilot.press("R")  # nothing stopped is left: said, no crash
+        await wait_for(pilot, lambda: any("no stopped run of suite" in m for m in messages(app)))
+    evals = store(tmp_path)
+    try:
+        [batch] = evals.batches(stopped.id)
+    finally:
+        evals.close()
+    assert batch.collected_at is not None and batch.target == "batched"
 
 
 async def test_the_screen_honours_timeout_ms_and_writes_the_output_path(tmp_path: Path,

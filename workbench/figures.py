@@ -1,6 +1,7 @@
 """Every number both faces show, written once: durations, token counts, rates, costs, the figures of a race
-pane (its metric line and its attempt timeline) and a traced call's detail (``workbench traces show``, the trace
-browser's panel). A figure reads the same in ``workbench run`` and in the TUI.
+pane (its metric line and its attempt timeline), a traced call's detail (``workbench traces show``, the trace
+browser's panel) and an eval run's batch phase (its plan, each batch's events: ``eval --batch``, the Evals screen).
+A figure reads the same in ``workbench run`` and in the TUI.
 
 Plain strings, or rich ``Text`` where a figure carries a style (rich renders in both faces; textual is never
 imported here, and neither is :mod:`workbench.core.call_record`, which pulls in httpx2 and tiktoken: the TUI
@@ -21,6 +22,7 @@ from workbench.core.events import FinishReason
 
 if TYPE_CHECKING:
     from workbench.core.call_record import CallRecord
+    from workbench.core.evals.batch_run import BatchEvent, BatchPlan
 
 UNKNOWN = "?"
 """A figure that cannot be known (a cost without a price)."""
@@ -329,3 +331,48 @@ def trace_detail(call: dict[str, Any]) -> Text:
             out.append(printable(f"{wait}{attempt['kind']} {attempt['target']}: {outcome}\n"),
                        style="green" if attempt.get("error") is None else "yellow")
     return out
+
+
+def batch_plan_text(plan: BatchPlan) -> str:
+    """What goes in batches, what runs online, and the batch price against the online one."""
+    from workbench.core.evals.batch_run import BATCH_RATE
+
+    parts = []
+    if plan.cells:
+        routes = "; ".join(f"{target}: {route}" for target, route in plan.routes.items())
+        parts.append(f"{plan.cells} cell(s) in {plan.batches} new batch(es) ({routes})")
+    if plan.waiting:
+        parts.append(f"{plan.waiting} cell(s) in batches submitted before")
+    if plan.online:
+        parts.append(f"{sum(plan.online.values())} cell(s) online (no batch API: {', '.join(plan.online)})")
+    if plan.over_budget:
+        parts.append(f"{plan.over_budget} cell(s) online under --max-cost (a batch's worst case past the budget: it "
+                     "cannot be stopped half-way)")
+    if not parts:
+        parts.append("nothing to batch")
+    text = "batch: " + ", ".join(parts)
+    if plan.cells and not plan.unpriced:
+        low, high = plan.online_low * BATCH_RATE, plan.online_high * BATCH_RATE
+        text += (f"; {usd(low)}–{usd(high)} at the batch rate ({BATCH_RATE:.0%} of the online price) instead of "
+                 f"{usd(plan.online_low)}–{usd(plan.online_high)} online: saves {usd(plan.online_low - low)}–"
+                 f"{usd(plan.online_high - high)}")
+    elif plan.unpriced:
+        text += f"; no price for {', '.join(sorted(plan.unpriced))}"
+    return text
+
+
+def batch_event_text(event: BatchEvent) -> str:
+    """One event of a run's batch phase: a batch submitted, its new state, collected, refused or not read."""
+    batch = event.batch
+    where = f"{batch.batch_id} ({event.target or batch.target})" if batch is not None else event.target
+    if event.kind == "submitted":
+        return f"batch {where}: submitted, {event.cells} request(s)"
+    if event.kind == "state" and event.status is not None:
+        return f"batch {where}: {event.status.line()}"
+    if event.kind == "collected":
+        return f"batch {where}: collected {event.cells} result(s)"
+    if event.kind == "unsubmitted":
+        return f"batch for {where} not submitted ({event.error}): its {event.cells} cell(s) run online"
+    if event.kind == "left":
+        return f"batch {where}: not waited for ({event.error})"
+    return f"batch {where}: state not read ({event.error}); reading again later"

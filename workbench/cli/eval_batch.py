@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from workbench.figures import batch_event_text, batch_plan_text
+
 if TYPE_CHECKING:
     from workbench.core.config import Settings
     from workbench.core.evals.batch_run import BatchEvent, BatchPlan
@@ -18,51 +20,6 @@ if TYPE_CHECKING:
     from workbench.core.evals.runner import EvalRunner
     from workbench.core.evals.traced import TracedAnswer
     from workbench.services import Services
-
-
-def plan_text(plan: BatchPlan) -> str:
-    """What goes in batches, what runs online, and the batch price against the online one."""
-    from workbench.core.evals.batch_run import BATCH_RATE
-    from workbench.figures import usd
-
-    parts = []
-    if plan.cells:
-        routes = "; ".join(f"{target}: {route}" for target, route in plan.routes.items())
-        parts.append(f"{plan.cells} cell(s) in {plan.batches} new batch(es) ({routes})")
-    if plan.waiting:
-        parts.append(f"{plan.waiting} cell(s) in batches submitted before")
-    if plan.online:
-        parts.append(f"{sum(plan.online.values())} cell(s) online (no batch API: {', '.join(plan.online)})")
-    if plan.over_budget:
-        parts.append(f"{plan.over_budget} cell(s) online under --max-cost (a batch's worst case past the budget: it "
-                     "cannot be stopped half-way)")
-    if not parts:
-        parts.append("nothing to batch")
-    text = "batch: " + ", ".join(parts)
-    if plan.cells and not plan.unpriced:
-        low, high = plan.online_low * BATCH_RATE, plan.online_high * BATCH_RATE
-        text += (f"; {usd(low)}–{usd(high)} at the batch rate ({BATCH_RATE:.0%} of the online price) instead of "
-                 f"{usd(plan.online_low)}–{usd(plan.online_high)} online: saves {usd(plan.online_low - low)}–"
-                 f"{usd(plan.online_high - high)}")
-    elif plan.unpriced:
-        text += f"; no price for {', '.join(sorted(plan.unpriced))}"
-    return text
-
-
-def event_text(event: BatchEvent) -> str:
-    batch = event.batch
-    where = f"{batch.batch_id} ({event.target or batch.target})" if batch is not None else event.target
-    if event.kind == "submitted":
-        return f"batch {where}: submitted, {event.cells} request(s)"
-    if event.kind == "state" and event.status is not None:
-        return f"batch {where}: {event.status.line()}"
-    if event.kind == "collected":
-        return f"batch {where}: collected {event.cells} result(s)"
-    if event.kind == "unsubmitted":
-        return f"batch for {where} not submitted ({event.error}): its {event.cells} cell(s) run online"
-    if event.kind == "left":
-        return f"batch {where}: not waited for ({event.error})"
-    return f"batch {where}: state not read ({event.error}); reading again later"
 
 
 OnlineRun = Callable[["EvalRunner", "RunInfo", "Services", list[str], Mapping[str, "TracedAnswer"]], None]
@@ -93,7 +50,7 @@ def show_plan(runner: EvalRunner, resumed: RunInfo | None, settings: Settings, r
         plan = asyncio.run(planned())
     if quiet:
         print(json.dumps({"batch_plan": plan.summary()}), flush=True)
-    print(plan_text(plan), file=sys.stderr, flush=True)
+    print(batch_plan_text(plan), file=sys.stderr, flush=True)
 
 
 def cancel(runner: EvalRunner, run: RunInfo, settings: Settings, *, quiet: bool) -> None:
@@ -124,7 +81,7 @@ def _said(quiet: bool) -> Callable[[BatchEvent], None]:
             print(json.dumps({"batch": {"event": event.kind, "id": event.batch.batch_id if event.batch else None,
                                         "target": event.target, "state": event.batch.state if event.batch else None,
                                         "cells": event.cells, "error": event.error}}), flush=True)
-        print(event_text(event), file=sys.stderr, flush=True)
+        print(batch_event_text(event), file=sys.stderr, flush=True)
 
     return said
 
@@ -152,7 +109,7 @@ def execute(runner: EvalRunner, run_info: RunInfo, settings: Settings, online: O
                 plan = await phase.plan(reuse)
                 if quiet:
                     print(json.dumps({"batch_plan": plan.summary()}), flush=True)
-                print(plan_text(plan), file=sys.stderr, flush=True)
+                print(batch_plan_text(plan), file=sys.stderr, flush=True)
                 if plan.cells or plan.waiting:
                     print(f"leave with Ctrl-C: the batches run on; `workbench evals resume {run_info.id}` collects "
                           "them", file=sys.stderr, flush=True)

@@ -6,6 +6,11 @@ asyncio loop with its own HTTP client and trace writer, so UI rendering cannot d
 Results go through a queue that a 10 Hz render tick drains into the grid while a run lasts; escape cancels
 the run's task on its loop, and the runner stores the run as stopped (resumable with
 ``workbench eval SUITE --resume RUN``).
+
+Batch mode (the switch, ``b``) runs as ``workbench eval SUITE --batch`` does
+(:class:`~workbench.core.evals.batch_run.BatchEval`): the plan and each batch's state are shown while the batches
+wait, then the cells left run online. Escape leaves the batches running at the providers; ``R`` resumes the suite's
+latest stopped run (collecting its batches), as ``workbench evals resume RUN`` does.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import asyncio
 import collections
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,12 +39,14 @@ from textual.widgets import (
     OptionList,
     ProgressBar,
     Static,
+    Switch,
     TabbedContent,
     TabPane,
 )
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.workspace import suite_files
+from workbench.figures import batch_event_text, batch_plan_text
 from workbench.ui.base import WorkbenchScreen
 from workbench.ui.eval_render import cell_detail, cell_text, diff_text, preflight_text, run_summary
 from workbench.ui.prompt_text import split_targets
@@ -47,6 +54,7 @@ from workbench.ui.render import fmt_usd
 from workbench.ui.team_switch import TeamSwitch
 
 if TYPE_CHECKING:
+    from workbench.core.evals.batch_run import BatchEvent, BatchPlan
     from workbench.core.evals.model import CellKey, CellResult, RunInfo, RunReport, Suite, SuiteTarget
     from workbench.core.evals.run_store import EvalStore
     from workbench.core.evals.runner import EvalRunner, Preflight
@@ -84,10 +92,31 @@ class RunControl:
                 loop.call_soon_threadsafe(task.cancel)
 
 
+class BatchPhase:
+    """A run's batch phase told to the screen from the run's thread: its plan, then each batch event."""
+
+    def __init__(self, app: Any, on_plan: Callable[[BatchPlan], None], on_event: Callable[[BatchEvent], None]
+                 ) -> None:
+        self.app, self.on_plan, self.on_event = app, on_plan, on_event
+
+    def plan(self, plan: BatchPlan) -> None:
+        self._tell(self.on_plan, plan)
+
+    def event(self, event: BatchEvent) -> None:
+        self._tell(self.on_event, event)
+
+    def _tell(self, show: Callable[[Any], None], what: object) -> None:
+        if self.app.is_running:
+            with contextlib.suppress(Exception):  # the app closed meanwhile
+                self.app.call_from_thread(show, what)
+
+
 class EvalsScreen(WorkbenchScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "run", "Run suite"),
         Binding("escape", "cancel", "Cancel run"),
+        Binding("b", "toggle_batch", "Batch"),
+        Binding("R", "resume", "Resume run"),
         Binding("g", "show_tab('grid')", "Grid"),
         Binding("d", "show_tab('diff')", "Diff"),
         Binding("ctrl+l", "reload", "Reload suites"),
@@ -99,6 +128,9 @@ class EvalsScreen(WorkbenchScreen):
     EvalsScreen #suites { height: 1fr; }
     EvalsScreen #preflight { height: auto; padding: 0 1; }
     EvalsScreen #buttons { height: auto; }
+    EvalsScreen #batch-row { height: auto; }
+    EvalsScreen #batch-row Label { padding: 1 1 0 0; }
+    EvalsScreen #batches { display: none; height: auto; max-height: 8; padding: 0 1; }
     EvalsScreen Label { padding: 0 1; color: $text-muted; }
     EvalsScreen.-narrow #side { width: 32; }
     EvalsScreen #eval-targets { margin: 0 1; }
@@ -135,6 +167,8 @@ class EvalsScreen(WorkbenchScreen):
         self._timer: Timer | None = None
         self.shown: CellKey | None = None
         """The cell in the Cell tab (redrawn as its results arrive)."""
+        self._batches: dict[str, str] = {}
+        """The batch phase as shown: the plan, then each batch's latest line (by batch id)."""
         self.switch = TeamSwitch()
         """Local or team (``t``): the Diff tab compares the run with the suite's previous local run, or with the
         team store's latest run of the suite (CI's, a teammate's)."""
@@ -152,11 +186,15 @@ class EvalsScreen(WorkbenchScreen):
                 with Horizontal(id="buttons"):
                     yield Button("Run (r)", id="run", variant="primary")
                     yield Button("Cancel (esc)", id="cancel", variant="error", disabled=True)
+                with Horizontal(id="batch-row"):
+                    yield Switch(False, id="batch")
+                    yield Label("Batch API (b)")
             with Vertical(id="results"):
                 with Vertical(id="progress-row"):  # the bar shows once a run starts
                     yield ProgressBar(total=None, show_eta=False, id="progress")
                     yield Static("no run yet", id="progress-status", markup=False)
                 yield Static("", id="summary", markup=False)
+                yield Static("", id="batches", markup=False)
                 with TabbedContent(initial="grid", id="tabs"):
                     with TabPane("Grid", id="grid"):
                         yield DataTable(id="grid-table", cursor_type="cell", zebra_stripes=True)
@@ -366,7 +404,18 @@ class EvalsScreen(WorkbenchScreen):
     def _cancel_pressed(self) -> None:
         self.action_cancel()
 
+    def action_toggle_batch(self) -> None:
+        switch = self.query_one("#batch", Switch)
+        switch.value = not switch.value
+
     def action_run(self) -> None:
+        self._start(resume=False)
+
+    def action_resume(self) -> None:
+        """Resume the selected suite's latest stopped run: its batches collected (waited for), the rest run."""
+        self._start(resume=True)
+
+    def _start(self, *, resume: bool) -> None:
         app = self.workbench
         if self.control is not None:
             app.report(WorkbenchError("a run is in progress", "wait for it, or press escape to cancel it"))
@@ -379,22 +428,24 @@ class EvalsScreen(WorkbenchScreen):
         self.query_one("#run", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
         self.query_one("#progress-status", Static).update("starting…")
-        self.run_suite(self.selected, control, self.targets())
+        self.run_suite(self.selected, control, self.targets(), self.query_one("#batch", Switch).value, resume)
 
     @work(thread=True, exit_on_error=False, group="eval-run", name="eval-run")
-    def run_suite(self, path: Path, control: RunControl, targets: list[str]) -> None:
+    def run_suite(self, path: Path, control: RunControl, targets: list[str], batch: bool = False,
+                  resume: bool = False) -> None:
         app = self.workbench
         report = None
         try:
-            report = self._execute(path, control, targets)
+            report = self._execute(path, control, targets, batch, resume)
         except Exception as exc:
             app.report(exc, "the eval run failed: ")
         if app.is_running:
             with contextlib.suppress(Exception):  # the app closed meanwhile
                 app.call_from_thread(self._finished, report)
 
-    def _execute(self, path: Path, control: RunControl, targets: list[str]) -> RunReport:
-        """Blocking, in a thread: run the suite on a private event loop, then judge it against the previous run."""
+    def _execute(self, path: Path, control: RunControl, targets: list[str], batch: bool, resume: bool) -> RunReport:
+        """Blocking, in a thread: run the suite (``batch``: its batch phase first; ``resume``: its latest stopped
+        run, in batches when it has some) on a private event loop, then judge it against the previous run."""
         from workbench.core.evals.report_data import conclude
         from workbench.core.traces.writer import TraceWriter
 
@@ -405,14 +456,19 @@ class EvalsScreen(WorkbenchScreen):
             runner = self._runner(suite, store, targets)
             columns = runner.options.targets or suite.targets
             env = app.target_env([t.ref for t in columns] + ([suite.judge] if suite.judge else []))
-            run = runner.new_run()
+            run = runner.resume(self._stopped(store, suite)) if resume else runner.new_run()
+            batch = batch or bool(store.batches(run.id))
             total = len(suite.tests) * len(suite.prompts) * len(columns) * runner.options.repeat
             app.call_from_thread(self._started, suite, run, total, columns)
+            self._arrived.extend(result for result, _ in store.results(run.id))  # a resumed run's finished cells
             writer = TraceWriter(settings.trace_path(app.env), settings.redactor())
+            phase = BatchPhase(app, self._batch_plan, self._batch_event) if batch else None
             try:
-                asyncio.run(self._go(runner, run, env, writer, control, app.network(), settings.network(env)))
+                asyncio.run(self._go(runner, run, env, writer, control, app.network(), settings.network(env), phase))
             except asyncio.CancelledError:
-                pass  # the runner stored the run as stopped
+                if run.status == "running":  # stopped in the batch phase: its batches run on at the providers
+                    run.status, run.stop_reason = "stopped", "interrupted"
+                    store.finish(run)
             finally:
                 writer.close()
             report = conclude(store, run, compare=store.previous(run),  # stored with the run, as the CLI's are
@@ -438,13 +494,31 @@ class EvalsScreen(WorkbenchScreen):
             app.tell(f"wrote {path}", timeout=5)
 
     @staticmethod
+    def _stopped(store: EvalStore, suite: Suite) -> RunInfo:
+        """The suite's latest stopped run (a :class:`WorkbenchError` when it has none)."""
+        for run in store.runs(suite.name):
+            if run.status == "stopped":
+                return run
+        raise WorkbenchError(f"no stopped run of suite '{suite.name}' to resume", "run it (r) instead")
+
+    @staticmethod
     async def _go(runner: EvalRunner, run: RunInfo, env: dict[str, str], writer: TraceWriter,
-                  control: RunControl, net: NetworkProcess, network: Network) -> None:
-        """The cells' calls stream through the network process, as a race's do: their TTFTs are as honest."""
+                  control: RunControl, net: NetworkProcess, network: Network, phase: BatchPhase | None) -> None:
+        """The batch phase when asked for (the batch APIs over this loop's own client), then the cells left: their
+        calls stream through the network process, as a race's do: their TTFTs are as honest."""
+        from workbench.core.evals.batch_run import BatchEval
+        from workbench.core.httpclient import new_client
         from workbench.core.remote_caller import RemoteCaller
 
         control.attach()
-        await runner.run(run, RemoteCaller(net, network), env, writer)
+        answers = {}
+        if phase is not None:
+            async with new_client(network) as client:
+                batches = BatchEval(runner, run, client, env, writer, on_event=phase.event)
+                plan = await batches.plan({})
+                phase.plan(plan)
+                answers = await batches.answers({}, plan)
+        await runner.run(run, RemoteCaller(net, network), env, writer, answers)
 
     def _started(self, suite: Suite, run: RunInfo, total: int, targets: Sequence[SuiteTarget] = ()) -> None:
         self.run_info, self.suite_path, self.total, self.report = run, suite.path, total, None
@@ -459,6 +533,8 @@ class EvalsScreen(WorkbenchScreen):
         progress.update(total=total, progress=0)
         progress.display = True
         self.query_one("#summary", Static).update("")
+        self._batches = {}
+        self._show_batches()
         self.query_one("#diff-text", Static).update("The diff appears when the run ends.")
         self._show_progress()
         self._timer = self.set_interval(REFRESH_S, self._drain)
@@ -529,13 +605,33 @@ class EvalsScreen(WorkbenchScreen):
         self.run_info = report.run
         self.query_one("#summary", Static).update(run_summary(report, self.suite_path))
         self.query_one("#diff-text", Static).update(diff_text(report))
-        if report.run.status != "done":
+        if report.run.status != "done" and self._batches:
+            self.notify(f"run {report.run.id} stopped: its batches run on at the providers; resume it here (R) or "
+                        f"with `workbench evals resume {report.run.id}`", severity="warning", timeout=8)
+        elif report.run.status != "done":
             self.notify(f"run {report.run.id} stopped: resume it with "
                         f"`workbench eval {self.suite_path} --resume {report.run.id}`", severity="warning", timeout=8)
         if self.selected is not None:
             self.select(self.selected)  # the cache changed: refresh the pre-flight
         if self.switch.on:  # the Diff tab compares with the team's run
             self.compare()
+
+    # -- the batch phase -----------------------------------------------------------------------------
+
+    def _batch_plan(self, plan: BatchPlan) -> None:
+        self._batches["plan"] = batch_plan_text(plan)
+        self._show_batches()
+
+    def _batch_event(self, event: BatchEvent) -> None:
+        """A batch's latest line replaces its previous one."""
+        key = event.batch.batch_id if event.batch is not None else f"target {event.target}"
+        self._batches[key] = batch_event_text(event)
+        self._show_batches()
+
+    def _show_batches(self) -> None:
+        shown = self.query_one("#batches", Static)
+        shown.update("\n".join(self._batches.values()))
+        shown.display = bool(self._batches)
 
     def action_cancel(self) -> None:
         if self.control is None:
