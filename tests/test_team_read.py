@@ -117,6 +117,8 @@ def test_evals_list_and_show_team(pushed: Pushed) -> None:
     team = _rows(pushed.clone, "evals", "list", "--team")
     assert [{k: v for k, v in row.items() if k not in ("user", "host")} for row in team] == local
     assert (team[0]["user"], team[0]["host"]) == ME
+    assert _rows(pushed.clone, "evals", "list", "--team", "--suite", str(team[0]["suite"])) == team
+    assert _rows(pushed.clone, "evals", "list", "--team", "--suite", "no-such-suite") == []
     table = pushed.clone.cli("evals", "list", "--team", COLUMNS="200")
     assert table.returncode == 0 and "pushed by" in table.stdout and pushed.run_id in table.stdout
     shown = pushed.clone.cli("evals", "show", pushed.run_id[:10], "--team", "--format", "json")
