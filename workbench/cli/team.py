@@ -31,8 +31,13 @@ def sync_and_report(config: Settings, *, push: bool, pull: bool, since: float | 
 
     target = config.team_target(os.environ)
     stores = LocalStores(config.trace_path(os.environ), config.workspace)
+    progress = _Progress() if sys.stderr.isatty() and not as_json else None
     try:
-        report = sync(target, stores, config.redactor(), push=push, pull=pull, since=since)
+        try:
+            report = sync(target, stores, config.redactor(), push=push, pull=pull, since=since, progress=progress)
+        finally:
+            if progress is not None:
+                progress.end()  # the counting line ends before anything else is printed
     except TeamUnreachable as exc:
         hint = f"\n  hint: {exc.hint}" if exc.hint else ""
         print(f"workbench: {exc}{hint}", file=sys.stderr)
@@ -47,10 +52,26 @@ def sync_and_report(config: Settings, *, push: bool, pull: bool, since: float | 
         return EXIT_OK
     parts = []
     if report.pushed is not None:
-        sent = ", ".join(f"{report.pushed.rows.get(t, 0)} {name}" for t, name in _NAMES.items())
+        sent = ", ".join(f"{report.pushed.rows.get(t, 0):,} {name}" for t, name in _NAMES.items())
         parts.append(f"pushed {sent}")
     if report.pulled is not None:
-        got = ", ".join(f"{report.pulled.rows.get(t, 0)} {name}" for t, name in _NAMES.items())
+        got = ", ".join(f"{report.pulled.rows.get(t, 0):,} {name}" for t, name in _NAMES.items())
         parts.append(f"pulled {got} into {report.cache}")
     print(f"team store {report.server}: {'; '.join(parts)}", file=out)
     return EXIT_OK
+
+
+class _Progress:
+    """A line on the terminal that counts the rows of each table as their batches commit."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, int] = {}
+
+    def __call__(self, table: str, rows: int) -> None:
+        self.done[table] = self.done.get(table, 0) + rows
+        line = ", ".join(f"{n:,} {_NAMES.get(t, t.replace('_', ' '))}" for t, n in self.done.items())
+        print(f"\r{line}…", end="", file=sys.stderr, flush=True)
+
+    def end(self) -> None:
+        if self.done:
+            print(file=sys.stderr)

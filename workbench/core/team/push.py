@@ -125,12 +125,11 @@ def push_traces(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Con
         with conn.transaction():
             new = send(conn, "calls", (outgoing.values("calls", r) for r in calls), update=False)
             send(conn, "payloads", (outgoing.values("payloads", r) for r in payloads), update=False)
-            if tags:
-                send(conn, "call_tags", (outgoing.values("call_tags", t) for t in tags), update=False)
+            new_tags = send(conn, "call_tags", (outgoing.values("call_tags", t) for t in tags), update=False)
         if since is None:
             marks.put("push:traces", f"{last}:{payloads[-1][0]}")
         counts.add("calls", len(calls), new)
-        counts.add("call_tags", len(tags), 0)
+        counts.add("call_tags", len(tags), new_tags)
         if progress is not None:
             progress("calls", len(calls))
 
