@@ -188,3 +188,24 @@ def test_a_read_only_role_browses_but_cannot_push(postgres: PostgresServer, tmp_
     refused = reader.cli("sync", "--push")
     assert refused.returncode == 2 and "this role may not do that" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) <= 2 and "Traceback" not in refused.stderr
+
+
+def test_team_search_pages_by_cursor_and_a_call_reads_whole_by_an_id_prefix(pushed: Pushed) -> None:
+    """What the TUI's team switch reads: search pages after a cursor, a call with its payload and tags."""
+    import psycopg
+
+    from workbench.core.team.queries import TeamTraces
+
+    with psycopg.connect(pushed.clone.team_url) as conn:
+        store = TeamTraces(conn)
+        every = [row["id"] for row in store.search("about", limit=50)]
+        first = store.search("about", limit=4)
+        rest = store.search("about", before=first[-1]["_cursor"], limit=50)
+        assert len(every) == 6 and [row["id"] for row in first + rest] == every
+        lions = store.page(limit=50)
+        tagged = next(row for row in lions if row["target"] == "fake/c@tokens=3")
+        call = store.get(tagged["id"][:20])
+        assert call is not None and call["id"] == tagged["id"] and call["tags"] == ["dev"]
+        assert call["payload"] is not None and "lions" in call["payload"]["request_json"]
+        assert (call["user"], call["host"]) == ME
+        assert store.get("0") is None  # every id starts with 0: not one call
