@@ -318,6 +318,7 @@ def test_ctrl_c_stops_sending_cancels_the_calls_in_flight_and_still_writes_the_r
     (("fake/a", "--rate", "5/s", "--duration", "soon", "--prompt", "hello"), ("--duration", "soon")),
     (("fake/a", "--rate", "5/s", "--duration", "2s", "--ramp", "3s", "--prompt", "hello"), ("--ramp",)),
     (("fake/a", "--concurrency", "2", "--ramp", "1s", "--prompt", "hello"), ("--ramp",)),
+    (("fake/a", "--concurrency", "2", "--duration", "0s", "--prompt", "hello"), ("--duration", "more than 0")),
     (("fake/a", "--rate", "5/s", "--prompt", "hello", "--report", "r.pdf"), ("r.pdf", "report format")),
     (("fake/a", "--rate", "5/s", "--prompt", "nosuch"), ("nosuch",)),
     (("fake/a", "--rate", "5/s", "--from-traces", "colour=blue"), ("colour=blue",)),

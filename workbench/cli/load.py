@@ -100,12 +100,12 @@ def _rate_times(args: argparse.Namespace, config: Settings) -> tuple[float, str]
 def _shape(args: argparse.Namespace, config: Settings) -> tuple[Shape, str | None]:
     from workbench.core.load.schedule import ClosedLoop, OpenLoop
 
+    if args.duration <= 0:
+        raise ConfigError(f"--duration {args.duration:g}s: expected more than 0", "e.g. --duration 60s")
     if args.concurrency is not None:
         if args.ramp:
             raise ConfigError("--ramp shapes an arrival rate", "use it with --rate or --times, not --concurrency")
         return ClosedLoop(args.concurrency, args.duration), None
-    if args.duration <= 0:
-        raise ConfigError(f"--duration {args.duration:g}s: expected more than 0", "e.g. --duration 60s")
     if args.ramp > args.duration:
         raise ConfigError(f"--ramp {args.ramp:g}s is longer than --duration {args.duration:g}s",
                           "the ramp is part of the duration")
