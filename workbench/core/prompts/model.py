@@ -114,7 +114,9 @@ def prompt_message(message: Message) -> PromptMessage:
     return PromptMessage(role=message.role, content=message.content, tool_calls=list(message.tool_calls),
                          tool_call_id=message.tool_call_id,
                          attachments=[entry_of(a) for a in message.attachments],
-                         reasoning_items=list(message.reasoning_items), origin=message.origin)
+                         reasoning_items=list(message.reasoning_items),
+                         origin=message.origin if message.reasoning_items or any(
+                             c.signature for c in message.tool_calls) else None)  # only what its origin takes
 
 
 def request_turns(messages: Sequence[PromptMessage], fill: Callable[[str], str] = str, *,

@@ -88,10 +88,11 @@ def rows_for(record: CallRecord, context: CallContext, redactor: Redactor,
     chunks = struct.pack(f"<{len(timing.chunk_ns)}f", *[(t - origin) / 1e6 for t in timing.chunk_ns])
     opaque = not redactor.metadata_only  # signatures and reasoning items, kept to continue after the calls
     items = [_item(item, redact) for item in record.reasoning_to_send()] if opaque else []
+    signed = opaque and bool(items or any(c.signature for c in record.tool_calls))  # what only its origin takes
     tool_calls = _JSON.encode([{"id": c.id, "name": c.name, "arguments": redact(c.arguments),
                                 **({"signature": c.signature} if c.signature and opaque else {}),
                                 **({"reasoning_items": items} if i == 0 and items else {}),
-                                **({"origin": record.origin} if i == 0 and opaque and record.origin else {})}
+                                **({"origin": record.origin} if i == 0 and signed and record.origin else {})}
                                for i, c in enumerate(record.tool_calls)]) if record.tool_calls else None
     payload: Row = {"call_id": call_id, "request_json": request_json, "response_text": redact(record.text),
                     "reasoning_text": redact(record.reasoning or None), "attempts_json": attempts, "chunk_ms": chunks,
@@ -111,7 +112,7 @@ def _message(message: Message, redact: Callable[[str | None], str | None]) -> di
                               **({"signature": c.signature} if c.signature else {})} for c in message.tool_calls]
     if message.reasoning_items:  # what the turn sends back to its provider (a later continue sends them again)
         out["reasoning_items"] = [_item(item, redact) for item in message.reasoning_items]
-    if message.origin is not None:
+    if message.origin is not None and (message.reasoning_items or any(c.signature for c in message.tool_calls)):
         out["origin"] = message.origin
     if message.tool_call_id is not None:
         out["tool_call_id"] = message.tool_call_id
