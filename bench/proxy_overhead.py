@@ -13,12 +13,18 @@ proxied rounds and divided by the events it relayed; the client's own CPU per ev
 Targets: p99 TTFT added ≤ 1 ms; proxy CPU per event ≤ 20 µs.
 
     python -m bench.proxy_overhead [--streams 50] [--rounds 10] [--tokens 100] [--ttft 50] [--tps 100]
+                                   [--baseline DIR]
+
+``--baseline DIR``: a third way in every round, the proxy of another version (its ``workbench`` package in DIR,
+e.g. ``git archive REV workbench | tar -x -C DIR``), so that a change is compared with what it replaced under
+the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import statistics
@@ -27,7 +33,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
@@ -45,12 +50,15 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * _TICK_S
 
 
-@contextmanager
-def proxy_process(upstream: str) -> Iterator[tuple[str, int]]:
-    """``workbench proxy --port 0`` in front of ``upstream``: its base URL and pid."""
+@contextlib.contextmanager
+def proxy_process(upstream: str, source: Path | None = None) -> Iterator[tuple[str, int]]:
+    """``workbench proxy --port 0`` in front of ``upstream``: its base URL and pid; ``source``: a directory
+    holding another version's ``workbench`` package, run instead of this one."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OPENAI_BASE_URL": f"{upstream}/v1", "WORKBENCH_TRACES": f"{tmp}/traces.db",
                "WORKBENCH_LOG_DIR": f"{tmp}/logs"}
+        if source is not None:
+            env["PYTHONPATH"] = os.pathsep.join((str(source.resolve()), *env.get("PYTHONPATH", "").split(os.pathsep)))
         process = subprocess.Popen([sys.executable, "-m", "workbench", "proxy", "--port", "0"], env=env, cwd=tmp,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
@@ -87,15 +95,17 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-async def measure(direct: str, proxied: str, proxy_pid: int, args: argparse.Namespace) -> dict[str, object]:
+async def measure(ways: dict[str, tuple[str, int | None]], args: argparse.Namespace) -> dict[str, object]:
+    """``ways``: name → (base URL, the pid of the proxy serving it, or None when straight to the server)."""
     model = f"bench@tokens={args.tokens},ttft={args.ttft},tps={args.tps}"
-    limits = httpx2.Limits(max_connections=args.streams * 2, max_keepalive_connections=args.streams * 2)
-    ttfts: dict[str, list[float]] = {"direct": [], "proxy": []}
-    client_cpu = {"direct": 0.0, "proxy": 0.0}
-    events = {"direct": 0, "proxy": 0}
-    proxy_cpu = 0.0
+    limits = httpx2.Limits(max_connections=args.streams * 2 * len(ways),
+                           max_keepalive_connections=args.streams * 2 * len(ways))
+    ttfts: dict[str, list[float]] = {way: [] for way in ways}
+    client_cpu = dict.fromkeys(ways, 0.0)
+    events = dict.fromkeys(ways, 0)
+    proxy_cpu = dict.fromkeys(ways, 0.0)
     async with httpx2.AsyncClient(timeout=120, limits=limits) as client:
-        for url in (direct, proxied):  # warm-up: connections, the proxy's imports and pool
+        for url, _ in ways.values():  # warm-up: connections, the proxy's imports and pool
             await asyncio.gather(*(stream(client, url, model) for _ in range(args.streams)))
         period_s = (args.ttft + args.tokens / args.tps * 1000) / 1000
 
@@ -106,13 +116,13 @@ async def measure(direct: str, proxied: str, proxy_pid: int, args: argparse.Name
             return [await stream(client, url, model) for _ in range(STREAMS_PER_WORKER)]
 
         for _ in range(args.rounds):
-            for way, url in (("direct", direct), ("proxy", proxied)):
-                before, proxy_before = time.process_time(), cpu_s(proxy_pid)
+            for way, (url, pid) in ways.items():
+                before, proxy_before = time.process_time(), cpu_s(pid) if pid is not None else 0.0
                 results = [one for ones in await asyncio.gather(*(worker(i, url) for i in range(args.streams)))
                            for one in ones]
                 client_cpu[way] += time.process_time() - before
-                if way == "proxy":
-                    proxy_cpu += cpu_s(proxy_pid) - proxy_before
+                if pid is not None:
+                    proxy_cpu[way] += cpu_s(pid) - proxy_before
                 ttfts[way] += [ttft for ttft, _ in results]
                 events[way] += sum(n for _, n in results)
     return {"ttfts": ttfts, "client_cpu": client_cpu, "events": events, "proxy_cpu": proxy_cpu}
@@ -122,20 +132,24 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> None:
     ttfts: dict[str, list[float]] = result["ttfts"]  # type: ignore[assignment]
     client_cpu: dict[str, float] = result["client_cpu"]  # type: ignore[assignment]
     events: dict[str, int] = result["events"]  # type: ignore[assignment]
-    proxy_cpu: float = result["proxy_cpu"]  # type: ignore[assignment]
+    proxy_cpu: dict[str, float] = result["proxy_cpu"]  # type: ignore[assignment]
     print(f"{args.streams} concurrent streams ({STREAMS_PER_WORKER} a worker) x {args.rounds} rounds each way, "
-          f"{args.tokens} tokens at {args.tps} tokens/s, server TTFT {args.ttft} ms")
+          f"{args.tokens} tokens at {args.tps} tokens/s, server TTFT {args.ttft} ms; load average "
+          f"{' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     p50 = {way: statistics.median(v) for way, v in ttfts.items()}
     p99 = {way: percentile(v, 0.99) for way, v in ttfts.items()}
-    for way in ("direct", "proxy"):
-        print(f"  {way:<7} TTFT p50 {p50[way]:7.2f} ms   p99 {p99[way]:7.2f} ms   client CPU "
-              f"{client_cpu[way] / events[way] * 1e6:5.1f} µs/event")
+    per_event = {way: proxy_cpu[way] / events[way] * 1e6 for way in ttfts}
+    for way in ttfts:
+        proxy = f"   proxy CPU {per_event[way]:5.1f} µs/event" if way != "direct" else ""
+        print(f"  {way:<8} TTFT p50 {p50[way]:7.2f} ms   p99 {p99[way]:7.2f} ms   client CPU "
+              f"{client_cpu[way] / events[way] * 1e6:5.1f} µs/event{proxy}")
     added_p50, added_p99 = p50["proxy"] - p50["direct"], p99["proxy"] - p99["direct"]
-    per_event = proxy_cpu / events["proxy"] * 1e6
     print(f"  added by the proxy: TTFT p50 {added_p50:+.2f} ms, p99 {added_p99:+.2f} ms (target p99 <= 1 ms: "
           f"{'met' if added_p99 <= 1 else 'NOT met'})")
-    print(f"  proxy CPU {per_event:.1f} µs per relayed event ({events['proxy']} events; target <= 20 µs: "
-          f"{'met' if per_event <= 20 else 'NOT met'})")
+    print(f"  proxy CPU {per_event['proxy']:.1f} µs per relayed event ({events['proxy']} events; target <= 20 µs: "
+          f"{'met' if per_event['proxy'] <= 20 else 'NOT met'})")
+    if "baseline" in per_event:
+        print(f"  proxy CPU per event, this version / the baseline's: {per_event['proxy'] / per_event['baseline']:.2f}")
 
 
 def main() -> None:
@@ -145,9 +159,19 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--ttft", type=float, default=50.0, help="the server's TTFT, ms")
     parser.add_argument("--tps", type=float, default=100.0, help="tokens per second after the first")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="a directory holding another version's workbench package (e.g. from `git archive`): "
+                             "its proxy measured in the same rounds")
     args = parser.parse_args()
-    with fake_server_process() as server, proxy_process(server.base_url) as (proxied, pid):
-        result = asyncio.run(measure(f"{server.base_url}/v1", f"{proxied}/openai/v1", pid, args))
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(fake_server_process())
+        proxied, pid = stack.enter_context(proxy_process(server.base_url))
+        ways: dict[str, tuple[str, int | None]] = {"direct": (f"{server.base_url}/v1", None),
+                                                   "proxy": (f"{proxied}/openai/v1", pid)}
+        if args.baseline is not None:
+            base, base_pid = stack.enter_context(proxy_process(server.base_url, args.baseline))
+            ways["baseline"] = (f"{base}/openai/v1", base_pid)
+        result = asyncio.run(measure(ways, args))
     report(args, result)
 
 

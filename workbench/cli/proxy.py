@@ -16,7 +16,7 @@ from workbench.core.errors import WorkbenchError
 
 def run(args: argparse.Namespace) -> int:
     from workbench.core.capture.access import TOKEN_ENV, Access, new_token, user_keys
-    from workbench.core.capture.server import is_loopback, serve
+    from workbench.core.capture.server import event_loop, is_loopback, serve
     from workbench.core.errors import header_safe
     from workbench.services import Services
 
@@ -60,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
                                  f"a route is a provider's name: {', '.join(sorted(specs))}")
         resilient = settings.config.proxy.resilient() | frozenset(args.resilient)
         keys = user_keys(specs, env) if args.use_keyring_keys or settings.config.proxy.use_keyring else {}
-        asyncio.run(serve(args.host, args.port, specs, env, settings.network(env), services.writer(),
-                          on_ready=ready, policies=settings.policies, resilient=resilient,
-                          access=Access(token, keys)))
+        with asyncio.Runner(loop_factory=event_loop) as runner:
+            runner.run(serve(args.host, args.port, specs, env, settings.network(env), services.writer(),
+                             on_ready=ready, policies=settings.policies, resilient=resilient,
+                             access=Access(token, keys)))
     print("workbench proxy: stopped", file=sys.stderr)
     return EXIT_OK

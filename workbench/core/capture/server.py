@@ -6,6 +6,7 @@ cancels them (each is traced as cancelled) and returns."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
@@ -30,6 +31,17 @@ from workbench.core.traces.writer import TraceWriter
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 KEEP_ALIVE_S = 75
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The proxy's event loop: uvloop's where it is installed (a dependency but on Windows, which it does not
+    support), else asyncio's. With uvloop the proxy spends less CPU on each relayed chunk (the loopback sends and
+    the wake-ups of the streams): see BENCHMARKS.md."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def is_loopback(host: str) -> bool:
@@ -75,7 +87,9 @@ async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Ma
         # The upstream's own Date and Server headers pass through: uvicorn adds none of its own. An idle
         # connection is kept longer than clients keep theirs (httpx, the SDKs: 5 s), so that a client never sends
         # a request on a connection the proxy is closing at that moment.
+        # ``http="auto"``: uvicorn's httptools parser where installed (a dependency), else h11.
         config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
+                                http="auto",
                                 timeout_graceful_shutdown=graceful_s, server_header=False, date_header=False,
                                 timeout_keep_alive=KEEP_ALIVE_S)
         # Listening before it is announced: a client that comes at once waits in the backlog.
