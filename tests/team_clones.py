@@ -60,10 +60,11 @@ class Clone:
         result = self.cli(*args, *(("--tag", tag) if tag else ()))
         assert result.returncode == 0, result.stderr
 
-    def eval(self) -> None:
+    def eval(self, topic: str = "cats") -> None:
+        """Run the smoke suite (its first test's topic ``topic``) to its end."""
         suite = self.root / "evals" / "smoke.yaml"
         suite.parent.mkdir(exist_ok=True)
-        suite.write_text(SUITE, encoding="utf-8")
+        suite.write_text(SUITE.replace("{topic: 'cats'}", f"{{topic: '{topic}'}}"), encoding="utf-8")
         result = self.cli("eval", str(suite), "--json")
         assert result.returncode == 0, result.stderr
 

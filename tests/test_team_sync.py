@@ -98,16 +98,20 @@ def test_a_key_in_a_traced_request_never_reaches_the_server(tmp_path: Path, post
     url = fresh_database(postgres)
     clone = make_clone(tmp_path / "c", url, fake_env, '[traces]\nredact = []\n')  # the local store keeps it as written
     clone.run(f"my key is {CANARY}, keep it", "fake/echo@tokens=20", tag=f"leak-{CANARY}")
+    clone.eval(topic=CANARY)  # in a test's variables, its rendered prompt and the traced request
+    clone.save_prompt("leaky", f"Call the API with {CANARY}.")
     assert any(CANARY in str(r["request_json"]) for r in clone.local("SELECT request_json FROM payloads"))
+    assert any(CANARY in str(r[0]) for r in clone.local("SELECT observation FROM eval_results", "evals.db"))
 
     _synced(clone, "--push")
     found = []
     for table in TEAM_TABLES:  # every column of every row, as text
         found += [table for (text,) in server_rows(url, f"SELECT t::text FROM {table} t") if "canary" in str(text)]
     assert found == []
-    request = server_rows(url, "SELECT request_json FROM payloads")[0][0]
-    assert "[redacted:api_key]" in str(request)
-    assert server_rows(url, "SELECT tag FROM call_tags") == [("leak-[redacted:api_key]",)]
+    assert server_rows(url, "SELECT count(*) FROM payloads WHERE request_json LIKE '%[redacted:api_key]%'") == [(2,)]
+    assert server_rows(url, "SELECT count(*) FROM eval_results WHERE observation LIKE '%[redacted:api_key]%'") == [(1,)]
+    assert server_rows(url, "SELECT count(*) FROM prompt_versions WHERE text LIKE '%[redacted:api_key]%'") == [(1,)]
+    assert server_rows(url, "SELECT tag FROM call_tags WHERE tag LIKE 'leak-%'") == [("leak-[redacted:api_key]",)]
 
 
 @pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
