@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -233,6 +234,24 @@ def test_since_is_a_one_off_window_that_leaves_the_marks(tmp_path: Path, postgre
     assert server_rows(url, "SELECT count(*) FROM calls") == [(2,)]
     bad = clone.cli("sync", "--since", "last tuesday")
     assert bad.returncode == 2 and "neither a date nor an age" in bad.stderr
+
+
+@pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
+def test_a_run_that_ends_again_is_pushed_again_with_its_new_values(tmp_path: Path, postgres: PostgresServer,
+                                                                    fake_env: dict[str, str]) -> None:
+    url = fresh_database(postgres)
+    clone = make_clone(tmp_path / "c", url, fake_env)
+    clone.eval()
+    assert _synced(clone, "--push")["pushed"] == {"calls": 2, "call_tags": 2, "eval_results": 2, "eval_runs": 1}
+    assert _synced(clone, "--push")["pushed"] == {}
+    evals = sqlite3.connect(clone.traces.with_name("evals.db"))
+    with evals:  # as a run resumed and ended again leaves it: a later end, another verdict, a result graded anew
+        evals.execute("UPDATE eval_runs SET finished_at = finished_at + 60, verdict = 'failed', exit_code = 1")
+        evals.execute("UPDATE eval_results SET passed = 0, score = 0 WHERE seq = 0")
+    evals.close()
+    assert _synced(clone, "--push")["pushed"] == {"eval_results": 2, "eval_runs": 1}
+    assert server_rows(url, "SELECT count(*), min(verdict), min(exit_code) FROM eval_runs") == [(1, "failed", 1)]
+    assert server_rows(url, "SELECT seq, passed FROM eval_results ORDER BY seq") == [(0, 0), (1, 1)]
 
 
 @pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
