@@ -244,6 +244,8 @@ def test_a_run_that_ends_again_is_pushed_again_with_its_new_values(tmp_path: Pat
     clone.eval()
     assert _synced(clone, "--push")["pushed"] == {"calls": 2, "call_tags": 2, "eval_results": 2, "eval_runs": 1}
     assert _synced(clone, "--push")["pushed"] == {}
+    reader = make_clone(tmp_path / "r", url, fake_env)
+    _synced(reader, "--pull")
     evals = sqlite3.connect(clone.traces.with_name("evals.db"))
     with evals:  # as a run resumed and ended again leaves it: a later end, another verdict, a result graded anew
         evals.execute("UPDATE eval_runs SET finished_at = finished_at + 60, verdict = 'failed', exit_code = 1")
@@ -252,6 +254,8 @@ def test_a_run_that_ends_again_is_pushed_again_with_its_new_values(tmp_path: Pat
     assert _synced(clone, "--push")["pushed"] == {"eval_results": 2, "eval_runs": 1}
     assert server_rows(url, "SELECT count(*), min(verdict), min(exit_code) FROM eval_runs") == [(1, "failed", 1)]
     assert server_rows(url, "SELECT seq, passed FROM eval_results ORDER BY seq") == [(0, 0), (1, 1)]
+    assert _synced(reader, "--pull")["pulled"] == {"eval_results": 2, "eval_runs": 1}  # changed: pulled again
+    assert _rows(reader, "SELECT verdict FROM eval_runs", "evals.db", reader.cache) == [{"verdict": "failed"}]
 
 
 @pytest.mark.timeout(180)  # several `workbench` processes, on a busy machine
