@@ -18,6 +18,7 @@ import asyncio
 import json
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from workbench.core.httpclient import LOAD_LIMITS, new_client
@@ -63,7 +64,8 @@ async def step(base: str, rate: float, duration: float, tokens: int, traces: Pat
     achieved = (stats.sent - 1) / span if span > 0 else 0.0
     late = percentiles(stats.lateness_ms)
     ok = sum(c.status == "ok" for c in stats.calls)
-    return {"rate": rate, "achieved": round(achieved, 1), "calls": stats.sent, "ok": ok,
+    errors = Counter(c.error_class for c in stats.calls if c.status != "ok")
+    return {"rate": rate, "achieved": round(achieved, 1), "calls": stats.sent, "ok": ok, "errors": dict(errors),
             "lateness_p50_ms": round(late["p50"] or 0, 2), "lateness_p99_ms": round(late["p99"] or 0, 2),
             "lateness_max_ms": round(max(stats.lateness_ms, default=0), 2), "in_flight_max": peak,
             "client_cpu": round(cpu / wall, 2),

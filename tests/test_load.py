@@ -21,7 +21,11 @@ import pytest
 
 from tests.test_cli import workbench
 from tests.test_cli_refusals import no_calls_traced, refused
+from workbench.core.load.generator import LoadRun, Planned
+from workbench.core.load.report import report_of
+from workbench.core.load.report_formats import render, summary_rows
 from workbench.core.load.schedule import ClosedLoop, OpenLoop
+from workbench.core.request import ChatRequest
 from workbench.core.traces.filters import Filters, parse_filters
 from workbench.core.traces.stats import exact_quantile
 from workbench.core.traces.store import TraceStore
@@ -85,6 +89,17 @@ def test_trace_filters_read_as_key_value_words() -> None:
         "openai", "prod", "openai/gpt-4.1", 3, 0.5)
     assert parse_filters("all") == Filters() == parse_filters("")
     assert parse_filters("since=2h").since is not None
+
+
+def test_a_report_of_no_call_renders_and_one_far_behind_its_schedule_says_so() -> None:
+    run = LoadRun([Planned("fake/a", ChatRequest.from_prompt("x"))], OpenLoop(1, 1))
+    empty = report_of(run, ["fake/a"], "x")
+    assert empty.calls == 0 and empty.latency_ms["p50"] is None and empty.achieved_rate is None
+    assert "<svg" in render(empty, "html") and json.loads(render(empty, "json"))["calls"] == 0
+    assert not [value for name, value in summary_rows(empty) if name == "warning"]
+    run.stats.lateness_ms = [1.0, 2.0, 900.0]  # the p99 of three: past 100 ms
+    behind = [value for name, value in summary_rows(report_of(run, ["fake/a"], "x")) if name == "warning"]
+    assert behind and "fell behind its schedule" in behind[0]
 
 
 # -- a run and its report --------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from workbench.core.load.svg import Line, line_chart
 
 FORMATS = {".md": "md", ".json": "json", ".html": "html", ".htm": "html"}
 """A report file's extension → its format."""
+BEHIND_MS = 100.0
+"""A p99 schedule lateness past this says the generator, not the provider, set the pace: the report warns."""
 
 
 def format_of(path: str) -> str:
@@ -61,6 +63,9 @@ def summary_rows(report: LoadReport) -> list[tuple[str, str]]:
     ]
     if late is not None:
         rows.append(("schedule lateness p50 / p99 / max", " / ".join(_ms(late[p]) for p in ("p50", "p99", "max"))))
+        if (late["p99"] or 0) > BEHIND_MS:
+            rows.append(("warning", f"the generator fell behind its schedule (p99 {_ms(late['p99'])} late): the rate "
+                                    "and latencies measure this machine as much as the provider"))
     return rows
 
 
