@@ -87,9 +87,10 @@ async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Ma
         # The upstream's own Date and Server headers pass through: uvicorn adds none of its own. An idle
         # connection is kept longer than clients keep theirs (httpx, the SDKs: 5 s), so that a client never sends
         # a request on a connection the proxy is closing at that moment.
-        # ``http="auto"``: uvicorn's httptools parser where installed (a dependency), else h11.
+        # ``http="auto"``: uvicorn's httptools parser where installed (a dependency), else h11. No
+        # ``X-Forwarded-*`` reading: the proxy never uses the client's address.
         config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
-                                http="auto",
+                                http="auto", proxy_headers=False,
                                 timeout_graceful_shutdown=graceful_s, server_header=False, date_header=False,
                                 timeout_keep_alive=KEEP_ALIVE_S)
         # Listening before it is announced: a client that comes at once waits in the backlog.
