@@ -172,3 +172,19 @@ def test_a_saved_tool_loop_keeps_its_reasoning_and_runs_again(tmp_path: Path, fa
     path.write_text(yaml.safe_dump(saved))
     bare = workbench("run", "--session", "loop", "--json", env=env, cwd=tmp_path)
     assert "must start with a thinking block" in str(json_lines(bare.stdout)[0]["error"]), bare.stdout
+
+
+def test_a_conversation_continued_on_gemini_3_from_another_provider_goes_with_the_placeholder(
+        tmp_path: Path, fake_env: dict[str, str]) -> None:
+    """A mixed race's step: OpenAI's tool call goes on on Gemini 3, which refuses a call without a signature; the
+    call carries Google's placeholder (never another provider's token)."""
+    tools = tmp_path / "tools.yaml"
+    tools.write_text(TOOLS)
+    first = workbench("run", "Weather?", "-m", "fake/m@tools=1", "--tools", str(tools), "--json", env=fake_env)
+    assert first.returncode == 0, first.stderr
+    [row] = json_lines(first.stdout)
+    call_id = row["tool_calls"][0]["id"]  # type: ignore[index]
+    done = workbench("run", "--continue", str(row["trace_id"]), "--tool-result", f"{call_id}=sun",
+                     "-m", "fake-gemini/gemini-3-flash@tools=1", "--json", env=fake_env)
+    assert done.returncode == 0, done.stderr
+    assert json_lines(done.stdout)[0]["error"] is None and json_lines(done.stdout)[0]["text"]

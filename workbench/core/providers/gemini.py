@@ -34,7 +34,7 @@ from workbench.core.providers.base import (
     several_choices,
     stream_error,
 )
-from workbench.core.providers.reasoning import gemini_thinking
+from workbench.core.providers.reasoning import gemini_levelled, gemini_thinking
 from workbench.core.providers.tools import compact_json, gemini_tools
 from workbench.core.providers.turns import gemini_contents
 from workbench.core.request import ChatRequest
@@ -142,7 +142,8 @@ class GeminiProvider(HttpProvider):
             config["responseJsonSchema"] = p.json_schema
         config.update(gemini_thinking(p, self.endpoint.model))
         body: dict[str, Any] = {
-            "contents": gemini_contents(request.messages, attachments.gemini),
+            "contents": gemini_contents(request.messages, attachments.gemini,
+                                        placeholder=gemini_levelled(self.endpoint.model)),
             "generationConfig": config,
         }
         if request.system:

@@ -12,7 +12,8 @@ the tool turns around it.
 
 Reasoning items go in the order they came (:func:`~workbench.core.reasoning_items.placed`), and only to the wire
 that produced them: the provider drops another's first (:meth:`~workbench.core.request.ChatRequest.for_origin`).
-- Gemini: ``functionCall`` parts in a ``model`` turn (with the ``thoughtSignature`` the call came with),
+- Gemini: ``functionCall`` parts in a ``model`` turn (with the ``thoughtSignature`` the call came with; on Gemini 3,
+  a turn Gemini did not produce gets Google's placeholder signature on its first call),
   consecutive results as ``functionResponse`` parts of one ``user`` turn (``response`` a JSON object:
   :func:`~workbench.core.tool_turns.result_object`).
 - Ollama: assistant ``tool_calls`` (``arguments`` an object), ``role: tool`` messages naming the tool
@@ -103,7 +104,14 @@ def anthropic_turns(messages: Sequence[Message], plain: Plain) -> list[dict[str,
     return out
 
 
-def gemini_contents(messages: Sequence[Message], plain: Plain) -> list[dict[str, Any]]:
+FOREIGN_SIGNATURE = "skip_thought_signature_validator"
+"""Google's documented placeholder for a function call Gemini did not produce (another provider's turn, one written
+by hand): Gemini 3 refuses a step's first call without a ``thoughtSignature``."""
+
+
+def gemini_contents(messages: Sequence[Message], plain: Plain, *, placeholder: bool = False) -> list[dict[str, Any]]:
+    """The ``contents``; with ``placeholder`` (Gemini 3 and later), a model turn whose calls carry no signature gets
+    :data:`FOREIGN_SIGNATURE` on its first."""
     names = tool_names(messages)
     out: list[dict[str, Any]] = []
     for results, run in runs(messages):
@@ -117,8 +125,11 @@ def gemini_contents(messages: Sequence[Message], plain: Plain) -> list[dict[str,
             out.append(plain(m))
             continue
         parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
+        unsigned = placeholder and not any(c.signature for c in m.tool_calls)
         parts.extend({"functionCall": {"id": c.id, "name": c.name, "args": c.arguments_object()},
-                      **({"thoughtSignature": c.signature} if c.signature else {})} for c in m.tool_calls)
+                      **({"thoughtSignature": c.signature} if c.signature else {}),
+                      **({"thoughtSignature": FOREIGN_SIGNATURE} if unsigned and i == 0 else {})}
+                     for i, c in enumerate(m.tool_calls))
         out.append({"role": "model", "parts": parts})
     return out
 
