@@ -150,6 +150,28 @@ def test_a_closed_loop_keeps_n_calls_in_flight_and_reports_no_lateness(tmp_path:
     assert report["calls"] == report["ok"] == len(_traced(report["tag"])) >= 2
 
 
+def _most_at_once(rows: list[dict[str, Any]]) -> int:
+    """The most of these traced calls under way at once (each from its start to its end)."""
+    edges = sorted([(r["ts"], 1) for r in rows] + [(r["ts"] + r["total_ms"] / 1000, -1) for r in rows])
+    return max(itertools.accumulate(step for _, step in edges))
+
+
+def test_open_loop_sends_on_schedule_without_waiting_for_replies_and_closed_loop_waits(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    slow = "fake/slow@ttft=2500,tokens=1"
+    opened = workbench("load", slow, "--rate", "20/s", "--duration", "1s", "--prompt", "hello", "--json", cwd=root)
+    assert opened.returncode == 0, opened.stderr
+    rows = _traced(_report(opened)["tag"])
+    first_end = min(r["ts"] + r["total_ms"] / 1000 for r in rows)
+    assert len(rows) == 20 and all(r["ts"] < first_end for r in rows)  # every call sent before any reply ended
+    assert _most_at_once(rows) == 20
+    closed = workbench("load", "fake/slow@ttft=300,tokens=1", "--concurrency", "2", "--duration", "1s", "--prompt",
+                       "hello", "--json", cwd=root)
+    assert closed.returncode == 0, closed.stderr
+    rows = _traced(_report(closed)["tag"])
+    assert len(rows) >= 2 and _most_at_once(rows) <= 2  # each worker waits for its reply
+
+
 def test_plain_progress_lines_when_not_a_terminal(tmp_path: Path) -> None:
     root = _workspace(tmp_path)
     result = workbench("load", "fake/a@tokens=3", "--rate", "5/s", "--duration", "1s", "--prompt", "hello", cwd=root)
