@@ -368,3 +368,18 @@ def test_describe_never_shows_the_password() -> None:
 
     described: WorkbenchError = describe(error, target)
     assert "pa55-w0rd-zz" not in str(described) and "127.0.0.1:1/db" in str(described)
+
+
+@pytest.mark.parametrize("metadata_only", [False, True])
+def test_a_batch_is_redacted_as_each_of_its_rows_alone(metadata_only: bool) -> None:
+    from workbench.core.team.outgoing import Outgoing, local_columns, sync_redactor
+
+    outgoing = Outgoing(sync_redactor(Redactor.build(metadata_only=metadata_only)), "dev", "box")
+    width = len(local_columns("payloads"))
+    secrets = {3: f"key {CANARY}", 400: "mail ann@example.com", 401: "card 4111 1111 1111 1111", 999: CANARY}
+    rows = [(f"c{n}", *[secrets.get(n, f"plain text {n}") if i == 1 else (None if i == 2 else f"t{n}-{i}")
+                        for i in range(1, width)]) for n in range(1_000)]
+    batch = outgoing.many("payloads", rows)
+    assert batch == [outgoing.values("payloads", r) for r in rows]
+    assert not any(CANARY in str(v) or "ann@example.com" in str(v) for row in batch for v in row)
+    assert batch[0][-2:] == ("dev", "box")

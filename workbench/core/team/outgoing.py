@@ -10,9 +10,11 @@ leaves at all: prompts, replies, reasoning, tool arguments, errors and prompt ve
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import operator
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -120,6 +122,39 @@ class Outgoing:
         out += (self.user, self.host)
         return tuple(out)
 
+    def many(self, table: str, rows: Sequence[Sequence[object]]) -> list[Row]:
+        """:meth:`values` of each of ``rows``, the same rows out, made faster: with only built-in rules, the texts
+        of the whole batch are tested joined first, and only the parts where a rule matches are redacted row by
+        row (halving the batch until a part is clean or small)."""
+        plan = _plan(table)
+        if not self.joinable:
+            return [self.values(table, r) for r in rows]
+        indexes = plan.content + plan.ruled
+        if self.redactor.metadata_only and plan.content:
+            rows = [tuple(None if i in plan.content else v for i, v in enumerate(r)) for r in rows]
+            indexes = plan.ruled
+        tail = (self.user, self.host)
+        if not indexes:
+            return [(*r, *tail) for r in rows]
+        dirty: set[int] = set()
+        self._dirty(rows, _picker(indexes), 0, len(rows), dirty)
+        return [self.values(table, r) if n in dirty else (*r, *tail) for n, r in enumerate(rows)]
+
+    def _dirty(self, rows: Sequence[Sequence[object]], pick: Callable[[Sequence[object]], Sequence[object]],
+               start: int, end: int, found: set[int]) -> None:
+        """Add to ``found`` the rows in ``start:end`` whose texts a rule may change."""
+        # Every text of the part joined with NULs (a built-in rule matches no NUL and sees it as a string's end);
+        # a value that is not a string is tested as its text (more conservative, never less).
+        joined = "\0".join(map(str, filter(None, itertools.chain.from_iterable(map(pick, rows[start:end])))))
+        if self.rules.text(joined) == joined:
+            return
+        if end - start <= 8:
+            found.update(range(start, end))
+            return
+        middle = (start + end) // 2
+        self._dirty(rows, pick, start, middle, found)
+        self._dirty(rows, pick, middle, end, found)
+
     def _redact(self, out: list[object], indexes: tuple[int, ...]) -> None:
         rules = self.rules
         if self.joinable:  # the common case: nothing to redact, found with one pass over the row's texts
@@ -138,6 +173,15 @@ class Outgoing:
         """An eval result's row: its observation and gradings redacted as the eval store redacts them."""
         observation, gradings = redacted_result(str(values["observation"]), str(values["gradings"]), self.redactor)
         return self.row("eval_results", {**values, "observation": observation, "gradings": gradings})
+
+
+def _picker(indexes: tuple[int, ...]) -> Callable[[Sequence[object]], Sequence[object]]:
+    """The values at ``indexes`` of a row, always as a tuple."""
+    if len(indexes) == 1:
+        (index,) = indexes
+        return lambda row: (row[index],)
+    pick: Callable[[Sequence[object]], Sequence[object]] = operator.itemgetter(*indexes)
+    return pick
 
 
 _CALLS = ", ".join(f"c.{name}" for name in local_columns("calls"))

@@ -123,9 +123,9 @@ def push_traces(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Con
     after = _trace_mark(local, marks.get("push:traces", "")) if since is None else 0
     for last, calls, payloads, tags in trace_batches(local, after, since, batch):
         with conn.transaction():
-            new = send(conn, "calls", (outgoing.values("calls", r) for r in calls), update=False)
-            send(conn, "payloads", (outgoing.values("payloads", r) for r in payloads), update=False)
-            new_tags = send(conn, "call_tags", (outgoing.values("call_tags", t) for t in tags), update=False)
+            new = send(conn, "calls", outgoing.many("calls", calls), update=False)
+            send(conn, "payloads", outgoing.many("payloads", payloads), update=False)
+            new_tags = send(conn, "call_tags", outgoing.many("call_tags", tags), update=False)
         if since is None:
             marks.put("push:traces", f"{last}:{payloads[-1][0]}")
         counts.add("calls", len(calls), new)
