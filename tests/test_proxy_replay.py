@@ -175,3 +175,18 @@ def test_run_continue_goes_on_from_a_captured_call_with_its_turns_and_tools(
     assert [(m["role"], m.get("tool_call_id")) for m in went_on["messages"][4:]] == [
         ("assistant", None), ("tool", call["id"])]
     assert went_on["messages"][-1]["content"] == "rainy"
+
+
+def test_a_captured_reply_keeps_its_signed_thinking_and_origin_to_go_on_with(fake_server: FakeServerProcess) -> None:
+    """An Anthropic reply with thinking and a tool call, captured: its signed thinking is kept with the provider
+    and wire that made it, so a continued call sends it back there only."""
+    for proxy in start_proxy(ANTHROPIC_BASE_URL=fake_server.base_url):
+        client = anthropic.Anthropic(base_url=f"{proxy.url}/anthropic", api_key=CANARY)
+        client.messages.create(model="t@tools=1,reasoning=6", max_tokens=4000, messages=[  # type: ignore[arg-type]
+            {"role": "user", "content": "Weather in Paris?"}], thinking={"type": "enabled", "budget_tokens": 2048},
+            tools=[{"name": "get_weather", "input_schema": WEATHER["function"]["parameters"]}])  # type: ignore[index]
+        proxy.stop()
+    (call,) = shown()["tool_calls"]
+    assert call["origin"] == "anthropic:anthropic"
+    (item,) = call["reasoning_items"]
+    assert item["kind"] == "thinking" and item["signature"] and item["text"]

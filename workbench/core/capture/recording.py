@@ -37,6 +37,7 @@ from workbench.core.providers.gemini import GeminiParser
 from workbench.core.providers.ollama import OllamaParser
 from workbench.core.providers.openai_chat import ChatParser
 from workbench.core.providers.openai_responses import ResponsesParser
+from workbench.core.reasoning_items import origin
 from workbench.core.sse import SSEDecoder, SSEMessage
 
 
@@ -62,7 +63,10 @@ def _anthropic_events(message: dict[str, Any]) -> Iterable[SSEMessage]:
         kind = block.get("type")
         if kind == "text":
             delta: dict[str, Any] = {"type": "text_delta", "text": block.get("text") or ""}
-        elif kind == "thinking":
+        elif kind in ("thinking", "redacted_thinking"):  # begun whole: its signature or data, kept to send back
+            yield SSEMessage("content_block_start", json.dumps({"index": index, "content_block": block}))
+            if kind == "redacted_thinking":
+                continue
             delta = {"type": "thinking_delta", "thinking": block.get("thinking") or ""}
         elif kind == "tool_use":
             start = {**block, "input": {}}
@@ -144,6 +148,8 @@ class CallTap:
     def __init__(self, route: Route, body: dict[str, Any], started_ns: int) -> None:
         assert route.wire is not None
         self.wire = route.wire
+        self.origin = origin(route.provider, route.wire)
+        """The provider and wire answering: whose reasoning items and signatures a continued call sends back."""
         model = route.model or str(body.get("model") or "unknown")
         self.record = CallRecord(f"{route.provider}/{model}", chat_request(self.wire, body),
                                  started_at=time.time(), call_started_ns=started_ns)
@@ -161,7 +167,7 @@ class CallTap:
         """The upstream's status and headers (lower-case names) arrived."""
         self.status, self.headers = status, headers
         request_id = headers.get("x-request-id") or headers.get("request-id")
-        apply_event(self.record, ResponseStart(self.started_ns, self.started_ns, at_ns, request_id, {}))
+        apply_event(self.record, ResponseStart(self.started_ns, self.started_ns, at_ns, request_id, {}, self.origin))
         encoding = headers.get("content-encoding", "identity").lower()
         if encoding in ("gzip", "deflate"):
             self.unzip = zlib.decompressobj(wbits=47)
