@@ -3,11 +3,11 @@ straight from the provider at 50 concurrent streams, and the CPU the proxy spend
 
 The fake server and the proxy each run in their own process (the proxy as ``workbench proxy --port 0``, its
 trace log in a temporary directory). Rounds alternate: 50 concurrent OpenAI chat streams straight to the fake
-server, then 50 through the proxy: 50 workers, each streaming 3 calls one after the other, their starts
-spread over one call's length, so that about 50 streams are open at any time (not 50 requests in the same
-millisecond). Each call has a server-side TTFT of ``--ttft`` ms and paced tokens (one event per chunk: the
-proxy's per-chunk path at its busiest), and asks for the provider's usage (``include_usage``: the proxy
-estimates none). TTFT is measured by the client: request sent → the first
+server, then 50 through the proxy (with ``--baseline``, the two proxies take turns to come second): 50 workers,
+each streaming 3 calls one after the other, their starts spread over one call's length, so that about 50 streams
+are open at any time (not 50 requests in the same millisecond). Each call has a server-side TTFT of ``--ttft`` ms
+and paced tokens (one event per chunk: the proxy's per-chunk path at its busiest), and asks for the provider's
+usage (``include_usage``: the proxy estimates none). TTFT is measured by the client: request sent → the first
 chunk holding text. The proxy's CPU (user + system, from ``/proc/PID/stat``: Linux) is read before and after the
 proxied rounds and divided by the events it relayed; the client's own CPU per event is shown for both ways.
 Targets: p99 TTFT added ≤ 1 ms; proxy CPU per event ≤ 20 µs.
@@ -116,8 +116,10 @@ async def measure(ways: dict[str, tuple[str, int | None]], args: argparse.Namesp
             await asyncio.sleep(index * period_s / args.streams)
             return [await stream(client, url, model) for _ in range(STREAMS_PER_WORKER)]
 
+        order = list(ways)
         for _ in range(args.rounds):
-            for way, (url, pid) in ways.items():
+            for way in order:  # the proxied ways take turns to come right after the direct one
+                url, pid = ways[way]
                 before, proxy_before = time.process_time(), cpu_s(pid) if pid is not None else 0.0
                 results = [one for ones in await asyncio.gather(*(worker(i, url) for i in range(args.streams)))
                            for one in ones]
@@ -126,6 +128,7 @@ async def measure(ways: dict[str, tuple[str, int | None]], args: argparse.Namesp
                     proxy_cpu[way] += cpu_s(pid) - proxy_before
                 ttfts[way] += [ttft for ttft, _ in results]
                 events[way] += sum(n for _, n in results)
+            order[1:] = order[2:] + order[1:2]
     return {"ttfts": ttfts, "client_cpu": client_cpu, "events": events, "proxy_cpu": proxy_cpu}
 
 
