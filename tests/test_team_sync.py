@@ -309,8 +309,15 @@ def test_the_password_comes_from_the_keyring(tmp_path: Path, postgres: PostgresS
     (clone.root / "workbench.toml").write_text(f'[team]\nurl = "{bare}"\n')
     refused = workbench("sync", "--push", cwd=clone.root, env={"WORKBENCH_TEAM_URL": ""})
     assert refused.returncode == 2 and "no password supplied" in refused.stderr
-    stored = workbench("keys", "set", "team", "--stdin", stdin=url.split(":")[2].split("@")[0] + "\n", cwd=clone.root)
+    password = url.split(":")[2].split("@")[0]
+    stored = workbench("keys", "set", "team", "--stdin", stdin=password + "\n", cwd=clone.root)
     assert stored.returncode == 0, stored.stderr
+    listed = workbench("keys", "list", "--json", cwd=clone.root)
+    assert {"provider": "team", "env_var": "", "source": "keyring", "key": None,
+            "overrides_keyring": False} in json_lines(listed.stdout)
+    shown = workbench("keys", "list", cwd=clone.root)
+    assert any(line.split()[:2] == ["team", "keyring"] for line in shown.stdout.splitlines())
+    assert password not in listed.stdout + shown.stdout and password[-4:] not in listed.stdout + shown.stdout
     synced = workbench("sync", "--push", cwd=clone.root, env={"WORKBENCH_TEAM_URL": ""})
     assert synced.returncode == 0, synced.stderr
 

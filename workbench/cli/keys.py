@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
         found = keys.delete_key(args.provider)
         print(f"deleted the stored {args.provider} key" if found else f"no {args.provider} key was stored")
     elif action == "list":
-        statuses = keys.key_statuses(os.environ)
+        from workbench.core.team.target import KEYRING_ENTRY
+
+        statuses = [*keys.key_statuses(os.environ), keys.entry_status(KEYRING_ENTRY)]  # the team store's password
         if args.json:
             for s in statuses:
                 print(json.dumps({"provider": s.provider, "env_var": s.env_var, "source": s.source,

@@ -137,6 +137,16 @@ def key_statuses(env: Mapping[str, str]) -> list[KeyStatus]:
     return out
 
 
+def entry_status(entry: str) -> KeyStatus:
+    """A keyring entry that is no provider's key (``team``: the team store's password): stored or not, never a
+    character of it."""
+    try:
+        stored = stored_key(entry)
+    except KeyringUnavailable:
+        stored = None
+    return KeyStatus(entry, "", "keyring" if stored else "none", None)
+
+
 def key_source(provider: str, env: Mapping[str, str], specs: Mapping[str, ProviderSpec] | None = None) -> str:
     """Where ``provider``'s key comes from, never the key: ``env VAR``, ``set in keyring``, ``missing``, or
     ``not needed`` (local servers, the fake and local providers). ``env`` may hold keyring keys already

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,19 +120,37 @@ def push_traces(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Con
                 outgoing: Outgoing, counts: Counts, *, since: float | None = None, batch: int = BATCH,
                 progress: Progress | None = None) -> None:
     """Every call written since the mark (with ``since``: every call started since then, the mark neither read nor
-    moved), with its payload and tags, ``batch`` calls a transaction."""
+    moved), with its payload and tags, ``batch`` calls a transaction.
+
+    Pipelined: while the server takes one batch (on a worker thread), the next is read and redacted here; one batch
+    is in flight at a time, and its mark is stored only once it is committed, in order."""
     after = _trace_mark(local, marks.get("push:traces", "")) if since is None else 0
-    for last, calls, payloads, tags in trace_batches(local, after, since, batch):
+
+    def store(calls: list[Row], payloads: list[Row], tags: list[Row]) -> tuple[int, int]:
         with conn.transaction():
-            new = send(conn, "calls", outgoing.many("calls", calls), update=False)
-            send(conn, "payloads", outgoing.many("payloads", payloads), update=False)
-            new_tags = send(conn, "call_tags", outgoing.many("call_tags", tags), update=False)
+            new = send(conn, "calls", calls, update=False)
+            send(conn, "payloads", payloads, update=False)
+            return new, send(conn, "call_tags", tags, update=False)
+
+    def settle(sent: Future[tuple[int, int]], mark: str, calls: int, tags: int) -> None:
+        new, new_tags = sent.result()
         if since is None:
-            marks.put("push:traces", f"{last}:{payloads[-1][0]}")
-        counts.add("calls", len(calls), new)
-        counts.add("call_tags", len(tags), new_tags)
+            marks.put("push:traces", mark)
+        counts.add("calls", calls, new)
+        counts.add("call_tags", tags, new_tags)
         if progress is not None:
-            progress("calls", len(calls))
+            progress("calls", calls)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-push") as server:
+        pending: tuple[Future[tuple[int, int]], str, int, int] | None = None
+        for last, calls, payloads, tags in trace_batches(local, after, since, batch):
+            ready = (outgoing.many("calls", calls), outgoing.many("payloads", payloads),
+                     outgoing.many("call_tags", tags))
+            if pending is not None:
+                settle(*pending)
+            pending = (server.submit(store, *ready), f"{last}:{payloads[-1][0]}", len(calls), len(tags))
+        if pending is not None:
+            settle(*pending)
 
 
 def _trace_mark(local: sqlite3.Connection, mark: str) -> int:
