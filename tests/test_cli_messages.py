@@ -22,6 +22,7 @@ from workbench.cli import build_parser
 from workbench.core.config import load_settings
 from workbench.core.errors import ConfigError
 from workbench.core.registry import PROVIDERS
+from workbench.core.team.target import KEYRING_ENTRY as TEAM_KEYRING_ENTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,7 +116,8 @@ def test_every_command_the_source_names_exists(where: str, words: list[str]) -> 
         if dest in PATH_VALUES and value in bare[depth:] and value != "X":
             assert re.search(r"[./]|^[A-Z]+$", value), f"{where}: `{' '.join(words)}`: {value!r} is not a path"
         if dest == "provider" and value in bare[depth:] and value != "X":
-            assert value in PROVIDERS or value.isupper(), f"{where}: unknown provider {value!r}"
+            assert value in PROVIDERS or value.isupper() or value == TEAM_KEYRING_ENTRY, \
+                f"{where}: unknown provider {value!r}"
 
 
 async def _hostile(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str) -> None:
