@@ -83,6 +83,11 @@ def test_push_then_pull_round_trips_every_table(tmp_path: Path, postgres: Postgr
     assert theirs == ours
     prompt = _rows(bob, "SELECT name, number, text, team_user FROM prompt_versions", "prompts.db", cache)
     assert len(prompt) == 1 and prompt[0]["name"] == "greet" and "You greet people." in str(prompt[0]["text"])
+    pushers = _rows(bob, "SELECT kind, id, team_user, team_host FROM pushers ORDER BY kind, id", "pushers.db", cache)
+    alice_rows = server_rows(url, "SELECT 'call', id, team_user, team_host FROM calls UNION ALL "
+                                  "SELECT 'run', id, team_user, team_host FROM eval_runs ORDER BY 1, 2")
+    assert [tuple(r.values()) for r in pushers] == alice_rows and len(pushers) == 5
+    assert {r["team_host"] for r in pushers} == {os.uname().nodename}
 
     listed = bob.cli("traces", "list", "--json", "--tag", "exp-1", WORKBENCH_TRACES=str(cache / "traces.db"))
     assert listed.returncode == 0, listed.stderr

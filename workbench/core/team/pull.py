@@ -2,7 +2,8 @@
 
 The cache is made of ordinary local stores, so every local command reads it offline:
 ``WORKBENCH_TRACES=.workbench/team/traces.db workbench traces list`` (``evals list`` reads ``team/evals.db`` beside
-it the same way); prompt versions, with who pushed them, are in ``team/prompts.db``. The local stores themselves are
+it the same way); prompt versions, with who pushed them, are in ``team/prompts.db``, and who pushed each call and
+eval run in ``team/pushers.db`` (``pushers``: kind ``call`` or ``run``, id, user, host). The local stores themselves are
 never written: what a teammate pushed is never pushed again as this clone's.
 
 A pull reads one snapshot of the server (``REPEATABLE READ``) along each row's ``pushed_xid``, streams it with a
@@ -42,6 +43,13 @@ PROMPTS_MIGRATIONS: tuple[Migration, ...] = (
         "PRIMARY KEY (name, hash)) WITHOUT ROWID",
     )),
 )
+PUSHERS_MIGRATIONS: tuple[Migration, ...] = (
+    Migration("create_tables", (
+        "CREATE TABLE pushers (kind TEXT NOT NULL, id TEXT NOT NULL, team_user TEXT NOT NULL, "
+        "team_host TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID",
+    )),
+)
+_PUSHER = "INSERT OR REPLACE INTO pushers (kind, id, team_user, team_host) VALUES (?, ?, ?, ?)"
 
 _HINT = "check the path and its permissions, or point WORKBENCH_TRACES elsewhere"
 
@@ -52,15 +60,20 @@ def _insert(verb: str, table: str, columns: tuple[str, ...]) -> str:
 
 def _copy(conn: psycopg.Connection[tuple[object, ...]], local: sqlite3.Connection, query: str,
           args: tuple[object, ...], statements: list[tuple[str, slice]], counts: Counts, table: str, batch: int,
-          progress: Progress | None) -> None:
+          progress: Progress | None, pushers: tuple[sqlite3.Connection, str] | None = None) -> None:
     """Stream ``query`` (server-side cursor) into ``local``: each row's ``slice`` goes to its statement, ``batch``
-    rows a local transaction."""
+    rows a local transaction. With ``pushers`` (the cache's pushers store, a kind), each row's first value and its
+    last two (who pushed it) go there too."""
     with conn.cursor(name=f"pull_{table}") as cur:
         cur.execute(query.encode(), args)
         while rows := cur.fetchmany(batch):
             with local:
                 for statement, part in statements:
                     local.executemany(statement, [row[part] for row in rows])
+            if pushers is not None:
+                store, kind = pushers
+                with store:
+                    store.executemany(_PUSHER, [(kind, row[0], row[-2], row[-1]) for row in rows])
             counts.add(table, len(rows), 0)
             if progress is not None:
                 progress(table, len(rows))
@@ -73,6 +86,8 @@ def pull(conn: psycopg.Connection[tuple[object, ...]], cache: Path, marks: SyncM
     traces = open_private(cache / "traces.db", schema.migrate, "the team cache", _HINT)
     evals = open_private(cache / "evals.db", store_schema.migrate, "the team cache", _HINT)
     prompts = open_private(cache / "prompts.db", lambda c: run_migrations(c, PROMPTS_MIGRATIONS), "the team cache",
+                           _HINT)
+    pushers = open_private(cache / "pushers.db", lambda c: run_migrations(c, PUSHERS_MIGRATIONS), "the team cache",
                            _HINT)
     try:
         with conn.transaction():
@@ -91,12 +106,13 @@ def pull(conn: psycopg.Connection[tuple[object, ...]], cache: Path, marks: SyncM
             call_cols = ", ".join(f"c.{c}" for c in CALL_COLUMNS)
             payload_cols = ", ".join(f"p.{c}" for c in PAYLOAD_COLUMNS)
             _copy(conn, traces,
-                  f"SELECT {call_cols}, {payload_cols} FROM calls c JOIN payloads p ON p.call_id = c.id "
+                  f"SELECT {call_cols}, {payload_cols}, c.team_user, c.team_host FROM calls c "
+                  "JOIN payloads p ON p.call_id = c.id "
                   "WHERE c.pushed_xid >= %s::xid8 AND (%s::float8 IS NULL OR c.ts >= %s::float8)",
                   (mark("calls"), since, since),
                   [(_insert("INSERT OR IGNORE", "calls", CALL_COLUMNS), slice(0, n_calls)),
                    (_insert("INSERT OR IGNORE", "payloads", PAYLOAD_COLUMNS), slice(n_calls, n_calls + n_payload))],
-                  counts, "calls", batch, progress)
+                  counts, "calls", batch, progress, (pushers, "call"))
             _copy(conn, traces,
                   "SELECT t.call_id, t.tag FROM call_tags t JOIN calls c ON c.id = t.call_id "
                   "WHERE t.pushed_xid >= %s::xid8 AND (%s::float8 IS NULL OR c.ts >= %s::float8)",
@@ -110,11 +126,11 @@ def pull(conn: psycopg.Connection[tuple[object, ...]], cache: Path, marks: SyncM
                   [(_insert("INSERT OR REPLACE", "eval_results", _EVAL_RESULT_COLUMNS), slice(None))],
                   counts, "eval_results", batch, progress)
             _copy(conn, evals,
-                  f"SELECT {', '.join(_EVAL_RUN_COLUMNS)} FROM eval_runs WHERE pushed_xid >= %s::xid8 AND "
-                  "(%s::float8 IS NULL OR started_at >= %s::float8)",
+                  f"SELECT {', '.join(_EVAL_RUN_COLUMNS)}, team_user, team_host FROM eval_runs "
+                  "WHERE pushed_xid >= %s::xid8 AND (%s::float8 IS NULL OR started_at >= %s::float8)",
                   (mark("eval_runs"), since, since),
-                  [(_insert("INSERT OR REPLACE", "eval_runs", _EVAL_RUN_COLUMNS), slice(None))],
-                  counts, "eval_runs", batch, progress)
+                  [(_insert("INSERT OR REPLACE", "eval_runs", _EVAL_RUN_COLUMNS), slice(0, len(_EVAL_RUN_COLUMNS)))],
+                  counts, "eval_runs", batch, progress, (pushers, "run"))
             _copy(conn, prompts,
                   f"SELECT {', '.join(_PROMPT_COLUMNS)} FROM prompt_versions WHERE pushed_xid >= %s::xid8",
                   (mark("prompt_versions"),),
@@ -124,5 +140,5 @@ def pull(conn: psycopg.Connection[tuple[object, ...]], cache: Path, marks: SyncM
             for table in ("calls", "call_tags", "eval_results", "eval_runs", "prompt_versions"):
                 marks.put(f"pull:{table}", horizon)
     finally:
-        for local in (traces, evals, prompts):
+        for local in (traces, evals, prompts, pushers):
             local.close()

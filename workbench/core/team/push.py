@@ -46,7 +46,8 @@ class LocalStores:
 
     @property
     def cache(self) -> Path:
-        """Where ``sync --pull`` keeps the team's rows: ``team/traces.db``, ``team/evals.db``, ``team/prompts.db``."""
+        """Where ``sync --pull`` keeps the team's rows: ``team/traces.db``, ``team/evals.db``, ``team/prompts.db``,
+        ``team/pushers.db``."""
         return self.trace_path.with_name("team")
 
 
