@@ -99,12 +99,18 @@ class Proxy:
                 self.changed.wait(remaining)
 
 
+PPROXY_WITHOUT_UVLOOP = ("import runpy, sys; sys.modules['uvloop'] = None; sys.argv[0] = 'pproxy'; "
+                         "runpy.run_module('pproxy', run_name='__main__', alter_sys=True)")
+
+
 @contextlib.contextmanager
 def running_proxy(scheme: str, *, tls: Path | None = None) -> Iterator[Proxy]:
     """``pproxy`` serving ``scheme`` (over TLS with the certificate and key in ``tls``, as an https:// proxy)."""
     proxy = Proxy("https" if tls else scheme, _free_port())
     listen = f"{scheme}+ssl" if tls else scheme
-    argv = [sys.executable, "-m", "pproxy", "-l", f"{listen}://127.0.0.1:{proxy.port}", "-v",
+    # pproxy installs uvloop when it can import it, then asks for a current loop, which uvloop >= 0.21 refuses:
+    # it runs on asyncio's own loop here (uvloop is installed for workbench proxy).
+    argv = [sys.executable, "-c", PPROXY_WITHOUT_UVLOOP, "-l", f"{listen}://127.0.0.1:{proxy.port}", "-v",
             *(["--ssl", str(tls)] if tls else [])]
     with child_process(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
