@@ -29,6 +29,7 @@ COMMANDS: dict[str, list[str]] = {
     "traces prune": ["traces", "prune", "--before", "2000-01-01"],
     "traces check": ["traces", "check"],
     "traces recover": ["traces", "recover", "--to", "{tmp}/recovered-{uniq}.db"],
+    "traces tail": ["traces", "tail", "-n", "1"],
     "keys": ["keys", "--help"],
     "keys set": ["keys", "set", "--stdin", "anthropic"],
     "keys list": ["keys", "list"],
@@ -60,6 +61,10 @@ COMMANDS: dict[str, list[str]] = {
     "evals list": ["evals", "list"],
     "evals show": ["evals", "show", "last"],
     "evals diff": ["evals", "diff", "{first_run}", "last", "--json"],
+    "evals resume": ["evals", "resume", "--help"],  # a stopped run's resume: tests/test_eval_batch.py
+    "evals cancel": ["evals", "cancel", "--help"],
+    "load": ["load", "fake/demo", "--concurrency", "1", "--duration", "1s", "--suite", "evals/support.yaml", "--json"],
+    "sync": ["sync", "--help"],  # against a team store: tests/test_team_sync.py
     "fake-server": ["fake-server", "--port", "0"],
     "proxy": ["proxy", "--port", "0"],
 }
@@ -129,7 +134,7 @@ def test_a_command_whose_reader_is_gone_stops_quietly(
     ws, env, values = workspace
     argv = [arg.format(uniq="{uniq}", **values) for arg in COMMANDS[command]]
     stdin = "sk-ant-test-0123456789abcdef\n" if command == "keys set" else ""
-    if command not in ("fake-server", "proxy"):  # it serves until stopped: only its first line (the URL) is tried below
+    if command not in ("fake-server", "proxy", "traces tail"):  # it serves (follows) until stopped: only its first line
         wrote = run(argv, ws, env, reader=True, stdin=stdin)
         assert wrote.returncode == 0 and wrote.stdout.strip(), (wrote.stdout, wrote.stderr)
     gone = run(argv, ws, env, reader=False, stdin=stdin)
