@@ -163,7 +163,8 @@ def test_anthropic_recording() -> None:
     parser = AnthropicParser()
     events = sse_events(parser, ANTHROPIC)
     assert parser.done and texts(events) == "Hello"
-    assert last_usage(events) == Usage(12, 30, cache_read_tokens=0, cache_write_tokens=0)
+    assert last_usage(events) == Usage(12, 30, cache_read_tokens=0, cache_write_tokens=0,
+                                         cache_write_1h_tokens=0)  # the recording reports its 1-hour part: 0
     assert finish(events).raw == "end_turn" and finish(events).reason is FinishReason.STOP
 
 
