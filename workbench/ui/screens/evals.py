@@ -47,11 +47,10 @@ from textual.widgets import (
 from workbench.core.errors import WorkbenchError
 from workbench.core.workspace import suite_files
 from workbench.figures import batch_event_text, batch_plan_text
-from workbench.ui.base import WorkbenchScreen
 from workbench.ui.eval_render import cell_detail, cell_text, diff_text, preflight_text, run_summary
 from workbench.ui.prompt_text import split_targets
 from workbench.ui.render import fmt_usd
-from workbench.ui.team_switch import TeamSwitch
+from workbench.ui.screens.team_switching import TeamSwitchingScreen
 
 if TYPE_CHECKING:
     from workbench.core.evals.batch_run import BatchEvent, BatchPlan
@@ -111,7 +110,7 @@ class BatchPhase:
                 self.app.call_from_thread(show, what)
 
 
-class EvalsScreen(WorkbenchScreen):
+class EvalsScreen(TeamSwitchingScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "run", "Run suite"),
         Binding("escape", "cancel", "Cancel run"),
@@ -169,7 +168,6 @@ class EvalsScreen(WorkbenchScreen):
         """The cell in the Cell tab (redrawn as its results arrive)."""
         self._batches: dict[str, str] = {}
         """The batch phase as shown: the plan, then each batch's latest line (by batch id)."""
-        self.switch = TeamSwitch()
         """Local or team (``t``): the Diff tab compares the run with the suite's previous local run, or with the
         team store's latest run of the suite (CI's, a teammate's)."""
 
@@ -216,25 +214,7 @@ class EvalsScreen(WorkbenchScreen):
 
     # -- the local/team switch -------------------------------------------------------------------------
 
-    def action_toggle_store(self) -> None:
-        """Compare with the team store's runs, or with the local ones again; the subtitle says which."""
-        if self.switch.on:
-            self.switch.close()
-            self._store_switched()
-            return
-        self.open_team()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="team", name="team-open")
-    def open_team(self) -> None:
-        app = self.workbench
-        try:
-            self.switch.open(app)
-        except Exception as exc:
-            app.report(exc, "cannot show the team store: ")
-            return
-        app.call_from_thread(self._store_switched)
-
-    def _store_switched(self) -> None:
+    def store_switched(self) -> None:
         self.sub_title = self.switch.label()
         self.compare()
 

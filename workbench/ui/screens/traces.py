@@ -25,10 +25,9 @@ from textual.worker import Worker, get_current_worker
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.traces.follow import POLL_S, Follower
-from workbench.ui.base import WorkbenchScreen
 from workbench.ui.messages import ReplayRequested
 from workbench.ui.render import fmt_ms, fmt_usd, trace_detail
-from workbench.ui.team_switch import TeamSwitch
+from workbench.ui.screens.team_switching import TeamSwitchingScreen
 
 if TYPE_CHECKING:
     from workbench.core.request import ChatRequest
@@ -111,7 +110,7 @@ def chunk_gaps_ms(packed: bytes | None) -> list[float]:
     return [b - a for a, b in itertools.pairwise(stamps)]
 
 
-class TracesScreen(WorkbenchScreen):
+class TracesScreen(TeamSwitchingScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "replay", "Replay in editor", priority=True),
         Binding("ctrl+f", "focus_search", "Search"),
@@ -145,7 +144,6 @@ class TracesScreen(WorkbenchScreen):
         self.follower: Follower | None = None
         """Follow mode: the calls written since the last poll (``None``: off, or not started yet)."""
         self.follow_timer: Timer | None = None
-        self.switch = TeamSwitch()
         """Local or team (``t``): the store the pages, totals and details are read from."""
 
     def compose(self) -> ComposeResult:
@@ -185,25 +183,7 @@ class TracesScreen(WorkbenchScreen):
     def on_unmount(self) -> None:
         self.switch.close()
 
-    def action_toggle_store(self) -> None:
-        """The local store or the team store (read-only): says which in the subtitle, or why it stays local."""
-        if self.switch.on:
-            self.switch.close()
-            self._store_switched()
-            return
-        self.open_team()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="team", name="team-open")
-    def open_team(self) -> None:
-        app = self.workbench
-        try:
-            self.switch.open(app)
-        except Exception as exc:
-            app.report(exc, "cannot show the team store: ")
-            return
-        app.call_from_thread(self._store_switched)
-
-    def _store_switched(self) -> None:
+    def store_switched(self) -> None:
         if self.following:  # follow mode watches the local log
             self.action_toggle_follow()
         self.sub_title = self.switch.label()
