@@ -22,7 +22,7 @@ from workbench.core.errors import ConfigError
 from workbench.core.evals.model import CellKey, CellResult, Grading, Observation, RunInfo
 from workbench.core.traces.columns import CALL_COLUMNS, PAYLOAD_COLUMNS
 from workbench.core.traces.filters import ID_SLACK_S, NO_FILTERS, Filters, id_bound
-from workbench.core.traces.stats import cache_figures
+from workbench.core.traces.stats import COLUMN_GROUPS, cache_figures
 
 if TYPE_CHECKING:
     import psycopg
@@ -45,12 +45,7 @@ def sql_where(filters: Filters, alias: str = "c") -> tuple[str, list[Any]]:
 
 GROUPS = {
     "day": "to_char(to_timestamp(c.ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-    "model": "c.target",
-    "provider": "c.provider",
-    "prompt": "c.prompt_name",
-    "prompt-version": "c.prompt_name || '@' || c.prompt_version",
-    "tag": "t.tag",
-    "status": "c.status",
+    **COLUMN_GROUPS,
     "user": "c.team_user",
     "host": "c.team_host",
 }

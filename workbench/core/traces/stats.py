@@ -257,8 +257,7 @@ def _group_values(conn: sqlite3.Connection, by: str, value: Any, filters: Filter
     return (sorted(r[0] for r in rows if r[0] is not None), sorted(r[1] for r in rows if r[1] is not None))
 
 
-_GROUPS = {
-    "day": "date(CAST(c.ts AS INTEGER), 'unixepoch')",
+COLUMN_GROUPS = {
     "model": "c.target",
     "provider": "c.provider",
     "prompt": "c.prompt_name",
@@ -266,6 +265,8 @@ _GROUPS = {
     "tag": "t.tag",
     "status": "c.status",
 }
+"""``--by`` keys grouped by a column (or two) of ``calls`` (``c``) or ``call_tags`` (``t``), in any SQL dialect."""
+_GROUPS = {"day": "date(CAST(c.ts AS INTEGER), 'unixepoch')", **COLUMN_GROUPS}
 
 
 _GROUP_COLUMNS = {
