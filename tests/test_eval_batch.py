@@ -317,7 +317,8 @@ def test_evals_cancel_cancels_a_left_runs_batches_and_resume_fails_their_cells(t
     assert summary["status"] == "done" and summary["runs"] == 3 and summary["passes"] == 0
     assert all("batch request canceled" in str(error) for _, _, _, error in _results(tmp_path, str(summary["run"])))
     again = workbench("evals", "cancel", "last", cwd=tmp_path, env=fake_env)
-    assert again.returncode == 2 and "already finished" in again.stderr
+    assert again.returncode == 2 and "already finished: nothing is left to resume or cancel" in again.stderr
+    assert "drop --resume" not in again.stderr  # `evals cancel` has no --resume to drop
 
 
 def test_batch_answers_are_cached_as_online_ones(tmp_path: Path, fake_env: dict[str, str]) -> None:

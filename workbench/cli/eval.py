@@ -120,7 +120,8 @@ def _traced(settings: Settings, run: RunInfo, store: EvalStore) -> tuple[dict[st
 def _resumable(store: EvalStore, resume: str, suite: Suite) -> RunInfo:
     run = store.run(resume, suite.name)
     if run.status == "done":
-        raise ConfigError(f"eval run {run.id} already finished", "start a new run (drop --resume)")
+        raise ConfigError(f"eval run {run.id} already finished: nothing is left to resume or cancel",
+                          f"start a new run: workbench eval {suite.path}")
     if run.status == "running":
         raise ConfigError(f"eval run {run.id} is running in another process",
                           "wait for it to end, or stop it (Ctrl-C) and resume it then")
