@@ -48,20 +48,16 @@ def sync(target: TeamTarget, stores: LocalStores, redactor: Redactor, *, push: b
         with team_session(target, write=push) as conn:
             if push:
                 report.pushed = counts = Counts()
-                if stores.trace_path.exists():
-                    traces = open_private(stores.trace_path, schema.migrate, "the trace store", _HINT)
+                for path, migrate, label, push_store in (
+                        (stores.trace_path, schema.migrate, "the trace store", pushing.push_traces),
+                        (stores.eval_path, store_schema.migrate, "the eval store", pushing.push_evals)):
+                    if not path.exists():
+                        continue
+                    local = open_private(path, migrate, label, _HINT)
                     try:
-                        pushing.push_traces(conn, traces, marks, outgoing, counts, since=since, batch=batch,
-                                            progress=progress)
+                        push_store(conn, local, marks, outgoing, counts, since=since, batch=batch, progress=progress)
                     finally:
-                        traces.close()
-                if stores.eval_path.exists():
-                    evals = open_private(stores.eval_path, store_schema.migrate, "the eval store", _HINT)
-                    try:
-                        pushing.push_evals(conn, evals, marks, outgoing, counts, since=since, batch=batch,
-                                           progress=progress)
-                    finally:
-                        evals.close()
+                        local.close()
                 pushing.push_prompts(conn, stores.workspace, marks, outgoing, counts, batch=batch, progress=progress)
             if pull:
                 report.pulled = Counts()
