@@ -1,9 +1,11 @@
 """The bytes of a proxied chat call read into a :class:`~workbench.core.call_record.CallRecord`, with the wire
 parsers the providers use (:mod:`workbench.core.providers`) over the SSE and NDJSON decoders.
 
-A streamed reply is parsed chunk by chunk as it passes (TTFT is its first content's arrival at the proxy); a
-non-streamed one (a single JSON object) is read once it ended, by the same parser: an OpenAI choice's ``message``
-is read as a ``delta``, an Anthropic message and an OpenAI Response as the events their streams would have sent.
+A streamed reply is parsed as it passes, each chunk stamped with its arrival at the proxy (TTFT is its first
+content's) and read in batches of :data:`BATCH` chunks (a batch read at once costs the proxy less CPU per chunk
+than one read per chunk; the call's record is complete once it ended); a non-streamed one (a single JSON object)
+is read once it ended, by the same parser: an OpenAI choice's ``message`` is read as a ``delta``, an Anthropic
+message and an OpenAI Response as the events their streams would have sent.
 Parsing never touches what is forwarded: a reply the parser cannot read is still passed through, and traced with
 the reason it could not be read.
 """
@@ -47,6 +49,10 @@ class ApplicationGoneError(CallCancelledError):
     def __init__(self, target: str, when: str) -> None:
         ProviderError.__init__(self, target, f"cancelled: the application went away {when}")
 
+
+BATCH = 32
+"""Chunks held (with their arrival times) before they are read: the work of reading them is done in one go, a
+fraction of a millisecond on the event loop that relays every stream."""
 
 PARSERS: dict[str, Callable[[], WireParser]] = {
     "openai_chat": ChatParser, "openai_responses": ResponsesParser, "anthropic": AnthropicParser,
@@ -162,6 +168,8 @@ class CallTap:
         self.buffer = bytearray()
         self.unzip: Any = None
         self.problem: str | None = None
+        self.pending: list[tuple[int, bytes]] = []
+        """The chunks fed and not read yet, with their arrival times."""
 
     def started(self, status: int, headers: Mapping[str, str], at_ns: int) -> None:
         """The upstream's status and headers (lower-case names) arrived."""
@@ -180,17 +188,27 @@ class CallTap:
             self.decoder = NDJSONDecoder()
 
     def feed(self, chunk: bytes) -> None:
+        """A body chunk arrived (now): read with the others of its batch."""
         if self.problem is not None:
             return
-        at_ns = time.perf_counter_ns()
+        pending = self.pending
+        pending.append((time.perf_counter_ns(), chunk))
+        if len(pending) >= BATCH:
+            self._read_pending()
+
+    def _read_pending(self) -> None:
+        pending, self.pending = self.pending, []
+        if self.problem is not None:
+            return
         try:
-            data = self.unzip.decompress(chunk) if self.unzip is not None else chunk
-            if self.decoder is None:
-                limit = MAX_ERROR_BODY_BYTES if self.status >= 400 else MAX_REPLY_BYTES
-                self.buffer += data[:max(0, limit - len(self.buffer))]
-                return
-            for item in self.decoder.feed(data):
-                self._apply(self.parser.feed(item, at_ns))
+            for at_ns, chunk in pending:
+                data = self.unzip.decompress(chunk) if self.unzip is not None else chunk
+                if self.decoder is None:
+                    limit = MAX_ERROR_BODY_BYTES if self.status >= 400 else MAX_REPLY_BYTES
+                    self.buffer += data[:max(0, limit - len(self.buffer))]
+                    continue
+                for item in self.decoder.feed(data):
+                    self._apply(self.parser.feed(item, at_ns))
         except (StreamDecodeError, zlib.error, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             self.problem = f"the reply could not be read ({type(exc).__name__})"
 
@@ -215,6 +233,7 @@ class CallTap:
     def ended(self, *, cancelled: bool = False, cut: str | None = None) -> CallRecord:
         """The call ended: completely, ``cancelled`` by the application (it went away), or ``cut`` short upstream."""
         record = self.record
+        self._read_pending()
         at_ns = time.perf_counter_ns()
         if self.problem is None and self.status < 400:
             try:
