@@ -13,6 +13,7 @@ from tests.conftest import prompt_workspace
 from tests.images import pdf, png
 from tests.test_cli import json_lines, workbench
 from workbench.core.errors import ConfigError
+from workbench.core.plain_data import as_data
 from workbench.core.prompts import load_prompt_file, to_request
 from workbench.core.prompts.model import dump_prompt, prompt_message
 from workbench.core.sessions import load_session_file, session_request
@@ -43,7 +44,7 @@ def test_a_prompt_files_entry_sets_the_images_detail_and_is_written_back(ws: Pat
     assert (image.detail, document.detail) == ("low", None)
     assert "      - path: images/chart.png\n        detail: low\n      - report.pdf\n" in dump_prompt(prompt)
     kept = prompt_message(to_request(prompt, folder=ws / "prompts").messages[0])
-    assert [a if isinstance(a, str) else a.model_dump() for a in kept.attachments] == [
+    assert [a if isinstance(a, str) else as_data(a) for a in kept.attachments] == [
         {"path": image.path, "detail": "low"}, document.path]
 
 

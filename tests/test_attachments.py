@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,7 @@ def test_each_wire_carries_the_attachments_in_its_documented_shape(tmp_path: Pat
     assert wire.gemini(message)["parts"] == [
         {"inlineData": {"mimeType": "image/png", "data": image.data}},
         {"inlineData": {"mimeType": "application/pdf", "data": document.data}}, {"text": "Look"}]
-    only_image = message.model_copy(update={"attachments": (image,)})
+    only_image = replace(message, attachments=(image,))
     assert wire.ollama(only_image) == {"role": "user", "content": "Look", "images": [image.data]}
     with pytest.raises(ConfigError, match=r"doc.pdf: the ollama API takes images only"):
         wire.check_attachments((message,), "ollama", "ollama/llava")

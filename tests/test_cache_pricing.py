@@ -4,6 +4,7 @@ or only at the request's breakpoints (Anthropic)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -43,7 +44,7 @@ def request(cache: CacheBreakpoints | None = None) -> ChatRequest:
 
 def test_a_provider_that_caches_by_itself_is_warm_on_everything_but_the_last_turn() -> None:
     row = estimate(request(CacheBreakpoints(system=True)), "openai/gpt-4.1-mini", PriceBook())  # breakpoints ignored
-    assert row.cache_prefix_tokens == count_chat(request().model_copy(update={"messages": TURNS[:-1]}))
+    assert row.cache_prefix_tokens == count_chat(replace(request(), messages=TURNS[:-1]))
     assert row.cost_input_warm_usd is not None and row.cost_input_usd is not None
     assert row.cost_input_warm_usd < row.cost_input_usd == PriceBook().cost("openai/gpt-4.1-mini",
                                                                            Usage(input_tokens=row.input_tokens))
@@ -55,7 +56,7 @@ def test_anthropic_is_warm_only_up_to_its_last_breakpoint_and_pays_the_write_col
     assert none.cache_prefix_tokens == 0 and none.cost_input_warm_usd == none.cost_input_usd  # nothing cached
     system_only = estimate(request(CacheBreakpoints(system=True)), SONNET, book)
     encoding, _ = encoding_name_for("anthropic", "claude-sonnet-4-5")
-    assert system_only.cache_prefix_tokens == count_chat(request().model_copy(update={"messages": ()}), encoding)
+    assert system_only.cache_prefix_tokens == count_chat(replace(request(), messages=()), encoding)
     through_report = estimate(request(CacheBreakpoints(system=True, messages=(0,))), SONNET, book)
     assert through_report.cache_prefix_tokens > system_only.cache_prefix_tokens + count_text(TURNS[0].content,
                                                                                           encoding) - 10

@@ -5,6 +5,7 @@ anthropic SDKs agree with our adapters on the cache counts."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import anthropic
@@ -63,7 +64,7 @@ async def test_anthropic_writes_at_its_breakpoints_then_reads(fake_env: dict[str
     target = f"fake-anthropic/{fresh()}"
     plain = await call(target, fake_env, client)
     assert plain.usage is not None and (plain.usage.cache_read_tokens, plain.usage.cache_write_tokens) == (0, 0)
-    request = REQUEST.model_copy(update={"cache": CacheBreakpoints(system=True, messages=(1,))})
+    request = replace(REQUEST, cache=CacheBreakpoints(system=True, messages=(1,)))
     first = await call(target, fake_env, client, request)
     second = await call(target, fake_env, client, request)
     assert first.usage is not None and second.usage is not None
@@ -71,7 +72,7 @@ async def test_anthropic_writes_at_its_breakpoints_then_reads(fake_env: dict[str
     assert (second.usage.cache_read_tokens, second.usage.cache_write_tokens) == (PREFIX, 0)
     # our input tokens include the cache parts (Anthropic's exclude them)
     assert first.usage.input_tokens == second.usage.input_tokens == plain.usage.input_tokens
-    only_system = REQUEST.model_copy(update={"cache": CacheBreakpoints(system=True)})
+    only_system = replace(REQUEST, cache=CacheBreakpoints(system=True))
     third = await call(target, fake_env, client, only_system)  # the system prefix was written with the first
     assert third.usage is not None and third.usage.cache_read_tokens == count_input_tokens([SYSTEM])
 

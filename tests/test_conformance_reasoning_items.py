@@ -6,6 +6,7 @@ content is refused as OpenAI refuses it; ``workbench run --continue`` does the s
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,11 @@ async def test_a_reasoning_item_sent_back_without_its_content_is_refused(fake_en
     """What a client that keeps only the item's id meets with ``store: false``: a 404."""
     record = await ours(REQUEST, fake_env, client)
     turn = record_turn(REQUEST, record)
-    bare = turn.model_copy(update={"reasoning_items": tuple(i.model_copy(update={"data": ""})
-                                                            for i in turn.reasoning_items)})
+    bare = replace(turn, reasoning_items=tuple(replace(i, data="")
+                                                            for i in turn.reasoning_items))
     sent = continued(REQUEST, bare, {record.tool_calls[0].id: "sunny"})
-    forged = turn.model_copy(update={"reasoning_items": tuple(i.model_copy(update={"data": "forged"})
-                                                              for i in turn.reasoning_items)})
+    forged = replace(turn, reasoning_items=tuple(replace(i, data="forged")
+                                                              for i in turn.reasoning_items))
     refused = await ours(continued(REQUEST, forged, {record.tool_calls[0].id: "sunny"}), fake_env, client)
     assert refused.error is not None and "could not be verified" in str(refused.error)
     assert (await ours(sent, fake_env, client)).error is None  # not sendable: left out rather than sent bare

@@ -35,7 +35,8 @@ from workbench.core.call_record import CallRecord, collect
 from workbench.core.child_process import child_process
 from workbench.core.errors import ProviderConnectionError
 from workbench.core.httpclient import new_client
-from workbench.core.network import Network, NetworkOptions, NetworkSection, resolve_network
+from workbench.core.network import Network, resolve_network
+from workbench.core.network_options import NetworkOptions, NetworkSection
 from workbench.core.registry import make_provider, resolve
 from workbench.core.request import ChatRequest, ModelRef
 from workbench.fakeserver.process import FakeServerProcess
@@ -477,7 +478,8 @@ async def test_verify_false_connects_and_warns(tls_front: TLSFront) -> None:
 CHILD = """
 import asyncio, json, socket, sys, time
 from workbench.core.httpclient import new_client
-from workbench.core.network import NetworkSection, resolve_network
+from workbench.core.network import resolve_network
+from workbench.core.network_options import NetworkSection
 
 name, port = sys.argv[1], int(sys.argv[2])
 addresses = [info[4][0] for info in socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)]

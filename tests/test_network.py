@@ -17,11 +17,10 @@ from workbench.core.errors import ConfigError
 from workbench.core.network import (
     DEFAULT_CONNECT_RETRIES,
     Network,
-    NetworkOptions,
-    NetworkSection,
     redact_url,
     resolve_network,
 )
+from workbench.core.network_options import NetworkOptions, NetworkSection
 
 SECRET = "s3cret"
 PROXY_WITH_PASSWORD = f"http://user:{SECRET}@127.0.0.1:1"

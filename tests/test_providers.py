@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from dataclasses import replace
 
 import httpx2
 import pytest
@@ -72,7 +73,7 @@ async def test_every_wire_reads_the_same_reply(fake_env: dict[str, str], client:
 @pytest.mark.parametrize("wire", WIRES)
 async def test_max_tokens_cut_gives_length_finish(wire: str, fake_env: dict[str, str],
                                                   client: httpx2.AsyncClient) -> None:
-    request = PROMPT.model_copy(update={"params": Params(max_tokens=5)})
+    request = replace(PROMPT, params=Params(max_tokens=5))
     record = await call(f"{wire}/long@tokens=50", fake_env, client, request)
     assert record.finish is FinishReason.LENGTH
     assert record.usage is not None and record.usage.output_tokens == 5

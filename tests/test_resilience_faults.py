@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -175,7 +175,7 @@ async def test_client_errors_do_not_fall_back(fake_env: dict[str, str]) -> None:
 
 async def test_structured_output_is_validated_and_asked_again(fake_env: dict[str, str]) -> None:
     schema = {"type": "object", "required": ["answer"]}
-    request = PROMPT.model_copy(update={"params": PROMPT.params.model_copy(update={"json_schema": schema})})
+    request = replace(PROMPT, params=replace(PROMPT.params, json_schema=schema))
     async with new_client() as client:
         record = await Caller(client, FakeClock()).call(CallRecord("fake/words@tokens=3", request),
                                                         policies=POLICIES, env=fake_env)
@@ -186,9 +186,8 @@ async def test_structured_output_is_validated_and_asked_again(fake_env: dict[str
 
 
 def _with_schema(max_tokens: int | None = None) -> ChatRequest:
-    params = PROMPT.params.model_copy(update={"json_schema": {"type": "object", "required": ["answer"]},
-                                              "max_tokens": max_tokens})
-    return PROMPT.model_copy(update={"params": params})
+    params = replace(PROMPT.params, json_schema={"type": "object", "required": ["answer"]}, max_tokens=max_tokens)
+    return replace(PROMPT, params=params)
 
 
 @pytest.mark.parametrize("wire", [w for w in WIRES if w != "fake-ollama"])  # Ollama has no refusal
@@ -228,8 +227,7 @@ async def test_a_prompt_too_long_for_the_window_falls_back_without_a_call(fake_s
 
     prices = PriceBook({"fake/tiny*": UserPrice(input_per_mtok=Decimal(0), output_per_mtok=Decimal(0),
                                                 context_window=2_000)})
-    request = ChatRequest.from_prompt("lorem ipsum dolor " * 800, params=PROMPT.params.model_copy(
-        update={"max_tokens": 100}))
+    request = ChatRequest.from_prompt("lorem ipsum dolor " * 800, params=replace(PROMPT.params, max_tokens=100))
     policies = POLICIES.with_defaults(fallbacks=("fake-gemini/big@tokens=2",))
     async with new_client() as client:
         record = await Caller(client, FakeClock()).call(CallRecord("fake/tiny@id=ctx-long", request),

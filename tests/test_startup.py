@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -126,3 +127,58 @@ def test_every_call_is_traced_and_settled_before_the_fast_exit(fake_env: dict[st
     finally:
         store.close()
     assert sorted(row["id"] for row in rows) == sorted(str(line["trace_id"]) for line in lines)
+
+
+CHILD_RACE = textwrap.dedent("""
+    import asyncio, json, pickle, sys
+    from workbench.core import netchild  # what the network process imports
+    from workbench.core.httpclient import new_client
+    from workbench.core.race import Race
+    from workbench.core.resilience.caller import Caller
+
+    with open(sys.argv[1], "rb") as file:
+        message, extra = pickle.loads(file.read())
+    race = Race(message.request, message.targets, message.env, message.policies, message.prices, message.providers)
+
+    async def main():
+        async with new_client(message.network) as client:
+            await race.run(Caller(client), settle=False)
+
+    asyncio.run(main())
+    print(json.dumps({"errors": [str(r.error) if r.error else None for r in race.records],
+                      "extra": [type(v).__name__ for v in extra],
+                      "pydantic": sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "pydantic_core"))}))
+""")
+
+
+def test_the_network_child_runs_a_race_without_pydantic(fake_env: dict[str, str], tmp_path: Path) -> None:
+    """What crosses the pipe (request, policies, prices, network settings: frozen dataclasses) unpickles and runs
+    in the network process without pydantic, whose import and model builds were ~80 ms of its start-up."""
+    from decimal import Decimal
+
+    from workbench.core.attachments import AttachedFile, attachment_from_bytes
+    from workbench.core.netmessages import StartRace
+    from workbench.core.network import resolve_network
+    from workbench.core.policy import policies_from
+    from workbench.core.pricing import PriceBook, UserPrice
+    from workbench.core.reasoning_items import ReasoningItem
+    from workbench.core.request import CacheBreakpoints, ChatRequest, Message, Params
+    from workbench.core.tool_turns import TurnToolCall
+
+    request = ChatRequest(system="Be brief.", messages=(Message(role="user", content="hi"),),
+                          params=Params(max_tokens=20, temperature=0.5, stop=("zz",)),
+                          cache=CacheBreakpoints(system=True))
+    policies = policies_from({"retry": {"max_retries": 1}, "targets": {"fake": {"timeouts": {"ttft": 30}}}},
+                             "workbench.toml")
+    prices = PriceBook({"fake/*": UserPrice(input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))})
+    targets = ("fake/x", "fake-anthropic/y", "fake-gemini/z", "fake-ollama/w", "fake-responses/v")
+    message = StartRace(1, request, targets, fake_env, policies, prices, None, resolve_network(None, env={}))
+    extra = (TurnToolCall(id="c1", name="f", arguments='{"a":1}'), ReasoningItem(kind="thinking", signature="s"),
+             attachment_from_bytes(b"%PDF-1.4\n1 0 obj\n", "doc.pdf"), AttachedFile(path="a.png", detail="low"))
+    path = tmp_path / "race.pickle"
+    path.write_bytes(pickle.dumps((message, extra)))
+    result = subprocess.run([sys.executable, "-c", CHILD_RACE, str(path)], capture_output=True, text=True,
+                            timeout=60, check=True)
+    seen = json.loads(result.stdout)
+    assert seen == {"errors": [None] * 5, "extra": ["TurnToolCall", "ReasoningItem", "Attachment", "AttachedFile"],
+                    "pydantic": []}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx2
@@ -68,7 +69,7 @@ async def test_a_count_sends_the_tools_and_turns_the_call_sends(target: str, fak
     record = await call(target, fake_env, client, TOOL_TURNS)
     assert record.error is None and record.usage is not None and not record.usage_estimated
     assert counts == {target: record.usage.input_tokens}
-    bare = TOOL_TURNS.model_copy(update={"params": Params(max_tokens=4096)})
+    bare = replace(TOOL_TURNS, params=Params(max_tokens=4096))
     without = await count_with_providers(bare, [target], fake_env, client)
     assert counts[target] > without[target]  # the tools count
 
@@ -76,7 +77,7 @@ async def test_a_count_sends_the_tools_and_turns_the_call_sends(target: str, fak
 async def test_vllm_tokenize_counts_the_tools(fake_server: FakeServerProcess, fake_env: dict[str, str],
                                               client: httpx2.AsyncClient) -> None:
     env = {"VLLM_BASE_URL": f"{fake_server.base_url}/v1"}
-    request = PROMPT.model_copy(update={"params": Params(tools=(WEATHER,))})
+    request = replace(PROMPT, params=Params(tools=(WEATHER,)))
     chat = await count_with_providers(request, ["vllm/qwen"], env, client)
     served = await call("fake/qwen", fake_env, client, request)
     assert served.usage is not None and chat == {"vllm/qwen": served.usage.input_tokens}

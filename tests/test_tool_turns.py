@@ -4,6 +4,7 @@ the providers document), their token count, and prompt files and sessions that h
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,9 @@ async def test_openai_chat_sends_assistant_tool_calls_then_tool_messages(client:
             {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 18}'},
         {"role": "tool", "tool_call_id": "call_2", "content": "rain"}]
-    silent = CONVERSATION.model_copy(update={"messages": (
-        CONVERSATION.messages[0], CONVERSATION.messages[1].model_copy(update={"content": ""}),
-        *CONVERSATION.messages[2:])})
+    silent = replace(CONVERSATION, messages=(
+        CONVERSATION.messages[0], replace(CONVERSATION.messages[1], content=""),
+        *CONVERSATION.messages[2:]))
     assert (await _body("fake/m", silent, client))["messages"][2]["content"] is None  # documented: null with calls
 
 
@@ -142,8 +143,8 @@ def test_the_token_count_counts_the_calls_and_the_results() -> None:
     bare = ChatRequest(system="Be brief.", messages=(CONVERSATION.messages[0],))
     with_calls = count_chat(CONVERSATION)
     assert with_calls > count_chat(bare) + 3 * 3  # three more turns, each with text
-    no_arguments = CONVERSATION.model_copy(update={"messages": (
-        CONVERSATION.messages[0], CONVERSATION.messages[1].model_copy(update={"tool_calls": ()}))})
+    no_arguments = replace(CONVERSATION, messages=(
+        CONVERSATION.messages[0], replace(CONVERSATION.messages[1], tool_calls=())))
     assert with_calls > count_chat(no_arguments)
 
 
@@ -183,7 +184,7 @@ def test_a_prompt_file_holds_a_conversation_with_canned_results_and_round_trips(
 @pytest.mark.parametrize(("old", "new", "line", "problem"), [
     ("tool_call_id: call_1", "tool_call_id: call_2", 3,
      "messages: Value error, messages[2]: the tool result for 'call_2' answers no tool call of the turn before it"),
-    ("""'{"city":"Paris"}'""", "'[1'", 10, "messages.1.tool_calls.0.arguments: Value error, arguments '[1' are not"),
+    ("""'{"city":"Paris"}'""", "'[1'", 10, "messages.1.tool_calls.0: arguments '[1' are not"),
     ("    tool_call_id: call_1\n", "", 11, "messages.2: Value error, a tool turn needs tool_call_id"),
 ])
 def test_a_malformed_conversation_in_a_prompt_file_is_file_line(old: str, new: str, line: int, problem: str) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from textual.widgets import HelpPanel
 
 from tests.test_ui import SIZE, editor, type_prompt, wait_for
 from tests.test_ui_snapshots import NO_KEYS, FinishedRace, open_traces_with_records, screen_text
-from workbench.core.request import ChatRequest, Params
+from workbench.core.request import ChatRequest, Message, Params
 from workbench.ui.app import WorkbenchApp
 from workbench.ui.screens.modals import REMOVED, DiffScreen, PickScreen, word_diff
 
@@ -112,7 +113,7 @@ async def test_variables_panel_substitution_and_meter() -> None:
         # the meter counts the substituted text
         from workbench.core.tokens.encodings import count_chat
 
-        expected = count_chat(request.model_copy(update={"params": Params()}), "o200k_base")
+        expected = count_chat(replace(request, params=Params()), "o200k_base")
         await wait_for(pilot, lambda: screen.meter_rows()[0]["tokens"] == expected)
         # editing the text keeps existing inputs (and values), drops vanished ones, adds new ones
         kept = screen.variable_inputs["topic"]
@@ -308,8 +309,8 @@ async def test_multi_turn_add_move_remove_and_request() -> None:
         await wait_for(pilot, lambda: len(screen.turn_ids) == 3)
         assert [screen.roles[t] for t in screen.turn_ids] == ["user", "assistant", "user"]
         await pilot.press("m", "o", "r", "e")
-        expected = ChatRequest(messages=({"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
-                                         {"role": "user", "content": "more"}))
+        expected = ChatRequest(messages=(Message(role="user", content="hi"), Message(role="assistant", content="hello"),
+                                         Message(role="user", content="more")))
         tokens = count_chat(expected, "o200k_base")
         await wait_for(pilot, lambda: screen.meter_rows()[0]["tokens"] == tokens)
         assert screen.build_request().messages == expected.messages
@@ -325,8 +326,8 @@ async def test_multi_turn_add_move_remove_and_request() -> None:
         screen.query_one(f"#{screen.turn_ids[1]}").focus()
         await pilot.press("ctrl+delete")
         await wait_for(pilot, lambda: screen.messages() == [("user", "hi"), ("user", "more")])
-        tokens = count_chat(ChatRequest(messages=({"role": "user", "content": "hi"},
-                                                  {"role": "user", "content": "more"})), "o200k_base")
+        tokens = count_chat(ChatRequest(messages=(Message(role="user", content="hi"),
+                                                  Message(role="user", content="more"))), "o200k_base")
         await wait_for(pilot, lambda: screen.meter_rows()[0]["tokens"] == tokens)
         # removing the first turn keeps the #user area with the next turn's text
         screen.query_one("#user").focus()
@@ -340,9 +341,9 @@ async def test_replay_restores_every_turn() -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = editor(app)
         await wait_for(pilot, lambda: app.screen is screen and screen.meters)
-        request = ChatRequest(system="sys", messages=({"role": "user", "content": "one"},
-                                                      {"role": "assistant", "content": "two"},
-                                                      {"role": "user", "content": "three"}))
+        request = ChatRequest(system="sys", messages=(Message(role="user", content="one"),
+                                                      Message(role="assistant", content="two"),
+                                                      Message(role="user", content="three")))
         await app.replay(request, ["fake/demo"])
         assert screen.messages() == [("user", "one"), ("assistant", "two"), ("user", "three")]
         await wait_for(pilot, lambda: all((t, "o200k_base") in screen.meters for t in screen.turn_ids))

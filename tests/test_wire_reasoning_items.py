@@ -6,6 +6,7 @@ provider and wire that produced it (a mixed race drops them, as it drops Gemini'
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from workbench.core.registry import PROVIDERS, ProviderSpec, make_provider, reso
 from workbench.core.request import ChatRequest, Message, ModelRef, Params
 from workbench.core.sse import SSEDecoder
 from workbench.core.tool_turns import TurnToolCall
+from workbench.core.validate import validated
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -177,8 +179,8 @@ def test_a_reasoning_item_without_encrypted_content_is_not_sent_back() -> None:
 def test_a_gemini_thought_signature_goes_back_to_its_own_provider_only(target: str, sent: str | None) -> None:
     turn = Message(role="assistant", content="", origin=origin("gemini", "gemini"), tool_calls=(
         TurnToolCall(id="call_0", name="get_weather", arguments='{"city":"Paris"}', signature="CiQB0e2Kb3sig=="),))
-    request = REQUEST.model_copy(update={"messages": (*REQUEST.messages, turn,
-                                                      Message(role="tool", tool_call_id="call_0", content="sunny"))})
+    request = replace(REQUEST, messages=(*REQUEST.messages, turn,
+                                                      Message(role="tool", tool_call_id="call_0", content="sunny")))
     part = body(target, request)["contents"][1]["parts"][0]
     assert part.get("thoughtSignature") == sent
 
@@ -188,8 +190,8 @@ def test_a_turn_written_by_hand_keeps_what_it_holds() -> None:
     turn = Message(role="assistant", content="", reasoning_items=(
         ReasoningItem(kind="thinking", text="t", signature="sig"),), tool_calls=(
         TurnToolCall(id="toolu_1", name="get_weather", arguments="{}"),))
-    request = REQUEST.model_copy(update={"messages": (*REQUEST.messages, turn,
-                                                      Message(role="tool", tool_call_id="toolu_1", content="ok"))})
+    request = replace(REQUEST, messages=(*REQUEST.messages, turn,
+                                                      Message(role="tool", tool_call_id="toolu_1", content="ok")))
     assert body("gateway/claude-sonnet-4-5", request)["messages"][1]["content"][0]["type"] == "thinking"
     # each wire sends its own kind only: Anthropic's thinking is no Responses reasoning item
     assert [i.get("type") for i in body("openai-responses/o4-mini", request)["input"][1:]] == [
@@ -216,8 +218,8 @@ def test_the_trace_log_keeps_the_items_and_their_origin_to_continue() -> None:
     _, payload2, _ = rows_for(record2, NO_CONTEXT, Redactor(), new_id())
     stored = json.loads(str(payload2["request_json"]))["messages"][1]
     assert stored["origin"] == here and len(stored["reasoning_items"]) == 3
-    assert ChatRequest.model_validate({"messages": json.loads(str(payload2["request_json"]))["messages"]}
-                                      ).messages[1].reasoning_items == reply.reasoning_items
+    assert validated(ChatRequest, {"messages": json.loads(str(payload2["request_json"]))["messages"]}
+                     ).messages[1].reasoning_items == reply.reasoning_items
 
 
 def test_only_a_replied_assistant_turn_of_a_prompt_file_holds_reasoning_items(tmp_path: Path) -> None:

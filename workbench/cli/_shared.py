@@ -58,8 +58,13 @@ def read_stdin() -> str:
 
 
 def invalid_parameter(exc: ValueError, command: str) -> WorkbenchError:
-    """One line for a flag pydantic refused (``--max-tokens -1: input should be greater than or equal to 1``),
-    never its multi-line report with a URL."""
+    """One line for a flag refused (``--max-tokens -1: input should be greater than or equal to 1``), never
+    pydantic's multi-line report with a URL."""
+    from workbench.core.bounds import FieldError
+
+    if isinstance(exc, FieldError):
+        return WorkbenchError(f"--{exc.name.replace('_', '-')} {exc.value}: {exc.problem[:1].lower()}{exc.problem[1:]}",
+                              f"see `workbench {command} --help`")
     errors = getattr(exc, "errors", None)
     first = errors()[0] if callable(errors) else None
     if not first:

@@ -14,8 +14,9 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from workbench.cli._shared import (
     EXIT_FAILED,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from workbench.core.sessions import PromptRef
     from workbench.core.traces.context import CallContext
     from workbench.services import Services
+
+T = TypeVar("T")
 
 
 def _read_prompt(args: argparse.Namespace) -> str:
@@ -161,7 +164,7 @@ def _params(args: argparse.Namespace, config: Config, base: Params) -> Params:
     """The flags over the request's own params (a prompt's, a session's) over the configuration's defaults."""
     from workbench.core.request import Params
 
-    def first(*values: object) -> object:
+    def first(*values: T | None) -> T | None:
         return next((v for v in values if v is not None), None)
 
     from workbench.core.tool_specs import check_tool_choice, load_tools
@@ -169,14 +172,14 @@ def _params(args: argparse.Namespace, config: Config, base: Params) -> Params:
     tools = load_tools(Path(args.tools)) if args.tools else base.tools
     tool_choice = check_tool_choice(args.tool_choice if args.tool_choice is not None else base.tool_choice, tools)
     try:
-        return Params.model_validate({
-            "max_tokens": first(args.max_tokens, base.max_tokens, config.defaults.max_tokens),
-            "temperature": first(args.temperature, base.temperature, config.defaults.temperature),
-            "top_p": first(args.top_p, base.top_p), "seed": first(args.seed, base.seed),
-            "stop": tuple(args.stop) or base.stop, "json_schema": base.json_schema,
-            "tools": tools, "tool_choice": tool_choice,
-            "reasoning_effort": first(args.reasoning_effort, base.reasoning_effort),
-            "thinking_budget": first(args.thinking_budget, base.thinking_budget)})
+        return Params(
+            max_tokens=first(args.max_tokens, base.max_tokens, config.defaults.max_tokens),
+            temperature=first(args.temperature, base.temperature, config.defaults.temperature),
+            top_p=first(args.top_p, base.top_p), seed=first(args.seed, base.seed),
+            stop=tuple(args.stop) or base.stop, json_schema=base.json_schema,
+            tools=tools, tool_choice=tool_choice,
+            reasoning_effort=first(args.reasoning_effort, base.reasoning_effort),
+            thinking_budget=first(args.thinking_budget, base.thinking_budget))
     except ValueError as exc:
         raise invalid_parameter(exc, "run") from None
 
@@ -212,7 +215,7 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
         check_name(args.save_session)
         workspace = _workspace(settings)
     args.fallback = [config.expand(m) for m in args.fallback]
-    request = source.request.model_copy(update={"params": _params(args, config, source.request.params)})
+    request = replace(source.request, params=_params(args, config, source.request.params))
     from workbench.core.providers.reasoning import check_targets as check_reasoning
 
     check_reasoning(request.params, [*models, *args.fallback], config.provider_specs())
@@ -372,12 +375,12 @@ def _hedge_at_p95(policies: PolicySet, models: Sequence[str], settings: Settings
                 overrides[target] = {**overrides.get(target, {}), "hedge_after_ms": p95}
     finally:
         store.close()
-    return policies.model_copy(update={"overrides": overrides})
+    return replace(policies, overrides=overrides)
 
 
 def _policies(args: argparse.Namespace, policies: PolicySet, models: Sequence[str], settings: Settings) -> PolicySet:
     """The configured policies with the command-line flags on top."""
-    from pydantic import ValidationError
+    from workbench.core.bounds import FieldError
 
     flags: dict[str, object] = {}
     if args.fallback:
@@ -396,7 +399,5 @@ def _policies(args: argparse.Namespace, policies: PolicySet, models: Sequence[st
         if args.hedge_ms == "p95":
             policies = _hedge_at_p95(policies, models, settings)
         return policies
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise WorkbenchError(f"invalid option {'.'.join(map(str, first['loc']))}: {first['msg']}",
-                             "see `workbench run --help`") from None
+    except FieldError as exc:
+        raise WorkbenchError(f"invalid option {exc}", "see `workbench run --help`") from None

@@ -12,11 +12,11 @@ import base64
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from workbench.core.bounds import check_text
 from workbench.core.errors import ConfigError
 from workbench.core.image_size import IMAGE_TYPES, PDF, image_size, pdf_pages, sniff
 
@@ -27,12 +27,11 @@ MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 """The largest file a turn may carry (20 MiB: OpenAI's and Gemini's inline limit; Anthropic takes less)."""
 
 
-class Attachment(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
     media_type: str
     """``image/png``, ``image/jpeg``, ``image/gif``, ``image/webp`` or ``application/pdf``."""
-    data: str = Field(repr=False)
+    data: str = field(repr=False)
     """The file's bytes in base64 (standard alphabet, padded)."""
     name: str
     """The file name (no folder), as documents are sent."""
@@ -69,15 +68,19 @@ class Attachment(BaseModel):
         return out
 
 
-class AttachedFile(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachedFile:
     """A file a prompt file or session attaches with settings of its own: ``{path: chart.png, detail: low}`` (a
     plain path is an entry too: :data:`AttachmentEntry`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
 
-    path: str = Field(min_length=1)
+    path: str
     detail: Literal["low", "high", "auto"] | None = None
     """The image's OpenAI ``detail`` (:data:`IMAGE_DETAILS`), as ``--image-detail`` sets it."""
+
+    def __post_init__(self) -> None:
+        check_text("path", self.path)
 
 
 AttachmentEntry = str | AttachedFile
@@ -96,7 +99,7 @@ def load_entry(entry: AttachmentEntry, base: Path | None = None, *, where: str |
     if not attachment.is_image:
         raise ConfigError(f"{where + ': ' if where else ''}{entry.path}: detail is an image's setting, not a "
                           f"{attachment.media_type}'s", "drop detail: from this entry")
-    return attachment.model_copy(update={"detail": entry.detail})
+    return replace(attachment, detail=entry.detail)
 
 
 def entry_of(attachment: Attachment, path: str | None = None) -> AttachmentEntry:
@@ -157,7 +160,7 @@ def load_attachments(paths: Sequence[str], base: Path | None = None, *,
     files = tuple(load_attachment(path, base) for path in paths)
     if detail and not any(a.is_image for a in files):
         raise ConfigError("--image-detail without an attached image", "attach one with --image PATH")
-    return tuple(a.model_copy(update={"detail": detail}) if detail and a.is_image else a for a in files)
+    return tuple(replace(a, detail=detail) if detail and a.is_image else a for a in files)
 
 
 class Attachable(Protocol):

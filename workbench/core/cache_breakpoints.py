@@ -6,9 +6,8 @@ session)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
-
-from pydantic import ValidationError
 
 from workbench.core.errors import ConfigError
 from workbench.core.request import CacheBreakpoints, ChatRequest
@@ -49,10 +48,9 @@ def with_breakpoints(request: ChatRequest, items: Sequence[str], ttl: Literal["5
             messages.add(_message_index(item, len(request.messages), name))
     points = CacheBreakpoints(system=system, tools=tools, messages=tuple(sorted(messages)), ttl=ttl or own.ttl)
     try:
-        return ChatRequest.model_validate({**dict(request), "cache": points})
-    except ValidationError as exc:
-        problem = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-        raise ConfigError(problem, f"{name} takes {WHERE}") from None
+        return replace(request, cache=points)
+    except ValueError as exc:
+        raise ConfigError(str(exc), f"{name} takes {WHERE}") from None
 
 
 def breakpoint_items(points: CacheBreakpoints) -> list[str]:

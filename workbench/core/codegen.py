@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,10 +56,10 @@ def _marked(request: ChatRequest) -> tuple[ChatRequest, tuple[str, ...]]:
     for message in request.messages:
         marked = []
         for a in message.attachments:
-            marked.append(a.model_copy(update={"data": f"\x00file{len(files)}\x00"}))
+            marked.append(replace(a, data=f"\x00file{len(files)}\x00"))
             files.append(str(Path(a.path or a.name).expanduser().resolve()))
-        messages.append(message.model_copy(update={"attachments": tuple(marked)}) if marked else message)
-    return request.model_copy(update={"messages": tuple(messages)}), tuple(files)
+        messages.append(replace(message, attachments=tuple(marked)) if marked else message)
+    return replace(request, messages=tuple(messages)), tuple(files)
 
 
 def _wire(request: ChatRequest, target: str, providers: Mapping[str, ProviderSpec]) -> _Wire:

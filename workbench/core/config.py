@@ -56,7 +56,8 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.core.errors import ConfigError
-from workbench.core.network import Network, NetworkSection, resolve_network
+from workbench.core.network import Network, resolve_network
+from workbench.core.network_options import NetworkSection
 from workbench.core.policy import PolicyError, PolicySet, policies_from
 from workbench.core.pricing import PriceBook, prices_from
 from workbench.core.registry import PROVIDERS, WIRES, ProviderSpec, base_url_problem

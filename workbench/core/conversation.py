@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.request import ChatRequest, Message
 from workbench.core.tool_turns import TurnToolCall, tool_turn_problem, unnamed_call_id
 from workbench.core.traces.replay import traced_request
+from workbench.core.validate import validated
 
 
 def reply_turn(request: ChatRequest, text: str, calls: Sequence[ToolCall], items: Sequence[ReasoningItem] = (),
@@ -32,9 +34,8 @@ def reply_turn(request: ChatRequest, text: str, calls: Sequence[ToolCall], items
             TurnToolCall(id=call.id or unnamed_call_id(request.messages, i), name=call.name,
                          arguments=call.arguments or "{}", signature=call.signature or None)
             for i, call in enumerate(calls)))
-    except ValidationError as exc:
-        problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"the reply's tool calls cannot be sent back: {problem}",
+    except ValueError as exc:
+        raise ConfigError(f"the reply's tool calls cannot be sent back: {exc}",
                           "only a reply whose tool-call arguments are a whole JSON object can be continued") from None
 
 
@@ -67,7 +68,7 @@ def continued(request: ChatRequest, reply: Message, results: Mapping[str, str],
     problem = tool_turn_problem(messages)
     if problem is not None:  # the reply reused a call id of the conversation
         raise ConfigError(f"the conversation cannot go on: message {problem[0] + 1}: {problem[1]}")
-    return request.model_copy(update={"messages": messages})
+    return replace(request, messages=messages)
 
 
 def traced_reply(call: Mapping[str, Any]) -> tuple[ChatRequest, Message]:
@@ -91,6 +92,6 @@ def _traced_items(first: Mapping[str, Any], reasoning: str) -> tuple[ReasoningIt
     if first.get("thinking_signature"):
         return (ReasoningItem(kind="thinking", text=reasoning, signature=first["thinking_signature"]),)
     try:
-        return tuple(ReasoningItem.model_validate(item) for item in first.get("reasoning_items") or ())
+        return tuple(validated(ReasoningItem, item) for item in first.get("reasoning_items") or ())
     except ValidationError:
         return ()

@@ -28,41 +28,19 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
-
 from workbench.core.errors import ConfigError
+from workbench.core.proxy_url import redact_url
+
+if TYPE_CHECKING:
+    from workbench.core.network_options import NetworkOptions, NetworkSection
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 DEFAULT_CONNECT_RETRIES = 0
 """Transport-level connect retries (immediate, with httpcore2's short backoff). The call policy already retries
 connection failures with backoff and jitter, so by default the transport does not retry as well."""
-
-
-class NetworkOptions(BaseModel):
-    """One network table: ``[network]`` or ``[network.providers.NAME]``. Unset fields inherit."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    proxy: str | None = None
-    """A proxy for every origin; ``"none"`` connects directly whatever the environment says."""
-    no_proxy: str | None = None
-    ca_bundle: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-    verify: bool | None = None
-    http2: bool | None = None
-    connect_retries: int | None = Field(default=None, ge=0, le=10)
-
-    @field_serializer("proxy")
-    def _redacted(self, proxy: str | None) -> str | None:
-        """Dumped (``config show`` prints the configuration) without the proxy's password."""
-        return None if proxy is None else redact_url(proxy)
-
-
-class NetworkSection(NetworkOptions):
-    providers: dict[str, NetworkOptions] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,18 +132,6 @@ class Network:
         if self.scheme_proxies:
             return ", ".join(f"{scheme}: {redact_url(url)}" for scheme, url in self.scheme_proxies)
         return "none (direct)"
-
-
-def redact_url(url: str) -> str:
-    """A proxy URL without its password (``http://user:***@host:3128``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # not a URL at all: still hide whatever sits between "//" and "@"
-        return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"{parts.username}:***@{netloc}").geturl()
 
 
 def _env(env: Mapping[str, str], name: str) -> tuple[str | None, str]:
@@ -290,10 +256,10 @@ def resolve_network(section: NetworkSection | None, env: Mapping[str, str] | Non
     CA bundle or client certificate that does not load too unless ``check_tls`` is false (then
     :func:`check_tls` says it later: ``workbench run`` checks once its request is on its way)."""
     env = os.environ if env is None else env
-    section = section or NetworkSection()
-    network = _check_env(_apply(_from_env(env), section, source), env)
+    network = _from_env(env) if section is None else _apply(_from_env(env), section, source)
+    network = _check_env(network, env)
     overrides = []
-    for name, options in section.providers.items():
+    for name, options in (section.providers if section is not None else {}).items():
         url = (base_urls or {}).get(name)
         if url is None:
             raise ConfigError(f"[network.providers.{name}]: unknown provider {name}",

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from workbench.core.bounds import check
 from workbench.core.errors import ConfigError
 from workbench.core.events import Usage
 from workbench.core.local_model import CONTEXT_TOKENS
@@ -46,18 +45,25 @@ PRICE_PROVIDERS = {
 }
 
 
-class UserPrice(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserPrice:
     """One row of the user price table, USD per million tokens."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
 
-    input_per_mtok: Decimal = Field(ge=0)
-    output_per_mtok: Decimal = Field(ge=0)
-    cache_read_per_mtok: Decimal | None = Field(default=None, ge=0)
-    cache_write_per_mtok: Decimal | None = Field(default=None, ge=0)
-    cache_write_1h_per_mtok: Decimal | None = Field(default=None, ge=0)
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cache_read_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    cache_write_1h_per_mtok: Decimal | None = None
     """Cache writes with a 1-hour TTL (Anthropic's 2x input); unset: the cache-write rate."""
-    context_window: int | None = Field(default=None, gt=0)
+    context_window: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok",
+                     "cache_write_1h_per_mtok"):
+            check(name, getattr(self, name), ge=0)
+        check("context_window", self.context_window, gt=0)
 
     def cost(self, usage: Usage) -> Decimal:
         cache_read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
@@ -233,14 +239,17 @@ def _priced(model: Any) -> bool:
 
 def prices_from(rows: dict[str, Any], path: str) -> PriceBook:
     """A price book from a ``[prices]`` table (``path`` names its file in errors)."""
+    from pydantic import ValidationError
+
+    from workbench.core.validate import problem, validated
+
     user: dict[str, UserPrice] = {}
     for pattern, row in rows.items():
         try:
-            user[pattern] = UserPrice.model_validate(row)
+            user[pattern] = validated(UserPrice, row)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f'{path}: [prices."{pattern}"] {where}: {first["msg"]}',
+            where, message = problem(exc)
+            raise ConfigError(f'{path}: [prices."{pattern}"] {where}: {message}',
                               "prices are USD per million tokens: input_per_mtok, output_per_mtok, ...") from None
     return PriceBook(user)
 

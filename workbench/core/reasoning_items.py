@@ -15,17 +15,19 @@ a signature it did not make (400), so a turn continued elsewhere (a mixed race) 
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from workbench.core.bounds import check
 
 ReasoningKind = Literal["thinking", "redacted_thinking", "reasoning"]
 
 
-class ReasoningItem(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReasoningItem:
     """One reasoning item of an assistant turn, kept to be sent back as the provider produced it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
 
     kind: ReasoningKind
     """``thinking`` / ``redacted_thinking`` (Anthropic), ``reasoning`` (Responses)."""
@@ -39,8 +41,13 @@ class ReasoningItem(BaseModel):
     """A thinking block's signature."""
     data: str | None = None
     """A ``redacted_thinking`` block's ``data``, a Responses item's ``encrypted_content``."""
-    before_call: int = Field(default=0, ge=0)
+    before_call: int = 0
     """How many of the turn's tool calls came before it."""
+
+    def __post_init__(self) -> None:
+        if self.summary is not None and not isinstance(self.summary, tuple):
+            object.__setattr__(self, "summary", tuple(self.summary))
+        check("before_call", self.before_call, ge=0)
 
     @property
     def sendable(self) -> bool:

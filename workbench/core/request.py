@@ -1,27 +1,31 @@
-"""What a user asks of a model: the model reference and the chat request (pydantic models at the edge)."""
+"""What a user asks of a model: the model reference and the chat request.
+
+Frozen dataclasses (no pydantic: the network process unpickles them without it); their checks run in
+``__post_init__``, and an edge validating outside data into them uses :func:`workbench.core.validate.validated`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from workbench.core.attachments import Attachment
+from workbench.core.bounds import check
 from workbench.core.errors import ConfigError
 from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.tool_turns import TurnToolCall, tool_turn_problem
 
 
-class ModelRef(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelRef:
     """``provider/model``: ``openai/gpt-4.1-mini``, ``openrouter/anthropic/claude-sonnet-4-5``.
 
     The provider is everything before the first ``/``; the model is the rest, passed to the provider
     unchanged (so a fake-server scenario such as ``gpt-4o@ttft=200`` travels as is).
     """
-
-    model_config = ConfigDict(frozen=True)
 
     provider: str
     model: str
@@ -68,9 +72,8 @@ REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
 
 
-class Message(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
     role: Literal["user", "assistant", "tool"]
     content: str
     tool_calls: tuple[TurnToolCall, ...] = ()
@@ -86,24 +89,27 @@ class Message(BaseModel):
     attachments: tuple[Attachment, ...] = ()
     """Images and PDFs the turn carries (:mod:`workbench.core.attachments`), sent after its text."""
 
-    @model_validator(mode="after")
-    def _tool_fields(self) -> Message:
+    def __post_init__(self) -> None:
+        for name in ("tool_calls", "reasoning_items", "attachments"):
+            if not isinstance(value := getattr(self, name), tuple):
+                object.__setattr__(self, name, tuple(value))
         if self.tool_calls and self.role != "assistant":
             raise ValueError(f"a {self.role} turn cannot hold tool calls (an assistant turn does)")
         if (self.role == "tool") != (self.tool_call_id is not None):
             raise ValueError("a tool turn needs tool_call_id" if self.role == "tool"
                              else f"a {self.role} turn has no tool_call_id (a tool result has)")
-        return self
 
 
-class Params(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Params:
     """Sampling parameters. ``max_tokens`` of ``None`` means "the model's default", resolved before sending."""
 
-    model_config = ConfigDict(frozen=True)
-
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = None
+    """0 to 2."""
+    top_p: float | None = None
+    """Above 0, at most 1."""
+    max_tokens: int | None = None
+    """At least 1."""
     stop: tuple[str, ...] = ()
     seed: int | None = None
     json_schema: dict[str, Any] | None = None
@@ -116,19 +122,27 @@ class Params(BaseModel):
     reasoning_effort: ReasoningEffort | None = None
     """How hard a reasoning model thinks (``None``: the provider's default); each wire maps it
     (:mod:`workbench.core.providers.reasoning`)."""
-    thinking_budget: int | None = Field(default=None, ge=0, le=1_000_000)
-    """Tokens a reasoning model may think for (0: no thinking; ``None``: the provider's default)."""
+    thinking_budget: int | None = None
+    """Tokens a reasoning model may think for (0: no thinking, at most 1,000,000; ``None``: the provider's default)."""
+
+    def __post_init__(self) -> None:
+        for name in ("stop", "tools"):
+            if not isinstance(value := getattr(self, name), tuple):
+                object.__setattr__(self, name, tuple(value))
+        check("temperature", self.temperature, ge=0, le=2)
+        check("top_p", self.top_p, gt=0, le=1)
+        check("max_tokens", self.max_tokens, ge=1)
+        check("thinking_budget", self.thinking_budget, ge=0, le=1_000_000)
 
 
 MAX_CACHE_BREAKPOINTS = 4
 """Anthropic takes at most four ``cache_control`` breakpoints per request."""
 
 
-class CacheBreakpoints(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheBreakpoints:
     """Where a prompt cache may end (Anthropic ``cache_control``: everything up to and including a marked part
     is cached). Providers that cache on their own (OpenAI, Gemini, …) ignore them."""
-
-    model_config = ConfigDict(frozen=True)
 
     system: bool = False
     """After the system prompt."""
@@ -139,6 +153,10 @@ class CacheBreakpoints(BaseModel):
     ttl: Literal["5m", "1h"] = "5m"
     """How long a written prefix lives (Anthropic's ``ttl``; 1h writes cost more)."""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.messages, tuple):
+            object.__setattr__(self, "messages", tuple(self.messages))
+
     @property
     def count(self) -> int:
         return int(self.system) + int(self.tools) + len(set(self.messages))
@@ -147,17 +165,17 @@ class CacheBreakpoints(BaseModel):
         return self.count > 0
 
 
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatRequest:
     system: str | None = None
     messages: tuple[Message, ...]
-    params: Params = Field(default_factory=Params)
-    cache: CacheBreakpoints = Field(default_factory=CacheBreakpoints)
+    params: Params = field(default_factory=Params)
+    cache: CacheBreakpoints = field(default_factory=CacheBreakpoints)
     """Prompt-cache breakpoints (:class:`CacheBreakpoints`)."""
 
-    @model_validator(mode="after")
-    def _cache_breakpoints(self) -> ChatRequest:
+    def __post_init__(self) -> None:
+        if not isinstance(self.messages, tuple):
+            object.__setattr__(self, "messages", tuple(self.messages))
         outside = [i for i in self.cache.messages if not 0 <= i < len(self.messages)]
         if outside:
             raise ValueError(f"cache breakpoint after message {outside[0] + 1}, but there are only "
@@ -169,14 +187,9 @@ class ChatRequest(BaseModel):
         if self.cache.count > MAX_CACHE_BREAKPOINTS:
             raise ValueError(f"{self.cache.count} cache breakpoints: at most {MAX_CACHE_BREAKPOINTS} "
                              "(Anthropic's limit)")
-        return self
-
-    @model_validator(mode="after")
-    def _tool_turns(self) -> ChatRequest:
         problem = tool_turn_problem(self.messages)
         if problem is not None:
             raise ValueError(f"messages[{problem[0]}]: {problem[1]}")
-        return self
 
     def for_origin(self, here: str) -> ChatRequest:
         """This request as the provider and wire ``here`` may receive it: the reasoning items and tool-call
@@ -184,10 +197,9 @@ class ChatRequest(BaseModel):
         if not any(m.origin not in (None, here) and (m.reasoning_items or any(c.signature for c in m.tool_calls))
                    for m in self.messages):
             return self
-        return self.model_copy(update={"messages": tuple(
-            m.model_copy(update={"reasoning_items": (), "tool_calls": tuple(
-                c.model_copy(update={"signature": None}) for c in m.tool_calls)})
-            if m.origin not in (None, here) else m for m in self.messages)})
+        return replace(self, messages=tuple(
+            replace(m, reasoning_items=(), tool_calls=tuple(replace(c, signature=None) for c in m.tool_calls))
+            if m.origin not in (None, here) else m for m in self.messages))
 
     @classmethod
     def from_prompt(cls, prompt: str, *, system: str | None = None, params: Params | None = None) -> ChatRequest:
@@ -202,11 +214,11 @@ class ChatRequest(BaseModel):
         if last is None:
             raise ConfigError("no user turn to attach the files to", "give a prompt with a user message")
         turns = list(self.messages)
-        turns[last] = turns[last].model_copy(update={"attachments": turns[last].attachments + tuple(attachments)})
-        return self.model_copy(update={"messages": tuple(turns)})
+        turns[last] = replace(turns[last], attachments=turns[last].attachments + tuple(attachments))
+        return replace(self, messages=tuple(turns))
 
     def with_max_tokens(self, max_tokens: int, *, replace: bool = False) -> ChatRequest:
         """This request with ``max_tokens`` made explicit (kept if already set, unless ``replace``)."""
         if self.params.max_tokens is not None and not replace:
             return self
-        return self.model_copy(update={"params": self.params.model_copy(update={"max_tokens": max_tokens})})
+        return dataclasses.replace(self, params=dataclasses.replace(self.params, max_tokens=max_tokens))

@@ -14,10 +14,11 @@ text is.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.core.call_record import CallRecord, summary
 from workbench.core.errors import ConfigError
@@ -186,8 +187,8 @@ def _kept_call(call: TurnToolCall, kept: Callable[[str], str]) -> TurnToolCall:
     """A tool call with its arguments redacted: ``{}`` when what is kept is no longer a JSON object (metadata-only)."""
     try:
         return TurnToolCall(id=call.id, name=call.name, arguments=kept(call.arguments))
-    except ValidationError:
-        return call.model_copy(update={"arguments": "{}"})
+    except ValueError:
+        return replace(call, arguments="{}")
 
 
 def redacted_session(session: Session, redactor: Redactor) -> Session:
@@ -197,8 +198,8 @@ def redacted_session(session: Session, redactor: Redactor) -> Session:
     request = session.request
     messages = [message.model_copy(update={"content": kept(message.content),
                                            "tool_calls": [_kept_call(c, kept) for c in message.tool_calls],
-                                           "reasoning_items": [i.model_copy(update={"text": kept(i.text), "summary": (
-                                               None if i.summary is None else tuple(map(kept, i.summary)))})
+                                           "reasoning_items": [replace(i, text=kept(i.text), summary=(
+                                               None if i.summary is None else tuple(map(kept, i.summary))))
                                                                for i in message.reasoning_items]})
                 for message in request.messages]
     results = [result.model_copy(update={"text": kept(result.text),

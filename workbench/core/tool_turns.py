@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from workbench.core.bounds import FieldError, check_text
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler
+    from pydantic_core import CoreSchema
 
 
 def _object(text: str) -> dict[str, Any] | None:
@@ -24,27 +29,44 @@ def _object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-class TurnToolCall(BaseModel):
+def _arguments_text(value: Any) -> Any:
+    """A call's ``arguments`` given as a mapping (a file's YAML) as compact JSON text."""
+    if isinstance(value, Mapping) and isinstance(value.get("arguments"), Mapping):
+        return {**value, "arguments": json.dumps(dict(value["arguments"]), separators=(",", ":"), ensure_ascii=False)}
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnToolCall:
     """One tool call of an assistant turn: its id, the tool's name and the arguments as JSON text (an object)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
 
-    id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
+    id: str
+    name: str
     arguments: str = "{}"
     """The arguments object as JSON text, kept as written (a mapping given in a file is written as compact JSON)."""
     signature: str | None = None
     """The opaque token the provider sent with the call, sent back with it (Gemini's ``thoughtSignature``, which
     Gemini 3 requires)."""
 
-    @field_validator("arguments", mode="before")
+    def __post_init__(self) -> None:
+        check_text("id", self.id)
+        check_text("name", self.name)
+        if isinstance(self.arguments, Mapping):  # written in a file as a mapping
+            object.__setattr__(self, "arguments", json.dumps(dict(self.arguments), separators=(",", ":"),
+                                                             ensure_ascii=False))
+        if _object(self.arguments) is None:
+            shown = repr(self.arguments[:60])
+            raise FieldError("arguments", self.arguments, f"{shown} are not a JSON object",
+                             f"arguments {shown} are not a JSON object")
+
     @classmethod
-    def _text(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False)
-        if isinstance(value, str) and _object(value) is None:
-            raise ValueError(f"arguments {value[:60]!r} are not a JSON object")
-        return value
+    def __get_pydantic_core_schema__(cls, source: type[Any], handler: GetCoreSchemaHandler) -> CoreSchema:
+        """Validated at an edge, ``arguments`` may be a mapping too (written as compact JSON text)."""
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_before_validator_function(_arguments_text, handler(source))
 
     def arguments_object(self) -> dict[str, Any]:
         """The arguments as an object (Anthropic's ``input``, Gemini's ``args``, Ollama's ``arguments``)."""

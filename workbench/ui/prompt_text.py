@@ -29,7 +29,7 @@ def validation_problem(exc: Exception) -> str:
     if not callable(errors):
         return str(exc)
     return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'params'}: {e.get('msg')}"
-                     for e in errors())
+                     .removeprefix("params: Value error, ").replace(": Value error, ", ": ") for e in errors())
 
 
 def split_targets(raw: str) -> list[str]:

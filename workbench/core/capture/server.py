@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 from collections.abc import Callable, Iterator, Mapping
@@ -100,6 +101,10 @@ async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Ma
             raise WorkbenchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                                  "pick another --port (0: any free port)") from None
         with sock:
+            # What start-up built (modules, configuration, price data, the app) lives as long as the process: kept
+            # out of the collector's full passes, which would otherwise walk it all (a ~13 ms pause of every stream
+            # now and then: see BENCHMARKS.md).
+            gc.freeze()
             if on_ready is not None:
                 on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}")
             await uvicorn.Server(config).serve(sockets=[sock])

@@ -16,7 +16,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,6 +26,7 @@ from workbench.core.errors import ConfigError
 from workbench.core.request import ChatRequest, Message, Params
 from workbench.core.tool_specs import tool_choice_problem, tool_problem
 from workbench.core.tool_turns import TurnToolCall
+from workbench.core.validate import validated
 
 _ROLES = {"user": "user", "assistant": "assistant", "model": "assistant", "tool": "tool", "function": "tool"}
 _SYSTEM_ROLES = ("system", "developer")
@@ -52,6 +53,7 @@ class _Turn:
     text: str = ""
     attachments: list[Attachment] = field(default_factory=list)
     calls: list[TurnToolCall] = field(default_factory=list)
+    """Tool calls; one sent without an id has :data:`_UNNUMBERED`, numbered with the conversation's calls."""
     results: list[tuple[str | None, str | None, str]] = field(default_factory=list)
     """Tool results: (call id or None, the tool's name or None, the result's text)."""
 
@@ -73,15 +75,18 @@ def _attachment(encoded: Any, index: int, name: Any = None) -> Attachment | None
         return None
 
 
+_UNNUMBERED = "\x00"
+"""The id of a call sent without one (Gemini, Ollama) until it is numbered (``call_N``)."""
+
+
 def _call(call_id: Any, name: Any, arguments: Any) -> TurnToolCall | None:
     if isinstance(arguments, str) and not arguments.strip():
         arguments = "{}"
     try:
-        call = TurnToolCall.model_validate({"id": "-", "name": str(name or ""), "arguments": arguments
-                                            if isinstance(arguments, str | dict) else {}})
+        return validated(TurnToolCall, {"id": str(call_id or "") or _UNNUMBERED, "name": str(name or ""),
+                                        "arguments": arguments if isinstance(arguments, str | dict) else {}})
     except ValidationError:
         return None
-    return call.model_copy(update={"id": str(call_id or "")})  # no id: numbered with the conversation's calls
 
 
 def _read_part(part: Any, turn: _Turn) -> None:
@@ -184,16 +189,16 @@ def _messages(turns: list[_Turn]) -> tuple[list[str], list[Message]]:
         if turn.role == "assistant":
             calls = []
             for call in turn.calls:
-                if not call.id:
-                    call = call.model_copy(update={"id": f"call_{numbered}"})
+                if call.id == _UNNUMBERED:
+                    call = replace(call, id=f"call_{numbered}")
                 numbered += 1
                 calls.append(call)
             pending.extend(calls)
             last = out[-1] if out else None
             if last is not None and last.role == "assistant" and not turn.text and not last.tool_calls:
-                out[-1] = last.model_copy(update={"tool_calls": tuple(calls)})
+                out[-1] = replace(last, tool_calls=tuple(calls))
             elif last is not None and last.role == "assistant" and not turn.text:
-                out[-1] = last.model_copy(update={"tool_calls": last.tool_calls + tuple(calls)})
+                out[-1] = replace(last, tool_calls=last.tool_calls + tuple(calls))
             else:
                 out.append(Message(role="assistant", content=turn.text, tool_calls=tuple(calls),
                                    attachments=tuple(turn.attachments)))
@@ -296,11 +301,11 @@ def _params(wire: str, body: dict[str, Any]) -> Params:
         if value is None:
             continue
         try:
-            Params.model_validate({name: value})
+            validated(Params, {name: value})
         except ValidationError:
             continue
         kept[name] = value
-    return Params.model_validate(kept)
+    return validated(Params, kept)
 
 
 def chat_request(wire: str, body: dict[str, Any]) -> ChatRequest:
@@ -325,7 +330,7 @@ def chat_request(wire: str, body: dict[str, Any]) -> ChatRequest:
         more, messages = _messages(turns)
         system_text = "\n\n".join(s for s in system + more if s) or None
         return ChatRequest(system=system_text, params=params, messages=tuple(messages))
-    except ValidationError:  # tool turns without their calls: their text as plain turns
+    except ValueError:  # tool turns without their calls: their text as plain turns
         system_text = "\n\n".join(s for s in system + [t.text for t in turns if t.role in _SYSTEM_ROLES] if s) or None
         return ChatRequest(system=system_text, params=params, messages=tuple(
             Message(role="assistant" if t.role == "assistant" else "user",

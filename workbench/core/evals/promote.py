@@ -14,7 +14,7 @@ import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +212,7 @@ def suite_prompt(origin: RaceOrigin) -> str | dict[str, Any]:
     if origin.prompt is not None:
         return f"{origin.prompt.name}@{origin.prompt.version}"
     system = (origin.request.system or "").strip()
-    messages = openai_chat_turns([m.model_copy(update={"content": m.content.strip()}) for m in origin.request.messages],
+    messages = openai_chat_turns([replace(m, content=m.content.strip()) for m in origin.request.messages],
                                  lambda m: {"role": m.role, "content": m.content})
     return {"system": system, "messages": messages} if system else {"messages": messages}
 

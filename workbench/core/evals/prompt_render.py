@@ -23,6 +23,7 @@ from workbench.core.providers.turns import openai_chat_turns
 from workbench.core.request import ChatRequest
 from workbench.core.templating import TemplateError, has_template, render, template_values
 from workbench.core.tool_turns import TurnToolCall, tool_turn_problem
+from workbench.core.validate import validated
 from workbench.core.yaml_lines import Loc
 
 _TOOL_KEYS = {"assistant": {"tool_calls"}, "tool": {"tool_call_id"}}
@@ -77,8 +78,8 @@ def _tool_calls(src: Src, loc: Loc, data: Any) -> list[TurnToolCall]:
         try:
             if not isinstance(function, dict) or call.get("type", "function") != "function":
                 raise ValueError("no function")
-            calls.append(TurnToolCall.model_validate({"id": call.get("id"), "name": function.get("name"),
-                                                      "arguments": function.get("arguments") or "{}"}))
+            calls.append(validated(TurnToolCall, {"id": call.get("id"), "name": function.get("name"),
+                                                  "arguments": function.get("arguments") or "{}"}))
         except (ValueError, ValidationError):
             raise src.error((*loc, j), "a tool call is {id, type: function, function: {name, arguments}} with "
                                        "arguments a JSON object") from None

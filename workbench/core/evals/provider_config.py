@@ -22,6 +22,7 @@ from workbench.core.prompts.model import PromptParams
 from workbench.core.providers.reasoning import GEMINI_LEVELS, anthropic_thinking, gemini_levelled
 from workbench.core.registry import PROVIDERS, base_url_problem
 from workbench.core.request import ModelRef, Params
+from workbench.core.validate import validated
 from workbench.core.yaml_lines import Loc
 
 _SAMPLING = {
@@ -292,7 +293,7 @@ def _check_thinking(parsed: _Parsed, params: dict[str, Any]) -> None:
     if parsed.wire != "anthropic" or where is None:
         return
     try:
-        anthropic_thinking(Params.model_validate(params), parsed.shown)
+        anthropic_thinking(validated(Params, params), parsed.shown)
     except ConfigError as exc:
         raise parsed.src.located(where, exc) from None
 

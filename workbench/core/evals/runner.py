@@ -73,6 +73,7 @@ from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.tool_replies import reply_output, structured_output
 from workbench.core.evals.traced import TracedAnswer
 from workbench.core.evals.transforms import TransformError, transformed_output, transformed_vars
+from workbench.core.plain_data import as_data
 from workbench.core.policy import PolicySet
 from workbench.core.pricing import PriceBook, usd_number
 from workbench.core.registry import ProviderSpec
@@ -84,6 +85,7 @@ from workbench.core.traces.context import CallContext
 from workbench.core.traces.ids import new_id
 from workbench.core.traces.store import TraceStore
 from workbench.core.traces.writer import TraceWriter
+from workbench.core.validate import dumped, validated
 
 ResultHook = Callable[[CellResult], None]
 _FLUSH_EVERY = 50
@@ -173,11 +175,11 @@ def with_params(request: ChatRequest, target: SuiteTarget) -> ChatRequest:
     if not target.params:
         return request
     try:
-        params = Params(**{**request.params.model_dump(), **target.params})
+        params = validated(Params, {**as_data(request.params), **target.params})
     except ValueError as exc:
         raise ConfigError(f"target '{target.label}': invalid parameters: {exc}",
                           "fix the target's config in the suite") from None
-    return request.model_copy(update={"params": params})
+    return replace(request, params=params)
 
 
 def identity_of(key: CellKey, repeat: int) -> str:
@@ -197,7 +199,7 @@ def cells(suite: Suite, repeat: int, targets: Sequence[SuiteTarget] | None = Non
 
 
 def cache_key(target: str, request: ChatRequest, repeat: int) -> str:
-    body = json.dumps([target, request.model_dump(mode="json"), repeat], sort_keys=True, ensure_ascii=False)
+    body = json.dumps([target, dumped(ChatRequest, request), repeat], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 
 

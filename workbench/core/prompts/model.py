@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -15,7 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from workbench.core.attachments import AttachmentEntry, entry_of
+from workbench.core.bounds import LocatedError
 from workbench.core.errors import ConfigError
+from workbench.core.plain_data import as_data
 from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.request import (
     MAX_CACHE_BREAKPOINTS,
@@ -35,14 +38,6 @@ _NAME = re.compile(NAME_PATTERN)
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 SUFFIXES = (".yaml", ".yml")
 FILE_REF = "file://"
-
-
-class LocatedError(ValueError):
-    """A validator's error at a place inside its field's value (``loc``), so the file's line is that place's."""
-
-    def __init__(self, loc: Sequence[int | str], problem: str) -> None:
-        super().__init__(problem)
-        self.loc = tuple(loc)
 
 
 class PromptFileError(ConfigError):
@@ -131,7 +126,7 @@ def request_turns(messages: Sequence[PromptMessage], fill: Callable[[str], str] 
         if message.attachments:
             files = tuple(load_entry(entry, folder, where=f"{where}messages[{i}].attachments[{j}]")
                           for j, entry in enumerate(message.attachments))
-            turn = turn.model_copy(update={"attachments": files})
+            turn = replace(turn, attachments=files)
         turns.append(turn)
     return tuple(turns)
 
@@ -153,13 +148,13 @@ def message_data(message: PromptMessage) -> dict[str, Any]:
     if message.content or not message.tool_calls:
         out["content"] = message.content
     if message.tool_calls:
-        out["tool_calls"] = [call.model_dump(exclude_none=True) for call in message.tool_calls]
+        out["tool_calls"] = [as_data(call, exclude_none=True) for call in message.tool_calls]
     if message.attachments:
-        out["attachments"] = [e if isinstance(e, str) else e.model_dump(exclude_none=True) for e in message.attachments]
+        out["attachments"] = [e if isinstance(e, str) else as_data(e, exclude_none=True) for e in message.attachments]
     if message.cache:
         out["cache"] = True
     if message.reasoning_items:
-        out["reasoning_items"] = [item.model_dump(exclude_defaults=True) for item in message.reasoning_items]
+        out["reasoning_items"] = [as_data(item, exclude_defaults=True) for item in message.reasoning_items]
     if message.origin is not None:
         out["origin"] = message.origin
     return out

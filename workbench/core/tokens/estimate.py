@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from workbench.core.events import Usage
+from workbench.core.plain_data import copied
 from workbench.core.pricing import PriceBook, usd_number
 from workbench.core.providers.reasoning import anthropic_max_tokens, budget_of
 from workbench.core.registry import PROVIDERS, default_max_tokens
@@ -112,14 +113,13 @@ def count_input(request: ChatRequest, target: str, *, raw: bool = False,
     if not kept:
         return total, 0, exact
     turns = request.messages[:kept - 1] if request.system else request.messages[:kept]
-    return total, count_chat(request.model_copy(update={"messages": turns}), encoding), exact
+    return total, count_chat(copied(request, messages=turns), encoding), exact
 
 
 def _with_attachments(request: ChatRequest, target: str, message_tokens: Sequence[int] | None) -> tuple[int, int, bool]:
     """:func:`count_input` of a request whose turns carry attachments: the text's count plus each turn's
     attachments by the provider's rule (never exact: the rules are published estimates)."""
-    bare = request.model_copy(update={"messages": tuple(m.model_copy(update={"attachments": ()})
-                                                        for m in request.messages)})
+    bare = replace(request, messages=tuple(replace(m, attachments=()) for m in request.messages))
     total, prefix, _ = count_input(bare, target, message_tokens=message_tokens)
     images = [attached_tokens(m, target) for m in request.messages]
     turns = cached_texts(request, target) - (1 if request.system else 0)

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from workbench.core.errors import ConfigError
 from workbench.core.request import ChatRequest
+from workbench.core.validate import problem, validated
 
 
 def traced_request(call_id: object, request_json: str | None, action: str = "replay") -> ChatRequest:
@@ -19,7 +20,7 @@ def traced_request(call_id: object, request_json: str | None, action: str = "rep
                           f"{action} a call traced with its text")
     data = json.loads(request_json)
     try:
-        return ChatRequest.model_validate({"system": data.get("system"), "messages": data["messages"],
-                                           "params": data.get("params") or {}})
+        return validated(ChatRequest, {"system": data.get("system"), "messages": data["messages"],
+                                       "params": data.get("params") or {}})
     except ValidationError as exc:
-        raise ConfigError(f"call {call_id}'s request cannot be read back: {exc.errors()[0]['msg']}") from None
+        raise ConfigError(f"call {call_id}'s request cannot be read back: {problem(exc)[1]}") from None

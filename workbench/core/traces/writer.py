@@ -30,6 +30,7 @@ from typing import Any
 
 from workbench.core.call_record import CallRecord
 from workbench.core.errors import one_line
+from workbench.core.plain_data import as_data
 from workbench.core.reasoning_items import ReasoningItem
 from workbench.core.request import Message, Params
 from workbench.core.traces import rollup
@@ -123,7 +124,7 @@ def _message(message: Message, redact: Callable[[str | None], str | None]) -> di
 
 def _item(item: ReasoningItem, redact: Callable[[str | None], str | None]) -> dict[str, Any]:
     """A reasoning item as stored: its readable text redacted, its opaque parts as they are."""
-    out = item.model_dump(exclude_defaults=True)
+    out = as_data(item, exclude_defaults=True)
     if item.text:
         out["text"] = redact(item.text)
     if item.summary:
@@ -133,7 +134,7 @@ def _item(item: ReasoningItem, redact: Callable[[str | None], str | None]) -> di
 
 @functools.lru_cache(maxsize=64)
 def _params_dump(params: Params) -> dict[str, Any]:
-    return params.model_dump(exclude_defaults=True)
+    return as_data(params, exclude_defaults=True)
 
 
 def _params(params: Params) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def _params(params: Params) -> dict[str, Any]:
     try:
         return _params_dump(params)
     except TypeError:  # unhashable (a JSON schema): not cached
-        return params.model_dump(exclude_defaults=True)
+        return as_data(params, exclude_defaults=True)
 
 
 class TraceWriter:

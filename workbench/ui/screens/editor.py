@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -27,6 +28,7 @@ from textual.widgets import Footer, Header, Input, Label, OptionList, Static, Te
 from textual.widgets.option_list import Option
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.validate import validated
 from workbench.ui.messages import PromptSaved, RaceRequested
 from workbench.ui.prompt_text import (
     VARIABLE,
@@ -520,7 +522,7 @@ class EditorScreen(EditorAttachments):
             "tools": tools, "tool_choice": tool_choice,
         }
         try:
-            return Params.model_validate(values)
+            return validated(Params, values)
         except Exception as exc:
             raise WorkbenchError(f"invalid parameter: {validation_problem(exc)}", "fix it or leave it empty") from None
 
@@ -550,7 +552,7 @@ class EditorScreen(EditorAttachments):
 
         turns = [{"role": r, "content": t, **self.turn_tools(i, r)} for i, (r, t) in enumerate(texts)]
         try:
-            return ChatRequest.model_validate({"system": system, "params": params, "messages": turns})
+            return validated(ChatRequest, {"system": system, "params": params, "messages": turns})
         except ValueError as exc:  # the tool turns no longer fit together (a turn removed or moved)
             raise WorkbenchError(validation_problem(exc), "undo the change, or load the conversation again") from None
 
@@ -564,7 +566,7 @@ class EditorScreen(EditorAttachments):
         ttl = self.query_one("#cache-ttl", Input).value.strip().lower()
         if ttl not in ("", "5m", "1h"):
             raise WorkbenchError(f"cache ttl {ttl}: not 5m or 1h", "type 5m or 1h, or leave it empty (5m)")
-        return with_breakpoints(request.model_copy(update={"cache": CacheBreakpoints()}), items,
+        return with_breakpoints(replace(request, cache=CacheBreakpoints()), items,
                                 "1h" if ttl == "1h" else "5m" if ttl else None, name="cache breakpoint")
 
     def show_cache(self, points: CacheBreakpoints) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -211,7 +212,7 @@ class RaceScreen(WorkbenchScreen):
         reply = self._reply_turn(run, pane)
         if reply is None:
             return
-        request = run.request.model_copy(update={"messages": (*run.request.messages, reply)})
+        request = replace(run.request, messages=(*run.request.messages, reply))
         self.workbench.start_race(request, run.targets, RaceSource(prompt=run.prompt, variables=run.variables,
                                                                    session=run.session))
 

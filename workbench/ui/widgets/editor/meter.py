@@ -24,6 +24,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.validate import validated
 from workbench.ui.base import workbench_of
 from workbench.ui.prompt_text import VARIABLE
 from workbench.ui.render import meter_text
@@ -264,7 +265,7 @@ class LiveMeter(Static):
             max_tokens = None
         from workbench.core.attachments import with_attachments
 
-        turns = tuple(Message.model_validate({"role": r, "content": t}) for r, t in source.messages())
+        turns = tuple(validated(Message, {"role": r, "content": t}) for r, t in source.messages())
         request = with_attachments(ChatRequest(system=source.meter_text("system") or None,
                                                params=Params(max_tokens=max_tokens, tools=source.meter_tools()),
                                                messages=turns),
