@@ -19,6 +19,7 @@ from workbench.core.network import (
     Network,
     redact_url,
     resolve_network,
+    uses_tls,
 )
 from workbench.core.network_options import NetworkOptions, NetworkSection
 
@@ -260,11 +261,13 @@ def test_a_bad_network_value_is_one_line_and_exit_2(table: str, env: dict[str, s
 def test_run_checks_the_ca_bundle_once_its_request_is_sent_and_still_exits_2(tmp_path: Path,
                                                                              fake_env: dict[str, str]) -> None:
     """`workbench run` resolves the network settings without loading the CA bundle (that waits until the race
-    is sent); a bundle that does not load is still one line naming the setting and exit 2, and the call is traced."""
-    (tmp_path / "workbench.toml").write_text('[network]\nca_bundle = "workbench.toml"\n')
+    is sent); when a target is called over TLS, a bundle that does not load is still one line naming the setting
+    and exit 2, and every call is traced."""
+    (tmp_path / "workbench.toml").write_text('[network]\nca_bundle = "workbench.toml"\n'
+                                             '[providers.tls]\nwire = "openai_chat"\nbase_url = "https://127.0.0.1:9/v1"\n')
     traces = tmp_path / "traces.db"
-    result = workbench("run", "hi", "-m", "fake/x", "--json", env={**fake_env, "WORKBENCH_TRACES": str(traces)},
-                       cwd=tmp_path)
+    env = {**fake_env, "WORKBENCH_TRACES": str(traces)}
+    result = workbench("run", "hi", "-m", "fake/x", "-m", "tls/m", "--json", env=env, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
     error, *rest = result.stderr.splitlines()
@@ -272,4 +275,23 @@ def test_run_checks_the_ca_bundle_once_its_request_is_sent_and_still_exits_2(tmp
     assert all(line.startswith("  hint: ") for line in rest), result.stderr
     with sqlite3.connect(traces) as conn:
         # The fake server is an http:// origin, which never loads the bundle: its call is made, and traced.
-        assert conn.execute("SELECT status FROM calls").fetchall() == [("ok",)]
+        assert sorted(conn.execute("SELECT model, status FROM calls")) == [("m", "error"), ("x", "ok")]
+
+
+def test_a_race_without_tls_never_loads_the_ca_bundle(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    """Only a TLS connection reads the CA bundle: a race of ``http://`` origins (a local server, the fake one) runs
+    whatever the bundle holds."""
+    (tmp_path / "workbench.toml").write_text('[network]\nca_bundle = "workbench.toml"\n')
+    env = {**fake_env, "WORKBENCH_TRACES": str(tmp_path / "t.db")}
+    result = workbench("run", "hi", "-m", "fake/x", "--json", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "ok"
+
+
+def test_tls_is_used_by_https_origins_and_https_proxies_only() -> None:
+    plain = Network()
+    assert not uses_tls(plain, ["http://127.0.0.1:8080/v1", "http://localhost:11434"])
+    assert uses_tls(plain, ["http://127.0.0.1:8080/v1", "https://api.openai.com/v1"])
+    assert uses_tls(plain, [None])  # a target that does not resolve: checked, its call says why
+    assert uses_tls(Network(proxy="https://proxy.corp:3128"), ["http://10.0.0.2/v1"])
+    assert not uses_tls(Network(proxy="http://proxy.corp:3128"), ["http://10.0.0.2/v1"])

@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from workbench.core.config import Config, Settings
     from workbench.core.netproc import NetworkProcess
     from workbench.core.policy import PolicySet
+    from workbench.core.registry import ProviderSpec
     from workbench.core.request import ChatRequest, Params
     from workbench.core.sessions import PromptRef
     from workbench.core.traces.context import CallContext
@@ -184,6 +185,19 @@ def _params(args: argparse.Namespace, config: Config, base: Params) -> Params:
         raise invalid_parameter(exc, "run") from None
 
 
+def _base_urls(targets: Sequence[str], env: Mapping[str, str],
+               providers: Mapping[str, ProviderSpec]) -> Iterator[str | None]:
+    """Each target's base URL (``None`` for one that cannot be resolved: its call says why)."""
+    from workbench.core.registry import resolve
+    from workbench.core.request import ModelRef
+
+    for target in targets:
+        try:
+            yield resolve(ModelRef.parse(target), env, providers).base_url
+        except WorkbenchError:
+            yield None
+
+
 def run(args: argparse.Namespace, net: NetworkProcess | None = None) -> int:
     """``workbench run``; ``net`` is the network process when :func:`workbench.cli.main` started it already."""
     if net is None:
@@ -203,7 +217,7 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
     """The race, with the command's services (settings, target environment, trace writer; closed by the caller:
     the trace log committed, the servers started for the targets stopped)."""
     from workbench.core.netproc import wait_bound
-    from workbench.core.network import check_network_tls
+    from workbench.core.network import check_network_tls, uses_tls
 
     settings = found.settings()
     config = settings.config
@@ -251,7 +265,8 @@ def _run(args: argparse.Namespace, net: NetworkProcess, found: Services) -> int:
         found.open_writer_soon()
     bound = wait_bound(policies, models, request)  # past it something is stuck: never wait forever
     try:
-        check_network_tls(network)
+        if uses_tls(network, _base_urls([*models, *args.fallback], env, config.provider_specs())):
+            check_network_tls(network)
     except WorkbenchError:  # a CA bundle or certificate that does not load: the race fails too; trace it, say which
         race.wait(bound)
         raise

@@ -112,6 +112,8 @@ class ChildLoop:
     def __init__(self, inbox: IO[bytes], outbox: IO[bytes]) -> None:
         self.inbox, self.out = inbox, outbox
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.raced = False
+        """A race has come: warming up is over (what it would prepare, the race has prepared or never needs)."""
         self.callers: dict[Network | None, Caller] = {}
         self.callers_lock = asyncio.Lock()
         self.outbox: dict[int, list[tuple[int, StreamEvent]]] = {}
@@ -147,6 +149,7 @@ class ChildLoop:
 
     async def _receive(self, commands: asyncio.StreamReader) -> None:
         while not isinstance(message := await _read_command(commands), Stop):
+            self.raced = self.raced or isinstance(message, StartRace)
             if isinstance(message, CancelRace):
                 if message.race_id in self.tasks:
                     self.tasks[message.race_id].cancel()
@@ -172,9 +175,10 @@ class ChildLoop:
 
     async def _warm(self) -> None:
         """Ready the first request while the parent still reads its configuration: import the transport
-        (httpcore2, anyio's asyncio backend: ~50 ms) and build the client for the environment's network
-        settings, which the parent sends unless a ``[network]`` table says otherwise. Each step yields, so a
-        command that came meanwhile is read between steps; nothing is warmed once a race has started. The CA
+        (httpcore2, anyio's asyncio backend: ~50 ms), build the client for the environment's network
+        settings, which the parent sends unless a ``[network]`` table says otherwise, and import the wires'
+        adapters (a few ms each, otherwise paid when the race's first call is made). Each step yields, so a
+        command that came meanwhile is read between steps; nothing is warmed once a race has come. The CA
         certificates (tens of ms; only ``https://`` origins need them) load last, and only if no race has come
         within :data:`WARM_TLS_AFTER_S`: a command line's race, which comes at once, does not wait for them."""
         try:
@@ -186,16 +190,23 @@ class ChildLoop:
 
             await anyio.lowlevel.checkpoint()  # anyio's asyncio backend, loaded on first use
             anyio.connect_tcp  # noqa: B018  (its socket functions, loaded on first access)
-            if self.tasks:
+            if self.raced:
                 return
             from workbench.core.network import resolve_network
 
             network = resolve_network(None, check_tls=False)  # the parent checks it
             await asyncio.sleep(0)
-            if not self.tasks:
+            if not self.raced:
                 await self._caller(network)
+            from workbench.core.registry import WIRES, wire_adapter
+
+            for wire in WIRES:  # the parent reads its configuration meanwhile: the adapters are ready for its race
+                if self.raced:
+                    return
+                wire_adapter(wire)
+                await asyncio.sleep(0)
             await asyncio.sleep(WARM_TLS_AFTER_S)
-            if not self.tasks:
+            if not self.raced:
                 network.ssl_context()  # cached: the first https:// request finds it built
         except asyncio.CancelledError:
             raise

@@ -25,7 +25,7 @@ import ipaddress
 import os
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -271,6 +271,19 @@ def resolve_network(section: NetworkSection | None, env: Mapping[str, str] | Non
     if check_tls:
         check_network_tls(network)
     return network
+
+
+def uses_tls(network: Network, urls: Iterable[str | None]) -> bool:
+    """Whether calls to ``urls`` (base URLs; ``None``: not known) make a TLS connection: to an ``https://`` origin,
+    or through an ``https://`` proxy. Only then do the CA bundle and client certificate matter."""
+    for url in urls:
+        parts = urlsplit(url) if url else None
+        if parts is None or parts.scheme != "http":
+            return True
+        proxy = network.proxy_for(parts.scheme, parts.hostname or "")
+        if proxy is not None and proxy.startswith("https:"):
+            return True
+    return False
 
 
 def check_network_tls(network: Network) -> None:
