@@ -55,7 +55,7 @@ class RacePane(Vertical):
     def flush(self) -> None:
         """Bring the pane up to date with its record (called by the screen's one timer); a finished pane's
         figures once more when its record is settled (usage estimated, cost), then never again."""
-        if self.settled or not self.is_mounted:
+        if self.settled or not self.is_mounted or not self.children:  # no children: being removed (a new race)
             return
         record = self.record
         settled = record.settled  # read first: the figures drawn below are at least as new
