@@ -10,6 +10,8 @@ settings. The client itself does not read the environment (``trust_env=False``):
 
 from __future__ import annotations
 
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
 import httpx2
 
 from workbench.core.network import Network
@@ -59,9 +61,11 @@ class DirectTransport(httpx2.AsyncBaseTransport):
 
 
 def new_client(network: Network | None = None, timeout: httpx2.Timeout = DEFAULT_TIMEOUT,
-               limits: httpx2.Limits = LIMITS) -> httpx2.AsyncClient:
+               limits: httpx2.Limits = LIMITS, *, keep_cookies: bool = True) -> httpx2.AsyncClient:
     """A client for ``network`` (default: the environment's settings, as :func:`resolve_network` reads them), with
-    ``limits`` per origin (a load test's pool is wider: :data:`LOAD_LIMITS`)."""
+    ``limits`` per origin (a load test's pool is wider: :data:`LOAD_LIMITS`). ``keep_cookies=False``: a cookie
+    a server sets is never stored nor sent again (the capture proxy serves many applications through one client:
+    one's cookies must not ride on another's requests; each application gets the ``Set-Cookie`` itself)."""
     if network is None:
         from workbench.core.network import resolve_network
 
@@ -74,4 +78,6 @@ def new_client(network: Network | None = None, timeout: httpx2.Timeout = DEFAULT
     for origin, settings in network.per_origin:
         scheme, _, host = origin.partition("://")
         mounts[origin] = _transport(settings, settings.proxy_for(scheme, host), limits=limits)
-    return httpx2.AsyncClient(timeout=timeout, limits=limits, transport=default, mounts=mounts, trust_env=False)
+    cookies = None if keep_cookies else CookieJar(DefaultCookiePolicy(allowed_domains=()))
+    return httpx2.AsyncClient(timeout=timeout, limits=limits, transport=default, mounts=mounts, trust_env=False,
+                              cookies=cookies)

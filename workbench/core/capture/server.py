@@ -81,7 +81,7 @@ async def serve(host: str, port: int, specs: Mapping[str, ProviderSpec], env: Ma
     (provider names) send their chat calls with ``policies`` (:mod:`.resilient`), the others pass through;
     ``access``: the proxy token and the user's keys (:mod:`.access`)."""
     logging.getLogger("uvicorn.error").addFilter(_UnfinishedOnPurpose())
-    async with new_client(network) as client, contextlib.AsyncExitStack() as stack:
+    async with new_client(network, keep_cookies=False) as client, contextlib.AsyncExitStack() as stack:
         sink = stack.enter_context(trace_sink(writer, prices or PriceBook()))
         app = ProxyApp(specs, env, client, sink, resilient=resilient,
                        resilience=Resilience(client, policies or PolicySet()) if resilient else None, access=access)
