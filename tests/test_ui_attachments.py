@@ -57,6 +57,16 @@ async def test_ctrl_o_attaches_an_image_the_meter_counts_and_the_race_sends(tmp_
 
         await pilot.press("f2")  # back to the editor
         await wait_for(pilot, lambda: app.screen is screen)
+        await attach("detail extreme")
+        await wait_for(pilot, lambda: any("detail extreme: not one of low, high, auto" in m for m in messages(app)))
+        await attach("detail low")  # one 512 px pass: 85 tokens, counted and sent
+        assert [a.detail for a in screen.attachments] == ["low"]
+        assert "detail low" in str(screen.query_one("#attachments", Static).render())
+        await wait_for(pilot, lambda: screen.meter.rows()[0]["tokens"] == text_only + 85)
+        assert [str(e) if isinstance(e, str) else (e.path.endswith("chart.png"), e.detail)
+                for e in screen.attachment_paths()] == [(True, "low")]
+        await attach("detail none")
+        assert [a.detail for a in screen.attachments] == [None]
         await attach("-")  # '-' removes them
         assert screen.attachments == [] and not screen.query_one("#attachments", Static).display
 

@@ -1,5 +1,6 @@
 """The editor's attachments: the images and PDFs of the last user turn (ctrl+o attaches one by its path, ``-``
-removes them), read from a prompt file's paths and written back relative to its folder."""
+removes them, ``detail low`` sets the images' OpenAI detail), read from a prompt file's paths and written back
+relative to its folder (with each image's detail)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ class EditorAttachments(WorkbenchScreen):
 
         held = ", ".join(a.name for a in self.attachments) or "none"
         self.app.push_screen(NameScreen("Attach an image or PDF to the last user turn", "",
-                                        f"PNG, JPEG, GIF, WEBP or PDF, at most 20 MiB; '-' removes them all "
-                                        f"(now: {held})"), self.attach)
+                                        f"PNG, JPEG, GIF, WEBP or PDF, at most 20 MiB; '-' removes them all; "
+                                        f"'detail low' (high, auto, none) sets the images' detail (now: {held})"),
+                             self.attach)
 
     def attach(self, path: str | None) -> None:
         from workbench.core.attachments import load_attachment
@@ -38,9 +40,28 @@ class EditorAttachments(WorkbenchScreen):
         if path is None:  # escape: nothing changes
             return
         try:
+            if path.split(maxsplit=1)[:1] == ["detail"]:
+                self.set_attachments(self._with_detail(path.split(maxsplit=1)[1:]))
+                return
             self.set_attachments([*self.attachments, load_attachment(path)] if path != "-" else [])
         except WorkbenchError as exc:
             self.workbench.report(exc)
+
+    def _with_detail(self, words: list[str]) -> list[Attachment]:
+        """The attachments with every image's OpenAI detail set to ``words`` (one of low, high, auto; none: unset,
+        the provider's own)."""
+        from dataclasses import replace
+
+        from workbench.core.attachments import IMAGE_DETAILS
+
+        detail = words[0].strip().lower() if words else ""
+        if detail not in (*IMAGE_DETAILS, "none"):
+            raise WorkbenchError(f"detail {detail or '(none given)'}: not one of {', '.join(IMAGE_DETAILS)} or none",
+                                 "type 'detail low', for example")
+        if not any(a.is_image for a in self.attachments):
+            raise WorkbenchError("no image attached: detail is an image's setting", "attach an image first (ctrl+o)")
+        kept = None if detail == "none" else detail
+        return [replace(a, detail=kept) if a.is_image else a for a in self.attachments]
 
     def set_attachments(self, attachments: Sequence[Attachment]) -> None:
         self.attachments = list(attachments)
