@@ -45,9 +45,10 @@ plus ``[policy]`` (see :mod:`workbench.core.policy`) and ``[prices]`` (see :mod:
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -59,7 +60,7 @@ from workbench.core.errors import ConfigError
 from workbench.core.network import Network, resolve_network
 from workbench.core.network_options import NetworkSection
 from workbench.core.policy import PolicyError, PolicySet, policies_from
-from workbench.core.pricing import PriceBook, prices_from
+from workbench.core.pricing import PriceBook, PriceError, prices_from
 from workbench.core.registry import PROVIDERS, WIRES, ProviderSpec, base_url_problem
 from workbench.core.traces.redact import BUILTIN_RULES, Redactor
 from workbench.core.workspace import WORKSPACE_FILE, find_workspace
@@ -193,11 +194,13 @@ def _check(data: dict[str, Any], path: Path, text: str) -> None:
             raise ConfigError(f"{path}:{_line_of(text, ['providers', name, 'base_url'])}: providers.{name}.base_url: "
                               f"invalid base URL: {problem}", "write the server's URL, e.g. \"http://host:port/v1\"")
         if entry.wire is not None and entry.wire not in WIRES:
-            raise ConfigError(f"{path}: providers.{name}.wire: unknown wire {entry.wire}")
+            raise ConfigError(f"{path}:{_line_of(text, ['providers', name, 'wire'])}: providers.{name}.wire: "
+                              f"unknown wire {entry.wire}", f"one of: {', '.join(WIRES)}")
     try:
         policies_from(config.policy, str(path))
-    except PolicyError as exc:
-        raise ConfigError(f"{path}:{_line_of(text, list(exc.keys))}: {'.'.join(exc.keys)}: {exc.problem}",
+        prices_from(config.prices, str(path))
+    except (PolicyError, PriceError) as exc:
+        raise ConfigError(f"{path}:{_line_of(text, list(exc.keys))}: {_dotted(exc.keys)}: {exc.problem}",
                           exc.hint) from None
     if config.team.url is not None:
         from workbench.core.team.target import url_problem
@@ -221,6 +224,11 @@ def _check(data: dict[str, Any], path: Path, text: str) -> None:
             raise ConfigError(f"{path}:{_line_of(text, ['traces', 'redact_custom', name])}: "
                               f"traces.redact_custom.{name}: bad regex ({err})",
                               "write a Python regular expression (in TOML, single quotes avoid escaping)") from None
+
+
+def _dotted(keys: Sequence[str]) -> str:
+    """A key's path as TOML writes it: ``prices."fake/*".input_per_mtok``."""
+    return ".".join(k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k) for k in keys)
 
 
 def _line_of(text: str, keys: list[str]) -> int:

@@ -237,6 +237,16 @@ def _priced(model: Any) -> bool:
     return prices.input_mtok is not None and prices.output_mtok is not None
 
 
+class PriceError(ConfigError):
+    """A bad row of a ``[prices]`` table: ``keys`` is its path (``prices``, the pattern, the field), ``problem``
+    what is wrong, so a caller holding the file's text can name its line."""
+
+    def __init__(self, path: str, keys: tuple[str, ...], problem: str) -> None:
+        super().__init__(f'{path}: [prices."{keys[1]}"] {".".join(keys[2:])}: {problem}',
+                         "prices are USD per million tokens: input_per_mtok, output_per_mtok, ...")
+        self.keys, self.problem = keys, problem
+
+
 def prices_from(rows: dict[str, Any], path: str) -> PriceBook:
     """A price book from a ``[prices]`` table (``path`` names its file in errors)."""
     from pydantic import ValidationError
@@ -249,8 +259,7 @@ def prices_from(rows: dict[str, Any], path: str) -> PriceBook:
             user[pattern] = validated(UserPrice, row)
         except ValidationError as exc:
             where, message = problem(exc)
-            raise ConfigError(f'{path}: [prices."{pattern}"] {where}: {message}',
-                              "prices are USD per million tokens: input_per_mtok, output_per_mtok, ...") from None
+            raise PriceError(path, ("prices", pattern, *filter(None, where.split("."))), message) from None
     return PriceBook(user)
 
 
