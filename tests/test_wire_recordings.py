@@ -29,9 +29,11 @@ from workbench.core.sse import SSEDecoder
 
 
 def sse_events(parser: WireParser, raw: bytes) -> list[StreamEvent]:
-    decoder = SSEDecoder()
+    """The events of ``raw`` as a call reads them: a last event without its blank line still counts."""
+    decoder = SSEDecoder(bare_json=parser.bare_json)
     out = [e for m in decoder.feed(raw) for e in parser.feed(m, 1)]
-    decoder.close()
+    if not parser.done:
+        out += [e for m in decoder.close() for e in parser.feed(m, 2)]
     return out
 
 

@@ -10,6 +10,11 @@ At the end of the byte stream, :meth:`SSEDecoder.close` dispatches a last event 
 terminating blank line (as the official SDKs do: recorded Anthropic streams end that way); whether
 the stream was complete is the wire parser's call, from the events it saw.
 
+With ``bare_json`` (Gemini), a JSON value written outside the SSE framing (Gemini aborts a stream with a
+pretty-printed ``{"error": {...}}`` over several lines, no ``data:`` prefix) is gathered line by line until its
+brackets balance, and dispatched as one event's data, as google-genai reads it; without it such lines are
+ignored (WHATWG).
+
 Hostile input is bounded: a line, or one event's data, longer than :data:`MAX_EVENT_BYTES` raises
 :class:`StreamDecodeError` instead of growing without end.
 """
@@ -32,9 +37,16 @@ class SSEMessage:
 
 
 class SSEDecoder:
-    __slots__ = ("_data", "_event", "_has_fields", "_last_id", "_size", "_skip_lf", "_tail")
+    __slots__ = ("_bare", "_bare_json", "_data", "_depth", "_event", "_has_fields", "_last_id", "_size", "_skip_lf",
+                 "_tail")
 
-    def __init__(self) -> None:
+    def __init__(self, *, bare_json: bool = False) -> None:
+        self._bare_json = bare_json
+        self._bare: list[str] = []
+        """The lines of a JSON value outside the framing, gathered until they parse (``bare_json`` only)."""
+        self._depth = 0
+        """Brackets opened minus closed in those lines (google-genai's count): the value is whole once it falls to 0
+        (a bracket inside a string may keep it above: the value is then handed on at the end of the stream)."""
         self._tail = b""
         self._skip_lf = False
         self._event = ""
@@ -77,7 +89,19 @@ class SSEDecoder:
         self._size += len(raw)
         if self._size > MAX_EVENT_BYTES:
             raise StreamDecodeError(f"an event longer than {MAX_EVENT_BYTES // 1024 // 1024} MiB")
-        self._field(raw.decode("utf-8", "replace"))
+        line = raw.decode("utf-8", "replace")
+        if self._bare_json and not line.startswith("data:") and (self._bare or line.lstrip()[:1] in ("{", "[")):
+            self._bare_line(line, out)
+            return
+        self._field(line)
+
+    def _bare_line(self, line: str, out: list[SSEMessage]) -> None:
+        self._bare.append(line)
+        self._depth += line.count("{") + line.count("[") - line.count("}") - line.count("]")
+        if self._depth > 0:
+            return
+        out.append(SSEMessage("", "\n".join(self._bare), self._last_id))  # the wire's parser reads (or refuses) it
+        self._bare, self._depth, self._size = [], 0, 0
 
     def _field(self, line: str) -> None:
         name, colon, value = line.partition(":")
@@ -105,4 +129,7 @@ class SSEDecoder:
         if tail:
             self._line(tail, out)
         self._line(b"", out)
+        if self._bare:  # the bytes ended inside a bare JSON value: handed on whole, for the parser to refuse
+            out.append(SSEMessage("", "\n".join(self._bare), self._last_id))
+            self._bare, self._depth = [], 0
         return out

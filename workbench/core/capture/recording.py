@@ -183,7 +183,7 @@ class CallTap:
             self.problem = f"the reply is encoded ({encoding[:40]}): its content was not read"
         kind = headers.get("content-type", "").lower()
         if status < 400 and "text/event-stream" in kind:
-            self.decoder = SSEDecoder()
+            self.decoder = SSEDecoder(bare_json=self.parser.bare_json)
         elif status < 400 and "ndjson" in kind:
             self.decoder = NDJSONDecoder()
 

@@ -72,6 +72,9 @@ class WireParser:
     """
 
     done = False
+    bare_json: ClassVar[bool] = False
+    """Does this wire write JSON outside the SSE framing (Gemini's errors)? Its decoder then reads it
+    (:class:`~workbench.core.sse.SSEDecoder`'s ``bare_json``)."""
 
     def feed(self, item: Any, at_ns: int) -> Iterable[StreamEvent]:
         raise NotImplementedError
@@ -353,7 +356,8 @@ class HttpProvider:
 
     async def _events(self, response: httpx2.Response, max_tokens: int) -> AsyncIterator[StreamEvent]:
         parser = self.parser()
-        decoder: SSEDecoder | NDJSONDecoder = SSEDecoder() if self.decoding == "sse" else NDJSONDecoder()
+        decoder: SSEDecoder | NDJSONDecoder = (SSEDecoder(bare_json=parser.bare_json) if self.decoding == "sse"
+                                              else NDJSONDecoder())
         chunks = response.aiter_raw() if _is_identity(response) else response.aiter_bytes()
         budget = StreamBudget(self.target, max_tokens)
         closing = False

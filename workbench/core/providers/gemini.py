@@ -1,9 +1,11 @@
 """Gemini ``streamGenerateContent?alt=sse``: CRLF-framed SSE, no ``[DONE]``, cumulative usage.
 
 The stream ends with the chunk carrying ``finishReason`` followed by EOF, so the parser is done once
-a finish reason arrived. Thought parts (``"thought": true``) are reasoning; parts carrying only a
-``thoughtSignature`` are not content; a ``functionCall`` part is a whole tool call (its ``args`` object
-kept as compact JSON text). Output tokens are candidates + thoughts (both billed as output).
+a finish reason arrived. An error ends it as a ``data:`` event or, when Gemini aborts a stream (overloaded, quota),
+as a pretty-printed ``{"error": {...}}`` outside the SSE framing: both are the call's error. Thought parts
+(``"thought": true``) are reasoning; parts carrying only a ``thoughtSignature`` are not content; a
+``functionCall`` part is a whole tool call (its ``args`` object kept as compact JSON text). Output tokens are
+candidates + thoughts (both billed as output).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def _blocked_category(ratings: Any) -> str | None:
 
 class GeminiParser(WireParser):
     __slots__ = ("calls", "done")
+    bare_json = True  # a stream aborted mid-way ends with a pretty-printed {"error": ...} outside the framing
 
     def __init__(self) -> None:
         self.done = False
@@ -70,9 +73,11 @@ class GeminiParser(WireParser):
     def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         chunk = loads_object(message.data)
         error = chunk.get("error")
-        if error:
+        if error:  # a data: event, or JSON written outside the framing (a stream aborted after some chunks)
             self.done = True
-            return (stream_error(error.get("status"), str(error.get("message")), at_ns),)
+            if not isinstance(error, dict):
+                return (stream_error(None, str(error), at_ns),)
+            return (stream_error(error.get("status"), str(error.get("message") or error.get("code")), at_ns),)
         out: list[StreamEvent] = []
         candidates = chunk.get("candidates") or ()
         if any(c.get("index", 0) for c in candidates):  # candidateCount > 1: never merged into the first
