@@ -126,3 +126,22 @@ tests:
     assert [line.strip() for line in lines[1:-1]] == [
         "evals/broken.yaml:4: repeat must be a whole number of 1 or more, not 0",
         "evals/broken.yaml:3: gate 2 is not between 0 and 1"]
+
+
+def test_a_prompts_config_stops_the_load_at_its_line(tmp_path: Path) -> None:
+    """promptfoo merges a prompt's ``config`` (``response_format``, ``temperature``) over each provider's: it changes
+    what is sent, so it is refused at its line, never ignored (promptfoo's examples/f-score writes one)."""
+    result = _eval(tmp_path, """prompts:
+  - label: Sentiment
+    raw: "Classify {{text}}"
+    config:
+      response_format: {type: json_object}
+providers: [fake/x]
+tests:
+  - vars: {text: good}
+""")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == ("workbench: evals/broken.yaml:4: a prompt's 'config' is not supported: promptfoo merges it "
+                        "over the config of every provider the prompt runs on"), result.stderr
+    assert lines[1] == "  hint: move its keys to the providers' config"

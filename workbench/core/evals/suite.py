@@ -220,7 +220,10 @@ def _prompt(ctx: Context, src: Src, loc: Loc, item: Any, number: int) -> list[Su
     if isinstance(item, str):
         return _prompt_text(ctx, src, loc, item, None, number)
     expect(src, loc, item, dict, "a prompt: a name, a text, file://path or a mapping")
-    check_keys(ctx, src, loc, item, _PROMPT_KEYS, frozenset({"config"}), "a prompt")
+    if "config" in item:  # promptfoo merges it over each provider's config: it changes what is sent
+        raise src.error((*loc, "config"), "a prompt's 'config' is not supported: promptfoo merges it over the "
+                        "config of every provider the prompt runs on", "move its keys to the providers' config")
+    check_keys(ctx, src, loc, item, _PROMPT_KEYS, frozenset(), "a prompt")
     label = item.get("label")
     if label is not None:
         label = str(expect(src, (*loc, "label"), label, str, "a label"))
