@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from tests.test_wire_recordings import finish, sse_events, texts
-from tests.test_wire_tools import folded
+from tests.test_wire_tools import calls, folded
 from workbench.core.errors import ProviderStreamError, StreamDecodeError
 from workbench.core.events import ErrorEvent, FinishReason
 from workbench.core.providers.gemini import GeminiParser
+from workbench.core.providers.openai_chat import ChatParser
 from workbench.core.sse import SSEDecoder, SSEMessage
 
 # vercel/ai issue #5217 (gemini-2.0-flash): Gemini aborts the stream with a pretty-printed error, no "data:".
@@ -69,3 +70,60 @@ def test_other_wires_ignore_lines_outside_the_framing() -> None:
     gemini = SSEDecoder(bare_json=True)
     assert [m.data for m in gemini.feed(b'[{\n"error": {"message": "a } inside"}\n}]\ndata: {}\n\n')] == [
         '[{\n"error": {"message": "a } inside"}\n}]', "{}"]
+
+
+def chat_stream(*chunks: str, done: bool = True) -> bytes:
+    return b"".join(b"data: " + c.encode() + b"\n\n" for c in chunks) + (b"data: [DONE]\n\n" if done else b"")
+
+
+def test_gemini_openai_compatible_calls_without_index_or_id_stay_apart() -> None:
+    # Gemini's OpenAI-compatible endpoint (meilisearch#5712, googleapis/python-genai#2868): each call whole, "index"
+    # null and "id" "" (or no index at all), and the reply ends "stop".
+    raw = chat_stream(
+        '{"id":"SKpbaNfgG_7rkdUPhs3joQg","choices":[{"index":0,"delta":{"content":null,"function_call":null,'
+        '"tool_calls":[{"index":null,"id":"","type":"function","function":{"name":"search",'
+        '"arguments":"{\\"q\\":\\"a\\"}"}}],"role":"assistant"},"finish_reason":null}],'
+        '"object":"chat.completion.chunk"}',
+        '{"choices":[{"delta":{"role":"assistant","tool_calls":[{"extra_content":{"google":{"thought_signature":"c2ln"}},'
+        '"function":{"arguments":"{\\"path\\":\\"/app/SKILL.md\\"}","name":"read"},"id":"","type":"function"}]},'
+        '"index":0}],"model":"gemini-3-flash","object":"chat.completion.chunk"}',
+        '{"choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":"stop"}],"object":"chat.completion.chunk"}')
+    record = folded(sse_events(ChatParser(), raw))
+    assert calls(record) == [("", "search", '{"q":"a"}'), ("", "read", '{"path":"/app/SKILL.md"}')]
+    assert record.finish is FinishReason.TOOL_CALLS and record.finish_raw == "stop"
+
+
+def test_ollama_openai_compatible_calls_all_at_index_zero_stay_apart() -> None:
+    # vercel/ai#14277: Ollama labels every call of a turn index 0, each whole with its own id.
+    raw = chat_stream(*(
+        f'{{"id":"chatcmpl-74","object":"chat.completion.chunk","created":1744000000,"model":"qwen3-coder:30b",'
+        f'"system_fingerprint":"fp_ollama","choices":[{{"index":0,"delta":{{"role":"assistant","content":"",'
+        f'"tool_calls":[{{"id":"call_{n}","index":0,"type":"function","function":{{"name":"read_file",'
+        f'"arguments":"{{\\"path\\":\\"{n}\\"}}"}}}}]}},"finish_reason":null}}]}}' for n in ("a", "b")),
+        '{"id":"chatcmpl-74","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant",'
+        '"content":""},"finish_reason":"tool_calls"}]}')
+    record = folded(sse_events(ChatParser(), raw))
+    assert calls(record) == [("call_a", "read_file", '{"path":"a"}'), ("call_b", "read_file", '{"path":"b"}')]
+
+
+def test_indexless_argument_fragments_continue_their_call() -> None:
+    # open-webui/computer#224: Gemini splits one call's arguments across deltas without an index.
+    raw = chat_stream(
+        '{"choices":[{"index":0,"delta":{"tool_calls":[{"id":"function-call-1","type":"function",'
+        '"function":{"name":"get_weather","arguments":"{\\"location\\":"}}]}}]}',
+        '{"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"\\"Sydney\\"}"}}]}}]}',
+        '{"choices":[{"index":0,"delta":{"tool_calls":[{"id":"function-call-2","type":"function",'
+        '"function":{"name":"get_time","arguments":"{}"}}]}}]}',
+        '{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}', done=False)  # no [DONE]: the finish ends it
+    parser = ChatParser()
+    record = folded(sse_events(parser, raw))
+    assert calls(record) == [("function-call-1", "get_weather", '{"location":"Sydney"}'),
+                             ("function-call-2", "get_time", "{}")]
+    assert parser.complete_at_eof() and record.finish is FinishReason.TOOL_CALLS
+
+
+def test_openai_ids_on_every_fragment_do_not_split_a_call() -> None:
+    raw = chat_stream(*(
+        f'{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"call_1","function":{{"name":"f",'
+        f'"arguments":"{piece}"}}}}]}}}}]}}' for piece in ('{\\"a\\"', ":1}")))
+    assert calls(folded(sse_events(ChatParser(), raw))) == [("call_1", "f", '{"a":1}')]

@@ -64,7 +64,7 @@ def openai_usage(raw: dict[str, Any]) -> Usage:
 
 
 class ChatParser(WireParser):
-    __slots__ = ("done", "finished", "refused", "think", "tool_calls")
+    __slots__ = ("call_ids", "call_slots", "done", "finished", "refused", "think", "tool_calls")
 
     def __init__(self) -> None:
         self.done = False
@@ -75,6 +75,31 @@ class ChatParser(WireParser):
         """A ``delta.tool_calls`` came: a compatible server's plain ``stop`` after it reads ``tool_calls``."""
         self.refused = False
         """The model answered with ``delta.refusal``: its finish (``stop`` on the wire) is a refusal."""
+        self.call_slots: dict[object, int] = {}
+        """Each ``tool_calls[].index`` on the wire: the tool call it continues."""
+        self.call_ids: list[tuple[str | None, bool]] = []
+        """Each tool call's id, and whether its name came."""
+
+    def _call_slot(self, call: dict[str, Any]) -> int:
+        """The tool call a ``tool_calls`` entry adds to. OpenAI numbers each call (``index``) and sends its id and
+        name once. Some compatible servers leave ``index`` out (Gemini's: ``null``, ids ``""``) or send ``0`` for every
+        call (Ollama's): an entry with an id other than its call's, or without an index naming a function after a
+        named call, begins a new call; an entry without an index otherwise continues the last call."""
+        wire, call_id, named = call.get("index"), call.get("id"), bool((call.get("function") or {}).get("name"))
+        slot = self.call_slots.get(wire) if wire is not None else len(self.call_ids) - 1 if self.call_ids else None
+        if slot is not None:
+            known_id, known_name = self.call_ids[slot]
+            if (call_id and known_id and call_id != known_id) or (
+                    wire is None and named and known_name and not (call_id and call_id == known_id)):
+                slot = None
+        if slot is None:
+            slot = len(self.call_ids)
+            self.call_ids.append((call_id or None, named))
+        else:
+            known_id, known_name = self.call_ids[slot]
+            self.call_ids[slot] = (known_id or call_id or None, known_name or named)
+        self.call_slots[wire] = slot
+        return slot
 
     def complete_at_eof(self) -> bool:
         """``data: [DONE]`` is the last event, but some compatible servers leave it out: a finish reason is
@@ -119,7 +144,7 @@ class ChatParser(WireParser):
                 self.tool_calls = True
                 for call in calls:
                     function = call.get("function") or {}
-                    out.append(ToolCallDelta(call.get("index", 0), call.get("id"), function.get("name"),
+                    out.append(ToolCallDelta(self._call_slot(call), call.get("id"), function.get("name"),
                                              function.get("arguments") or "", at_ns))
             raw_finish = choice.get("finish_reason")
             if raw_finish:
