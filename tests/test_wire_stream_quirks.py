@@ -3,14 +3,19 @@ without their index, streams cut without a last blank line (bytes as recorded in
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from tests.test_wire_recordings import finish, sse_events, texts
+from tests.test_wire_recordings import ANTHROPIC, GEMINI, OPENAI_GPT4O, RESPONSES, finish, sse_events, texts
 from tests.test_wire_tools import calls, folded
 from workbench.core.errors import ProviderStreamError, StreamDecodeError
-from workbench.core.events import ErrorEvent, FinishReason
+from workbench.core.events import ErrorEvent, FinishReason, StreamEvent
+from workbench.core.providers.anthropic import AnthropicParser
+from workbench.core.providers.base import WireParser
 from workbench.core.providers.gemini import GeminiParser
 from workbench.core.providers.openai_chat import ChatParser
+from workbench.core.providers.openai_responses import ResponsesParser
 from workbench.core.sse import SSEDecoder, SSEMessage
 
 # vercel/ai issue #5217 (gemini-2.0-flash): Gemini aborts the stream with a pretty-printed error, no "data:".
@@ -127,3 +132,39 @@ def test_openai_ids_on_every_fragment_do_not_split_a_call() -> None:
         f'{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"call_1","function":{{"name":"f",'
         f'"arguments":"{piece}"}}}}]}}}}]}}' for piece in ('{\\"a\\"', ":1}")))
     assert calls(folded(sse_events(ChatParser(), raw))) == [("call_1", "f", '{"a":1}')]
+
+
+def shape(events: list[StreamEvent]) -> list[tuple[str, dict[str, object]]]:
+    """The events without their arrival times."""
+    return [(type(e).__name__, {f.name: getattr(e, f.name) for f in dataclasses.fields(e) if f.name != "at_ns"})
+            for e in events]
+
+
+def in_pieces(parser: WireParser, raw: bytes, size: int) -> list[StreamEvent]:
+    """``raw`` fed ``size`` bytes at a time (a CRLF and a UTF-8 sequence split across chunks), as a call reads it."""
+    decoder = SSEDecoder(bare_json=parser.bare_json)
+    out = [e for i in range(0, len(raw), size) for m in decoder.feed(raw[i:i + size]) for e in parser.feed(m, 1)]
+    if not parser.done:
+        out += [e for m in decoder.close() for e in parser.feed(m, 2)]
+    return out
+
+
+@pytest.mark.parametrize(("make", "raw"), [
+    (ChatParser, OPENAI_GPT4O), (ResponsesParser, RESPONSES), (AnthropicParser, ANTHROPIC),
+    (GeminiParser, GEMINI), (GeminiParser, GEMINI_OVERLOADED)])
+@pytest.mark.parametrize("size", [1, 7, 4096])
+def test_recordings_read_alike_with_crlf_without_the_last_blank_line_and_in_pieces(
+        make: type[WireParser], raw: bytes, size: int) -> None:
+    expected = shape(sse_events(make(), raw))
+    assert expected
+    crlf = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n").rstrip(b"\r\n")  # ends on its last data line
+    parser = make()
+    assert shape(in_pieces(parser, crlf, size)) == expected
+    assert parser.complete_at_eof()
+
+
+def test_a_byte_order_mark_opening_the_stream_is_dropped_even_split_across_chunks() -> None:
+    raw = "\ufeff".encode() + OPENAI_GPT4O
+    expected = shape(sse_events(ChatParser(), OPENAI_GPT4O))
+    assert shape(in_pieces(ChatParser(), raw, 1)) == expected
+    assert SSEDecoder().feed(b'data: {}\n\n\xef\xbb\xbfdata: {"a": 1}\n\n') == [SSEMessage("", "{}")]  # only the first

@@ -4,7 +4,7 @@ Lines end at CR, LF or CRLF only (a CRLF may be split across two network chunks)
 as UTF-8 only once complete, so multibyte characters split across chunks are safe, and U+2028 and
 friends inside JSON strings are not line breaks (unlike ``httpx2``'s ``aiter_lines``). Multi-line
 ``data:`` fields are joined with ``\\n``; comment lines are ignored; an ``event:`` with no ``data:``
-yields an empty ``data``.
+yields an empty ``data``; a byte order mark opening the stream is dropped.
 
 At the end of the byte stream, :meth:`SSEDecoder.close` dispatches a last event that lacks its
 terminating blank line (as the official SDKs do: recorded Anthropic streams end that way); whether
@@ -37,8 +37,8 @@ class SSEMessage:
 
 
 class SSEDecoder:
-    __slots__ = ("_bare", "_bare_json", "_data", "_depth", "_event", "_has_fields", "_last_id", "_size", "_skip_lf",
-                 "_tail")
+    __slots__ = ("_bare", "_bare_json", "_bom", "_data", "_depth", "_event", "_has_fields", "_last_id", "_size",
+                 "_skip_lf", "_tail")
 
     def __init__(self, *, bare_json: bool = False) -> None:
         self._bare_json = bare_json
@@ -47,6 +47,8 @@ class SSEDecoder:
         self._depth = 0
         """Brackets opened minus closed in those lines (google-genai's count): the value is whole once it falls to 0
         (a bracket inside a string may keep it above: the value is then handed on at the end of the stream)."""
+        self._bom = True
+        """The first line is still to come: a UTF-8 byte order mark opening the stream is dropped (WHATWG)."""
         self._tail = b""
         self._skip_lf = False
         self._event = ""
@@ -76,6 +78,9 @@ class SSEDecoder:
         return out
 
     def _line(self, raw: bytes, out: list[SSEMessage]) -> None:
+        if self._bom:
+            self._bom = False
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
         if not raw:
             if self._has_fields:
                 out.append(SSEMessage(self._event, "\n".join(self._data), self._last_id))
