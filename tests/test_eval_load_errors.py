@@ -128,20 +128,23 @@ tests:
         "evals/broken.yaml:3: gate 2 is not between 0 and 1"]
 
 
-def test_a_prompts_config_stops_the_load_at_its_line(tmp_path: Path) -> None:
-    """promptfoo merges a prompt's ``config`` (``response_format``, ``temperature``) over each provider's: it changes
-    what is sent, so it is refused at its line, never ignored (promptfoo's examples/f-score writes one)."""
-    result = _eval(tmp_path, """prompts:
+
+def test_a_prompts_config_with_targets_on_the_command_line_stops_the_load(tmp_path: Path) -> None:
+    """promptfoo merges a prompt's ``config`` over the suite's providers'; ``-t`` replaces those providers, so the
+    calls would differ from what the suite says: refused at the prompt's line, never dropped."""
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "broken.yaml").write_text("""prompts:
   - label: Sentiment
     raw: "Classify {{text}}"
     config:
       response_format: {type: json_object}
-providers: [fake/x]
+providers: [openai:chat:gpt-4.1-mini]
 tests:
   - vars: {text: good}
-""")
+""", encoding="utf-8")
+    result = workbench("eval", "evals/broken.yaml", "-t", "fake/x", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
-    assert lines[0] == ("workbench: evals/broken.yaml:4: a prompt's 'config' is not supported: promptfoo merges it "
-                        "over the config of every provider the prompt runs on"), result.stderr
-    assert lines[1] == "  hint: move its keys to the providers' config"
+    assert lines[0] == ("workbench: evals/broken.yaml:4: a prompt's config is merged over the suite's providers, "
+                        "and -t replaces them"), result.stderr
+    assert lines[1] == "  hint: run without -t, or put the prompt's config in the suite's providers"

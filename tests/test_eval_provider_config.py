@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -141,6 +142,47 @@ def test_the_same_provider_twice_with_two_configs_is_two_columns_cached_apart(
     cells = workbench("evals", "show", str(summary["run"]), "--format", "json", cwd=tmp_path)
     assert cells.returncode == 0, cells.stderr
     assert "cold" in cells.stdout and "team" in cells.stdout
+
+
+def test_a_prompts_config_is_merged_over_each_providers_config_for_that_prompt(
+        tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    """promptfoo's providers read ``{...provider config, ...prompt.config}``: a prompt's ``response_format`` and
+    ``temperature`` go out with that prompt only, over the provider's (as in promptfoo's examples/f-score)."""
+    marker = uuid.uuid4().hex[:8]
+    suite = workspace_suite(tmp_path, f"""\
+        prompts:
+          - label: plain
+            raw: "Plain {{{{topic}}}}"
+          - label: strict
+            raw: "Strict {{{{topic}}}}"
+            config:
+              temperature: 0.25
+              response_format: {{type: json_object}}
+        providers:
+          - id: openai:chat:fake-model@tokens=2,id={marker}
+            config: {{apiBaseUrl: "{fake_server.base_url}/v1", apiKey: sk-a-0000000000, temperature: 0.9}}
+        tests: [{{vars: {{topic: tea}}}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 0, result.stderr
+    assert "not supported" not in result.stderr
+    bodies = [cast(dict[str, Any], entry["params"]) for entry in _sent(fake_server, marker)]
+    assert sorted((body["temperature"], str(body.get("response_format"))) for body in bodies) == [
+        (0.25, "{'type': 'json_object'}"), (0.9, "None")]
+
+
+def test_a_prompts_config_the_provider_cannot_take_fails_at_the_prompts_line(tmp_path: Path) -> None:
+    suite = workspace_suite(tmp_path, """\
+        prompts:
+          - raw: "Hi"
+            config: {response_format: {type: json_object}}
+        providers: [anthropic:messages:claude-sonnet-4-5]
+        tests: [{vars: {}}]
+        """)
+    result = _eval(suite)
+    assert result.returncode == 2
+    assert result.stderr.startswith("workbench: evals/suite.yaml:3: "), result.stderr
+    assert "response_format" in result.stderr
 
 
 def test_a_grader_on_its_own_base_url_with_its_own_key(tmp_path: Path, fake_server: FakeServerProcess) -> None:

@@ -213,6 +213,9 @@ class SuitePrompt:
     JSON (:func:`~workbench.core.evals.prompt_render.rendered_prompt`), not one text."""
     folder: Path | None = None
     """Where a workspace prompt's attachment paths are relative to (its ``prompts/`` folder)."""
+    on_targets: Mapping[str, SuiteTarget] = field(default_factory=dict)
+    """promptfoo's prompt ``config``: by target label, the target this prompt runs on instead (that provider's
+    config with the prompt's merged over it); a target not named here runs it as it is."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,7 +195,7 @@ def cells(suite: Suite, repeat: int, targets: Sequence[SuiteTarget] | None = Non
                 if not target.runs(prompt.label) or not test.runs(prompt.label, target):  # promptfoo's filters
                     continue
                 for index in range(repeat):
-                    yield Cell(test, prompt, target, index)
+                    yield Cell(test, prompt, prompt.on_targets.get(target.label, target), index)
 
 
 def cache_key(target: str, request: ChatRequest, repeat: int) -> str:

@@ -77,7 +77,7 @@ _EVALUATE_KEYS = frozenset({"repeat", "maxConcurrency", "delay", "cache", "timeo
 _EVALUATE_PROMPTFOO = frozenset({"showProgressBar", "generateSuggestions", "interactiveProviders"})
 _TARGET_KEYS = frozenset({"id", "label", "config", "transform", "prompts", "delay"})
 _TARGET_PROMPTFOO = frozenset({"inputs"})
-_PROMPT_KEYS = frozenset({"id", "label", "raw", "system", "messages"})
+_PROMPT_KEYS = frozenset({"id", "label", "raw", "system", "messages", "config"})
 _REF = re.compile(NAME_PATTERN.removesuffix("$") + "(@.+)?$")
 
 
@@ -97,6 +97,10 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     prompts = ctx.collect(functools.partial(_prompts, ctx, src, data)) or ()
     ctx.prompt_labels = tuple(p.label for p in prompts)
     targets = ctx.collect(functools.partial(_targets, ctx, src, data, targets_given, prompts)) or ()
+    if ctx.prompt_configs and targets_given:
+        ctx.collect(functools.partial(_prompt_config_with_targets, src, ctx.prompt_configs))
+    prompts = tuple(dataclasses.replace(p, on_targets=ctx.prompt_targets[p.label]) if p.label in ctx.prompt_targets
+                    else p for p in prompts)
     default = None
     if data.get("defaultTest") is not None:
         default = ctx.collect(functools.partial(_default_test, ctx, src, data["defaultTest"]))
@@ -220,10 +224,15 @@ def _prompt(ctx: Context, src: Src, loc: Loc, item: Any, number: int) -> list[Su
     if isinstance(item, str):
         return _prompt_text(ctx, src, loc, item, None, number)
     expect(src, loc, item, dict, "a prompt: a name, a text, file://path or a mapping")
-    if "config" in item:  # promptfoo merges it over each provider's config: it changes what is sent
-        raise src.error((*loc, "config"), "a prompt's 'config' is not supported: promptfoo merges it over the "
-                        "config of every provider the prompt runs on", "move its keys to the providers' config")
     check_keys(ctx, src, loc, item, _PROMPT_KEYS, frozenset(), "a prompt")
+    prompts = _prompt_mapping(ctx, src, loc, item, number)
+    if item.get("config") is not None:  # merged over each provider's config in :func:`_targets`
+        config = expect(src, (*loc, "config"), item["config"], dict, "a mapping of provider settings")
+        ctx.prompt_configs.update({p.label: ((*loc, "config"), config) for p in prompts})
+    return prompts
+
+
+def _prompt_mapping(ctx: Context, src: Src, loc: Loc, item: dict[str, Any], number: int) -> list[SuitePrompt]:
     label = item.get("label")
     if label is not None:
         label = str(expect(src, (*loc, "label"), label, str, "a label"))
@@ -405,8 +414,42 @@ def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool,
         if target is None:
             continue
         ctx.collect(functools.partial(_check_attachments, src, loc, target, prompts))
-        out.append(_apart(src, loc, target, out))
+        target = _apart(src, loc, target, out)
+        ctx.collect(functools.partial(_prompt_configs, ctx, src, loc, item, target))
+        out.append(target)
     return tuple(out)
+
+
+def _prompt_config_with_targets(src: Src, configs: Mapping[str, tuple[Loc, dict[str, Any]]]) -> None:
+    """A prompt's ``config`` is merged over the suite's providers' configs; targets given with ``-t`` have none to
+    merge it into, so the run would send something other than the suite says: refused at the prompt's line."""
+    prompt_loc = next(iter(configs.values()))[0]
+    raise src.error(prompt_loc, "a prompt's config is merged over the suite's providers, and -t replaces them",
+                    "run without -t, or put the prompt's config in the suite's providers")
+
+
+def _prompt_configs(ctx: Context, src: Src, loc: Loc, item: Any, target: SuiteTarget) -> None:
+    """promptfoo's prompt ``config``: for each prompt that has one and runs on ``target``, the target it runs on
+    instead, its provider's config with the prompt's merged over it (as promptfoo's providers merge
+    ``context.prompt.config``); a key the target cannot take fails at the prompt's line."""
+    if target.local is not None:
+        return
+    own: Any = {}
+    own_loc: Loc = loc
+    if isinstance(item, dict) and "id" in item:
+        own, own_loc = item.get("config") or {}, (*loc, "config")
+    elif isinstance(item, dict) and len(item) == 1:
+        key = next(iter(item))
+        own, own_loc = (item[key] or {}).get("config") or {}, (*loc, key, "config")
+    shown = target.written_id or target.ref
+    for label, (prompt_loc, config) in ctx.prompt_configs.items():
+        if not target.runs(label):
+            continue
+        provider_config(ctx, src, prompt_loc, config, target.ref, shown)  # its own keys, checked at its line
+        params, endpoint = provider_config(ctx, src, own_loc if own else prompt_loc, {**own, **config},
+                                           target.ref, shown)
+        ctx.prompt_targets.setdefault(label, {})[target.label] = dataclasses.replace(
+            target, params=params, endpoint=endpoint)
 
 
 def _check_attachments(src: Src, loc: Loc, target: SuiteTarget, prompts: tuple[SuitePrompt, ...]) -> None:

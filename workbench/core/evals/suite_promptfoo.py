@@ -70,6 +70,10 @@ class Context:
     """Texts of files not written yet, by resolved path: read as if they were (a suite checked before writing)."""
     prompt_labels: tuple[str, ...] = ()
     """The suite's prompts, once read (what a provider's ``prompts`` filter names)."""
+    prompt_configs: dict[str, tuple[Loc, dict[str, Any]]] = field(default_factory=dict)
+    """promptfoo's prompt ``config`` by prompt label, with where it is written."""
+    prompt_targets: dict[str, dict[str, SuiteTarget]] = field(default_factory=dict)
+    """By prompt label, the targets (by label) with its ``config`` merged in (:attr:`SuitePrompt.on_targets`)."""
     judges: dict[str, SuiteTarget] = field(default_factory=dict)
     """Judges and assertion providers written with a ``config``, by the name they go by (:attr:`Suite.judges`)."""
 
