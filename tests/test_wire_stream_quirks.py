@@ -4,6 +4,7 @@ without their index, streams cut without a last blank line (bytes as recorded in
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -168,3 +169,40 @@ def test_a_byte_order_mark_opening_the_stream_is_dropped_even_split_across_chunk
     expected = shape(sse_events(ChatParser(), OPENAI_GPT4O))
     assert shape(in_pieces(ChatParser(), raw, 1)) == expected
     assert SSEDecoder().feed(b'data: {}\n\n\xef\xbb\xbfdata: {"a": 1}\n\n') == [SSEMessage("", "{}")]  # only the first
+
+
+def responses_stream(*events: str) -> bytes:
+    return b"".join(b"event: " + json.loads(e)["type"].encode() + b"\ndata: " + e.encode() + b"\n\n" for e in events)
+
+
+def test_responses_function_call_sent_whole_in_its_items() -> None:
+    # A compatible server that sends no arguments events: the item's output_item.done carries them.
+    raw = responses_stream(
+        '{"type":"response.output_item.added","output_index":0,"item":{"id":"fc_1","type":"function_call",'
+        '"status":"in_progress","arguments":"","call_id":"call_1","name":"get_weather"},"sequence_number":1}',
+        '{"type":"response.output_item.done","output_index":0,"item":{"id":"fc_1","type":"function_call",'
+        '"status":"completed","arguments":"{\\"city\\":\\"Oslo\\"}","call_id":"call_1","name":"get_weather"},'
+        '"sequence_number":2}',
+        '{"type":"response.completed","response":{"status":"completed","usage":{"input_tokens":5,"output_tokens":7}},'
+        '"sequence_number":3}')
+    record = folded(sse_events(ResponsesParser(), raw))
+    assert calls(record) == [("call_1", "get_weather", '{"city":"Oslo"}')]
+    assert record.finish is FinishReason.TOOL_CALLS
+
+
+def test_responses_failed_recording_and_a_failure_without_a_reason() -> None:
+    # vercel/ai openai-response-failed-only.1 (gpt-4o-mini): response.created, then response.failed.
+    raw = responses_stream(
+        '{"type":"response.created","sequence_number":0,"response":{"id":"resp_test_failed_001","object":"response",'
+        '"status":"in_progress","error":null,"incomplete_details":null,"model":"gpt-4o-mini","output":[],"usage":null}}',
+        '{"type":"response.failed","sequence_number":1,"response":{"id":"resp_test_failed_001","object":"response",'
+        '"status":"failed","error":{"code":"rate_limit_exceeded","message":"Request too large for gpt-4o-mini in '
+        'organization on tokens per min (TPM): Limit 30000, Requested 35364."},"incomplete_details":null,'
+        '"model":"gpt-4o-mini","output":[],"usage":null}}')
+    parser = ResponsesParser()
+    events = sse_events(parser, raw)
+    assert parser.done and isinstance(events[-1], ErrorEvent)
+    assert events[-1].kind == "rate_limit_exceeded" and "Limit 30000" in events[-1].message
+    bare = sse_events(ResponsesParser(), responses_stream(
+        '{"type":"response.failed","response":{"status":"failed","error":null,"usage":null}}'))
+    assert isinstance(bare[0], ErrorEvent) and bare[0].message == "the response failed without a reason"

@@ -38,7 +38,7 @@ from workbench.core.sse import SSEMessage
 _REFUSAL_EVENTS = frozenset({"response.refusal.delta", "response.refusal.done"})
 _REASONING_EVENTS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 _TOOL_EVENTS = frozenset({"response.output_item.added", "response.function_call_arguments.delta",
-                          "response.function_call_arguments.done"})
+                          "response.function_call_arguments.done", "response.output_item.done"})
 _ITEM_EVENTS = frozenset({"response.output_item.added", "response.output_item.done"})
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
 
@@ -83,7 +83,8 @@ class ResponsesParser(WireParser):
 
     def _tool_call(self, kind: str, data: dict[str, Any], at_ns: int) -> tuple[StreamEvent, ...]:
         """``function_call`` items: begun by ``output_item.added`` (id, name), then arguments deltas; a
-        ``.done`` without any delta before it carries the whole arguments."""
+        ``.done`` without any delta before it carries the whole arguments, and so does the item's
+        ``output_item.done`` when neither came (a compatible server that sends the item whole)."""
         key = data.get("output_index")
         if kind == "response.output_item.added":
             item = data.get("item") or {}
@@ -102,7 +103,8 @@ class ResponsesParser(WireParser):
         if call[1]:  # response.function_call_arguments.done after its deltas
             return ()
         call[1] = True
-        return (ToolCallDelta(call[0], None, None, data.get("arguments") or "", at_ns),)
+        source = data.get("item") or {} if kind == "response.output_item.done" else data
+        return (ToolCallDelta(call[0], None, None, source.get("arguments") or "", at_ns),)
 
     def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         if self.done:
@@ -141,7 +143,7 @@ class ResponsesParser(WireParser):
                 error_kind, error_message = nested.get("type") or nested.get("code"), nested.get("message")
             else:  # the documented flat shape: {"type": "error", "code": ..., "message": ...}
                 error_kind, error_message = data.get("code"), data.get("message")
-            return (stream_error(error_kind, str(error_message), at_ns),)
+            return (stream_error(error_kind, str(error_message or "the response failed without a reason"), at_ns),)
         return ()
 
 
