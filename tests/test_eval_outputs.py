@@ -110,6 +110,27 @@ def test_every_extension_writes_its_format_with_metadata(tmp_path: Path) -> None
     assert '"owner": "ann"' in report  # our own JSON report carries it too
 
 
+def test_named_scores_are_the_weighted_mean_of_the_assertions_naming_each_metric(tmp_path: Path) -> None:
+    """promptfoo's ``namedScores``: two assertions of one metric give their weighted mean (not the last one's
+    score); a weight-0 assertion, which only reports, gives its own score (promptfoo's examples/f-score)."""
+    (tmp_path / "evals").mkdir()
+    suite = tmp_path / "evals" / "metrics.yaml"
+    suite.write_text("""prompts: ["alpha beta"]
+providers: [echo]
+tests:
+  - assert:
+      - {type: contains, value: alpha, metric: recall, weight: 3}
+      - {type: contains, value: gamma, metric: recall}
+      - {type: javascript, value: "output.includes('beta') ? 1 : 0", metric: true_positives, weight: 0}
+      - {type: icontains, value: ALPHA, metric: style}
+""", encoding="utf-8")
+    out = tmp_path / "results.json"
+    result = _run(suite, "-o", str(out))
+    assert result.returncode == 1, result.stderr  # gamma is missing
+    (record,) = json.loads(out.read_text(encoding="utf-8"))["results"]["results"]
+    assert record["namedScores"] == {"recall": 0.75, "true_positives": 1.0, "style": 1.0}
+
+
 def test_bad_outputs_are_refused_in_one_line_before_any_run(tmp_path: Path) -> None:
     suite = _suite(tmp_path)
     (tmp_path / "folder.json").mkdir()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import IO, Any
 import yaml
 
 from workbench.core.errors import ConfigError, WorkbenchError
-from workbench.core.evals.model import CellResult, RunReport, Suite, SuitePrompt
+from workbench.core.evals.model import CellResult, Grading, RunReport, Suite, SuitePrompt
 from workbench.core.evals.redaction import stored_grading, stored_observation
 from workbench.core.evals.report_formats import render
 from workbench.core.traces.redact import Redactor
@@ -107,6 +107,19 @@ def write_output(path: Path, report: RunReport, fmt: str, names: SuiteNames | No
                              f"the run is stored: `workbench evals show {report.run.id}` shows it") from None
 
 
+def named_scores(gradings: Sequence[Grading]) -> dict[str, float]:
+    """promptfoo's ``namedScores``: by metric, the weighted mean of the scores of the assertions naming it (an
+    assertion of weight 0, which only reports, counts with weight 1, so its metric is its score)."""
+    totals: dict[str, list[float]] = {}
+    for grading in gradings:
+        if grading.metric:
+            weight = grading.weight or 1.0
+            total = totals.setdefault(grading.metric, [0.0, 0.0])
+            total[0] += grading.score * weight
+            total[1] += weight
+    return {metric: score / weight for metric, (score, weight) in totals.items()}
+
+
 def result_record(result: CellResult, names: SuiteNames | None = None) -> dict[str, Any]:
     """One result as promptfoo's output holds it (``results.results[]``)."""
     observation, key = result.observation, result.key
@@ -130,7 +143,7 @@ def result_record(result: CellResult, names: SuiteNames | None = None) -> dict[s
         "gradingResult": {"pass": result.passed, "score": result.score,
                           "reason": "; ".join(reasons) if reasons else "All assertions passed",
                           "componentResults": components},
-        "namedScores": {g.metric: g.score for g in result.gradings if g.metric},
+        "namedScores": named_scores(result.gradings),
         "error": observation.error,
         "failureReason": failure,
         "metadata": observation.metadata,
