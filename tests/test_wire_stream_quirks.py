@@ -206,3 +206,18 @@ def test_responses_failed_recording_and_a_failure_without_a_reason() -> None:
     bare = sse_events(ResponsesParser(), responses_stream(
         '{"type":"response.failed","response":{"status":"failed","error":null,"usage":null}}'))
     assert isinstance(bare[0], ErrorEvent) and bare[0].message == "the response failed without a reason"
+
+
+def test_chat_errors_that_are_no_error_key_still_fail_the_call() -> None:
+    # OpenRouter and vLLM end a failed generation with finish_reason "error"; FastChat-style servers send the error
+    # object itself ({"object": "error", ...}) as a chunk.
+    failed = sse_events(ChatParser(), chat_stream(
+        '{"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"par"}}]}',
+        '{"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":""},'
+        '"finish_reason":"error"}]}'))
+    record = folded(failed)
+    assert record.text == "par" and isinstance(record.error, ProviderStreamError)
+    bare = sse_events(ChatParser(), chat_stream(
+        '{"object":"error","message":"This model\'s maximum context length is 4096 tokens.",'
+        '"type":"BadRequestError","param":null,"code":400}'))
+    assert isinstance(bare[0], ErrorEvent) and bare[0].kind == "BadRequestError" and "4096" in bare[0].message

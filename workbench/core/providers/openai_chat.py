@@ -113,7 +113,7 @@ class ChatParser(WireParser):
             return self.think.flush(at_ns)
         chunk = loads_object(data)
         usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")  # Groq: x_groq.usage
-        error = chunk.get("error")
+        error = chunk.get("error") or (chunk if chunk.get("object") == "error" else None)  # FastChat: bare
         if error:  # an OpenRouter error chunk may carry the usage so far
             self.done = True
             counted = [UsageEvent(openai_usage(usage), at_ns)] if usage else []
@@ -147,7 +147,10 @@ class ChatParser(WireParser):
                     out.append(ToolCallDelta(self._call_slot(call), call.get("id"), function.get("name"),
                                              function.get("arguments") or "", at_ns))
             raw_finish = choice.get("finish_reason")
-            if raw_finish:
+            if raw_finish == "error":  # OpenRouter, vLLM: the generation failed after the reply began
+                self.done = True
+                out.append(stream_error("error", 'the provider ended the reply with finish_reason "error"', at_ns))
+            elif raw_finish:
                 self.finished = True
                 out.extend(self.think.flush(at_ns))
                 reason = (FinishReason.CONTENT_FILTER if self.refused
