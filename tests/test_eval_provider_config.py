@@ -3,6 +3,7 @@ the judges; keys that cannot be honoured fail the load at their line; a key give
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any, cast
@@ -169,6 +170,38 @@ def test_a_prompts_config_is_merged_over_each_providers_config_for_that_prompt(
     bodies = [cast(dict[str, Any], entry["params"]) for entry in _sent(fake_server, marker)]
     assert sorted((body["temperature"], str(body.get("response_format"))) for body in bodies) == [
         (0.25, "{'type': 'json_object'}"), (0.9, "None")]
+
+
+def test_a_json_schema_reply_reaches_code_assertions_parsed_as_promptfoos_openai_provider_hands_it_on(
+        tmp_path: Path, fake_server: FakeServerProcess) -> None:
+    """promptfoo's OpenAI chat provider parses a reply asked for with ``response_format: {type: json_schema}``
+    (``output.sentiment`` in examples/f-score); with ``json_object`` the output stays the text."""
+    base = f'apiBaseUrl: "{fake_server.base_url}/v1"\n              apiKey: sk-a-0000000000'
+    suite = workspace_suite(tmp_path, f"""\
+        prompts: ["Classify this"]
+        providers:
+          - id: openai:chat:fake-model@tokens=3,json=1
+            label: schema
+            config:
+              {base}
+              response_format: {{type: json_schema, json_schema: {{name: a, schema: {{type: object}}}}}}
+          - id: openai:chat:fake-model@tokens=3,json=1
+            label: object
+            config:
+              {base}
+              response_format: {{type: json_object}}
+        tests:
+          - assert:
+              - type: javascript
+                value: "typeof output === 'object' && output.answer.split(' ').length === 3"
+              - type: is-json
+        """)
+    out = tmp_path / "results.json"
+    result = _eval(suite, None, "-o", str(out))
+    assert result.returncode == 1, result.stderr  # the json_object column fails the javascript assertion
+    records = json.loads(out.read_text(encoding="utf-8"))["results"]["results"]
+    verdicts = {r["provider"]["label"]: [c["pass"] for c in r["gradingResult"]["componentResults"]] for r in records}
+    assert verdicts == {"schema": [True, True], "object": [False, True]}
 
 
 def test_a_prompts_config_the_provider_cannot_take_fails_at_the_prompts_line(tmp_path: Path) -> None:

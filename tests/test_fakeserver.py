@@ -164,6 +164,26 @@ async def test_chat_usage_flags_and_length(client: httpx2.AsyncClient) -> None:
     assert full["choices"][0]["message"]["content"] == expected_text("m", PROMPT, 3)
 
 
+async def test_chat_json_mode_replies_with_a_json_object_of_the_same_words(client: httpx2.AsyncClient) -> None:
+    """With ``json=1``, ``response_format`` ``json_object`` / ``json_schema`` answers JSON, as OpenAI does:
+    ``{"answer": text}``, streamed in as many tokens as the plain reply (the braces ride on the first and last);
+    without it, or without a ``response_format``, the plain words."""
+    plain = await client.post("/v1/chat/completions", json={**chat_body("m@tokens=4,json=1"), "stream": False})
+    assert plain.json()["choices"][0]["message"]["content"] == expected_text("m", PROMPT, 4)
+    unasked = await client.post("/v1/chat/completions", json={**chat_body("m@tokens=4"), "stream": False,
+                                                              "response_format": {"type": "json_object"}})
+    assert unasked.json()["choices"][0]["message"]["content"] == expected_text("m", PROMPT, 4)
+    for fmt in ({"type": "json_object"}, {"type": "json_schema", "json_schema": {"name": "a", "schema": {}}}):
+        r = await client.post("/v1/chat/completions", json={**chat_body("m@tokens=4,json=1"), "stream": False,
+                                                            "response_format": fmt})
+        assert json.loads(r.json()["choices"][0]["message"]["content"]) == {"answer": expected_text("m", PROMPT, 4)}
+        body = chat_body("m@tokens=4,json=1", response_format=fmt, stream_options={"include_usage": True})
+        chunks = [json.loads(d) for d in sse_data((await client.post("/v1/chat/completions", json=body)).content)[:-1]]
+        text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+        assert json.loads(text) == {"answer": expected_text("m", PROMPT, 4)}
+        assert chunks[-1]["usage"]["completion_tokens"] == 4
+
+
 # -------------------------------------------------------------------------------- openai responses
 async def test_responses_stream_framing(client: httpx2.AsyncClient) -> None:
     body = {"model": "gpt-5@tokens=4,reasoning=2", "instructions": "be brief", "input": PROMPT, "stream": True}

@@ -66,6 +66,9 @@ value is rejected with a 400 in the provider's real error body, naming the key):
                 the ids the server makes up (response, message, chunk and request ids) are zeros, its
                 wall clock (``created``, ``created_at``) reads 2023-11-14T22:13:20Z, Ollama's durations
                 are 1 ms each. For comparing a stream byte for byte, e.g. through a proxy and direct.
+``json``        1: a Chat Completions request whose ``response_format`` is ``json_object`` or ``json_schema``
+                is answered in JSON, as OpenAI answers it: ``{"answer": "<the reply's words>"}`` in as
+                many tokens as the plain reply (no schema is followed).
 
 Hostile keys (what a broken proxy, gateway or captive portal does to a client):
 
@@ -142,7 +145,7 @@ KEYS: tuple[str, ...] = (
     "ttft", "tps", "tokens", "usage", "reasoning", "status", "fail",
     "retry_after", "id", "hang", "disconnect", "malformed", "refusal",
     "cut_error_body", "huge_error", "html", "redirect", "bad_gzip", "bad_shape", "huge_line", "overrun",
-    "echo_key", "tools", "tool_deltas", "cache", "pause", "fixed", "interleaved",
+    "echo_key", "tools", "tool_deltas", "cache", "pause", "fixed", "interleaved", "json",
 )  # fmt: skip
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -152,7 +155,7 @@ BAD_SHAPES: tuple[str, ...] = tuple(_SHAPES)
 FAIL_ALWAYS = 2**62  # the fail count of cut_error_body / huge_error / html without an explicit ``fail``
 _EXCLUSIVE = ("html", "cut_error_body", "huge_error", "huge_line")
 _FLAG_KEYS = ("cut_error_body", "huge_error", "html", "bad_gzip", "huge_line", "overrun", "refusal", "echo_key",
-              "cache", "pause", "fixed", "interleaved")
+              "cache", "pause", "fixed", "interleaved", "json")
 
 MAX_TOKENS_LIMIT = 10_000_000
 MAX_TOOL_CALLS = 64
@@ -198,6 +201,7 @@ class Scenario:
     tool_deltas: int = 3
     cache: bool = False
     fixed: bool = False
+    json: bool = False
     pairs: tuple[tuple[str, str], ...] = field(default=())
 
     def counter_key(self, wire: str) -> tuple[str, str, str]:
@@ -342,6 +346,7 @@ def parse_model(model: str) -> Scenario:
         interleaved=flags.get("interleaved", False),
         cache=flags.get("cache", False),
         fixed=flags.get("fixed", False),
+        json=flags.get("json", False),
         tools=0 if get("tools") is None else _integer("tools", values["tools"], minimum=0, maximum=MAX_TOOL_CALLS),
         tool_deltas=3 if get("tool_deltas") is None
         else _integer("tool_deltas", values["tool_deltas"], minimum=1, maximum=MAX_TOKENS_LIMIT),

@@ -49,6 +49,7 @@ from workbench.core.evals.comparisons import (
     judge_identity,
 )
 from workbench.core.evals.embeddings import DEFAULT_EMBEDDING_TARGET, embed
+from workbench.core.evals.json_schema_output import schema_output
 from workbench.core.evals.judging import judge_request
 from workbench.core.evals.local_providers import LocalProviderError, local_answer
 from workbench.core.evals.model import (
@@ -525,6 +526,7 @@ class EvalRunner:
         else:  # the store keeps the prompt redacted: the judges and python assertions see it whole
             observation.vars, observation.prompt_text = dict(variables), sent
         observation.text = structured_output(wire_of(cell.target.ref), observation.text, observation.tool_calls)
+        observation.text = schema_output(wire_of(cell.target.ref), cell.target.endpoint, observation.text)
         try:
             observation = await transformed_output(observation, cell.target, cell.test, self.base_dir)
         except TransformError as exc:

@@ -136,6 +136,10 @@ class Prompt:
     is text, so a tool loop ends."""
     reasoning_off: bool = False
     """The request turned reasoning off (:func:`workbench.fakeserver.wire.reasoning.reasoning_off`): none streams."""
+    json_reply: bool = False
+    """The request asks for JSON (OpenAI Chat's ``response_format`` ``json_object`` or ``json_schema``): with the
+    scenario's ``json``, the reply text is ``{"answer": "<the reply's words>"}``, its braces on the first and last
+    token."""
 
 
 def content_text(content: Any) -> str:
@@ -198,7 +202,8 @@ class Generation:
         return self.reasoning_count + self.text_count + sum(call.tokens for call in self.tool_calls)
 
     def text_tokens(self) -> Iterator[str]:
-        return iter_tokens(self.model, self.prompt.last_user, self.text_count, "text")
+        tokens = iter_tokens(self.model, self.prompt.last_user, self.text_count, "text")
+        return json_tokens(list(tokens)) if self.prompt.json_reply and self.scenario.json else tokens
 
     def reasoning_tokens(self) -> Iterator[str]:
         return iter_tokens(self.model, self.prompt.last_user, self.reasoning_count, "reasoning")
@@ -208,6 +213,15 @@ class Generation:
 
     def reasoning(self) -> str:
         return "".join(self.reasoning_tokens())
+
+
+def json_tokens(tokens: list[str]) -> Iterator[str]:
+    """``tokens`` as the JSON object ``{"answer": "..."}`` (a reply in JSON mode), as many tokens as before."""
+    if not tokens:
+        return iter(())
+    tokens[0] = '{"answer": "' + tokens[0]
+    tokens[-1] += '"}'
+    return iter(tokens)
 
 
 def plan(prompt: Prompt, scenario: Scenario, request_id: str, created: int, received_ns: int) -> Generation:

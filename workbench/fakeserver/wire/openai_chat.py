@@ -153,8 +153,10 @@ class OpenAIChatWire(OpenAIWire):
             max_tokens = optional_int(body, "max_tokens")
         options = body.get("stream_options")
         include_usage = isinstance(options, Mapping) and options.get("include_usage") is True
+        fmt = body.get("response_format")
+        json_reply = isinstance(fmt, Mapping) and fmt.get("type") in ("json_object", "json_schema")
         return Prompt(model, texts, last_user, max_tokens, body.get("stream") is True, include_usage,
-                      tools=tools_of(self.name, body))
+                      tools=tools_of(self.name, body), json_reply=json_reply)
 
     def renderer(self, gen: Generation) -> StreamRenderer:
         return ChatRenderer(gen)
