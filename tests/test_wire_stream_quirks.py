@@ -221,3 +221,74 @@ def test_chat_errors_that_are_no_error_key_still_fail_the_call() -> None:
         '{"object":"error","message":"This model\'s maximum context length is 4096 tokens.",'
         '"type":"BadRequestError","param":null,"code":400}'))
     assert isinstance(bare[0], ErrorEvent) and bare[0].kind == "BadRequestError" and "4096" in bare[0].message
+
+
+def gemini_stream(*chunks: str) -> bytes:
+    return b"".join(b"data: " + c.encode() + b"\r\n\r\n" for c in chunks)
+
+
+def gemini_call_chunk(call: str, *, signature: str = "", end: str = "") -> str:
+    signed = f',"thoughtSignature":"{signature}"' if signature else ""
+    return (f'{{"candidates":[{{"content":{{"role":"model","parts":[{{"functionCall":{call}{signed}}}]}}{end}}}],'
+            '"usageMetadata":{"trafficType":"ON_DEMAND"},"modelVersion":"gemini-3.1-pro-preview",'
+            '"createTime":"2026-04-02T17:03:50.399550Z","responseId":"dqHOab6xGLzWodAPkPuViA4"}')
+
+
+def test_gemini_streamed_function_call_arguments_are_assembled() -> None:
+    # vercel/ai google-stream-tool-call-arguments (gemini-3.1-pro-preview, streamFunctionCallArguments): two calls,
+    # each named with willContinue, its arguments as partialArgs pieces, ended by an empty functionCall.
+    usage = (',"usageMetadata":{"promptTokenCount":26,"candidatesTokenCount":23,"totalTokenCount":181,'
+             '"thoughtsTokenCount":132}')
+    raw = gemini_stream(
+        gemini_call_chunk('{"name":"getWeather","willContinue":true}', signature="CiMBjz1rX25K"),
+        gemini_call_chunk('{"partialArgs":[{"jsonPath":"$.location","stringValue":"Boston","willContinue":true}],'
+                          '"willContinue":true}'),
+        gemini_call_chunk('{"partialArgs":[{"jsonPath":"$.location","stringValue":""}],"willContinue":true}'),
+        gemini_call_chunk("{}"),
+        gemini_call_chunk('{"name":"getWeather","willContinue":true}'),
+        gemini_call_chunk('{"partialArgs":[{"jsonPath":"$.location","stringValue":"San Francisco",'
+                          '"willContinue":true}],"willContinue":true}'),
+        gemini_call_chunk('{"partialArgs":[{"jsonPath":"$.location","stringValue":""}],"willContinue":true}'),
+        gemini_call_chunk("{}", end=',"finishReason":"STOP"').replace(',"usageMetadata":{"trafficType":"ON_DEMAND"}',
+                                                                       usage))
+    record = folded(sse_events(GeminiParser(), raw))
+    assert calls(record) == [("", "getWeather", '{"location":"Boston"}'),
+                             ("", "getWeather", '{"location":"San Francisco"}')]
+    assert record.tool_calls[0].signature == "CiMBjz1rX25K"
+    assert record.finish is FinishReason.TOOL_CALLS
+    assert record.usage is not None and record.usage.output_tokens == 23 + 132
+
+
+def test_gemini_streamed_arguments_into_arrays_ended_by_the_finish() -> None:
+    # vercel/ai google-stream-tool-call-array-arguments-missing-terminal-function-call (gemini-3-flash-preview): the
+    # last piece has no willContinue and no empty functionCall follows; nested objects in an array, numbers.
+    pieces = [("$.operations[0].action", '"stringValue":"add","willContinue":true'),
+              ("$.operations[0].action", '"stringValue":""'),
+              ("$.operations[0].price", '"numberValue":0.5'),
+              ("$.operations[1].action", '"stringValue":"remo","willContinue":true'),
+              ("$.operations[1].action", '"stringValue":"ve","willContinue":true'),
+              ("$.operations[1].action", '"stringValue":""'),
+              ("$.operations[1].in_stock", '"boolValue":false')]
+    raw = gemini_stream(
+        gemini_call_chunk('{"name":"writeItems","willContinue":true}'),
+        *(gemini_call_chunk(f'{{"partialArgs":[{{"jsonPath":"{path}",{value}}}],"willContinue":true}}')
+          for path, value in pieces),
+        gemini_call_chunk('{"partialArgs":[{"jsonPath":"$.note","nullValue":null}]}'),
+        '{"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"STOP"}]}')
+    assert calls(folded(sse_events(GeminiParser(), raw))) == [(
+        "", "writeItems", '{"operations":[{"action":"add","price":0.5},{"action":"remove","in_stock":false}],'
+        '"note":null}')]
+    cut = gemini_stream(gemini_call_chunk('{"name":"f","willContinue":true}'),
+                        gemini_call_chunk('{"partialArgs":[{"jsonPath":"$.a","numberValue":1}],"willContinue":true}'),
+                        '{"candidates":[{"content":{"role":"model","parts":[]},"finishReason":"STOP"}]}')
+    assert calls(folded(sse_events(GeminiParser(), cut))) == [("", "f", '{"a":1}')]  # the finish ends it
+
+
+@pytest.mark.parametrize("path", ["location", "$.items[3].name", "$.a[0]", "$" + ".a" * 65])
+def test_gemini_streamed_arguments_that_do_not_fit_are_refused(path: str) -> None:
+    raw = gemini_stream(
+        gemini_call_chunk('{"name":"f","willContinue":true}'),
+        gemini_call_chunk('{"partialArgs":[{"jsonPath":"$.a","stringValue":"x"}],"willContinue":true}'),
+        gemini_call_chunk(f'{{"partialArgs":[{{"jsonPath":"{path}","stringValue":"y"}}]}}'))
+    with pytest.raises(StreamDecodeError):
+        sse_events(GeminiParser(), raw)

@@ -4,7 +4,8 @@ The stream ends with the chunk carrying ``finishReason`` followed by EOF, so the
 a finish reason arrived. An error ends it as a ``data:`` event or, when Gemini aborts a stream (overloaded, quota),
 as a pretty-printed ``{"error": {...}}`` outside the SSE framing: both are the call's error. Thought parts
 (``"thought": true``) are reasoning; parts carrying only a ``thoughtSignature`` are not content; a
-``functionCall`` part is a whole tool call (its ``args`` object kept as compact JSON text). Output tokens are
+``functionCall`` part is a whole tool call (its ``args`` object kept as compact JSON text), or a piece of one whose
+arguments stream (:mod:`~workbench.core.providers.gemini_streamed_args`). Output tokens are
 candidates + thoughts (both billed as output).
 """
 
@@ -36,6 +37,7 @@ from workbench.core.providers.base import (
     several_choices,
     stream_error,
 )
+from workbench.core.providers.gemini_streamed_args import StreamedArguments, is_streamed
 from workbench.core.providers.reasoning import gemini_levelled, gemini_thinking
 from workbench.core.providers.tools import compact_json, gemini_tools
 from workbench.core.providers.turns import gemini_contents
@@ -62,13 +64,43 @@ def _blocked_category(ratings: Any) -> str | None:
 
 
 class GeminiParser(WireParser):
-    __slots__ = ("calls", "done")
+    __slots__ = ("calls", "done", "streamed")
     bare_json = True  # a stream aborted mid-way ends with a pretty-printed {"error": ...} outside the framing
 
     def __init__(self) -> None:
         self.done = False
         self.calls = 0
-        """``functionCall`` parts so far (each is a whole tool call)."""
+        """Tool calls so far: whole ``functionCall`` parts and streamed calls begun."""
+        self.streamed: tuple[int, StreamedArguments] | None = None
+        """The streamed call being received (:mod:`~workbench.core.providers.gemini_streamed_args`): its index and
+        its arguments so far."""
+
+    def _call(self, part: dict[str, Any], call: dict[str, Any], at_ns: int) -> tuple[StreamEvent, ...]:
+        """A ``functionCall`` part: a whole call, or a piece of a streamed one (its arguments given when it ends)."""
+        streamed, named = is_streamed(call), bool(call.get("name"))
+        out = list(self._end_streamed(at_ns)) if named or not streamed else []  # a call left open ends here
+        if not streamed:
+            if named or call.get("args") is not None:  # a whole call ({} only ended a streamed one)
+                out.append(ToolCallDelta(self.calls, call.get("id"), call.get("name"),
+                                         compact_json(call.get("args") or {}), at_ns, part.get("thoughtSignature")))
+                self.calls += 1
+            return tuple(out)
+        if named or (self.streamed is None and "partialArgs" in call):  # a streamed call begins
+            self.streamed = (self.calls, StreamedArguments())
+            self.calls += 1
+            out.append(ToolCallDelta(self.streamed[0], call.get("id"), call.get("name"), "", at_ns,
+                                     part.get("thoughtSignature")))
+        if self.streamed is not None:  # ({"willContinue": true} outside a call has nothing to add to)
+            self.streamed[1].add(call.get("partialArgs"))
+            if not call.get("willContinue"):  # its last piece
+                out.extend(self._end_streamed(at_ns))
+        return tuple(out)
+
+    def _end_streamed(self, at_ns: int) -> tuple[StreamEvent, ...]:
+        if self.streamed is None:
+            return ()
+        (index, arguments), self.streamed = self.streamed, None
+        return (ToolCallDelta(index, None, None, compact_json(arguments.value), at_ns),)
 
     def feed(self, message: SSEMessage, at_ns: int) -> Iterable[StreamEvent]:
         chunk = loads_object(message.data)
@@ -89,14 +121,12 @@ class GeminiParser(WireParser):
                 if text:
                     out.append(ReasoningDelta(text, at_ns) if part.get("thought") else TextDelta(text, at_ns))
                 call = part.get("functionCall")
-                if call:
-                    out.append(ToolCallDelta(self.calls, call.get("id"), call.get("name"),
-                                             compact_json(call.get("args") or {}), at_ns,
-                                             part.get("thoughtSignature")))
-                    self.calls += 1
+                if call or (call is not None and self.streamed is not None):  # {} ends a streamed call
+                    out.extend(self._call(part, call, at_ns))
             raw = candidate.get("finishReason")
             if raw:
                 self.done = True
+                out.extend(self._end_streamed(at_ns))
                 reason = finish_reason("gemini", raw, tool_calls=self.calls > 0)
                 if reason is FinishReason.CONTENT_FILTER:  # SAFETY, PROHIBITED_CONTENT, BLOCKLIST, SPII…: a refusal
                     out.append(RefusalDelta(str(candidate.get("finishMessage") or ""), at_ns,
