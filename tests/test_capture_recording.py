@@ -148,3 +148,21 @@ def test_a_non_streamed_openai_response_is_read_item_by_item() -> None:
     failed = responses_read({**RESPONSES_REPLY, "status": "failed", "output": [], "usage": None,
                              "error": {"code": "server_error", "message": "The model failed."}})
     assert failed.status == "error" and "The model failed." in str(failed.error)
+
+
+def test_a_gemini_stream_without_alt_sse_is_read_as_its_json_array_of_chunks() -> None:
+    # streamGenerateContent without ?alt=sse answers a pretty-printed JSON array of the chunks (application/json).
+    found = route("/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent", PROVIDERS,
+                  {"GOOGLE_GEMINI_BASE_URL": "https://gemini.example.com"})
+    assert found is not None and found.wire == "gemini"
+    call = CallTap(found, {"contents": [{"role": "user", "parts": [{"text": "Count to 3"}]}]}, 1)
+    chunks = [{"candidates": [{"content": {"parts": [{"text": "1, 2"}], "role": "model"}, "index": 0}],
+               "modelVersion": "gemini-2.5-flash"},
+              {"candidates": [{"content": {"parts": [{"text": ", 3"}], "role": "model"}, "finishReason": "STOP",
+                               "index": 0}],
+               "usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 7, "totalTokenCount": 38,
+                                 "thoughtsTokenCount": 23}, "modelVersion": "gemini-2.5-flash"}]
+    fed(call, JSON, json.dumps(chunks, indent=2).replace("\n", "\r\n").encode(), 11)
+    record = call.ended()
+    assert record.error is None and record.text == "1, 2, 3" and record.finish is FinishReason.STOP
+    assert record.usage is not None and (record.usage.input_tokens, record.usage.output_tokens) == (8, 30)

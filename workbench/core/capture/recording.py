@@ -132,8 +132,11 @@ def _openai_responses_events(reply: dict[str, Any]) -> Iterable[SSEMessage]:
 
 
 def whole_reply(wire: str, body: bytes) -> Iterable[Any]:
-    """What the parser of ``wire`` reads for a non-streamed reply ``body``."""
+    """What the parser of ``wire`` reads for a non-streamed reply ``body`` (Gemini's ``streamGenerateContent``
+    without ``alt=sse``: the JSON array of its chunks, pretty-printed, read once it ended)."""
     reply = json.loads(body)
+    if wire == "gemini" and isinstance(reply, list):  # streamGenerateContent without alt=sse: one JSON array
+        return (SSEMessage("", json.dumps(chunk)) for chunk in reply)
     if not isinstance(reply, dict):
         raise ValueError("the reply is not a JSON object")
     if wire == "anthropic":
