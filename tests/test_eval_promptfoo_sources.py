@@ -390,3 +390,30 @@ def test_repeat_in_evaluate_options_and_metadata_in_the_results(tmp_path: Path, 
     assert _run(suite, fake_env)["runs"] == 3
     report = workbench("evals", "show", "last", "--format", "json", cwd=tmp_path, env=fake_env)
     assert report.returncode == 0 and '"owner": "evals"' in report.stdout
+
+
+def test_providers_from_yaml_files_as_promptfoo_loads_them(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    """``file://providers.yaml`` (a list; also as the whole ``providers:``) and ``file://one.yaml`` (one provider)
+    are the providers the files write, each with its label and config; a problem in a file is at that file's line."""
+    suite = _suite(tmp_path, """\
+        prompts: ["Say {{topic}}"]
+        providers: [file://providers.yaml, file://more.yaml]
+        tests: [{vars: {topic: tea}, assert: [{type: icontains, value: tea}]}]
+        """, **{"providers.yaml": """\
+        - id: echo
+          label: parrot
+        """, "more.yaml": """\
+        id: openai:chat:fake-model@tokens=2
+        label: capped
+        config: {max_tokens: 2}
+        """})
+    loaded = load_suite(suite, tmp_path)
+    assert [(t.label, t.params.get("max_tokens")) for t in loaded.targets] == [("parrot", None), ("capped", 2)]
+    result = workbench("eval", str(suite), "--json", "--no-cache", "--filter-providers", "parrot",
+                       cwd=tmp_path, env=fake_env)
+    assert result.returncode == 0, result.stderr
+    assert json_lines(result.stdout)[-1]["passes"] == 1
+    _files(tmp_path, **{"more.yaml": "id: openai:chat:fake-model\nconfig: {temperature: hot}\n"})
+    with pytest.raises(ConfigError) as caught:
+        load_suite(suite, tmp_path)
+    assert str(caught.value).startswith("evals/more.yaml:2: "), caught.value

@@ -408,8 +408,8 @@ def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool,
     if split is not None:
         raise src.error((key, split[0]), split[1], split[2])
     out: list[SuiteTarget] = []
-    for i, item in enumerate(items):
-        loc: Loc = (key,) if isinstance(raw, str) else (key, i)
+    written = [(src, (key,) if isinstance(raw, str) else (key, i), item) for i, item in enumerate(items)]
+    for src, loc, item in (entry for w in written for entry in _provider_files(ctx, *w)):
         target = ctx.collect(functools.partial(_target, ctx, src, loc, item))
         if target is None:
             continue
@@ -418,6 +418,24 @@ def _targets(ctx: Context, src: Src, data: dict[str, Any], given: bool,
         ctx.collect(functools.partial(_prompt_configs, ctx, src, loc, item, target))
         out.append(target)
     return tuple(out)
+
+
+_PROVIDER_FILES = (".yaml", ".yml", ".json")
+
+
+def _provider_files(ctx: Context, src: Src, loc: Loc, item: Any) -> list[tuple[Src, Loc, Any]]:
+    """promptfoo's ``file://providers.yaml`` (a provider, or a list of them; globs too): its providers, each read
+    where the file writes it; any other item as it is."""
+    if not (isinstance(item, str) and item.startswith(FILE) and item.lower().endswith(_PROVIDER_FILES)):
+        return [(src, loc, item)]
+    out: list[tuple[Src, Loc, Any]] = []
+    for path in ctx.files(src, loc, item):
+        data, fsrc = ctx.parse_yaml(path, ctx.read(src, loc, path))
+        if isinstance(data, list):
+            out += [(fsrc, (i,), provider) for i, provider in enumerate(data)]
+        else:
+            out.append((fsrc, (), expect(fsrc, (), data, dict, "a provider {id, config} or a list of them")))
+    return out
 
 
 def _prompt_config_with_targets(src: Src, configs: Mapping[str, tuple[Loc, dict[str, Any]]]) -> None:
