@@ -417,3 +417,38 @@ def test_providers_from_yaml_files_as_promptfoo_loads_them(tmp_path: Path, fake_
     with pytest.raises(ConfigError) as caught:
         load_suite(suite, tmp_path)
     assert str(caught.value).startswith("evals/more.yaml:2: "), caught.value
+
+
+def test_graders_by_kind_judge_the_model_graded_and_embed_the_similar_assertions(tmp_path: Path) -> None:
+    """promptfoo's ``options.provider: {text, embedding}`` (examples/assertion-scoring-override): the text provider
+    judges the model-graded assertions, the embedding one embeds for ``similar``; a test's own wins over the
+    default test's, and an assertion's own provider over both."""
+    suite = _suite(tmp_path, """\
+        prompts: ["Translate {{text}}"]
+        providers: [echo]
+        defaultTest:
+          assert: [{type: llm-rubric, value: Is fluent}]
+          options:
+            provider:
+              text: openai:gpt-4o-mini
+              embedding: openai:embedding:text-embedding-3-small
+        tests:
+          - vars: {text: hello}
+            assert:
+              - {type: similar, value: hola}
+              - {type: similar, value: hola, provider: openai:embedding:text-embedding-3-large}
+          - vars: {text: bye}
+            options: {provider: {embedding: {id: openai:embeddings:emb-b}}}
+            assert: [{type: similar, value: adios}]
+        """)
+    first, second = load_suite(suite, tmp_path).tests
+    assert [(a.type, a.provider) for a in first.assertions] == [
+        ("llm-rubric", "openai/gpt-4o-mini"), ("similar", "openai/text-embedding-3-small"),
+        ("similar", "openai/text-embedding-3-large")]
+    assert [(a.type, a.provider) for a in second.assertions] == [
+        ("llm-rubric", "openai/gpt-4o-mini"), ("similar", "openai/emb-b")]
+    (tmp_path / "evals" / "promptfooconfig.yaml").write_text(
+        'prompts: ["hi"]\nproviders: [echo]\ntests:\n  - options:\n      provider:\n        moderation: x:y\n',
+        encoding="utf-8")
+    assert _load_error(suite).startswith("evals/promptfooconfig.yaml:6: a grader of kind 'moderation' is not "
+                                         "supported")

@@ -61,6 +61,8 @@ class Draft:
     metadata: dict[str, Any] = field(default_factory=dict)
     judge: str | None = None
     """``options.provider``: the judge of this test's model-graded assertions."""
+    embedder: str | None = None
+    """``options.provider.embedding``: the embedding provider of this test's ``similar`` assertions."""
     rubric_prompt: Any = None
     """``options.rubricPrompt``: the grading prompt of this test's model-graded assertions."""
     transform: str | None = None
@@ -97,6 +99,22 @@ def _judge(ctx: Context, src: Src, loc: Loc, value: Any, *, local: bool = True) 
     if isinstance(value, dict):
         return configured_judge(ctx, src, loc, value, _judge(ctx, src, id_loc, written, local=False))
     return target_ref(src, loc, expect(src, loc, value, str, "a target such as openai/gpt-4o-mini"))
+
+
+_GRADER_KINDS = ("text", "embedding")
+
+
+def _graders_by_kind(ctx: Context, src: Src, loc: Loc, value: dict[str, Any]) -> tuple[str | None, str | None]:
+    """promptfoo's ``options.provider: {text: ..., embedding: ...}``: the judge of the model-graded assertions and
+    the embedding provider of the ``similar`` ones (each a provider id or ``{id, config}``)."""
+    for kind in value:
+        if kind not in _GRADER_KINDS:
+            raise src.error((*loc, kind), f"a grader of kind '{kind}' is not supported",
+                            "the kinds are: text (the judge), embedding (for similar); or give one provider id")
+    text, embedding = value.get("text"), value.get("embedding")
+    return (None if text is None else _judge(ctx, src, (*loc, "text"), text),
+            None if embedding is None else _judge(ctx, src, (*loc, "embedding"), _embedding_model(embedding),
+                                                  local=False))
 
 
 _TYPE_ALIASES = {"similar:cosine": "similar"}
@@ -234,7 +252,9 @@ def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
         draft.prompts = test_filter(src, (*loc, "prompts"), data["prompts"], targets=False)
     options = expect(src, (*loc, "options"), data.get("options") or {}, dict, "a mapping of options")
     for key, value in options.items():
-        if key == "provider":
+        if key == "provider" and isinstance(value, dict) and "id" not in value:
+            draft.judge, draft.embedder = _graders_by_kind(ctx, src, (*loc, "options", key), value)
+        elif key == "provider":
             draft.judge = _judge(ctx, src, (*loc, "options", key), value)
         elif key == "rubricPrompt":
             draft.rubric_prompt = _rubric_prompt(ctx, src, (*loc, "options", key), value)
@@ -369,8 +389,9 @@ def build_tests(ctx: Context, drafts: list[Draft], default: Draft | None) -> tup
         variables = {**(default.vars if default else {}), **draft.vars}
         assertions = [*(default.assertions if default else []), *draft.assertions]
         judge = draft.judge if draft.judge is not None else default.judge if default else None
+        embedder = draft.embedder if draft.embedder is not None else default.embedder if default else None
         rubric = draft.rubric_prompt if draft.rubric_prompt is not None else default.rubric_prompt if default else None
-        assertions = [_graded_by(a, judge, rubric) for a in assertions]
+        assertions = [_graded_by(a, judge, rubric, embedder) for a in assertions]
         threshold = draft.threshold if draft.threshold is not None else default.threshold if default else None
         metadata = {**(default.metadata if default else {}), **draft.metadata}
         merged = replace(draft, vars=variables)
@@ -388,11 +409,13 @@ def build_tests(ctx: Context, drafts: list[Draft], default: Draft | None) -> tup
     return unique
 
 
-def _graded_by(spec: AssertionSpec, judge: str | None, rubric: Any) -> AssertionSpec:
-    """A model-graded assertion given the test's judge and grading prompt where it names none (an
-    ``assert-set``'s assertions too)."""
+def _graded_by(spec: AssertionSpec, judge: str | None, rubric: Any, embedder: str | None = None) -> AssertionSpec:
+    """A model-graded assertion given the test's judge and grading prompt where it names none, a ``similar`` one
+    the test's embedding provider (an ``assert-set``'s assertions too)."""
     if spec.assertions:
-        return replace(spec, assertions=tuple(_graded_by(a, judge, rubric) for a in spec.assertions))
+        return replace(spec, assertions=tuple(_graded_by(a, judge, rubric, embedder) for a in spec.assertions))
+    if spec.type == "similar" and spec.provider is None and embedder is not None:
+        return replace(spec, provider=embedder)
     if spec.type not in MODEL_GRADED_TYPES:
         return spec
     return replace(spec, provider=spec.provider if spec.provider is not None else judge,
