@@ -197,7 +197,7 @@ def test_an_invalid_base_url_in_the_configuration_is_its_file_and_line(tmp_path:
     ("[defaults]\nmax_tokens = 9\n\n[policy.timeouts]\nconnect = 5\nttft = -1\n", 6, "policy.timeouts.ttft"),
     ("[policy]\nhedge_after_ms = 5\nretries = 3\n", 3, "policy.retries"),
     ('[policy]\nhedge_after_ms = 5\n\n[policy.targets."openai/gpt-4.1-mini".retry]\nbase_s = 1\nmax_retries = "x"\n',
-     6, "policy.targets.openai/gpt-4.1-mini.retry.max_retries"),
+     6, 'policy.targets."openai/gpt-4.1-mini".retry.max_retries'),
     ("[policy.targets.openai]\nfallbacks = 3\n", 2, "policy.targets.openai.fallbacks"),
     ("# policy\n[policy]\ntargets = 5\n", 3, "policy.targets"),
 ])
