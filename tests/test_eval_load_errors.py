@@ -148,3 +148,16 @@ tests:
     assert lines[0] == ("workbench: evals/broken.yaml:4: a prompt's config is merged over the suite's providers, "
                         "and -t replaces them"), result.stderr
     assert lines[1] == "  hint: run without -t, or put the prompt's config in the suite's providers"
+
+
+def test_a_typescript_javascript_assertion_stops_the_load_at_its_csv_row(tmp_path: Path) -> None:
+    """promptfoo compiles a ``.ts`` assertion file (examples/eval-custom-grader-csv); Node here cannot: refused at
+    the row that names it, not failed in every cell."""
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "check.ts").write_text("export default (output: string) => output.length > 3;\n",
+                                                  encoding="utf-8")
+    result = _eval(tmp_path, "prompts: ['Say {{body}}']\nproviders: [echo]\ntests: file://rows.csv\n",
+                   rows_csv="language,body,__expected\nFrench,Hello,javascript:file://check.ts\n")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "workbench: evals/rows.csv:2: javascript 'file://check.ts': TypeScript files are not supported")

@@ -152,7 +152,14 @@ def parse_assertion(ctx: Context, src: Src, loc: Loc, data: Any, nested: bool = 
     problem = check_spec(spec, nested)
     if problem is not None:
         raise src.error((*loc, "type"), problem)
+    if base == "javascript" and isinstance(spec.value, str) and _TYPESCRIPT.match(spec.value.strip()):
+        raise src.error((*loc, "value"), f"javascript '{spec.value.strip()}': TypeScript files are not supported",
+                        "use a .js file (or a python assertion)")
     return spec
+
+
+_TYPESCRIPT = re.compile(r"^file://[^:]+\.[cm]?tsx?(:[\w$.]+)?$", re.IGNORECASE)
+"""A ``javascript`` assertion's TypeScript file (promptfoo compiles it; Node here does not): refused at load."""
 
 
 def _code(src: Src, loc: Loc, value: Any) -> str | None:
