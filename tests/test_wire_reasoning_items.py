@@ -229,3 +229,39 @@ def test_only_a_replied_assistant_turn_of_a_prompt_file_holds_reasoning_items(tm
                                        "    origin: 'anthropic:anthropic'\n")
     with pytest.raises(PromptFileError, match=r"bad.yaml:3: .*a user turn has no reasoning items nor origin"):
         load_prompt_file(tmp_path / "bad.yaml")
+
+
+# Gemini's OpenAI-compatible endpoint (generativelanguage.googleapis.com/v1beta/openai/): a streamed tool call
+# carries its thought signature in extra_content.google, which Gemini 3 wants back with the call.
+GEMINI_COMPAT = b"".join(b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in (
+    {"choices": [{"delta": {"role": "assistant", "tool_calls": [{
+        "extra_content": {"google": {"thought_signature": "EjQKMgEcsig=="}},
+        "function": {"arguments": '{"city":"Paris"}', "name": "get_weather"}, "id": "function-call-1",
+        "type": "function"}]}, "index": 0}], "created": 1764000000, "id": "x", "model": "gemini-3-pro-preview",
+     "object": "chat.completion.chunk"},
+    {"choices": [{"delta": {"role": "assistant"}, "finish_reason": "tool_calls", "index": 0}],
+     "created": 1764000000, "id": "x", "model": "gemini-3-pro-preview", "object": "chat.completion.chunk",
+     "usage": {"completion_tokens": 14, "prompt_tokens": 40, "total_tokens": 54}},
+)) + b"data: [DONE]\n\n"
+
+
+def test_a_gemini_compatible_tool_call_signature_goes_back_on_the_openai_wire_only_to_its_provider() -> None:
+    from workbench.core.providers.openai_chat import ChatParser
+
+    compat = {**OTHERS, "gcompat": ProviderSpec("gcompat", "openai_chat", "https://g.example/v1beta/openai", ("GC",)),
+              "vllm": ProviderSpec("vllm", "openai_chat", "https://v.example/v1", ("VL",))}
+    here = origin("gcompat", "openai_chat")
+    record = recorded(ChatParser(), GEMINI_COMPAT, here)
+    assert [(c.id, c.name, c.signature) for c in record.tool_calls] == [
+        ("function-call-1", "get_weather", "EjQKMgEcsig==")]
+    turn = record_turn(REQUEST, record)
+    request = continued(REQUEST, turn, {"function-call-1": "sunny"})
+
+    def sent(target: str) -> dict[str, Any]:
+        provider = make_provider(resolve(ModelRef.parse(target), {**ENV, "GC": "k", "VL": "k"}, compat),
+                                 httpx2.AsyncClient())
+        assert isinstance(provider, HttpProvider)
+        return provider.body(provider.resolve(request))["messages"][1]["tool_calls"][0]
+
+    assert sent("gcompat/gemini-3-pro-preview")["extra_content"] == {"google": {"thought_signature": "EjQKMgEcsig=="}}
+    assert "extra_content" not in sent("vllm/qwen3")  # another provider on the same wire never gets it

@@ -45,7 +45,7 @@ def chat_messages(request: ChatRequest, plain: Plain = attachments.plain) -> lis
     """The system prompt and the turns as chat messages, a turn without tool calls or results by ``plain`` (its
     text alone by default: what a tokenize endpoint reads)."""
     system = [{"role": "system", "content": request.system}] if request.system else []
-    return system + openai_chat_turns(request.messages, plain)
+    return system + openai_chat_turns(request.messages, plain, signatures=True)
 
 
 def openai_usage(raw: dict[str, Any]) -> Usage:
@@ -145,7 +145,7 @@ class ChatParser(WireParser):
                 for call in calls:
                     function = call.get("function") or {}
                     out.append(ToolCallDelta(self._call_slot(call), call.get("id"), function.get("name"),
-                                             function.get("arguments") or "", at_ns))
+                                             function.get("arguments") or "", at_ns, _google_signature(call)))
             raw_finish = choice.get("finish_reason")
             if raw_finish == "error":  # OpenRouter, vLLM: the generation failed after the reply began
                 self.done = True
@@ -159,6 +159,15 @@ class ChatParser(WireParser):
         if usage:
             out.append(UsageEvent(openai_usage(usage), at_ns))
         return out
+
+
+def _google_signature(call: dict[str, Any]) -> str | None:
+    """The thought signature Gemini's OpenAI-compatible endpoint puts on a tool call
+    (``extra_content.google.thought_signature``), which Gemini 3 wants back with the call."""
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    return signature if isinstance(signature, str) and signature else None
 
 
 class OpenAIChatProvider(HttpProvider):

@@ -2,7 +2,8 @@
 documented form. Every other turn is the wire's own (``plain``: text, attachments), so these encoders only add
 the tool turns around it.
 
-- OpenAI chat: assistant ``tool_calls`` (``content`` null when the turn has no text), then one ``role: tool``
+- OpenAI chat: assistant ``tool_calls`` (``content`` null when the turn has no text; a call's signature from
+  Gemini's OpenAI-compatible endpoint back in ``extra_content.google.thought_signature``), then one ``role: tool``
   message per result (``tool_call_id``).
 - Responses: the turn's ``reasoning`` items (with their ``encrypted_content``), its text as an assistant message,
   a ``function_call`` item per call, a ``function_call_output`` item per result.
@@ -33,14 +34,18 @@ Plain = Callable[[Message], dict[str, Any]]
 """A wire's encoding of a turn without tool calls or results."""
 
 
-def openai_chat_turns(messages: Sequence[Message], plain: Plain) -> list[dict[str, Any]]:
+def openai_chat_turns(messages: Sequence[Message], plain: Plain, *, signatures: bool = False) -> list[dict[str, Any]]:
+    """With ``signatures`` (a request to the provider and wire the turns came from), each call's signature goes back
+    where Gemini's OpenAI-compatible endpoint put it: ``extra_content.google.thought_signature``."""
     out: list[dict[str, Any]] = []
     for m in messages:
         if m.role == "tool":
             out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content})
         elif m.tool_calls:
             out.append({"role": "assistant", "content": m.content or None, "tool_calls": [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments},
+                 **({"extra_content": {"google": {"thought_signature": c.signature}}}
+                    if signatures and c.signature else {})}
                 for c in m.tool_calls]})
         else:
             out.append(plain(m))
