@@ -64,6 +64,16 @@ def test_openai_chat_tool_calls_fragments_concatenate() -> None:
         {"id": "call_h2", "name": "get_time", "arguments": "{}"}]
 
 
+def test_openai_compatible_tool_call_arguments_sent_as_an_object_are_read_as_its_json() -> None:
+    """Some compatible servers put the arguments object itself in ``function.arguments`` (not its JSON text)."""
+    chunk = {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                                                "function": {"name": "get_weather",
+                                                                             "arguments": {"city": "Zürich"}}}]},
+                          "finish_reason": "tool_calls"}]}
+    record = folded(sse_events(ChatParser(), b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"))
+    assert calls(record) == [("call_1", "get_weather", '{"city":"Zürich"}')] and record.error is None
+
+
 def responses_event(payload: dict[str, object]) -> bytes:
     return b"event: " + str(payload["type"]).encode() + b"\ndata: " + json.dumps(payload).encode() + b"\n\n"
 

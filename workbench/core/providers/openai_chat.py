@@ -8,6 +8,7 @@ servers that ignore it send none and the call's usage is estimated. Reasoning ar
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -144,8 +145,11 @@ class ChatParser(WireParser):
                 self.tool_calls = True
                 for call in calls:
                     function = call.get("function") or {}
+                    arguments = function.get("arguments") or ""
+                    if isinstance(arguments, dict):  # some compatible servers send the object, not its JSON text
+                        arguments = json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)
                     out.append(ToolCallDelta(self._call_slot(call), call.get("id"), function.get("name"),
-                                             function.get("arguments") or "", at_ns, _google_signature(call)))
+                                             arguments, at_ns, _google_signature(call)))
             raw_finish = choice.get("finish_reason")
             if raw_finish == "error":  # OpenRouter, vLLM: the generation failed after the reply began
                 self.done = True
