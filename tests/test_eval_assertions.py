@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from workbench.core.evals.assertions import NO_JUDGE, grade, verdict
 from workbench.core.evals.comparisons import COMPARISON_TYPES
 from workbench.core.evals.model import ASSERTION_TYPES, MODEL_GRADED_TYPES, AssertionSpec, Grading, Observation
-from workbench.core.evals.similarity import levenshtein, rouge_n
+from workbench.core.evals.similarity import bleu, levenshtein, rouge_n
 
 SCHEMA = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
 FIGURES = {"latency_ms": 420.0, "ttft_ms": 80.0, "cost_usd": 0.002, "output_tokens": 120, "finish": "stop"}
@@ -65,6 +66,9 @@ CASES: list[tuple[str, Any, float | None, dict[str, Any], str, dict[str, Any], b
     ("levenshtein", "kitten", 2, {}, "sitting", {}, False),
     ("rouge-n", "the cat sat on the mat", None, {}, "the cat sat on a mat", {}, True),
     ("rouge-n", "the cat sat on the mat", None, {"n": 2}, "the cat sat on a mat", {}, False),
+    ("bleu", "The cat sat on the mat", None, {}, "the cat sat on the mat", {}, True),
+    ("bleu", ["a dog ran", "the cat is on the mat"], None, {}, "the cat sat on the mat", {}, False),
+    ("bleu", "the cat is on the mat", 0.01, {}, "the cat sat on the mat", {}, True),
     ("tool-call", {"name": "get_weather", "arguments": {"city": "Paris"}}, None, {}, "", {"tool_calls": [
         {"id": "c1", "name": "get_weather", "arguments": '{"city": "Paris", "unit": "c"}'}]}, True),
     ("tool-call", [{"name": "get_weather"}, {"name": "get_time"}], None, {}, "", {"tool_calls": [
@@ -133,7 +137,7 @@ async def test_not_prefix_inverts_pass_and_score(spec: AssertionSpec, output: st
         (AssertionSpec("json-schema", {"type": "nonsense"}), {}, "invalid schema"),
         (AssertionSpec("contains"), {}, "contains needs a value"),
         (AssertionSpec("rouge-n", "a", config={"n": 0}), {}, "config n must be a positive integer"),
-        (AssertionSpec("bleu", "a"), {}, "unknown assertion type 'bleu'"),
+        (AssertionSpec("gleu", "a"), {}, "unknown assertion type 'gleu'"),
     ],
 )
 async def test_unusable_assertions_fail_whatever_the_polarity(
@@ -388,3 +392,19 @@ async def test_python_in_a_missing_folder_fails_cleanly(tmp_path: Path) -> None:
     grading = await check(AssertionSpec("python", "True"), "x", tmp_path / "gone")
     assert not grading.passed
     assert "cannot start the assertion process" in grading.reason
+
+
+@pytest.mark.parametrize(
+    ("candidate", "references", "score"),
+    [
+        ("The cat sat on the mat", ["the cat sat on the mat"], 1.0),
+        # clipped precisions 5/6, 3/5, 1/4 and 0 (smoothed to 1e-7), no brevity penalty: promptfoo's figure
+        ("the cat sat on the mat", ["the cat is on the mat"], 0.010573712634405643),
+        # the best reference for each n, the brevity penalty against the closest length (the first on a tie)
+        ("the cat sat on the mat", ["the cat is on the mat", "a cat sat on the mat"],
+         math.exp(0.25 * (math.log(5 / 6) + math.log(4 / 5) + math.log(3 / 4) + math.log(2 / 3)))),
+        ("the cat", ["the cat sat on the mat"], math.exp(1 - 2 / 6) * math.exp(0.5 * math.log(1e-7))),
+    ],
+)
+def test_bleu_is_promptfoos_sentence_bleu(candidate: str, references: list[str], score: float) -> None:
+    assert bleu(candidate, references) == pytest.approx(score)

@@ -44,7 +44,7 @@ from workbench.core.evals.checks import texts as _texts
 from workbench.core.evals.model import AssertionSpec, Grading, Observation
 from workbench.core.evals.prompt_render import render_value, resolve_variables
 from workbench.core.evals.python_assert import PythonAssertionError, interpret, run_python
-from workbench.core.evals.similarity import levenshtein, rouge_n
+from workbench.core.evals.similarity import bleu, levenshtein, rouge_n
 from workbench.core.evals.transforms import TransformError, assertion_output, output_value
 from workbench.core.templating import TemplateError
 
@@ -53,6 +53,7 @@ FIGURE_TYPES = frozenset({"latency", "ttft", "cost", "finish-reason"})
 PYTHON_TIMEOUT_S = 10.0
 LEVENSHTEIN_THRESHOLD = 5
 ROUGE_THRESHOLD = 0.75
+BLEU_THRESHOLD = 0.5
 _EXACT_CELLS = 1_000_000
 """Above this many cells (output length × expected length) the edit distance is computed up to the
 threshold only."""
@@ -420,6 +421,19 @@ async def _rouge_n(ctx: _Context) -> _Check:
     return _Check(score >= limit, score, f"ROUGE-{n} >= {limit:g} against {_quote(expected)}", f"{score:.3f}")
 
 
+async def _bleu(ctx: _Context) -> _Check:
+    """promptfoo's ``bleu``: the output against the value (a text, or a list of reference texts)."""
+    value = ctx.value
+    references = value if isinstance(value, list) and all(isinstance(v, str) for v in value) and value else [
+        _text(ctx)]
+    if not ctx.obs.text:
+        raise _Unusable("bleu: the output is empty")
+    limit = _threshold(ctx, BLEU_THRESHOLD)
+    score = bleu(ctx.obs.text, references)
+    shown = _quote(references[0]) if len(references) == 1 else f"{len(references)} references"
+    return _Check(score >= limit, score, f"BLEU >= {limit:g} against {shown}", f"{score:.4f}")
+
+
 _CHECKS: dict[str, CheckFn] = {
     "equals": _equals,
     "contains": _contains,
@@ -440,6 +454,7 @@ _CHECKS: dict[str, CheckFn] = {
     "python": _python,
     "levenshtein": _levenshtein,
     "rouge-n": _rouge_n,
+    "bleu": _bleu,
     **_HEURISTICS,
     **_MARKUP,
     **_TOOLS,

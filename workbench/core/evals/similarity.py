@@ -1,9 +1,11 @@
-"""Text similarity for the ``levenshtein`` and ``rouge-n`` assertions, in pure Python."""
+"""Text similarity for the ``levenshtein``, ``rouge-n`` and ``bleu`` assertions, in pure Python."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -69,3 +71,35 @@ def rouge_n(candidate: str, reference: str, n: int = 1) -> float:
 
 def _ngrams(words: list[str], n: int) -> Counter[tuple[str, ...]]:
     return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+_SPACE = re.compile(r"\s+")
+_BLEU_FLOOR = 1e-7
+"""promptfoo's smoothing: an n-gram precision of 0 counts as this."""
+
+
+def bleu(candidate: str, references: Sequence[str]) -> float:
+    """promptfoo's sentence BLEU: lower-cased words split at whitespace, clipped 1- to 4-gram precisions (the best
+    reference for each n) weighted equally in a geometric mean (a zero precision smoothed to 1e-7), times the
+    brevity penalty against the reference closest in length (the first on a tie)."""
+    words = _words(candidate)
+    refs = [_words(reference) for reference in references]
+    closest = len(refs[0])
+    for ref in refs[1:]:
+        if abs(len(ref) - len(words)) < abs(closest - len(words)):
+            closest = len(ref)
+    log_sum = 0.0
+    for n in range(1, 5):
+        grams = Counter(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+        total = sum(grams.values())
+        best = max(sum((grams & Counter(" ".join(ref[i : i + n]) for i in range(len(ref) - n + 1))).values())
+                   for ref in refs)
+        precision = best / total if total else 0.0
+        log_sum += 0.25 * math.log(precision or _BLEU_FLOOR)
+    penalty = 1.0 if len(words) > closest else math.exp(1 - len(words) / closest)
+    return penalty * math.exp(log_sum)
+
+
+def _words(text: str) -> list[str]:
+    """JavaScript's ``text.toLowerCase().trim().split(/\\s+/)``: an empty text is one empty word."""
+    return _SPACE.split(text.lower().strip())
