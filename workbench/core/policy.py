@@ -182,6 +182,8 @@ def _as_validated(policy: CallPolicy, override: Mapping[str, Any]) -> dict[str, 
 
 def policies_from(policy: dict[str, Any], path: str) -> PolicySet:
     """Policies from a ``[policy]`` table (``path`` names its file in errors, a :class:`PolicyError`)."""
+    if not policy:  # the defaults: nothing to validate (building the validator costs tens of ms of start-up)
+        return PolicySet()
     from pydantic import ValidationError
 
     from workbench.core.validate import problem, validated
