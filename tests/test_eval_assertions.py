@@ -12,7 +12,7 @@ import pytest
 from workbench.core.evals.assertions import NO_JUDGE, grade, verdict
 from workbench.core.evals.comparisons import COMPARISON_TYPES
 from workbench.core.evals.model import ASSERTION_TYPES, MODEL_GRADED_TYPES, AssertionSpec, Grading, Observation
-from workbench.core.evals.similarity import bleu, levenshtein, rouge_n
+from workbench.core.evals.similarity import bleu, gleu, levenshtein, rouge_n
 
 SCHEMA = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
 FIGURES = {"latency_ms": 420.0, "ttft_ms": 80.0, "cost_usd": 0.002, "output_tokens": 120, "finish": "stop"}
@@ -69,6 +69,8 @@ CASES: list[tuple[str, Any, float | None, dict[str, Any], str, dict[str, Any], b
     ("bleu", "The cat sat on the mat", None, {}, "the cat sat on the mat", {}, True),
     ("bleu", ["a dog ran", "the cat is on the mat"], None, {}, "the cat sat on the mat", {}, False),
     ("bleu", "the cat is on the mat", 0.01, {}, "the cat sat on the mat", {}, True),
+    ("gleu", "the cat is on the mat", None, {}, "the cat sat on the mat", {}, True),
+    ("gleu", ["a dog", "the cat is here"], None, {}, "the cat sat on the mat", {}, False),
     ("tool-call", {"name": "get_weather", "arguments": {"city": "Paris"}}, None, {}, "", {"tool_calls": [
         {"id": "c1", "name": "get_weather", "arguments": '{"city": "Paris", "unit": "c"}'}]}, True),
     ("tool-call", [{"name": "get_weather"}, {"name": "get_time"}], None, {}, "", {"tool_calls": [
@@ -137,7 +139,7 @@ async def test_not_prefix_inverts_pass_and_score(spec: AssertionSpec, output: st
         (AssertionSpec("json-schema", {"type": "nonsense"}), {}, "invalid schema"),
         (AssertionSpec("contains"), {}, "contains needs a value"),
         (AssertionSpec("rouge-n", "a", config={"n": 0}), {}, "config n must be a positive integer"),
-        (AssertionSpec("gleu", "a"), {}, "unknown assertion type 'gleu'"),
+        (AssertionSpec("meteor", "a"), {}, "unknown assertion type 'meteor'"),
     ],
 )
 async def test_unusable_assertions_fail_whatever_the_polarity(
@@ -408,3 +410,16 @@ async def test_python_in_a_missing_folder_fails_cleanly(tmp_path: Path) -> None:
 )
 def test_bleu_is_promptfoos_sentence_bleu(candidate: str, references: list[str], score: float) -> None:
     assert bleu(candidate, references) == pytest.approx(score)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "references", "score"),
+    [
+        ("Hello world.", ["hello world"], 1.0),  # the same words, trailing dots aside
+        ("the cat sat on the mat", ["the cat is on the mat"], 9 / 18),  # 1- to 4-grams counted together
+        ("the cat sat", ["the cat sat on the mat", "a dog"], min(6 / 6, 6 / 18)),  # the best reference's
+        ("   ", ["anything"], 0.0),
+    ],
+)
+def test_gleu_is_promptfoos_google_bleu(candidate: str, references: list[str], score: float) -> None:
+    assert gleu(candidate, references) == pytest.approx(score)

@@ -83,7 +83,7 @@ def test_changing_an_assert_sets_assertion_changes_the_suite_digest(tmp_path: Pa
          "suite.yaml:5: an assert-set inside an assert-set"),
         ("{type: assert-set, assert: []}", "suite.yaml:5: an assert-set with no assertions"),
         ("{type: assert-set, value: x, assert: [{type: contains, value: a}]}", "unknown key 'value' in an assert-set"),
-        ("{type: gleu, value: x}", "suite.yaml:5: assertion type 'gleu' is not supported"),
+        ("{type: meteor, value: x}", "suite.yaml:5: assertion type 'meteor' is not supported"),
     ],
 )
 def test_a_malformed_assert_set_or_an_unsupported_type_is_one_error_with_its_line(

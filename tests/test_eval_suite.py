@@ -181,8 +181,8 @@ def test_promptfoo_keys_that_would_change_the_calls_stop_the_load(tmp_path: Path
 @pytest.mark.parametrize(("text", "expected", "hint"), [
     ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert:\n      - type: is-sql\n        value: x\n",
      "evals/suite.yaml:5: assertion type 'is-sql' is not supported", "contains, contains-all"),
-    ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert:\n      - type: not-gleu\n",
-     "evals/suite.yaml:5: assertion type 'gleu' is not supported", "levenshtein"),
+    ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert:\n      - type: not-meteor\n",
+     "evals/suite.yaml:5: assertion type 'meteor' is not supported", "levenshtein"),
     ("prompts: [hi]\nproviders: [fake/m]\ntests:\n  - assert: [{type: assert-set}]\n",
      "evals/suite.yaml:4: an assert-set needs its assertions", "list them under assert:"),
     ("prompts: [hi]\nproviders:\n  - fake/m\n  - bedrock:anthropic.claude-v2\ntests: []\n",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from workbench.core.evals.checks import texts as _texts
 from workbench.core.evals.model import AssertionSpec, Grading, Observation
 from workbench.core.evals.prompt_render import render_value, resolve_variables
 from workbench.core.evals.python_assert import PythonAssertionError, interpret, run_python
-from workbench.core.evals.similarity import bleu, levenshtein, rouge_n
+from workbench.core.evals.similarity import bleu, gleu, levenshtein, rouge_n
 from workbench.core.evals.transforms import TransformError, assertion_output, output_value
 from workbench.core.templating import TemplateError
 
@@ -423,15 +423,22 @@ async def _rouge_n(ctx: _Context) -> _Check:
 
 async def _bleu(ctx: _Context) -> _Check:
     """promptfoo's ``bleu``: the output against the value (a text, or a list of reference texts)."""
+    return _reference_score(ctx, "BLEU", bleu)
+
+
+async def _gleu(ctx: _Context) -> _Check:
+    """promptfoo's ``gleu``: as ``bleu``, with Google's sentence-level GLEU."""
+    return _reference_score(ctx, "GLEU", gleu)
+
+
+def _reference_score(ctx: _Context, name: str, score_of: Callable[[str, list[str]], float]) -> _Check:
     value = ctx.value
     references = value if isinstance(value, list) and all(isinstance(v, str) for v in value) and value else [
         _text(ctx)]
-    if not ctx.obs.text:
-        raise _Unusable("bleu: the output is empty")
     limit = _threshold(ctx, BLEU_THRESHOLD)
-    score = bleu(ctx.obs.text, references)
+    score = score_of(ctx.obs.text, references)
     shown = _quote(references[0]) if len(references) == 1 else f"{len(references)} references"
-    return _Check(score >= limit, score, f"BLEU >= {limit:g} against {shown}", f"{score:.4f}")
+    return _Check(score >= limit, score, f"{name} >= {limit:g} against {shown}", f"{score:.4f}")
 
 
 _CHECKS: dict[str, CheckFn] = {
@@ -455,6 +462,7 @@ _CHECKS: dict[str, CheckFn] = {
     "levenshtein": _levenshtein,
     "rouge-n": _rouge_n,
     "bleu": _bleu,
+    "gleu": _gleu,
     **_HEURISTICS,
     **_MARKUP,
     **_TOOLS,

@@ -32,7 +32,7 @@ ASSERTION_TYPES = frozenset({
     "model-graded-closedqa", "factuality", "model-graded-factuality", "answer-relevance", "context-faithfulness",
     "g-eval",
     # similarity
-    "levenshtein", "rouge-n", "bleu", "similar",
+    "levenshtein", "rouge-n", "bleu", "gleu", "similar",
     # promptfoo's heuristics and tool calls
     "icontains-any", "icontains-all", "is-refusal", "perplexity", "perplexity-score", "tool-call-f1",
     "is-valid-openai-tools-call", "is-valid-openai-function-call",

@@ -1,4 +1,4 @@
-"""Text similarity for the ``levenshtein``, ``rouge-n`` and ``bleu`` assertions, in pure Python."""
+"""Text similarity for the ``levenshtein``, ``rouge-n``, ``bleu`` and ``gleu`` assertions, in pure Python."""
 
 from __future__ import annotations
 
@@ -81,7 +81,9 @@ _BLEU_FLOOR = 1e-7
 def bleu(candidate: str, references: Sequence[str]) -> float:
     """promptfoo's sentence BLEU: lower-cased words split at whitespace, clipped 1- to 4-gram precisions (the best
     reference for each n) weighted equally in a geometric mean (a zero precision smoothed to 1e-7), times the
-    brevity penalty against the reference closest in length (the first on a tie)."""
+    brevity penalty against the reference closest in length (the first on a tie); 0 for an empty candidate."""
+    if not candidate.strip():
+        return 0.0
     words = _words(candidate)
     refs = [_words(reference) for reference in references]
     closest = len(refs[0])
@@ -90,10 +92,9 @@ def bleu(candidate: str, references: Sequence[str]) -> float:
             closest = len(ref)
     log_sum = 0.0
     for n in range(1, 5):
-        grams = Counter(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+        grams = _joined_ngrams(words, n)
         total = sum(grams.values())
-        best = max(sum((grams & Counter(" ".join(ref[i : i + n]) for i in range(len(ref) - n + 1))).values())
-                   for ref in refs)
+        best = max(sum((grams & _joined_ngrams(ref, n)).values()) for ref in refs)
         precision = best / total if total else 0.0
         log_sum += 0.25 * math.log(precision or _BLEU_FLOOR)
     penalty = 1.0 if len(words) > closest else math.exp(1 - len(words) / closest)
@@ -103,3 +104,29 @@ def bleu(candidate: str, references: Sequence[str]) -> float:
 def _words(text: str) -> list[str]:
     """JavaScript's ``text.toLowerCase().trim().split(/\\s+/)``: an empty text is one empty word."""
     return _SPACE.split(text.lower().strip())
+
+
+def gleu(candidate: str, references: Sequence[str]) -> float:
+    """promptfoo's GLEU: words as for :func:`bleu` less their trailing dots; against each reference the smaller of
+    the precision and the recall of the 1- to 4-grams counted together (1 for the same words), the best
+    reference's; 0 for an empty candidate."""
+    if not candidate.strip():
+        return 0.0
+    words = [word.rstrip(".") for word in _words(candidate)]
+    scores = []
+    for reference in references:
+        ref = [word.rstrip(".") for word in _words(reference)]
+        if ref == words:
+            scores.append(1.0)
+            continue
+        matches = ours = theirs = 0
+        for n in range(1, 5):
+            grams, wanted = _joined_ngrams(words, n), _joined_ngrams(ref, n)
+            matches += sum((grams & wanted).values())
+            ours, theirs = ours + sum(grams.values()), theirs + sum(wanted.values())
+        scores.append(0.0 if not ours or not theirs else min(matches / ours, matches / theirs))
+    return max(scores)
+
+
+def _joined_ngrams(words: list[str], n: int) -> Counter[str]:
+    return Counter(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
