@@ -131,6 +131,53 @@ tests:
     assert record["namedScores"] == {"recall": 0.75, "true_positives": 1.0, "style": 1.0}
 
 
+def test_derived_metrics_are_computed_from_each_columns_summed_named_scores(tmp_path: Path) -> None:
+    """promptfoo's ``derivedMetrics`` (examples/f-score): each column's ``metrics.namedScores`` holds its named
+    scores summed over its results and each formula over them, in order; a division by zero is null."""
+    (tmp_path / "evals").mkdir()
+    suite = tmp_path / "evals" / "fscore.yaml"
+    suite.write_text("""prompts: ['{"sentiment": "{{guess}}"}']
+providers: [echo]
+defaultTest:
+  options: {transform: JSON.parse(output)}
+  assert:
+    - {type: javascript, value: "output.sentiment === 'positive' && context.vars.truth === 'positive' ? 1 : 0",
+       metric: tp, weight: 0}
+    - {type: javascript, value: "output.sentiment === 'positive' && context.vars.truth === 'negative' ? 1 : 0",
+       metric: fp, weight: 0}
+    - {type: javascript, value: "output.sentiment === 'negative' && context.vars.truth === 'positive' ? 1 : 0",
+       metric: fn, weight: 0}
+derivedMetrics:
+  - {name: precision, value: tp / (tp + fp)}
+  - {name: f1, value: 2 * tp / (2 * tp + fp + fn)}
+  - {name: twice_precision, value: precision * 2}
+  - {name: never, value: fn / fn}
+tests:
+  - vars: {guess: positive, truth: positive}
+  - vars: {guess: positive, truth: negative}
+  - vars: {guess: negative, truth: negative}
+""", encoding="utf-8")
+    out = tmp_path / "results.json"
+    result = _run(suite, "-o", str(out))
+    assert "derivedMetrics" not in result.stderr, result.stderr
+    (column,) = json.loads(out.read_text(encoding="utf-8"))["results"]["prompts"]
+    metrics = column["metrics"]
+    assert metrics["namedScores"] == {"tp": 1.0, "fp": 1.0, "fn": 0.0, "precision": 0.5, "f1": 2 / 3,
+                                      "twice_precision": 1.0, "never": None}
+    assert metrics["namedScoresCount"] == {"tp": 3, "fp": 3, "fn": 3}
+    assert (metrics["testPassCount"], metrics["testFailCount"], metrics["testErrorCount"]) == (3, 0, 0)
+
+
+def test_a_derived_metric_that_is_no_formula_stops_the_load_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "evals").mkdir()
+    suite = tmp_path / "evals" / "bad.yaml"
+    suite.write_text("prompts: [hi]\nproviders: [echo]\ntests: [{vars: {}}]\nderivedMetrics:\n"
+                     "  - name: sneaky\n    value: __import__('os').getcwd()\n", encoding="utf-8")
+    result = _run(suite)
+    assert result.returncode == 2
+    assert result.stderr.startswith("workbench: evals/bad.yaml:6: derived metric sneaky: "), result.stderr
+
+
 def test_bad_outputs_are_refused_in_one_line_before_any_run(tmp_path: Path) -> None:
     suite = _suite(tmp_path)
     (tmp_path / "folder.json").mkdir()

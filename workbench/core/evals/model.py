@@ -316,6 +316,9 @@ class Suite:
     """promptfoo's ``evaluateOptions`` time limits, delay and cache switch."""
     output_paths: tuple[str, ...] = ()
     """promptfoo's ``outputPath``: the files written after the run, as ``-o`` writes them (``-o`` wins)."""
+    derived_metrics: tuple[tuple[str, str], ...] = ()
+    """promptfoo's ``derivedMetrics``: ``(name, formula)`` in order, reported in each column's named scores
+    (:mod:`workbench.core.evals.derived_metrics`)."""
     min_cache_hit_ratio: float | None = None
     """``min-cache-hit-ratio``: each target's cache reads ÷ input tokens over the run's answered cells must reach it
     (:mod:`workbench.core.evals.cache_gate`)."""

@@ -23,6 +23,7 @@ from typing import IO, Any
 import yaml
 
 from workbench.core.errors import ConfigError, WorkbenchError
+from workbench.core.evals.derived_metrics import derived
 from workbench.core.evals.model import CellResult, Grading, RunReport, Suite, SuitePrompt
 from workbench.core.evals.redaction import stored_grading, stored_observation
 from workbench.core.evals.report_formats import render
@@ -54,6 +55,8 @@ class SuiteNames:
     """By target label: the id as written (``openai:chat:gpt-4o-mini``) and the ``label`` given (None: none)."""
     prompts: Mapping[str, str] = field(default_factory=dict)
     """By prompt label: its template as written (a chat as its JSON list of messages)."""
+    derived: tuple[tuple[str, str], ...] = ()
+    """promptfoo's ``derivedMetrics`` (:attr:`Suite.derived_metrics`)."""
 
     def provider(self, target: str) -> dict[str, str]:
         """promptfoo's ``provider`` of a result: ``{id, label}``, the label left out when the suite gave none."""
@@ -64,7 +67,7 @@ class SuiteNames:
 def suite_names(suite: Suite) -> SuiteNames:
     return SuiteNames({t.label: (t.written_id or t.ref, t.written_label if t.written_id else t.label)
                        for t in suite.targets},
-                      {p.label: template_text(p) for p in suite.prompts})
+                      {p.label: template_text(p) for p in suite.prompts}, suite.derived_metrics)
 
 
 def template_text(prompt: SuitePrompt) -> str:
@@ -173,7 +176,10 @@ def promptfoo_document(report: RunReport, names: SuiteNames | None = None) -> di
         "results": {
             "version": 3,
             "timestamp": datetime.fromtimestamp(run.started_at, UTC).isoformat().replace("+00:00", "Z"),
-            "prompts": [_prompt_record(names, prompt, target) for prompt, target in prompt_order],
+            "prompts": [{**_prompt_record(names, prompt, target),
+                         "metrics": _column_metrics(names, [r for r in results if (r.key.prompt, r.key.target)
+                                                            == (prompt, target)])}
+                        for prompt, target in prompt_order],
             "results": records,
             "stats": {"successes": successes, "failures": len(results) - successes - errors, "errors": errors,
                       "tokenUsage": _usage(results)},
@@ -189,6 +195,22 @@ def _prompt_record(names: SuiteNames, prompt: str, target: str) -> dict[str, Any
     """An entry of ``results.prompts``: the template, its label, and the provider by its label, else its id."""
     provider = names.provider(target)
     return {"raw": names.prompts.get(prompt, ""), "label": prompt, "provider": provider.get("label", provider["id"])}
+
+
+def _column_metrics(names: SuiteNames, results: list[CellResult]) -> dict[str, Any]:
+    """promptfoo's ``metrics`` of a column: its score and counts, its named scores summed over its results (and the
+    suite's ``derivedMetrics`` computed from them), and how many results gave each."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for result in results:
+        for metric, score in named_scores(result.gradings).items():
+            sums[metric] = sums.get(metric, 0.0) + score
+            counts[metric] = counts.get(metric, 0) + 1
+    errors = sum(r.observation.error is not None for r in results)
+    passes = sum(r.passed for r in results)
+    return {"score": sum(r.score for r in results), "testPassCount": passes,
+            "testFailCount": len(results) - passes - errors, "testErrorCount": errors,
+            "namedScores": derived(names.derived, sums), "namedScoresCount": counts}
 
 
 def _tokens(result: CellResult) -> dict[str, int]:

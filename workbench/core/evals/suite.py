@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import ConfigError
+from workbench.core.evals.derived_metrics import FormulaError, check_formula
 from workbench.core.evals.local_providers import local_target
 from workbench.core.evals.model import AssertionSpec, RunLimits, Suite, SuitePrompt, SuiteTarget, TestCase
 from workbench.core.evals.prompt_affixes import check_affixes
@@ -69,8 +70,8 @@ from workbench.core.yaml_lines import Loc
 
 _KEYS = frozenset({"description", "prompts", "providers", "targets", "tests", "defaultTest", "repeat", "concurrency",
                    "gate", "judge", "evaluateOptions", "assertionTemplates", "scenarios", "outputPath",
-                   "min-cache-hit-ratio"})
-_PROMPTFOO_KEYS = frozenset({"tags", "derivedMetrics", "sharing",
+                   "min-cache-hit-ratio", "derivedMetrics"})
+_PROMPTFOO_KEYS = frozenset({"tags", "sharing",
                              "nunjucksFilters", "writeLatestResults", "commandLineOptions", "metadata", "redteam",
                              "tracing"})
 _EVALUATE_KEYS = frozenset({"repeat", "maxConcurrency", "delay", "cache", "timeoutMs", "maxEvalTimeMs"})
@@ -117,6 +118,7 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     judge = ctx.collect(functools.partial(_suite_judge, src, data, default))
     limits = ctx.collect(functools.partial(run_limits, src, options)) or RunLimits()
     outputs = ctx.collect(functools.partial(output_paths, src, data.get("outputPath"))) or ()
+    derived = ctx.collect(functools.partial(_derived_metrics, src, data.get("derivedMetrics"))) or ()
     ctx.check()
     tests = build_tests(ctx, drafts or [Draft(source=src.at(()))], default)
     check_affixes(prompts, tests)
@@ -130,10 +132,33 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
         description=str(data.get("description") or ""), repeat=1 if repeat is None else repeat,
         concurrency=concurrency, gate=gate, judge=judge, judges=ctx.judges, warnings=tuple(ctx.warnings),
         digest=_digest(prompts, targets, tests), limits=limits, output_paths=outputs, min_cache_hit_ratio=cache_floor,
+        derived_metrics=derived,
         promptfoo=path.name.startswith("promptfooconfig.") or "providers" in data)
 
 
 # --- run settings ------------------------------------------------------------------------------------------------
+
+
+def _derived_metrics(src: Src, value: Any) -> tuple[tuple[str, str], ...]:
+    """promptfoo's ``derivedMetrics``: ``[{name, value}]``, each value a formula over named scores."""
+    if value is None:
+        return ()
+    out = []
+    for i, item in enumerate(expect(src, ("derivedMetrics",), value, list, "a list of {name, value}")):
+        loc: Loc = ("derivedMetrics", i)
+        expect(src, loc, item, dict, "a derived metric {name, value}")
+        if set(item) - {"name", "value"} or "name" not in item or "value" not in item:
+            raise src.error(loc, "a derived metric has a name and a value (a formula), nothing else",
+                            "e.g. {name: precision, value: tp / (tp + fp)}")
+        name = str(expect(src, (*loc, "name"), item["name"], str, "a metric name"))
+        formula = expect(src, (*loc, "value"), item["value"], str, "a formula such as tp / (tp + fp)")
+        try:
+            check_formula(formula)
+        except FormulaError as exc:
+            raise src.error((*loc, "value"), f"derived metric {name}: {exc}",
+                            "a formula of named scores, numbers, + - * / ^ and parentheses") from None
+        out.append((name, formula))
+    return tuple(out)
 
 
 def _options(ctx: Context, src: Src, data: dict[str, Any]) -> dict[str, Any]:
