@@ -452,3 +452,38 @@ def test_graders_by_kind_judge_the_model_graded_and_embed_the_similar_assertions
         encoding="utf-8")
     assert _load_error(suite).startswith("evals/promptfooconfig.yaml:6: a grader of kind 'moderation' is not "
                                          "supported")
+
+
+def test_variables_computed_by_code_as_promptfoo_calls_it(tmp_path: Path, fake_env: dict[str, str]) -> None:
+    """``context: file://load_context.py`` (promptfoo's examples/dynamic-var): ``get_var(var_name, prompt,
+    other_vars)`` for each cell, its ``output`` the value; ``file://x.js`` the same in Node; an ``error`` it returns
+    fails that cell with it."""
+    suite = _suite(tmp_path, """\
+        prompts: ["Context: {{context}} / {{extra}} / {{question}}"]
+        providers: [echo]
+        tests:
+          - vars:
+              question: Leave policy?
+              context: file://load_context.py
+              extra: file://extra.js
+            assert:
+              - type: equals
+                value: "Context: docs for Leave policy? (context, 6 words) / js extra / Leave policy?"
+          - vars: {question: fail, context: file://load_context.py:broken, extra: x}
+        """, **{"load_context.py": """\
+        def get_var(var_name, prompt, other_vars):
+            return {"output": f"docs for {other_vars['question']} ({var_name}, {len(prompt.split())} words)"}
+
+        def broken(var_name, prompt, other_vars):
+            return {"error": "the index is down"}
+        """, "extra.js": """\
+        module.exports = (varName, prompt, otherVars) => ({output: 'js ' + varName});
+        """})
+    result = workbench("eval", str(suite), "--json", "--no-cache", "-o", str(tmp_path / "out.json"), cwd=tmp_path,
+                       env=fake_env)
+    assert result.returncode == 1, result.stderr
+    first, second = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["results"]["results"]
+    assert first["success"] is True, first["gradingResult"]
+    assert first["vars"]["context"].startswith("docs for Leave policy?")
+    assert second["success"] is False
+    assert "the variable context (file://load_context.py:broken): the index is down" in second["error"]

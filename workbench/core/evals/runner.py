@@ -48,6 +48,7 @@ from workbench.core.evals.comparisons import (
     judge_digest,
     judge_identity,
 )
+from workbench.core.evals.computed_vars import ComputedVarError, computed_vars
 from workbench.core.evals.embeddings import DEFAULT_EMBEDDING_TARGET, embed
 from workbench.core.evals.json_schema_output import schema_output
 from workbench.core.evals.judging import judge_request
@@ -69,6 +70,7 @@ from workbench.core.evals.prompt_affixes import affixed
 from workbench.core.evals.prompt_functions import PromptFunctionError, called_prompt
 from workbench.core.evals.prompt_render import render_request, rendered_prompt
 from workbench.core.evals.provider_config import wire_of
+from workbench.core.evals.report_outputs import template_text
 from workbench.core.evals.run_clock import RunClock
 from workbench.core.evals.run_store import EvalStore
 from workbench.core.evals.tool_replies import reply_output, structured_output
@@ -488,7 +490,14 @@ class EvalRunner:
         """The cell's request as it is sent: its test's variables through ``transformVars``, its prompt through a
         prompt function, rendered; a cell whose transform or prompt function failed is its failed result."""
         try:
-            variables = await transformed_vars(cell.test, cell.prompt.label, self.base_dir)
+            variables = await computed_vars(cell.test.vars, template_text(cell.prompt), self.base_dir)
+        except ComputedVarError as exc:
+            failed = Observation("", error=str(exc), vars=dict(cell.test.vars))
+            return CellResult(cell.key, cell.repeat, failed, [Grading("vars", False, 0.0, failed.error or "")],
+                              False, 0.0)
+        try:
+            variables = await transformed_vars(replace(cell.test, vars=dict(variables)), cell.prompt.label,
+                                               self.base_dir)
         except TransformError as exc:
             failed = Observation("", error=f"transformVars failed: {exc}", vars=dict(cell.test.vars))
             return CellResult(cell.key, cell.repeat, failed, [Grading("transformVars", False, 0.0, failed.error or "")],

@@ -25,7 +25,7 @@ from workbench.core.evals.python_assert import PythonAssertionError, run_python
 from workbench.core.evals.suite_promptfoo import FILE, Context, Src, expect, target_ref
 from workbench.core.yaml_lines import Loc
 
-_CODE_REF = re.compile(r"^file://(?P<path>.+?\.(?P<ext>py|js|cjs|mjs|ts))(?::(?P<function>[A-Za-z_$][\w$]*))?$")
+CODE_REF = re.compile(r"^file://(?P<path>.+?\.(?P<ext>py|js|cjs|mjs|ts))(?::(?P<function>[A-Za-z_$][\w$]*))?$")
 _IMAGES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".svg"})
 _REF_KEY = "$ref"
 
@@ -270,13 +270,13 @@ class CodeRef:
 
 def python_code(ref: str) -> bool:
     """Does ``ref`` (``file://path[:function]``) name a Python file?"""
-    match = _CODE_REF.match(ref)
+    match = CODE_REF.match(ref)
     return match is not None and match["ext"] == "py"
 
 
 def code_ref(ctx: Context, src: Src, loc: Loc, text: str, what: str) -> CodeRef | None:
     """The code file ``text`` names (None when it names none): it must exist; a JavaScript one needs node."""
-    match = _CODE_REF.match(text.strip())
+    match = CODE_REF.match(text.strip())
     if match is None:
         return None
     path = Path(match["path"])

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.evals.comparisons import check_spec, check_tests
+from workbench.core.evals.computed_vars import computed_var
 from workbench.core.evals.csv_columns import csv_test
 from workbench.core.evals.local_providers import local_target
 from workbench.core.evals.model import ASSERTION_TYPES, MODEL_GRADED_TYPES, AssertionSpec, TestCase
@@ -44,7 +45,6 @@ _ASSERT_PROMPTFOO = frozenset({"contextTransform"})
 _SET_KEYS = frozenset({"type", "assert", "threshold", "weight", "metric", "config"})
 _TEST_KEYS = frozenset({"description", "vars", "assert", "threshold", "metadata", "options", "providers", "prompts"})
 _TEST_PROMPTFOO: frozenset[str] = frozenset()
-_DYNAMIC = (".js", ".cjs", ".mjs", ".ts", ".py")
 _NUMBER = (int, float)
 
 
@@ -228,9 +228,9 @@ def _var_values(ctx: Context, src: Src, loc: Loc, value: Any) -> list[str]:
     if isinstance(value, list) and value and not any(isinstance(v, dict | list) for v in value):
         return [text for i, item in enumerate(value) for text in _var_values(ctx, src, (*loc, i), item)]
     if isinstance(value, str) and value.startswith(FILE):
-        if value.endswith(_DYNAMIC):
-            raise src.error(loc, f"variable from '{value}': code that computes variables is not supported",
-                            "write its output to a text file and reference that")
+        computed = computed_var(ctx, src, loc, value)
+        if computed is not None:
+            return [computed]
         return [file_value(ctx, src, loc, path) for path in ctx.files(src, loc, value)]
     return [_scalar(value)]
 
