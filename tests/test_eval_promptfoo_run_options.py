@@ -229,9 +229,10 @@ def test_results_json_names_providers_and_prompts_as_the_suite_wrote_them(
     assert first["provider"] == {"id": openai}  # no label given: none, as in promptfoo
     assert second["provider"] == {"id": "fake/b@tokens=2", "label": "bee"}
     assert first["prompt"]["label"] == "prompt 1"
-    assert document["results"]["prompts"] == [
+    assert [{k: v for k, v in p.items() if k != "metrics"} for p in document["results"]["prompts"]] == [
         {"raw": "Say {{word}}", "label": "prompt 1", "provider": openai},
         {"raw": "Say {{word}}", "label": "prompt 1", "provider": "bee"}]
+    assert [p["metrics"]["testPassCount"] for p in document["results"]["prompts"]] == [1, 1]
     streamed = json_lines((tmp_path / "results.jsonl").read_text(encoding="utf-8"))
     assert sorted(json.dumps(r["provider"], sort_keys=True) for r in streamed) == sorted(
         json.dumps(r["provider"], sort_keys=True) for r in (first, second))
