@@ -37,6 +37,14 @@ def test_keys_and_base_urls_come_from_the_conventional_variables() -> None:
 def test_ollama_host_without_scheme_and_local_servers_need_no_key() -> None:
     assert endpoint("ollama/llama3.2").base_url == "http://127.0.0.1:11434"
     assert endpoint("ollama/llama3.2", OLLAMA_HOST="gpu-box:11434").base_url == "http://gpu-box:11434"
+    # OLLAMA_HOST as Ollama's own clients read it: the server's OLLAMA_HOST=0.0.0.0 in the same shell works
+    for value, url in [("0.0.0.0", "http://0.0.0.0:11434"), ("gpu-box", "http://gpu-box:11434"),
+                       (":8080", "http://127.0.0.1:8080"), ("[::1]", "http://[::1]:11434"),
+                       ("[::1]:9", "http://[::1]:9"), (" gpu-box:1/ollama/ ", "http://gpu-box:1/ollama"),
+                       ("http://gpu-box", "http://gpu-box"), ("https://gpu-box:8443/", "https://gpu-box:8443")]:
+        assert endpoint("ollama/llama3.2", OLLAMA_HOST=value).base_url == url, value
+    with pytest.raises(ConfigError, match="OLLAMA_HOST"):
+        endpoint("ollama/llama3.2", OLLAMA_HOST="gpu-box:port")
     assert endpoint("vllm/qwen").base_url == "http://127.0.0.1:8000/v1"
     assert endpoint("llamacpp/any").api_key is None
 

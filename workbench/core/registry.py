@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
     from workbench.core.providers.base import HttpProvider
 
+OLLAMA_PORT = 11434
+"""Ollama's port when ``OLLAMA_HOST`` names none (as Ollama's own clients read it)."""
+
 WIRES: dict[str, str] = {
     "openai_chat": "openai_chat:OpenAIChatProvider",
     "openai_responses": "openai_responses:OpenAIResponsesProvider",
@@ -76,7 +79,8 @@ PROVIDERS: dict[str, ProviderSpec] = {
                      ("ANTHROPIC_BASE_URL",)),
         ProviderSpec("gemini", "gemini", "https://generativelanguage.googleapis.com",
                      ("GEMINI_API_KEY", "GOOGLE_API_KEY"), ("GOOGLE_GEMINI_BASE_URL", "GEMINI_BASE_URL")),
-        ProviderSpec("ollama", "ollama", "http://127.0.0.1:11434", ("OLLAMA_API_KEY",), ("OLLAMA_HOST",), True),
+        ProviderSpec("ollama", "ollama", f"http://127.0.0.1:{OLLAMA_PORT}", ("OLLAMA_API_KEY",), ("OLLAMA_HOST",),
+                     True),
         _compat("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
         _compat("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
         _compat("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
@@ -121,9 +125,23 @@ def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
 
 def _normalise_base_url(spec: ProviderSpec, url: str) -> str:
     url = url.rstrip("/")
-    if spec.name == "ollama" and "://" not in url:  # OLLAMA_HOST may be "host:port"
-        url = f"http://{url}"
-    return url
+    return ollama_host_url(url) if spec.name == "ollama" and "://" not in url else url
+
+
+def ollama_host_url(host: str) -> str:
+    """``OLLAMA_HOST`` without a scheme as Ollama's own clients read it: ``http``, the host defaulting to
+    127.0.0.1 and the port to 11434 (``0.0.0.0``, ``gpu-box``, ``:8080``, ``[::1]``); a value that does not
+    parse is returned as an http URL for :func:`base_url_problem` to name."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(f"http://{host}")
+        port = parts.port or OLLAMA_PORT
+    except ValueError:
+        return f"http://{host}"
+    name = parts.hostname or "127.0.0.1"
+    name = f"[{name}]" if ":" in name else name
+    return f"http://{name}:{port}{parts.path.rstrip('/')}"
 
 
 def base_url_problem(url: str) -> str | None:
