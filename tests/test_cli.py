@@ -211,3 +211,10 @@ def test_an_instant_reply_has_no_rate_rather_than_an_absurd_one() -> None:
     traced = {row["target"]: row["tokens_per_s"] for row in json_lines(workbench("traces", "list", "--json").stdout)}
     rate = traced["fake/instant@tokens=5"]
     assert rate is None or rate <= most  # type: ignore[operator]
+
+
+def test_a_model_ollama_has_not_pulled_says_how_to_pull_it() -> None:
+    result = workbench("run", "hi", "-m", "fake-ollama/qwen3@status=404,fail=5,id=nopull")
+    assert result.returncode == 1
+    shown = " ".join(result.stdout.replace("│", " ").split())  # the panel's lines joined
+    assert 'model "qwen3" not found' in shown and "`ollama pull qwen3@status" in shown, shown

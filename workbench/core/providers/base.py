@@ -454,6 +454,8 @@ class HttpProvider:
         hint = None
         if response.status_code == 401 and self.endpoint.key_env:
             hint = f"the API key was rejected: check {self.endpoint.key_env}"
+        elif response.status_code == 404:
+            hint = self.not_found_hint()
         return ProviderHTTPError(
             self.target,
             response.status_code,
@@ -465,6 +467,10 @@ class HttpProvider:
             should_retry=None if should_retry is None else should_retry.lower() == "true",
             rate_limits={k: v for k, v in response.headers.items() if k.startswith(_RATE_LIMIT_HEADERS)},
         )
+
+    def not_found_hint(self) -> str | None:
+        """The next step after a 404 from this provider, if it has one of its own."""
+        return None
 
     def _timeout(self, exc: httpx2.TimeoutException) -> ProviderError:
         which = {

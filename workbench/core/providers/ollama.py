@@ -94,3 +94,7 @@ class OllamaProvider(HttpProvider):
 
     def parser(self) -> WireParser:
         return OllamaParser()
+
+    def not_found_hint(self) -> str:
+        """Ollama answers 404 for a model it has not pulled."""
+        return f"a model Ollama does not have yet: `ollama pull {self.endpoint.model}`"
