@@ -56,6 +56,7 @@ def test_a_failing_target_reports_one_line_and_the_others_finish() -> None:
     assert ok["status"] == "ok"
     assert down["status"] == "error" and "503" in str(down["error"]) and "\n" not in str(down["error"])
     assert nokey["status"] == "error" and "no API key" in str(nokey["error"])
+    assert "OPENAI_API_KEY" in str(nokey["error_hint"]) and ok["error_hint"] is None and "retry" in down["error_hint"]
     assert "Traceback" not in result.stderr
 
 

@@ -550,6 +550,7 @@ def summary(record: CallRecord) -> dict[str, object]:
         "finish_reason": record.finish.value if record.finish else None,
         "status": "error" if record.error is not None else "ok",
         "error": str(record.error) if record.error is not None else None,
+        "error_hint": record.error.hint if record.error is not None else None,
         "cost_usd": None if record.cost_usd is None else float(record.cost_usd),
         "attempts": [a.summary() for a in record.attempts],
         "served_by": record.served_by,
