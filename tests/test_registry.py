@@ -84,6 +84,9 @@ def test_keys_and_base_urls_from_the_environment_lose_stray_whitespace() -> None
     ("anthropic/claude-sonnet-4-5", ("max_tokens",), 4096),
     ("gemini/gemini-2.5-flash", ("generationConfig", "maxOutputTokens"), 8192),
     ("ollama/llama3.2", ("options", "num_predict"), FALLBACK_MAX_TOKENS),
+    ("ollama/qwen3:0.6b", ("options", "num_predict"), 16384),  # room for its thinking and the answer after it
+    ("ollama/hf.co/unsloth/DeepSeek-R1-0528-Qwen3-8B-GGUF:Q4_K_M", ("options", "num_predict"), 16384),
+    ("vllm/openai/gpt-oss-20b", ("max_tokens",), 16384),
 ])
 def test_max_tokens_is_always_explicit(target: str, path: tuple[str, ...], expected: int) -> None:
     env = {"OPENAI_API_KEY": "k", "OPENROUTER_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k"}

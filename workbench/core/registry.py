@@ -107,6 +107,8 @@ URLs of the other wires are the host root."""
 # A per-model max_tokens when the request leaves it unset (first matching prefix wins).
 _DEFAULT_MAX_TOKENS: tuple[tuple[str, int], ...] = (
     ("o1", 16384), ("o3", 16384), ("o4", 16384), ("gpt-5", 16384),
+    # open reasoning models (Ollama, vLLM, llama.cpp names): their thinking alone can pass a few thousand tokens
+    ("gpt-oss", 16384), ("qwen3", 16384), ("deepseek-r1", 16384), ("qwq", 16384), ("magistral", 16384),
     ("gpt-4.1", 8192), ("gpt-4o", 4096), ("claude", 4096), ("gemini-2.5", 8192), ("gemini", 4096),
 )
 FALLBACK_MAX_TOKENS = 1024
