@@ -129,6 +129,13 @@ tests:
     assert result.returncode == 1, result.stderr  # gamma is missing
     (record,) = json.loads(out.read_text(encoding="utf-8"))["results"]["results"]
     assert record["namedScores"] == {"recall": 0.75, "true_positives": 1.0, "style": 1.0}
+    # promptfoo writes a failed result's reason as its error, and each grading's assertion as written
+    assert record["error"] == record["gradingResult"]["reason"] and "gamma" in record["error"]
+    assert [c["assertion"] for c in record["gradingResult"]["componentResults"]] == [
+        {"type": "contains", "value": "alpha", "weight": 3, "metric": "recall"},
+        {"type": "contains", "value": "gamma", "metric": "recall"},
+        {"type": "javascript", "value": "output.includes('beta') ? 1 : 0", "weight": 0, "metric": "true_positives"},
+        {"type": "icontains", "value": "ALPHA", "metric": "style"}]
 
 
 def test_derived_metrics_are_computed_from_each_columns_summed_named_scores(tmp_path: Path) -> None:

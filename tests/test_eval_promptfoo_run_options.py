@@ -214,25 +214,57 @@ def test_bad_promptfoo_variables_are_one_line_before_any_call(tmp_path: Path, fa
         assert "Traceback" not in bad.stderr and bad.stdout == ""
 
 
-def test_results_json_names_providers_and_prompts_as_the_suite_wrote_them(
+def test_results_json_names_providers_and_prompts_as_promptfoo_does(
         tmp_path: Path, fake_server: object, fake_env: dict[str, str]) -> None:
+    # promptfoo 0.123 names a provider written as a bare id by its own id (openai:MODEL, anthropic:MODEL), keeps an
+    # id written in a mapping as written, writes label "" for none; a prompt without a label is named by its text
+    # (a file's prompt "path: text", a chat as compact JSON), and results.prompts lists each provider's prompts in turn
     marker = uuid.uuid4().hex[:8]
-    openai = f"openai:chat:fake-model@tokens=2,id={marker}"
-    suite = _suite(tmp_path, [openai, "{id: 'fake/b@tokens=2', label: bee}"])
-    env = {**fake_env, "OPENAI_API_KEY": "sk-test-00000000", "OPENAI_BASE_URL": f"{fake_env['WORKBENCH_FAKE_URL']}/v1"}
+    (tmp_path / "parts.txt").write_text("First {{word}}\n---\nSecond {{word}}\n", encoding="utf-8")
+    (tmp_path / "chat.json").write_text('[{"role": "user", "content": "Chat {{word}}"}]\n', encoding="utf-8")
+    suite = tmp_path / "promptfooconfig.yaml"
+    suite.write_text(f"""prompts:
+  - 'Say {{{{word}}}}'
+  - file://parts.txt
+  - file://chat.json
+  - {{raw: 'Raw {{{{word}}}}', label: rawlab}}
+providers:
+  - openai:chat:fake-model@tokens=2,id={marker}
+  - anthropic:messages:fake-claude@tokens=2,id={marker}
+  - {{id: 'openai:chat:fake-model@tokens=3,id={marker}'}}
+  - {{id: 'fake/b@tokens=2', label: bee}}
+tests:
+  - description: t1
+    vars: {{word: w1}}
+    assert:
+      - {{type: not-contains, value: zzz, weight: 2, metric: Clean}}
+""", encoding="utf-8")
+    url = fake_env["WORKBENCH_FAKE_URL"]
+    env = {**fake_env, "OPENAI_API_KEY": "sk-test-00000000", "OPENAI_BASE_URL": f"{url}/v1",
+           "ANTHROPIC_API_KEY": "sk-ant-test-0000", "ANTHROPIC_BASE_URL": url}
 
     result = _eval(suite, env, "-o", "results.json", "-o", "results.jsonl")
 
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
-    first, second = document["results"]["results"]
-    assert first["provider"] == {"id": openai}  # no label given: none, as in promptfoo
-    assert second["provider"] == {"id": "fake/b@tokens=2", "label": "bee"}
-    assert first["prompt"]["label"] == "prompt 1"
+    providers = [{"id": f"openai:fake-model@tokens=2,id={marker}", "label": ""},
+                 {"id": f"anthropic:fake-claude@tokens=2,id={marker}", "label": ""},
+                 {"id": f"openai:chat:fake-model@tokens=3,id={marker}", "label": ""},
+                 {"id": "fake/b@tokens=2", "label": "bee"}]
+    chat = '[{"role":"user","content":"Chat {{word}}"}]'
+    prompts = [("Say {{word}}", "Say {{word}}"), ("parts.txt: First {{word}}", "First {{word}}"),
+               ("parts.txt: Second {{word}}", "Second {{word}}"), (f"chat.json: {chat}", chat),
+               ("rawlab", "Raw {{word}}")]
     assert [{k: v for k, v in p.items() if k != "metrics"} for p in document["results"]["prompts"]] == [
-        {"raw": "Say {{word}}", "label": "prompt 1", "provider": openai},
-        {"raw": "Say {{word}}", "label": "prompt 1", "provider": "bee"}]
-    assert [p["metrics"]["testPassCount"] for p in document["results"]["prompts"]] == [1, 1]
+        {"raw": raw, "label": label, "provider": provider["label"] or provider["id"]}
+        for provider in providers for label, raw in prompts]
+    assert [p["metrics"]["testPassCount"] for p in document["results"]["prompts"]] == [1] * 20
+    labels = [label for label, _ in prompts]
+    for record in document["results"]["results"]:
+        column = providers.index(record["provider"]) * len(prompts) + labels.index(record["prompt"]["label"])
+        assert record["promptIdx"] == column
+        assert record["gradingResult"]["componentResults"][0]["assertion"] == {
+            "type": "not-contains", "value": "zzz", "weight": 2, "metric": "Clean"}
     streamed = json_lines((tmp_path / "results.jsonl").read_text(encoding="utf-8"))
     assert sorted(json.dumps(r["provider"], sort_keys=True) for r in streamed) == sorted(
-        json.dumps(r["provider"], sort_keys=True) for r in (first, second))
+        json.dumps(r["provider"], sort_keys=True) for r in document["results"]["results"])

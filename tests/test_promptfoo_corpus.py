@@ -56,8 +56,8 @@ def _expected(name: str, label: str, description: str, verdicts: dict[str, Any])
 
 
 def _label(result: dict[str, Any]) -> str:
-    """A result's provider by its label, else its id (promptfoo writes no label for a provider given none)."""
-    return str(result["provider"].get("label", result["provider"]["id"]))
+    """A result's provider by its label, else its id (promptfoo writes an empty label for a provider given none)."""
+    return str(result["provider"].get("label") or result["provider"]["id"])
 
 
 @pytest.mark.parametrize("name", [

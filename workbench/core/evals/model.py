@@ -216,6 +216,9 @@ class SuitePrompt:
     on_targets: Mapping[str, SuiteTarget] = field(default_factory=dict)
     """promptfoo's prompt ``config``: by target label, the target this prompt runs on instead (that provider's
     config with the prompt's merged over it); a target not named here runs it as it is."""
+    promptfoo_label: str | None = None
+    """What promptfoo's outputs call a prompt the suite gave no label: an inline prompt its text, a prompt file's
+    prompt ``path: text``; None: its ``label``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ provider, response, verdict, grading, latency and cost of each result; ``results
 ``.yaml``/``.yml`` (and ``.txt``, as promptfoo writes it) the same document in YAML, ``.csv`` one row per result,
 ``.jsonl`` one result per line written as each cell finishes (:class:`ResultStream`: a run of any size never holds
 them all), and ``.html``, ``.md`` and ``.xml`` (JUnit) our reports (:mod:`workbench.core.evals.report_formats`).
-Every format carries each test's ``metadata``. Given the suite (:class:`SuiteNames`), a provider is named by the id
-and label the suite wrote, and a prompt by its template.
+Every format carries each test's ``metadata``. Given the suite (:class:`SuiteNames`), providers and prompts are named
+as promptfoo names them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import yaml
 
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.evals.derived_metrics import derived
-from workbench.core.evals.model import CellResult, Grading, RunReport, Suite, SuitePrompt
+from workbench.core.evals.model import AssertionSpec, CellResult, Grading, RunReport, Suite, SuitePrompt
 from workbench.core.evals.redaction import stored_grading, stored_observation
 from workbench.core.evals.report_formats import render
 from workbench.core.traces.redact import Redactor
@@ -57,31 +57,44 @@ class SuiteNames:
     """By prompt label: its template as written (a chat as its JSON list of messages)."""
     derived: tuple[tuple[str, str], ...] = ()
     """promptfoo's ``derivedMetrics`` (:attr:`Suite.derived_metrics`)."""
+    prompt_labels: Mapping[str, str] = field(default_factory=dict)
+    """By prompt label: what promptfoo calls a prompt given no label (:attr:`SuitePrompt.promptfoo_label`)."""
+    assertions: Mapping[str, tuple[AssertionSpec, ...]] = field(default_factory=dict)
+    """By test name: its assertions as written, for each grading's ``assertion`` in the outputs."""
+    order: tuple[tuple[str, str], ...] = ()
+    """The (prompt, target) columns in promptfoo's order: each provider's prompts in turn."""
 
     def provider(self, target: str) -> dict[str, str]:
-        """promptfoo's ``provider`` of a result: ``{id, label}``, the label left out when the suite gave none."""
+        """promptfoo's ``provider`` of a result: ``{id, label}``, the label empty when the suite gave none."""
         written, label = self.providers.get(target, (target, target))
-        return {"id": written} if label is None else {"id": written, "label": label}
+        return {"id": written, "label": label or ""}
+
+    def prompt_label(self, prompt: str) -> str:
+        return self.prompt_labels.get(prompt, prompt)
 
 
 def suite_names(suite: Suite) -> SuiteNames:
     return SuiteNames({t.label: (t.written_id or t.ref, t.written_label if t.written_id else t.label)
                        for t in suite.targets},
-                      {p.label: template_text(p) for p in suite.prompts}, suite.derived_metrics)
+                      {p.label: template_text(p) for p in suite.prompts}, suite.derived_metrics,
+                      {p.label: p.promptfoo_label for p in suite.prompts if p.promptfoo_label is not None},
+                      {t.key: t.assertions for t in suite.tests},
+                      tuple((p.label, t.label) for t in suite.targets for p in suite.prompts))
 
 
 def template_text(prompt: SuitePrompt) -> str:
-    """A prompt as written: its text, or its messages as a JSON chat list (a prompt function: its reference)."""
+    """A prompt as written: its text, or its messages as a compact JSON chat list, as promptfoo's ``JSON.stringify``
+    writes a chat prompt (a prompt function: its reference)."""
     if prompt.function is not None:
         return prompt.function
     if prompt.json_template is not None:
         return prompt.json_template
     messages = prompt.prompt.messages
-    if prompt.prompt.system is None and len(messages) == 1 and messages[0].role == "user":
+    if not prompt.chat and prompt.prompt.system is None and len(messages) == 1 and messages[0].role == "user":
         return messages[0].content
     chat = [{"role": "system", "content": prompt.prompt.system}] if prompt.prompt.system is not None else []
     chat += [{"role": m.role, "content": m.content} for m in messages]
-    return json.dumps(chat, ensure_ascii=False)
+    return json.dumps(chat, ensure_ascii=False, separators=(",", ":"))
 
 
 def render_output(report: RunReport, fmt: str, names: SuiteNames | None = None) -> str:
@@ -127,14 +140,17 @@ def result_record(result: CellResult, names: SuiteNames | None = None) -> dict[s
     """One result as promptfoo's output holds it (``results.results[]``)."""
     observation, key = result.observation, result.key
     tokens = _tokens(result)
+    names = names or SuiteNames()
     failure = 0 if result.passed else 2 if observation.error else 1
-    components = [{"pass": g.passed, "score": g.score, "reason": g.reason, "assertion": {"type": g.assertion},
-                   **({"metric": g.metric} if g.metric else {})} for g in result.gradings]
+    written = _written_assertions(result.gradings, names.assertions.get(key.test, ()))
+    components = [{"pass": g.passed, "score": g.score, "reason": g.reason, "assertion": assertion}
+                  for g, assertion in zip(result.gradings, written, strict=True)]
     reasons = [g.reason for g in result.gradings if not g.passed]
+    reason = "; ".join(reasons) if reasons else "All assertions passed"
     return {
         "testCase": {"description": key.test, "vars": observation.vars, "metadata": observation.metadata},
-        "prompt": {"raw": observation.prompt_text, "label": key.prompt},
-        "provider": (names or SuiteNames()).provider(key.target),
+        "prompt": {"raw": observation.prompt_text, "label": names.prompt_label(key.prompt)},
+        "provider": names.provider(key.target),
         "response": {"output": observation.text, "tokenUsage": {**tokens, **observation.completion_details()},
                      "cost": observation.cost_usd,
                      "finishReason": observation.finish, "cached": result.cached},
@@ -143,16 +159,54 @@ def result_record(result: CellResult, names: SuiteNames | None = None) -> dict[s
         "score": result.score,
         "latencyMs": observation.latency_ms,
         "cost": observation.cost_usd,
-        "gradingResult": {"pass": result.passed, "score": result.score,
-                          "reason": "; ".join(reasons) if reasons else "All assertions passed",
+        "gradingResult": {"pass": result.passed, "score": result.score, "reason": reason,
                           "componentResults": components},
         "namedScores": named_scores(result.gradings),
-        "error": observation.error,
+        "error": observation.error if observation.error or result.passed else reason,
         "failureReason": failure,
         "metadata": observation.metadata,
         "repeat": result.repeat,
         "traceId": result.trace_id,
     }
+
+
+def _written_assertions(gradings: Sequence[Grading], specs: Sequence[AssertionSpec]) -> list[dict[str, Any]]:
+    """Each grading's ``assertion`` as promptfoo's outputs hold it: the assertion as written (its type, value,
+    threshold, weight, metric, ...), paired in order with the test's assertions of its type (just the type for a
+    grading none matches: a failed call's, a transform's)."""
+    unpaired = list(specs)
+    written = []
+    for grading in gradings:
+        spec = next((s for s in unpaired if s.label == grading.assertion), None)
+        if spec is None:
+            written.append({"type": grading.assertion, **({"metric": grading.metric} if grading.metric else {})})
+            continue
+        unpaired.remove(spec)
+        written.append(_written_assertion(spec))
+    return written
+
+
+def _written_assertion(spec: AssertionSpec) -> dict[str, Any]:
+    assertion: dict[str, Any] = {"type": spec.label}
+    if spec.value is not None:
+        assertion["value"] = spec.value
+    if spec.threshold is not None:
+        assertion["threshold"] = _number(spec.threshold)
+    if spec.weight != 1.0:
+        assertion["weight"] = _number(spec.weight)
+    for name, value in (("metric", spec.metric), ("provider", spec.provider), ("transform", spec.transform)):
+        if value is not None:
+            assertion[name] = value
+    if spec.config:
+        assertion["config"] = spec.config
+    if spec.assertions:
+        assertion["assert"] = [_written_assertion(inner) for inner in spec.assertions]
+    return assertion
+
+
+def _number(value: float) -> float | int:
+    """A number as YAML wrote it: ``2``, not ``2.0``."""
+    return int(value) if value.is_integer() else value
 
 
 def promptfoo_document(report: RunReport, names: SuiteNames | None = None) -> dict[str, Any]:
@@ -164,7 +218,9 @@ def promptfoo_document(report: RunReport, names: SuiteNames | None = None) -> di
     tests: dict[str, None] = {}
     for result in results:
         prompts[(result.key.prompt, result.key.target)] = tests[result.key.test] = None
-    prompt_order, test_order = list(prompts), list(tests)
+    rank = {column: number for number, column in enumerate(names.order)}
+    prompt_order = sorted(prompts, key=lambda column: rank.get(column, len(rank)))  # each provider's prompts in turn
+    test_order = list(tests)
     for result, record in zip(results, records, strict=True):
         record["promptIdx"] = prompt_order.index((result.key.prompt, result.key.target))
         record["testIdx"] = test_order.index(result.key.test)
@@ -194,7 +250,8 @@ def promptfoo_document(report: RunReport, names: SuiteNames | None = None) -> di
 def _prompt_record(names: SuiteNames, prompt: str, target: str) -> dict[str, Any]:
     """An entry of ``results.prompts``: the template, its label, and the provider by its label, else its id."""
     provider = names.provider(target)
-    return {"raw": names.prompts.get(prompt, ""), "label": prompt, "provider": provider.get("label", provider["id"])}
+    return {"raw": names.prompts.get(prompt, ""), "label": names.prompt_label(prompt),
+            "provider": provider["label"] or provider["id"]}
 
 
 def _column_metrics(names: SuiteNames, results: list[CellResult]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from workbench.core.evals.prompt_affixes import check_affixes
 from workbench.core.evals.prompt_functions import function_prompt
 from workbench.core.evals.prompt_render import chat_prompt, template_warnings
 from workbench.core.evals.provider_config import prompt_filter, provider_config, wire_of
+from workbench.core.evals.report_outputs import template_text
 from workbench.core.evals.suite_options import output_paths, run_limits, target_delay
 from workbench.core.evals.suite_promptfoo import (
     FILE,
@@ -285,7 +286,9 @@ def _prompt_text(ctx: Context, src: Src, loc: Loc, text: str, label: str | None,
         for path in ctx.files(src, loc, text):
             prompts = _file_prompts(ctx, src, loc, path)
             base = label or _relative(ctx, path)
-            out += [dataclasses.replace(p, label=p.label or (base if len(prompts) == 1 else f"{base}#{k}"))
+            out += [dataclasses.replace(p, label=p.label or (base if len(prompts) == 1 else f"{base}#{k}"),
+                                        promptfoo_label=None if label or p.label or p.function
+                                        else f"{_relative(ctx, path)}: {template_text(p)}")
                     for k, p in enumerate(prompts, 1)]
         return out
     if not raw and _REF.match(text) and _in_workspace(ctx.workspace, text.partition("@")[0]):
@@ -294,7 +297,7 @@ def _prompt_text(ctx: Context, src: Src, loc: Loc, text: str, label: str | None,
     chat = _chat_text(src, loc, text, name)
     prompt = chat or _user_prompt(name, text)
     return [SuitePrompt(label or f"prompt {number}", _templated(src, loc, prompt), nunjucks=True,
-                        chat=chat is not None)]
+                        chat=chat is not None, promptfoo_label=None if label else text)]
 
 
 def _relative(ctx: Context, path: Path) -> str:
@@ -484,7 +487,7 @@ def _prompt_configs(ctx: Context, src: Src, loc: Loc, item: Any, target: SuiteTa
     elif isinstance(item, dict) and len(item) == 1:
         key = next(iter(item))
         own, own_loc = (item[key] or {}).get("config") or {}, (*loc, key, "config")
-    shown = target.written_id or target.ref
+    shown = item if isinstance(item, str) else target.written_id or target.ref
     for label, (prompt_loc, config) in ctx.prompt_configs.items():
         if not target.runs(label):
             continue
@@ -525,9 +528,16 @@ def _apart(src: Src, loc: Loc, target: SuiteTarget, before: list[SuiteTarget]) -
     return dataclasses.replace(target, label=f"{target.label} #{number}")
 
 
+_PROVIDER_IDS = re.compile(r"^(openai):(?:chat|responses):|^(anthropic):messages:")
+"""What promptfoo's outputs drop from a provider written as a bare id: its provider names itself ``openai:MODEL``
+(chat and responses) and ``anthropic:MODEL``; an id written in a mapping (``{id: ...}``) is kept as written."""
+
+
 def _target(ctx: Context, src: Src, loc: Loc, item: Any) -> SuiteTarget:
     if isinstance(item, str):
-        return _target_options(ctx, src, loc, {}, item, loc)
+        target = _target_options(ctx, src, loc, {}, item, loc)
+        named = _PROVIDER_IDS.sub(lambda m: f"{m.group(1) or m.group(2)}:", item)
+        return target if named == item else dataclasses.replace(target, written_id=named)
     expect(src, loc, item, dict, "a target: provider/model, a promptfoo id, or {id, label, config}")
     if len(item) == 1 and not set(item) & (_TARGET_KEYS | _TARGET_PROMPTFOO):
         # promptfoo's {"openai:gpt-4o": {config: ...}}
