@@ -92,12 +92,17 @@ def test_every_extension_writes_its_format_with_metadata(tmp_path: Path) -> None
     assert sorted(line["testCase"]["description"] for line in lines) == ["apples", PEARS]
     assert {line["success"] for line in lines} == {True, False}
 
+    # promptfoo's CSV: a row per test, its description and variables, then per column the output and its verdict
     rows = list(csv.DictReader(io.StringIO((out / "results.csv").read_text(encoding="utf-8"))))
-    assert list(rows[0])[:3] == ["var:topic", "var:colour", "test"]
-    assert [row["test"] for row in rows] == ["apples", PEARS] and [row["pass"] for row in rows] == ["PASS", "FAIL"]
+    column = "[fast] Write one line about {{topic}}"
+    assert list(rows[0]) == ["Description", "topic", "colour", column, "Status", "Score", "Named Scores",
+                             "Grader Reason", "Comment", "metadata:owner", "metadata:since", "metadata:tags"]
+    assert [row["Description"] for row in rows] == ["apples", ""]  # the pears test has no description
+    assert [row["Status"] for row in rows] == ["PASS", "FAIL"] and [row["Score"] for row in rows] == ["1.00", "0.50"]
+    assert rows[0][column] == apples["response"]["output"] and rows[0]["Grader Reason"] == "All assertions passed"
+    assert rows[1]["Named Scores"] == '{"recall":0}' and rows[0]["Named Scores"] == ""
+    assert rows[1]["colour"] == "green" and "never-in-a-fake-reply" in rows[1]["Grader Reason"]
     assert rows[0]["metadata:owner"] == "ann" and rows[0]["metadata:tags"] == '["fruit", "red"]'
-    assert rows[1]["var:colour"] == "green" and "never-in-a-fake-reply" in rows[1]["reason"]
-    assert float(rows[0]["cost_usd"]) > 0 and int(rows[0]["output_tokens"]) == 5 and rows[0]["provider"] == "fast"
 
     md = (out / "results.md").read_text(encoding="utf-8")
     assert "### Test metadata" in md and "apples: owner=ann, since=2024-01-02, tags=\\[\"fruit\", \"red\"\\]" in md
@@ -136,6 +141,35 @@ tests:
         {"type": "contains", "value": "gamma", "metric": "recall"},
         {"type": "javascript", "value": "output.includes('beta') ? 1 : 0", "weight": 0, "metric": "true_positives"},
         {"type": "icontains", "value": "ALPHA", "metric": "style"}]
+
+
+def test_a_test_with_a_threshold_is_reasoned_by_its_aggregate_score(tmp_path: Path) -> None:
+    """promptfoo's reason for a test with a threshold: its aggregate score against the threshold, in the JSON (and
+    as a failed result's error) and in the CSV."""
+    (tmp_path / "evals").mkdir()
+    suite = tmp_path / "evals" / "thresholds.yaml"
+    suite.write_text("""prompts: ["alpha beta"]
+providers: [echo]
+tests:
+  - description: reaches
+    threshold: 0.7
+    assert:
+      - {type: contains, value: alpha, weight: 3}
+      - {type: contains, value: gamma}
+  - description: misses
+    threshold: 0.7
+    assert:
+      - {type: contains, value: alpha}
+      - {type: contains, value: gamma}
+""", encoding="utf-8")
+    result = _run(suite, "-o", str(tmp_path / "results.json"), "-o", str(tmp_path / "results.csv"))
+    assert result.returncode == 1, result.stderr
+    reaches, misses = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["results"]["results"]
+    assert reaches["gradingResult"]["reason"] == "Aggregate score 0.75 ≥ 0.7 threshold" and reaches["error"] is None
+    assert misses["gradingResult"]["reason"] == misses["error"] == "Aggregate score 0.50 < 0.7 threshold"
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text(encoding="utf-8"))))
+    assert [row["Grader Reason"] for row in rows] == [reaches["error"] or reaches["gradingResult"]["reason"],
+                                                      misses["error"]]
 
 
 def test_derived_metrics_are_computed_from_each_columns_summed_named_scores(tmp_path: Path) -> None:

@@ -168,7 +168,7 @@ def test_output_path_writes_every_file_after_the_run_and_o_wins(tmp_path: Path, 
     assert json.loads((tmp_path / "out" / "a.json").read_text(encoding="utf-8"))["evalId"] == run_id
     text = yaml.safe_load((tmp_path / "out" / "b.txt").read_text(encoding="utf-8"))  # .txt: promptfoo's YAML
     assert text["evalId"] == run_id and text["results"]["version"] == 3
-    assert (tmp_path / "out" / "c.csv").read_text(encoding="utf-8").startswith("var:word,test,")
+    assert (tmp_path / "out" / "c.csv").read_text(encoding="utf-8").startswith("Description,word,[fake/o@tokens=2] ")
 
     for name in ("a.json", "b.txt", "c.csv"):
         (tmp_path / "out" / name).unlink()

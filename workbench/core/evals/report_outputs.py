@@ -33,11 +33,6 @@ OUTPUT_FORMATS = {".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".yaml": "y
                   ".html": "html", ".htm": "html", ".md": "md", ".xml": "junit"}
 """Each extension ``-o`` knows, and the format it writes."""
 
-CSV_COLUMNS = ("test", "prompt", "provider", "output", "pass", "score", "latency_ms", "input_tokens",
-               "output_tokens", "cost_usd", "reason")
-"""The CSV's columns after the variables (``var:NAME``) and before the metadata (``metadata:KEY``)."""
-
-
 def output_format(path: str) -> str:
     """The format ``-o path`` writes; a :class:`ConfigError` for an extension it does not know."""
     fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
@@ -63,6 +58,10 @@ class SuiteNames:
     """By test name: its assertions as written, for each grading's ``assertion`` in the outputs."""
     order: tuple[tuple[str, str], ...] = ()
     """The (prompt, target) columns in promptfoo's order: each provider's prompts in turn."""
+    descriptions: Mapping[str, str] = field(default_factory=dict)
+    """By test name: the test's description (empty for a test without one, named by its variables)."""
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    """By test name: the test's ``threshold``, for those with one."""
 
     def provider(self, target: str) -> dict[str, str]:
         """promptfoo's ``provider`` of a result: ``{id, label}``, the label empty when the suite gave none."""
@@ -79,7 +78,9 @@ def suite_names(suite: Suite) -> SuiteNames:
                       {p.label: template_text(p) for p in suite.prompts}, suite.derived_metrics,
                       {p.label: p.promptfoo_label for p in suite.prompts if p.promptfoo_label is not None},
                       {t.key: t.assertions for t in suite.tests},
-                      tuple((p.label, t.label) for t in suite.targets for p in suite.prompts))
+                      tuple((p.label, t.label) for t in suite.targets for p in suite.prompts),
+                      {t.key: t.description for t in suite.tests},
+                      {t.key: t.threshold for t in suite.tests if t.threshold is not None})
 
 
 def template_text(prompt: SuitePrompt) -> str:
@@ -109,7 +110,7 @@ def render_output(report: RunReport, fmt: str, names: SuiteNames | None = None) 
             document = json.loads(json.dumps(promptfoo_document(report, names), default=str))
             return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
         case "csv":
-            return _csv(report)
+            return _csv(report, names or SuiteNames())
         case _:
             return render(report, fmt)
 
@@ -145,8 +146,7 @@ def result_record(result: CellResult, names: SuiteNames | None = None) -> dict[s
     written = _written_assertions(result.gradings, names.assertions.get(key.test, ()))
     components = [{"pass": g.passed, "score": g.score, "reason": g.reason, "assertion": assertion}
                   for g, assertion in zip(result.gradings, written, strict=True)]
-    reasons = [g.reason for g in result.gradings if not g.passed]
-    reason = "; ".join(reasons) if reasons else "All assertions passed"
+    reason = _reason(result, names)
     return {
         "testCase": {"description": key.test, "vars": observation.vars, "metadata": observation.metadata},
         "prompt": {"raw": observation.prompt_text, "label": names.prompt_label(key.prompt)},
@@ -168,6 +168,18 @@ def result_record(result: CellResult, names: SuiteNames | None = None) -> dict[s
         "repeat": result.repeat,
         "traceId": result.trace_id,
     }
+
+
+def _reason(result: CellResult, names: SuiteNames) -> str:
+    """promptfoo's ``gradingResult.reason``: for a test with a threshold whose call answered, the aggregate score
+    against it (``Aggregate score 0.75 ≥ 0.7 threshold``); else the failed assertions' reasons, or ``All assertions
+    passed``."""
+    threshold = names.thresholds.get(result.key.test)
+    if threshold is not None and result.observation.error is None:
+        sign = "≥" if result.passed else "<"
+        return f"Aggregate score {result.score:.2f} {sign} {_number(threshold)} threshold"
+    reasons = [g.reason for g in result.gradings if not g.passed]
+    return "; ".join(reasons) if reasons else "All assertions passed"
 
 
 def _written_assertions(gradings: Sequence[Grading], specs: Sequence[AssertionSpec]) -> list[dict[str, Any]]:
@@ -285,26 +297,48 @@ def _usage(results: Iterable[CellResult]) -> dict[str, int]:
     return usage
 
 
-def _csv(report: RunReport) -> str:
+def _csv(report: RunReport, names: SuiteNames) -> str:
+    """promptfoo's CSV: a row per test (and repeat): its description (a column only when a test has one), its
+    variables, then for each column (each provider's prompts in turn) ``[provider] prompt`` holding the output and
+    its Status, Score, Named Scores, Grader Reason and Comment; then our ``metadata:KEY`` columns."""
     results = [result for cell in report.cells for result in cell.results]
-    names = list(dict.fromkeys(name for r in results for name in r.observation.vars))
+    columns = sorted(dict.fromkeys((r.key.prompt, r.key.target) for r in results),
+                     key=lambda column: {c: n for n, c in enumerate(names.order)}.get(column, len(names.order)))
+    rows: dict[tuple[str, int], dict[tuple[str, str], CellResult]] = {}
+    for result in results:
+        rows.setdefault((result.key.test, result.repeat), {})[(result.key.prompt, result.key.target)] = result
+    variables = list(dict.fromkeys(name for r in results for name in r.observation.vars))
     keys = list(dict.fromkeys(key for r in results for key in r.observation.metadata))
+    described = any(names.descriptions.get(test, test) for test, _ in rows)
     out = io.StringIO(newline="")
     writer = csv.writer(out)
-    writer.writerow([*(f"var:{name}" for name in names), *CSV_COLUMNS, *(f"metadata:{key}" for key in keys)])
-    for r in results:
-        o = r.observation
-        reason = "; ".join([f"error: {o.error}"] * bool(o.error) + [f"{g.assertion}: {g.reason}" for g in r.gradings
-                                                                     if not g.passed])
-        writer.writerow([*(o.vars.get(name, "") for name in names), r.key.test, r.key.prompt, r.key.target, o.text,
-                         "PASS" if r.passed else "ERROR" if o.error else "FAIL", f"{r.score:g}",
-                         _cell(o.latency_ms), _cell(o.input_tokens), _cell(o.output_tokens), _cell(o.cost_usd), reason,
-                         *(_metadata_cell(o.metadata.get(key)) for key in keys)])
+    header = ["Description"] * described + variables
+    for prompt, target in columns:
+        provider = names.provider(target)
+        header += [f"[{provider['label'] or provider['id']}] {names.prompt_label(prompt)}", "Status", "Score",
+                   "Named Scores", "Grader Reason", "Comment"]
+    writer.writerow([*header, *(f"metadata:{key}" for key in keys)])
+    for (test, _), cells in rows.items():
+        first = next(iter(cells.values())).observation
+        row = [names.descriptions.get(test, test)] * described + [_var_cell(first.vars.get(name)) for name in variables]
+        for column in columns:
+            done = cells.get(column)
+            if done is None:
+                row += [""] * 6
+                continue
+            o = done.observation
+            scores = {metric: _number(score) for metric, score in named_scores(done.gradings).items()}
+            row += [o.error if o.error else o.text, "PASS" if done.passed else "ERROR" if o.error else "FAIL",
+                    f"{done.score:.2f}", json.dumps(scores, separators=(",", ":")) if scores else "",
+                    o.error or _reason(done, names), ""]
+        writer.writerow([*row, *(_metadata_cell(first.metadata.get(key)) for key in keys)])
     return out.getvalue()
 
 
-def _cell(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
+def _var_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _metadata_cell(value: Any) -> str:
