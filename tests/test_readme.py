@@ -60,6 +60,14 @@ def test_the_cli_reference_lists_every_command_with_its_help() -> None:
     assert not missing, "add these rows to the README's CLI reference:\n" + "\n".join(missing)
 
 
+def test_the_cli_reference_has_no_stale_or_repeated_rows() -> None:
+    rows = [line for line in section("CLI reference").splitlines() if line.startswith("| `workbench")]
+    current = {f"| `{line}` | {text} |" for line, text in commands(build_parser())} | {
+        "| `workbench` | the TUI, in a terminal (with piped input or output: the help) |"}
+    assert [row for row in rows if row not in current] == []
+    assert len(rows) == len(set(rows))
+
+
 def test_the_quickstart_has_the_install_run_and_development_commands() -> None:
     blocks = quickstart_blocks()
     assert blocks[0].splitlines() == [

@@ -111,6 +111,7 @@ def test_search_takes_words_as_written_and_fts5_syntax_behind_fts(tmp_path: Path
     assert found("rock") == [ids[1], ids[0]]  # newest first
     assert found("--fts", "apricots NOT pears") == [] and found("--fts", "rock NOT here") == [ids[0]]
     assert found("--fts", "apric*") == [ids[2]]
+    assert found("--fts", "NEAR(rock here)") == [ids[1]]  # FTS5 NEAR is a function
     nothing = workbench("traces", "search", "kumquat", env=env)  # no table with a header alone
     assert nothing.returncode == 0 and nothing.stdout == "" and nothing.stderr == "workbench: no calls match\n"
 

@@ -506,7 +506,7 @@ def add_traces(sub: Subparsers) -> None:
     search = with_filters(actions.add_parser("search", help="full-text search over prompts and replies"))
     search.add_argument("text", help="the words to find, each as written (all of them, in any order)")
     search.add_argument("--fts", action="store_true",
-                        help="TEXT is an SQLite FTS5 query: AND, OR, NOT, NEAR, \"phrases\", prefix*")
+                        help="TEXT is an SQLite FTS5 query: AND, OR, NOT, NEAR(a b), \"phrases\", prefix*")
     search.add_argument("-n", "--limit", type=whole(1), default=50)
     search.add_argument("--team", action="store_true", help=TEAM_HELP + "; each call with who pushed it")
     stats = with_filters(actions.add_parser("stats", help="spend, calls, p50/p95 TTFT and latency per group"))
