@@ -139,6 +139,23 @@ async def _hostile(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, k
     writer.close()
 
 
+@pytest.mark.parametrize(("words", "command"), [
+    (["run", "hi", "-m", "fake/a", "--max-tokns", "5"], "workbench run"),
+    (["run", "hi", "there"], "workbench run"),
+    (["traces", "list", "--jsn"], "workbench traces list"),
+    (["keys", "list", "--x"], "workbench keys list"),
+    (["--jsn"], "workbench"),
+])
+def test_a_mistyped_option_points_at_the_help_of_the_command_that_has_the_options(
+        words: list[str], command: str) -> None:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as ended:
+        build_parser(run_only=words[0] == "run").parse_args(words)
+    assert ended.value.code == 2
+    assert err.getvalue().splitlines()[1:] == [f"  hint: see `{command} --help`"]
+    assert err.getvalue().startswith("workbench: unrecognized arguments: ")
+
+
 @pytest.mark.parametrize(("kind", "said", "error_class"), [
     ("oversized-header", "sent response headers too large to read", "protocol"),
     ("garbage", "sent a reply that is not HTTP (illegal status line", "protocol"),

@@ -24,6 +24,22 @@ MAX_CONCURRENCY = 256
 class Parser(argparse.ArgumentParser):
     """argparse's parser (its subparsers too), a usage error as one line on stderr and exit 2."""
 
+    has_commands = False
+    """Whether it has subcommands; one without is the command that takes the arguments left over."""
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        self.has_commands = True
+        return super().add_subparsers(**kwargs)
+
+    def parse_known_args(  # type: ignore[override]  # typeshed overloads it on the namespace
+            self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        """An argument the command does not take is refused by the command's own parser, so the hint names
+        its help (`workbench run --help`), where the option's right spelling is, not the top level's."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and not self.has_commands:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"workbench: {message}\n  hint: see `{self.prog} --help`\n")
 
