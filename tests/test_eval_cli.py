@@ -80,6 +80,18 @@ def test_the_gate_fails_the_run_under_its_rate(tmp_path: Path) -> None:
     assert _eval(suite, "--gate", "0").returncode == 0
 
 
+def test_the_grid_is_followed_by_why_each_failing_cell_failed(tmp_path: Path) -> None:
+    suite = _workspace(tmp_path, FAILING, tests=7)
+    failed = workbench("eval", str(suite), cwd=tmp_path)
+    assert failed.returncode == 1
+    why = [line for line in failed.stderr.splitlines() if line.startswith(("  ✗ ", "  … "))]
+    assert why[0].startswith("  ✗ case 0 · fast: contains: expected output containing 'never-in-a-fake-reply'; found ")
+    assert len(why) == 6 and why[5].startswith("  … 2 more failing cells: `workbench evals show ")
+    unknown = workbench("eval", str(suite), "-t", "nosuch/model", "--filter-first-n", "1", cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert "  ✗ case 0 · nosuch/model: error: unknown provider 'nosuch' in 'nosuch/model'" in unknown.stderr
+
+
 def test_a_regression_against_the_last_run_fails_and_names_the_test(tmp_path: Path) -> None:
     suite = _workspace(tmp_path, PASSING)
     assert _eval(suite).returncode == 0

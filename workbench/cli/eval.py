@@ -456,11 +456,13 @@ def _write_outputs(report: RunReport, outputs: Sequence[tuple[Path, str]], names
 
 def _print_summary(report: RunReport, reasons: Sequence[str]) -> None:
     from workbench.cli._shared import console as make_console
-    from workbench.cli.render import eval_table, print_table
+    from workbench.cli.render import eval_failures, eval_table, print_table
     from workbench.figures import usd
 
     console = make_console(stderr=True)
     print_table(eval_table(report), console)
+    for line in eval_failures(report):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     verdict = "[red]FAILED[/]" if reasons else "[green]passed[/]"
     if report.cost_usd is None:
         cost = "cost unknown"

@@ -153,6 +153,23 @@ def eval_cell(cell: CellSummary | None) -> Text:
     return text
 
 
+def eval_failures(report: RunReport, limit: int = 5) -> list[str]:
+    """Under ``workbench eval``'s grid: why the first ``limit`` failing cells failed, one line each (its error, else
+    its first failing assertion), then how many more and where to read them all."""
+    from workbench.core.evals.report_formats import failure_reason
+
+    failing = [cell for cell in report.cells if cell.passes < cell.runs]
+    lines = []
+    for cell in failing[:limit]:
+        reason = " ".join(printable(failure_reason(cell)).split())
+        reason = reason if len(reason) <= 200 else reason[:199] + "…"
+        lines.append(f"  ✗ {' '.join(printable(cell.description or cell.key.test).split())} · {cell.key.target}: "
+                     f"{reason}")
+    if len(failing) > limit:
+        lines.append(f"  … {len(failing) - limit} more failing cells: `workbench evals show {report.run.id}`")
+    return lines
+
+
 def eval_table(report: RunReport, limit: int = 200) -> Table:
     """``workbench eval``: tests × (prompt, target), the first ``limit`` rows."""
     columns = list(dict.fromkeys((c.key.prompt, c.key.target) for c in report.cells))
