@@ -156,6 +156,26 @@ def test_a_mistyped_option_points_at_the_help_of_the_command_that_has_the_option
     assert err.getvalue().startswith("workbench: unrecognized arguments: ")
 
 
+@pytest.mark.parametrize(("words", "hint", "named"), [
+    (["prompts", "list"], "`workbench prompts --workspace DIR ...`", ["prompts", "--workspace", "WS", "list"]),
+    (["sessions", "list"], "`workbench sessions --workspace DIR ...`", ["sessions", "--workspace", "WS", "list"]),
+    (["run", "--prompt", "explain", "-m", "fake/a@tokens=2"], "--config DIR/workbench.toml",
+     ["run", "--config", "WS/workbench.toml", "--prompt", "explain", "-m", "fake/a@tokens=2"]),
+])
+def test_outside_a_workspace_the_hint_names_the_option_the_command_takes(
+        tmp_path: Path, words: list[str], hint: str, named: list[str]) -> None:
+    outside, workspace = tmp_path / "elsewhere", tmp_path / "ws"
+    outside.mkdir()
+    assert workbench("init", str(workspace)).returncode == 0
+    refused = workbench(*words, cwd=outside)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "workbench: not inside a workspace (no workbench.toml here or above)",
+        f"  hint: run it inside one (`workbench init` makes one), or name one: {hint}"]
+    followed = workbench(*(word.replace("WS", str(workspace)) for word in named), cwd=outside)
+    assert followed.returncode == 0, followed.stderr
+
+
 @pytest.mark.parametrize(("kind", "said", "error_class"), [
     ("oversized-header", "sent response headers too large to read", "protocol"),
     ("garbage", "sent a reply that is not HTTP (illegal status line", "protocol"),

@@ -123,8 +123,10 @@ def console(*, stderr: bool = False) -> Console:
     return _Console(stderr=stderr)
 
 
-def workspace_dir(explicit: str | None = None) -> Path:
-    """``--workspace DIR``, else the nearest workspace up from here; a clear error when there is none."""
+def workspace_dir(explicit: str | None = None, command: str | None = None) -> Path:
+    """``--workspace DIR``, else the nearest workspace up from here; a clear error when there is none, whose hint
+    names how ``command`` takes a workspace: its ``--workspace DIR`` (before the action), or, for a command
+    without one (run, load), ``--config``."""
     from workbench.core.workspace import WORKSPACE_FILE, find_workspace
 
     if explicit:
@@ -134,15 +136,17 @@ def workspace_dir(explicit: str | None = None) -> Path:
         return folder.resolve()
     found = find_workspace(Path.cwd())
     if found is None:
+        named = (f"`workbench {command} --workspace DIR ...`" if command
+                 else f"--config DIR/{WORKSPACE_FILE}")
         raise ConfigError(f"not inside a workspace (no {WORKSPACE_FILE} here or above)",
-                          "run it inside a workspace, or pass --workspace DIR")
+                          f"run it inside one (`workbench init` makes one), or name one: {named}")
     return found
 
 
 def optional_workspace(args: argparse.Namespace) -> Path | None:
     """:func:`workspace_dir`, or ``None`` outside a workspace (a session file's path works anywhere)."""
     try:
-        return workspace_dir(args.workspace)
+        return workspace_dir(args.workspace, args.command)
     except ConfigError:
         return None
 

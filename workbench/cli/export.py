@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
         return _code(args)
     check_destination(Path(args.to).expanduser())  # before anything is read, saved or written
     if args.export_command == "prompt":
-        files, message = prompt_export(workspace_dir(args.workspace), args.ref)
+        files, message = prompt_export(workspace_dir(args.workspace, args.command), args.ref)
     elif args.export_command == "report":
         files, message = _report(args)
     else:
@@ -61,7 +61,7 @@ def _code(args: argparse.Namespace) -> int:
     from workbench.core.prompts import pin, prompts_folder, to_request
     from workbench.core.workspace import WORKSPACE_FILE
 
-    workspace = workspace_dir(args.workspace)
+    workspace = workspace_dir(args.workspace, args.command)
     config_file = workspace / WORKSPACE_FILE
     config = load_settings(config_file if config_file.is_file() else None).config
     prompt, version = pin(workspace, args.ref)

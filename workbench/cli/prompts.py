@@ -15,7 +15,7 @@ from workbench.core.errors import ConfigError
 def run(args: argparse.Namespace) -> int:
     from workbench.core import prompts as core
 
-    workspace = workspace_dir(args.workspace)
+    workspace = workspace_dir(args.workspace, args.command)
     action = args.prompts_command
     if action == "new":
         return _new(workspace, args)

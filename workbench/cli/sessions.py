@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
         load_session_file(path)  # report a malformed file as file:line
         sys.stdout.write(path.read_text(encoding="utf-8"))
         return EXIT_OK
-    return _list(workspace_dir(args.workspace), args.json)
+    return _list(workspace_dir(args.workspace, args.command), args.json)
 
 
 def _list(workspace: Path, as_json: bool) -> int:
