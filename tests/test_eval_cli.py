@@ -92,6 +92,17 @@ def test_the_grid_is_followed_by_why_each_failing_cell_failed(tmp_path: Path) ->
     assert "  ✗ case 0 · nosuch/model: error: unknown provider 'nosuch' in 'nosuch/model'" in unknown.stderr
 
 
+@pytest.mark.parametrize(("given", "said"), [("evals/smoke.yml", "no suite file evals/smoke.yml"),
+                                             ("evals", "evals is a folder, not a suite file")])
+def test_a_suite_path_that_names_no_file_is_one_line_naming_the_suites_there(
+        tmp_path: Path, given: str, said: str) -> None:
+    _workspace(tmp_path, PASSING)
+    result = workbench("eval", given, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"workbench: {said}",
+                                          "  hint: check the path; the workspace's suites: evals/smoke.yaml"]
+
+
 def test_a_regression_against_the_last_run_fails_and_names_the_test(tmp_path: Path) -> None:
     suite = _workspace(tmp_path, PASSING)
     assert _eval(suite).returncode == 0

@@ -83,6 +83,14 @@ _PROMPT_KEYS = frozenset({"id", "label", "raw", "system", "messages", "config"})
 _REF = re.compile(NAME_PATTERN.removesuffix("$") + "(@.+)?$")
 
 
+def _no_suite(shown: str, path: Path, workspace: Path) -> ConfigError:
+    """A suite path that names no file: the suites of the workspace's ``evals/`` in the hint."""
+    what = f"{shown} is a folder, not a suite file" if path.is_dir() else f"no suite file {shown}"
+    suites = sorted(p for p in (workspace / "evals").glob("*.y*ml") if p.is_file())
+    names = ", ".join(f"evals/{p.name}" for p in suites[:5]) + (", ..." if len(suites) > 5 else "")
+    return ConfigError(what, f"check the path; the workspace's suites: {names}" if suites else "check the path")
+
+
 def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None = None, *,
                targets_given: bool = False, variables: Mapping[str, str] | None = None) -> Suite:
     """Load and resolve the suite at ``path``; raise :class:`ConfigError` (``path:line: ...``) if it is malformed.
@@ -90,6 +98,8 @@ def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None
     ``targets_given``: the run names its targets (``-t``), so the suite need not; ``variables`` (``--var``) are set
     in every test, over the test's own values (as promptfoo's ``--var`` does)."""
     ctx = Context(workspace=workspace, folder=path.parent, unwritten=dict(unwritten or {}))
+    if not path.is_file() and path.resolve() not in ctx.unwritten:
+        raise _no_suite(ctx.shown(path), path, workspace)
     data, src = ctx.parse_yaml(path, ctx.read(Src(ctx.shown(path)), (), path))
     if data is None:
         raise src.error((), "the suite file is empty", "a suite needs prompts, targets (or providers) and tests")
