@@ -41,6 +41,14 @@ def test_run_then_list_show_search_stats_export_prune(tmp_path: Path) -> None:
     assert json_lines(workbench("traces", "list", "--json", "--tag", "fruit", "-n", "2", env=env).stdout).__len__() == 2
     page_two = json_lines(workbench("traces", "list", "--json", "--before", str(listed[1]["id"]), env=env).stdout)
     assert [r["id"] for r in page_two] == [listed[2]["id"]]
+    lower = workbench("traces", "list", "--json", "--before", str(listed[1]["id"]).lower(), env=env)
+    assert [r["id"] for r in json_lines(lower.stdout)] == [listed[2]["id"]]
+    for not_an_id in ("7d", "2026-11-01"):  # prune's --before takes these; list's takes an id
+        refused = workbench("traces", "list", "--before", not_an_id, env=env)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr.splitlines() == [
+            f"workbench: argument --before: {not_an_id}: not a call id (26 characters, as `workbench traces list` "
+            "prints them); a date or an age goes to --until", "  hint: see `workbench traces list --help`"]
 
     first = str(trace_ids[0])  # calls in the same millisecond share all but the last characters of their ids
     prefix = next(first[:n] for n in range(1, len(first) + 1)

@@ -60,6 +60,14 @@ def number(low: float, high: float | None = None) -> Callable[[str], float]:
     return parse
 
 
+def call_id(text: str) -> str:
+    """An argparse type: a trace log call id (a ULID: 26 characters of Crockford's base32), upper-cased as stored."""
+    if re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{26}", text.upper()) is None:
+        raise argparse.ArgumentTypeError(f"{text}: not a call id (26 characters, as `workbench traces list` prints "
+                                         "them); a date or an age goes to --until")
+    return text.upper()
+
+
 def whole(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: a whole number from ``low`` to ``high`` (no upper bound when ``None``)."""
     span = f"from {low} to {high}" if high is not None else f"of {low} or more"
@@ -509,7 +517,8 @@ def add_traces(sub: Subparsers) -> None:
 
     listing = with_filters(actions.add_parser("list", help="the newest calls, a page at a time"))
     listing.add_argument("-n", "--limit", type=whole(1), default=50)
-    listing.add_argument("--before", metavar="ID", help="the page after this id (keyset paging)")
+    listing.add_argument("--before", metavar="ID", type=call_id,
+                         help="the page after this id (keyset paging: the last id of the page before)")
     listing.add_argument("--team", action="store_true", help=TEAM_HELP + "; each call with who pushed it")
     tail = with_filters(actions.add_parser("tail", help="each call as it is written (Ctrl-C stops)",
                                            description="Follow the trace log: print each matching call as it is "
