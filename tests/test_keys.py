@@ -63,7 +63,11 @@ def test_cli_keys_set_list_test_delete(fake_server: FakeServerProcess) -> None:
     ran = workbench("run", "hi", "-m", "openai/gpt-4o@tokens=2", "--json", env=env)  # the keyring key is used
     assert ran.returncode == 0, ran.stderr
     assert "deleted" in workbench("keys", "delete", "openai").stdout
-    assert "no API key" in str(json_lines(workbench("run", "hi", "-m", "openai/gpt-4o", "--json").stdout)[0]["error"])
+    keyless = json_lines(workbench("run", "hi", "-m", "openai/gpt-4o", "--json").stdout)[0]
+    assert "no API key" in str(keyless["error"]) and "`workbench keys set openai`" in str(keyless["error_hint"])
+    unknown = workbench("keys", "set", "opnai", "--stdin", stdin=SECRET + "\n")
+    assert unknown.returncode == 2 and "unknown provider 'opnai'" in unknown.stderr
+    assert "openai" in unknown.stderr and "fake" not in unknown.stderr and "local" not in unknown.stderr
     for result in (stored, ran, tested):
         assert SECRET not in str(result)
     assert SECRET[-12:] not in Path(os.environ["WORKBENCH_TRACES"]).read_bytes().decode("latin-1")

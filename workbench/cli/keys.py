@@ -9,9 +9,14 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from workbench.cli._shared import EXIT_OK, known_provider, settings
 from workbench.core.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.core.registry import ProviderSpec
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         from workbench.core.team.target import KEYRING_ENTRY
 
         if args.provider != KEYRING_ENTRY:  # `keys set team`: the team store's password
-            known_provider(args.provider, settings(args).config.provider_specs())
+            _takes_a_key(args.provider, settings(args).config.provider_specs())
         what = "team store password" if args.provider == KEYRING_ENTRY else "API key"
         value = sys.stdin.readline() if args.stdin else getpass.getpass(f"{args.provider} {what} (hidden): ")
         keys.set_key(args.provider, value)
@@ -48,6 +53,14 @@ def run(args: argparse.Namespace) -> int:
     elif action == "test":
         return _test(args.provider, args.json)
     return EXIT_OK
+
+
+def _takes_a_key(provider: str, specs: Mapping[str, ProviderSpec]) -> None:
+    """A :class:`WorkbenchError` unless ``provider`` is a provider that reads an API key."""
+    keyed = {name: spec for name, spec in specs.items() if spec.key_env}
+    if provider in specs and provider not in keyed:
+        raise WorkbenchError(f"{provider} takes no API key", "keys are for: " + ", ".join(sorted(keyed)))
+    known_provider(provider, keyed)
 
 
 def _test(provider: str, as_json: bool) -> int:

@@ -208,8 +208,8 @@ def resolve(ref: ModelRef, env: Mapping[str, str] | None = None,
     if key is None and override is None and not spec.local:
         raise ConfigError(
             f"{ref}: no API key for {spec.name}",
-            spec.key_hint or f"set {spec.key_env[0]} in the environment (or point {spec.base_url_env[0]} at a server "
-            "that needs none)",
+            spec.key_hint or f"`workbench keys set {spec.name}` or set {spec.key_env[0]} in the environment (or "
+            f"point {spec.base_url_env[0]} at a server that needs none)",
         )
     return Endpoint(
         provider=spec.name, model=ref.model, base_url=base_url, wire=spec.wire, api_key=key,
