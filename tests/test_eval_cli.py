@@ -87,9 +87,22 @@ def test_the_grid_is_followed_by_why_each_failing_cell_failed(tmp_path: Path) ->
     why = [line for line in failed.stderr.splitlines() if line.startswith(("  ✗ ", "  … "))]
     assert why[0].startswith("  ✗ case 0 · fast: contains: expected output containing 'never-in-a-fake-reply'; found ")
     assert len(why) == 6 and why[5].startswith("  … 2 more failing cells: `workbench evals show ")
-    unknown = workbench("eval", str(suite), "-t", "nosuch/model", "--filter-first-n", "1", cwd=tmp_path)
-    assert unknown.returncode == 1
-    assert "  ✗ case 0 · nosuch/model: error: unknown provider 'nosuch' in 'nosuch/model'" in unknown.stderr
+    keyless = workbench("eval", str(suite), "-t", "groq/llama-3.3-70b", "--filter-first-n", "1", cwd=tmp_path)
+    assert keyless.returncode == 1
+    assert "  ✗ case 0 · groq/llama-3.3-70b: error: groq/llama-3.3-70b: no API key for groq" in keyless.stderr
+
+
+def test_an_unknown_provider_is_refused_before_the_run(tmp_path: Path) -> None:
+    suite = _workspace(tmp_path, PASSING)
+    for given in ("nosuch/model", "bedrock:anthropic.claude"):
+        refused = workbench("eval", str(suite), "-t", given, cwd=tmp_path)
+        assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+        assert refused.stderr.startswith("workbench: ") and "Traceback" not in refused.stderr
+    text = suite.read_text(encoding="utf-8")
+    suite.write_text(text.replace("fake/", "nosuch/", 1), encoding="utf-8")
+    written = workbench("eval", str(suite), cwd=tmp_path)
+    assert written.returncode == 2 and "unknown provider 'nosuch'" in written.stderr, written.stderr
+    assert f"{suite.name}:" in written.stderr.splitlines()[0]  # at the line that names it
 
 
 @pytest.mark.parametrize(("given", "said"), [("evals/smoke.yml", "no suite file evals/smoke.yml"),

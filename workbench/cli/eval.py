@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.cli._shared import eval_store, settings, sigterm_interrupts, variables
+from workbench.cli._shared import eval_store, known_targets, settings, sigterm_interrupts, variables
 from workbench.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -37,12 +37,24 @@ EXIT_CODES = {"passed": EXIT_OK, "failed": EXIT_FAILED, "stopped": EXIT_STOPPED,
 """The exit code of each verdict (:func:`workbench.core.evals.report_data.conclude`)."""
 
 
-def _targets(args: argparse.Namespace, settings: Settings) -> tuple[SuiteTarget, ...] | None:
+def _targets(args: argparse.Namespace, settings: Settings, folder: Path) -> tuple[SuiteTarget, ...] | None:
+    """The targets of ``-t``: ours (or an alias) or promptfoo's provider ids, echo, a URL or ``file://x.py``; an
+    unknown provider is refused before the run."""
+    import dataclasses
+
+    from workbench.core.evals.judging import command_line_target
     from workbench.core.evals.model import SuiteTarget
 
     if not args.targets:
         return None
-    return tuple(SuiteTarget(settings.config.expand(t), t, written_id=t) for t in args.targets)
+    targets = []
+    for text in args.targets:
+        ref, local = command_line_target(settings.config.expand(text), folder, "-t")
+        if local is None:
+            known_targets([ref], settings.config.provider_specs())
+        targets.append(SuiteTarget(ref, text, written_id=text) if local is None else
+                       dataclasses.replace(local, written_id=text))
+    return tuple(targets)
 
 
 def _with_grader(suite: Suite, grader: str | None, settings: Settings) -> Suite:
@@ -144,7 +156,7 @@ def _selected(args: argparse.Namespace, suite: Suite, store: EvalStore, config: 
 
     from workbench.core.evals.selection import Selection, select
 
-    targets = _targets(args, config)
+    targets = _targets(args, config, Path(suite.path).parent)
     if targets:
         suite = dataclasses.replace(suite, targets=targets)
     failing = None
@@ -222,7 +234,8 @@ def _run(args: argparse.Namespace) -> int:
     outputs = _outputs(args.output)
     config = settings(args)
     workspace = config.workspace or Path.cwd()
-    suite = load_suite(Path(args.suite), workspace, targets_given=bool(args.targets), variables=variables(args.var))
+    suite = load_suite(Path(args.suite), workspace, targets_given=bool(args.targets), variables=variables(args.var),
+                       providers=config.config.provider_specs())
     for warning in suite.warnings:
         print(f"workbench: {warning}", file=sys.stderr)
     if not outputs and suite.output_paths:  # -o wins over the suite's outputPath, as in promptfoo

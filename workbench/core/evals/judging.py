@@ -43,7 +43,7 @@ def regraded(suite: Suite, judge: str) -> Suite:
     ``judge`` is written as promptfoo's ``--grader`` takes it too: a provider id (``openai:gpt-4o-mini``), or a
     provider that is not a model's (``echo``, an http(s) URL, ``file://grader.py`` relative to the suite's folder),
     which grades as such a target answers. Raises :class:`ConfigError` for one that cannot be."""
-    judge, local = _grader(judge, Path(suite.path).parent)
+    judge, local = command_line_target(judge, Path(suite.path).parent)
     judges = suite.judges if local is None else {**suite.judges, judge: local}
     own = suite.judge
 
@@ -56,16 +56,18 @@ def regraded(suite: Suite, judge: str) -> Suite:
     return dataclasses.replace(suite, judge=judge, judges=judges, tests=tests)
 
 
-def _grader(text: str, folder: Path) -> tuple[str, SuiteTarget | None]:
-    """The name ``--grader text`` goes by, and its target when it is not a model's."""
-    src = Src("--grader")
+def command_line_target(text: str, folder: Path, option: str = "--grader") -> tuple[str, SuiteTarget | None]:
+    """The name a target given on the command line (``--grader text``, ``-t text``) goes by, written as ours or as
+    promptfoo's provider id, and its target when it is not a model's (``echo``, a URL, ``file://x.py`` relative to
+    ``folder``)."""
+    src = Src(option)
     try:
         local = local_target(Context(folder, folder), src, (), text, {}, ())
         if local is not None:
             return text, local
         return (target_ref(src, (), text) if ":" in text.split("/", 1)[0] else text), None
     except SuiteFileError as exc:
-        raise ConfigError(f"--grader {text}: {exc.problem}", exc.hint) from None
+        raise ConfigError(f"{option} {text}: {exc.problem}", exc.hint) from None
 
 
 def unjudged(suite: Suite) -> Iterator[AssertionSpec]:

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +92,14 @@ def _no_suite(shown: str, path: Path, workspace: Path) -> ConfigError:
 
 
 def load_suite(path: Path, workspace: Path, unwritten: Mapping[Path, str] | None = None, *,
-               targets_given: bool = False, variables: Mapping[str, str] | None = None) -> Suite:
+               targets_given: bool = False, variables: Mapping[str, str] | None = None,
+               providers: Collection[str] | None = None) -> Suite:
     """Load and resolve the suite at ``path``; raise :class:`ConfigError` (``path:line: ...``) if it is malformed.
     ``unwritten``: texts of files not written yet (the suite's, its tests file's), by resolved path, read instead.
     ``targets_given``: the run names its targets (``-t``), so the suite need not; ``variables`` (``--var``) are set
-    in every test, over the test's own values (as promptfoo's ``--var`` does)."""
-    ctx = Context(workspace=workspace, folder=path.parent, unwritten=dict(unwritten or {}))
+    in every test, over the test's own values (as promptfoo's ``--var`` does); ``providers``: the providers a target
+    may name (a target of another is an error at its line), None: not checked."""
+    ctx = Context(workspace=workspace, folder=path.parent, unwritten=dict(unwritten or {}), providers=providers)
     if not path.is_file() and path.resolve() not in ctx.unwritten:
         raise _no_suite(ctx.shown(path), path, workspace)
     data, src = ctx.parse_yaml(path, ctx.read(Src(ctx.shown(path)), (), path))
@@ -570,6 +572,10 @@ def _target_options(ctx: Context, src: Src, loc: Loc, options: Any, text: str, i
         return dataclasses.replace(local, prompts=prompts, written_id=text, delay_ms=delay,
                                    written_label=None if label is None else str(label))
     ref = target_ref(src, id_loc, text)
+    provider = ref.partition("/")[0]
+    if ctx.providers is not None and provider not in ctx.providers:
+        raise src.error(id_loc, f"unknown provider '{provider}' in '{text}'",
+                        "use one of: " + ", ".join(sorted(ctx.providers)) + " (or a provider in workbench.toml)")
     label = options.get("label")
     params, endpoint = provider_config(ctx, src, (*loc, "config"), options.get("config") or {}, ref, text)
     transform = options.get("transform")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import glob
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,6 +76,8 @@ class Context:
     """By prompt label, the targets (by label) with its ``config`` merged in (:attr:`SuitePrompt.on_targets`)."""
     judges: dict[str, SuiteTarget] = field(default_factory=dict)
     """Judges and assertion providers written with a ``config``, by the name they go by (:attr:`Suite.judges`)."""
+    providers: Collection[str] | None = None
+    """The providers a target may name (the built-ins and the configuration's); None: not checked at load."""
 
     def shown(self, path: Path) -> str:
         try:
