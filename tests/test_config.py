@@ -22,6 +22,8 @@ from workbench.fakeserver.process import FakeServerProcess
     ("[traces.redact_custom]\norder = '(['\n", 2, "bad regex"),
     ("[aliases]\nfast = 3\n", 2, "aliases.fast"),
     ("[defaults\n", 1, "line 1"),
+    ("# targets\n[defaults]\ntargets = ['fake/a', 'nosuch/x']\n", 3, "unknown provider 'nosuch' in 'nosuch/x'"),
+    ("[defaults]\ntargets = ['fast']\n", 2, "'fast' is neither provider/model nor an alias"),
 ])
 def test_broken_files_name_the_file_the_line_and_the_key(tmp_path: Path, text: str, line: int, where: str) -> None:
     path = tmp_path / "workbench.toml"
@@ -32,6 +34,15 @@ def test_broken_files_name_the_file_the_line_and_the_key(tmp_path: Path, text: s
     assert str(path) in message and where in message and err.value.hint
     if "line 1" not in where:
         assert f"{path}:{line}:" in message
+
+
+def test_default_targets_may_use_the_other_files_aliases_and_providers(tmp_path: Path) -> None:
+    user = tmp_path / "user.toml"
+    user.write_text("[aliases]\nfast = 'mybox/a'\n[providers.mybox]\nbase_url = 'http://127.0.0.1:9/v1'\n",
+                    encoding="utf-8")
+    workspace = tmp_path / "workbench.toml"
+    workspace.write_text("[defaults]\ntargets = ['fast', 'mybox/b', 'fake/c@tokens=2']\n", encoding="utf-8")
+    assert load_config(workspace, user).config.defaults.targets == ("fast", "mybox/b", "fake/c@tokens=2")
 
 
 def test_workspace_overrides_user_config_key_by_key(tmp_path: Path) -> None:

@@ -174,7 +174,26 @@ def load_config(workspace_file: Path | None, user_file: Path | None = None) -> L
         _merge(merged, data, loaded.origin, path)
         loaded.sources.append(path)
     loaded.config = Config.model_validate(merged)
+    _check_default_targets(loaded)
     return loaded
+
+
+def _check_default_targets(loaded: LoadedConfig) -> None:
+    """Each ``[defaults] targets`` entry names a known provider (after aliases and the providers of both files),
+    else an error at the line of the file that set it."""
+    config = loaded.config
+    specs = config.provider_specs()
+    for target in config.defaults.targets:
+        provider, slash, model = config.expand(target).partition("/")
+        if slash and model and provider in specs:
+            continue
+        path = loaded.origin["defaults.targets"]
+        line = _line_of(path.read_text(encoding="utf-8"), ["defaults", "targets"])
+        if slash and model:
+            raise ConfigError(f"{path}:{line}: defaults.targets: unknown provider '{provider}' in '{target}'",
+                              f"use one of: {', '.join(sorted(specs))} (or add it under [providers.{provider}])")
+        raise ConfigError(f"{path}:{line}: defaults.targets: '{target}' is neither provider/model nor an alias",
+                          "write provider/model (e.g. openai/gpt-4.1-mini) or define it under [aliases]")
 
 
 def _check(data: dict[str, Any], path: Path, text: str) -> None:
