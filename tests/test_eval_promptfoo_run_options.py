@@ -6,6 +6,7 @@ promptfoo's ``results.json`` names each provider and prompt by."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import sqlite3
@@ -53,7 +54,7 @@ def test_timeout_ms_fails_the_slow_cell_with_promptfoos_error_and_keeps_the_othe
     summary = json_lines(result.stdout)[-1]
     assert (summary["runs"], summary["passes"], summary["status"]) == (2, 1, "done")
     results = _results(tmp_path / "out.json")
-    assert results[f"t1 {fast}"]["success"] is True and results[f"t1 {fast}"]["error"] is None
+    assert results[f"t1 {fast}"]["success"] is True and "error" not in results[f"t1 {fast}"]
     timed_out = results[f"t1 {slow}"]
     assert (timed_out["success"], timed_out["error"]) == (False, "Evaluation timed out after 1500ms")
     assert timed_out["failureReason"] == 2 and float(str(timed_out["latencyMs"])) >= 1500
@@ -256,7 +257,8 @@ tests:
                ("parts.txt: Second {{word}}", "Second {{word}}"), (f"chat.json: {chat}", chat),
                ("rawlab", "Raw {{word}}")]
     assert [{k: v for k, v in p.items() if k != "metrics"} for p in document["results"]["prompts"]] == [
-        {"raw": raw, "label": label, "provider": provider["label"] or provider["id"]}
+        {"id": hashlib.sha256(label.encode()).hexdigest(), "raw": raw, "label": label,
+         "provider": provider["label"] or provider["id"]}
         for provider in providers for label, raw in prompts]
     assert [p["metrics"]["testPassCount"] for p in document["results"]["prompts"]] == [1] * 20
     labels = [label for label, _ in prompts]

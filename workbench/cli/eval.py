@@ -331,7 +331,7 @@ def _result_stream(outputs: Sequence[tuple[Path, str]], store: EvalStore, run_in
     if path is None:
         return None
     try:
-        stream = ResultStream(path, store.redactor, names)
+        stream = ResultStream(path, store.redactor, names, run_info.id)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}", "pass a file you can write to") from None
     for result, _ in store.results(run_info.id):

@@ -177,6 +177,8 @@ class TestCase:
     """promptfoo's test ``providers``: globs a target's label or ``provider/model`` must match; None: every target."""
     prompts: tuple[str, ...] | None = None
     """promptfoo's test ``prompts``: the labels (globs; ``name`` also matches ``name:...``) of the prompts it runs."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The test's ``options`` as written, the default test's merged under them (promptfoo's ``testCase.options``)."""
 
     def runs(self, prompt: str, target: SuiteTarget) -> bool:
         """Does this test run on the prompt labelled ``prompt`` and on ``target``?"""

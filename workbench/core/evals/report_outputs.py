@@ -12,8 +12,10 @@ as promptfoo names them.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +26,7 @@ import yaml
 
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.evals.derived_metrics import derived
-from workbench.core.evals.model import AssertionSpec, CellResult, Grading, RunReport, Suite, SuitePrompt
+from workbench.core.evals.model import AssertionSpec, CellResult, Grading, RunInfo, RunReport, Suite, SuitePrompt
 from workbench.core.evals.redaction import stored_grading, stored_observation
 from workbench.core.evals.report_formats import render
 from workbench.core.traces.redact import Redactor
@@ -62,6 +64,8 @@ class SuiteNames:
     """By test name: the test's description (empty for a test without one, named by its variables)."""
     thresholds: Mapping[str, float] = field(default_factory=dict)
     """By test name: the test's ``threshold``, for those with one."""
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """By test name: its ``options`` as written (the default test's merged under them)."""
 
     def provider(self, target: str) -> dict[str, str]:
         """promptfoo's ``provider`` of a result: ``{id, label}``, the label empty when the suite gave none."""
@@ -80,7 +84,8 @@ def suite_names(suite: Suite) -> SuiteNames:
                       {t.key: t.assertions for t in suite.tests},
                       tuple((p.label, t.label) for t in suite.targets for p in suite.prompts),
                       {t.key: t.description for t in suite.tests},
-                      {t.key: t.threshold for t in suite.tests if t.threshold is not None})
+                      {t.key: t.threshold for t in suite.tests if t.threshold is not None},
+                      {t.key: t.options for t in suite.tests})
 
 
 def template_text(prompt: SuitePrompt) -> str:
@@ -102,8 +107,8 @@ def render_output(report: RunReport, fmt: str, names: SuiteNames | None = None) 
     """The whole report in ``fmt`` (any of :data:`OUTPUT_FORMATS`; ``jsonl`` whole here, where the CLI streams it)."""
     match fmt:
         case "jsonl":
-            return "".join(json.dumps(result_record(result, names), ensure_ascii=False, default=str) + "\n"
-                           for cell in report.cells for result in cell.results)
+            return "".join(json.dumps(result_record(result, names, report.run.id), ensure_ascii=False, default=str)
+                           + "\n" for cell in report.cells for result in cell.results)
         case "json":
             return json.dumps(promptfoo_document(report, names), indent=2, ensure_ascii=False, default=str) + "\n"
         case "yaml":
@@ -124,6 +129,16 @@ def write_output(path: Path, report: RunReport, fmt: str, names: SuiteNames | No
                              f"the run is stored: `workbench evals show {report.run.id}` shows it") from None
 
 
+def named_score_weights(gradings: Sequence[Grading]) -> dict[str, float]:
+    """promptfoo's ``namedScoreWeights`` of a result: by metric, the weight of the assertions naming it (weighed as
+    :func:`named_scores` weighs them)."""
+    weights: dict[str, float] = {}
+    for grading in gradings:
+        if grading.metric:
+            weights[grading.metric] = weights.get(grading.metric, 0.0) + (grading.weight or 1.0)
+    return weights
+
+
 def named_scores(gradings: Sequence[Grading]) -> dict[str, float]:
     """promptfoo's ``namedScores``: by metric, the weighted mean of the scores of the assertions naming it (an
     assertion of weight 0, which only reports, counts with weight 1, so its metric is its score)."""
@@ -137,19 +152,37 @@ def named_scores(gradings: Sequence[Grading]) -> dict[str, float]:
     return {metric: score / weight for metric, (score, weight) in totals.items()}
 
 
-def result_record(result: CellResult, names: SuiteNames | None = None) -> dict[str, Any]:
-    """One result as promptfoo's output holds it (``results.results[]``)."""
+def prompt_id(label: str) -> str:
+    """promptfoo's id of a prompt (``promptId``, ``prompts[].id``): the SHA-256 of its label."""
+    return hashlib.sha256(label.encode()).hexdigest()
+
+
+def result_id(run_id: str, result: CellResult) -> str:
+    """A result's ``id``: a UUID, the same for the same run, cell and repeat."""
+    key = result.key
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps([run_id, key.test, key.prompt, key.target, result.repeat])))
+
+
+def result_record(result: CellResult, names: SuiteNames | None = None, run_id: str = "") -> dict[str, Any]:
+    """One result as promptfoo's output holds it (``results.results[]``); ``run_id`` makes its ``id``."""
     observation, key = result.observation, result.key
     tokens = _tokens(result)
     names = names or SuiteNames()
     failure = 0 if result.passed else 2 if observation.error else 1
-    written = _written_assertions(result.gradings, names.assertions.get(key.test, ()))
+    specs = names.assertions.get(key.test, ())
+    written = _written_assertions(result.gradings, specs)
     components = [{"pass": g.passed, "score": g.score, "reason": g.reason, "assertion": assertion}
                   for g, assertion in zip(result.gradings, written, strict=True)]
     reason = _reason(result, names)
+    label = names.prompt_label(key.prompt)
+    error = observation.error if observation.error or result.passed else reason
     return {
-        "testCase": {"description": key.test, "vars": observation.vars, "metadata": observation.metadata},
-        "prompt": {"raw": observation.prompt_text, "label": names.prompt_label(key.prompt)},
+        "id": result_id(run_id, result),
+        "testCase": {"description": key.test, "vars": observation.vars,
+                     "assert": [_written_assertion(spec) for spec in specs],
+                     "options": dict(names.options.get(key.test, {})), "metadata": observation.metadata},
+        "prompt": {"raw": observation.prompt_text, "label": label},
+        "promptId": prompt_id(label),
         "provider": names.provider(key.target),
         "response": {"output": observation.text, "tokenUsage": {**tokens, **observation.completion_details()},
                      "cost": observation.cost_usd,
@@ -162,7 +195,7 @@ def result_record(result: CellResult, names: SuiteNames | None = None) -> dict[s
         "gradingResult": {"pass": result.passed, "score": result.score, "reason": reason,
                           "componentResults": components},
         "namedScores": named_scores(result.gradings),
-        "error": observation.error if observation.error or result.passed else reason,
+        **({"error": error} if error is not None else {}),
         "failureReason": failure,
         "metadata": observation.metadata,
         "repeat": result.repeat,
@@ -225,7 +258,8 @@ def promptfoo_document(report: RunReport, names: SuiteNames | None = None) -> di
     """The run as promptfoo's ``--output results.json`` (``version: 3``), as far as a stored run holds it."""
     names = names or SuiteNames()
     results = [result for cell in report.cells for result in cell.results]
-    records = [result_record(result, names) for result in results]
+    run = report.run
+    records = [result_record(result, names, run.id) for result in results]
     prompts: dict[tuple[str, str], None] = {}
     tests: dict[str, None] = {}
     for result in results:
@@ -238,7 +272,6 @@ def promptfoo_document(report: RunReport, names: SuiteNames | None = None) -> di
         record["testIdx"] = test_order.index(result.key.test)
     errors = sum(r.observation.error is not None for r in results)
     successes = sum(r.passed for r in results)
-    run = report.run
     return {
         "evalId": run.id,
         "results": {
@@ -250,7 +283,7 @@ def promptfoo_document(report: RunReport, names: SuiteNames | None = None) -> di
                         for prompt, target in prompt_order],
             "results": records,
             "stats": {"successes": successes, "failures": len(results) - successes - errors, "errors": errors,
-                      "tokenUsage": _usage(results)},
+                      "tokenUsage": _usage(results), **_durations(run)},
         },
         "config": {"description": run.suite, "path": run.suite_path},
         "shareableUrl": None,
@@ -262,24 +295,43 @@ def promptfoo_document(report: RunReport, names: SuiteNames | None = None) -> di
 def _prompt_record(names: SuiteNames, prompt: str, target: str) -> dict[str, Any]:
     """An entry of ``results.prompts``: the template, its label, and the provider by its label, else its id."""
     provider = names.provider(target)
-    return {"raw": names.prompts.get(prompt, ""), "label": names.prompt_label(prompt),
+    label = names.prompt_label(prompt)
+    return {"id": prompt_id(label), "raw": names.prompts.get(prompt, ""), "label": label,
             "provider": provider["label"] or provider["id"]}
 
 
+def _durations(run: RunInfo) -> dict[str, int]:
+    """promptfoo's ``durationMs`` and ``evaluationDurationMs``: the run's wall time, once it has finished."""
+    if run.finished_at is None:
+        return {}
+    duration = max(0, round((run.finished_at - run.started_at) * 1000))
+    return {"durationMs": duration, "evaluationDurationMs": duration}
+
+
 def _column_metrics(names: SuiteNames, results: list[CellResult]) -> dict[str, Any]:
-    """promptfoo's ``metrics`` of a column: its score and counts, its named scores summed over its results (and the
-    suite's ``derivedMetrics`` computed from them), and how many results gave each."""
+    """promptfoo's ``metrics`` of a column: its score and counts, the assertions that passed and failed, its total
+    latency, tokens and cost, its named scores summed over its results (and the suite's ``derivedMetrics`` computed
+    from them), how many results gave each, and the weight of the assertions naming each."""
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
+    weights: dict[str, float] = {}
     for result in results:
         for metric, score in named_scores(result.gradings).items():
             sums[metric] = sums.get(metric, 0.0) + score
             counts[metric] = counts.get(metric, 0) + 1
+        for metric, weight in named_score_weights(result.gradings).items():
+            weights[metric] = weights.get(metric, 0.0) + weight
     errors = sum(r.observation.error is not None for r in results)
     passes = sum(r.passed for r in results)
+    components = [g for r in results for g in r.gradings]
     return {"score": sum(r.score for r in results), "testPassCount": passes,
             "testFailCount": len(results) - passes - errors, "testErrorCount": errors,
-            "namedScores": derived(names.derived, sums), "namedScoresCount": counts}
+            "assertPassCount": sum(g.passed for g in components),
+            "assertFailCount": sum(not g.passed for g in components),
+            "totalLatencyMs": sum(r.observation.latency_ms or 0 for r in results), "tokenUsage": _usage(results),
+            "namedScores": derived(names.derived, sums), "namedScoresCount": counts,
+            "namedScoreWeights": {metric: _number(weight) for metric, weight in weights.items()},
+            "cost": sum(r.observation.cost_usd or 0.0 for r in results)}
 
 
 def _tokens(result: CellResult) -> dict[str, int]:
@@ -288,13 +340,26 @@ def _tokens(result: CellResult) -> dict[str, int]:
     return {"prompt": prompt, "completion": completion, "total": prompt + completion, "cached": cached}
 
 
-def _usage(results: Iterable[CellResult]) -> dict[str, int]:
-    usage = {"prompt": 0, "completion": 0, "total": 0, "cached": 0, "numRequests": 0}
+_COMPLETION_DETAILS = ("reasoning", "acceptedPrediction", "rejectedPrediction", "cacheReadInputTokens",
+                       "cacheCreationInputTokens")
+"""promptfoo's ``completionDetails`` of a token total, each 0 unless known."""
+
+
+def _usage(results: Iterable[CellResult]) -> dict[str, Any]:
+    """promptfoo's token total of results: the targets' tokens and requests, their ``completionDetails``, and the
+    graders' (``assertions``: ``{total, prompt, completion, cached, numRequests, completionDetails}``, written as 0:
+    a judge call's tokens are in its trace)."""
+    usage: dict[str, Any] = {"prompt": 0, "completion": 0, "total": 0, "cached": 0, "numRequests": 0}
+    details = dict.fromkeys(_COMPLETION_DETAILS, 0)
     for result in results:
         for name, count in _tokens(result).items():
             usage[name] += count
         usage["numRequests"] += not result.cached
-    return usage
+        for name, count in result.observation.completion_details().get("completionDetails", {}).items():
+            details[name] += count
+    graders = {"total": 0, "prompt": 0, "completion": 0, "cached": 0, "numRequests": 0,
+               "completionDetails": dict.fromkeys(_COMPLETION_DETAILS, 0)}
+    return {**usage, "completionDetails": details, "assertions": graders}
 
 
 def _csv(report: RunReport, names: SuiteNames) -> str:
@@ -351,15 +416,16 @@ class ResultStream:
     """``-o FILE.jsonl``: one result a line (:func:`result_record`), written and flushed as each cell finishes,
     its texts passed through the store's redactor as the store's are."""
 
-    def __init__(self, path: Path, redactor: Redactor, names: SuiteNames | None = None) -> None:
-        self.path, self.redactor, self.names = path, redactor, names
+    def __init__(self, path: Path, redactor: Redactor, names: SuiteNames | None = None, run_id: str = "") -> None:
+        self.path, self.redactor, self.names, self.run_id = path, redactor, names, run_id
         self._file: IO[str] = path.open("w", encoding="utf-8")
 
     def write(self, result: CellResult) -> None:
         kept = CellResult(result.key, result.repeat, stored_observation(result.observation, self.redactor),
                           [stored_grading(g, self.redactor) for g in result.gradings], result.passed, result.score,
                           result.cached, result.trace_id)
-        self._file.write(json.dumps(result_record(kept, self.names), ensure_ascii=False, default=str) + "\n")
+        record = result_record(kept, self.names, self.run_id)
+        self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         self._file.flush()
 
     def close(self) -> None:

@@ -75,6 +75,8 @@ class Draft:
     targets: tuple[str, ...] | None = None
     prompts: tuple[str, ...] | None = None
     """promptfoo's test ``providers`` and ``prompts`` (:func:`test_filter`)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """``options`` as written."""
 
 
 # --- one test ----------------------------------------------------------------------------------------------------
@@ -258,6 +260,7 @@ def parse_test(ctx: Context, src: Src, loc: Loc, data: Any) -> Draft:
     if data.get("prompts") is not None:
         draft.prompts = test_filter(src, (*loc, "prompts"), data["prompts"], targets=False)
     options = expect(src, (*loc, "options"), data.get("options") or {}, dict, "a mapping of options")
+    draft.options = dict(options)
     for key, value in options.items():
         if key == "provider" and isinstance(value, dict) and "id" not in value:
             draft.judge, draft.embedder = _graders_by_kind(ctx, src, (*loc, "options", key), value)
@@ -409,7 +412,8 @@ def build_tests(ctx: Context, drafts: list[Draft], default: Draft | None) -> tup
             default.suffix if default else "")
         tests += [TestCase(vars=values, assertions=tuple(assertions), description=description, threshold=threshold,
                            source=draft.source, metadata=metadata, transform=transform, transform_vars=transform_vars,
-                           prefix=prefix, suffix=suffix, targets=draft.targets, prompts=draft.prompts)
+                           prefix=prefix, suffix=suffix, targets=draft.targets, prompts=draft.prompts,
+                           options={**(default.options if default else {}), **draft.options})
                   for values, description in _expanded(merged)]
     unique = _unique(ctx, tests)
     check_tests(unique)
