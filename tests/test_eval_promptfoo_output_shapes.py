@@ -1,9 +1,10 @@
 """The shapes of promptfoo's results document that ``workbench eval -o results.json`` (and .yaml, .jsonl) writes:
 per result its ``id``, ``promptId`` and written ``testCase``; per column its assertion counts, latency, tokens,
-cost and named score weights; the run's duration and token totals."""
+cost and named score weights; the run's duration and token totals; an assert-set's results nested in its entry."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.test_cli import workbench
 from workbench.core.evals.model import (
     AssertionSpec,
     CellKey,
@@ -111,3 +113,44 @@ tests:
 """, encoding="utf-8")
     suite = load_suite(path, tmp_path)
     assert [t.options for t in suite.tests] == [{"prefix": "B: ", "suffix": " !"}, {"prefix": "A: ", "suffix": " !"}]
+
+
+def test_a_stored_grading_keeps_an_assert_sets_own_gradings() -> None:
+    inner = (Grading("contains", False, 0.0, "no"), Grading("javascript", True, 1.0, "ok", 1.0, "m"))
+    grading = Grading("assert-set", True, 0.5, "half", 2.0, None, inner)
+    assert Grading.from_fields(json.loads(json.dumps(dataclasses.asdict(grading)))) == grading
+    assert Grading.from_fields({"assertion": "contains", "passed": True, "score": 1.0, "reason": "ok"}).components == ()
+
+
+def test_an_assert_sets_results_nest_in_its_entry_and_follow_it(tmp_path: Path) -> None:
+    (tmp_path / "evals").mkdir()
+    suite = tmp_path / "evals" / "sets.yaml"
+    suite.write_text("""prompts: ["alpha beta"]
+providers: [echo]
+tests:
+  - description: half a set
+    assert:
+      - type: assert-set
+        threshold: 0.5
+        metric: set
+        assert:
+          - {type: contains, value: gamma}
+          - {type: contains, value: alpha}
+      - {type: icontains, value: BETA}
+""", encoding="utf-8")
+    done = workbench("eval", str(suite), "--json", "-o", str(tmp_path / "out.json"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    document = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    [result] = document["results"]["results"]
+    gamma = {"pass": False, "score": 0.0, "reason": result["gradingResult"]["componentResults"][1]["reason"],
+             "assertion": {"type": "contains", "value": "gamma"}}
+    alpha = {"pass": True, "score": 1.0, "reason": result["gradingResult"]["componentResults"][2]["reason"],
+             "assertion": {"type": "contains", "value": "alpha"}}
+    the_set, *rest = result["gradingResult"]["componentResults"]
+    assert {k: v for k, v in the_set.items() if k != "reason"} == {
+        "pass": True, "score": 0.5, "namedScores": {}, "componentResults": [gamma, alpha],
+        "tokensUsed": {"total": 0, "prompt": 0, "completion": 0, "cached": 0, "numRequests": 0},
+        "metadata": {"assertionSet": {"type": "assert-set", "assertionCount": 2, "metric": "set", "threshold": 0.5}}}
+    assert rest[:2] == [gamma, alpha] and rest[2]["assertion"] == {"type": "icontains", "value": "BETA"}
+    metrics = document["results"]["prompts"][0]["metrics"]
+    assert (metrics["assertPassCount"], metrics["assertFailCount"]) == (3, 1)

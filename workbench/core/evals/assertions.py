@@ -113,7 +113,8 @@ async def _assert_set(spec: AssertionSpec, obs: Observation, *, judge: Judge | N
     expected = f"{len(children)} assertions to pass" + _threshold_note(spec.threshold)
     if spec.negate:
         passed, score, expected = not passed, 1.0 - score, f"not ({expected})"
-    return Grading(spec.label, passed, score, f"expected {expected}; found {found}", spec.weight, spec.metric)
+    return Grading(spec.label, passed, score, f"expected {expected}; found {found}", spec.weight, spec.metric,
+                   tuple(children))
 
 
 def verdict(gradings: Sequence[Grading], threshold: float | None) -> tuple[bool, float]:

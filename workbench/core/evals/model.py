@@ -131,6 +131,14 @@ class Grading:
     reason: str
     weight: float = 1.0
     metric: str | None = None
+    components: tuple[Grading, ...] = ()
+    """An ``assert-set``'s: the gradings of its assertions."""
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> Grading:
+        """A grading from its fields as stored (``dataclasses.asdict``; a set's gradings nested)."""
+        nested = tuple(cls.from_fields(inner) for inner in fields.get("components") or ())
+        return cls(**{**fields, "components": nested})
 
 
 VARS_LABEL_LIMIT = 80

@@ -29,7 +29,8 @@ def stored_observation(observation: Observation, redactor: Redactor) -> Observat
 
 def stored_grading(grading: Grading, redactor: Redactor) -> Grading:
     """A grader's verdict as the store keeps it: its reason (which may quote the reply) redacted."""
-    return replace(grading, reason=redactor.stored(grading.reason))
+    return replace(grading, reason=redactor.stored(grading.reason),
+                   components=tuple(stored_grading(inner, redactor) for inner in grading.components))
 
 
 def cacheable(observation: Observation, redactor: Redactor) -> Observation | None:

@@ -170,9 +170,7 @@ def result_record(result: CellResult, names: SuiteNames | None = None, run_id: s
     names = names or SuiteNames()
     failure = 0 if result.passed else 2 if observation.error else 1
     specs = names.assertions.get(key.test, ())
-    written = _written_assertions(result.gradings, specs)
-    components = [{"pass": g.passed, "score": g.score, "reason": g.reason, "assertion": assertion}
-                  for g, assertion in zip(result.gradings, written, strict=True)]
+    components = _components(result.gradings, specs)
     reason = _reason(result, names)
     label = names.prompt_label(key.prompt)
     error = observation.error if observation.error or result.passed else reason
@@ -215,19 +213,49 @@ def _reason(result: CellResult, names: SuiteNames) -> str:
     return "; ".join(reasons) if reasons else "All assertions passed"
 
 
-def _written_assertions(gradings: Sequence[Grading], specs: Sequence[AssertionSpec]) -> list[dict[str, Any]]:
-    """Each grading's ``assertion`` as promptfoo's outputs hold it: the assertion as written (its type, value,
-    threshold, weight, metric, ...), paired in order with the test's assertions of its type (just the type for a
-    grading none matches: a failed call's, a transform's)."""
+def _components(gradings: Sequence[Grading], specs: Sequence[AssertionSpec]) -> list[dict[str, Any]]:
+    """promptfoo's ``gradingResult.componentResults``: each grading with its ``assertion`` as written; an
+    ``assert-set``'s entry holds its own results (``componentResults``) and ``metadata.assertionSet``, and they
+    follow it, each with its assertion."""
+    components: list[dict[str, Any]] = []
+    for grading, spec, assertion in _written_assertions(gradings, specs):
+        if not grading.components:
+            components.append({"pass": grading.passed, "score": grading.score, "reason": grading.reason,
+                               "assertion": assertion})
+            continue
+        inner = _components(grading.components, spec.assertions if spec is not None else ())
+        weights = named_score_weights(grading.components)
+        components.append({"pass": grading.passed, "score": grading.score, "reason": grading.reason,
+                           "namedScores": named_scores(grading.components),
+                           **({"namedScoreWeights": {m: _number(w) for m, w in weights.items()}} if weights else {}),
+                           "tokensUsed": {"total": 0, "prompt": 0, "completion": 0, "cached": 0, "numRequests": 0},
+                           "componentResults": inner, "metadata": {"assertionSet": _set_metadata(assertion)}})
+        components += inner
+    return components
+
+
+def _set_metadata(assertion: Mapping[str, Any]) -> dict[str, Any]:
+    """promptfoo's ``metadata.assertionSet`` of an ``assert-set``'s result: its type, how many assertions it holds,
+    and its metric, threshold and weight as written."""
+    return {"type": assertion["type"], "assertionCount": len(assertion.get("assert", ())),
+            **{name: assertion[name] for name in ("metric", "threshold", "weight") if name in assertion}}
+
+
+def _written_assertions(gradings: Sequence[Grading], specs: Sequence[AssertionSpec]
+                        ) -> list[tuple[Grading, AssertionSpec | None, dict[str, Any]]]:
+    """Each grading, the assertion it grades and its ``assertion`` as promptfoo's outputs hold it: the assertion as
+    written (its type, value, threshold, weight, metric, ...), paired in order with the test's assertions of its
+    type (just the type for a grading none matches: a failed call's, a transform's)."""
     unpaired = list(specs)
-    written = []
+    written: list[tuple[Grading, AssertionSpec | None, dict[str, Any]]] = []
     for grading in gradings:
         spec = next((s for s in unpaired if s.label == grading.assertion), None)
         if spec is None:
-            written.append({"type": grading.assertion, **({"metric": grading.metric} if grading.metric else {})})
+            written.append((grading, None, {"type": grading.assertion,
+                                            **({"metric": grading.metric} if grading.metric else {})}))
             continue
         unpaired.remove(spec)
-        written.append(_written_assertion(spec))
+        written.append((grading, spec, _written_assertion(spec)))
     return written
 
 
@@ -323,7 +351,7 @@ def _column_metrics(names: SuiteNames, results: list[CellResult]) -> dict[str, A
             weights[metric] = weights.get(metric, 0.0) + weight
     errors = sum(r.observation.error is not None for r in results)
     passes = sum(r.passed for r in results)
-    components = [g for r in results for g in r.gradings]
+    components = [g for r in results for g in _flattened(r.gradings)]
     return {"score": sum(r.score for r in results), "testPassCount": passes,
             "testFailCount": len(results) - passes - errors, "testErrorCount": errors,
             "assertPassCount": sum(g.passed for g in components),
@@ -332,6 +360,11 @@ def _column_metrics(names: SuiteNames, results: list[CellResult]) -> dict[str, A
             "namedScores": derived(names.derived, sums), "namedScoresCount": counts,
             "namedScoreWeights": {metric: _number(weight) for metric, weight in weights.items()},
             "cost": sum(r.observation.cost_usd or 0.0 for r in results)}
+
+
+def _flattened(gradings: Sequence[Grading]) -> list[Grading]:
+    """The gradings as promptfoo's ``componentResults`` lists them: an ``assert-set``'s own after it."""
+    return [inner for grading in gradings for inner in (grading, *grading.components)]
 
 
 def _tokens(result: CellResult) -> dict[str, int]:

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ def _run(row: sqlite3.Row) -> RunInfo:
 __all__ = ["EvalStore", "StoredBatch", "default_path"]
 
 
-def _fields(value: Observation | Grading) -> dict[str, Any]:
+def _fields(value: Observation) -> dict[str, Any]:
     """A flat dataclass as a dict (shallow: its fields are plain values, a str → str mapping at most)."""
     return {f.name: getattr(value, f.name) for f in fields(value)}
 
@@ -179,7 +179,7 @@ class EvalStore:
             rows.append((run_id, place, key.test, key.prompt, key.target, result.repeat, description,
                          int(result.passed), result.score, int(result.cached), result.trace_id,
                          _json(stored_observation(result.observation, redact)),
-                         json.dumps([_fields(stored_grading(g, redact)) for g in result.gradings], ensure_ascii=False)))
+                         json.dumps([asdict(stored_grading(g, redact)) for g in result.gradings], ensure_ascii=False)))
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO eval_results (run_id, seq, test, prompt, target, repeat, description, passed,"
@@ -190,7 +190,7 @@ class EvalStore:
         """Store the verdicts, scores and gradings ``results`` (recorded cells of ``run_id``) have now: a comparison
         of a test's cells (select-best, max-score) graded once they were all done."""
         rows = [(int(r.passed), r.score,
-                 json.dumps([_fields(stored_grading(g, self.redactor)) for g in r.gradings], ensure_ascii=False),
+                 json.dumps([asdict(stored_grading(g, self.redactor)) for g in r.gradings], ensure_ascii=False),
                  run_id, r.key.test, r.key.prompt, r.key.target, r.repeat) for r in results]
         with self.conn:
             self.conn.executemany("UPDATE eval_results SET passed = ?, score = ?, gradings = ? WHERE run_id = ? AND "
@@ -223,7 +223,8 @@ class EvalStore:
         rows = self.conn.execute("SELECT * FROM eval_results WHERE run_id = ? ORDER BY seq", (run_id,))
         for r in rows:
             result = CellResult(CellKey(r["test"], r["prompt"], r["target"]), r["repeat"],
-                                _observation(r["observation"]), [Grading(**g) for g in json.loads(r["gradings"])],
+                                _observation(r["observation"]),
+                                [Grading.from_fields(g) for g in json.loads(r["gradings"])],
                                 bool(r["passed"]), r["score"], bool(r["cached"]), r["trace_id"])
             yield result, r["description"]
 

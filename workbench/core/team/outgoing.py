@@ -47,7 +47,7 @@ def redacted_result(observation: str, gradings: str, redactor: Redactor) -> tupl
     again, as the eval store redacts them (:mod:`workbench.core.evals.redaction`)."""
     kept = stored_observation(Observation(**json.loads(observation)), redactor)
     return (json.dumps(asdict(kept), ensure_ascii=False, default=str),
-            json.dumps([asdict(stored_grading(Grading(**g), redactor)) for g in json.loads(gradings)],
+            json.dumps([asdict(stored_grading(Grading.from_fields(g), redactor)) for g in json.loads(gradings)],
                        ensure_ascii=False))
 
 

@@ -230,8 +230,8 @@ class TeamRuns:
             test, prompt, target, repeat, observation, gradings, passed, score, cached, trace_id, text = cast(
                 tuple[str, str, str, int, str, str, int, float, int, str | None, str], row)
             result = CellResult(CellKey(test, prompt, target), repeat, Observation(**json.loads(observation)),
-                                [Grading(**g) for g in json.loads(gradings)], bool(passed), score, bool(cached),
-                                trace_id)
+                                [Grading.from_fields(g) for g in json.loads(gradings)], bool(passed), score,
+                                bool(cached), trace_id)
             yield result, text
 
 
