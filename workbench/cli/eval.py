@@ -48,10 +48,11 @@ def _targets(args: argparse.Namespace, settings: Settings, folder: Path) -> tupl
     if not args.targets:
         return None
     targets = []
+    specs = settings.config.provider_specs()
     for text in args.targets:
         ref, local = command_line_target(settings.config.expand(text), folder, "-t")
         if local is None:
-            known_targets([ref], settings.config.provider_specs())
+            known_targets([ref], specs)
         targets.append(SuiteTarget(ref, text, written_id=text) if local is None else
                        dataclasses.replace(local, written_id=text))
     return tuple(targets)

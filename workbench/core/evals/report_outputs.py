@@ -75,6 +75,12 @@ class SuiteNames:
     def prompt_label(self, prompt: str) -> str:
         return self.prompt_labels.get(prompt, prompt)
 
+    def in_order(self, columns: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """(prompt, target) ``columns`` in promptfoo's order (:attr:`order`: each provider's prompts in turn); one
+        the suite does not name goes last."""
+        rank = {column: number for number, column in enumerate(self.order)}
+        return sorted(columns, key=lambda column: rank.get(column, len(rank)))
+
 
 def suite_names(suite: Suite) -> SuiteNames:
     return SuiteNames({t.label: (t.written_id or t.ref, t.written_label if t.written_id else t.label)
@@ -292,8 +298,7 @@ def promptfoo_document(report: RunReport, names: SuiteNames | None = None) -> di
     tests: dict[str, None] = {}
     for result in results:
         prompts[(result.key.prompt, result.key.target)] = tests[result.key.test] = None
-    rank = {column: number for number, column in enumerate(names.order)}
-    prompt_order = sorted(prompts, key=lambda column: rank.get(column, len(rank)))  # each provider's prompts in turn
+    prompt_order = names.in_order(prompts)
     test_order = list(tests)
     for result, record in zip(results, records, strict=True):
         record["promptIdx"] = prompt_order.index((result.key.prompt, result.key.target))
@@ -400,8 +405,7 @@ def _csv(report: RunReport, names: SuiteNames) -> str:
     variables, then for each column (each provider's prompts in turn) ``[provider] prompt`` holding the output and
     its Status, Score, Named Scores, Grader Reason and Comment; then our ``metadata:KEY`` columns."""
     results = [result for cell in report.cells for result in cell.results]
-    columns = sorted(dict.fromkeys((r.key.prompt, r.key.target) for r in results),
-                     key=lambda column: {c: n for n, c in enumerate(names.order)}.get(column, len(names.order)))
+    columns = names.in_order(dict.fromkeys((r.key.prompt, r.key.target) for r in results))
     rows: dict[tuple[str, int], dict[tuple[str, str], CellResult]] = {}
     for result in results:
         rows.setdefault((result.key.test, result.repeat), {})[(result.key.prompt, result.key.target)] = result
