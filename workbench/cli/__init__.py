@@ -23,8 +23,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from workbench import __version__
-from workbench.cli import arguments
+from workbench.cli import arguments, arguments_evals
 from workbench.cli._shared import EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE, EXIT_USAGE
+from workbench.cli.argument_parts import Subparsers
 from workbench.core.errors import WorkbenchError
 from workbench.process_settings import pause_collection, resume_collection
 
@@ -42,12 +43,12 @@ COMMANDS: dict[str, str] = {
 }
 """Each command and its module in this package (which has ``run(args) -> int``), in the order of the help."""
 
-_ADDERS: dict[str, Callable[[arguments.Subparsers], None]] = {
+_ADDERS: dict[str, Callable[[Subparsers], None]] = {
     "run": arguments.add_run, "tokens": arguments.add_tokens, "traces": arguments.add_traces,
     "keys": arguments.add_keys, "prompts": arguments.add_prompts, "sessions": arguments.add_sessions,
     "export": arguments.add_export, "init": arguments.add_init, "config": arguments.add_config,
-    "models": arguments.add_models, "eval": arguments.add_eval, "evals": arguments.add_evals,
-    "fake-server": arguments.add_fake_server, "proxy": arguments.add_proxy, "load": arguments.add_load,
+    "models": arguments.add_models, "eval": arguments_evals.add_eval, "evals": arguments_evals.add_evals,
+    "fake-server": arguments.add_fake_server, "proxy": arguments.add_proxy, "load": arguments_evals.add_load,
     "sync": arguments.add_sync,
 }
 

@@ -1,4 +1,5 @@
-"""The command line's arguments: one function per command, adding its subparser.
+"""The command line's arguments: one function per command, adding its subparser (those of ``eval``, ``evals`` and
+``load`` in :mod:`.arguments_evals`; the value types and help texts they share in :mod:`.argument_parts`).
 
 Kept apart from the commands' modules so that building the parser imports none of them (a command's module
 is imported when it runs, see :mod:`workbench.cli`); only argparse here.
@@ -7,18 +8,20 @@ is imported when it runs, see :mod:`workbench.cli`); only argparse here.
 from __future__ import annotations
 
 import argparse
-import math
-import re
-from collections.abc import Callable
 from typing import Any, NoReturn
 
-Subparsers = Any
-"""What ``ArgumentParser.add_subparsers()`` returns (argparse's type for it is private)."""
+from workbench.cli.argument_parts import (
+    CONFIG_HELP,
+    TEAM_HELP,
+    Subparsers,
+    call_id,
+    number,
+    whole,
+    workspace_option,
+)
 
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
 """``--reasoning-effort`` values (:data:`workbench.core.request.REASONING_EFFORTS`, not imported: pydantic is slow)."""
-MAX_CONCURRENCY = 256
-"""The most calls ``workbench eval --concurrency`` runs at once."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,56 +45,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"workbench: {message}\n  hint: see `{self.prog} --help`\n")
-
-
-def number(low: float, high: float | None = None) -> Callable[[str], float]:
-    """An argparse type: a finite number from ``low`` to ``high`` (no upper bound when ``None``)."""
-    span = f"from {low:g} to {high:g}" if high is not None else f"of {low:g} or more"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and low <= value and (high is None or value <= high)):
-            raise argparse.ArgumentTypeError(f"{text}: expected a number {span}")
-        return value
-
-    return parse
-
-
-def call_id(text: str) -> str:
-    """An argparse type: a trace log call id (a ULID: 26 characters of Crockford's base32), upper-cased as stored."""
-    if re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{26}", text.upper()) is None:
-        raise argparse.ArgumentTypeError(f"{text}: not a call id (26 characters, as `workbench traces list` prints "
-                                         "them); a date or an age goes to --until")
-    return text.upper()
-
-
-def whole(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` to ``high`` (no upper bound when ``None``)."""
-    span = f"from {low} to {high}" if high is not None else f"of {low} or more"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text}: expected a whole number {span}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{text}: expected a whole number {span}")
-        return value
-
-    return parse
-
-def regex(text: str) -> re.Pattern[str]:
-    """An argparse type: a regular expression (Python's syntax)."""
-    try:
-        return re.compile(text)
-    except re.error as exc:
-        raise argparse.ArgumentTypeError(f"{text}: not a regular expression ({exc})") from None
-
-
-CONFIG_HELP = "the workspace configuration (default: the nearest workbench.toml up from here, if any)"
 
 
 def add_cache_breakpoints(parser: argparse.ArgumentParser) -> None:
@@ -236,161 +189,6 @@ def add_proxy(sub: Subparsers) -> None:
                             "\"resilient\"); the others pass through")
 
 
-def add_eval(sub: Subparsers) -> None:
-    run = sub.add_parser("eval", help="run an eval suite over its targets: pre-flight, progress, reports, CI gate",
-                         description="Run an eval suite (ours or a promptfooconfig.yaml). Exit codes: 0 passed; "
-                                     "1 under the gate or a regression; 2 bad usage; 3 stopped (resumable).")
-    run.add_argument("suite", help="the suite file (YAML in evals/, or a promptfooconfig.yaml)")
-    run.add_argument("-t", "--target", dest="targets", action="append", default=[], metavar="PROVIDER/MODEL",
-                     help="run on this target instead of the suite's (repeatable)")
-    run.add_argument("--grader", metavar="PROVIDER/MODEL",
-                     help="the judge of model-graded assertions, over the suite's (judge:, "
-                          "defaultTest.options.provider): a target, a promptfoo provider id, echo, an http(s) URL or "
-                          "file://grader.py; default: the suite's, else the first default target")
-    run.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
-                     help="set a {{variable}} in every test, over the test's own value (repeatable)")
-    run.add_argument("--repeat", type=whole(1), metavar="N",
-                     help="run every cell N times: a pass rate with a Wilson interval")
-    run.add_argument("--concurrency", type=whole(1, MAX_CONCURRENCY), metavar="N",
-                     help=f"calls in flight at once, 1 to {MAX_CONCURRENCY} (default: the suite's, else 8)")
-    run.add_argument("--max-cost", type=number(0), metavar="USD", help="stop starting calls once this much is spent")
-    run.add_argument("--gate", type=number(0, 1), metavar="RATE",
-                     help="fail (exit 1) under this pass rate, 0..1 (default: the suite's gate:, else 1: every test)")
-    run.add_argument("--compare", metavar="RUN|last",
-                     help="diff against this run (last: the suite's previous run); a regression fails the run")
-    run.add_argument("--report", action="append", default=[], choices=("md", "json", "junit", "html"),
-                     help="write a report (repeatable); printed to stdout when there is no --out")
-    run.add_argument("--out", metavar="DIR", help="folder for the reports")
-    again = run.add_mutually_exclusive_group()
-    again.add_argument("--resume", metavar="RUN", help="continue a stopped run without repeating finished cells")
-    again.add_argument("--retry-errors", action="store_true",
-                       help="run again only the cells whose call errored in the suite's last run (in that run)")
-    run.add_argument("--filter-pattern", type=regex, metavar="REGEX",
-                     help="only the tests whose description (else key=value variables) matches")
-    run.add_argument("--filter-failing", metavar="RUN|last",
-                     help="only the tests that failed or errored in this stored run (last: the suite's last run)")
-    run.add_argument("-n", "--filter-first-n", type=whole(1), metavar="N", help="only the first N tests")
-    run.add_argument("--filter-providers", "--filter-targets", dest="filter_targets", type=regex, metavar="REGEX",
-                     help="only the targets whose provider/model or label matches")
-    run.add_argument("-o", "--output", action="append", default=[], metavar="FILE",
-                     help="write the results to FILE, in the format of its extension: .json (promptfoo's), .jsonl "
-                          "(one result a line, as cells finish), .csv, .yaml (or .txt), .html, .md, .xml (JUnit); "
-                          "repeatable; over the suite's outputPath")
-    run.add_argument("--exit-code-failed", type=whole(1, 255), metavar="N",
-                     help="exit N instead of 1 when the run fails its gate (promptfoo exits 100; a promptfoo "
-                          "config also reads PROMPTFOO_FAILED_TEST_EXIT_CODE)")
-    run.add_argument("--no-cache", action="store_true",
-                     help="neither read nor write the response cache: call every cell")
-    run.add_argument("--batch", action="store_true",
-                     help="send the cells through the providers' batch APIs (OpenAI, Anthropic) at half the price, "
-                          "and wait for them (Ctrl-C leaves them running: `workbench evals resume RUN`); cells of "
-                          "targets without one run online")
-    run.add_argument("--dry-run", action="store_true", help="print the pre-flight and stop")
-    run.add_argument("--sync", action="store_true",
-                     help="once the run ends, push it (and everything else not pushed yet) to the team store "
-                          "(see `workbench sync`)")
-    run.add_argument("--json", action="store_true", help="print the pre-flight and the run summary as JSON lines")
-    run.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
-
-
-def add_evals(sub: Subparsers) -> None:
-    runs = sub.add_parser("evals", help="stored eval runs: list, show, resume, cancel, diff",
-                          description="Eval runs stored beside the trace log.")
-    runs.add_argument("--config", metavar="FILE")
-    actions = runs.add_subparsers(dest="evals_command", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="recent runs, newest first")
-    listing.add_argument("--suite", help="only this suite's runs")
-    listing.add_argument("--limit", type=whole(1), default=20)
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    listing.add_argument("--team", action="store_true", help=TEAM_HELP + "; each run with who pushed it")
-    show = actions.add_parser("show", help="a run's report")
-    show.add_argument("run", metavar="RUN|last", help="a run id (a unique prefix), or last; team:RUN reads it from "
-                                                      "the team store")
-    show.add_argument("--format", choices=("md", "json", "junit", "html"), default="md")
-    show.add_argument("--team", action="store_true", help=TEAM_HELP)
-    resume = actions.add_parser("resume", help="resume a stopped run: wait for its batches (`eval --batch`), "
-                                               "collect and grade them, then run what is left")
-    resume.add_argument("run", metavar="RUN|last")
-    resume.add_argument("--json", action="store_true", help="the batch events and the run summary as JSON lines")
-    cancel = actions.add_parser("cancel", help="cancel a stopped run's batches still running at the providers "
-                                               "(`evals resume` then collects what they finished)")
-    cancel.add_argument("run", metavar="RUN|last")
-    cancel.add_argument("--json", action="store_true", help="the batch events as JSON lines")
-    diff = actions.add_parser("diff", help="what changed between two runs")
-    diff.add_argument("base", metavar="RUN", help="a run id (a unique prefix), or last; team:RUN or local:RUN "
-                                                  "picks its store")
-    diff.add_argument("head", metavar="RUN|last", help="as BASE")
-    diff.add_argument("--json", action="store_true")
-    diff.add_argument("--team", action="store_true",
-                      help="read both runs from the team store, except one written local:RUN")
-
-
-_PER = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-_SPAN = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-MAX_LOAD_RATE = 10_000.0
-"""The fastest ``workbench load --rate``, per second."""
-MAX_LOAD_WORKERS = 4096
-"""The most workers of ``workbench load --concurrency``."""
-
-
-def rate(text: str) -> float:
-    """An argparse type: arrivals per second, written ``50``, ``50/s``, ``600/m`` or ``600/min``."""
-    count, _, unit = text.strip().partition("/")
-    per = _PER.get(unit.strip() or "s")
-    try:
-        value = float(count) / per if per is not None else math.nan
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_LOAD_RATE):
-        raise argparse.ArgumentTypeError(f"{text}: expected a rate such as 50/s or 600/m, above 0 and at most "
-                                         f"{MAX_LOAD_RATE:,.0f}/s")
-    return value
-
-
-def seconds(text: str) -> float:
-    """An argparse type: a length of time, written ``60s``, ``2m``, ``500ms``, ``1h`` or ``90`` (seconds)."""
-    match = _SPAN.match(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"{text}: expected a length of time such as 60s, 2m or 500ms")
-    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match[2] or "s"]
-    return float(match[1]) * scale
-
-
-def add_load(sub: Subparsers) -> None:
-    load = sub.add_parser(
-        "load", help="load-test targets with real requests: open-loop arrivals through the call policy, a report",
-        description="Send real requests (traced calls, an eval suite's, a prompt's) to the targets on a schedule "
-                    "(--rate: open loop, each request sent when due whatever the replies do) or from N workers "
-                    "(--concurrency: closed loop), through the configured policy (rate limits, retries, fallbacks). "
-                    "Every call is traced with the tag load:RUN. Exit codes: 0 ran to the end; 2 bad usage; "
-                    "3 stopped at --max-cost; 130 interrupted (the report is written all the same).")
-    load.add_argument("targets", nargs="+", metavar="TARGET", help="provider/model (the requests go to each in turn)")
-    pace = load.add_mutually_exclusive_group(required=True)
-    pace.add_argument("--rate", type=rate, metavar="R/s", help="arrivals a second (open loop), e.g. 20/s or 600/m")
-    pace.add_argument("--times", type=number(0.001, 1000), metavar="K",
-                      help="K times the trace log's peak minute of the calls --from-traces (or --prompt) matches "
-                           "(open loop)")
-    pace.add_argument("--concurrency", type=whole(1, MAX_LOAD_WORKERS), metavar="N",
-                      help="N workers, each sending when its previous call ended (closed loop)")
-    load.add_argument("--duration", type=seconds, default=60.0, metavar="TIME",
-                      help="how long requests are sent, e.g. 60s, 5m (default 60s); calls in flight then finish")
-    load.add_argument("--ramp", type=seconds, default=0.0, metavar="TIME",
-                      help="rise linearly from 0 to the rate over this long, within the duration (open loop)")
-    source = load.add_mutually_exclusive_group(required=True)
-    source.add_argument("--from-traces", metavar="FILTER",
-                        help="replay traced requests: key=value words, e.g. 'provider=openai tag=prod since=1d' "
-                             "(keys: the traces flags; 'all' for every call)")
-    source.add_argument("--suite", metavar="SUITE", help="an eval suite's rendered requests (one per test and prompt)")
-    source.add_argument("--prompt", metavar="NAME[@VERSION|@LABEL]", help="a prompt file rendered with --var values")
-    load.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
-                      help="a {{variable}} of --prompt or --suite (repeatable)")
-    load.add_argument("--max-cost", type=number(0), metavar="USD", help="stop sending once this much is spent")
-    load.add_argument("--report", action="append", default=[], metavar="FILE.md|.json|.html",
-                      help="write the report to this file, in the format of its extension (repeatable)")
-    load.add_argument("--json", action="store_true", help="print the report as JSON (no live view)")
-    load.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
-
-
 def add_export(sub: Subparsers) -> None:
     export = sub.add_parser("export", help="export a prompt version or a session to a repo (optionally as one git "
                                            "commit), or print ready-to-run code for a prompt",
@@ -490,9 +288,6 @@ def add_sessions(sub: Subparsers) -> None:
     show.add_argument("file", metavar="FILE", help="a session file, or the name of one in sessions/")
 
 
-TEAM_HELP = "read the team store (PostgreSQL: [team] url or WORKBENCH_TEAM_URL) instead of the local one"
-
-
 def add_traces(sub: Subparsers) -> None:
     traces = sub.add_parser("traces", help="browse, search, summarise, export, prune, check and recover the trace log",
                             description="The trace log: every call, in a local SQLite store.")
@@ -588,6 +383,3 @@ def add_models(sub: Subparsers) -> None:
     models.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
-def workspace_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workspace", metavar="DIR",
-                        help="the workspace (default: the nearest folder up from here with a workbench.toml)")
