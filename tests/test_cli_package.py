@@ -13,9 +13,11 @@ import grimp
 from workbench.cli import COMMANDS, build_parser
 
 PACKAGE = "workbench.cli"
-NOT_COMMANDS = {"arguments", "_shared", "render", "eval_batch", "team", "team_reads"}
-"""The package's modules that are not a command: arguments, shared helpers, renderings, the batch phase of
-``eval``/``evals resume``, the team store's sync report (``sync``, ``eval --sync``) and its reads (``--team``)."""
+NOT_COMMANDS = {"arguments", "arguments_evals", "argument_parts", "_shared", "render", "eval_batch", "team",
+                "team_reads"}
+"""The package's modules that are not a command: arguments (and the parts they share), shared helpers, renderings,
+the batch phase of ``eval``/``evals resume``, the team store's sync report (``sync``, ``eval --sync``) and its reads
+(``--team``)."""
 
 
 def test_every_module_of_the_package_is_a_command_or_a_known_helper() -> None:
@@ -40,7 +42,8 @@ def test_the_parser_is_built_without_importing_any_command() -> None:
     code = ("import sys; from workbench.cli import build_parser; build_parser(); "
             "print(sorted(m for m in sys.modules if m.startswith('workbench.cli.')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "['workbench.cli._shared', 'workbench.cli.arguments']"
+    assert result.stdout.strip() == ("['workbench.cli._shared', 'workbench.cli.argument_parts', "
+                                     "'workbench.cli.arguments', 'workbench.cli.arguments_evals']")
 
 
 def test_every_command_has_a_parser_and_a_module() -> None:
